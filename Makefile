@@ -1,0 +1,25 @@
+# tpx: the two commands of the README's quick start are `make demo` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: setup demo test lint unit bench fuzz-smoke fmt
+
+setup:
+	@bash scripts/setup.sh
+
+## Runs the appliance with a demo load.
+demo: setup
+	$(CARGO) run --release -p tpx-node --bin tpx -- up --demo --duration 20
+
+## The whole test suite: format, lints, unit, property and end-to-end tests.
+test: setup lint unit
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --workspace
+
+fmt:
+	$(CARGO) fmt --all

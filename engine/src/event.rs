@@ -1,0 +1,165 @@
+//! Events: everything the engine says, in the order it says it. Execution reports go to the
+//! owning sessions; the `Book*` events and fills are the order-by-order market data.
+
+use crate::types::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum RejectReason {
+    UnknownInstrument = 1,
+    InstrumentHalted = 2,
+    /// Price not positive, or outside the instrument's `[min_price, max_price]`.
+    InvalidPrice = 3,
+    /// Price outside the band around the reference price.
+    PriceOutsideBand = 4,
+    /// Zero, below the minimum or above the maximum quantity.
+    InvalidQuantity = 5,
+    BelowMinNotional = 6,
+    DuplicateClientOrderId = 7,
+    UnknownOrder = 8,
+    PostOnlyWouldTake = 9,
+    /// A fill-or-kill order could not be filled in full.
+    FokNotFillable = 10,
+    /// The order pool is full (capacity, see `EngineConfig::max_orders`).
+    BookFull = 11,
+    /// A cancel-down to a quantity not below the current leaves quantity, or a replace that
+    /// changes nothing it may change.
+    InvalidModify = 12,
+    /// An unknown account id (outside the configured account table).
+    UnknownAccount = 13,
+    /// A market order with a time in force other than IOC, or post-only.
+    InvalidOrderType = 14,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum CancelReason {
+    /// Cancel or cancel-down requested by the client.
+    UserRequested = 1,
+    /// The unfilled remainder of an IOC order.
+    ImmediateOrCancel = 2,
+    /// The unfilled remainder of a market order at its protection price.
+    MarketProtection = 3,
+    /// Cancelled (or decremented) by self-trade prevention.
+    SelfTradePrevention = 4,
+    MassCancel = 5,
+}
+
+/// Which side of a fill provided liquidity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Liquidity {
+    Maker = 1,
+    Taker = 2,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A new order was accepted (it may trade and rest after this event).
+    Accepted {
+        account: AccountId,
+        cl_ord_id: ClientOrderId,
+        order_id: OrderId,
+        instrument: InstrumentId,
+        side: Side,
+        price: PriceTicks,
+        qty: QtyLots,
+    },
+    /// A command was rejected; nothing changed. `cl_ord_id` is the one the command named
+    /// (0 for admin commands).
+    Rejected {
+        account: AccountId,
+        cl_ord_id: ClientOrderId,
+        reason: RejectReason,
+    },
+    /// One match between a resting maker and an incoming taker: both execution reports and the
+    /// market-data trade. `*_leaves` are the quantities left on each order after this fill.
+    Fill {
+        instrument: InstrumentId,
+        trade_id: TradeId,
+        price: PriceTicks,
+        qty: QtyLots,
+        taker_side: Side,
+        maker_account: AccountId,
+        maker_cl_ord_id: ClientOrderId,
+        maker_order_id: OrderId,
+        maker_leaves: QtyLots,
+        taker_account: AccountId,
+        taker_cl_ord_id: ClientOrderId,
+        taker_order_id: OrderId,
+        taker_leaves: QtyLots,
+    },
+    /// An order lost `cancelled_qty` lots and has `leaves_qty` left (0: it is gone).
+    Cancelled {
+        account: AccountId,
+        cl_ord_id: ClientOrderId,
+        order_id: OrderId,
+        instrument: InstrumentId,
+        cancelled_qty: QtyLots,
+        leaves_qty: QtyLots,
+        reason: CancelReason,
+    },
+    /// An order was replaced; `priority_kept` says whether it kept its place in the queue.
+    Replaced {
+        account: AccountId,
+        orig_cl_ord_id: ClientOrderId,
+        new_cl_ord_id: ClientOrderId,
+        order_id: OrderId,
+        instrument: InstrumentId,
+        price: PriceTicks,
+        qty: QtyLots,
+        priority_kept: bool,
+    },
+    /// Market data: an order now rests on the book.
+    BookAdd {
+        instrument: InstrumentId,
+        order_id: OrderId,
+        side: Side,
+        price: PriceTicks,
+        qty: QtyLots,
+    },
+    /// Market data: a resting order's quantity fell by `qty` without a trade (cancel-down,
+    /// decrement by STP, smaller replace), keeping its priority.
+    BookReduce {
+        instrument: InstrumentId,
+        order_id: OrderId,
+        qty: QtyLots,
+    },
+    /// Market data: a resting order left the book without a trade (executions say so by `Fill`).
+    BookDelete {
+        instrument: InstrumentId,
+        order_id: OrderId,
+    },
+    /// Market data: a resting order moved to a new price and/or larger quantity and went to the
+    /// back of its new level's queue (same order id).
+    BookReplace {
+        instrument: InstrumentId,
+        order_id: OrderId,
+        price: PriceTicks,
+        qty: QtyLots,
+    },
+    /// Market data: trading status changed.
+    TradingStatus {
+        instrument: InstrumentId,
+        halted: bool,
+    },
+    /// Admin: reference price and band set.
+    ReferencePrice {
+        instrument: InstrumentId,
+        price: PriceTicks,
+        band_bps: u32,
+    },
+}
+
+/// Where the engine writes its events. Generic so that the hot path is monomorphised and
+/// allocation-free; `Vec<Event>` implements it for tests.
+pub trait EventSink {
+    fn emit(&mut self, event: Event);
+}
+
+impl EventSink for Vec<Event> {
+    #[inline]
+    fn emit(&mut self, event: Event) {
+        self.push(event);
+    }
+}

@@ -1,0 +1,4 @@
+//! `tpx`: the appliance command line.
+fn main() {
+    println!("tpx: node not built yet");
+}
