@@ -7,6 +7,7 @@
 
 pub mod command;
 pub mod event;
+pub mod hash;
 pub mod instrument;
 pub mod types;
 
