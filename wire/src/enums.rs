@@ -1,0 +1,201 @@
+//! Wire enums, one byte each. Those the engine also has (`Side`, `OrderKind`, `TimeInForce`,
+//! `StpMode`, `CancelReason`, `Liquidity`, and the engine's `RejectReason` values) use the
+//! engine's numeric values, so converting is `from_u8(engine_value as u8)`.
+
+crate::wire_enum! {
+    pub enum Side {
+        Buy = 1,
+        Sell = 2,
+    }
+}
+
+crate::wire_enum! {
+    pub enum OrderKind {
+        /// A limit order at `price`.
+        Limit = 1,
+        /// A market order; `price` is its protection price (the worst price it may trade at).
+        Market = 2,
+    }
+}
+
+crate::wire_enum! {
+    pub enum TimeInForce {
+        /// Good till cancelled.
+        Gtc = 1,
+        /// Immediate or cancel.
+        Ioc = 2,
+        /// Fill or kill.
+        Fok = 3,
+    }
+}
+
+crate::wire_enum! {
+    /// Self-trade prevention mode (the engine's `StpMode`).
+    pub enum StpMode {
+        /// No prevention.
+        None = 0,
+        /// Cancel the incoming order's remainder.
+        ExpireTaker = 1,
+        /// Cancel the resting order and go on matching.
+        ExpireMaker = 2,
+        /// Cancel both.
+        ExpireBoth = 3,
+        /// Decrement both by the smaller quantity, no trade.
+        DecrementAndCancel = 4,
+    }
+}
+
+crate::wire_enum! {
+    /// Why a request was rejected: 1..=14 are the engine's `RejectReason` (15..=31 are kept for
+    /// reasons the engine will add); 32.. are the gateway's session-level reasons.
+    pub enum RejectReason {
+        /// Engine: no such instrument.
+        UnknownInstrument = 1,
+        /// Engine: the instrument is halted.
+        InstrumentHalted = 2,
+        /// Engine: price not positive or outside the instrument's price range.
+        InvalidPrice = 3,
+        /// Engine: price outside the band around the reference price.
+        PriceOutsideBand = 4,
+        /// Engine: quantity below the minimum or above the maximum.
+        InvalidQuantity = 5,
+        /// Engine: price x quantity below the minimum notional.
+        BelowMinNotional = 6,
+        /// Engine: the account has a live order with that cl_ord_id.
+        DuplicateClientOrderId = 7,
+        /// Engine: no live order with that cl_ord_id.
+        UnknownOrder = 8,
+        /// Engine: a post-only order would take liquidity.
+        PostOnlyWouldTake = 9,
+        /// Engine: a fill-or-kill order cannot fill in full.
+        FokNotFillable = 10,
+        /// Engine: no free order slot.
+        BookFull = 11,
+        /// Engine: cancel-down not below leaves, or a replace that changes nothing.
+        InvalidModify = 12,
+        /// Engine: unknown account.
+        UnknownAccount = 13,
+        /// Engine: market order with a TIF other than IOC/FOK, or post-only.
+        InvalidOrderType = 14,
+        /// Gateway: the session exceeded its message rate.
+        Throttled = 32,
+        /// Gateway: a request before a successful login (sent with seq 0, then the connection closes).
+        NotLoggedIn = 33,
+        /// Gateway: a new cl_ord_id not greater than every cl_ord_id the session used before.
+        ClOrdIdNotIncreasing = 34,
+        /// Gateway: the sequencer or the engine queue is full; retry later.
+        Backpressure = 35,
+        /// Gateway: this node is not serving orders (standby, failover in progress, shutting down).
+        Unavailable = 36,
+    }
+}
+
+crate::wire_enum! {
+    /// Why an order lost quantity without a trade (the engine's `CancelReason`).
+    pub enum CancelReason {
+        /// Cancel or cancel-down requested by the client.
+        UserRequested = 1,
+        /// The unfilled remainder of an IOC order.
+        ImmediateOrCancel = 2,
+        /// The remainder of a market order at its protection price.
+        MarketProtection = 3,
+        /// Self-trade prevention.
+        SelfTradePrevention = 4,
+        /// A mass cancel.
+        MassCancel = 5,
+    }
+}
+
+crate::wire_enum! {
+    /// Which side of a fill provided liquidity.
+    pub enum Liquidity {
+        Maker = 1,
+        Taker = 2,
+    }
+}
+
+crate::wire_enum! {
+    /// Which request an `OrderRejected` answers (the values are the request template ids).
+    pub enum RequestKind {
+        EnterOrder = 16,
+        ReplaceOrder = 17,
+        CancelOrder = 18,
+        MassCancel = 19,
+    }
+}
+
+crate::wire_enum! {
+    /// Why a login was refused.
+    pub enum LoginRejectReason {
+        /// Unknown account or a credential that does not verify.
+        NotAuthorized = 1,
+        /// The account has no session with that id.
+        UnknownSession = 2,
+        /// The session is logged in on another connection.
+        SessionInUse = 3,
+        /// The requested next sequence number is past the session's next sequence number.
+        SequenceAhead = 4,
+        /// The requested messages are no longer kept for replay.
+        SequenceUnavailable = 5,
+        /// The login's header version is not supported.
+        UnsupportedVersion = 6,
+        /// This node does not serve sessions now (standby, failover); try the other node.
+        NotPrimary = 7,
+        /// Too many login attempts.
+        Throttled = 8,
+    }
+}
+
+crate::wire_enum! {
+    /// Why the server ends a session (it closes the connection after the `Logout`).
+    pub enum LogoutReason {
+        /// The client sent a `LogoutRequest`.
+        UserRequested = 1,
+        /// Nothing received from the client for the heartbeat timeout.
+        HeartbeatTimeout = 2,
+        /// A frame whose length is impossible: the stream cannot be resynchronised.
+        MalformedFrame = 3,
+        /// A message not allowed in the session's state (a second login, ...).
+        ProtocolViolation = 4,
+        /// The operator is shutting the gateway down.
+        AdminShutdown = 5,
+        /// The client did not read its replies fast enough.
+        SlowConsumer = 6,
+        /// This node stopped being the primary.
+        Failover = 7,
+    }
+}
+
+crate::wire_enum! {
+    /// Instrument kind on the directory message.
+    pub enum InstrumentKind {
+        /// A spot pair: base against quote.
+        Spot = 1,
+        /// A linear perpetual settled in `settle_asset`.
+        LinearPerp = 2,
+    }
+}
+
+crate::wire_enum! {
+    /// Trading state on the trading-status message.
+    pub enum TradingState {
+        Trading = 1,
+        Halted = 2,
+    }
+}
+
+crate::wire_enum! {
+    /// Why a retransmission request was refused.
+    pub enum RetransmitRefusal {
+        /// Some requested messages are older than the retransmit window (recover from a snapshot).
+        TooOld = 1,
+        /// More messages than the server retransmits per request.
+        TooMany = 2,
+        /// Some requested messages have not been published yet.
+        NotYetPublished = 3,
+        /// No such stream.
+        UnknownStream = 4,
+        /// Too many requests from this address.
+        Throttled = 5,
+    }
+}

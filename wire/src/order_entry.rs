@@ -1,0 +1,136 @@
+//! Order-entry requests (OUCH 5.0-like), client → server, and the client-channel decoder.
+
+use crate::enums::{OrderKind, Side, StpMode, TimeInForce};
+use crate::error::{DecodeError, EncodeError};
+use crate::header::{schema::ORDER_ENTRY, template, Header};
+use crate::session::{ClientHeartbeat, Login, LogoutRequest};
+
+crate::wire_message! {
+    /// Enter a new order. The account is the session's.
+    pub struct EnterOrder = template template::ENTER_ORDER, schema ORDER_ENTRY, size 48 {
+        /// Client order id: >= 1, strictly greater than every cl_ord_id the session used before.
+        8 => cl_ord_id: u64 [nonzero],
+        /// Limit price in ticks, or a market order's protection price (the engine checks range).
+        16 => price: i64,
+        /// Quantity in lots.
+        24 => qty: u64 [nonzero],
+        /// Instrument id.
+        32 => instrument: u32,
+        /// Buy or sell.
+        36 => side: Side,
+        /// Limit or market.
+        37 => kind: OrderKind,
+        /// Time in force (market orders: IOC or FOK).
+        38 => tif: TimeInForce,
+        /// Self-trade prevention mode.
+        39 => stp: StpMode,
+        /// Post-only: rejected if it would take liquidity.
+        40 => post_only: bool,
+        /// Reduce-only: may only reduce a perpetual position.
+        41 => reduce_only: bool,
+    }
+    reserved [42..48]
+}
+
+crate::wire_message! {
+    /// Replace a live order: new price and new leaves quantity, optionally a new cl_ord_id.
+    pub struct ReplaceOrder = template template::REPLACE_ORDER, schema ORDER_ENTRY, size 40 {
+        /// cl_ord_id the order is known by now.
+        8 => orig_cl_ord_id: u64 [nonzero],
+        /// cl_ord_id from now on: equal to orig_cl_ord_id, or greater than every cl_ord_id the session used.
+        16 => new_cl_ord_id: u64 [nonzero],
+        /// New price in ticks.
+        24 => price: i64,
+        /// New leaves quantity in lots.
+        32 => qty: u64 [nonzero],
+    }
+    reserved []
+}
+
+crate::wire_message! {
+    /// Cancel a live order, whole or down to `remaining_qty` leaves (keeping priority).
+    pub struct CancelOrder = template template::CANCEL_ORDER, schema ORDER_ENTRY, size 24 {
+        /// cl_ord_id of the order.
+        8 => cl_ord_id: u64 [nonzero],
+        /// Lots to leave on the order: 0 = cancel it whole, else cancel down to this.
+        16 => remaining_qty: u64,
+    }
+    reserved []
+}
+
+crate::wire_message! {
+    /// Cancel every live order of the session's account, or of the account on one instrument.
+    pub struct MassCancel = template template::MASS_CANCEL, schema ORDER_ENTRY, size 16 {
+        /// Instrument id, or 0xFFFFFFFF for all instruments.
+        8 => instrument: Option<u32>,
+    }
+    reserved [12..16]
+}
+
+/// Any message a client sends on an order-entry connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientMessage {
+    Login(Login),
+    Heartbeat(ClientHeartbeat),
+    LogoutRequest(LogoutRequest),
+    EnterOrder(EnterOrder),
+    ReplaceOrder(ReplaceOrder),
+    CancelOrder(CancelOrder),
+    MassCancel(MassCancel),
+}
+
+impl ClientMessage {
+    /// Decodes one complete frame from a client (as [`crate::framing`] yields it).
+    #[inline]
+    pub fn decode(frame: &[u8]) -> Result<ClientMessage, DecodeError> {
+        let h = Header::peek(frame)?;
+        h.check_channel(ORDER_ENTRY)?;
+        match h.template_id {
+            template::ENTER_ORDER => EnterOrder::decode(frame).map(ClientMessage::EnterOrder),
+            template::CANCEL_ORDER => CancelOrder::decode(frame).map(ClientMessage::CancelOrder),
+            template::REPLACE_ORDER => ReplaceOrder::decode(frame).map(ClientMessage::ReplaceOrder),
+            template::MASS_CANCEL => MassCancel::decode(frame).map(ClientMessage::MassCancel),
+            template::CLIENT_HEARTBEAT => {
+                ClientHeartbeat::decode(frame).map(ClientMessage::Heartbeat)
+            }
+            template::LOGIN => Login::decode(frame).map(ClientMessage::Login),
+            template::LOGOUT_REQUEST => {
+                LogoutRequest::decode(frame).map(ClientMessage::LogoutRequest)
+            }
+            t => Err(crate::header::misplaced(t)),
+        }
+    }
+
+    /// Encodes into the front of `buf`; returns the bytes written.
+    #[inline]
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        match self {
+            ClientMessage::Login(m) => m.encode(buf),
+            ClientMessage::Heartbeat(m) => m.encode(buf),
+            ClientMessage::LogoutRequest(m) => m.encode(buf),
+            ClientMessage::EnterOrder(m) => m.encode(buf),
+            ClientMessage::ReplaceOrder(m) => m.encode(buf),
+            ClientMessage::CancelOrder(m) => m.encode(buf),
+            ClientMessage::MassCancel(m) => m.encode(buf),
+        }
+    }
+
+    /// The message's template id.
+    pub fn template_id(&self) -> u16 {
+        match self {
+            ClientMessage::Login(_) => Login::TEMPLATE_ID,
+            ClientMessage::Heartbeat(_) => ClientHeartbeat::TEMPLATE_ID,
+            ClientMessage::LogoutRequest(_) => LogoutRequest::TEMPLATE_ID,
+            ClientMessage::EnterOrder(_) => EnterOrder::TEMPLATE_ID,
+            ClientMessage::ReplaceOrder(_) => ReplaceOrder::TEMPLATE_ID,
+            ClientMessage::CancelOrder(_) => CancelOrder::TEMPLATE_ID,
+            ClientMessage::MassCancel(_) => MassCancel::TEMPLATE_ID,
+        }
+    }
+}
+
+/// Decodes one complete frame from a client (same as [`ClientMessage::decode`]).
+#[inline]
+pub fn decode_client(frame: &[u8]) -> Result<ClientMessage, DecodeError> {
+    ClientMessage::decode(frame)
+}
