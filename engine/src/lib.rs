@@ -6,12 +6,44 @@
 //! allocation on the hot path after construction.
 
 pub mod command;
+pub mod config;
 pub mod event;
 pub mod hash;
 pub mod instrument;
+pub mod reference;
 pub mod types;
 
+mod bitmap;
+mod book;
+mod engine;
+mod index;
+mod invariants;
+mod ladder;
+mod matching;
+mod modify;
+mod new_order;
+mod slab;
+mod state_hash;
+mod store;
+mod view;
+
+#[cfg(test)]
+mod tests_admin;
+#[cfg(test)]
+mod tests_modify;
+#[cfg(test)]
+mod tests_new_order;
+#[cfg(test)]
+mod tests_random;
+#[cfg(test)]
+mod tests_stp;
+#[cfg(test)]
+mod tests_support;
+
 pub use command::*;
+pub use config::{ConfigError, EngineConfig};
+pub use engine::Engine;
 pub use event::*;
 pub use instrument::*;
 pub use types::*;
+pub use view::{L3Order, Level};

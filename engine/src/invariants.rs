@@ -1,0 +1,202 @@
+//! `check_invariants`: the structural invariants of the engine's state, for tests and debug
+//! builds. Costs O(max_orders + accounts + levels / 64) (plus O(levels) for ladders of at most
+//! [`DENSE_CHECK_LEVELS`] levels, whose empty levels are checked one by one).
+
+use crate::book::Book;
+use crate::engine::Engine;
+use crate::ladder::Ladder;
+use crate::slab::NIL;
+
+/// Ladders up to this many levels also have every empty level checked.
+pub const DENSE_CHECK_LEVELS: usize = 1 << 16;
+
+impl Engine {
+    /// Checks that the book is never crossed, that every level's aggregates equal the sum of
+    /// its orders and its bitmap bit says it is non-empty, that the cached best levels are the
+    /// best, that every live order is on exactly its level and indexed by its client id and its
+    /// account's list (ascending order id), and that free slots plus live orders make up the
+    /// slab's capacity.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let capacity = self.store.slab.capacity() as usize;
+        let mut visited = vec![false; capacity];
+        let mut on_books = 0usize;
+        for (bi, book) in self.books.iter().enumerate() {
+            for ladder in [&book.bids, &book.asks] {
+                on_books += self.check_ladder(bi, book, ladder, &mut visited)?;
+            }
+            if book.bids.best != NIL && book.asks.best != NIL && book.bids.best >= book.asks.best {
+                return Err(format!("instrument {}: book crossed", book.id()));
+            }
+        }
+        let used = self.store.slab.used as usize;
+        if on_books != used {
+            return Err(format!("{on_books} orders on books, {used} slots used"));
+        }
+        self.check_slab(&visited)?;
+        self.check_index(&visited)?;
+        self.check_accounts()
+    }
+
+    fn check_ladder(
+        &self,
+        bi: usize,
+        book: &Book,
+        ladder: &Ladder,
+        visited: &mut [bool],
+    ) -> Result<usize, String> {
+        let id = book.id();
+        let orders = &self.store.slab.orders;
+        ladder.bitmap.check()?;
+        if ladder.bitmap.bits() != ladder.levels.len() {
+            return Err(format!(
+                "instrument {id}: bitmap size disagrees with ladder"
+            ));
+        }
+        let first = ladder.bitmap.next_at_or_after(0);
+        let last = ladder
+            .levels
+            .len()
+            .checked_sub(1)
+            .and_then(|end| ladder.bitmap.prev_at_or_before(end as u32));
+        let best = if ladder.is_bid { last } else { first }.unwrap_or(NIL);
+        if ladder.best != best {
+            return Err(format!(
+                "instrument {id}: cached best {} but best is {best}",
+                ladder.best
+            ));
+        }
+        let mut total = 0usize;
+        let mut idx = first;
+        while let Some(i) = idx {
+            let level = &ladder.levels[i as usize];
+            let price = book.price_of(i);
+            let (mut count, mut qty, mut prev, mut slot) = (0u32, 0u64, NIL, level.head);
+            while slot != NIL {
+                let o = orders
+                    .get(slot as usize)
+                    .ok_or_else(|| format!("instrument {id}: slot {slot} out of range"))?;
+                if std::mem::replace(&mut visited[slot as usize], true) {
+                    return Err(format!("instrument {id}: slot {slot} listed twice"));
+                }
+                if o.prev != prev || o.leaves == 0 || o.price != price || o.book != bi as u32 {
+                    return Err(format!("instrument {id}: bad order {o:?} at price {price}"));
+                }
+                if (o.side == crate::types::Side::Buy) != ladder.is_bid {
+                    return Err(format!(
+                        "instrument {id}: order {} on the wrong side",
+                        o.order_id
+                    ));
+                }
+                if o.order_id == 0 || o.order_id >= self.next_order_id {
+                    return Err(format!(
+                        "instrument {id}: order id {} not issued",
+                        o.order_id
+                    ));
+                }
+                count += 1;
+                qty = qty.wrapping_add(o.leaves);
+                prev = slot;
+                slot = o.next;
+            }
+            if count == 0 || count != level.count || qty != level.qty || level.tail != prev {
+                return Err(format!(
+                    "instrument {id}: level {price} aggregates {level:?}, orders sum {count}/{qty}"
+                ));
+            }
+            total += count as usize;
+            idx = ladder.bitmap.next_at_or_after(i + 1);
+        }
+        if ladder.levels.len() <= DENSE_CHECK_LEVELS {
+            for (i, level) in ladder.levels.iter().enumerate() {
+                let empty = level.count == 0;
+                if empty == ladder.bitmap.get(i as u32)
+                    || (empty && (level.head != NIL || level.tail != NIL || level.qty != 0))
+                {
+                    return Err(format!("instrument {id}: level {i} is {level:?}"));
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    fn check_slab(&self, visited: &[bool]) -> Result<(), String> {
+        let slab = &self.store.slab;
+        let capacity = slab.capacity() as usize;
+        let mut free = 0usize;
+        let mut slot = slab.free_head;
+        while slot != NIL {
+            let o = slab
+                .orders
+                .get(slot as usize)
+                .ok_or_else(|| format!("free slot {slot} out of range"))?;
+            if visited[slot as usize] || o.leaves != 0 {
+                return Err(format!("free slot {slot} is live"));
+            }
+            free += 1;
+            if free > capacity {
+                return Err("free list has a cycle".into());
+            }
+            slot = o.next;
+        }
+        if free + slab.used as usize != capacity {
+            return Err(format!(
+                "{free} free + {} used != capacity {capacity}",
+                slab.used
+            ));
+        }
+        for (i, o) in slab.orders.iter().enumerate() {
+            if (o.leaves != 0) != visited[i] {
+                return Err(format!("slot {i} live but on no level, or the reverse"));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_index(&self, visited: &[bool]) -> Result<(), String> {
+        let used = self.store.slab.used as usize;
+        if self.store.by_client.len() != used {
+            return Err(format!(
+                "{} client ids indexed, {used} live orders",
+                self.store.by_client.len()
+            ));
+        }
+        self.store.by_client.check(&self.store.slab.orders, visited)
+    }
+
+    fn check_accounts(&self) -> Result<(), String> {
+        let orders = &self.store.slab.orders;
+        let mut total = 0usize;
+        for (account, &head) in self.store.acct_head.iter().enumerate() {
+            let (mut prev, mut slot, mut last_id) = (NIL, head, 0u64);
+            while slot != NIL {
+                let o = orders
+                    .get(slot as usize)
+                    .ok_or_else(|| format!("account {account}: slot {slot} out of range"))?;
+                if o.account as usize != account
+                    || o.acct_prev != prev
+                    || o.leaves == 0
+                    || o.order_id <= last_id
+                {
+                    return Err(format!("account {account}: bad list entry {o:?}"));
+                }
+                total += 1;
+                if total > orders.len() {
+                    return Err(format!("account {account}: list has a cycle"));
+                }
+                last_id = o.order_id;
+                prev = slot;
+                slot = o.acct_next;
+            }
+            if self.store.acct_tail[account] != prev {
+                return Err(format!("account {account}: wrong tail"));
+            }
+        }
+        if total != self.store.slab.used as usize {
+            return Err(format!(
+                "{total} orders in account lists, {} live",
+                self.store.slab.used
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,225 @@
+//! Commands on live orders: cancel (whole or down), replace and mass cancel.
+
+use crate::command::{Cancel, MassCancel, Replace};
+use crate::engine::Engine;
+use crate::event::{CancelReason, Event, EventSink, RejectReason};
+use crate::matching::{match_taker, Taker};
+use crate::slab::NIL;
+use crate::types::*;
+
+/// The `cl_ord_id` a rejected replace reports: the one that named the order to replace.
+#[inline]
+fn replace_reject_id(r: &Replace) -> ClientOrderId {
+    r.orig_cl_ord_id
+}
+
+impl Engine {
+    pub(crate) fn on_cancel<S: EventSink>(&mut self, c: &Cancel, sink: &mut S) {
+        let reject = |reason| Event::Rejected {
+            account: c.account,
+            cl_ord_id: c.cl_ord_id,
+            reason,
+        };
+        if c.account >= self.max_accounts {
+            return sink.emit(reject(RejectReason::UnknownAccount));
+        }
+        let Some((slot, pos)) = self.store.locate(c.account, c.cl_ord_id) else {
+            return sink.emit(reject(RejectReason::UnknownOrder));
+        };
+        let o = *self.store.order(slot);
+        if c.remaining_qty >= o.leaves {
+            return sink.emit(reject(RejectReason::InvalidModify));
+        }
+        let book = &mut self.books[o.book as usize];
+        let instrument = book.id();
+        let idx = book.index_of(o.price);
+        let cancelled_qty = o.leaves - c.remaining_qty;
+        sink.emit(Event::Cancelled {
+            account: o.account,
+            cl_ord_id: o.cl_ord_id,
+            order_id: o.order_id,
+            instrument,
+            cancelled_qty,
+            leaves_qty: c.remaining_qty,
+            reason: CancelReason::UserRequested,
+        });
+        let ladder = book.side_mut(o.side);
+        if c.remaining_qty == 0 {
+            sink.emit(Event::BookDelete {
+                instrument,
+                order_id: o.order_id,
+            });
+            ladder.unlink(&mut self.store.slab.orders, slot, idx);
+            self.store.release_at(slot, pos);
+        } else {
+            sink.emit(Event::BookReduce {
+                instrument,
+                order_id: o.order_id,
+                qty: cancelled_qty,
+            });
+            ladder.reduce(idx, cancelled_qty);
+            self.store.order_mut(slot).leaves = c.remaining_qty;
+        }
+    }
+
+    /// Validates a replace; on success returns the order's slot and index bucket.
+    #[inline]
+    fn validate_replace(&self, r: &Replace) -> Result<(u32, usize), RejectReason> {
+        if r.account >= self.max_accounts {
+            return Err(RejectReason::UnknownAccount);
+        }
+        let (slot, pos) = self
+            .store
+            .locate(r.account, r.orig_cl_ord_id)
+            .ok_or(RejectReason::UnknownOrder)?;
+        let o = self.store.order(slot);
+        let book = &self.books[o.book as usize];
+        if book.halted {
+            return Err(RejectReason::InstrumentHalted);
+        }
+        if r.new_cl_ord_id != r.orig_cl_ord_id && self.store.contains(r.account, r.new_cl_ord_id) {
+            return Err(RejectReason::DuplicateClientOrderId);
+        }
+        book.check_price(r.price)?;
+        book.check_qty(r.price, r.qty)?;
+        if r.price == o.price && r.qty == o.leaves && r.new_cl_ord_id == r.orig_cl_ord_id {
+            return Err(RejectReason::InvalidModify);
+        }
+        if o.post_only && book.crosses(o.side, book.index_of(r.price)) {
+            return Err(RejectReason::PostOnlyWouldTake);
+        }
+        Ok((slot, pos))
+    }
+
+    #[inline]
+    pub(crate) fn on_replace<S: EventSink>(&mut self, r: &Replace, sink: &mut S) {
+        let (slot, pos) = match self.validate_replace(r) {
+            Ok(v) => v,
+            Err(reason) => {
+                return sink.emit(Event::Rejected {
+                    account: r.account,
+                    cl_ord_id: replace_reject_id(r),
+                    reason,
+                })
+            }
+        };
+        if r.new_cl_ord_id != r.orig_cl_ord_id {
+            self.store.rekey(slot, pos, r.new_cl_ord_id);
+        }
+        let o = *self.store.order(slot);
+        let book = &mut self.books[o.book as usize];
+        let instrument = book.id();
+        let old_idx = book.index_of(o.price);
+        let new_idx = book.index_of(r.price);
+        let keep = r.price == o.price && r.qty <= o.leaves;
+        sink.emit(Event::Replaced {
+            account: r.account,
+            orig_cl_ord_id: r.orig_cl_ord_id,
+            new_cl_ord_id: r.new_cl_ord_id,
+            order_id: o.order_id,
+            instrument,
+            price: r.price,
+            qty: r.qty,
+            priority_kept: keep,
+        });
+        if keep {
+            let reduced = o.leaves - r.qty;
+            if reduced > 0 {
+                book.side_mut(o.side).reduce(old_idx, reduced);
+                self.store.order_mut(slot).leaves = r.qty;
+                sink.emit(Event::BookReduce {
+                    instrument,
+                    order_id: o.order_id,
+                    qty: reduced,
+                });
+            }
+            return;
+        }
+        let crossing = book.crosses(o.side, new_idx);
+        let orders = &mut self.store.slab.orders;
+        book.side_mut(o.side).unlink(orders, slot, old_idx);
+        {
+            let order = &mut orders[slot as usize];
+            order.price = r.price;
+            order.leaves = r.qty;
+        }
+        if !crossing {
+            book.side_mut(o.side).push_back(orders, slot, new_idx);
+            return sink.emit(Event::BookReplace {
+                instrument,
+                order_id: o.order_id,
+                price: r.price,
+                qty: r.qty,
+            });
+        }
+        sink.emit(Event::BookDelete {
+            instrument,
+            order_id: o.order_id,
+        });
+        let mut t = Taker {
+            order_id: o.order_id,
+            account: o.account,
+            cl_ord_id: r.new_cl_ord_id,
+            side: o.side,
+            stp: o.stp,
+            limit: new_idx,
+            remaining: r.qty,
+        };
+        match_taker(book, &mut self.store, &mut self.next_trade_id, &mut t, sink);
+        if t.remaining == 0 {
+            self.store.release(slot);
+            return;
+        }
+        self.store.order_mut(slot).leaves = t.remaining;
+        book.side_mut(o.side)
+            .push_back(&mut self.store.slab.orders, slot, new_idx);
+        sink.emit(Event::BookAdd {
+            instrument,
+            order_id: o.order_id,
+            side: o.side,
+            price: r.price,
+            qty: t.remaining,
+        });
+    }
+
+    pub(crate) fn on_mass_cancel<S: EventSink>(&mut self, m: &MassCancel, sink: &mut S) {
+        if m.account >= self.max_accounts {
+            return sink.emit(Event::Rejected {
+                account: m.account,
+                cl_ord_id: 0,
+                reason: RejectReason::UnknownAccount,
+            });
+        }
+        // With an instrument filter, the book index it names (`NIL`: matches nothing).
+        let only = m
+            .instrument
+            .map(|id| self.book_index(id).map_or(NIL, |i| i as u32));
+        let mut slot = self.store.acct_head[m.account as usize];
+        while slot != NIL {
+            let o = *self.store.order(slot);
+            let next = o.acct_next;
+            if only.is_none_or(|b| b == o.book) {
+                let book = &mut self.books[o.book as usize];
+                let instrument = book.id();
+                sink.emit(Event::Cancelled {
+                    account: o.account,
+                    cl_ord_id: o.cl_ord_id,
+                    order_id: o.order_id,
+                    instrument,
+                    cancelled_qty: o.leaves,
+                    leaves_qty: 0,
+                    reason: CancelReason::MassCancel,
+                });
+                sink.emit(Event::BookDelete {
+                    instrument,
+                    order_id: o.order_id,
+                });
+                let idx = book.index_of(o.price);
+                book.side_mut(o.side)
+                    .unlink(&mut self.store.slab.orders, slot, idx);
+                self.store.release(slot);
+            }
+            slot = next;
+        }
+    }
+}

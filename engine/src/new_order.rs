@@ -1,0 +1,143 @@
+//! New orders: validation (steps 1–9 of the contract), acceptance, matching and the remainder.
+
+use crate::command::NewOrder;
+use crate::engine::Engine;
+use crate::event::{CancelReason, Event, EventSink, RejectReason};
+use crate::matching::{fok_fillable, match_taker, Taker};
+use crate::slab::{Order, NIL};
+use crate::types::*;
+
+impl Engine {
+    /// Validates a new order; on success returns its book index and limit ladder index.
+    #[inline]
+    fn validate_new(&self, o: &NewOrder) -> Result<(usize, u32), RejectReason> {
+        if o.account >= self.max_accounts {
+            return Err(RejectReason::UnknownAccount);
+        }
+        let bi = self
+            .book_index(o.instrument)
+            .ok_or(RejectReason::UnknownInstrument)?;
+        let book = &self.books[bi];
+        if book.halted {
+            return Err(RejectReason::InstrumentHalted);
+        }
+        if o.kind == OrderKind::Market && (o.tif == TimeInForce::Gtc || o.post_only) {
+            return Err(RejectReason::InvalidOrderType);
+        }
+        book.check_price(o.price)?;
+        book.check_qty(o.price, o.qty)?;
+        if self.store.contains(o.account, o.cl_ord_id) {
+            return Err(RejectReason::DuplicateClientOrderId);
+        }
+        let limit = book.index_of(o.price);
+        if o.post_only && book.crosses(o.side, limit) {
+            return Err(RejectReason::PostOnlyWouldTake);
+        }
+        if self.store.slab.is_full() {
+            return Err(RejectReason::BookFull);
+        }
+        if o.tif == TimeInForce::Fok
+            && !fok_fillable(
+                book,
+                &self.store.slab.orders,
+                o.side,
+                limit,
+                o.account,
+                o.stp,
+                o.qty,
+            )
+        {
+            return Err(RejectReason::FokNotFillable);
+        }
+        Ok((bi, limit))
+    }
+
+    #[inline]
+    pub(crate) fn on_new_order<S: EventSink>(&mut self, o: &NewOrder, sink: &mut S) {
+        let (bi, limit) = match self.validate_new(o) {
+            Ok(v) => v,
+            Err(reason) => {
+                return sink.emit(Event::Rejected {
+                    account: o.account,
+                    cl_ord_id: o.cl_ord_id,
+                    reason,
+                })
+            }
+        };
+        let order_id = self.next_order_id;
+        let Some(slot) = self.store.slab.alloc(Order {
+            leaves: o.qty,
+            price: o.price,
+            order_id,
+            cl_ord_id: o.cl_ord_id,
+            prev: NIL,
+            next: NIL,
+            acct_prev: NIL,
+            acct_next: NIL,
+            account: o.account,
+            book: bi as u32,
+            side: o.side,
+            stp: o.stp,
+            post_only: o.post_only,
+        }) else {
+            // Unreachable: validation checked for a free slot.
+            return sink.emit(Event::Rejected {
+                account: o.account,
+                cl_ord_id: o.cl_ord_id,
+                reason: RejectReason::BookFull,
+            });
+        };
+        self.next_order_id += 1;
+        sink.emit(Event::Accepted {
+            account: o.account,
+            cl_ord_id: o.cl_ord_id,
+            order_id,
+            instrument: o.instrument,
+            side: o.side,
+            price: o.price,
+            qty: o.qty,
+        });
+        let mut t = Taker {
+            order_id,
+            account: o.account,
+            cl_ord_id: o.cl_ord_id,
+            side: o.side,
+            stp: o.stp,
+            limit,
+            remaining: o.qty,
+        };
+        let book = &mut self.books[bi];
+        match_taker(book, &mut self.store, &mut self.next_trade_id, &mut t, sink);
+        if t.remaining == 0 {
+            self.store.slab.free(slot);
+            return;
+        }
+        let reason = if o.kind == OrderKind::Market {
+            CancelReason::MarketProtection
+        } else if o.tif != TimeInForce::Gtc {
+            CancelReason::ImmediateOrCancel
+        } else {
+            self.store.order_mut(slot).leaves = t.remaining;
+            book.side_mut(o.side)
+                .push_back(&mut self.store.slab.orders, slot, limit);
+            self.store.register(slot);
+            return sink.emit(Event::BookAdd {
+                instrument: o.instrument,
+                order_id,
+                side: o.side,
+                price: o.price,
+                qty: t.remaining,
+            });
+        };
+        self.store.slab.free(slot);
+        sink.emit(Event::Cancelled {
+            account: o.account,
+            cl_ord_id: o.cl_ord_id,
+            order_id,
+            instrument: o.instrument,
+            cancelled_qty: t.remaining,
+            leaves_qty: 0,
+            reason,
+        });
+    }
+}

@@ -1,0 +1,108 @@
+//! The order slab: every order lives in one pre-allocated slot, addressed by a `u32` index.
+//!
+//! Free slots form a singly linked list through `next`. A slot is live iff its `leaves` is
+//! non-zero (free slots are zeroed when released), which `check_invariants` relies on.
+
+use crate::types::*;
+
+/// "No slot": the end of a list.
+pub(crate) const NIL: u32 = u32::MAX;
+
+/// One order: 64 bytes, one cache line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Order {
+    /// Quantity still open; 0 for a free slot.
+    pub leaves: QtyLots,
+    pub price: PriceTicks,
+    pub order_id: OrderId,
+    pub cl_ord_id: ClientOrderId,
+    /// Previous and next order in the price level's FIFO (`next` links the free list too).
+    pub prev: u32,
+    pub next: u32,
+    /// Previous and next live order of the same account, in ascending order id.
+    pub acct_prev: u32,
+    pub acct_next: u32,
+    pub account: AccountId,
+    /// Index of the order's book in the engine (not the instrument id).
+    pub book: u32,
+    pub side: Side,
+    pub stp: StpMode,
+    pub post_only: bool,
+}
+
+const _: () = assert!(std::mem::size_of::<Order>() == 64);
+
+impl Order {
+    const FREE: Order = Order {
+        leaves: 0,
+        price: 0,
+        order_id: 0,
+        cl_ord_id: 0,
+        prev: NIL,
+        next: NIL,
+        acct_prev: NIL,
+        acct_next: NIL,
+        account: 0,
+        book: 0,
+        side: Side::Buy,
+        stp: StpMode::None,
+        post_only: false,
+    };
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Slab {
+    pub orders: Vec<Order>,
+    pub free_head: u32,
+    /// Slots in use.
+    pub used: u32,
+}
+
+impl Slab {
+    pub(crate) fn new(capacity: u32) -> Slab {
+        let mut orders = vec![Order::FREE; capacity as usize];
+        for (i, o) in orders.iter_mut().enumerate() {
+            o.next = if i + 1 < capacity as usize {
+                i as u32 + 1
+            } else {
+                NIL
+            };
+        }
+        Slab {
+            orders,
+            free_head: if capacity > 0 { 0 } else { NIL },
+            used: 0,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn capacity(&self) -> u32 {
+        self.orders.len() as u32
+    }
+
+    #[inline]
+    pub(crate) fn is_full(&self) -> bool {
+        self.free_head == NIL
+    }
+
+    /// Takes a free slot and writes `order` into it.
+    #[inline]
+    pub(crate) fn alloc(&mut self, order: Order) -> Option<u32> {
+        let slot = self.free_head;
+        let o = self.orders.get_mut(slot as usize)?;
+        self.free_head = o.next;
+        *o = order;
+        self.used += 1;
+        Some(slot)
+    }
+
+    /// Returns a slot to the free list.
+    #[inline]
+    pub(crate) fn free(&mut self, slot: u32) {
+        let o = &mut self.orders[slot as usize];
+        *o = Order::FREE;
+        o.next = self.free_head;
+        self.free_head = slot;
+        self.used -= 1;
+    }
+}
