@@ -23,3 +23,8 @@ unit:
 
 fmt:
 	$(CARGO) fmt --all
+
+.PHONY: e2e-ops
+## Ansible roles end to end in a systemd-nspawn container (root; caches a Debian rootfs).
+e2e-ops:
+	bash ansible/test/run.sh

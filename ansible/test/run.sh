@@ -1,0 +1,339 @@
+#!/usr/bin/env bash
+# End-to-end test of the Ansible roles: boots a Debian bookworm systemd-nspawn container, runs
+# the site playbook over SSH, runs it again and requires changed=0, checks that the node, witness
+# and feed services run with the CPU affinity of the core plan, drills a primary failure (the
+# host must come back as a standby, fenced from the primary role) and runs the playbook a third
+# time (still changed=0, primary left alone). Prints timings.
+#
+# Needs root, and network access to the Debian mirror and PyPI the first time (the rootfs and
+# the ansible-core venv are cached). Installs what it lacks with apt-get: debootstrap,
+# systemd-container (systemd-nspawn), openssh-client, python3-venv.
+# The container shares the host's network and kernel: run-time kernel tuning is switched off
+# in its inventory (tpx-tune apply --dry-run only) and the script checks that the host's
+# sysctls are unchanged at the end.
+#
+# Environment:
+#   TPX_ROOTFS_CACHE  rootfs cache          [/var/cache/tpx-rootfs]
+#   TPX_OPS_VENV      ansible virtualenv    [/var/cache/tpx-ops/venv]
+#   TPX_E2E_SSH_PORT  sshd port on 127.0.0.1 inside the container [2299]
+#   TPX_TUNE_BIN, TPX_BIN, TPX_FEED_BIN  binaries to deploy [built from the workspace]
+#   TPX_E2E_REQUIRE_REAL_NODE=1  fail instead of deploying the stand-in when tpx is not a service
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+ansible_dir=$(dirname "$here")
+repo=$(dirname "$ansible_dir")
+cache=${TPX_ROOTFS_CACHE:-/var/cache/tpx-rootfs}
+venv=${TPX_OPS_VENV:-/var/cache/tpx-ops/venv}
+port=${TPX_E2E_SSH_PORT:-2299}
+suite=bookworm
+mirror=${TPX_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The base the brief asks for, plus what the roles need without network inside the container:
+# libhwloc15/libudev1 (tpx-tune), python3-apt (ansible apt module), ethtool (NIC checks).
+include=systemd,systemd-sysv,dbus,openssh-server,python3,procps,iproute2,kmod,libhwloc15,libudev1,python3-apt,ethtool
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}
+
+t_start=$(date +%s)
+now() { date +%s; }
+log() { printf '[e2e %4ss] %s\n' "$(($(now) - t_start))" "$*"; }
+die() {
+  log "FAIL: $*"
+  exit 1
+}
+declare -A timing
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap, systemd-nspawn)"
+need=()
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v systemd-nspawn >/dev/null || need+=(systemd-container)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  command -v apt-get >/dev/null || die "missing ${need[*]}"
+  log "installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# --- Ansible ---------------------------------------------------------------------------------
+t=$(now)
+if [ ! -x "$venv/bin/ansible-playbook" ]; then
+  log "installing ansible-core into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q ansible-core
+fi
+timing[ansible_venv]=$(($(now) - t))
+
+# --- Binaries --------------------------------------------------------------------------------
+t=$(now)
+missing=()
+mkdir -p "$cache"
+if [ -z "${TPX_TUNE_BIN:-}" ]; then
+  log "building tpx-tune (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+  (cd "$repo" && cargo build -q -p tpx-tuning) || die "tpx-tuning does not build"
+fi
+if [ -z "${TPX_BIN:-}" ]; then
+  log "building tpx (tpx-node)"
+  if ! (cd "$repo" && cargo build -q -p tpx-node --bin tpx) >"$cache/tpx-build.log" 2>&1; then
+    missing+=("tpx: the workspace's tpx-node does not build now ($(grep -m1 -E '^error' "$cache/tpx-build.log" || echo 'see the build log'))")
+  fi
+fi
+tune_bin=${TPX_TUNE_BIN:-$CARGO_TARGET_DIR/debug/tpx-tune}
+tpx_bin=${TPX_BIN:-$CARGO_TARGET_DIR/debug/tpx}
+feed_bin=${TPX_FEED_BIN:-$CARGO_TARGET_DIR/debug/tpx-feed}
+timing[build]=$(($(now) - t))
+[ -x "$tune_bin" ] || die "no tpx-tune at $tune_bin"
+
+standin="$here/files/tpx-standin"
+if [ ${#missing[@]} -gt 0 ] || [ ! -x "$tpx_bin" ]; then
+  [ ${#missing[@]} -gt 0 ] || missing+=("tpx: no binary at $tpx_bin")
+  [ "${TPX_E2E_REQUIRE_REAL_NODE:-0}" = 1 ] && die "${missing[0]}"
+  tpx_bin=$standin
+else
+  # Probe with what the role deploys: a core plan from tpx-tune and a node.toml like the template.
+  probe_dir=$(mktemp -d /tmp/tpx-e2e-probe.XXXXXX)
+  "$tune_bin" plan --quiet --out "$probe_dir/core-plan.toml" >/dev/null
+  printf 'listen = "127.0.0.1:0"\ncore_plan_file = "%s/core-plan.toml"\n' "$probe_dir" >"$probe_dir/node.toml"
+  set +e
+  probe=$(cd "$probe_dir" && timeout 3 "$tpx_bin" node --config "$probe_dir/node.toml" --role standby 2>&1)
+  probe_rc=$?
+  set -e
+  if [ "$probe_rc" -eq 124 ]; then
+    log "tpx runs as a long-lived service: deploying $tpx_bin"
+  else
+    set +e
+    bare_out=$(cd /tmp && timeout 3 "$tpx_bin" node --config "$probe_dir/node.toml" 2>&1)
+    bare_rc=$?
+    set -e
+    if [ "$bare_rc" -eq 124 ]; then
+      bare="without --role it stays up"
+    else
+      bare="without --role it exits too (rc=$bare_rc, output: \"$(printf '%s' "$bare_out" | tr '\n' ' ' | head -c 200)\")"
+    fi
+    missing+=("tpx: \`tpx node --config FILE --role primary|standby\` exits at once (rc=$probe_rc, output: \"$(printf '%s' "$probe" | tr '\n' ' ' | head -c 300)\"); $bare. The units need it to stay in the foreground until SIGTERM, and \`tpx witness --config FILE\` likewise")
+    [ "${TPX_E2E_REQUIRE_REAL_NODE:-0}" = 1 ] && die "${missing[-1]}"
+    tpx_bin=$standin
+  fi
+  rm -rf "$probe_dir"
+fi
+if [ ! -x "$feed_bin" ]; then
+  missing+=("tpx-feed: the workspace builds no tpx-feed binary (feed-handler/ has no [[bin]] yet)")
+  feed_bin=$standin
+fi
+for m in "${missing[@]}"; do log "MISSING $m; deploying ansible/test/files/tpx-standin in its place"; done
+
+# --- Root filesystem (cached) ----------------------------------------------------------------
+rootfs="$cache/$suite"
+stamp="$suite $include"
+t=$(now)
+if [ "$(cat "$rootfs/.tpx-rootfs" 2>/dev/null)" != "$stamp" ]; then
+  log "building the rootfs with debootstrap (cold; cached in $rootfs)"
+  mkdir -p "$cache"
+  rm -rf "$rootfs.tmp"
+  if ! debootstrap --variant=minbase --include="$include" "$suite" "$rootfs.tmp" "$mirror" >"$cache/debootstrap.log" 2>&1; then
+    tail -20 "$cache/debootstrap.log"
+    die "debootstrap failed (log: $cache/debootstrap.log)"
+  fi
+  echo tpx-e2e >"$rootfs.tmp/etc/hostname"
+  rm -rf "$rootfs"
+  mv "$rootfs.tmp" "$rootfs"
+  echo "$stamp" >"$rootfs/.tpx-rootfs"
+  timing[rootfs]="$(($(now) - t)) (cold: debootstrap)"
+else
+  timing[rootfs]="0 (cached)"
+fi
+
+# --- A fresh copy for this run, so the cache stays pristine ----------------------------------
+t=$(now)
+work=$(mktemp -d "$cache/run.XXXXXX")
+keys=$(mktemp -d /tmp/tpx-e2e-keys.XXXXXX)
+nspawn_pid=
+cleanup() {
+  local rc=$?
+  if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
+    log "stopping the container (nspawn pid $nspawn_pid)"
+    kill -TERM "$nspawn_pid" 2>/dev/null || true
+    for _ in $(seq 1 30); do
+      kill -0 "$nspawn_pid" 2>/dev/null || break
+      sleep 1
+    done
+    kill -KILL "$nspawn_pid" 2>/dev/null || true
+    wait "$nspawn_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work" "$keys"
+  exit "$rc"
+}
+trap cleanup EXIT
+rm -rf "$work"
+cp -a --reflink=auto "$rootfs" "$work"
+ssh-keygen -q -t ed25519 -N '' -f "$keys/id" -C tpx-e2e
+install -d -m 700 "$work/root/.ssh"
+install -m 600 "$keys/id.pub" "$work/root/.ssh/authorized_keys"
+mkdir -p "$work/etc/ssh/sshd_config.d"
+cat >"$work/etc/ssh/sshd_config.d/tpx-e2e.conf" <<CONF
+# The container shares the host's network: listen on loopback, on a port of our own.
+Port $port
+ListenAddress 127.0.0.1
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+UseDNS no
+CONF
+timing[copy]=$(($(now) - t))
+
+# --- Boot ------------------------------------------------------------------------------------
+if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  die "127.0.0.1:$port is already taken (set TPX_E2E_SSH_PORT)"
+fi
+t=$(now)
+log "booting the container"
+systemd-nspawn -q -D "$work" -b --register=no --keep-unit --capability=CAP_IPC_LOCK,CAP_SYS_RESOURCE \
+  </dev/null >"$keys/nspawn.log" 2>&1 &
+nspawn_pid=$!
+sshc=(ssh -q -i "$keys/id" -p "$port" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+  -o ConnectTimeout=2 root@127.0.0.1)
+for i in $(seq 1 90); do
+  kill -0 "$nspawn_pid" 2>/dev/null || { tail -30 "$keys/nspawn.log"; die "the container exited during boot"; }
+  "${sshc[@]}" true 2>/dev/null && break
+  [ "$i" -eq 90 ] && { tail -30 "$keys/nspawn.log"; die "no SSH after 90 s"; }
+  sleep 1
+done
+timing[boot_to_ssh]=$(($(now) - t))
+log "container up (nspawn pid $nspawn_pid), SSH on 127.0.0.1:$port"
+
+# --- Inventory -------------------------------------------------------------------------------
+cat >"$keys/inventory.yml" <<INV
+---
+all:
+  vars:
+    ansible_host: 127.0.0.1
+    ansible_port: $port
+    ansible_user: root
+    ansible_ssh_private_key_file: $keys/id
+    ansible_ssh_common_args: "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+    ansible_python_interpreter: /usr/bin/python3
+    tpx_tune_binary: $tune_bin
+    tpx_binary: $tpx_bin
+    tpx_feed_bin: $feed_bin
+    tpx_units_dir: $repo/systemd
+    tpx_node_listen: "127.0.0.1:0"
+    # The container shares the host's kernel: never change its settings from here.
+    tpx_host_tuning_apply_runtime: false
+    tpx_host_tuning_manage_grub: false
+    tpx_host_tuning_irqbalance: false
+  children:
+    tpx_nodes:
+      children:
+        tpx_primary:
+          hosts:
+            tpx-e2e:
+              tpx_host_tuning_role: node
+              tpx_node_role: primary
+              tpx_node_bootstrap: true
+        tpx_standby:
+          hosts: {}
+    tpx_witness:
+      hosts:
+        tpx-e2e: {}
+    tpx_feed:
+      hosts:
+        tpx-e2e: {}
+INV
+
+host_state() {
+  for f in /proc/sys/net/core/busy_poll /proc/sys/net/core/busy_read /proc/sys/kernel/timer_migration \
+    /proc/sys/vm/stat_interval /proc/sys/vm/swappiness /proc/sys/vm/min_free_kbytes /proc/sys/vm/nr_hugepages \
+    /proc/sys/kernel/sched_rt_runtime_us /sys/kernel/mm/transparent_hugepage/enabled /proc/irq/default_smp_affinity \
+    /sys/devices/virtual/workqueue/cpumask; do
+    printf '%s=%s\n' "$f" "$(cat "$f" 2>/dev/null || echo absent)"
+  done
+}
+host_before=$(host_state)
+
+playbook() {
+  ANSIBLE_CONFIG="$ansible_dir/ansible.cfg" ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0 \
+    PATH="$venv/bin:$PATH" ansible-playbook -i "$keys/inventory.yml" "$ansible_dir/site.yml"
+}
+recap() { grep -E '^tpx-e2e +:' "$1" | tail -1; }
+field() { recap "$1" | sed -n "s/.* $2=\([0-9]*\).*/\1/p"; }
+
+# --- Run 1 -----------------------------------------------------------------------------------
+t=$(now)
+log "site.yml, run 1"
+playbook >"$keys/run1.log" 2>&1 || { tail -40 "$keys/run1.log"; die "run 1 failed"; }
+timing[run1]=$(($(now) - t))
+log "run 1: $(recap "$keys/run1.log")"
+
+# --- Run 2: idempotent -----------------------------------------------------------------------
+t=$(now)
+log "site.yml, run 2 (must change nothing)"
+playbook >"$keys/run2.log" 2>&1 || { tail -40 "$keys/run2.log"; die "run 2 failed"; }
+timing[run2]=$(($(now) - t))
+log "run 2: $(recap "$keys/run2.log")"
+if [ "$(field "$keys/run2.log" changed)" != 0 ]; then
+  grep -E '^changed:' -B2 "$keys/run2.log" | tail -30
+  die "run 2 changed something"
+fi
+
+# --- Services run with the planned CPU affinity ----------------------------------------------
+# RLIMIT_MEMLOCK above the inherited hard limit needs CAP_SYS_RESOURCE; where this machine's own
+# bounding set lacks it, nothing (the container's systemd included) can raise it, so only the
+# unit's configured limit is checked.
+capbnd=$(awk '/^CapBnd/ {print $2}' /proc/self/status)
+if (((16#$capbnd >> 24) & 1)); then can_raise_memlock=yes; else can_raise_memlock=no; fi
+check_unit() { # unit, affinity kind, want memlock unlimited (yes/no)
+  local unit=$1 kind=$2 memlock=$3 state pid got want lim conf note=""
+  state=$("${sshc[@]}" systemctl is-active "$unit" || true)
+  [ "$state" = active ] || die "$unit is $state"
+  pid=$("${sshc[@]}" systemctl show -p MainPID --value "$unit")
+  got=$("${sshc[@]}" "awk '/^Cpus_allowed_list/ {print \$2}' /proc/$pid/status")
+  want=$("${sshc[@]}" /usr/local/bin/tpx-tune render affinity --plan /etc/tpx/core-plan.toml --unit "$kind")
+  lim=$("${sshc[@]}" "awk '/^Max locked memory/ {print \$4}' /proc/$pid/limits")
+  conf=$("${sshc[@]}" systemctl show -p LimitMEMLOCK --value "$unit")
+  [ "$got" = "$want" ] || die "$unit (pid $pid): Cpus_allowed_list $got, plan says $want"
+  if [ "$memlock" = yes ]; then
+    [ "$conf" = infinity ] || die "$unit: LimitMEMLOCK=$conf"
+    if [ "$can_raise_memlock" = yes ]; then
+      [ "$lim" = unlimited ] || die "$unit: memlock $lim"
+    else
+      note=" (this machine lacks CAP_SYS_RESOURCE, so the effective limit stays at the inherited hard limit)"
+    fi
+  fi
+  log "PASS $unit pid $pid: Cpus_allowed_list $got = plan ($kind); LimitMEMLOCK=$conf, effective $lim$note"
+}
+"${sshc[@]}" cat /etc/tpx/core-plan.toml | grep -E '^(host|role|degraded|housekeeping|irq|isolated) ' | sed 's/^/    plan: /'
+check_unit tpx-node@primary.service node yes
+check_unit tpx-witness.service witness no
+check_unit tpx-feed.service feed yes
+node_pid=$("${sshc[@]}" systemctl show -p MainPID --value tpx-node@primary.service)
+log "tpx-tune check --pid $node_pid inside the container (report only; the kernel is the host's):"
+"${sshc[@]}" /usr/local/bin/tpx-tune check --pid "$node_pid" | sed 's/^/    /' || true
+
+# --- Failover drill: a dead primary comes back as a standby, never as a primary --------------
+t=$(now)
+log "failover drill: SIGKILL the primary (pid $node_pid)"
+"${sshc[@]}" kill -KILL "$node_pid"
+for i in $(seq 1 30); do
+  [ "$("${sshc[@]}" systemctl is-active tpx-node@standby.service || true)" = active ] && break
+  [ "$i" -eq 30 ] && die "the standby role did not start after the primary failed"
+  sleep 1
+done
+primary_state=$("${sshc[@]}" systemctl is-active tpx-node@primary.service || true)
+[ "$primary_state" != active ] || die "the primary role is active again"
+"${sshc[@]}" test -e /var/lib/tpx/primary.fenced || die "no fence file after the primary failed"
+log "PASS primary $primary_state, standby active, /var/lib/tpx/primary.fenced written"
+check_unit tpx-node@standby.service node yes
+log "site.yml, run 3 (after failover: must leave the primary role alone and change nothing)"
+playbook >"$keys/run3.log" 2>&1 || { tail -40 "$keys/run3.log"; die "run 3 failed"; }
+log "run 3: $(recap "$keys/run3.log")"
+[ "$(field "$keys/run3.log" changed)" = 0 ] || die "run 3 changed something"
+[ "$("${sshc[@]}" systemctl is-active tpx-node@primary.service || true)" != active ] || die "run 3 started the primary role"
+grep -q 'primary failed over' "$keys/run3.log" || die "run 3 did not report the failed-over primary"
+timing[failover_and_run3]=$(($(now) - t))
+
+# --- The host's kernel settings are untouched ------------------------------------------------
+[ "$(host_state)" = "$host_before" ] || die "the host's kernel settings changed"
+log "PASS host sysctls, THP, IRQ and workqueue masks unchanged"
+
+for m in "${missing[@]}"; do log "NOTE stand-in used: $m"; done
+log "timings (s): ansible venv ${timing[ansible_venv]}, build ${timing[build]}, rootfs ${timing[rootfs]}, copy ${timing[copy]}, boot to SSH ${timing[boot_to_ssh]}, run 1 ${timing[run1]}, run 2 ${timing[run2]}, failover drill + run 3 ${timing[failover_and_run3]}, total $(($(now) - t_start))"
+log "PASS"
