@@ -1,9 +1,39 @@
-//! `tpx-sequencer`: sequencing and the durable input log.
+//! `tpx-sequencer`: sequencing, the durable input log, replication, failover and snapshots.
 //!
-//! Will hold (issue "sequencer and hot standby"): the sequencing stage that stamps every request
-//! with `(seq, term, timestamp_ns)`; preallocated O_DIRECT log segments written in group commits
-//! with CRC32C per record and torn-tail recovery; rkyv snapshots; replication to a hot standby;
-//! heartbeats, witness-granted promotion and term fencing. The IO, clock and network seams are
-//! traits so that `tpx-sim` drives the same code from a seed.
+//! Layers, bottom up (each a pure state machine over the seams, so `tpx-sim` can drive them):
 //!
-//! Nothing is implemented yet; this crate only reserves its place in the workspace.
+//! - [`storage`]: the [`storage::Storage`] seam; [`storage::FileStorage`] (O_DIRECT | O_DSYNC,
+//!   `fallocate`) and [`storage::MemStorage`] (crash, ENOSPC and fault injection).
+//! - [`log`]: preallocated segments of `tpx_wire::log_record` records, group commits of whole
+//!   4 KiB blocks, torn-tail recovery, corruption refusal, reader, retention.
+//! - [`writer`]: the [`writer::LogSink`] the replica writes through: inline ([`writer::SyncLog`])
+//!   or a writer thread doing group commits ([`writer::ThreadedLog`]).
+//! - [`clock`], [`transport`]: the [`clock::Clock`] and [`transport::Transport`] seams, with
+//!   real (system clock, non-blocking TCP) and test (manual clock, in-memory network) versions.
+//! - [`proto`]: replication and witness messages.
+//! - [`replica`]: the primary / standby / candidate state machine: stamping, de-duplication,
+//!   replication, heartbeats, durability modes, promotion, term fencing, rejoin.
+//! - [`witness`]: the witness state machine and its server.
+//! - [`apply`], [`snapshot`]: records to engine commands, replay, rkyv snapshots.
+//! - [`node`]: a whole process (`tpx-seq`): threads, idle strategy, built-in load.
+
+pub mod apply;
+pub mod clock;
+pub mod log;
+pub mod node;
+pub mod proto;
+pub mod replica;
+pub mod snapshot;
+pub mod storage;
+pub mod transport;
+pub mod witness;
+pub mod writer;
+
+pub use apply::{command_of, Applier, EngineApplier};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use log::{LogConfig, LogError, LogReader, Recovery, SegmentLog};
+pub use replica::{Durability, Replica, ReplicaConfig, ReplicaEvent, Role, SubmitError};
+pub use storage::{FileStorage, MemStorage, Storage, WriteMode};
+pub use transport::{MemNet, PeerId, TcpTransport, Transport};
+pub use witness::{Witness, WitnessServer};
+pub use writer::{IdleMode, LogSink, SyncLog, ThreadedLog};

@@ -1,0 +1,452 @@
+//! A whole sequencer process (what `tpx-seq` runs): the replica over a threaded O_DIRECT log,
+//! TCP and the system clock, an engine copy fed from the log, a built-in order load, and a
+//! line-oriented report on stdout that tests and benches read:
+//!
+//! ```text
+//! READY node=1 last_seq=0 applied=0 hash=...
+//! ROLE primary term=1 last_seq=0          (or: ROLE standby term=2 primary=2)
+//! TRUNCATED to_seq=812
+//! ACKED 1200                               (every few ms while it moves; primary only)
+//! FINAL role=primary term=2 last_seq=.. applied=.. durable=.. acked=.. hash=.. duplicates=..
+//! ```
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tpx_engine::{EngineConfig, InstrumentKind, InstrumentSpec};
+use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
+use tpx_wire::log_record::Input;
+use tpx_wire::order_entry::{CancelOrder, EnterOrder};
+
+use crate::apply::EngineApplier;
+use crate::clock::{Clock, SystemClock};
+use crate::log::{replay, LogConfig};
+use crate::replica::{Durability, Replica, ReplicaConfig, ReplicaEvent, Role, SubmitError};
+use crate::storage::{FileStorage, WriteMode};
+use crate::transport::TcpTransport;
+use crate::witness::WitnessServer;
+use crate::writer::{IdleMode, LogSink, ThreadedLog};
+
+/// The witness's peer id.
+pub const WITNESS_ID: u32 = 100;
+
+/// The engine every `tpx-seq` node runs (two instruments; the load trades instrument 1).
+pub fn demo_engine_config() -> EngineConfig {
+    let spec = |id| InstrumentSpec {
+        id,
+        kind: InstrumentKind::Spot { base: 1, quote: 2 },
+        tick_size: 1,
+        lot_size: 1,
+        min_price: 1,
+        max_price: 200_000,
+        min_qty: 1,
+        max_qty: 1_000_000,
+        min_notional: 0,
+    };
+    EngineConfig {
+        instruments: vec![spec(1), spec(2)],
+        max_orders: 1 << 16,
+        max_accounts: 64,
+    }
+}
+
+/// A node's settings.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    pub id: u32,
+    pub peer: u32,
+    pub listen: SocketAddr,
+    pub peer_addr: SocketAddr,
+    pub witness_addr: SocketAddr,
+    pub dir: PathBuf,
+    pub durability: Durability,
+    /// Ask the witness for a term at start (else wait as standby).
+    pub want_primary: bool,
+    pub timeout_ns: u64,
+    pub heartbeat_ns: u64,
+    pub idle: IdleMode,
+    /// Built-in load while primary: orders per second (0: none).
+    pub load_rate: u64,
+    /// Session id (log `origin`) and account of the built-in load.
+    pub load_session: u32,
+    pub segment_bytes: u64,
+    pub direct: bool,
+    /// Stop after this long (None: until SIGTERM/SIGINT).
+    pub duration: Option<Duration>,
+    /// Print `ACKED` at most this often.
+    pub ack_report_every: Duration,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        NodeOptions {
+            id: 1,
+            peer: 2,
+            listen: "127.0.0.1:7101".parse().expect("addr"),
+            peer_addr: "127.0.0.1:7102".parse().expect("addr"),
+            witness_addr: "127.0.0.1:7100".parse().expect("addr"),
+            dir: PathBuf::from("tpx-seq-data"),
+            durability: Durability::Replicated,
+            want_primary: false,
+            timeout_ns: 5_000_000,
+            heartbeat_ns: 50_000,
+            idle: IdleMode::Park,
+            load_rate: 0,
+            load_session: 1,
+            segment_bytes: 64 << 20,
+            direct: true,
+            duration: None,
+            ack_report_every: Duration::from_millis(2),
+        }
+    }
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Routes SIGTERM and SIGINT to [`stop_requested`].
+pub fn install_signal_handlers() {
+    let handler: extern "C" fn(libc::c_int) = on_signal;
+    // SAFETY: the handler only stores to an atomic (async-signal-safe).
+    unsafe {
+        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
+        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+    }
+}
+
+/// Whether SIGTERM / SIGINT arrived.
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
+
+/// Idles between duty cycles that found nothing to do.
+#[derive(Debug)]
+pub struct Backoff {
+    mode: IdleMode,
+    idle_cycles: u32,
+}
+
+impl Backoff {
+    pub fn new(mode: IdleMode) -> Backoff {
+        Backoff {
+            mode,
+            idle_cycles: 0,
+        }
+    }
+    pub fn busy(&mut self) {
+        self.idle_cycles = 0;
+    }
+    pub fn idle(&mut self) {
+        self.idle_cycles = self.idle_cycles.saturating_add(1);
+        match self.mode {
+            IdleMode::Spin => std::hint::spin_loop(),
+            IdleMode::Park => {
+                if self.idle_cycles < 64 {
+                    std::hint::spin_loop();
+                } else if self.idle_cycles < 128 {
+                    std::thread::yield_now();
+                } else {
+                    std::thread::sleep(Duration::from_micros(20));
+                }
+            }
+        }
+    }
+}
+
+/// The built-in load: one session sending limit orders around a mid price (GTC and IOC) and
+/// cancels of its recent orders, from a fixed seed.
+#[derive(Debug)]
+pub struct Load {
+    pub session: u32,
+    pub next_cl_ord_id: u64,
+    rng: u64,
+    pub sent: u64,
+    pub duplicates: u64,
+    pub refused: u64,
+}
+
+impl Load {
+    pub fn new(session: u32, seed: u64) -> Load {
+        Load {
+            session,
+            next_cl_ord_id: 1,
+            rng: seed,
+            sent: 0,
+            duplicates: 0,
+            refused: 0,
+        }
+    }
+
+    fn mix(&self, id: u64) -> u64 {
+        // splitmix64 of (seed, id): the same id always gives the same request.
+        let mut z = self
+            .rng
+            .wrapping_add(id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// The request with client order id `id` (deterministic in the id, so a re-sent request is
+    /// the same request).
+    pub fn request(&self, id: u64) -> Input {
+        let r = self.mix(id);
+        if id > 10 && r % 5 == 0 {
+            return Input::CancelOrder(CancelOrder {
+                cl_ord_id: id - 1 - (r >> 8) % 10,
+                remaining_qty: 0,
+            });
+        }
+        let side = if (r >> 3) & 1 == 0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        let off = ((r >> 4) % 40) as i64 - 20;
+        let price = 100_000 + if side == Side::Buy { off - 5 } else { off + 5 };
+        Input::EnterOrder(EnterOrder {
+            cl_ord_id: id,
+            price,
+            qty: 1 + (r >> 12) % 10,
+            instrument: 1,
+            side,
+            kind: OrderKind::Limit,
+            tif: if (r >> 20) % 4 == 0 {
+                TimeInForce::Ioc
+            } else {
+                TimeInForce::Gtc
+            },
+            stp: StpMode::None,
+            post_only: false,
+            reduce_only: false,
+        })
+    }
+}
+
+/// What a node ended with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeSummary {
+    pub role: Role,
+    pub term: u64,
+    pub last_seq: u64,
+    pub applied_seq: u64,
+    pub acked_seq: u64,
+    pub state_hash: u64,
+}
+
+fn say(out: &mut dyn Write, line: std::fmt::Arguments<'_>) {
+    let _ = out.write_fmt(line);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+}
+
+/// Runs one node until stopped (see the module docs for what it prints).
+pub fn run_node(opts: &NodeOptions, out: &mut dyn Write) -> Result<NodeSummary, String> {
+    let log_dir = opts.dir.join("log");
+    let mode = if opts.direct {
+        WriteMode::DirectSync
+    } else {
+        WriteMode::Buffered
+    };
+    let st = FileStorage::new(&log_dir, mode).map_err(|e| format!("{}: {e}", log_dir.display()))?;
+    let cfg = LogConfig {
+        segment_bytes: opts.segment_bytes,
+        ..LogConfig::default()
+    };
+    let (log, rec) = ThreadedLog::open(st, cfg, opts.idle).map_err(|e| e.to_string())?;
+    if let Some((seg, off, n)) = &rec.torn {
+        say(
+            out,
+            format_args!("TORN segment={seg} offset={off} bytes={n}"),
+        );
+    }
+    let mut app = EngineApplier::new(demo_engine_config()).map_err(|e| format!("{e:?}"))?;
+    let reader_st = || FileStorage::new(&log_dir, WriteMode::Buffered);
+    replay(reader_st().map_err(|e| e.to_string())?, 1, |r| {
+        use crate::apply::Applier;
+        app.apply(r)
+    })
+    .map_err(|e| e.to_string())?;
+    let net = TcpTransport::new(
+        opts.id,
+        Some(opts.listen),
+        vec![(opts.peer, opts.peer_addr), (WITNESS_ID, opts.witness_addr)],
+    )
+    .map_err(|e| format!("listen {}: {e}", opts.listen))?;
+    let rcfg = ReplicaConfig {
+        node_id: opts.id,
+        peer_id: opts.peer,
+        witness_id: WITNESS_ID,
+        durability: opts.durability,
+        heartbeat_ns: opts.heartbeat_ns,
+        timeout_ns: opts.timeout_ns,
+        lease_margin_ns: opts.timeout_ns / 10,
+        ..ReplicaConfig::default()
+    };
+    let clock = SystemClock::new();
+    let mut rep = Replica::new(rcfg, log, net, clock, app.applied_seq, opts.want_primary)
+        .map_err(|e| e.to_string())?;
+    say(
+        out,
+        format_args!(
+            "READY node={} last_seq={} applied={} hash={}",
+            opts.id,
+            rep.last_seq(),
+            app.applied_seq,
+            app.state_hash()
+        ),
+    );
+    let mut load = Load::new(opts.load_session, 0x5EED);
+    let mut load_start: Option<(Instant, u64)> = None;
+    let started = Instant::now();
+    let mut backoff = Backoff::new(opts.idle);
+    let mut last_ack_print = Instant::now();
+    let mut printed_ack = 0;
+    loop {
+        if stop_requested() || opts.duration.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+        let mut busy = rep.poll(&mut app);
+        if let Some(seq) = app.rewound_to {
+            app.rebuild(reader_st().map_err(|e| e.to_string())?, seq)
+                .map_err(|e| e.to_string())?;
+        }
+        while let Some(ev) = rep.take_event() {
+            match ev {
+                ReplicaEvent::BecamePrimary { term, last_seq } => {
+                    say(
+                        out,
+                        format_args!("ROLE primary term={term} last_seq={last_seq}"),
+                    );
+                    // A client re-sends what it has no answer for: resume a little behind.
+                    load.next_cl_ord_id = rep.dedup().high(load.session).saturating_sub(20).max(1);
+                    load_start = None;
+                }
+                ReplicaEvent::BecameStandby { term, primary } => {
+                    say(
+                        out,
+                        format_args!("ROLE standby term={term} primary={primary}"),
+                    );
+                }
+                ReplicaEvent::Truncated { to_seq } => {
+                    say(out, format_args!("TRUNCATED to_seq={to_seq}"))
+                }
+                ReplicaEvent::LogError(e) => say(out, format_args!("LOGERROR {e}")),
+            }
+        }
+        if rep.role() == Role::Primary && opts.load_rate > 0 {
+            let (t0, base) = *load_start.get_or_insert((Instant::now(), load.sent));
+            let due = base + (t0.elapsed().as_nanos() as u64 * opts.load_rate / 1_000_000_000);
+            let mut n = 0;
+            while load.sent < due && n < 256 {
+                let id = load.next_cl_ord_id;
+                let req = load.request(id);
+                match rep.submit(load.session, load.session, &req) {
+                    Ok(_) => {
+                        load.next_cl_ord_id += 1;
+                        load.sent += 1;
+                    }
+                    Err(SubmitError::Duplicate { .. }) => {
+                        load.duplicates += 1;
+                        load.next_cl_ord_id += 1;
+                    }
+                    Err(_) => {
+                        load.refused += 1;
+                        break;
+                    }
+                }
+                n += 1;
+                busy = true;
+            }
+        }
+        if rep.role() == Role::Primary
+            && rep.acknowledgeable_seq() != printed_ack
+            && last_ack_print.elapsed() >= opts.ack_report_every
+        {
+            printed_ack = rep.acknowledgeable_seq();
+            last_ack_print = Instant::now();
+            say(out, format_args!("ACKED {printed_ack}"));
+        }
+        if busy {
+            backoff.busy();
+        } else {
+            backoff.idle();
+        }
+    }
+    // Let the writer finish what was appended (bounded), then report.
+    let t0 = Instant::now();
+    while rep.log().durable_seq() < rep.last_seq() && t0.elapsed() < Duration::from_secs(2) {
+        rep.poll(&mut app);
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    let s = NodeSummary {
+        role: rep.role(),
+        term: rep.term(),
+        last_seq: rep.last_seq(),
+        applied_seq: app.applied_seq,
+        acked_seq: rep.acknowledgeable_seq(),
+        state_hash: app.state_hash(),
+    };
+    say(
+        out,
+        format_args!(
+            "FINAL role={} term={} last_seq={} applied={} durable={} acked={} hash={} duplicates={}",
+            match s.role {
+                Role::Primary => "primary",
+                Role::Standby => "standby",
+                Role::Candidate => "candidate",
+            },
+            s.term,
+            s.last_seq,
+            s.applied_seq,
+            rep.log().durable_seq(),
+            s.acked_seq,
+            s.state_hash,
+            load.duplicates
+        ),
+    );
+    Ok(s)
+}
+
+/// Runs the witness until stopped.
+pub fn run_witness(
+    listen: SocketAddr,
+    lease_ns: u64,
+    state_file: Option<PathBuf>,
+    idle: IdleMode,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    let net = TcpTransport::new(WITNESS_ID, Some(listen), Vec::new())
+        .map_err(|e| format!("listen {listen}: {e}"))?;
+    let clock = SystemClock::new();
+    let _ = clock.now_ns();
+    let mut w = WitnessServer::new(lease_ns, net, clock, state_file);
+    say(
+        out,
+        format_args!(
+            "READY witness term={} holder={}",
+            w.witness.term, w.witness.holder
+        ),
+    );
+    let mut backoff = Backoff::new(idle);
+    let (mut term, mut holder) = (w.witness.term, w.witness.holder);
+    while !stop_requested() {
+        if w.poll() > 0 {
+            backoff.busy();
+        } else {
+            backoff.idle();
+        }
+        if (w.witness.term, w.witness.holder) != (term, holder) {
+            term = w.witness.term;
+            holder = w.witness.holder;
+            say(out, format_args!("GRANTED term={term} holder={holder}"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,1060 @@
+//! One replica (primary or hot standby) as a state machine over the three seams: a
+//! [`LogSink`] (storage), a [`Transport`] and a [`Clock`]. No threads, no sleeps: the owner
+//! calls [`Replica::poll`] in its duty cycle (the simulator calls it from a seed).
+//!
+//! - **Primary**: [`Replica::submit`] stamps a request with `(seq, term, timestamp_ns)`, appends
+//!   the record to the log and to the in-memory tail; `poll` streams records to the standby,
+//!   heartbeats when idle, renews its witness lease, computes the acknowledgeable seq for the
+//!   durability mode, and hands records up to it to the [`Applier`].
+//! - **Standby**: says `Hello` (where its log ends), takes the `Welcome` (cut any tail the primary
+//!   does not hold), appends and applies every record received, acks `(received, durable)`;
+//!   when the primary is silent for `timeout_ns` it asks the witness for `term + 1`.
+//! - **Candidate**: waiting for the witness; a grant makes it primary, continuing the sequence
+//!   from its last record.
+
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap;
+use tpx_wire::log_record::{
+    decode_record, encode_record, Input, LogRecord, RecordMeta, MAX_RECORD_LEN,
+};
+
+use crate::apply::Applier;
+use crate::clock::Clock;
+use crate::log::LogError;
+use crate::proto::{DenyReason, Msg};
+use crate::transport::{PeerId, Transport};
+use crate::writer::LogSink;
+
+/// When a client may be told its request is done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Once the standby holds the record (in its memory; its disk follows).
+    Replicated,
+    /// Once the record is on the primary's disk.
+    Fsync,
+    /// Once the record is on the primary's disk and on the standby's disk.
+    ReplicatedFsync,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "replicated" => Ok(Durability::Replicated),
+            "fsync" => Ok(Durability::Fsync),
+            "replicated+fsync" => Ok(Durability::ReplicatedFsync),
+            _ => Err(format!(
+                "durability {s:?}: replicated | fsync | replicated+fsync"
+            )),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Primary,
+    Standby,
+    Candidate,
+}
+
+/// Replica settings.
+#[derive(Clone, Debug)]
+pub struct ReplicaConfig {
+    pub node_id: u32,
+    pub peer_id: u32,
+    pub witness_id: u32,
+    pub durability: Durability,
+    /// Heartbeat to the standby after this much silence (50 µs).
+    pub heartbeat_ns: u64,
+    /// A standby that hears nothing from the primary for this long asks to be promoted; a
+    /// primary that hears nothing from its standby for this long counts it as gone.
+    pub timeout_ns: u64,
+    /// Clock drift allowance taken off every lease.
+    pub lease_margin_ns: u64,
+    /// With the standby gone, keep acknowledging with local durability (within the witness
+    /// lease, after the witness recorded what is acknowledged alone). Off: stop acknowledging
+    /// until a standby is back (for `Replicated` / `ReplicatedFsync`).
+    pub solo_when_alone: bool,
+    /// Largest `Append` message.
+    pub max_append_bytes: usize,
+    /// Records sent but not acked by the standby before sending pauses.
+    pub window_records: u64,
+    /// Records sequenced but not yet applied before `submit` refuses (backpressure).
+    pub max_unapplied: usize,
+}
+
+impl Default for ReplicaConfig {
+    fn default() -> Self {
+        ReplicaConfig {
+            node_id: 1,
+            peer_id: 2,
+            witness_id: 100,
+            durability: Durability::Replicated,
+            heartbeat_ns: 50_000,
+            timeout_ns: 5_000_000,
+            lease_margin_ns: 100_000,
+            solo_when_alone: true,
+            max_append_bytes: 256 << 10,
+            window_records: 1 << 16,
+            max_unapplied: 1 << 20,
+        }
+    }
+}
+
+/// Why `submit` refused a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SubmitError {
+    /// Only the primary sequences; `term` and who the replica follows.
+    NotPrimary { term: u64, primary: Option<u32> },
+    /// `(session, cl_ord_id)` was sequenced before (a client re-sending after a failover).
+    Duplicate { session: u32, cl_ord_id: u64 },
+    /// Too much is waiting to be written or acknowledged: retry later.
+    Backpressure,
+    /// The log cannot write (full disk, IO error): nothing more is taken or acknowledged.
+    LogFailed(String),
+    /// The input cannot be encoded.
+    Encode,
+}
+
+/// Role changes and other things the owner may want to print or act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplicaEvent {
+    BecamePrimary {
+        term: u64,
+        last_seq: u64,
+    },
+    BecameStandby {
+        term: u64,
+        primary: u32,
+    },
+    /// The log's tail after `to_seq` was cut (the applier was told to rewind).
+    Truncated {
+        to_seq: u64,
+    },
+    /// The log failed (the replica stops appending or acknowledging).
+    LogError(String),
+}
+
+/// Counters.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReplicaStats {
+    pub duplicates: u64,
+    pub appends_sent: u64,
+    pub records_sent: u64,
+    pub records_received: u64,
+    pub promotions_asked: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct PeerState {
+    joined: bool,
+    sent_seq: u64,
+    received_seq: u64,
+    durable_seq: u64,
+    last_heard_ns: u64,
+}
+
+/// The de-duplication table: the highest client order id sequenced per session.
+#[derive(Clone, Debug, Default)]
+pub struct Dedup {
+    high: FxHashMap<u32, u64>,
+}
+
+impl Dedup {
+    /// The `(session, cl_ord_id)` a record is identified by, if it has one.
+    pub fn key(origin: u32, input: &Input) -> Option<(u32, u64)> {
+        match input {
+            Input::EnterOrder(m) => Some((origin, m.cl_ord_id)),
+            Input::ReplaceOrder(m) if m.new_cl_ord_id != m.orig_cl_ord_id => {
+                Some((origin, m.new_cl_ord_id))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the request was sequenced before (ids increase per session).
+    pub fn is_duplicate(&self, origin: u32, input: &Input) -> bool {
+        match Dedup::key(origin, input) {
+            Some((s, id)) => self.high.get(&s).is_some_and(|&h| id <= h),
+            None => false,
+        }
+    }
+
+    pub fn note(&mut self, origin: u32, input: &Input) {
+        if let Some((s, id)) = Dedup::key(origin, input) {
+            let h = self.high.entry(s).or_insert(0);
+            *h = (*h).max(id);
+        }
+    }
+
+    /// The highest id sequenced for a session.
+    pub fn high(&self, session: u32) -> u64 {
+        self.high.get(&session).copied().unwrap_or(0)
+    }
+
+    /// `(session, highest id)` for snapshots, sorted.
+    pub fn entries(&self) -> Vec<(u32, u64)> {
+        let mut v: Vec<_> = self.high.iter().map(|(&s, &h)| (s, h)).collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+/// A primary or standby (see the module docs).
+pub struct Replica<L: LogSink, T: Transport, C: Clock> {
+    cfg: ReplicaConfig,
+    log: L,
+    net: T,
+    clock: C,
+    role: Role,
+    term: u64,
+    /// Who this replica follows (standby) — the peer.
+    primary: Option<u32>,
+    last_ts_ns: u64,
+    dedup: Dedup,
+    /// Primary: sequenced records not yet applied (or not yet durable / sent), in order.
+    recent: VecDeque<LogRecord>,
+    commit_seq: u64,
+    applied_seq: u64,
+    peer: PeerState,
+    last_peer_send_ns: u64,
+    // Lease.
+    lease_until_ns: u64,
+    lease_ns: u64,
+    solo_ok: u64,
+    solo_acked: u64,
+    solo_requested: u64,
+    renews_in_flight: VecDeque<u64>,
+    last_renew_ns: u64,
+    // Standby / candidate.
+    last_heard_primary_ns: u64,
+    synced: bool,
+    hello_sent_ns: u64,
+    cand_term: u64,
+    promote_sent_ns: u64,
+    next_promote_ns: u64,
+    acked: (u64, u64),
+    log_failed: bool,
+    events: VecDeque<ReplicaEvent>,
+    stats: ReplicaStats,
+    enc: Vec<u8>,
+    out: Vec<u8>,
+    inbox: Vec<u8>,
+    inbox_idx: Vec<(PeerId, usize, usize)>,
+    readbuf: Vec<LogRecord>,
+}
+
+impl<L: LogSink, T: Transport, C: Clock> std::fmt::Debug for Replica<L, T, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("node", &self.cfg.node_id)
+            .field("role", &self.role)
+            .field("term", &self.term)
+            .field("last_seq", &self.log.last_seq())
+            .field("commit_seq", &self.commit_seq)
+            .field("applied_seq", &self.applied_seq)
+            .finish()
+    }
+}
+
+/// Reads the de-duplication table and the last timestamp from a log.
+fn scan_log<L: LogSink>(log: &mut L) -> Result<(Dedup, u64), LogError> {
+    let mut d = Dedup::default();
+    let mut ts = 0;
+    let mut buf = Vec::new();
+    let mut next = 1;
+    let last = log.durable_seq();
+    while next <= last {
+        buf.clear();
+        log.read(next, 4096, &mut buf)?;
+        if buf.is_empty() {
+            break;
+        }
+        for r in &buf {
+            d.note(r.meta.origin, &r.input);
+            ts = ts.max(r.meta.timestamp_ns);
+            next = r.meta.seq + 1;
+        }
+    }
+    Ok((d, ts))
+}
+
+impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
+    /// A replica over a recovered log whose records up to `applied_seq` the owner has already
+    /// applied (by replay). With `want_primary` it asks the witness for a term at once; else it
+    /// waits as a standby (and asks only when no primary is heard for `timeout_ns`).
+    pub fn new(
+        cfg: ReplicaConfig,
+        mut log: L,
+        net: T,
+        clock: C,
+        applied_seq: u64,
+        want_primary: bool,
+    ) -> Result<Self, LogError> {
+        let (dedup, last_ts_ns) = scan_log(&mut log)?;
+        let now = clock.now_ns();
+        let term = log.last_term();
+        let mut r = Replica {
+            primary: Some(cfg.peer_id),
+            cfg,
+            role: Role::Standby,
+            term,
+            last_ts_ns,
+            dedup,
+            recent: VecDeque::new(),
+            commit_seq: 0,
+            applied_seq,
+            peer: PeerState::default(),
+            last_peer_send_ns: 0,
+            lease_until_ns: 0,
+            lease_ns: 0,
+            solo_ok: 0,
+            solo_acked: 0,
+            solo_requested: 0,
+            renews_in_flight: VecDeque::new(),
+            last_renew_ns: 0,
+            last_heard_primary_ns: now,
+            synced: false,
+            hello_sent_ns: 0,
+            cand_term: 0,
+            promote_sent_ns: 0,
+            next_promote_ns: 0,
+            acked: (0, 0),
+            log_failed: false,
+            events: VecDeque::new(),
+            stats: ReplicaStats::default(),
+            enc: vec![0; MAX_RECORD_LEN],
+            out: Vec::with_capacity(1 << 16),
+            inbox: Vec::with_capacity(1 << 16),
+            inbox_idx: Vec::new(),
+            readbuf: Vec::new(),
+            log,
+            net,
+            clock,
+        };
+        if want_primary {
+            r.start_candidacy(now);
+        } else {
+            r.events.push_back(ReplicaEvent::BecameStandby {
+                term,
+                primary: r.cfg.peer_id,
+            });
+        }
+        Ok(r)
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+    pub fn config(&self) -> &ReplicaConfig {
+        &self.cfg
+    }
+    /// The highest seq sequenced (primary) or received (standby).
+    pub fn last_seq(&self) -> u64 {
+        self.log.last_seq()
+    }
+    pub fn durable_seq(&self) -> u64 {
+        self.log.durable_seq()
+    }
+    /// The timestamp of the last record sequenced or received (what `submit` just stamped).
+    pub fn last_timestamp_ns(&self) -> u64 {
+        self.last_ts_ns
+    }
+    /// Primary: every record up to this seq may be acknowledged to its client (durable as the
+    /// durability mode requires, and safe across a failover). Standby: the primary's, as last
+    /// heard.
+    pub fn acknowledgeable_seq(&self) -> u64 {
+        self.commit_seq
+    }
+    pub fn applied_seq(&self) -> u64 {
+        self.applied_seq
+    }
+    pub fn stats(&self) -> ReplicaStats {
+        self.stats
+    }
+    pub fn dedup(&self) -> &Dedup {
+        &self.dedup
+    }
+    pub fn log(&self) -> &L {
+        &self.log
+    }
+    pub fn log_mut(&mut self) -> &mut L {
+        &mut self.log
+    }
+    pub fn transport_mut(&mut self) -> &mut T {
+        &mut self.net
+    }
+    /// What the standby holds, as the primary last heard (`received`, `durable`).
+    pub fn peer_seqs(&self) -> (u64, u64) {
+        (self.peer.received_seq, self.peer.durable_seq)
+    }
+    pub fn take_event(&mut self) -> Option<ReplicaEvent> {
+        self.events.pop_front()
+    }
+
+    /// Sequences one request (primary only): stamps `(seq, term, timestamp_ns)` and appends it.
+    /// The request is done when [`Replica::acknowledgeable_seq`] reaches the returned seq.
+    pub fn submit(&mut self, origin: u32, account: u32, input: &Input) -> Result<u64, SubmitError> {
+        if self.role != Role::Primary {
+            return Err(SubmitError::NotPrimary {
+                term: self.term,
+                primary: self.primary,
+            });
+        }
+        if let Some(e) = self.log.error() {
+            return Err(SubmitError::LogFailed(e));
+        }
+        if self.log_failed {
+            return Err(SubmitError::LogFailed("log append failed".into()));
+        }
+        if self.log.is_full() || self.recent.len() >= self.cfg.max_unapplied {
+            return Err(SubmitError::Backpressure);
+        }
+        if self.dedup.is_duplicate(origin, input) {
+            self.stats.duplicates += 1;
+            let (session, cl_ord_id) = Dedup::key(origin, input).unwrap_or((origin, 0));
+            return Err(SubmitError::Duplicate { session, cl_ord_id });
+        }
+        let ts = self.clock.now_ns().max(self.last_ts_ns);
+        let rec = LogRecord {
+            meta: RecordMeta {
+                seq: self.log.last_seq() + 1,
+                term: self.term,
+                timestamp_ns: ts,
+                origin,
+                account,
+            },
+            input: *input,
+        };
+        let n = encode_record(&rec, &mut self.enc).map_err(|_| SubmitError::Encode)?;
+        if let Err(e) = self.log.append(&self.enc[..n]) {
+            self.log_failed = true;
+            self.events.push_back(ReplicaEvent::LogError(e.to_string()));
+            return Err(SubmitError::LogFailed(e.to_string()));
+        }
+        self.last_ts_ns = ts;
+        self.dedup.note(origin, input);
+        self.recent.push_back(rec);
+        Ok(rec.meta.seq)
+    }
+
+    /// One duty cycle: IO, messages, timers, commit, apply. Returns whether anything happened.
+    pub fn poll<A: Applier>(&mut self, app: &mut A) -> bool {
+        let now = self.clock.now_ns();
+        self.log.poll();
+        self.inbox.clear();
+        self.inbox_idx.clear();
+        {
+            let inbox = &mut self.inbox;
+            let idx = &mut self.inbox_idx;
+            self.net.poll(&mut |from, m| {
+                let at = inbox.len();
+                inbox.extend_from_slice(m);
+                idx.push((from, at, m.len()));
+            });
+        }
+        let busy = !self.inbox_idx.is_empty();
+        let inbox = std::mem::take(&mut self.inbox);
+        let idx = std::mem::take(&mut self.inbox_idx);
+        for &(from, at, len) in &idx {
+            if let Some(msg) = Msg::decode(&inbox[at..at + len]) {
+                self.on_message(now, from, msg, app);
+            }
+        }
+        self.inbox = inbox;
+        self.inbox_idx = idx;
+        let now = self.clock.now_ns();
+        match self.role {
+            Role::Primary => self.primary_tick(now, app),
+            Role::Standby => self.standby_tick(now),
+            Role::Candidate => {
+                self.standby_tick(now);
+                self.candidate_tick(now);
+            }
+        }
+        busy
+    }
+
+    fn send(&mut self, to: PeerId, msg: Msg<'_>) -> bool {
+        msg.encode(&mut self.out);
+        self.net.send(to, &self.out)
+    }
+
+    #[allow(clippy::collapsible_match)]
+    fn on_message<A: Applier>(&mut self, now: u64, from: PeerId, msg: Msg<'_>, app: &mut A) {
+        if from == self.cfg.witness_id {
+            return self.on_witness(now, msg, app);
+        }
+        if from != self.cfg.peer_id {
+            return;
+        }
+        match msg {
+            Msg::Hello {
+                term,
+                last_seq,
+                last_term,
+            } => self.on_hello(now, term, last_seq, last_term, app),
+            Msg::Welcome { term, keep_seq } => self.on_welcome(now, term, keep_seq, app),
+            Msg::Append {
+                term,
+                commit_seq,
+                records,
+            } => {
+                if self.on_primary_message(now, term, app) {
+                    self.on_records(commit_seq, records, app);
+                }
+            }
+            Msg::Heartbeat {
+                term, commit_seq, ..
+            } => {
+                if self.on_primary_message(now, term, app) {
+                    self.on_records(commit_seq, &[], app);
+                }
+            }
+            Msg::Ack {
+                term,
+                received_seq,
+                durable_seq,
+            } => {
+                if self.role == Role::Primary && term == self.term && self.peer.joined {
+                    self.peer.received_seq = received_seq.min(self.log.last_seq());
+                    self.peer.durable_seq = durable_seq.min(received_seq);
+                    self.peer.last_heard_ns = now;
+                } else if term > self.term {
+                    self.step_down(now, term, from, app);
+                }
+            }
+            Msg::NewTerm { term, primary } => {
+                if term > self.term {
+                    self.step_down(now, term, primary, app);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A message from a peer acting as primary of `term`: whether to take it.
+    fn on_primary_message<A: Applier>(&mut self, now: u64, term: u64, app: &mut A) -> bool {
+        if term < self.term {
+            let primary = if self.role == Role::Primary {
+                self.cfg.node_id
+            } else {
+                self.primary.unwrap_or(0)
+            };
+            let t = self.term;
+            self.send(self.cfg.peer_id, Msg::NewTerm { term: t, primary });
+            return false;
+        }
+        if self.role == Role::Primary {
+            if term > self.term {
+                self.step_down(now, term, self.cfg.peer_id, app);
+            } else {
+                return false;
+            }
+        }
+        // A candidate keeps following (and acking) the primary it hears, but stays a candidate
+        // until the witness answers: if the witness granted the term, the old primary's lease
+        // had run out and the higher term fences it.
+        if term > self.term {
+            self.term = term;
+            self.synced = false;
+        }
+        self.primary = Some(self.cfg.peer_id);
+        self.last_heard_primary_ns = now;
+        true
+    }
+
+    fn on_records<A: Applier>(&mut self, commit_seq: u64, mut records: &[u8], app: &mut A) {
+        if !self.synced {
+            return;
+        }
+        while !records.is_empty() {
+            let (rec, len) = match decode_record(records) {
+                Ok(x) => x,
+                Err(_) => {
+                    self.synced = false;
+                    break;
+                }
+            };
+            let bytes = &records[..len];
+            records = &records[len..];
+            let seq = rec.meta.seq;
+            if seq <= self.log.last_seq() {
+                continue;
+            }
+            if seq != self.log.last_seq() + 1 {
+                self.synced = false;
+                break;
+            }
+            if let Err(e) = self.log.append(bytes) {
+                self.events.push_back(ReplicaEvent::LogError(e.to_string()));
+                self.synced = false;
+                break;
+            }
+            self.stats.records_received += 1;
+            self.dedup.note(rec.meta.origin, &rec.input);
+            self.last_ts_ns = self.last_ts_ns.max(rec.meta.timestamp_ns);
+            if seq == self.applied_seq + 1 {
+                app.apply(&rec);
+                self.applied_seq = seq;
+            }
+        }
+        self.commit_seq = self.commit_seq.max(commit_seq.min(self.log.last_seq()));
+        if self.synced {
+            self.send_ack();
+        }
+    }
+
+    fn send_ack(&mut self) {
+        let (r, d) = (self.log.last_seq(), self.log.durable_seq());
+        self.acked = (r, d);
+        let term = self.term;
+        self.send(
+            self.cfg.peer_id,
+            Msg::Ack {
+                term,
+                received_seq: r,
+                durable_seq: d,
+            },
+        );
+    }
+
+    fn on_hello<A: Applier>(
+        &mut self,
+        now: u64,
+        term: u64,
+        last_seq: u64,
+        last_term: u64,
+        app: &mut A,
+    ) {
+        if term > self.term {
+            self.step_down(now, term, self.cfg.peer_id, app);
+            return;
+        }
+        if self.role != Role::Primary {
+            return;
+        }
+        // Records of a term are the same on every replica that has them: the standby's log
+        // agrees with ours up to the end of its last term in our history.
+        let keep = last_seq
+            .min(self.log.last_seq_of_term(last_term))
+            .min(self.log.last_seq());
+        self.peer = PeerState {
+            joined: true,
+            sent_seq: keep,
+            received_seq: keep,
+            durable_seq: 0,
+            last_heard_ns: now,
+        };
+        let t = self.term;
+        self.send(
+            self.cfg.peer_id,
+            Msg::Welcome {
+                term: t,
+                keep_seq: keep,
+            },
+        );
+        self.last_peer_send_ns = now;
+    }
+
+    fn on_welcome<A: Applier>(&mut self, now: u64, term: u64, keep_seq: u64, app: &mut A) {
+        if term < self.term || self.role == Role::Primary && term == self.term {
+            return;
+        }
+        if self.role == Role::Primary {
+            self.step_down(now, term, self.cfg.peer_id, app);
+        }
+        if self.role != Role::Candidate {
+            self.role = Role::Standby;
+        }
+        self.term = term;
+        self.primary = Some(self.cfg.peer_id);
+        self.last_heard_primary_ns = now;
+        if self.log.last_seq() > keep_seq {
+            if let Err(e) = self.log.truncate_after(keep_seq) {
+                self.events.push_back(ReplicaEvent::LogError(e.to_string()));
+                return;
+            }
+            self.events
+                .push_back(ReplicaEvent::Truncated { to_seq: keep_seq });
+            match scan_log(&mut self.log) {
+                Ok((d, _)) => self.dedup = d,
+                Err(e) => self.events.push_back(ReplicaEvent::LogError(e.to_string())),
+            }
+            if self.applied_seq > keep_seq {
+                app.rewind(keep_seq);
+                self.applied_seq = keep_seq;
+            }
+            self.commit_seq = self.commit_seq.min(keep_seq);
+        }
+        self.synced = true;
+        self.send_ack();
+    }
+
+    #[allow(clippy::collapsible_match)]
+    fn on_witness<A: Applier>(&mut self, now: u64, msg: Msg<'_>, app: &mut A) {
+        match msg {
+            Msg::Granted { term, lease_ns } => {
+                if self.role == Role::Candidate && term == self.cand_term {
+                    self.become_primary(term, lease_ns, self.promote_sent_ns, app);
+                }
+            }
+            Msg::Lease {
+                term,
+                solo_upto,
+                lease_ns,
+            } => {
+                let sent = self.renews_in_flight.pop_front();
+                if self.role == Role::Primary && term == self.term {
+                    if let Some(sent) = sent {
+                        self.lease_ns = lease_ns;
+                        self.lease_until_ns = self
+                            .lease_until_ns
+                            .max((sent + lease_ns).saturating_sub(self.cfg.lease_margin_ns));
+                    }
+                    self.solo_ok = solo_upto;
+                }
+            }
+            Msg::Denied {
+                term,
+                holder,
+                reason,
+            } => match self.role {
+                Role::Candidate => {
+                    if reason == DenyReason::StaleTerm && holder == self.cfg.node_id {
+                        // The witness has us holding a term we lost track of (a restart).
+                        self.term = self.term.max(term);
+                        self.start_candidacy(now);
+                        return;
+                    }
+                    let moved = term > self.term;
+                    if moved {
+                        self.term = term;
+                        self.primary = Some(holder);
+                        self.synced = false;
+                        self.events.push_back(ReplicaEvent::BecameStandby {
+                            term,
+                            primary: holder,
+                        });
+                    }
+                    self.role = Role::Standby;
+                    if moved {
+                        // A new primary: give it a whole timeout to be heard.
+                        self.last_heard_primary_ns = now;
+                    }
+                    // The lease may be about to run out: ask again soon.
+                    self.next_promote_ns = now + self.cfg.timeout_ns / 8;
+                }
+                Role::Primary => {
+                    let _ = self.renews_in_flight.pop_front();
+                    if term > self.term || holder != self.cfg.node_id {
+                        self.step_down(now, term.max(self.term), holder, app);
+                    }
+                }
+                Role::Standby => {}
+            },
+            _ => {}
+        }
+    }
+
+    fn start_candidacy(&mut self, now: u64) {
+        self.role = Role::Candidate;
+        self.cand_term = self.term.max(self.log.last_term()) + 1;
+        self.promote_sent_ns = now;
+        self.stats.promotions_asked += 1;
+        let m = Msg::Promote {
+            node: self.cfg.node_id,
+            term: self.cand_term,
+            last_seq: self.log.last_seq(),
+        };
+        self.send(self.cfg.witness_id, m);
+    }
+
+    fn become_primary<A: Applier>(&mut self, term: u64, lease_ns: u64, sent_ns: u64, app: &mut A) {
+        self.role = Role::Primary;
+        self.term = term;
+        self.primary = Some(self.cfg.node_id);
+        self.lease_ns = lease_ns;
+        self.lease_until_ns = (sent_ns + lease_ns).saturating_sub(self.cfg.lease_margin_ns);
+        self.solo_ok = 0;
+        self.solo_requested = 0;
+        self.renews_in_flight.clear();
+        self.last_renew_ns = 0;
+        self.peer = PeerState::default();
+        self.recent.clear();
+        // Everything in the log was applied as a standby; anything not yet (a restarted
+        // node's unapplied tail cannot exist: the owner replays the whole log) is applied now.
+        if self.applied_seq < self.log.last_seq() {
+            let mut from = self.applied_seq + 1;
+            loop {
+                self.readbuf.clear();
+                if self.log.read(from, 4096, &mut self.readbuf).is_err() || self.readbuf.is_empty()
+                {
+                    break;
+                }
+                for r in &self.readbuf {
+                    if r.meta.seq == self.applied_seq + 1 {
+                        app.apply(r);
+                        self.applied_seq = r.meta.seq;
+                    }
+                }
+                from = self.applied_seq + 1;
+            }
+        }
+        self.events.push_back(ReplicaEvent::BecamePrimary {
+            term,
+            last_seq: self.log.last_seq(),
+        });
+    }
+
+    fn step_down<A: Applier>(&mut self, now: u64, term: u64, primary: u32, app: &mut A) {
+        // Records sequenced but not applied are in the log: apply them now; the new primary's
+        // Welcome rewinds them if its term does not hold them.
+        while let Some(r) = self.recent.pop_front() {
+            if r.meta.seq == self.applied_seq + 1 {
+                app.apply(&r);
+                self.applied_seq = r.meta.seq;
+            }
+        }
+        self.role = Role::Standby;
+        self.term = self.term.max(term);
+        self.primary = Some(primary);
+        self.synced = false;
+        self.peer = PeerState::default();
+        self.last_heard_primary_ns = now;
+        self.next_promote_ns = now + self.cfg.timeout_ns;
+        self.hello_sent_ns = 0;
+        self.events.push_back(ReplicaEvent::BecameStandby {
+            term: self.term,
+            primary,
+        });
+    }
+
+    fn standby_tick(&mut self, now: u64) {
+        let connected = self.net.connected(self.cfg.peer_id);
+        if !connected {
+            self.synced = false;
+        }
+        if connected
+            && !self.synced
+            && now.saturating_sub(self.hello_sent_ns) >= self.cfg.timeout_ns / 8
+        {
+            self.hello_sent_ns = now;
+            let m = Msg::Hello {
+                term: self.term,
+                last_seq: self.log.last_seq(),
+                last_term: self.log.last_term(),
+            };
+            self.send(self.cfg.peer_id, m);
+        }
+        if self.synced && self.acked != (self.log.last_seq(), self.log.durable_seq()) {
+            self.send_ack();
+        }
+        if self.role == Role::Standby
+            && now.saturating_sub(self.last_heard_primary_ns) > self.cfg.timeout_ns
+            && now >= self.next_promote_ns
+        {
+            self.start_candidacy(now);
+        }
+    }
+
+    fn candidate_tick(&mut self, now: u64) {
+        if now.saturating_sub(self.promote_sent_ns) > self.cfg.timeout_ns {
+            // No answer: ask again.
+            self.promote_sent_ns = now;
+            self.stats.promotions_asked += 1;
+            let m = Msg::Promote {
+                node: self.cfg.node_id,
+                term: self.cand_term,
+                last_seq: self.log.last_seq(),
+            };
+            self.send(self.cfg.witness_id, m);
+        }
+    }
+
+    fn primary_tick<A: Applier>(&mut self, now: u64, app: &mut A) {
+        let peer = self.cfg.peer_id;
+        let connected = self.net.connected(peer);
+        if self.peer.joined && !connected {
+            self.peer.joined = false;
+        }
+        if self.peer.joined {
+            self.send_appends(now);
+        }
+        if connected && now.saturating_sub(self.last_peer_send_ns) >= self.cfg.heartbeat_ns {
+            let m = Msg::Heartbeat {
+                term: self.term,
+                last_seq: self.log.last_seq(),
+                commit_seq: self.commit_seq,
+            };
+            self.send(peer, m);
+            self.last_peer_send_ns = now;
+        }
+        self.update_commit(now);
+        self.renew_lease(now);
+        // Apply what is acknowledgeable.
+        let commit = self.commit_seq;
+        for r in self.recent.iter() {
+            if r.meta.seq > commit {
+                break;
+            }
+            if r.meta.seq == self.applied_seq + 1 {
+                app.apply(r);
+                self.applied_seq = r.meta.seq;
+            }
+        }
+        let durable = self.log.durable_seq();
+        while let Some(f) = self.recent.front() {
+            let s = f.meta.seq;
+            if s <= self.applied_seq
+                && s <= durable
+                && (!self.peer.joined || s <= self.peer.sent_seq)
+            {
+                self.recent.pop_front();
+            } else {
+                break;
+            }
+        }
+        if let Some(e) = self.log.error() {
+            if !self.log_failed {
+                self.log_failed = true;
+                self.events.push_back(ReplicaEvent::LogError(e));
+            }
+        } else {
+            self.log_failed = false;
+        }
+    }
+
+    fn update_commit(&mut self, now: u64) {
+        let local = self.log.durable_seq();
+        let last = self.log.last_seq();
+        let peer_alive =
+            self.peer.joined && now.saturating_sub(self.peer.last_heard_ns) <= self.cfg.timeout_ns;
+        let alone = !peer_alive && self.cfg.solo_when_alone;
+        let peer_recv = self.peer.received_seq;
+        let mode_seq = match self.cfg.durability {
+            Durability::Replicated if alone => peer_recv.max(local),
+            Durability::Replicated => peer_recv,
+            Durability::Fsync => local,
+            Durability::ReplicatedFsync if alone => local,
+            Durability::ReplicatedFsync => local.min(self.peer.durable_seq),
+        };
+        let lease_ok = now < self.lease_until_ns;
+        let safe = peer_recv.max(if lease_ok { self.solo_ok } else { 0 });
+        let c = mode_seq.min(safe).min(last);
+        if c > self.commit_seq {
+            if c > peer_recv {
+                self.solo_acked = self.solo_acked.max(c);
+            }
+            self.commit_seq = c;
+        }
+    }
+
+    fn renew_lease(&mut self, now: u64) {
+        let peer_recv = self.peer.received_seq;
+        let local = self.log.durable_seq();
+        let alone = !(self.peer.joined
+            && now.saturating_sub(self.peer.last_heard_ns) <= self.cfg.timeout_ns);
+        // Ask the witness to record what may be acknowledged without the standby: in fsync
+        // mode whatever is on disk, in the replicated modes only while the standby is gone.
+        let want_mode = match self.cfg.durability {
+            Durability::Fsync => local,
+            _ if alone && self.cfg.solo_when_alone => local,
+            _ => 0,
+        };
+        let want = want_mode.max(self.solo_acked);
+        let want = if want > peer_recv { want } else { 0 };
+        let period = (self.lease_ns / 4).max(self.cfg.heartbeat_ns);
+        let due = now.saturating_sub(self.last_renew_ns) >= period;
+        let eager = want > self.solo_requested && self.renews_in_flight.is_empty();
+        if !(due || eager) {
+            return;
+        }
+        if !self.net.connected(self.cfg.witness_id) {
+            self.renews_in_flight.clear();
+        }
+        let m = Msg::Renew {
+            node: self.cfg.node_id,
+            term: self.term,
+            solo_upto: want,
+        };
+        if self.send(self.cfg.witness_id, m) {
+            self.renews_in_flight.push_back(now);
+            if self.renews_in_flight.len() > 64 {
+                self.renews_in_flight.pop_front();
+            }
+        }
+        self.solo_requested = want;
+        self.last_renew_ns = now;
+    }
+
+    fn send_appends(&mut self, now: u64) {
+        let last = self.log.last_seq();
+        // Bounded work per duty cycle: a catching-up standby gets a few messages per poll.
+        let mut budget = 8;
+        while self.peer.sent_seq < last && budget > 0 {
+            budget -= 1;
+            if self.peer.sent_seq.saturating_sub(self.peer.received_seq) >= self.cfg.window_records
+            {
+                break;
+            }
+            let next = self.peer.sent_seq + 1;
+            Msg::Append {
+                term: self.term,
+                commit_seq: self.commit_seq,
+                records: &[],
+            }
+            .encode(&mut self.out);
+            let mut upto = self.peer.sent_seq;
+            let front = self.recent.front().map_or(u64::MAX, |r| r.meta.seq);
+            if next >= front {
+                let skip = (next - front) as usize;
+                for r in self.recent.iter().skip(skip) {
+                    if self.out.len() + MAX_RECORD_LEN > self.cfg.max_append_bytes {
+                        break;
+                    }
+                    if let Ok(n) = encode_record(r, &mut self.enc) {
+                        self.out.extend_from_slice(&self.enc[..n]);
+                        upto = r.meta.seq;
+                    }
+                }
+            } else {
+                // Catch-up from disk (only durable records are there; the newer ones are in
+                // `recent`).
+                self.readbuf.clear();
+                let max = (self.cfg.max_append_bytes / 128).max(1);
+                if let Err(e) = self.log.read(next, max, &mut self.readbuf) {
+                    self.events.push_back(ReplicaEvent::LogError(e.to_string()));
+                    self.peer.joined = false;
+                    return;
+                }
+                for r in &self.readbuf {
+                    if r.meta.seq >= front
+                        || self.out.len() + MAX_RECORD_LEN > self.cfg.max_append_bytes
+                    {
+                        break;
+                    }
+                    if let Ok(n) = encode_record(r, &mut self.enc) {
+                        self.out.extend_from_slice(&self.enc[..n]);
+                        upto = r.meta.seq;
+                    }
+                }
+            }
+            if upto == self.peer.sent_seq {
+                break;
+            }
+            if !self.net.send(self.cfg.peer_id, &self.out) {
+                self.peer.joined = false;
+                return;
+            }
+            self.stats.appends_sent += 1;
+            self.stats.records_sent += upto - self.peer.sent_seq;
+            self.peer.sent_seq = upto;
+            self.last_peer_send_ns = now;
+        }
+    }
+}

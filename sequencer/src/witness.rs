@@ -1,0 +1,323 @@
+//! The witness: a tiny third party that decides who is primary of which term.
+//!
+//! It holds `(term, holder, lease_until_ns, must_have_seq)`. It grants term `t` to node `n`
+//! only if `t` is above its term, the current holder's lease has expired (or `n` is the holder)
+//! and `n`'s log reaches `must_have_seq` (what the holder reported acknowledging without its
+//! standby). A primary renews its lease every `lease_ns / 4`; it acknowledges alone (fsync mode,
+//! or with its standby gone) only within a lease it holds, and only up to a `solo_upto` the
+//! witness has recorded. So a new term exists only after the old primary's lease has run out
+//! on the witness's clock, and a primary that lost the witness stops acknowledging alone before
+//! that (it counts its lease from when it *sent* the renewal, minus a drift margin).
+//!
+//! The state machine is pure (`on_message(now, from, msg) -> reply`); [`WitnessServer`] runs it
+//! over a transport and persists `(term, holder)` before answering a grant.
+
+use std::path::PathBuf;
+
+use crate::clock::Clock;
+use crate::proto::{DenyReason, Msg};
+use crate::transport::{PeerId, Transport};
+
+/// The witness's state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Witness {
+    pub term: u64,
+    /// Node holding `term` (0: none yet).
+    pub holder: u32,
+    pub lease_until_ns: u64,
+    /// A candidate must hold at least this seq (records the holder acknowledged alone).
+    pub must_have_seq: u64,
+    pub lease_ns: u64,
+}
+
+/// What a message did to the witness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// `(term, holder)` changed: persist it before sending the reply.
+    pub granted: bool,
+}
+
+impl Witness {
+    /// A witness starting with a persisted `(term, holder)`: it assumes the holder holds a
+    /// fresh lease and may have acknowledged anything alone, until the holder renews.
+    pub fn new(lease_ns: u64, now_ns: u64, persisted: Option<(u64, u32)>) -> Witness {
+        let (term, holder) = persisted.unwrap_or((0, 0));
+        Witness {
+            term,
+            holder,
+            lease_until_ns: if holder != 0 { now_ns + lease_ns } else { 0 },
+            must_have_seq: if holder != 0 { u64::MAX } else { 0 },
+            lease_ns,
+        }
+    }
+
+    fn deny(&self, reason: DenyReason) -> Msg<'static> {
+        Msg::Denied {
+            term: self.term,
+            holder: self.holder,
+            reason,
+        }
+    }
+
+    /// Handles one message; returns the reply (if any) and whether the grant changed.
+    pub fn on_message(&mut self, now_ns: u64, msg: &Msg<'_>) -> (Option<Msg<'static>>, Outcome) {
+        let none = Outcome { granted: false };
+        match *msg {
+            Msg::Promote {
+                node,
+                term,
+                last_seq,
+            } => {
+                if node == self.holder && term == self.term {
+                    self.lease_until_ns = now_ns + self.lease_ns;
+                    return (
+                        Some(Msg::Granted {
+                            term,
+                            lease_ns: self.lease_ns,
+                        }),
+                        none,
+                    );
+                }
+                if term <= self.term {
+                    return (Some(self.deny(DenyReason::StaleTerm)), none);
+                }
+                if node != self.holder && self.holder != 0 {
+                    if now_ns < self.lease_until_ns {
+                        return (Some(self.deny(DenyReason::LeaseHeld)), none);
+                    }
+                    if last_seq < self.must_have_seq {
+                        return (Some(self.deny(DenyReason::MissingAcked)), none);
+                    }
+                }
+                self.term = term;
+                self.holder = node;
+                self.lease_until_ns = now_ns + self.lease_ns;
+                self.must_have_seq = 0;
+                (
+                    Some(Msg::Granted {
+                        term,
+                        lease_ns: self.lease_ns,
+                    }),
+                    Outcome { granted: true },
+                )
+            }
+            Msg::Renew {
+                node,
+                term,
+                solo_upto,
+            } => {
+                if node == self.holder && term == self.term {
+                    self.lease_until_ns = now_ns + self.lease_ns;
+                    self.must_have_seq = solo_upto;
+                    (
+                        Some(Msg::Lease {
+                            term,
+                            solo_upto,
+                            lease_ns: self.lease_ns,
+                        }),
+                        none,
+                    )
+                } else {
+                    (Some(self.deny(DenyReason::StaleTerm)), none)
+                }
+            }
+            _ => (None, none),
+        }
+    }
+}
+
+/// Runs a [`Witness`] over a transport, persisting `(term, holder)` in a file.
+#[derive(Debug)]
+pub struct WitnessServer<T: Transport, C: Clock> {
+    pub witness: Witness,
+    net: T,
+    clock: C,
+    state_file: Option<PathBuf>,
+    out: Vec<u8>,
+}
+
+/// Reads a persisted `(term, holder)`.
+pub fn load_witness_state(path: &std::path::Path) -> Option<(u64, u32)> {
+    let s = std::fs::read_to_string(path).ok()?;
+    let mut it = s.split_whitespace();
+    let term = it.next()?.parse().ok()?;
+    let holder = it.next()?.parse().ok()?;
+    Some((term, holder))
+}
+
+fn store_witness_state(path: &std::path::Path, term: u64, holder: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        writeln!(f, "{term} {holder}")?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(d) = path.parent() {
+        std::fs::File::open(d)?.sync_all()?;
+    }
+    Ok(())
+}
+
+impl<T: Transport, C: Clock> WitnessServer<T, C> {
+    pub fn new(lease_ns: u64, net: T, clock: C, state_file: Option<PathBuf>) -> Self {
+        let persisted = state_file.as_deref().and_then(load_witness_state);
+        let witness = Witness::new(lease_ns, clock.now_ns(), persisted);
+        WitnessServer {
+            witness,
+            net,
+            clock,
+            state_file,
+            out: Vec::new(),
+        }
+    }
+
+    /// Handles everything received; returns the messages handled.
+    pub fn poll(&mut self) -> usize {
+        let mut inbox: Vec<(PeerId, Vec<u8>)> = Vec::new();
+        self.net.poll(&mut |from, m| inbox.push((from, m.to_vec())));
+        let n = inbox.len();
+        for (from, m) in inbox {
+            let Some(msg) = Msg::decode(&m) else { continue };
+            let now = self.clock.now_ns();
+            let (reply, outcome) = self.witness.on_message(now, &msg);
+            if outcome.granted {
+                if let Some(p) = &self.state_file {
+                    if store_witness_state(p, self.witness.term, self.witness.holder).is_err() {
+                        // Cannot persist: do not answer (the candidate retries).
+                        continue;
+                    }
+                }
+            }
+            if let Some(r) = reply {
+                r.encode(&mut self.out);
+                self.net.send(from, &self.out);
+            }
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: u64 = 1_000;
+
+    fn promote(w: &mut Witness, now: u64, node: u32, term: u64, last: u64) -> Msg<'static> {
+        w.on_message(
+            now,
+            &Msg::Promote {
+                node,
+                term,
+                last_seq: last,
+            },
+        )
+        .0
+        .unwrap()
+    }
+
+    #[test]
+    fn grants_only_after_the_lease_and_with_the_acked_records() {
+        let mut w = Witness::new(L, 0, None);
+        assert!(matches!(
+            promote(&mut w, 0, 1, 1, 0),
+            Msg::Granted { term: 1, .. }
+        ));
+        // Node 2 asks while 1's lease runs.
+        assert!(matches!(
+            promote(&mut w, 500, 2, 2, 0),
+            Msg::Denied {
+                reason: DenyReason::LeaseHeld,
+                ..
+            }
+        ));
+        // 1 renews, reporting it acknowledged up to 40 alone.
+        let r = w.on_message(
+            900,
+            &Msg::Renew {
+                node: 1,
+                term: 1,
+                solo_upto: 40,
+            },
+        );
+        assert!(matches!(
+            r.0,
+            Some(Msg::Lease {
+                term: 1,
+                solo_upto: 40,
+                ..
+            })
+        ));
+        assert!(matches!(
+            promote(&mut w, 1_500, 2, 2, 30),
+            Msg::Denied {
+                reason: DenyReason::LeaseHeld,
+                ..
+            }
+        ));
+        // Lease over, but 2 lacks records 31..=40.
+        assert!(matches!(
+            promote(&mut w, 2_000, 2, 2, 30),
+            Msg::Denied {
+                reason: DenyReason::MissingAcked,
+                ..
+            }
+        ));
+        assert!(matches!(
+            promote(&mut w, 2_000, 2, 2, 40),
+            Msg::Granted { term: 2, .. }
+        ));
+        // The old primary is fenced.
+        let r = w.on_message(
+            2_001,
+            &Msg::Renew {
+                node: 1,
+                term: 1,
+                solo_upto: 0,
+            },
+        );
+        assert!(matches!(
+            r.0,
+            Some(Msg::Denied {
+                term: 2,
+                holder: 2,
+                reason: DenyReason::StaleTerm
+            })
+        ));
+        // A stale promotion is refused with the current term.
+        assert!(matches!(
+            promote(&mut w, 9_000, 1, 2, 100),
+            Msg::Denied {
+                term: 2,
+                holder: 2,
+                reason: DenyReason::StaleTerm
+            }
+        ));
+    }
+
+    #[test]
+    fn restarted_witness_waits_for_the_holder() {
+        let mut w = Witness::new(L, 0, Some((3, 1)));
+        assert!(matches!(
+            promote(&mut w, 2 * L, 2, 4, 1_000_000),
+            Msg::Denied {
+                reason: DenyReason::MissingAcked,
+                ..
+            }
+        ));
+        w.on_message(
+            2 * L,
+            &Msg::Renew {
+                node: 1,
+                term: 3,
+                solo_upto: 0,
+            },
+        );
+        assert!(matches!(
+            promote(&mut w, 4 * L, 2, 4, 5),
+            Msg::Granted { term: 4, .. }
+        ));
+    }
+}

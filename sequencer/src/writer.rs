@@ -1,0 +1,484 @@
+//! Where the replica puts records: [`LogSink`], with a synchronous implementation
+//! ([`SyncLog`], for tests and the simulator: `poll` commits inline) and the production one
+//! ([`ThreadedLog`]: a writer thread that commits, as one group, everything appended while its
+//! previous write was in flight).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tpx_wire::log_record::LogRecord;
+
+use crate::log::{
+    last_seq_of_term, record_seq_term, LogConfig, LogError, LogReader, Recovery, SegmentLog,
+};
+use crate::storage::Storage;
+
+/// The replica's view of its input log.
+pub trait LogSink {
+    /// Stages one encoded record (it must continue the log); it is durable once
+    /// [`LogSink::durable_seq`] reaches its seq.
+    fn append(&mut self, rec: &[u8]) -> Result<u64, LogError>;
+    /// Drives the IO (the synchronous log commits here; the threaded one wakes its writer).
+    fn poll(&mut self);
+    fn last_seq(&self) -> u64;
+    fn last_term(&self) -> u64;
+    /// The highest seq on disk.
+    fn durable_seq(&self) -> u64;
+    /// `(term, first seq)` of every term in the log.
+    fn terms(&self) -> &[(u64, u64)];
+    /// The last seq of `term` (see [`crate::log::last_seq_of_term`]).
+    fn last_seq_of_term(&self, term: u64) -> u64 {
+        last_seq_of_term(self.terms(), self.last_seq(), term)
+    }
+    /// Removes every record after `seq`, durably.
+    fn truncate_after(&mut self, seq: u64) -> Result<(), LogError>;
+    /// Reads durable records from `from_seq` (at most `max`) into `out`.
+    fn read(&mut self, from_seq: u64, max: usize, out: &mut Vec<LogRecord>)
+        -> Result<(), LogError>;
+    /// The error of the last failed write, while writes fail (nothing new becomes durable).
+    fn error(&self) -> Option<String>;
+    /// Whether appends should stop for now (too much waiting to be written).
+    fn is_full(&self) -> bool;
+}
+
+fn read_records<S: Storage>(
+    reader: &mut LogReader<S>,
+    from_seq: u64,
+    max: usize,
+    durable: u64,
+    out: &mut Vec<LogRecord>,
+) -> Result<(), LogError> {
+    if reader.next_seq() != from_seq {
+        reader.seek(from_seq)?;
+    }
+    while out.len() < max && reader.next_seq() <= durable {
+        match reader.next()? {
+            Some(r) => out.push(r),
+            None => break,
+        }
+    }
+    Ok(())
+}
+
+/// The log committed inline by [`LogSink::poll`].
+pub struct SyncLog<S: Storage + Clone> {
+    log: SegmentLog<S>,
+    reader: LogReader<S>,
+    error: Option<String>,
+    terms: Vec<(u64, u64)>,
+    max_staged: usize,
+    staged: usize,
+}
+
+impl<S: Storage + Clone> std::fmt::Debug for SyncLog<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncLog").field("log", &self.log).finish()
+    }
+}
+
+impl<S: Storage + Clone> SyncLog<S> {
+    pub fn open(st: S, cfg: LogConfig) -> Result<(SyncLog<S>, Recovery), LogError> {
+        let reader = LogReader::new(st.clone())?;
+        let (log, rec) = SegmentLog::open(st, cfg)?;
+        let terms = log.terms().to_vec();
+        Ok((
+            SyncLog {
+                log,
+                reader,
+                error: None,
+                terms,
+                max_staged: 64 << 20,
+                staged: 0,
+            },
+            rec,
+        ))
+    }
+
+    pub fn inner(&self) -> &SegmentLog<S> {
+        &self.log
+    }
+}
+
+impl<S: Storage + Clone> LogSink for SyncLog<S> {
+    fn append(&mut self, rec: &[u8]) -> Result<u64, LogError> {
+        let seq = self.log.append(rec)?;
+        self.staged += rec.len();
+        if self.terms.last().map(|t| t.0) != Some(self.log.last_term()) {
+            self.terms = self.log.terms().to_vec();
+        }
+        Ok(seq)
+    }
+
+    fn poll(&mut self) {
+        if !self.log.has_staged() {
+            return;
+        }
+        match self.log.commit() {
+            Ok(_) => {
+                self.error = None;
+                self.staged = 0;
+            }
+            Err(e) => self.error = Some(e.to_string()),
+        }
+    }
+
+    fn last_seq(&self) -> u64 {
+        self.log.last_seq()
+    }
+
+    fn last_term(&self) -> u64 {
+        self.log.last_term()
+    }
+
+    fn durable_seq(&self) -> u64 {
+        self.log.durable_seq()
+    }
+
+    fn terms(&self) -> &[(u64, u64)] {
+        &self.terms
+    }
+
+    fn truncate_after(&mut self, seq: u64) -> Result<(), LogError> {
+        self.log.truncate_after(seq)?;
+        self.terms = self.log.terms().to_vec();
+        self.staged = 0;
+        self.reader = LogReader::new(self.log.storage().clone())?;
+        Ok(())
+    }
+
+    fn read(
+        &mut self,
+        from_seq: u64,
+        max: usize,
+        out: &mut Vec<LogRecord>,
+    ) -> Result<(), LogError> {
+        let durable = self.log.durable_seq();
+        read_records(&mut self.reader, from_seq, max, durable, out)
+    }
+
+    fn error(&self) -> Option<String> {
+        self.error.clone()
+    }
+
+    fn is_full(&self) -> bool {
+        self.staged >= self.max_staged
+    }
+}
+
+/// How a waiting thread waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum IdleMode {
+    /// Sleep on a condition variable / short sleeps (the default; no core is burnt).
+    #[default]
+    Park,
+    /// Busy-poll (a dedicated core).
+    Spin,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    stop: bool,
+    /// A truncation for the writer to do, and its answer.
+    truncate: Option<u64>,
+    truncated: Option<Result<(), String>>,
+    writer_waiting: bool,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    done: Condvar,
+    /// Bytes in `pending.bytes` (read without the lock by a spinning writer).
+    pending_len: AtomicU64,
+    durable: AtomicU64,
+    failing: AtomicBool,
+    error: Mutex<Option<String>>,
+    commits: AtomicU64,
+    /// Set with `stop` or `truncate` (read by a spinning writer without the lock).
+    attention: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The production log: appends go to a shared buffer; a writer thread takes the whole buffer
+/// each time its previous write completes and writes it as one group commit.
+pub struct ThreadedLog<S: Storage + Clone + Send + 'static> {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    reader: LogReader<S>,
+    storage: S,
+    last_seq: u64,
+    last_term: u64,
+    terms: Vec<(u64, u64)>,
+    max_pending: usize,
+    idle: IdleMode,
+}
+
+impl<S: Storage + Clone + Send + 'static> std::fmt::Debug for ThreadedLog<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadedLog")
+            .field("last_seq", &self.last_seq)
+            .field("durable_seq", &self.durable_seq())
+            .finish()
+    }
+}
+
+impl<S: Storage + Clone + Send + 'static> ThreadedLog<S> {
+    /// Opens (recovers) the log and starts its writer thread.
+    pub fn open(
+        st: S,
+        cfg: LogConfig,
+        idle: IdleMode,
+    ) -> Result<(ThreadedLog<S>, Recovery), LogError> {
+        let storage = st.clone();
+        let reader = LogReader::new(st.clone())?;
+        let (log, rec) = SegmentLog::open(st, cfg)?;
+        let shared = Arc::new(Shared::default());
+        shared.durable.store(log.durable_seq(), Ordering::Release);
+        let last_seq = log.last_seq();
+        let last_term = log.last_term();
+        let terms = log.terms().to_vec();
+        let sh = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("tpx-log-writer".into())
+            .spawn(move || writer_loop(log, sh, idle))
+            .map_err(LogError::Io)?;
+        Ok((
+            ThreadedLog {
+                shared,
+                thread: Some(thread),
+                reader,
+                storage,
+                last_seq,
+                last_term,
+                terms,
+                max_pending: 64 << 20,
+                idle,
+            },
+            rec,
+        ))
+    }
+
+    /// Group commits written so far.
+    pub fn commits(&self) -> u64 {
+        self.shared.commits.load(Ordering::Relaxed)
+    }
+
+    /// Waits (bounded) until everything appended is durable or writes fail.
+    pub fn sync(&self, timeout: Duration) -> bool {
+        let t0 = std::time::Instant::now();
+        while self.durable_seq() < self.last_seq {
+            if t0.elapsed() > timeout {
+                return false;
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        true
+    }
+
+    fn stop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.shared.lock().stop = true;
+            self.shared.attention.store(true, Ordering::Release);
+            self.shared.wake.notify_all();
+            let _ = t.join();
+        }
+    }
+}
+
+impl<S: Storage + Clone + Send + 'static> Drop for ThreadedLog<S> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn writer_loop<S: Storage>(mut log: SegmentLog<S>, sh: Arc<Shared>, idle: IdleMode) {
+    let mut batch: Vec<u8> = Vec::with_capacity(1 << 20);
+    loop {
+        if idle == IdleMode::Spin {
+            while sh.pending_len.load(Ordering::Acquire) == 0 && !log.has_staged() {
+                std::hint::spin_loop();
+                if sh.attention.load(Ordering::Acquire) {
+                    break;
+                }
+            }
+        }
+        {
+            let mut p = sh.lock();
+            loop {
+                if let Some(seq) = p.truncate.take() {
+                    p.bytes.clear();
+                    batch.clear();
+                    let r = log.truncate_after(seq).map_err(|e| e.to_string());
+                    if r.is_ok() {
+                        sh.durable.store(log.durable_seq(), Ordering::Release);
+                    }
+                    p.truncated = Some(r);
+                    sh.attention.store(p.stop, Ordering::Release);
+                    sh.done.notify_all();
+                    continue;
+                }
+                if p.stop || !p.bytes.is_empty() || log.has_staged() {
+                    break;
+                }
+                p.writer_waiting = true;
+                p = sh
+                    .wake
+                    .wait_timeout(p, Duration::from_millis(5))
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|e| e.into_inner().0);
+                p.writer_waiting = false;
+            }
+            if p.stop
+                && p.bytes.is_empty()
+                && (!log.has_staged() || sh.failing.load(Ordering::Acquire))
+            {
+                // Stopping: what still cannot be written was never durable, so never
+                // acknowledged; it is dropped with the process.
+                return;
+            }
+            batch.clear();
+            std::mem::swap(&mut batch, &mut p.bytes);
+            sh.pending_len.store(0, Ordering::Release);
+        }
+        if !batch.is_empty() {
+            if let Err(e) = log.append_many(&batch) {
+                // A caller bug (out of order): nothing of this batch can be written.
+                *sh.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                sh.failing.store(true, Ordering::Release);
+                continue;
+            }
+        }
+        match log.commit() {
+            Ok(d) => {
+                sh.durable.store(d, Ordering::Release);
+                sh.commits.store(log.commits(), Ordering::Relaxed);
+                if sh.failing.swap(false, Ordering::AcqRel) {
+                    *sh.error.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                }
+            }
+            Err(e) => {
+                *sh.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                sh.failing.store(true, Ordering::Release);
+                // Keep the records staged; try again shortly (space may be freed).
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+}
+
+impl<S: Storage + Clone + Send + 'static> LogSink for ThreadedLog<S> {
+    fn append(&mut self, rec: &[u8]) -> Result<u64, LogError> {
+        let (seq, term, len) = record_seq_term(rec).ok_or(LogError::BadRecord)?;
+        if len != rec.len() {
+            return Err(LogError::BadRecord);
+        }
+        if seq != self.last_seq + 1 {
+            return Err(LogError::OutOfOrder {
+                expected_seq: self.last_seq + 1,
+                got_seq: seq,
+            });
+        }
+        if term < self.last_term {
+            return Err(LogError::TermWentBack {
+                last_term: self.last_term,
+                got_term: term,
+            });
+        }
+        if term > self.last_term || self.terms.is_empty() {
+            self.terms.push((term, seq));
+        }
+        let mut p = self.shared.lock();
+        p.bytes.extend_from_slice(rec);
+        self.shared
+            .pending_len
+            .store(p.bytes.len() as u64, Ordering::Release);
+        let wake = p.writer_waiting;
+        drop(p);
+        if wake && self.idle == IdleMode::Park {
+            self.shared.wake.notify_one();
+        }
+        self.last_seq = seq;
+        self.last_term = term;
+        Ok(seq)
+    }
+
+    fn poll(&mut self) {}
+
+    fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    fn last_term(&self) -> u64 {
+        self.last_term
+    }
+
+    fn durable_seq(&self) -> u64 {
+        self.shared.durable.load(Ordering::Acquire)
+    }
+
+    fn terms(&self) -> &[(u64, u64)] {
+        &self.terms
+    }
+
+    fn truncate_after(&mut self, seq: u64) -> Result<(), LogError> {
+        if seq >= self.last_seq {
+            return Ok(());
+        }
+        let mut p = self.shared.lock();
+        p.truncate = Some(seq);
+        p.truncated = None;
+        self.shared.attention.store(true, Ordering::Release);
+        self.shared.wake.notify_all();
+        while p.truncated.is_none() {
+            p = self
+                .shared
+                .done
+                .wait_timeout(p, Duration::from_millis(5))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        let r = p.truncated.take().unwrap_or(Ok(()));
+        drop(p);
+        r.map_err(|e| LogError::Io(std::io::Error::other(e)))?;
+        self.last_seq = seq;
+        self.terms.retain(|&(_, s)| s <= seq);
+        self.last_term = self.terms.last().map_or(0, |t| t.0);
+        self.reader = LogReader::new(self.storage.clone())?;
+        Ok(())
+    }
+
+    fn read(
+        &mut self,
+        from_seq: u64,
+        max: usize,
+        out: &mut Vec<LogRecord>,
+    ) -> Result<(), LogError> {
+        let durable = self.durable_seq();
+        read_records(&mut self.reader, from_seq, max, durable, out)
+    }
+
+    fn error(&self) -> Option<String> {
+        if self.shared.failing.load(Ordering::Acquire) {
+            self.shared
+                .error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+        } else {
+            None
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.shared.pending_len.load(Ordering::Acquire) as usize >= self.max_pending
+    }
+}

@@ -1,0 +1,405 @@
+//! The input log: recovery (torn tails at every byte, corruption in the middle), group
+//! commits, segments, retention, full disks.
+
+use std::time::Duration;
+
+use tpx_sequencer::log::{replay, segment_name, LogConfig, LogError, LogReader, SegmentLog};
+use tpx_sequencer::storage::{Fault, FileStorage, MemStorage, Storage, WriteMode};
+use tpx_sequencer::writer::{IdleMode, LogSink, ThreadedLog};
+use tpx_wire::log_record::{encode_record, Input, LogRecord, RecordMeta};
+use tpx_wire::order_entry::CancelOrder;
+
+fn rec(seq: u64, term: u64) -> Vec<u8> {
+    let r = LogRecord {
+        meta: RecordMeta {
+            seq,
+            term,
+            timestamp_ns: 1_000 + seq,
+            origin: 3,
+            account: 4,
+        },
+        input: Input::CancelOrder(CancelOrder {
+            cl_ord_id: seq,
+            remaining_qty: 0,
+        }),
+    };
+    let mut b = vec![0u8; 1024];
+    let n = encode_record(&r, &mut b).unwrap();
+    b.truncate(n);
+    b
+}
+
+fn small() -> LogConfig {
+    LogConfig {
+        segment_bytes: 16 << 10,
+        write_buf_bytes: 8 << 10,
+        zero_fill: false,
+    }
+}
+
+fn write_n<S: Storage>(st: S, from: u64, n: u64, per_commit: u64) -> SegmentLog<S> {
+    let (mut log, _) = SegmentLog::open(st, small()).unwrap();
+    for s in from..from + n {
+        log.append(&rec(s, 1)).unwrap();
+        if (s - from + 1) % per_commit == 0 {
+            log.commit().unwrap();
+        }
+    }
+    log.commit().unwrap();
+    log
+}
+
+fn seqs<S: Storage>(st: S) -> Vec<u64> {
+    let mut v = Vec::new();
+    replay(st, 1, |r| v.push(r.meta.seq)).unwrap();
+    v
+}
+
+#[test]
+fn records_survive_reopen_and_crash_keeps_only_flushed() {
+    let mem = MemStorage::new();
+    let mut log = write_n(mem.clone(), 1, 100, 7);
+    assert_eq!(log.durable_seq(), 100);
+    // Staged but not committed: lost by a crash.
+    for s in 101..=110 {
+        log.append(&rec(s, 1)).unwrap();
+    }
+    drop(log);
+    mem.crash();
+    let (log, r) = SegmentLog::open(mem.clone(), small()).unwrap();
+    assert_eq!(r.last_seq, 100);
+    assert_eq!(r.torn, None);
+    assert_eq!(log.last_seq(), 100);
+    assert_eq!(seqs(mem), (1..=100).collect::<Vec<_>>());
+}
+
+#[test]
+fn o_direct_files_round_trip_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = FileStorage::new(dir.path(), WriteMode::DirectSync).unwrap();
+    let log = write_n(st, 1, 1_000, 13);
+    assert!(log.segment_names().len() > 3, "{:?}", log.segment_names());
+    drop(log);
+    let st = FileStorage::new(dir.path(), WriteMode::DirectSync).unwrap();
+    let (log, r) = SegmentLog::open(st.clone(), small()).unwrap();
+    assert_eq!((r.first_seq, r.last_seq, r.torn.clone()), (1, 1_000, None));
+    assert_eq!(log.last_seq(), 1_000);
+    assert_eq!(seqs(st), (1..=1_000).collect::<Vec<_>>());
+}
+
+/// Cuts the last record at every byte, both as a shorter file and as zeros where the unwritten
+/// bytes would be: recovery drops exactly that record, and the log goes on from there.
+#[test]
+fn torn_tail_at_every_byte_of_the_last_record() {
+    let mem = MemStorage::new();
+    drop(write_n(mem.clone(), 1, 20, 3));
+    let name = segment_name(1);
+    let full = mem.contents(&name).unwrap();
+    let last_len = rec(20, 1).len();
+    let end: usize = (1..=20).map(|s| rec(s, 1).len()).sum();
+    let start = end - last_len;
+    for cut in start..end {
+        for zero_fill in [false, true] {
+            if zero_fill && full[cut..end].iter().all(|&b| b == 0) {
+                // Zeroing bytes that are zero anyway leaves the record whole.
+                continue;
+            }
+            let m = MemStorage::new();
+            let mut bytes = full.clone();
+            if zero_fill {
+                bytes[cut..].fill(0);
+            } else {
+                bytes.truncate(cut);
+            }
+            m.set_contents(&name, bytes);
+            let (mut log, r) = SegmentLog::open(m.clone(), small()).unwrap();
+            assert_eq!(r.last_seq, 19, "cut at {cut}");
+            if cut > start {
+                assert_eq!(
+                    r.torn.as_ref().map(|t| t.1),
+                    Some(start as u64),
+                    "cut at {cut}"
+                );
+            }
+            log.append(&rec(20, 2)).unwrap();
+            log.append(&rec(21, 2)).unwrap();
+            log.commit().unwrap();
+            drop(log);
+            let (_, r) = SegmentLog::open(m.clone(), small()).unwrap();
+            assert_eq!(
+                (r.last_seq, r.last_term, r.torn),
+                (21, 2, None),
+                "cut at {cut}"
+            );
+            assert_eq!(seqs(m), (1..=21).collect::<Vec<_>>());
+        }
+    }
+}
+
+#[test]
+fn torn_tail_on_real_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = FileStorage::new(dir.path(), WriteMode::DirectSync).unwrap();
+    drop(write_n(st, 1, 50, 50));
+    let path = dir.path().join(segment_name(1));
+    let end: u64 = (1..=50).map(|s| rec(s, 1).len() as u64).sum();
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(end - 17).unwrap();
+    drop(f);
+    let st = FileStorage::new(dir.path(), WriteMode::DirectSync).unwrap();
+    let (mut log, r) = SegmentLog::open(st, small()).unwrap();
+    assert_eq!(r.last_seq, 49);
+    assert!(r.torn.is_some());
+    log.append(&rec(50, 1)).unwrap();
+    log.commit().unwrap();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        small().segment_bytes
+    );
+}
+
+#[test]
+fn corruption_in_the_middle_refuses_to_start_and_names_the_record() {
+    let mem = MemStorage::new();
+    drop(write_n(mem.clone(), 1, 30, 5));
+    let name = segment_name(1);
+    let mut bytes = mem.contents(&name).unwrap();
+    let off: usize = (1..=9).map(|s| rec(s, 1).len()).sum();
+    bytes[off + 60] ^= 0x40; // inside record 10's body
+    mem.set_contents(&name, bytes);
+    match SegmentLog::open(mem.clone(), small()) {
+        Err(LogError::Corrupt {
+            segment,
+            offset,
+            seq,
+            reason,
+        }) => {
+            assert_eq!(segment, name);
+            assert_eq!(offset, off as u64);
+            assert_eq!(seq, 10);
+            assert!(reason.contains("follows"), "{reason}");
+            let msg = LogError::Corrupt {
+                segment,
+                offset,
+                seq,
+                reason,
+            }
+            .to_string();
+            assert!(msg.contains("seq 10"), "{msg}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[test]
+fn corruption_in_an_earlier_segment_refuses_even_at_its_end() {
+    let mem = MemStorage::new();
+    let log = write_n(mem.clone(), 1, 400, 10);
+    let names = log.segment_names();
+    drop(log);
+    assert!(names.len() >= 2);
+    let first = &names[0];
+    let mut bytes = mem.contents(first).unwrap();
+    // Damage the last record of the first segment.
+    let last_nz = bytes.iter().rposition(|&b| b != 0).unwrap();
+    bytes[last_nz - 3] ^= 0xFF;
+    mem.set_contents(first, bytes);
+    assert!(matches!(
+        SegmentLog::open(mem, small()),
+        Err(LogError::Corrupt { ref segment, .. }) if segment == first
+    ));
+}
+
+#[test]
+fn reader_follows_segments_and_retention_drops_old_ones() {
+    let mem = MemStorage::new();
+    let mut log = write_n(mem.clone(), 1, 600, 17);
+    let n = log.segment_names().len();
+    assert!(n >= 3);
+    let mut r = LogReader::new(mem.clone()).unwrap();
+    r.seek(250).unwrap();
+    assert_eq!(r.next().unwrap().unwrap().meta.seq, 250);
+    // A snapshot at 400: segments holding only records below 401 go.
+    let removed = log.retain_from(401).unwrap();
+    assert!(removed >= 1);
+    assert!(log.first_seq() > 1 && log.first_seq() <= 401);
+    let first = log.first_seq();
+    drop(log);
+    let (log, rec) = SegmentLog::open(mem.clone(), small()).unwrap();
+    assert_eq!((rec.first_seq, rec.last_seq), (first, 600));
+    assert_eq!(log.segment_names().len(), n - removed);
+    let mut v = Vec::new();
+    replay(mem, first, |r| v.push(r.meta.seq)).unwrap();
+    assert_eq!(v, (first..=600).collect::<Vec<_>>());
+}
+
+#[test]
+fn truncate_after_cuts_durably_and_appends_continue() {
+    let mem = MemStorage::new();
+    let mut log = write_n(mem.clone(), 1, 500, 11);
+    log.truncate_after(123).unwrap();
+    assert_eq!(log.last_seq(), 123);
+    log.append(&rec(124, 2)).unwrap();
+    log.commit().unwrap();
+    drop(log);
+    mem.crash();
+    let (log, r) = SegmentLog::open(mem.clone(), small()).unwrap();
+    assert_eq!((r.last_seq, r.last_term), (124, 2));
+    assert_eq!(log.terms(), &[(1, 1), (2, 124)]);
+    assert_eq!(seqs(mem), (1..=124).collect::<Vec<_>>());
+}
+
+#[test]
+fn out_of_order_appends_are_refused() {
+    let (mut log, _) = SegmentLog::open(MemStorage::new(), small()).unwrap();
+    log.append(&rec(1, 1)).unwrap();
+    assert!(matches!(
+        log.append(&rec(3, 1)),
+        Err(LogError::OutOfOrder {
+            expected_seq: 2,
+            got_seq: 3
+        })
+    ));
+    log.append(&rec(2, 2)).unwrap();
+    assert!(matches!(
+        log.append(&rec(3, 1)),
+        Err(LogError::TermWentBack { .. })
+    ));
+}
+
+/// Everything appended while a write is in flight goes into the next write, in order.
+#[test]
+fn group_commit_takes_everything_that_arrived_during_the_previous_write() {
+    let mem = MemStorage::new();
+    mem.set_write_delay(Some(Duration::from_millis(3)));
+    mem.record_writes(true);
+    let (mut log, _) = ThreadedLog::open(mem.clone(), small(), IdleMode::Park).unwrap();
+    let mut durable_seen = Vec::new();
+    for s in 1..=300u64 {
+        log.append(&rec(s, 1)).unwrap();
+        durable_seen.push(log.durable_seq());
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    assert!(log.sync(Duration::from_secs(10)));
+    let commits = log.commits();
+    assert!(
+        commits < 150,
+        "{commits} writes for 300 records: not grouped"
+    );
+    assert!(durable_seen.windows(2).all(|w| w[0] <= w[1]));
+    let writes = mem.take_writes();
+    // Each write starts at the block holding the end of the previous one (same segment).
+    for w in writes.windows(2) {
+        if w[0].name == w[1].name {
+            assert!(w[1].offset >= w[0].offset, "{w:?}");
+            assert!(w[1].offset <= w[0].offset + w[0].len as u64, "{w:?}");
+        }
+    }
+    drop(log);
+    assert_eq!(seqs(mem), (1..=300).collect::<Vec<_>>());
+}
+
+/// A full disk: appends are taken but nothing more becomes durable (so nothing more is
+/// acknowledged); what was durable stays; once space is back the staged records go out.
+#[test]
+fn full_disk_stops_durability_and_loses_nothing() {
+    let mem = MemStorage::new();
+    let seg = small().segment_bytes;
+    mem.set_space_limit(Some(2 * seg));
+    let (mut log, _) = ThreadedLog::open(mem.clone(), small(), IdleMode::Park).unwrap();
+    let mut s = 0;
+    // Fill two segments; the third cannot be preallocated.
+    while log.error().is_none() && s < 10_000 {
+        s += 1;
+        log.append(&rec(s, 1)).unwrap();
+        if s % 50 == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    let err = log.error().expect("ENOSPC reported");
+    assert!(err.contains("space") || err.contains("28"), "{err}");
+    let durable = log.durable_seq();
+    assert!(durable < s);
+    for k in 0..10 {
+        log.append(&rec(s + 1 + k, 1)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(log.durable_seq(), durable, "nothing new becomes durable");
+    // A crash now keeps every durable record.
+    let snapshot = mem.clone();
+    // Space comes back: the writer retries and everything staged is written.
+    mem.set_space_limit(None);
+    assert!(log.sync(Duration::from_secs(10)));
+    assert_eq!(log.durable_seq(), s + 10);
+    assert!(log.error().is_none());
+    drop(log);
+    snapshot.crash();
+    assert_eq!(seqs(mem), (1..=s + 10).collect::<Vec<_>>());
+}
+
+#[test]
+fn injected_write_errors_are_retried() {
+    let mem = MemStorage::new();
+    let (mut log, _) = ThreadedLog::open(mem.clone(), small(), IdleMode::Park).unwrap();
+    log.append(&rec(1, 1)).unwrap();
+    assert!(log.sync(Duration::from_secs(5)));
+    mem.inject(Fault::Io, 3);
+    log.append(&rec(2, 1)).unwrap();
+    assert!(log.sync(Duration::from_secs(5)));
+    assert_eq!(log.durable_seq(), 2);
+}
+
+/// ENOSPC from a real (tiny tmpfs) filesystem: the log stops making records durable and
+/// reports it; everything that was durable is read back after a restart. Skipped where
+/// mounting is not allowed.
+#[test]
+fn full_tmpfs_stops_acknowledging() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=512k", "tpx-seq-test"])
+        .arg(&mnt)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+    let cfg = LogConfig {
+        segment_bytes: 128 << 10,
+        write_buf_bytes: 8 << 10,
+        zero_fill: false,
+    };
+    let st = FileStorage::new(&mnt, WriteMode::DirectSync).unwrap();
+    let (mut log, _) = ThreadedLog::open(st, cfg, IdleMode::Park).unwrap();
+    let mut s = 0;
+    while log.error().is_none() && s < 100_000 {
+        s += 1;
+        log.append(&rec(s, 1)).unwrap();
+        if s % 200 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    let err = log.error().expect("the disk filled");
+    let durable = log.durable_seq();
+    assert!(
+        durable > 0 && durable < s,
+        "durable {durable} of {s}: {err}"
+    );
+    drop(log);
+    let st = FileStorage::new(&mnt, WriteMode::DirectSync).unwrap();
+    let (_, r) = SegmentLog::open(st.clone(), cfg).unwrap();
+    assert!(r.last_seq >= durable);
+    assert_eq!(seqs(st), (1..=r.last_seq).collect::<Vec<_>>());
+}
