@@ -1,5 +1,13 @@
 //! `tpx-benches`: benchmarks that print JSON and HdrHistogram percentiles.
 //!
 //! `engine-bench` compares the matching engine with the reference book and peer crates on
-//! generated workloads. The load generator, end-to-end, market-data and failover benches join
-//! as their issues land.
+//! generated workloads ([`workload`]): the same stream, generated up front from a seed, goes
+//! through every book in the same process ([`run`]), and [`report`] prints one JSON object or a
+//! table. The load generator, end-to-end, market-data and failover benches join as their issues
+//! land.
+
+pub mod peers;
+pub mod report;
+pub mod run;
+pub mod timer;
+pub mod workload;

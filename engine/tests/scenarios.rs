@@ -819,8 +819,8 @@ fn state_hash_by_hand() {
         h.word(w);
     }
     h.word(0);
-    // Instrument 3: reference price 5, band 9000, empty.
-    for w in [3, 0, 5, 9_000, 0, 0] {
+    // Instrument 3: reference price 5, band 9000, empty; instrument 5: untouched.
+    for w in [3, 0, 5, 9_000, 0, 0, 5, 0, 0, 0, 0, 0] {
         h.word(w);
     }
     assert_eq!(reference.state_hash(), h.finish());

@@ -15,9 +15,11 @@ use tpx_engine::*;
 /// their own account's orders often.
 pub const INST_A: InstrumentId = 1;
 pub const INST_B: InstrumentId = 3;
-pub const KNOWN: [InstrumentId; 2] = [INST_A, INST_B];
+/// A wide ladder (300 000 ticks) where prices spread over many bitmap words and blocks.
+pub const INST_C: InstrumentId = 5;
+pub const KNOWN: [InstrumentId; 3] = [INST_A, INST_B, INST_C];
 /// Every instrument id the strategies name (known and unknown).
-pub const NAMED: [InstrumentId; 4] = [INST_A, 2, INST_B, 4];
+pub const NAMED: [InstrumentId; 5] = [INST_A, 2, INST_B, 4, INST_C];
 /// Account ids the strategies name; `max_accounts` is 4, so 4 and 9 are unknown.
 pub const MAX_ACCOUNTS: u32 = 4;
 
@@ -51,10 +53,24 @@ pub fn spec_b() -> InstrumentSpec {
     }
 }
 
+pub fn spec_c() -> InstrumentSpec {
+    InstrumentSpec {
+        id: INST_C,
+        kind: InstrumentKind::Spot { base: 3, quote: 2 },
+        tick_size: 1,
+        lot_size: 1,
+        min_price: 1,
+        max_price: 300_000,
+        min_qty: 1,
+        max_qty: 50,
+        min_notional: 0,
+    }
+}
+
 pub fn config(max_orders: u32) -> EngineConfig {
     EngineConfig {
         // Not sorted by id, on purpose.
-        instruments: vec![spec_b(), spec_a()],
+        instruments: vec![spec_b(), spec_c(), spec_a()],
         max_orders,
         max_accounts: MAX_ACCOUNTS,
     }
@@ -146,11 +162,22 @@ fn account() -> impl Strategy<Value = AccountId> {
     ]
 }
 
-/// Client order ids are "slots": ids `1..=SLOTS_A` are used for instrument A and the rest up to
-/// `SLOTS` for instrument B, so that a cancel or replace naming a slot finds a live order often
-/// and a replace's price is drawn from the right instrument's range.
+/// Client order ids are "slots": ids `1..=SLOTS_A` are used for instrument A, up to `SLOTS_B`
+/// for B and up to `SLOTS` for C, so that a cancel or replace naming a slot finds a live order
+/// often and a replace's price is drawn from the right instrument's range.
 const SLOTS_A: u64 = 12;
-const SLOTS: u64 = 20;
+const SLOTS_B: u64 = 20;
+const SLOTS: u64 = 26;
+
+fn home(slot: ClientOrderId) -> InstrumentId {
+    if slot <= SLOTS_A {
+        INST_A
+    } else if slot <= SLOTS_B {
+        INST_B
+    } else {
+        INST_C
+    }
+}
 
 fn slot() -> impl Strategy<Value = ClientOrderId> {
     prop_oneof![40 => 1..=SLOTS, 1 => Just(0u64), 1 => Just(u64::MAX)]
@@ -162,21 +189,9 @@ fn instrument_of(slot: ClientOrderId, pick: u8) -> InstrumentId {
         0 => 2,
         1 => 4,
         2 => u32::MAX,
-        3..=6 => {
-            // The other instrument.
-            if slot <= SLOTS_A {
-                INST_B
-            } else {
-                INST_A
-            }
-        }
-        _ => {
-            if slot <= SLOTS_A {
-                INST_A
-            } else {
-                INST_B
-            }
-        }
+        // Another instrument.
+        3..=6 => KNOWN[(KNOWN.iter().position(|i| *i == home(slot)).unwrap() + 1) % KNOWN.len()],
+        _ => home(slot),
     }
 }
 
@@ -207,15 +222,17 @@ fn price_pick() -> impl Strategy<Value = PricePick> {
 /// The price `pick` stands for on `instrument` and `side`: A is `[95, 105]` around 100, B
 /// `[-2, 8]` (valid from 1) around 5.
 fn price_of(instrument: InstrumentId, side: Side, pick: PricePick) -> PriceTicks {
-    let (mid, lo, hi) = if instrument == INST_B {
-        (5, 1, 8)
-    } else {
-        (100, 95, 105)
+    // On C, `d` ticks become `d^3 * 97`: up to ~6 000 ticks, across bitmap words and blocks.
+    let (mid, lo, hi, cube) = match instrument {
+        INST_B => (5, 1, 8, false),
+        INST_C => (150_000, 1, 300_000, true),
+        _ => (100, 95, 105, false),
     };
+    let scale = |d: i64| if cube { d * d * d * 97 } else { d };
     match pick {
         PricePick::Middle(d) => match side {
-            Side::Buy => (mid - d).clamp(lo, hi),
-            Side::Sell => (mid + d).clamp(lo, hi),
+            Side::Buy => (mid - scale(d)).clamp(lo, hi),
+            Side::Sell => (mid + scale(d)).clamp(lo, hi),
         },
         PricePick::Edge(0) => lo,
         PricePick::Edge(1) => hi,
@@ -350,6 +367,7 @@ fn instrument() -> impl Strategy<Value = InstrumentId> {
     prop_oneof![
         20 => Just(INST_A),
         20 => Just(INST_B),
+        12 => Just(INST_C),
         1 => Just(2u32),
         1 => Just(4u32),
         1 => Just(u32::MAX),
@@ -389,7 +407,11 @@ fn admin() -> impl Strategy<Value = Command> {
             .prop_map(|(instrument, offset, band_bps)| {
                 // Mostly a reference price near the instrument's middle; -100 makes it 0 on A
                 // (invalid); i64::MAX stays absurd.
-                let mid = if instrument == INST_B { 5 } else { 100 };
+                let mid = match instrument {
+                    INST_B => 5,
+                    INST_C => 150_000,
+                    _ => 100,
+                };
                 let price = if offset == i64::MAX { offset } else { mid + offset };
                 Command::SetReferencePrice {
                     instrument,
@@ -398,7 +420,8 @@ fn admin() -> impl Strategy<Value = Command> {
                 }
             }),
         1 => instrument().prop_map(|instrument| Command::Halt { instrument }),
-        30 => prop_oneof![Just(INST_A), Just(INST_B)].prop_map(|instrument| Command::Resume { instrument }),
+        30 => prop_oneof![Just(INST_A), Just(INST_B), Just(INST_C)]
+            .prop_map(|instrument| Command::Resume { instrument }),
     ]
 }
 
@@ -469,7 +492,10 @@ pub fn steps(len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Step>> {
 /// The command a step stands for, given the book it is about to be applied to.
 pub fn resolve<B: Book>(step: &Step, book: &B) -> Command {
     let live = |pick: u16| {
-        let all: Vec<L3Order> = KNOWN.iter().flat_map(|i| book.orders_l3(*i)).collect();
+        let all: Vec<(InstrumentId, L3Order)> = KNOWN
+            .iter()
+            .flat_map(|i| book.orders_l3(*i).into_iter().map(move |o| (*i, o)))
+            .collect();
         (!all.is_empty()).then(|| all[pick as usize % all.len()])
     };
     match *step {
@@ -479,7 +505,7 @@ pub fn resolve<B: Book>(step: &Step, book: &B) -> Command {
                 account: 0,
                 instrument: None,
             }),
-            Some(o) => Command::Cancel(Cancel {
+            Some((_, o)) => Command::Cancel(Cancel {
                 account: o.account,
                 cl_ord_id: o.cl_ord_id,
                 remaining_qty: o.leaves * u64::from(down) / 8,
@@ -496,7 +522,13 @@ pub fn resolve<B: Book>(step: &Step, book: &B) -> Command {
                 account: 1,
                 instrument: Some(4),
             }),
-            Some(o) => {
+            Some((instrument, o)) => {
+                // On the wide ladder, moves go far.
+                let toward = if instrument == INST_C {
+                    toward * toward * toward * 97
+                } else {
+                    toward
+                };
                 let price = match o.side {
                     Side::Buy => o.price + toward,
                     Side::Sell => o.price - toward,

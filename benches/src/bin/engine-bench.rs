@@ -1,0 +1,140 @@
+//! `engine-bench`: the matching engine against the reference book and peer crates on one
+//! generated stream.
+//!
+//! ```sh
+//! cargo run --release -p tpx-benches --bin engine-bench -- --workload exchange-core-mix --json
+//! ```
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use tpx_benches::peers::lobster::Lobster;
+use tpx_benches::peers::orderbook_rs::OrderbookRs;
+use tpx_benches::peers::PeerBook;
+use tpx_benches::report::Report;
+use tpx_benches::run::{latency, peer_throughput, throughput, Throughput};
+use tpx_benches::timer::Timer;
+use tpx_benches::workload::{generate, Workload};
+use tpx_engine::reference::ReferenceBook;
+use tpx_engine::Engine;
+
+#[derive(Debug, Parser)]
+#[command(
+    about = "Throughput and latency of the tpx matching engine, the reference book and peer crates"
+)]
+struct Args {
+    /// exchange-core-mix, heavy (spot-risk and perp-risk need accounts and risk).
+    #[arg(long, default_value = "exchange-core-mix", value_parser = parse_workload)]
+    workload: Workload,
+    /// Operations in the timed stream (after the untimed setup that fills the book).
+    #[arg(long, default_value_t = 10_000_000)]
+    ops: usize,
+    /// Seed of the stream.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Comma-separated books to compare with: reference, lobster, orderbook-rs; `all` or `none`.
+    #[arg(long, default_value = "all")]
+    peers: String,
+}
+
+fn parse_workload(s: &str) -> Result<Workload, String> {
+    Workload::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = Workload::ALL.iter().map(|w| w.name()).collect();
+        format!("unknown workload {s:?}; one of {}", names.join(", "))
+    })
+}
+
+const PEERS: [&str; 3] = ["reference", "lobster", "orderbook-rs"];
+
+fn selected_peers(spec: &str) -> Result<Vec<&'static str>, String> {
+    match spec {
+        "all" => Ok(PEERS.to_vec()),
+        "none" | "" => Ok(Vec::new()),
+        list => list
+            .split(',')
+            .map(|name| {
+                PEERS
+                    .iter()
+                    .find(|p| **p == name.trim())
+                    .copied()
+                    .ok_or_else(|| format!("unknown peer {name:?}; one of {}", PEERS.join(", ")))
+            })
+            .collect(),
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(&args) {
+        eprintln!("engine-bench: {e}");
+        std::process::exit(2);
+    }
+}
+
+fn progress(args: &Args, msg: &str) {
+    if args.json {
+        eprintln!("engine-bench: {msg}");
+    } else {
+        println!("{msg}");
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let peers = selected_peers(&args.peers)?;
+    let started = Instant::now();
+    let stream = generate(args.workload, args.seed, args.ops)?;
+    progress(
+        args,
+        &format!(
+            "generated {} + {} setup commands in {:.1} s ({} rejects, {} fills in the shadow book)",
+            stream.ops.len(),
+            stream.setup.len(),
+            started.elapsed().as_secs_f64(),
+            stream.rejects,
+            stream.fills
+        ),
+    );
+
+    let timer = Timer::calibrate(Duration::from_millis(200));
+    let engine = throughput::<Engine>(&stream);
+    progress(args, &format!("tpx: {:.0} ops/s", engine.ops_per_sec));
+    let lat = latency::<Engine>(&stream, &timer);
+    let mut report = Report::new(&stream, engine, lat, timer.source(), timer.overhead_ns());
+    let check = |name: &str, t: &Throughput| {
+        if t.trades != stream.fills {
+            eprintln!(
+                "engine-bench: warning: {name} made {} trades, the shadow book {}",
+                t.trades, stream.fills
+            );
+        }
+        if t.hash_matches == Some(false) {
+            eprintln!(
+                "engine-bench: warning: {name}'s final state hash differs from the shadow book's"
+            );
+        }
+    };
+    check("tpx", &engine);
+
+    for name in peers {
+        let t = match name {
+            "reference" => throughput::<ReferenceBook>(&stream),
+            Lobster::NAME => peer_throughput::<Lobster>(&stream),
+            OrderbookRs::NAME => peer_throughput::<OrderbookRs>(&stream),
+            _ => unreachable!("checked by selected_peers"),
+        };
+        progress(args, &format!("{name}: {:.0} ops/s", t.ops_per_sec));
+        check(name, &t);
+        report.peers.insert(name.to_string(), t.into());
+    }
+
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        println!();
+        print!("{}", report.to_table());
+    }
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! The bench's report: one JSON object (`--json`) or a human-readable table with the same
+//! numbers.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::run::{Latency, Throughput};
+use crate::workload::Stream;
+
+/// Throughput below this is reported as not meeting the engine's target.
+pub const TARGET_OPS_PER_SEC: f64 = 20e6;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LatencyNs {
+    pub p50: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub p9999: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+impl From<Latency> for LatencyNs {
+    fn from(l: Latency) -> Self {
+        let r = |v: f64| (v * 10.0).round() / 10.0;
+        LatencyNs {
+            p50: r(l.p50),
+            p99: r(l.p99),
+            p999: r(l.p999),
+            p9999: r(l.p9999),
+            max: r(l.max),
+            mean: r(l.mean),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerReport {
+    pub ops_per_sec: f64,
+    pub seconds: f64,
+    pub trades: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejects: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_hash_ok: Option<bool>,
+}
+
+impl From<Throughput> for PeerReport {
+    fn from(t: Throughput) -> Self {
+        PeerReport {
+            ops_per_sec: t.ops_per_sec.round(),
+            seconds: t.seconds,
+            trades: t.trades,
+            rejects: t.rejects,
+            state_hash_ok: t.hash_matches,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Mix {
+    pub moves: u64,
+    pub places: u64,
+    pub cancels: u64,
+    pub iocs: u64,
+}
+
+/// The whole report. The first fields are the ones the README documents; the rest describe
+/// the stream and the machine so that a number can be checked.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub workload: String,
+    pub ops: u64,
+    pub ops_per_sec: f64,
+    pub latency_ns: LatencyNs,
+    pub timer_overhead_ns: f64,
+    pub trades: u64,
+    pub peers: BTreeMap<String, PeerReport>,
+    pub seed: u64,
+    pub seconds: f64,
+    pub rejects: u64,
+    pub state_hash_ok: bool,
+    pub setup_ops: u64,
+    pub resting_orders_start: u64,
+    pub resting_orders_end: u64,
+    pub instruments: u64,
+    pub accounts: u64,
+    pub mix: Mix,
+    pub timer: String,
+    pub meets_target_ops_per_sec: bool,
+}
+
+impl Report {
+    pub fn new(
+        stream: &Stream,
+        engine: Throughput,
+        latency: Latency,
+        timer_source: &str,
+        timer_overhead_ns: f64,
+    ) -> Report {
+        Report {
+            workload: stream.workload.name().to_string(),
+            ops: engine.ops,
+            ops_per_sec: engine.ops_per_sec.round(),
+            latency_ns: latency.into(),
+            timer_overhead_ns: (timer_overhead_ns * 10.0).round() / 10.0,
+            trades: engine.trades,
+            peers: BTreeMap::new(),
+            seed: stream.seed,
+            seconds: engine.seconds,
+            rejects: engine.rejects.unwrap_or(0),
+            state_hash_ok: engine.hash_matches.unwrap_or(false),
+            setup_ops: stream.setup.len() as u64,
+            resting_orders_start: stream.resting_after_setup as u64,
+            resting_orders_end: stream.resting_at_end as u64,
+            instruments: stream.config.instruments.len() as u64,
+            accounts: u64::from(stream.config.max_accounts),
+            mix: Mix {
+                moves: stream.mix.moves,
+                places: stream.mix.places,
+                cancels: stream.mix.cancels,
+                iocs: stream.mix.iocs,
+            },
+            timer: timer_source.to_string(),
+            meets_target_ops_per_sec: engine.ops_per_sec >= TARGET_OPS_PER_SEC,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a report serialises")
+    }
+
+    /// A human-readable table.
+    pub fn to_table(&self) -> String {
+        let mut s = String::new();
+        let pct = |n: u64| 100.0 * n as f64 / self.ops.max(1) as f64;
+        let _ = writeln!(
+            s,
+            "workload {} (seed {}): {} ops after {} setup orders; {} instrument(s), {} accounts",
+            self.workload, self.seed, self.ops, self.setup_ops, self.instruments, self.accounts
+        );
+        let _ = writeln!(
+            s,
+            "mix: {:.1}% move, {:.1}% GTC place, {:.1}% cancel, {:.1}% IOC; resting orders {} -> {}; rejects {}",
+            pct(self.mix.moves),
+            pct(self.mix.places),
+            pct(self.mix.cancels),
+            pct(self.mix.iocs),
+            self.resting_orders_start,
+            self.resting_orders_end,
+            self.rejects
+        );
+        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "{:<14} {:>14} {:>10} {:>12} {:>10}",
+            "book", "ops/s", "seconds", "trades", "hash ok"
+        );
+        let row =
+            |s: &mut String, name: &str, ops: f64, secs: f64, trades: u64, ok: Option<bool>| {
+                let ok = ok.map_or("-".to_string(), |b| b.to_string());
+                let _ = writeln!(
+                    s,
+                    "{name:<14} {ops:>14.0} {secs:>10.3} {trades:>12} {ok:>10}"
+                );
+            };
+        row(
+            &mut s,
+            "tpx",
+            self.ops_per_sec,
+            self.seconds,
+            self.trades,
+            Some(self.state_hash_ok),
+        );
+        for (name, p) in &self.peers {
+            row(
+                &mut s,
+                name,
+                p.ops_per_sec,
+                p.seconds,
+                p.trades,
+                p.state_hash_ok,
+            );
+        }
+        let l = &self.latency_ns;
+        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "tpx latency per command (ns, {} timer, overhead {:.1} ns included): p50 {:.1}  p99 {:.1}  p99.9 {:.1}  p99.99 {:.1}  max {:.1}  mean {:.1}",
+            self.timer, self.timer_overhead_ns, l.p50, l.p99, l.p999, l.p9999, l.max, l.mean
+        );
+        let _ = writeln!(
+            s,
+            "target {:.0} M ops/s: {}",
+            TARGET_OPS_PER_SEC / 1e6,
+            if self.meets_target_ops_per_sec {
+                "met"
+            } else {
+                "NOT met"
+            }
+        );
+        s
+    }
+}

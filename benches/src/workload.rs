@@ -1,0 +1,621 @@
+//! Workloads: command streams generated up front from a seed, so that only processing is timed.
+//!
+//! The generator keeps a shadow book, the [`ReferenceBook`], and applies every command it emits to
+//! it, tracking the live orders from the events. Moves and cancels therefore target orders that
+//! are live at that point of the stream, crossing orders are priced against the real best
+//! prices, and the number of rejects (which should be zero or close to it) is known and reported.
+
+use std::fmt;
+
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use tpx_engine::reference::ReferenceBook;
+use tpx_engine::*;
+
+/// The workloads `engine-bench` knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// The mix exchange-core publishes: 82% move, 9% GTC place, 6% cancel, 3% IOC, about 1,000
+    /// resting orders, 1 instrument, 100 accounts.
+    ExchangeCoreMix,
+    /// The same mix over 10 instruments with about 1 M resting orders over a wide price range.
+    Heavy,
+    /// Spot orders with balance checks (needs the accounts and risk issue).
+    SpotRisk,
+    /// Perpetual orders with margin checks (needs the accounts and risk issue).
+    PerpRisk,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 4] = [
+        Workload::ExchangeCoreMix,
+        Workload::Heavy,
+        Workload::SpotRisk,
+        Workload::PerpRisk,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::ExchangeCoreMix => "exchange-core-mix",
+            Workload::Heavy => "heavy",
+            Workload::SpotRisk => "spot-risk",
+            Workload::PerpRisk => "perp-risk",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Workload> {
+        Workload::ALL.into_iter().find(|w| w.name() == name)
+    }
+
+    /// The shape of the book and the stream, or why the workload cannot be generated yet.
+    pub fn params(self) -> Result<MixParams, String> {
+        match self {
+            Workload::ExchangeCoreMix => Ok(MixParams {
+                instruments: 1,
+                accounts: 100,
+                resting_target: 1_000,
+                center_price: 100_000,
+                half_range: 50_000,
+                passive_depth: 200,
+                max_qty: 1_000_000,
+            }),
+            Workload::Heavy => Ok(MixParams {
+                instruments: 10,
+                accounts: 10_000,
+                resting_target: 1_000_000,
+                center_price: 200_000,
+                half_range: 199_999,
+                passive_depth: 100_000,
+                max_qty: 1_000_000,
+            }),
+            Workload::SpotRisk | Workload::PerpRisk => Err(format!(
+                "workload {} needs accounts and risk in the engine, which are not built yet",
+                self.name()
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Workload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Parameters of the exchange-core-style mix.
+#[derive(Clone, Copy, Debug)]
+pub struct MixParams {
+    pub instruments: u32,
+    pub accounts: u32,
+    /// Resting orders the stream keeps around (in all, over every instrument).
+    pub resting_target: usize,
+    /// Every instrument's prices are `center_price +- half_range`.
+    pub center_price: PriceTicks,
+    pub half_range: PriceTicks,
+    /// Passive orders are placed up to this many ticks behind the touch.
+    pub passive_depth: PriceTicks,
+    pub max_qty: QtyLots,
+}
+
+/// What a peer crate needs to apply one operation (the engine's command names orders by client
+/// id and leaves the side implicit on a replace; peers want the side and their own id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerOp {
+    pub kind: PeerOpKind,
+    pub side: Side,
+    pub instrument: InstrumentId,
+    /// The order's id in the peer (the engine's client order id: unique in the whole stream).
+    pub id: u64,
+    pub price: u64,
+    pub qty: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerOpKind {
+    /// A GTC limit order.
+    Place,
+    /// An immediate-or-cancel limit order.
+    Ioc,
+    Cancel,
+    /// Move to a new price, same quantity.
+    Move,
+}
+
+/// The operation mix of a stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MixCounts {
+    pub moves: u64,
+    pub places: u64,
+    pub cancels: u64,
+    pub iocs: u64,
+}
+
+/// A generated stream: build an engine from `config`, apply `setup` (untimed), then `ops`.
+#[derive(Debug)]
+pub struct Stream {
+    pub workload: Workload,
+    pub seed: u64,
+    pub config: EngineConfig,
+    pub setup: Vec<Command>,
+    pub ops: Vec<Command>,
+    /// `setup` and `ops` for peers, one for one.
+    pub peer_setup: Vec<PeerOp>,
+    pub peer_ops: Vec<PeerOp>,
+    pub mix: MixCounts,
+    /// Commands of `ops` the shadow book rejected.
+    pub rejects: u64,
+    /// Fills and live orders in the shadow book: after `setup` and at the end.
+    pub fills: u64,
+    pub resting_after_setup: usize,
+    pub resting_at_end: usize,
+    /// The shadow book's state hash at the end: what every correct engine must reach.
+    pub final_hash: u64,
+}
+
+/// A live order as the generator sees it.
+#[derive(Clone, Copy, Debug)]
+struct Live {
+    order_id: OrderId,
+    account: AccountId,
+    cl_ord_id: ClientOrderId,
+    instrument: InstrumentId,
+    side: Side,
+    price: PriceTicks,
+    leaves: QtyLots,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// The live orders, in a vector (for picking one at random) indexed by order id.
+#[derive(Debug, Default)]
+struct LiveSet {
+    orders: Vec<Live>,
+    /// Order id -> index in `orders` (`NONE` if not live).
+    index: Vec<u32>,
+}
+
+impl LiveSet {
+    fn get_mut(&mut self, order_id: OrderId) -> Option<&mut Live> {
+        match self.index.get(order_id as usize) {
+            Some(&i) if i != NONE => Some(&mut self.orders[i as usize]),
+            _ => None,
+        }
+    }
+
+    fn insert(&mut self, live: Live) {
+        let id = live.order_id as usize;
+        if self.index.len() <= id {
+            self.index.resize((id + 1).next_power_of_two(), NONE);
+        }
+        debug_assert_eq!(self.index[id], NONE);
+        self.index[id] = self.orders.len() as u32;
+        self.orders.push(live);
+    }
+
+    fn remove(&mut self, order_id: OrderId) {
+        let Some(&i) = self.index.get(order_id as usize) else {
+            return;
+        };
+        if i == NONE {
+            return;
+        }
+        self.index[order_id as usize] = NONE;
+        self.orders.swap_remove(i as usize);
+        if let Some(moved) = self.orders.get(i as usize) {
+            self.index[moved.order_id as usize] = i;
+        }
+    }
+}
+
+/// The shadow book's event sink: keeps [`LiveSet`] up to date and counts fills and rejects.
+#[derive(Debug, Default)]
+struct Tracker {
+    live: LiveSet,
+    /// The account and client id of the command being applied (for `BookAdd`).
+    pending: (AccountId, ClientOrderId),
+    fills: u64,
+    rejects: u64,
+}
+
+impl EventSink for Tracker {
+    fn emit(&mut self, event: Event) {
+        match event {
+            Event::Rejected { .. } => self.rejects += 1,
+            Event::BookAdd {
+                instrument,
+                order_id,
+                side,
+                price,
+                qty,
+            } => self.live.insert(Live {
+                order_id,
+                account: self.pending.0,
+                cl_ord_id: self.pending.1,
+                instrument,
+                side,
+                price,
+                leaves: qty,
+            }),
+            Event::Fill {
+                maker_order_id,
+                maker_leaves,
+                ..
+            } => {
+                self.fills += 1;
+                if maker_leaves == 0 {
+                    self.live.remove(maker_order_id);
+                } else if let Some(o) = self.live.get_mut(maker_order_id) {
+                    o.leaves = maker_leaves;
+                }
+            }
+            Event::Cancelled {
+                order_id,
+                leaves_qty,
+                ..
+            } => {
+                if leaves_qty == 0 {
+                    self.live.remove(order_id);
+                } else if let Some(o) = self.live.get_mut(order_id) {
+                    o.leaves = leaves_qty;
+                }
+            }
+            Event::BookDelete { order_id, .. } => self.live.remove(order_id),
+            Event::BookReduce { order_id, qty, .. } => {
+                if let Some(o) = self.live.get_mut(order_id) {
+                    o.leaves -= qty;
+                }
+            }
+            Event::BookReplace {
+                order_id,
+                price,
+                qty,
+                ..
+            } => {
+                if let Some(o) = self.live.get_mut(order_id) {
+                    o.price = price;
+                    o.leaves = qty;
+                }
+            }
+            Event::Replaced {
+                order_id,
+                new_cl_ord_id,
+                ..
+            } => {
+                if let Some(o) = self.live.get_mut(order_id) {
+                    o.cl_ord_id = new_cl_ord_id;
+                }
+            }
+            Event::Accepted { .. } | Event::TradingStatus { .. } | Event::ReferencePrice { .. } => {
+            }
+        }
+    }
+}
+
+/// The engine configuration of a mix: instruments `1..=instruments`, each with a price ladder
+/// of `2 * half_range + 1` ticks around the centre.
+pub fn mix_config(p: &MixParams) -> EngineConfig {
+    let instruments = (1..=p.instruments)
+        .map(|id| InstrumentSpec {
+            id,
+            kind: InstrumentKind::Spot { base: id, quote: 0 },
+            tick_size: 1,
+            lot_size: 1,
+            min_price: p.center_price - p.half_range,
+            max_price: p.center_price + p.half_range,
+            min_qty: 1,
+            max_qty: p.max_qty,
+            min_notional: 0,
+        })
+        .collect();
+    EngineConfig {
+        instruments,
+        // Room for the resting orders, their drift above the target, and the taker.
+        max_orders: (p.resting_target as u32).saturating_mul(2).max(4_096),
+        max_accounts: p.accounts,
+    }
+}
+
+struct Generator {
+    p: MixParams,
+    rng: Xoshiro256PlusPlus,
+    book: ReferenceBook,
+    tracker: Tracker,
+    next_cl_ord_id: ClientOrderId,
+    ts_ns: u64,
+    mix: MixCounts,
+}
+
+impl Generator {
+    fn lo(&self) -> PriceTicks {
+        self.p.center_price - self.p.half_range
+    }
+
+    fn hi(&self) -> PriceTicks {
+        self.p.center_price + self.p.half_range
+    }
+
+    /// The middle of an instrument's book: between the best bid and ask, or the centre.
+    fn mid(&self, instrument: InstrumentId) -> PriceTicks {
+        let bid = self.book.best_bid(instrument).map(|b| b.0);
+        let ask = self.book.best_ask(instrument).map(|a| a.0);
+        match (bid, ask) {
+            (Some(b), Some(a)) => (a + b) / 2,
+            (Some(b), None) => b + 1,
+            (None, Some(a)) => a - 1,
+            (None, None) => self.p.center_price,
+        }
+    }
+
+    /// A passive price on `side`: up to `passive_depth` ticks behind the middle, pulled back
+    /// towards the centre when the book has drifted far from it.
+    fn passive_price(&mut self, instrument: InstrumentId, side: Side) -> PriceTicks {
+        let depth = self.p.passive_depth;
+        let mid = self
+            .mid(instrument)
+            .clamp(self.p.center_price - depth, self.p.center_price + depth);
+        let behind = 1 + self.rng.gen_range(0..depth);
+        let price = match side {
+            Side::Buy => mid - behind,
+            Side::Sell => mid + behind,
+        };
+        price.clamp(self.lo(), self.hi())
+    }
+
+    /// A price that crosses up to a few ticks into the opposite side (or a passive one if that
+    /// side is empty).
+    fn crossing_price(&mut self, instrument: InstrumentId, side: Side) -> PriceTicks {
+        let through = self.rng.gen_range(0..4);
+        let price = match side {
+            Side::Buy => self.book.best_ask(instrument).map(|a| a.0 + through),
+            Side::Sell => self.book.best_bid(instrument).map(|b| b.0 - through),
+        };
+        match price {
+            Some(p) => p.clamp(self.lo(), self.hi()),
+            None => self.passive_price(instrument, side),
+        }
+    }
+
+    fn side(&mut self) -> Side {
+        if self.rng.gen_bool(0.5) {
+            Side::Buy
+        } else {
+            Side::Sell
+        }
+    }
+
+    fn qty(&mut self) -> QtyLots {
+        // Mostly small, sometimes larger (exchange-core draws sizes from a skewed distribution).
+        if self.rng.gen_bool(0.9) {
+            self.rng.gen_range(1..=20)
+        } else {
+            self.rng.gen_range(20..=500)
+        }
+    }
+
+    /// A new limit order; an IOC's quantity is drawn from `ioc_qty`.
+    fn new_order(
+        &mut self,
+        tif: TimeInForce,
+        crossing: bool,
+        ioc_qty: std::ops::RangeInclusive<QtyLots>,
+    ) -> (Command, PeerOp) {
+        let instrument = self.rng.gen_range(1..=self.p.instruments);
+        let side = self.side();
+        let price = if crossing {
+            self.crossing_price(instrument, side)
+        } else {
+            self.passive_price(instrument, side)
+        };
+        let qty = match tif {
+            TimeInForce::Ioc => self.rng.gen_range(ioc_qty),
+            _ => self.qty(),
+        };
+        let cl_ord_id = self.next_cl_ord_id;
+        self.next_cl_ord_id += 1;
+        let account = self.rng.gen_range(0..self.p.accounts);
+        let cmd = Command::NewOrder(NewOrder {
+            account,
+            cl_ord_id,
+            instrument,
+            side,
+            kind: OrderKind::Limit,
+            price,
+            qty,
+            tif,
+            post_only: false,
+            reduce_only: false,
+            stp: StpMode::None,
+        });
+        let kind = if tif == TimeInForce::Ioc {
+            PeerOpKind::Ioc
+        } else {
+            PeerOpKind::Place
+        };
+        (cmd, peer_op(kind, side, instrument, cl_ord_id, price, qty))
+    }
+
+    fn pick_live(&mut self) -> Live {
+        let n = self.tracker.live.orders.len();
+        self.tracker.live.orders[self.rng.gen_range(0..n)]
+    }
+
+    fn cancel(&mut self) -> (Command, PeerOp) {
+        let o = self.pick_live();
+        let cmd = Command::Cancel(Cancel {
+            account: o.account,
+            cl_ord_id: o.cl_ord_id,
+            remaining_qty: 0,
+        });
+        (
+            cmd,
+            peer_op(
+                PeerOpKind::Cancel,
+                o.side,
+                o.instrument,
+                o.cl_ord_id,
+                o.price,
+                o.leaves,
+            ),
+        )
+    }
+
+    /// A move of a live order to a new price, same quantity: mostly to another passive price,
+    /// sometimes through the touch.
+    fn move_order(&mut self, cross_probability: f64) -> (Command, PeerOp) {
+        let o = self.pick_live();
+        let mut price = if self.rng.gen_bool(cross_probability) {
+            self.crossing_price(o.instrument, o.side)
+        } else {
+            self.passive_price(o.instrument, o.side)
+        };
+        if price == o.price {
+            // Same price and quantity would be refused (`InvalidModify`): step one tick away.
+            price = match o.side {
+                Side::Buy if price > self.lo() => price - 1,
+                Side::Sell if price < self.hi() => price + 1,
+                Side::Buy => price + 1,
+                Side::Sell => price - 1,
+            };
+        }
+        let cmd = Command::Replace(Replace {
+            account: o.account,
+            orig_cl_ord_id: o.cl_ord_id,
+            new_cl_ord_id: o.cl_ord_id,
+            price,
+            qty: o.leaves,
+        });
+        (
+            cmd,
+            peer_op(
+                PeerOpKind::Move,
+                o.side,
+                o.instrument,
+                o.cl_ord_id,
+                price,
+                o.leaves,
+            ),
+        )
+    }
+
+    /// Applies a command to the shadow book.
+    fn apply(&mut self, cmd: &Command) {
+        self.tracker.pending = match cmd {
+            Command::NewOrder(o) => (o.account, o.cl_ord_id),
+            Command::Replace(r) => (r.account, r.new_cl_ord_id),
+            _ => (0, 0),
+        };
+        self.ts_ns += 1;
+        self.book.process(self.ts_ns, cmd, &mut self.tracker);
+    }
+
+    /// One operation of the mix. The share of crossing places and moves, and the IOC sizes,
+    /// lean against the distance from the resting target so the book stays around it.
+    fn mix_op(&mut self) -> (Command, PeerOp) {
+        let live = self.tracker.live.orders.len();
+        let target = self.p.resting_target;
+        let (cross_place, cross_move, ioc_qty) = if live > target + target / 20 {
+            (0.5, 0.04, 20..=200)
+        } else if live + target / 20 < target {
+            (0.0, 0.0, 1..=10)
+        } else {
+            (0.1, 0.01, 5..=60)
+        };
+        let r = self.rng.gen_range(0..100u32);
+        if live == 0 || (82..91).contains(&r) {
+            self.mix.places += 1;
+            let crossing = self.rng.gen_bool(cross_place);
+            self.new_order(TimeInForce::Gtc, crossing, 0..=0)
+        } else if r < 82 {
+            self.mix.moves += 1;
+            self.move_order(cross_move)
+        } else if r < 97 {
+            self.mix.cancels += 1;
+            self.cancel()
+        } else {
+            self.mix.iocs += 1;
+            self.new_order(TimeInForce::Ioc, true, ioc_qty)
+        }
+    }
+}
+
+fn peer_op(
+    kind: PeerOpKind,
+    side: Side,
+    instrument: InstrumentId,
+    id: u64,
+    price: PriceTicks,
+    qty: QtyLots,
+) -> PeerOp {
+    PeerOp {
+        kind,
+        side,
+        instrument,
+        id,
+        price: price as u64,
+        qty,
+    }
+}
+
+/// Generates a stream of `ops` operations of `workload` from `seed`.
+pub fn generate(workload: Workload, seed: u64, ops: usize) -> Result<Stream, String> {
+    generate_with(workload, workload.params()?, seed, ops)
+}
+
+/// Generates a stream with the mix of `workload` but the shape `p` (e.g. a scaled-down book
+/// for tests).
+pub fn generate_with(
+    workload: Workload,
+    p: MixParams,
+    seed: u64,
+    ops: usize,
+) -> Result<Stream, String> {
+    let config = mix_config(&p);
+    let book = ReferenceBook::new(config.clone()).map_err(|e| e.to_string())?;
+    let mut g = Generator {
+        p,
+        rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+        book,
+        tracker: Tracker::default(),
+        next_cl_ord_id: 1,
+        ts_ns: 0,
+        mix: MixCounts::default(),
+    };
+
+    // Setup: passive GTC orders up to the resting target (untimed when benchmarking).
+    let mut setup = Vec::with_capacity(p.resting_target);
+    let mut peer_setup = Vec::with_capacity(p.resting_target);
+    while g.tracker.live.orders.len() < p.resting_target {
+        let (cmd, op) = g.new_order(TimeInForce::Gtc, false, 0..=0);
+        g.apply(&cmd);
+        setup.push(cmd);
+        peer_setup.push(op);
+    }
+    let setup_rejects = g.tracker.rejects;
+    let resting_after_setup = g.tracker.live.orders.len();
+
+    let mut cmds = Vec::with_capacity(ops);
+    let mut peer_ops = Vec::with_capacity(ops);
+    g.mix = MixCounts::default();
+    g.tracker.fills = 0;
+    for _ in 0..ops {
+        let (cmd, op) = g.mix_op();
+        g.apply(&cmd);
+        cmds.push(cmd);
+        peer_ops.push(op);
+    }
+    Ok(Stream {
+        workload,
+        seed,
+        config,
+        setup,
+        ops: cmds,
+        peer_setup,
+        peer_ops,
+        mix: g.mix,
+        rejects: g.tracker.rejects - setup_rejects,
+        fills: g.tracker.fills,
+        resting_after_setup,
+        resting_at_end: g.tracker.live.orders.len(),
+        final_hash: g.book.state_hash(),
+    })
+}
