@@ -6,6 +6,7 @@ use crate::book::Book;
 use crate::command::Command;
 use crate::config::{ConfigError, EngineConfig, MAX_INSTRUMENT_ID};
 use crate::event::{Event, EventSink, RejectReason};
+use crate::risk::state::Risk;
 use crate::slab::NIL;
 use crate::store::OrderStore;
 use crate::types::*;
@@ -24,6 +25,8 @@ pub struct Engine {
     pub(crate) max_accounts: u32,
     pub(crate) next_order_id: OrderId,
     pub(crate) next_trade_id: TradeId,
+    /// Accounts and risk ([`Engine::with_risk`]); off (empty tables) for [`Engine::new`].
+    pub(crate) risk: Risk,
 }
 
 impl fmt::Debug for Engine {
@@ -35,12 +38,14 @@ impl fmt::Debug for Engine {
             .field("max_accounts", &self.max_accounts)
             .field("next_order_id", &self.next_order_id)
             .field("next_trade_id", &self.next_trade_id)
+            .field("risk", &self.risk.on())
             .finish()
     }
 }
 
 impl Engine {
-    /// Builds an engine with every table sized from `cfg`.
+    /// Builds an engine with every table sized from `cfg`, risk off (no accounts, balances or
+    /// holds: the "Engine semantics" contract alone). [`Engine::with_risk`] turns risk on.
     pub fn new(cfg: EngineConfig) -> Result<Engine, ConfigError> {
         cfg.validate()?;
         let mut specs = cfg.instruments;
@@ -58,6 +63,7 @@ impl Engine {
             max_accounts: cfg.max_accounts,
             next_order_id: 1,
             next_trade_id: 1,
+            risk: Risk::off(),
         })
     }
 
@@ -67,11 +73,25 @@ impl Engine {
     #[inline]
     pub fn process<S: EventSink>(&mut self, ts_ns: u64, cmd: &Command, sink: &mut S) {
         let _ = ts_ns;
+        // Risk on or off is decided once per command: each mode runs its own monomorphised
+        // copy of the order path, so risk off is the plain matching engine.
+        if self.risk.on() {
+            self.dispatch::<true, S>(cmd, sink);
+            if !self.risk.trim.is_empty() {
+                self.drain_trims(sink);
+            }
+        } else {
+            self.dispatch::<false, S>(cmd, sink);
+        }
+    }
+
+    #[inline]
+    fn dispatch<const RISK: bool, S: EventSink>(&mut self, cmd: &Command, sink: &mut S) {
         match cmd {
-            Command::Replace(r) => self.on_replace(r, sink),
-            Command::NewOrder(o) => self.on_new_order(o, sink),
-            Command::Cancel(c) => self.on_cancel(c, sink),
-            Command::MassCancel(m) => self.on_mass_cancel(m, sink),
+            Command::Replace(r) => self.on_replace::<RISK, S>(r, sink),
+            Command::NewOrder(o) => self.on_new_order::<RISK, S>(o, sink),
+            Command::Cancel(c) => self.on_cancel::<RISK, S>(c, sink),
+            Command::MassCancel(m) => self.on_mass_cancel::<RISK, S>(m, sink),
             Command::SetReferencePrice {
                 instrument,
                 price,

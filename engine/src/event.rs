@@ -27,8 +27,36 @@ pub enum RejectReason {
     InvalidModify = 12,
     /// An unknown account id (outside the configured account table).
     UnknownAccount = 13,
-    /// A market order with a time in force other than IOC, or post-only.
+    /// A market order with a time in force other than IOC, or post-only; with risk on also a
+    /// reduce-only order on a spot instrument.
     InvalidOrderType = 14,
+    // Accounts and risk (risk on only; see `docs/ARCHITECTURE.md`, "Accounts and risk").
+    /// Not enough available balance for the order's hold or the withdrawal.
+    InsufficientBalance = 15,
+    /// A reduce-only order (or replace) that could increase the position.
+    ReduceOnlyWouldIncrease = 16,
+    /// The position could pass the instrument's `max_position` if every open order filled.
+    MaxPositionExceeded = 17,
+    /// A deposit or withdrawal whose request id is not above the account's last one
+    /// (idempotency: a replayed request is refused, not applied twice).
+    DuplicateRequest = 18,
+    /// An asset the risk configuration does not have.
+    UnknownAsset = 19,
+    /// A zero amount, a deposit that would overflow the asset's total, or a funding rate
+    /// beyond 100%.
+    InvalidAmount = 20,
+    /// Funding or liquidation on a perpetual with no mark price yet.
+    NoMarkPrice = 21,
+    /// A risk command on an engine built with risk off.
+    RiskDisabled = 22,
+    /// Liquidation of an account with no position on the instrument.
+    NoPosition = 23,
+    /// A perpetual-only command (mark, funding, liquidation) on a spot instrument.
+    NotPerpetual = 24,
+    /// A fee tier at or above `RiskConfig::fee_tiers`.
+    InvalidFeeTier = 25,
+    /// Liquidation of a venue account (fee or liquidation account).
+    NotLiquidatable = 26,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -43,6 +71,10 @@ pub enum CancelReason {
     /// Cancelled (or decremented) by self-trade prevention.
     SelfTradePrevention = 4,
     MassCancel = 5,
+    /// Cancelled by a liquidation of its account.
+    Liquidation = 6,
+    /// A reduce-only order trimmed (or removed) because its position shrank.
+    ReduceOnly = 7,
 }
 
 /// Which side of a fill provided liquidity.
@@ -155,6 +187,13 @@ pub enum Event {
 /// allocation-free; `Vec<Event>` implements it for tests.
 pub trait EventSink {
     fn emit(&mut self, event: Event);
+
+    /// Events of the risk stage (balances, fees, positions, margin), in order with `emit`.
+    /// Dropped unless a sink wants them; only an engine with risk on emits them.
+    #[inline]
+    fn emit_risk(&mut self, event: crate::risk::RiskEvent) {
+        let _ = event;
+    }
 }
 
 impl EventSink for Vec<Event> {

@@ -282,6 +282,7 @@ mod tests {
                     side: Side::Buy,
                     stp: StpMode::None,
                     post_only: false,
+                    reduce_only: false,
                 };
                 capacity as usize
             ];

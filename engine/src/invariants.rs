@@ -34,7 +34,11 @@ impl Engine {
         }
         self.check_slab(&visited)?;
         self.check_index(&visited)?;
-        self.check_accounts()
+        self.check_accounts()?;
+        if self.risk.on() {
+            self.check_risk()?;
+        }
+        Ok(())
     }
 
     fn check_ladder(

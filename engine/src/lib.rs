@@ -11,6 +11,8 @@ pub mod event;
 pub mod hash;
 pub mod instrument;
 pub mod reference;
+pub mod risk;
+pub mod snapshot;
 pub mod types;
 
 mod bitmap;
@@ -36,6 +38,14 @@ mod tests_new_order;
 #[cfg(test)]
 mod tests_random;
 #[cfg(test)]
+mod tests_risk;
+#[cfg(test)]
+mod tests_risk_random;
+#[cfg(test)]
+mod tests_risk_support;
+#[cfg(test)]
+mod tests_snapshot;
+#[cfg(test)]
 mod tests_stp;
 #[cfg(test)]
 mod tests_support;
@@ -45,5 +55,10 @@ pub use config::{ConfigError, EngineConfig};
 pub use engine::Engine;
 pub use event::*;
 pub use instrument::*;
+pub use risk::{
+    BalanceReason, BalanceView, EngineInput, EngineOutput, FeeRate, InstrumentRisk, Outputs,
+    PositionView, RiskCommand, RiskConfig, RiskConfigError, RiskEvent, RiskSnapshot, VenueLedger,
+};
+pub use snapshot::{EngineSnapshot, InstrumentSnapshot, OrderFault, OrderSnapshot, RestoreError};
 pub use types::*;
 pub use view::{L3Order, Level};

@@ -4,6 +4,7 @@ use crate::command::{Cancel, MassCancel, Replace};
 use crate::engine::Engine;
 use crate::event::{CancelReason, Event, EventSink, RejectReason};
 use crate::matching::{match_taker, Taker};
+use crate::risk::orders::{Hold, Leg};
 use crate::slab::NIL;
 use crate::types::*;
 
@@ -14,7 +15,7 @@ fn replace_reject_id(r: &Replace) -> ClientOrderId {
 }
 
 impl Engine {
-    pub(crate) fn on_cancel<S: EventSink>(&mut self, c: &Cancel, sink: &mut S) {
+    pub(crate) fn on_cancel<const RISK: bool, S: EventSink>(&mut self, c: &Cancel, sink: &mut S) {
         let reject = |reason| Event::Rejected {
             account: c.account,
             cl_ord_id: c.cl_ord_id,
@@ -29,6 +30,11 @@ impl Engine {
         let o = *self.store.order(slot);
         if c.remaining_qty >= o.leaves {
             return sink.emit(reject(RejectReason::InvalidModify));
+        }
+        if RISK {
+            let cancelled = o.leaves - c.remaining_qty;
+            self.risk
+                .release(o.book as usize, Leg::of(&o, slot), cancelled);
         }
         let book = &mut self.books[o.book as usize];
         let instrument = book.id();
@@ -62,9 +68,13 @@ impl Engine {
         }
     }
 
-    /// Validates a replace; on success returns the order's slot and index bucket.
-    #[inline]
-    fn validate_replace(&self, r: &Replace) -> Result<(u32, usize), RejectReason> {
+    /// Validates a replace; on success returns the order's slot and index bucket and (with
+    /// `RISK`) what it holds from now on.
+    #[inline(always)]
+    fn validate_replace<const RISK: bool>(
+        &self,
+        r: &Replace,
+    ) -> Result<(u32, usize, Hold), RejectReason> {
         if r.account >= self.max_accounts {
             return Err(RejectReason::UnknownAccount);
         }
@@ -85,29 +95,41 @@ impl Engine {
         if r.price == o.price && r.qty == o.leaves && r.new_cl_ord_id == r.orig_cl_ord_id {
             return Err(RejectReason::InvalidModify);
         }
-        if o.post_only && book.crosses(o.side, book.index_of(r.price)) {
+        let new_idx = book.index_of(r.price);
+        if o.post_only && book.crosses(o.side, new_idx) {
             return Err(RejectReason::PostOnlyWouldTake);
         }
-        Ok((slot, pos))
+        let mut hold = Hold::default();
+        if RISK {
+            let crossing_bid = (o.side == Side::Sell && book.crosses(o.side, new_idx))
+                .then(|| book.price_of(book.bids.best));
+            hold =
+                self.risk
+                    .check_replace(o.book as usize, o, slot, r.price, r.qty, crossing_bid)?;
+        }
+        Ok((slot, pos, hold))
     }
 
     #[inline]
-    pub(crate) fn on_replace<S: EventSink>(&mut self, r: &Replace, sink: &mut S) {
-        let (slot, pos) = match self.validate_replace(r) {
+    pub(crate) fn on_replace<const RISK: bool, S: EventSink>(&mut self, r: &Replace, sink: &mut S) {
+        let reject = |reason| Event::Rejected {
+            account: r.account,
+            cl_ord_id: replace_reject_id(r),
+            reason,
+        };
+        let (slot, pos, hold) = match self.validate_replace::<RISK>(r) {
             Ok(v) => v,
-            Err(reason) => {
-                return sink.emit(Event::Rejected {
-                    account: r.account,
-                    cl_ord_id: replace_reject_id(r),
-                    reason,
-                })
-            }
+            Err(reason) => return sink.emit(reject(reason)),
         };
         if r.new_cl_ord_id != r.orig_cl_ord_id {
             self.store.rekey(slot, pos, r.new_cl_ord_id);
         }
         let o = *self.store.order(slot);
-        let book = &mut self.books[o.book as usize];
+        let bi = o.book as usize;
+        if RISK {
+            self.risk.on_replace(bi, &o, slot, r.qty, hold);
+        }
+        let book = &mut self.books[bi];
         let instrument = book.id();
         let old_idx = book.index_of(o.price);
         let new_idx = book.index_of(r.price);
@@ -162,10 +184,20 @@ impl Engine {
             cl_ord_id: r.new_cl_ord_id,
             side: o.side,
             stp: o.stp,
+            reduce_only: o.reduce_only,
+            slot,
             limit: new_idx,
             remaining: r.qty,
         };
-        match_taker(book, &mut self.store, &mut self.next_trade_id, &mut t, sink);
+        match_taker::<RISK, S>(
+            book,
+            bi,
+            &mut self.store,
+            &mut self.risk,
+            &mut self.next_trade_id,
+            &mut t,
+            sink,
+        );
         if t.remaining == 0 {
             self.store.release(slot);
             return;
@@ -182,7 +214,11 @@ impl Engine {
         });
     }
 
-    pub(crate) fn on_mass_cancel<S: EventSink>(&mut self, m: &MassCancel, sink: &mut S) {
+    pub(crate) fn on_mass_cancel<const RISK: bool, S: EventSink>(
+        &mut self,
+        m: &MassCancel,
+        sink: &mut S,
+    ) {
         if m.account >= self.max_accounts {
             return sink.emit(Event::Rejected {
                 account: m.account,
@@ -199,6 +235,10 @@ impl Engine {
             let o = *self.store.order(slot);
             let next = o.acct_next;
             if only.is_none_or(|b| b == o.book) {
+                if RISK {
+                    self.risk
+                        .release(o.book as usize, Leg::of(&o, slot), o.leaves);
+                }
                 let book = &mut self.books[o.book as usize];
                 let instrument = book.id();
                 sink.emit(Event::Cancelled {

@@ -4,13 +4,19 @@ use crate::command::NewOrder;
 use crate::engine::Engine;
 use crate::event::{CancelReason, Event, EventSink, RejectReason};
 use crate::matching::{fok_fillable, match_taker, Taker};
+use crate::risk::orders::Hold;
 use crate::slab::{Order, NIL};
 use crate::types::*;
 
 impl Engine {
-    /// Validates a new order; on success returns its book index and limit ladder index.
-    #[inline]
-    fn validate_new(&self, o: &NewOrder) -> Result<(usize, u32), RejectReason> {
+    /// Validates a new order (steps 1-9; with `RISK`, the FOK walk skips reduce-only makers,
+    /// and step 10 checks risk); on success returns its book index, limit ladder index and
+    /// what it must hold.
+    #[inline(always)]
+    fn validate_new<const RISK: bool>(
+        &self,
+        o: &NewOrder,
+    ) -> Result<(usize, u32, Hold), RejectReason> {
         if o.account >= self.max_accounts {
             return Err(RejectReason::UnknownAccount);
         }
@@ -45,24 +51,43 @@ impl Engine {
                 o.account,
                 o.stp,
                 o.qty,
+                RISK,
             )
         {
             return Err(RejectReason::FokNotFillable);
         }
-        Ok((bi, limit))
+        let mut hold = Hold::default();
+        if RISK {
+            // Step 10: what the order must hold, or why it may not.
+            let crossing_bid = (o.side == Side::Sell && book.crosses(o.side, limit))
+                .then(|| book.price_of(book.bids.best));
+            hold = self.risk.check_new(
+                bi,
+                o.account,
+                o.side,
+                o.reduce_only,
+                o.price,
+                o.qty,
+                crossing_bid,
+            )?;
+        }
+        Ok((bi, limit, hold))
     }
 
     #[inline]
-    pub(crate) fn on_new_order<S: EventSink>(&mut self, o: &NewOrder, sink: &mut S) {
-        let (bi, limit) = match self.validate_new(o) {
+    pub(crate) fn on_new_order<const RISK: bool, S: EventSink>(
+        &mut self,
+        o: &NewOrder,
+        sink: &mut S,
+    ) {
+        let reject = |reason| Event::Rejected {
+            account: o.account,
+            cl_ord_id: o.cl_ord_id,
+            reason,
+        };
+        let (bi, limit, hold) = match self.validate_new::<RISK>(o) {
             Ok(v) => v,
-            Err(reason) => {
-                return sink.emit(Event::Rejected {
-                    account: o.account,
-                    cl_ord_id: o.cl_ord_id,
-                    reason,
-                })
-            }
+            Err(reason) => return sink.emit(reject(reason)),
         };
         let order_id = self.next_order_id;
         let Some(slot) = self.store.slab.alloc(Order {
@@ -79,6 +104,7 @@ impl Engine {
             side: o.side,
             stp: o.stp,
             post_only: o.post_only,
+            reduce_only: o.reduce_only,
         }) else {
             // Unreachable: validation checked for a free slot.
             return sink.emit(Event::Rejected {
@@ -103,11 +129,24 @@ impl Engine {
             cl_ord_id: o.cl_ord_id,
             side: o.side,
             stp: o.stp,
+            reduce_only: o.reduce_only,
+            slot,
             limit,
             remaining: o.qty,
         };
+        if RISK {
+            self.risk.on_accept(bi, t.leg(), o.qty, hold);
+        }
         let book = &mut self.books[bi];
-        match_taker(book, &mut self.store, &mut self.next_trade_id, &mut t, sink);
+        match_taker::<RISK, S>(
+            book,
+            bi,
+            &mut self.store,
+            &mut self.risk,
+            &mut self.next_trade_id,
+            &mut t,
+            sink,
+        );
         if t.remaining == 0 {
             self.store.slab.free(slot);
             return;
@@ -129,6 +168,9 @@ impl Engine {
                 qty: t.remaining,
             });
         };
+        if RISK {
+            self.risk.release(bi, t.leg(), t.remaining);
+        }
         self.store.slab.free(slot);
         sink.emit(Event::Cancelled {
             account: o.account,

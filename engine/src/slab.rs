@@ -28,6 +28,8 @@ pub(crate) struct Order {
     pub side: Side,
     pub stp: StpMode,
     pub post_only: bool,
+    /// May only reduce a perpetual position (enforced with risk on; kept either way).
+    pub reduce_only: bool,
 }
 
 const _: () = assert!(std::mem::size_of::<Order>() == 64);
@@ -47,6 +49,7 @@ impl Order {
         side: Side::Buy,
         stp: StpMode::None,
         post_only: false,
+        reduce_only: false,
     };
 }
 

@@ -10,6 +10,7 @@ impl Engine {
     /// halted, reference price, band, its bids and its asks (each list preceded by its length,
     /// best price first, time priority within a level; each order as `order_id, account,
     /// cl_ord_id, side, price, leaves, stp, post_only`). Every value is one little-endian u64.
+    /// With risk on, the risk state follows (see `docs/ARCHITECTURE.md`, "Accounts and risk").
     pub fn state_hash(&self) -> u64 {
         let mut h = StateHasher::new();
         h.word(self.next_order_id);
@@ -22,6 +23,9 @@ impl Engine {
             h.word(u64::from(book.band_bps));
             hash_side(&mut h, &book.bids, orders);
             hash_side(&mut h, &book.asks, orders);
+        }
+        if self.risk.on() {
+            self.hash_risk(&mut h);
         }
         h.finish()
     }

@@ -1,0 +1,288 @@
+//! The engine's side of the risk stage: construction with risk on, `process_risk`, the
+//! liquidation command and reduce-only trimming (both touch the books).
+
+use crate::command::NewOrder;
+use crate::config::EngineConfig;
+use crate::engine::Engine;
+use crate::event::{CancelReason, Event, EventSink, RejectReason};
+use crate::slab::NIL;
+use crate::types::*;
+
+use super::config::{RiskConfig, RiskConfigError};
+use super::orders::Leg;
+use super::state::{Kind, Risk};
+use super::types::{EngineInput, RiskCommand};
+
+impl Engine {
+    /// Builds an engine with accounts and pre-trade risk (`Engine::new` is risk off). Every
+    /// table is allocated here (see [`crate::risk::config`] for the sizing rule).
+    pub fn with_risk(cfg: EngineConfig, risk: RiskConfig) -> Result<Engine, RiskConfigError> {
+        cfg.validate()?;
+        let state = Risk::new(&cfg, &risk)?;
+        let mut engine = Engine::new(cfg)?;
+        engine.risk = state;
+        Ok(engine)
+    }
+
+    /// Whether this engine was built with risk on.
+    pub fn risk_enabled(&self) -> bool {
+        self.risk.on()
+    }
+
+    /// Applies either kind of input.
+    #[inline]
+    pub fn apply<S: EventSink>(&mut self, ts_ns: u64, input: &EngineInput, sink: &mut S) {
+        match input {
+            EngineInput::Command(c) => self.process(ts_ns, c, sink),
+            EngineInput::Risk(r) => self.process_risk(ts_ns, r, sink),
+        }
+    }
+
+    /// Applies one sequenced risk command (deposits, withdrawals, fee tiers, marks, funding,
+    /// liquidations), emitting its events in order. Never allocates, never panics.
+    pub fn process_risk<S: EventSink>(&mut self, ts_ns: u64, cmd: &RiskCommand, sink: &mut S) {
+        let _ = ts_ns;
+        let (account, id) = match *cmd {
+            RiskCommand::Deposit {
+                account,
+                request_id,
+                ..
+            }
+            | RiskCommand::Withdraw {
+                account,
+                request_id,
+                ..
+            } => (account, request_id),
+            RiskCommand::SetFeeTier { account, .. } => (account, 0),
+            RiskCommand::Liquidate {
+                account, cl_ord_id, ..
+            } => (account, cl_ord_id),
+            RiskCommand::SetMarkPrice { .. } | RiskCommand::ApplyFunding { .. } => (0, 0),
+        };
+        if let Err(reason) = self.risk_command(cmd, sink) {
+            sink.emit(Event::Rejected {
+                account,
+                cl_ord_id: id,
+                reason,
+            });
+        }
+        if !self.risk.trim.is_empty() {
+            self.drain_trims(sink);
+        }
+    }
+
+    fn risk_command<S: EventSink>(
+        &mut self,
+        cmd: &RiskCommand,
+        sink: &mut S,
+    ) -> Result<(), RejectReason> {
+        if !self.risk.on() {
+            return Err(RejectReason::RiskDisabled);
+        }
+        let known = |account: AccountId| {
+            if account < self.max_accounts {
+                Ok(())
+            } else {
+                Err(RejectReason::UnknownAccount)
+            }
+        };
+        match *cmd {
+            RiskCommand::Deposit {
+                account,
+                asset,
+                amount,
+                request_id,
+            } => {
+                known(account)?;
+                self.risk.deposit(account, asset, amount, request_id, sink)
+            }
+            RiskCommand::Withdraw {
+                account,
+                asset,
+                amount,
+                request_id,
+            } => {
+                known(account)?;
+                self.risk.withdraw(account, asset, amount, request_id, sink)
+            }
+            RiskCommand::SetFeeTier { account, tier } => {
+                known(account)?;
+                self.risk.set_fee_tier(account, tier, sink)
+            }
+            RiskCommand::SetMarkPrice { instrument, price } => {
+                let perp = self.perp_of(instrument)?;
+                if price <= 0 {
+                    return Err(RejectReason::InvalidPrice);
+                }
+                self.risk.set_mark(perp, price, sink);
+                Ok(())
+            }
+            RiskCommand::ApplyFunding {
+                instrument,
+                rate_ppm,
+            } => {
+                let perp = self.perp_of(instrument)?;
+                if rate_ppm.unsigned_abs() > 1_000_000 {
+                    return Err(RejectReason::InvalidAmount);
+                }
+                if self.risk.perps[perp as usize].mark == 0 {
+                    return Err(RejectReason::NoMarkPrice);
+                }
+                self.risk.apply_funding(perp, rate_ppm, sink);
+                Ok(())
+            }
+            RiskCommand::Liquidate {
+                account,
+                instrument,
+                cl_ord_id,
+                price,
+            } => {
+                known(account)?;
+                if account == self.risk.fee_account || account == self.risk.liq_account {
+                    return Err(RejectReason::NotLiquidatable);
+                }
+                let perp = self.perp_of(instrument)?;
+                if self.risk.perps[perp as usize].mark == 0 {
+                    return Err(RejectReason::NoMarkPrice);
+                }
+                if self.risk.pos(account, perp).size == 0 {
+                    return Err(RejectReason::NoPosition);
+                }
+                self.liquidate(account, instrument, perp, cl_ord_id, price, sink);
+                Ok(())
+            }
+        }
+    }
+
+    /// The perpetual index of an instrument.
+    fn perp_of(&self, instrument: InstrumentId) -> Result<u32, RejectReason> {
+        let bi = self
+            .book_index(instrument)
+            .ok_or(RejectReason::UnknownInstrument)?;
+        match self.risk.inst[bi].kind {
+            Kind::Perp { perp, .. } => Ok(perp),
+            Kind::Spot { .. } => Err(RejectReason::NotPerpetual),
+        }
+    }
+
+    fn liquidate<S: EventSink>(
+        &mut self,
+        account: AccountId,
+        instrument: InstrumentId,
+        perp: u32,
+        cl_ord_id: ClientOrderId,
+        price: PriceTicks,
+        sink: &mut S,
+    ) {
+        // 1. Every order of the account, in ascending order id.
+        let mut slot = self.store.acct_head[account as usize];
+        while slot != NIL {
+            let o = *self.store.order(slot);
+            let next = o.acct_next;
+            self.remove_resting(slot, o.leaves, CancelReason::Liquidation, sink);
+            slot = next;
+        }
+        // 2. Settle the instrument at its mark, so the position moves at the mark with no
+        //    cash changing hands; 3. move it; 4. cover a deficit; 5. re-check margin.
+        self.risk.settle_to_mark(perp, sink);
+        let size = self.risk.take_over(account, perp, sink);
+        let settle = self.risk.perps[perp as usize].settle;
+        self.risk.cover_deficit(account, settle, sink);
+        self.risk.check_margin(account, settle, sink);
+        // 6. The liquidation account closes what it took over.
+        let bi = self.risk.perps[perp as usize].book as usize;
+        let qty = size.unsigned_abs().min(self.books[bi].spec.max_qty);
+        let order = NewOrder {
+            account: self.risk.liq_account,
+            cl_ord_id,
+            instrument,
+            side: if size > 0 { Side::Sell } else { Side::Buy },
+            kind: OrderKind::Limit,
+            price,
+            qty,
+            tif: TimeInForce::Ioc,
+            post_only: false,
+            reduce_only: false,
+            stp: StpMode::None,
+        };
+        self.on_new_order::<true, S>(&order, sink);
+    }
+
+    /// Cuts `cut` lots off a resting order (all of it: it leaves the book) for `reason`,
+    /// releasing their hold: `Cancelled`, then `BookDelete` or `BookReduce`.
+    fn remove_resting<S: EventSink>(
+        &mut self,
+        slot: u32,
+        cut: QtyLots,
+        reason: CancelReason,
+        sink: &mut S,
+    ) {
+        let o = *self.store.order(slot);
+        let bi = o.book as usize;
+        let book = &mut self.books[bi];
+        let instrument = book.id();
+        let left = o.leaves - cut;
+        sink.emit(Event::Cancelled {
+            account: o.account,
+            cl_ord_id: o.cl_ord_id,
+            order_id: o.order_id,
+            instrument,
+            cancelled_qty: cut,
+            leaves_qty: left,
+            reason,
+        });
+        self.risk.release(bi, Leg::of(&o, slot), cut);
+        let idx = book.index_of(o.price);
+        let ladder = book.side_mut(o.side);
+        if left == 0 {
+            sink.emit(Event::BookDelete {
+                instrument,
+                order_id: o.order_id,
+            });
+            ladder.unlink(&mut self.store.slab.orders, slot, idx);
+            self.store.release(slot);
+        } else {
+            sink.emit(Event::BookReduce {
+                instrument,
+                order_id: o.order_id,
+                qty: cut,
+            });
+            ladder.reduce(idx, cut);
+            self.store.order_mut(slot).leaves = left;
+        }
+    }
+
+    /// Trims the reduce-only orders of every queued position down to what the position lets
+    /// them reduce, newest order first (`Cancelled(ReduceOnly)` + `BookReduce` / `BookDelete`).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn drain_trims<S: EventSink>(&mut self, sink: &mut S) {
+        let n_perps = self.risk.n_perps.max(1);
+        for k in 0..self.risk.trim.len() {
+            let pi = self.risk.trim[k] as usize;
+            self.risk.positions[pi].queued = false;
+            let account = (pi / n_perps) as AccountId;
+            let perp = pi % n_perps;
+            let bi = self.risk.perps[perp].book;
+            let mut slot = self.store.acct_tail[account as usize];
+            while slot != NIL {
+                let o = *self.store.order(slot);
+                let prev = o.acct_prev;
+                if o.book == bi && o.reduce_only {
+                    let p = &self.risk.positions[pi];
+                    let open = match o.side {
+                        Side::Buy => p.ro_buy,
+                        Side::Sell => p.ro_sell,
+                    };
+                    let cap = self.risk.ro_capacity(bi as usize, account, o.side);
+                    if open > cap {
+                        let cut = (open - cap).min(o.leaves);
+                        self.remove_resting(slot, cut, CancelReason::ReduceOnly, sink);
+                    }
+                }
+                slot = prev;
+            }
+        }
+        self.risk.trim.clear();
+    }
+}

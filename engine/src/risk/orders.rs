@@ -1,0 +1,431 @@
+//! The risk stage on the order path: pre-trade checks, holds, releases and the settlement of
+//! each fill. Called by the matching code only when risk is on.
+
+use crate::event::{EventSink, RejectReason};
+use crate::slab::Order;
+use crate::types::*;
+
+use super::state::*;
+use super::types::RiskEvent;
+
+/// Open reduce-only leaves on `side` and what the position lets that side reduce.
+#[inline(always)]
+fn ro_room(p: &Pos, side: Side) -> (u64, u64) {
+    match side {
+        Side::Sell => (p.ro_sell, p.size.max(0) as u64),
+        Side::Buy => (p.ro_buy, p.size.min(0).unsigned_abs()),
+    }
+}
+
+/// One order as the risk stage sees it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Leg {
+    pub account: AccountId,
+    pub side: Side,
+    pub reduce_only: bool,
+    pub slot: u32,
+}
+
+impl Leg {
+    #[inline]
+    pub(crate) fn of(o: &Order, slot: u32) -> Leg {
+        Leg {
+            account: o.account,
+            side: o.side,
+            reduce_only: o.reduce_only,
+            slot,
+        }
+    }
+}
+
+/// One fill, for settlement.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FillInfo {
+    pub instrument: InstrumentId,
+    pub trade_id: TradeId,
+    pub price: PriceTicks,
+    pub qty: QtyLots,
+    pub maker: Leg,
+    pub taker: Leg,
+}
+
+/// What accepting a checked order or replace does to its account: hold `u` per lot from now
+/// on, moving `delta` (new hold minus old) from available to held in balance row `bal`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Hold {
+    pub u: u64,
+    pub delta: i64,
+    pub bal: usize,
+}
+
+impl Risk {
+    /// What a reduce-only order of `side` may still reduce: the position on the other side.
+    #[inline]
+    pub(crate) fn ro_capacity(&self, bi: usize, account: AccountId, side: Side) -> u64 {
+        let perp = self.inst[bi].perp;
+        if perp == NO {
+            return 0;
+        }
+        let size = self.pos(account, perp).size;
+        match side {
+            Side::Sell => size.max(0) as u64,
+            Side::Buy => size.min(0).unsigned_abs(),
+        }
+    }
+
+    /// The amount an order holds per lot. `crossing_bid`: for a perpetual sell, the best bid
+    /// when the order would take liquidity at once (it may fill up to there), else `None`.
+    #[inline(always)]
+    fn per_lot(
+        &self,
+        ip: &InstParams,
+        account: AccountId,
+        side: Side,
+        reduce_only: bool,
+        price: PriceTicks,
+        crossing_bid: Option<PriceTicks>,
+    ) -> u64 {
+        if account == self.liq_account {
+            return 0;
+        }
+        // `price * num <= max_price * num <= 2^62` by validation.
+        if ip.perp == NO {
+            return match side {
+                Side::Buy => {
+                    let value = ip.ceil_v((price as u64).wrapping_mul(ip.num));
+                    value + ppm_up(value, ip.hold_fee_ppm)
+                }
+                Side::Sell => ip.lot,
+            };
+        }
+        let pm = match side {
+            Side::Buy => price,
+            Side::Sell => crossing_bid.map_or(price, |b| b.max(price)),
+        };
+        let value = ip.ceil_v((pm as u64).wrapping_mul(ip.num));
+        let im = if reduce_only {
+            0
+        } else {
+            ppm_up(value, ip.im_ppm)
+        };
+        im + ppm_up(value, ip.hold_fee_ppm)
+    }
+
+    /// The hold plan for moving an order from `old_hold` (its current total) to `qty * u`;
+    /// `InsufficientBalance` if the increase is more than is available.
+    #[inline(always)]
+    fn plan(&self, bal: usize, u: u64, qty: QtyLots, old_hold: u128) -> Result<Hold, RejectReason> {
+        let new = u128::from(qty) * u128::from(u);
+        if new > old_hold {
+            let available = self.balances[bal].available.max(0) as u128;
+            if new - old_hold > available {
+                return Err(RejectReason::InsufficientBalance);
+            }
+        }
+        Ok(Hold {
+            u,
+            delta: (new as i64).wrapping_sub(old_hold as i64),
+            bal,
+        })
+    }
+
+    /// Step 10 of new-order validation (risk on): reduce-only, position limit, balance.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(crate) fn check_new(
+        &self,
+        bi: usize,
+        account: AccountId,
+        side: Side,
+        reduce_only: bool,
+        price: PriceTicks,
+        qty: QtyLots,
+        crossing_bid: Option<PriceTicks>,
+    ) -> Result<Hold, RejectReason> {
+        let ip = &self.inst[bi];
+        if ip.perp == NO {
+            if reduce_only {
+                return Err(RejectReason::InvalidOrderType);
+            }
+        } else if reduce_only || ip.max_position > 0 {
+            let p = self.pos(account, ip.perp);
+            if reduce_only {
+                let (open, cap) = ro_room(p, side);
+                if u128::from(open) + u128::from(qty) > u128::from(cap) {
+                    return Err(RejectReason::ReduceOnlyWouldIncrease);
+                }
+            } else if !self.within_limit(ip, account, p, side, 0, qty) {
+                return Err(RejectReason::MaxPositionExceeded);
+            }
+        }
+        let u = self.per_lot(ip, account, side, reduce_only, price, crossing_bid);
+        let bal = self.bal_index(account, ip.hold_asset[usize::from(side == Side::Sell)]);
+        self.plan(bal, u, qty, 0)
+    }
+
+    /// Would the position stay within the limit if every open order of `side` filled, with
+    /// `minus` lots of them gone and `plus` lots added?
+    #[inline(always)]
+    fn within_limit(
+        &self,
+        ip: &InstParams,
+        account: AccountId,
+        p: &Pos,
+        side: Side,
+        minus: u64,
+        plus: u64,
+    ) -> bool {
+        let max = ip.max_position;
+        if max == 0 || account == self.liq_account {
+            return true;
+        }
+        let worst = match side {
+            Side::Buy => i128::from(p.size) + i128::from(p.open_buy) - i128::from(minus),
+            Side::Sell => -i128::from(p.size) + i128::from(p.open_sell) - i128::from(minus),
+        } + i128::from(plus);
+        worst <= i128::from(max)
+    }
+
+    /// Takes the hold of an accepted order (the plan from [`Risk::check_new`]).
+    #[inline(always)]
+    pub(crate) fn on_accept(&mut self, bi: usize, leg: Leg, qty: QtyLots, h: Hold) {
+        self.set_hold_of(leg.slot, h.u);
+        let b = &mut self.balances[h.bal];
+        b.available = b.available.wrapping_sub(h.delta);
+        b.held = b.held.wrapping_add(h.delta);
+        self.add_open(bi, leg, qty, 0);
+    }
+
+    /// Adds `plus` and removes `minus` lots of an order's leaves from its position's open
+    /// quantities (perpetuals). Plain orders are counted only under a position limit (the only
+    /// rule that reads them); reduce-only orders always.
+    #[inline(always)]
+    fn add_open(&mut self, bi: usize, leg: Leg, plus: u64, minus: u64) {
+        let ip = &self.inst[bi];
+        let perp = ip.perp;
+        if perp == NO || (!leg.reduce_only && ip.max_position == 0) {
+            return;
+        }
+        let p = self.pos_mut(leg.account, perp);
+        let open = match (leg.reduce_only, leg.side) {
+            (false, Side::Buy) => &mut p.open_buy,
+            (false, Side::Sell) => &mut p.open_sell,
+            (true, Side::Buy) => &mut p.ro_buy,
+            (true, Side::Sell) => &mut p.ro_sell,
+        };
+        *open = open.wrapping_add(plus).wrapping_sub(minus);
+    }
+
+    /// Risk checks of a replace of the live order `o` to `price` / `qty` (after the matching
+    /// checks).
+    #[inline(always)]
+    pub(crate) fn check_replace(
+        &self,
+        bi: usize,
+        o: &Order,
+        slot: u32,
+        price: PriceTicks,
+        qty: QtyLots,
+        crossing_bid: Option<PriceTicks>,
+    ) -> Result<Hold, RejectReason> {
+        let ip = &self.inst[bi];
+        // The position is read only when a rule needs it: a reduce-only order, or a larger
+        // order under a position limit.
+        if ip.perp != NO && (o.reduce_only || (qty > o.leaves && ip.max_position > 0)) {
+            let p = self.pos(o.account, ip.perp);
+            if o.reduce_only {
+                let (open, cap) = ro_room(p, o.side);
+                if u128::from(open.saturating_sub(o.leaves)) + u128::from(qty) > u128::from(cap) {
+                    return Err(RejectReason::ReduceOnlyWouldIncrease);
+                }
+            } else if !self.within_limit(ip, o.account, p, o.side, o.leaves, qty) {
+                return Err(RejectReason::MaxPositionExceeded);
+            }
+        }
+        let u = self.per_lot(ip, o.account, o.side, o.reduce_only, price, crossing_bid);
+        let bal = self.bal_index(o.account, ip.hold_asset[usize::from(o.side == Side::Sell)]);
+        let old = u128::from(o.leaves) * u128::from(self.hold_at(slot));
+        self.plan(bal, u, qty, old)
+    }
+
+    /// Applies a checked replace of `o` (its leaves before) to `qty`.
+    #[inline(always)]
+    pub(crate) fn on_replace(&mut self, bi: usize, o: &Order, slot: u32, qty: QtyLots, h: Hold) {
+        self.set_hold_of(slot, h.u);
+        let b = &mut self.balances[h.bal];
+        b.available = b.available.wrapping_sub(h.delta);
+        b.held = b.held.wrapping_add(h.delta);
+        if qty != o.leaves {
+            self.add_open(bi, Leg::of(o, slot), qty, o.leaves);
+        }
+    }
+
+    /// An order lost `qty` lots of leaves without trading: release their hold.
+    #[inline]
+    pub(crate) fn release(&mut self, bi: usize, leg: Leg, qty: QtyLots) {
+        let amount = (u128::from(qty) * u128::from(self.hold_at(leg.slot))) as i64;
+        let asset = self.hold_asset(bi, leg.side);
+        let b = self.bal_mut(leg.account, asset);
+        b.available = b.available.wrapping_add(amount);
+        b.held = b.held.wrapping_sub(amount);
+        self.add_open(bi, leg, 0, qty);
+    }
+
+    /// Settles one fill: fees, the exchange of assets (spot) or the position changes
+    /// (perpetual), releasing what the two orders no longer need. Emits [`RiskEvent::Fees`].
+    #[inline]
+    pub(crate) fn settle<S: EventSink>(&mut self, bi: usize, f: &FillInfo, sink: &mut S) {
+        let ip = &self.inst[bi];
+        let (kind, lot) = (ip.kind, ip.lot);
+        // `price * qty * num <= max_price * max_qty * num <= 2^62` by validation.
+        let exact = (f.price as u64).wrapping_mul(f.qty).wrapping_mul(ip.num);
+        let n_ceil = ip.ceil_v(exact);
+        let n_floor = ip.floor_v(exact);
+        let maker_rate = ip.fee(self.accounts[f.maker.account as usize].tier);
+        let taker_rate = ip.fee(self.accounts[f.taker.account as usize].tier);
+        let mut taker_fee = ppm_up(n_ceil, u64::from(taker_rate.taker_ppm));
+        let mut maker_fee = ppm_up(n_ceil, maker_rate.maker_ppm.max(0) as u64);
+        if let Kind::Spot { .. } = kind {
+            // The seller pays its fee out of its proceeds: never more than them.
+            match f.taker.side {
+                Side::Sell => taker_fee = taker_fee.min(n_floor),
+                Side::Buy => maker_fee = maker_fee.min(n_floor),
+            }
+        }
+        let mut maker_fee = maker_fee as i64;
+        if maker_rate.maker_ppm < 0 {
+            // A rebate, never more than the taker fee of the same fill.
+            let rebate = ppm_down(n_floor, u64::from(maker_rate.maker_ppm.unsigned_abs()));
+            maker_fee = -(rebate.min(taker_fee) as i64);
+        }
+        let taker_fee = taker_fee as i64;
+        let fee_total = maker_fee.wrapping_add(taker_fee);
+        let asset = match kind {
+            Kind::Spot { base, quote } => {
+                let (buyer, buyer_fee, seller, seller_fee) = match f.taker.side {
+                    Side::Buy => (f.taker, taker_fee, f.maker, maker_fee),
+                    Side::Sell => (f.maker, maker_fee, f.taker, taker_fee),
+                };
+                let q = u128::from(f.qty);
+                let base_qty = f.qty.wrapping_mul(lot) as i64;
+                let (n_ceil, n_floor) = (n_ceil as i64, n_floor as i64);
+                let bu = (q * u128::from(self.hold_at(buyer.slot))) as i64;
+                let b = self.bal_mut(buyer.account, quote);
+                b.held = b.held.wrapping_sub(bu);
+                b.available = b
+                    .available
+                    .wrapping_add(bu.wrapping_sub(n_ceil).wrapping_sub(buyer_fee));
+                let b = self.bal_mut(buyer.account, base);
+                b.available = b.available.wrapping_add(base_qty);
+                let su = (q * u128::from(self.hold_at(seller.slot))) as i64;
+                let b = self.bal_mut(seller.account, base);
+                b.held = b.held.wrapping_sub(su);
+                b.available = b.available.wrapping_sub(base_qty.wrapping_sub(su));
+                let b = self.bal_mut(seller.account, quote);
+                b.available = b.available.wrapping_add(n_floor.wrapping_sub(seller_fee));
+                let fee_account = self.fee_account;
+                let b = self.bal_mut(fee_account, quote);
+                b.available = b
+                    .available
+                    .wrapping_add(n_ceil.wrapping_sub(n_floor).wrapping_add(fee_total));
+                quote
+            }
+            Kind::Perp { settle, perp } => {
+                self.settle_leg(bi, settle, perp, f.maker, f.price, f.qty, maker_fee);
+                self.settle_leg(bi, settle, perp, f.taker, f.price, f.qty, taker_fee);
+                let fee_account = self.fee_account;
+                let b = self.bal_mut(fee_account, settle);
+                b.available = b.available.wrapping_add(fee_total);
+                let venue = &mut self.perps[perp as usize].venue;
+                venue.fees = venue.fees.wrapping_add(fee_total);
+                settle
+            }
+        };
+        sink.emit_risk(RiskEvent::Fees {
+            instrument: f.instrument,
+            trade_id: f.trade_id,
+            asset: self.asset_ids[asset as usize],
+            maker_fee,
+            taker_fee,
+        });
+    }
+
+    /// One side of a perpetual fill: release the order's hold for `qty`, pay `fee`, move the
+    /// position and its locked margin (released pro rata when it shrinks, locked at the fill
+    /// price for what it grows), and queue reduce-only trimming if it shrank.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn settle_leg(
+        &mut self,
+        bi: usize,
+        settle: u32,
+        perp: u32,
+        leg: Leg,
+        price: PriceTicks,
+        qty: QtyLots,
+        fee: i64,
+    ) {
+        let released = (u128::from(qty) * u128::from(self.hold_at(leg.slot))) as i64;
+        self.add_open(bi, leg, 0, qty);
+        let ip = &self.inst[bi];
+        let (num, den, im_ppm) = (ip.num, ip.den, ip.im_ppm);
+        let exempt = leg.account == self.liq_account;
+        let pi = self.pos_index(leg.account, perp);
+        let p = &mut self.positions[pi];
+        p.fees = p.fees.wrapping_sub(fee);
+        let dq = match leg.side {
+            Side::Buy => qty as i64,
+            Side::Sell => (qty as i64).wrapping_neg(),
+        };
+        let s0 = p.size;
+        let s1 = s0.wrapping_add(dq);
+        p.cost = p.cost.wrapping_add(i128::from(dq) * i128::from(price));
+        p.size = s1;
+        let (grow, shrink) = if s0 == 0 || (s0 > 0) == (dq > 0) {
+            (qty, 0)
+        } else if qty <= s0.unsigned_abs() {
+            (0, qty)
+        } else {
+            (qty - s0.unsigned_abs(), s0.unsigned_abs())
+        };
+        let unlock = if shrink == 0 {
+            0
+        } else if shrink == s0.unsigned_abs() {
+            p.margin
+        } else {
+            // Keep the remaining share, rounded up.
+            let keep = (i128::from(p.margin) * i128::from(s1.unsigned_abs()))
+                .div_euclid(i128::from(s0.unsigned_abs()))
+                + i128::from(
+                    (i128::from(p.margin) * i128::from(s1.unsigned_abs()))
+                        .rem_euclid(i128::from(s0.unsigned_abs()))
+                        != 0,
+                );
+            p.margin.wrapping_sub(keep as i64)
+        };
+        let lock = if grow == 0 || exempt {
+            0
+        } else {
+            let value = (price as u64).wrapping_mul(grow).wrapping_mul(num);
+            let value = if den == 1 { value } else { value.div_ceil(den) };
+            ppm_up(value, im_ppm) as i64
+        };
+        p.margin = p.margin.wrapping_sub(unlock).wrapping_add(lock);
+        let trim = p.ro_sell > s1.max(0) as u64 || p.ro_buy > s1.min(0).unsigned_abs();
+        let needs_list = !p.listed && (s1 != 0 || p.cost != 0);
+        if trim && !p.queued && self.trim.len() < self.trim.capacity() {
+            self.positions[pi].queued = true;
+            self.trim.push(pi as u32);
+        }
+        if needs_list {
+            self.list(leg.account, perp);
+        }
+        let b = self.bal_mut(leg.account, settle);
+        let net_lock = lock.wrapping_sub(unlock);
+        b.held = b.held.wrapping_sub(released).wrapping_add(net_lock);
+        b.available = b
+            .available
+            .wrapping_add(released.wrapping_sub(fee))
+            .wrapping_sub(net_lock);
+    }
+}

@@ -1,0 +1,346 @@
+//! Snapshots: the engine's whole state as plain data ([`EngineSnapshot`]), and a restore that
+//! validates it and rebuilds an engine whose state hash and future behaviour equal the
+//! original's.
+//!
+//! What is exported is exactly what behaviour depends on: the id counters; per instrument its
+//! trading status, reference price and band and its resting orders in priority order (bids best
+//! first with time priority within a level, then asks the same way), each with every field the
+//! engine keeps (resting orders are always GTC limit orders, so kind and time in force are not
+//! stored); and, with risk on, the risk state ([`RiskSnapshot`]). Slab slots, the client-id
+//! index layout and free-list order are not exported: nothing observable depends on them (mass
+//! cancel walks an account's orders in ascending order id, which restore rebuilds).
+//!
+//! `snapshot` and `restore` allocate; they run off the hot path (the sequencer takes snapshots
+//! between commands).
+
+use std::collections::HashSet;
+use std::fmt;
+
+use crate::config::{ConfigError, EngineConfig};
+use crate::engine::Engine;
+use crate::ladder::Ladder;
+use crate::risk::state::Risk;
+use crate::risk::{RiskConfig, RiskConfigError, RiskRestoreError, RiskSnapshot};
+use crate::slab::{Order, NIL};
+use crate::types::*;
+
+/// The engine's state at one point of the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineSnapshot {
+    pub next_order_id: OrderId,
+    pub next_trade_id: TradeId,
+    /// Every configured instrument, in ascending id.
+    pub instruments: Vec<InstrumentSnapshot>,
+    /// The risk state; `None` for an engine with risk off ([`Engine::new`]).
+    pub risk: Option<RiskSnapshot>,
+}
+
+/// One instrument's trading state and book.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstrumentSnapshot {
+    pub id: InstrumentId,
+    pub halted: bool,
+    pub ref_price: PriceTicks,
+    pub band_bps: u32,
+    /// Bids best price first (time priority within a level), then asks the same way.
+    pub orders: Vec<OrderSnapshot>,
+}
+
+/// One resting order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct OrderSnapshot {
+    pub order_id: OrderId,
+    pub account: AccountId,
+    pub cl_ord_id: ClientOrderId,
+    pub side: Side,
+    pub price: PriceTicks,
+    pub leaves: QtyLots,
+    pub stp: StpMode,
+    pub post_only: bool,
+    pub reduce_only: bool,
+    /// With risk on: the amount the order holds per lot of leaves (in its hold asset, see
+    /// `docs/ARCHITECTURE.md`, "Accounts and risk"); 0 with risk off.
+    pub hold_per_lot: u64,
+}
+
+/// Why an order of a snapshot was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderFault {
+    /// `account >= max_accounts`.
+    UnknownAccount,
+    /// `order_id == 0` or `order_id >= next_order_id`.
+    IdNotIssued,
+    /// Price not positive or outside the instrument's `[min_price, max_price]`.
+    InvalidPrice,
+    /// Leaves 0 or above the instrument's `max_qty`.
+    InvalidQuantity,
+    /// A bid after an ask, or prices not in priority order.
+    OutOfPriorityOrder,
+}
+
+/// Why a snapshot could not be restored. Restore never panics on a bad snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RestoreError {
+    /// The configuration itself is invalid.
+    Config(ConfigError),
+    /// `next_order_id` or `next_trade_id` is 0.
+    Counters {
+        next_order_id: OrderId,
+        next_trade_id: TradeId,
+    },
+    /// The snapshot names an instrument the configuration lacks.
+    UnknownInstrument {
+        id: InstrumentId,
+    },
+    /// The snapshot lists an instrument twice.
+    DuplicateInstrument {
+        id: InstrumentId,
+    },
+    /// The configuration has an instrument the snapshot lacks.
+    MissingInstrument {
+        id: InstrumentId,
+    },
+    /// More resting orders than `max_orders`.
+    TooManyOrders {
+        orders: usize,
+        max_orders: u32,
+    },
+    InvalidOrder {
+        order_id: OrderId,
+        fault: OrderFault,
+    },
+    DuplicateOrderId {
+        order_id: OrderId,
+    },
+    DuplicateClientOrderId {
+        account: AccountId,
+        cl_ord_id: ClientOrderId,
+    },
+    /// Best bid at or above best ask.
+    Crossed {
+        instrument: InstrumentId,
+    },
+    /// The risk part: present with risk off, absent with risk on, or invalid.
+    Risk(RiskRestoreError),
+}
+
+impl fmt::Display for RestoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestoreError::Config(e) => write!(f, "invalid configuration: {e}"),
+            RestoreError::Risk(e) => write!(f, "invalid risk state: {e:?}"),
+            other => write!(f, "invalid snapshot: {other:?}"),
+        }
+    }
+}
+
+impl std::error::Error for RestoreError {}
+
+impl From<ConfigError> for RestoreError {
+    fn from(e: ConfigError) -> Self {
+        RestoreError::Config(e)
+    }
+}
+
+impl Engine {
+    /// The whole state as plain data (allocates; not for the hot path).
+    pub fn snapshot(&self) -> EngineSnapshot {
+        let orders = &self.store.slab.orders;
+        let instruments = self
+            .books
+            .iter()
+            .map(|book| {
+                let mut list = Vec::new();
+                for ladder in [&book.bids, &book.asks] {
+                    push_side(&mut list, ladder, orders, &self.risk);
+                }
+                InstrumentSnapshot {
+                    id: book.id(),
+                    halted: book.halted,
+                    ref_price: book.ref_price,
+                    band_bps: book.band_bps,
+                    orders: list,
+                }
+            })
+            .collect();
+        EngineSnapshot {
+            next_order_id: self.next_order_id,
+            next_trade_id: self.next_trade_id,
+            instruments,
+            risk: self.risk_snapshot(),
+        }
+    }
+
+    /// Rebuilds an engine from `cfg` and a snapshot taken from an engine with
+    /// the same configuration. The result has the same `state_hash()` and behaves identically.
+    pub fn restore(cfg: EngineConfig, snap: &EngineSnapshot) -> Result<Engine, RestoreError> {
+        if snap.risk.is_some() {
+            return Err(RestoreError::Risk(RiskRestoreError::RiskStateWithoutRisk));
+        }
+        let engine = Engine::new(cfg)?;
+        engine.restore_into(snap)
+    }
+
+    /// [`Engine::restore`] for an engine with risk on ([`Engine::with_risk`]).
+    pub fn restore_with_risk(
+        cfg: EngineConfig,
+        risk: RiskConfig,
+        snap: &EngineSnapshot,
+    ) -> Result<Engine, RestoreError> {
+        let engine = Engine::with_risk(cfg, risk).map_err(|e| match e {
+            RiskConfigError::Engine(c) => RestoreError::Config(c),
+            other => RestoreError::Risk(RiskRestoreError::Config(other)),
+        })?;
+        if snap.risk.is_none() {
+            return Err(RestoreError::Risk(RiskRestoreError::MissingRiskState));
+        }
+        engine.restore_into(snap)
+    }
+
+    fn restore_into(mut self, snap: &EngineSnapshot) -> Result<Engine, RestoreError> {
+        if snap.next_order_id == 0 || snap.next_trade_id == 0 {
+            return Err(RestoreError::Counters {
+                next_order_id: snap.next_order_id,
+                next_trade_id: snap.next_trade_id,
+            });
+        }
+        self.next_order_id = snap.next_order_id;
+        self.next_trade_id = snap.next_trade_id;
+        let total: usize = snap.instruments.iter().map(|i| i.orders.len()).sum();
+        let max_orders = self.store.slab.capacity();
+        if total > max_orders as usize {
+            return Err(RestoreError::TooManyOrders {
+                orders: total,
+                max_orders,
+            });
+        }
+        let mut seen_books = vec![false; self.books.len()];
+        let mut ids = HashSet::with_capacity(total);
+        let mut keys = HashSet::with_capacity(total);
+        // (order_id, slot) of every order, registered in ascending order id at the end so that
+        // account lists come out sorted.
+        let mut placed = Vec::with_capacity(total);
+        for inst in &snap.instruments {
+            let bi = self
+                .book_index(inst.id)
+                .ok_or(RestoreError::UnknownInstrument { id: inst.id })?;
+            if std::mem::replace(&mut seen_books[bi], true) {
+                return Err(RestoreError::DuplicateInstrument { id: inst.id });
+            }
+            let book = &mut self.books[bi];
+            book.halted = inst.halted;
+            book.ref_price = inst.ref_price;
+            book.band_bps = inst.band_bps;
+            let mut last: Option<(Side, PriceTicks)> = None;
+            for o in &inst.orders {
+                let fault = |fault| RestoreError::InvalidOrder {
+                    order_id: o.order_id,
+                    fault,
+                };
+                if o.account >= self.max_accounts {
+                    return Err(fault(OrderFault::UnknownAccount));
+                }
+                if o.order_id == 0 || o.order_id >= snap.next_order_id {
+                    return Err(fault(OrderFault::IdNotIssued));
+                }
+                if o.price <= 0 || o.price < book.spec.min_price || o.price > book.spec.max_price {
+                    return Err(fault(OrderFault::InvalidPrice));
+                }
+                if o.leaves == 0 || o.leaves > book.spec.max_qty {
+                    return Err(fault(OrderFault::InvalidQuantity));
+                }
+                if !self.risk.on() && o.hold_per_lot != 0 {
+                    return Err(RestoreError::Risk(RiskRestoreError::HoldWithoutRisk {
+                        order_id: o.order_id,
+                    }));
+                }
+                let in_order = match last {
+                    None => true,
+                    Some((Side::Buy, p)) => o.side == Side::Sell || o.price <= p,
+                    Some((Side::Sell, p)) => o.side == Side::Sell && o.price >= p,
+                };
+                if !in_order {
+                    return Err(fault(OrderFault::OutOfPriorityOrder));
+                }
+                last = Some((o.side, o.price));
+                if !ids.insert(o.order_id) {
+                    return Err(RestoreError::DuplicateOrderId {
+                        order_id: o.order_id,
+                    });
+                }
+                if !keys.insert((o.account, o.cl_ord_id)) {
+                    return Err(RestoreError::DuplicateClientOrderId {
+                        account: o.account,
+                        cl_ord_id: o.cl_ord_id,
+                    });
+                }
+                let Some(slot) = self.store.slab.alloc(Order {
+                    leaves: o.leaves,
+                    price: o.price,
+                    order_id: o.order_id,
+                    cl_ord_id: o.cl_ord_id,
+                    prev: NIL,
+                    next: NIL,
+                    acct_prev: NIL,
+                    acct_next: NIL,
+                    account: o.account,
+                    book: bi as u32,
+                    side: o.side,
+                    stp: o.stp,
+                    post_only: o.post_only,
+                    reduce_only: o.reduce_only,
+                }) else {
+                    return Err(RestoreError::TooManyOrders {
+                        orders: total,
+                        max_orders,
+                    });
+                };
+                let idx = book.index_of(o.price);
+                book.side_mut(o.side)
+                    .push_back(&mut self.store.slab.orders, slot, idx);
+                if self.risk.on() {
+                    self.risk.set_hold_of(slot, o.hold_per_lot);
+                }
+                placed.push((o.order_id, slot));
+            }
+            if book.bids.best != NIL && book.asks.best != NIL && book.bids.best >= book.asks.best {
+                return Err(RestoreError::Crossed {
+                    instrument: inst.id,
+                });
+            }
+        }
+        if let Some(bi) = seen_books.iter().position(|seen| !seen) {
+            return Err(RestoreError::MissingInstrument {
+                id: self.books[bi].id(),
+            });
+        }
+        placed.sort_unstable();
+        for &(_, slot) in &placed {
+            self.store.register(slot);
+        }
+        if let Some(risk) = &snap.risk {
+            self.restore_risk(risk).map_err(RestoreError::Risk)?;
+        }
+        Ok(self)
+    }
+}
+
+fn push_side(out: &mut Vec<OrderSnapshot>, ladder: &Ladder, orders: &[Order], risk: &Risk) {
+    for idx in ladder.iter_levels() {
+        for slot in ladder.iter_level_orders(orders, idx) {
+            let o = &orders[slot as usize];
+            out.push(OrderSnapshot {
+                order_id: o.order_id,
+                account: o.account,
+                cl_ord_id: o.cl_ord_id,
+                side: o.side,
+                price: o.price,
+                leaves: o.leaves,
+                stp: o.stp,
+                post_only: o.post_only,
+                reduce_only: o.reduce_only,
+                hold_per_lot: risk.hold_of(slot),
+            });
+        }
+    }
+}
