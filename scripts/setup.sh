@@ -3,7 +3,8 @@
 # Idempotent: it installs only what is missing, so `make demo` and `make test` call it each time.
 set -euo pipefail
 
-APT_PACKAGES=(pkg-config libhwloc-dev libudev-dev libclang-dev libbsd-dev clang)
+# iproute2: `ip`, which the market-data tests use inside the network namespace they create.
+APT_PACKAGES=(pkg-config libhwloc-dev libudev-dev libclang-dev libbsd-dev clang iproute2)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -14,6 +15,32 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# cmake >= 3.30 builds the Aeron C client and media driver bundled in rusteron (tpx-md,
+# tpx-feed); Debian 12 ships 3.25, so take it from PyPI (cmake 4.x) when missing or older.
+cmake_ok() {
+  command -v cmake >/dev/null 2>&1 || return 1
+  local v
+  v=$(cmake --version 2>/dev/null | head -n1 | awk '{print $3}')
+  [ -n "$v" ] && [ "$(printf '%s\n' 3.30.0 "$v" | sort -V | head -n1)" = 3.30.0 ]
+}
+if ! cmake_ok; then
+  echo "setup: installing cmake >= 3.30 with pip"
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-pip >/dev/null
+  fi
+  # Debian's own python refuses system-wide installs (PEP 668) unless told.
+  $SUDO python3 -m pip install -q 'cmake>=3.30' 2>/dev/null \
+    || $SUDO python3 -m pip install -q --break-system-packages 'cmake>=3.30'
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
+  hash -r
+  if ! cmake_ok; then
+    echo "setup: cmake >= 3.30 is still not on PATH (pip put it in $(python3 -m site --user-base 2>/dev/null)/bin?)" >&2
+    exit 1
+  fi
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -1,0 +1,306 @@
+//! `tpx-feed`: subscribe to a shard's market data and show the top of the books live, the
+//! trades and the gap/recovery counters; `--json` prints JSON lines for tools instead.
+//!
+//! ```sh
+//! tpx-feed --a 'aeron:udp?endpoint=239.1.1.1:40456|interface=10.0.0.2' \
+//!          --b 'aeron:udp?endpoint=239.1.2.1:40456|interface=10.0.1.2' \
+//!          --snapshot 'aeron:udp?endpoint=239.1.3.1:40456|interface=10.0.0.2' \
+//!          --retransmit 10.0.0.1:40470 --levels 5
+//! ```
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use serde_json::json;
+use tpx_feed::{BookEvent, Books, FeedEvent, FeedHandler, FeedHandlerConfig, FeedListener, Update};
+use tpx_md::{AeronClient, AeronSetup, ChannelConfig, DriverConfig};
+use tpx_wire::Side;
+
+#[derive(Parser, Debug)]
+#[command(name = "tpx-feed", about = "tpx market-data feed handler")]
+struct Args {
+    /// Aeron driver directory of a running driver; without it a driver is embedded.
+    #[arg(long)]
+    aeron_dir: Option<String>,
+    /// Feed A channel.
+    #[arg(long, default_value = "aeron:udp?endpoint=127.0.0.1:40456")]
+    a: String,
+    #[arg(long, default_value_t = 10)]
+    a_stream: i32,
+    /// Feed B channel (optional).
+    #[arg(long)]
+    b: Option<String>,
+    #[arg(long, default_value_t = 11)]
+    b_stream: i32,
+    /// Snapshot channel (optional).
+    #[arg(long)]
+    snapshot: Option<String>,
+    #[arg(long, default_value_t = 12)]
+    snapshot_stream: i32,
+    /// The market-data stream id (packet header).
+    #[arg(long, default_value_t = 1)]
+    stream_id: u32,
+    /// Retransmission server, host:port (optional).
+    #[arg(long)]
+    retransmit: Option<SocketAddr>,
+    /// Local address for retransmission requests.
+    #[arg(long, default_value = "0.0.0.0:0")]
+    retransmit_bind: SocketAddr,
+    /// Price levels shown per side.
+    #[arg(long, default_value_t = 5)]
+    levels: usize,
+    /// Only these instruments (repeatable; default all).
+    #[arg(long)]
+    instrument: Vec<u32>,
+    /// JSON lines: trades and feed events as they happen, books and counters every interval.
+    #[arg(long)]
+    json: bool,
+    /// Refresh interval.
+    #[arg(long, default_value_t = 1000)]
+    interval_ms: u64,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    duration: Option<u64>,
+    /// Busy-poll (one core) instead of backing off when idle.
+    #[arg(long)]
+    spin: bool,
+}
+
+struct Ui {
+    json: bool,
+    filter: Vec<u32>,
+    trades: VecDeque<(u32, u64, i64, u64, Side)>,
+    events: VecDeque<String>,
+}
+
+impl Ui {
+    fn wanted(&self, instrument: u32) -> bool {
+        self.filter.is_empty() || self.filter.contains(&instrument)
+    }
+}
+
+fn side_name(s: Side) -> &'static str {
+    match s {
+        Side::Buy => "buy",
+        Side::Sell => "sell",
+    }
+}
+
+impl FeedListener for Ui {
+    fn on_book(&mut self, ev: &BookEvent, _books: &Books) {
+        if let Update::Trade {
+            trade_id,
+            price,
+            qty,
+            aggressor,
+        } = ev.update
+        {
+            if !self.wanted(ev.instrument) {
+                return;
+            }
+            if self.json {
+                println!(
+                    "{}",
+                    json!({"type": "trade", "seq": ev.seq, "ts_ns": ev.timestamp_ns,
+                        "instrument": ev.instrument, "trade_id": trade_id, "price": price,
+                        "qty": qty, "aggressor": side_name(aggressor)})
+                );
+            } else {
+                if self.trades.len() == 10 {
+                    self.trades.pop_back();
+                }
+                self.trades
+                    .push_front((ev.instrument, trade_id, price, qty, aggressor));
+            }
+        }
+    }
+
+    fn on_feed(&mut self, ev: &FeedEvent) {
+        if self.json {
+            println!("{}", json!({"type": "feed", "event": format!("{ev:?}")}));
+        } else {
+            if self.events.len() == 5 {
+                self.events.pop_back();
+            }
+            self.events.push_front(format!("{ev:?}"));
+        }
+    }
+}
+
+fn levels_json(b: &tpx_feed::InstrumentBook, side: Side, n: usize) -> serde_json::Value {
+    b.levels(side, n)
+        .map(|l| json!([l.price, l.qty, l.orders]))
+        .collect()
+}
+
+fn show(fh: &FeedHandler, ui: &Ui, levels: usize) {
+    let s = fh.stats();
+    let core = fh.core();
+    if ui.json {
+        for b in fh.books().books().iter().filter(|b| ui.wanted(b.id)) {
+            println!(
+                "{}",
+                json!({"type": "book", "instrument": b.id, "symbol": b.symbol(),
+                    "seq": b.last_seq, "halted": b.halted, "ref_price": b.ref_price,
+                    "bids": levels_json(b, Side::Buy, levels),
+                    "asks": levels_json(b, Side::Sell, levels),
+                    "trades": b.trades, "volume": b.volume})
+            );
+        }
+        println!(
+            "{}",
+            json!({"type": "stats", "next_seq": core.next_seq(), "live": core.is_live(),
+                "packets_a": s.packets[0], "packets_b": s.packets[1],
+                "first_a": s.first_copies[0], "first_b": s.first_copies[1],
+                "messages": s.messages, "duplicates": s.duplicates, "heartbeats": s.heartbeats,
+                "gaps": s.gaps, "gaps_filled_by_arbitration": s.gaps_filled_by_arbitration,
+                "gaps_filled_by_retransmission": s.gaps_filled_by_retransmission,
+                "retransmit_requests": s.retransmit_requests,
+                "retransmit_timeouts": s.retransmit_timeouts,
+                "retransmit_refused": s.retransmit_refused,
+                "snapshot_recoveries": s.snapshot_recoveries,
+                "snapshots_applied": s.snapshots_applied,
+                "buffer_evictions": s.buffer_evictions,
+                "decode_errors": s.decode_errors, "book_errors": s.book_errors})
+        );
+        return;
+    }
+    let mut out = String::from("\x1b[2J\x1b[H");
+    out += &format!(
+        "tpx-feed  next_seq {}  {}  msgs {}  pkts A {} B {} (first A {} B {})  dup {}  hb {}\n\
+         gaps {} (arbitration {}, retransmission {})  requests {} timeouts {} refused {}  \
+         snapshot recoveries {} applied {}  evictions {}  errors decode {} book {}\n\n",
+        core.next_seq(),
+        if core.is_live() { "LIVE" } else { "RECOVERING" },
+        s.messages,
+        s.packets[0],
+        s.packets[1],
+        s.first_copies[0],
+        s.first_copies[1],
+        s.duplicates,
+        s.heartbeats,
+        s.gaps,
+        s.gaps_filled_by_arbitration,
+        s.gaps_filled_by_retransmission,
+        s.retransmit_requests,
+        s.retransmit_timeouts,
+        s.retransmit_refused,
+        s.snapshot_recoveries,
+        s.snapshots_applied,
+        s.buffer_evictions,
+        s.decode_errors,
+        s.book_errors,
+    );
+    for b in fh.books().books().iter().filter(|b| ui.wanted(b.id)) {
+        out += &format!(
+            "instrument {} {}{}  ref {}  trades {} volume {}  last {:?}\n",
+            b.id,
+            b.symbol().unwrap_or(""),
+            if b.halted { " HALTED" } else { "" },
+            b.ref_price,
+            b.trades,
+            b.volume,
+            b.last_trade.map(|t| (t.1, t.2)),
+        );
+        out += &format!(
+            "  {:>6} {:>10} {:>12} | {:<12} {:<10} {:<6}\n",
+            "orders", "qty", "bid", "ask", "qty", "orders"
+        );
+        let bids: Vec<_> = b.levels(Side::Buy, levels).collect();
+        let asks: Vec<_> = b.levels(Side::Sell, levels).collect();
+        for i in 0..levels {
+            let l = bids.get(i).map_or(String::new(), |l| {
+                format!("{:>6} {:>10} {:>12}", l.orders, l.qty, l.price)
+            });
+            let r = asks.get(i).map_or(String::new(), |l| {
+                format!("{:<12} {:<10} {:<6}", l.price, l.qty, l.orders)
+            });
+            out += &format!("  {l:>30} | {r}\n");
+        }
+        out += "\n";
+    }
+    out += "trades (newest first):\n";
+    for (inst, id, price, qty, side) in &ui.trades {
+        out += &format!(
+            "  instrument {inst} trade {id}: {qty} @ {price} ({})\n",
+            side_name(*side)
+        );
+    }
+    out += "feed events (newest first):\n";
+    for e in &ui.events {
+        out += &format!("  {e}\n");
+    }
+    print!("{out}");
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let setup = match &args.aeron_dir {
+        Some(dir) => AeronSetup::External { dir: dir.clone() },
+        None => AeronSetup::Embedded(DriverConfig::default()),
+    };
+    let mut cfg = FeedHandlerConfig::new(setup, ChannelConfig::new(args.a.clone(), args.a_stream));
+    cfg.b = args.b.clone().map(|c| ChannelConfig::new(c, args.b_stream));
+    cfg.snapshot = args
+        .snapshot
+        .clone()
+        .map(|c| ChannelConfig::new(c, args.snapshot_stream));
+    cfg.retransmit_server = args.retransmit;
+    cfg.retransmit_bind = args.retransmit_bind;
+    cfg.core.stream_id = args.stream_id;
+    let mut fh = match FeedHandler::connect(cfg) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("tpx-feed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut ui = Ui {
+        json: args.json,
+        filter: args.instrument.clone(),
+        trades: VecDeque::new(),
+        events: VecDeque::new(),
+    };
+    // Ctrl-C / SIGTERM end the loop (and print the last state).
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, stop.clone());
+    }
+    let start = Instant::now();
+    let interval = Duration::from_millis(args.interval_ms.max(10));
+    let mut next_show = start + interval;
+    let mut idle = 0u32;
+    while !stop.load(Ordering::Acquire) {
+        if args
+            .duration
+            .is_some_and(|d| start.elapsed() >= Duration::from_secs(d))
+        {
+            break;
+        }
+        let work = fh.poll(AeronClient::nano_clock(), &mut ui);
+        if work > 0 || args.spin {
+            idle = 0;
+        } else {
+            // Back off: spin a little, yield, then park up to 1 ms.
+            idle = idle.saturating_add(1);
+            match idle {
+                0..=10 => std::hint::spin_loop(),
+                11..=30 => std::thread::yield_now(),
+                _ => {
+                    std::thread::sleep(Duration::from_micros((u64::from(idle - 30) * 10).min(1000)))
+                }
+            }
+        }
+        if Instant::now() >= next_show {
+            next_show += interval;
+            show(&fh, &ui, args.levels);
+        }
+    }
+    show(&fh, &ui, args.levels);
+    ExitCode::SUCCESS
+}
