@@ -1,0 +1,173 @@
+//! The simulated network: a [`Transport`] per peer over one shared, seeded message queue.
+//!
+//! Each directed link is a FIFO whose messages arrive after a random delay (never overtaking
+//! one another: the [`Transport`] contract promises in-order delivery while a connection
+//! lasts). Loss is modelled the only way the contract allows: a connection reset that drops
+//! everything in flight on both directions of the link and keeps it down for a random outage.
+//! A crashed peer is off the network and its in-flight messages are gone.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::rc::Rc;
+
+use rand::Rng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use tpx_sequencer::transport::{PeerId, Transport};
+use tpx_sequencer::{Clock, ManualClock};
+
+/// Network fault settings.
+#[derive(Clone, Copy, Debug)]
+pub struct NetFaults {
+    pub min_delay_ns: u64,
+    pub max_delay_ns: u64,
+    /// Chance per message (in millionths) that the connection resets and the message is lost.
+    pub reset_ppm: u32,
+    /// How long a reset link stays down (uniform in `0..=max_outage_ns`).
+    pub max_outage_ns: u64,
+}
+
+#[derive(Debug, Default)]
+struct Link {
+    q: VecDeque<(u64, Vec<u8>)>,
+    down_until: u64,
+    last_at: u64,
+}
+
+#[derive(Debug)]
+struct NetState {
+    clock: ManualClock,
+    rng: Xoshiro256PlusPlus,
+    faults: NetFaults,
+    down: BTreeSet<PeerId>,
+    links: BTreeMap<(PeerId, PeerId), Link>,
+    resets: u64,
+    sent: u64,
+}
+
+/// The shared network; [`SimNet::endpoint`] gives each peer its [`Transport`].
+#[derive(Clone, Debug)]
+pub struct SimNet(Rc<RefCell<NetState>>);
+
+impl SimNet {
+    pub fn new(clock: ManualClock, rng: Xoshiro256PlusPlus, faults: NetFaults) -> SimNet {
+        SimNet(Rc::new(RefCell::new(NetState {
+            clock,
+            rng,
+            faults,
+            down: BTreeSet::new(),
+            links: BTreeMap::new(),
+            resets: 0,
+            sent: 0,
+        })))
+    }
+
+    pub fn endpoint(&self, id: PeerId) -> SimEndpoint {
+        SimEndpoint {
+            id,
+            net: self.clone(),
+        }
+    }
+
+    /// Takes a peer off the network (crash) or back; its connections and in-flight messages
+    /// are dropped.
+    pub fn set_down(&self, id: PeerId, down: bool) {
+        let mut s = self.0.borrow_mut();
+        if down {
+            s.down.insert(id);
+            for ((a, b), l) in s.links.iter_mut() {
+                if *a == id || *b == id {
+                    l.q.clear();
+                    l.last_at = 0;
+                }
+            }
+        } else {
+            s.down.remove(&id);
+        }
+    }
+
+    pub fn set_faults(&self, f: NetFaults) {
+        self.0.borrow_mut().faults = f;
+    }
+
+    /// `(messages sent, connection resets)`.
+    pub fn counters(&self) -> (u64, u64) {
+        let s = self.0.borrow();
+        (s.sent, s.resets)
+    }
+}
+
+/// One peer's end of a [`SimNet`].
+#[derive(Debug)]
+pub struct SimEndpoint {
+    id: PeerId,
+    net: SimNet,
+}
+
+impl Transport for SimEndpoint {
+    fn send(&mut self, to: PeerId, msg: &[u8]) -> bool {
+        let mut guard = self.net.0.borrow_mut();
+        let s = &mut *guard;
+        if s.down.contains(&self.id) || s.down.contains(&to) {
+            return false;
+        }
+        let now = s.clock.now_ns();
+        if now < s.links.get(&(self.id, to)).map_or(0, |l| l.down_until) {
+            return false;
+        }
+        s.sent += 1;
+        let f = s.faults;
+        if f.reset_ppm > 0 && s.rng.gen_range(0..1_000_000u32) < f.reset_ppm {
+            // Connection reset: this message and everything in flight both ways are lost.
+            let until = now + s.rng.gen_range(0..=f.max_outage_ns);
+            s.resets += 1;
+            for k in [(self.id, to), (to, self.id)] {
+                let l = s.links.entry(k).or_default();
+                l.q.clear();
+                l.last_at = 0;
+                l.down_until = until;
+            }
+            return true;
+        }
+        let delay = s
+            .rng
+            .gen_range(f.min_delay_ns..=f.max_delay_ns.max(f.min_delay_ns));
+        let l = s.links.entry((self.id, to)).or_default();
+        let at = (now + delay).max(l.last_at);
+        l.last_at = at;
+        l.q.push_back((at, msg.to_vec()));
+        true
+    }
+
+    fn poll(&mut self, f: &mut dyn FnMut(PeerId, &[u8])) {
+        let msgs: Vec<(PeerId, Vec<u8>)> = {
+            let mut s = self.net.0.borrow_mut();
+            if s.down.contains(&self.id) {
+                return;
+            }
+            let now = s.clock.now_ns();
+            let mut out = Vec::new();
+            for ((from, to), l) in s.links.iter_mut() {
+                if *to != self.id {
+                    continue;
+                }
+                while l.q.front().is_some_and(|m| m.0 <= now) {
+                    if let Some((_, m)) = l.q.pop_front() {
+                        out.push((*from, m));
+                    }
+                }
+            }
+            out
+        };
+        for (from, m) in msgs {
+            f(from, &m);
+        }
+    }
+
+    fn connected(&self, to: PeerId) -> bool {
+        let s = self.net.0.borrow();
+        let now = s.clock.now_ns();
+        !s.down.contains(&self.id)
+            && !s.down.contains(&to)
+            && now >= s.links.get(&(self.id, to)).map_or(0, |l| l.down_until)
+    }
+}
