@@ -1,7 +1,32 @@
 //! `tpx-node`: the thread-per-core appliance (binary `tpx`).
 //!
-//! Will hold (issue "the node"): one glommio `LocalExecutor` pinned per configured core, each
-//! running a matching shard and the order-entry sessions that landed on it, with a busy-poll /
-//! io_uring socket path near the floor; SPSC rings between cores; `tpx node` and `tpx up`.
-//!
-//! Until the node lands, `tpx up --demo` runs the engine demo (see `demo.rs`).
+//! One glommio `LocalExecutor` pinned per configured core (`Placement::Fixed`), each running the
+//! roles the core plan gives it: order-entry gateway (sessions), the sequencer, matching shards.
+//! The hot path is a duty cycle that busy-polls non-blocking sockets and SPSC rings; glommio owns
+//! placement, timers and parking. See "The node" in `docs/ARCHITECTURE.md`.
+
+pub mod accounts;
+pub mod clock;
+pub mod config;
+pub mod core;
+pub mod gateway;
+pub mod journal;
+pub mod msg;
+pub mod node;
+pub mod ring;
+pub mod sequencer;
+pub mod session;
+pub mod shard;
+pub mod throttle;
+
+pub use config::{CorePlan, IdleMode, NodeConfig};
+pub use node::Node;
+pub mod demo;
+pub mod doorbell;
+pub mod e2e_bench;
+pub mod up;
+
+/// Re-exported for the benches and tools that link the node.
+pub use core_affinity;
+pub use tpx_client;
+pub use tpx_wire;

@@ -1,0 +1,113 @@
+//! `e2e-bench`: the floor (busy-polled TCP ping-pong), the order → ack round trip through a
+//! running node, and throughput with 8 pipelined sessions, on the same two cores.
+//!
+//! ```sh
+//! cargo run --release -p tpx-benches --bin e2e-bench -- --json
+//! ```
+//!
+//! It spins two threads (the node's core and the client's): run it only when measuring. The
+//! measurement lives in `tpx_node::e2e_bench`; this is the command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tpx_node::e2e_bench::{run, serve_node, Options, NODE_MODE_ARG};
+
+#[derive(Parser, Debug)]
+#[command(name = "e2e-bench", about = "tpx end-to-end latency and throughput")]
+struct Args {
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Round trips measured for the floor.
+    #[arg(long, default_value_t = 100_000)]
+    floor_samples: usize,
+    /// Orders measured for the ack round trip.
+    #[arg(long, default_value_t = 100_000)]
+    ack_samples: usize,
+    /// Unmeasured round trips before each latency run.
+    #[arg(long, default_value_t = 20_000)]
+    warmup: usize,
+    /// Seconds of the throughput run.
+    #[arg(long, default_value_t = 3.0)]
+    throughput_secs: f64,
+    /// Pipelined sessions in the throughput run.
+    #[arg(long, default_value_t = 8)]
+    sessions: usize,
+    /// Orders in flight per session in the throughput run.
+    #[arg(long, default_value_t = 256)]
+    window: usize,
+    /// CPU of the node (and of the floor's server side).
+    #[arg(long)]
+    node_cpu: Option<usize>,
+    /// CPU of the client.
+    #[arg(long)]
+    client_cpu: Option<usize>,
+    /// The `tpx` binary to run the node with (default: next to this one, else this binary).
+    #[arg(long)]
+    tpx: Option<PathBuf>,
+    /// Internal: run a node from this config (the bench's child process).
+    #[arg(long = "serve-node", hide = true)]
+    serve_node: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    debug_assert_eq!(NODE_MODE_ARG, "--serve-node");
+    if let Some(config) = args.serve_node {
+        return match serve_node(&config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("e2e-bench node: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let opts = Options {
+        floor_samples: args.floor_samples,
+        ack_samples: args.ack_samples,
+        warmup: args.warmup,
+        throughput_secs: args.throughput_secs,
+        sessions: args.sessions,
+        window: args.window,
+        node_cpu: args.node_cpu,
+        client_cpu: args.client_cpu,
+        tpx: args.tpx,
+    };
+    match run(&opts) {
+        Ok(r) => {
+            if args.json {
+                println!("{}", r.to_json());
+            } else {
+                let q =
+                    |h: &hdrhistogram::Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1e3;
+                println!(
+                    "floor  p50 {:.2} us  p99 {:.2} us  p99.9 {:.2} us",
+                    q(&r.floor, 0.5),
+                    q(&r.floor, 0.99),
+                    q(&r.floor, 0.999)
+                );
+                println!(
+                    "ack    p50 {:.2} us  p99 {:.2} us  p99.9 {:.2} us  max {:.2} us",
+                    q(&r.ack, 0.5),
+                    q(&r.ack, 0.99),
+                    q(&r.ack, 0.999),
+                    r.ack.max() as f64 / 1e3
+                );
+                println!(
+                    "ratio  p50 x{:.2}  p99 x{:.2}; throughput {:.0} orders/s ({})",
+                    r.ratio_p50(),
+                    r.ratio_p99(),
+                    r.throughput_orders_per_sec,
+                    r.node
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("e2e-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

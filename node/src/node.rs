@@ -1,0 +1,465 @@
+//! Starting and stopping a node: the core plan becomes rings, listeners and one pinned glommio
+//! executor per core.
+
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::FromRawFd;
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use glommio::{LocalExecutorBuilder, Placement};
+use tpx_engine::EngineConfig;
+
+use crate::accounts::Accounts;
+use crate::config::{CorePlan, IdleMode, NodeConfig};
+use crate::core::{CoreRuntime, Idler, SequencerStage, ShardStage, Shared};
+use crate::doorbell::Doorbell;
+use crate::gateway::{Gateway, GatewaySettings, HandoffInbox};
+use crate::msg::{Report, Request, Sequenced};
+use crate::ring::{ring, Consumer, Producer};
+use crate::session::{Routing, SessionSettings, SessionTable};
+use crate::shard::Shard;
+
+/// A running node.
+#[derive(Debug)]
+pub struct Node {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    handles: Vec<glommio::ExecutorJoinHandle<()>>,
+    plan: CorePlan,
+}
+
+/// Binds the order-entry listener; with `reuse_port` several cores can bind the same port.
+fn bind_listener(addr: SocketAddr, reuse_port: bool) -> Result<TcpListener, String> {
+    let domain = match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    };
+    // SAFETY: plain socket calls on a descriptor this function owns; on success ownership moves
+    // into the `TcpListener`.
+    unsafe {
+        let fd = libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(format!("socket: {}", std::io::Error::last_os_error()));
+        }
+        let listener = TcpListener::from_raw_fd(fd);
+        let one: libc::c_int = 1;
+        let set = |opt| {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        set(libc::SO_REUSEADDR);
+        if reuse_port && set(libc::SO_REUSEPORT) != 0 {
+            return Err(format!("SO_REUSEPORT: {}", std::io::Error::last_os_error()));
+        }
+        let (storage, len) = sockaddr(addr);
+        if libc::bind(fd, (&storage as *const libc::sockaddr_storage).cast(), len) != 0 {
+            return Err(format!("bind {addr}: {}", std::io::Error::last_os_error()));
+        }
+        if libc::listen(fd, 1024) != 0 {
+            return Err(format!(
+                "listen {addr}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(listener)
+    }
+}
+
+fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: an all-zero sockaddr_storage is valid; we fill the variant that fits.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_in fits in sockaddr_storage.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
+            (
+                storage,
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: sockaddr_in6 fits in sockaddr_storage.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
+            (
+                storage,
+                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            )
+        }
+    }
+}
+
+/// The thread name of a core, in `tpx-tune`'s scheme (`tpx-shard-0`, `tpx-seq`, `tpx-sess-1`):
+/// a core with several roles is named after its first shard, else the sequencer, else its
+/// gateway.
+pub fn core_thread_name(
+    core: &crate::config::CoreAssignment,
+    gateway_index: Option<usize>,
+) -> String {
+    if let Some(s) = core.shards.first() {
+        format!("tpx-shard-{s}")
+    } else if core.sequencer {
+        "tpx-seq".to_string()
+    } else {
+        format!("tpx-sess-{}", gateway_index.unwrap_or(0))
+    }
+}
+
+fn set_thread_name(name: &str) {
+    if let Ok(c) = std::ffi::CString::new(name) {
+        // SAFETY: PR_SET_NAME with a NUL-terminated string (the kernel copies at most 16 bytes).
+        unsafe {
+            libc::prctl(libc::PR_SET_NAME, c.as_ptr() as libc::c_ulong, 0, 0, 0);
+        }
+    }
+}
+
+/// Raises the locked-memory soft limit to the hard limit (glommio registers io_uring buffers).
+fn raise_memlock() {
+    // SAFETY: getrlimit/setrlimit with a valid struct.
+    unsafe {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            libc::setrlimit(libc::RLIMIT_MEMLOCK, &r);
+        }
+    }
+}
+
+/// The parts of one core, built on the starting thread and moved to the core's thread.
+struct CoreParts {
+    gateway: Option<GatewayParts>,
+    sequencer: Option<SequencerParts>,
+    shards: Vec<ShardParts>,
+}
+
+/// The sequencer's rings: from every gateway, to every shard.
+type SequencerParts = (Vec<Consumer<Request>>, Vec<Producer<Sequenced>>);
+
+struct GatewayParts {
+    index: usize,
+    listener: TcpListener,
+    to_sequencer: Producer<Request>,
+    from_shards: Vec<Consumer<Report>>,
+}
+
+struct ShardParts {
+    id: u16,
+    engine: EngineConfig,
+    input: Consumer<Sequenced>,
+    outputs: Vec<Producer<Report>>,
+}
+
+impl Node {
+    /// Starts a node: validates the plan, binds the listener(s), builds the rings and spawns one
+    /// pinned executor per core; returns once every core is running.
+    pub fn start(cfg: &NodeConfig, accounts: Accounts) -> Result<Node, String> {
+        let plan = cfg.plan()?;
+        plan.validate()?;
+        raise_memlock();
+        let shard_count = plan.shard_count();
+        let instruments = cfg.instruments();
+        let mut specs_by_shard: Vec<Vec<tpx_engine::InstrumentSpec>> =
+            vec![Vec::new(); shard_count as usize];
+        let mut instrument_shards = Vec::new();
+        for (k, ic) in instruments.iter().enumerate() {
+            let shard = ic.shard.unwrap_or(k as u32 % shard_count);
+            if shard >= shard_count {
+                return Err(format!(
+                    "instrument {} on shard {shard}, but the plan has {shard_count} shards",
+                    ic.symbol
+                ));
+            }
+            specs_by_shard[shard as usize].push(ic.spec()?);
+            instrument_shards.push((ic.id, shard as u16));
+        }
+        if let Some(max) = accounts.max_id() {
+            if max >= cfg.max_accounts {
+                return Err(format!(
+                    "account id {max} is not below max_accounts {}",
+                    cfg.max_accounts
+                ));
+            }
+        }
+        let accounts = Arc::new(accounts);
+        let shared = Arc::new(Shared::new(
+            instruments
+                .iter()
+                .map(|i| (i.id, i.symbol.clone()))
+                .collect(),
+        ));
+        let gateway_cores = plan.gateway_cores();
+        let gateways = gateway_cores.len();
+        let cap = cfg.ring_capacity;
+
+        let mut parts: Vec<CoreParts> = plan
+            .cores
+            .iter()
+            .map(|_| CoreParts {
+                gateway: None,
+                sequencer: None,
+                shards: Vec::new(),
+            })
+            .collect();
+
+        // Listeners: the first binds (maybe port 0), the others join its port.
+        let reuse = gateways > 1;
+        let first = bind_listener(cfg.listen, reuse)?;
+        let addr = first.local_addr().map_err(|e| format!("local_addr: {e}"))?;
+        let mut listeners = vec![first];
+        for _ in 1..gateways {
+            listeners.push(bind_listener(addr, true)?);
+        }
+
+        // Gateway → sequencer.
+        let mut seq_inputs = Vec::new();
+        let mut to_seq = Vec::new();
+        for _ in 0..gateways {
+            let (p, c) = ring::<Request>(cap);
+            to_seq.push(Some(p));
+            seq_inputs.push(c);
+        }
+        // Sequencer → shard.
+        let mut seq_outputs = Vec::new();
+        let mut shard_inputs = Vec::new();
+        for _ in 0..shard_count {
+            let (p, c) = ring::<Sequenced>(cap);
+            seq_outputs.push(p);
+            shard_inputs.push(Some(c));
+        }
+        // Shard → gateway.
+        let mut shard_outputs: Vec<Vec<Producer<Report>>> = Vec::new();
+        let mut gateway_inputs: Vec<Vec<Consumer<Report>>> =
+            (0..gateways).map(|_| Vec::new()).collect();
+        for _ in 0..shard_count {
+            let mut outs = Vec::new();
+            for inputs in gateway_inputs.iter_mut() {
+                let (p, c) = ring::<Report>(cap * 2);
+                outs.push(p);
+                inputs.push(c);
+            }
+            shard_outputs.push(outs);
+        }
+        let mut shard_outputs: Vec<Option<Vec<Producer<Report>>>> =
+            shard_outputs.into_iter().map(Some).collect();
+
+        for (g, (&core, listener)) in gateway_cores.iter().zip(listeners).enumerate() {
+            parts[core].gateway = Some(GatewayParts {
+                index: g,
+                listener,
+                to_sequencer: to_seq[g].take().expect("one per gateway"),
+                from_shards: std::mem::take(&mut gateway_inputs[g]),
+            });
+        }
+        parts[plan.sequencer_core()].sequencer = Some((seq_inputs, seq_outputs));
+        for (i, core) in plan.cores.iter().enumerate() {
+            for &s in &core.shards {
+                parts[i].shards.push(ShardParts {
+                    id: s as u16,
+                    engine: EngineConfig {
+                        instruments: specs_by_shard[s as usize].clone(),
+                        max_orders: cfg.max_orders,
+                        max_accounts: cfg.max_accounts,
+                    },
+                    input: shard_inputs[s as usize].take().expect("one per shard"),
+                    outputs: shard_outputs[s as usize].take().expect("one per shard"),
+                });
+            }
+        }
+
+        // Park mode: a doorbell per core, rung by producers on other cores.
+        let bells: Vec<Option<Arc<Doorbell>>> = plan
+            .cores
+            .iter()
+            .map(|_| match cfg.idle {
+                IdleMode::Park => Doorbell::new().ok().map(Arc::new),
+                IdleMode::Spin => None,
+            })
+            .collect();
+        // The doorbell of core `to` for a producer on core `from` (none on the same core).
+        let bell = |from: usize, to: usize| if from == to { None } else { bells[to].clone() };
+        let seq_core = plan.sequencer_core();
+        let shard_cores: Vec<usize> = (0..shard_count)
+            .map(|s| plan.shard_core(s).expect("validated plan"))
+            .collect();
+        let inboxes: Vec<Arc<HandoffInbox>> = gateway_cores
+            .iter()
+            .map(|&c| Arc::new(HandoffInbox::new(bells[c].clone())))
+            .collect();
+        let routing = Routing::new(&instrument_shards, shard_count as u16);
+        let session_settings = SessionSettings {
+            heartbeat_interval_ms: cfg.heartbeat_interval_ms as u32,
+            journal_capacity: cfg.journal_capacity,
+            max_sessions: cfg.max_connections_per_core.max(1) * 4,
+        };
+        let gw_settings = GatewaySettings {
+            heartbeat_interval_ns: cfg.heartbeat_interval_ms * 1_000_000,
+            heartbeat_timeout_ns: cfg.heartbeat_timeout_ms * 1_000_000,
+            login_timeout_ns: cfg.login_timeout_ms * 1_000_000,
+            max_connections: cfg.max_connections_per_core,
+            max_out_bytes: 8 << 20,
+            read_buffer: 64 << 10,
+        };
+
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+        let mut handles = Vec::new();
+        for (ci, (core, p)) in plan.cores.iter().zip(parts).enumerate() {
+            let doorbell = bells[ci].clone();
+            let wake_seq = bell(ci, seq_core);
+            let wake_shards: Vec<Option<Arc<Doorbell>>> =
+                shard_cores.iter().map(|&sc| bell(ci, sc)).collect();
+            let wake_gateways: Vec<Option<Arc<Doorbell>>> =
+                gateway_cores.iter().map(|&gc| bell(ci, gc)).collect();
+            let shared = shared.clone();
+            let accounts = accounts.clone();
+            let inboxes = inboxes.clone();
+            let routing = routing.clone();
+            let session_settings = session_settings.clone();
+            let gw_settings = gw_settings.clone();
+            let ready = ready_tx.clone();
+            let idle = cfg.idle;
+            let park_max_us = cfg.park_max_us;
+            let hb_ms = cfg.heartbeat_interval_ms as u32;
+            let cpu = core.cpu;
+            let thread_name = core_thread_name(core, p.gateway.as_ref().map(|g| g.index));
+            let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+                .name(&format!("tpx-core{cpu}"))
+                .io_memory(64 << 10)
+                .ring_depth(64)
+                .spawn(move || async move {
+                    set_thread_name(&thread_name);
+                    let built = (|| -> Result<CoreRuntime, String> {
+                        let gateway = match p.gateway {
+                            Some(g) => Some(
+                                Gateway::new(
+                                    g.index,
+                                    g.listener,
+                                    SessionTable::new(session_settings, routing),
+                                    accounts,
+                                    inboxes,
+                                    g.to_sequencer,
+                                    g.from_shards,
+                                    gw_settings,
+                                    hb_ms,
+                                )
+                                .map_err(|e| format!("gateway: {e}"))?
+                                .with_wake(wake_seq),
+                            ),
+                            None => None,
+                        };
+                        let sequencer = p
+                            .sequencer
+                            .map(|(i, o)| SequencerStage::new(i, o).with_wake(wake_shards));
+                        let mut shards = Vec::new();
+                        for s in p.shards {
+                            // Built here, on the pinned core, so its memory is first touched
+                            // (and placed) where it is used.
+                            let shard = Shard::new(s.id, s.engine)?;
+                            shards.push(
+                                ShardStage::new(shard, s.input, s.outputs, shared.clone())
+                                    .with_wake(wake_gateways.clone()),
+                            );
+                        }
+                        Ok(CoreRuntime {
+                            gateway,
+                            sequencer,
+                            shards,
+                            shared: shared.clone(),
+                            idler: Idler::new(idle, park_max_us),
+                            doorbell,
+                        })
+                    })();
+                    match built {
+                        Ok(rt) => {
+                            let _ = ready.send(Ok(()));
+                            rt.run().await;
+                        }
+                        Err(e) => {
+                            shared.shutdown.store(true, Ordering::Relaxed);
+                            let _ = ready.send(Err(e));
+                        }
+                    }
+                })
+                .map_err(|e| format!("starting the executor on cpu {cpu}: {e}"))?;
+            handles.push(handle);
+        }
+        drop(ready_tx);
+        let mut node = Node {
+            addr,
+            shared,
+            handles,
+            plan,
+        };
+        for _ in 0..node.handles.len() {
+            match ready_rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    node.stop();
+                    return Err(e);
+                }
+                Err(_) => {
+                    node.stop();
+                    return Err("a core did not start".into());
+                }
+            }
+        }
+        Ok(node)
+    }
+
+    /// The order-entry address (with the real port when the config said port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub fn plan(&self) -> &CorePlan {
+        &self.plan
+    }
+
+    /// Asks every core to stop (they finish their cycle, send `Logout(AdminShutdown)`).
+    pub fn request_stop(&self) {
+        self.shared.shutdown.store(true, Ordering::Relaxed);
+    }
+
+    /// Stops every core and waits for them.
+    pub fn stop(&mut self) {
+        self.request_stop();
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,145 @@
+//! Helpers for the end-to-end tests: a node on 127.0.0.1 with an ephemeral port, park idle,
+//! small tables, and clients of known accounts.
+
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use tpx_client::{token_from_str, Client, ClientConfig, ClientError};
+use tpx_node::accounts::{token_hash_hex, token_of, AccountEntry, Accounts, AccountsFile};
+use tpx_node::config::{CoreAssignment, CorePlan, IdleMode, NodeConfig};
+use tpx_node::Node;
+use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
+use tpx_wire::order_entry::EnterOrder;
+use tpx_wire::replies::ServerMessage;
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Accounts 1..=4 at a generous rate; account 9 limited to 5 messages a second (burst 5).
+pub fn accounts() -> Accounts {
+    let mut account: Vec<AccountEntry> = (1..=4)
+        .map(|id| AccountEntry {
+            id,
+            name: format!("t{id}"),
+            token_sha256: token_hash_hex(&token_of(&format!("tok-{id}")).0),
+            rate_limit_per_sec: 100_000,
+            burst: Some(100_000),
+        })
+        .collect();
+    account.push(AccountEntry {
+        id: 9,
+        name: "slow".into(),
+        token_sha256: token_hash_hex(&token_of("tok-9").0),
+        rate_limit_per_sec: 5,
+        burst: Some(5),
+    });
+    Accounts::from_file(AccountsFile { account }).unwrap()
+}
+
+pub fn cpus() -> Vec<usize> {
+    core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect()
+}
+
+pub fn base_config(plan: CorePlan) -> NodeConfig {
+    NodeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        idle: IdleMode::Park,
+        max_orders: 4096,
+        max_accounts: 64,
+        journal_capacity: 1024,
+        core_plan: Some(plan),
+        ..NodeConfig::default()
+    }
+}
+
+/// Every role on one core.
+pub fn single_core_node() -> Node {
+    let cpu = cpus().first().copied().unwrap_or(0);
+    Node::start(&base_config(CorePlan::single(cpu)), accounts()).unwrap()
+}
+
+/// Two cores, each a gateway with one shard; the sequencer on the first. With one CPU, both
+/// executors share it.
+pub fn two_core_node() -> Node {
+    let c = cpus();
+    let a = c.first().copied().unwrap_or(0);
+    let b = c.get(1).copied().unwrap_or(a);
+    let plan = CorePlan {
+        cores: vec![
+            CoreAssignment {
+                cpu: a,
+                gateway: true,
+                sequencer: true,
+                shards: vec![0],
+            },
+            CoreAssignment {
+                cpu: b,
+                gateway: true,
+                sequencer: false,
+                shards: vec![1],
+            },
+        ],
+    };
+    Node::start(&base_config(plan), accounts()).unwrap()
+}
+
+pub fn cfg(node: &Node, account: u32, session: u32) -> ClientConfig {
+    ClientConfig::new(
+        node.addr(),
+        account,
+        session,
+        token_from_str(&format!("tok-{account}")),
+    )
+}
+
+pub fn login(node: &Node, account: u32) -> Client {
+    Client::connect(cfg(node, account, 1)).unwrap()
+}
+
+pub fn limit(cl: u64, instrument: u32, side: Side, price: i64, qty: u64) -> EnterOrder {
+    EnterOrder {
+        cl_ord_id: cl,
+        price,
+        qty,
+        instrument,
+        side,
+        kind: OrderKind::Limit,
+        tif: TimeInForce::Gtc,
+        stp: StpMode::None,
+        post_only: false,
+        reduce_only: false,
+    }
+}
+
+/// The next reply (parked wait, bounded).
+pub fn next(c: &mut Client) -> ServerMessage {
+    match c.recv(WAIT) {
+        Ok(m) => m,
+        Err(e) => panic!("no reply: {e}"),
+    }
+}
+
+/// Replies until `pred` matches (bounded); returns everything read, the match last.
+pub fn until(c: &mut Client, mut pred: impl FnMut(&ServerMessage) -> bool) -> Vec<ServerMessage> {
+    let deadline = Instant::now() + WAIT;
+    let mut got = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "timed out; got {got:?}");
+        match c.recv(left) {
+            Ok(m) => {
+                let done = pred(&m);
+                got.push(m);
+                if done {
+                    return got;
+                }
+            }
+            Err(ClientError::Timeout) => {}
+            Err(e) => panic!("error {e}; got {got:?}"),
+        }
+    }
+}
