@@ -96,15 +96,42 @@ pub trait Applier {
     fn rewind(&mut self, seq: u64);
 }
 
+/// Replays the log from its start, handing every record to the callback (see
+/// [`EngineApplier::with_source`]).
+pub type ReplaySource = Box<dyn FnMut(&mut dyn FnMut(&LogRecord)) -> Result<(), LogError>>;
+
 /// An engine fed from the log.
-#[derive(Debug)]
+///
+/// A rewind must take effect before the next record is applied: `Replica::poll` goes on
+/// applying the records it receives after the truncation in the same poll. With a source
+/// ([`EngineApplier::with_source`]) `rewind` rebuilds the engine at once by replaying the log up
+/// to the rewound seq. Without one it flags `rewound_to` and keeps the records applied after
+/// the rewind; [`EngineApplier::rebuild`] re-applies them after the replay.
 pub struct EngineApplier {
     pub engine: Engine,
     cfg: EngineConfig,
     pub applied_seq: u64,
     pub sink: CountingSink,
-    /// Set by `rewind`: the owner must rebuild with [`EngineApplier::rebuild`].
+    /// Set by `rewind` (no source, or the source failed): the owner must rebuild with
+    /// [`EngineApplier::rebuild`] up to this seq.
     pub rewound_to: Option<u64>,
+    /// Records applied after a pending (flagged) rewind, in order.
+    pending: Vec<LogRecord>,
+    source: Option<ReplaySource>,
+    /// The last error of a rebuild done inside `rewind`.
+    pub rebuild_error: Option<String>,
+}
+
+impl std::fmt::Debug for EngineApplier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineApplier")
+            .field("applied_seq", &self.applied_seq)
+            .field("rewound_to", &self.rewound_to)
+            .field("pending", &self.pending.len())
+            .field("source", &self.source.is_some())
+            .field("rebuild_error", &self.rebuild_error)
+            .finish()
+    }
 }
 
 impl EngineApplier {
@@ -115,26 +142,46 @@ impl EngineApplier {
             applied_seq: 0,
             sink: CountingSink::default(),
             rewound_to: None,
+            pending: Vec::new(),
+            source: None,
+            rebuild_error: None,
         })
     }
 
-    pub fn state_hash(&self) -> u64 {
-        self.engine.state_hash()
+    /// Rebuilds synchronously inside `rewind` from the storage `open` returns (the log's
+    /// directory, read from its start).
+    pub fn with_source<S, F>(mut self, mut open: F) -> Self
+    where
+        S: Storage,
+        F: FnMut() -> std::io::Result<S> + 'static,
+    {
+        self.source = Some(Box::new(move |f: &mut dyn FnMut(&LogRecord)| {
+            replay(open()?, 1, f).map(|_| ())
+        }));
+        self
     }
 
-    /// Rebuilds the engine from the start of the log in `st` up to `upto` (inclusive).
-    pub fn rebuild<S: Storage>(&mut self, st: S, upto: u64) -> Result<(), LogError> {
+    fn reset_engine(&mut self) -> Result<(), LogError> {
         self.engine = Engine::new(self.cfg.clone())
             .map_err(|e| LogError::Io(std::io::Error::other(format!("engine config: {e:?}"))))?;
         self.applied_seq = 0;
-        self.rewound_to = None;
+        Ok(())
+    }
+
+    /// Replays records up to `upto` from `replay_fn` into a fresh engine.
+    fn replay_into(
+        &mut self,
+        upto: u64,
+        replay_fn: impl FnOnce(&mut dyn FnMut(&LogRecord)) -> Result<(), LogError>,
+    ) -> Result<(), LogError> {
+        self.reset_engine()?;
         let mut err = None;
-        replay(st, 1, |r| {
+        replay_fn(&mut |r: &LogRecord| {
             if r.meta.seq <= upto {
                 if r.meta.seq != self.applied_seq + 1 {
                     err.get_or_insert(r.meta.seq);
                 }
-                self.apply(r);
+                self.apply_now(r);
             }
         })?;
         if let Some(seq) = err {
@@ -147,11 +194,9 @@ impl EngineApplier {
         }
         Ok(())
     }
-}
 
-impl Applier for EngineApplier {
     #[inline]
-    fn apply(&mut self, rec: &LogRecord) {
+    fn apply_now(&mut self, rec: &LogRecord) {
         if let Some(cmd) = command_of(rec) {
             self.engine
                 .process(rec.meta.timestamp_ns, &cmd, &mut self.sink);
@@ -159,9 +204,69 @@ impl Applier for EngineApplier {
         self.applied_seq = rec.meta.seq;
     }
 
+    pub fn state_hash(&self) -> u64 {
+        self.engine.state_hash()
+    }
+
+    /// Rebuilds the engine from the start of the log in `st` up to `upto` (inclusive), then
+    /// re-applies the records applied since a pending rewind to `upto` (if any).
+    pub fn rebuild<S: Storage>(&mut self, st: S, upto: u64) -> Result<(), LogError> {
+        let pending = match self.rewound_to.take() {
+            Some(r) if r == upto => std::mem::take(&mut self.pending),
+            _ => Vec::new(),
+        };
+        self.pending.clear();
+        self.replay_into(upto, |f| replay(st, 1, f).map(|_| ()))?;
+        for r in &pending {
+            if r.meta.seq == self.applied_seq + 1 {
+                self.apply_now(r);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Applier for EngineApplier {
+    #[inline]
+    fn apply(&mut self, rec: &LogRecord) {
+        if self.rewound_to.is_some() {
+            // The engine is rebuilt to `rewound_to` later: keep the record for after that.
+            self.pending.push(*rec);
+        }
+        self.apply_now(rec);
+    }
+
     fn rewind(&mut self, seq: u64) {
-        if seq < self.applied_seq {
+        if let Some(r) = self.rewound_to {
+            // A second rewind before the owner rebuilt: keep only what survives both.
+            self.pending.retain(|p| p.meta.seq <= seq);
+            if seq < r {
+                self.rewound_to = Some(seq);
+                self.pending.clear();
+            }
+            if self.source.is_none() {
+                return;
+            }
+        } else if seq >= self.applied_seq {
+            return;
+        }
+        if let Some(mut src) = self.source.take() {
+            let res = self.replay_into(seq, |f| src(f));
+            self.source = Some(src);
+            match res {
+                Ok(()) => {
+                    self.rewound_to = None;
+                    self.pending.clear();
+                    self.rebuild_error = None;
+                    return;
+                }
+                Err(e) => self.rebuild_error = Some(e.to_string()),
+            }
+        }
+        // No source (or it failed): the owner rebuilds; records applied until then are kept.
+        if self.rewound_to.is_none() {
             self.rewound_to = Some(seq);
+            self.pending.clear();
         }
     }
 }

@@ -281,6 +281,10 @@ pub struct SegmentLog<S: Storage> {
     terms: Vec<(u64, u64)>,
     /// Commits that wrote (for stats and tests).
     commits: u64,
+    /// A `truncate_after` that failed part way (the disk may already be cut there): appends and
+    /// commits fail until a `truncate_after` completes. The in-memory state is the last one
+    /// that held.
+    pending_cut: Option<u64>,
 }
 
 impl<S: Storage> std::fmt::Debug for SegmentLog<S> {
@@ -324,6 +328,7 @@ impl<S: Storage> SegmentLog<S> {
             durable_seq: 0,
             terms: Vec::new(),
             commits: 0,
+            pending_cut: None,
         };
         let mut rec = Recovery {
             segments: segs.len(),
@@ -460,6 +465,7 @@ impl<S: Storage> SegmentLog<S> {
 
     /// Stages one encoded record (`tpx_wire::encode_record`'s output); it must continue the log.
     pub fn append(&mut self, rec: &[u8]) -> Result<u64, LogError> {
+        self.check_no_pending_cut()?;
         let (seq, term, len) = record_seq_term(rec).ok_or(LogError::BadRecord)?;
         if len != rec.len() {
             return Err(LogError::BadRecord);
@@ -501,6 +507,7 @@ impl<S: Storage> SegmentLog<S> {
     /// Writes everything staged (one write per segment touched and per full buffer) and
     /// flushes; returns the durable seq. On an error the records stay staged.
     pub fn commit(&mut self) -> Result<u64, LogError> {
+        self.check_no_pending_cut()?;
         while self.staged_pos < self.staged.len() {
             let rest = &self.staged[self.staged_pos..];
             let (seq, _, len) = record_seq_term(rest).ok_or(LogError::BadRecord)?;
@@ -586,15 +593,40 @@ impl<S: Storage> SegmentLog<S> {
         Ok(())
     }
 
-    /// Drops every record after `seq` (a returning old primary cutting what the new term does not
-    /// hold). Staged records are written first if they can be; the cut is durable on return.
-    pub fn truncate_after(&mut self, seq: u64) -> Result<(), LogError> {
-        if seq >= self.last_seq {
-            return Ok(());
+    fn check_no_pending_cut(&self) -> Result<(), LogError> {
+        match self.pending_cut {
+            Some(seq) => Err(LogError::Io(io::Error::other(format!(
+                "truncation after seq {seq} not finished"
+            )))),
+            None => Ok(()),
         }
-        // Whatever is staged is beyond what survives or is written now; simplest: drop it.
-        self.staged.clear();
-        self.staged_pos = 0;
+    }
+
+    /// Drops every record after `seq` (a returning old primary cutting what the new term does not
+    /// hold). Staged records up to `seq` are written first; the cut is durable on return.
+    ///
+    /// On an error nothing in memory changed (`last_seq` etc. are as before) but the disk may be
+    /// cut part way: appends and commits fail until a retried `truncate_after` succeeds (it cuts
+    /// at the lowest seq asked since). On success `last_seq()` is at most `seq`.
+    pub fn truncate_after(&mut self, seq: u64) -> Result<(), LogError> {
+        let seq = match self.pending_cut {
+            Some(p) => p.min(seq),
+            None if seq >= self.last_seq => return Ok(()),
+            None => {
+                // Records up to `seq` that are only staged survive the cut: write them first.
+                if self.durable_seq < seq && self.has_staged() {
+                    self.commit()?;
+                }
+                seq
+            }
+        };
+        self.pending_cut = Some(seq);
+        self.cut_after(seq)?;
+        self.pending_cut = None;
+        Ok(())
+    }
+
+    fn cut_after(&mut self, seq: u64) -> Result<(), LogError> {
         if let Some(f) = self.cur.take() {
             self.st.close(f);
         }
@@ -606,34 +638,49 @@ impl<S: Storage> SegmentLog<S> {
             self.st.remove(&name)?;
             self.segments.pop();
         }
+        // The fallible steps first; memory changes only once the disk is cut.
+        let kept = match self.segments.last().cloned() {
+            None => None,
+            Some(seg) => {
+                let f = self.st.open(&seg.name, false)?;
+                let bytes = read_all(&mut self.st, f)?;
+                let mut off = 0;
+                let mut term = 0;
+                let mut last = seg.first_seq.saturating_sub(1);
+                while off < bytes.len() {
+                    match decode_record(&bytes[off..]) {
+                        Ok((r, len)) if r.meta.seq <= seq => {
+                            term = r.meta.term;
+                            last = r.meta.seq;
+                            off += len;
+                        }
+                        _ => break,
+                    }
+                }
+                self.st.truncate(f, off as u64)?;
+                self.st.allocate(f, self.cfg.segment_bytes)?;
+                Some((f, bytes, off, term, last))
+            }
+        };
+        self.staged.clear();
+        self.staged_pos = 0;
         self.buf.fill(0);
         self.buf_off = 0;
         self.buf_len = 0;
         self.written_len = 0;
-        self.terms.retain(|&(_, s)| s <= seq);
-        self.last_seq = seq;
-        self.durable_seq = seq;
-        self.buf_last_seq = seq;
-        let Some(seg) = self.segments.last().cloned() else {
+        let Some((f, bytes, off, term, last)) = kept else {
+            self.terms.retain(|&(_, s)| s <= seq);
+            self.last_seq = seq;
+            self.durable_seq = seq;
+            self.buf_last_seq = seq;
             self.first_seq = 0;
             self.last_term = 0;
             return Ok(());
         };
-        let f = self.st.open(&seg.name, false)?;
-        let bytes = read_all(&mut self.st, f)?;
-        let mut off = 0;
-        let mut term = 0;
-        while off < bytes.len() {
-            match decode_record(&bytes[off..]) {
-                Ok((r, len)) if r.meta.seq <= seq => {
-                    term = r.meta.term;
-                    off += len;
-                }
-                _ => break,
-            }
-        }
-        self.st.truncate(f, off as u64)?;
-        self.st.allocate(f, self.cfg.segment_bytes)?;
+        self.terms.retain(|&(_, s)| s <= last);
+        self.last_seq = last;
+        self.durable_seq = last;
+        self.buf_last_seq = last;
         self.cur = Some(f);
         let block = off / BLOCK * BLOCK;
         self.buf_off = block as u64;

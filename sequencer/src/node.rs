@@ -273,6 +273,12 @@ pub fn run_node(opts: &NodeOptions, out: &mut dyn Write) -> Result<NodeSummary, 
         app.apply(r)
     })
     .map_err(|e| e.to_string())?;
+    // A rewind (a returning old primary cuts its tail) rebuilds the engine inside
+    // `Replica::poll`, before the records received after the cut are applied.
+    let mut app = app.with_source({
+        let dir = log_dir.clone();
+        move || FileStorage::new(&dir, WriteMode::Buffered)
+    });
     let net = TcpTransport::new(
         opts.id,
         Some(opts.listen),
@@ -314,6 +320,7 @@ pub fn run_node(opts: &NodeOptions, out: &mut dyn Write) -> Result<NodeSummary, 
         }
         let mut busy = rep.poll(&mut app);
         if let Some(seq) = app.rewound_to {
+            // The rebuild inside `rewind` failed: retry (records applied since are kept).
             app.rebuild(reader_st().map_err(|e| e.to_string())?, seq)
                 .map_err(|e| e.to_string())?;
         }

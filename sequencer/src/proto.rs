@@ -60,14 +60,22 @@ pub enum Msg<'a> {
     },
     /// Any -> a peer with a lower term: the term moved on; `primary` holds it.
     NewTerm { term: u64, primary: u32 },
-    /// Node -> witness: make me primary of `term`; my log ends at `last_seq`.
-    Promote { node: u32, term: u64, last_seq: u64 },
+    /// Node -> witness: make me primary of `term`; my log ends at `last_seq`, a record of
+    /// `last_term`.
+    Promote {
+        node: u32,
+        term: u64,
+        last_seq: u64,
+        last_term: u64,
+    },
     /// Primary -> witness: extend my lease; records up to `solo_upto` may be acknowledged
-    /// without the standby holding them (0: none).
+    /// without the standby holding them (0: none); `solo_term` is the term of the record at
+    /// `solo_upto` (0 with it).
     Renew {
         node: u32,
         term: u64,
         solo_upto: u64,
+        solo_term: u64,
     },
     /// Witness -> node: you are primary of `term`.
     Granted { term: u64, lease_ns: u64 },
@@ -170,21 +178,25 @@ impl<'a> Msg<'a> {
                 node,
                 term,
                 last_seq,
+                last_term,
             } => {
                 head(out, PROMOTE);
                 w(out, u64::from(node));
                 w(out, term);
                 w(out, last_seq);
+                w(out, last_term);
             }
             Msg::Renew {
                 node,
                 term,
                 solo_upto,
+                solo_term,
             } => {
                 head(out, RENEW);
                 w(out, u64::from(node));
                 w(out, term);
                 w(out, solo_upto);
+                w(out, solo_term);
             }
             Msg::Granted { term, lease_ns } => {
                 head(out, GRANTED);
@@ -251,11 +263,13 @@ impl<'a> Msg<'a> {
                 node: n32(0)?,
                 term: r(b, 1)?,
                 last_seq: r(b, 2)?,
+                last_term: r(b, 3)?,
             },
             RENEW => Msg::Renew {
                 node: n32(0)?,
                 term: r(b, 1)?,
                 solo_upto: r(b, 2)?,
+                solo_term: r(b, 3)?,
             },
             GRANTED => Msg::Granted {
                 term: r(b, 0)?,
@@ -316,11 +330,13 @@ mod tests {
                 node: 2,
                 term: 3,
                 last_seq: 10,
+                last_term: 2,
             },
             Msg::Renew {
                 node: 1,
                 term: 2,
-                solo_upto: 0,
+                solo_upto: 7,
+                solo_term: 1,
             },
             Msg::Granted {
                 term: 3,

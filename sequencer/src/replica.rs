@@ -640,9 +640,17 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         }
         // Records of a term are the same on every replica that has them: the standby's log
         // agrees with ours up to the end of its last term in our history.
-        let keep = last_seq
-            .min(self.log.last_seq_of_term(last_term))
-            .min(self.log.last_seq());
+        // If we hold no record of the standby's last term, its records of that term are not
+        // ours and we cannot tell where they start: it resyncs from the start (rare: it wrote
+        // a term we never saw; `last_seq_of_term` would wrongly keep them).
+        let holds_term = self.log.terms().iter().any(|&(t, _)| t == last_term);
+        let keep = if holds_term || last_term == 0 {
+            last_seq
+                .min(self.log.last_seq_of_term(last_term))
+                .min(self.log.last_seq())
+        } else {
+            0
+        };
         self.peer = PeerState {
             joined: true,
             sent_seq: keep,
@@ -676,20 +684,25 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         self.last_heard_primary_ns = now;
         if self.log.last_seq() > keep_seq {
             if let Err(e) = self.log.truncate_after(keep_seq) {
+                // Nothing changed in memory (the log refuses appends until a cut succeeds):
+                // stay unsynced, so the next `Hello` gets a `Welcome` that retries the cut.
                 self.events.push_back(ReplicaEvent::LogError(e.to_string()));
+                self.synced = false;
                 return;
             }
+            // The log may end below `keep_seq` (records it never got onto its disk).
+            let cut = self.log.last_seq().min(keep_seq);
             self.events
-                .push_back(ReplicaEvent::Truncated { to_seq: keep_seq });
+                .push_back(ReplicaEvent::Truncated { to_seq: cut });
             match scan_log(&mut self.log) {
                 Ok((d, _)) => self.dedup = d,
                 Err(e) => self.events.push_back(ReplicaEvent::LogError(e.to_string())),
             }
-            if self.applied_seq > keep_seq {
-                app.rewind(keep_seq);
-                self.applied_seq = keep_seq;
+            if self.applied_seq > cut {
+                app.rewind(cut);
+                self.applied_seq = cut;
             }
-            self.commit_seq = self.commit_seq.min(keep_seq);
+            self.commit_seq = self.commit_seq.min(cut);
         }
         self.synced = true;
         self.send_ack();
@@ -736,8 +749,13 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
                         self.term = term;
                         self.primary = Some(holder);
                         self.synced = false;
+                    }
+                    if moved || holder != 0 {
+                        // A role change even when the term did not move (a candidate that
+                        // already follows the holder's term, e.g. a node started as primary
+                        // that lost the race for term 1).
                         self.events.push_back(ReplicaEvent::BecameStandby {
-                            term,
+                            term: self.term,
                             primary: holder,
                         });
                     }
@@ -770,6 +788,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             node: self.cfg.node_id,
             term: self.cand_term,
             last_seq: self.log.last_seq(),
+            last_term: self.log.last_term(),
         };
         self.send(self.cfg.witness_id, m);
     }
@@ -871,6 +890,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
                 node: self.cfg.node_id,
                 term: self.cand_term,
                 last_seq: self.log.last_seq(),
+                last_term: self.log.last_term(),
             };
             self.send(self.cfg.witness_id, m);
         }
@@ -981,6 +1001,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             node: self.cfg.node_id,
             term: self.term,
             solo_upto: want,
+            solo_term: self.term_at(want),
         };
         if self.send(self.cfg.witness_id, m) {
             self.renews_in_flight.push_back(now);
@@ -990,6 +1011,19 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         }
         self.solo_requested = want;
         self.last_renew_ns = now;
+    }
+
+    /// The term of the record at `seq` in the log (0 for seq 0).
+    fn term_at(&self, seq: u64) -> u64 {
+        if seq == 0 {
+            return 0;
+        }
+        self.log
+            .terms()
+            .iter()
+            .rev()
+            .find(|&&(_, first)| first <= seq)
+            .map_or(0, |&(t, _)| t)
     }
 
     fn send_appends(&mut self, now: u64) {

@@ -1,9 +1,11 @@
 //! The witness: a tiny third party that decides who is primary of which term.
 //!
-//! It holds `(term, holder, lease_until_ns, must_have_seq)`. It grants term `t` to node `n`
-//! only if `t` is above its term, the current holder's lease has expired (or `n` is the holder)
-//! and `n`'s log reaches `must_have_seq` (what the holder reported acknowledging without its
-//! standby). A primary renews its lease every `lease_ns / 4`; it acknowledges alone (fsync mode,
+//! It holds `(term, holder, lease_until_ns, must_have)`. It grants term `t` to node `n` only
+//! if `t` is above its term, the current holder's lease has expired (or `n` is the holder) and
+//! `n`'s log is at least as up to date as `must_have = (term, seq)` of the last record the
+//! holder reported acknowledging without its standby, compared as Raft does: by the term of the
+//! last record, then by seq. (Comparing by seq alone would grant a node holding a long
+//! unacknowledged tail of an older term, which lacks the holder's acknowledged records.) A primary renews its lease every `lease_ns / 4`; it acknowledges alone (fsync mode,
 //! or with its standby gone) only within a lease it holds, and only up to a `solo_upto` the
 //! witness has recorded. So a new term exists only after the old primary's lease has run out
 //! on the witness's clock, and a primary that lost the witness stops acknowledging alone before
@@ -25,8 +27,10 @@ pub struct Witness {
     /// Node holding `term` (0: none yet).
     pub holder: u32,
     pub lease_until_ns: u64,
-    /// A candidate must hold at least this seq (records the holder acknowledged alone).
+    /// A candidate's `(last_term, last_seq)` must be at least `(must_have_term, must_have_seq)`:
+    /// the last record the holder acknowledged alone.
     pub must_have_seq: u64,
+    pub must_have_term: u64,
     pub lease_ns: u64,
 }
 
@@ -47,6 +51,7 @@ impl Witness {
             holder,
             lease_until_ns: if holder != 0 { now_ns + lease_ns } else { 0 },
             must_have_seq: if holder != 0 { u64::MAX } else { 0 },
+            must_have_term: if holder != 0 { u64::MAX } else { 0 },
             lease_ns,
         }
     }
@@ -67,6 +72,7 @@ impl Witness {
                 node,
                 term,
                 last_seq,
+                last_term,
             } => {
                 if node == self.holder && term == self.term {
                     self.lease_until_ns = now_ns + self.lease_ns;
@@ -85,7 +91,7 @@ impl Witness {
                     if now_ns < self.lease_until_ns {
                         return (Some(self.deny(DenyReason::LeaseHeld)), none);
                     }
-                    if last_seq < self.must_have_seq {
+                    if (last_term, last_seq) < (self.must_have_term, self.must_have_seq) {
                         return (Some(self.deny(DenyReason::MissingAcked)), none);
                     }
                 }
@@ -93,6 +99,7 @@ impl Witness {
                 self.holder = node;
                 self.lease_until_ns = now_ns + self.lease_ns;
                 self.must_have_seq = 0;
+                self.must_have_term = 0;
                 (
                     Some(Msg::Granted {
                         term,
@@ -105,10 +112,12 @@ impl Witness {
                 node,
                 term,
                 solo_upto,
+                solo_term,
             } => {
                 if node == self.holder && term == self.term {
                     self.lease_until_ns = now_ns + self.lease_ns;
                     self.must_have_seq = solo_upto;
+                    self.must_have_term = if solo_upto == 0 { 0 } else { solo_term };
                     (
                         Some(Msg::Lease {
                             term,
@@ -206,12 +215,24 @@ mod tests {
     const L: u64 = 1_000;
 
     fn promote(w: &mut Witness, now: u64, node: u32, term: u64, last: u64) -> Msg<'static> {
+        promote_t(w, now, node, term, last, term - 1)
+    }
+
+    fn promote_t(
+        w: &mut Witness,
+        now: u64,
+        node: u32,
+        term: u64,
+        last: u64,
+        last_term: u64,
+    ) -> Msg<'static> {
         w.on_message(
             now,
             &Msg::Promote {
                 node,
                 term,
                 last_seq: last,
+                last_term,
             },
         )
         .0
@@ -240,6 +261,7 @@ mod tests {
                 node: 1,
                 term: 1,
                 solo_upto: 40,
+                solo_term: 1,
             },
         );
         assert!(matches!(
@@ -276,6 +298,7 @@ mod tests {
                 node: 1,
                 term: 1,
                 solo_upto: 0,
+                solo_term: 0,
             },
         );
         assert!(matches!(
@@ -313,11 +336,72 @@ mod tests {
                 node: 1,
                 term: 3,
                 solo_upto: 0,
+                solo_term: 0,
             },
         );
         assert!(matches!(
             promote(&mut w, 4 * L, 2, 4, 5),
             Msg::Granted { term: 4, .. }
+        ));
+    }
+
+    #[test]
+    fn a_longer_tail_of_an_older_term_does_not_win() {
+        let mut w = Witness::new(L, 0, None);
+        // Node 1 held term 1 and wrote (unacknowledged) up to 100; node 2 got term 2 from 50.
+        assert!(matches!(
+            promote_t(&mut w, 0, 2, 2, 50, 1),
+            Msg::Granted { term: 2, .. }
+        ));
+        // Node 2 acknowledges alone up to 60 (records of term 2).
+        w.on_message(
+            100,
+            &Msg::Renew {
+                node: 2,
+                term: 2,
+                solo_upto: 60,
+                solo_term: 2,
+            },
+        );
+        // Node 1 returns with its longer term-1 tail: it lacks 51..=60 of term 2.
+        assert!(matches!(
+            promote_t(&mut w, 5 * L, 1, 3, 100, 1),
+            Msg::Denied {
+                reason: DenyReason::MissingAcked,
+                ..
+            }
+        ));
+        // A log holding term 2 up to 60 is up to date.
+        assert!(matches!(
+            promote_t(&mut w, 5 * L, 1, 3, 60, 2),
+            Msg::Granted { term: 3, .. }
+        ));
+    }
+
+    #[test]
+    fn solo_records_of_an_older_term_are_held_by_any_longer_log_of_that_term() {
+        let mut w = Witness::new(L, 0, None);
+        promote_t(&mut w, 0, 2, 2, 50, 1);
+        // Node 2 acknowledged alone up to 40, a record of term 1 it inherited.
+        w.on_message(
+            100,
+            &Msg::Renew {
+                node: 2,
+                term: 2,
+                solo_upto: 40,
+                solo_term: 1,
+            },
+        );
+        assert!(matches!(
+            promote_t(&mut w, 5 * L, 1, 3, 39, 1),
+            Msg::Denied {
+                reason: DenyReason::MissingAcked,
+                ..
+            }
+        ));
+        assert!(matches!(
+            promote_t(&mut w, 5 * L, 1, 3, 45, 1),
+            Msg::Granted { term: 3, .. }
         ));
     }
 }

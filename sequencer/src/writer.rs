@@ -141,9 +141,13 @@ impl<S: Storage + Clone> LogSink for SyncLog<S> {
     }
 
     fn truncate_after(&mut self, seq: u64) -> Result<(), LogError> {
-        self.log.truncate_after(seq)?;
+        let r = self.log.truncate_after(seq);
+        // A failed cut changed nothing in memory, but a commit before it may have written.
         self.terms = self.log.terms().to_vec();
-        self.staged = 0;
+        if !self.log.has_staged() {
+            self.staged = 0;
+        }
+        r?;
         self.reader = LogReader::new(self.log.storage().clone())?;
         Ok(())
     }
@@ -183,7 +187,8 @@ struct Pending {
     stop: bool,
     /// A truncation for the writer to do, and its answer.
     truncate: Option<u64>,
-    truncated: Option<Result<(), String>>,
+    /// `Ok(last seq after the cut)` (at most the seq asked).
+    truncated: Option<Result<u64, String>>,
     writer_waiting: bool,
 }
 
@@ -317,7 +322,10 @@ fn writer_loop<S: Storage>(mut log: SegmentLog<S>, sh: Arc<Shared>, idle: IdleMo
                 if let Some(seq) = p.truncate.take() {
                     p.bytes.clear();
                     batch.clear();
-                    let r = log.truncate_after(seq).map_err(|e| e.to_string());
+                    let r = log
+                        .truncate_after(seq)
+                        .map(|()| log.last_seq())
+                        .map_err(|e| e.to_string());
                     if r.is_ok() {
                         sh.durable.store(log.durable_seq(), Ordering::Release);
                     }
@@ -446,9 +454,9 @@ impl<S: Storage + Clone + Send + 'static> LogSink for ThreadedLog<S> {
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
         }
-        let r = p.truncated.take().unwrap_or(Ok(()));
+        let r = p.truncated.take().unwrap_or(Ok(seq));
         drop(p);
-        r.map_err(|e| LogError::Io(std::io::Error::other(e)))?;
+        let seq = r.map_err(|e| LogError::Io(std::io::Error::other(e)))?;
         self.last_seq = seq;
         self.terms.retain(|&(_, s)| s <= seq);
         self.last_term = self.terms.last().map_or(0, |t| t.0);

@@ -403,3 +403,43 @@ fn full_tmpfs_stops_acknowledging() {
     assert!(r.last_seq >= durable);
     assert_eq!(seqs(st), (1..=r.last_seq).collect::<Vec<_>>());
 }
+
+#[test]
+fn failed_truncate_changes_nothing_in_memory_and_a_retry_finishes_it() {
+    let mem = MemStorage::new();
+    let mut log = write_n(mem.clone(), 1, 500, 11);
+    let terms = log.terms().to_vec();
+    // The cut's last step (re-allocating the kept segment) fails.
+    mem.inject(Fault::NoSpace, 1);
+    assert!(log.truncate_after(123).is_err());
+    assert_eq!(log.last_seq(), 500);
+    assert_eq!(log.durable_seq(), 500);
+    assert_eq!(log.terms(), &terms[..]);
+    // The disk may be cut part way: nothing is appended until the cut is done.
+    assert!(log.append(&rec(501, 1)).is_err());
+    assert!(log.commit().is_err());
+    log.truncate_after(123).unwrap();
+    assert_eq!(log.last_seq(), 123);
+    log.append(&rec(124, 2)).unwrap();
+    log.commit().unwrap();
+    drop(log);
+    mem.crash();
+    let (log, r) = SegmentLog::open(mem.clone(), small()).unwrap();
+    assert_eq!((r.last_seq, r.last_term), (124, 2));
+    assert_eq!(log.terms(), &[(1, 1), (2, 124)]);
+    assert_eq!(seqs(mem), (1..=124).collect::<Vec<_>>());
+}
+
+#[test]
+fn truncate_writes_staged_records_it_keeps() {
+    let mem = MemStorage::new();
+    let mut log = write_n(mem.clone(), 1, 100, 10);
+    for s in 101..=110 {
+        log.append(&rec(s, 1)).unwrap();
+    }
+    log.truncate_after(105).unwrap();
+    assert_eq!(log.last_seq(), 105);
+    drop(log);
+    mem.crash();
+    assert_eq!(seqs(mem), (1..=105).collect::<Vec<_>>());
+}

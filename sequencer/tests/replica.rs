@@ -2,7 +2,7 @@
 //! in-memory disks (crash = lose what was not flushed).
 
 use tpx_sequencer::apply::EngineApplier;
-use tpx_sequencer::log::{LogConfig, LogReader};
+use tpx_sequencer::log::{LogConfig, LogReader, SegmentLog};
 use tpx_sequencer::node::{demo_engine_config, Load};
 use tpx_sequencer::replica::{Durability, Replica, ReplicaConfig, Role, SubmitError};
 use tpx_sequencer::storage::MemStorage;
@@ -10,7 +10,7 @@ use tpx_sequencer::transport::{MemNet, MemTransport};
 use tpx_sequencer::witness::WitnessServer;
 use tpx_sequencer::writer::SyncLog;
 use tpx_sequencer::{Applier, Clock, ManualClock};
-use tpx_wire::log_record::LogRecord;
+use tpx_wire::log_record::{encode_record, LogRecord, RecordMeta};
 
 const W: u32 = 100;
 const TIMEOUT: u64 = 500_000;
@@ -84,7 +84,11 @@ impl Cluster {
     fn start(&mut self, id: u32, want_primary: bool) {
         let n = &mut self.nodes[id as usize - 1];
         let (log, _) = SyncLog::open(n.disk.clone(), log_cfg()).unwrap();
-        n.app = EngineApplier::new(demo_engine_config()).unwrap();
+        // A rewind rebuilds at once (inside `poll`), from this disk.
+        let src = n.disk.clone();
+        n.app = EngineApplier::new(demo_engine_config())
+            .unwrap()
+            .with_source(move || Ok(src.clone()));
         n.app.rebuild(n.disk.clone(), u64::MAX).unwrap();
         self.net.set_down(id, false);
         let ep = self.net.endpoint(id);
@@ -120,9 +124,8 @@ impl Cluster {
             for node in &mut self.nodes {
                 if let Some(r) = node.rep.as_mut() {
                     r.poll(&mut node.app);
-                    if let Some(seq) = node.app.rewound_to {
-                        node.app.rebuild(node.disk.clone(), seq).unwrap();
-                    }
+                    assert_eq!(node.app.rebuild_error, None);
+                    assert_eq!(node.app.rewound_to, None);
                 }
             }
         }
@@ -413,4 +416,67 @@ fn stale_primary_is_fenced_by_a_higher_term() {
 #[allow(dead_code)]
 fn _applier_is_used(a: &mut EngineApplier, r: &LogRecord) {
     a.apply(r);
+}
+
+fn rec(seq: u64, term: u64, id: u64) -> LogRecord {
+    LogRecord {
+        meta: RecordMeta {
+            seq,
+            term,
+            timestamp_ns: seq * 10,
+            origin: 9,
+            account: 9,
+        },
+        input: Load::new(9, 1).request(id),
+    }
+}
+
+/// The standby's engine after `rewind(3)` followed, in the same poll, by records 4 and 5 of
+/// the new term: it must equal a replay of the log (1..=3 of term 1, 4..=5 of term 2).
+/// `sync`: the applier rebuilds inside `rewind`; else the owner rebuilds after the poll.
+fn rewind_then_apply(sync: bool) {
+    let disk = MemStorage::new();
+    let (mut log, _) = SegmentLog::open(disk.clone(), log_cfg()).unwrap();
+    let mut app = EngineApplier::new(demo_engine_config()).unwrap();
+    if sync {
+        let src = disk.clone();
+        app = app.with_source(move || Ok(src.clone()));
+    }
+    let mut buf = vec![0u8; 1024];
+    let mut append = |log: &mut SegmentLog<MemStorage>, r: &LogRecord| {
+        let n = encode_record(r, &mut buf).unwrap();
+        log.append(&buf[..n]).unwrap();
+        log.commit().unwrap();
+    };
+    for seq in 1..=5 {
+        let r = rec(seq, 1, seq);
+        append(&mut log, &r);
+        app.apply(&r);
+    }
+    // The Welcome: cut after 3, rewind; then the Append of the same poll.
+    log.truncate_after(3).unwrap();
+    app.rewind(3);
+    for seq in 4..=5 {
+        let r = rec(seq, 2, 100 + seq);
+        append(&mut log, &r);
+        app.apply(&r);
+    }
+    if let Some(seq) = app.rewound_to {
+        assert!(!sync);
+        app.rebuild(disk.clone(), seq).unwrap();
+    }
+    assert_eq!(app.rewound_to, None);
+    assert_eq!(app.applied_seq, 5);
+    assert_eq!(app.state_hash(), replayed_hash(&disk, u64::MAX));
+    assert_ne!(app.state_hash(), replayed_hash(&disk, 3));
+}
+
+#[test]
+fn rewind_rebuilds_before_records_received_in_the_same_poll() {
+    rewind_then_apply(true);
+}
+
+#[test]
+fn deferred_rewind_keeps_records_applied_before_the_rebuild() {
+    rewind_then_apply(false);
 }

@@ -16,6 +16,11 @@
 //!   sampled on both.
 //! - the `tpx-sim` binary: `--seeds N`, `--seed S`.
 //!
+//! The default run injects ENOSPC / EIO write faults (`disk_fault_ppm` 500; `--disk-fault-ppm
+//! 0` turns them off) and guards crashes by seq only (a node may crash while the other holds
+//! the acknowledged seqs, maybe with a divergent older-term tail; `--content-crash-guard`
+//! compares by content instead).
+//!
 //! Run: `cargo run --release -p tpx-sim -- --seeds 500` (or `--seed S` to replay one with
 //! a per-seed line; `TPX_SIM_TRACE=1` prints every role change, crash and fault to stderr).
 //! The last line is `seeds=N failures=F`; the exit status is 1 on any failure.
@@ -23,32 +28,42 @@
 //! Does not yet: crash the witness (its server persists through `std::fs`); tear a crash's
 //! last write (MemStorage keeps only whole flushed writes); duplicate or reorder messages
 //! within a connection (the `Transport` contract forbids it); partition without a reset;
-//! crash both nodes, or a node while the other lacks an acknowledged record (outside what
-//! the design survives); drive the threaded log writer (`ThreadedLog` spawns a thread); check
+//! crash both nodes, or a node while the other lacks an acknowledged seq (outside what the
+//! design survives); drive the threaded log writer (`ThreadedLog` spawns a thread); check
 //! liveness (that a primary is eventually elected and the standby catches up); run the engine
 //! gateway, market data or clients beyond the sequencer's built-in load.
 //!
-//! Sequencer problems it found (kept out of the default run so the default run is green; each
-//! reproduces with a flag):
+//! Sequencer problems it found, fixed (each has a regression test; the seeds are in
+//! `tests/seeds.rs`; 4 was found after write faults and the seq-only guard joined the default
+//! run, but fails without them too):
 //!
-//! 1. Deferred rewind loses records: `EngineApplier::rewind` only flags `rewound_to` and the
-//!    owner (`node.rs` after `rep.poll`, and `sequencer/tests/replica.rs`) rebuilds after
-//!    `poll` returns, but `Replica::poll` goes on applying records received in the same poll
-//!    onto the un-rewound engine; the rebuild then discards them while the replica's
-//!    `applied_seq` says they were applied: the standby's engine diverges. The simulator's
-//!    `SimApplier` rebuilds inside `rewind`; without it most seeds failed `state-hash`.
-//! 2. The witness promotes by `last_seq` alone: a restarted node holding an unacknowledged
-//!    tail of an older term that is longer than what the primary acknowledged alone
-//!    (`solo_upto`) is granted the next term and the acknowledged records are lost
-//!    (`--seed 257 --disk-fault-ppm 500 --loose-crash-guard`: `acked-in-later-primary`).
-//!    `Promote` needs `last_term` and the witness must compare `(last_term, last_seq)`.
-//! 3. A `truncate_after` that fails on a write fault (ENOSPC / EIO) has already cut the log
-//!    (`SegmentLog::truncate_after` sets `last_seq = seq` before its writes), but
-//!    `Replica::on_welcome` returns on the error before `app.rewind` and before fixing
-//!    `applied_seq` / dedup: the standby's engine keeps the cut record, its `applied_seq` stays
-//!    ahead of its log, and the primary's record at that seq is then appended but never
-//!    applied (`--seed 85 --disk-fault-ppm 500`: `state-hash`).
-//! 4. A stale `Welcome` (answer to a re-sent `Hello`) re-truncates a synced standby below
+//! 1. Deferred rewind lost records: `EngineApplier::rewind` only flagged the rewind and the
+//!    owner rebuilt after `poll` returned, while `Replica::poll` went on applying records
+//!    received in the same poll onto the old engine; the rebuild discarded them. Now
+//!    `EngineApplier::with_source` rebuilds inside `rewind` (the node, the tests and the
+//!    simulator use it), and without a source the records applied after a flagged rewind are
+//!    re-applied by `rebuild` (`sequencer/tests/replica.rs`: `rewind_*`).
+//! 2. The witness promoted by `last_seq` alone, granting a node with a long unacknowledged
+//!    tail of an older term over records the primary acknowledged alone (seed 257 with write
+//!    faults and the seq-only crash guard: `acked-in-later-primary`). `Promote` carries
+//!    `last_term`, `Renew` the term of the record at `solo_upto`, and the witness compares
+//!    `(last_term, last_seq)` against that, as Raft's up-to-date rule.
+//! 3. A `truncate_after` failing on a write fault had already cut the log in memory while
+//!    `Replica::on_welcome` returned before rewinding the engine (seed 85 with write faults:
+//!    `state-hash`). `SegmentLog::truncate_after` now changes memory only once the disk is cut
+//!    (until a retry succeeds it refuses appends and commits), writes staged records it keeps
+//!    first, and `on_welcome` on an error stays unsynced so the next `Hello` / `Welcome`
+//!    retries the cut.
+//! 4. A standby whose last term the primary never saw (it was primary of that term and wrote
+//!    records the other node never got) kept them: `on_hello` took
+//!    `last_seq_of_term(last_term)`, which for a term missing from the primary's history is
+//!    the primary's whole log, so a divergent record stayed (seeds 1020 and 1889 in every
+//!    configuration: `state-hash`). The primary now answers such a `Hello` with `keep_seq` 0
+//!    (it cannot tell where that term starts): the standby resyncs from the start.
+//!
+//! Open:
+//!
+//! 5. A stale `Welcome` (answer to a re-sent `Hello`) re-truncates a synced standby below
 //!    what it already received and acknowledged: harmless while the primary lives (it
 //!    re-sends), but in `Replicated` mode the primary has counted those records as held by the
 //!    standby. Counted as `acked_truncations`, not failed.

@@ -35,8 +35,9 @@ pub struct SimConfig {
     /// Chance per step (millionths) that a node's disk fails the next few writes (ENOSPC/EIO).
     pub disk_fault_ppm: u32,
     /// A node may crash only while the other holds every acknowledged record, compared by
-    /// content. Off: compared by seq only, which lets a divergent unacknowledged tail count
-    /// (this exposes the witness promoting by `last_seq` alone: see the crate docs).
+    /// content. Off (the default): compared by seq only, which lets a node with a divergent
+    /// unacknowledged tail of an older term stand in for the acknowledged records (the case
+    /// the witness's `(last_term, last_seq)` rule is for: see the crate docs).
     pub content_crash_guard: bool,
     pub net: NetFaults,
 }
@@ -47,10 +48,10 @@ impl Default for SimConfig {
             steps: 3000,
             submit_ppm: 500_000,
             crash_ppm: 1_500,
-            // Off by default: a failed commit loses records the standby already applied
-            // (see the crate docs); `--disk-fault-ppm 500` exposes it.
-            disk_fault_ppm: 0,
-            content_crash_guard: true,
+            // ENOSPC / EIO write faults are part of the default run (`--disk-fault-ppm 0`
+            // turns them off).
+            disk_fault_ppm: 500,
+            content_crash_guard: false,
             net: NetFaults {
                 min_delay_ns: 1_000,
                 max_delay_ns: 40_000,
@@ -101,13 +102,10 @@ pub struct Outcome {
     pub durability: Durability,
 }
 
-/// An [`EngineApplier`] that rebuilds at once when the replica rewinds it (inside
-/// `Replica::poll`), so records the replica applies later in the same poll land on the rebuilt
-/// engine. (`EngineApplier` only flags the rewind and `node.rs` rebuilds after `poll` returns,
-/// which loses those records: see the crate docs.)
+/// The production [`EngineApplier`], rebuilding at once inside `rewind` from the node's disk
+/// ([`EngineApplier::with_source`]), plus what the checker reads.
 struct SimApplier {
     inner: EngineApplier,
-    disk: MemStorage,
     rebuild_error: Option<String>,
     /// `(seq, term)` of the last record applied through this applier.
     last: (u64, u64),
@@ -119,10 +117,11 @@ impl Applier for SimApplier {
         self.last = (rec.meta.seq, rec.meta.term);
     }
     fn rewind(&mut self, seq: u64) {
-        if seq < self.inner.applied_seq {
-            if let Err(e) = self.inner.rebuild(self.disk.clone(), seq) {
-                self.rebuild_error = Some(e.to_string());
-            }
+        self.inner.rewind(seq);
+        if let Some(e) = self.inner.rebuild_error.take() {
+            self.rebuild_error = Some(e);
+        } else if let Some(to) = self.inner.rewound_to {
+            self.rebuild_error = Some(format!("rewind to {to} not rebuilt"));
         }
     }
 }
@@ -138,6 +137,14 @@ struct Node {
     acked_read: u64,
     /// `applied seq -> engine state hash` as sampled after each poll.
     hashes: BTreeMap<u64, (u64, u64)>,
+}
+
+/// An engine that rebuilds from `disk` inside `rewind`.
+fn applier(disk: &MemStorage) -> EngineApplier {
+    let src = disk.clone();
+    EngineApplier::new(demo_engine_config())
+        .expect("demo engine config")
+        .with_source(move || Ok(src.clone()))
 }
 
 fn replica_cfg(id: u32, durability: Durability) -> ReplicaConfig {
@@ -240,8 +247,7 @@ impl Sim {
                 disk: disk.clone(),
                 rep: None,
                 app: SimApplier {
-                    inner: EngineApplier::new(demo_engine_config()).expect("demo engine config"),
-                    disk,
+                    inner: applier(&disk),
                     rebuild_error: None,
                     last: (0, 0),
                 },
@@ -301,7 +307,7 @@ impl Sim {
             }
             Err(e) => return self.fail("recovery", format!("node {id}: log open: {e}")),
         };
-        let mut app = EngineApplier::new(demo_engine_config()).expect("demo engine config");
+        let mut app = applier(&disk);
         if let Err(e) = app.rebuild(disk.clone(), u64::MAX) {
             return self.fail("recovery", format!("node {id}: replay: {e}"));
         }
@@ -322,7 +328,6 @@ impl Sim {
         n.hashes.clear();
         n.app = SimApplier {
             inner: app,
-            disk,
             rebuild_error: None,
             last: (0, 0),
         };

@@ -30,3 +30,57 @@ fn replaying_a_seed_gives_the_same_trace() {
     }
     assert_ne!(run_seed(1, cfg).trace_hash, run_seed(2, cfg).trace_hash);
 }
+
+/// The config of a reproduction: write faults, and crashes guarded by seq only.
+fn faulty(loose: bool) -> SimConfig {
+    SimConfig {
+        disk_fault_ppm: 500,
+        content_crash_guard: !loose,
+        ..SimConfig::default()
+    }
+}
+
+/// Was `acked-in-later-primary`: the witness granted a term by `last_seq` alone to a node
+/// holding a longer unacknowledged tail of an older term.
+#[test]
+fn seed_257_witness_compares_last_term_first() {
+    let o = run_seed(257, faulty(true));
+    assert_eq!(o.violation, None);
+    assert!(o.acked > 0);
+}
+
+/// Was `state-hash`: a `truncate_after` failing on a write fault had cut the log in memory
+/// while the replica kept its engine and `applied_seq`.
+#[test]
+fn seed_85_failed_truncation_keeps_log_and_engine_in_step() {
+    let o = run_seed(85, faulty(false));
+    assert_eq!(o.violation, None);
+    assert!(o.acked > 0);
+}
+
+/// Write faults with both crash guards pass over a range of seeds.
+#[test]
+fn disk_faults_pass_every_check() {
+    let mut failed = Vec::new();
+    for seed in 0..20 {
+        for loose in [false, true] {
+            if let Some(v) = run_seed(seed, faulty(loose)).violation {
+                failed.push(format!("seed {seed} loose={loose}: {v}"));
+            }
+        }
+    }
+    assert!(failed.is_empty(), "{failed:#?}");
+}
+
+/// Was `state-hash` (in every configuration): a standby whose last term the primary never
+/// saw kept its records of that term (`last_seq_of_term` of an unknown term is the primary's
+/// whole log), diverging from the primary.
+#[test]
+fn seeds_1020_1889_standby_with_a_term_the_primary_never_saw_resyncs() {
+    for seed in [1020, 1889] {
+        for cfg in [SimConfig::default(), faulty(false)] {
+            let o = run_seed(seed, cfg);
+            assert_eq!(o.violation, None, "seed {seed}");
+        }
+    }
+}

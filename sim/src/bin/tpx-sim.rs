@@ -18,14 +18,19 @@ struct Args {
     /// Simulated steps per seed.
     #[arg(long)]
     steps: Option<u64>,
-    /// Chance per step, in millionths, that a node's disk fails its next 1-3 writes.
+    /// Chance per step, in millionths, that a node's disk fails its next 1-3 writes (default
+    /// 500; 0 turns write faults off).
     #[arg(long)]
     disk_fault_ppm: Option<u32>,
     /// Chance per step, in millionths, that a running node crashes.
     #[arg(long)]
     crash_ppm: Option<u32>,
-    /// Lets a node crash while the other holds the acknowledged seqs but maybe other records.
+    /// Lets a node crash only while the other holds the acknowledged records by content (the
+    /// default guard compares seqs only, letting a divergent older-term tail count).
     #[arg(long)]
+    content_crash_guard: bool,
+    /// The default now (kept so older reproduction commands run).
+    #[arg(long, hide = true)]
     loose_crash_guard: bool,
     /// Prints one line per seed, not only failures.
     #[arg(long, short)]
@@ -44,7 +49,7 @@ fn main() {
     if let Some(p) = a.crash_ppm {
         cfg.crash_ppm = p;
     }
-    cfg.content_crash_guard = !a.loose_crash_guard;
+    cfg.content_crash_guard = a.content_crash_guard && !a.loose_crash_guard;
     let seeds: Vec<u64> = match a.seed {
         Some(s) => vec![s],
         None => (a.start..a.start.saturating_add(a.seeds)).collect(),
