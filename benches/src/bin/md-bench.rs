@@ -2,9 +2,9 @@
 //! against the Aeron floor on the same path, and the feed handler's decode + apply rate.
 //!
 //! ```sh
-//! cargo run --release -p tpx-feed --bin md-bench -- --json                    # UDP, 127.0.0.1
-//! cargo run --release -p tpx-feed --bin md-bench -- --path multicast --json   # in a netns
-//! cargo run --release -p tpx-feed --bin md-bench -- --path ipc --json         # aeron:ipc
+//! cargo run --release -p tpx-benches --bin md-bench -- --json                    # UDP, 127.0.0.1
+//! cargo run --release -p tpx-benches --bin md-bench -- --path multicast --json   # in a netns
+//! cargo run --release -p tpx-benches --bin md-bench -- --path ipc --json         # aeron:ipc
 //! ```
 //!
 //! Two threads spin: the feed thread, and the embedded driver on UDP paths (the publisher
