@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tpx_engine::{InstrumentId, InstrumentKind, InstrumentSpec};
 
+use crate::replication::ReplicationConfig;
+
 /// How a core waits when a duty cycle found no work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -351,6 +353,18 @@ fn default_max_sessions_per_core() -> usize {
     1_024
 }
 
+/// Which input log the sequencing stage writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogMode {
+    /// The durable log (`[replication]`, or its defaults: a single node, `fsync`). The default.
+    #[default]
+    Durable,
+    /// Positions only, nothing stored, every entry final when stamped: the node before the
+    /// durable log, kept for the e2e bench's comparison. Never for real use.
+    InProcess,
+}
+
 /// `node.toml`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -401,6 +415,13 @@ pub struct NodeConfig {
     /// Default: the built-in instruments.
     #[serde(default)]
     pub instruments: Option<Vec<InstrumentConfig>>,
+    /// `durable` (default) or `in-process` (see [`LogMode`]).
+    #[serde(default)]
+    pub log: LogMode,
+    /// The durable log, the peer and the witness; absent: a single node with a local log in
+    /// `tpx-log` (next to the config file), `fsync` durability, an in-process witness.
+    #[serde(default)]
+    pub replication: Option<ReplicationConfig>,
 }
 
 impl Default for NodeConfig {
@@ -423,6 +444,12 @@ impl NodeConfig {
             if let Some(p) = cfg.core_plan_file.as_mut().filter(|p| p.is_relative()) {
                 *p = dir.join(&*p);
             }
+            let r = cfg
+                .replication
+                .get_or_insert_with(ReplicationConfig::default);
+            if r.log_dir.is_relative() {
+                r.log_dir = dir.join(&r.log_dir);
+            }
         }
         Ok(cfg)
     }
@@ -437,6 +464,11 @@ impl NodeConfig {
             return CorePlan::from_tuning(&tuned);
         }
         Ok(CorePlan::from_machine())
+    }
+
+    /// The replication settings in force (defaults when the section is absent).
+    pub fn replication(&self) -> ReplicationConfig {
+        self.replication.clone().unwrap_or_default()
     }
 
     pub fn instruments(&self) -> Vec<InstrumentConfig> {

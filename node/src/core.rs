@@ -19,7 +19,7 @@
 //! blocks a core and nothing is dropped.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +30,7 @@ use crate::config::IdleMode;
 use crate::doorbell::{sleep_on, Doorbell};
 use crate::gateway::{home_gateway, Gateway};
 use crate::msg::{Report, Request, Sequenced, ALL_SHARDS};
+use crate::replica_stage::ReplicaSeq;
 use crate::ring::{Consumer, Producer};
 use crate::sequencer::{InProcessLog, Sequencer};
 use crate::shard::Shard;
@@ -65,6 +66,17 @@ pub struct NodeStats {
 #[derive(Debug)]
 pub struct Shared {
     pub shutdown: AtomicBool,
+    /// Whether this node is the primary (serves sessions, its shards' output is authoritative):
+    /// always true with the in-process log; with the replicated log set by the sequencing stage
+    /// on every role change. Gateways refuse logins while it is false; shards may read it (e.g.
+    /// to publish market data only while primary).
+    pub active: AtomicBool,
+    /// The replica's term (0 with the in-process log).
+    pub term: AtomicU64,
+    /// The highest seq acknowledgeable to clients (replicated log).
+    pub acked_seq: AtomicU64,
+    /// The process exit status a core asks for when it stops the node (0: none).
+    pub exit_code: AtomicU32,
     pub stats: NodeStats,
     /// Instruments in config order: `(id, symbol)`; `tops[i]` is `instruments[i]`'s.
     pub instruments: Vec<(InstrumentId, String)>,
@@ -76,6 +88,10 @@ impl Shared {
         let tops = instruments.iter().map(|_| Top::default()).collect();
         Shared {
             shutdown: AtomicBool::new(false),
+            active: AtomicBool::new(true),
+            term: AtomicU64::new(0),
+            acked_seq: AtomicU64::new(0),
+            exit_code: AtomicU32::new(0),
             stats: NodeStats::default(),
             instruments,
             tops,
@@ -95,9 +111,14 @@ impl Shared {
 }
 
 /// The sequencing stage on its core: inputs from every gateway, outputs to every shard.
+///
+/// Two logs: the durable, replicated one (`replica`, see `replica_stage.rs`; what `tpx node`
+/// runs) or the in-process one (`seq`: positions only, nothing stored; `log = "in-process"`,
+/// for the e2e bench's comparison and unit tests).
 #[derive(Debug)]
 pub struct SequencerStage {
     seq: Sequencer<InProcessLog>,
+    replica: Option<Box<ReplicaSeq>>,
     inputs: Vec<Consumer<Request>>,
     /// By shard id.
     outputs: Vec<Producer<Sequenced>>,
@@ -114,6 +135,7 @@ impl SequencerStage {
     pub fn new(inputs: Vec<Consumer<Request>>, outputs: Vec<Producer<Sequenced>>) -> Self {
         SequencerStage {
             seq: Sequencer::new(InProcessLog::default()),
+            replica: None,
             wake: outputs.iter().map(|_| None).collect(),
             pushed: vec![false; outputs.len()],
             inputs,
@@ -128,6 +150,31 @@ impl SequencerStage {
     pub fn with_wake(mut self, wake: Vec<Option<Arc<Doorbell>>>) -> Self {
         self.wake = wake;
         self
+    }
+
+    /// Sequences through the durable, replicated log instead of the in-process one.
+    pub fn with_replica(mut self, replica: ReplicaSeq) -> Self {
+        self.replica = Some(Box::new(replica));
+        self
+    }
+
+    /// Entries sequenced so far (replicated log: records handed to the shards, replay excluded).
+    pub fn stamped(&self) -> u64 {
+        match &self.replica {
+            Some(r) => r.sequenced(),
+            None => self.stamped,
+        }
+    }
+
+    pub fn replica(&self) -> Option<&ReplicaSeq> {
+        self.replica.as_deref()
+    }
+
+    /// At shutdown: lets the log writer finish (bounded).
+    pub fn sync(&mut self) {
+        if let Some(r) = self.replica.as_mut() {
+            r.sync();
+        }
     }
 
     fn ring_doorbells(&mut self) {
@@ -166,6 +213,17 @@ impl SequencerStage {
 
     /// Stamps and routes what the gateways sent. Returns the work done.
     pub fn step(&mut self) -> usize {
+        if let Some(r) = self.replica.as_mut() {
+            let n = r.step(
+                &mut self.inputs,
+                self.next_input,
+                &mut self.outputs,
+                &mut self.pushed,
+            );
+            self.next_input = (self.next_input + 1) % self.inputs.len().max(1);
+            self.ring_doorbells();
+            return n;
+        }
         let mut n = 0;
         // Release entries the log has committed since (none with the in-process log).
         while let Some(e) = self.pending.front().copied() {
@@ -445,14 +503,12 @@ impl CoreRuntime {
             work += g.read_all(now, clock::unix_ns());
         }
         if let Some(s) = self.sequencer.as_mut() {
-            let n = s.step();
+            let before = s.stamped();
+            work += s.step();
+            let n = s.stamped() - before;
             if n > 0 {
-                self.shared
-                    .stats
-                    .sequenced
-                    .fetch_add(n as u64, Ordering::Relaxed);
+                self.shared.stats.sequenced.fetch_add(n, Ordering::Relaxed);
             }
-            work += n;
         }
         for sh in self.shards.iter_mut() {
             work += sh.step();
@@ -514,6 +570,9 @@ impl CoreRuntime {
         }
         if let Some(g) = self.gateway.as_mut() {
             g.shutdown(clock::now_ns());
+        }
+        if let Some(s) = self.sequencer.as_mut() {
+            s.sync();
         }
     }
 }

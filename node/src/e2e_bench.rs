@@ -45,6 +45,9 @@ pub struct Options {
     pub client_cpu: Option<usize>,
     /// The `tpx` binary (default: next to this executable, else this executable in node mode).
     pub tpx: Option<PathBuf>,
+    /// The node's input log: `durable` (O_DIRECT, fsync durability: an ack waits for the
+    /// commit) or `in-process` (nothing stored: the node before the durable log).
+    pub log: String,
 }
 
 impl Default for Options {
@@ -59,6 +62,7 @@ impl Default for Options {
             node_cpu: None,
             client_cpu: None,
             tpx: None,
+            log: "durable".into(),
         }
     }
 }
@@ -71,6 +75,7 @@ pub struct Results {
     pub throughput_orders_per_sec: f64,
     pub node: String,
     pub cpus: (usize, usize),
+    pub log: String,
 }
 
 fn us(h: &Histogram<u64>, q: f64) -> f64 {
@@ -92,7 +97,7 @@ impl Results {
                 "{{\"floor\": {{\"p50_us\": {:.2}, \"p99_us\": {:.2}, \"p999_us\": {:.2}}}, ",
                 "\"ack\": {{\"p50_us\": {:.2}, \"p99_us\": {:.2}, \"p999_us\": {:.2}, \"max_us\": {:.2}}}, ",
                 "\"ratio_p50\": {:.3}, \"ratio_p99\": {:.3}, \"throughput_orders_per_sec\": {:.0}, ",
-                "\"samples\": {{\"floor\": {}, \"ack\": {}}}, \"node\": \"{}\", \"cpus\": [{}, {}]}}"
+                "\"samples\": {{\"floor\": {}, \"ack\": {}}}, \"node\": \"{}\", \"cpus\": [{}, {}], \"log\": \"{}\"}}"
             ),
             us(&self.floor, 0.5),
             us(&self.floor, 0.99),
@@ -109,6 +114,7 @@ impl Results {
             self.node,
             self.cpus.0,
             self.cpus.1,
+            self.log,
         )
     }
 }
@@ -234,6 +240,7 @@ fn start_node(
     node_cpu: usize,
     accounts: &[DemoAccount],
     extra_args: &[&str],
+    log: &str,
 ) -> Result<NodeChild, String> {
     let dir = std::env::temp_dir().join(format!("tpx-e2e-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -246,6 +253,7 @@ fn start_node(
     let config = format!(
         "listen = \"127.0.0.1:0\"\naccounts_file = \"accounts.toml\"\nidle = \"spin\"\n\
          max_orders = 1048576\nmax_accounts = 1024\nring_capacity = 16384\njournal_capacity = 65536\n\
+         log = \"{log}\"\n\
          [[core_plan.cores]]\ncpu = {node_cpu}\ngateway = true\nsequencer = true\nshards = [0]\n"
     );
     let cfg_path = dir.join("node.toml");
@@ -434,7 +442,7 @@ pub fn run(opts: &Options) -> Result<Results, String> {
     let floor_h = floor(node_cpu, client_cpu, opts.warmup, opts.floor_samples)?;
 
     let accounts = bench_accounts(opts.sessions.max(1) + 1);
-    let node = start_node(&tpx, node_cpu, &accounts, &args)?;
+    let node = start_node(&tpx, node_cpu, &accounts, &args, &opts.log)?;
     eprintln!(
         "e2e-bench: node on {} ({node_kind}); ack round trip ...",
         node.addr
@@ -450,10 +458,11 @@ pub fn run(opts: &Options) -> Result<Results, String> {
         throughput_orders_per_sec: tput,
         node: node_kind,
         cpus: (node_cpu, client_cpu),
+        log: opts.log.clone(),
     })
 }
 
 /// The node-mode entry point of the bench executable: `<exe> --serve-node CONFIG`.
 pub fn serve_node(config: &Path) -> Result<(), String> {
-    crate::up::serve(config)
+    crate::up::serve(config, crate::replica_stage::StartRole::Primary).map(|_| ())
 }

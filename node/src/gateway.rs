@@ -164,6 +164,8 @@ pub struct Gateway {
     /// The sequencer core's doorbell, when it is another core (park mode).
     wake_sequencer: Option<Arc<Doorbell>>,
     forwarded: bool,
+    /// The node's shared state: logins are refused (`NotPrimary`) while it is not active.
+    shared: Option<Arc<crate::core::Shared>>,
     pub counters: GatewayCounters,
 }
 
@@ -207,6 +209,7 @@ impl Gateway {
             last_accept_ns: 0,
             wake_sequencer: None,
             forwarded: false,
+            shared: None,
             counters: GatewayCounters::default(),
         })
     }
@@ -214,6 +217,12 @@ impl Gateway {
     /// The sequencer core's doorbell (`None`: same core, or spin mode).
     pub fn with_wake(mut self, wake_sequencer: Option<Arc<Doorbell>>) -> Self {
         self.wake_sequencer = wake_sequencer;
+        self
+    }
+
+    /// The node's shared state (a standby refuses logins until it is promoted).
+    pub fn with_shared(mut self, shared: Arc<crate::core::Shared>) -> Self {
+        self.shared = Some(shared);
         self
     }
 
@@ -326,7 +335,15 @@ impl Gateway {
     }
 
     fn on_login(&mut self, id: u32, login: &Login, now_ns: u64) {
-        let result = self.sessions.login(&self.accounts, login, id, now_ns);
+        let active = self
+            .shared
+            .as_ref()
+            .is_none_or(|s| s.active.load(std::sync::atomic::Ordering::Acquire));
+        let result = if active {
+            self.sessions.login(&self.accounts, login, id, now_ns)
+        } else {
+            Err(tpx_wire::enums::LoginRejectReason::NotPrimary)
+        };
         let hb = self.heartbeat_interval_ms;
         match result {
             Ok(ok) => {

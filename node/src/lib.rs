@@ -13,6 +13,8 @@ pub mod gateway;
 pub mod journal;
 pub mod msg;
 pub mod node;
+pub mod replica_stage;
+pub mod replication;
 pub mod ring;
 pub mod sequencer;
 pub mod session;

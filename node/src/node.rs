@@ -11,11 +11,12 @@ use glommio::{LocalExecutorBuilder, Placement};
 use tpx_engine::EngineConfig;
 
 use crate::accounts::Accounts;
-use crate::config::{CorePlan, IdleMode, NodeConfig};
+use crate::config::{CorePlan, IdleMode, LogMode, NodeConfig};
 use crate::core::{CoreRuntime, Idler, SequencerStage, ShardStage, Shared};
 use crate::doorbell::Doorbell;
 use crate::gateway::{Gateway, GatewaySettings, HandoffInbox};
 use crate::msg::{Report, Request, Sequenced};
+use crate::replica_stage::{ReplicaSeq, StartRole};
 use crate::ring::{ring, Consumer, Producer};
 use crate::session::{Routing, SessionSettings, SessionTable};
 use crate::shard::Shard;
@@ -158,8 +159,13 @@ struct CoreParts {
     shards: Vec<ShardParts>,
 }
 
-/// The sequencer's rings: from every gateway, to every shard.
-type SequencerParts = (Vec<Consumer<Request>>, Vec<Producer<Sequenced>>);
+/// The sequencer's rings: from every gateway, to every shard, and its own answers (duplicate,
+/// unavailable) to every gateway.
+type SequencerParts = (
+    Vec<Consumer<Request>>,
+    Vec<Producer<Sequenced>>,
+    Vec<Producer<Report>>,
+);
 
 struct GatewayParts {
     index: usize,
@@ -179,7 +185,22 @@ impl Node {
     /// Starts a node: validates the plan, binds the listener(s), builds the rings and spawns one
     /// pinned executor per core; returns once every core is running.
     pub fn start(cfg: &NodeConfig, accounts: Accounts) -> Result<Node, String> {
+        Node::start_as(cfg, accounts, StartRole::Primary)
+    }
+
+    /// Starts a node as primary (asks the witness for a term) or standby (follows its peer).
+    /// With the durable log the node serves sessions only once it is primary
+    /// ([`Shared::active`]).
+    pub fn start_as(cfg: &NodeConfig, accounts: Accounts, role: StartRole) -> Result<Node, String> {
         let plan = cfg.plan()?;
+        let replication = match cfg.log {
+            LogMode::Durable => {
+                let r = cfg.replication();
+                r.validate()?;
+                Some(r)
+            }
+            LogMode::InProcess => None,
+        };
         plan.validate()?;
         raise_memlock();
         let shard_count = plan.shard_count();
@@ -252,6 +273,14 @@ impl Node {
             seq_outputs.push(p);
             shard_inputs.push(Some(c));
         }
+        // Sequencer → gateway (its own answers).
+        let mut seq_rejects = Vec::new();
+        let mut seq_reject_inputs = Vec::new();
+        for _ in 0..gateways {
+            let (p, c) = ring::<Report>(cap);
+            seq_rejects.push(p);
+            seq_reject_inputs.push(Some(c));
+        }
         // Shard → gateway.
         let mut shard_outputs: Vec<Vec<Producer<Report>>> = Vec::new();
         let mut gateway_inputs: Vec<Vec<Consumer<Report>>> =
@@ -273,10 +302,14 @@ impl Node {
                 index: g,
                 listener,
                 to_sequencer: to_seq[g].take().expect("one per gateway"),
-                from_shards: std::mem::take(&mut gateway_inputs[g]),
+                from_shards: {
+                    let mut v = std::mem::take(&mut gateway_inputs[g]);
+                    v.extend(seq_reject_inputs[g].take());
+                    v
+                },
             });
         }
-        parts[plan.sequencer_core()].sequencer = Some((seq_inputs, seq_outputs));
+        parts[plan.sequencer_core()].sequencer = Some((seq_inputs, seq_outputs, seq_rejects));
         for (i, core) in plan.cores.iter().enumerate() {
             for &s in &core.shards {
                 parts[i].shards.push(ShardParts {
@@ -347,6 +380,7 @@ impl Node {
             let hb_ms = cfg.heartbeat_interval_ms as u32;
             let cpu = core.cpu;
             let thread_name = core_thread_name(core, p.gateway.as_ref().map(|g| g.index));
+            let replication = replication.clone();
             let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
                 .name(&format!("tpx-core{cpu}"))
                 .io_memory(64 << 10)
@@ -368,13 +402,24 @@ impl Node {
                                     hb_ms,
                                 )
                                 .map_err(|e| format!("gateway: {e}"))?
-                                .with_wake(wake_seq),
+                                .with_wake(wake_seq)
+                                .with_shared(shared.clone()),
                             ),
                             None => None,
                         };
-                        let sequencer = p
-                            .sequencer
-                            .map(|(i, o)| SequencerStage::new(i, o).with_wake(wake_shards));
+                        let sequencer = match p.sequencer {
+                            Some((i, o, rejects)) => {
+                                let st = SequencerStage::new(i, o).with_wake(wake_shards);
+                                Some(match &replication {
+                                    Some(r) => st.with_replica(
+                                        ReplicaSeq::open(r, role, rejects, shared.clone())?
+                                            .with_wake(wake_gateways.clone()),
+                                    ),
+                                    None => st,
+                                })
+                            }
+                            None => None,
+                        };
                         let mut shards = Vec::new();
                         for s in p.shards {
                             // Built here, on the pinned core, so its memory is first touched
@@ -426,6 +471,18 @@ impl Node {
                     node.stop();
                     return Err("a core did not start".into());
                 }
+            }
+        }
+        if replication.is_some() && role == StartRole::Primary {
+            // The recovered log is replayed and the witness grants the term: wait (bounded) so
+            // that a caller's first login finds a primary. Not an error if it takes longer (the
+            // witness may be down; the node keeps asking).
+            let t0 = std::time::Instant::now();
+            while !node.shared.active.load(Ordering::Acquire)
+                && !node.shared.shutdown.load(Ordering::Relaxed)
+                && t0.elapsed() < Duration::from_secs(5)
+            {
+                std::thread::sleep(Duration::from_millis(1));
             }
         }
         Ok(node)

@@ -11,11 +11,16 @@ use crate::accounts::{demo_accounts, demo_accounts_file, Accounts};
 use crate::config::NodeConfig;
 use crate::demo::Demo;
 use crate::node::Node;
+use crate::replica_stage::StartRole;
 
 /// Options of `tpx up`.
 #[derive(Clone, Debug)]
 pub struct UpOptions {
     pub demo: bool,
+    /// One node in this process instead of primary + standby + witness processes.
+    pub single: bool,
+    /// Where the logs go (default: a fresh temp folder, removed at exit).
+    pub dir: Option<PathBuf>,
     /// Stop after this long (default: run until SIGINT/SIGTERM).
     pub duration: Option<Duration>,
     pub listen: SocketAddr,
@@ -62,37 +67,49 @@ fn tops_line(node: &Node, cfg: &NodeConfig) -> String {
     parts.join("  ")
 }
 
-/// Runs `tpx node --config PATH` until SIGINT/SIGTERM. Prints `tpx node: listening on ADDR`
-/// first (scripts and the e2e bench read it to learn an ephemeral port).
-pub fn serve(config: &std::path::Path) -> Result<(), String> {
+/// Runs `tpx node --config PATH --role primary|standby` until SIGINT/SIGTERM, or until the
+/// node stops itself. Prints `tpx node: listening on ADDR` first (scripts and the e2e bench read
+/// it to learn an ephemeral port), then `tpx node: ROLE ...` lines on every role change. Returns
+/// the exit status: 0, or [`crate::replication::EXIT_REJOIN`] when the node cut its log's tail
+/// and must be restarted (as standby) to rebuild its shards.
+pub fn serve(config: &std::path::Path, role: StartRole) -> Result<u8, String> {
     let term = termination_flag()?;
     let cfg = NodeConfig::load(config)?;
     let accounts = Accounts::load(&cfg.accounts_file)?;
     let n_accounts = accounts.len();
-    let mut node = Node::start(&cfg, accounts)?;
+    let mut node = Node::start_as(&cfg, accounts, role)?;
     println!("tpx node: listening on {}", node.addr());
     println!(
-        "tpx node: {} accounts, {} cores, {:?} idle",
+        "tpx node: {} accounts, {} cores, {:?} idle, {} log",
         n_accounts,
         node.plan().cores.len(),
-        cfg.idle
+        cfg.idle,
+        match cfg.log {
+            crate::config::LogMode::Durable => "durable",
+            crate::config::LogMode::InProcess => "in-process",
+        }
     );
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
-    while !term.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(50));
+    while !term.load(Ordering::Relaxed) && !node.shared().shutdown.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(20));
     }
     let st = &node.shared().stats;
     let (seq, trades) = (
         st.sequenced.load(Ordering::Relaxed),
         st.trades.load(Ordering::Relaxed),
     );
+    let code = node.shared().exit_code.load(Ordering::Relaxed) as u8;
+    let acked = node.shared().acked_seq.load(Ordering::Relaxed);
     node.stop();
-    println!("tpx node: stopped after {seq} orders sequenced, {trades} trades");
-    Ok(())
+    println!(
+        "tpx node: stopped after {seq} orders sequenced, {trades} trades, acknowledged up to seq {acked}"
+    );
+    Ok(code)
 }
 
-/// Runs `tpx up`.
+/// Runs `tpx up`: three processes (witness, primary, standby) or, with `--single`, one node in
+/// this process.
 pub fn run(opts: UpOptions) -> Result<(), String> {
     let term = termination_flag()?;
     let mut cfg = match &opts.config {
@@ -103,21 +120,112 @@ pub fn run(opts: UpOptions) -> Result<(), String> {
         cfg.listen = opts.listen;
     }
     let demo_accts = demo_accounts(8);
-    let dir = std::env::temp_dir().join(format!("tpx-up-{}", std::process::id()));
+    let (dir, remove_dir) = match &opts.dir {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("tpx-up-{}", std::process::id())),
+            true,
+        ),
+    };
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let file = demo_accounts_file(&demo_accts, 1_000_000);
     let path = dir.join("accounts.toml");
     let text = toml::to_string(&file).map_err(|e| e.to_string())?;
     std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
     cfg.accounts_file = path.clone();
-    let accounts = Accounts::load(&path)?;
+    let r = if opts.single {
+        run_single(&opts, cfg, &dir, &path, &demo_accts, &term)
+    } else {
+        run_cluster(&opts, cfg, &dir, &path, &demo_accts, &term)
+    };
+    if remove_dir {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    println!("tpx up: stopped");
+    r
+}
 
+fn ack_line(demo: &Demo) -> String {
+    let mut h = demo
+        .stats
+        .interval
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let s = if h.is_empty() {
+        "ack -".to_string()
+    } else {
+        format!(
+            "ack p50 {}us p99 {}us p99.9 {}us",
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999)
+        )
+    };
+    h.reset();
+    s
+}
+
+fn demo_summary(demo: Option<Demo>) {
+    let Some(d) = demo else { return };
+    let stats = d.stats.clone();
+    let errs = d.stop();
+    {
+        let h = stats.total.lock().unwrap_or_else(|e| e.into_inner());
+        if !h.is_empty() {
+            println!(
+                "ack round trip over {} orders: p50 {}us p99 {}us p99.9 {}us max {}us",
+                h.len(),
+                h.value_at_quantile(0.5),
+                h.value_at_quantile(0.99),
+                h.value_at_quantile(0.999),
+                h.max()
+            );
+        }
+    }
+    println!(
+        "demo clients: {} requests sent, {} rejected, {} errors",
+        stats.sent.load(Ordering::Relaxed),
+        stats.rejected.load(Ordering::Relaxed),
+        errs.len()
+    );
+    let reasons: Vec<String> = stats
+        .reject_reasons()
+        .iter()
+        .map(|(r, n)| format!("{r:?} {n}"))
+        .collect();
+    if !reasons.is_empty() {
+        println!(
+            "  rejects by reason: {} (a maker's replace of a quote that has just traded is UnknownOrder)",
+            reasons.join(", ")
+        );
+    }
+    for e in errs {
+        println!("  demo error: {e}");
+    }
+}
+
+fn run_single(
+    opts: &UpOptions,
+    mut cfg: NodeConfig,
+    dir: &std::path::Path,
+    accounts_path: &std::path::Path,
+    demo_accts: &[crate::accounts::DemoAccount],
+    term: &AtomicBool,
+) -> Result<(), String> {
+    let mut repl = cfg.replication();
+    if repl.log_dir.is_relative() {
+        repl.log_dir = dir.join("log");
+    }
+    cfg.replication = Some(repl);
+    let accounts = Accounts::load(accounts_path)?;
     let node = Node::start(&cfg, accounts)?;
     let plan = node.plan().clone();
     println!(
-        "tpx up: order entry on {} ({:?} idle)",
+        "tpx up: one node (--single), order entry on {} ({:?} idle), log {} ({:?})",
         node.addr(),
-        cfg.idle
+        cfg.idle,
+        cfg.replication().log_dir.display(),
+        cfg.replication().durability()?
     );
     for c in &plan.cores {
         let mut roles = Vec::new();
@@ -141,14 +249,14 @@ pub fn run(opts: UpOptions) -> Result<(), String> {
     println!("  instruments: {}", symbols.join(", "));
     println!(
         "  demo accounts 1..=8, tokens demo-token-<id> (SHA-256 hashes in {})",
-        path.display()
+        accounts_path.display()
     );
 
     let instrument_ids: Vec<u32> = node.shared().instruments.iter().map(|(i, _)| *i).collect();
     let demo = opts.demo.then(|| {
         Demo::start(
             node.addr(),
-            &demo_accts,
+            demo_accts,
             opts.makers,
             opts.takers,
             instrument_ids,
@@ -180,32 +288,13 @@ pub fn run(opts: UpOptions) -> Result<(), String> {
         let rate = (seq - last_seq) as f64 / dt;
         last_seq = seq;
         let trades = st.trades.load(Ordering::Relaxed);
-        let lat = demo.as_ref().map_or(String::new(), |d| {
-            let mut h = d.stats.interval.lock().unwrap_or_else(|e| e.into_inner());
-            let s = if h.is_empty() {
-                "ack -".to_string()
-            } else {
-                format!(
-                    "ack p50 {}us p99 {}us p99.9 {}us",
-                    h.value_at_quantile(0.5),
-                    h.value_at_quantile(0.99),
-                    h.value_at_quantile(0.999)
-                )
-            };
-            h.reset();
-            s
-        });
+        let lat = demo.as_ref().map_or(String::new(), ack_line);
         println!(
             "[{secs:>4}s] {rate:>9.0} orders/s | {lat} | trades {trades} | {}",
             tops_line(&node, &cfg)
         );
     }
-
-    let demo_result = demo.map(|d| {
-        let stats = d.stats.clone();
-        let errs = d.stop();
-        (stats, errs)
-    });
+    demo_summary(demo);
     let elapsed = started.elapsed().as_secs_f64();
     let st = &node.shared().stats;
     let seq = st.sequenced.load(Ordering::Relaxed);
@@ -215,42 +304,258 @@ pub fn run(opts: UpOptions) -> Result<(), String> {
         "ran {elapsed:.1}s: {seq} orders sequenced ({:.0}/s), {trades} trades",
         seq as f64 / elapsed.max(1e-9)
     );
-    if let Some((stats, errs)) = &demo_result {
-        let h = stats.total.lock().unwrap_or_else(|e| e.into_inner());
-        if !h.is_empty() {
-            println!(
-                "ack round trip over {} orders: p50 {}us p99 {}us p99.9 {}us max {}us",
-                h.len(),
-                h.value_at_quantile(0.5),
-                h.value_at_quantile(0.99),
-                h.value_at_quantile(0.999),
-                h.max()
-            );
-        }
-        println!(
-            "demo clients: {} requests sent, {} rejected, {} errors",
-            stats.sent.load(Ordering::Relaxed),
-            stats.rejected.load(Ordering::Relaxed),
-            errs.len()
-        );
-        let reasons: Vec<String> = stats
-            .reject_reasons()
-            .iter()
-            .map(|(r, n)| format!("{r:?} {n}"))
-            .collect();
-        if !reasons.is_empty() {
-            println!(
-                "  rejects by reason: {} (a maker's replace of a quote that has just traded is UnknownOrder)",
-                reasons.join(", ")
-            );
-        }
-        for e in errs {
-            println!("  demo error: {e}");
-        }
-    }
     println!("books: {}", tops_line(&node, &cfg));
     drop(node);
-    let _ = std::fs::remove_dir_all(&dir);
-    println!("tpx up: stopped");
+    Ok(())
+}
+
+/// One child process of `tpx up` and what it last said about its role.
+struct Child {
+    name: String,
+    args: Vec<String>,
+    proc: std::process::Child,
+    role: Arc<std::sync::Mutex<String>>,
+}
+
+fn spawn_child(tpx: &std::path::Path, name: &str, args: Vec<String>) -> Result<Child, String> {
+    use std::io::BufRead as _;
+    let mut proc = std::process::Command::new(tpx)
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("starting {name}: {e}"))?;
+    let role = Arc::new(std::sync::Mutex::new("starting".to_string()));
+    if let Some(out) = proc.stdout.take() {
+        let (role, name) = (role.clone(), name.to_string());
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(r) = line.split("ROLE ").nth(1) {
+                    *role.lock().unwrap_or_else(|e| e.into_inner()) =
+                        r.split_whitespace().next().unwrap_or("?").to_string();
+                }
+                println!("  [{name}] {line}");
+            }
+        });
+    }
+    Ok(Child {
+        name: name.to_string(),
+        args,
+        proc,
+        role,
+    })
+}
+
+fn stop_child(c: &mut Child) {
+    if let Ok(None) = c.proc.try_wait() {
+        // SAFETY: a signal to our own child, by pid.
+        unsafe {
+            libc::kill(c.proc.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = c.proc.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.proc.kill();
+    }
+    let _ = c.proc.wait();
+}
+
+fn port_plus(addr: SocketAddr, k: u16) -> SocketAddr {
+    SocketAddr::new(addr.ip(), addr.port().wrapping_add(k))
+}
+
+fn run_cluster(
+    opts: &UpOptions,
+    cfg: NodeConfig,
+    dir: &std::path::Path,
+    accounts_path: &std::path::Path,
+    demo_accts: &[crate::accounts::DemoAccount],
+    term: &AtomicBool,
+) -> Result<(), String> {
+    let tpx = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
+    let base = cfg.listen;
+    let witness_addr = port_plus(base, 100);
+    let repl = [port_plus(base, 101), port_plus(base, 102)];
+    let entry = [base, port_plus(base, 1)];
+    let mut cfgs = Vec::new();
+    for k in 0..2 {
+        let mut c = cfg.clone();
+        c.listen = entry[k];
+        c.accounts_file = accounts_path.to_path_buf();
+        let mut r = cfg.replication();
+        r.node_id = k as u32 + 1;
+        r.peer_id = 2 - k as u32;
+        r.listen = Some(repl[k]);
+        r.peer_addr = Some(repl[1 - k]);
+        r.witness_addr = Some(witness_addr);
+        r.log_dir = dir.join(format!("node-{}", k + 1));
+        c.replication = Some(r);
+        let path = dir.join(format!("node-{}.toml", k + 1));
+        let text = toml::to_string(&c).map_err(|e| e.to_string())?;
+        std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        cfgs.push(path);
+    }
+    println!(
+        "tpx up: witness on {witness_addr}, node 1 (primary) order entry {} replication {}, node 2 (standby) order entry {} replication {}; logs under {}",
+        entry[0],
+        repl[0],
+        entry[1],
+        repl[1],
+        dir.display()
+    );
+    println!(
+        "  demo accounts 1..=8, tokens demo-token-<id> (SHA-256 hashes in {})",
+        accounts_path.display()
+    );
+    let mut children = vec![spawn_child(
+        &tpx,
+        "witness",
+        vec![
+            "witness".into(),
+            "--listen".into(),
+            witness_addr.to_string(),
+            "--state-file".into(),
+            dir.join("witness.state").display().to_string(),
+        ],
+    )?];
+    for (k, role) in ["primary", "standby"].iter().enumerate() {
+        let c = spawn_child(
+            &tpx,
+            &format!("node-{}", k + 1),
+            vec![
+                "node".into(),
+                "--config".into(),
+                cfgs[k].display().to_string(),
+                "--role".into(),
+                role.to_string(),
+            ],
+        );
+        match c {
+            Ok(c) => children.push(c),
+            Err(e) => {
+                children.iter_mut().for_each(stop_child);
+                return Err(e);
+            }
+        }
+    }
+    // Wait (bounded) for a primary before starting the demo load.
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(20)
+        && !children
+            .iter()
+            .any(|c| *c.role.lock().unwrap_or_else(|e| e.into_inner()) == "primary")
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let roles = |children: &[Child]| {
+        children
+            .iter()
+            .map(|c| {
+                let alive = matches!(c.proc.id(), _);
+                format!(
+                    "{} (pid {}): {}",
+                    c.name,
+                    c.proc.id(),
+                    if alive {
+                        c.role.lock().unwrap_or_else(|e| e.into_inner()).clone()
+                    } else {
+                        "exited".into()
+                    }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!("tpx up: {}", roles(&children));
+    let primary_entry = children
+        .iter()
+        .position(|c| *c.role.lock().unwrap_or_else(|e| e.into_inner()) == "primary")
+        .map_or(entry[0], |i| entry[(i - 1).min(1)]);
+    let instrument_ids: Vec<u32> = cfg.instruments().iter().map(|i| i.id).collect();
+    let local = Arc::new(crate::core::Shared::new(
+        cfg.instruments()
+            .iter()
+            .map(|i| (i.id, i.symbol.clone()))
+            .collect(),
+    ));
+    let demo = opts.demo.then(|| {
+        Demo::start(
+            primary_entry,
+            demo_accts,
+            opts.makers,
+            opts.takers,
+            instrument_ids,
+            local,
+        )
+    });
+    let started = Instant::now();
+    let mut last_tick = Instant::now();
+    let mut last_sent = 0u64;
+    let mut secs = 0u64;
+    loop {
+        if term.load(Ordering::Relaxed) {
+            println!("tpx up: signal received, shutting down");
+            break;
+        }
+        if opts.duration.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        // A node that cut its log's tail on rejoining exits with EXIT_REJOIN: restart it as
+        // standby (its shards are rebuilt by replaying its log).
+        for c in children.iter_mut() {
+            if let Ok(Some(status)) = c.proc.try_wait() {
+                if status.code() == Some(i32::from(crate::replication::EXIT_REJOIN)) {
+                    println!(
+                        "tpx up: {} exited to rejoin; restarting it as standby",
+                        c.name
+                    );
+                    let mut args = c.args.clone();
+                    if let Some(r) = args.iter_mut().last() {
+                        *r = "standby".into();
+                    }
+                    match spawn_child(&tpx, &c.name, args) {
+                        Ok(n) => *c = n,
+                        Err(e) => println!("tpx up: {e}"),
+                    }
+                } else if *c.role.lock().unwrap_or_else(|e| e.into_inner()) != "exited" {
+                    println!("tpx up: {} exited ({status})", c.name);
+                    *c.role.lock().unwrap_or_else(|e| e.into_inner()) = "exited".into();
+                }
+            }
+        }
+        if last_tick.elapsed() < Duration::from_secs(1) {
+            continue;
+        }
+        let dt = last_tick.elapsed().as_secs_f64();
+        last_tick = Instant::now();
+        secs += 1;
+        let line = match &demo {
+            Some(d) => {
+                let sent = d.stats.sent.load(Ordering::Relaxed);
+                let rate = (sent - last_sent) as f64 / dt;
+                last_sent = sent;
+                format!("{rate:>9.0} requests/s | {} | ", ack_line(d))
+            }
+            None => String::new(),
+        };
+        println!("[{secs:>4}s] {line}{}", roles(&children));
+    }
+    demo_summary(demo);
+    println!("---- summary ----");
+    println!(
+        "ran {:.1}s: {}",
+        started.elapsed().as_secs_f64(),
+        roles(&children)
+    );
+    // Standby first (so the primary's shutdown is not taken for a failure), then the primary,
+    // then the witness.
+    for c in children.iter_mut().rev() {
+        stop_child(c);
+    }
     Ok(())
 }

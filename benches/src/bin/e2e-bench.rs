@@ -47,6 +47,10 @@ struct Args {
     /// The `tpx` binary to run the node with (default: next to this one, else this binary).
     #[arg(long)]
     tpx: Option<PathBuf>,
+    /// The node's input log: `durable` (O_DIRECT, acks wait for the commit) or `in-process`
+    /// (nothing stored; the node before the durable log, for comparison).
+    #[arg(long, default_value = "durable")]
+    log: String,
     /// Internal: run a node from this config (the bench's child process).
     #[arg(long = "serve-node", hide = true)]
     serve_node: Option<PathBuf>,
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
         node_cpu: args.node_cpu,
         client_cpu: args.client_cpu,
         tpx: args.tpx,
+        log: args.log,
     };
     match run(&opts) {
         Ok(r) => {

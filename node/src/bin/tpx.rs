@@ -1,17 +1,21 @@
 //! `tpx`: the appliance command line.
 //!
-//! - `tpx node --config node.toml`: one node (order entry, sequencer, shards) per the config.
-//! - `tpx up [--demo] [--duration SECS]`: the whole appliance on this machine with built-in
-//!   instruments and demo accounts; `--demo` adds simulated traders and live numbers.
-//!
-//! Reserved for later issues: `tpx witness` (failover tie-breaker), `tpx stat` (live counters).
+//! - `tpx node --config node.toml --role primary|standby`: one node (order entry, sequencer over
+//!   the durable replicated log, shards) per the config. Exits 3 when it cut its log's tail on
+//!   rejoining a new term (restart it as standby).
+//! - `tpx witness --listen ADDR [--lease-us N]`: the witness that grants terms (promotions) and
+//!   leases, so a partitioned old primary cannot keep acknowledging.
+//! - `tpx up [--demo] [--single] [--duration SECS]`: primary, standby and witness as three
+//!   processes on this machine (or one node with `--single`), with built-in instruments and demo
+//!   accounts; `--demo` adds simulated traders and live numbers.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use tpx_node::replica_stage::StartRole;
 use tpx_node::up::{run, serve, UpOptions};
 
 #[derive(Parser, Debug)]
@@ -21,6 +25,14 @@ struct Cli {
     cmd: Cmd,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Role {
+    /// Ask the witness for a term at start.
+    Primary,
+    /// Follow the peer; take over when the primary is silent and the witness grants it.
+    Standby,
+}
+
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Run a node: order-entry gateway, sequencer and matching shards on pinned cores.
@@ -28,21 +40,43 @@ enum Cmd {
         /// The node config (TOML); see docs/ARCHITECTURE.md, "The node".
         #[arg(long)]
         config: PathBuf,
+        /// How the node starts; the witness decides who is primary.
+        #[arg(long, value_enum, default_value = "primary")]
+        role: Role,
+    },
+    /// Run the witness: grants terms and leases to the nodes of one pair.
+    Witness {
+        /// Where the nodes reach it.
+        #[arg(long)]
+        listen: SocketAddr,
+        /// The primary's lease: how long a grant or renewal lets it acknowledge alone.
+        #[arg(long, default_value_t = 1_000_000)]
+        lease_us: u64,
+        /// Persist `(term, holder)` here (survives a witness restart).
+        #[arg(long)]
+        state_file: Option<PathBuf>,
     },
     /// Run the whole appliance on this machine with built-in instruments and demo accounts.
     Up {
         /// Also run simulated market makers and takers and print live numbers each second.
         #[arg(long)]
         demo: bool,
+        /// One node in this process (durable local log, fsync) instead of primary + standby +
+        /// witness processes.
+        #[arg(long)]
+        single: bool,
         /// Stop after this many seconds (default: until SIGINT/SIGTERM).
         #[arg(long, value_name = "SECS")]
         duration: Option<u64>,
-        /// Order-entry address.
+        /// Order-entry address (of the primary; the standby listens on the next port).
         #[arg(long, default_value = "127.0.0.1:9100")]
         listen: SocketAddr,
         /// Start from this node config instead of the defaults.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Where the logs go (default: a fresh folder under the temp dir, removed at exit).
+        #[arg(long)]
+        dir: Option<PathBuf>,
         /// Simulated market makers.
         #[arg(long, default_value_t = 2)]
         makers: usize,
@@ -55,25 +89,51 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Node { config } => serve(&config),
+        Cmd::Node { config, role } => serve(
+            &config,
+            match role {
+                Role::Primary => StartRole::Primary,
+                Role::Standby => StartRole::Standby,
+            },
+        ),
+        Cmd::Witness {
+            listen,
+            lease_us,
+            state_file,
+        } => {
+            tpx_sequencer::node::install_signal_handlers();
+            tpx_sequencer::node::run_witness(
+                listen,
+                lease_us * 1_000,
+                state_file,
+                tpx_sequencer::IdleMode::Park,
+                &mut std::io::stdout(),
+            )
+            .map(|()| 0)
+        }
         Cmd::Up {
             demo,
+            single,
             duration,
             listen,
             config,
+            dir,
             makers,
             takers,
         } => run(UpOptions {
             demo,
+            single,
             duration: duration.map(Duration::from_secs),
             listen,
             config,
+            dir,
             makers,
             takers,
-        }),
+        })
+        .map(|()| 0),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("tpx: {e}");
             ExitCode::FAILURE

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tpx_client::{token_from_str, Client, ClientConfig, ClientError};
 use tpx_node::accounts::{token_hash_hex, token_of, AccountEntry, Accounts, AccountsFile};
 use tpx_node::config::{CoreAssignment, CorePlan, IdleMode, NodeConfig};
+use tpx_node::replication::ReplicationConfig;
 use tpx_node::Node;
 use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
 use tpx_wire::order_entry::EnterOrder;
@@ -44,8 +45,27 @@ pub fn cpus() -> Vec<usize> {
         .collect()
 }
 
+/// A fresh folder for one node's input log (under the temp dir; small segments).
+pub fn log_dir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "tpx-node-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// A single node with its durable log (fsync, in-process witness) in a fresh folder.
 pub fn base_config(plan: CorePlan) -> NodeConfig {
     NodeConfig {
+        replication: Some(ReplicationConfig {
+            log_dir: log_dir(),
+            segment_bytes: Some(1 << 20),
+            ..ReplicationConfig::default()
+        }),
         listen: "127.0.0.1:0".parse().unwrap(),
         idle: IdleMode::Park,
         max_orders: 4096,

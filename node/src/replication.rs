@@ -1,0 +1,483 @@
+//! The node's durable, replicated input log: the `[replication]` config, the conversion of
+//! gateway requests into log inputs and of log records back into shard entries, and the
+//! transport the replica talks through.
+//!
+//! The sequencing stage (`core.rs`) owns a [`tpx_sequencer::Replica`] over a
+//! [`tpx_sequencer::ThreadedLog`] (O_DIRECT group commits on a writer thread). Requests are
+//! `submit`ted; records reach the shards only through the replica's [`Applier`], which the
+//! replica calls for the primary's records once they are acknowledgeable (durable as the
+//! durability mode requires) and for every record a standby receives. So one path feeds the
+//! shards on primary and standby, and a reply (made by a shard from an applied record) never
+//! reaches a client before its record is acknowledgeable.
+//!
+//! The log record's `origin` carries what the shards and the de-duplication need across nodes
+//! (the gateway's session slot is local to a process, so it cannot be used):
+//! `origin = shard << 24 | account` (`shard` 0xFF for every shard). The replica de-duplicates by
+//! `(origin, cl_ord_id)` (the highest id seen per origin), so a client re-sending after a
+//! failover is answered `DuplicateClientOrderId` instead of being sequenced twice. Client order
+//! ids must therefore increase per account and instrument shard (the gateway enforces increase
+//! per session; an account with one session at a time meets both).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use tpx_engine::Command;
+use tpx_sequencer::transport::MemTransport;
+use tpx_sequencer::{Applier, Durability, PeerId, TcpTransport, Transport};
+use tpx_wire::enums as w;
+use tpx_wire::log_record::{Input, LogRecord};
+use tpx_wire::order_entry::{CancelOrder, EnterOrder, MassCancel, ReplaceOrder};
+
+use crate::msg::{Request, Sequenced, ALL_SHARDS, NO_SESSION};
+use crate::ring::Producer;
+
+/// The witness's peer id on the replication network.
+pub const WITNESS_ID: u32 = 100;
+
+/// Exit status of `tpx node` when its log held records the new primary's term does not: it cut
+/// them and must be restarted (as standby) to rebuild its shards by replay.
+pub const EXIT_REJOIN: u8 = 3;
+
+fn default_node_id() -> u32 {
+    1
+}
+fn default_peer_id() -> u32 {
+    2
+}
+fn default_log_dir() -> PathBuf {
+    PathBuf::from("tpx-log")
+}
+fn default_timeout_us() -> u64 {
+    20_000
+}
+fn default_heartbeat_us() -> u64 {
+    500
+}
+fn default_lease_us() -> u64 {
+    1_000_000
+}
+
+/// How the log writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogWrite {
+    /// `O_DIRECT | O_DSYNC`: a write is on the device when it returns (the default).
+    #[default]
+    Direct,
+    /// Buffered writes + `fdatasync` (filesystems without O_DIRECT, e.g. tmpfs).
+    Buffered,
+}
+
+/// `[replication]`: where the log lives, the peer and the witness. Absent: a single node with a
+/// durable local log (`fsync`) and an in-process witness.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicationConfig {
+    #[serde(default = "default_node_id")]
+    pub node_id: u32,
+    #[serde(default = "default_peer_id")]
+    pub peer_id: u32,
+    /// Where this node listens for its peer (replication); required with `peer_addr`.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// The peer's replication address; absent: no peer (single node).
+    #[serde(default)]
+    pub peer_addr: Option<SocketAddr>,
+    /// The witness (`tpx witness`); absent: an in-process witness (single node only).
+    #[serde(default)]
+    pub witness_addr: Option<SocketAddr>,
+    /// The input log's folder (relative paths: against the config file's folder).
+    #[serde(default = "default_log_dir")]
+    pub log_dir: PathBuf,
+    /// `replicated` | `fsync` | `replicated+fsync`; default `replicated` with a peer, `fsync`
+    /// without.
+    #[serde(default)]
+    pub durability: Option<String>,
+    /// A standby that hears nothing from the primary for this long asks the witness for the
+    /// next term (and a primary counts a silent standby as gone).
+    #[serde(default = "default_timeout_us")]
+    pub timeout_us: u64,
+    /// The primary heartbeats an idle standby this often.
+    #[serde(default = "default_heartbeat_us")]
+    pub heartbeat_us: u64,
+    /// Lease of the in-process witness (single node).
+    #[serde(default = "default_lease_us")]
+    pub lease_us: u64,
+    /// The log writer thread: `park` (sleeps on a condition variable) or `spin`.
+    #[serde(default)]
+    pub writer_idle: crate::config::IdleMode,
+    #[serde(default)]
+    pub write: LogWrite,
+    /// Preallocated bytes per log segment.
+    #[serde(default)]
+    pub segment_bytes: Option<u64>,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("the empty replication config is valid")
+    }
+}
+
+impl ReplicationConfig {
+    /// The durability mode in force.
+    pub fn durability(&self) -> Result<Durability, String> {
+        match &self.durability {
+            Some(s) => s.parse(),
+            None if self.peer_addr.is_some() => Ok(Durability::Replicated),
+            None => Ok(Durability::Fsync),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        self.durability()?;
+        if self.peer_addr.is_some() && (self.listen.is_none() || self.witness_addr.is_none()) {
+            return Err("[replication]: peer_addr needs listen and witness_addr".into());
+        }
+        if self.peer_addr.is_none() && self.durability()? != Durability::Fsync {
+            return Err("[replication]: without peer_addr the durability must be fsync".into());
+        }
+        if self.node_id == self.peer_id || self.node_id == WITNESS_ID || self.peer_id == WITNESS_ID
+        {
+            return Err(format!(
+                "[replication]: node_id and peer_id must differ from each other and from {WITNESS_ID} (the witness)"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The replica's transport: TCP to the peer and the witness, or in-process (a single node and
+/// its in-process witness).
+#[derive(Debug)]
+pub enum NodeTransport {
+    Tcp(TcpTransport),
+    Mem(MemTransport),
+}
+
+impl Transport for NodeTransport {
+    #[inline]
+    fn send(&mut self, to: PeerId, msg: &[u8]) -> bool {
+        match self {
+            NodeTransport::Tcp(t) => t.send(to, msg),
+            NodeTransport::Mem(t) => t.send(to, msg),
+        }
+    }
+    #[inline]
+    fn poll(&mut self, f: &mut dyn FnMut(PeerId, &[u8])) {
+        match self {
+            NodeTransport::Tcp(t) => t.poll(f),
+            NodeTransport::Mem(t) => t.poll(f),
+        }
+    }
+    #[inline]
+    fn connected(&self, to: PeerId) -> bool {
+        match self {
+            NodeTransport::Tcp(t) => t.connected(to),
+            NodeTransport::Mem(t) => t.connected(to),
+        }
+    }
+}
+
+/// `origin` of a request's record (see the module docs).
+#[inline]
+pub fn origin_of(shard: u16, account: u32) -> u32 {
+    let s = if shard == ALL_SHARDS {
+        0xFF
+    } else {
+        u32::from(shard.min(0xFE))
+    };
+    s << 24 | (account & 0x00FF_FFFF)
+}
+
+/// The shard a record's `origin` names.
+#[inline]
+pub fn shard_of_origin(origin: u32) -> u16 {
+    match origin >> 24 {
+        0xFF => ALL_SHARDS,
+        s => s as u16,
+    }
+}
+
+fn wire_side(s: tpx_engine::Side) -> w::Side {
+    match s {
+        tpx_engine::Side::Buy => w::Side::Buy,
+        tpx_engine::Side::Sell => w::Side::Sell,
+    }
+}
+
+/// The log input of an engine command, with its account (`None`: the account field is unused).
+pub fn input_of(cmd: &Command) -> (Input, u32) {
+    match *cmd {
+        Command::NewOrder(o) => (
+            Input::EnterOrder(EnterOrder {
+                cl_ord_id: o.cl_ord_id,
+                price: o.price,
+                qty: o.qty,
+                instrument: o.instrument,
+                side: wire_side(o.side),
+                kind: match o.kind {
+                    tpx_engine::OrderKind::Limit => w::OrderKind::Limit,
+                    tpx_engine::OrderKind::Market => w::OrderKind::Market,
+                },
+                tif: match o.tif {
+                    tpx_engine::TimeInForce::Gtc => w::TimeInForce::Gtc,
+                    tpx_engine::TimeInForce::Ioc => w::TimeInForce::Ioc,
+                    tpx_engine::TimeInForce::Fok => w::TimeInForce::Fok,
+                },
+                stp: match o.stp {
+                    tpx_engine::StpMode::None => w::StpMode::None,
+                    tpx_engine::StpMode::ExpireTaker => w::StpMode::ExpireTaker,
+                    tpx_engine::StpMode::ExpireMaker => w::StpMode::ExpireMaker,
+                    tpx_engine::StpMode::ExpireBoth => w::StpMode::ExpireBoth,
+                    tpx_engine::StpMode::DecrementAndCancel => w::StpMode::DecrementAndCancel,
+                },
+                post_only: o.post_only,
+                reduce_only: o.reduce_only,
+            }),
+            o.account,
+        ),
+        Command::Cancel(c) => (
+            Input::CancelOrder(CancelOrder {
+                cl_ord_id: c.cl_ord_id,
+                remaining_qty: c.remaining_qty,
+            }),
+            c.account,
+        ),
+        Command::Replace(r) => (
+            Input::ReplaceOrder(ReplaceOrder {
+                orig_cl_ord_id: r.orig_cl_ord_id,
+                new_cl_ord_id: r.new_cl_ord_id,
+                price: r.price,
+                qty: r.qty,
+            }),
+            r.account,
+        ),
+        Command::MassCancel(m) => (
+            Input::MassCancel(MassCancel {
+                instrument: m.instrument,
+            }),
+            m.account,
+        ),
+        Command::Halt { instrument } => (Input::Halt(tpx_wire::log_record::Halt { instrument }), 0),
+        Command::Resume { instrument } => (
+            Input::Resume(tpx_wire::log_record::Resume { instrument }),
+            0,
+        ),
+        Command::SetReferencePrice {
+            instrument,
+            price,
+            band_bps,
+        } => (
+            Input::SetReferencePrice(tpx_wire::log_record::SetReferencePrice {
+                instrument,
+                price,
+                band_bps,
+            }),
+            0,
+        ),
+    }
+}
+
+/// What the stage remembers of a request it submitted, to answer the right session when the
+/// record comes back through the applier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalMeta {
+    pub seq: u64,
+    pub session: u32,
+    pub tag: u32,
+}
+
+/// The shard entry of a log record: the local session and tag if this node submitted it, else
+/// no session (a standby's, or a replayed record: its reports have no client here).
+pub fn entry_of(rec: &LogRecord, meta: &mut VecDeque<LocalMeta>) -> Option<Sequenced> {
+    let seq = rec.meta.seq;
+    while meta.front().is_some_and(|m| m.seq < seq) {
+        meta.pop_front();
+    }
+    let (session, tag) = match meta.front() {
+        Some(m) if m.seq == seq => {
+            let m = meta.pop_front().expect("front exists");
+            (m.session, m.tag)
+        }
+        _ => (NO_SESSION, 0),
+    };
+    let cmd = tpx_sequencer::command_of(rec)?;
+    Some(Sequenced {
+        seq,
+        ts_ns: rec.meta.timestamp_ns,
+        req: Request {
+            session,
+            shard: shard_of_origin(rec.meta.origin),
+            tag,
+            cmd,
+        },
+    })
+}
+
+/// Hands records to the shard rings: straight into the ring when it has room and nothing waits
+/// before it, else into `overflow` (which the stage drains first each cycle, and while it is not
+/// empty takes no new requests). The replica cannot be told "later", so the overflow is the one
+/// place the hot path may allocate: it is preallocated and grows only when a standby receives a
+/// burst larger than it (bounded by the replica's send window).
+#[derive(Debug)]
+pub struct ShardFeed<'a> {
+    pub outputs: &'a mut [Producer<Sequenced>],
+    pub pushed: &'a mut [bool],
+    pub overflow: &'a mut VecDeque<Sequenced>,
+    pub meta: &'a mut VecDeque<LocalMeta>,
+    /// Set by `rewind`: the shards hold records the log no longer has.
+    pub rewound: &'a mut Option<u64>,
+    pub applied: &'a mut u64,
+}
+
+/// Whether every ring `shard` names has room.
+pub fn room_for(outputs: &[Producer<Sequenced>], shard: u16) -> bool {
+    if shard == ALL_SHARDS {
+        outputs.iter().all(|o| o.free() > 0)
+    } else {
+        outputs.get(shard as usize).is_some_and(|o| o.free() > 0)
+    }
+}
+
+/// Pushes an entry whose rings have room (checked by the caller).
+pub fn dispatch(outputs: &mut [Producer<Sequenced>], pushed: &mut [bool], e: Sequenced) {
+    if e.req.shard == ALL_SHARDS {
+        for (o, p) in outputs.iter_mut().zip(pushed.iter_mut()) {
+            let r = o.try_push(e);
+            debug_assert!(r.is_ok(), "room was checked");
+            *p = true;
+        }
+    } else if let Some(o) = outputs.get_mut(e.req.shard as usize) {
+        let r = o.try_push(e);
+        debug_assert!(r.is_ok(), "room was checked");
+        pushed[e.req.shard as usize] = true;
+    }
+}
+
+impl ShardFeed<'_> {
+    /// Moves overflowed entries to their rings; returns how many.
+    pub fn drain(&mut self) -> usize {
+        let mut n = 0;
+        while let Some(e) = self.overflow.front() {
+            if !room_for(self.outputs, e.req.shard) {
+                break;
+            }
+            let e = self.overflow.pop_front().expect("front exists");
+            dispatch(self.outputs, self.pushed, e);
+            n += 1;
+        }
+        n
+    }
+
+    pub fn feed(&mut self, rec: &LogRecord) {
+        *self.applied = rec.meta.seq;
+        let Some(e) = entry_of(rec, self.meta) else {
+            return;
+        };
+        if self.overflow.is_empty() && room_for(self.outputs, e.req.shard) {
+            dispatch(self.outputs, self.pushed, e);
+        } else {
+            self.overflow.push_back(e);
+        }
+    }
+}
+
+impl Applier for ShardFeed<'_> {
+    #[inline]
+    fn apply(&mut self, rec: &LogRecord) {
+        self.feed(rec);
+    }
+
+    fn rewind(&mut self, seq: u64) {
+        // The shards cannot go back: the node stops and is restarted (replay of its log).
+        *self.rewound = Some(self.rewound.map_or(seq, |r| r.min(seq)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tpx_engine::{NewOrder, OrderKind, Side, StpMode, TimeInForce};
+    use tpx_wire::log_record::RecordMeta;
+
+    #[test]
+    fn origin_carries_shard_and_account() {
+        assert_eq!(shard_of_origin(origin_of(3, 42)), 3);
+        assert_eq!(origin_of(3, 42) & 0xFF_FFFF, 42);
+        assert_eq!(shard_of_origin(origin_of(ALL_SHARDS, 7)), ALL_SHARDS);
+    }
+
+    #[test]
+    fn a_command_survives_the_log_form() {
+        let cmd = Command::NewOrder(NewOrder {
+            account: 5,
+            cl_ord_id: 9,
+            instrument: 2,
+            side: Side::Sell,
+            kind: OrderKind::Limit,
+            price: 123,
+            qty: 4,
+            tif: TimeInForce::Ioc,
+            post_only: true,
+            reduce_only: false,
+            stp: StpMode::ExpireMaker,
+        });
+        let (input, account) = input_of(&cmd);
+        let rec = LogRecord {
+            meta: RecordMeta {
+                seq: 7,
+                term: 1,
+                timestamp_ns: 55,
+                origin: origin_of(1, account),
+                account,
+            },
+            input,
+        };
+        let mut meta: VecDeque<LocalMeta> = [
+            LocalMeta {
+                seq: 6,
+                session: 1,
+                tag: 0,
+            },
+            LocalMeta {
+                seq: 7,
+                session: 3,
+                tag: 0,
+            },
+        ]
+        .into_iter()
+        .collect();
+        let e = entry_of(&rec, &mut meta).unwrap();
+        assert_eq!(e.req.cmd, cmd);
+        assert_eq!((e.seq, e.ts_ns, e.req.shard, e.req.session), (7, 55, 1, 3));
+        assert!(meta.is_empty());
+        // A record this node did not submit has no session.
+        let e = entry_of(&rec, &mut meta).unwrap();
+        assert_eq!(e.req.session, NO_SESSION);
+    }
+
+    #[test]
+    fn config_defaults_and_checks() {
+        let c = ReplicationConfig::default();
+        assert_eq!(c.durability().unwrap(), Durability::Fsync);
+        assert!(c.validate().is_ok());
+        let c: ReplicationConfig = toml::from_str(
+            r#"
+            node_id = 1
+            peer_id = 2
+            listen = "127.0.0.1:9201"
+            peer_addr = "127.0.0.1:9202"
+            witness_addr = "127.0.0.1:9200"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.durability().unwrap(), Durability::Replicated);
+        assert!(c.validate().is_ok());
+        let bad: ReplicationConfig = toml::from_str(r#"durability = "replicated""#).unwrap();
+        assert!(bad.validate().is_err());
+        assert!(toml::from_str::<ReplicationConfig>("nope = 1").is_err());
+    }
+}
