@@ -26,6 +26,9 @@
 //! let reply = c.recv(std::time::Duration::from_secs(1)).unwrap();
 //! ```
 
+pub mod failover;
+pub use failover::{Event, FailoverClient};
+
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -66,6 +66,8 @@ pub struct ReplicaSeq {
     reject_wake: Vec<Option<Arc<Doorbell>>>,
     shared: Arc<Shared>,
     node_id: u32,
+    /// The last role line printed: `(primary, term, primary id)`.
+    printed: Option<(bool, u64, u32)>,
 }
 
 impl std::fmt::Debug for ReplicaSeq {
@@ -188,6 +190,7 @@ impl ReplicaSeq {
             reject_wake,
             shared,
             node_id: cfg.node_id,
+            printed: None,
         })
     }
 
@@ -342,6 +345,7 @@ impl ReplicaSeq {
                 ReplicaEvent::BecamePrimary { term, last_seq } => {
                     self.shared.term.store(term, Ordering::Relaxed);
                     self.shared.active.store(true, Ordering::Release);
+                    self.printed = Some((true, term, self.node_id));
                     say(format_args!(
                         "tpx node: ROLE primary node={} term={term} last_seq={last_seq}",
                         self.node_id
@@ -350,10 +354,13 @@ impl ReplicaSeq {
                 ReplicaEvent::BecameStandby { term, primary } => {
                     self.shared.term.store(term, Ordering::Relaxed);
                     self.shared.active.store(false, Ordering::Release);
-                    say(format_args!(
-                        "tpx node: ROLE standby node={} term={term} primary={primary}",
-                        self.node_id
-                    ));
+                    if self.printed != Some((false, term, primary)) {
+                        self.printed = Some((false, term, primary));
+                        say(format_args!(
+                            "tpx node: ROLE standby node={} term={term} primary={primary}",
+                            self.node_id
+                        ));
+                    }
                 }
                 ReplicaEvent::Truncated { to_seq } => {
                     say(format_args!("tpx node: TRUNCATED to_seq={to_seq}"));

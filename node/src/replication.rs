@@ -56,7 +56,7 @@ fn default_heartbeat_us() -> u64 {
     500
 }
 fn default_lease_us() -> u64 {
-    1_000_000
+    20_000
 }
 
 /// How the log writes.

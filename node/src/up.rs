@@ -325,7 +325,14 @@ fn spawn_child(tpx: &std::path::Path, name: &str, args: Vec<String>) -> Result<C
         .stderr(std::process::Stdio::inherit())
         .spawn()
         .map_err(|e| format!("starting {name}: {e}"))?;
-    let role = Arc::new(std::sync::Mutex::new("starting".to_string()));
+    let role = Arc::new(std::sync::Mutex::new(
+        if name == "witness" {
+            "witness"
+        } else {
+            "starting"
+        }
+        .to_string(),
+    ));
     if let Some(out) = proc.stdout.take() {
         let (role, name) = (role.clone(), name.to_string());
         std::thread::spawn(move || {
@@ -422,7 +429,20 @@ fn run_cluster(
             dir.join("witness.state").display().to_string(),
         ],
     )?];
+    let has_role = |children: &[Child], role: &str| {
+        children
+            .iter()
+            .any(|c| *c.role.lock().unwrap_or_else(|e| e.into_inner()) == role)
+    };
     for (k, role) in ["primary", "standby"].iter().enumerate() {
+        if k == 1 {
+            // The standby starts once the primary holds its term (a standby that hears no
+            // primary for `timeout_us` asks for the term itself).
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(20) && !has_role(&children, "primary") {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         let c = spawn_child(
             &tpx,
             &format!("node-{}", k + 1),
@@ -444,27 +464,18 @@ fn run_cluster(
     }
     // Wait (bounded) for a primary before starting the demo load.
     let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(20)
-        && !children
-            .iter()
-            .any(|c| *c.role.lock().unwrap_or_else(|e| e.into_inner()) == "primary")
-    {
+    while t0.elapsed() < Duration::from_secs(20) && !has_role(&children, "primary") {
         std::thread::sleep(Duration::from_millis(20));
     }
     let roles = |children: &[Child]| {
         children
             .iter()
             .map(|c| {
-                let alive = matches!(c.proc.id(), _);
                 format!(
                     "{} (pid {}): {}",
                     c.name,
                     c.proc.id(),
-                    if alive {
-                        c.role.lock().unwrap_or_else(|e| e.into_inner()).clone()
-                    } else {
-                        "exited".into()
-                    }
+                    c.role.lock().unwrap_or_else(|e| e.into_inner())
                 )
             })
             .collect::<Vec<_>>()
@@ -554,7 +565,14 @@ fn run_cluster(
     );
     // Standby first (so the primary's shutdown is not taken for a failure), then the primary,
     // then the witness.
-    for c in children.iter_mut().rev() {
+    children.sort_by_key(
+        |c| match c.role.lock().unwrap_or_else(|e| e.into_inner()).as_str() {
+            "witness" => 2,
+            "primary" => 1,
+            _ => 0,
+        },
+    );
+    for c in children.iter_mut() {
         stop_child(c);
     }
     Ok(())

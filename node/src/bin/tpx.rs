@@ -50,7 +50,7 @@ enum Cmd {
         #[arg(long)]
         listen: SocketAddr,
         /// The primary's lease: how long a grant or renewal lets it acknowledge alone.
-        #[arg(long, default_value_t = 1_000_000)]
+        #[arg(long, default_value_t = 20_000)]
         lease_us: u64,
         /// Persist `(term, holder)` here (survives a witness restart).
         #[arg(long)]
