@@ -8,6 +8,14 @@
 //! records to the shards (primary: up to `acknowledgeable_seq`; standby: every record received);
 //! (5) role changes set `Shared::active` (the gateways refuse logins while it is false, the
 //! shards may read it).
+//!
+//! Hot-path discipline: the stage's own queues (`meta`, `overflow`) are preallocated and bounded
+//! (input stops while they are full); requests and records are `Copy`. What it cannot keep, all
+//! inside `tpx-sequencer`: `ThreadedLog::append` takes a mutex per record to hand the bytes to
+//! the writer thread (uncontended unless the writer is swapping buffers); the replica's `recent`
+//! queue and the TCP transport's buffers grow amortised (no allocation once warm);
+//! `TcpTransport` dials a missing peer with a blocking `connect` of at most 20 ms (only while the
+//! peer is down).
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -105,7 +113,10 @@ impl ReplicaSeq {
             LogWrite::Buffered => WriteMode::Buffered,
         };
         let st = FileStorage::new(dir, mode).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut lcfg = LogConfig::default();
+        let mut lcfg = LogConfig {
+            zero_fill: cfg.zero_fill,
+            ..LogConfig::default()
+        };
         if let Some(b) = cfg.segment_bytes {
             lcfg.segment_bytes = b;
         }
@@ -113,8 +124,22 @@ impl ReplicaSeq {
             crate::config::IdleMode::Park => tpx_sequencer::IdleMode::Park,
             crate::config::IdleMode::Spin => tpx_sequencer::IdleMode::Spin,
         };
-        let (log, rec) = ThreadedLog::open(st, lcfg, idle)
-            .map_err(|e| format!("opening the log in {}: {e}", dir.display()))?;
+        let (log, rec) = match ThreadedLog::open(st, lcfg, idle) {
+            Ok(x) => x,
+            Err(e) if mode == WriteMode::DirectSync => {
+                // A filesystem without O_DIRECT (tmpfs): buffered writes + fdatasync are as
+                // durable, a little slower. Say so; any other error shows again below.
+                say(format_args!(
+                    "tpx node: O_DIRECT log in {} failed ({e}); using buffered writes + fdatasync",
+                    dir.display()
+                ));
+                let st = FileStorage::new(dir, WriteMode::Buffered)
+                    .map_err(|e| format!("{}: {e}", dir.display()))?;
+                ThreadedLog::open(st, lcfg, idle)
+                    .map_err(|e| format!("opening the log in {}: {e}", dir.display()))?
+            }
+            Err(e) => return Err(format!("opening the log in {}: {e}", dir.display())),
+        };
         if let Some((seg, off, n)) = &rec.torn {
             say(format_args!(
                 "tpx node: TORN log tail cut: segment={seg} offset={off} bytes={n}"
@@ -284,7 +309,6 @@ impl ReplicaSeq {
             }
             return n + 1;
         }
-        drop(feed);
         let primary = self.replica.role() == Role::Primary;
         let inputs_len = inputs.len();
         'rings: for k in 0..inputs_len {

@@ -55,6 +55,9 @@ fn default_timeout_us() -> u64 {
 fn default_heartbeat_us() -> u64 {
     500
 }
+fn default_true() -> bool {
+    true
+}
 fn default_lease_us() -> u64 {
     20_000
 }
@@ -113,6 +116,10 @@ pub struct ReplicationConfig {
     /// Preallocated bytes per log segment.
     #[serde(default)]
     pub segment_bytes: Option<u64>,
+    /// Write zeros over a new segment once (at creation), so that O_DSYNC writes overwrite
+    /// written blocks instead of converting unwritten extents (an ext4 journal commit each).
+    #[serde(default = "default_true")]
+    pub zero_fill: bool,
 }
 
 impl Default for ReplicationConfig {
