@@ -489,3 +489,50 @@ fn render_outputs() {
         render(&f, &c, What::Cmdline).starts_with("isolcpus=managed_irq,domain,2-7,10-15 nohz=on")
     );
 }
+
+/// `tpx node` on the 2-vCPU VM's degraded plan: the sessions share the sequencer's CPU and run
+/// on its thread (`tpx-seq`), and the media driver is not in the node process. That is the plan
+/// as the node runs it; the same threads unpinned are not.
+#[test]
+fn merged_roles_and_media_driver_elsewhere() {
+    let plan = vm_plan();
+    let cpu_of = |role: &str| {
+        plan.threads
+            .iter()
+            .find(|t| t.thread_name().starts_with(role))
+            .map(|t| t.cpu)
+            .unwrap()
+    };
+    let (seq, shard, sess) = (
+        cpu_of("tpx-seq"),
+        cpu_of("tpx-shard-0"),
+        cpu_of("tpx-sess-0"),
+    );
+    assert_eq!(
+        seq, sess,
+        "the degraded plan shares the sequencer's CPU with the sessions"
+    );
+    let node = |seq_cpus: &str| {
+        let f = task(Fixture::new(), PID, "tpx", "0-1", 0, 0);
+        let f = task(f, PID + 1, "tpx-seq", seq_cpus, 0, 0);
+        let f = task(f, PID + 2, "tpx-shard-0", &shard.to_string(), 0, 0);
+        by_id(&run_checks(&f, &ctx(plan.clone(), Some(PID))))["process.affinity"].clone()
+    };
+    let ok = node(&seq.to_string());
+    assert_eq!(ok.status, Status::Pass, "{}", ok.value);
+    assert!(
+        ok.value.contains(&format!("tpx-sess-0(in tpx-seq)@{sess}")),
+        "{}",
+        ok.value
+    );
+    assert!(
+        ok.value.contains("tpx-media not in this process"),
+        "{}",
+        ok.value
+    );
+    // The sequencer's thread not pinned: the sessions are not where the plan says either.
+    let bad = node("0-1");
+    assert_eq!(bad.status, Status::Fail, "{}", bad.value);
+    assert!(bad.value.contains("tpx-sess-0 missing"), "{}", bad.value);
+    assert!(bad.value.contains("tpx-seq on 0-1"), "{}", bad.value);
+}

@@ -4,6 +4,7 @@
 use super::source::*;
 use super::{CheckContext, CheckItem, Fix, Status};
 use crate::cpuset::{format_list, parse_list};
+use crate::plan::{Role, ThreadPlacement};
 use crate::sys::SysSource;
 use std::collections::BTreeSet;
 
@@ -85,6 +86,29 @@ fn policy_name(p: u32) -> &'static str {
     }
 }
 
+/// The planned node thread (shard, session, sequencer) on the same CPU as `t` that the process
+/// runs `t`'s role on: found by name and pinned to that CPU alone.
+fn merged_into<'a>(
+    plan: &crate::plan::CorePlan,
+    t: &ThreadPlacement,
+    threads: &'a [ThreadInfo],
+) -> Option<&'a str> {
+    let name = t.thread_name();
+    plan.threads
+        .iter()
+        .filter(|o| {
+            o.cpu == t.cpu
+                && o.thread_name() != name
+                && matches!(o.role, Role::Shard | Role::Session | Role::Sequencer)
+        })
+        .find_map(|o| {
+            threads
+                .iter()
+                .find(|th| th.name == o.thread_name() && th.cpus == BTreeSet::from([t.cpu]))
+        })
+        .map(|th| th.name.as_str())
+}
+
 pub(super) fn process_items(sys: &dyn SysSource, ctx: &CheckContext) -> Vec<CheckItem> {
     let ids = [
         ("process.affinity", Fix::Manual),
@@ -131,7 +155,18 @@ pub(super) fn process_items(sys: &dyn SysSource, ctx: &CheckContext) -> Vec<Chec
     for t in &plan.threads {
         let name = t.thread_name();
         match threads.iter().find(|th| th.name == name) {
-            None => problems.push(format!("{name} missing")),
+            // The media driver may run in another process (tpx-md, aeronmd): not a fault of
+            // this one, but said.
+            None if t.role == Role::MediaDriver => {
+                shown.push(format!("{name} not in this process"))
+            }
+            None => match merged_into(plan, t, &threads) {
+                // `tpx node` runs the roles that share a CPU on one thread, named after its
+                // first shard, else the sequencer, else its gateway (a degraded plan puts the
+                // sessions on the sequencer's CPU): found there, pinned alone, is as planned.
+                Some(host) => shown.push(format!("{name}(in {host})@{}", t.cpu)),
+                None => problems.push(format!("{name} missing")),
+            },
             Some(th) => {
                 shown.push(format!("{name}@{}", format_list(&th.cpus)));
                 if th.cpus != BTreeSet::from([t.cpu]) {
