@@ -401,6 +401,9 @@ pub struct NodeConfig {
     /// Default: the built-in instruments.
     #[serde(default)]
     pub instruments: Option<Vec<InstrumentConfig>>,
+    /// Market data (`[md]`, see `crate::md::MdConfig`); absent: the node publishes nothing.
+    #[serde(default)]
+    pub md: Option<crate::md::MdConfig>,
 }
 
 impl Default for NodeConfig {

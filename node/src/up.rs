@@ -112,7 +112,11 @@ pub fn run(opts: UpOptions) -> Result<(), String> {
     cfg.accounts_file = path.clone();
     let accounts = Accounts::load(&path)?;
 
+    if opts.demo && cfg.md.is_none() {
+        cfg.md = Some(crate::md::MdConfig::demo());
+    }
     let node = Node::start(&cfg, accounts)?;
+    let feed = crate::md::DemoFeed::for_node(&node);
     let plan = node.plan().clone();
     println!(
         "tpx up: order entry on {} ({:?} idle)",
@@ -199,6 +203,9 @@ pub fn run(opts: UpOptions) -> Result<(), String> {
             "[{secs:>4}s] {rate:>9.0} orders/s | {lat} | trades {trades} | {}",
             tops_line(&node, &cfg)
         );
+        if let Some(f) = &feed {
+            println!("       md: {}", f.line(&node, &cfg));
+        }
     }
 
     let demo_result = demo.map(|d| {
@@ -249,6 +256,10 @@ pub fn run(opts: UpOptions) -> Result<(), String> {
         }
     }
     println!("books: {}", tops_line(&node, &cfg));
+    if let Some(f) = feed {
+        println!("market data: {}", f.line(&node, &cfg));
+        f.stop();
+    }
     drop(node);
     let _ = std::fs::remove_dir_all(&dir);
     println!("tpx up: stopped");
