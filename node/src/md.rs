@@ -643,37 +643,45 @@ impl DemoFeed {
         let mut parts = Vec::new();
         for (k, (_, symbol)) in shared.instruments.iter().enumerate() {
             let tick = ticks.get(k).copied().unwrap_or(1_000_000);
-            let side = |s: Option<(i64, u64)>| {
+            let side = |s: Option<crate::core::PriceQty>| {
                 s.map_or("-".to_string(), |(p, q)| {
                     format!("{}x{q}", fmt_price(p, tick))
                 })
             };
             let (nb, na) = shared.top(k);
             let (fb, fa) = self.top(k);
-            let same = if (nb, na) == (fb, fa) {
-                ""
-            } else {
-                " (differs)"
-            };
             parts.push(format!(
-                "{symbol} node {}/{} | feed {}/{}{same}",
+                "{symbol} node {}/{} | feed {}/{}",
                 side(nb),
                 side(na),
                 side(fb),
                 side(fa)
             ));
         }
+        // Both sides are read at slightly different moments: under load the feed may be a few
+        // messages behind the node (`behind`), and the tops then differ for that moment.
+        let published: u64 = node.md().map_or(0, |md| {
+            md.streams()
+                .iter()
+                .map(|s| s.counters.next_seq.load(Ordering::Relaxed))
+                .sum()
+        });
+        let seen = self.next_seq.load(Ordering::Relaxed);
         format!(
-            "{}  md_seq={} gaps={} snapshot_recoveries={}",
+            "{}  md_seq={} behind={} gaps={} snapshot_recoveries={}",
             parts.join("  "),
-            self.next_seq.load(Ordering::Relaxed),
+            seen,
+            published.saturating_sub(seen),
             self.gaps.load(Ordering::Relaxed),
             self.recoveries.load(Ordering::Relaxed)
         )
     }
 
     /// `(bid, ask)` of the instrument at `index` (in `instruments` order) as the feed sees it.
-    pub fn top(&self, index: usize) -> (Option<(i64, u64)>, Option<(i64, u64)>) {
+    pub fn top(
+        &self,
+        index: usize,
+    ) -> (Option<crate::core::PriceQty>, Option<crate::core::PriceQty>) {
         let Some(t) = self.tops.get(index) else {
             return (None, None);
         };
