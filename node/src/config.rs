@@ -422,6 +422,9 @@ pub struct NodeConfig {
     /// `tpx-log` (next to the config file), `fsync` durability, an in-process witness.
     #[serde(default)]
     pub replication: Option<ReplicationConfig>,
+    /// Market data (`[md]`, see `crate::md::MdConfig`); absent: the node publishes nothing.
+    #[serde(default)]
+    pub md: Option<crate::md::MdConfig>,
 }
 
 impl Default for NodeConfig {

@@ -81,6 +81,9 @@ pub struct Shared {
     /// Instruments in config order: `(id, symbol)`; `tops[i]` is `instruments[i]`'s.
     pub instruments: Vec<(InstrumentId, String)>,
     pub tops: Vec<Top>,
+    /// Whether the shards' market-data publishers send (primary, the default) or only number
+    /// their packets (standby); flipped on a role change.
+    pub md_active: AtomicBool,
 }
 
 impl Shared {
@@ -95,6 +98,7 @@ impl Shared {
             stats: NodeStats::default(),
             instruments,
             tops,
+            md_active: AtomicBool::new(true),
         }
     }
 
@@ -404,6 +408,12 @@ impl ShardStage {
             }
         }
         self.ring_doorbells();
+        let md = if self.shard.has_md() {
+            let active = self.shared.md_active.load(Ordering::Relaxed);
+            self.shard.md_work(clock::now_ns(), active)
+        } else {
+            0
+        };
         if n > 0 {
             self.publish_tops();
             let st = &self.shared.stats;
@@ -412,7 +422,7 @@ impl ShardStage {
                 st.trades.fetch_add(fills, Ordering::Relaxed);
             }
         }
-        n + moved
+        n + moved + md
     }
 
     fn publish_tops(&mut self) {

@@ -11,6 +11,7 @@ pub mod config;
 pub mod core;
 pub mod gateway;
 pub mod journal;
+pub mod md;
 pub mod msg;
 pub mod node;
 pub mod replica_stage;

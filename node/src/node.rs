@@ -28,6 +28,8 @@ pub struct Node {
     shared: Arc<Shared>,
     handles: Vec<glommio::ExecutorJoinHandle<()>>,
     plan: CorePlan,
+    /// Market data (`[md]`): dropped after the cores stop.
+    md: Option<crate::md::NodeMd>,
 }
 
 /// Binds the order-entry listener; with `reuse_port` several cores can bind the same port.
@@ -179,6 +181,7 @@ struct ShardParts {
     engine: EngineConfig,
     input: Consumer<Sequenced>,
     outputs: Vec<Producer<Report>>,
+    md: Option<crate::md::ShardMd>,
 }
 
 impl Node {
@@ -227,6 +230,25 @@ impl Node {
                 ));
             }
         }
+        // Market data: the driver and one publisher per shard, built here and moved to the
+        // shards' cores.
+        let (md, mut shard_md) = match cfg.md.as_ref().filter(|m| m.enabled) {
+            Some(m) => {
+                let mut by_shard = vec![Vec::new(); shard_count as usize];
+                for ic in &instruments {
+                    let s = ic.shard.unwrap_or_else(|| {
+                        instrument_shards
+                            .iter()
+                            .find(|(id, _)| *id == ic.id)
+                            .map_or(0, |(_, s)| u32::from(*s))
+                    });
+                    by_shard[s as usize].push((ic.spec()?, ic.symbol.clone()));
+                }
+                let (md, parts) = crate::md::NodeMd::start(m, &by_shard)?;
+                (Some(md), parts.into_iter().map(Some).collect())
+            }
+            None => (None, Vec::new()),
+        };
         let accounts = Arc::new(accounts);
         let shared = Arc::new(Shared::new(
             instruments
@@ -321,6 +343,7 @@ impl Node {
                     },
                     input: shard_inputs[s as usize].take().expect("one per shard"),
                     outputs: shard_outputs[s as usize].take().expect("one per shard"),
+                    md: shard_md.get_mut(s as usize).and_then(Option::take),
                 });
             }
         }
@@ -424,7 +447,7 @@ impl Node {
                         for s in p.shards {
                             // Built here, on the pinned core, so its memory is first touched
                             // (and placed) where it is used.
-                            let shard = Shard::new(s.id, s.engine)?;
+                            let shard = Shard::new(s.id, s.engine)?.with_md(s.md);
                             shards.push(
                                 ShardStage::new(shard, s.input, s.outputs, shared.clone())
                                     .with_wake(wake_gateways.clone()),
@@ -459,6 +482,7 @@ impl Node {
             shared,
             handles,
             plan,
+            md,
         };
         for _ in 0..node.handles.len() {
             match ready_rx.recv_timeout(Duration::from_secs(60)) {
@@ -499,6 +523,12 @@ impl Node {
 
     pub fn plan(&self) -> &CorePlan {
         &self.plan
+    }
+
+    /// Market data, when `[md]` is configured (streams, counters, the driver's directory, and
+    /// after [`Node::stop`] the books the shards left).
+    pub fn md(&self) -> Option<&crate::md::NodeMd> {
+        self.md.as_ref()
     }
 
     /// Asks every core to stop (they finish their cycle, send `Logout(AdminShutdown)`).

@@ -7,6 +7,7 @@ use tpx_engine::{
 };
 use tpx_wire::enums::{CancelReason, Liquidity, RejectReason, RequestKind, Side};
 
+use crate::md::ShardMd;
 use crate::msg::{Report, ReportKind, Sequenced, NO_SESSION};
 
 /// Order ids are unique per engine; the shard puts its id in the top 16 bits so that they are
@@ -257,6 +258,8 @@ pub struct Shard {
     pub engine: Engine,
     pub instruments: Vec<InstrumentId>,
     order_id_base: u64,
+    /// Its market-data publisher (`[md]` configured).
+    md: Option<ShardMd>,
 }
 
 impl Shard {
@@ -268,7 +271,33 @@ impl Shard {
             engine,
             instruments,
             order_id_base: u64::from(id) << SHARD_ORDER_ID_SHIFT,
+            md: None,
         })
+    }
+
+    /// Publishes the shard's market data through `md` (see `crate::md`).
+    pub fn with_md(mut self, md: Option<ShardMd>) -> Shard {
+        self.md = md;
+        self
+    }
+
+    pub fn has_md(&self) -> bool {
+        self.md.is_some()
+    }
+
+    /// Market-data work between commands (heartbeats, the snapshot loop, following the node's
+    /// role: `active` false = standby, numbering without sending). Returns packets sent.
+    #[inline]
+    pub fn md_work(&mut self, now_ns: u64, active: bool) -> usize {
+        match self.md.as_mut() {
+            Some(md) => md.work(now_ns, active, &self.engine),
+            None => 0,
+        }
+    }
+
+    /// The market-data publisher, if any.
+    pub fn md(&self) -> Option<&ShardMd> {
+        self.md.as_ref()
     }
 
     /// Applies one sequenced request; reports go to `out`. Returns (fills, touched instrument).
@@ -279,10 +308,25 @@ impl Shard {
         out: impl FnMut(Report),
     ) -> (u32, Option<InstrumentId>) {
         let mut mapper = ReportMapper::new(entry, self.order_id_base, out);
-        self.engine
-            .process(entry.ts_ns, &entry.req.cmd, &mut mapper);
+        match self.md.as_mut() {
+            // Committed entries only reach a shard, so everything published is durable.
+            Some(md) => md.process(&mut self.engine, entry.ts_ns, &entry.req.cmd, &mut mapper),
+            None => self
+                .engine
+                .process(entry.ts_ns, &entry.req.cmd, &mut mapper),
+        }
         mapper.finish();
         (mapper.fills, mapper.touched)
+    }
+}
+
+impl Drop for Shard {
+    /// A publishing shard leaves its books behind for `NodeMd::final_books` (tests compare a
+    /// subscriber's books with them).
+    fn drop(&mut self) {
+        if let Some(md) = &self.md {
+            md.record_books(&self.engine, &self.instruments, self.order_id_base);
+        }
     }
 }
 

@@ -218,7 +218,11 @@ fn run_single(
     }
     cfg.replication = Some(repl);
     let accounts = Accounts::load(accounts_path)?;
+    if opts.demo && cfg.md.is_none() {
+        cfg.md = Some(crate::md::MdConfig::demo());
+    }
     let node = Node::start(&cfg, accounts)?;
+    let feed = crate::md::DemoFeed::for_node(&node);
     let plan = node.plan().clone();
     println!(
         "tpx up: one node (--single), order entry on {} ({:?} idle), log {} ({:?})",
@@ -293,6 +297,9 @@ fn run_single(
             "[{secs:>4}s] {rate:>9.0} orders/s | {lat} | trades {trades} | {}",
             tops_line(&node, &cfg)
         );
+        if let Some(f) = &feed {
+            println!("       md: {}", f.line(&node, &cfg));
+        }
     }
     demo_summary(demo);
     let elapsed = started.elapsed().as_secs_f64();
@@ -305,6 +312,10 @@ fn run_single(
         seq as f64 / elapsed.max(1e-9)
     );
     println!("books: {}", tops_line(&node, &cfg));
+    if let Some(f) = feed {
+        println!("market data: {}", f.line(&node, &cfg));
+        f.stop();
+    }
     drop(node);
     Ok(())
 }

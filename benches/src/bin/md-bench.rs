@@ -2,10 +2,14 @@
 //! against the Aeron floor on the same path, and the feed handler's decode + apply rate.
 //!
 //! ```sh
-//! cargo run --release -p tpx-benches --bin md-bench -- --json                    # UDP, 127.0.0.1
-//! cargo run --release -p tpx-benches --bin md-bench -- --path multicast --json   # in a netns
-//! cargo run --release -p tpx-benches --bin md-bench -- --path ipc --json         # aeron:ipc
+//! cargo run --release -p tpx-benches --bin md-bench -- --json              # multicast, in a netns
+//! cargo run --release -p tpx-benches --bin md-bench -- --path udp --json   # UDP, 127.0.0.1
+//! cargo run --release -p tpx-benches --bin md-bench -- --path ipc --json   # aeron:ipc
 //! ```
+//!
+//! The default path is the production one, UDP multicast: the bench re-runs itself inside a
+//! private network namespace (`unshare -rn`, loopback only), so multicast never leaves the
+//! machine. Where namespaces are unavailable it says so and measures UDP unicast on 127.0.0.1.
 //!
 //! Two threads spin: the feed thread, and the embedded driver on UDP paths (the publisher
 //! sleeps between commands) or the publisher on IPC (the driver backs off). The measurement lives in
@@ -22,9 +26,9 @@ struct Args {
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     json: bool,
-    /// udp (127.0.0.1 unicast), multicast (re-runs itself in a private network namespace) or
-    /// ipc (shared memory).
-    #[arg(long, default_value = "udp")]
+    /// multicast (the default, production path: re-runs itself in a private network
+    /// namespace), udp (127.0.0.1 unicast) or ipc (shared memory).
+    #[arg(long, default_value = "multicast")]
     path: String,
     /// Latency samples per run.
     #[arg(long, default_value_t = 50_000)]
@@ -53,10 +57,23 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let Some(path) = BenchPath::from_name(&args.path) else {
+    let Some(mut path) = BenchPath::from_name(&args.path) else {
         eprintln!("md-bench: --path must be ipc, udp or multicast");
         return ExitCode::FAILURE;
     };
+    let namespaces = || {
+        std::process::Command::new("unshare")
+            .args(["-rn", "true"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if path == BenchPath::Multicast && !args.apply_only && !netns::in_child() && !namespaces() {
+        eprintln!(
+            "md-bench: no network namespace (`unshare -rn` failed): measuring UDP unicast on \
+             127.0.0.1 instead of multicast"
+        );
+        path = BenchPath::Udp;
+    }
     if path == BenchPath::Multicast && !args.apply_only && !netns::in_child() {
         // Multicast never runs in the root namespace: its multicast interface leads off the
         // machine. Run the same command in a private namespace with only a loopback.

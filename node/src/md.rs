@@ -1,0 +1,744 @@
+//! Market data from the node: each shard runs its sequenced commands through a
+//! [`tpx_md::MdPublisher`] (order-by-order ITCH-like packets on Aeron, A and B feeds, a snapshot
+//! stream, a retransmission server), through one media driver per node process (embedded unless
+//! `[md] aeron_dir` names an external one).
+//!
+//! - [`MdConfig`]: the `[md]` section of `node.toml` (absent: the node publishes nothing).
+//! - [`NodeMd`]: what the node keeps (the embedded driver, per-shard stream ids, retransmission
+//!   addresses and counters, the books each shard leaves behind when it stops).
+//! - [`ShardMd`]: what a shard owns (the publisher): [`ShardMd::process`] on the hot path (no
+//!   allocation, no blocking: a failed offer is counted and the packet stays in the
+//!   retransmission ring), [`ShardMd::work`] between commands (heartbeats, the snapshot loop,
+//!   standby/primary switching).
+//! - [`DemoFeed`]: a feed-handler thread inside `tpx up --demo` printing the feed's tops next
+//!   to the node's.
+//!
+//! Stream layout: shard `s` publishes its incremental stream on `channel_a` with Aeron stream id
+//! `stream_id + s` (the packets' MoldUDP64 session is the same number), on `channel_b` with
+//! `stream_id_b + s` (default `stream_id`: same id, other group/interface), and its snapshots on
+//! `snapshot_channel` (default `channel_a`) with `snapshot_stream_id + s`. Order and trade ids
+//! carry the shard in their top 16 bits, as on order entry.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tpx_engine::{Command, Engine, EventSink, InstrumentId, InstrumentSpec, Side as ESide};
+use tpx_feed::{FeedHandler, FeedHandlerConfig};
+use tpx_md::{
+    AeronChannels, AeronClient, AeronSetup, ChannelConfig, DriverConfig, DriverIdle,
+    DriverThreading, DropFilter, EmbeddedDriver, MdInstrument, MdPublisher, PublisherConfig,
+    RetransmitConfig, Tee,
+};
+use tpx_wire::{Side, Symbol};
+
+/// Threading of the embedded media driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MdThreading {
+    /// One driver thread (conductor, sender, receiver). The default; right for 2 cores.
+    #[default]
+    Shared,
+    /// Conductor on one thread, sender + receiver on another.
+    SharedNetwork,
+    /// Three threads.
+    Dedicated,
+}
+
+/// How the embedded driver's threads wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MdDriverIdle {
+    /// Back off to sleeps (the default: never a spinning thread unless asked).
+    #[default]
+    Backoff,
+    /// Busy-spin (a dedicated core for the driver).
+    Spin,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_channel() -> String {
+    "aeron:ipc".into()
+}
+fn default_stream_id() -> u32 {
+    100
+}
+fn default_snapshot_stream_id() -> u32 {
+    200
+}
+fn default_interval_ms() -> u64 {
+    1_000
+}
+fn default_ring_capacity() -> usize {
+    1 << 16
+}
+fn default_term_length() -> usize {
+    16 << 20
+}
+
+/// `[md]` of `node.toml`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MdConfig {
+    /// `false`: the section is kept but nothing is published.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Feed A, e.g. `aeron:udp?endpoint=239.1.1.1:40456|interface=10.0.0.2` (default
+    /// `aeron:ipc`).
+    #[serde(default = "default_channel")]
+    pub channel_a: String,
+    /// Feed B (another group on another interface); none by default.
+    #[serde(default)]
+    pub channel_b: Option<String>,
+    /// The snapshot stream's channel (default: `channel_a`).
+    #[serde(default)]
+    pub snapshot_channel: Option<String>,
+    /// Shard `s` publishes feed A on stream `stream_id + s` (also the packets' session id).
+    #[serde(default = "default_stream_id")]
+    pub stream_id: u32,
+    /// Shard `s` publishes feed B on stream `stream_id_b + s` (default `stream_id`; must differ
+    /// from it when B's channel is A's, e.g. both `aeron:ipc`).
+    #[serde(default)]
+    pub stream_id_b: Option<u32>,
+    /// Shard `s` publishes snapshots on stream `snapshot_stream_id + s`.
+    #[serde(default = "default_snapshot_stream_id")]
+    pub snapshot_stream_id: u32,
+    /// Retransmission server of shard 0 (shard `s` binds port + `s`; port 0: any free port).
+    /// None: no retransmission (subscribers recover from snapshots only).
+    #[serde(default)]
+    pub retransmit_addr: Option<SocketAddr>,
+    /// Pause between two snapshot cycles.
+    #[serde(default = "default_interval_ms")]
+    pub snapshot_interval_ms: u64,
+    /// A heartbeat goes out after this long without a packet.
+    #[serde(default = "default_interval_ms")]
+    pub heartbeat_interval_ms: u64,
+    /// Messages each shard keeps for retransmission (64 bytes each).
+    #[serde(default = "default_ring_capacity")]
+    pub ring_capacity: usize,
+    /// An external media driver's directory; none: the node embeds a driver (its own directory
+    /// under /dev/shm, removed when the node stops).
+    #[serde(default)]
+    pub aeron_dir: Option<String>,
+    /// The embedded driver's threading.
+    #[serde(default)]
+    pub threading: MdThreading,
+    #[serde(default)]
+    pub driver_idle: MdDriverIdle,
+    /// The embedded driver's term length (UDP and IPC), a power of two >= 64 KiB.
+    #[serde(default = "default_term_length")]
+    pub term_length: usize,
+}
+
+impl Default for MdConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("the empty [md] section is valid")
+    }
+}
+
+impl MdConfig {
+    /// What `tpx up --demo` publishes: `aeron:ipc` through the node's embedded driver,
+    /// retransmission on 127.0.0.1, snapshots every second.
+    pub fn demo() -> MdConfig {
+        MdConfig {
+            retransmit_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            term_length: 1 << 20,
+            ..MdConfig::default()
+        }
+    }
+
+    pub fn stream_a(&self, shard: u16) -> u32 {
+        self.stream_id + u32::from(shard)
+    }
+
+    pub fn stream_b(&self, shard: u16) -> u32 {
+        self.stream_id_b.unwrap_or(self.stream_id) + u32::from(shard)
+    }
+
+    pub fn snapshot_stream(&self, shard: u16) -> u32 {
+        self.snapshot_stream_id + u32::from(shard)
+    }
+
+    fn snapshot_channel(&self) -> &str {
+        self.snapshot_channel.as_deref().unwrap_or(&self.channel_a)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.channel_b.as_deref() == Some(self.channel_a.as_str())
+            && self.stream_b(0) == self.stream_a(0)
+        {
+            return Err("[md] channel_b equals channel_a: set stream_id_b to another id".into());
+        }
+        if self.ring_capacity == 0 {
+            return Err("[md] ring_capacity must be > 0".into());
+        }
+        Ok(())
+    }
+}
+
+/// A shard's counters, written by the shard's thread after each piece of work, read by anyone.
+#[derive(Debug, Default)]
+pub struct ShardMdCounters {
+    /// Sequence number of the next message.
+    pub next_seq: AtomicU64,
+    pub packets: AtomicU64,
+    pub messages: AtomicU64,
+    /// Offers refused because the publication was back-pressured, feeds A + B.
+    pub back_pressured: AtomicU64,
+    /// Offers refused for want of a subscriber (or failed), feeds A + B.
+    pub not_connected: AtomicU64,
+    pub heartbeats: AtomicU64,
+    pub snapshot_cycles: AtomicU64,
+    /// 1 while the publisher sends (primary), 0 in standby.
+    pub active: AtomicU64,
+}
+
+/// A shard's stream, as a subscriber needs it.
+#[derive(Clone, Debug)]
+pub struct ShardStream {
+    pub shard: u16,
+    pub stream_a: u32,
+    pub stream_b: u32,
+    pub snapshot_stream: u32,
+    /// The retransmission server's bound address.
+    pub retransmit: Option<SocketAddr>,
+    pub counters: Arc<ShardMdCounters>,
+}
+
+/// An order resting in a book, as the engine holds it (order id with the shard's bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BookOrder {
+    pub order_id: u64,
+    pub side: Side,
+    pub price: i64,
+    pub qty: u64,
+}
+
+/// Books by instrument, in queue order (bids best first, then asks best first).
+pub type Books = BTreeMap<InstrumentId, Vec<BookOrder>>;
+
+/// The node's market-data side. Drop it after the shards (the driver goes with it).
+#[derive(Debug)]
+pub struct NodeMd {
+    cfg: MdConfig,
+    dir: String,
+    streams: Vec<ShardStream>,
+    final_books: Arc<Mutex<Books>>,
+    /// Last field: dropped after everything else.
+    driver: Option<EmbeddedDriver>,
+}
+
+/// Test hook: makes the drop filter of shard `s`'s publisher (see [`tpx_md::DropFilter`]).
+pub type DropFilterFactory = Box<dyn Fn(u16) -> DropFilter + Send>;
+
+static TEST_DROP_FILTERS: Mutex<Option<DropFilterFactory>> = Mutex::new(None);
+
+/// Test hook: the publishers of the next node started in this process withhold the packets the
+/// filters name (a publisher-side stand-in for network loss). Never set in production.
+pub fn set_test_drop_filters(f: Option<DropFilterFactory>) {
+    *TEST_DROP_FILTERS.lock().unwrap_or_else(|e| e.into_inner()) = f;
+}
+
+impl NodeMd {
+    /// Starts (or joins) the media driver and builds one publisher per shard; `shards[s]` is
+    /// shard `s`'s instruments with their symbols. Returns the node's part and the shards'.
+    pub fn start(
+        cfg: &MdConfig,
+        shards: &[Vec<(InstrumentSpec, String)>],
+    ) -> Result<(NodeMd, Vec<ShardMd>), String> {
+        cfg.check()?;
+        let driver = match &cfg.aeron_dir {
+            Some(_) => None,
+            None => Some(
+                EmbeddedDriver::launch(&DriverConfig {
+                    dir: None,
+                    threading: match cfg.threading {
+                        MdThreading::Shared => DriverThreading::Shared,
+                        MdThreading::SharedNetwork => DriverThreading::SharedNetwork,
+                        MdThreading::Dedicated => DriverThreading::Dedicated,
+                    },
+                    idle: match cfg.driver_idle {
+                        MdDriverIdle::Backoff => DriverIdle::Backoff,
+                        MdDriverIdle::Spin => DriverIdle::Spin,
+                    },
+                    term_length: cfg.term_length,
+                    ipc_term_length: cfg.term_length,
+                    sparse_terms: true,
+                })
+                .map_err(|e| format!("md: media driver: {e}"))?,
+            ),
+        };
+        let dir = match (&cfg.aeron_dir, &driver) {
+            (Some(d), _) => d.clone(),
+            (None, Some(d)) => d.dir().to_string(),
+            (None, None) => unreachable!("embedded driver launched above"),
+        };
+        let final_books = Arc::new(Mutex::new(Books::new()));
+        let mut filters = TEST_DROP_FILTERS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut streams = Vec::new();
+        let mut parts = Vec::new();
+        for (s, instruments) in shards.iter().enumerate() {
+            let shard = s as u16;
+            let retransmit = cfg.retransmit_addr.map(|mut a| {
+                if a.port() != 0 {
+                    a.set_port(a.port() + shard);
+                }
+                RetransmitConfig {
+                    addr: a,
+                    ..RetransmitConfig::default()
+                }
+            });
+            let pcfg = PublisherConfig {
+                stream_id: cfg.stream_a(shard),
+                snapshot_stream_id: cfg.snapshot_stream(shard),
+                id_base: u64::from(shard) << crate::shard::SHARD_ORDER_ID_SHIFT,
+                heartbeat_interval_ns: cfg.heartbeat_interval_ms.max(1) * 1_000_000,
+                snapshot_interval_ns: cfg.snapshot_interval_ms.max(1) * 1_000_000,
+                snapshot_packets_per_work: 4,
+                ring_capacity: cfg.ring_capacity,
+                retransmit,
+                instruments: instruments
+                    .iter()
+                    .map(|(spec, symbol)| MdInstrument {
+                        spec: *spec,
+                        symbol: Symbol::new(symbol),
+                    })
+                    .collect(),
+                ..PublisherConfig::default()
+            };
+            let channels = AeronChannels {
+                setup: AeronSetup::External { dir: dir.clone() },
+                a: ChannelConfig::new(cfg.channel_a.clone(), cfg.stream_a(shard) as i32),
+                b: cfg
+                    .channel_b
+                    .as_ref()
+                    .map(|c| ChannelConfig::new(c.clone(), cfg.stream_b(shard) as i32)),
+                snapshot: Some(ChannelConfig::new(
+                    cfg.snapshot_channel(),
+                    cfg.snapshot_stream(shard) as i32,
+                )),
+            };
+            let mut publisher = MdPublisher::connect(pcfg, &channels)
+                .map_err(|e| format!("md: shard {shard} publisher: {e}"))?;
+            if let Some(f) = filters.as_ref() {
+                publisher.set_drop_filter(Some(f(shard)));
+            }
+            let counters = Arc::new(ShardMdCounters::default());
+            counters
+                .next_seq
+                .store(publisher.next_seq(), Ordering::Relaxed);
+            counters.active.store(1, Ordering::Relaxed);
+            streams.push(ShardStream {
+                shard,
+                stream_a: cfg.stream_a(shard),
+                stream_b: cfg.stream_b(shard),
+                snapshot_stream: cfg.snapshot_stream(shard),
+                retransmit: publisher.retransmit().map(|h| h.addr()),
+                counters: counters.clone(),
+            });
+            parts.push(ShardMd {
+                publisher,
+                counters,
+                final_books: final_books.clone(),
+            });
+        }
+        filters.take();
+        Ok((
+            NodeMd {
+                cfg: cfg.clone(),
+                dir,
+                streams,
+                final_books,
+                driver,
+            },
+            parts,
+        ))
+    }
+
+    /// Whether the node embeds its media driver (no `aeron_dir`).
+    pub fn embeds_driver(&self) -> bool {
+        self.driver.is_some()
+    }
+
+    /// The media driver's directory (subscribers in this process or on this host join it).
+    pub fn aeron_dir(&self) -> &str {
+        &self.dir
+    }
+
+    pub fn config(&self) -> &MdConfig {
+        &self.cfg
+    }
+
+    /// By shard id.
+    pub fn streams(&self) -> &[ShardStream] {
+        &self.streams
+    }
+
+    /// The books each shard held when it stopped (filled when the node stops: compare a
+    /// subscriber's books with them).
+    pub fn final_books(&self) -> Books {
+        self.final_books
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A feed-handler configuration for shard `shard`'s stream through `setup`, on the node's
+    /// channels (feeds A and B, snapshots, retransmission).
+    pub fn feed_config(&self, shard: u16, setup: AeronSetup) -> Option<FeedHandlerConfig> {
+        let st = self.streams.get(shard as usize)?;
+        let c = &self.cfg;
+        let mut f = FeedHandlerConfig::new(
+            setup,
+            ChannelConfig::new(c.channel_a.clone(), st.stream_a as i32),
+        );
+        f.b = c
+            .channel_b
+            .as_ref()
+            .map(|b| ChannelConfig::new(b.clone(), st.stream_b as i32));
+        f.snapshot = Some(ChannelConfig::new(
+            c.snapshot_channel(),
+            st.snapshot_stream as i32,
+        ));
+        f.retransmit_server = st.retransmit;
+        f.core.stream_id = st.stream_a;
+        f.core.snapshot_stream_id = Some(st.snapshot_stream);
+        f.core.feeds = if f.b.is_some() { 2 } else { 1 };
+        Some(f)
+    }
+}
+
+/// What a shard owns: its publisher and where it reports.
+#[derive(Debug)]
+pub struct ShardMd {
+    publisher: MdPublisher,
+    counters: Arc<ShardMdCounters>,
+    final_books: Arc<Mutex<Books>>,
+}
+
+impl ShardMd {
+    /// One command through the engine, its events to `reports` and to the publisher; the
+    /// command's messages leave in one packet (A, then B) before this returns. Never blocks:
+    /// `offer` either takes the packet or says why not (counted; the ring keeps it).
+    #[inline]
+    pub fn process<S: EventSink>(
+        &mut self,
+        engine: &mut Engine,
+        ts_ns: u64,
+        cmd: &Command,
+        reports: &mut S,
+    ) {
+        let md = &mut self.publisher;
+        md.begin(ts_ns);
+        engine.process(ts_ns, cmd, &mut Tee(reports, md));
+        md.end();
+    }
+
+    /// Between commands: follows the node's role (`active`: primary sends; standby only
+    /// numbers), sends a due heartbeat and a bounded step of the snapshot loop, updates the
+    /// counters. Returns the packets sent.
+    pub fn work(&mut self, now_ns: u64, active: bool, engine: &Engine) -> usize {
+        if self.publisher.is_active() != active {
+            self.publisher.set_active(active);
+            self.counters
+                .active
+                .store(u64::from(active), Ordering::Relaxed);
+        }
+        let n = self.publisher.do_work(now_ns, engine);
+        let s = self.publisher.stats();
+        let c = &self.counters;
+        c.next_seq
+            .store(self.publisher.next_seq(), Ordering::Relaxed);
+        c.packets.store(s.packets, Ordering::Relaxed);
+        c.messages.store(s.messages, Ordering::Relaxed);
+        c.back_pressured
+            .store(s.a.back_pressured + s.b.back_pressured, Ordering::Relaxed);
+        c.not_connected.store(
+            s.a.not_connected + s.b.not_connected + s.a.failed + s.b.failed,
+            Ordering::Relaxed,
+        );
+        c.heartbeats.store(s.heartbeats, Ordering::Relaxed);
+        c.snapshot_cycles
+            .store(s.snapshot_cycles, Ordering::Relaxed);
+        n
+    }
+
+    /// The publisher (counters, state, `next_seq`).
+    pub fn publisher(&self) -> &MdPublisher {
+        &self.publisher
+    }
+
+    /// Records the engine's books (called when the shard stops).
+    pub fn record_books(&self, engine: &Engine, instruments: &[InstrumentId], id_base: u64) {
+        let mut books = self.final_books.lock().unwrap_or_else(|e| e.into_inner());
+        for &i in instruments {
+            books.insert(i, engine_book(engine, i, id_base));
+        }
+    }
+}
+
+/// An instrument's book as the engine holds it, in queue order, with the shard's id bits.
+pub fn engine_book(engine: &Engine, instrument: InstrumentId, id_base: u64) -> Vec<BookOrder> {
+    engine
+        .l3(instrument)
+        .iter()
+        .map(|o| BookOrder {
+            order_id: id_base | o.order_id,
+            side: match o.side {
+                ESide::Buy => Side::Buy,
+                ESide::Sell => Side::Sell,
+            },
+            price: o.price,
+            qty: o.leaves,
+        })
+        .collect()
+}
+
+/// An instrument's book as a feed handler holds it, in the same form.
+pub fn feed_book(feed: &FeedHandler, instrument: InstrumentId) -> Vec<BookOrder> {
+    feed.books()
+        .l3(instrument)
+        .iter()
+        .map(|o| BookOrder {
+            order_id: o.order_id,
+            side: o.side,
+            price: o.price,
+            qty: o.qty,
+        })
+        .collect()
+}
+
+/// Quote minor units are 1e-6 USDT (display only).
+fn fmt_price(ticks: i64, tick_size: u64) -> String {
+    let v = ticks as f64 * tick_size as f64 / 1e6;
+    if tick_size >= 1_000_000 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// The best bid and ask of one instrument as the demo's feed handler sees it (price 0: empty).
+#[derive(Debug, Default)]
+pub struct FeedTop {
+    pub bid_px: std::sync::atomic::AtomicI64,
+    pub bid_qty: AtomicU64,
+    pub ask_px: std::sync::atomic::AtomicI64,
+    pub ask_qty: AtomicU64,
+}
+
+/// A feed handler per shard on one parked thread, inside `tpx up --demo`: joins the node's
+/// driver and keeps the tops of every instrument for the once-a-second line.
+#[derive(Debug)]
+pub struct DemoFeed {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    /// By instrument, in `instruments` order.
+    pub tops: Arc<Vec<FeedTop>>,
+    pub instruments: Vec<InstrumentId>,
+    /// Next sequence number and gaps seen, summed over the shards' streams.
+    pub next_seq: Arc<AtomicU64>,
+    pub gaps: Arc<AtomicU64>,
+    pub recoveries: Arc<AtomicU64>,
+}
+
+impl DemoFeed {
+    /// Subscribes to every shard's stream through the node's driver.
+    pub fn start(md: &NodeMd, instruments: Vec<InstrumentId>) -> Result<DemoFeed, String> {
+        let mut feeds = Vec::new();
+        for st in md.streams() {
+            let mut cfg = md
+                .feed_config(
+                    st.shard,
+                    AeronSetup::External {
+                        dir: md.aeron_dir().to_string(),
+                    },
+                )
+                .expect("a stream per shard");
+            cfg.core.buffer_bytes = 4 << 20;
+            feeds.push(FeedHandler::connect(cfg).map_err(|e| format!("demo feed handler: {e}"))?);
+        }
+        let tops: Arc<Vec<FeedTop>> =
+            Arc::new(instruments.iter().map(|_| FeedTop::default()).collect());
+        let stop = Arc::new(AtomicBool::new(false));
+        let next_seq = Arc::new(AtomicU64::new(0));
+        let gaps = Arc::new(AtomicU64::new(0));
+        let recoveries = Arc::new(AtomicU64::new(0));
+        let thread = {
+            let (tops, stop, ids) = (tops.clone(), stop.clone(), instruments.clone());
+            let (next_seq, gaps, recoveries) = (next_seq.clone(), gaps.clone(), recoveries.clone());
+            std::thread::Builder::new()
+                .name("tpx-demo-feed".into())
+                .spawn(move || {
+                    let mut idle = 0u32;
+                    while !stop.load(Ordering::Relaxed) {
+                        let mut work = 0;
+                        for f in feeds.iter_mut() {
+                            work += f.poll(AeronClient::nano_clock(), &mut ());
+                        }
+                        if work == 0 {
+                            idle = idle.saturating_add(1);
+                        } else {
+                            idle = 0;
+                        }
+                        for (k, id) in ids.iter().enumerate() {
+                            let book = feeds.iter().find_map(|f| f.books().book(*id));
+                            let t = &tops[k];
+                            let side = |s| book.and_then(|b| b.best(s)).map(|l| (l.price, l.qty));
+                            let (bp, bq) = side(Side::Buy).unwrap_or((0, 0));
+                            let (ap, aq) = side(Side::Sell).unwrap_or((0, 0));
+                            t.bid_px.store(bp, Ordering::Relaxed);
+                            t.bid_qty.store(bq, Ordering::Relaxed);
+                            t.ask_px.store(ap, Ordering::Relaxed);
+                            t.ask_qty.store(aq, Ordering::Relaxed);
+                        }
+                        let sum = |g: fn(&FeedHandler) -> u64| feeds.iter().map(g).sum::<u64>();
+                        next_seq.store(sum(|f| f.core().next_seq()), Ordering::Relaxed);
+                        gaps.store(sum(|f| f.stats().gaps), Ordering::Relaxed);
+                        recoveries.store(sum(|f| f.stats().snapshot_recoveries), Ordering::Relaxed);
+                        if idle > 16 {
+                            // Parked, not spinning: the demo is for looking at.
+                            std::thread::sleep(Duration::from_micros(500));
+                        }
+                    }
+                })
+                .map_err(|e| format!("demo feed thread: {e}"))?
+        };
+        Ok(DemoFeed {
+            stop,
+            thread: Some(thread),
+            tops,
+            instruments,
+            next_seq,
+            gaps,
+            recoveries,
+        })
+    }
+
+    /// The demo's subscriber for a node that publishes (`None` with a printed reason if it
+    /// cannot subscribe, or when the node has no `[md]`).
+    pub fn for_node(node: &crate::Node) -> Option<DemoFeed> {
+        let md = node.md()?;
+        let ids = node.shared().instruments.iter().map(|(i, _)| *i).collect();
+        match DemoFeed::start(md, ids) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("tpx up: no market-data subscriber: {e}");
+                None
+            }
+        }
+    }
+
+    /// The node's top of book next to the feed handler's, per instrument, and the feed's
+    /// sequence number and gaps: `BTC-USDT node 60001x5/60003x2 | feed 60001x5/60003x2`.
+    pub fn line(&self, node: &crate::Node, cfg: &crate::NodeConfig) -> String {
+        let shared = node.shared();
+        let ticks: Vec<u64> = cfg.instruments().iter().map(|i| i.tick_size).collect();
+        let mut parts = Vec::new();
+        for (k, (_, symbol)) in shared.instruments.iter().enumerate() {
+            let tick = ticks.get(k).copied().unwrap_or(1_000_000);
+            let side = |s: Option<crate::core::PriceQty>| {
+                s.map_or("-".to_string(), |(p, q)| {
+                    format!("{}x{q}", fmt_price(p, tick))
+                })
+            };
+            let (nb, na) = shared.top(k);
+            let (fb, fa) = self.top(k);
+            parts.push(format!(
+                "{symbol} node {}/{} | feed {}/{}",
+                side(nb),
+                side(na),
+                side(fb),
+                side(fa)
+            ));
+        }
+        // Both sides are read at slightly different moments: under load the feed may be a few
+        // messages behind the node (`behind`), and the tops then differ for that moment.
+        let published: u64 = node.md().map_or(0, |md| {
+            md.streams()
+                .iter()
+                .map(|s| s.counters.next_seq.load(Ordering::Relaxed))
+                .sum()
+        });
+        let seen = self.next_seq.load(Ordering::Relaxed);
+        format!(
+            "{}  md_seq={} behind={} gaps={} snapshot_recoveries={}",
+            parts.join("  "),
+            seen,
+            published.saturating_sub(seen),
+            self.gaps.load(Ordering::Relaxed),
+            self.recoveries.load(Ordering::Relaxed)
+        )
+    }
+
+    /// `(bid, ask)` of the instrument at `index` (in `instruments` order) as the feed sees it.
+    pub fn top(
+        &self,
+        index: usize,
+    ) -> (Option<crate::core::PriceQty>, Option<crate::core::PriceQty>) {
+        let Some(t) = self.tops.get(index) else {
+            return (None, None);
+        };
+        let bid = t.bid_px.load(Ordering::Relaxed);
+        let ask = t.ask_px.load(Ordering::Relaxed);
+        (
+            (bid != 0).then(|| (bid, t.bid_qty.load(Ordering::Relaxed))),
+            (ask != 0).then(|| (ask, t.ask_qty.load(Ordering::Relaxed))),
+        )
+    }
+
+    /// Stops the thread (the feed handlers go with it).
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for DemoFeed {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn md_section_defaults_and_streams() {
+        let c: MdConfig = toml::from_str(
+            r#"
+            channel_a = "aeron:udp?endpoint=239.1.1.1:40456|interface=10.0.0.2"
+            channel_b = "aeron:udp?endpoint=239.1.2.1:40456|interface=10.0.1.2"
+            retransmit_addr = "10.0.0.2:40470"
+            threading = "shared_network"
+            "#,
+        )
+        .unwrap();
+        assert!(c.enabled);
+        assert_eq!(
+            (c.stream_a(2), c.stream_b(2), c.snapshot_stream(2)),
+            (102, 102, 202)
+        );
+        assert_eq!(c.snapshot_channel(), c.channel_a);
+        assert_eq!(c.threading, MdThreading::SharedNetwork);
+        assert!(c.check().is_ok());
+        let same: MdConfig = toml::from_str("channel_b = \"aeron:ipc\"").unwrap();
+        assert!(same.check().is_err(), "A and B on one IPC stream");
+        let ok: MdConfig = toml::from_str("channel_b = \"aeron:ipc\"\nstream_id_b = 150").unwrap();
+        assert_eq!(ok.stream_b(1), 151);
+        assert!(ok.check().is_ok());
+        assert!(toml::from_str::<MdConfig>("bogus = 1").is_err());
+    }
+}
