@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use hdrhistogram::Histogram;
 use tpx_engine::reference::ReferenceBook;
-use tpx_engine::{Command, Engine, EngineConfig, Event, EventSink};
+use tpx_engine::{Command, Engine, Event, EventSink, RiskEvent};
 
 use crate::peers::PeerBook;
 use crate::timer::Timer;
@@ -17,6 +17,7 @@ use crate::workload::Stream;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CountSink {
     pub events: u64,
+    pub risk_events: u64,
     pub trades: u64,
     pub rejects: u64,
     pub checksum: u64,
@@ -39,20 +40,30 @@ impl EventSink for CountSink {
             _ => {}
         }
     }
+
+    #[inline(always)]
+    fn emit_risk(&mut self, event: RiskEvent) {
+        self.risk_events += 1;
+        if let RiskEvent::Fees { taker_fee, .. } = event {
+            self.checksum ^= taker_fee as u64;
+        }
+    }
 }
 
 /// The engine and the reference book, as the bench drives them.
 pub trait TpxBook: Sized {
     const NAME: &'static str;
-    fn build(config: EngineConfig) -> Self;
+    /// A book for the stream, before its setup.
+    fn build(stream: &Stream) -> Self;
     fn apply<S: EventSink>(&mut self, ts_ns: u64, cmd: &Command, sink: &mut S);
     fn hash(&self) -> u64;
 }
 
+/// The engine with risk off (`Engine::new`), whatever the workload.
 impl TpxBook for Engine {
     const NAME: &'static str = "tpx";
-    fn build(config: EngineConfig) -> Self {
-        Engine::new(config).expect("the workload's configuration is valid")
+    fn build(stream: &Stream) -> Self {
+        Engine::new(stream.config.clone()).expect("the workload's configuration is valid")
     }
     #[inline(always)]
     fn apply<S: EventSink>(&mut self, ts_ns: u64, cmd: &Command, sink: &mut S) {
@@ -63,10 +74,40 @@ impl TpxBook for Engine {
     }
 }
 
+/// The engine with risk on (`Engine::with_risk`), its accounts funded by the stream's risk
+/// setup (deposits and fee tiers, applied when it is built: untimed).
+#[derive(Debug)]
+pub struct RiskEngine(pub Engine);
+
+impl TpxBook for RiskEngine {
+    const NAME: &'static str = "tpx (risk on)";
+    fn build(stream: &Stream) -> Self {
+        let risk = stream
+            .risk
+            .as_ref()
+            .expect("a risk workload has a risk configuration");
+        let mut engine = Engine::with_risk(stream.config.clone(), risk.config.clone())
+            .expect("the workload's risk configuration is valid");
+        let mut sink = CountSink::default();
+        for (i, cmd) in risk.setup.iter().enumerate() {
+            engine.process_risk(i as u64, cmd, &mut sink);
+        }
+        assert_eq!(sink.rejects, 0, "the risk setup is accepted");
+        RiskEngine(engine)
+    }
+    #[inline(always)]
+    fn apply<S: EventSink>(&mut self, ts_ns: u64, cmd: &Command, sink: &mut S) {
+        self.0.process(ts_ns, cmd, sink)
+    }
+    fn hash(&self) -> u64 {
+        self.0.state_hash()
+    }
+}
+
 impl TpxBook for ReferenceBook {
     const NAME: &'static str = "reference";
-    fn build(config: EngineConfig) -> Self {
-        ReferenceBook::new(config).expect("the workload's configuration is valid")
+    fn build(stream: &Stream) -> Self {
+        ReferenceBook::new(stream.config.clone()).expect("the workload's configuration is valid")
     }
     #[inline(always)]
     fn apply<S: EventSink>(&mut self, ts_ns: u64, cmd: &Command, sink: &mut S) {
@@ -88,11 +129,13 @@ pub struct Throughput {
     pub rejects: Option<u64>,
     /// The final state hash equals the generator's shadow book's (`None` for peers).
     pub hash_matches: Option<bool>,
+    /// The final state hash (0 for peers).
+    pub hash: u64,
 }
 
 /// A book with the stream's setup applied.
 fn prepared<B: TpxBook>(stream: &Stream) -> B {
-    let mut book = B::build(stream.config.clone());
+    let mut book = B::build(stream);
     let mut sink = CountSink::default();
     for (i, cmd) in stream.setup.iter().enumerate() {
         book.apply(i as u64, cmd, &mut sink);
@@ -116,15 +159,85 @@ fn timed_run<B: TpxBook>(stream: &Stream) -> (B, CountSink, f64) {
 /// Throughput of the engine or the reference book: a warm-up run, then a timed one.
 pub fn throughput<B: TpxBook>(stream: &Stream) -> Throughput {
     drop(black_box(timed_run::<B>(stream)));
+    one_run::<B>(stream)
+}
+
+/// One timed run on a fresh book (after its untimed setup).
+fn one_run<B: TpxBook>(stream: &Stream) -> Throughput {
     let (book, sink, seconds) = timed_run::<B>(stream);
     let ops = stream.ops.len() as u64;
+    let hash = book.hash();
     Throughput {
         ops,
         seconds,
         ops_per_sec: ops as f64 / seconds,
         trades: sink.trades,
         rejects: Some(sink.rejects),
-        hash_matches: Some(book.hash() == stream.final_hash),
+        hash_matches: Some(hash == stream.final_hash),
+        hash,
+    }
+}
+
+/// Risk on against risk off on the same stream, each with a fresh engine per run.
+#[derive(Clone, Debug)]
+pub struct RiskComparison {
+    /// The best run of each (the machine is shared: the best run is the least disturbed).
+    pub on: Throughput,
+    pub off: Throughput,
+    /// Every run's ops/s, in the order they ran.
+    pub on_runs: Vec<f64>,
+    pub off_runs: Vec<f64>,
+    /// Every risk-on run (and the last one's engine) ended in the same state hash, with the
+    /// same trades, and the engine's invariants (risk included) hold at the end.
+    pub deterministic: bool,
+    pub invariants: Result<(), String>,
+}
+
+/// Runs the stream `rounds` times with risk off and on, alternating (off, on, off, on, ...)
+/// after one untimed warm-up run of each, so that both see the same machine.
+pub fn risk_comparison(stream: &Stream, rounds: usize) -> RiskComparison {
+    drop(black_box(timed_run::<Engine>(stream)));
+    drop(black_box(timed_run::<RiskEngine>(stream)));
+    let (mut on_runs, mut off_runs) = (Vec::new(), Vec::new());
+    let (mut best_on, mut best_off): (Option<Throughput>, Option<Throughput>) = (None, None);
+    let mut deterministic = true;
+    let mut invariants = Ok(());
+    for _ in 0..rounds.max(1) {
+        let off = one_run::<Engine>(stream);
+        let (engine, sink, seconds) = timed_run::<RiskEngine>(stream);
+        let ops = stream.ops.len() as u64;
+        let on = Throughput {
+            ops,
+            seconds,
+            ops_per_sec: ops as f64 / seconds,
+            trades: sink.trades,
+            rejects: Some(sink.rejects),
+            // The risk-on hash covers the risk state too: compared across runs instead.
+            hash_matches: None,
+            hash: engine.hash(),
+        };
+        if invariants.is_ok() {
+            invariants = engine.0.check_invariants();
+        }
+        if let Some(first) = &best_on {
+            deterministic &= first.hash == on.hash && first.trades == on.trades;
+        }
+        off_runs.push(off.ops_per_sec);
+        on_runs.push(on.ops_per_sec);
+        if best_off.is_none_or(|b| off.ops_per_sec > b.ops_per_sec) {
+            best_off = Some(off);
+        }
+        if best_on.is_none_or(|b| on.ops_per_sec > b.ops_per_sec) {
+            best_on = Some(on);
+        }
+    }
+    RiskComparison {
+        on: best_on.expect("at least one round"),
+        off: best_off.expect("at least one round"),
+        on_runs,
+        off_runs,
+        deterministic,
+        invariants,
     }
 }
 
@@ -196,5 +309,6 @@ pub fn peer_throughput<P: PeerBook>(stream: &Stream) -> Throughput {
         trades: book.trades(),
         rejects: None,
         hash_matches: None,
+        hash: 0,
     }
 }

@@ -74,7 +74,7 @@ proptest! {
     fn log_records_round_trip(idx in 0usize..64, entropy in proptest::collection::vec(any::<u8>(), 1..64),
                               seq in 1u64.., term: u64, ts: u64, origin: u32, account: u32) {
         let inputs: Vec<_> = fixed_layouts().into_iter()
-            .filter(|l| matches!(l.template_id, 16..=19 | 80..=82)).collect();
+            .filter(|l| matches!(l.template_id, 16..=19 | 80..=88)).collect();
         let layout = inputs[idx % inputs.len()];
         let input = Input::decode(&make_valid(layout, &entropy)).unwrap();
         let rec = LogRecord { meta: RecordMeta { seq, term, timestamp_ns: ts, origin, account }, input };
