@@ -104,12 +104,16 @@ pub struct Report {
     pub meets_risk_overhead: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub risk_off_latency_ns: Option<LatencyNs>,
-    /// Every timed run's ops/s, risk on and off, in the order they ran.
+    /// Every timed round's ops/s over the whole stream, risk on and off, in the order they ran
+    /// (`ops_per_sec` and `risk_off_ops_per_sec` sum each block's best time instead).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub risk_runs: Option<RiskRuns>,
     /// The risk-on engine's final state hash (hex), the same in every run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub risk_state_hash: Option<String>,
+    /// How the two were timed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk_method: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -157,6 +161,7 @@ impl Report {
             risk_off_latency_ns: None,
             risk_runs: None,
             risk_state_hash: None,
+            risk_method: None,
         }
     }
 
@@ -186,6 +191,12 @@ impl Report {
             off_ops_per_sec: cmp.off_runs.iter().map(|v| v.round()).collect(),
         });
         r.risk_state_hash = Some(format!("{:016x}", cmp.on.hash));
+        r.risk_method = Some(format!(
+            "both engines fed the stream in alternating blocks of {} commands, {} rounds; each \
+             engine's time is the sum of its best time per block",
+            crate::run::RISK_BLOCK,
+            cmp.on_runs.len()
+        ));
         r
     }
 

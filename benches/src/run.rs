@@ -178,62 +178,114 @@ fn one_run<B: TpxBook>(stream: &Stream) -> Throughput {
     }
 }
 
-/// Risk on against risk off on the same stream, each with a fresh engine per run.
+/// Commands per block of the interleaved risk comparison ([`risk_comparison`]).
+pub const RISK_BLOCK: usize = 1 << 16;
+
+/// Risk on against risk off on the same stream.
 #[derive(Clone, Debug)]
 pub struct RiskComparison {
-    /// The best run of each (the machine is shared: the best run is the least disturbed).
+    /// Each engine's time over the stream: the sum over blocks of its best time for that block.
     pub on: Throughput,
     pub off: Throughput,
-    /// Every run's ops/s, in the order they ran.
+    /// Every round's ops/s over the whole stream (its blocks' times summed), in order.
     pub on_runs: Vec<f64>,
     pub off_runs: Vec<f64>,
-    /// Every risk-on run (and the last one's engine) ended in the same state hash, with the
-    /// same trades, and the engine's invariants (risk included) hold at the end.
+    /// Every risk-on round ended in the same state hash with the same trades, and every
+    /// risk-off round in the shadow book's hash.
     pub deterministic: bool,
+    /// The risk-on engine's invariants (risk included) at the end of every round.
     pub invariants: Result<(), String>,
 }
 
-/// Runs the stream `rounds` times with risk off and on, alternating (off, on, off, on, ...)
-/// after one untimed warm-up run of each, so that both see the same machine.
+/// Times `cmds` through `book`: seconds.
+#[inline(never)]
+fn time_block<B: TpxBook>(book: &mut B, cmds: &[Command], base: u64, sink: &mut CountSink) -> f64 {
+    let start = Instant::now();
+    for (i, cmd) in cmds.iter().enumerate() {
+        book.apply(base + i as u64, cmd, sink);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    black_box(&*sink);
+    seconds
+}
+
+/// Runs the stream with risk off (`Engine::new`) and on ([`RiskEngine`]) side by side: each
+/// round builds both engines afresh (untimed setup) and feeds them the stream in blocks of
+/// [`RISK_BLOCK`] commands, alternating (off then on for even blocks, on then off for odd
+/// ones), timing each block. An engine's time is the sum over blocks of its best time for
+/// that block over the rounds: on a shared machine both engines see the same load at the
+/// same moments, and the best of several tries filters out preemptions and cache thrashing
+/// by other processes, for both alike.
 pub fn risk_comparison(stream: &Stream, rounds: usize) -> RiskComparison {
-    drop(black_box(timed_run::<Engine>(stream)));
-    drop(black_box(timed_run::<RiskEngine>(stream)));
+    let rounds = rounds.max(1);
+    let blocks = stream.ops.len().div_ceil(RISK_BLOCK);
+    let (mut best_on, mut best_off) = (vec![f64::MAX; blocks], vec![f64::MAX; blocks]);
     let (mut on_runs, mut off_runs) = (Vec::new(), Vec::new());
-    let (mut best_on, mut best_off): (Option<Throughput>, Option<Throughput>) = (None, None);
     let mut deterministic = true;
     let mut invariants = Ok(());
-    for _ in 0..rounds.max(1) {
-        let off = one_run::<Engine>(stream);
-        let (engine, sink, seconds) = timed_run::<RiskEngine>(stream);
-        let ops = stream.ops.len() as u64;
-        let on = Throughput {
+    let mut first: Option<(u64, u64)> = None;
+    let (mut last_on, mut last_off) = (CountSink::default(), CountSink::default());
+    let (mut hash_on, mut hash_off) = (0, 0);
+    let base = stream.setup.len() as u64;
+    // One untimed warm-up round, then the timed ones.
+    for round in 0..=rounds {
+        let mut off: Engine = prepared(stream);
+        let mut on: RiskEngine = prepared(stream);
+        let (mut s_off, mut s_on) = (CountSink::default(), CountSink::default());
+        let (mut t_on, mut t_off) = (0.0, 0.0);
+        for (b, chunk) in stream.ops.chunks(RISK_BLOCK).enumerate() {
+            let at = base + (b * RISK_BLOCK) as u64;
+            let (a, c) = if b % 2 == 0 {
+                let a = time_block(&mut off, chunk, at, &mut s_off);
+                (a, time_block(&mut on, chunk, at, &mut s_on))
+            } else {
+                let c = time_block(&mut on, chunk, at, &mut s_on);
+                (time_block(&mut off, chunk, at, &mut s_off), c)
+            };
+            t_off += a;
+            t_on += c;
+            if round > 0 {
+                best_off[b] = best_off[b].min(a);
+                best_on[b] = best_on[b].min(c);
+            }
+        }
+        let h = on.hash();
+        deterministic &= off.hash() == stream.final_hash && s_on.trades == s_off.trades;
+        match first {
+            None => first = Some((h, s_on.trades)),
+            Some(f) => deterministic &= f == (h, s_on.trades),
+        }
+        if invariants.is_ok() {
+            invariants = on.0.check_invariants();
+        }
+        if round > 0 {
+            on_runs.push(stream.ops.len() as f64 / t_on);
+            off_runs.push(stream.ops.len() as f64 / t_off);
+        }
+        (last_on, last_off, hash_on, hash_off) = (s_on, s_off, h, off.hash());
+    }
+    let ops = stream.ops.len() as u64;
+    let result = |best: &[f64], sink: &CountSink, hash: u64, matches: Option<bool>| {
+        let seconds: f64 = best.iter().sum();
+        Throughput {
             ops,
             seconds,
             ops_per_sec: ops as f64 / seconds,
             trades: sink.trades,
             rejects: Some(sink.rejects),
-            // The risk-on hash covers the risk state too: compared across runs instead.
-            hash_matches: None,
-            hash: engine.hash(),
-        };
-        if invariants.is_ok() {
-            invariants = engine.0.check_invariants();
+            hash_matches: matches,
+            hash,
         }
-        if let Some(first) = &best_on {
-            deterministic &= first.hash == on.hash && first.trades == on.trades;
-        }
-        off_runs.push(off.ops_per_sec);
-        on_runs.push(on.ops_per_sec);
-        if best_off.is_none_or(|b| off.ops_per_sec > b.ops_per_sec) {
-            best_off = Some(off);
-        }
-        if best_on.is_none_or(|b| on.ops_per_sec > b.ops_per_sec) {
-            best_on = Some(on);
-        }
-    }
+    };
     RiskComparison {
-        on: best_on.expect("at least one round"),
-        off: best_off.expect("at least one round"),
+        // The risk-on hash covers the risk state too: it is compared across rounds instead.
+        on: result(&best_on, &last_on, hash_on, None),
+        off: result(
+            &best_off,
+            &last_off,
+            hash_off,
+            Some(hash_off == stream.final_hash),
+        ),
         on_runs,
         off_runs,
         deterministic,

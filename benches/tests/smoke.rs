@@ -208,10 +208,19 @@ fn binary_reports_what_risk_costs() {
     assert!(on > 0.0 && off > 0.0);
     let overhead = json["risk_overhead"].as_f64().unwrap();
     assert!((overhead - (1.0 - on / off)).abs() < 1e-3, "{overhead}");
-    assert_eq!(json["risk_runs"]["on_ops_per_sec"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        json["risk_runs"]["on_ops_per_sec"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     for p in ["p50", "p99", "p999", "max"] {
         assert!(json["latency_ns"][p].as_f64().unwrap() > 0.0, "{p}");
-        assert!(json["risk_off_latency_ns"][p].as_f64().unwrap() > 0.0, "{p}");
+        assert!(
+            json["risk_off_latency_ns"][p].as_f64().unwrap() > 0.0,
+            "{p}"
+        );
     }
     assert_eq!(
         json["peers"]["reference"]["trades"].as_u64(),

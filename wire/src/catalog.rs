@@ -5,8 +5,8 @@ use crate::codec::{EnumDesc, Layout, Symbol, Token};
 use crate::enums::*;
 use crate::error::DecodeErrorCode;
 use crate::log_record::{
-    self, ApplyFunding, Deposit, Halt, Input, Liquidate, LogRecord, RecordMeta, Resume,
-    SetFeeTier, SetMarkPrice, SetReferencePrice, Withdraw,
+    self, ApplyFunding, Deposit, Halt, Input, Liquidate, LogRecord, RecordMeta, Resume, SetFeeTier,
+    SetMarkPrice, SetReferencePrice, Withdraw,
 };
 use crate::market_data::*;
 use crate::mold::{self, RetransmitRefused, RetransmitRequest};

@@ -28,8 +28,7 @@ fn write_fuzz_seeds() {
                     | "apply_funding"
                     | "liquidate"
                     | "set_fee_tier"
-            )
-        {
+            ) {
             log.extend_from_slice(bytes);
             "log_record"
         } else if name.starts_with("md_")

@@ -7,8 +7,8 @@
 //! ```
 //!
 //! `spot-risk` and `perp-risk` time the stream with risk on (`Engine::with_risk`) and off
-//! (`Engine::new`), alternating, `--rounds` times each, and report the best run of each and
-//! what risk costs (`risk_off_ops_per_sec`, `risk_overhead`).
+//! (`Engine::new`) side by side, in alternating blocks, `--rounds` times, and report what risk
+//! costs (`risk_off_ops_per_sec`, `risk_overhead`; see `run::risk_comparison`).
 
 use std::time::{Duration, Instant};
 
@@ -45,9 +45,9 @@ struct Args {
     /// Comma-separated books to compare with: reference, lobster, orderbook-rs; `all` or `none`.
     #[arg(long, default_value = "all")]
     peers: String,
-    /// Risk workloads: timed runs of each engine (risk on, risk off), alternating; the best
-    /// of each is reported.
-    #[arg(long, default_value_t = 3)]
+    /// Risk workloads: timed rounds of both engines (risk on, risk off), interleaved by
+    /// blocks; each block's best time counts.
+    #[arg(long, default_value_t = 5)]
     rounds: usize,
 }
 
@@ -87,7 +87,9 @@ fn main() {
 
 fn check_hash_of(name: &str, t: &Throughput) {
     if t.hash_matches == Some(false) {
-        eprintln!("engine-bench: warning: {name}'s final state hash differs from the shadow book's");
+        eprintln!(
+            "engine-bench: warning: {name}'s final state hash differs from the shadow book's"
+        );
     }
 }
 
@@ -121,7 +123,7 @@ fn run(args: &Args) -> Result<(), String> {
         progress(
             args,
             &format!(
-                "tpx: risk on {:.0} ops/s, risk off {:.0} ops/s (best of {})",
+                "tpx: risk on {:.0} ops/s, risk off {:.0} ops/s (best per block of {} rounds)",
                 cmp.on.ops_per_sec, cmp.off.ops_per_sec, args.rounds
             ),
         );
