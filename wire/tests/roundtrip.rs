@@ -316,11 +316,21 @@ fn engine_values_match() {
         StpMode::ALL.iter().map(|s| *s as u8).collect::<Vec<_>>(),
         vec![0, 1, 2, 3, 4]
     );
-    let engine_rejects: Vec<u8> = (1..=14).collect();
+    let engine_rejects: Vec<u8> = (1..=26).collect();
     for v in engine_rejects {
         assert!(RejectReason::from_u8(v).is_some(), "engine reject {v}");
     }
-    assert_eq!(CancelReason::ALL.len(), 5);
+    // Accounts and risk (engine/src/event.rs): 15..=26, cancel reasons 6 and 7.
+    assert_eq!(RejectReason::InsufficientBalance as u8, 15);
+    assert_eq!(RejectReason::ReduceOnlyWouldIncrease as u8, 16);
+    assert_eq!(RejectReason::DuplicateRequest as u8, 18);
+    assert_eq!(RejectReason::NotLiquidatable as u8, 26);
+    assert!(RejectReason::from_u8(27).is_none());
+    assert_eq!(CancelReason::ALL.len(), 7);
+    assert_eq!(
+        (CancelReason::Liquidation as u8, CancelReason::ReduceOnly as u8),
+        (6, 7)
+    );
     assert_eq!((Liquidity::Maker as u8, Liquidity::Taker as u8), (1, 2));
 }
 
