@@ -328,7 +328,10 @@ fn engine_values_match() {
     assert!(RejectReason::from_u8(27).is_none());
     assert_eq!(CancelReason::ALL.len(), 7);
     assert_eq!(
-        (CancelReason::Liquidation as u8, CancelReason::ReduceOnly as u8),
+        (
+            CancelReason::Liquidation as u8,
+            CancelReason::ReduceOnly as u8
+        ),
         (6, 7)
     );
     assert_eq!((Liquidity::Maker as u8, Liquidity::Taker as u8), (1, 2));
