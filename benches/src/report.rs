@@ -6,11 +6,13 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::run::{Latency, Throughput};
+use crate::run::{Latency, RiskComparison, Throughput};
 use crate::workload::Stream;
 
 /// Throughput below this is reported as not meeting the engine's target.
 pub const TARGET_OPS_PER_SEC: f64 = 20e6;
+/// Risk may cost at most this share of the risk-off throughput (issue #4).
+pub const MAX_RISK_OVERHEAD: f64 = 0.30;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct LatencyNs {
@@ -90,6 +92,34 @@ pub struct Report {
     pub mix: Mix,
     pub timer: String,
     pub meets_target_ops_per_sec: bool,
+    /// Risk workloads only: the same stream through `Engine::new` (risk off), alternating with
+    /// the risk-on runs; `ops_per_sec` and `latency_ns` above are risk on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk_off_ops_per_sec: Option<f64>,
+    /// `1 - ops_per_sec / risk_off_ops_per_sec`: the share of the risk-off throughput that
+    /// risk costs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk_overhead: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meets_risk_overhead: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk_off_latency_ns: Option<LatencyNs>,
+    /// Every timed round's ops/s over the whole stream, risk on and off, in the order they ran
+    /// (`ops_per_sec` and `risk_off_ops_per_sec` sum each block's best time instead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk_runs: Option<RiskRuns>,
+    /// The risk-on engine's final state hash (hex), the same in every run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk_state_hash: Option<String>,
+    /// How the two were timed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk_method: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RiskRuns {
+    pub on_ops_per_sec: Vec<f64>,
+    pub off_ops_per_sec: Vec<f64>,
 }
 
 impl Report {
@@ -125,7 +155,49 @@ impl Report {
             },
             timer: timer_source.to_string(),
             meets_target_ops_per_sec: engine.ops_per_sec >= TARGET_OPS_PER_SEC,
+            risk_off_ops_per_sec: None,
+            risk_overhead: None,
+            meets_risk_overhead: None,
+            risk_off_latency_ns: None,
+            risk_runs: None,
+            risk_state_hash: None,
+            risk_method: None,
         }
+    }
+
+    /// A risk workload's report: `ops_per_sec`, `latency_ns`, `trades` and `rejects` are risk
+    /// on; `state_hash_ok` says the risk-off engine reached the shadow book's hash, every
+    /// risk-on run the same hash and trades, and the risk invariants hold at the end.
+    pub fn with_risk(
+        stream: &Stream,
+        cmp: &RiskComparison,
+        latency_on: Latency,
+        latency_off: Latency,
+        timer_source: &str,
+        timer_overhead_ns: f64,
+    ) -> Report {
+        let mut r = Report::new(stream, cmp.on, latency_on, timer_source, timer_overhead_ns);
+        r.state_hash_ok = cmp.off.hash_matches == Some(true)
+            && cmp.deterministic
+            && cmp.invariants.is_ok()
+            && cmp.on.trades == cmp.off.trades;
+        let overhead = 1.0 - cmp.on.ops_per_sec / cmp.off.ops_per_sec;
+        r.risk_off_ops_per_sec = Some(cmp.off.ops_per_sec.round());
+        r.risk_overhead = Some((overhead * 1e4).round() / 1e4);
+        r.meets_risk_overhead = Some(overhead <= MAX_RISK_OVERHEAD);
+        r.risk_off_latency_ns = Some(latency_off.into());
+        r.risk_runs = Some(RiskRuns {
+            on_ops_per_sec: cmp.on_runs.iter().map(|v| v.round()).collect(),
+            off_ops_per_sec: cmp.off_runs.iter().map(|v| v.round()).collect(),
+        });
+        r.risk_state_hash = Some(format!("{:016x}", cmp.on.hash));
+        r.risk_method = Some(format!(
+            "both engines fed the stream in alternating blocks of {} commands, {} rounds; each \
+             engine's time is the sum of its best time per block",
+            crate::run::RISK_BLOCK,
+            cmp.on_runs.len()
+        ));
+        r
     }
 
     pub fn to_json(&self) -> String {
@@ -191,6 +263,26 @@ impl Report {
             "tpx latency per command (ns, {} timer, overhead {:.1} ns included): p50 {:.1}  p99 {:.1}  p99.9 {:.1}  p99.99 {:.1}  max {:.1}  mean {:.1}",
             self.timer, self.timer_overhead_ns, l.p50, l.p99, l.p999, l.p9999, l.max, l.mean
         );
+        if let (Some(off), Some(overhead)) = (self.risk_off_ops_per_sec, self.risk_overhead) {
+            let _ = writeln!(
+                s,
+                "risk off: {off:.0} ops/s; risk costs {:.1}% of it (at most {:.0}%: {})",
+                overhead * 100.0,
+                MAX_RISK_OVERHEAD * 100.0,
+                if overhead <= MAX_RISK_OVERHEAD {
+                    "met"
+                } else {
+                    "NOT met"
+                }
+            );
+            if let Some(l) = &self.risk_off_latency_ns {
+                let _ = writeln!(
+                    s,
+                    "tpx latency per command, risk off (ns): p50 {:.1}  p99 {:.1}  p99.9 {:.1}  p99.99 {:.1}  max {:.1}  mean {:.1}",
+                    l.p50, l.p99, l.p999, l.p9999, l.max, l.mean
+                );
+            }
+        }
         let _ = writeln!(
             s,
             "target {:.0} M ops/s: {}",

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use hdrhistogram::Histogram;
 use tpx_engine::reference::ReferenceBook;
-use tpx_engine::{Command, Engine, EngineConfig, Event, EventSink};
+use tpx_engine::{Command, Engine, Event, EventSink, RiskEvent};
 
 use crate::peers::PeerBook;
 use crate::timer::Timer;
@@ -17,6 +17,7 @@ use crate::workload::Stream;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CountSink {
     pub events: u64,
+    pub risk_events: u64,
     pub trades: u64,
     pub rejects: u64,
     pub checksum: u64,
@@ -39,20 +40,30 @@ impl EventSink for CountSink {
             _ => {}
         }
     }
+
+    #[inline(always)]
+    fn emit_risk(&mut self, event: RiskEvent) {
+        self.risk_events += 1;
+        if let RiskEvent::Fees { taker_fee, .. } = event {
+            self.checksum ^= taker_fee as u64;
+        }
+    }
 }
 
 /// The engine and the reference book, as the bench drives them.
 pub trait TpxBook: Sized {
     const NAME: &'static str;
-    fn build(config: EngineConfig) -> Self;
+    /// A book for the stream, before its setup.
+    fn build(stream: &Stream) -> Self;
     fn apply<S: EventSink>(&mut self, ts_ns: u64, cmd: &Command, sink: &mut S);
     fn hash(&self) -> u64;
 }
 
+/// The engine with risk off (`Engine::new`), whatever the workload.
 impl TpxBook for Engine {
     const NAME: &'static str = "tpx";
-    fn build(config: EngineConfig) -> Self {
-        Engine::new(config).expect("the workload's configuration is valid")
+    fn build(stream: &Stream) -> Self {
+        Engine::new(stream.config.clone()).expect("the workload's configuration is valid")
     }
     #[inline(always)]
     fn apply<S: EventSink>(&mut self, ts_ns: u64, cmd: &Command, sink: &mut S) {
@@ -63,10 +74,40 @@ impl TpxBook for Engine {
     }
 }
 
+/// The engine with risk on (`Engine::with_risk`), its accounts funded by the stream's risk
+/// setup (deposits and fee tiers, applied when it is built: untimed).
+#[derive(Debug)]
+pub struct RiskEngine(pub Engine);
+
+impl TpxBook for RiskEngine {
+    const NAME: &'static str = "tpx (risk on)";
+    fn build(stream: &Stream) -> Self {
+        let risk = stream
+            .risk
+            .as_ref()
+            .expect("a risk workload has a risk configuration");
+        let mut engine = Engine::with_risk(stream.config.clone(), risk.config.clone())
+            .expect("the workload's risk configuration is valid");
+        let mut sink = CountSink::default();
+        for (i, cmd) in risk.setup.iter().enumerate() {
+            engine.process_risk(i as u64, cmd, &mut sink);
+        }
+        assert_eq!(sink.rejects, 0, "the risk setup is accepted");
+        RiskEngine(engine)
+    }
+    #[inline(always)]
+    fn apply<S: EventSink>(&mut self, ts_ns: u64, cmd: &Command, sink: &mut S) {
+        self.0.process(ts_ns, cmd, sink)
+    }
+    fn hash(&self) -> u64 {
+        self.0.state_hash()
+    }
+}
+
 impl TpxBook for ReferenceBook {
     const NAME: &'static str = "reference";
-    fn build(config: EngineConfig) -> Self {
-        ReferenceBook::new(config).expect("the workload's configuration is valid")
+    fn build(stream: &Stream) -> Self {
+        ReferenceBook::new(stream.config.clone()).expect("the workload's configuration is valid")
     }
     #[inline(always)]
     fn apply<S: EventSink>(&mut self, ts_ns: u64, cmd: &Command, sink: &mut S) {
@@ -88,11 +129,13 @@ pub struct Throughput {
     pub rejects: Option<u64>,
     /// The final state hash equals the generator's shadow book's (`None` for peers).
     pub hash_matches: Option<bool>,
+    /// The final state hash (0 for peers).
+    pub hash: u64,
 }
 
 /// A book with the stream's setup applied.
 fn prepared<B: TpxBook>(stream: &Stream) -> B {
-    let mut book = B::build(stream.config.clone());
+    let mut book = B::build(stream);
     let mut sink = CountSink::default();
     for (i, cmd) in stream.setup.iter().enumerate() {
         book.apply(i as u64, cmd, &mut sink);
@@ -116,15 +159,137 @@ fn timed_run<B: TpxBook>(stream: &Stream) -> (B, CountSink, f64) {
 /// Throughput of the engine or the reference book: a warm-up run, then a timed one.
 pub fn throughput<B: TpxBook>(stream: &Stream) -> Throughput {
     drop(black_box(timed_run::<B>(stream)));
+    one_run::<B>(stream)
+}
+
+/// One timed run on a fresh book (after its untimed setup).
+fn one_run<B: TpxBook>(stream: &Stream) -> Throughput {
     let (book, sink, seconds) = timed_run::<B>(stream);
     let ops = stream.ops.len() as u64;
+    let hash = book.hash();
     Throughput {
         ops,
         seconds,
         ops_per_sec: ops as f64 / seconds,
         trades: sink.trades,
         rejects: Some(sink.rejects),
-        hash_matches: Some(book.hash() == stream.final_hash),
+        hash_matches: Some(hash == stream.final_hash),
+        hash,
+    }
+}
+
+/// Commands per block of the interleaved risk comparison ([`risk_comparison`]).
+pub const RISK_BLOCK: usize = 1 << 16;
+
+/// Risk on against risk off on the same stream.
+#[derive(Clone, Debug)]
+pub struct RiskComparison {
+    /// Each engine's time over the stream: the sum over blocks of its best time for that block.
+    pub on: Throughput,
+    pub off: Throughput,
+    /// Every round's ops/s over the whole stream (its blocks' times summed), in order.
+    pub on_runs: Vec<f64>,
+    pub off_runs: Vec<f64>,
+    /// Every risk-on round ended in the same state hash with the same trades, and every
+    /// risk-off round in the shadow book's hash.
+    pub deterministic: bool,
+    /// The risk-on engine's invariants (risk included) at the end of every round.
+    pub invariants: Result<(), String>,
+}
+
+/// Times `cmds` through `book`: seconds.
+#[inline(never)]
+fn time_block<B: TpxBook>(book: &mut B, cmds: &[Command], base: u64, sink: &mut CountSink) -> f64 {
+    let start = Instant::now();
+    for (i, cmd) in cmds.iter().enumerate() {
+        book.apply(base + i as u64, cmd, sink);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    black_box(&*sink);
+    seconds
+}
+
+/// Runs the stream with risk off (`Engine::new`) and on ([`RiskEngine`]) side by side: each
+/// round builds both engines afresh (untimed setup) and feeds them the stream in blocks of
+/// [`RISK_BLOCK`] commands, alternating (off then on for even blocks, on then off for odd
+/// ones), timing each block. An engine's time is the sum over blocks of its best time for
+/// that block over the rounds: on a shared machine both engines see the same load at the
+/// same moments, and the best of several tries filters out preemptions and cache thrashing
+/// by other processes, for both alike.
+pub fn risk_comparison(stream: &Stream, rounds: usize) -> RiskComparison {
+    let rounds = rounds.max(1);
+    let blocks = stream.ops.len().div_ceil(RISK_BLOCK);
+    let (mut best_on, mut best_off) = (vec![f64::MAX; blocks], vec![f64::MAX; blocks]);
+    let (mut on_runs, mut off_runs) = (Vec::new(), Vec::new());
+    let mut deterministic = true;
+    let mut invariants = Ok(());
+    let mut first: Option<(u64, u64)> = None;
+    let (mut last_on, mut last_off) = (CountSink::default(), CountSink::default());
+    let (mut hash_on, mut hash_off) = (0, 0);
+    let base = stream.setup.len() as u64;
+    // One untimed warm-up round, then the timed ones.
+    for round in 0..=rounds {
+        let mut off: Engine = prepared(stream);
+        let mut on: RiskEngine = prepared(stream);
+        let (mut s_off, mut s_on) = (CountSink::default(), CountSink::default());
+        let (mut t_on, mut t_off) = (0.0, 0.0);
+        for (b, chunk) in stream.ops.chunks(RISK_BLOCK).enumerate() {
+            let at = base + (b * RISK_BLOCK) as u64;
+            let (a, c) = if b % 2 == 0 {
+                let a = time_block(&mut off, chunk, at, &mut s_off);
+                (a, time_block(&mut on, chunk, at, &mut s_on))
+            } else {
+                let c = time_block(&mut on, chunk, at, &mut s_on);
+                (time_block(&mut off, chunk, at, &mut s_off), c)
+            };
+            t_off += a;
+            t_on += c;
+            if round > 0 {
+                best_off[b] = best_off[b].min(a);
+                best_on[b] = best_on[b].min(c);
+            }
+        }
+        let h = on.hash();
+        deterministic &= off.hash() == stream.final_hash && s_on.trades == s_off.trades;
+        match first {
+            None => first = Some((h, s_on.trades)),
+            Some(f) => deterministic &= f == (h, s_on.trades),
+        }
+        if invariants.is_ok() {
+            invariants = on.0.check_invariants();
+        }
+        if round > 0 {
+            on_runs.push(stream.ops.len() as f64 / t_on);
+            off_runs.push(stream.ops.len() as f64 / t_off);
+        }
+        (last_on, last_off, hash_on, hash_off) = (s_on, s_off, h, off.hash());
+    }
+    let ops = stream.ops.len() as u64;
+    let result = |best: &[f64], sink: &CountSink, hash: u64, matches: Option<bool>| {
+        let seconds: f64 = best.iter().sum();
+        Throughput {
+            ops,
+            seconds,
+            ops_per_sec: ops as f64 / seconds,
+            trades: sink.trades,
+            rejects: Some(sink.rejects),
+            hash_matches: matches,
+            hash,
+        }
+    };
+    RiskComparison {
+        // The risk-on hash covers the risk state too: it is compared across rounds instead.
+        on: result(&best_on, &last_on, hash_on, None),
+        off: result(
+            &best_off,
+            &last_off,
+            hash_off,
+            Some(hash_off == stream.final_hash),
+        ),
+        on_runs,
+        off_runs,
+        deterministic,
+        invariants,
     }
 }
 
@@ -196,5 +361,6 @@ pub fn peer_throughput<P: PeerBook>(stream: &Stream) -> Throughput {
         trades: book.trades(),
         rejects: None,
         hash_matches: None,
+        hash: 0,
     }
 }

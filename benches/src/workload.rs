@@ -20,9 +20,10 @@ pub enum Workload {
     ExchangeCoreMix,
     /// The same mix over 10 instruments with about 1 M resting orders over a wide price range.
     Heavy,
-    /// Spot orders with balance checks (needs the accounts and risk issue).
+    /// The exchange-core mix with risk on over 4 spot pairs: balance holds, settlement and
+    /// fees for 1,000 funded accounts (about 1,000 resting orders per instrument).
     SpotRisk,
-    /// Perpetual orders with margin checks (needs the accounts and risk issue).
+    /// The same over 4 linear perpetuals: margin holds, positions, position limits and fees.
     PerpRisk,
 }
 
@@ -58,6 +59,7 @@ impl Workload {
                 half_range: 50_000,
                 passive_depth: 200,
                 max_qty: 1_000_000,
+                market: Market::Plain,
             }),
             Workload::Heavy => Ok(MixParams {
                 instruments: 10,
@@ -67,12 +69,28 @@ impl Workload {
                 half_range: 199_999,
                 passive_depth: 100_000,
                 max_qty: 1_000_000,
+                market: Market::Plain,
             }),
-            Workload::SpotRisk | Workload::PerpRisk => Err(format!(
-                "workload {} needs accounts and risk in the engine, which are not built yet",
-                self.name()
-            )),
+            Workload::SpotRisk | Workload::PerpRisk => Ok(MixParams {
+                instruments: 4,
+                accounts: 1_000,
+                resting_target: 4_000,
+                center_price: 100_000,
+                half_range: 50_000,
+                passive_depth: 200,
+                max_qty: 1_000_000,
+                market: if self == Workload::SpotRisk {
+                    Market::Spot
+                } else {
+                    Market::Perp
+                },
+            }),
         }
+    }
+
+    /// Whether the stream runs with risk on (and is also timed with risk off to compare).
+    pub fn risk(self) -> bool {
+        matches!(self, Workload::SpotRisk | Workload::PerpRisk)
     }
 }
 
@@ -95,6 +113,31 @@ pub struct MixParams {
     /// Passive orders are placed up to this many ticks behind the touch.
     pub passive_depth: PriceTicks,
     pub max_qty: QtyLots,
+    pub market: Market,
+}
+
+/// What the instruments are and whether risk is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Market {
+    /// Spot pairs, risk off (no accounts or balances).
+    Plain,
+    /// Spot pairs against [`QUOTE_ASSET`], risk on.
+    Spot,
+    /// Linear perpetuals settled in [`QUOTE_ASSET`], risk on.
+    Perp,
+}
+
+/// The quote (spot) and settle (perpetual) asset of the risk workloads.
+pub const QUOTE_ASSET: AssetId = 1;
+/// What every account is given of every asset before the stream (untimed).
+pub const DEPOSIT_PER_ASSET: u64 = 1 << 40;
+
+/// The risk side of a risk workload: the configuration and the untimed setup (deposits and fee
+/// tiers) applied before the stream's own setup.
+#[derive(Clone, Debug)]
+pub struct RiskSetup {
+    pub config: RiskConfig,
+    pub setup: Vec<RiskCommand>,
 }
 
 /// What a peer crate needs to apply one operation (the engine's command names orders by client
@@ -136,6 +179,8 @@ pub struct Stream {
     pub workload: Workload,
     pub seed: u64,
     pub config: EngineConfig,
+    /// Risk workloads: the risk configuration and its setup (`None`: risk off).
+    pub risk: Option<RiskSetup>,
     pub setup: Vec<Command>,
     pub ops: Vec<Command>,
     /// `setup` and `ops` for peers, one for one.
@@ -292,12 +337,22 @@ impl EventSink for Tracker {
 }
 
 /// The engine configuration of a mix: instruments `1..=instruments`, each with a price ladder
-/// of `2 * half_range + 1` ticks around the centre.
+/// of `2 * half_range + 1` ticks around the centre. Risk workloads add two venue accounts (the
+/// fee and the liquidation account) after the trading accounts.
 pub fn mix_config(p: &MixParams) -> EngineConfig {
     let instruments = (1..=p.instruments)
         .map(|id| InstrumentSpec {
             id,
-            kind: InstrumentKind::Spot { base: id, quote: 0 },
+            kind: match p.market {
+                Market::Plain => InstrumentKind::Spot { base: id, quote: 0 },
+                Market::Spot => InstrumentKind::Spot {
+                    base: base_asset(id),
+                    quote: QUOTE_ASSET,
+                },
+                Market::Perp => InstrumentKind::LinearPerp {
+                    settle: QUOTE_ASSET,
+                },
+            },
             tick_size: 1,
             lot_size: 1,
             min_price: p.center_price - p.half_range,
@@ -311,8 +366,74 @@ pub fn mix_config(p: &MixParams) -> EngineConfig {
         instruments,
         // Room for the resting orders, their drift above the target, and the taker.
         max_orders: (p.resting_target as u32).saturating_mul(2).max(4_096),
-        max_accounts: p.accounts,
+        max_accounts: match p.market {
+            Market::Plain => p.accounts,
+            Market::Spot | Market::Perp => p.accounts + 2,
+        },
     }
+}
+
+/// The base asset of spot instrument `id` in the risk workloads.
+fn base_asset(id: InstrumentId) -> AssetId {
+    QUOTE_ASSET + id
+}
+
+/// The risk configuration and setup of a risk workload (`None` for [`Market::Plain`]): every
+/// tick-lot worth one minor unit; two fee tiers (tier 0: maker 2 bps, taker 5 bps; tier 1,
+/// every fourth account: a 1 bp maker rebate, taker 4 bps); perpetuals with 10% initial and 5%
+/// maintenance margin and a position limit of 10 M lots (so the limit check and the open
+/// quantities it reads are on the path); the fee account `accounts`, the liquidation account
+/// `accounts + 1`; every trading account given [`DEPOSIT_PER_ASSET`] of every asset.
+pub fn risk_setup(p: &MixParams) -> Option<RiskSetup> {
+    let assets: Vec<AssetId> = match p.market {
+        Market::Plain => return None,
+        Market::Spot => std::iter::once(QUOTE_ASSET)
+            .chain((1..=p.instruments).map(base_asset))
+            .collect(),
+        Market::Perp => vec![QUOTE_ASSET],
+    };
+    let instruments = (1..=p.instruments)
+        .map(|id| InstrumentRisk {
+            fees: vec![
+                FeeRate {
+                    maker_ppm: 200,
+                    taker_ppm: 500,
+                },
+                FeeRate {
+                    maker_ppm: -100,
+                    taker_ppm: 400,
+                },
+            ],
+            max_position: if p.market == Market::Perp {
+                10_000_000
+            } else {
+                0
+            },
+            ..InstrumentRisk::new(id)
+        })
+        .collect();
+    let config = RiskConfig {
+        assets: assets.clone(),
+        instruments,
+        fee_tiers: 2,
+        fee_account: p.accounts,
+        liquidation_account: p.accounts + 1,
+    };
+    let mut setup = Vec::new();
+    for account in 0..p.accounts {
+        for (i, &asset) in assets.iter().enumerate() {
+            setup.push(RiskCommand::Deposit {
+                account,
+                asset,
+                amount: DEPOSIT_PER_ASSET,
+                request_id: i as u64 + 1,
+            });
+        }
+        if account % 4 == 3 {
+            setup.push(RiskCommand::SetFeeTier { account, tier: 1 });
+        }
+    }
+    Some(RiskSetup { config, setup })
 }
 
 struct Generator {
@@ -607,6 +728,7 @@ pub fn generate_with(
         workload,
         seed,
         config,
+        risk: risk_setup(&p),
         setup,
         ops: cmds,
         peer_setup,

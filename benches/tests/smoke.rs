@@ -6,7 +6,7 @@ use std::process::Command as Process;
 
 use tpx_benches::workload::{generate, generate_with, PeerOpKind, Stream, Workload};
 use tpx_engine::reference::ReferenceBook;
-use tpx_engine::{Command, Engine, Event};
+use tpx_engine::{Command, Engine, EngineOutput, Event, Outputs};
 
 /// Applies `setup` then `ops` to both books, comparing every command's events; returns the
 /// number of rejects and fills.
@@ -117,12 +117,116 @@ fn streams_are_deterministic() {
     assert_ne!(a.ops, c.ops);
 }
 
-#[test]
-fn risk_workloads_are_reserved() {
-    for w in [Workload::SpotRisk, Workload::PerpRisk] {
-        assert!(generate(w, 1, 10).is_err());
-        assert_eq!(Workload::from_name(w.name()), Some(w));
+/// Applies a risk workload's stream to an engine with risk on, checking the invariants (risk
+/// included) every 500 commands and at the end; returns the trades, rejects and final hash.
+fn run_with_risk(stream: &Stream) -> (u64, u64, u64) {
+    let risk = stream.risk.as_ref().expect("a risk workload");
+    let mut engine = Engine::with_risk(stream.config.clone(), risk.config.clone()).unwrap();
+    let mut out = Outputs::default();
+    for (i, cmd) in risk.setup.iter().enumerate() {
+        engine.process_risk(i as u64, cmd, &mut out);
     }
+    assert!(
+        !out.0
+            .iter()
+            .any(|o| matches!(o, EngineOutput::Event(Event::Rejected { .. }))),
+        "the risk setup is accepted"
+    );
+    let (mut trades, mut rejects) = (0, 0);
+    for (i, cmd) in stream.setup.iter().chain(stream.ops.iter()).enumerate() {
+        out.0.clear();
+        engine.process(i as u64, cmd, &mut out);
+        for o in &out.0 {
+            match o {
+                EngineOutput::Event(Event::Fill { .. }) if i >= stream.setup.len() => trades += 1,
+                EngineOutput::Event(Event::Rejected { .. }) => rejects += 1,
+                _ => {}
+            }
+        }
+        if i % 500 == 0 {
+            engine.check_invariants().unwrap();
+        }
+    }
+    engine.check_invariants().unwrap();
+    (trades, rejects, engine.state_hash())
+}
+
+#[test]
+fn risk_workloads_trade_like_risk_off_and_are_deterministic() {
+    for w in [Workload::SpotRisk, Workload::PerpRisk] {
+        assert_eq!(Workload::from_name(w.name()), Some(w));
+        assert!(w.risk());
+        let mut p = w.params().unwrap();
+        p.accounts = 200;
+        p.resting_target = 800;
+        let stream = generate_with(w, p, 7, 10_000).unwrap();
+        assert_eq!(stream.config.instruments.len(), 4);
+        let risk = stream.risk.as_ref().unwrap();
+        assert_ne!(risk.config.fee_account, risk.config.liquidation_account);
+        // Risk off: the generator's shadow book, event for event.
+        let (rejects_off, fills_off) = engine_agrees_with_reference(&stream);
+        assert_eq!(rejects_off, 0);
+        // Risk on: funded accounts, so nothing is refused and the same trades happen.
+        let (trades, rejects, hash) = run_with_risk(&stream);
+        assert_eq!(rejects, 0, "{w}");
+        assert_eq!(trades, fills_off, "{w}: risk changed the matching");
+        assert!(trades > 100, "{w}: {trades}");
+        let (_, _, again) = run_with_risk(&stream);
+        assert_eq!(hash, again, "{w}: risk on is deterministic");
+        assert_ne!(hash, stream.final_hash, "the hash covers the risk state");
+    }
+}
+
+#[test]
+fn binary_reports_what_risk_costs() {
+    let out = Process::new(env!("CARGO_BIN_EXE_engine-bench"))
+        .args([
+            "--workload",
+            "perp-risk",
+            "--ops",
+            "20000",
+            "--peers",
+            "reference",
+            "--rounds",
+            "2",
+            "--json",
+        ])
+        .output()
+        .expect("engine-bench runs");
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert_eq!(json["workload"], "perp-risk");
+    assert_eq!(json["rejects"], 0);
+    assert_eq!(json["state_hash_ok"], true);
+    let on = json["ops_per_sec"].as_f64().unwrap();
+    let off = json["risk_off_ops_per_sec"].as_f64().unwrap();
+    assert!(on > 0.0 && off > 0.0);
+    let overhead = json["risk_overhead"].as_f64().unwrap();
+    assert!((overhead - (1.0 - on / off)).abs() < 1e-3, "{overhead}");
+    assert_eq!(
+        json["risk_runs"]["on_ops_per_sec"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    for p in ["p50", "p99", "p999", "max"] {
+        assert!(json["latency_ns"][p].as_f64().unwrap() > 0.0, "{p}");
+        assert!(
+            json["risk_off_latency_ns"][p].as_f64().unwrap() > 0.0,
+            "{p}"
+        );
+    }
+    assert_eq!(
+        json["peers"]["reference"]["trades"].as_u64(),
+        json["trades"].as_u64(),
+        "risk on trades like the reference book"
+    );
 }
 
 #[test]

@@ -74,6 +74,10 @@ pub(crate) fn match_taker<const RISK: bool, S: EventSink>(
         }
         let maker_slot = opp.levels[best as usize].head;
         let maker = store.slab.orders[maker_slot as usize];
+        if RISK {
+            // Settlement reads the maker's position and balances: start loading them now.
+            risk.prefetch(bi, maker.account);
+        }
         if maker.account == t.account && t.stp != StpMode::None {
             if !prevent_self_trade::<RISK, S>(
                 instrument, opp, store, risk, bi, best, maker_slot, &maker, t, sink,

@@ -23,6 +23,9 @@ impl Engine {
         let bi = self
             .book_index(o.instrument)
             .ok_or(RejectReason::UnknownInstrument)?;
+        if RISK {
+            self.risk.prefetch(bi, o.account);
+        }
         let book = &self.books[bi];
         if book.halted {
             return Err(RejectReason::InstrumentHalted);

@@ -1,13 +1,58 @@
 //! Applying log records to the engine, and replaying a log.
 
-use tpx_engine::{Command, Engine, EngineConfig, Event, EventSink};
+use tpx_engine::{Command, Engine, EngineConfig, EngineInput, Event, EventSink, RiskCommand};
 use tpx_wire::enums as w;
 use tpx_wire::log_record::{Input, LogRecord};
 
 use crate::log::{replay, LogError};
 use crate::storage::Storage;
 
-/// The engine command for a log record (`None`: an input this engine has no command for).
+/// The engine's risk command for a log record (`None`: not a risk input).
+pub fn risk_command_of(rec: &LogRecord) -> Option<RiskCommand> {
+    Some(match rec.input {
+        Input::Deposit(m) => RiskCommand::Deposit {
+            account: m.account,
+            asset: m.asset,
+            amount: m.amount,
+            request_id: m.request_id,
+        },
+        Input::Withdraw(m) => RiskCommand::Withdraw {
+            account: m.account,
+            asset: m.asset,
+            amount: m.amount,
+            request_id: m.request_id,
+        },
+        Input::SetMarkPrice(m) => RiskCommand::SetMarkPrice {
+            instrument: m.instrument,
+            price: m.price,
+        },
+        Input::ApplyFunding(m) => RiskCommand::ApplyFunding {
+            instrument: m.instrument,
+            rate_ppm: m.rate_ppm,
+        },
+        Input::Liquidate(m) => RiskCommand::Liquidate {
+            account: m.account,
+            instrument: m.instrument,
+            cl_ord_id: m.cl_ord_id,
+            price: m.price,
+        },
+        Input::SetFeeTier(m) => RiskCommand::SetFeeTier {
+            account: m.account,
+            tier: m.tier,
+        },
+        _ => return None,
+    })
+}
+
+/// The engine input (order-entry, admin or risk) for a log record.
+pub fn input_of(rec: &LogRecord) -> Option<EngineInput> {
+    command_of(rec)
+        .map(EngineInput::Command)
+        .or_else(|| risk_command_of(rec).map(EngineInput::Risk))
+}
+
+/// The engine command for a log record (`None`: an input this engine has no command for,
+/// such as a risk input: see [`risk_command_of`]).
 pub fn command_of(rec: &LogRecord) -> Option<Command> {
     let account = rec.meta.account;
     Some(match rec.input {
@@ -67,6 +112,12 @@ pub fn command_of(rec: &LogRecord) -> Option<Command> {
             price: m.price,
             band_bps: m.band_bps,
         },
+        Input::Deposit(_)
+        | Input::Withdraw(_)
+        | Input::SetMarkPrice(_)
+        | Input::ApplyFunding(_)
+        | Input::Liquidate(_)
+        | Input::SetFeeTier(_) => return None,
     })
 }
 
@@ -200,6 +251,9 @@ impl EngineApplier {
         if let Some(cmd) = command_of(rec) {
             self.engine
                 .process(rec.meta.timestamp_ns, &cmd, &mut self.sink);
+        } else if let Some(cmd) = risk_command_of(rec) {
+            self.engine
+                .process_risk(rec.meta.timestamp_ns, &cmd, &mut self.sink);
         }
         self.applied_seq = rec.meta.seq;
     }

@@ -4,7 +4,10 @@
 use crate::codec::{EnumDesc, Layout, Symbol, Token};
 use crate::enums::*;
 use crate::error::DecodeErrorCode;
-use crate::log_record::{self, Halt, Input, LogRecord, RecordMeta, Resume, SetReferencePrice};
+use crate::log_record::{
+    self, ApplyFunding, Deposit, Halt, Input, Liquidate, LogRecord, RecordMeta, Resume, SetFeeTier,
+    SetMarkPrice, SetReferencePrice, Withdraw,
+};
 use crate::market_data::*;
 use crate::mold::{self, RetransmitRefused, RetransmitRequest};
 use crate::order_entry::{CancelOrder, EnterOrder, MassCancel, ReplaceOrder};
@@ -35,6 +38,12 @@ pub const LAYOUTS: &[Layout] = &[
     Halt::LAYOUT,
     Resume::LAYOUT,
     SetReferencePrice::LAYOUT,
+    Deposit::LAYOUT,
+    Withdraw::LAYOUT,
+    SetMarkPrice::LAYOUT,
+    ApplyFunding::LAYOUT,
+    Liquidate::LAYOUT,
+    SetFeeTier::LAYOUT,
     mold::PACKET_LAYOUT,
     AddOrder::LAYOUT,
     crate::market_data::OrderExecuted::LAYOUT,
@@ -262,6 +271,60 @@ pub fn examples() -> Vec<(&'static str, Vec<u8>)> {
     );
     add("halt", Halt { instrument: 1 }.encode(&mut b), &b);
     add("resume", Resume { instrument: 1 }.encode(&mut b), &b);
+    let deposit = Deposit {
+        amount: 1_000_000_000,
+        request_id: 1,
+        account: 7,
+        asset: 1,
+    };
+    let rec = LogRecord {
+        meta: RecordMeta {
+            seq: 1236,
+            term: 2,
+            timestamp_ns: TS,
+            origin: 0,
+            account: 0,
+        },
+        input: Input::Deposit(deposit),
+    };
+    add(
+        "log_record_deposit",
+        log_record::encode_record(&rec, &mut b),
+        &b,
+    );
+    let withdraw = Withdraw {
+        amount: 250_000_000,
+        request_id: 2,
+        account: 7,
+        asset: 1,
+    };
+    add("withdraw", withdraw.encode(&mut b), &b);
+    let mark = SetMarkPrice {
+        price: 65_010,
+        instrument: 3,
+    };
+    add("set_mark_price", mark.encode(&mut b), &b);
+    let funding = ApplyFunding {
+        rate_ppm: 100,
+        instrument: 3,
+    };
+    add("apply_funding", funding.encode(&mut b), &b);
+    let liquidate = Liquidate {
+        cl_ord_id: 9_001,
+        price: 64_000,
+        account: 7,
+        instrument: 3,
+    };
+    add("liquidate", liquidate.encode(&mut b), &b);
+    add(
+        "set_fee_tier",
+        SetFeeTier {
+            account: 7,
+            tier: 1,
+        }
+        .encode(&mut b),
+        &b,
+    );
     let msgs = [
         MdMessage::AddOrder(AddOrder {
             timestamp_ns: TS,

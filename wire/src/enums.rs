@@ -46,8 +46,9 @@ crate::wire_enum! {
 }
 
 crate::wire_enum! {
-    /// Why a request was rejected: 1..=14 are the engine's `RejectReason` (15..=31 are kept for
-    /// reasons the engine will add); 32.. are the gateway's session-level reasons.
+    /// Why a request was rejected: 1..=26 are the engine's `RejectReason` (15..=26 come from
+    /// accounts and risk; 27..=31 are kept for reasons the engine will add); 32.. are the
+    /// gateway's session-level reasons.
     pub enum RejectReason {
         /// Engine: no such instrument.
         UnknownInstrument = 1,
@@ -77,6 +78,30 @@ crate::wire_enum! {
         UnknownAccount = 13,
         /// Engine: market order with a TIF other than IOC/FOK, or post-only.
         InvalidOrderType = 14,
+        /// Engine (risk): not enough available balance for the order's hold or the withdrawal.
+        InsufficientBalance = 15,
+        /// Engine (risk): a reduce-only order (or replace) that could increase the position.
+        ReduceOnlyWouldIncrease = 16,
+        /// Engine (risk): the position could pass the instrument's limit if every open order filled.
+        MaxPositionExceeded = 17,
+        /// Engine (risk): a deposit or withdrawal whose request id is not above the account's last one.
+        DuplicateRequest = 18,
+        /// Engine (risk): an asset the risk configuration does not have.
+        UnknownAsset = 19,
+        /// Engine (risk): a zero amount, a deposit that would overflow, or a funding rate beyond 100%.
+        InvalidAmount = 20,
+        /// Engine (risk): funding or liquidation on a perpetual with no mark price yet.
+        NoMarkPrice = 21,
+        /// Engine (risk): a risk input on a shard whose engine runs with risk off.
+        RiskDisabled = 22,
+        /// Engine (risk): liquidation of an account with no position on the instrument.
+        NoPosition = 23,
+        /// Engine (risk): a perpetual-only input (mark, funding, liquidation) on a spot instrument.
+        NotPerpetual = 24,
+        /// Engine (risk): a fee tier at or above the configured number of tiers.
+        InvalidFeeTier = 25,
+        /// Engine (risk): liquidation of a venue account (the fee or the liquidation account).
+        NotLiquidatable = 26,
         /// Gateway: the session exceeded its message rate.
         Throttled = 32,
         /// Gateway: a request before a successful login (sent with seq 0, then the connection closes).
@@ -103,6 +128,10 @@ crate::wire_enum! {
         SelfTradePrevention = 4,
         /// A mass cancel.
         MassCancel = 5,
+        /// A liquidation of the order's account.
+        Liquidation = 6,
+        /// A reduce-only order trimmed (or removed) because its position shrank.
+        ReduceOnly = 7,
     }
 }
 

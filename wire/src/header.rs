@@ -57,16 +57,15 @@ pub mod template {
     pub const HALT: u16 = 80;
     pub const RESUME: u16 = 81;
     pub const SET_REFERENCE_PRICE: u16 = 82;
-    /// Reserved for the balances issue: a deposit credited to an account.
-    pub const RESERVED_DEPOSIT: u16 = 83;
-    /// Reserved: a withdrawal debited from an account.
-    pub const RESERVED_WITHDRAWAL: u16 = 84;
-    /// Reserved: a perpetual's mark price.
-    pub const RESERVED_MARK_PRICE: u16 = 85;
-    /// Reserved: a funding rate / funding settlement.
-    pub const RESERVED_FUNDING: u16 = 86;
+    // Risk inputs (the engine's `RiskCommand`s).
+    pub const DEPOSIT: u16 = 83;
+    pub const WITHDRAW: u16 = 84;
+    pub const SET_MARK_PRICE: u16 = 85;
+    pub const APPLY_FUNDING: u16 = 86;
+    pub const LIQUIDATE: u16 = 87;
+    pub const SET_FEE_TIER: u16 = 88;
     /// First and last of the further admin/risk inputs reserved after the named ones.
-    pub const RESERVED_INPUT_FIRST: u16 = 87;
+    pub const RESERVED_INPUT_FIRST: u16 = 89;
     pub const RESERVED_INPUT_LAST: u16 = 95;
     // Market data (schema MARKET_DATA), 96..=127.
     pub const PACKET: u16 = 96;
@@ -90,7 +89,7 @@ pub mod template {
         use super::schema::*;
         match template_id {
             1..=8 | 16..=19 | 32..=37 => Some(ORDER_ENTRY),
-            64 | 80..=82 => Some(INPUT_LOG),
+            64 | 80..=88 => Some(INPUT_LOG),
             96 | 100..=113 => Some(MARKET_DATA),
             _ => None,
         }

@@ -1,8 +1,8 @@
 //! The input-log record: one sequenced input, checksummed.
 //!
 //! A record is a 48-byte record header followed by the input as a complete message (its own
-//! common header included): an order-entry request (schema ORDER_ENTRY) or an admin input
-//! (schema INPUT_LOG). A CRC32C over the whole record, its own field excepted, finds a torn or
+//! common header included): an order-entry request (schema ORDER_ENTRY), an admin input or a
+//! risk input (schema INPUT_LOG). A CRC32C over the whole record, its own field excepted, finds a torn or
 //! corrupted tail on recovery; [`decode_record`] tells a record cut short ([`RecordError::Truncated`])
 //! from one whose bytes are wrong ([`RecordError::Corrupt`]).
 
@@ -40,6 +40,93 @@ crate::wire_message! {
         20 => band_bps: u32,
     }
     reserved []
+}
+
+// Accounts and risk: the engine's `RiskCommand`s, operator inputs (the record's `origin` and
+// `account` are 0; the account is in the body). Every value a field can hold decodes: the
+// engine answers a bad one with a typed reject (`InvalidAmount`, `UnknownAsset`, ...), so that
+// the log, not the decoder, decides.
+
+crate::wire_message! {
+    /// Risk: credit an account (`RiskCommand::Deposit`). `request_id` is the idempotency key:
+    /// above every request id the account used before (deposits and withdrawals share it).
+    pub struct Deposit = template template::DEPOSIT, schema INPUT_LOG, size 32 {
+        /// Minor units of the asset (the engine rejects 0).
+        8 => amount: u64,
+        /// Idempotency key, strictly increasing per account.
+        16 => request_id: u64,
+        /// Account id.
+        24 => account: u32,
+        /// Asset id.
+        28 => asset: u32,
+    }
+    reserved []
+}
+
+crate::wire_message! {
+    /// Risk: debit an account if it has that much available (`RiskCommand::Withdraw`); same
+    /// idempotency rule as `Deposit`.
+    pub struct Withdraw = template template::WITHDRAW, schema INPUT_LOG, size 32 {
+        /// Minor units of the asset (the engine rejects 0).
+        8 => amount: u64,
+        /// Idempotency key, strictly increasing per account.
+        16 => request_id: u64,
+        /// Account id.
+        24 => account: u32,
+        /// Asset id.
+        28 => asset: u32,
+    }
+    reserved []
+}
+
+crate::wire_message! {
+    /// Risk: a perpetual's mark price (`RiskCommand::SetMarkPrice`): variation margin and
+    /// maintenance checks for every open position.
+    pub struct SetMarkPrice = template template::SET_MARK_PRICE, schema INPUT_LOG, size 24 {
+        /// Mark price in ticks (the engine rejects one outside the instrument's range).
+        8 => price: i64,
+        /// Instrument id (a perpetual).
+        16 => instrument: u32,
+    }
+    reserved [20..24]
+}
+
+crate::wire_message! {
+    /// Risk: funding at the current mark (`RiskCommand::ApplyFunding`).
+    pub struct ApplyFunding = template template::APPLY_FUNDING, schema INPUT_LOG, size 24 {
+        /// Funding rate in parts per million, positive: longs pay shorts (|rate| <= 10^6).
+        8 => rate_ppm: i64,
+        /// Instrument id (a perpetual).
+        16 => instrument: u32,
+    }
+    reserved [20..24]
+}
+
+crate::wire_message! {
+    /// Risk: liquidate an account's position on a perpetual (`RiskCommand::Liquidate`); the
+    /// liquidation account then sends IOC order `cl_ord_id` at limit `price`.
+    pub struct Liquidate = template template::LIQUIDATE, schema INPUT_LOG, size 32 {
+        /// Client order id of the liquidation account's closing IOC order.
+        8 => cl_ord_id: u64,
+        /// Limit price of that order, ticks.
+        16 => price: i64,
+        /// Account id whose position is taken over.
+        24 => account: u32,
+        /// Instrument id (a perpetual).
+        28 => instrument: u32,
+    }
+    reserved []
+}
+
+crate::wire_message! {
+    /// Risk: put an account into a fee tier (`RiskCommand::SetFeeTier`).
+    pub struct SetFeeTier = template template::SET_FEE_TIER, schema INPUT_LOG, size 16 {
+        /// Account id.
+        8 => account: u32,
+        /// Fee tier (the engine rejects one at or above its configured number of tiers).
+        12 => tier: u8,
+    }
+    reserved [13..16]
 }
 
 /// Bytes of the record header (the body follows).
@@ -148,6 +235,12 @@ pub enum Input {
     Halt(Halt),
     Resume(Resume),
     SetReferencePrice(SetReferencePrice),
+    Deposit(Deposit),
+    Withdraw(Withdraw),
+    SetMarkPrice(SetMarkPrice),
+    ApplyFunding(ApplyFunding),
+    Liquidate(Liquidate),
+    SetFeeTier(SetFeeTier),
 }
 
 impl Input {
@@ -169,6 +262,12 @@ impl Input {
             template::SET_REFERENCE_PRICE => {
                 SetReferencePrice::decode(buf).map(Input::SetReferencePrice)
             }
+            template::DEPOSIT => Deposit::decode(buf).map(Input::Deposit),
+            template::WITHDRAW => Withdraw::decode(buf).map(Input::Withdraw),
+            template::SET_MARK_PRICE => SetMarkPrice::decode(buf).map(Input::SetMarkPrice),
+            template::APPLY_FUNDING => ApplyFunding::decode(buf).map(Input::ApplyFunding),
+            template::LIQUIDATE => Liquidate::decode(buf).map(Input::Liquidate),
+            template::SET_FEE_TIER => SetFeeTier::decode(buf).map(Input::SetFeeTier),
             t => Err(crate::header::misplaced(t)),
         }
     }
@@ -183,6 +282,12 @@ impl Input {
             Input::Halt(m) => m.encode(buf),
             Input::Resume(m) => m.encode(buf),
             Input::SetReferencePrice(m) => m.encode(buf),
+            Input::Deposit(m) => m.encode(buf),
+            Input::Withdraw(m) => m.encode(buf),
+            Input::SetMarkPrice(m) => m.encode(buf),
+            Input::ApplyFunding(m) => m.encode(buf),
+            Input::Liquidate(m) => m.encode(buf),
+            Input::SetFeeTier(m) => m.encode(buf),
         }
     }
 }

@@ -18,7 +18,17 @@ fn write_fuzz_seeds() {
     let mut stream = vec![255u8];
     let mut log = Vec::new();
     for (name, bytes) in &all {
-        let target = if name.starts_with("log_record") || *name == "halt" || *name == "resume" {
+        let target = if name.starts_with("log_record")
+            || matches!(
+                *name,
+                "halt"
+                    | "resume"
+                    | "withdraw"
+                    | "set_mark_price"
+                    | "apply_funding"
+                    | "liquidate"
+                    | "set_fee_tier"
+            ) {
             log.extend_from_slice(bytes);
             "log_record"
         } else if name.starts_with("md_")

@@ -74,7 +74,7 @@ proptest! {
     fn log_records_round_trip(idx in 0usize..64, entropy in proptest::collection::vec(any::<u8>(), 1..64),
                               seq in 1u64.., term: u64, ts: u64, origin: u32, account: u32) {
         let inputs: Vec<_> = fixed_layouts().into_iter()
-            .filter(|l| matches!(l.template_id, 16..=19 | 80..=82)).collect();
+            .filter(|l| matches!(l.template_id, 16..=19 | 80..=88)).collect();
         let layout = inputs[idx % inputs.len()];
         let input = Input::decode(&make_valid(layout, &entropy)).unwrap();
         let rec = LogRecord { meta: RecordMeta { seq, term, timestamp_ns: ts, origin, account }, input };
@@ -316,11 +316,24 @@ fn engine_values_match() {
         StpMode::ALL.iter().map(|s| *s as u8).collect::<Vec<_>>(),
         vec![0, 1, 2, 3, 4]
     );
-    let engine_rejects: Vec<u8> = (1..=14).collect();
+    let engine_rejects: Vec<u8> = (1..=26).collect();
     for v in engine_rejects {
         assert!(RejectReason::from_u8(v).is_some(), "engine reject {v}");
     }
-    assert_eq!(CancelReason::ALL.len(), 5);
+    // Accounts and risk (engine/src/event.rs): 15..=26, cancel reasons 6 and 7.
+    assert_eq!(RejectReason::InsufficientBalance as u8, 15);
+    assert_eq!(RejectReason::ReduceOnlyWouldIncrease as u8, 16);
+    assert_eq!(RejectReason::DuplicateRequest as u8, 18);
+    assert_eq!(RejectReason::NotLiquidatable as u8, 26);
+    assert!(RejectReason::from_u8(27).is_none());
+    assert_eq!(CancelReason::ALL.len(), 7);
+    assert_eq!(
+        (
+            CancelReason::Liquidation as u8,
+            CancelReason::ReduceOnly as u8
+        ),
+        (6, 7)
+    );
     assert_eq!((Liquidity::Maker as u8, Liquidity::Taker as u8), (1, 2));
 }
 

@@ -3,7 +3,12 @@
 //!
 //! ```sh
 //! cargo run --release -p tpx-benches --bin engine-bench -- --workload exchange-core-mix --json
+//! cargo run --release -p tpx-benches --bin engine-bench -- --workload perp-risk --peers none --json
 //! ```
+//!
+//! `spot-risk` and `perp-risk` time the stream with risk on (`Engine::with_risk`) and off
+//! (`Engine::new`) side by side, in alternating blocks, `--rounds` times, and report what risk
+//! costs (`risk_off_ops_per_sec`, `risk_overhead`; see `run::risk_comparison`).
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +17,9 @@ use tpx_benches::peers::lobster::Lobster;
 use tpx_benches::peers::orderbook_rs::OrderbookRs;
 use tpx_benches::peers::PeerBook;
 use tpx_benches::report::Report;
-use tpx_benches::run::{latency, peer_throughput, throughput, Throughput};
+use tpx_benches::run::{
+    latency, peer_throughput, risk_comparison, throughput, RiskEngine, Throughput,
+};
 use tpx_benches::timer::Timer;
 use tpx_benches::workload::{generate, Workload};
 use tpx_engine::reference::ReferenceBook;
@@ -23,7 +30,7 @@ use tpx_engine::Engine;
     about = "Throughput and latency of the tpx matching engine, the reference book and peer crates"
 )]
 struct Args {
-    /// exchange-core-mix, heavy (spot-risk and perp-risk need accounts and risk).
+    /// exchange-core-mix, heavy, spot-risk, perp-risk.
     #[arg(long, default_value = "exchange-core-mix", value_parser = parse_workload)]
     workload: Workload,
     /// Operations in the timed stream (after the untimed setup that fills the book).
@@ -38,6 +45,10 @@ struct Args {
     /// Comma-separated books to compare with: reference, lobster, orderbook-rs; `all` or `none`.
     #[arg(long, default_value = "all")]
     peers: String,
+    /// Risk workloads: timed rounds of both engines (risk on, risk off), interleaved by
+    /// blocks; each block's best time counts.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
 }
 
 fn parse_workload(s: &str) -> Result<Workload, String> {
@@ -74,6 +85,14 @@ fn main() {
     }
 }
 
+fn check_hash_of(name: &str, t: &Throughput) {
+    if t.hash_matches == Some(false) {
+        eprintln!(
+            "engine-bench: warning: {name}'s final state hash differs from the shadow book's"
+        );
+    }
+}
+
 fn progress(args: &Args, msg: &str) {
     if args.json {
         eprintln!("engine-bench: {msg}");
@@ -99,10 +118,40 @@ fn run(args: &Args) -> Result<(), String> {
     );
 
     let timer = Timer::calibrate(Duration::from_millis(200));
-    let engine = throughput::<Engine>(&stream);
-    progress(args, &format!("tpx: {:.0} ops/s", engine.ops_per_sec));
-    let lat = latency::<Engine>(&stream, &timer);
-    let mut report = Report::new(&stream, engine, lat, timer.source(), timer.overhead_ns());
+    let (engine, mut report) = if args.workload.risk() {
+        let cmp = risk_comparison(&stream, args.rounds);
+        progress(
+            args,
+            &format!(
+                "tpx: risk on {:.0} ops/s, risk off {:.0} ops/s (best per block of {} rounds)",
+                cmp.on.ops_per_sec, cmp.off.ops_per_sec, args.rounds
+            ),
+        );
+        if let Err(e) = &cmp.invariants {
+            eprintln!("engine-bench: warning: risk invariants broken at the end: {e}");
+        }
+        if !cmp.deterministic {
+            eprintln!("engine-bench: warning: risk-on runs ended in different states");
+        }
+        let lat_on = latency::<RiskEngine>(&stream, &timer);
+        let lat_off = latency::<Engine>(&stream, &timer);
+        let report = Report::with_risk(
+            &stream,
+            &cmp,
+            lat_on,
+            lat_off,
+            timer.source(),
+            timer.overhead_ns(),
+        );
+        check_hash_of("tpx (risk off)", &cmp.off);
+        (cmp.on, report)
+    } else {
+        let engine = throughput::<Engine>(&stream);
+        progress(args, &format!("tpx: {:.0} ops/s", engine.ops_per_sec));
+        let lat = latency::<Engine>(&stream, &timer);
+        let report = Report::new(&stream, engine, lat, timer.source(), timer.overhead_ns());
+        (engine, report)
+    };
     let check = |name: &str, t: &Throughput| {
         if t.trades != stream.fills {
             eprintln!(

@@ -392,6 +392,13 @@ impl Risk {
             0
         } else if shrink == s0.unsigned_abs() {
             p.margin
+        } else if let Some(x) = u64::try_from(p.margin)
+            .ok()
+            .and_then(|m| m.checked_mul(s1.unsigned_abs()))
+        {
+            // Keep the remaining share, rounded up; in 64 bits when the product fits (always,
+            // in practice: a 128-bit division is a library call of about a hundred cycles).
+            p.margin.wrapping_sub(x.div_ceil(s0.unsigned_abs()) as i64)
         } else {
             // Keep the remaining share, rounded up.
             let keep = (i128::from(p.margin) * i128::from(s1.unsigned_abs()))

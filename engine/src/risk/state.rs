@@ -381,6 +381,26 @@ impl Risk {
         &mut self.balances[i]
     }
 
+    /// Starts loading what the risk check of an order of `account` on book `bi` will read (its
+    /// position on a perpetual, its balance row), so that the cache misses overlap with the
+    /// matching engine's own lookups (the client-id index) instead of following them. The
+    /// positions table is 128 bytes per account and perpetual: with thousands of accounts it
+    /// does not stay in L1/L2, and a random account's position is a miss. A hint only.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, bi: usize, account: AccountId) {
+        let Some(ip) = self.inst.get(bi) else {
+            return;
+        };
+        if ip.perp != NO {
+            if let Some(p) = self.positions.get(self.pos_index(account, ip.perp)) {
+                prefetch_line(p as *const Pos as *const u8);
+            }
+        }
+        if let Some(b) = self.balances.get(account as usize * self.n_assets()) {
+            prefetch_line(b as *const Bal as *const u8);
+        }
+    }
+
     #[inline]
     pub(crate) fn pos_index(&self, account: AccountId, perp: u32) -> usize {
         account as usize * self.n_perps + perp as usize
@@ -522,4 +542,18 @@ pub(crate) fn mul_div_floor(a: i128, n: u64, d: u64) -> i128 {
 #[inline]
 pub(crate) fn to_i64(x: i128) -> i64 {
     x.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+/// A prefetch hint for the cache line at `p` (nothing on targets without one). Never faults:
+/// the pointer comes from a live reference.
+#[inline(always)]
+fn prefetch_line(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `_mm_prefetch` is a hint: it never faults, even for invalid addresses, and `p`
+    // points into a live table anyway.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
