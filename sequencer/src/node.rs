@@ -217,10 +217,13 @@ impl Backoff {
         match self.mode {
             IdleMode::Spin => std::hint::spin_loop(),
             IdleMode::Park => {
-                if self.idle_cycles < 64 {
+                // A few cycles of spinning, then 20 µs sleeps (1 µs timer slack, see
+                // `tight_timer_slack`). Counting cycles, not time: one duty cycle of a node is
+                // several syscalls (socket reads, accept), so a longer spin or a `yield_now`
+                // phase never reached the sleep between 50 µs heartbeats and a "parked" node
+                // took its whole core (and, real-time, starved everything else on it).
+                if self.idle_cycles < 8 {
                     std::hint::spin_loop();
-                } else if self.idle_cycles < 128 {
-                    std::thread::yield_now();
                 } else {
                     std::thread::sleep(Duration::from_micros(20));
                 }
@@ -407,6 +410,8 @@ pub fn run_node(opts: &NodeOptions, out: &mut dyn Write) -> Result<NodeSummary, 
     let mut printed_ack = 0;
     let mut printed_follow = 0;
     let mut prev_role = rep.role();
+    let mut printed_candidate = 0u64;
+    let mut printed_standby: Option<(u64, u32)> = None;
     // Set at a promotion: the first record of the new term is reported (`FIRST`).
     let mut first_pending = false;
     let mut last_snapshot_seq = app.applied_seq;
@@ -417,7 +422,10 @@ pub fn run_node(opts: &NodeOptions, out: &mut dyn Write) -> Result<NodeSummary, 
         }
         let mut busy = rep.poll(&mut app);
         if rep.role() != prev_role {
-            if rep.role() == Role::Candidate {
+            // Once per term asked (a denied candidate asks again every `timeout / 8`: printing
+            // each would flood the pipe, and a blocked write silences the node).
+            if rep.role() == Role::Candidate && rep.term() + 1 != printed_candidate {
+                printed_candidate = rep.term() + 1;
                 let t = mono_ns();
                 say(
                     out,
@@ -434,6 +442,7 @@ pub fn run_node(opts: &NodeOptions, out: &mut dyn Write) -> Result<NodeSummary, 
         while let Some(ev) = rep.take_event() {
             match ev {
                 ReplicaEvent::BecamePrimary { term, last_seq } => {
+                    printed_standby = None;
                     let t = mono_ns();
                     say(
                         out,
@@ -445,10 +454,14 @@ pub fn run_node(opts: &NodeOptions, out: &mut dyn Write) -> Result<NodeSummary, 
                     first_pending = true;
                 }
                 ReplicaEvent::BecameStandby { term, primary } => {
-                    say(
-                        out,
-                        format_args!("ROLE standby term={term} primary={primary}"),
-                    );
+                    // Printed when something changed (not at each denied candidacy).
+                    if printed_standby != Some((term, primary)) {
+                        printed_standby = Some((term, primary));
+                        say(
+                            out,
+                            format_args!("ROLE standby term={term} primary={primary}"),
+                        );
+                    }
                 }
                 ReplicaEvent::Truncated { to_seq } => {
                     say(out, format_args!("TRUNCATED to_seq={to_seq}"))

@@ -70,6 +70,8 @@ struct NodeView {
     /// (term, seq, mono_ns, applied, hash)
     first: Option<(u64, u64, u64, u64, u64)>,
     final_line: Option<String>,
+    /// When its last `ACKED` line was read.
+    acked_at: Option<Instant>,
 }
 
 struct Cluster {
@@ -77,8 +79,9 @@ struct Cluster {
     specs: [NodeSpec; 2],
     procs: [Option<Proc>; 2],
     views: [NodeView; 2],
-    /// Highest `ACKED` any primary printed.
+    /// Highest `ACKED` any primary printed, and which node printed it.
     acked: u64,
+    acked_by: usize,
     /// The highest term seen granted.
     term: u64,
     /// A kill happened and its promotion has not been seen yet.
@@ -96,8 +99,12 @@ impl Cluster {
         let v = &mut self.views[i];
         if let Some(n) = l.strip_prefix("ACKED ") {
             if let Ok(n) = n.trim().parse::<u64>() {
-                self.acked = self.acked.max(n);
+                if n > self.acked {
+                    self.acked = n;
+                    self.acked_by = i;
+                }
             }
+            v.acked_at = Some(Instant::now());
         } else if l.starts_with("FOLLOW") {
             v.follow = field(l, "last_seq").unwrap_or(0);
         } else if l.starts_with("ROLE primary") {
@@ -239,6 +246,7 @@ pub fn run(cfg: Config, launcher: Launcher) -> Result<Outcome, String> {
         procs: [None, None],
         views: Default::default(),
         acked: 0,
+        acked_by: 0,
         term: 0,
         kill_pending: false,
         spurious: 0,
@@ -285,8 +293,13 @@ pub fn run(cfg: Config, launcher: Launcher) -> Result<Outcome, String> {
             Duration::from_secs(30),
             "standby in sync at the kill",
             |c| {
+                // And only a primary known to be one now: it reported an acknowledgement
+                // just now.
                 c.primary().is_some_and(|p| {
-                    c.views[1 - p].standby
+                    c.views[p]
+                        .acked_at
+                        .is_some_and(|t| t.elapsed() < Duration::from_millis(3))
+                        && c.views[1 - p].standby
                         && c.procs[1 - p].is_some()
                         && c.views[1 - p].follow >= c.acked
                 })
@@ -340,7 +353,6 @@ pub fn run(cfg: Config, launcher: Launcher) -> Result<Outcome, String> {
 
         // The state the standby took over with = a replay of its log up to there.
         let sdir = c.specs[survivor].dir.clone();
-        let vdir = c.specs[victim].dir.clone();
         let t0 = Instant::now();
         loop {
             let st = FileStorage::new(sdir.join("log"), WriteMode::Buffered)
@@ -360,8 +372,9 @@ pub fn run(cfg: Config, launcher: Launcher) -> Result<Outcome, String> {
             c.pump();
             std::thread::sleep(Duration::from_millis(2));
         }
-        // Every acknowledged record is in the new primary's log, as the old primary had it.
-        let old = records(&vdir)?;
+        // Every acknowledged record is in the new primary's log, as the node that reported
+        // the acknowledgement holds it (acknowledged records never change).
+        let old = records(&c.specs[c.acked_by].dir)?;
         let t0 = Instant::now();
         let new = loop {
             let new = records(&sdir)?;
