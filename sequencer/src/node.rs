@@ -410,7 +410,7 @@ pub fn run_node(opts: &NodeOptions, out: &mut dyn Write) -> Result<NodeSummary, 
     let mut printed_ack = 0;
     let mut printed_follow = 0;
     let mut prev_role = rep.role();
-    let mut printed_candidate = 0u64;
+    let mut printed_candidate = (0u64, 0u64);
     let mut printed_standby: Option<(u64, u32)> = None;
     // Set at a promotion: the first record of the new term is reported (`FIRST`).
     let mut first_pending = false;
@@ -422,11 +422,15 @@ pub fn run_node(opts: &NodeOptions, out: &mut dyn Write) -> Result<NodeSummary, 
         }
         let mut busy = rep.poll(&mut app);
         if rep.role() != prev_role {
-            // Once per term asked (a denied candidate asks again every `timeout / 8`: printing
-            // each would flood the pipe, and a blocked write silences the node).
-            if rep.role() == Role::Candidate && rep.term() + 1 != printed_candidate {
-                printed_candidate = rep.term() + 1;
-                let t = mono_ns();
+            // Once per term asked, or after a quiet millisecond (a denied candidate asks again
+            // every `timeout / 8`: printing each would flood the pipe, and a blocked write
+            // silences the node).
+            let t = mono_ns();
+            if rep.role() == Role::Candidate
+                && (rep.term() + 1 != printed_candidate.0
+                    || t.saturating_sub(printed_candidate.1) > 1_000_000)
+            {
+                printed_candidate = (rep.term() + 1, t);
                 say(
                     out,
                     format_args!("CANDIDATE term={} mono_ns={t}", rep.term() + 1),

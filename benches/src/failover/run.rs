@@ -65,7 +65,8 @@ struct NodeView {
     primary_term: Option<u64>,
     standby: bool,
     follow: u64,
-    candidate_mono: Option<u64>,
+    /// `CANDIDATE` times seen since the last kill.
+    candidate_mono: Vec<u64>,
     primary_mono: Option<u64>,
     /// (term, seq, mono_ns, applied, hash)
     first: Option<(u64, u64, u64, u64, u64)>,
@@ -120,8 +121,8 @@ impl Cluster {
             v.primary_term = None;
             v.standby = true;
         } else if l.starts_with("CANDIDATE") {
-            if v.candidate_mono.is_none() {
-                v.candidate_mono = field(l, "mono_ns");
+            if let Some(t) = field(l, "mono_ns") {
+                v.candidate_mono.push(t);
             }
         } else if l.starts_with("FIRST") {
             v.first = Some((
@@ -310,7 +311,7 @@ pub fn run(cfg: Config, launcher: Launcher) -> Result<Outcome, String> {
         };
         let survivor = 1 - victim;
         let victim_term = c.views[victim].primary_term.unwrap_or(0);
-        c.views[survivor].candidate_mono = None;
+        c.views[survivor].candidate_mono.clear();
         c.views[survivor].first = None;
         c.kill_pending = true;
         let t_kill = mono_ns();
@@ -340,7 +341,13 @@ pub fn run(cfg: Config, launcher: Launcher) -> Result<Outcome, String> {
         c.kill_pending = false;
         let v = &c.views[survivor];
         let (_, _, first_mono, applied, hash) = v.first.unwrap_or_default();
-        let cand = v.candidate_mono.unwrap_or(t_kill).max(t_kill);
+        // The first request for a term after the kill (one made before it was spurious).
+        let cand = v
+            .candidate_mono
+            .iter()
+            .copied()
+            .find(|&t| t >= t_kill)
+            .unwrap_or(t_kill);
         let prim = v.primary_mono.unwrap_or(cand).max(cand);
         let rec = |h: &mut Histogram<u64>, ns: u64| {
             let _ = h.record(ns.max(1));
