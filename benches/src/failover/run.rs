@@ -163,9 +163,21 @@ impl Cluster {
                 return Ok(());
             }
             if t0.elapsed() > limit {
+                let v: Vec<String> = self
+                    .views
+                    .iter()
+                    .map(|v| {
+                        format!(
+                            "primary_term {:?} standby {} follow {} first {:?}",
+                            v.primary_term, v.standby, v.follow, v.first
+                        )
+                    })
+                    .collect();
                 return Err(format!(
-                    "{what}: not within {limit:?} (views {:?}, acked {})",
-                    self.views, self.acked
+                    "{what}: not within {limit:?} (nodes {v:?}, acked {}; a survivor the witness \
+                     keeps refusing lacks records the dead primary acknowledged alone: only \
+                     that node can take over)",
+                    self.acked
                 ));
             }
             std::thread::sleep(Duration::from_micros(500));
