@@ -6,7 +6,9 @@
 //! table. The load generator, end-to-end, market-data and failover benches join as their issues
 //! land.
 
+pub mod failover;
 pub mod peers;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod timer;

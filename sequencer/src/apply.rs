@@ -199,6 +199,20 @@ impl EngineApplier {
         })
     }
 
+    /// An applier whose engine was restored from a snapshot taken after record `applied_seq`.
+    pub fn from_engine(engine: Engine, cfg: EngineConfig, applied_seq: u64) -> EngineApplier {
+        EngineApplier {
+            engine,
+            cfg,
+            applied_seq,
+            sink: CountingSink::default(),
+            rewound_to: None,
+            pending: Vec::new(),
+            source: None,
+            rebuild_error: None,
+        }
+    }
+
     /// Rebuilds synchronously inside `rewind` from the storage `open` returns (the log's
     /// directory, read from its start).
     pub fn with_source<S, F>(mut self, mut open: F) -> Self

@@ -14,15 +14,19 @@
 //! - [`replica`]: the primary / standby / candidate state machine: stamping, de-duplication,
 //!   replication, heartbeats, durability modes, promotion, term fencing, rejoin.
 //! - [`witness`]: the witness state machine and its server.
-//! - [`apply`], [`snapshot`]: records to engine commands, replay, rkyv snapshots.
-//! - [`node`]: a whole process (`tpx-seq`): threads, idle strategy, built-in load.
+//! - [`apply`], [`snapshot`], [`restart`]: records to engine commands, replay, rkyv snapshots,
+//!   restart from a snapshot + the log tail, retention.
+//! - [`node`]: a whole process (`tpx-seq`): threads, idle strategy, built-in load; [`cli`]: its
+//!   command line.
 
 pub mod apply;
+pub mod cli;
 pub mod clock;
 pub mod log;
 pub mod node;
 pub mod proto;
 pub mod replica;
+pub mod restart;
 pub mod snapshot;
 pub mod storage;
 pub mod transport;

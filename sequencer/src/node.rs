@@ -4,11 +4,19 @@
 //!
 //! ```text
 //! READY node=1 last_seq=0 applied=0 hash=...
-//! ROLE primary term=1 last_seq=0          (or: ROLE standby term=2 primary=2)
+//! ROLE primary term=1 last_seq=0 mono_ns=..  (or: ROLE standby term=2 primary=2)
+//! CANDIDATE term=3 mono_ns=..              (a standby asked the witness for a term)
+//! FIRST term=3 seq=813 mono_ns=.. applied=812 hash=..  (first record of a new primary)
 //! TRUNCATED to_seq=812
 //! ACKED 1200                               (every few ms while it moves; primary only)
+//! FOLLOW last_seq=1200 durable=1180        (the same, standby only)
 //! FINAL role=primary term=2 last_seq=.. applied=.. durable=.. acked=.. hash=.. duplicates=..
 //! ```
+//!
+//! `ACKED n` means every record up to `n` may be acknowledged to its client (the durability
+//! mode holds for it): a bench that counts lost acknowledgements takes the highest `n` printed
+//! as what clients were told. `mono_ns` is `CLOCK_MONOTONIC` (see [`mono_ns`]), comparable
+//! across processes on one host: a bench takes its kill time on the same clock.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -21,10 +29,11 @@ use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
 use tpx_wire::log_record::Input;
 use tpx_wire::order_entry::{CancelOrder, EnterOrder};
 
-use crate::apply::EngineApplier;
 use crate::clock::{Clock, SystemClock};
-use crate::log::{replay, LogConfig};
+use crate::log::LogConfig;
 use crate::replica::{Durability, Replica, ReplicaConfig, ReplicaEvent, Role, SubmitError};
+use crate::restart::restore;
+use crate::snapshot::{write_snapshot, Snapshot};
 use crate::storage::{FileStorage, WriteMode};
 use crate::transport::TcpTransport;
 use crate::witness::WitnessServer;
@@ -68,6 +77,14 @@ pub struct NodeOptions {
     pub timeout_ns: u64,
     pub heartbeat_ns: u64,
     pub idle: IdleMode,
+    /// Busy-poll while standby or candidate (whatever `idle` says), park as primary: the
+    /// failure detector runs on a spinning core, and only one process of a pair spins.
+    pub spin_standby: bool,
+    /// How the log writer thread waits.
+    pub writer_idle: IdleMode,
+    /// `SCHED_FIFO` priority of the node's threads (0: the default policy). See
+    /// [`set_realtime`].
+    pub rt_priority: u32,
     /// Built-in load while primary: orders per second (0: none).
     pub load_rate: u64,
     /// Session id (log `origin`) and account of the built-in load.
@@ -76,8 +93,11 @@ pub struct NodeOptions {
     pub direct: bool,
     /// Stop after this long (None: until SIGTERM/SIGINT).
     pub duration: Option<Duration>,
-    /// Print `ACKED` at most this often.
+    /// Print `ACKED` / `FOLLOW` at most this often (zero: at every change).
     pub ack_report_every: Duration,
+    /// A standby snapshots its engine every this many applied records (0: never). The engine
+    /// copy pauses only for `Engine::snapshot()`; encoding and writing run on a thread.
+    pub snapshot_every: u64,
 }
 
 impl Default for NodeOptions {
@@ -94,14 +114,64 @@ impl Default for NodeOptions {
             timeout_ns: 5_000_000,
             heartbeat_ns: 50_000,
             idle: IdleMode::Park,
+            spin_standby: false,
+            writer_idle: IdleMode::Park,
+            rt_priority: 0,
             load_rate: 0,
             load_session: 1,
             segment_bytes: 64 << 20,
             direct: true,
             duration: None,
             ack_report_every: Duration::from_millis(2),
+            snapshot_every: 0,
         }
     }
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: the same clock in every process of a host (unlike
+/// `Instant`, whose value cannot be printed), for measuring a takeover across processes.
+pub fn mono_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to write.
+    unsafe {
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Asks the kernel for 1 µs timer slack (the default 50 µs turns every 20 µs park into
+/// ~70 µs, which a sub-millisecond failure detector cannot afford on a parked primary).
+pub fn tight_timer_slack() {
+    // SAFETY: prctl(PR_SET_TIMERSLACK) takes an integer argument and touches no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1_000 as libc::c_ulong, 0, 0, 0);
+    }
+}
+
+/// Runs the calling thread (and the threads it starts later) under `SCHED_FIFO` at
+/// `priority` (1..=99; 0: leave the policy alone). On a host whose cores are shared, a woken
+/// real-time thread runs at once instead of after a CFS time slice of whatever else runs:
+/// heartbeats, lease renewals and grants keep their microsecond timing. Only for threads that
+/// park (a real-time thread that spins takes its core; the kernel leaves others 5%).
+pub fn set_realtime(priority: u32) -> Result<(), String> {
+    if priority == 0 {
+        return Ok(());
+    }
+    let p = libc::sched_param {
+        sched_priority: priority.min(99) as libc::c_int,
+    };
+    // SAFETY: `p` is a valid sched_param; pid 0 is the calling thread.
+    let r = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &p) };
+    if r != 0 {
+        return Err(format!(
+            "SCHED_FIFO {priority}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -147,10 +217,13 @@ impl Backoff {
         match self.mode {
             IdleMode::Spin => std::hint::spin_loop(),
             IdleMode::Park => {
-                if self.idle_cycles < 64 {
+                // A few cycles of spinning, then 20 µs sleeps (1 µs timer slack, see
+                // `tight_timer_slack`). Counting cycles, not time: one duty cycle of a node is
+                // several syscalls (socket reads, accept), so a longer spin or a `yield_now`
+                // phase never reached the sleep between 50 µs heartbeats and a "parked" node
+                // took its whole core (and, real-time, starved everything else on it).
+                if self.idle_cycles < 8 {
                     std::hint::spin_loop();
-                } else if self.idle_cycles < 128 {
-                    std::thread::yield_now();
                 } else {
                     std::thread::sleep(Duration::from_micros(20));
                 }
@@ -259,20 +332,40 @@ pub fn run_node(opts: &NodeOptions, out: &mut dyn Write) -> Result<NodeSummary, 
         segment_bytes: opts.segment_bytes,
         ..LogConfig::default()
     };
-    let (log, rec) = ThreadedLog::open(st, cfg, opts.idle).map_err(|e| e.to_string())?;
+    tight_timer_slack();
+    set_realtime(opts.rt_priority)?;
+    let (log, rec) = ThreadedLog::open(st, cfg, opts.writer_idle).map_err(|e| e.to_string())?;
     if let Some((seg, off, n)) = &rec.torn {
         say(
             out,
             format_args!("TORN segment={seg} offset={off} bytes={n}"),
         );
     }
-    let mut app = EngineApplier::new(demo_engine_config()).map_err(|e| format!("{e:?}"))?;
     let reader_st = || FileStorage::new(&log_dir, WriteMode::Buffered);
-    replay(reader_st().map_err(|e| e.to_string())?, 1, |r| {
-        use crate::apply::Applier;
-        app.apply(r)
-    })
+    // Restart: the latest valid snapshot, then the log after it.
+    let snap_dir = opts.dir.join("snap");
+    let mut snaps = FileStorage::new(&snap_dir, WriteMode::Buffered)
+        .map_err(|e| format!("{}: {e}", snap_dir.display()))?;
+    let restored = restore(
+        reader_st().map_err(|e| e.to_string())?,
+        &mut snaps,
+        demo_engine_config(),
+    )
     .map_err(|e| e.to_string())?;
+    if let Some(why) = &restored.snapshot_skipped {
+        say(out, format_args!("SNAPSHOT_SKIPPED {why}"));
+    }
+    say(
+        out,
+        format_args!(
+            "RESTORED snapshot_seq={} replayed={} snapshot_us={} replay_us={}",
+            restored.snapshot_seq.unwrap_or(0),
+            restored.replayed,
+            restored.snapshot_ns / 1_000,
+            restored.replay_ns / 1_000
+        ),
+    );
+    let app = restored.app;
     // A rewind (a returning old primary cuts its tail) rebuilds the engine inside
     // `Replica::poll`, before the records received after the cut are applied.
     let mut app = app.with_source({
@@ -312,13 +405,39 @@ pub fn run_node(opts: &NodeOptions, out: &mut dyn Write) -> Result<NodeSummary, 
     let mut load_start: Option<(Instant, u64)> = None;
     let started = Instant::now();
     let mut backoff = Backoff::new(opts.idle);
+    let mut spin_backoff = Backoff::new(IdleMode::Spin);
     let mut last_ack_print = Instant::now();
     let mut printed_ack = 0;
+    let mut printed_follow = 0;
+    let mut prev_role = rep.role();
+    let mut printed_candidate = (0u64, 0u64);
+    let mut printed_standby: Option<(u64, u32)> = None;
+    // Set at a promotion: the first record of the new term is reported (`FIRST`).
+    let mut first_pending = false;
+    let mut last_snapshot_seq = app.applied_seq;
+    let mut snap_writer: Option<std::thread::JoinHandle<Result<String, String>>> = None;
     loop {
         if stop_requested() || opts.duration.is_some_and(|d| started.elapsed() >= d) {
             break;
         }
         let mut busy = rep.poll(&mut app);
+        if rep.role() != prev_role {
+            // Once per term asked, or after a quiet millisecond (a denied candidate asks again
+            // every `timeout / 8`: printing each would flood the pipe, and a blocked write
+            // silences the node).
+            let t = mono_ns();
+            if rep.role() == Role::Candidate
+                && (rep.term() + 1 != printed_candidate.0
+                    || t.saturating_sub(printed_candidate.1) > 1_000_000)
+            {
+                printed_candidate = (rep.term() + 1, t);
+                say(
+                    out,
+                    format_args!("CANDIDATE term={} mono_ns={t}", rep.term() + 1),
+                );
+            }
+            prev_role = rep.role();
+        }
         if let Some(seq) = app.rewound_to {
             // The rebuild inside `rewind` failed: retry (records applied since are kept).
             app.rebuild(reader_st().map_err(|e| e.to_string())?, seq)
@@ -327,19 +446,26 @@ pub fn run_node(opts: &NodeOptions, out: &mut dyn Write) -> Result<NodeSummary, 
         while let Some(ev) = rep.take_event() {
             match ev {
                 ReplicaEvent::BecamePrimary { term, last_seq } => {
+                    printed_standby = None;
+                    let t = mono_ns();
                     say(
                         out,
-                        format_args!("ROLE primary term={term} last_seq={last_seq}"),
+                        format_args!("ROLE primary term={term} last_seq={last_seq} mono_ns={t}"),
                     );
                     // A client re-sends what it has no answer for: resume a little behind.
                     load.next_cl_ord_id = rep.dedup().high(load.session).saturating_sub(20).max(1);
                     load_start = None;
+                    first_pending = true;
                 }
                 ReplicaEvent::BecameStandby { term, primary } => {
-                    say(
-                        out,
-                        format_args!("ROLE standby term={term} primary={primary}"),
-                    );
+                    // Printed when something changed (not at each denied candidacy).
+                    if printed_standby != Some((term, primary)) {
+                        printed_standby = Some((term, primary));
+                        say(
+                            out,
+                            format_args!("ROLE standby term={term} primary={primary}"),
+                        );
+                    }
                 }
                 ReplicaEvent::Truncated { to_seq } => {
                     say(out, format_args!("TRUNCATED to_seq={to_seq}"))
@@ -349,13 +475,30 @@ pub fn run_node(opts: &NodeOptions, out: &mut dyn Write) -> Result<NodeSummary, 
         }
         if rep.role() == Role::Primary && opts.load_rate > 0 {
             let (t0, base) = *load_start.get_or_insert((Instant::now(), load.sent));
-            let due = base + (t0.elapsed().as_nanos() as u64 * opts.load_rate / 1_000_000_000);
+            // One order is due at once (a new primary sequences the re-sent requests without
+            // waiting a load period), then `load_rate` a second.
+            let due = base + 1 + (t0.elapsed().as_nanos() as u64 * opts.load_rate / 1_000_000_000);
             let mut n = 0;
             while load.sent < due && n < 256 {
                 let id = load.next_cl_ord_id;
                 let req = load.request(id);
                 match rep.submit(load.session, load.session, &req) {
-                    Ok(_) => {
+                    Ok(seq) => {
+                        if first_pending {
+                            first_pending = false;
+                            let t = mono_ns();
+                            // The state the standby took over with (computed after the
+                            // timestamp: the hash walks the whole engine).
+                            say(
+                                out,
+                                format_args!(
+                                    "FIRST term={} seq={seq} mono_ns={t} applied={} hash={}",
+                                    rep.term(),
+                                    app.applied_seq,
+                                    app.state_hash()
+                                ),
+                            );
+                        }
                         load.next_cl_ord_id += 1;
                         load.sent += 1;
                     }
@@ -380,10 +523,66 @@ pub fn run_node(opts: &NodeOptions, out: &mut dyn Write) -> Result<NodeSummary, 
             last_ack_print = Instant::now();
             say(out, format_args!("ACKED {printed_ack}"));
         }
-        if busy {
-            backoff.busy();
+        if rep.role() == Role::Standby
+            && rep.last_seq() != printed_follow
+            && last_ack_print.elapsed() >= opts.ack_report_every
+        {
+            printed_follow = rep.last_seq();
+            last_ack_print = Instant::now();
+            say(
+                out,
+                format_args!(
+                    "FOLLOW last_seq={printed_follow} durable={}",
+                    rep.log().durable_seq()
+                ),
+            );
+        }
+        if opts.snapshot_every > 0
+            && rep.role() == Role::Standby
+            && app.applied_seq >= last_snapshot_seq + opts.snapshot_every
+            && snap_writer.as_ref().is_none_or(|h| h.is_finished())
+        {
+            if let Some(h) = snap_writer.take() {
+                match h.join() {
+                    Ok(Ok(name)) => say(out, format_args!("SNAPSHOT_WRITTEN {name}")),
+                    Ok(Err(e)) => say(out, format_args!("SNAPSHOT_FAILED {e}")),
+                    Err(_) => say(out, format_args!("SNAPSHOT_FAILED writer panicked")),
+                }
+            }
+            // The pause of the engine copy: `Engine::snapshot()` (and the de-duplication
+            // table); the encoding, write, fsync and rename run on their own thread.
+            let t = Instant::now();
+            let s = Snapshot::of(
+                app.applied_seq,
+                rep.term(),
+                rep.last_timestamp_ns(),
+                &app.engine,
+                rep.dedup(),
+            );
+            let pause_us = t.elapsed().as_micros();
+            say(
+                out,
+                format_args!("SNAPSHOT seq={} pause_us={pause_us}", s.seq),
+            );
+            last_snapshot_seq = app.applied_seq;
+            let dir = snap_dir.clone();
+            snap_writer = Some(std::thread::spawn(move || {
+                let mut st =
+                    FileStorage::new(&dir, WriteMode::Buffered).map_err(|e| e.to_string())?;
+                let name = write_snapshot(&mut st, &s).map_err(|e| e.to_string())?;
+                let _ = crate::restart::prune_snapshots(&mut st, 2);
+                Ok(name)
+            }));
+        }
+        let b = if opts.spin_standby && rep.role() != Role::Primary {
+            &mut spin_backoff
         } else {
-            backoff.idle();
+            &mut backoff
+        };
+        if busy {
+            b.busy();
+        } else {
+            b.idle();
         }
     }
     // Let the writer finish what was appended (bounded), then report.
@@ -427,8 +626,10 @@ pub fn run_witness(
     lease_ns: u64,
     state_file: Option<PathBuf>,
     idle: IdleMode,
+    rt_priority: u32,
     out: &mut dyn Write,
 ) -> Result<(), String> {
+    set_realtime(rt_priority)?;
     let net = TcpTransport::new(WITNESS_ID, Some(listen), Vec::new())
         .map_err(|e| format!("listen {listen}: {e}"))?;
     let clock = SystemClock::new();
@@ -441,11 +642,16 @@ pub fn run_witness(
             w.witness.term, w.witness.holder
         ),
     );
+    tight_timer_slack();
     let mut backoff = Backoff::new(idle);
     let (mut term, mut holder) = (w.witness.term, w.witness.holder);
     while !stop_requested() {
         if w.poll() > 0 {
             backoff.busy();
+        } else if idle == IdleMode::Park {
+            // Sleep in ppoll(2) on the sockets: woken by the request itself (a sleep loop
+            // would add up to its period to every grant).
+            w.transport().wait_readable(1_000);
         } else {
             backoff.idle();
         }

@@ -36,6 +36,10 @@ pub enum Msg<'a> {
         term: u64,
         last_seq: u64,
         last_term: u64,
+        /// The newest entries of the standby's term history, `(term, first_seq)` pairs as
+        /// 16 little-endian bytes each, oldest first (see [`term_pairs`]): the primary finds
+        /// where the two logs diverge from them.
+        terms: &'a [u8],
     },
     /// Primary -> standby, the answer to `Hello`: keep records up to `keep_seq` (drop any after
     /// it), records from `keep_seq + 1` follow.
@@ -105,6 +109,26 @@ const GRANTED: u8 = 18;
 const LEASE: u8 = 19;
 const DENIED: u8 = 20;
 
+/// Encodes `(term, first_seq)` pairs for [`Msg::Hello`] into `out` (cleared first).
+pub fn encode_terms(terms: &[(u64, u64)], out: &mut Vec<u8>) {
+    out.clear();
+    for &(t, f) in terms {
+        out.extend_from_slice(&t.to_le_bytes());
+        out.extend_from_slice(&f.to_le_bytes());
+    }
+}
+
+/// The `(term, first_seq)` pairs of a [`Msg::Hello`].
+pub fn term_pairs(b: &[u8]) -> impl Iterator<Item = (u64, u64)> + '_ {
+    b.chunks_exact(16).map(|c| {
+        let mut t = [0u8; 8];
+        let mut f = [0u8; 8];
+        t.copy_from_slice(&c[..8]);
+        f.copy_from_slice(&c[8..]);
+        (u64::from_le_bytes(t), u64::from_le_bytes(f))
+    })
+}
+
 fn head(out: &mut Vec<u8>, kind: u8) {
     out.clear();
     out.push(kind);
@@ -128,11 +152,13 @@ impl<'a> Msg<'a> {
                 term,
                 last_seq,
                 last_term,
+                terms,
             } => {
                 head(out, HELLO);
                 w(out, term);
                 w(out, last_seq);
                 w(out, last_term);
+                out.extend_from_slice(terms);
             }
             Msg::Welcome { term, keep_seq } => {
                 head(out, WELCOME);
@@ -235,6 +261,7 @@ impl<'a> Msg<'a> {
                 term: r(b, 0)?,
                 last_seq: r(b, 1)?,
                 last_term: r(b, 2)?,
+                terms: b.get(32..).filter(|t| t.len() % 16 == 0)?,
             },
             WELCOME => Msg::Welcome {
                 term: r(b, 0)?,
@@ -297,11 +324,18 @@ mod tests {
     #[test]
     fn round_trip() {
         let recs = [1u8, 2, 3];
+        let mut hello_terms = Vec::new();
+        encode_terms(&[(1, 1), (3, 40)], &mut hello_terms);
+        assert_eq!(
+            term_pairs(&hello_terms).collect::<Vec<_>>(),
+            [(1, 1), (3, 40)]
+        );
         let all = [
             Msg::Hello {
                 term: 1,
                 last_seq: 2,
                 last_term: 3,
+                terms: &hello_terms,
             },
             Msg::Welcome {
                 term: 4,
@@ -360,5 +394,65 @@ mod tests {
         }
         assert_eq!(Msg::decode(&[99]), None);
         assert_eq!(Msg::decode(&[1, 0, 0]), None);
+        // A Hello whose term history is not whole pairs is refused.
+        Msg::Hello {
+            term: 1,
+            last_seq: 2,
+            last_term: 3,
+            terms: &hello_terms,
+        }
+        .encode(&mut buf);
+        buf.push(0);
+        assert_eq!(Msg::decode(&buf), None);
+    }
+
+    /// Bytes from a peer: every cut and every single-byte change of every message decodes to
+    /// `None` or to a message that re-encodes to the same bytes, without panicking.
+    #[test]
+    fn damaged_frames_never_panic() {
+        let mut terms = Vec::new();
+        encode_terms(&[(1, 1), (2, 9)], &mut terms);
+        let msgs = [
+            Msg::Hello {
+                term: 1,
+                last_seq: 2,
+                last_term: 3,
+                terms: &terms,
+            },
+            Msg::Append {
+                term: 1,
+                commit_seq: 9,
+                records: &[7; 20],
+            },
+            Msg::Denied {
+                term: 3,
+                holder: 1,
+                reason: DenyReason::MissingAcked,
+            },
+            Msg::Promote {
+                node: 2,
+                term: 3,
+                last_seq: 10,
+                last_term: 2,
+            },
+        ];
+        let (mut buf, mut again) = (Vec::new(), Vec::new());
+        for m in msgs {
+            m.encode(&mut buf);
+            let mut cases: Vec<Vec<u8>> = (0..buf.len()).map(|n| buf[..n].to_vec()).collect();
+            for i in 0..buf.len() {
+                for x in [0x01u8, 0x80, 0xFF] {
+                    let mut b = buf.clone();
+                    b[i] ^= x;
+                    cases.push(b);
+                }
+            }
+            for b in &cases {
+                if let Some(d) = Msg::decode(b) {
+                    d.encode(&mut again);
+                    assert_eq!(Msg::decode(&again), Some(d));
+                }
+            }
+        }
     }
 }

@@ -243,6 +243,8 @@ pub struct Replica<L: LogSink, T: Transport, C: Clock> {
     inbox: Vec<u8>,
     inbox_idx: Vec<(PeerId, usize, usize)>,
     readbuf: Vec<LogRecord>,
+    /// Encoded term history for `Hello`.
+    hello_terms: Vec<u8>,
 }
 
 impl<L: LogSink, T: Transport, C: Clock> std::fmt::Debug for Replica<L, T, C> {
@@ -256,6 +258,32 @@ impl<L: LogSink, T: Transport, C: Clock> std::fmt::Debug for Replica<L, T, C> {
             .field("applied_seq", &self.applied_seq)
             .finish()
     }
+}
+
+/// The most `(term, first_seq)` entries a `Hello` carries.
+const MAX_HELLO_TERMS: usize = 64;
+
+/// Where a standby's log stops agreeing with the primary's, from the standby's term history
+/// (`theirs`: `(term, first_seq)` pairs, oldest first, as in a `Hello`) and `their_last` seq.
+/// Records of one term were all written by that term's primary in order, so two logs holding
+/// term `t` agree on its records up to the shorter end, and on everything before (log
+/// matching). The newest term of theirs that `mine` holds gives the answer; their records of
+/// newer terms are foreign. 0 if none is shared.
+pub fn common_prefix(
+    mine: &[(u64, u64)],
+    my_last_of_term: impl Fn(u64) -> u64,
+    theirs: &[u8],
+    their_last: u64,
+) -> u64 {
+    let pairs: Vec<(u64, u64)> = crate::proto::term_pairs(theirs).collect();
+    let mut end = their_last;
+    for &(t, first) in pairs.iter().rev() {
+        if mine.iter().any(|&(m, _)| m == t) {
+            return end.min(my_last_of_term(t));
+        }
+        end = end.min(first.saturating_sub(1));
+    }
+    0
 }
 
 /// Reads the de-duplication table and the last timestamp from a log.
@@ -329,6 +357,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             inbox: Vec::with_capacity(1 << 16),
             inbox_idx: Vec::new(),
             readbuf: Vec::new(),
+            hello_terms: Vec::new(),
             log,
             net,
             clock,
@@ -497,7 +526,8 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
                 term,
                 last_seq,
                 last_term,
-            } => self.on_hello(now, term, last_seq, last_term, app),
+                terms,
+            } => self.on_hello(now, term, last_seq, last_term, terms, app),
             Msg::Welcome { term, keep_seq } => self.on_welcome(now, term, keep_seq, app),
             Msg::Append {
                 term,
@@ -629,6 +659,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         term: u64,
         last_seq: u64,
         last_term: u64,
+        terms: &[u8],
         app: &mut A,
     ) {
         if term > self.term {
@@ -644,7 +675,16 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         // ours and we cannot tell where they start: it resyncs from the start (rare: it wrote
         // a term we never saw; `last_seq_of_term` would wrongly keep them).
         let holds_term = self.log.terms().iter().any(|&(t, _)| t == last_term);
-        let keep = if holds_term || last_term == 0 {
+        let keep = if !holds_term && !terms.is_empty() {
+            // Its history says where its foreign term starts: keep what precedes it.
+            common_prefix(
+                self.log.terms(),
+                |t| self.log.last_seq_of_term(t),
+                terms,
+                last_seq,
+            )
+            .min(self.log.last_seq())
+        } else if holds_term || last_term == 0 {
             last_seq
                 .min(self.log.last_seq_of_term(last_term))
                 .min(self.log.last_seq())
@@ -671,6 +711,12 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
 
     fn on_welcome<A: Applier>(&mut self, now: u64, term: u64, keep_seq: u64, app: &mut A) {
         if term < self.term || self.role == Role::Primary && term == self.term {
+            return;
+        }
+        if self.synced && term == self.term && self.role != Role::Primary {
+            // A stale answer to a re-sent `Hello` (the first answer synced us, and we may have
+            // received and acknowledged records since): cutting now would drop records the
+            // primary counts as held here. A new connection clears `synced` first.
             return;
         }
         if self.role == Role::Primary {
@@ -863,12 +909,18 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             && now.saturating_sub(self.hello_sent_ns) >= self.cfg.timeout_ns / 8
         {
             self.hello_sent_ns = now;
+            let terms = self.log.terms();
+            let newest = &terms[terms.len().saturating_sub(MAX_HELLO_TERMS)..];
+            let mut tb = std::mem::take(&mut self.hello_terms);
+            crate::proto::encode_terms(newest, &mut tb);
             let m = Msg::Hello {
                 term: self.term,
                 last_seq: self.log.last_seq(),
                 last_term: self.log.last_term(),
+                terms: &tb,
             };
             self.send(self.cfg.peer_id, m);
+            self.hello_terms = tb;
         }
         if self.synced && self.acked != (self.log.last_seq(), self.log.durable_seq()) {
             self.send_ack();

@@ -5,13 +5,17 @@
 //! flushed and renamed, so a crash leaves the previous snapshot. Loading checks the magic, the
 //! length, the CRC and then the archive itself (`rkyv` with bytecheck) before using any of it.
 //!
-//! [`EngineImage`] is the engine state a restore needs, field for field what
-//! `Engine::snapshot()` should return (see the crate docs: the engine does not export all of
-//! it yet, so [`EngineImage::from_views`] fills what the public views give and marks the image
-//! incomplete; restart then replays the log from the start and checks the hash recorded here).
+//! [`EngineImage`] is `Engine::snapshot()` field for field (ids, per instrument its status,
+//! reference price, band and resting orders in priority order, every order field), so a
+//! restart restores the engine from the image ([`Snapshot::restore_engine`], which also checks
+//! the restored engine's state hash against the one recorded) and replays only the log after
+//! the snapshot's seq. An engine with risk on is not mapped yet: its image is marked
+//! incomplete and restart replays the log from the start.
 
 use rkyv::{Archive, Deserialize, Serialize};
-use tpx_engine::{Engine, InstrumentId};
+use tpx_engine::{
+    Engine, EngineConfig, EngineSnapshot, InstrumentSnapshot, OrderSnapshot, Side, StpMode,
+};
 
 use crate::replica::Dedup;
 use crate::storage::{read_all, Storage};
@@ -20,7 +24,7 @@ use crate::storage::{read_all, Storage};
 pub const SNAPSHOT_SUFFIX: &str = ".snap";
 const MAGIC: &[u8; 8] = b"TPXSNAP1";
 /// The snapshot format version.
-pub const SNAPSHOT_FORMAT: u32 = 1;
+pub const SNAPSHOT_FORMAT: u32 = 2;
 
 /// One resting order, in the book's priority order.
 #[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,10 +36,11 @@ pub struct OrderImage {
     pub side: u8,
     pub price: i64,
     pub leaves: u64,
-    /// `StpMode` as `u8` (not exported by the engine's views yet: 0).
+    /// `StpMode` as its `u8` value.
     pub stp: u8,
     pub post_only: bool,
     pub reduce_only: bool,
+    pub hold_per_lot: u64,
 }
 
 /// One instrument's book and trading state.
@@ -55,28 +60,52 @@ pub struct EngineImage {
     pub next_order_id: u64,
     pub next_trade_id: u64,
     pub instruments: Vec<InstrumentImage>,
-    /// Whether every field is the engine's (false: built from public views, which lack the
-    /// next ids, halted / reference price / band and each order's STP mode and flags).
+    /// Whether the image holds the whole state (false: the engine runs with risk on, whose
+    /// state is not mapped here; restart replays from the start).
     pub complete: bool,
 }
 
+fn side_of(v: u8) -> Option<Side> {
+    match v {
+        1 => Some(Side::Buy),
+        2 => Some(Side::Sell),
+        _ => None,
+    }
+}
+
+fn stp_of(v: u8) -> Option<StpMode> {
+    Some(match v {
+        0 => StpMode::None,
+        1 => StpMode::ExpireTaker,
+        2 => StpMode::ExpireMaker,
+        3 => StpMode::ExpireBoth,
+        4 => StpMode::DecrementAndCancel,
+        _ => return None,
+    })
+}
+
 impl EngineImage {
-    /// What the engine's public views give: the orders of each instrument in priority order.
-    pub fn from_views(engine: &Engine, instruments: &[InstrumentId]) -> EngineImage {
+    /// The image of `engine` (its [`Engine::snapshot`]).
+    pub fn of(engine: &Engine) -> EngineImage {
+        EngineImage::from_snapshot(&engine.snapshot())
+    }
+
+    pub fn from_snapshot(s: &EngineSnapshot) -> EngineImage {
         EngineImage {
-            next_order_id: 0,
-            next_trade_id: 0,
-            complete: false,
-            instruments: instruments
+            next_order_id: s.next_order_id,
+            next_trade_id: s.next_trade_id,
+            complete: s.risk.is_none(),
+            instruments: s
+                .instruments
                 .iter()
-                .map(|&id| InstrumentImage {
-                    id,
-                    halted: false,
-                    ref_price: 0,
-                    band_bps: 0,
-                    orders: engine
-                        .l3(id)
-                        .into_iter()
+                .map(|i| InstrumentImage {
+                    id: i.id,
+                    halted: i.halted,
+                    ref_price: i.ref_price,
+                    band_bps: i.band_bps,
+                    orders: i
+                        .orders
+                        .iter()
                         .map(|o| OrderImage {
                             order_id: o.order_id,
                             account: o.account,
@@ -84,14 +113,53 @@ impl EngineImage {
                             side: o.side as u8,
                             price: o.price,
                             leaves: o.leaves,
-                            stp: 0,
-                            post_only: false,
-                            reduce_only: false,
+                            stp: o.stp as u8,
+                            post_only: o.post_only,
+                            reduce_only: o.reduce_only,
+                            hold_per_lot: o.hold_per_lot,
                         })
                         .collect(),
                 })
                 .collect(),
         }
+    }
+
+    /// The engine's snapshot type (`None`: incomplete, or a side / STP value out of range).
+    pub fn to_snapshot(&self) -> Option<EngineSnapshot> {
+        if !self.complete {
+            return None;
+        }
+        let mut instruments = Vec::with_capacity(self.instruments.len());
+        for i in &self.instruments {
+            let mut orders = Vec::with_capacity(i.orders.len());
+            for o in &i.orders {
+                orders.push(OrderSnapshot {
+                    order_id: o.order_id,
+                    account: o.account,
+                    cl_ord_id: o.cl_ord_id,
+                    side: side_of(o.side)?,
+                    price: o.price,
+                    leaves: o.leaves,
+                    stp: stp_of(o.stp)?,
+                    post_only: o.post_only,
+                    reduce_only: o.reduce_only,
+                    hold_per_lot: o.hold_per_lot,
+                });
+            }
+            instruments.push(InstrumentSnapshot {
+                id: i.id,
+                halted: i.halted,
+                ref_price: i.ref_price,
+                band_bps: i.band_bps,
+                orders,
+            });
+        }
+        Some(EngineSnapshot {
+            next_order_id: self.next_order_id,
+            next_trade_id: self.next_trade_id,
+            instruments,
+            risk: None,
+        })
     }
 }
 
@@ -111,14 +179,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn new(
-        seq: u64,
-        term: u64,
-        timestamp_ns: u64,
-        engine: &Engine,
-        instruments: &[InstrumentId],
-        dedup: &Dedup,
-    ) -> Snapshot {
+    /// The snapshot of `engine` after record `seq`.
+    pub fn of(seq: u64, term: u64, timestamp_ns: u64, engine: &Engine, dedup: &Dedup) -> Snapshot {
         Snapshot {
             format: SNAPSHOT_FORMAT,
             seq,
@@ -126,8 +188,26 @@ impl Snapshot {
             timestamp_ns,
             state_hash: engine.state_hash(),
             dedup: dedup.entries(),
-            engine: EngineImage::from_views(engine, instruments),
+            engine: EngineImage::of(engine),
         }
+    }
+
+    /// The engine this snapshot holds, built from `cfg` (the configuration the snapshot was
+    /// taken with) and checked: the restored engine's state hash must equal the recorded one.
+    pub fn restore_engine(&self, cfg: EngineConfig) -> Result<Engine, SnapshotError> {
+        let snap = self.engine.to_snapshot().ok_or_else(|| {
+            SnapshotError::Invalid("the engine image is incomplete (risk state)".into())
+        })?;
+        let e = Engine::restore(cfg, &snap)
+            .map_err(|e| SnapshotError::Invalid(format!("restore: {e}")))?;
+        if e.state_hash() != self.state_hash {
+            return Err(SnapshotError::Invalid(format!(
+                "restored state hash {} != recorded {}",
+                e.state_hash(),
+                self.state_hash
+            )));
+        }
+        Ok(e)
     }
 }
 

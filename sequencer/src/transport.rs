@@ -286,6 +286,43 @@ impl TcpTransport {
         self.listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// Blocks until a connection (or the listener) has something to read, or `timeout_us`
+    /// passes (`poll(2)`): how a parked process (the witness) waits without a sleep loop, so a
+    /// request is answered as soon as it arrives instead of after the next sleep. Returns
+    /// whether anything is readable.
+    pub fn wait_readable(&self, timeout_us: u64) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(self.conns.len() + 1);
+        if let Some(l) = &self.listener {
+            fds.push(libc::pollfd {
+                fd: l.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        for c in &self.conns {
+            fds.push(libc::pollfd {
+                fd: c.stream.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        let ts = libc::timespec {
+            tv_sec: (timeout_us / 1_000_000) as libc::time_t,
+            tv_nsec: ((timeout_us % 1_000_000) * 1_000) as libc::c_long,
+        };
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the whole call.
+        let n = unsafe {
+            libc::ppoll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                &ts,
+                std::ptr::null(),
+            )
+        };
+        n > 0
+    }
+
     fn upkeep(&mut self) {
         if let Some(l) = &self.listener {
             while let Ok((s, _)) = l.accept() {

@@ -182,6 +182,11 @@ impl<T: Transport, C: Clock> WitnessServer<T, C> {
         }
     }
 
+    /// The transport (to wait on it when idle).
+    pub fn transport(&self) -> &T {
+        &self.net
+    }
+
     /// Handles everything received; returns the messages handled.
     pub fn poll(&mut self) -> usize {
         let mut inbox: Vec<(PeerId, Vec<u8>)> = Vec::new();

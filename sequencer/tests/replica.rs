@@ -480,3 +480,57 @@ fn rewind_rebuilds_before_records_received_in_the_same_poll() {
 fn deferred_rewind_keeps_records_applied_before_the_rebuild() {
     rewind_then_apply(false);
 }
+
+/// A full disk on the primary in fsync mode: the replica stops acknowledging (and then stops
+/// taking requests) while nothing acknowledged is lost; a crash then keeps every acknowledged
+/// record.
+#[test]
+fn full_disk_on_the_primary_stops_acknowledging_and_loses_nothing_acknowledged() {
+    let mut c = Cluster::new(Durability::Fsync);
+    c.step(100);
+    assert_eq!(c.primary(), Some(1));
+    c.submit(50);
+    c.step(20);
+    assert_eq!(c.rep(1).acknowledgeable_seq(), 50);
+    // Space for the segment written so far and nothing more: the next segment cannot be
+    // preallocated.
+    let disk = c.nodes[0].disk.clone();
+    disk.set_space_limit(Some(log_cfg().segment_bytes));
+    let mut acked = 50;
+    let mut refused = None;
+    for _ in 0..5_000 {
+        let id = c.load.next_cl_ord_id;
+        let req = c.load.request(id);
+        match c.rep(1).submit(7, 7, &req) {
+            Ok(_) | Err(SubmitError::Duplicate { .. }) => c.load.next_cl_ord_id += 1,
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+        c.step(1);
+        let a = c.rep(1).acknowledgeable_seq();
+        assert!(a >= acked, "acknowledgements never go back");
+        assert!(
+            a <= c.rep(1).durable_seq(),
+            "fsync mode acknowledges only durable records"
+        );
+        acked = a;
+    }
+    let refused = refused.expect("a full disk stops the primary taking requests");
+    assert!(matches!(refused, SubmitError::LogFailed(_)), "{refused:?}");
+    let last = c.rep(1).last_seq();
+    assert!(
+        acked < last,
+        "records after the disk filled are not acknowledged"
+    );
+    c.step(50);
+    assert_eq!(c.rep(1).acknowledgeable_seq(), acked);
+    // Crash: every acknowledged record is on the disk.
+    c.crash(1);
+    let recs = c.records(1);
+    assert!(recs.len() as u64 >= acked);
+    for (i, r) in recs.iter().enumerate() {
+        assert_eq!(r.meta.seq, i as u64 + 1);
+    }
+}
