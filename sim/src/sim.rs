@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+use tpx_engine::EngineConfig;
 use tpx_sequencer::apply::EngineApplier;
 use tpx_sequencer::log::{LogConfig, LogError};
 use tpx_sequencer::node::{demo_engine_config, Load};
@@ -109,14 +110,43 @@ struct SimApplier {
     rebuild_error: Option<String>,
     /// `(seq, term)` of the last record applied through this applier.
     last: (u64, u64),
+    /// `seq -> (term of the record at seq, engine state hash)`, sampled at every
+    /// [`HASH_EVERY`]th seq as it is applied (the same seqs on both nodes, so every sample is
+    /// compared once both have applied it).
+    hashes: BTreeMap<u64, (u64, u64)>,
+    /// The first engine invariant violated (checked at every sampled seq).
+    invariant_error: Option<String>,
 }
+
+/// Engine state hashes (and the engine's invariants) are taken at every this-many-th seq: a
+/// full hash walks every resting order, and taking one after every poll on both nodes was
+/// most of a seed's time. A divergence at any seq stays in the state (the engine is a pure
+/// function of its input) and shows at the next sampled seq.
+pub const HASH_EVERY: u64 = 8;
+
+/// The engine's structural invariants (`Engine::check_invariants`: never crossed, level
+/// aggregates equal to their orders, every live order on its level and indexed, free + live
+/// slots = capacity) are checked at every this-many-th seq: the check walks the whole slab
+/// and every level of the ladders.
+pub const INVARIANTS_EVERY: u64 = 32;
 
 impl Applier for SimApplier {
     fn apply(&mut self, rec: &LogRecord) {
         self.inner.apply(rec);
-        self.last = (rec.meta.seq, rec.meta.term);
+        let seq = rec.meta.seq;
+        self.last = (seq, rec.meta.term);
+        if seq % HASH_EVERY == 0 && self.inner.applied_seq == seq {
+            self.hashes
+                .insert(seq, (rec.meta.term, self.inner.state_hash()));
+            if self.invariant_error.is_none() && seq % INVARIANTS_EVERY == 0 {
+                if let Err(e) = self.inner.engine.check_invariants() {
+                    self.invariant_error = Some(format!("seq {seq}: {e}"));
+                }
+            }
+        }
     }
     fn rewind(&mut self, seq: u64) {
+        self.hashes.split_off(&(seq + 1));
         self.inner.rewind(seq);
         if let Some(e) = self.inner.rebuild_error.take() {
             self.rebuild_error = Some(e);
@@ -135,16 +165,39 @@ struct Node {
     down_for: u64,
     /// What this node, as primary, has acknowledged and the checker has read.
     acked_read: u64,
-    /// `applied seq -> engine state hash` as sampled after each poll.
-    hashes: BTreeMap<u64, (u64, u64)>,
+}
+
+/// The engine of the simulated nodes: the demo instruments with the price range cut to
+/// what the load sends (100,000 +- 25 ticks; a margin is kept so an out-of-band price
+/// would still be a reject, not a panic) and room for 4,096 resting orders (the load keeps a
+/// few hundred). The demo config's 200,000-tick ladders and 65,536-slot slab made creating an
+/// engine (every restart and rewind) the other half of a seed's time.
+fn sim_engine_config() -> EngineConfig {
+    let mut c = demo_engine_config();
+    for i in &mut c.instruments {
+        i.min_price = 99_500;
+        i.max_price = 100_500;
+    }
+    c.max_orders = 1 << 12;
+    c
 }
 
 /// An engine that rebuilds from `disk` inside `rewind`.
 fn applier(disk: &MemStorage) -> EngineApplier {
     let src = disk.clone();
-    EngineApplier::new(demo_engine_config())
-        .expect("demo engine config")
+    EngineApplier::new(sim_engine_config())
+        .expect("sim engine config")
         .with_source(move || Ok(src.clone()))
+}
+
+fn sim_applier(inner: EngineApplier) -> SimApplier {
+    SimApplier {
+        inner,
+        rebuild_error: None,
+        last: (0, 0),
+        hashes: BTreeMap::new(),
+        invariant_error: None,
+    }
 }
 
 fn replica_cfg(id: u32, durability: Durability) -> ReplicaConfig {
@@ -246,14 +299,9 @@ impl Sim {
                 id,
                 disk: disk.clone(),
                 rep: None,
-                app: SimApplier {
-                    inner: applier(&disk),
-                    rebuild_error: None,
-                    last: (0, 0),
-                },
+                app: sim_applier(applier(&disk)),
                 down_for: 0,
                 acked_read: 0,
-                hashes: BTreeMap::new(),
             });
         }
         s
@@ -325,14 +373,8 @@ impl Sim {
             Err(e) => return self.fail("recovery", format!("node {id}: replica: {e}")),
         };
         let n = &mut self.nodes[i];
-        n.hashes.clear();
-        n.app = SimApplier {
-            inner: app,
-            rebuild_error: None,
-            last: (0, 0),
-        };
+        n.app = sim_applier(app);
         n.rep = Some(rep);
-        Self::sample_hash(n);
         n.acked_read = 0;
         self.mix(1, id as u64, self.nodes[i].app.inner.applied_seq);
         Ok(())
@@ -342,7 +384,7 @@ impl Sim {
         let n = &mut self.nodes[i];
         n.rep = None;
         n.disk.crash();
-        n.hashes.clear();
+        n.app.hashes.clear();
         n.down_for = 20 + self.rng.gen_range(0..300);
         let id = n.id;
         self.net.set_down(id, true);
@@ -577,7 +619,7 @@ impl Sim {
     /// Primary and standby engines hash equal at every acknowledged seq both sampled.
     fn check_hashes(&mut self) -> Check {
         let hi = self.acked_hi();
-        let (a, b) = (&self.nodes[0].hashes, &self.nodes[1].hashes);
+        let (a, b) = (&self.nodes[0].app.hashes, &self.nodes[1].app.hashes);
         for (s, h) in a.range(..=hi) {
             if let Some(h2) = b.get(s) {
                 if h.0 == h2.0 && h.1 != h2.1 {
@@ -591,28 +633,10 @@ impl Sim {
         }
         // Compared entries are not needed again.
         for n in &mut self.nodes {
-            let keep = n.hashes.split_off(&hi);
-            n.hashes = keep;
+            let keep = n.app.hashes.split_off(&hi);
+            n.app.hashes = keep;
         }
         Ok(())
-    }
-
-    /// Samples a node's engine hash with the term of the record at its applied seq (two
-    /// logs with the same term at a seq hold the same records up to it).
-    fn sample_hash(n: &mut Node) {
-        let seq = n.app.inner.applied_seq;
-        let term = if seq == 0 {
-            0
-        } else if n.app.last.0 == seq {
-            n.app.last.1
-        } else {
-            let Some(rep) = n.rep.as_mut() else { return };
-            match Self::read_log(rep, seq, seq) {
-                Ok(v) if v.len() == 1 => v[0].meta.term,
-                _ => return,
-            }
-        };
-        n.hashes.insert(seq, (term, n.app.inner.state_hash()));
     }
 
     fn poll_all(&mut self) -> Check {
@@ -630,14 +654,17 @@ impl Sim {
                     let id = n.id;
                     return self.fail("recovery", format!("node {id}: rewind replay: {e}"));
                 }
+                if let Some(e) = n.app.invariant_error.take() {
+                    let id = n.id;
+                    return self.fail("engine-invariants", format!("node {id}: {e}"));
+                }
                 let now = n.app.inner.applied_seq;
                 if now < before {
-                    n.hashes.split_off(&(now + 1));
+                    n.app.hashes.split_off(&(now + 1));
                 }
                 while let Some(e) = rep.take_event() {
                     events.push(e);
                 }
-                Self::sample_hash(n);
             }
             for e in events {
                 match e {
