@@ -13,7 +13,7 @@ use tpx_sequencer::replica::{Durability, Replica, ReplicaConfig, ReplicaEvent, R
 use tpx_sequencer::storage::{Fault, MemStorage};
 use tpx_sequencer::witness::WitnessServer;
 use tpx_sequencer::writer::{LogSink, SyncLog};
-use tpx_sequencer::{Applier, ManualClock};
+use tpx_sequencer::{Applier, Clock, ManualClock};
 use tpx_wire::log_record::{encode_record, LogRecord, MAX_RECORD_LEN};
 
 use crate::net::{NetFaults, SimEndpoint, SimNet};
@@ -40,6 +40,15 @@ pub struct SimConfig {
     /// unacknowledged tail of an older term stand in for the acknowledged records (the case
     /// the witness's `(last_term, last_seq)` rule is for: see the crate docs).
     pub content_crash_guard: bool,
+    /// Chance (percent) that a crash keeps a torn prefix of the node's unflushed writes (cut
+    /// at any byte) instead of losing them all.
+    pub torn_pct: u32,
+    /// Chance per step (millionths) that a node is partitioned from every peer for up to
+    /// `3 * TIMEOUT_NS` (it keeps running).
+    pub partition_ppm: u32,
+    /// Chance per step (millionths) that the witness crashes (down for up to 400 steps; it
+    /// restarts from its persisted `(term, holder)` file).
+    pub witness_crash_ppm: u32,
     pub net: NetFaults,
 }
 
@@ -53,11 +62,15 @@ impl Default for SimConfig {
             // turns them off).
             disk_fault_ppm: 500,
             content_crash_guard: false,
+            torn_pct: 50,
+            partition_ppm: 400,
+            witness_crash_ppm: 300,
             net: NetFaults {
                 min_delay_ns: 1_000,
                 max_delay_ns: 40_000,
                 reset_ppm: 300,
                 max_outage_ns: 2 * TIMEOUT_NS,
+                stale_pct: 50,
             },
         }
     }
@@ -100,6 +113,12 @@ pub struct Outcome {
     /// Times a standby cut acknowledged records from its log (see the crate docs: a stale
     /// `Welcome`); counted, not failed, as it heals when the primary re-sends.
     pub acked_truncations: u64,
+    pub partitions: u64,
+    pub witness_crashes: u64,
+    /// Crashes that kept a torn prefix of unflushed writes.
+    pub torn_tails: u64,
+    /// Messages of old connections delivered late.
+    pub stale_msgs: u64,
     pub durability: Durability,
 }
 
@@ -233,7 +252,10 @@ struct Sim {
     rng: Xoshiro256PlusPlus,
     clock: ManualClock,
     net: SimNet,
-    witness: WitnessServer<SimEndpoint, ManualClock>,
+    witness: Option<WitnessServer<SimEndpoint, ManualClock>>,
+    /// Where the witness persists `(term, holder)` (a real file, as in production).
+    witness_file: WitnessFile,
+    witness_down_for: u64,
     nodes: Vec<Node>,
     durability: Durability,
     load: Load,
@@ -256,7 +278,13 @@ impl Sim {
         let clock = ManualClock::new(1_000_000_000);
         let net_rng = Xoshiro256PlusPlus::seed_from_u64(rng.gen());
         let net = SimNet::new(clock.clone(), net_rng, cfg.net);
-        let witness = WitnessServer::new(TIMEOUT_NS, net.endpoint(WITNESS), clock.clone(), None);
+        let witness_file = WitnessFile::new(seed);
+        let witness = Some(WitnessServer::new(
+            TIMEOUT_NS,
+            net.endpoint(WITNESS),
+            clock.clone(),
+            Some(witness_file.0.clone()),
+        ));
         let durability = [
             Durability::Replicated,
             Durability::Fsync,
@@ -269,6 +297,8 @@ impl Sim {
             clock,
             net,
             witness,
+            witness_file,
+            witness_down_for: 0,
             nodes: Vec::new(),
             durability,
             load,
@@ -290,6 +320,10 @@ impl Sim {
                 net_resets: 0,
                 failed_restarts: 0,
                 acked_truncations: 0,
+                partitions: 0,
+                witness_crashes: 0,
+                torn_tails: 0,
+                stale_msgs: 0,
                 durability,
             },
         };
@@ -381,9 +415,15 @@ impl Sim {
     }
 
     fn crash(&mut self, i: usize) {
+        let torn = self.rng.gen_range(0..100u32) < self.cfg.torn_pct;
+        let cut = self.rng.gen::<u64>();
         let n = &mut self.nodes[i];
         n.rep = None;
+        let before = disk_files(&n.disk);
         n.disk.crash();
+        if torn && tear(&n.disk, &before, cut) {
+            self.out.torn_tails += 1;
+        }
         n.app.hashes.clear();
         n.down_for = 20 + self.rng.gen_range(0..300);
         let id = n.id;
@@ -419,6 +459,35 @@ impl Sim {
     }
 
     fn faults(&mut self) -> Check {
+        if self.witness.is_none() {
+            self.witness_down_for = self.witness_down_for.saturating_sub(1);
+            if self.witness_down_for == 0 {
+                self.net.set_down(WITNESS, false);
+                self.witness = Some(WitnessServer::new(
+                    TIMEOUT_NS,
+                    self.net.endpoint(WITNESS),
+                    self.clock.clone(),
+                    Some(self.witness_file.0.clone()),
+                ));
+                let w = self.witness.as_ref().map_or((0, 0), |w| {
+                    (w.witness.term, u64::from(w.witness.holder))
+                });
+                self.mix(13, w.0, w.1);
+            }
+        } else if self.rng.gen_range(0..1_000_000u32) < self.cfg.witness_crash_ppm {
+            self.witness = None;
+            self.net.set_down(WITNESS, true);
+            self.witness_down_for = 1 + self.rng.gen_range(0..400);
+            self.out.witness_crashes += 1;
+            self.mix(12, self.step, 0);
+        }
+        if self.rng.gen_range(0..1_000_000u32) < self.cfg.partition_ppm {
+            let who = [1, 2, WITNESS][self.rng.gen_range(0..3)];
+            let until = self.clock.now_ns() + self.rng.gen_range(0..=3 * TIMEOUT_NS);
+            self.net.isolate(who, until);
+            self.out.partitions += 1;
+            self.mix(14, u64::from(who), until);
+        }
         for i in 0..2 {
             if self.nodes[i].rep.is_none() {
                 self.nodes[i].down_for = self.nodes[i].down_for.saturating_sub(1);
@@ -640,7 +709,9 @@ impl Sim {
     }
 
     fn poll_all(&mut self) -> Check {
-        self.witness.poll();
+        if let Some(w) = self.witness.as_mut() {
+            w.poll();
+        }
         let mut order = [0usize, 1];
         order.shuffle(&mut self.rng);
         for i in order {
@@ -683,7 +754,12 @@ impl Sim {
                             self.out.acked_truncations += 1;
                         }
                     }
-                    ReplicaEvent::LogError(_) => self.mix(10, i as u64, 0),
+                    ReplicaEvent::LogError(e) => {
+                        if self.verbose {
+                            eprintln!("step {} node {} log error: {e}", self.step, i + 1);
+                        }
+                        self.mix(10, i as u64, 0)
+                    }
                 }
             }
         }
@@ -711,9 +787,88 @@ impl Sim {
         self.out.violation = r.err();
         self.out.steps = self.step;
         self.out.net_resets = self.net.counters().1;
+        self.out.stale_msgs = self.net.stale_sent();
         self.out.trace_hash = self.trace;
         self.out
     }
+}
+
+/// The witness's state file, removed when the run ends.
+struct WitnessFile(std::path::PathBuf);
+
+impl WitnessFile {
+    fn new(seed: u64) -> WitnessFile {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let base = if std::path::Path::new("/dev/shm").is_dir() {
+            std::path::PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let p = base.join(format!(
+            "tpx-sim-witness-{}-{n}-{seed}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&p);
+        WitnessFile(p)
+    }
+}
+
+impl Drop for WitnessFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(self.0.with_extension("tmp"));
+    }
+}
+
+/// Every file of a disk and its live bytes.
+fn disk_files(disk: &MemStorage) -> Vec<(String, Vec<u8>)> {
+    use tpx_sequencer::storage::Storage;
+    let mut st = disk.clone();
+    let mut names = st.list().unwrap_or_default();
+    names.sort();
+    names
+        .into_iter()
+        .filter_map(|n| disk.contents(&n).map(|b| (n, b)))
+        .collect()
+}
+
+/// After `MemStorage::crash` (every file back to its flushed bytes): keeps a prefix of the
+/// unflushed bytes, as a disk that persisted the writes in order and stopped at any byte (a
+/// torn last record). The first file (in name order, the log's segment order) whose bytes
+/// changed keeps `cut % changed span` of its unflushed bytes; the later files lose theirs.
+/// Returns whether anything was kept.
+fn tear(disk: &MemStorage, before: &[(String, Vec<u8>)], cut: u64) -> bool {
+    for (name, live) in before {
+        let Some(durable) = disk.contents(name) else {
+            continue;
+        };
+        if *live == durable {
+            continue;
+        }
+        let first = live
+            .iter()
+            .zip(durable.iter())
+            .position(|(a, b)| a != b)
+            .unwrap_or(durable.len().min(live.len()));
+        let last = live.len();
+        if last <= first {
+            return false;
+        }
+        let keep = (cut % (last - first) as u64) as usize;
+        if keep == 0 {
+            return false;
+        }
+        let mut torn = durable.clone();
+        if torn.len() < first + keep {
+            torn.resize(first + keep, 0);
+        }
+        torn[first..first + keep].copy_from_slice(&live[first..first + keep]);
+        disk.set_contents(name, torn);
+        return true;
+    }
+    false
 }
 
 /// Runs one seed.

@@ -96,7 +96,8 @@ fn main() {
     for o in run_all(&seeds, cfg, jobs) {
         let line = format!(
             "seed={} trace={:016x} mode={:?} steps={} submitted={} acked={} promotions={} \
-             crashes={} disk_faults={} net_resets={} failed_restarts={} acked_truncations={}",
+             crashes={} torn={} witness_crashes={} partitions={} disk_faults={} net_resets={} \
+             stale_msgs={} failed_restarts={} acked_truncations={}",
             o.seed,
             o.trace_hash,
             o.durability,
@@ -105,8 +106,12 @@ fn main() {
             o.acked,
             o.promotions,
             o.crashes,
+            o.torn_tails,
+            o.witness_crashes,
+            o.partitions,
             o.disk_faults,
             o.net_resets,
+            o.stale_msgs,
             o.failed_restarts,
             o.acked_truncations
         );
