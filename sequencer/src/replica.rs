@@ -979,7 +979,13 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         };
         let lease_ok = now < self.lease_until_ns;
         let safe = peer_recv.max(if lease_ok { self.solo_ok } else { 0 });
+        #[cfg(not(feature = "planted-ack-before-replication"))]
         let c = mode_seq.min(safe).min(last);
+        #[cfg(feature = "planted-ack-before-replication")]
+        let c = {
+            let _ = (mode_seq, safe);
+            last
+        };
         if c > self.commit_seq {
             if c > peer_recv {
                 self.solo_acked = self.solo_acked.max(c);

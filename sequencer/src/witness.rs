@@ -84,7 +84,11 @@ impl Witness {
                         none,
                     );
                 }
-                if term <= self.term {
+                #[cfg(not(feature = "planted-skip-term-check"))]
+                let stale = term <= self.term;
+                #[cfg(feature = "planted-skip-term-check")]
+                let stale = term < self.term;
+                if stale {
                     return (Some(self.deny(DenyReason::StaleTerm)), none);
                 }
                 if node != self.holder && self.holder != 0 {

@@ -469,9 +469,10 @@ impl Sim {
                     self.clock.clone(),
                     Some(self.witness_file.0.clone()),
                 ));
-                let w = self.witness.as_ref().map_or((0, 0), |w| {
-                    (w.witness.term, u64::from(w.witness.holder))
-                });
+                let w = self
+                    .witness
+                    .as_ref()
+                    .map_or((0, 0), |w| (w.witness.term, u64::from(w.witness.holder)));
                 self.mix(13, w.0, w.1);
             }
         } else if self.rng.gen_range(0..1_000_000u32) < self.cfg.witness_crash_ppm {
@@ -806,10 +807,7 @@ impl WitnessFile {
             std::env::temp_dir()
         };
         let n = N.fetch_add(1, Ordering::Relaxed);
-        let p = base.join(format!(
-            "tpx-sim-witness-{}-{n}-{seed}",
-            std::process::id()
-        ));
+        let p = base.join(format!("tpx-sim-witness-{}-{n}-{seed}", std::process::id()));
         let _ = std::fs::remove_file(&p);
         WitnessFile(p)
     }
