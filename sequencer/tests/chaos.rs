@@ -1,6 +1,6 @@
 //! Chaos: real `tpx-seq` processes (a witness, two nodes, the built-in load) killed with
-//! SIGKILL in a seeded random order and restarted, for `TPX_CHAOS_ROUNDS` rounds (default 12;
-//! the acceptance run is 100). Between kills the cluster must make progress again (a primary's
+//! SIGKILL in a seeded random order and restarted, for `TPX_CHAOS_ROUNDS` rounds (default 100,
+//! about 25 s here). Between kills the cluster must make progress again (a primary's
 //! `ACKED` moves on): one failure at a time, which is what the design survives. Then, from the
 //! logs on disk and the `ACKED` lines the processes printed:
 //!
@@ -107,6 +107,16 @@ struct Cluster {
     acked_by: [u64; 3],
     /// `FINAL` lines, per node.
     finals: [Option<String>; 3],
+    /// Every line every process printed, and every kill (written to `transcript.txt` in the
+    /// run's folder; `TPX_CHAOS_DIR` keeps the folder).
+    transcript: Vec<String>,
+    t0: Instant,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.dir.join("transcript.txt"), self.transcript.join("\n"));
+    }
 }
 
 impl Cluster {
@@ -169,6 +179,8 @@ impl Cluster {
         for who in 0..3 {
             let Some(p) = &self.procs[who] else { continue };
             while let Ok(l) = p.lines.try_recv() {
+                let ms = self.t0.elapsed().as_millis();
+                self.transcript.push(format!("{ms} p{who} {l}"));
                 if let Some(v) = l.strip_prefix("ACKED ") {
                     let a = v.trim().parse().unwrap_or(0);
                     self.acked = self.acked.max(a);
@@ -224,7 +236,7 @@ fn check_log(log: &[LogRecord], acked: u64, known: &mut BTreeMap<u64, LogRecord>
 
 #[test]
 fn sigkill_witness_and_nodes_in_random_order() {
-    let rounds = env_u64("TPX_CHAOS_ROUNDS", 12);
+    let rounds = env_u64("TPX_CHAOS_ROUNDS", 100);
     let mut rng = env_u64("TPX_CHAOS_SEED", 1);
     let mut next = move || {
         // splitmix64
@@ -235,13 +247,20 @@ fn sigkill_witness_and_nodes_in_random_order() {
         z ^ (z >> 31)
     };
     let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = match std::env::var_os("TPX_CHAOS_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => tmp.path().to_path_buf(),
+    };
+    let _ = std::fs::create_dir_all(&dir);
     let mut c = Cluster {
-        dir: tmp.path().to_path_buf(),
+        dir,
         addrs: [free_addr(), free_addr(), free_addr()],
         procs: [None, None, None],
         acked: 0,
         acked_by: [0; 3],
         finals: [None, None, None],
+        transcript: Vec::new(),
+        t0: Instant::now(),
     };
     c.start(0, false);
     c.start(1, true);
@@ -254,6 +273,9 @@ fn sigkill_witness_and_nodes_in_random_order() {
         let victim = (next() % 3) as usize;
         kills[victim] += 1;
         c.drain();
+        let ms = c.t0.elapsed().as_millis();
+        c.transcript
+            .push(format!("{ms} KILL p{victim} round {round}"));
         if let Some(p) = c.procs[victim].take() {
             p.kill9();
         }
