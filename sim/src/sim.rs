@@ -40,6 +40,9 @@ pub struct SimConfig {
     /// unacknowledged tail of an older term stand in for the acknowledged records (the case
     /// the witness's `(last_term, last_seq)` rule is for: see the crate docs).
     pub content_crash_guard: bool,
+    /// A node may also crash while it alone holds the acknowledged records on its disk (see
+    /// `may_crash`).
+    pub holder_may_crash: bool,
     /// Chance (percent) that a crash keeps a torn prefix of the node's unflushed writes (cut
     /// at any byte) instead of losing them all.
     pub torn_pct: u32,
@@ -62,6 +65,7 @@ impl Default for SimConfig {
             // turns them off).
             disk_fault_ppm: 500,
             content_crash_guard: false,
+            holder_may_crash: false,
             torn_pct: 50,
             partition_ppm: 400,
             witness_crash_ppm: 300,
@@ -437,12 +441,23 @@ impl Sim {
     }
 
     /// Crashes are kept within what the design survives (one failure at a time): a node may
-    /// crash only while the other runs and holds every acknowledged record on its disk.
+    /// crash only while the other runs, and only while the other holds every acknowledged
+    /// record on its disk or (`holder_may_crash`) the crashing node does (a crash keeps what
+    /// was flushed: the records come back with it, and until then no one may take over).
     fn may_crash(&mut self, i: usize) -> bool {
+        if self.nodes[1 - i].rep.is_none() {
+            return false;
+        }
+        self.holds_acked(1 - i) || (self.cfg.holder_may_crash && self.holds_acked(i))
+    }
+
+    /// Whether node `k`'s disk holds every acknowledged record (by seq, or by content with
+    /// `content_crash_guard`).
+    fn holds_acked(&mut self, k: usize) -> bool {
         let hi = self.acked_hi();
         let guard = self.cfg.content_crash_guard;
         let want = self.acked.get(&hi).cloned();
-        let Some(r) = self.nodes[1 - i].rep.as_mut() else {
+        let Some(r) = self.nodes[k].rep.as_mut() else {
             return false;
         };
         if r.durable_seq() < hi {

@@ -31,6 +31,11 @@ struct Args {
     /// default guard compares seqs only, letting a divergent older-term tail count).
     #[arg(long)]
     content_crash_guard: bool,
+    /// Lets a node crash also while it alone holds the acknowledged records on its disk (the
+    /// other node running): a crash keeps what was flushed, so no one may take over until it
+    /// is back.
+    #[arg(long)]
+    holder_may_crash: bool,
     /// The default now (kept so older reproduction commands run).
     #[arg(long, hide = true)]
     loose_crash_guard: bool,
@@ -82,6 +87,7 @@ fn main() {
         cfg.crash_ppm = p;
     }
     cfg.content_crash_guard = a.content_crash_guard && !a.loose_crash_guard;
+    cfg.holder_may_crash = a.holder_may_crash;
     let seeds: Vec<u64> = match a.seed {
         Some(s) => vec![s],
         None => (a.start..a.start.saturating_add(a.seeds)).collect(),
