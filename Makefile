@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: setup demo test lint unit bench fuzz-smoke fmt
+.PHONY: setup demo test lint unit planted bench fuzz-smoke fmt
 
 setup:
 	@bash scripts/setup.sh
@@ -11,8 +11,9 @@ setup:
 demo: setup
 	$(CARGO) run --release -p tpx-node --bin tpx -- up --demo --duration 20
 
-## The whole test suite: format, lints, unit, property and end-to-end tests.
-test: setup lint unit
+## The whole test suite: format, lints, unit, property and end-to-end tests, the simulator's
+## planted bugs and a bounded fuzz run.
+test: setup lint unit planted fuzz-smoke
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -20,6 +21,15 @@ lint:
 
 unit:
 	$(CARGO) test --workspace
+
+## The simulator must catch each planted bug (test-only features of tpx-sequencer).
+planted:
+	$(CARGO) test -p tpx-sim --features planted-ack-before-replication --test planted
+	$(CARGO) test -p tpx-sim --features planted-skip-term-check --test planted
+
+## Every fuzz target (wire decoders, engine vs reference book) for FUZZ_SECS each (default 10).
+fuzz-smoke:
+	FUZZ_REQUIRED=1 bash wire/fuzz-smoke.sh
 
 fmt:
 	$(CARGO) fmt --all

@@ -47,3 +47,10 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo not found; install Rust (rustup) first" >&2
   exit 1
 fi
+
+# cargo-fuzz runs the bounded fuzz step of `make test` (wire/fuzz-smoke.sh); a few minutes to
+# build, once.
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  echo "setup: installing cargo-fuzz"
+  cargo install cargo-fuzz --locked
+fi

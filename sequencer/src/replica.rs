@@ -236,6 +236,8 @@ pub struct Replica<L: LogSink, T: Transport, C: Clock> {
     next_promote_ns: u64,
     acked: (u64, u64),
     log_failed: bool,
+    /// A `truncate_after` failed: the next `Welcome` retries it even if it keeps everything.
+    cut_pending: bool,
     events: VecDeque<ReplicaEvent>,
     stats: ReplicaStats,
     enc: Vec<u8>,
@@ -350,6 +352,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             next_promote_ns: 0,
             acked: (0, 0),
             log_failed: false,
+            cut_pending: false,
             events: VecDeque::new(),
             stats: ReplicaStats::default(),
             enc: vec![0; MAX_RECORD_LEN],
@@ -728,14 +731,25 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         self.term = term;
         self.primary = Some(self.cfg.peer_id);
         self.last_heard_primary_ns = now;
-        if self.log.last_seq() > keep_seq {
+        // Records of the Welcome's own term came from its primary (one primary per term) and
+        // are in its log: never cut them. A stale Welcome (the answer to an older `Hello`,
+        // maybe from an old connection) would otherwise cut what the standby already acked.
+        let keep_seq = if self.log.last_term() == term {
+            keep_seq.max(self.log.last_seq())
+        } else {
+            keep_seq
+        };
+        if self.log.last_seq() > keep_seq || self.cut_pending {
+            // A cut that failed before is finished first (the log refuses appends until then).
             if let Err(e) = self.log.truncate_after(keep_seq) {
                 // Nothing changed in memory (the log refuses appends until a cut succeeds):
                 // stay unsynced, so the next `Hello` gets a `Welcome` that retries the cut.
                 self.events.push_back(ReplicaEvent::LogError(e.to_string()));
                 self.synced = false;
+                self.cut_pending = true;
                 return;
             }
+            self.cut_pending = false;
             // The log may end below `keep_seq` (records it never got onto its disk).
             let cut = self.log.last_seq().min(keep_seq);
             self.events
@@ -1017,7 +1031,13 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         };
         let lease_ok = now < self.lease_until_ns;
         let safe = peer_recv.max(if lease_ok { self.solo_ok } else { 0 });
+        #[cfg(not(feature = "planted-ack-before-replication"))]
         let c = mode_seq.min(safe).min(last);
+        #[cfg(feature = "planted-ack-before-replication")]
+        let c = {
+            let _ = (mode_seq, safe);
+            last
+        };
         if c > self.commit_seq {
             if c > peer_recv {
                 self.solo_acked = self.solo_acked.max(c);

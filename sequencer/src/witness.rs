@@ -84,7 +84,11 @@ impl Witness {
                         none,
                     );
                 }
-                if term <= self.term {
+                #[cfg(not(feature = "planted-skip-term-check"))]
+                let stale = term <= self.term;
+                #[cfg(feature = "planted-skip-term-check")]
+                let stale = term < self.term;
+                if stale {
                     return (Some(self.deny(DenyReason::StaleTerm)), none);
                 }
                 if node != self.holder && self.holder != 0 {
@@ -98,8 +102,11 @@ impl Witness {
                 self.term = term;
                 self.holder = node;
                 self.lease_until_ns = now_ns + self.lease_ns;
-                self.must_have_seq = 0;
-                self.must_have_term = 0;
+                // `must_have` stays: the new holder holds it (checked above, or it is the holder
+                // that acknowledged it), and if it fails before its first renewal says what it
+                // acknowledged alone, the next candidate must hold it too. (Resetting it let a
+                // standby lacking the old term's solo-acknowledged records win the term after
+                // a holder that stepped down at once: found by `tests/chaos.rs`.)
                 (
                     Some(Msg::Granted {
                         term,

@@ -1,37 +1,39 @@
 //! `tpx-sim`: the deterministic simulator of the tpx sequencer cluster.
 //!
-//! Holds (first slice of the issue "prove it"):
+//! Holds:
 //!
 //! - [`net`]: a simulated network ([`net::SimNet`], a `tpx_sequencer::Transport` per peer):
-//!   per-message random delay (FIFO per link, as the transport contract requires), loss as
-//!   connection resets with random outages, crashed peers off the network.
+//!   per-message random delay (FIFO per connection, as the transport contract requires),
+//!   connection resets with random outages, stale messages of an old connection delivered
+//!   late after a reset, partitions of a peer, crashed peers off the network.
 //! - [`sim`]: one seeded run of the production `Replica` (primary / standby) and
-//!   `WitnessServer` state machines over that network, `MemStorage` disks (crash = keep only
-//!   what was flushed; injected ENOSPC / EIO write faults) and a `ManualClock` the simulator
-//!   advances; a seeded client workload (`tpx_sequencer::node::Load`); random crashes and
-//!   restarts (recover the log, replay it into a fresh engine, rejoin). After every step it
-//!   checks: every acknowledged seq is in every later primary's log at the same position with
-//!   the same bytes (and no log cuts below it); one node acknowledges per term; seqs have no
-//!   gap or duplicate; both engines (`EngineApplier`) hash equal at every acknowledged seq
-//!   sampled on both.
-//! - the `tpx-sim` binary: `--seeds N`, `--seed S`.
+//!   `WitnessServer` state machines over that network, `MemStorage` disks (crash = keep what
+//!   was flushed, maybe a torn prefix of the rest; injected ENOSPC / EIO write faults) and a
+//!   `ManualClock` the simulator advances; a seeded client workload
+//!   (`tpx_sequencer::node::Load`); random crashes and restarts of the nodes (recover the log,
+//!   replay it into a fresh engine, rejoin) and of the witness (from its state file). After
+//!   every step it checks: every acknowledged seq is in every later primary's log at the same
+//!   position with the same bytes; one node acknowledges per term; seqs have no gap or
+//!   duplicate; both engines (`EngineApplier`) hash equal at every sampled seq both hold with
+//!   the same term; the engine's invariants (`Engine::check_invariants`).
+//! - the `tpx-sim` binary: `--seeds N`, `--seed S`, on `--jobs` threads.
 //!
-//! The default run injects ENOSPC / EIO write faults (`disk_fault_ppm` 500; `--disk-fault-ppm
-//! 0` turns them off) and guards crashes by seq only (a node may crash while the other holds
+//! The default run injects every fault (see `SimConfig::default`; `--disk-fault-ppm 0` turns
+//! write faults off) and guards crashes by seq only (a node may crash while the other holds
 //! the acknowledged seqs, maybe with a divergent older-term tail; `--content-crash-guard`
 //! compares by content instead).
 //!
-//! Run: `cargo run --release -p tpx-sim -- --seeds 500` (or `--seed S` to replay one with
+//! Run: `cargo run --release -p tpx-sim -- --seeds 10000` (or `--seed S` to replay one with
 //! a per-seed line; `TPX_SIM_TRACE=1` prints every role change, crash and fault to stderr).
 //! The last line is `seeds=N failures=F`; the exit status is 1 on any failure.
 //!
-//! Does not yet: crash the witness (its server persists through `std::fs`); tear a crash's
-//! last write (MemStorage keeps only whole flushed writes); duplicate or reorder messages
-//! within a connection (the `Transport` contract forbids it); partition without a reset;
-//! crash both nodes, or a node while the other lacks an acknowledged seq (outside what the
-//! design survives); drive the threaded log writer (`ThreadedLog` spawns a thread); check
-//! liveness (that a primary is eventually elected and the standby catches up); run the engine
-//! gateway, market data or clients beyond the sequencer's built-in load.
+//! Does not yet: tear a crash's last write in practice (`SyncLog` flushes in the call that
+//! writes, so no crash finds unflushed bytes; the code is there for a log that leaves some);
+//! duplicate or reorder messages within a connection (TCP does not); crash both nodes, or a
+//! node while the other lacks an acknowledged seq (outside what the design survives); drive
+//! the threaded log writer (`ThreadedLog` spawns a thread); check liveness (that a primary is
+//! eventually elected and the standby catches up); run the engine gateway, market data or
+//! clients beyond the sequencer's built-in load.
 //!
 //! Sequencer problems it found, fixed (each has a regression test; the seeds are in
 //! `tests/seeds.rs`; 4 was found after write faults and the seq-only guard joined the default
@@ -61,12 +63,13 @@
 //!    configuration: `state-hash`). The primary now answers such a `Hello` with `keep_seq` 0
 //!    (it cannot tell where that term starts): the standby resyncs from the start.
 //!
-//! Open:
-//!
-//! 5. A stale `Welcome` (answer to a re-sent `Hello`) re-truncates a synced standby below
-//!    what it already received and acknowledged: harmless while the primary lives (it
-//!    re-sends), but in `Replicated` mode the primary has counted those records as held by the
-//!    standby. Counted as `acked_truncations`, not failed.
+//! 5. A stale `Welcome` (answer to a re-sent `Hello`) re-truncated a synced standby below
+//!    what it already received and acknowledged; with a write fault the cut failed and stayed
+//!    pending in the log while the next `Welcome` kept everything, so the log refused every
+//!    append and the node later became primary with a `last_seq` its disk no longer held
+//!    (seed 79: `acked-in-later-primary`). `on_welcome` no longer cuts records of the
+//!    Welcome's own term (they came from that term's only primary), and finishes a failed cut
+//!    on the next `Welcome`.
 
 pub mod net;
 pub mod sim;

@@ -5,6 +5,20 @@
 //! lasts). Loss is modelled the only way the contract allows: a connection reset that drops
 //! everything in flight on both directions of the link and keeps it down for a random outage.
 //! A crashed peer is off the network and its in-flight messages are gone.
+//!
+//! Two faults go beyond one connection, as the production `TcpTransport` allows:
+//!
+//! - **Stale messages across reconnects** (`stale_pct`): at a reset, each direction's
+//!   in-flight messages are, with this chance, not dropped but delivered late, at a random
+//!   time up to the end of the outage plus `4 * max_delay_ns`, in no order with the messages
+//!   of the next connection. `TcpTransport` keeps a dialed and an accepted connection per
+//!   peer and reads them in turn, so a message already in the old socket's buffer can be
+//!   handled after newer ones that came over the other connection. This also duplicates
+//!   requests in effect (a re-sent `Hello` / `Promote` whose first copy turns up late).
+//! - **Partitions** ([`SimNet::isolate`]): every link of a peer is down for a while (the
+//!   process runs on, unlike a crash), dropping in-flight messages.
+//!
+//! Not modelled: duplication or reordering of bytes within one connection (TCP does not).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -24,6 +38,9 @@ pub struct NetFaults {
     pub reset_ppm: u32,
     /// How long a reset link stays down (uniform in `0..=max_outage_ns`).
     pub max_outage_ns: u64,
+    /// Chance (percent) that a reset delivers the link's in-flight messages late instead of
+    /// dropping them (see the module docs).
+    pub stale_pct: u32,
 }
 
 #[derive(Debug, Default)]
@@ -35,6 +52,10 @@ struct Link {
 
 #[derive(Debug)]
 struct NetState {
+    /// Late messages of old connections: `(deliver at, from, to, msg)`, unordered with the
+    /// links' queues.
+    stale: Vec<(u64, PeerId, PeerId, Vec<u8>)>,
+    stale_sent: u64,
     clock: ManualClock,
     rng: Xoshiro256PlusPlus,
     faults: NetFaults,
@@ -51,6 +72,8 @@ pub struct SimNet(Rc<RefCell<NetState>>);
 impl SimNet {
     pub fn new(clock: ManualClock, rng: Xoshiro256PlusPlus, faults: NetFaults) -> SimNet {
         SimNet(Rc::new(RefCell::new(NetState {
+            stale: Vec::new(),
+            stale_sent: 0,
             clock,
             rng,
             faults,
@@ -80,6 +103,8 @@ impl SimNet {
                     l.last_at = 0;
                 }
             }
+            // A crashed process's sockets are gone, old ones included.
+            s.stale.retain(|m| m.1 != id && m.2 != id);
         } else {
             s.down.remove(&id);
         }
@@ -89,10 +114,36 @@ impl SimNet {
         self.0.borrow_mut().faults = f;
     }
 
+    /// A partition: every link of `id` (both directions) is down until `until_ns`; what is in
+    /// flight on them is lost. The peer keeps running.
+    pub fn isolate(&self, id: PeerId, until_ns: u64) {
+        let mut s = self.0.borrow_mut();
+        let peers: BTreeSet<PeerId> = s
+            .links
+            .keys()
+            .flat_map(|&(a, b)| [a, b])
+            .filter(|&p| p != id)
+            .collect();
+        for p in peers {
+            for k in [(id, p), (p, id)] {
+                let l = s.links.entry(k).or_default();
+                l.q.clear();
+                l.last_at = 0;
+                l.down_until = l.down_until.max(until_ns);
+            }
+        }
+        s.resets += 1;
+    }
+
     /// `(messages sent, connection resets)`.
     pub fn counters(&self) -> (u64, u64) {
         let s = self.0.borrow();
         (s.sent, s.resets)
+    }
+
+    /// Messages delivered late from old connections.
+    pub fn stale_sent(&self) -> u64 {
+        self.0.borrow().stale_sent
     }
 }
 
@@ -121,10 +172,18 @@ impl Transport for SimEndpoint {
             let until = now + s.rng.gen_range(0..=f.max_outage_ns);
             s.resets += 1;
             for k in [(self.id, to), (to, self.id)] {
+                let late = f.stale_pct > 0 && s.rng.gen_range(0..100u32) < f.stale_pct;
                 let l = s.links.entry(k).or_default();
-                l.q.clear();
+                let q = std::mem::take(&mut l.q);
                 l.last_at = 0;
                 l.down_until = until;
+                if late {
+                    let span = until.saturating_sub(now) + 4 * f.max_delay_ns.max(1);
+                    for (_, m) in q {
+                        let at = now + s.rng.gen_range(0..=span);
+                        s.stale.push((at, k.0, k.1, m));
+                    }
+                }
             }
             return true;
         }
@@ -146,6 +205,20 @@ impl Transport for SimEndpoint {
             }
             let now = s.clock.now_ns();
             let mut out = Vec::new();
+            let me = self.id;
+            if s.stale.iter().any(|m| m.2 == me && m.0 <= now) {
+                // In the order they were put there (random times): old connections' leftovers.
+                let mut k = 0;
+                while k < s.stale.len() {
+                    if s.stale[k].2 == me && s.stale[k].0 <= now {
+                        let (_, from, _, m) = s.stale.remove(k);
+                        s.stale_sent += 1;
+                        out.push((from, m));
+                    } else {
+                        k += 1;
+                    }
+                }
+            }
             for ((from, to), l) in s.links.iter_mut() {
                 if *to != self.id {
                     continue;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+use tpx_engine::EngineConfig;
 use tpx_sequencer::apply::EngineApplier;
 use tpx_sequencer::log::{LogConfig, LogError};
 use tpx_sequencer::node::{demo_engine_config, Load};
@@ -12,7 +13,7 @@ use tpx_sequencer::replica::{Durability, Replica, ReplicaConfig, ReplicaEvent, R
 use tpx_sequencer::storage::{Fault, MemStorage};
 use tpx_sequencer::witness::WitnessServer;
 use tpx_sequencer::writer::{LogSink, SyncLog};
-use tpx_sequencer::{Applier, ManualClock};
+use tpx_sequencer::{Applier, Clock, ManualClock};
 use tpx_wire::log_record::{encode_record, LogRecord, MAX_RECORD_LEN};
 
 use crate::net::{NetFaults, SimEndpoint, SimNet};
@@ -39,6 +40,18 @@ pub struct SimConfig {
     /// unacknowledged tail of an older term stand in for the acknowledged records (the case
     /// the witness's `(last_term, last_seq)` rule is for: see the crate docs).
     pub content_crash_guard: bool,
+    /// A node may also crash while it alone holds the acknowledged records on its disk (see
+    /// `may_crash`).
+    pub holder_may_crash: bool,
+    /// Chance (percent) that a crash keeps a torn prefix of the node's unflushed writes (cut
+    /// at any byte) instead of losing them all.
+    pub torn_pct: u32,
+    /// Chance per step (millionths) that a node is partitioned from every peer for up to
+    /// `3 * TIMEOUT_NS` (it keeps running).
+    pub partition_ppm: u32,
+    /// Chance per step (millionths) that the witness crashes (down for up to 400 steps; it
+    /// restarts from its persisted `(term, holder)` file).
+    pub witness_crash_ppm: u32,
     pub net: NetFaults,
 }
 
@@ -52,11 +65,16 @@ impl Default for SimConfig {
             // turns them off).
             disk_fault_ppm: 500,
             content_crash_guard: false,
+            holder_may_crash: false,
+            torn_pct: 50,
+            partition_ppm: 400,
+            witness_crash_ppm: 300,
             net: NetFaults {
                 min_delay_ns: 1_000,
                 max_delay_ns: 40_000,
                 reset_ppm: 300,
                 max_outage_ns: 2 * TIMEOUT_NS,
+                stale_pct: 50,
             },
         }
     }
@@ -99,6 +117,12 @@ pub struct Outcome {
     /// Times a standby cut acknowledged records from its log (see the crate docs: a stale
     /// `Welcome`); counted, not failed, as it heals when the primary re-sends.
     pub acked_truncations: u64,
+    pub partitions: u64,
+    pub witness_crashes: u64,
+    /// Crashes that kept a torn prefix of unflushed writes.
+    pub torn_tails: u64,
+    /// Messages of old connections delivered late.
+    pub stale_msgs: u64,
     pub durability: Durability,
 }
 
@@ -109,14 +133,43 @@ struct SimApplier {
     rebuild_error: Option<String>,
     /// `(seq, term)` of the last record applied through this applier.
     last: (u64, u64),
+    /// `seq -> (term of the record at seq, engine state hash)`, sampled at every
+    /// [`HASH_EVERY`]th seq as it is applied (the same seqs on both nodes, so every sample is
+    /// compared once both have applied it).
+    hashes: BTreeMap<u64, (u64, u64)>,
+    /// The first engine invariant violated (checked at every sampled seq).
+    invariant_error: Option<String>,
 }
+
+/// Engine state hashes (and the engine's invariants) are taken at every this-many-th seq: a
+/// full hash walks every resting order, and taking one after every poll on both nodes was
+/// most of a seed's time. A divergence at any seq stays in the state (the engine is a pure
+/// function of its input) and shows at the next sampled seq.
+pub const HASH_EVERY: u64 = 8;
+
+/// The engine's structural invariants (`Engine::check_invariants`: never crossed, level
+/// aggregates equal to their orders, every live order on its level and indexed, free + live
+/// slots = capacity) are checked at every this-many-th seq: the check walks the whole slab
+/// and every level of the ladders.
+pub const INVARIANTS_EVERY: u64 = 32;
 
 impl Applier for SimApplier {
     fn apply(&mut self, rec: &LogRecord) {
         self.inner.apply(rec);
-        self.last = (rec.meta.seq, rec.meta.term);
+        let seq = rec.meta.seq;
+        self.last = (seq, rec.meta.term);
+        if seq % HASH_EVERY == 0 && self.inner.applied_seq == seq {
+            self.hashes
+                .insert(seq, (rec.meta.term, self.inner.state_hash()));
+            if self.invariant_error.is_none() && seq % INVARIANTS_EVERY == 0 {
+                if let Err(e) = self.inner.engine.check_invariants() {
+                    self.invariant_error = Some(format!("seq {seq}: {e}"));
+                }
+            }
+        }
     }
     fn rewind(&mut self, seq: u64) {
+        self.hashes.split_off(&(seq + 1));
         self.inner.rewind(seq);
         if let Some(e) = self.inner.rebuild_error.take() {
             self.rebuild_error = Some(e);
@@ -135,16 +188,39 @@ struct Node {
     down_for: u64,
     /// What this node, as primary, has acknowledged and the checker has read.
     acked_read: u64,
-    /// `applied seq -> engine state hash` as sampled after each poll.
-    hashes: BTreeMap<u64, (u64, u64)>,
+}
+
+/// The engine of the simulated nodes: the demo instruments with the price range cut to
+/// what the load sends (100,000 +- 25 ticks; a margin is kept so an out-of-band price
+/// would still be a reject, not a panic) and room for 4,096 resting orders (the load keeps a
+/// few hundred). The demo config's 200,000-tick ladders and 65,536-slot slab made creating an
+/// engine (every restart and rewind) the other half of a seed's time.
+fn sim_engine_config() -> EngineConfig {
+    let mut c = demo_engine_config();
+    for i in &mut c.instruments {
+        i.min_price = 99_500;
+        i.max_price = 100_500;
+    }
+    c.max_orders = 1 << 12;
+    c
 }
 
 /// An engine that rebuilds from `disk` inside `rewind`.
 fn applier(disk: &MemStorage) -> EngineApplier {
     let src = disk.clone();
-    EngineApplier::new(demo_engine_config())
-        .expect("demo engine config")
+    EngineApplier::new(sim_engine_config())
+        .expect("sim engine config")
         .with_source(move || Ok(src.clone()))
+}
+
+fn sim_applier(inner: EngineApplier) -> SimApplier {
+    SimApplier {
+        inner,
+        rebuild_error: None,
+        last: (0, 0),
+        hashes: BTreeMap::new(),
+        invariant_error: None,
+    }
 }
 
 fn replica_cfg(id: u32, durability: Durability) -> ReplicaConfig {
@@ -180,7 +256,10 @@ struct Sim {
     rng: Xoshiro256PlusPlus,
     clock: ManualClock,
     net: SimNet,
-    witness: WitnessServer<SimEndpoint, ManualClock>,
+    witness: Option<WitnessServer<SimEndpoint, ManualClock>>,
+    /// Where the witness persists `(term, holder)` (a real file, as in production).
+    witness_file: WitnessFile,
+    witness_down_for: u64,
     nodes: Vec<Node>,
     durability: Durability,
     load: Load,
@@ -203,7 +282,13 @@ impl Sim {
         let clock = ManualClock::new(1_000_000_000);
         let net_rng = Xoshiro256PlusPlus::seed_from_u64(rng.gen());
         let net = SimNet::new(clock.clone(), net_rng, cfg.net);
-        let witness = WitnessServer::new(TIMEOUT_NS, net.endpoint(WITNESS), clock.clone(), None);
+        let witness_file = WitnessFile::new(seed);
+        let witness = Some(WitnessServer::new(
+            TIMEOUT_NS,
+            net.endpoint(WITNESS),
+            clock.clone(),
+            Some(witness_file.0.clone()),
+        ));
         let durability = [
             Durability::Replicated,
             Durability::Fsync,
@@ -216,6 +301,8 @@ impl Sim {
             clock,
             net,
             witness,
+            witness_file,
+            witness_down_for: 0,
             nodes: Vec::new(),
             durability,
             load,
@@ -237,6 +324,10 @@ impl Sim {
                 net_resets: 0,
                 failed_restarts: 0,
                 acked_truncations: 0,
+                partitions: 0,
+                witness_crashes: 0,
+                torn_tails: 0,
+                stale_msgs: 0,
                 durability,
             },
         };
@@ -246,14 +337,9 @@ impl Sim {
                 id,
                 disk: disk.clone(),
                 rep: None,
-                app: SimApplier {
-                    inner: applier(&disk),
-                    rebuild_error: None,
-                    last: (0, 0),
-                },
+                app: sim_applier(applier(&disk)),
                 down_for: 0,
                 acked_read: 0,
-                hashes: BTreeMap::new(),
             });
         }
         s
@@ -325,24 +411,24 @@ impl Sim {
             Err(e) => return self.fail("recovery", format!("node {id}: replica: {e}")),
         };
         let n = &mut self.nodes[i];
-        n.hashes.clear();
-        n.app = SimApplier {
-            inner: app,
-            rebuild_error: None,
-            last: (0, 0),
-        };
+        n.app = sim_applier(app);
         n.rep = Some(rep);
-        Self::sample_hash(n);
         n.acked_read = 0;
         self.mix(1, id as u64, self.nodes[i].app.inner.applied_seq);
         Ok(())
     }
 
     fn crash(&mut self, i: usize) {
+        let torn = self.rng.gen_range(0..100u32) < self.cfg.torn_pct;
+        let cut = self.rng.gen::<u64>();
         let n = &mut self.nodes[i];
         n.rep = None;
+        let before = disk_files(&n.disk);
         n.disk.crash();
-        n.hashes.clear();
+        if torn && tear(&n.disk, &before, cut) {
+            self.out.torn_tails += 1;
+        }
+        n.app.hashes.clear();
         n.down_for = 20 + self.rng.gen_range(0..300);
         let id = n.id;
         self.net.set_down(id, true);
@@ -355,12 +441,23 @@ impl Sim {
     }
 
     /// Crashes are kept within what the design survives (one failure at a time): a node may
-    /// crash only while the other runs and holds every acknowledged record on its disk.
+    /// crash only while the other runs, and only while the other holds every acknowledged
+    /// record on its disk or (`holder_may_crash`) the crashing node does (a crash keeps what
+    /// was flushed: the records come back with it, and until then no one may take over).
     fn may_crash(&mut self, i: usize) -> bool {
+        if self.nodes[1 - i].rep.is_none() {
+            return false;
+        }
+        self.holds_acked(1 - i) || (self.cfg.holder_may_crash && self.holds_acked(i))
+    }
+
+    /// Whether node `k`'s disk holds every acknowledged record (by seq, or by content with
+    /// `content_crash_guard`).
+    fn holds_acked(&mut self, k: usize) -> bool {
         let hi = self.acked_hi();
         let guard = self.cfg.content_crash_guard;
         let want = self.acked.get(&hi).cloned();
-        let Some(r) = self.nodes[1 - i].rep.as_mut() else {
+        let Some(r) = self.nodes[k].rep.as_mut() else {
             return false;
         };
         if r.durable_seq() < hi {
@@ -377,6 +474,36 @@ impl Sim {
     }
 
     fn faults(&mut self) -> Check {
+        if self.witness.is_none() {
+            self.witness_down_for = self.witness_down_for.saturating_sub(1);
+            if self.witness_down_for == 0 {
+                self.net.set_down(WITNESS, false);
+                self.witness = Some(WitnessServer::new(
+                    TIMEOUT_NS,
+                    self.net.endpoint(WITNESS),
+                    self.clock.clone(),
+                    Some(self.witness_file.0.clone()),
+                ));
+                let w = self
+                    .witness
+                    .as_ref()
+                    .map_or((0, 0), |w| (w.witness.term, u64::from(w.witness.holder)));
+                self.mix(13, w.0, w.1);
+            }
+        } else if self.rng.gen_range(0..1_000_000u32) < self.cfg.witness_crash_ppm {
+            self.witness = None;
+            self.net.set_down(WITNESS, true);
+            self.witness_down_for = 1 + self.rng.gen_range(0..400);
+            self.out.witness_crashes += 1;
+            self.mix(12, self.step, 0);
+        }
+        if self.rng.gen_range(0..1_000_000u32) < self.cfg.partition_ppm {
+            let who = [1, 2, WITNESS][self.rng.gen_range(0..3)];
+            let until = self.clock.now_ns() + self.rng.gen_range(0..=3 * TIMEOUT_NS);
+            self.net.isolate(who, until);
+            self.out.partitions += 1;
+            self.mix(14, u64::from(who), until);
+        }
         for i in 0..2 {
             if self.nodes[i].rep.is_none() {
                 self.nodes[i].down_for = self.nodes[i].down_for.saturating_sub(1);
@@ -577,7 +704,7 @@ impl Sim {
     /// Primary and standby engines hash equal at every acknowledged seq both sampled.
     fn check_hashes(&mut self) -> Check {
         let hi = self.acked_hi();
-        let (a, b) = (&self.nodes[0].hashes, &self.nodes[1].hashes);
+        let (a, b) = (&self.nodes[0].app.hashes, &self.nodes[1].app.hashes);
         for (s, h) in a.range(..=hi) {
             if let Some(h2) = b.get(s) {
                 if h.0 == h2.0 && h.1 != h2.1 {
@@ -591,32 +718,16 @@ impl Sim {
         }
         // Compared entries are not needed again.
         for n in &mut self.nodes {
-            let keep = n.hashes.split_off(&hi);
-            n.hashes = keep;
+            let keep = n.app.hashes.split_off(&hi);
+            n.app.hashes = keep;
         }
         Ok(())
     }
 
-    /// Samples a node's engine hash with the term of the record at its applied seq (two
-    /// logs with the same term at a seq hold the same records up to it).
-    fn sample_hash(n: &mut Node) {
-        let seq = n.app.inner.applied_seq;
-        let term = if seq == 0 {
-            0
-        } else if n.app.last.0 == seq {
-            n.app.last.1
-        } else {
-            let Some(rep) = n.rep.as_mut() else { return };
-            match Self::read_log(rep, seq, seq) {
-                Ok(v) if v.len() == 1 => v[0].meta.term,
-                _ => return,
-            }
-        };
-        n.hashes.insert(seq, (term, n.app.inner.state_hash()));
-    }
-
     fn poll_all(&mut self) -> Check {
-        self.witness.poll();
+        if let Some(w) = self.witness.as_mut() {
+            w.poll();
+        }
         let mut order = [0usize, 1];
         order.shuffle(&mut self.rng);
         for i in order {
@@ -630,14 +741,17 @@ impl Sim {
                     let id = n.id;
                     return self.fail("recovery", format!("node {id}: rewind replay: {e}"));
                 }
+                if let Some(e) = n.app.invariant_error.take() {
+                    let id = n.id;
+                    return self.fail("engine-invariants", format!("node {id}: {e}"));
+                }
                 let now = n.app.inner.applied_seq;
                 if now < before {
-                    n.hashes.split_off(&(now + 1));
+                    n.app.hashes.split_off(&(now + 1));
                 }
                 while let Some(e) = rep.take_event() {
                     events.push(e);
                 }
-                Self::sample_hash(n);
             }
             for e in events {
                 match e {
@@ -656,7 +770,12 @@ impl Sim {
                             self.out.acked_truncations += 1;
                         }
                     }
-                    ReplicaEvent::LogError(_) => self.mix(10, i as u64, 0),
+                    ReplicaEvent::LogError(e) => {
+                        if self.verbose {
+                            eprintln!("step {} node {} log error: {e}", self.step, i + 1);
+                        }
+                        self.mix(10, i as u64, 0)
+                    }
                 }
             }
         }
@@ -684,9 +803,85 @@ impl Sim {
         self.out.violation = r.err();
         self.out.steps = self.step;
         self.out.net_resets = self.net.counters().1;
+        self.out.stale_msgs = self.net.stale_sent();
         self.out.trace_hash = self.trace;
         self.out
     }
+}
+
+/// The witness's state file, removed when the run ends.
+struct WitnessFile(std::path::PathBuf);
+
+impl WitnessFile {
+    fn new(seed: u64) -> WitnessFile {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let base = if std::path::Path::new("/dev/shm").is_dir() {
+            std::path::PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let p = base.join(format!("tpx-sim-witness-{}-{n}-{seed}", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        WitnessFile(p)
+    }
+}
+
+impl Drop for WitnessFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(self.0.with_extension("tmp"));
+    }
+}
+
+/// Every file of a disk and its live bytes.
+fn disk_files(disk: &MemStorage) -> Vec<(String, Vec<u8>)> {
+    use tpx_sequencer::storage::Storage;
+    let mut st = disk.clone();
+    let mut names = st.list().unwrap_or_default();
+    names.sort();
+    names
+        .into_iter()
+        .filter_map(|n| disk.contents(&n).map(|b| (n, b)))
+        .collect()
+}
+
+/// After `MemStorage::crash` (every file back to its flushed bytes): keeps a prefix of the
+/// unflushed bytes, as a disk that persisted the writes in order and stopped at any byte (a
+/// torn last record). The first file (in name order, the log's segment order) whose bytes
+/// changed keeps `cut % changed span` of its unflushed bytes; the later files lose theirs.
+/// Returns whether anything was kept.
+fn tear(disk: &MemStorage, before: &[(String, Vec<u8>)], cut: u64) -> bool {
+    for (name, live) in before {
+        let Some(durable) = disk.contents(name) else {
+            continue;
+        };
+        if *live == durable {
+            continue;
+        }
+        let first = live
+            .iter()
+            .zip(durable.iter())
+            .position(|(a, b)| a != b)
+            .unwrap_or(durable.len().min(live.len()));
+        let last = live.len();
+        if last <= first {
+            return false;
+        }
+        let keep = (cut % (last - first) as u64) as usize;
+        if keep == 0 {
+            return false;
+        }
+        let mut torn = durable.clone();
+        if torn.len() < first + keep {
+            torn.resize(first + keep, 0);
+        }
+        torn[first..first + keep].copy_from_slice(&live[first..first + keep]);
+        disk.set_contents(name, torn);
+        return true;
+    }
+    false
 }
 
 /// Runs one seed.

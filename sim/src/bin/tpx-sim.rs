@@ -1,7 +1,9 @@
 //! `tpx-sim --seeds N` / `tpx-sim --seed S`: runs seeds, prints failures, exits non-zero on any.
 
 use clap::Parser;
-use tpx_sim::{run_seed, SimConfig};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tpx_sim::{run_seed, Outcome, SimConfig};
 
 #[derive(Parser, Debug)]
 #[command(about = "tpx deterministic cluster simulator")]
@@ -29,12 +31,47 @@ struct Args {
     /// default guard compares seqs only, letting a divergent older-term tail count).
     #[arg(long)]
     content_crash_guard: bool,
+    /// Lets a node crash also while it alone holds the acknowledged records on its disk (the
+    /// other node running): a crash keeps what was flushed, so no one may take over until it
+    /// is back.
+    #[arg(long)]
+    holder_may_crash: bool,
     /// The default now (kept so older reproduction commands run).
     #[arg(long, hide = true)]
     loose_crash_guard: bool,
     /// Prints one line per seed, not only failures.
     #[arg(long, short)]
     verbose: bool,
+    /// Worker threads (seeds are independent; each runs on one thread, single-threaded and
+    /// deterministic). Default: the machine's cores.
+    #[arg(long)]
+    jobs: Option<usize>,
+}
+
+/// Runs every seed on `jobs` threads; the outcomes come back in seed order.
+fn run_all(seeds: &[u64], cfg: SimConfig, jobs: usize) -> Vec<Outcome> {
+    let next = AtomicUsize::new(0);
+    let mut out: Vec<Option<Outcome>> = vec![None; seeds.len()];
+    let slots: Vec<std::sync::Mutex<Option<Outcome>>> =
+        seeds.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|sc| {
+        for _ in 0..jobs.max(1) {
+            sc.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k >= seeds.len() {
+                    break;
+                }
+                let o = run_seed(seeds[k], cfg);
+                if let Ok(mut g) = slots[k].lock() {
+                    *g = Some(o);
+                }
+            });
+        }
+    });
+    for (k, m) in slots.into_iter().enumerate() {
+        out[k] = m.into_inner().ok().flatten();
+    }
+    out.into_iter().flatten().collect()
 }
 
 fn main() {
@@ -50,17 +87,23 @@ fn main() {
         cfg.crash_ppm = p;
     }
     cfg.content_crash_guard = a.content_crash_guard && !a.loose_crash_guard;
+    cfg.holder_may_crash = a.holder_may_crash;
     let seeds: Vec<u64> = match a.seed {
         Some(s) => vec![s],
         None => (a.start..a.start.saturating_add(a.seeds)).collect(),
     };
     let t0 = std::time::Instant::now();
     let mut failures = 0u64;
-    for &s in &seeds {
-        let o = run_seed(s, cfg);
+    let jobs = a.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    for o in run_all(&seeds, cfg, jobs) {
         let line = format!(
             "seed={} trace={:016x} mode={:?} steps={} submitted={} acked={} promotions={} \
-             crashes={} disk_faults={} net_resets={} failed_restarts={} acked_truncations={}",
+             crashes={} torn={} witness_crashes={} partitions={} disk_faults={} net_resets={} \
+             stale_msgs={} failed_restarts={} acked_truncations={}",
             o.seed,
             o.trace_hash,
             o.durability,
@@ -69,8 +112,12 @@ fn main() {
             o.acked,
             o.promotions,
             o.crashes,
+            o.torn_tails,
+            o.witness_crashes,
+            o.partitions,
             o.disk_faults,
             o.net_resets,
+            o.stale_msgs,
             o.failed_restarts,
             o.acked_truncations
         );
@@ -85,7 +132,7 @@ fn main() {
     }
     let secs = t0.elapsed().as_secs_f64();
     println!(
-        "ran seeds {}..={} in {secs:.1}s ({:.0} seeds/min)",
+        "ran seeds {}..={} in {secs:.1}s ({:.0} seeds/min, {jobs} threads)",
         seeds.first().copied().unwrap_or(0),
         seeds.last().copied().unwrap_or(0),
         seeds.len() as f64 * 60.0 / secs.max(1e-9)
