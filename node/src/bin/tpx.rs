@@ -107,6 +107,7 @@ fn main() -> ExitCode {
                 lease_us * 1_000,
                 state_file,
                 tpx_sequencer::IdleMode::Park,
+                0, // no real-time priority: systemd's unit sets the policy where wanted
                 &mut std::io::stdout(),
             )
             .map(|()| 0)
