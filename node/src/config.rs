@@ -401,6 +401,9 @@ pub struct NodeConfig {
     /// Default: the built-in instruments.
     #[serde(default)]
     pub instruments: Option<Vec<InstrumentConfig>>,
+    /// `[stats]`: shared-memory counters, stage histograms, trace, Prometheus endpoint.
+    #[serde(default)]
+    pub stats: crate::stats::StatsConfig,
 }
 
 impl Default for NodeConfig {

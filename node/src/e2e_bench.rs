@@ -248,6 +248,12 @@ fn start_node(
          max_orders = 1048576\nmax_accounts = 1024\nring_capacity = 16384\njournal_capacity = 65536\n\
          [[core_plan.cores]]\ncpu = {node_cpu}\ngateway = true\nsequencer = true\nshards = [0]\n"
     );
+    // TPX_E2E_NO_STATS=1: the node without stage stamps (the latency lab's cost, before/after).
+    let config = if std::env::var_os("TPX_E2E_NO_STATS").is_some() {
+        config + "[stats]\nenabled = false\n"
+    } else {
+        config
+    };
     let cfg_path = dir.join("node.toml");
     std::fs::write(&cfg_path, config).map_err(|e| e.to_string())?;
     let mut cmd = Command::new(tpx);
