@@ -11,7 +11,7 @@
 
 use crate::msg::{Report, ReportKind, Stamps, NO_SESSION};
 use crate::stats::{counter, CoreStats, Stage, StatsMap, TRACE_WORDS};
-use tpx_wire::enums::RequestKind;
+use tpx_wire::enums::{CancelReason, RequestKind};
 
 /// Which request an answer answers (`kind` in a trace record).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -42,7 +42,12 @@ pub fn answer_key(r: &Report) -> Option<(TraceKind, u64)> {
     match r.kind {
         ReportKind::Accepted { cl_ord_id, .. } => Some((TraceKind::Enter, cl_ord_id)),
         ReportKind::Replaced { new_cl_ord_id, .. } => Some((TraceKind::Replace, new_cl_ord_id)),
-        ReportKind::Cancelled { cl_ord_id, .. } => Some((TraceKind::Cancel, cl_ord_id)),
+        // Only a cancel request's answer (not an IOC remainder, STP or mass cancel).
+        ReportKind::Cancelled {
+            cl_ord_id,
+            reason: CancelReason::UserRequested,
+            ..
+        } => Some((TraceKind::Cancel, cl_ord_id)),
         ReportKind::Rejected {
             cl_ord_id, request, ..
         } => match request {
@@ -280,7 +285,7 @@ mod tests {
             instrument: 1,
             cancelled_qty: 1,
             leaves_qty: 0,
-            reason: tpx_wire::enums::CancelReason::UserRequested,
+            reason: CancelReason::UserRequested,
         };
         t.on_report(&report(0, acc, st));
         t.on_flushed(1);

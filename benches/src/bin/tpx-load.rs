@@ -49,9 +49,10 @@ struct Args {
     #[arg(long, default_value_t = 8)]
     accounts: u32,
     /// Instruments the sessions trade (round robin).
-    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4")]
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
     instruments: Vec<u32>,
-    /// Every Nth session is a taker (IOC aggressor, places and cancels); the rest quote.
+    /// On each instrument, every Nth of its sessions is a taker (IOC aggressor, places and
+    /// cancels); the rest quote.
     #[arg(long, default_value_t = 4)]
     takers_every: usize,
     /// Orders a maker keeps per side.
@@ -97,7 +98,7 @@ struct Args {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Most answered orders kept per step for the breakdown join.
-    #[arg(long, default_value_t = 4_000_000)]
+    #[arg(long, default_value_t = 2_000_000)]
     max_samples: usize,
     /// A TrueType font for the plots' text (default: DejaVu Sans / Liberation Sans).
     #[arg(long)]
@@ -214,7 +215,17 @@ fn run(args: Args) -> Result<bool, String> {
         );
     }
     let run_start = std::time::Instant::now();
-    let mut done: Vec<Done> = Vec::new();
+    // Steps back to back; their files and breakdowns are made after the last one, so the
+    // sessions never sit idle long enough for a heartbeat timeout between steps.
+    struct Raw {
+        out: StepOutput,
+        traces: Option<(Vec<tpx_node::trace::TraceRecord>, u64)>,
+        start_s: f64,
+        wall_start: SystemTime,
+        achieved: f64,
+        why_not: Vec<String>,
+    }
+    let mut raw: Vec<Raw> = Vec::new();
     for &rate in &args.rates {
         if stop.load(std::sync::atomic::Ordering::Relaxed) {
             break;
@@ -237,46 +248,20 @@ fn run(args: Args) -> Result<bool, String> {
             },
             &stop,
         );
-        let breakdown = collector.map(|c| {
-            let (traces, lost) = c.finish();
-            breakdown::join(&out.samples, &traces, lost, tsc_hz, &out.service)
-        });
-        // Files of the step.
-        let name = format!("rate-{rate:.0}");
-        std::fs::write(
-            dir.join(format!("{name}.hgrm")),
-            hgrm::format(&out.corrected, 5, 1000.0),
-        )
-        .map_err(|e| e.to_string())?;
-        std::fs::write(
-            dir.join(format!("{name}-service.hgrm")),
-            hgrm::format(&out.service, 5, 1000.0),
-        )
-        .map_err(|e| e.to_string())?;
-        let mut intervals = Vec::new();
-        for (i, s) in out.slots.iter().enumerate() {
-            for (tag, h) in [(None, &s.corrected), (Some("service"), &s.service)] {
-                intervals.push(hlog::Interval {
-                    start_s: i as f64,
-                    duration_s: 1.0,
-                    tag: tag.map(str::to_string),
-                    hist: h.clone(),
-                });
-            }
-        }
-        let mut f =
-            std::fs::File::create(dir.join(format!("{name}.hlog"))).map_err(|e| e.to_string())?;
-        hlog::write(
-            &mut f,
-            wall_start,
-            &format!("tpx-load target {rate:.0} orders/s; values in ns; untagged = corrected latency (from intended send), tag service = from actual send"),
-            &intervals,
-        )?;
+        let traces = collector.map(Collector::finish);
         let secs = out.duration_s.max(1e-9);
         let achieved = out.answered as f64 / secs;
         let mut why_not = Vec::new();
         if cfg.mode == Mode::Open && achieved < 0.95 * rate {
             why_not.push(format!("achieved {achieved:.0}/s < 95% of target"));
+        }
+        let backpressure = out
+            .rejects_by_reason
+            .get("Backpressure")
+            .copied()
+            .unwrap_or(0);
+        if backpressure > out.sent / 100 {
+            why_not.push(format!("{backpressure} Backpressure rejects (> 1%)"));
         }
         if out.unanswered > out.sent / 1000 {
             why_not.push(format!(
@@ -305,11 +290,64 @@ fn run(args: Args) -> Result<bool, String> {
             out.rejected,
             if held { "held".to_string() } else { format!("NOT held: {}", why_not.join(", ")) },
         );
+        raw.push(Raw {
+            out,
+            traces,
+            start_s,
+            wall_start,
+            achieved,
+            why_not,
+        });
+        if !held && !args.no_stop {
+            break;
+        }
+    }
+    load::close(sessions);
+
+    let mut done: Vec<Done> = Vec::new();
+    for r in raw {
+        let out = r.out;
+        let rate = out.target_rate;
+        let breakdown = r.traces.map(|(traces, lost)| {
+            breakdown::join(&out.samples, &traces, lost, tsc_hz, &out.service)
+        });
+        let name = format!("rate-{rate:.0}");
+        std::fs::write(
+            dir.join(format!("{name}.hgrm")),
+            hgrm::format(&out.corrected, 5, 1000.0),
+        )
+        .map_err(|e| e.to_string())?;
+        std::fs::write(
+            dir.join(format!("{name}-service.hgrm")),
+            hgrm::format(&out.service, 5, 1000.0),
+        )
+        .map_err(|e| e.to_string())?;
+        let mut intervals = Vec::new();
+        for (i, s) in out.slots.iter().enumerate() {
+            for (tag, h) in [(None, &s.corrected), (Some("service"), &s.service)] {
+                intervals.push(hlog::Interval {
+                    start_s: i as f64,
+                    duration_s: 1.0,
+                    tag: tag.map(str::to_string),
+                    hist: h.clone(),
+                });
+            }
+        }
+        let mut f =
+            std::fs::File::create(dir.join(format!("{name}.hlog"))).map_err(|e| e.to_string())?;
+        hlog::write(
+            &mut f,
+            r.wall_start,
+            &format!("tpx-load target {rate:.0} orders/s; values in ns; untagged = corrected latency (from intended send), tag service = from actual send"),
+            &intervals,
+        )?;
         if let Some(b) = &breakdown {
             eprintln!(
-                "tpx-load:   breakdown ({} of {} orders joined): stage means sum {:.1} us vs round trip mean {:.1} us (ratio {:.3})",
+                "tpx-load: breakdown at {rate:.0}/s ({} of {} orders joined, {} trace records lost, {} stamps out of order): stage means sum {:.1} us vs round trip mean {:.1} us (ratio {:.3})",
                 b.joined,
                 b.samples,
+                b.trace_lost,
+                b.negative,
                 b.sum_of_stage_means_ns / 1e3,
                 b.round_trip_mean_ns / 1e3,
                 b.ratio
@@ -326,18 +364,14 @@ fn run(args: Args) -> Result<bool, String> {
             }
         }
         done.push(Done {
+            held: r.why_not.is_empty(),
             out,
             breakdown,
-            start_s,
-            achieved,
-            held,
-            why_not,
+            start_s: r.start_s,
+            achieved: r.achieved,
+            why_not: r.why_not,
         });
-        if !held && !args.no_stop {
-            break;
-        }
     }
-    load::close(sessions);
 
     // Plots.
     let plot_steps: Vec<plot::PlotStep> = done

@@ -25,6 +25,9 @@ use tpx_wire::enums::{CancelReason, OrderKind, RequestKind, Side, StpMode, TimeI
 use tpx_wire::order_entry::{EnterOrder, ReplaceOrder};
 use tpx_wire::replies::ServerMessage;
 
+/// Lots of a maker's quote (takers take 1 to 3 a time, so quotes mostly live to be moved).
+const MAKER_QTY: u64 = 100;
+
 /// Highest latency a histogram holds (ns): 60 s.
 pub const MAX_NS: u64 = 60_000_000_000;
 
@@ -47,7 +50,8 @@ pub struct LoadConfig {
     /// Demo accounts `1..=accounts`, tokens `demo-token-<id>`.
     pub accounts: u32,
     pub instruments: Vec<u32>,
-    /// Every `takers_every`-th session is a taker, the rest are makers.
+    /// On each instrument, every `takers_every`-th of its sessions is a taker, the rest are
+    /// makers.
     pub takers_every: usize,
     /// Orders a maker keeps per side.
     pub levels: usize,
@@ -229,7 +233,7 @@ impl Session {
         if bids < levels || asks < levels {
             let side = if bids <= asks { Side::Buy } else { Side::Sell };
             let price = price_for(&mut self.rng, side);
-            return self.enter(side, price, 10, TimeInForce::Gtc);
+            return self.enter(side, price, MAKER_QTY, TimeInForce::Gtc);
         }
         let k = self.rng.below(self.live.len() as u64) as usize;
         if self.rng.below(100) < 90 {
@@ -242,7 +246,7 @@ impl Session {
                 orig_cl_ord_id: orig,
                 new_cl_ord_id: new,
                 price,
-                qty: 10,
+                qty: MAKER_QTY,
             }));
             (TraceKind::Replace, new)
         } else {
@@ -291,13 +295,17 @@ pub fn connect(cfg: &LoadConfig) -> Result<Vec<SessionHandle>, String> {
         let client = Client::connect_at(cc, 0)
             .map_err(|e| format!("session {i} (account {account}) login: {e}"))?;
         let _ = client.stream().set_nodelay(true);
-        let instrument = cfg.instruments[i % cfg.instruments.len().max(1)];
+        // Round robin over the instruments; on each instrument, every `takers_every`-th of its
+        // sessions is a taker, so makers and takers meet on every book.
+        let n = cfg.instruments.len().max(1);
+        let instrument = cfg.instruments[i % n];
+        let rank = i / n;
         out.push(SessionHandle(Session {
             client,
             account,
             instrument,
             mid: tpx_node::demo::start_mid(instrument),
-            taker: cfg.takers_every > 0 && i % cfg.takers_every == cfg.takers_every - 1,
+            taker: cfg.takers_every > 0 && rank % cfg.takers_every == cfg.takers_every - 1,
             // Unique and increasing per session across steps and runs.
             next_cl: tpx_node::clock::unix_ns() / 1000 * 1000,
             live: Vec::new(),

@@ -63,6 +63,14 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
+fn us_label(v: &f64) -> String {
+    if *v >= 10.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
 fn pct_label(x: &f64) -> String {
     match x.round() as i64 {
         0 => "0%".into(),
@@ -127,6 +135,7 @@ where
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
         .margin(12)
+        .margin_right(40)
         .x_label_area_size(40)
         .y_label_area_size(70)
         .build_cartesian_2d(0f64..5f64, (ymin..ymax).log_scale())
@@ -137,6 +146,7 @@ where
         .x_label_formatter(&pct_label)
         .x_desc("percentile")
         .y_desc("latency (µs, from intended send)")
+        .y_label_formatter(&us_label)
         .draw()
         .map_err(err)?;
     for (k, (name, pts)) in curves.into_iter().enumerate() {
@@ -202,6 +212,7 @@ where
         .configure_mesh()
         .x_desc("seconds since start (steps back to back)")
         .y_desc("latency (µs)")
+        .y_label_formatter(&us_label)
         .draw()
         .map_err(err)?;
     for (k, name) in ["p50", "p99", "max"].iter().enumerate() {
