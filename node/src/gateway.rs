@@ -616,6 +616,9 @@ impl Gateway {
     /// Returns the work done.
     pub fn flush(&mut self, now_ns: u64) -> usize {
         let mut work = 0;
+        if let Some(t) = self.tracer.as_mut() {
+            t.before_writes();
+        }
         for id in 0..self.conns.len() as u32 {
             let Some(c) = self.conns[id as usize].as_mut() else {
                 continue;

@@ -119,9 +119,9 @@ pub enum Stage {
     SequencedToDurable = 1,
     /// Durable (or sequenced, without a durable step) → first report out of the engine.
     ToMatched = 2,
-    /// First report → reply `write(2)` done.
+    /// First report → the gateway starts writing the reply (`write(2)` about to be called).
     MatchedToWritten = 3,
-    /// Gateway read → reply written: the node's share of the round trip.
+    /// Gateway read → reply write starts: the node's share of the round trip.
     RxToWritten = 4,
 }
 
@@ -623,7 +623,7 @@ mod tests {
         w.add(counter::REPORTS, 3);
         w.record(Stage::RxToWritten, 1000);
         w.record(Stage::RxToWritten, 1000);
-        w.trace(&[1, 2, 3, 4, 5, 6, 7]);
+        w.trace(&[1 << 8, 2, 3, 4, 5, 6, 7]);
         let r = StatsMap::open(&p).unwrap();
         assert_eq!(r.cores(), 2);
         assert_eq!(r.counter(1, counter::REPORTS), 3);

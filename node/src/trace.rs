@@ -5,7 +5,7 @@
 //! A request is stamped (raw TSC, [`crate::stats::tsc`]) when the gateway read its bytes
 //! (`rx`), when the sequencing stage stamped it (`seq`), when the log made it durable
 //! (`durable`, 0 while the log is in-process), when the shard emitted its first report
-//! (`matched`), and when the gateway's `write(2)` of the reply returned (`written`). The stamps
+//! (`matched`), and just before the gateway's `write(2)` of the reply (`written`). The stamps
 //! travel in [`crate::msg::Stamps`] inside the request and the report, so no stage keeps
 //! per-order state; only the gateway, the single writer of its core's block, records them.
 
@@ -36,7 +36,8 @@ impl TraceKind {
 /// it)`, or `None` for reports that are not the direct answer to a request (fills, IOC
 /// remainders, mass-cancel completions).
 pub fn answer_key(r: &Report) -> Option<(TraceKind, u64)> {
-    if r.session == NO_SESSION {
+    // A cancel's answer goes to the order's owner (`NO_SESSION`); the others name the session.
+    if r.session == NO_SESSION && !matches!(r.kind, ReportKind::Cancelled { .. }) {
         return None;
     }
     match r.kind {
@@ -77,6 +78,8 @@ pub struct Tracer {
     pending: Vec<(u32, TraceKind, u64, Stamps)>,
     requests: u64,
     reports: u64,
+    /// Stamped just before the cycle's first `write(2)`.
+    write_tsc: u64,
 }
 
 impl Tracer {
@@ -86,6 +89,7 @@ impl Tracer {
             pending: Vec::with_capacity(4096),
             requests: 0,
             reports: 0,
+            write_tsc: 0,
         }
     }
 
@@ -107,8 +111,18 @@ impl Tracer {
         }
     }
 
-    /// After the cycle's writes (`writes` calls of `write(2)`): one stamp for every answer
-    /// delivered this cycle; counters published.
+    /// Just before the cycle's writes: the `written` stamp of every answer delivered this
+    /// cycle. Taken before the `write(2)`s, not after, so that it can never be later than the
+    /// client's read of the reply (the wire-out stage then includes the write syscall).
+    #[inline]
+    pub fn before_writes(&mut self) {
+        if !self.pending.is_empty() {
+            self.write_tsc = crate::stats::tsc();
+        }
+    }
+
+    /// After the cycle's writes (`writes` calls of `write(2)`): records the stages of every
+    /// answer delivered this cycle; counters published.
     #[inline]
     pub fn on_flushed(&mut self, writes: u64) {
         if self.requests > 0 {
@@ -125,7 +139,10 @@ impl Tracer {
         if self.pending.is_empty() {
             return;
         }
-        let written = crate::stats::tsc();
+        let written = match std::mem::take(&mut self.write_tsc) {
+            0 => crate::stats::tsc(),
+            t => t,
+        };
         let n = self.pending.len() as u64;
         for (account, kind, cl, s) in self.pending.drain(..) {
             let d = |a: u64, b: u64| b.saturating_sub(a);
@@ -288,6 +305,7 @@ mod tests {
             reason: CancelReason::UserRequested,
         };
         t.on_report(&report(0, acc, st));
+        t.before_writes();
         t.on_flushed(1);
         let r = StatsMap::open(&p).unwrap();
         assert_eq!(r.counter(0, counter::STAMPED), 1);
