@@ -309,7 +309,7 @@ fn run(args: Args) -> Result<bool, String> {
         let out = r.out;
         let rate = out.target_rate;
         let breakdown = r.traces.map(|(traces, lost)| {
-            breakdown::join(&out.samples, &traces, lost, tsc_hz, &out.service)
+            breakdown::join(&out.samples, &traces, lost, tsc_hz, &out.service_node)
         });
         let name = format!("rate-{rate:.0}");
         std::fs::write(
@@ -446,6 +446,7 @@ fn run(args: Args) -> Result<bool, String> {
                 "not_held_because": d.why_not,
                 "latency_corrected_ns": pcts(&o.corrected),
                 "latency_service_ns": pcts(&o.service),
+                "latency_service_through_node_ns": pcts(&o.service_node),
                 "per_second": o.slots.iter().map(|s| json!({
                     "sent": s.sent, "answered": s.answered,
                     "p50_ns": s.corrected.value_at_quantile(0.5),

@@ -112,7 +112,8 @@ pub struct Breakdown {
     pub stages: Vec<StageStats>,
     /// Sum of the stage means (joined orders).
     pub sum_of_stage_means_ns: f64,
-    /// Mean service time over every order of the step, from the load generator's histogram.
+    /// Mean service time over every order of the step that went through the node's stages
+    /// (all but the gateway's own rejects), from the load generator's histogram.
     pub round_trip_mean_ns: f64,
     /// `sum_of_stage_means_ns / round_trip_mean_ns`.
     pub ratio: f64,

@@ -113,6 +113,9 @@ pub struct StepOutput {
     pub final_lag_ns: u64,
     pub corrected: Histogram<u64>,
     pub service: Histogram<u64>,
+    /// Service time of the requests that went through the node's stages (all answers but the
+    /// gateway's own rejects): what the stage breakdown is compared with.
+    pub service_node: Histogram<u64>,
     pub slots: Vec<Slot>,
     /// Samples of answered requests (for the stage breakdown), at most `max_samples`.
     pub samples: Vec<Sample>,
@@ -255,6 +258,13 @@ impl Session {
             (TraceKind::Cancel, o.cl)
         }
     }
+}
+
+/// [`reply_key`] plus whether the gateway answered it itself (a session-level reject, codes
+/// >= 32: throttled, backpressure, ...), so the request never went through the node's stages.
+fn reply_key_gw(m: &ServerMessage) -> Option<((TraceKind, u64), Option<String>, bool)> {
+    let gw = matches!(m, ServerMessage::OrderRejected(r) if r.reason.as_u8() >= 32);
+    reply_key(m).map(|(k, r)| (k, r, gw))
 }
 
 /// The answer key of a reply, and whether it is a reject (with its reason), or `None` for
@@ -410,6 +420,7 @@ pub fn run_step(
         final_lag_ns: 0,
         corrected: new_hist(),
         service: new_hist(),
+        service_node: new_hist(),
         slots: Vec::new(),
         samples: Vec::new(),
         errors: Vec::new(),
@@ -427,6 +438,7 @@ pub fn run_step(
         out.final_lag_ns = out.final_lag_ns.max(t.final_lag_ns);
         let _ = out.corrected.add(&t.corrected);
         let _ = out.service.add(&t.service);
+        let _ = out.service_node.add(&t.service_node);
         for (k, s) in t.slots.into_iter().enumerate() {
             if out.slots.len() <= k {
                 out.slots.push(Slot::new());
@@ -454,6 +466,7 @@ struct ThreadOut {
     final_lag_ns: u64,
     corrected: Histogram<u64>,
     service: Histogram<u64>,
+    service_node: Histogram<u64>,
     slots: Vec<Slot>,
     samples: Vec<Sample>,
     errors: Vec<String>,
@@ -489,6 +502,7 @@ fn drive(
         final_lag_ns: 0,
         corrected: new_hist(),
         service: new_hist(),
+        service_node: new_hist(),
         slots: Vec::new(),
         samples: Vec::with_capacity(max_samples.min(1 << 22)),
         errors: Vec::new(),
@@ -579,7 +593,7 @@ fn drive(
                     ServerMessage::OrderCancelled(c) => forget.push(c.cl_ord_id),
                     _ => {}
                 }
-                let Some((key, reject)) = reply_key(m) else {
+                let Some((key, reject, by_gateway)) = reply_key_gw(m) else {
                     return;
                 };
                 let Some(p) = inflight.remove(&key) else {
@@ -597,6 +611,9 @@ fn drive(
                 let serv = serv.clamp(1, MAX_NS);
                 let _ = o.corrected.record(corr);
                 let _ = o.service.record(serv);
+                if !by_gateway {
+                    let _ = o.service_node.record(serv);
+                }
                 let slot = ((p.intended.saturating_sub(start)) as f64 / slot_ticks) as usize;
                 let sl = slot_mut(&mut o.slots, slot);
                 let _ = sl.corrected.record(corr);
