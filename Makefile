@@ -34,6 +34,11 @@ fuzz-smoke:
 fmt:
 	$(CARGO) fmt --all
 
+## The latency lab: `tpx up` (release) + `tpx-load` at stepped rates; writes lab-runs/<time>/.
+bench: setup
+	$(CARGO) build --release -p tpx-node --bin tpx -p tpx-benches --bin tpx-load -p tpx-tuning --bin tpx-tune
+	bash scripts/lab-bench.sh
+
 .PHONY: e2e-ops
 ## Ansible roles end to end in a systemd-nspawn container (root; caches a Debian rootfs).
 e2e-ops:

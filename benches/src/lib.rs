@@ -3,10 +3,11 @@
 //! `engine-bench` compares the matching engine with the reference book and peer crates on
 //! generated workloads ([`workload`]): the same stream, generated up front from a seed, goes
 //! through every book in the same process ([`run`]), and [`report`] prints one JSON object or a
-//! table. The load generator, end-to-end, market-data and failover benches join as their issues
+//! table. The latency lab's load generator `tpx-load` lives in [`lab`]; the end-to-end, market-data and failover benches join as their issues
 //! land.
 
 pub mod failover;
+pub mod lab;
 pub mod peers;
 pub mod replay;
 pub mod report;

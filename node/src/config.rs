@@ -425,6 +425,9 @@ pub struct NodeConfig {
     /// Market data (`[md]`, see `crate::md::MdConfig`); absent: the node publishes nothing.
     #[serde(default)]
     pub md: Option<crate::md::MdConfig>,
+    /// `[stats]`: shared-memory counters, stage histograms, trace, Prometheus endpoint.
+    #[serde(default)]
+    pub stats: crate::stats::StatsConfig,
 }
 
 impl Default for NodeConfig {

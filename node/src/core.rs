@@ -241,6 +241,7 @@ impl SequencerStage {
         }
         let inputs = self.inputs.len();
         let mut ts: Option<u64> = None;
+        let mut tsc: Option<u64> = None;
         for k in 0..inputs {
             let i = (self.next_input + k) % inputs;
             for _ in 0..BATCH {
@@ -254,6 +255,10 @@ impl SequencerStage {
                 let now = *ts.get_or_insert_with(clock::unix_ns);
                 let stamp = self.seq.stamp(now, &[]);
                 self.inputs[i].advance();
+                let mut req = req;
+                if req.stamps.rx != 0 {
+                    req.stamps.seq = *tsc.get_or_insert_with(crate::stats::tsc);
+                }
                 let e = Sequenced {
                     seq: stamp.seq,
                     ts_ns: stamp.ts_ns,
@@ -596,6 +601,7 @@ mod tests {
 
     fn ioc(cl: u64) -> Request {
         Request {
+            stamps: Default::default(),
             session: 0,
             shard: 0,
             tag: 0,

@@ -256,6 +256,12 @@ fn start_node(
          log = \"{log}\"\n\
          [[core_plan.cores]]\ncpu = {node_cpu}\ngateway = true\nsequencer = true\nshards = [0]\n"
     );
+    // TPX_E2E_NO_STATS=1: the node without stage stamps (the latency lab's cost, before/after).
+    let config = if std::env::var_os("TPX_E2E_NO_STATS").is_some() {
+        config + "[stats]\nenabled = false\n"
+    } else {
+        config
+    };
     let cfg_path = dir.join("node.toml");
     std::fs::write(&cfg_path, config).map_err(|e| e.to_string())?;
     let mut cmd = Command::new(tpx);

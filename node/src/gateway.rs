@@ -167,6 +167,10 @@ pub struct Gateway {
     /// The node's shared state: logins are refused (`NotPrimary`) while it is not active.
     shared: Option<Arc<crate::core::Shared>>,
     pub counters: GatewayCounters,
+    /// Stage stamps and trace (`crate::trace`); `None`: no stamps taken.
+    tracer: Option<crate::trace::Tracer>,
+    /// Raw TSC of the last read (the `rx` stamp of the requests in it).
+    rx_tsc: u64,
 }
 
 /// How often the listener is polled.
@@ -211,6 +215,8 @@ impl Gateway {
             forwarded: false,
             shared: None,
             counters: GatewayCounters::default(),
+            tracer: None,
+            rx_tsc: 0,
         })
     }
 
@@ -228,6 +234,12 @@ impl Gateway {
 
     /// What a parked core waits on: the listener and every open connection (readable, or
     /// writable while output is pending).
+    /// Stage stamps and per-order trace into this core's stats block.
+    pub fn with_tracer(mut self, tracer: Option<crate::trace::Tracer>) -> Self {
+        self.tracer = tracer;
+        self
+    }
+
     pub fn poll_fds(&self, out: &mut Vec<libc::pollfd>) {
         out.push(libc::pollfd {
             fd: self.listener.as_raw_fd(),
@@ -328,6 +340,7 @@ impl Gateway {
                 if let Some(c) = self.conns[id as usize].as_mut() {
                     c.rbuf.extend(&h.rest);
                 }
+                self.rx_tsc = 0;
                 self.handle_frames(id, now_ns, crate::clock::unix_ns());
             }
         }
@@ -393,6 +406,9 @@ impl Gateway {
                     c.rbuf.commit(n);
                     c.last_rx_ns = now_ns;
                     work += 1;
+                    if self.tracer.is_some() {
+                        self.rx_tsc = crate::stats::tsc();
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -506,12 +522,18 @@ impl Gateway {
             sessions,
             to_sequencer,
             forwarded,
+            tracer,
+            rx_tsc,
             ..
         } = self;
         let mut out = Conns { conns };
-        let fwd = |r: Request| {
+        let fwd = |mut r: Request| {
+            r.stamps.rx = *rx_tsc;
             let ok = to_sequencer.try_push(r).is_ok();
             *forwarded |= ok;
+            if let (true, Some(t)) = (ok, tracer.as_mut()) {
+                t.on_request();
+            }
             ok
         };
         match msg {
@@ -552,6 +574,7 @@ impl Gateway {
             sessions,
             from_shards,
             counters,
+            tracer,
             ..
         } = self;
         let mut out = Conns { conns };
@@ -562,6 +585,9 @@ impl Gateway {
                 n += 1;
                 if !sessions.on_report(&r, &mut out) {
                     counters.unroutable_reports += 1;
+                }
+                if let Some(t) = tracer.as_mut() {
+                    t.on_report(&r);
                 }
             }
         }
@@ -607,6 +633,9 @@ impl Gateway {
     /// Returns the work done.
     pub fn flush(&mut self, now_ns: u64) -> usize {
         let mut work = 0;
+        if let Some(t) = self.tracer.as_mut() {
+            t.before_writes();
+        }
         for id in 0..self.conns.len() as u32 {
             let Some(c) = self.conns[id as usize].as_mut() else {
                 continue;
@@ -632,6 +661,9 @@ impl Gateway {
             if c.dead || (c.closing && c.out.is_empty()) {
                 self.close(id);
             }
+        }
+        if let Some(t) = self.tracer.as_mut() {
+            t.on_flushed(work as u64);
         }
         work
     }

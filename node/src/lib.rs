@@ -16,11 +16,15 @@ pub mod msg;
 pub mod node;
 pub mod replica_stage;
 pub mod replication;
+pub mod prometheus;
 pub mod ring;
 pub mod sequencer;
 pub mod session;
 pub mod shard;
+pub mod stat;
+pub mod stats;
 pub mod throttle;
+pub mod trace;
 
 pub use config::{CorePlan, IdleMode, NodeConfig};
 pub use node::Node;

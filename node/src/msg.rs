@@ -12,6 +12,20 @@ pub const ALL_SHARDS: u16 = u16::MAX;
 /// the gateway finds the owning session from the order's `cl_ord_id`.
 pub const NO_SESSION: u32 = u32::MAX;
 
+/// Raw TSC stamps of one request's stages (`crate::stats::tsc`, 0 = not stamped), carried in
+/// the request and copied into its reports; see `crate::trace`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stamps {
+    /// The gateway read the request's bytes.
+    pub rx: u64,
+    /// The sequencing stage stamped it.
+    pub seq: u64,
+    /// The input log made it durable (0 while the log is in-process).
+    pub durable: u64,
+    /// Its shard emitted the first report.
+    pub matched: u64,
+}
+
 /// Gateway → sequencer: one validated request, already routed to its shard(s).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Request {
@@ -22,6 +36,7 @@ pub struct Request {
     /// The gateway's tag for requests answered by several shards (mass cancel), else 0.
     pub tag: u32,
     pub cmd: Command,
+    pub stamps: Stamps,
 }
 
 /// Sequencer → shard: a request with its log position and timestamp.
@@ -43,6 +58,8 @@ pub struct Report {
     /// Sequencer timestamp of the input that caused it.
     pub ts_ns: u64,
     pub kind: ReportKind,
+    /// The causing request's stamps, `matched` set.
+    pub stamps: Stamps,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -30,6 +30,8 @@ pub struct Node {
     plan: CorePlan,
     /// Market data (`[md]`): dropped after the cores stop.
     md: Option<crate::md::NodeMd>,
+    /// The shared-memory stats file and its publisher thread (`[stats]`).
+    stats: Option<(Arc<crate::stats::StatsMap>, crate::prometheus::Publisher)>,
 }
 
 /// Binds the order-entry listener; with `reuse_port` several cores can bind the same port.
@@ -382,6 +384,28 @@ impl Node {
             read_buffer: 64 << 10,
         };
 
+        let stats_map = if cfg.stats.enabled {
+            let path = cfg
+                .stats
+                .path
+                .clone()
+                .unwrap_or_else(|| crate::stats::default_path(addr.port()));
+            // A node runs without stats rather than not at all (no /dev/shm, say).
+            match crate::stats::StatsMap::create(
+                &path,
+                plan.cores.len(),
+                cfg.stats.trace_slots,
+                cfg.stats.trace_every,
+            ) {
+                Ok(m) => Some(Arc::new(m)),
+                Err(e) => {
+                    eprintln!("tpx node: no stats file, running without stage stamps: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
         let mut handles = Vec::new();
         for (ci, (core, p)) in plan.cores.iter().zip(parts).enumerate() {
@@ -404,6 +428,10 @@ impl Node {
             let cpu = core.cpu;
             let thread_name = core_thread_name(core, p.gateway.as_ref().map(|g| g.index));
             let replication = replication.clone();
+            let tracer = match (&stats_map, &p.gateway) {
+                (Some(m), Some(_)) => Some(crate::trace::Tracer::new(m.core_writer(ci))),
+                _ => None,
+            };
             let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
                 .name(&format!("tpx-core{cpu}"))
                 .io_memory(64 << 10)
@@ -426,7 +454,8 @@ impl Node {
                                 )
                                 .map_err(|e| format!("gateway: {e}"))?
                                 .with_wake(wake_seq)
-                                .with_shared(shared.clone()),
+                                .with_shared(shared.clone())
+                                .with_tracer(tracer),
                             ),
                             None => None,
                         };
@@ -483,6 +512,7 @@ impl Node {
             handles,
             plan,
             md,
+            stats: None,
         };
         for _ in 0..node.handles.len() {
             match ready_rx.recv_timeout(Duration::from_secs(60)) {
@@ -509,6 +539,27 @@ impl Node {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
+        if let Some(m) = stats_map {
+            // The publisher goes on a cpu the plan leaves free, if there is one.
+            let busy: Vec<usize> = node.plan.cores.iter().map(|c| c.cpu).collect();
+            let free = core_affinity::get_core_ids()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| c.id)
+                .find(|c| !busy.contains(c));
+            match crate::prometheus::Publisher::start(
+                m.clone(),
+                node.shared.clone(),
+                cfg.stats.prometheus,
+                free,
+            ) {
+                Ok(p) => node.stats = Some((m, p)),
+                Err(e) => {
+                    node.stop();
+                    return Err(e);
+                }
+            }
+        }
         Ok(node)
     }
 
@@ -531,6 +582,16 @@ impl Node {
         self.md.as_ref()
     }
 
+    /// The stats file (`tpx stat` reads it), when `[stats] enabled`.
+    pub fn stats_path(&self) -> Option<&std::path::Path> {
+        self.stats.as_ref().map(|(m, _)| m.path())
+    }
+
+    /// The Prometheus address bound, when `[stats] prometheus` is set.
+    pub fn prometheus_addr(&self) -> Option<SocketAddr> {
+        self.stats.as_ref().and_then(|(_, p)| p.prometheus)
+    }
+
     /// Asks every core to stop (they finish their cycle, send `Logout(AdminShutdown)`).
     pub fn request_stop(&self) {
         self.shared.shutdown.store(true, Ordering::Relaxed);
@@ -541,6 +602,9 @@ impl Node {
         self.request_stop();
         for h in self.handles.drain(..) {
             let _ = h.join();
+        }
+        if let Some((_, p)) = self.stats.as_mut() {
+            p.stop();
         }
     }
 }

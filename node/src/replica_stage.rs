@@ -251,6 +251,7 @@ impl ReplicaSeq {
                 reason,
                 request,
             },
+            stamps: req.stamps,
         };
         // Room was checked by the caller.
         let _ = self.rejects[gateway].try_push(r);
@@ -334,10 +335,15 @@ impl ReplicaSeq {
                 let origin = origin_of(req.shard, account);
                 match self.replica.submit(origin, account, &input) {
                     Ok(seq) => {
+                        let mut stamps = req.stamps;
+                        if stamps.rx != 0 {
+                            stamps.seq = crate::stats::tsc();
+                        }
                         self.meta.push_back(LocalMeta {
                             seq,
                             session: req.session,
                             tag: req.tag,
+                            stamps,
                         });
                     }
                     Err(SubmitError::Backpressure) => break 'rings,

@@ -295,6 +295,8 @@ pub struct LocalMeta {
     pub seq: u64,
     pub session: u32,
     pub tag: u32,
+    /// The request's stage stamps so far (`rx`, `seq`; all 0 when stamping is off).
+    pub stamps: crate::msg::Stamps,
 }
 
 /// The shard entry of a log record: the local session and tag if this node submitted it, else
@@ -304,13 +306,17 @@ pub fn entry_of(rec: &LogRecord, meta: &mut VecDeque<LocalMeta>) -> Option<Seque
     while meta.front().is_some_and(|m| m.seq < seq) {
         meta.pop_front();
     }
-    let (session, tag) = match meta.front() {
+    let (session, tag, mut stamps) = match meta.front() {
         Some(m) if m.seq == seq => {
             let m = meta.pop_front().expect("front exists");
-            (m.session, m.tag)
+            (m.session, m.tag, m.stamps)
         }
-        _ => (NO_SESSION, 0),
+        _ => (NO_SESSION, 0, crate::msg::Stamps::default()),
     };
+    if stamps.rx != 0 {
+        // Released to the shards: durable as the durability mode requires.
+        stamps.durable = crate::stats::tsc();
+    }
     let cmd = tpx_sequencer::command_of(rec)?;
     Some(Sequenced {
         seq,
@@ -320,6 +326,7 @@ pub fn entry_of(rec: &LogRecord, meta: &mut VecDeque<LocalMeta>) -> Option<Seque
             shard: shard_of_origin(rec.meta.origin),
             tag,
             cmd,
+            stamps,
         },
     })
 }
@@ -448,11 +455,13 @@ mod tests {
                 seq: 6,
                 session: 1,
                 tag: 0,
+                stamps: Default::default(),
             },
             LocalMeta {
                 seq: 7,
                 session: 3,
                 tag: 0,
+                stamps: Default::default(),
             },
         ]
         .into_iter()

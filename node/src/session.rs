@@ -364,6 +364,7 @@ impl SessionTable {
         }
         let shard = self.routing.shard_of(m.instrument);
         let req = Request {
+            stamps: Default::default(),
             session: slot,
             shard,
             tag: 0,
@@ -474,6 +475,7 @@ impl SessionTable {
             );
         }
         let req = Request {
+            stamps: Default::default(),
             session: slot,
             shard: owner.shard,
             tag: 0,
@@ -540,6 +542,7 @@ impl SessionTable {
             }
         };
         let req = Request {
+            stamps: Default::default(),
             session: slot,
             shard: owner.shard,
             tag: 0,
@@ -584,6 +587,7 @@ impl SessionTable {
         let tag = self.next_tag;
         self.next_tag = self.next_tag.wrapping_add(1).max(1);
         let req = Request {
+            stamps: Default::default(),
             session: slot,
             shard,
             tag,
@@ -1106,6 +1110,7 @@ mod tests {
         let req = fwd.unwrap();
         assert_eq!(req.shard, ALL_SHARDS);
         let done = |cancelled| Report {
+            stamps: Default::default(),
             account: 1,
             session: s,
             ts_ns: 9,

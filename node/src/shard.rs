@@ -63,6 +63,8 @@ pub struct ReportMapper<'a, F: FnMut(Report)> {
     pub fills: u32,
     /// The last instrument whose book changed (for top-of-book publishing).
     pub touched: Option<InstrumentId>,
+    /// Raw TSC of the first report (the `matched` stamp), 0 before it.
+    pub matched_tsc: u64,
 }
 
 impl<'a, F: FnMut(Report)> ReportMapper<'a, F> {
@@ -74,16 +76,23 @@ impl<'a, F: FnMut(Report)> ReportMapper<'a, F> {
             mass_cancelled: 0,
             fills: 0,
             touched: None,
+            matched_tsc: 0,
         }
     }
 
     #[inline]
     fn send(&mut self, account: u32, session: u32, kind: ReportKind) {
+        if self.matched_tsc == 0 && self.entry.req.stamps.rx != 0 {
+            self.matched_tsc = crate::stats::tsc();
+        }
+        let mut stamps = self.entry.req.stamps;
+        stamps.matched = self.matched_tsc;
         (self.out)(Report {
             account,
             session,
             ts_ns: self.entry.ts_ns,
             kind,
+            stamps,
         });
     }
 
@@ -341,6 +350,7 @@ mod tests {
             seq: 1,
             ts_ns: 42,
             req: Request {
+                stamps: Default::default(),
                 session,
                 shard: 0,
                 tag,

@@ -256,6 +256,14 @@ fn run_single(
         accounts_path.display()
     );
 
+    if let Some(p) = node.stats_path() {
+        println!(
+            "  stats: {} (tpx stat --port {})",
+            p.display(),
+            node.addr().port()
+        );
+    }
+
     let instrument_ids: Vec<u32> = node.shared().instruments.iter().map(|(i, _)| *i).collect();
     let demo = opts.demo.then(|| {
         Demo::start(

@@ -8,6 +8,8 @@
 //! - `tpx up [--demo] [--single] [--duration SECS]`: primary, standby and witness as three
 //!   processes on this machine (or one node with `--single`), with built-in instruments and demo
 //!   accounts; `--demo` adds simulated traders and live numbers.
+//! - `tpx stat [--port 9100 | --path FILE] [--json]`: a running node's counters and per-stage
+//!   latencies, live, from its shared-memory stats file.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -84,6 +86,24 @@ enum Cmd {
         #[arg(long, default_value_t = 2)]
         takers: usize,
     },
+    /// Show a running node's counters and per-stage latencies, live (its stats file in /dev/shm).
+    Stat {
+        /// The stats file (default: /dev/shm/tpx-node-<port>.stats).
+        #[arg(long)]
+        path: Option<PathBuf>,
+        /// The node's order-entry port (names the default stats file).
+        #[arg(long, default_value_t = 9100)]
+        port: u16,
+        /// Seconds between prints.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+        /// Print this many times, then exit (default: until Ctrl-C).
+        #[arg(long)]
+        count: Option<u64>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -130,6 +150,20 @@ fn main() -> ExitCode {
             dir,
             makers,
             takers,
+        })
+        .map(|()| 0),
+        Cmd::Stat {
+            path,
+            port,
+            interval,
+            count,
+            json,
+        } => tpx_node::stat::run(tpx_node::stat::StatOptions {
+            path,
+            port,
+            interval: Duration::from_secs_f64(interval.max(0.01)),
+            count,
+            json,
         })
         .map(|()| 0),
     };

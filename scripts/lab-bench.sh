@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make bench`: the latency lab's stepped-rate run. Starts `tpx up` (release) on its own port,
+# runs `tpx-load` at stepped rates against it, writes a run folder, stops `tpx up` (its own pid
+# only). Variables: BENCH_RATES, BENCH_DURATION, BENCH_PORT, BENCH_OUT, BENCH_ARGS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN="${CARGO_TARGET_DIR:-target}/release"
+RATES="${BENCH_RATES:-100000,250000,500000,1000000,2000000}"
+DURATION="${BENCH_DURATION:-5}"
+PORT="${BENCH_PORT:-9107}"
+OUT="${BENCH_OUT:-lab-runs/$(date -u +%Y%m%dT%H%M%SZ)}"
+mkdir -p "$OUT"
+"$BIN/tpx" up --listen "127.0.0.1:$PORT" >"$OUT/tpx-up.log" 2>&1 &
+UP=$!
+stop_up() {
+    kill -TERM "$UP" 2>/dev/null || true
+    wait "$UP" 2>/dev/null || true
+}
+trap stop_up EXIT
+for _ in $(seq 300); do
+    grep -q "order entry on" "$OUT/tpx-up.log" && break
+    kill -0 "$UP" 2>/dev/null || { cat "$OUT/tpx-up.log"; exit 1; }
+    sleep 0.1
+done
+# shellcheck disable=SC2086
+"$BIN/tpx-load" --addr "127.0.0.1:$PORT" --rates "$RATES" --duration "$DURATION" \
+    --out "$OUT" ${BENCH_ARGS:-}
+echo "make bench: run folder $OUT"
