@@ -320,7 +320,7 @@ pub fn connect(cfg: &LoadConfig) -> Result<Vec<SessionHandle>, String> {
             next_cl: tpx_node::clock::unix_ns() / 1000 * 1000,
             live: Vec::new(),
             inflight: HashMap::new(),
-            rng: Rng(cfg.seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i as u64 + 1)) | 1),
+            rng: Rng((cfg.seed ^ 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i as u64 + 1)) | 1),
             next_due: 0.0,
             taker_side: false,
         }));
