@@ -370,6 +370,13 @@ impl ShardStage {
             self.ring_doorbells();
             return moved;
         }
+        // The role flag is read before applying: the records a promoted standby sequences were
+        // submitted after it set `md_active` (Release), and reach this ring after that store, so
+        // the first of them is already sent, not only numbered.
+        if self.shard.has_md() {
+            let active = self.shared.md_active.load(Ordering::Acquire);
+            self.shard.md_set_active(active);
+        }
         let gateways = self.outputs.len();
         let mut n = 0;
         let mut fills = 0u64;

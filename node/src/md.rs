@@ -443,13 +443,19 @@ impl ShardMd {
     /// Between commands: follows the node's role (`active`: primary sends; standby only
     /// numbers), sends a due heartbeat and a bounded step of the snapshot loop, updates the
     /// counters. Returns the packets sent.
-    pub fn work(&mut self, now_ns: u64, active: bool, engine: &Engine) -> usize {
+    /// Sends (primary) or only numbers and rings (standby) from the next packet on.
+    #[inline]
+    pub fn set_active(&mut self, active: bool) {
         if self.publisher.is_active() != active {
             self.publisher.set_active(active);
             self.counters
                 .active
                 .store(u64::from(active), Ordering::Relaxed);
         }
+    }
+
+    pub fn work(&mut self, now_ns: u64, active: bool, engine: &Engine) -> usize {
+        self.set_active(active);
         let n = self.publisher.do_work(now_ns, engine);
         let s = self.publisher.stats();
         let c = &self.counters;

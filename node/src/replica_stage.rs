@@ -194,6 +194,9 @@ impl ReplicaSeq {
         let replica = Replica::new(rcfg, log, net, clock, last, want_primary)
             .map_err(|e| format!("starting the replica: {e}"))?;
         shared.active.store(false, Ordering::Release);
+        // Market data: a standby numbers and rings the same packets but sends none, so the md
+        // sequence continues exactly when it takes over (see "Market data" in ARCHITECTURE.md).
+        shared.md_active.store(false, Ordering::Release);
         say(format_args!(
             "tpx node: log {} holds seq 1..={last}, durability {:?}, starting as {}",
             dir.display(),
@@ -375,6 +378,7 @@ impl ReplicaSeq {
                 ReplicaEvent::BecamePrimary { term, last_seq } => {
                     self.shared.term.store(term, Ordering::Relaxed);
                     self.shared.active.store(true, Ordering::Release);
+                    self.shared.md_active.store(true, Ordering::Release);
                     self.printed = Some((true, term, self.node_id));
                     say(format_args!(
                         "tpx node: ROLE primary node={} term={term} last_seq={last_seq}",
@@ -384,6 +388,7 @@ impl ReplicaSeq {
                 ReplicaEvent::BecameStandby { term, primary } => {
                     self.shared.term.store(term, Ordering::Relaxed);
                     self.shared.active.store(false, Ordering::Release);
+                    self.shared.md_active.store(false, Ordering::Release);
                     if self.printed != Some((false, term, primary)) {
                         self.printed = Some((false, term, primary));
                         say(format_args!(

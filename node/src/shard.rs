@@ -294,6 +294,14 @@ impl Shard {
         self.md.is_some()
     }
 
+    /// Switches the publisher between sending and numbering only (a no-op without `[md]`).
+    #[inline]
+    pub fn md_set_active(&mut self, active: bool) {
+        if let Some(md) = self.md.as_mut() {
+            md.set_active(active);
+        }
+    }
+
     /// Market-data work between commands (heartbeats, the snapshot loop, following the node's
     /// role: `active` false = standby, numbering without sending). Returns packets sent.
     #[inline]
