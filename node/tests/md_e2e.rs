@@ -252,8 +252,17 @@ fn scenario() {
     assert_eq!(node.md().unwrap().streams().len(), 2);
     let mut f1 = subscribe(&node);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !f1.iter().all(|f| f.is_connected()) {
-        assert!(Instant::now() < deadline, "subscriptions never connected");
+    // Connected on both feeds: a packet (heartbeats every 20 ms) seen on A and on B of every
+    // shard, so phase 1 starts with both publications connected (under load the B image of a
+    // shard can connect late, and then B cannot fill A's holes).
+    while !f1
+        .iter()
+        .all(|f| f.is_connected() && f.stats().packets[0] > 0 && f.stats().packets[1] > 0)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "subscriptions never connected on A and B"
+        );
         poll(&mut [&mut f1]);
         std::thread::sleep(Duration::from_millis(1));
     }
