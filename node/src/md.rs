@@ -255,24 +255,7 @@ impl NodeMd {
         cfg.check()?;
         let driver = match &cfg.aeron_dir {
             Some(_) => None,
-            None => Some(
-                EmbeddedDriver::launch(&DriverConfig {
-                    dir: None,
-                    threading: match cfg.threading {
-                        MdThreading::Shared => DriverThreading::Shared,
-                        MdThreading::SharedNetwork => DriverThreading::SharedNetwork,
-                        MdThreading::Dedicated => DriverThreading::Dedicated,
-                    },
-                    idle: match cfg.driver_idle {
-                        MdDriverIdle::Backoff => DriverIdle::Backoff,
-                        MdDriverIdle::Spin => DriverIdle::Spin,
-                    },
-                    term_length: cfg.term_length,
-                    ipc_term_length: cfg.term_length,
-                    sparse_terms: true,
-                })
-                .map_err(|e| format!("md: media driver: {e}"))?,
-            ),
+            None => Some(launch_driver(cfg)?),
         };
         let dir = match (&cfg.aeron_dir, &driver) {
             (Some(d), _) => d.clone(),
@@ -393,23 +376,8 @@ impl NodeMd {
     /// channels (feeds A and B, snapshots, retransmission).
     pub fn feed_config(&self, shard: u16, setup: AeronSetup) -> Option<FeedHandlerConfig> {
         let st = self.streams.get(shard as usize)?;
-        let c = &self.cfg;
-        let mut f = FeedHandlerConfig::new(
-            setup,
-            ChannelConfig::new(c.channel_a.clone(), st.stream_a as i32),
-        );
-        f.b = c
-            .channel_b
-            .as_ref()
-            .map(|b| ChannelConfig::new(b.clone(), st.stream_b as i32));
-        f.snapshot = Some(ChannelConfig::new(
-            c.snapshot_channel(),
-            st.snapshot_stream as i32,
-        ));
+        let mut f = feed_config_of(&self.cfg, shard, setup);
         f.retransmit_server = st.retransmit;
-        f.core.stream_id = st.stream_a;
-        f.core.snapshot_stream_id = Some(st.snapshot_stream);
-        f.core.feeds = if f.b.is_some() { 2 } else { 1 };
         Some(f)
     }
 }
@@ -539,6 +507,47 @@ pub struct FeedTop {
     pub ask_qty: AtomicU64,
 }
 
+/// Launches the embedded media driver `[md]` describes (threading, idle, term lengths).
+pub fn launch_driver(cfg: &MdConfig) -> Result<EmbeddedDriver, String> {
+    EmbeddedDriver::launch(&DriverConfig {
+        dir: None,
+        threading: match cfg.threading {
+            MdThreading::Shared => DriverThreading::Shared,
+            MdThreading::SharedNetwork => DriverThreading::SharedNetwork,
+            MdThreading::Dedicated => DriverThreading::Dedicated,
+        },
+        idle: match cfg.driver_idle {
+            MdDriverIdle::Backoff => DriverIdle::Backoff,
+            MdDriverIdle::Spin => DriverIdle::Spin,
+        },
+        term_length: cfg.term_length,
+        ipc_term_length: cfg.term_length,
+        sparse_terms: true,
+    })
+    .map_err(|e| format!("md: media driver: {e}"))
+}
+
+/// The feed-handler config for shard `shard`'s streams of `cfg`, without a retransmission
+/// server (for a subscriber that does not know the publishers' recovery ports).
+pub fn feed_config_of(cfg: &MdConfig, shard: u16, setup: AeronSetup) -> FeedHandlerConfig {
+    let mut f = FeedHandlerConfig::new(
+        setup,
+        ChannelConfig::new(cfg.channel_a.clone(), cfg.stream_a(shard) as i32),
+    );
+    f.b = cfg
+        .channel_b
+        .as_ref()
+        .map(|b| ChannelConfig::new(b.clone(), cfg.stream_b(shard) as i32));
+    f.snapshot = Some(ChannelConfig::new(
+        cfg.snapshot_channel(),
+        cfg.snapshot_stream(shard) as i32,
+    ));
+    f.core.stream_id = cfg.stream_a(shard);
+    f.core.snapshot_stream_id = Some(cfg.snapshot_stream(shard));
+    f.core.feeds = if f.b.is_some() { 2 } else { 1 };
+    f
+}
+
 /// A feed handler per shard on one parked thread, inside `tpx up --demo`: joins the node's
 /// driver and keeps the tops of every instrument for the once-a-second line.
 #[derive(Debug)]
@@ -557,16 +566,29 @@ pub struct DemoFeed {
 impl DemoFeed {
     /// Subscribes to every shard's stream through the node's driver.
     pub fn start(md: &NodeMd, instruments: Vec<InstrumentId>) -> Result<DemoFeed, String> {
-        let mut feeds = Vec::new();
-        for st in md.streams() {
-            let mut cfg = md
-                .feed_config(
+        let configs = md
+            .streams()
+            .iter()
+            .map(|st| {
+                md.feed_config(
                     st.shard,
                     AeronSetup::External {
                         dir: md.aeron_dir().to_string(),
                     },
                 )
-                .expect("a stream per shard");
+                .expect("a stream per shard")
+            })
+            .collect();
+        DemoFeed::start_with(configs, instruments)
+    }
+
+    /// Subscribes with these configs (one per shard stream) on one parked thread.
+    pub fn start_with(
+        configs: Vec<FeedHandlerConfig>,
+        instruments: Vec<InstrumentId>,
+    ) -> Result<DemoFeed, String> {
+        let mut feeds = Vec::new();
+        for mut cfg in configs {
             cfg.core.buffer_bytes = 4 << 20;
             feeds.push(FeedHandler::connect(cfg).map_err(|e| format!("demo feed handler: {e}"))?);
         }

@@ -52,20 +52,30 @@ fn fmt_price(ticks: i64, tick_size: u64) -> String {
 
 fn tops_line(node: &Node, cfg: &NodeConfig) -> String {
     let shared = node.shared();
-    let instruments = cfg.instruments();
+    tops_of(cfg, |k| shared.top(k))
+}
+
+/// `BTC-USDT 60001x5/60003x2  ETH-USDT ...` for the config's instruments, from `top(index)`.
+fn tops_of(
+    cfg: &NodeConfig,
+    top: impl Fn(usize) -> (Option<(i64, u64)>, Option<(i64, u64)>),
+) -> String {
     let mut parts = Vec::new();
-    for (k, (_, symbol)) in shared.instruments.iter().enumerate() {
-        let tick = instruments.get(k).map_or(1_000_000, |i| i.tick_size);
-        let (bid, ask) = shared.top(k);
+    for (k, i) in cfg.instruments().iter().enumerate() {
+        let (bid, ask) = top(k);
         let side = |s: Option<(i64, u64)>| {
             s.map_or("-".to_string(), |(p, q)| {
-                format!("{}x{q}", fmt_price(p, tick))
+                format!("{}x{q}", fmt_price(p, i.tick_size))
             })
         };
-        parts.push(format!("{symbol} {}/{}", side(bid), side(ask)));
+        parts.push(format!("{} {}/{}", i.symbol, side(bid), side(ask)));
     }
     parts.join("  ")
 }
+
+/// Set by `tpx up` on its node children: print `tpx node: TOPS ...` once a second (the parent
+/// shows the primary's next to its feed handler's).
+const PRINT_TOPS_ENV: &str = "TPX_PRINT_TOPS";
 
 /// Runs `tpx node --config PATH --role primary|standby` until SIGINT/SIGTERM, or until the
 /// node stops itself. Prints `tpx node: listening on ADDR` first (scripts and the e2e bench read
@@ -91,8 +101,15 @@ pub fn serve(config: &std::path::Path, role: StartRole) -> Result<u8, String> {
     );
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
+    let print_tops = std::env::var_os(PRINT_TOPS_ENV).is_some();
+    let mut last_tops = Instant::now();
     while !term.load(Ordering::Relaxed) && !node.shared().shutdown.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(20));
+        if print_tops && last_tops.elapsed() >= Duration::from_secs(1) {
+            last_tops = Instant::now();
+            println!("tpx node: TOPS {}", tops_line(&node, &cfg));
+            let _ = std::io::stdout().flush();
+        }
     }
     let st = &node.shared().stats;
     let (seq, trades) = (
@@ -334,12 +351,15 @@ struct Child {
     args: Vec<String>,
     proc: std::process::Child,
     role: Arc<std::sync::Mutex<String>>,
+    /// The last `TOPS` line the child printed (node children under `tpx up --demo`).
+    tops: Arc<std::sync::Mutex<String>>,
 }
 
 fn spawn_child(tpx: &std::path::Path, name: &str, args: Vec<String>) -> Result<Child, String> {
     use std::io::BufRead as _;
     let mut proc = std::process::Command::new(tpx)
         .args(&args)
+        .env(PRINT_TOPS_ENV, "1")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
         .spawn()
@@ -352,10 +372,15 @@ fn spawn_child(tpx: &std::path::Path, name: &str, args: Vec<String>) -> Result<C
         }
         .to_string(),
     ));
+    let tops = Arc::new(std::sync::Mutex::new(String::new()));
     if let Some(out) = proc.stdout.take() {
-        let (role, name) = (role.clone(), name.to_string());
+        let (role, tops, name) = (role.clone(), tops.clone(), name.to_string());
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(t) = line.strip_prefix("tpx node: TOPS ") {
+                    *tops.lock().unwrap_or_else(|e| e.into_inner()) = t.to_string();
+                    continue;
+                }
                 if let Some(r) = line.split("ROLE ").nth(1) {
                     *role.lock().unwrap_or_else(|e| e.into_inner()) =
                         r.split_whitespace().next().unwrap_or("?").to_string();
@@ -369,6 +394,7 @@ fn spawn_child(tpx: &std::path::Path, name: &str, args: Vec<String>) -> Result<C
         args,
         proc,
         role,
+        tops,
     })
 }
 
@@ -407,9 +433,31 @@ fn run_cluster(
     let witness_addr = port_plus(base, 100);
     let repl = [port_plus(base, 101), port_plus(base, 102)];
     let entry = [base, port_plus(base, 1)];
+    // Market data with --demo: one media driver for the machine, in this process (as an
+    // external `aeronmd` would be in production); both nodes publish through it on `aeron:ipc`
+    // (the standby only numbers its packets until it takes over), and the demo's feed handler
+    // subscribes through it.
+    let md_driver = if opts.demo && cfg.md.is_none() {
+        match crate::md::launch_driver(&crate::md::MdConfig::demo()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                println!("tpx up: no market data: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let demo_md = md_driver.as_ref().map(|d| crate::md::MdConfig {
+        aeron_dir: Some(d.dir().to_string()),
+        ..crate::md::MdConfig::demo()
+    });
     let mut cfgs = Vec::new();
     for k in 0..2 {
         let mut c = cfg.clone();
+        if let Some(md) = &demo_md {
+            c.md = Some(md.clone());
+        }
         c.listen = entry[k];
         c.accounts_file = accounts_path.to_path_buf();
         let mut r = cfg.replication();
@@ -501,6 +549,40 @@ fn run_cluster(
             .join(", ")
     };
     println!("tpx up: {}", roles(&children));
+    let feed = demo_md.as_ref().and_then(|m| {
+        let dir = m.aeron_dir.clone().unwrap_or_default();
+        let shards = cfg.plan().map_or(1, |p| p.shard_count()) as u16;
+        let configs = (0..shards)
+            .map(|sh| {
+                crate::md::feed_config_of(m, sh, tpx_md::AeronSetup::External { dir: dir.clone() })
+            })
+            .collect();
+        let ids = cfg.instruments().iter().map(|i| i.id).collect();
+        match crate::md::DemoFeed::start_with(configs, ids) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                println!("tpx up: no market-data subscriber: {e}");
+                None
+            }
+        }
+    });
+    let books = |children: &[Child]| {
+        let node = children
+            .iter()
+            .find(|c| *c.role.lock().unwrap_or_else(|e| e.into_inner()) == "primary")
+            .map(|c| c.tops.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .unwrap_or_default();
+        let mut out = format!("       node (primary): {node}");
+        if let Some(f) = &feed {
+            out.push_str(&format!(
+                "\n       feed handler:   {}  md_seq={} gaps={}",
+                tops_of(&cfg, |k| f.top(k)),
+                f.next_seq.load(Ordering::Relaxed),
+                f.gaps.load(Ordering::Relaxed)
+            ));
+        }
+        out
+    };
     let primary_entry = children
         .iter()
         .position(|c| *c.role.lock().unwrap_or_else(|e| e.into_inner()) == "primary")
@@ -574,14 +656,22 @@ fn run_cluster(
             None => String::new(),
         };
         println!("[{secs:>4}s] {line}{}", roles(&children));
+        println!("{}", books(&children));
     }
+    let load_stopped = demo.is_some();
     demo_summary(demo);
+    if load_stopped && feed.is_some() {
+        // The books are still now: let the primary print its tops once more and the feed
+        // handler catch up, so the summary compares the same moment.
+        std::thread::sleep(Duration::from_millis(1500));
+    }
     println!("---- summary ----");
     println!(
         "ran {:.1}s: {}",
         started.elapsed().as_secs_f64(),
         roles(&children)
     );
+    println!("{}", books(&children));
     // Standby first (so the primary's shutdown is not taken for a failure), then the primary,
     // then the witness.
     children.sort_by_key(
@@ -594,5 +684,8 @@ fn run_cluster(
     for c in children.iter_mut() {
         stop_child(c);
     }
+    // The subscriber, then the driver the nodes published through.
+    drop(feed);
+    drop(md_driver);
     Ok(())
 }
