@@ -280,6 +280,7 @@ impl ReplicaSeq {
             meta: &mut self.meta,
             rewound: &mut self.rewound,
             applied: &mut self.applied,
+            durable_tsc: None,
         };
         n += feed.drain();
         if let Some(reader) = self.replay.as_mut() {
@@ -315,6 +316,7 @@ impl ReplicaSeq {
         }
         let primary = self.replica.role() == Role::Primary;
         let inputs_len = inputs.len();
+        let mut seq_tsc: Option<u64> = None;
         'rings: for k in 0..inputs_len {
             let i = (next_input + k) % inputs_len;
             for _ in 0..BATCH {
@@ -340,7 +342,8 @@ impl ReplicaSeq {
                     Ok(seq) => {
                         let mut stamps = req.stamps;
                         if stamps.rx != 0 {
-                            stamps.seq = crate::stats::tsc();
+                            // One TSC read per cycle, as the in-process stage does.
+                            stamps.seq = *seq_tsc.get_or_insert_with(crate::stats::tsc);
                         }
                         self.meta.push_back(LocalMeta {
                             seq,
@@ -366,6 +369,7 @@ impl ReplicaSeq {
             meta: &mut self.meta,
             rewound: &mut self.rewound,
             applied: &mut self.applied,
+            durable_tsc: None,
         };
         if self.replica.poll(&mut feed) {
             n += 1;

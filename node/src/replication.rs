@@ -301,7 +301,12 @@ pub struct LocalMeta {
 
 /// The shard entry of a log record: the local session and tag if this node submitted it, else
 /// no session (a standby's, or a replayed record: its reports have no client here).
-pub fn entry_of(rec: &LogRecord, meta: &mut VecDeque<LocalMeta>) -> Option<Sequenced> {
+/// `durable_tsc`: the release stamp, read once per duty cycle (on the first stamped record).
+pub fn entry_of(
+    rec: &LogRecord,
+    meta: &mut VecDeque<LocalMeta>,
+    durable_tsc: &mut Option<u64>,
+) -> Option<Sequenced> {
     let seq = rec.meta.seq;
     while meta.front().is_some_and(|m| m.seq < seq) {
         meta.pop_front();
@@ -315,7 +320,7 @@ pub fn entry_of(rec: &LogRecord, meta: &mut VecDeque<LocalMeta>) -> Option<Seque
     };
     if stamps.rx != 0 {
         // Released to the shards: durable as the durability mode requires.
-        stamps.durable = crate::stats::tsc();
+        stamps.durable = *durable_tsc.get_or_insert_with(crate::stats::tsc);
     }
     let cmd = tpx_sequencer::command_of(rec)?;
     Some(Sequenced {
@@ -345,6 +350,8 @@ pub struct ShardFeed<'a> {
     /// Set by `rewind`: the shards hold records the log no longer has.
     pub rewound: &'a mut Option<u64>,
     pub applied: &'a mut u64,
+    /// The `durable` stage stamp of this cycle (one TSC read for every record released in it).
+    pub durable_tsc: Option<u64>,
 }
 
 /// Whether every ring `shard` names has room.
@@ -388,7 +395,7 @@ impl ShardFeed<'_> {
 
     pub fn feed(&mut self, rec: &LogRecord) {
         *self.applied = rec.meta.seq;
-        let Some(e) = entry_of(rec, self.meta) else {
+        let Some(e) = entry_of(rec, self.meta, &mut self.durable_tsc) else {
             return;
         };
         if self.overflow.is_empty() && room_for(self.outputs, e.req.shard) {
@@ -466,12 +473,12 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let e = entry_of(&rec, &mut meta).unwrap();
+        let e = entry_of(&rec, &mut meta, &mut None).unwrap();
         assert_eq!(e.req.cmd, cmd);
         assert_eq!((e.seq, e.ts_ns, e.req.shard, e.req.session), (7, 55, 1, 3));
         assert!(meta.is_empty());
         // A record this node did not submit has no session.
-        let e = entry_of(&rec, &mut meta).unwrap();
+        let e = entry_of(&rec, &mut meta, &mut None).unwrap();
         assert_eq!(e.req.session, NO_SESSION);
     }
 
