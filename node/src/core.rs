@@ -29,8 +29,9 @@ use crate::clock;
 use crate::config::IdleMode;
 use crate::doorbell::{sleep_on, Doorbell};
 use crate::gateway::{home_gateway, Gateway};
-use crate::msg::{Report, Request, Sequenced, ALL_SHARDS};
+use crate::msg::{Report, Request, Sequenced};
 use crate::replica_stage::ReplicaSeq;
+use crate::replication::{dispatch, room_for};
 use crate::ring::{Consumer, Producer};
 use crate::sequencer::{InProcessLog, Sequencer};
 use crate::shard::Shard;
@@ -191,30 +192,6 @@ impl SequencerStage {
         }
     }
 
-    fn room_for(&self, shard: u16) -> bool {
-        if shard == ALL_SHARDS {
-            self.outputs.iter().all(|o| o.free() > 0)
-        } else {
-            self.outputs
-                .get(shard as usize)
-                .is_some_and(|o| o.free() > 0)
-        }
-    }
-
-    fn dispatch(outputs: &mut [Producer<Sequenced>], pushed: &mut [bool], e: Sequenced) {
-        if e.req.shard == ALL_SHARDS {
-            for (o, p) in outputs.iter_mut().zip(pushed.iter_mut()) {
-                let r = o.try_push(e);
-                debug_assert!(r.is_ok(), "room was checked");
-                *p = true;
-            }
-        } else if let Some(o) = outputs.get_mut(e.req.shard as usize) {
-            let r = o.try_push(e);
-            debug_assert!(r.is_ok(), "room was checked");
-            pushed[e.req.shard as usize] = true;
-        }
-    }
-
     /// Stamps and routes what the gateways sent. Returns the work done.
     pub fn step(&mut self) -> usize {
         if let Some(r) = self.replica.as_mut() {
@@ -231,12 +208,12 @@ impl SequencerStage {
         let mut n = 0;
         // Release entries the log has committed since (none with the in-process log).
         while let Some(e) = self.pending.front().copied() {
-            if !self.seq.is_committed(e.seq) || !self.room_for(e.req.shard) {
+            if !self.seq.is_committed(e.seq) || !room_for(&self.outputs, e.req.shard) {
                 self.ring_doorbells();
                 return n;
             }
             self.pending.pop_front();
-            Self::dispatch(&mut self.outputs, &mut self.pushed, e);
+            dispatch(&mut self.outputs, &mut self.pushed, e);
             n += 1;
         }
         let inputs = self.inputs.len();
@@ -248,7 +225,7 @@ impl SequencerStage {
                 let Some(req) = self.inputs[i].peek() else {
                     break;
                 };
-                if !self.room_for(req.shard) {
+                if !room_for(&self.outputs, req.shard) {
                     // Leave it in the ring: the gateway's ring fills and it rejects new requests.
                     break;
                 }
@@ -266,7 +243,7 @@ impl SequencerStage {
                 };
                 n += 1;
                 if self.pending.is_empty() && self.seq.is_committed(stamp.seq) {
-                    Self::dispatch(&mut self.outputs, &mut self.pushed, e);
+                    dispatch(&mut self.outputs, &mut self.pushed, e);
                 } else {
                     self.pending.push_back(e);
                 }
