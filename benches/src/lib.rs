@@ -14,3 +14,4 @@ pub mod report;
 pub mod run;
 pub mod timer;
 pub mod workload;
+pub mod xport;
