@@ -325,8 +325,13 @@ fn drive_with<T: Transport + Park>(
     let mut warmup: Option<u64> = None;
     let mut joined = false;
     let (mut empty, mut backoff_ns) = (0u32, 10_000u64);
+    // A pair that does not join (or a parent that is gone) ends the process.
+    let give_up_ns = mono_ns() + 30_000_000_000;
     loop {
         let now = mono_ns();
+        if start_ns == u64::MAX && now > give_up_ns {
+            return Err(format!("no measurement window after 30 s: {rep:?}"));
+        }
         if start_ns == u64::MAX {
             let s = win.start_ns.load(Ordering::Acquire);
             if s != u64::MAX {
