@@ -49,7 +49,7 @@ fn write_n<S: Storage>(st: S, from: u64, n: u64, per_commit: u64) -> SegmentLog<
     log
 }
 
-fn seqs<S: Storage>(st: S) -> Vec<u64> {
+fn seqs<S: Storage + Send>(st: S) -> Vec<u64> {
     let mut v = Vec::new();
     replay(st, 1, |r| v.push(r.meta.seq)).unwrap();
     v
