@@ -20,9 +20,12 @@
 //!
 //! # Recovery
 //!
-//! [`SegmentLog::open`] reads every segment. A record that does not decode (bad length, CRC
-//! mismatch, cut short) or a run of non-zero bytes where the zeros of the unused end should
-//! be is a *torn tail* if it is in the last segment and no valid record follows it anywhere
+//! [`SegmentLog::open`] reads every segment front to back in 1 MiB reads (one buffer, reused)
+//! and frame-checks every record ([`crate::scan`]: length, header, reserved bytes, CRC32C with
+//! the hardware instruction, seq continuity, term order; the body is decoded later, by
+//! [`replay`], which names a record whose body does not decode). A record that fails (bad
+//! length, CRC mismatch, cut short) or a run of non-zero bytes where the zeros of the unused
+//! end should be is a *torn tail* if it is in the last segment and no valid record follows it anywhere
 //! in that segment: the tail is cut off (the file is truncated there and preallocated again, so
 //! the garbage is gone for good). Anywhere else it is corruption in the middle of the log and
 //! `open` refuses with [`LogError::Corrupt`], naming the segment, the offset and the seq the

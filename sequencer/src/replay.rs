@@ -203,7 +203,12 @@ impl<S: Storage> Reader<S> {
         loop {
             if base + (have as u64) < size {
                 let want = (buf.len() - have).min((size - base) as usize - have);
-                let got = read_full(&mut self.st, f, base + have as u64, &mut buf[have..have + want])?;
+                let got = read_full(
+                    &mut self.st,
+                    f,
+                    base + have as u64,
+                    &mut buf[have..have + want],
+                )?;
                 have += got;
                 if got < want {
                     size = base + have as u64;

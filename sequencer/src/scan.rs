@@ -309,7 +309,10 @@ mod tests {
         let (n, stop) = check_run(&bad, true, &mut cur);
         assert_eq!(n, at);
         assert_eq!(cur.next_seq, 3);
-        assert!(matches!(stop, Stop::Bad(ref r) if r.contains("crc32c mismatch")), "{stop:?}");
+        assert!(
+            matches!(stop, Stop::Bad(ref r) if r.contains("crc32c mismatch")),
+            "{stop:?}"
+        );
 
         // A gap: record 2 missing.
         let gap = [recs[0].clone(), recs[2].clone()].concat();
