@@ -217,7 +217,7 @@ impl EngineApplier {
     /// directory, read from its start).
     pub fn with_source<S, F>(mut self, mut open: F) -> Self
     where
-        S: Storage,
+        S: Storage + Send,
         F: FnMut() -> std::io::Result<S> + 'static,
     {
         self.source = Some(Box::new(move |f: &mut dyn FnMut(&LogRecord)| {
@@ -278,7 +278,7 @@ impl EngineApplier {
 
     /// Rebuilds the engine from the start of the log in `st` up to `upto` (inclusive), then
     /// re-applies the records applied since a pending rewind to `upto` (if any).
-    pub fn rebuild<S: Storage>(&mut self, st: S, upto: u64) -> Result<(), LogError> {
+    pub fn rebuild<S: Storage + Send>(&mut self, st: S, upto: u64) -> Result<(), LogError> {
         let pending = match self.rewound_to.take() {
             Some(r) if r == upto => std::mem::take(&mut self.pending),
             _ => Vec::new(),
@@ -340,7 +340,7 @@ impl Applier for EngineApplier {
 }
 
 /// Replays a whole log into a fresh engine: `(last seq, state hash)`.
-pub fn replay_hash<S: Storage>(
+pub fn replay_hash<S: Storage + Send>(
     st: S,
     cfg: EngineConfig,
     upto: u64,

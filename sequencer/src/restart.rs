@@ -38,7 +38,7 @@ fn first_seq<S: Storage>(log: S) -> Result<u64, LogError> {
 }
 
 /// Rebuilds the engine from the snapshots in `snaps` and the log in `log` (see the module docs).
-pub fn restore<S: Storage, T: Storage + Clone>(
+pub fn restore<S: Storage, T: Storage + Clone + Send>(
     log: T,
     snaps: &mut S,
     cfg: EngineConfig,

@@ -39,6 +39,8 @@ pub trait Storage {
         self.write_at(f, at, data)?;
         Ok(at)
     }
+    /// A hint: `f` is about to be read front to back (the kernel reads ahead). No-op by default.
+    fn advise_sequential(&mut self, _f: FileId) {}
     /// Makes every write to `f` so far durable.
     fn flush(&mut self, f: FileId) -> io::Result<()>;
     /// Reads up to `buf.len()` bytes at `offset`; returns the bytes read (0 at the end).
@@ -281,6 +283,17 @@ impl Storage for FileStorage {
 
     fn read_at(&mut self, f: FileId, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         self.file(f)?.plain.read_at(buf, offset)
+    }
+
+    fn advise_sequential(&mut self, f: FileId) {
+        if let Ok(o) = self.file(f) {
+            let fd = o.plain.as_raw_fd();
+            // SAFETY: hints on an open descriptor; they change no data and may fail harmlessly.
+            unsafe {
+                libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_SEQUENTIAL);
+                libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_WILLNEED);
+            }
+        }
     }
 
     fn truncate(&mut self, f: FileId, len: u64) -> io::Result<()> {

@@ -9,10 +9,12 @@
 //!    `--records` log records through the real `SegmentLog` (64 MiB segments, CRC32C records,
 //!    buffered writes + fdatasync per 64 K-record commit) while applying it to an engine, taking
 //!    a snapshot (rkyv, `Engine::snapshot()`) `--tail` records before the end.
-//! 2. Replay: reads the whole log from the files (256 KiB sequential reads), checks each CRC,
-//!    decodes and applies every record to a fresh engine: records/s (best and median of
-//!    `--runs`, page cache warm), plus one read + CRC + decode pass without the engine and one
-//!    cold pass after `posix_fadvise(DONTNEED)` on the segment files.
+//! 2. Replay (`tpx_sequencer::log::replay`: a reader thread reads 1 MiB chunks and checks each
+//!    record's frame and CRC; the calling thread decodes in place and applies): records/s of
+//!    wall-clock time (best and median of `--runs`, page cache warm, and one run cold after
+//!    `posix_fadvise(DONTNEED)` on the segment files), records per CPU second (both threads),
+//!    per-chunk rates (64 Ki records); read + CRC + decode without the engine (warm and cold);
+//!    and the floor: the engine applying the same records already decoded in memory.
 //! 3. Restart: recovery scan of the log (`SegmentLog::open`) + the latest snapshot (load,
 //!    CRC, rkyv validation, `Engine::restore`, hash check) + replay of the tail, and the state
 //!    hash against the uninterrupted run. Also the same without a snapshot (full replay).
@@ -26,7 +28,7 @@ use serde::Serialize;
 use tpx_benches::replay::record_of;
 use tpx_benches::workload::{generate, Workload};
 use tpx_sequencer::apply::{Applier, EngineApplier};
-use tpx_sequencer::log::{replay, LogConfig, LogReader, SegmentLog};
+use tpx_sequencer::log::{replay, LogConfig, SegmentLog};
 use tpx_sequencer::replica::Dedup;
 use tpx_sequencer::restart::{restore, take_snapshot};
 use tpx_sequencer::snapshot::{encode_snapshot, Snapshot};
@@ -67,37 +69,49 @@ struct Rate {
     seconds: f64,
 }
 
-/// This thread's CPU time (ns): on a shared machine, records per CPU second say what a
-/// dedicated core would do; wall-clock rates count the time other processes held the core.
-fn thread_cpu_ns() -> u64 {
+/// This process's CPU time (ns, all threads: replay's reader thread included): on a shared
+/// machine, records per CPU second say what dedicated cores would do; wall-clock rates count
+/// the time other processes held the cores.
+fn cpu_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid timespec for the call to write.
     unsafe {
-        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
+        libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts);
     }
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 #[derive(Serialize)]
 struct Report {
+    /// `/proc/loadavg`'s 1-minute load at the start and at the end (the machine is shared).
+    loadavg_1m_start: f64,
+    loadavg_1m_end: f64,
+    cpus: usize,
     records: u64,
     log_bytes: u64,
     segments: usize,
     write: Rate,
-    /// Read + CRC + decode + apply, page cache warm: best and median of the runs.
+    /// Read + CRC + decode + apply (wall clock), page cache warm: best and median of the runs.
+    records_per_sec: f64,
     replay: Rate,
     replay_median: Rate,
     replay_runs_records_per_sec: Vec<f64>,
-    /// The best run's records per second of this thread's CPU time.
+    /// The best run's records per second of CPU time (both threads).
     replay_records_per_cpu_sec: f64,
-    read_decode_records_per_cpu_sec: f64,
+    /// Per-chunk (64 Ki records) replay rate of the best run, records/s.
+    replay_chunk_rate: ChunkRates,
     /// The same after dropping the files from the page cache.
     replay_cold: Rate,
-    /// Read + CRC + decode only.
+    /// Read + CRC + decode only (no engine), warm (best of the runs) and cold.
     read_decode: Rate,
+    read_decode_median: Rate,
+    read_decode_records_per_cpu_sec: f64,
+    read_decode_cold: Rate,
+    /// The floor: the engine applying the records already decoded in memory (no log).
+    engine_apply_floor: Rate,
     target_records_per_sec: f64,
     meets_target: bool,
     snapshot: SnapshotReport,
@@ -106,6 +120,16 @@ struct Report {
     /// After retention deleted the segments before the snapshot.
     restart_after_retention: RestartReport,
     state_hash_ok: bool,
+}
+
+#[derive(Serialize, Default)]
+struct ChunkRates {
+    chunks: u64,
+    min: u64,
+    p1: u64,
+    p50: u64,
+    p99: u64,
+    max: u64,
 }
 
 #[derive(Serialize)]
@@ -123,7 +147,10 @@ struct SnapshotReport {
 
 #[derive(Serialize)]
 struct RestartReport {
+    /// `SegmentLog::open`: the recovery scan of every segment (every record's frame and CRC).
     log_open_ms: f64,
+    log_open_records_per_sec: f64,
+    /// Snapshot load + CRC + rkyv validation + `Engine::restore` + hash check.
     snapshot_load_ms: f64,
     tail_records: u64,
     tail_replay_ms: f64,
@@ -176,14 +203,17 @@ fn main() -> Result<(), String> {
         );
     } else {
         println!(
-            "{} records ({} MiB): replay {:.2} M/s (median {:.2}, cold {:.2}, read+decode {:.2}); \
-             restart from snapshot + {} records {:.1} ms (without snapshot {:.1} ms); hash ok {}",
+            "{} records ({} MiB): replay {:.2} M/s (median {:.2}, cold {:.2}, read+decode {:.2}, \
+             engine floor {:.2}); open {:.1} ms; restart from snapshot + {} records {:.1} ms \
+             (without snapshot {:.1} ms); hash ok {}",
             rep.records,
             rep.log_bytes >> 20,
             rep.replay.records_per_sec / 1e6,
             rep.replay_median.records_per_sec / 1e6,
             rep.replay_cold.records_per_sec / 1e6,
             rep.read_decode.records_per_sec / 1e6,
+            rep.engine_apply_floor.records_per_sec / 1e6,
+            rep.restart.log_open_ms,
             rep.restart.tail_records,
             rep.restart.total_ms,
             rep.restart_without_snapshot_ms,
@@ -202,6 +232,7 @@ fn bench(
     snap_dir: &std::path::Path,
 ) -> Result<Report, String> {
     let e = |e: &dyn std::fmt::Display| e.to_string();
+    let load0 = loadavg_1m();
     // The stream: setup (the resting book) then the mix, `records` in all.
     let setup_len = Workload::ExchangeCoreMix.params()?.resting_target as u64;
     let stream = generate(
@@ -268,44 +299,90 @@ fn bench(
         .sum();
     let open = || FileStorage::new(log_dir, WriteMode::Buffered).map_err(|x| e(&x));
 
-    // Read + CRC + decode only.
-    let t = Instant::now();
-    let c0 = thread_cpu_ns();
-    let mut r = LogReader::new(open()?).map_err(|x| e(&x))?;
-    let mut n = 0u64;
-    while let Some(rec) = r.next().map_err(|x| e(&x))? {
-        n += rec.meta.seq & 1;
-    }
-    std::hint::black_box(n);
-    let read_decode = rate(records, t.elapsed().as_secs_f64());
-    let read_decode_cpu = records as f64 / ((thread_cpu_ns() - c0) as f64 / 1e9);
+    let runs_n = a.runs.max(1);
 
-    // Full replay into a fresh engine.
-    let mut ok = true;
-    let mut runs = Vec::new();
-    let mut cpu = Vec::new();
-    let mut replay_once = || -> Result<(f64, f64), String> {
-        let mut app = EngineApplier::new(cfg.clone()).map_err(|x| format!("{x:?}"))?;
+    // Read + CRC + decode only: cold once, then warm.
+    let read_once = || -> Result<(f64, f64), String> {
         let t = Instant::now();
-        let c0 = thread_cpu_ns();
-        let last = replay(open()?, 1, |r| app.apply(r)).map_err(|x| e(&x))?;
+        let c0 = cpu_ns();
+        let mut n = 0u64;
+        let last = replay(open()?, 1, |r| n += r.meta.timestamp_ns & 1).map_err(|x| e(&x))?;
+        std::hint::black_box(n);
+        if last != records {
+            return Err(format!("read {last} of {records} records"));
+        }
+        Ok((t.elapsed().as_secs_f64(), (cpu_ns() - c0) as f64 / 1e9))
+    };
+    drop_cache(log_dir);
+    let read_cold = read_once()?.0;
+    let mut read_runs = Vec::new();
+    let mut read_cpu = f64::INFINITY;
+    for _ in 0..runs_n {
+        let (w, c) = read_once()?;
+        read_runs.push(w);
+        read_cpu = read_cpu.min(c);
+    }
+    read_runs.sort_by(f64::total_cmp);
+
+    // Full replay into a fresh engine, with per-chunk rates.
+    const CHUNK_RECORDS: u64 = 1 << 16;
+    let mut ok = true;
+    let mut replay_once = || -> Result<(f64, f64, Vec<u64>), String> {
+        let mut app = EngineApplier::new(cfg.clone()).map_err(|x| format!("{x:?}"))?;
+        let mut chunk_rates = Vec::with_capacity((records / CHUNK_RECORDS + 1) as usize);
+        let t = Instant::now();
+        let c0 = cpu_ns();
+        let mut mark = Instant::now();
+        let last = replay(open()?, 1, |r| {
+            app.apply(r);
+            if r.meta.seq % CHUNK_RECORDS == 0 {
+                let now = Instant::now();
+                let ns = now.duration_since(mark).as_nanos().max(1) as u64;
+                chunk_rates.push(CHUNK_RECORDS * 1_000_000_000 / ns);
+                mark = now;
+            }
+        })
+        .map_err(|x| e(&x))?;
         let secs = t.elapsed().as_secs_f64();
-        let cpu_secs = (thread_cpu_ns() - c0) as f64 / 1e9;
+        let cpu_secs = (cpu_ns() - c0) as f64 / 1e9;
         ok &= last == records && app.state_hash() == final_hash;
-        Ok((secs, cpu_secs))
+        Ok((secs, cpu_secs, chunk_rates))
     };
     drop_cache(log_dir);
     let cold = replay_once()?.0;
-    for _ in 0..a.runs.max(1) {
-        let (w, c) = replay_once()?;
+    let mut runs = Vec::new();
+    let mut best_cpu = f64::INFINITY;
+    let mut best_chunks = Vec::new();
+    for _ in 0..runs_n {
+        let (w, c, ch) = replay_once()?;
+        if runs.iter().all(|&b| w < b) {
+            best_chunks = ch;
+        }
         runs.push(w);
-        cpu.push(c);
+        best_cpu = best_cpu.min(c);
     }
-    let best_cpu = cpu.iter().copied().fold(f64::INFINITY, f64::min);
     let mut sorted = runs.clone();
     sorted.sort_by(f64::total_cmp);
     let best = sorted[0];
     let median = sorted[sorted.len() / 2];
+    let replay_chunk_rate = chunk_stats(&best_chunks);
+
+    // The floor: the engine on the same records, decoded in memory beforehand.
+    let engine_apply_floor = {
+        let mut recs = Vec::with_capacity(records as usize);
+        replay(open()?, 1, |r| recs.push(*r)).map_err(|x| e(&x))?;
+        let mut best = f64::INFINITY;
+        for _ in 0..runs_n {
+            let mut app = EngineApplier::new(cfg.clone()).map_err(|x| format!("{x:?}"))?;
+            let t = Instant::now();
+            for r in &recs {
+                app.apply(r);
+            }
+            best = best.min(t.elapsed().as_secs_f64());
+            ok &= app.state_hash() == final_hash;
+        }
+        rate(records, best)
+    };
 
     // Restart: recovery scan + snapshot + tail.
     let t = Instant::now();
@@ -315,13 +392,7 @@ fn bench(
     let rs = restore(open()?, &mut snaps, cfg.clone()).map_err(|x| e(&x))?;
     ok &= rs.app.applied_seq == records && rs.app.state_hash() == final_hash;
     ok &= rs.snapshot_seq == Some(snap_at);
-    let restart = RestartReport {
-        log_open_ms: ms(log_open_ns),
-        snapshot_load_ms: ms(rs.snapshot_ns),
-        tail_records: rs.replayed,
-        tail_replay_ms: ms(rs.replay_ns),
-        total_ms: ms(log_open_ns + rs.snapshot_ns + rs.replay_ns),
-    };
+    let restart = restart_report(log_open_ns, records, &rs);
     let t = Instant::now();
     let rs = restore(
         open()?,
@@ -338,38 +409,80 @@ fn bench(
         tpx_sequencer::restart::prune_log(&mut log, snap_at).map_err(|x| e(&x))?;
     }
     let t = Instant::now();
-    let (log, _) = SegmentLog::open(open()?, LogConfig::default()).map_err(|x| e(&x))?;
+    let (log, rec) = SegmentLog::open(open()?, LogConfig::default()).map_err(|x| e(&x))?;
     let open_ns = t.elapsed().as_nanos() as u64;
     drop(log);
     let rs = restore(open()?, &mut snaps, cfg.clone()).map_err(|x| e(&x))?;
     ok &= rs.app.applied_seq == records && rs.app.state_hash() == final_hash;
-    let restart_after_retention = RestartReport {
-        log_open_ms: ms(open_ns),
-        snapshot_load_ms: ms(rs.snapshot_ns),
-        tail_records: rs.replayed,
-        tail_replay_ms: ms(rs.replay_ns),
-        total_ms: ms(open_ns + rs.snapshot_ns + rs.replay_ns),
-    };
+    let restart_after_retention = restart_report(open_ns, rec.last_seq + 1 - rec.first_seq, &rs);
 
     let replay = rate(records, best);
     Ok(Report {
+        loadavg_1m_start: load0,
+        loadavg_1m_end: loadavg_1m(),
+        cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
         records,
         log_bytes,
         segments,
         write: rate(records, write_secs),
         meets_target: replay.records_per_sec >= TARGET_RECORDS_PER_SEC,
+        records_per_sec: replay.records_per_sec,
         replay,
         replay_median: rate(records, median),
         replay_runs_records_per_sec: runs.iter().map(|s| (records as f64 / s).round()).collect(),
         replay_cold: rate(records, cold),
         replay_records_per_cpu_sec: (records as f64 / best_cpu).round(),
-        read_decode_records_per_cpu_sec: read_decode_cpu.round(),
+        replay_chunk_rate,
+        read_decode: rate(records, read_runs[0]),
+        read_decode_median: rate(records, read_runs[read_runs.len() / 2]),
+        read_decode_records_per_cpu_sec: (records as f64 / read_cpu).round(),
+        read_decode_cold: rate(records, read_cold),
+        engine_apply_floor,
         restart_after_retention,
-        read_decode,
         target_records_per_sec: TARGET_RECORDS_PER_SEC,
         snapshot: snap.ok_or("no snapshot taken (tail >= records?)")?,
         restart,
         restart_without_snapshot_ms: ms(without),
         state_hash_ok: ok,
     })
+}
+
+fn restart_report(
+    open_ns: u64,
+    log_records: u64,
+    rs: &tpx_sequencer::restart::Restored,
+) -> RestartReport {
+    RestartReport {
+        log_open_ms: ms(open_ns),
+        log_open_records_per_sec: (log_records as f64 * 1e9 / open_ns.max(1) as f64).round(),
+        snapshot_load_ms: ms(rs.snapshot_ns),
+        tail_records: rs.replayed,
+        tail_replay_ms: ms(rs.replay_ns),
+        total_ms: ms(open_ns + rs.snapshot_ns + rs.replay_ns),
+    }
+}
+
+/// Percentiles of per-chunk rates (records/s).
+fn chunk_stats(rates: &[u64]) -> ChunkRates {
+    let Ok(mut h) = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 1 << 40, 3) else {
+        return ChunkRates::default();
+    };
+    for &r in rates {
+        let _ = h.record(r.max(1));
+    }
+    ChunkRates {
+        chunks: h.len(),
+        min: h.min(),
+        p1: h.value_at_quantile(0.01),
+        p50: h.value_at_quantile(0.5),
+        p99: h.value_at_quantile(0.99),
+        max: h.max(),
+    }
+}
+
+fn loadavg_1m() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(-1.0)
 }
