@@ -716,11 +716,16 @@ impl SessionTable {
                 leaves_qty,
                 ..
             } => {
-                let adopter = self
+                if !orphan_or_none(&self.owners, cl_ord_id) {
+                    // A session here owns it (the common case: one lookup, no scan).
+                    return false;
+                }
+                if self
                     .sessions
                     .iter()
-                    .any(|s| s.account == r.account && s.conn.is_some());
-                if adopter || !orphan_or_none(&self.owners, cl_ord_id) {
+                    .any(|s| s.account == r.account && s.conn.is_some())
+                {
+                    // An orphan (or unknown) order with a connected session to adopt it.
                     return false;
                 }
                 if leaves_qty == 0 {
