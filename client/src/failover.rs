@@ -12,6 +12,11 @@
 //! until one accepts or `failover_timeout` runs out. The session on the new primary is a new one
 //! (its reply sequence starts at 1): replies the old primary sent but the client did not read
 //! are gone with it, which is why unanswered requests are re-sent.
+//!
+//! Orders resting from before the failover stay the client's: the new primary derived their
+//! `(account, cl_ord_id)` from the log it applied as standby, so they are cancelled and replaced
+//! by `cl_ord_id` as before (the account's first session to name one adopts it), and their fills
+//! go to the account's logged-in session.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

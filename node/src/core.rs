@@ -175,6 +175,13 @@ impl SequencerStage {
         self.replica.as_deref()
     }
 
+    /// The descriptors the stage wants in its core's sleep set (the replication transport's).
+    pub fn poll_fds(&mut self, out: &mut Vec<libc::pollfd>) {
+        if let Some(r) = self.replica.as_deref_mut() {
+            r.poll_fds(out);
+        }
+    }
+
     /// At shutdown: lets the log writer finish (bounded).
     pub fn sync(&mut self) {
         if let Some(r) = self.replica.as_mut() {
@@ -541,6 +548,9 @@ impl CoreRuntime {
         });
         if let Some(g) = self.gateway.as_ref() {
             g.poll_fds(fds);
+        }
+        if let Some(s) = self.sequencer.as_mut() {
+            s.poll_fds(fds);
         }
         sleep_on(fds, us);
         bell.disarm();

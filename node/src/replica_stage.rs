@@ -233,6 +233,15 @@ impl ReplicaSeq {
         self.applied.saturating_sub(self.replay_upto)
     }
 
+    /// The replication transport's descriptors (listener, peer and witness connections), for
+    /// the core's sleep set: a parked standby wakes when the primary sends, not at its next
+    /// timeout. None for the in-process transport (a single node).
+    pub fn poll_fds(&mut self, out: &mut Vec<libc::pollfd>) {
+        if let NodeTransport::Tcp(t) = self.replica.transport_mut() {
+            t.poll_fds(out);
+        }
+    }
+
     pub fn replica(&self) -> &NodeReplica {
         &self.replica
     }
@@ -407,7 +416,7 @@ impl ReplicaSeq {
                 ReplicaEvent::LogError(e) => say(format_args!("tpx node: LOGERROR {e}")),
             }
         }
-        if let Some(seq) = self.rewound {
+        if let Some(seq) = self.rewound.take() {
             say(format_args!(
                 "tpx node: REJOIN the shards applied records past seq {seq}, which the new term \
                  cut from the log: exiting with status {EXIT_REJOIN} (restart as standby)"

@@ -110,12 +110,20 @@ pub struct Session {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Owner {
+    /// The owning session's slot, or [`ORPHAN`].
     session: u32,
     shard: u16,
     instrument: InstrumentId,
     /// False while the order (or a replace's new id) awaits the engine's answer.
     live: bool,
 }
+
+/// `Owner::session` of a live order no session of this core owns: one this node learned from
+/// the applied log without having taken its request (a standby's, one placed before a failover,
+/// one replayed at start). The account's first session to cancel or replace it by `cl_ord_id`
+/// adopts it, and so does the account's connected session when an unsolicited report about it
+/// (a fill, an expiry) arrives; until then its reports are tracked but not delivered.
+const ORPHAN: u32 = NO_SESSION;
 
 /// A successful login.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -450,10 +458,10 @@ impl SessionTable {
                 outbox,
             );
         }
-        let owner = match self.owners.get(&(account, m.orig_cl_ord_id)) {
-            Some(o) if o.session == slot => *o,
+        let owner = match self.owned_by(slot, account, m.orig_cl_ord_id) {
+            Some(o) => o,
             // Not an order of this session (another session's, another account's, or none).
-            _ => {
+            None => {
                 return self.reject(
                     slot,
                     unix_ns,
@@ -528,9 +536,9 @@ impl SessionTable {
             return;
         }
         let account = self.sessions[slot as usize].account;
-        let owner = match self.owners.get(&(account, m.cl_ord_id)) {
-            Some(o) if o.session == slot => *o,
-            _ => {
+        let owner = match self.owned_by(slot, account, m.cl_ord_id) {
+            Some(o) => o,
+            None => {
                 return self.reject(
                     slot,
                     unix_ns,
@@ -609,18 +617,135 @@ impl SessionTable {
         });
     }
 
-    /// The session a report about `(account, cl_ord_id)` belongs to.
-    fn owner_slot(&self, account: AccountId, cl_ord_id: u64, fallback: u32) -> Option<u32> {
-        match self.owners.get(&(account, cl_ord_id)) {
-            Some(o) => Some(o.session),
+    /// The session a report about `(account, cl_ord_id)` belongs to. An orphan order is adopted
+    /// by the account's connected session (the lowest slot), if it has one.
+    fn owner_slot(&mut self, account: AccountId, cl_ord_id: u64, fallback: u32) -> Option<u32> {
+        match self.owners.get_mut(&(account, cl_ord_id)) {
+            Some(o) if o.session != ORPHAN => Some(o.session),
+            Some(o) => {
+                let slot = self
+                    .sessions
+                    .iter()
+                    .position(|s| s.account == account && s.conn.is_some())?
+                    as u32;
+                o.session = slot;
+                Some(slot)
+            }
             None if fallback != NO_SESSION => Some(fallback),
             None => None,
+        }
+    }
+
+    /// The order `(account, cl_ord_id)` if session `slot` may cancel or replace it: its own, or
+    /// an orphan of the session's account, which the session then adopts.
+    fn owned_by(&mut self, slot: u32, account: AccountId, cl_ord_id: u64) -> Option<Owner> {
+        match self.owners.get_mut(&(account, cl_ord_id)) {
+            Some(o) if o.session == slot => Some(*o),
+            Some(o) if o.session == ORPHAN => {
+                o.session = slot;
+                Some(*o)
+            }
+            _ => None,
+        }
+    }
+
+    /// Live orders of this core that no session owns yet (see [`ORPHAN`]).
+    pub fn orphan_orders(&self) -> usize {
+        self.owners.values().filter(|o| o.session == ORPHAN).count()
+    }
+
+    /// A report with no requesting session about an order no session here owns (from a record
+    /// this node did not take: a standby's, a replayed one): keeps the order map in step with the
+    /// engine so that the order can be adopted later. Returns true if the report is consumed
+    /// (nothing to deliver).
+    fn learn(&mut self, r: &Report) -> bool {
+        let orphan_or_none = |owners: &HashMap<(AccountId, ClientOrderId), Owner>, id| {
+            owners
+                .get(&(r.account, id))
+                .is_none_or(|o| o.session == ORPHAN)
+        };
+        match r.kind {
+            ReportKind::Accepted {
+                cl_ord_id,
+                instrument,
+                ..
+            } if orphan_or_none(&self.owners, cl_ord_id) => {
+                self.owners.insert(
+                    (r.account, cl_ord_id),
+                    Owner {
+                        session: ORPHAN,
+                        shard: self.routing.shard_of(instrument),
+                        instrument,
+                        live: true,
+                    },
+                );
+                true
+            }
+            ReportKind::Replaced {
+                orig_cl_ord_id,
+                new_cl_ord_id,
+                instrument,
+                ..
+            } if orphan_or_none(&self.owners, orig_cl_ord_id) => {
+                if new_cl_ord_id != orig_cl_ord_id {
+                    let shard = self
+                        .owners
+                        .remove(&(r.account, orig_cl_ord_id))
+                        .map_or_else(|| self.routing.shard_of(instrument), |o| o.shard);
+                    self.owners.insert(
+                        (r.account, new_cl_ord_id),
+                        Owner {
+                            session: ORPHAN,
+                            shard,
+                            instrument,
+                            live: true,
+                        },
+                    );
+                }
+                true
+            }
+            // Another node's session was answered.
+            ReportKind::Rejected { cl_ord_id, .. } => orphan_or_none(&self.owners, cl_ord_id),
+            ReportKind::Executed {
+                cl_ord_id,
+                leaves_qty,
+                ..
+            }
+            | ReportKind::Cancelled {
+                cl_ord_id,
+                leaves_qty,
+                ..
+            } => {
+                if !orphan_or_none(&self.owners, cl_ord_id) {
+                    // A session here owns it (the common case: one lookup, no scan).
+                    return false;
+                }
+                if self
+                    .sessions
+                    .iter()
+                    .any(|s| s.account == r.account && s.conn.is_some())
+                {
+                    // An orphan (or unknown) order with a connected session to adopt it.
+                    return false;
+                }
+                if leaves_qty == 0 {
+                    self.owners.remove(&(r.account, cl_ord_id));
+                }
+                true
+            }
+            // A mass cancel another node's session asked for.
+            ReportKind::MassCancelDone { .. } => true,
+            // About an order a session here owns: delivered as usual.
+            ReportKind::Accepted { .. } | ReportKind::Replaced { .. } => false,
         }
     }
 
     /// A report from a shard: update ownership, sequence, journal, deliver. Returns false if no
     /// session could be found for it (a bug; counted by the caller).
     pub fn on_report(&mut self, r: &Report, outbox: &mut impl Outbox) -> bool {
+        if r.session == NO_SESSION && self.learn(r) {
+            return true;
+        }
         let account = r.account;
         let ts = r.ts_ns;
         let (slot, msg) = match r.kind {
@@ -1044,6 +1169,138 @@ mod tests {
             .map(|b| ServerMessage::decode(b).unwrap().seq().unwrap())
             .collect();
         assert_eq!(replayed, vec![2, 3, 4]);
+    }
+
+    /// A request taken by another node (a record this node applies without a session).
+    fn foreign(cmd: Command) -> Request {
+        Request {
+            session: NO_SESSION,
+            shard: 0,
+            tag: 0,
+            cmd,
+            stamps: Default::default(),
+        }
+    }
+
+    fn new_order(account: u32, o: EnterOrder) -> Command {
+        Command::NewOrder(tpx_engine::NewOrder {
+            account,
+            cl_ord_id: o.cl_ord_id,
+            instrument: o.instrument,
+            side: side_from_wire(o.side),
+            kind: tpx_engine::OrderKind::Limit,
+            price: o.price,
+            qty: o.qty,
+            tif: tpx_engine::TimeInForce::Gtc,
+            post_only: false,
+            reduce_only: false,
+            stp: tpx_engine::StpMode::None,
+        })
+    }
+
+    #[test]
+    fn orders_learned_from_the_log_are_adopted_after_a_failover() {
+        let a = accounts();
+        let mut t = table();
+        let mut sh = shard();
+        let mut out = Vec::new();
+        // As a standby: the old primary's records, applied without a session.
+        let mut reqs = vec![
+            foreign(new_order(1, order(1, Side::Sell, 50_000, 10))),
+            foreign(new_order(1, order(2, Side::Sell, 50_010, 5))),
+            foreign(new_order(1, order(4, Side::Sell, 50_030, 1))),
+            foreign(Command::Replace(tpx_engine::Replace {
+                account: 1,
+                orig_cl_ord_id: 2,
+                new_cl_ord_id: 3,
+                price: 50_020,
+                qty: 5,
+            })),
+            foreign(Command::Cancel(tpx_engine::Cancel {
+                account: 1,
+                cl_ord_id: 4,
+                remaining_qty: 0,
+            })),
+        ];
+        pump(&mut t, &mut sh, &mut reqs, &mut out);
+        assert!(out.is_empty(), "nothing is delivered on a standby");
+        assert_eq!(t.orphan_orders(), 2, "orders 1 and 3 rest");
+        // Promoted: account 1 logs in on a fresh session and cancels order 1 by its id.
+        let s1 = t.login(&a, &login(1, 1, 1), 10, 0).unwrap().slot;
+        let s2 = t.login(&a, &login(2, 1, 1), 20, 0).unwrap().slot;
+        fn fwd(reqs: &mut Vec<Request>) -> impl FnOnce(Request) -> bool + '_ {
+            move |r| {
+                reqs.push(r);
+                true
+            }
+        }
+        let cancel = |cl| CancelOrder {
+            cl_ord_id: cl,
+            remaining_qty: 0,
+        };
+        // Another account cannot name it.
+        t.on_cancel_order(s2, &cancel(1), 0, 0, &mut out, |_| panic!("forwarded"));
+        assert!(
+            matches!(decode(&out)[0], (20, ServerMessage::OrderRejected(m)) if m.reason == RejectReason::UnknownOrder)
+        );
+        out.clear();
+        t.on_cancel_order(s1, &cancel(1), 0, 0, &mut out, fwd(&mut reqs));
+        assert_eq!(reqs.len(), 1);
+        assert_eq!((reqs[0].session, reqs[0].shard), (s1, 0));
+        // A new order may not reuse a live order's id.
+        t.on_enter_order(s1, &order(3, Side::Sell, 50_100, 1), 0, 0, &mut out, |_| {
+            panic!("forwarded")
+        });
+        pump(&mut t, &mut sh, &mut reqs, &mut out);
+        let got = decode(&out);
+        assert!(
+            matches!(got[0], (10, ServerMessage::OrderRejected(m)) if m.reason == RejectReason::DuplicateClientOrderId && m.cl_ord_id == 3)
+        );
+        assert!(
+            matches!(got[1], (10, ServerMessage::OrderCancelled(m)) if m.cl_ord_id == 1 && m.cancelled_qty == 10 && m.leaves_qty == 0)
+        );
+        out.clear();
+        // A fill of the replaced order (its new id) reaches account 1's connected session.
+        t.on_enter_order(
+            s2,
+            &order(1, Side::Buy, 50_020, 2),
+            0,
+            0,
+            &mut out,
+            fwd(&mut reqs),
+        );
+        pump(&mut t, &mut sh, &mut reqs, &mut out);
+        let got = decode(&out);
+        assert!(got.iter().any(
+            |(c, m)| matches!((c, m), (10, ServerMessage::OrderExecuted(e)) if e.cl_ord_id == 3 && e.leaves_qty == 3)
+        ));
+        assert_eq!(t.orphan_orders(), 0);
+        out.clear();
+        // Adopted: replace by the id, then cancel by the new id.
+        t.on_replace_order(
+            s1,
+            &ReplaceOrder {
+                orig_cl_ord_id: 3,
+                new_cl_ord_id: 9,
+                price: 50_050,
+                qty: 3,
+            },
+            0,
+            0,
+            &mut out,
+            fwd(&mut reqs),
+        );
+        pump(&mut t, &mut sh, &mut reqs, &mut out);
+        t.on_cancel_order(s1, &cancel(9), 0, 0, &mut out, fwd(&mut reqs));
+        pump(&mut t, &mut sh, &mut reqs, &mut out);
+        let got = decode(&out);
+        assert!(
+            matches!(got[0], (10, ServerMessage::OrderReplaced(m)) if m.orig_cl_ord_id == 3 && m.new_cl_ord_id == 9)
+        );
+        assert!(
+            matches!(got[1], (10, ServerMessage::OrderCancelled(m)) if m.cl_ord_id == 9 && m.leaves_qty == 0)
+        );
+        assert_eq!(t.tracked_orders(), 0);
     }
 
     #[test]

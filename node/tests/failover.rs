@@ -2,156 +2,26 @@
 //! `tpx node --role standby` (durability `replicated`), a client sending orders, SIGKILL of the
 //! primary while orders are in flight, the client failing over to the promoted standby and
 //! re-sending what has no answer. Then: every order has exactly one answer that says it is
-//! sequenced, and the new primary's log holds every order exactly once.
+//! sequenced, and the new primary's log holds every order exactly once; orders resting from
+//! before the failover are cancelled and replaced by `cl_ord_id` on the new primary (and the
+//! replaced one trades at its new price); the old primary, whose log holds a record the new term
+//! does not, rejoins (cut, exit 3, restart as standby, catch up) and takes over again at a second
+//! SIGKILL, where the orders of both earlier terms are still cancellable by `cl_ord_id`.
 
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tpx_client::{req, token_from_str, ClientConfig, ClientError, Event, FailoverClient};
 use tpx_node::accounts::{demo_accounts, demo_accounts_file};
-use tpx_sequencer::{FileStorage, LogReader, WriteMode};
-use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
-use tpx_wire::log_record::Input;
-use tpx_wire::order_entry::EnterOrder;
+use tpx_sequencer::{FileStorage, LogConfig, LogReader, SegmentLog, WriteMode};
+use tpx_wire::enums::{CancelReason, OrderKind, RejectReason, Side, StpMode, TimeInForce};
+use tpx_wire::log_record::{encode_record, Input, LogRecord, RecordMeta};
+use tpx_wire::order_entry::{EnterOrder, ReplaceOrder};
 use tpx_wire::replies::ServerMessage;
 
-const WAIT: Duration = Duration::from_secs(15);
+mod procs;
 
-fn free_port() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
-/// A child process whose stdout lines arrive on a channel; killed (by pid) when dropped.
-struct Proc {
-    child: Child,
-    lines: Receiver<String>,
-    /// Every line received so far.
-    seen: std::cell::RefCell<Vec<String>>,
-    name: &'static str,
-}
-
-impl Proc {
-    fn start(name: &'static str, args: &[&str]) -> Proc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tpx"))
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                eprintln!("[{name}] {line}");
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Proc {
-            child,
-            lines,
-            seen: Default::default(),
-            name,
-        }
-    }
-
-    /// Waits for a line containing `needle` (or finds one already received); returns it.
-    fn expect(&self, needle: &str) -> String {
-        if let Some(l) = self.seen.borrow().iter().find(|l| l.contains(needle)) {
-            return l.clone();
-        }
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => {
-                    self.seen.borrow_mut().push(l.clone());
-                    if l.contains(needle) {
-                        return l;
-                    }
-                }
-                Err(_) => panic!("{}: no line with {needle:?}", self.name),
-            }
-        }
-    }
-
-    fn signal(&mut self, sig: libc::c_int) {
-        // SAFETY: a signal to our own child, by pid.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, sig);
-        }
-    }
-
-    fn wait(&mut self) -> Option<i32> {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                return s.code();
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("{} did not exit", self.name);
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-fn node_config(dir: &Path, k: usize, cpu: usize, repl: [SocketAddr; 2], w: SocketAddr) -> PathBuf {
-    let text = format!(
-        r#"
-listen = "127.0.0.1:0"
-accounts_file = "accounts.toml"
-idle = "park"
-max_orders = 4096
-max_accounts = 64
-journal_capacity = 1024
-[[core_plan.cores]]
-cpu = {cpu}
-gateway = true
-sequencer = true
-shards = [0]
-[replication]
-node_id = {id}
-peer_id = {peer}
-listen = "{listen}"
-peer_addr = "{peer_addr}"
-witness_addr = "{w}"
-log_dir = "node-{id}"
-segment_bytes = 1048576
-timeout_us = 200000
-heartbeat_us = 500
-"#,
-        id = k + 1,
-        peer = 2 - k,
-        listen = repl[k],
-        peer_addr = repl[1 - k],
-    );
-    let p = dir.join(format!("node-{}.toml", k + 1));
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn listening(p: &Proc) -> SocketAddr {
-    p.expect("listening on ")
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
+use procs::{free_port, listening, node_config, Proc, WAIT};
 
 fn order(cl: u64) -> EnterOrder {
     // Resting buys at many prices: never cross, so each order has exactly one answer.
@@ -166,6 +36,92 @@ fn order(cl: u64) -> EnterOrder {
         stp: StpMode::None,
         post_only: false,
         reduce_only: false,
+    }
+}
+
+/// The `cl_ord_id` of the record [`diverge`] plants in the old primary's log.
+const UNREPLICATED: u64 = 9_999;
+
+/// Makes the old primary's (stopped) log end as it does when the primary wrote records its
+/// standby never received: the records of its last term as the new primary holds them, then one
+/// more of that term (an order `UNREPLICATED`), which the new term does not hold. (Whether a
+/// SIGKILL leaves such a tail is a race; this makes the rejoin's cut certain.) Returns the seq
+/// the new primary's log holds of the old term.
+fn diverge(old: &Path, new: &Path) -> u64 {
+    let cfg = LogConfig {
+        segment_bytes: 1 << 20,
+        ..LogConfig::default()
+    };
+    let (mut log, _) =
+        SegmentLog::open(FileStorage::new(old, WriteMode::Buffered).unwrap(), cfg).unwrap();
+    let mut r = LogReader::new(FileStorage::new(new, WriteMode::Buffered).unwrap()).unwrap();
+    let mut held: Vec<LogRecord> = Vec::new();
+    while let Some(rec) = r.next().unwrap() {
+        if held.first().is_some_and(|f| f.meta.term != rec.meta.term) {
+            break;
+        }
+        held.push(rec);
+    }
+    // The old primary's term (its own disk may hold none of it yet: in `replicated` mode it
+    // acknowledges once the standby holds a record).
+    let term = held.first().map_or(0, |f| f.meta.term);
+    assert!(log.last_term() == 0 || log.last_term() == term);
+    eprintln!(
+        "diverge: the old primary's log ends at {}, the new one holds {} of term {term}",
+        log.last_seq(),
+        held.len()
+    );
+    let end = held.len() as u64;
+    assert!(end > 0, "the new primary holds none of the old term");
+    let mut buf = [0u8; 256];
+    let mut append = |log: &mut SegmentLog<FileStorage>, rec: &LogRecord| {
+        let n = encode_record(rec, &mut buf).unwrap();
+        log.append(&buf[..n]).unwrap();
+    };
+    // Records of the term the old primary did not write to its disk before it died.
+    for rec in held.iter().skip(log.last_seq() as usize) {
+        append(&mut log, rec);
+    }
+    let last = held.last().unwrap().meta;
+    let seq = log.last_seq() + 1;
+    append(
+        &mut log,
+        &LogRecord {
+            meta: RecordMeta {
+                seq,
+                origin: tpx_node::replication::origin_of(0, 1),
+                account: 1,
+                ..last
+            },
+            input: Input::EnterOrder(EnterOrder {
+                price: 40_000,
+                ..order(UNREPLICATED)
+            }),
+        },
+    );
+    log.commit().unwrap();
+    assert!(log.last_seq() > end);
+    end
+}
+
+/// Waits for the reply `pick` selects, skipping others (answers to re-sent requests, fills).
+fn await_reply<T>(
+    c: &mut FailoverClient,
+    what: &str,
+    mut pick: impl FnMut(&ServerMessage) -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(Instant::now() < deadline, "no {what}");
+        match c.recv(Duration::from_millis(200)) {
+            Ok(Event::Reply(m)) => {
+                if let Some(t) = pick(&m) {
+                    return t;
+                }
+            }
+            Ok(_) | Err(ClientError::Timeout) => {}
+            Err(e) => panic!("{what}: {e}"),
+        }
     }
 }
 
@@ -289,27 +245,109 @@ fn sigkill_of_the_primary_loses_and_doubles_nothing() {
         acked.keys().copied().collect::<Vec<_>>(),
         (1..=BEFORE + AFTER).collect::<Vec<_>>()
     );
+    // Orders resting from before the failover, by the cl_ord_id the old primary took them
+    // under: the new primary derived their owner from the log it applied as standby.
+    let (gone, moved) = (acked_before_kill[0], acked_before_kill[1]);
+    let moved_to = BEFORE + AFTER + 1;
+    c.send(&req::cancel(gone, 0)).unwrap();
+    let cancelled = await_reply(&mut c, "cancel of a pre-failover order", |m| match m {
+        ServerMessage::OrderCancelled(x) if x.cl_ord_id == gone => Some(*x),
+        ServerMessage::OrderRejected(r) if r.cl_ord_id == gone => panic!("cancel refused: {r:?}"),
+        _ => None,
+    });
+    assert_eq!((cancelled.cancelled_qty, cancelled.leaves_qty), (1, 0));
+    assert_eq!(cancelled.reason, CancelReason::UserRequested);
+    c.send(&req::replace(ReplaceOrder {
+        orig_cl_ord_id: moved,
+        new_cl_ord_id: moved_to,
+        price: 60_000,
+        qty: 1,
+    }))
+    .unwrap();
+    let replaced = await_reply(&mut c, "replace of a pre-failover order", |m| match m {
+        ServerMessage::OrderReplaced(x) if x.new_cl_ord_id == moved_to => Some(*x),
+        ServerMessage::OrderRejected(r) if r.cl_ord_id == moved_to => {
+            panic!("replace refused: {r:?}")
+        }
+        _ => None,
+    });
+    assert_eq!((replaced.orig_cl_ord_id, replaced.price), (moved, 60_000));
+    // The book: the cancelled order is gone, the replaced one rests at its new price (the best
+    // bid): a sell of account 2 at 60 000 trades with it and nothing else.
+    let t2 = token_from_str("demo-token-2");
+    let mut taker = tpx_client::Client::connect_at(ClientConfig::new(a2, 2, 1, t2), 0).unwrap();
+    taker
+        .send(&req::enter(EnterOrder {
+            side: Side::Sell,
+            price: 60_000,
+            qty: 2,
+            tif: TimeInForce::Ioc,
+            ..order(1)
+        }))
+        .unwrap();
+    let fill = await_reply(&mut c, "the fill of the replaced order", |m| match m {
+        ServerMessage::OrderExecuted(x) => Some(*x),
+        _ => None,
+    });
+    assert_eq!(
+        (fill.cl_ord_id, fill.price, fill.qty, fill.leaves_qty),
+        (moved_to, 60_000, 1, 0)
+    );
+    let mut taker_fills = 0;
+    loop {
+        match taker.recv(WAIT).unwrap() {
+            ServerMessage::OrderExecuted(x) => {
+                assert_eq!(x.price, 60_000);
+                taker_fills += x.qty;
+            }
+            ServerMessage::OrderCancelled(x) => {
+                assert_eq!(x.leaves_qty, 0);
+                break;
+            }
+            ServerMessage::OrderAccepted(_) => {}
+            other => panic!("taker: {other:?}"),
+        }
+    }
+    assert_eq!(taker_fills, 1, "the sell met only the replaced order");
+    c.send(&req::cancel(gone, 0)).unwrap();
+    let r = await_reply(&mut c, "a second cancel", |m| match m {
+        ServerMessage::OrderRejected(r) if r.cl_ord_id == gone => Some(*r),
+        ServerMessage::OrderCancelled(x) if x.cl_ord_id == gone => panic!("cancelled twice"),
+        _ => None,
+    });
+    assert_eq!(r.reason, RejectReason::UnknownOrder);
     // A request the old primary sequenced, sent again on another session of the account: the
-    // new primary's log knows it (de-duplication by account and cl_ord_id survives the failover).
+    // new primary's log knows it (de-duplication by account and cl_ord_id survives the
+    // failover); `gone` is no longer live, so the gateway lets it through and the log refuses it.
     // (Whichever node is primary: on a loaded machine a stall of the primary longer than the
     // timeout is a legitimate failover.)
     let mut again =
         FailoverClient::connect(vec![a2, a1], ClientConfig::new(a2, 1, 2, token)).unwrap();
-    again.send(&req::enter(order(5))).unwrap();
-    match again.recv(WAIT).unwrap() {
-        Event::Reply(ServerMessage::OrderRejected(r)) => {
-            assert_eq!(r.cl_ord_id, 5);
-            assert_eq!(
-                r.reason,
-                tpx_wire::enums::RejectReason::DuplicateClientOrderId
-            );
+    for id in [gone, 5] {
+        again.send(&req::enter(order(id))).unwrap();
+        match again.recv(WAIT).unwrap() {
+            Event::Reply(ServerMessage::OrderRejected(r)) => {
+                assert_eq!(r.cl_ord_id, id);
+                assert_eq!(r.reason, RejectReason::DuplicateClientOrderId);
+            }
+            other => panic!("a re-sent order was not refused: {other:?}"),
         }
-        other => panic!("a re-sent order was not refused: {other:?}"),
     }
-    // The old primary comes back as standby: it follows the new term and catches up (its log
-    // ends with every order, once).
+    drop(again);
+    drop(c);
+    // The old primary comes back as standby. Its log ends with a record the new term does not
+    // hold: it cuts it, exits 3 (its shards applied it), and is restarted as standby (what
+    // systemd and `tpx up` do); then it follows the new term and catches up (its log ends with
+    // every order, once).
+    let held = diverge(&dir.path().join("node-1"), &dir.path().join("node-2"));
+    let mut old = Proc::start("node-1", &["node", "--config", &c0, "--role", "standby"]);
+    let cut = old.expect("TRUNCATED to_seq=");
+    assert!(cut.ends_with(&format!("to_seq={held}")), "{cut}");
+    old.expect("REJOIN");
+    assert_eq!(old.wait(), Some(3));
     let mut old = Proc::start("node-1", &["node", "--config", &c0, "--role", "standby"]);
     old.expect("ROLE standby node=1");
+    let a1 = listening(&old);
     let deadline = Instant::now() + WAIT;
     while logged_orders(&dir.path().join("node-1")).len() < (BEFORE + AFTER) as usize {
         assert!(
@@ -318,13 +356,36 @@ fn sigkill_of_the_primary_loses_and_doubles_nothing() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    old.signal(libc::SIGTERM);
-    assert_eq!(old.wait(), Some(0));
     let rejoined = logged_orders(&dir.path().join("node-1"));
+    assert!(!rejoined.contains(&UNREPLICATED));
     assert_eq!(rejoined, logged_orders(&dir.path().join("node-2")));
 
-    standby.signal(libc::SIGTERM);
-    assert_eq!(standby.wait(), Some(0));
+    // A second takeover, back to the rejoined node: orders of both earlier terms are still
+    // there and still cancellable by their cl_ord_id.
+    let mut c3 = FailoverClient::connect(vec![a2, a1], ClientConfig::new(a2, 1, 3, token)).unwrap();
+    standby.signal(libc::SIGKILL);
+    standby.wait();
+    old.expect("ROLE primary node=1");
+    let (first_term, second_term) = (acked_before_kill[2], BEFORE + AFTER);
+    for id in [first_term, second_term] {
+        c3.send(&req::cancel(id, 0)).unwrap();
+        let x = await_reply(&mut c3, "cancel after the second takeover", |m| match m {
+            ServerMessage::OrderCancelled(x) if x.cl_ord_id == id => Some(*x),
+            ServerMessage::OrderRejected(r) if r.cl_ord_id == id => panic!("refused: {r:?}"),
+            _ => None,
+        });
+        assert_eq!(x.leaves_qty, 0);
+    }
+    assert_eq!(c3.endpoint(), 1);
+    // The cut order never reached the book.
+    c3.send(&req::cancel(UNREPLICATED, 0)).unwrap();
+    let r = await_reply(&mut c3, "a cancel of the cut order", |m| match m {
+        ServerMessage::OrderRejected(r) if r.cl_ord_id == UNREPLICATED => Some(*r),
+        _ => None,
+    });
+    assert_eq!(r.reason, RejectReason::UnknownOrder);
+    old.signal(libc::SIGTERM);
+    assert_eq!(old.wait(), Some(0));
 
     // The new primary's log: every order exactly once (nothing lost, nothing doubled), among
     // them every order acknowledged before the kill.

@@ -286,6 +286,20 @@ impl TcpTransport {
         self.listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// Appends the listener's and every connection's descriptor (`POLLIN`) to `out`: for a
+    /// caller that sleeps in its own `poll(2)` set (a parked node core) and must wake when
+    /// replication traffic arrives.
+    pub fn poll_fds(&self, out: &mut Vec<libc::pollfd>) {
+        use std::os::fd::AsRawFd;
+        let listener = self.listener.as_ref().map(|l| l.as_raw_fd());
+        let conns = self.conns.iter().map(|c| c.stream.as_raw_fd());
+        out.extend(listener.into_iter().chain(conns).map(|fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        }));
+    }
+
     /// Blocks until a connection (or the listener) has something to read, or `timeout_us`
     /// passes (`poll(2)`): how a parked process (the witness) waits without a sleep loop, so a
     /// request is answered as soon as it arrives instead of after the next sleep. Returns

@@ -1,0 +1,165 @@
+//! Shared by the multi-process tests (`failover.rs`, `md_failover.rs`): child processes of
+//! `tpx` whose stdout lines the test waits on, free ports, and a node pair's config files.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+pub const WAIT: Duration = Duration::from_secs(15);
+
+pub fn free_port() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// A child process whose stdout lines arrive on a channel; killed (by pid) when dropped.
+pub struct Proc {
+    child: Child,
+    lines: Receiver<String>,
+    /// Every line received so far.
+    seen: std::cell::RefCell<Vec<String>>,
+    name: &'static str,
+}
+
+impl Proc {
+    pub fn start(name: &'static str, args: &[&str]) -> Proc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tpx"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                eprintln!("[{name}] {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Proc {
+            child,
+            lines,
+            seen: Default::default(),
+            name,
+        }
+    }
+
+    /// Waits for a line containing `needle` (or finds one already received); returns it.
+    pub fn expect(&self, needle: &str) -> String {
+        if let Some(l) = self.seen.borrow().iter().find(|l| l.contains(needle)) {
+            return l.clone();
+        }
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.borrow_mut().push(l.clone());
+                    if l.contains(needle) {
+                        return l;
+                    }
+                }
+                Err(_) => panic!("{}: no line with {needle:?}", self.name),
+            }
+        }
+    }
+
+    pub fn signal(&mut self, sig: libc::c_int) {
+        // SAFETY: a signal to our own child, by pid.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, sig);
+        }
+    }
+
+    pub fn wait(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s.code();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("{} did not exit", self.name);
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Node `k + 1` of a pair (replicated, park idle, one core) with `extra` appended (e.g. an
+/// `[md]` section).
+pub fn node_config_with(
+    dir: &Path,
+    k: usize,
+    cpu: usize,
+    repl: [SocketAddr; 2],
+    w: SocketAddr,
+    extra: &str,
+) -> PathBuf {
+    let text = format!(
+        r#"
+listen = "127.0.0.1:0"
+accounts_file = "accounts.toml"
+idle = "park"
+max_orders = 4096
+max_accounts = 64
+journal_capacity = 1024
+[[core_plan.cores]]
+cpu = {cpu}
+gateway = true
+sequencer = true
+shards = [0]
+[replication]
+node_id = {id}
+peer_id = {peer}
+listen = "{listen}"
+peer_addr = "{peer_addr}"
+witness_addr = "{w}"
+log_dir = "node-{id}"
+segment_bytes = 1048576
+timeout_us = 200000
+heartbeat_us = 500
+"#,
+        id = k + 1,
+        peer = 2 - k,
+        listen = repl[k],
+        peer_addr = repl[1 - k],
+    ) + extra;
+    let p = dir.join(format!("node-{}.toml", k + 1));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+pub fn listening(p: &Proc) -> SocketAddr {
+    p.expect("listening on ")
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Node `k + 1` of a pair (see [`node_config_with`]).
+pub fn node_config(
+    dir: &Path,
+    k: usize,
+    cpu: usize,
+    repl: [SocketAddr; 2],
+    w: SocketAddr,
+) -> PathBuf {
+    node_config_with(dir, k, cpu, repl, w, "")
+}
