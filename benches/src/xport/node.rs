@@ -312,11 +312,7 @@ fn drive_with<T: Transport + Park>(
     let mut hist =
         Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?;
     let mut load = Load::new(1, 42);
-    let interval_ns = if a.rate > 0 {
-        1_000_000_000 / a.rate
-    } else {
-        0
-    };
+    let interval_ns = 1_000_000_000u64.checked_div(a.rate).unwrap_or(0);
     let mut pending: VecDeque<(u64, u64)> = VecDeque::with_capacity(1 << 20);
     let (mut records, mut refused) = (0u64, 0u64);
     let (mut cpu_start, mut cpu_end) = (None, None);
