@@ -217,6 +217,8 @@ fn time_block<B: TpxBook>(book: &mut B, cmds: &[Command], base: u64, sink: &mut 
 /// same moments, and the best of several tries filters out preemptions and cache thrashing
 /// by other processes, for both alike.
 pub fn risk_comparison(stream: &Stream, rounds: usize) -> RiskComparison {
+    // Profiling aid (`TPX_PROFILE_ONLY=on|off`, e.g. under callgrind): time one engine only.
+    let profile_only = std::env::var("TPX_PROFILE_ONLY").ok();
     let rounds = rounds.max(1);
     let blocks = stream.ops.len().div_ceil(RISK_BLOCK);
     let (mut best_on, mut best_off) = (vec![f64::MAX; blocks], vec![f64::MAX; blocks]);
@@ -235,7 +237,13 @@ pub fn risk_comparison(stream: &Stream, rounds: usize) -> RiskComparison {
         let (mut t_on, mut t_off) = (0.0, 0.0);
         for (b, chunk) in stream.ops.chunks(RISK_BLOCK).enumerate() {
             let at = base + (b * RISK_BLOCK) as u64;
-            let (a, c) = if b % 2 == 0 {
+            let (a, c) = if let Some(only) = profile_only.as_deref() {
+                if only == "on" {
+                    (0.0, time_block(&mut on, chunk, at, &mut s_on))
+                } else {
+                    (time_block(&mut off, chunk, at, &mut s_off), 0.0)
+                }
+            } else if b % 2 == 0 {
                 let a = time_block(&mut off, chunk, at, &mut s_off);
                 (a, time_block(&mut on, chunk, at, &mut s_on))
             } else {

@@ -76,7 +76,7 @@ pub(crate) fn match_taker<const RISK: bool, S: EventSink>(
         let maker = store.slab.orders[maker_slot as usize];
         if RISK {
             // Settlement reads the maker's position and balances: start loading them now.
-            risk.prefetch(bi, maker.account);
+            risk.prefetch_fill(bi, maker.account);
         }
         if maker.account == t.account && t.stp != StpMode::None {
             if !prevent_self_trade::<RISK, S>(

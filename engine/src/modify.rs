@@ -32,9 +32,9 @@ impl Engine {
             return sink.emit(reject(RejectReason::InvalidModify));
         }
         if RISK {
-            let cancelled = o.leaves - c.remaining_qty;
-            self.risk
-                .release(o.book as usize, Leg::of(&o, slot), cancelled);
+            // The release reads the account's balance row and (perpetuals) position: start
+            // loading them, and release after the book work so that the misses overlap it.
+            self.risk.prefetch(o.book as usize, o.account);
         }
         let book = &mut self.books[o.book as usize];
         let instrument = book.id();
@@ -65,6 +65,11 @@ impl Engine {
             });
             ladder.reduce(idx, cancelled_qty);
             self.store.order_mut(slot).leaves = c.remaining_qty;
+        }
+        if RISK {
+            // Risk state only: nothing above reads it.
+            self.risk
+                .release(o.book as usize, Leg::of(&o, slot), cancelled_qty);
         }
     }
 

@@ -1,20 +1,29 @@
 //! Snapshots of the state at a log position, serialized with rkyv and validated on load.
 //!
-//! A snapshot file `{seq:020}.snap` is `"TPXSNAP1"`, the payload length (u32 LE), the payload's
-//! CRC32C (u32 LE), then the rkyv bytes of a [`Snapshot`]; it is written to a temporary name,
-//! flushed and renamed, so a crash leaves the previous snapshot. Loading checks the magic, the
-//! length, the CRC and then the archive itself (`rkyv` with bytecheck) before using any of it.
+//! A snapshot file `{seq:020}.snap` is `"TPXSNAP2"`, the format version (u32 LE, outside the
+//! archive so that an image of another version is refused by number before its bytes are
+//! interpreted), the payload length (u32 LE), the payload's CRC32C (u32 LE), then the rkyv
+//! bytes of a [`Snapshot`]; it is written to a temporary name, flushed and renamed, so a crash
+//! leaves the previous snapshot. Loading checks the magic, the version
+//! ([`SnapshotError::Format`]; files with the older `"TPXSNAP1"` header hold format 2 or
+//! older), the length, the CRC and then the archive itself (`rkyv` with bytecheck) before using
+//! any of it.
 //!
 //! [`EngineImage`] is `Engine::snapshot()` field for field (ids, per instrument its status,
-//! reference price, band and resting orders in priority order, every order field), so a
-//! restart restores the engine from the image ([`Snapshot::restore_engine`], which also checks
-//! the restored engine's state hash against the one recorded) and replays only the log after
-//! the snapshot's seq. An engine with risk on is not mapped yet: its image is marked
-//! incomplete and restart replays the log from the start.
+//! reference price, band and resting orders in priority order, every order field, and with
+//! risk on the whole risk state: [`RiskImage`]), so a restart restores the engine from the
+//! image ([`Snapshot::restore_engine`], or [`Snapshot::restore_engine_with_risk`] for an
+//! engine with risk on; both validate the image through `Engine::restore`, whose risk part
+//! re-checks every risk invariant, and compare the restored engine's state hash with the one
+//! recorded) and replays only the log after the snapshot's seq.
 
 use rkyv::{Archive, Deserialize, Serialize};
+use tpx_engine::risk::{
+    AccountRiskSnapshot, BalanceSnapshot, PerpetualSnapshot, PositionSnapshot, RiskSnapshot,
+};
 use tpx_engine::{
-    Engine, EngineConfig, EngineSnapshot, InstrumentSnapshot, OrderSnapshot, Side, StpMode,
+    Engine, EngineConfig, EngineSnapshot, InstrumentSnapshot, OrderSnapshot, RiskConfig, Side,
+    StpMode, VenueLedger,
 };
 
 use crate::replica::Dedup;
@@ -22,9 +31,14 @@ use crate::storage::{read_all, Storage};
 
 /// File name suffix of snapshots.
 pub const SNAPSHOT_SUFFIX: &str = ".snap";
-const MAGIC: &[u8; 8] = b"TPXSNAP1";
-/// The snapshot format version.
-pub const SNAPSHOT_FORMAT: u32 = 2;
+const MAGIC: &[u8; 8] = b"TPXSNAP2";
+/// The header of snapshot files up to format 2 (the version was inside the archive).
+const MAGIC_V1: &[u8; 8] = b"TPXSNAP1";
+/// Bytes before the payload: magic, format, length, CRC.
+const HEADER_LEN: usize = 20;
+/// The snapshot format version. 3: the risk state ([`RiskImage`]) replaced the `complete` flag,
+/// and the version moved into the header.
+pub const SNAPSHOT_FORMAT: u32 = 3;
 
 /// One resting order, in the book's priority order.
 #[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,15 +68,175 @@ pub struct InstrumentImage {
     pub orders: Vec<OrderImage>,
 }
 
+/// One account's fee tier and idempotency key.
+#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountImage {
+    pub account: u32,
+    pub tier: u8,
+    pub last_request_id: u64,
+}
+
+/// One account's balance of one asset.
+#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BalanceImage {
+    pub account: u32,
+    pub asset: u32,
+    pub available: i64,
+    pub held: i64,
+    pub margin_call: bool,
+}
+
+/// One account's position on a perpetual (its open order quantities are not stored: restore
+/// recomputes them from the orders).
+#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PositionImage {
+    pub account: u32,
+    pub size: i64,
+    pub cost: i128,
+    pub margin: i64,
+    pub realized_pnl: i64,
+    pub fees: i64,
+    pub funding: i64,
+    pub listed: bool,
+}
+
+/// One perpetual's mark, the venue's ledger and the positions (listed ones first, in list
+/// order: the order settlement and funding walk).
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct PerpetualImage {
+    pub instrument: u32,
+    pub mark: i64,
+    pub venue_pnl: i64,
+    pub venue_fees: i64,
+    pub venue_funding: i64,
+    pub positions: Vec<PositionImage>,
+}
+
+/// The risk state of an engine with risk on: `tpx_engine::RiskSnapshot` field for field.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RiskImage {
+    pub accounts: Vec<AccountImage>,
+    pub balances: Vec<BalanceImage>,
+    pub perpetuals: Vec<PerpetualImage>,
+    /// Per asset: deposits minus withdrawals.
+    pub net_deposits: Vec<(u32, i128)>,
+}
+
+impl RiskImage {
+    pub fn from_snapshot(r: &RiskSnapshot) -> RiskImage {
+        RiskImage {
+            accounts: r
+                .accounts
+                .iter()
+                .map(|a| AccountImage {
+                    account: a.account,
+                    tier: a.tier,
+                    last_request_id: a.last_request_id,
+                })
+                .collect(),
+            balances: r
+                .balances
+                .iter()
+                .map(|b| BalanceImage {
+                    account: b.account,
+                    asset: b.asset,
+                    available: b.available,
+                    held: b.held,
+                    margin_call: b.margin_call,
+                })
+                .collect(),
+            perpetuals: r
+                .perpetuals
+                .iter()
+                .map(|p| PerpetualImage {
+                    instrument: p.instrument,
+                    mark: p.mark,
+                    venue_pnl: p.venue.pnl,
+                    venue_fees: p.venue.fees,
+                    venue_funding: p.venue.funding,
+                    positions: p
+                        .positions
+                        .iter()
+                        .map(|q| PositionImage {
+                            account: q.account,
+                            size: q.size,
+                            cost: q.cost,
+                            margin: q.margin,
+                            realized_pnl: q.realized_pnl,
+                            fees: q.fees,
+                            funding: q.funding,
+                            listed: q.listed,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            net_deposits: r.net_deposits.clone(),
+        }
+    }
+
+    /// The engine's type (every field maps; the engine's restore validates the values).
+    pub fn to_snapshot(&self) -> RiskSnapshot {
+        RiskSnapshot {
+            accounts: self
+                .accounts
+                .iter()
+                .map(|a| AccountRiskSnapshot {
+                    account: a.account,
+                    tier: a.tier,
+                    last_request_id: a.last_request_id,
+                })
+                .collect(),
+            balances: self
+                .balances
+                .iter()
+                .map(|b| BalanceSnapshot {
+                    account: b.account,
+                    asset: b.asset,
+                    available: b.available,
+                    held: b.held,
+                    margin_call: b.margin_call,
+                })
+                .collect(),
+            perpetuals: self
+                .perpetuals
+                .iter()
+                .map(|p| PerpetualSnapshot {
+                    instrument: p.instrument,
+                    mark: p.mark,
+                    venue: VenueLedger {
+                        pnl: p.venue_pnl,
+                        fees: p.venue_fees,
+                        funding: p.venue_funding,
+                    },
+                    positions: p
+                        .positions
+                        .iter()
+                        .map(|q| PositionSnapshot {
+                            account: q.account,
+                            size: q.size,
+                            cost: q.cost,
+                            margin: q.margin,
+                            realized_pnl: q.realized_pnl,
+                            fees: q.fees,
+                            funding: q.funding,
+                            listed: q.listed,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            net_deposits: self.net_deposits.clone(),
+        }
+    }
+}
+
 /// The engine's state.
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct EngineImage {
     pub next_order_id: u64,
     pub next_trade_id: u64,
     pub instruments: Vec<InstrumentImage>,
-    /// Whether the image holds the whole state (false: the engine runs with risk on, whose
-    /// state is not mapped here; restart replays from the start).
-    pub complete: bool,
+    /// The risk state; `None` for an engine with risk off.
+    pub risk: Option<RiskImage>,
 }
 
 fn side_of(v: u8) -> Option<Side> {
@@ -94,7 +268,7 @@ impl EngineImage {
         EngineImage {
             next_order_id: s.next_order_id,
             next_trade_id: s.next_trade_id,
-            complete: s.risk.is_none(),
+            risk: s.risk.as_ref().map(RiskImage::from_snapshot),
             instruments: s
                 .instruments
                 .iter()
@@ -124,11 +298,8 @@ impl EngineImage {
         }
     }
 
-    /// The engine's snapshot type (`None`: incomplete, or a side / STP value out of range).
+    /// The engine's snapshot type (`None`: a side / STP value out of range).
     pub fn to_snapshot(&self) -> Option<EngineSnapshot> {
-        if !self.complete {
-            return None;
-        }
         let mut instruments = Vec::with_capacity(self.instruments.len());
         for i in &self.instruments {
             let mut orders = Vec::with_capacity(i.orders.len());
@@ -158,7 +329,7 @@ impl EngineImage {
             next_order_id: self.next_order_id,
             next_trade_id: self.next_trade_id,
             instruments,
-            risk: None,
+            risk: self.risk.as_ref().map(RiskImage::to_snapshot),
         })
     }
 }
@@ -194,12 +365,44 @@ impl Snapshot {
 
     /// The engine this snapshot holds, built from `cfg` (the configuration the snapshot was
     /// taken with) and checked: the restored engine's state hash must equal the recorded one.
+    /// An image with risk state is refused ([`SnapshotError::RiskMismatch`]): it needs
+    /// [`Snapshot::restore_engine_with_risk`].
     pub fn restore_engine(&self, cfg: EngineConfig) -> Result<Engine, SnapshotError> {
+        self.restore_engine_from(cfg, None)
+    }
+
+    /// [`Snapshot::restore_engine`] for an engine with risk on ([`Engine::with_risk`]): the
+    /// image must hold a risk state, which the engine validates (known accounts, assets and
+    /// perpetuals, no duplicates, and every risk invariant of the restored state: holds and
+    /// locked margin add up to `held`, balances to deposits minus withdrawals, sizes, costs
+    /// and flows to zero, exact lists of open positions).
+    pub fn restore_engine_with_risk(
+        &self,
+        cfg: EngineConfig,
+        risk: RiskConfig,
+    ) -> Result<Engine, SnapshotError> {
+        self.restore_engine_from(cfg, Some(risk))
+    }
+
+    /// Restores with risk on (`Some`) or off (`None`).
+    pub fn restore_engine_from(
+        &self,
+        cfg: EngineConfig,
+        risk: Option<RiskConfig>,
+    ) -> Result<Engine, SnapshotError> {
+        if self.engine.risk.is_some() != risk.is_some() {
+            return Err(SnapshotError::RiskMismatch {
+                image_has_risk: self.engine.risk.is_some(),
+            });
+        }
         let snap = self.engine.to_snapshot().ok_or_else(|| {
-            SnapshotError::Invalid("the engine image is incomplete (risk state)".into())
+            SnapshotError::Invalid("an order's side or STP mode is out of range".into())
         })?;
-        let e = Engine::restore(cfg, &snap)
-            .map_err(|e| SnapshotError::Invalid(format!("restore: {e}")))?;
+        let e = match risk {
+            None => Engine::restore(cfg, &snap),
+            Some(rc) => Engine::restore_with_risk(cfg, rc, &snap),
+        }
+        .map_err(|e| SnapshotError::Invalid(format!("restore: {e}")))?;
         if e.state_hash() != self.state_hash {
             return Err(SnapshotError::Invalid(format!(
                 "restored state hash {} != recorded {}",
@@ -217,6 +420,16 @@ pub enum SnapshotError {
     Io(std::io::Error),
     /// Not a snapshot file, cut short, CRC mismatch or an archive that does not validate.
     Invalid(String),
+    /// A snapshot of another format version (`found`; 2 stands for "2 or older": those files
+    /// carry the older header, whose version lay inside the archive).
+    Format {
+        found: u32,
+        expected: u32,
+    },
+    /// The image has risk state and the engine to restore has risk off, or the other way round.
+    RiskMismatch {
+        image_has_risk: bool,
+    },
 }
 
 impl std::fmt::Display for SnapshotError {
@@ -224,6 +437,23 @@ impl std::fmt::Display for SnapshotError {
         match self {
             SnapshotError::Io(e) => write!(f, "snapshot io: {e}"),
             SnapshotError::Invalid(s) => write!(f, "invalid snapshot: {s}"),
+            SnapshotError::Format { found, expected } => {
+                write!(f, "snapshot format {found}, this build reads {expected}")
+            }
+            SnapshotError::RiskMismatch {
+                image_has_risk: true,
+            } => {
+                write!(
+                    f,
+                    "the snapshot holds risk state and the engine has risk off"
+                )
+            }
+            SnapshotError::RiskMismatch {
+                image_has_risk: false,
+            } => write!(
+                f,
+                "the snapshot has no risk state and the engine has risk on"
+            ),
         }
     }
 }
@@ -244,8 +474,9 @@ pub fn snapshot_name(seq: u64) -> String {
 pub fn encode_snapshot(s: &Snapshot) -> Result<Vec<u8>, SnapshotError> {
     let payload = rkyv::to_bytes::<rkyv::rancor::Error>(s)
         .map_err(|e| SnapshotError::Invalid(e.to_string()))?;
-    let mut out = Vec::with_capacity(16 + payload.len());
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&s.format.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc32c_of(&payload).to_le_bytes());
     out.extend_from_slice(&payload);
@@ -259,12 +490,34 @@ fn crc32c_of(b: &[u8]) -> u32 {
 /// Validates and deserializes snapshot file bytes.
 pub fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
     let bad = |s: &str| SnapshotError::Invalid(s.to_string());
-    if bytes.len() < 16 || &bytes[..8] != MAGIC {
+    if bytes.len() >= 8 && &bytes[..8] == MAGIC_V1 {
+        return Err(SnapshotError::Format {
+            found: 2,
+            expected: SNAPSHOT_FORMAT,
+        });
+    }
+    if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
         return Err(bad("no snapshot header"));
     }
-    let len = u32::from_le_bytes(bytes[8..12].try_into().map_err(|_| bad("header"))?) as usize;
-    let crc = u32::from_le_bytes(bytes[12..16].try_into().map_err(|_| bad("header"))?);
-    let payload = bytes.get(16..16 + len).ok_or_else(|| bad("cut short"))?;
+    let word = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .ok_or_else(|| bad("header"))
+    };
+    let format = word(8)?;
+    if format != SNAPSHOT_FORMAT {
+        return Err(SnapshotError::Format {
+            found: format,
+            expected: SNAPSHOT_FORMAT,
+        });
+    }
+    let len = word(12)? as usize;
+    let crc = word(16)?;
+    let payload = bytes
+        .get(HEADER_LEN..HEADER_LEN.saturating_add(len))
+        .ok_or_else(|| bad("cut short"))?;
     if crc32c_of(payload) != crc {
         return Err(bad("checksum mismatch"));
     }
@@ -272,8 +525,8 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
     aligned.extend_from_slice(payload);
     let s = rkyv::from_bytes::<Snapshot, rkyv::rancor::Error>(&aligned)
         .map_err(|e| SnapshotError::Invalid(e.to_string()))?;
-    if s.format != SNAPSHOT_FORMAT {
-        return Err(bad("unknown format"));
+    if s.format != format {
+        return Err(bad("the archive's format differs from the header's"));
     }
     Ok(s)
 }

@@ -37,29 +37,33 @@ impl Engine {
         for ps in &r.perps {
             settle_asset[ps.settle as usize] = true;
         }
-        for (pi, p) in r.positions.iter().enumerate() {
+        for (pi, (p, h)) in r.positions.iter().zip(&r.hot).enumerate() {
             let account = (pi / r.n_perps) as AccountId;
             let perp = pi % r.n_perps;
             let ps = &r.perps[perp];
             held[r.bal_index(account, ps.settle)] += i128::from(p.margin);
-            if [p.open_buy, p.open_sell, p.ro_buy, p.ro_sell] != open[pi] {
+            if [h.open_buy, h.open_sell, p.ro_buy, p.ro_sell] != open[pi]
+                || u128::from(h.ro_open) != u128::from(p.ro_buy) + u128::from(p.ro_sell)
+            {
                 return Err(format!(
-                    "account {account} on {}: open quantities {:?}, orders say {:?}",
+                    "account {account} on {}: open quantities {:?} (reduce-only total {}), \
+                     orders say {:?}",
                     ps.instrument,
-                    [p.open_buy, p.open_sell, p.ro_buy, p.ro_sell],
+                    [h.open_buy, h.open_sell, p.ro_buy, p.ro_sell],
+                    h.ro_open,
                     open[pi]
                 ));
             }
-            if p.ro_sell > p.size.max(0) as u64 || p.ro_buy > p.size.min(0).unsigned_abs() {
+            if p.ro_sell > h.size.max(0) as u64 || p.ro_buy > h.size.min(0).unsigned_abs() {
                 return Err(format!(
                     "account {account} on {}: reduce-only {}/{} exceed position {}",
-                    ps.instrument, p.ro_buy, p.ro_sell, p.size
+                    ps.instrument, p.ro_buy, p.ro_sell, h.size
                 ));
             }
             let max = r.inst[ps.book as usize].max_position;
             if max > 0 && account != r.liq_account {
-                let long = i128::from(p.size) + i128::from(p.open_buy);
-                let short = -i128::from(p.size) + i128::from(p.open_sell);
+                let long = i128::from(h.size) + i128::from(h.open_buy);
+                let short = -i128::from(h.size) + i128::from(h.open_sell);
                 if long > i128::from(max) || short > i128::from(max) {
                     return Err(format!(
                         "account {account} on {}: position limit {max} passed",
@@ -67,7 +71,7 @@ impl Engine {
                     ));
                 }
             }
-            if (p.size != 0 || p.cost != 0) && !p.listed {
+            if (h.size != 0 || p.cost != 0) && !p.listed {
                 return Err(format!(
                     "account {account} on {}: not listed",
                     ps.instrument
@@ -76,10 +80,10 @@ impl Engine {
             if p.queued {
                 return Err(format!("account {account}: left in the trim queue"));
             }
-            if p.margin < 0 || (p.size == 0 && p.margin != 0) {
+            if p.margin < 0 || (h.size == 0 && p.margin != 0) {
                 return Err(format!(
                     "account {account} on {}: margin {} for size {}",
-                    ps.instrument, p.margin, p.size
+                    ps.instrument, p.margin, h.size
                 ));
             }
         }
@@ -118,7 +122,7 @@ impl Engine {
             let mut listed = 0usize;
             for account in 0..r.accounts.len() as AccountId {
                 let p = r.pos(account, perp as u32);
-                size += i128::from(p.size);
+                size += i128::from(r.size(account, perp as u32));
                 cost += p.cost;
                 flows += i128::from(p.realized) + i128::from(p.fees) + i128::from(p.funding);
                 listed += usize::from(p.listed);

@@ -145,7 +145,7 @@ impl Engine {
                 if self.risk.perps[perp as usize].mark == 0 {
                     return Err(RejectReason::NoMarkPrice);
                 }
-                if self.risk.pos(account, perp).size == 0 {
+                if self.risk.size(account, perp) == 0 {
                     return Err(RejectReason::NoPosition);
                 }
                 self.liquidate(account, instrument, perp, cl_ord_id, price, sink);

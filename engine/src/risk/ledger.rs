@@ -116,7 +116,7 @@ impl Risk {
         if tier >= self.fee_tiers {
             return Err(RejectReason::InvalidFeeTier);
         }
-        self.accounts[account as usize].tier = tier;
+        self.tiers[account as usize] = tier;
         sink.emit_risk(RiskEvent::FeeTier { account, tier });
         Ok(())
     }
@@ -130,11 +130,12 @@ impl Risk {
                 continue;
             }
             let p = self.pos(account, perp as u32);
-            if p.size == 0 && p.cost == 0 {
+            let size = self.size(account, perp as u32);
+            if size == 0 && p.cost == 0 {
                 continue;
             }
             let ip = &self.inst[ps.book as usize];
-            let vm = (i128::from(p.size) * i128::from(ps.mark)).saturating_sub(p.cost);
+            let vm = (i128::from(size) * i128::from(ps.mark)).saturating_sub(p.cost);
             total = total.saturating_add(mul_div_floor(vm, ip.num, ip.den));
         }
         total
@@ -151,7 +152,7 @@ impl Risk {
             if ps.settle != asset || ps.mark == 0 {
                 continue;
             }
-            let size = self.pos(account, perp as u32).size;
+            let size = self.size(account, perp as u32);
             if size == 0 {
                 continue;
             }
@@ -208,9 +209,10 @@ impl Risk {
         let mut total = 0i128;
         let mut account = ps.head;
         while account != NO {
+            let size = self.size(account, perp);
             let p = self.pos_mut(account, perp);
             let next = p.next;
-            let target = i128::from(p.size) * mark;
+            let target = i128::from(size) * mark;
             let vm = to_i64(mul_div_floor(target.saturating_sub(p.cost), ip.num, ip.den));
             p.cost = target;
             p.realized = p.realized.wrapping_add(vm);
@@ -241,8 +243,9 @@ impl Risk {
         let mut account = self.perps[perp as usize].head;
         while account != NO {
             let p = *self.pos(account, perp);
+            let size = self.size(account, perp);
             self.check_margin(account, settle, sink);
-            if p.size == 0 && p.cost == 0 {
+            if size == 0 && p.cost == 0 {
                 self.unlist(account, perp);
             }
             account = p.next;
@@ -271,10 +274,11 @@ impl Risk {
         let mut total = 0i128;
         let mut account = ps.head;
         while account != NO {
+            let size = self.size(account, perp);
             let p = self.pos_mut(account, perp);
             let next = p.next;
             let scaled =
-                (-i128::from(p.size) * i128::from(ps.mark)).saturating_mul(i128::from(rate_ppm));
+                (-i128::from(size) * i128::from(ps.mark)).saturating_mul(i128::from(rate_ppm));
             let amount = to_i64(mul_div_floor(scaled, ip.num, ip.den).div_euclid(1_000_000));
             p.funding = p.funding.wrapping_add(amount);
             total += i128::from(amount);
@@ -309,10 +313,10 @@ impl Risk {
     ) -> i64 {
         let ps = self.perps[perp as usize];
         let p = *self.pos(account, perp);
-        let size = p.size;
+        let size = self.size(account, perp);
+        self.hot_mut(account, perp).size = 0;
         {
             let q = self.pos_mut(account, perp);
-            q.size = 0;
             q.cost = 0;
             q.margin = 0;
         }
@@ -323,11 +327,14 @@ impl Risk {
             self.unlist(account, perp);
         }
         let liq = self.liq_account;
+        let s1 = {
+            let h = self.hot_mut(liq, perp);
+            h.size = h.size.wrapping_add(size);
+            h.size
+        };
         let lp = self.pos_mut(liq, perp);
-        lp.size = lp.size.wrapping_add(size);
         lp.cost = lp.cost.wrapping_add(p.cost);
         let (listed, queued) = (lp.listed, lp.queued);
-        let s1 = lp.size;
         let trim = lp.ro_sell > s1.max(0) as u64 || lp.ro_buy > s1.min(0).unsigned_abs();
         if !listed && (s1 != 0 || lp.cost != 0) {
             self.list(liq, perp);
@@ -358,7 +365,7 @@ impl Risk {
             .perps
             .iter()
             .enumerate()
-            .any(|(perp, ps)| ps.settle == asset && self.pos(account, perp as u32).size != 0);
+            .any(|(perp, ps)| ps.settle == asset && self.size(account, perp as u32) != 0);
         let available = self.bal(account, asset).available;
         if open || available >= 0 {
             return;

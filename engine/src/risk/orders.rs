@@ -8,12 +8,13 @@ use crate::types::*;
 use super::state::*;
 use super::types::RiskEvent;
 
-/// Open reduce-only leaves on `side` and what the position lets that side reduce.
+/// Open reduce-only leaves on `side` and what the position (of size `size`) lets that side
+/// reduce.
 #[inline(always)]
-fn ro_room(p: &Pos, side: Side) -> (u64, u64) {
+fn ro_room(p: &Pos, size: i64, side: Side) -> (u64, u64) {
     match side {
-        Side::Sell => (p.ro_sell, p.size.max(0) as u64),
-        Side::Buy => (p.ro_buy, p.size.min(0).unsigned_abs()),
+        Side::Sell => (p.ro_sell, size.max(0) as u64),
+        Side::Buy => (p.ro_buy, size.min(0).unsigned_abs()),
     }
 }
 
@@ -66,7 +67,7 @@ impl Risk {
         if perp == NO {
             return 0;
         }
-        let size = self.pos(account, perp).size;
+        let size = self.size(account, perp);
         match side {
             Side::Sell => size.max(0) as u64,
             Side::Buy => size.min(0).unsigned_abs(),
@@ -88,13 +89,9 @@ impl Risk {
         if account == self.liq_account {
             return 0;
         }
-        // `price * num <= max_price * num <= 2^62` by validation.
         if ip.perp == NO {
             return match side {
-                Side::Buy => {
-                    let value = ip.ceil_v((price as u64).wrapping_mul(ip.num));
-                    value + ppm_up(value, ip.hold_fee_ppm)
-                }
+                Side::Buy => self.plain_hold_at(ip, price),
                 Side::Sell => ip.lot,
             };
         }
@@ -102,6 +99,10 @@ impl Risk {
             Side::Buy => price,
             Side::Sell => crossing_bid.map_or(price, |b| b.max(price)),
         };
+        if !reduce_only {
+            return self.plain_hold_at(ip, pm);
+        }
+        // `price * num <= max_price * num <= 2^62` by validation.
         let value = ip.ceil_v((pm as u64).wrapping_mul(ip.num));
         let im = if reduce_only {
             0
@@ -109,6 +110,28 @@ impl Risk {
             ppm_up(value, ip.im_ppm)
         };
         im + ppm_up(value, ip.hold_fee_ppm)
+    }
+
+    /// What a plain order holds per lot at `price` (a validated price of the book, so in the
+    /// table; computed as [`Risk::new`] fills the table should it not be).
+    #[inline(always)]
+    fn plain_hold_at(&self, ip: &InstParams, price: PriceTicks) -> u64 {
+        let i = ip
+            .table_base
+            .wrapping_add(price.wrapping_sub(ip.min_price) as usize);
+        match self.plain_hold.get(i) {
+            Some(&u) if price >= ip.min_price => u,
+            _ => {
+                // `price * num <= max_price * num <= 2^62` by validation.
+                let value = ip.ceil_v((price as u64).wrapping_mul(ip.num));
+                let margin = if ip.perp == NO {
+                    value
+                } else {
+                    ppm_up(value, ip.im_ppm)
+                };
+                margin + ppm_up(value, ip.hold_fee_ppm)
+            }
+        }
     }
 
     /// The hold plan for moving an order from `old_hold` (its current total) to `qty * u`;
@@ -148,13 +171,13 @@ impl Risk {
                 return Err(RejectReason::InvalidOrderType);
             }
         } else if reduce_only || ip.max_position > 0 {
-            let p = self.pos(account, ip.perp);
+            let h = self.hot(account, ip.perp);
             if reduce_only {
-                let (open, cap) = ro_room(p, side);
+                let (open, cap) = ro_room(self.pos(account, ip.perp), h.size, side);
                 if u128::from(open) + u128::from(qty) > u128::from(cap) {
                     return Err(RejectReason::ReduceOnlyWouldIncrease);
                 }
-            } else if !self.within_limit(ip, account, p, side, 0, qty) {
+            } else if !self.within_limit(ip, account, h, side, 0, qty) {
                 return Err(RejectReason::MaxPositionExceeded);
             }
         }
@@ -170,7 +193,7 @@ impl Risk {
         &self,
         ip: &InstParams,
         account: AccountId,
-        p: &Pos,
+        p: &Hot,
         side: Side,
         minus: u64,
         plus: u64,
@@ -206,12 +229,21 @@ impl Risk {
         if perp == NO || (!leg.reduce_only && ip.max_position == 0) {
             return;
         }
-        let p = self.pos_mut(leg.account, perp);
+        let i = self.pos_index(leg.account, perp);
+        let h = &mut self.hot[i];
         let open = match (leg.reduce_only, leg.side) {
-            (false, Side::Buy) => &mut p.open_buy,
-            (false, Side::Sell) => &mut p.open_sell,
-            (true, Side::Buy) => &mut p.ro_buy,
-            (true, Side::Sell) => &mut p.ro_sell,
+            (false, Side::Buy) => &mut h.open_buy,
+            (false, Side::Sell) => &mut h.open_sell,
+            (true, _) => {
+                // Reduce-only orders: the row's quantity by side and the total the fill path
+                // tests.
+                h.ro_open = h.ro_open.wrapping_add(plus).wrapping_sub(minus);
+                let p = &mut self.positions[i];
+                match leg.side {
+                    Side::Buy => &mut p.ro_buy,
+                    Side::Sell => &mut p.ro_sell,
+                }
+            }
         };
         *open = open.wrapping_add(plus).wrapping_sub(minus);
     }
@@ -232,13 +264,13 @@ impl Risk {
         // The position is read only when a rule needs it: a reduce-only order, or a larger
         // order under a position limit.
         if ip.perp != NO && (o.reduce_only || (qty > o.leaves && ip.max_position > 0)) {
-            let p = self.pos(o.account, ip.perp);
+            let h = self.hot(o.account, ip.perp);
             if o.reduce_only {
-                let (open, cap) = ro_room(p, o.side);
+                let (open, cap) = ro_room(self.pos(o.account, ip.perp), h.size, o.side);
                 if u128::from(open.saturating_sub(o.leaves)) + u128::from(qty) > u128::from(cap) {
                     return Err(RejectReason::ReduceOnlyWouldIncrease);
                 }
-            } else if !self.within_limit(ip, o.account, p, o.side, o.leaves, qty) {
+            } else if !self.within_limit(ip, o.account, h, o.side, o.leaves, qty) {
                 return Err(RejectReason::MaxPositionExceeded);
             }
         }
@@ -281,8 +313,8 @@ impl Risk {
         let exact = (f.price as u64).wrapping_mul(f.qty).wrapping_mul(ip.num);
         let n_ceil = ip.ceil_v(exact);
         let n_floor = ip.floor_v(exact);
-        let maker_rate = ip.fee(self.accounts[f.maker.account as usize].tier);
-        let taker_rate = ip.fee(self.accounts[f.taker.account as usize].tier);
+        let maker_rate = ip.fee(self.tiers[f.maker.account as usize]);
+        let taker_rate = ip.fee(self.tiers[f.taker.account as usize]);
         let mut taker_fee = ppm_up(n_ceil, u64::from(taker_rate.taker_ppm));
         let mut maker_fee = ppm_up(n_ceil, maker_rate.maker_ppm.max(0) as u64);
         if let Kind::Spot { .. } = kind {
@@ -371,16 +403,19 @@ impl Risk {
         let (num, den, im_ppm) = (ip.num, ip.den, ip.im_ppm);
         let exempt = leg.account == self.liq_account;
         let pi = self.pos_index(leg.account, perp);
-        let p = &mut self.positions[pi];
-        p.fees = p.fees.wrapping_sub(fee);
         let dq = match leg.side {
             Side::Buy => qty as i64,
             Side::Sell => (qty as i64).wrapping_neg(),
         };
-        let s0 = p.size;
-        let s1 = s0.wrapping_add(dq);
+        let (s0, s1, ro_open) = {
+            let h = &mut self.hot[pi];
+            let s0 = h.size;
+            h.size = s0.wrapping_add(dq);
+            (s0, h.size, h.ro_open)
+        };
+        let p = &mut self.positions[pi];
+        p.fees = p.fees.wrapping_sub(fee);
         p.cost = p.cost.wrapping_add(i128::from(dq) * i128::from(price));
-        p.size = s1;
         let (grow, shrink) = if s0 == 0 || (s0 > 0) == (dq > 0) {
             (qty, 0)
         } else if qty <= s0.unsigned_abs() {
@@ -418,7 +453,8 @@ impl Risk {
             ppm_up(value, im_ppm) as i64
         };
         p.margin = p.margin.wrapping_sub(unlock).wrapping_add(lock);
-        let trim = p.ro_sell > s1.max(0) as u64 || p.ro_buy > s1.min(0).unsigned_abs();
+        let trim =
+            ro_open != 0 && (p.ro_sell > s1.max(0) as u64 || p.ro_buy > s1.min(0).unsigned_abs());
         let needs_list = !p.listed && (s1 != 0 || p.cost != 0);
         if trim && !p.queued && self.trim.len() < self.trim.capacity() {
             self.positions[pi].queued = true;

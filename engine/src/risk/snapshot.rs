@@ -131,11 +131,12 @@ impl Engine {
         let accounts = r
             .accounts
             .iter()
+            .zip(&r.tiers)
             .enumerate()
-            .filter(|(_, a)| **a != Acct::default())
-            .map(|(account, a)| AccountRiskSnapshot {
+            .filter(|(_, (a, &tier))| **a != Acct::default() || tier != 0)
+            .map(|(account, (a, &tier))| AccountRiskSnapshot {
                 account: account as AccountId,
-                tier: a.tier,
+                tier,
                 last_request_id: a.last_request_id,
             })
             .collect();
@@ -160,7 +161,7 @@ impl Engine {
                     let p = r.pos(account, perp);
                     PositionSnapshot {
                         account,
-                        size: p.size,
+                        size: r.size(account, perp),
                         cost: p.cost,
                         margin: p.margin,
                         realized_pnl: p.realized,
@@ -177,7 +178,7 @@ impl Engine {
                 }
                 for account in 0..r.accounts.len() as AccountId {
                     let p = r.pos(account, perp);
-                    if !p.listed && !p.is_default_ignoring_open() {
+                    if !p.listed && !p.is_default_ignoring_open(r.size(account, perp)) {
                         positions.push(view(account));
                     }
                 }
@@ -229,8 +230,8 @@ impl Engine {
             }
             r.accounts[a.account as usize] = Acct {
                 last_request_id: a.last_request_id,
-                tier: a.tier,
             };
+            r.tiers[a.account as usize] = a.tier;
         }
         let mut seen = HashSet::new();
         for b in &s.balances {
@@ -289,9 +290,9 @@ impl Engine {
                         instrument: ps.instrument,
                     });
                 }
+                r.hot_mut(p.account, perp as u32).size = p.size;
                 {
                     let q = r.pos_mut(p.account, perp as u32);
-                    q.size = p.size;
                     q.cost = p.cost;
                     q.margin = p.margin;
                     q.realized = p.realized_pnl;
@@ -319,10 +320,15 @@ impl Engine {
                 if !o.reduce_only && !limited {
                     continue;
                 }
-                let p = r.pos_mut(o.account, perp);
+                let i = r.pos_index(o.account, perp);
+                let h = &mut r.hot[i];
+                let p = &mut r.positions[i];
+                if o.reduce_only {
+                    h.ro_open += o.leaves;
+                }
                 let open = match (o.reduce_only, o.side) {
-                    (false, Side::Buy) => &mut p.open_buy,
-                    (false, Side::Sell) => &mut p.open_sell,
+                    (false, Side::Buy) => &mut h.open_buy,
+                    (false, Side::Sell) => &mut h.open_sell,
                     (true, Side::Buy) => &mut p.ro_buy,
                     (true, Side::Sell) => &mut p.ro_sell,
                 };
@@ -385,10 +391,10 @@ impl Engine {
 }
 
 impl Pos {
-    /// Nothing to export: no size, cost, margin or cumulative flows (open quantities are
-    /// derived from the orders).
-    pub(crate) fn is_default_ignoring_open(&self) -> bool {
-        self.size == 0
+    /// Nothing to export: no size (`size`, from the position's [`Hot`] record), cost, margin or
+    /// cumulative flows (open quantities are derived from the orders).
+    pub(crate) fn is_default_ignoring_open(&self, size: i64) -> bool {
+        size == 0
             && self.cost == 0
             && self.margin == 0
             && self.realized == 0

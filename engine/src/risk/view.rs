@@ -52,21 +52,22 @@ impl Engine {
         }
         let perp = self.perp_index(instrument)?;
         let p = self.risk.pos(account, perp);
-        let entry_price = if p.size == 0 {
+        let h = self.risk.hot(account, perp);
+        let entry_price = if h.size == 0 {
             0
         } else {
-            (p.cost / i128::from(p.size)) as PriceTicks
+            (p.cost / i128::from(h.size)) as PriceTicks
         };
         Some(PositionView {
-            size: p.size,
+            size: h.size,
             cost: p.cost,
             entry_price,
             margin: p.margin,
             realized_pnl: p.realized,
             fees: p.fees,
             funding: p.funding,
-            open_buy: p.open_buy,
-            open_sell: p.open_sell,
+            open_buy: h.open_buy,
+            open_sell: h.open_sell,
             reduce_only_buy: p.ro_buy,
             reduce_only_sell: p.ro_sell,
         })
@@ -88,7 +89,7 @@ impl Engine {
     /// An account's fee tier and last deposit/withdrawal request id (risk on).
     pub fn account_risk(&self, account: AccountId) -> Option<(u8, u64)> {
         let a = self.risk.accounts.get(account as usize)?;
-        Some((a.tier, a.last_request_id))
+        Some((self.risk.tiers[account as usize], a.last_request_id))
     }
 
     /// An account's equity and maintenance margin in a settle asset (risk on).
