@@ -425,7 +425,12 @@ mod tests {
             let ap = &a as *const libc::sockaddr_in as *const libc::sockaddr;
             let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
             assert_eq!(libc::bind(fd, ap, len), 0);
-            assert_eq!(libc::connect(fd, ap, len), 0, "{}", io::Error::last_os_error());
+            assert_eq!(
+                libc::connect(fd, ap, len),
+                0,
+                "{}",
+                io::Error::last_os_error()
+            );
             TcpStream::from_raw_fd(fd)
         }
     }

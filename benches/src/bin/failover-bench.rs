@@ -74,8 +74,8 @@ struct Args {
     /// Accepted for old command lines (parking is the default now).
     #[arg(long, hide = true)]
     no_spin: bool,
-    /// Run the nodes under SCHED_FIFO at this priority and the witness one above (the bench
-    /// itself stays under the default policy). Default: 10 where the bench may (root or RLIMIT_RTPRIO), else the default policy
+    /// Run the nodes under SCHED_FIFO at this priority, the witness one above, the bench's
+    /// report reading one below (its log checks under the default policy). Default: 10 where the bench may (root or RLIMIT_RTPRIO), else the default policy
     /// with a note; 0: the default policy.
     #[arg(long)]
     rt_priority: Option<u32>,
