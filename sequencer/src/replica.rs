@@ -67,9 +67,15 @@ pub struct ReplicaConfig {
     pub durability: Durability,
     /// Heartbeat to the standby after this much silence (50 µs).
     pub heartbeat_ns: u64,
-    /// A standby that hears nothing from the primary for this long asks to be promoted; a
-    /// primary that hears nothing from its standby for this long counts it as gone.
+    /// A standby that hears nothing from the primary for this long asks to be promoted.
     pub timeout_ns: u64,
+    /// A primary counts its standby as gone (and may acknowledge alone) when a message it sent
+    /// has had no answer for this long (0: `2 * timeout_ns`). Longer than the standby's
+    /// `timeout_ns` so that a short stall of the pair does not make the primary acknowledge
+    /// alone (the witness then refuses the standby until it caught up: see `solo_upto`), and
+    /// counted from the primary's own sends, so a primary that was itself not running (and so
+    /// sent nothing to answer) never blames the standby for the silence.
+    pub peer_timeout_ns: u64,
     /// Clock drift allowance taken off every lease.
     pub lease_margin_ns: u64,
     /// With the standby gone, keep acknowledging with local durability (within the witness
@@ -93,6 +99,7 @@ impl Default for ReplicaConfig {
             durability: Durability::Replicated,
             heartbeat_ns: 50_000,
             timeout_ns: 5_000_000,
+            peer_timeout_ns: 0,
             lease_margin_ns: 100_000,
             solo_when_alone: true,
             max_append_bytes: 256 << 10,
@@ -152,7 +159,8 @@ struct PeerState {
     sent_seq: u64,
     received_seq: u64,
     durable_seq: u64,
-    last_heard_ns: u64,
+    /// When the oldest message sent since the standby's last answer went out (0: none).
+    unanswered_since_ns: u64,
 }
 
 /// The de-duplication table: the highest client order id sequenced per session.
@@ -219,6 +227,9 @@ pub struct Replica<L: LogSink, T: Transport, C: Clock> {
     applied_seq: u64,
     peer: PeerState,
     last_peer_send_ns: u64,
+    /// When the last `poll` started (a longer gap than a few heartbeats: this replica was not
+    /// running, see `peer_alive`).
+    last_poll_ns: u64,
     // Lease.
     lease_until_ns: u64,
     lease_ns: u64,
@@ -229,12 +240,16 @@ pub struct Replica<L: LogSink, T: Transport, C: Clock> {
     last_renew_ns: u64,
     // Standby / candidate.
     last_heard_primary_ns: u64,
+    /// Standby: a connection to the primary was up at the last tick.
+    primary_conn_up: bool,
     synced: bool,
     hello_sent_ns: u64,
     cand_term: u64,
     promote_sent_ns: u64,
     next_promote_ns: u64,
     acked: (u64, u64),
+    /// The witness's last refusal of this node's candidacy: `(reason, term, holder)`.
+    last_denial: Option<(DenyReason, u64, u32)>,
     log_failed: bool,
     /// A `truncate_after` failed: the next `Welcome` retries it even if it keeps everything.
     cut_pending: bool,
@@ -337,6 +352,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             applied_seq,
             peer: PeerState::default(),
             last_peer_send_ns: 0,
+            last_poll_ns: now,
             lease_until_ns: 0,
             lease_ns: 0,
             solo_ok: 0,
@@ -345,12 +361,14 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             renews_in_flight: VecDeque::new(),
             last_renew_ns: 0,
             last_heard_primary_ns: now,
+            primary_conn_up: false,
             synced: false,
             hello_sent_ns: 0,
             cand_term: 0,
             promote_sent_ns: 0,
             next_promote_ns: 0,
             acked: (0, 0),
+            last_denial: None,
             log_failed: false,
             cut_pending: false,
             events: VecDeque::new(),
@@ -427,6 +445,28 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
     pub fn take_event(&mut self) -> Option<ReplicaEvent> {
         self.events.pop_front()
     }
+    /// Why the witness last refused this node a term, with the witness's `(term, holder)`
+    /// then (cleared when it becomes primary). `MissingAcked`: the holder acknowledged records
+    /// alone that this log lacks, so only the holder (restarted) can continue the sequence.
+    pub fn last_denial(&self) -> Option<(DenyReason, u64, u32)> {
+        self.last_denial
+    }
+    /// The primary's standby-liveness timeout in effect (see `ReplicaConfig::peer_timeout_ns`).
+    pub fn peer_timeout_ns(&self) -> u64 {
+        if self.cfg.peer_timeout_ns == 0 {
+            2 * self.cfg.timeout_ns
+        } else {
+            self.cfg.peer_timeout_ns
+        }
+    }
+    /// Primary: whether the standby counts as present (it answered what was sent to it within
+    /// `peer_timeout_ns`); while it does not, acknowledgements may go on alone (see
+    /// `ReplicaConfig::solo_when_alone`).
+    pub fn peer_alive(&self, now_ns: u64) -> bool {
+        self.peer.joined
+            && (self.peer.unanswered_since_ns == 0
+                || now_ns.saturating_sub(self.peer.unanswered_since_ns) <= self.peer_timeout_ns())
+    }
 
     /// Sequences one request (primary only): stamps `(seq, term, timestamp_ns)` and appends it.
     /// The request is done when [`Replica::acknowledgeable_seq`] reaches the returned seq.
@@ -477,6 +517,13 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
     /// One duty cycle: IO, messages, timers, commit, apply. Returns whether anything happened.
     pub fn poll<A: Applier>(&mut self, app: &mut A) -> bool {
         let now = self.clock.now_ns();
+        let gap = now.saturating_sub(self.last_poll_ns);
+        self.last_poll_ns = now;
+        if gap > 2 * self.cfg.heartbeat_ns && self.peer.unanswered_since_ns != 0 {
+            // This replica was not running (descheduled, a VM pause): the time it could not
+            // have read an answer in does not count against the standby.
+            self.peer.unanswered_since_ns = (self.peer.unanswered_since_ns + gap).min(now);
+        }
         self.log.poll();
         self.inbox.clear();
         self.inbox_idx.clear();
@@ -509,6 +556,14 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             }
         }
         busy
+    }
+
+    /// The primary sent the standby something it answers (an `Ack`): start the clock of
+    /// `peer_alive` unless an older message is still unanswered.
+    fn expect_answer(&mut self, now: u64) {
+        if self.peer.joined && self.peer.unanswered_since_ns == 0 {
+            self.peer.unanswered_since_ns = now.max(1);
+        }
     }
 
     fn send(&mut self, to: PeerId, msg: Msg<'_>) -> bool {
@@ -556,7 +611,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
                 if self.role == Role::Primary && term == self.term && self.peer.joined {
                     self.peer.received_seq = received_seq.min(self.log.last_seq());
                     self.peer.durable_seq = durable_seq.min(received_seq);
-                    self.peer.last_heard_ns = now;
+                    self.peer.unanswered_since_ns = 0;
                 } else if term > self.term {
                     self.step_down(now, term, from, app);
                 }
@@ -699,7 +754,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             sent_seq: keep,
             received_seq: keep,
             durable_seq: 0,
-            last_heard_ns: now,
+            unanswered_since_ns: now.max(1),
         };
         let t = self.term;
         self.send(
@@ -798,6 +853,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
                 reason,
             } => match self.role {
                 Role::Candidate => {
+                    self.last_denial = Some((reason, term, holder));
                     if reason == DenyReason::StaleTerm && holder == self.cfg.node_id {
                         // The witness has us holding a term we lost track of (a restart).
                         self.term = self.term.max(term);
@@ -824,8 +880,14 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
                         // A new primary: give it a whole timeout to be heard.
                         self.last_heard_primary_ns = now;
                     }
-                    // The lease may be about to run out: ask again soon.
-                    self.next_promote_ns = now + self.cfg.timeout_ns / 8;
+                    // The lease may be about to run out: ask again soon (sooner when the witness
+                    // said the lease is what stands in the way).
+                    self.next_promote_ns = now
+                        + if reason == DenyReason::LeaseHeld {
+                            (self.cfg.heartbeat_ns / 2).min(self.cfg.timeout_ns / 8)
+                        } else {
+                            self.cfg.timeout_ns / 8
+                        };
                 }
                 Role::Primary => {
                     let _ = self.renews_in_flight.pop_front();
@@ -856,6 +918,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
     fn become_primary<A: Applier>(&mut self, term: u64, lease_ns: u64, sent_ns: u64, app: &mut A) {
         self.role = Role::Primary;
         self.term = term;
+        self.last_denial = None;
         self.primary = Some(self.cfg.node_id);
         self.lease_ns = lease_ns;
         self.lease_until_ns = (sent_ns + lease_ns).saturating_sub(self.cfg.lease_margin_ns);
@@ -917,7 +980,18 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         let connected = self.net.connected(self.cfg.peer_id);
         if !connected {
             self.synced = false;
+            if self.primary_conn_up && self.role == Role::Standby {
+                // The primary's connections closed (its process died: the kernel closes its
+                // sockets; or the link broke): ask the witness now instead of after the
+                // timeout. Safe whatever the cause: the witness grants only after the
+                // primary's lease ran out (and only to a log holding what it acknowledged
+                // alone); a live primary keeps renewing, and once reconnected it is heard.
+                self.last_heard_primary_ns = self
+                    .last_heard_primary_ns
+                    .min(now.saturating_sub(self.cfg.timeout_ns + 1));
+            }
         }
+        self.primary_conn_up = connected;
         if connected
             && !self.synced
             && now.saturating_sub(self.hello_sent_ns) >= self.cfg.timeout_ns / 8
@@ -979,6 +1053,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             };
             self.send(peer, m);
             self.last_peer_send_ns = now;
+            self.expect_answer(now);
         }
         self.update_commit(now);
         self.renew_lease(now);
@@ -1018,9 +1093,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
     fn update_commit(&mut self, now: u64) {
         let local = self.log.durable_seq();
         let last = self.log.last_seq();
-        let peer_alive =
-            self.peer.joined && now.saturating_sub(self.peer.last_heard_ns) <= self.cfg.timeout_ns;
-        let alone = !peer_alive && self.cfg.solo_when_alone;
+        let alone = !self.peer_alive(now) && self.cfg.solo_when_alone;
         let peer_recv = self.peer.received_seq;
         let mode_seq = match self.cfg.durability {
             Durability::Replicated if alone => peer_recv.max(local),
@@ -1049,8 +1122,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
     fn renew_lease(&mut self, now: u64) {
         let peer_recv = self.peer.received_seq;
         let local = self.log.durable_seq();
-        let alone = !(self.peer.joined
-            && now.saturating_sub(self.peer.last_heard_ns) <= self.cfg.timeout_ns);
+        let alone = !self.peer_alive(now);
         // Ask the witness to record what may be acknowledged without the standby: in fsync
         // mode whatever is on disk, in the replicated modes only while the standby is gone.
         let want_mode = match self.cfg.durability {
@@ -1161,6 +1233,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             self.stats.records_sent += upto - self.peer.sent_seq;
             self.peer.sent_seq = upto;
             self.last_peer_send_ns = now;
+            self.expect_answer(now);
         }
     }
 }

@@ -356,6 +356,14 @@ impl TcpTransport {
             }
             self.next_dial.insert(peer, now + self.retry);
             if let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(20)) {
+                // With nobody listening on a loopback port of the ephemeral range, a connect
+                // can pick that very port as its source and connect to itself (TCP
+                // simultaneous open). Kept, it looks like a live peer (this node would talk
+                // to itself: a standby's acks never reach the primary) and it holds the port
+                // the restarting peer needs to listen on (`failover-bench` hit both).
+                if is_self_connection(&s) {
+                    continue;
+                }
                 if let Ok(mut c) = Conn::new(s, Some(peer), true) {
                     c.queue(&self.id.to_le_bytes());
                     c.flush();
@@ -364,6 +372,11 @@ impl TcpTransport {
             }
         }
     }
+}
+
+/// Whether a connected socket is connected to itself (see `TcpTransport::upkeep`).
+pub fn is_self_connection(s: &TcpStream) -> bool {
+    matches!((s.local_addr(), s.peer_addr()), (Ok(l), Ok(p)) if l == p)
 }
 
 impl Transport for TcpTransport {
@@ -399,5 +412,49 @@ impl Transport for TcpTransport {
 
     fn connected(&self, to: PeerId) -> bool {
         self.conns.iter().any(|c| c.peer == Some(to) && !c.dead)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::FromRawFd;
+
+    /// A socket bound to a loopback port and connected to that same port: what a dial to a
+    /// port nobody listens on can become (the kernel picks the port as the source).
+    fn self_connected() -> TcpStream {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        // SAFETY: plain socket calls on a descriptor this function owns; `sockaddr_in` is
+        // fully initialised and its size is passed.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+            assert!(fd >= 0);
+            let mut a: libc::sockaddr_in = std::mem::zeroed();
+            a.sin_family = libc::AF_INET as libc::sa_family_t;
+            a.sin_port = port.to_be();
+            a.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+            let ap = &a as *const libc::sockaddr_in as *const libc::sockaddr;
+            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            assert_eq!(libc::bind(fd, ap, len), 0);
+            assert_eq!(
+                libc::connect(fd, ap, len),
+                0,
+                "{}",
+                io::Error::last_os_error()
+            );
+            TcpStream::from_raw_fd(fd)
+        }
+    }
+
+    #[test]
+    fn a_connection_to_itself_is_recognised() {
+        let s = self_connected();
+        assert!(is_self_connection(&s));
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        assert!(!is_self_connection(&c));
     }
 }

@@ -534,3 +534,79 @@ fn full_disk_on_the_primary_stops_acknowledging_and_loses_nothing_acknowledged()
         assert_eq!(r.meta.seq, i as u64 + 1);
     }
 }
+
+#[test]
+fn a_primary_that_stalled_does_not_count_its_standby_as_gone() {
+    let mut c = Cluster::new(Durability::Replicated);
+    c.step(100);
+    c.submit(10);
+    c.step(20);
+    assert_eq!(c.rep(1).acknowledgeable_seq(), 10);
+    // A record goes out, then the whole pair is not run for three timeouts (a VM pause, or
+    // both descheduled): the standby never had a chance to answer.
+    let session = c.load.session;
+    let id = c.load.next_cl_ord_id;
+    let req = c.load.request(id);
+    let s = c.rep(1).submit(session, session, &req).unwrap();
+    c.load.next_cl_ord_id += 1;
+    c.step(1);
+    c.clock.advance(3 * TIMEOUT);
+    // The primary must not acknowledge alone (and have the witness record it, which would
+    // refuse the standby a takeover until it caught up): the standby answers at once.
+    for _ in 0..50 {
+        c.step(1);
+        let now = c.clock.now_ns();
+        assert!(c.rep(1).peer_alive(now));
+        assert_eq!(c.witness.witness.must_have_seq, 0);
+    }
+    assert_eq!(c.primary(), Some(1));
+    assert_eq!(c.rep(1).acknowledgeable_seq(), s);
+    // A standby that is connected but stops answering (hung) is counted gone after
+    // `peer_timeout_ns` (2 timeouts by default), not after the standby's own detection
+    // timeout.
+    let hung = c.nodes[1].rep.take();
+    let t0 = c.clock.now_ns();
+    while {
+        let now = c.clock.now_ns();
+        c.rep(1).peer_alive(now)
+    } {
+        c.step(1);
+        assert!(c.clock.now_ns() - t0 < 10 * TIMEOUT);
+    }
+    let gone_after = c.clock.now_ns() - t0;
+    assert!(
+        (2 * TIMEOUT..2 * TIMEOUT + 4 * STEP + 50_000).contains(&gone_after),
+        "{gone_after}"
+    );
+    // It answers again: present again, and nothing was lost on the way.
+    c.nodes[1].rep = hung;
+    c.step(20);
+    let now = c.clock.now_ns();
+    assert!(c.rep(1).peer_alive(now));
+    assert_eq!(c.primary(), Some(1));
+}
+
+#[test]
+fn a_closed_connection_to_the_primary_starts_the_candidacy_at_once() {
+    let mut c = Cluster::new(Durability::Replicated);
+    c.step(100);
+    c.submit(10);
+    c.step(20);
+    assert_eq!(c.primary(), Some(1));
+    let asked = c.rep(2).stats().promotions_asked;
+    // The primary's process dies: its connections close (a frozen one keeps them open and
+    // is found by the timeout instead).
+    c.crash(1);
+    c.step(2);
+    assert!(
+        c.rep(2).stats().promotions_asked > asked,
+        "the standby asks the witness at once, not after the timeout"
+    );
+    // The witness grants once the dead primary's lease ran out (not before).
+    let t0 = c.clock.now_ns();
+    while c.primary() != Some(2) {
+        c.step(1);
+        assert!(c.clock.now_ns() - t0 < 2 * TIMEOUT);
+    }
+    assert_eq!(c.rep(2).acknowledgeable_seq(), 10);
+}

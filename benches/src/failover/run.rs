@@ -27,6 +27,9 @@ pub struct Config {
     /// The primary runs this long (uniformly random in the range) before each kill.
     pub gap_ms: (u64, u64),
     pub spin_standby: bool,
+    /// SIGSTOP the primary instead of SIGKILL (its connections stay open: only the timeout
+    /// detects it, as for a frozen machine or a broken link); SIGKILLed after the takeover.
+    pub hang: bool,
     /// `SCHED_FIFO` priority of the witness and the nodes (0: default policy).
     pub rt_priority: u32,
     /// How often the nodes report `ACKED` / `FOLLOW` (µs; every value covers all records up
@@ -41,8 +44,17 @@ pub struct Config {
 #[derive(Debug)]
 pub struct Outcome {
     pub kills: u32,
-    /// Kill → first record of the new primary, ns.
+    /// Kills the standby took over from (the other kills are `refused`).
+    pub takeovers: u32,
+    /// Kill → first record of the new primary, ns (the standby took over).
     pub takeover_ns: Histogram<u64>,
+    /// Kills after which the witness refused the standby (`MissingAcked`: the dead primary had
+    /// acknowledged records alone that the standby lacks), so the killed node was restarted and
+    /// resumed as primary; kill → its first record, ns (includes the process restart).
+    pub refused: u32,
+    pub refused_ns: Histogram<u64>,
+    /// Nodes that exited without being killed (restarted as standby).
+    pub unexpected_exits: u64,
     /// Kill → the standby asks the witness.
     pub detect_ns: Histogram<u64>,
     /// Ask → granted (the candidate became primary).
@@ -58,6 +70,8 @@ pub struct Outcome {
     pub acked_seq: u64,
     pub final_last_seq: u64,
     pub hashes_checked: u64,
+    /// The first failed safety check, with its evidence (the run stopped there).
+    pub failure: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -70,6 +84,10 @@ struct NodeView {
     primary_mono: Option<u64>,
     /// (term, seq, mono_ns, applied, hash)
     first: Option<(u64, u64, u64, u64, u64)>,
+    /// The last `HASH` line: (applied, hash).
+    hash: Option<(u64, u64)>,
+    /// The last `DENIED` line: (reason, mono_ns).
+    denied: Option<(String, u64)>,
     final_line: Option<String>,
     /// When its last `ACKED` line was read.
     acked_at: Option<Instant>,
@@ -88,6 +106,8 @@ struct Cluster {
     /// A kill happened and its promotion has not been seen yet.
     kill_pending: bool,
     spurious: u64,
+    /// Nodes that exited by themselves.
+    exits: u64,
     /// Print every report line but ACKED / FOLLOW (`TPX_FAILOVER_TRACE=1`).
     trace: bool,
 }
@@ -120,6 +140,18 @@ impl Cluster {
         } else if l.starts_with("ROLE standby") {
             v.primary_term = None;
             v.standby = true;
+        } else if l.starts_with("HASH") {
+            v.hash = Some((
+                field(l, "applied").unwrap_or(0),
+                field(l, "hash").unwrap_or(0),
+            ));
+        } else if l.starts_with("DENIED") {
+            let reason = l
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix("reason="))
+                .unwrap_or("")
+                .to_string();
+            v.denied = Some((reason, field(l, "mono_ns").unwrap_or(0)));
         } else if l.starts_with("CANDIDATE") {
             if let Some(t) = field(l, "mono_ns") {
                 v.candidate_mono.push(t);
@@ -145,6 +177,19 @@ impl Cluster {
             };
             for l in lines {
                 self.note(i, &l);
+            }
+            // A node that exited on its own (not killed by the bench) comes back as standby:
+            // what it printed counts, then it restarts from its log.
+            if self.procs[i].as_ref().is_some_and(|p| p.closed) {
+                let status = self.procs[i].as_mut().and_then(|p| p.child.wait().ok());
+                eprintln!(
+                    "failover-bench: node{} exited by itself ({status:?}); restarting it as standby",
+                    i + 1
+                );
+                self.exits += 1;
+                if self.start(i, false).is_err() {
+                    self.procs[i] = None;
+                }
             }
         }
     }
@@ -209,6 +254,20 @@ fn records(dir: &Path) -> Result<Vec<LogRecord>, String> {
     Ok(v)
 }
 
+/// Client orders sequenced more than once: `(origin, cl_ord_id, seq)` of each repeat.
+fn duplicates(recs: &[LogRecord]) -> Vec<(u32, u64, u64)> {
+    let mut ids = HashSet::new();
+    let mut v = Vec::new();
+    for r in recs {
+        if let Input::EnterOrder(m) = r.input {
+            if !ids.insert((r.meta.origin, m.cl_ord_id)) {
+                v.push((r.meta.origin, m.cl_ord_id, r.meta.seq));
+            }
+        }
+    }
+    v
+}
+
 fn hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds")
 }
@@ -236,14 +295,34 @@ pub fn run(cfg: Config, launcher: Launcher) -> Result<Outcome, String> {
         report_us: cfg.report_us,
     };
     let _ = std::fs::remove_file(&cfg.witness_state);
-    // The bench reads the nodes' reports: it must keep up, or a full pipe blocks a node's
-    // loop (and a silent primary gets replaced). Real-time just below the nodes when they are.
-    if cfg.rt_priority > 1 {
-        tpx_sequencer::node::set_realtime(cfg.rt_priority - 1)?;
-    }
+    // The bench reads the nodes' reports one real-time priority below them (under CFS on a
+    // loaded host it fell seconds behind and killed on stale views); its checks between kills
+    // (reading and replaying whole logs) run under the default policy (`rt_off`), so they do
+    // not take a core from the pair. The witness runs one priority above the nodes: it only ever runs for microseconds, and
+    // a renewal or a grant should not wait behind a node's duty cycle on a shared core.
+    let rt_on = || {
+        if cfg.rt_priority > 1 {
+            let _ = tpx_sequencer::node::set_realtime(cfg.rt_priority - 1);
+        }
+    };
+    let rt_off = || {
+        if cfg.rt_priority > 1 {
+            tpx_sequencer::node::set_normal();
+        }
+    };
+    rt_on();
     let mut witness = Proc::spawn(
         "witness",
-        launcher.witness(addrs[0], cfg.lease_us, &cfg.witness_state, cfg.rt_priority),
+        launcher.witness(
+            addrs[0],
+            cfg.lease_us,
+            &cfg.witness_state,
+            if cfg.rt_priority > 0 {
+                (cfg.rt_priority + 1).min(99)
+            } else {
+                0
+            },
+        ),
     )
     .map_err(|e| format!("spawn witness: {e}"))?;
     let t0 = Instant::now();
@@ -263,6 +342,7 @@ pub fn run(cfg: Config, launcher: Launcher) -> Result<Outcome, String> {
         term: 0,
         kill_pending: false,
         spurious: 0,
+        exits: 0,
         trace: std::env::var_os("TPX_FAILOVER_TRACE").is_some(),
     };
     c.start(0, true)?;
@@ -270,7 +350,11 @@ pub fn run(cfg: Config, launcher: Launcher) -> Result<Outcome, String> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed);
     let mut out = Outcome {
         kills: 0,
+        takeovers: 0,
         takeover_ns: hist(),
+        refused: 0,
+        refused_ns: hist(),
+        unexpected_exits: 0,
         detect_ns: hist(),
         grant_ns: hist(),
         first_ns: hist(),
@@ -281,6 +365,7 @@ pub fn run(cfg: Config, launcher: Launcher) -> Result<Outcome, String> {
         acked_seq: 0,
         final_last_seq: 0,
         hashes_checked: 0,
+        failure: None,
     };
     for k in 0..cfg.kills {
         // Steady: one primary acknowledging, the other a standby that caught up with it.
@@ -294,6 +379,44 @@ pub fn run(cfg: Config, launcher: Launcher) -> Result<Outcome, String> {
                     && c.acked > acked_then
             })
         })?;
+        // The standby's state = a replay of its log up to there (the state the standby will
+        // take over with; asked now, not at the takeover: the hash walks the whole book, and
+        // a new primary must not go silent that long).
+        if let Some(sb) = c.primary().map(|p| 1 - p) {
+            c.views[sb].hash = None;
+            if let Some(p) = c.procs[sb].as_ref() {
+                p.signal(libc::SIGUSR1);
+            }
+            let t0 = Instant::now();
+            while c.views[sb].hash.is_none() && t0.elapsed() < Duration::from_secs(5) {
+                c.pump();
+                std::thread::sleep(Duration::from_micros(500));
+            }
+            if let Some((applied, hash)) = c.views[sb].hash {
+                rt_off();
+                let st = FileStorage::new(c.specs[sb].dir.join("log"), WriteMode::Buffered)
+                    .map_err(|e| e.to_string())?;
+                let r =
+                    replay_hash(st, demo_engine_config(), applied).map_err(|e| e.to_string())?;
+                rt_on();
+                out.hashes_checked += 1;
+                if r != (applied, hash) {
+                    out.hash_mismatches += 1;
+                    out.failure = Some(format!(
+                        "before kill {}: standby node{} state (applied, hash) {:?}, a replay of \
+                         its log {} gives {r:?}",
+                        k + 1,
+                        sb + 1,
+                        (applied, hash),
+                        c.specs[sb].dir.display()
+                    ));
+                    out.spurious_promotions = c.spurious;
+                    out.acked_seq = c.acked;
+                    out.unexpected_exits = c.exits;
+                    return Ok(out);
+                }
+            }
+        }
         let gap = rng.gen_range(cfg.gap_ms.0..=cfg.gap_ms.1.max(cfg.gap_ms.0));
         let until = Instant::now() + Duration::from_millis(gap);
         while Instant::now() < until {
@@ -325,72 +448,140 @@ pub fn run(cfg: Config, launcher: Launcher) -> Result<Outcome, String> {
         let victim_term = c.views[victim].primary_term.unwrap_or(0);
         c.views[survivor].candidate_mono.clear();
         c.views[survivor].first = None;
+        c.views[survivor].denied = None;
         c.kill_pending = true;
         let t_kill = mono_ns();
         if c.trace {
-            eprintln!("[bench {}] SIGKILL node{}", t_kill / 1_000, victim + 1);
+            eprintln!(
+                "[bench {}] {} node{}",
+                t_kill / 1_000,
+                if cfg.hang { "SIGSTOP" } else { "SIGKILL" },
+                victim + 1
+            );
         }
-        {
-            let p = c.procs[victim].as_mut().ok_or("no victim")?;
+        let mut frozen = None;
+        if cfg.hang {
+            // Frozen: its sockets stay open, so only the standby's timeout detects it. Killed
+            // once someone took over (below).
+            let p = c.procs[victim].take().ok_or("no victim")?;
+            p.signal(libc::SIGSTOP);
+            frozen = Some(p);
+        } else {
+            {
+                let p = c.procs[victim].as_mut().ok_or("no victim")?;
+                p.signal(libc::SIGKILL);
+                let _ = p.child.wait();
+            }
+            // Acknowledgements it printed before it died count as received.
+            let tail = c.procs[victim]
+                .as_mut()
+                .map(|p| p.drain_to_end(Duration::from_secs(2)))
+                .unwrap_or_default();
+            for l in tail {
+                c.note(victim, &l);
+            }
+            c.procs[victim] = None;
+        }
+        // The takeover: by the standby; or, when the witness refuses it (`MissingAcked`: the
+        // killed primary acknowledged records alone that the standby lacks, which only the
+        // killed node holds), by the killed node restarted to resume as primary. Also
+        // restarted when nothing happens for 2 s, whatever the reason.
+        let t_wait = Instant::now();
+        let mut restarted = false;
+        let new_primary = loop {
+            c.pump();
+            if let Some(i) = (0..2).find(|&i| {
+                c.procs[i].is_some() && c.views[i].first.is_some_and(|(t, ..)| t > victim_term)
+            }) {
+                break i;
+            }
+            let refused_now = c.views[survivor]
+                .denied
+                .as_ref()
+                .is_some_and(|(r, t)| r == "MissingAcked" && *t >= t_kill);
+            if !restarted && (refused_now || t_wait.elapsed() > Duration::from_secs(2)) {
+                if let Some(mut p) = frozen.take() {
+                    p.signal(libc::SIGKILL);
+                    let _ = p.child.wait();
+                    for l in p.drain_to_end(Duration::from_secs(2)) {
+                        c.note(victim, &l);
+                    }
+                }
+                eprintln!(
+                    "kill {:>3}: the witness refuses node{} ({}); restarting node{} to resume as primary",
+                    k + 1,
+                    survivor + 1,
+                    c.views[survivor]
+                        .denied
+                        .as_ref()
+                        .map_or("no answer within 2 s", |(r, _)| r.as_str()),
+                    victim + 1
+                );
+                c.start(victim, true)?;
+                restarted = true;
+            }
+            if t_wait.elapsed() > Duration::from_secs(30) {
+                return Err(format!(
+                    "kill {}: no new primary within 30 s (survivor denied {:?}, acked {})",
+                    k + 1,
+                    c.views[survivor].denied,
+                    c.acked
+                ));
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        };
+        c.kill_pending = false;
+        if let Some(mut p) = frozen.take() {
+            // Everything it printed before it froze counts as received.
             p.signal(libc::SIGKILL);
             let _ = p.child.wait();
+            for l in p.drain_to_end(Duration::from_secs(2)) {
+                c.note(victim, &l);
+            }
         }
-        // Acknowledgements it printed before it died count as received.
-        let tail = c.procs[victim]
-            .as_mut()
-            .map(|p| p.drain_to_end(Duration::from_secs(2)))
-            .unwrap_or_default();
-        for l in tail {
-            c.note(victim, &l);
-        }
-        c.procs[victim] = None;
         let acked = c.acked;
-        c.wait(Duration::from_secs(10), "takeover", |c| {
-            c.views[survivor]
-                .first
-                .is_some_and(|(t, ..)| t > victim_term)
-        })?;
-        c.kill_pending = false;
-        let v = &c.views[survivor];
-        let (_, _, first_mono, applied, hash) = v.first.unwrap_or_default();
-        // The first request for a term after the kill (one made before it was spurious).
-        let cand = v
-            .candidate_mono
-            .iter()
-            .copied()
-            .find(|&t| t >= t_kill)
-            .unwrap_or(t_kill);
-        let prim = v.primary_mono.unwrap_or(cand).max(cand);
+        out.kills += 1;
+        let v = &c.views[new_primary];
+        let (_, _, first_mono, _, _) = v.first.unwrap_or_default();
         let rec = |h: &mut Histogram<u64>, ns: u64| {
             let _ = h.record(ns.max(1));
         };
-        rec(&mut out.takeover_ns, first_mono.saturating_sub(t_kill));
-        rec(&mut out.detect_ns, cand - t_kill);
-        rec(&mut out.grant_ns, prim - cand);
-        rec(&mut out.first_ns, first_mono.saturating_sub(prim));
-        out.kills += 1;
-
-        // The state the standby took over with = a replay of its log up to there.
-        let sdir = c.specs[survivor].dir.clone();
-        let t0 = Instant::now();
-        loop {
-            let st = FileStorage::new(sdir.join("log"), WriteMode::Buffered)
-                .map_err(|e| e.to_string())?;
-            let r = replay_hash(st, demo_engine_config(), applied).map_err(|e| e.to_string())?;
-            if r.0 >= applied || t0.elapsed() > Duration::from_secs(3) {
-                out.hashes_checked += 1;
-                if r != (applied, hash) {
-                    out.hash_mismatches += 1;
-                    eprintln!(
-                        "kill {k}: standby state {:?} != replay {r:?}",
-                        (applied, hash)
-                    );
-                }
-                break;
-            }
-            c.pump();
-            std::thread::sleep(Duration::from_millis(2));
+        let takeover = first_mono.saturating_sub(t_kill);
+        if new_primary == survivor {
+            // The first request for a term after the kill (one made before it was spurious).
+            let cand = v
+                .candidate_mono
+                .iter()
+                .copied()
+                .find(|&t| t >= t_kill)
+                .unwrap_or(t_kill);
+            let prim = v.primary_mono.unwrap_or(cand).max(cand);
+            rec(&mut out.takeover_ns, takeover);
+            rec(&mut out.detect_ns, cand - t_kill);
+            rec(&mut out.grant_ns, prim - cand);
+            rec(&mut out.first_ns, first_mono.saturating_sub(prim));
+            out.takeovers += 1;
+            eprintln!(
+                "kill {:>3}: takeover {:>7.1} µs (detect {:>6.1}, grant {:>6.1}, first {:>6.1}) acked {acked}",
+                k + 1,
+                takeover as f64 / 1e3,
+                (cand - t_kill) as f64 / 1e3,
+                (prim - cand) as f64 / 1e3,
+                first_mono.saturating_sub(prim) as f64 / 1e3,
+            );
+        } else {
+            rec(&mut out.refused_ns, takeover);
+            out.refused += 1;
+            eprintln!(
+                "kill {:>3}: refused: node{} resumed after {:>7.1} µs (incl. restart) acked {acked}",
+                k + 1,
+                new_primary + 1,
+                takeover as f64 / 1e3,
+            );
         }
+
+        let sdir = c.specs[new_primary].dir.clone();
+        rt_off();
         // Every acknowledged record is in the new primary's log, as the node that reported
         // the acknowledgement holds it (acknowledged records never change).
         let old = records(&c.specs[c.acked_by].dir)?;
@@ -403,27 +594,52 @@ pub fn run(cfg: Config, launcher: Launcher) -> Result<Outcome, String> {
             c.pump();
             std::thread::sleep(Duration::from_millis(2));
         };
-        let lost = (0..acked as usize)
+        let lost: Vec<usize> = (0..acked as usize)
             .filter(|&i| match (old.get(i), new.get(i)) {
                 (_, None) => true,
                 (Some(a), Some(b)) => a != b,
                 (None, Some(_)) => false,
             })
-            .count() as u64;
-        if lost > 0 {
-            eprintln!("kill {k}: {lost} acknowledged records lost or changed (acked {acked})");
+            .collect();
+        if !lost.is_empty() {
+            let ex: Vec<String> = lost
+                .iter()
+                .take(5)
+                .map(|&i| format!("seq {}: {:?} vs {:?}", i + 1, old.get(i), new.get(i)))
+                .collect();
+            out.failure = Some(format!(
+                "kill {}: {} acknowledged records (acked {acked}, by node{}) lost or changed in \
+                 node{}'s log ({} records); first: {ex:#?}",
+                k + 1,
+                lost.len(),
+                c.acked_by + 1,
+                new_primary + 1,
+                new.len()
+            ));
         }
-        out.acked_lost += lost;
-        eprintln!(
-            "kill {:>3}: takeover {:>7.1} µs (detect {:>6.1}, grant {:>6.1}, first {:>6.1}) acked {acked}",
-            k + 1,
-            first_mono.saturating_sub(t_kill) as f64 / 1e3,
-            (cand - t_kill) as f64 / 1e3,
-            (prim - cand) as f64 / 1e3,
-            first_mono.saturating_sub(prim) as f64 / 1e3,
-        );
-        // The killed node comes back as the new standby.
-        c.start(victim, false)?;
+        out.acked_lost += lost.len() as u64;
+        let dups = duplicates(&new);
+        if !dups.is_empty() {
+            out.failure = Some(format!(
+                "kill {}: node{}'s log sequences client orders twice: (origin, cl_ord_id, seq) {:?}",
+                k + 1,
+                new_primary + 1,
+                &dups[..dups.len().min(5)]
+            ));
+            out.duplicates += dups.len() as u64;
+        }
+        if out.failure.is_some() {
+            // A safety check failed: stop here, with the logs kept for the evidence.
+            out.spurious_promotions = c.spurious;
+            out.acked_seq = c.acked;
+            out.unexpected_exits = c.exits;
+            return Ok(out);
+        }
+        rt_on();
+        if !restarted {
+            // The killed node comes back as the new standby.
+            c.start(victim, false)?;
+        }
     }
     // Stop both; their final states must equal replays of their logs.
     c.wait(Duration::from_secs(30), "final catch-up", |c| {
@@ -459,27 +675,29 @@ pub fn run(cfg: Config, launcher: Launcher) -> Result<Outcome, String> {
         out.hashes_checked += 1;
         if r != (applied, hash) {
             out.hash_mismatches += 1;
-            eprintln!(
-                "node {}: final state {:?} != replay {r:?}",
+            out.failure = Some(format!(
+                "node{}: final state (applied, hash) {:?} != a replay of its log {r:?}",
                 i + 1,
                 (applied, hash)
-            );
+            ));
         }
     }
     // No client order sequenced twice in either log (the newest primary's holds every term).
     for i in 0..2 {
         let recs = records(&c.specs[i].dir)?;
-        let mut ids = HashSet::new();
-        for r in &recs {
-            if let Input::EnterOrder(m) = r.input {
-                if !ids.insert((r.meta.origin, m.cl_ord_id)) {
-                    out.duplicates += 1;
-                }
-            }
+        let dups = duplicates(&recs);
+        if !dups.is_empty() {
+            out.duplicates += dups.len() as u64;
+            out.failure = Some(format!(
+                "node{}'s final log sequences client orders twice: (origin, cl_ord_id, seq) {:?}",
+                i + 1,
+                &dups[..dups.len().min(5)]
+            ));
         }
         out.final_last_seq = out.final_last_seq.max(recs.len() as u64);
     }
     out.spurious_promotions = c.spurious;
     out.acked_seq = c.acked;
+    out.unexpected_exits = c.exits;
     Ok(out)
 }
