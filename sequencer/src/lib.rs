@@ -33,6 +33,7 @@ pub mod snapshot;
 pub mod storage;
 pub mod transport;
 pub mod witness;
+pub mod witness_state;
 pub mod writer;
 
 pub use apply::{command_of, Applier, EngineApplier};

@@ -148,43 +148,41 @@ pub struct WitnessServer<T: Transport, C: Clock> {
     pub witness: Witness,
     net: T,
     clock: C,
-    state_file: Option<PathBuf>,
+    state_file: Option<crate::witness_state::WitnessStateFile>,
+    /// A state file was asked for but could not be opened: grants are never answered.
+    unwritable: bool,
     out: Vec<u8>,
 }
 
 /// Reads a persisted `(term, holder)`.
 pub fn load_witness_state(path: &std::path::Path) -> Option<(u64, u32)> {
-    let s = std::fs::read_to_string(path).ok()?;
-    let mut it = s.split_whitespace();
-    let term = it.next()?.parse().ok()?;
-    let holder = it.next()?.parse().ok()?;
-    Some((term, holder))
-}
-
-fn store_witness_state(path: &std::path::Path, term: u64, holder: u32) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        writeln!(f, "{term} {holder}")?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Some(d) = path.parent() {
-        std::fs::File::open(d)?.sync_all()?;
-    }
-    Ok(())
+    crate::witness_state::load(path)
 }
 
 impl<T: Transport, C: Clock> WitnessServer<T, C> {
     pub fn new(lease_ns: u64, net: T, clock: C, state_file: Option<PathBuf>) -> Self {
-        let persisted = state_file.as_deref().and_then(load_witness_state);
+        // A state file that cannot be opened: every grant is then refused an answer (as a
+        // failed write would be), so the candidate keeps retrying and nobody is promoted on
+        // state that cannot be made durable.
+        let path_given = state_file.is_some();
+        let (state_file, persisted) = match state_file.as_deref() {
+            None => (None, None),
+            Some(p) => match crate::witness_state::WitnessStateFile::open(p) {
+                Ok((f, found)) => (Some(f), found),
+                Err(e) => {
+                    eprintln!("tpx witness: state file {}: {e}", p.display());
+                    (None, load_witness_state(p))
+                }
+            },
+        };
+        let unwritable = state_file.is_none() && path_given;
         let witness = Witness::new(lease_ns, clock.now_ns(), persisted);
         WitnessServer {
             witness,
             net,
             clock,
             state_file,
+            unwritable,
             out: Vec::new(),
         }
     }
@@ -204,8 +202,11 @@ impl<T: Transport, C: Clock> WitnessServer<T, C> {
             let now = self.clock.now_ns();
             let (reply, outcome) = self.witness.on_message(now, &msg);
             if outcome.granted {
-                if let Some(p) = &self.state_file {
-                    if store_witness_state(p, self.witness.term, self.witness.holder).is_err() {
+                if self.unwritable {
+                    continue;
+                }
+                if let Some(f) = &mut self.state_file {
+                    if f.store(self.witness.term, self.witness.holder).is_err() {
                         // Cannot persist: do not answer (the candidate retries).
                         continue;
                     }
