@@ -200,16 +200,21 @@ impl<T: Transport, C: Clock> WitnessServer<T, C> {
         for (from, m) in inbox {
             let Some(msg) = Msg::decode(&m) else { continue };
             let now = self.clock.now_ns();
+            let before = self.witness.clone();
             let (reply, outcome) = self.witness.on_message(now, &msg);
             if outcome.granted {
-                if self.unwritable {
+                let stored = !self.unwritable
+                    && self
+                        .state_file
+                        .as_mut()
+                        .is_none_or(|f| f.store(self.witness.term, self.witness.holder).is_ok());
+                if !stored {
+                    // Cannot persist: forget the grant and do not answer. (Kept in memory, a
+                    // retry of the same Promote would be answered from memory by the holder
+                    // check without ever being written, and a restarted witness could then
+                    // grant that term again.) The candidate retries.
+                    self.witness = before;
                     continue;
-                }
-                if let Some(f) = &mut self.state_file {
-                    if f.store(self.witness.term, self.witness.holder).is_err() {
-                        // Cannot persist: do not answer (the candidate retries).
-                        continue;
-                    }
                 }
             }
             if let Some(r) = reply {
@@ -224,6 +229,36 @@ impl<T: Transport, C: Clock> WitnessServer<T, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_grant_that_cannot_be_persisted_is_neither_answered_nor_kept() {
+        use crate::clock::ManualClock;
+        use crate::transport::MemNet;
+        let net = MemNet::new();
+        let bad = std::path::PathBuf::from("/nonexistent-tpx-dir/witness.state");
+        let mut w = WitnessServer::new(L, net.endpoint(9), ManualClock::new(0), Some(bad));
+        let mut cand = net.endpoint(1);
+        let mut ask = Vec::new();
+        Msg::Promote {
+            node: 1,
+            term: 1,
+            last_seq: 0,
+            last_term: 0,
+        }
+        .encode(&mut ask);
+        for _ in 0..2 {
+            assert!(cand.send(9, &ask));
+            assert_eq!(w.poll(), 1);
+            let mut answers = 0;
+            cand.poll(&mut |_, _| answers += 1);
+            assert_eq!(answers, 0, "no grant is answered without being durable");
+            assert_eq!(
+                (w.witness.term, w.witness.holder),
+                (0, 0),
+                "nor kept in memory"
+            );
+        }
+    }
 
     const L: u64 = 1_000;
 
