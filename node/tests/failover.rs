@@ -14,30 +14,14 @@ use std::time::{Duration, Instant};
 use tpx_client::{req, token_from_str, ClientConfig, ClientError, Event, FailoverClient};
 use tpx_node::accounts::{demo_accounts, demo_accounts_file};
 use tpx_sequencer::{FileStorage, LogConfig, LogReader, SegmentLog, WriteMode};
-use tpx_wire::enums::{CancelReason, OrderKind, RejectReason, Side, StpMode, TimeInForce};
+use tpx_wire::enums::{CancelReason, RejectReason, Side, TimeInForce};
 use tpx_wire::log_record::{encode_record, Input, LogRecord, RecordMeta};
 use tpx_wire::order_entry::{EnterOrder, ReplaceOrder};
 use tpx_wire::replies::ServerMessage;
 
 mod procs;
 
-use procs::{free_port, listening, node_config, Proc, WAIT};
-
-fn order(cl: u64) -> EnterOrder {
-    // Resting buys at many prices: never cross, so each order has exactly one answer.
-    EnterOrder {
-        cl_ord_id: cl,
-        price: 50_000 - (cl % 500) as i64,
-        qty: 1,
-        instrument: 1,
-        side: Side::Buy,
-        kind: OrderKind::Limit,
-        tif: TimeInForce::Gtc,
-        stp: StpMode::None,
-        post_only: false,
-        reduce_only: false,
-    }
-}
+use procs::{free_port, listening, node_config, order, Proc, WAIT};
 
 /// The `cl_ord_id` of the record [`diverge`] plants in the old primary's log.
 const UNREPLICATED: u64 = 9_999;

@@ -21,30 +21,12 @@ use tpx_md::{AeronClient, AeronSetup};
 use tpx_node::accounts::{demo_accounts, demo_accounts_file};
 use tpx_node::md::{feed_config_of, launch_driver, MdConfig};
 use tpx_sequencer::{FileStorage, LogReader, WriteMode};
-use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
 use tpx_wire::log_record::Input;
-use tpx_wire::order_entry::EnterOrder;
 use tpx_wire::replies::ServerMessage;
 
 mod procs;
 
-use procs::{free_port, listening, node_config_with, Proc, WAIT};
-
-fn order(cl: u64) -> EnterOrder {
-    // Resting buys at many prices: never cross.
-    EnterOrder {
-        cl_ord_id: cl,
-        price: 50_000 - (cl % 500) as i64,
-        qty: 1,
-        instrument: 1,
-        side: Side::Buy,
-        kind: OrderKind::Limit,
-        tif: TimeInForce::Gtc,
-        stp: StpMode::None,
-        post_only: false,
-        reduce_only: false,
-    }
-}
+use procs::{free_port, listening, node_config_with, order, Proc, WAIT};
 
 /// Account 1's orders in a node's log.
 fn logged_orders(dir: &Path) -> usize {

@@ -163,3 +163,20 @@ pub fn node_config(
 ) -> PathBuf {
     node_config_with(dir, k, cpu, repl, w, "")
 }
+
+/// A resting buy at one of 500 prices: these never cross, so each order has exactly one answer.
+pub fn order(cl: u64) -> tpx_wire::order_entry::EnterOrder {
+    use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
+    tpx_wire::order_entry::EnterOrder {
+        cl_ord_id: cl,
+        price: 50_000 - (cl % 500) as i64,
+        qty: 1,
+        instrument: 1,
+        side: Side::Buy,
+        kind: OrderKind::Limit,
+        tif: TimeInForce::Gtc,
+        stp: StpMode::None,
+        post_only: false,
+        reduce_only: false,
+    }
+}
