@@ -550,6 +550,20 @@ impl Gateway {
                 sessions.on_mass_cancel(slot, &m, now_ns, unix_ns, &mut out, fwd)
             }
             ClientMessage::Heartbeat(_) => {}
+            ClientMessage::AdminDeposit(_)
+            | ClientMessage::AdminWithdraw(_)
+            | ClientMessage::AdminSetMarkPrice(_)
+            | ClientMessage::AdminApplyFunding(_)
+            | ClientMessage::AdminLiquidate(_)
+            | ClientMessage::AdminSetFeeTier(_) => {
+                // Not served yet: answered like a template this node does not take.
+                let c = conns[id as usize].as_mut().expect("live connection");
+                c.queue(&ServerMessage::SessionReject(SessionReject::from_error(
+                    &tpx_wire::DecodeError::UnexpectedTemplate {
+                        template_id: msg.template_id(),
+                    },
+                )));
+            }
             ClientMessage::LogoutRequest(_) => {
                 let c = conns[id as usize].as_mut().expect("live connection");
                 c.queue(&ServerMessage::Logout(Logout {

@@ -1,6 +1,10 @@
 //! Every layout and enum of the schema, for the spec, tools and error messages, and the
 //! canonical examples `docs/PROTOCOL.md` shows in hex (a test checks the document against them).
 
+use crate::admin::{
+    AdminAccepted, AdminApplyFunding, AdminDeposit, AdminLiquidate, AdminSetFeeTier,
+    AdminSetMarkPrice, AdminWithdraw,
+};
 use crate::codec::{EnumDesc, Layout, Symbol, Token};
 use crate::enums::*;
 use crate::error::DecodeErrorCode;
@@ -28,12 +32,20 @@ pub const LAYOUTS: &[Layout] = &[
     ReplaceOrder::LAYOUT,
     CancelOrder::LAYOUT,
     MassCancel::LAYOUT,
+    AdminDeposit::LAYOUT,
+    AdminWithdraw::LAYOUT,
+    AdminSetMarkPrice::LAYOUT,
+    AdminApplyFunding::LAYOUT,
+    AdminLiquidate::LAYOUT,
+    AdminSetFeeTier::LAYOUT,
     OrderAccepted::LAYOUT,
     OrderRejected::LAYOUT,
     OrderReplaced::LAYOUT,
     OrderCancelled::LAYOUT,
     crate::replies::OrderExecuted::LAYOUT,
     MassCancelAck::LAYOUT,
+    AdminAccepted::LAYOUT,
+    BalanceUpdate::LAYOUT,
     log_record::RECORD_LAYOUT,
     Halt::LAYOUT,
     Resume::LAYOUT,
@@ -69,6 +81,7 @@ pub const ENUMS: &[EnumDesc] = &[
     StpMode::DESC,
     RejectReason::DESC,
     RequestKind::DESC,
+    BalanceReason::DESC,
     CancelReason::DESC,
     Liquidity::DESC,
     LoginRejectReason::DESC,
@@ -235,6 +248,71 @@ pub fn examples() -> Vec<(&'static str, Vec<u8>)> {
         cancelled_count: 2,
     };
     add("mass_cancel_ack", mca.encode(&mut b), &b);
+    let ad = AdminDeposit {
+        request_id: 5001,
+        amount: 1_000_000_000,
+        account: 7,
+        asset: 2,
+        shard: 0,
+    };
+    add("admin_deposit", ad.encode(&mut b), &b);
+    let aw = AdminWithdraw {
+        request_id: 5002,
+        amount: 250_000_000,
+        account: 7,
+        asset: 2,
+        shard: 0,
+    };
+    add("admin_withdraw", aw.encode(&mut b), &b);
+    let am = AdminSetMarkPrice {
+        request_id: 5003,
+        price: 65_010,
+        instrument: 3,
+    };
+    add("admin_set_mark_price", am.encode(&mut b), &b);
+    let af = AdminApplyFunding {
+        request_id: 5004,
+        rate_ppm: 100,
+        instrument: 3,
+    };
+    add("admin_apply_funding", af.encode(&mut b), &b);
+    let al = AdminLiquidate {
+        request_id: 5005,
+        cl_ord_id: 9001,
+        price: 64_000,
+        account: 7,
+        instrument: 3,
+    };
+    add("admin_liquidate", al.encode(&mut b), &b);
+    let at = AdminSetFeeTier {
+        request_id: 5006,
+        account: 7,
+        shard: 0xFFFF,
+        tier: 1,
+    };
+    add("admin_set_fee_tier", at.encode(&mut b), &b);
+    let aa = AdminAccepted {
+        seq: 7,
+        timestamp_ns: TS,
+        request_id: 5001,
+        available: 1_000_000_000,
+        held: 0,
+        account: 7,
+        shard: 0,
+        request: RequestKind::AdminDeposit,
+    };
+    add("admin_accepted", aa.encode(&mut b), &b);
+    let bu = BalanceUpdate {
+        seq: 8,
+        timestamp_ns: TS,
+        delta: 1_000_000_000,
+        available: 1_000_000_000,
+        held: 0,
+        asset: 2,
+        shard: 0,
+        reason: BalanceReason::Deposit,
+    };
+    add("balance_update", bu.encode(&mut b), &b);
     let rec = LogRecord {
         meta: RecordMeta {
             seq: 1234,

@@ -112,6 +112,9 @@ crate::wire_enum! {
         Backpressure = 35,
         /// Gateway: this node is not serving orders (standby, failover in progress, shutting down).
         Unavailable = 36,
+        /// Gateway: an admin request from a session whose account is not an admin account, or
+        /// naming a shard this node does not have.
+        NotAuthorized = 37,
     }
 }
 
@@ -150,6 +153,30 @@ crate::wire_enum! {
         ReplaceOrder = 17,
         CancelOrder = 18,
         MassCancel = 19,
+        AdminDeposit = 20,
+        AdminWithdraw = 21,
+        AdminSetMarkPrice = 22,
+        AdminApplyFunding = 23,
+        AdminLiquidate = 24,
+        AdminSetFeeTier = 25,
+    }
+}
+
+crate::wire_enum! {
+    /// Why a balance changed other than by a trade (the engine's `BalanceReason`).
+    pub enum BalanceReason {
+        /// An admin deposit.
+        Deposit = 1,
+        /// An admin withdrawal.
+        Withdrawal = 2,
+        /// Mark-to-market settlement of a perpetual position at a new mark price.
+        VariationMargin = 3,
+        /// Funding paid or received.
+        Funding = 4,
+        /// A bankrupt account's deficit, paid by the fee (insurance) account.
+        InsuranceCover = 5,
+        /// Rounding remainders of settlement and funding, credited to the fee account.
+        Remainder = 6,
     }
 }
 

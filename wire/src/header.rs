@@ -40,18 +40,27 @@ pub mod template {
     pub const LOGOUT_REQUEST: u16 = 6;
     pub const LOGOUT: u16 = 7;
     pub const SESSION_REJECT: u16 = 8;
-    // Requests (schema ORDER_ENTRY), 16..=31; 20..=31 reserved.
+    // Requests (schema ORDER_ENTRY), 16..=31; 26..=31 reserved.
     pub const ENTER_ORDER: u16 = 16;
     pub const REPLACE_ORDER: u16 = 17;
     pub const CANCEL_ORDER: u16 = 18;
     pub const MASS_CANCEL: u16 = 19;
-    // Replies (schema ORDER_ENTRY), 32..=63; 38..=63 reserved.
+    // Admin requests (schema ORDER_ENTRY; accounts marked admin only), 20..=25.
+    pub const ADMIN_DEPOSIT: u16 = 20;
+    pub const ADMIN_WITHDRAW: u16 = 21;
+    pub const ADMIN_SET_MARK_PRICE: u16 = 22;
+    pub const ADMIN_APPLY_FUNDING: u16 = 23;
+    pub const ADMIN_LIQUIDATE: u16 = 24;
+    pub const ADMIN_SET_FEE_TIER: u16 = 25;
+    // Replies (schema ORDER_ENTRY), 32..=63; 40..=63 reserved.
     pub const ORDER_ACCEPTED: u16 = 32;
     pub const ORDER_REJECTED: u16 = 33;
     pub const ORDER_REPLACED: u16 = 34;
     pub const ORDER_CANCELLED: u16 = 35;
     pub const ORDER_EXECUTED: u16 = 36;
     pub const MASS_CANCEL_ACK: u16 = 37;
+    pub const ADMIN_ACCEPTED: u16 = 38;
+    pub const BALANCE_UPDATE: u16 = 39;
     // Input log (schema INPUT_LOG), 64..=95.
     pub const LOG_RECORD: u16 = 64;
     pub const HALT: u16 = 80;
@@ -88,7 +97,7 @@ pub mod template {
     pub const fn schema_of(template_id: u16) -> Option<u16> {
         use super::schema::*;
         match template_id {
-            1..=8 | 16..=19 | 32..=37 => Some(ORDER_ENTRY),
+            1..=8 | 16..=25 | 32..=39 => Some(ORDER_ENTRY),
             64 | 80..=88 => Some(INPUT_LOG),
             96 | 100..=113 => Some(MARKET_DATA),
             _ => None,

@@ -21,6 +21,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod catalog;
 pub mod codec;
 pub mod enums;

@@ -1,5 +1,9 @@
 //! Order-entry requests (OUCH 5.0-like), client → server, and the client-channel decoder.
 
+use crate::admin::{
+    AdminApplyFunding, AdminDeposit, AdminLiquidate, AdminSetFeeTier, AdminSetMarkPrice,
+    AdminWithdraw,
+};
 use crate::enums::{OrderKind, Side, StpMode, TimeInForce};
 use crate::error::{DecodeError, EncodeError};
 use crate::header::{schema::ORDER_ENTRY, template, Header};
@@ -77,6 +81,12 @@ pub enum ClientMessage {
     ReplaceOrder(ReplaceOrder),
     CancelOrder(CancelOrder),
     MassCancel(MassCancel),
+    AdminDeposit(AdminDeposit),
+    AdminWithdraw(AdminWithdraw),
+    AdminSetMarkPrice(AdminSetMarkPrice),
+    AdminApplyFunding(AdminApplyFunding),
+    AdminLiquidate(AdminLiquidate),
+    AdminSetFeeTier(AdminSetFeeTier),
 }
 
 impl ClientMessage {
@@ -90,6 +100,22 @@ impl ClientMessage {
             template::CANCEL_ORDER => CancelOrder::decode(frame).map(ClientMessage::CancelOrder),
             template::REPLACE_ORDER => ReplaceOrder::decode(frame).map(ClientMessage::ReplaceOrder),
             template::MASS_CANCEL => MassCancel::decode(frame).map(ClientMessage::MassCancel),
+            template::ADMIN_DEPOSIT => AdminDeposit::decode(frame).map(ClientMessage::AdminDeposit),
+            template::ADMIN_WITHDRAW => {
+                AdminWithdraw::decode(frame).map(ClientMessage::AdminWithdraw)
+            }
+            template::ADMIN_SET_MARK_PRICE => {
+                AdminSetMarkPrice::decode(frame).map(ClientMessage::AdminSetMarkPrice)
+            }
+            template::ADMIN_APPLY_FUNDING => {
+                AdminApplyFunding::decode(frame).map(ClientMessage::AdminApplyFunding)
+            }
+            template::ADMIN_LIQUIDATE => {
+                AdminLiquidate::decode(frame).map(ClientMessage::AdminLiquidate)
+            }
+            template::ADMIN_SET_FEE_TIER => {
+                AdminSetFeeTier::decode(frame).map(ClientMessage::AdminSetFeeTier)
+            }
             template::CLIENT_HEARTBEAT => {
                 ClientHeartbeat::decode(frame).map(ClientMessage::Heartbeat)
             }
@@ -112,6 +138,12 @@ impl ClientMessage {
             ClientMessage::ReplaceOrder(m) => m.encode(buf),
             ClientMessage::CancelOrder(m) => m.encode(buf),
             ClientMessage::MassCancel(m) => m.encode(buf),
+            ClientMessage::AdminDeposit(m) => m.encode(buf),
+            ClientMessage::AdminWithdraw(m) => m.encode(buf),
+            ClientMessage::AdminSetMarkPrice(m) => m.encode(buf),
+            ClientMessage::AdminApplyFunding(m) => m.encode(buf),
+            ClientMessage::AdminLiquidate(m) => m.encode(buf),
+            ClientMessage::AdminSetFeeTier(m) => m.encode(buf),
         }
     }
 
@@ -125,6 +157,12 @@ impl ClientMessage {
             ClientMessage::ReplaceOrder(_) => ReplaceOrder::TEMPLATE_ID,
             ClientMessage::CancelOrder(_) => CancelOrder::TEMPLATE_ID,
             ClientMessage::MassCancel(_) => MassCancel::TEMPLATE_ID,
+            ClientMessage::AdminDeposit(_) => AdminDeposit::TEMPLATE_ID,
+            ClientMessage::AdminWithdraw(_) => AdminWithdraw::TEMPLATE_ID,
+            ClientMessage::AdminSetMarkPrice(_) => AdminSetMarkPrice::TEMPLATE_ID,
+            ClientMessage::AdminApplyFunding(_) => AdminApplyFunding::TEMPLATE_ID,
+            ClientMessage::AdminLiquidate(_) => AdminLiquidate::TEMPLATE_ID,
+            ClientMessage::AdminSetFeeTier(_) => AdminSetFeeTier::TEMPLATE_ID,
         }
     }
 }

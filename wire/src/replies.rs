@@ -4,7 +4,8 @@
 //! an `OrderRejected(NotLoggedIn)`, which is never replayed) and `timestamp_ns`, the sequencer's
 //! timestamp of the input that produced it (so a replay is byte-identical).
 
-use crate::enums::{CancelReason, Liquidity, RejectReason, RequestKind, Side};
+use crate::admin::AdminAccepted;
+use crate::enums::{BalanceReason, CancelReason, Liquidity, RejectReason, RequestKind, Side};
 use crate::error::{DecodeError, EncodeError};
 use crate::header::{schema::ORDER_ENTRY, template, Header};
 use crate::session::{LoginAccepted, LoginRejected, Logout, ServerHeartbeat, SessionReject};
@@ -143,6 +144,30 @@ crate::wire_message! {
     reserved []
 }
 
+crate::wire_message! {
+    /// A balance of the session's account changed other than by a trade (deposit, withdrawal,
+    /// variation margin at a new mark, funding, ...). Balances are per shard.
+    pub struct BalanceUpdate = template template::BALANCE_UPDATE, schema ORDER_ENTRY, size 56 {
+        /// Session sequence number.
+        8 => seq: u64,
+        /// Sequencer timestamp, ns since the Unix epoch.
+        16 => timestamp_ns: u64,
+        /// Change in minor units of the asset (negative: debited).
+        24 => delta: i64,
+        /// Available balance after it (negative only for a perpetual's settle asset after losses).
+        32 => available: i64,
+        /// Held balance after it (open orders and position margin).
+        40 => held: i64,
+        /// Asset id.
+        48 => asset: u32,
+        /// The shard whose balance changed.
+        52 => shard: u16,
+        /// Why.
+        54 => reason: BalanceReason,
+    }
+    reserved [55..56]
+}
+
 /// Any message a server sends on an order-entry connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerMessage {
@@ -157,6 +182,8 @@ pub enum ServerMessage {
     OrderCancelled(OrderCancelled),
     OrderExecuted(OrderExecuted),
     MassCancelAck(MassCancelAck),
+    AdminAccepted(AdminAccepted),
+    BalanceUpdate(BalanceUpdate),
 }
 
 impl ServerMessage {
@@ -172,6 +199,8 @@ impl ServerMessage {
             template::ORDER_CANCELLED => OrderCancelled::decode(frame).map(S::OrderCancelled),
             template::ORDER_EXECUTED => OrderExecuted::decode(frame).map(S::OrderExecuted),
             template::MASS_CANCEL_ACK => MassCancelAck::decode(frame).map(S::MassCancelAck),
+            template::ADMIN_ACCEPTED => AdminAccepted::decode(frame).map(S::AdminAccepted),
+            template::BALANCE_UPDATE => BalanceUpdate::decode(frame).map(S::BalanceUpdate),
             template::LOGIN_ACCEPTED => LoginAccepted::decode(frame).map(S::LoginAccepted),
             template::LOGIN_REJECTED => LoginRejected::decode(frame).map(S::LoginRejected),
             template::SERVER_HEARTBEAT => ServerHeartbeat::decode(frame).map(S::Heartbeat),
@@ -196,6 +225,8 @@ impl ServerMessage {
             S::OrderCancelled(m) => m.encode(buf),
             S::OrderExecuted(m) => m.encode(buf),
             S::MassCancelAck(m) => m.encode(buf),
+            S::AdminAccepted(m) => m.encode(buf),
+            S::BalanceUpdate(m) => m.encode(buf),
         }
     }
 
@@ -210,6 +241,8 @@ impl ServerMessage {
             S::OrderCancelled(m) => m.seq,
             S::OrderExecuted(m) => m.seq,
             S::MassCancelAck(m) => m.seq,
+            S::AdminAccepted(m) => m.seq,
+            S::BalanceUpdate(m) => m.seq,
             _ => 0,
         };
         (seq != 0).then_some(seq)
