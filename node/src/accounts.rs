@@ -7,6 +7,7 @@
 //! token_sha256 = "9f86d08188..."   # SHA-256 of the token, lowercase hex; never the token
 //! rate_limit_per_sec = 10000        # sustained messages per second
 //! burst = 1000                      # bucket size (default: rate_limit_per_sec / 10, at least 1)
+//! admin = false                     # may send admin requests (deposits, marks, ...)
 //! ```
 //!
 //! A login carries a 32-byte token; the file holds the SHA-256 of those 32 bytes. Text tokens
@@ -30,6 +31,10 @@ pub struct AccountEntry {
     pub rate_limit_per_sec: u32,
     #[serde(default)]
     pub burst: Option<u32>,
+    /// May send admin requests (deposits, withdrawals, marks, funding, liquidations, fee
+    /// tiers); default false.
+    #[serde(default)]
+    pub admin: bool,
 }
 
 impl AccountEntry {
@@ -146,6 +151,8 @@ pub struct DemoAccount {
     pub id: AccountId,
     pub name: String,
     pub token: String,
+    /// May send admin requests.
+    pub admin: bool,
 }
 
 /// `count` demo accounts with ids `1..=count` and tokens `demo-token-<id>` (known, documented,
@@ -156,6 +163,7 @@ pub fn demo_accounts(count: u32) -> Vec<DemoAccount> {
             id,
             name: format!("demo-{id}"),
             token: format!("demo-token-{id}"),
+            admin: false,
         })
         .collect()
 }
@@ -177,6 +185,7 @@ pub fn demo_accounts_file(accounts: &[DemoAccount], rate_limit_per_sec: u32) -> 
                 token_sha256: token_hash_hex(&token_of(&a.token).0),
                 rate_limit_per_sec,
                 burst: Some(rate_limit_per_sec.max(1)),
+                admin: a.admin,
             })
             .collect(),
     }
@@ -228,6 +237,7 @@ mod tests {
                 token_sha256: "zz".into(),
                 rate_limit_per_sec: 1,
                 burst: None,
+                admin: false,
             }],
         };
         assert!(Accounts::from_file(file).is_err());

@@ -237,6 +237,35 @@ pub struct InstrumentConfig {
     /// The shard that owns it; default: instruments are dealt round-robin in id order.
     #[serde(default)]
     pub shard: Option<u32>,
+    /// Risk (`[risk]` present): one tick-lot is worth `value_num / value_den` minor units of
+    /// the quote (settle) asset, usually `tick_size * lot_size / base units per whole base
+    /// unit`. Default 1 / 1.
+    #[serde(default = "default_one")]
+    pub value_num: u64,
+    #[serde(default = "default_one")]
+    pub value_den: u64,
+    /// Risk: maker and taker fees per tier (`fees[tier]`, tiers past the end use the last);
+    /// default: one tier, no fees.
+    #[serde(default)]
+    pub fees: Vec<crate::risk_config::FeeConfig>,
+    /// Risk, perpetuals: initial and maintenance margin (ppm; default 10% / 5%).
+    #[serde(default = "default_initial_margin_ppm")]
+    pub initial_margin_ppm: u32,
+    #[serde(default = "default_maintenance_margin_ppm")]
+    pub maintenance_margin_ppm: u32,
+    /// Risk, perpetuals: the largest position in lots (0: no limit).
+    #[serde(default)]
+    pub max_position: u64,
+}
+
+fn default_one() -> u64 {
+    1
+}
+fn default_initial_margin_ppm() -> u32 {
+    100_000
+}
+fn default_maintenance_margin_ppm() -> u32 {
+    50_000
 }
 
 impl InstrumentConfig {
@@ -265,6 +294,31 @@ impl InstrumentConfig {
     }
 }
 
+fn builtin_fees() -> Vec<crate::risk_config::FeeConfig> {
+    use crate::risk_config::FeeConfig;
+    vec![
+        FeeConfig {
+            maker_ppm: 200,
+            taker_ppm: 500,
+        },
+        FeeConfig {
+            maker_ppm: -100,
+            taker_ppm: 400,
+        },
+    ]
+}
+
+/// The `[risk]` section `tpx up` runs with: the built-in assets, two fee tiers, venue accounts
+/// 900 (fees) and 901 (liquidation).
+pub fn builtin_risk() -> crate::risk_config::RiskSection {
+    crate::risk_config::RiskSection {
+        fee_account: 900,
+        liquidation_account: 901,
+        fee_tiers: 2,
+        assets: vec![ASSET_USDT, ASSET_BTC, ASSET_ETH],
+    }
+}
+
 /// Asset ids of the built-in instruments.
 pub const ASSET_USDT: u32 = 1;
 pub const ASSET_BTC: u32 = 2;
@@ -273,7 +327,10 @@ pub const ASSET_ETH: u32 = 3;
 /// The built-in instruments: BTC-USDT and ETH-USDT spot, BTC-PERP and ETH-PERP linear perps
 /// settled in USDT.
 ///
-/// Units (minor units: USDT 1e-6, BTC 1e-8, ETH 1e-9):
+/// Units (minor units: USDT 1e-6, BTC 1e-8, ETH 1e-9); a tick-lot is worth 100 USDT minor units
+/// for both (`1e6 * 1e4 / 1e8`, `1e5 * 1e6 / 1e9`). Risk: two fee tiers (maker 2 bps / taker
+/// 5 bps; maker 1 bp rebate / taker 4 bps), perpetuals 10% initial / 5% maintenance margin,
+/// at most 100,000 lots (10 BTC, 100 ETH) per position.
 /// - BTC: tick 1 USDT, lot 0.0001 BTC, prices 10,000..200,000 USDT (190 k ladder levels),
 ///   1..1,000,000 lots (0.0001..100 BTC), min notional 1 USDT (10,000 tick-lots).
 /// - ETH: tick 0.1 USDT, lot 0.001 ETH, prices 500.0..20,000.0 USDT (195 k levels),
@@ -294,6 +351,12 @@ pub fn builtin_instruments() -> Vec<InstrumentConfig> {
         max_qty: 1_000_000,
         min_notional: 10_000,
         shard: None,
+        value_num: 100,
+        value_den: 1,
+        fees: builtin_fees(),
+        initial_margin_ppm: 100_000,
+        maintenance_margin_ppm: 50_000,
+        max_position: if kind == "spot" { 0 } else { 100_000 },
     };
     let eth = |id: u32, symbol: &str, kind: &str| InstrumentConfig {
         id,
@@ -310,6 +373,12 @@ pub fn builtin_instruments() -> Vec<InstrumentConfig> {
         max_qty: 1_000_000,
         min_notional: 10_000,
         shard: None,
+        value_num: 100,
+        value_den: 1,
+        fees: builtin_fees(),
+        initial_margin_ppm: 100_000,
+        maintenance_margin_ppm: 50_000,
+        max_position: if kind == "spot" { 0 } else { 100_000 },
     };
     vec![
         btc(1, "BTC-USDT", "spot"),
@@ -428,6 +497,10 @@ pub struct NodeConfig {
     /// `[stats]`: shared-memory counters, stage histograms, trace, Prometheus endpoint.
     #[serde(default)]
     pub stats: crate::stats::StatsConfig,
+    /// `[risk]` (see `crate::risk_config`): accounts and pre-trade risk in every shard; absent:
+    /// risk off.
+    #[serde(default)]
+    pub risk: Option<crate::risk_config::RiskSection>,
 }
 
 impl Default for NodeConfig {

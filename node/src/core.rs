@@ -392,7 +392,7 @@ impl ShardStage {
                 }
             });
             fills += u64::from(f);
-            if matches!(e.req.cmd, Command::MassCancel(_)) {
+            if matches!(e.req.command(), Some(Command::MassCancel(_))) {
                 self.dirty.iter_mut().for_each(|d| *d = true);
             } else if let Some(i) = touched {
                 if let Some(k) = self.tops.iter().position(|(id, _)| *id == i) {
@@ -594,12 +594,11 @@ mod tests {
     use tpx_engine::{EngineConfig, NewOrder, OrderKind, Side, StpMode, TimeInForce};
 
     fn ioc(cl: u64) -> Request {
-        Request {
-            stamps: Default::default(),
-            session: 0,
-            shard: 0,
-            tag: 0,
-            cmd: Command::NewOrder(NewOrder {
+        Request::order(
+            0,
+            0,
+            0,
+            Command::NewOrder(NewOrder {
                 account: 1,
                 cl_ord_id: cl,
                 instrument: 1,
@@ -612,7 +611,7 @@ mod tests {
                 reduce_only: false,
                 stp: StpMode::None,
             }),
-        }
+        )
     }
 
     #[test]
@@ -659,6 +658,7 @@ mod tests {
                 max_orders: 16,
                 max_accounts: 4,
             },
+            None,
         )
         .unwrap();
         let shared = Arc::new(Shared::new(vec![(1, "BTC-USDT".into())]));

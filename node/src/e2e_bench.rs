@@ -231,6 +231,7 @@ fn bench_accounts(n: usize) -> Vec<DemoAccount> {
             id,
             name: format!("bench-{id}"),
             token: format!("bench-token-{id}"),
+            admin: false,
         })
         .collect()
 }

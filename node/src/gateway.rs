@@ -556,13 +556,7 @@ impl Gateway {
             | ClientMessage::AdminApplyFunding(_)
             | ClientMessage::AdminLiquidate(_)
             | ClientMessage::AdminSetFeeTier(_) => {
-                // Not served yet: answered like a template this node does not take.
-                let c = conns[id as usize].as_mut().expect("live connection");
-                c.queue(&ServerMessage::SessionReject(SessionReject::from_error(
-                    &tpx_wire::DecodeError::UnexpectedTemplate {
-                        template_id: msg.template_id(),
-                    },
-                )));
+                sessions.on_admin(slot, &msg, now_ns, unix_ns, &mut out, fwd)
             }
             ClientMessage::LogoutRequest(_) => {
                 let c = conns[id as usize].as_mut().expect("live connection");

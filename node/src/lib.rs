@@ -18,6 +18,7 @@ pub mod prometheus;
 pub mod replica_stage;
 pub mod replication;
 pub mod ring;
+pub mod risk_config;
 pub mod sequencer;
 pub mod session;
 pub mod shard;

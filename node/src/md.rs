@@ -27,7 +27,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tpx_engine::{Command, Engine, EventSink, InstrumentId, InstrumentSpec, Side as ESide};
+use tpx_engine::{Engine, EngineInput, EventSink, InstrumentId, InstrumentSpec, Side as ESide};
 use tpx_feed::{FeedHandler, FeedHandlerConfig};
 use tpx_md::{
     AeronChannels, AeronClient, AeronSetup, ChannelConfig, DriverConfig, DriverIdle,
@@ -399,12 +399,12 @@ impl ShardMd {
         &mut self,
         engine: &mut Engine,
         ts_ns: u64,
-        cmd: &Command,
+        input: &EngineInput,
         reports: &mut S,
     ) {
         let md = &mut self.publisher;
         md.begin(ts_ns);
-        engine.process(ts_ns, cmd, &mut Tee(reports, md));
+        engine.apply(ts_ns, input, &mut Tee(reports, md));
         md.end();
     }
 

@@ -1,9 +1,10 @@
 //! What travels on the rings between cores. All `Copy`, fixed size, no pointers.
 
 use tpx_engine::{
-    AccountId, ClientOrderId, Command, InstrumentId, OrderId, PriceTicks, QtyLots, TradeId,
+    AccountId, ClientOrderId, Command, EngineInput, InstrumentId, OrderId, PriceTicks, QtyLots,
+    RiskCommand, TradeId,
 };
-use tpx_wire::enums::{CancelReason, Liquidity, RejectReason, RequestKind, Side};
+use tpx_wire::enums::{BalanceReason, CancelReason, Liquidity, RejectReason, RequestKind, Side};
 
 /// `Request::shard` for "every shard" (a mass cancel without an instrument).
 pub const ALL_SHARDS: u16 = u16::MAX;
@@ -35,8 +36,76 @@ pub struct Request {
     pub shard: u16,
     /// The gateway's tag for requests answered by several shards (mass cancel), else 0.
     pub tag: u32,
-    pub cmd: Command,
+    /// The requesting account: the command's own for order entry, the admin account for a risk
+    /// input (whose body names the account it acts on).
+    pub account: AccountId,
+    /// An admin request's `request_id` (echoed in its answer), else 0.
+    pub request_id: u64,
+    /// An order-entry command or an admin's risk command.
+    pub input: EngineInput,
     pub stamps: Stamps,
+}
+
+impl Request {
+    /// An order-entry request (`account` is the command's).
+    pub fn order(session: u32, shard: u16, tag: u32, cmd: Command) -> Request {
+        Request {
+            session,
+            shard,
+            tag,
+            account: command_account(&cmd),
+            request_id: 0,
+            input: EngineInput::Command(cmd),
+            stamps: Stamps::default(),
+        }
+    }
+
+    /// The order-entry command, if this is one.
+    #[inline]
+    pub fn command(&self) -> Option<&Command> {
+        match &self.input {
+            EngineInput::Command(c) => Some(c),
+            EngineInput::Risk(_) => None,
+        }
+    }
+
+    /// The request kind and the `cl_ord_id` a reject of this request names on the wire
+    /// (`None`: a venue command without a requester, never answered).
+    pub fn reject_subject(&self) -> Option<(RequestKind, u64)> {
+        Some(match &self.input {
+            EngineInput::Command(Command::NewOrder(o)) => (RequestKind::EnterOrder, o.cl_ord_id),
+            EngineInput::Command(Command::Replace(r)) => {
+                (RequestKind::ReplaceOrder, r.new_cl_ord_id)
+            }
+            EngineInput::Command(Command::Cancel(c)) => (RequestKind::CancelOrder, c.cl_ord_id),
+            EngineInput::Command(Command::MassCancel(_)) => (RequestKind::MassCancel, 0),
+            EngineInput::Command(_) => return None,
+            EngineInput::Risk(r) => (admin_kind(r), self.request_id),
+        })
+    }
+}
+
+/// The account an order-entry command acts for (0 for venue commands).
+pub fn command_account(cmd: &Command) -> AccountId {
+    match cmd {
+        Command::NewOrder(o) => o.account,
+        Command::Replace(r) => r.account,
+        Command::Cancel(c) => c.account,
+        Command::MassCancel(m) => m.account,
+        _ => 0,
+    }
+}
+
+/// The admin request kind of a risk command.
+pub fn admin_kind(r: &RiskCommand) -> RequestKind {
+    match r {
+        RiskCommand::Deposit { .. } => RequestKind::AdminDeposit,
+        RiskCommand::Withdraw { .. } => RequestKind::AdminWithdraw,
+        RiskCommand::SetMarkPrice { .. } => RequestKind::AdminSetMarkPrice,
+        RiskCommand::ApplyFunding { .. } => RequestKind::AdminApplyFunding,
+        RiskCommand::Liquidate { .. } => RequestKind::AdminLiquidate,
+        RiskCommand::SetFeeTier { .. } => RequestKind::AdminSetFeeTier,
+    }
 }
 
 /// Sequencer → shard: a request with its log position and timestamp.
@@ -88,6 +157,8 @@ pub enum ReportKind {
         price: PriceTicks,
         qty: QtyLots,
         leaves_qty: QtyLots,
+        /// This side's fee in the quote (settle) asset, negative: a rebate (0 with risk off).
+        fee: i64,
     },
     Cancelled {
         cl_ord_id: ClientOrderId,
@@ -111,5 +182,25 @@ pub enum ReportKind {
         tag: u32,
         instrument: Option<InstrumentId>,
         cancelled: u32,
+    },
+    /// An admin request was applied by this shard (to the requesting admin session).
+    AdminAccepted {
+        request_id: u64,
+        /// Deposit and withdrawal: the target account's balance after it; else 0.
+        available: i64,
+        held: i64,
+        /// The account the request named (0 for mark price and funding).
+        target: AccountId,
+        shard: u16,
+        request: RequestKind,
+    },
+    /// A balance of `account` changed other than by a trade (to its connected session, if any).
+    BalanceUpdate {
+        delta: i64,
+        available: i64,
+        held: i64,
+        asset: u32,
+        shard: u16,
+        reason: BalanceReason,
     },
 }

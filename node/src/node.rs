@@ -181,6 +181,8 @@ struct GatewayParts {
 struct ShardParts {
     id: u16,
     engine: EngineConfig,
+    /// `[risk]`: the shard's risk configuration (its instruments and their assets).
+    risk: Option<tpx_engine::RiskConfig>,
     input: Consumer<Sequenced>,
     outputs: Vec<Producer<Report>>,
     md: Option<crate::md::ShardMd>,
@@ -213,6 +215,8 @@ impl Node {
         let mut specs_by_shard: Vec<Vec<tpx_engine::InstrumentSpec>> =
             vec![Vec::new(); shard_count as usize];
         let mut instrument_shards = Vec::new();
+        let mut configs_by_shard: Vec<Vec<&crate::config::InstrumentConfig>> =
+            vec![Vec::new(); shard_count as usize];
         for (k, ic) in instruments.iter().enumerate() {
             let shard = ic.shard.unwrap_or(k as u32 % shard_count);
             if shard >= shard_count {
@@ -222,7 +226,21 @@ impl Node {
                 ));
             }
             specs_by_shard[shard as usize].push(ic.spec()?);
+            configs_by_shard[shard as usize].push(ic);
             instrument_shards.push((ic.id, shard as u16));
+        }
+        // `[risk]`: each shard's risk configuration, checked here (assets, venue accounts, tiers)
+        // before anything binds; the engine checks the rest (rates, notional bounds) when the
+        // shard is built on its core, and a refusal stops the start with its typed error.
+        let mut risk_by_shard: Vec<Option<tpx_engine::RiskConfig>> =
+            vec![None; shard_count as usize];
+        if let Some(r) = &cfg.risk {
+            for (s, ics) in configs_by_shard.iter().enumerate() {
+                let rc = r
+                    .for_shard(ics, cfg.max_accounts)
+                    .map_err(|e| e.to_string())?;
+                risk_by_shard[s] = Some(rc);
+            }
         }
         if let Some(max) = accounts.max_id() {
             if max >= cfg.max_accounts {
@@ -343,6 +361,7 @@ impl Node {
                         max_orders: cfg.max_orders,
                         max_accounts: cfg.max_accounts,
                     },
+                    risk: risk_by_shard[s as usize].clone(),
                     input: shard_inputs[s as usize].take().expect("one per shard"),
                     outputs: shard_outputs[s as usize].take().expect("one per shard"),
                     md: shard_md.get_mut(s as usize).and_then(Option::take),
@@ -476,7 +495,7 @@ impl Node {
                         for s in p.shards {
                             // Built here, on the pinned core, so its memory is first touched
                             // (and placed) where it is used.
-                            let shard = Shard::new(s.id, s.engine)?.with_md(s.md);
+                            let shard = Shard::new(s.id, s.engine, s.risk)?.with_md(s.md);
                             shards.push(
                                 ShardStage::new(shard, s.input, s.outputs, shared.clone())
                                     .with_wake(wake_gateways.clone()),

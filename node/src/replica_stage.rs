@@ -21,13 +21,12 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use tpx_engine::Command;
 use tpx_sequencer::transport::MemNet;
 use tpx_sequencer::{
     FileStorage, LogConfig, LogReader, LogSink, Replica, ReplicaConfig, ReplicaEvent, Role,
     SubmitError, SystemClock, TcpTransport, ThreadedLog, WitnessServer, WriteMode,
 };
-use tpx_wire::enums::{RejectReason, RequestKind};
+use tpx_wire::enums::RejectReason;
 
 use crate::core::Shared;
 use crate::doorbell::Doorbell;
@@ -247,13 +246,10 @@ impl ReplicaSeq {
     }
 
     fn reject(&mut self, gateway: usize, req: &Request, reason: RejectReason) {
-        let (cl_ord_id, request, account) = match req.cmd {
-            Command::NewOrder(o) => (o.cl_ord_id, RequestKind::EnterOrder, o.account),
-            Command::Replace(r) => (r.new_cl_ord_id, RequestKind::ReplaceOrder, r.account),
-            Command::Cancel(c) => (c.cl_ord_id, RequestKind::CancelOrder, c.account),
-            Command::MassCancel(m) => (0, RequestKind::MassCancel, m.account),
-            _ => return,
+        let Some((request, cl_ord_id)) = req.reject_subject() else {
+            return;
         };
+        let account = req.account;
         let r = Report {
             account,
             session: req.session,
@@ -345,7 +341,7 @@ impl ReplicaSeq {
                     n += 1;
                     continue;
                 }
-                let (input, account) = input_of(&req.cmd);
+                let (input, account) = input_of(&req);
                 let origin = origin_of(req.shard, account);
                 match self.replica.submit(origin, account, &input) {
                     Ok(seq) => {
@@ -358,6 +354,7 @@ impl ReplicaSeq {
                             seq,
                             session: req.session,
                             tag: req.tag,
+                            request_id: req.request_id,
                             stamps,
                         });
                     }

@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use tpx_engine::Command;
+use tpx_engine::{Command, EngineInput, RiskCommand};
 use tpx_sequencer::transport::MemTransport;
 use tpx_sequencer::{Applier, Durability, PeerId, TcpTransport, Transport};
 use tpx_wire::enums as w;
@@ -215,8 +215,73 @@ fn wire_side(s: tpx_engine::Side) -> w::Side {
     }
 }
 
-/// The log input of an engine command, with its account (`None`: the account field is unused).
-pub fn input_of(cmd: &Command) -> (Input, u32) {
+/// The log input of a request, with the account its record names: the requester (the
+/// command's account, or the admin account of a risk input, whose body names its target).
+pub fn input_of(req: &Request) -> (Input, u32) {
+    match req.input {
+        EngineInput::Command(ref cmd) => command_input(cmd),
+        EngineInput::Risk(r) => (risk_input(&r, req.request_id), req.account),
+    }
+}
+
+/// The log input of a risk command (`request_id`: deposits and withdrawals carry their own).
+pub fn risk_input(r: &RiskCommand, request_id: u64) -> Input {
+    use tpx_wire::log_record as l;
+    match *r {
+        RiskCommand::Deposit {
+            account,
+            asset,
+            amount,
+            request_id,
+        } => Input::Deposit(l::Deposit {
+            amount,
+            request_id,
+            account,
+            asset,
+        }),
+        RiskCommand::Withdraw {
+            account,
+            asset,
+            amount,
+            request_id,
+        } => Input::Withdraw(l::Withdraw {
+            amount,
+            request_id,
+            account,
+            asset,
+        }),
+        RiskCommand::SetMarkPrice { instrument, price } => {
+            Input::SetMarkPrice(l::SetMarkPrice { price, instrument })
+        }
+        RiskCommand::ApplyFunding {
+            instrument,
+            rate_ppm,
+        } => {
+            let _ = request_id;
+            Input::ApplyFunding(l::ApplyFunding {
+                rate_ppm,
+                instrument,
+            })
+        }
+        RiskCommand::Liquidate {
+            account,
+            instrument,
+            cl_ord_id,
+            price,
+        } => Input::Liquidate(l::Liquidate {
+            cl_ord_id,
+            price,
+            account,
+            instrument,
+        }),
+        RiskCommand::SetFeeTier { account, tier } => {
+            Input::SetFeeTier(l::SetFeeTier { account, tier })
+        }
+    }
+}
+
+/// The log input of an order-entry or venue command, with its account (0: unused).
+pub fn command_input(cmd: &Command) -> (Input, u32) {
     match *cmd {
         Command::NewOrder(o) => (
             Input::EnterOrder(EnterOrder {
@@ -295,6 +360,8 @@ pub struct LocalMeta {
     pub seq: u64,
     pub session: u32,
     pub tag: u32,
+    /// An admin request's id (its answer echoes it; not every risk record carries it).
+    pub request_id: u64,
     /// The request's stage stamps so far (`rx`, `seq`; all 0 when stamping is off).
     pub stamps: crate::msg::Stamps,
 }
@@ -311,18 +378,20 @@ pub fn entry_of(
     while meta.front().is_some_and(|m| m.seq < seq) {
         meta.pop_front();
     }
-    let (session, tag, mut stamps) = match meta.front() {
+    let (session, tag, request_id, mut stamps) = match meta.front() {
         Some(m) if m.seq == seq => {
             let m = meta.pop_front().expect("front exists");
-            (m.session, m.tag, m.stamps)
+            (m.session, m.tag, m.request_id, m.stamps)
         }
-        _ => (NO_SESSION, 0, crate::msg::Stamps::default()),
+        _ => (NO_SESSION, 0, 0, crate::msg::Stamps::default()),
     };
     if stamps.rx != 0 {
         // Released to the shards: durable as the durability mode requires.
         stamps.durable = *durable_tsc.get_or_insert_with(crate::stats::tsc);
     }
-    let cmd = tpx_sequencer::command_of(rec)?;
+    // Risk records go through the same path as orders: balances are state, so a standby, a
+    // replay at start and a rejoin apply them too.
+    let input = tpx_sequencer::apply::input_of(rec)?;
     Some(Sequenced {
         seq,
         ts_ns: rec.meta.timestamp_ns,
@@ -330,7 +399,9 @@ pub fn entry_of(
             session,
             shard: shard_of_origin(rec.meta.origin),
             tag,
-            cmd,
+            account: rec.meta.account,
+            request_id,
+            input,
             stamps,
         },
     })
@@ -446,7 +517,7 @@ mod tests {
             reduce_only: false,
             stp: StpMode::ExpireMaker,
         });
-        let (input, account) = input_of(&cmd);
+        let (input, account) = command_input(&cmd);
         let rec = LogRecord {
             meta: RecordMeta {
                 seq: 7,
@@ -462,24 +533,97 @@ mod tests {
                 seq: 6,
                 session: 1,
                 tag: 0,
+                request_id: 0,
                 stamps: Default::default(),
             },
             LocalMeta {
                 seq: 7,
                 session: 3,
                 tag: 0,
+                request_id: 0,
                 stamps: Default::default(),
             },
         ]
         .into_iter()
         .collect();
         let e = entry_of(&rec, &mut meta, &mut None).unwrap();
-        assert_eq!(e.req.cmd, cmd);
+        assert_eq!(e.req.input, EngineInput::Command(cmd));
+        assert_eq!(e.req.account, 5);
         assert_eq!((e.seq, e.ts_ns, e.req.shard, e.req.session), (7, 55, 1, 3));
         assert!(meta.is_empty());
         // A record this node did not submit has no session.
         let e = entry_of(&rec, &mut meta, &mut None).unwrap();
         assert_eq!(e.req.session, NO_SESSION);
+    }
+
+    #[test]
+    fn a_risk_input_is_logged_under_its_admin_with_the_target_in_the_body() {
+        let cmd = RiskCommand::Withdraw {
+            account: 7,
+            asset: 1,
+            amount: 500,
+            request_id: 12,
+        };
+        let req = Request {
+            session: 2,
+            shard: 1,
+            tag: 0,
+            account: 50,
+            request_id: 12,
+            input: EngineInput::Risk(cmd),
+            stamps: Default::default(),
+        };
+        let (input, account) = input_of(&req);
+        assert_eq!(account, 50);
+        let rec = LogRecord {
+            meta: RecordMeta {
+                seq: 3,
+                term: 1,
+                timestamp_ns: 9,
+                origin: origin_of(req.shard, account),
+                account,
+            },
+            input,
+        };
+        let mut meta: VecDeque<LocalMeta> = [LocalMeta {
+            seq: 3,
+            session: 2,
+            tag: 0,
+            request_id: 12,
+            stamps: Default::default(),
+        }]
+        .into_iter()
+        .collect();
+        let e = entry_of(&rec, &mut meta, &mut None).unwrap();
+        assert_eq!(e.req, req);
+        // Every risk command survives the log form.
+        for cmd in [
+            RiskCommand::SetMarkPrice {
+                instrument: 3,
+                price: 60_000,
+            },
+            RiskCommand::ApplyFunding {
+                instrument: 3,
+                rate_ppm: -12,
+            },
+            RiskCommand::Liquidate {
+                account: 4,
+                instrument: 3,
+                cl_ord_id: 77,
+                price: 59_000,
+            },
+            RiskCommand::SetFeeTier {
+                account: 4,
+                tier: 1,
+            },
+        ] {
+            let rec = LogRecord {
+                meta: rec.meta,
+                input: risk_input(&cmd, 1),
+            };
+            let e = entry_of(&rec, &mut VecDeque::new(), &mut None).unwrap();
+            assert_eq!(e.req.input, EngineInput::Risk(cmd));
+        }
     }
 
     #[test]

@@ -5,13 +5,14 @@
 
 use std::ops::Range;
 
-use tpx_engine::{AccountId, ClientOrderId, Command, InstrumentId};
+use tpx_engine::{AccountId, ClientOrderId, Command, EngineInput, InstrumentId, RiskCommand};
+use tpx_wire::admin::AdminAccepted;
 use tpx_wire::codec::Token;
 use tpx_wire::enums::{LoginRejectReason, RejectReason, RequestKind};
-use tpx_wire::order_entry::{CancelOrder, EnterOrder, MassCancel, ReplaceOrder};
+use tpx_wire::order_entry::{CancelOrder, ClientMessage, EnterOrder, MassCancel, ReplaceOrder};
 use tpx_wire::replies::{
-    MassCancelAck, OrderAccepted, OrderCancelled, OrderExecuted, OrderRejected, OrderReplaced,
-    ServerMessage,
+    BalanceUpdate, MassCancelAck, OrderAccepted, OrderCancelled, OrderExecuted, OrderRejected,
+    OrderReplaced, ServerMessage,
 };
 use tpx_wire::session::Login;
 
@@ -39,6 +40,74 @@ impl Outbox for Vec<(ConnId, Vec<u8>)> {
     fn deliver(&mut self, conn: ConnId, bytes: &[u8]) {
         self.push((conn, bytes.to_vec()));
     }
+}
+
+/// Where an admin request goes: a named shard (or 0xFFFF) or its instrument's shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminTarget {
+    Shard(u16),
+    Instrument(InstrumentId),
+}
+
+/// The risk command, request id and target of an admin request (`None`: not one).
+pub fn admin_command(msg: &ClientMessage) -> Option<(RiskCommand, u64, AdminTarget)> {
+    Some(match *msg {
+        ClientMessage::AdminDeposit(m) => (
+            RiskCommand::Deposit {
+                account: m.account,
+                asset: m.asset,
+                amount: m.amount,
+                request_id: m.request_id,
+            },
+            m.request_id,
+            AdminTarget::Shard(m.shard),
+        ),
+        ClientMessage::AdminWithdraw(m) => (
+            RiskCommand::Withdraw {
+                account: m.account,
+                asset: m.asset,
+                amount: m.amount,
+                request_id: m.request_id,
+            },
+            m.request_id,
+            AdminTarget::Shard(m.shard),
+        ),
+        ClientMessage::AdminSetMarkPrice(m) => (
+            RiskCommand::SetMarkPrice {
+                instrument: m.instrument,
+                price: m.price,
+            },
+            m.request_id,
+            AdminTarget::Instrument(m.instrument),
+        ),
+        ClientMessage::AdminApplyFunding(m) => (
+            RiskCommand::ApplyFunding {
+                instrument: m.instrument,
+                rate_ppm: m.rate_ppm,
+            },
+            m.request_id,
+            AdminTarget::Instrument(m.instrument),
+        ),
+        ClientMessage::AdminLiquidate(m) => (
+            RiskCommand::Liquidate {
+                account: m.account,
+                instrument: m.instrument,
+                cl_ord_id: m.cl_ord_id,
+                price: m.price,
+            },
+            m.request_id,
+            AdminTarget::Instrument(m.instrument),
+        ),
+        ClientMessage::AdminSetFeeTier(m) => (
+            RiskCommand::SetFeeTier {
+                account: m.account,
+                tier: m.tier,
+            },
+            m.request_id,
+            AdminTarget::Shard(m.shard),
+        ),
+        _ => return None,
+    })
 }
 
 /// Static routing: which shard owns which instrument.
@@ -106,6 +175,8 @@ pub struct Session {
     last_cl_ord_id: ClientOrderId,
     pub conn: Option<ConnId>,
     pending_mass: Vec<PendingMass>,
+    /// The account may send admin requests (`admin = true` in the accounts file).
+    pub admin: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,6 +210,9 @@ pub struct SessionCounters {
     pub rejects_throttled: u64,
     pub rejects_backpressure: u64,
     pub replies: u64,
+    /// Balance updates for an account with no connected session here (not journaled: a
+    /// session that logs in later does not get them; its balances are in the node's state).
+    pub balance_updates_dropped: u64,
 }
 
 /// Every logical session homed on one gateway core.
@@ -251,6 +325,7 @@ impl SessionTable {
                     last_cl_ord_id: 0,
                     conn: None,
                     pending_mass: Vec::new(),
+                    admin: entry.admin,
                 });
                 self.by_key.insert(key, slot);
                 slot
@@ -371,12 +446,11 @@ impl SessionTable {
             );
         }
         let shard = self.routing.shard_of(m.instrument);
-        let req = Request {
-            stamps: Default::default(),
-            session: slot,
+        let req = Request::order(
+            slot,
             shard,
-            tag: 0,
-            cmd: Command::NewOrder(tpx_engine::NewOrder {
+            0,
+            Command::NewOrder(tpx_engine::NewOrder {
                 account,
                 cl_ord_id: m.cl_ord_id,
                 instrument: m.instrument,
@@ -404,7 +478,7 @@ impl SessionTable {
                     }
                 },
             }),
-        };
+        );
         if !forward(req) {
             self.counters.rejects_backpressure += 1;
             return self.reject(
@@ -482,19 +556,18 @@ impl SessionTable {
                 outbox,
             );
         }
-        let req = Request {
-            stamps: Default::default(),
-            session: slot,
-            shard: owner.shard,
-            tag: 0,
-            cmd: Command::Replace(tpx_engine::Replace {
+        let req = Request::order(
+            slot,
+            owner.shard,
+            0,
+            Command::Replace(tpx_engine::Replace {
                 account,
                 orig_cl_ord_id: m.orig_cl_ord_id,
                 new_cl_ord_id: m.new_cl_ord_id,
                 price: m.price,
                 qty: m.qty,
             }),
-        };
+        );
         if !forward(req) {
             self.counters.rejects_backpressure += 1;
             return self.reject(
@@ -549,17 +622,16 @@ impl SessionTable {
                 )
             }
         };
-        let req = Request {
-            stamps: Default::default(),
-            session: slot,
-            shard: owner.shard,
-            tag: 0,
-            cmd: Command::Cancel(tpx_engine::Cancel {
+        let req = Request::order(
+            slot,
+            owner.shard,
+            0,
+            Command::Cancel(tpx_engine::Cancel {
                 account,
                 cl_ord_id: m.cl_ord_id,
                 remaining_qty: m.remaining_qty,
             }),
-        };
+        );
         if !forward(req) {
             self.counters.rejects_backpressure += 1;
             self.reject(
@@ -594,16 +666,15 @@ impl SessionTable {
         };
         let tag = self.next_tag;
         self.next_tag = self.next_tag.wrapping_add(1).max(1);
-        let req = Request {
-            stamps: Default::default(),
-            session: slot,
+        let req = Request::order(
+            slot,
             shard,
             tag,
-            cmd: Command::MassCancel(tpx_engine::MassCancel {
+            Command::MassCancel(tpx_engine::MassCancel {
                 account,
                 instrument: m.instrument,
             }),
-        };
+        );
         if !forward(req) {
             self.counters.rejects_backpressure += 1;
             return self.reject(slot, unix_ns, 0, RejectReason::Backpressure, K, outbox);
@@ -615,6 +686,72 @@ impl SessionTable {
             instrument: m.instrument,
             ts_ns: 0,
         });
+    }
+
+    /// An admin request (`AdminDeposit` .. `AdminSetFeeTier`) from session `slot`: refused
+    /// (`NotAuthorized`) unless the account is an admin, or names a shard this node lacks;
+    /// else forwarded to its shard (deposit, withdrawal, fee tier: the named one, fee tier
+    /// 0xFFFF every shard; mark, funding, liquidation: the perpetual's, an unknown instrument
+    /// going to shard 0, whose engine rejects it). Other messages are ignored.
+    pub fn on_admin(
+        &mut self,
+        slot: u32,
+        msg: &ClientMessage,
+        now_ns: u64,
+        unix_ns: u64,
+        outbox: &mut impl Outbox,
+        forward: impl FnOnce(Request) -> bool,
+    ) {
+        let s = &self.sessions[slot as usize];
+        let (account, admin) = (s.account, s.admin);
+        let Some((cmd, request_id, target)) = admin_command(msg) else {
+            return;
+        };
+        let kind = crate::msg::admin_kind(&cmd);
+        if self
+            .admit(slot, now_ns, unix_ns, request_id, kind, outbox)
+            .is_err()
+        {
+            return;
+        }
+        let shard = match target {
+            AdminTarget::Shard(sh) if sh < self.routing.shard_count => Some(sh),
+            AdminTarget::Shard(ALL_SHARDS) if matches!(cmd, RiskCommand::SetFeeTier { .. }) => {
+                Some(ALL_SHARDS)
+            }
+            AdminTarget::Shard(_) => None,
+            AdminTarget::Instrument(i) => Some(self.routing.shard_of(i)),
+        };
+        let (true, Some(shard)) = (admin, shard) else {
+            return self.reject(
+                slot,
+                unix_ns,
+                request_id,
+                RejectReason::NotAuthorized,
+                kind,
+                outbox,
+            );
+        };
+        let req = Request {
+            session: slot,
+            shard,
+            tag: 0,
+            account,
+            request_id,
+            input: EngineInput::Risk(cmd),
+            stamps: Default::default(),
+        };
+        if !forward(req) {
+            self.counters.rejects_backpressure += 1;
+            self.reject(
+                slot,
+                unix_ns,
+                request_id,
+                RejectReason::Backpressure,
+                kind,
+                outbox,
+            );
+        }
     }
 
     /// The session a report about `(account, cl_ord_id)` belongs to. An orphan order is adopted
@@ -735,6 +872,10 @@ impl SessionTable {
             }
             // A mass cancel another node's session asked for.
             ReportKind::MassCancelDone { .. } => true,
+            // Never sent without a session (the shard drops those).
+            ReportKind::AdminAccepted { .. } => true,
+            // To the account's connected session (see `on_report`).
+            ReportKind::BalanceUpdate { .. } => false,
             // About an order a session here owns: delivered as usual.
             ReportKind::Accepted { .. } | ReportKind::Replaced { .. } => false,
         }
@@ -822,6 +963,7 @@ impl SessionTable {
                 price,
                 qty,
                 leaves_qty,
+                fee,
             } => {
                 let Some(slot) = self.owner_slot(account, cl_ord_id, r.session) else {
                     return false;
@@ -841,7 +983,7 @@ impl SessionTable {
                         price,
                         qty,
                         leaves_qty,
-                        fee: 0,
+                        fee,
                         instrument,
                         side,
                         liquidity,
@@ -915,6 +1057,71 @@ impl SessionTable {
                         qty,
                         instrument,
                         priority_kept,
+                    }),
+                )
+            }
+            ReportKind::AdminAccepted {
+                request_id,
+                available,
+                held,
+                target,
+                shard,
+                request,
+            } => {
+                let slot = r.session;
+                let Some(s) = self.sessions.get(slot as usize) else {
+                    return false;
+                };
+                (
+                    slot,
+                    ServerMessage::AdminAccepted(AdminAccepted {
+                        seq: s.journal.next_seq(),
+                        timestamp_ns: ts,
+                        request_id,
+                        available,
+                        held,
+                        account: target,
+                        shard,
+                        request,
+                    }),
+                )
+            }
+            ReportKind::BalanceUpdate {
+                delta,
+                available,
+                held,
+                asset,
+                shard,
+                reason,
+            } => {
+                let slot = if r.session != NO_SESSION {
+                    r.session
+                } else {
+                    match self
+                        .sessions
+                        .iter()
+                        .position(|s| s.account == account && s.conn.is_some())
+                    {
+                        Some(i) => i as u32,
+                        None => {
+                            // No session of the account is connected here: dropped (the
+                            // balance is in the shard's state, not in a journal).
+                            self.counters.balance_updates_dropped += 1;
+                            return true;
+                        }
+                    }
+                };
+                (
+                    slot,
+                    ServerMessage::BalanceUpdate(BalanceUpdate {
+                        seq: self.sessions[slot as usize].journal.next_seq(),
+                        timestamp_ns: ts,
+                        delta,
+                        available,
+                        held,
+                        asset,
+                        shard,
+                        reason,
                     }),
                 )
             }
@@ -1021,6 +1228,7 @@ mod tests {
                 max_orders: 64,
                 max_accounts: 16,
             },
+            None,
         )
         .unwrap()
     }
@@ -1173,13 +1381,7 @@ mod tests {
 
     /// A request taken by another node (a record this node applies without a session).
     fn foreign(cmd: Command) -> Request {
-        Request {
-            session: NO_SESSION,
-            shard: 0,
-            tag: 0,
-            cmd,
-            stamps: Default::default(),
-        }
+        Request::order(NO_SESSION, 0, 0, cmd)
     }
 
     fn new_order(account: u32, o: EnterOrder) -> Command {

@@ -25,6 +25,7 @@ pub fn accounts() -> Accounts {
             token_sha256: token_hash_hex(&token_of(&format!("tok-{id}")).0),
             rate_limit_per_sec: 100_000,
             burst: Some(100_000),
+            admin: false,
         })
         .collect();
     account.push(AccountEntry {
@@ -33,6 +34,7 @@ pub fn accounts() -> Accounts {
         token_sha256: token_hash_hex(&token_of("tok-9").0),
         rate_limit_per_sec: 5,
         burst: Some(5),
+        admin: false,
     });
     Accounts::from_file(AccountsFile { account }).unwrap()
 }
