@@ -26,6 +26,7 @@
 //! let reply = c.recv(std::time::Duration::from_secs(1)).unwrap();
 //! ```
 
+pub mod admin;
 pub mod failover;
 pub use failover::{Event, FailoverClient};
 

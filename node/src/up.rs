@@ -90,14 +90,15 @@ pub fn serve(config: &std::path::Path, role: StartRole) -> Result<u8, String> {
     let mut node = Node::start_as(&cfg, accounts, role)?;
     println!("tpx node: listening on {}", node.addr());
     println!(
-        "tpx node: {} accounts, {} cores, {:?} idle, {} log",
+        "tpx node: {} accounts, {} cores, {:?} idle, {} log, risk {}",
         n_accounts,
         node.plan().cores.len(),
         cfg.idle,
         match cfg.log {
             crate::config::LogMode::Durable => "durable",
             crate::config::LogMode::InProcess => "in-process",
-        }
+        },
+        if cfg.risk.is_some() { "on" } else { "off" }
     );
     use std::io::Write as _;
     let _ = std::io::stdout().flush();

@@ -1,0 +1,385 @@
+//! Accounts and pre-trade risk on the appliance's order path, with real processes: `tpx node`
+//! with a `[risk]` section (the built-in instruments and their risk parameters, one shard),
+//! an admin account funding traders through admin requests, orders refused for balance and
+//! reduce-only, exact withdrawals after a trade (price, quantity and fees), mark price,
+//! funding, liquidation; and failover: the promoted standby has the same balances.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tpx_client::admin::{self, AdminAnswer};
+use tpx_client::{req, token_from_str, Client, ClientConfig, ClientError};
+use tpx_node::accounts::{demo_accounts_file, DemoAccount};
+use tpx_wire::enums::{
+    BalanceReason, CancelReason, Liquidity, OrderKind, RejectReason, RequestKind, Side, StpMode,
+    TimeInForce,
+};
+use tpx_wire::order_entry::EnterOrder;
+use tpx_wire::replies::ServerMessage;
+
+mod procs;
+
+use procs::{free_port, listening, node_config_with, Proc, WAIT};
+
+const ADMIN: u32 = 50;
+const USDT: u32 = 1;
+const BTC: u32 = 2;
+const BTC_USDT: u32 = 1;
+const BTC_PERP: u32 = 3;
+/// Fees and liquidations go to these venue accounts.
+const RISK: &str = r#"
+[risk]
+fee_account = 60
+liquidation_account = 61
+fee_tiers = 2
+assets = [1, 2, 3]
+"#;
+
+fn write_accounts(dir: &Path) {
+    let mut accts: Vec<DemoAccount> = [1, 2, 3, ADMIN]
+        .iter()
+        .map(|&id| DemoAccount {
+            id,
+            name: format!("t{id}"),
+            token: format!("tok-{id}"),
+            admin: id == ADMIN,
+        })
+        .collect();
+    accts.sort_by_key(|a| a.id);
+    std::fs::write(
+        dir.join("accounts.toml"),
+        toml::to_string(&demo_accounts_file(&accts, 1_000_000)).unwrap(),
+    )
+    .unwrap();
+}
+
+fn client(addr: std::net::SocketAddr, account: u32) -> Client {
+    let cfg = ClientConfig::new(addr, account, 1, token_from_str(&format!("tok-{account}")));
+    Client::connect(cfg).unwrap()
+}
+
+fn cpus() -> Vec<usize> {
+    core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect()
+}
+
+/// A single node (local log, fsync) with `[risk]`, one core.
+fn single_config(dir: &Path) -> PathBuf {
+    let cpu = cpus().first().copied().unwrap_or(0);
+    let text = format!(
+        r#"
+listen = "127.0.0.1:0"
+accounts_file = "accounts.toml"
+idle = "park"
+max_orders = 4096
+max_accounts = 64
+journal_capacity = 1024
+[[core_plan.cores]]
+cpu = {cpu}
+gateway = true
+sequencer = true
+shards = [0]
+[replication]
+log_dir = "log"
+write = "buffered"
+"#
+    ) + RISK;
+    let p = dir.join("node.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// The next reply `pick` selects, skipping others (balance updates, heartbeats).
+fn wait_for<T>(c: &mut Client, what: &str, mut pick: impl FnMut(&ServerMessage) -> Option<T>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match c.recv(left.min(Duration::from_millis(200))) {
+            Ok(m) => {
+                if let Some(t) = pick(&m) {
+                    return t;
+                }
+            }
+            Err(ClientError::Timeout) if !left.is_zero() => {}
+            Err(e) => panic!("{what}: {e}"),
+        }
+    }
+}
+
+fn accepted(a: AdminAnswer) -> tpx_wire::admin::AdminAccepted {
+    match a {
+        AdminAnswer::Accepted(x) => x,
+        AdminAnswer::Rejected(r) => panic!("admin request refused: {r:?}"),
+    }
+}
+
+fn refused(a: AdminAnswer) -> RejectReason {
+    match a {
+        AdminAnswer::Rejected(r) => r.reason,
+        AdminAnswer::Accepted(x) => panic!("admin request accepted: {x:?}"),
+    }
+}
+
+fn limit(cl: u64, instrument: u32, side: Side, price: i64, qty: u64) -> EnterOrder {
+    EnterOrder {
+        cl_ord_id: cl,
+        price,
+        qty,
+        instrument,
+        side,
+        kind: OrderKind::Limit,
+        tif: TimeInForce::Gtc,
+        stp: StpMode::None,
+        post_only: false,
+        reduce_only: false,
+    }
+}
+
+fn reject_of(c: &mut Client, cl: u64) -> RejectReason {
+    wait_for(c, "reject", |m| match m {
+        ServerMessage::OrderRejected(r) if r.cl_ord_id == cl => Some(r.reason),
+        ServerMessage::OrderAccepted(a) if a.cl_ord_id == cl => panic!("accepted: {a:?}"),
+        _ => None,
+    })
+}
+
+fn accept_of(c: &mut Client, cl: u64) {
+    wait_for(c, "accept", |m| match m {
+        ServerMessage::OrderAccepted(a) if a.cl_ord_id == cl => Some(()),
+        ServerMessage::OrderRejected(r) if r.cl_ord_id == cl => panic!("refused: {r:?}"),
+        _ => None,
+    })
+}
+
+/// The fee of the next execution of order `cl`.
+fn fee_of(c: &mut Client, cl: u64) -> (Liquidity, i64) {
+    wait_for(c, "execution", |m| match m {
+        ServerMessage::OrderExecuted(x) if x.cl_ord_id == cl => Some((x.liquidity, x.fee)),
+        _ => None,
+    })
+}
+
+/// 0.0010 BTC (10 lots) of account 1 against 100 USDT of account 2, then a trade of the 10 lots
+/// at 60,000 USDT (account 1 the maker). Returns account 2's USDT left: 100 USDT - 60 USDT -
+/// the 5 bps taker fee.
+fn fund_and_trade(adm: &mut Client, c1: &mut Client, c2: &mut Client) -> u64 {
+    let t = WAIT;
+    let a = accepted(
+        adm.admin(&admin::deposit(1, 1, BTC, 100_000, 0), t)
+            .unwrap(),
+    );
+    assert_eq!(
+        (a.available, a.held, a.account, a.shard),
+        (100_000, 0, 1, 0)
+    );
+    assert_eq!(a.request, RequestKind::AdminDeposit);
+    let b = wait_for(c1, "balance update", |m| match m {
+        ServerMessage::BalanceUpdate(b) => Some(*b),
+        _ => None,
+    });
+    assert_eq!(
+        (b.delta, b.available, b.held, b.asset, b.shard, b.reason),
+        (100_000, 100_000, 0, BTC, 0, BalanceReason::Deposit)
+    );
+    let a = accepted(
+        adm.admin(&admin::deposit(1, 2, USDT, 100_000_000, 0), t)
+            .unwrap(),
+    );
+    assert_eq!(a.available, 100_000_000);
+    c1.send(&req::enter(limit(1, BTC_USDT, Side::Sell, 60_000, 10)))
+        .unwrap();
+    accept_of(c1, 1);
+    c2.send(&req::enter(limit(1, BTC_USDT, Side::Buy, 60_000, 10)))
+        .unwrap();
+    // Notional 60,000 ticks * 10 lots * 100 = 60,000,000 (60 USDT): maker 2 bps, taker 5 bps.
+    assert_eq!(fee_of(c1, 1), (Liquidity::Maker, 12_000));
+    assert_eq!(fee_of(c2, 1), (Liquidity::Taker, 30_000));
+    100_000_000 - 60_000_000 - 30_000
+}
+
+#[test]
+fn admin_requests_fund_accounts_and_risk_checks_orders() {
+    let dir = tempfile::tempdir().unwrap();
+    write_accounts(dir.path());
+    let cfg = single_config(dir.path()).display().to_string();
+    let node = Proc::start("node", &["node", "--config", &cfg, "--role", "primary"]);
+    let addr = listening(&node);
+    node.expect("risk on");
+    node.expect("ROLE primary");
+    let t = WAIT;
+    let mut adm = client(addr, ADMIN);
+    let mut c1 = client(addr, 1);
+    let mut c2 = client(addr, 2);
+    let mut c3 = client(addr, 3);
+
+    // Not an admin account: NotAuthorized, naming the request id and kind.
+    match c3.admin(&admin::deposit(1, 3, USDT, 1_000, 0), t).unwrap() {
+        AdminAnswer::Rejected(r) => assert_eq!(
+            (r.cl_ord_id, r.reason, r.request),
+            (1, RejectReason::NotAuthorized, RequestKind::AdminDeposit)
+        ),
+        other => panic!("{other:?}"),
+    }
+    // A shard this node lacks.
+    assert_eq!(
+        refused(adm.admin(&admin::deposit(9, 3, USDT, 1_000, 7), t).unwrap()),
+        RejectReason::NotAuthorized
+    );
+
+    let left = fund_and_trade(&mut adm, &mut c1, &mut c2);
+    // A reused deposit id: the engine's DuplicateRequest.
+    assert_eq!(
+        refused(adm.admin(&admin::deposit(1, 2, USDT, 5, 0), t).unwrap()),
+        RejectReason::DuplicateRequest
+    );
+    // An order beyond the balance: 100 lots at 60,000 hold 600 USDT.
+    c2.send(&req::enter(limit(2, BTC_USDT, Side::Buy, 60_000, 100)))
+        .unwrap();
+    assert_eq!(reject_of(&mut c2, 2), RejectReason::InsufficientBalance);
+    // Exactly what is left can be withdrawn, one more minor unit cannot.
+    let a = accepted(adm.admin(&admin::withdraw(2, 2, USDT, left, 0), t).unwrap());
+    assert_eq!((a.available, a.held), (0, 0));
+    assert_eq!(
+        refused(adm.admin(&admin::withdraw(3, 2, USDT, 1, 0), t).unwrap()),
+        RejectReason::InsufficientBalance
+    );
+    // The maker got the notional less its fee.
+    assert_eq!(
+        refused(
+            adm.admin(&admin::withdraw(2, 1, USDT, 60_000_000 - 12_000 + 1, 0), t)
+                .unwrap()
+        ),
+        RejectReason::InsufficientBalance
+    );
+
+    // Perpetuals: a reduce-only order without a position would increase it.
+    c1.send(&req::enter(EnterOrder {
+        reduce_only: true,
+        ..limit(3, BTC_PERP, Side::Sell, 60_000, 1)
+    }))
+    .unwrap();
+    assert_eq!(reject_of(&mut c1, 3), RejectReason::ReduceOnlyWouldIncrease);
+    // Funding before any mark: the engine's NoMarkPrice.
+    assert_eq!(
+        refused(
+            adm.admin(&admin::apply_funding(10, BTC_PERP, 10), t)
+                .unwrap()
+        ),
+        RejectReason::NoMarkPrice
+    );
+    let a = accepted(
+        adm.admin(&admin::set_mark_price(11, BTC_PERP, 60_000), t)
+            .unwrap(),
+    );
+    assert_eq!((a.request, a.shard), (RequestKind::AdminSetMarkPrice, 0));
+    // A position: account 1 long 1 lot, account 2 short (funded again).
+    accepted(
+        adm.admin(&admin::deposit(4, 2, USDT, 10_000_000, 0), t)
+            .unwrap(),
+    );
+    c2.send(&req::enter(limit(3, BTC_PERP, Side::Sell, 60_000, 1)))
+        .unwrap();
+    accept_of(&mut c2, 3);
+    c1.send(&req::enter(limit(4, BTC_PERP, Side::Buy, 60_000, 1)))
+        .unwrap();
+    fee_of(&mut c1, 4);
+    let a = accepted(
+        adm.admin(&admin::apply_funding(12, BTC_PERP, 10), t)
+            .unwrap(),
+    );
+    assert_eq!(a.request, RequestKind::AdminApplyFunding);
+    // Account 1's resting order, then its liquidation: the order is cancelled (Liquidation).
+    c1.send(&req::enter(limit(5, BTC_PERP, Side::Buy, 59_000, 1)))
+        .unwrap();
+    accept_of(&mut c1, 5);
+    let a = accepted(
+        adm.admin(&admin::liquidate(13, 1, BTC_PERP, 1_000, 50_000), t)
+            .unwrap(),
+    );
+    assert_eq!((a.request, a.account), (RequestKind::AdminLiquidate, 1));
+    let reason = wait_for(&mut c1, "liquidation cancel", |m| match m {
+        ServerMessage::OrderCancelled(x) if x.cl_ord_id == 5 => Some(x.reason),
+        _ => None,
+    });
+    assert_eq!(reason, CancelReason::Liquidation);
+    // A fee tier on every shard: one answer per shard (one here).
+    let a = accepted(
+        adm.admin(&admin::set_fee_tier(14, 2, 1, admin::ALL_SHARDS), t)
+            .unwrap(),
+    );
+    assert_eq!((a.request, a.shard), (RequestKind::AdminSetFeeTier, 0));
+    assert_eq!(
+        refused(adm.admin(&admin::set_fee_tier(15, 2, 5, 0), t).unwrap()),
+        RejectReason::InvalidFeeTier
+    );
+}
+
+#[test]
+fn the_promoted_standby_has_the_same_balances() {
+    let dir = tempfile::tempdir().unwrap();
+    write_accounts(dir.path());
+    let cpus = cpus();
+    let cpu = |k: usize| cpus.get(k % cpus.len().max(1)).copied().unwrap_or(0);
+    let w = free_port();
+    let repl = [free_port(), free_port()];
+    let cfgs = [
+        node_config_with(dir.path(), 0, cpu(0), repl, w, RISK),
+        node_config_with(dir.path(), 1, cpu(1), repl, w, RISK),
+    ];
+    let w_s = w.to_string();
+    let _witness = Proc::start(
+        "witness",
+        &["witness", "--listen", &w_s, "--lease-us", "200000"],
+    );
+    let c0 = cfgs[0].display().to_string();
+    let c1s = cfgs[1].display().to_string();
+    let mut primary = Proc::start("node-1", &["node", "--config", &c0, "--role", "primary"]);
+    primary.expect("ROLE primary node=1");
+    let a1 = listening(&primary);
+    let standby = Proc::start("node-2", &["node", "--config", &c1s, "--role", "standby"]);
+    let a2 = listening(&standby);
+    standby.expect("ROLE standby node=2");
+
+    let mut adm = client(a1, ADMIN);
+    let mut c1 = client(a1, 1);
+    let mut c2 = client(a1, 2);
+    let left = fund_and_trade(&mut adm, &mut c1, &mut c2);
+    primary.signal(libc::SIGKILL);
+    primary.wait();
+    standby.expect("ROLE primary node=2");
+    drop((adm, c1, c2));
+
+    // The new primary applied the deposits and the trade as standby: account 2 has exactly
+    // `left` USDT, account 1 exactly the proceeds.
+    let t = WAIT;
+    let mut adm = client(a2, ADMIN);
+    assert_eq!(
+        refused(
+            adm.admin(&admin::withdraw(2, 2, USDT, left + 1, 0), t)
+                .unwrap()
+        ),
+        RejectReason::InsufficientBalance
+    );
+    let a = accepted(adm.admin(&admin::withdraw(3, 2, USDT, left, 0), t).unwrap());
+    assert_eq!(a.available, 0);
+    let proceeds = 60_000_000 - 12_000;
+    assert_eq!(
+        refused(
+            adm.admin(&admin::withdraw(2, 1, USDT, proceeds + 1, 0), t)
+                .unwrap()
+        ),
+        RejectReason::InsufficientBalance
+    );
+    accepted(
+        adm.admin(&admin::withdraw(3, 1, USDT, proceeds, 0), t)
+            .unwrap(),
+    );
+    // The deposit ids used before the failover are still used.
+    assert_eq!(
+        refused(adm.admin(&admin::deposit(1, 1, BTC, 1, 0), t).unwrap()),
+        RejectReason::DuplicateRequest
+    );
+}
