@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -36,9 +36,29 @@ pub struct DemoStats {
     /// Rejects by wire reason code.
     pub rejected_by_reason: [AtomicU64; 64],
     pub errors: AtomicU64,
+    /// The last trade price (ticks) a demo client saw per instrument (`id % 64`), 0: none.
+    pub last_px: [AtomicI64; 64],
+    /// Admin requests of the demo's mark/funding thread: accepted, rejected.
+    pub admin_accepted: AtomicU64,
+    pub admin_rejected: AtomicU64,
 }
 
+/// Reject reasons that mean "not enough money or margin" (risk on).
+pub const RISK_REJECTS: [RejectReason; 3] = [
+    RejectReason::InsufficientBalance,
+    RejectReason::MaxPositionExceeded,
+    RejectReason::ReduceOnlyWouldIncrease,
+];
+
 impl DemoStats {
+    /// Orders rejected for balance or margin ([`RISK_REJECTS`]).
+    pub fn risk_rejects(&self) -> u64 {
+        RISK_REJECTS
+            .iter()
+            .map(|r| self.rejected_by_reason[r.as_u8() as usize % 64].load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// `(reason, count)` of the rejects seen, most frequent first.
     pub fn reject_reasons(&self) -> Vec<(RejectReason, u64)> {
         let mut v: Vec<(RejectReason, u64)> = RejectReason::ALL
@@ -66,6 +86,9 @@ impl Default for DemoStats {
             rejected: AtomicU64::new(0),
             rejected_by_reason: std::array::from_fn(|_| AtomicU64::new(0)),
             errors: AtomicU64::new(0),
+            last_px: std::array::from_fn(|_| AtomicI64::new(0)),
+            admin_accepted: AtomicU64::new(0),
+            admin_rejected: AtomicU64::new(0),
         }
     }
 }
@@ -190,6 +213,9 @@ impl Trader {
                     self.stats.rejected_by_reason[r.reason.as_u8() as usize % 64]
                         .fetch_add(1, Ordering::Relaxed);
                     self.ack(r.cl_ord_id);
+                }
+                ServerMessage::OrderExecuted(x) => {
+                    self.stats.last_px[x.instrument as usize % 64].store(x.price, Ordering::Relaxed)
                 }
                 _ => {}
             }
@@ -326,6 +352,63 @@ fn taker(
     Ok(())
 }
 
+/// The venue's side of the demo (risk on): about once a second a mark price for every
+/// perpetual from the last trade price the demo clients saw (the start mid before any trade),
+/// and every tenth second a small funding rate (-5..=5 ppm).
+fn marker(
+    addr: SocketAddr,
+    acct: DemoAccount,
+    perps: Vec<u32>,
+    stop: Arc<AtomicBool>,
+    stats: Arc<DemoStats>,
+) -> Result<(), String> {
+    use tpx_client::admin::{self, AdminAnswer};
+    // Session 2: session 1 of the admin account funds the demo accounts at start.
+    let cfg = ClientConfig::new(addr, acct.id, 2, token_from_str(&acct.token));
+    let mut c = Client::connect_at(cfg, 0).map_err(|e| format!("demo admin login: {e}"))?;
+    // Request ids increase across runs on the same log (funding ids must increase per
+    // perpetual).
+    let mut id = crate::clock::unix_ns() / 1_000;
+    let mut rng = Rng(0x5DEE_CE66_D1CE_4E5B);
+    let mut tick = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        for &p in &perps {
+            let px = match stats.last_px[p as usize % 64].load(Ordering::Relaxed) {
+                0 => start_mid(p),
+                px => px,
+            };
+            id += 1;
+            let mut reqs = vec![admin::set_mark_price(id, p, px)];
+            if tick % 10 == 9 {
+                id += 1;
+                reqs.push(admin::apply_funding(id, p, rng.range(-5, 5)));
+            }
+            for msg in reqs {
+                match c.admin(&msg, Duration::from_secs(2)) {
+                    Ok(AdminAnswer::Accepted(_)) => {
+                        stats.admin_accepted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(AdminAnswer::Rejected(_)) => {
+                        stats.admin_rejected.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(tpx_client::ClientError::Timeout) => {}
+                    Err(e) => return Err(format!("demo admin: {e}")),
+                }
+            }
+        }
+        tick += 1;
+        // About a second, in short sleeps so that stopping is quick.
+        for _ in 0..10 {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            let _ = c.maintain();
+        }
+    }
+    Ok(())
+}
+
 /// The running demo load.
 #[derive(Debug)]
 pub struct Demo {
@@ -335,7 +418,9 @@ pub struct Demo {
 }
 
 impl Demo {
-    /// Starts `makers` market makers and `takers` takers on the first accounts of `accounts`.
+    /// Starts `makers` market makers and `takers` takers on the first accounts of `accounts`,
+    /// and with `admin` (risk on: the admin account and the perpetuals) the mark/funding
+    /// thread.
     pub fn start(
         addr: SocketAddr,
         accounts: &[DemoAccount],
@@ -343,10 +428,25 @@ impl Demo {
         takers: usize,
         instruments: Vec<u32>,
         shared: Arc<crate::core::Shared>,
+        admin: Option<(DemoAccount, Vec<u32>)>,
     ) -> Demo {
         let stats = Arc::new(DemoStats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
+        if let Some((acct, perps)) = admin.filter(|(_, p)| !p.is_empty()) {
+            let (stats, stop) = (stats.clone(), stop.clone());
+            let t = std::thread::Builder::new()
+                .name("demo-marks".into())
+                .spawn(move || {
+                    let r = marker(addr, acct, perps, stop, stats.clone());
+                    if r.is_err() {
+                        stats.errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    r
+                })
+                .expect("spawn demo thread");
+            threads.push(t);
+        }
         for (i, acct) in accounts.iter().take(makers + takers).cloned().enumerate() {
             let (stats, stop, inst) = (stats.clone(), stop.clone(), instruments.clone());
             let seed = 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i as u64 + 1);

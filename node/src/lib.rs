@@ -6,6 +6,7 @@
 //! placement, timers and parking. See "The node" in `docs/ARCHITECTURE.md`.
 
 pub mod accounts;
+pub mod admin_cli;
 pub mod clock;
 pub mod config;
 pub mod core;
@@ -30,6 +31,7 @@ pub mod trace;
 pub use config::{CorePlan, IdleMode, NodeConfig};
 pub use node::Node;
 pub mod demo;
+pub mod demo_funding;
 pub mod doorbell;
 pub mod e2e_bench;
 pub mod up;

@@ -136,6 +136,8 @@ pub fn run(opts: UpOptions) -> Result<(), String> {
     };
     if opts.config.is_none() {
         cfg.listen = opts.listen;
+        // Accounts and pre-trade risk on, with the built-in instruments' parameters.
+        cfg.risk = Some(crate::config::builtin_risk());
     }
     let demo_accts = demo_accounts(8);
     let (dir, remove_dir) = match &opts.dir {
@@ -146,7 +148,11 @@ pub fn run(opts: UpOptions) -> Result<(), String> {
         ),
     };
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let file = demo_accounts_file(&demo_accts, 1_000_000);
+    let mut with_admin = demo_accts.clone();
+    if cfg.risk.is_some() {
+        with_admin.push(crate::demo_funding::demo_admin());
+    }
+    let file = demo_accounts_file(&with_admin, 1_000_000);
     let path = dir.join("accounts.toml");
     let text = toml::to_string(&file).map_err(|e| e.to_string())?;
     std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
@@ -161,6 +167,43 @@ pub fn run(opts: UpOptions) -> Result<(), String> {
     }
     println!("tpx up: stopped");
     r
+}
+
+/// Risk on: funds the demo accounts through admin deposits (see `crate::demo_funding`).
+fn fund_demo(
+    addr: SocketAddr,
+    cfg: &NodeConfig,
+    demo_accts: &[crate::accounts::DemoAccount],
+) -> Result<(), String> {
+    if cfg.risk.is_none() {
+        println!("  risk off (the config has no [risk] section)");
+        return Ok(());
+    }
+    let balances = crate::demo_funding::shard_assets(cfg)?;
+    let admin = crate::demo_funding::demo_admin();
+    let f = crate::demo_funding::fund(addr, &admin, demo_accts, &balances)?;
+    println!(
+        "  risk on: admin account {} (token {}) funded accounts 1..={} on every shard: {} deposits applied, {} already applied, {} refused",
+        admin.id,
+        admin.token,
+        demo_accts.len(),
+        f.accepted,
+        f.duplicates,
+        f.rejected
+    );
+    Ok(())
+}
+
+/// The demo's admin account and the perpetuals it marks (risk on).
+fn demo_admin_of(cfg: &NodeConfig) -> Option<(crate::accounts::DemoAccount, Vec<u32>)> {
+    cfg.risk.as_ref()?;
+    let perps = cfg
+        .instruments()
+        .iter()
+        .filter(|i| i.kind == "linear_perp")
+        .map(|i| i.id)
+        .collect();
+    Some((crate::demo_funding::demo_admin(), perps))
 }
 
 fn ack_line(demo: &Demo) -> String {
@@ -201,10 +244,13 @@ fn demo_summary(demo: Option<Demo>) {
         }
     }
     println!(
-        "demo clients: {} requests sent, {} rejected, {} errors",
+        "demo clients: {} requests sent, {} rejected ({} for balance/margin), {} errors; marks and funding: {} accepted, {} refused",
         stats.sent.load(Ordering::Relaxed),
         stats.rejected.load(Ordering::Relaxed),
-        errs.len()
+        stats.risk_rejects(),
+        errs.len(),
+        stats.admin_accepted.load(Ordering::Relaxed),
+        stats.admin_rejected.load(Ordering::Relaxed)
     );
     let reasons: Vec<String> = stats
         .reject_reasons()
@@ -282,6 +328,7 @@ fn run_single(
         );
     }
 
+    fund_demo(node.addr(), &cfg, demo_accts)?;
     let instrument_ids: Vec<u32> = node.shared().instruments.iter().map(|(i, _)| *i).collect();
     let demo = opts.demo.then(|| {
         Demo::start(
@@ -291,6 +338,7 @@ fn run_single(
             opts.takers,
             instrument_ids,
             node.shared().clone(),
+            demo_admin_of(&cfg),
         )
     });
 
@@ -595,6 +643,9 @@ fn run_cluster(
             .map(|i| (i.id, i.symbol.clone()))
             .collect(),
     ));
+    if let Err(e) = fund_demo(primary_entry, &cfg, demo_accts) {
+        println!("tpx up: {e}");
+    }
     let demo = opts.demo.then(|| {
         Demo::start(
             primary_entry,
@@ -603,6 +654,7 @@ fn run_cluster(
             opts.takers,
             instrument_ids,
             local,
+            demo_admin_of(&cfg),
         )
     });
     let started = Instant::now();

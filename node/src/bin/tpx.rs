@@ -10,6 +10,9 @@
 //!   accounts; `--demo` adds simulated traders and live numbers.
 //! - `tpx stat [--port 9100 | --path FILE] [--json]`: a running node's counters and per-stage
 //!   latencies, live, from its shared-memory stats file.
+//! - `tpx admin <deposit|withdraw|mark|funding|liquidate|fee-tier> --connect ADDR --account-id ID
+//!   --token-file F --request-id N ...`: one admin request (risk input) over an admin session;
+//!   prints the answer.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,6 +20,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use tpx_node::admin_cli::{AdminAction, AdminOptions};
 use tpx_node::replica_stage::StartRole;
 use tpx_node::up::{run, serve, UpOptions};
 
@@ -86,6 +90,31 @@ enum Cmd {
         #[arg(long, default_value_t = 2)]
         takers: usize,
     },
+    /// Send one admin request (deposit, withdrawal, mark, funding, liquidation, fee tier) over
+    /// an admin account's session and print the answer.
+    Admin {
+        #[command(subcommand)]
+        action: AdminCmd,
+        /// The node's order-entry address (the primary's).
+        #[arg(long, global = true, default_value = "127.0.0.1:9100")]
+        connect: SocketAddr,
+        /// The admin account (`admin = true` in the accounts file).
+        #[arg(long, global = true, default_value_t = 0)]
+        account_id: u32,
+        /// Its session id.
+        #[arg(long, global = true, default_value_t = 1)]
+        session_id: u32,
+        /// A file holding the account's login token (text; surrounding whitespace ignored).
+        #[arg(long, global = true, default_value = "admin.token")]
+        token_file: PathBuf,
+        /// The request id: echoed in the answer; for deposits and withdrawals the idempotency key
+        /// (strictly increasing per account, shared by both).
+        #[arg(long, global = true, default_value_t = 0)]
+        request_id: u64,
+        /// Seconds to wait for the answer.
+        #[arg(long, global = true, default_value_t = 5)]
+        timeout: u64,
+    },
     /// Show a running node's counters and per-stage latencies, live (its stats file in /dev/shm).
     Stat {
         /// The stats file (default: /dev/shm/tpx-node-<port>.stats).
@@ -104,6 +133,128 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCmd {
+    /// Credit an account's balance of an asset on a shard.
+    Deposit {
+        #[arg(long)]
+        account: u32,
+        #[arg(long)]
+        asset: u32,
+        /// Minor units.
+        #[arg(long)]
+        amount: u64,
+        #[arg(long, default_value_t = 0)]
+        shard: u16,
+    },
+    /// Debit an account's balance of an asset on a shard, if available.
+    Withdraw {
+        #[arg(long)]
+        account: u32,
+        #[arg(long)]
+        asset: u32,
+        /// Minor units.
+        #[arg(long)]
+        amount: u64,
+        #[arg(long, default_value_t = 0)]
+        shard: u16,
+    },
+    /// A perpetual's mark price.
+    Mark {
+        #[arg(long)]
+        instrument: u32,
+        /// Ticks.
+        #[arg(long)]
+        price: i64,
+    },
+    /// Funding at the current mark (positive: longs pay shorts).
+    Funding {
+        #[arg(long)]
+        instrument: u32,
+        #[arg(long, allow_hyphen_values = true)]
+        rate_ppm: i64,
+    },
+    /// Liquidate an account's position on a perpetual.
+    Liquidate {
+        #[arg(long)]
+        account: u32,
+        #[arg(long)]
+        instrument: u32,
+        /// Client order id of the liquidation account's closing IOC order.
+        #[arg(long)]
+        cl_ord_id: u64,
+        /// Its limit price, ticks.
+        #[arg(long)]
+        price: i64,
+    },
+    /// Put an account in a fee tier on a shard or on `all`.
+    FeeTier {
+        #[arg(long)]
+        account: u32,
+        #[arg(long)]
+        tier: u8,
+        #[arg(long, default_value = "all", value_parser = tpx_node::admin_cli::parse_shard)]
+        shard: u16,
+    },
+}
+
+impl AdminCmd {
+    fn action(&self) -> AdminAction {
+        match *self {
+            AdminCmd::Deposit {
+                account,
+                asset,
+                amount,
+                shard,
+            } => AdminAction::Deposit {
+                account,
+                asset,
+                amount,
+                shard,
+            },
+            AdminCmd::Withdraw {
+                account,
+                asset,
+                amount,
+                shard,
+            } => AdminAction::Withdraw {
+                account,
+                asset,
+                amount,
+                shard,
+            },
+            AdminCmd::Mark { instrument, price } => AdminAction::Mark { instrument, price },
+            AdminCmd::Funding {
+                instrument,
+                rate_ppm,
+            } => AdminAction::Funding {
+                instrument,
+                rate_ppm,
+            },
+            AdminCmd::Liquidate {
+                account,
+                instrument,
+                cl_ord_id,
+                price,
+            } => AdminAction::Liquidate {
+                account,
+                instrument,
+                cl_ord_id,
+                price,
+            },
+            AdminCmd::FeeTier {
+                account,
+                tier,
+                shard,
+            } => AdminAction::FeeTier {
+                account,
+                tier,
+                shard,
+            },
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -152,6 +303,29 @@ fn main() -> ExitCode {
             takers,
         })
         .map(|()| 0),
+        Cmd::Admin {
+            action,
+            connect,
+            account_id,
+            session_id,
+            token_file,
+            request_id,
+            timeout,
+        } => {
+            let opts = AdminOptions {
+                connect,
+                account_id,
+                session_id,
+                token_file,
+                request_id,
+                timeout: Duration::from_secs(timeout),
+            };
+            if request_id == 0 {
+                Err("--request-id is required (non-zero)".to_string())
+            } else {
+                tpx_node::admin_cli::run(&opts, &action.action()).map(|()| 0)
+            }
+        }
         Cmd::Stat {
             path,
             port,
