@@ -282,15 +282,29 @@ fn the_mark_settles_variation_margin_and_funding_moves_between_sides() {
     r.risk(RiskCommand::ApplyFunding {
         instrument: PERP,
         rate_ppm: 100,
+        funding_id: 7,
     });
     assert_eq!(r.pos(1, PERP).funding, -1);
     assert_eq!(r.pos(2, PERP).funding, 0);
     assert_eq!(r.bal(FEE, USDT).0, fee_before + 1);
     assert_eq!(r.e.venue_ledger(PERP).unwrap().funding, 1);
     // Bad inputs.
+    assert_eq!(r.e.last_funding_id(PERP), Some(7));
+    // The same funding re-sent (after a failover, say) is refused and pays nothing.
+    let before = (r.pos(1, PERP).funding, r.bal(FEE, USDT).0);
+    for id in [7, 6, 0] {
+        let dup = RiskCommand::ApplyFunding {
+            instrument: PERP,
+            rate_ppm: 100,
+            funding_id: id,
+        };
+        assert_eq!(rejects(&r.risk(dup)), vec![Rej::DuplicateRequest]);
+    }
+    assert_eq!((r.pos(1, PERP).funding, r.bal(FEE, USDT).0), before);
     let funding = |instrument, rate_ppm| RiskCommand::ApplyFunding {
         instrument,
         rate_ppm,
+        funding_id: 100,
     };
     assert_eq!(rejects(&r.risk(funding(PERP2, 1))), vec![Rej::NoMarkPrice]);
     assert_eq!(rejects(&r.risk(funding(SPOT, 1))), vec![Rej::NotPerpetual]);

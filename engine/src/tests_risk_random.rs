@@ -216,10 +216,15 @@ impl Gen {
                 let price = m - m * 15 / 100 + self.rng.below((m * 30 / 100) as u64 + 1) as i64;
                 risk(RiskCommand::SetMarkPrice { instrument, price })
             }
-            820..=839 => risk(RiskCommand::ApplyFunding {
-                instrument: self.rng.pick(&[PERP, PERP2, SPOT]),
-                rate_ppm: self.rng.below(2_001) as i64 - 1_000,
-            }),
+            820..=839 => {
+                let instrument = self.rng.pick(&[PERP, PERP2, SPOT]);
+                let last = e.last_funding_id(instrument).unwrap_or(0);
+                risk(RiskCommand::ApplyFunding {
+                    instrument,
+                    rate_ppm: self.rng.below(2_001) as i64 - 1_000,
+                    funding_id: last + 1 + self.rng.below(3),
+                })
+            }
             840..=859 => {
                 let instrument = self.rng.pick(&PERPS);
                 // Half the time, an account below maintenance margin if there is one.
@@ -289,8 +294,16 @@ impl Gen {
                     amount: 1,
                     request_id,
                 };
+                // A funding id already applied to the perpetual (or 0).
+                let perp = self.rng.pick(&PERPS);
+                let last = e.last_funding_id(perp).unwrap();
+                let funding = RiskCommand::ApplyFunding {
+                    instrument: perp,
+                    rate_ppm: 100,
+                    funding_id: last - self.rng.below(last.min(3) + 1),
+                };
                 (
-                    EngineInput::Risk(self.rng.pick(&[deposit, withdraw])),
+                    EngineInput::Risk(self.rng.pick(&[deposit, withdraw, funding])),
                     Some(RejectReason::DuplicateRequest),
                 )
             }
@@ -481,6 +494,7 @@ fn run(seed: u64, n: usize) -> (Vec<EngineInput>, Vec<EngineOutput>, u64) {
                         RiskCommand::Deposit { account, .. }
                         | RiskCommand::Withdraw { account, .. },
                     ) => account,
+                    EngineInput::Risk(RiskCommand::ApplyFunding { .. }) => 0,
                     _ => unreachable!(),
                 },
                 cl_ord_id: match input {
@@ -489,6 +503,7 @@ fn run(seed: u64, n: usize) -> (Vec<EngineInput>, Vec<EngineOutput>, u64) {
                         RiskCommand::Deposit { request_id, .. }
                         | RiskCommand::Withdraw { request_id, .. },
                     ) => request_id,
+                    EngineInput::Risk(RiskCommand::ApplyFunding { funding_id, .. }) => funding_id,
                     _ => unreachable!(),
                 },
                 reason,

@@ -29,6 +29,7 @@ pub fn risk_command_of(rec: &LogRecord) -> Option<RiskCommand> {
         Input::ApplyFunding(m) => RiskCommand::ApplyFunding {
             instrument: m.instrument,
             rate_ppm: m.rate_ppm,
+            funding_id: m.funding_id,
         },
         Input::Liquidate(m) => RiskCommand::Liquidate {
             account: m.account,

@@ -37,8 +37,8 @@ const MAGIC_V1: &[u8; 8] = b"TPXSNAP1";
 /// Bytes before the payload: magic, format, length, CRC.
 const HEADER_LEN: usize = 20;
 /// The snapshot format version. 3: the risk state ([`RiskImage`]) replaced the `complete` flag,
-/// and the version moved into the header.
-pub const SNAPSHOT_FORMAT: u32 = 3;
+/// and the version moved into the header. 4: each perpetual's last funding id.
+pub const SNAPSHOT_FORMAT: u32 = 4;
 
 /// One resting order, in the book's priority order.
 #[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,6 +109,7 @@ pub struct PerpetualImage {
     pub venue_pnl: i64,
     pub venue_fees: i64,
     pub venue_funding: i64,
+    pub last_funding_id: u64,
     pub positions: Vec<PositionImage>,
 }
 
@@ -154,6 +155,7 @@ impl RiskImage {
                     venue_pnl: p.venue.pnl,
                     venue_fees: p.venue.fees,
                     venue_funding: p.venue.funding,
+                    last_funding_id: p.last_funding_id,
                     positions: p
                         .positions
                         .iter()
@@ -208,6 +210,7 @@ impl RiskImage {
                         fees: p.venue_fees,
                         funding: p.venue_funding,
                     },
+                    last_funding_id: p.last_funding_id,
                     positions: p
                         .positions
                         .iter()

@@ -75,10 +75,12 @@ fn every_risk_input_maps_to_its_engine_command() {
             Input::ApplyFunding(ApplyFunding {
                 rate_ppm: -20,
                 instrument: 3,
+                funding_id: 17,
             }),
             RiskCommand::ApplyFunding {
                 instrument: 3,
                 rate_ppm: -20,
+                funding_id: 17,
             },
         ),
         (

@@ -309,6 +309,7 @@ mod risk {
                 Input::ApplyFunding(ApplyFunding {
                     rate_ppm,
                     instrument: PERP,
+                    funding_id: seq,
                 }),
             )
         } else {

@@ -61,7 +61,7 @@ crate::wire_message! {
 crate::wire_message! {
     /// Funding at the current mark on every open position of a perpetual.
     pub struct AdminApplyFunding = template template::ADMIN_APPLY_FUNDING, schema ORDER_ENTRY, size 32 {
-        /// Request id, echoed in the answer.
+        /// Request id, echoed in the answer, and the funding id: strictly increasing per perpetual.
         8 => request_id: u64 [nonzero],
         /// Funding rate in parts per million, positive: longs pay shorts (|rate| <= 10^6).
         16 => rate_ppm: i64,

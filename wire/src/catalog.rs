@@ -385,6 +385,7 @@ pub fn examples() -> Vec<(&'static str, Vec<u8>)> {
     let funding = ApplyFunding {
         rate_ppm: 100,
         instrument: 3,
+        funding_id: 1_700_006_400,
     };
     add("apply_funding", funding.encode(&mut b), &b);
     let liquidate = Liquidate {

@@ -93,11 +93,13 @@ crate::wire_message! {
 
 crate::wire_message! {
     /// Risk: funding at the current mark (`RiskCommand::ApplyFunding`).
-    pub struct ApplyFunding = template template::APPLY_FUNDING, schema INPUT_LOG, size 24 {
+    pub struct ApplyFunding = template template::APPLY_FUNDING, schema INPUT_LOG, size 32 {
         /// Funding rate in parts per million, positive: longs pay shorts (|rate| <= 10^6).
         8 => rate_ppm: i64,
         /// Instrument id (a perpetual).
         16 => instrument: u32,
+        /// Idempotency key, strictly increasing per perpetual (a re-sent funding is refused).
+        24 => funding_id: u64,
     }
     reserved [20..24]
 }

@@ -57,7 +57,8 @@ impl Engine {
             RiskCommand::Liquidate {
                 account, cl_ord_id, ..
             } => (account, cl_ord_id),
-            RiskCommand::SetMarkPrice { .. } | RiskCommand::ApplyFunding { .. } => (0, 0),
+            RiskCommand::ApplyFunding { funding_id, .. } => (0, funding_id),
+            RiskCommand::SetMarkPrice { .. } => (0, 0),
         };
         if let Err(reason) = self.risk_command(cmd, sink) {
             sink.emit(Event::Rejected {
@@ -120,8 +121,12 @@ impl Engine {
             RiskCommand::ApplyFunding {
                 instrument,
                 rate_ppm,
+                funding_id,
             } => {
                 let perp = self.perp_of(instrument)?;
+                if funding_id <= self.risk.perps[perp as usize].last_funding_id {
+                    return Err(RejectReason::DuplicateRequest);
+                }
                 if rate_ppm.unsigned_abs() > 1_000_000 {
                     return Err(RejectReason::InvalidAmount);
                 }
@@ -129,6 +134,7 @@ impl Engine {
                     return Err(RejectReason::NoMarkPrice);
                 }
                 self.risk.apply_funding(perp, rate_ppm, sink);
+                self.risk.perps[perp as usize].last_funding_id = funding_id;
                 Ok(())
             }
             RiskCommand::Liquidate {

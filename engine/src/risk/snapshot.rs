@@ -49,6 +49,8 @@ pub struct PerpetualSnapshot {
     /// 0: none yet.
     pub mark: PriceTicks,
     pub venue: VenueLedger,
+    /// The last funding id applied (0: none).
+    pub last_funding_id: u64,
     /// Listed positions first, in list order (the order settlement and funding walk), then the
     /// other non-default records in ascending account.
     pub positions: Vec<PositionSnapshot>,
@@ -186,6 +188,7 @@ impl Engine {
                     instrument: ps.instrument,
                     mark: ps.mark,
                     venue: ps.venue,
+                    last_funding_id: ps.last_funding_id,
                     positions,
                 }
             })
@@ -281,6 +284,7 @@ impl Engine {
             }
             r.perps[perp].mark = ps.mark;
             r.perps[perp].venue = ps.venue;
+            r.perps[perp].last_funding_id = ps.last_funding_id;
             let mut accounts = HashSet::new();
             for p in &ps.positions {
                 known(p.account)?;
@@ -374,6 +378,7 @@ impl Engine {
             h.signed(p.venue.pnl);
             h.signed(p.venue.fees);
             h.signed(p.venue.funding);
+            h.word(p.last_funding_id);
             h.word(p.positions.len() as u64);
             for q in &p.positions {
                 h.word(u64::from(q.account));

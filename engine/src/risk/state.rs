@@ -173,6 +173,8 @@ pub(crate) struct PerpState {
     pub head: u32,
     pub tail: u32,
     pub venue: VenueLedger,
+    /// The last funding id applied (0: none).
+    pub last_funding_id: u64,
 }
 
 /// The risk state machine. With risk off every table is empty and `on` is false; the matching
@@ -337,6 +339,7 @@ impl Risk {
                         head: NO,
                         tail: NO,
                         venue: VenueLedger::default(),
+                        last_funding_id: 0,
                     });
                     Kind::Perp {
                         settle,

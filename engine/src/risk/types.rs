@@ -38,10 +38,14 @@ pub enum RiskCommand {
         price: PriceTicks,
     },
     /// Funding at the current mark: each position pays `size * mark * rate_ppm / 10^6` (in
-    /// value units; positive rate: longs pay shorts). `|rate_ppm| <= 10^6`.
+    /// value units; positive rate: longs pay shorts). `|rate_ppm| <= 10^6`. `funding_id` is
+    /// the idempotency key: above every funding id applied to the perpetual before (e.g. the
+    /// funding interval's start in seconds), else `DuplicateRequest`, so a funding re-sent
+    /// after a failover is never paid twice.
     ApplyFunding {
         instrument: InstrumentId,
         rate_ppm: i64,
+        funding_id: u64,
     },
     /// Liquidate an account's position on a perpetual: cancel all its orders, settle the
     /// instrument at its mark, move the position to the liquidation account at the mark, cover

@@ -80,6 +80,12 @@ impl Engine {
         (mark > 0).then_some(mark)
     }
 
+    /// The last funding id applied to a perpetual (0: none yet).
+    pub fn last_funding_id(&self, instrument: InstrumentId) -> Option<u64> {
+        let perp = self.perp_index(instrument)?;
+        Some(self.risk.perps[perp as usize].last_funding_id)
+    }
+
     /// What the fee account received on a perpetual (rounding remainders, fees).
     pub fn venue_ledger(&self, instrument: InstrumentId) -> Option<VenueLedger> {
         let perp = self.perp_index(instrument)?;
