@@ -220,12 +220,13 @@ fn wire_side(s: tpx_engine::Side) -> w::Side {
 pub fn input_of(req: &Request) -> (Input, u32) {
     match req.input {
         EngineInput::Command(ref cmd) => command_input(cmd),
-        EngineInput::Risk(r) => (risk_input(&r, req.request_id), req.account),
+        EngineInput::Risk(r) => (risk_input(&r), req.account),
     }
 }
 
-/// The log input of a risk command (`request_id`: deposits and withdrawals carry their own).
-pub fn risk_input(r: &RiskCommand, request_id: u64) -> Input {
+/// The log input of a risk command (deposits, withdrawals and funding carry their request id,
+/// the idempotency key; marks, liquidations and fee tiers have none in the log).
+pub fn risk_input(r: &RiskCommand) -> Input {
     use tpx_wire::log_record as l;
     match *r {
         RiskCommand::Deposit {
@@ -256,13 +257,12 @@ pub fn risk_input(r: &RiskCommand, request_id: u64) -> Input {
         RiskCommand::ApplyFunding {
             instrument,
             rate_ppm,
-        } => {
-            let _ = request_id;
-            Input::ApplyFunding(l::ApplyFunding {
-                rate_ppm,
-                instrument,
-            })
-        }
+            funding_id,
+        } => Input::ApplyFunding(l::ApplyFunding {
+            rate_ppm,
+            instrument,
+            funding_id,
+        }),
         RiskCommand::Liquidate {
             account,
             instrument,
@@ -605,6 +605,7 @@ mod tests {
             RiskCommand::ApplyFunding {
                 instrument: 3,
                 rate_ppm: -12,
+                funding_id: 5,
             },
             RiskCommand::Liquidate {
                 account: 4,
@@ -619,7 +620,7 @@ mod tests {
         ] {
             let rec = LogRecord {
                 meta: rec.meta,
-                input: risk_input(&cmd, 1),
+                input: risk_input(&cmd),
             };
             let e = entry_of(&rec, &mut VecDeque::new(), &mut None).unwrap();
             assert_eq!(e.req.input, EngineInput::Risk(cmd));

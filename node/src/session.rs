@@ -84,6 +84,7 @@ pub fn admin_command(msg: &ClientMessage) -> Option<(RiskCommand, u64, AdminTarg
             RiskCommand::ApplyFunding {
                 instrument: m.instrument,
                 rate_ppm: m.rate_ppm,
+                funding_id: m.request_id,
             },
             m.request_id,
             AdminTarget::Instrument(m.instrument),

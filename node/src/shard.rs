@@ -667,6 +667,7 @@ mod tests {
         let funding = RiskCommand::ApplyFunding {
             instrument: 1,
             rate_ppm: 10,
+            funding_id: 10,
         };
         let out = run(&mut shard, &admin(funding, 10, 6));
         assert!(matches!(

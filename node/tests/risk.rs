@@ -291,6 +291,15 @@ fn admin_requests_fund_accounts_and_risk_checks_orders() {
             .unwrap(),
     );
     assert_eq!(a.request, RequestKind::AdminApplyFunding);
+    // The request id is the funding id: a funding re-sent (after a failover, say) is not paid
+    // twice.
+    assert_eq!(
+        refused(
+            adm.admin(&admin::apply_funding(12, BTC_PERP, 10), t)
+                .unwrap()
+        ),
+        RejectReason::DuplicateRequest
+    );
     // Account 1's resting order, then its liquidation: the order is cancelled (Liquidation).
     c1.send(&req::enter(limit(5, BTC_PERP, Side::Buy, 59_000, 1)))
         .unwrap();
