@@ -127,8 +127,10 @@ mod tests {
 
     #[test]
     fn every_shard_gets_the_assets_of_its_instruments() {
-        let mut cfg = NodeConfig::default();
-        cfg.core_plan = Some(crate::config::CorePlan::for_cpus(&[0, 1, 2]));
+        let mut cfg = NodeConfig {
+            core_plan: Some(crate::config::CorePlan::for_cpus(&[0, 1, 2])),
+            ..NodeConfig::default()
+        };
         // Two shards: BTC-USDT and BTC-PERP on 0, ETH-USDT and ETH-PERP on 1.
         assert_eq!(
             shard_assets(&cfg).unwrap(),

@@ -28,6 +28,8 @@ pub struct UpOptions {
     pub config: Option<PathBuf>,
     pub makers: usize,
     pub takers: usize,
+    /// Run the shards with risk off (no `[risk]`; for comparison). Default: risk on.
+    pub no_risk: bool,
 }
 
 /// Installs SIGINT/SIGTERM handlers that set the returned flag.
@@ -137,7 +139,9 @@ pub fn run(opts: UpOptions) -> Result<(), String> {
     if opts.config.is_none() {
         cfg.listen = opts.listen;
         // Accounts and pre-trade risk on, with the built-in instruments' parameters.
-        cfg.risk = Some(crate::config::builtin_risk());
+        if !opts.no_risk {
+            cfg.risk = Some(crate::config::builtin_risk());
+        }
     }
     let demo_accts = demo_accounts(8);
     let (dir, remove_dir) = match &opts.dir {

@@ -89,6 +89,9 @@ enum Cmd {
         /// Simulated takers.
         #[arg(long, default_value_t = 2)]
         takers: usize,
+        /// Run the shards with risk off (no accounts, balances or margin; for comparison).
+        #[arg(long)]
+        no_risk: bool,
     },
     /// Send one admin request (deposit, withdrawal, mark, funding, liquidation, fee tier) over
     /// an admin account's session and print the answer.
@@ -292,6 +295,7 @@ fn main() -> ExitCode {
             dir,
             makers,
             takers,
+            no_risk,
         } => run(UpOptions {
             demo,
             single,
@@ -301,6 +305,7 @@ fn main() -> ExitCode {
             dir,
             makers,
             takers,
+            no_risk,
         })
         .map(|()| 0),
         Cmd::Admin {
