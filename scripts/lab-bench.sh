@@ -18,8 +18,8 @@ stop_up() {
 }
 trap stop_up EXIT
 for _ in $(seq 300); do
-    # `--single` prints "order entry on"; the three-process default, the primary child's ROLE line.
-    grep -qE "order entry on|ROLE primary" "$OUT/tpx-up.log" && break
+    # Printed once a primary serves and (risk on) the demo accounts are funded.
+    grep -qE "tpx up: ready" "$OUT/tpx-up.log" && break
     kill -0 "$UP" 2>/dev/null || { cat "$OUT/tpx-up.log"; exit 1; }
     sleep 0.1
 done

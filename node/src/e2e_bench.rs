@@ -48,6 +48,9 @@ pub struct Options {
     /// The node's input log: `durable` (O_DIRECT, fsync durability: an ack waits for the
     /// commit) or `in-process` (nothing stored: the node before the durable log).
     pub log: String,
+    /// Run the node with `[risk]` (the built-in risk parameters; the bench accounts funded by
+    /// admin deposits before the measurement), to compare with risk off (the default).
+    pub risk: bool,
 }
 
 impl Default for Options {
@@ -63,6 +66,7 @@ impl Default for Options {
             client_cpu: None,
             tpx: None,
             log: "durable".into(),
+            risk: false,
         }
     }
 }
@@ -76,6 +80,7 @@ pub struct Results {
     pub node: String,
     pub cpus: (usize, usize),
     pub log: String,
+    pub risk: bool,
 }
 
 fn us(h: &Histogram<u64>, q: f64) -> f64 {
@@ -97,7 +102,7 @@ impl Results {
                 "{{\"floor\": {{\"p50_us\": {:.2}, \"p99_us\": {:.2}, \"p999_us\": {:.2}}}, ",
                 "\"ack\": {{\"p50_us\": {:.2}, \"p99_us\": {:.2}, \"p999_us\": {:.2}, \"max_us\": {:.2}}}, ",
                 "\"ratio_p50\": {:.3}, \"ratio_p99\": {:.3}, \"throughput_orders_per_sec\": {:.0}, ",
-                "\"samples\": {{\"floor\": {}, \"ack\": {}}}, \"node\": \"{}\", \"cpus\": [{}, {}], \"log\": \"{}\"}}"
+                "\"samples\": {{\"floor\": {}, \"ack\": {}}}, \"node\": \"{}\", \"cpus\": [{}, {}], \"log\": \"{}\", \"risk\": {}}}"
             ),
             us(&self.floor, 0.5),
             us(&self.floor, 0.99),
@@ -115,6 +120,7 @@ impl Results {
             self.cpus.0,
             self.cpus.1,
             self.log,
+            self.risk,
         )
     }
 }
@@ -225,6 +231,9 @@ impl Drop for NodeChild {
     }
 }
 
+/// The admin account of a risk-on run (funds the bench accounts).
+const BENCH_ADMIN: u32 = 1000;
+
 fn bench_accounts(n: usize) -> Vec<DemoAccount> {
     (1..=n as u32)
         .map(|id| DemoAccount {
@@ -242,10 +251,18 @@ fn start_node(
     accounts: &[DemoAccount],
     extra_args: &[&str],
     log: &str,
+    risk: bool,
 ) -> Result<NodeChild, String> {
     let dir = std::env::temp_dir().join(format!("tpx-e2e-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let file = demo_accounts_file(accounts, 1_000_000_000);
+    let mut all = accounts.to_vec();
+    if risk {
+        all.push(DemoAccount {
+            id: BENCH_ADMIN,
+            ..crate::demo_funding::demo_admin()
+        });
+    }
+    let file = demo_accounts_file(&all, 1_000_000_000);
     std::fs::write(
         dir.join("accounts.toml"),
         toml::to_string(&file).map_err(|e| e.to_string())?,
@@ -260,6 +277,13 @@ fn start_node(
     // TPX_E2E_NO_STATS=1: the node without stage stamps (the latency lab's cost, before/after).
     let config = if std::env::var_os("TPX_E2E_NO_STATS").is_some() {
         config + "[stats]\nenabled = false\n"
+    } else {
+        config
+    };
+    // Risk on: the built-in parameters, venue accounts below max_accounts.
+    let config = if risk {
+        config
+            + "[risk]\nfee_account = 1020\nliquidation_account = 1021\nfee_tiers = 2\nassets = [1, 2, 3]\n"
     } else {
         config
     };
@@ -449,7 +473,20 @@ pub fn run(opts: &Options) -> Result<Results, String> {
     let floor_h = floor(node_cpu, client_cpu, opts.warmup, opts.floor_samples)?;
 
     let accounts = bench_accounts(opts.sessions.max(1) + 1);
-    let node = start_node(&tpx, node_cpu, &accounts, &args, &opts.log)?;
+    let node = start_node(&tpx, node_cpu, &accounts, &args, &opts.log, opts.risk)?;
+    if opts.risk {
+        // Every bench account gets every asset of the one shard, through the log.
+        let admin = DemoAccount {
+            id: BENCH_ADMIN,
+            ..crate::demo_funding::demo_admin()
+        };
+        let f = crate::demo_funding::fund(node.addr, &admin, &accounts, &[(0, 1), (0, 2), (0, 3)])?;
+        eprintln!(
+            "e2e-bench: risk on, {} accounts funded ({} deposits)",
+            accounts.len(),
+            f.accepted
+        );
+    }
     eprintln!(
         "e2e-bench: node on {} ({node_kind}); ack round trip ...",
         node.addr
@@ -466,6 +503,7 @@ pub fn run(opts: &Options) -> Result<Results, String> {
         node: node_kind,
         cpus: (node_cpu, client_cpu),
         log: opts.log.clone(),
+        risk: opts.risk,
     })
 }
 

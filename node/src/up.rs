@@ -333,6 +333,7 @@ fn run_single(
     }
 
     fund_demo(node.addr(), &cfg, demo_accts)?;
+    println!("tpx up: ready, order entry on {}", node.addr());
     let instrument_ids: Vec<u32> = node.shared().instruments.iter().map(|(i, _)| *i).collect();
     let demo = opts.demo.then(|| {
         Demo::start(
@@ -650,6 +651,7 @@ fn run_cluster(
     if let Err(e) = fund_demo(primary_entry, &cfg, demo_accts) {
         println!("tpx up: {e}");
     }
+    println!("tpx up: ready, order entry on {primary_entry}");
     let demo = opts.demo.then(|| {
         Demo::start(
             primary_entry,

@@ -270,6 +270,18 @@ fn admin_requests_fund_accounts_and_risk_checks_orders() {
         ),
         RejectReason::NoMarkPrice
     );
+    // A mark for an instrument the node lacks, or for a spot pair: the engine's reasons.
+    assert_eq!(
+        refused(adm.admin(&admin::set_mark_price(1, 99, 60_000), t).unwrap()),
+        RejectReason::UnknownInstrument
+    );
+    assert_eq!(
+        refused(
+            adm.admin(&admin::set_mark_price(2, BTC_USDT, 60_000), t)
+                .unwrap()
+        ),
+        RejectReason::NotPerpetual
+    );
     let a = accepted(
         adm.admin(&admin::set_mark_price(11, BTC_PERP, 60_000), t)
             .unwrap(),

@@ -51,6 +51,10 @@ struct Args {
     /// (nothing stored; the node before the durable log, for comparison).
     #[arg(long, default_value = "durable")]
     log: String,
+    /// Run the node with accounts and pre-trade risk (`[risk]`, built-in parameters; the
+    /// accounts funded by admin deposits first). Default: risk off.
+    #[arg(long)]
+    risk: bool,
     /// Internal: run a node from this config (the bench's child process).
     #[arg(long = "serve-node", hide = true)]
     serve_node: Option<PathBuf>,
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         client_cpu: args.client_cpu,
         tpx: args.tpx,
         log: args.log,
+        risk: args.risk,
     };
     match run(&opts) {
         Ok(r) => {
