@@ -336,6 +336,69 @@ fn admin_requests_fund_accounts_and_risk_checks_orders() {
         refused(adm.admin(&admin::set_fee_tier(15, 2, 5, 0), t).unwrap()),
         RejectReason::InvalidFeeTier
     );
+
+    // The operator CLI: `tpx admin` prints the answer; a refusal exits non-zero.
+    let token = dir.path().join("admin.token");
+    std::fs::write(&token, format!("tok-{ADMIN}\n")).unwrap();
+    let (a, tok) = (addr.to_string(), token.display().to_string());
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tpx"))
+            .args(["admin"])
+            .args(args)
+            .args(["--connect", &a, "--account-id", "50", "--session-id", "7"])
+            .args(["--token-file", &tok])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let (ok, line) = cli(&[
+        "deposit",
+        "--request-id",
+        "1",
+        "--account",
+        "3",
+        "--asset",
+        "1",
+        "--amount",
+        "777",
+        "--shard",
+        "0",
+    ]);
+    assert!(ok, "{line}");
+    assert_eq!(
+        line.trim(),
+        "accepted request_id=1 request=AdminDeposit account=3 shard=0 available=777 held=0"
+    );
+    let (ok, line) = cli(&[
+        "withdraw",
+        "--request-id",
+        "2",
+        "--account",
+        "3",
+        "--asset",
+        "1",
+        "--amount",
+        "778",
+    ]);
+    assert!(!ok);
+    assert_eq!(
+        line.trim(),
+        "rejected request_id=2 request=AdminWithdraw reason=InsufficientBalance"
+    );
+    let (ok, line) = cli(&[
+        "fee-tier",
+        "--request-id",
+        "3",
+        "--account",
+        "3",
+        "--tier",
+        "1",
+    ]);
+    assert!(ok, "{line}");
+    assert!(line.starts_with("accepted request_id=3 request=AdminSetFeeTier"));
 }
 
 #[test]
