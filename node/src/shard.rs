@@ -767,6 +767,29 @@ mod tests {
             cancel_to_wire(ECancel::MassCancel),
             CancelReason::MassCancel
         );
+        // The risk reasons (15..=26) and the liquidation cancel reach the wire as themselves.
+        for (e, w) in [
+            (
+                EReject::InsufficientBalance,
+                RejectReason::InsufficientBalance,
+            ),
+            (
+                EReject::ReduceOnlyWouldIncrease,
+                RejectReason::ReduceOnlyWouldIncrease,
+            ),
+            (
+                EReject::MaxPositionExceeded,
+                RejectReason::MaxPositionExceeded,
+            ),
+            (EReject::DuplicateRequest, RejectReason::DuplicateRequest),
+            (EReject::NotLiquidatable, RejectReason::NotLiquidatable),
+        ] {
+            assert_eq!(reject_to_wire(e), w);
+        }
+        assert_eq!(
+            cancel_to_wire(ECancel::Liquidation),
+            CancelReason::Liquidation
+        );
         assert_eq!(
             cancel_to_wire(ECancel::ImmediateOrCancel),
             CancelReason::ImmediateOrCancel
