@@ -25,7 +25,7 @@ impl Engine {
             let bi = o.book as usize;
             let asset = r.hold_asset(bi, o.side);
             held[r.bal_index(o.account, asset)] +=
-                i128::from(o.leaves) * i128::from(r.hold_of(slot as u32));
+                i128::from(o.leaves) * i128::from(r.hold_of(o, slot as u32));
             if let Kind::Perp { perp, .. } = r.inst[bi].kind {
                 if o.reduce_only || r.inst[bi].max_position > 0 {
                     let k = usize::from(o.reduce_only) * 2 + usize::from(o.side == Side::Sell);

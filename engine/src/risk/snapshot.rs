@@ -347,8 +347,9 @@ impl Engine {
             for ladder in [&book.bids, &book.asks] {
                 for idx in ladder.iter_levels() {
                     for slot in ladder.iter_level_orders(orders, idx) {
-                        h.word(u64::from(orders[slot as usize].reduce_only));
-                        h.word(r.hold_of(slot));
+                        let o = &orders[slot as usize];
+                        h.word(u64::from(o.reduce_only));
+                        h.word(r.hold_of(o, slot));
                     }
                 }
             }

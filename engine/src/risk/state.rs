@@ -7,6 +7,7 @@
 
 use crate::config::EngineConfig;
 use crate::instrument::{AssetId, InstrumentKind};
+use crate::slab::Order;
 use crate::types::*;
 
 use super::config::*;
@@ -205,7 +206,8 @@ pub(crate) struct Risk {
     /// rate multiplications and divisions per order and move. 8 bytes per ladder level, a
     /// sixth of what the ladder itself takes (two 24-byte level slots per price).
     pub plain_hold: Vec<u64>,
-    /// Per order slot: amount held per lot of leaves.
+    /// Per order slot: amount held per lot of leaves, written and read only for orders
+    /// flagged `hold_custom` (see [`Risk::hold_of`]).
     pub hold: Vec<u64>,
     /// Positions (`account * perpetuals + perp`) whose reduce-only orders may exceed what
     /// they can reduce; drained at the end of each command. Capacity `max_orders + 1`.
@@ -499,22 +501,70 @@ impl Risk {
         self.hot(account, perp).size
     }
 
-    /// The amount held per lot by the order in `slot` (risk on: the table covers every slot).
+    /// What a plain order (not reduce-only, not the liquidation account's) of `side` at
+    /// `price` on a book with parameters `ip` holds per lot: a spot sell its lot, anything
+    /// else the per-price table's entry.
     #[inline(always)]
-    pub(crate) fn hold_at(&self, slot: u32) -> u64 {
-        self.hold[slot as usize]
+    pub(crate) fn plain_per_lot(&self, ip: &InstParams, side: Side, price: PriceTicks) -> u64 {
+        if ip.perp == NO && side == Side::Sell {
+            ip.lot
+        } else {
+            self.plain_hold_at(ip, price)
+        }
     }
 
-    /// The amount held per lot by the order in `slot` (0 with risk off).
-    #[inline]
-    pub(crate) fn hold_of(&self, slot: u32) -> u64 {
-        self.hold.get(slot as usize).copied().unwrap_or(0)
+    /// What a plain order holds per lot at `price` (a validated price of the book, so in the
+    /// table; computed as [`Risk::new`] fills the table should it not be).
+    #[inline(always)]
+    pub(crate) fn plain_hold_at(&self, ip: &InstParams, price: PriceTicks) -> u64 {
+        let i = ip
+            .table_base
+            .wrapping_add(price.wrapping_sub(ip.min_price) as usize);
+        match self.plain_hold.get(i) {
+            Some(&u) if price >= ip.min_price => u,
+            _ => plain_hold_slow(ip, price),
+        }
     }
 
-    /// Sets the amount held per lot by the order in `slot` (risk on).
+    /// The amount held per lot by the live order `o` in `slot` (0 with risk off): the
+    /// per-slot table's entry for an order flagged `hold_custom`, else what a plain order at
+    /// its price holds (recomputed, not stored: the move path then reads no per-slot table).
     #[inline(always)]
-    pub(crate) fn set_hold_of(&mut self, slot: u32, per_lot: u64) {
-        self.hold[slot as usize] = per_lot;
+    pub(crate) fn hold_of(&self, o: &Order, slot: u32) -> u64 {
+        match self.inst.get(o.book as usize) {
+            Some(ip) => self.order_hold(ip, o, slot),
+            None => 0,
+        }
+    }
+
+    /// [`Risk::hold_of`] for an order of the book with parameters `ip` (risk on).
+    #[inline(always)]
+    pub(crate) fn order_hold(&self, ip: &InstParams, o: &Order, slot: u32) -> u64 {
+        if o.hold_custom {
+            self.hold.get(slot as usize).copied().unwrap_or(0)
+        } else {
+            self.plain_per_lot(ip, o.side, o.price)
+        }
+    }
+
+    /// Records that the order in `slot` holds `per_lot` from now on; `custom`: it is not what
+    /// [`Risk::plain_per_lot`] gives for it (the caller sets the order's `hold_custom` to it).
+    #[inline(always)]
+    pub(crate) fn set_hold(&mut self, slot: u32, per_lot: u64, custom: bool) {
+        if custom {
+            self.hold[slot as usize] = per_lot;
+        }
+    }
+
+    /// Restores the hold of order `o` in `slot` from a snapshot (risk on); returns the order's
+    /// `hold_custom`.
+    pub(crate) fn restore_hold(&mut self, o: &Order, slot: u32, per_lot: u64) -> bool {
+        let custom = match self.inst.get(o.book as usize) {
+            Some(ip) => self.plain_per_lot(ip, o.side, o.price) != per_lot,
+            None => true,
+        };
+        self.set_hold(slot, per_lot, custom);
+        custom
     }
 
     /// The asset an order of `side` on book `bi` holds.
@@ -562,6 +612,21 @@ impl Risk {
             self.pos_mut(next, perp).prev = prev;
         }
     }
+}
+
+/// What a plain order holds per lot at `price`, computed (as [`Risk::new`] fills the
+/// per-price table) for a price outside the table, which validation never lets through.
+#[cold]
+#[inline(never)]
+fn plain_hold_slow(ip: &InstParams, price: PriceTicks) -> u64 {
+    // `price * num <= max_price * num <= 2^62` by validation.
+    let value = ip.ceil_v((price as u64).wrapping_mul(ip.num));
+    let margin = if ip.perp == NO {
+        value
+    } else {
+        ppm_up(value, ip.im_ppm)
+    };
+    margin + ppm_up(value, ip.hold_fee_ppm)
 }
 
 /// `ceil(x / d)`, `d > 0`, with a 64-bit fast path.
