@@ -245,6 +245,17 @@ impl Risk {
         crossing_bid: Option<PriceTicks>,
     ) -> Result<Hold, RejectReason> {
         let ip = &self.inst[bi];
+        let bal = self.bal_index(o.account, ip.hold_asset[usize::from(o.side == Side::Sell)]);
+        if qty == o.leaves
+            && !(o.hold_custom | o.reduce_only)
+            && crossing_bid.is_none()
+            && o.account != self.liq_account
+        {
+            // A move (82% of the exchange-core mix): a plain order to a new price, same
+            // quantity, not crossing. No position rule reads it, and both holds come from the
+            // per-price table: the general path below, with what it would find known.
+            return self.plan_move(ip, bal, o, price);
+        }
         // The position is read only when a rule needs it: a reduce-only order, or a larger
         // order under a position limit.
         if ip.perp != NO && (o.reduce_only || (qty > o.leaves && ip.max_position > 0)) {
@@ -259,9 +270,37 @@ impl Risk {
             }
         }
         let u = self.per_lot(ip, o.account, o.side, o.reduce_only, price, crossing_bid);
-        let bal = self.bal_index(o.account, ip.hold_asset[usize::from(o.side == Side::Sell)]);
         let old = u128::from(o.leaves) * u128::from(self.order_hold(ip, o, slot));
         self.plan(bal, u, qty, old)
+    }
+
+    /// [`Risk::plan`] for a plain order `o` (not `hold_custom`, not the liquidation
+    /// account's) moved to `price` with the same quantity, not crossing: per lot it held what
+    /// a plain order at its price holds and will hold what one at `price` does, so the change
+    /// is `leaves * (new - old)` (exactly what `plan` computes from the two totals, in the
+    /// same wrapping 64-bit result).
+    #[inline(always)]
+    fn plan_move(
+        &self,
+        ip: &InstParams,
+        bal: usize,
+        o: &Order,
+        price: PriceTicks,
+    ) -> Result<Hold, RejectReason> {
+        let old_u = self.plain_per_lot(ip, o.side, o.price);
+        let new_u = self.plain_per_lot(ip, o.side, price);
+        if new_u > old_u {
+            let need = u128::from(o.leaves) * u128::from(new_u - old_u);
+            if need > self.balances[bal].available.max(0) as u128 {
+                return Err(RejectReason::InsufficientBalance);
+            }
+        }
+        Ok(Hold {
+            u: new_u,
+            delta: o.leaves.wrapping_mul(new_u.wrapping_sub(old_u)) as i64,
+            bal,
+            custom: false,
+        })
     }
 
     /// Applies a checked replace of the order in `slot` (`leg`, `leaves` before) to `qty`;
@@ -277,9 +316,12 @@ impl Risk {
         h: Hold,
     ) {
         self.set_hold(slot, h.u, h.custom);
-        let b = &mut self.balances[h.bal];
-        b.available = b.available.wrapping_sub(h.delta);
-        b.held = b.held.wrapping_add(h.delta);
+        if h.delta != 0 {
+            // (A spot sell moves without touching its balance row: it holds its lots.)
+            let b = &mut self.balances[h.bal];
+            b.available = b.available.wrapping_sub(h.delta);
+            b.held = b.held.wrapping_add(h.delta);
+        }
         if qty != leaves {
             self.add_open(bi, leg, qty, leaves);
         }
@@ -400,15 +442,12 @@ impl Risk {
             Side::Buy => qty as i64,
             Side::Sell => (qty as i64).wrapping_neg(),
         };
-        let (s0, s1, ro_open) = {
-            let h = &mut self.hot[pi];
-            let s0 = h.size;
-            h.size = s0.wrapping_add(dq);
-            (s0, h.size, h.ro_open)
-        };
-        let p = &mut self.positions[pi];
+        let p = &mut self.hot[pi];
+        let (s0, cost0) = (p.size, p.cost);
+        p.size = s0.wrapping_add(dq);
+        let (s1, ro_open) = (p.size, p.ro_open);
         p.fees = p.fees.wrapping_sub(fee);
-        p.cost = p.cost.wrapping_add(i128::from(dq) * i128::from(price));
+        p.cost = cost0.wrapping_add(i128::from(dq) * i128::from(price));
         let (grow, shrink) = if s0 == 0 || (s0 > 0) == (dq > 0) {
             (qty, 0)
         } else if qty <= s0.unsigned_abs() {
@@ -446,15 +485,21 @@ impl Risk {
             ppm_up(value, im_ppm) as i64
         };
         p.margin = p.margin.wrapping_sub(unlock).wrapping_add(lock);
-        let trim =
-            ro_open != 0 && (p.ro_sell > s1.max(0) as u64 || p.ro_buy > s1.min(0).unsigned_abs());
-        let needs_list = !p.listed && (s1 != 0 || p.cost != 0);
-        if trim && !p.queued && self.trim.len() < self.trim.capacity() {
-            self.positions[pi].queued = true;
-            self.trim.push(pi as u32);
-        }
-        if needs_list {
-            self.list(leg.account, perp);
+        // A position that was not flat and settled is listed already (an invariant), so the
+        // rest of the row is read only for one that was, or one with reduce-only orders.
+        let opened = s0 == 0 && cost0 == 0 && (s1 != 0 || p.cost != 0);
+        if opened | (ro_open != 0) {
+            let q = &self.positions[pi];
+            let trim = ro_open != 0
+                && (q.ro_sell > s1.max(0) as u64 || q.ro_buy > s1.min(0).unsigned_abs());
+            let needs_list = opened && !q.listed;
+            if trim && !q.queued && self.trim.len() < self.trim.capacity() {
+                self.positions[pi].queued = true;
+                self.trim.push(pi as u32);
+            }
+            if needs_list {
+                self.list(leg.account, perp);
+            }
         }
         let b = self.bal_mut(leg.account, settle);
         let net_lock = lock.wrapping_sub(unlock);
