@@ -421,7 +421,7 @@ impl Risk {
     /// position and its locked margin (released pro rata when it shrinks, locked at the fill
     /// price for what it grows), and queue reduce-only trimming if it shrank.
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[inline(always)]
     fn settle_leg(
         &mut self,
         bi: usize,
@@ -433,9 +433,8 @@ impl Risk {
         fee: i64,
     ) {
         let released = (u128::from(qty) * u128::from(leg.per_lot)) as i64;
-        self.add_open(bi, leg, 0, qty);
         let ip = &self.inst[bi];
-        let (num, den, im_ppm) = (ip.num, ip.den, ip.im_ppm);
+        let (num, den, im_ppm, limited) = (ip.num, ip.den, ip.im_ppm, ip.max_position > 0);
         let exempt = leg.account == self.liq_account;
         let pi = self.pos_index(leg.account, perp);
         let dq = match leg.side {
@@ -443,6 +442,21 @@ impl Risk {
             Side::Sell => (qty as i64).wrapping_neg(),
         };
         let p = &mut self.hot[pi];
+        // The filled lots leave the open quantities (`add_open(bi, leg, 0, qty)`, on the
+        // record already at hand).
+        if leg.reduce_only {
+            p.ro_open = p.ro_open.wrapping_sub(qty);
+            let q = &mut self.positions[pi];
+            match leg.side {
+                Side::Buy => q.ro_buy = q.ro_buy.wrapping_sub(qty),
+                Side::Sell => q.ro_sell = q.ro_sell.wrapping_sub(qty),
+            }
+        } else if limited {
+            match leg.side {
+                Side::Buy => p.open_buy = p.open_buy.wrapping_sub(qty),
+                Side::Sell => p.open_sell = p.open_sell.wrapping_sub(qty),
+            }
+        }
         let (s0, cost0) = (p.size, p.cost);
         p.size = s0.wrapping_add(dq);
         let (s1, ro_open) = (p.size, p.ro_open);
