@@ -283,6 +283,7 @@ mod tests {
                     stp: StpMode::None,
                     post_only: false,
                     reduce_only: false,
+                    hold_custom: false,
                 };
                 capacity as usize
             ];

@@ -19,12 +19,12 @@ pub(crate) struct Taker {
     pub side: Side,
     pub stp: StpMode,
     pub reduce_only: bool,
-    /// The taker's order slot (its hold, with risk on).
-    pub slot: u32,
     /// Ladder index of the limit (or protection) price.
     pub limit: u32,
     /// Quantity still to match.
     pub remaining: QtyLots,
+    /// What the taker holds per lot (risk on; 0 with risk off).
+    pub per_lot: u64,
 }
 
 impl Taker {
@@ -34,7 +34,7 @@ impl Taker {
             account: self.account,
             side: self.side,
             reduce_only: self.reduce_only,
-            slot: self.slot,
+            per_lot: self.per_lot,
         }
     }
 }
@@ -130,7 +130,7 @@ pub(crate) fn match_taker<const RISK: bool, S: EventSink>(
                 trade_id,
                 price: maker.price,
                 qty,
-                maker: Leg::of(&maker, maker_slot),
+                maker: risk.leg(&maker, maker_slot),
                 taker: t.leg(),
             };
             risk.settle(bi, &fill, sink);
@@ -180,7 +180,7 @@ fn prevent_self_trade<const RISK: bool, S: EventSink>(
         reason: CancelReason::SelfTradePrevention,
     });
     if RISK {
-        risk.release(bi, Leg::of(maker, maker_slot), reduce_maker);
+        risk.release(bi, risk.leg(maker, maker_slot), reduce_maker);
     }
     opp.reduce(best, reduce_maker);
     store.slab.orders[maker_slot as usize].leaves = maker_left;
@@ -264,7 +264,7 @@ fn trim_head<S: EventSink>(
         leaves_qty: left,
         reason: CancelReason::ReduceOnly,
     });
-    risk.release(bi, Leg::of(maker, maker_slot), cut);
+    risk.release(bi, risk.leg(maker, maker_slot), cut);
     opp.reduce(best, cut);
     store.slab.orders[maker_slot as usize].leaves = left;
     if left == 0 {

@@ -69,7 +69,7 @@ impl Engine {
         if RISK {
             // Risk state only: nothing above reads it.
             self.risk
-                .release(o.book as usize, Leg::of(&o, slot), cancelled_qty);
+                .release(o.book as usize, self.risk.leg(&o, slot), cancelled_qty);
         }
     }
 
@@ -129,70 +129,98 @@ impl Engine {
         if r.new_cl_ord_id != r.orig_cl_ord_id {
             self.store.rekey(slot, pos, r.new_cl_ord_id);
         }
-        let o = *self.store.order(slot);
-        let bi = o.book as usize;
+        // The fields read below, loaded once (not a copy of the whole order: the slot is
+        // written before some of them are last read).
+        let (price, leaves, side, order_id, account, stp, reduce_only, bi) = {
+            let o = self.store.order(slot);
+            (
+                o.price,
+                o.leaves,
+                o.side,
+                o.order_id,
+                o.account,
+                o.stp,
+                o.reduce_only,
+                o.book as usize,
+            )
+        };
         if RISK {
-            self.risk.on_replace(bi, &o, slot, r.qty, hold);
+            let leg = Leg {
+                account,
+                side,
+                reduce_only,
+                per_lot: hold.u,
+            };
+            self.risk.on_replace(bi, leg, leaves, slot, r.qty, hold);
         }
         let book = &mut self.books[bi];
         let instrument = book.id();
-        let old_idx = book.index_of(o.price);
+        let old_idx = book.index_of(price);
         let new_idx = book.index_of(r.price);
-        let keep = r.price == o.price && r.qty <= o.leaves;
+        let keep = r.price == price && r.qty <= leaves;
         sink.emit(Event::Replaced {
             account: r.account,
             orig_cl_ord_id: r.orig_cl_ord_id,
             new_cl_ord_id: r.new_cl_ord_id,
-            order_id: o.order_id,
+            order_id,
             instrument,
             price: r.price,
             qty: r.qty,
             priority_kept: keep,
         });
         if keep {
-            let reduced = o.leaves - r.qty;
+            let reduced = leaves - r.qty;
+            {
+                let order = self.store.order_mut(slot);
+                order.leaves = r.qty;
+                if RISK {
+                    order.hold_custom = hold.custom;
+                }
+            }
             if reduced > 0 {
-                book.side_mut(o.side).reduce(old_idx, reduced);
-                self.store.order_mut(slot).leaves = r.qty;
+                book.side_mut(side).reduce(old_idx, reduced);
                 sink.emit(Event::BookReduce {
                     instrument,
-                    order_id: o.order_id,
+                    order_id,
                     qty: reduced,
                 });
             }
             return;
         }
-        let crossing = book.crosses(o.side, new_idx);
+        let crossing = book.crosses(side, new_idx);
         let orders = &mut self.store.slab.orders;
-        book.side_mut(o.side).unlink(orders, slot, old_idx);
+        book.side_mut(side).unlink(orders, slot, old_idx);
         {
             let order = &mut orders[slot as usize];
             order.price = r.price;
             order.leaves = r.qty;
+            if RISK {
+                order.hold_custom = hold.custom;
+            }
         }
         if !crossing {
-            book.side_mut(o.side).push_back(orders, slot, new_idx);
+            book.side_mut(side).push_back(orders, slot, new_idx);
             return sink.emit(Event::BookReplace {
                 instrument,
-                order_id: o.order_id,
+                order_id,
                 price: r.price,
                 qty: r.qty,
             });
         }
         sink.emit(Event::BookDelete {
             instrument,
-            order_id: o.order_id,
+            order_id,
         });
         let mut t = Taker {
-            order_id: o.order_id,
-            account: o.account,
+            order_id,
+            account,
             cl_ord_id: r.new_cl_ord_id,
-            side: o.side,
-            stp: o.stp,
-            reduce_only: o.reduce_only,
-            slot,
+            side,
+            stp,
+            reduce_only,
             limit: new_idx,
             remaining: r.qty,
+            per_lot: hold.u,
         };
         match_taker::<RISK, S>(
             book,
@@ -208,12 +236,12 @@ impl Engine {
             return;
         }
         self.store.order_mut(slot).leaves = t.remaining;
-        book.side_mut(o.side)
+        book.side_mut(side)
             .push_back(&mut self.store.slab.orders, slot, new_idx);
         sink.emit(Event::BookAdd {
             instrument,
-            order_id: o.order_id,
-            side: o.side,
+            order_id,
+            side,
             price: r.price,
             qty: t.remaining,
         });
@@ -242,7 +270,7 @@ impl Engine {
             if only.is_none_or(|b| b == o.book) {
                 if RISK {
                     self.risk
-                        .release(o.book as usize, Leg::of(&o, slot), o.leaves);
+                        .release(o.book as usize, self.risk.leg(&o, slot), o.leaves);
                 }
                 let book = &mut self.books[o.book as usize];
                 let instrument = book.id();

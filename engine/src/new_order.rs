@@ -108,6 +108,7 @@ impl Engine {
             stp: o.stp,
             post_only: o.post_only,
             reduce_only: o.reduce_only,
+            hold_custom: hold.custom,
         }) else {
             // Unreachable: validation checked for a free slot.
             return sink.emit(Event::Rejected {
@@ -133,12 +134,12 @@ impl Engine {
             side: o.side,
             stp: o.stp,
             reduce_only: o.reduce_only,
-            slot,
             limit,
             remaining: o.qty,
+            per_lot: hold.u,
         };
         if RISK {
-            self.risk.on_accept(bi, t.leg(), o.qty, hold);
+            self.risk.on_accept(bi, t.leg(), slot, o.qty, hold);
         }
         let book = &mut self.books[bi];
         match_taker::<RISK, S>(

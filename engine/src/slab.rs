@@ -30,6 +30,12 @@ pub(crate) struct Order {
     pub post_only: bool,
     /// May only reduce a perpetual position (enforced with risk on; kept either way).
     pub reduce_only: bool,
+    /// Risk on: the order's hold per lot is not what a plain order at its price holds, so it
+    /// is kept in the risk stage's per-slot table (reduce-only orders, the liquidation
+    /// account's, a perpetual sell that crossed a higher bid on arrival). False for nearly
+    /// every order, whose hold is recomputed from the per-price table instead of stored: see
+    /// `Risk::hold_of`.
+    pub hold_custom: bool,
 }
 
 const _: () = assert!(std::mem::size_of::<Order>() == 64);
@@ -50,6 +56,7 @@ impl Order {
         stp: StpMode::None,
         post_only: false,
         reduce_only: false,
+        hold_custom: false,
     };
 }
 

@@ -289,6 +289,7 @@ impl Engine {
                     stp: o.stp,
                     post_only: o.post_only,
                     reduce_only: o.reduce_only,
+                    hold_custom: false,
                 }) else {
                     return Err(RestoreError::TooManyOrders {
                         orders: total,
@@ -299,7 +300,9 @@ impl Engine {
                 book.side_mut(o.side)
                     .push_back(&mut self.store.slab.orders, slot, idx);
                 if self.risk.on() {
-                    self.risk.set_hold_of(slot, o.hold_per_lot);
+                    let order = self.store.slab.orders[slot as usize];
+                    let custom = self.risk.restore_hold(&order, slot, o.hold_per_lot);
+                    self.store.slab.orders[slot as usize].hold_custom = custom;
                 }
                 placed.push((o.order_id, slot));
             }
@@ -339,7 +342,7 @@ fn push_side(out: &mut Vec<OrderSnapshot>, ladder: &Ladder, orders: &[Order], ri
                 stp: o.stp,
                 post_only: o.post_only,
                 reduce_only: o.reduce_only,
-                hold_per_lot: risk.hold_of(slot),
+                hold_per_lot: risk.hold_of(o, slot),
             });
         }
     }

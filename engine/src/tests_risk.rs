@@ -583,3 +583,54 @@ fn venue_accounts_and_configuration_are_validated() {
         Err(E::Engine(ConfigError::TooManyAccounts { .. }))
     ));
 }
+
+/// A perpetual sell that crosses a higher bid holds at that bid (it may fill up to there), and
+/// keeps holding that much per lot when its rest rests at its lower limit: the one kind of
+/// plain order whose hold is not what its price gives, so it is stored per slot. It survives
+/// a snapshot, is released exactly by a cancel, and a replace recomputes it.
+#[test]
+fn a_crossing_perpetual_sell_keeps_its_higher_hold_when_it_rests() {
+    let mut r = R::new();
+    r.deposit(1, USDT, 100_000);
+    r.deposit(2, USDT, 100_000);
+    // Per lot at 1010: value ceil(1010 * 7/10) = 707, margin ceil(70.7) = 71, fee ceil(2.121)
+    // = 3: 74. At 1000: 70 + 3 = 73.
+    r.order(order(1, 1, PERP, Buy, 1_010, 1));
+    assert_eq!(r.bal(1, USDT), (100_000 - 74, 74));
+    let out = r.order(order(2, 1, PERP, Sell, 1_000, 5));
+    assert_eq!(fills(&out), vec![(1_010, 1)]);
+    // Account 2: 4 lots rest at 1000 holding 74 each, plus margin 71 locked for the fill;
+    // taker fee ceil(707 * 0.3%) = 3.
+    assert_eq!(r.bal(2, USDT), (100_000 - 3 - 296 - 71, 296 + 71));
+    let snap = r.e.snapshot();
+    let resting: Vec<_> = snap.instruments.iter().flat_map(|i| &i.orders).collect();
+    assert_eq!(resting.len(), 1);
+    assert_eq!((resting[0].leaves, resting[0].hold_per_lot), (4, 74));
+    let hash = r.e.state_hash();
+    let mut b = R::new();
+    b.e = Engine::restore_with_risk(engine_config(256), risk_config(), &snap).unwrap();
+    assert_eq!(b.e.state_hash(), hash);
+    assert_eq!(b.e.snapshot(), snap);
+    for e in [&mut r, &mut b] {
+        // A cancel down to 1 lot releases 3 * 74.
+        e.cmd(Command::Cancel(Cancel {
+            account: 2,
+            cl_ord_id: 1,
+            remaining_qty: 1,
+        }));
+        assert_eq!(e.bal(2, USDT), (100_000 - 3 - 74 - 71, 74 + 71));
+    }
+    assert_eq!(b.e.state_hash(), r.e.state_hash());
+    // A replace to 2 lots at the same price recomputes the hold at 1000: 2 * 73.
+    r.cmd(Command::Replace(Replace {
+        account: 2,
+        orig_cl_ord_id: 1,
+        new_cl_ord_id: 1,
+        price: 1_000,
+        qty: 2,
+    }));
+    assert_eq!(r.bal(2, USDT), (100_000 - 3 - 146 - 71, 146 + 71));
+    let snap = r.e.snapshot();
+    let resting: Vec<_> = snap.instruments.iter().flat_map(|i| &i.orders).collect();
+    assert_eq!((resting[0].leaves, resting[0].hold_per_lot), (2, 73));
+}

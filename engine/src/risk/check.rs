@@ -25,7 +25,7 @@ impl Engine {
             let bi = o.book as usize;
             let asset = r.hold_asset(bi, o.side);
             held[r.bal_index(o.account, asset)] +=
-                i128::from(o.leaves) * i128::from(r.hold_of(slot as u32));
+                i128::from(o.leaves) * i128::from(r.hold_of(o, slot as u32));
             if let Kind::Perp { perp, .. } = r.inst[bi].kind {
                 if o.reduce_only || r.inst[bi].max_position > 0 {
                     let k = usize::from(o.reduce_only) * 2 + usize::from(o.side == Side::Sell);
@@ -41,7 +41,7 @@ impl Engine {
             let account = (pi / r.n_perps) as AccountId;
             let perp = pi % r.n_perps;
             let ps = &r.perps[perp];
-            held[r.bal_index(account, ps.settle)] += i128::from(p.margin);
+            held[r.bal_index(account, ps.settle)] += i128::from(h.margin);
             if [h.open_buy, h.open_sell, p.ro_buy, p.ro_sell] != open[pi]
                 || u128::from(h.ro_open) != u128::from(p.ro_buy) + u128::from(p.ro_sell)
             {
@@ -71,7 +71,7 @@ impl Engine {
                     ));
                 }
             }
-            if (h.size != 0 || p.cost != 0) && !p.listed {
+            if (h.size != 0 || h.cost != 0) && !p.listed {
                 return Err(format!(
                     "account {account} on {}: not listed",
                     ps.instrument
@@ -80,10 +80,10 @@ impl Engine {
             if p.queued {
                 return Err(format!("account {account}: left in the trim queue"));
             }
-            if p.margin < 0 || (h.size == 0 && p.margin != 0) {
+            if h.margin < 0 || (h.size == 0 && h.margin != 0) {
                 return Err(format!(
                     "account {account} on {}: margin {} for size {}",
-                    ps.instrument, p.margin, h.size
+                    ps.instrument, h.margin, h.size
                 ));
             }
         }
@@ -122,9 +122,10 @@ impl Engine {
             let mut listed = 0usize;
             for account in 0..r.accounts.len() as AccountId {
                 let p = r.pos(account, perp as u32);
-                size += i128::from(r.size(account, perp as u32));
-                cost += p.cost;
-                flows += i128::from(p.realized) + i128::from(p.fees) + i128::from(p.funding);
+                let h = r.hot(account, perp as u32);
+                size += i128::from(h.size);
+                cost += h.cost;
+                flows += i128::from(p.realized) + i128::from(h.fees) + i128::from(p.funding);
                 listed += usize::from(p.listed);
             }
             flows +=

@@ -9,7 +9,6 @@ use crate::slab::NIL;
 use crate::types::*;
 
 use super::config::{RiskConfig, RiskConfigError};
-use super::orders::Leg;
 use super::state::{Kind, Risk};
 use super::types::{EngineInput, RiskCommand};
 
@@ -237,7 +236,7 @@ impl Engine {
             leaves_qty: left,
             reason,
         });
-        self.risk.release(bi, Leg::of(&o, slot), cut);
+        self.risk.release(bi, self.risk.leg(&o, slot), cut);
         let idx = book.index_of(o.price);
         let ladder = book.side_mut(o.side);
         if left == 0 {

@@ -6,20 +6,23 @@
 //!
 //! - **balances**: `max_accounts * assets` rows of 16 bytes (available, held) plus one margin
 //!   flag byte each;
-//! - **positions**: `max_accounts * perpetuals` records of 128 bytes (cost, margin, fees,
-//!   reduce-only leaves per side, list links, realised PnL, funding) plus 32 bytes each in a
+//! - **positions**: `max_accounts * perpetuals` records of 64 bytes, one cache line, in a
 //!   dense table of what the order path touches (size, plain open leaves per side, the
-//!   reduce-only total);
+//!   reduce-only total, and what a fill settles: cost, locked margin, fees) plus 48 bytes each
+//!   for the rest (reduce-only leaves per side, list links and flags, realised PnL, funding);
 //! - **accounts**: `max_accounts` records of 8 bytes (last request id) and one fee-tier byte;
-//! - **holds**: 8 bytes per order slot (`max_orders`: the amount held per lot of each order);
+//! - **holds**: 8 bytes per order slot (`max_orders`), written and read only for the orders
+//!   whose hold per lot is not what a plain order at their price holds (reduce-only orders,
+//!   the liquidation account's, a perpetual sell that crossed a higher bid); the others'
+//!   hold is recomputed from the plain-hold table;
 //! - **trim queue**: 4 bytes per order slot plus one (positions whose reduce-only orders need
 //!   trimming after a command; a command touches at most one position per fill);
 //! - **plain holds**: 8 bytes per ladder level of each instrument (what a plain order holds
 //!   per lot at each price, computed once).
 //!
-//! So about `max_accounts * (17 * assets + 160 * perpetuals + 9) + 12 * max_orders + 8 *
-//! ladder levels` bytes: 100 k accounts, 4 assets and 2 perpetuals take about 40 MB plus the
-//! ladders' share; 1 k accounts about 1 MB.
+//! So about `max_accounts * (17 * assets + 112 * perpetuals + 9) + 12 * max_orders + 8 *
+//! ladder levels` bytes: 100 k accounts, 4 assets and 2 perpetuals take about 30 MB plus the
+//! ladders' share; 1 k accounts and 4 perpetuals about 0.5 MB.
 //! `process` and `process_risk` never allocate; settlement, funding and mark-to-market walk
 //! intrusive lists inside these tables.
 

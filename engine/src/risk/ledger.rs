@@ -129,13 +129,13 @@ impl Risk {
             if ps.settle != asset || ps.mark == 0 {
                 continue;
             }
-            let p = self.pos(account, perp as u32);
-            let size = self.size(account, perp as u32);
-            if size == 0 && p.cost == 0 {
+            let h = self.hot(account, perp as u32);
+            let size = h.size;
+            if size == 0 && h.cost == 0 {
                 continue;
             }
             let ip = &self.inst[ps.book as usize];
-            let vm = (i128::from(size) * i128::from(ps.mark)).saturating_sub(p.cost);
+            let vm = (i128::from(size) * i128::from(ps.mark)).saturating_sub(h.cost);
             total = total.saturating_add(mul_div_floor(vm, ip.num, ip.den));
         }
         total
@@ -209,12 +209,12 @@ impl Risk {
         let mut total = 0i128;
         let mut account = ps.head;
         while account != NO {
-            let size = self.size(account, perp);
+            let h = self.hot_mut(account, perp);
+            let target = i128::from(h.size) * mark;
+            let vm = to_i64(mul_div_floor(target.saturating_sub(h.cost), ip.num, ip.den));
+            h.cost = target;
             let p = self.pos_mut(account, perp);
             let next = p.next;
-            let target = i128::from(size) * mark;
-            let vm = to_i64(mul_div_floor(target.saturating_sub(p.cost), ip.num, ip.den));
-            p.cost = target;
             p.realized = p.realized.wrapping_add(vm);
             total += i128::from(vm);
             if vm != 0 {
@@ -243,9 +243,9 @@ impl Risk {
         let mut account = self.perps[perp as usize].head;
         while account != NO {
             let p = *self.pos(account, perp);
-            let size = self.size(account, perp);
+            let h = *self.hot(account, perp);
             self.check_margin(account, settle, sink);
-            if size == 0 && p.cost == 0 {
+            if h.size == 0 && h.cost == 0 {
                 self.unlist(account, perp);
             }
             account = p.next;
@@ -312,11 +312,11 @@ impl Risk {
         sink: &mut S,
     ) -> i64 {
         let ps = self.perps[perp as usize];
-        let p = *self.pos(account, perp);
-        let size = self.size(account, perp);
-        self.hot_mut(account, perp).size = 0;
+        let p = *self.hot(account, perp);
+        let size = p.size;
         {
-            let q = self.pos_mut(account, perp);
+            let q = self.hot_mut(account, perp);
+            q.size = 0;
             q.cost = 0;
             q.margin = 0;
         }
@@ -327,16 +327,16 @@ impl Risk {
             self.unlist(account, perp);
         }
         let liq = self.liq_account;
-        let s1 = {
+        let (s1, cost1) = {
             let h = self.hot_mut(liq, perp);
             h.size = h.size.wrapping_add(size);
-            h.size
+            h.cost = h.cost.wrapping_add(p.cost);
+            (h.size, h.cost)
         };
         let lp = self.pos_mut(liq, perp);
-        lp.cost = lp.cost.wrapping_add(p.cost);
         let (listed, queued) = (lp.listed, lp.queued);
         let trim = lp.ro_sell > s1.max(0) as u64 || lp.ro_buy > s1.min(0).unsigned_abs();
-        if !listed && (s1 != 0 || lp.cost != 0) {
+        if !listed && (s1 != 0 || cost1 != 0) {
             self.list(liq, perp);
         }
         if trim && !queued && self.trim.len() < self.trim.capacity() {

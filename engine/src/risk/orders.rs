@@ -24,19 +24,8 @@ pub(crate) struct Leg {
     pub account: AccountId,
     pub side: Side,
     pub reduce_only: bool,
-    pub slot: u32,
-}
-
-impl Leg {
-    #[inline]
-    pub(crate) fn of(o: &Order, slot: u32) -> Leg {
-        Leg {
-            account: o.account,
-            side: o.side,
-            reduce_only: o.reduce_only,
-            slot,
-        }
-    }
+    /// What the order holds per lot of leaves.
+    pub per_lot: u64,
 }
 
 /// One fill, for settlement.
@@ -52,14 +41,28 @@ pub(crate) struct FillInfo {
 
 /// What accepting a checked order or replace does to its account: hold `u` per lot from now
 /// on, moving `delta` (new hold minus old) from available to held in balance row `bal`.
+/// `custom`: `u` may differ from what a plain order at the order's price holds, so it is
+/// stored per slot and the order is flagged `hold_custom` (see [`Risk::hold_of`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Hold {
     pub u: u64,
     pub delta: i64,
     pub bal: usize,
+    pub custom: bool,
 }
 
 impl Risk {
+    /// The risk stage's view of the live order `o` in `slot` (risk on).
+    #[inline(always)]
+    pub(crate) fn leg(&self, o: &Order, slot: u32) -> Leg {
+        Leg {
+            account: o.account,
+            side: o.side,
+            reduce_only: o.reduce_only,
+            per_lot: self.hold_of(o, slot),
+        }
+    }
+
     /// What a reduce-only order of `side` may still reduce: the position on the other side.
     #[inline]
     pub(crate) fn ro_capacity(&self, bi: usize, account: AccountId, side: Side) -> u64 {
@@ -74,8 +77,10 @@ impl Risk {
         }
     }
 
-    /// The amount an order holds per lot. `crossing_bid`: for a perpetual sell, the best bid
-    /// when the order would take liquidity at once (it may fill up to there), else `None`.
+    /// The amount an order holds per lot, and whether it may differ from
+    /// [`Risk::plain_per_lot`] at `price` (then it is stored per slot). `crossing_bid`: for a
+    /// perpetual sell, the best bid when the order would take liquidity at once (it may fill
+    /// up to there), else `None`.
     #[inline(always)]
     fn per_lot(
         &self,
@@ -85,59 +90,36 @@ impl Risk {
         reduce_only: bool,
         price: PriceTicks,
         crossing_bid: Option<PriceTicks>,
-    ) -> u64 {
+    ) -> (u64, bool) {
         if account == self.liq_account {
-            return 0;
+            return (0, true);
         }
         if ip.perp == NO {
-            return match side {
-                Side::Buy => self.plain_hold_at(ip, price),
-                Side::Sell => ip.lot,
-            };
+            return (self.plain_per_lot(ip, side, price), false);
         }
         let pm = match side {
             Side::Buy => price,
             Side::Sell => crossing_bid.map_or(price, |b| b.max(price)),
         };
         if !reduce_only {
-            return self.plain_hold_at(ip, pm);
+            return (self.plain_hold_at(ip, pm), pm != price);
         }
-        // `price * num <= max_price * num <= 2^62` by validation.
+        // Reduce-only: the fee part only. `price * num <= max_price * num <= 2^62` by
+        // validation.
         let value = ip.ceil_v((pm as u64).wrapping_mul(ip.num));
-        let im = if reduce_only {
-            0
-        } else {
-            ppm_up(value, ip.im_ppm)
-        };
-        im + ppm_up(value, ip.hold_fee_ppm)
-    }
-
-    /// What a plain order holds per lot at `price` (a validated price of the book, so in the
-    /// table; computed as [`Risk::new`] fills the table should it not be).
-    #[inline(always)]
-    fn plain_hold_at(&self, ip: &InstParams, price: PriceTicks) -> u64 {
-        let i = ip
-            .table_base
-            .wrapping_add(price.wrapping_sub(ip.min_price) as usize);
-        match self.plain_hold.get(i) {
-            Some(&u) if price >= ip.min_price => u,
-            _ => {
-                // `price * num <= max_price * num <= 2^62` by validation.
-                let value = ip.ceil_v((price as u64).wrapping_mul(ip.num));
-                let margin = if ip.perp == NO {
-                    value
-                } else {
-                    ppm_up(value, ip.im_ppm)
-                };
-                margin + ppm_up(value, ip.hold_fee_ppm)
-            }
-        }
+        (ppm_up(value, ip.hold_fee_ppm), true)
     }
 
     /// The hold plan for moving an order from `old_hold` (its current total) to `qty * u`;
     /// `InsufficientBalance` if the increase is more than is available.
     #[inline(always)]
-    fn plan(&self, bal: usize, u: u64, qty: QtyLots, old_hold: u128) -> Result<Hold, RejectReason> {
+    fn plan(
+        &self,
+        bal: usize,
+        (u, custom): (u64, bool),
+        qty: QtyLots,
+        old_hold: u128,
+    ) -> Result<Hold, RejectReason> {
         let new = u128::from(qty) * u128::from(u);
         if new > old_hold {
             let available = self.balances[bal].available.max(0) as u128;
@@ -149,6 +131,7 @@ impl Risk {
             u,
             delta: (new as i64).wrapping_sub(old_hold as i64),
             bal,
+            custom,
         })
     }
 
@@ -209,10 +192,11 @@ impl Risk {
         worst <= i128::from(max)
     }
 
-    /// Takes the hold of an accepted order (the plan from [`Risk::check_new`]).
+    /// Takes the hold of an accepted order (the plan from [`Risk::check_new`]) in `slot`.
+    /// The order's `hold_custom` must already be `h.custom`.
     #[inline(always)]
-    pub(crate) fn on_accept(&mut self, bi: usize, leg: Leg, qty: QtyLots, h: Hold) {
-        self.set_hold_of(leg.slot, h.u);
+    pub(crate) fn on_accept(&mut self, bi: usize, leg: Leg, slot: u32, qty: QtyLots, h: Hold) {
+        self.set_hold(slot, h.u, h.custom);
         let b = &mut self.balances[h.bal];
         b.available = b.available.wrapping_sub(h.delta);
         b.held = b.held.wrapping_add(h.delta);
@@ -261,6 +245,17 @@ impl Risk {
         crossing_bid: Option<PriceTicks>,
     ) -> Result<Hold, RejectReason> {
         let ip = &self.inst[bi];
+        let bal = self.bal_index(o.account, ip.hold_asset[usize::from(o.side == Side::Sell)]);
+        if qty == o.leaves
+            && !(o.hold_custom | o.reduce_only)
+            && crossing_bid.is_none()
+            && o.account != self.liq_account
+        {
+            // A move (82% of the exchange-core mix): a plain order to a new price, same
+            // quantity, not crossing. No position rule reads it, and both holds come from the
+            // per-price table: the general path below, with what it would find known.
+            return self.plan_move(ip, bal, o, price);
+        }
         // The position is read only when a rule needs it: a reduce-only order, or a larger
         // order under a position limit.
         if ip.perp != NO && (o.reduce_only || (qty > o.leaves && ip.max_position > 0)) {
@@ -275,27 +270,67 @@ impl Risk {
             }
         }
         let u = self.per_lot(ip, o.account, o.side, o.reduce_only, price, crossing_bid);
-        let bal = self.bal_index(o.account, ip.hold_asset[usize::from(o.side == Side::Sell)]);
-        let old = u128::from(o.leaves) * u128::from(self.hold_at(slot));
+        let old = u128::from(o.leaves) * u128::from(self.order_hold(ip, o, slot));
         self.plan(bal, u, qty, old)
     }
 
-    /// Applies a checked replace of `o` (its leaves before) to `qty`.
+    /// [`Risk::plan`] for a plain order `o` (not `hold_custom`, not the liquidation
+    /// account's) moved to `price` with the same quantity, not crossing: per lot it held what
+    /// a plain order at its price holds and will hold what one at `price` does, so the change
+    /// is `leaves * (new - old)` (exactly what `plan` computes from the two totals, in the
+    /// same wrapping 64-bit result).
     #[inline(always)]
-    pub(crate) fn on_replace(&mut self, bi: usize, o: &Order, slot: u32, qty: QtyLots, h: Hold) {
-        self.set_hold_of(slot, h.u);
-        let b = &mut self.balances[h.bal];
-        b.available = b.available.wrapping_sub(h.delta);
-        b.held = b.held.wrapping_add(h.delta);
-        if qty != o.leaves {
-            self.add_open(bi, Leg::of(o, slot), qty, o.leaves);
+    fn plan_move(
+        &self,
+        ip: &InstParams,
+        bal: usize,
+        o: &Order,
+        price: PriceTicks,
+    ) -> Result<Hold, RejectReason> {
+        let old_u = self.plain_per_lot(ip, o.side, o.price);
+        let new_u = self.plain_per_lot(ip, o.side, price);
+        if new_u > old_u {
+            let need = u128::from(o.leaves) * u128::from(new_u - old_u);
+            if need > self.balances[bal].available.max(0) as u128 {
+                return Err(RejectReason::InsufficientBalance);
+            }
+        }
+        Ok(Hold {
+            u: new_u,
+            delta: o.leaves.wrapping_mul(new_u.wrapping_sub(old_u)) as i64,
+            bal,
+            custom: false,
+        })
+    }
+
+    /// Applies a checked replace of the order in `slot` (`leg`, `leaves` before) to `qty`;
+    /// the caller sets the order's `hold_custom` to `h.custom`.
+    #[inline(always)]
+    pub(crate) fn on_replace(
+        &mut self,
+        bi: usize,
+        leg: Leg,
+        leaves: QtyLots,
+        slot: u32,
+        qty: QtyLots,
+        h: Hold,
+    ) {
+        self.set_hold(slot, h.u, h.custom);
+        if h.delta != 0 {
+            // (A spot sell moves without touching its balance row: it holds its lots.)
+            let b = &mut self.balances[h.bal];
+            b.available = b.available.wrapping_sub(h.delta);
+            b.held = b.held.wrapping_add(h.delta);
+        }
+        if qty != leaves {
+            self.add_open(bi, leg, qty, leaves);
         }
     }
 
     /// An order lost `qty` lots of leaves without trading: release their hold.
     #[inline]
     pub(crate) fn release(&mut self, bi: usize, leg: Leg, qty: QtyLots) {
-        let amount = (u128::from(qty) * u128::from(self.hold_at(leg.slot))) as i64;
+        let amount = (u128::from(qty) * u128::from(leg.per_lot)) as i64;
         let asset = self.hold_asset(bi, leg.side);
         let b = self.bal_mut(leg.account, asset);
         b.available = b.available.wrapping_add(amount);
@@ -341,7 +376,7 @@ impl Risk {
                 let q = u128::from(f.qty);
                 let base_qty = f.qty.wrapping_mul(lot) as i64;
                 let (n_ceil, n_floor) = (n_ceil as i64, n_floor as i64);
-                let bu = (q * u128::from(self.hold_at(buyer.slot))) as i64;
+                let bu = (q * u128::from(buyer.per_lot)) as i64;
                 let b = self.bal_mut(buyer.account, quote);
                 b.held = b.held.wrapping_sub(bu);
                 b.available = b
@@ -349,7 +384,7 @@ impl Risk {
                     .wrapping_add(bu.wrapping_sub(n_ceil).wrapping_sub(buyer_fee));
                 let b = self.bal_mut(buyer.account, base);
                 b.available = b.available.wrapping_add(base_qty);
-                let su = (q * u128::from(self.hold_at(seller.slot))) as i64;
+                let su = (q * u128::from(seller.per_lot)) as i64;
                 let b = self.bal_mut(seller.account, base);
                 b.held = b.held.wrapping_sub(su);
                 b.available = b.available.wrapping_sub(base_qty.wrapping_sub(su));
@@ -386,7 +421,7 @@ impl Risk {
     /// position and its locked margin (released pro rata when it shrinks, locked at the fill
     /// price for what it grows), and queue reduce-only trimming if it shrank.
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[inline(always)]
     fn settle_leg(
         &mut self,
         bi: usize,
@@ -397,25 +432,36 @@ impl Risk {
         qty: QtyLots,
         fee: i64,
     ) {
-        let released = (u128::from(qty) * u128::from(self.hold_at(leg.slot))) as i64;
-        self.add_open(bi, leg, 0, qty);
+        let released = (u128::from(qty) * u128::from(leg.per_lot)) as i64;
         let ip = &self.inst[bi];
-        let (num, den, im_ppm) = (ip.num, ip.den, ip.im_ppm);
+        let (num, den, im_ppm, limited) = (ip.num, ip.den, ip.im_ppm, ip.max_position > 0);
         let exempt = leg.account == self.liq_account;
         let pi = self.pos_index(leg.account, perp);
         let dq = match leg.side {
             Side::Buy => qty as i64,
             Side::Sell => (qty as i64).wrapping_neg(),
         };
-        let (s0, s1, ro_open) = {
-            let h = &mut self.hot[pi];
-            let s0 = h.size;
-            h.size = s0.wrapping_add(dq);
-            (s0, h.size, h.ro_open)
-        };
-        let p = &mut self.positions[pi];
+        let p = &mut self.hot[pi];
+        // The filled lots leave the open quantities (`add_open(bi, leg, 0, qty)`, on the
+        // record already at hand).
+        if leg.reduce_only {
+            p.ro_open = p.ro_open.wrapping_sub(qty);
+            let q = &mut self.positions[pi];
+            match leg.side {
+                Side::Buy => q.ro_buy = q.ro_buy.wrapping_sub(qty),
+                Side::Sell => q.ro_sell = q.ro_sell.wrapping_sub(qty),
+            }
+        } else if limited {
+            match leg.side {
+                Side::Buy => p.open_buy = p.open_buy.wrapping_sub(qty),
+                Side::Sell => p.open_sell = p.open_sell.wrapping_sub(qty),
+            }
+        }
+        let (s0, cost0) = (p.size, p.cost);
+        p.size = s0.wrapping_add(dq);
+        let (s1, ro_open) = (p.size, p.ro_open);
         p.fees = p.fees.wrapping_sub(fee);
-        p.cost = p.cost.wrapping_add(i128::from(dq) * i128::from(price));
+        p.cost = cost0.wrapping_add(i128::from(dq) * i128::from(price));
         let (grow, shrink) = if s0 == 0 || (s0 > 0) == (dq > 0) {
             (qty, 0)
         } else if qty <= s0.unsigned_abs() {
@@ -453,15 +499,21 @@ impl Risk {
             ppm_up(value, im_ppm) as i64
         };
         p.margin = p.margin.wrapping_sub(unlock).wrapping_add(lock);
-        let trim =
-            ro_open != 0 && (p.ro_sell > s1.max(0) as u64 || p.ro_buy > s1.min(0).unsigned_abs());
-        let needs_list = !p.listed && (s1 != 0 || p.cost != 0);
-        if trim && !p.queued && self.trim.len() < self.trim.capacity() {
-            self.positions[pi].queued = true;
-            self.trim.push(pi as u32);
-        }
-        if needs_list {
-            self.list(leg.account, perp);
+        // A position that was not flat and settled is listed already (an invariant), so the
+        // rest of the row is read only for one that was, or one with reduce-only orders.
+        let opened = s0 == 0 && cost0 == 0 && (s1 != 0 || p.cost != 0);
+        if opened | (ro_open != 0) {
+            let q = &self.positions[pi];
+            let trim = ro_open != 0
+                && (q.ro_sell > s1.max(0) as u64 || q.ro_buy > s1.min(0).unsigned_abs());
+            let needs_list = opened && !q.listed;
+            if trim && !q.queued && self.trim.len() < self.trim.capacity() {
+                self.positions[pi].queued = true;
+                self.trim.push(pi as u32);
+            }
+            if needs_list {
+                self.list(leg.account, perp);
+            }
         }
         let b = self.bal_mut(leg.account, settle);
         let net_lock = lock.wrapping_sub(unlock);

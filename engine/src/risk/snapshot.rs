@@ -161,13 +161,14 @@ impl Engine {
                 let ps = &r.perps[perp as usize];
                 let view = |account: AccountId| {
                     let p = r.pos(account, perp);
+                    let h = r.hot(account, perp);
                     PositionSnapshot {
                         account,
-                        size: r.size(account, perp),
-                        cost: p.cost,
-                        margin: p.margin,
+                        size: h.size,
+                        cost: h.cost,
+                        margin: h.margin,
                         realized_pnl: p.realized,
-                        fees: p.fees,
+                        fees: h.fees,
                         funding: p.funding,
                         listed: p.listed,
                     }
@@ -180,7 +181,7 @@ impl Engine {
                 }
                 for account in 0..r.accounts.len() as AccountId {
                     let p = r.pos(account, perp);
-                    if !p.listed && !p.is_default_ignoring_open(r.size(account, perp)) {
+                    if !p.listed && !p.is_default_ignoring_open(r.hot(account, perp)) {
                         positions.push(view(account));
                     }
                 }
@@ -294,13 +295,14 @@ impl Engine {
                         instrument: ps.instrument,
                     });
                 }
-                r.hot_mut(p.account, perp as u32).size = p.size;
                 {
+                    let h = r.hot_mut(p.account, perp as u32);
+                    h.size = p.size;
+                    h.cost = p.cost;
+                    h.margin = p.margin;
+                    h.fees = p.fees;
                     let q = r.pos_mut(p.account, perp as u32);
-                    q.cost = p.cost;
-                    q.margin = p.margin;
                     q.realized = p.realized_pnl;
-                    q.fees = p.fees;
                     q.funding = p.funding;
                 }
                 if p.listed {
@@ -351,8 +353,9 @@ impl Engine {
             for ladder in [&book.bids, &book.asks] {
                 for idx in ladder.iter_levels() {
                     for slot in ladder.iter_level_orders(orders, idx) {
-                        h.word(u64::from(orders[slot as usize].reduce_only));
-                        h.word(r.hold_of(slot));
+                        let o = &orders[slot as usize];
+                        h.word(u64::from(o.reduce_only));
+                        h.word(r.hold_of(o, slot));
                     }
                 }
             }
@@ -396,14 +399,14 @@ impl Engine {
 }
 
 impl Pos {
-    /// Nothing to export: no size (`size`, from the position's [`Hot`] record), cost, margin or
-    /// cumulative flows (open quantities are derived from the orders).
-    pub(crate) fn is_default_ignoring_open(&self, size: i64) -> bool {
-        size == 0
-            && self.cost == 0
-            && self.margin == 0
+    /// Nothing to export: no size, cost, margin or fees (from the position's [`Hot`] record)
+    /// and no other cumulative flows (open quantities are derived from the orders).
+    pub(crate) fn is_default_ignoring_open(&self, h: &Hot) -> bool {
+        h.size == 0
+            && h.cost == 0
+            && h.margin == 0
             && self.realized == 0
-            && self.fees == 0
+            && h.fees == 0
             && self.funding == 0
     }
 }

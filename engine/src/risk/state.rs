@@ -7,6 +7,7 @@
 
 use crate::config::EngineConfig;
 use crate::instrument::{AssetId, InstrumentKind};
+use crate::slab::Order;
 use crate::types::*;
 
 use super::config::*;
@@ -22,13 +23,15 @@ pub(crate) struct Bal {
     pub held: i64,
 }
 
-/// What the order path reads and writes of one account's position on one perpetual, in a
-/// dense table of its own (32 bytes, two positions per cache line, `account * perpetuals +
-/// perp` like [`Pos`]): a new order's position-limit check, the open quantities every plain
-/// order updates under a limit, and the size. With 1,000 accounts and 4 perpetuals that is
-/// 128 KB, which stays in L2 next to the books, where the whole position rows (512 KB) do not.
+/// Everything the order path reads and writes of one account's position on one perpetual,
+/// in one cache line of a dense table of its own (`account * perpetuals + perp` like
+/// [`Pos`]): a new order's position-limit check and the open quantities every plain order
+/// updates under a limit (new orders, cancels), and what a fill settles (size, cost, locked
+/// margin, fees). So a fill's leg touches one line of positions, not two, and the rest of the
+/// position ([`Pos`]) stays out of the cache unless reduce-only orders, the list of open
+/// positions, marks or funding need it. With 1,000 accounts and 4 perpetuals that is 256 KB.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[repr(C, align(32))]
+#[repr(C, align(64))]
 pub(crate) struct Hot {
     /// Lots, positive long.
     pub size: i64,
@@ -38,21 +41,22 @@ pub(crate) struct Hot {
     /// `ro_buy + ro_sell` of the position row: 0 (the usual case) lets a fill skip the
     /// reduce-only trim check without reading them.
     pub ro_open: u64,
-}
-
-const _: () = assert!(std::mem::size_of::<Hot>() == 32);
-
-/// The rest of one account's position on one perpetual: the first cache line holds what a
-/// fill settles (cost, locked margin, fees, reduce-only quantities, list links and flags),
-/// the second the cumulative flows that only marks and funding touch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(C, align(64))]
-pub(crate) struct Pos {
     /// Signed value at entry prices since the last settlement, in tick-lots.
     pub cost: i128,
     /// Initial margin locked for the position (counted in the settle asset's `held`).
     pub margin: i64,
+    /// Cumulative fees, negative when paid.
     pub fees: i64,
+}
+
+const _: () = assert!(std::mem::size_of::<Hot>() == 64);
+
+/// The rest of one account's position on one perpetual: reduce-only quantities, the list
+/// links and flags, and the cumulative flows that only marks and funding touch. A fill reads
+/// it only when the position was flat and settled before (to list it) or has reduce-only
+/// orders (to trim them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Pos {
     /// Leaves of live reduce-only orders by side.
     pub ro_buy: u64,
     pub ro_sell: u64,
@@ -67,13 +71,9 @@ pub(crate) struct Pos {
     pub funding: i64,
 }
 
-const _: () = assert!(std::mem::size_of::<Pos>() == 128);
-const _: () = assert!(std::mem::offset_of!(Pos, queued) < 64);
+const _: () = assert!(std::mem::size_of::<Pos>() == 48);
 
 pub(crate) const EMPTY_POS: Pos = Pos {
-    cost: 0,
-    margin: 0,
-    fees: 0,
     ro_buy: 0,
     ro_sell: 0,
     prev: NO,
@@ -207,7 +207,8 @@ pub(crate) struct Risk {
     /// rate multiplications and divisions per order and move. 8 bytes per ladder level, a
     /// sixth of what the ladder itself takes (two 24-byte level slots per price).
     pub plain_hold: Vec<u64>,
-    /// Per order slot: amount held per lot of leaves.
+    /// Per order slot: amount held per lot of leaves, written and read only for orders
+    /// flagged `hold_custom` (see [`Risk::hold_of`]).
     pub hold: Vec<u64>,
     /// Positions (`account * perpetuals + perp`) whose reduce-only orders may exceed what
     /// they can reduce; drained at the end of each command. Capacity `max_orders + 1`.
@@ -455,18 +456,11 @@ impl Risk {
         }
     }
 
-    /// [`Risk::prefetch`] plus the first line of the position row, which a fill settles.
+    /// What a fill of a maker of `account` settles: the same lines as [`Risk::prefetch`] (the
+    /// [`Hot`] record holds what a fill changes of the position).
     #[inline(always)]
     pub(crate) fn prefetch_fill(&self, bi: usize, account: AccountId) {
         self.prefetch(bi, account);
-        let Some(ip) = self.inst.get(bi) else {
-            return;
-        };
-        if ip.perp != NO {
-            if let Some(p) = self.positions.get(self.pos_index(account, ip.perp)) {
-                prefetch_line(p as *const Pos as *const u8);
-            }
-        }
     }
 
     #[inline]
@@ -502,22 +496,70 @@ impl Risk {
         self.hot(account, perp).size
     }
 
-    /// The amount held per lot by the order in `slot` (risk on: the table covers every slot).
+    /// What a plain order (not reduce-only, not the liquidation account's) of `side` at
+    /// `price` on a book with parameters `ip` holds per lot: a spot sell its lot, anything
+    /// else the per-price table's entry.
     #[inline(always)]
-    pub(crate) fn hold_at(&self, slot: u32) -> u64 {
-        self.hold[slot as usize]
+    pub(crate) fn plain_per_lot(&self, ip: &InstParams, side: Side, price: PriceTicks) -> u64 {
+        if ip.perp == NO && side == Side::Sell {
+            ip.lot
+        } else {
+            self.plain_hold_at(ip, price)
+        }
     }
 
-    /// The amount held per lot by the order in `slot` (0 with risk off).
-    #[inline]
-    pub(crate) fn hold_of(&self, slot: u32) -> u64 {
-        self.hold.get(slot as usize).copied().unwrap_or(0)
+    /// What a plain order holds per lot at `price` (a validated price of the book, so in the
+    /// table; computed as [`Risk::new`] fills the table should it not be).
+    #[inline(always)]
+    pub(crate) fn plain_hold_at(&self, ip: &InstParams, price: PriceTicks) -> u64 {
+        let i = ip
+            .table_base
+            .wrapping_add(price.wrapping_sub(ip.min_price) as usize);
+        match self.plain_hold.get(i) {
+            Some(&u) if price >= ip.min_price => u,
+            _ => plain_hold_slow(ip, price),
+        }
     }
 
-    /// Sets the amount held per lot by the order in `slot` (risk on).
+    /// The amount held per lot by the live order `o` in `slot` (0 with risk off): the
+    /// per-slot table's entry for an order flagged `hold_custom`, else what a plain order at
+    /// its price holds (recomputed, not stored: the move path then reads no per-slot table).
     #[inline(always)]
-    pub(crate) fn set_hold_of(&mut self, slot: u32, per_lot: u64) {
-        self.hold[slot as usize] = per_lot;
+    pub(crate) fn hold_of(&self, o: &Order, slot: u32) -> u64 {
+        match self.inst.get(o.book as usize) {
+            Some(ip) => self.order_hold(ip, o, slot),
+            None => 0,
+        }
+    }
+
+    /// [`Risk::hold_of`] for an order of the book with parameters `ip` (risk on).
+    #[inline(always)]
+    pub(crate) fn order_hold(&self, ip: &InstParams, o: &Order, slot: u32) -> u64 {
+        if o.hold_custom {
+            self.hold.get(slot as usize).copied().unwrap_or(0)
+        } else {
+            self.plain_per_lot(ip, o.side, o.price)
+        }
+    }
+
+    /// Records that the order in `slot` holds `per_lot` from now on; `custom`: it is not what
+    /// [`Risk::plain_per_lot`] gives for it (the caller sets the order's `hold_custom` to it).
+    #[inline(always)]
+    pub(crate) fn set_hold(&mut self, slot: u32, per_lot: u64, custom: bool) {
+        if custom {
+            self.hold[slot as usize] = per_lot;
+        }
+    }
+
+    /// Restores the hold of order `o` in `slot` from a snapshot (risk on); returns the order's
+    /// `hold_custom`.
+    pub(crate) fn restore_hold(&mut self, o: &Order, slot: u32, per_lot: u64) -> bool {
+        let custom = match self.inst.get(o.book as usize) {
+            Some(ip) => self.plain_per_lot(ip, o.side, o.price) != per_lot,
+            None => true,
+        };
+        self.set_hold(slot, per_lot, custom);
+        custom
     }
 
     /// The asset an order of `side` on book `bi` holds.
@@ -565,6 +607,21 @@ impl Risk {
             self.pos_mut(next, perp).prev = prev;
         }
     }
+}
+
+/// What a plain order holds per lot at `price`, computed (as [`Risk::new`] fills the
+/// per-price table) for a price outside the table, which validation never lets through.
+#[cold]
+#[inline(never)]
+fn plain_hold_slow(ip: &InstParams, price: PriceTicks) -> u64 {
+    // `price * num <= max_price * num <= 2^62` by validation.
+    let value = ip.ceil_v((price as u64).wrapping_mul(ip.num));
+    let margin = if ip.perp == NO {
+        value
+    } else {
+        ppm_up(value, ip.im_ppm)
+    };
+    margin + ppm_up(value, ip.hold_fee_ppm)
 }
 
 /// `ceil(x / d)`, `d > 0`, with a 64-bit fast path.

@@ -56,15 +56,15 @@ impl Engine {
         let entry_price = if h.size == 0 {
             0
         } else {
-            (p.cost / i128::from(h.size)) as PriceTicks
+            (h.cost / i128::from(h.size)) as PriceTicks
         };
         Some(PositionView {
             size: h.size,
-            cost: p.cost,
+            cost: h.cost,
             entry_price,
-            margin: p.margin,
+            margin: h.margin,
             realized_pnl: p.realized,
-            fees: p.fees,
+            fees: h.fees,
             funding: p.funding,
             open_buy: h.open_buy,
             open_sell: h.open_sell,
