@@ -223,6 +223,9 @@ pub struct SessionTable {
     routing: Routing,
     sessions: Vec<Session>,
     by_key: HashMap<(AccountId, u32), u32>,
+    /// Each account's session slots, ascending (sessions are never removed): the lookup of an
+    /// account's connected session for unsolicited reports reads these, not every session.
+    by_account: HashMap<AccountId, Vec<u32>>,
     owners: HashMap<(AccountId, ClientOrderId), Owner>,
     next_tag: u32,
     pub counters: SessionCounters,
@@ -270,6 +273,7 @@ impl SessionTable {
             routing,
             sessions: Vec::new(),
             by_key: HashMap::default(),
+            by_account: HashMap::default(),
             owners: HashMap::default(),
             next_tag: 1,
             counters: SessionCounters::default(),
@@ -329,6 +333,7 @@ impl SessionTable {
                     admin: entry.admin,
                 });
                 self.by_key.insert(key, slot);
+                self.by_account.entry(login.account).or_default().push(slot);
                 slot
             }
         };
@@ -755,20 +760,27 @@ impl SessionTable {
         }
     }
 
+    /// The account's connected session with the lowest slot, if any.
+    fn connected_slot(&self, account: AccountId) -> Option<u32> {
+        self.by_account
+            .get(&account)?
+            .iter()
+            .copied()
+            .find(|&slot| self.sessions[slot as usize].conn.is_some())
+    }
+
     /// The session a report about `(account, cl_ord_id)` belongs to. An orphan order is adopted
     /// by the account's connected session (the lowest slot), if it has one.
     fn owner_slot(&mut self, account: AccountId, cl_ord_id: u64, fallback: u32) -> Option<u32> {
-        match self.owners.get_mut(&(account, cl_ord_id)) {
-            Some(o) if o.session != ORPHAN => Some(o.session),
-            Some(o) => {
-                let slot = self
-                    .sessions
-                    .iter()
-                    .position(|s| s.account == account && s.conn.is_some())?
-                    as u32;
-                o.session = slot;
+        match self.owners.get(&(account, cl_ord_id)).map(|o| o.session) {
+            Some(ORPHAN) => {
+                let slot = self.connected_slot(account)?;
+                if let Some(o) = self.owners.get_mut(&(account, cl_ord_id)) {
+                    o.session = slot;
+                }
                 Some(slot)
             }
+            Some(session) => Some(session),
             None if fallback != NO_SESSION => Some(fallback),
             None => None,
         }
@@ -1098,12 +1110,8 @@ impl SessionTable {
                 let slot = if r.session != NO_SESSION {
                     r.session
                 } else {
-                    match self
-                        .sessions
-                        .iter()
-                        .position(|s| s.account == account && s.conn.is_some())
-                    {
-                        Some(i) => i as u32,
+                    match self.connected_slot(account) {
+                        Some(i) => i,
                         None => {
                             // No session of the account is connected here: dropped (the
                             // balance is in the shard's state, not in a journal).
