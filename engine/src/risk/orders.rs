@@ -122,7 +122,7 @@ impl Risk {
     ) -> Result<Hold, RejectReason> {
         let new = u128::from(qty) * u128::from(u);
         if new > old_hold {
-            let available = self.balances[bal].available.max(0) as u128;
+            let available = self.bal_row(bal).available.max(0) as u128;
             if new - old_hold > available {
                 return Err(RejectReason::InsufficientBalance);
             }
@@ -197,7 +197,7 @@ impl Risk {
     #[inline(always)]
     pub(crate) fn on_accept(&mut self, bi: usize, leg: Leg, slot: u32, qty: QtyLots, h: Hold) {
         self.set_hold(slot, h.u, h.custom);
-        let b = &mut self.balances[h.bal];
+        let b = self.bal_row_mut(h.bal);
         b.available = b.available.wrapping_sub(h.delta);
         b.held = b.held.wrapping_add(h.delta);
         self.add_open(bi, leg, qty, 0);
@@ -246,11 +246,10 @@ impl Risk {
     ) -> Result<Hold, RejectReason> {
         let ip = &self.inst[bi];
         let bal = self.bal_index(o.account, ip.hold_asset[usize::from(o.side == Side::Sell)]);
-        if qty == o.leaves
-            && !(o.hold_custom | o.reduce_only)
-            && crossing_bid.is_none()
-            && o.account != self.liq_account
-        {
+        // `hold_custom` is set on every reduce-only order and every order of the liquidation
+        // account (`per_lot`), so a plain order is one without it.
+        debug_assert!(o.hold_custom || !(o.reduce_only || o.account == self.liq_account));
+        if qty == o.leaves && !o.hold_custom && crossing_bid.is_none() {
             // A move (82% of the exchange-core mix): a plain order to a new price, same
             // quantity, not crossing. No position rule reads it, and both holds come from the
             // per-price table: the general path below, with what it would find known.
@@ -287,11 +286,20 @@ impl Risk {
         o: &Order,
         price: PriceTicks,
     ) -> Result<Hold, RejectReason> {
-        let old_u = self.plain_per_lot(ip, o.side, o.price);
-        let new_u = self.plain_per_lot(ip, o.side, price);
+        if ip.perp == NO && o.side == Side::Sell {
+            // A spot sell holds its lots wherever it rests: nothing changes.
+            return Ok(Hold {
+                u: ip.lot,
+                delta: 0,
+                bal,
+                custom: false,
+            });
+        }
+        let old_u = self.plain_hold_valid(ip, o.price);
+        let new_u = self.plain_hold_valid(ip, price);
         if new_u > old_u {
             let need = u128::from(o.leaves) * u128::from(new_u - old_u);
-            if need > self.balances[bal].available.max(0) as u128 {
+            if need > self.bal_row(bal).available.max(0) as u128 {
                 return Err(RejectReason::InsufficientBalance);
             }
         }
@@ -318,7 +326,7 @@ impl Risk {
         self.set_hold(slot, h.u, h.custom);
         if h.delta != 0 {
             // (A spot sell moves without touching its balance row: it holds its lots.)
-            let b = &mut self.balances[h.bal];
+            let b = self.bal_row_mut(h.bal);
             b.available = b.available.wrapping_sub(h.delta);
             b.held = b.held.wrapping_add(h.delta);
         }
@@ -332,7 +340,9 @@ impl Risk {
     pub(crate) fn release(&mut self, bi: usize, leg: Leg, qty: QtyLots) {
         let amount = (u128::from(qty) * u128::from(leg.per_lot)) as i64;
         let asset = self.hold_asset(bi, leg.side);
-        let b = self.bal_mut(leg.account, asset);
+        // A live order's account and its book's hold asset: a valid row.
+        let i = self.bal_index(leg.account, asset);
+        let b = self.bal_row_mut(i);
         b.available = b.available.wrapping_add(amount);
         b.held = b.held.wrapping_sub(amount);
         self.add_open(bi, leg, 0, qty);
