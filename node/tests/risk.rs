@@ -10,15 +10,14 @@ use std::time::{Duration, Instant};
 use tpx_client::admin::{self, AdminAnswer};
 use tpx_client::{req, token_from_str, Client, ClientConfig, ClientError};
 use tpx_node::accounts::{demo_accounts_file, DemoAccount};
-use tpx_wire::enums::{
-    BalanceReason, CancelReason, Liquidity, OrderKind, RejectReason, RequestKind, Side, StpMode,
-    TimeInForce,
-};
+use tpx_wire::enums::{BalanceReason, CancelReason, Liquidity, RejectReason, RequestKind, Side};
 use tpx_wire::order_entry::EnterOrder;
 use tpx_wire::replies::ServerMessage;
 
+mod common;
 mod procs;
 
+use common::{cpus, limit};
 use procs::{free_port, listening, node_config_with, Proc, WAIT};
 
 const ADMIN: u32 = 50;
@@ -56,14 +55,6 @@ fn write_accounts(dir: &Path) {
 fn client(addr: std::net::SocketAddr, account: u32) -> Client {
     let cfg = ClientConfig::new(addr, account, 1, token_from_str(&format!("tok-{account}")));
     Client::connect(cfg).unwrap()
-}
-
-fn cpus() -> Vec<usize> {
-    core_affinity::get_core_ids()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| c.id)
-        .collect()
 }
 
 /// A single node (local log, fsync) with `[risk]`, one core.
@@ -120,21 +111,6 @@ fn refused(a: AdminAnswer) -> RejectReason {
     match a {
         AdminAnswer::Rejected(r) => r.reason,
         AdminAnswer::Accepted(x) => panic!("admin request accepted: {x:?}"),
-    }
-}
-
-fn limit(cl: u64, instrument: u32, side: Side, price: i64, qty: u64) -> EnterOrder {
-    EnterOrder {
-        cl_ord_id: cl,
-        price,
-        qty,
-        instrument,
-        side,
-        kind: OrderKind::Limit,
-        tif: TimeInForce::Gtc,
-        stp: StpMode::None,
-        post_only: false,
-        reduce_only: false,
     }
 }
 
