@@ -30,7 +30,20 @@ cache=${TPX_ROOTFS_CACHE:-/var/cache/tpx-rootfs}
 venv=${TPX_OPS_VENV:-/var/cache/tpx-ops/venv}
 port=${TPX_E2E_SSH_PORT:-2299}
 suite=bookworm
-mirror=${TPX_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The Debian mirror this host's own apt uses (deb822 `URIs:` or one-line `deb URL suite`), so the
+# rootfs comes from where the host's packages come from; TPX_DEBIAN_MIRROR overrides it.
+host_mirror() {
+  local f
+  for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -r "$f" ] || continue
+    case "$f" in
+    *.sources) awk '/^URIs:/ {for (i = 2; i <= NF; i++) if ($i !~ /security/) {print $i; exit}}' "$f" ;;
+    *) awk '$1 == "deb" && $3 ~ /^'"$suite"'$/ {print $2; exit}' "$f" ;;
+    esac
+  done | head -n1
+}
+mirror=${TPX_DEBIAN_MIRROR:-$(host_mirror)}
+[ -n "$mirror" ] || { echo "ansible/test/run.sh: no Debian mirror in /etc/apt (set TPX_DEBIAN_MIRROR)" >&2; exit 1; }
 # The base the brief asks for, plus what the roles need without network inside the container:
 # libhwloc15/libudev1 (tpx-tune), python3-apt (ansible apt module), ethtool (NIC checks).
 include=systemd,systemd-sysv,dbus,openssh-server,python3,procps,iproute2,kmod,libhwloc15,libudev1,python3-apt,ethtool
@@ -307,6 +320,12 @@ log "PASS tpx node (primary): \"$role_line\" (term granted by tpx witness on 127
 log "     node: $("${sshc[@]}" journalctl -b -q -o cat --no-pager -u tpx-node@primary.service | grep -E 'listening on|accounts,|holds seq' | tr '\n' ';')"
 feed_line=$(wait_journal tpx-feed.service '"type":"stats"' 20) || die "tpx-feed printed no stats line"
 log "PASS tpx-feed running (embedded Aeron driver, aeron:udp?endpoint=127.0.0.1:$feed_port): ${feed_line:0:160}"
+# The node's [md] (rendered by the role) publishes heartbeats on the stream the feed role derived
+# from the same variables: the feed counts them, and no packet of a foreign stream.
+feed_line=$(wait_journal tpx-feed.service '"type":"stats".*"heartbeats":[1-9]' 30) ||
+  die "tpx-feed received no heartbeat from the node's market data (stream ids differ?)"
+printf '%s' "$feed_line" | grep -q '"foreign":0' || die "tpx-feed counted foreign packets: $feed_line"
+log "PASS tpx-feed receives the node's market data (heartbeats, no foreign packets)"
 log "tpx-tune check --pid $node_pid inside the container (report only; the kernel is the host's):"
 "${sshc[@]}" /usr/local/bin/tpx-tune check --pid "$node_pid" | sed 's/^/    /' || true
 

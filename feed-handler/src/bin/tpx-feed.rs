@@ -27,24 +27,30 @@ struct Args {
     /// Aeron driver directory of a running driver; without it a driver is embedded.
     #[arg(long)]
     aeron_dir: Option<String>,
-    /// Feed A channel.
+    /// Feed A channel (the node's `[md] channel_a`).
     #[arg(long, default_value = "aeron:udp?endpoint=127.0.0.1:40456")]
     a: String,
-    #[arg(long, default_value_t = 10)]
-    a_stream: i32,
-    /// Feed B channel (optional).
+    /// Feed B channel (optional; the node's `[md] channel_b`).
     #[arg(long)]
     b: Option<String>,
-    #[arg(long, default_value_t = 11)]
-    b_stream: i32,
-    /// Snapshot channel (optional).
+    /// Snapshot channel (optional; the node's `[md] snapshot_channel`, which defaults to
+    /// `channel_a`).
     #[arg(long)]
     snapshot: Option<String>,
-    #[arg(long, default_value_t = 12)]
-    snapshot_stream: i32,
-    /// The market-data stream id (packet header).
-    #[arg(long, default_value_t = 1)]
+    /// The shard whose feed to follow: its streams are the node's base ids + `shard`.
+    #[arg(long, default_value_t = 0)]
+    shard: u16,
+    /// The node's `[md] stream_id`: shard `s` publishes feed A on Aeron stream
+    /// `stream_id + s`, which is also the packets' MoldUDP64 session.
+    #[arg(long, default_value_t = 100)]
     stream_id: u32,
+    /// The node's `[md] stream_id_b` (default: `stream_id`).
+    #[arg(long)]
+    stream_id_b: Option<u32>,
+    /// The node's `[md] snapshot_stream_id`: shard `s` publishes snapshots on
+    /// `snapshot_stream_id + s`.
+    #[arg(long, default_value_t = 200)]
+    snapshot_stream_id: u32,
     /// Retransmission server, host:port (optional).
     #[arg(long)]
     retransmit: Option<SocketAddr>,
@@ -69,6 +75,35 @@ struct Args {
     /// Busy-poll (one core) instead of backing off when idle.
     #[arg(long)]
     spin: bool,
+}
+
+/// The Aeron stream ids and the packets' session of one shard's feed, numbered as the node
+/// numbers them (`[md]`: base id + shard).
+#[derive(Debug, PartialEq, Eq)]
+struct ShardStreams {
+    a: i32,
+    b: i32,
+    snapshot: i32,
+    /// The MoldUDP64 session in every packet header: feed A's stream id.
+    session: u32,
+}
+
+impl ShardStreams {
+    fn of(args: &Args) -> Result<ShardStreams, String> {
+        let shard = u32::from(args.shard);
+        let id = |base: u32, what: &str| {
+            base.checked_add(shard)
+                .and_then(|v| i32::try_from(v).ok())
+                .ok_or_else(|| format!("{what} {base} + shard {shard} is not a valid stream id"))
+        };
+        let a = id(args.stream_id, "--stream-id")?;
+        Ok(ShardStreams {
+            a,
+            b: id(args.stream_id_b.unwrap_or(args.stream_id), "--stream-id-b")?,
+            snapshot: id(args.snapshot_stream_id, "--snapshot-stream-id")?,
+            session: a as u32,
+        })
+    }
 }
 
 struct Ui {
@@ -166,7 +201,8 @@ fn show(fh: &FeedHandler, ui: &Ui, levels: usize) {
                 "snapshot_recoveries": s.snapshot_recoveries,
                 "snapshots_applied": s.snapshots_applied,
                 "buffer_evictions": s.buffer_evictions,
-                "decode_errors": s.decode_errors, "book_errors": s.book_errors})
+                "decode_errors": s.decode_errors, "book_errors": s.book_errors,
+                "foreign": s.foreign})
         );
         return;
     }
@@ -244,15 +280,24 @@ fn main() -> ExitCode {
         Some(dir) => AeronSetup::External { dir: dir.clone() },
         None => AeronSetup::Embedded(DriverConfig::default()),
     };
-    let mut cfg = FeedHandlerConfig::new(setup, ChannelConfig::new(args.a.clone(), args.a_stream));
-    cfg.b = args.b.clone().map(|c| ChannelConfig::new(c, args.b_stream));
+    let streams = match ShardStreams::of(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tpx-feed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut cfg = FeedHandlerConfig::new(setup, ChannelConfig::new(args.a.clone(), streams.a));
+    cfg.b = args.b.clone().map(|c| ChannelConfig::new(c, streams.b));
     cfg.snapshot = args
         .snapshot
         .clone()
-        .map(|c| ChannelConfig::new(c, args.snapshot_stream));
+        .map(|c| ChannelConfig::new(c, streams.snapshot));
     cfg.retransmit_server = args.retransmit;
     cfg.retransmit_bind = args.retransmit_bind;
-    cfg.core.stream_id = args.stream_id;
+    cfg.core.stream_id = streams.session;
+    // Snapshot packets carry the snapshot stream's id in their header, as the node sends them.
+    cfg.core.snapshot_stream_id = Some(streams.snapshot as u32);
     let mut fh = match FeedHandler::connect(cfg) {
         Ok(f) => f,
         Err(e) => {
@@ -303,4 +348,48 @@ fn main() -> ExitCode {
     }
     show(&fh, &ui, args.levels);
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        Args::parse_from(std::iter::once("tpx-feed").chain(extra.iter().copied()))
+    }
+
+    /// The defaults follow a node with the default `[md]` (stream 100, snapshots 200), shard 0.
+    #[test]
+    fn defaults_follow_the_nodes_default_md_section() {
+        let s = ShardStreams::of(&args(&[])).unwrap();
+        assert_eq!(
+            s,
+            ShardStreams {
+                a: 100,
+                b: 100,
+                snapshot: 200,
+                session: 100
+            }
+        );
+    }
+
+    #[test]
+    fn a_shard_offsets_every_stream_and_the_session() {
+        let s = ShardStreams::of(&args(&["--shard", "3", "--stream-id-b", "150"])).unwrap();
+        assert_eq!(
+            s,
+            ShardStreams {
+                a: 103,
+                b: 153,
+                snapshot: 203,
+                session: 103
+            }
+        );
+    }
+
+    #[test]
+    fn a_stream_id_beyond_aerons_range_is_refused() {
+        let e = ShardStreams::of(&args(&["--stream-id", "2147483647", "--shard", "1"]));
+        assert!(e.unwrap_err().contains("--stream-id"));
+    }
 }
