@@ -19,8 +19,9 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+## TPX_REQUIRE_TSHARK: the dissector test fails instead of skipping when tshark is missing.
 unit:
-	$(CARGO) test --workspace
+	TPX_REQUIRE_TSHARK=1 $(CARGO) test --workspace
 
 ## The simulator must catch each planted bug (test-only features of tpx-sequencer).
 planted:

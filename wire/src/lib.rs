@@ -24,6 +24,7 @@
 pub mod admin;
 pub mod catalog;
 pub mod codec;
+pub mod dissector;
 pub mod enums;
 pub mod error;
 pub mod framing;
