@@ -211,6 +211,8 @@ all:
     tpx_host_tuning_apply_runtime: false
     tpx_host_tuning_manage_grub: false
     tpx_host_tuning_irqbalance: false
+    # No network inside the container for the tuned package (the profile file is still written).
+    tpx_host_tuning_tuned: false
   children:
     tpx_nodes:
       children:

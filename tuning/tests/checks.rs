@@ -490,6 +490,59 @@ fn render_outputs() {
     );
 }
 
+/// The tuned profile carries the same tuning as the other renders: cpu-partitioning on the
+/// isolated CPUs, every sysctl target, THP never, the governor, and the boot parameters
+/// cpu-partitioning does not write itself.
+#[test]
+fn render_tuned_profile() {
+    let plan = xl4_plan();
+    let f = tuned(&plan);
+    let c = ctx(plan.clone(), None);
+    let p = render(&f, &c, What::Tuned);
+    let section = |name: &str| -> Vec<&str> {
+        p.split(&format!("[{name}]\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no [{name}] in\n{p}"))
+            .split("\n[")
+            .next()
+            .unwrap()
+            .lines()
+            .filter(|l| !l.is_empty())
+            .collect()
+    };
+    assert!(section("main").contains(&"include=cpu-partitioning"));
+    assert_eq!(section("variables"), ["isolated_cores=2-7,10-15"]);
+    assert_eq!(section("vm"), ["transparent_hugepages=never"]);
+    assert!(section("cpu").contains(&"governor=performance"));
+    let sysctl = render(&f, &c, What::Sysctl);
+    let want: Vec<String> = sysctl
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.replace(" = ", "="))
+        .collect();
+    assert_eq!(section("sysctl"), want);
+    let boot = section("bootloader");
+    assert_eq!(boot.len(), 1);
+    let cmdline = boot[0].strip_prefix("cmdline_tpx=").unwrap();
+    // Everything of the plan's command line but what cpu-partitioning derives from
+    // isolated_cores.
+    let all = render(&f, &c, What::Cmdline);
+    let want: Vec<&str> = all
+        .split_whitespace()
+        .filter(|p| {
+            !["nohz=", "nohz_full=", "rcu_nocbs=", "nosoftlockup"]
+                .iter()
+                .any(|c| p.starts_with(c))
+        })
+        .collect();
+    assert_eq!(cmdline.split(' ').collect::<Vec<_>>(), want);
+    assert!(cmdline.contains("intel_idle.max_cstate=1"), "{cmdline}");
+    assert!(
+        cmdline.starts_with("isolcpus=managed_irq,domain,2-7,10-15 irqaffinity="),
+        "{cmdline}"
+    );
+}
+
 /// `tpx node` on the 2-vCPU VM's degraded plan: the sessions share the sequencer's CPU and run
 /// on its thread (`tpx-seq`), and the media driver is not in the node process. That is the plan
 /// as the node runs it; the same threads unpinned are not.

@@ -4,7 +4,7 @@
 //! tpx-tune plan   [--role node|feed|witness] [--shards N] [--sessions N] [--nic IF] [--out FILE]
 //! tpx-tune check  [--plan FILE] [--pid PID] [--iface IF] [--json]
 //! tpx-tune apply  [--plan FILE] [--dry-run]
-//! tpx-tune render sysctl|tmpfiles|cmdline|affinity|irqbalance [--plan FILE] [--unit ROLE]
+//! tpx-tune render sysctl|tmpfiles|cmdline|affinity|irqbalance|tuned [--plan FILE] [--unit ROLE]
 //! tpx-tune topology
 //! ```
 
@@ -59,6 +59,7 @@ enum RenderArg {
     Cmdline,
     Affinity,
     Irqbalance,
+    Tuned,
 }
 
 #[derive(clap::Args, Debug)]
@@ -319,6 +320,7 @@ fn main() -> ExitCode {
                 RenderArg::Cmdline => render::What::Cmdline,
                 RenderArg::Affinity => render::What::Affinity(unit.into()),
                 RenderArg::Irqbalance => render::What::Irqbalance,
+                RenderArg::Tuned => render::What::Tuned,
             };
             print!("{}", render::render(&RealSys, &ctx, what));
             ExitCode::SUCCESS
