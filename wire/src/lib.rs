@@ -33,6 +33,7 @@ pub mod log_record;
 pub mod market_data;
 pub mod mold;
 pub mod order_entry;
+pub mod python;
 pub mod replies;
 pub mod session;
 

@@ -1,0 +1,6 @@
+"""tpx order-entry client: login, requests, replies, replay (see docs/PROTOCOL.md)."""
+
+from .client import Client, LoginRejected, token_from_text
+from . import wire
+
+__all__ = ["Client", "LoginRejected", "token_from_text", "wire"]
