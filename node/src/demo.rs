@@ -14,7 +14,7 @@ use tpx_wire::enums::{OrderKind, RejectReason, Side, StpMode, TimeInForce};
 use tpx_wire::order_entry::{EnterOrder, ReplaceOrder};
 use tpx_wire::replies::ServerMessage;
 
-use crate::accounts::DemoAccount;
+use crate::gateway::accounts::DemoAccount;
 
 /// Reference mid prices (ticks) of the built-in instruments.
 pub fn start_mid(instrument: u32) -> i64 {
@@ -125,7 +125,7 @@ impl Trader {
             Client::connect_at(cfg, 0).map_err(|e| format!("demo login {}: {e}", acct.id))?;
         Ok(Trader {
             client,
-            next_cl: crate::clock::unix_ns(),
+            next_cl: crate::runtime::clock::unix_ns(),
             inflight: HashMap::new(),
             stats,
             local: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
@@ -314,7 +314,7 @@ fn taker(
     instruments: Vec<u32>,
     stop: Arc<AtomicBool>,
     stats: Arc<DemoStats>,
-    shared: Arc<crate::core::Shared>,
+    shared: Arc<crate::appliance::core::Shared>,
     seed: u64,
 ) -> Result<(), String> {
     let mut t = Trader::new(addr, &acct, stats)?;
@@ -368,7 +368,7 @@ fn marker(
     let mut c = Client::connect_at(cfg, 0).map_err(|e| format!("demo admin login: {e}"))?;
     // Request ids increase across runs on the same log (funding ids must increase per
     // perpetual).
-    let mut id = crate::clock::unix_ns() / 1_000;
+    let mut id = crate::runtime::clock::unix_ns() / 1_000;
     let mut rng = Rng(0x5DEE_CE66_D1CE_4E5B);
     let mut tick = 0u64;
     while !stop.load(Ordering::Relaxed) {
@@ -427,7 +427,7 @@ impl Demo {
         makers: usize,
         takers: usize,
         instruments: Vec<u32>,
-        shared: Arc<crate::core::Shared>,
+        shared: Arc<crate::appliance::core::Shared>,
         admin: Option<(DemoAccount, Vec<u32>)>,
     ) -> Demo {
         let stats = Arc::new(DemoStats::default());

@@ -10,7 +10,7 @@ use tpx_client::admin::{self, AdminAnswer, AdminEvent};
 use tpx_client::{token_from_str, Client, ClientConfig, ClientError};
 use tpx_wire::enums::RejectReason;
 
-use crate::accounts::DemoAccount;
+use crate::gateway::accounts::DemoAccount;
 use crate::config::{NodeConfig, ASSET_BTC, ASSET_ETH, ASSET_USDT};
 
 /// The demo's admin account (`admin = true`; token `demo-admin-token`).

@@ -23,7 +23,7 @@ use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
 use tpx_wire::order_entry::EnterOrder;
 use tpx_wire::replies::ServerMessage;
 
-use crate::accounts::{demo_accounts_file, DemoAccount};
+use crate::gateway::accounts::{demo_accounts_file, DemoAccount};
 
 /// The argument that makes the bench executable run a node (the child).
 pub const NODE_MODE_ARG: &str = "--serve-node";
@@ -509,5 +509,5 @@ pub fn run(opts: &Options) -> Result<Results, String> {
 
 /// The node-mode entry point of the bench executable: `<exe> --serve-node CONFIG`.
 pub fn serve_node(config: &Path) -> Result<(), String> {
-    crate::up::serve(config, crate::replica_stage::StartRole::Primary).map(|_| ())
+    crate::up::serve(config, crate::sequencing::stage::StartRole::Primary).map(|_| ())
 }

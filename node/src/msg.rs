@@ -13,8 +13,8 @@ pub const ALL_SHARDS: u16 = u16::MAX;
 /// the gateway finds the owning session from the order's `cl_ord_id`.
 pub const NO_SESSION: u32 = u32::MAX;
 
-/// Raw TSC stamps of one request's stages (`crate::stats::tsc`, 0 = not stamped), carried in
-/// the request and copied into its reports; see `crate::trace`.
+/// Raw TSC stamps of one request's stages (`crate::observe::stats::tsc`, 0 = not stamped), carried in
+/// the request and copied into its reports; see `crate::observe::trace`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stamps {
     /// The gateway read the request's bytes.

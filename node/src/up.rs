@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::accounts::{demo_accounts, demo_accounts_file, Accounts};
+use crate::gateway::accounts::{demo_accounts, demo_accounts_file, Accounts};
 use crate::config::NodeConfig;
 use crate::demo::Demo;
-use crate::node::Node;
-use crate::replica_stage::StartRole;
+use crate::appliance::start::Node;
+use crate::sequencing::stage::StartRole;
 
 /// Options of `tpx up`.
 #[derive(Clone, Debug)]
@@ -82,7 +82,7 @@ const PRINT_TOPS_ENV: &str = "TPX_PRINT_TOPS";
 /// Runs `tpx node --config PATH --role primary|standby` until SIGINT/SIGTERM, or until the
 /// node stops itself. Prints `tpx node: listening on ADDR` first (scripts and the e2e bench read
 /// it to learn an ephemeral port), then `tpx node: ROLE ...` lines on every role change. Returns
-/// the exit status: 0, or [`crate::replication::EXIT_REJOIN`] when the node cut its log's tail
+/// the exit status: 0, or [`crate::sequencing::replication::EXIT_REJOIN`] when the node cut its log's tail
 /// and must be restarted (as standby) to rebuild its shards.
 pub fn serve(config: &std::path::Path, role: StartRole) -> Result<u8, String> {
     let term = termination_flag()?;
@@ -177,7 +177,7 @@ pub fn run(opts: UpOptions) -> Result<(), String> {
 fn fund_demo(
     addr: SocketAddr,
     cfg: &NodeConfig,
-    demo_accts: &[crate::accounts::DemoAccount],
+    demo_accts: &[crate::gateway::accounts::DemoAccount],
 ) -> Result<(), String> {
     if cfg.risk.is_none() {
         println!("  risk off (the config has no [risk] section)");
@@ -199,7 +199,7 @@ fn fund_demo(
 }
 
 /// The demo's admin account and the perpetuals it marks (risk on).
-fn demo_admin_of(cfg: &NodeConfig) -> Option<(crate::accounts::DemoAccount, Vec<u32>)> {
+fn demo_admin_of(cfg: &NodeConfig) -> Option<(crate::gateway::accounts::DemoAccount, Vec<u32>)> {
     cfg.risk.as_ref()?;
     let perps = cfg
         .instruments()
@@ -277,7 +277,7 @@ fn run_single(
     mut cfg: NodeConfig,
     dir: &std::path::Path,
     accounts_path: &std::path::Path,
-    demo_accts: &[crate::accounts::DemoAccount],
+    demo_accts: &[crate::gateway::accounts::DemoAccount],
     term: &AtomicBool,
 ) -> Result<(), String> {
     let mut repl = cfg.replication();
@@ -287,10 +287,10 @@ fn run_single(
     cfg.replication = Some(repl);
     let accounts = Accounts::load(accounts_path)?;
     if opts.demo && cfg.md.is_none() {
-        cfg.md = Some(crate::md::MdConfig::demo());
+        cfg.md = Some(crate::shard::md::MdConfig::demo());
     }
     let node = Node::start(&cfg, accounts)?;
-    let feed = crate::md::DemoFeed::for_node(&node);
+    let feed = crate::shard::md::DemoFeed::for_node(&node);
     let plan = node.plan().clone();
     println!(
         "tpx up: one node (--single), order entry on {} ({:?} idle), log {} ({:?})",
@@ -479,7 +479,7 @@ fn run_cluster(
     cfg: NodeConfig,
     dir: &std::path::Path,
     accounts_path: &std::path::Path,
-    demo_accts: &[crate::accounts::DemoAccount],
+    demo_accts: &[crate::gateway::accounts::DemoAccount],
     term: &AtomicBool,
 ) -> Result<(), String> {
     let tpx = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
@@ -492,7 +492,7 @@ fn run_cluster(
     // (the standby only numbers its packets until it takes over), and the demo's feed handler
     // subscribes through it.
     let md_driver = if opts.demo && cfg.md.is_none() {
-        match crate::md::launch_driver(&crate::md::MdConfig::demo()) {
+        match crate::shard::md::launch_driver(&crate::shard::md::MdConfig::demo()) {
             Ok(d) => Some(d),
             Err(e) => {
                 println!("tpx up: no market data: {e}");
@@ -502,9 +502,9 @@ fn run_cluster(
     } else {
         None
     };
-    let demo_md = md_driver.as_ref().map(|d| crate::md::MdConfig {
+    let demo_md = md_driver.as_ref().map(|d| crate::shard::md::MdConfig {
         aeron_dir: Some(d.dir().to_string()),
-        ..crate::md::MdConfig::demo()
+        ..crate::shard::md::MdConfig::demo()
     });
     let mut cfgs = Vec::new();
     for k in 0..2 {
@@ -608,11 +608,11 @@ fn run_cluster(
         let shards = cfg.plan().map_or(1, |p| p.shard_count()) as u16;
         let configs = (0..shards)
             .map(|sh| {
-                crate::md::feed_config_of(m, sh, tpx_md::AeronSetup::External { dir: dir.clone() })
+                crate::shard::md::feed_config_of(m, sh, tpx_md::AeronSetup::External { dir: dir.clone() })
             })
             .collect();
         let ids = cfg.instruments().iter().map(|i| i.id).collect();
-        match crate::md::DemoFeed::start_with(configs, ids) {
+        match crate::shard::md::DemoFeed::start_with(configs, ids) {
             Ok(f) => Some(f),
             Err(e) => {
                 println!("tpx up: no market-data subscriber: {e}");
@@ -642,7 +642,7 @@ fn run_cluster(
         .position(|c| *c.role.lock().unwrap_or_else(|e| e.into_inner()) == "primary")
         .map_or(entry[0], |i| entry[(i - 1).min(1)]);
     let instrument_ids: Vec<u32> = cfg.instruments().iter().map(|i| i.id).collect();
-    let local = Arc::new(crate::core::Shared::new(
+    let local = Arc::new(crate::appliance::core::Shared::new(
         cfg.instruments()
             .iter()
             .map(|i| (i.id, i.symbol.clone()))
@@ -680,7 +680,7 @@ fn run_cluster(
         // standby (its shards are rebuilt by replaying its log).
         for c in children.iter_mut() {
             if let Ok(Some(status)) = c.proc.try_wait() {
-                if status.code() == Some(i32::from(crate::replication::EXIT_REJOIN)) {
+                if status.code() == Some(i32::from(crate::sequencing::replication::EXIT_REJOIN)) {
                     println!(
                         "tpx up: {} exited to rejoin; restarting it as standby",
                         c.name

@@ -12,7 +12,7 @@
 //!
 //! At the end (after the node stopped) both subscribers' L3 books (every resting order id,
 //! side, price, quantity, in queue order) equal the books the node's engines held.
-//! Loss is made by the publisher's test drop filter (`tpx_node::md::set_test_drop_filters`).
+//! Loss is made by the publisher's test drop filter (`tpx_node::shard::md::set_test_drop_filters`).
 
 mod common;
 
@@ -26,7 +26,7 @@ use tpx_feed::bench::netns;
 use tpx_feed::{FeedHandler, FeedStats};
 use tpx_md::{AeronClient, AeronSetup, Channel};
 use tpx_node::config::{CoreAssignment, CorePlan};
-use tpx_node::md::{feed_book, MdConfig};
+use tpx_node::shard::md::{feed_book, MdConfig};
 use tpx_node::Node;
 use tpx_wire::enums::Side;
 use tpx_wire::order_entry::ReplaceOrder;
@@ -225,7 +225,7 @@ fn scenario() {
     let phase = Arc::new(AtomicU64::new(1));
     {
         let phase = phase.clone();
-        tpx_node::md::set_test_drop_filters(Some(Box::new(move |_shard| {
+        tpx_node::shard::md::set_test_drop_filters(Some(Box::new(move |_shard| {
             let phase = phase.clone();
             Box::new(
                 move |c, first, _count| match phase.load(Ordering::Relaxed) {

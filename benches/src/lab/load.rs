@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use tpx_client::{req, token_from_str, Client, ClientConfig};
-use tpx_node::trace::TraceKind;
+use tpx_node::observe::trace::TraceKind;
 use tpx_wire::enums::{CancelReason, OrderKind, RequestKind, Side, StpMode, TimeInForce};
 use tpx_wire::order_entry::{EnterOrder, ReplaceOrder};
 use tpx_wire::replies::ServerMessage;
@@ -317,7 +317,7 @@ pub fn connect(cfg: &LoadConfig) -> Result<Vec<SessionHandle>, String> {
             mid: tpx_node::demo::start_mid(instrument),
             taker: cfg.takers_every > 0 && rank % cfg.takers_every == cfg.takers_every - 1,
             // Unique and increasing per session across steps and runs.
-            next_cl: tpx_node::clock::unix_ns() / 1000 * 1000,
+            next_cl: tpx_node::runtime::clock::unix_ns() / 1000 * 1000,
             live: Vec::new(),
             inflight: HashMap::new(),
             rng: Rng((cfg.seed ^ 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i as u64 + 1)) | 1),

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tpx_node::admin_cli::{AdminAction, AdminOptions};
-use tpx_node::replica_stage::StartRole;
+use tpx_node::sequencing::stage::StartRole;
 use tpx_node::up::{run, serve, UpOptions};
 
 #[derive(Parser, Debug)]

@@ -11,7 +11,7 @@
 //!
 //! Stage latencies are kept in TSC ticks (no conversion on the hot path) in log-linear buckets
 //! with 16 sub-buckets per power of two (at most 6.25 % relative error); readers convert with
-//! the header's calibration. The per-order trace ring is in [`crate::trace`].
+//! the header's calibration. The per-order trace ring is in [`crate::observe::trace`].
 //!
 //! Timestamps are `quanta`'s raw counter (the invariant TSC on x86-64), one clock for every
 //! process on the host, so a load generator can join its own send/receive stamps with the
@@ -270,7 +270,7 @@ impl StatsMap {
         m.set(h::CORES, cores as u64);
         m.set(h::PID, u64::from(std::process::id()));
         m.set(h::TSC_HZ_BITS, hz.to_bits());
-        m.set(h::START_UNIX_NS, crate::clock::unix_ns());
+        m.set(h::START_UNIX_NS, crate::runtime::clock::unix_ns());
         m.set(h::TRACE_SLOTS, trace_slots as u64);
         m.set(h::BLOCK_WORDS, block as u64);
         m.set(h::TRACE_EVERY, trace_every.max(1));
@@ -360,7 +360,7 @@ impl StatsMap {
         self.set(h::SEQUENCED, sequenced);
         self.set(h::APPLIED, applied);
         self.set(h::TRADES, trades);
-        self.set(h::HEARTBEAT_UNIX_NS, crate::clock::unix_ns());
+        self.set(h::HEARTBEAT_UNIX_NS, crate::runtime::clock::unix_ns());
     }
 
     fn block_base(&self, core: usize) -> usize {
@@ -393,7 +393,7 @@ impl StatsMap {
         }
     }
 
-    /// The trace ring of one core: `(head, base word, mask)` for [`crate::trace::TraceReader`].
+    /// The trace ring of one core: `(head, base word, mask)` for [`crate::observe::trace::TraceReader`].
     pub(crate) fn trace_parts(&self, core: usize) -> (&AtomicU64, usize, u64) {
         let base = self.block_base(core) + COUNTERS + STAGES * BUCKETS;
         (self.word(base), base + 8, self.trace_slots() as u64 - 1)
@@ -632,7 +632,7 @@ mod tests {
         assert_eq!(hist[bucket_of(1000)], 2);
         let p50 = bucket_percentile(&hist, 50.0);
         assert!((1000..=1000 + 1000 / 16 + 1).contains(&p50), "{p50}");
-        let mut tr = crate::trace::TraceReader::new(&r, 1);
+        let mut tr = crate::observe::trace::TraceReader::new(&r, 1);
         let recs = tr.poll(&r);
         assert_eq!(recs.len(), 1);
         assert_eq!(recs[0].account, 1);

@@ -31,7 +31,7 @@ use tpx_wire::log_record::{Input, LogRecord};
 use tpx_wire::order_entry::{CancelOrder, EnterOrder, MassCancel, ReplaceOrder};
 
 use crate::msg::{Request, Sequenced, ALL_SHARDS, NO_SESSION};
-use crate::ring::Producer;
+use crate::runtime::ring::Producer;
 
 /// The witness's peer id on the replication network.
 pub const WITNESS_ID: u32 = 100;
@@ -387,7 +387,7 @@ pub fn entry_of(
     };
     if stamps.rx != 0 {
         // Released to the shards: durable as the durability mode requires.
-        stamps.durable = *durable_tsc.get_or_insert_with(crate::stats::tsc);
+        stamps.durable = *durable_tsc.get_or_insert_with(crate::observe::stats::tsc);
     }
     // Risk records go through the same path as orders: balances are state, so a standby, a
     // replay at start and a rejoin apply them too.

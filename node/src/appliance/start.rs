@@ -10,16 +10,16 @@ use std::time::Duration;
 use glommio::{LocalExecutorBuilder, Placement};
 use tpx_engine::EngineConfig;
 
-use crate::accounts::Accounts;
+use crate::gateway::accounts::Accounts;
 use crate::config::{CorePlan, IdleMode, LogMode, NodeConfig};
-use crate::core::{CoreRuntime, Idler, SequencerStage, ShardStage, Shared};
-use crate::doorbell::Doorbell;
-use crate::gateway::{Gateway, GatewaySettings, HandoffInbox};
+use crate::appliance::core::{CoreRuntime, Idler, SequencerStage, ShardStage, Shared};
+use crate::runtime::doorbell::Doorbell;
+use crate::gateway::io::{Gateway, GatewaySettings, HandoffInbox};
 use crate::msg::{Report, Request, Sequenced};
-use crate::replica_stage::{ReplicaSeq, StartRole};
-use crate::ring::{ring, Consumer, Producer};
-use crate::session::{Routing, SessionSettings, SessionTable};
-use crate::shard::Shard;
+use crate::sequencing::stage::{ReplicaSeq, StartRole};
+use crate::runtime::ring::{ring, Consumer, Producer};
+use crate::gateway::session::{Routing, SessionSettings, SessionTable};
+use crate::shard::apply::Shard;
 
 /// A running node.
 #[derive(Debug)]
@@ -29,9 +29,9 @@ pub struct Node {
     handles: Vec<glommio::ExecutorJoinHandle<()>>,
     plan: CorePlan,
     /// Market data (`[md]`): dropped after the cores stop.
-    md: Option<crate::md::NodeMd>,
+    md: Option<crate::shard::md::NodeMd>,
     /// The shared-memory stats file and its publisher thread (`[stats]`).
-    stats: Option<(Arc<crate::stats::StatsMap>, crate::prometheus::Publisher)>,
+    stats: Option<(Arc<crate::observe::stats::StatsMap>, crate::observe::prometheus::Publisher)>,
 }
 
 /// Binds the order-entry listener; with `reuse_port` several cores can bind the same port.
@@ -185,7 +185,7 @@ struct ShardParts {
     risk: Option<tpx_engine::RiskConfig>,
     input: Consumer<Sequenced>,
     outputs: Vec<Producer<Report>>,
-    md: Option<crate::md::ShardMd>,
+    md: Option<crate::shard::md::ShardMd>,
 }
 
 impl Node {
@@ -264,7 +264,7 @@ impl Node {
                     });
                     by_shard[s as usize].push((ic.spec()?, ic.symbol.clone()));
                 }
-                let (md, parts) = crate::md::NodeMd::start(m, &by_shard)?;
+                let (md, parts) = crate::shard::md::NodeMd::start(m, &by_shard)?;
                 (Some(md), parts.into_iter().map(Some).collect())
             }
             None => (None, Vec::new()),
@@ -408,9 +408,9 @@ impl Node {
                 .stats
                 .path
                 .clone()
-                .unwrap_or_else(|| crate::stats::default_path(addr.port()));
+                .unwrap_or_else(|| crate::observe::stats::default_path(addr.port()));
             // A node runs without stats rather than not at all (no /dev/shm, say).
-            match crate::stats::StatsMap::create(
+            match crate::observe::stats::StatsMap::create(
                 &path,
                 plan.cores.len(),
                 cfg.stats.trace_slots,
@@ -448,7 +448,7 @@ impl Node {
             let thread_name = core_thread_name(core, p.gateway.as_ref().map(|g| g.index));
             let replication = replication.clone();
             let tracer = match (&stats_map, &p.gateway) {
-                (Some(m), Some(_)) => Some(crate::trace::Tracer::new(m.core_writer(ci))),
+                (Some(m), Some(_)) => Some(crate::observe::trace::Tracer::new(m.core_writer(ci))),
                 _ => None,
             };
             let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
@@ -566,7 +566,7 @@ impl Node {
                 .into_iter()
                 .map(|c| c.id)
                 .find(|c| !busy.contains(c));
-            match crate::prometheus::Publisher::start(
+            match crate::observe::prometheus::Publisher::start(
                 m.clone(),
                 node.shared.clone(),
                 cfg.stats.prometheus,
@@ -597,7 +597,7 @@ impl Node {
 
     /// Market data, when `[md]` is configured (streams, counters, the driver's directory, and
     /// after [`Node::stop`] the books the shards left).
-    pub fn md(&self) -> Option<&crate::md::NodeMd> {
+    pub fn md(&self) -> Option<&crate::shard::md::NodeMd> {
         self.md.as_ref()
     }
 

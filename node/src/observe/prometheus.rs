@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::core::Shared;
-use crate::stats::{Snapshot, StatsMap};
+use crate::appliance::core::Shared;
+use crate::observe::stats::{Snapshot, StatsMap};
 
 /// Renders a snapshot as Prometheus text.
 pub fn render(s: &Snapshot) -> String {
@@ -34,7 +34,7 @@ pub fn render(s: &Snapshot) -> String {
     let _ = writeln!(o, "tpx_sequenced_total {}", s.sequenced);
     let _ = writeln!(o, "tpx_applied_total {}", s.applied);
     let _ = writeln!(o, "tpx_trades_total {}", s.trades);
-    for name in crate::stats::counter::NAMES {
+    for name in crate::observe::stats::counter::NAMES {
         let _ = writeln!(
             o,
             "# HELP tpx_gateway_{name}_total Per gateway core.\n# TYPE tpx_gateway_{name}_total counter"
@@ -174,8 +174,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let map = Arc::new(StatsMap::create(&dir.path().join("p.stats"), 1, 4, 1).unwrap());
         let w = map.core_writer(0);
-        w.add(crate::stats::counter::REPORTS, 5);
-        w.record(crate::stats::Stage::RxToWritten, 5000);
+        w.add(crate::observe::stats::counter::REPORTS, 5);
+        w.record(crate::observe::stats::Stage::RxToWritten, 5000);
         let shared = Arc::new(Shared::new(vec![]));
         shared.stats.trades.store(3, Ordering::Relaxed);
         let mut p =

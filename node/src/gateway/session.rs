@@ -18,11 +18,11 @@ use tpx_wire::session::Login;
 
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::accounts::Accounts;
-use crate::journal::{Journal, ReplayError};
+use crate::gateway::accounts::Accounts;
+use crate::gateway::journal::{Journal, ReplayError};
 use crate::msg::{Report, ReportKind, Request, ALL_SHARDS, NO_SESSION};
-use crate::shard::side_from_wire;
-use crate::throttle::Throttle;
+use crate::shard::apply::side_from_wire;
+use crate::gateway::throttle::Throttle;
 
 /// The largest reply (`OrderExecuted`, 88 bytes) rounded up: the journal's slot size.
 pub const MAX_REPLY_LEN: usize = 96;
@@ -1171,9 +1171,9 @@ impl SessionTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::{demo_accounts, demo_accounts_file};
+    use crate::gateway::accounts::{demo_accounts, demo_accounts_file};
     use crate::msg::Sequenced;
-    use crate::shard::Shard;
+    use crate::shard::apply::Shard;
     use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
 
     fn accounts() -> Accounts {
@@ -1184,7 +1184,7 @@ mod tests {
     }
 
     fn token(id: u32) -> Token {
-        crate::accounts::token_of(&format!("demo-token-{id}"))
+        crate::gateway::accounts::token_of(&format!("demo-token-{id}"))
     }
 
     fn login(account: u32, session_id: u32, next: u64) -> Login {

@@ -24,11 +24,11 @@ use tpx_wire::session::{
     MAX_ORDER_ENTRY_FRAME,
 };
 
-use crate::accounts::Accounts;
-use crate::doorbell::Doorbell;
+use crate::gateway::accounts::Accounts;
+use crate::runtime::doorbell::Doorbell;
 use crate::msg::{Report, Request};
-use crate::ring::{Consumer, Producer};
-use crate::session::{ConnId, Outbox, SessionTable};
+use crate::runtime::ring::{Consumer, Producer};
+use crate::gateway::session::{ConnId, Outbox, SessionTable};
 
 /// A connection handed from the core that accepted it to its account's home core.
 #[derive(Debug)]
@@ -165,10 +165,10 @@ pub struct Gateway {
     wake_sequencer: Option<Arc<Doorbell>>,
     forwarded: bool,
     /// The node's shared state: logins are refused (`NotPrimary`) while it is not active.
-    shared: Option<Arc<crate::core::Shared>>,
+    shared: Option<Arc<crate::appliance::core::Shared>>,
     pub counters: GatewayCounters,
-    /// Stage stamps and trace (`crate::trace`); `None`: no stamps taken.
-    tracer: Option<crate::trace::Tracer>,
+    /// Stage stamps and trace (`crate::observe::trace`); `None`: no stamps taken.
+    tracer: Option<crate::observe::trace::Tracer>,
     /// Raw TSC of the last read (the `rx` stamp of the requests in it).
     rx_tsc: u64,
 }
@@ -227,7 +227,7 @@ impl Gateway {
     }
 
     /// The node's shared state (a standby refuses logins until it is promoted).
-    pub fn with_shared(mut self, shared: Arc<crate::core::Shared>) -> Self {
+    pub fn with_shared(mut self, shared: Arc<crate::appliance::core::Shared>) -> Self {
         self.shared = Some(shared);
         self
     }
@@ -235,7 +235,7 @@ impl Gateway {
     /// What a parked core waits on: the listener and every open connection (readable, or
     /// writable while output is pending).
     /// Stage stamps and per-order trace into this core's stats block.
-    pub fn with_tracer(mut self, tracer: Option<crate::trace::Tracer>) -> Self {
+    pub fn with_tracer(mut self, tracer: Option<crate::observe::trace::Tracer>) -> Self {
         self.tracer = tracer;
         self
     }
@@ -341,7 +341,7 @@ impl Gateway {
                     c.rbuf.extend(&h.rest);
                 }
                 self.rx_tsc = 0;
-                self.handle_frames(id, now_ns, crate::clock::unix_ns());
+                self.handle_frames(id, now_ns, crate::runtime::clock::unix_ns());
             }
         }
         work
@@ -407,7 +407,7 @@ impl Gateway {
                     c.last_rx_ns = now_ns;
                     work += 1;
                     if self.tracer.is_some() {
-                        self.rx_tsc = crate::stats::tsc();
+                        self.rx_tsc = crate::observe::stats::tsc();
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
@@ -506,7 +506,7 @@ impl Gateway {
                 };
                 c.queue(&ServerMessage::OrderRejected(OrderRejected {
                     seq: 0,
-                    timestamp_ns: crate::clock::unix_ns(),
+                    timestamp_ns: crate::runtime::clock::unix_ns(),
                     cl_ord_id: 0,
                     reason: RejectReason::NotLoggedIn,
                     request,

@@ -28,14 +28,14 @@ use tpx_sequencer::{
 };
 use tpx_wire::enums::RejectReason;
 
-use crate::core::Shared;
-use crate::doorbell::Doorbell;
+use crate::appliance::core::Shared;
+use crate::runtime::doorbell::Doorbell;
 use crate::msg::{Report, ReportKind, Request, Sequenced};
-use crate::replication::{
+use crate::sequencing::replication::{
     input_of, origin_of, LocalMeta, LogWrite, NodeTransport, ReplicationConfig, ShardFeed,
     EXIT_REJOIN, WITNESS_ID,
 };
-use crate::ring::{Consumer, Producer};
+use crate::runtime::ring::{Consumer, Producer};
 
 /// Most items taken from one ring (or replayed) per duty cycle.
 const BATCH: usize = 1024;
@@ -348,7 +348,7 @@ impl ReplicaSeq {
                         let mut stamps = req.stamps;
                         if stamps.rx != 0 {
                             // One TSC read per cycle, as the in-process stage does.
-                            stamps.seq = *seq_tsc.get_or_insert_with(crate::stats::tsc);
+                            stamps.seq = *seq_tsc.get_or_insert_with(crate::observe::stats::tsc);
                         }
                         self.meta.push_back(LocalMeta {
                             seq,

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tpx_engine::{InstrumentId, InstrumentKind, InstrumentSpec};
 
-use crate::replication::ReplicationConfig;
+use crate::sequencing::replication::ReplicationConfig;
+
+pub mod risk;
 
 /// How a core waits when a duty cycle found no work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -247,7 +249,7 @@ pub struct InstrumentConfig {
     /// Risk: maker and taker fees per tier (`fees[tier]`, tiers past the end use the last);
     /// default: one tier, no fees.
     #[serde(default)]
-    pub fees: Vec<crate::risk_config::FeeConfig>,
+    pub fees: Vec<crate::config::risk::FeeConfig>,
     /// Risk, perpetuals: initial and maintenance margin (ppm; default 10% / 5%).
     #[serde(default = "default_initial_margin_ppm")]
     pub initial_margin_ppm: u32,
@@ -294,8 +296,8 @@ impl InstrumentConfig {
     }
 }
 
-fn builtin_fees() -> Vec<crate::risk_config::FeeConfig> {
-    use crate::risk_config::FeeConfig;
+fn builtin_fees() -> Vec<crate::config::risk::FeeConfig> {
+    use crate::config::risk::FeeConfig;
     vec![
         FeeConfig {
             maker_ppm: 200,
@@ -310,8 +312,8 @@ fn builtin_fees() -> Vec<crate::risk_config::FeeConfig> {
 
 /// The `[risk]` section `tpx up` runs with: the built-in assets, two fee tiers, venue accounts
 /// 900 (fees) and 901 (liquidation).
-pub fn builtin_risk() -> crate::risk_config::RiskSection {
-    crate::risk_config::RiskSection {
+pub fn builtin_risk() -> crate::config::risk::RiskSection {
+    crate::config::risk::RiskSection {
         fee_account: 900,
         liquidation_account: 901,
         fee_tiers: 2,
@@ -491,16 +493,16 @@ pub struct NodeConfig {
     /// `tpx-log` (next to the config file), `fsync` durability, an in-process witness.
     #[serde(default)]
     pub replication: Option<ReplicationConfig>,
-    /// Market data (`[md]`, see `crate::md::MdConfig`); absent: the node publishes nothing.
+    /// Market data (`[md]`, see `crate::shard::md::MdConfig`); absent: the node publishes nothing.
     #[serde(default)]
-    pub md: Option<crate::md::MdConfig>,
+    pub md: Option<crate::shard::md::MdConfig>,
     /// `[stats]`: shared-memory counters, stage histograms, trace, Prometheus endpoint.
     #[serde(default)]
-    pub stats: crate::stats::StatsConfig,
-    /// `[risk]` (see `crate::risk_config`): accounts and pre-trade risk in every shard; absent:
+    pub stats: crate::observe::stats::StatsConfig,
+    /// `[risk]` (see `crate::config::risk`): accounts and pre-trade risk in every shard; absent:
     /// risk off.
     #[serde(default)]
-    pub risk: Option<crate::risk_config::RiskSection>,
+    pub risk: Option<crate::config::risk::RiskSection>,
 }
 
 impl Default for NodeConfig {

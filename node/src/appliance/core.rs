@@ -25,16 +25,16 @@ use std::time::Duration;
 
 use tpx_engine::{Command, InstrumentId};
 
-use crate::clock;
+use crate::runtime::clock;
 use crate::config::IdleMode;
-use crate::doorbell::{sleep_on, Doorbell};
-use crate::gateway::{home_gateway, Gateway};
+use crate::runtime::doorbell::{sleep_on, Doorbell};
+use crate::gateway::io::{home_gateway, Gateway};
 use crate::msg::{Report, Request, Sequenced};
-use crate::replica_stage::ReplicaSeq;
-use crate::replication::{dispatch, room_for};
-use crate::ring::{Consumer, Producer};
-use crate::sequencer::{InProcessLog, Sequencer};
-use crate::shard::Shard;
+use crate::sequencing::stage::ReplicaSeq;
+use crate::sequencing::replication::{dispatch, room_for};
+use crate::runtime::ring::{Consumer, Producer};
+use crate::sequencing::inprocess::{InProcessLog, Sequencer};
+use crate::shard::apply::Shard;
 
 /// Most items one stage takes from one ring per duty cycle.
 const BATCH: usize = 1024;
@@ -241,7 +241,7 @@ impl SequencerStage {
                 self.inputs[i].advance();
                 let mut req = req;
                 if req.stamps.rx != 0 {
-                    req.stamps.seq = *tsc.get_or_insert_with(crate::stats::tsc);
+                    req.stamps.seq = *tsc.get_or_insert_with(crate::observe::stats::tsc);
                 }
                 let e = Sequenced {
                     seq: stamp.seq,
@@ -590,7 +590,7 @@ impl CoreRuntime {
 mod tests {
     use super::*;
     use crate::msg::{ReportKind, NO_SESSION};
-    use crate::ring::ring;
+    use crate::runtime::ring::ring;
     use tpx_engine::{EngineConfig, NewOrder, OrderKind, Side, StpMode, TimeInForce};
 
     fn ioc(cl: u64) -> Request {

@@ -280,7 +280,7 @@ impl NodeMd {
             let pcfg = PublisherConfig {
                 stream_id: cfg.stream_a(shard),
                 snapshot_stream_id: cfg.snapshot_stream(shard),
-                id_base: u64::from(shard) << crate::shard::SHARD_ORDER_ID_SHIFT,
+                id_base: u64::from(shard) << crate::shard::apply::SHARD_ORDER_ID_SHIFT,
                 heartbeat_interval_ns: cfg.heartbeat_interval_ms.max(1) * 1_000_000,
                 snapshot_interval_ns: cfg.snapshot_interval_ms.max(1) * 1_000_000,
                 snapshot_packets_per_work: 4,
@@ -671,7 +671,7 @@ impl DemoFeed {
         let mut parts = Vec::new();
         for (k, (_, symbol)) in shared.instruments.iter().enumerate() {
             let tick = ticks.get(k).copied().unwrap_or(1_000_000);
-            let side = |s: Option<crate::core::PriceQty>| {
+            let side = |s: Option<crate::appliance::core::PriceQty>| {
                 s.map_or("-".to_string(), |(p, q)| {
                     format!("{}x{q}", fmt_price(p, tick))
                 })
@@ -709,7 +709,7 @@ impl DemoFeed {
     pub fn top(
         &self,
         index: usize,
-    ) -> (Option<crate::core::PriceQty>, Option<crate::core::PriceQty>) {
+    ) -> (Option<crate::appliance::core::PriceQty>, Option<crate::appliance::core::PriceQty>) {
         let Some(t) = self.tops.get(index) else {
             return (None, None);
         };

@@ -8,7 +8,7 @@ use tpx_engine::{
 };
 use tpx_wire::enums::{BalanceReason, CancelReason, Liquidity, RejectReason, RequestKind, Side};
 
-use crate::md::ShardMd;
+use crate::shard::md::ShardMd;
 use crate::msg::{Report, ReportKind, Sequenced, NO_SESSION};
 
 /// Order ids are unique per engine; the shard puts its id in the top 16 bits so that they are
@@ -132,7 +132,7 @@ impl<'a, F: FnMut(Report)> ReportMapper<'a, F> {
     #[inline]
     fn send(&mut self, account: u32, session: u32, kind: ReportKind) {
         if self.matched_tsc == 0 && self.entry.req.stamps.rx != 0 {
-            self.matched_tsc = crate::stats::tsc();
+            self.matched_tsc = crate::observe::stats::tsc();
         }
         let mut stamps = self.entry.req.stamps;
         stamps.matched = self.matched_tsc;
@@ -458,7 +458,7 @@ impl Shard {
         })
     }
 
-    /// Publishes the shard's market data through `md` (see `crate::md`).
+    /// Publishes the shard's market data through `md` (see `crate::shard::md`).
     pub fn with_md(mut self, md: Option<ShardMd>) -> Shard {
         self.md = md;
         self

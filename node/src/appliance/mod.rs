@@ -1,0 +1,4 @@
+//! The pinned cores: the node assembled from its config, and each core's duty cycle.
+
+pub mod core;
+pub mod start;
