@@ -314,7 +314,7 @@ fn taker(
     instruments: Vec<u32>,
     stop: Arc<AtomicBool>,
     stats: Arc<DemoStats>,
-    shared: Arc<crate::appliance::core::Shared>,
+    shared: Arc<crate::runtime::state::NodeState>,
     seed: u64,
 ) -> Result<(), String> {
     let mut t = Trader::new(addr, &acct, stats)?;
@@ -427,7 +427,7 @@ impl Demo {
         makers: usize,
         takers: usize,
         instruments: Vec<u32>,
-        shared: Arc<crate::appliance::core::Shared>,
+        shared: Arc<crate::runtime::state::NodeState>,
         admin: Option<(DemoAccount, Vec<u32>)>,
     ) -> Demo {
         let stats = Arc::new(DemoStats::default());

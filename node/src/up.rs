@@ -287,7 +287,7 @@ fn run_single(
     cfg.replication = Some(repl);
     let accounts = Accounts::load(accounts_path)?;
     if opts.demo && cfg.md.is_none() {
-        cfg.md = Some(crate::shard::md::MdConfig::demo());
+        cfg.md = Some(crate::config::md::MdConfig::demo());
     }
     let node = Node::start(&cfg, accounts)?;
     let feed = crate::shard::md::DemoFeed::for_node(&node);
@@ -492,7 +492,7 @@ fn run_cluster(
     // (the standby only numbers its packets until it takes over), and the demo's feed handler
     // subscribes through it.
     let md_driver = if opts.demo && cfg.md.is_none() {
-        match crate::shard::md::launch_driver(&crate::shard::md::MdConfig::demo()) {
+        match crate::shard::md::launch_driver(&crate::config::md::MdConfig::demo()) {
             Ok(d) => Some(d),
             Err(e) => {
                 println!("tpx up: no market data: {e}");
@@ -502,9 +502,9 @@ fn run_cluster(
     } else {
         None
     };
-    let demo_md = md_driver.as_ref().map(|d| crate::shard::md::MdConfig {
+    let demo_md = md_driver.as_ref().map(|d| crate::config::md::MdConfig {
         aeron_dir: Some(d.dir().to_string()),
-        ..crate::shard::md::MdConfig::demo()
+        ..crate::config::md::MdConfig::demo()
     });
     let mut cfgs = Vec::new();
     for k in 0..2 {
@@ -642,7 +642,7 @@ fn run_cluster(
         .position(|c| *c.role.lock().unwrap_or_else(|e| e.into_inner()) == "primary")
         .map_or(entry[0], |i| entry[(i - 1).min(1)]);
     let instrument_ids: Vec<u32> = cfg.instruments().iter().map(|i| i.id).collect();
-    let local = Arc::new(crate::appliance::core::Shared::new(
+    let local = Arc::new(crate::runtime::state::NodeState::new(
         cfg.instruments()
             .iter()
             .map(|i| (i.id, i.symbol.clone()))

@@ -12,7 +12,11 @@ use tpx_engine::EngineConfig;
 
 use crate::gateway::accounts::Accounts;
 use crate::config::{CorePlan, IdleMode, LogMode, NodeConfig};
-use crate::appliance::core::{CoreRuntime, Idler, SequencerStage, ShardStage, Shared};
+use crate::appliance::core::CoreRuntime;
+use crate::runtime::idle::Idler;
+use crate::runtime::state::NodeState;
+use crate::sequencing::on_core::SequencerStage;
+use crate::shard::stage::ShardStage;
 use crate::runtime::doorbell::Doorbell;
 use crate::gateway::io::{Gateway, GatewaySettings, HandoffInbox};
 use crate::msg::{Report, Request, Sequenced};
@@ -25,7 +29,7 @@ use crate::shard::apply::Shard;
 #[derive(Debug)]
 pub struct Node {
     addr: SocketAddr,
-    shared: Arc<Shared>,
+    shared: Arc<NodeState>,
     handles: Vec<glommio::ExecutorJoinHandle<()>>,
     plan: CorePlan,
     /// Market data (`[md]`): dropped after the cores stop.
@@ -270,7 +274,7 @@ impl Node {
             None => (None, Vec::new()),
         };
         let accounts = Arc::new(accounts);
-        let shared = Arc::new(Shared::new(
+        let shared = Arc::new(NodeState::new(
             instruments
                 .iter()
                 .map(|i| (i.id, i.symbol.clone()))
@@ -587,7 +591,7 @@ impl Node {
         self.addr
     }
 
-    pub fn shared(&self) -> &Arc<Shared> {
+    pub fn shared(&self) -> &Arc<NodeState> {
         &self.shared
     }
 

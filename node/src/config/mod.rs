@@ -10,9 +10,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tpx_engine::{InstrumentId, InstrumentKind, InstrumentSpec};
 
-use crate::sequencing::replication::ReplicationConfig;
-
+pub mod md;
+pub mod replication;
 pub mod risk;
+pub mod stats;
+
+use replication::ReplicationConfig;
 
 /// How a core waits when a duty cycle found no work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -493,12 +496,12 @@ pub struct NodeConfig {
     /// `tpx-log` (next to the config file), `fsync` durability, an in-process witness.
     #[serde(default)]
     pub replication: Option<ReplicationConfig>,
-    /// Market data (`[md]`, see `crate::shard::md::MdConfig`); absent: the node publishes nothing.
+    /// Market data (`[md]`, see `crate::config::md::MdConfig`); absent: the node publishes nothing.
     #[serde(default)]
-    pub md: Option<crate::shard::md::MdConfig>,
+    pub md: Option<crate::config::md::MdConfig>,
     /// `[stats]`: shared-memory counters, stage histograms, trace, Prometheus endpoint.
     #[serde(default)]
-    pub stats: crate::observe::stats::StatsConfig,
+    pub stats: crate::config::stats::StatsConfig,
     /// `[risk]` (see `crate::config::risk`): accounts and pre-trade risk in every shard; absent:
     /// risk off.
     #[serde(default)]

@@ -26,7 +26,7 @@ use tpx_wire::session::{
 
 use crate::gateway::accounts::Accounts;
 use crate::runtime::doorbell::Doorbell;
-use crate::msg::{Report, Request};
+use crate::msg::{home_gateway, Report, Request};
 use crate::runtime::ring::{Consumer, Producer};
 use crate::gateway::session::{ConnId, Outbox, SessionTable};
 
@@ -165,7 +165,7 @@ pub struct Gateway {
     wake_sequencer: Option<Arc<Doorbell>>,
     forwarded: bool,
     /// The node's shared state: logins are refused (`NotPrimary`) while it is not active.
-    shared: Option<Arc<crate::appliance::core::Shared>>,
+    shared: Option<Arc<crate::runtime::state::NodeState>>,
     pub counters: GatewayCounters,
     /// Stage stamps and trace (`crate::observe::trace`); `None`: no stamps taken.
     tracer: Option<crate::observe::trace::Tracer>,
@@ -175,12 +175,6 @@ pub struct Gateway {
 
 /// How often the listener is polled.
 const ACCEPT_POLL_NS: u64 = 100_000;
-
-/// The home gateway number of an account.
-#[inline]
-pub fn home_gateway(account: u32, gateways: usize) -> usize {
-    account as usize % gateways.max(1)
-}
 
 impl Gateway {
     #[allow(clippy::too_many_arguments)]
@@ -227,7 +221,7 @@ impl Gateway {
     }
 
     /// The node's shared state (a standby refuses logins until it is promoted).
-    pub fn with_shared(mut self, shared: Arc<crate::appliance::core::Shared>) -> Self {
+    pub fn with_shared(mut self, shared: Arc<crate::runtime::state::NodeState>) -> Self {
         self.shared = Some(shared);
         self
     }

@@ -21,7 +21,7 @@ use rustc_hash::FxHashMap as HashMap;
 use crate::gateway::accounts::Accounts;
 use crate::gateway::journal::{Journal, ReplayError};
 use crate::msg::{Report, ReportKind, Request, ALL_SHARDS, NO_SESSION};
-use crate::shard::apply::side_from_wire;
+use crate::msg::side_from_wire;
 use crate::gateway::throttle::Throttle;
 
 /// The largest reply (`OrderExecuted`, 88 bytes) rounded up: the journal's slot size.

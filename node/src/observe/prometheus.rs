@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::appliance::core::Shared;
+use crate::runtime::state::NodeState;
 use crate::observe::stats::{Snapshot, StatsMap};
 
 /// Renders a snapshot as Prometheus text.
@@ -97,7 +97,7 @@ impl Publisher {
     /// Starts the thread; pins it to `cpu` when given (a core the plan leaves free).
     pub fn start(
         map: Arc<StatsMap>,
-        shared: Arc<Shared>,
+        shared: Arc<NodeState>,
         prometheus: Option<SocketAddr>,
         cpu: Option<usize>,
     ) -> Result<Publisher, String> {
@@ -176,7 +176,7 @@ mod tests {
         let w = map.core_writer(0);
         w.add(crate::observe::stats::counter::REPORTS, 5);
         w.record(crate::observe::stats::Stage::RxToWritten, 5000);
-        let shared = Arc::new(Shared::new(vec![]));
+        let shared = Arc::new(NodeState::new(vec![]));
         shared.stats.trades.store(3, Ordering::Relaxed);
         let mut p =
             Publisher::start(map, shared, Some("127.0.0.1:0".parse().unwrap()), None).unwrap();

@@ -16,6 +16,9 @@ use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
+/// Most items one stage takes from one ring per duty cycle.
+pub const BATCH: usize = 1024;
+
 struct Shared<T> {
     /// Next slot the consumer reads; written only by the consumer.
     head: CachePadded<AtomicUsize>,

@@ -28,12 +28,12 @@ use tpx_sequencer::{
 };
 use tpx_wire::enums::RejectReason;
 
-use crate::appliance::core::Shared;
+use crate::runtime::state::NodeState;
 use crate::runtime::doorbell::Doorbell;
 use crate::msg::{Report, ReportKind, Request, Sequenced};
+use crate::config::replication::{LogWrite, ReplicationConfig, WITNESS_ID};
 use crate::sequencing::replication::{
-    input_of, origin_of, LocalMeta, LogWrite, NodeTransport, ReplicationConfig, ShardFeed,
-    EXIT_REJOIN, WITNESS_ID,
+    input_of, origin_of, LocalMeta, NodeTransport, ShardFeed, EXIT_REJOIN,
 };
 use crate::runtime::ring::{Consumer, Producer};
 
@@ -71,7 +71,7 @@ pub struct ReplicaSeq {
     /// By gateway number: answers the stage makes itself (duplicate, unavailable).
     rejects: Vec<Producer<Report>>,
     reject_wake: Vec<Option<Arc<Doorbell>>>,
-    shared: Arc<Shared>,
+    shared: Arc<NodeState>,
     node_id: u32,
     /// The last role line printed: `(primary, term, primary id)`.
     printed: Option<(bool, u64, u32)>,
@@ -103,7 +103,7 @@ impl ReplicaSeq {
         cfg: &ReplicationConfig,
         role: StartRole,
         rejects: Vec<Producer<Report>>,
-        shared: Arc<Shared>,
+        shared: Arc<NodeState>,
     ) -> Result<ReplicaSeq, String> {
         cfg.validate()?;
         let dir = &cfg.log_dir;

@@ -22,13 +22,6 @@ pub fn side_to_wire(s: ESide) -> Side {
     }
 }
 
-pub fn side_from_wire(s: Side) -> ESide {
-    match s {
-        Side::Buy => ESide::Buy,
-        Side::Sell => ESide::Sell,
-    }
-}
-
 /// The wire's reject reason for an engine reason: the wire uses the engine's values (1..=31 are
 /// kept for engine reasons). An engine reason the wire does not define yet (the engine is ahead
 /// of the schema) is sent as `InvalidOrderType`, the closest generic "refused as asked".

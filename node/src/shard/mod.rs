@@ -1,4 +1,5 @@
-//! Matching shards: the engine with its report mapping, and market data.
+//! Matching shards: the stage on its core, the engine with its report mapping, market data.
 
 pub mod apply;
 pub mod md;
+pub mod stage;
