@@ -22,7 +22,8 @@ use crate::gateway::io::{Gateway, GatewaySettings, HandoffInbox};
 use crate::msg::{Report, Request, Sequenced};
 use crate::sequencing::stage::{ReplicaSeq, StartRole};
 use crate::runtime::ring::{ring, Consumer, Producer};
-use crate::gateway::session::{Routing, SessionSettings, SessionTable};
+use crate::gateway::routing::Routing;
+use crate::gateway::session::{SessionSettings, SessionTable};
 use crate::shard::apply::Shard;
 
 /// A running node.
