@@ -27,7 +27,7 @@ pub fn side_from_wire(s: Side) -> tpx_engine::Side {
     }
 }
 
-/// Raw TSC stamps of one request's stages (`crate::observe::stats::tsc`, 0 = not stamped), carried in
+/// Raw TSC stamps of one request's stages (`crate::runtime::clock::tsc`, 0 = not stamped), carried in
 /// the request and copied into its reports; see `crate::observe::trace`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stamps {

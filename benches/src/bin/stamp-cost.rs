@@ -15,7 +15,8 @@ use std::time::Instant;
 use clap::Parser;
 use hdrhistogram::Histogram;
 use tpx_node::msg::{Report, ReportKind, Stamps};
-use tpx_node::observe::stats::{tsc, StatsMap};
+use tpx_node::observe::stats::StatsMap;
+use tpx_node::runtime::clock::tsc;
 use tpx_node::observe::trace::Tracer;
 
 #[derive(Parser, Debug)]

@@ -154,7 +154,7 @@ fn run(args: Args) -> Result<bool, String> {
         }
     };
     let tsc_hz = stats_map.as_ref().map_or_else(
-        || tpx_node::observe::stats::calibrate_tsc_hz(Duration::from_millis(50)),
+        || tpx_node::runtime::clock::calibrate_tsc_hz(Duration::from_millis(50)),
         |m| m.tsc_hz(),
     );
     let cfg = LoadConfig {

@@ -393,7 +393,7 @@ pub fn run_step(
         groups[i % threads].push(s);
     }
     let n_sessions: usize = groups.iter().map(|g| g.len()).sum();
-    let clock = tpx_node::stats::clock();
+    let clock = tpx_node::runtime::clock::tsc_clock();
     let start = clock.raw();
     let results: Vec<(Vec<SessionHandle>, ThreadOut)> = std::thread::scope(|sc| {
         let hs: Vec<_> = groups
@@ -481,7 +481,7 @@ fn drive(
     n_sessions: usize,
     stop: &AtomicBool,
 ) -> (Vec<SessionHandle>, ThreadOut) {
-    let clock = tpx_node::stats::clock();
+    let clock = tpx_node::runtime::clock::tsc_clock();
     let ns_per_tick = 1e9 / step.tsc_hz;
     let ticks = |ns: f64| ns / ns_per_tick;
     let period = if cfg.mode == Mode::Open {

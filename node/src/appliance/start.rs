@@ -555,10 +555,10 @@ impl Node {
             // The recovered log is replayed and the witness grants the term: wait (bounded) so
             // that a caller's first login finds a primary. Not an error if it takes longer (the
             // witness may be down; the node keeps asking).
-            let t0 = std::time::Instant::now();
+            let deadline_ns = crate::runtime::clock::now_ns() + 5_000_000_000;
             while !node.shared.active.load(Ordering::Acquire)
                 && !node.shared.shutdown.load(Ordering::Relaxed)
-                && t0.elapsed() < Duration::from_secs(5)
+                && crate::runtime::clock::now_ns() < deadline_ns
             {
                 std::thread::sleep(Duration::from_millis(1));
             }

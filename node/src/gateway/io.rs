@@ -401,7 +401,7 @@ impl Gateway {
                     c.last_rx_ns = now_ns;
                     work += 1;
                     if self.tracer.is_some() {
-                        self.rx_tsc = crate::observe::stats::tsc();
+                        self.rx_tsc = crate::runtime::clock::tsc();
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,

@@ -20,8 +20,7 @@
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// "TPXSTAT1".
 pub const MAGIC: u64 = u64::from_le_bytes(*b"TPXSTAT1");
@@ -90,27 +89,6 @@ pub const STAGE_NAMES: [&str; STAGES] = [
     "matched_to_written",
     "rx_to_written",
 ];
-
-/// The raw TSC (`quanta`), the clock of every stage stamp.
-#[inline]
-pub fn tsc() -> u64 {
-    clock().raw()
-}
-
-/// The process's `quanta` clock (calibrated once).
-pub fn clock() -> &'static quanta::Clock {
-    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
-    CLOCK.get_or_init(quanta::Clock::new)
-}
-
-/// Measures raw-counter ticks per second against `Instant` over `over`.
-pub fn calibrate_tsc_hz(over: Duration) -> f64 {
-    let c = clock();
-    let (t0, r0) = (Instant::now(), c.raw());
-    std::thread::sleep(over);
-    let (t1, r1) = (Instant::now(), c.raw());
-    (r1.wrapping_sub(r0)) as f64 / (t1 - t0).as_secs_f64()
-}
 
 /// Histogram bucket of a value (ticks): exact below 32, then 16 sub-buckets per power of two.
 #[inline]
@@ -222,7 +200,7 @@ impl StatsMap {
             path: path.to_path_buf(),
             owner: true,
         };
-        let hz = calibrate_tsc_hz(Duration::from_millis(20));
+        let hz = crate::runtime::clock::calibrate_tsc_hz(Duration::from_millis(20));
         m.set(h::VERSION, VERSION);
         m.set(h::CORES, cores as u64);
         m.set(h::PID, u64::from(std::process::id()));

@@ -2,7 +2,7 @@
 //! into stage histograms and trace records, and the reader side ([`TraceReader`]) that a load
 //! generator uses to join the node's stamps with its own.
 //!
-//! A request is stamped (raw TSC, [`crate::observe::stats::tsc`]) when the gateway read its bytes
+//! A request is stamped (raw TSC, [`crate::runtime::clock::tsc`]) when the gateway read its bytes
 //! (`rx`), when the sequencing stage stamped it (`seq`), when the log made it durable
 //! (`durable`, 0 while the log is in-process), when the shard emitted its first report
 //! (`matched`), and just before the gateway's `write(2)` of the reply (`written`). The stamps
@@ -117,7 +117,7 @@ impl Tracer {
     #[inline]
     pub fn before_writes(&mut self) {
         if !self.pending.is_empty() {
-            self.write_tsc = crate::observe::stats::tsc();
+            self.write_tsc = crate::runtime::clock::tsc();
         }
     }
 
@@ -140,7 +140,7 @@ impl Tracer {
             return;
         }
         let written = match std::mem::take(&mut self.write_tsc) {
-            0 => crate::observe::stats::tsc(),
+            0 => crate::runtime::clock::tsc(),
             t => t,
         };
         let n = self.pending.len() as u64;
@@ -289,7 +289,7 @@ mod tests {
         let p = dir.path().join("t.stats");
         let m = Arc::new(StatsMap::create(&p, 1, 16, 1).unwrap());
         let mut t = Tracer::new(m.core_writer(0));
-        let now = crate::observe::stats::tsc();
+        let now = crate::runtime::clock::tsc();
         let st = Stamps {
             rx: now - 4000,
             seq: now - 3000,

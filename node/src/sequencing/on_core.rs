@@ -139,7 +139,7 @@ impl SequencerStage {
                 self.inputs[i].advance();
                 let mut req = req;
                 if req.stamps.rx != 0 {
-                    req.stamps.seq = *tsc.get_or_insert_with(crate::observe::stats::tsc);
+                    req.stamps.seq = *tsc.get_or_insert_with(crate::runtime::clock::tsc);
                 }
                 let e = Sequenced {
                     seq: stamp.seq,

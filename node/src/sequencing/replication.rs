@@ -269,7 +269,7 @@ pub fn entry_of(
     };
     if stamps.rx != 0 {
         // Released to the shards: durable as the durability mode requires.
-        stamps.durable = *durable_tsc.get_or_insert_with(crate::observe::stats::tsc);
+        stamps.durable = *durable_tsc.get_or_insert_with(crate::runtime::clock::tsc);
     }
     // Risk records go through the same path as orders: balances are state, so a standby, a
     // replay at start and a rejoin apply them too.

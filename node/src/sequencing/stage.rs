@@ -348,7 +348,7 @@ impl ReplicaSeq {
                         let mut stamps = req.stamps;
                         if stamps.rx != 0 {
                             // One TSC read per cycle, as the in-process stage does.
-                            stamps.seq = *seq_tsc.get_or_insert_with(crate::observe::stats::tsc);
+                            stamps.seq = *seq_tsc.get_or_insert_with(crate::runtime::clock::tsc);
                         }
                         self.meta.push_back(LocalMeta {
                             seq,

@@ -125,7 +125,7 @@ impl<'a, F: FnMut(Report)> ReportMapper<'a, F> {
     #[inline]
     fn send(&mut self, account: u32, session: u32, kind: ReportKind) {
         if self.matched_tsc == 0 && self.entry.req.stamps.rx != 0 {
-            self.matched_tsc = crate::observe::stats::tsc();
+            self.matched_tsc = crate::runtime::clock::tsc();
         }
         let mut stamps = self.entry.req.stamps;
         stamps.matched = self.matched_tsc;
