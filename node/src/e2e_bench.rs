@@ -509,5 +509,5 @@ pub fn run(opts: &Options) -> Result<Results, String> {
 
 /// The node-mode entry point of the bench executable: `<exe> --serve-node CONFIG`.
 pub fn serve_node(config: &Path) -> Result<(), String> {
-    crate::up::serve(config, crate::sequencing::stage::StartRole::Primary).map(|_| ())
+    crate::appliance::serve::serve(config, crate::sequencing::stage::StartRole::Primary).map(|_| ())
 }

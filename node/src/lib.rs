@@ -19,6 +19,7 @@ pub mod stat;
 pub use appliance::start::Node;
 pub use config::{CorePlan, IdleMode, NodeConfig};
 pub mod demo;
+pub mod demo_feed;
 pub mod demo_funding;
 pub mod e2e_bench;
 pub mod up;

@@ -26,7 +26,8 @@ use tpx_feed::bench::netns;
 use tpx_feed::{FeedHandler, FeedStats};
 use tpx_md::{AeronClient, AeronSetup, Channel};
 use tpx_node::config::{CoreAssignment, CorePlan};
-use tpx_node::shard::md::{feed_book, MdConfig};
+use common::feed::{feed_book, node_feed_config};
+use tpx_node::config::md::MdConfig;
 use tpx_node::Node;
 use tpx_wire::enums::Side;
 use tpx_wire::order_entry::ReplaceOrder;
@@ -54,14 +55,14 @@ fn subscribe(node: &Node) -> Vec<FeedHandler> {
     md.streams()
         .iter()
         .map(|s| {
-            let mut cfg = md
-                .feed_config(
-                    s.shard,
-                    AeronSetup::External {
-                        dir: md.aeron_dir().to_string(),
-                    },
-                )
-                .unwrap();
+            let mut cfg = node_feed_config(
+                md,
+                s.shard,
+                AeronSetup::External {
+                    dir: md.aeron_dir().to_string(),
+                },
+            )
+            .unwrap();
             // Generous timers: a busy 2-core machine can starve the driver or a thread for
             // tens of milliseconds.
             cfg.core.arbitration_wait_ns = 50_000_000;

@@ -22,7 +22,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use tpx_node::admin_cli::{AdminAction, AdminOptions};
 use tpx_node::sequencing::stage::StartRole;
-use tpx_node::up::{run, serve, UpOptions};
+use tpx_node::appliance::serve::serve;
+use tpx_node::up::{run, UpOptions};
 
 #[derive(Parser, Debug)]
 #[command(name = "tpx", version, about = "tpx: a low-latency exchange appliance")]

@@ -19,13 +19,10 @@
 //! per session; an account with one session at a time meets both).
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
 use tpx_engine::{Command, EngineInput, RiskCommand};
 use tpx_sequencer::transport::MemTransport;
-use tpx_sequencer::{Applier, Durability, PeerId, TcpTransport, Transport};
+use tpx_sequencer::{Applier, PeerId, TcpTransport, Transport};
 use tpx_wire::enums as w;
 use tpx_wire::log_record::{Input, LogRecord};
 use tpx_wire::order_entry::{CancelOrder, EnterOrder, MassCancel, ReplaceOrder};

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod feed;
+
 use std::time::{Duration, Instant};
 
 use tpx_client::{token_from_str, Client, ClientConfig, ClientError};

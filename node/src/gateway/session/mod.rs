@@ -5,22 +5,17 @@
 
 use std::ops::Range;
 
-use tpx_engine::{AccountId, ClientOrderId, Command, EngineInput, InstrumentId, RiskCommand};
-use tpx_wire::admin::AdminAccepted;
+use tpx_engine::{AccountId, ClientOrderId, InstrumentId};
 use tpx_wire::codec::Token;
 use tpx_wire::enums::{LoginRejectReason, RejectReason, RequestKind};
-use tpx_wire::order_entry::{CancelOrder, ClientMessage, EnterOrder, MassCancel, ReplaceOrder};
-use tpx_wire::replies::{
-    BalanceUpdate, MassCancelAck, OrderAccepted, OrderCancelled, OrderExecuted, OrderRejected,
-    OrderReplaced, ServerMessage,
-};
+use tpx_wire::replies::{OrderRejected, ServerMessage};
 use tpx_wire::session::Login;
 
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::gateway::accounts::Accounts;
 use crate::gateway::journal::{Journal, ReplayError};
-use crate::msg::{Report, ReportKind, Request, ALL_SHARDS, NO_SESSION};
+use crate::msg::NO_SESSION;
 use crate::gateway::routing::Routing;
 use crate::gateway::throttle::Throttle;
 

@@ -4,7 +4,7 @@
 use tpx_engine::{AccountId, ClientOrderId};
 
 use super::{Owner, SessionTable, ORPHAN};
-use crate::msg::{Report, ReportKind};
+use crate::msg::{Report, ReportKind, NO_SESSION};
 use rustc_hash::FxHashMap as HashMap;
 
 impl SessionTable {

@@ -5,7 +5,10 @@ use tpx_wire::replies::{
     OrderReplaced, ServerMessage,
 };
 
-use super::{emit, Outbox, SessionTable};
+use tpx_wire::admin::AdminAccepted;
+use tpx_wire::enums::RequestKind;
+
+use super::{emit, Outbox, Owner, SessionTable};
 use crate::msg::{Report, ReportKind, NO_SESSION};
 
 impl SessionTable {

@@ -4,9 +4,8 @@
 use tpx_engine::{Command, EngineInput, InstrumentId, RiskCommand};
 use tpx_wire::enums::{RejectReason, RequestKind};
 use tpx_wire::order_entry::{CancelOrder, ClientMessage, EnterOrder, MassCancel, ReplaceOrder};
-use tpx_wire::replies::ServerMessage;
 
-use super::{emit, rejected, Outbox, PendingMass, SessionTable};
+use super::{emit, rejected, Outbox, Owner, PendingMass, SessionTable};
 use crate::msg::{side_from_wire, Request, ALL_SHARDS};
 
 /// Where an admin request goes: a named shard (or 0xFFFF) or its instrument's shard.

@@ -1,4 +1,8 @@
 use super::*;
+use tpx_engine::Command;
+use tpx_wire::order_entry::{CancelOrder, EnterOrder, MassCancel, ReplaceOrder};
+use crate::gateway::routing::Routing;
+use crate::msg::{side_from_wire, Report, ReportKind, Request, ALL_SHARDS};
 use crate::gateway::accounts::{demo_accounts, demo_accounts_file};
 use crate::msg::Sequenced;
 use crate::shard::apply::Shard;
