@@ -23,7 +23,7 @@ use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
 use tpx_wire::order_entry::EnterOrder;
 use tpx_wire::replies::ServerMessage;
 
-use crate::gateway::accounts::{demo_accounts_file, DemoAccount};
+use tpx_node::gateway::accounts::{demo_accounts_file, DemoAccount};
 
 /// The argument that makes the bench executable run a node (the child).
 pub const NODE_MODE_ARG: &str = "--serve-node";
@@ -130,7 +130,7 @@ fn histogram() -> Histogram<u64> {
 }
 
 fn pin(cpu: usize) {
-    core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+    tpx_node::core_affinity::set_for_current(tpx_node::core_affinity::CoreId { id: cpu });
 }
 
 fn spin_read_exact(s: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<bool> {
@@ -434,7 +434,7 @@ fn throughput(
 
 /// Runs (a), (b) and (c).
 pub fn run(opts: &Options) -> Result<Results, String> {
-    let cpus: Vec<usize> = core_affinity::get_core_ids()
+    let cpus: Vec<usize> = tpx_node::core_affinity::get_core_ids()
         .unwrap_or_default()
         .into_iter()
         .map(|c| c.id)
@@ -509,5 +509,6 @@ pub fn run(opts: &Options) -> Result<Results, String> {
 
 /// The node-mode entry point of the bench executable: `<exe> --serve-node CONFIG`.
 pub fn serve_node(config: &Path) -> Result<(), String> {
-    crate::appliance::serve::serve(config, crate::sequencing::stage::StartRole::Primary).map(|_| ())
+    tpx_node::appliance::serve::serve(config, tpx_node::sequencing::stage::StartRole::Primary)
+        .map(|_| ())
 }

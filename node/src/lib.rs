@@ -5,7 +5,6 @@
 //! The hot path is a duty cycle that busy-polls non-blocking sockets and SPSC rings; glommio owns
 //! placement, timers and parking. See "The node" in `docs/ARCHITECTURE.md`.
 
-pub mod admin_cli;
 pub mod appliance;
 pub mod config;
 pub mod gateway;
@@ -14,17 +13,10 @@ pub mod observe;
 pub mod runtime;
 pub mod sequencing;
 pub mod shard;
-pub mod stat;
 
 pub use appliance::start::Node;
 pub use config::{CorePlan, IdleMode, NodeConfig};
-pub mod demo;
-pub mod demo_feed;
-pub mod demo_funding;
-pub mod e2e_bench;
-pub mod up;
 
 /// Re-exported for the benches and tools that link the node.
 pub use core_affinity;
-pub use tpx_client;
 pub use tpx_wire;

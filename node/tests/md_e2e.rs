@@ -20,14 +20,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::feed::{feed_book, node_feed_config};
 use common::*;
 use tpx_client::{req, Client};
 use tpx_feed::bench::netns;
 use tpx_feed::{FeedHandler, FeedStats};
 use tpx_md::{AeronClient, AeronSetup, Channel};
-use tpx_node::config::{CoreAssignment, CorePlan};
-use common::feed::{feed_book, node_feed_config};
 use tpx_node::config::md::MdConfig;
+use tpx_node::config::{CoreAssignment, CorePlan};
 use tpx_node::Node;
 use tpx_wire::enums::Side;
 use tpx_wire::order_entry::ReplaceOrder;

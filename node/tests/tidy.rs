@@ -26,7 +26,11 @@ fn sources(src: &Path) -> Vec<(String, String)> {
             .collect();
         entries.sort();
         for p in entries {
-            let rel = p.strip_prefix(src).unwrap().to_string_lossy().replace('\\', "/");
+            let rel = p
+                .strip_prefix(src)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
             if p.is_dir() {
                 if rel != "bin" {
                     walk(src, &p, out);
@@ -244,7 +248,10 @@ fn no_import_circle_between_top_level_modules() {
     let g = graph(&sources(&src_dir()));
     assert!(g.len() >= 6, "found the modules: {:?}", g.keys());
     let c = circles(&g);
-    assert!(c.is_empty(), "import circles in node/src: {c:?}\ngraph: {g:#?}");
+    assert!(
+        c.is_empty(),
+        "import circles in node/src: {c:?}\ngraph: {g:#?}"
+    );
 }
 
 #[test]

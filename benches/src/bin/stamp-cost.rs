@@ -16,8 +16,8 @@ use clap::Parser;
 use hdrhistogram::Histogram;
 use tpx_node::msg::{Report, ReportKind, Stamps};
 use tpx_node::observe::stats::StatsMap;
-use tpx_node::runtime::clock::tsc;
 use tpx_node::observe::trace::Tracer;
+use tpx_node::runtime::clock::tsc;
 
 #[derive(Parser, Debug)]
 struct Args {

@@ -314,7 +314,7 @@ pub fn connect(cfg: &LoadConfig) -> Result<Vec<SessionHandle>, String> {
             client,
             account,
             instrument,
-            mid: tpx_node::demo::start_mid(instrument),
+            mid: tpx_node::config::reference_mid(instrument),
             taker: cfg.takers_every > 0 && rank % cfg.takers_every == cfg.takers_every - 1,
             // Unique and increasing per session across steps and runs.
             next_cl: tpx_node::runtime::clock::unix_ns() / 1000 * 1000,

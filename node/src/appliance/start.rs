@@ -10,21 +10,21 @@ use std::time::Duration;
 use glommio::{LocalExecutorBuilder, Placement};
 use tpx_engine::EngineConfig;
 
-use crate::gateway::accounts::Accounts;
-use crate::config::{CorePlan, IdleMode, LogMode, NodeConfig};
 use crate::appliance::core::CoreRuntime;
-use crate::runtime::idle::Idler;
-use crate::runtime::state::NodeState;
-use crate::sequencing::on_core::SequencerStage;
-use crate::shard::stage::ShardStage;
-use crate::runtime::doorbell::Doorbell;
+use crate::config::{CorePlan, IdleMode, LogMode, NodeConfig};
+use crate::gateway::accounts::Accounts;
 use crate::gateway::io::{Gateway, GatewaySettings, HandoffInbox};
-use crate::msg::{Report, Request, Sequenced};
-use crate::sequencing::stage::{ReplicaSeq, StartRole};
-use crate::runtime::ring::{ring, Consumer, Producer};
 use crate::gateway::routing::Routing;
 use crate::gateway::session::{SessionSettings, SessionTable};
+use crate::msg::{Report, Request, Sequenced};
+use crate::runtime::doorbell::Doorbell;
+use crate::runtime::idle::Idler;
+use crate::runtime::ring::{ring, Consumer, Producer};
+use crate::runtime::state::NodeState;
+use crate::sequencing::on_core::SequencerStage;
+use crate::sequencing::stage::{ReplicaSeq, StartRole};
 use crate::shard::apply::Shard;
+use crate::shard::stage::ShardStage;
 
 /// A running node.
 #[derive(Debug)]
@@ -36,7 +36,10 @@ pub struct Node {
     /// Market data (`[md]`): dropped after the cores stop.
     md: Option<crate::shard::md::NodeMd>,
     /// The shared-memory stats file and its publisher thread (`[stats]`).
-    stats: Option<(Arc<crate::observe::stats::StatsMap>, crate::observe::prometheus::Publisher)>,
+    stats: Option<(
+        Arc<crate::observe::stats::StatsMap>,
+        crate::observe::prometheus::Publisher,
+    )>,
 }
 
 /// Binds the order-entry listener; with `reuse_port` several cores can bind the same port.

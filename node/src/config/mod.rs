@@ -329,6 +329,15 @@ pub const ASSET_USDT: u32 = 1;
 pub const ASSET_BTC: u32 = 2;
 pub const ASSET_ETH: u32 = 3;
 
+/// Reference mid prices (ticks) of the built-in instruments (where the demo's and the load
+/// generator's traders start quoting).
+pub fn reference_mid(instrument: u32) -> i64 {
+    match instrument {
+        1 | 3 => 60_000, // BTC: 60,000 USDT at 1 USDT a tick
+        _ => 30_000,     // ETH: 3,000.0 USDT at 0.1 USDT a tick
+    }
+}
+
 /// The built-in instruments: BTC-USDT and ETH-USDT spot, BTC-PERP and ETH-PERP linear perps
 /// settled in USDT.
 ///

@@ -169,7 +169,7 @@ pub fn demo_accounts(count: u32) -> Vec<DemoAccount> {
 }
 
 /// The 32-byte login token for a text token: its bytes, zero-padded (see
-/// [`tpx_client::token_from_str`]).
+/// `tpx_client::token_from_str`).
 pub fn token_of(text: &str) -> tpx_wire::codec::Token {
     let mut t = [0u8; 32];
     for (d, s) in t.iter_mut().zip(text.as_bytes()) {

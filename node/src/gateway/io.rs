@@ -25,10 +25,10 @@ use tpx_wire::session::{
 };
 
 use crate::gateway::accounts::Accounts;
-use crate::runtime::doorbell::Doorbell;
-use crate::msg::{home_gateway, Report, Request};
-use crate::runtime::ring::{Consumer, Producer};
 use crate::gateway::session::{ConnId, Outbox, SessionTable};
+use crate::msg::{home_gateway, Report, Request};
+use crate::runtime::doorbell::Doorbell;
+use crate::runtime::ring::{Consumer, Producer};
 
 /// A connection handed from the core that accepted it to its account's home core.
 #[derive(Debug)]

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::runtime::state::NodeState;
 use crate::observe::stats::{Snapshot, StatsMap};
+use crate::runtime::state::NodeState;
 
 /// Renders a snapshot as Prometheus text.
 pub fn render(s: &Snapshot) -> String {

@@ -505,5 +505,4 @@ mod tests {
             assert_eq!(e.req.input, EngineInput::Risk(cmd));
         }
     }
-
 }

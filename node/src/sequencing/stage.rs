@@ -28,14 +28,14 @@ use tpx_sequencer::{
 };
 use tpx_wire::enums::RejectReason;
 
-use crate::runtime::state::NodeState;
-use crate::runtime::doorbell::Doorbell;
-use crate::msg::{Report, ReportKind, Request, Sequenced};
 use crate::config::replication::{LogWrite, ReplicationConfig, WITNESS_ID};
+use crate::msg::{Report, ReportKind, Request, Sequenced};
+use crate::runtime::doorbell::Doorbell;
+use crate::runtime::ring::{Consumer, Producer};
+use crate::runtime::state::NodeState;
 use crate::sequencing::replication::{
     input_of, origin_of, LocalMeta, NodeTransport, ShardFeed, EXIT_REJOIN,
 };
-use crate::runtime::ring::{Consumer, Producer};
 
 /// Most items taken from one ring (or replayed) per duty cycle.
 const BATCH: usize = 1024;

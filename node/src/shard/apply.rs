@@ -8,8 +8,8 @@ use tpx_engine::{
 };
 use tpx_wire::enums::{BalanceReason, CancelReason, Liquidity, RejectReason, RequestKind, Side};
 
-use crate::shard::md::ShardMd;
 use crate::msg::{Report, ReportKind, Sequenced, NO_SESSION};
+use crate::shard::md::ShardMd;
 
 /// Order ids are unique per engine; the shard puts its id in the top 16 bits so that they are
 /// unique across the node (shard 0's ids are the engine's).

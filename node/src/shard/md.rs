@@ -24,9 +24,8 @@ use std::sync::{Arc, Mutex};
 
 use tpx_engine::{Engine, EngineInput, EventSink, InstrumentId, InstrumentSpec, Side as ESide};
 use tpx_md::{
-    AeronChannels, AeronSetup, ChannelConfig, DriverConfig, DriverIdle,
-    DriverThreading, DropFilter, EmbeddedDriver, MdInstrument, MdPublisher, PublisherConfig,
-    RetransmitConfig, Tee,
+    AeronChannels, AeronSetup, ChannelConfig, DriverConfig, DriverIdle, DriverThreading,
+    DropFilter, EmbeddedDriver, MdInstrument, MdPublisher, PublisherConfig, RetransmitConfig, Tee,
 };
 use tpx_wire::{Side, Symbol};
 
@@ -221,7 +220,6 @@ impl NodeMd {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
-
 }
 
 /// What a shard owns: its publisher and where it reports.
@@ -335,4 +333,3 @@ pub fn launch_driver(cfg: &MdConfig) -> Result<EmbeddedDriver, String> {
     })
     .map_err(|e| format!("md: media driver: {e}"))
 }
-

@@ -51,4 +51,3 @@ pub fn feed_book(feed: &FeedHandler, instrument: InstrumentId) -> Vec<BookOrder>
         })
         .collect()
 }
-

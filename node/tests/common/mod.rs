@@ -8,9 +8,9 @@ pub mod feed;
 use std::time::{Duration, Instant};
 
 use tpx_client::{token_from_str, Client, ClientConfig, ClientError};
-use tpx_node::gateway::accounts::{token_hash_hex, token_of, AccountEntry, Accounts, AccountsFile};
-use tpx_node::config::{CoreAssignment, CorePlan, IdleMode, NodeConfig};
 use tpx_node::config::replication::ReplicationConfig;
+use tpx_node::config::{CoreAssignment, CorePlan, IdleMode, NodeConfig};
+use tpx_node::gateway::accounts::{token_hash_hex, token_of, AccountEntry, Accounts, AccountsFile};
 use tpx_node::Node;
 use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
 use tpx_wire::order_entry::EnterOrder;

@@ -14,15 +14,9 @@ use tpx_wire::enums::{OrderKind, RejectReason, Side, StpMode, TimeInForce};
 use tpx_wire::order_entry::{EnterOrder, ReplaceOrder};
 use tpx_wire::replies::ServerMessage;
 
-use crate::gateway::accounts::DemoAccount;
+use tpx_node::config::reference_mid as start_mid;
 
-/// Reference mid prices (ticks) of the built-in instruments.
-pub fn start_mid(instrument: u32) -> i64 {
-    match instrument {
-        1 | 3 => 60_000, // BTC: 60,000 USDT at 1 USDT a tick
-        _ => 30_000,     // ETH: 3,000.0 USDT at 0.1 USDT a tick
-    }
-}
+use tpx_node::gateway::accounts::DemoAccount;
 
 /// What the demo clients measured, shared with the printer.
 #[derive(Debug)]
@@ -125,7 +119,7 @@ impl Trader {
             Client::connect_at(cfg, 0).map_err(|e| format!("demo login {}: {e}", acct.id))?;
         Ok(Trader {
             client,
-            next_cl: crate::runtime::clock::unix_ns(),
+            next_cl: tpx_node::runtime::clock::unix_ns(),
             inflight: HashMap::new(),
             stats,
             local: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
@@ -314,7 +308,7 @@ fn taker(
     instruments: Vec<u32>,
     stop: Arc<AtomicBool>,
     stats: Arc<DemoStats>,
-    shared: Arc<crate::runtime::state::NodeState>,
+    shared: Arc<tpx_node::runtime::state::NodeState>,
     seed: u64,
 ) -> Result<(), String> {
     let mut t = Trader::new(addr, &acct, stats)?;
@@ -368,7 +362,7 @@ fn marker(
     let mut c = Client::connect_at(cfg, 0).map_err(|e| format!("demo admin login: {e}"))?;
     // Request ids increase across runs on the same log (funding ids must increase per
     // perpetual).
-    let mut id = crate::runtime::clock::unix_ns() / 1_000;
+    let mut id = tpx_node::runtime::clock::unix_ns() / 1_000;
     let mut rng = Rng(0x5DEE_CE66_D1CE_4E5B);
     let mut tick = 0u64;
     while !stop.load(Ordering::Relaxed) {
@@ -427,7 +421,7 @@ impl Demo {
         makers: usize,
         takers: usize,
         instruments: Vec<u32>,
-        shared: Arc<crate::runtime::state::NodeState>,
+        shared: Arc<tpx_node::runtime::state::NodeState>,
         admin: Option<(DemoAccount, Vec<u32>)>,
     ) -> Demo {
         let stats = Arc::new(DemoStats::default());

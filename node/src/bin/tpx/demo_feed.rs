@@ -11,11 +11,11 @@ use tpx_feed::{FeedHandler, FeedHandlerConfig};
 use tpx_md::{AeronClient, AeronSetup, ChannelConfig};
 use tpx_wire::Side;
 
-use crate::appliance::serve::fmt_price;
-use crate::config::md::MdConfig;
-use crate::runtime::state::PriceQty;
-use crate::shard::md::NodeMd;
-use crate::{Node, NodeConfig};
+use tpx_node::appliance::serve::fmt_price;
+use tpx_node::config::md::MdConfig;
+use tpx_node::runtime::state::PriceQty;
+use tpx_node::shard::md::NodeMd;
+use tpx_node::{Node, NodeConfig};
 
 /// The best bid and ask of one instrument as the demo's feed handler sees it (price 0: empty).
 #[derive(Debug, Default)]
@@ -53,9 +53,8 @@ pub fn feed_config_of(cfg: &MdConfig, shard: u16, setup: AeronSetup) -> FeedHand
 pub struct DemoFeed {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
-    /// By instrument, in `instruments` order.
+    /// By instrument, in the order `start` was given them.
     pub tops: Arc<Vec<FeedTop>>,
-    pub instruments: Vec<InstrumentId>,
     /// Next sequence number and gaps seen, summed over the shards' streams.
     pub next_seq: Arc<AtomicU64>,
     pub gaps: Arc<AtomicU64>,
@@ -100,7 +99,7 @@ impl DemoFeed {
         let gaps = Arc::new(AtomicU64::new(0));
         let recoveries = Arc::new(AtomicU64::new(0));
         let thread = {
-            let (tops, stop, ids) = (tops.clone(), stop.clone(), instruments.clone());
+            let (tops, stop, ids) = (tops.clone(), stop.clone(), instruments);
             let (next_seq, gaps, recoveries) = (next_seq.clone(), gaps.clone(), recoveries.clone());
             std::thread::Builder::new()
                 .name("tpx-demo-feed".into())
@@ -143,7 +142,6 @@ impl DemoFeed {
             stop,
             thread: Some(thread),
             tops,
-            instruments,
             next_seq,
             gaps,
             recoveries,
@@ -207,10 +205,7 @@ impl DemoFeed {
     }
 
     /// `(bid, ask)` of the instrument at `index` (in `instruments` order) as the feed sees it.
-    pub fn top(
-        &self,
-        index: usize,
-    ) -> (Option<PriceQty>, Option<PriceQty>) {
+    pub fn top(&self, index: usize) -> (Option<PriceQty>, Option<PriceQty>) {
         let Some(t) = self.tops.get(index) else {
             return (None, None);
         };
@@ -239,4 +234,3 @@ impl Drop for DemoFeed {
         }
     }
 }
-

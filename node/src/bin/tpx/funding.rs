@@ -10,8 +10,8 @@ use tpx_client::admin::{self, AdminAnswer, AdminEvent};
 use tpx_client::{token_from_str, Client, ClientConfig, ClientError};
 use tpx_wire::enums::RejectReason;
 
-use crate::gateway::accounts::DemoAccount;
-use crate::config::{NodeConfig, ASSET_BTC, ASSET_ETH, ASSET_USDT};
+use tpx_node::config::{NodeConfig, ASSET_BTC, ASSET_ETH, ASSET_USDT};
+use tpx_node::gateway::accounts::DemoAccount;
 
 /// The demo's admin account (`admin = true`; token `demo-admin-token`).
 pub fn demo_admin() -> DemoAccount {
@@ -128,7 +128,7 @@ mod tests {
     #[test]
     fn every_shard_gets_the_assets_of_its_instruments() {
         let mut cfg = NodeConfig {
-            core_plan: Some(crate::config::CorePlan::for_cpus(&[0, 1, 2])),
+            core_plan: Some(tpx_node::config::CorePlan::for_cpus(&[0, 1, 2])),
             ..NodeConfig::default()
         };
         // Two shards: BTC-USDT and BTC-PERP on 0, ETH-USDT and ETH-PERP on 1.
@@ -136,7 +136,7 @@ mod tests {
             shard_assets(&cfg).unwrap(),
             vec![(0, 1), (0, 2), (1, 1), (1, 3)]
         );
-        cfg.core_plan = Some(crate::config::CorePlan::single(0));
+        cfg.core_plan = Some(tpx_node::config::CorePlan::single(0));
         assert_eq!(shard_assets(&cfg).unwrap(), vec![(0, 1), (0, 2), (0, 3)]);
     }
 }

@@ -20,10 +20,18 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use tpx_node::admin_cli::{AdminAction, AdminOptions};
-use tpx_node::sequencing::stage::StartRole;
 use tpx_node::appliance::serve::serve;
-use tpx_node::up::{run, UpOptions};
+use tpx_node::sequencing::stage::StartRole;
+
+use crate::admin::{AdminAction, AdminOptions};
+use crate::up::{run, UpOptions};
+
+mod admin;
+mod demo;
+mod demo_feed;
+mod funding;
+mod stat;
+mod up;
 
 #[derive(Parser, Debug)]
 #[command(name = "tpx", version, about = "tpx: a low-latency exchange appliance")]
@@ -199,7 +207,7 @@ enum AdminCmd {
         account: u32,
         #[arg(long)]
         tier: u8,
-        #[arg(long, default_value = "all", value_parser = tpx_node::admin_cli::parse_shard)]
+        #[arg(long, default_value = "all", value_parser = crate::admin::parse_shard)]
         shard: u16,
     },
 }
@@ -329,7 +337,7 @@ fn main() -> ExitCode {
             if request_id == 0 {
                 Err("--request-id is required (non-zero)".to_string())
             } else {
-                tpx_node::admin_cli::run(&opts, &action.action()).map(|()| 0)
+                crate::admin::run(&opts, &action.action()).map(|()| 0)
             }
         }
         Cmd::Stat {
@@ -338,7 +346,7 @@ fn main() -> ExitCode {
             interval,
             count,
             json,
-        } => tpx_node::stat::run(tpx_node::stat::StatOptions {
+        } => crate::stat::run(crate::stat::StatOptions {
             path,
             port,
             interval: Duration::from_secs_f64(interval.max(0.01)),

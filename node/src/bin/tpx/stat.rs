@@ -1,11 +1,11 @@
 //! `tpx stat`: prints a running node's counters and per-stage latencies, read from its
-//! shared-memory stats file (see `crate::observe::stats`), once per interval; `--json` prints one JSON
+//! shared-memory stats file (see `tpx_node::observe::stats`), once per interval; `--json` prints one JSON
 //! object per line instead.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::observe::stats::{default_path, Snapshot, StatsMap};
+use tpx_node::observe::stats::{default_path, Snapshot, StatsMap};
 
 /// Options of `tpx stat`.
 #[derive(Clone, Debug)]

@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::gateway::accounts::{demo_accounts, demo_accounts_file, Accounts};
-use crate::config::NodeConfig;
 use crate::demo::Demo;
-use crate::appliance::serve::{termination_flag, tops_line, tops_of, PRINT_TOPS_ENV};
-use crate::appliance::start::Node;
+use tpx_node::appliance::serve::{termination_flag, tops_line, tops_of, PRINT_TOPS_ENV};
+use tpx_node::appliance::start::Node;
+use tpx_node::config::NodeConfig;
+use tpx_node::gateway::accounts::{demo_accounts, demo_accounts_file, Accounts};
 
 /// Options of `tpx up`.
 #[derive(Clone, Debug)]
@@ -44,7 +44,7 @@ pub fn run(opts: UpOptions) -> Result<(), String> {
         cfg.listen = opts.listen;
         // Accounts and pre-trade risk on, with the built-in instruments' parameters.
         if !opts.no_risk {
-            cfg.risk = Some(crate::config::builtin_risk());
+            cfg.risk = Some(tpx_node::config::builtin_risk());
         }
     }
     let demo_accts = demo_accounts(8);
@@ -58,7 +58,7 @@ pub fn run(opts: UpOptions) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let mut with_admin = demo_accts.clone();
     if cfg.risk.is_some() {
-        with_admin.push(crate::demo_funding::demo_admin());
+        with_admin.push(crate::funding::demo_admin());
     }
     let file = demo_accounts_file(&with_admin, 1_000_000);
     let path = dir.join("accounts.toml");
@@ -77,19 +77,19 @@ pub fn run(opts: UpOptions) -> Result<(), String> {
     r
 }
 
-/// Risk on: funds the demo accounts through admin deposits (see `crate::demo_funding`).
+/// Risk on: funds the demo accounts through admin deposits (see `funding.rs`).
 fn fund_demo(
     addr: SocketAddr,
     cfg: &NodeConfig,
-    demo_accts: &[crate::gateway::accounts::DemoAccount],
+    demo_accts: &[tpx_node::gateway::accounts::DemoAccount],
 ) -> Result<(), String> {
     if cfg.risk.is_none() {
         println!("  risk off (the config has no [risk] section)");
         return Ok(());
     }
-    let balances = crate::demo_funding::shard_assets(cfg)?;
-    let admin = crate::demo_funding::demo_admin();
-    let f = crate::demo_funding::fund(addr, &admin, demo_accts, &balances)?;
+    let balances = crate::funding::shard_assets(cfg)?;
+    let admin = crate::funding::demo_admin();
+    let f = crate::funding::fund(addr, &admin, demo_accts, &balances)?;
     println!(
         "  risk on: admin account {} (token {}) funded accounts 1..={} on every shard: {} deposits applied, {} already applied, {} refused",
         admin.id,
@@ -103,7 +103,7 @@ fn fund_demo(
 }
 
 /// The demo's admin account and the perpetuals it marks (risk on).
-fn demo_admin_of(cfg: &NodeConfig) -> Option<(crate::gateway::accounts::DemoAccount, Vec<u32>)> {
+fn demo_admin_of(cfg: &NodeConfig) -> Option<(tpx_node::gateway::accounts::DemoAccount, Vec<u32>)> {
     cfg.risk.as_ref()?;
     let perps = cfg
         .instruments()
@@ -111,7 +111,7 @@ fn demo_admin_of(cfg: &NodeConfig) -> Option<(crate::gateway::accounts::DemoAcco
         .filter(|i| i.kind == "linear_perp")
         .map(|i| i.id)
         .collect();
-    Some((crate::demo_funding::demo_admin(), perps))
+    Some((crate::funding::demo_admin(), perps))
 }
 
 fn ack_line(demo: &Demo) -> String {
@@ -181,7 +181,7 @@ fn run_single(
     mut cfg: NodeConfig,
     dir: &std::path::Path,
     accounts_path: &std::path::Path,
-    demo_accts: &[crate::gateway::accounts::DemoAccount],
+    demo_accts: &[tpx_node::gateway::accounts::DemoAccount],
     term: &AtomicBool,
 ) -> Result<(), String> {
     let mut repl = cfg.replication();
@@ -191,7 +191,7 @@ fn run_single(
     cfg.replication = Some(repl);
     let accounts = Accounts::load(accounts_path)?;
     if opts.demo && cfg.md.is_none() {
-        cfg.md = Some(crate::config::md::MdConfig::demo());
+        cfg.md = Some(tpx_node::config::md::MdConfig::demo());
     }
     let node = Node::start(&cfg, accounts)?;
     let feed = crate::demo_feed::DemoFeed::for_node(&node);
@@ -383,7 +383,7 @@ fn run_cluster(
     cfg: NodeConfig,
     dir: &std::path::Path,
     accounts_path: &std::path::Path,
-    demo_accts: &[crate::gateway::accounts::DemoAccount],
+    demo_accts: &[tpx_node::gateway::accounts::DemoAccount],
     term: &AtomicBool,
 ) -> Result<(), String> {
     let tpx = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
@@ -396,7 +396,7 @@ fn run_cluster(
     // (the standby only numbers its packets until it takes over), and the demo's feed handler
     // subscribes through it.
     let md_driver = if opts.demo && cfg.md.is_none() {
-        match crate::shard::md::launch_driver(&crate::config::md::MdConfig::demo()) {
+        match tpx_node::shard::md::launch_driver(&tpx_node::config::md::MdConfig::demo()) {
             Ok(d) => Some(d),
             Err(e) => {
                 println!("tpx up: no market data: {e}");
@@ -406,9 +406,9 @@ fn run_cluster(
     } else {
         None
     };
-    let demo_md = md_driver.as_ref().map(|d| crate::config::md::MdConfig {
+    let demo_md = md_driver.as_ref().map(|d| tpx_node::config::md::MdConfig {
         aeron_dir: Some(d.dir().to_string()),
-        ..crate::config::md::MdConfig::demo()
+        ..tpx_node::config::md::MdConfig::demo()
     });
     let mut cfgs = Vec::new();
     for k in 0..2 {
@@ -512,7 +512,11 @@ fn run_cluster(
         let shards = cfg.plan().map_or(1, |p| p.shard_count()) as u16;
         let configs = (0..shards)
             .map(|sh| {
-                crate::demo_feed::feed_config_of(m, sh, tpx_md::AeronSetup::External { dir: dir.clone() })
+                crate::demo_feed::feed_config_of(
+                    m,
+                    sh,
+                    tpx_md::AeronSetup::External { dir: dir.clone() },
+                )
             })
             .collect();
         let ids = cfg.instruments().iter().map(|i| i.id).collect();
@@ -546,7 +550,7 @@ fn run_cluster(
         .position(|c| *c.role.lock().unwrap_or_else(|e| e.into_inner()) == "primary")
         .map_or(entry[0], |i| entry[(i - 1).min(1)]);
     let instrument_ids: Vec<u32> = cfg.instruments().iter().map(|i| i.id).collect();
-    let local = Arc::new(crate::runtime::state::NodeState::new(
+    let local = Arc::new(tpx_node::runtime::state::NodeState::new(
         cfg.instruments()
             .iter()
             .map(|i| (i.id, i.symbol.clone()))
@@ -584,7 +588,8 @@ fn run_cluster(
         // standby (its shards are rebuilt by replaying its log).
         for c in children.iter_mut() {
             if let Ok(Some(status)) = c.proc.try_wait() {
-                if status.code() == Some(i32::from(crate::sequencing::replication::EXIT_REJOIN)) {
+                if status.code() == Some(i32::from(tpx_node::sequencing::replication::EXIT_REJOIN))
+                {
                     println!(
                         "tpx up: {} exited to rejoin; restarting it as standby",
                         c.name

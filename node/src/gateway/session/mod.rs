@@ -15,9 +15,9 @@ use rustc_hash::FxHashMap as HashMap;
 
 use crate::gateway::accounts::Accounts;
 use crate::gateway::journal::{Journal, ReplayError};
-use crate::msg::NO_SESSION;
 use crate::gateway::routing::Routing;
 use crate::gateway::throttle::Throttle;
+use crate::msg::NO_SESSION;
 
 mod owners;
 mod replies;
@@ -44,7 +44,6 @@ impl Outbox for Vec<(ConnId, Vec<u8>)> {
         self.push((conn, bytes.to_vec()));
     }
 }
-
 
 /// The session-layer settings.
 #[derive(Clone, Debug)]

@@ -8,7 +8,6 @@ use crate::msg::{Report, ReportKind, NO_SESSION};
 use rustc_hash::FxHashMap as HashMap;
 
 impl SessionTable {
-
     /// The account's connected session with the lowest slot, if any.
     pub(super) fn connected_slot(&self, account: AccountId) -> Option<u32> {
         self.by_account
@@ -20,7 +19,12 @@ impl SessionTable {
 
     /// The session a report about `(account, cl_ord_id)` belongs to. An orphan order is adopted
     /// by the account's connected session (the lowest slot), if it has one.
-    pub(super) fn owner_slot(&mut self, account: AccountId, cl_ord_id: u64, fallback: u32) -> Option<u32> {
+    pub(super) fn owner_slot(
+        &mut self,
+        account: AccountId,
+        cl_ord_id: u64,
+        fallback: u32,
+    ) -> Option<u32> {
         match self.owners.get(&(account, cl_ord_id)).map(|o| o.session) {
             Some(ORPHAN) => {
                 let slot = self.connected_slot(account)?;
@@ -37,7 +41,12 @@ impl SessionTable {
 
     /// The order `(account, cl_ord_id)` if session `slot` may cancel or replace it: its own, or
     /// an orphan of the session's account, which the session then adopts.
-    pub(super) fn owned_by(&mut self, slot: u32, account: AccountId, cl_ord_id: u64) -> Option<Owner> {
+    pub(super) fn owned_by(
+        &mut self,
+        slot: u32,
+        account: AccountId,
+        cl_ord_id: u64,
+    ) -> Option<Owner> {
         match self.owners.get_mut(&(account, cl_ord_id)) {
             Some(o) if o.session == slot => Some(*o),
             Some(o) if o.session == ORPHAN => {

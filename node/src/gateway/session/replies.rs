@@ -12,7 +12,6 @@ use super::{emit, Outbox, Owner, SessionTable};
 use crate::msg::{Report, ReportKind, NO_SESSION};
 
 impl SessionTable {
-
     /// A report from a shard: update ownership, sequence, journal, deliver. Returns false if no
     /// session could be found for it (a bug; counted by the caller).
     pub fn on_report(&mut self, r: &Report, outbox: &mut impl Outbox) -> bool {

@@ -1,12 +1,12 @@
 use super::*;
-use tpx_engine::Command;
-use tpx_wire::order_entry::{CancelOrder, EnterOrder, MassCancel, ReplaceOrder};
-use crate::gateway::routing::Routing;
-use crate::msg::{side_from_wire, Report, ReportKind, Request, ALL_SHARDS};
 use crate::gateway::accounts::{demo_accounts, demo_accounts_file};
+use crate::gateway::routing::Routing;
 use crate::msg::Sequenced;
+use crate::msg::{side_from_wire, Report, ReportKind, Request, ALL_SHARDS};
 use crate::shard::apply::Shard;
+use tpx_engine::Command;
 use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
+use tpx_wire::order_entry::{CancelOrder, EnterOrder, MassCancel, ReplaceOrder};
 
 fn accounts() -> Accounts {
     let mut f = demo_accounts_file(&demo_accounts(3), 1_000);
@@ -423,7 +423,5 @@ fn mass_cancel_acks_after_every_shard() {
     assert!(t.on_report(&done(2), &mut out));
     assert!(out.is_empty());
     assert!(t.on_report(&done(3), &mut out));
-    assert!(
-        matches!(decode(&out)[0].1, ServerMessage::MassCancelAck(m) if m.cancelled_count == 5)
-    );
+    assert!(matches!(decode(&out)[0].1, ServerMessage::MassCancelAck(m) if m.cancelled_count == 5));
 }
