@@ -13,8 +13,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+/// `node/src`, or the tree `TIDY_NODE_SRC` names (to run the rules on another checkout, e.g.
+/// the tree before the restructure: `TIDY_NODE_SRC=/tmp/old/node/src cargo test -p tpx-node
+/// --test tidy`).
 fn src_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+    match std::env::var_os("TIDY_NODE_SRC") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+    }
 }
 
 /// Every `.rs` file under `dir`, as (path relative to `src`, text); `bin/` left out.
