@@ -61,7 +61,7 @@ impl CoreRuntime {
             }
         }
         for sh in self.shards.iter_mut() {
-            work += sh.step();
+            work += sh.step(now);
         }
         if let Some(g) = self.gateway.as_mut() {
             work += g.deliver();
@@ -204,22 +204,22 @@ mod tests {
                 .unwrap();
         }
         // Order 1 fills the output ring (accepted + cancelled); order 2's reports spill.
-        assert_eq!(st.step(), 2);
+        assert_eq!(st.step(0), 2);
         assert_eq!(seq_out.free_exact(), 8 - 1, "order 3 still waits");
         let mut got = Vec::new();
         while let Some(r) = gw_in.try_pop() {
             got.push(r);
         }
         // Order 2's reports move; order 3 is applied and its reports spill.
-        assert_eq!(st.step(), 2 + 1);
+        assert_eq!(st.step(0), 2 + 1);
         while let Some(r) = gw_in.try_pop() {
             got.push(r);
         }
-        assert_eq!(st.step(), 2, "order 3's reports move");
+        assert_eq!(st.step(0), 2, "order 3's reports move");
         while let Some(r) = gw_in.try_pop() {
             got.push(r);
         }
-        assert_eq!(st.step(), 0);
+        assert_eq!(st.step(0), 0);
         while let Some(r) = gw_in.try_pop() {
             got.push(r);
         }

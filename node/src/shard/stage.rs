@@ -8,7 +8,6 @@ use std::sync::Arc;
 use tpx_engine::{Command, InstrumentId};
 
 use crate::msg::{home_gateway, Report, Sequenced};
-use crate::runtime::clock;
 use crate::runtime::doorbell::Doorbell;
 use crate::runtime::ring::{Consumer, Producer, BATCH};
 use crate::runtime::state::NodeState;
@@ -98,8 +97,9 @@ impl ShardStage {
         (self.spill.iter().all(|q| q.is_empty()), moved)
     }
 
-    /// Applies sequenced requests. Returns the work done.
-    pub fn step(&mut self) -> usize {
+    /// Applies sequenced requests; `now_ns` (the duty cycle's monotonic time) drives the
+    /// market-data timers. Returns the work done.
+    pub fn step(&mut self, now_ns: u64) -> usize {
         let (drained, moved) = self.drain_spill();
         if !drained {
             self.ring_doorbells();
@@ -157,7 +157,7 @@ impl ShardStage {
         self.ring_doorbells();
         let md = if self.shard.has_md() {
             let active = self.shared.md_active.load(Ordering::Relaxed);
-            self.shard.md_work(clock::now_ns(), active)
+            self.shard.md_work(now_ns, active)
         } else {
             0
         };
