@@ -205,7 +205,7 @@ impl Node {
 
     /// Starts a node as primary (asks the witness for a term) or standby (follows its peer).
     /// With the durable log the node serves sessions only once it is primary
-    /// ([`Shared::active`]).
+    /// ([`NodeState::active`](crate::runtime::state::NodeState::active)).
     pub fn start_as(cfg: &NodeConfig, accounts: Accounts, role: StartRole) -> Result<Node, String> {
         let plan = cfg.plan()?;
         let replication = match cfg.log {

@@ -5,7 +5,7 @@
 //! log is in-process and every entry is final the moment it is stamped; the seam for the durable,
 //! replicated log of a later issue is [`InputLog`]: an implementation that appends to a file and
 //! a standby reports a `committed_seq` that lags `append`, and the core running the sequencer
-//! releases entries to the shards only up to it (see `core.rs`), so nothing reaches an engine,
+//! releases entries to the shards only up to it (see `on_core.rs`), so nothing reaches an engine,
 //! and no reply reaches a client, before it is durable.
 
 /// Where sequenced inputs go. `append` assigns the position; `committed_seq` is the highest

@@ -15,7 +15,7 @@ use crate::sequencing::stage::ReplicaSeq;
 
 /// The sequencing stage on its core: inputs from every gateway, outputs to every shard.
 ///
-/// Two logs: the durable, replicated one (`replica`, see `replica_stage.rs`; what `tpx node`
+/// Two logs: the durable, replicated one (`replica`, see `stage.rs`; what `tpx node`
 /// runs) or the in-process one (`seq`: positions only, nothing stored; `log = "in-process"`,
 /// for the e2e bench's comparison and unit tests).
 #[derive(Debug)]

@@ -1,8 +1,8 @@
-//! The node's durable, replicated input log: the `[replication]` config, the conversion of
-//! gateway requests into log inputs and of log records back into shard entries, and the
-//! transport the replica talks through.
+//! The node's durable, replicated input log: the conversion of gateway requests into log
+//! inputs and of log records back into shard entries, and the transport the replica talks
+//! through (its `[replication]` section is `config/replication.rs`).
 //!
-//! The sequencing stage (`core.rs`) owns a [`tpx_sequencer::Replica`] over a
+//! The sequencing stage (`stage.rs`) owns a [`tpx_sequencer::Replica`] over a
 //! [`tpx_sequencer::ThreadedLog`] (O_DIRECT group commits on a writer thread). Requests are
 //! `submit`ted; records reach the shards only through the replica's [`Applier`], which the
 //! replica calls for the primary's records once they are acknowledgeable (durable as the

@@ -6,7 +6,7 @@
 //! requests (a refused one is answered on the sequencer → gateway ring: duplicate, unavailable);
 //! (4) `poll` the replica: IO, replication, witness lease, commit, and the applier, which hands
 //! records to the shards (primary: up to `acknowledgeable_seq`; standby: every record received);
-//! (5) role changes set `Shared::active` (the gateways refuse logins while it is false, the
+//! (5) role changes set `NodeState::active` (the gateways refuse logins while it is false, the
 //! shards may read it).
 //!
 //! Hot-path discipline: the stage's own queues (`meta`, `overflow`) are preallocated and bounded

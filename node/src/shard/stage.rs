@@ -21,7 +21,7 @@ pub struct ShardStage {
     /// By gateway number.
     outputs: Vec<Producer<Report>>,
     spill: Vec<VecDeque<Report>>,
-    /// `(instrument id, index into Shared::tops)` of this shard's instruments.
+    /// `(instrument id, index into NodeState::tops)` of this shard's instruments.
     tops: Vec<(InstrumentId, usize)>,
     dirty: Vec<bool>,
     shared: Arc<NodeState>,
