@@ -6,6 +6,10 @@
 //! table. The latency lab's load generator `tpx-load` lives in [`lab`]; the end-to-end, market-data and failover benches join as their issues
 //! land.
 
+/// The demo's admin account and deposits, shared with `tpx up` (one source, two crates).
+#[path = "../../node/src/bin/tpx/funding.rs"]
+pub mod demo_funding;
+pub mod e2e;
 pub mod failover;
 pub mod lab;
 pub mod peers;

@@ -13,8 +13,22 @@ pub const ALL_SHARDS: u16 = u16::MAX;
 /// the gateway finds the owning session from the order's `cl_ord_id`.
 pub const NO_SESSION: u32 = u32::MAX;
 
-/// Raw TSC stamps of one request's stages (`crate::stats::tsc`, 0 = not stamped), carried in
-/// the request and copied into its reports; see `crate::trace`.
+/// The home gateway number of an account: where its session lives and its reports go.
+#[inline]
+pub fn home_gateway(account: u32, gateways: usize) -> usize {
+    account as usize % gateways.max(1)
+}
+
+/// The engine's side of a wire side.
+pub fn side_from_wire(s: Side) -> tpx_engine::Side {
+    match s {
+        Side::Buy => tpx_engine::Side::Buy,
+        Side::Sell => tpx_engine::Side::Sell,
+    }
+}
+
+/// Raw TSC stamps of one request's stages (`crate::runtime::clock::tsc`, 0 = not stamped), carried in
+/// the request and copied into its reports; see `crate::observe::trace`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stamps {
     /// The gateway read the request's bytes.

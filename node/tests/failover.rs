@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tpx_client::{req, token_from_str, ClientConfig, ClientError, Event, FailoverClient};
-use tpx_node::accounts::{demo_accounts, demo_accounts_file};
+use tpx_node::gateway::accounts::{demo_accounts, demo_accounts_file};
 use tpx_sequencer::{FileStorage, LogConfig, LogReader, SegmentLog, WriteMode};
 use tpx_wire::enums::{CancelReason, RejectReason, Side, TimeInForce};
 use tpx_wire::log_record::{encode_record, Input, LogRecord, RecordMeta};
@@ -73,7 +73,7 @@ fn diverge(old: &Path, new: &Path) -> u64 {
         &LogRecord {
             meta: RecordMeta {
                 seq,
-                origin: tpx_node::replication::origin_of(0, 1),
+                origin: tpx_node::sequencing::replication::origin_of(0, 1),
                 account: 1,
                 ..last
             },

@@ -12,7 +12,7 @@
 //!
 //! At the end (after the node stopped) both subscribers' L3 books (every resting order id,
 //! side, price, quantity, in queue order) equal the books the node's engines held.
-//! Loss is made by the publisher's test drop filter (`tpx_node::md::set_test_drop_filters`).
+//! Loss is made by the publisher's test drop filter (`tpx_node::shard::md::set_test_drop_filters`).
 
 mod common;
 
@@ -20,13 +20,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::feed::{feed_book, node_feed_config};
 use common::*;
 use tpx_client::{req, Client};
 use tpx_feed::bench::netns;
 use tpx_feed::{FeedHandler, FeedStats};
 use tpx_md::{AeronClient, AeronSetup, Channel};
+use tpx_node::config::md::MdConfig;
 use tpx_node::config::{CoreAssignment, CorePlan};
-use tpx_node::md::{feed_book, MdConfig};
 use tpx_node::Node;
 use tpx_wire::enums::Side;
 use tpx_wire::order_entry::ReplaceOrder;
@@ -54,14 +55,14 @@ fn subscribe(node: &Node) -> Vec<FeedHandler> {
     md.streams()
         .iter()
         .map(|s| {
-            let mut cfg = md
-                .feed_config(
-                    s.shard,
-                    AeronSetup::External {
-                        dir: md.aeron_dir().to_string(),
-                    },
-                )
-                .unwrap();
+            let mut cfg = node_feed_config(
+                md,
+                s.shard,
+                AeronSetup::External {
+                    dir: md.aeron_dir().to_string(),
+                },
+            )
+            .unwrap();
             // Generous timers: a busy 2-core machine can starve the driver or a thread for
             // tens of milliseconds.
             cfg.core.arbitration_wait_ns = 50_000_000;
@@ -225,7 +226,7 @@ fn scenario() {
     let phase = Arc::new(AtomicU64::new(1));
     {
         let phase = phase.clone();
-        tpx_node::md::set_test_drop_filters(Some(Box::new(move |_shard| {
+        tpx_node::shard::md::set_test_drop_filters(Some(Box::new(move |_shard| {
             let phase = phase.clone();
             Box::new(
                 move |c, first, _count| match phase.load(Ordering::Relaxed) {

@@ -18,13 +18,19 @@ use std::time::{Duration, Instant};
 use tpx_client::{req, token_from_str, Client, ClientConfig};
 use tpx_feed::FeedHandler;
 use tpx_md::{AeronClient, AeronSetup};
-use tpx_node::accounts::{demo_accounts, demo_accounts_file};
-use tpx_node::md::{feed_config_of, launch_driver, MdConfig};
+use tpx_node::config::md::MdConfig;
+use tpx_node::gateway::accounts::{demo_accounts, demo_accounts_file};
+use tpx_node::shard::md::launch_driver;
 use tpx_sequencer::{FileStorage, LogReader, WriteMode};
 use tpx_wire::log_record::Input;
 use tpx_wire::replies::ServerMessage;
 
+#[allow(dead_code)]
+#[path = "common/feed.rs"]
+mod feed;
 mod procs;
+
+use feed::feed_config_of;
 
 use procs::{free_port, listening, node_config_with, order, Proc, WAIT};
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tpx_client::admin::{self, AdminAnswer};
 use tpx_client::{req, token_from_str, Client, ClientConfig, ClientError};
-use tpx_node::accounts::{demo_accounts_file, DemoAccount};
+use tpx_node::gateway::accounts::{demo_accounts_file, DemoAccount};
 use tpx_wire::enums::{BalanceReason, CancelReason, Liquidity, RejectReason, RequestKind, Side};
 use tpx_wire::order_entry::EnterOrder;
 use tpx_wire::replies::ServerMessage;

@@ -6,13 +6,13 @@
 //! ```
 //!
 //! It spins two threads (the node's core and the client's): run it only when measuring. The
-//! measurement lives in `tpx_node::e2e_bench`; this is the command line.
+//! measurement lives in `tpx_benches::e2e`; this is the command line.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tpx_node::e2e_bench::{run, serve_node, Options, NODE_MODE_ARG};
+use tpx_benches::e2e::{run, serve_node, Options, NODE_MODE_ARG};
 
 #[derive(Parser, Debug)]
 #[command(name = "e2e-bench", about = "tpx end-to-end latency and throughput")]

@@ -1,6 +1,6 @@
 //! `shard-risk-bench`: the cost of risk on the node's shard stage, in one thread, same run.
 //!
-//! The node's shard (`tpx_node::shard::Shard`: the engine plus the mapping of its events to
+//! The node's shard (`tpx_node::shard::apply::Shard`: the engine plus the mapping of its events to
 //! per-account reports, with the request as the rings carry it, an `EngineInput`) applies the
 //! `engine-bench` risk workload (`spot-risk` or `perp-risk`: the exchange-core mix over 4
 //! instruments, 1,000 funded accounts) risk on (`Engine::with_risk`) and risk off
@@ -25,7 +25,7 @@ use hdrhistogram::Histogram;
 use tpx_benches::workload::{generate, Stream, Workload};
 use tpx_engine::EngineInput;
 use tpx_node::msg::{Request, Sequenced, NO_SESSION};
-use tpx_node::shard::Shard;
+use tpx_node::shard::apply::Shard;
 
 const BLOCK: usize = 65_536;
 

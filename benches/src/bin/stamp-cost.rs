@@ -15,8 +15,9 @@ use std::time::Instant;
 use clap::Parser;
 use hdrhistogram::Histogram;
 use tpx_node::msg::{Report, ReportKind, Stamps};
-use tpx_node::stats::{tsc, StatsMap};
-use tpx_node::trace::Tracer;
+use tpx_node::observe::stats::StatsMap;
+use tpx_node::observe::trace::Tracer;
+use tpx_node::runtime::clock::tsc;
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -46,7 +47,7 @@ fn main() {
     // For comparison: the vDSO clock the node's duty cycle already reads once per cycle.
     let t0 = Instant::now();
     for _ in 0..n {
-        acc = acc.wrapping_add(tpx_node::clock::now_ns());
+        acc = acc.wrapping_add(tpx_node::runtime::clock::now_ns());
     }
     let clock_gettime_ns = t0.elapsed().as_nanos() as f64 / n as f64;
     // 2. Per-answer bookkeeping, in cycles of `batch` answers; per-cycle cost in a histogram.

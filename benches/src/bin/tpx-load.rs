@@ -145,8 +145,8 @@ fn run(args: Args) -> Result<bool, String> {
     let stats_path = args
         .stats
         .clone()
-        .unwrap_or_else(|| tpx_node::stats::default_path(args.addr.port()));
-    let stats_map = match tpx_node::stats::StatsMap::open(&stats_path) {
+        .unwrap_or_else(|| tpx_node::observe::stats::default_path(args.addr.port()));
+    let stats_map = match tpx_node::observe::stats::StatsMap::open(&stats_path) {
         Ok(m) => Some(m),
         Err(e) => {
             eprintln!("tpx-load: no stage breakdown: {e}");
@@ -154,7 +154,7 @@ fn run(args: Args) -> Result<bool, String> {
         }
     };
     let tsc_hz = stats_map.as_ref().map_or_else(
-        || tpx_node::stats::calibrate_tsc_hz(Duration::from_millis(50)),
+        || tpx_node::runtime::clock::calibrate_tsc_hz(Duration::from_millis(50)),
         |m| m.tsc_hz(),
     );
     let cfg = LoadConfig {
@@ -219,7 +219,7 @@ fn run(args: Args) -> Result<bool, String> {
     // sessions never sit idle long enough for a heartbeat timeout between steps.
     struct Raw {
         out: StepOutput,
-        traces: Option<(Vec<tpx_node::trace::TraceRecord>, u64)>,
+        traces: Option<(Vec<tpx_node::observe::trace::TraceRecord>, u64)>,
         start_s: f64,
         wall_start: SystemTime,
         achieved: f64,

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use tpx_node::stats::StatsMap;
-use tpx_node::trace::{TraceKind, TraceReader, TraceRecord};
+use tpx_node::observe::stats::StatsMap;
+use tpx_node::observe::trace::{TraceKind, TraceReader, TraceRecord};
 
 use super::load::{new_hist, Sample, MAX_NS};
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use tpx_client::{req, token_from_str, Client, ClientConfig};
-use tpx_node::trace::TraceKind;
+use tpx_node::observe::trace::TraceKind;
 use tpx_wire::enums::{CancelReason, OrderKind, RequestKind, Side, StpMode, TimeInForce};
 use tpx_wire::order_entry::{EnterOrder, ReplaceOrder};
 use tpx_wire::replies::ServerMessage;
@@ -314,10 +314,10 @@ pub fn connect(cfg: &LoadConfig) -> Result<Vec<SessionHandle>, String> {
             client,
             account,
             instrument,
-            mid: tpx_node::demo::start_mid(instrument),
+            mid: tpx_node::config::reference_mid(instrument),
             taker: cfg.takers_every > 0 && rank % cfg.takers_every == cfg.takers_every - 1,
             // Unique and increasing per session across steps and runs.
-            next_cl: tpx_node::clock::unix_ns() / 1000 * 1000,
+            next_cl: tpx_node::runtime::clock::unix_ns() / 1000 * 1000,
             live: Vec::new(),
             inflight: HashMap::new(),
             rng: Rng((cfg.seed ^ 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i as u64 + 1)) | 1),
@@ -393,7 +393,7 @@ pub fn run_step(
         groups[i % threads].push(s);
     }
     let n_sessions: usize = groups.iter().map(|g| g.len()).sum();
-    let clock = tpx_node::stats::clock();
+    let clock = tpx_node::runtime::clock::tsc_clock();
     let start = clock.raw();
     let results: Vec<(Vec<SessionHandle>, ThreadOut)> = std::thread::scope(|sc| {
         let hs: Vec<_> = groups
@@ -481,7 +481,7 @@ fn drive(
     n_sessions: usize,
     stop: &AtomicBool,
 ) -> (Vec<SessionHandle>, ThreadOut) {
-    let clock = tpx_node::stats::clock();
+    let clock = tpx_node::runtime::clock::tsc_clock();
     let ns_per_tick = 1e9 / step.tsc_hz;
     let ticks = |ns: f64| ns / ns_per_tick;
     let period = if cfg.mode == Mode::Open {

@@ -3,12 +3,14 @@
 
 #![allow(dead_code)]
 
+pub mod feed;
+
 use std::time::{Duration, Instant};
 
 use tpx_client::{token_from_str, Client, ClientConfig, ClientError};
-use tpx_node::accounts::{token_hash_hex, token_of, AccountEntry, Accounts, AccountsFile};
+use tpx_node::config::replication::ReplicationConfig;
 use tpx_node::config::{CoreAssignment, CorePlan, IdleMode, NodeConfig};
-use tpx_node::replication::ReplicationConfig;
+use tpx_node::gateway::accounts::{token_hash_hex, token_of, AccountEntry, Accounts, AccountsFile};
 use tpx_node::Node;
 use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
 use tpx_wire::order_entry::EnterOrder;

@@ -1,0 +1,514 @@
+//! The end-to-end benchmark behind `e2e-bench` (benches/src/bin/e2e-bench.rs), measured in one
+//! run on the same two cores:
+//!
+//! (a) the floor: a busy-polled TCP ping-pong on 127.0.0.1 of the size of a new order (48 bytes);
+//! (b) order → ack round trip through a running node: one session, one order in flight, the
+//!     node on one core with every role and `idle = "spin"`, the client spinning on the other;
+//! (c) throughput: 8 sessions, each with a window of orders in flight, one client thread.
+//!
+//! The node runs as a child process (`tpx node` if the binary sits next to the bench's, else
+//! this same executable re-run in node mode), so the client and the node share nothing but
+//! the loopback. Orders are IOC on an empty book: each gets `OrderAccepted` (the ack measured)
+//! and `OrderCancelled`, and the book never fills.
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use tpx_client::{req, token_from_str, Client, ClientConfig};
+use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
+use tpx_wire::order_entry::EnterOrder;
+use tpx_wire::replies::ServerMessage;
+
+use tpx_node::gateway::accounts::{demo_accounts_file, DemoAccount};
+
+/// The argument that makes the bench executable run a node (the child).
+pub const NODE_MODE_ARG: &str = "--serve-node";
+
+/// Bytes of a new order on the wire (`EnterOrder`).
+pub const ORDER_BYTES: usize = 48;
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub floor_samples: usize,
+    pub ack_samples: usize,
+    pub warmup: usize,
+    pub throughput_secs: f64,
+    pub sessions: usize,
+    /// Orders in flight per session in the throughput run.
+    pub window: usize,
+    /// The node's core and the client's (default: the first two CPUs).
+    pub node_cpu: Option<usize>,
+    pub client_cpu: Option<usize>,
+    /// The `tpx` binary (default: next to this executable, else this executable in node mode).
+    pub tpx: Option<PathBuf>,
+    /// The node's input log: `durable` (O_DIRECT, fsync durability: an ack waits for the
+    /// commit) or `in-process` (nothing stored: the node before the durable log).
+    pub log: String,
+    /// Run the node with `[risk]` (the built-in risk parameters; the bench accounts funded by
+    /// admin deposits before the measurement), to compare with risk off (the default).
+    pub risk: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            floor_samples: 100_000,
+            ack_samples: 100_000,
+            warmup: 20_000,
+            throughput_secs: 3.0,
+            sessions: 8,
+            window: 256,
+            node_cpu: None,
+            client_cpu: None,
+            tpx: None,
+            log: "durable".into(),
+            risk: false,
+        }
+    }
+}
+
+/// What the run measured (latencies in nanoseconds).
+#[derive(Debug)]
+pub struct Results {
+    pub floor: Histogram<u64>,
+    pub ack: Histogram<u64>,
+    pub throughput_orders_per_sec: f64,
+    pub node: String,
+    pub cpus: (usize, usize),
+    pub log: String,
+    pub risk: bool,
+}
+
+fn us(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
+impl Results {
+    pub fn ratio_p50(&self) -> f64 {
+        us(&self.ack, 0.5) / us(&self.floor, 0.5)
+    }
+    pub fn ratio_p99(&self) -> f64 {
+        us(&self.ack, 0.99) / us(&self.floor, 0.99)
+    }
+
+    /// The JSON the issue asks for.
+    pub fn to_json(&self) -> String {
+        format!(
+            concat!(
+                "{{\"floor\": {{\"p50_us\": {:.2}, \"p99_us\": {:.2}, \"p999_us\": {:.2}}}, ",
+                "\"ack\": {{\"p50_us\": {:.2}, \"p99_us\": {:.2}, \"p999_us\": {:.2}, \"max_us\": {:.2}}}, ",
+                "\"ratio_p50\": {:.3}, \"ratio_p99\": {:.3}, \"throughput_orders_per_sec\": {:.0}, ",
+                "\"samples\": {{\"floor\": {}, \"ack\": {}}}, \"node\": \"{}\", \"cpus\": [{}, {}], \"log\": \"{}\", \"risk\": {}}}"
+            ),
+            us(&self.floor, 0.5),
+            us(&self.floor, 0.99),
+            us(&self.floor, 0.999),
+            us(&self.ack, 0.5),
+            us(&self.ack, 0.99),
+            us(&self.ack, 0.999),
+            self.ack.max() as f64 / 1000.0,
+            self.ratio_p50(),
+            self.ratio_p99(),
+            self.throughput_orders_per_sec,
+            self.floor.len(),
+            self.ack.len(),
+            self.node,
+            self.cpus.0,
+            self.cpus.1,
+            self.log,
+            self.risk,
+        )
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 10_000_000_000, 3).expect("valid bounds")
+}
+
+fn pin(cpu: usize) {
+    tpx_node::core_affinity::set_for_current(tpx_node::core_affinity::CoreId { id: cpu });
+}
+
+fn spin_read_exact(s: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<bool> {
+    let mut got = 0;
+    while got < buf.len() {
+        match s.read(&mut buf[got..]) {
+            Ok(0) => return Ok(false),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => std::hint::spin_loop(),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+fn spin_write_all(s: &mut TcpStream, buf: &[u8]) -> std::io::Result<()> {
+    let mut put = 0;
+    while put < buf.len() {
+        match s.write(&buf[put..]) {
+            Ok(n) => put += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => std::hint::spin_loop(),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// (a) Busy-polled ping-pong of `ORDER_BYTES` between a server on `server_cpu` and a client on
+/// `client_cpu`. Round trips in ns.
+pub fn floor(
+    server_cpu: usize,
+    client_cpu: usize,
+    warmup: usize,
+    samples: usize,
+) -> Result<Histogram<u64>, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let server = std::thread::spawn(move || -> std::io::Result<()> {
+        pin(server_cpu);
+        let (mut s, _) = listener.accept()?;
+        s.set_nodelay(true)?;
+        s.set_nonblocking(true)?;
+        let mut buf = [0u8; ORDER_BYTES];
+        while spin_read_exact(&mut s, &mut buf)? {
+            spin_write_all(&mut s, &buf)?;
+        }
+        Ok(())
+    });
+    pin(client_cpu);
+    let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    s.set_nodelay(true).map_err(|e| e.to_string())?;
+    s.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let mut h = histogram();
+    let msg = [7u8; ORDER_BYTES];
+    let mut buf = [0u8; ORDER_BYTES];
+    for i in 0..warmup + samples {
+        let t0 = Instant::now();
+        spin_write_all(&mut s, &msg).map_err(|e| e.to_string())?;
+        spin_read_exact(&mut s, &mut buf).map_err(|e| e.to_string())?;
+        let ns = t0.elapsed().as_nanos() as u64;
+        if i >= warmup {
+            let _ = h.record(ns.max(1));
+        }
+    }
+    drop(s);
+    server
+        .join()
+        .map_err(|_| "floor server panicked".to_string())?
+        .map_err(|e| e.to_string())?;
+    Ok(h)
+}
+
+/// A node child process; killed with SIGTERM on drop.
+struct NodeChild {
+    child: Child,
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Drop for NodeChild {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child by pid.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The admin account of a risk-on run (funds the bench accounts).
+const BENCH_ADMIN: u32 = 1000;
+
+fn bench_accounts(n: usize) -> Vec<DemoAccount> {
+    (1..=n as u32)
+        .map(|id| DemoAccount {
+            id,
+            name: format!("bench-{id}"),
+            token: format!("bench-token-{id}"),
+            admin: false,
+        })
+        .collect()
+}
+
+fn start_node(
+    tpx: &Path,
+    node_cpu: usize,
+    accounts: &[DemoAccount],
+    extra_args: &[&str],
+    log: &str,
+    risk: bool,
+) -> Result<NodeChild, String> {
+    let dir = std::env::temp_dir().join(format!("tpx-e2e-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut all = accounts.to_vec();
+    if risk {
+        all.push(DemoAccount {
+            id: BENCH_ADMIN,
+            ..crate::demo_funding::demo_admin()
+        });
+    }
+    let file = demo_accounts_file(&all, 1_000_000_000);
+    std::fs::write(
+        dir.join("accounts.toml"),
+        toml::to_string(&file).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\naccounts_file = \"accounts.toml\"\nidle = \"spin\"\n\
+         max_orders = 1048576\nmax_accounts = 1024\nring_capacity = 16384\njournal_capacity = 65536\n\
+         log = \"{log}\"\n\
+         [[core_plan.cores]]\ncpu = {node_cpu}\ngateway = true\nsequencer = true\nshards = [0]\n"
+    );
+    // TPX_E2E_NO_STATS=1: the node without stage stamps (the latency lab's cost, before/after).
+    let config = if std::env::var_os("TPX_E2E_NO_STATS").is_some() {
+        config + "[stats]\nenabled = false\n"
+    } else {
+        config
+    };
+    // Risk on: the built-in parameters, venue accounts below max_accounts.
+    let config = if risk {
+        config
+            + "[risk]\nfee_account = 1020\nliquidation_account = 1021\nfee_tiers = 2\nassets = [1, 2, 3]\n"
+    } else {
+        config
+    };
+    let cfg_path = dir.join("node.toml");
+    std::fs::write(&cfg_path, config).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(tpx);
+    cmd.args(extra_args)
+        .arg(&cfg_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", tpx.display()))?;
+    let stdout = child.stdout.take().ok_or("no child stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(a) = line.strip_prefix("tpx node: listening on ") {
+                    break a.trim().parse::<SocketAddr>().map_err(|e| e.to_string())?;
+                }
+            }
+            _ => {
+                let _ = child.kill();
+                return Err("the node exited before listening".into());
+            }
+        }
+    };
+    // Keep draining the child's stdout so it never blocks on a full pipe; its last line (orders
+    // sequenced) cross-checks the client's count.
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            eprintln!("e2e-bench: node says: {line}");
+        }
+    });
+    Ok(NodeChild { child, addr, dir })
+}
+
+fn ioc(cl: u64) -> EnterOrder {
+    EnterOrder {
+        cl_ord_id: cl,
+        price: 50_000,
+        qty: 1,
+        instrument: 1,
+        side: if cl % 2 == 0 { Side::Buy } else { Side::Sell },
+        kind: OrderKind::Limit,
+        tif: TimeInForce::Ioc,
+        stp: StpMode::None,
+        post_only: false,
+        reduce_only: false,
+    }
+}
+
+fn connect(addr: SocketAddr, a: &DemoAccount) -> Result<Client, String> {
+    let mut cfg = ClientConfig::new(addr, a.id, 1, token_from_str(&a.token));
+    cfg.read_buffer = 1 << 20;
+    Client::connect_at(cfg, 0).map_err(|e| format!("login {}: {e}", a.id))
+}
+
+/// (b) One order in flight: send, spin until its `OrderAccepted`, then its `OrderCancelled`.
+fn ack_latency(
+    addr: SocketAddr,
+    a: &DemoAccount,
+    warmup: usize,
+    samples: usize,
+) -> Result<Histogram<u64>, String> {
+    let mut c = connect(addr, a)?;
+    let mut h = histogram();
+    let far = Instant::now() + Duration::from_secs(600);
+    for i in 0..warmup + samples {
+        let cl = i as u64 + 1;
+        let msg = req::enter(ioc(cl));
+        let t0 = Instant::now();
+        c.send(&msg).map_err(|e| e.to_string())?;
+        loop {
+            match c.recv_spin(far).map_err(|e| e.to_string())? {
+                ServerMessage::OrderAccepted(x) if x.cl_ord_id == cl => break,
+                ServerMessage::OrderRejected(r) => return Err(format!("order rejected: {r:?}")),
+                _ => {}
+            }
+        }
+        let ns = t0.elapsed().as_nanos() as u64;
+        if i >= warmup {
+            let _ = h.record(ns.max(1));
+        }
+        loop {
+            if let ServerMessage::OrderCancelled(x) = c.recv_spin(far).map_err(|e| e.to_string())? {
+                if x.cl_ord_id == cl {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(h)
+}
+
+/// (c) `sessions` sessions, `window` orders in flight each; orders completed per second.
+fn throughput(
+    addr: SocketAddr,
+    accounts: &[DemoAccount],
+    window: usize,
+    secs: f64,
+) -> Result<f64, String> {
+    let mut clients = accounts
+        .iter()
+        .map(|a| connect(addr, a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut inflight = vec![0usize; clients.len()];
+    let mut next_cl = vec![1u64; clients.len()];
+    let warm = Duration::from_millis(500);
+    let run = Duration::from_secs_f64(secs);
+    let start = Instant::now();
+    let mut measured_from: Option<(Instant, u64)> = None;
+    let mut done = 0u64;
+    loop {
+        let now = Instant::now();
+        let elapsed = now - start;
+        if measured_from.is_none() && elapsed >= warm {
+            measured_from = Some((now, done));
+        }
+        if elapsed >= warm + run {
+            let (t0, d0) = measured_from.unwrap_or((start, 0));
+            return Ok((done - d0) as f64 / (now - t0).as_secs_f64());
+        }
+        for (k, c) in clients.iter_mut().enumerate() {
+            while inflight[k] < window {
+                c.queue(&req::enter(ioc(next_cl[k])));
+                next_cl[k] += 1;
+                inflight[k] += 1;
+            }
+            c.flush().map_err(|e| e.to_string())?;
+            let mut rejected = None;
+            c.poll_batch(|m| match m {
+                ServerMessage::OrderCancelled(_) => {
+                    inflight[k] -= 1;
+                    done += 1;
+                }
+                ServerMessage::OrderRejected(r) => rejected = Some(*r),
+                _ => {}
+            })
+            .map_err(|e| e.to_string())?;
+            if let Some(r) = rejected {
+                return Err(format!("order rejected: {r:?}"));
+            }
+        }
+    }
+}
+
+/// Runs (a), (b) and (c).
+pub fn run(opts: &Options) -> Result<Results, String> {
+    let cpus: Vec<usize> = tpx_node::core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let node_cpu = opts.node_cpu.or(cpus.first().copied()).unwrap_or(0);
+    let client_cpu = opts
+        .client_cpu
+        .or(cpus.iter().copied().find(|&c| c != node_cpu))
+        .unwrap_or(node_cpu);
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let (tpx, args, node_kind): (PathBuf, Vec<&str>, String) = match &opts.tpx {
+        Some(p) => (
+            p.clone(),
+            vec!["node", "--config"],
+            format!("child process {}", p.display()),
+        ),
+        None => {
+            let sibling = exe.with_file_name("tpx");
+            if sibling.exists() {
+                (
+                    sibling,
+                    vec!["node", "--config"],
+                    "child process tpx node".into(),
+                )
+            } else {
+                (
+                    exe.clone(),
+                    vec![NODE_MODE_ARG],
+                    "child process (bench executable in node mode)".into(),
+                )
+            }
+        }
+    };
+
+    eprintln!("e2e-bench: floor ping-pong, cpus {node_cpu} <-> {client_cpu} ...");
+    let floor_h = floor(node_cpu, client_cpu, opts.warmup, opts.floor_samples)?;
+
+    let accounts = bench_accounts(opts.sessions.max(1) + 1);
+    let node = start_node(&tpx, node_cpu, &accounts, &args, &opts.log, opts.risk)?;
+    if opts.risk {
+        // Every bench account gets every asset of the one shard, through the log.
+        let admin = DemoAccount {
+            id: BENCH_ADMIN,
+            ..crate::demo_funding::demo_admin()
+        };
+        let f = crate::demo_funding::fund(node.addr, &admin, &accounts, &[(0, 1), (0, 2), (0, 3)])?;
+        eprintln!(
+            "e2e-bench: risk on, {} accounts funded ({} deposits)",
+            accounts.len(),
+            f.accepted
+        );
+    }
+    eprintln!(
+        "e2e-bench: node on {} ({node_kind}); ack round trip ...",
+        node.addr
+    );
+    pin(client_cpu);
+    let ack_h = ack_latency(node.addr, &accounts[0], opts.warmup, opts.ack_samples)?;
+    eprintln!("e2e-bench: throughput with {} sessions ...", opts.sessions);
+    let tput = throughput(node.addr, &accounts[1..], opts.window, opts.throughput_secs)?;
+    drop(node);
+    Ok(Results {
+        floor: floor_h,
+        ack: ack_h,
+        throughput_orders_per_sec: tput,
+        node: node_kind,
+        cpus: (node_cpu, client_cpu),
+        log: opts.log.clone(),
+        risk: opts.risk,
+    })
+}
+
+/// The node-mode entry point of the bench executable: `<exe> --serve-node CONFIG`.
+pub fn serve_node(config: &Path) -> Result<(), String> {
+    tpx_node::appliance::serve::serve(config, tpx_node::sequencing::stage::StartRole::Primary)
+        .map(|_| ())
+}

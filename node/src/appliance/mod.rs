@@ -1,0 +1,5 @@
+//! The pinned cores: the node assembled from its config, and each core's duty cycle.
+
+pub mod core;
+pub mod serve;
+pub mod start;

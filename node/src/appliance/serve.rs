@@ -1,0 +1,108 @@
+//! The `tpx node` process: starts one node from its config and accounts file, prints its status
+//! lines, and stops it on SIGINT/SIGTERM or when the node stops itself.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::appliance::start::Node;
+use crate::config::NodeConfig;
+use crate::gateway::accounts::Accounts;
+use crate::runtime::clock;
+use crate::sequencing::stage::StartRole;
+
+/// Installs SIGINT/SIGTERM handlers that set the returned flag.
+pub fn termination_flag() -> Result<Arc<AtomicBool>, String> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, flag.clone())
+            .map_err(|e| format!("signal handler: {e}"))?;
+    }
+    Ok(flag)
+}
+
+pub fn fmt_price(ticks: i64, tick_size: u64) -> String {
+    // Quote minor units are 1e-6 USDT (display only).
+    let v = ticks as f64 * tick_size as f64 / 1e6;
+    if tick_size >= 1_000_000 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+pub fn tops_line(node: &Node, cfg: &NodeConfig) -> String {
+    let shared = node.shared();
+    tops_of(cfg, |k| shared.top(k))
+}
+
+/// `BTC-USDT 60001x5/60003x2  ETH-USDT ...` for the config's instruments, from `top(index)`.
+pub fn tops_of(
+    cfg: &NodeConfig,
+    top: impl Fn(usize) -> (Option<(i64, u64)>, Option<(i64, u64)>),
+) -> String {
+    let mut parts = Vec::new();
+    for (k, i) in cfg.instruments().iter().enumerate() {
+        let (bid, ask) = top(k);
+        let side = |s: Option<(i64, u64)>| {
+            s.map_or("-".to_string(), |(p, q)| {
+                format!("{}x{q}", fmt_price(p, i.tick_size))
+            })
+        };
+        parts.push(format!("{} {}/{}", i.symbol, side(bid), side(ask)));
+    }
+    parts.join("  ")
+}
+
+/// Set by `tpx up` on its node children: print `tpx node: TOPS ...` once a second (the parent
+/// shows the primary's next to its feed handler's).
+pub const PRINT_TOPS_ENV: &str = "TPX_PRINT_TOPS";
+
+/// Runs `tpx node --config PATH --role primary|standby` until SIGINT/SIGTERM, or until the
+/// node stops itself. Prints `tpx node: listening on ADDR` first (scripts and the e2e bench read
+/// it to learn an ephemeral port), then `tpx node: ROLE ...` lines on every role change. Returns
+/// the exit status: 0, or [`crate::sequencing::replication::EXIT_REJOIN`] when the node cut its log's tail
+/// and must be restarted (as standby) to rebuild its shards.
+pub fn serve(config: &std::path::Path, role: StartRole) -> Result<u8, String> {
+    let term = termination_flag()?;
+    let cfg = NodeConfig::load(config)?;
+    let accounts = Accounts::load(&cfg.accounts_file)?;
+    let n_accounts = accounts.len();
+    let mut node = Node::start_as(&cfg, accounts, role)?;
+    println!("tpx node: listening on {}", node.addr());
+    println!(
+        "tpx node: {} accounts, {} cores, {:?} idle, {} log, risk {}",
+        n_accounts,
+        node.plan().cores.len(),
+        cfg.idle,
+        match cfg.log {
+            crate::config::LogMode::Durable => "durable",
+            crate::config::LogMode::InProcess => "in-process",
+        },
+        if cfg.risk.is_some() { "on" } else { "off" }
+    );
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    let print_tops = std::env::var_os(PRINT_TOPS_ENV).is_some();
+    let mut last_tops_ns = clock::now_ns();
+    while !term.load(Ordering::Relaxed) && !node.shared().shutdown.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(20));
+        if print_tops && clock::now_ns().saturating_sub(last_tops_ns) >= 1_000_000_000 {
+            last_tops_ns = clock::now_ns();
+            println!("tpx node: TOPS {}", tops_line(&node, &cfg));
+            let _ = std::io::stdout().flush();
+        }
+    }
+    let st = &node.shared().stats;
+    let (seq, trades) = (
+        st.sequenced.load(Ordering::Relaxed),
+        st.trades.load(Ordering::Relaxed),
+    );
+    let code = node.shared().exit_code.load(Ordering::Relaxed) as u8;
+    let acked = node.shared().acked_seq.load(Ordering::Relaxed);
+    node.stop();
+    println!(
+        "tpx node: stopped after {seq} orders sequenced, {trades} trades, acknowledged up to seq {acked}"
+    );
+    Ok(code)
+}

@@ -1,0 +1,685 @@
+//! The order-entry gateway of one core: the IO around [`SessionTable`].
+//!
+//! Non-blocking sockets, busy-polled by the core's duty cycle: accept what is pending, read what
+//! every connection has (one `read(2)` each), handle every complete frame, and after the shards'
+//! reports are in, write each connection's replies with one `write(2)`.
+//!
+//! A logical session lives on its account's *home* gateway core (`account % gateways`), which
+//! holds its journal and order ownership. Each gateway core accepts on its own `SO_REUSEPORT`
+//! listener; a login that arrives on another core's listener is handed, with its socket, to
+//! the home core through a small mutex-guarded inbox (logins are off the hot path).
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tpx_wire::enums::{LogoutReason, RejectReason, RequestKind};
+use tpx_wire::framing::FrameBuffer;
+use tpx_wire::order_entry::ClientMessage;
+use tpx_wire::replies::{OrderRejected, ServerMessage};
+use tpx_wire::session::{
+    Login, LoginAccepted, LoginRejected, Logout, ServerHeartbeat, SessionReject,
+    MAX_ORDER_ENTRY_FRAME,
+};
+
+use crate::gateway::accounts::Accounts;
+use crate::gateway::session::{ConnId, Outbox, SessionTable};
+use crate::msg::{home_gateway, Report, Request};
+use crate::runtime::doorbell::Doorbell;
+use crate::runtime::ring::{Consumer, Producer};
+
+/// A connection handed from the core that accepted it to its account's home core.
+#[derive(Debug)]
+pub struct Handoff {
+    pub stream: TcpStream,
+    pub login: Login,
+    /// Bytes the client sent after its login, already read.
+    pub rest: Vec<u8>,
+    pub opened_ns: u64,
+}
+
+/// A gateway core's inbox of handed-off connections.
+#[derive(Debug, Default)]
+pub struct HandoffInbox {
+    pending: AtomicBool,
+    queue: Mutex<Vec<Handoff>>,
+    /// The doorbell of the inbox's core (park mode).
+    bell: Option<Arc<Doorbell>>,
+}
+
+impl HandoffInbox {
+    pub fn new(bell: Option<Arc<Doorbell>>) -> HandoffInbox {
+        HandoffInbox {
+            bell,
+            ..HandoffInbox::default()
+        }
+    }
+
+    pub fn push(&self, h: Handoff) {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).push(h);
+        self.pending.store(true, Ordering::Release);
+        if let Some(b) = &self.bell {
+            b.ring();
+        }
+    }
+
+    fn take(&self) -> Vec<Handoff> {
+        if !self.pending.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        self.pending.store(false, Ordering::Release);
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Timers and limits of the gateway (nanoseconds).
+#[derive(Clone, Debug)]
+pub struct GatewaySettings {
+    pub heartbeat_interval_ns: u64,
+    pub heartbeat_timeout_ns: u64,
+    pub login_timeout_ns: u64,
+    pub max_connections: usize,
+    /// A connection whose unsent replies exceed this is closed (`SlowConsumer`); its session
+    /// stays and the client gets the replies by replay after reconnecting.
+    pub max_out_bytes: usize,
+    /// Bytes of the per-connection read buffer.
+    pub read_buffer: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ConnState {
+    AwaitLogin,
+    Active { slot: u32 },
+}
+
+#[derive(Debug)]
+struct Conn {
+    stream: TcpStream,
+    rbuf: FrameBuffer<Box<[u8]>>,
+    out: Vec<u8>,
+    out_pos: usize,
+    state: ConnState,
+    opened_ns: u64,
+    last_rx_ns: u64,
+    last_tx_ns: u64,
+    /// Close once `out` is written.
+    closing: bool,
+    /// Close now (write failed, peer gone).
+    dead: bool,
+}
+
+impl Conn {
+    fn queue(&mut self, msg: &ServerMessage) {
+        let len = self.out.len();
+        self.out.resize(len + MAX_ORDER_ENTRY_FRAME, 0);
+        let n = msg.encode(&mut self.out[len..]).unwrap_or(0);
+        self.out.truncate(len + n);
+    }
+}
+
+struct Conns<'a> {
+    conns: &'a mut [Option<Conn>],
+}
+
+impl Outbox for Conns<'_> {
+    #[inline]
+    fn deliver(&mut self, conn: ConnId, bytes: &[u8]) {
+        if let Some(Some(c)) = self.conns.get_mut(conn as usize) {
+            c.out.extend_from_slice(bytes);
+        }
+    }
+}
+
+/// Counters a gateway core exposes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GatewayCounters {
+    pub accepted: u64,
+    pub logins: u64,
+    pub login_rejects: u64,
+    pub session_rejects: u64,
+    pub unroutable_reports: u64,
+}
+
+/// One core's gateway.
+#[derive(Debug)]
+pub struct Gateway {
+    /// This gateway's number among the gateway cores.
+    index: usize,
+    listener: TcpListener,
+    conns: Vec<Option<Conn>>,
+    free: Vec<u32>,
+    sessions: SessionTable,
+    accounts: Arc<Accounts>,
+    inbox: Arc<HandoffInbox>,
+    /// Every gateway's inbox, by gateway number.
+    inboxes: Vec<Arc<HandoffInbox>>,
+    to_sequencer: Producer<Request>,
+    from_shards: Vec<Consumer<Report>>,
+    settings: GatewaySettings,
+    heartbeat_interval_ms: u32,
+    last_timer_ns: u64,
+    last_accept_ns: u64,
+    /// The sequencer core's doorbell, when it is another core (park mode).
+    wake_sequencer: Option<Arc<Doorbell>>,
+    forwarded: bool,
+    /// The node's shared state: logins are refused (`NotPrimary`) while it is not active.
+    shared: Option<Arc<crate::runtime::state::NodeState>>,
+    pub counters: GatewayCounters,
+    /// Stage stamps and trace (`crate::observe::trace`); `None`: no stamps taken.
+    tracer: Option<crate::observe::trace::Tracer>,
+    /// Raw TSC of the last read (the `rx` stamp of the requests in it).
+    rx_tsc: u64,
+}
+
+/// How often the listener is polled.
+const ACCEPT_POLL_NS: u64 = 100_000;
+
+impl Gateway {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        index: usize,
+        listener: TcpListener,
+        sessions: SessionTable,
+        accounts: Arc<Accounts>,
+        inboxes: Vec<Arc<HandoffInbox>>,
+        to_sequencer: Producer<Request>,
+        from_shards: Vec<Consumer<Report>>,
+        settings: GatewaySettings,
+        heartbeat_interval_ms: u32,
+    ) -> io::Result<Gateway> {
+        listener.set_nonblocking(true)?;
+        Ok(Gateway {
+            index,
+            listener,
+            conns: Vec::new(),
+            free: Vec::new(),
+            sessions,
+            accounts,
+            inbox: inboxes[index].clone(),
+            inboxes,
+            to_sequencer,
+            from_shards,
+            settings,
+            heartbeat_interval_ms,
+            last_timer_ns: 0,
+            last_accept_ns: 0,
+            wake_sequencer: None,
+            forwarded: false,
+            shared: None,
+            counters: GatewayCounters::default(),
+            tracer: None,
+            rx_tsc: 0,
+        })
+    }
+
+    /// The sequencer core's doorbell (`None`: same core, or spin mode).
+    pub fn with_wake(mut self, wake_sequencer: Option<Arc<Doorbell>>) -> Self {
+        self.wake_sequencer = wake_sequencer;
+        self
+    }
+
+    /// The node's shared state (a standby refuses logins until it is promoted).
+    pub fn with_shared(mut self, shared: Arc<crate::runtime::state::NodeState>) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// What a parked core waits on: the listener and every open connection (readable, or
+    /// writable while output is pending).
+    /// Stage stamps and per-order trace into this core's stats block.
+    pub fn with_tracer(mut self, tracer: Option<crate::observe::trace::Tracer>) -> Self {
+        self.tracer = tracer;
+        self
+    }
+
+    pub fn poll_fds(&self, out: &mut Vec<libc::pollfd>) {
+        out.push(libc::pollfd {
+            fd: self.listener.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        for c in self.conns.iter().flatten() {
+            if c.dead || c.closing && c.out.len() == c.out_pos {
+                continue;
+            }
+            let mut events = if c.closing { 0 } else { libc::POLLIN };
+            if c.out_pos < c.out.len() {
+                events |= libc::POLLOUT;
+            }
+            out.push(libc::pollfd {
+                fd: c.stream.as_raw_fd(),
+                events,
+                revents: 0,
+            });
+        }
+    }
+
+    pub fn sessions(&self) -> &SessionTable {
+        &self.sessions
+    }
+
+    pub fn connections(&self) -> usize {
+        self.conns.iter().filter(|c| c.is_some()).count()
+    }
+
+    fn add_conn(&mut self, stream: TcpStream, now_ns: u64) -> Option<u32> {
+        if self.conns.len() - self.free.len() >= self.settings.max_connections {
+            return None;
+        }
+        let conn = Conn {
+            stream,
+            rbuf: FrameBuffer::new(
+                vec![0u8; self.settings.read_buffer].into_boxed_slice(),
+                MAX_ORDER_ENTRY_FRAME,
+            ),
+            out: Vec::with_capacity(4096),
+            out_pos: 0,
+            state: ConnState::AwaitLogin,
+            opened_ns: now_ns,
+            last_rx_ns: now_ns,
+            last_tx_ns: now_ns,
+            closing: false,
+            dead: false,
+        };
+        Some(match self.free.pop() {
+            Some(id) => {
+                self.conns[id as usize] = Some(conn);
+                id
+            }
+            None => {
+                self.conns.push(Some(conn));
+                (self.conns.len() - 1) as u32
+            }
+        })
+    }
+
+    fn close(&mut self, id: u32) {
+        if let Some(c) = self.conns[id as usize].take() {
+            if let ConnState::Active { slot } = c.state {
+                self.sessions.disconnect(slot, id);
+            }
+            self.free.push(id);
+        }
+    }
+
+    /// Accepts pending connections and takes handed-off ones. Returns the work done. The
+    /// listener is polled at most every 100 µs (an `accept(2)` that finds nothing costs as much
+    /// as a read, and connection setup is not the hot path).
+    pub fn accept(&mut self, now_ns: u64) -> usize {
+        let mut work = 0;
+        let due = now_ns.saturating_sub(self.last_accept_ns) >= ACCEPT_POLL_NS;
+        if due {
+            self.last_accept_ns = now_ns;
+        }
+        for _ in 0..if due { 16 } else { 0 } {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    work += 1;
+                    self.counters.accepted += 1;
+                    if stream.set_nonblocking(true).is_err() || stream.set_nodelay(true).is_err() {
+                        continue;
+                    }
+                    // Over the connection limit: dropped (closed) at once.
+                    let _ = self.add_conn(stream, now_ns);
+                }
+                Err(_) => break,
+            }
+        }
+        for h in self.inbox.take() {
+            work += 1;
+            if let Some(id) = self.add_conn(h.stream, h.opened_ns) {
+                self.on_login(id, &h.login, now_ns);
+                if let Some(c) = self.conns[id as usize].as_mut() {
+                    c.rbuf.extend(&h.rest);
+                }
+                self.rx_tsc = 0;
+                self.handle_frames(id, now_ns, crate::runtime::clock::unix_ns());
+            }
+        }
+        work
+    }
+
+    fn on_login(&mut self, id: u32, login: &Login, now_ns: u64) {
+        let active = self
+            .shared
+            .as_ref()
+            .is_none_or(|s| s.active.load(std::sync::atomic::Ordering::Acquire));
+        let result = if active {
+            self.sessions.login(&self.accounts, login, id, now_ns)
+        } else {
+            Err(tpx_wire::enums::LoginRejectReason::NotPrimary)
+        };
+        let hb = self.heartbeat_interval_ms;
+        match result {
+            Ok(ok) => {
+                self.counters.logins += 1;
+                let replay: Vec<u8> = self
+                    .sessions
+                    .replay(ok.slot, ok.replay.clone())
+                    .flatten()
+                    .copied()
+                    .collect();
+                let c = self.conns[id as usize].as_mut().expect("live connection");
+                c.state = ConnState::Active { slot: ok.slot };
+                c.queue(&ServerMessage::LoginAccepted(LoginAccepted {
+                    session_id: login.session_id,
+                    heartbeat_interval_ms: hb,
+                    next_seq: ok.replay.start.max(1),
+                }));
+                c.out.extend_from_slice(&replay);
+            }
+            Err(reason) => {
+                self.counters.login_rejects += 1;
+                let c = self.conns[id as usize].as_mut().expect("live connection");
+                c.queue(&ServerMessage::LoginRejected(LoginRejected { reason }));
+                c.closing = true;
+            }
+        }
+    }
+
+    /// Reads every connection and handles its complete frames. Returns the work done.
+    pub fn read_all(&mut self, now_ns: u64, unix_ns: u64) -> usize {
+        let mut work = 0;
+        for id in 0..self.conns.len() as u32 {
+            let Some(c) = self.conns[id as usize].as_mut() else {
+                continue;
+            };
+            if c.closing || c.dead {
+                continue;
+            }
+            // Complete frames are always handled before the next read, so at most one partial
+            // frame (< 256 bytes) is left and the spare room is never empty.
+            match c.stream.read(c.rbuf.spare_mut()) {
+                Ok(0) => {
+                    c.dead = true;
+                    continue;
+                }
+                Ok(n) => {
+                    c.rbuf.commit(n);
+                    c.last_rx_ns = now_ns;
+                    work += 1;
+                    if self.tracer.is_some() {
+                        self.rx_tsc = crate::runtime::clock::tsc();
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    c.dead = true;
+                    continue;
+                }
+            }
+            work += self.handle_frames(id, now_ns, unix_ns);
+        }
+        if std::mem::take(&mut self.forwarded) {
+            if let Some(b) = &self.wake_sequencer {
+                b.ring();
+            }
+        }
+        work
+    }
+
+    /// Handles the buffered complete frames of one connection.
+    fn handle_frames(&mut self, id: u32, now_ns: u64, unix_ns: u64) -> usize {
+        let mut n = 0;
+        loop {
+            let Some(c) = self.conns[id as usize].as_mut() else {
+                return n;
+            };
+            if c.closing {
+                return n;
+            }
+            let state = c.state;
+            let decoded = match c.rbuf.next_frame() {
+                Ok(Some(frame)) => ClientMessage::decode(frame),
+                Ok(None) => return n,
+                Err(_) => {
+                    // An impossible length: the stream cannot be resynchronised.
+                    c.queue(&ServerMessage::Logout(Logout {
+                        reason: LogoutReason::MalformedFrame,
+                    }));
+                    c.closing = true;
+                    return n;
+                }
+            };
+            n += 1;
+            let msg = match decoded {
+                Ok(m) => m,
+                Err(e) => {
+                    self.counters.session_rejects += 1;
+                    c.queue(&ServerMessage::SessionReject(SessionReject::from_error(&e)));
+                    continue;
+                }
+            };
+            match state {
+                ConnState::AwaitLogin => self.on_frame_before_login(id, msg, now_ns),
+                ConnState::Active { slot } => self.on_frame(id, slot, msg, now_ns, unix_ns),
+            }
+        }
+    }
+
+    fn on_frame_before_login(&mut self, id: u32, msg: ClientMessage, now_ns: u64) {
+        let gateways = self.inboxes.len();
+        if let ClientMessage::Login(login) = msg {
+            let home = home_gateway(login.account, gateways);
+            if home == self.index {
+                return self.on_login(id, &login, now_ns);
+            }
+            // Hand the socket and what follows the login to the home core.
+            let Some(mut c) = self.conns[id as usize].take() else {
+                return;
+            };
+            self.free.push(id);
+            let mut rest = Vec::new();
+            while let Ok(Some(f)) = c.rbuf.next_frame() {
+                rest.extend_from_slice(f);
+            }
+            self.inboxes[home].push(Handoff {
+                stream: c.stream,
+                login,
+                rest,
+                opened_ns: c.opened_ns,
+            });
+            return;
+        }
+        // Any other frame before login: a request gets `OrderRejected(NotLoggedIn)` with seq 0,
+        // anything else no answer; then the connection closes (PROTOCOL.md, "Sessions").
+        let c = self.conns[id as usize].as_mut().expect("live connection");
+        match msg {
+            ClientMessage::Login(_)
+            | ClientMessage::Heartbeat(_)
+            | ClientMessage::LogoutRequest(_) => c.closing = true,
+            other => {
+                let request = match other {
+                    ClientMessage::ReplaceOrder(_) => RequestKind::ReplaceOrder,
+                    ClientMessage::CancelOrder(_) => RequestKind::CancelOrder,
+                    ClientMessage::MassCancel(_) => RequestKind::MassCancel,
+                    _ => RequestKind::EnterOrder,
+                };
+                c.queue(&ServerMessage::OrderRejected(OrderRejected {
+                    seq: 0,
+                    timestamp_ns: crate::runtime::clock::unix_ns(),
+                    cl_ord_id: 0,
+                    reason: RejectReason::NotLoggedIn,
+                    request,
+                }));
+                c.closing = true;
+            }
+        }
+    }
+
+    fn on_frame(&mut self, id: u32, slot: u32, msg: ClientMessage, now_ns: u64, unix_ns: u64) {
+        let Gateway {
+            conns,
+            sessions,
+            to_sequencer,
+            forwarded,
+            tracer,
+            rx_tsc,
+            ..
+        } = self;
+        let mut out = Conns { conns };
+        let fwd = |mut r: Request| {
+            r.stamps.rx = *rx_tsc;
+            let ok = to_sequencer.try_push(r).is_ok();
+            *forwarded |= ok;
+            if let (true, Some(t)) = (ok, tracer.as_mut()) {
+                t.on_request();
+            }
+            ok
+        };
+        match msg {
+            ClientMessage::EnterOrder(m) => {
+                sessions.on_enter_order(slot, &m, now_ns, unix_ns, &mut out, fwd)
+            }
+            ClientMessage::CancelOrder(m) => {
+                sessions.on_cancel_order(slot, &m, now_ns, unix_ns, &mut out, fwd)
+            }
+            ClientMessage::ReplaceOrder(m) => {
+                sessions.on_replace_order(slot, &m, now_ns, unix_ns, &mut out, fwd)
+            }
+            ClientMessage::MassCancel(m) => {
+                sessions.on_mass_cancel(slot, &m, now_ns, unix_ns, &mut out, fwd)
+            }
+            ClientMessage::Heartbeat(_) => {}
+            ClientMessage::AdminDeposit(_)
+            | ClientMessage::AdminWithdraw(_)
+            | ClientMessage::AdminSetMarkPrice(_)
+            | ClientMessage::AdminApplyFunding(_)
+            | ClientMessage::AdminLiquidate(_)
+            | ClientMessage::AdminSetFeeTier(_) => {
+                sessions.on_admin(slot, &msg, now_ns, unix_ns, &mut out, fwd)
+            }
+            ClientMessage::LogoutRequest(_) => {
+                let c = conns[id as usize].as_mut().expect("live connection");
+                c.queue(&ServerMessage::Logout(Logout {
+                    reason: LogoutReason::UserRequested,
+                }));
+                c.closing = true;
+            }
+            ClientMessage::Login(_) => {
+                let c = conns[id as usize].as_mut().expect("live connection");
+                c.queue(&ServerMessage::Logout(Logout {
+                    reason: LogoutReason::ProtocolViolation,
+                }));
+                c.closing = true;
+            }
+        }
+    }
+
+    /// Turns the shards' reports into replies. Returns the work done.
+    pub fn deliver(&mut self) -> usize {
+        let Gateway {
+            conns,
+            sessions,
+            from_shards,
+            counters,
+            tracer,
+            ..
+        } = self;
+        let mut out = Conns { conns };
+        let mut n = 0;
+        for ring in from_shards.iter_mut() {
+            for _ in 0..4096 {
+                let Some(r) = ring.try_pop() else { break };
+                n += 1;
+                if !sessions.on_report(&r, &mut out) {
+                    counters.unroutable_reports += 1;
+                }
+                if let Some(t) = tracer.as_mut() {
+                    t.on_report(&r);
+                }
+            }
+        }
+        n
+    }
+
+    /// Heartbeats and timeouts, at most once a millisecond.
+    pub fn timers(&mut self, now_ns: u64) {
+        if now_ns.saturating_sub(self.last_timer_ns) < 1_000_000 {
+            return;
+        }
+        self.last_timer_ns = now_ns;
+        let s = self.settings.clone();
+        for c in self.conns.iter_mut().flatten() {
+            if c.closing || c.dead {
+                continue;
+            }
+            match c.state {
+                ConnState::AwaitLogin => {
+                    if now_ns.saturating_sub(c.opened_ns) > s.login_timeout_ns {
+                        c.dead = true;
+                    }
+                }
+                ConnState::Active { slot } => {
+                    if now_ns.saturating_sub(c.last_rx_ns) > s.heartbeat_timeout_ns {
+                        c.queue(&ServerMessage::Logout(Logout {
+                            reason: LogoutReason::HeartbeatTimeout,
+                        }));
+                        c.closing = true;
+                    } else if now_ns.saturating_sub(c.last_tx_ns) >= s.heartbeat_interval_ns
+                        && c.out.len() == c.out_pos
+                    {
+                        c.queue(&ServerMessage::Heartbeat(ServerHeartbeat {
+                            next_seq: self.sessions.next_seq(slot),
+                        }));
+                    }
+                }
+            }
+        }
+    }
+
+    /// One `write(2)` per connection with something to send; closes finished and dead ones.
+    /// Returns the work done.
+    pub fn flush(&mut self, now_ns: u64) -> usize {
+        let mut work = 0;
+        if let Some(t) = self.tracer.as_mut() {
+            t.before_writes();
+        }
+        for id in 0..self.conns.len() as u32 {
+            let Some(c) = self.conns[id as usize].as_mut() else {
+                continue;
+            };
+            if !c.dead && c.out_pos < c.out.len() {
+                match c.stream.write(&c.out[c.out_pos..]) {
+                    Ok(n) => {
+                        c.out_pos += n;
+                        c.last_tx_ns = now_ns;
+                        work += 1;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => c.dead = true,
+                }
+                if c.out_pos == c.out.len() {
+                    c.out.clear();
+                    c.out_pos = 0;
+                } else if c.out.len() - c.out_pos > self.settings.max_out_bytes {
+                    c.dead = true;
+                }
+            }
+            if c.dead || (c.closing && c.out.is_empty()) {
+                self.close(id);
+            }
+        }
+        if let Some(t) = self.tracer.as_mut() {
+            t.on_flushed(work as u64);
+        }
+        work
+    }
+
+    /// Says goodbye to every connection (`Logout(AdminShutdown)`), best effort.
+    pub fn shutdown(&mut self, now_ns: u64) {
+        for c in self.conns.iter_mut().flatten() {
+            if matches!(c.state, ConnState::Active { .. }) && !c.closing {
+                c.queue(&ServerMessage::Logout(Logout {
+                    reason: LogoutReason::AdminShutdown,
+                }));
+            }
+            c.closing = true;
+        }
+        self.flush(now_ns);
+    }
+}

@@ -1,0 +1,275 @@
+//! The session layer of one gateway core, as pure logic: logins and replay, per-session throttle
+//! and client-order-id rules, routing requests to shards, order ownership, and turning shard
+//! reports into sequenced, journaled replies. No IO and no clock: the caller passes the time and
+//! an [`Outbox`] that owns the connections.
+
+use std::ops::Range;
+
+use tpx_engine::{AccountId, ClientOrderId, InstrumentId};
+use tpx_wire::codec::Token;
+use tpx_wire::enums::{LoginRejectReason, RejectReason, RequestKind};
+use tpx_wire::replies::{OrderRejected, ServerMessage};
+use tpx_wire::session::Login;
+
+use rustc_hash::FxHashMap as HashMap;
+
+use crate::gateway::accounts::Accounts;
+use crate::gateway::journal::{Journal, ReplayError};
+use crate::gateway::routing::Routing;
+use crate::gateway::throttle::Throttle;
+use crate::msg::NO_SESSION;
+
+mod owners;
+mod replies;
+mod requests;
+#[cfg(test)]
+mod tests;
+
+pub use requests::{admin_command, AdminTarget};
+
+/// The largest reply (`OrderExecuted`, 88 bytes) rounded up: the journal's slot size.
+pub const MAX_REPLY_LEN: usize = 96;
+
+/// A connection, as the gateway numbers them.
+pub type ConnId = u32;
+
+/// Where the session layer puts bytes for a connection (the gateway's connection table).
+pub trait Outbox {
+    fn deliver(&mut self, conn: ConnId, bytes: &[u8]);
+}
+
+/// Collects deliveries, for tests.
+impl Outbox for Vec<(ConnId, Vec<u8>)> {
+    fn deliver(&mut self, conn: ConnId, bytes: &[u8]) {
+        self.push((conn, bytes.to_vec()));
+    }
+}
+
+/// The session-layer settings.
+#[derive(Clone, Debug)]
+pub struct SessionSettings {
+    pub heartbeat_interval_ms: u32,
+    pub journal_capacity: usize,
+    /// Logical sessions this core may hold (each holds a journal).
+    pub max_sessions: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PendingMass {
+    tag: u32,
+    remaining: u16,
+    cancelled: u32,
+    instrument: Option<InstrumentId>,
+    ts_ns: u64,
+}
+
+/// One logical session: `(account, session_id)`, its sequence numbers and journal. Survives its
+/// connections.
+#[derive(Debug)]
+pub struct Session {
+    pub account: AccountId,
+    pub session_id: u32,
+    pub journal: Journal,
+    throttle: Throttle,
+    last_cl_ord_id: ClientOrderId,
+    pub conn: Option<ConnId>,
+    pending_mass: Vec<PendingMass>,
+    /// The account may send admin requests (`admin = true` in the accounts file).
+    pub admin: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Owner {
+    /// The owning session's slot, or [`ORPHAN`].
+    session: u32,
+    shard: u16,
+    instrument: InstrumentId,
+    /// False while the order (or a replace's new id) awaits the engine's answer.
+    live: bool,
+}
+
+/// `Owner::session` of a live order no session of this core owns: one this node learned from
+/// the applied log without having taken its request (a standby's, one placed before a failover,
+/// one replayed at start). The account's first session to cancel or replace it by `cl_ord_id`
+/// adopts it, and so does the account's connected session when an unsolicited report about it
+/// (a fill, an expiry) arrives; until then its reports are tracked but not delivered.
+const ORPHAN: u32 = NO_SESSION;
+
+/// A successful login.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginOk {
+    pub slot: u32,
+    pub replay: Range<u64>,
+}
+
+/// Counters the gateway reads for its stats.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionCounters {
+    pub requests: u64,
+    pub rejects_throttled: u64,
+    pub rejects_backpressure: u64,
+    pub replies: u64,
+    /// Balance updates for an account with no connected session here (not journaled: a
+    /// session that logs in later does not get them; its balances are in the node's state).
+    pub balance_updates_dropped: u64,
+}
+
+/// Every logical session homed on one gateway core.
+#[derive(Debug)]
+pub struct SessionTable {
+    settings: SessionSettings,
+    routing: Routing,
+    sessions: Vec<Session>,
+    by_key: HashMap<(AccountId, u32), u32>,
+    /// Each account's session slots, ascending (sessions are never removed): the lookup of an
+    /// account's connected session for unsolicited reports reads these, not every session.
+    by_account: HashMap<AccountId, Vec<u32>>,
+    owners: HashMap<(AccountId, ClientOrderId), Owner>,
+    next_tag: u32,
+    pub counters: SessionCounters,
+}
+
+/// Encodes `msg` (whose `seq` is already set), journals it and delivers it if connected.
+fn emit(
+    session: &mut Session,
+    msg: ServerMessage,
+    outbox: &mut impl Outbox,
+    counters: &mut SessionCounters,
+) {
+    let mut buf = [0u8; MAX_REPLY_LEN];
+    let Ok(n) = msg.encode(&mut buf) else {
+        debug_assert!(false, "reply failed to encode: {msg:?}");
+        return;
+    };
+    session.journal.append(&buf[..n]);
+    counters.replies += 1;
+    if let Some(conn) = session.conn {
+        outbox.deliver(conn, &buf[..n]);
+    }
+}
+
+fn rejected(
+    session: &mut Session,
+    ts_ns: u64,
+    cl_ord_id: u64,
+    reason: RejectReason,
+    request: RequestKind,
+) -> ServerMessage {
+    ServerMessage::OrderRejected(OrderRejected {
+        seq: session.journal.next_seq(),
+        timestamp_ns: ts_ns,
+        cl_ord_id,
+        reason,
+        request,
+    })
+}
+
+impl SessionTable {
+    pub fn new(settings: SessionSettings, routing: Routing) -> SessionTable {
+        SessionTable {
+            settings,
+            routing,
+            sessions: Vec::new(),
+            by_key: HashMap::default(),
+            by_account: HashMap::default(),
+            owners: HashMap::default(),
+            next_tag: 1,
+            counters: SessionCounters::default(),
+        }
+    }
+
+    pub fn session(&self, slot: u32) -> &Session {
+        &self.sessions[slot as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// Live orders this core tracks (for tests and stats).
+    pub fn tracked_orders(&self) -> usize {
+        self.owners.len()
+    }
+
+    /// Handles a `Login` on connection `conn`. On success the session is bound to `conn` and the
+    /// caller sends `LoginAccepted { next_seq: replay.start }` followed by the journal's replies
+    /// in `replay` (see [`SessionTable::replay`]).
+    pub fn login(
+        &mut self,
+        accounts: &Accounts,
+        login: &Login,
+        conn: ConnId,
+        now_ns: u64,
+    ) -> Result<LoginOk, LoginRejectReason> {
+        let token: &Token = &login.token;
+        let entry = accounts
+            .authenticate(login.account, &token.0)
+            .map_err(|_| LoginRejectReason::NotAuthorized)?;
+        let key = (login.account, login.session_id);
+        let slot = match self.by_key.get(&key) {
+            Some(&s) => s,
+            None => {
+                if login.requested_next_seq > 1 {
+                    return Err(LoginRejectReason::SequenceAhead);
+                }
+                if self.sessions.len() >= self.settings.max_sessions {
+                    return Err(LoginRejectReason::UnknownSession);
+                }
+                let slot = self.sessions.len() as u32;
+                self.sessions.push(Session {
+                    account: login.account,
+                    session_id: login.session_id,
+                    journal: Journal::new(self.settings.journal_capacity, MAX_REPLY_LEN),
+                    throttle: Throttle::new(entry.rate_limit_per_sec, entry.burst(), now_ns),
+                    last_cl_ord_id: 0,
+                    conn: None,
+                    pending_mass: Vec::new(),
+                    admin: entry.admin,
+                });
+                self.by_key.insert(key, slot);
+                self.by_account.entry(login.account).or_default().push(slot);
+                slot
+            }
+        };
+        let s = &mut self.sessions[slot as usize];
+        if s.conn.is_some() {
+            return Err(LoginRejectReason::SessionInUse);
+        }
+        let replay = if login.requested_next_seq == 0 {
+            s.journal.next_seq()..s.journal.next_seq()
+        } else {
+            s.journal
+                .replay_range(login.requested_next_seq)
+                .map_err(|e| match e {
+                    ReplayError::TooOld { .. } => LoginRejectReason::SequenceUnavailable,
+                    ReplayError::Future { .. } => LoginRejectReason::SequenceAhead,
+                })?
+        };
+        s.conn = Some(conn);
+        Ok(LoginOk { slot, replay })
+    }
+
+    /// The journaled replies in `range` of session `slot`, in order.
+    pub fn replay(&self, slot: u32, range: Range<u64>) -> impl Iterator<Item = &[u8]> + '_ {
+        let j = &self.sessions[slot as usize].journal;
+        range.filter_map(move |seq| j.get(seq))
+    }
+
+    /// The connection of `slot` closed (or logged out): the session stays, unbound.
+    pub fn disconnect(&mut self, slot: u32, conn: ConnId) {
+        if let Some(s) = self.sessions.get_mut(slot as usize) {
+            if s.conn == Some(conn) {
+                s.conn = None;
+            }
+        }
+    }
+
+    /// The next reply sequence number of a session (for heartbeats).
+    pub fn next_seq(&self, slot: u32) -> u64 {
+        self.sessions[slot as usize].journal.next_seq()
+    }
+}

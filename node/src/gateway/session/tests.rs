@@ -1,0 +1,427 @@
+use super::*;
+use crate::gateway::accounts::{demo_accounts, demo_accounts_file};
+use crate::gateway::routing::Routing;
+use crate::msg::Sequenced;
+use crate::msg::{side_from_wire, Report, ReportKind, Request, ALL_SHARDS};
+use crate::shard::apply::Shard;
+use tpx_engine::Command;
+use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
+use tpx_wire::order_entry::{CancelOrder, EnterOrder, MassCancel, ReplaceOrder};
+
+fn accounts() -> Accounts {
+    let mut f = demo_accounts_file(&demo_accounts(3), 1_000);
+    f.account[2].rate_limit_per_sec = 2;
+    f.account[2].burst = Some(2);
+    Accounts::from_file(f).unwrap()
+}
+
+fn token(id: u32) -> Token {
+    crate::gateway::accounts::token_of(&format!("demo-token-{id}"))
+}
+
+fn login(account: u32, session_id: u32, next: u64) -> Login {
+    Login {
+        account,
+        session_id,
+        requested_next_seq: next,
+        token: token(account),
+    }
+}
+
+fn table() -> SessionTable {
+    SessionTable::new(
+        SessionSettings {
+            heartbeat_interval_ms: 1000,
+            journal_capacity: 8,
+            max_sessions: 4,
+        },
+        Routing::new(&[(1, 0)], 1),
+    )
+}
+
+fn order(cl: u64, side: Side, price: i64, qty: u64) -> EnterOrder {
+    EnterOrder {
+        cl_ord_id: cl,
+        price,
+        qty,
+        instrument: 1,
+        side,
+        kind: OrderKind::Limit,
+        tif: TimeInForce::Gtc,
+        stp: StpMode::None,
+        post_only: false,
+        reduce_only: false,
+    }
+}
+
+fn decode(out: &[(ConnId, Vec<u8>)]) -> Vec<(ConnId, ServerMessage)> {
+    out.iter()
+        .map(|(c, b)| (*c, ServerMessage::decode(b).unwrap()))
+        .collect()
+}
+
+fn shard() -> Shard {
+    let specs = vec![crate::config::builtin_instruments()[0].spec().unwrap()];
+    Shard::new(
+        0,
+        tpx_engine::EngineConfig {
+            instruments: specs,
+            max_orders: 64,
+            max_accounts: 16,
+        },
+        None,
+    )
+    .unwrap()
+}
+
+/// Runs forwarded requests through a shard and feeds the reports back.
+fn pump(
+    t: &mut SessionTable,
+    sh: &mut Shard,
+    reqs: &mut Vec<Request>,
+    out: &mut Vec<(ConnId, Vec<u8>)>,
+) {
+    for (i, req) in reqs.drain(..).enumerate() {
+        let e = Sequenced {
+            seq: i as u64 + 1,
+            ts_ns: 7,
+            req,
+        };
+        let mut reports = Vec::new();
+        sh.apply(&e, |r| reports.push(r));
+        for r in reports {
+            assert!(t.on_report(&r, out));
+        }
+    }
+}
+
+#[test]
+fn login_rules() {
+    let a = accounts();
+    let mut t = table();
+    assert_eq!(
+        t.login(
+            &a,
+            &Login {
+                token: token(2),
+                ..login(1, 1, 1)
+            },
+            1,
+            0
+        )
+        .unwrap_err(),
+        LoginRejectReason::NotAuthorized
+    );
+    assert_eq!(
+        t.login(&a, &login(1, 1, 5), 1, 0).unwrap_err(),
+        LoginRejectReason::SequenceAhead
+    );
+    let ok = t.login(&a, &login(1, 1, 1), 1, 0).unwrap();
+    assert_eq!(ok.replay, 1..1);
+    assert_eq!(
+        t.login(&a, &login(1, 1, 1), 2, 0).unwrap_err(),
+        LoginRejectReason::SessionInUse
+    );
+    t.disconnect(ok.slot, 1);
+    assert!(t.login(&a, &login(1, 1, 1), 2, 0).is_ok());
+}
+
+#[test]
+fn order_fill_cancel_replace_and_replay() {
+    let a = accounts();
+    let mut t = table();
+    let mut sh = shard();
+    let s1 = t.login(&a, &login(1, 1, 1), 10, 0).unwrap().slot;
+    let s2 = t.login(&a, &login(2, 1, 1), 20, 0).unwrap().slot;
+    let mut out = Vec::new();
+    let mut reqs = Vec::new();
+    t.on_enter_order(s1, &order(1, Side::Sell, 50_000, 10), 0, 0, &mut out, |r| {
+        reqs.push(r);
+        true
+    });
+    t.on_enter_order(s2, &order(1, Side::Buy, 50_000, 4), 0, 0, &mut out, |r| {
+        reqs.push(r);
+        true
+    });
+    pump(&mut t, &mut sh, &mut reqs, &mut out);
+    let got = decode(&out);
+    assert!(matches!(got[0], (10, ServerMessage::OrderAccepted(m)) if m.seq == 1));
+    assert!(matches!(got[1], (20, ServerMessage::OrderAccepted(m)) if m.seq == 1));
+    assert!(
+        matches!(got[2], (10, ServerMessage::OrderExecuted(m)) if m.seq == 2 && m.leaves_qty == 6)
+    );
+    assert!(
+        matches!(got[3], (20, ServerMessage::OrderExecuted(m)) if m.seq == 2 && m.leaves_qty == 0)
+    );
+    out.clear();
+    // Account 2 cannot cancel account 1's order 1 (its own order 1 is filled).
+    t.on_cancel_order(
+        s2,
+        &CancelOrder {
+            cl_ord_id: 1,
+            remaining_qty: 0,
+        },
+        0,
+        0,
+        &mut out,
+        |_| panic!("forwarded"),
+    );
+    assert!(
+        matches!(decode(&out)[0], (20, ServerMessage::OrderRejected(m)) if m.reason == RejectReason::UnknownOrder)
+    );
+    out.clear();
+    // Replace with a new id, then cancel by the new id.
+    t.on_replace_order(
+        s1,
+        &ReplaceOrder {
+            orig_cl_ord_id: 1,
+            new_cl_ord_id: 2,
+            price: 50_001,
+            qty: 6,
+        },
+        0,
+        0,
+        &mut out,
+        |r| {
+            reqs.push(r);
+            true
+        },
+    );
+    t.on_cancel_order(
+        s1,
+        &CancelOrder {
+            cl_ord_id: 2,
+            remaining_qty: 0,
+        },
+        0,
+        0,
+        &mut out,
+        |r| {
+            reqs.push(r);
+            true
+        },
+    );
+    pump(&mut t, &mut sh, &mut reqs, &mut out);
+    let got = decode(&out);
+    assert!(
+        matches!(got[0], (10, ServerMessage::OrderReplaced(m)) if m.new_cl_ord_id == 2 && m.seq == 3)
+    );
+    assert!(
+        matches!(got[1], (10, ServerMessage::OrderCancelled(m)) if m.cl_ord_id == 2 && m.leaves_qty == 0)
+    );
+    assert_eq!(t.tracked_orders(), 0);
+    // Reconnect with replay from 2.
+    t.disconnect(s1, 10);
+    let ok = t.login(&a, &login(1, 1, 2), 11, 0).unwrap();
+    let replayed: Vec<u64> = t
+        .replay(ok.slot, ok.replay)
+        .map(|b| ServerMessage::decode(b).unwrap().seq().unwrap())
+        .collect();
+    assert_eq!(replayed, vec![2, 3, 4]);
+}
+
+/// A request taken by another node (a record this node applies without a session).
+fn foreign(cmd: Command) -> Request {
+    Request::order(NO_SESSION, 0, 0, cmd)
+}
+
+fn new_order(account: u32, o: EnterOrder) -> Command {
+    Command::NewOrder(tpx_engine::NewOrder {
+        account,
+        cl_ord_id: o.cl_ord_id,
+        instrument: o.instrument,
+        side: side_from_wire(o.side),
+        kind: tpx_engine::OrderKind::Limit,
+        price: o.price,
+        qty: o.qty,
+        tif: tpx_engine::TimeInForce::Gtc,
+        post_only: false,
+        reduce_only: false,
+        stp: tpx_engine::StpMode::None,
+    })
+}
+
+#[test]
+fn orders_learned_from_the_log_are_adopted_after_a_failover() {
+    let a = accounts();
+    let mut t = table();
+    let mut sh = shard();
+    let mut out = Vec::new();
+    // As a standby: the old primary's records, applied without a session.
+    let mut reqs = vec![
+        foreign(new_order(1, order(1, Side::Sell, 50_000, 10))),
+        foreign(new_order(1, order(2, Side::Sell, 50_010, 5))),
+        foreign(new_order(1, order(4, Side::Sell, 50_030, 1))),
+        foreign(Command::Replace(tpx_engine::Replace {
+            account: 1,
+            orig_cl_ord_id: 2,
+            new_cl_ord_id: 3,
+            price: 50_020,
+            qty: 5,
+        })),
+        foreign(Command::Cancel(tpx_engine::Cancel {
+            account: 1,
+            cl_ord_id: 4,
+            remaining_qty: 0,
+        })),
+    ];
+    pump(&mut t, &mut sh, &mut reqs, &mut out);
+    assert!(out.is_empty(), "nothing is delivered on a standby");
+    assert_eq!(t.orphan_orders(), 2, "orders 1 and 3 rest");
+    // Promoted: account 1 logs in on a fresh session and cancels order 1 by its id.
+    let s1 = t.login(&a, &login(1, 1, 1), 10, 0).unwrap().slot;
+    let s2 = t.login(&a, &login(2, 1, 1), 20, 0).unwrap().slot;
+    fn fwd(reqs: &mut Vec<Request>) -> impl FnOnce(Request) -> bool + '_ {
+        move |r| {
+            reqs.push(r);
+            true
+        }
+    }
+    let cancel = |cl| CancelOrder {
+        cl_ord_id: cl,
+        remaining_qty: 0,
+    };
+    // Another account cannot name it.
+    t.on_cancel_order(s2, &cancel(1), 0, 0, &mut out, |_| panic!("forwarded"));
+    assert!(
+        matches!(decode(&out)[0], (20, ServerMessage::OrderRejected(m)) if m.reason == RejectReason::UnknownOrder)
+    );
+    out.clear();
+    t.on_cancel_order(s1, &cancel(1), 0, 0, &mut out, fwd(&mut reqs));
+    assert_eq!(reqs.len(), 1);
+    assert_eq!((reqs[0].session, reqs[0].shard), (s1, 0));
+    // A new order may not reuse a live order's id.
+    t.on_enter_order(s1, &order(3, Side::Sell, 50_100, 1), 0, 0, &mut out, |_| {
+        panic!("forwarded")
+    });
+    pump(&mut t, &mut sh, &mut reqs, &mut out);
+    let got = decode(&out);
+    assert!(
+        matches!(got[0], (10, ServerMessage::OrderRejected(m)) if m.reason == RejectReason::DuplicateClientOrderId && m.cl_ord_id == 3)
+    );
+    assert!(
+        matches!(got[1], (10, ServerMessage::OrderCancelled(m)) if m.cl_ord_id == 1 && m.cancelled_qty == 10 && m.leaves_qty == 0)
+    );
+    out.clear();
+    // A fill of the replaced order (its new id) reaches account 1's connected session.
+    t.on_enter_order(
+        s2,
+        &order(1, Side::Buy, 50_020, 2),
+        0,
+        0,
+        &mut out,
+        fwd(&mut reqs),
+    );
+    pump(&mut t, &mut sh, &mut reqs, &mut out);
+    let got = decode(&out);
+    assert!(got.iter().any(
+        |(c, m)| matches!((c, m), (10, ServerMessage::OrderExecuted(e)) if e.cl_ord_id == 3 && e.leaves_qty == 3)
+    ));
+    assert_eq!(t.orphan_orders(), 0);
+    out.clear();
+    // Adopted: replace by the id, then cancel by the new id.
+    t.on_replace_order(
+        s1,
+        &ReplaceOrder {
+            orig_cl_ord_id: 3,
+            new_cl_ord_id: 9,
+            price: 50_050,
+            qty: 3,
+        },
+        0,
+        0,
+        &mut out,
+        fwd(&mut reqs),
+    );
+    pump(&mut t, &mut sh, &mut reqs, &mut out);
+    t.on_cancel_order(s1, &cancel(9), 0, 0, &mut out, fwd(&mut reqs));
+    pump(&mut t, &mut sh, &mut reqs, &mut out);
+    let got = decode(&out);
+    assert!(
+        matches!(got[0], (10, ServerMessage::OrderReplaced(m)) if m.orig_cl_ord_id == 3 && m.new_cl_ord_id == 9)
+    );
+    assert!(
+        matches!(got[1], (10, ServerMessage::OrderCancelled(m)) if m.cl_ord_id == 9 && m.leaves_qty == 0)
+    );
+    assert_eq!(t.tracked_orders(), 0);
+}
+
+#[test]
+fn throttle_backpressure_and_id_rules() {
+    let a = accounts();
+    let mut t = table();
+    let s = t.login(&a, &login(3, 1, 1), 1, 0).unwrap().slot;
+    let mut out = Vec::new();
+    t.on_enter_order(s, &order(5, Side::Buy, 50_000, 1), 0, 0, &mut out, |_| {
+        false
+    });
+    t.on_enter_order(s, &order(5, Side::Buy, 50_000, 1), 0, 0, &mut out, |_| true);
+    t.on_enter_order(s, &order(6, Side::Buy, 50_000, 1), 0, 0, &mut out, |_| true);
+    let got = decode(&out);
+    assert!(
+        matches!(got[0].1, ServerMessage::OrderRejected(m) if m.reason == RejectReason::Backpressure && m.seq == 1)
+    );
+    assert!(
+        matches!(got[1].1, ServerMessage::OrderRejected(m) if m.reason == RejectReason::Throttled && m.seq == 2)
+    );
+    assert_eq!(got.len(), 2);
+    // A second later the bucket has refilled; an old id is refused.
+    out.clear();
+    t.on_enter_order(
+        s,
+        &order(5, Side::Buy, 50_000, 1),
+        1_000_000_000,
+        0,
+        &mut out,
+        |_| true,
+    );
+    t.on_enter_order(
+        s,
+        &order(4, Side::Buy, 50_000, 1),
+        1_000_000_000,
+        0,
+        &mut out,
+        |_| true,
+    );
+    let got = decode(&out);
+    assert!(
+        matches!(got[0].1, ServerMessage::OrderRejected(m) if m.reason == RejectReason::ClOrdIdNotIncreasing)
+    );
+}
+
+#[test]
+fn mass_cancel_acks_after_every_shard() {
+    let a = accounts();
+    let mut t = SessionTable::new(
+        SessionSettings {
+            heartbeat_interval_ms: 1000,
+            journal_capacity: 8,
+            max_sessions: 4,
+        },
+        Routing::new(&[(1, 0), (2, 1)], 2),
+    );
+    let s = t.login(&a, &login(1, 1, 1), 1, 0).unwrap().slot;
+    let mut out = Vec::new();
+    let mut fwd = None;
+    t.on_mass_cancel(s, &MassCancel { instrument: None }, 0, 0, &mut out, |r| {
+        fwd = Some(r);
+        true
+    });
+    let req = fwd.unwrap();
+    assert_eq!(req.shard, ALL_SHARDS);
+    let done = |cancelled| Report {
+        stamps: Default::default(),
+        account: 1,
+        session: s,
+        ts_ns: 9,
+        kind: ReportKind::MassCancelDone {
+            tag: req.tag,
+            instrument: None,
+            cancelled,
+        },
+    };
+    assert!(t.on_report(&done(2), &mut out));
+    assert!(out.is_empty());
+    assert!(t.on_report(&done(3), &mut out));
+    assert!(matches!(decode(&out)[0].1, ServerMessage::MassCancelAck(m) if m.cancelled_count == 5));
+}

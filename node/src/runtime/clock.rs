@@ -1,0 +1,44 @@
+//! The node's clocks, the one place that reads time (`node/tests/tidy.rs` fails the build on a
+//! read elsewhere in `node/src`): monotonic [`now_ns`] (timers, throttles), wall [`unix_ns`]
+//! (timestamps on replies and log entries), and the raw TSC [`tsc`] (stage stamps). A duty
+//! cycle reads `now_ns` once and passes it down.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+/// Monotonic nanoseconds since the process first asked (vDSO `clock_gettime`, ~20 ns).
+#[inline]
+pub fn now_ns() -> u64 {
+    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+/// Wall-clock nanoseconds since the Unix epoch (timestamps on replies and log entries).
+#[inline]
+pub fn unix_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// The raw TSC (`quanta`), the clock of every stage stamp.
+#[inline]
+pub fn tsc() -> u64 {
+    tsc_clock().raw()
+}
+
+/// The process's `quanta` clock (calibrated once).
+pub fn tsc_clock() -> &'static quanta::Clock {
+    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new)
+}
+
+/// Measures raw-counter ticks per second against `Instant` over `over`.
+pub fn calibrate_tsc_hz(over: Duration) -> f64 {
+    let c = tsc_clock();
+    let (t0, r0) = (Instant::now(), c.raw());
+    std::thread::sleep(over);
+    let (t1, r1) = (Instant::now(), c.raw());
+    (r1.wrapping_sub(r0)) as f64 / (t1 - t0).as_secs_f64()
+}

@@ -1,0 +1,8 @@
+//! What every stage runs on: SPSC rings, doorbells, the idle policy, the clock, and the state
+//! every core of the node shares.
+
+pub mod clock;
+pub mod doorbell;
+pub mod idle;
+pub mod ring;
+pub mod state;

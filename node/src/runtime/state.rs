@@ -1,0 +1,83 @@
+//! What every core of one node shares: lifecycle (shutdown, exit status), the node's role in
+//! the replicated log (active, term, acknowledgeable seq, market-data role), and what `tpx up`
+//! displays (counters, tops of book).
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+
+use tpx_engine::InstrumentId;
+
+/// Top of book of one instrument, published by its shard once per duty cycle in which it changed
+/// (price 0 = empty side).
+#[derive(Debug, Default)]
+pub struct Top {
+    pub bid_px: AtomicI64,
+    pub bid_qty: AtomicU64,
+    pub ask_px: AtomicI64,
+    pub ask_qty: AtomicU64,
+}
+
+/// A price in ticks and a quantity in lots.
+pub type PriceQty = (i64, u64);
+
+/// Node-wide counters and the published tops, read by `tpx up` once a second.
+#[derive(Debug, Default)]
+pub struct NodeStats {
+    /// Requests stamped by the sequencer.
+    pub sequenced: AtomicU64,
+    /// Fills (trades).
+    pub trades: AtomicU64,
+    /// Requests the shards applied.
+    pub applied: AtomicU64,
+}
+
+/// What every core shares.
+#[derive(Debug)]
+pub struct NodeState {
+    pub shutdown: AtomicBool,
+    /// Whether this node is the primary (serves sessions, its shards' output is authoritative):
+    /// always true with the in-process log; with the replicated log set by the sequencing stage
+    /// on every role change. Gateways refuse logins while it is false; shards may read it (e.g.
+    /// to publish market data only while primary).
+    pub active: AtomicBool,
+    /// The replica's term (0 with the in-process log).
+    pub term: AtomicU64,
+    /// The highest seq acknowledgeable to clients (replicated log).
+    pub acked_seq: AtomicU64,
+    /// The process exit status a core asks for when it stops the node (0: none).
+    pub exit_code: AtomicU32,
+    pub stats: NodeStats,
+    /// Instruments in config order: `(id, symbol)`; `tops[i]` is `instruments[i]`'s.
+    pub instruments: Vec<(InstrumentId, String)>,
+    pub tops: Vec<Top>,
+    /// Whether the shards' market-data publishers send (primary, the default) or only number
+    /// their packets (standby); flipped on a role change.
+    pub md_active: AtomicBool,
+}
+
+impl NodeState {
+    pub fn new(instruments: Vec<(InstrumentId, String)>) -> NodeState {
+        let tops = instruments.iter().map(|_| Top::default()).collect();
+        NodeState {
+            shutdown: AtomicBool::new(false),
+            active: AtomicBool::new(true),
+            term: AtomicU64::new(0),
+            acked_seq: AtomicU64::new(0),
+            exit_code: AtomicU32::new(0),
+            stats: NodeStats::default(),
+            instruments,
+            tops,
+            md_active: AtomicBool::new(true),
+        }
+    }
+
+    /// `(bid, ask)` of an instrument as last published: `Some((price, qty))` per side.
+    pub fn top(&self, index: usize) -> (Option<PriceQty>, Option<PriceQty>) {
+        let t = &self.tops[index];
+        let bid = t.bid_px.load(Ordering::Relaxed);
+        let ask = t.ask_px.load(Ordering::Relaxed);
+        (
+            (bid != 0).then(|| (bid, t.bid_qty.load(Ordering::Relaxed))),
+            (ask != 0).then(|| (ask, t.ask_qty.load(Ordering::Relaxed))),
+        )
+    }
+}

@@ -1,0 +1,443 @@
+//! The sequencing stage over the durable, replicated log: a [`Replica`] on the sequencing core's
+//! duty cycle (see `replication.rs` for the record format and the applier).
+//!
+//! One cycle: (1) move records waiting for room to the shard rings; (2) while the log recovered
+//! at start is being replayed into the shards, only that; (3) primary: `submit` the gateways'
+//! requests (a refused one is answered on the sequencer → gateway ring: duplicate, unavailable);
+//! (4) `poll` the replica: IO, replication, witness lease, commit, and the applier, which hands
+//! records to the shards (primary: up to `acknowledgeable_seq`; standby: every record received);
+//! (5) role changes set `NodeState::active` (the gateways refuse logins while it is false, the
+//! shards may read it).
+//!
+//! Hot-path discipline: the stage's own queues (`meta`, `overflow`) are preallocated and bounded
+//! (input stops while they are full); requests and records are `Copy`. What it cannot keep, all
+//! inside `tpx-sequencer`: `ThreadedLog::append` takes a mutex per record to hand the bytes to
+//! the writer thread (uncontended unless the writer is swapping buffers); the replica's `recent`
+//! queue and the TCP transport's buffers grow amortised (no allocation once warm);
+//! `TcpTransport` dials a missing peer with a blocking `connect` of at most 20 ms (only while the
+//! peer is down).
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tpx_sequencer::transport::MemNet;
+use tpx_sequencer::{
+    FileStorage, LogConfig, LogReader, LogSink, Replica, ReplicaConfig, ReplicaEvent, Role,
+    SubmitError, SystemClock, TcpTransport, ThreadedLog, WitnessServer, WriteMode,
+};
+use tpx_wire::enums::RejectReason;
+
+use crate::config::replication::{LogWrite, ReplicationConfig, WITNESS_ID};
+use crate::msg::{Report, ReportKind, Request, Sequenced};
+use crate::runtime::doorbell::Doorbell;
+use crate::runtime::ring::{Consumer, Producer};
+use crate::runtime::state::NodeState;
+use crate::sequencing::replication::{
+    input_of, origin_of, LocalMeta, NodeTransport, ShardFeed, EXIT_REJOIN,
+};
+
+/// Most items taken from one ring (or replayed) per duty cycle.
+const BATCH: usize = 1024;
+
+/// Requests submitted but not yet applied (their answers pending) before the stage stops taking
+/// input; bounds `meta` (preallocated to this).
+const MAX_IN_FLIGHT: usize = 1 << 16;
+
+type NodeReplica = Replica<ThreadedLog<FileStorage>, NodeTransport, SystemClock>;
+
+/// How a node starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartRole {
+    /// Ask the witness for a term at once.
+    Primary,
+    /// Follow the peer; ask for a term only when the primary is silent for `timeout_us`.
+    Standby,
+}
+
+/// The replica and what the stage keeps around it.
+pub struct ReplicaSeq {
+    replica: NodeReplica,
+    /// A single node's in-process witness.
+    witness: Option<WitnessServer<NodeTransport, SystemClock>>,
+    /// The recovered log, replayed into the shards before the replica runs.
+    replay: Option<LogReader<FileStorage>>,
+    replay_upto: u64,
+    replayed: u64,
+    meta: VecDeque<LocalMeta>,
+    overflow: VecDeque<Sequenced>,
+    rewound: Option<u64>,
+    applied: u64,
+    /// By gateway number: answers the stage makes itself (duplicate, unavailable).
+    rejects: Vec<Producer<Report>>,
+    reject_wake: Vec<Option<Arc<Doorbell>>>,
+    shared: Arc<NodeState>,
+    node_id: u32,
+    /// The last role line printed: `(primary, term, primary id)`.
+    printed: Option<(bool, u64, u32)>,
+}
+
+impl std::fmt::Debug for ReplicaSeq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplicaSeq")
+            .field("replica", &self.replica)
+            .field("replaying", &self.replay.is_some())
+            .field("in_flight", &self.meta.len())
+            .field("overflow", &self.overflow.len())
+            .finish()
+    }
+}
+
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_fmt(line);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+}
+
+impl ReplicaSeq {
+    /// Opens the log (recovering a torn tail), connects the transport and creates the replica.
+    /// Runs on the sequencing core's thread.
+    pub fn open(
+        cfg: &ReplicationConfig,
+        role: StartRole,
+        rejects: Vec<Producer<Report>>,
+        shared: Arc<NodeState>,
+    ) -> Result<ReplicaSeq, String> {
+        cfg.validate()?;
+        let dir = &cfg.log_dir;
+        let mode = match cfg.write {
+            LogWrite::Direct => WriteMode::DirectSync,
+            LogWrite::Buffered => WriteMode::Buffered,
+        };
+        let st = FileStorage::new(dir, mode).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut lcfg = LogConfig {
+            zero_fill: cfg.zero_fill,
+            ..LogConfig::default()
+        };
+        if let Some(b) = cfg.segment_bytes {
+            lcfg.segment_bytes = b;
+        }
+        let idle = match cfg.writer_idle {
+            crate::config::IdleMode::Park => tpx_sequencer::IdleMode::Park,
+            crate::config::IdleMode::Spin => tpx_sequencer::IdleMode::Spin,
+        };
+        let (log, rec) = match ThreadedLog::open(st, lcfg, idle) {
+            Ok(x) => x,
+            Err(e) if mode == WriteMode::DirectSync => {
+                // A filesystem without O_DIRECT (tmpfs): buffered writes + fdatasync are as
+                // durable, a little slower. Say so; any other error shows again below.
+                say(format_args!(
+                    "tpx node: O_DIRECT log in {} failed ({e}); using buffered writes + fdatasync",
+                    dir.display()
+                ));
+                let st = FileStorage::new(dir, WriteMode::Buffered)
+                    .map_err(|e| format!("{}: {e}", dir.display()))?;
+                ThreadedLog::open(st, lcfg, idle)
+                    .map_err(|e| format!("opening the log in {}: {e}", dir.display()))?
+            }
+            Err(e) => return Err(format!("opening the log in {}: {e}", dir.display())),
+        };
+        if let Some((seg, off, n)) = &rec.torn {
+            say(format_args!(
+                "tpx node: TORN log tail cut: segment={seg} offset={off} bytes={n}"
+            ));
+        }
+        let last = log.last_seq();
+        let reader = LogReader::new(
+            FileStorage::new(dir, WriteMode::Buffered)
+                .map_err(|e| format!("{}: {e}", dir.display()))?,
+        )
+        .map_err(|e| format!("reading the log: {e}"))?;
+        let clock = SystemClock::new();
+        let (net, witness) = match (cfg.peer_addr, cfg.witness_addr) {
+            (Some(peer), Some(w)) => {
+                let listen = cfg.listen.ok_or("[replication]: listen is required")?;
+                let t = TcpTransport::new(
+                    cfg.node_id,
+                    Some(listen),
+                    vec![(cfg.peer_id, peer), (WITNESS_ID, w)],
+                )
+                .map_err(|e| format!("replication listen {listen}: {e}"))?;
+                (NodeTransport::Tcp(t), None)
+            }
+            (None, Some(w)) => {
+                let t = TcpTransport::new(cfg.node_id, cfg.listen, vec![(WITNESS_ID, w)])
+                    .map_err(|e| format!("replication transport: {e}"))?;
+                (NodeTransport::Tcp(t), None)
+            }
+            _ => {
+                let net = MemNet::new();
+                let me = NodeTransport::Mem(net.endpoint(cfg.node_id));
+                let w = WitnessServer::new(
+                    cfg.lease_us * 1_000,
+                    NodeTransport::Mem(net.endpoint(WITNESS_ID)),
+                    clock,
+                    None,
+                );
+                (me, Some(w))
+            }
+        };
+        let want_primary = role == StartRole::Primary || cfg.peer_addr.is_none();
+        let rcfg = ReplicaConfig {
+            node_id: cfg.node_id,
+            peer_id: cfg.peer_id,
+            witness_id: WITNESS_ID,
+            durability: cfg.durability()?,
+            heartbeat_ns: cfg.heartbeat_us * 1_000,
+            timeout_ns: cfg.timeout_us * 1_000,
+            lease_margin_ns: cfg.timeout_us * 100,
+            ..ReplicaConfig::default()
+        };
+        let replica = Replica::new(rcfg, log, net, clock, last, want_primary)
+            .map_err(|e| format!("starting the replica: {e}"))?;
+        shared.active.store(false, Ordering::Release);
+        // Market data: a standby numbers and rings the same packets but sends none, so the md
+        // sequence continues exactly when it takes over (see "Market data" in ARCHITECTURE.md).
+        shared.md_active.store(false, Ordering::Release);
+        say(format_args!(
+            "tpx node: log {} holds seq 1..={last}, durability {:?}, starting as {}",
+            dir.display(),
+            cfg.durability()?,
+            if want_primary { "candidate" } else { "standby" }
+        ));
+        let reject_wake = rejects.iter().map(|_| None).collect();
+        Ok(ReplicaSeq {
+            replica,
+            witness,
+            replay: (last > 0).then_some(reader),
+            replay_upto: last,
+            replayed: 0,
+            meta: VecDeque::with_capacity(MAX_IN_FLIGHT),
+            overflow: VecDeque::with_capacity(1 << 14),
+            rewound: None,
+            applied: 0,
+            rejects,
+            reject_wake,
+            shared,
+            node_id: cfg.node_id,
+            printed: None,
+        })
+    }
+
+    /// Doorbells of the gateways' cores, by gateway number.
+    pub fn with_wake(mut self, wake: Vec<Option<Arc<Doorbell>>>) -> Self {
+        self.reject_wake = wake;
+        self
+    }
+
+    /// Records handed to the shards since start, the replay of the recovered log excluded.
+    pub fn sequenced(&self) -> u64 {
+        self.applied.saturating_sub(self.replay_upto)
+    }
+
+    /// The replication transport's descriptors (listener, peer and witness connections), for
+    /// the core's sleep set: a parked standby wakes when the primary sends, not at its next
+    /// timeout. None for the in-process transport (a single node).
+    pub fn poll_fds(&mut self, out: &mut Vec<libc::pollfd>) {
+        if let NodeTransport::Tcp(t) = self.replica.transport_mut() {
+            t.poll_fds(out);
+        }
+    }
+
+    pub fn replica(&self) -> &NodeReplica {
+        &self.replica
+    }
+
+    fn reject(&mut self, gateway: usize, req: &Request, reason: RejectReason) {
+        let Some((request, cl_ord_id)) = req.reject_subject() else {
+            return;
+        };
+        let account = req.account;
+        let r = Report {
+            account,
+            session: req.session,
+            ts_ns: self.replica.last_timestamp_ns(),
+            kind: ReportKind::Rejected {
+                cl_ord_id,
+                reason,
+                request,
+            },
+            stamps: req.stamps,
+        };
+        // Room was checked by the caller.
+        let _ = self.rejects[gateway].try_push(r);
+        if let Some(Some(b)) = self.reject_wake.get(gateway) {
+            b.ring();
+        }
+    }
+
+    /// One duty cycle of the stage (see the module docs). Returns the work done; non-zero while
+    /// records wait for durability, so the core keeps cycling instead of parking.
+    pub fn step(
+        &mut self,
+        inputs: &mut [Consumer<Request>],
+        next_input: usize,
+        outputs: &mut [Producer<Sequenced>],
+        pushed: &mut [bool],
+    ) -> usize {
+        let mut n = 0;
+        let mut feed = ShardFeed {
+            outputs,
+            pushed,
+            overflow: &mut self.overflow,
+            meta: &mut self.meta,
+            rewound: &mut self.rewound,
+            applied: &mut self.applied,
+            durable_tsc: None,
+        };
+        n += feed.drain();
+        if let Some(reader) = self.replay.as_mut() {
+            let mut done = false;
+            for _ in 0..BATCH {
+                if !feed.overflow.is_empty() {
+                    break;
+                }
+                match reader.next() {
+                    Ok(Some(rec)) if rec.meta.seq <= self.replay_upto => {
+                        feed.feed(&rec);
+                        self.replayed += 1;
+                    }
+                    Ok(_) => {
+                        done = true;
+                        break;
+                    }
+                    Err(e) => {
+                        say(format_args!("tpx node: LOGERROR replay: {e}"));
+                        self.shared.shutdown.store(true, Ordering::Relaxed);
+                        return 1;
+                    }
+                }
+            }
+            if done || *feed.applied >= self.replay_upto {
+                self.replay = None;
+                say(format_args!(
+                    "tpx node: REPLAYED {} records into the shards",
+                    self.replayed
+                ));
+            }
+            return n + 1;
+        }
+        let primary = self.replica.role() == Role::Primary;
+        let inputs_len = inputs.len();
+        let mut seq_tsc: Option<u64> = None;
+        'rings: for k in 0..inputs_len {
+            let i = (next_input + k) % inputs_len;
+            for _ in 0..BATCH {
+                if primary && (!self.overflow.is_empty() || self.meta.len() >= MAX_IN_FLIGHT) {
+                    break 'rings;
+                }
+                let Some(req) = inputs[i].peek() else {
+                    break;
+                };
+                if self.rejects.get(i).is_none_or(|r| r.free() == 0) {
+                    break;
+                }
+                if !primary {
+                    // Sessions connected when the node stepped down.
+                    self.reject(i, &req, RejectReason::Unavailable);
+                    inputs[i].advance();
+                    n += 1;
+                    continue;
+                }
+                let (input, account) = input_of(&req);
+                let origin = origin_of(req.shard, account);
+                match self.replica.submit(origin, account, &input) {
+                    Ok(seq) => {
+                        let mut stamps = req.stamps;
+                        if stamps.rx != 0 {
+                            // One TSC read per cycle, as the in-process stage does.
+                            stamps.seq = *seq_tsc.get_or_insert_with(crate::runtime::clock::tsc);
+                        }
+                        self.meta.push_back(LocalMeta {
+                            seq,
+                            session: req.session,
+                            tag: req.tag,
+                            request_id: req.request_id,
+                            stamps,
+                        });
+                    }
+                    Err(SubmitError::Backpressure) => break 'rings,
+                    Err(SubmitError::Duplicate { .. }) => {
+                        self.reject(i, &req, RejectReason::DuplicateClientOrderId)
+                    }
+                    Err(_) => self.reject(i, &req, RejectReason::Unavailable),
+                }
+                inputs[i].advance();
+                n += 1;
+            }
+        }
+        let mut feed = ShardFeed {
+            outputs,
+            pushed,
+            overflow: &mut self.overflow,
+            meta: &mut self.meta,
+            rewound: &mut self.rewound,
+            applied: &mut self.applied,
+            durable_tsc: None,
+        };
+        if self.replica.poll(&mut feed) {
+            n += 1;
+        }
+        if let Some(w) = self.witness.as_mut() {
+            n += w.poll();
+        }
+        while let Some(ev) = self.replica.take_event() {
+            match ev {
+                ReplicaEvent::BecamePrimary { term, last_seq } => {
+                    self.shared.term.store(term, Ordering::Relaxed);
+                    self.shared.active.store(true, Ordering::Release);
+                    self.shared.md_active.store(true, Ordering::Release);
+                    self.printed = Some((true, term, self.node_id));
+                    say(format_args!(
+                        "tpx node: ROLE primary node={} term={term} last_seq={last_seq}",
+                        self.node_id
+                    ));
+                }
+                ReplicaEvent::BecameStandby { term, primary } => {
+                    self.shared.term.store(term, Ordering::Relaxed);
+                    self.shared.active.store(false, Ordering::Release);
+                    self.shared.md_active.store(false, Ordering::Release);
+                    if self.printed != Some((false, term, primary)) {
+                        self.printed = Some((false, term, primary));
+                        say(format_args!(
+                            "tpx node: ROLE standby node={} term={term} primary={primary}",
+                            self.node_id
+                        ));
+                    }
+                }
+                ReplicaEvent::Truncated { to_seq } => {
+                    say(format_args!("tpx node: TRUNCATED to_seq={to_seq}"));
+                }
+                ReplicaEvent::LogError(e) => say(format_args!("tpx node: LOGERROR {e}")),
+            }
+        }
+        if let Some(seq) = self.rewound.take() {
+            say(format_args!(
+                "tpx node: REJOIN the shards applied records past seq {seq}, which the new term \
+                 cut from the log: exiting with status {EXIT_REJOIN} (restart as standby)"
+            ));
+            self.shared
+                .exit_code
+                .store(u32::from(EXIT_REJOIN), Ordering::Relaxed);
+            self.shared.shutdown.store(true, Ordering::Relaxed);
+        }
+        self.shared
+            .acked_seq
+            .store(self.replica.acknowledgeable_seq(), Ordering::Relaxed);
+        if self.replica.role() == Role::Primary
+            && self.replica.last_seq() > self.replica.acknowledgeable_seq()
+        {
+            // Waiting for the writer thread or the standby: they do not ring this core's
+            // doorbell, so keep cycling until the records are acknowledgeable.
+            n += 1;
+        }
+        n
+    }
+
+    /// Waits (bounded) for the writer to make everything appended durable (at shutdown).
+    pub fn sync(&mut self) {
+        let _ = self.replica.log().sync(std::time::Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,893 @@
+//! A matching shard: an [`Engine`] holding the shard's instruments, and the pure mapping from
+//! engine events to per-account [`Report`]s.
+
+use tpx_engine::{
+    BalanceReason as EBalance, CancelReason as ECancel, Command, Engine, EngineConfig, EngineInput,
+    Event, EventSink, InstrumentId, RejectReason as EReject, RiskCommand, RiskConfig, RiskEvent,
+    Side as ESide,
+};
+use tpx_wire::enums::{BalanceReason, CancelReason, Liquidity, RejectReason, RequestKind, Side};
+
+use crate::msg::{Report, ReportKind, Sequenced, NO_SESSION};
+use crate::shard::md::ShardMd;
+
+/// Order ids are unique per engine; the shard puts its id in the top 16 bits so that they are
+/// unique across the node (shard 0's ids are the engine's).
+pub const SHARD_ORDER_ID_SHIFT: u32 = 48;
+
+pub fn side_to_wire(s: ESide) -> Side {
+    match s {
+        ESide::Buy => Side::Buy,
+        ESide::Sell => Side::Sell,
+    }
+}
+
+/// The wire's reject reason for an engine reason: the wire uses the engine's values (1..=31 are
+/// kept for engine reasons). An engine reason the wire does not define yet (the engine is ahead
+/// of the schema) is sent as `InvalidOrderType`, the closest generic "refused as asked".
+pub fn reject_to_wire(r: EReject) -> RejectReason {
+    RejectReason::from_u8(r as u8).unwrap_or(RejectReason::InvalidOrderType)
+}
+
+/// The wire's cancel reason for an engine reason (same values). One the wire does not define
+/// yet is sent as `UserRequested`.
+pub fn cancel_to_wire(r: ECancel) -> CancelReason {
+    CancelReason::from_u8(r as u8).unwrap_or(CancelReason::UserRequested)
+}
+
+/// The wire's balance reason for an engine reason (same values).
+pub fn balance_reason_to_wire(r: EBalance) -> BalanceReason {
+    match r {
+        EBalance::Deposit => BalanceReason::Deposit,
+        EBalance::Withdrawal => BalanceReason::Withdrawal,
+        EBalance::VariationMargin => BalanceReason::VariationMargin,
+        EBalance::Funding => BalanceReason::Funding,
+        EBalance::InsuranceCover => BalanceReason::InsuranceCover,
+        EBalance::Remainder => BalanceReason::Remainder,
+    }
+}
+
+/// The account a risk command acts on (0 for mark price and funding).
+pub fn risk_target(r: &RiskCommand) -> u32 {
+    match *r {
+        RiskCommand::Deposit { account, .. }
+        | RiskCommand::Withdraw { account, .. }
+        | RiskCommand::SetFeeTier { account, .. }
+        | RiskCommand::Liquidate { account, .. } => account,
+        RiskCommand::SetMarkPrice { .. } | RiskCommand::ApplyFunding { .. } => 0,
+    }
+}
+
+/// A fill's two executions, held until the fill's `RiskEvent::Fees` (which follows it with risk
+/// on) gives them their fees, or the next event flushes them (risk off: fee 0).
+#[derive(Clone, Copy, Debug)]
+struct PendingFill {
+    maker_account: u32,
+    maker: ReportKind,
+    taker_account: u32,
+    taker: ReportKind,
+}
+
+fn set_fee(kind: &mut ReportKind, value: i64) {
+    if let ReportKind::Executed { fee, .. } = kind {
+        *fee = value;
+    }
+}
+
+/// Turns the events of one sequenced request into reports (an [`EventSink`]).
+///
+/// Order-entry requests: answers (accepted, rejected, replaced) to the requesting session,
+/// reports about orders (fills, cancels) to the session owning the order ([`NO_SESSION`]).
+/// Admin requests (risk commands): the engine's reject of the command, or after it an
+/// `AdminAccepted`, to the requesting admin session (nothing when the record is not this
+/// node's: a standby's or a replayed one); every balance change to its account
+/// (`BalanceUpdate`, [`NO_SESSION`]); a liquidation's cancels and its closing order's reports
+/// like any other order's.
+#[derive(Debug)]
+pub struct ReportMapper<'a, F: FnMut(Report)> {
+    pub entry: &'a Sequenced,
+    pub order_id_base: u64,
+    /// The shard's id (in admin answers and balance updates).
+    pub shard: u16,
+    pub out: F,
+    pending: Option<PendingFill>,
+    /// The admin command was rejected.
+    risk_rejected: bool,
+    /// Deposit / withdrawal: the target's balance after it.
+    balance_after: (i64, i64),
+    /// Orders cancelled by this request with reason `MassCancel`.
+    pub mass_cancelled: u32,
+    /// Fills seen.
+    pub fills: u32,
+    /// The last instrument whose book changed (for top-of-book publishing).
+    pub touched: Option<InstrumentId>,
+    /// Raw TSC of the first report (the `matched` stamp), 0 before it.
+    pub matched_tsc: u64,
+}
+
+impl<'a, F: FnMut(Report)> ReportMapper<'a, F> {
+    pub fn new(entry: &'a Sequenced, order_id_base: u64, out: F) -> Self {
+        ReportMapper {
+            entry,
+            order_id_base,
+            shard: (order_id_base >> SHARD_ORDER_ID_SHIFT) as u16,
+            out,
+            pending: None,
+            risk_rejected: false,
+            balance_after: (0, 0),
+            mass_cancelled: 0,
+            fills: 0,
+            touched: None,
+            matched_tsc: 0,
+        }
+    }
+
+    #[inline]
+    fn send(&mut self, account: u32, session: u32, kind: ReportKind) {
+        if self.matched_tsc == 0 && self.entry.req.stamps.rx != 0 {
+            self.matched_tsc = crate::runtime::clock::tsc();
+        }
+        let mut stamps = self.entry.req.stamps;
+        stamps.matched = self.matched_tsc;
+        (self.out)(Report {
+            account,
+            session,
+            ts_ns: self.entry.ts_ns,
+            kind,
+            stamps,
+        });
+    }
+
+    #[inline]
+    fn flush_fill(&mut self) {
+        if let Some(p) = self.pending.take() {
+            self.send(p.maker_account, NO_SESSION, p.maker);
+            self.send(p.taker_account, NO_SESSION, p.taker);
+        }
+    }
+
+    /// Call after `Engine::apply`: the per-shard completion of a mass cancel, the answer to an
+    /// admin request.
+    pub fn finish(&mut self) {
+        self.flush_fill();
+        match self.entry.req.input {
+            EngineInput::Command(Command::MassCancel(m)) => {
+                let kind = ReportKind::MassCancelDone {
+                    tag: self.entry.req.tag,
+                    instrument: m.instrument,
+                    cancelled: self.mass_cancelled,
+                };
+                self.send(m.account, self.entry.req.session, kind);
+            }
+            EngineInput::Risk(r) if !self.risk_rejected && self.entry.req.session != NO_SESSION => {
+                let (available, held) = match r {
+                    RiskCommand::Deposit { .. } | RiskCommand::Withdraw { .. } => {
+                        self.balance_after
+                    }
+                    _ => (0, 0),
+                };
+                let kind = ReportKind::AdminAccepted {
+                    request_id: self.entry.req.request_id,
+                    available,
+                    held,
+                    target: risk_target(&r),
+                    shard: self.shard,
+                    request: crate::msg::admin_kind(&r),
+                };
+                self.send(self.entry.req.account, self.entry.req.session, kind);
+            }
+            _ => {}
+        }
+    }
+
+    /// A reject during a risk command: the command's own (to the admin session), or one of the
+    /// liquidation account's closing order (to that account, like any order reject).
+    fn risk_reject(&mut self, r: RiskCommand, account: u32, cl_ord_id: u64, reason: EReject) {
+        let own = match r {
+            RiskCommand::Liquidate {
+                account: target, ..
+            } => account == target,
+            _ => true,
+        };
+        if own {
+            self.risk_rejected = true;
+            if self.entry.req.session != NO_SESSION {
+                let kind = ReportKind::Rejected {
+                    cl_ord_id: self.entry.req.request_id,
+                    reason: reject_to_wire(reason),
+                    request: crate::msg::admin_kind(&r),
+                };
+                self.send(self.entry.req.account, self.entry.req.session, kind);
+            }
+        } else {
+            let kind = ReportKind::Rejected {
+                cl_ord_id,
+                reason: reject_to_wire(reason),
+                request: RequestKind::EnterOrder,
+            };
+            self.send(account, NO_SESSION, kind);
+        }
+    }
+}
+
+impl<F: FnMut(Report)> EventSink for ReportMapper<'_, F> {
+    #[inline]
+    fn emit(&mut self, event: Event) {
+        if self.pending.is_some() {
+            self.flush_fill();
+        }
+        let base = self.order_id_base;
+        // Answers go to the requesting session; a risk command's orders (a liquidation's
+        // closing IOC) belong to the liquidation account, not to the admin's session.
+        let (session, risk) = match self.entry.req.input {
+            EngineInput::Command(_) => (self.entry.req.session, None),
+            EngineInput::Risk(r) => (NO_SESSION, Some(r)),
+        };
+        match event {
+            Event::Accepted {
+                account,
+                cl_ord_id,
+                order_id,
+                instrument,
+                side,
+                price,
+                qty,
+            } => self.send(
+                account,
+                session,
+                ReportKind::Accepted {
+                    cl_ord_id,
+                    order_id: base | order_id,
+                    instrument,
+                    side: side_to_wire(side),
+                    price,
+                    qty,
+                },
+            ),
+            Event::Rejected {
+                account,
+                reason,
+                cl_ord_id,
+            } => {
+                if let Some(r) = risk {
+                    return self.risk_reject(r, account, cl_ord_id, reason);
+                }
+                if matches!(
+                    self.entry.req.input,
+                    EngineInput::Command(Command::MassCancel(_))
+                ) {
+                    // A mass cancel is answered once per request by the gateway after every shard
+                    // is done; a shard-level reject (only `UnknownAccount`, which the node's
+                    // account table rules out) counts as "nothing cancelled here".
+                    return;
+                }
+                let (request, cl_ord_id) = self
+                    .entry
+                    .req
+                    .reject_subject()
+                    .unwrap_or((RequestKind::EnterOrder, cl_ord_id));
+                self.send(
+                    account,
+                    session,
+                    ReportKind::Rejected {
+                        cl_ord_id,
+                        reason: reject_to_wire(reason),
+                        request,
+                    },
+                );
+            }
+            Event::Fill {
+                instrument,
+                trade_id,
+                price,
+                qty,
+                taker_side,
+                maker_account,
+                maker_cl_ord_id,
+                maker_order_id,
+                maker_leaves,
+                taker_account,
+                taker_cl_ord_id,
+                taker_order_id,
+                taker_leaves,
+            } => {
+                self.fills += 1;
+                self.touched = Some(instrument);
+                self.pending = Some(PendingFill {
+                    maker_account,
+                    maker: ReportKind::Executed {
+                        cl_ord_id: maker_cl_ord_id,
+                        order_id: base | maker_order_id,
+                        trade_id: base | trade_id,
+                        instrument,
+                        side: side_to_wire(taker_side.opposite()),
+                        liquidity: Liquidity::Maker,
+                        price,
+                        qty,
+                        leaves_qty: maker_leaves,
+                        fee: 0,
+                    },
+                    taker_account,
+                    taker: ReportKind::Executed {
+                        cl_ord_id: taker_cl_ord_id,
+                        order_id: base | taker_order_id,
+                        trade_id: base | trade_id,
+                        instrument,
+                        side: side_to_wire(taker_side),
+                        liquidity: Liquidity::Taker,
+                        price,
+                        qty,
+                        leaves_qty: taker_leaves,
+                        fee: 0,
+                    },
+                });
+            }
+            Event::Cancelled {
+                account,
+                cl_ord_id,
+                order_id,
+                instrument,
+                cancelled_qty,
+                leaves_qty,
+                reason,
+            } => {
+                if matches!(reason, ECancel::MassCancel) {
+                    self.mass_cancelled += 1;
+                }
+                self.send(
+                    account,
+                    NO_SESSION,
+                    ReportKind::Cancelled {
+                        cl_ord_id,
+                        order_id: base | order_id,
+                        instrument,
+                        cancelled_qty,
+                        leaves_qty,
+                        reason: cancel_to_wire(reason),
+                    },
+                );
+            }
+            Event::Replaced {
+                account,
+                orig_cl_ord_id,
+                new_cl_ord_id,
+                order_id,
+                instrument,
+                price,
+                qty,
+                priority_kept,
+            } => self.send(
+                account,
+                session,
+                ReportKind::Replaced {
+                    orig_cl_ord_id,
+                    new_cl_ord_id,
+                    order_id: base | order_id,
+                    instrument,
+                    price,
+                    qty,
+                    priority_kept,
+                },
+            ),
+            Event::BookAdd { instrument, .. }
+            | Event::BookReduce { instrument, .. }
+            | Event::BookDelete { instrument, .. }
+            | Event::BookReplace { instrument, .. } => self.touched = Some(instrument),
+            // Market data and admin events: no execution report.
+            Event::TradingStatus { .. } | Event::ReferencePrice { .. } => {}
+        }
+    }
+
+    #[inline]
+    fn emit_risk(&mut self, event: RiskEvent) {
+        if let RiskEvent::Fees {
+            maker_fee,
+            taker_fee,
+            ..
+        } = event
+        {
+            if let Some(p) = self.pending.as_mut() {
+                set_fee(&mut p.maker, maker_fee);
+                set_fee(&mut p.taker, taker_fee);
+            }
+            return self.flush_fill();
+        }
+        self.flush_fill();
+        if let RiskEvent::Balance {
+            account,
+            asset,
+            reason,
+            delta,
+            available,
+            held,
+        } = event
+        {
+            if let EngineInput::Risk(
+                RiskCommand::Deposit { account: t, .. } | RiskCommand::Withdraw { account: t, .. },
+            ) = self.entry.req.input
+            {
+                if t == account && matches!(reason, EBalance::Deposit | EBalance::Withdrawal) {
+                    self.balance_after = (available, held);
+                }
+            }
+            let kind = ReportKind::BalanceUpdate {
+                delta,
+                available,
+                held,
+                asset,
+                shard: self.shard,
+                reason: balance_reason_to_wire(reason),
+            };
+            self.send(account, NO_SESSION, kind);
+        }
+    }
+}
+
+/// One matching shard.
+#[derive(Debug)]
+pub struct Shard {
+    pub id: u16,
+    pub engine: Engine,
+    pub instruments: Vec<InstrumentId>,
+    order_id_base: u64,
+    /// Its market-data publisher (`[md]` configured).
+    md: Option<ShardMd>,
+}
+
+impl Shard {
+    /// A shard with risk off (`risk` `None`: `Engine::new`) or on (`Engine::with_risk`).
+    pub fn new(id: u16, cfg: EngineConfig, risk: Option<RiskConfig>) -> Result<Shard, String> {
+        let instruments = cfg.instruments.iter().map(|i| i.id).collect();
+        let engine = match risk {
+            None => Engine::new(cfg).map_err(|e| format!("shard {id}: {e}"))?,
+            Some(r) => Engine::with_risk(cfg, r).map_err(|e| format!("shard {id}: {e}"))?,
+        };
+        Ok(Shard {
+            id,
+            engine,
+            instruments,
+            order_id_base: u64::from(id) << SHARD_ORDER_ID_SHIFT,
+            md: None,
+        })
+    }
+
+    /// Publishes the shard's market data through `md` (see `crate::shard::md`).
+    pub fn with_md(mut self, md: Option<ShardMd>) -> Shard {
+        self.md = md;
+        self
+    }
+
+    pub fn has_md(&self) -> bool {
+        self.md.is_some()
+    }
+
+    /// Switches the publisher between sending and numbering only (a no-op without `[md]`).
+    #[inline]
+    pub fn md_set_active(&mut self, active: bool) {
+        if let Some(md) = self.md.as_mut() {
+            md.set_active(active);
+        }
+    }
+
+    /// Market-data work between commands (heartbeats, the snapshot loop, following the node's
+    /// role: `active` false = standby, numbering without sending). Returns packets sent.
+    #[inline]
+    pub fn md_work(&mut self, now_ns: u64, active: bool) -> usize {
+        match self.md.as_mut() {
+            Some(md) => md.work(now_ns, active, &self.engine),
+            None => 0,
+        }
+    }
+
+    /// The market-data publisher, if any.
+    pub fn md(&self) -> Option<&ShardMd> {
+        self.md.as_ref()
+    }
+
+    /// Applies one sequenced request; reports go to `out`. Returns (fills, touched instrument).
+    #[inline]
+    pub fn apply(
+        &mut self,
+        entry: &Sequenced,
+        out: impl FnMut(Report),
+    ) -> (u32, Option<InstrumentId>) {
+        let mut mapper = ReportMapper::new(entry, self.order_id_base, out);
+        match self.md.as_mut() {
+            // Committed entries only reach a shard, so everything published is durable.
+            Some(md) => md.process(&mut self.engine, entry.ts_ns, &entry.req.input, &mut mapper),
+            None => self
+                .engine
+                .apply(entry.ts_ns, &entry.req.input, &mut mapper),
+        }
+        mapper.finish();
+        (mapper.fills, mapper.touched)
+    }
+}
+
+impl Drop for Shard {
+    /// A publishing shard leaves its books behind for `NodeMd::final_books` (tests compare a
+    /// subscriber's books with them).
+    fn drop(&mut self) {
+        if let Some(md) = &self.md {
+            md.record_books(&self.engine, &self.instruments, self.order_id_base);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::msg::Request;
+    use tpx_engine::{Cancel, MassCancel, NewOrder, OrderKind, StpMode, TimeInForce};
+    use tpx_wire::enums::BalanceReason;
+
+    fn entry(cmd: Command, session: u32, tag: u32) -> Sequenced {
+        Sequenced {
+            seq: 1,
+            ts_ns: 42,
+            req: Request::order(session, 0, tag, cmd),
+        }
+    }
+
+    /// An admin request of account 50 from session 6 (`NO_SESSION`: a record from elsewhere).
+    fn admin(cmd: RiskCommand, request_id: u64, session: u32) -> Sequenced {
+        Sequenced {
+            seq: 1,
+            ts_ns: 42,
+            req: Request {
+                session,
+                shard: 1,
+                tag: 0,
+                account: 50,
+                request_id,
+                input: EngineInput::Risk(cmd),
+                stamps: Default::default(),
+            },
+        }
+    }
+
+    /// Shard 1 with the built-in BTC-USDT (1) and BTC-PERP (3), risk on.
+    fn risk_shard() -> Shard {
+        let all = crate::config::builtin_instruments();
+        let ics: Vec<&crate::config::InstrumentConfig> =
+            all.iter().filter(|i| i.id == 1 || i.id == 3).collect();
+        let cfg = EngineConfig {
+            instruments: ics.iter().map(|i| i.spec().unwrap()).collect(),
+            max_orders: 64,
+            max_accounts: 1000,
+        };
+        let risk = crate::config::builtin_risk().for_shard(&ics, 1000).unwrap();
+        Shard::new(1, cfg, Some(risk)).unwrap()
+    }
+
+    fn run(shard: &mut Shard, e: &Sequenced) -> Vec<Report> {
+        let mut out = Vec::new();
+        shard.apply(e, |r| out.push(r));
+        out
+    }
+
+    fn deposit(account: u32, asset: u32, amount: u64, request_id: u64) -> RiskCommand {
+        RiskCommand::Deposit {
+            account,
+            asset,
+            amount,
+            request_id,
+        }
+    }
+
+    fn limit(account: u32, cl: u64, instrument: u32, side: ESide, price: i64, qty: u64) -> Command {
+        Command::NewOrder(NewOrder {
+            account,
+            cl_ord_id: cl,
+            instrument,
+            side,
+            kind: OrderKind::Limit,
+            price,
+            qty,
+            tif: TimeInForce::Gtc,
+            post_only: false,
+            reduce_only: false,
+            stp: StpMode::None,
+        })
+    }
+
+    #[test]
+    fn a_deposit_is_a_balance_update_to_the_account_and_accepted_to_the_admin() {
+        let mut shard = risk_shard();
+        let out = run(&mut shard, &admin(deposit(7, 1, 1_000, 3), 3, 6));
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!((out[0].account, out[0].session), (7, NO_SESSION));
+        assert_eq!(
+            out[0].kind,
+            ReportKind::BalanceUpdate {
+                delta: 1_000,
+                available: 1_000,
+                held: 0,
+                asset: 1,
+                shard: 1,
+                reason: BalanceReason::Deposit
+            }
+        );
+        assert_eq!((out[1].account, out[1].session), (50, 6));
+        assert_eq!(
+            out[1].kind,
+            ReportKind::AdminAccepted {
+                request_id: 3,
+                available: 1_000,
+                held: 0,
+                target: 7,
+                shard: 1,
+                request: RequestKind::AdminDeposit
+            }
+        );
+        // The same id again: the engine's DuplicateRequest, to the admin, with the request id.
+        let out = run(&mut shard, &admin(deposit(7, 1, 1_000, 3), 3, 6));
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].account, out[0].session), (50, 6));
+        assert_eq!(
+            out[0].kind,
+            ReportKind::Rejected {
+                cl_ord_id: 3,
+                reason: RejectReason::DuplicateRequest,
+                request: RequestKind::AdminDeposit
+            }
+        );
+        // A record from elsewhere: the balance update goes out, no answer.
+        let out = run(&mut shard, &admin(deposit(7, 1, 5, 4), 4, NO_SESSION));
+        assert_eq!(out.len(), 1);
+        assert!(matches!(
+            out[0].kind,
+            ReportKind::BalanceUpdate { delta: 5, .. }
+        ));
+        // A mark price: accepted, no account named.
+        let mark = RiskCommand::SetMarkPrice {
+            instrument: 3,
+            price: 60_000,
+        };
+        let out = run(&mut shard, &admin(mark, 9, 6));
+        assert_eq!(
+            out.last().unwrap().kind,
+            ReportKind::AdminAccepted {
+                request_id: 9,
+                available: 0,
+                held: 0,
+                target: 0,
+                shard: 1,
+                request: RequestKind::AdminSetMarkPrice
+            }
+        );
+        // Funding on an instrument that is not a perpetual: the engine's reject.
+        let funding = RiskCommand::ApplyFunding {
+            instrument: 1,
+            rate_ppm: 10,
+            funding_id: 10,
+        };
+        let out = run(&mut shard, &admin(funding, 10, 6));
+        assert!(matches!(
+            out[0].kind,
+            ReportKind::Rejected {
+                cl_ord_id: 10,
+                request: RequestKind::AdminApplyFunding,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn fills_carry_their_fees_and_balance_rejects_reach_the_wire() {
+        let mut shard = risk_shard();
+        // Account 1 sells 0.0010 BTC (10 lots), account 2 buys at 60,000 USDT.
+        run(&mut shard, &admin(deposit(1, 2, 100_000, 1), 1, 6));
+        run(&mut shard, &admin(deposit(2, 1, 1_000_000_000, 1), 1, 6));
+        let sell = entry(limit(1, 11, 1, ESide::Sell, 60_000, 10), 1, 0);
+        assert!(matches!(
+            run(&mut shard, &sell)[0].kind,
+            ReportKind::Accepted { .. }
+        ));
+        let buy = entry(limit(2, 21, 1, ESide::Buy, 60_000, 10), 2, 0);
+        let out = run(&mut shard, &buy);
+        let fees: Vec<(u32, Liquidity, i64)> = out
+            .iter()
+            .filter_map(|r| match r.kind {
+                ReportKind::Executed { liquidity, fee, .. } => Some((r.account, liquidity, fee)),
+                _ => None,
+            })
+            .collect();
+        // Notional 60,000 * 10 * 100 = 60,000,000 minor units (60 USDT): maker 2 bps, taker 5.
+        assert_eq!(
+            fees,
+            vec![(1, Liquidity::Maker, 12_000), (2, Liquidity::Taker, 30_000)]
+        );
+        // Beyond its balance: InsufficientBalance on the wire, to the requesting session.
+        let big = entry(limit(2, 22, 1, ESide::Buy, 60_000, 1_000_000), 2, 0);
+        let out = run(&mut shard, &big);
+        assert_eq!(
+            out[0].kind,
+            ReportKind::Rejected {
+                cl_ord_id: 22,
+                reason: RejectReason::InsufficientBalance,
+                request: RequestKind::EnterOrder
+            }
+        );
+        assert_eq!(out[0].session, 2);
+    }
+
+    fn fill() -> Event {
+        Event::Fill {
+            instrument: 1,
+            trade_id: 9,
+            price: 100,
+            qty: 3,
+            taker_side: ESide::Buy,
+            maker_account: 1,
+            maker_cl_ord_id: 11,
+            maker_order_id: 5,
+            maker_leaves: 2,
+            taker_account: 2,
+            taker_cl_ord_id: 22,
+            taker_order_id: 6,
+            taker_leaves: 0,
+        }
+    }
+
+    fn new_order() -> Command {
+        Command::NewOrder(NewOrder {
+            account: 2,
+            cl_ord_id: 22,
+            instrument: 1,
+            side: ESide::Buy,
+            kind: OrderKind::Limit,
+            price: 100,
+            qty: 3,
+            tif: TimeInForce::Gtc,
+            post_only: false,
+            reduce_only: false,
+            stp: StpMode::None,
+        })
+    }
+
+    #[test]
+    fn engine_reasons_keep_their_values_on_the_wire() {
+        assert_eq!(
+            reject_to_wire(EReject::UnknownOrder),
+            RejectReason::UnknownOrder
+        );
+        assert_eq!(
+            reject_to_wire(EReject::InvalidOrderType),
+            RejectReason::InvalidOrderType
+        );
+        assert_eq!(
+            cancel_to_wire(ECancel::MassCancel),
+            CancelReason::MassCancel
+        );
+        // The risk reasons (15..=26) and the liquidation cancel reach the wire as themselves.
+        for (e, w) in [
+            (
+                EReject::InsufficientBalance,
+                RejectReason::InsufficientBalance,
+            ),
+            (
+                EReject::ReduceOnlyWouldIncrease,
+                RejectReason::ReduceOnlyWouldIncrease,
+            ),
+            (
+                EReject::MaxPositionExceeded,
+                RejectReason::MaxPositionExceeded,
+            ),
+            (EReject::DuplicateRequest, RejectReason::DuplicateRequest),
+            (EReject::NotLiquidatable, RejectReason::NotLiquidatable),
+        ] {
+            assert_eq!(reject_to_wire(e), w);
+        }
+        assert_eq!(
+            cancel_to_wire(ECancel::Liquidation),
+            CancelReason::Liquidation
+        );
+        assert_eq!(
+            cancel_to_wire(ECancel::ImmediateOrCancel),
+            CancelReason::ImmediateOrCancel
+        );
+    }
+
+    #[test]
+    fn a_fill_is_two_executions_with_the_shard_in_the_ids() {
+        let e = entry(new_order(), 7, 0);
+        let mut out = Vec::new();
+        let mut m = ReportMapper::new(&e, 3 << SHARD_ORDER_ID_SHIFT, |r| out.push(r));
+        m.emit(fill());
+        m.finish();
+        assert_eq!((m.fills, m.touched), (1, Some(1)));
+        assert_eq!(out.len(), 2);
+        let base = 3u64 << SHARD_ORDER_ID_SHIFT;
+        match (out[0].kind, out[1].kind) {
+            (
+                ReportKind::Executed {
+                    cl_ord_id: 11,
+                    order_id: mo,
+                    trade_id: mt,
+                    side: Side::Sell,
+                    liquidity: Liquidity::Maker,
+                    leaves_qty: 2,
+                    ..
+                },
+                ReportKind::Executed {
+                    cl_ord_id: 22,
+                    order_id: to,
+                    trade_id: tt,
+                    side: Side::Buy,
+                    liquidity: Liquidity::Taker,
+                    leaves_qty: 0,
+                    ..
+                },
+            ) => {
+                assert_eq!((mo, to), (base | 5, base | 6));
+                assert_eq!(mt, tt);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            (out[0].account, out[0].session, out[0].ts_ns),
+            (1, NO_SESSION, 42)
+        );
+        assert_eq!(out[1].account, 2);
+    }
+
+    #[test]
+    fn rejects_name_the_request_and_mass_cancels_report_done() {
+        let cancel = entry(
+            Command::Cancel(Cancel {
+                account: 2,
+                cl_ord_id: 5,
+                remaining_qty: 0,
+            }),
+            4,
+            0,
+        );
+        let mut out = Vec::new();
+        let mut m = ReportMapper::new(&cancel, 0, |r| out.push(r));
+        m.emit(Event::Rejected {
+            account: 2,
+            cl_ord_id: 5,
+            reason: EReject::UnknownOrder,
+        });
+        m.finish();
+        assert_eq!(
+            out[0].kind,
+            ReportKind::Rejected {
+                cl_ord_id: 5,
+                reason: RejectReason::UnknownOrder,
+                request: RequestKind::CancelOrder
+            }
+        );
+        assert_eq!(out[0].session, 4);
+        let mass = entry(
+            Command::MassCancel(MassCancel {
+                account: 2,
+                instrument: None,
+            }),
+            4,
+            77,
+        );
+        let mut out = Vec::new();
+        let mut m = ReportMapper::new(&mass, 0, |r| out.push(r));
+        m.emit(Event::Cancelled {
+            account: 2,
+            cl_ord_id: 1,
+            order_id: 1,
+            instrument: 1,
+            cancelled_qty: 1,
+            leaves_qty: 0,
+            reason: ECancel::MassCancel,
+        });
+        m.finish();
+        assert_eq!(out.len(), 2);
+        assert_eq!(
+            out[1].kind,
+            ReportKind::MassCancelDone {
+                tag: 77,
+                instrument: None,
+                cancelled: 1
+            }
+        );
+    }
+}

@@ -1,0 +1,5 @@
+//! Matching shards: the stage on its core, the engine with its report mapping, market data.
+
+pub mod apply;
+pub mod md;
+pub mod stage;

@@ -1,0 +1,190 @@
+//! A shard on its core: takes sequenced records from its ring, applies them (`apply.rs`), puts
+//! the reports on the rings to their home gateways, publishes tops and market data.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tpx_engine::{Command, InstrumentId};
+
+use crate::msg::{home_gateway, Report, Sequenced};
+use crate::runtime::doorbell::Doorbell;
+use crate::runtime::ring::{Consumer, Producer, BATCH};
+use crate::runtime::state::NodeState;
+use crate::shard::apply::Shard;
+
+/// A shard on its core: the engine, its input ring, a ring to every gateway.
+#[derive(Debug)]
+pub struct ShardStage {
+    shard: Shard,
+    input: Consumer<Sequenced>,
+    /// By gateway number.
+    outputs: Vec<Producer<Report>>,
+    spill: Vec<VecDeque<Report>>,
+    /// `(instrument id, index into NodeState::tops)` of this shard's instruments.
+    tops: Vec<(InstrumentId, usize)>,
+    dirty: Vec<bool>,
+    shared: Arc<NodeState>,
+    /// By gateway number: the doorbell of the gateway's core, when it is another core.
+    wake: Vec<Option<Arc<Doorbell>>>,
+    pushed: Vec<bool>,
+}
+
+impl ShardStage {
+    pub fn new(
+        shard: Shard,
+        input: Consumer<Sequenced>,
+        outputs: Vec<Producer<Report>>,
+        shared: Arc<NodeState>,
+    ) -> Self {
+        let tops: Vec<(InstrumentId, usize)> = shard
+            .instruments
+            .iter()
+            .filter_map(|id| {
+                shared
+                    .instruments
+                    .iter()
+                    .position(|(i, _)| i == id)
+                    .map(|p| (*id, p))
+            })
+            .collect();
+        ShardStage {
+            wake: outputs.iter().map(|_| None).collect(),
+            pushed: vec![false; outputs.len()],
+            spill: outputs.iter().map(|_| VecDeque::new()).collect(),
+            dirty: vec![false; tops.len()],
+            tops,
+            shard,
+            input,
+            outputs,
+            shared,
+        }
+    }
+
+    pub fn shard(&self) -> &Shard {
+        &self.shard
+    }
+
+    /// Doorbells of the gateways' cores, by gateway number (`None`: same core, or spin mode).
+    pub fn with_wake(mut self, wake: Vec<Option<Arc<Doorbell>>>) -> Self {
+        self.wake = wake;
+        self
+    }
+
+    fn ring_doorbells(&mut self) {
+        for (g, pushed) in self.pushed.iter_mut().enumerate() {
+            if std::mem::take(pushed) {
+                if let Some(d) = self.wake.get(g).and_then(|w| w.as_ref()) {
+                    d.ring();
+                }
+            }
+        }
+    }
+
+    /// Moves spilled reports to their rings; returns (all drained, reports moved).
+    fn drain_spill(&mut self) -> (bool, usize) {
+        let mut moved = 0;
+        for (g, q) in self.spill.iter_mut().enumerate() {
+            while let Some(r) = q.front() {
+                if self.outputs[g].try_push(*r).is_err() {
+                    break;
+                }
+                q.pop_front();
+                moved += 1;
+                self.pushed[g] = true;
+            }
+        }
+        (self.spill.iter().all(|q| q.is_empty()), moved)
+    }
+
+    /// Applies sequenced requests; `now_ns` (the duty cycle's monotonic time) drives the
+    /// market-data timers. Returns the work done.
+    pub fn step(&mut self, now_ns: u64) -> usize {
+        let (drained, moved) = self.drain_spill();
+        if !drained {
+            self.ring_doorbells();
+            return moved;
+        }
+        // The role flag is read before applying: the records a promoted standby sequences were
+        // submitted after it set `md_active` (Release), and reach this ring after that store, so
+        // the first of them is already sent, not only numbered.
+        if self.shard.has_md() {
+            let active = self.shared.md_active.load(Ordering::Acquire);
+            self.shard.md_set_active(active);
+        }
+        let gateways = self.outputs.len();
+        let mut n = 0;
+        let mut fills = 0u64;
+        while n < BATCH {
+            let Some(e) = self.input.try_pop() else {
+                break;
+            };
+            n += 1;
+            let ShardStage {
+                shard,
+                outputs,
+                spill,
+                pushed,
+                ..
+            } = self;
+            let mut spilled = false;
+            let (f, touched) = shard.apply(&e, |r| {
+                let g = home_gateway(r.account, gateways);
+                if spill[g].is_empty() {
+                    match outputs[g].try_push(r) {
+                        Ok(()) => pushed[g] = true,
+                        Err(r) => {
+                            spill[g].push_back(r);
+                            spilled = true;
+                        }
+                    }
+                } else {
+                    spill[g].push_back(r);
+                }
+            });
+            fills += u64::from(f);
+            if matches!(e.req.command(), Some(Command::MassCancel(_))) {
+                self.dirty.iter_mut().for_each(|d| *d = true);
+            } else if let Some(i) = touched {
+                if let Some(k) = self.tops.iter().position(|(id, _)| *id == i) {
+                    self.dirty[k] = true;
+                }
+            }
+            if spilled {
+                break;
+            }
+        }
+        self.ring_doorbells();
+        let md = if self.shard.has_md() {
+            let active = self.shared.md_active.load(Ordering::Relaxed);
+            self.shard.md_work(now_ns, active)
+        } else {
+            0
+        };
+        if n > 0 {
+            self.publish_tops();
+            let st = &self.shared.stats;
+            st.applied.fetch_add(n as u64, Ordering::Relaxed);
+            if fills > 0 {
+                st.trades.fetch_add(fills, Ordering::Relaxed);
+            }
+        }
+        n + moved + md
+    }
+
+    fn publish_tops(&mut self) {
+        for (k, &(id, idx)) in self.tops.iter().enumerate() {
+            if !std::mem::take(&mut self.dirty[k]) {
+                continue;
+            }
+            let t = &self.shared.tops[idx];
+            let e = &self.shard.engine;
+            let (bp, bq) = e.best_bid(id).unwrap_or((0, 0));
+            let (ap, aq) = e.best_ask(id).unwrap_or((0, 0));
+            t.bid_px.store(bp, Ordering::Relaxed);
+            t.bid_qty.store(bq, Ordering::Relaxed);
+            t.ask_px.store(ap, Ordering::Relaxed);
+            t.ask_qty.store(aq, Ordering::Relaxed);
+        }
+    }
+}
