@@ -364,6 +364,12 @@ pub struct LocalMeta {
     pub request_id: u64,
     /// The request's stage stamps so far (`rx`, `seq`; all 0 when stamping is off).
     pub stamps: crate::msg::Stamps,
+    /// The gateway the request came from (its reject ring), the requesting account and what
+    /// a reject names ([`Request::reject_subject`]): to answer "unavailable" if the record is
+    /// never acknowledged here (see [`ShardFeed::unsequenced`]).
+    pub gateway: u16,
+    pub account: u32,
+    pub subject: Option<(tpx_wire::enums::RequestKind, u64)>,
 }
 
 /// The shard entry of a log record: the local session and tag if this node submitted it, else
@@ -423,6 +429,10 @@ pub struct ShardFeed<'a> {
     pub applied: &'a mut u64,
     /// The `durable` stage stamp of this cycle (one TSC read for every record released in it).
     pub durable_tsc: Option<u64>,
+    /// Requests the replica sequenced but stepped down before acknowledging (see
+    /// [`Applier::discard`]): their records never reach the shards from this node's
+    /// sessions; the stage answers them "unavailable".
+    pub unsequenced: &'a mut VecDeque<LocalMeta>,
 }
 
 /// Whether every ring `shard` names has room.
@@ -487,6 +497,18 @@ impl Applier for ShardFeed<'_> {
         // The shards cannot go back: the node stops and is restarted (replay of its log).
         *self.rewound = Some(self.rewound.map_or(seq, |r| r.min(seq)));
     }
+
+    fn discard(&mut self, from_seq: u64, to_seq: u64) {
+        // Their sessions are answered "unavailable"; should the new term keep a record at one
+        // of these seqs, it reaches the shards without a session (no meta left for it).
+        while self.meta.front().is_some_and(|m| m.seq < from_seq) {
+            self.meta.pop_front();
+        }
+        while self.meta.front().is_some_and(|m| m.seq <= to_seq) {
+            let m = self.meta.pop_front().expect("front exists");
+            self.unsequenced.push_back(m);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -535,6 +557,9 @@ mod tests {
                 tag: 0,
                 request_id: 0,
                 stamps: Default::default(),
+                gateway: 0,
+                account: 0,
+                subject: None,
             },
             LocalMeta {
                 seq: 7,
@@ -542,6 +567,9 @@ mod tests {
                 tag: 0,
                 request_id: 0,
                 stamps: Default::default(),
+                gateway: 0,
+                account: 0,
+                subject: None,
             },
         ]
         .into_iter()
@@ -553,6 +581,62 @@ mod tests {
         assert!(meta.is_empty());
         // A record this node did not submit has no session.
         let e = entry_of(&rec, &mut meta, &mut None).unwrap();
+        assert_eq!(e.req.session, NO_SESSION);
+    }
+
+    /// A stepped-down primary's unacknowledged requests (issue 15 item 1): their sessions are
+    /// answered "unavailable", and a record the new term puts at one of their seqs reaches the
+    /// shards without the old session.
+    #[test]
+    fn discarded_requests_are_answered_unavailable_and_lose_their_session() {
+        let meta_at = |seq| LocalMeta {
+            seq,
+            session: seq as u32,
+            tag: 0,
+            request_id: 0,
+            stamps: Default::default(),
+            gateway: 0,
+            account: 5,
+            subject: Some((tpx_wire::enums::RequestKind::EnterOrder, seq)),
+        };
+        let mut meta: VecDeque<LocalMeta> = (3..=7).map(meta_at).collect();
+        let mut outputs: Vec<Producer<Sequenced>> = Vec::new();
+        let mut pushed: Vec<bool> = Vec::new();
+        let mut overflow = VecDeque::new();
+        let mut rewound = None;
+        let mut applied = 0;
+        let mut unsequenced = VecDeque::new();
+        let mut feed = ShardFeed {
+            outputs: &mut outputs,
+            pushed: &mut pushed,
+            overflow: &mut overflow,
+            meta: &mut meta,
+            rewound: &mut rewound,
+            applied: &mut applied,
+            durable_tsc: None,
+            unsequenced: &mut unsequenced,
+        };
+        feed.discard(5, 7);
+        let gone: Vec<u64> = feed.unsequenced.iter().map(|m| m.seq).collect();
+        assert_eq!(gone, vec![5, 6, 7]);
+        assert!(feed.meta.is_empty(), "3 and 4 were stale");
+        // The new term's record 5: no session.
+        let (input, account) = command_input(&Command::Cancel(tpx_engine::Cancel {
+            account: 5,
+            cl_ord_id: 1,
+            remaining_qty: 0,
+        }));
+        let rec = LogRecord {
+            meta: RecordMeta {
+                seq: 5,
+                term: 2,
+                timestamp_ns: 1,
+                origin: origin_of(0, account),
+                account,
+            },
+            input,
+        };
+        let e = entry_of(&rec, feed.meta, &mut None).unwrap();
         assert_eq!(e.req.session, NO_SESSION);
     }
 
@@ -591,6 +675,9 @@ mod tests {
             tag: 0,
             request_id: 12,
             stamps: Default::default(),
+            gateway: 0,
+            account: 0,
+            subject: None,
         }]
         .into_iter()
         .collect();
