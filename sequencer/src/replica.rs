@@ -221,6 +221,14 @@ impl Dedup {
         self.high.get(&session).map_or(0, |h| h.0)
     }
 
+    /// The table a snapshot at `seq` saved ([`Dedup::entries`]): each id's record is at or
+    /// before `seq`, which stands for its seq.
+    pub fn from_entries(seq: u64, entries: &[(u32, u64)]) -> Dedup {
+        Dedup {
+            high: entries.iter().map(|&(s, h)| (s, (h, seq))).collect(),
+        }
+    }
+
     /// `(session, highest id)` for snapshots, sorted.
     pub fn entries(&self) -> Vec<(u32, u64)> {
         let mut v: Vec<_> = self.high.iter().map(|(&s, &h)| (s, h.0)).collect();
@@ -249,6 +257,9 @@ pub struct Replica<L: LogSink, T: Transport, C: Clock> {
     held: VecDeque<LogRecord>,
     /// The term stored beside the log (see [`LogSink::store_term`]).
     stored_term: u64,
+    /// The de-duplication table of the snapshot the owner restored from, and its seq (the log
+    /// may have been pruned before it): the base of every re-scan.
+    dedup_base: Option<(u64, Dedup)>,
     commit_seq: u64,
     applied_seq: u64,
     peer: PeerState,
@@ -329,12 +340,18 @@ pub fn common_prefix(
     0
 }
 
-/// Reads the de-duplication table and the last timestamp from a log.
-fn scan_log<L: LogSink>(log: &mut L) -> Result<(Dedup, u64), LogError> {
-    let mut d = Dedup::default();
+/// Reads the de-duplication table and the last timestamp from a log: from `base` (a
+/// snapshot's table and seq: retention may have removed the records before it) or from seq 1.
+fn scan_log<L: LogSink>(
+    log: &mut L,
+    base: Option<&(u64, Dedup)>,
+) -> Result<(Dedup, u64), LogError> {
+    let (mut d, mut next) = match base {
+        Some((seq, d)) if *seq <= log.last_seq() => (d.clone(), seq + 1),
+        _ => (Dedup::default(), 1),
+    };
     let mut ts = 0;
     let mut buf = Vec::new();
-    let mut next = 1;
     let last = log.durable_seq();
     while next <= last {
         buf.clear();
@@ -357,13 +374,28 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
     /// waits as a standby (and asks only when no primary is heard for `timeout_ns`).
     pub fn new(
         cfg: ReplicaConfig,
-        mut log: L,
+        log: L,
         net: T,
         clock: C,
         applied_seq: u64,
         want_primary: bool,
     ) -> Result<Self, LogError> {
-        let (dedup, last_ts_ns) = scan_log(&mut log)?;
+        Self::new_with_dedup(cfg, log, net, clock, applied_seq, want_primary, None)
+    }
+
+    /// [`Replica::new`] for an owner restored from a snapshot: `dedup_base` is the snapshot's
+    /// seq and de-duplication table ([`Dedup::from_entries`]); only the log after it is read
+    /// (retention may have removed the records before it).
+    pub fn new_with_dedup(
+        cfg: ReplicaConfig,
+        mut log: L,
+        net: T,
+        clock: C,
+        applied_seq: u64,
+        want_primary: bool,
+        dedup_base: Option<(u64, Dedup)>,
+    ) -> Result<Self, LogError> {
+        let (dedup, last_ts_ns) = scan_log(&mut log, dedup_base.as_ref())?;
         let now = clock.now_ns();
         // The term granted or heard of last, even if no record of it reached the log: a
         // restarted holder must never be granted its term again.
@@ -379,6 +411,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             recent: VecDeque::new(),
             held: VecDeque::new(),
             stored_term,
+            dedup_base,
             commit_seq: 0,
             applied_seq,
             peer: PeerState::default(),
@@ -863,7 +896,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             let cut = self.log.last_seq().min(keep_seq);
             self.events
                 .push_back(ReplicaEvent::Truncated { to_seq: cut });
-            match scan_log(&mut self.log) {
+            match scan_log(&mut self.log, self.dedup_base.as_ref()) {
                 Ok((d, _)) => self.dedup = d,
                 Err(e) => self.events.push_back(ReplicaEvent::LogError(e.to_string())),
             }
