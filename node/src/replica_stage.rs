@@ -32,8 +32,8 @@ use crate::core::Shared;
 use crate::doorbell::Doorbell;
 use crate::msg::{Report, ReportKind, Request, Sequenced};
 use crate::replication::{
-    input_of, origin_of, LocalMeta, LogWrite, NodeTransport, ReplicationConfig, ShardFeed,
-    EXIT_REJOIN, WITNESS_ID,
+    input_of, origin_fits, origin_of, LocalMeta, LogWrite, NodeTransport, ReplicationConfig,
+    ShardFeed, EXIT_REJOIN, WITNESS_ID,
 };
 use crate::ring::{Consumer, Producer};
 
@@ -393,6 +393,13 @@ impl ReplicaSeq {
                     continue;
                 }
                 let (input, account) = input_of(&req);
+                if !origin_fits(account) {
+                    // Two accounts would share a de-duplication key.
+                    self.reject(i, &req, RejectReason::UnknownAccount);
+                    inputs[i].advance();
+                    n += 1;
+                    continue;
+                }
                 let origin = origin_of(req.shard, account);
                 match self.replica.submit(origin, account, &input) {
                     Ok(seq) => {

@@ -12,11 +12,13 @@
 //!
 //! The log record's `origin` carries what the shards and the de-duplication need across nodes
 //! (the gateway's session slot is local to a process, so it cannot be used):
-//! `origin = shard << 24 | account` (`shard` 0xFF for every shard). The replica de-duplicates by
-//! `(origin, cl_ord_id)` (the highest id seen per origin), so a client re-sending after a
-//! failover is answered `DuplicateClientOrderId` instead of being sequenced twice. Client order
-//! ids must therefore increase per account and instrument shard (the gateway enforces increase
-//! per session; an account with one session at a time meets both).
+//! `origin = shard << 24 | account` (`shard` 0xFF for every shard; accounts above 2^24 - 1 are
+//! refused, see [`MAX_ORIGIN_ACCOUNT`]). The replica de-duplicates by `(origin, cl_ord_id)`
+//! (the highest id seen per origin), so a client re-sending after a failover is answered
+//! `DuplicateClientOrderId` (once the original is acknowledgeable) instead of being sequenced
+//! twice. Client order ids must therefore increase strictly per account and instrument shard
+//! across every session of the account, reconnects and failovers included: the
+//! client-order-id rule of PROTOCOL.md.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -188,7 +190,18 @@ impl Transport for NodeTransport {
     }
 }
 
-/// `origin` of a request's record (see the module docs).
+/// The largest account id an `origin` carries (24 bits): the stage refuses requests of higher
+/// accounts (`UnknownAccount`) instead of letting two accounts share a de-duplication key.
+pub const MAX_ORIGIN_ACCOUNT: u32 = 0x00FF_FFFF;
+
+/// Whether `account` fits in an `origin` (see [`MAX_ORIGIN_ACCOUNT`]).
+#[inline]
+pub fn origin_fits(account: u32) -> bool {
+    account <= MAX_ORIGIN_ACCOUNT
+}
+
+/// `origin` of a request's record (see the module docs); `account` must fit
+/// ([`origin_fits`]).
 #[inline]
 pub fn origin_of(shard: u16, account: u32) -> u32 {
     let s = if shard == ALL_SHARDS {
@@ -522,6 +535,11 @@ mod tests {
         assert_eq!(shard_of_origin(origin_of(3, 42)), 3);
         assert_eq!(origin_of(3, 42) & 0xFF_FFFF, 42);
         assert_eq!(shard_of_origin(origin_of(ALL_SHARDS, 7)), ALL_SHARDS);
+        // Accounts above 24 bits would share an origin (a de-duplication key) with a lower
+        // one: they do not fit, and the stage refuses them (`UnknownAccount`).
+        assert_eq!(origin_of(3, 5), origin_of(3, 5 + (1 << 24)));
+        assert!(origin_fits(MAX_ORIGIN_ACCOUNT));
+        assert!(!origin_fits(MAX_ORIGIN_ACCOUNT + 1));
     }
 
     #[test]
