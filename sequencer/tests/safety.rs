@@ -378,8 +378,7 @@ fn a_duplicate_is_answered_only_once_its_original_is_acknowledgeable() {
     c.net.partition(1, 2, true);
     let seq = c.rep(1).submit(7, 7, &order(6)).unwrap();
     // The client re-sends id 6 (its answer is late).
-    let done;
-    match c.rep(1).submit(7, 7, &order(6)) {
+    let done = match c.rep(1).submit(7, 7, &order(6)) {
         Err(SubmitError::Duplicate {
             session,
             cl_ord_id,
@@ -388,10 +387,10 @@ fn a_duplicate_is_answered_only_once_its_original_is_acknowledgeable() {
             assert_eq!((session, cl_ord_id), (7, 6));
             assert!(dup_seq >= seq, "the duplicate waits for the original's seq");
             // The owner's rule: answer once acknowledgeable.
-            done = c.rep(1).acknowledgeable_seq() >= dup_seq;
+            c.rep(1).acknowledgeable_seq() >= dup_seq
         }
         other => panic!("{other:?}"),
-    }
+    };
     assert!(
         !done,
         "not answered while the original is not acknowledgeable"
