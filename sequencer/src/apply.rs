@@ -146,6 +146,14 @@ pub trait Applier {
     /// The log lost every record after `seq` (a returning old primary cut its tail): the state
     /// must go back to `seq` (by replay from a snapshot or the start).
     fn rewind(&mut self, seq: u64);
+    /// Requests this replica sequenced as `from_seq..=to_seq` were never acknowledged and
+    /// never will be under these seqs by this replica: it stepped down before they were
+    /// acknowledgeable, and they are not applied. An owner that remembers who asked (the
+    /// node's sessions) answers them "not sequenced" (unavailable: the client re-sends to
+    /// the new primary, which answers a duplicate once acknowledgeable). The new term may
+    /// keep some of these seqs, with the same or other records: they come back through
+    /// [`Applier::apply`] like any record a standby receives, without the old requester.
+    fn discard(&mut self, _from_seq: u64, _to_seq: u64) {}
 }
 
 /// Replays the log from its start, handing every record to the callback (see

@@ -31,6 +31,7 @@ pub mod restart;
 mod scan;
 pub mod snapshot;
 pub mod storage;
+pub mod term_store;
 pub mod transport;
 pub mod witness;
 pub mod witness_state;

@@ -399,6 +399,7 @@ pub fn run_node(opts: &NodeOptions, out: &mut dyn Write) -> Result<NodeSummary, 
             restored.replay_ns / 1_000
         ),
     );
+    let dedup_base = restored.dedup;
     let app = restored.app;
     // A rewind (a returning old primary cuts its tail) rebuilds the engine inside
     // `Replica::poll`, before the records received after the cut are applied.
@@ -423,8 +424,16 @@ pub fn run_node(opts: &NodeOptions, out: &mut dyn Write) -> Result<NodeSummary, 
         ..ReplicaConfig::default()
     };
     let clock = SystemClock::new();
-    let mut rep = Replica::new(rcfg, log, net, clock, app.applied_seq, opts.want_primary)
-        .map_err(|e| e.to_string())?;
+    let mut rep = Replica::new_with_dedup(
+        rcfg,
+        log,
+        net,
+        clock,
+        app.applied_seq,
+        opts.want_primary,
+        dedup_base,
+    )
+    .map_err(|e| e.to_string())?;
     set_realtime(opts.rt_priority)?;
     say(
         out,

@@ -115,7 +115,14 @@ pub enum SubmitError {
     /// Only the primary sequences; `term` and who the replica follows.
     NotPrimary { term: u64, primary: Option<u32> },
     /// `(session, cl_ord_id)` was sequenced before (a client re-sending after a failover).
-    Duplicate { session: u32, cl_ord_id: u64 },
+    /// The owner answers it only once [`Replica::acknowledgeable_seq`] reaches `seq` (a
+    /// seq at or after the original record's); if the replica steps down first, the answer
+    /// is "unavailable" (the original may be cut by the new term).
+    Duplicate {
+        session: u32,
+        cl_ord_id: u64,
+        seq: u64,
+    },
     /// Too much is waiting to be written or acknowledged: retry later.
     Backpressure,
     /// The log cannot write (full disk, IO error): nothing more is taken or acknowledged.
@@ -163,10 +170,12 @@ struct PeerState {
     unanswered_since_ns: u64,
 }
 
-/// The de-duplication table: the highest client order id sequenced per session.
+/// The de-duplication table: the highest client order id sequenced per session, with the seq
+/// of the record that carried it.
 #[derive(Clone, Debug, Default)]
 pub struct Dedup {
-    high: FxHashMap<u32, u64>,
+    /// `origin → (highest cl_ord_id, seq of its record)`.
+    high: FxHashMap<u32, (u64, u64)>,
 }
 
 impl Dedup {
@@ -181,29 +190,48 @@ impl Dedup {
         }
     }
 
-    /// Whether the request was sequenced before (ids increase per session).
-    pub fn is_duplicate(&self, origin: u32, input: &Input) -> bool {
-        match Dedup::key(origin, input) {
-            Some((s, id)) => self.high.get(&s).is_some_and(|&h| id <= h),
-            None => false,
+    /// Whether the request was sequenced before (ids increase per session): `Some(seq)`, a
+    /// seq at or after the original record's (the record of the session's highest id: ids
+    /// increase with seqs, so once that one is acknowledgeable the original is too).
+    pub fn duplicate_of(&self, origin: u32, input: &Input) -> Option<u64> {
+        let (s, id) = Dedup::key(origin, input)?;
+        match self.high.get(&s) {
+            Some(&(h, seq)) if id <= h => Some(seq),
+            _ => None,
         }
     }
 
-    pub fn note(&mut self, origin: u32, input: &Input) {
+    /// Whether the request was sequenced before (see [`Dedup::duplicate_of`]).
+    pub fn is_duplicate(&self, origin: u32, input: &Input) -> bool {
+        self.duplicate_of(origin, input).is_some()
+    }
+
+    /// Notes the record `seq` carrying `input` from `origin`.
+    pub fn note(&mut self, origin: u32, input: &Input, seq: u64) {
         if let Some((s, id)) = Dedup::key(origin, input) {
-            let h = self.high.entry(s).or_insert(0);
-            *h = (*h).max(id);
+            let h = self.high.entry(s).or_insert((0, 0));
+            if id > h.0 {
+                *h = (id, seq);
+            }
         }
     }
 
     /// The highest id sequenced for a session.
     pub fn high(&self, session: u32) -> u64 {
-        self.high.get(&session).copied().unwrap_or(0)
+        self.high.get(&session).map_or(0, |h| h.0)
+    }
+
+    /// The table a snapshot at `seq` saved ([`Dedup::entries`]): each id's record is at or
+    /// before `seq`, which stands for its seq.
+    pub fn from_entries(seq: u64, entries: &[(u32, u64)]) -> Dedup {
+        Dedup {
+            high: entries.iter().map(|&(s, h)| (s, (h, seq))).collect(),
+        }
     }
 
     /// `(session, highest id)` for snapshots, sorted.
     pub fn entries(&self) -> Vec<(u32, u64)> {
-        let mut v: Vec<_> = self.high.iter().map(|(&s, &h)| (s, h)).collect();
+        let mut v: Vec<_> = self.high.iter().map(|(&s, &h)| (s, h.0)).collect();
         v.sort_unstable();
         v
     }
@@ -223,6 +251,15 @@ pub struct Replica<L: LogSink, T: Transport, C: Clock> {
     dedup: Dedup,
     /// Primary: sequenced records not yet applied (or not yet durable / sent), in order.
     recent: VecDeque<LogRecord>,
+    /// After a step-down: the records this node sequenced as primary and never applied (never
+    /// acknowledgeable here). They are in the log; the new primary's `Welcome` says which of
+    /// them its term keeps (applied then), and a promotion takes them back into `recent`.
+    held: VecDeque<LogRecord>,
+    /// The term stored beside the log (see [`LogSink::store_term`]).
+    stored_term: u64,
+    /// The de-duplication table of the snapshot the owner restored from, and its seq (the log
+    /// may have been pruned before it): the base of every re-scan.
+    dedup_base: Option<(u64, Dedup)>,
     commit_seq: u64,
     applied_seq: u64,
     peer: PeerState,
@@ -303,12 +340,18 @@ pub fn common_prefix(
     0
 }
 
-/// Reads the de-duplication table and the last timestamp from a log.
-fn scan_log<L: LogSink>(log: &mut L) -> Result<(Dedup, u64), LogError> {
-    let mut d = Dedup::default();
+/// Reads the de-duplication table and the last timestamp from a log: from `base` (a
+/// snapshot's table and seq: retention may have removed the records before it) or from seq 1.
+fn scan_log<L: LogSink>(
+    log: &mut L,
+    base: Option<&(u64, Dedup)>,
+) -> Result<(Dedup, u64), LogError> {
+    let (mut d, mut next) = match base {
+        Some((seq, d)) if *seq <= log.last_seq() => (d.clone(), seq + 1),
+        _ => (Dedup::default(), 1),
+    };
     let mut ts = 0;
     let mut buf = Vec::new();
-    let mut next = 1;
     let last = log.durable_seq();
     while next <= last {
         buf.clear();
@@ -317,7 +360,7 @@ fn scan_log<L: LogSink>(log: &mut L) -> Result<(Dedup, u64), LogError> {
             break;
         }
         for r in &buf {
-            d.note(r.meta.origin, &r.input);
+            d.note(r.meta.origin, &r.input, r.meta.seq);
             ts = ts.max(r.meta.timestamp_ns);
             next = r.meta.seq + 1;
         }
@@ -331,15 +374,33 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
     /// waits as a standby (and asks only when no primary is heard for `timeout_ns`).
     pub fn new(
         cfg: ReplicaConfig,
-        mut log: L,
+        log: L,
         net: T,
         clock: C,
         applied_seq: u64,
         want_primary: bool,
     ) -> Result<Self, LogError> {
-        let (dedup, last_ts_ns) = scan_log(&mut log)?;
+        Self::new_with_dedup(cfg, log, net, clock, applied_seq, want_primary, None)
+    }
+
+    /// [`Replica::new`] for an owner restored from a snapshot: `dedup_base` is the snapshot's
+    /// seq and de-duplication table ([`Dedup::from_entries`]); only the log after it is read
+    /// (retention may have removed the records before it).
+    pub fn new_with_dedup(
+        cfg: ReplicaConfig,
+        mut log: L,
+        net: T,
+        clock: C,
+        applied_seq: u64,
+        want_primary: bool,
+        dedup_base: Option<(u64, Dedup)>,
+    ) -> Result<Self, LogError> {
+        let (dedup, last_ts_ns) = scan_log(&mut log, dedup_base.as_ref())?;
         let now = clock.now_ns();
-        let term = log.last_term();
+        // The term granted or heard of last, even if no record of it reached the log: a
+        // restarted holder must never be granted its term again.
+        let stored_term = log.stored_term()?;
+        let term = log.last_term().max(stored_term);
         let mut r = Replica {
             primary: Some(cfg.peer_id),
             cfg,
@@ -348,6 +409,9 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             last_ts_ns,
             dedup,
             recent: VecDeque::new(),
+            held: VecDeque::new(),
+            stored_term,
+            dedup_base,
             commit_seq: 0,
             applied_seq,
             peer: PeerState::default(),
@@ -486,10 +550,20 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         if self.log.is_full() || self.recent.len() >= self.cfg.max_unapplied {
             return Err(SubmitError::Backpressure);
         }
-        if self.dedup.is_duplicate(origin, input) {
+        if let Some(seq) = self.dedup.duplicate_of(origin, input) {
             self.stats.duplicates += 1;
             let (session, cl_ord_id) = Dedup::key(origin, input).unwrap_or((origin, 0));
-            return Err(SubmitError::Duplicate { session, cl_ord_id });
+            // The owner answers once `acknowledgeable_seq() >= seq`.
+            #[cfg(feature = "planted-duplicate-before-commit")]
+            let seq = {
+                let _ = seq;
+                0
+            };
+            return Err(SubmitError::Duplicate {
+                session,
+                cl_ord_id,
+                seq,
+            });
         }
         let ts = self.clock.now_ns().max(self.last_ts_ns);
         let rec = LogRecord {
@@ -509,7 +583,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             return Err(SubmitError::LogFailed(e.to_string()));
         }
         self.last_ts_ns = ts;
-        self.dedup.note(origin, input);
+        self.dedup.note(origin, input, rec.meta.seq);
         self.recent.push_back(rec);
         Ok(rec.meta.seq)
     }
@@ -648,6 +722,9 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         // until the witness answers: if the witness granted the term, the old primary's lease
         // had run out and the higher term fences it.
         if term > self.term {
+            if !self.persist_term(term) {
+                return false;
+            }
             self.term = term;
             self.synced = false;
         }
@@ -672,9 +749,16 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             records = &records[len..];
             let seq = rec.meta.seq;
             if seq <= self.log.last_seq() {
+                // A seq we hold: one (term, seq) is one record, so the same term says the same
+                // record. Another term: the logs diverged here (a Welcome kept too much):
+                // resync, and the next Welcome cuts.
+                if self.term_at(seq) != rec.meta.term {
+                    self.synced = false;
+                    break;
+                }
                 continue;
             }
-            if seq != self.log.last_seq() + 1 {
+            if seq != self.log.last_seq() + 1 || rec.meta.term < self.log.last_term() {
                 self.synced = false;
                 break;
             }
@@ -684,7 +768,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
                 break;
             }
             self.stats.records_received += 1;
-            self.dedup.note(rec.meta.origin, &rec.input);
+            self.dedup.note(rec.meta.origin, &rec.input, seq);
             self.last_ts_ns = self.last_ts_ns.max(rec.meta.timestamp_ns);
             if seq == self.applied_seq + 1 {
                 app.apply(&rec);
@@ -777,6 +861,9 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             // primary counts as held here. A new connection clears `synced` first.
             return;
         }
+        if term > self.term && !self.persist_term(term) {
+            return;
+        }
         if self.role == Role::Primary {
             self.step_down(now, term, self.cfg.peer_id, app);
         }
@@ -809,7 +896,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             let cut = self.log.last_seq().min(keep_seq);
             self.events
                 .push_back(ReplicaEvent::Truncated { to_seq: cut });
-            match scan_log(&mut self.log) {
+            match scan_log(&mut self.log, self.dedup_base.as_ref()) {
                 Ok((d, _)) => self.dedup = d,
                 Err(e) => self.events.push_back(ReplicaEvent::LogError(e.to_string())),
             }
@@ -819,15 +906,48 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             }
             self.commit_seq = self.commit_seq.min(cut);
         }
+        // Records this node sequenced as primary and never applied (see `step_down`): those
+        // the new term kept are the new primary's too (log matching): apply them now, as a
+        // standby applies what it receives. The rest were cut.
+        let kept = keep_seq.min(self.log.last_seq());
+        while let Some(r) = self.held.pop_front() {
+            if r.meta.seq <= kept && r.meta.seq == self.applied_seq + 1 {
+                app.apply(&r);
+                self.applied_seq = r.meta.seq;
+            }
+        }
         self.synced = true;
         self.send_ack();
+    }
+
+    /// Stores `term` beside the log if it is above the stored one (before the replica acts in
+    /// it: Raft's `currentTerm`). False (and a `LogError` event) if it could not be stored:
+    /// the caller does not act on the term.
+    fn persist_term(&mut self, term: u64) -> bool {
+        if term <= self.stored_term {
+            return true;
+        }
+        match self.log.store_term(term) {
+            Ok(()) => {
+                self.stored_term = term;
+                true
+            }
+            Err(e) => {
+                self.events
+                    .push_back(ReplicaEvent::LogError(format!("storing term {term}: {e}")));
+                false
+            }
+        }
     }
 
     #[allow(clippy::collapsible_match)]
     fn on_witness<A: Applier>(&mut self, now: u64, msg: Msg<'_>, app: &mut A) {
         match msg {
             Msg::Granted { term, lease_ns } => {
-                if self.role == Role::Candidate && term == self.cand_term {
+                // The grant is stored before this node acts as its primary; if it cannot be,
+                // the node stays a candidate (asking again re-grants the same term to it).
+                if self.role == Role::Candidate && term == self.cand_term && self.persist_term(term)
+                {
                     self.become_primary(term, lease_ns, self.promote_sent_ns, app);
                 }
             }
@@ -856,11 +976,17 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
                     self.last_denial = Some((reason, term, holder));
                     if reason == DenyReason::StaleTerm && holder == self.cfg.node_id {
                         // The witness has us holding a term we lost track of (a restart).
+                        if !self.persist_term(term) {
+                            return;
+                        }
                         self.term = self.term.max(term);
                         self.start_candidacy(now);
                         return;
                     }
                     let moved = term > self.term;
+                    if moved && !self.persist_term(term) {
+                        return;
+                    }
                     if moved {
                         self.term = term;
                         self.primary = Some(holder);
@@ -928,9 +1054,20 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         self.last_renew_ns = 0;
         self.peer = PeerState::default();
         self.recent.clear();
-        // Everything in the log was applied as a standby; anything not yet (a restarted
+        // Records this node sequenced in an earlier term and never applied (it stepped down
+        // before they were acknowledgeable, and no Welcome came since): part of this term's
+        // log now, applied once acknowledgeable like any other (they may be beyond what the
+        // disk holds yet, so they are taken from memory, not read back).
+        let held = std::mem::take(&mut self.held);
+        if held
+            .front()
+            .is_some_and(|r| r.meta.seq == self.applied_seq + 1)
+        {
+            self.recent = held;
+        }
+        // Everything else in the log was applied as a standby; anything not yet (a restarted
         // node's unapplied tail cannot exist: the owner replays the whole log) is applied now.
-        if self.applied_seq < self.log.last_seq() {
+        if self.recent.is_empty() && self.applied_seq < self.log.last_seq() {
             let mut from = self.applied_seq + 1;
             loop {
                 self.readbuf.clear();
@@ -954,14 +1091,32 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
     }
 
     fn step_down<A: Applier>(&mut self, now: u64, term: u64, primary: u32, app: &mut A) {
-        // Records sequenced but not applied are in the log: apply them now; the new primary's
-        // Welcome rewinds them if its term does not hold them.
-        while let Some(r) = self.recent.pop_front() {
-            if r.meta.seq == self.applied_seq + 1 {
-                app.apply(&r);
-                self.applied_seq = r.meta.seq;
+        #[cfg(feature = "planted-apply-uncommitted-on-step-down")]
+        {
+            // The old behaviour: apply what was sequenced but not acknowledgeable.
+            while let Some(r) = self.recent.pop_front() {
+                if r.meta.seq == self.applied_seq + 1 {
+                    app.apply(&r);
+                    self.applied_seq = r.meta.seq;
+                }
             }
         }
+        // Records sequenced but not applied were never acknowledgeable: never apply them here
+        // (the node's shards would answer their sessions). Their requesters learn they were
+        // not sequenced; the new primary's Welcome says which the new term keeps (applied
+        // then, see `on_welcome`).
+        // (A node that stepped down before and heard no Welcome since keeps what it holds.)
+        let before = self.held.len();
+        while let Some(r) = self.recent.pop_front() {
+            if r.meta.seq > self.applied_seq {
+                self.held.push_back(r);
+            }
+        }
+        if let (Some(first), Some(last)) = (self.held.get(before), self.held.back()) {
+            app.discard(first.meta.seq, last.meta.seq);
+        }
+        // Stopping is always safe; the higher term is stored if it can be.
+        let _ = self.persist_term(term);
         self.role = Role::Standby;
         self.term = self.term.max(term);
         self.primary = Some(primary);
@@ -1094,7 +1249,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         let local = self.log.durable_seq();
         let last = self.log.last_seq();
         let alone = !self.peer_alive(now) && self.cfg.solo_when_alone;
-        let peer_recv = self.peer.received_seq;
+        let peer_recv = self.peer_safe_seq();
         let mode_seq = match self.cfg.durability {
             Durability::Replicated if alone => peer_recv.max(local),
             Durability::Replicated => peer_recv,
@@ -1119,8 +1274,18 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         }
     }
 
+    /// What the standby holds as the durability mode counts it: received (in its memory) in
+    /// `Replicated`, on its disk in the fsync modes (a power loss of both nodes must not lose
+    /// what was acknowledged: what the standby's disk lacks, the witness must have recorded).
+    fn peer_safe_seq(&self) -> u64 {
+        match self.cfg.durability {
+            Durability::Replicated => self.peer.received_seq,
+            Durability::Fsync | Durability::ReplicatedFsync => self.peer.durable_seq,
+        }
+    }
+
     fn renew_lease(&mut self, now: u64) {
-        let peer_recv = self.peer.received_seq;
+        let peer_recv = self.peer_safe_seq();
         let local = self.log.durable_seq();
         let alone = !self.peer_alive(now);
         // Ask the witness to record what may be acknowledged without the standby: in fsync

@@ -31,6 +31,9 @@ pub struct Restored {
     pub snapshot_ns: u64,
     /// Replaying the log, ns.
     pub replay_ns: u64,
+    /// The used snapshot's seq and de-duplication table (for
+    /// [`crate::replica::Replica::new_with_dedup`]: the log before it may be pruned).
+    pub dedup: Option<(u64, crate::replica::Dedup)>,
 }
 
 fn first_seq<S: Storage>(log: S) -> Result<u64, LogError> {
@@ -46,11 +49,13 @@ pub fn restore<S: Storage, T: Storage + Clone + Send>(
     let t0 = Instant::now();
     let mut skipped = None;
     let mut app = None;
+    let mut dedup = None;
     match load_latest(snaps) {
         Ok(Some(s)) => match s.restore_engine(cfg.clone()) {
             Ok(engine) => {
                 let first = first_seq(log.clone())?;
                 if first <= s.seq + 1 {
+                    dedup = Some((s.seq, crate::replica::Dedup::from_entries(s.seq, &s.dedup)));
                     app = Some((
                         EngineApplier::from_engine(engine, cfg.clone(), s.seq),
                         s.seq,
@@ -109,6 +114,7 @@ pub fn restore<S: Storage, T: Storage + Clone + Send>(
         replayed,
         snapshot_ns,
         replay_ns: t1.elapsed().as_nanos() as u64,
+        dedup,
     })
 }
 

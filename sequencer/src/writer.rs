@@ -41,6 +41,12 @@ pub trait LogSink {
     fn error(&self) -> Option<String>;
     /// Whether appends should stop for now (too much waiting to be written).
     fn is_full(&self) -> bool;
+    /// The term stored beside the log by [`LogSink::store_term`] (0: none); an unreadable
+    /// term file is an error (see [`crate::term_store`]).
+    fn stored_term(&mut self) -> Result<u64, LogError>;
+    /// Stores `term` durably beside the log before the replica acts on it (a grant, or a
+    /// higher term heard of): a restart starts from it (see [`crate::term_store`]).
+    fn store_term(&mut self, term: u64) -> Result<(), LogError>;
 }
 
 fn read_records<S: Storage>(
@@ -168,6 +174,14 @@ impl<S: Storage + Clone> LogSink for SyncLog<S> {
 
     fn is_full(&self) -> bool {
         self.staged >= self.max_staged
+    }
+
+    fn stored_term(&mut self) -> Result<u64, LogError> {
+        crate::term_store::read_term(&mut self.log.storage().clone())
+    }
+
+    fn store_term(&mut self, term: u64) -> Result<(), LogError> {
+        crate::term_store::write_term(&mut self.log.storage().clone(), term)
     }
 }
 
@@ -488,5 +502,15 @@ impl<S: Storage + Clone + Send + 'static> LogSink for ThreadedLog<S> {
 
     fn is_full(&self) -> bool {
         self.shared.pending_len.load(Ordering::Acquire) as usize >= self.max_pending
+    }
+
+    fn stored_term(&mut self) -> Result<u64, LogError> {
+        crate::term_store::read_term(&mut self.storage.clone())
+    }
+
+    /// Written on the caller's thread (a term change is rare; the write is one block, a
+    /// rename and a directory sync), not through the writer thread.
+    fn store_term(&mut self, term: u64) -> Result<(), LogError> {
+        crate::term_store::write_term(&mut self.storage.clone(), term)
     }
 }

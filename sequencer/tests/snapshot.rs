@@ -40,7 +40,7 @@ fn fill_log_with(
         let len = encode_record(&r, &mut buf).unwrap();
         log.append(&buf[..len]).unwrap();
         app.apply(&r);
-        dedup.note(9, &r.input);
+        dedup.note(9, &r.input, seq);
     }
     log.commit().unwrap();
     ((app.state_hash(), app, dedup), log)

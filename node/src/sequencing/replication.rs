@@ -12,11 +12,13 @@
 //!
 //! The log record's `origin` carries what the shards and the de-duplication need across nodes
 //! (the gateway's session slot is local to a process, so it cannot be used):
-//! `origin = shard << 24 | account` (`shard` 0xFF for every shard). The replica de-duplicates by
-//! `(origin, cl_ord_id)` (the highest id seen per origin), so a client re-sending after a
-//! failover is answered `DuplicateClientOrderId` instead of being sequenced twice. Client order
-//! ids must therefore increase per account and instrument shard (the gateway enforces increase
-//! per session; an account with one session at a time meets both).
+//! `origin = shard << 24 | account` (`shard` 0xFF for every shard; accounts above 2^24 - 1 are
+//! refused, see [`MAX_ORIGIN_ACCOUNT`]). The replica de-duplicates by `(origin, cl_ord_id)`
+//! (the highest id seen per origin), so a client re-sending after a failover is answered
+//! `DuplicateClientOrderId` (once the original is acknowledgeable) instead of being sequenced
+//! twice. Client order ids must therefore increase strictly per account and instrument shard
+//! across every session of the account, reconnects and failovers included: the
+//! client-order-id rule of PROTOCOL.md.
 
 use std::collections::VecDeque;
 
@@ -67,7 +69,18 @@ impl Transport for NodeTransport {
     }
 }
 
-/// `origin` of a request's record (see the module docs).
+/// The largest account id an `origin` carries (24 bits): the stage refuses requests of higher
+/// accounts (`UnknownAccount`) instead of letting two accounts share a de-duplication key.
+pub const MAX_ORIGIN_ACCOUNT: u32 = 0x00FF_FFFF;
+
+/// Whether `account` fits in an `origin` (see [`MAX_ORIGIN_ACCOUNT`]).
+#[inline]
+pub fn origin_fits(account: u32) -> bool {
+    account <= MAX_ORIGIN_ACCOUNT
+}
+
+/// `origin` of a request's record (see the module docs); `account` must fit
+/// ([`origin_fits`]).
 #[inline]
 pub fn origin_of(shard: u16, account: u32) -> u32 {
     let s = if shard == ALL_SHARDS {
@@ -243,6 +256,12 @@ pub struct LocalMeta {
     pub request_id: u64,
     /// The request's stage stamps so far (`rx`, `seq`; all 0 when stamping is off).
     pub stamps: crate::msg::Stamps,
+    /// The gateway the request came from (its reject ring), the requesting account and what
+    /// a reject names ([`Request::reject_subject`]): to answer "unavailable" if the record is
+    /// never acknowledged here (see [`ShardFeed::unsequenced`]).
+    pub gateway: u16,
+    pub account: u32,
+    pub subject: Option<(tpx_wire::enums::RequestKind, u64)>,
 }
 
 /// The shard entry of a log record: the local session and tag if this node submitted it, else
@@ -302,6 +321,10 @@ pub struct ShardFeed<'a> {
     pub applied: &'a mut u64,
     /// The `durable` stage stamp of this cycle (one TSC read for every record released in it).
     pub durable_tsc: Option<u64>,
+    /// Requests the replica sequenced but stepped down before acknowledging (see
+    /// [`Applier::discard`]): their records never reach the shards from this node's
+    /// sessions; the stage answers them "unavailable".
+    pub unsequenced: &'a mut VecDeque<LocalMeta>,
 }
 
 /// Whether every ring `shard` names has room.
@@ -366,6 +389,18 @@ impl Applier for ShardFeed<'_> {
         // The shards cannot go back: the node stops and is restarted (replay of its log).
         *self.rewound = Some(self.rewound.map_or(seq, |r| r.min(seq)));
     }
+
+    fn discard(&mut self, from_seq: u64, to_seq: u64) {
+        // Their sessions are answered "unavailable"; should the new term keep a record at one
+        // of these seqs, it reaches the shards without a session (no meta left for it).
+        while self.meta.front().is_some_and(|m| m.seq < from_seq) {
+            self.meta.pop_front();
+        }
+        while self.meta.front().is_some_and(|m| m.seq <= to_seq) {
+            let m = self.meta.pop_front().expect("front exists");
+            self.unsequenced.push_back(m);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -379,6 +414,11 @@ mod tests {
         assert_eq!(shard_of_origin(origin_of(3, 42)), 3);
         assert_eq!(origin_of(3, 42) & 0xFF_FFFF, 42);
         assert_eq!(shard_of_origin(origin_of(ALL_SHARDS, 7)), ALL_SHARDS);
+        // Accounts above 24 bits would share an origin (a de-duplication key) with a lower
+        // one: they do not fit, and the stage refuses them (`UnknownAccount`).
+        assert_eq!(origin_of(3, 5), origin_of(3, 5 + (1 << 24)));
+        assert!(origin_fits(MAX_ORIGIN_ACCOUNT));
+        assert!(!origin_fits(MAX_ORIGIN_ACCOUNT + 1));
     }
 
     #[test]
@@ -414,6 +454,9 @@ mod tests {
                 tag: 0,
                 request_id: 0,
                 stamps: Default::default(),
+                gateway: 0,
+                account: 0,
+                subject: None,
             },
             LocalMeta {
                 seq: 7,
@@ -421,6 +464,9 @@ mod tests {
                 tag: 0,
                 request_id: 0,
                 stamps: Default::default(),
+                gateway: 0,
+                account: 0,
+                subject: None,
             },
         ]
         .into_iter()
@@ -432,6 +478,62 @@ mod tests {
         assert!(meta.is_empty());
         // A record this node did not submit has no session.
         let e = entry_of(&rec, &mut meta, &mut None).unwrap();
+        assert_eq!(e.req.session, NO_SESSION);
+    }
+
+    /// A stepped-down primary's unacknowledged requests (issue 15 item 1): their sessions are
+    /// answered "unavailable", and a record the new term puts at one of their seqs reaches the
+    /// shards without the old session.
+    #[test]
+    fn discarded_requests_are_answered_unavailable_and_lose_their_session() {
+        let meta_at = |seq| LocalMeta {
+            seq,
+            session: seq as u32,
+            tag: 0,
+            request_id: 0,
+            stamps: Default::default(),
+            gateway: 0,
+            account: 5,
+            subject: Some((tpx_wire::enums::RequestKind::EnterOrder, seq)),
+        };
+        let mut meta: VecDeque<LocalMeta> = (3..=7).map(meta_at).collect();
+        let mut outputs: Vec<Producer<Sequenced>> = Vec::new();
+        let mut pushed: Vec<bool> = Vec::new();
+        let mut overflow = VecDeque::new();
+        let mut rewound = None;
+        let mut applied = 0;
+        let mut unsequenced = VecDeque::new();
+        let mut feed = ShardFeed {
+            outputs: &mut outputs,
+            pushed: &mut pushed,
+            overflow: &mut overflow,
+            meta: &mut meta,
+            rewound: &mut rewound,
+            applied: &mut applied,
+            durable_tsc: None,
+            unsequenced: &mut unsequenced,
+        };
+        feed.discard(5, 7);
+        let gone: Vec<u64> = feed.unsequenced.iter().map(|m| m.seq).collect();
+        assert_eq!(gone, vec![5, 6, 7]);
+        assert!(feed.meta.is_empty(), "3 and 4 were stale");
+        // The new term's record 5: no session.
+        let (input, account) = command_input(&Command::Cancel(tpx_engine::Cancel {
+            account: 5,
+            cl_ord_id: 1,
+            remaining_qty: 0,
+        }));
+        let rec = LogRecord {
+            meta: RecordMeta {
+                seq: 5,
+                term: 2,
+                timestamp_ns: 1,
+                origin: origin_of(0, account),
+                account,
+            },
+            input,
+        };
+        let e = entry_of(&rec, feed.meta, &mut None).unwrap();
         assert_eq!(e.req.session, NO_SESSION);
     }
 
@@ -470,6 +572,9 @@ mod tests {
             tag: 0,
             request_id: 12,
             stamps: Default::default(),
+            gateway: 0,
+            account: 0,
+            subject: None,
         }]
         .into_iter()
         .collect();

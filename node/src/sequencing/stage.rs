@@ -34,7 +34,7 @@ use crate::runtime::doorbell::Doorbell;
 use crate::runtime::ring::{Consumer, Producer};
 use crate::runtime::state::NodeState;
 use crate::sequencing::replication::{
-    input_of, origin_of, LocalMeta, NodeTransport, ShardFeed, EXIT_REJOIN,
+    input_of, origin_fits, origin_of, LocalMeta, NodeTransport, ShardFeed, EXIT_REJOIN,
 };
 
 /// Most items taken from one ring (or replayed) per duty cycle.
@@ -55,6 +55,27 @@ pub enum StartRole {
     Standby,
 }
 
+/// The answer to a duplicate whose original is record `seq`, deferred in `dup_term`, now that
+/// the replica is (or is not) `primary` of `term` with `acked` acknowledgeable: `None` while it
+/// must wait; `DuplicateClientOrderId` ("already sequenced": a promise) only once the original
+/// is acknowledgeable in the term it was found in; `Unavailable` once this node can no longer
+/// tell (it stepped down: the new term may cut the original; the client re-sends there).
+pub fn duplicate_answer(
+    primary: bool,
+    term: u64,
+    acked: u64,
+    seq: u64,
+    dup_term: u64,
+) -> Option<RejectReason> {
+    if !primary || term != dup_term {
+        Some(RejectReason::Unavailable)
+    } else if seq <= acked {
+        Some(RejectReason::DuplicateClientOrderId)
+    } else {
+        None
+    }
+}
+
 /// The replica and what the stage keeps around it.
 pub struct ReplicaSeq {
     replica: NodeReplica,
@@ -65,6 +86,13 @@ pub struct ReplicaSeq {
     replay_upto: u64,
     replayed: u64,
     meta: VecDeque<LocalMeta>,
+    /// Requests sequenced but never acknowledged here (the replica stepped down first): to be
+    /// answered "unavailable".
+    unsequenced: VecDeque<LocalMeta>,
+    /// Duplicates waiting for their original to be acknowledgeable: `(seq, term, request)`;
+    /// answered `DuplicateClientOrderId` once `acknowledgeable_seq() >= seq` in the same term,
+    /// "unavailable" if the node is no longer primary of that term.
+    dup_wait: VecDeque<(u64, u64, LocalMeta)>,
     overflow: VecDeque<Sequenced>,
     rewound: Option<u64>,
     applied: u64,
@@ -210,6 +238,8 @@ impl ReplicaSeq {
             replay_upto: last,
             replayed: 0,
             meta: VecDeque::with_capacity(MAX_IN_FLIGHT),
+            unsequenced: VecDeque::with_capacity(1 << 10),
+            dup_wait: VecDeque::with_capacity(1 << 10),
             overflow: VecDeque::with_capacity(1 << 14),
             rewound: None,
             applied: 0,
@@ -246,23 +276,40 @@ impl ReplicaSeq {
     }
 
     fn reject(&mut self, gateway: usize, req: &Request, reason: RejectReason) {
-        let Some((request, cl_ord_id)) = req.reject_subject() else {
+        let m = LocalMeta {
+            seq: 0,
+            session: req.session,
+            tag: req.tag,
+            request_id: req.request_id,
+            stamps: req.stamps,
+            gateway: gateway as u16,
+            account: req.account,
+            subject: req.reject_subject(),
+        };
+        self.answer(&m, reason);
+    }
+
+    /// Answers a request the stage remembered (room was checked by the caller).
+    fn answer(&mut self, m: &LocalMeta, reason: RejectReason) {
+        let gateway = m.gateway as usize;
+        let Some((request, cl_ord_id)) = m.subject else {
             return;
         };
-        let account = req.account;
         let r = Report {
-            account,
-            session: req.session,
+            account: m.account,
+            session: m.session,
             ts_ns: self.replica.last_timestamp_ns(),
             kind: ReportKind::Rejected {
                 cl_ord_id,
                 reason,
                 request,
             },
-            stamps: req.stamps,
+            stamps: m.stamps,
         };
-        // Room was checked by the caller.
-        let _ = self.rejects[gateway].try_push(r);
+        let Some(ring) = self.rejects.get_mut(gateway) else {
+            return;
+        };
+        let _ = ring.try_push(r);
         if let Some(Some(b)) = self.reject_wake.get(gateway) {
             b.ring();
         }
@@ -286,6 +333,7 @@ impl ReplicaSeq {
             rewound: &mut self.rewound,
             applied: &mut self.applied,
             durable_tsc: None,
+            unsequenced: &mut self.unsequenced,
         };
         n += feed.drain();
         if let Some(reader) = self.replay.as_mut() {
@@ -325,7 +373,10 @@ impl ReplicaSeq {
         'rings: for k in 0..inputs_len {
             let i = (next_input + k) % inputs_len;
             for _ in 0..BATCH {
-                if primary && (!self.overflow.is_empty() || self.meta.len() >= MAX_IN_FLIGHT) {
+                if primary
+                    && (!self.overflow.is_empty()
+                        || self.meta.len() + self.dup_wait.len() >= MAX_IN_FLIGHT)
+                {
                     break 'rings;
                 }
                 let Some(req) = inputs[i].peek() else {
@@ -342,6 +393,13 @@ impl ReplicaSeq {
                     continue;
                 }
                 let (input, account) = input_of(&req);
+                if !origin_fits(account) {
+                    // Two accounts would share a de-duplication key.
+                    self.reject(i, &req, RejectReason::UnknownAccount);
+                    inputs[i].advance();
+                    n += 1;
+                    continue;
+                }
                 let origin = origin_of(req.shard, account);
                 match self.replica.submit(origin, account, &input) {
                     Ok(seq) => {
@@ -356,9 +414,29 @@ impl ReplicaSeq {
                             tag: req.tag,
                             request_id: req.request_id,
                             stamps,
+                            gateway: i as u16,
+                            account: req.account,
+                            subject: req.reject_subject(),
                         });
                     }
                     Err(SubmitError::Backpressure) => break 'rings,
+                    Err(SubmitError::Duplicate { seq, .. })
+                        if seq > self.replica.acknowledgeable_seq() =>
+                    {
+                        // "Already sequenced" is a promise: answered only once the original
+                        // is acknowledgeable (see "Acknowledgements" in ARCHITECTURE.md).
+                        let m = LocalMeta {
+                            seq,
+                            session: req.session,
+                            tag: req.tag,
+                            request_id: req.request_id,
+                            stamps: req.stamps,
+                            gateway: i as u16,
+                            account: req.account,
+                            subject: req.reject_subject(),
+                        };
+                        self.dup_wait.push_back((seq, self.replica.term(), m));
+                    }
                     Err(SubmitError::Duplicate { .. }) => {
                         self.reject(i, &req, RejectReason::DuplicateClientOrderId)
                     }
@@ -376,6 +454,7 @@ impl ReplicaSeq {
             rewound: &mut self.rewound,
             applied: &mut self.applied,
             durable_tsc: None,
+            unsequenced: &mut self.unsequenced,
         };
         if self.replica.poll(&mut feed) {
             n += 1;
@@ -413,6 +492,7 @@ impl ReplicaSeq {
                 ReplicaEvent::LogError(e) => say(format_args!("tpx node: LOGERROR {e}")),
             }
         }
+        n += self.answer_waiting();
         if let Some(seq) = self.rewound.take() {
             say(format_args!(
                 "tpx node: REJOIN the shards applied records past seq {seq}, which the new term \
@@ -426,8 +506,10 @@ impl ReplicaSeq {
         self.shared
             .acked_seq
             .store(self.replica.acknowledgeable_seq(), Ordering::Relaxed);
-        if self.replica.role() == Role::Primary
-            && self.replica.last_seq() > self.replica.acknowledgeable_seq()
+        if (self.replica.role() == Role::Primary
+            && self.replica.last_seq() > self.replica.acknowledgeable_seq())
+            || !self.dup_wait.is_empty()
+            || !self.unsequenced.is_empty()
         {
             // Waiting for the writer thread or the standby: they do not ring this core's
             // doorbell, so keep cycling until the records are acknowledgeable.
@@ -436,8 +518,78 @@ impl ReplicaSeq {
         n
     }
 
+    /// Answers the requests that were waiting: those sequenced but never acknowledged here
+    /// ("unavailable"), and duplicates whose original became acknowledgeable (or which this
+    /// node can no longer answer: "unavailable"). Stops at a full reject ring (the rest wait
+    /// for the next cycle). Returns how many were answered.
+    fn answer_waiting(&mut self) -> usize {
+        let mut n = 0;
+        while let Some(m) = self.unsequenced.front().copied() {
+            if self
+                .rejects
+                .get(m.gateway as usize)
+                .is_some_and(|r| r.free() == 0)
+            {
+                break;
+            }
+            self.unsequenced.pop_front();
+            self.answer(&m, RejectReason::Unavailable);
+            n += 1;
+        }
+        if self.dup_wait.is_empty() {
+            return n;
+        }
+        let primary = self.replica.role() == Role::Primary;
+        let term = self.replica.term();
+        let acked = self.replica.acknowledgeable_seq();
+        let mut i = 0;
+        while i < self.dup_wait.len() {
+            let (seq, t, m) = self.dup_wait[i];
+            let Some(reason) = duplicate_answer(primary, term, acked, seq, t) else {
+                i += 1;
+                continue;
+            };
+            if self
+                .rejects
+                .get(m.gateway as usize)
+                .is_some_and(|r| r.free() == 0)
+            {
+                i += 1;
+                continue;
+            }
+            let _ = self.dup_wait.remove(i);
+            self.answer(&m, reason);
+            n += 1;
+        }
+        n
+    }
+
     /// Waits (bounded) for the writer to make everything appended durable (at shutdown).
     pub fn sync(&mut self) {
         let _ = self.replica.log().sync(std::time::Duration::from_secs(2));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_duplicate_is_answered_only_once_its_original_is_acknowledgeable() {
+        // Original at seq 9, found in term 3.
+        assert_eq!(duplicate_answer(true, 3, 8, 9, 3), None);
+        assert_eq!(
+            duplicate_answer(true, 3, 9, 9, 3),
+            Some(RejectReason::DuplicateClientOrderId)
+        );
+        // Stepped down, or primary again of another term: the original may be gone.
+        assert_eq!(
+            duplicate_answer(false, 3, 9, 9, 3),
+            Some(RejectReason::Unavailable)
+        );
+        assert_eq!(
+            duplicate_answer(true, 4, 20, 9, 3),
+            Some(RejectReason::Unavailable)
+        );
     }
 }
