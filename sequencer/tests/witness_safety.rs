@@ -298,6 +298,7 @@ fn promote(node: u32, term: u64, last_term: u64, last_seq: u64) -> Msg<'static> 
         term,
         last_seq,
         last_term,
+        incarnation: u64::from(node) * 1_000,
     }
 }
 
@@ -410,6 +411,7 @@ fn the_witness_never_lowers_what_a_candidate_must_hold() {
         term: 1,
         solo_upto,
         solo_term,
+        incarnation: 1_000,
     };
     assert!(matches!(
         w.on_message(100, &renew(40, 1)).0,
