@@ -11,7 +11,7 @@ use tpx_sequencer::node::{demo_engine_config, Load};
 use tpx_sequencer::proto::{DenyReason, Msg};
 use tpx_sequencer::replica::{Durability, Replica, ReplicaConfig, Role};
 use tpx_sequencer::storage::MemStorage;
-use tpx_sequencer::transport::{MemNet, MemTransport};
+use tpx_sequencer::transport::{Handshake, MemNet, MemTransport, TcpTransport};
 use tpx_sequencer::witness::{Witness, WitnessServer};
 use tpx_sequencer::writer::{LogSink, SyncLog};
 use tpx_sequencer::{ManualClock, Transport};
@@ -442,36 +442,82 @@ fn the_witness_never_lowers_what_a_candidate_must_hold() {
     );
 }
 
+fn handshake(cluster_id: u64, secret_byte: u8, config_digest: u64) -> Handshake {
+    Handshake {
+        cluster_id,
+        secret: [secret_byte; 32],
+        config_digest,
+        who: "test",
+    }
+}
+
+fn frame(b: &[u8]) -> Vec<u8> {
+    let mut f = (b.len() as u32).to_le_bytes().to_vec();
+    f.extend_from_slice(b);
+    f
+}
+
+/// A hello as `TcpTransport` sends it (see `transport.rs`).
+fn hello(id: u32, h: &Handshake) -> Vec<u8> {
+    let mut b = vec![0u8; 64];
+    b[0..4].copy_from_slice(&0x4858_5054u32.to_le_bytes());
+    b[4..8].copy_from_slice(&1u32.to_le_bytes());
+    b[8..12].copy_from_slice(&id.to_le_bytes());
+    b[16..24].copy_from_slice(&h.cluster_id.to_le_bytes());
+    b[24..32].copy_from_slice(&h.config_digest.to_le_bytes());
+    b[32..64].copy_from_slice(&h.secret);
+    b
+}
+
 /// Item 12. Any connection to a node's replication port could claim to be the witness (peer
 /// id 100) and send `Granted`. Failed on the old code: the candidate became primary of term 1
-/// on a forged grant.
+/// on a forged grant. Now a connection must present the cluster id and the shared secret in
+/// its first frame; the old bare id, a wrong secret and a wrong cluster id are all dropped
+/// (and counted), and the real witness, holding the secret, still grants.
 #[test]
 fn a_connection_claiming_the_witness_id_without_the_secret_cannot_grant_a_term() {
     use std::io::Write;
-    use tpx_sequencer::transport::TcpTransport;
     use tpx_sequencer::SystemClock;
-    let net = TcpTransport::new(1, Some("127.0.0.1:0".parse().unwrap()), Vec::new()).unwrap();
+    let good = handshake(7, 0x42, 0xD1);
+    // The witness listens; the node dials it and listens for its peer.
+    let wnet = TcpTransport::new(W, Some("127.0.0.1:0".parse().unwrap()), Vec::new())
+        .unwrap()
+        .with_handshake(Handshake {
+            config_digest: 0,
+            ..good.clone()
+        });
+    let waddr = wnet.local_addr().unwrap();
+    let net = TcpTransport::new(1, Some("127.0.0.1:0".parse().unwrap()), vec![(W, waddr)])
+        .unwrap()
+        .with_handshake(good.clone());
     let addr = net.local_addr().unwrap();
     let (log, _) = SyncLog::open(MemStorage::new(), log_cfg()).unwrap();
     let mut rep = Replica::new(cfg(1), log, net, SystemClock::new(), 0, true).unwrap();
     let mut app = EngineApplier::new(demo_engine_config()).unwrap();
     assert_eq!(rep.role(), Role::Candidate);
-    let mut forger = std::net::TcpStream::connect(addr).unwrap();
-    let frame = |b: &[u8]| {
-        let mut f = (b.len() as u32).to_le_bytes().to_vec();
-        f.extend_from_slice(b);
-        f
-    };
-    let mut bytes = frame(&W.to_le_bytes());
     let mut g = Vec::new();
     Msg::Granted {
         term: 1,
         lease_ns: 1_000_000_000,
     }
     .encode(&mut g);
-    bytes.extend(frame(&g));
-    forger.write_all(&bytes).unwrap();
-    for _ in 0..200 {
+    let forgeries = [
+        // The old first frame: a bare peer id.
+        frame(&W.to_le_bytes()),
+        // A well-formed hello with the witness's id and cluster, but not the secret.
+        frame(&hello(W, &handshake(7, 0x41, 0))),
+        // The secret, but another cluster.
+        frame(&hello(W, &handshake(8, 0x42, 0))),
+    ];
+    let mut forgers = Vec::new();
+    for f in &forgeries {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        let mut bytes = f.clone();
+        bytes.extend(frame(&g));
+        c.write_all(&bytes).unwrap();
+        forgers.push(c);
+    }
+    for _ in 0..100 {
         rep.poll(&mut app);
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
@@ -479,5 +525,63 @@ fn a_connection_claiming_the_witness_id_without_the_secret_cannot_grant_a_term()
         rep.role(),
         Role::Candidate,
         "a forged grant made it primary"
+    );
+    let stats = rep.transport_mut().handshake_stats();
+    assert_eq!(stats.refused, 3, "{stats:?}");
+    // The real witness (with the secret) grants.
+    let mut w = WitnessServer::new(LEASE, wnet, SystemClock::new(), None);
+    for _ in 0..2_000 {
+        w.poll();
+        rep.poll(&mut app);
+        if rep.role() == Role::Primary {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    assert_eq!(
+        rep.role(),
+        Role::Primary,
+        "the witness with the secret grants"
+    );
+}
+
+/// Item 7. Two nodes whose configuration digests differ never pair: no connection comes up
+/// (so neither acknowledges with the other), both count a mismatch; equal digests pair, and
+/// the witness (digest 0) pairs with both.
+#[test]
+fn nodes_with_different_configuration_digests_refuse_to_pair() {
+    let pair = |d1: u64, d2: u64| {
+        let mut a = TcpTransport::new(1, Some("127.0.0.1:0".parse().unwrap()), Vec::new())
+            .unwrap()
+            .with_handshake(handshake(7, 0x42, d1));
+        let addr = a.local_addr().unwrap();
+        let mut b = TcpTransport::new(2, None, vec![(1, addr)])
+            .unwrap()
+            .with_handshake(handshake(7, 0x42, d2));
+        let mut got = 0;
+        for _ in 0..300 {
+            a.poll(&mut |_, _| got += 1);
+            b.poll(&mut |_, _| got += 1);
+            if b.connected(1) {
+                b.send(1, b"x");
+            }
+            std::thread::sleep(std::time::Duration::from_micros(300));
+        }
+        (
+            a.connected(2) && b.connected(1),
+            got,
+            a.handshake_stats().config_mismatches + b.handshake_stats().config_mismatches,
+        )
+    };
+    let (up, got, mismatches) = pair(0xAAAA, 0xBBBB);
+    assert!(!up, "paired with another configuration");
+    assert_eq!(got, 0, "nothing passed");
+    assert!(mismatches >= 1);
+    let (up, got, mismatches) = pair(0xAAAA, 0xAAAA);
+    assert!(up && got > 0 && mismatches == 0);
+    let (up, _, mismatches) = pair(0, 0xAAAA);
+    assert!(
+        up && mismatches == 0,
+        "the witness's digest 0 is not checked"
     );
 }
