@@ -120,6 +120,39 @@ pub struct ReplicationConfig {
     /// written blocks instead of converting unwritten extents (an ext4 journal commit each).
     #[serde(default = "default_true")]
     pub zero_fill: bool,
+    /// Replication connections (peer and witness) must name this cluster.
+    #[serde(default)]
+    pub cluster_id: u64,
+    /// A file holding the cluster's 32-byte shared secret as 64 hex digits (`openssl rand
+    /// -hex 32`); the peer and the witness (`--secret-file`) must hold the same. Absent: no
+    /// secret (connections are checked for the cluster id and configuration only).
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// Set by the node (not configured): the digest of the configuration primary and standby
+    /// must share ([`config_digest`]); 0: not checked.
+    #[serde(skip)]
+    pub config_digest: u64,
+}
+
+/// A stable 64-bit digest (FNV-1a) of what a primary and its standby must agree on: the shard
+/// count, every instrument with its shard, the risk section, `max_accounts` and the crate
+/// version (the `Debug` forms are stable within one version, which is part of the digest).
+pub fn config_digest(
+    shard_count: u32,
+    instruments: &[(crate::config::InstrumentConfig, u32)],
+    risk: Option<&crate::risk_config::RiskSection>,
+    max_accounts: u32,
+) -> u64 {
+    let canon = format!(
+        "v={};shards={shard_count};instruments={instruments:?};risk={risk:?};max_accounts={max_accounts}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in canon.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h.max(1)
 }
 
 impl Default for ReplicationConfig {
@@ -145,6 +178,31 @@ impl ReplicationConfig {
         }
         if self.peer_addr.is_none() && self.durability()? != Durability::Fsync {
             return Err("[replication]: without peer_addr the durability must be fsync".into());
+        }
+        // Timing that breaks the lease arithmetic or makes failovers spurious is refused:
+        // a standby must hear several heartbeats per timeout, and a primary must renew its
+        // lease (every quarter lease, at most every heartbeat) well within it. The drift
+        // margin is derived (an eighth of the witness's lease, at least timeout / 10).
+        if self.heartbeat_us == 0 || self.heartbeat_us.saturating_mul(4) > self.timeout_us {
+            return Err(format!(
+                "[replication]: heartbeat_us {} must be non-zero and at most timeout_us / 4 ({})",
+                self.heartbeat_us,
+                self.timeout_us / 4
+            ));
+        }
+        tpx_sequencer::witness::check_lease_ns(self.lease_us.saturating_mul(1_000))
+            .map_err(|e| format!("[replication] lease_us: {e}"))?;
+        if self.heartbeat_us.saturating_mul(4) > self.lease_us {
+            return Err(format!(
+                "[replication]: heartbeat_us {} must be at most lease_us / 4 ({}): the lease is \
+                 renewed at most once a heartbeat",
+                self.heartbeat_us,
+                self.lease_us / 4
+            ));
+        }
+        if let Some(f) = &self.secret_file {
+            tpx_sequencer::transport::read_secret_file(f)
+                .map_err(|e| format!("[replication] {e}"))?;
         }
         if self.node_id == self.peer_id || self.node_id == WITNESS_ID || self.peer_id == WITNESS_ID
         {

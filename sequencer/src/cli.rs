@@ -179,6 +179,10 @@ where
             listen,
             (lease_ms * 1e6) as u64,
             state,
+            crate::transport::Handshake {
+                who: "tpx-seq witness",
+                ..Default::default()
+            },
             if spin { IdleMode::Spin } else { IdleMode::Park },
             rt_priority,
             &mut out,

@@ -693,13 +693,15 @@ pub fn run_witness(
     listen: SocketAddr,
     lease_ns: u64,
     state_file: PathBuf,
+    handshake: crate::transport::Handshake,
     idle: IdleMode,
     rt_priority: u32,
     out: &mut dyn Write,
 ) -> Result<(), String> {
     set_realtime(rt_priority)?;
     let net = TcpTransport::new(WITNESS_ID, Some(listen), Vec::new())
-        .map_err(|e| format!("listen {listen}: {e}"))?;
+        .map_err(|e| format!("listen {listen}: {e}"))?
+        .with_handshake(handshake);
     let clock = SystemClock::new();
     let _ = clock.now_ns();
     crate::witness::check_lease_ns(lease_ns)?;
