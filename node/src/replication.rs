@@ -706,4 +706,50 @@ mod tests {
         assert!(bad.validate().is_err());
         assert!(toml::from_str::<ReplicationConfig>("nope = 1").is_err());
     }
+
+    /// Item 11: timing that breaks the lease arithmetic is refused at start (the old code
+    /// accepted all three).
+    #[test]
+    fn unsafe_lease_and_timeout_settings_are_refused() {
+        let base = |extra: &str| -> ReplicationConfig {
+            toml::from_str(&format!(
+                "listen = \"127.0.0.1:9300\"\npeer_addr = \"127.0.0.1:9301\"\n\
+                 witness_addr = \"127.0.0.1:9200\"\n{extra}"
+            ))
+            .unwrap()
+        };
+        assert!(base("").validate().is_ok());
+        // A heartbeat longer than a quarter timeout: the standby takes a late one for a death.
+        let e = base("heartbeat_us = 10000\ntimeout_us = 20000").validate();
+        assert!(e.unwrap_err().contains("timeout_us / 4"));
+        // A lease the primary cannot renew within (renewals are at most once a heartbeat).
+        let e = base("heartbeat_us = 2000\ntimeout_us = 20000\nlease_us = 4000").validate();
+        assert!(e.unwrap_err().contains("lease_us / 4"));
+        // A lease too short to carry a drift margin.
+        let e = base("lease_us = 10").validate();
+        assert!(e.unwrap_err().contains("lease_us"));
+    }
+
+    /// Item 7: the digest covers the shard count, the instrument -> shard map and the crate
+    /// version; it is never 0 (0 means "not checked").
+    #[test]
+    fn the_config_digest_changes_with_the_shard_map() {
+        let ics = crate::config::NodeConfig::default().instruments();
+        let placed =
+            |shard_of: &dyn Fn(usize) -> u32| -> Vec<(crate::config::InstrumentConfig, u32)> {
+                ics.iter()
+                    .enumerate()
+                    .map(|(k, ic)| (ic.clone(), shard_of(k)))
+                    .collect()
+            };
+        let a = config_digest(2, &placed(&|k| k as u32 % 2), None, 1000);
+        assert_eq!(a, config_digest(2, &placed(&|k| k as u32 % 2), None, 1000));
+        assert_ne!(a, 0);
+        assert_ne!(a, config_digest(1, &placed(&|_| 0), None, 1000));
+        assert_ne!(
+            a,
+            config_digest(2, &placed(&|k| 1 - k as u32 % 2), None, 1000)
+        );
+        assert_ne!(a, config_digest(2, &placed(&|k| k as u32 % 2), None, 2000));
+    }
 }
