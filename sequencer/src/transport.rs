@@ -429,16 +429,22 @@ impl Conn {
     }
 }
 
-/// Non-blocking TCP: listens on one address (if any) and dials the peers it is given; sends
-/// on the connection it dialed to a peer, else on one the peer dialed; receives on all.
-#[derive(Debug)]
-pub struct TcpTransport {
-    id: PeerId,
+#[derive(Debug, Default)]
+struct Auth {
     handshake: Handshake,
     stats: HandshakeStats,
     refused: Vec<HelloError>,
     last_refusal_log: Option<Instant>,
     unlogged: u64,
+}
+
+/// Non-blocking TCP: listens on one address (if any) and dials the peers it is given; sends
+/// on the connection it dialed to a peer, else on one the peer dialed; receives on all.
+#[derive(Debug)]
+pub struct TcpTransport {
+    id: PeerId,
+    /// Boxed: kept off the transport's hot fields (and small in an enum of transports).
+    auth: Box<Auth>,
     listener: Option<TcpListener>,
     dial: Vec<(PeerId, SocketAddr)>,
     next_dial: HashMap<PeerId, Instant>,
@@ -464,11 +470,7 @@ impl TcpTransport {
         };
         Ok(TcpTransport {
             id,
-            handshake: Handshake::default(),
-            stats: HandshakeStats::default(),
-            refused: Vec::new(),
-            last_refusal_log: None,
-            unlogged: 0,
+            auth: Box::default(),
             listener,
             dial,
             next_dial: HashMap::new(),
@@ -480,38 +482,39 @@ impl TcpTransport {
     /// Sets what connections must prove (see [`Handshake`]); the default: cluster 0, no
     /// secret, no configuration digest.
     pub fn with_handshake(mut self, h: Handshake) -> TcpTransport {
-        self.handshake = h;
+        self.auth.handshake = h;
         self
     }
 
     /// Connections refused at the handshake so far.
     pub fn handshake_stats(&self) -> HandshakeStats {
-        self.stats
+        self.auth.stats
     }
 
     /// Counts and logs refused hellos (at most one line a second, with how many were not
     /// logged; a configuration mismatch is always counted as one).
     fn note_refusals(&mut self) {
-        if self.refused.is_empty() {
+        let a = &mut *self.auth;
+        if a.refused.is_empty() {
             return;
         }
         let now = Instant::now();
-        for e in std::mem::take(&mut self.refused) {
-            self.stats.refused += 1;
+        for e in std::mem::take(&mut a.refused) {
+            a.stats.refused += 1;
             if matches!(e, HelloError::ConfigMismatch { .. }) {
-                self.stats.config_mismatches += 1;
+                a.stats.config_mismatches += 1;
             }
-            let due = self
+            let due = a
                 .last_refusal_log
                 .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));
             if due {
-                let who = if self.handshake.who.is_empty() {
+                let who = if a.handshake.who.is_empty() {
                     "tpx"
                 } else {
-                    self.handshake.who
+                    a.handshake.who
                 };
-                let more = if self.unlogged > 0 {
-                    format!(" ({} more refused since the last line)", self.unlogged)
+                let more = if a.unlogged > 0 {
+                    format!(" ({} more refused since the last line)", a.unlogged)
                 } else {
                     String::new()
                 };
@@ -519,10 +522,10 @@ impl TcpTransport {
                     HelloError::ConfigMismatch { .. } => eprintln!("{who}: {e}{more}"),
                     _ => eprintln!("{who}: replication connection dropped: {e}{more}"),
                 }
-                self.last_refusal_log = Some(now);
-                self.unlogged = 0;
+                a.last_refusal_log = Some(now);
+                a.unlogged = 0;
             } else {
-                self.unlogged += 1;
+                a.unlogged += 1;
             }
         }
     }
@@ -611,7 +614,7 @@ impl TcpTransport {
                     continue;
                 }
                 if let Ok(mut c) = Conn::new(s, Some(peer), true) {
-                    c.queue(&encode_hello(self.id, &self.handshake));
+                    c.queue(&encode_hello(self.id, &self.auth.handshake));
                     c.flush();
                     self.conns.push(c);
                 }
@@ -650,7 +653,8 @@ impl Transport for TcpTransport {
     fn poll(&mut self, f: &mut dyn FnMut(PeerId, &[u8])) {
         self.upkeep();
         for c in &mut self.conns {
-            c.read(&self.handshake, self.id, &mut self.refused, f);
+            let a = &mut *self.auth;
+            c.read(&a.handshake, self.id, &mut a.refused, f);
             c.flush();
         }
         self.conns.retain(|c| !c.dead);
