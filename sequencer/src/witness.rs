@@ -15,7 +15,8 @@
 //! sends it in `Promote` and `Renew`; the witness persists it with the grant. Only the process
 //! that was granted the term is "the holder": a restarted holder (same node id, another
 //! incarnation) counts as any other candidate: it waits for the lease and must hold
-//! `must_have`, and it must hold a record of the term it held (see below). A `Renew` from
+//! `must_have`, and it must hold a record of the term it held (see below; not after a witness
+//! restart, when `must_have` is unknown and nobody else could be checked). A `Renew` from
 //! another incarnation is refused, and the same term is never granted to a second process.
 //!
 //! **Why a restarted holder is safe to promote.** In every durability mode a primary
@@ -24,7 +25,8 @@
 //! restarted holder's disk holds everything it acknowledged; if that disk holds a record of the
 //! holder's own term, the durable point passed every record it inherited as well (they precede
 //! its term), which the previous primary may have acknowledged. A restarted holder whose log
-//! ends in an older term is refused (`MissingAcked`): it may lack records the previous primary
+//! ends in an older term is refused (`MissingAcked`; except after a witness restart, see
+//! ARCHITECTURE.md's residual risk): it may lack records the previous primary
 //! acknowledged (they were only in its memory); the other node, which has them on its disk,
 //! must take over.
 //!
@@ -176,10 +178,12 @@ impl Witness {
                     }
                     let must = (self.must_have_term, self.must_have_seq);
                     let restarted_holder = node == self.holder;
-                    // A restarted holder holds what it acknowledged only if its disk reached its
-                    // own term (see the module docs); then it also meets an unknown `must_have`.
+                    // A restarted holder holds what it acknowledged; it holds what it inherited
+                    // only if its disk reached its own term (see the module docs). After a
+                    // witness restart (`must_have` unknown) nobody else can be checked, and it
+                    // is let through as before (the documented residual risk).
                     let behind = if restarted_holder {
-                        last_term < self.term || (must != UNKNOWN && (last_term, last_seq) < must)
+                        must != UNKNOWN && (last_term < self.term || (last_term, last_seq) < must)
                     } else {
                         (last_term, last_seq) < must
                     };
@@ -696,8 +700,8 @@ mod tests {
         ));
     }
 
-    /// A restarted witness (must_have unknown) with a restarted holder: the holder continues
-    /// if its disk reached its own term; the other node still may not.
+    /// A restarted witness (must_have unknown) with a restarted holder (a cold restart of
+    /// everything): the holder continues; the other node still may not.
     #[test]
     fn a_restarted_witness_and_holder_continue_from_the_holder_disk() {
         let g = Grant {
@@ -713,15 +717,10 @@ mod tests {
                 ..
             }
         ));
+        // The restarted holder continues (its disk holds all it acknowledged; whether it
+        // reached its own term cannot be checked against anyone now).
         assert!(matches!(
             promote_inc(&mut w, 2 * L, 1, 6, (4, 900), 10),
-            Msg::Denied {
-                reason: DenyReason::MissingAcked,
-                ..
-            }
-        ));
-        assert!(matches!(
-            promote_inc(&mut w, 2 * L, 1, 6, (5, 900), 10),
             Msg::Granted { term: 6, .. }
         ));
         assert_eq!(w.grant().incarnation, 10);
