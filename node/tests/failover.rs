@@ -147,7 +147,15 @@ fn sigkill_of_the_primary_loses_and_doubles_nothing() {
     let w_s = w.to_string();
     let _witness = Proc::start(
         "witness",
-        &["witness", "--listen", &w_s, "--lease-us", "200000"],
+        &[
+            "witness",
+            "--listen",
+            &w_s,
+            "--lease-us",
+            "200000",
+            "--state-file",
+            &dir.path().join("witness.state").display().to_string(),
+        ],
     );
     let c0 = cfgs[0].display().to_string();
     let c1 = cfgs[1].display().to_string();

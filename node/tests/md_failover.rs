@@ -131,7 +131,15 @@ term_length = 65536
     let w_s = w.to_string();
     let _witness = Proc::start(
         "witness",
-        &["witness", "--listen", &w_s, "--lease-us", "200000"],
+        &[
+            "witness",
+            "--listen",
+            &w_s,
+            "--lease-us",
+            "200000",
+            "--state-file",
+            &dir.path().join("witness.state").display().to_string(),
+        ],
     );
     let mut primary = Proc::start(
         "node-1",

@@ -392,7 +392,15 @@ fn the_promoted_standby_has_the_same_balances() {
     let w_s = w.to_string();
     let _witness = Proc::start(
         "witness",
-        &["witness", "--listen", &w_s, "--lease-us", "200000"],
+        &[
+            "witness",
+            "--listen",
+            &w_s,
+            "--lease-us",
+            "200000",
+            "--state-file",
+            &dir.path().join("witness.state").display().to_string(),
+        ],
     );
     let c0 = cfgs[0].display().to_string();
     let c1s = cfgs[1].display().to_string();

@@ -90,9 +90,9 @@ pub enum Cmd {
         /// Lease length (ms, fractional allowed).
         #[arg(long, default_value_t = 5.0)]
         lease_ms: f64,
-        /// Where to persist (term, holder).
+        /// Where to persist the grant (required; a damaged file refuses to start).
         #[arg(long)]
-        state: Option<PathBuf>,
+        state: PathBuf,
         #[arg(long)]
         spin: bool,
         /// Run under SCHED_FIFO at this priority (0: the default policy).
@@ -179,6 +179,10 @@ where
             listen,
             (lease_ms * 1e6) as u64,
             state,
+            crate::transport::Handshake {
+                who: "tpx-seq witness",
+                ..Default::default()
+            },
             if spin { IdleMode::Spin } else { IdleMode::Park },
             rt_priority,
             &mut out,

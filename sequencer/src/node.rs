@@ -701,17 +701,21 @@ pub fn run_node(opts: &NodeOptions, out: &mut dyn Write) -> Result<NodeSummary, 
 pub fn run_witness(
     listen: SocketAddr,
     lease_ns: u64,
-    state_file: Option<PathBuf>,
+    state_file: PathBuf,
+    handshake: crate::transport::Handshake,
     idle: IdleMode,
     rt_priority: u32,
     out: &mut dyn Write,
 ) -> Result<(), String> {
     set_realtime(rt_priority)?;
     let net = TcpTransport::new(WITNESS_ID, Some(listen), Vec::new())
-        .map_err(|e| format!("listen {listen}: {e}"))?;
+        .map_err(|e| format!("listen {listen}: {e}"))?
+        .with_handshake(handshake);
     let clock = SystemClock::new();
     let _ = clock.now_ns();
-    let mut w = WitnessServer::new(lease_ns, net, clock, state_file);
+    crate::witness::check_lease_ns(lease_ns)?;
+    let mut w =
+        WitnessServer::open(lease_ns, net, clock, &state_file).map_err(|e| e.to_string())?;
     say(
         out,
         format_args!(

@@ -65,12 +65,14 @@ pub enum Msg<'a> {
     /// Any -> a peer with a lower term: the term moved on; `primary` holds it.
     NewTerm { term: u64, primary: u32 },
     /// Node -> witness: make me primary of `term`; my log ends at `last_seq`, a record of
-    /// `last_term`.
+    /// `last_term`. `incarnation`: a random id the node's process chose at start (non-zero), so
+    /// the witness tells a restarted holder from the live one.
     Promote {
         node: u32,
         term: u64,
         last_seq: u64,
         last_term: u64,
+        incarnation: u64,
     },
     /// Primary -> witness: extend my lease; records up to `solo_upto` may be acknowledged
     /// without the standby holding them (0: none); `solo_term` is the term of the record at
@@ -80,6 +82,8 @@ pub enum Msg<'a> {
         term: u64,
         solo_upto: u64,
         solo_term: u64,
+        /// The holder's process (see `Promote`): only the process granted the term renews it.
+        incarnation: u64,
     },
     /// Witness -> node: you are primary of `term`.
     Granted { term: u64, lease_ns: u64 },
@@ -205,24 +209,28 @@ impl<'a> Msg<'a> {
                 term,
                 last_seq,
                 last_term,
+                incarnation,
             } => {
                 head(out, PROMOTE);
                 w(out, u64::from(node));
                 w(out, term);
                 w(out, last_seq);
                 w(out, last_term);
+                w(out, incarnation);
             }
             Msg::Renew {
                 node,
                 term,
                 solo_upto,
                 solo_term,
+                incarnation,
             } => {
                 head(out, RENEW);
                 w(out, u64::from(node));
                 w(out, term);
                 w(out, solo_upto);
                 w(out, solo_term);
+                w(out, incarnation);
             }
             Msg::Granted { term, lease_ns } => {
                 head(out, GRANTED);
@@ -291,12 +299,14 @@ impl<'a> Msg<'a> {
                 term: r(b, 1)?,
                 last_seq: r(b, 2)?,
                 last_term: r(b, 3)?,
+                incarnation: r(b, 4)?,
             },
             RENEW => Msg::Renew {
                 node: n32(0)?,
                 term: r(b, 1)?,
                 solo_upto: r(b, 2)?,
                 solo_term: r(b, 3)?,
+                incarnation: r(b, 4)?,
             },
             GRANTED => Msg::Granted {
                 term: r(b, 0)?,
@@ -365,12 +375,14 @@ mod tests {
                 term: 3,
                 last_seq: 10,
                 last_term: 2,
+                incarnation: 77,
             },
             Msg::Renew {
                 node: 1,
                 term: 2,
                 solo_upto: 7,
                 solo_term: 1,
+                incarnation: 78,
             },
             Msg::Granted {
                 term: 3,
@@ -434,6 +446,7 @@ mod tests {
                 term: 3,
                 last_seq: 10,
                 last_term: 2,
+                incarnation: 77,
             },
         ];
         let (mut buf, mut again) = (Vec::new(), Vec::new());

@@ -88,6 +88,9 @@ pub struct ReplicaConfig {
     pub window_records: u64,
     /// Records sequenced but not yet applied before `submit` refuses (backpressure).
     pub max_unapplied: usize,
+    /// This process's id for the witness (`Promote`, `Renew`): 0 picks a random non-zero one
+    /// at `Replica::new`, so a restarted process is never taken for the one granted a term.
+    pub incarnation: u64,
 }
 
 impl Default for ReplicaConfig {
@@ -105,6 +108,7 @@ impl Default for ReplicaConfig {
             max_append_bytes: 256 << 10,
             window_records: 1 << 16,
             max_unapplied: 1 << 20,
+            incarnation: 0,
         }
     }
 }
@@ -340,6 +344,21 @@ pub fn common_prefix(
     0
 }
 
+/// A random non-zero process id (`ReplicaConfig::incarnation`).
+fn new_incarnation(now_ns: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(now_ns);
+    h.write_u32(std::process::id());
+    h.finish().max(1)
+}
+
+/// The drift margin taken off a lease of `lease_ns`: the configured one, and at least an
+/// eighth of the lease (so the margin follows the witness's lease, whatever it is).
+fn lease_margin_ns(cfg_margin_ns: u64, lease_ns: u64) -> u64 {
+    cfg_margin_ns.max(lease_ns / 8)
+}
+
 /// Reads the de-duplication table and the last timestamp from a log: from `base` (a
 /// snapshot's table and seq: retention may have removed the records before it) or from seq 1.
 fn scan_log<L: LogSink>(
@@ -397,6 +416,10 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
     ) -> Result<Self, LogError> {
         let (dedup, last_ts_ns) = scan_log(&mut log, dedup_base.as_ref())?;
         let now = clock.now_ns();
+        let mut cfg = cfg;
+        if cfg.incarnation == 0 {
+            cfg.incarnation = new_incarnation(now);
+        }
         // The term granted or heard of last, even if no record of it reached the log: a
         // restarted holder must never be granted its term again.
         let stored_term = log.stored_term()?;
@@ -960,11 +983,12 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
                 if self.role == Role::Primary && term == self.term {
                     if let Some(sent) = sent {
                         self.lease_ns = lease_ns;
+                        let margin = lease_margin_ns(self.cfg.lease_margin_ns, lease_ns);
                         self.lease_until_ns = self
                             .lease_until_ns
-                            .max((sent + lease_ns).saturating_sub(self.cfg.lease_margin_ns));
+                            .max((sent + lease_ns).saturating_sub(margin));
                     }
-                    self.solo_ok = solo_upto;
+                    self.solo_ok = solo_upto.min(self.solo_requested);
                 }
             }
             Msg::Denied {
@@ -1016,10 +1040,10 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
                         };
                 }
                 Role::Primary => {
+                    // Our renewal was refused: another term, or another process of this node
+                    // holds ours (incarnations differ). Either way we are not the holder.
                     let _ = self.renews_in_flight.pop_front();
-                    if term > self.term || holder != self.cfg.node_id {
-                        self.step_down(now, term.max(self.term), holder, app);
-                    }
+                    self.step_down(now, term.max(self.term), holder, app);
                 }
                 Role::Standby => {}
             },
@@ -1037,6 +1061,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             term: self.cand_term,
             last_seq: self.log.last_seq(),
             last_term: self.log.last_term(),
+            incarnation: self.cfg.incarnation,
         };
         self.send(self.cfg.witness_id, m);
     }
@@ -1047,7 +1072,8 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         self.last_denial = None;
         self.primary = Some(self.cfg.node_id);
         self.lease_ns = lease_ns;
-        self.lease_until_ns = (sent_ns + lease_ns).saturating_sub(self.cfg.lease_margin_ns);
+        self.lease_until_ns = (sent_ns + lease_ns)
+            .saturating_sub(lease_margin_ns(self.cfg.lease_margin_ns, lease_ns));
         self.solo_ok = 0;
         self.solo_requested = 0;
         self.renews_in_flight.clear();
@@ -1186,6 +1212,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
                 term: self.cand_term,
                 last_seq: self.log.last_seq(),
                 last_term: self.log.last_term(),
+                incarnation: self.cfg.incarnation,
             };
             self.send(self.cfg.witness_id, m);
         }
@@ -1250,9 +1277,12 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         let last = self.log.last_seq();
         let alone = !self.peer_alive(now) && self.cfg.solo_when_alone;
         let peer_recv = self.peer_safe_seq();
+        // Every mode acknowledges only what the primary's own disk holds as well, so a
+        // restarted primary holds everything it acknowledged (the witness relies on it: see
+        // `witness.rs`). In `replicated` the two run in parallel: max(standby RTT, local write).
         let mode_seq = match self.cfg.durability {
-            Durability::Replicated if alone => peer_recv.max(local),
-            Durability::Replicated => peer_recv,
+            Durability::Replicated if alone => local,
+            Durability::Replicated => peer_recv.min(local),
             Durability::Fsync => local,
             Durability::ReplicatedFsync if alone => local,
             Durability::ReplicatedFsync => local.min(self.peer.durable_seq),
@@ -1311,6 +1341,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             term: self.term,
             solo_upto: want,
             solo_term: self.term_at(want),
+            incarnation: self.cfg.incarnation,
         };
         if self.send(self.cfg.witness_id, m) {
             self.renews_in_flight.push_back(now);
@@ -1319,6 +1350,9 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             }
         }
         self.solo_requested = want;
+        // What was asked last bounds acknowledging alone: the witness may already hold the
+        // lower value (an older, higher `Lease` must not be used after asking for less).
+        self.solo_ok = self.solo_ok.min(want);
         self.last_renew_ns = now;
     }
 

@@ -3,6 +3,18 @@
 //! [`MemNet`] connects in-process transports (tests, the simulator) and can cut links;
 //! [`TcpTransport`] is the production one: non-blocking TCP, length-prefixed frames, polled
 //! (busy-polled when the caller spins), reconnecting with a short backoff.
+//!
+//! **Connection handshake** ([`Handshake`]). Each side's first frame is a 64-byte hello:
+//! magic, version, its peer id, the cluster id, its configuration digest and the cluster's
+//! 32-byte shared secret. The dialer sends first; the acceptor checks the hello and answers
+//! with its own, which the dialer checks (and that it names the peer it dialed). Nothing is
+//! delivered, and nothing sent, on a connection before its peer's hello passed. A hello with
+//! another cluster id or secret, or (both digests non-zero) another configuration digest,
+//! drops the connection with a logged reason (`CONFIG MISMATCH` for the digest) and a counter.
+//! The secret is compared in constant time as plain bytes, not an HMAC challenge: the
+//! replication link runs inside the venue, and the secret stops a stray or misconfigured
+//! process (another cluster, a test rig, a port scan that claims the witness's id) from
+//! speaking; it does not stop someone who can read the link's traffic.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, Read, Write};
@@ -125,6 +137,150 @@ impl Transport for MemTransport {
     }
 }
 
+/// What a TCP connection must prove before any message passes (see the module docs).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Handshake {
+    /// Both ends must name the same cluster.
+    pub cluster_id: u64,
+    /// Both ends must hold the same secret (all zeros: none configured).
+    pub secret: [u8; 32],
+    /// A digest of the configuration both nodes must share (0: not checked, e.g. the
+    /// witness, which runs no shards). Two non-zero digests that differ refuse to pair.
+    pub config_digest: u64,
+    /// The prefix of logged lines (`tpx node`, `tpx witness`).
+    pub who: &'static str,
+}
+
+/// Reads a shared secret file: 64 hexadecimal digits (32 bytes), surrounding whitespace
+/// ignored; all zeros is refused (it means "no secret").
+pub fn read_secret_file(path: &std::path::Path) -> Result<[u8; 32], String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("secret file {}: {e}", path.display()))?;
+    let hex = text.trim();
+    let bad = || {
+        format!(
+            "secret file {}: expected 64 hexadecimal digits (32 bytes), e.g. from `openssl rand -hex 32`",
+            path.display()
+        )
+    };
+    if hex.len() != 64 || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    if out == [0u8; 32] {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+const HELLO_MAGIC: u32 = 0x4858_5054; // "TPXH"
+const HELLO_VERSION: u32 = 1;
+const HELLO_BYTES: usize = 64;
+
+fn encode_hello(id: PeerId, h: &Handshake) -> [u8; HELLO_BYTES] {
+    let mut b = [0u8; HELLO_BYTES];
+    b[0..4].copy_from_slice(&HELLO_MAGIC.to_le_bytes());
+    b[4..8].copy_from_slice(&HELLO_VERSION.to_le_bytes());
+    b[8..12].copy_from_slice(&id.to_le_bytes());
+    b[16..24].copy_from_slice(&h.cluster_id.to_le_bytes());
+    b[24..32].copy_from_slice(&h.config_digest.to_le_bytes());
+    b[32..64].copy_from_slice(&h.secret);
+    b
+}
+
+/// Constant-time equality of two secrets.
+fn same_secret(a: &[u8], b: &[u8; 32]) -> bool {
+    a.len() == 32 && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Why a peer's hello was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HelloError {
+    Malformed,
+    ClusterId {
+        ours: u64,
+        theirs: u64,
+    },
+    Secret,
+    ConfigMismatch {
+        peer: PeerId,
+        ours: u64,
+        theirs: u64,
+    },
+    UnexpectedPeer {
+        expected: PeerId,
+        got: PeerId,
+    },
+}
+
+impl std::fmt::Display for HelloError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            HelloError::Malformed => write!(f, "not a tpx replication hello (or another version)"),
+            HelloError::ClusterId { ours, theirs } => {
+                write!(f, "cluster id {theirs}, this one is {ours}")
+            }
+            HelloError::Secret => write!(f, "wrong shared secret"),
+            HelloError::ConfigMismatch { peer, ours, theirs } => write!(
+                f,
+                "CONFIG MISMATCH with peer {peer}: its config digest {theirs:016x}, ours \
+                 {ours:016x} (shards, instrument -> shard map, risk parameters or version \
+                 differ); refusing to pair"
+            ),
+            HelloError::UnexpectedPeer { expected, got } => {
+                write!(f, "dialed peer {expected} but it says it is {got}")
+            }
+        }
+    }
+}
+
+/// Checks a peer's hello; returns its id.
+fn check_hello(b: &[u8], h: &Handshake) -> Result<PeerId, HelloError> {
+    if b.len() != HELLO_BYTES {
+        return Err(HelloError::Malformed);
+    }
+    let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    let u64_at = |i: usize| {
+        let mut x = [0u8; 8];
+        x.copy_from_slice(&b[i..i + 8]);
+        u64::from_le_bytes(x)
+    };
+    if u32_at(0) != HELLO_MAGIC || u32_at(4) != HELLO_VERSION {
+        return Err(HelloError::Malformed);
+    }
+    let peer = u32_at(8);
+    let (cluster, digest) = (u64_at(16), u64_at(24));
+    if cluster != h.cluster_id {
+        return Err(HelloError::ClusterId {
+            ours: h.cluster_id,
+            theirs: cluster,
+        });
+    }
+    if !same_secret(&b[32..64], &h.secret) {
+        return Err(HelloError::Secret);
+    }
+    if h.config_digest != 0 && digest != 0 && digest != h.config_digest {
+        return Err(HelloError::ConfigMismatch {
+            peer,
+            ours: h.config_digest,
+            theirs: digest,
+        });
+    }
+    Ok(peer)
+}
+
+/// Connections refused at the handshake.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HandshakeStats {
+    /// Every refused hello.
+    pub refused: u64,
+    /// Of them: another configuration digest.
+    pub config_mismatches: u64,
+}
+
 /// The most bytes a TCP connection may have queued for sending before it is dropped.
 const MAX_WBUF: usize = 64 << 20;
 /// The most bytes read from one connection in one poll.
@@ -137,6 +293,8 @@ struct Conn {
     stream: TcpStream,
     /// Known once its first frame (the peer id) arrived, or at once for dialed connections.
     peer: Option<PeerId>,
+    /// The peer's hello passed (see [`Handshake`]): only then do messages pass.
+    verified: bool,
     dialed: bool,
     rbuf: Vec<u8>,
     rpos: usize,
@@ -151,6 +309,7 @@ impl Conn {
         Ok(Conn {
             stream,
             peer,
+            verified: false,
             dialed,
             rbuf: Vec::with_capacity(1 << 16),
             rpos: 0,
@@ -183,7 +342,13 @@ impl Conn {
         }
     }
 
-    fn read(&mut self, f: &mut dyn FnMut(PeerId, &[u8])) {
+    fn read(
+        &mut self,
+        h: &Handshake,
+        my_id: PeerId,
+        refused: &mut Vec<HelloError>,
+        f: &mut dyn FnMut(PeerId, &[u8]),
+    ) {
         let mut tmp = [0u8; 64 << 10];
         let mut got = 0;
         // Bounded work per duty cycle: at most READ_PER_POLL bytes from one connection.
@@ -219,17 +384,38 @@ impl Conn {
                 break;
             }
             let frame = &rest[4..4 + len];
-            match self.peer {
-                None => {
-                    // The first frame names the peer.
-                    if frame.len() == 4 {
-                        self.peer =
-                            Some(u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]));
-                    } else {
+            if !self.verified {
+                // The first frame is the peer's hello.
+                match check_hello(frame, h) {
+                    Ok(p) if self.dialed && Some(p) != self.peer => {
+                        refused.push(HelloError::UnexpectedPeer {
+                            expected: self.peer.unwrap_or(0),
+                            got: p,
+                        });
                         self.dead = true;
+                        break;
+                    }
+                    Ok(p) => {
+                        self.verified = true;
+                        if !self.dialed {
+                            self.peer = Some(p);
+                            let hello = encode_hello(my_id, h);
+                            self.rpos += 4 + len;
+                            self.queue(&hello);
+                            continue;
+                        }
+                    }
+                    Err(e) => {
+                        refused.push(e);
+                        self.dead = true;
+                        break;
                     }
                 }
-                Some(p) => f(p, frame),
+                self.rpos += 4 + len;
+                continue;
+            }
+            if let Some(p) = self.peer {
+                f(p, frame);
             }
             self.rpos += 4 + len;
         }
@@ -243,11 +429,22 @@ impl Conn {
     }
 }
 
+#[derive(Debug, Default)]
+struct Auth {
+    handshake: Handshake,
+    stats: HandshakeStats,
+    refused: Vec<HelloError>,
+    last_refusal_log: Option<Instant>,
+    unlogged: u64,
+}
+
 /// Non-blocking TCP: listens on one address (if any) and dials the peers it is given; sends
 /// on the connection it dialed to a peer, else on one the peer dialed; receives on all.
 #[derive(Debug)]
 pub struct TcpTransport {
     id: PeerId,
+    /// Boxed: kept off the transport's hot fields (and small in an enum of transports).
+    auth: Box<Auth>,
     listener: Option<TcpListener>,
     dial: Vec<(PeerId, SocketAddr)>,
     next_dial: HashMap<PeerId, Instant>,
@@ -273,12 +470,64 @@ impl TcpTransport {
         };
         Ok(TcpTransport {
             id,
+            auth: Box::default(),
             listener,
             dial,
             next_dial: HashMap::new(),
             conns: Vec::new(),
             retry: Duration::from_millis(2),
         })
+    }
+
+    /// Sets what connections must prove (see [`Handshake`]); the default: cluster 0, no
+    /// secret, no configuration digest.
+    pub fn with_handshake(mut self, h: Handshake) -> TcpTransport {
+        self.auth.handshake = h;
+        self
+    }
+
+    /// Connections refused at the handshake so far.
+    pub fn handshake_stats(&self) -> HandshakeStats {
+        self.auth.stats
+    }
+
+    /// Counts and logs refused hellos (at most one line a second, with how many were not
+    /// logged; a configuration mismatch is always counted as one).
+    fn note_refusals(&mut self) {
+        let a = &mut *self.auth;
+        if a.refused.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        for e in std::mem::take(&mut a.refused) {
+            a.stats.refused += 1;
+            if matches!(e, HelloError::ConfigMismatch { .. }) {
+                a.stats.config_mismatches += 1;
+            }
+            let due = a
+                .last_refusal_log
+                .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));
+            if due {
+                let who = if a.handshake.who.is_empty() {
+                    "tpx"
+                } else {
+                    a.handshake.who
+                };
+                let more = if a.unlogged > 0 {
+                    format!(" ({} more refused since the last line)", a.unlogged)
+                } else {
+                    String::new()
+                };
+                match e {
+                    HelloError::ConfigMismatch { .. } => eprintln!("{who}: {e}{more}"),
+                    _ => eprintln!("{who}: replication connection dropped: {e}{more}"),
+                }
+                a.last_refusal_log = Some(now);
+                a.unlogged = 0;
+            } else {
+                a.unlogged += 1;
+            }
+        }
     }
 
     /// The address actually bound (for port 0).
@@ -365,7 +614,7 @@ impl TcpTransport {
                     continue;
                 }
                 if let Ok(mut c) = Conn::new(s, Some(peer), true) {
-                    c.queue(&self.id.to_le_bytes());
+                    c.queue(&encode_hello(self.id, &self.auth.handshake));
                     c.flush();
                     self.conns.push(c);
                 }
@@ -384,11 +633,11 @@ impl Transport for TcpTransport {
         let idx = self
             .conns
             .iter()
-            .position(|c| c.dialed && c.peer == Some(to) && !c.dead)
+            .position(|c| c.dialed && c.verified && c.peer == Some(to) && !c.dead)
             .or_else(|| {
                 self.conns
                     .iter()
-                    .position(|c| c.peer == Some(to) && !c.dead)
+                    .position(|c| c.verified && c.peer == Some(to) && !c.dead)
             });
         match idx {
             Some(i) => {
@@ -404,14 +653,18 @@ impl Transport for TcpTransport {
     fn poll(&mut self, f: &mut dyn FnMut(PeerId, &[u8])) {
         self.upkeep();
         for c in &mut self.conns {
-            c.read(f);
+            let a = &mut *self.auth;
+            c.read(&a.handshake, self.id, &mut a.refused, f);
             c.flush();
         }
         self.conns.retain(|c| !c.dead);
+        self.note_refusals();
     }
 
     fn connected(&self, to: PeerId) -> bool {
-        self.conns.iter().any(|c| c.peer == Some(to) && !c.dead)
+        self.conns
+            .iter()
+            .any(|c| c.verified && c.peer == Some(to) && !c.dead)
     }
 }
 

@@ -15,6 +15,7 @@ fn a_new_term_keeps_what_the_old_one_acknowledged_alone() {
         term,
         last_seq,
         last_term,
+        incarnation: 1,
     };
     // Node 1 holds term 19 and acknowledges up to 17,000 alone (its standby is gone).
     assert!(w.on_message(0, &promote(1, 19, 18, 16_000)).1.granted);
@@ -23,6 +24,7 @@ fn a_new_term_keeps_what_the_old_one_acknowledged_alone() {
         term: 19,
         solo_upto: 17_000,
         solo_term: 19,
+        incarnation: 1,
     };
     assert!(matches!(
         w.on_message(10, &renew).0,

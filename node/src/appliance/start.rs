@@ -208,7 +208,7 @@ impl Node {
     /// ([`NodeState::active`](crate::runtime::state::NodeState::active)).
     pub fn start_as(cfg: &NodeConfig, accounts: Accounts, role: StartRole) -> Result<Node, String> {
         let plan = cfg.plan()?;
-        let replication = match cfg.log {
+        let mut replication = match cfg.log {
             LogMode::Durable => {
                 let r = cfg.replication();
                 r.validate()?;
@@ -236,6 +236,19 @@ impl Node {
             specs_by_shard[shard as usize].push(ic.spec()?);
             configs_by_shard[shard as usize].push(ic);
             instrument_shards.push((ic.id, shard as u16));
+        }
+        if let Some(r) = replication.as_mut() {
+            let placed: Vec<(crate::config::InstrumentConfig, u32)> = instruments
+                .iter()
+                .zip(&instrument_shards)
+                .map(|(ic, &(_, s))| (ic.clone(), u32::from(s)))
+                .collect();
+            r.config_digest = crate::config::replication::config_digest(
+                shard_count,
+                &placed,
+                cfg.risk.as_ref(),
+                cfg.max_accounts,
+            );
         }
         // `[risk]`: each shard's risk configuration, checked here (assets, venue accounts, tiers)
         // before anything binds; the engine checks the rest (rates, notional bounds) when the

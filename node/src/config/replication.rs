@@ -90,6 +90,39 @@ pub struct ReplicationConfig {
     /// written blocks instead of converting unwritten extents (an ext4 journal commit each).
     #[serde(default = "default_true")]
     pub zero_fill: bool,
+    /// Replication connections (peer and witness) must name this cluster.
+    #[serde(default)]
+    pub cluster_id: u64,
+    /// A file holding the cluster's 32-byte shared secret as 64 hex digits (`openssl rand
+    /// -hex 32`); the peer and the witness (`--secret-file`) must hold the same. Absent: no
+    /// secret (connections are checked for the cluster id and configuration only).
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// Set by the node (not configured): the digest of the configuration primary and standby
+    /// must share ([`config_digest`]); 0: not checked.
+    #[serde(skip)]
+    pub config_digest: u64,
+}
+
+/// A stable 64-bit digest (FNV-1a) of what a primary and its standby must agree on: the shard
+/// count, every instrument with its shard, the risk section, `max_accounts` and the crate
+/// version (the `Debug` forms are stable within one version, which is part of the digest).
+pub fn config_digest(
+    shard_count: u32,
+    instruments: &[(crate::config::InstrumentConfig, u32)],
+    risk: Option<&crate::config::risk::RiskSection>,
+    max_accounts: u32,
+) -> u64 {
+    let canon = format!(
+        "v={};shards={shard_count};instruments={instruments:?};risk={risk:?};max_accounts={max_accounts}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in canon.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h.max(1)
 }
 
 impl Default for ReplicationConfig {
@@ -115,6 +148,31 @@ impl ReplicationConfig {
         }
         if self.peer_addr.is_none() && self.durability()? != Durability::Fsync {
             return Err("[replication]: without peer_addr the durability must be fsync".into());
+        }
+        // Timing that breaks the lease arithmetic or makes failovers spurious is refused:
+        // a standby must hear several heartbeats per timeout, and a primary must renew its
+        // lease (every quarter lease, at most every heartbeat) well within it. The drift
+        // margin is derived (an eighth of the witness's lease, at least timeout / 10).
+        if self.heartbeat_us == 0 || self.heartbeat_us.saturating_mul(4) > self.timeout_us {
+            return Err(format!(
+                "[replication]: heartbeat_us {} must be non-zero and at most timeout_us / 4 ({})",
+                self.heartbeat_us,
+                self.timeout_us / 4
+            ));
+        }
+        tpx_sequencer::witness::check_lease_ns(self.lease_us.saturating_mul(1_000))
+            .map_err(|e| format!("[replication] lease_us: {e}"))?;
+        if self.heartbeat_us.saturating_mul(4) > self.lease_us {
+            return Err(format!(
+                "[replication]: heartbeat_us {} must be at most lease_us / 4 ({}): the lease is \
+                 renewed at most once a heartbeat",
+                self.heartbeat_us,
+                self.lease_us / 4
+            ));
+        }
+        if let Some(f) = &self.secret_file {
+            tpx_sequencer::transport::read_secret_file(f)
+                .map_err(|e| format!("[replication] {e}"))?;
         }
         if self.node_id == self.peer_id || self.node_id == WITNESS_ID || self.peer_id == WITNESS_ID
         {
@@ -150,5 +208,51 @@ mod tests {
         let bad: ReplicationConfig = toml::from_str(r#"durability = "replicated""#).unwrap();
         assert!(bad.validate().is_err());
         assert!(toml::from_str::<ReplicationConfig>("nope = 1").is_err());
+    }
+
+    /// Item 11: timing that breaks the lease arithmetic is refused at start (the old code
+    /// accepted all three).
+    #[test]
+    fn unsafe_lease_and_timeout_settings_are_refused() {
+        let base = |extra: &str| -> ReplicationConfig {
+            toml::from_str(&format!(
+                "listen = \"127.0.0.1:9300\"\npeer_addr = \"127.0.0.1:9301\"\n\
+                 witness_addr = \"127.0.0.1:9200\"\n{extra}"
+            ))
+            .unwrap()
+        };
+        assert!(base("").validate().is_ok());
+        // A heartbeat longer than a quarter timeout: the standby takes a late one for a death.
+        let e = base("heartbeat_us = 10000\ntimeout_us = 20000").validate();
+        assert!(e.unwrap_err().contains("timeout_us / 4"));
+        // A lease the primary cannot renew within (renewals are at most once a heartbeat).
+        let e = base("heartbeat_us = 2000\ntimeout_us = 20000\nlease_us = 4000").validate();
+        assert!(e.unwrap_err().contains("lease_us / 4"));
+        // A lease too short to carry a drift margin.
+        let e = base("lease_us = 10").validate();
+        assert!(e.unwrap_err().contains("lease_us"));
+    }
+
+    /// Item 7: the digest covers the shard count, the instrument -> shard map and the crate
+    /// version; it is never 0 (0 means "not checked").
+    #[test]
+    fn the_config_digest_changes_with_the_shard_map() {
+        let ics = crate::config::NodeConfig::default().instruments();
+        let placed =
+            |shard_of: &dyn Fn(usize) -> u32| -> Vec<(crate::config::InstrumentConfig, u32)> {
+                ics.iter()
+                    .enumerate()
+                    .map(|(k, ic)| (ic.clone(), shard_of(k)))
+                    .collect()
+            };
+        let a = config_digest(2, &placed(&|k| k as u32 % 2), None, 1000);
+        assert_eq!(a, config_digest(2, &placed(&|k| k as u32 % 2), None, 1000));
+        assert_ne!(a, 0);
+        assert_ne!(a, config_digest(1, &placed(&|_| 0), None, 1000));
+        assert_ne!(
+            a,
+            config_digest(2, &placed(&|k| 1 - k as u32 % 2), None, 1000)
+        );
+        assert_ne!(a, config_digest(2, &placed(&|k| k as u32 % 2), None, 2000));
     }
 }

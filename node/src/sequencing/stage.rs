@@ -179,6 +179,15 @@ impl ReplicaSeq {
         )
         .map_err(|e| format!("reading the log: {e}"))?;
         let clock = SystemClock::new();
+        let handshake = tpx_sequencer::transport::Handshake {
+            cluster_id: cfg.cluster_id,
+            secret: match &cfg.secret_file {
+                Some(f) => tpx_sequencer::transport::read_secret_file(f)?,
+                None => [0; 32],
+            },
+            config_digest: cfg.config_digest,
+            who: "tpx node",
+        };
         let (net, witness) = match (cfg.peer_addr, cfg.witness_addr) {
             (Some(peer), Some(w)) => {
                 let listen = cfg.listen.ok_or("[replication]: listen is required")?;
@@ -187,12 +196,14 @@ impl ReplicaSeq {
                     Some(listen),
                     vec![(cfg.peer_id, peer), (WITNESS_ID, w)],
                 )
-                .map_err(|e| format!("replication listen {listen}: {e}"))?;
+                .map_err(|e| format!("replication listen {listen}: {e}"))?
+                .with_handshake(handshake);
                 (NodeTransport::Tcp(t), None)
             }
             (None, Some(w)) => {
                 let t = TcpTransport::new(cfg.node_id, cfg.listen, vec![(WITNESS_ID, w)])
-                    .map_err(|e| format!("replication transport: {e}"))?;
+                    .map_err(|e| format!("replication transport: {e}"))?
+                    .with_handshake(handshake);
                 (NodeTransport::Tcp(t), None)
             }
             _ => {

@@ -67,9 +67,16 @@ enum Cmd {
         /// The primary's lease: how long a grant or renewal lets it acknowledge alone.
         #[arg(long, default_value_t = 20_000)]
         lease_us: u64,
-        /// Persist `(term, holder)` here (survives a witness restart).
+        /// Where the witness keeps its grant (required: a witness that forgets could grant a
+        /// term twice). A missing file is a first start; a damaged one refuses to start.
         #[arg(long)]
-        state_file: Option<PathBuf>,
+        state_file: PathBuf,
+        /// The cluster id the nodes' `[replication] cluster_id` names.
+        #[arg(long, default_value_t = 0)]
+        cluster_id: u64,
+        /// The cluster's shared secret (64 hex digits), as the nodes' `secret_file`.
+        #[arg(long)]
+        secret_file: Option<PathBuf>,
     },
     /// Run the whole appliance on this machine with built-in instruments and demo accounts.
     Up {
@@ -283,17 +290,32 @@ fn main() -> ExitCode {
             listen,
             lease_us,
             state_file,
+            cluster_id,
+            secret_file,
         } => {
             tpx_sequencer::node::install_signal_handlers();
-            tpx_sequencer::node::run_witness(
-                listen,
-                lease_us * 1_000,
-                state_file,
-                tpx_sequencer::IdleMode::Park,
-                0, // no real-time priority: systemd's unit sets the policy where wanted
-                &mut std::io::stdout(),
-            )
-            .map(|()| 0)
+            let secret = match secret_file {
+                Some(f) => tpx_sequencer::transport::read_secret_file(&f),
+                None => Ok([0; 32]),
+            };
+            secret
+                .and_then(|secret| {
+                    tpx_sequencer::node::run_witness(
+                        listen,
+                        lease_us.saturating_mul(1_000),
+                        state_file,
+                        tpx_sequencer::transport::Handshake {
+                            cluster_id,
+                            secret,
+                            config_digest: 0,
+                            who: "tpx witness",
+                        },
+                        tpx_sequencer::IdleMode::Park,
+                        0, // no real-time priority: systemd's unit sets the policy where wanted
+                        &mut std::io::stdout(),
+                    )
+                })
+                .map(|()| 0)
         }
         Cmd::Up {
             demo,
