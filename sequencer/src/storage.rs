@@ -3,7 +3,8 @@
 //! [`FileStorage`] is the production implementation (O_DIRECT | O_DSYNC writes of 4 KiB
 //! blocks into preallocated files, `fallocate`, buffered reads); [`MemStorage`] is an
 //! in-memory implementation with a durable/volatile split (`crash()` drops what was not
-//! flushed), a space limit (ENOSPC) and injectable write faults, for tests and the simulator.
+//! flushed), a space limit (ENOSPC) and injectable write faults (ENOSPC, EIO, and torn writes:
+//! [`Fault::Torn`]), for tests and the simulator.
 //!
 //! Offsets and lengths given to [`Storage::write_at`] by the log are multiples of [`BLOCK`] and
 //! the buffers are [`BLOCK`]-aligned ([`AlignedBuf`]), which is what O_DIRECT requires.
