@@ -1,45 +1,66 @@
 //! The input log: preallocated segment files of `tpx_wire::log_record` records, written in
-//! group commits of whole 4 KiB blocks, recovered by scanning.
+//! group commits of whole 4 KiB blocks that never touch an earlier commit's blocks, recovered by
+//! scanning.
 //!
-//! # On disk
+//! # On disk (format 2)
 //!
-//! A log is a directory of segments named `{first_seq:020}.seg`, each preallocated to
-//! `segment_bytes` (`fallocate`), holding records back to back from offset 0 with no gap in
-//! `seq`; the unused end of a segment is zeros. A record that does not fit in what is left of
-//! a segment starts the next one.
+//! A log is a directory of segments named `{first_seq:020}.seg2`, each preallocated to
+//! `segment_bytes` (`fallocate`). A segment is a run of *commits* from offset 0, each starting
+//! at a 4 KiB block boundary: its records back to back (no gap in `seq`), a 32-byte commit
+//! trailer (magic `tpxcmt02`, the commit's first and last seq, a CRC32C of the trailer), then
+//! zero padding to the next block boundary, where the next commit starts. The unused end of a
+//! segment is zeros. A commit that does not fit in what is left of a segment starts the next
+//! one. Format 1 (`*.seg`: records back to back, the partly filled last block rewritten by each
+//! commit) is refused at open with [`LogError::OldFormat`].
 //!
 //! # Writing
 //!
 //! [`SegmentLog::append`] stages encoded records in memory; [`SegmentLog::commit`] copies them
-//! into a block-aligned buffer and writes the blocks from the one holding the first unwritten
-//! byte to the one holding the last (whole blocks, so O_DIRECT works; the partly filled last
-//! block is written again, with more records, by the next commit), then flushes. Everything
-//! staged since the previous commit goes in one write: a group commit. [`SegmentLog::durable_seq`]
-//! is the last record of the last commit that returned `Ok`. A failed write (ENOSPC, EIO)
-//! leaves the records staged and the durable position where it was; `commit` retries them.
+//! into a block-aligned buffer, adds the trailer and the padding and writes the blocks (whole
+//! blocks, so O_DIRECT works) at the first block after the previous commit, then flushes. A
+//! commit never rewrites a block an earlier commit wrote, so a write torn by a power loss can
+//! only damage its own (never acknowledged) bytes. Everything staged since the previous commit
+//! goes in one write per segment touched and per full buffer: a group commit. The cost is the
+//! padding: a commit takes at least one block. [`SegmentLog::durable_seq`] is the last record of
+//! the last commit that returned `Ok`. A failed write (ENOSPC, EIO) leaves the records staged
+//! and the durable position where it was; `commit` retries them (at the same offset).
 //!
 //! # Recovery
 //!
 //! [`SegmentLog::open`] reads every segment front to back in 1 MiB reads (one buffer, reused)
-//! and frame-checks every record ([`crate::scan`]: length, header, reserved bytes, CRC32C with
-//! the hardware instruction, seq continuity, term order; the body is decoded later, by
-//! [`replay`], which names a record whose body does not decode). A record that fails (bad
-//! length, CRC mismatch, cut short) or a run of non-zero bytes where the zeros of the unused
-//! end should be is a *torn tail* if it is in the last segment and no valid record follows it anywhere
-//! in that segment: the tail is cut off (the file is truncated there and preallocated again, so
-//! the garbage is gone for good). Anywhere else it is corruption in the middle of the log and
-//! `open` refuses with [`LogError::Corrupt`], naming the segment, the offset and the seq the
-//! record should have had.
+//! and frame-checks every record and trailer ([`crate::scan`]: length, header, reserved bytes,
+//! CRC32C with the hardware instruction, seq continuity, term order, each trailer naming the
+//! records since the previous one; the body is decoded later, by [`replay`], which names a
+//! record whose body does not decode). The log ends at the end of the last complete commit
+//! (trailer read). Bad bytes (a record that fails, records without their trailer, non-zero
+//! bytes after the last commit) are a *torn tail* if they are in the last segment and no
+//! complete later commit follows them there (a trailer of a commit that starts after the damaged
+//! one): the commit was being written when the process or the power went, none of it was
+//! acknowledged, and it is cut off (the file is truncated at the end of the last complete commit
+//! and preallocated again, so the garbage is gone for good). With a complete later commit, or
+//! in an earlier segment, the damaged bytes were durable before that commit was written (one
+//! commit is in flight at a time, and a torn write touches only its own blocks): that is lost
+//! acknowledged data, and `open` refuses with [`LogError::Corrupt`], naming the segment, the
+//! offset and the seq the record should have had.
 
 use std::io;
 
 use tpx_wire::log_record::{decode_record, LogRecord, MAX_RECORD_LEN, RECORD_HEADER_LEN};
 
-use crate::scan::{all_zero, check_run, Cursor, Stop};
+use crate::scan::{
+    align_up, all_zero, check_frame, check_run, encode_trailer, is_trailer, parse_trailer,
+    seq_term, trailer_frame_len, Cursor, Stop, TRAILER_LEN,
+};
 use crate::storage::{read_all, AlignedBuf, FileId, Storage, BLOCK};
 
 /// File name suffix of log segments.
-pub const SEGMENT_SUFFIX: &str = ".seg";
+pub const SEGMENT_SUFFIX: &str = ".seg2";
+
+/// The suffix of format 1 segments (refused at open: [`LogError::OldFormat`]).
+pub const OLD_SEGMENT_SUFFIX: &str = ".seg";
+
+/// The on-disk format this build writes and reads (see the module docs).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The file name of the segment whose first record is `first_seq`.
 pub fn segment_name(first_seq: u64) -> String {
@@ -120,6 +141,10 @@ pub enum LogError {
     },
     /// The bytes are not one encoded record.
     BadRecord,
+    /// A segment of an older on-disk format (see the module docs): this build does not read it.
+    OldFormat {
+        segment: String,
+    },
 }
 
 impl std::fmt::Display for LogError {
@@ -147,6 +172,13 @@ impl std::fmt::Display for LogError {
                 got_term,
             } => write!(f, "record term {got_term} below the log's term {last_term}"),
             LogError::BadRecord => write!(f, "not an encoded log record"),
+            LogError::OldFormat { segment } => write!(
+                f,
+                "input log segment {segment} is log format 1 (records back to back, last block \
+                 rewritten); this build reads and writes only format {FORMAT_VERSION} \
+                 (`*{SEGMENT_SUFFIX}`, padded commits): replay it with the build that wrote it \
+                 and start this one from a snapshot, a standby, or an empty log directory"
+            ),
         }
     }
 }
@@ -191,16 +223,28 @@ pub(crate) fn record_seq_term(rec: &[u8]) -> Option<(u64, u64, usize)> {
     Some((seq, term, len))
 }
 
-/// Whether any valid record starts at an 8-byte-aligned offset after `off`.
-fn valid_record_after(bytes: &[u8], off: usize) -> Option<(usize, u64)> {
+/// The first intact commit trailer at an 8-byte-aligned offset after `off` that names a commit
+/// starting after seq `commit_first` (a commit later than the one holding `off`):
+/// `(offset, first, last)`.
+fn complete_commit_after(bytes: &[u8], off: usize, commit_first: u64) -> Option<(usize, u64, u64)> {
     let mut o = (off + 8) & !7;
-    while o + RECORD_HEADER_LEN <= bytes.len() {
-        if let Ok((rec, _)) = decode_record(&bytes[o..]) {
-            return Some((o, rec.meta.seq));
+    while o + TRAILER_LEN <= bytes.len() {
+        if let Some((first, last)) = parse_trailer(&bytes[o..]) {
+            if first > commit_first {
+                return Some((o, first, last));
+            }
         }
         o += 8;
     }
     None
+}
+
+/// A format 1 segment in `st`, if any.
+fn old_format_segment<S: Storage>(st: &mut S) -> io::Result<Option<String>> {
+    Ok(st.list()?.into_iter().find(|name| {
+        name.strip_suffix(OLD_SEGMENT_SUFFIX)
+            .is_some_and(|stem| stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
+    }))
 }
 
 /// The segments in `st`, sorted by first seq.
@@ -217,10 +261,9 @@ pub(crate) fn list_segments<S: Storage>(st: &mut S) -> io::Result<Vec<Segment>> 
 /// Bytes per read of the recovery scan (and of replay).
 pub(crate) const SCAN_CHUNK: usize = 1 << 20;
 
-/// The result of scanning one segment file.
+/// The result of scanning one segment file (the end of its last complete commit is
+/// `cur.done.off`).
 struct FileScan {
-    /// Offset after the last valid record.
-    end: u64,
     /// `(offset, reason)` of the first bad bytes, if any.
     bad: Option<(u64, String)>,
 }
@@ -255,14 +298,13 @@ fn scan_file<S: Storage>(
             }
         }
         let eof = base + have as u64 >= size;
-        let (n, stop) = check_run(&buf[pos..have], eof, cur);
+        let (n, stop) = check_run(&buf[pos..have], base + pos as u64, eof, cur);
         pos += n;
         let at = base + pos as u64;
         match stop {
             Stop::NeedMore => continue,
             Stop::Bad(reason) => {
                 return Ok(FileScan {
-                    end: at,
                     bad: Some((at, reason)),
                 })
             }
@@ -278,8 +320,8 @@ fn scan_file<S: Storage>(
                     zero = all_zero(&buf[..got]);
                     off += got as u64;
                 }
-                let bad = (!zero).then(|| (at, "non-zero bytes after the last record".to_string()));
-                return Ok(FileScan { end: at, bad });
+                let bad = (!zero).then(|| (at, "non-zero bytes after the last commit".to_string()));
+                return Ok(FileScan { bad });
             }
         }
     }
@@ -310,13 +352,17 @@ pub struct SegmentLog<S: Storage> {
     /// Sorted by first seq; the last one is the current segment (`cur`).
     segments: Vec<Segment>,
     cur: Option<FileId>,
-    /// Block-aligned window onto the current segment: `buf[..buf_len]` is the file's bytes
-    /// from `buf_off`; `buf[..written_len]` is on disk; the rest of `buf` is zeros.
+    /// The commit being built: `buf[..buf_len]` are records not yet written, to go at
+    /// `buf_off` (a block boundary: the end of the last commit in the current segment),
+    /// `buf_first_seq..=buf_last_seq`; the rest of `buf` is zeros.
     buf: AlignedBuf,
     buf_off: u64,
     buf_len: usize,
-    written_len: usize,
+    buf_first_seq: u64,
     buf_last_seq: u64,
+    /// Records a truncation cut from the disk to write again (see `cut_after`), kept here until
+    /// they are staged so that a cut that fails part way loses none of them.
+    cut_keep: Vec<u8>,
     /// Records appended and not yet copied into `buf`, from `staged_pos`.
     staged: Vec<u8>,
     staged_pos: usize,
@@ -349,6 +395,9 @@ impl<S: Storage> SegmentLog<S> {
     /// Opens the log in `st`, recovering it (see the module docs).
     pub fn open(mut st: S, cfg: LogConfig) -> Result<(SegmentLog<S>, Recovery), LogError> {
         let cfg = cfg.normalised();
+        if let Some(segment) = old_format_segment(&mut st)? {
+            return Err(LogError::OldFormat { segment });
+        }
         let segs = list_segments(&mut st)?;
         let mut log = SegmentLog {
             st,
@@ -358,8 +407,9 @@ impl<S: Storage> SegmentLog<S> {
             buf: AlignedBuf::new(cfg.write_buf_bytes + BLOCK),
             buf_off: 0,
             buf_len: 0,
-            written_len: 0,
+            buf_first_seq: 0,
             buf_last_seq: 0,
+            cut_keep: Vec::new(),
             staged: Vec::with_capacity(cfg.write_buf_bytes),
             staged_pos: 0,
             first_seq: 0,
@@ -392,18 +442,18 @@ impl<S: Storage> SegmentLog<S> {
             let f = log.st.open(&seg.name, false)?;
             let mut cur = Cursor::new(seg.first_seq, log.last_term);
             let scan = scan_file(&mut log.st, f, &mut scan_buf, &mut cur)?;
-            let mut end = scan.end as usize;
             if let Some((off, reason)) = scan.bad {
-                // The slow path, once: the whole segment, to look for valid records after the
-                // bad bytes and for the extent of the garbage.
+                // The slow path, once: the whole segment, to look for a complete commit after
+                // the bad bytes and for the extent of the garbage.
                 let bytes = read_all(&mut log.st, f)?;
                 let off = off as usize;
-                let after = valid_record_after(&bytes, off);
+                let after = complete_commit_after(&bytes, off, cur.commit_first);
                 if !is_last || after.is_some() {
                     let reason = match after {
-                        Some((o, s)) => {
-                            format!("{reason}; a valid record (seq {s}) follows at offset {o}")
-                        }
+                        Some((o, first, last)) => format!(
+                            "{reason}; a complete later commit (seq {first}..={last}) follows at \
+                             offset {o}: records that were durable are damaged"
+                        ),
                         None => format!("{reason}; later segments follow"),
                     };
                     return Err(LogError::Corrupt {
@@ -413,11 +463,18 @@ impl<S: Storage> SegmentLog<S> {
                         reason,
                     });
                 }
-                let last_nonzero = bytes.iter().rposition(|&b| b != 0).map_or(off, |p| p + 1);
-                rec.torn = Some((seg.name.clone(), off as u64, (last_nonzero - off) as u64));
-                log.st.truncate(f, off as u64)?;
-                end = off;
+                // A torn last commit (or commits): back to the end of the last complete one.
+                cur.rewind_to_done();
+                let cut = cur.done.off as usize;
+                let last_nonzero = bytes.iter().rposition(|&b| b != 0).map_or(cut, |p| p + 1);
+                rec.torn = Some((
+                    seg.name.clone(),
+                    cut as u64,
+                    last_nonzero.saturating_sub(cut) as u64,
+                ));
+                log.st.truncate(f, cut as u64)?;
             }
+            let end = align_up(cur.done.off);
             for t in cur.terms {
                 if log.terms.last().map(|x| x.0) != Some(t.0) {
                     log.terms.push(t);
@@ -435,17 +492,8 @@ impl<S: Storage> SegmentLog<S> {
             if is_last {
                 log.st.allocate(f, cfg.segment_bytes)?;
                 log.cur = Some(f);
-                let block = end / BLOCK * BLOCK;
-                log.buf_off = block as u64;
-                log.buf_len = end - block;
-                log.written_len = log.buf_len;
-                let got = read_full(&mut log.st, f, block as u64, &mut log.buf[..end - block])?;
-                if got != end - block {
-                    return Err(LogError::Io(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "segment shorter than its records",
-                    )));
-                }
+                log.buf_off = end;
+                log.buf_len = 0;
             } else {
                 log.st.close(f);
             }
@@ -500,7 +548,7 @@ impl<S: Storage> SegmentLog<S> {
 
     /// Whether appended records wait for a commit.
     pub fn has_staged(&self) -> bool {
-        self.staged_pos < self.staged.len() || self.written_len < self.buf_len
+        self.staged_pos < self.staged.len() || self.buf_len > 0
     }
 
     /// The storage (for readers sharing it).
@@ -559,18 +607,26 @@ impl<S: Storage> SegmentLog<S> {
     /// flushes; returns the durable seq. On an error the records stay staged.
     pub fn commit(&mut self) -> Result<u64, LogError> {
         self.check_no_pending_cut()?;
+        self.commit_inner()
+    }
+
+    fn commit_inner(&mut self) -> Result<u64, LogError> {
+        let max = self.cfg.write_buf_bytes;
         while self.staged_pos < self.staged.len() {
             let rest = &self.staged[self.staged_pos..];
             let (seq, _, len) = record_seq_term(rest).ok_or(LogError::BadRecord)?;
-            let end_in_file = self.buf_off + (self.buf_len + len) as u64;
+            let end_in_file = self.buf_off + (self.buf_len + len + TRAILER_LEN) as u64;
             if self.cur.is_none() || end_in_file > self.cfg.segment_bytes {
-                if self.written_len < self.buf_len {
+                if self.buf_len > 0 {
                     self.write_buf()?;
                 }
                 self.roll(seq)?;
             }
-            if self.buf_len + len > self.buf.len() {
+            if self.buf_len + len + TRAILER_LEN > max {
                 self.write_buf()?;
+            }
+            if self.buf_len == 0 {
+                self.buf_first_seq = seq;
             }
             let rest = &self.staged[self.staged_pos..self.staged_pos + len];
             self.buf[self.buf_len..self.buf_len + len].copy_from_slice(rest);
@@ -580,31 +636,34 @@ impl<S: Storage> SegmentLog<S> {
         }
         self.staged.clear();
         self.staged_pos = 0;
-        if self.written_len < self.buf_len {
+        if self.buf_len > 0 {
             self.write_buf()?;
         }
         Ok(self.durable_seq)
     }
 
+    /// Writes the commit in `buf` (records, trailer, padding to the block boundary) at
+    /// `buf_off` and flushes; the next commit starts after its padding.
     fn write_buf(&mut self) -> io::Result<()> {
         let Some(f) = self.cur else { return Ok(()) };
-        let start = self.written_len / BLOCK * BLOCK;
-        let end = self.buf_len.div_ceil(BLOCK) * BLOCK;
-        self.st
-            .write_at(f, self.buf_off + start as u64, &self.buf[start..end])?;
-        self.st.flush(f)?;
-        self.commits += 1;
-        self.written_len = self.buf_len;
-        self.durable_seq = self.buf_last_seq;
-        let keep = self.buf_len / BLOCK * BLOCK;
-        if keep > 0 {
-            let old = self.buf_len;
-            self.buf.copy_within(keep..old, 0);
-            self.buf_len = old - keep;
-            self.buf[self.buf_len..old].fill(0);
-            self.buf_off += keep as u64;
-            self.written_len = self.buf_len;
+        let at = self.buf_len;
+        let trailer = encode_trailer(self.buf_first_seq, self.buf_last_seq);
+        self.buf[at..at + TRAILER_LEN].copy_from_slice(&trailer);
+        let end = (at + TRAILER_LEN).div_ceil(BLOCK) * BLOCK;
+        let res = self
+            .st
+            .write_at(f, self.buf_off, &self.buf[..end])
+            .and_then(|()| self.st.flush(f));
+        if let Err(e) = res {
+            // Retried later, maybe with more records: the trailer goes where they end.
+            self.buf[at..at + TRAILER_LEN].fill(0);
+            return Err(e);
         }
+        self.commits += 1;
+        self.durable_seq = self.buf_last_seq;
+        self.buf[..end].fill(0);
+        self.buf_off += end as u64;
+        self.buf_len = 0;
         Ok(())
     }
 
@@ -640,7 +699,6 @@ impl<S: Storage> SegmentLog<S> {
         self.buf[..self.buf_len].fill(0);
         self.buf_off = 0;
         self.buf_len = 0;
-        self.written_len = 0;
         Ok(())
     }
 
@@ -677,6 +735,20 @@ impl<S: Storage> SegmentLog<S> {
         Ok(())
     }
 
+    /// The records not yet written (the commit being built, then the staged ones), in order.
+    fn unwritten(&self) -> Vec<u8> {
+        let mut v = self.buf[..self.buf_len].to_vec();
+        v.extend_from_slice(&self.staged[self.staged_pos..]);
+        v
+    }
+
+    /// Cuts the log after `seq`. The segments after it are removed; in the kept segment the
+    /// commit holding the first record after `seq` is cut off whole (the file is truncated at
+    /// its first block, so no durable block is rewritten) and its records up to `seq` are
+    /// written again as a new commit there. Those records are kept in memory (`cut_keep`, then
+    /// staged) from before the truncation, so a cut that fails part way and is retried loses
+    /// none of them; a crash between the truncation and the new commit does (the node then
+    /// recovers a log that ends before them: the new term holds them, it catches up).
     fn cut_after(&mut self, seq: u64) -> Result<(), LogError> {
         if let Some(f) = self.cur.take() {
             self.st.close(f);
@@ -689,37 +761,13 @@ impl<S: Storage> SegmentLog<S> {
             self.st.remove(&name)?;
             self.segments.pop();
         }
-        // The fallible steps first; memory changes only once the disk is cut.
-        let kept = match self.segments.last().cloned() {
-            None => None,
-            Some(seg) => {
-                let f = self.st.open(&seg.name, false)?;
-                let bytes = read_all(&mut self.st, f)?;
-                let mut off = 0;
-                let mut term = 0;
-                let mut last = seg.first_seq.saturating_sub(1);
-                while off < bytes.len() {
-                    match decode_record(&bytes[off..]) {
-                        Ok((r, len)) if r.meta.seq <= seq => {
-                            term = r.meta.term;
-                            last = r.meta.seq;
-                            off += len;
-                        }
-                        _ => break,
-                    }
-                }
-                self.st.truncate(f, off as u64)?;
-                self.st.allocate(f, self.cfg.segment_bytes)?;
-                Some((f, bytes, off, term, last))
-            }
-        };
-        self.staged.clear();
-        self.staged_pos = 0;
-        self.buf.fill(0);
-        self.buf_off = 0;
-        self.buf_len = 0;
-        self.written_len = 0;
-        let Some((f, bytes, off, term, last)) = kept else {
+        let Some(seg) = self.segments.last().cloned() else {
+            self.staged.clear();
+            self.staged_pos = 0;
+            self.buf.fill(0);
+            self.buf_off = 0;
+            self.buf_len = 0;
+            self.cut_keep.clear();
             self.terms.retain(|&(_, s)| s <= seq);
             self.last_seq = seq;
             self.durable_seq = seq;
@@ -728,17 +776,52 @@ impl<S: Storage> SegmentLog<S> {
             self.last_term = 0;
             return Ok(());
         };
-        self.terms.retain(|&(_, s)| s <= last);
-        self.last_seq = last;
-        self.durable_seq = last;
-        self.buf_last_seq = last;
+        // The fallible steps first; memory changes only once the disk is cut.
+        let f = self.st.open(&seg.name, false)?;
+        let bytes = read_all(&mut self.st, f)?;
+        let (boundary, kept_end, last_before) = cut_point(&bytes, seg.first_seq, seq);
+        // What to write again: the cut commit's records up to `seq`, then records a failed
+        // earlier attempt cut from the disk, then unwritten ones (each only past the others).
+        let mut keep = bytes[boundary..kept_end].to_vec();
+        let mut tail = last_record_seq(&keep).unwrap_or(last_before);
+        for src in [std::mem::take(&mut self.cut_keep), self.unwritten()] {
+            let mut r = &src[..];
+            while let Some((s, _, len)) = record_seq_term(r) {
+                if s > tail && s <= seq {
+                    keep.extend_from_slice(&r[..len]);
+                    tail = s;
+                }
+                r = &r[len..];
+            }
+        }
+        self.cut_keep = keep;
+        self.st.truncate(f, boundary as u64)?;
+        self.st.allocate(f, self.cfg.segment_bytes)?;
+        // The disk is cut at `boundary`: the log ends at `last_before`.
+        self.staged.clear();
+        self.staged_pos = 0;
+        self.buf.fill(0);
+        self.buf_off = boundary as u64;
+        self.buf_len = 0;
         self.cur = Some(f);
-        let block = off / BLOCK * BLOCK;
-        self.buf_off = block as u64;
-        self.buf_len = off - block;
-        self.written_len = self.buf_len;
-        self.buf[..self.buf_len].copy_from_slice(&bytes[block..off]);
-        self.last_term = term;
+        self.terms.retain(|&(_, s)| s <= last_before);
+        self.last_seq = last_before;
+        self.last_term = self.terms.last().map_or(0, |t| t.0);
+        self.durable_seq = last_before;
+        self.buf_last_seq = last_before;
+        if self.first_seq > last_before {
+            self.first_seq = 0;
+        }
+        self.pending_cut = None;
+        let keep = std::mem::take(&mut self.cut_keep);
+        let mut r = &keep[..];
+        while let Some((_, _, len)) = record_seq_term(r) {
+            self.append(&r[..len])?;
+            r = &r[len..];
+        }
+        // The kept records are staged: the cut is done. If this write fails they stay staged
+        // (`durable_seq` below `seq` until a later commit writes them) and that commit reports.
+        let _ = self.commit_inner();
         Ok(())
     }
 
@@ -762,6 +845,44 @@ impl<S: Storage> SegmentLog<S> {
     pub fn segment_names(&self) -> Vec<String> {
         self.segments.iter().map(|s| s.name.clone()).collect()
     }
+}
+
+/// Where to cut a segment's bytes (format 2) so that no record after `seq` is left:
+/// `(boundary, kept_end, last_before)`: the commit holding the first record after `seq` starts
+/// at `boundary` (or, if there is none, the end of the last commit), its records up to `seq`
+/// are `bytes[boundary..kept_end]`, and `last_before` is the last seq before `boundary`.
+fn cut_point(bytes: &[u8], first_seq: u64, seq: u64) -> (usize, usize, u64) {
+    let mut off = 0;
+    let mut boundary = 0;
+    let mut last_before = first_seq.saturating_sub(1);
+    let mut last = last_before;
+    while off + 8 <= bytes.len() && !all_zero(&bytes[off..off + 8]) {
+        let rest = &bytes[off..];
+        if is_trailer(rest) {
+            off = (off + trailer_frame_len(off as u64)).min(bytes.len());
+            boundary = off;
+            last_before = last;
+            continue;
+        }
+        let Some(len) = check_frame(rest) else { break };
+        let (s, _) = seq_term(rest);
+        if s > seq {
+            break;
+        }
+        last = s;
+        off += len;
+    }
+    (boundary, off, last_before)
+}
+
+/// The seq of the last record in `recs` (records back to back).
+fn last_record_seq(mut recs: &[u8]) -> Option<u64> {
+    let mut last = None;
+    while let Some((s, _, len)) = record_seq_term(recs) {
+        last = Some(s);
+        recs = &recs[len..];
+    }
+    last
 }
 
 /// The last seq of `term` given a term history (see [`SegmentLog::last_seq_of_term`]): the seq
@@ -907,6 +1028,19 @@ impl<S: Storage> LogReader<S> {
         loop {
             self.fill()?;
             let rest = &self.buf[self.pos..];
+            if is_trailer(rest) {
+                // The end of a commit: the next one starts at the next block boundary.
+                let to = align_up(self.file_off + (self.pos + TRAILER_LEN) as u64);
+                let rel = (to - self.file_off) as usize;
+                if rel <= self.buf.len() {
+                    self.pos = rel;
+                } else {
+                    self.file_off = to;
+                    self.buf.clear();
+                    self.pos = 0;
+                }
+                continue;
+            }
             let at_zero = rest.len() < 8 || all_zero(&rest[..8]);
             if !at_zero {
                 match decode_record(rest) {

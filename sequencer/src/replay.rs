@@ -17,7 +17,9 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use tpx_wire::log_record::{LogRecord, MAX_RECORD_LEN};
 
 use crate::log::{list_segments, read_full, LogError, Segment, SCAN_CHUNK};
-use crate::scan::{check_run, decode_checked, seq_term, Cursor, Stop};
+use crate::scan::{
+    check_run, decode_checked, is_trailer, seq_term, trailer_frame_len, Cursor, Stop,
+};
 use crate::storage::Storage;
 
 /// Chunks in flight between the reader and the caller (plus one being filled, one applied).
@@ -89,6 +91,10 @@ fn consume(
         while off < recs.len() {
             // The reader checked these frames: the length is in range and all bytes are here.
             let rest = &recs[off..];
+            if is_trailer(rest) {
+                off += trailer_frame_len(c.file_off + off as u64);
+                continue;
+            }
             let len = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
             let rec = &rest[..len];
             let (seq, _) = seq_term(rec);
@@ -215,7 +221,7 @@ impl<S: Storage> Reader<S> {
                 }
             }
             let eof = base + have as u64 >= size;
-            let (pos, stop) = check_run(&buf[..have], eof, cur);
+            let (pos, stop) = check_run(&buf[..have], base, eof, cur);
             if stop == Stop::NeedMore {
                 // Move the cut record to a fresh buffer and send the whole ones.
                 let mut next = self.buffer()?;

@@ -1,6 +1,11 @@
 //! The fast path over log bytes: frame checks (length, header, reserved, CRC32C) without
-//! decoding the body, a run of frame-checked records with the seq/term rules, and the body
-//! decode of a record already checked.
+//! decoding the body, a run of frame-checked records and commit trailers with the seq/term and
+//! commit rules, and the body decode of a record already checked.
+//!
+//! Log format 2 (see [`crate::log`]): a segment is a sequence of commits, each starting at a
+//! [`crate::storage::BLOCK`] boundary: records back to back, a [`TRAILER_LEN`]-byte commit
+//! trailer naming the commit's first and last seq, then padding to the next block boundary
+//! (zeros when written; never read).
 //!
 //! Written by hand because it runs once per record at every start (recovery scan) and every
 //! replay: one bounds check per record (the header is read as a fixed `[u8; 48]`), the CRC
@@ -120,20 +125,85 @@ pub(crate) fn all_zero(b: &[u8]) -> bool {
         && tail.iter().all(|&x| x == 0)
 }
 
+/// Bytes of a commit trailer.
+pub(crate) const TRAILER_LEN: usize = 32;
+/// The first 8 bytes of a commit trailer (format 2). As a record length, `b"tp"` is 28788:
+/// above `MAX_RECORD_LEN`, so a trailer is never taken for a record, nor zeros for a trailer.
+pub(crate) const TRAILER_MAGIC: [u8; 8] = *b"tpxcmt02";
+
+/// The commit trailer for records `first..=last`: magic, first seq, last seq (little endian),
+/// CRC32C of those 24 bytes, 4 zero bytes.
+pub(crate) fn encode_trailer(first: u64, last: u64) -> [u8; TRAILER_LEN] {
+    let mut t = [0u8; TRAILER_LEN];
+    t[..8].copy_from_slice(&TRAILER_MAGIC);
+    t[8..16].copy_from_slice(&first.to_le_bytes());
+    t[16..24].copy_from_slice(&last.to_le_bytes());
+    let crc = crc32c::crc32c(&t[..24]);
+    t[24..28].copy_from_slice(&crc.to_le_bytes());
+    t
+}
+
+/// `(first, last)` of the commit trailer at the front of `rest`, if it is an intact one.
+pub(crate) fn parse_trailer(rest: &[u8]) -> Option<(u64, u64)> {
+    let t = rest.get(..TRAILER_LEN)?;
+    if t[..8] != TRAILER_MAGIC || t[28..32] != [0u8; 4] {
+        return None;
+    }
+    let crc = u32::from_le_bytes(t[24..28].try_into().ok()?);
+    if crc32c::crc32c(&t[..24]) != crc {
+        return None;
+    }
+    let first = u64::from_le_bytes(t[8..16].try_into().ok()?);
+    let last = u64::from_le_bytes(t[16..24].try_into().ok()?);
+    (first >= 1 && first <= last).then_some((first, last))
+}
+
+/// Whether the bytes at the front of `rest` start a commit trailer (a cheap test: the magic).
+#[inline]
+pub(crate) fn is_trailer(rest: &[u8]) -> bool {
+    rest.len() >= 8 && rest[..8] == TRAILER_MAGIC
+}
+
+/// `off` rounded up to a block boundary.
+#[inline]
+pub(crate) fn align_up(off: u64) -> u64 {
+    off.div_ceil(crate::storage::BLOCK as u64) * crate::storage::BLOCK as u64
+}
+
+/// The bytes of a trailer at file offset `at` and the padding after it (to the block boundary).
+#[inline]
+pub(crate) fn trailer_frame_len(at: u64) -> usize {
+    (align_up(at + TRAILER_LEN as u64) - at) as usize
+}
+
 /// Why a run of records stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Stop {
-    /// Fewer than `MAX_RECORD_LEN` bytes are left and more may come: read more.
+    /// Fewer than `MAX_RECORD_LEN` bytes (or than a trailer and its padding) are left and more
+    /// may come: read more.
     NeedMore,
-    /// Zero bytes (or the end of the bytes) where the next record would start: the end of the
-    /// records (whether the rest is all zeros is the caller's question).
+    /// Zero bytes (or the end of the bytes) where the next commit would start: the end of the
+    /// commits (whether the rest is all zeros is the caller's question).
     Zero,
-    /// Bytes that are not the next record: `reason`.
+    /// Bytes that are not the next record or trailer (or zeros where a commit that has records
+    /// has no trailer yet): `reason`. The last complete commit ends at [`Cursor::done`].
     Bad(String),
 }
 
-/// The position of a run of records: the seq the next record must have, the last term, and
-/// the term history (`(term, first seq)` for each term change, as the log keeps it).
+/// The cursor's state at the end of the last complete commit (after its padding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Done {
+    /// File offset of the end of the commit's padding (a block boundary; 0: none yet).
+    pub off: u64,
+    pub next_seq: u64,
+    pub last_term: u64,
+    pub seen: bool,
+    pub terms_len: usize,
+}
+
+/// The position of a run of records: the seq the next record must have, the last term, the
+/// term history (`(term, first seq)` for each term change, as the log keeps it), the first seq
+/// of the commit being read, and the state at the end of the last complete commit.
 #[derive(Clone, Debug)]
 pub(crate) struct Cursor {
     pub next_seq: u64,
@@ -141,6 +211,9 @@ pub(crate) struct Cursor {
     /// Whether any record was seen yet (the first one always starts a term entry).
     pub seen: bool,
     pub terms: Vec<(u64, u64)>,
+    /// The first seq of the commit being read (`next_seq` at its start).
+    pub commit_first: u64,
+    pub done: Done,
 }
 
 impl Cursor {
@@ -150,16 +223,41 @@ impl Cursor {
             last_term,
             seen: false,
             terms: Vec::new(),
+            commit_first: next_seq,
+            done: Done {
+                off: 0,
+                next_seq,
+                last_term,
+                seen: false,
+                terms_len: 0,
+            },
         }
+    }
+
+    /// Whether records of a commit whose trailer is not read yet were read.
+    pub fn in_commit(&self) -> bool {
+        self.next_seq > self.commit_first
+    }
+
+    /// Goes back to the end of the last complete commit (dropping the records read after it).
+    pub fn rewind_to_done(&mut self) {
+        let d = self.done;
+        self.next_seq = d.next_seq;
+        self.last_term = d.last_term;
+        self.seen = d.seen;
+        self.terms.truncate(d.terms_len);
+        self.commit_first = d.next_seq;
     }
 }
 
-/// Frame-checks the records at the front of `bytes`, each of which must have the cursor's next
-/// seq and a term not below the last one; advances the cursor. `eof`: no bytes follow `bytes`
-/// (otherwise the run stops with `NeedMore` once fewer than `MAX_RECORD_LEN` bytes are left, so
-/// a record cut by the end of a read is never judged). Returns the bytes consumed (whole
-/// records) and why it stopped.
-pub(crate) fn check_run(bytes: &[u8], eof: bool, cur: &mut Cursor) -> (usize, Stop) {
+/// Frame-checks the records and commit trailers at the front of `bytes` (which start at file
+/// offset `base`): each record must have the cursor's next seq and a term not below the last
+/// one, each trailer must name the records since the previous one; advances the cursor (and its
+/// [`Cursor::done`] at each trailer). `eof`: no bytes follow `bytes` (otherwise the run stops
+/// with `NeedMore` once fewer than `MAX_RECORD_LEN` bytes, or fewer than a trailer and its
+/// padding, are left, so a frame cut by the end of a read is never judged). Returns the bytes
+/// consumed (whole records, whole trailers with their padding) and why it stopped.
+pub(crate) fn check_run(bytes: &[u8], base: u64, eof: bool, cur: &mut Cursor) -> (usize, Stop) {
     let mut off = 0;
     loop {
         let rest = &bytes[off..];
@@ -167,7 +265,50 @@ pub(crate) fn check_run(bytes: &[u8], eof: bool, cur: &mut Cursor) -> (usize, St
             return (off, Stop::NeedMore);
         }
         if rest.len() < 8 || rest[..8] == [0u8; 8] {
+            if cur.in_commit() {
+                return (
+                    off,
+                    Stop::Bad(format!(
+                        "commit of seq {}..={} has no commit trailer",
+                        cur.commit_first,
+                        cur.next_seq - 1
+                    )),
+                );
+            }
             return (off, Stop::Zero);
+        }
+        if is_trailer(rest) {
+            let at = base + off as u64;
+            let Some((first, last)) = parse_trailer(rest) else {
+                return (off, Stop::Bad("commit trailer does not check".into()));
+            };
+            if !cur.in_commit() || first != cur.commit_first || last + 1 != cur.next_seq {
+                return (
+                    off,
+                    Stop::Bad(format!(
+                        "commit trailer names seq {first}..={last} where seq {}..{} were read",
+                        cur.commit_first, cur.next_seq
+                    )),
+                );
+            }
+            let frame = trailer_frame_len(at);
+            let take = if rest.len() >= frame {
+                frame
+            } else if eof {
+                rest.len()
+            } else {
+                return (off, Stop::NeedMore);
+            };
+            off += take;
+            cur.commit_first = cur.next_seq;
+            cur.done = Done {
+                off: base + off as u64,
+                next_seq: cur.next_seq,
+                last_term: cur.last_term,
+                seen: cur.seen,
+                terms_len: cur.terms.len(),
+            };
+            continue;
         }
         let Some(len) = check_frame(rest) else {
             return (off, Stop::Bad(reason(rest)));
@@ -283,43 +424,121 @@ mod tests {
         }
     }
 
+    /// Records `recs` as one commit at file offset `at` (a block boundary): records, trailer,
+    /// zero padding to the next boundary.
+    fn commit_bytes(recs: &[Vec<u8>], at: u64) -> Vec<u8> {
+        let mut b: Vec<u8> = recs.concat();
+        let first = seq_term(&recs[0]).0;
+        let last = seq_term(&recs[recs.len() - 1]).0;
+        let rl = b.len();
+        b.extend_from_slice(&encode_trailer(first, last));
+        b.resize(rl + trailer_frame_len(at + rl as u64), 0);
+        b
+    }
+
     #[test]
     fn runs_stop_at_zeros_bad_bytes_and_gaps() {
         let recs = records();
-        let mut bytes: Vec<u8> = recs.concat();
+        let c1 = commit_bytes(&recs[..2], 0);
+        assert_eq!(c1.len(), 4096);
+        let c2 = commit_bytes(&recs[2..], 4096);
+        let mut bytes = [c1.clone(), c2.clone()].concat();
         let total = bytes.len();
         bytes.resize(total + 2048, 0);
         let mut cur = Cursor::new(1, 0);
-        assert_eq!(check_run(&bytes, true, &mut cur), (total, Stop::Zero));
+        assert_eq!(check_run(&bytes, 0, true, &mut cur), (total, Stop::Zero));
         assert_eq!(cur.next_seq, 7);
         assert_eq!(cur.terms, vec![(1, 1), (2, 4)]);
         assert_eq!(cur.last_term, 2);
+        assert_eq!((cur.done.off, cur.done.next_seq), (total as u64, 7));
 
-        // Not at eof: stops short of the last MAX_RECORD_LEN bytes.
+        // Not at eof: stops before a trailer whose padding is not all here.
         let mut cur = Cursor::new(1, 0);
-        let (n, stop) = check_run(&bytes[..total], false, &mut cur);
+        let (n, stop) = check_run(&bytes[..4000], 0, false, &mut cur);
         assert_eq!(stop, Stop::NeedMore);
-        assert!(n < total && total - n < MAX_RECORD_LEN + recs[0].len());
+        assert_eq!(n, recs[0].len() + recs[1].len());
+        assert_eq!(cur.done.off, 0);
 
-        // A flipped byte in record 3: stops there, naming the CRC.
+        // A flipped byte in record 4: stops there, naming the CRC; the last complete commit
+        // ends at 4096.
         let mut bad = bytes.clone();
-        let at = recs[0].len() + recs[1].len();
+        let at = 4096 + recs[2].len();
         bad[at + 50] ^= 4;
         let mut cur = Cursor::new(1, 0);
-        let (n, stop) = check_run(&bad, true, &mut cur);
+        let (n, stop) = check_run(&bad, 0, true, &mut cur);
         assert_eq!(n, at);
-        assert_eq!(cur.next_seq, 3);
+        assert_eq!(cur.next_seq, 4);
         assert!(
             matches!(stop, Stop::Bad(ref r) if r.contains("crc32c mismatch")),
+            "{stop:?}"
+        );
+        assert_eq!(
+            (cur.done.off, cur.done.next_seq, cur.commit_first),
+            (4096, 3, 3)
+        );
+        cur.rewind_to_done();
+        assert_eq!(
+            (cur.next_seq, cur.last_term, cur.terms.clone()),
+            (3, 1, vec![(1, 1)])
+        );
+
+        // Records without their trailer (zeros where it would be): the commit is cut short.
+        let mut short = bytes.clone();
+        let tr = 4096 + recs[2..].iter().map(|r| r.len()).sum::<usize>();
+        short[tr..tr + TRAILER_LEN].fill(0);
+        let mut cur = Cursor::new(1, 0);
+        let (n, stop) = check_run(&short, 0, true, &mut cur);
+        assert_eq!(n, tr);
+        assert!(
+            matches!(stop, Stop::Bad(ref r) if r.contains("no commit trailer")),
+            "{stop:?}"
+        );
+        assert_eq!(cur.done.off, 4096);
+
+        // A trailer naming other seqs, and a damaged one.
+        let mut wrong = bytes.clone();
+        wrong[tr..tr + TRAILER_LEN].copy_from_slice(&encode_trailer(3, 5));
+        let (n, stop) = check_run(&wrong, 0, true, &mut Cursor::new(1, 0));
+        assert_eq!(n, tr);
+        assert!(
+            matches!(stop, Stop::Bad(ref r) if r.contains("names seq 3..=5")),
+            "{stop:?}"
+        );
+        let mut broken = bytes.clone();
+        broken[tr + 12] ^= 1;
+        let (_, stop) = check_run(&broken, 0, true, &mut Cursor::new(1, 0));
+        assert!(
+            matches!(stop, Stop::Bad(ref r) if r.contains("does not check")),
             "{stop:?}"
         );
 
         // A gap: record 2 missing.
         let gap = [recs[0].clone(), recs[2].clone()].concat();
         let mut cur = Cursor::new(1, 0);
-        let (n, stop) = check_run(&gap, true, &mut cur);
+        let (n, stop) = check_run(&gap, 0, true, &mut cur);
         assert_eq!(n, recs[0].len());
         assert_eq!(stop, Stop::Bad("record has seq 3".into()));
+    }
+
+    #[test]
+    fn trailers_round_trip_and_are_never_records() {
+        let t = encode_trailer(7, 9);
+        assert_eq!(parse_trailer(&t), Some((7, 9)));
+        assert!(is_trailer(&t));
+        assert_eq!(check_frame(&t), None);
+        for i in 0..TRAILER_LEN {
+            let mut x = t;
+            x[i] ^= 0x10;
+            assert_eq!(parse_trailer(&x), None, "flip at {i}");
+        }
+        assert_eq!(parse_trailer(&encode_trailer(9, 7)), None);
+        assert_eq!(parse_trailer(&encode_trailer(0, 7)), None);
+        for r in records() {
+            assert!(!is_trailer(&r));
+        }
+        assert_eq!(trailer_frame_len(0), 4096);
+        assert_eq!(trailer_frame_len(4096 - 32), 32);
+        assert_eq!(trailer_frame_len(4096 - 31), 4096 + 31);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! [`FileStorage`] is the production implementation (O_DIRECT | O_DSYNC writes of 4 KiB
 //! blocks into preallocated files, `fallocate`, buffered reads); [`MemStorage`] is an
 //! in-memory implementation with a durable/volatile split (`crash()` drops what was not
-//! flushed), a space limit (ENOSPC) and injectable write faults, for tests and the simulator.
+//! flushed), a space limit (ENOSPC) and injectable write faults (ENOSPC, EIO, and torn writes:
+//! [`Fault::Torn`]), for tests and the simulator.
 //!
 //! Offsets and lengths given to [`Storage::write_at`] by the log are multiples of [`BLOCK`] and
 //! the buffers are [`BLOCK`]-aligned ([`AlignedBuf`]), which is what O_DIRECT requires.
@@ -330,7 +331,16 @@ pub enum Fault {
     NoSpace,
     /// The next writes fail with EIO.
     Io,
+    /// The power goes during the next writes, tearing each: of its 512-byte sectors, those
+    /// before `sector` reach the disk, sector `sector` gets garbage (neither old nor new bytes),
+    /// the later ones keep their old bytes. What is on the "disk" then (live and durable) is
+    /// that; the write fails with EIO. A `sector` past the write's end lets it all through (and
+    /// it still fails: the power went before the completion). Call `crash` after.
+    Torn { sector: u32 },
 }
+
+/// The sector size [`Fault::Torn`] tears at.
+pub const SECTOR: usize = 512;
 
 #[derive(Clone, Debug, Default)]
 struct MemFile {
@@ -433,11 +443,15 @@ impl MemStorage {
     }
 
     fn check_fault(fs: &mut MemFs) -> io::Result<()> {
+        if let Some((Fault::Torn { .. }, _)) = fs.fault {
+            // Torn writes are for `write_at`; other calls go through.
+            return Ok(());
+        }
         if let Some((fault, n)) = fs.fault {
             fs.fault = if n > 1 { Some((fault, n - 1)) } else { None };
             return Err(match fault {
                 Fault::NoSpace => io::Error::from_raw_os_error(libc::ENOSPC),
-                Fault::Io => io::Error::from_raw_os_error(libc::EIO),
+                Fault::Io | Fault::Torn { .. } => io::Error::from_raw_os_error(libc::EIO),
             });
         }
         Ok(())
@@ -499,8 +513,31 @@ impl Storage for MemStorage {
             std::thread::sleep(d);
         }
         let mut fs = self.fs();
+        let torn = match fs.fault {
+            Some((Fault::Torn { sector }, n)) => {
+                fs.fault = (n > 1).then_some((Fault::Torn { sector }, n - 1));
+                Some(sector as usize)
+            }
+            _ => None,
+        };
         Self::check_fault(&mut fs)?;
         Self::grow(&mut fs, &name, offset + data.len() as u64)?;
+        if let Some(sector) = torn {
+            if let Some(file) = fs.files.get_mut(&name) {
+                let o = offset as usize;
+                let new_end = (sector * SECTOR).min(data.len());
+                file.live[o..o + new_end].copy_from_slice(&data[..new_end]);
+                let garbage_end = ((sector + 1) * SECTOR).min(data.len());
+                for (i, b) in file.live[o + new_end..o + garbage_end]
+                    .iter_mut()
+                    .enumerate()
+                {
+                    *b = (i as u8).wrapping_mul(151).wrapping_add(0x5A) | 1;
+                }
+                file.durable = file.live.clone();
+            }
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
         if fs.record_writes {
             fs.writes.push(WriteRecord {
                 name: name.clone(),

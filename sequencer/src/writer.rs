@@ -334,10 +334,15 @@ fn writer_loop<S: Storage>(mut log: SegmentLog<S>, sh: Arc<Shared>, idle: IdleMo
             let mut p = sh.lock();
             loop {
                 if let Some(seq) = p.truncate.take() {
-                    p.bytes.clear();
+                    // Records still pending were appended (the caller counts them): the cut
+                    // keeps those up to `seq`, so they go into the log first (staged; the cut
+                    // writes the kept ones before cutting).
                     batch.clear();
+                    let pending = std::mem::take(&mut p.bytes);
+                    sh.pending_len.store(0, Ordering::Release);
                     let r = log
-                        .truncate_after(seq)
+                        .append_many(&pending)
+                        .and_then(|_| log.truncate_after(seq))
                         .map(|()| log.last_seq())
                         .map_err(|e| e.to_string());
                     if r.is_ok() {

@@ -87,24 +87,64 @@ fn o_direct_files_round_trip_across_segments() {
     assert_eq!(seqs(st), (1..=1_000).collect::<Vec<_>>());
 }
 
-/// Cuts the last record at every byte, both as a shorter file and as zeros where the unwritten
-/// bytes would be: recovery drops exactly that record, and the log goes on from there.
+/// `(seq, offset)` of every record in a segment's bytes (format 2: records, a 32-byte trailer
+/// starting `tpxcmt02`, zeros to the next 4 KiB boundary), and the end of each commit's trailer.
+fn layout(bytes: &[u8]) -> (Vec<(u64, usize)>, Vec<usize>) {
+    let mut recs = Vec::new();
+    let mut ends = Vec::new();
+    let mut off = 0;
+    while off + 8 <= bytes.len() && bytes[off..off + 8] != [0u8; 8] {
+        if &bytes[off..off + 8] == b"tpxcmt02" {
+            ends.push(off + 32);
+            off = (off + 32).div_ceil(4096) * 4096;
+            continue;
+        }
+        let (r, len) = tpx_wire::log_record::decode_record(&bytes[off..]).unwrap();
+        recs.push((r.meta.seq, off));
+        off += len;
+    }
+    (recs, ends)
+}
+
+fn offset_of(bytes: &[u8], seq: u64) -> usize {
+    layout(bytes).0.iter().find(|r| r.0 == seq).unwrap().1
+}
+
+/// Cuts the last commit at every byte (records and trailer), both as a shorter file and as
+/// zeros where the unwritten bytes would be: recovery drops exactly that commit, and the log
+/// goes on from there.
 #[test]
-fn torn_tail_at_every_byte_of_the_last_record() {
+fn torn_tail_at_every_byte_of_the_last_commit() {
     let mem = MemStorage::new();
-    drop(write_n(mem.clone(), 1, 20, 3));
-    let name = segment_name(1);
+    let mut log = write_n(mem.clone(), 1, 18, 3);
+    log.append(&rec(19, 1)).unwrap();
+    log.append(&rec(20, 1)).unwrap();
+    log.commit().unwrap();
+    let name = log.segment_names().last().unwrap().clone();
+    drop(log);
     let full = mem.contents(&name).unwrap();
-    let last_len = rec(20, 1).len();
-    let end: usize = (1..=20).map(|s| rec(s, 1).len()).sum();
-    let start = end - last_len;
+    let start = offset_of(&full, 19);
+    assert_eq!(start % 4096, 0);
+    let end = *layout(&full).1.last().unwrap();
+    assert_eq!(end, start + rec(19, 1).len() + rec(20, 1).len() + 32);
+    let others: Vec<(String, Vec<u8>)> = mem
+        .clone()
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter(|n| *n != name)
+        .map(|n| (n.clone(), mem.contents(&n).unwrap()))
+        .collect();
     for cut in start..end {
         for zero_fill in [false, true] {
             if zero_fill && full[cut..end].iter().all(|&b| b == 0) {
-                // Zeroing bytes that are zero anyway leaves the record whole.
+                // Zeroing bytes that are zero anyway leaves the commit whole.
                 continue;
             }
             let m = MemStorage::new();
+            for (n, b) in &others {
+                m.set_contents(n, b.clone());
+            }
             let mut bytes = full.clone();
             if zero_fill {
                 bytes[cut..].fill(0);
@@ -113,7 +153,7 @@ fn torn_tail_at_every_byte_of_the_last_record() {
             }
             m.set_contents(&name, bytes);
             let (mut log, r) = SegmentLog::open(m.clone(), small()).unwrap();
-            assert_eq!(r.last_seq, 19, "cut at {cut}");
+            assert_eq!(r.last_seq, 18, "cut at {cut}");
             if cut > start {
                 assert_eq!(
                     r.torn.as_ref().map(|t| t.1),
@@ -121,6 +161,7 @@ fn torn_tail_at_every_byte_of_the_last_record() {
                     "cut at {cut}"
                 );
             }
+            log.append(&rec(19, 2)).unwrap();
             log.append(&rec(20, 2)).unwrap();
             log.append(&rec(21, 2)).unwrap();
             log.commit().unwrap();
@@ -140,17 +181,20 @@ fn torn_tail_at_every_byte_of_the_last_record() {
 fn torn_tail_on_real_files() {
     let dir = tempfile::tempdir().unwrap();
     let st = FileStorage::new(dir.path(), WriteMode::DirectSync).unwrap();
-    drop(write_n(st, 1, 50, 50));
+    let mut log = write_n(st, 1, 10, 10);
+    log.append(&rec(11, 1)).unwrap();
+    log.commit().unwrap();
+    drop(log);
     let path = dir.path().join(segment_name(1));
-    let end: u64 = (1..=50).map(|s| rec(s, 1).len() as u64).sum();
+    let end = 4096 + rec(11, 1).len() as u64;
     let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     f.set_len(end - 17).unwrap();
     drop(f);
     let st = FileStorage::new(dir.path(), WriteMode::DirectSync).unwrap();
     let (mut log, r) = SegmentLog::open(st, small()).unwrap();
-    assert_eq!(r.last_seq, 49);
-    assert!(r.torn.is_some());
-    log.append(&rec(50, 1)).unwrap();
+    assert_eq!(r.last_seq, 10);
+    assert_eq!(r.torn.as_ref().map(|t| t.1), Some(4096));
+    log.append(&rec(11, 1)).unwrap();
     log.commit().unwrap();
     assert_eq!(
         std::fs::metadata(&path).unwrap().len(),
@@ -164,8 +208,8 @@ fn corruption_in_the_middle_refuses_to_start_and_names_the_record() {
     drop(write_n(mem.clone(), 1, 30, 5));
     let name = segment_name(1);
     let mut bytes = mem.contents(&name).unwrap();
-    let off: usize = (1..=9).map(|s| rec(s, 1).len()).sum();
-    bytes[off + 60] ^= 0x40; // inside record 10's body
+    let off = offset_of(&bytes, 10);
+    bytes[off + 60] ^= 0x40; // inside record 10's body (a complete commit follows)
     mem.set_contents(&name, bytes);
     match SegmentLog::open(mem.clone(), small()) {
         Err(LogError::Corrupt {
@@ -288,11 +332,10 @@ fn group_commit_takes_everything_that_arrived_during_the_previous_write() {
     );
     assert!(durable_seen.windows(2).all(|w| w[0] <= w[1]));
     let writes = mem.take_writes();
-    // Each write starts at the block holding the end of the previous one (same segment).
+    // Each write starts where the previous one ended (same segment): no block is written twice.
     for w in writes.windows(2) {
         if w[0].name == w[1].name {
-            assert!(w[1].offset >= w[0].offset, "{w:?}");
-            assert!(w[1].offset <= w[0].offset + w[0].len as u64, "{w:?}");
+            assert_eq!(w[1].offset, w[0].offset + w[0].len as u64, "{w:?}");
         }
     }
     drop(log);
@@ -390,7 +433,11 @@ fn full_tmpfs_stops_acknowledging() {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
-    std::thread::sleep(Duration::from_millis(20));
+    // The writer may lag the appends (a loaded machine): wait for it to hit the full disk.
+    let t0 = std::time::Instant::now();
+    while log.error().is_none() && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let err = log.error().expect("the disk filled");
     let durable = log.durable_seq();
     assert!(
@@ -502,12 +549,11 @@ fn corruption_deep_in_a_big_segment_is_named_by_open_and_replay() {
     assert!(names.len() >= 2);
     let first = &names[0];
     let mut bytes = mem.contents(first).unwrap();
-    let mut off = 0usize;
-    let mut seq = 1u64;
-    while off < (2 << 20) + 777 {
-        off += rec(seq, 1).len();
-        seq += 1;
-    }
+    let &(seq, off) = layout(&bytes)
+        .0
+        .iter()
+        .find(|r| r.1 >= (2 << 20) + 777)
+        .unwrap();
     bytes[off + 30] ^= 0x08;
     mem.set_contents(first, bytes);
     match SegmentLog::open(mem.clone(), big()) {
