@@ -7,6 +7,7 @@
 //! land.
 
 pub mod failover;
+pub mod fault_lab;
 pub mod lab;
 pub mod peers;
 pub mod replay;
