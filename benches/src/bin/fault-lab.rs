@@ -9,7 +9,9 @@ use clap::Parser;
 use tpx_benches::fault_lab::{run, LabConfig};
 
 #[derive(Parser, Debug)]
-#[command(about = "Fault lab: tpx witness + two tpx nodes in network namespaces, seeded faults, a checker of every answer")]
+#[command(
+    about = "Fault lab: tpx witness + two tpx nodes in network namespaces, seeded faults, a checker of every answer"
+)]
 struct Args {
     /// Faults to apply.
     #[arg(long, default_value_t = 30)]

@@ -43,7 +43,7 @@ pub fn read_log(dir: &Path) -> Vec<LogRecord> {
 }
 
 /// Every (term, seq) seen in either log during the run, and the records seen there.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Observed {
     seen: HashMap<(u64, u64), LogRecord>,
     pub conflicts: Vec<String>,
@@ -256,7 +256,10 @@ pub fn check(
     // Roles: one primary per term; a term held by one incarnation only.
     let mut by_term: BTreeMap<u64, BTreeSet<(usize, u32)>> = BTreeMap::new();
     for r in roles.iter().filter(|r| r.primary) {
-        by_term.entry(r.term).or_default().insert((r.node, r.incarnation));
+        by_term
+            .entry(r.term)
+            .or_default()
+            .insert((r.node, r.incarnation));
     }
     for (t, holders) in &by_term {
         let nodes: BTreeSet<usize> = holders.iter().map(|h| h.0).collect();

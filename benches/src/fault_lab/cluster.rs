@@ -35,6 +35,7 @@ pub struct ClusterConfig {
 }
 
 /// The three processes and what is needed to restart them.
+#[derive(Debug)]
 pub struct Cluster {
     pub topo: Topology,
     pub dir: PathBuf,
@@ -79,10 +80,7 @@ impl Cluster {
     }
 
     fn witness_addr(&self) -> SocketAddr {
-        SocketAddr::new(
-            self.topo.addr(Host::Witness),
-            self.port(WITNESS_PORT, 5),
-        )
+        SocketAddr::new(self.topo.addr(Host::Witness), self.port(WITNESS_PORT, 5))
     }
 
     pub fn log_dir(&self, k: usize) -> PathBuf {

@@ -28,7 +28,11 @@ pub enum Fault {
     /// SIGSTOP for the duration, then SIGCONT.
     Pause(Target),
     /// Packets from `from` to `to` dropped (and back too if `both`).
-    Partition { from: Target, to: Target, both: bool },
+    Partition {
+        from: Target,
+        to: Target,
+        both: bool,
+    },
     /// The clients cannot reach (both ways) this node.
     ClientPartition(Target),
     /// `pct`% of the packets a node receives are dropped.
@@ -128,6 +132,7 @@ pub fn host_of(c: &Cluster, t: Target) -> Option<Host> {
 }
 
 /// A fault in force: what undoes it.
+#[derive(Debug)]
 pub enum Applied {
     /// Restart this host (after clearing its drop rules).
     Restart(Host),
@@ -145,11 +150,7 @@ pub fn apply(c: &mut Cluster, f: Fault) -> Result<(Applied, String), String> {
         Fault::Kill(t) => {
             let h = need(t)?;
             // Silent: nothing leaves or enters the namespace from this instant (no RST, no FIN).
-            topo_rules(
-                c,
-                h,
-                &[("input", "drop".into()), ("output", "drop".into())],
-            )?;
+            topo_rules(c, h, &[("input", "drop".into()), ("output", "drop".into())])?;
             c.kill(h);
             (Applied::Restart(h), format!("SIGKILL {}", h.name()))
         }

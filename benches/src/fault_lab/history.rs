@@ -83,7 +83,7 @@ impl Event {
 }
 
 /// The shared history: a file and every event.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct History {
     started: Instant,
     inner: Arc<Mutex<(std::io::BufWriter<std::fs::File>, Vec<Event>)>>,

@@ -92,7 +92,8 @@ pub struct Report {
     pub phantom_fills: u64,
     pub split_brain_terms: u64,
     pub findings: Findings,
-    /// Faults after which no answer arrived within `settle_max` of the heal.
+    /// Times the appliance made no progress for `settle_max`: no answers after a heal, or no
+    /// primary before a fault (liveness, not safety; the history says when).
     pub stalls: u64,
     /// Processes that exited without being killed (restarted), by name and exit code.
     pub own_exits: Vec<String>,
@@ -113,7 +114,7 @@ fn install_signal_handlers() {
     for sig in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: the handler only stores to an atomic (async-signal-safe).
         unsafe {
-            libc::signal(sig, on_signal as libc::sighandler_t);
+            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
         }
     }
 }
@@ -126,7 +127,11 @@ fn wait_role(c: &Cluster, node: usize, primary: bool, limit: Duration) -> bool {
     let t0 = Instant::now();
     while t0.elapsed() < limit && !interrupted() {
         let sh = c.shared.lock().unwrap_or_else(|e| e.into_inner());
-        if sh.roles.iter().any(|r| r.node == node && r.primary == primary) {
+        if sh
+            .roles
+            .iter()
+            .any(|r| r.node == node && r.primary == primary)
+        {
             return true;
         }
         drop(sh);
@@ -199,15 +204,17 @@ pub fn run(cfg: &LabConfig) -> Result<Report, String> {
     // The final logs, read after every process stopped.
     let logs = [read_log(&c.log_dir(0)), read_log(&c.log_dir(1))];
     let mut obs = report.1;
-    for k in 0..2 {
-        obs.observe(k, &logs[k], started.elapsed().as_millis() as u64);
+    for (k, log) in logs.iter().enumerate() {
+        obs.observe(k, log, started.elapsed().as_millis() as u64);
     }
     let roles = shared
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .roles
         .clone();
-    let surviving = report.2.unwrap_or(if logs[1].len() > logs[0].len() { 1 } else { 0 });
+    let surviving = report
+        .2
+        .unwrap_or(if logs[1].len() > logs[0].len() { 1 } else { 0 });
     let findings = checker::check(&events, &roles, &logs, surviving, &obs);
     let rep = &mut report.0;
     rep.netns = netns;
@@ -301,9 +308,23 @@ fn drive(cfg: &LabConfig, c: &mut Cluster, hist: &History) -> Result<Driven, Str
     let mut obs = Observed::default();
     let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
     let (mut applied, mut skipped, mut stalls) = (0u64, 0u64, 0u64);
-    for i in 0..cfg.faults {
+    let mut i = 0u32;
+    while (applied as u32) < cfg.faults && i < cfg.faults * 2 {
+        i += 1;
         if interrupted() {
             break;
+        }
+        // A fault on a node needs to know which one is primary: wait (bounded) for one.
+        let t0 = Instant::now();
+        while c.primary().is_none() && !interrupted() {
+            if t0.elapsed() > cfg.settle_max {
+                stalls += 1;
+                let mut ev = Event::new(0, Kind::Heal, u64::from(i));
+                ev.detail = format!("no primary for {} s", cfg.settle_max.as_secs());
+                hist.record(ev);
+                break;
+            }
+            run_for(c, Duration::from_millis(20))?;
         }
         c.supervise()?;
         observe(c, &mut obs);
@@ -368,14 +389,15 @@ fn drive(cfg: &LabConfig, c: &mut Cluster, hist: &History) -> Result<Driven, Str
         }
         c.supervise()?;
     }
-    let admin_errs = admin.join().unwrap_or_else(|_| vec!["admin panicked".into()]);
+    let admin_errs = admin
+        .join()
+        .unwrap_or_else(|_| vec!["admin panicked".into()]);
     client_errors += admin_errs.len() as u64;
     let t0 = Instant::now();
     loop {
         run_for(c, Duration::from_millis(200))?;
         let (a, b) = (read_log(&c.log_dir(0)), read_log(&c.log_dir(1)));
-        if (a.len() == b.len() && a.last() == b.last()) || t0.elapsed() > Duration::from_secs(15)
-        {
+        if (a.len() == b.len() && a.last() == b.last()) || t0.elapsed() > Duration::from_secs(15) {
             break;
         }
     }

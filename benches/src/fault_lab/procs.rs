@@ -121,6 +121,7 @@ pub fn tpx_bin() -> Result<PathBuf, String> {
 
 /// Starts `tpx ARGS` inside `host`'s namespace; its stdout goes to `<dir>/<name>.out` (every
 /// line with the lab's ms), `ROLE` lines also to `shared`.
+#[allow(clippy::too_many_arguments)]
 pub fn spawn(
     topo: &Topology,
     tpx: &Path,

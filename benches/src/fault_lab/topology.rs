@@ -139,7 +139,10 @@ impl Topology {
         }
         let br = self.bridge_ns();
         self.add_ns(&br)?;
-        sh(&["ip", "-n", &br, "link", "add", "br0", "type", "bridge"], None)?;
+        sh(
+            &["ip", "-n", &br, "link", "add", "br0", "type", "bridge"],
+            None,
+        )?;
         sh(&["ip", "-n", &br, "link", "set", "br0", "up"], None)?;
         for h in Host::ALL {
             let ns = self.ns(h);
@@ -156,7 +159,10 @@ impl Topology {
             sh(&["ip", "-n", &br, "link", "set", &v, "master", "br0"], None)?;
             sh(&["ip", "-n", &br, "link", "set", &v, "up"], None)?;
             let cidr = format!("{}/24", h.ip());
-            sh(&["ip", "-n", &ns, "addr", "add", &cidr, "dev", "eth0"], None)?;
+            sh(
+                &["ip", "-n", &ns, "addr", "add", &cidr, "dev", "eth0"],
+                None,
+            )?;
             sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"], None)?;
             self.set_rules(h, &[])?;
         }
@@ -177,7 +183,10 @@ impl Topology {
         for (chain, r) in rules {
             text.push_str(&format!("add rule inet lab {chain} {r}\n"));
         }
-        sh(&["ip", "netns", "exec", &self.ns(h), "nft", "-f", "-"], Some(&text))
+        sh(
+            &["ip", "netns", "exec", &self.ns(h), "nft", "-f", "-"],
+            Some(&text),
+        )
     }
 
     /// A token-bucket shaper on the host's `eth0` (`None`: removed): a slow link whose queue
@@ -187,7 +196,12 @@ impl Topology {
             return Ok(());
         }
         let ns = self.ns(h);
-        let _ = sh(&["ip", "netns", "exec", &ns, "tc", "qdisc", "del", "dev", "eth0", "root"], None);
+        let _ = sh(
+            &[
+                "ip", "netns", "exec", &ns, "tc", "qdisc", "del", "dev", "eth0", "root",
+            ],
+            None,
+        );
         if let Some(r) = rate_kbit {
             let rate = format!("{r}kbit");
             sh(

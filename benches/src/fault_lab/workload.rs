@@ -320,7 +320,8 @@ pub fn admin_loop(
             }
             if client.is_none() {
                 client = endpoints.iter().find_map(|&ep| {
-                    let mut cfg = ClientConfig::new(ep, ADMIN, 1, token_from_str(&token_text(ADMIN)));
+                    let mut cfg =
+                        ClientConfig::new(ep, ADMIN, 1, token_from_str(&token_text(ADMIN)));
                     cfg.login_timeout = Duration::from_millis(500);
                     Client::connect_at(cfg, 0).ok()
                 });
