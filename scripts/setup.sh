@@ -5,7 +5,8 @@ set -euo pipefail
 
 # iproute2: `ip`, which the market-data tests use inside the network namespace they create.
 # fonts-dejavu-core: the TrueType font tpx-load's plots draw their text with.
-APT_PACKAGES=(pkg-config libhwloc-dev libudev-dev libclang-dev libbsd-dev clang iproute2 fonts-dejavu-core)
+# nftables: `nft`, the fault lab's partitions and packet loss inside its network namespaces.
+APT_PACKAGES=(pkg-config libhwloc-dev libudev-dev libclang-dev libbsd-dev clang iproute2 fonts-dejavu-core nftables)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -93,6 +93,9 @@ pub struct Findings {
     pub unknown: u64,
     pub fills: u64,
     pub log_records: [usize; 2],
+    /// Lost acks, phantom fills, lost cancels and deposits by the kind of the last fault
+    /// applied before the client was told (`none`: before the first fault).
+    pub after_fault: BTreeMap<String, u64>,
     /// Up to a few examples per kind.
     pub examples: BTreeMap<String, Vec<String>>,
 }
@@ -109,6 +112,16 @@ impl Findings {
             + self.term_regranted
             + self.conflicting_records
             + self.logs_disagree
+    }
+
+    /// Counts a violation told to a client at `t_ms` against the fault before it.
+    fn blame(&mut self, faults: &[(u64, String)], t_ms: u64) {
+        let k = faults
+            .iter()
+            .rev()
+            .find(|f| f.0 <= t_ms)
+            .map_or("none".to_string(), |f| f.1.clone());
+        *self.after_fault.entry(k).or_default() += 1;
     }
 
     fn example(&mut self, kind: &str, text: String) {
@@ -164,6 +177,11 @@ pub fn check(
             );
         }
     }
+    let faults: Vec<(u64, String)> = events
+        .iter()
+        .filter(|e| e.kind == Kind::Fault && !e.detail.contains("skipped"))
+        .map(|e| (e.t_ms, e.detail.split(':').next().unwrap_or("").to_string()))
+        .collect();
     let mut acked: BTreeSet<(u32, u64)> = BTreeSet::new();
     let mut filled: BTreeMap<(u32, u64), u64> = BTreeMap::new();
     let mut deposit_target: HashMap<u64, u32> = HashMap::new();
@@ -178,6 +196,7 @@ pub fn check(
                 *filled.entry(key).or_default() += e.qty;
                 if !orders.contains_key(&key) {
                     f.phantom_fills += 1;
+                    f.blame(&faults, e.t_ms);
                     f.example(
                         "phantom_fills",
                         format!(
@@ -189,6 +208,7 @@ pub fn check(
             }
             Kind::Cancelled if e.detail == "UserRequested" && !cancels.contains(&key) => {
                 f.lost_cancels += 1;
+                f.blame(&faults, e.t_ms);
                 f.example(
                     "lost_cancels",
                     format!(
@@ -204,6 +224,7 @@ pub fn check(
                 let target = deposit_target.get(&e.cl).copied().unwrap_or(0);
                 if !deposits.contains(&(target, e.cl)) {
                     f.lost_deposits += 1;
+                    f.blame(&faults, e.t_ms);
                     f.example(
                         "lost_deposits",
                         format!("t={}ms deposit {} accepted, in no log", e.t_ms, e.cl),
@@ -215,19 +236,20 @@ pub fn check(
         }
     }
     f.acked = acked.len() as u64;
-    let ack_time: HashMap<(u32, u64), u64> = events
-        .iter()
-        .filter(|e| {
-            matches!(
-                e.kind,
-                Kind::Accepted | Kind::Replaced | Kind::AlreadySequenced
-            )
-        })
-        .map(|e| ((e.account, e.cl), e.t_ms))
-        .collect();
+    // When each was first acknowledged.
+    let mut ack_time: HashMap<(u32, u64), u64> = HashMap::new();
+    for e in events.iter().filter(|e| {
+        matches!(
+            e.kind,
+            Kind::Accepted | Kind::Replaced | Kind::AlreadySequenced
+        )
+    }) {
+        ack_time.entry((e.account, e.cl)).or_insert(e.t_ms);
+    }
     for k in &acked {
         if !orders.contains_key(k) {
             f.lost += 1;
+            f.blame(&faults, ack_time.get(k).copied().unwrap_or(0));
             f.example(
                 "lost",
                 format!(

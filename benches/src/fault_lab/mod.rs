@@ -351,7 +351,7 @@ fn drive(cfg: &LabConfig, c: &mut Cluster, hist: &History) -> Result<Driven, Str
         applied += 1;
         *by_kind.entry(f.kind()).or_default() += 1;
         let mut ev = Event::new(0, Kind::Fault, u64::from(i));
-        ev.detail = format!("{what} for {} ms", hold.as_millis());
+        ev.detail = format!("{}: {what} for {} ms", f.kind(), hold.as_millis());
         hist.record(ev);
         run_for(c, hold)?;
         faults::heal(c, undo)?;
