@@ -35,6 +35,9 @@ struct Args {
     /// SIGKILLs only (primary, standby, witness).
     #[arg(long)]
     kills_only: bool,
+    /// Fault kinds never drawn, by name prefix (e.g. `pause_primary,partition`).
+    #[arg(long, value_delimiter = ',')]
+    without: Vec<String>,
     /// The run's folder (default: under the temp dir; removed unless something was found).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -62,6 +65,7 @@ fn main() {
         accounts: a.accounts,
         rate: a.rate,
         kills_only: a.kills_only,
+        without: a.without,
         dir: a.dir,
         keep: a.keep,
         md: !a.no_md,

@@ -164,6 +164,8 @@ write = "{write}"
 segment_bytes = 4194304
 timeout_us = {timeout}
 heartbeat_us = {hb}
+[stats]
+path = "{stats}"
 [risk]
 fee_account = 900
 liquidation_account = 901
@@ -177,6 +179,7 @@ assets = [1, 2, 3]
                 peer_id = 2 - k,
                 witness = self.witness_addr(),
                 log = self.log_dir(k).display(),
+                stats = self.dir.join(format!("node-{}.stats", k + 1)).display(),
                 durability = self.cfg.durability,
                 write = if self.cfg.buffered {
                     "buffered"

@@ -42,6 +42,9 @@ pub struct LabConfig {
     pub rate: u64,
     /// SIGKILLs only (primary, standby, witness).
     pub kills_only: bool,
+    /// Fault kinds never drawn (a kind is skipped when its name starts with one of these,
+    /// e.g. `pause_primary`, `partition`).
+    pub without: Vec<String>,
     /// Where the run's files go (default: a fresh folder under the temp dir).
     pub dir: Option<PathBuf>,
     /// Keep the folder even when nothing was found.
@@ -63,6 +66,7 @@ impl Default for LabConfig {
             accounts: 4,
             rate: 100,
             kills_only: false,
+            without: Vec::new(),
             dir: None,
             keep: false,
             md: true,
@@ -237,7 +241,13 @@ pub fn run(cfg: &LabConfig) -> Result<Report, String> {
         cfg.faults,
         cfg.durability,
         cfg.timeout_us,
-        if cfg.kills_only { " --kills-only" } else { "" },
+        if cfg.kills_only {
+            " --kills-only".to_string()
+        } else if cfg.without.is_empty() {
+            String::new()
+        } else {
+            format!(" --without {}", cfg.without.join(","))
+        },
         if cfg.md { "" } else { " --no-md" },
     );
     drop(c);
@@ -328,7 +338,12 @@ fn drive(cfg: &LabConfig, c: &mut Cluster, hist: &History) -> Result<Driven, Str
         }
         c.supervise()?;
         observe(c, &mut obs);
-        let f = Fault::draw(&mut rng, cfg.kills_only);
+        let mut f = Fault::draw(&mut rng, cfg.kills_only);
+        let mut redraws = 0;
+        while cfg.without.iter().any(|w| f.kind().starts_with(w.as_str())) && redraws < 1000 {
+            f = Fault::draw(&mut rng, cfg.kills_only);
+            redraws += 1;
+        }
         let hold = faults::hold(&mut rng, f, timeout);
         let f = if !c.topo.netns
             && !matches!(f, Fault::Kill(_) | Fault::Pause(_) | Fault::RestartWitness)
