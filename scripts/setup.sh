@@ -6,7 +6,8 @@ set -euo pipefail
 # iproute2: `ip`, which the market-data tests use inside the network namespace they create.
 # fonts-dejavu-core: the TrueType font tpx-load's plots draw their text with.
 # tshark: decodes a capture with the generated Wireshark dissector (wire/tests/dissector.rs).
-APT_PACKAGES=(pkg-config libhwloc-dev libudev-dev libclang-dev libbsd-dev clang iproute2 fonts-dejavu-core tshark)
+# nftables: `nft`, the fault lab's partitions and packet loss inside its network namespaces.
+APT_PACKAGES=(pkg-config libhwloc-dev libudev-dev libclang-dev libbsd-dev clang iproute2 fonts-dejavu-core tshark nftables)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

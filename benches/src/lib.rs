@@ -11,6 +11,7 @@
 pub mod demo_funding;
 pub mod e2e;
 pub mod failover;
+pub mod fault_lab;
 pub mod lab;
 pub mod peers;
 pub mod replay;

@@ -1,0 +1,325 @@
+//! The checker: what the clients were told against what the logs hold.
+//!
+//! - every order (or replace) a client was told is accepted, replaced or already sequenced is in
+//!   the surviving log exactly once (`lost`, `duplicated`);
+//! - every fill a client saw names an order that is in the log (`phantom_fills`), and the fills
+//!   of one order do not add up to more than its quantity (`overfilled`);
+//! - a cancel a client saw confirmed is in the log (`lost_cancels`); an accepted deposit too
+//!   (`lost_deposits`);
+//! - at most one node says `ROLE primary` per term (`split_brain_terms`), and no node is primary
+//!   of the same term in two incarnations (`term_regranted`);
+//! - never two different records at one (term, seq), over every read of either log during the
+//!   run (`conflicting_records`); primary and standby logs agree at the end (`logs_disagree`).
+//!
+//! Not done here: replaying the log through the engines with risk on and comparing every fill's
+//! price and quantity (the check is existence and quantity bounds only).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+use serde::Serialize;
+use tpx_sequencer::{FileStorage, LogReader, WriteMode};
+use tpx_wire::log_record::{Input, LogRecord};
+
+use super::history::{Event, Kind};
+use super::procs::RoleLine;
+
+/// Every record of a log (stops at the first unreadable one: a tail being written).
+pub fn read_log(dir: &Path) -> Vec<LogRecord> {
+    let mut out = Vec::new();
+    if !dir.is_dir() {
+        return out;
+    }
+    let Ok(st) = FileStorage::new(dir, WriteMode::Buffered) else {
+        return out;
+    };
+    let Ok(mut r) = LogReader::new(st) else {
+        return out;
+    };
+    while let Ok(Some(rec)) = r.next() {
+        out.push(rec);
+    }
+    out
+}
+
+/// Every (term, seq) seen in either log during the run, and the records seen there.
+#[derive(Debug, Default)]
+pub struct Observed {
+    seen: HashMap<(u64, u64), LogRecord>,
+    pub conflicts: Vec<String>,
+}
+
+impl Observed {
+    pub fn observe(&mut self, node: usize, log: &[LogRecord], at_ms: u64) {
+        for rec in log {
+            let key = (rec.meta.term, rec.meta.seq);
+            match self.seen.get(&key) {
+                None => {
+                    self.seen.insert(key, *rec);
+                }
+                Some(old) if old != rec => {
+                    if self.conflicts.len() < 1000 {
+                        self.conflicts.push(format!(
+                            "t={at_ms}ms node-{}: term {} seq {}: {:?} vs earlier {:?}",
+                            node + 1,
+                            key.0,
+                            key.1,
+                            rec,
+                            old
+                        ));
+                    }
+                    self.seen.insert(key, *rec);
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+/// What the checker found.
+#[derive(Debug, Default, Serialize)]
+pub struct Findings {
+    pub acked: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub phantom_fills: u64,
+    pub overfilled: u64,
+    pub lost_cancels: u64,
+    pub lost_deposits: u64,
+    pub split_brain_terms: u64,
+    pub term_regranted: u64,
+    pub conflicting_records: u64,
+    pub logs_disagree: u64,
+    pub unknown: u64,
+    pub fills: u64,
+    pub log_records: [usize; 2],
+    /// Lost acks, phantom fills, lost cancels and deposits by the kind of the last fault
+    /// applied before the client was told (`none`: before the first fault).
+    pub after_fault: BTreeMap<String, u64>,
+    /// Up to a few examples per kind.
+    pub examples: BTreeMap<String, Vec<String>>,
+}
+
+impl Findings {
+    pub fn violations(&self) -> u64 {
+        self.lost
+            + self.duplicated
+            + self.phantom_fills
+            + self.overfilled
+            + self.lost_cancels
+            + self.lost_deposits
+            + self.split_brain_terms
+            + self.term_regranted
+            + self.conflicting_records
+            + self.logs_disagree
+    }
+
+    /// Counts a violation told to a client at `t_ms` against the fault before it.
+    fn blame(&mut self, faults: &[(u64, String)], t_ms: u64) {
+        let k = faults
+            .iter()
+            .rev()
+            .find(|f| f.0 <= t_ms)
+            .map_or("none".to_string(), |f| f.1.clone());
+        *self.after_fault.entry(k).or_default() += 1;
+    }
+
+    fn example(&mut self, kind: &str, text: String) {
+        let v = self.examples.entry(kind.to_string()).or_default();
+        if v.len() < 5 {
+            v.push(text);
+        }
+    }
+}
+
+/// Checks the history against the final logs (`surviving`: the index of the primary's log).
+pub fn check(
+    events: &[Event],
+    roles: &[RoleLine],
+    logs: &[Vec<LogRecord>; 2],
+    surviving: usize,
+    observed: &Observed,
+) -> Findings {
+    let mut f = Findings {
+        log_records: [logs[0].len(), logs[1].len()],
+        ..Findings::default()
+    };
+    // The log's orders by (account, cl_ord_id): how often, and the quantity.
+    let mut orders: HashMap<(u32, u64), (u32, u64)> = HashMap::new();
+    let mut cancels: BTreeSet<(u32, u64)> = BTreeSet::new();
+    let mut deposits: BTreeSet<(u32, u64)> = BTreeSet::new();
+    for rec in &logs[surviving] {
+        let a = rec.meta.account;
+        match rec.input {
+            Input::EnterOrder(o) => {
+                let e = orders.entry((a, o.cl_ord_id)).or_insert((0, o.qty));
+                e.0 += 1;
+            }
+            Input::ReplaceOrder(r) => {
+                let e = orders.entry((a, r.new_cl_ord_id)).or_insert((0, r.qty));
+                e.0 += 1;
+            }
+            Input::CancelOrder(c) => {
+                cancels.insert((a, c.cl_ord_id));
+            }
+            Input::Deposit(d) => {
+                deposits.insert((d.account, d.request_id));
+            }
+            _ => {}
+        }
+    }
+    for (k, (n, _)) in &orders {
+        if *n > 1 {
+            f.duplicated += 1;
+            f.example(
+                "duplicated",
+                format!("account {} order {} is in the log {n} times", k.0, k.1),
+            );
+        }
+    }
+    let faults: Vec<(u64, String)> = events
+        .iter()
+        .filter(|e| e.kind == Kind::Fault && !e.detail.contains("skipped"))
+        .map(|e| (e.t_ms, e.detail.split(':').next().unwrap_or("").to_string()))
+        .collect();
+    let mut acked: BTreeSet<(u32, u64)> = BTreeSet::new();
+    let mut filled: BTreeMap<(u32, u64), u64> = BTreeMap::new();
+    let mut deposit_target: HashMap<u64, u32> = HashMap::new();
+    for e in events {
+        let key = (e.account, e.cl);
+        match e.kind {
+            Kind::Accepted | Kind::Replaced | Kind::AlreadySequenced => {
+                acked.insert(key);
+            }
+            Kind::Fill => {
+                f.fills += 1;
+                *filled.entry(key).or_default() += e.qty;
+                if !orders.contains_key(&key) {
+                    f.phantom_fills += 1;
+                    f.blame(&faults, e.t_ms);
+                    f.example(
+                        "phantom_fills",
+                        format!(
+                            "t={}ms account {} order {}: fill of {} (trade {}) for an order in no log",
+                            e.t_ms, e.account, e.cl, e.qty, e.trade_id
+                        ),
+                    );
+                }
+            }
+            Kind::Cancelled if e.detail == "UserRequested" && !cancels.contains(&key) => {
+                f.lost_cancels += 1;
+                f.blame(&faults, e.t_ms);
+                f.example(
+                    "lost_cancels",
+                    format!(
+                        "t={}ms account {} order {}: cancel confirmed, no cancel in the log",
+                        e.t_ms, e.account, e.cl
+                    ),
+                );
+            }
+            Kind::Deposit => {
+                deposit_target.insert(e.cl, e.orig as u32);
+            }
+            Kind::DepositAccepted => {
+                let target = deposit_target.get(&e.cl).copied().unwrap_or(0);
+                if !deposits.contains(&(target, e.cl)) {
+                    f.lost_deposits += 1;
+                    f.blame(&faults, e.t_ms);
+                    f.example(
+                        "lost_deposits",
+                        format!("t={}ms deposit {} accepted, in no log", e.t_ms, e.cl),
+                    );
+                }
+            }
+            Kind::Unknown => f.unknown += 1,
+            _ => {}
+        }
+    }
+    f.acked = acked.len() as u64;
+    // When each was first acknowledged.
+    let mut ack_time: HashMap<(u32, u64), u64> = HashMap::new();
+    for e in events.iter().filter(|e| {
+        matches!(
+            e.kind,
+            Kind::Accepted | Kind::Replaced | Kind::AlreadySequenced
+        )
+    }) {
+        ack_time.entry((e.account, e.cl)).or_insert(e.t_ms);
+    }
+    for k in &acked {
+        if !orders.contains_key(k) {
+            f.lost += 1;
+            f.blame(&faults, ack_time.get(k).copied().unwrap_or(0));
+            f.example(
+                "lost",
+                format!(
+                    "t={}ms account {} order {}: acknowledged, in no log",
+                    ack_time.get(k).copied().unwrap_or(0),
+                    k.0,
+                    k.1
+                ),
+            );
+        }
+    }
+    for (k, q) in &filled {
+        if let Some((_, qty)) = orders.get(k) {
+            if q > qty {
+                f.overfilled += 1;
+                f.example(
+                    "overfilled",
+                    format!(
+                        "account {} order {}: fills add up to {q}, the order is for {qty}",
+                        k.0, k.1
+                    ),
+                );
+            }
+        }
+    }
+    // Roles: one primary per term; a term held by one incarnation only.
+    let mut by_term: BTreeMap<u64, BTreeSet<(usize, u32)>> = BTreeMap::new();
+    for r in roles.iter().filter(|r| r.primary) {
+        by_term
+            .entry(r.term)
+            .or_default()
+            .insert((r.node, r.incarnation));
+    }
+    for (t, holders) in &by_term {
+        let nodes: BTreeSet<usize> = holders.iter().map(|h| h.0).collect();
+        if nodes.len() > 1 {
+            f.split_brain_terms += 1;
+            f.example(
+                "split_brain_terms",
+                format!("term {t}: primary on nodes {nodes:?}"),
+            );
+        } else if holders.len() > 1 {
+            f.term_regranted += 1;
+            f.example(
+                "term_regranted",
+                format!("term {t}: primary in incarnations {holders:?} of one node"),
+            );
+        }
+    }
+    f.conflicting_records = observed.conflicts.len() as u64;
+    for c in observed.conflicts.iter().take(5) {
+        f.example("conflicting_records", c.clone());
+    }
+    // The two logs agree where both have records, and end at the same seq.
+    let (a, b) = (&logs[0], &logs[1]);
+    let n = a.len().min(b.len());
+    let mut differ = (0..n).filter(|&i| a[i] != b[i]).count() as u64;
+    if a.len() != b.len() {
+        differ += 1;
+        f.example(
+            "logs_disagree",
+            format!("node-1 holds {} records, node-2 {}", a.len(), b.len()),
+        );
+    }
+    if let Some(i) = (0..n).find(|&i| a[i] != b[i]) {
+        f.example(
+            "logs_disagree",
+            format!("first difference at index {i}: {:?} vs {:?}", a[i], b[i]),
+        );
+    }
+    f.logs_disagree = differ;
+    f
+}

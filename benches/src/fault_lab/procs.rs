@@ -1,0 +1,210 @@
+//! The lab's processes: `tpx witness` and two `tpx node`s, each started inside its namespace,
+//! its stdout kept in a file and its `ROLE` lines noted; signalled and killed by pid only.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::topology::{Host, Topology};
+
+/// A `ROLE` line: which node said it was what, in which term, when (ms since the lab began),
+/// and in which incarnation (process start) of the node.
+#[derive(Clone, Debug)]
+pub struct RoleLine {
+    pub node: usize,
+    pub primary: bool,
+    pub term: u64,
+    pub at_ms: u64,
+    pub incarnation: u32,
+}
+
+/// What every process printed that the lab reads.
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub roles: Vec<RoleLine>,
+}
+
+pub type SharedRef = Arc<Mutex<Shared>>;
+
+/// One running (or stopped) process.
+#[derive(Debug)]
+pub struct Proc {
+    pub host: Host,
+    pub child: Child,
+    pub stopped: bool,
+    pub incarnation: u32,
+    /// Killed by the lab (its exit is expected).
+    pub killed: bool,
+}
+
+impl Proc {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn signal(&mut self, sig: libc::c_int) {
+        // SAFETY: a signal to our own child, by pid.
+        unsafe {
+            libc::kill(self.pid(), sig);
+        }
+        match sig {
+            libc::SIGSTOP => self.stopped = true,
+            libc::SIGCONT => self.stopped = false,
+            libc::SIGKILL => {
+                self.killed = true;
+                self.stopped = false;
+            }
+            _ => {}
+        }
+    }
+
+    /// Exit code once exited (`Some(None)`: by a signal).
+    pub fn exited(&mut self) -> Option<Option<i32>> {
+        match self.child.try_wait() {
+            Ok(Some(s)) => Some(s.code()),
+            _ => None,
+        }
+    }
+
+    /// SIGCONT (if stopped), SIGTERM, up to `grace` to exit, then SIGKILL; reaps it.
+    pub fn stop(&mut self, grace: Duration) -> Option<i32> {
+        if self.exited().is_none() {
+            self.signal(libc::SIGCONT);
+            self.signal(libc::SIGTERM);
+            let t0 = Instant::now();
+            while t0.elapsed() < grace {
+                if let Some(c) = self.exited() {
+                    return c;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            self.signal(libc::SIGKILL);
+        }
+        self.child.wait().ok().and_then(|s| s.code())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.signal(libc::SIGCONT);
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// The `tpx` binary: `$TPX_BIN`, or next to this executable (or one folder up, for tests in
+/// `target/*/deps`).
+pub fn tpx_bin() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("TPX_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let mut dir = exe.parent();
+    for _ in 0..2 {
+        if let Some(d) = dir {
+            let p = d.join("tpx");
+            if p.is_file() {
+                return Ok(p);
+            }
+            dir = d.parent();
+        }
+    }
+    Err(format!(
+        "no tpx binary next to {} (build it: cargo build -p tpx-node --bin tpx, same profile; or set TPX_BIN)",
+        exe.display()
+    ))
+}
+
+/// Starts `tpx ARGS` inside `host`'s namespace; its stdout goes to `<dir>/<name>.out` (every
+/// line with the lab's ms), `ROLE` lines also to `shared`.
+#[allow(clippy::too_many_arguments)]
+pub fn spawn(
+    topo: &Topology,
+    tpx: &Path,
+    dir: &Path,
+    host: Host,
+    args: &[String],
+    shared: &SharedRef,
+    started: Instant,
+    incarnation: u32,
+) -> Result<Proc, String> {
+    let mut cmd_line = topo.exec_prefix(host);
+    cmd_line.push(tpx.display().to_string());
+    cmd_line.extend(args.iter().cloned());
+    let mut child = Command::new(&cmd_line[0])
+        .args(&cmd_line[1..])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", host.name()))?;
+    let out_path = dir.join(format!("{}.out", host.name()));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&out_path)
+        .map_err(|e| format!("{}: {e}", out_path.display()))?;
+    let file = Arc::new(Mutex::new(file));
+    {
+        let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(
+            f,
+            "[{}] ---- start #{incarnation}: {}",
+            started.elapsed().as_millis(),
+            cmd_line.join(" ")
+        );
+    }
+    let node = match host {
+        Host::Node(k) => Some(k),
+        _ => None,
+    };
+    if let Some(out) = child.stdout.take() {
+        let (file, shared) = (file.clone(), shared.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let at_ms = started.elapsed().as_millis() as u64;
+                if let (Some(node), Some(r)) = (node, line.split("ROLE ").nth(1)) {
+                    let term = r
+                        .split_whitespace()
+                        .find_map(|kv| kv.strip_prefix("term="))
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(0);
+                    shared
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .roles
+                        .push(RoleLine {
+                            node,
+                            primary: r.starts_with("primary"),
+                            term,
+                            at_ms,
+                            incarnation,
+                        });
+                }
+                let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = writeln!(f, "[{at_ms}] {line}");
+            }
+        });
+    }
+    if let Some(err) = child.stderr.take() {
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let at_ms = started.elapsed().as_millis();
+                let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = writeln!(f, "[{at_ms}] (stderr) {line}");
+            }
+        });
+    }
+    Ok(Proc {
+        host,
+        child,
+        stopped: false,
+        incarnation,
+        killed: false,
+    })
+}
