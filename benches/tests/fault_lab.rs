@@ -61,9 +61,9 @@ fn thirty_kills_lose_and_double_nothing() {
 /// Every fault kind: kills, pauses (SIGSTOP 0.5–10× the timeout), partitions, loss, slow
 /// links, witness restarts. Fails on the code before the acknowledgement-safety fixes (issue
 /// 15): a paused primary that resumes tells clients "accepted" (and fills) for orders that are
-/// in no log. The lead un-ignores it once those fixes are merged.
+/// in no log (seed 1 on that code: 399 acknowledged orders lost, 478 phantom fills); with them,
+/// none (5,650 acknowledged, 0 lost, 0 phantom, logs equal).
 #[test]
-#[ignore = "fails until the acknowledgement-safety fixes (issue 15) land: pauses produce acked-but-lost orders"]
 fn thirty_faults_of_every_kind_lose_and_double_nothing() {
     let r = lab(1, false);
     assert_clean(&r);

@@ -29,7 +29,8 @@ use crate::writer::LogSink;
 /// When a client may be told its request is done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Durability {
-    /// Once the standby holds the record (in its memory; its disk follows).
+    /// Once the standby holds the record (in its memory; its disk follows) and the primary's
+    /// own disk does too (so a restarted primary holds everything it acknowledged).
     Replicated,
     /// Once the record is on the primary's disk.
     Fsync,
