@@ -71,7 +71,10 @@
 //!    Welcome's own term (they came from that term's only primary), and finishes a failed cut
 //!    on the next `Welcome`.
 
+pub mod clients;
+pub mod lag_log;
 pub mod net;
+pub mod shards;
 pub mod sim;
 
 pub use sim::{run_seed, Outcome, SimConfig, Violation};
