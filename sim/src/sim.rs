@@ -73,6 +73,9 @@ pub struct SimConfig {
     /// nothing). The witness must then refuse to start; one that grants a term afterwards
     /// fails `witness-granted-without-state`.
     pub witness_loss_pct: u32,
+    /// Which of what clients were told (shard answers, `Duplicate` answers) is checked
+    /// against the surviving logs (`None`: only the `acknowledgeable_seq` checks).
+    pub client_acks: AckCheck,
     pub net: NetFaults,
 }
 
@@ -97,6 +100,7 @@ impl Default for SimConfig {
             partition_ppm: 400,
             witness_crash_ppm: 300,
             witness_loss_pct: 10,
+            client_acks: AckCheck::All,
             net: NetFaults {
                 min_delay_ns: 1_000,
                 max_delay_ns: 40_000,
@@ -108,11 +112,38 @@ impl Default for SimConfig {
     }
 }
 
+/// Which client acknowledgements are checked (see `SimConfig::client_acks`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckCheck {
+    All,
+    /// Only answers of a shard applying the record.
+    Replies,
+    /// Only `DuplicateClientOrderId` answers to re-sent requests.
+    Duplicates,
+    None,
+}
+
+impl std::str::FromStr for AckCheck {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "all" => Ok(AckCheck::All),
+            "replies" => Ok(AckCheck::Replies),
+            "duplicates" => Ok(AckCheck::Duplicates),
+            "none" => Ok(AckCheck::None),
+            _ => Err(format!("{s:?}: all | replies | duplicates | none")),
+        }
+    }
+}
+
 impl SimConfig {
-    /// Only the faults of the model before the client view: no pauses, no power loss, no
-    /// witness state loss, a log that commits at every poll, no client connection resets.
+    /// The model before the client view: no pauses, no power loss, no witness state loss, no
+    /// torn writes, a log that commits at every poll, no client connection resets, and only
+    /// the `acknowledgeable_seq` checks (the applier is the several-shard one either way).
     pub fn classic() -> SimConfig {
         SimConfig {
+            torn_pct: 0,
+            client_acks: AckCheck::None,
             power_loss_ppm: 0,
             pause_ppm: 0,
             max_lag_polls: 1,
@@ -899,6 +930,9 @@ impl Sim {
     /// Every request a client was told is done is in `recs` (a primary's whole log), an order
     /// exactly once with the content the client sent; no order is in it twice.
     fn check_client_log(&self, id: u32, recs: &[LogRecord], what: &'static str) -> Check {
+        if self.cfg.client_acks == AckCheck::None {
+            return Ok(());
+        }
         let mut orders: HashMap<(u32, u64), (u32, Input, u64)> = HashMap::new();
         let mut others: BTreeSet<(u32, u8, u64, u64)> = BTreeSet::new();
         for r in recs {
@@ -922,6 +956,12 @@ impl Sim {
             }
         }
         for (&(c, no), a) in &self.client_acked {
+            let dup = a.how == "duplicate";
+            match self.cfg.client_acks {
+                AckCheck::Replies if dup => continue,
+                AckCheck::Duplicates if !dup => continue,
+                _ => {}
+            }
             let found = match a.req.dedup_key() {
                 Some(k) => orders.get(&k).is_some_and(|o| o.1 == a.req.input),
                 None => other_key(a.req.origin, &a.req.input).is_none_or(|k| others.contains(&k)),

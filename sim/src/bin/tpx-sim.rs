@@ -67,6 +67,10 @@ struct Args {
     /// The standby runs another shard map (a configuration mismatch).
     #[arg(long)]
     shard_map_mismatch: bool,
+    /// Which client acknowledgements are checked against the surviving logs: all | replies |
+    /// duplicates | none (only `acknowledgeable_seq`; `--classic` implies none).
+    #[arg(long)]
+    client_acks: Option<tpx_sim::AckCheck>,
     /// The default now (kept so older reproduction commands run).
     #[arg(long, hide = true)]
     loose_crash_guard: bool,
@@ -127,6 +131,9 @@ fn main() {
         }
     }
     cfg.shard_map_mismatch = a.shard_map_mismatch;
+    if let Some(c) = a.client_acks {
+        cfg.client_acks = c;
+    }
     if let Some(s) = a.steps {
         cfg.steps = s;
     }
