@@ -106,18 +106,22 @@ fn seed_79_stale_welcome_keeps_the_standbys_records_of_the_term() {
     assert!(o.acked > 0);
 }
 
-/// A crash-heavy profile (3% a step, the planted-bug test's) passes too: the checks do not
+/// A crash-heavy profile (3% a step, the planted-bug test's, with and without the lagging
+/// log) passes too: the checks do not
 /// fail a correct sequencer.
 #[test]
 fn crash_heavy_seeds_pass() {
-    let cfg = SimConfig {
-        crash_ppm: 30_000,
-        ..SimConfig::classic()
-    };
-    let failed: Vec<String> = (0..20)
-        .filter_map(|s| run_seed(s, cfg).violation.map(|v| format!("seed {s}: {v}")))
-        .collect();
-    assert!(failed.is_empty(), "{failed:#?}");
+    for lag in [1, 4] {
+        let cfg = SimConfig {
+            crash_ppm: 30_000,
+            max_lag_polls: lag,
+            ..SimConfig::classic()
+        };
+        let failed: Vec<String> = (0..20)
+            .filter_map(|s| run_seed(s, cfg).violation.map(|v| format!("seed {s}: {v}")))
+            .collect();
+        assert!(failed.is_empty(), "lag {lag}: {failed:#?}");
+    }
 }
 
 /// The widened model's workload does what it is for: every shard gets orders, deposits make
