@@ -39,6 +39,11 @@
 //!   done: answered by a shard (`acked-request-lost`) or answered `DuplicateClientOrderId`
 //!   to a re-send (`duplicate-answer-lost`), an order exactly once with the content sent; no
 //!   order may be in a log twice (`request-sequenced-twice`).
+//!   The session of a request is matched by `(seq, term)`: a record of another term applied at
+//!   the seq of a request this node sequenced means that request was cut, and the model
+//!   assumes the node then drops its session entry (the node's `entry_of` matches by seq
+//!   alone, which would answer the session with the other record once step-down stops
+//!   applying uncommitted records: the node side of issue 15 item 1 must drop them).
 //! - the `tpx-sim` binary: `--seeds N`, `--seed S`, on `--jobs` threads; a flag per fault
 //!   (`--help`), `--classic` for the model before the client view.
 //!

@@ -128,6 +128,8 @@ impl ShardPlan {
 #[derive(Clone, Copy, Debug)]
 pub struct Meta {
     pub seq: u64,
+    /// The term the record was sequenced in.
+    pub term: u64,
     pub client: usize,
     /// The client's connection it came on (answers go to that connection only).
     pub conn: u64,
@@ -175,8 +177,8 @@ pub struct ShardApplier {
     pub meta: VecDeque<Meta>,
     /// Answers sent since the owner last took them.
     pub replies: Vec<Reply>,
-    /// A record applied at the seq of a request this node sequenced is not that request: the
-    /// node would send the session an answer about another record (`entry_of` matches by seq).
+    /// A record applied at the `(seq, term)` of a request this node sequenced is not that
+    /// request: the node would send the session an answer about another record.
     pub wrong_reply: Option<String>,
     /// A rewind happened (the node exits and restarts: its sessions close).
     pub rewound: bool,
@@ -271,7 +273,12 @@ impl Applier for ShardApplier {
             self.meta.pop_front();
         }
         if let Some(m) = self.meta.front().copied() {
-            if m.seq == seq {
+            if m.seq == seq && m.term != rec.meta.term {
+                // Another term's record at this seq: ours was cut. The node must drop the
+                // session entry (answer "not sequenced"), not answer the session with this
+                // record (`entry_of` matches by seq alone: see the crate docs).
+                self.meta.pop_front();
+            } else if m.seq == seq {
                 self.meta.pop_front();
                 if m.origin != rec.meta.origin || m.input != rec.input {
                     self.wrong_reply.get_or_insert_with(|| {

@@ -818,6 +818,7 @@ impl Sim {
                     self.nodes[i].gateway.pop_front();
                     self.nodes[i].app.meta.push_back(Meta {
                         seq,
+                        term,
                         client: c,
                         conn: conn.id,
                         req: req.no,
