@@ -46,6 +46,9 @@ pub struct SimConfig {
     pub shard_map_mismatch: bool,
     /// Chance per step (millionths) that a running node crashes (when allowed, see below).
     pub crash_ppm: u32,
+    /// A crashed node restarts after 20..this many steps (1..=this when 20 or less: a
+    /// supervisor restarting it at once, before the other node takes over).
+    pub max_restart_steps: u64,
     /// Chance per step (millionths) that both nodes lose power at once (only in the fsync
     /// modes, where what was acknowledged is on a disk; the crash guard does not apply).
     pub power_loss_ppm: u32,
@@ -91,6 +94,7 @@ impl Default for SimConfig {
             shard_map_mismatch: false,
             crash_ppm: 1_500,
             power_loss_ppm: 200,
+            max_restart_steps: 320,
             pause_ppm: 300,
             max_lag_polls: 4,
             disk_fault_ppm: 500,
@@ -568,7 +572,12 @@ impl Sim {
 
     fn crash(&mut self, i: usize) {
         self.stop(i, true);
-        self.nodes[i].down_for = 20 + self.rng.gen_range(0..300);
+        let max = self.cfg.max_restart_steps.max(1);
+        self.nodes[i].down_for = if max > 20 {
+            20 + self.rng.gen_range(0..max - 20)
+        } else {
+            self.rng.gen_range(1..=max)
+        };
         self.out.crashes += 1;
         let id = self.nodes[i].id as u64;
         self.mix(2, id, self.step);

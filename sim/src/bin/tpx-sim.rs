@@ -61,6 +61,9 @@ struct Args {
     /// Chance per step, in millionths, that the witness crashes.
     #[arg(long)]
     witness_crash_ppm: Option<u32>,
+    /// A crashed node restarts after at most this many steps (default 320).
+    #[arg(long)]
+    max_restart_steps: Option<u64>,
     /// Matching shards (0: 1-3 from the seed).
     #[arg(long)]
     shards: Option<u32>,
@@ -129,6 +132,9 @@ fn main() {
         if let Some(v) = v {
             *f = v;
         }
+    }
+    if let Some(m) = a.max_restart_steps {
+        cfg.max_restart_steps = m;
     }
     cfg.shard_map_mismatch = a.shard_map_mismatch;
     if let Some(c) = a.client_acks {
