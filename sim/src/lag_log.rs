@@ -206,4 +206,12 @@ impl LogSink for LagLog {
     fn is_full(&self) -> bool {
         self.inner.is_full()
     }
+
+    fn stored_term(&mut self) -> Result<u64, LogError> {
+        self.inner.stored_term()
+    }
+
+    fn store_term(&mut self, term: u64) -> Result<(), LogError> {
+        self.inner.store_term(term)
+    }
 }

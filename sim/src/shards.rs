@@ -56,6 +56,16 @@ impl ShardPlan {
         }
     }
 
+    /// A digest of the plan (the node's configuration digest covers its core plan): two
+    /// different plans give different digests; never 0 (0 means "not checked").
+    pub fn digest(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for v in std::iter::once(self.shards).chain(self.shard_of.iter().copied()) {
+            h = (h ^ u64::from(v)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h | 1
+    }
+
     pub fn shard(&self, instrument: u32) -> u32 {
         self.shard_of
             .get(instrument.saturating_sub(1) as usize)
@@ -177,6 +187,9 @@ pub struct ShardApplier {
     pub meta: VecDeque<Meta>,
     /// Answers sent since the owner last took them.
     pub replies: Vec<Reply>,
+    /// Requests this node sequenced and stepped down from before they were acknowledgeable
+    /// (`Applier::discard`): the owner answers them "unavailable".
+    pub unsequenced: Vec<Meta>,
     /// A record applied at the `(seq, term)` of a request this node sequenced is not that
     /// request: the node would send the session an answer about another record.
     pub wrong_reply: Option<String>,
@@ -199,6 +212,7 @@ impl ShardApplier {
             rebuild_error: None,
             meta: VecDeque::new(),
             replies: Vec::new(),
+            unsequenced: Vec::new(),
             wrong_reply: None,
             rewound: false,
         }
@@ -268,23 +282,21 @@ impl Applier for ShardApplier {
     fn apply(&mut self, rec: &LogRecord) {
         self.apply_engines(rec);
         let seq = rec.meta.seq;
-        // The node's `entry_of`: the session of the request this node sequenced at `seq`.
+        // The node's `entry_of`: the session of the request this node sequenced at `seq`,
+        // matched by seq alone (a stepped-down primary's unacknowledged entries were taken
+        // out by `discard`, so a record the new term puts at their seq finds none).
         while self.meta.front().is_some_and(|m| m.seq < seq) {
             self.meta.pop_front();
         }
         if let Some(m) = self.meta.front().copied() {
-            if m.seq == seq && m.term != rec.meta.term {
-                // Another term's record at this seq: ours was cut. The node must drop the
-                // session entry (answer "not sequenced"), not answer the session with this
-                // record (`entry_of` matches by seq alone: see the crate docs).
+            if m.seq == seq {
                 self.meta.pop_front();
-            } else if m.seq == seq {
-                self.meta.pop_front();
-                if m.origin != rec.meta.origin || m.input != rec.input {
+                if m.origin != rec.meta.origin || m.input != rec.input || m.term != rec.meta.term {
                     self.wrong_reply.get_or_insert_with(|| {
                         format!(
-                            "seq {seq} (term {}) applied with the session of another request",
-                            rec.meta.term
+                            "seq {seq} (term {}) applied with the session of another request \
+                             (sequenced here in term {})",
+                            rec.meta.term, m.term
                         )
                     });
                 } else {
@@ -327,6 +339,23 @@ impl Applier for ShardApplier {
                 "rewind to {seq} replayed only to {}",
                 self.applied_seq
             ));
+        }
+    }
+
+    /// The node's `ShardFeed::discard`: the sessions of requests sequenced as
+    /// `from_seq..=to_seq` and never acknowledged are answered "unavailable" (by the owner,
+    /// from [`ShardApplier::unsequenced`]); a record the new term puts at one of these seqs
+    /// reaches the shards without a session.
+    fn discard(&mut self, from_seq: u64, to_seq: u64) {
+        while self.meta.front().is_some_and(|m| m.seq < from_seq) {
+            self.meta.pop_front();
+        }
+        while let Some(m) = self.meta.front().copied() {
+            if m.seq > to_seq {
+                break;
+            }
+            self.meta.pop_front();
+            self.unsequenced.push(m);
         }
     }
 }

@@ -205,6 +205,8 @@ pub struct Outcome {
     pub partitions: u64,
     pub witness_crashes: u64,
     pub witness_losses: u64,
+    /// Witness starts refused (a damaged state file).
+    pub witness_refusals: u64,
     /// Crashes inside a commit (torn writes).
     pub torn_tails: u64,
     pub stale_msgs: u64,
@@ -229,6 +231,9 @@ struct Node {
     epoch: u64,
     /// Requests received from clients and not yet handled (the gateway rings).
     gateway: VecDeque<(usize, Conn, Req)>,
+    /// Re-sent requests answered `Duplicate` whose original is not acknowledgeable yet (the
+    /// stage's `dup_wait`): `(seq of the original, term, client, connection, request)`.
+    dup_wait: VecDeque<(u64, u64, usize, Conn, Req)>,
     /// What this node, as primary, has acknowledged and the checker has read.
     acked_read: u64,
     /// A promotion whose log is checked once it is on the disk: `(term, last_seq)`.
@@ -237,9 +242,10 @@ struct Node {
     torn_durable_at: Option<u64>,
 }
 
-fn replica_cfg(id: u32, durability: Durability) -> ReplicaConfig {
+fn replica_cfg(id: u32, durability: Durability, incarnation: u64) -> ReplicaConfig {
     ReplicaConfig {
         node_id: id,
+        incarnation,
         peer_id: 3 - id,
         witness_id: WITNESS,
         durability,
@@ -390,6 +396,7 @@ impl Sim {
                 partitions: 0,
                 witness_crashes: 0,
                 witness_losses: 0,
+                witness_refusals: 0,
                 torn_tails: 0,
                 stale_msgs: 0,
                 fills: 0,
@@ -407,6 +414,8 @@ impl Sim {
             } else {
                 plan.clone()
             };
+            // The configuration digest both nodes' handshakes carry (the core plan here).
+            s.net.set_digest(id, plan.digest());
             s.nodes.push(Node {
                 id,
                 disk: disk.clone(),
@@ -417,6 +426,7 @@ impl Sim {
                 paused_for: 0,
                 epoch: 0,
                 gateway: VecDeque::new(),
+                dup_wait: VecDeque::new(),
                 acked_read: 0,
                 pending_check: None,
                 torn_durable_at: None,
@@ -425,16 +435,28 @@ impl Sim {
         s
     }
 
-    /// Starts the witness from its state file. Today's `WitnessServer::new` cannot refuse to
-    /// start (an unreadable or missing file is "no state"); a witness API that refuses a
-    /// damaged or missing file belongs here (`None`: it did not start).
+    /// Starts the witness from its state file as `tpx witness` does (`WitnessServer::open`):
+    /// a missing file is a first start, a damaged one refuses to start (`None`: it stays
+    /// down; the operator restores nothing in this model).
     fn start_witness(&mut self) -> Option<WitnessServer<SimEndpoint, ManualClock>> {
-        Some(WitnessServer::new(
+        match WitnessServer::open(
             TIMEOUT_NS,
             self.net.endpoint(WITNESS),
             self.clock.clone(),
-            Some(self.witness_file.0.clone()),
-        ))
+            &self.witness_file.0,
+        ) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                if self.verbose {
+                    eprintln!("step {} witness refuses to start: {e}", self.step);
+                }
+                self.out.witness_refusals += 1;
+                self.net.set_down(WITNESS, true);
+                // Down until the operator acts (not in this model; `settle` tries once more).
+                self.witness_down_for = u64::MAX / 2;
+                None
+            }
+        }
     }
 
     fn mix(&mut self, tag: u64, a: u64, b: u64) {
@@ -519,8 +541,11 @@ impl Sim {
         }
         self.net.set_down(id, false);
         let ep = self.net.endpoint(id);
+        // A process's incarnation is random in production; here it is drawn from the seed
+        // (non-zero: 0 would make `Replica::new` pick a random one), so runs repeat.
+        let incarnation = self.rng.gen::<u64>() | 1;
         let rep = match Replica::new(
-            replica_cfg(id, self.durability),
+            replica_cfg(id, self.durability, incarnation),
             log,
             ep,
             self.clock.clone(),
@@ -537,6 +562,7 @@ impl Sim {
         n.paused_for = 0;
         n.epoch += 1;
         n.gateway.clear();
+        n.dup_wait.clear();
         n.pending_check = None;
         let applied = n.app.applied_seq;
         self.mix(1, id as u64, applied);
@@ -565,6 +591,7 @@ impl Sim {
         n.paused_for = 0;
         n.epoch += 1;
         n.gateway.clear();
+        n.dup_wait.clear();
         n.pending_check = None;
         let id = n.id;
         self.net.set_down(id, true);
@@ -657,8 +684,12 @@ impl Sim {
             self.witness_down_for = 1 + self.rng.gen_range(0..400);
             self.out.witness_crashes += 1;
             if self.rng.gen_range(0..100u32) < self.cfg.witness_loss_pct {
-                // The disk holding the state file is gone; the operator restores nothing.
-                let _ = std::fs::remove_file(&self.witness_file.0);
+                // The disk holding the state file failed: the file reads back as zeros (both
+                // slots damaged); the operator restores nothing. (A file removed outright
+                // is a first start to `tpx witness`: OPERATIONS.md says to remove it only
+                // with both nodes stopped.)
+                let len = std::fs::metadata(&self.witness_file.0).map_or(4096, |m| m.len());
+                let _ = std::fs::write(&self.witness_file.0, vec![0u8; len as usize]);
                 self.witness_lost_file = true;
                 self.out.witness_losses += 1;
                 self.mix(16, self.step, 0);
@@ -843,18 +874,13 @@ impl Sim {
                         );
                     }
                 }
-                Err(SubmitError::Duplicate { .. }) => {
-                    let ack = ClientAck {
-                        req,
-                        how: "duplicate",
-                        node: id,
-                        step: self.step,
-                        at: (0, term),
-                        commit: rep.acknowledgeable_seq(),
-                        role: Some(rep.role()),
-                    };
+                Err(SubmitError::Duplicate { seq, .. }) => {
+                    // The stage answers "already sequenced" only once the original is
+                    // acknowledgeable (`dup_wait`, answered by `answer_waiting`).
                     self.nodes[i].gateway.pop_front();
-                    self.answer(c, conn, req, Some(ack));
+                    self.nodes[i].dup_wait.push_back((seq, term, c, conn, req));
+                    self.mix(22, seq, term);
+                    self.answer_waiting(i);
                 }
                 Err(SubmitError::Backpressure) => break,
                 Err(e) => {
@@ -865,6 +891,55 @@ impl Sim {
             }
         }
         Ok(())
+    }
+
+    /// The stage's `answer_waiting`: the sessions of requests this node stepped down from
+    /// before they were acknowledgeable are answered "unavailable"; waiting duplicates are
+    /// answered `DuplicateClientOrderId` once their original is acknowledgeable (an
+    /// acknowledgement the client relies on), or "unavailable" if the node is no longer
+    /// primary of the term it found the original in (`duplicate_answer`).
+    fn answer_waiting(&mut self, i: usize) {
+        let unseq = std::mem::take(&mut self.nodes[i].app.unsequenced);
+        for m in unseq {
+            self.mix(23, m.seq, m.term);
+            let Some(conn) = self.clients[m.client].conn else {
+                continue;
+            };
+            if conn.id != m.conn {
+                continue;
+            }
+            let Some(&req) = self.clients[m.client].unanswered.get(&m.req) else {
+                continue;
+            };
+            self.answer(m.client, conn, req, None);
+        }
+        if self.nodes[i].dup_wait.is_empty() {
+            return;
+        }
+        let id = self.nodes[i].id;
+        let (primary, term, acked) = match self.nodes[i].rep.as_ref() {
+            Some(r) => (r.role() == Role::Primary, r.term(), r.acknowledgeable_seq()),
+            None => (false, 0, 0),
+        };
+        let waiting = std::mem::take(&mut self.nodes[i].dup_wait);
+        for (seq, t, c, conn, req) in waiting {
+            if !primary || term != t {
+                self.answer(c, conn, req, None);
+            } else if seq <= acked {
+                let ack = ClientAck {
+                    req,
+                    how: "duplicate",
+                    node: id,
+                    step: self.step,
+                    at: (seq, t),
+                    commit: acked,
+                    role: Some(Role::Primary),
+                };
+                self.answer(c, conn, req, Some(ack));
+            } else {
+                self.nodes[i].dup_wait.push_back((seq, t, c, conn, req));
+            }
+        }
     }
 
     /// Reads `from..=to` of a node's durable log.
@@ -1186,6 +1261,7 @@ impl Sim {
                 };
                 self.answer(r.client, conn, req, Some(ack));
             }
+            self.answer_waiting(i);
             for e in events {
                 match e {
                     ReplicaEvent::BecamePrimary { term, last_seq } => {

@@ -167,7 +167,7 @@ fn main() {
             "seed={} trace={:016x} mode={:?} shards={} steps={} submitted={} acked={} \
              client_acks={} duplicate_acks={} client_failovers={} fills={} promotions={} \
              crashes={} power_losses={} pauses={} rejoins={} torn={} witness_crashes={} \
-             witness_losses={} final_checked={} partitions={} disk_faults={} net_resets={} \
+             witness_losses={} witness_refusals={} final_checked={} partitions={} disk_faults={} net_resets={} \
              stale_msgs={} failed_restarts={} acked_truncations={}",
             o.seed,
             o.trace_hash,
@@ -188,6 +188,7 @@ fn main() {
             o.torn_tails,
             o.witness_crashes,
             o.witness_losses,
+            o.witness_refusals,
             o.final_checked,
             o.partitions,
             o.disk_faults,
