@@ -1,7 +1,7 @@
 //! Issue 15 ("Nothing acknowledged is lost"): seeds of the widened model (what clients see)
 //! that fail on the sequencer as it was when the model was widened, by check and bug class.
-//! Each test asserts the seeds pass; they are `#[ignore]`d until the fixes are merged:
-//! `cargo test --release -p tpx-sim --test issue15 -- --ignored`. Found with
+//! Each test asserts the seeds pass on the fixed sequencer
+//! (`cargo test --release -p tpx-sim --test issue15`). Found with
 //! `cargo run --release -p tpx-sim -- --seeds 300 <profile flags>` (the flags are in each
 //! profile below); the failure each seed showed is in the comment.
 
@@ -32,7 +32,6 @@ fn quiet() -> SimConfig {
 /// `--torn-pct 0 --witness-loss-pct 0 --client-reset-ppm 0 --power-loss-ppm 0
 /// --client-acks replies`: 98 of 300 seeds failed; without pauses (`--pause-ppm 0`) 41.
 #[test]
-#[ignore = "fails until issue 15 item 1 is fixed"]
 fn item1_step_down_answers_nothing_uncommitted() {
     let cfg = SimConfig {
         client_reset_ppm: 0,
@@ -46,7 +45,6 @@ fn item1_step_down_answers_nothing_uncommitted() {
 /// `--pause-ppm 0 --torn-pct 0 --witness-loss-pct 0 --power-loss-ppm 0
 /// --client-reset-ppm 3000 --client-acks duplicates`: 30 of 300 seeds failed.
 #[test]
-#[ignore = "fails until issue 15 item 2 is fixed"]
 fn item2_duplicate_answer_waits_for_commit() {
     let cfg = SimConfig {
         pause_ppm: 0,
@@ -64,7 +62,6 @@ fn item2_duplicate_answer_waits_for_commit() {
 /// `--client-acks none --pause-ppm 0 --torn-pct 0 --witness-loss-pct 0
 /// --power-loss-ppm 2000`: seeds 81, 176, 228 of 300 failed (all `fsync`).
 #[test]
-#[ignore = "fails until issue 15 item 6 is fixed"]
 fn item6_power_loss_keeps_what_fsync_acknowledged() {
     let cfg = SimConfig {
         client_acks: AckCheck::None,
@@ -82,7 +79,6 @@ fn item6_power_loss_keeps_what_fsync_acknowledged() {
 /// `--client-acks none --torn-pct 0 --witness-loss-pct 0 --power-loss-ppm 0
 /// --pause-ppm 1000`: 1 of 300 seeds failed.
 #[test]
-#[ignore = "fails until issue 15 items 3 / 6 are fixed"]
 fn items3_6_a_restarted_standby_does_not_win_without_what_it_acknowledged() {
     let cfg = SimConfig {
         client_acks: AckCheck::None,
@@ -98,7 +94,6 @@ fn items3_6_a_restarted_standby_does_not_win_without_what_it_acknowledged() {
 /// `--client-acks none --pause-ppm 0 --witness-loss-pct 0 --power-loss-ppm 0
 /// --torn-pct 100`: 203 of 300 seeds failed.
 #[test]
-#[ignore = "fails until issue 15 item 9 is fixed"]
 fn item9_a_torn_write_never_takes_durable_records() {
     let cfg = SimConfig {
         client_acks: AckCheck::None,
@@ -110,12 +105,12 @@ fn item9_a_torn_write_never_takes_durable_records() {
 }
 
 /// Item 5 (the witness forgets): `witness-granted-without-state`, the witness restarted with
-/// its state file gone started from "no state" and granted a term. Passing needs a witness
-/// that refuses to start (wire it into `Sim::start_witness`).
+/// its state file gone started from "no state" and granted a term. Now the lost file is a
+/// damaged one (the disk failed) and `Sim::start_witness` opens it as `tpx witness` does
+/// (`WitnessServer::open`): the witness refuses to start and stays down.
 /// `--client-acks none --pause-ppm 0 --torn-pct 0 --witness-loss-pct 100
 /// --power-loss-ppm 0 --witness-crash-ppm 1000`: 282 of 300 seeds failed.
 #[test]
-#[ignore = "fails until issue 15 item 5 is fixed and wired into Sim::start_witness"]
 fn item5_a_witness_without_its_state_grants_nothing() {
     let cfg = SimConfig {
         client_acks: AckCheck::None,
@@ -128,11 +123,10 @@ fn item5_a_witness_without_its_state_grants_nothing() {
 }
 
 /// Item 7 (no configuration check): with node 2 on another shard map the engines diverge
-/// (`state-hash` in every seed: 300 of 300). Passing needs the pair to refuse to pair and the
-/// simulator to give each node its configuration digest (`replica_cfg`), then to expect no
-/// replication at all between them.
+/// (`state-hash` in every seed: 300 of 300). Now each node's handshake carries a digest of its
+/// shard plan (`SimNet::set_digest`, as `TcpTransport::with_handshake` does): the pair never
+/// connects, nothing is replicated between them, and no check fails.
 #[test]
-#[ignore = "fails until issue 15 item 7 is fixed and the digest is set in replica_cfg"]
 fn item7_a_mismatched_standby_is_refused() {
     let cfg = SimConfig {
         shard_map_mismatch: true,
@@ -145,7 +139,6 @@ fn item7_a_mismatched_standby_is_refused() {
 /// `acked-request-lost` 65, `witness-granted-without-state` 18, `acked-in-later-primary` 3,
 /// `duplicate-answer-lost` 2).
 #[test]
-#[ignore = "fails until issue 15 is fixed"]
 fn default_profile_seeds_pass() {
     assert_pass(SimConfig::default(), &[0, 1, 2, 3, 4, 7, 15, 20, 22]);
 }
