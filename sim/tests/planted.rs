@@ -42,15 +42,17 @@ fn ack_before_replication_is_caught_within_100_seeds() {
 /// The witness grants a term that is not above the last it granted: two nodes lead one term.
 /// Needs a node to ask for a term the witness already gave the other node, which crashed
 /// before this one heard of it; the crash-heavy profile (a crash chance of 3% per step
-/// instead of 0.15%, and the lagging log) makes that common enough for 100 seeds (caught at
-/// seeds 42 and 66; with the several-shard clients it is rarer than it was with the built-in
-/// load: the classic crash-heavy profile without the lag caught none of 300 seeds).
+/// instead of 0.15%, and the lagging log) makes that common. Since nodes store their term
+/// and the witness checks incarnations (issue 15 items 3, 4) it is rarer: that profile caught
+/// only seed 194 of 200; with crashed nodes restarted at once (`max_restart_steps: 20`, a
+/// supervisor) it is caught at seeds 52 and 85 of 100.
 #[cfg(feature = "planted-skip-term-check")]
 #[test]
 fn skip_term_check_is_caught_within_100_seeds() {
     let cfg = SimConfig {
         crash_ppm: 30_000,
         max_lag_polls: 4,
+        max_restart_steps: 20,
         ..SimConfig::classic()
     };
     let (seed, v) = first_failure(cfg).expect("re-granting a term was not caught in 100 seeds");
