@@ -105,6 +105,9 @@ impl LagLog {
         // Undo every write from the cut on, oldest first: the write holding the cut keeps
         // its bytes before the cut's sector, loses that sector (zeros), keeps old bytes after.
         let mut undoing = false;
+        // Files the commit created whose first write came after the cut: the power failed
+        // before they were created (the writes are in order, each flushed), so they are gone.
+        let mut reached: Vec<&str> = Vec::new();
         for w in &writes {
             let Some(file) = now.iter_mut().find(|(n, _)| *n == w.name) else {
                 continue;
@@ -122,6 +125,7 @@ impl LagLog {
                 restore(&mut file.1, o, end.min(flen));
                 continue;
             }
+            reached.push(&w.name);
             if at >= w.len as u64 {
                 at -= w.len as u64;
                 continue;
@@ -139,6 +143,12 @@ impl LagLog {
             undoing = true;
         }
         for (name, bytes) in now {
+            let created = !before.iter().any(|(n, _)| *n == name);
+            if created && !reached.contains(&name.as_str()) {
+                use tpx_sequencer::storage::Storage;
+                let _ = self.disk.clone().remove(&name);
+                continue;
+            }
             self.disk.set_contents(&name, bytes);
         }
         Some(hit_durable)
