@@ -120,6 +120,14 @@ fn item5_a_witness_without_its_state_grants_nothing() {
         ..quiet()
     };
     assert_pass(cfg, &[0, 1, 2, 3]);
+    // The fault fired: the witness lost its file and refused to start.
+    for s in [0, 1, 2, 3] {
+        let o = run_seed(s, cfg);
+        assert!(
+            o.witness_losses > 0 && o.witness_refusals > 0,
+            "seed {s}: {o:?}"
+        );
+    }
 }
 
 /// Item 7 (no configuration check): with node 2 on another shard map the engines diverge
@@ -149,8 +157,8 @@ fn default_profile_seeds_pass() {
 /// in a higher term at that seq although it holds another record there (Raft's "figure 8").
 /// Seed 122, `replicated`: node 1 won term 8 with (369, t7) while node 2 held (370, t7)
 /// unacknowledged; node 1 wrote (370, t8) and crashed; node 2 won term 9 and acknowledged
-/// 367..=370 alone (`must_have` (7, 370)); node 2 crashed; node 1 asked with last (8, 370)
-/// >= (7, 370) and was granted term 10 without the acknowledged (370, t7):
+/// 367..=370 alone (`must_have` (7, 370)); node 2 crashed; node 1 asked with last (8, 370),
+/// not below (7, 370), and was granted term 10 without the acknowledged (370, t7):
 /// `acked-in-later-primary` ("seq 370 differs from the acknowledged record").
 /// `--classic --crash-ppm 30000 --max-lag-polls 4 --max-restart-steps 20`: 1 of 200 seeds.
 #[test]
