@@ -26,7 +26,8 @@
 //!   within one failure at a time), power loss of both nodes at once (fsync modes), process
 //!   pauses (a node not polled for 0.5-10 timeouts while the clock, the network and its
 //!   clients go on), rewinds (the node exits and replays, as `REJOIN`), witness crashes and
-//!   restarts and loss of its state file, client connection resets, partitions, disk faults.
+//!   restarts and damage of its state file (it then refuses to start, as `tpx witness` does,
+//!   and stays down), client connection resets, partitions, disk faults.
 //!   After every step it checks: every seq `acknowledgeable_seq` covered is in every later
 //!   primary's log at the same position with the same bytes; one node acknowledges per term;
 //!   seqs have no gap or duplicate; the engines hash equal at every sampled seq both hold in
@@ -39,11 +40,12 @@
 //!   done: answered by a shard (`acked-request-lost`) or answered `DuplicateClientOrderId`
 //!   to a re-send (`duplicate-answer-lost`), an order exactly once with the content sent; no
 //!   order may be in a log twice (`request-sequenced-twice`).
-//!   The session of a request is matched by `(seq, term)`: a record of another term applied at
-//!   the seq of a request this node sequenced means that request was cut, and the model
-//!   assumes the node then drops its session entry (the node's `entry_of` matches by seq
-//!   alone, which would answer the session with the other record once step-down stops
-//!   applying uncommitted records: the node side of issue 15 item 1 must drop them).
+//!   The session of a request is matched by seq alone, as the node's `entry_of` does; a
+//!   step-down's `Applier::discard` answers the sessions of what it never acknowledged
+//!   `Unavailable` (`ShardFeed::discard`), and a record applied at a session's seq that is not
+//!   its request (another term's) fails `reply-for-another-record`. A `Duplicate { seq }` is
+//!   answered once `acknowledgeable_seq >= seq`, `Unavailable` if the node stepped down first
+//!   (the stage's `dup_wait`).
 //! - the `tpx-sim` binary: `--seeds N`, `--seed S`, on `--jobs` threads; a flag per fault
 //!   (`--help`), `--classic` for the model before the client view.
 //!
@@ -57,10 +59,9 @@
 //!
 //! Does not yet: drive the threaded log writer itself (`ThreadedLog` spawns a thread, so its
 //! `truncate_after` dropping pending records, issue 15 item 8, is outside the model; `LagLog`
-//! only reproduces its lagging durable point); refuse to start a witness on a lost state file
-//! (today's `WitnessServer::new` cannot refuse: `Sim::start_witness` is where such an API
-//! goes); give a node a configuration digest (`--shard-map-mismatch` runs node 2 with another
-//! shard map: nothing refuses the pairing today, so the engines diverge, `state-hash`); model
+//! only reproduces its lagging durable point); run the TCP handshake itself (each node's
+//! configuration digest is set on the simulated network, which never connects two peers whose
+//! digests differ: `--shard-map-mismatch` never pairs); model
 //! a restarted process's fresh client sessions restarting `cl_ord_id`s, accounts of 2^24 and
 //! above, snapshots and segment pruning (issue 15 item 10), lease settings (item 11) or
 //! connection credentials (item 12); duplicate or reorder messages within a connection (TCP

@@ -41,8 +41,8 @@ pub struct SimConfig {
     pub client_reset_ppm: u32,
     /// Matching shards (instruments dealt round-robin); 0: 1..=3 drawn from the seed.
     pub shards: u32,
-    /// The standby (node 2) runs another shard map than node 1 (a configuration mismatch the
-    /// pair should refuse; nothing checks it today, so the engines diverge: `state-hash`).
+    /// The standby (node 2) runs another shard map than node 1 (a configuration mismatch):
+    /// the configuration digests differ and the pair never connects.
     pub shard_map_mismatch: bool,
     /// Chance per step (millionths) that a running node crashes (when allowed, see below).
     pub crash_ppm: u32,
@@ -72,7 +72,7 @@ pub struct SimConfig {
     pub partition_ppm: u32,
     /// Chance per step (millionths) that the witness crashes (down for up to 400 steps).
     pub witness_crash_ppm: u32,
-    /// Chance (percent) that a witness crash loses its state file (the operator restores
+    /// Chance (percent) that a witness crash damages its state file (the operator restores
     /// nothing). The witness must then refuse to start; one that grants a term afterwards
     /// fails `witness-granted-without-state`.
     pub witness_loss_pct: u32,
