@@ -27,6 +27,8 @@ unit:
 planted:
 	$(CARGO) test -p tpx-sim --features planted-ack-before-replication --test planted
 	$(CARGO) test -p tpx-sim --features planted-skip-term-check --test planted
+	$(CARGO) test -p tpx-sim --features planted-apply-uncommitted-on-step-down --test planted
+	$(CARGO) test -p tpx-sim --features planted-duplicate-before-commit --test planted
 
 ## Every fuzz target (wire decoders, engine vs reference book) for FUZZ_SECS each (default 10).
 fuzz-smoke:

@@ -6,34 +6,67 @@
 //!   per-message random delay (FIFO per connection, as the transport contract requires),
 //!   connection resets with random outages, stale messages of an old connection delivered
 //!   late after a reset, partitions of a peer, crashed peers off the network.
+//! - [`lag_log`]: [`lag_log::LagLog`], the production `SyncLog<MemStorage>` committed only
+//!   every 1-4 polls, so the durable point trails what was appended as behind the node's
+//!   writer thread; a crash may find the writer inside a commit: the write is cut at a random
+//!   byte and the sector it was cut in reads back as zeros (the log rewrites the partial last
+//!   block, so this can destroy records that were already durable).
+//! - [`shards`]: the applier the node uses: several matching shards (1-3, instruments dealt
+//!   round-robin), risk on (`Engine::with_risk`, fees, venue accounts), each record routed by
+//!   the shard its `origin` names; and the node's session bookkeeping (`entry_of`): a record
+//!   this process sequenced is answered to the submitting client when a shard applies it.
+//! - [`clients`]: clients as `FailoverClient` behaves: each logged in to one node, keeping
+//!   what has no answer, and after a failed connection (crash, restart, reset, `Unavailable`)
+//!   logging in to the primary and re-sending it with the same `cl_ord_id`; an admin client
+//!   deposits first, so orders are accepted and trade.
 //! - [`sim`]: one seeded run of the production `Replica` (primary / standby) and
-//!   `WitnessServer` state machines over that network, `MemStorage` disks (crash = keep what
-//!   was flushed, maybe a torn prefix of the rest; injected ENOSPC / EIO write faults) and a
-//!   `ManualClock` the simulator advances; a seeded client workload
-//!   (`tpx_sequencer::node::Load`); random crashes and restarts of the nodes (recover the log,
-//!   replay it into a fresh engine, rejoin) and of the witness (from its state file). After
-//!   every step it checks: every acknowledged seq is in every later primary's log at the same
-//!   position with the same bytes; one node acknowledges per term; seqs have no gap or
-//!   duplicate; both engines (`EngineApplier`) hash equal at every sampled seq both hold with
-//!   the same term; the engine's invariants (`Engine::check_invariants`).
-//! - the `tpx-sim` binary: `--seeds N`, `--seed S`, on `--jobs` threads.
+//!   `WitnessServer` over that network, `LagLog` disks (injected ENOSPC / EIO write faults),
+//!   a `ManualClock` the simulator advances, and the clients. Faults: crashes and restarts of
+//!   a node (recover the log, replay it into fresh shards, rejoin; the crash guard keeps them
+//!   within one failure at a time), power loss of both nodes at once (fsync modes), process
+//!   pauses (a node not polled for 0.5-10 timeouts while the clock, the network and its
+//!   clients go on), rewinds (the node exits and replays, as `REJOIN`), witness crashes and
+//!   restarts and damage of its state file (it then refuses to start, as `tpx witness` does,
+//!   and stays down), client connection resets, partitions, disk faults.
+//!   After every step it checks: every seq `acknowledgeable_seq` covered is in every later
+//!   primary's log at the same position with the same bytes; one node acknowledges per term;
+//!   seqs have no gap or duplicate; the engines hash equal at every sampled seq both hold in
+//!   the same term; `Engine::check_invariants`; a shard never answers a session for a record
+//!   that is not its request (`reply-for-another-record`); the witness grants nothing after
+//!   starting without its state file (`witness-granted-without-state`); a node's log opens
+//!   after a torn write (`torn-write-lost-durable` when the torn write rewrote durable bytes).
+//!   Every new primary (once its log is on its disk) and, after a settle phase with every
+//!   fault off, the surviving primary's log must hold every request a client was told is
+//!   done: answered by a shard (`acked-request-lost`) or answered `DuplicateClientOrderId`
+//!   to a re-send (`duplicate-answer-lost`), an order exactly once with the content sent; no
+//!   order may be in a log twice (`request-sequenced-twice`).
+//!   The session of a request is matched by seq alone, as the node's `entry_of` does; a
+//!   step-down's `Applier::discard` answers the sessions of what it never acknowledged
+//!   `Unavailable` (`ShardFeed::discard`), and a record applied at a session's seq that is not
+//!   its request (another term's) fails `reply-for-another-record`. A `Duplicate { seq }` is
+//!   answered once `acknowledgeable_seq >= seq`, `Unavailable` if the node stepped down first
+//!   (the stage's `dup_wait`).
+//! - the `tpx-sim` binary: `--seeds N`, `--seed S`, on `--jobs` threads; a flag per fault
+//!   (`--help`), `--classic` for the model before the client view.
 //!
-//! The default run injects every fault (see `SimConfig::default`; `--disk-fault-ppm 0` turns
-//! write faults off) and guards crashes by seq only (a node may crash while the other holds
-//! the acknowledged seqs, maybe with a divergent older-term tail; `--content-crash-guard`
-//! compares by content instead).
+//! The default run injects every fault (see `SimConfig::default`) and guards crashes by seq
+//! only (a node may crash while the other holds the acknowledged seqs, maybe with a divergent
+//! older-term tail; `--content-crash-guard` compares by content instead).
 //!
 //! Run: `cargo run --release -p tpx-sim -- --seeds 10000` (or `--seed S` to replay one with
 //! a per-seed line; `TPX_SIM_TRACE=1` prints every role change, crash and fault to stderr).
 //! The last line is `seeds=N failures=F`; the exit status is 1 on any failure.
 //!
-//! Does not yet: tear a crash's last write in practice (`SyncLog` flushes in the call that
-//! writes, so no crash finds unflushed bytes; the code is there for a log that leaves some);
-//! duplicate or reorder messages within a connection (TCP does not); crash both nodes, or a
-//! node while the other lacks an acknowledged seq (outside what the design survives); drive
-//! the threaded log writer (`ThreadedLog` spawns a thread); check liveness (that a primary is
-//! eventually elected and the standby catches up); run the engine gateway, market data or
-//! clients beyond the sequencer's built-in load.
+//! Does not yet: drive the threaded log writer itself (`ThreadedLog` spawns a thread, so its
+//! `truncate_after` dropping pending records, issue 15 item 8, is outside the model; `LagLog`
+//! only reproduces its lagging durable point); run the TCP handshake itself (each node's
+//! configuration digest is set on the simulated network, which never connects two peers whose
+//! digests differ: `--shard-map-mismatch` never pairs); model
+//! a restarted process's fresh client sessions restarting `cl_ord_id`s, accounts of 2^24 and
+//! above, snapshots and segment pruning (issue 15 item 10), lease settings (item 11) or
+//! connection credentials (item 12); duplicate or reorder messages within a connection (TCP
+//! does not); crash a node while the other lacks an acknowledged seq, or both nodes in
+//! `replicated` mode (outside what the design survives); check liveness; run market data.
 //!
 //! Sequencer problems it found, fixed (each has a regression test; the seeds are in
 //! `tests/seeds.rs`; 4 was found after write faults and the seq-only guard joined the default
@@ -71,7 +104,10 @@
 //!    Welcome's own term (they came from that term's only primary), and finishes a failed cut
 //!    on the next `Welcome`.
 
+pub mod clients;
+pub mod lag_log;
 pub mod net;
+pub mod shards;
 pub mod sim;
 
-pub use sim::{run_seed, Outcome, SimConfig, Violation};
+pub use sim::{run_seed, AckCheck, Outcome, SimConfig, Violation};

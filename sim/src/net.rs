@@ -61,6 +61,9 @@ struct NetState {
     faults: NetFaults,
     down: BTreeSet<PeerId>,
     links: BTreeMap<(PeerId, PeerId), Link>,
+    /// Each peer's configuration digest (`Handshake::config_digest`; absent or 0: not
+    /// checked, as the witness's).
+    digests: BTreeMap<PeerId, u64>,
     resets: u64,
     sent: u64,
 }
@@ -79,6 +82,7 @@ impl SimNet {
             faults,
             down: BTreeSet::new(),
             links: BTreeMap::new(),
+            digests: BTreeMap::new(),
             resets: 0,
             sent: 0,
         })))
@@ -108,6 +112,13 @@ impl SimNet {
         } else {
             s.down.remove(&id);
         }
+    }
+
+    /// Sets a peer's configuration digest. Two peers with non-zero digests that differ never
+    /// connect: `TcpTransport`'s handshake (`with_handshake`) refuses the pair, so no message
+    /// passes between them and neither counts the other as connected.
+    pub fn set_digest(&self, id: PeerId, digest: u64) {
+        self.0.borrow_mut().digests.insert(id, digest);
     }
 
     pub fn set_faults(&self, f: NetFaults) {
@@ -154,11 +165,22 @@ pub struct SimEndpoint {
     net: SimNet,
 }
 
+impl NetState {
+    /// Whether the handshake between `a` and `b` refuses them (different configurations).
+    fn refused(&self, a: PeerId, b: PeerId) -> bool {
+        let (x, y) = (
+            self.digests.get(&a).copied().unwrap_or(0),
+            self.digests.get(&b).copied().unwrap_or(0),
+        );
+        x != 0 && y != 0 && x != y
+    }
+}
+
 impl Transport for SimEndpoint {
     fn send(&mut self, to: PeerId, msg: &[u8]) -> bool {
         let mut guard = self.net.0.borrow_mut();
         let s = &mut *guard;
-        if s.down.contains(&self.id) || s.down.contains(&to) {
+        if s.down.contains(&self.id) || s.down.contains(&to) || s.refused(self.id, to) {
             return false;
         }
         let now = s.clock.now_ns();
@@ -241,6 +263,7 @@ impl Transport for SimEndpoint {
         let now = s.clock.now_ns();
         !s.down.contains(&self.id)
             && !s.down.contains(&to)
+            && !s.refused(self.id, to)
             && now >= s.links.get(&(self.id, to)).map_or(0, |l| l.down_until)
     }
 }

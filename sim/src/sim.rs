@@ -1,57 +1,84 @@
-//! One simulated run: two replicas and a witness, from one seed.
+//! One simulated run: two replicas, a witness and their clients, from one seed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use tpx_engine::EngineConfig;
-use tpx_sequencer::apply::EngineApplier;
 use tpx_sequencer::log::{LogConfig, LogError};
-use tpx_sequencer::node::{demo_engine_config, Load};
 use tpx_sequencer::replica::{Durability, Replica, ReplicaConfig, ReplicaEvent, Role, SubmitError};
 use tpx_sequencer::storage::{Fault, MemStorage};
 use tpx_sequencer::witness::WitnessServer;
-use tpx_sequencer::writer::{LogSink, SyncLog};
-use tpx_sequencer::{Applier, Clock, ManualClock};
-use tpx_wire::log_record::{encode_record, LogRecord, MAX_RECORD_LEN};
+use tpx_sequencer::writer::LogSink;
+use tpx_sequencer::{Clock, ManualClock};
+use tpx_wire::log_record::{encode_record, Input, LogRecord, MAX_RECORD_LEN};
 
+use crate::clients::{Client, Conn, Req};
+use crate::lag_log::LagLog;
 use crate::net::{NetFaults, SimEndpoint, SimNet};
+use crate::shards::{Meta, ShardApplier, ShardPlan};
 
 const WITNESS: u32 = 100;
 const TIMEOUT_NS: u64 = 500_000;
 const STEP_NS: u64 = 10_000;
 
-type Rep = Replica<SyncLog<MemStorage>, SimEndpoint, ManualClock>;
+type Rep = Replica<LagLog, SimEndpoint, ManualClock>;
 
 /// What one run does.
 #[derive(Clone, Copy, Debug)]
 pub struct SimConfig {
-    /// Simulated steps (each `STEP_NS` of simulated time).
+    /// Simulated steps (each `STEP_NS` of simulated time), faults on.
     pub steps: u64,
-    /// Chance per step (millionths) that a client request is submitted.
+    /// Steps after `steps` with every fault off and no new request (clients still re-send
+    /// what has no answer), before the final check of the surviving log.
+    pub settle_steps: u64,
+    /// Chance per step (millionths) that a client request is sent (spread over the clients).
     pub submit_ppm: u32,
+    /// Order-entry clients (accounts 1..=clients), besides the admin client's deposits.
+    pub clients: u32,
+    /// Chance per step (millionths) per client that its connection resets (it logs in again
+    /// and re-sends what has no answer: duplicates of what was sequenced).
+    pub client_reset_ppm: u32,
+    /// Matching shards (instruments dealt round-robin); 0: 1..=3 drawn from the seed.
+    pub shards: u32,
+    /// The standby (node 2) runs another shard map than node 1 (a configuration mismatch):
+    /// the configuration digests differ and the pair never connects.
+    pub shard_map_mismatch: bool,
     /// Chance per step (millionths) that a running node crashes (when allowed, see below).
     pub crash_ppm: u32,
+    /// A crashed node restarts after 20..this many steps (1..=this when 20 or less: a
+    /// supervisor restarting it at once, before the other node takes over).
+    pub max_restart_steps: u64,
+    /// Chance per step (millionths) that both nodes lose power at once (only in the fsync
+    /// modes, where what was acknowledged is on a disk; the crash guard does not apply).
+    pub power_loss_ppm: u32,
+    /// Chance per step (millionths) that a running node is paused (not polled, its clock and
+    /// the network going on, its clients' requests queueing) for 0.5..=10 timeouts.
+    pub pause_ppm: u32,
+    /// The log commits every 1..=this many polls (1: at every poll, as `SyncLog`).
+    pub max_lag_polls: u32,
     /// Chance per step (millionths) that a node's disk fails the next few writes (ENOSPC/EIO).
     pub disk_fault_ppm: u32,
     /// A node may crash only while the other holds every acknowledged record, compared by
-    /// content. Off (the default): compared by seq only, which lets a node with a divergent
-    /// unacknowledged tail of an older term stand in for the acknowledged records (the case
-    /// the witness's `(last_term, last_seq)` rule is for: see the crate docs).
+    /// content. Off (the default): compared by seq only.
     pub content_crash_guard: bool,
-    /// A node may also crash while it alone holds the acknowledged records on its disk (see
-    /// `may_crash`).
+    /// A node may also crash while it alone holds the acknowledged records on its disk.
     pub holder_may_crash: bool,
-    /// Chance (percent) that a crash keeps a torn prefix of the node's unflushed writes (cut
-    /// at any byte) instead of losing them all.
+    /// Chance (percent) that a crash finds the log writer inside a commit: the staged records
+    /// are written and the power cut inside one write (see `lag_log`).
     pub torn_pct: u32,
     /// Chance per step (millionths) that a node is partitioned from every peer for up to
     /// `3 * TIMEOUT_NS` (it keeps running).
     pub partition_ppm: u32,
-    /// Chance per step (millionths) that the witness crashes (down for up to 400 steps; it
-    /// restarts from its persisted `(term, holder)` file).
+    /// Chance per step (millionths) that the witness crashes (down for up to 400 steps).
     pub witness_crash_ppm: u32,
+    /// Chance (percent) that a witness crash damages its state file (the operator restores
+    /// nothing). The witness must then refuse to start; one that grants a term afterwards
+    /// fails `witness-granted-without-state`.
+    pub witness_loss_pct: u32,
+    /// Which of what clients were told (shard answers, `Duplicate` answers) is checked
+    /// against the surviving logs (`None`: only the `acknowledgeable_seq` checks).
+    pub client_acks: AckCheck,
     pub net: NetFaults,
 }
 
@@ -59,16 +86,25 @@ impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
             steps: 3000,
+            settle_steps: 300,
             submit_ppm: 500_000,
+            clients: 4,
+            client_reset_ppm: 300,
+            shards: 0,
+            shard_map_mismatch: false,
             crash_ppm: 1_500,
-            // ENOSPC / EIO write faults are part of the default run (`--disk-fault-ppm 0`
-            // turns them off).
+            power_loss_ppm: 200,
+            max_restart_steps: 320,
+            pause_ppm: 300,
+            max_lag_polls: 4,
             disk_fault_ppm: 500,
             content_crash_guard: false,
             holder_may_crash: false,
             torn_pct: 50,
             partition_ppm: 400,
             witness_crash_ppm: 300,
+            witness_loss_pct: 10,
+            client_acks: AckCheck::All,
             net: NetFaults {
                 min_delay_ns: 1_000,
                 max_delay_ns: 40_000,
@@ -76,6 +112,48 @@ impl Default for SimConfig {
                 max_outage_ns: 2 * TIMEOUT_NS,
                 stale_pct: 50,
             },
+        }
+    }
+}
+
+/// Which client acknowledgements are checked (see `SimConfig::client_acks`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckCheck {
+    All,
+    /// Only answers of a shard applying the record.
+    Replies,
+    /// Only `DuplicateClientOrderId` answers to re-sent requests.
+    Duplicates,
+    None,
+}
+
+impl std::str::FromStr for AckCheck {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "all" => Ok(AckCheck::All),
+            "replies" => Ok(AckCheck::Replies),
+            "duplicates" => Ok(AckCheck::Duplicates),
+            "none" => Ok(AckCheck::None),
+            _ => Err(format!("{s:?}: all | replies | duplicates | none")),
+        }
+    }
+}
+
+impl SimConfig {
+    /// The model before the client view: no pauses, no power loss, no witness state loss, no
+    /// torn writes, a log that commits at every poll, no client connection resets, and only
+    /// the `acknowledgeable_seq` checks (the applier is the several-shard one either way).
+    pub fn classic() -> SimConfig {
+        SimConfig {
+            torn_pct: 0,
+            client_acks: AckCheck::None,
+            power_loss_ppm: 0,
+            pause_ppm: 0,
+            max_lag_polls: 1,
+            witness_loss_pct: 0,
+            client_reset_ppm: 0,
+            ..SimConfig::default()
         }
     }
 }
@@ -106,126 +184,68 @@ pub struct Outcome {
     pub trace_hash: u64,
     pub violation: Option<Violation>,
     pub steps: u64,
+    /// Highest seq acknowledged by `acknowledgeable_seq`.
     pub acked: u64,
     pub submitted: u64,
+    /// Requests clients were answered for by a shard applying them (`OrderAccepted`, fills,
+    /// rejects of the engine), and re-sent requests answered `DuplicateClientOrderId`.
+    pub client_acks: u64,
+    pub duplicate_acks: u64,
+    pub client_failovers: u64,
     pub promotions: u64,
     pub crashes: u64,
+    pub power_losses: u64,
+    pub pauses: u64,
     pub disk_faults: u64,
     pub net_resets: u64,
-    /// Restarts that failed on an injected disk fault (retried).
     pub failed_restarts: u64,
-    /// Times a standby cut acknowledged records from its log (see the crate docs: a stale
-    /// `Welcome`); counted, not failed, as it heals when the primary re-sends.
+    /// Restarts after a rewind (the node exits to replay its log: `REJOIN`).
+    pub rejoins: u64,
     pub acked_truncations: u64,
     pub partitions: u64,
     pub witness_crashes: u64,
-    /// Crashes that kept a torn prefix of unflushed writes.
+    pub witness_losses: u64,
+    /// Witness starts refused (a damaged state file).
+    pub witness_refusals: u64,
+    /// Crashes inside a commit (torn writes).
     pub torn_tails: u64,
-    /// Messages of old connections delivered late.
     pub stale_msgs: u64,
+    pub fills: u64,
+    /// The final check ran (a primary was there at the end).
+    pub final_checked: bool,
+    pub shards: u32,
     pub durability: Durability,
-}
-
-/// The production [`EngineApplier`], rebuilding at once inside `rewind` from the node's disk
-/// ([`EngineApplier::with_source`]), plus what the checker reads.
-struct SimApplier {
-    inner: EngineApplier,
-    rebuild_error: Option<String>,
-    /// `(seq, term)` of the last record applied through this applier.
-    last: (u64, u64),
-    /// `seq -> (term of the record at seq, engine state hash)`, sampled at every
-    /// [`HASH_EVERY`]th seq as it is applied (the same seqs on both nodes, so every sample is
-    /// compared once both have applied it).
-    hashes: BTreeMap<u64, (u64, u64)>,
-    /// The first engine invariant violated (checked at every sampled seq).
-    invariant_error: Option<String>,
-}
-
-/// Engine state hashes (and the engine's invariants) are taken at every this-many-th seq: a
-/// full hash walks every resting order, and taking one after every poll on both nodes was
-/// most of a seed's time. A divergence at any seq stays in the state (the engine is a pure
-/// function of its input) and shows at the next sampled seq.
-pub const HASH_EVERY: u64 = 8;
-
-/// The engine's structural invariants (`Engine::check_invariants`: never crossed, level
-/// aggregates equal to their orders, every live order on its level and indexed, free + live
-/// slots = capacity) are checked at every this-many-th seq: the check walks the whole slab
-/// and every level of the ladders.
-pub const INVARIANTS_EVERY: u64 = 32;
-
-impl Applier for SimApplier {
-    fn apply(&mut self, rec: &LogRecord) {
-        self.inner.apply(rec);
-        let seq = rec.meta.seq;
-        self.last = (seq, rec.meta.term);
-        if seq % HASH_EVERY == 0 && self.inner.applied_seq == seq {
-            self.hashes
-                .insert(seq, (rec.meta.term, self.inner.state_hash()));
-            if self.invariant_error.is_none() && seq % INVARIANTS_EVERY == 0 {
-                if let Err(e) = self.inner.engine.check_invariants() {
-                    self.invariant_error = Some(format!("seq {seq}: {e}"));
-                }
-            }
-        }
-    }
-    fn rewind(&mut self, seq: u64) {
-        self.hashes.split_off(&(seq + 1));
-        self.inner.rewind(seq);
-        if let Some(e) = self.inner.rebuild_error.take() {
-            self.rebuild_error = Some(e);
-        } else if let Some(to) = self.inner.rewound_to {
-            self.rebuild_error = Some(format!("rewind to {to} not rebuilt"));
-        }
-    }
 }
 
 struct Node {
     id: u32,
     disk: MemStorage,
+    plan: ShardPlan,
     rep: Option<Rep>,
-    app: SimApplier,
+    app: ShardApplier,
     /// Steps until a crashed node restarts.
     down_for: u64,
+    /// Steps a paused node stays frozen.
+    paused_for: u64,
+    /// Bumped at every crash and restart: connections of an older epoch are closed.
+    epoch: u64,
+    /// Requests received from clients and not yet handled (the gateway rings).
+    gateway: VecDeque<(usize, Conn, Req)>,
+    /// Re-sent requests answered `Duplicate` whose original is not acknowledgeable yet (the
+    /// stage's `dup_wait`): `(seq of the original, term, client, connection, request)`.
+    dup_wait: VecDeque<(u64, u64, usize, Conn, Req)>,
     /// What this node, as primary, has acknowledged and the checker has read.
     acked_read: u64,
+    /// A promotion whose log is checked once it is on the disk: `(term, last_seq)`.
+    pending_check: Option<(u64, u64)>,
+    /// The step of the last crash whose torn write destroyed bytes already on the disk.
+    torn_durable_at: Option<u64>,
 }
 
-/// The engine of the simulated nodes: the demo instruments with the price range cut to
-/// what the load sends (100,000 +- 25 ticks; a margin is kept so an out-of-band price
-/// would still be a reject, not a panic) and room for 4,096 resting orders (the load keeps a
-/// few hundred). The demo config's 200,000-tick ladders and 65,536-slot slab made creating an
-/// engine (every restart and rewind) the other half of a seed's time.
-fn sim_engine_config() -> EngineConfig {
-    let mut c = demo_engine_config();
-    for i in &mut c.instruments {
-        i.min_price = 99_500;
-        i.max_price = 100_500;
-    }
-    c.max_orders = 1 << 12;
-    c
-}
-
-/// An engine that rebuilds from `disk` inside `rewind`.
-fn applier(disk: &MemStorage) -> EngineApplier {
-    let src = disk.clone();
-    EngineApplier::new(sim_engine_config())
-        .expect("sim engine config")
-        .with_source(move || Ok(src.clone()))
-}
-
-fn sim_applier(inner: EngineApplier) -> SimApplier {
-    SimApplier {
-        inner,
-        rebuild_error: None,
-        last: (0, 0),
-        hashes: BTreeMap::new(),
-        invariant_error: None,
-    }
-}
-
-fn replica_cfg(id: u32, durability: Durability) -> ReplicaConfig {
+fn replica_cfg(id: u32, durability: Durability, incarnation: u64) -> ReplicaConfig {
     ReplicaConfig {
         node_id: id,
+        incarnation,
         peer_id: 3 - id,
         witness_id: WITNESS,
         durability,
@@ -251,6 +271,35 @@ fn encode(r: &LogRecord) -> Vec<u8> {
     b
 }
 
+/// How a client was told a request is done.
+#[derive(Clone, Copy, Debug)]
+struct ClientAck {
+    req: Req,
+    /// `reply` (a shard applied it) or `duplicate` (`DuplicateClientOrderId` to a re-send).
+    how: &'static str,
+    node: u32,
+    step: u64,
+    /// `(seq, term)` of the record answered (0 for a duplicate).
+    at: (u64, u64),
+    /// The node's `acknowledgeable_seq` and role right after the poll that answered.
+    commit: u64,
+    role: Option<Role>,
+}
+
+/// The identity of a request without a de-duplication key in the log (cancels, deposits).
+fn other_key(origin: u32, input: &Input) -> Option<(u32, u8, u64, u64)> {
+    match input {
+        Input::CancelOrder(m) => Some((origin, 1, m.cl_ord_id, 0)),
+        Input::Deposit(m) => Some((
+            origin,
+            2,
+            m.request_id,
+            u64::from(m.account) << 32 | u64::from(m.asset),
+        )),
+        _ => None,
+    }
+}
+
 struct Sim {
     cfg: SimConfig,
     rng: Xoshiro256PlusPlus,
@@ -260,15 +309,22 @@ struct Sim {
     /// Where the witness persists `(term, holder)` (a real file, as in production).
     witness_file: WitnessFile,
     witness_down_for: u64,
+    /// The witness restarted after losing its state file: `(term, holder)` it started with.
+    witness_amnesia: Option<(u64, u32)>,
+    witness_lost_file: bool,
     nodes: Vec<Node>,
+    clients: Vec<Client>,
+    next_conn: u64,
     durability: Durability,
-    load: Load,
     step: u64,
+    settling: bool,
     trace: u64,
     /// Every acknowledged seq and its record bytes (contiguous from 1).
     acked: BTreeMap<u64, Vec<u8>>,
     /// Which node acknowledged in a term.
     ack_owner: BTreeMap<u64, u32>,
+    /// Requests clients were told are done, by `(client, request number)`.
+    client_acked: BTreeMap<(usize, u64), ClientAck>,
     out: Outcome,
     /// `TPX_SIM_TRACE=1`: print every traced event to stderr.
     verbose: bool,
@@ -283,33 +339,40 @@ impl Sim {
         let net_rng = Xoshiro256PlusPlus::seed_from_u64(rng.gen());
         let net = SimNet::new(clock.clone(), net_rng, cfg.net);
         let witness_file = WitnessFile::new(seed);
-        let witness = Some(WitnessServer::new(
-            TIMEOUT_NS,
-            net.endpoint(WITNESS),
-            clock.clone(),
-            Some(witness_file.0.clone()),
-        ));
         let durability = [
             Durability::Replicated,
             Durability::Fsync,
             Durability::ReplicatedFsync,
         ][rng.gen_range(0..3)];
-        let load = Load::new(7, rng.gen());
+        let shards = if cfg.shards == 0 {
+            rng.gen_range(1..=3)
+        } else {
+            cfg.shards
+        };
+        let plan = ShardPlan::round_robin(shards);
+        let accounts: Vec<u32> = (1..=cfg.clients.max(1)).collect();
+        let mut clients: Vec<Client> = accounts.iter().map(|&a| Client::new(a)).collect();
+        clients.push(Client::admin(&plan, &accounts, 1 << 40));
         let mut s = Sim {
             cfg,
             rng,
             clock,
             net,
-            witness,
+            witness: None,
             witness_file,
             witness_down_for: 0,
+            witness_amnesia: None,
+            witness_lost_file: false,
             nodes: Vec::new(),
+            clients,
+            next_conn: 1,
             durability,
-            load,
             step: 0,
+            settling: false,
             trace: 0xcbf2_9ce4_8422_2325,
             acked: BTreeMap::new(),
             ack_owner: BTreeMap::new(),
+            client_acked: BTreeMap::new(),
             verbose: std::env::var_os("TPX_SIM_TRACE").is_some(),
             out: Outcome {
                 seed,
@@ -318,35 +381,86 @@ impl Sim {
                 steps: 0,
                 acked: 0,
                 submitted: 0,
+                client_acks: 0,
+                duplicate_acks: 0,
+                client_failovers: 0,
                 promotions: 0,
                 crashes: 0,
+                power_losses: 0,
+                pauses: 0,
                 disk_faults: 0,
                 net_resets: 0,
                 failed_restarts: 0,
+                rejoins: 0,
                 acked_truncations: 0,
                 partitions: 0,
                 witness_crashes: 0,
+                witness_losses: 0,
+                witness_refusals: 0,
                 torn_tails: 0,
                 stale_msgs: 0,
+                fills: 0,
+                final_checked: false,
+                shards,
                 durability,
             },
         };
+        s.witness = s.start_witness();
         for id in [1, 2] {
             let disk = MemStorage::new();
+            let plan = if id == 2 && cfg.shard_map_mismatch {
+                // Another core plan: one shard more (or fewer), instruments dealt again.
+                ShardPlan::round_robin(if shards > 1 { shards - 1 } else { 2 })
+            } else {
+                plan.clone()
+            };
+            // The configuration digest both nodes' handshakes carry (the core plan here).
+            s.net.set_digest(id, plan.digest());
             s.nodes.push(Node {
                 id,
                 disk: disk.clone(),
+                app: ShardApplier::new(plan.clone(), disk),
+                plan,
                 rep: None,
-                app: sim_applier(applier(&disk)),
                 down_for: 0,
+                paused_for: 0,
+                epoch: 0,
+                gateway: VecDeque::new(),
+                dup_wait: VecDeque::new(),
                 acked_read: 0,
+                pending_check: None,
+                torn_durable_at: None,
             });
         }
         s
     }
 
+    /// Starts the witness from its state file as `tpx witness` does (`WitnessServer::open`):
+    /// a missing file is a first start, a damaged one refuses to start (`None`: it stays
+    /// down; the operator restores nothing in this model).
+    fn start_witness(&mut self) -> Option<WitnessServer<SimEndpoint, ManualClock>> {
+        match WitnessServer::open(
+            TIMEOUT_NS,
+            self.net.endpoint(WITNESS),
+            self.clock.clone(),
+            &self.witness_file.0,
+        ) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                if self.verbose {
+                    eprintln!("step {} witness refuses to start: {e}", self.step);
+                }
+                self.out.witness_refusals += 1;
+                self.net.set_down(WITNESS, true);
+                // Down until the operator acts (not in this model; `settle` tries once more).
+                self.witness_down_for = u64::MAX / 2;
+                None
+            }
+        }
+    }
+
     fn mix(&mut self, tag: u64, a: u64, b: u64) {
-        if self.verbose && tag != 4 && tag != 6 {
+        if self.verbose && tag != 4 && tag != 6 && tag != 20 {
             let (r0, r1) = (self.desc(0), self.desc(1));
             eprintln!("step {} tag {tag} {a} {b} | n1 {r0} | n2 {r1}", self.step);
         }
@@ -356,15 +470,17 @@ impl Sim {
     }
 
     fn desc(&self, i: usize) -> String {
-        match &self.nodes[i].rep {
+        let n = &self.nodes[i];
+        match &n.rep {
             Some(r) => format!(
-                "{:?} t{} last{} dur{} ack{} app{}",
+                "{:?}{} t{} last{} dur{} ack{} app{}",
                 r.role(),
+                if n.paused_for > 0 { "(paused)" } else { "" },
                 r.term(),
                 r.last_seq(),
                 r.durable_seq(),
                 r.acknowledgeable_seq(),
-                self.nodes[i].app.inner.applied_seq
+                n.app.applied_seq
             ),
             None => "down".into(),
         }
@@ -378,11 +494,16 @@ impl Sim {
         })
     }
 
-    /// (Re)starts a node from its disk: recover the log, replay it into a fresh engine, join.
+    fn running(&self, i: usize) -> bool {
+        self.nodes[i].rep.is_some()
+    }
+
+    /// (Re)starts a node from its disk: recover the log, replay it into fresh shards, join.
     fn start(&mut self, i: usize, want_primary: bool) -> Check {
         let id = self.nodes[i].id;
         let disk = self.nodes[i].disk.clone();
-        let log = match SyncLog::open(disk.clone(), log_cfg()) {
+        let lag_rng = Xoshiro256PlusPlus::seed_from_u64(self.rng.gen());
+        let log = match LagLog::open(disk.clone(), log_cfg(), self.cfg.max_lag_polls, lag_rng) {
             Ok((log, _)) => log,
             Err(LogError::Io(_)) => {
                 // An injected write fault during recovery: the process fails to start; retry.
@@ -391,16 +512,40 @@ impl Sim {
                 self.mix(11, id as u64, 0);
                 return Ok(());
             }
-            Err(e) => return self.fail("recovery", format!("node {id}: log open: {e}")),
+            Err(e) => {
+                return match self.nodes[i].torn_durable_at {
+                    Some(at) => self.fail(
+                        "torn-write-lost-durable",
+                        format!(
+                            "node {id}: a crash at step {at} cut a write that rewrote durable \
+                             records in place; log open: {e}"
+                        ),
+                    ),
+                    None => self.fail("recovery", format!("node {id}: log open: {e}")),
+                }
+            }
         };
-        let mut app = applier(&disk);
-        if let Err(e) = app.rebuild(disk.clone(), u64::MAX) {
+        let mut app = ShardApplier::new(self.nodes[i].plan.clone(), disk.clone());
+        if let Err(e) = app.rebuild(u64::MAX) {
             return self.fail("recovery", format!("node {id}: replay: {e}"));
+        }
+        if app.applied_seq != log.last_seq() {
+            return self.fail(
+                "recovery",
+                format!(
+                    "node {id}: replay reached {} of last_seq {}",
+                    app.applied_seq,
+                    log.last_seq()
+                ),
+            );
         }
         self.net.set_down(id, false);
         let ep = self.net.endpoint(id);
+        // A process's incarnation is random in production; here it is drawn from the seed
+        // (non-zero: 0 would make `Replica::new` pick a random one), so runs repeat.
+        let incarnation = self.rng.gen::<u64>() | 1;
         let rep = match Replica::new(
-            replica_cfg(id, self.durability),
+            replica_cfg(id, self.durability, incarnation),
             log,
             ep,
             self.clock.clone(),
@@ -411,29 +556,76 @@ impl Sim {
             Err(e) => return self.fail("recovery", format!("node {id}: replica: {e}")),
         };
         let n = &mut self.nodes[i];
-        n.app = sim_applier(app);
+        n.app = app;
         n.rep = Some(rep);
         n.acked_read = 0;
-        self.mix(1, id as u64, self.nodes[i].app.inner.applied_seq);
+        n.paused_for = 0;
+        n.epoch += 1;
+        n.gateway.clear();
+        n.dup_wait.clear();
+        n.pending_check = None;
+        let applied = n.app.applied_seq;
+        self.mix(1, id as u64, applied);
         Ok(())
     }
 
-    fn crash(&mut self, i: usize) {
-        let torn = self.rng.gen_range(0..100u32) < self.cfg.torn_pct;
+    /// A process end: the connections close, what was not on the disk is gone (a crash may
+    /// find the writer inside a commit: a torn write).
+    fn stop(&mut self, i: usize, torn_ok: bool) {
+        let torn = torn_ok && self.rng.gen_range(0..100u32) < self.cfg.torn_pct;
         let cut = self.rng.gen::<u64>();
         let n = &mut self.nodes[i];
-        n.rep = None;
-        let before = disk_files(&n.disk);
-        n.disk.crash();
-        if torn && tear(&n.disk, &before, cut) {
-            self.out.torn_tails += 1;
+        if let Some(mut rep) = n.rep.take() {
+            if torn {
+                if let Some(hit_durable) = rep.log_mut().crash_mid_commit(cut) {
+                    self.out.torn_tails += 1;
+                    if hit_durable {
+                        n.torn_durable_at = Some(self.step);
+                    }
+                }
+            }
         }
+        n.disk.crash();
         n.app.hashes.clear();
-        n.down_for = 20 + self.rng.gen_range(0..300);
+        n.app.meta.clear();
+        n.paused_for = 0;
+        n.epoch += 1;
+        n.gateway.clear();
+        n.dup_wait.clear();
+        n.pending_check = None;
         let id = n.id;
         self.net.set_down(id, true);
+    }
+
+    fn crash(&mut self, i: usize) {
+        self.stop(i, true);
+        let max = self.cfg.max_restart_steps.max(1);
+        self.nodes[i].down_for = if max > 20 {
+            20 + self.rng.gen_range(0..max - 20)
+        } else {
+            self.rng.gen_range(1..=max)
+        };
         self.out.crashes += 1;
-        self.mix(2, id as u64, self.step);
+        let id = self.nodes[i].id as u64;
+        self.mix(2, id, self.step);
+    }
+
+    /// The node's shards applied records its log no longer holds: it exits (after the writer
+    /// drained) and is restarted as standby, replaying its log (`REJOIN`).
+    fn rejoin(&mut self, i: usize) {
+        if let Some(rep) = self.nodes[i].rep.as_mut() {
+            for _ in 0..4 {
+                if !rep.log_mut().has_staged() {
+                    break;
+                }
+                rep.log_mut().commit_now();
+            }
+        }
+        self.stop(i, false);
+        self.nodes[i].down_for = 1;
+        self.out.rejoins += 1;
+        let id = self.nodes[i].id as u64;
+        self.mix(15, id, self.step);
     }
 
     fn acked_hi(&self) -> u64 {
@@ -442,8 +634,7 @@ impl Sim {
 
     /// Crashes are kept within what the design survives (one failure at a time): a node may
     /// crash only while the other runs, and only while the other holds every acknowledged
-    /// record on its disk or (`holder_may_crash`) the crashing node does (a crash keeps what
-    /// was flushed: the records come back with it, and until then no one may take over).
+    /// record on its disk or (`holder_may_crash`) the crashing node does.
     fn may_crash(&mut self, i: usize) -> bool {
         if self.nodes[1 - i].rep.is_none() {
             return false;
@@ -466,7 +657,6 @@ impl Sim {
         if !guard || hi == 0 {
             return true;
         }
-        // Same record at the last acknowledged seq: the same records up to it.
         match Self::read_log(r, hi, hi) {
             Ok(v) if v.len() == 1 => Some(encode(&v[0])) == want,
             _ => false,
@@ -478,23 +668,32 @@ impl Sim {
             self.witness_down_for = self.witness_down_for.saturating_sub(1);
             if self.witness_down_for == 0 {
                 self.net.set_down(WITNESS, false);
-                self.witness = Some(WitnessServer::new(
-                    TIMEOUT_NS,
-                    self.net.endpoint(WITNESS),
-                    self.clock.clone(),
-                    Some(self.witness_file.0.clone()),
-                ));
+                self.witness = self.start_witness();
                 let w = self
                     .witness
                     .as_ref()
-                    .map_or((0, 0), |w| (w.witness.term, u64::from(w.witness.holder)));
-                self.mix(13, w.0, w.1);
+                    .map_or((0, 0), |w| (w.witness.term, w.witness.holder));
+                if self.witness_lost_file && self.witness.is_some() {
+                    self.witness_amnesia.get_or_insert(w);
+                }
+                self.mix(13, w.0, u64::from(w.1));
             }
         } else if self.rng.gen_range(0..1_000_000u32) < self.cfg.witness_crash_ppm {
             self.witness = None;
             self.net.set_down(WITNESS, true);
             self.witness_down_for = 1 + self.rng.gen_range(0..400);
             self.out.witness_crashes += 1;
+            if self.rng.gen_range(0..100u32) < self.cfg.witness_loss_pct {
+                // The disk holding the state file failed: the file reads back as zeros (both
+                // slots damaged); the operator restores nothing. (A file removed outright
+                // is a first start to `tpx witness`: OPERATIONS.md says to remove it only
+                // with both nodes stopped.)
+                let len = std::fs::metadata(&self.witness_file.0).map_or(4096, |m| m.len());
+                let _ = std::fs::write(&self.witness_file.0, vec![0u8; len as usize]);
+                self.witness_lost_file = true;
+                self.out.witness_losses += 1;
+                self.mix(16, self.step, 0);
+            }
             self.mix(12, self.step, 0);
         }
         if self.rng.gen_range(0..1_000_000u32) < self.cfg.partition_ppm {
@@ -503,6 +702,17 @@ impl Sim {
             self.net.isolate(who, until);
             self.out.partitions += 1;
             self.mix(14, u64::from(who), until);
+        }
+        if self.durability != Durability::Replicated
+            && self.running(0)
+            && self.running(1)
+            && self.rng.gen_range(0..1_000_000u32) < self.cfg.power_loss_ppm
+        {
+            // Both nodes lose power at once: each keeps what its disk had (maybe torn).
+            self.crash(0);
+            self.crash(1);
+            self.out.power_losses += 1;
+            self.mix(17, self.step, 0);
         }
         for i in 0..2 {
             if self.nodes[i].rep.is_none() {
@@ -513,6 +723,14 @@ impl Sim {
             } else if self.rng.gen_range(0..1_000_000u32) < self.cfg.crash_ppm && self.may_crash(i)
             {
                 self.crash(i);
+            } else if self.nodes[i].paused_for == 0
+                && self.rng.gen_range(0..1_000_000u32) < self.cfg.pause_ppm
+            {
+                let ns = self.rng.gen_range(TIMEOUT_NS / 2..=10 * TIMEOUT_NS);
+                self.nodes[i].paused_for = ns / STEP_NS;
+                self.out.pauses += 1;
+                let id = self.nodes[i].id as u64;
+                self.mix(18, id, ns);
             }
             if self.rng.gen_range(0..1_000_000u32) < self.cfg.disk_fault_ppm {
                 let f = if self.rng.gen_bool(0.5) {
@@ -529,46 +747,199 @@ impl Sim {
         Ok(())
     }
 
-    fn client(&mut self) -> Check {
-        if self.rng.gen_range(0..1_000_000u32) >= self.cfg.submit_ppm {
-            return Ok(());
-        }
-        let prim: Vec<usize> = (0..2)
-            .filter(|&i| {
-                self.nodes[i]
-                    .rep
-                    .as_ref()
-                    .is_some_and(|r| r.role() == Role::Primary)
-            })
-            .collect();
-        let Some(&i) = prim.choose(&mut self.rng) else {
-            return Ok(());
-        };
-        let id = self.load.next_cl_ord_id;
-        let req = self.load.request(id);
-        let session = self.load.session;
-        let Some(rep) = self.nodes[i].rep.as_mut() else {
-            return Ok(());
-        };
-        let before = rep.last_seq();
-        let term = rep.term();
-        match rep.submit(session, session, &req) {
-            Ok(seq) => {
-                self.load.next_cl_ord_id += 1;
-                self.out.submitted += 1;
-                self.mix(4, seq, term);
-                if seq != before + 1 {
-                    let nid = self.nodes[i].id;
-                    return self.fail(
-                        "no-gap-no-duplicate",
-                        format!("node {nid} sequenced {seq} after {before}"),
-                    );
+    /// The clients: connection resets, failover (log in to the primary, re-send what has no
+    /// answer), new requests into the gateway of the node they are logged in to.
+    fn clients(&mut self) {
+        let n = self.clients.len();
+        let per_client = self.cfg.submit_ppm / self.cfg.clients.max(1);
+        for c in 0..n {
+            if let Some(conn) = self.clients[c].conn {
+                let node = &self.nodes[conn.node];
+                let alive = node.rep.is_some() && self.conn_epoch(conn) == node.epoch;
+                if !alive
+                    || (!self.settling
+                        && self.rng.gen_range(0..1_000_000u32) < self.cfg.client_reset_ppm)
+                {
+                    self.clients[c].conn = None;
+                    self.mix(19, c as u64, conn.id);
                 }
             }
-            Err(SubmitError::Duplicate { .. }) => self.load.next_cl_ord_id += 1,
-            Err(e) => self.mix(5, i as u64, matches!(e, SubmitError::LogFailed(_)) as u64),
+            let admin = self.clients[c].admin;
+            let wants = !self.settling
+                && !self.clients[c].idle()
+                && (admin || self.rng.gen_range(0..1_000_000u32) < per_client);
+            if self.clients[c].conn.is_none() && (wants || !self.clients[c].unanswered.is_empty()) {
+                self.failover(c);
+            }
+            let Some(conn) = self.clients[c].conn else {
+                continue;
+            };
+            if wants {
+                let plan = self.nodes[0].plan.clone();
+                if let Some(r) = self.clients[c].next_request(&plan, &mut self.rng) {
+                    self.nodes[conn.node].gateway.push_back((c, conn, r));
+                    self.mix(20, c as u64, r.no);
+                }
+            }
+        }
+    }
+
+    /// Epochs live in the high bits of a connection id.
+    fn conn_epoch(&self, conn: Conn) -> u64 {
+        conn.id >> 32
+    }
+
+    /// Logs client `c` in to a primary (a standby refuses logins; a paused process does not
+    /// answer) and re-sends every unanswered request, in order.
+    fn failover(&mut self, c: usize) {
+        let cands: Vec<usize> = (0..2)
+            .filter(|&i| {
+                let n = &self.nodes[i];
+                n.paused_for == 0 && n.rep.as_ref().is_some_and(|r| r.role() == Role::Primary)
+            })
+            .collect();
+        let Some(&i) = cands.choose(&mut self.rng) else {
+            return;
+        };
+        let conn = Conn {
+            node: i,
+            id: self.nodes[i].epoch << 32 | self.next_conn,
+        };
+        self.next_conn += 1;
+        let cl = &mut self.clients[c];
+        cl.conn = Some(conn);
+        cl.resent = cl.unanswered.keys().copied().collect();
+        for r in cl.unanswered.values() {
+            self.nodes[i].gateway.push_back((c, conn, *r));
+        }
+        self.out.client_failovers += 1;
+        self.mix(21, c as u64, i as u64);
+    }
+
+    /// An answer to client `c` on connection `conn` (lost if the client is on another one).
+    fn answer(&mut self, c: usize, conn: Conn, req: Req, ack: Option<ClientAck>) {
+        let cl = &mut self.clients[c];
+        if cl.conn != Some(conn) {
+            return;
+        }
+        cl.unanswered.remove(&req.no);
+        cl.resent.remove(&req.no);
+        match ack {
+            Some(a) => {
+                if a.how == "duplicate" {
+                    self.out.duplicate_acks += 1;
+                } else {
+                    self.out.client_acks += 1;
+                }
+                self.client_acked.entry((c, req.no)).or_insert(a);
+            }
+            // Refused (`Unavailable`): the client logs in again elsewhere.
+            None => cl.conn = None,
+        }
+    }
+
+    /// The sequencing stage's cycle on node `i`, before `poll`: the gateways' requests are
+    /// submitted (primary) or refused.
+    fn gateway(&mut self, i: usize) -> Check {
+        let id = self.nodes[i].id;
+        while let Some(&(c, conn, req)) = self.nodes[i].gateway.front() {
+            let Some(rep) = self.nodes[i].rep.as_mut() else {
+                return Ok(());
+            };
+            if rep.role() != Role::Primary {
+                self.nodes[i].gateway.pop_front();
+                self.answer(c, conn, req, None);
+                continue;
+            }
+            let before = rep.last_seq();
+            let term = rep.term();
+            match rep.submit(req.origin, req.account, &req.input) {
+                Ok(seq) => {
+                    self.nodes[i].gateway.pop_front();
+                    self.nodes[i].app.meta.push_back(Meta {
+                        seq,
+                        term,
+                        client: c,
+                        conn: conn.id,
+                        req: req.no,
+                        origin: req.origin,
+                        input: req.input,
+                    });
+                    self.out.submitted += 1;
+                    self.mix(4, seq, term);
+                    if seq != before + 1 {
+                        return self.fail(
+                            "no-gap-no-duplicate",
+                            format!("node {id} sequenced {seq} after {before}"),
+                        );
+                    }
+                }
+                Err(SubmitError::Duplicate { seq, .. }) => {
+                    // The stage answers "already sequenced" only once the original is
+                    // acknowledgeable (`dup_wait`, answered by `answer_waiting`).
+                    self.nodes[i].gateway.pop_front();
+                    self.nodes[i].dup_wait.push_back((seq, term, c, conn, req));
+                    self.mix(22, seq, term);
+                    self.answer_waiting(i);
+                }
+                Err(SubmitError::Backpressure) => break,
+                Err(e) => {
+                    self.nodes[i].gateway.pop_front();
+                    self.mix(5, i as u64, matches!(e, SubmitError::LogFailed(_)) as u64);
+                    self.answer(c, conn, req, None);
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The stage's `answer_waiting`: the sessions of requests this node stepped down from
+    /// before they were acknowledgeable are answered "unavailable"; waiting duplicates are
+    /// answered `DuplicateClientOrderId` once their original is acknowledgeable (an
+    /// acknowledgement the client relies on), or "unavailable" if the node is no longer
+    /// primary of the term it found the original in (`duplicate_answer`).
+    fn answer_waiting(&mut self, i: usize) {
+        let unseq = std::mem::take(&mut self.nodes[i].app.unsequenced);
+        for m in unseq {
+            self.mix(23, m.seq, m.term);
+            let Some(conn) = self.clients[m.client].conn else {
+                continue;
+            };
+            if conn.id != m.conn {
+                continue;
+            }
+            let Some(&req) = self.clients[m.client].unanswered.get(&m.req) else {
+                continue;
+            };
+            self.answer(m.client, conn, req, None);
+        }
+        if self.nodes[i].dup_wait.is_empty() {
+            return;
+        }
+        let id = self.nodes[i].id;
+        let (primary, term, acked) = match self.nodes[i].rep.as_ref() {
+            Some(r) => (r.role() == Role::Primary, r.term(), r.acknowledgeable_seq()),
+            None => (false, 0, 0),
+        };
+        let waiting = std::mem::take(&mut self.nodes[i].dup_wait);
+        for (seq, t, c, conn, req) in waiting {
+            if !primary || term != t {
+                self.answer(c, conn, req, None);
+            } else if seq <= acked {
+                let ack = ClientAck {
+                    req,
+                    how: "duplicate",
+                    node: id,
+                    step: self.step,
+                    at: (seq, t),
+                    commit: acked,
+                    role: Some(Role::Primary),
+                };
+                self.answer(c, conn, req, Some(ack));
+            } else {
+                self.nodes[i].dup_wait.push_back((seq, t, c, conn, req));
+            }
+        }
     }
 
     /// Reads `from..=to` of a node's durable log.
@@ -595,15 +966,15 @@ impl Sim {
         Ok(out)
     }
 
-    /// A new primary must hold every acknowledged record, at its seq, byte for byte, and its
-    /// log must run 1, 2, 3, ... with no gap or duplicate.
-    fn check_new_primary(&mut self, i: usize) -> Check {
+    /// A primary's log (once on its disk, up to `last`) must hold every acknowledged record at
+    /// its seq, byte for byte, run 1, 2, 3, ... with no gap or duplicate, and hold every
+    /// request a client was told is done (see `check_client_log`).
+    fn check_primary_log(&mut self, i: usize, last: u64, what: &'static str) -> Check {
         let hi = self.acked_hi();
         let id = self.nodes[i].id;
         let Some(rep) = self.nodes[i].rep.as_mut() else {
             return Ok(());
         };
-        let last = rep.last_seq();
         let recs = match Self::read_log(rep, 1, last) {
             Ok(r) => r,
             Err(e) => return self.fail("acked-in-later-primary", format!("node {id}: read: {e}")),
@@ -620,8 +991,7 @@ impl Sim {
             return self.fail(
                 "acked-in-later-primary",
                 format!(
-                    "node {id} became primary with {} durable records (last_seq {last}); \
-                     {hi} acknowledged",
+                    "node {id} ({what}) holds {} records (last_seq {last}); {hi} acknowledged",
                     recs.len()
                 ),
             );
@@ -632,11 +1002,79 @@ impl Sim {
                     return self.fail(
                         "acked-in-later-primary",
                         format!(
-                            "node {id}: seq {} differs from the acknowledged record",
+                            "node {id} ({what}): seq {} differs from the acknowledged record",
                             r.meta.seq
                         ),
                     );
                 }
+            }
+        }
+        self.check_client_log(id, &recs, what)
+    }
+
+    /// Every request a client was told is done is in `recs` (a primary's whole log), an order
+    /// exactly once with the content the client sent; no order is in it twice.
+    fn check_client_log(&self, id: u32, recs: &[LogRecord], what: &'static str) -> Check {
+        if self.cfg.client_acks == AckCheck::None {
+            return Ok(());
+        }
+        let mut orders: HashMap<(u32, u64), (u32, Input, u64)> = HashMap::new();
+        let mut others: BTreeSet<(u32, u8, u64, u64)> = BTreeSet::new();
+        for r in recs {
+            if let Input::EnterOrder(m) = r.input {
+                let e = orders
+                    .entry((r.meta.origin, m.cl_ord_id))
+                    .or_insert((0, r.input, r.meta.seq));
+                e.0 += 1;
+                if e.0 == 2 {
+                    return self.fail(
+                        "request-sequenced-twice",
+                        format!(
+                            "node {id} ({what}): order (origin {:#x}, cl_ord_id {}) at seqs {} \
+                             and {}",
+                            r.meta.origin, m.cl_ord_id, e.2, r.meta.seq
+                        ),
+                    );
+                }
+            } else if let Some(k) = other_key(r.meta.origin, &r.input) {
+                others.insert(k);
+            }
+        }
+        for (&(c, no), a) in &self.client_acked {
+            let dup = a.how == "duplicate";
+            match self.cfg.client_acks {
+                AckCheck::Replies if dup => continue,
+                AckCheck::Duplicates if !dup => continue,
+                _ => {}
+            }
+            let found = match a.req.dedup_key() {
+                Some(k) => orders.get(&k).is_some_and(|o| o.1 == a.req.input),
+                None => other_key(a.req.origin, &a.req.input).is_none_or(|k| others.contains(&k)),
+            };
+            if !found {
+                return self.fail(
+                    if a.how == "duplicate" {
+                        "duplicate-answer-lost"
+                    } else {
+                        "acked-request-lost"
+                    },
+                    format!(
+                        "client {c} request {no} ({:?}, origin {:#x}) was answered as done \
+                         ({} by node {} at step {}, seq {} term {}; that node then {:?} with \
+                         acknowledgeable_seq {}) and is not in node {id}'s log ({what}, {} \
+                         records)",
+                        a.req.input,
+                        a.req.origin,
+                        a.how,
+                        a.node,
+                        a.step,
+                        a.at.0,
+                        a.at.1,
+                        a.role,
+                        a.commit,
+                        recs.len()
+                    ),
+                );
             }
         }
         Ok(())
@@ -716,7 +1154,6 @@ impl Sim {
                 }
             }
         }
-        // Compared entries are not needed again.
         for n in &mut self.nodes {
             let keep = n.app.hashes.split_off(&hi);
             n.app.hashes = keep;
@@ -724,28 +1161,72 @@ impl Sim {
         Ok(())
     }
 
+    /// Promotions whose log is now on the disk are checked.
+    fn check_promotions(&mut self) -> Check {
+        for i in 0..2 {
+            let Some((term, last)) = self.nodes[i].pending_check else {
+                continue;
+            };
+            let Some(rep) = self.nodes[i].rep.as_ref() else {
+                self.nodes[i].pending_check = None;
+                continue;
+            };
+            if rep.role() != Role::Primary || rep.term() != term {
+                self.nodes[i].pending_check = None;
+                continue;
+            }
+            if rep.durable_seq() >= last {
+                self.nodes[i].pending_check = None;
+                self.check_primary_log(i, last, "new primary")?;
+            }
+        }
+        Ok(())
+    }
+
     fn poll_all(&mut self) -> Check {
         if let Some(w) = self.witness.as_mut() {
             w.poll();
+            if let Some(at) = self.witness_amnesia {
+                let now = (w.witness.term, w.witness.holder);
+                if now != at {
+                    return self.fail(
+                        "witness-granted-without-state",
+                        format!(
+                            "the witness lost its state file, started anyway with {at:?} and \
+                             granted {now:?}"
+                        ),
+                    );
+                }
+            }
         }
         let mut order = [0usize, 1];
         order.shuffle(&mut self.rng);
         for i in order {
+            if self.nodes[i].rep.is_none() {
+                continue;
+            }
+            if self.nodes[i].paused_for > 0 {
+                self.nodes[i].paused_for -= 1;
+                continue;
+            }
+            self.gateway(i)?;
             let mut events = Vec::new();
             {
                 let n = &mut self.nodes[i];
                 let Some(rep) = n.rep.as_mut() else { continue };
-                let before = n.app.inner.applied_seq;
+                let before = n.app.applied_seq;
                 rep.poll(&mut n.app);
+                let id = n.id;
                 if let Some(e) = n.app.rebuild_error.take() {
-                    let id = n.id;
                     return self.fail("recovery", format!("node {id}: rewind replay: {e}"));
                 }
                 if let Some(e) = n.app.invariant_error.take() {
-                    let id = n.id;
                     return self.fail("engine-invariants", format!("node {id}: {e}"));
                 }
-                let now = n.app.inner.applied_seq;
+                if let Some(e) = n.app.wrong_reply.take() {
+                    return self.fail("reply-for-another-record", format!("node {id}: {e}"));
+                }
+                let now = n.app.applied_seq;
                 if now < before {
                     n.app.hashes.split_off(&(now + 1));
                 }
@@ -753,13 +1234,41 @@ impl Sim {
                     events.push(e);
                 }
             }
+            let replies = std::mem::take(&mut self.nodes[i].app.replies);
+            let id = self.nodes[i].id;
+            let (commit, role) = self.nodes[i]
+                .rep
+                .as_ref()
+                .map_or((0, None), |r| (r.acknowledgeable_seq(), Some(r.role())));
+            for r in replies {
+                let Some(conn) = self.clients[r.client].conn else {
+                    continue;
+                };
+                if conn.id != r.conn {
+                    continue;
+                }
+                let Some(&req) = self.clients[r.client].unanswered.get(&r.req) else {
+                    continue;
+                };
+                let ack = ClientAck {
+                    req,
+                    how: "reply",
+                    node: id,
+                    step: self.step,
+                    at: (r.seq, r.term),
+                    commit,
+                    role,
+                };
+                self.answer(r.client, conn, req, Some(ack));
+            }
+            self.answer_waiting(i);
             for e in events {
                 match e {
                     ReplicaEvent::BecamePrimary { term, last_seq } => {
                         self.out.promotions += 1;
                         self.mix(7, term, last_seq);
                         self.nodes[i].acked_read = 0;
-                        self.check_new_primary(i)?;
+                        self.nodes[i].pending_check = Some((term, last_seq));
                     }
                     ReplicaEvent::BecameStandby { term, primary } => {
                         self.mix(8, term, primary as u64)
@@ -778,6 +1287,9 @@ impl Sim {
                     }
                 }
             }
+            if std::mem::take(&mut self.nodes[i].app.rewound) {
+                self.rejoin(i);
+            }
         }
         Ok(())
     }
@@ -785,11 +1297,68 @@ impl Sim {
     fn tick(&mut self) -> Check {
         self.step += 1;
         self.clock.advance(STEP_NS);
-        self.faults()?;
-        self.client()?;
+        if !self.settling {
+            self.faults()?;
+        }
+        self.clients();
         self.poll_all()?;
         self.check_acks()?;
-        self.check_hashes()
+        self.check_hashes()?;
+        self.check_promotions()
+    }
+
+    /// Every fault off: nodes restarted, the witness back (unless it refuses), paused nodes
+    /// resumed, the network healed; clients only re-send.
+    fn settle(&mut self) -> Check {
+        self.settling = true;
+        self.net.set_faults(NetFaults {
+            reset_ppm: 0,
+            ..self.cfg.net
+        });
+        for n in &mut self.nodes {
+            n.paused_for = 0;
+            n.down_for = n.down_for.min(1);
+        }
+        if self.witness.is_none() {
+            self.witness_down_for = self.witness_down_for.min(1);
+        }
+        for _ in 0..self.cfg.settle_steps {
+            if self.witness.is_none() {
+                self.witness_down_for = self.witness_down_for.saturating_sub(1);
+                if self.witness_down_for == 0 {
+                    self.net.set_down(WITNESS, false);
+                    self.witness = self.start_witness();
+                }
+            }
+            for i in 0..2 {
+                if self.nodes[i].rep.is_none() {
+                    self.nodes[i].down_for = self.nodes[i].down_for.saturating_sub(1);
+                    if self.nodes[i].down_for == 0 {
+                        self.start(i, false)?;
+                    }
+                }
+            }
+            self.tick()?;
+        }
+        // The surviving log: the primary's, once on its disk.
+        for i in 0..2 {
+            let Some(rep) = self.nodes[i].rep.as_mut() else {
+                continue;
+            };
+            if rep.role() != Role::Primary {
+                continue;
+            }
+            for _ in 0..8 {
+                if !rep.log_mut().has_staged() {
+                    break;
+                }
+                rep.log_mut().commit_now();
+            }
+            let last = rep.durable_seq();
+            self.out.final_checked = true;
+            return self.check_primary_log(i, last, "surviving log at the end");
+        }
+        Ok(())
     }
 
     fn run(mut self) -> Outcome {
@@ -798,12 +1367,13 @@ impl Sim {
             while self.step < self.cfg.steps {
                 self.tick()?;
             }
-            Ok(())
+            self.settle()
         });
         self.out.violation = r.err();
         self.out.steps = self.step;
         self.out.net_resets = self.net.counters().1;
         self.out.stale_msgs = self.net.stale_sent();
+        self.out.fills = self.nodes.iter().map(|n| n.app.fills()).sum();
         self.out.trace_hash = self.trace;
         self.out
     }
@@ -833,55 +1403,6 @@ impl Drop for WitnessFile {
         let _ = std::fs::remove_file(&self.0);
         let _ = std::fs::remove_file(self.0.with_extension("tmp"));
     }
-}
-
-/// Every file of a disk and its live bytes.
-fn disk_files(disk: &MemStorage) -> Vec<(String, Vec<u8>)> {
-    use tpx_sequencer::storage::Storage;
-    let mut st = disk.clone();
-    let mut names = st.list().unwrap_or_default();
-    names.sort();
-    names
-        .into_iter()
-        .filter_map(|n| disk.contents(&n).map(|b| (n, b)))
-        .collect()
-}
-
-/// After `MemStorage::crash` (every file back to its flushed bytes): keeps a prefix of the
-/// unflushed bytes, as a disk that persisted the writes in order and stopped at any byte (a
-/// torn last record). The first file (in name order, the log's segment order) whose bytes
-/// changed keeps `cut % changed span` of its unflushed bytes; the later files lose theirs.
-/// Returns whether anything was kept.
-fn tear(disk: &MemStorage, before: &[(String, Vec<u8>)], cut: u64) -> bool {
-    for (name, live) in before {
-        let Some(durable) = disk.contents(name) else {
-            continue;
-        };
-        if *live == durable {
-            continue;
-        }
-        let first = live
-            .iter()
-            .zip(durable.iter())
-            .position(|(a, b)| a != b)
-            .unwrap_or(durable.len().min(live.len()));
-        let last = live.len();
-        if last <= first {
-            return false;
-        }
-        let keep = (cut % (last - first) as u64) as usize;
-        if keep == 0 {
-            return false;
-        }
-        let mut torn = durable.clone();
-        if torn.len() < first + keep {
-            torn.resize(first + keep, 0);
-        }
-        torn[first..first + keep].copy_from_slice(&live[first..first + keep]);
-        disk.set_contents(name, torn);
-        return true;
-    }
-    false
 }
 
 /// Runs one seed.

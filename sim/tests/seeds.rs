@@ -1,10 +1,18 @@
 //! Runs seeds through the simulator: no check may fail, and a replay is identical.
+//!
+//! These run the model from before the client view (`SimConfig::classic`: no pauses, power
+//! loss, torn writes, witness state loss or lagging log, only the `acknowledgeable_seq`
+//! checks), which today's sequencer passes; the widened model's seeds that fail on today's
+//! code are in `tests/issue15.rs`. The seed numbers below were found with the single demo
+//! engine and the sequencer's built-in load; with the several-shard applier and the clients
+//! the same seeds run other schedules, so they are kept as passing seeds (each bug also has a
+//! test of its own in `sequencer/tests/`).
 
 use tpx_sim::{run_seed, SimConfig};
 
 #[test]
 fn fifty_seeds_pass_every_check() {
-    let cfg = SimConfig::default();
+    let cfg = SimConfig::classic();
     let mut failed = Vec::new();
     let mut acked = 0;
     for seed in 0..50 {
@@ -36,7 +44,7 @@ fn faulty(loose: bool) -> SimConfig {
     SimConfig {
         disk_fault_ppm: 500,
         content_crash_guard: !loose,
-        ..SimConfig::default()
+        ..SimConfig::classic()
     }
 }
 
@@ -78,7 +86,7 @@ fn disk_faults_pass_every_check() {
 #[test]
 fn seeds_1020_1889_standby_with_a_term_the_primary_never_saw_resyncs() {
     for seed in [1020, 1889] {
-        for cfg in [SimConfig::default(), faulty(false)] {
+        for cfg in [SimConfig::classic(), faulty(false)] {
             let o = run_seed(seed, cfg);
             assert_eq!(o.violation, None, "seed {seed}");
         }
@@ -93,21 +101,57 @@ fn seeds_1020_1889_standby_with_a_term_the_primary_never_saw_resyncs() {
 /// a failed cut is finished by the next `Welcome`.
 #[test]
 fn seed_79_stale_welcome_keeps_the_standbys_records_of_the_term() {
-    let o = run_seed(79, SimConfig::default());
+    let o = run_seed(79, SimConfig::classic());
     assert_eq!(o.violation, None);
     assert!(o.acked > 0);
 }
 
-/// A crash-heavy profile (3% a step, the planted-bug test's) passes too: the checks do not
+/// A crash-heavy profile (3% a step, the planted-bug test's, with and without the lagging
+/// log) passes too: the checks do not
 /// fail a correct sequencer.
 #[test]
 fn crash_heavy_seeds_pass() {
+    for lag in [1, 4] {
+        let cfg = SimConfig {
+            crash_ppm: 30_000,
+            max_lag_polls: lag,
+            ..SimConfig::classic()
+        };
+        let failed: Vec<String> = (0..20)
+            .filter_map(|s| run_seed(s, cfg).violation.map(|v| format!("seed {s}: {v}")))
+            .collect();
+        assert!(failed.is_empty(), "lag {lag}: {failed:#?}");
+    }
+}
+
+/// The widened model's workload does what it is for: every shard gets orders, deposits make
+/// them trade, clients are answered by replies and (after re-sends) by duplicates, and the
+/// faults it adds fire.
+#[test]
+fn the_widened_model_exercises_what_it_models() {
     let cfg = SimConfig {
-        crash_ppm: 30_000,
+        client_acks: tpx_sim::AckCheck::None,
         ..SimConfig::default()
     };
-    let failed: Vec<String> = (0..20)
-        .filter_map(|s| run_seed(s, cfg).violation.map(|v| format!("seed {s}: {v}")))
-        .collect();
-    assert!(failed.is_empty(), "{failed:#?}");
+    let (mut fills, mut replies, mut dups, mut pauses, mut torn, mut power, mut rejoins) =
+        (0, 0, 0, 0, 0, 0, 0);
+    let mut shards = std::collections::BTreeSet::new();
+    for seed in 0..30 {
+        let o = run_seed(seed, cfg);
+        fills += o.fills;
+        replies += o.client_acks;
+        dups += o.duplicate_acks;
+        pauses += o.pauses;
+        torn += o.torn_tails;
+        power += o.power_losses;
+        rejoins += o.rejoins;
+        shards.insert(o.shards);
+    }
+    assert!(fills > 1000, "fills {fills}");
+    assert!(
+        replies > 1000 && dups > 0,
+        "replies {replies} duplicates {dups}"
+    );
+    assert!(pauses > 0 && torn > 0 && power > 0 && rejoins > 0);
+    assert_eq!(shards.len(), 3, "{shards:?}");
 }

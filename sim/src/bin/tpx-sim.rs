@@ -36,6 +36,44 @@ struct Args {
     /// is back.
     #[arg(long)]
     holder_may_crash: bool,
+    /// The fault model before the client view (no pauses, power loss, witness state loss,
+    /// lagging log or client resets); the flags below still apply on top.
+    #[arg(long)]
+    classic: bool,
+    /// Chance per step, in millionths, that a running node is paused for 0.5-10 timeouts.
+    #[arg(long)]
+    pause_ppm: Option<u32>,
+    /// Chance per step, in millionths, that both nodes lose power (fsync modes only).
+    #[arg(long)]
+    power_loss_ppm: Option<u32>,
+    /// Percent of witness crashes that lose the witness's state file.
+    #[arg(long)]
+    witness_loss_pct: Option<u32>,
+    /// Chance per step, in millionths, per client, that its connection resets.
+    #[arg(long)]
+    client_reset_ppm: Option<u32>,
+    /// The log commits every 1..=N polls (1: every poll).
+    #[arg(long)]
+    max_lag_polls: Option<u32>,
+    /// Percent of crashes that find the log writer inside a commit (torn write).
+    #[arg(long)]
+    torn_pct: Option<u32>,
+    /// Chance per step, in millionths, that the witness crashes.
+    #[arg(long)]
+    witness_crash_ppm: Option<u32>,
+    /// A crashed node restarts after at most this many steps (default 320).
+    #[arg(long)]
+    max_restart_steps: Option<u64>,
+    /// Matching shards (0: 1-3 from the seed).
+    #[arg(long)]
+    shards: Option<u32>,
+    /// The standby runs another shard map (a configuration mismatch).
+    #[arg(long)]
+    shard_map_mismatch: bool,
+    /// Which client acknowledgements are checked against the surviving logs: all | replies |
+    /// duplicates | none (only `acknowledgeable_seq`; `--classic` implies none).
+    #[arg(long)]
+    client_acks: Option<tpx_sim::AckCheck>,
     /// The default now (kept so older reproduction commands run).
     #[arg(long, hide = true)]
     loose_crash_guard: bool,
@@ -76,7 +114,32 @@ fn run_all(seeds: &[u64], cfg: SimConfig, jobs: usize) -> Vec<Outcome> {
 
 fn main() {
     let a = Args::parse();
-    let mut cfg = SimConfig::default();
+    let mut cfg = if a.classic {
+        SimConfig::classic()
+    } else {
+        SimConfig::default()
+    };
+    for (v, f) in [
+        (a.pause_ppm, &mut cfg.pause_ppm),
+        (a.power_loss_ppm, &mut cfg.power_loss_ppm),
+        (a.witness_loss_pct, &mut cfg.witness_loss_pct),
+        (a.client_reset_ppm, &mut cfg.client_reset_ppm),
+        (a.max_lag_polls, &mut cfg.max_lag_polls),
+        (a.torn_pct, &mut cfg.torn_pct),
+        (a.witness_crash_ppm, &mut cfg.witness_crash_ppm),
+        (a.shards, &mut cfg.shards),
+    ] {
+        if let Some(v) = v {
+            *f = v;
+        }
+    }
+    if let Some(m) = a.max_restart_steps {
+        cfg.max_restart_steps = m;
+    }
+    cfg.shard_map_mismatch = a.shard_map_mismatch;
+    if let Some(c) = a.client_acks {
+        cfg.client_acks = c;
+    }
     if let Some(s) = a.steps {
         cfg.steps = s;
     }
@@ -101,19 +164,32 @@ fn main() {
     });
     for o in run_all(&seeds, cfg, jobs) {
         let line = format!(
-            "seed={} trace={:016x} mode={:?} steps={} submitted={} acked={} promotions={} \
-             crashes={} torn={} witness_crashes={} partitions={} disk_faults={} net_resets={} \
+            "seed={} trace={:016x} mode={:?} shards={} steps={} submitted={} acked={} \
+             client_acks={} duplicate_acks={} client_failovers={} fills={} promotions={} \
+             crashes={} power_losses={} pauses={} rejoins={} torn={} witness_crashes={} \
+             witness_losses={} witness_refusals={} final_checked={} partitions={} disk_faults={} net_resets={} \
              stale_msgs={} failed_restarts={} acked_truncations={}",
             o.seed,
             o.trace_hash,
             o.durability,
+            o.shards,
             o.steps,
             o.submitted,
             o.acked,
+            o.client_acks,
+            o.duplicate_acks,
+            o.client_failovers,
+            o.fills,
             o.promotions,
             o.crashes,
+            o.power_losses,
+            o.pauses,
+            o.rejoins,
             o.torn_tails,
             o.witness_crashes,
+            o.witness_losses,
+            o.witness_refusals,
+            o.final_checked,
             o.partitions,
             o.disk_faults,
             o.net_resets,
