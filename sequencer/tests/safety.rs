@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use tpx_sequencer::log::{LogConfig, LogError, LogReader};
+use tpx_sequencer::log::{LogConfig, LogReader};
 use tpx_sequencer::proto::Msg;
 use tpx_sequencer::replica::{Durability, Replica, ReplicaConfig, Role, SubmitError};
 use tpx_sequencer::storage::MemStorage;
@@ -19,57 +19,13 @@ use tpx_wire::enums as w;
 use tpx_wire::log_record::{encode_record, Input, LogRecord, RecordMeta};
 use tpx_wire::order_entry::EnterOrder;
 
+mod common;
+
+use common::StallLog;
+
 const W: u32 = 100;
 const TIMEOUT: u64 = 500_000;
 const STEP: u64 = 10_000;
-
-/// A `SyncLog` whose disk can be stalled: while `stall` is set nothing staged is committed
-/// (the disk is slow; appends and reads of what is durable go on).
-struct GateLog {
-    inner: SyncLog<MemStorage>,
-    stall: Arc<AtomicBool>,
-}
-
-impl LogSink for GateLog {
-    fn append(&mut self, rec: &[u8]) -> Result<u64, LogError> {
-        self.inner.append(rec)
-    }
-    fn poll(&mut self) {
-        if !self.stall.load(Ordering::Relaxed) {
-            self.inner.poll();
-        }
-    }
-    fn last_seq(&self) -> u64 {
-        self.inner.last_seq()
-    }
-    fn last_term(&self) -> u64 {
-        self.inner.last_term()
-    }
-    fn durable_seq(&self) -> u64 {
-        self.inner.durable_seq()
-    }
-    fn terms(&self) -> &[(u64, u64)] {
-        self.inner.terms()
-    }
-    fn truncate_after(&mut self, seq: u64) -> Result<(), LogError> {
-        self.inner.truncate_after(seq)
-    }
-    fn read(&mut self, from: u64, max: usize, out: &mut Vec<LogRecord>) -> Result<(), LogError> {
-        self.inner.read(from, max, out)
-    }
-    fn error(&self) -> Option<String> {
-        self.inner.error()
-    }
-    fn is_full(&self) -> bool {
-        self.inner.is_full()
-    }
-    fn stored_term(&mut self) -> Result<u64, LogError> {
-        self.inner.stored_term()
-    }
-    fn store_term(&mut self, term: u64) -> Result<(), LogError> {
-        self.inner.store_term(term)
-    }
-}
 
 /// What the shards were handed: records applied (in order), ranges reported unsequenced and
 /// rewinds (a node's shards cannot go back: a rewind below an applied record means a client
@@ -101,7 +57,7 @@ impl Applier for Recorder {
     }
 }
 
-type Rep = Replica<GateLog, MemTransport, ManualClock>;
+type Rep = Replica<StallLog, MemTransport, ManualClock>;
 
 struct Node {
     disk: MemStorage,
@@ -198,7 +154,7 @@ impl Cluster {
     fn start(&mut self, id: u32, want_primary: bool) {
         let n = &mut self.nodes[id as usize - 1];
         let (inner, _) = SyncLog::open(n.disk.clone(), log_cfg()).unwrap();
-        let log = GateLog {
+        let log = StallLog {
             inner,
             stall: n.stall.clone(),
         };
@@ -504,7 +460,7 @@ fn a_standby_never_keeps_a_different_record_at_a_seq_it_holds() {
     let _witness = net.endpoint(W);
     let disk = MemStorage::new();
     let (inner, _) = SyncLog::open(disk.clone(), log_cfg()).unwrap();
-    let log = GateLog {
+    let log = StallLog {
         inner,
         stall: Arc::new(AtomicBool::new(false)),
     };
@@ -711,7 +667,7 @@ fn the_dedup_table_survives_log_retention() {
     let clock = ManualClock::new(1_000_000_000);
     let open = || {
         let (inner, _) = SyncLog::open(log_st.clone(), log_cfg()).unwrap();
-        GateLog {
+        StallLog {
             inner,
             stall: Arc::new(AtomicBool::new(false)),
         }

@@ -6,14 +6,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tpx_sequencer::apply::EngineApplier;
-use tpx_sequencer::log::{LogConfig, LogError, LogReader};
+use tpx_sequencer::log::{LogConfig, LogReader};
 use tpx_sequencer::node::{demo_engine_config, Load};
 use tpx_sequencer::proto::{DenyReason, Msg};
 use tpx_sequencer::replica::{Durability, Replica, ReplicaConfig, Role};
 use tpx_sequencer::storage::MemStorage;
 use tpx_sequencer::transport::{Handshake, MemNet, MemTransport, TcpTransport};
 use tpx_sequencer::witness::{Witness, WitnessServer};
-use tpx_sequencer::writer::{LogSink, SyncLog};
+use tpx_sequencer::writer::SyncLog;
 use tpx_sequencer::{ManualClock, Transport};
 use tpx_wire::log_record::LogRecord;
 
@@ -22,55 +22,11 @@ const TIMEOUT: u64 = 500_000;
 const LEASE: u64 = 500_000;
 const STEP: u64 = 10_000;
 
-/// A log whose disk can be held back: while `frozen`, `poll` commits nothing, so the durable
-/// point lags what was appended (the threaded writer with a write in flight, a slow disk).
-struct LagLog {
-    inner: SyncLog<MemStorage>,
-    frozen: Arc<AtomicBool>,
-}
+mod common;
 
-impl LogSink for LagLog {
-    fn append(&mut self, rec: &[u8]) -> Result<u64, LogError> {
-        self.inner.append(rec)
-    }
-    fn poll(&mut self) {
-        if !self.frozen.load(Ordering::Relaxed) {
-            self.inner.poll();
-        }
-    }
-    fn last_seq(&self) -> u64 {
-        self.inner.last_seq()
-    }
-    fn last_term(&self) -> u64 {
-        self.inner.last_term()
-    }
-    fn durable_seq(&self) -> u64 {
-        self.inner.durable_seq()
-    }
-    fn terms(&self) -> &[(u64, u64)] {
-        self.inner.terms()
-    }
-    fn truncate_after(&mut self, seq: u64) -> Result<(), LogError> {
-        self.inner.truncate_after(seq)
-    }
-    fn read(&mut self, from: u64, max: usize, out: &mut Vec<LogRecord>) -> Result<(), LogError> {
-        self.inner.read(from, max, out)
-    }
-    fn error(&self) -> Option<String> {
-        self.inner.error()
-    }
-    fn is_full(&self) -> bool {
-        self.inner.is_full()
-    }
-    fn stored_term(&mut self) -> Result<u64, LogError> {
-        self.inner.stored_term()
-    }
-    fn store_term(&mut self, term: u64) -> Result<(), LogError> {
-        self.inner.store_term(term)
-    }
-}
+use common::StallLog;
 
-type Rep = Replica<LagLog, MemTransport, ManualClock>;
+type Rep = Replica<StallLog, MemTransport, ManualClock>;
 
 struct Node {
     disk: MemStorage,
@@ -143,9 +99,9 @@ impl Cluster {
         n.app.rebuild(n.disk.clone(), u64::MAX).unwrap();
         self.net.set_down(id, false);
         let ep = self.net.endpoint(id);
-        let log = LagLog {
+        let log = StallLog {
             inner,
-            frozen: n.frozen.clone(),
+            stall: n.frozen.clone(),
         };
         n.rep = Some(
             Replica::new(
