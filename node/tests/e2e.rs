@@ -371,10 +371,13 @@ fn two_cores_route_across_gateways_and_shards() {
         )));
     }
     a.flush_blocking(WAIT).unwrap();
-    let got = until(
-        &mut a,
-        |m| matches!(m, ServerMessage::OrderAccepted(x) if x.cl_ord_id == 4),
-    );
+    // Replies from two shards interleave in whatever order the shards answer:
+    // the session numbers them as they arrive, so wait for all four.
+    let mut accepted = 0;
+    let got = until(&mut a, |m| {
+        accepted += usize::from(matches!(m, ServerMessage::OrderAccepted(_)));
+        accepted == 4
+    });
     assert_eq!(got.len(), 4, "{got:?}");
     let ids: std::collections::HashSet<u64> = got
         .iter()
