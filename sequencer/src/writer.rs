@@ -319,11 +319,20 @@ impl<S: Storage + Clone + Send + 'static> Drop for ThreadedLog<S> {
     }
 }
 
+/// Zeroing done for the spare segment per idle turn of the writer: a commit that arrives
+/// meanwhile waits for at most this much of a write (about 1 ms on a c6i's EBS gp3 volume).
+const SPARE_STEP_BYTES: u64 = 256 << 10;
+
 fn writer_loop<S: Storage>(mut log: SegmentLog<S>, sh: Arc<Shared>, idle: IdleMode) {
     let mut batch: Vec<u8> = Vec::with_capacity(1 << 20);
+    // The spare segment failed to prepare: rolls make their segment themselves from then on.
+    let mut spare_failed = false;
     loop {
         if idle == IdleMode::Spin {
-            while sh.pending_len.load(Ordering::Acquire) == 0 && !log.has_staged() {
+            while sh.pending_len.load(Ordering::Acquire) == 0
+                && !log.has_staged()
+                && (spare_failed || !log.spare_wanted())
+            {
                 std::hint::spin_loop();
                 if sh.attention.load(Ordering::Acquire) {
                     break;
@@ -356,6 +365,10 @@ fn writer_loop<S: Storage>(mut log: SegmentLog<S>, sh: Arc<Shared>, idle: IdleMo
                 if p.stop || !p.bytes.is_empty() || log.has_staged() {
                     break;
                 }
+                if !spare_failed && log.spare_wanted() {
+                    // Nothing to write: prepare the next segment, one step at a time.
+                    break;
+                }
                 p.writer_waiting = true;
                 p = sh
                     .wake
@@ -375,6 +388,10 @@ fn writer_loop<S: Storage>(mut log: SegmentLog<S>, sh: Arc<Shared>, idle: IdleMo
             batch.clear();
             std::mem::swap(&mut batch, &mut p.bytes);
             sh.pending_len.store(0, Ordering::Release);
+        }
+        if batch.is_empty() && !log.has_staged() && !spare_failed && log.spare_wanted() {
+            spare_failed = log.prepare_spare(SPARE_STEP_BYTES).is_err();
+            continue;
         }
         if !batch.is_empty() {
             if let Err(e) = log.append_many(&batch) {
