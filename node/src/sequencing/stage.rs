@@ -103,6 +103,8 @@ pub struct ReplicaSeq {
     node_id: u32,
     /// The last role line printed: `(primary, term, primary id)`.
     printed: Option<(bool, u64, u32)>,
+    /// The witness's last refusal printed (a `DENIED` line when it changes).
+    printed_denial: Option<(tpx_sequencer::proto::DenyReason, u64, u32)>,
 }
 
 impl std::fmt::Debug for ReplicaSeq {
@@ -259,6 +261,7 @@ impl ReplicaSeq {
             shared,
             node_id: cfg.node_id,
             printed: None,
+            printed_denial: None,
         })
     }
 
@@ -501,6 +504,18 @@ impl ReplicaSeq {
                     say(format_args!("tpx node: TRUNCATED to_seq={to_seq}"));
                 }
                 ReplicaEvent::LogError(e) => say(format_args!("tpx node: LOGERROR {e}")),
+            }
+        }
+        let denial = self.replica.last_denial();
+        if denial != self.printed_denial {
+            self.printed_denial = denial;
+            if let Some((reason, term, holder)) = denial {
+                // `MissingAcked`: this node may lack acknowledged records; it waits for the
+                // node that holds them (OPERATIONS.md, "Restart policy").
+                say(format_args!(
+                    "tpx node: DENIED node={} reason={reason:?} witness_term={term} holder={holder}",
+                    self.node_id
+                ));
             }
         }
         n += self.answer_waiting();
