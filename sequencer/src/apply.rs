@@ -118,7 +118,8 @@ pub fn command_of(rec: &LogRecord) -> Option<Command> {
         | Input::SetMarkPrice(_)
         | Input::ApplyFunding(_)
         | Input::Liquidate(_)
-        | Input::SetFeeTier(_) => return None,
+        | Input::SetFeeTier(_)
+        | Input::TermStart(_) => return None,
     })
 }
 

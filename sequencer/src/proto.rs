@@ -36,6 +36,9 @@ pub enum Msg<'a> {
         term: u64,
         last_seq: u64,
         last_term: u64,
+        /// The standby's process (see `Promote`): the primary names it to the witness before
+        /// its receipts count (see `Renew`).
+        incarnation: u64,
         /// The newest entries of the standby's term history, `(term, first_seq)` pairs as
         /// 16 little-endian bytes each, oldest first (see [`term_pairs`]): the primary finds
         /// where the two logs diverge from them.
@@ -84,6 +87,11 @@ pub enum Msg<'a> {
         solo_term: u64,
         /// The holder's process (see `Promote`): only the process granted the term renews it.
         incarnation: u64,
+        /// The standby process whose receipt the primary counts (`replicated`), named once it
+        /// holds everything acknowledged so far (0: none yet). The witness refuses any other
+        /// process of that node a term; the primary counts that standby's receipts only once a
+        /// `Lease` echoed it.
+        standby_incarnation: u64,
     },
     /// Witness -> node: you are primary of `term`.
     Granted { term: u64, lease_ns: u64 },
@@ -92,6 +100,8 @@ pub enum Msg<'a> {
         term: u64,
         solo_upto: u64,
         lease_ns: u64,
+        /// The `standby_incarnation` the witness recorded.
+        standby_incarnation: u64,
     },
     /// Witness -> node: refused; the witness's term and who holds it.
     Denied {
@@ -156,12 +166,14 @@ impl<'a> Msg<'a> {
                 term,
                 last_seq,
                 last_term,
+                incarnation,
                 terms,
             } => {
                 head(out, HELLO);
                 w(out, term);
                 w(out, last_seq);
                 w(out, last_term);
+                w(out, incarnation);
                 out.extend_from_slice(terms);
             }
             Msg::Welcome { term, keep_seq } => {
@@ -224,6 +236,7 @@ impl<'a> Msg<'a> {
                 solo_upto,
                 solo_term,
                 incarnation,
+                standby_incarnation,
             } => {
                 head(out, RENEW);
                 w(out, u64::from(node));
@@ -231,6 +244,7 @@ impl<'a> Msg<'a> {
                 w(out, solo_upto);
                 w(out, solo_term);
                 w(out, incarnation);
+                w(out, standby_incarnation);
             }
             Msg::Granted { term, lease_ns } => {
                 head(out, GRANTED);
@@ -241,11 +255,13 @@ impl<'a> Msg<'a> {
                 term,
                 solo_upto,
                 lease_ns,
+                standby_incarnation,
             } => {
                 head(out, LEASE);
                 w(out, term);
                 w(out, solo_upto);
                 w(out, lease_ns);
+                w(out, standby_incarnation);
             }
             Msg::Denied {
                 term,
@@ -269,7 +285,8 @@ impl<'a> Msg<'a> {
                 term: r(b, 0)?,
                 last_seq: r(b, 1)?,
                 last_term: r(b, 2)?,
-                terms: b.get(32..).filter(|t| t.len() % 16 == 0)?,
+                incarnation: r(b, 3)?,
+                terms: b.get(40..).filter(|t| t.len() % 16 == 0)?,
             },
             WELCOME => Msg::Welcome {
                 term: r(b, 0)?,
@@ -307,6 +324,7 @@ impl<'a> Msg<'a> {
                 solo_upto: r(b, 2)?,
                 solo_term: r(b, 3)?,
                 incarnation: r(b, 4)?,
+                standby_incarnation: r(b, 5)?,
             },
             GRANTED => Msg::Granted {
                 term: r(b, 0)?,
@@ -316,6 +334,7 @@ impl<'a> Msg<'a> {
                 term: r(b, 0)?,
                 solo_upto: r(b, 1)?,
                 lease_ns: r(b, 2)?,
+                standby_incarnation: r(b, 3)?,
             },
             DENIED => Msg::Denied {
                 term: r(b, 0)?,
@@ -345,6 +364,7 @@ mod tests {
                 term: 1,
                 last_seq: 2,
                 last_term: 3,
+                incarnation: 12,
                 terms: &hello_terms,
             },
             Msg::Welcome {
@@ -383,6 +403,7 @@ mod tests {
                 solo_upto: 7,
                 solo_term: 1,
                 incarnation: 78,
+                standby_incarnation: 79,
             },
             Msg::Granted {
                 term: 3,
@@ -392,6 +413,7 @@ mod tests {
                 term: 3,
                 solo_upto: 4,
                 lease_ns: 5,
+                standby_incarnation: 79,
             },
             Msg::Denied {
                 term: 3,
@@ -411,6 +433,7 @@ mod tests {
             term: 1,
             last_seq: 2,
             last_term: 3,
+            incarnation: 12,
             terms: &hello_terms,
         }
         .encode(&mut buf);
@@ -429,6 +452,7 @@ mod tests {
                 term: 1,
                 last_seq: 2,
                 last_term: 3,
+                incarnation: 12,
                 terms: &terms,
             },
             Msg::Append {

@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 
 use rustc_hash::FxHashMap;
 use tpx_wire::log_record::{
-    decode_record, encode_record, Input, LogRecord, RecordMeta, MAX_RECORD_LEN,
+    decode_record, encode_record, Input, LogRecord, RecordMeta, TermStart, MAX_RECORD_LEN,
 };
 
 use crate::apply::Applier;
@@ -168,6 +168,8 @@ pub struct ReplicaStats {
 #[derive(Clone, Copy, Debug, Default)]
 struct PeerState {
     joined: bool,
+    /// The standby's process (from its `Hello`).
+    incarnation: u64,
     sent_seq: u64,
     received_seq: u64,
     durable_seq: u64,
@@ -278,6 +280,14 @@ pub struct Replica<L: LogSink, T: Transport, C: Clock> {
     solo_ok: u64,
     solo_acked: u64,
     solo_requested: u64,
+    /// Primary: the seq of this term's `TermStart` record (0: the log was empty, nothing was
+    /// inherited). Nothing is acknowledged, and nothing asked of the witness, below it: see
+    /// `begin_term`.
+    term_start_seq: u64,
+    /// Primary (`replicated`): the standby process last named to the witness, and the one a
+    /// `Lease` confirmed; only the confirmed one's receipts count (see `peer_counts`).
+    standby_reported: u64,
+    standby_confirmed: u64,
     renews_in_flight: VecDeque<u64>,
     last_renew_ns: u64,
     // Standby / candidate.
@@ -446,6 +456,9 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             solo_ok: 0,
             solo_acked: 0,
             solo_requested: 0,
+            term_start_seq: 0,
+            standby_reported: 0,
+            standby_confirmed: 0,
             renews_in_flight: VecDeque::new(),
             last_renew_ns: 0,
             last_heard_primary_ns: now,
@@ -682,8 +695,9 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
                 term,
                 last_seq,
                 last_term,
+                incarnation,
                 terms,
-            } => self.on_hello(now, term, last_seq, last_term, terms, app),
+            } => self.on_hello(now, term, (last_seq, last_term), incarnation, terms, app),
             Msg::Welcome { term, keep_seq } => self.on_welcome(now, term, keep_seq, app),
             Msg::Append {
                 term,
@@ -823,8 +837,8 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         &mut self,
         now: u64,
         term: u64,
-        last_seq: u64,
-        last_term: u64,
+        (last_seq, last_term): (u64, u64),
+        incarnation: u64,
         terms: &[u8],
         app: &mut A,
     ) {
@@ -859,6 +873,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         };
         self.peer = PeerState {
             joined: true,
+            incarnation,
             sent_seq: keep,
             received_seq: keep,
             durable_seq: 0,
@@ -979,6 +994,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
                 term,
                 solo_upto,
                 lease_ns,
+                standby_incarnation,
             } => {
                 let sent = self.renews_in_flight.pop_front();
                 if self.role == Role::Primary && term == self.term {
@@ -990,6 +1006,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
                             .max((sent + lease_ns).saturating_sub(margin));
                     }
                     self.solo_ok = solo_upto.min(self.solo_requested);
+                    self.standby_confirmed = standby_incarnation;
                 }
             }
             Msg::Denied {
@@ -1077,6 +1094,8 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             .saturating_sub(lease_margin_ns(self.cfg.lease_margin_ns, lease_ns));
         self.solo_ok = 0;
         self.solo_requested = 0;
+        self.standby_reported = 0;
+        self.standby_confirmed = 0;
         self.renews_in_flight.clear();
         self.last_renew_ns = 0;
         self.peer = PeerState::default();
@@ -1111,10 +1130,57 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
                 from = self.applied_seq + 1;
             }
         }
+        self.begin_term(term);
         self.events.push_back(ReplicaEvent::BecamePrimary {
             term,
             last_seq: self.log.last_seq(),
         });
+    }
+
+    /// A primary whose log is not empty starts its term with a `TermStart` record, and its
+    /// acknowledgements (and what it asks the witness to record as acknowledged alone) wait
+    /// until that record is acknowledgeable. Inherited records are then acknowledged as part
+    /// of this term: whoever holds them holds a record of this term after them, which the
+    /// witness's `(last term, last seq)` comparison sees. Without it, a primary acknowledging
+    /// an inherited `(t7, 370)` alone let a node whose log ended in `(t8, 370)` (another
+    /// record) win the next term: Raft's "figure 8" (`tpx-sim` seed 122 of
+    /// `--classic --crash-ppm 30000 --max-lag-polls 4 --max-restart-steps 20`).
+    fn begin_term(&mut self, term: u64) {
+        self.term_start_seq = 0;
+        if self.log.last_seq() == 0 {
+            return;
+        }
+        let ts = self.clock.now_ns().max(self.last_ts_ns);
+        let rec = LogRecord {
+            meta: RecordMeta {
+                seq: self.log.last_seq() + 1,
+                term,
+                timestamp_ns: ts,
+                origin: 0,
+                account: 0,
+            },
+            input: Input::TermStart(TermStart {
+                node: self.cfg.node_id,
+            }),
+        };
+        // Until the record is in the log nothing of this term is acknowledged (`u64::MAX`);
+        // a failed append is the log failing, reported as for `submit`.
+        self.term_start_seq = u64::MAX;
+        let appended = encode_record(&rec, &mut self.enc)
+            .map_err(|e| format!("{e:?}"))
+            .and_then(|n| self.log.append(&self.enc[..n]).map_err(|e| e.to_string()));
+        match appended {
+            Ok(_) => {
+                self.last_ts_ns = ts;
+                self.term_start_seq = rec.meta.seq;
+                self.recent.push_back(rec);
+            }
+            Err(e) => {
+                self.log_failed = true;
+                self.events
+                    .push_back(ReplicaEvent::LogError(format!("term start record: {e}")));
+            }
+        }
     }
 
     fn step_down<A: Applier>(&mut self, now: u64, term: u64, primary: u32, app: &mut A) {
@@ -1187,6 +1253,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
                 term: self.term,
                 last_seq: self.log.last_seq(),
                 last_term: self.log.last_term(),
+                incarnation: self.cfg.incarnation,
                 terms: &tb,
             };
             self.send(self.cfg.peer_id, m);
@@ -1276,7 +1343,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
     fn update_commit(&mut self, now: u64) {
         let local = self.log.durable_seq();
         let last = self.log.last_seq();
-        let alone = !self.peer_alive(now) && self.cfg.solo_when_alone;
+        let alone = (!self.peer_alive(now) || !self.peer_counts()) && self.cfg.solo_when_alone;
         let peer_recv = self.peer_safe_seq();
         // Every mode acknowledges only what the primary's own disk holds as well, so a
         // restarted primary holds everything it acknowledged (the witness relies on it: see
@@ -1297,7 +1364,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             let _ = (mode_seq, safe);
             last
         };
-        if c > self.commit_seq {
+        if c > self.commit_seq && c >= self.term_start_seq {
             if c > peer_recv {
                 self.solo_acked = self.solo_acked.max(c);
             }
@@ -1310,27 +1377,62 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
     /// what was acknowledged: what the standby's disk lacks, the witness must have recorded).
     fn peer_safe_seq(&self) -> u64 {
         match self.cfg.durability {
+            Durability::Replicated if !self.peer_counts() => 0,
             Durability::Replicated => self.peer.received_seq,
             Durability::Fsync | Durability::ReplicatedFsync => self.peer.durable_seq,
+        }
+    }
+
+    /// `replicated`: whether the standby's receipts count. Its memory holds what they
+    /// acknowledge, which a restart loses: the witness must know the process (so that another
+    /// process of that node is never granted a term: `tpx-sim` seeds 338, 342, 343, 417), so
+    /// only the process a `Lease` confirmed counts. The fsync modes count the standby's disk.
+    fn peer_counts(&self) -> bool {
+        self.cfg.durability != Durability::Replicated
+            || (self.peer.incarnation != 0 && self.peer.incarnation == self.standby_confirmed)
+    }
+
+    /// The standby process to name in the next `Renew`: the joined one once it holds
+    /// everything acknowledged so far (what an earlier standby's receipt acknowledged may be
+    /// in no other memory), else the one named before.
+    fn standby_to_report(&self) -> u64 {
+        let p = &self.peer;
+        if self.cfg.durability == Durability::Replicated
+            && p.joined
+            && p.incarnation != 0
+            && p.received_seq >= self.commit_seq
+        {
+            p.incarnation
+        } else {
+            self.standby_reported
         }
     }
 
     fn renew_lease(&mut self, now: u64) {
         let peer_recv = self.peer_safe_seq();
         let local = self.log.durable_seq();
-        let alone = !self.peer_alive(now);
+        let alone = !self.peer_alive(now) || !self.peer_counts();
         // Ask the witness to record what may be acknowledged without the standby: in fsync
-        // mode whatever is on disk, in the replicated modes only while the standby is gone.
+        // mode whatever is on disk, in the replicated modes only while the standby is gone
+        // (or its receipts do not count yet: see `peer_counts`).
         let want_mode = match self.cfg.durability {
             Durability::Fsync => local,
             _ if alone && self.cfg.solo_when_alone => local,
             _ => 0,
         };
+        // Nothing of this term below its `TermStart` (see `begin_term`).
+        let want_mode = if want_mode >= self.term_start_seq {
+            want_mode
+        } else {
+            0
+        };
         let want = want_mode.max(self.solo_acked);
         let want = if want > peer_recv { want } else { 0 };
         let period = (self.lease_ns / 4).max(self.cfg.heartbeat_ns);
         let due = now.saturating_sub(self.last_renew_ns) >= period;
-        let eager = want > self.solo_requested && self.renews_in_flight.is_empty();
+        let standby = self.standby_to_report();
+        let eager = (want > self.solo_requested || standby != self.standby_reported)
+            && self.renews_in_flight.is_empty();
         if !(due || eager) {
             return;
         }
@@ -1343,6 +1445,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             solo_upto: want,
             solo_term: self.term_at(want),
             incarnation: self.cfg.incarnation,
+            standby_incarnation: standby,
         };
         if self.send(self.cfg.witness_id, m) {
             self.renews_in_flight.push_back(now);
@@ -1351,6 +1454,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             }
         }
         self.solo_requested = want;
+        self.standby_reported = standby;
         // What was asked last bounds acknowledging alone: the witness may already hold the
         // lower value (an older, higher `Lease` must not be used after asking for less).
         self.solo_ok = self.solo_ok.min(want);

@@ -81,6 +81,14 @@ pub struct Witness {
     /// the newest record any holder reported acknowledging alone.
     pub must_have_seq: u64,
     pub must_have_term: u64,
+    /// The holder was granted cold (a restarted holder after a witness restart): `must_have`
+    /// was set to its whole log, which was all on its disk, so a later restart of it needs
+    /// that log, not a record of its term (it may have died before writing one).
+    pub holder_floor_is_its_disk: bool,
+    /// The standby process whose receipts the holder counts (`replicated`; 0: none, or unknown
+    /// after a witness restart). Another process of that node is refused a term: what that
+    /// receipt acknowledged was only in the old process's memory.
+    pub standby_incarnation: u64,
     pub lease_ns: u64,
 }
 
@@ -117,6 +125,8 @@ impl Witness {
             lease_until_ns: if held { now_ns + lease_ns } else { 0 },
             must_have_seq: if held { UNKNOWN.1 } else { 0 },
             must_have_term: if held { UNKNOWN.0 } else { 0 },
+            holder_floor_is_its_disk: false,
+            standby_incarnation: 0,
             lease_ns,
         }
     }
@@ -179,21 +189,35 @@ impl Witness {
                     let must = (self.must_have_term, self.must_have_seq);
                     let restarted_holder = node == self.holder;
                     // A restarted holder holds what it acknowledged; it holds what it inherited
-                    // only if its disk reached its own term (see the module docs). After a
-                    // witness restart (`must_have` unknown) nobody else can be checked, and it
-                    // is let through as before (the documented residual risk).
+                    // only if its disk reached its own term (see the module docs), or if it was
+                    // granted cold and holds the log it was granted with. After a witness
+                    // restart (`must_have` unknown) nobody else can be checked, and it is let
+                    // through (the documented residual risk).
                     let behind = if restarted_holder {
-                        must != UNKNOWN && (last_term < self.term || (last_term, last_seq) < must)
+                        must != UNKNOWN
+                            && ((last_term < self.term && !self.holder_floor_is_its_disk)
+                                || (last_term, last_seq) < must)
                     } else {
                         (last_term, last_seq) < must
+                            || (self.standby_incarnation != 0
+                                && incarnation != self.standby_incarnation)
                     };
                     if behind {
                         return (Some(self.deny(DenyReason::MissingAcked)), none);
                     }
-                    if restarted_holder && must == UNKNOWN {
-                        self.must_have_term = 0;
-                        self.must_have_seq = 0;
+                    let cold = restarted_holder && must == UNKNOWN;
+                    if cold {
+                        // Its whole log is on its disk (a restarted process) and may hold
+                        // anything it acknowledged before: the next candidate needs all of it
+                        // (should this process die before it takes up the term, the shorter
+                        // node must not win: `tpx-sim` seeds 154, 50, 5321).
+                        (self.must_have_term, self.must_have_seq) = (last_term, last_seq);
                     }
+                    self.holder_floor_is_its_disk = cold;
+                }
+                if !live {
+                    // The new holder names its own standby once it counts one.
+                    self.standby_incarnation = 0;
                 }
                 self.term = term;
                 self.holder = node;
@@ -218,8 +242,12 @@ impl Witness {
                 solo_upto,
                 solo_term,
                 incarnation,
+                standby_incarnation,
             } => {
                 if self.is_live_holder(node, incarnation) && term == self.term {
+                    if standby_incarnation != 0 {
+                        self.standby_incarnation = standby_incarnation;
+                    }
                     self.lease_until_ns = now_ns + self.lease_ns;
                     let reported = if solo_upto == 0 {
                         (0, 0)
@@ -238,6 +266,7 @@ impl Witness {
                             term,
                             solo_upto,
                             lease_ns: self.lease_ns,
+                            standby_incarnation: self.standby_incarnation,
                         }),
                         none,
                     )
@@ -448,6 +477,7 @@ mod tests {
                 solo_upto: 40,
                 solo_term: 1,
                 incarnation: INC,
+                standby_incarnation: 0,
             },
         );
         assert!(matches!(
@@ -486,6 +516,7 @@ mod tests {
                 solo_upto: 0,
                 solo_term: 0,
                 incarnation: INC,
+                standby_incarnation: 0,
             },
         );
         assert!(matches!(
@@ -533,6 +564,7 @@ mod tests {
                 solo_upto: 0,
                 solo_term: 0,
                 incarnation: INC,
+                standby_incarnation: 0,
             },
         );
         assert!(matches!(
@@ -558,6 +590,7 @@ mod tests {
                 solo_upto: 60,
                 solo_term: 2,
                 incarnation: INC,
+                standby_incarnation: 0,
             },
         );
         // Node 1 returns with its longer term-1 tail: it lacks 51..=60 of term 2.
@@ -588,6 +621,7 @@ mod tests {
                 solo_upto: 40,
                 solo_term: 1,
                 incarnation: INC,
+                standby_incarnation: 0,
             },
         );
         assert!(matches!(
@@ -679,6 +713,7 @@ mod tests {
                 solo_upto: 0,
                 solo_term: 0,
                 incarnation: 22,
+                standby_incarnation: 0,
             },
         );
         assert!(matches!(
@@ -724,5 +759,51 @@ mod tests {
             Msg::Granted { term: 6, .. }
         ));
         assert_eq!(w.grant().incarnation, 10);
+    }
+
+    /// Hole found by `tpx-sim` (seeds 154, 50, 5321): the restarted holder re-granted after a
+    /// witness restart sets the floor to its whole log (it is all on its disk), not to
+    /// "nothing". Should it fail to take up the term (storing the term failed), the shorter
+    /// node still may not win; the holder, restarted again with the same disk, may continue
+    /// although it never wrote a record of the term it was re-granted.
+    #[test]
+    fn a_cold_regrant_binds_the_next_candidate_to_the_holder_disk() {
+        let g = Grant {
+            term: 2,
+            holder: 2,
+            incarnation: 9,
+        };
+        let mut w = Witness::restore(L, 0, Some(g));
+        assert!(matches!(
+            promote_inc(&mut w, 2 * L, 2, 3, (2, 750), 10),
+            Msg::Granted { term: 3, .. }
+        ));
+        // Incarnation 10 never takes up term 3 (it dies storing it). Node 1 lacks seq 750,
+        // which node 2 may have acknowledged in term 2: refused even after the lease.
+        assert!(matches!(
+            promote_inc(&mut w, 4 * L, 1, 4, (2, 749), 30),
+            Msg::Denied {
+                reason: DenyReason::MissingAcked,
+                ..
+            }
+        ));
+        // Node 2 comes back with the same disk: its log is the floor, so it continues.
+        assert!(matches!(
+            promote_inc(&mut w, 4 * L, 2, 4, (2, 750), 11),
+            Msg::Granted { term: 4, .. }
+        ));
+        // Once node 1 holds what node 2's disk held, it may take over as usual.
+        assert!(matches!(
+            promote_inc(&mut w, 6 * L, 1, 5, (4, 800), 30),
+            Msg::Granted { term: 5, .. }
+        ));
+        // A holder granted the usual way still needs a record of its term on a restart.
+        assert!(matches!(
+            promote_inc(&mut w, 8 * L, 1, 6, (4, 900), 31),
+            Msg::Denied {
+                reason: DenyReason::MissingAcked,
+                ..
+            }
+        ));
     }
 }

@@ -260,8 +260,9 @@ fn failover_continues_the_sequence_and_loses_nothing_acknowledged() {
         "took {takeover_ns} ns ({took} steps)"
     );
     assert_eq!(c.rep(2).term(), 2);
+    // Its term starts with a `TermStart` record after what it inherited.
     let last_before = c.rep(2).last_seq();
-    assert!(last_before >= acked);
+    assert!(last_before > acked);
     // The new primary continues the sequence: no gap, no duplicate, records of term 2.
     let seqs = c.submit(50);
     assert_eq!(seqs.first(), Some(&(last_before + 1)));
@@ -270,7 +271,11 @@ fn failover_continues_the_sequence_and_loses_nothing_acknowledged() {
     let recs = c.records(2);
     for (i, r) in recs.iter().enumerate() {
         assert_eq!(r.meta.seq, i as u64 + 1);
-        assert_eq!(r.meta.term, if r.meta.seq <= last_before { 1 } else { 2 });
+        assert_eq!(r.meta.term, if r.meta.seq < last_before { 1 } else { 2 });
+        assert_eq!(
+            matches!(r.input, tpx_wire::log_record::Input::TermStart(t) if t.node == 2),
+            r.meta.seq == last_before
+        );
     }
     assert_eq!(
         c.nodes[1].app.state_hash(),

@@ -301,7 +301,8 @@ fn records_the_new_term_keeps_are_applied_after_the_step_down() {
         }
     }
     assert_eq!(c.rep(2).role(), Role::Primary);
-    assert_eq!(c.rep(2).last_seq(), 15);
+    // 1..=15 inherited, then its term's `TermStart` (16).
+    assert_eq!(c.rep(2).last_seq(), 16);
     c.submit(2, 8, 101..=103);
     c.step(5);
     c.nodes[0].frozen = false;
@@ -313,7 +314,7 @@ fn records_the_new_term_keeps_are_applied_after_the_step_down() {
     assert_eq!(n1.early, Vec::<u64>::new());
     assert_eq!(n1.discarded, vec![(11, 15)]);
     assert_eq!(n1.applied, c.records(2));
-    assert_eq!(n1.applied.len(), 18);
+    assert_eq!(n1.applied.len(), 19);
 }
 
 // ---- Item 2: a duplicate is answered only once its original is acknowledgeable. ----
@@ -356,7 +357,11 @@ fn a_duplicate_is_answered_only_once_its_original_is_acknowledgeable() {
     c.step(300);
     let d = c.rep(2).last_denial();
     assert_eq!(c.primary(), Some(2), "{:?} {d:?}", c.rep(2));
-    assert!(c.records(2).iter().all(|r| r.meta.seq < seq));
+    // Node 2's term starts at `seq` with its `TermStart`; id 6 is in no log.
+    assert!(!c
+        .records(2)
+        .iter()
+        .any(|r| matches!(r.input, Input::EnterOrder(m) if m.cl_ord_id == 6)));
     // Not done: the client re-sends to the new primary, which sequences it.
     c.rep(2).submit(7, 7, &order(6)).unwrap();
     c.step(20);
@@ -380,6 +385,8 @@ fn a_restarted_holder_is_never_granted_its_term_again() {
     c.step(100);
     c.submit(1, 7, 1..=10);
     c.step(20);
+    // Node 2's disk stalls: its term's `TermStart` never reaches it.
+    c.nodes[1].stall.store(true, Ordering::Relaxed);
     c.crash(1);
     for _ in 0..400 {
         c.step(1);
@@ -388,9 +395,15 @@ fn a_restarted_holder_is_never_granted_its_term_again() {
         }
     }
     assert_eq!(c.rep(2).term(), 2);
-    assert_eq!(c.rep(2).log().last_term(), 1, "no record of term 2 yet");
+    assert_eq!(c.rep(2).log().last_term(), 2, "its TermStart, in memory");
+    assert!(c.rep(2).durable_seq() < c.rep(2).last_seq());
     c.crash(2);
     c.start(2, true);
+    assert_eq!(
+        c.rep(2).log().last_term(),
+        1,
+        "no record of term 2 on its disk"
+    );
     assert!(c.rep(2).term() >= 2, "starts from the stored term");
     c.step(300);
     // Never term 2 again. (Nor, since the witness's incarnation rule, any term while node 1

@@ -151,7 +151,7 @@ fn default_profile_seeds_pass() {
     assert_pass(SimConfig::default(), &[0, 1, 2, 3, 4, 7, 15, 20, 22]);
 }
 
-/// A remaining hole found after the fixes (not one of the 12 items as filed): a new primary
+/// Was a hole found after the fixes (not one of the 12 items as filed): a new primary
 /// that acknowledges alone (`solo_upto`) records of an older term reports them to the witness
 /// as `(term of the record, seq)`, and the witness lets through a candidate whose log ends
 /// in a higher term at that seq although it holds another record there (Raft's "figure 8").
@@ -161,8 +161,10 @@ fn default_profile_seeds_pass() {
 /// not below (7, 370), and was granted term 10 without the acknowledged (370, t7):
 /// `acked-in-later-primary` ("seq 370 differs from the acknowledged record").
 /// `--classic --crash-ppm 30000 --max-lag-polls 4 --max-restart-steps 20`: 1 of 200 seeds.
+/// Fixed: a primary whose log is not empty starts its term with a `TermStart` record and
+/// acknowledges nothing before it (Raft's no-op), so what it acknowledges alone is reported as
+/// `(its term, seq)` (`replica.rs` `begin_term`).
 #[test]
-#[ignore = "a remaining hole: solo must_have compared by the record's term (see the comment)"]
 fn solo_acknowledged_older_term_records_bind_the_next_candidate() {
     let cfg = SimConfig {
         crash_ppm: 30_000,
@@ -173,7 +175,7 @@ fn solo_acknowledged_older_term_records_bind_the_next_candidate() {
     assert_pass(cfg, &[122]);
 }
 
-/// A remaining hole (fsync): after a witness restart (`must_have` unknown) the restarted
+/// Was a hole (fsync): after a witness restart (`must_have` unknown) the restarted
 /// holder is re-granted and the witness sets `must_have` to (0, 0); that holder then fails to
 /// take up the term (storing the term failed: an injected EIO) and the other node, shorter, is
 /// granted the next term. Seed 154 (`--max-restart-steps 20`): node 2, holder of term 2 with
@@ -181,8 +183,9 @@ fn solo_acknowledged_older_term_records_bind_the_next_candidate() {
 /// node 1 (749) won term 4: `acked-in-later-primary` ("holds 749 records; 750 acknowledged").
 /// Seed 50 (`--torn-pct 100 --power-loss-ppm 2000`) is the same after both nodes lost power
 /// (725 held, 802 acknowledged).
+/// Fixed: the cold re-grant sets `must_have` to the holder's whole log
+/// (`witness.rs` `a_cold_regrant_binds_the_next_candidate_to_the_holder_disk`).
 #[test]
-#[ignore = "a remaining hole: must_have reset to (0, 0) when re-granting a restarted holder"]
 fn a_regranted_holder_that_fails_to_take_its_term_binds_the_next_candidate() {
     let restart_at_once = SimConfig {
         max_restart_steps: 20,
@@ -200,7 +203,7 @@ fn a_regranted_holder_that_fails_to_take_its_term_binds_the_next_candidate() {
     assert_pass(SimConfig::default(), &[5321]);
 }
 
-/// A remaining hole (`replicated`), the class of items 3 / 6 that seed 236 above no longer
+/// Was a hole (`replicated`), the class of items 3 / 6 that seed 236 above no longer
 /// shows: the standby crashes (crash guard: the primary's disk holds every acknowledged
 /// record) while the primary is paused; the standby restarts at once without what it held in
 /// memory (acknowledged by its receipt), and wins the next term when the paused primary's
@@ -210,8 +213,10 @@ fn a_regranted_holder_that_fails_to_take_its_term_binds_the_next_candidate() {
 /// 500 (all `replicated`). Either `replicated` cannot promise this (two faults: a standby
 /// crash and a primary stall) and the simulator's crash guard should count a paused node as
 /// failed, or the witness must learn what the standby acknowledged by receipt.
+/// Fixed: the witness knows which standby process the primary counts on, and refuses
+/// another process of that node (`witness_safety.rs`
+/// `a_restarted_standby_never_wins_without_what_its_receipt_acknowledged`).
 #[test]
-#[ignore = "a remaining hole or a model question: standby crash while the primary is paused"]
 fn a_restarted_standby_does_not_win_while_the_primary_is_paused() {
     let cfg = SimConfig {
         crash_ppm: 10_000,

@@ -25,6 +25,7 @@ fn a_new_term_keeps_what_the_old_one_acknowledged_alone() {
         solo_upto: 17_000,
         solo_term: 19,
         incarnation: 1,
+        standby_incarnation: 0,
     };
     assert!(matches!(
         w.on_message(10, &renew).0,

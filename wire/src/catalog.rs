@@ -56,6 +56,7 @@ pub const LAYOUTS: &[Layout] = &[
     ApplyFunding::LAYOUT,
     Liquidate::LAYOUT,
     SetFeeTier::LAYOUT,
+    log_record::TermStart::LAYOUT,
     mold::PACKET_LAYOUT,
     AddOrder::LAYOUT,
     crate::market_data::OrderExecuted::LAYOUT,
@@ -402,6 +403,11 @@ pub fn examples() -> Vec<(&'static str, Vec<u8>)> {
             tier: 1,
         }
         .encode(&mut b),
+        &b,
+    );
+    add(
+        "term_start",
+        log_record::TermStart { node: 2 }.encode(&mut b),
         &b,
     );
     let msgs = [

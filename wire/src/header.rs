@@ -73,8 +73,9 @@ pub mod template {
     pub const APPLY_FUNDING: u16 = 86;
     pub const LIQUIDATE: u16 = 87;
     pub const SET_FEE_TIER: u16 = 88;
+    pub const TERM_START: u16 = 89;
     /// First and last of the further admin/risk inputs reserved after the named ones.
-    pub const RESERVED_INPUT_FIRST: u16 = 89;
+    pub const RESERVED_INPUT_FIRST: u16 = 90;
     pub const RESERVED_INPUT_LAST: u16 = 95;
     // Market data (schema MARKET_DATA), 96..=127.
     pub const PACKET: u16 = 96;
@@ -98,7 +99,7 @@ pub mod template {
         use super::schema::*;
         match template_id {
             1..=8 | 16..=25 | 32..=39 => Some(ORDER_ENTRY),
-            64 | 80..=88 => Some(INPUT_LOG),
+            64 | 80..=89 => Some(INPUT_LOG),
             96 | 100..=113 => Some(MARKET_DATA),
             _ => None,
         }

@@ -131,6 +131,18 @@ crate::wire_message! {
     reserved [13..16]
 }
 
+crate::wire_message! {
+    /// Sequencer: the first record of a primary's term when its log is not empty (Raft's
+    /// no-op, VSR's start-view). It carries no input; the term's first acknowledgement waits
+    /// for it, so that everything the new primary inherited is acknowledged as part of its
+    /// own term (see ARCHITECTURE.md, "The witness"). Appliers skip it.
+    pub struct TermStart = template template::TERM_START, schema INPUT_LOG, size 16 {
+        /// The node that became primary.
+        8 => node: u32,
+    }
+    reserved [12..16]
+}
+
 /// Bytes of the record header (the body follows).
 pub const RECORD_HEADER_LEN: usize = 48;
 /// The longest record a decoder accepts (every input of this version is far shorter; the slack
@@ -243,6 +255,7 @@ pub enum Input {
     ApplyFunding(ApplyFunding),
     Liquidate(Liquidate),
     SetFeeTier(SetFeeTier),
+    TermStart(TermStart),
 }
 
 impl Input {
@@ -270,6 +283,7 @@ impl Input {
             template::APPLY_FUNDING => ApplyFunding::decode(buf).map(Input::ApplyFunding),
             template::LIQUIDATE => Liquidate::decode(buf).map(Input::Liquidate),
             template::SET_FEE_TIER => SetFeeTier::decode(buf).map(Input::SetFeeTier),
+            template::TERM_START => TermStart::decode(buf).map(Input::TermStart),
             t => Err(crate::header::misplaced(t)),
         }
     }
@@ -290,6 +304,7 @@ impl Input {
             Input::ApplyFunding(m) => m.encode(buf),
             Input::Liquidate(m) => m.encode(buf),
             Input::SetFeeTier(m) => m.encode(buf),
+            Input::TermStart(m) => m.encode(buf),
         }
     }
 }
