@@ -11,7 +11,8 @@ use std::time::Duration;
 use tpx_wire::log_record::LogRecord;
 
 use crate::log::{
-    last_seq_of_term, record_seq_term, LogConfig, LogError, LogReader, Recovery, SegmentLog,
+    last_seq_of_term, make_spare, record_seq_term, LogConfig, LogError, LogReader, Recovery,
+    SegmentLog, SpareSlot,
 };
 use crate::storage::Storage;
 
@@ -232,6 +233,10 @@ impl Shared {
 pub struct ThreadedLog<S: Storage + Clone + Send + 'static> {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+    /// Makes the next segment ahead of its roll (see `log::SpareSlot`), off the writer thread
+    /// so that no commit waits for it.
+    preparer: Option<JoinHandle<()>>,
+    preparer_stop: Arc<AtomicBool>,
     reader: LogReader<S>,
     storage: S,
     last_seq: u64,
@@ -259,7 +264,16 @@ impl<S: Storage + Clone + Send + 'static> ThreadedLog<S> {
     ) -> Result<(ThreadedLog<S>, Recovery), LogError> {
         let storage = st.clone();
         let reader = LogReader::new(st.clone())?;
-        let (log, rec) = SegmentLog::open(st, cfg)?;
+        let spare_st = st.clone();
+        let (mut log, rec) = SegmentLog::open(st, cfg)?;
+        let slot = Arc::new(SpareSlot::default());
+        log.use_spares(slot.clone());
+        let preparer_stop = Arc::new(AtomicBool::new(false));
+        let stop = preparer_stop.clone();
+        let preparer = std::thread::Builder::new()
+            .name("tpx-log-spare".into())
+            .spawn(move || preparer_loop(spare_st, cfg, &slot, &stop))
+            .map_err(LogError::Io)?;
         let shared = Arc::new(Shared::default());
         shared.durable.store(log.durable_seq(), Ordering::Release);
         let last_seq = log.last_seq();
@@ -274,6 +288,8 @@ impl<S: Storage + Clone + Send + 'static> ThreadedLog<S> {
             ThreadedLog {
                 shared,
                 thread: Some(thread),
+                preparer: Some(preparer),
+                preparer_stop,
                 reader,
                 storage,
                 last_seq,
@@ -310,6 +326,11 @@ impl<S: Storage + Clone + Send + 'static> ThreadedLog<S> {
             self.shared.wake.notify_all();
             let _ = t.join();
         }
+        if let Some(t) = self.preparer.take() {
+            self.preparer_stop.store(true, Ordering::Relaxed);
+            t.thread().unpark();
+            let _ = t.join();
+        }
     }
 }
 
@@ -319,20 +340,27 @@ impl<S: Storage + Clone + Send + 'static> Drop for ThreadedLog<S> {
     }
 }
 
-/// Zeroing done for the spare segment per idle turn of the writer: a commit that arrives
-/// meanwhile waits for at most this much of a write (about 1 ms on a c6i's EBS gp3 volume).
-const SPARE_STEP_BYTES: u64 = 256 << 10;
+/// Keeps a spare segment ready: makes one whenever the log took the last (checked every 20 ms;
+/// a segment lasts far longer). A failure (a full disk) is retried a second later; meanwhile
+/// rolls make their segments themselves.
+fn preparer_loop<S: Storage>(mut st: S, cfg: LogConfig, slot: &SpareSlot, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        if slot.ready.load(Ordering::Acquire) {
+            std::thread::park_timeout(Duration::from_millis(20));
+            continue;
+        }
+        match make_spare(&mut st, &cfg, stop) {
+            Ok(()) => slot.ready.store(true, Ordering::Release),
+            Err(_) => std::thread::park_timeout(Duration::from_secs(1)),
+        }
+    }
+}
 
 fn writer_loop<S: Storage>(mut log: SegmentLog<S>, sh: Arc<Shared>, idle: IdleMode) {
     let mut batch: Vec<u8> = Vec::with_capacity(1 << 20);
-    // The spare segment failed to prepare: rolls make their segment themselves from then on.
-    let mut spare_failed = false;
     loop {
         if idle == IdleMode::Spin {
-            while sh.pending_len.load(Ordering::Acquire) == 0
-                && !log.has_staged()
-                && (spare_failed || !log.spare_wanted())
-            {
+            while sh.pending_len.load(Ordering::Acquire) == 0 && !log.has_staged() {
                 std::hint::spin_loop();
                 if sh.attention.load(Ordering::Acquire) {
                     break;
@@ -365,10 +393,6 @@ fn writer_loop<S: Storage>(mut log: SegmentLog<S>, sh: Arc<Shared>, idle: IdleMo
                 if p.stop || !p.bytes.is_empty() || log.has_staged() {
                     break;
                 }
-                if !spare_failed && log.spare_wanted() {
-                    // Nothing to write: prepare the next segment, one step at a time.
-                    break;
-                }
                 p.writer_waiting = true;
                 p = sh
                     .wake
@@ -388,10 +412,6 @@ fn writer_loop<S: Storage>(mut log: SegmentLog<S>, sh: Arc<Shared>, idle: IdleMo
             batch.clear();
             std::mem::swap(&mut batch, &mut p.bytes);
             sh.pending_len.store(0, Ordering::Release);
-        }
-        if batch.is_empty() && !log.has_staged() && !spare_failed && log.spare_wanted() {
-            spare_failed = log.prepare_spare(SPARE_STEP_BYTES).is_err();
-            continue;
         }
         if !batch.is_empty() {
             if let Err(e) = log.append_many(&batch) {

@@ -1,10 +1,13 @@
 //! The input log: recovery (torn tails at every byte, corruption in the middle), group
 //! commits, segments, retention, full disks.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tpx_sequencer::log::{
-    replay, segment_name, LogConfig, LogError, LogReader, SegmentLog, SPARE_NAME,
+    make_spare, replay, segment_name, LogConfig, LogError, LogReader, SegmentLog, SpareSlot,
+    SPARE_NAME,
 };
 use tpx_sequencer::storage::{Fault, FileStorage, MemStorage, Storage, WriteMode};
 use tpx_sequencer::writer::{IdleMode, LogSink, ThreadedLog};
@@ -613,10 +616,10 @@ fn a_body_that_does_not_decode_stops_replay_naming_the_record() {
     }
 }
 
-/// A roll renames the spare segment the writer prepared while idle, so the commit that
-/// crosses into a new segment writes only its own blocks (it used to preallocate and zero a
-/// whole segment first: 48 ms per 64 MiB roll in `e2e-bench`). Recovery ignores the spare, and
-/// a roll without a ready spare still works.
+/// A roll renames the spare segment made ahead (by the threaded writer's preparer thread), so
+/// the commit that crosses into a new segment writes only its own blocks (it used to
+/// preallocate and zero a whole segment first: 21-256 ms per roll in `log-bench`). Recovery
+/// ignores the spare, and a roll without a ready spare still works.
 #[test]
 fn a_roll_uses_the_spare_segment_made_ahead() {
     let cfg = LogConfig {
@@ -625,17 +628,13 @@ fn a_roll_uses_the_spare_segment_made_ahead() {
     };
     let mem = MemStorage::new();
     let (mut log, _) = SegmentLog::open(mem.clone(), cfg).unwrap();
+    let slot = Arc::new(SpareSlot::default());
+    log.use_spares(slot.clone());
     // No spare yet: the first roll makes its segment itself.
     log.append(&rec(1, 1)).unwrap();
     log.commit().unwrap();
-    assert!(log.spare_wanted());
-    // The writer's idle turns: allocate, then zero in steps.
-    let mut steps = 0;
-    while log.prepare_spare(4 << 10).unwrap() {
-        steps += 1;
-    }
-    assert!(steps >= 2, "allocated, then zeroed in steps ({steps})");
-    assert!(!log.spare_wanted());
+    make_spare(&mut mem.clone(), &cfg, &AtomicBool::new(false)).unwrap();
+    slot.ready.store(true, Ordering::Release);
     // Fill the segment; the commit that rolls writes no zeros.
     let mut s = 2;
     mem.record_writes(true);
@@ -652,8 +651,15 @@ fn a_roll_uses_the_spare_segment_made_ahead() {
         "no segment-sized zeroing in a commit: {big:?}"
     );
     assert!(mem.contents(SPARE_NAME).is_none(), "renamed into place");
-    assert!(log.spare_wanted(), "the next spare is wanted");
-    log.prepare_spare(1 << 20).unwrap();
+    assert!(!slot.ready.load(Ordering::Acquire), "taken");
+    // The next roll has no spare: it makes its segment as before.
+    let segs = mem_segments(&mem);
+    while mem_segments(&mem) == segs {
+        log.append(&rec(s, 1)).unwrap();
+        log.commit().unwrap();
+        s += 1;
+    }
+    make_spare(&mut mem.clone(), &cfg, &AtomicBool::new(false)).unwrap();
     // Recovery ignores the spare file; every record is there.
     drop(log);
     mem.crash();
@@ -661,6 +667,34 @@ fn a_roll_uses_the_spare_segment_made_ahead() {
     assert_eq!(seqs(mem.clone()), (1..s).collect::<Vec<_>>());
     let (log, _) = SegmentLog::open(mem, cfg).unwrap();
     assert_eq!(log.last_seq(), s - 1);
+}
+
+/// The threaded writer keeps a spare ready: its preparer thread makes one at start and again
+/// after each roll took it.
+#[test]
+fn the_threaded_writer_keeps_a_spare_ready() {
+    let mem = MemStorage::new();
+    let (mut log, _) = ThreadedLog::open(mem.clone(), small(), IdleMode::Park).unwrap();
+    let wait_spare = || {
+        let t0 = std::time::Instant::now();
+        while mem
+            .contents(SPARE_NAME)
+            .is_none_or(|b| b.len() < (16 << 10))
+        {
+            assert!(t0.elapsed() < Duration::from_secs(10), "no spare made");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait_spare();
+    let mut s = 1;
+    while mem_segments(&mem) < 3 {
+        log.append(&rec(s, 1)).unwrap();
+        assert!(log.sync(Duration::from_secs(10)));
+        s += 1;
+    }
+    wait_spare();
+    drop(log);
+    assert_eq!(seqs(mem), (1..s).collect::<Vec<_>>());
 }
 
 fn mem_segments(mem: &MemStorage) -> usize {

@@ -5,8 +5,8 @@
 //! - `floor`: a 4 KiB O_DIRECT | O_DSYNC overwrite at the start of a preallocated file in the
 //!   log's directory (what one commit cannot beat).
 //! - `commit_spare`: append one order record and commit it, over enough records to roll
-//!   segments, with the spare segment prepared between commits (as the writer thread does while
-//!   idle: `SegmentLog::prepare_spare`).
+//!   segments, with the spare segment made between commits (untimed: the threaded writer's
+//!   preparer thread makes it beside the writer, `log::make_spare`).
 //! - `commit_no_spare`: the same without the spare: each roll preallocates and zero-fills its
 //!   segment inside the commit that needs it (the log before the spare).
 //! - `roll_commits_*_us`: the commits that rolled a segment, one by one (the two logs take
@@ -18,11 +18,13 @@
 
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
 use hdrhistogram::Histogram;
-use tpx_sequencer::log::{parse_segment_name, LogConfig, SegmentLog};
+use tpx_sequencer::log::{make_spare, parse_segment_name, LogConfig, SegmentLog, SpareSlot};
 use tpx_sequencer::storage::{AlignedBuf, FileStorage, WriteMode, BLOCK};
 use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
 use tpx_wire::log_record::{encode_record, Input, LogRecord, RecordMeta};
@@ -125,12 +127,15 @@ fn open_log(dir: &Path, a: &Args) -> SegmentLog<FileStorage> {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).expect("log dir");
     let st = FileStorage::new(dir, WriteMode::DirectSync).expect("storage");
-    let cfg = LogConfig {
+    SegmentLog::open(st, cfg(a)).expect("open log").0
+}
+
+fn cfg(a: &Args) -> LogConfig {
+    LogConfig {
         segment_bytes: a.segment_mib << 20,
         zero_fill: true,
         ..LogConfig::default()
-    };
-    SegmentLog::open(st, cfg).expect("open log").0
+    }
 }
 
 fn segments(dir: &Path) -> usize {
@@ -162,14 +167,21 @@ fn main() {
     std::fs::create_dir_all(&base).expect("bench dir");
     let floor = disk_floor(&base, a.floor_samples);
     // The two logs take turns, commit by commit, so both meet the same disk (its speed drifts
-    // by 10x on a shared VM); the spare is prepared between commits, as the writer does.
+    // by 10x on a shared VM).
     let (dir_s, dir_p) = (base.join("spare"), base.join("plain"));
     let (mut with, mut without) = (open_log(&dir_s, &a), open_log(&dir_p, &a));
+    let slot = Arc::new(SpareSlot::default());
+    with.use_spares(slot.clone());
+    let mut spare_st = FileStorage::new(&dir_s, WriteMode::DirectSync).expect("storage");
+    let no_stop = AtomicBool::new(false);
     let (mut spare, mut plain) = (hist(), hist());
     // The commits that rolled a segment, µs each.
     let (mut rolls_spare, mut rolls_plain) = (Vec::new(), Vec::new());
     for seq in 1..=a.commits {
-        while with.prepare_spare(256 << 10).expect("spare") {}
+        if !slot.ready.load(Ordering::Acquire) {
+            make_spare(&mut spare_st, &cfg(&a), &no_stop).expect("spare");
+            slot.ready.store(true, Ordering::Release);
+        }
         let (ns, rolled) = commit_one(&mut with, &dir_s, seq);
         spare.record(ns).expect("record");
         if rolled {
