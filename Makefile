@@ -19,9 +19,10 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## TPX_REQUIRE_TSHARK: the dissector test fails instead of skipping when tshark is missing.
+## TPX_REQUIRE_TSHARK / TPX_REQUIRE_PROMTOOL: the dissector and Prometheus tests fail instead
+## of skipping when tshark or promtool is missing.
 unit:
-	TPX_REQUIRE_TSHARK=1 $(CARGO) test --workspace
+	TPX_REQUIRE_TSHARK=1 TPX_REQUIRE_PROMTOOL=1 $(CARGO) test --workspace
 
 ## The simulator must catch each planted bug (test-only features of tpx-sequencer).
 planted:

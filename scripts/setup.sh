@@ -20,6 +20,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# promtool (Prometheus's linter: node/src/observe/prometheus.rs checks a scrape with it) ships
+# only in Debian's `prometheus` package; the server it also installs is not wanted running.
+if ! command -v promtool >/dev/null; then
+  echo "setup: installing prometheus (for promtool)"
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  [ ${#missing[@]} -gt 0 ] || $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
+    $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
+fi
+
 # cmake >= 3.30 builds the Aeron C client and media driver bundled in rusteron (tpx-md,
 # tpx-feed); Debian 12 ships 3.25, so take it from PyPI (cmake 4.x) when missing or older.
 cmake_ok() {

@@ -11,73 +11,164 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::observe::stats::{Snapshot, StatsMap};
+use crate::observe::stats::{bucket_high, StatsMap};
 use crate::runtime::state::NodeState;
 
-/// Renders a snapshot as Prometheus text.
-pub fn render(s: &Snapshot) -> String {
-    let mut o = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str| {
-        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    };
-    metric(
-        "tpx_sequenced_total",
-        "counter",
-        "Requests stamped by the sequencer.",
-    );
-    metric(
-        "tpx_applied_total",
-        "counter",
-        "Requests the shards applied.",
-    );
-    metric("tpx_trades_total", "counter", "Fills.");
-    let _ = writeln!(o, "tpx_sequenced_total {}", s.sequenced);
-    let _ = writeln!(o, "tpx_applied_total {}", s.applied);
-    let _ = writeln!(o, "tpx_trades_total {}", s.trades);
-    for name in crate::observe::stats::counter::NAMES {
-        let _ = writeln!(
-            o,
-            "# HELP tpx_gateway_{name}_total Per gateway core.\n# TYPE tpx_gateway_{name}_total counter"
-        );
-        for c in &s.cores {
-            let v = c
-                .counters
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map_or(0, |x| x.1);
-            let _ = writeln!(o, "tpx_gateway_{name}_total{{core=\"{}\"}} {v}", c.core);
+/// The upper bounds (seconds) of the latency histograms' `_bucket` series: 1-2-5 steps from
+/// 1 µs to 1 s, then `+Inf`. The stats file keeps 6.25%-wide buckets; a fine bucket counts
+/// below a bound only when it lies wholly below it, so each `le` count is a lower bound.
+pub const LATENCY_BOUNDS_S: [f64; 19] = [
+    1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1,
+    0.2, 0.5, 1.0,
+];
+
+/// What a scrape reports beside the stats file: the node's role and sequence.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct NodeGauges {
+    pub primary: bool,
+    pub term: u64,
+    pub acknowledged_seq: u64,
+}
+
+impl NodeGauges {
+    pub fn of(state: &NodeState) -> NodeGauges {
+        NodeGauges {
+            primary: state.active.load(Ordering::Relaxed),
+            term: state.term.load(Ordering::Relaxed),
+            acknowledged_seq: state.acked_seq.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Cumulative counts per [`LATENCY_BOUNDS_S`] of a fine histogram of TSC ticks.
+pub fn cumulative_buckets(h: &[u64], tsc_hz: f64) -> [u64; LATENCY_BOUNDS_S.len()] {
+    let mut out = [0u64; LATENCY_BOUNDS_S.len()];
+    for (b, &n) in h.iter().enumerate() {
+        if n == 0 {
+            continue;
+        }
+        let high_s = bucket_high(b) as f64 / tsc_hz;
+        for (i, le) in LATENCY_BOUNDS_S.iter().enumerate() {
+            if high_s <= *le {
+                out[i] += n;
+            }
+        }
+    }
+    out
+}
+
+/// Renders a scrape in the Prometheus text format 0.0.4 (`promtool check metrics` clean: one
+/// HELP and TYPE per family, counters end in `_total`, latencies are histograms in seconds).
+pub fn render(map: &StatsMap, g: NodeGauges) -> String {
+    let s = map.snapshot();
+    let mut o = String::new();
+    let family = |o: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    };
+    family(
+        &mut o,
+        "tpx_build_info",
+        "gauge",
+        "Always 1; the labels say which build runs.",
+    );
     let _ = writeln!(
         o,
-        "# HELP tpx_stage_latency_seconds Per-order stage latency since start (6.25% buckets).\n# TYPE tpx_stage_latency_seconds summary"
+        "tpx_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    family(
+        &mut o,
+        "tpx_node_primary",
+        "gauge",
+        "1 while this node is the primary (serves sessions), 0 as a standby or candidate.",
+    );
+    let _ = writeln!(o, "tpx_node_primary {}", u8::from(g.primary));
+    family(
+        &mut o,
+        "tpx_node_term",
+        "gauge",
+        "The replication term this node is in (0 with no replication).",
+    );
+    let _ = writeln!(o, "tpx_node_term {}", g.term);
+    family(
+        &mut o,
+        "tpx_node_acknowledged_seq",
+        "gauge",
+        "The highest input-log seq that may be acknowledged to clients.",
+    );
+    let _ = writeln!(o, "tpx_node_acknowledged_seq {}", g.acknowledged_seq);
+    family(
+        &mut o,
+        "tpx_stats_heartbeat_timestamp_seconds",
+        "gauge",
+        "When the stats publisher last wrote the node-wide counters (unix time).",
+    );
+    let _ = writeln!(
+        o,
+        "tpx_stats_heartbeat_timestamp_seconds {:.3}",
+        s.heartbeat_unix_ns as f64 / 1e9
+    );
+    for (name, help, v) in [
+        (
+            "tpx_sequenced_total",
+            "Requests stamped by the sequencer.",
+            s.sequenced,
+        ),
+        (
+            "tpx_applied_total",
+            "Requests the shards applied.",
+            s.applied,
+        ),
+        ("tpx_trades_total", "Fills.", s.trades),
+    ] {
+        family(&mut o, name, "counter", help);
+        let _ = writeln!(o, "{name} {v}");
+    }
+    for (i, name) in crate::observe::stats::counter::NAMES.iter().enumerate() {
+        let fam = format!("tpx_gateway_{name}_total");
+        family(
+            &mut o,
+            &fam,
+            "counter",
+            &format!("Gateway {name}, per gateway core."),
+        );
+        for c in &s.cores {
+            let _ = writeln!(o, "{fam}{{core=\"{}\"}} {}", c.core, c.counters[i].1);
+        }
+    }
+    family(
+        &mut o,
+        "tpx_stage_latency_seconds",
+        "histogram",
+        "Per-request latency of each stage in the node, since start, per gateway core.",
     );
     for c in &s.cores {
-        for st in &c.stages {
-            for (q, v) in [
-                ("0.5", st.p50_ns),
-                ("0.99", st.p99_ns),
-                ("0.999", st.p999_ns),
-            ] {
+        for (st, summary) in c.stages.iter().enumerate() {
+            let h = map.histogram(c.core, st);
+            let labels = format!("core=\"{}\",stage=\"{}\"", c.core, summary.stage);
+            for (le, n) in LATENCY_BOUNDS_S
+                .iter()
+                .zip(cumulative_buckets(&h, s.tsc_hz))
+            {
                 let _ = writeln!(
                     o,
-                    "tpx_stage_latency_seconds{{core=\"{}\",stage=\"{}\",quantile=\"{q}\"}} {:e}",
-                    c.core,
-                    st.stage,
-                    v as f64 / 1e9
+                    "tpx_stage_latency_seconds_bucket{{{labels},le=\"{le}\"}} {n}"
                 );
             }
             let _ = writeln!(
                 o,
-                "tpx_stage_latency_seconds_sum{{core=\"{}\",stage=\"{}\"}} {:e}",
-                c.core,
-                st.stage,
-                st.mean_ns * st.count as f64 / 1e9
+                "tpx_stage_latency_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                summary.count
             );
             let _ = writeln!(
                 o,
-                "tpx_stage_latency_seconds_count{{core=\"{}\",stage=\"{}\"}} {}",
-                c.core, st.stage, st.count
+                "tpx_stage_latency_seconds_sum{{{labels}}} {:e}",
+                summary.mean_ns * summary.count as f64 / 1e9
+            );
+            let _ = writeln!(
+                o,
+                "tpx_stage_latency_seconds_count{{{labels}}} {}",
+                summary.count
             );
         }
     }
@@ -132,7 +223,7 @@ impl Publisher {
                             let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
                             let mut buf = [0u8; 2048];
                             let _ = s.read(&mut buf);
-                            let body = render(&map.snapshot());
+                            let body = render(&map, NodeGauges::of(&shared));
                             let _ = write!(
                                 s,
                                 "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",
@@ -194,6 +285,68 @@ mod tests {
         assert!(
             text.contains("tpx_stage_latency_seconds_count{core=\"0\",stage=\"rx_to_written\"} 1"),
             "{text}"
+        );
+        // 5000 ticks at the file's TSC rate, as a histogram: below +Inf, and below every bound
+        // at or above the sample, none below it.
+        let hz = StatsMap::open(&dir.path().join("p.stats"))
+            .unwrap()
+            .tsc_hz();
+        let sample_s = 5000.0 / hz;
+        let bucket = |le: &str| {
+            let key = format!(
+                "tpx_stage_latency_seconds_bucket{{core=\"0\",stage=\"rx_to_written\",le=\"{le}\"}} "
+            );
+            text.lines()
+                .find_map(|l| l.strip_prefix(key.as_str()))
+                .unwrap_or_else(|| panic!("no {key}: {text}"))
+                .parse::<u64>()
+                .unwrap()
+        };
+        assert_eq!(bucket("+Inf"), 1);
+        for le in LATENCY_BOUNDS_S {
+            let want = u64::from(le >= sample_s * 1.07);
+            if le < sample_s || le >= sample_s * 1.07 {
+                assert_eq!(bucket(&le.to_string()), want, "le {le}, sample {sample_s}");
+            }
+        }
+        assert!(text.contains("tpx_build_info{version=\""), "{text}");
+        assert!(text.contains("tpx_node_primary 1"), "{text}");
+        promtool_accepts(text.split("\r\n\r\n").nth(1).unwrap());
+    }
+
+    /// `promtool check metrics` (Prometheus's own linter) finds nothing to say. Skipped when
+    /// promtool is missing, unless `TPX_REQUIRE_PROMTOOL` is set (`make unit` sets it; setup
+    /// installs the `prometheus` package that has it).
+    fn promtool_accepts(body: &str) {
+        let Ok(mut child) = std::process::Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+        else {
+            assert!(
+                std::env::var_os("TPX_REQUIRE_PROMTOOL").is_none(),
+                "promtool not found (apt-get install prometheus)"
+            );
+            eprintln!("promtool not found: skipped");
+            return;
+        };
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(body.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success() && said.trim().is_empty(),
+            "promtool: {said}\n{body}"
         );
     }
 }
