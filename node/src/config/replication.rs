@@ -5,10 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use tpx_sequencer::Durability;
-
-/// The witness's peer id on the replication network.
-pub const WITNESS_ID: u32 = 100;
+use tpx_sequencer::{Durability, WITNESS_ID};
 
 fn default_node_id() -> u32 {
     1
