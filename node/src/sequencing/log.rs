@@ -140,6 +140,8 @@ impl LogSink for MemLog {
 
 /// The replica's log: the file log on its writer thread (`log = "durable"`, the default) or
 /// the in-memory one (`log = "in-process"`).
+// One per node, made once and never moved on the hot path: not boxed (no indirection per call).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum NodeLog {
     File(ThreadedLog<FileStorage>),
