@@ -134,33 +134,11 @@ impl CoreRuntime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::msg::{Report, ReportKind, Request, Sequenced, NO_SESSION};
+    use crate::msg::{Report, ReportKind, Sequenced, NO_SESSION};
     use crate::runtime::ring::ring;
+    use crate::sequencing::stage::tests::ioc;
     use crate::shard::apply::Shard;
     use tpx_engine::EngineConfig;
-    use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
-    use tpx_wire::log_record::Input;
-    use tpx_wire::order_entry::EnterOrder;
-
-    fn ioc(cl: u64) -> Request {
-        Request::new(
-            0,
-            0,
-            1,
-            Input::EnterOrder(EnterOrder {
-                cl_ord_id: cl,
-                instrument: 1,
-                side: Side::Buy,
-                kind: OrderKind::Limit,
-                price: 50_000,
-                qty: 1,
-                tif: TimeInForce::Ioc,
-                post_only: false,
-                reduce_only: false,
-                stp: StpMode::None,
-            }),
-        )
-    }
 
     #[test]
     fn a_shard_spills_and_stops_taking_input_until_its_output_drains() {

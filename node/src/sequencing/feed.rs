@@ -81,6 +81,22 @@ pub struct LocalMeta {
     pub subject: Option<(tpx_wire::enums::RequestKind, u64)>,
 }
 
+impl LocalMeta {
+    /// What the stage remembers of `req`, from gateway `gateway`, sequenced as `seq`.
+    pub fn of(seq: u64, gateway: usize, req: &Request) -> LocalMeta {
+        LocalMeta {
+            seq,
+            session: req.session,
+            tag: req.tag,
+            request_id: req.request_id,
+            stamps: req.stamps,
+            gateway: gateway as u16,
+            account: req.account,
+            subject: req.reject_subject(),
+        }
+    }
+}
+
 /// The shard entry of a log record: the local session and tag if this node submitted it, else
 /// no session (a standby's, or a replayed record: its reports have no client here).
 /// `durable_tsc`: the release stamp, read once per duty cycle (on the first stamped record).

@@ -359,17 +359,7 @@ impl SequencerStage {
     }
 
     fn reject(&mut self, gateway: usize, req: &Request, reason: RejectReason) {
-        let m = LocalMeta {
-            seq: 0,
-            session: req.session,
-            tag: req.tag,
-            request_id: req.request_id,
-            stamps: req.stamps,
-            gateway: gateway as u16,
-            account: req.account,
-            subject: req.reject_subject(),
-        };
-        self.answer(&m, reason);
+        self.answer(&LocalMeta::of(0, gateway, req), reason);
     }
 
     /// Answers a request the stage remembered (room was checked by the caller).
@@ -492,14 +482,8 @@ impl SequencerStage {
                             stamps.seq = *seq_tsc.get_or_insert_with(crate::runtime::clock::tsc);
                         }
                         self.meta.push_back(LocalMeta {
-                            seq,
-                            session: req.session,
-                            tag: req.tag,
-                            request_id: req.request_id,
                             stamps,
-                            gateway: i as u16,
-                            account: req.account,
-                            subject: req.reject_subject(),
+                            ..LocalMeta::of(seq, i, &req)
                         });
                     }
                     Err(SubmitError::Backpressure) => break 'rings,
@@ -508,16 +492,7 @@ impl SequencerStage {
                     {
                         // "Already sequenced" is a promise: answered only once the original
                         // is acknowledgeable (see "Acknowledgements" in ARCHITECTURE.md).
-                        let m = LocalMeta {
-                            seq,
-                            session: req.session,
-                            tag: req.tag,
-                            request_id: req.request_id,
-                            stamps: req.stamps,
-                            gateway: i as u16,
-                            account: req.account,
-                            subject: req.reject_subject(),
-                        };
+                        let m = LocalMeta::of(seq, i, &req);
                         self.dup_wait.push_back((seq, self.replica.term(), m));
                     }
                     Err(SubmitError::Duplicate { .. }) => {
@@ -664,14 +639,15 @@ impl SequencerStage {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::runtime::ring::ring;
     use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
     use tpx_wire::log_record::Input;
     use tpx_wire::order_entry::EnterOrder;
 
-    fn ioc(cl: u64) -> Request {
+    /// An IOC buy of account 1 from session 0 (the tests of the core's stages).
+    pub(crate) fn ioc(cl: u64) -> Request {
         Request::new(
             0,
             0,
