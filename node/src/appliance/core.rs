@@ -55,7 +55,7 @@ impl CoreRuntime {
         }
         if let Some(s) = self.sequencer.as_mut() {
             let before = s.sequenced();
-            work += s.step();
+            work += s.step(now);
             let n = s.sequenced() - before;
             if n > 0 {
                 self.shared.stats.sequenced.fetch_add(n, Ordering::Relaxed);
