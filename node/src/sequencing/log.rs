@@ -3,18 +3,91 @@
 //! witness, or in-memory to a single node's in-process witness). The `[replication]` section
 //! that chooses them is `config/replication.rs`.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
 use std::time::Duration;
 
-use tpx_sequencer::transport::MemTransport;
 use tpx_sequencer::{FileStorage, LogError, LogSink, PeerId, TcpTransport, ThreadedLog, Transport};
 use tpx_wire::log_record::{decode_record, LogRecord};
 
 /// The replica's transport: TCP to the peer and the witness, or in-process (a single node and
-/// its in-process witness).
+/// its in-process witness, [`LocalLink`]).
 #[derive(Debug)]
 pub enum NodeTransport {
     Tcp(TcpTransport),
-    Mem(MemTransport),
+    Local(LocalLink),
+}
+
+/// The two queues of a [`LocalLink`] pair and the buffers they reuse.
+#[derive(Debug, Default)]
+struct LinkQueues {
+    /// By end: the messages waiting for it.
+    to: [VecDeque<Vec<u8>>; 2],
+    /// Emptied buffers, reused by the next sends.
+    free: Vec<Vec<u8>>,
+}
+
+/// One end of the in-memory link between a single node's replica and its in-process witness,
+/// both on the sequencing core: no lock, and no allocation once warm (buffers are reused), so
+/// the lease round trip each acknowledgement of a lone primary needs costs little.
+/// (`tpx_sequencer::MemNet` is the simulator's network, with partitions and crashes.)
+#[derive(Debug)]
+pub struct LocalLink {
+    /// This end's peer id, the other end's, and which queue is this end's.
+    me: PeerId,
+    peer: PeerId,
+    end: usize,
+    queues: Rc<RefCell<LinkQueues>>,
+}
+
+impl LocalLink {
+    /// The two ends of a link between `a` and `b`.
+    pub fn pair(a: PeerId, b: PeerId) -> (LocalLink, LocalLink) {
+        let queues = Rc::new(RefCell::new(LinkQueues::default()));
+        (
+            LocalLink {
+                me: a,
+                peer: b,
+                end: 0,
+                queues: queues.clone(),
+            },
+            LocalLink {
+                me: b,
+                peer: a,
+                end: 1,
+                queues,
+            },
+        )
+    }
+}
+
+impl Transport for LocalLink {
+    fn send(&mut self, to: PeerId, msg: &[u8]) -> bool {
+        if to != self.peer {
+            return false;
+        }
+        let mut q = self.queues.borrow_mut();
+        let mut buf = q.free.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(msg);
+        q.to[1 - self.end].push_back(buf);
+        true
+    }
+
+    fn poll(&mut self, f: &mut dyn FnMut(PeerId, &[u8])) {
+        loop {
+            let Some(buf) = self.queues.borrow_mut().to[self.end].pop_front() else {
+                return;
+            };
+            f(self.peer, &buf);
+            self.queues.borrow_mut().free.push(buf);
+        }
+    }
+
+    fn connected(&self, to: PeerId) -> bool {
+        to == self.peer && to != self.me
+    }
 }
 
 impl Transport for NodeTransport {
@@ -22,21 +95,21 @@ impl Transport for NodeTransport {
     fn send(&mut self, to: PeerId, msg: &[u8]) -> bool {
         match self {
             NodeTransport::Tcp(t) => t.send(to, msg),
-            NodeTransport::Mem(t) => t.send(to, msg),
+            NodeTransport::Local(t) => t.send(to, msg),
         }
     }
     #[inline]
     fn poll(&mut self, f: &mut dyn FnMut(PeerId, &[u8])) {
         match self {
             NodeTransport::Tcp(t) => t.poll(f),
-            NodeTransport::Mem(t) => t.poll(f),
+            NodeTransport::Local(t) => t.poll(f),
         }
     }
     #[inline]
     fn connected(&self, to: PeerId) -> bool {
         match self {
             NodeTransport::Tcp(t) => t.connected(to),
-            NodeTransport::Mem(t) => t.connected(to),
+            NodeTransport::Local(t) => t.connected(to),
         }
     }
 }
@@ -241,6 +314,21 @@ mod tests {
         let n = encode_record(&r, &mut buf).unwrap();
         buf.truncate(n);
         buf
+    }
+
+    #[test]
+    fn a_local_link_carries_messages_both_ways_in_order() {
+        let (mut a, mut b) = LocalLink::pair(1, 100);
+        assert!(a.connected(100) && b.connected(1) && !a.connected(2));
+        assert!(a.send(100, b"one") && a.send(100, b"two") && b.send(1, b"back"));
+        assert!(!a.send(2, b"nobody"));
+        let mut got = Vec::new();
+        b.poll(&mut |from, m| got.push((from, m.to_vec())));
+        assert_eq!(got, vec![(1, b"one".to_vec()), (1, b"two".to_vec())]);
+        got.clear();
+        a.poll(&mut |from, m| got.push((from, m.to_vec())));
+        assert_eq!(got, vec![(100, b"back".to_vec())]);
+        b.poll(&mut |_, _| panic!("nothing more"));
     }
 
     #[test]

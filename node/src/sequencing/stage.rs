@@ -25,7 +25,6 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use tpx_sequencer::transport::MemNet;
 use tpx_sequencer::{
     FileStorage, LogConfig, LogReader, LogSink, Replica, ReplicaConfig, ReplicaEvent, Role,
     SubmitError, SystemClock, TcpTransport, ThreadedLog, WitnessServer, WriteMode, WITNESS_ID,
@@ -38,7 +37,7 @@ use crate::runtime::doorbell::Doorbell;
 use crate::runtime::ring::{Consumer, Producer};
 use crate::runtime::state::NodeState;
 use crate::sequencing::feed::{origin_fits, origin_of, LocalMeta, ShardFeed, EXIT_REJOIN};
-use crate::sequencing::log::{MemLog, NodeLog, NodeTransport};
+use crate::sequencing::log::{LocalLink, MemLog, NodeLog, NodeTransport};
 
 /// Most items taken from one ring (or replayed) per duty cycle.
 const BATCH: usize = 1024;
@@ -254,15 +253,14 @@ impl SequencerStage {
                 (NodeTransport::Tcp(t), None)
             }
             _ => {
-                let net = MemNet::new();
-                let me = NodeTransport::Mem(net.endpoint(cfg.node_id));
+                let (me, witness) = LocalLink::pair(cfg.node_id, WITNESS_ID);
                 let w = WitnessServer::new(
                     cfg.lease_us * 1_000,
-                    NodeTransport::Mem(net.endpoint(WITNESS_ID)),
+                    NodeTransport::Local(witness),
                     clock,
                     None,
                 );
-                (me, Some(w))
+                (NodeTransport::Local(me), Some(w))
             }
         };
         let want_primary = role == StartRole::Primary || cfg.peer_addr.is_none();
