@@ -66,6 +66,33 @@ fn a_fill_between_two_sessions() {
     assert_eq!(me.trade_id, te.trade_id);
 }
 
+/// `log = "in-process"` is the same request path (the stage over the replica, here over an
+/// in-memory log): orders are acknowledged and fill, and nothing is written where a file log
+/// would live.
+#[test]
+fn the_in_process_log_is_the_same_path_over_memory() {
+    let cpu = cpus().first().copied().unwrap_or(0);
+    let cfg = tpx_node::NodeConfig {
+        log: tpx_node::config::LogMode::InProcess,
+        ..base_config(tpx_node::config::CorePlan::single(cpu))
+    };
+    let log_dir = cfg.replication().log_dir;
+    let node = tpx_node::Node::start(&cfg, accounts()).unwrap();
+    let mut maker = login(&node, 1);
+    let mut taker = login(&node, 2);
+    maker
+        .send(&req::enter(limit(10, 1, Side::Sell, 50_000, 5)))
+        .unwrap();
+    assert!(matches!(next(&mut maker), ServerMessage::OrderAccepted(_)));
+    taker
+        .send(&req::enter(limit(20, 1, Side::Buy, 50_001, 3)))
+        .unwrap();
+    let t = until(&mut taker, |m| matches!(m, ServerMessage::OrderExecuted(_)));
+    assert!(matches!(t[0], ServerMessage::OrderAccepted(a) if a.cl_ord_id == 20));
+    assert!(matches!(next(&mut maker), ServerMessage::OrderExecuted(e) if e.qty == 3));
+    assert!(!log_dir.exists(), "the in-memory log writes no file");
+}
+
 #[test]
 fn cancel_and_replace() {
     let node = single_core_node();
