@@ -437,8 +437,9 @@ pub enum LogMode {
     /// The durable log (`[replication]`, or its defaults: a single node, `fsync`). The default.
     #[default]
     Durable,
-    /// Positions only, nothing stored, every entry final when stamped: the node before the
-    /// durable log, kept for the e2e bench's comparison. Never for real use.
+    /// The same sequencing stage and replica over an in-memory log (positions only, nothing
+    /// stored, every record durable when appended) and the single node's in-process witness:
+    /// for the e2e bench's comparison and tests. A single node only; never for real use.
     InProcess,
 }
 
