@@ -1,5 +1,5 @@
 //! `[replication]`: where the input log lives, the peer and the witness. See
-//! `sequencing/replication.rs` for the log itself.
+//! `sequencing/` for the stage, its log and transport.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
