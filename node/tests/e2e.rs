@@ -37,9 +37,13 @@ fn login_and_an_order() {
 
 #[test]
 fn a_fill_between_two_sessions() {
-    let node = single_core_node();
-    let mut maker = login(&node, 1);
-    let mut taker = login(&node, 2);
+    fill_between_two_sessions(&single_core_node());
+}
+
+/// A resting sell and a crossing buy on two sessions: both see their side of the fill.
+fn fill_between_two_sessions(node: &tpx_node::Node) {
+    let mut maker = login(node, 1);
+    let mut taker = login(node, 2);
     maker
         .send(&req::enter(limit(10, 1, Side::Sell, 50_000, 5)))
         .unwrap();
@@ -78,18 +82,7 @@ fn the_in_process_log_is_the_same_path_over_memory() {
     };
     let log_dir = cfg.replication().log_dir;
     let node = tpx_node::Node::start(&cfg, accounts()).unwrap();
-    let mut maker = login(&node, 1);
-    let mut taker = login(&node, 2);
-    maker
-        .send(&req::enter(limit(10, 1, Side::Sell, 50_000, 5)))
-        .unwrap();
-    assert!(matches!(next(&mut maker), ServerMessage::OrderAccepted(_)));
-    taker
-        .send(&req::enter(limit(20, 1, Side::Buy, 50_001, 3)))
-        .unwrap();
-    let t = until(&mut taker, |m| matches!(m, ServerMessage::OrderExecuted(_)));
-    assert!(matches!(t[0], ServerMessage::OrderAccepted(a) if a.cl_ord_id == 20));
-    assert!(matches!(next(&mut maker), ServerMessage::OrderExecuted(e) if e.qty == 3));
+    fill_between_two_sessions(&node);
     assert!(!log_dir.exists(), "the in-memory log writes no file");
 }
 
