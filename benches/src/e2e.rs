@@ -46,7 +46,8 @@ pub struct Options {
     /// The `tpx` binary (default: next to this executable, else this executable in node mode).
     pub tpx: Option<PathBuf>,
     /// The node's input log: `durable` (O_DIRECT, fsync durability: an ack waits for the
-    /// commit) or `in-process` (nothing stored: the node before the durable log).
+    /// commit) or `in-process` (the same stage and replica over an in-memory log: nothing
+    /// stored, for comparison).
     pub log: String,
     /// Run the node with `[risk]` (the built-in risk parameters; the bench accounts funded by
     /// admin deposits before the measurement), to compare with risk off (the default).

@@ -1,14 +1,25 @@
-//! `replay-bench` helpers: engine commands of a generated workload as input-log records.
+//! Generated workloads (engine commands) as input-log inputs and records: what the benches
+//! feed the node's shard (`shard-risk-bench`) and the sequencer's applier (`replay-bench`).
 
-use tpx_engine::{Command, OrderKind, Side, StpMode, TimeInForce};
+use tpx_engine::{Command, EngineInput, OrderKind, RiskCommand, StpMode, TimeInForce};
+use tpx_sequencer::apply::wire_side;
 use tpx_wire::enums as w;
-use tpx_wire::log_record::{Input, LogRecord, RecordMeta};
-use tpx_wire::order_entry::{CancelOrder, EnterOrder, ReplaceOrder};
+use tpx_wire::log_record::{self as l, Input, LogRecord, RecordMeta};
+use tpx_wire::order_entry::{CancelOrder, EnterOrder, MassCancel, ReplaceOrder};
 
-/// The log record that makes the sequencer's applier issue `cmd` (`None`: a command the order
-/// entry cannot express, not produced by the order mixes).
-pub fn record_of(cmd: &Command, seq: u64, timestamp_ns: u64) -> Option<LogRecord> {
-    let (account, input) = match *cmd {
+/// The log input that the shard (`tpx_sequencer::apply::engine_input`) turns back into
+/// `input`, with the account its record names (the command's; 0 for venue and risk inputs,
+/// whose body names the account they act on). The inverse of that one conversion, for
+/// workloads generated in the engine's form.
+pub fn log_input_of(input: &EngineInput) -> (u32, Input) {
+    match *input {
+        EngineInput::Command(ref c) => command_input(c),
+        EngineInput::Risk(r) => (0, risk_input(&r)),
+    }
+}
+
+fn command_input(cmd: &Command) -> (u32, Input) {
+    match *cmd {
         Command::NewOrder(o) => (
             o.account,
             Input::EnterOrder(EnterOrder {
@@ -16,10 +27,7 @@ pub fn record_of(cmd: &Command, seq: u64, timestamp_ns: u64) -> Option<LogRecord
                 price: o.price,
                 qty: o.qty,
                 instrument: o.instrument,
-                side: match o.side {
-                    Side::Buy => w::Side::Buy,
-                    Side::Sell => w::Side::Sell,
-                },
+                side: wire_side(o.side),
                 kind: match o.kind {
                     OrderKind::Limit => w::OrderKind::Limit,
                     OrderKind::Market => w::OrderKind::Market,
@@ -56,8 +64,85 @@ pub fn record_of(cmd: &Command, seq: u64, timestamp_ns: u64) -> Option<LogRecord
                 remaining_qty: c.remaining_qty,
             }),
         ),
-        _ => return None,
-    };
+        Command::MassCancel(m) => (
+            m.account,
+            Input::MassCancel(MassCancel {
+                instrument: m.instrument,
+            }),
+        ),
+        Command::Halt { instrument } => (0, Input::Halt(l::Halt { instrument })),
+        Command::Resume { instrument } => (0, Input::Resume(l::Resume { instrument })),
+        Command::SetReferencePrice {
+            instrument,
+            price,
+            band_bps,
+        } => (
+            0,
+            Input::SetReferencePrice(l::SetReferencePrice {
+                instrument,
+                price,
+                band_bps,
+            }),
+        ),
+    }
+}
+
+fn risk_input(r: &RiskCommand) -> Input {
+    match *r {
+        RiskCommand::Deposit {
+            account,
+            asset,
+            amount,
+            request_id,
+        } => Input::Deposit(l::Deposit {
+            amount,
+            request_id,
+            account,
+            asset,
+        }),
+        RiskCommand::Withdraw {
+            account,
+            asset,
+            amount,
+            request_id,
+        } => Input::Withdraw(l::Withdraw {
+            amount,
+            request_id,
+            account,
+            asset,
+        }),
+        RiskCommand::SetMarkPrice { instrument, price } => {
+            Input::SetMarkPrice(l::SetMarkPrice { price, instrument })
+        }
+        RiskCommand::ApplyFunding {
+            instrument,
+            rate_ppm,
+            funding_id,
+        } => Input::ApplyFunding(l::ApplyFunding {
+            rate_ppm,
+            instrument,
+            funding_id,
+        }),
+        RiskCommand::Liquidate {
+            account,
+            instrument,
+            cl_ord_id,
+            price,
+        } => Input::Liquidate(l::Liquidate {
+            cl_ord_id,
+            price,
+            account,
+            instrument,
+        }),
+        RiskCommand::SetFeeTier { account, tier } => {
+            Input::SetFeeTier(l::SetFeeTier { account, tier })
+        }
+    }
+}
+
+/// The log record that makes the sequencer's applier issue `cmd`.
+pub fn record_of(cmd: &Command, seq: u64, timestamp_ns: u64) -> Option<LogRecord> {
+    let (account, input) = command_input(cmd);
     Some(LogRecord {
         meta: RecordMeta {
             seq,
@@ -94,5 +179,46 @@ mod tests {
             n += 1;
         }
         assert!(n > 2_000);
+    }
+
+    #[test]
+    fn every_risk_input_maps_back_to_itself() {
+        for r in [
+            RiskCommand::Deposit {
+                account: 7,
+                asset: 1,
+                amount: 500,
+                request_id: 12,
+            },
+            RiskCommand::Withdraw {
+                account: 7,
+                asset: 1,
+                amount: 500,
+                request_id: 13,
+            },
+            RiskCommand::SetMarkPrice {
+                instrument: 3,
+                price: 60_000,
+            },
+            RiskCommand::ApplyFunding {
+                instrument: 3,
+                rate_ppm: -12,
+                funding_id: 5,
+            },
+            RiskCommand::Liquidate {
+                account: 4,
+                instrument: 3,
+                cl_ord_id: 77,
+                price: 59_000,
+            },
+            RiskCommand::SetFeeTier {
+                account: 4,
+                tier: 1,
+            },
+        ] {
+            let e = EngineInput::Risk(r);
+            let (account, input) = log_input_of(&e);
+            assert_eq!(tpx_sequencer::apply::engine_input(&input, account), Some(e));
+        }
     }
 }

@@ -1,10 +1,8 @@
 //! What travels on the rings between cores. All `Copy`, fixed size, no pointers.
 
-use tpx_engine::{
-    AccountId, ClientOrderId, Command, EngineInput, InstrumentId, OrderId, PriceTicks, QtyLots,
-    RiskCommand, TradeId,
-};
+use tpx_engine::{AccountId, ClientOrderId, InstrumentId, OrderId, PriceTicks, QtyLots, TradeId};
 use tpx_wire::enums::{BalanceReason, CancelReason, Liquidity, RejectReason, RequestKind, Side};
+use tpx_wire::log_record::Input;
 
 /// `Request::shard` for "every shard" (a mass cancel without an instrument).
 pub const ALL_SHARDS: u16 = u16::MAX;
@@ -19,14 +17,6 @@ pub fn home_gateway(account: u32, gateways: usize) -> usize {
     account as usize % gateways.max(1)
 }
 
-/// The engine's side of a wire side.
-pub fn side_from_wire(s: Side) -> tpx_engine::Side {
-    match s {
-        Side::Buy => tpx_engine::Side::Buy,
-        Side::Sell => tpx_engine::Side::Sell,
-    }
-}
-
 /// Raw TSC stamps of one request's stages (`crate::runtime::clock::tsc`, 0 = not stamped), carried in
 /// the request and copied into its reports; see `crate::observe::trace`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -35,13 +25,18 @@ pub struct Stamps {
     pub rx: u64,
     /// The sequencing stage stamped it.
     pub seq: u64,
-    /// The input log made it durable (0 while the log is in-process).
+    /// The input log made it durable (as the durability mode requires; with the in-memory
+    /// log of `log = "in-process"`, when the replica acknowledged it).
     pub durable: u64,
     /// Its shard emitted the first report.
     pub matched: u64,
 }
 
-/// Gateway → sequencer: one validated request, already routed to its shard(s).
+/// Gateway → sequencer (and, sequenced, on to the shards): one validated request, already
+/// routed to its shard(s), in the log's own form: `input` is what the client sent (the order
+/// entry message as it came, an admin message as its log input), and `account` the record's
+/// account. Nothing converts it on the way to the log; the shard converts it to the engine's
+/// form once, where it applies the record (`tpx_sequencer::apply::engine_input`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Request {
     /// The session's slot on its home gateway (answers to this request go back to it).
@@ -50,76 +45,57 @@ pub struct Request {
     pub shard: u16,
     /// The gateway's tag for requests answered by several shards (mass cancel), else 0.
     pub tag: u32,
-    /// The requesting account: the command's own for order entry, the admin account for a risk
-    /// input (whose body names the account it acts on).
+    /// The requesting account: the session's for order entry, the admin's for an admin input
+    /// (whose body names the account it acts on); 0 for a venue input.
     pub account: AccountId,
     /// An admin request's `request_id` (echoed in its answer), else 0.
     pub request_id: u64,
-    /// An order-entry command or an admin's risk command.
-    pub input: EngineInput,
+    /// The log input.
+    pub input: Input,
     pub stamps: Stamps,
 }
 
 impl Request {
-    /// An order-entry request (`account` is the command's).
-    pub fn order(session: u32, shard: u16, tag: u32, cmd: Command) -> Request {
+    /// A request of `account` from session `session` to `shard` (no tag, no request id, not
+    /// stamped).
+    pub fn new(session: u32, shard: u16, account: AccountId, input: Input) -> Request {
         Request {
             session,
             shard,
-            tag,
-            account: command_account(&cmd),
+            tag: 0,
+            account,
             request_id: 0,
-            input: EngineInput::Command(cmd),
+            input,
             stamps: Stamps::default(),
         }
     }
 
-    /// The order-entry command, if this is one.
-    #[inline]
-    pub fn command(&self) -> Option<&Command> {
-        match &self.input {
-            EngineInput::Command(c) => Some(c),
-            EngineInput::Risk(_) => None,
-        }
-    }
-
-    /// The request kind and the `cl_ord_id` a reject of this request names on the wire
-    /// (`None`: a venue command without a requester, never answered).
+    /// The request kind and the `cl_ord_id` a reject of this request names on the wire (a
+    /// replace's new id, 0 for a mass cancel, an admin request's `request_id`; `None`: a venue
+    /// input without a requester, never answered).
     pub fn reject_subject(&self) -> Option<(RequestKind, u64)> {
         Some(match &self.input {
-            EngineInput::Command(Command::NewOrder(o)) => (RequestKind::EnterOrder, o.cl_ord_id),
-            EngineInput::Command(Command::Replace(r)) => {
-                (RequestKind::ReplaceOrder, r.new_cl_ord_id)
-            }
-            EngineInput::Command(Command::Cancel(c)) => (RequestKind::CancelOrder, c.cl_ord_id),
-            EngineInput::Command(Command::MassCancel(_)) => (RequestKind::MassCancel, 0),
-            EngineInput::Command(_) => return None,
-            EngineInput::Risk(r) => (admin_kind(r), self.request_id),
+            Input::EnterOrder(o) => (RequestKind::EnterOrder, o.cl_ord_id),
+            Input::ReplaceOrder(r) => (RequestKind::ReplaceOrder, r.new_cl_ord_id),
+            Input::CancelOrder(c) => (RequestKind::CancelOrder, c.cl_ord_id),
+            Input::MassCancel(_) => (RequestKind::MassCancel, 0),
+            Input::Halt(_) | Input::Resume(_) | Input::SetReferencePrice(_) => return None,
+            admin => (admin_kind(admin)?, self.request_id),
         })
     }
 }
 
-/// The account an order-entry command acts for (0 for venue commands).
-pub fn command_account(cmd: &Command) -> AccountId {
-    match cmd {
-        Command::NewOrder(o) => o.account,
-        Command::Replace(r) => r.account,
-        Command::Cancel(c) => c.account,
-        Command::MassCancel(m) => m.account,
-        _ => 0,
-    }
-}
-
-/// The admin request kind of a risk command.
-pub fn admin_kind(r: &RiskCommand) -> RequestKind {
-    match r {
-        RiskCommand::Deposit { .. } => RequestKind::AdminDeposit,
-        RiskCommand::Withdraw { .. } => RequestKind::AdminWithdraw,
-        RiskCommand::SetMarkPrice { .. } => RequestKind::AdminSetMarkPrice,
-        RiskCommand::ApplyFunding { .. } => RequestKind::AdminApplyFunding,
-        RiskCommand::Liquidate { .. } => RequestKind::AdminLiquidate,
-        RiskCommand::SetFeeTier { .. } => RequestKind::AdminSetFeeTier,
-    }
+/// The admin request kind of an admin input (`None`: not one).
+pub fn admin_kind(input: &Input) -> Option<RequestKind> {
+    Some(match input {
+        Input::Deposit(_) => RequestKind::AdminDeposit,
+        Input::Withdraw(_) => RequestKind::AdminWithdraw,
+        Input::SetMarkPrice(_) => RequestKind::AdminSetMarkPrice,
+        Input::ApplyFunding(_) => RequestKind::AdminApplyFunding,
+        Input::Liquidate(_) => RequestKind::AdminLiquidate,
+        Input::SetFeeTier(_) => RequestKind::AdminSetFeeTier,
+        _ => return None,
+    })
 }
 
 /// Sequencer → shard: a request with its log position and timestamp.

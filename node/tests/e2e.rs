@@ -37,9 +37,13 @@ fn login_and_an_order() {
 
 #[test]
 fn a_fill_between_two_sessions() {
-    let node = single_core_node();
-    let mut maker = login(&node, 1);
-    let mut taker = login(&node, 2);
+    fill_between_two_sessions(&single_core_node());
+}
+
+/// A resting sell and a crossing buy on two sessions: both see their side of the fill.
+fn fill_between_two_sessions(node: &tpx_node::Node) {
+    let mut maker = login(node, 1);
+    let mut taker = login(node, 2);
     maker
         .send(&req::enter(limit(10, 1, Side::Sell, 50_000, 5)))
         .unwrap();
@@ -64,6 +68,22 @@ fn a_fill_between_two_sessions() {
         (10, 50_000, 3, 2, Liquidity::Maker)
     );
     assert_eq!(me.trade_id, te.trade_id);
+}
+
+/// `log = "in-process"` is the same request path (the stage over the replica, here over an
+/// in-memory log): orders are acknowledged and fill, and nothing is written where a file log
+/// would live.
+#[test]
+fn the_in_process_log_is_the_same_path_over_memory() {
+    let cpu = cpus().first().copied().unwrap_or(0);
+    let cfg = tpx_node::NodeConfig {
+        log: tpx_node::config::LogMode::InProcess,
+        ..base_config(tpx_node::config::CorePlan::single(cpu))
+    };
+    let log_dir = cfg.replication().log_dir;
+    let node = tpx_node::Node::start(&cfg, accounts()).unwrap();
+    fill_between_two_sessions(&node);
+    assert!(!log_dir.exists(), "the in-memory log writes no file");
 }
 
 #[test]

@@ -73,7 +73,7 @@ fn diverge(old: &Path, new: &Path) -> u64 {
         &LogRecord {
             meta: RecordMeta {
                 seq,
-                origin: tpx_node::sequencing::replication::origin_of(0, 1),
+                origin: tpx_node::sequencing::feed::origin_of(0, 1),
                 account: 1,
                 ..last
             },

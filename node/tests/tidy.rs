@@ -6,6 +6,9 @@
 //! 2. `config` is a leaf: it names no other module of the crate.
 //! 3. One clock seam: `Instant::now`, `SystemTime::now`, `quanta` and `rdtsc` appear only in
 //!    `runtime/clock.rs`.
+//! 4. One wire → engine conversion, where the shard applies a record: a request keeps the
+//!    log's form (`tpx_wire::log_record::Input`) through `gateway/`, `msg.rs` and
+//!    `sequencing/`, which name none of the engine's input types or conversions.
 //!
 //! Comments are skipped (a doc link is not a dependency). Each scanner is also run on a planted
 //! sample, so a scanner that silently finds nothing fails here too.
@@ -249,6 +252,53 @@ fn clock_reads(files: &[(String, String)]) -> Vec<(String, usize, &'static str)>
     out
 }
 
+/// Where a request must keep the log's form, and the engine names that would convert it.
+const LOG_FORM_PLACES: [&str; 3] = ["gateway/", "sequencing/", "msg.rs"];
+const ENGINE_FORMS: [&str; 7] = [
+    "EngineInput",
+    "RiskCommand",
+    "NewOrder",
+    "Command::",
+    "engine_input",
+    "command_of",
+    "risk_command_of",
+];
+
+/// `(file, line number, token)` of every engine input form named where a request keeps the
+/// log's form (a token counts only at the start of an identifier).
+fn engine_forms(files: &[(String, String)]) -> Vec<(String, usize, &'static str)> {
+    let mut out = Vec::new();
+    for (rel, text) in files {
+        if !LOG_FORM_PLACES.iter().any(|p| rel.starts_with(p)) {
+            continue;
+        }
+        for (n, line) in strip_comments(text).lines().enumerate() {
+            for t in ENGINE_FORMS {
+                let hit = line.match_indices(t).any(|(k, _)| {
+                    !line[..k]
+                        .chars()
+                        .last()
+                        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+                if hit {
+                    out.push((rel.clone(), n + 1, t));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn requests_keep_the_log_form_until_the_shard() {
+    let files = sources(&src_dir());
+    let found = engine_forms(&files);
+    assert!(
+        found.is_empty(),
+        "engine input forms before the shard (the shard converts, `shard/apply.rs`): {found:?}"
+    );
+}
+
 #[test]
 fn no_import_circle_between_top_level_modules() {
     let g = graph(&sources(&src_dir()));
@@ -321,6 +371,27 @@ fn the_scanners_catch_what_is_planted() {
         vec![
             ("shard/stage.rs".to_string(), 3, "Instant::now"),
             ("observe/x.rs".to_string(), 1, "quanta"),
+        ]
+    );
+    // A planted conversion in the gateway; the shard's own and a longer name do not count.
+    let files = vec![
+        (
+            "gateway/session/requests.rs".to_string(),
+            "// EngineInput in a comment
+let c = Command::NewOrder(o);
+let k = ClientCommand::X;"
+                .to_string(),
+        ),
+        (
+            "shard/apply.rs".to_string(),
+            "let i = engine_input(&r.input, a);".to_string(),
+        ),
+    ];
+    assert_eq!(
+        engine_forms(&files),
+        vec![
+            ("gateway/session/requests.rs".to_string(), 2, "NewOrder"),
+            ("gateway/session/requests.rs".to_string(), 2, "Command::"),
         ]
     );
 }

@@ -7,64 +7,16 @@ use tpx_wire::log_record::{Input, LogRecord};
 use crate::log::{replay, LogError};
 use crate::storage::Storage;
 
-/// The engine's risk command for a log record (`None`: not a risk input).
-pub fn risk_command_of(rec: &LogRecord) -> Option<RiskCommand> {
-    Some(match rec.input {
-        Input::Deposit(m) => RiskCommand::Deposit {
-            account: m.account,
-            asset: m.asset,
-            amount: m.amount,
-            request_id: m.request_id,
-        },
-        Input::Withdraw(m) => RiskCommand::Withdraw {
-            account: m.account,
-            asset: m.asset,
-            amount: m.amount,
-            request_id: m.request_id,
-        },
-        Input::SetMarkPrice(m) => RiskCommand::SetMarkPrice {
-            instrument: m.instrument,
-            price: m.price,
-        },
-        Input::ApplyFunding(m) => RiskCommand::ApplyFunding {
-            instrument: m.instrument,
-            rate_ppm: m.rate_ppm,
-            funding_id: m.funding_id,
-        },
-        Input::Liquidate(m) => RiskCommand::Liquidate {
-            account: m.account,
-            instrument: m.instrument,
-            cl_ord_id: m.cl_ord_id,
-            price: m.price,
-        },
-        Input::SetFeeTier(m) => RiskCommand::SetFeeTier {
-            account: m.account,
-            tier: m.tier,
-        },
-        _ => return None,
-    })
-}
-
-/// The engine input (order-entry, admin or risk) for a log record.
-pub fn input_of(rec: &LogRecord) -> Option<EngineInput> {
-    command_of(rec)
-        .map(EngineInput::Command)
-        .or_else(|| risk_command_of(rec).map(EngineInput::Risk))
-}
-
-/// The engine command for a log record (`None`: an input this engine has no command for,
-/// such as a risk input: see [`risk_command_of`]).
-pub fn command_of(rec: &LogRecord) -> Option<Command> {
-    let account = rec.meta.account;
-    Some(match rec.input {
+/// The engine input for a log input acting for `account` (the record's): the one wire →
+/// engine conversion of an input, used wherever a record is applied (the node's shards, this
+/// crate's engine copy, the simulator). `None`: a record with no engine input (`TermStart`).
+pub fn engine_input(input: &Input, account: u32) -> Option<EngineInput> {
+    Some(EngineInput::Command(match *input {
         Input::EnterOrder(m) => Command::NewOrder(tpx_engine::NewOrder {
             account,
             cl_ord_id: m.cl_ord_id,
             instrument: m.instrument,
-            side: match m.side {
-                w::Side::Buy => tpx_engine::Side::Buy,
-                w::Side::Sell => tpx_engine::Side::Sell,
-            },
+            side: side_of(m.side),
             kind: match m.kind {
                 w::OrderKind::Limit => tpx_engine::OrderKind::Limit,
                 w::OrderKind::Market => tpx_engine::OrderKind::Market,
@@ -113,14 +65,92 @@ pub fn command_of(rec: &LogRecord) -> Option<Command> {
             price: m.price,
             band_bps: m.band_bps,
         },
-        Input::Deposit(_)
-        | Input::Withdraw(_)
-        | Input::SetMarkPrice(_)
-        | Input::ApplyFunding(_)
-        | Input::Liquidate(_)
-        | Input::SetFeeTier(_)
-        | Input::TermStart(_) => return None,
-    })
+        // Risk inputs carry the account they act on in their body.
+        Input::Deposit(m) => {
+            return Some(EngineInput::Risk(RiskCommand::Deposit {
+                account: m.account,
+                asset: m.asset,
+                amount: m.amount,
+                request_id: m.request_id,
+            }))
+        }
+        Input::Withdraw(m) => {
+            return Some(EngineInput::Risk(RiskCommand::Withdraw {
+                account: m.account,
+                asset: m.asset,
+                amount: m.amount,
+                request_id: m.request_id,
+            }))
+        }
+        Input::SetMarkPrice(m) => {
+            return Some(EngineInput::Risk(RiskCommand::SetMarkPrice {
+                instrument: m.instrument,
+                price: m.price,
+            }))
+        }
+        Input::ApplyFunding(m) => {
+            return Some(EngineInput::Risk(RiskCommand::ApplyFunding {
+                instrument: m.instrument,
+                rate_ppm: m.rate_ppm,
+                funding_id: m.funding_id,
+            }))
+        }
+        Input::Liquidate(m) => {
+            return Some(EngineInput::Risk(RiskCommand::Liquidate {
+                account: m.account,
+                instrument: m.instrument,
+                cl_ord_id: m.cl_ord_id,
+                price: m.price,
+            }))
+        }
+        Input::SetFeeTier(m) => {
+            return Some(EngineInput::Risk(RiskCommand::SetFeeTier {
+                account: m.account,
+                tier: m.tier,
+            }))
+        }
+        Input::TermStart(_) => return None,
+    }))
+}
+
+/// The engine's side of a wire side.
+#[inline]
+pub fn side_of(s: w::Side) -> tpx_engine::Side {
+    match s {
+        w::Side::Buy => tpx_engine::Side::Buy,
+        w::Side::Sell => tpx_engine::Side::Sell,
+    }
+}
+
+/// The wire's side of an engine side.
+#[inline]
+pub fn wire_side(s: tpx_engine::Side) -> w::Side {
+    match s {
+        tpx_engine::Side::Buy => w::Side::Buy,
+        tpx_engine::Side::Sell => w::Side::Sell,
+    }
+}
+
+/// The engine's risk command for a log record (`None`: not a risk input).
+pub fn risk_command_of(rec: &LogRecord) -> Option<RiskCommand> {
+    match engine_input(&rec.input, rec.meta.account)? {
+        EngineInput::Risk(r) => Some(r),
+        EngineInput::Command(_) => None,
+    }
+}
+
+/// The engine input (order-entry, admin or risk) for a log record.
+pub fn input_of(rec: &LogRecord) -> Option<EngineInput> {
+    engine_input(&rec.input, rec.meta.account)
+}
+
+/// The engine command for a log record (`None`: an input this engine has no command for,
+/// such as a risk input: see [`risk_command_of`]).
+pub fn command_of(rec: &LogRecord) -> Option<Command> {
+    match engine_input(&rec.input, rec.meta.account)? {
+        EngineInput::Command(c) => Some(c),
+        EngineInput::Risk(_) => None,
+    }
 }
 
 /// Counts events (the sequencer's engine copy only needs the state).

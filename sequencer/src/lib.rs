@@ -42,6 +42,6 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use log::{LogConfig, LogError, LogReader, Recovery, SegmentLog};
 pub use replica::{Durability, Replica, ReplicaConfig, ReplicaEvent, Role, SubmitError};
 pub use storage::{FileStorage, MemStorage, Storage, WriteMode};
-pub use transport::{MemNet, PeerId, TcpTransport, Transport};
+pub use transport::{MemNet, PeerId, TcpTransport, Transport, WITNESS_ID};
 pub use witness::{Witness, WitnessServer};
 pub use writer::{IdleMode, LogSink, SyncLog, ThreadedLog};

@@ -41,8 +41,7 @@ use crate::transport::TcpTransport;
 use crate::witness::WitnessServer;
 use crate::writer::{IdleMode, LogSink, ThreadedLog};
 
-/// The witness's peer id.
-pub const WITNESS_ID: u32 = 100;
+pub use crate::transport::WITNESS_ID;
 
 /// The engine every `tpx-seq` node runs (two instruments; the load trades instrument 1).
 pub fn demo_engine_config() -> EngineConfig {

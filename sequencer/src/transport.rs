@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 /// A node or witness id.
 pub type PeerId = u32;
 
+/// The witness's peer id in every cluster (the nodes' ids must differ from it).
+pub const WITNESS_ID: PeerId = 100;
+
 /// Messages to and from peers. Delivery is in order per pair of peers while a connection
 /// lasts; a message to a peer with no connection is dropped (`send` says so).
 pub trait Transport {

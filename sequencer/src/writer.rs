@@ -186,13 +186,16 @@ impl<S: Storage + Clone> LogSink for SyncLog<S> {
     }
 }
 
-/// How a waiting thread waits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// How a waiting thread (or a node's core) waits when it found no work; the one idle mode of
+/// the workspace (`tpx-node` re-exports it for its `idle` and `writer_idle` settings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum IdleMode {
-    /// Sleep on a condition variable / short sleeps (the default; no core is burnt).
+    /// Sleep on a condition variable / short sleeps, or a node's core parks in `ppoll(2)` on
+    /// its sockets and doorbell after a back-off (the default; no core is burnt).
     #[default]
     Park,
-    /// Busy-poll (a dedicated core).
+    /// Busy-poll: never sleep. Lowest latency; burns the core (a dedicated core). Opt in only.
     Spin,
 }
 

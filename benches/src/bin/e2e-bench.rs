@@ -48,7 +48,7 @@ struct Args {
     #[arg(long)]
     tpx: Option<PathBuf>,
     /// The node's input log: `durable` (O_DIRECT, acks wait for the commit) or `in-process`
-    /// (nothing stored; the node before the durable log, for comparison).
+    /// (the same path over an in-memory log: nothing stored, for comparison).
     #[arg(long, default_value = "durable")]
     log: String,
     /// Run the node with accounts and pre-trade risk (`[risk]`, built-in parameters; the

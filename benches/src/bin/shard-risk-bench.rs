@@ -1,7 +1,8 @@
 //! `shard-risk-bench`: the cost of risk on the node's shard stage, in one thread, same run.
 //!
 //! The node's shard (`tpx_node::shard::apply::Shard`: the engine plus the mapping of its events to
-//! per-account reports, with the request as the rings carry it, an `EngineInput`) applies the
+//! per-account reports, with the request as the rings carry it: a log input, converted to the
+//! engine's form by the shard) applies the
 //! `engine-bench` risk workload (`spot-risk` or `perp-risk`: the exchange-core mix over 4
 //! instruments, 1,000 funded accounts) risk on (`Engine::with_risk`) and risk off
 //! (`Engine::new`), fed in alternating blocks of 65,536 requests for several rounds: odd rounds
@@ -22,10 +23,12 @@ use std::time::Instant;
 
 use clap::Parser;
 use hdrhistogram::Histogram;
+use tpx_benches::replay::log_input_of;
 use tpx_benches::workload::{generate, Stream, Workload};
 use tpx_engine::EngineInput;
 use tpx_node::msg::{Request, Sequenced, NO_SESSION};
 use tpx_node::shard::apply::Shard;
+use tpx_wire::log_record::Input;
 
 const BLOCK: usize = 65_536;
 
@@ -50,18 +53,13 @@ struct Args {
     json: bool,
 }
 
-fn entry(seq: u64, input: EngineInput) -> Sequenced {
+fn entry(seq: u64, (account, input): (u32, Input)) -> Sequenced {
     Sequenced {
         seq,
         ts_ns: seq,
         req: Request {
-            session: 0,
-            shard: 0,
-            tag: 0,
-            account: 0,
             request_id: seq,
-            input,
-            stamps: Default::default(),
+            ..Request::new(0, 0, account, input)
         },
     }
 }
@@ -75,14 +73,16 @@ fn prepared(stream: &Stream, risk: bool) -> Result<Shard, String> {
     if let Some(r) = rc {
         for c in &r.setup {
             seq += 1;
-            let mut e = entry(seq, EngineInput::Risk(*c));
+            let mut e = entry(seq, log_input_of(&EngineInput::Risk(*c)));
             e.req.session = NO_SESSION;
             shard.apply(&e, |_| sink += 1);
         }
     }
     for c in &stream.setup {
         seq += 1;
-        shard.apply(&entry(seq, EngineInput::Command(*c)), |_| sink += 1);
+        shard.apply(&entry(seq, log_input_of(&EngineInput::Command(*c))), |_| {
+            sink += 1
+        });
     }
     black_box(sink);
     Ok(shard)
@@ -116,7 +116,7 @@ enum Record {
 
 fn run_block(
     shard: &mut Shard,
-    ops: &[EngineInput],
+    ops: &[(u32, Input)],
     base: u64,
     side: &mut Side,
     b: usize,
@@ -160,10 +160,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let ops: Vec<EngineInput> = stream
+    // In the log's form, as the rings carry requests (converted before the timing).
+    let ops: Vec<(u32, Input)> = stream
         .ops
         .iter()
-        .map(|c| EngineInput::Command(*c))
+        .map(|c| log_input_of(&EngineInput::Command(*c)))
         .collect();
     let blocks = ops.len().div_ceil(BLOCK);
     let (mut on, mut off) = (Side::new(blocks), Side::new(blocks));

@@ -4,7 +4,7 @@
 //! are measured, not derived:
 //!
 //! `sent → rx` (client write to gateway read: the wire in), `rx → sequenced`, `sequenced →
-//! durable` (0 while the log is in-process), `→ matched` (first report out of the engine),
+//! durable` (with `log = "in-process"`: the in-memory log's acknowledgement), `→ matched` (first report out of the engine),
 //! `matched → written` (reply `write(2)` done), `written → received` (the wire out: client
 //! read). They add up to the service time of each joined order; the check is that their means
 //! add up to the mean round trip of *all* orders the load generator measured (within 10 %).

@@ -24,8 +24,8 @@ use tpx_sequencer::{
 
 use super::aeron::{AeronPeer, AeronReplConfig, AeronReplTransport, Split};
 
-/// The witness's id (as in the node).
-pub const WITNESS_ID: u32 = 100;
+/// The witness's id (the sequencer's, as in the node).
+pub use tpx_sequencer::WITNESS_ID;
 /// Term length of the replication publications: Aeron's largest message is an eighth of it,
 /// and an `Append` may be 256 KiB.
 pub const AERON_TERM_BYTES: usize = 4 << 20;

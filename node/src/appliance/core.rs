@@ -6,7 +6,8 @@
 //!
 //! 1. gateway: accept, read every connection, handle complete frames → requests on its ring to
 //!    the sequencer;
-//! 2. sequencer: stamp `seq` + `ts_ns`, route each request to its shard's ring (or every shard's);
+//! 2. sequencer: submit each request to the replica (which stamps `seq` + `ts_ns` and logs it),
+//!    and hand each acknowledgeable record to its shard's ring (or every shard's);
 //! 3. shards: apply to the engine, map events to reports on the rings to the home gateways;
 //! 4. gateway: reports → sequenced, journaled replies; heartbeats/timeouts; one `write(2)` per
 //!    connection.
@@ -27,7 +28,7 @@ use crate::runtime::clock;
 use crate::runtime::doorbell::{sleep_on, Doorbell};
 use crate::runtime::idle::Idler;
 use crate::runtime::state::NodeState;
-use crate::sequencing::on_core::SequencerStage;
+use crate::sequencing::stage::SequencerStage;
 use crate::shard::stage::ShardStage;
 
 /// Everything one core runs.
@@ -53,9 +54,9 @@ impl CoreRuntime {
             work += g.read_all(now, clock::unix_ns());
         }
         if let Some(s) = self.sequencer.as_mut() {
-            let before = s.stamped();
-            work += s.step();
-            let n = s.stamped() - before;
+            let before = s.sequenced();
+            work += s.step(now);
+            let n = s.sequenced() - before;
             if n > 0 {
                 self.shared.stats.sequenced.fetch_add(n, Ordering::Relaxed);
             }
@@ -133,49 +134,11 @@ impl CoreRuntime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::msg::{Report, ReportKind, Request, Sequenced, NO_SESSION};
+    use crate::msg::{Report, ReportKind, Sequenced, NO_SESSION};
     use crate::runtime::ring::ring;
+    use crate::sequencing::stage::tests::ioc;
     use crate::shard::apply::Shard;
-    use tpx_engine::{Command, EngineConfig, NewOrder, OrderKind, Side, StpMode, TimeInForce};
-
-    fn ioc(cl: u64) -> Request {
-        Request::order(
-            0,
-            0,
-            0,
-            Command::NewOrder(NewOrder {
-                account: 1,
-                cl_ord_id: cl,
-                instrument: 1,
-                side: Side::Buy,
-                kind: OrderKind::Limit,
-                price: 50_000,
-                qty: 1,
-                tif: TimeInForce::Ioc,
-                post_only: false,
-                reduce_only: false,
-                stp: StpMode::None,
-            }),
-        )
-    }
-
-    #[test]
-    fn sequencer_leaves_requests_in_place_while_the_shard_ring_is_full() {
-        let (mut gw, seq_in) = ring::<Request>(8);
-        let (to_shard, mut shard_in) = ring::<Sequenced>(2);
-        let mut s = SequencerStage::new(vec![seq_in], vec![to_shard]);
-        for cl in 1..=5 {
-            gw.try_push(ioc(cl)).unwrap();
-        }
-        assert_eq!(s.step(), 2);
-        assert_eq!(gw.free_exact(), 8 - 3, "three wait in the gateway's ring");
-        let a = shard_in.try_pop().unwrap();
-        let b = shard_in.try_pop().unwrap();
-        assert_eq!((a.seq, b.seq), (1, 2));
-        assert!(b.ts_ns >= a.ts_ns);
-        assert_eq!(s.step(), 2);
-        assert_eq!(shard_in.try_pop().unwrap().seq, 3);
-    }
+    use tpx_engine::EngineConfig;
 
     #[test]
     fn a_shard_spills_and_stops_taking_input_until_its_output_drains() {

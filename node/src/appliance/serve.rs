@@ -61,7 +61,7 @@ pub const PRINT_TOPS_ENV: &str = "TPX_PRINT_TOPS";
 /// Runs `tpx node --config PATH --role primary|standby` until SIGINT/SIGTERM, or until the
 /// node stops itself. Prints `tpx node: listening on ADDR` first (scripts and the e2e bench read
 /// it to learn an ephemeral port), then `tpx node: ROLE ...` lines on every role change. Returns
-/// the exit status: 0, or [`crate::sequencing::replication::EXIT_REJOIN`] when the node cut its log's tail
+/// the exit status: 0, or [`crate::sequencing::feed::EXIT_REJOIN`] when the node cut its log's tail
 /// and must be restarted (as standby) to rebuild its shards.
 pub fn serve(config: &std::path::Path, role: StartRole) -> Result<u8, String> {
     let term = termination_flag()?;

@@ -21,8 +21,7 @@ use crate::runtime::doorbell::Doorbell;
 use crate::runtime::idle::Idler;
 use crate::runtime::ring::{ring, Consumer, Producer};
 use crate::runtime::state::NodeState;
-use crate::sequencing::on_core::SequencerStage;
-use crate::sequencing::stage::{ReplicaSeq, StartRole};
+use crate::sequencing::stage::{SequencerStage, StageRings, StartRole};
 use crate::shard::apply::Shard;
 use crate::shard::stage::ShardStage;
 
@@ -171,13 +170,8 @@ struct CoreParts {
     shards: Vec<ShardParts>,
 }
 
-/// The sequencer's rings: from every gateway, to every shard, and its own answers (duplicate,
-/// unavailable) to every gateway.
-type SequencerParts = (
-    Vec<Consumer<Request>>,
-    Vec<Producer<Sequenced>>,
-    Vec<Producer<Report>>,
-);
+/// The sequencer's rings.
+type SequencerParts = StageRings;
 
 struct GatewayParts {
     index: usize,
@@ -208,14 +202,11 @@ impl Node {
     /// ([`NodeState::active`](crate::runtime::state::NodeState::active)).
     pub fn start_as(cfg: &NodeConfig, accounts: Accounts, role: StartRole) -> Result<Node, String> {
         let plan = cfg.plan()?;
-        let mut replication = match cfg.log {
-            LogMode::Durable => {
-                let r = cfg.replication();
-                r.validate()?;
-                Some(r)
-            }
-            LogMode::InProcess => None,
-        };
+        // One request path for every log: the stage over the replica, whose log is the file
+        // log or, for `log = "in-process"`, the in-memory one.
+        let in_memory = cfg.log == LogMode::InProcess;
+        let mut replication = cfg.replication();
+        replication.validate()?;
         plan.validate()?;
         raise_memlock();
         let shard_count = plan.shard_count();
@@ -237,19 +228,17 @@ impl Node {
             configs_by_shard[shard as usize].push(ic);
             instrument_shards.push((ic.id, shard as u16));
         }
-        if let Some(r) = replication.as_mut() {
-            let placed: Vec<(crate::config::InstrumentConfig, u32)> = instruments
-                .iter()
-                .zip(&instrument_shards)
-                .map(|(ic, &(_, s))| (ic.clone(), u32::from(s)))
-                .collect();
-            r.config_digest = crate::config::replication::config_digest(
-                shard_count,
-                &placed,
-                cfg.risk.as_ref(),
-                cfg.max_accounts,
-            );
-        }
+        let placed: Vec<(crate::config::InstrumentConfig, u32)> = instruments
+            .iter()
+            .zip(&instrument_shards)
+            .map(|(ic, &(_, s))| (ic.clone(), u32::from(s)))
+            .collect();
+        replication.config_digest = crate::config::replication::config_digest(
+            shard_count,
+            &placed,
+            cfg.risk.as_ref(),
+            cfg.max_accounts,
+        );
         // `[risk]`: each shard's risk configuration, checked here (assets, venue accounts, tiers)
         // before anything binds; the engine checks the rest (rates, notional bounds) when the
         // shard is built on its core, and a refusal stops the start with its typed error.
@@ -372,7 +361,11 @@ impl Node {
                 },
             });
         }
-        parts[plan.sequencer_core()].sequencer = Some((seq_inputs, seq_outputs, seq_rejects));
+        parts[plan.sequencer_core()].sequencer = Some(StageRings {
+            inputs: seq_inputs,
+            outputs: seq_outputs,
+            rejects: seq_rejects,
+        });
         for (i, core) in plan.cores.iter().enumerate() {
             for &s in &core.shards {
                 parts[i].shards.push(ShardParts {
@@ -500,16 +493,16 @@ impl Node {
                             None => None,
                         };
                         let sequencer = match p.sequencer {
-                            Some((i, o, rejects)) => {
-                                let st = SequencerStage::new(i, o).with_wake(wake_shards);
-                                Some(match &replication {
-                                    Some(r) => st.with_replica(
-                                        ReplicaSeq::open(r, role, rejects, shared.clone())?
-                                            .with_wake(wake_gateways.clone()),
-                                    ),
-                                    None => st,
-                                })
-                            }
+                            Some(rings) => Some(
+                                SequencerStage::open(
+                                    &replication,
+                                    in_memory,
+                                    role,
+                                    rings,
+                                    shared.clone(),
+                                )?
+                                .with_wake(wake_shards, wake_gateways.clone()),
+                            ),
                             None => None,
                         };
                         let mut shards = Vec::new();
@@ -567,7 +560,7 @@ impl Node {
                 }
             }
         }
-        if replication.is_some() && role == StartRole::Primary {
+        if role == StartRole::Primary {
             // The recovered log is replayed and the witness grants the term: wait (bounded) so
             // that a caller's first login finds a primary. Not an error if it takes longer (the
             // witness may be down; the node keeps asking).

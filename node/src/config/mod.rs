@@ -17,18 +17,12 @@ pub mod stats;
 
 use replication::ReplicationConfig;
 
-/// How a core waits when a duty cycle found no work.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum IdleMode {
-    /// Busy-poll: never sleep. Lowest latency; burns the core. Opt in only.
-    Spin,
-    /// Back off: 64 empty cycles, then sleeps (10 µs doubling up to `park_max_us`) in `ppoll(2)`
-    /// on the core's sockets and its doorbell, so socket data or a message from another core
-    /// wakes it at once. The default.
-    #[default]
-    Park,
-}
+/// How a core waits when a duty cycle found no work (`idle`, and the log writer's
+/// `writer_idle`): the sequencer's one idle mode. `park` (the default) backs off 64 empty
+/// cycles, then sleeps (10 µs doubling up to `park_max_us`) in `ppoll(2)` on the core's sockets
+/// and its doorbell, so socket data or a message from another core wakes it at once; `spin`
+/// busy-polls (lowest latency, burns the core; opt in only).
+pub use tpx_sequencer::IdleMode;
 
 /// The roles one pinned core runs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -443,8 +437,9 @@ pub enum LogMode {
     /// The durable log (`[replication]`, or its defaults: a single node, `fsync`). The default.
     #[default]
     Durable,
-    /// Positions only, nothing stored, every entry final when stamped: the node before the
-    /// durable log, kept for the e2e bench's comparison. Never for real use.
+    /// The same sequencing stage and replica over an in-memory log (positions only, nothing
+    /// stored, every record durable when appended) and the single node's in-process witness:
+    /// for the e2e bench's comparison and tests. A single node only; never for real use.
     InProcess,
 }
 

@@ -1,14 +1,11 @@
 //! `[replication]`: where the input log lives, the peer and the witness. See
-//! `sequencing/replication.rs` for the log itself.
+//! `sequencing/` for the stage, its log and transport.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use tpx_sequencer::Durability;
-
-/// The witness's peer id on the replication network.
-pub const WITNESS_ID: u32 = 100;
+use tpx_sequencer::{Durability, WITNESS_ID};
 
 fn default_node_id() -> u32 {
     1

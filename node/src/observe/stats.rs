@@ -71,7 +71,8 @@ pub mod counter {
 pub enum Stage {
     /// Gateway read → sequencer stamped.
     RxToSequenced = 0,
-    /// Sequenced → durable (0 samples while the log is in-process).
+    /// Sequenced → durable (with `log = "in-process"`: until the in-memory log's record is
+    /// acknowledged).
     SequencedToDurable = 1,
     /// Durable (or sequenced, without a durable step) → first report out of the engine.
     ToMatched = 2,

@@ -4,7 +4,7 @@
 //!
 //! A request is stamped (raw TSC, [`crate::runtime::clock::tsc`]) when the gateway read its bytes
 //! (`rx`), when the sequencing stage stamped it (`seq`), when the log made it durable
-//! (`durable`, 0 while the log is in-process), when the shard emitted its first report
+//! (`durable`), when the shard emitted its first report
 //! (`matched`), and just before the gateway's `write(2)` of the reply (`written`). The stamps
 //! travel in [`crate::msg::Stamps`] inside the request and the report, so no stage keeps
 //! per-order state; only the gateway, the single writer of its core's block, records them.

@@ -35,11 +35,11 @@ pub struct NodeStats {
 pub struct NodeState {
     pub shutdown: AtomicBool,
     /// Whether this node is the primary (serves sessions, its shards' output is authoritative):
-    /// always true with the in-process log; with the replicated log set by the sequencing stage
-    /// on every role change. Gateways refuse logins while it is false; shards may read it (e.g.
+    /// set by the sequencing stage on every role change (false until the replica is primary,
+    /// with every log). Gateways refuse logins while it is false; shards may read it (e.g.
     /// to publish market data only while primary).
     pub active: AtomicBool,
-    /// The replica's term (0 with the in-process log).
+    /// The replica's term (0 before the first).
     pub term: AtomicU64,
     /// The highest seq acknowledgeable to clients (replicated log).
     pub acked_seq: AtomicU64,

@@ -1,7 +1,6 @@
-//! Sequencing: the stage on its core, the stage over the replicated log, its feed to the
-//! shards and transport, and the in-process log.
+//! Sequencing: the stage over the replicated log (`stage.rs`), its feed to the shards
+//! (`feed.rs`), and the log and transport the replica runs over (`log.rs`).
 
-pub mod inprocess;
-pub mod on_core;
-pub mod replication;
+pub mod feed;
+pub mod log;
 pub mod stage;

@@ -1,13 +1,17 @@
-//! The sequencing stage over the durable, replicated log: a [`Replica`] on the sequencing core's
-//! duty cycle (see `replication.rs` for the record format and the applier).
+//! The sequencing stage: the one ordering point every state-changing request passes through,
+//! a [`Replica`] on the sequencing core's duty cycle. Its log and transport are `log.rs`'s
+//! (a file log and TCP, or for a single node an in-process witness over an in-memory
+//! transport, and for `log = "in-process"` an in-memory log); its feed to the shards is
+//! `feed.rs`.
 //!
 //! One cycle: (1) move records waiting for room to the shard rings; (2) while the log recovered
 //! at start is being replayed into the shards, only that; (3) primary: `submit` the gateways'
-//! requests (a refused one is answered on the sequencer → gateway ring: duplicate, unavailable);
-//! (4) `poll` the replica: IO, replication, witness lease, commit, and the applier, which hands
-//! records to the shards (primary: up to `acknowledgeable_seq`; standby: every record received);
-//! (5) role changes set `NodeState::active` (the gateways refuse logins while it is false, the
-//! shards may read it).
+//! requests, their log input as it came (a refused one is answered on the sequencer → gateway
+//! ring: duplicate, unavailable); (4) `poll` the replica: IO, replication, witness lease,
+//! commit, and the applier, which hands records to the shards (primary: up to
+//! `acknowledgeable_seq`; standby: every record received); (5) role changes set
+//! `NodeState::active` (the gateways refuse logins while it is false, the shards may read it);
+//! (6) ring the doorbells of the shards it pushed to.
 //!
 //! Hot-path discipline: the stage's own queues (`meta`, `overflow`) are preallocated and bounded
 //! (input stops while they are full); requests and records are `Copy`. What it cannot keep, all
@@ -21,21 +25,19 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use tpx_sequencer::transport::MemNet;
 use tpx_sequencer::{
     FileStorage, LogConfig, LogReader, LogSink, Replica, ReplicaConfig, ReplicaEvent, Role,
-    SubmitError, SystemClock, TcpTransport, ThreadedLog, WitnessServer, WriteMode,
+    SubmitError, SystemClock, TcpTransport, ThreadedLog, WitnessServer, WriteMode, WITNESS_ID,
 };
 use tpx_wire::enums::RejectReason;
 
-use crate::config::replication::{LogWrite, ReplicationConfig, WITNESS_ID};
+use crate::config::replication::{LogWrite, ReplicationConfig};
 use crate::msg::{Report, ReportKind, Request, Sequenced};
 use crate::runtime::doorbell::Doorbell;
 use crate::runtime::ring::{Consumer, Producer};
 use crate::runtime::state::NodeState;
-use crate::sequencing::replication::{
-    input_of, origin_fits, origin_of, LocalMeta, NodeTransport, ShardFeed, EXIT_REJOIN,
-};
+use crate::sequencing::feed::{origin_fits, origin_of, LocalMeta, ShardFeed, EXIT_REJOIN};
+use crate::sequencing::log::{LocalLink, MemLog, NodeLog, NodeTransport};
 
 /// Most items taken from one ring (or replayed) per duty cycle.
 const BATCH: usize = 1024;
@@ -44,7 +46,10 @@ const BATCH: usize = 1024;
 /// input; bounds `meta` (preallocated to this).
 const MAX_IN_FLIGHT: usize = 1 << 16;
 
-type NodeReplica = Replica<ThreadedLog<FileStorage>, NodeTransport, SystemClock>;
+/// How often a quiet single node polls its replica (see `SequencerStage::cycle`).
+const QUIET_POLL_NS: u64 = 20_000;
+
+type NodeReplica = Replica<NodeLog, NodeTransport, SystemClock>;
 
 /// How a node starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,9 +81,31 @@ pub fn duplicate_answer(
     }
 }
 
-/// The replica and what the stage keeps around it.
-pub struct ReplicaSeq {
+/// The stage's rings: from every gateway, to every shard, and its own answers (duplicate,
+/// unavailable) to every gateway.
+#[derive(Debug)]
+pub struct StageRings {
+    pub inputs: Vec<Consumer<Request>>,
+    /// By shard id.
+    pub outputs: Vec<Producer<Sequenced>>,
+    /// By gateway number.
+    pub rejects: Vec<Producer<Report>>,
+}
+
+/// The sequencing stage: the replica and what it keeps around it, and its rings.
+pub struct SequencerStage {
     replica: NodeReplica,
+    inputs: Vec<Consumer<Request>>,
+    /// By shard id.
+    outputs: Vec<Producer<Sequenced>>,
+    /// By shard id: the doorbell of the shard's core, when it is another core (park mode).
+    shard_wake: Vec<Option<Arc<Doorbell>>>,
+    /// By shard id: pushed to this cycle (its doorbell is rung).
+    pushed: Vec<bool>,
+    /// The gateway ring read first next cycle (round robin).
+    next_input: usize,
+    /// A quiet single node polls its replica next at this `now_ns`.
+    next_poll_ns: u64,
     /// A single node's in-process witness.
     witness: Option<WitnessServer<NodeTransport, SystemClock>>,
     /// The recovered log, replayed into the shards before the replica runs.
@@ -107,15 +134,63 @@ pub struct ReplicaSeq {
     printed_denial: Option<(tpx_sequencer::proto::DenyReason, u64, u32)>,
 }
 
-impl std::fmt::Debug for ReplicaSeq {
+impl std::fmt::Debug for SequencerStage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReplicaSeq")
+        f.debug_struct("SequencerStage")
             .field("replica", &self.replica)
             .field("replaying", &self.replay.is_some())
             .field("in_flight", &self.meta.len())
             .field("overflow", &self.overflow.len())
             .finish()
     }
+}
+
+/// Opens the file log in `cfg.log_dir` (recovering a torn tail) and a reader for the replay of
+/// what it holds.
+fn open_file_log(
+    cfg: &ReplicationConfig,
+) -> Result<(ThreadedLog<FileStorage>, LogReader<FileStorage>), String> {
+    let dir = &cfg.log_dir;
+    let mode = match cfg.write {
+        LogWrite::Direct => WriteMode::DirectSync,
+        LogWrite::Buffered => WriteMode::Buffered,
+    };
+    let st = FileStorage::new(dir, mode).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut lcfg = LogConfig {
+        zero_fill: cfg.zero_fill,
+        ..LogConfig::default()
+    };
+    if let Some(b) = cfg.segment_bytes {
+        lcfg.segment_bytes = b;
+    }
+    let idle = cfg.writer_idle;
+    let (log, rec) = match ThreadedLog::open(st, lcfg, idle) {
+        Ok(x) => x,
+        Err(e) if mode == WriteMode::DirectSync => {
+            // A filesystem without O_DIRECT (tmpfs): buffered writes + fdatasync are as
+            // durable, a little slower. Say so; any other error shows again below.
+            say(format_args!(
+                "tpx node: O_DIRECT log in {} failed ({e}); using buffered writes + fdatasync",
+                dir.display()
+            ));
+            let st = FileStorage::new(dir, WriteMode::Buffered)
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+            ThreadedLog::open(st, lcfg, idle)
+                .map_err(|e| format!("opening the log in {}: {e}", dir.display()))?
+        }
+        Err(e) => return Err(format!("opening the log in {}: {e}", dir.display())),
+    };
+    if let Some((seg, off, n)) = &rec.torn {
+        say(format_args!(
+            "tpx node: TORN log tail cut: segment={seg} offset={off} bytes={n}"
+        ));
+    }
+    let reader = LogReader::new(
+        FileStorage::new(dir, WriteMode::Buffered)
+            .map_err(|e| format!("{}: {e}", dir.display()))?,
+    )
+    .map_err(|e| format!("reading the log: {e}"))?;
+    Ok((log, reader))
 }
 
 fn say(line: std::fmt::Arguments<'_>) {
@@ -126,60 +201,31 @@ fn say(line: std::fmt::Arguments<'_>) {
     let _ = out.flush();
 }
 
-impl ReplicaSeq {
-    /// Opens the log (recovering a torn tail), connects the transport and creates the replica.
-    /// Runs on the sequencing core's thread.
+impl SequencerStage {
+    /// Opens the log (a file log, recovering a torn tail; `in_memory`: the in-memory log of
+    /// `log = "in-process"`, a single node only), connects the transport and creates the
+    /// replica. Runs on the sequencing core's thread.
     pub fn open(
         cfg: &ReplicationConfig,
+        in_memory: bool,
         role: StartRole,
-        rejects: Vec<Producer<Report>>,
+        rings: StageRings,
         shared: Arc<NodeState>,
-    ) -> Result<ReplicaSeq, String> {
+    ) -> Result<SequencerStage, String> {
         cfg.validate()?;
-        let dir = &cfg.log_dir;
-        let mode = match cfg.write {
-            LogWrite::Direct => WriteMode::DirectSync,
-            LogWrite::Buffered => WriteMode::Buffered,
-        };
-        let st = FileStorage::new(dir, mode).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut lcfg = LogConfig {
-            zero_fill: cfg.zero_fill,
-            ..LogConfig::default()
-        };
-        if let Some(b) = cfg.segment_bytes {
-            lcfg.segment_bytes = b;
+        if in_memory && (cfg.peer_addr.is_some() || cfg.witness_addr.is_some()) {
+            return Err(
+                "log = \"in-process\" runs a single node: [replication] must name no peer and no witness"
+                    .into(),
+            );
         }
-        let idle = match cfg.writer_idle {
-            crate::config::IdleMode::Park => tpx_sequencer::IdleMode::Park,
-            crate::config::IdleMode::Spin => tpx_sequencer::IdleMode::Spin,
+        let (log, replay, last) = if in_memory {
+            (NodeLog::Mem(MemLog::default()), None, 0)
+        } else {
+            let (log, reader) = open_file_log(cfg)?;
+            let last = log.last_seq();
+            (NodeLog::File(log), (last > 0).then_some(reader), last)
         };
-        let (log, rec) = match ThreadedLog::open(st, lcfg, idle) {
-            Ok(x) => x,
-            Err(e) if mode == WriteMode::DirectSync => {
-                // A filesystem without O_DIRECT (tmpfs): buffered writes + fdatasync are as
-                // durable, a little slower. Say so; any other error shows again below.
-                say(format_args!(
-                    "tpx node: O_DIRECT log in {} failed ({e}); using buffered writes + fdatasync",
-                    dir.display()
-                ));
-                let st = FileStorage::new(dir, WriteMode::Buffered)
-                    .map_err(|e| format!("{}: {e}", dir.display()))?;
-                ThreadedLog::open(st, lcfg, idle)
-                    .map_err(|e| format!("opening the log in {}: {e}", dir.display()))?
-            }
-            Err(e) => return Err(format!("opening the log in {}: {e}", dir.display())),
-        };
-        if let Some((seg, off, n)) = &rec.torn {
-            say(format_args!(
-                "tpx node: TORN log tail cut: segment={seg} offset={off} bytes={n}"
-            ));
-        }
-        let last = log.last_seq();
-        let reader = LogReader::new(
-            FileStorage::new(dir, WriteMode::Buffered)
-                .map_err(|e| format!("{}: {e}", dir.display()))?,
-        )
-        .map_err(|e| format!("reading the log: {e}"))?;
         let clock = SystemClock::new();
         let handshake = tpx_sequencer::transport::Handshake {
             cluster_id: cfg.cluster_id,
@@ -209,15 +255,14 @@ impl ReplicaSeq {
                 (NodeTransport::Tcp(t), None)
             }
             _ => {
-                let net = MemNet::new();
-                let me = NodeTransport::Mem(net.endpoint(cfg.node_id));
+                let (me, witness) = LocalLink::pair(cfg.node_id, WITNESS_ID);
                 let w = WitnessServer::new(
                     cfg.lease_us * 1_000,
-                    NodeTransport::Mem(net.endpoint(WITNESS_ID)),
+                    NodeTransport::Local(witness),
                     clock,
                     None,
                 );
-                (me, Some(w))
+                (NodeTransport::Local(me), Some(w))
             }
         };
         let want_primary = role == StartRole::Primary || cfg.peer_addr.is_none();
@@ -237,17 +282,32 @@ impl ReplicaSeq {
         // Market data: a standby numbers and rings the same packets but sends none, so the md
         // sequence continues exactly when it takes over (see "Market data" in ARCHITECTURE.md).
         shared.md_active.store(false, Ordering::Release);
+        let place = if in_memory {
+            "in memory".to_string()
+        } else {
+            cfg.log_dir.display().to_string()
+        };
         say(format_args!(
-            "tpx node: log {} holds seq 1..={last}, durability {:?}, starting as {}",
-            dir.display(),
+            "tpx node: log {place} holds seq 1..={last}, durability {:?}, starting as {}",
             cfg.durability()?,
             if want_primary { "candidate" } else { "standby" }
         ));
+        let StageRings {
+            inputs,
+            outputs,
+            rejects,
+        } = rings;
         let reject_wake = rejects.iter().map(|_| None).collect();
-        Ok(ReplicaSeq {
+        Ok(SequencerStage {
             replica,
+            shard_wake: outputs.iter().map(|_| None).collect(),
+            pushed: vec![false; outputs.len()],
+            inputs,
+            outputs,
+            next_input: 0,
+            next_poll_ns: 0,
             witness,
-            replay: (last > 0).then_some(reader),
+            replay,
             replay_upto: last,
             replayed: 0,
             meta: VecDeque::with_capacity(MAX_IN_FLIGHT),
@@ -265,9 +325,15 @@ impl ReplicaSeq {
         })
     }
 
-    /// Doorbells of the gateways' cores, by gateway number.
-    pub fn with_wake(mut self, wake: Vec<Option<Arc<Doorbell>>>) -> Self {
-        self.reject_wake = wake;
+    /// Doorbells of the shards' cores, by shard id, and of the gateways' cores, by gateway
+    /// number (`None`: same core, or spin mode).
+    pub fn with_wake(
+        mut self,
+        shards: Vec<Option<Arc<Doorbell>>>,
+        gateways: Vec<Option<Arc<Doorbell>>>,
+    ) -> Self {
+        self.shard_wake = shards;
+        self.reject_wake = gateways;
         self
     }
 
@@ -289,18 +355,18 @@ impl ReplicaSeq {
         &self.replica
     }
 
+    fn ring_doorbells(&mut self) {
+        for (k, pushed) in self.pushed.iter_mut().enumerate() {
+            if std::mem::take(pushed) {
+                if let Some(d) = self.shard_wake.get(k).and_then(|w| w.as_ref()) {
+                    d.ring();
+                }
+            }
+        }
+    }
+
     fn reject(&mut self, gateway: usize, req: &Request, reason: RejectReason) {
-        let m = LocalMeta {
-            seq: 0,
-            session: req.session,
-            tag: req.tag,
-            request_id: req.request_id,
-            stamps: req.stamps,
-            gateway: gateway as u16,
-            account: req.account,
-            subject: req.reject_subject(),
-        };
-        self.answer(&m, reason);
+        self.answer(&LocalMeta::of(0, gateway, req), reason);
     }
 
     /// Answers a request the stage remembered (room was checked by the caller).
@@ -329,19 +395,21 @@ impl ReplicaSeq {
         }
     }
 
-    /// One duty cycle of the stage (see the module docs). Returns the work done; non-zero while
-    /// records wait for durability, so the core keeps cycling instead of parking.
-    pub fn step(
-        &mut self,
-        inputs: &mut [Consumer<Request>],
-        next_input: usize,
-        outputs: &mut [Producer<Sequenced>],
-        pushed: &mut [bool],
-    ) -> usize {
+    /// One duty cycle of the stage (see the module docs) at `now_ns` (the core's monotonic
+    /// clock, read once per duty cycle). Returns the work done; non-zero while records wait for
+    /// durability, so the core keeps cycling instead of parking.
+    pub fn step(&mut self, now_ns: u64) -> usize {
+        let n = self.cycle(now_ns);
+        self.next_input = (self.next_input + 1) % self.inputs.len().max(1);
+        self.ring_doorbells();
+        n
+    }
+
+    fn cycle(&mut self, now_ns: u64) -> usize {
         let mut n = 0;
         let mut feed = ShardFeed {
-            outputs,
-            pushed,
+            outputs: &mut self.outputs,
+            pushed: &mut self.pushed,
             overflow: &mut self.overflow,
             meta: &mut self.meta,
             rewound: &mut self.rewound,
@@ -382,10 +450,10 @@ impl ReplicaSeq {
             return n + 1;
         }
         let primary = self.replica.role() == Role::Primary;
-        let inputs_len = inputs.len();
+        let inputs_len = self.inputs.len();
         let mut seq_tsc: Option<u64> = None;
         'rings: for k in 0..inputs_len {
-            let i = (next_input + k) % inputs_len;
+            let i = (self.next_input + k) % inputs_len;
             for _ in 0..BATCH {
                 if primary
                     && (!self.overflow.is_empty()
@@ -393,7 +461,7 @@ impl ReplicaSeq {
                 {
                     break 'rings;
                 }
-                let Some(req) = inputs[i].peek() else {
+                let Some(req) = self.inputs[i].peek() else {
                     break;
                 };
                 if self.rejects.get(i).is_none_or(|r| r.free() == 0) {
@@ -402,35 +470,28 @@ impl ReplicaSeq {
                 if !primary {
                     // Sessions connected when the node stepped down.
                     self.reject(i, &req, RejectReason::Unavailable);
-                    inputs[i].advance();
+                    self.inputs[i].advance();
                     n += 1;
                     continue;
                 }
-                let (input, account) = input_of(&req);
-                if !origin_fits(account) {
+                if !origin_fits(req.account) {
                     // Two accounts would share a de-duplication key.
                     self.reject(i, &req, RejectReason::UnknownAccount);
-                    inputs[i].advance();
+                    self.inputs[i].advance();
                     n += 1;
                     continue;
                 }
-                let origin = origin_of(req.shard, account);
-                match self.replica.submit(origin, account, &input) {
+                let origin = origin_of(req.shard, req.account);
+                match self.replica.submit(origin, req.account, &req.input) {
                     Ok(seq) => {
                         let mut stamps = req.stamps;
                         if stamps.rx != 0 {
-                            // One TSC read per cycle, as the in-process stage does.
+                            // One TSC read per cycle.
                             stamps.seq = *seq_tsc.get_or_insert_with(crate::runtime::clock::tsc);
                         }
                         self.meta.push_back(LocalMeta {
-                            seq,
-                            session: req.session,
-                            tag: req.tag,
-                            request_id: req.request_id,
                             stamps,
-                            gateway: i as u16,
-                            account: req.account,
-                            subject: req.reject_subject(),
+                            ..LocalMeta::of(seq, i, &req)
                         });
                     }
                     Err(SubmitError::Backpressure) => break 'rings,
@@ -439,16 +500,7 @@ impl ReplicaSeq {
                     {
                         // "Already sequenced" is a promise: answered only once the original
                         // is acknowledgeable (see "Acknowledgements" in ARCHITECTURE.md).
-                        let m = LocalMeta {
-                            seq,
-                            session: req.session,
-                            tag: req.tag,
-                            request_id: req.request_id,
-                            stamps: req.stamps,
-                            gateway: i as u16,
-                            account: req.account,
-                            subject: req.reject_subject(),
-                        };
+                        let m = LocalMeta::of(seq, i, &req);
                         self.dup_wait.push_back((seq, self.replica.term(), m));
                     }
                     Err(SubmitError::Duplicate { .. }) => {
@@ -456,13 +508,25 @@ impl ReplicaSeq {
                     }
                     Err(_) => self.reject(i, &req, RejectReason::Unavailable),
                 }
-                inputs[i].advance();
+                self.inputs[i].advance();
                 n += 1;
             }
         }
+        // A single node (its witness in process, no peer to hear from) with nothing taken and
+        // nothing waiting has nothing to poll for but its lease timers (milliseconds): it polls
+        // every `QUIET_POLL_NS` then, which keeps the idle cycle of a one-core node short.
+        let quiet = self.witness.is_some()
+            && n == 0
+            && primary
+            && self.replica.last_seq() == self.replica.acknowledgeable_seq()
+            && now_ns < self.next_poll_ns;
+        if quiet {
+            return self.after_poll(0);
+        }
+        self.next_poll_ns = now_ns.saturating_add(QUIET_POLL_NS);
         let mut feed = ShardFeed {
-            outputs,
-            pushed,
+            outputs: &mut self.outputs,
+            pushed: &mut self.pushed,
             overflow: &mut self.overflow,
             meta: &mut self.meta,
             rewound: &mut self.rewound,
@@ -474,8 +538,23 @@ impl ReplicaSeq {
             n += 1;
         }
         if let Some(w) = self.witness.as_mut() {
-            n += w.poll();
+            // A single node: the in-process witness answers the replica's lease renewal
+            // (which records what it may acknowledge alone) at once, and another poll takes
+            // the answer, so a request is released to its shard in the cycle that took it.
+            for _ in 0..2 {
+                let answered = w.poll();
+                if answered == 0 {
+                    break;
+                }
+                n += answered;
+                self.replica.poll(&mut feed);
+            }
         }
+        self.after_poll(n)
+    }
+
+    /// Role changes, waiting answers, a rewind, the acknowledged seq; `n` plus the work done.
+    fn after_poll(&mut self, mut n: usize) -> usize {
         while let Some(ev) = self.replica.take_event() {
             match ev {
                 ReplicaEvent::BecamePrimary { term, last_seq } => {
@@ -597,8 +676,103 @@ impl ReplicaSeq {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::runtime::ring::ring;
+    use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
+    use tpx_wire::log_record::Input;
+    use tpx_wire::order_entry::EnterOrder;
+
+    /// An IOC buy of account 1 from session 0 (the tests of the core's stages).
+    pub(crate) fn ioc(cl: u64) -> Request {
+        Request::new(
+            0,
+            0,
+            1,
+            Input::EnterOrder(EnterOrder {
+                cl_ord_id: cl,
+                instrument: 1,
+                side: Side::Buy,
+                kind: OrderKind::Limit,
+                price: 50_000,
+                qty: 1,
+                tif: TimeInForce::Ioc,
+                post_only: false,
+                reduce_only: false,
+                stp: StpMode::None,
+            }),
+        )
+    }
+
+    /// A single node's stage over the in-memory log, stepped until its in-process witness
+    /// made it primary.
+    fn in_memory_stage(rings: StageRings) -> SequencerStage {
+        let shared = Arc::new(NodeState::new(Vec::new()));
+        let cfg = ReplicationConfig::default();
+        let mut s =
+            SequencerStage::open(&cfg, true, StartRole::Primary, rings, shared.clone()).unwrap();
+        for k in 0..100_000 {
+            if shared.active.load(Ordering::Acquire) {
+                return s;
+            }
+            s.step(k * 1_000);
+            std::thread::sleep(std::time::Duration::from_micros(10));
+        }
+        panic!("the in-process witness made no primary");
+    }
+
+    /// The in-process mode is the same stage: requests are logged (in memory) and released
+    /// in order with non-decreasing stamps, in the cycle that took them (a quiet cycle skips
+    /// the poll, a cycle with requests does not); while a shard's ring is full, the records
+    /// wait in the stage's overflow and it takes no new request (they wait in the gateway's
+    /// ring, which fills, and the gateway answers `Backpressure`).
+    #[test]
+    fn the_stage_stops_taking_requests_while_a_shard_ring_is_full() {
+        let (mut gw, seq_in) = ring::<Request>(8);
+        let (to_shard, mut shard_in) = ring::<Sequenced>(2);
+        let (rejects, mut answers) = ring::<Report>(8);
+        let mut s = in_memory_stage(StageRings {
+            inputs: vec![seq_in],
+            outputs: vec![to_shard],
+            rejects: vec![rejects],
+        });
+        // A microsecond per cycle: most cycles are within the quiet poll interval.
+        let mut now = 1_000_000_000;
+        let mut step = |s: &mut SequencerStage| {
+            now += 1_000;
+            s.step(now)
+        };
+        for _ in 0..10 {
+            step(&mut s);
+        }
+        for cl in 1..=5 {
+            gw.try_push(ioc(cl)).unwrap();
+        }
+        step(&mut s);
+        assert_eq!(gw.free_exact(), 8, "all five were logged");
+        assert_eq!(shard_in.len(), 2, "released in the cycle that took them");
+        for cl in 6..=8 {
+            gw.try_push(ioc(cl)).unwrap();
+        }
+        step(&mut s);
+        assert_eq!(gw.free_exact(), 8 - 3, "three wait in the gateway's ring");
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            while let Some(e) = shard_in.try_pop() {
+                got.push(e);
+            }
+            if got.len() == 8 {
+                break;
+            }
+            step(&mut s);
+        }
+        let seqs: Vec<u64> = got.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=8).collect::<Vec<_>>());
+        assert!(got.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns));
+        assert!(got.iter().all(|e| e.req.session == 0 && e.req.account == 1));
+        assert_eq!(s.sequenced(), 8);
+        assert!(answers.try_pop().is_none(), "nothing refused");
+    }
 
     #[test]
     fn a_duplicate_is_answered_only_once_its_original_is_acknowledgeable() {

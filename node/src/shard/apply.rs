@@ -1,12 +1,16 @@
 //! A matching shard: an [`Engine`] holding the shard's instruments, and the pure mapping from
 //! engine events to per-account [`Report`]s.
+//!
+//! The request path's two conversions both happen here: a record's log input becomes the
+//! engine's input once, in [`ReportMapper::new`] (`tpx_sequencer::apply::engine_input`), and
+//! each engine event becomes a wire report once, in the mapper's [`EventSink`].
 
 use tpx_engine::{
     BalanceReason as EBalance, CancelReason as ECancel, Command, Engine, EngineConfig, EngineInput,
     Event, EventSink, InstrumentId, RejectReason as EReject, RiskCommand, RiskConfig, RiskEvent,
-    Side as ESide,
 };
-use tpx_wire::enums::{BalanceReason, CancelReason, Liquidity, RejectReason, RequestKind, Side};
+use tpx_sequencer::apply::{engine_input, wire_side};
+use tpx_wire::enums::{BalanceReason, CancelReason, Liquidity, RejectReason, RequestKind};
 
 use crate::msg::{Report, ReportKind, Sequenced, NO_SESSION};
 use crate::shard::md::ShardMd;
@@ -14,13 +18,6 @@ use crate::shard::md::ShardMd;
 /// Order ids are unique per engine; the shard puts its id in the top 16 bits so that they are
 /// unique across the node (shard 0's ids are the engine's).
 pub const SHARD_ORDER_ID_SHIFT: u32 = 48;
-
-pub fn side_to_wire(s: ESide) -> Side {
-    match s {
-        ESide::Buy => Side::Buy,
-        ESide::Sell => Side::Sell,
-    }
-}
 
 /// The wire's reject reason for an engine reason: the wire uses the engine's values (1..=31 are
 /// kept for engine reasons). An engine reason the wire does not define yet (the engine is ahead
@@ -86,6 +83,8 @@ fn set_fee(kind: &mut ReportKind, value: i64) {
 #[derive(Debug)]
 pub struct ReportMapper<'a, F: FnMut(Report)> {
     pub entry: &'a Sequenced,
+    /// The entry's input in the engine's form (the one wire → engine conversion).
+    pub input: EngineInput,
     pub order_id_base: u64,
     /// The shard's id (in admin answers and balance updates).
     pub shard: u16,
@@ -106,9 +105,12 @@ pub struct ReportMapper<'a, F: FnMut(Report)> {
 }
 
 impl<'a, F: FnMut(Report)> ReportMapper<'a, F> {
-    pub fn new(entry: &'a Sequenced, order_id_base: u64, out: F) -> Self {
+    /// The mapper of `entry`, whose input in the engine's form is `input`
+    /// (`tpx_sequencer::apply::engine_input`).
+    pub fn new(entry: &'a Sequenced, input: EngineInput, order_id_base: u64, out: F) -> Self {
         ReportMapper {
             entry,
+            input,
             order_id_base,
             shard: (order_id_base >> SHARD_ORDER_ID_SHIFT) as u16,
             out,
@@ -150,7 +152,7 @@ impl<'a, F: FnMut(Report)> ReportMapper<'a, F> {
     /// admin request.
     pub fn finish(&mut self) {
         self.flush_fill();
-        match self.entry.req.input {
+        match self.input {
             EngineInput::Command(Command::MassCancel(m)) => {
                 let kind = ReportKind::MassCancelDone {
                     tag: self.entry.req.tag,
@@ -166,13 +168,16 @@ impl<'a, F: FnMut(Report)> ReportMapper<'a, F> {
                     }
                     _ => (0, 0),
                 };
+                let Some(request) = crate::msg::admin_kind(&self.entry.req.input) else {
+                    return;
+                };
                 let kind = ReportKind::AdminAccepted {
                     request_id: self.entry.req.request_id,
                     available,
                     held,
                     target: risk_target(&r),
                     shard: self.shard,
-                    request: crate::msg::admin_kind(&r),
+                    request,
                 };
                 self.send(self.entry.req.account, self.entry.req.session, kind);
             }
@@ -191,11 +196,15 @@ impl<'a, F: FnMut(Report)> ReportMapper<'a, F> {
         };
         if own {
             self.risk_rejected = true;
-            if self.entry.req.session != NO_SESSION {
+            // An admin request's reject names its request id.
+            let subject = self.entry.req.reject_subject();
+            if let (true, Some((request, request_id))) =
+                (self.entry.req.session != NO_SESSION, subject)
+            {
                 let kind = ReportKind::Rejected {
-                    cl_ord_id: self.entry.req.request_id,
+                    cl_ord_id: request_id,
                     reason: reject_to_wire(reason),
-                    request: crate::msg::admin_kind(&r),
+                    request,
                 };
                 self.send(self.entry.req.account, self.entry.req.session, kind);
             }
@@ -219,7 +228,7 @@ impl<F: FnMut(Report)> EventSink for ReportMapper<'_, F> {
         let base = self.order_id_base;
         // Answers go to the requesting session; a risk command's orders (a liquidation's
         // closing IOC) belong to the liquidation account, not to the admin's session.
-        let (session, risk) = match self.entry.req.input {
+        let (session, risk) = match self.input {
             EngineInput::Command(_) => (self.entry.req.session, None),
             EngineInput::Risk(r) => (NO_SESSION, Some(r)),
         };
@@ -239,7 +248,7 @@ impl<F: FnMut(Report)> EventSink for ReportMapper<'_, F> {
                     cl_ord_id,
                     order_id: base | order_id,
                     instrument,
-                    side: side_to_wire(side),
+                    side: wire_side(side),
                     price,
                     qty,
                 },
@@ -252,10 +261,7 @@ impl<F: FnMut(Report)> EventSink for ReportMapper<'_, F> {
                 if let Some(r) = risk {
                     return self.risk_reject(r, account, cl_ord_id, reason);
                 }
-                if matches!(
-                    self.entry.req.input,
-                    EngineInput::Command(Command::MassCancel(_))
-                ) {
+                if matches!(self.input, EngineInput::Command(Command::MassCancel(_))) {
                     // A mass cancel is answered once per request by the gateway after every shard
                     // is done; a shard-level reject (only `UnknownAccount`, which the node's
                     // account table rules out) counts as "nothing cancelled here".
@@ -300,7 +306,7 @@ impl<F: FnMut(Report)> EventSink for ReportMapper<'_, F> {
                         order_id: base | maker_order_id,
                         trade_id: base | trade_id,
                         instrument,
-                        side: side_to_wire(taker_side.opposite()),
+                        side: wire_side(taker_side.opposite()),
                         liquidity: Liquidity::Maker,
                         price,
                         qty,
@@ -313,7 +319,7 @@ impl<F: FnMut(Report)> EventSink for ReportMapper<'_, F> {
                         order_id: base | taker_order_id,
                         trade_id: base | trade_id,
                         instrument,
-                        side: side_to_wire(taker_side),
+                        side: wire_side(taker_side),
                         liquidity: Liquidity::Taker,
                         price,
                         qty,
@@ -404,7 +410,7 @@ impl<F: FnMut(Report)> EventSink for ReportMapper<'_, F> {
         {
             if let EngineInput::Risk(
                 RiskCommand::Deposit { account: t, .. } | RiskCommand::Withdraw { account: t, .. },
-            ) = self.entry.req.input
+            ) = self.input
             {
                 if t == account && matches!(reason, EBalance::Deposit | EBalance::Withdrawal) {
                     self.balance_after = (available, held);
@@ -491,13 +497,15 @@ impl Shard {
         entry: &Sequenced,
         out: impl FnMut(Report),
     ) -> (u32, Option<InstrumentId>) {
-        let mut mapper = ReportMapper::new(entry, self.order_id_base, out);
+        let Some(input) = engine_input(&entry.req.input, entry.req.account) else {
+            // No engine input (a `TermStart`; the feed keeps those from the shards).
+            return (0, None);
+        };
+        let mut mapper = ReportMapper::new(entry, input, self.order_id_base, out);
         match self.md.as_mut() {
             // Committed entries only reach a shard, so everything published is durable.
-            Some(md) => md.process(&mut self.engine, entry.ts_ns, &entry.req.input, &mut mapper),
-            None => self
-                .engine
-                .apply(entry.ts_ns, &entry.req.input, &mut mapper),
+            Some(md) => md.process(&mut self.engine, entry.ts_ns, &input, &mut mapper),
+            None => self.engine.apply(entry.ts_ns, &input, &mut mapper),
         }
         mapper.finish();
         (mapper.fills, mapper.touched)
@@ -517,31 +525,35 @@ impl Drop for Shard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::msg::Request;
-    use tpx_engine::{Cancel, MassCancel, NewOrder, OrderKind, StpMode, TimeInForce};
-    use tpx_wire::enums::BalanceReason;
 
-    fn entry(cmd: Command, session: u32, tag: u32) -> Sequenced {
-        Sequenced {
-            seq: 1,
-            ts_ns: 42,
-            req: Request::order(session, 0, tag, cmd),
-        }
+    fn input_of(e: &Sequenced) -> EngineInput {
+        engine_input(&e.req.input, e.req.account).expect("an engine input")
     }
+    use crate::msg::Request;
+    use tpx_engine::Side as ESide;
+    use tpx_wire::enums::{BalanceReason, OrderKind, Side, StpMode, TimeInForce};
+    use tpx_wire::log_record::{self as l, Input};
+    use tpx_wire::order_entry::{CancelOrder, EnterOrder, MassCancel};
 
-    /// An admin request of account 50 from session 6 (`NO_SESSION`: a record from elsewhere).
-    fn admin(cmd: RiskCommand, request_id: u64, session: u32) -> Sequenced {
+    fn entry(account: u32, input: Input, session: u32, tag: u32) -> Sequenced {
         Sequenced {
             seq: 1,
             ts_ns: 42,
             req: Request {
-                session,
-                shard: 1,
-                tag: 0,
-                account: 50,
+                tag,
+                ..Request::new(session, 0, account, input)
+            },
+        }
+    }
+
+    /// An admin request of account 50 from session 6 (`NO_SESSION`: a record from elsewhere).
+    fn admin(input: Input, request_id: u64, session: u32) -> Sequenced {
+        Sequenced {
+            seq: 1,
+            ts_ns: 42,
+            req: Request {
                 request_id,
-                input: EngineInput::Risk(cmd),
-                stamps: Default::default(),
+                ..Request::new(session, 1, 50, input)
             },
         }
     }
@@ -566,18 +578,17 @@ mod tests {
         out
     }
 
-    fn deposit(account: u32, asset: u32, amount: u64, request_id: u64) -> RiskCommand {
-        RiskCommand::Deposit {
+    fn deposit(account: u32, asset: u32, amount: u64, request_id: u64) -> Input {
+        Input::Deposit(l::Deposit {
             account,
             asset,
             amount,
             request_id,
-        }
+        })
     }
 
-    fn limit(account: u32, cl: u64, instrument: u32, side: ESide, price: i64, qty: u64) -> Command {
-        Command::NewOrder(NewOrder {
-            account,
+    fn limit(cl: u64, instrument: u32, side: Side, price: i64, qty: u64) -> Input {
+        Input::EnterOrder(EnterOrder {
             cl_ord_id: cl,
             instrument,
             side,
@@ -640,10 +651,10 @@ mod tests {
             ReportKind::BalanceUpdate { delta: 5, .. }
         ));
         // A mark price: accepted, no account named.
-        let mark = RiskCommand::SetMarkPrice {
+        let mark = Input::SetMarkPrice(l::SetMarkPrice {
             instrument: 3,
             price: 60_000,
-        };
+        });
         let out = run(&mut shard, &admin(mark, 9, 6));
         assert_eq!(
             out.last().unwrap().kind,
@@ -657,11 +668,11 @@ mod tests {
             }
         );
         // Funding on an instrument that is not a perpetual: the engine's reject.
-        let funding = RiskCommand::ApplyFunding {
+        let funding = Input::ApplyFunding(l::ApplyFunding {
             instrument: 1,
             rate_ppm: 10,
             funding_id: 10,
-        };
+        });
         let out = run(&mut shard, &admin(funding, 10, 6));
         assert!(matches!(
             out[0].kind,
@@ -679,12 +690,12 @@ mod tests {
         // Account 1 sells 0.0010 BTC (10 lots), account 2 buys at 60,000 USDT.
         run(&mut shard, &admin(deposit(1, 2, 100_000, 1), 1, 6));
         run(&mut shard, &admin(deposit(2, 1, 1_000_000_000, 1), 1, 6));
-        let sell = entry(limit(1, 11, 1, ESide::Sell, 60_000, 10), 1, 0);
+        let sell = entry(1, limit(11, 1, Side::Sell, 60_000, 10), 1, 0);
         assert!(matches!(
             run(&mut shard, &sell)[0].kind,
             ReportKind::Accepted { .. }
         ));
-        let buy = entry(limit(2, 21, 1, ESide::Buy, 60_000, 10), 2, 0);
+        let buy = entry(2, limit(21, 1, Side::Buy, 60_000, 10), 2, 0);
         let out = run(&mut shard, &buy);
         let fees: Vec<(u32, Liquidity, i64)> = out
             .iter()
@@ -699,7 +710,7 @@ mod tests {
             vec![(1, Liquidity::Maker, 12_000), (2, Liquidity::Taker, 30_000)]
         );
         // Beyond its balance: InsufficientBalance on the wire, to the requesting session.
-        let big = entry(limit(2, 22, 1, ESide::Buy, 60_000, 1_000_000), 2, 0);
+        let big = entry(2, limit(22, 1, Side::Buy, 60_000, 1_000_000), 2, 0);
         let out = run(&mut shard, &big);
         assert_eq!(
             out[0].kind,
@@ -728,22 +739,6 @@ mod tests {
             taker_order_id: 6,
             taker_leaves: 0,
         }
-    }
-
-    fn new_order() -> Command {
-        Command::NewOrder(NewOrder {
-            account: 2,
-            cl_ord_id: 22,
-            instrument: 1,
-            side: ESide::Buy,
-            kind: OrderKind::Limit,
-            price: 100,
-            qty: 3,
-            tif: TimeInForce::Gtc,
-            post_only: false,
-            reduce_only: false,
-            stp: StpMode::None,
-        })
     }
 
     #[test]
@@ -791,9 +786,11 @@ mod tests {
 
     #[test]
     fn a_fill_is_two_executions_with_the_shard_in_the_ids() {
-        let e = entry(new_order(), 7, 0);
+        let e = entry(2, limit(22, 1, Side::Buy, 100, 3), 7, 0);
         let mut out = Vec::new();
-        let mut m = ReportMapper::new(&e, 3 << SHARD_ORDER_ID_SHIFT, |r| out.push(r));
+        let mut m = ReportMapper::new(&e, input_of(&e), 3 << SHARD_ORDER_ID_SHIFT, |r| {
+            out.push(r)
+        });
         m.emit(fill());
         m.finish();
         assert_eq!((m.fills, m.touched), (1, Some(1)));
@@ -835,8 +832,8 @@ mod tests {
     #[test]
     fn rejects_name_the_request_and_mass_cancels_report_done() {
         let cancel = entry(
-            Command::Cancel(Cancel {
-                account: 2,
+            2,
+            Input::CancelOrder(CancelOrder {
                 cl_ord_id: 5,
                 remaining_qty: 0,
             }),
@@ -844,7 +841,7 @@ mod tests {
             0,
         );
         let mut out = Vec::new();
-        let mut m = ReportMapper::new(&cancel, 0, |r| out.push(r));
+        let mut m = ReportMapper::new(&cancel, input_of(&cancel), 0, |r| out.push(r));
         m.emit(Event::Rejected {
             account: 2,
             cl_ord_id: 5,
@@ -860,16 +857,9 @@ mod tests {
             }
         );
         assert_eq!(out[0].session, 4);
-        let mass = entry(
-            Command::MassCancel(MassCancel {
-                account: 2,
-                instrument: None,
-            }),
-            4,
-            77,
-        );
+        let mass = entry(2, Input::MassCancel(MassCancel { instrument: None }), 4, 77);
         let mut out = Vec::new();
-        let mut m = ReportMapper::new(&mass, 0, |r| out.push(r));
+        let mut m = ReportMapper::new(&mass, input_of(&mass), 0, |r| out.push(r));
         m.emit(Event::Cancelled {
             account: 2,
             cl_ord_id: 1,

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tpx_engine::{Engine, EngineInput, EventSink, InstrumentId, InstrumentSpec, Side as ESide};
+use tpx_engine::{Engine, EngineInput, EventSink, InstrumentId, InstrumentSpec};
 use tpx_md::{
     AeronChannels, AeronSetup, ChannelConfig, DriverConfig, DriverIdle, DriverThreading,
     DropFilter, EmbeddedDriver, MdInstrument, MdPublisher, PublisherConfig, RetransmitConfig, Tee,
@@ -304,10 +304,7 @@ pub fn engine_book(engine: &Engine, instrument: InstrumentId, id_base: u64) -> V
         .iter()
         .map(|o| BookOrder {
             order_id: id_base | o.order_id,
-            side: match o.side {
-                ESide::Buy => Side::Buy,
-                ESide::Sell => Side::Sell,
-            },
+            side: tpx_sequencer::apply::wire_side(o.side),
             price: o.price,
             qty: o.leaves,
         })

@@ -5,7 +5,8 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use tpx_engine::{Command, InstrumentId};
+use tpx_engine::InstrumentId;
+use tpx_wire::log_record::Input;
 
 use crate::msg::{home_gateway, Report, Sequenced};
 use crate::runtime::doorbell::Doorbell;
@@ -143,7 +144,7 @@ impl ShardStage {
                 }
             });
             fills += u64::from(f);
-            if matches!(e.req.command(), Some(Command::MassCancel(_))) {
+            if matches!(e.req.input, Input::MassCancel(_)) {
                 self.dirty.iter_mut().for_each(|d| *d = true);
             } else if let Some(i) = touched {
                 if let Some(k) = self.tops.iter().position(|(id, _)| *id == i) {

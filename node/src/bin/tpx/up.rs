@@ -588,8 +588,7 @@ fn run_cluster(
         // standby (its shards are rebuilt by replaying its log).
         for c in children.iter_mut() {
             if let Ok(Some(status)) = c.proc.try_wait() {
-                if status.code() == Some(i32::from(tpx_node::sequencing::replication::EXIT_REJOIN))
-                {
+                if status.code() == Some(i32::from(tpx_node::sequencing::feed::EXIT_REJOIN)) {
                     println!(
                         "tpx up: {} exited to rejoin; restarting it as standby",
                         c.name

@@ -25,7 +25,7 @@ mod requests;
 #[cfg(test)]
 mod tests;
 
-pub use requests::{admin_command, AdminTarget};
+pub use requests::{admin_input, AdminTarget};
 
 /// The largest reply (`OrderExecuted`, 88 bytes) rounded up: the journal's slot size.
 pub const MAX_REPLY_LEN: usize = 96;

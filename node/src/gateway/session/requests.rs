@@ -1,12 +1,13 @@
 //! Requests from a session: throttle and client-order-id rules, the checks a request passes
 //! before it is routed to its shard(s), and the answers for those that do not pass.
 
-use tpx_engine::{Command, EngineInput, InstrumentId, RiskCommand};
+use tpx_engine::InstrumentId;
 use tpx_wire::enums::{RejectReason, RequestKind};
+use tpx_wire::log_record::{self as l, Input};
 use tpx_wire::order_entry::{CancelOrder, ClientMessage, EnterOrder, MassCancel, ReplaceOrder};
 
 use super::{emit, rejected, Outbox, Owner, PendingMass, SessionTable};
-use crate::msg::{side_from_wire, Request, ALL_SHARDS};
+use crate::msg::{Request, ALL_SHARDS};
 
 /// Where an admin request goes: a named shard (or 0xFFFF) or its instrument's shard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,61 +16,63 @@ pub enum AdminTarget {
     Instrument(InstrumentId),
 }
 
-/// The risk command, request id and target of an admin request (`None`: not one).
-pub fn admin_command(msg: &ClientMessage) -> Option<(RiskCommand, u64, AdminTarget)> {
+/// The log input, request id and target of an admin request (`None`: not one). Deposits,
+/// withdrawals and funding carry their request id in the log (the idempotency key); marks,
+/// liquidations and fee tiers have none there.
+pub fn admin_input(msg: &ClientMessage) -> Option<(Input, u64, AdminTarget)> {
     Some(match *msg {
         ClientMessage::AdminDeposit(m) => (
-            RiskCommand::Deposit {
-                account: m.account,
-                asset: m.asset,
+            Input::Deposit(l::Deposit {
                 amount: m.amount,
                 request_id: m.request_id,
-            },
+                account: m.account,
+                asset: m.asset,
+            }),
             m.request_id,
             AdminTarget::Shard(m.shard),
         ),
         ClientMessage::AdminWithdraw(m) => (
-            RiskCommand::Withdraw {
-                account: m.account,
-                asset: m.asset,
+            Input::Withdraw(l::Withdraw {
                 amount: m.amount,
                 request_id: m.request_id,
-            },
+                account: m.account,
+                asset: m.asset,
+            }),
             m.request_id,
             AdminTarget::Shard(m.shard),
         ),
         ClientMessage::AdminSetMarkPrice(m) => (
-            RiskCommand::SetMarkPrice {
-                instrument: m.instrument,
+            Input::SetMarkPrice(l::SetMarkPrice {
                 price: m.price,
-            },
+                instrument: m.instrument,
+            }),
             m.request_id,
             AdminTarget::Instrument(m.instrument),
         ),
         ClientMessage::AdminApplyFunding(m) => (
-            RiskCommand::ApplyFunding {
-                instrument: m.instrument,
+            Input::ApplyFunding(l::ApplyFunding {
                 rate_ppm: m.rate_ppm,
+                instrument: m.instrument,
                 funding_id: m.request_id,
-            },
+            }),
             m.request_id,
             AdminTarget::Instrument(m.instrument),
         ),
         ClientMessage::AdminLiquidate(m) => (
-            RiskCommand::Liquidate {
-                account: m.account,
-                instrument: m.instrument,
+            Input::Liquidate(l::Liquidate {
                 cl_ord_id: m.cl_ord_id,
                 price: m.price,
-            },
+                account: m.account,
+                instrument: m.instrument,
+            }),
             m.request_id,
             AdminTarget::Instrument(m.instrument),
         ),
         ClientMessage::AdminSetFeeTier(m) => (
-            RiskCommand::SetFeeTier {
+            Input::SetFeeTier(l::SetFeeTier {
                 account: m.account,
                 tier: m.tier,
-            },
+            }),
             m.request_id,
             AdminTarget::Shard(m.shard),
         ),
@@ -113,7 +116,33 @@ impl SessionTable {
         emit(s, m, outbox, &mut self.counters);
     }
 
-    /// `EnterOrder` from session `slot`. `forward` offers the request to the sequencer and
+    /// Offers `req` to the sequencer (`forward`, false: its ring is full); answers
+    /// `Backpressure` if it is refused. Returns whether it went.
+    fn forward_or_reject(
+        &mut self,
+        req: Request,
+        unix_ns: u64,
+        outbox: &mut impl Outbox,
+        forward: impl FnOnce(Request) -> bool,
+    ) -> bool {
+        if forward(req) {
+            return true;
+        }
+        self.counters.rejects_backpressure += 1;
+        if let Some((request, cl_ord_id)) = req.reject_subject() {
+            self.reject(
+                req.session,
+                unix_ns,
+                cl_ord_id,
+                RejectReason::Backpressure,
+                request,
+                outbox,
+            );
+        }
+        false
+    }
+
+    /// `EnterOrder` from session `slot`: forwarded as it came. `forward` offers the request to the sequencer and
     /// returns false if its ring is full (then the client gets `Backpressure`).
     pub fn on_enter_order(
         &mut self,
@@ -155,49 +184,9 @@ impl SessionTable {
             );
         }
         let shard = self.routing.shard_of(m.instrument);
-        let req = Request::order(
-            slot,
-            shard,
-            0,
-            Command::NewOrder(tpx_engine::NewOrder {
-                account,
-                cl_ord_id: m.cl_ord_id,
-                instrument: m.instrument,
-                side: side_from_wire(m.side),
-                kind: match m.kind {
-                    tpx_wire::enums::OrderKind::Limit => tpx_engine::OrderKind::Limit,
-                    tpx_wire::enums::OrderKind::Market => tpx_engine::OrderKind::Market,
-                },
-                price: m.price,
-                qty: m.qty,
-                tif: match m.tif {
-                    tpx_wire::enums::TimeInForce::Gtc => tpx_engine::TimeInForce::Gtc,
-                    tpx_wire::enums::TimeInForce::Ioc => tpx_engine::TimeInForce::Ioc,
-                    tpx_wire::enums::TimeInForce::Fok => tpx_engine::TimeInForce::Fok,
-                },
-                post_only: m.post_only,
-                reduce_only: m.reduce_only,
-                stp: match m.stp {
-                    tpx_wire::enums::StpMode::None => tpx_engine::StpMode::None,
-                    tpx_wire::enums::StpMode::ExpireTaker => tpx_engine::StpMode::ExpireTaker,
-                    tpx_wire::enums::StpMode::ExpireMaker => tpx_engine::StpMode::ExpireMaker,
-                    tpx_wire::enums::StpMode::ExpireBoth => tpx_engine::StpMode::ExpireBoth,
-                    tpx_wire::enums::StpMode::DecrementAndCancel => {
-                        tpx_engine::StpMode::DecrementAndCancel
-                    }
-                },
-            }),
-        );
-        if !forward(req) {
-            self.counters.rejects_backpressure += 1;
-            return self.reject(
-                slot,
-                unix_ns,
-                m.cl_ord_id,
-                RejectReason::Backpressure,
-                K,
-                outbox,
-            );
+        let req = Request::new(slot, shard, account, Input::EnterOrder(*m));
+        if !self.forward_or_reject(req, unix_ns, outbox, forward) {
+            return;
         }
         self.sessions[slot as usize].last_cl_ord_id = m.cl_ord_id;
         self.owners.insert(
@@ -265,28 +254,9 @@ impl SessionTable {
                 outbox,
             );
         }
-        let req = Request::order(
-            slot,
-            owner.shard,
-            0,
-            Command::Replace(tpx_engine::Replace {
-                account,
-                orig_cl_ord_id: m.orig_cl_ord_id,
-                new_cl_ord_id: m.new_cl_ord_id,
-                price: m.price,
-                qty: m.qty,
-            }),
-        );
-        if !forward(req) {
-            self.counters.rejects_backpressure += 1;
-            return self.reject(
-                slot,
-                unix_ns,
-                m.new_cl_ord_id,
-                RejectReason::Backpressure,
-                K,
-                outbox,
-            );
+        let req = Request::new(slot, owner.shard, account, Input::ReplaceOrder(*m));
+        if !self.forward_or_reject(req, unix_ns, outbox, forward) {
+            return;
         }
         if new_id {
             self.sessions[slot as usize].last_cl_ord_id = m.new_cl_ord_id;
@@ -331,27 +301,8 @@ impl SessionTable {
                 )
             }
         };
-        let req = Request::order(
-            slot,
-            owner.shard,
-            0,
-            Command::Cancel(tpx_engine::Cancel {
-                account,
-                cl_ord_id: m.cl_ord_id,
-                remaining_qty: m.remaining_qty,
-            }),
-        );
-        if !forward(req) {
-            self.counters.rejects_backpressure += 1;
-            self.reject(
-                slot,
-                unix_ns,
-                m.cl_ord_id,
-                RejectReason::Backpressure,
-                K,
-                outbox,
-            );
-        }
+        let req = Request::new(slot, owner.shard, account, Input::CancelOrder(*m));
+        self.forward_or_reject(req, unix_ns, outbox, forward);
     }
 
     /// `MassCancel` from session `slot`: to the instrument's shard, or to every shard.
@@ -375,18 +326,12 @@ impl SessionTable {
         };
         let tag = self.next_tag;
         self.next_tag = self.next_tag.wrapping_add(1).max(1);
-        let req = Request::order(
-            slot,
-            shard,
+        let req = Request {
             tag,
-            Command::MassCancel(tpx_engine::MassCancel {
-                account,
-                instrument: m.instrument,
-            }),
-        );
-        if !forward(req) {
-            self.counters.rejects_backpressure += 1;
-            return self.reject(slot, unix_ns, 0, RejectReason::Backpressure, K, outbox);
+            ..Request::new(slot, shard, account, Input::MassCancel(*m))
+        };
+        if !self.forward_or_reject(req, unix_ns, outbox, forward) {
+            return;
         }
         self.sessions[slot as usize].pending_mass.push(PendingMass {
             tag,
@@ -413,10 +358,12 @@ impl SessionTable {
     ) {
         let s = &self.sessions[slot as usize];
         let (account, admin) = (s.account, s.admin);
-        let Some((cmd, request_id, target)) = admin_command(msg) else {
+        let Some((input, request_id, target)) = admin_input(msg) else {
             return;
         };
-        let kind = crate::msg::admin_kind(&cmd);
+        let Some(kind) = crate::msg::admin_kind(&input) else {
+            return;
+        };
         if self
             .admit(slot, now_ns, unix_ns, request_id, kind, outbox)
             .is_err()
@@ -425,7 +372,7 @@ impl SessionTable {
         }
         let shard = match target {
             AdminTarget::Shard(sh) if sh < self.routing.shard_count => Some(sh),
-            AdminTarget::Shard(ALL_SHARDS) if matches!(cmd, RiskCommand::SetFeeTier { .. }) => {
+            AdminTarget::Shard(ALL_SHARDS) if matches!(input, Input::SetFeeTier(_)) => {
                 Some(ALL_SHARDS)
             }
             AdminTarget::Shard(_) => None,
@@ -442,24 +389,9 @@ impl SessionTable {
             );
         };
         let req = Request {
-            session: slot,
-            shard,
-            tag: 0,
-            account,
             request_id,
-            input: EngineInput::Risk(cmd),
-            stamps: Default::default(),
+            ..Request::new(slot, shard, account, input)
         };
-        if !forward(req) {
-            self.counters.rejects_backpressure += 1;
-            self.reject(
-                slot,
-                unix_ns,
-                request_id,
-                RejectReason::Backpressure,
-                kind,
-                outbox,
-            );
-        }
+        self.forward_or_reject(req, unix_ns, outbox, forward);
     }
 }

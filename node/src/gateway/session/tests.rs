@@ -2,10 +2,10 @@ use super::*;
 use crate::gateway::accounts::{demo_accounts, demo_accounts_file};
 use crate::gateway::routing::Routing;
 use crate::msg::Sequenced;
-use crate::msg::{side_from_wire, Report, ReportKind, Request, ALL_SHARDS};
+use crate::msg::{Report, ReportKind, Request, ALL_SHARDS};
 use crate::shard::apply::Shard;
-use tpx_engine::Command;
 use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
+use tpx_wire::log_record::Input;
 use tpx_wire::order_entry::{CancelOrder, EnterOrder, MassCancel, ReplaceOrder};
 
 fn accounts() -> Accounts {
@@ -220,25 +220,10 @@ fn order_fill_cancel_replace_and_replay() {
     assert_eq!(replayed, vec![2, 3, 4]);
 }
 
-/// A request taken by another node (a record this node applies without a session).
-fn foreign(cmd: Command) -> Request {
-    Request::order(NO_SESSION, 0, 0, cmd)
-}
-
-fn new_order(account: u32, o: EnterOrder) -> Command {
-    Command::NewOrder(tpx_engine::NewOrder {
-        account,
-        cl_ord_id: o.cl_ord_id,
-        instrument: o.instrument,
-        side: side_from_wire(o.side),
-        kind: tpx_engine::OrderKind::Limit,
-        price: o.price,
-        qty: o.qty,
-        tif: tpx_engine::TimeInForce::Gtc,
-        post_only: false,
-        reduce_only: false,
-        stp: tpx_engine::StpMode::None,
-    })
+/// A request of `account` taken by another node (a record this node applies without a
+/// session).
+fn foreign(account: u32, input: Input) -> Request {
+    Request::new(NO_SESSION, 0, account, input)
 }
 
 #[test]
@@ -249,21 +234,25 @@ fn orders_learned_from_the_log_are_adopted_after_a_failover() {
     let mut out = Vec::new();
     // As a standby: the old primary's records, applied without a session.
     let mut reqs = vec![
-        foreign(new_order(1, order(1, Side::Sell, 50_000, 10))),
-        foreign(new_order(1, order(2, Side::Sell, 50_010, 5))),
-        foreign(new_order(1, order(4, Side::Sell, 50_030, 1))),
-        foreign(Command::Replace(tpx_engine::Replace {
-            account: 1,
-            orig_cl_ord_id: 2,
-            new_cl_ord_id: 3,
-            price: 50_020,
-            qty: 5,
-        })),
-        foreign(Command::Cancel(tpx_engine::Cancel {
-            account: 1,
-            cl_ord_id: 4,
-            remaining_qty: 0,
-        })),
+        foreign(1, Input::EnterOrder(order(1, Side::Sell, 50_000, 10))),
+        foreign(1, Input::EnterOrder(order(2, Side::Sell, 50_010, 5))),
+        foreign(1, Input::EnterOrder(order(4, Side::Sell, 50_030, 1))),
+        foreign(
+            1,
+            Input::ReplaceOrder(ReplaceOrder {
+                orig_cl_ord_id: 2,
+                new_cl_ord_id: 3,
+                price: 50_020,
+                qty: 5,
+            }),
+        ),
+        foreign(
+            1,
+            Input::CancelOrder(CancelOrder {
+                cl_ord_id: 4,
+                remaining_qty: 0,
+            }),
+        ),
     ];
     pump(&mut t, &mut sh, &mut reqs, &mut out);
     assert!(out.is_empty(), "nothing is delivered on a standby");
