@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,31 @@ pub struct Counters {
     pub sent: AtomicU64,
     /// Stop sending (then drain).
     pub stop: AtomicBool,
+    /// `failover-bench`: the endpoint (node index + 1; 0: none) whose first acknowledgement
+    /// after [`Counters::watch`] is stamped into `first_ack_ns` (`CLOCK_MONOTONIC`).
+    pub watch_endpoint: AtomicUsize,
+    pub first_ack_ns: AtomicU64,
+}
+
+impl Counters {
+    /// Stamp the next acknowledgement (accepted, replaced, already sequenced) a client gets
+    /// from node `k` (`None`: stop watching).
+    pub fn watch(&self, k: Option<usize>) {
+        self.first_ack_ns.store(0, Ordering::SeqCst);
+        self.watch_endpoint
+            .store(k.map_or(0, |k| k + 1), Ordering::SeqCst);
+    }
+
+    /// An acknowledgement from endpoint `k` arrived (counted, and stamped when watched).
+    fn acked_by(&self, k: usize) {
+        self.acked.fetch_add(1, Ordering::Relaxed);
+        if self.watch_endpoint.load(Ordering::Relaxed) == k + 1 {
+            let now = tpx_sequencer::node::mono_ns();
+            let _ = self
+                .first_ack_ns
+                .compare_exchange(0, now, Ordering::SeqCst, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A trader's settings.
@@ -179,12 +204,18 @@ pub fn trader(tc: TraderConfig, hist: History, c: Arc<Counters>) -> Vec<String> 
         };
         match fc.recv(wait) {
             Ok(Event::Reply(m)) => {
-                on_reply(a, &m, &mut pending, &mut live, &mut busy, &hist, &c);
+                on_reply(a, &m, &mut pending, &mut live, &mut busy, &hist);
+                if matches!(
+                    m,
+                    ServerMessage::OrderAccepted(_) | ServerMessage::OrderReplaced(_)
+                ) {
+                    c.acked_by(fc.endpoint());
+                }
             }
             Ok(Event::AlreadySequenced(id)) => {
                 pending.remove(&id);
                 busy.remove(&id);
-                c.acked.fetch_add(1, Ordering::Relaxed);
+                c.acked_by(fc.endpoint());
                 hist.record(Ev::new(a, Kind::AlreadySequenced, id));
             }
             Ok(Event::FailedOver { endpoint, resent }) => {
@@ -217,13 +248,11 @@ fn on_reply(
     live: &mut BTreeMap<u64, u64>,
     busy: &mut BTreeSet<u64>,
     hist: &History,
-    c: &Counters,
 ) {
     match m {
         ServerMessage::OrderAccepted(x) => {
             pending.remove(&x.cl_ord_id);
             live.entry(x.cl_ord_id).or_insert(x.qty);
-            c.acked.fetch_add(1, Ordering::Relaxed);
             let mut e = Ev::new(a, Kind::Accepted, x.cl_ord_id);
             (e.qty, e.price) = (x.qty, x.price);
             hist.record(e);
@@ -233,7 +262,6 @@ fn on_reply(
             busy.remove(&x.orig_cl_ord_id);
             live.remove(&x.orig_cl_ord_id);
             live.insert(x.new_cl_ord_id, x.qty);
-            c.acked.fetch_add(1, Ordering::Relaxed);
             let mut e = Ev::new(a, Kind::Replaced, x.new_cl_ord_id);
             (e.orig, e.qty, e.price) = (x.orig_cl_ord_id, x.qty, x.price);
             hist.record(e);
