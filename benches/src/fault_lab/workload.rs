@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use tpx_client::admin::{self, AdminAnswer};
 use tpx_client::{req, token_from_str, Client, ClientConfig, ClientError, Event, FailoverClient};
-use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
+use tpx_wire::enums::{OrderKind, RejectReason, Side, StpMode, TimeInForce};
 use tpx_wire::order_entry::{EnterOrder, ReplaceOrder};
 use tpx_wire::replies::ServerMessage;
 
@@ -118,7 +118,38 @@ pub fn trader(tc: TraderConfig, hist: History, c: Arc<Counters>) -> Vec<String> 
     let gap = Duration::from_micros(1_000_000 / tc.rate.max(1));
     let mut next_send = Instant::now();
     let mut drain_until: Option<Instant> = None;
+    // Since when the node answers `Unavailable` (it is not primary: a primary that was frozen
+    // and resumed deposed keeps its sessions and refuses every request; `FailoverClient` moves
+    // only when a connection fails). Sending stops, and once the requests in flight are
+    // answered (or after 500 ms) the client logs in afresh: the standby refuses the login,
+    // the primary takes it.
+    let mut unavailable_since: Option<Instant> = None;
     loop {
+        if let Some(t) = unavailable_since {
+            if pending.is_empty() || t.elapsed() > Duration::from_millis(500) {
+                unavailable_since = None;
+                drop(fc);
+                let Some(n) = connect(a, &tc.endpoints, &c) else {
+                    errors.push(format!("account {a}: no login after Unavailable"));
+                    break;
+                };
+                fc = n;
+                let mut e = Ev::new(a, Kind::FailedOver, 0);
+                e.detail = format!(
+                    "endpoint {} after Unavailable answers, {} requests unanswered",
+                    fc.endpoint(),
+                    pending.len()
+                );
+                hist.record(e);
+                // Not re-sent by the new client: their outcome stays unknown.
+                for (id, k) in std::mem::take(&mut pending) {
+                    let mut e = Ev::new(a, Kind::Unknown, id);
+                    e.detail = format!("{k:?}, in flight at a re-login");
+                    hist.record(e);
+                }
+                busy.clear();
+            }
+        }
         let stopping = c.stop.load(Ordering::Relaxed);
         if stopping && drain_until.is_none() {
             drain_until = Some(Instant::now() + tc.drain);
@@ -128,7 +159,11 @@ pub fn trader(tc: TraderConfig, hist: History, c: Arc<Counters>) -> Vec<String> 
                 break;
             }
         }
-        if !stopping && Instant::now() >= next_send && pending.len() < 32 {
+        if !stopping
+            && unavailable_since.is_none()
+            && Instant::now() >= next_send
+            && pending.len() < 32
+        {
             next_send += gap;
             if next_send < Instant::now() {
                 next_send = Instant::now() + gap;
@@ -204,6 +239,11 @@ pub fn trader(tc: TraderConfig, hist: History, c: Arc<Counters>) -> Vec<String> 
         };
         match fc.recv(wait) {
             Ok(Event::Reply(m)) => {
+                if let ServerMessage::OrderRejected(x) = &m {
+                    if x.reason == RejectReason::Unavailable {
+                        unavailable_since.get_or_insert_with(Instant::now);
+                    }
+                }
                 on_reply(a, &m, &mut pending, &mut live, &mut busy, &hist);
                 if matches!(
                     m,
