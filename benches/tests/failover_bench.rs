@@ -28,7 +28,6 @@ fn bench(kills: u32, hang: bool, tag: &str) -> Outcome {
         gap_ms: (50, 200),
         hang,
         hang_ms: 100,
-        rt_priority: 0,
         md: true,
         buffered: false,
         netns: false,

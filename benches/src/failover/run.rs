@@ -41,8 +41,6 @@ pub struct Config {
     /// detects it, as for a frozen machine); SIGCONT `hang_ms` after the takeover.
     pub hang: bool,
     pub hang_ms: u64,
-    /// `SCHED_FIFO` priority of the nodes (the witness one above); 0: the default policy.
-    pub rt_priority: u32,
     pub md: bool,
     pub buffered: bool,
     /// Each process in its own network namespace (root) instead of the host's loopback.
@@ -90,33 +88,6 @@ pub struct Outcome {
     pub failure: Option<String>,
 }
 
-/// The bench's own scheduling: its threads (the readers that stamp the processes' lines, the
-/// clients) run one `SCHED_FIFO` priority below the nodes when they run under it; its log
-/// reads run under the default policy, so they never take a core from the pair.
-#[derive(Clone, Copy)]
-struct Rt(u32);
-
-impl Rt {
-    fn on(self) {
-        if self.0 > 1 {
-            let _ = tpx_sequencer::node::set_realtime(self.0 - 1);
-        }
-    }
-
-    fn off(self) {
-        if self.0 > 1 {
-            tpx_sequencer::node::set_normal();
-        }
-    }
-
-    fn read(self, dir: &std::path::Path) -> Vec<LogRecord> {
-        self.off();
-        let v = read_log(dir);
-        self.on();
-        v
-    }
-}
-
 fn hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds")
 }
@@ -157,7 +128,6 @@ fn steady(
     c: &mut Cluster,
     counters: &Counters,
     shared: &Arc<Mutex<Shared>>,
-    rt: Rt,
     limit: Duration,
 ) -> Result<(usize, Vec<LogRecord>, Vec<LogRecord>), String> {
     let t0 = Instant::now();
@@ -190,9 +160,9 @@ fn steady(
         match target {
             Some((tp, n)) if tp == p => {
                 let (n_roles, ..) = lines_since(shared);
-                let ls = rt.read(&c.log_dir(s));
+                let ls = read_log(&c.log_dir(s));
                 if ls.len() >= n {
-                    let lp = rt.read(&c.log_dir(p));
+                    let lp = read_log(&c.log_dir(p));
                     // No role changed while the logs were read (a standby's unacknowledged
                     // tail of an older term is cut when it follows a new one).
                     if lines_since(shared).0 == n_roles {
@@ -203,7 +173,7 @@ fn steady(
                 }
                 run_for(c, Duration::from_millis(30))?;
             }
-            _ => target = Some((p, rt.read(&c.log_dir(p)).len())),
+            _ => target = Some((p, read_log(&c.log_dir(p)).len())),
         }
     }
 }
@@ -228,7 +198,6 @@ pub fn run(cfg: &Config) -> Result<Outcome, String> {
             timeout_us: cfg.timeout_us,
             heartbeat_us: cfg.heartbeat_us,
             lease_us: cfg.lease_us,
-            rt_priority: cfg.rt_priority,
             durability: cfg.durability.clone(),
             accounts: cfg.accounts,
             buffered: cfg.buffered,
@@ -287,8 +256,6 @@ fn drive(
     shared: &Arc<Mutex<Shared>>,
     hist_log: &History,
 ) -> Result<Driven, String> {
-    let rt = Rt(cfg.rt_priority);
-    rt.on();
     c.start(Host::Witness, false)?;
     c.start(Host::Node(0), true)?;
     let t0 = Instant::now();
@@ -369,7 +336,7 @@ fn drive(
         // mismatch.
         let mut differs = None;
         for _ in 0..3 {
-            let (p, lp, ls) = steady(c, &counters, shared, rt, Duration::from_secs(60))?;
+            let (p, lp, ls) = steady(c, &counters, shared, Duration::from_secs(60))?;
             let at_ms = c.started.elapsed().as_millis() as u64;
             obs.observe(p, &lp, at_ms);
             obs.observe(1 - p, &ls, at_ms);
@@ -396,7 +363,7 @@ fn drive(
         };
         let vterm = c.role(victim).map_or(0, |r| r.1);
         counters.watch(Some(survivor));
-        let (n_roles, n_grants, n_denials) = lines_since(shared);
+        let (n_roles, _, n_denials) = lines_since(shared);
         let t_kill = mono_ns();
         if cfg.hang {
             if let Some(pr) = c.proc_mut(Host::Node(victim)) {
@@ -463,8 +430,16 @@ fn drive(
             c.supervise()?;
             std::thread::sleep(Duration::from_micros(500));
         };
-        if role_ns < t_kill {
-            // A spurious promotion raced the kill: not a takeover from it.
+        let grant = {
+            let g = shared.lock().unwrap_or_else(|e| e.into_inner());
+            g.grants
+                .iter()
+                .rev()
+                .find(|g| g.term == new_term)
+                .map(|g| g.mono_ns)
+        };
+        if role_ns < t_kill || grant.is_some_and(|g| g < t_kill) {
+            // A spurious promotion raced the kill (granted before it): not a takeover from it.
             eprintln!(
                 "kill {:>3}: node-{} became primary before the kill; not counted",
                 k + 1,
@@ -479,13 +454,7 @@ fn drive(
         k += 1;
         out.kills += 1;
         let takeover = role_ns - t_kill;
-        let grant = {
-            let g = shared.lock().unwrap_or_else(|e| e.into_inner());
-            g.grants[n_grants..]
-                .iter()
-                .find(|g| g.term == new_term)
-                .map(|g| g.mono_ns.saturating_sub(t_kill))
-        };
+        let grant = grant.map(|g| g - t_kill);
         if let Some(gns) = grant {
             rec(&mut out.grant_ns, gns);
         }
@@ -539,7 +508,7 @@ fn drive(
         // Both logs as they are after the takeover (never two records at one (term, seq)).
         let at_ms = c.started.elapsed().as_millis() as u64;
         for n in 0..2 {
-            obs.observe(n, &rt.read(&c.log_dir(n)), at_ms);
+            obs.observe(n, &read_log(&c.log_dir(n)), at_ms);
         }
     }
     // The end: the load stops, answers drain, the standby catches up.
@@ -565,14 +534,13 @@ fn drive(
     let t0 = Instant::now();
     loop {
         run_for(c, Duration::from_millis(200))?;
-        let (a, b) = (rt.read(&c.log_dir(0)), rt.read(&c.log_dir(1)));
+        let (a, b) = (read_log(&c.log_dir(0)), read_log(&c.log_dir(1)));
         if (a.len() == b.len() && a.last() == b.last()) || t0.elapsed() > Duration::from_secs(15) {
             break;
         }
     }
     out.sent = counters.sent.load(Ordering::Relaxed);
     let primary = c.primary();
-    rt.off();
     Ok((out, obs, primary))
 }
 

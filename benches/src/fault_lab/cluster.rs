@@ -29,9 +29,6 @@ pub struct ClusterConfig {
     pub heartbeat_us: u64,
     /// The witness's lease (`tpx witness --lease-us`); 0: `timeout_us`.
     pub lease_us: u64,
-    /// Run the witness and the nodes under `SCHED_FIFO` at this priority (the witness one
-    /// above); 0: the default policy.
-    pub rt_priority: u32,
     pub durability: String,
     pub accounts: u32,
     /// Buffered writes instead of O_DIRECT (filesystems without O_DIRECT).
@@ -246,11 +243,6 @@ assets = [1, 2, 3]
             &self.shared,
             self.started,
             self.incarnations[s],
-            match (h, self.cfg.rt_priority) {
-                (_, 0) => 0,
-                (Host::Witness, p) => (p + 1).min(99),
-                (_, p) => p,
-            },
         )?;
         self.procs[s] = Some(p);
         Ok(())

@@ -185,7 +185,6 @@ pub fn run(cfg: &LabConfig) -> Result<Report, String> {
             timeout_us: cfg.timeout_us,
             heartbeat_us: cfg.heartbeat_us,
             lease_us: 0,
-            rt_priority: 0,
             durability: cfg.durability.clone(),
             accounts: cfg.accounts,
             buffered: cfg.buffered,

@@ -218,19 +218,17 @@ pub fn spawn(
     shared: &SharedRef,
     started: Instant,
     incarnation: u32,
-    rt_priority: u32,
 ) -> Result<Proc, String> {
     use std::os::unix::process::CommandExt;
     let mut cmd_line = topo.exec_prefix(host);
     cmd_line.push(tpx.display().to_string());
     cmd_line.extend(args.iter().cloned());
     let mut cmd = Command::new(&cmd_line[0]);
-    // SAFETY: prctl and sched_setscheduler are async-signal-safe and touch no memory of the
-    // parent. The child dies with the lab's thread that started it (a lab killed by a signal
-    // or a time limit must not leave nodes running), and runs under SCHED_FIFO when asked
-    // (inherited by its threads and across exec).
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent. The child dies
+    // with the lab's thread that started it (a lab or bench killed by a signal or a time limit
+    // must not leave nodes running).
     unsafe {
-        cmd.pre_exec(move || {
+        cmd.pre_exec(|| {
             libc::prctl(
                 libc::PR_SET_PDEATHSIG,
                 libc::SIGKILL as libc::c_ulong,
@@ -238,14 +236,6 @@ pub fn spawn(
                 0,
                 0,
             );
-            if rt_priority > 0 {
-                let p = libc::sched_param {
-                    sched_priority: rt_priority as libc::c_int,
-                };
-                if libc::sched_setscheduler(0, libc::SCHED_FIFO, &p) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
             Ok(())
         });
     }
