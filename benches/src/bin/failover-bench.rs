@@ -183,6 +183,8 @@ struct Report {
     failure: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dir: Option<String>,
+    /// Up to five examples of each finding (violations and notes).
+    examples: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 fn load_avg() -> f64 {
@@ -277,6 +279,7 @@ fn main() {
         elapsed_s: (t0.elapsed().as_secs_f64() * 10.0).round() / 10.0,
         failure: o.failure.clone(),
         dir: kept.then(|| dir.display().to_string()),
+        examples: o.findings.examples.clone(),
     };
     if a.json {
         println!("{}", serde_json::to_string(&rep).expect("json"));

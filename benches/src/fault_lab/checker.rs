@@ -252,7 +252,12 @@ pub fn check(
                 }
             }
             Kind::Unknown => f.unknown += 1,
-            Kind::Rejected if e.detail.starts_with("Unavailable") && orders.contains_key(&key) => {
+            // An order or replace (a cancel's id names the order it cancels).
+            Kind::Rejected
+                if e.detail.starts_with("Unavailable")
+                    && !e.detail.ends_with("Some(Cancel))")
+                    && orders.contains_key(&key) =>
+            {
                 f.unavailable_then_sequenced += 1;
                 f.example(
                     "unavailable_then_sequenced",
