@@ -225,10 +225,8 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let ok = o.acked_lost == 0
-        && o.duplicates == 0
-        && o.hash_mismatches == 0
-        && o.failure.is_none();
+    let ok =
+        o.acked_lost == 0 && o.duplicates == 0 && o.hash_mismatches == 0 && o.failure.is_none();
     let kept = !ok || a.keep;
     if !kept {
         let _ = std::fs::remove_dir_all(&dir);

@@ -570,12 +570,10 @@ mod tests {
                 origin: 1,
                 account,
             },
-            input: tpx_wire::log_record::Input::CancelOrder(
-                tpx_wire::order_entry::CancelOrder {
-                    cl_ord_id: seq,
-                    remaining_qty: 0,
-                },
-            ),
+            input: tpx_wire::log_record::Input::CancelOrder(tpx_wire::order_entry::CancelOrder {
+                cl_ord_id: seq,
+                remaining_qty: 0,
+            }),
         };
         let a = vec![r(1, 1), r(2, 1), r(3, 1)];
         let b = vec![r(1, 1), r(2, 1)];
