@@ -15,6 +15,13 @@
 //!
 //! `TPX_CHAOS_SEED` picks the kill order (default 1). The nodes run `replicated+fsync` so an
 //! acknowledged record is on both disks: every single SIGKILL then leaves it on a live node.
+//!
+//! **A `tpx-seq` harness test**: it exercises the replication crate's own test node (`tpx-seq
+//! node`: a demo engine, risk off, its built-in load), not the appliance, and no headline
+//! number depends on it. The appliance (`tpx witness` + two `tpx node`s, risk and market data
+//! on, clients failing over) is killed, frozen and partitioned by the fault lab
+//! (`benches/tests/fault_lab.rs`, its short run in `make test`) and timed by `failover-bench`
+//! (`benches/tests/failover_bench.rs`); see "Measured: failover" in docs/ARCHITECTURE.md.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader};

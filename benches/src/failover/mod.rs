@@ -1,12 +1,14 @@
-//! `failover-bench`: a witness and two sequencer nodes as separate processes, the primary
-//! under order load; SIGKILL the primary at seeded random moments, measure the takeover on the
-//! host's `CLOCK_MONOTONIC` (kill → the first record the new primary sequences), restart the
-//! killed node as the new standby, wait for it to catch up, repeat. Every acknowledgement the
-//! killed primary reported must be in the new primary's log, unchanged; no client order may be
-//! sequenced twice; the state the standby took over with must equal a replay of its log.
+//! `failover-bench`: the appliance as deployed (`tpx witness` with its state file, two `tpx
+//! node`s with risk and market data on, durable logs, `replicated` by default) under a load of
+//! `FailoverClient`s; SIGKILL (or, with `--hang`, SIGSTOP) the primary `tpx node` at seeded
+//! random moments, time the standby's takeover on the host's `CLOCK_MONOTONIC`, bring the
+//! killed node back as the new standby (as systemd does), wait for it to catch up, repeat; at
+//! the end check every answer the clients got against the surviving log.
+//!
+//! It reuses the fault lab's pieces ([`crate::fault_lab`]): the node configs and the restart
+//! policy (`cluster`), the processes (`procs`), the clients (`workload`), the history and the
+//! checker; on loopback by default (`--netns`: each process in its own namespace).
 
-pub mod procs;
 pub mod run;
 
-pub use procs::{Launcher, NodeSpec, Proc};
 pub use run::{run, Config, Outcome};

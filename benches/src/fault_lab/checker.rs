@@ -3,7 +3,9 @@
 //! - every order (or replace) a client was told is accepted, replaced or already sequenced is in
 //!   the surviving log exactly once (`lost`, `duplicated`);
 //! - every fill a client saw names an order that is in the log (`phantom_fills`), and the fills
-//!   of one order do not add up to more than its quantity (`overfilled`);
+//!   of one order do not add up to more than its quantity (`overfilled`; each trade id once: a
+//!   report repeated by the other node of a flapping pair is `repeated_fill_reports`, noted,
+//!   not a violation);
 //! - a cancel a client saw confirmed is in the log (`lost_cancels`); an accepted deposit too
 //!   (`lost_deposits`);
 //! - at most one node says `ROLE primary` per term (`split_brain_terms`), and no node is primary
@@ -92,6 +94,12 @@ pub struct Findings {
     pub logs_disagree: u64,
     pub unknown: u64,
     pub fills: u64,
+    /// Not violations, reported for the node's owners: fill reports that repeat one
+    /// (order, trade id) a client already got (both nodes of a flapping pair reported the
+    /// execution; `overfilled` counts each trade once), and requests answered `Unavailable`
+    /// that are in the log nevertheless (the client was told "rejected", the order lives).
+    pub repeated_fill_reports: u64,
+    pub unavailable_then_sequenced: u64,
     pub log_records: [usize; 2],
     /// Lost acks, phantom fills, lost cancels and deposits by the kind of the last fault
     /// applied before the client was told (`none`: before the first fault).
@@ -184,6 +192,7 @@ pub fn check(
         .collect();
     let mut acked: BTreeSet<(u32, u64)> = BTreeSet::new();
     let mut filled: BTreeMap<(u32, u64), u64> = BTreeMap::new();
+    let mut trades: BTreeSet<(u32, u64, u64)> = BTreeSet::new();
     let mut deposit_target: HashMap<u64, u32> = HashMap::new();
     for e in events {
         let key = (e.account, e.cl);
@@ -193,6 +202,17 @@ pub fn check(
             }
             Kind::Fill => {
                 f.fills += 1;
+                if !trades.insert((e.account, e.cl, e.trade_id)) {
+                    f.repeated_fill_reports += 1;
+                    f.example(
+                        "repeated_fill_reports",
+                        format!(
+                            "t={}ms account {} order {}: trade {} reported again",
+                            e.t_ms, e.account, e.cl, e.trade_id
+                        ),
+                    );
+                    continue;
+                }
                 *filled.entry(key).or_default() += e.qty;
                 if !orders.contains_key(&key) {
                     f.phantom_fills += 1;
@@ -232,6 +252,21 @@ pub fn check(
                 }
             }
             Kind::Unknown => f.unknown += 1,
+            // An order or replace (a cancel's id names the order it cancels).
+            Kind::Rejected
+                if e.detail.starts_with("Unavailable")
+                    && !e.detail.ends_with("Some(Cancel))")
+                    && orders.contains_key(&key) =>
+            {
+                f.unavailable_then_sequenced += 1;
+                f.example(
+                    "unavailable_then_sequenced",
+                    format!(
+                        "t={}ms account {} order {}: answered {}, in the log",
+                        e.t_ms, e.account, e.cl, e.detail
+                    ),
+                );
+            }
             _ => {}
         }
     }

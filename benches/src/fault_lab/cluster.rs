@@ -27,6 +27,8 @@ pub fn token_text(account: u32) -> String {
 pub struct ClusterConfig {
     pub timeout_us: u64,
     pub heartbeat_us: u64,
+    /// The witness's lease (`tpx witness --lease-us`); 0: `timeout_us`.
+    pub lease_us: u64,
     pub durability: String,
     pub accounts: u32,
     /// Buffered writes instead of O_DIRECT (filesystems without O_DIRECT).
@@ -201,7 +203,12 @@ assets = [1, 2, 3]
                 "--listen".into(),
                 self.witness_addr().to_string(),
                 "--lease-us".into(),
-                self.cfg.timeout_us.to_string(),
+                if self.cfg.lease_us > 0 {
+                    self.cfg.lease_us
+                } else {
+                    self.cfg.timeout_us
+                }
+                .to_string(),
                 "--state-file".into(),
                 self.dir.join("witness.state").display().to_string(),
             ],
@@ -272,6 +279,19 @@ assets = [1, 2, 3]
             }
         }
         Ok(())
+    }
+
+    /// Node `k`'s last `ROLE` line of its running incarnation: (primary, term); `None` while
+    /// it is down or has not said one yet.
+    pub fn role(&self, k: usize) -> Option<(bool, u64)> {
+        self.procs[1 + k].as_ref()?;
+        let sh = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        sh.roles
+            .iter()
+            .rev()
+            .find(|r| r.node == k)
+            .filter(|r| r.incarnation == self.incarnations[1 + k])
+            .map(|r| (r.primary, r.term))
     }
 
     /// The node that last said it is primary (by the highest term), if it is still up.

@@ -184,6 +184,7 @@ pub fn run(cfg: &LabConfig) -> Result<Report, String> {
         ClusterConfig {
             timeout_us: cfg.timeout_us,
             heartbeat_us: cfg.heartbeat_us,
+            lease_us: 0,
             durability: cfg.durability.clone(),
             accounts: cfg.accounts,
             buffered: cfg.buffered,

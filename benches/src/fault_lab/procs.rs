@@ -17,13 +17,100 @@ pub struct RoleLine {
     pub primary: bool,
     pub term: u64,
     pub at_ms: u64,
+    /// `CLOCK_MONOTONIC` (ns) when the lab read the line (`failover-bench` times takeovers by
+    /// it: the node flushes the line as it changes role, so this is an upper bound).
+    pub mono_ns: u64,
     pub incarnation: u32,
+}
+
+/// A witness's `GRANTED term=.. holder=..` line, stamped like [`RoleLine::mono_ns`].
+#[derive(Clone, Debug)]
+pub struct GrantLine {
+    pub term: u64,
+    /// The node id (1 or 2).
+    pub holder: u32,
+    pub mono_ns: u64,
+}
+
+/// A node's `DENIED node=.. reason=..` line (the witness refused its candidacy).
+#[derive(Clone, Debug)]
+pub struct DeniedLine {
+    pub node: usize,
+    pub reason: String,
+    pub mono_ns: u64,
 }
 
 /// What every process printed that the lab reads.
 #[derive(Debug, Default)]
 pub struct Shared {
     pub roles: Vec<RoleLine>,
+    pub grants: Vec<GrantLine>,
+    pub denials: Vec<DeniedLine>,
+}
+
+/// The value of `key=value` in a line.
+pub fn field(line: &str, key: &str) -> Option<u64> {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Notes a line `host` printed in `shared` (read at `at_ms` / `mono_ns`).
+fn note_line(
+    shared: &SharedRef,
+    host: Host,
+    line: &str,
+    at_ms: u64,
+    mono_ns: u64,
+    incarnation: u32,
+) {
+    match host {
+        Host::Node(node) => {
+            if let Some(r) = line.split("ROLE ").nth(1) {
+                shared
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .roles
+                    .push(RoleLine {
+                        node,
+                        primary: r.starts_with("primary"),
+                        term: field(r, "term").unwrap_or(0),
+                        at_ms,
+                        mono_ns,
+                        incarnation,
+                    });
+            } else if let Some(r) = line.split("DENIED ").nth(1) {
+                let reason = r
+                    .split_whitespace()
+                    .find_map(|kv| kv.strip_prefix("reason="))
+                    .unwrap_or("")
+                    .to_string();
+                shared
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .denials
+                    .push(DeniedLine {
+                        node,
+                        reason,
+                        mono_ns,
+                    });
+            }
+        }
+        Host::Witness => {
+            if let Some(r) = line.strip_prefix("GRANTED ") {
+                shared
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .grants
+                    .push(GrantLine {
+                        term: field(r, "term").unwrap_or(0),
+                        holder: field(r, "holder").unwrap_or(0) as u32,
+                        mono_ns,
+                    });
+            }
+        }
+        Host::Clients => {}
+    }
 }
 
 pub type SharedRef = Arc<Mutex<Shared>>;
@@ -132,10 +219,27 @@ pub fn spawn(
     started: Instant,
     incarnation: u32,
 ) -> Result<Proc, String> {
+    use std::os::unix::process::CommandExt;
     let mut cmd_line = topo.exec_prefix(host);
     cmd_line.push(tpx.display().to_string());
     cmd_line.extend(args.iter().cloned());
-    let mut child = Command::new(&cmd_line[0])
+    let mut cmd = Command::new(&cmd_line[0]);
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent. The child dies
+    // with the lab's thread that started it (a lab or bench killed by a signal or a time limit
+    // must not leave nodes running).
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            );
+            Ok(())
+        });
+    }
+    let mut child = cmd
         .args(&cmd_line[1..])
         .current_dir(dir)
         .stdin(Stdio::null())
@@ -159,33 +263,13 @@ pub fn spawn(
             cmd_line.join(" ")
         );
     }
-    let node = match host {
-        Host::Node(k) => Some(k),
-        _ => None,
-    };
     if let Some(out) = child.stdout.take() {
         let (file, shared) = (file.clone(), shared.clone());
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let mono_ns = tpx_sequencer::node::mono_ns();
                 let at_ms = started.elapsed().as_millis() as u64;
-                if let (Some(node), Some(r)) = (node, line.split("ROLE ").nth(1)) {
-                    let term = r
-                        .split_whitespace()
-                        .find_map(|kv| kv.strip_prefix("term="))
-                        .and_then(|t| t.parse().ok())
-                        .unwrap_or(0);
-                    shared
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .roles
-                        .push(RoleLine {
-                            node,
-                            primary: r.starts_with("primary"),
-                            term,
-                            at_ms,
-                            incarnation,
-                        });
-                }
+                note_line(&shared, host, &line, at_ms, mono_ns, incarnation);
                 let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
                 let _ = writeln!(f, "[{at_ms}] {line}");
             }

@@ -108,6 +108,16 @@ impl Topology {
         t
     }
 
+    /// Every process on the host's loopback, no namespaces (`failover-bench`'s default: kills
+    /// and pauses need no partitions).
+    pub fn loopback() -> Topology {
+        Topology {
+            prefix: format!("tpxl{}", std::process::id()),
+            netns: false,
+            made: Vec::new(),
+        }
+    }
+
     pub fn ns(&self, h: Host) -> String {
         format!("{}-{}", self.prefix, h.short())
     }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use tpx_client::admin::{self, AdminAnswer};
 use tpx_client::{req, token_from_str, Client, ClientConfig, ClientError, Event, FailoverClient};
-use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
+use tpx_wire::enums::{OrderKind, RejectReason, Side, StpMode, TimeInForce};
 use tpx_wire::order_entry::{EnterOrder, ReplaceOrder};
 use tpx_wire::replies::ServerMessage;
 
@@ -34,6 +34,31 @@ pub struct Counters {
     pub sent: AtomicU64,
     /// Stop sending (then drain).
     pub stop: AtomicBool,
+    /// `failover-bench`: the endpoint (node index + 1; 0: none) whose first acknowledgement
+    /// after [`Counters::watch`] is stamped into `first_ack_ns` (`CLOCK_MONOTONIC`).
+    pub watch_endpoint: AtomicUsize,
+    pub first_ack_ns: AtomicU64,
+}
+
+impl Counters {
+    /// Stamp the next acknowledgement (accepted, replaced, already sequenced) a client gets
+    /// from node `k` (`None`: stop watching).
+    pub fn watch(&self, k: Option<usize>) {
+        self.first_ack_ns.store(0, Ordering::SeqCst);
+        self.watch_endpoint
+            .store(k.map_or(0, |k| k + 1), Ordering::SeqCst);
+    }
+
+    /// An acknowledgement from endpoint `k` arrived (counted, and stamped when watched).
+    fn acked_by(&self, k: usize) {
+        self.acked.fetch_add(1, Ordering::Relaxed);
+        if self.watch_endpoint.load(Ordering::Relaxed) == k + 1 {
+            let now = tpx_sequencer::node::mono_ns();
+            let _ = self
+                .first_ack_ns
+                .compare_exchange(0, now, Ordering::SeqCst, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A trader's settings.
@@ -93,7 +118,38 @@ pub fn trader(tc: TraderConfig, hist: History, c: Arc<Counters>) -> Vec<String> 
     let gap = Duration::from_micros(1_000_000 / tc.rate.max(1));
     let mut next_send = Instant::now();
     let mut drain_until: Option<Instant> = None;
+    // Since when the node answers `Unavailable` (it is not primary: a primary that was frozen
+    // and resumed deposed keeps its sessions and refuses every request; `FailoverClient` moves
+    // only when a connection fails). Sending stops, and once the requests in flight are
+    // answered (or after 500 ms) the client logs in afresh: the standby refuses the login,
+    // the primary takes it.
+    let mut unavailable_since: Option<Instant> = None;
     loop {
+        if let Some(t) = unavailable_since {
+            if pending.is_empty() || t.elapsed() > Duration::from_millis(500) {
+                unavailable_since = None;
+                drop(fc);
+                let Some(n) = connect(a, &tc.endpoints, &c) else {
+                    errors.push(format!("account {a}: no login after Unavailable"));
+                    break;
+                };
+                fc = n;
+                let mut e = Ev::new(a, Kind::FailedOver, 0);
+                e.detail = format!(
+                    "endpoint {} after Unavailable answers, {} requests unanswered",
+                    fc.endpoint(),
+                    pending.len()
+                );
+                hist.record(e);
+                // Not re-sent by the new client: their outcome stays unknown.
+                for (id, k) in std::mem::take(&mut pending) {
+                    let mut e = Ev::new(a, Kind::Unknown, id);
+                    e.detail = format!("{k:?}, in flight at a re-login");
+                    hist.record(e);
+                }
+                busy.clear();
+            }
+        }
         let stopping = c.stop.load(Ordering::Relaxed);
         if stopping && drain_until.is_none() {
             drain_until = Some(Instant::now() + tc.drain);
@@ -103,7 +159,11 @@ pub fn trader(tc: TraderConfig, hist: History, c: Arc<Counters>) -> Vec<String> 
                 break;
             }
         }
-        if !stopping && Instant::now() >= next_send && pending.len() < 32 {
+        if !stopping
+            && unavailable_since.is_none()
+            && Instant::now() >= next_send
+            && pending.len() < 32
+        {
             next_send += gap;
             if next_send < Instant::now() {
                 next_send = Instant::now() + gap;
@@ -179,12 +239,23 @@ pub fn trader(tc: TraderConfig, hist: History, c: Arc<Counters>) -> Vec<String> 
         };
         match fc.recv(wait) {
             Ok(Event::Reply(m)) => {
-                on_reply(a, &m, &mut pending, &mut live, &mut busy, &hist, &c);
+                if let ServerMessage::OrderRejected(x) = &m {
+                    if x.reason == RejectReason::Unavailable {
+                        unavailable_since.get_or_insert_with(Instant::now);
+                    }
+                }
+                on_reply(a, &m, &mut pending, &mut live, &mut busy, &hist);
+                if matches!(
+                    m,
+                    ServerMessage::OrderAccepted(_) | ServerMessage::OrderReplaced(_)
+                ) {
+                    c.acked_by(fc.endpoint());
+                }
             }
             Ok(Event::AlreadySequenced(id)) => {
                 pending.remove(&id);
                 busy.remove(&id);
-                c.acked.fetch_add(1, Ordering::Relaxed);
+                c.acked_by(fc.endpoint());
                 hist.record(Ev::new(a, Kind::AlreadySequenced, id));
             }
             Ok(Event::FailedOver { endpoint, resent }) => {
@@ -217,13 +288,11 @@ fn on_reply(
     live: &mut BTreeMap<u64, u64>,
     busy: &mut BTreeSet<u64>,
     hist: &History,
-    c: &Counters,
 ) {
     match m {
         ServerMessage::OrderAccepted(x) => {
             pending.remove(&x.cl_ord_id);
             live.entry(x.cl_ord_id).or_insert(x.qty);
-            c.acked.fetch_add(1, Ordering::Relaxed);
             let mut e = Ev::new(a, Kind::Accepted, x.cl_ord_id);
             (e.qty, e.price) = (x.qty, x.price);
             hist.record(e);
@@ -233,7 +302,6 @@ fn on_reply(
             busy.remove(&x.orig_cl_ord_id);
             live.remove(&x.orig_cl_ord_id);
             live.insert(x.new_cl_ord_id, x.qty);
-            c.acked.fetch_add(1, Ordering::Relaxed);
             let mut e = Ev::new(a, Kind::Replaced, x.new_cl_ord_id);
             (e.orig, e.qty, e.price) = (x.orig_cl_ord_id, x.qty, x.price);
             hist.record(e);
