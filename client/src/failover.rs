@@ -8,6 +8,10 @@
 //! acknowledged is lost and nothing is doubled. [`FailoverClient::recv`] reports such a
 //! duplicate as [`Event::AlreadySequenced`].
 //!
+//! `OrderRejected(Unavailable)` for a pending request is no answer either: the node stopped
+//! serving, perhaps after sequencing it, and the new term may keep it. The client fails over
+//! and re-sends it like any unanswered request (it never reports that reject).
+//!
 //! A standby refuses logins (`LoginRejected(NotPrimary)`); the client tries the endpoints in turn
 //! until one accepts or `failover_timeout` runs out. The session on the new primary is a new one
 //! (its reply sequence starts at 1): replies the old primary sent but the client did not read
@@ -179,6 +183,17 @@ impl FailoverClient {
         };
         match r {
             Ok(m) => {
+                if let ServerMessage::OrderRejected(r) = &m {
+                    if r.reason == RejectReason::Unavailable
+                        && self.unanswered.contains_key(&r.cl_ord_id)
+                    {
+                        // Not known to be sequenced (PROTOCOL.md, "Acknowledgement"): this node
+                        // is not serving (it stepped down, maybe after sequencing the request).
+                        // The request stays unanswered and goes to the new primary, which
+                        // sequences it or answers that it holds it already.
+                        return self.failover();
+                    }
+                }
                 if let Some(id) = answered_id(&m) {
                     let was_resent = self.resent.remove(&id);
                     // An order's first answer is its ack; later ones (fills, cancels) keep

@@ -788,9 +788,7 @@ mod tests {
     fn a_fill_is_two_executions_with_the_shard_in_the_ids() {
         let e = entry(2, limit(22, 1, Side::Buy, 100, 3), 7, 0);
         let mut out = Vec::new();
-        let mut m = ReportMapper::new(&e, input_of(&e), 3 << SHARD_ORDER_ID_SHIFT, |r| {
-            out.push(r)
-        });
+        let mut m = ReportMapper::new(&e, input_of(&e), 3 << SHARD_ORDER_ID_SHIFT, |r| out.push(r));
         m.emit(fill());
         m.finish();
         assert_eq!((m.fills, m.touched), (1, Some(1)));
