@@ -718,14 +718,18 @@ impl<S: Storage> SegmentLog<S> {
 
     /// The ready spare renamed to `name` and opened, if there is one.
     fn take_spare(&mut self, name: &str) -> Option<FileId> {
-        let slot = self.spare.as_ref()?;
-        if !slot.ready.swap(false, Ordering::AcqRel) {
+        let slot = self.spare.clone()?;
+        if !slot.ready.load(Ordering::Acquire) {
             return None;
         }
-        self.st
+        let f = self
+            .st
             .rename(SPARE_NAME, name)
-            .and_then(|()| self.st.open(name, false))
-            .ok()
+            .and_then(|()| self.st.open(name, false));
+        // Released only now: the preparer, once it sees `ready` clear, creates the next spare
+        // under the same name, and must never open the file that is becoming this segment.
+        slot.ready.store(false, Ordering::Release);
+        f.ok()
     }
 
     fn roll(&mut self, first_seq: u64) -> io::Result<()> {

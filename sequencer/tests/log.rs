@@ -705,3 +705,87 @@ fn mem_segments(mem: &MemStorage) -> usize {
         .filter(|n| tpx_sequencer::log::parse_segment_name(n).is_some())
         .count()
 }
+
+/// The spare stays claimed until it is renamed into place. The log used to clear
+/// `SpareSlot::ready` before the rename: the preparer thread, seeing it clear, could open the
+/// file still named `next-segment.tmp` and zero it after it had become the live segment. The
+/// fault lab's 500-fault run (seed 11, about 45 faults in) found a node whose log then refused
+/// to open ("non-zero bytes after the last commit" at offset 0 of a fresh segment). Here the
+/// storage notes, at the rename, whether a preparer could have started.
+#[test]
+fn the_spare_is_claimed_until_it_is_renamed() {
+    struct Watch {
+        inner: MemStorage,
+        slot: Arc<SpareSlot>,
+        ready_at_rename: Arc<std::sync::Mutex<Vec<bool>>>,
+    }
+    impl Storage for Watch {
+        fn list(&mut self) -> std::io::Result<Vec<String>> {
+            self.inner.list()
+        }
+        fn open(&mut self, name: &str, create: bool) -> std::io::Result<u32> {
+            self.inner.open(name, create)
+        }
+        fn allocate(&mut self, f: u32, len: u64) -> std::io::Result<()> {
+            self.inner.allocate(f, len)
+        }
+        fn write_at(&mut self, f: u32, offset: u64, data: &[u8]) -> std::io::Result<()> {
+            self.inner.write_at(f, offset, data)
+        }
+        fn flush(&mut self, f: u32) -> std::io::Result<()> {
+            self.inner.flush(f)
+        }
+        fn read_at(&mut self, f: u32, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.inner.read_at(f, offset, buf)
+        }
+        fn truncate(&mut self, f: u32, len: u64) -> std::io::Result<()> {
+            self.inner.truncate(f, len)
+        }
+        fn size(&mut self, f: u32) -> std::io::Result<u64> {
+            self.inner.size(f)
+        }
+        fn close(&mut self, f: u32) {
+            self.inner.close(f)
+        }
+        fn remove(&mut self, name: &str) -> std::io::Result<()> {
+            self.inner.remove(name)
+        }
+        fn rename(&mut self, from: &str, to: &str) -> std::io::Result<()> {
+            if from == SPARE_NAME {
+                self.ready_at_rename
+                    .lock()
+                    .unwrap()
+                    .push(self.slot.ready.load(Ordering::Acquire));
+            }
+            self.inner.rename(from, to)
+        }
+    }
+    let cfg = small();
+    let mem = MemStorage::new();
+    let slot = Arc::new(SpareSlot::default());
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let st = Watch {
+        inner: mem.clone(),
+        slot: slot.clone(),
+        ready_at_rename: seen.clone(),
+    };
+    let (mut log, _) = SegmentLog::open(st, cfg).unwrap();
+    log.use_spares(slot.clone());
+    let mut s = 1;
+    for _ in 0..3 {
+        make_spare(&mut mem.clone(), &cfg, &AtomicBool::new(false)).unwrap();
+        slot.ready.store(true, Ordering::Release);
+        let segs = mem_segments(&mem);
+        while mem_segments(&mem) == segs {
+            log.append(&rec(s, 1)).unwrap();
+            log.commit().unwrap();
+            s += 1;
+        }
+        assert!(!slot.ready.load(Ordering::Acquire), "taken once renamed");
+    }
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![true, true, true],
+        "no preparer may start before the rename"
+    );
+}
