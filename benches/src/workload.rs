@@ -546,6 +546,7 @@ impl Generator {
             post_only: false,
             reduce_only: false,
             stp: StpMode::None,
+            ext: OrderExt::NONE,
         });
         let kind = if tif == TimeInForce::Ioc {
             PeerOpKind::Ioc

@@ -149,6 +149,7 @@ impl Gen {
                         StpMode::ExpireBoth,
                         StpMode::DecrementAndCancel,
                     ]),
+                    ext: OrderExt::NONE,
                 }))
             }
             320..=499 => {

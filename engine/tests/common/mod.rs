@@ -85,6 +85,7 @@ pub trait Book {
     fn levels(&self, i: InstrumentId, side: Side, n: usize) -> Vec<Level>;
     fn orders_l3(&self, i: InstrumentId) -> Vec<L3Order>;
     fn live(&self) -> usize;
+    fn pending(&self) -> usize;
     fn invariants(&self) -> Result<(), String>;
 }
 
@@ -109,6 +110,9 @@ impl Book for Engine {
     }
     fn live(&self) -> usize {
         self.live_orders()
+    }
+    fn pending(&self) -> usize {
+        self.pending_triggers()
     }
     fn invariants(&self) -> Result<(), String> {
         self.check_invariants()
@@ -136,6 +140,9 @@ impl Book for ReferenceBook {
     }
     fn live(&self) -> usize {
         self.live_orders()
+    }
+    fn pending(&self) -> usize {
+        self.pending_triggers()
     }
     fn invariants(&self) -> Result<(), String> {
         self.check_invariants()
@@ -315,6 +322,7 @@ fn new_order() -> impl Strategy<Value = Command> {
                     post_only,
                     reduce_only,
                     stp,
+                    ext: OrderExt::NONE,
                 })
             },
         )
@@ -665,6 +673,8 @@ struct Ledger {
     given: u128,
     filled: u128,
     cancelled: u128,
+    /// An iceberg's quantity not on the (market-data) book.
+    hidden: QtyLots,
 }
 
 /// Rebuilds every book from the events alone (market data and execution reports) and checks,
@@ -687,6 +697,8 @@ pub struct Replayer {
     pub fills: u64,
     pub rejects: u64,
     pub stp_cancels: u64,
+    pub triggered: u64,
+    pub refills: u64,
 }
 
 impl Replayer {
@@ -752,7 +764,7 @@ impl Replayer {
             }
             for o in &l3 {
                 let l = &self.orders[&o.order_id];
-                if l.leaves != o.leaves || l.price != o.price || l.side != o.side {
+                if l.leaves - l.hidden != o.leaves || l.price != o.price || l.side != o.side {
                     return Err(format!(
                         "resting {o:?} disagrees with its execution reports {l:?}"
                     ));
@@ -770,9 +782,10 @@ impl Replayer {
                     .sum::<usize>()
             })
             .sum();
-        if resting != book.live() {
+        if resting + book.pending() != book.live() {
             return Err(format!(
-                "{resting} orders on the market-data books, live_orders() says {}",
+                "{resting} orders on the market-data books and {} pending triggers, live_orders() says {}",
+                book.pending(),
                 book.live()
             ));
         }
@@ -811,6 +824,7 @@ impl Replayer {
                         given: u128::from(qty),
                         filled: 0,
                         cancelled: 0,
+                        hidden: 0,
                     },
                 );
             }
@@ -849,15 +863,17 @@ impl Replayer {
                         "priority: fill against {maker_order_id} at {price}, but the head of the best level is {head:?}"
                     ));
                 }
-                if head.qty < qty || head.qty - qty != maker_leaves {
+                let hidden = self.orders.get(&maker_order_id).map_or(0, |l| l.hidden);
+                let book = self.books.entry(instrument).or_default();
+                if head.qty < qty || head.qty - qty + hidden != maker_leaves {
                     return Err(format!(
-                        "maker leaves {maker_leaves} after {qty} from {head:?}"
+                        "maker leaves {maker_leaves} after {qty} from {head:?} (hidden {hidden})"
                     ));
                 }
-                if maker_leaves == 0 {
+                if head.qty == qty {
                     book.remove(maker_order_id)?;
                 } else {
-                    book.set_qty(maker_order_id, maker_leaves);
+                    book.set_qty(maker_order_id, head.qty - qty);
                 }
                 let maker = self.ledger(maker_order_id)?;
                 if (maker.account, maker.cl_ord_id, maker.instrument)
@@ -915,6 +931,11 @@ impl Replayer {
                 leaves_qty,
                 reason,
             } => {
+                let shown = self
+                    .books
+                    .get(&instrument)
+                    .and_then(|b| b.find(order_id))
+                    .map_or(0, |o| o.qty);
                 let l = self.ledger(order_id)?;
                 if (l.account, l.cl_ord_id, l.instrument) != (account, cl_ord_id, instrument) {
                     return Err(format!("identity {l:?}"));
@@ -930,6 +951,9 @@ impl Replayer {
                 }
                 l.leaves = leaves_qty;
                 l.cancelled += u128::from(cancelled_qty);
+                if l.hidden > 0 {
+                    l.hidden = leaves_qty.saturating_sub(shown);
+                }
                 if reason == CancelReason::SelfTradePrevention {
                     self.stp_cancels += 1;
                 }
@@ -965,12 +989,16 @@ impl Replayer {
                 qty,
             } => {
                 let l = self.ledger(order_id)?;
-                if l.leaves != qty
+                if l.hidden == 0 && qty < l.leaves {
+                    // An iceberg shows part of its quantity.
+                    l.hidden = l.leaves - qty;
+                }
+                if l.leaves - l.hidden != qty
                     || l.price != price
                     || l.side != side
                     || l.instrument != instrument
                 {
-                    return Err(format!("book add disagrees with {l:?}"));
+                    return Err(format!("book add of {qty} at {price} disagrees with {l:?}"));
                 }
                 let book = self.books.entry(instrument).or_default();
                 if book.find(order_id).is_some() {
@@ -997,7 +1025,7 @@ impl Replayer {
                 }
                 book.set_qty(order_id, o.qty - qty);
                 let l = self.ledger(order_id)?;
-                if l.leaves != o.qty - qty {
+                if l.leaves - l.hidden != o.qty - qty {
                     return Err(format!(
                         "book reduce to {} but leaves {}",
                         o.qty - qty,
@@ -1028,6 +1056,47 @@ impl Replayer {
                 }
             }
             Event::TradingStatus { .. } | Event::ReferencePrice { .. } => {}
+            Event::Triggered {
+                account,
+                cl_ord_id,
+                order_id,
+                instrument,
+                side,
+                ..
+            } => {
+                let l = self.ledger(order_id)?;
+                if (l.account, l.cl_ord_id, l.instrument, l.side)
+                    != (account, cl_ord_id, instrument, side)
+                {
+                    return Err(format!("triggered: identity {l:?}"));
+                }
+                self.triggered += 1;
+            }
+            Event::Slid {
+                order_id,
+                requested_price,
+                price,
+                ..
+            } => {
+                let l = self.ledger(order_id)?;
+                if l.price != requested_price {
+                    return Err(format!("slid from {requested_price}: {l:?}"));
+                }
+                l.price = price;
+            }
+            Event::Refilled {
+                order_id,
+                display_qty,
+                hidden_qty,
+                ..
+            } => {
+                let l = self.ledger(order_id)?;
+                if display_qty == 0 || display_qty + hidden_qty != l.leaves {
+                    return Err(format!("refill {display_qty}+{hidden_qty}: {l:?}"));
+                }
+                l.hidden = hidden_qty;
+                self.refills += 1;
+            }
         }
         Ok(())
     }
