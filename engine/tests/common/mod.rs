@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 use proptest::prelude::*;
 use tpx_engine::reference::ReferenceBook;
 use tpx_engine::*;
+use tpx_engine::{EngineInput, RiskCommand};
 
 /// The instruments of the random tests. Ids are sparse (2 and 4 are unknown) so unknown
 /// instruments are exercised; prices span a handful of ticks so orders cross, queue and meet
@@ -1107,4 +1108,183 @@ pub fn run<B: Book>(book: &mut B, ts_ns: u64, cmd: &Command) -> Vec<Event> {
     let mut out = Vec::new();
     book.apply(ts_ns, cmd, &mut out);
     out
+}
+
+// ---------------------------------------------------------------------------------------------
+// The crypto order types: streams with triggers, marks, GTD expiry, icebergs, slides and OCO
+// ---------------------------------------------------------------------------------------------
+
+/// Applies either kind of input to a book.
+pub trait TypedBook: Book {
+    fn apply_input(&mut self, ts_ns: u64, input: &EngineInput, out: &mut Vec<Event>);
+}
+
+impl TypedBook for Engine {
+    fn apply_input(&mut self, ts_ns: u64, input: &EngineInput, out: &mut Vec<Event>) {
+        self.apply(ts_ns, input, out)
+    }
+}
+
+impl TypedBook for ReferenceBook {
+    fn apply_input(&mut self, ts_ns: u64, input: &EngineInput, out: &mut Vec<Event>) {
+        self.apply(ts_ns, input, out)
+    }
+}
+
+/// One step of an order-type stream, and how far the clock moves before it.
+#[derive(Clone, Copy, Debug)]
+pub enum TypedStep {
+    /// A step of the plain streams (new orders, cancels, replaces, admin).
+    Plain(Step),
+    /// A new order with order types: `base` (a plain new order) plus the pieces below.
+    Typed {
+        base: Command,
+        /// 0: none; 1: last-price trigger; 2: mark trigger.
+        trigger: u8,
+        direction: bool,
+        /// Trigger price offset from the middle.
+        trigger_off: i64,
+        /// 0: GTC as drawn; else GTD expiring this far ahead (sometimes 0 or past: invalid).
+        expire_in: i64,
+        display: QtyLots,
+        slide: bool,
+        /// An OCO leg by client id (0: none).
+        oco: ClientOrderId,
+    },
+    /// A mark price (mostly on the perpetual B).
+    Mark { instrument: InstrumentId, off: i64 },
+    /// Nothing but time.
+    Tick,
+}
+
+fn typed_new_order() -> impl Strategy<Value = TypedStep> {
+    (
+        new_order(),
+        prop_oneof![3 => Just(0u8), 3 => Just(1u8), 2 => Just(2u8)],
+        any::<bool>(),
+        -4..=4i64,
+        prop_oneof![3 => Just(0i64), 3 => 1..12i64, 1 => -1..=0i64],
+        prop_oneof![4 => Just(0u64), 2 => 1..4u64, 1 => Just(50u64)],
+        prop::bool::weighted(0.5),
+        prop_oneof![3 => Just(0u64), 1 => 1..=26u64],
+    )
+        .prop_map(
+            |(base, trigger, direction, trigger_off, expire_in, display, slide, oco)| {
+                TypedStep::Typed {
+                    base,
+                    trigger,
+                    direction,
+                    trigger_off,
+                    expire_in,
+                    display,
+                    slide,
+                    oco,
+                }
+            },
+        )
+}
+
+fn typed_step() -> impl Strategy<Value = (u64, TypedStep)> {
+    (
+        prop_oneof![4 => Just(0u64), 3 => 1..3u64, 1 => 3..15u64],
+        prop_oneof![
+            60 => step().prop_map(TypedStep::Plain),
+            60 => typed_new_order(),
+            8 => (
+                prop_oneof![6 => Just(INST_B), 1 => Just(INST_A), 1 => Just(4u32)],
+                -4..=4i64
+            )
+                .prop_map(|(instrument, off)| TypedStep::Mark { instrument, off }),
+            3 => Just(TypedStep::Tick),
+        ],
+    )
+}
+
+/// A stream of order-type steps, each with the time that passes before it.
+pub fn typed_steps(len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<(u64, TypedStep)>> {
+    prop::collection::vec(typed_step(), len)
+}
+
+/// The input a typed step stands for at time `ts_ns`, given the book it is about to go to.
+pub fn resolve_typed<B: Book>(step: &TypedStep, ts_ns: u64, book: &B) -> EngineInput {
+    match *step {
+        TypedStep::Plain(s) => EngineInput::Command(resolve(&s, book)),
+        TypedStep::Tick => EngineInput::Command(Command::Tick),
+        TypedStep::Mark { instrument, off } => {
+            let mid = match instrument {
+                INST_B => 5,
+                INST_C => 150_000,
+                _ => 100,
+            };
+            EngineInput::Risk(RiskCommand::SetMarkPrice {
+                instrument,
+                price: mid + off,
+            })
+        }
+        TypedStep::Typed {
+            base,
+            trigger,
+            direction,
+            trigger_off,
+            expire_in,
+            display,
+            slide,
+            oco,
+        } => {
+            let Command::NewOrder(mut o) = base else {
+                return EngineInput::Command(base);
+            };
+            let mid = match o.instrument {
+                INST_B => 5,
+                INST_C => 150_000,
+                _ => 100,
+            };
+            let scale = if o.instrument == INST_C { 97 } else { 1 };
+            if trigger > 0 {
+                o.ext.trigger = Some(Trigger {
+                    price: mid + trigger_off * scale,
+                    source: if trigger == 1 {
+                        TriggerSource::Last
+                    } else {
+                        TriggerSource::Mark
+                    },
+                    direction: if direction {
+                        TriggerDirection::RisesTo
+                    } else {
+                        TriggerDirection::FallsTo
+                    },
+                });
+                // Mostly what a trigger may be.
+                if o.tif == TimeInForce::Fok && trigger_off % 2 == 0 {
+                    o.tif = TimeInForce::Gtc;
+                }
+                if trigger_off % 3 != 0 {
+                    o.post_only = false;
+                }
+                if o.kind == OrderKind::Market {
+                    o.tif = TimeInForce::Ioc;
+                }
+            }
+            if expire_in != 0 || trigger_off == 4 {
+                o.tif = TimeInForce::Gtd;
+                o.ext.expire_ts_ns = (ts_ns as i64 + expire_in).max(0) as u64;
+            }
+            if display > 0 {
+                o.ext.display_qty = display;
+                if o.kind == OrderKind::Market {
+                    o.kind = OrderKind::Limit;
+                }
+                if trigger_off != 0 {
+                    o.ext.trigger = None;
+                    o.reduce_only = false;
+                }
+            }
+            if slide {
+                o.ext.post_only_slide = true;
+                o.post_only = o.ext.trigger.is_none() || trigger_off == 0;
+            }
+            o.ext.oco_cl_ord_id = oco;
+            EngineInput::Command(Command::NewOrder(o))
+        }
+    }
 }
