@@ -104,7 +104,12 @@ impl Engine {
     }
 
     #[inline]
-    fn dispatch<const RISK: bool, S: EventSink>(&mut self, ts_ns: u64, cmd: &Command, sink: &mut S) {
+    fn dispatch<const RISK: bool, S: EventSink>(
+        &mut self,
+        ts_ns: u64,
+        cmd: &Command,
+        sink: &mut S,
+    ) {
         match cmd {
             Command::Replace(r) => self.on_replace::<RISK, S>(r, sink),
             Command::NewOrder(o) => self.on_new_order::<RISK, S>(ts_ns, o, sink),

@@ -160,11 +160,16 @@ impl Engine {
                     pending += 1;
                 }
                 if list < 2 {
-                    let cached = if list == 0 { book.rise_at } else { book.fall_at };
-                    let want = slots.first().map_or(
-                        if list == 0 { i64::MAX } else { i64::MIN },
-                        |&s| st.ext[s as usize].trigger_price,
-                    );
+                    let cached = if list == 0 {
+                        book.rise_at
+                    } else {
+                        book.fall_at
+                    };
+                    let want = slots
+                        .first()
+                        .map_or(if list == 0 { i64::MAX } else { i64::MIN }, |&s| {
+                            st.ext[s as usize].trigger_price
+                        });
                     if cached != want {
                         return Err(format!("book {bi}: cached trigger {cached}, first {want}"));
                     }
@@ -207,7 +212,10 @@ impl Engine {
                 return Err(format!("slot {i} left firing"));
             }
             if o.ext & EXT_ICEBERG != 0 && (o.leaves > e.display || o.ext & EXT_PENDING != 0) {
-                return Err(format!("iceberg slot {i}: shows {} of display {}", o.leaves, e.display));
+                return Err(format!(
+                    "iceberg slot {i}: shows {} of display {}",
+                    o.leaves, e.display
+                ));
             }
             if o.ext & EXT_OCO != 0 {
                 let sib = e.oco as usize;

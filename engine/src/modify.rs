@@ -3,9 +3,9 @@
 use crate::command::{Cancel, MassCancel, Replace};
 use crate::engine::Engine;
 use crate::event::{CancelReason, Event, EventSink, RejectReason};
+use crate::ext::{EXT_ICEBERG, EXT_OCO, EXT_PENDING};
 use crate::matching::{match_taker, Taker};
 use crate::risk::orders::{Hold, Leg};
-use crate::ext::{EXT_ICEBERG, EXT_OCO, EXT_PENDING};
 use crate::slab::NIL;
 use crate::types::*;
 
@@ -136,7 +136,8 @@ impl Engine {
             self.store.order_mut(slot).leaves = o.leaves - shown_cut;
         }
         if self.risk.on() {
-            self.risk.release(bi, self.risk.leg(&o, slot), cancelled_qty);
+            self.risk
+                .release(bi, self.risk.leg(&o, slot), cancelled_qty);
         }
     }
 

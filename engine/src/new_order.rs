@@ -25,7 +25,11 @@ impl Engine {
     /// Validates a new order (steps 1-9; with `RISK`, the FOK walk skips reduce-only makers,
     /// and step 10 checks risk). Orders using [`crate::OrderExt`] also pass `check_ext`.
     #[inline(always)]
-    fn validate_new<const RISK: bool>(&self, ts_ns: u64, o: &NewOrder) -> Result<Valid, RejectReason> {
+    fn validate_new<const RISK: bool>(
+        &self,
+        ts_ns: u64,
+        o: &NewOrder,
+    ) -> Result<Valid, RejectReason> {
         if o.account >= self.max_accounts {
             return Err(RejectReason::UnknownAccount);
         }
@@ -136,7 +140,9 @@ impl Engine {
     ) -> Result<u32, RejectReason> {
         let book = &self.books[bi];
         let x = &o.ext;
-        if (o.tif == TimeInForce::Gtd) != (x.expire_ts_ns != 0) || (x.expire_ts_ns != 0 && x.expire_ts_ns <= ts_ns) {
+        if (o.tif == TimeInForce::Gtd) != (x.expire_ts_ns != 0)
+            || (x.expire_ts_ns != 0 && x.expire_ts_ns <= ts_ns)
+        {
             return Err(RejectReason::InvalidExpireTime);
         }
         if x.display_qty != 0 {
@@ -265,7 +271,9 @@ impl Engine {
             slot,
             oco: NIL,
         };
-        if !(o.ext.is_plain() && o.tif != TimeInForce::Gtd) && self.accept_ext(bi, slot, o, price, oco, sink) {
+        if !(o.ext.is_plain() && o.tif != TimeInForce::Gtd)
+            && self.accept_ext(bi, slot, o, price, oco, sink)
+        {
             // A trigger order: pending, nothing more until it fires.
             return;
         }

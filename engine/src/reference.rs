@@ -12,12 +12,12 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::command::{Cancel, Command, MassCancel, NewOrder, Replace};
-use crate::instrument::InstrumentKind;
-use crate::risk::{EngineInput, RiskCommand};
 use crate::config::{ConfigError, EngineConfig};
 use crate::event::{CancelReason, Event, EventSink, RejectReason};
 use crate::hash::StateHasher;
+use crate::instrument::InstrumentKind;
 use crate::instrument::InstrumentSpec;
+use crate::risk::{EngineInput, RiskCommand};
 use crate::types::*;
 use crate::{L3Order, Level};
 
@@ -377,7 +377,10 @@ impl ReferenceBook {
             self.unpair(order_id);
             self.remove_order(leg, CancelReason::Oco, sink);
         }
-        if self.instruments[&o.instrument].check_price(o.price).is_err() {
+        if self.instruments[&o.instrument]
+            .check_price(o.price)
+            .is_err()
+        {
             self.forget(order_id);
             sink.emit(Event::Cancelled {
                 account: o.account,
@@ -453,7 +456,12 @@ impl ReferenceBook {
 
     /// Removes a live order whole for `reason`: `Cancelled` (shown plus hidden), `BookDelete`
     /// if it rested. Its pair dissolves.
-    fn remove_order<S: EventSink>(&mut self, order_id: OrderId, reason: CancelReason, sink: &mut S) {
+    fn remove_order<S: EventSink>(
+        &mut self,
+        order_id: OrderId,
+        reason: CancelReason,
+        sink: &mut S,
+    ) {
         let rested = self.rests(order_id);
         let o = self.forget(order_id);
         sink.emit(Event::Cancelled {
@@ -474,7 +482,12 @@ impl ReferenceBook {
     }
 
     /// [`ReferenceBook::remove_order`], then its OCO leg (`Oco`).
-    fn remove_with_oco<S: EventSink>(&mut self, order_id: OrderId, reason: CancelReason, sink: &mut S) {
+    fn remove_with_oco<S: EventSink>(
+        &mut self,
+        order_id: OrderId,
+        reason: CancelReason,
+        sink: &mut S,
+    ) {
         let leg = self.orders[&order_id].oco;
         self.remove_order(order_id, reason, sink);
         if let Some(leg) = leg {
@@ -1356,7 +1369,10 @@ impl ReferenceBook {
         for o in self.orders.values() {
             if o.pending {
                 if self.by_client.get(&(o.account, o.cl_ord_id)) != Some(&o.order_id) {
-                    return Err(format!("pending {} missing from the client index", o.order_id));
+                    return Err(format!(
+                        "pending {} missing from the client index",
+                        o.order_id
+                    ));
                 }
                 seen += 1;
             }
@@ -1365,11 +1381,17 @@ impl ReferenceBook {
             }
             if let Some(leg) = o.oco {
                 if self.orders.get(&leg).and_then(|l| l.oco) != Some(o.order_id) {
-                    return Err(format!("order {}: OCO leg {leg} does not point back", o.order_id));
+                    return Err(format!(
+                        "order {}: OCO leg {leg} does not point back",
+                        o.order_id
+                    ));
                 }
             }
             if o.display > 0 && o.leaves > o.display {
-                return Err(format!("iceberg {} shows more than its display", o.order_id));
+                return Err(format!(
+                    "iceberg {} shows more than its display",
+                    o.order_id
+                ));
             }
         }
         if seen != self.orders.len() || seen != self.by_client.len() {

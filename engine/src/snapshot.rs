@@ -18,11 +18,11 @@ use std::fmt;
 
 use crate::config::{ConfigError, EngineConfig};
 use crate::engine::Engine;
+use crate::ext::{trigger_key, trigger_list, Ext, EXT_GTD, EXT_ICEBERG, EXT_OCO, EXT_PENDING};
+use crate::instrument::InstrumentKind;
 use crate::ladder::Ladder;
 use crate::risk::state::Risk;
 use crate::risk::{RiskConfig, RiskConfigError, RiskRestoreError, RiskSnapshot};
-use crate::ext::{trigger_key, trigger_list, Ext, EXT_GTD, EXT_ICEBERG, EXT_OCO, EXT_PENDING};
-use crate::instrument::InstrumentKind;
 use crate::slab::{Order, NIL};
 use crate::store::OrderStore;
 use crate::triggers::refresh_trigger_cache;
@@ -482,8 +482,16 @@ fn order_snapshot(store: &OrderStore, slot: u32, risk: &Risk) -> OrderSnapshot {
     let e = &store.ext[slot as usize];
     let ext = (o.ext != 0).then(|| OrderExtSnapshot {
         expire_ts_ns: if o.ext & EXT_GTD != 0 { e.exp_key } else { 0 },
-        display_qty: if o.ext & EXT_ICEBERG != 0 { e.display } else { 0 },
-        hidden_qty: if o.ext & EXT_ICEBERG != 0 { e.hidden } else { 0 },
+        display_qty: if o.ext & EXT_ICEBERG != 0 {
+            e.display
+        } else {
+            0
+        },
+        hidden_qty: if o.ext & EXT_ICEBERG != 0 {
+            e.hidden
+        } else {
+            0
+        },
         oco_order_id: if o.ext & EXT_OCO != 0 {
             store.slab.orders[e.oco as usize].order_id
         } else {

@@ -1,9 +1,9 @@
 //! The canonical state hash of `docs/ARCHITECTURE.md` ("State hash").
 
 use crate::engine::Engine;
+use crate::ext::{in_order, Ext, EXT_OCO};
 use crate::hash::StateHasher;
 use crate::ladder::Ladder;
-use crate::ext::{in_order, Ext, EXT_OCO};
 use crate::slab::Order;
 
 impl Engine {

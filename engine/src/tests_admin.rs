@@ -157,7 +157,9 @@ fn state_hash_follows_the_contract_word_by_word() {
     let mut w = StateHasher::new();
     // Per instrument: id, halted, reference price, band, no bids, no asks, then no last or
     // mark price and no pending triggers.
-    for v in [1u64, 1, 3, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0] {
+    for v in [
+        1u64, 1, 3, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0,
+    ] {
         w.word(v);
     }
     assert_eq!(h.e.state_hash(), w.finish());

@@ -173,7 +173,11 @@ impl Engine {
                 break;
             }
             let tp = self.store.ext[s as usize].trigger_price;
-            let reached = if list % 2 == 0 { tp <= price } else { tp >= price };
+            let reached = if list % 2 == 0 {
+                tp <= price
+            } else {
+                tp >= price
+            };
             if !reached {
                 break;
             }

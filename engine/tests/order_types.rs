@@ -54,7 +54,13 @@ fn compare_steps(
         let (mut ev_engine, mut ev_reference) = (Vec::new(), Vec::new());
         engine.apply_input(ts, &input, &mut ev_engine);
         reference.apply_input(ts, &input, &mut ev_reference);
-        prop_assert_eq!(&ev_engine, &ev_reference, "events of input #{}: {:?}", i, input);
+        prop_assert_eq!(
+            &ev_engine,
+            &ev_reference,
+            "events of input #{}: {:?}",
+            i,
+            input
+        );
         let cmd = match input {
             EngineInput::Command(c) => c,
             EngineInput::Risk(_) => Command::Tick,
@@ -68,11 +74,22 @@ fn compare_steps(
         reference
             .check_invariants()
             .map_err(|e| TestCaseError::fail(format!("reference invariants after #{i}: {e}")))?;
-        prop_assert_eq!(engine.state_hash(), reference.state_hash(), "hash after #{}", i);
+        prop_assert_eq!(
+            engine.state_hash(),
+            reference.state_hash(),
+            "hash after #{}",
+            i
+        );
         prop_assert_eq!(engine.live_orders(), reference.live_orders());
         prop_assert_eq!(engine.pending_triggers(), reference.pending_triggers());
         for inst in NAMED {
-            prop_assert_eq!(engine.l3(inst), reference.l3(inst), "l3 of {} after #{}", inst, i);
+            prop_assert_eq!(
+                engine.l3(inst),
+                reference.l3(inst),
+                "l3 of {} after #{}",
+                inst,
+                i
+            );
         }
         let mut triggered_here = 0;
         for ev in &ev_engine {
@@ -102,7 +119,12 @@ fn compare_steps(
             let snap = engine.snapshot();
             let restored = Engine::restore(config(max_orders), &snap)
                 .map_err(|e| TestCaseError::fail(format!("restore after #{i}: {e}")))?;
-            prop_assert_eq!(restored.state_hash(), engine.state_hash(), "restored hash #{}", i);
+            prop_assert_eq!(
+                restored.state_hash(),
+                engine.state_hash(),
+                "restored hash #{}",
+                i
+            );
             prop_assert_eq!(restored.snapshot(), snap);
             engine = restored;
         }

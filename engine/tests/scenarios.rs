@@ -826,9 +826,7 @@ fn state_hash_by_hand() {
     }
     // Instrument 3: reference price 5, band 9000, empty; instrument 5: untouched (each then no
     // last or mark price and no pending triggers).
-    for w in [
-        3, 0, 5, 9_000, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0,
-    ] {
+    for w in [3, 0, 5, 9_000, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0] {
         h.word(w);
     }
     assert_eq!(reference.state_hash(), h.finish());

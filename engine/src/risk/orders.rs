@@ -60,7 +60,11 @@ impl Risk {
         if ip.perp == NO {
             return None;
         }
-        let (open, cap) = ro_room(self.pos(account, ip.perp), self.hot(account, ip.perp).size, side);
+        let (open, cap) = ro_room(
+            self.pos(account, ip.perp),
+            self.hot(account, ip.perp).size,
+            side,
+        );
         Some(cap.saturating_sub(open))
     }
 
