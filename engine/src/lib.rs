@@ -38,6 +38,8 @@ mod tests_modify;
 #[cfg(test)]
 mod tests_new_order;
 #[cfg(test)]
+mod tests_order_types_risk;
+#[cfg(test)]
 mod tests_random;
 #[cfg(test)]
 mod tests_risk;
