@@ -9,7 +9,7 @@
 //! [`ReferenceBook::state_hash`] follows the canonical definition, so differential tests compare
 //! events, hashes and L3 books command by command.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::command::{Cancel, Command, MassCancel, NewOrder, Replace};
 use crate::config::{ConfigError, EngineConfig};
@@ -195,6 +195,11 @@ pub struct ReferenceBook {
     /// The lowest and highest trade price of the instrument traded since the last trigger
     /// pass (one instrument per command).
     traded: Option<(InstrumentId, PriceTicks, PriceTicks)>,
+    /// Every GTD order accepted, by `(expiry, order id)`, and every trigger order accepted:
+    /// kept lazily (an entry whose order is gone or no longer pending is skipped and dropped),
+    /// only so that plain streams do not pay a scan of every order per command.
+    expiries: BTreeSet<(u64, OrderId)>,
+    triggers: BTreeSet<OrderId>,
 }
 
 impl ReferenceBook {
@@ -229,6 +234,8 @@ impl ReferenceBook {
             next_order_id: 1,
             next_trade_id: 1,
             traded: None,
+            expiries: BTreeSet::new(),
+            triggers: BTreeSet::new(),
         })
     }
 
@@ -305,9 +312,12 @@ impl ReferenceBook {
     ) -> Vec<(OrderId, PriceTicks)> {
         let mut rises: Vec<(PriceTicks, OrderId)> = Vec::new();
         let mut falls: Vec<(PriceTicks, OrderId)> = Vec::new();
-        for o in self.orders.values() {
+        let orders = &self.orders;
+        self.triggers
+            .retain(|id| orders.get(id).is_some_and(|o| o.pending));
+        for o in self.triggers.iter().map(|id| &self.orders[id]) {
             let Some(t) = o.trigger else { continue };
-            if !o.pending || o.instrument != instrument || t.source != source {
+            if o.instrument != instrument || t.source != source {
                 continue;
             }
             match t.direction {
@@ -410,15 +420,14 @@ impl ReferenceBook {
     /// GTD expiry at `ts_ns`: every order whose expiry is at or before it, earliest first (then
     /// by order id), is cancelled (`Expired`), its OCO leg after it (`Oco`).
     fn expire<S: EventSink>(&mut self, ts_ns: u64, sink: &mut S) {
-        loop {
-            let due = self
-                .orders
-                .values()
-                .filter(|o| o.expire_ts_ns != 0 && o.expire_ts_ns <= ts_ns)
-                .map(|o| (o.expire_ts_ns, o.order_id))
-                .min();
-            let Some((_, id)) = due else { break };
-            self.remove_with_oco(id, CancelReason::Expired, sink);
+        while let Some(&(expiry, id)) = self.expiries.first() {
+            if expiry > ts_ns {
+                break;
+            }
+            self.expiries.pop_first();
+            if self.orders.contains_key(&id) {
+                self.remove_with_oco(id, CancelReason::Expired, sink);
+            }
         }
     }
 
@@ -497,7 +506,10 @@ impl ReferenceBook {
 
     /// The number of trigger orders waiting for their trigger.
     pub fn pending_triggers(&self) -> usize {
-        self.orders.values().filter(|o| o.pending).count()
+        self.triggers
+            .iter()
+            .filter(|id| self.orders.get(id).is_some_and(|o| o.pending))
+            .count()
     }
 
     /// Applies one command, emitting its events to `sink` in order.
@@ -664,6 +676,12 @@ impl ReferenceBook {
         };
         if let Some(leg) = oco {
             self.orders.get_mut(&leg).expect("live").oco = Some(order_id);
+        }
+        if order.expire_ts_ns != 0 {
+            self.expiries.insert((order.expire_ts_ns, order_id));
+        }
+        if order.pending {
+            self.triggers.insert(order_id);
         }
         if order.pending {
             // Waits in the trigger book: indexed by client id, on no level.
