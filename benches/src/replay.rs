@@ -9,6 +9,8 @@ use tpx_wire::order_entry::{CancelOrder, EnterOrder, ReplaceOrder};
 /// entry cannot express, not produced by the order mixes).
 pub fn record_of(cmd: &Command, seq: u64, timestamp_ns: u64) -> Option<LogRecord> {
     let (account, input) = match *cmd {
+        // The log format has no fields for the order types yet.
+        Command::NewOrder(o) if !o.ext.is_plain() => return None,
         Command::NewOrder(o) => (
             o.account,
             Input::EnterOrder(EnterOrder {
@@ -28,6 +30,7 @@ pub fn record_of(cmd: &Command, seq: u64, timestamp_ns: u64) -> Option<LogRecord
                     TimeInForce::Gtc => w::TimeInForce::Gtc,
                     TimeInForce::Ioc => w::TimeInForce::Ioc,
                     TimeInForce::Fok => w::TimeInForce::Fok,
+                    TimeInForce::Gtd => return None,
                 },
                 stp: match o.stp {
                     StpMode::None => w::StpMode::None,

@@ -61,7 +61,10 @@ impl OrderExt {
     /// Whether anything is set (the fast path skips every extension when not).
     #[inline]
     pub fn is_plain(&self) -> bool {
-        *self == OrderExt::NONE
+        // Field by field, one OR of the words and two flags: cheaper than the derived `==`.
+        self.trigger.is_none()
+            && (self.expire_ts_ns | self.display_qty | self.oco_cl_ord_id) == 0
+            && !(self.post_only_slide | self.close_position)
     }
 }
 

@@ -19,6 +19,8 @@ pub(crate) struct Valid {
     limit: u32,
     hold: Hold,
     oco: u32,
+    /// No order type is used (the fast path).
+    plain: bool,
 }
 
 impl Engine {
@@ -70,6 +72,7 @@ impl Engine {
                     limit,
                     hold: Hold::default(),
                     oco,
+                    plain,
                 });
             }
         }
@@ -125,6 +128,7 @@ impl Engine {
             limit,
             hold,
             oco,
+            plain,
         })
     }
 
@@ -222,6 +226,7 @@ impl Engine {
             limit,
             hold,
             oco,
+            plain,
         } = match self.validate_new::<RISK>(ts_ns, o) {
             Ok(v) => v,
             Err(reason) => return sink.emit(reject(reason)),
@@ -271,9 +276,7 @@ impl Engine {
             slot,
             oco: NIL,
         };
-        if !(o.ext.is_plain() && o.tif != TimeInForce::Gtd)
-            && self.accept_ext(bi, slot, o, price, oco, sink)
-        {
+        if !plain && self.accept_ext(bi, slot, o, price, oco, sink) {
             // A trigger order: pending, nothing more until it fires.
             return;
         }
