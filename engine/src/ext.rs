@@ -250,3 +250,6 @@ pub(crate) fn in_order<const TRG: bool>(ext: &[Ext], root: u32) -> Vec<u32> {
     walk::<TRG>(ext, root, &mut out);
     out
 }
+
+// The sizing rule in `config.rs` counts 80 bytes a slot.
+const _: () = assert!(std::mem::size_of::<Ext>() == 80);
