@@ -182,19 +182,45 @@ fn one_run<B: TpxBook>(stream: &Stream) -> Throughput {
 
 /// A book that also takes mark prices (the `triggers` workload: `SetMarkPrice` with risk off).
 pub trait MarkBook: TpxBook {
-    fn mark<S: EventSink>(&mut self, ts_ns: u64, instrument: InstrumentId, price: PriceTicks, sink: &mut S);
+    fn mark<S: EventSink>(
+        &mut self,
+        ts_ns: u64,
+        instrument: InstrumentId,
+        price: PriceTicks,
+        sink: &mut S,
+    );
 }
 
 impl MarkBook for Engine {
     #[inline(always)]
-    fn mark<S: EventSink>(&mut self, ts_ns: u64, instrument: InstrumentId, price: PriceTicks, sink: &mut S) {
-        self.process_risk(ts_ns, &RiskCommand::SetMarkPrice { instrument, price }, sink)
+    fn mark<S: EventSink>(
+        &mut self,
+        ts_ns: u64,
+        instrument: InstrumentId,
+        price: PriceTicks,
+        sink: &mut S,
+    ) {
+        self.process_risk(
+            ts_ns,
+            &RiskCommand::SetMarkPrice { instrument, price },
+            sink,
+        )
     }
 }
 
 impl MarkBook for ReferenceBook {
-    fn mark<S: EventSink>(&mut self, ts_ns: u64, instrument: InstrumentId, price: PriceTicks, sink: &mut S) {
-        self.process_risk(ts_ns, &RiskCommand::SetMarkPrice { instrument, price }, sink)
+    fn mark<S: EventSink>(
+        &mut self,
+        ts_ns: u64,
+        instrument: InstrumentId,
+        price: PriceTicks,
+        sink: &mut S,
+    ) {
+        self.process_risk(
+            ts_ns,
+            &RiskCommand::SetMarkPrice { instrument, price },
+            sink,
+        )
     }
 }
 

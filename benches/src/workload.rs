@@ -204,6 +204,9 @@ pub struct Stream {
     /// Mark prices set (`RiskCommand::SetMarkPrice`, applied with risk off) before the op of
     /// the given index: `(index, instrument, price)`, ascending index (`triggers` only).
     pub marks: Vec<(usize, InstrumentId, PriceTicks)>,
+    /// Trigger orders accepted and fired in the shadow book during `ops` (`triggers` only).
+    pub stops_placed: u64,
+    pub stops_fired: u64,
     /// `setup` and `ops` for peers, one for one.
     pub peer_setup: Vec<PeerOp>,
     pub peer_ops: Vec<PeerOp>,
@@ -858,6 +861,7 @@ pub fn generate_with(
     g.mix = MixCounts::default();
     g.tracker.fills = 0;
     let mut marks = Vec::new();
+    let (placed_before, fired_before) = (g.stops_placed, g.tracker.triggered);
     for i in 0..ops {
         if g.stops_target > 0 {
             if i % 50 == 0 {
@@ -888,6 +892,8 @@ pub fn generate_with(
         setup,
         ops: cmds,
         marks,
+        stops_placed: g.stops_placed - placed_before,
+        stops_fired: g.tracker.triggered - fired_before,
         peer_setup,
         peer_ops,
         mix: g.mix,

@@ -198,14 +198,20 @@ fn run(args: &Args) -> Result<(), String> {
 
 /// The `triggers` workload: throughput only (marks between the commands), the engine and
 /// (if selected) the reference book.
-fn run_triggers(args: &Args, stream: &tpx_benches::workload::Stream, peers: &[&str]) -> Result<(), String> {
+fn run_triggers(
+    args: &Args,
+    stream: &tpx_benches::workload::Stream,
+    peers: &[&str],
+) -> Result<(), String> {
     let mut results = vec![("tpx", throughput_with_marks::<Engine>(stream))];
     if peers.contains(&"reference") {
         results.push(("reference", throughput_with_marks::<ReferenceBook>(stream)));
     }
     for (name, t) in &results {
         if t.hash_matches == Some(false) {
-            eprintln!("engine-bench: warning: {name}'s final state hash differs from the shadow book's");
+            eprintln!(
+                "engine-bench: warning: {name}'s final state hash differs from the shadow book's"
+            );
         }
         if t.trades != stream.fills {
             eprintln!(
@@ -229,15 +235,23 @@ fn run_triggers(args: &Args, stream: &tpx_benches::workload::Stream, peers: &[&s
             })
             .collect();
         println!(
-            "{{\"workload\": \"triggers\", \"seed\": {}, \"commands\": {}, \"marks\": {}, \"resting_after_setup\": {}, \"setup_commands\": {}, {}}}",
+            "{{\"workload\": \"triggers\", \"seed\": {}, \"commands\": {}, \"marks\": {}, \"stops_placed\": {}, \"stops_fired\": {}, \"resting_after_setup\": {}, \"setup_commands\": {}, {}}}",
             stream.seed,
             stream.ops.len(),
             stream.marks.len(),
+            stream.stops_placed,
+            stream.stops_fired,
             stream.resting_after_setup,
             stream.setup.len(),
             books.join(", ")
         );
     } else {
+        println!(
+            "stops placed {} and fired {} during the stream ({} pending after setup)",
+            stream.stops_placed,
+            stream.stops_fired,
+            stream.setup.len() - stream.resting_after_setup
+        );
         for (name, t) in &results {
             println!(
                 "{name}: {:.0} ops/s ({} ops incl. {} marks, {} trades, {} rejects)",
