@@ -87,19 +87,15 @@ impl Engine {
         }
         // Risk on or off is decided once per command: each mode runs its own monomorphised
         // copy of the order path, so risk off is the plain matching engine.
+        // (A command whose trades reach a trigger runs the trigger passes at its end, inside
+        // `dispatch`, so that the common path returns straight from it.)
         if self.risk.on() {
             self.dispatch::<true, S>(ts_ns, cmd, sink);
-            if self.trig_book != NIL {
-                self.run_triggers(sink);
-            }
             if !self.risk.trim.is_empty() {
                 self.drain_trims(sink);
             }
         } else {
             self.dispatch::<false, S>(ts_ns, cmd, sink);
-            if self.trig_book != NIL {
-                self.run_triggers(sink);
-            }
         }
     }
 

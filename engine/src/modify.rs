@@ -300,7 +300,7 @@ impl Engine {
                 NIL
             },
         };
-        if match_taker::<RISK, S>(
+        let traded = match_taker::<RISK, S>(
             book,
             bi,
             &mut self.store,
@@ -308,23 +308,26 @@ impl Engine {
             &mut self.next_trade_id,
             &mut t,
             sink,
-        ) {
-            self.trig_book = bi as u32;
-        }
+        );
         if t.remaining == 0 {
             self.store.release(slot);
-            return;
+        } else {
+            self.store.order_mut(slot).leaves = t.remaining;
+            book.side_mut(side)
+                .push_back(&mut self.store.slab.orders, slot, new_idx);
+            sink.emit(Event::BookAdd {
+                instrument,
+                order_id,
+                side,
+                price: r.price,
+                qty: t.remaining,
+            });
         }
-        self.store.order_mut(slot).leaves = t.remaining;
-        book.side_mut(side)
-            .push_back(&mut self.store.slab.orders, slot, new_idx);
-        sink.emit(Event::BookAdd {
-            instrument,
-            order_id,
-            side,
-            price: r.price,
-            qty: t.remaining,
-        });
+        if traded {
+            // Its trades reached a trigger: the trigger passes (and their cascade).
+            self.trig_book = bi as u32;
+            self.run_triggers(sink);
+        }
     }
 
     pub(crate) fn on_mass_cancel<const RISK: bool, S: EventSink>(

@@ -284,7 +284,11 @@ impl Engine {
         if RISK {
             self.risk.on_accept(bi, t.leg(), slot, o.qty, hold);
         }
-        self.enter::<RISK, S>(bi, slot, &mut t, o.kind, o.tif, false, sink);
+        if self.enter::<RISK, S>(bi, slot, &mut t, o.kind, o.tif, false, sink) {
+            // Its trades reached a trigger: the trigger passes (and their cascade).
+            self.trig_book = bi as u32;
+            self.run_triggers(sink);
+        }
     }
 
     /// The order-type part of an accepted order: its `ext` entry and flags, the OCO pair,

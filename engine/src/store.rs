@@ -132,6 +132,20 @@ impl OrderStore {
         sib
     }
 
+    /// An order with order-type flags leaves: out of the expiry set; an OCO pair left by any
+    /// path the OCO rule does not cover dissolves.
+    #[cold]
+    #[inline(never)]
+    fn leave_ext(&mut self, slot: u32) {
+        let flags = self.slab.orders[slot as usize].ext;
+        if flags & EXT_GTD != 0 {
+            self.remove_expiry(slot);
+        }
+        if flags & EXT_OCO != 0 {
+            self.unpair(slot);
+        }
+    }
+
     /// Adds a live GTD order to the expiry set.
     pub(crate) fn add_expiry(&mut self, slot: u32, expire_ts_ns: u64) {
         let e = &mut self.ext[slot as usize];
@@ -158,13 +172,8 @@ impl OrderStore {
     /// Takes a slot off its account's list and frees it (out of the expiry set first).
     #[inline]
     fn unlink_account(&mut self, slot: u32) {
-        let flags = self.slab.orders[slot as usize].ext;
-        if flags & EXT_GTD != 0 {
-            self.remove_expiry(slot);
-        }
-        if flags & EXT_OCO != 0 {
-            // A leg leaving by any path not handled by the OCO rule dissolves the pair.
-            self.unpair(slot);
+        if self.slab.orders[slot as usize].ext != 0 {
+            self.leave_ext(slot);
         }
         let (account, prev, next) = {
             let o = &self.slab.orders[slot as usize];

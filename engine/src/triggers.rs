@@ -334,15 +334,19 @@ impl Engine {
         if RISK {
             self.risk.on_accept(bi, t.leg(), slot, qty, hold);
         }
-        self.enter::<RISK, S>(bi, slot, &mut t, e.kind, e.tif, true, sink);
+        if self.enter::<RISK, S>(bi, slot, &mut t, e.kind, e.tif, true, sink) {
+            // The pass loop (`run_triggers`) picks its trades up.
+            self.trig_book = bi as u32;
+        }
     }
 
     /// The entry of an accepted order as a taker (a new order, or a trigger order that fired):
     /// matching, then the remainder rests (GTC, GTD) or is cancelled (market: `MarketProtection`,
     /// IOC and FOK: `ImmediateOrCancel`). `registered`: the slot is already in the client index
-    /// and its account's list (a fired trigger order).
+    /// and its account's list (a fired trigger order). Returns whether its trades may fire a
+    /// trigger (the caller runs or continues the trigger passes).
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[inline(always)]
     pub(crate) fn enter<const RISK: bool, S: EventSink>(
         &mut self,
         bi: usize,
@@ -352,9 +356,9 @@ impl Engine {
         tif: TimeInForce,
         registered: bool,
         sink: &mut S,
-    ) {
+    ) -> bool {
         let book = &mut self.books[bi];
-        if match_taker::<RISK, S>(
+        let traded = match_taker::<RISK, S>(
             book,
             bi,
             &mut self.store,
@@ -362,12 +366,11 @@ impl Engine {
             &mut self.next_trade_id,
             t,
             sink,
-        ) {
-            self.trig_book = bi as u32;
-        }
+        );
         let instrument = book.id();
         if t.remaining == 0 {
-            return self.drop_taker(slot, registered);
+            self.drop_taker(slot, registered);
+            return traded;
         }
         let reason = if kind == OrderKind::Market {
             CancelReason::MarketProtection
@@ -394,13 +397,14 @@ impl Engine {
                     self.store.add_expiry(slot, expire_ts_ns);
                 }
             }
-            return sink.emit(Event::BookAdd {
+            sink.emit(Event::BookAdd {
                 instrument,
                 order_id,
                 side: t.side,
                 price,
                 qty: shown,
             });
+            return traded;
         };
         if RISK {
             self.risk.release(bi, t.leg(), t.remaining);
@@ -417,6 +421,7 @@ impl Engine {
             leaves_qty: 0,
             reason,
         });
+        traded
     }
 
     /// Frees a taker's slot that does not rest.
