@@ -163,3 +163,44 @@ fn an_iceberg_holds_for_its_whole_quantity() {
     assert_eq!(cancels(&out), vec![(1, 6, 0, CancelReason::UserRequested)]);
     assert_eq!(r.bal(1, ETH), (96, 0));
 }
+
+#[test]
+fn pending_triggers_and_icebergs_survive_a_snapshot_with_risk() {
+    let mut r = R::new();
+    for a in 1..5 {
+        r.deposit(a, USDT, 1_000_000);
+        r.deposit(a, ETH, 100);
+    }
+    long(&mut r, PERP2, 3);
+    let mut stop = market(trig(
+        order(1, 1, PERP2, Side::Sell, 90, 5),
+        95,
+        TriggerDirection::FallsTo,
+    ));
+    stop.reduce_only = true;
+    stop.tif = TimeInForce::Ioc;
+    r.order(stop);
+    let mut ice = order(3, 7, SPOT2, Side::Sell, 100, 10);
+    ice.ext.display_qty = 3;
+    ice.tif = TimeInForce::Gtd;
+    ice.ext.expire_ts_ns = 1_000;
+    r.order(ice);
+    let snap = r.e.snapshot();
+    let mut b = R::new();
+    b.e = Engine::restore_with_risk(engine_config(256), risk_config(), &snap).unwrap();
+    assert_eq!(b.e.state_hash(), r.e.state_hash());
+    assert_eq!(b.e.snapshot(), snap);
+    assert_eq!(b.e.pending_triggers(), 1);
+    b.e.check_invariants().unwrap();
+    // Both fire the stop and refill the iceberg alike.
+    let mut outs = Vec::new();
+    for e in [&mut r, &mut b] {
+        e.order(order(3, 1, PERP2, Side::Buy, 95, 10));
+        let mut out = e.order(order(4, 1, PERP2, Side::Sell, 95, 1));
+        out.extend(e.order(order(2, 8, SPOT2, Side::Buy, 100, 4)));
+        outs.push(out);
+    }
+    assert_eq!(outs[0], outs[1]);
+    assert_eq!(triggered(&outs[0]), vec![1]);
+    assert_eq!(r.e.state_hash(), b.e.state_hash());
+}
