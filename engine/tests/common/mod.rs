@@ -952,7 +952,11 @@ impl Replayer {
                 }
                 l.leaves = leaves_qty;
                 l.cancelled += u128::from(cancelled_qty);
-                if l.hidden > 0 {
+                // An owner's cancel-down takes from the hidden part first; self-trade
+                // prevention decrements the shown part (and takes the hidden part only when
+                // the order leaves).
+                if l.hidden > 0 && (reason != CancelReason::SelfTradePrevention || leaves_qty == 0)
+                {
                     l.hidden = leaves_qty.saturating_sub(shown);
                 }
                 if reason == CancelReason::SelfTradePrevention {
