@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use hdrhistogram::Histogram;
 use tpx_engine::reference::ReferenceBook;
-use tpx_engine::{Command, Engine, Event, EventSink, RiskEvent};
+use tpx_engine::{
+    Command, Engine, Event, EventSink, InstrumentId, PriceTicks, RiskCommand, RiskEvent,
+};
 
 use crate::peers::PeerBook;
 use crate::timer::Timer;
@@ -166,6 +168,89 @@ pub fn throughput<B: TpxBook>(stream: &Stream) -> Throughput {
 fn one_run<B: TpxBook>(stream: &Stream) -> Throughput {
     let (book, sink, seconds) = timed_run::<B>(stream);
     let ops = stream.ops.len() as u64;
+    let hash = book.hash();
+    Throughput {
+        ops,
+        seconds,
+        ops_per_sec: ops as f64 / seconds,
+        trades: sink.trades,
+        rejects: Some(sink.rejects),
+        hash_matches: Some(hash == stream.final_hash),
+        hash,
+    }
+}
+
+/// A book that also takes mark prices (the `triggers` workload: `SetMarkPrice` with risk off).
+pub trait MarkBook: TpxBook {
+    fn mark<S: EventSink>(
+        &mut self,
+        ts_ns: u64,
+        instrument: InstrumentId,
+        price: PriceTicks,
+        sink: &mut S,
+    );
+}
+
+impl MarkBook for Engine {
+    #[inline(always)]
+    fn mark<S: EventSink>(
+        &mut self,
+        ts_ns: u64,
+        instrument: InstrumentId,
+        price: PriceTicks,
+        sink: &mut S,
+    ) {
+        self.process_risk(
+            ts_ns,
+            &RiskCommand::SetMarkPrice { instrument, price },
+            sink,
+        )
+    }
+}
+
+impl MarkBook for ReferenceBook {
+    fn mark<S: EventSink>(
+        &mut self,
+        ts_ns: u64,
+        instrument: InstrumentId,
+        price: PriceTicks,
+        sink: &mut S,
+    ) {
+        self.process_risk(
+            ts_ns,
+            &RiskCommand::SetMarkPrice { instrument, price },
+            sink,
+        )
+    }
+}
+
+fn timed_run_marks<B: MarkBook>(stream: &Stream) -> (B, CountSink, f64) {
+    let mut book: B = prepared(stream);
+    let mut sink = CountSink::default();
+    let base = stream.setup.len() as u64;
+    let mut marks = stream.marks.iter().peekable();
+    let start = Instant::now();
+    for (i, cmd) in stream.ops.iter().enumerate() {
+        while let Some(&&(at, instrument, price)) = marks.peek() {
+            if at != i {
+                break;
+            }
+            marks.next();
+            book.mark(base + i as u64, instrument, price, &mut sink);
+        }
+        book.apply(base + i as u64, cmd, &mut sink);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    black_box(&sink);
+    (book, sink, seconds)
+}
+
+/// [`throughput`] for a stream with mark prices: a warm-up run, then a timed one; the marks
+/// count as operations.
+pub fn throughput_with_marks<B: MarkBook>(stream: &Stream) -> Throughput {
+    drop(black_box(timed_run_marks::<B>(stream)));
+    let (book, sink, seconds) = timed_run_marks::<B>(stream);
+    let ops = (stream.ops.len() + stream.marks.len()) as u64;
     let hash = book.hash();
     Throughput {
         ops,

@@ -25,14 +25,19 @@ pub enum Workload {
     SpotRisk,
     /// The same over 4 linear perpetuals: margin holds, positions, position limits and fees.
     PerpRisk,
+    /// The exchange-core mix on one perpetual (risk off) where 20% of the resting orders are
+    /// stop / take-profit orders (half on the last price, half on the mark; half stop-market,
+    /// half stop-limit), replenished as they fire, and the mark moves every 50 operations.
+    Triggers,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 4] = [
+    pub const ALL: [Workload; 5] = [
         Workload::ExchangeCoreMix,
         Workload::Heavy,
         Workload::SpotRisk,
         Workload::PerpRisk,
+        Workload::Triggers,
     ];
 
     pub fn name(self) -> &'static str {
@@ -41,6 +46,7 @@ impl Workload {
             Workload::Heavy => "heavy",
             Workload::SpotRisk => "spot-risk",
             Workload::PerpRisk => "perp-risk",
+            Workload::Triggers => "triggers",
         }
     }
 
@@ -60,6 +66,16 @@ impl Workload {
                 passive_depth: 200,
                 max_qty: 1_000_000,
                 market: Market::Plain,
+            }),
+            Workload::Triggers => Ok(MixParams {
+                instruments: 1,
+                accounts: 100,
+                resting_target: 1_000,
+                center_price: 100_000,
+                half_range: 50_000,
+                passive_depth: 200,
+                max_qty: 1_000_000,
+                market: Market::PlainPerp,
             }),
             Workload::Heavy => Ok(MixParams {
                 instruments: 10,
@@ -121,6 +137,8 @@ pub struct MixParams {
 pub enum Market {
     /// Spot pairs, risk off (no accounts or balances).
     Plain,
+    /// Linear perpetuals, risk off (so marks, and mark triggers, exist without accounts).
+    PlainPerp,
     /// Spot pairs against [`QUOTE_ASSET`], risk on.
     Spot,
     /// Linear perpetuals settled in [`QUOTE_ASSET`], risk on.
@@ -183,6 +201,12 @@ pub struct Stream {
     pub risk: Option<RiskSetup>,
     pub setup: Vec<Command>,
     pub ops: Vec<Command>,
+    /// Mark prices set (`RiskCommand::SetMarkPrice`, applied with risk off) before the op of
+    /// the given index: `(index, instrument, price)`, ascending index (`triggers` only).
+    pub marks: Vec<(usize, InstrumentId, PriceTicks)>,
+    /// Trigger orders accepted and fired in the shadow book during `ops` (`triggers` only).
+    pub stops_placed: u64,
+    pub stops_fired: u64,
     /// `setup` and `ops` for peers, one for one.
     pub peer_setup: Vec<PeerOp>,
     pub peer_ops: Vec<PeerOp>,
@@ -260,6 +284,7 @@ struct Tracker {
     pending: (AccountId, ClientOrderId),
     fills: u64,
     rejects: u64,
+    triggered: u64,
 }
 
 impl EventSink for Tracker {
@@ -330,8 +355,18 @@ impl EventSink for Tracker {
                     o.cl_ord_id = new_cl_ord_id;
                 }
             }
-            Event::Accepted { .. } | Event::TradingStatus { .. } | Event::ReferencePrice { .. } => {
+            Event::Triggered {
+                account, cl_ord_id, ..
+            } => {
+                // A fired trigger order's `BookAdd` is its own.
+                self.pending = (account, cl_ord_id);
+                self.triggered += 1;
             }
+            Event::Accepted { .. }
+            | Event::TradingStatus { .. }
+            | Event::ReferencePrice { .. }
+            | Event::Slid { .. }
+            | Event::Refilled { .. } => {}
         }
     }
 }
@@ -345,6 +380,7 @@ pub fn mix_config(p: &MixParams) -> EngineConfig {
             id,
             kind: match p.market {
                 Market::Plain => InstrumentKind::Spot { base: id, quote: 0 },
+                Market::PlainPerp => InstrumentKind::LinearPerp { settle: 0 },
                 Market::Spot => InstrumentKind::Spot {
                     base: base_asset(id),
                     quote: QUOTE_ASSET,
@@ -367,7 +403,7 @@ pub fn mix_config(p: &MixParams) -> EngineConfig {
         // Room for the resting orders, their drift above the target, and the taker.
         max_orders: (p.resting_target as u32).saturating_mul(2).max(4_096),
         max_accounts: match p.market {
-            Market::Plain => p.accounts,
+            Market::Plain | Market::PlainPerp => p.accounts,
             Market::Spot | Market::Perp => p.accounts + 2,
         },
     }
@@ -386,7 +422,7 @@ fn base_asset(id: InstrumentId) -> AssetId {
 /// `accounts + 1`; every trading account given [`DEPOSIT_PER_ASSET`] of every asset.
 pub fn risk_setup(p: &MixParams) -> Option<RiskSetup> {
     let assets: Vec<AssetId> = match p.market {
-        Market::Plain => return None,
+        Market::Plain | Market::PlainPerp => return None,
         Market::Spot => std::iter::once(QUOTE_ASSET)
             .chain((1..=p.instruments).map(base_asset))
             .collect(),
@@ -444,9 +480,99 @@ struct Generator {
     next_cl_ord_id: ClientOrderId,
     ts_ns: u64,
     mix: MixCounts,
+    /// `triggers`: trigger orders to keep pending, and how many were accepted.
+    stops_target: usize,
+    stops_placed: u64,
 }
 
 impl Generator {
+    /// Trigger orders waiting (accepted minus fired: the mix never cancels them).
+    fn stops_pending(&self) -> usize {
+        (self.stops_placed - self.tracker.triggered) as usize
+    }
+
+    /// A stop / take-profit on instrument 1: a buy that fires when the price rises
+    /// `1..=passive_depth` ticks above the middle or a sell when it falls as far below; on the
+    /// last or the mark price; a market order (protection 50 ticks beyond the trigger) or a
+    /// limit 5 ticks beyond it.
+    fn stop_order(&mut self) -> Command {
+        let instrument = 1;
+        let side = self.side();
+        let mid = self.mid(instrument);
+        let away = 1 + self.rng.gen_range(0..self.p.passive_depth);
+        let (trigger, direction, sign) = match side {
+            Side::Buy => (mid + away, TriggerDirection::RisesTo, 1),
+            Side::Sell => (mid - away, TriggerDirection::FallsTo, -1),
+        };
+        let source = if self.rng.gen_bool(0.5) {
+            TriggerSource::Last
+        } else {
+            TriggerSource::Mark
+        };
+        let market = self.rng.gen_bool(0.5);
+        let price = (trigger + sign * if market { 50 } else { 5 }).clamp(self.lo(), self.hi());
+        let cl_ord_id = self.next_cl_ord_id;
+        self.next_cl_ord_id += 1;
+        let qty = self.qty();
+        Command::NewOrder(NewOrder {
+            account: self.rng.gen_range(0..self.p.accounts),
+            cl_ord_id,
+            instrument,
+            side,
+            kind: if market {
+                OrderKind::Market
+            } else {
+                OrderKind::Limit
+            },
+            price,
+            qty,
+            tif: if market {
+                TimeInForce::Ioc
+            } else {
+                TimeInForce::Gtc
+            },
+            post_only: false,
+            reduce_only: false,
+            stp: StpMode::None,
+            ext: OrderExt {
+                trigger: Some(Trigger {
+                    price: trigger.clamp(self.lo(), self.hi()),
+                    source,
+                    direction,
+                }),
+                ..OrderExt::NONE
+            },
+        })
+    }
+
+    /// Places a stop on the shadow book, counting it if accepted.
+    fn apply_stop(&mut self, cmd: &Command) {
+        let rejects = self.tracker.rejects;
+        self.apply(cmd);
+        if self.tracker.rejects == rejects {
+            self.stops_placed += 1;
+        }
+    }
+
+    /// A mark near the middle of instrument 1 (within 20 ticks).
+    fn mark(&mut self) -> PriceTicks {
+        let mid = self.mid(1);
+        (mid + self.rng.gen_range(-20..=20)).clamp(self.lo(), self.hi())
+    }
+
+    fn apply_mark(&mut self, price: PriceTicks) {
+        self.tracker.pending = (0, 0);
+        self.ts_ns += 1;
+        self.book.process_risk(
+            self.ts_ns,
+            &RiskCommand::SetMarkPrice {
+                instrument: 1,
+                price,
+            },
+            &mut self.tracker,
+        );
+    }
+
     fn lo(&self) -> PriceTicks {
         self.p.center_price - self.p.half_range
     }
@@ -546,6 +672,7 @@ impl Generator {
             post_only: false,
             reduce_only: false,
             stp: StpMode::None,
+            ext: OrderExt::NONE,
         });
         let kind = if tif == TimeInForce::Ioc {
             PeerOpKind::Ioc
@@ -700,6 +827,13 @@ pub fn generate_with(
         next_cl_ord_id: 1,
         ts_ns: 0,
         mix: MixCounts::default(),
+        stops_target: if workload == Workload::Triggers {
+            // 20% of the resting orders: a quarter as many as the plain ones.
+            p.resting_target / 4
+        } else {
+            0
+        },
+        stops_placed: 0,
     };
 
     // Setup: passive GTC orders up to the resting target (untimed when benchmarking).
@@ -711,6 +845,14 @@ pub fn generate_with(
         setup.push(cmd);
         peer_setup.push(op);
     }
+    let mut attempts = 0;
+    while g.stops_pending() < g.stops_target && attempts < 100 * g.stops_target {
+        attempts += 1;
+        let cmd = g.stop_order();
+        g.apply_stop(&cmd);
+        setup.push(cmd);
+        peer_setup.push(peer_op(PeerOpKind::Place, Side::Buy, 1, 0, 0, 0));
+    }
     let setup_rejects = g.tracker.rejects;
     let resting_after_setup = g.tracker.live.orders.len();
 
@@ -718,7 +860,25 @@ pub fn generate_with(
     let mut peer_ops = Vec::with_capacity(ops);
     g.mix = MixCounts::default();
     g.tracker.fills = 0;
-    for _ in 0..ops {
+    let mut marks = Vec::new();
+    let (placed_before, fired_before) = (g.stops_placed, g.tracker.triggered);
+    for i in 0..ops {
+        if g.stops_target > 0 {
+            if i % 50 == 0 {
+                let price = g.mark();
+                g.apply_mark(price);
+                marks.push((i, 1, price));
+            }
+            // Replenish fired stops in place of some of the places.
+            if g.stops_pending() < g.stops_target && g.rng.gen_bool(0.3) {
+                g.mix.places += 1;
+                let cmd = g.stop_order();
+                g.apply_stop(&cmd);
+                cmds.push(cmd);
+                peer_ops.push(peer_op(PeerOpKind::Place, Side::Buy, 1, 0, 0, 0));
+                continue;
+            }
+        }
         let (cmd, op) = g.mix_op();
         g.apply(&cmd);
         cmds.push(cmd);
@@ -731,6 +891,9 @@ pub fn generate_with(
         risk: risk_setup(&p),
         setup,
         ops: cmds,
+        marks,
+        stops_placed: g.stops_placed - placed_before,
+        stops_fired: g.tracker.triggered - fired_before,
         peer_setup,
         peer_ops,
         mix: g.mix,

@@ -273,3 +273,20 @@ fn binary_prints_the_documented_json() {
         assert_eq!(p["trades"].as_u64().unwrap(), trades, "{peer} trades");
     }
 }
+
+/// The `triggers` workload: stops fire (the cascade path is exercised), marks move, and the
+/// engine, marks applied between the commands, ends where the shadow book did.
+#[test]
+fn triggers_stream_fires_stops_and_the_engine_agrees() {
+    use tpx_benches::run::throughput_with_marks;
+    let stream = generate(Workload::Triggers, 9, 20_000).unwrap();
+    assert_eq!(Workload::from_name("triggers"), Some(Workload::Triggers));
+    assert_eq!(stream.marks.len(), 400);
+    assert!(stream.stops_fired > 50, "{} fired", stream.stops_fired);
+    assert!(stream.stops_placed > 50, "{} placed", stream.stops_placed);
+    let t = throughput_with_marks::<tpx_engine::Engine>(&stream);
+    assert_eq!(t.hash_matches, Some(true));
+    assert_eq!(t.trades, stream.fills);
+    let r = throughput_with_marks::<tpx_engine::reference::ReferenceBook>(&stream);
+    assert_eq!(r.hash, t.hash);
+}

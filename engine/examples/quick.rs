@@ -24,6 +24,7 @@ fn order(account: AccountId, cl_ord_id: u64, side: Side, usdt: f64, btc: f64) ->
         post_only: false,
         reduce_only: false,
         stp: StpMode::ExpireMaker,
+        ext: OrderExt::NONE,
     }
 }
 

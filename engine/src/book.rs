@@ -16,6 +16,20 @@ pub(crate) struct Book {
     pub band_bps: u32,
     pub bids: Ladder,
     pub asks: Ladder,
+    /// The last trade price and the mark price the triggers watch (0: none yet).
+    pub last: PriceTicks,
+    pub mark: PriceTicks,
+    /// Roots of the trigger lists (`ext::trigger_list`: last rises, last falls, mark rises,
+    /// mark falls).
+    pub trg_root: [u32; 4],
+    /// The trigger price of the first last-price trigger of each direction (`i64::MAX` /
+    /// `i64::MIN`: none): a trade at `>= rise_at` or `<= fall_at` fires something. These two
+    /// compares are all a trade costs when no trigger is near.
+    pub rise_at: PriceTicks,
+    pub fall_at: PriceTicks,
+    /// The range of trade prices not yet evaluated against the triggers (`lo > hi`: none).
+    pub lo: PriceTicks,
+    pub hi: PriceTicks,
 }
 
 impl Book {
@@ -29,7 +43,27 @@ impl Book {
             band_bps: 0,
             bids: Ladder::new(levels, true),
             asks: Ladder::new(levels, false),
+            last: 0,
+            mark: 0,
+            trg_root: [NIL; 4],
+            rise_at: i64::MAX,
+            fall_at: i64::MIN,
+            lo: i64::MAX,
+            hi: i64::MIN,
         }
+    }
+
+    /// Records the trades of one match (prices `lo..=hi`, the last at `last`); returns whether
+    /// a last-price trigger may fire (the range is then kept for the trigger pass).
+    #[inline]
+    pub(crate) fn note_trades(&mut self, lo: PriceTicks, hi: PriceTicks, last: PriceTicks) -> bool {
+        self.last = last;
+        if hi >= self.rise_at || lo <= self.fall_at {
+            self.lo = self.lo.min(lo);
+            self.hi = self.hi.max(hi);
+            return true;
+        }
+        false
     }
 
     #[inline]

@@ -15,11 +15,16 @@
 //!   `[min_price, max_price]` (`levels = max_price - min_price + 1`), plus a hierarchical bitmap of
 //!   about `levels / 8` bytes.
 //! - **account lists**: 8 bytes per account (`max_accounts`).
+//! - **order types** (`ext.rs`): per slot an 80-byte side table (GTD expiry, iceberg slice and
+//!   hidden quantity, trigger fields, OCO leg, and the nodes of the expiry and trigger treaps),
+//!   touched at construction; a fire queue of 24 bytes per slot, reserved, touched only as far
+//!   as triggers fire in one command.
 //!
-//! Memory is therefore about `64 * max_orders + 16 * next_power_of_two(max_orders)` (slab and
-//! index) `+ 2 * 24.2 * levels` per instrument `+ 8 * max_accounts` bytes, all touched once at
-//! construction. For example 1 M orders (2^20), one instrument with a 1 M-tick ladder and 100 k
-//! accounts: about 64 + 16 + 48 + 1 MB.
+//! Memory is therefore about `144 * max_orders + 16 * next_power_of_two(max_orders)` (slab,
+//! order-type table and index) `+ 2 * 24.2 * levels` per instrument `+ 8 * max_accounts` bytes,
+//! touched once at construction, plus the fire queue's `24 * max_orders` reserved. For example
+//! 1 M orders (2^20), one instrument with a 1 M-tick ladder and 100 k accounts: about
+//! 64 + 80 + 16 + 48 + 1 MB (and 24 MB reserved).
 
 use std::fmt;
 

@@ -27,6 +27,11 @@ pub struct Engine {
     pub(crate) next_trade_id: TradeId,
     /// Accounts and risk ([`Engine::with_risk`]); off (empty tables) for [`Engine::new`].
     pub(crate) risk: Risk,
+    /// The book whose trades may have reached a last-price trigger (`NIL`: none).
+    pub(crate) trig_book: u32,
+    /// Trigger orders taken out of their lists, to fire in order: slot, order id, the price
+    /// that fired them. Capacity `max_orders`: it never grows.
+    pub(crate) fire_q: Vec<(u32, OrderId, PriceTicks)>,
 }
 
 impl fmt::Debug for Engine {
@@ -64,32 +69,46 @@ impl Engine {
             next_order_id: 1,
             next_trade_id: 1,
             risk: Risk::off(),
+            trig_book: NIL,
+            fire_q: Vec::with_capacity(cfg.max_orders as usize),
         })
     }
 
     /// Applies one sequenced command, emitting its events to `sink` in order.
     ///
-    /// `ts_ns` is the sequencer's timestamp; no behaviour depends on it today.
+    /// `ts_ns` is the sequencer's timestamp: before the command is applied, every GTD order
+    /// whose expiry is at or before it is cancelled (`Expired`). After it, the trigger orders
+    /// its trades reach fire (the cascade included), then (risk on) reduce-only orders are
+    /// trimmed.
     #[inline]
     pub fn process<S: EventSink>(&mut self, ts_ns: u64, cmd: &Command, sink: &mut S) {
-        let _ = ts_ns;
+        if ts_ns >= self.store.next_expiry {
+            self.expire_due(ts_ns, sink);
+        }
         // Risk on or off is decided once per command: each mode runs its own monomorphised
         // copy of the order path, so risk off is the plain matching engine.
+        // (A command whose trades reach a trigger runs the trigger passes at its end, inside
+        // `dispatch`, so that the common path returns straight from it.)
         if self.risk.on() {
-            self.dispatch::<true, S>(cmd, sink);
+            self.dispatch::<true, S>(ts_ns, cmd, sink);
             if !self.risk.trim.is_empty() {
                 self.drain_trims(sink);
             }
         } else {
-            self.dispatch::<false, S>(cmd, sink);
+            self.dispatch::<false, S>(ts_ns, cmd, sink);
         }
     }
 
     #[inline]
-    fn dispatch<const RISK: bool, S: EventSink>(&mut self, cmd: &Command, sink: &mut S) {
+    fn dispatch<const RISK: bool, S: EventSink>(
+        &mut self,
+        ts_ns: u64,
+        cmd: &Command,
+        sink: &mut S,
+    ) {
         match cmd {
             Command::Replace(r) => self.on_replace::<RISK, S>(r, sink),
-            Command::NewOrder(o) => self.on_new_order::<RISK, S>(o, sink),
+            Command::NewOrder(o) => self.on_new_order::<RISK, S>(ts_ns, o, sink),
             Command::Cancel(c) => self.on_cancel::<RISK, S>(c, sink),
             Command::MassCancel(m) => self.on_mass_cancel::<RISK, S>(m, sink),
             Command::SetReferencePrice {
@@ -99,6 +118,7 @@ impl Engine {
             } => self.on_set_reference_price(*instrument, *price, *band_bps, sink),
             Command::Halt { instrument } => self.on_set_halted(*instrument, true, sink),
             Command::Resume { instrument } => self.on_set_halted(*instrument, false, sink),
+            Command::Tick => {}
         }
     }
 
@@ -126,6 +146,11 @@ impl Engine {
         };
         self.books[i].halted = halted;
         sink.emit(Event::TradingStatus { instrument, halted });
+        if !halted && self.books[i].mark > 0 {
+            // Marks set while halted fire nothing; the first evaluation is at the resume.
+            let mark = self.books[i].mark;
+            self.on_mark(i, mark, sink);
+        }
     }
 
     fn on_set_reference_price<S: EventSink>(

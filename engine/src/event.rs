@@ -57,6 +57,16 @@ pub enum RejectReason {
     InvalidFeeTier = 25,
     /// Liquidation of a venue account (fee or liquidation account).
     NotLiquidatable = 26,
+    /// A trigger order whose trigger price is invalid (outside the instrument's price range)
+    /// or already reached by the watched price, or that combines the trigger with what a
+    /// trigger order may not be (post-only, FOK, iceberg).
+    InvalidTrigger = 27,
+    /// A GTD order without an expiry above the command's timestamp, or an expiry on a non-GTD
+    /// order.
+    InvalidExpireTime = 28,
+    /// An OCO link naming an order that is not live, is of another instrument or is already
+    /// paired.
+    InvalidOcoLink = 29,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -75,6 +85,13 @@ pub enum CancelReason {
     Liquidation = 6,
     /// A reduce-only order trimmed (or removed) because its position shrank.
     ReduceOnly = 7,
+    /// A GTD order reached its expiry timestamp.
+    Expired = 8,
+    /// The other leg of its OCO pair was triggered, filled or left the engine.
+    Oco = 9,
+    /// A trigger order fired but could not enter: its price left the band, or (risk on) the
+    /// risk check refused it.
+    TriggerRejected = 10,
 }
 
 /// Which side of a fill provided liquidity.
@@ -180,6 +197,41 @@ pub enum Event {
         instrument: InstrumentId,
         price: PriceTicks,
         band_bps: u32,
+    },
+    /// Execution report: a trigger order fired because the watched price reached
+    /// `trigger_price` (`price` is the last or mark price that fired it). It now enters as a
+    /// taker: its fills, `BookAdd` or `Cancelled` follow. Not market data.
+    Triggered {
+        account: AccountId,
+        cl_ord_id: ClientOrderId,
+        order_id: OrderId,
+        instrument: InstrumentId,
+        side: Side,
+        trigger_price: PriceTicks,
+        price: PriceTicks,
+    },
+    /// Execution report: a post-only-slide order that would have taken was re-priced to
+    /// `price` (one tick behind the opposite best) from `requested_price`. Follows `Accepted`;
+    /// its `BookAdd` (at `price`) follows. Not market data.
+    Slid {
+        account: AccountId,
+        cl_ord_id: ClientOrderId,
+        order_id: OrderId,
+        instrument: InstrumentId,
+        requested_price: PriceTicks,
+        price: PriceTicks,
+    },
+    /// Execution report: an iceberg's shown quantity was filled and `display_qty` more was shown
+    /// from the hidden rest, which has `hidden_qty` left. The order went to the back of its
+    /// level's queue; the market-data `BookAdd` (shown quantity only) follows. Never market
+    /// data itself: `hidden_qty` is private.
+    Refilled {
+        account: AccountId,
+        cl_ord_id: ClientOrderId,
+        order_id: OrderId,
+        instrument: InstrumentId,
+        display_qty: QtyLots,
+        hidden_qty: QtyLots,
     },
 }
 

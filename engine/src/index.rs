@@ -284,6 +284,7 @@ mod tests {
                     post_only: false,
                     reduce_only: false,
                     hold_custom: false,
+                    ext: 0,
                 };
                 capacity as usize
             ];

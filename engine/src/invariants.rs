@@ -28,6 +28,7 @@ impl Engine {
                 return Err(format!("instrument {}: book crossed", book.id()));
             }
         }
+        on_books += self.check_order_types(&mut visited)?;
         let used = self.store.slab.used as usize;
         if on_books != used {
             return Err(format!("{on_books} orders on books, {used} slots used"));
@@ -121,6 +122,118 @@ impl Engine {
             }
         }
         Ok(total)
+    }
+
+    /// The order-type structures: each trigger list holds exactly the pending orders of its
+    /// book, source and direction in key order (their trigger price valid), the cached first
+    /// trigger prices are right, the expiry set holds exactly the GTD orders in key order with
+    /// the cached first expiry, icebergs have a shown slice no larger than their display
+    /// quantity, and OCO legs point at each other. Returns the number of pending orders.
+    fn check_order_types(&self, visited: &mut [bool]) -> Result<usize, String> {
+        use crate::ext::*;
+        let st = &self.store;
+        let mut pending = 0usize;
+        for (bi, book) in self.books.iter().enumerate() {
+            for list in 0..4 {
+                let slots = in_order::<true>(&st.ext, book.trg_root[list]);
+                let mut prev: Option<(u64, u64)> = None;
+                for &s in &slots {
+                    let o = &st.slab.orders[s as usize];
+                    let e = &st.ext[s as usize];
+                    if o.leaves == 0 || o.ext & EXT_PENDING == 0 || o.book as usize != bi {
+                        return Err(format!("trigger list {list} of book {bi}: slot {s} {o:?}"));
+                    }
+                    if trigger_list(e.source, e.direction) != list
+                        || e.trg_key != trigger_key(e.direction, e.trigger_price)
+                        || e.order_id != o.order_id
+                    {
+                        return Err(format!("trigger list {list}: bad entry {e:?}"));
+                    }
+                    let key = (e.trg_key, e.order_id);
+                    if prev.is_some_and(|p| p >= key) {
+                        return Err(format!("trigger list {list} out of order"));
+                    }
+                    prev = Some(key);
+                    if std::mem::replace(&mut visited[s as usize], true) {
+                        return Err(format!("slot {s} pending and elsewhere"));
+                    }
+                    pending += 1;
+                }
+                if list < 2 {
+                    let cached = if list == 0 {
+                        book.rise_at
+                    } else {
+                        book.fall_at
+                    };
+                    let want = slots
+                        .first()
+                        .map_or(if list == 0 { i64::MAX } else { i64::MIN }, |&s| {
+                            st.ext[s as usize].trigger_price
+                        });
+                    if cached != want {
+                        return Err(format!("book {bi}: cached trigger {cached}, first {want}"));
+                    }
+                }
+            }
+            if book.lo <= book.hi {
+                return Err(format!("book {bi}: trade range left unevaluated"));
+            }
+        }
+        let exp = in_order::<false>(&st.ext, st.exp_root);
+        let mut prev: Option<(u64, u64)> = None;
+        for &s in &exp {
+            let o = &st.slab.orders[s as usize];
+            let e = &st.ext[s as usize];
+            if o.leaves == 0 || o.ext & EXT_GTD == 0 || e.order_id != o.order_id {
+                return Err(format!("expiry set: slot {s} {o:?}"));
+            }
+            let key = (e.exp_key, e.order_id);
+            if prev.is_some_and(|p| p >= key) {
+                return Err("expiry set out of order".into());
+            }
+            prev = Some(key);
+        }
+        let want = exp
+            .first()
+            .map_or(u64::MAX, |&s| st.ext[s as usize].exp_key);
+        if st.next_expiry != want {
+            return Err(format!("next expiry {}, first {want}", st.next_expiry));
+        }
+        let mut gtd = 0;
+        for (i, o) in st.slab.orders.iter().enumerate() {
+            if o.leaves == 0 {
+                continue;
+            }
+            let e = &st.ext[i];
+            if o.ext & EXT_GTD != 0 {
+                gtd += 1;
+            }
+            if o.ext & EXT_FIRING != 0 {
+                return Err(format!("slot {i} left firing"));
+            }
+            if o.ext & EXT_ICEBERG != 0 && (o.leaves > e.display || o.ext & EXT_PENDING != 0) {
+                return Err(format!(
+                    "iceberg slot {i}: shows {} of display {}",
+                    o.leaves, e.display
+                ));
+            }
+            if o.ext & EXT_OCO != 0 {
+                let sib = e.oco as usize;
+                let other = st.slab.orders.get(sib).ok_or("oco out of range")?;
+                if other.leaves == 0
+                    || other.ext & EXT_OCO == 0
+                    || st.ext[sib].oco as usize != i
+                    || other.book != o.book
+                    || other.account != o.account
+                {
+                    return Err(format!("oco slot {i}: bad pair"));
+                }
+            }
+        }
+        if gtd != exp.len() {
+            return Err(format!("{gtd} GTD orders, {} in the expiry set", exp.len()));
+        }
+        Ok(pending)
     }
 
     fn check_slab(&self, visited: &[bool]) -> Result<(), String> {

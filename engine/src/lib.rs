@@ -18,6 +18,7 @@ pub mod types;
 mod bitmap;
 mod book;
 mod engine;
+mod ext;
 mod index;
 mod invariants;
 mod ladder;
@@ -27,6 +28,7 @@ mod new_order;
 mod slab;
 mod state_hash;
 mod store;
+mod triggers;
 mod view;
 
 #[cfg(test)]
@@ -35,6 +37,8 @@ mod tests_admin;
 mod tests_modify;
 #[cfg(test)]
 mod tests_new_order;
+#[cfg(test)]
+mod tests_order_types_risk;
 #[cfg(test)]
 mod tests_random;
 #[cfg(test)]
@@ -59,6 +63,9 @@ pub use risk::{
     BalanceReason, BalanceView, EngineInput, EngineOutput, FeeRate, InstrumentRisk, Outputs,
     PositionView, RiskCommand, RiskConfig, RiskConfigError, RiskEvent, RiskSnapshot, VenueLedger,
 };
-pub use snapshot::{EngineSnapshot, InstrumentSnapshot, OrderFault, OrderSnapshot, RestoreError};
+pub use snapshot::{
+    EngineSnapshot, InstrumentSnapshot, OrderExtSnapshot, OrderFault, OrderSnapshot, RestoreError,
+    TriggerOrderSnapshot,
+};
 pub use types::*;
 pub use view::{L3Order, Level};

@@ -3,6 +3,7 @@
 
 use crate::book::Book;
 use crate::event::{CancelReason, Event, EventSink};
+use crate::ext::{EXT_ICEBERG, EXT_OCO};
 use crate::ladder::Ladder;
 use crate::risk::orders::{FillInfo, Leg};
 use crate::risk::state::Risk;
@@ -25,6 +26,9 @@ pub(crate) struct Taker {
     pub remaining: QtyLots,
     /// What the taker holds per lot (risk on; 0 with risk off).
     pub per_lot: u64,
+    /// The taker's slot, and its OCO leg's slot (`NIL`: none; cancelled at its first fill).
+    pub slot: u32,
+    pub oco: u32,
 }
 
 impl Taker {
@@ -53,7 +57,7 @@ fn acceptable(side: Side, idx: u32, limit: u32) -> bool {
 /// quantity left and the best opposite price is acceptable. On return `t.remaining` is what is
 /// left to rest or cancel (0 if self-trade prevention cancelled the taker). With risk on, a
 /// reduce-only maker is first trimmed to what its position lets it reduce, and each fill is
-/// settled.
+/// settled. Returns whether the trades may fire a last-price trigger (see `Book::note_trades`).
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub(crate) fn match_taker<const RISK: bool, S: EventSink>(
@@ -64,10 +68,11 @@ pub(crate) fn match_taker<const RISK: bool, S: EventSink>(
     next_trade_id: &mut TradeId,
     t: &mut Taker,
     sink: &mut S,
-) {
+) -> bool {
     let instrument = book.id();
-    let opp = book.side_mut(t.side.opposite());
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
     while t.remaining > 0 {
+        let opp = book.side_mut(t.side.opposite());
         let best = opp.best;
         if !acceptable(t.side, best, t.limit) {
             break;
@@ -109,6 +114,8 @@ pub(crate) fn match_taker<const RISK: bool, S: EventSink>(
         t.remaining -= qty;
         let trade_id = *next_trade_id;
         *next_trade_id += 1;
+        lo = lo.min(maker.price);
+        hi = hi.max(maker.price);
         sink.emit(Event::Fill {
             instrument,
             trade_id,
@@ -118,7 +125,13 @@ pub(crate) fn match_taker<const RISK: bool, S: EventSink>(
             maker_account: maker.account,
             maker_cl_ord_id: maker.cl_ord_id,
             maker_order_id: maker.order_id,
-            maker_leaves,
+            // An iceberg's whole remainder, hidden part included (a private field: market
+            // data carries only `qty`).
+            maker_leaves: if maker.ext & EXT_ICEBERG != 0 {
+                maker_leaves + store.ext[maker_slot as usize].hidden
+            } else {
+                maker_leaves
+            },
             taker_account: t.account,
             taker_cl_ord_id: t.cl_ord_id,
             taker_order_id: t.order_id,
@@ -137,11 +150,97 @@ pub(crate) fn match_taker<const RISK: bool, S: EventSink>(
         }
         opp.reduce(best, qty);
         store.slab.orders[maker_slot as usize].leaves = maker_leaves;
-        if maker_leaves == 0 {
+        if maker.ext != 0 {
+            maker_ext::<S>(book, bi, store, risk, best, maker_slot, maker_leaves, sink);
+        } else if maker_leaves == 0 {
             opp.pop_filled_head(&mut store.slab.orders, best);
             store.release(maker_slot);
         }
+        if t.oco != NIL {
+            taker_oco::<S>(book, bi, store, risk, t, sink);
+        }
     }
+    // A buy taker walks the asks up (its last trade is the highest), a sell taker down.
+    let last = if t.side == Side::Buy { hi } else { lo };
+    hi != i64::MIN && book.note_trades(lo, hi, last)
+}
+
+/// After a fill of a maker with extension flags (its leaves already written): an OCO leg
+/// cancels its other leg; an iceberg whose shown quantity is gone shows the next slice at the
+/// back of its level (`Refilled`, `BookAdd`) or leaves; any other maker with no leaves leaves.
+#[allow(clippy::too_many_arguments)]
+#[cold]
+#[inline(never)]
+fn maker_ext<S: EventSink>(
+    book: &mut Book,
+    bi: usize,
+    store: &mut OrderStore,
+    risk: &mut Risk,
+    best: u32,
+    maker_slot: u32,
+    maker_leaves: QtyLots,
+    sink: &mut S,
+) {
+    let flags = store.slab.orders[maker_slot as usize].ext;
+    if flags & EXT_OCO != 0 {
+        let sib = crate::triggers::unpair(store, maker_slot);
+        crate::triggers::remove_live(book, bi, store, risk, sib, CancelReason::Oco, sink);
+    }
+    if maker_leaves > 0 {
+        return;
+    }
+    let side = store.slab.orders[maker_slot as usize].side;
+    let ladder = book.side_mut(side);
+    ladder.pop_filled_head(&mut store.slab.orders, best);
+    let e = &mut store.ext[maker_slot as usize];
+    if flags & EXT_ICEBERG == 0 || e.hidden == 0 {
+        store.release(maker_slot);
+        return;
+    }
+    let show = e.display.min(e.hidden);
+    e.hidden -= show;
+    let hidden = e.hidden;
+    let o = &mut store.slab.orders[maker_slot as usize];
+    o.leaves = show;
+    let (account, cl_ord_id, order_id, price) = (o.account, o.cl_ord_id, o.order_id, o.price);
+    ladder.push_back(&mut store.slab.orders, maker_slot, best);
+    let instrument = book.id();
+    sink.emit(Event::Refilled {
+        account,
+        cl_ord_id,
+        order_id,
+        instrument,
+        display_qty: show,
+        hidden_qty: hidden,
+    });
+    sink.emit(Event::BookAdd {
+        instrument,
+        order_id,
+        side,
+        price,
+        qty: show,
+    });
+}
+
+/// The first fill of a taker that is an OCO leg: its other leg is cancelled.
+#[cold]
+#[inline(never)]
+fn taker_oco<S: EventSink>(
+    book: &mut Book,
+    bi: usize,
+    store: &mut OrderStore,
+    risk: &mut Risk,
+    t: &mut Taker,
+    sink: &mut S,
+) {
+    t.oco = NIL;
+    if store.slab.orders[t.slot as usize].ext & EXT_OCO == 0 {
+        // The pair was dissolved during this match (the other leg left by self-trade
+        // prevention or a reduce-only trim).
+        return;
+    }
+    let sib = crate::triggers::unpair(store, t.slot);
+    crate::triggers::remove_live(book, bi, store, risk, sib, CancelReason::Oco, sink);
 }
 
 /// Applies the taker's STP mode to the maker at the head of level `best`. Returns whether
@@ -170,17 +269,28 @@ fn prevent_self_trade<const RISK: bool, S: EventSink>(
         StpMode::DecrementAndCancel => maker.leaves.min(t.remaining),
     };
     let maker_left = maker.leaves - reduce_maker;
+    // An iceberg whose shown part is gone leaves whole: its hidden part is cancelled too.
+    let hidden = if maker.ext & EXT_ICEBERG != 0 {
+        store.ext[maker_slot as usize].hidden
+    } else {
+        0
+    };
+    let (cancelled, left_total) = if maker_left == 0 {
+        (reduce_maker + hidden, 0)
+    } else {
+        (reduce_maker, maker_left + hidden)
+    };
     sink.emit(Event::Cancelled {
         account: maker.account,
         cl_ord_id: maker.cl_ord_id,
         order_id: maker.order_id,
         instrument,
-        cancelled_qty: reduce_maker,
-        leaves_qty: maker_left,
+        cancelled_qty: cancelled,
+        leaves_qty: left_total,
         reason: CancelReason::SelfTradePrevention,
     });
     if RISK {
-        risk.release(bi, risk.leg(maker, maker_slot), reduce_maker);
+        risk.release(bi, risk.leg(maker, maker_slot), cancelled);
     }
     opp.reduce(best, reduce_maker);
     store.slab.orders[maker_slot as usize].leaves = maker_left;

@@ -3,6 +3,7 @@
 use crate::command::{Cancel, MassCancel, Replace};
 use crate::engine::Engine;
 use crate::event::{CancelReason, Event, EventSink, RejectReason};
+use crate::ext::{EXT_ICEBERG, EXT_OCO, EXT_PENDING};
 use crate::matching::{match_taker, Taker};
 use crate::risk::orders::{Hold, Leg};
 use crate::slab::NIL;
@@ -28,6 +29,9 @@ impl Engine {
             return sink.emit(reject(RejectReason::UnknownOrder));
         };
         let o = *self.store.order(slot);
+        if o.ext != 0 {
+            return self.cancel_ext(c, slot, sink);
+        }
         if c.remaining_qty >= o.leaves {
             return sink.emit(reject(RejectReason::InvalidModify));
         }
@@ -73,6 +77,70 @@ impl Engine {
         }
     }
 
+    /// Cancel of an order with order-type flags. Whole: the order leaves (an OCO leg's other
+    /// leg is cancelled after it). Down: a pending trigger order's quantity falls; an iceberg's
+    /// whole quantity (shown plus hidden) falls to `remaining_qty`, from the hidden part first,
+    /// the shown part keeping its priority.
+    #[cold]
+    #[inline(never)]
+    fn cancel_ext<S: EventSink>(&mut self, c: &Cancel, slot: u32, sink: &mut S) {
+        let o = *self.store.order(slot);
+        let total = crate::triggers::total_leaves(&self.store, slot);
+        if c.remaining_qty >= total {
+            return sink.emit(Event::Rejected {
+                account: c.account,
+                cl_ord_id: c.cl_ord_id,
+                reason: RejectReason::InvalidModify,
+            });
+        }
+        if c.remaining_qty == 0 {
+            return self.remove_with_oco(slot, CancelReason::UserRequested, sink);
+        }
+        let bi = o.book as usize;
+        let instrument = self.books[bi].id();
+        let cancelled_qty = total - c.remaining_qty;
+        sink.emit(Event::Cancelled {
+            account: o.account,
+            cl_ord_id: o.cl_ord_id,
+            order_id: o.order_id,
+            instrument,
+            cancelled_qty,
+            leaves_qty: c.remaining_qty,
+            reason: CancelReason::UserRequested,
+        });
+        if o.ext & EXT_PENDING != 0 {
+            self.store.order_mut(slot).leaves = c.remaining_qty;
+            return;
+        }
+        let mut shown_cut = 0;
+        if o.ext & EXT_ICEBERG != 0 {
+            let e = &mut self.store.ext[slot as usize];
+            if c.remaining_qty >= o.leaves {
+                e.hidden = c.remaining_qty - o.leaves;
+            } else {
+                e.hidden = 0;
+                shown_cut = o.leaves - c.remaining_qty;
+            }
+        } else {
+            shown_cut = cancelled_qty;
+        }
+        if shown_cut > 0 {
+            sink.emit(Event::BookReduce {
+                instrument,
+                order_id: o.order_id,
+                qty: shown_cut,
+            });
+            let book = &mut self.books[bi];
+            let idx = book.index_of(o.price);
+            book.side_mut(o.side).reduce(idx, shown_cut);
+            self.store.order_mut(slot).leaves = o.leaves - shown_cut;
+        }
+        if self.risk.on() {
+            self.risk
+                .release(bi, self.risk.leg(&o, slot), cancelled_qty);
+        }
+    }
+
     /// Validates a replace; on success returns the order's slot and index bucket and (with
     /// `RISK`) what it holds from now on.
     #[inline(always)]
@@ -91,6 +159,10 @@ impl Engine {
         let book = &self.books[o.book as usize];
         if book.halted {
             return Err(RejectReason::InstrumentHalted);
+        }
+        if o.ext & (EXT_PENDING | EXT_ICEBERG) != 0 {
+            // Pending trigger orders and icebergs are cancelled (whole or down), not replaced.
+            return Err(RejectReason::InvalidModify);
         }
         if r.new_cl_ord_id != r.orig_cl_ord_id && self.store.contains(r.account, r.new_cl_ord_id) {
             return Err(RejectReason::DuplicateClientOrderId);
@@ -221,8 +293,14 @@ impl Engine {
             limit: new_idx,
             remaining: r.qty,
             per_lot: hold.u,
+            slot,
+            oco: if self.store.slab.orders[slot as usize].ext & EXT_OCO != 0 {
+                self.store.ext[slot as usize].oco
+            } else {
+                NIL
+            },
         };
-        match_taker::<RISK, S>(
+        let traded = match_taker::<RISK, S>(
             book,
             bi,
             &mut self.store,
@@ -233,18 +311,23 @@ impl Engine {
         );
         if t.remaining == 0 {
             self.store.release(slot);
-            return;
+        } else {
+            self.store.order_mut(slot).leaves = t.remaining;
+            book.side_mut(side)
+                .push_back(&mut self.store.slab.orders, slot, new_idx);
+            sink.emit(Event::BookAdd {
+                instrument,
+                order_id,
+                side,
+                price: r.price,
+                qty: t.remaining,
+            });
         }
-        self.store.order_mut(slot).leaves = t.remaining;
-        book.side_mut(side)
-            .push_back(&mut self.store.slab.orders, slot, new_idx);
-        sink.emit(Event::BookAdd {
-            instrument,
-            order_id,
-            side,
-            price: r.price,
-            qty: t.remaining,
-        });
+        if traded {
+            // Its trades reached a trigger: the trigger passes (and their cascade).
+            self.trig_book = bi as u32;
+            self.run_triggers(sink);
+        }
     }
 
     pub(crate) fn on_mass_cancel<const RISK: bool, S: EventSink>(
@@ -267,7 +350,10 @@ impl Engine {
         while slot != NIL {
             let o = *self.store.order(slot);
             let next = o.acct_next;
-            if only.is_none_or(|b| b == o.book) {
+            if only.is_none_or(|b| b == o.book) && o.ext != 0 {
+                // Both legs of an OCO pair match the same filter: the pair just dissolves.
+                self.remove_order(slot, CancelReason::MassCancel, sink);
+            } else if only.is_none_or(|b| b == o.book) {
                 if RISK {
                     self.risk
                         .release(o.book as usize, self.risk.leg(&o, slot), o.leaves);

@@ -36,6 +36,9 @@ pub(crate) struct Order {
     /// every order, whose hold is recomputed from the per-price table instead of stored: see
     /// `Risk::hold_of`.
     pub hold_custom: bool,
+    /// The crypto order types' flags (`crate::ext::EXT_*`; 0 for a plain order, which is
+    /// all the hot path tests): the rest lives in the store's per-slot `ext` table.
+    pub ext: u8,
 }
 
 const _: () = assert!(std::mem::size_of::<Order>() == 64);
@@ -57,6 +60,7 @@ impl Order {
         post_only: false,
         reduce_only: false,
         hold_custom: false,
+        ext: 0,
     };
 }
 

@@ -18,10 +18,14 @@ use std::fmt;
 
 use crate::config::{ConfigError, EngineConfig};
 use crate::engine::Engine;
+use crate::ext::{trigger_key, trigger_list, Ext, EXT_GTD, EXT_ICEBERG, EXT_OCO, EXT_PENDING};
+use crate::instrument::InstrumentKind;
 use crate::ladder::Ladder;
 use crate::risk::state::Risk;
 use crate::risk::{RiskConfig, RiskConfigError, RiskRestoreError, RiskSnapshot};
 use crate::slab::{Order, NIL};
+use crate::store::OrderStore;
+use crate::triggers::refresh_trigger_cache;
 use crate::types::*;
 
 /// The engine's state at one point of the log.
@@ -44,6 +48,35 @@ pub struct InstrumentSnapshot {
     pub band_bps: u32,
     /// Bids best price first (time priority within a level), then asks the same way.
     pub orders: Vec<OrderSnapshot>,
+    /// The last trade price and the mark price the triggers watch (0: none yet).
+    pub last_price: PriceTicks,
+    pub mark_price: PriceTicks,
+    /// Pending trigger orders: each trigger list (last rises, last falls, mark rises, mark
+    /// falls) first to fire first.
+    pub triggers: Vec<TriggerOrderSnapshot>,
+}
+
+/// A pending trigger order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TriggerOrderSnapshot {
+    /// Its fields as a resting order's (`price` is its limit or protection price).
+    pub order: OrderSnapshot,
+    pub trigger: Trigger,
+    pub kind: OrderKind,
+    pub tif: TimeInForce,
+    pub close_position: bool,
+}
+
+/// What an order of the crypto order types keeps beyond a plain order's fields.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct OrderExtSnapshot {
+    /// GTD expiry (0: none).
+    pub expire_ts_ns: u64,
+    /// Iceberg slice and hidden rest (0: not an iceberg).
+    pub display_qty: QtyLots,
+    pub hidden_qty: QtyLots,
+    /// The other OCO leg's order id (0: none).
+    pub oco_order_id: OrderId,
 }
 
 /// One resting order.
@@ -61,6 +94,8 @@ pub struct OrderSnapshot {
     /// With risk on: the amount the order holds per lot of leaves (in its hold asset, see
     /// `docs/ARCHITECTURE.md`, "Accounts and risk"); 0 with risk off.
     pub hold_per_lot: u64,
+    /// The order types' state (`None`: a plain order).
+    pub ext: Option<OrderExtSnapshot>,
 }
 
 /// Why an order of a snapshot was refused.
@@ -76,6 +111,10 @@ pub enum OrderFault {
     InvalidQuantity,
     /// A bid after an ask, or prices not in priority order.
     OutOfPriorityOrder,
+    /// Order-type state that cannot be: an OCO leg that is not live, on another instrument or
+    /// side, or not pointing back; an iceberg showing more than its slice; a trigger price
+    /// out of range; a mark trigger on a spot instrument; an expiry on a non-GTD order.
+    InvalidOrderType,
 }
 
 /// Why a snapshot could not be restored. Restore never panics on a bad snapshot.
@@ -152,7 +191,24 @@ impl Engine {
             .map(|book| {
                 let mut list = Vec::new();
                 for ladder in [&book.bids, &book.asks] {
-                    push_side(&mut list, ladder, orders, &self.risk);
+                    push_side(&mut list, ladder, orders, &self.store, &self.risk);
+                }
+                let mut triggers = Vec::new();
+                for root in book.trg_root {
+                    for slot in crate::ext::in_order::<true>(&self.store.ext, root) {
+                        let e = &self.store.ext[slot as usize];
+                        triggers.push(TriggerOrderSnapshot {
+                            order: order_snapshot(&self.store, slot, &self.risk),
+                            trigger: Trigger {
+                                price: e.trigger_price,
+                                source: e.source,
+                                direction: e.direction,
+                            },
+                            kind: e.kind,
+                            tif: e.tif,
+                            close_position: e.close_position,
+                        });
+                    }
                 }
                 InstrumentSnapshot {
                     id: book.id(),
@@ -160,6 +216,9 @@ impl Engine {
                     ref_price: book.ref_price,
                     band_bps: book.band_bps,
                     orders: list,
+                    last_price: book.last,
+                    mark_price: book.mark,
+                    triggers,
                 }
             })
             .collect();
@@ -206,7 +265,11 @@ impl Engine {
         }
         self.next_order_id = snap.next_order_id;
         self.next_trade_id = snap.next_trade_id;
-        let total: usize = snap.instruments.iter().map(|i| i.orders.len()).sum();
+        let total: usize = snap
+            .instruments
+            .iter()
+            .map(|i| i.orders.len() + i.triggers.len())
+            .sum();
         let max_orders = self.store.slab.capacity();
         if total > max_orders as usize {
             return Err(RestoreError::TooManyOrders {
@@ -220,6 +283,9 @@ impl Engine {
         // (order_id, slot) of every order, registered in ascending order id at the end so that
         // account lists come out sorted.
         let mut placed = Vec::with_capacity(total);
+        // OCO links (order id, leg's order id, slot) and GTD orders (slot, expiry).
+        let mut links = Vec::new();
+        let mut expiring = Vec::new();
         for inst in &snap.instruments {
             let bi = self
                 .book_index(inst.id)
@@ -231,8 +297,13 @@ impl Engine {
             book.halted = inst.halted;
             book.ref_price = inst.ref_price;
             book.band_bps = inst.band_bps;
+            book.last = inst.last_price.max(0);
+            book.mark = inst.mark_price.max(0);
             let mut last: Option<(Side, PriceTicks)> = None;
-            for o in &inst.orders {
+            let resting = inst.orders.iter().map(|o| (o, None));
+            let pending = inst.triggers.iter().map(|t| (&t.order, Some(t)));
+            for (o, trig) in resting.chain(pending) {
+                let book = &mut self.books[bi];
                 let fault = |fault| RestoreError::InvalidOrder {
                     order_id: o.order_id,
                     fault,
@@ -254,15 +325,17 @@ impl Engine {
                         order_id: o.order_id,
                     }));
                 }
-                let in_order = match last {
-                    None => true,
-                    Some((Side::Buy, p)) => o.side == Side::Sell || o.price <= p,
-                    Some((Side::Sell, p)) => o.side == Side::Sell && o.price >= p,
-                };
-                if !in_order {
-                    return Err(fault(OrderFault::OutOfPriorityOrder));
+                if trig.is_none() {
+                    let in_order = match last {
+                        None => true,
+                        Some((Side::Buy, p)) => o.side == Side::Sell || o.price <= p,
+                        Some((Side::Sell, p)) => o.side == Side::Sell && o.price >= p,
+                    };
+                    if !in_order {
+                        return Err(fault(OrderFault::OutOfPriorityOrder));
+                    }
+                    last = Some((o.side, o.price));
                 }
-                last = Some((o.side, o.price));
                 if !ids.insert(o.order_id) {
                     return Err(RestoreError::DuplicateOrderId {
                         order_id: o.order_id,
@@ -290,22 +363,78 @@ impl Engine {
                     post_only: o.post_only,
                     reduce_only: o.reduce_only,
                     hold_custom: false,
+                    ext: 0,
                 }) else {
                     return Err(RestoreError::TooManyOrders {
                         orders: total,
                         max_orders,
                     });
                 };
-                let idx = book.index_of(o.price);
-                book.side_mut(o.side)
-                    .push_back(&mut self.store.slab.orders, slot, idx);
-                if self.risk.on() {
-                    let order = self.store.slab.orders[slot as usize];
-                    let custom = self.risk.restore_hold(&order, slot, o.hold_per_lot);
-                    self.store.slab.orders[slot as usize].hold_custom = custom;
+                let x = o.ext.unwrap_or_default();
+                let mut e = Ext::EMPTY;
+                e.order_id = o.order_id;
+                e.exp_key = x.expire_ts_ns;
+                let mut flags = 0;
+                if let Some(t) = trig {
+                    let tr = t.trigger;
+                    let perp = matches!(book.spec.kind, InstrumentKind::LinearPerp { .. });
+                    if tr.price <= 0
+                        || tr.price < book.spec.min_price
+                        || tr.price > book.spec.max_price
+                        || (tr.source == TriggerSource::Mark && !perp)
+                        || x.display_qty != 0
+                        || (t.tif == TimeInForce::Gtd) != (x.expire_ts_ns != 0)
+                    {
+                        return Err(fault(OrderFault::InvalidOrderType));
+                    }
+                    e.trigger_price = tr.price;
+                    e.source = tr.source;
+                    e.direction = tr.direction;
+                    e.trg_key = trigger_key(tr.direction, tr.price);
+                    e.kind = t.kind;
+                    e.tif = t.tif;
+                    e.close_position = t.close_position;
+                    flags |= EXT_PENDING;
+                } else if x.display_qty != 0 {
+                    if o.leaves > x.display_qty {
+                        return Err(fault(OrderFault::InvalidOrderType));
+                    }
+                    e.display = x.display_qty;
+                    e.hidden = x.hidden_qty;
+                    flags |= EXT_ICEBERG;
+                }
+                if x.expire_ts_ns != 0 {
+                    e.tif = TimeInForce::Gtd;
+                }
+                self.store.ext[slot as usize] = e;
+                self.store.slab.orders[slot as usize].ext = flags;
+                if x.oco_order_id != 0 {
+                    links.push((o.order_id, x.oco_order_id, slot));
+                }
+                if let Some(t) = trig {
+                    let list = trigger_list(t.trigger.source, t.trigger.direction);
+                    crate::ext::insert::<true>(&mut self.store.ext, &mut book.trg_root[list], slot);
+                    if self.risk.on() {
+                        self.risk.set_hold(slot, 0, true);
+                        self.store.slab.orders[slot as usize].hold_custom = true;
+                    }
+                } else {
+                    let idx = book.index_of(o.price);
+                    book.side_mut(o.side)
+                        .push_back(&mut self.store.slab.orders, slot, idx);
+                    if self.risk.on() {
+                        let order = self.store.slab.orders[slot as usize];
+                        let custom = self.risk.restore_hold(&order, slot, o.hold_per_lot);
+                        self.store.slab.orders[slot as usize].hold_custom = custom;
+                    }
+                }
+                if x.expire_ts_ns != 0 {
+                    expiring.push((slot, x.expire_ts_ns));
                 }
                 placed.push((o.order_id, slot));
             }
+            let book = &mut self.books[bi];
+            refresh_trigger_cache(book, &mut self.store);
             if book.bids.best != NIL && book.asks.best != NIL && book.bids.best >= book.asks.best {
                 return Err(RestoreError::Crossed {
                     instrument: inst.id,
@@ -321,6 +450,26 @@ impl Engine {
         for &(_, slot) in &placed {
             self.store.register(slot);
         }
+        for &(slot, expire_ts_ns) in &expiring {
+            self.store.add_expiry(slot, expire_ts_ns);
+        }
+        for &(order_id, leg_id, slot) in &links {
+            let bad = RestoreError::InvalidOrder {
+                order_id,
+                fault: OrderFault::InvalidOrderType,
+            };
+            let leg = placed
+                .binary_search_by_key(&leg_id, |p| p.0)
+                .map_err(|_| bad.clone())?;
+            let leg_slot = placed[leg].1;
+            let (a, b) = (self.store.order(slot), self.store.order(leg_slot));
+            let points_back = links.iter().any(|l| l.0 == leg_id && l.1 == order_id);
+            if !points_back || a.book != b.book || a.side != b.side || a.account != b.account {
+                return Err(bad);
+            }
+            self.store.ext[slot as usize].oco = leg_slot;
+            self.store.order_mut(slot).ext |= EXT_OCO;
+        }
         if let Some(risk) = &snap.risk {
             self.restore_risk(risk).map_err(RestoreError::Risk)?;
         }
@@ -328,22 +477,52 @@ impl Engine {
     }
 }
 
-fn push_side(out: &mut Vec<OrderSnapshot>, ladder: &Ladder, orders: &[Order], risk: &Risk) {
+fn order_snapshot(store: &OrderStore, slot: u32, risk: &Risk) -> OrderSnapshot {
+    let o = &store.slab.orders[slot as usize];
+    let e = &store.ext[slot as usize];
+    let ext = (o.ext != 0).then(|| OrderExtSnapshot {
+        expire_ts_ns: if o.ext & EXT_GTD != 0 { e.exp_key } else { 0 },
+        display_qty: if o.ext & EXT_ICEBERG != 0 {
+            e.display
+        } else {
+            0
+        },
+        hidden_qty: if o.ext & EXT_ICEBERG != 0 {
+            e.hidden
+        } else {
+            0
+        },
+        oco_order_id: if o.ext & EXT_OCO != 0 {
+            store.slab.orders[e.oco as usize].order_id
+        } else {
+            0
+        },
+    });
+    OrderSnapshot {
+        order_id: o.order_id,
+        account: o.account,
+        cl_ord_id: o.cl_ord_id,
+        side: o.side,
+        price: o.price,
+        leaves: o.leaves,
+        stp: o.stp,
+        post_only: o.post_only,
+        reduce_only: o.reduce_only,
+        hold_per_lot: if risk.on() { risk.hold_of(o, slot) } else { 0 },
+        ext,
+    }
+}
+
+fn push_side(
+    out: &mut Vec<OrderSnapshot>,
+    ladder: &Ladder,
+    orders: &[Order],
+    store: &OrderStore,
+    risk: &Risk,
+) {
     for idx in ladder.iter_levels() {
         for slot in ladder.iter_level_orders(orders, idx) {
-            let o = &orders[slot as usize];
-            out.push(OrderSnapshot {
-                order_id: o.order_id,
-                account: o.account,
-                cl_ord_id: o.cl_ord_id,
-                side: o.side,
-                price: o.price,
-                leaves: o.leaves,
-                stp: o.stp,
-                post_only: o.post_only,
-                reduce_only: o.reduce_only,
-                hold_per_lot: risk.hold_of(o, slot),
-            });
+            out.push(order_snapshot(store, slot, risk));
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Where live orders are found: the slab, the `(account, cl_ord_id) -> slot` index and the
 //! per-account lists (intrusive, ascending order id) that mass cancel walks.
 
+use crate::ext::{self, Ext, EXT_GTD, EXT_OCO};
 use crate::index::ClientIndex;
 use crate::slab::{Order, Slab, NIL};
 use crate::types::*;
@@ -12,6 +13,12 @@ pub(crate) struct OrderStore {
     /// First and last live order of each account (`NIL` when none).
     pub acct_head: Vec<u32>,
     pub acct_tail: Vec<u32>,
+    /// Per slot: the crypto order types' fields (see `ext.rs`).
+    pub ext: Vec<Ext>,
+    /// Root of the expiry set (GTD orders) and its first expiry (`u64::MAX`: none), which
+    /// every command compares its timestamp with.
+    pub exp_root: u32,
+    pub next_expiry: u64,
 }
 
 impl OrderStore {
@@ -21,6 +28,9 @@ impl OrderStore {
             by_client: ClientIndex::new(max_orders),
             acct_head: vec![NIL; max_accounts as usize],
             acct_tail: vec![NIL; max_accounts as usize],
+            ext: vec![Ext::EMPTY; max_orders as usize],
+            exp_root: NIL,
+            next_expiry: u64::MAX,
         }
     }
 
@@ -111,9 +121,60 @@ impl OrderStore {
         self.unlink_account(slot);
     }
 
-    /// Takes a slot off its account's list and frees it.
+    /// Dissolves the OCO pair of `slot` (flagged `EXT_OCO`); returns the other leg's slot.
+    #[cold]
+    pub(crate) fn unpair(&mut self, slot: u32) -> u32 {
+        let sib = self.ext[slot as usize].oco;
+        self.ext[slot as usize].oco = NIL;
+        self.slab.orders[slot as usize].ext &= !EXT_OCO;
+        self.ext[sib as usize].oco = NIL;
+        self.slab.orders[sib as usize].ext &= !EXT_OCO;
+        sib
+    }
+
+    /// An order with order-type flags leaves: out of the expiry set; an OCO pair left by any
+    /// path the OCO rule does not cover dissolves.
+    #[cold]
+    #[inline(never)]
+    fn leave_ext(&mut self, slot: u32) {
+        let flags = self.slab.orders[slot as usize].ext;
+        if flags & EXT_GTD != 0 {
+            self.remove_expiry(slot);
+        }
+        if flags & EXT_OCO != 0 {
+            self.unpair(slot);
+        }
+    }
+
+    /// Adds a live GTD order to the expiry set.
+    pub(crate) fn add_expiry(&mut self, slot: u32, expire_ts_ns: u64) {
+        let e = &mut self.ext[slot as usize];
+        e.exp_key = expire_ts_ns;
+        e.order_id = self.slab.orders[slot as usize].order_id;
+        ext::insert::<false>(&mut self.ext, &mut self.exp_root, slot);
+        self.slab.orders[slot as usize].ext |= EXT_GTD;
+        self.next_expiry = self.next_expiry.min(expire_ts_ns);
+    }
+
+    /// Takes a GTD order out of the expiry set.
+    #[cold]
+    pub(crate) fn remove_expiry(&mut self, slot: u32) {
+        ext::remove::<false>(&mut self.ext, &mut self.exp_root, slot);
+        self.slab.orders[slot as usize].ext &= !EXT_GTD;
+        let first = ext::first::<false>(&mut self.ext, self.exp_root);
+        self.next_expiry = if first == NIL {
+            u64::MAX
+        } else {
+            self.ext[first as usize].exp_key
+        };
+    }
+
+    /// Takes a slot off its account's list and frees it (out of the expiry set first).
     #[inline]
     fn unlink_account(&mut self, slot: u32) {
+        if self.slab.orders[slot as usize].ext != 0 {
+            self.leave_ext(slot);
+        }
         let (account, prev, next) = {
             let o = &self.slab.orders[slot as usize];
             (o.account, o.acct_prev, o.acct_next)

@@ -155,7 +155,11 @@ fn band_around_the_reference_price() {
 fn state_hash_follows_the_contract_word_by_word() {
     let mut h = H::new();
     let mut w = StateHasher::new();
-    for v in [1u64, 1, 3, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0] {
+    // Per instrument: id, halted, reference price, band, no bids, no asks, then no last or
+    // mark price and no pending triggers.
+    for v in [
+        1u64, 1, 3, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0,
+    ] {
         w.word(v);
     }
     assert_eq!(h.e.state_hash(), w.finish());
@@ -180,8 +184,8 @@ fn state_hash_follows_the_contract_word_by_word() {
     let mut w = StateHasher::new();
     w.word(7); // next order id
     w.word(2); // next trade id
-    for v in [3, 1, 0, 0, 0, 0] {
-        w.word(v); // OTHER: halted, no reference price, empty
+    for v in [3, 1, 0, 0, 0, 0, 0, 0, 0] {
+        w.word(v); // OTHER: halted, no reference price, empty, no last, mark or triggers
     }
     for v in [7, 0, 100, 500] {
         w.word(v);
@@ -196,6 +200,9 @@ fn state_hash_follows_the_contract_word_by_word() {
     order(&mut w, [1, 2, 11, Buy as u64, 99, 4, 0, 0]);
     w.word(1);
     order(&mut w, [4, 4, 14, Sell as u64, 102, 7, 0, 0]);
+    for v in [101, 0, 0] {
+        w.word(v); // last trade price, no mark, no pending triggers
+    }
     assert_eq!(h.e.state_hash(), w.finish());
 }
 

@@ -105,6 +105,7 @@ pub(crate) fn command(rng: &mut Rng, mid: i64, spread: i64, max_price: i64) -> C
                 StpMode::ExpireBoth,
                 StpMode::DecrementAndCancel,
             ]),
+            ext: OrderExt::NONE,
         }),
         40..=69 => Command::Replace(Replace {
             account,

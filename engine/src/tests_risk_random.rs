@@ -84,6 +84,45 @@ impl Gen {
         e.account_risk(account).unwrap().1 + 1
     }
 
+    /// One order in four uses the order types: a trigger on the last or the mark price near
+    /// the middle, GTD expiring within 40 inputs, an iceberg, a post-only slide,
+    /// close-position, an OCO link (many combinations are refused, which is tested too).
+    fn order_types(&mut self, instrument: InstrumentId) -> OrderExt {
+        if self.rng.below(4) != 0 {
+            return OrderExt::NONE;
+        }
+        let m = mid(instrument);
+        let mut x = OrderExt::NONE;
+        if self.rng.below(2) == 0 {
+            let off = self.rng.below((m / 10).max(2) as u64) as i64 - m / 20;
+            x.trigger = Some(Trigger {
+                price: (m + off).max(1),
+                source: if self.rng.below(2) == 0 {
+                    TriggerSource::Last
+                } else {
+                    TriggerSource::Mark
+                },
+                direction: if off >= 0 {
+                    TriggerDirection::RisesTo
+                } else {
+                    TriggerDirection::FallsTo
+                },
+            });
+            x.close_position = self.rng.below(6) == 0;
+        } else if self.rng.below(2) == 0 {
+            x.display_qty = 1 + self.rng.below(3);
+        } else {
+            x.post_only_slide = true;
+        }
+        if self.rng.below(3) == 0 {
+            x.expire_ts_ns = self.step + 1 + self.rng.below(40);
+        }
+        if self.rng.below(4) == 0 {
+            x.oco_cl_ord_id = self.rng.below(30);
+        }
+        x
+    }
+
     fn input(&mut self, e: &Engine) -> (EngineInput, Expect) {
         self.step += 1;
         let account = self.account();
@@ -120,7 +159,7 @@ impl Gen {
             }
             0..=279 => {
                 let perp = PERPS.contains(&instrument);
-                cmd(Command::NewOrder(NewOrder {
+                let mut o = NewOrder {
                     account,
                     cl_ord_id: cl,
                     instrument,
@@ -149,7 +188,19 @@ impl Gen {
                         StpMode::ExpireBoth,
                         StpMode::DecrementAndCancel,
                     ]),
-                }))
+                    ext: self.order_types(instrument),
+                };
+                // Mostly what the order types allow.
+                if o.ext.expire_ts_ns != 0 && o.kind == OrderKind::Limit {
+                    o.tif = TimeInForce::Gtd;
+                }
+                if o.ext.post_only_slide {
+                    o.post_only = o.kind == OrderKind::Limit;
+                }
+                if o.ext.display_qty != 0 {
+                    o.reduce_only = false;
+                }
+                cmd(Command::NewOrder(o))
             }
             320..=499 => {
                 let at = self.rng.pick(&INSTRUMENTS);
@@ -508,7 +559,24 @@ fn run(seed: u64, n: usize) -> (Vec<EngineInput>, Vec<EngineOutput>, u64) {
                 },
                 reason,
             })];
-            assert_eq!(out.0, want, "bad input not rejected as expected\n{}", ctx());
+            // GTD expiry (by the input's timestamp) may come first.
+            let tail: Vec<EngineOutput> = out
+                .0
+                .iter()
+                .skip_while(|o| {
+                    matches!(
+                        o,
+                        EngineOutput::Event(
+                            Event::Cancelled {
+                                reason: CancelReason::Expired | CancelReason::Oco,
+                                ..
+                            } | Event::BookDelete { .. }
+                        ) | EngineOutput::Risk(_)
+                    )
+                })
+                .cloned()
+                .collect();
+            assert_eq!(tail, want, "bad input not rejected as expected\n{}", ctx());
         }
         for o in &out.0 {
             match o {
@@ -550,6 +618,9 @@ fn long_streams_exercise_every_rule() {
                 EngineOutput::Event(Event::Cancelled { reason, .. }) => format!("{reason:?}"),
                 EngineOutput::Risk(RiskEvent::Balance { reason, .. }) => format!("{reason:?}"),
                 EngineOutput::Risk(r) => format!("{r:?}").split([' ', '{']).next().unwrap().into(),
+                EngineOutput::Event(
+                    e @ (Event::Triggered { .. } | Event::Refilled { .. } | Event::Slid { .. }),
+                ) => format!("{e:?}").split([' ', '{']).next().unwrap().into(),
                 _ => continue,
             };
             *seen.entry(key).or_default() += 1;
@@ -581,6 +652,14 @@ fn long_streams_exercise_every_rule() {
         "NotLiquidatable",
         "InvalidFeeTier",
         "UnknownInstrument",
+        // The order types with risk on.
+        "Triggered",
+        "Refilled",
+        "Slid",
+        "Expired",
+        "TriggerRejected",
+        "InvalidTrigger",
+        "InvalidOcoLink",
     ] {
         assert!(seen.contains_key(key), "never saw {key}: {seen:?}");
     }

@@ -189,6 +189,7 @@ pub(crate) fn order(
         post_only: false,
         reduce_only: false,
         stp: StpMode::None,
+        ext: OrderExt::NONE,
     }
 }
 

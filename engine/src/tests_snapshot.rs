@@ -107,6 +107,7 @@ fn snapshot_exports_every_field() {
             post_only: true,
             reduce_only: true,
             hold_per_lot: 0,
+            ext: None,
         }
     );
     assert_eq!(snap.risk, None);

@@ -130,6 +130,7 @@ pub(crate) fn limit(account: u32, cl: u64, side: Side, price: i64, qty: u64) -> 
         post_only: false,
         reduce_only: false,
         stp: StpMode::None,
+        ext: OrderExt::NONE,
     }
 }
 

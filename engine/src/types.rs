@@ -43,6 +43,9 @@ pub enum TimeInForce {
     Ioc = 2,
     /// Fill or kill: executes in full at once or not at all.
     Fok = 3,
+    /// Good till date: like GTC, but cancelled with [`crate::CancelReason::Expired`] by the
+    /// first command whose sequencer timestamp reaches `OrderExt::expire_ts_ns`.
+    Gtd = 4,
 }
 
 /// Self-trade prevention: what happens when an order would match another order of its own account.
@@ -70,4 +73,34 @@ pub enum OrderKind {
     /// A market order: executes against the book up to the protection price carried in `price`,
     /// never rests (the remainder is cancelled with [`crate::CancelReason::MarketProtection`]).
     Market = 2,
+}
+
+/// Which price a trigger (stop / take-profit) order watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum TriggerSource {
+    /// The instrument's last trade price (every `Fill` moves it).
+    Last = 1,
+    /// The perpetual's mark price (set by `RiskCommand::SetMarkPrice`); perpetuals only.
+    Mark = 2,
+}
+
+/// When a trigger fires: the watched price reaches the trigger price from below or above.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum TriggerDirection {
+    /// Fires once the price is `>= trigger price` (a buy stop, a sell take-profit).
+    RisesTo = 1,
+    /// Fires once the price is `<= trigger price` (a sell stop, a buy take-profit).
+    FallsTo = 2,
+}
+
+/// The condition of a stop / stop-limit / take-profit order. The order's `kind` says what enters
+/// the book when it fires: `Market` (stop-market, take-profit-market) or `Limit` (stop-limit,
+/// take-profit-limit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Trigger {
+    pub price: PriceTicks,
+    pub source: TriggerSource,
+    pub direction: TriggerDirection,
 }

@@ -97,8 +97,17 @@ impl Engine {
         out
     }
 
-    /// Number of live (resting) orders across all instruments.
+    /// Number of live orders across all instruments: resting ones and pending trigger orders.
     pub fn live_orders(&self) -> usize {
         self.store.slab.used as usize
+    }
+
+    /// Trigger orders waiting for their trigger (live, not on any book).
+    pub fn pending_triggers(&self) -> usize {
+        self.books
+            .iter()
+            .flat_map(|b| b.trg_root)
+            .map(|root| crate::ext::in_order::<true>(&self.store.ext, root).len())
+            .sum()
     }
 }

@@ -31,6 +31,7 @@ fn limit(
         post_only: false,
         reduce_only: false,
         stp: StpMode::None,
+        ext: OrderExt::NONE,
     }
 }
 
@@ -819,8 +820,13 @@ fn state_hash_by_hand() {
         h.word(w);
     }
     h.word(0);
-    // Instrument 3: reference price 5, band 9000, empty; instrument 5: untouched.
-    for w in [3, 0, 5, 9_000, 0, 0, 5, 0, 0, 0, 0, 0] {
+    // No last or mark price, no pending triggers.
+    for w in [0, 0, 0] {
+        h.word(w);
+    }
+    // Instrument 3: reference price 5, band 9000, empty; instrument 5: untouched (each then no
+    // last or mark price and no pending triggers).
+    for w in [3, 0, 5, 9_000, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0] {
         h.word(w);
     }
     assert_eq!(reference.state_hash(), h.finish());

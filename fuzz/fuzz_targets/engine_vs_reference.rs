@@ -1,10 +1,12 @@
 //! The matching engine against the reference book: the input bytes are decoded into a stream
-//! of engine commands (8 bytes a command, see `command`), applied to `tpx_engine::Engine` and
-//! to `tpx_engine::reference::ReferenceBook`. After every command both must have emitted the
-//! same events, hash the same (`state_hash`), hold the same live orders and best prices, and
-//! pass `check_invariants`. Prices, quantities, accounts and client ids come from small ranges
-//! (plus out-of-range values), so crossing, queueing, self-trade prevention, id collisions,
-//! rejects and a full order pool happen all the time.
+//! of engine inputs (10 bytes an input, see `input`), applied to `tpx_engine::Engine` and
+//! to `tpx_engine::reference::ReferenceBook`. After every input both must have emitted the
+//! same events, hash the same (`state_hash`), hold the same live and pending orders and best
+//! prices, and pass `check_invariants`. Prices, quantities, accounts and client ids come from
+//! small ranges (plus out-of-range values), so crossing, queueing, self-trade prevention, id
+//! collisions, rejects and a full order pool happen all the time. New orders carry the crypto
+//! order types (triggers on the last or mark price, GTD, iceberg, post-only slide, OCO), the
+//! clock moves by data-driven steps (so GTD orders expire), and marks and ticks are inputs.
 #![no_main]
 
 use tpx_engine::reference::ReferenceBook;
@@ -27,11 +29,81 @@ fn spec(id: InstrumentId, tick: u64, min: PriceTicks, max: PriceTicks) -> Instru
 }
 
 fn config(max_orders: u32) -> EngineConfig {
+    let mut perp = spec(3, 5, 1, 20);
+    perp.kind = InstrumentKind::LinearPerp { settle: 2 };
     EngineConfig {
-        instruments: vec![spec(7, 1, 95, 110), spec(3, 5, 1, 20)],
+        instruments: vec![spec(7, 1, 95, 110), perp],
         max_orders,
         max_accounts: 4,
     }
+}
+
+/// One input from 10 bytes at time `ts_ns`: bytes 0-7 a command (see `command`), byte 8 the
+/// order types of a new order (bits 0-1 trigger: none, last, mark; bit 2 rising; bits 3-4
+/// GTD; bit 5 iceberg; bit 6 post-only slide; bit 7 OCO) with byte 9 their values (trigger
+/// price, expiry step, display quantity, OCO client id); inputs 10 and 11 of byte 0 are a tick
+/// and a mark.
+fn input(b: &[u8; 10], ts_ns: u64) -> EngineInput {
+    let cmd = command(b[..8].try_into().expect("8 bytes"));
+    let (x, v) = (b[8], b[9]);
+    match b[0] % 12 {
+        10 => return EngineInput::Command(Command::Tick),
+        11 => {
+            return EngineInput::Risk(RiskCommand::SetMarkPrice {
+                instrument: if b[1] % 4 == 0 { INSTRUMENTS[0] } else { INSTRUMENTS[1] },
+                price: match v {
+                    255 => 0,
+                    _ => 1 + i64::from(v % 20),
+                },
+            })
+        }
+        _ => {}
+    }
+    let Command::NewOrder(mut o) = cmd else {
+        return EngineInput::Command(cmd);
+    };
+    let trigger_price = if o.instrument == INSTRUMENTS[1] {
+        1 + i64::from(v % 20)
+    } else {
+        93 + i64::from(v % 20)
+    };
+    let direction = if x & 4 != 0 {
+        TriggerDirection::RisesTo
+    } else {
+        TriggerDirection::FallsTo
+    };
+    o.ext.trigger = match x & 3 {
+        1 => Some(Trigger {
+            price: trigger_price,
+            source: TriggerSource::Last,
+            direction,
+        }),
+        2 => Some(Trigger {
+            price: trigger_price,
+            source: TriggerSource::Mark,
+            direction,
+        }),
+        _ => None,
+    };
+    match (x >> 3) & 3 {
+        0 => {}
+        1 => {
+            o.tif = TimeInForce::Gtd;
+            o.ext.expire_ts_ns = ts_ns + 1 + u64::from(v % 16);
+        }
+        2 => o.ext.expire_ts_ns = ts_ns + u64::from(v % 3), // GTD expiry on a non-GTD order
+        _ => o.tif = TimeInForce::Gtd,                     // GTD without an expiry
+    }
+    if x & 0x20 != 0 {
+        o.ext.display_qty = 1 + u64::from(v % 4);
+    }
+    if x & 0x40 != 0 {
+        o.ext.post_only_slide = true;
+    }
+    if x & 0x80 != 0 {
+        o.ext.oco_cl_ord_id = u64::from(v % 12);
+    }
+    EngineInput::Command(Command::NewOrder(o))
 }
 
 /// One command from 8 bytes.
@@ -84,6 +156,7 @@ fn command(b: &[u8; 8]) -> Command {
                 3 => StpMode::ExpireBoth,
                 _ => StpMode::DecrementAndCancel,
             },
+            ext: OrderExt::NONE,
         }),
         4 | 5 => Command::Cancel(Cancel {
             account,
@@ -126,13 +199,15 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let mut reference = ReferenceBook::new(config(max_orders)).expect("valid config");
     assert_eq!(engine.state_hash(), reference.state_hash(), "initial hash");
     let (mut ev_e, mut ev_r) = (Vec::new(), Vec::new());
-    for (i, chunk) in rest.chunks_exact(8).enumerate() {
-        let cmd = command(chunk.try_into().expect("8 bytes"));
-        let ts = 1_000 + i as u64;
+    let mut ts = 1_000u64;
+    for (i, chunk) in rest.chunks_exact(10).enumerate() {
+        let b: &[u8; 10] = chunk.try_into().expect("10 bytes");
+        ts += u64::from(b[9] >> 6);
+        let cmd = input(b, ts);
         ev_e.clear();
         ev_r.clear();
-        engine.process(ts, &cmd, &mut ev_e);
-        reference.process(ts, &cmd, &mut ev_r);
+        engine.apply(ts, &cmd, &mut ev_e);
+        reference.apply(ts, &cmd, &mut ev_r);
         assert_eq!(ev_e, ev_r, "events of command #{i}: {cmd:?}");
         if let Err(e) = engine.check_invariants() {
             panic!("engine invariants after command #{i} {cmd:?}: {e}");
@@ -146,6 +221,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             "state hash after command #{i}: {cmd:?}"
         );
         assert_eq!(engine.live_orders(), reference.live_orders(), "#{i}");
+        assert_eq!(engine.pending_triggers(), reference.pending_triggers(), "#{i}");
         for inst in INSTRUMENTS {
             assert_eq!(engine.best_bid(inst), reference.best_bid(inst), "#{i}");
             assert_eq!(engine.best_ask(inst), reference.best_ask(inst), "#{i}");

@@ -126,10 +126,16 @@ pub fn event_messages(ts_ns: u64, event: &Event, id_base: u64, mut out: impl FnM
             instrument,
             band_bps,
         })),
+        // Private execution reports: a trigger firing, a post-only slide and an iceberg
+        // refill are public only through the book events they cause (an iceberg shows its
+        // slice, never its hidden rest).
         Event::Accepted { .. }
         | Event::Rejected { .. }
         | Event::Cancelled { .. }
-        | Event::Replaced { .. } => {}
+        | Event::Replaced { .. }
+        | Event::Triggered { .. }
+        | Event::Slid { .. }
+        | Event::Refilled { .. } => {}
     }
 }
 

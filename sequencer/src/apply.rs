@@ -37,6 +37,9 @@ pub fn engine_input(input: &Input, account: u32) -> Option<EngineInput> {
                 w::StpMode::ExpireBoth => tpx_engine::StpMode::ExpireBoth,
                 w::StpMode::DecrementAndCancel => tpx_engine::StpMode::DecrementAndCancel,
             },
+            // The log carries plain orders only (the order types' fields are not on the
+            // wire yet: issue 19).
+            ext: tpx_engine::OrderExt::NONE,
         }),
         Input::ReplaceOrder(m) => Command::Replace(tpx_engine::Replace {
             account,

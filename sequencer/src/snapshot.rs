@@ -22,8 +22,9 @@ use tpx_engine::risk::{
     AccountRiskSnapshot, BalanceSnapshot, PerpetualSnapshot, PositionSnapshot, RiskSnapshot,
 };
 use tpx_engine::{
-    Engine, EngineConfig, EngineSnapshot, InstrumentSnapshot, OrderSnapshot, RiskConfig, Side,
-    StpMode, VenueLedger,
+    Engine, EngineConfig, EngineSnapshot, InstrumentSnapshot, OrderExtSnapshot, OrderKind,
+    OrderSnapshot, RiskConfig, Side, StpMode, TimeInForce, Trigger, TriggerDirection,
+    TriggerOrderSnapshot, TriggerSource, VenueLedger,
 };
 
 use crate::replica::Dedup;
@@ -37,8 +38,10 @@ const MAGIC_V1: &[u8; 8] = b"TPXSNAP1";
 /// Bytes before the payload: magic, format, length, CRC.
 const HEADER_LEN: usize = 20;
 /// The snapshot format version. 3: the risk state ([`RiskImage`]) replaced the `complete` flag,
-/// and the version moved into the header. 4: each perpetual's last funding id.
-pub const SNAPSHOT_FORMAT: u32 = 4;
+/// and the version moved into the header. 4: each perpetual's last funding id. 5: the order
+/// types (issue 19): each order's [`OrderExtImage`], each instrument's last and mark price and
+/// pending triggers.
+pub const SNAPSHOT_FORMAT: u32 = 5;
 
 /// One resting order, in the book's priority order.
 #[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +58,34 @@ pub struct OrderImage {
     pub post_only: bool,
     pub reduce_only: bool,
     pub hold_per_lot: u64,
+    /// The order types' state (`None`: a plain order).
+    pub ext: Option<OrderExtImage>,
+}
+
+/// What an order of the order types keeps beyond a plain order's fields
+/// (`tpx_engine::OrderExtSnapshot`).
+#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderExtImage {
+    pub expire_ts_ns: u64,
+    pub display_qty: u64,
+    pub hidden_qty: u64,
+    pub oco_order_id: u64,
+}
+
+/// A pending trigger order (`tpx_engine::TriggerOrderSnapshot`).
+#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TriggerImage {
+    pub order: OrderImage,
+    pub trigger_price: i64,
+    /// `TriggerSource`: 1 last, 2 mark.
+    pub source: u8,
+    /// `TriggerDirection`: 1 rises to, 2 falls to.
+    pub direction: u8,
+    /// `OrderKind`: 1 limit, 2 market.
+    pub kind: u8,
+    /// `TimeInForce` as its `u8` value.
+    pub tif: u8,
+    pub close_position: bool,
 }
 
 /// One instrument's book and trading state.
@@ -66,6 +97,11 @@ pub struct InstrumentImage {
     pub band_bps: u32,
     /// Bids best first (time priority within a level), then asks the same way.
     pub orders: Vec<OrderImage>,
+    /// The last trade price and the mark price the triggers watch (0: none yet).
+    pub last_price: i64,
+    pub mark_price: i64,
+    /// Pending triggers, each list first to fire first (as the engine's snapshot).
+    pub triggers: Vec<TriggerImage>,
 }
 
 /// One account's fee tier and idempotency key.
@@ -261,6 +297,51 @@ fn stp_of(v: u8) -> Option<StpMode> {
     })
 }
 
+impl OrderImage {
+    fn of(o: &OrderSnapshot) -> OrderImage {
+        OrderImage {
+            order_id: o.order_id,
+            account: o.account,
+            cl_ord_id: o.cl_ord_id,
+            side: o.side as u8,
+            price: o.price,
+            leaves: o.leaves,
+            stp: o.stp as u8,
+            post_only: o.post_only,
+            reduce_only: o.reduce_only,
+            hold_per_lot: o.hold_per_lot,
+            ext: o.ext.map(|e| OrderExtImage {
+                expire_ts_ns: e.expire_ts_ns,
+                display_qty: e.display_qty,
+                hidden_qty: e.hidden_qty,
+                oco_order_id: e.oco_order_id,
+            }),
+        }
+    }
+
+    /// The engine's form (`None`: a side / STP value out of range).
+    fn to_snapshot(self) -> Option<OrderSnapshot> {
+        Some(OrderSnapshot {
+            order_id: self.order_id,
+            account: self.account,
+            cl_ord_id: self.cl_ord_id,
+            side: side_of(self.side)?,
+            price: self.price,
+            leaves: self.leaves,
+            stp: stp_of(self.stp)?,
+            post_only: self.post_only,
+            reduce_only: self.reduce_only,
+            hold_per_lot: self.hold_per_lot,
+            ext: self.ext.map(|e| OrderExtSnapshot {
+                expire_ts_ns: e.expire_ts_ns,
+                display_qty: e.display_qty,
+                hidden_qty: e.hidden_qty,
+                oco_order_id: e.oco_order_id,
+            }),
+        })
+    }
+}
+
 impl EngineImage {
     /// The image of `engine` (its [`Engine::snapshot`]).
     pub fn of(engine: &Engine) -> EngineImage {
@@ -280,20 +361,20 @@ impl EngineImage {
                     halted: i.halted,
                     ref_price: i.ref_price,
                     band_bps: i.band_bps,
-                    orders: i
-                        .orders
+                    orders: i.orders.iter().map(OrderImage::of).collect(),
+                    last_price: i.last_price,
+                    mark_price: i.mark_price,
+                    triggers: i
+                        .triggers
                         .iter()
-                        .map(|o| OrderImage {
-                            order_id: o.order_id,
-                            account: o.account,
-                            cl_ord_id: o.cl_ord_id,
-                            side: o.side as u8,
-                            price: o.price,
-                            leaves: o.leaves,
-                            stp: o.stp as u8,
-                            post_only: o.post_only,
-                            reduce_only: o.reduce_only,
-                            hold_per_lot: o.hold_per_lot,
+                        .map(|t| TriggerImage {
+                            order: OrderImage::of(&t.order),
+                            trigger_price: t.trigger.price,
+                            source: t.trigger.source as u8,
+                            direction: t.trigger.direction as u8,
+                            kind: t.kind as u8,
+                            tif: t.tif as u8,
+                            close_position: t.close_position,
                         })
                         .collect(),
                 })
@@ -307,17 +388,38 @@ impl EngineImage {
         for i in &self.instruments {
             let mut orders = Vec::with_capacity(i.orders.len());
             for o in &i.orders {
-                orders.push(OrderSnapshot {
-                    order_id: o.order_id,
-                    account: o.account,
-                    cl_ord_id: o.cl_ord_id,
-                    side: side_of(o.side)?,
-                    price: o.price,
-                    leaves: o.leaves,
-                    stp: stp_of(o.stp)?,
-                    post_only: o.post_only,
-                    reduce_only: o.reduce_only,
-                    hold_per_lot: o.hold_per_lot,
+                orders.push(o.to_snapshot()?);
+            }
+            let mut triggers = Vec::with_capacity(i.triggers.len());
+            for t in &i.triggers {
+                triggers.push(TriggerOrderSnapshot {
+                    order: t.order.to_snapshot()?,
+                    trigger: Trigger {
+                        price: t.trigger_price,
+                        source: match t.source {
+                            1 => TriggerSource::Last,
+                            2 => TriggerSource::Mark,
+                            _ => return None,
+                        },
+                        direction: match t.direction {
+                            1 => TriggerDirection::RisesTo,
+                            2 => TriggerDirection::FallsTo,
+                            _ => return None,
+                        },
+                    },
+                    kind: match t.kind {
+                        1 => OrderKind::Limit,
+                        2 => OrderKind::Market,
+                        _ => return None,
+                    },
+                    tif: match t.tif {
+                        1 => TimeInForce::Gtc,
+                        2 => TimeInForce::Ioc,
+                        3 => TimeInForce::Fok,
+                        4 => TimeInForce::Gtd,
+                        _ => return None,
+                    },
+                    close_position: t.close_position,
                 });
             }
             instruments.push(InstrumentSnapshot {
@@ -326,6 +428,9 @@ impl EngineImage {
                 ref_price: i.ref_price,
                 band_bps: i.band_bps,
                 orders,
+                last_price: i.last_price,
+                mark_price: i.mark_price,
+                triggers,
             });
         }
         Some(EngineSnapshot {

@@ -507,3 +507,88 @@ mod risk {
         assert_eq!(decode_snapshot(&bytes).unwrap(), s);
     }
 }
+
+/// The order types' state (issue 19) goes through the sequencer's rkyv image: a pending stop,
+/// an iceberg's hidden rest, a GTD expiry and the last price the triggers watch. Restored from
+/// the image's bytes, the engine has the state hash of the one that took it.
+#[test]
+fn the_order_types_state_round_trips_through_the_image() {
+    use tpx_engine::{
+        Engine, NewOrder, OrderExt, OrderKind, Side, StpMode, TimeInForce, Trigger,
+        TriggerDirection, TriggerSource,
+    };
+    use tpx_sequencer::apply::CountingSink;
+    use tpx_sequencer::snapshot::EngineImage;
+    let cfg = demo_engine_config();
+    let mut e = Engine::new(cfg.clone()).unwrap();
+    let order = |account, cl, side, price, qty, tif, ext| {
+        tpx_engine::Command::NewOrder(NewOrder {
+            account,
+            cl_ord_id: cl,
+            instrument: 1,
+            side,
+            kind: OrderKind::Limit,
+            price,
+            qty,
+            tif,
+            post_only: false,
+            reduce_only: false,
+            stp: StpMode::None,
+            ext,
+        })
+    };
+    let mut sink = CountingSink::default();
+    let plain = OrderExt::NONE;
+    let gtc = TimeInForce::Gtc;
+    e.process(
+        1_000,
+        &order(1, 1, Side::Sell, 100, 5, gtc, plain),
+        &mut sink,
+    );
+    e.process(
+        2_000,
+        &order(2, 1, Side::Buy, 100, 2, gtc, plain),
+        &mut sink,
+    );
+    let stop = OrderExt {
+        trigger: Some(Trigger {
+            price: 150,
+            source: TriggerSource::Last,
+            direction: TriggerDirection::RisesTo,
+        }),
+        ..plain
+    };
+    e.process(3_000, &order(3, 1, Side::Buy, 160, 4, gtc, stop), &mut sink);
+    let iceberg = OrderExt {
+        display_qty: 2,
+        ..plain
+    };
+    e.process(
+        4_000,
+        &order(4, 1, Side::Sell, 120, 10, gtc, iceberg),
+        &mut sink,
+    );
+    let gtd = OrderExt {
+        expire_ts_ns: 1_000_000_000,
+        ..plain
+    };
+    let gtd_tif = TimeInForce::Gtd;
+    e.process(
+        5_000,
+        &order(5, 1, Side::Buy, 90, 3, gtd_tif, gtd),
+        &mut sink,
+    );
+    let s = Snapshot::of(5, 1, 5_000, &e, &Dedup::default());
+    let i = &s.engine.instruments[0];
+    assert_eq!(i.triggers.len(), 1, "{i:?}");
+    assert_eq!(i.last_price, 100);
+    assert_eq!(
+        i.orders.iter().filter(|o| o.ext.is_some()).count(),
+        2,
+        "{i:?}"
+    );
+    assert_eq!(s.engine, EngineImage::of(&e));
+    let back = decode_snapshot(&encode_snapshot(&s).unwrap()).unwrap();
+    let restored = back.restore_engine(cfg).unwrap();
+    assert_eq!(restored.state_hash(), e.state_hash());
+}

@@ -6,6 +6,10 @@
 //! cargo run --release -p tpx-benches --bin engine-bench -- --workload perp-risk --peers none --json
 //! ```
 //!
+//! `triggers` (20% of the resting orders are stops on the last or mark price, the mark moving
+//! every 50 operations) reports the engine's ops/s, marks counted as operations, and the
+//! reference book's if asked (`--peers reference`; other peers have no trigger orders).
+//!
 //! `spot-risk` and `perp-risk` time the stream with risk on (`Engine::with_risk`) and off
 //! (`Engine::new`) side by side, in alternating blocks, `--rounds` times, and report what risk
 //! costs (`risk_off_ops_per_sec`, `risk_overhead`; see `run::risk_comparison`).
@@ -18,7 +22,8 @@ use tpx_benches::peers::orderbook_rs::OrderbookRs;
 use tpx_benches::peers::PeerBook;
 use tpx_benches::report::Report;
 use tpx_benches::run::{
-    latency, peer_throughput, risk_comparison, throughput, RiskEngine, Throughput,
+    latency, peer_throughput, risk_comparison, throughput, throughput_with_marks, RiskEngine,
+    Throughput,
 };
 use tpx_benches::timer::Timer;
 use tpx_benches::workload::{generate, Workload};
@@ -30,7 +35,7 @@ use tpx_engine::Engine;
     about = "Throughput and latency of the tpx matching engine, the reference book and peer crates"
 )]
 struct Args {
-    /// exchange-core-mix, heavy, spot-risk, perp-risk.
+    /// exchange-core-mix, heavy, spot-risk, perp-risk, triggers.
     #[arg(long, default_value = "exchange-core-mix", value_parser = parse_workload)]
     workload: Workload,
     /// Operations in the timed stream (after the untimed setup that fills the book).
@@ -117,6 +122,9 @@ fn run(args: &Args) -> Result<(), String> {
         ),
     );
 
+    if args.workload == Workload::Triggers {
+        return run_triggers(args, &stream, &peers);
+    }
     let timer = Timer::calibrate(Duration::from_millis(200));
     let (engine, mut report) = if args.workload.risk() {
         let cmp = risk_comparison(&stream, args.rounds);
@@ -184,6 +192,76 @@ fn run(args: &Args) -> Result<(), String> {
     } else {
         println!();
         print!("{}", report.to_table());
+    }
+    Ok(())
+}
+
+/// The `triggers` workload: throughput only (marks between the commands), the engine and
+/// (if selected) the reference book.
+fn run_triggers(
+    args: &Args,
+    stream: &tpx_benches::workload::Stream,
+    peers: &[&str],
+) -> Result<(), String> {
+    let mut results = vec![("tpx", throughput_with_marks::<Engine>(stream))];
+    if peers.contains(&"reference") {
+        results.push(("reference", throughput_with_marks::<ReferenceBook>(stream)));
+    }
+    for (name, t) in &results {
+        if t.hash_matches == Some(false) {
+            eprintln!(
+                "engine-bench: warning: {name}'s final state hash differs from the shadow book's"
+            );
+        }
+        if t.trades != stream.fills {
+            eprintln!(
+                "engine-bench: warning: {name} made {} trades, the shadow book {}",
+                t.trades, stream.fills
+            );
+        }
+    }
+    if args.json {
+        let books: Vec<String> = results
+            .iter()
+            .map(|(name, t)| {
+                format!(
+                    "\"{name}\": {{\"ops\": {}, \"ops_per_sec\": {:.0}, \"trades\": {}, \"rejects\": {}, \"hash_matches\": {}}}",
+                    t.ops,
+                    t.ops_per_sec,
+                    t.trades,
+                    t.rejects.unwrap_or(0),
+                    t.hash_matches.unwrap_or(false)
+                )
+            })
+            .collect();
+        println!(
+            "{{\"workload\": \"triggers\", \"seed\": {}, \"commands\": {}, \"marks\": {}, \"stops_placed\": {}, \"stops_fired\": {}, \"resting_after_setup\": {}, \"setup_commands\": {}, {}}}",
+            stream.seed,
+            stream.ops.len(),
+            stream.marks.len(),
+            stream.stops_placed,
+            stream.stops_fired,
+            stream.resting_after_setup,
+            stream.setup.len(),
+            books.join(", ")
+        );
+    } else {
+        println!(
+            "stops placed {} and fired {} during the stream ({} pending after setup)",
+            stream.stops_placed,
+            stream.stops_fired,
+            stream.setup.len() - stream.resting_after_setup
+        );
+        for (name, t) in &results {
+            println!(
+                "{name}: {:.0} ops/s ({} ops incl. {} marks, {} trades, {} rejects)",
+                t.ops_per_sec,
+                t.ops,
+                stream.marks.len(),
+                t.trades,
+                t.rejects.unwrap_or(0)
+            );
+        }
     }
     Ok(())
 }

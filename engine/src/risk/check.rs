@@ -19,17 +19,20 @@ impl Engine {
         let mut held = vec![0i128; r.balances.len()];
         let mut open = vec![[0u64; 4]; r.positions.len()];
         for (slot, o) in self.store.slab.orders.iter().enumerate() {
-            if o.leaves == 0 {
+            // Pending trigger orders hold and count nothing until they fire.
+            if o.leaves == 0 || o.ext & crate::ext::EXT_PENDING != 0 {
                 continue;
             }
+            // An iceberg holds for its whole quantity, hidden part included.
+            let leaves = crate::triggers::total_leaves(&self.store, slot as u32);
             let bi = o.book as usize;
             let asset = r.hold_asset(bi, o.side);
             held[r.bal_index(o.account, asset)] +=
-                i128::from(o.leaves) * i128::from(r.hold_of(o, slot as u32));
+                i128::from(leaves) * i128::from(r.hold_of(o, slot as u32));
             if let Kind::Perp { perp, .. } = r.inst[bi].kind {
                 if o.reduce_only || r.inst[bi].max_position > 0 {
                     let k = usize::from(o.reduce_only) * 2 + usize::from(o.side == Side::Sell);
-                    open[r.pos_index(o.account, perp)][k] += o.leaves;
+                    open[r.pos_index(o.account, perp)][k] += leaves;
                 }
             }
         }

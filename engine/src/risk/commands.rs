@@ -39,8 +39,15 @@ impl Engine {
 
     /// Applies one sequenced risk command (deposits, withdrawals, fee tiers, marks, funding,
     /// liquidations), emitting its events in order. Never allocates, never panics.
+    ///
+    /// Like [`Engine::process`], its `ts_ns` first expires the GTD orders due, and the trigger
+    /// orders its trades or mark reach fire before reduce-only orders are trimmed. With risk
+    /// off, `SetMarkPrice` on a perpetual is still applied to the mark the triggers watch (and
+    /// emits nothing of its own); every other risk command is rejected with `RiskDisabled`.
     pub fn process_risk<S: EventSink>(&mut self, ts_ns: u64, cmd: &RiskCommand, sink: &mut S) {
-        let _ = ts_ns;
+        if ts_ns >= self.store.next_expiry {
+            self.expire_due(ts_ns, sink);
+        }
         let (account, id) = match *cmd {
             RiskCommand::Deposit {
                 account,
@@ -59,12 +66,15 @@ impl Engine {
             RiskCommand::ApplyFunding { funding_id, .. } => (0, funding_id),
             RiskCommand::SetMarkPrice { .. } => (0, 0),
         };
-        if let Err(reason) = self.risk_command(cmd, sink) {
+        if let Err(reason) = self.risk_command(ts_ns, cmd, sink) {
             sink.emit(Event::Rejected {
                 account,
                 cl_ord_id: id,
                 reason,
             });
+        }
+        if self.trig_book != NIL {
+            self.run_triggers(sink);
         }
         if !self.risk.trim.is_empty() {
             self.drain_trims(sink);
@@ -73,10 +83,27 @@ impl Engine {
 
     fn risk_command<S: EventSink>(
         &mut self,
+        ts_ns: u64,
         cmd: &RiskCommand,
         sink: &mut S,
     ) -> Result<(), RejectReason> {
         if !self.risk.on() {
+            if let RiskCommand::SetMarkPrice { instrument, price } = *cmd {
+                let bi = self
+                    .book_index(instrument)
+                    .ok_or(RejectReason::UnknownInstrument)?;
+                if !matches!(
+                    self.books[bi].spec.kind,
+                    crate::instrument::InstrumentKind::LinearPerp { .. }
+                ) {
+                    return Err(RejectReason::NotPerpetual);
+                }
+                if price <= 0 {
+                    return Err(RejectReason::InvalidPrice);
+                }
+                self.on_mark(bi, price, sink);
+                return Ok(());
+            }
             return Err(RejectReason::RiskDisabled);
         }
         let known = |account: AccountId| {
@@ -115,6 +142,8 @@ impl Engine {
                     return Err(RejectReason::InvalidPrice);
                 }
                 self.risk.set_mark(perp, price, sink);
+                let bi = self.risk.perps[perp as usize].book as usize;
+                self.on_mark(bi, price, sink);
                 Ok(())
             }
             RiskCommand::ApplyFunding {
@@ -153,7 +182,7 @@ impl Engine {
                 if self.risk.size(account, perp) == 0 {
                     return Err(RejectReason::NoPosition);
                 }
-                self.liquidate(account, instrument, perp, cl_ord_id, price, sink);
+                self.liquidate(ts_ns, account, instrument, perp, cl_ord_id, price, sink);
                 Ok(())
             }
         }
@@ -170,8 +199,10 @@ impl Engine {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn liquidate<S: EventSink>(
         &mut self,
+        ts_ns: u64,
         account: AccountId,
         instrument: InstrumentId,
         perp: u32,
@@ -184,7 +215,11 @@ impl Engine {
         while slot != NIL {
             let o = *self.store.order(slot);
             let next = o.acct_next;
-            self.remove_resting(slot, o.leaves, CancelReason::Liquidation, sink);
+            if o.ext != 0 {
+                self.remove_order(slot, CancelReason::Liquidation, sink);
+            } else {
+                self.remove_resting(slot, o.leaves, CancelReason::Liquidation, sink);
+            }
             slot = next;
         }
         // 2. Settle the instrument at its mark, so the position moves at the mark with no
@@ -209,8 +244,9 @@ impl Engine {
             post_only: false,
             reduce_only: false,
             stp: StpMode::None,
+            ext: crate::command::OrderExt::NONE,
         };
-        self.on_new_order::<true, S>(&order, sink);
+        self.on_new_order::<true, S>(ts_ns, &order, sink);
     }
 
     /// Cuts `cut` lots off a resting order (all of it: it leaves the book) for `reason`,
@@ -273,7 +309,8 @@ impl Engine {
             while slot != NIL {
                 let o = *self.store.order(slot);
                 let prev = o.acct_prev;
-                if o.book == bi && o.reduce_only {
+                // Pending trigger orders hold and reduce nothing until they fire.
+                if o.book == bi && o.reduce_only && o.ext & crate::ext::EXT_PENDING == 0 {
                     let p = &self.risk.positions[pi];
                     let open = match o.side {
                         Side::Buy => p.ro_buy,

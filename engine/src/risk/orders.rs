@@ -52,6 +52,22 @@ pub(crate) struct Hold {
 }
 
 impl Risk {
+    /// How many more lots of reduce-only orders on `side` the account's position on
+    /// instrument book `bi` admits (what a triggered reduce-only order is trimmed to); `None`
+    /// for a spot instrument.
+    pub(crate) fn ro_free(&self, bi: usize, account: AccountId, side: Side) -> Option<u64> {
+        let ip = &self.inst[bi];
+        if ip.perp == NO {
+            return None;
+        }
+        let (open, cap) = ro_room(
+            self.pos(account, ip.perp),
+            self.hot(account, ip.perp).size,
+            side,
+        );
+        Some(cap.saturating_sub(open))
+    }
+
     /// The risk stage's view of the live order `o` in `slot` (risk on).
     #[inline(always)]
     pub(crate) fn leg(&self, o: &Order, slot: u32) -> Leg {

@@ -315,12 +315,14 @@ impl Engine {
                 instrument: r.perps[perp].instrument,
             });
         }
-        // The open quantities, from the live orders.
+        // The open quantities, from the live orders (pending trigger orders count for nothing
+        // until they fire; an iceberg counts its hidden part too).
         let orders = &self.store.slab.orders;
-        for o in orders.iter() {
-            if o.leaves == 0 {
+        for (slot, o) in orders.iter().enumerate() {
+            if o.leaves == 0 || o.ext & crate::ext::EXT_PENDING != 0 {
                 continue;
             }
+            let leaves = crate::triggers::total_leaves(&self.store, slot as u32);
             let limited = r.inst[o.book as usize].max_position > 0;
             if let Kind::Perp { perp, .. } = r.inst[o.book as usize].kind {
                 if !o.reduce_only && !limited {
@@ -330,7 +332,7 @@ impl Engine {
                 let h = &mut r.hot[i];
                 let p = &mut r.positions[i];
                 if o.reduce_only {
-                    h.ro_open += o.leaves;
+                    h.ro_open += leaves;
                 }
                 let open = match (o.reduce_only, o.side) {
                     (false, Side::Buy) => &mut h.open_buy,
@@ -338,7 +340,7 @@ impl Engine {
                     (true, Side::Buy) => &mut p.ro_buy,
                     (true, Side::Sell) => &mut p.ro_sell,
                 };
-                *open += o.leaves;
+                *open += leaves;
             }
         }
         self.check_risk().map_err(E::Inconsistent)

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 use proptest::prelude::*;
 use tpx_engine::reference::ReferenceBook;
 use tpx_engine::*;
+use tpx_engine::{EngineInput, RiskCommand};
 
 /// The instruments of the random tests. Ids are sparse (2 and 4 are unknown) so unknown
 /// instruments are exercised; prices span a handful of ticks so orders cross, queue and meet
@@ -85,6 +86,7 @@ pub trait Book {
     fn levels(&self, i: InstrumentId, side: Side, n: usize) -> Vec<Level>;
     fn orders_l3(&self, i: InstrumentId) -> Vec<L3Order>;
     fn live(&self) -> usize;
+    fn pending(&self) -> usize;
     fn invariants(&self) -> Result<(), String>;
 }
 
@@ -109,6 +111,9 @@ impl Book for Engine {
     }
     fn live(&self) -> usize {
         self.live_orders()
+    }
+    fn pending(&self) -> usize {
+        self.pending_triggers()
     }
     fn invariants(&self) -> Result<(), String> {
         self.check_invariants()
@@ -136,6 +141,9 @@ impl Book for ReferenceBook {
     }
     fn live(&self) -> usize {
         self.live_orders()
+    }
+    fn pending(&self) -> usize {
+        self.pending_triggers()
     }
     fn invariants(&self) -> Result<(), String> {
         self.check_invariants()
@@ -315,6 +323,7 @@ fn new_order() -> impl Strategy<Value = Command> {
                     post_only,
                     reduce_only,
                     stp,
+                    ext: OrderExt::NONE,
                 })
             },
         )
@@ -665,6 +674,8 @@ struct Ledger {
     given: u128,
     filled: u128,
     cancelled: u128,
+    /// An iceberg's quantity not on the (market-data) book.
+    hidden: QtyLots,
 }
 
 /// Rebuilds every book from the events alone (market data and execution reports) and checks,
@@ -687,6 +698,8 @@ pub struct Replayer {
     pub fills: u64,
     pub rejects: u64,
     pub stp_cancels: u64,
+    pub triggered: u64,
+    pub refills: u64,
 }
 
 impl Replayer {
@@ -752,7 +765,7 @@ impl Replayer {
             }
             for o in &l3 {
                 let l = &self.orders[&o.order_id];
-                if l.leaves != o.leaves || l.price != o.price || l.side != o.side {
+                if l.leaves - l.hidden != o.leaves || l.price != o.price || l.side != o.side {
                     return Err(format!(
                         "resting {o:?} disagrees with its execution reports {l:?}"
                     ));
@@ -770,9 +783,10 @@ impl Replayer {
                     .sum::<usize>()
             })
             .sum();
-        if resting != book.live() {
+        if resting + book.pending() != book.live() {
             return Err(format!(
-                "{resting} orders on the market-data books, live_orders() says {}",
+                "{resting} orders on the market-data books and {} pending triggers, live_orders() says {}",
+                book.pending(),
                 book.live()
             ));
         }
@@ -811,6 +825,7 @@ impl Replayer {
                         given: u128::from(qty),
                         filled: 0,
                         cancelled: 0,
+                        hidden: 0,
                     },
                 );
             }
@@ -849,15 +864,17 @@ impl Replayer {
                         "priority: fill against {maker_order_id} at {price}, but the head of the best level is {head:?}"
                     ));
                 }
-                if head.qty < qty || head.qty - qty != maker_leaves {
+                let hidden = self.orders.get(&maker_order_id).map_or(0, |l| l.hidden);
+                let book = self.books.entry(instrument).or_default();
+                if head.qty < qty || head.qty - qty + hidden != maker_leaves {
                     return Err(format!(
-                        "maker leaves {maker_leaves} after {qty} from {head:?}"
+                        "maker leaves {maker_leaves} after {qty} from {head:?} (hidden {hidden})"
                     ));
                 }
-                if maker_leaves == 0 {
+                if head.qty == qty {
                     book.remove(maker_order_id)?;
                 } else {
-                    book.set_qty(maker_order_id, maker_leaves);
+                    book.set_qty(maker_order_id, head.qty - qty);
                 }
                 let maker = self.ledger(maker_order_id)?;
                 if (maker.account, maker.cl_ord_id, maker.instrument)
@@ -915,6 +932,11 @@ impl Replayer {
                 leaves_qty,
                 reason,
             } => {
+                let shown = self
+                    .books
+                    .get(&instrument)
+                    .and_then(|b| b.find(order_id))
+                    .map_or(0, |o| o.qty);
                 let l = self.ledger(order_id)?;
                 if (l.account, l.cl_ord_id, l.instrument) != (account, cl_ord_id, instrument) {
                     return Err(format!("identity {l:?}"));
@@ -930,6 +952,13 @@ impl Replayer {
                 }
                 l.leaves = leaves_qty;
                 l.cancelled += u128::from(cancelled_qty);
+                // An owner's cancel-down takes from the hidden part first; self-trade
+                // prevention decrements the shown part (and takes the hidden part only when
+                // the order leaves).
+                if l.hidden > 0 && (reason != CancelReason::SelfTradePrevention || leaves_qty == 0)
+                {
+                    l.hidden = leaves_qty.saturating_sub(shown);
+                }
                 if reason == CancelReason::SelfTradePrevention {
                     self.stp_cancels += 1;
                 }
@@ -965,12 +994,16 @@ impl Replayer {
                 qty,
             } => {
                 let l = self.ledger(order_id)?;
-                if l.leaves != qty
+                if l.hidden == 0 && qty < l.leaves {
+                    // An iceberg shows part of its quantity.
+                    l.hidden = l.leaves - qty;
+                }
+                if l.leaves - l.hidden != qty
                     || l.price != price
                     || l.side != side
                     || l.instrument != instrument
                 {
-                    return Err(format!("book add disagrees with {l:?}"));
+                    return Err(format!("book add of {qty} at {price} disagrees with {l:?}"));
                 }
                 let book = self.books.entry(instrument).or_default();
                 if book.find(order_id).is_some() {
@@ -997,7 +1030,7 @@ impl Replayer {
                 }
                 book.set_qty(order_id, o.qty - qty);
                 let l = self.ledger(order_id)?;
-                if l.leaves != o.qty - qty {
+                if l.leaves - l.hidden != o.qty - qty {
                     return Err(format!(
                         "book reduce to {} but leaves {}",
                         o.qty - qty,
@@ -1028,6 +1061,47 @@ impl Replayer {
                 }
             }
             Event::TradingStatus { .. } | Event::ReferencePrice { .. } => {}
+            Event::Triggered {
+                account,
+                cl_ord_id,
+                order_id,
+                instrument,
+                side,
+                ..
+            } => {
+                let l = self.ledger(order_id)?;
+                if (l.account, l.cl_ord_id, l.instrument, l.side)
+                    != (account, cl_ord_id, instrument, side)
+                {
+                    return Err(format!("triggered: identity {l:?}"));
+                }
+                self.triggered += 1;
+            }
+            Event::Slid {
+                order_id,
+                requested_price,
+                price,
+                ..
+            } => {
+                let l = self.ledger(order_id)?;
+                if l.price != requested_price {
+                    return Err(format!("slid from {requested_price}: {l:?}"));
+                }
+                l.price = price;
+            }
+            Event::Refilled {
+                order_id,
+                display_qty,
+                hidden_qty,
+                ..
+            } => {
+                let l = self.ledger(order_id)?;
+                if display_qty == 0 || display_qty + hidden_qty != l.leaves {
+                    return Err(format!("refill {display_qty}+{hidden_qty}: {l:?}"));
+                }
+                l.hidden = hidden_qty;
+                self.refills += 1;
+            }
         }
         Ok(())
     }
@@ -1038,4 +1112,183 @@ pub fn run<B: Book>(book: &mut B, ts_ns: u64, cmd: &Command) -> Vec<Event> {
     let mut out = Vec::new();
     book.apply(ts_ns, cmd, &mut out);
     out
+}
+
+// ---------------------------------------------------------------------------------------------
+// The crypto order types: streams with triggers, marks, GTD expiry, icebergs, slides and OCO
+// ---------------------------------------------------------------------------------------------
+
+/// Applies either kind of input to a book.
+pub trait TypedBook: Book {
+    fn apply_input(&mut self, ts_ns: u64, input: &EngineInput, out: &mut Vec<Event>);
+}
+
+impl TypedBook for Engine {
+    fn apply_input(&mut self, ts_ns: u64, input: &EngineInput, out: &mut Vec<Event>) {
+        self.apply(ts_ns, input, out)
+    }
+}
+
+impl TypedBook for ReferenceBook {
+    fn apply_input(&mut self, ts_ns: u64, input: &EngineInput, out: &mut Vec<Event>) {
+        self.apply(ts_ns, input, out)
+    }
+}
+
+/// One step of an order-type stream, and how far the clock moves before it.
+#[derive(Clone, Copy, Debug)]
+pub enum TypedStep {
+    /// A step of the plain streams (new orders, cancels, replaces, admin).
+    Plain(Step),
+    /// A new order with order types: `base` (a plain new order) plus the pieces below.
+    Typed {
+        base: Command,
+        /// 0: none; 1: last-price trigger; 2: mark trigger.
+        trigger: u8,
+        direction: bool,
+        /// Trigger price offset from the middle.
+        trigger_off: i64,
+        /// 0: GTC as drawn; else GTD expiring this far ahead (sometimes 0 or past: invalid).
+        expire_in: i64,
+        display: QtyLots,
+        slide: bool,
+        /// An OCO leg by client id (0: none).
+        oco: ClientOrderId,
+    },
+    /// A mark price (mostly on the perpetual B).
+    Mark { instrument: InstrumentId, off: i64 },
+    /// Nothing but time.
+    Tick,
+}
+
+fn typed_new_order() -> impl Strategy<Value = TypedStep> {
+    (
+        new_order(),
+        prop_oneof![3 => Just(0u8), 3 => Just(1u8), 2 => Just(2u8)],
+        any::<bool>(),
+        -4..=4i64,
+        prop_oneof![3 => Just(0i64), 3 => 1..12i64, 1 => -1..=0i64],
+        prop_oneof![4 => Just(0u64), 2 => 1..4u64, 1 => Just(50u64)],
+        prop::bool::weighted(0.5),
+        prop_oneof![3 => Just(0u64), 1 => 1..=26u64],
+    )
+        .prop_map(
+            |(base, trigger, direction, trigger_off, expire_in, display, slide, oco)| {
+                TypedStep::Typed {
+                    base,
+                    trigger,
+                    direction,
+                    trigger_off,
+                    expire_in,
+                    display,
+                    slide,
+                    oco,
+                }
+            },
+        )
+}
+
+fn typed_step() -> impl Strategy<Value = (u64, TypedStep)> {
+    (
+        prop_oneof![4 => Just(0u64), 3 => 1..3u64, 1 => 3..15u64],
+        prop_oneof![
+            60 => step().prop_map(TypedStep::Plain),
+            60 => typed_new_order(),
+            8 => (
+                prop_oneof![6 => Just(INST_B), 1 => Just(INST_A), 1 => Just(4u32)],
+                -4..=4i64
+            )
+                .prop_map(|(instrument, off)| TypedStep::Mark { instrument, off }),
+            3 => Just(TypedStep::Tick),
+        ],
+    )
+}
+
+/// A stream of order-type steps, each with the time that passes before it.
+pub fn typed_steps(len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<(u64, TypedStep)>> {
+    prop::collection::vec(typed_step(), len)
+}
+
+/// The input a typed step stands for at time `ts_ns`, given the book it is about to go to.
+pub fn resolve_typed<B: Book>(step: &TypedStep, ts_ns: u64, book: &B) -> EngineInput {
+    match *step {
+        TypedStep::Plain(s) => EngineInput::Command(resolve(&s, book)),
+        TypedStep::Tick => EngineInput::Command(Command::Tick),
+        TypedStep::Mark { instrument, off } => {
+            let mid = match instrument {
+                INST_B => 5,
+                INST_C => 150_000,
+                _ => 100,
+            };
+            EngineInput::Risk(RiskCommand::SetMarkPrice {
+                instrument,
+                price: mid + off,
+            })
+        }
+        TypedStep::Typed {
+            base,
+            trigger,
+            direction,
+            trigger_off,
+            expire_in,
+            display,
+            slide,
+            oco,
+        } => {
+            let Command::NewOrder(mut o) = base else {
+                return EngineInput::Command(base);
+            };
+            let mid = match o.instrument {
+                INST_B => 5,
+                INST_C => 150_000,
+                _ => 100,
+            };
+            let scale = if o.instrument == INST_C { 97 } else { 1 };
+            if trigger > 0 {
+                o.ext.trigger = Some(Trigger {
+                    price: mid + trigger_off * scale,
+                    source: if trigger == 1 {
+                        TriggerSource::Last
+                    } else {
+                        TriggerSource::Mark
+                    },
+                    direction: if direction {
+                        TriggerDirection::RisesTo
+                    } else {
+                        TriggerDirection::FallsTo
+                    },
+                });
+                // Mostly what a trigger may be.
+                if o.tif == TimeInForce::Fok && trigger_off % 2 == 0 {
+                    o.tif = TimeInForce::Gtc;
+                }
+                if trigger_off % 3 != 0 {
+                    o.post_only = false;
+                }
+                if o.kind == OrderKind::Market {
+                    o.tif = TimeInForce::Ioc;
+                }
+            }
+            if expire_in != 0 || trigger_off == 4 {
+                o.tif = TimeInForce::Gtd;
+                o.ext.expire_ts_ns = (ts_ns as i64 + expire_in).max(0) as u64;
+            }
+            if display > 0 {
+                o.ext.display_qty = display;
+                if o.kind == OrderKind::Market {
+                    o.kind = OrderKind::Limit;
+                }
+                if trigger_off != 0 {
+                    o.ext.trigger = None;
+                    o.reduce_only = false;
+                }
+            }
+            if slide {
+                o.ext.post_only_slide = true;
+                o.post_only = o.ext.trigger.is_none() || trigger_off == 0;
+            }
+            o.ext.oco_cl_ord_id = oco;
+            EngineInput::Command(Command::NewOrder(o))
+        }
+    }
 }

@@ -349,6 +349,7 @@ fn new_order(
         post_only: kind == OrderKind::Limit && tif == TimeInForce::Gtc && rng.gen_ratio(1, 20),
         reduce_only: false,
         stp,
+        ext: tpx_engine::OrderExt::NONE,
     })
 }
 

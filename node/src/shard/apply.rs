@@ -381,6 +381,9 @@ impl<F: FnMut(Report)> EventSink for ReportMapper<'_, F> {
             | Event::BookReplace { instrument, .. } => self.touched = Some(instrument),
             // Market data and admin events: no execution report.
             Event::TradingStatus { .. } | Event::ReferencePrice { .. } => {}
+            // The order types' own reports have no wire message yet; the log carries plain
+            // orders only (`engine_input` sets `OrderExt::NONE`), so they cannot occur here.
+            Event::Triggered { .. } | Event::Slid { .. } | Event::Refilled { .. } => {}
         }
     }
 
