@@ -765,6 +765,14 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             }
             self.term = term;
             self.synced = false;
+            if self.role == Role::Standby {
+                // The role line names the term followed (a restarted standby starts at its
+                // stored term and learns the new one from the primary).
+                self.events.push_back(ReplicaEvent::BecameStandby {
+                    term,
+                    primary: self.cfg.peer_id,
+                });
+            }
         }
         self.primary = Some(self.cfg.peer_id);
         self.last_heard_primary_ns = now;
