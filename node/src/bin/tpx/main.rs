@@ -293,14 +293,14 @@ fn main() -> ExitCode {
             cluster_id,
             secret_file,
         } => {
-            tpx_sequencer::node::install_signal_handlers();
+            tpx_sequencer::process::install_signal_handlers();
             let secret = match secret_file {
                 Some(f) => tpx_sequencer::transport::read_secret_file(&f),
                 None => Ok([0; 32]),
             };
             secret
                 .and_then(|secret| {
-                    tpx_sequencer::node::run_witness(
+                    tpx_sequencer::process::run_witness(
                         listen,
                         lease_us.saturating_mul(1_000),
                         state_file,
