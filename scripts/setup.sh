@@ -7,7 +7,8 @@ set -euo pipefail
 # fonts-dejavu-core: the TrueType font tpx-load's plots draw their text with.
 # tshark: decodes a capture with the generated Wireshark dissector (wire/tests/dissector.rs).
 # nftables: `nft`, the fault lab's partitions and packet loss inside its network namespaces.
-APT_PACKAGES=(pkg-config libhwloc-dev libudev-dev libclang-dev libbsd-dev clang iproute2 fonts-dejavu-core tshark nftables)
+# systemd: `systemd-analyze`, which systemd/verify.sh (make units) checks the units with.
+APT_PACKAGES=(pkg-config libhwloc-dev libudev-dev libclang-dev libbsd-dev clang iproute2 fonts-dejavu-core tshark nftables systemd)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

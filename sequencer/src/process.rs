@@ -156,16 +156,34 @@ pub fn say(out: &mut dyn Write, line: std::fmt::Arguments<'_>) {
     let _ = out.flush();
 }
 
-/// Runs the witness until stopped.
+/// A witness process's settings.
+#[derive(Clone, Debug)]
+pub struct WitnessOptions {
+    pub listen: SocketAddr,
+    pub lease_ns: u64,
+    pub state_file: PathBuf,
+    pub handshake: crate::transport::Handshake,
+    pub idle: IdleMode,
+    /// `SCHED_FIFO` priority (0: the default policy); see [`set_realtime`].
+    pub rt_priority: u32,
+}
+
+/// Runs the witness until stopped. `hooks.ready` is called once it listens with its state file
+/// open, `hooks.cycle` after every loop (at least once a millisecond): `tpx witness` sends
+/// systemd's `READY=1` and watchdog pings from them.
 pub fn run_witness(
-    listen: SocketAddr,
-    lease_ns: u64,
-    state_file: PathBuf,
-    handshake: crate::transport::Handshake,
-    idle: IdleMode,
-    rt_priority: u32,
+    opts: WitnessOptions,
     out: &mut dyn Write,
+    hooks: &mut dyn WitnessHooks,
 ) -> Result<(), String> {
+    let WitnessOptions {
+        listen,
+        lease_ns,
+        state_file,
+        handshake,
+        idle,
+        rt_priority,
+    } = opts;
     set_realtime(rt_priority)?;
     let net = TcpTransport::new(WITNESS_ID, Some(listen), Vec::new())
         .map_err(|e| format!("listen {listen}: {e}"))?
@@ -182,6 +200,7 @@ pub fn run_witness(
             w.witness.term, w.witness.holder
         ),
     );
+    hooks.ready();
     tight_timer_slack();
     let mut backoff = Backoff::new(idle);
     let (mut term, mut holder) = (w.witness.term, w.witness.holder);
@@ -200,6 +219,17 @@ pub fn run_witness(
             holder = w.witness.holder;
             say(out, format_args!("GRANTED term={term} holder={holder}"));
         }
+        hooks.cycle();
     }
     Ok(())
 }
+
+/// What a witness process does beside its loop (see [`run_witness`]); `()` does nothing.
+pub trait WitnessHooks {
+    /// The witness listens and its state file is open.
+    fn ready(&mut self) {}
+    /// One loop ran.
+    fn cycle(&mut self) {}
+}
+
+impl WitnessHooks for () {}

@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
+use crossbeam_utils::CachePadded;
 use tpx_engine::InstrumentId;
 
 /// Top of book of one instrument, published by its shard once per duty cycle in which it changed
@@ -52,6 +53,12 @@ pub struct NodeState {
     /// Whether the shards' market-data publishers send (primary, the default) or only number
     /// their packets (standby); flipped on a role change.
     pub md_active: AtomicBool,
+    /// Set once the log recovered at start has been handed to the shards (at once when there was
+    /// none): what systemd's `READY=1` waits for.
+    pub replay_done: AtomicBool,
+    /// Per pinned core, its duty cycles so far (each on its own cache line, written only by its
+    /// core): the systemd watchdog is pinged only while every one of them advances.
+    core_cycles: Vec<CachePadded<AtomicU64>>,
 }
 
 impl NodeState {
@@ -67,7 +74,30 @@ impl NodeState {
             instruments,
             tops,
             md_active: AtomicBool::new(true),
+            replay_done: AtomicBool::new(false),
+            core_cycles: Vec::new(),
         }
+    }
+
+    /// Gives each of `cores` pinned cores a cycle counter (before the state is shared).
+    pub fn with_cores(mut self, cores: usize) -> NodeState {
+        self.core_cycles = (0..cores)
+            .map(|_| CachePadded::new(AtomicU64::new(0)))
+            .collect();
+        self
+    }
+
+    /// Called by core `core` once per duty cycle (a relaxed store to a line only it writes).
+    #[inline]
+    pub fn core_cycled(&self, core: usize, cycles: u64) {
+        if let Some(c) = self.core_cycles.get(core) {
+            c.store(cycles, Ordering::Relaxed);
+        }
+    }
+
+    /// Every core's duty cycles so far, in core order.
+    pub fn core_cycles(&self) -> impl Iterator<Item = u64> + '_ {
+        self.core_cycles.iter().map(|c| c.load(Ordering::Relaxed))
     }
 
     /// `(bid, ask)` of an instrument as last published: `Some((price, qty))` per side.

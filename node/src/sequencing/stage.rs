@@ -298,6 +298,9 @@ impl SequencerStage {
             rejects,
         } = rings;
         let reject_wake = rejects.iter().map(|_| None).collect();
+        if replay.is_none() {
+            shared.replay_done.store(true, Ordering::Release);
+        }
         Ok(SequencerStage {
             replica,
             shard_wake: outputs.iter().map(|_| None).collect(),
@@ -442,6 +445,7 @@ impl SequencerStage {
             }
             if done || *feed.applied >= self.replay_upto {
                 self.replay = None;
+                self.shared.replay_done.store(true, Ordering::Release);
                 say(format_args!(
                     "tpx node: REPLAYED {} records into the shards",
                     self.replayed

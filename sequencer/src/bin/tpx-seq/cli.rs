@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use tpx_sequencer::process::{install_signal_handlers, run_witness};
+use tpx_sequencer::process::{install_signal_handlers, run_witness, WitnessOptions};
 use tpx_sequencer::testing::demo_engine_config;
 use tpx_sequencer::{Durability, FileStorage, IdleMode, WriteMode};
 
@@ -177,16 +177,19 @@ where
             spin,
             rt_priority,
         } => run_witness(
-            listen,
-            (lease_ms * 1e6) as u64,
-            state,
-            tpx_sequencer::transport::Handshake {
-                who: "tpx-seq witness",
-                ..Default::default()
+            WitnessOptions {
+                listen,
+                lease_ns: (lease_ms * 1e6) as u64,
+                state_file: state,
+                handshake: tpx_sequencer::transport::Handshake {
+                    who: "tpx-seq witness",
+                    ..Default::default()
+                },
+                idle: if spin { IdleMode::Spin } else { IdleMode::Park },
+                rt_priority,
             },
-            if spin { IdleMode::Spin } else { IdleMode::Park },
-            rt_priority,
             &mut out,
+            &mut (),
         ),
         Cmd::Replay { dir } => FileStorage::new(dir.join("log"), WriteMode::Buffered)
             .map_err(|e| e.to_string())
