@@ -588,6 +588,9 @@ impl Node {
             match crate::observe::prometheus::Publisher::start(
                 m.clone(),
                 node.shared.clone(),
+                node.md
+                    .as_ref()
+                    .map_or_else(Vec::new, |md| md.streams().to_vec()),
                 cfg.stats.prometheus,
                 free,
             ) {

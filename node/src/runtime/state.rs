@@ -44,6 +44,10 @@ pub struct NodeState {
     pub term: AtomicU64,
     /// The highest seq acknowledgeable to clients (replicated log).
     pub acked_seq: AtomicU64,
+    /// The last seq in this node's log (sequenced here, or received from the primary).
+    pub last_seq: AtomicU64,
+    /// The last seq on this node's disk (the log writer's durable point).
+    pub durable_seq: AtomicU64,
     /// The process exit status a core asks for when it stops the node (0: none).
     pub exit_code: AtomicU32,
     pub stats: NodeStats,
@@ -69,6 +73,8 @@ impl NodeState {
             active: AtomicBool::new(true),
             term: AtomicU64::new(0),
             acked_seq: AtomicU64::new(0),
+            last_seq: AtomicU64::new(0),
+            durable_seq: AtomicU64::new(0),
             exit_code: AtomicU32::new(0),
             stats: NodeStats::default(),
             instruments,

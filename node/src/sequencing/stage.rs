@@ -615,6 +615,12 @@ impl SequencerStage {
         self.shared
             .acked_seq
             .store(self.replica.acknowledgeable_seq(), Ordering::Relaxed);
+        self.shared
+            .last_seq
+            .store(self.replica.last_seq(), Ordering::Relaxed);
+        self.shared
+            .durable_seq
+            .store(self.replica.durable_seq(), Ordering::Relaxed);
         if (self.replica.role() == Role::Primary
             && self.replica.last_seq() > self.replica.acknowledgeable_seq())
             || !self.dup_wait.is_empty()
