@@ -19,9 +19,11 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## The systemd units: systemd-analyze verify and security (<= 3.0), Type=notify with a watchdog.
+## The systemd units (systemd-analyze verify and security <= 3.0, Type=notify with a watchdog)
+## and the Ansible roles (ansible-lint, production profile, offline; installed by setup).
 units:
 	bash systemd/verify.sh
+	cd ansible && $${TPX_LINT_VENV:-/opt/tpx-lint}/bin/ansible-lint --offline
 
 ## TPX_REQUIRE_TSHARK / TPX_REQUIRE_PROMTOOL: the dissector and Prometheus tests fail instead
 ## of skipping when tshark or promtool is missing.

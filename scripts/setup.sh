@@ -59,6 +59,20 @@ if ! cmake_ok; then
   fi
 fi
 
+# ansible-lint (production profile) checks the Ansible roles in `make units`; pinned, in its own
+# virtual environment so it never touches the system's Python packages.
+LINT_VENV=${TPX_LINT_VENV:-/opt/tpx-lint}
+if [ ! -x "$LINT_VENV/bin/ansible-lint" ]; then
+  echo "setup: installing ansible-lint into $LINT_VENV"
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  if ! /usr/bin/python3 -m venv --help >/dev/null 2>&1 || ! /usr/bin/python3 -c 'import ensurepip' 2>/dev/null; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+  fi
+  $SUDO /usr/bin/python3 -m venv "$LINT_VENV"
+  $SUDO "$LINT_VENV/bin/pip" install -q 'ansible-core==2.19.14' 'ansible-lint==26.10.1'
+fi
+
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo not found; install Rust (rustup) first" >&2
   exit 1
