@@ -223,11 +223,19 @@ pub fn run(cfg: &Config) -> Result<Outcome, String> {
         .roles
         .clone();
     let surviving = surviving.unwrap_or(usize::from(logs[1].len() > logs[0].len()));
-    let f = checker::check(&hist_log.events(), &roles, &logs, surviving, &obs);
+    let f = checker::check(
+        &hist_log.events(),
+        &roles,
+        &logs,
+        surviving,
+        &obs,
+        &c.node_config_path(surviving),
+    );
     out.acked = f.acked;
     // An acknowledgement as a client saw it: accepted / replaced / already sequenced (`lost`),
     // a fill (`phantom_fills`: of an order in no log), a confirmed cancel, an accepted deposit.
-    out.acked_lost = f.lost + f.phantom_fills + f.lost_cancels + f.lost_deposits;
+    out.acked_lost =
+        f.lost + f.phantom_fills + f.fills_not_reproduced + f.lost_cancels + f.lost_deposits;
     out.duplicates = f.duplicated + f.overfilled;
     // The final comparison: the logs match (see `prefix_agrees`; the lab's `logs_disagree`
     // wants them equal, which a pair still electing at the stop need not be), and never two

@@ -13,8 +13,10 @@
 //! - never two different records at one (term, seq), over every read of either log during the
 //!   run (`conflicting_records`); primary and standby logs agree at the end (`logs_disagree`).
 //!
-//! Not done here: replaying the log through the engines with risk on and comparing every fill's
-//! price and quantity (the check is existence and quantity bounds only).
+//! - the surviving log, replayed through the node's own shards (`tpx_node::shard::replay`, the
+//!   node config's shard plan, risk on), makes every fill a client saw, with the same trade id,
+//!   price and quantity (`fills_not_reproduced`), and leaves every engine's invariants intact
+//!   (`replay_invariants`); the replay's state hashes are reported.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -22,6 +24,11 @@ use std::path::Path;
 use serde::Serialize;
 use tpx_sequencer::{FileStorage, LogReader, WriteMode};
 use tpx_wire::log_record::{Input, LogRecord};
+
+use tpx_node::config::NodeConfig;
+use tpx_node::msg::ReportKind;
+use tpx_node::shard::plan::ShardPlan;
+use tpx_node::shard::replay::Replay;
 
 use super::history::{Event, Kind};
 use super::procs::RoleLine;
@@ -92,6 +99,14 @@ pub struct Findings {
     pub term_regranted: u64,
     pub conflicting_records: u64,
     pub logs_disagree: u64,
+    /// Fills a client saw that the replay of the surviving log does not make (trade id, price
+    /// and quantity of that order's side).
+    pub fills_not_reproduced: u64,
+    /// Engines whose invariants fail after the replay.
+    pub replay_invariants: u64,
+    /// Fills (one per side) the replay made, and its shards' state hashes.
+    pub replay_fills: u64,
+    pub replay_state_hashes: Vec<String>,
     pub unknown: u64,
     pub fills: u64,
     /// Not violations, reported for the node's owners: fill reports that repeat one
@@ -120,6 +135,8 @@ impl Findings {
             + self.term_regranted
             + self.conflicting_records
             + self.logs_disagree
+            + self.fills_not_reproduced
+            + self.replay_invariants
     }
 
     /// Counts a violation told to a client at `t_ms` against the fault before it.
@@ -140,13 +157,55 @@ impl Findings {
     }
 }
 
-/// Checks the history against the final logs (`surviving`: the index of the primary's log).
+/// Every fill of the log's replay: `(account, cl_ord_id, trade_id) -> (price, qty)`.
+pub type ReplayedFills = HashMap<(u32, u64, u64), (i64, u64)>;
+
+/// Replays `log` through the shards `node_config` describes: the fills they make, each engine's
+/// invariant check, and their state hashes.
+pub fn replay(
+    log: &[LogRecord],
+    node_config: &Path,
+) -> Result<(ReplayedFills, Vec<String>, Vec<u64>), String> {
+    let cfg = NodeConfig::load(node_config)?;
+    let plan = ShardPlan::of(&cfg, cfg.plan()?.shard_count())?;
+    let mut r = Replay::new(&plan)?;
+    let mut fills = ReplayedFills::new();
+    for rec in log {
+        r.apply(rec, |_, rep| {
+            if let ReportKind::Executed {
+                cl_ord_id,
+                trade_id,
+                price,
+                qty,
+                ..
+            } = rep.kind
+            {
+                fills.insert((rep.account, cl_ord_id, trade_id), (price, qty));
+            }
+        });
+    }
+    let broken = r
+        .shards
+        .iter()
+        .filter_map(|s| {
+            s.engine
+                .check_invariants()
+                .err()
+                .map(|e| format!("shard {}: {e}", s.id))
+        })
+        .collect();
+    Ok((fills, broken, r.state_hashes()))
+}
+
+/// Checks the history against the final logs (`surviving`: the index of the primary's log;
+/// `node_config`: a node's config file, for the replay).
 pub fn check(
     events: &[Event],
     roles: &[RoleLine],
     logs: &[Vec<LogRecord>; 2],
     surviving: usize,
     observed: &Observed,
+    node_config: &Path,
 ) -> Findings {
     let mut f = Findings {
         log_records: [logs[0].len(), logs[1].len()],
@@ -185,6 +244,23 @@ pub fn check(
             );
         }
     }
+    let replayed = match replay(&logs[surviving], node_config) {
+        Ok((fills, broken, hashes)) => {
+            f.replay_fills = fills.len() as u64;
+            f.replay_invariants = broken.len() as u64;
+            for b in broken {
+                f.example("replay_invariants", b);
+            }
+            f.replay_state_hashes = hashes.iter().map(|h| format!("{h:016x}")).collect();
+            Some(fills)
+        }
+        Err(e) => {
+            // A replay that cannot run is a finding of its own (counted as a broken engine).
+            f.replay_invariants += 1;
+            f.example("replay_invariants", format!("the replay did not run: {e}"));
+            None
+        }
+    };
     let faults: Vec<(u64, String)> = events
         .iter()
         .filter(|e| e.kind == Kind::Fault && !e.detail.contains("skipped"))
@@ -214,6 +290,20 @@ pub fn check(
                     continue;
                 }
                 *filled.entry(key).or_default() += e.qty;
+                if let Some(fills) = &replayed {
+                    let made = fills.get(&(e.account, e.cl, e.trade_id));
+                    if made != Some(&(e.price, e.qty)) {
+                        f.fills_not_reproduced += 1;
+                        f.blame(&faults, e.t_ms);
+                        f.example(
+                            "fills_not_reproduced",
+                            format!(
+                                "t={}ms account {} order {}: trade {} {}@{} seen, the replay made {made:?}",
+                                e.t_ms, e.account, e.cl, e.trade_id, e.qty, e.price
+                            ),
+                        );
+                    }
+                }
                 if !orders.contains_key(&key) {
                     f.phantom_fills += 1;
                     f.blame(&faults, e.t_ms);
@@ -357,4 +447,90 @@ pub fn check(
     }
     f.logs_disagree = differ;
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
+    use tpx_wire::log_record::RecordMeta;
+    use tpx_wire::order_entry::EnterOrder;
+
+    fn order(seq: u64, account: u32, cl: u64, side: Side) -> LogRecord {
+        LogRecord {
+            meta: RecordMeta {
+                seq,
+                term: 1,
+                timestamp_ns: seq,
+                origin: tpx_node::sequencing::feed::origin_of(0, account),
+                account,
+            },
+            input: Input::EnterOrder(EnterOrder {
+                cl_ord_id: cl,
+                price: 60_000,
+                qty: 2,
+                instrument: 1,
+                side,
+                kind: OrderKind::Limit,
+                tif: TimeInForce::Gtc,
+                stp: StpMode::None,
+                post_only: false,
+                reduce_only: false,
+            }),
+        }
+    }
+
+    fn fill(account: u32, cl: u64, trade_id: u64, price: i64, qty: u64) -> Event {
+        let mut e = Event::new(account, Kind::Fill, cl);
+        (e.trade_id, e.price, e.qty) = (trade_id, price, qty);
+        e
+    }
+
+    /// The replay through the node's shards confirms the fills a client saw, and catches one
+    /// the log does not make (a wrong price, a wrong quantity, an unknown trade id).
+    #[test]
+    fn fills_are_checked_against_a_replay_of_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("node.toml");
+        std::fs::write(
+            &cfg,
+            "listen = \"127.0.0.1:0\"\naccounts_file = \"accounts.toml\"\n\
+             [[core_plan.cores]]\ncpu = 0\ngateway = true\nsequencer = true\nshards = [0]\n",
+        )
+        .unwrap();
+        let log = vec![order(1, 1, 7, Side::Sell), order(2, 2, 9, Side::Buy)];
+        let (fills, broken, hashes) = replay(&log, &cfg).unwrap();
+        assert!(broken.is_empty(), "{broken:?}");
+        assert_eq!(hashes.len(), 1);
+        assert_eq!(fills.len(), 2, "maker and taker: {fills:?}");
+        let (&(_, _, trade), _) = fills.iter().next().unwrap();
+        let logs = [log.clone(), log];
+        let accepted = |a, cl| Event::new(a, Kind::Accepted, cl);
+        let run = |extra: Event| {
+            let events = vec![
+                accepted(1, 7),
+                accepted(2, 9),
+                fill(1, 7, trade, 60_000, 2),
+                extra,
+            ];
+            check(&events, &[], &logs, 0, &Observed::default(), &cfg)
+        };
+        let f = run(fill(2, 9, trade, 60_000, 2));
+        assert_eq!(
+            (f.fills_not_reproduced, f.violations()),
+            (0, 0),
+            "{:?}",
+            f.examples
+        );
+        assert_eq!(f.replay_fills, 2);
+        for bad in [
+            fill(2, 9, trade, 60_001, 2),
+            fill(2, 9, trade, 60_000, 1),
+            fill(2, 9, trade + 1, 60_000, 2),
+        ] {
+            let f = run(bad);
+            assert_eq!(f.fills_not_reproduced, 1, "{:?}", f.examples);
+            assert_eq!(f.violations(), 1);
+        }
+    }
 }

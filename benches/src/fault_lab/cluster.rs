@@ -89,6 +89,11 @@ impl Cluster {
         self.dir.join(format!("node-{}", k + 1))
     }
 
+    /// Node `k`'s config file.
+    pub fn node_config_path(&self, k: usize) -> PathBuf {
+        self.dir.join(format!("node-{}.toml", k + 1))
+    }
+
     pub fn new(
         topo: Topology,
         dir: &Path,
@@ -215,10 +220,7 @@ assets = [1, 2, 3]
             Host::Node(k) => vec![
                 "node".into(),
                 "--config".into(),
-                self.dir
-                    .join(format!("node-{}.toml", k + 1))
-                    .display()
-                    .to_string(),
+                self.node_config_path(k).display().to_string(),
                 "--role".into(),
                 if primary { "primary" } else { "standby" }.into(),
             ],

@@ -220,7 +220,14 @@ pub fn run(cfg: &LabConfig) -> Result<Report, String> {
     let surviving = report
         .2
         .unwrap_or(if logs[1].len() > logs[0].len() { 1 } else { 0 });
-    let findings = checker::check(&events, &roles, &logs, surviving, &obs);
+    let findings = checker::check(
+        &events,
+        &roles,
+        &logs,
+        surviving,
+        &obs,
+        &c.node_config_path(surviving),
+    );
     let rep = &mut report.0;
     rep.netns = netns;
     rep.acked = findings.acked;

@@ -1,7 +1,8 @@
 //! Network namespaces for the fault lab: one per process (witness, node 1, node 2, clients),
 //! each with a veth `eth0` (10.77.0.x/24) whose peer sits on a bridge inside a namespace of its
 //! own, so a partition is an nftables rule inside a namespace and never touches the host's
-//! network. Names carry the lab's pid (`tpxl<pid>-<role>`); everything is removed on drop.
+//! network. Names carry the lab's pid and run number (`tpxl<pid>r<n>-<role>`); everything is
+//! removed on drop.
 
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
@@ -94,7 +95,11 @@ impl Topology {
     /// Creates the namespaces, veths and bridge. Falls back to loopback (and says why) when
     /// `ip netns` or nft is unavailable.
     pub fn create() -> Topology {
-        let prefix = format!("tpxl{}", std::process::id());
+        // The pid and a per-process run number: two labs of one test process (the test harness
+        // runs tests on threads) must not meet on one name.
+        static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let prefix = format!("tpxl{}r{run}", std::process::id());
         let mut t = Topology {
             prefix,
             netns: true,
@@ -262,7 +267,8 @@ pub fn remove_stale() {
         let Some(rest) = name.strip_prefix("tpxl") else {
             continue;
         };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let Ok(pid) = digits.parse::<i32>() else {
             continue;
         };
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() {

@@ -23,6 +23,7 @@ use crate::runtime::ring::{ring, Consumer, Producer};
 use crate::runtime::state::NodeState;
 use crate::sequencing::stage::{SequencerStage, StageRings, StartRole};
 use crate::shard::apply::Shard;
+use crate::shard::plan::ShardPlan;
 use crate::shard::stage::ShardStage;
 
 /// A running node.
@@ -211,47 +212,8 @@ impl Node {
         raise_memlock();
         let shard_count = plan.shard_count();
         let instruments = cfg.instruments();
-        let mut specs_by_shard: Vec<Vec<tpx_engine::InstrumentSpec>> =
-            vec![Vec::new(); shard_count as usize];
-        let mut instrument_shards = Vec::new();
-        let mut configs_by_shard: Vec<Vec<&crate::config::InstrumentConfig>> =
-            vec![Vec::new(); shard_count as usize];
-        for (k, ic) in instruments.iter().enumerate() {
-            let shard = ic.shard.unwrap_or(k as u32 % shard_count);
-            if shard >= shard_count {
-                return Err(format!(
-                    "instrument {} on shard {shard}, but the plan has {shard_count} shards",
-                    ic.symbol
-                ));
-            }
-            specs_by_shard[shard as usize].push(ic.spec()?);
-            configs_by_shard[shard as usize].push(ic);
-            instrument_shards.push((ic.id, shard as u16));
-        }
-        let placed: Vec<(crate::config::InstrumentConfig, u32)> = instruments
-            .iter()
-            .zip(&instrument_shards)
-            .map(|(ic, &(_, s))| (ic.clone(), u32::from(s)))
-            .collect();
-        replication.config_digest = crate::config::replication::config_digest(
-            shard_count,
-            &placed,
-            cfg.risk.as_ref(),
-            cfg.max_accounts,
-        );
-        // `[risk]`: each shard's risk configuration, checked here (assets, venue accounts, tiers)
-        // before anything binds; the engine checks the rest (rates, notional bounds) when the
-        // shard is built on its core, and a refusal stops the start with its typed error.
-        let mut risk_by_shard: Vec<Option<tpx_engine::RiskConfig>> =
-            vec![None; shard_count as usize];
-        if let Some(r) = &cfg.risk {
-            for (s, ics) in configs_by_shard.iter().enumerate() {
-                let rc = r
-                    .for_shard(ics, cfg.max_accounts)
-                    .map_err(|e| e.to_string())?;
-                risk_by_shard[s] = Some(rc);
-            }
-        }
+        let shards = ShardPlan::of(cfg, shard_count)?;
+        replication.config_digest = shards.config_digest;
         if let Some(max) = accounts.max_id() {
             if max >= cfg.max_accounts {
                 return Err(format!(
@@ -264,17 +226,7 @@ impl Node {
         // shards' cores.
         let (md, mut shard_md) = match cfg.md.as_ref().filter(|m| m.enabled) {
             Some(m) => {
-                let mut by_shard = vec![Vec::new(); shard_count as usize];
-                for ic in &instruments {
-                    let s = ic.shard.unwrap_or_else(|| {
-                        instrument_shards
-                            .iter()
-                            .find(|(id, _)| *id == ic.id)
-                            .map_or(0, |(_, s)| u32::from(*s))
-                    });
-                    by_shard[s as usize].push((ic.spec()?, ic.symbol.clone()));
-                }
-                let (md, parts) = crate::shard::md::NodeMd::start(m, &by_shard)?;
+                let (md, parts) = crate::shard::md::NodeMd::start(m, &shards.instruments)?;
                 (Some(md), parts.into_iter().map(Some).collect())
             }
             None => (None, Vec::new()),
@@ -373,12 +325,8 @@ impl Node {
             for &s in &core.shards {
                 parts[i].shards.push(ShardParts {
                     id: s as u16,
-                    engine: EngineConfig {
-                        instruments: specs_by_shard[s as usize].clone(),
-                        max_orders: cfg.max_orders,
-                        max_accounts: cfg.max_accounts,
-                    },
-                    risk: risk_by_shard[s as usize].clone(),
+                    engine: shards.engine(s as usize),
+                    risk: shards.risk[s as usize].clone(),
                     input: shard_inputs[s as usize].take().expect("one per shard"),
                     outputs: shard_outputs[s as usize].take().expect("one per shard"),
                     md: shard_md.get_mut(s as usize).and_then(Option::take),
@@ -405,7 +353,7 @@ impl Node {
             .iter()
             .map(|&c| Arc::new(HandoffInbox::new(bells[c].clone())))
             .collect();
-        let routing = Routing::new(&instrument_shards, shard_count as u16);
+        let routing = Routing::new(&shards.instrument_shards, shard_count as u16);
         let session_settings = SessionSettings {
             heartbeat_interval_ms: cfg.heartbeat_interval_ms as u32,
             journal_capacity: cfg.journal_capacity,

@@ -2,4 +2,6 @@
 
 pub mod apply;
 pub mod md;
+pub mod plan;
+pub mod replay;
 pub mod stage;

@@ -30,6 +30,7 @@ mod admin;
 mod demo;
 mod demo_feed;
 mod funding;
+mod replay;
 mod stat;
 mod up;
 
@@ -133,6 +134,19 @@ enum Cmd {
         /// Seconds to wait for the answer.
         #[arg(long, global = true, default_value_t = 5)]
         timeout: u64,
+    },
+    /// Replay a node's input log through the shards its config describes; print the last seq,
+    /// the fills and each shard's state hash (equal on two nodes whose logs agree).
+    Replay {
+        /// The node config (TOML): its instruments, shard plan and `[risk]`.
+        #[arg(long)]
+        config: PathBuf,
+        /// The log's folder (default: the config's `[replication] log_dir`).
+        #[arg(long)]
+        log_dir: Option<PathBuf>,
+        /// Stop after this seq.
+        #[arg(long)]
+        to_seq: Option<u64>,
     },
     /// Show a running node's counters and per-stage latencies, live (its stats file in /dev/shm).
     Stat {
@@ -366,6 +380,15 @@ fn main() -> ExitCode {
                 crate::admin::run(&opts, &action.action()).map(|()| 0)
             }
         }
+        Cmd::Replay {
+            config,
+            log_dir,
+            to_seq,
+        } => crate::replay::run(crate::replay::ReplayOptions {
+            config,
+            log_dir,
+            to_seq,
+        }),
         Cmd::Stat {
             path,
             port,
