@@ -3,6 +3,7 @@
 use tpx_engine::{Command, Engine, EngineConfig, EngineInput, Event, EventSink, RiskCommand};
 use tpx_wire::enums as w;
 use tpx_wire::log_record::{Input, LogRecord};
+use tpx_wire::order_entry::EnterOrderExt;
 
 use crate::log::{replay, LogError};
 use crate::storage::Storage;
@@ -12,35 +13,8 @@ use crate::storage::Storage;
 /// crate's engine copy, the simulator). `None`: a record with no engine input (`TermStart`).
 pub fn engine_input(input: &Input, account: u32) -> Option<EngineInput> {
     Some(EngineInput::Command(match *input {
-        Input::EnterOrder(m) => Command::NewOrder(tpx_engine::NewOrder {
-            account,
-            cl_ord_id: m.cl_ord_id,
-            instrument: m.instrument,
-            side: side_of(m.side),
-            kind: match m.kind {
-                w::OrderKind::Limit => tpx_engine::OrderKind::Limit,
-                w::OrderKind::Market => tpx_engine::OrderKind::Market,
-            },
-            price: m.price,
-            qty: m.qty,
-            tif: match m.tif {
-                w::TimeInForce::Gtc => tpx_engine::TimeInForce::Gtc,
-                w::TimeInForce::Ioc => tpx_engine::TimeInForce::Ioc,
-                w::TimeInForce::Fok => tpx_engine::TimeInForce::Fok,
-            },
-            post_only: m.post_only,
-            reduce_only: m.reduce_only,
-            stp: match m.stp {
-                w::StpMode::None => tpx_engine::StpMode::None,
-                w::StpMode::ExpireTaker => tpx_engine::StpMode::ExpireTaker,
-                w::StpMode::ExpireMaker => tpx_engine::StpMode::ExpireMaker,
-                w::StpMode::ExpireBoth => tpx_engine::StpMode::ExpireBoth,
-                w::StpMode::DecrementAndCancel => tpx_engine::StpMode::DecrementAndCancel,
-            },
-            // The log carries plain orders only (the order types' fields are not on the
-            // wire yet: issue 19).
-            ext: tpx_engine::OrderExt::NONE,
-        }),
+        Input::EnterOrder(m) => Command::NewOrder(new_order(&EnterOrderExt::plain(&m), account)),
+        Input::EnterOrderExt(m) => Command::NewOrder(new_order(&m, account)),
         Input::ReplaceOrder(m) => Command::Replace(tpx_engine::Replace {
             account,
             orig_cl_ord_id: m.orig_cl_ord_id,
@@ -112,8 +86,73 @@ pub fn engine_input(input: &Input, account: u32) -> Option<EngineInput> {
                 tier: m.tier,
             }))
         }
+        Input::Tick(_) => Command::Tick,
         Input::TermStart(_) => return None,
     }))
+}
+
+/// The engine's new order for a wire order (`EnterOrder` through [`EnterOrderExt::plain`]).
+/// Total: every decodable value maps to an order the engine accepts or rejects with a typed
+/// reason. Trigger fields that disagree (a type without a price or a price without a type,
+/// which the gateway refuses before the log) become a trigger at price 0, which the engine
+/// rejects with `InvalidTrigger`, so a log that holds one still replays the same.
+pub fn new_order(m: &EnterOrderExt, account: u32) -> tpx_engine::NewOrder {
+    use tpx_engine::{TriggerDirection as D, TriggerSource as S};
+    let watch = match m.trigger {
+        w::TriggerType::None => None,
+        w::TriggerType::LastRisesTo => Some((S::Last, D::RisesTo)),
+        w::TriggerType::LastFallsTo => Some((S::Last, D::FallsTo)),
+        w::TriggerType::MarkRisesTo => Some((S::Mark, D::RisesTo)),
+        w::TriggerType::MarkFallsTo => Some((S::Mark, D::FallsTo)),
+    };
+    let trigger = match watch {
+        Some((source, direction)) => Some(tpx_engine::Trigger {
+            price: m.trigger_price,
+            source,
+            direction,
+        }),
+        None if m.trigger_price != 0 => Some(tpx_engine::Trigger {
+            price: 0,
+            source: S::Last,
+            direction: D::RisesTo,
+        }),
+        None => None,
+    };
+    tpx_engine::NewOrder {
+        account,
+        cl_ord_id: m.cl_ord_id,
+        instrument: m.instrument,
+        side: side_of(m.side),
+        kind: match m.kind {
+            w::OrderKind::Limit => tpx_engine::OrderKind::Limit,
+            w::OrderKind::Market => tpx_engine::OrderKind::Market,
+        },
+        price: m.price,
+        qty: m.qty,
+        tif: match m.tif {
+            w::TimeInForce::Gtc => tpx_engine::TimeInForce::Gtc,
+            w::TimeInForce::Ioc => tpx_engine::TimeInForce::Ioc,
+            w::TimeInForce::Fok => tpx_engine::TimeInForce::Fok,
+            w::TimeInForce::Gtd => tpx_engine::TimeInForce::Gtd,
+        },
+        post_only: m.post_only,
+        reduce_only: m.reduce_only,
+        stp: match m.stp {
+            w::StpMode::None => tpx_engine::StpMode::None,
+            w::StpMode::ExpireTaker => tpx_engine::StpMode::ExpireTaker,
+            w::StpMode::ExpireMaker => tpx_engine::StpMode::ExpireMaker,
+            w::StpMode::ExpireBoth => tpx_engine::StpMode::ExpireBoth,
+            w::StpMode::DecrementAndCancel => tpx_engine::StpMode::DecrementAndCancel,
+        },
+        ext: tpx_engine::OrderExt {
+            trigger,
+            expire_ts_ns: m.expire_ts_ns,
+            display_qty: m.display_qty,
+            post_only_slide: m.post_only_slide,
+            close_position: m.close_position,
+            oco_cl_ord_id: m.oco_cl_ord_id,
+        },
+    }
 }
 
 /// The engine's side of a wire side.
