@@ -20,8 +20,9 @@ use crate::shard::md::ShardMd;
 pub const SHARD_ORDER_ID_SHIFT: u32 = 48;
 
 /// The wire's reject reason for an engine reason: the wire uses the engine's values (1..=31 are
-/// kept for engine reasons). An engine reason the wire does not define yet (the engine is ahead
-/// of the schema) is sent as `InvalidOrderType`, the closest generic "refused as asked".
+/// kept for engine reasons; every engine reason is defined, a test checks it). An engine reason
+/// the wire did not define (the engine ahead of the schema) would be sent as `InvalidOrderType`,
+/// the closest generic "refused as asked".
 pub fn reject_to_wire(r: EReject) -> RejectReason {
     RejectReason::from_u8(r as u8).unwrap_or(RejectReason::InvalidOrderType)
 }
@@ -381,9 +382,65 @@ impl<F: FnMut(Report)> EventSink for ReportMapper<'_, F> {
             | Event::BookReplace { instrument, .. } => self.touched = Some(instrument),
             // Market data and admin events: no execution report.
             Event::TradingStatus { .. } | Event::ReferencePrice { .. } => {}
-            // The order types' own reports have no wire message yet; the log carries plain
-            // orders only (`engine_input` sets `OrderExt::NONE`), so they cannot occur here.
-            Event::Triggered { .. } | Event::Slid { .. } | Event::Refilled { .. } => {}
+            // The order types' own reports, to the session owning the order (a trigger fires
+            // and an iceberg refills during another account's request; a slide follows its
+            // own `Accepted`, so it goes where that went).
+            Event::Triggered {
+                account,
+                cl_ord_id,
+                order_id,
+                instrument,
+                side,
+                trigger_price,
+                price,
+            } => self.send(
+                account,
+                NO_SESSION,
+                ReportKind::Triggered {
+                    cl_ord_id,
+                    order_id: base | order_id,
+                    instrument,
+                    side: wire_side(side),
+                    trigger_price,
+                    price,
+                },
+            ),
+            Event::Slid {
+                account,
+                cl_ord_id,
+                order_id,
+                instrument,
+                requested_price,
+                price,
+            } => self.send(
+                account,
+                session,
+                ReportKind::Slid {
+                    cl_ord_id,
+                    order_id: base | order_id,
+                    instrument,
+                    requested_price,
+                    price,
+                },
+            ),
+            Event::Refilled {
+                account,
+                cl_ord_id,
+                order_id,
+                instrument,
+                display_qty,
+                hidden_qty,
+            } => self.send(
+                account,
+                NO_SESSION,
+                ReportKind::Refilled {
+                    cl_ord_id,
+                    order_id: base | order_id,
+                    instrument,
+                    display_qty,
+                    hidden_qty,
+                },
+            ),
         }
     }
 
@@ -774,8 +831,19 @@ mod tests {
             ),
             (EReject::DuplicateRequest, RejectReason::DuplicateRequest),
             (EReject::NotLiquidatable, RejectReason::NotLiquidatable),
+            (EReject::InvalidTrigger, RejectReason::InvalidTrigger),
+            (EReject::InvalidExpireTime, RejectReason::InvalidExpireTime),
+            (EReject::InvalidOcoLink, RejectReason::InvalidOcoLink),
         ] {
             assert_eq!(reject_to_wire(e), w);
+        }
+        // The order types' cancel reasons (8..=10) too.
+        for (e, w) in [
+            (ECancel::Expired, CancelReason::Expired),
+            (ECancel::Oco, CancelReason::Oco),
+            (ECancel::TriggerRejected, CancelReason::TriggerRejected),
+        ] {
+            assert_eq!(cancel_to_wire(e), w);
         }
         assert_eq!(
             cancel_to_wire(ECancel::Liquidation),
