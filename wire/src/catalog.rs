@@ -457,7 +457,7 @@ pub fn examples() -> Vec<(&'static str, Vec<u8>)> {
             seq: 1237,
             term: 2,
             timestamp_ns: TS,
-            origin: 0,
+            origin: 0xFF00_0000,
             account: 0,
         },
         input: Input::Tick(Tick {}),

@@ -148,7 +148,8 @@ crate::wire_message! {
     /// timestamp (the record's) expire GTD orders. The primary's sequencing stage logs one when
     /// a GTD order is due and no other record has carried the log's time past its expiry (see
     /// ARCHITECTURE.md, "GTD expiry by the sequencer's clock"); replay expires the same orders
-    /// at the same place. The record's `origin` and `account` are 0.
+    /// at the same place. The record's `origin` names every shard (the node's `0xFF << 24`) and
+    /// its `account` is 0.
     pub struct Tick = template template::TICK, schema INPUT_LOG, size 8 {
     }
     reserved []
