@@ -504,3 +504,79 @@ fn a_tp_sl_pair_on_a_perpetual_position_fires_on_the_mark() {
         RejectReason::ReduceOnlyWouldIncrease
     );
 }
+
+/// The order types live in the log, not in a gateway: after a restart (the log replayed into
+/// fresh shards) a pending stop still fires on a trade, a resting GTD order still expires by
+/// the sequencer's tick, and an iceberg still refills, each reported to the account's new
+/// session (which adopts the orders).
+#[test]
+fn order_types_survive_a_restart_by_replay() {
+    let cpu = cpus().first().copied().unwrap_or(0);
+    let cfg = base_config(CorePlan::single(cpu));
+    let expire = unix_now_ns() + 2_500_000_000;
+    {
+        let mut node = Node::start(&cfg, accounts()).unwrap();
+        let mut owner = login(&node, 1);
+        let mut bidder = login(&node, 3);
+        bidder
+            .send(&req::enter(limit(1, BTC_USDT, Side::Buy, 49_980, 5)))
+            .unwrap();
+        accepted(&mut bidder, 1);
+        let orders = [
+            Order::market(1, BTC_USDT, Side::Sell, 49_000, 2).stop(49_990, PriceSource::Last),
+            Order::limit(2, BTC_USDT, Side::Buy, 49_000, 1).gtd(expire),
+            Order::limit(3, BTC_USDT, Side::Sell, 50_100, 10).iceberg(3),
+        ];
+        for o in &orders {
+            owner.send(&o.message()).unwrap();
+            accepted(&mut owner, o.0.cl_ord_id);
+        }
+        node.stop();
+    }
+    let node = Node::start(&cfg, accounts()).unwrap();
+    let mut owner = Client::connect_at(common::cfg(&node, 1, 1), 0).unwrap();
+    let mut seller = login(&node, 2);
+    let mut buyer = login(&node, 4);
+    // A trade at 49,985 fires the stop the log kept.
+    seller
+        .send(&req::enter(limit(1, BTC_USDT, Side::Sell, 49_985, 1)))
+        .unwrap();
+    accepted(&mut seller, 1);
+    buyer
+        .send(&req::enter(limit(1, BTC_USDT, Side::Buy, 49_985, 1)))
+        .unwrap();
+    let got = orders_until(&mut owner, |m| matches!(m, ServerMessage::OrderExecuted(_)));
+    assert!(
+        matches!(
+            got[..],
+            [ServerMessage::OrderTriggered(t), ServerMessage::OrderExecuted(x)]
+                if t.cl_ord_id == 1 && x.cl_ord_id == 1 && x.price == 49_980 && x.qty == 2
+        ),
+        "{got:?}"
+    );
+    // The iceberg refills.
+    buyer
+        .send(&req::enter(limit(2, BTC_USDT, Side::Buy, 50_100, 3)))
+        .unwrap();
+    let got = orders_until(&mut owner, |m| matches!(m, ServerMessage::OrderRefilled(_)));
+    assert!(
+        matches!(
+            got[..],
+            [ServerMessage::OrderExecuted(x), ServerMessage::OrderRefilled(r)]
+                if x.cl_ord_id == 3 && x.leaves_qty == 7 && r.display_qty == 3 && r.hidden_qty == 4
+        ),
+        "{got:?}"
+    );
+    // The GTD order expires with nothing else arriving.
+    let got = orders_until(&mut owner, |m| {
+        matches!(m, ServerMessage::OrderCancelled(_))
+    });
+    assert!(
+        matches!(
+            got[..],
+            [ServerMessage::OrderCancelled(c)]
+                if c.cl_ord_id == 2 && c.reason == CancelReason::Expired && c.timestamp_ns >= expire
+        ),
+        "{got:?}"
+    );
+}
