@@ -382,6 +382,12 @@ fn an_iceberg_refill_is_seen_in_market_data() {
         }
     }
     assert_eq!(feed.core().books().live_orders(), 1);
+    // The subscriber's book: the slice left (2 of 3), not the 8 lots the order has.
+    let book = common::feed::feed_book(&feed, BTC_USDT);
+    assert_eq!(
+        book.iter().map(|o| (o.order_id, o.qty)).collect::<Vec<_>>(),
+        vec![(id, 2)]
+    );
 }
 
 const ADMIN: u32 = 50;
