@@ -432,3 +432,98 @@ pub fn replay_hash<S: Storage + Send>(
     a.rebuild(st, upto)?;
     Ok((a.applied_seq, a.state_hash()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tpx_engine::{OrderExt, TriggerDirection as D, TriggerSource as S};
+    use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce, TriggerType};
+    use tpx_wire::order_entry::EnterOrder;
+
+    fn plain() -> EnterOrder {
+        EnterOrder {
+            cl_ord_id: 5,
+            price: 100,
+            qty: 4,
+            instrument: 1,
+            side: Side::Sell,
+            kind: OrderKind::Limit,
+            tif: TimeInForce::Gtc,
+            stp: StpMode::ExpireBoth,
+            post_only: true,
+            reduce_only: false,
+        }
+    }
+
+    fn order_of(input: Input) -> tpx_engine::NewOrder {
+        match engine_input(&input, 9) {
+            Some(EngineInput::Command(Command::NewOrder(o))) => o,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_enter_order_is_a_plain_order_and_its_ext_form_the_same() {
+        let o = order_of(Input::EnterOrder(plain()));
+        assert_eq!(o.ext, OrderExt::NONE);
+        assert!(o.ext.is_plain());
+        assert_eq!((o.account, o.cl_ord_id, o.price, o.qty), (9, 5, 100, 4));
+        assert_eq!(
+            order_of(Input::EnterOrderExt(EnterOrderExt::plain(&plain()))),
+            o
+        );
+    }
+
+    #[test]
+    fn every_order_type_field_reaches_the_engine() {
+        for (t, want) in [
+            (TriggerType::LastRisesTo, (S::Last, D::RisesTo)),
+            (TriggerType::LastFallsTo, (S::Last, D::FallsTo)),
+            (TriggerType::MarkRisesTo, (S::Mark, D::RisesTo)),
+            (TriggerType::MarkFallsTo, (S::Mark, D::FallsTo)),
+        ] {
+            let m = EnterOrderExt {
+                trigger: t,
+                trigger_price: 90,
+                tif: TimeInForce::Gtd,
+                expire_ts_ns: 77,
+                display_qty: 2,
+                post_only_slide: true,
+                close_position: true,
+                oco_cl_ord_id: 3,
+                ..EnterOrderExt::plain(&plain())
+            };
+            let o = order_of(Input::EnterOrderExt(m));
+            let tr = o.ext.trigger.expect("a trigger");
+            assert_eq!((tr.price, tr.source, tr.direction), (90, want.0, want.1));
+            assert_eq!(o.tif, tpx_engine::TimeInForce::Gtd);
+            assert_eq!(
+                (
+                    o.ext.expire_ts_ns,
+                    o.ext.display_qty,
+                    o.ext.post_only_slide,
+                    o.ext.close_position,
+                    o.ext.oco_cl_ord_id
+                ),
+                (77, 2, true, true, 3)
+            );
+        }
+        // A trigger price without a type: a trigger at price 0 (the engine's InvalidTrigger).
+        let m = EnterOrderExt {
+            trigger_price: 90,
+            ..EnterOrderExt::plain(&plain())
+        };
+        assert_eq!(
+            order_of(Input::EnterOrderExt(m))
+                .ext
+                .trigger
+                .map(|t| t.price),
+            Some(0)
+        );
+        // A tick is the engine's tick.
+        assert_eq!(
+            engine_input(&Input::Tick(tpx_wire::log_record::Tick {}), 0),
+            Some(EngineInput::Command(Command::Tick))
+        );
+    }
+}
