@@ -2,7 +2,8 @@
 //! through a node's whole request path: a stop triggered by a trade, a post-only order that
 //! slides, an iceberg whose refill market data shows (slice only), a GTD order expired by the
 //! sequencer's tick with nothing else arriving, and a take-profit / stop-loss OCO pair on a
-//! perpetual position fired by an admin mark price (risk on).
+//! perpetual position fired by an admin mark price (risk on); and all of it across a restart (the
+//! log replayed) and across a failover (`tpx node` processes, SIGKILL of the primary).
 
 mod common;
 
@@ -574,6 +575,131 @@ fn order_types_survive_a_restart_by_replay() {
         "{got:?}"
     );
     // The GTD order expires with nothing else arriving.
+    let got = orders_until(&mut owner, |m| {
+        matches!(m, ServerMessage::OrderCancelled(_))
+    });
+    assert!(
+        matches!(
+            got[..],
+            [ServerMessage::OrderCancelled(c)]
+                if c.cl_ord_id == 2 && c.reason == CancelReason::Expired && c.timestamp_ns >= expire
+        ),
+        "{got:?}"
+    );
+}
+
+mod procs;
+
+/// The point of putting the order types in the engine: a failover keeps them. A primary and a
+/// standby (`tpx node` processes, replicated log, a witness): a pending stop, a GTD order and an
+/// iceberg acknowledged on the primary; SIGKILL of the primary; on the promoted standby a trade
+/// fires the stop, the iceberg refills and the GTD order expires by the new primary's tick.
+#[test]
+fn order_types_survive_a_failover() {
+    use procs::{free_port, listening, node_config, Proc};
+    use tpx_client::token_from_str;
+    use tpx_node::gateway::accounts::{demo_accounts, demo_accounts_file};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("accounts.toml"),
+        toml::to_string(&demo_accounts_file(&demo_accounts(4), 1_000_000)).unwrap(),
+    )
+    .unwrap();
+    let cpu = |k: usize| {
+        let c = cpus();
+        c.get(k % c.len().max(1)).copied().unwrap_or(0)
+    };
+    let w = free_port();
+    let repl = [free_port(), free_port()];
+    let cfgs = [
+        node_config(dir.path(), 0, cpu(0), repl, w)
+            .display()
+            .to_string(),
+        node_config(dir.path(), 1, cpu(1), repl, w)
+            .display()
+            .to_string(),
+    ];
+    let w_s = w.to_string();
+    let state = dir.path().join("witness.state").display().to_string();
+    let _witness = Proc::start(
+        "witness",
+        &[
+            "witness",
+            "--listen",
+            &w_s,
+            "--lease-us",
+            "200000",
+            "--state-file",
+            &state,
+        ],
+    );
+    let mut primary = Proc::start(
+        "node-1",
+        &["node", "--config", &cfgs[0], "--role", "primary"],
+    );
+    primary.expect("ROLE primary node=1");
+    let a1 = listening(&primary);
+    let standby = Proc::start(
+        "node-2",
+        &["node", "--config", &cfgs[1], "--role", "standby"],
+    );
+    let a2 = listening(&standby);
+    standby.expect("ROLE standby node=2");
+    let connect = |addr, account: u32| {
+        let token = token_from_str(&format!("demo-token-{account}"));
+        Client::connect_at(tpx_client::ClientConfig::new(addr, account, 1, token), 0).unwrap()
+    };
+    let expire = unix_now_ns() + 3_000_000_000;
+    {
+        let mut owner = connect(a1, 1);
+        let mut bidder = connect(a1, 3);
+        bidder
+            .send(&req::enter(limit(1, BTC_USDT, Side::Buy, 49_980, 5)))
+            .unwrap();
+        accepted(&mut bidder, 1);
+        for o in [
+            Order::market(1, BTC_USDT, Side::Sell, 49_000, 2).stop(49_990, PriceSource::Last),
+            Order::limit(2, BTC_USDT, Side::Buy, 49_000, 1).gtd(expire),
+            Order::limit(3, BTC_USDT, Side::Sell, 50_100, 10).iceberg(3),
+        ] {
+            owner.send(&o.message()).unwrap();
+            accepted(&mut owner, o.0.cl_ord_id);
+        }
+    }
+    primary.signal(libc::SIGKILL);
+    primary.wait();
+    standby.expect("ROLE primary node=2");
+    let mut owner = connect(a2, 1);
+    let mut seller = connect(a2, 2);
+    let mut buyer = connect(a2, 4);
+    seller
+        .send(&req::enter(limit(1, BTC_USDT, Side::Sell, 49_985, 1)))
+        .unwrap();
+    accepted(&mut seller, 1);
+    buyer
+        .send(&req::enter(limit(1, BTC_USDT, Side::Buy, 49_985, 1)))
+        .unwrap();
+    let got = orders_until(&mut owner, |m| matches!(m, ServerMessage::OrderExecuted(_)));
+    assert!(
+        matches!(
+            got[..],
+            [ServerMessage::OrderTriggered(t), ServerMessage::OrderExecuted(x)]
+                if t.cl_ord_id == 1 && x.cl_ord_id == 1 && x.price == 49_980 && x.qty == 2
+        ),
+        "{got:?}"
+    );
+    buyer
+        .send(&req::enter(limit(2, BTC_USDT, Side::Buy, 50_100, 3)))
+        .unwrap();
+    let got = orders_until(&mut owner, |m| matches!(m, ServerMessage::OrderRefilled(_)));
+    assert!(
+        matches!(
+            got[..],
+            [ServerMessage::OrderExecuted(x), ServerMessage::OrderRefilled(r)]
+                if x.cl_ord_id == 3 && r.display_qty == 3 && r.hidden_qty == 4
+        ),
+        "{got:?}"
+    );
     let got = orders_until(&mut owner, |m| {
         matches!(m, ServerMessage::OrderCancelled(_))
     });
