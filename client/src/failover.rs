@@ -63,6 +63,7 @@ pub struct FailoverClient {
 fn answer_id(m: &ClientMessage) -> Option<u64> {
     match m {
         ClientMessage::EnterOrder(o) => Some(o.cl_ord_id),
+        ClientMessage::EnterOrderExt(o) => Some(o.cl_ord_id),
         ClientMessage::ReplaceOrder(r) => Some(r.new_cl_ord_id),
         ClientMessage::CancelOrder(c) => Some(c.cl_ord_id),
         _ => None,

@@ -28,7 +28,9 @@
 
 pub mod admin;
 pub mod failover;
+pub mod order;
 pub use failover::{Event, FailoverClient};
+pub use order::{Order, PriceSource};
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -505,6 +507,10 @@ pub mod req {
 
     pub fn enter(m: EnterOrder) -> ClientMessage {
         ClientMessage::EnterOrder(m)
+    }
+    /// A new order with the order types (see [`crate::order::Order`]).
+    pub fn order(o: crate::order::Order) -> ClientMessage {
+        o.message()
     }
     pub fn replace(m: ReplaceOrder) -> ClientMessage {
         ClientMessage::ReplaceOrder(m)

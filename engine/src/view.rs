@@ -102,6 +102,14 @@ impl Engine {
         self.store.slab.used as usize
     }
 
+    /// The earliest expiry of a live GTD order (`None`: none): the first command whose
+    /// timestamp reaches it expires that order. The node's sequencer logs a `Tick` at it when
+    /// nothing else arrives.
+    #[inline]
+    pub fn next_expiry_ns(&self) -> Option<u64> {
+        (self.store.next_expiry != u64::MAX).then_some(self.store.next_expiry)
+    }
+
     /// Trigger orders waiting for their trigger (live, not on any book).
     pub fn pending_triggers(&self) -> usize {
         self.books

@@ -338,4 +338,134 @@ mod tests {
         assert!(matches!(v[1], MdMessage::Trade(t) if t.aggressor_side == Side::Buy && t.qty == 2));
         assert_eq!(v.len(), 2);
     }
+
+    /// What a public feed shows of the order types, from a real engine: a pending stop shows
+    /// nothing, an iceberg shows its slice and each refill as a new `AddOrder` of the same id
+    /// after the execution that emptied the slice, never its hidden quantity; a fired stop shows
+    /// only as trades.
+    #[test]
+    fn order_types_show_only_public_book_events() {
+        use tpx_engine::*;
+        let spec = InstrumentSpec {
+            id: 1,
+            kind: InstrumentKind::Spot { base: 1, quote: 2 },
+            tick_size: 1,
+            lot_size: 1,
+            min_price: 1,
+            max_price: 1_000,
+            min_qty: 1,
+            max_qty: 1_000,
+            min_notional: 0,
+        };
+        let mut e = Engine::new(EngineConfig {
+            instruments: vec![spec],
+            max_orders: 16,
+            max_accounts: 4,
+        })
+        .unwrap();
+        let order = |account, cl_ord_id, side, kind, tif, price, qty, ext| {
+            Command::NewOrder(NewOrder {
+                account,
+                cl_ord_id,
+                instrument: 1,
+                side,
+                kind,
+                price,
+                qty,
+                tif,
+                post_only: false,
+                reduce_only: false,
+                stp: StpMode::None,
+                ext,
+            })
+        };
+        let md = |e: &mut Engine, ts: u64, c: Command| {
+            let mut events = Vec::new();
+            e.process(ts, &c, &mut events);
+            let mut v = Vec::new();
+            for ev in &events {
+                event_messages(ts, ev, 0, |m| v.push(m));
+            }
+            v
+        };
+        let ice = OrderExt {
+            display_qty: 3,
+            ..OrderExt::NONE
+        };
+        let v = md(
+            &mut e,
+            1,
+            order(
+                1,
+                1,
+                ESide::Sell,
+                OrderKind::Limit,
+                TimeInForce::Gtc,
+                100,
+                10,
+                ice,
+            ),
+        );
+        assert!(matches!(v[..], [MdMessage::AddOrder(a)] if a.order_id == 1 && a.qty == 3));
+        let stop = OrderExt {
+            trigger: Some(Trigger {
+                price: 100,
+                source: TriggerSource::Last,
+                direction: TriggerDirection::RisesTo,
+            }),
+            ..OrderExt::NONE
+        };
+        let v = md(
+            &mut e,
+            2,
+            order(
+                2,
+                1,
+                ESide::Buy,
+                OrderKind::Market,
+                TimeInForce::Ioc,
+                110,
+                1,
+                stop,
+            ),
+        );
+        assert!(v.is_empty(), "a pending stop is invisible: {v:?}");
+        // A buy of 4 empties the slice (3), the iceberg refills 3 at the back and the 4th lot
+        // trades with it; the trade at 100 fires the stop, which takes 1 more.
+        let v = md(
+            &mut e,
+            3,
+            order(
+                3,
+                1,
+                ESide::Buy,
+                OrderKind::Limit,
+                TimeInForce::Ioc,
+                100,
+                4,
+                OrderExt::NONE,
+            ),
+        );
+        let kinds: Vec<(u16, u64, u64)> = v
+            .iter()
+            .map(|m| match m {
+                MdMessage::AddOrder(a) => (100, a.order_id, a.qty),
+                MdMessage::OrderExecuted(x) => (101, x.order_id, x.qty),
+                MdMessage::Trade(t) => (105, 0, t.qty),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (101, 1, 3),
+                (105, 0, 3),
+                (100, 1, 3),
+                (101, 1, 1),
+                (105, 0, 1),
+                (101, 1, 1),
+                (105, 0, 1),
+            ]
+        );
+    }
 }

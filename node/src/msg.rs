@@ -3,6 +3,7 @@
 use tpx_engine::{AccountId, ClientOrderId, InstrumentId, OrderId, PriceTicks, QtyLots, TradeId};
 use tpx_wire::enums::{BalanceReason, CancelReason, Liquidity, RejectReason, RequestKind, Side};
 use tpx_wire::log_record::Input;
+use tpx_wire::replies::{OrderRefilled, OrderSlid, OrderTriggered, ServerMessage};
 
 /// `Request::shard` for "every shard" (a mass cancel without an instrument).
 pub const ALL_SHARDS: u16 = u16::MAX;
@@ -76,11 +77,73 @@ impl Request {
     pub fn reject_subject(&self) -> Option<(RequestKind, u64)> {
         Some(match &self.input {
             Input::EnterOrder(o) => (RequestKind::EnterOrder, o.cl_ord_id),
+            Input::EnterOrderExt(o) => (RequestKind::EnterOrderExt, o.cl_ord_id),
             Input::ReplaceOrder(r) => (RequestKind::ReplaceOrder, r.new_cl_ord_id),
             Input::CancelOrder(c) => (RequestKind::CancelOrder, c.cl_ord_id),
             Input::MassCancel(_) => (RequestKind::MassCancel, 0),
-            Input::Halt(_) | Input::Resume(_) | Input::SetReferencePrice(_) => return None,
+            Input::Halt(_)
+            | Input::Resume(_)
+            | Input::SetReferencePrice(_)
+            | Input::Tick(_)
+            | Input::TermStart(_) => return None,
             admin => (admin_kind(admin)?, self.request_id),
+        })
+    }
+}
+
+impl ReportKind {
+    /// The wire reply of an order-type report (`Triggered`, `Slid`, `Refilled`) as reply `seq`
+    /// of its session; `None` for any other report.
+    pub fn order_type_reply(&self, seq: u64, timestamp_ns: u64) -> Option<ServerMessage> {
+        Some(match *self {
+            ReportKind::Triggered {
+                cl_ord_id,
+                order_id,
+                instrument,
+                side,
+                trigger_price,
+                price,
+            } => ServerMessage::OrderTriggered(OrderTriggered {
+                seq,
+                timestamp_ns,
+                cl_ord_id,
+                order_id,
+                trigger_price,
+                price,
+                instrument,
+                side,
+            }),
+            ReportKind::Slid {
+                cl_ord_id,
+                order_id,
+                instrument,
+                requested_price,
+                price,
+            } => ServerMessage::OrderSlid(OrderSlid {
+                seq,
+                timestamp_ns,
+                cl_ord_id,
+                order_id,
+                requested_price,
+                price,
+                instrument,
+            }),
+            ReportKind::Refilled {
+                cl_ord_id,
+                order_id,
+                instrument,
+                display_qty,
+                hidden_qty,
+            } => ServerMessage::OrderRefilled(OrderRefilled {
+                seq,
+                timestamp_ns,
+                cl_ord_id,
+                order_id,
+                display_qty,
+                hidden_qty,
+                instrument,
+            }),
+            _ => return None,
         })
     }
 }
@@ -166,6 +229,31 @@ pub enum ReportKind {
         price: PriceTicks,
         qty: QtyLots,
         priority_kept: bool,
+    },
+    /// A trigger order fired (`price`: the last or mark price that fired it).
+    Triggered {
+        cl_ord_id: ClientOrderId,
+        order_id: OrderId,
+        instrument: InstrumentId,
+        side: Side,
+        trigger_price: PriceTicks,
+        price: PriceTicks,
+    },
+    /// A post-only-slide order was re-priced from `requested_price` to `price`.
+    Slid {
+        cl_ord_id: ClientOrderId,
+        order_id: OrderId,
+        instrument: InstrumentId,
+        requested_price: PriceTicks,
+        price: PriceTicks,
+    },
+    /// An iceberg showed `display_qty` more from its hidden rest (`hidden_qty` left).
+    Refilled {
+        cl_ord_id: ClientOrderId,
+        order_id: OrderId,
+        instrument: InstrumentId,
+        display_qty: QtyLots,
+        hidden_qty: QtyLots,
     },
     /// One shard finished its part of a mass cancel (the gateway acks when all have).
     MassCancelDone {

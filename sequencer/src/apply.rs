@@ -3,6 +3,7 @@
 use tpx_engine::{Command, Engine, EngineConfig, EngineInput, Event, EventSink, RiskCommand};
 use tpx_wire::enums as w;
 use tpx_wire::log_record::{Input, LogRecord};
+use tpx_wire::order_entry::EnterOrderExt;
 
 use crate::log::{replay, LogError};
 use crate::storage::Storage;
@@ -12,35 +13,8 @@ use crate::storage::Storage;
 /// crate's engine copy, the simulator). `None`: a record with no engine input (`TermStart`).
 pub fn engine_input(input: &Input, account: u32) -> Option<EngineInput> {
     Some(EngineInput::Command(match *input {
-        Input::EnterOrder(m) => Command::NewOrder(tpx_engine::NewOrder {
-            account,
-            cl_ord_id: m.cl_ord_id,
-            instrument: m.instrument,
-            side: side_of(m.side),
-            kind: match m.kind {
-                w::OrderKind::Limit => tpx_engine::OrderKind::Limit,
-                w::OrderKind::Market => tpx_engine::OrderKind::Market,
-            },
-            price: m.price,
-            qty: m.qty,
-            tif: match m.tif {
-                w::TimeInForce::Gtc => tpx_engine::TimeInForce::Gtc,
-                w::TimeInForce::Ioc => tpx_engine::TimeInForce::Ioc,
-                w::TimeInForce::Fok => tpx_engine::TimeInForce::Fok,
-            },
-            post_only: m.post_only,
-            reduce_only: m.reduce_only,
-            stp: match m.stp {
-                w::StpMode::None => tpx_engine::StpMode::None,
-                w::StpMode::ExpireTaker => tpx_engine::StpMode::ExpireTaker,
-                w::StpMode::ExpireMaker => tpx_engine::StpMode::ExpireMaker,
-                w::StpMode::ExpireBoth => tpx_engine::StpMode::ExpireBoth,
-                w::StpMode::DecrementAndCancel => tpx_engine::StpMode::DecrementAndCancel,
-            },
-            // The log carries plain orders only (the order types' fields are not on the
-            // wire yet: issue 19).
-            ext: tpx_engine::OrderExt::NONE,
-        }),
+        Input::EnterOrder(m) => Command::NewOrder(new_order(&EnterOrderExt::plain(&m), account)),
+        Input::EnterOrderExt(m) => Command::NewOrder(new_order(&m, account)),
         Input::ReplaceOrder(m) => Command::Replace(tpx_engine::Replace {
             account,
             orig_cl_ord_id: m.orig_cl_ord_id,
@@ -112,8 +86,73 @@ pub fn engine_input(input: &Input, account: u32) -> Option<EngineInput> {
                 tier: m.tier,
             }))
         }
+        Input::Tick(_) => Command::Tick,
         Input::TermStart(_) => return None,
     }))
+}
+
+/// The engine's new order for a wire order (`EnterOrder` through [`EnterOrderExt::plain`]).
+/// Total: every decodable value maps to an order the engine accepts or rejects with a typed
+/// reason. Trigger fields that disagree (a type without a price or a price without a type,
+/// which the gateway refuses before the log) become a trigger at price 0, which the engine
+/// rejects with `InvalidTrigger`, so a log that holds one still replays the same.
+pub fn new_order(m: &EnterOrderExt, account: u32) -> tpx_engine::NewOrder {
+    use tpx_engine::{TriggerDirection as D, TriggerSource as S};
+    let watch = match m.trigger {
+        w::TriggerType::None => None,
+        w::TriggerType::LastRisesTo => Some((S::Last, D::RisesTo)),
+        w::TriggerType::LastFallsTo => Some((S::Last, D::FallsTo)),
+        w::TriggerType::MarkRisesTo => Some((S::Mark, D::RisesTo)),
+        w::TriggerType::MarkFallsTo => Some((S::Mark, D::FallsTo)),
+    };
+    let trigger = match watch {
+        Some((source, direction)) => Some(tpx_engine::Trigger {
+            price: m.trigger_price,
+            source,
+            direction,
+        }),
+        None if m.trigger_price != 0 => Some(tpx_engine::Trigger {
+            price: 0,
+            source: S::Last,
+            direction: D::RisesTo,
+        }),
+        None => None,
+    };
+    tpx_engine::NewOrder {
+        account,
+        cl_ord_id: m.cl_ord_id,
+        instrument: m.instrument,
+        side: side_of(m.side),
+        kind: match m.kind {
+            w::OrderKind::Limit => tpx_engine::OrderKind::Limit,
+            w::OrderKind::Market => tpx_engine::OrderKind::Market,
+        },
+        price: m.price,
+        qty: m.qty,
+        tif: match m.tif {
+            w::TimeInForce::Gtc => tpx_engine::TimeInForce::Gtc,
+            w::TimeInForce::Ioc => tpx_engine::TimeInForce::Ioc,
+            w::TimeInForce::Fok => tpx_engine::TimeInForce::Fok,
+            w::TimeInForce::Gtd => tpx_engine::TimeInForce::Gtd,
+        },
+        post_only: m.post_only,
+        reduce_only: m.reduce_only,
+        stp: match m.stp {
+            w::StpMode::None => tpx_engine::StpMode::None,
+            w::StpMode::ExpireTaker => tpx_engine::StpMode::ExpireTaker,
+            w::StpMode::ExpireMaker => tpx_engine::StpMode::ExpireMaker,
+            w::StpMode::ExpireBoth => tpx_engine::StpMode::ExpireBoth,
+            w::StpMode::DecrementAndCancel => tpx_engine::StpMode::DecrementAndCancel,
+        },
+        ext: tpx_engine::OrderExt {
+            trigger,
+            expire_ts_ns: m.expire_ts_ns,
+            display_qty: m.display_qty,
+            post_only_slide: m.post_only_slide,
+            close_position: m.close_position,
+            oco_cl_ord_id: m.oco_cl_ord_id,
+        },
+    }
 }
 
 /// The engine's side of a wire side.
@@ -392,4 +431,99 @@ pub fn replay_hash<S: Storage + Send>(
         .map_err(|e| LogError::Io(std::io::Error::other(format!("engine config: {e:?}"))))?;
     a.rebuild(st, upto)?;
     Ok((a.applied_seq, a.state_hash()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tpx_engine::{OrderExt, TriggerDirection as D, TriggerSource as S};
+    use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce, TriggerType};
+    use tpx_wire::order_entry::EnterOrder;
+
+    fn plain() -> EnterOrder {
+        EnterOrder {
+            cl_ord_id: 5,
+            price: 100,
+            qty: 4,
+            instrument: 1,
+            side: Side::Sell,
+            kind: OrderKind::Limit,
+            tif: TimeInForce::Gtc,
+            stp: StpMode::ExpireBoth,
+            post_only: true,
+            reduce_only: false,
+        }
+    }
+
+    fn order_of(input: Input) -> tpx_engine::NewOrder {
+        match engine_input(&input, 9) {
+            Some(EngineInput::Command(Command::NewOrder(o))) => o,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_enter_order_is_a_plain_order_and_its_ext_form_the_same() {
+        let o = order_of(Input::EnterOrder(plain()));
+        assert_eq!(o.ext, OrderExt::NONE);
+        assert!(o.ext.is_plain());
+        assert_eq!((o.account, o.cl_ord_id, o.price, o.qty), (9, 5, 100, 4));
+        assert_eq!(
+            order_of(Input::EnterOrderExt(EnterOrderExt::plain(&plain()))),
+            o
+        );
+    }
+
+    #[test]
+    fn every_order_type_field_reaches_the_engine() {
+        for (t, want) in [
+            (TriggerType::LastRisesTo, (S::Last, D::RisesTo)),
+            (TriggerType::LastFallsTo, (S::Last, D::FallsTo)),
+            (TriggerType::MarkRisesTo, (S::Mark, D::RisesTo)),
+            (TriggerType::MarkFallsTo, (S::Mark, D::FallsTo)),
+        ] {
+            let m = EnterOrderExt {
+                trigger: t,
+                trigger_price: 90,
+                tif: TimeInForce::Gtd,
+                expire_ts_ns: 77,
+                display_qty: 2,
+                post_only_slide: true,
+                close_position: true,
+                oco_cl_ord_id: 3,
+                ..EnterOrderExt::plain(&plain())
+            };
+            let o = order_of(Input::EnterOrderExt(m));
+            let tr = o.ext.trigger.expect("a trigger");
+            assert_eq!((tr.price, tr.source, tr.direction), (90, want.0, want.1));
+            assert_eq!(o.tif, tpx_engine::TimeInForce::Gtd);
+            assert_eq!(
+                (
+                    o.ext.expire_ts_ns,
+                    o.ext.display_qty,
+                    o.ext.post_only_slide,
+                    o.ext.close_position,
+                    o.ext.oco_cl_ord_id
+                ),
+                (77, 2, true, true, 3)
+            );
+        }
+        // A trigger price without a type: a trigger at price 0 (the engine's InvalidTrigger).
+        let m = EnterOrderExt {
+            trigger_price: 90,
+            ..EnterOrderExt::plain(&plain())
+        };
+        assert_eq!(
+            order_of(Input::EnterOrderExt(m))
+                .ext
+                .trigger
+                .map(|t| t.price),
+            Some(0)
+        );
+        // A tick is the engine's tick.
+        assert_eq!(
+            engine_input(&Input::Tick(tpx_wire::log_record::Tick {}), 0),
+            Some(EngineInput::Command(Command::Tick))
+        );
+    }
 }

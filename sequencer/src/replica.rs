@@ -190,6 +190,7 @@ impl Dedup {
     pub fn key(origin: u32, input: &Input) -> Option<(u32, u64)> {
         match input {
             Input::EnterOrder(m) => Some((origin, m.cl_ord_id)),
+            Input::EnterOrderExt(m) => Some((origin, m.cl_ord_id)),
             Input::ReplaceOrder(m) if m.new_cl_ord_id != m.orig_cl_ord_id => {
                 Some((origin, m.new_cl_ord_id))
             }
@@ -514,6 +515,11 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
     /// The timestamp of the last record sequenced or received (what `submit` just stamped).
     pub fn last_timestamp_ns(&self) -> u64 {
         self.last_ts_ns
+    }
+    /// The stamp `submit` would give a record now (the replica's clock, never below the last
+    /// stamp): what a caller compares with a sequencer-time deadline (GTD expiry).
+    pub fn stamp_now_ns(&self) -> u64 {
+        self.clock.now_ns().max(self.last_ts_ns)
     }
     /// Primary: every record up to this seq may be acknowledged to its client (durable as the
     /// durability mode requires, and safe across a failover). Standby: the primary's, as last

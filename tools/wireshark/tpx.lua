@@ -12,12 +12,13 @@ local vs_bool = { [0] = "false", [1] = "true" }
 local vs_opt_instrument = { [4294967295] = "none / all" }
 local vs_Side = { [1] = "Buy", [2] = "Sell" }
 local vs_OrderKind = { [1] = "Limit", [2] = "Market" }
-local vs_TimeInForce = { [1] = "Gtc", [2] = "Ioc", [3] = "Fok" }
+local vs_TimeInForce = { [1] = "Gtc", [2] = "Ioc", [3] = "Fok", [4] = "Gtd" }
+local vs_TriggerType = { [0] = "None", [1] = "LastRisesTo", [2] = "LastFallsTo", [3] = "MarkRisesTo", [4] = "MarkFallsTo" }
 local vs_StpMode = { [0] = "None", [1] = "ExpireTaker", [2] = "ExpireMaker", [3] = "ExpireBoth", [4] = "DecrementAndCancel" }
-local vs_RejectReason = { [1] = "UnknownInstrument", [2] = "InstrumentHalted", [3] = "InvalidPrice", [4] = "PriceOutsideBand", [5] = "InvalidQuantity", [6] = "BelowMinNotional", [7] = "DuplicateClientOrderId", [8] = "UnknownOrder", [9] = "PostOnlyWouldTake", [10] = "FokNotFillable", [11] = "BookFull", [12] = "InvalidModify", [13] = "UnknownAccount", [14] = "InvalidOrderType", [15] = "InsufficientBalance", [16] = "ReduceOnlyWouldIncrease", [17] = "MaxPositionExceeded", [18] = "DuplicateRequest", [19] = "UnknownAsset", [20] = "InvalidAmount", [21] = "NoMarkPrice", [22] = "RiskDisabled", [23] = "NoPosition", [24] = "NotPerpetual", [25] = "InvalidFeeTier", [26] = "NotLiquidatable", [32] = "Throttled", [33] = "NotLoggedIn", [34] = "ClOrdIdNotIncreasing", [35] = "Backpressure", [36] = "Unavailable", [37] = "NotAuthorized" }
-local vs_RequestKind = { [16] = "EnterOrder", [17] = "ReplaceOrder", [18] = "CancelOrder", [19] = "MassCancel", [20] = "AdminDeposit", [21] = "AdminWithdraw", [22] = "AdminSetMarkPrice", [23] = "AdminApplyFunding", [24] = "AdminLiquidate", [25] = "AdminSetFeeTier" }
+local vs_RejectReason = { [1] = "UnknownInstrument", [2] = "InstrumentHalted", [3] = "InvalidPrice", [4] = "PriceOutsideBand", [5] = "InvalidQuantity", [6] = "BelowMinNotional", [7] = "DuplicateClientOrderId", [8] = "UnknownOrder", [9] = "PostOnlyWouldTake", [10] = "FokNotFillable", [11] = "BookFull", [12] = "InvalidModify", [13] = "UnknownAccount", [14] = "InvalidOrderType", [15] = "InsufficientBalance", [16] = "ReduceOnlyWouldIncrease", [17] = "MaxPositionExceeded", [18] = "DuplicateRequest", [19] = "UnknownAsset", [20] = "InvalidAmount", [21] = "NoMarkPrice", [22] = "RiskDisabled", [23] = "NoPosition", [24] = "NotPerpetual", [25] = "InvalidFeeTier", [26] = "NotLiquidatable", [27] = "InvalidTrigger", [28] = "InvalidExpireTime", [29] = "InvalidOcoLink", [32] = "Throttled", [33] = "NotLoggedIn", [34] = "ClOrdIdNotIncreasing", [35] = "Backpressure", [36] = "Unavailable", [37] = "NotAuthorized" }
+local vs_RequestKind = { [16] = "EnterOrder", [17] = "ReplaceOrder", [18] = "CancelOrder", [19] = "MassCancel", [20] = "AdminDeposit", [21] = "AdminWithdraw", [22] = "AdminSetMarkPrice", [23] = "AdminApplyFunding", [24] = "AdminLiquidate", [25] = "AdminSetFeeTier", [26] = "EnterOrderExt" }
 local vs_BalanceReason = { [1] = "Deposit", [2] = "Withdrawal", [3] = "VariationMargin", [4] = "Funding", [5] = "InsuranceCover", [6] = "Remainder" }
-local vs_CancelReason = { [1] = "UserRequested", [2] = "ImmediateOrCancel", [3] = "MarketProtection", [4] = "SelfTradePrevention", [5] = "MassCancel", [6] = "Liquidation", [7] = "ReduceOnly" }
+local vs_CancelReason = { [1] = "UserRequested", [2] = "ImmediateOrCancel", [3] = "MarketProtection", [4] = "SelfTradePrevention", [5] = "MassCancel", [6] = "Liquidation", [7] = "ReduceOnly", [8] = "Expired", [9] = "Oco", [10] = "TriggerRejected" }
 local vs_Liquidity = { [1] = "Maker", [2] = "Taker" }
 local vs_LoginRejectReason = { [1] = "NotAuthorized", [2] = "UnknownSession", [3] = "SessionInUse", [4] = "SequenceAhead", [5] = "SequenceUnavailable", [6] = "UnsupportedVersion", [7] = "NotPrimary", [8] = "Throttled" }
 local vs_LogoutReason = { [1] = "UserRequested", [2] = "HeartbeatTimeout", [3] = "MalformedFrame", [4] = "ProtocolViolation", [5] = "AdminShutdown", [6] = "SlowConsumer", [7] = "Failover" }
@@ -25,7 +26,7 @@ local vs_DecodeErrorCode = { [1] = "Truncated", [2] = "BadLength", [3] = "Traili
 local vs_InstrumentKind = { [1] = "Spot", [2] = "LinearPerp" }
 local vs_TradingState = { [1] = "Trading", [2] = "Halted" }
 local vs_RetransmitRefusal = { [1] = "TooOld", [2] = "TooMany", [3] = "NotYetPublished", [4] = "UnknownStream", [5] = "Throttled" }
-local vs_template = { [1] = "Login", [2] = "LoginAccepted", [3] = "LoginRejected", [4] = "ClientHeartbeat", [5] = "ServerHeartbeat", [6] = "LogoutRequest", [7] = "Logout", [8] = "SessionReject", [16] = "EnterOrder", [17] = "ReplaceOrder", [18] = "CancelOrder", [19] = "MassCancel", [20] = "AdminDeposit", [21] = "AdminWithdraw", [22] = "AdminSetMarkPrice", [23] = "AdminApplyFunding", [24] = "AdminLiquidate", [25] = "AdminSetFeeTier", [32] = "OrderAccepted", [33] = "OrderRejected", [34] = "OrderReplaced", [35] = "OrderCancelled", [36] = "OrderExecuted", [37] = "MassCancelAck", [38] = "AdminAccepted", [39] = "BalanceUpdate", [64] = "LogRecord", [80] = "Halt", [81] = "Resume", [82] = "SetReferencePrice", [83] = "Deposit", [84] = "Withdraw", [85] = "SetMarkPrice", [86] = "ApplyFunding", [87] = "Liquidate", [88] = "SetFeeTier", [89] = "TermStart", [96] = "Packet", [100] = "AddOrder", [101] = "OrderExecuted", [102] = "OrderReduce", [103] = "OrderDelete", [104] = "OrderReplace", [105] = "Trade", [106] = "InstrumentDirectory", [107] = "TradingStatus", [108] = "ReferencePrice", [109] = "SnapshotBegin", [110] = "SnapshotOrder", [111] = "SnapshotEnd", [112] = "RetransmitRequest", [113] = "RetransmitRefused" }
+local vs_template = { [1] = "Login", [2] = "LoginAccepted", [3] = "LoginRejected", [4] = "ClientHeartbeat", [5] = "ServerHeartbeat", [6] = "LogoutRequest", [7] = "Logout", [8] = "SessionReject", [16] = "EnterOrder", [17] = "ReplaceOrder", [18] = "CancelOrder", [19] = "MassCancel", [20] = "AdminDeposit", [21] = "AdminWithdraw", [22] = "AdminSetMarkPrice", [23] = "AdminApplyFunding", [24] = "AdminLiquidate", [25] = "AdminSetFeeTier", [26] = "EnterOrderExt", [32] = "OrderAccepted", [33] = "OrderRejected", [34] = "OrderReplaced", [35] = "OrderCancelled", [36] = "OrderExecuted", [37] = "MassCancelAck", [38] = "AdminAccepted", [39] = "BalanceUpdate", [40] = "OrderTriggered", [41] = "OrderSlid", [42] = "OrderRefilled", [64] = "LogRecord", [80] = "Halt", [81] = "Resume", [82] = "SetReferencePrice", [83] = "Deposit", [84] = "Withdraw", [85] = "SetMarkPrice", [86] = "ApplyFunding", [87] = "Liquidate", [88] = "SetFeeTier", [89] = "TermStart", [90] = "Tick", [96] = "Packet", [100] = "AddOrder", [101] = "OrderExecuted", [102] = "OrderReduce", [103] = "OrderDelete", [104] = "OrderReplace", [105] = "Trade", [106] = "InstrumentDirectory", [107] = "TradingStatus", [108] = "ReferencePrice", [109] = "SnapshotBegin", [110] = "SnapshotOrder", [111] = "SnapshotEnd", [112] = "RetransmitRequest", [113] = "RetransmitRefused" }
 local vs_schema = { [1] = "order entry", [2] = "input log", [3] = "market data" }
 
 local f_length = ProtoField.uint16("tpx.length", "length", base.DEC)
@@ -92,6 +93,23 @@ F["admin_set_fee_tier.request_id"] = ProtoField.uint64("tpx.admin_set_fee_tier.r
 F["admin_set_fee_tier.account"] = ProtoField.uint32("tpx.admin_set_fee_tier.account", "account", base.DEC, nil, nil, "Account id.")
 F["admin_set_fee_tier.shard"] = ProtoField.uint16("tpx.admin_set_fee_tier.shard", "shard", base.DEC, nil, nil, "Shard, or 0xFFFF for every shard (one `AdminAccepted` per shard).")
 F["admin_set_fee_tier.tier"] = ProtoField.uint8("tpx.admin_set_fee_tier.tier", "tier", base.DEC, nil, nil, "Fee tier (the engine rejects one at or above its configured number of tiers).")
+F["enter_order_ext.cl_ord_id"] = ProtoField.uint64("tpx.enter_order_ext.cl_ord_id", "cl_ord_id", base.DEC, nil, nil, "Client order id: >= 1, strictly greater than every cl_ord_id the session used before.")
+F["enter_order_ext.price"] = ProtoField.int64("tpx.enter_order_ext.price", "price", base.DEC, nil, nil, "Limit price in ticks, or a market order's protection price (for a trigger order: of the order it enters as when it fires).")
+F["enter_order_ext.qty"] = ProtoField.uint64("tpx.enter_order_ext.qty", "qty", base.DEC, nil, nil, "Quantity in lots (an iceberg's whole quantity, shown and hidden).")
+F["enter_order_ext.instrument"] = ProtoField.uint32("tpx.enter_order_ext.instrument", "instrument", base.DEC, nil, nil, "Instrument id.")
+F["enter_order_ext.side"] = ProtoField.uint8("tpx.enter_order_ext.side", "side", base.DEC, vs_Side, nil, "Buy or sell.")
+F["enter_order_ext.kind"] = ProtoField.uint8("tpx.enter_order_ext.kind", "kind", base.DEC, vs_OrderKind, nil, "Limit or market (a trigger order: what enters when it fires).")
+F["enter_order_ext.tif"] = ProtoField.uint8("tpx.enter_order_ext.tif", "tif", base.DEC, vs_TimeInForce, nil, "Time in force; GTD needs `expire_ts_ns`.")
+F["enter_order_ext.stp"] = ProtoField.uint8("tpx.enter_order_ext.stp", "stp", base.DEC, vs_StpMode, nil, "Self-trade prevention mode.")
+F["enter_order_ext.post_only"] = ProtoField.uint8("tpx.enter_order_ext.post_only", "post_only", base.DEC, vs_bool, nil, "Post-only: rejected if it would take liquidity (or slid, with `post_only_slide`).")
+F["enter_order_ext.reduce_only"] = ProtoField.uint8("tpx.enter_order_ext.reduce_only", "reduce_only", base.DEC, vs_bool, nil, "Reduce-only: may only reduce a perpetual position.")
+F["enter_order_ext.post_only_slide"] = ProtoField.uint8("tpx.enter_order_ext.post_only_slide", "post_only_slide", base.DEC, vs_bool, nil, "With `post_only`: re-priced one tick behind the opposite best instead of rejected.")
+F["enter_order_ext.close_position"] = ProtoField.uint8("tpx.enter_order_ext.close_position", "close_position", base.DEC, vs_bool, nil, "Trigger orders on a perpetual, risk on: when it fires, its quantity becomes what closes the account's position.")
+F["enter_order_ext.trigger"] = ProtoField.uint8("tpx.enter_order_ext.trigger", "trigger", base.DEC, vs_TriggerType, nil, "What the trigger watches and when it fires; None: not a trigger order.")
+F["enter_order_ext.trigger_price"] = ProtoField.int64("tpx.enter_order_ext.trigger_price", "trigger_price", base.DEC, nil, nil, "Trigger price in ticks (0 unless `trigger` is set).")
+F["enter_order_ext.expire_ts_ns"] = ProtoField.uint64("tpx.enter_order_ext.expire_ts_ns", "expire_ts_ns", base.DEC, nil, nil, "GTD expiry, ns since the Unix epoch, compared with the sequencer's timestamp (0 unless `tif` is GTD).")
+F["enter_order_ext.display_qty"] = ProtoField.uint64("tpx.enter_order_ext.display_qty", "display_qty", base.DEC, nil, nil, "Iceberg: lots shown on the book at a time (0: not an iceberg).")
+F["enter_order_ext.oco_cl_ord_id"] = ProtoField.uint64("tpx.enter_order_ext.oco_cl_ord_id", "oco_cl_ord_id", base.DEC, nil, nil, "OCO: the cl_ord_id of the account's live order this one is paired with (0: none).")
 F["order_accepted.seq"] = ProtoField.uint64("tpx.order_accepted.seq", "seq", base.DEC, nil, nil, "Session sequence number.")
 F["order_accepted.timestamp_ns"] = ProtoField.uint64("tpx.order_accepted.timestamp_ns", "timestamp_ns", base.DEC, nil, nil, "Sequencer timestamp, ns since the Unix epoch.")
 F["order_accepted.cl_ord_id"] = ProtoField.uint64("tpx.order_accepted.cl_ord_id", "cl_ord_id", base.DEC, nil, nil, "The order's cl_ord_id.")
@@ -154,6 +172,28 @@ F["balance_update.held"] = ProtoField.int64("tpx.balance_update.held", "held", b
 F["balance_update.asset"] = ProtoField.uint32("tpx.balance_update.asset", "asset", base.DEC, nil, nil, "Asset id.")
 F["balance_update.shard"] = ProtoField.uint16("tpx.balance_update.shard", "shard", base.DEC, nil, nil, "The shard whose balance changed.")
 F["balance_update.reason"] = ProtoField.uint8("tpx.balance_update.reason", "reason", base.DEC, vs_BalanceReason, nil, "Why.")
+F["order_triggered.seq"] = ProtoField.uint64("tpx.order_triggered.seq", "seq", base.DEC, nil, nil, "Session sequence number.")
+F["order_triggered.timestamp_ns"] = ProtoField.uint64("tpx.order_triggered.timestamp_ns", "timestamp_ns", base.DEC, nil, nil, "Sequencer timestamp, ns since the Unix epoch.")
+F["order_triggered.cl_ord_id"] = ProtoField.uint64("tpx.order_triggered.cl_ord_id", "cl_ord_id", base.DEC, nil, nil, "The order's cl_ord_id.")
+F["order_triggered.order_id"] = ProtoField.uint64("tpx.order_triggered.order_id", "order_id", base.DEC, nil, nil, "Engine order id.")
+F["order_triggered.trigger_price"] = ProtoField.int64("tpx.order_triggered.trigger_price", "trigger_price", base.DEC, nil, nil, "The order's trigger price in ticks.")
+F["order_triggered.price"] = ProtoField.int64("tpx.order_triggered.price", "price", base.DEC, nil, nil, "The last or mark price that fired it, in ticks.")
+F["order_triggered.instrument"] = ProtoField.uint32("tpx.order_triggered.instrument", "instrument", base.DEC, nil, nil, "Instrument id.")
+F["order_triggered.side"] = ProtoField.uint8("tpx.order_triggered.side", "side", base.DEC, vs_Side, nil, "Buy or sell.")
+F["order_slid.seq"] = ProtoField.uint64("tpx.order_slid.seq", "seq", base.DEC, nil, nil, "Session sequence number.")
+F["order_slid.timestamp_ns"] = ProtoField.uint64("tpx.order_slid.timestamp_ns", "timestamp_ns", base.DEC, nil, nil, "Sequencer timestamp, ns since the Unix epoch.")
+F["order_slid.cl_ord_id"] = ProtoField.uint64("tpx.order_slid.cl_ord_id", "cl_ord_id", base.DEC, nil, nil, "The order's cl_ord_id.")
+F["order_slid.order_id"] = ProtoField.uint64("tpx.order_slid.order_id", "order_id", base.DEC, nil, nil, "Engine order id.")
+F["order_slid.requested_price"] = ProtoField.int64("tpx.order_slid.requested_price", "requested_price", base.DEC, nil, nil, "The price the order asked for, in ticks.")
+F["order_slid.price"] = ProtoField.int64("tpx.order_slid.price", "price", base.DEC, nil, nil, "The price it rests at, in ticks.")
+F["order_slid.instrument"] = ProtoField.uint32("tpx.order_slid.instrument", "instrument", base.DEC, nil, nil, "Instrument id.")
+F["order_refilled.seq"] = ProtoField.uint64("tpx.order_refilled.seq", "seq", base.DEC, nil, nil, "Session sequence number.")
+F["order_refilled.timestamp_ns"] = ProtoField.uint64("tpx.order_refilled.timestamp_ns", "timestamp_ns", base.DEC, nil, nil, "Sequencer timestamp, ns since the Unix epoch.")
+F["order_refilled.cl_ord_id"] = ProtoField.uint64("tpx.order_refilled.cl_ord_id", "cl_ord_id", base.DEC, nil, nil, "The order's cl_ord_id.")
+F["order_refilled.order_id"] = ProtoField.uint64("tpx.order_refilled.order_id", "order_id", base.DEC, nil, nil, "Engine order id (unchanged; market data re-adds it).")
+F["order_refilled.display_qty"] = ProtoField.uint64("tpx.order_refilled.display_qty", "display_qty", base.DEC, nil, nil, "Lots now shown.")
+F["order_refilled.hidden_qty"] = ProtoField.uint64("tpx.order_refilled.hidden_qty", "hidden_qty", base.DEC, nil, nil, "Lots still hidden after this refill (private: never on market data).")
+F["order_refilled.instrument"] = ProtoField.uint32("tpx.order_refilled.instrument", "instrument", base.DEC, nil, nil, "Instrument id.")
 F["packet.stream_id"] = ProtoField.uint32("tpx.packet.stream_id", "stream_id", base.DEC, nil, nil, "Stream (MoldUDP64 session): one per feed and trading day.")
 F["packet.message_count"] = ProtoField.uint16("tpx.packet.message_count", "message_count", base.DEC, nil, nil, "Messages in the packet; 0 = heartbeat.")
 F["packet.first_seq"] = ProtoField.uint64("tpx.packet.first_seq", "first_seq", base.DEC, nil, nil, "Stream sequence number of the first message (of the next one, in a heartbeat).")
@@ -328,6 +368,25 @@ bodies[25] = function(buf, o, t)
   t:add_le(F["admin_set_fee_tier.shard"], buf(o + 20, 2))
   t:add_le(F["admin_set_fee_tier.tier"], buf(o + 22, 1))
 end
+bodies[26] = function(buf, o, t)
+  t:add_le(F["enter_order_ext.cl_ord_id"], buf(o + 8, 8))
+  t:add_le(F["enter_order_ext.price"], buf(o + 16, 8))
+  t:add_le(F["enter_order_ext.qty"], buf(o + 24, 8))
+  t:add_le(F["enter_order_ext.instrument"], buf(o + 32, 4))
+  t:add_le(F["enter_order_ext.side"], buf(o + 36, 1))
+  t:add_le(F["enter_order_ext.kind"], buf(o + 37, 1))
+  t:add_le(F["enter_order_ext.tif"], buf(o + 38, 1))
+  t:add_le(F["enter_order_ext.stp"], buf(o + 39, 1))
+  t:add_le(F["enter_order_ext.post_only"], buf(o + 40, 1))
+  t:add_le(F["enter_order_ext.reduce_only"], buf(o + 41, 1))
+  t:add_le(F["enter_order_ext.post_only_slide"], buf(o + 42, 1))
+  t:add_le(F["enter_order_ext.close_position"], buf(o + 43, 1))
+  t:add_le(F["enter_order_ext.trigger"], buf(o + 44, 1))
+  t:add_le(F["enter_order_ext.trigger_price"], buf(o + 48, 8))
+  t:add_le(F["enter_order_ext.expire_ts_ns"], buf(o + 56, 8))
+  t:add_le(F["enter_order_ext.display_qty"], buf(o + 64, 8))
+  t:add_le(F["enter_order_ext.oco_cl_ord_id"], buf(o + 72, 8))
+end
 bodies[32] = function(buf, o, t)
   t:add_le(F["order_accepted.seq"], buf(o + 8, 8))
   t:add_le(F["order_accepted.timestamp_ns"], buf(o + 16, 8))
@@ -405,6 +464,34 @@ bodies[39] = function(buf, o, t)
   t:add_le(F["balance_update.asset"], buf(o + 48, 4))
   t:add_le(F["balance_update.shard"], buf(o + 52, 2))
   t:add_le(F["balance_update.reason"], buf(o + 54, 1))
+end
+bodies[40] = function(buf, o, t)
+  t:add_le(F["order_triggered.seq"], buf(o + 8, 8))
+  t:add_le(F["order_triggered.timestamp_ns"], buf(o + 16, 8))
+  t:add_le(F["order_triggered.cl_ord_id"], buf(o + 24, 8))
+  t:add_le(F["order_triggered.order_id"], buf(o + 32, 8))
+  t:add_le(F["order_triggered.trigger_price"], buf(o + 40, 8))
+  t:add_le(F["order_triggered.price"], buf(o + 48, 8))
+  t:add_le(F["order_triggered.instrument"], buf(o + 56, 4))
+  t:add_le(F["order_triggered.side"], buf(o + 60, 1))
+end
+bodies[41] = function(buf, o, t)
+  t:add_le(F["order_slid.seq"], buf(o + 8, 8))
+  t:add_le(F["order_slid.timestamp_ns"], buf(o + 16, 8))
+  t:add_le(F["order_slid.cl_ord_id"], buf(o + 24, 8))
+  t:add_le(F["order_slid.order_id"], buf(o + 32, 8))
+  t:add_le(F["order_slid.requested_price"], buf(o + 40, 8))
+  t:add_le(F["order_slid.price"], buf(o + 48, 8))
+  t:add_le(F["order_slid.instrument"], buf(o + 56, 4))
+end
+bodies[42] = function(buf, o, t)
+  t:add_le(F["order_refilled.seq"], buf(o + 8, 8))
+  t:add_le(F["order_refilled.timestamp_ns"], buf(o + 16, 8))
+  t:add_le(F["order_refilled.cl_ord_id"], buf(o + 24, 8))
+  t:add_le(F["order_refilled.order_id"], buf(o + 32, 8))
+  t:add_le(F["order_refilled.display_qty"], buf(o + 40, 8))
+  t:add_le(F["order_refilled.hidden_qty"], buf(o + 48, 8))
+  t:add_le(F["order_refilled.instrument"], buf(o + 56, 4))
 end
 bodies[96] = function(buf, o, t)
   t:add_le(F["packet.stream_id"], buf(o + 8, 4))

@@ -10,11 +10,11 @@ use crate::enums::*;
 use crate::error::DecodeErrorCode;
 use crate::log_record::{
     self, ApplyFunding, Deposit, Halt, Input, Liquidate, LogRecord, RecordMeta, Resume, SetFeeTier,
-    SetMarkPrice, SetReferencePrice, Withdraw,
+    SetMarkPrice, SetReferencePrice, Tick, Withdraw,
 };
 use crate::market_data::*;
 use crate::mold::{self, RetransmitRefused, RetransmitRequest};
-use crate::order_entry::{CancelOrder, EnterOrder, MassCancel, ReplaceOrder};
+use crate::order_entry::{CancelOrder, EnterOrder, EnterOrderExt, MassCancel, ReplaceOrder};
 use crate::replies::*;
 use crate::session::*;
 
@@ -38,6 +38,7 @@ pub const LAYOUTS: &[Layout] = &[
     AdminApplyFunding::LAYOUT,
     AdminLiquidate::LAYOUT,
     AdminSetFeeTier::LAYOUT,
+    EnterOrderExt::LAYOUT,
     OrderAccepted::LAYOUT,
     OrderRejected::LAYOUT,
     OrderReplaced::LAYOUT,
@@ -46,6 +47,9 @@ pub const LAYOUTS: &[Layout] = &[
     MassCancelAck::LAYOUT,
     AdminAccepted::LAYOUT,
     BalanceUpdate::LAYOUT,
+    OrderTriggered::LAYOUT,
+    OrderSlid::LAYOUT,
+    OrderRefilled::LAYOUT,
     log_record::RECORD_LAYOUT,
     Halt::LAYOUT,
     Resume::LAYOUT,
@@ -57,6 +61,7 @@ pub const LAYOUTS: &[Layout] = &[
     Liquidate::LAYOUT,
     SetFeeTier::LAYOUT,
     log_record::TermStart::LAYOUT,
+    Tick::LAYOUT,
     mold::PACKET_LAYOUT,
     AddOrder::LAYOUT,
     crate::market_data::OrderExecuted::LAYOUT,
@@ -79,6 +84,7 @@ pub const ENUMS: &[EnumDesc] = &[
     Side::DESC,
     OrderKind::DESC,
     TimeInForce::DESC,
+    TriggerType::DESC,
     StpMode::DESC,
     RejectReason::DESC,
     RequestKind::DESC,
@@ -164,6 +170,11 @@ pub fn examples() -> Vec<(&'static str, Vec<u8>)> {
     };
     add("session_reject", sr.encode(&mut b), &b);
     add("enter_order", example_enter_order().encode(&mut b), &b);
+    add(
+        "enter_order_ext",
+        example_enter_order_ext().encode(&mut b),
+        &b,
+    );
     let rep = ReplaceOrder {
         orig_cl_ord_id: 1001,
         new_cl_ord_id: 1002,
@@ -242,6 +253,37 @@ pub fn examples() -> Vec<(&'static str, Vec<u8>)> {
         liquidity: Liquidity::Maker,
     };
     add("order_executed", oe.encode(&mut b), &b);
+    let ot = OrderTriggered {
+        seq: 9,
+        timestamp_ns: TS,
+        cl_ord_id: 1005,
+        order_id: 79,
+        trigger_price: 64_500,
+        price: 64_490,
+        instrument: 1,
+        side: Side::Sell,
+    };
+    add("order_triggered", ot.encode(&mut b), &b);
+    let os = OrderSlid {
+        seq: 10,
+        timestamp_ns: TS,
+        cl_ord_id: 1006,
+        order_id: 80,
+        requested_price: 65_010,
+        price: 64_999,
+        instrument: 1,
+    };
+    add("order_slid", os.encode(&mut b), &b);
+    let orf = OrderRefilled {
+        seq: 11,
+        timestamp_ns: TS,
+        cl_ord_id: 1007,
+        order_id: 81,
+        display_qty: 2,
+        hidden_qty: 6,
+        instrument: 1,
+    };
+    add("order_refilled", orf.encode(&mut b), &b);
     let mca = MassCancelAck {
         seq: 6,
         timestamp_ns: TS,
@@ -410,6 +452,21 @@ pub fn examples() -> Vec<(&'static str, Vec<u8>)> {
         log_record::TermStart { node: 2 }.encode(&mut b),
         &b,
     );
+    let rec = LogRecord {
+        meta: RecordMeta {
+            seq: 1237,
+            term: 2,
+            timestamp_ns: TS,
+            origin: 0xFF00_0000,
+            account: 0,
+        },
+        input: Input::Tick(Tick {}),
+    };
+    add(
+        "log_record_tick",
+        log_record::encode_record(&rec, &mut b),
+        &b,
+    );
     let msgs = [
         MdMessage::AddOrder(AddOrder {
             timestamp_ns: TS,
@@ -469,6 +526,30 @@ fn example_enter_order() -> EnterOrder {
         stp: StpMode::ExpireTaker,
         post_only: true,
         reduce_only: false,
+    }
+}
+
+/// A sell stop-limit on the last price, good till a date: fires when a trade prints at or
+/// below 64 500, then rests as a limit at 64 400 until the expiry.
+fn example_enter_order_ext() -> EnterOrderExt {
+    EnterOrderExt {
+        cl_ord_id: 1005,
+        price: 64_400,
+        qty: 5,
+        instrument: 1,
+        side: Side::Sell,
+        kind: OrderKind::Limit,
+        tif: TimeInForce::Gtd,
+        stp: StpMode::ExpireTaker,
+        post_only: false,
+        reduce_only: false,
+        post_only_slide: false,
+        close_position: false,
+        trigger: TriggerType::LastFallsTo,
+        trigger_price: 64_500,
+        expire_ts_ns: TS + 3_600_000_000_000,
+        display_qty: 0,
+        oco_cl_ord_id: 0,
     }
 }
 

@@ -26,6 +26,26 @@ crate::wire_enum! {
         Ioc = 2,
         /// Fill or kill.
         Fok = 3,
+        /// Good till date: like GTC, cancelled (`Expired`) once the sequencer's timestamp reaches
+        /// `expire_ts_ns` (`EnterOrderExt` only: on `EnterOrder`, which has no expiry, the engine
+        /// rejects it with `InvalidExpireTime`).
+        Gtd = 4,
+    }
+}
+
+crate::wire_enum! {
+    /// What a trigger (stop / take-profit) order watches and when it fires (`EnterOrderExt`).
+    pub enum TriggerType {
+        /// Not a trigger order (`trigger_price` must be 0).
+        None = 0,
+        /// Fires once the last trade price is >= the trigger price (buy stop, sell take-profit).
+        LastRisesTo = 1,
+        /// Fires once the last trade price is <= the trigger price (sell stop, buy take-profit).
+        LastFallsTo = 2,
+        /// Fires once the mark price is >= the trigger price (perpetuals).
+        MarkRisesTo = 3,
+        /// Fires once the mark price is <= the trigger price (perpetuals).
+        MarkFallsTo = 4,
     }
 }
 
@@ -46,9 +66,9 @@ crate::wire_enum! {
 }
 
 crate::wire_enum! {
-    /// Why a request was rejected: 1..=26 are the engine's `RejectReason` (15..=26 come from
-    /// accounts and risk; 27..=31 are kept for reasons the engine will add); 32.. are the
-    /// gateway's session-level reasons.
+    /// Why a request was rejected: 1..=29 are the engine's `RejectReason` (15..=26 come from
+    /// accounts and risk, 27..=29 from the order types; 30..=31 are kept for reasons the engine
+    /// will add); 32.. are the gateway's session-level reasons.
     pub enum RejectReason {
         /// Engine: no such instrument.
         UnknownInstrument = 1,
@@ -102,6 +122,16 @@ crate::wire_enum! {
         InvalidFeeTier = 25,
         /// Engine (risk): liquidation of a venue account (the fee or the liquidation account).
         NotLiquidatable = 26,
+        /// Engine: a trigger price outside the instrument's range or already reached by the
+        /// watched price, a trigger combined with post-only, FOK or an iceberg, or (gateway) a
+        /// `trigger_price` without a trigger type.
+        InvalidTrigger = 27,
+        /// Engine: a GTD order without an expiry above the sequencer's timestamp, or an expiry on
+        /// an order that is not GTD.
+        InvalidExpireTime = 28,
+        /// Engine: an OCO link naming no live order of the account, one of another instrument or
+        /// side, or one already paired.
+        InvalidOcoLink = 29,
         /// Gateway: the session exceeded its message rate.
         Throttled = 32,
         /// Gateway: a request before a successful login (sent with seq 0, then the connection closes).
@@ -135,6 +165,13 @@ crate::wire_enum! {
         Liquidation = 6,
         /// A reduce-only order trimmed (or removed) because its position shrank.
         ReduceOnly = 7,
+        /// A GTD order reached its expiry (by the sequencer's timestamp).
+        Expired = 8,
+        /// The other leg of its OCO pair fired, filled, or was cancelled by its owner or expired.
+        Oco = 9,
+        /// A trigger order fired but could not enter (its price left the band, or the risk
+        /// check refused it).
+        TriggerRejected = 10,
     }
 }
 
@@ -159,6 +196,7 @@ crate::wire_enum! {
         AdminApplyFunding = 23,
         AdminLiquidate = 24,
         AdminSetFeeTier = 25,
+        EnterOrderExt = 26,
     }
 }
 

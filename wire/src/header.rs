@@ -40,7 +40,7 @@ pub mod template {
     pub const LOGOUT_REQUEST: u16 = 6;
     pub const LOGOUT: u16 = 7;
     pub const SESSION_REJECT: u16 = 8;
-    // Requests (schema ORDER_ENTRY), 16..=31; 26..=31 reserved.
+    // Requests (schema ORDER_ENTRY), 16..=31; 27..=31 reserved.
     pub const ENTER_ORDER: u16 = 16;
     pub const REPLACE_ORDER: u16 = 17;
     pub const CANCEL_ORDER: u16 = 18;
@@ -52,7 +52,9 @@ pub mod template {
     pub const ADMIN_APPLY_FUNDING: u16 = 23;
     pub const ADMIN_LIQUIDATE: u16 = 24;
     pub const ADMIN_SET_FEE_TIER: u16 = 25;
-    // Replies (schema ORDER_ENTRY), 32..=63; 40..=63 reserved.
+    /// `EnterOrder` with the order types' fields (triggers, GTD, iceberg, slide, OCO).
+    pub const ENTER_ORDER_EXT: u16 = 26;
+    // Replies (schema ORDER_ENTRY), 32..=63; 43..=63 reserved.
     pub const ORDER_ACCEPTED: u16 = 32;
     pub const ORDER_REJECTED: u16 = 33;
     pub const ORDER_REPLACED: u16 = 34;
@@ -61,6 +63,10 @@ pub mod template {
     pub const MASS_CANCEL_ACK: u16 = 37;
     pub const ADMIN_ACCEPTED: u16 = 38;
     pub const BALANCE_UPDATE: u16 = 39;
+    // The order types' execution reports.
+    pub const ORDER_TRIGGERED: u16 = 40;
+    pub const ORDER_SLID: u16 = 41;
+    pub const ORDER_REFILLED: u16 = 42;
     // Input log (schema INPUT_LOG), 64..=95.
     pub const LOG_RECORD: u16 = 64;
     pub const HALT: u16 = 80;
@@ -74,8 +80,10 @@ pub mod template {
     pub const LIQUIDATE: u16 = 87;
     pub const SET_FEE_TIER: u16 = 88;
     pub const TERM_START: u16 = 89;
+    /// Sequencer: time passes (GTD expiry when nothing else arrives).
+    pub const TICK: u16 = 90;
     /// First and last of the further admin/risk inputs reserved after the named ones.
-    pub const RESERVED_INPUT_FIRST: u16 = 90;
+    pub const RESERVED_INPUT_FIRST: u16 = 91;
     pub const RESERVED_INPUT_LAST: u16 = 95;
     // Market data (schema MARKET_DATA), 96..=127.
     pub const PACKET: u16 = 96;
@@ -98,8 +106,8 @@ pub mod template {
     pub const fn schema_of(template_id: u16) -> Option<u16> {
         use super::schema::*;
         match template_id {
-            1..=8 | 16..=25 | 32..=39 => Some(ORDER_ENTRY),
-            64 | 80..=89 => Some(INPUT_LOG),
+            1..=8 | 16..=26 | 32..=42 => Some(ORDER_ENTRY),
+            64 | 80..=90 => Some(INPUT_LOG),
             96 | 100..=113 => Some(MARKET_DATA),
             _ => None,
         }

@@ -9,7 +9,7 @@
 use crate::codec::{chunk, put, FieldDesc, Layout, WireField};
 use crate::error::{DecodeError, EncodeError};
 use crate::header::{schema, schema::INPUT_LOG, template, Header, HEADER_LEN, SCHEMA_VERSION};
-use crate::order_entry::{CancelOrder, EnterOrder, MassCancel, ReplaceOrder};
+use crate::order_entry::{CancelOrder, EnterOrder, EnterOrderExt, MassCancel, ReplaceOrder};
 
 crate::wire_message! {
     /// Admin: halt trading on an instrument (new orders and replaces are rejected; cancels work).
@@ -143,6 +143,18 @@ crate::wire_message! {
     reserved [12..16]
 }
 
+crate::wire_message! {
+    /// Sequencer: time passes. The engine's `Command::Tick`: it does nothing but let its
+    /// timestamp (the record's) expire GTD orders. The primary's sequencing stage logs one when
+    /// a GTD order is due and no other record has carried the log's time past its expiry (see
+    /// ARCHITECTURE.md, "GTD expiry by the sequencer's clock"); replay expires the same orders
+    /// at the same place. The record's `origin` names every shard (the node's `0xFF << 24`) and
+    /// its `account` is 0.
+    pub struct Tick = template template::TICK, schema INPUT_LOG, size 8 {
+    }
+    reserved []
+}
+
 /// Bytes of the record header (the body follows).
 pub const RECORD_HEADER_LEN: usize = 48;
 /// The longest record a decoder accepts (every input of this version is far shorter; the slack
@@ -243,6 +255,7 @@ pub struct RecordMeta {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Input {
     EnterOrder(EnterOrder),
+    EnterOrderExt(EnterOrderExt),
     ReplaceOrder(ReplaceOrder),
     CancelOrder(CancelOrder),
     MassCancel(MassCancel),
@@ -256,9 +269,21 @@ pub enum Input {
     Liquidate(Liquidate),
     SetFeeTier(SetFeeTier),
     TermStart(TermStart),
+    Tick(Tick),
 }
 
 impl Input {
+    /// A new order's fields in the extended form (`EnterOrder` as `EnterOrderExt::plain`), or
+    /// `None` for any other input.
+    #[inline]
+    pub fn new_order(&self) -> Option<EnterOrderExt> {
+        match self {
+            Input::EnterOrder(m) => Some(EnterOrderExt::plain(m)),
+            Input::EnterOrderExt(m) => Some(*m),
+            _ => None,
+        }
+    }
+
     /// Decodes one input message that fills `buf` exactly.
     pub fn decode(buf: &[u8]) -> Result<Input, DecodeError> {
         let h = Header::peek(buf)?;
@@ -269,6 +294,7 @@ impl Input {
         h.check_channel(expected)?;
         match h.template_id {
             template::ENTER_ORDER => EnterOrder::decode(buf).map(Input::EnterOrder),
+            template::ENTER_ORDER_EXT => EnterOrderExt::decode(buf).map(Input::EnterOrderExt),
             template::REPLACE_ORDER => ReplaceOrder::decode(buf).map(Input::ReplaceOrder),
             template::CANCEL_ORDER => CancelOrder::decode(buf).map(Input::CancelOrder),
             template::MASS_CANCEL => MassCancel::decode(buf).map(Input::MassCancel),
@@ -284,6 +310,7 @@ impl Input {
             template::LIQUIDATE => Liquidate::decode(buf).map(Input::Liquidate),
             template::SET_FEE_TIER => SetFeeTier::decode(buf).map(Input::SetFeeTier),
             template::TERM_START => TermStart::decode(buf).map(Input::TermStart),
+            template::TICK => Tick::decode(buf).map(Input::Tick),
             t => Err(crate::header::misplaced(t)),
         }
     }
@@ -292,6 +319,7 @@ impl Input {
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         match self {
             Input::EnterOrder(m) => m.encode(buf),
+            Input::EnterOrderExt(m) => m.encode(buf),
             Input::ReplaceOrder(m) => m.encode(buf),
             Input::CancelOrder(m) => m.encode(buf),
             Input::MassCancel(m) => m.encode(buf),
@@ -305,6 +333,7 @@ impl Input {
             Input::Liquidate(m) => m.encode(buf),
             Input::SetFeeTier(m) => m.encode(buf),
             Input::TermStart(m) => m.encode(buf),
+            Input::Tick(m) => m.encode(buf),
         }
     }
 }

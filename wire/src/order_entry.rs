@@ -4,7 +4,7 @@ use crate::admin::{
     AdminApplyFunding, AdminDeposit, AdminLiquidate, AdminSetFeeTier, AdminSetMarkPrice,
     AdminWithdraw,
 };
-use crate::enums::{OrderKind, Side, StpMode, TimeInForce};
+use crate::enums::{OrderKind, Side, StpMode, TimeInForce, TriggerType};
 use crate::error::{DecodeError, EncodeError};
 use crate::header::{schema::ORDER_ENTRY, template, Header};
 use crate::session::{ClientHeartbeat, Login, LogoutRequest};
@@ -34,6 +34,85 @@ crate::wire_message! {
         41 => reduce_only: bool,
     }
     reserved [42..48]
+}
+
+crate::wire_message! {
+    /// Enter a new order with the order types' fields: stop / take-profit triggers on the last
+    /// or mark price, GTD, iceberg, post-only slide, close-position, OCO. Bytes 0..42 are
+    /// `EnterOrder`'s fields at the same offsets; every extension's zero value means "not used",
+    /// so with all of them zero it is the same order as an `EnterOrder`. The account is the
+    /// session's.
+    pub struct EnterOrderExt = template template::ENTER_ORDER_EXT, schema ORDER_ENTRY, size 80 {
+        /// Client order id: >= 1, strictly greater than every cl_ord_id the session used before.
+        8 => cl_ord_id: u64 [nonzero],
+        /// Limit price in ticks, or a market order's protection price (for a trigger order: of
+        /// the order it enters as when it fires).
+        16 => price: i64,
+        /// Quantity in lots (an iceberg's whole quantity, shown and hidden).
+        24 => qty: u64 [nonzero],
+        /// Instrument id.
+        32 => instrument: u32,
+        /// Buy or sell.
+        36 => side: Side,
+        /// Limit or market (a trigger order: what enters when it fires).
+        37 => kind: OrderKind,
+        /// Time in force; GTD needs `expire_ts_ns`.
+        38 => tif: TimeInForce,
+        /// Self-trade prevention mode.
+        39 => stp: StpMode,
+        /// Post-only: rejected if it would take liquidity (or slid, with `post_only_slide`).
+        40 => post_only: bool,
+        /// Reduce-only: may only reduce a perpetual position.
+        41 => reduce_only: bool,
+        /// With `post_only`: re-priced one tick behind the opposite best instead of rejected.
+        42 => post_only_slide: bool,
+        /// Trigger orders on a perpetual, risk on: when it fires, its quantity becomes what
+        /// closes the account's position.
+        43 => close_position: bool,
+        /// What the trigger watches and when it fires; None: not a trigger order.
+        44 => trigger: TriggerType,
+        /// Trigger price in ticks (0 unless `trigger` is set).
+        48 => trigger_price: i64,
+        /// GTD expiry, ns since the Unix epoch, compared with the sequencer's timestamp (0
+        /// unless `tif` is GTD).
+        56 => expire_ts_ns: u64,
+        /// Iceberg: lots shown on the book at a time (0: not an iceberg).
+        64 => display_qty: u64,
+        /// OCO: the cl_ord_id of the account's live order this one is paired with (0: none).
+        72 => oco_cl_ord_id: u64,
+    }
+    reserved [45..48]
+}
+
+impl EnterOrderExt {
+    /// The extended form of a plain order (every extension field zero).
+    pub const fn plain(m: &EnterOrder) -> EnterOrderExt {
+        EnterOrderExt {
+            cl_ord_id: m.cl_ord_id,
+            price: m.price,
+            qty: m.qty,
+            instrument: m.instrument,
+            side: m.side,
+            kind: m.kind,
+            tif: m.tif,
+            stp: m.stp,
+            post_only: m.post_only,
+            reduce_only: m.reduce_only,
+            post_only_slide: false,
+            close_position: false,
+            trigger: TriggerType::None,
+            trigger_price: 0,
+            expire_ts_ns: 0,
+            display_qty: 0,
+            oco_cl_ord_id: 0,
+        }
+    }
+
+    /// Whether the trigger fields agree: a trigger type with a trigger price, or neither
+    /// (the gateway rejects the rest with `InvalidTrigger`).
+    pub const fn trigger_consistent(&self) -> bool {
+        matches!(self.trigger, TriggerType::None) == (self.trigger_price == 0)
+    }
 }
 
 crate::wire_message! {
@@ -78,6 +157,7 @@ pub enum ClientMessage {
     Heartbeat(ClientHeartbeat),
     LogoutRequest(LogoutRequest),
     EnterOrder(EnterOrder),
+    EnterOrderExt(EnterOrderExt),
     ReplaceOrder(ReplaceOrder),
     CancelOrder(CancelOrder),
     MassCancel(MassCancel),
@@ -97,6 +177,9 @@ impl ClientMessage {
         h.check_channel(ORDER_ENTRY)?;
         match h.template_id {
             template::ENTER_ORDER => EnterOrder::decode(frame).map(ClientMessage::EnterOrder),
+            template::ENTER_ORDER_EXT => {
+                EnterOrderExt::decode(frame).map(ClientMessage::EnterOrderExt)
+            }
             template::CANCEL_ORDER => CancelOrder::decode(frame).map(ClientMessage::CancelOrder),
             template::REPLACE_ORDER => ReplaceOrder::decode(frame).map(ClientMessage::ReplaceOrder),
             template::MASS_CANCEL => MassCancel::decode(frame).map(ClientMessage::MassCancel),
@@ -135,6 +218,7 @@ impl ClientMessage {
             ClientMessage::Heartbeat(m) => m.encode(buf),
             ClientMessage::LogoutRequest(m) => m.encode(buf),
             ClientMessage::EnterOrder(m) => m.encode(buf),
+            ClientMessage::EnterOrderExt(m) => m.encode(buf),
             ClientMessage::ReplaceOrder(m) => m.encode(buf),
             ClientMessage::CancelOrder(m) => m.encode(buf),
             ClientMessage::MassCancel(m) => m.encode(buf),
@@ -154,6 +238,7 @@ impl ClientMessage {
             ClientMessage::Heartbeat(_) => ClientHeartbeat::TEMPLATE_ID,
             ClientMessage::LogoutRequest(_) => LogoutRequest::TEMPLATE_ID,
             ClientMessage::EnterOrder(_) => EnterOrder::TEMPLATE_ID,
+            ClientMessage::EnterOrderExt(_) => EnterOrderExt::TEMPLATE_ID,
             ClientMessage::ReplaceOrder(_) => ReplaceOrder::TEMPLATE_ID,
             ClientMessage::CancelOrder(_) => CancelOrder::TEMPLATE_ID,
             ClientMessage::MassCancel(_) => MassCancel::TEMPLATE_ID,

@@ -168,6 +168,74 @@ crate::wire_message! {
     reserved [55..56]
 }
 
+crate::wire_message! {
+    /// A trigger order fired: the watched price reached its trigger price. It now enters as a
+    /// taker; its executions, its cancel or nothing (it rests) follow.
+    pub struct OrderTriggered = template template::ORDER_TRIGGERED, schema ORDER_ENTRY, size 64 {
+        /// Session sequence number.
+        8 => seq: u64,
+        /// Sequencer timestamp, ns since the Unix epoch.
+        16 => timestamp_ns: u64,
+        /// The order's cl_ord_id.
+        24 => cl_ord_id: u64,
+        /// Engine order id.
+        32 => order_id: u64,
+        /// The order's trigger price in ticks.
+        40 => trigger_price: i64,
+        /// The last or mark price that fired it, in ticks.
+        48 => price: i64,
+        /// Instrument id.
+        56 => instrument: u32,
+        /// Buy or sell.
+        60 => side: Side,
+    }
+    reserved [61..64]
+}
+
+crate::wire_message! {
+    /// A post-only-slide order that would have taken was re-priced one tick behind the
+    /// opposite best; follows its `OrderAccepted` (which has the requested price).
+    pub struct OrderSlid = template template::ORDER_SLID, schema ORDER_ENTRY, size 64 {
+        /// Session sequence number.
+        8 => seq: u64,
+        /// Sequencer timestamp, ns since the Unix epoch.
+        16 => timestamp_ns: u64,
+        /// The order's cl_ord_id.
+        24 => cl_ord_id: u64,
+        /// Engine order id.
+        32 => order_id: u64,
+        /// The price the order asked for, in ticks.
+        40 => requested_price: i64,
+        /// The price it rests at, in ticks.
+        48 => price: i64,
+        /// Instrument id.
+        56 => instrument: u32,
+    }
+    reserved [60..64]
+}
+
+crate::wire_message! {
+    /// An iceberg's shown slice was filled and `display_qty` more is shown from the hidden rest
+    /// (new time priority, back of its level); follows the execution that emptied the slice.
+    pub struct OrderRefilled = template template::ORDER_REFILLED, schema ORDER_ENTRY, size 64 {
+        /// Session sequence number.
+        8 => seq: u64,
+        /// Sequencer timestamp, ns since the Unix epoch.
+        16 => timestamp_ns: u64,
+        /// The order's cl_ord_id.
+        24 => cl_ord_id: u64,
+        /// Engine order id (unchanged; market data re-adds it).
+        32 => order_id: u64,
+        /// Lots now shown.
+        40 => display_qty: u64,
+        /// Lots still hidden after this refill (private: never on market data).
+        48 => hidden_qty: u64,
+        /// Instrument id.
+        56 => instrument: u32,
+    }
+    reserved [60..64]
+}
+
 /// Any message a server sends on an order-entry connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerMessage {
@@ -184,6 +252,9 @@ pub enum ServerMessage {
     MassCancelAck(MassCancelAck),
     AdminAccepted(AdminAccepted),
     BalanceUpdate(BalanceUpdate),
+    OrderTriggered(OrderTriggered),
+    OrderSlid(OrderSlid),
+    OrderRefilled(OrderRefilled),
 }
 
 impl ServerMessage {
@@ -201,6 +272,9 @@ impl ServerMessage {
             template::MASS_CANCEL_ACK => MassCancelAck::decode(frame).map(S::MassCancelAck),
             template::ADMIN_ACCEPTED => AdminAccepted::decode(frame).map(S::AdminAccepted),
             template::BALANCE_UPDATE => BalanceUpdate::decode(frame).map(S::BalanceUpdate),
+            template::ORDER_TRIGGERED => OrderTriggered::decode(frame).map(S::OrderTriggered),
+            template::ORDER_SLID => OrderSlid::decode(frame).map(S::OrderSlid),
+            template::ORDER_REFILLED => OrderRefilled::decode(frame).map(S::OrderRefilled),
             template::LOGIN_ACCEPTED => LoginAccepted::decode(frame).map(S::LoginAccepted),
             template::LOGIN_REJECTED => LoginRejected::decode(frame).map(S::LoginRejected),
             template::SERVER_HEARTBEAT => ServerHeartbeat::decode(frame).map(S::Heartbeat),
@@ -227,6 +301,9 @@ impl ServerMessage {
             S::MassCancelAck(m) => m.encode(buf),
             S::AdminAccepted(m) => m.encode(buf),
             S::BalanceUpdate(m) => m.encode(buf),
+            S::OrderTriggered(m) => m.encode(buf),
+            S::OrderSlid(m) => m.encode(buf),
+            S::OrderRefilled(m) => m.encode(buf),
         }
     }
 
@@ -243,6 +320,9 @@ impl ServerMessage {
             S::MassCancelAck(m) => m.seq,
             S::AdminAccepted(m) => m.seq,
             S::BalanceUpdate(m) => m.seq,
+            S::OrderTriggered(m) => m.seq,
+            S::OrderSlid(m) => m.seq,
+            S::OrderRefilled(m) => m.seq,
             _ => 0,
         };
         (seq != 0).then_some(seq)

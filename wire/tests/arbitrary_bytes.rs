@@ -61,7 +61,7 @@ fn fix_crc(rec: &mut [u8]) {
 fn valid_record(idx: usize, entropy: &[u8], seq: u64) -> Vec<u8> {
     let inputs: Vec<_> = fixed_layouts()
         .into_iter()
-        .filter(|l| matches!(l.template_id, 16..=19 | 80..=88))
+        .filter(|l| matches!(l.template_id, 16..=19 | 26 | 80..=88 | 90))
         .collect();
     let input = Input::decode(&make_valid(inputs[idx % inputs.len()], entropy)).unwrap();
     let rec = LogRecord {

@@ -52,5 +52,17 @@ fn write_fuzz_seeds() {
         write(target, name, bytes);
     }
     write("log_record", "log_segment", &log);
+    // Input bodies back to back (the target also feeds them to an engine): a resting order,
+    // an order-type order, a tick.
+    let body = |n: &str| {
+        all.iter()
+            .find(|(name, _)| *name == n)
+            .map(|(_, b)| b.clone())
+    };
+    let mut bodies = Vec::new();
+    for n in ["enter_order", "enter_order_ext", "halt", "resume"] {
+        bodies.extend(body(n).unwrap_or_default());
+    }
+    write("log_record", "input_bodies", &bodies);
     write("framing", "stream", &stream);
 }

@@ -19,7 +19,7 @@ use tpx_wire::*;
 fn roundtrip(layout: &Layout, bytes: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; 256];
     let n = match (layout.schema_id, layout.template_id) {
-        (schema::ORDER_ENTRY, 1 | 4 | 6 | 16..=25) => {
+        (schema::ORDER_ENTRY, 1 | 4 | 6 | 16..=26) => {
             let m = ClientMessage::decode(bytes).unwrap_or_else(|e| panic!("{}: {e}", layout.name));
             let n = m.encode(&mut out).unwrap();
             assert_eq!(ClientMessage::decode(&out[..n]), Ok(m));
@@ -74,7 +74,7 @@ proptest! {
     fn log_records_round_trip(idx in 0usize..64, entropy in proptest::collection::vec(any::<u8>(), 1..64),
                               seq in 1u64.., term: u64, ts: u64, origin: u32, account: u32) {
         let inputs: Vec<_> = fixed_layouts().into_iter()
-            .filter(|l| matches!(l.template_id, 16..=19 | 80..=88)).collect();
+            .filter(|l| matches!(l.template_id, 16..=19 | 26 | 80..=88 | 90)).collect();
         let layout = inputs[idx % inputs.len()];
         let input = Input::decode(&make_valid(layout, &entropy)).unwrap();
         let rec = LogRecord { meta: RecordMeta { seq, term, timestamp_ns: ts, origin, account }, input };
@@ -227,8 +227,8 @@ fn decode_errors_say_what_and_where() {
         Err(DecodeError::UnsupportedVersion { version: 2 })
     );
     assert_eq!(
-        with(2, 26),
-        Err(DecodeError::UnknownTemplate { template_id: 26 })
+        with(2, 27),
+        Err(DecodeError::UnknownTemplate { template_id: 27 })
     );
     assert_eq!(
         with(2, 32),
@@ -308,15 +308,16 @@ fn engine_values_match() {
         (
             TimeInForce::Gtc as u8,
             TimeInForce::Ioc as u8,
-            TimeInForce::Fok as u8
+            TimeInForce::Fok as u8,
+            TimeInForce::Gtd as u8
         ),
-        (1, 2, 3)
+        (1, 2, 3, 4)
     );
     assert_eq!(
         StpMode::ALL.iter().map(|s| *s as u8).collect::<Vec<_>>(),
         vec![0, 1, 2, 3, 4]
     );
-    let engine_rejects: Vec<u8> = (1..=26).collect();
+    let engine_rejects: Vec<u8> = (1..=29).collect();
     for v in engine_rejects {
         assert!(RejectReason::from_u8(v).is_some(), "engine reject {v}");
     }
@@ -325,8 +326,20 @@ fn engine_values_match() {
     assert_eq!(RejectReason::ReduceOnlyWouldIncrease as u8, 16);
     assert_eq!(RejectReason::DuplicateRequest as u8, 18);
     assert_eq!(RejectReason::NotLiquidatable as u8, 26);
-    assert!(RejectReason::from_u8(27).is_none());
-    assert_eq!(CancelReason::ALL.len(), 7);
+    // The order types (engine/src/event.rs): rejects 27..=29, cancel reasons 8..=10.
+    assert_eq!(RejectReason::InvalidTrigger as u8, 27);
+    assert_eq!(RejectReason::InvalidExpireTime as u8, 28);
+    assert_eq!(RejectReason::InvalidOcoLink as u8, 29);
+    assert!(RejectReason::from_u8(30).is_none());
+    assert_eq!(CancelReason::ALL.len(), 10);
+    assert_eq!(
+        (
+            CancelReason::Expired as u8,
+            CancelReason::Oco as u8,
+            CancelReason::TriggerRejected as u8
+        ),
+        (8, 9, 10)
+    );
     assert_eq!(
         (
             CancelReason::Liquidation as u8,

@@ -239,7 +239,8 @@ impl Node {
                     .map(|i| (i.id, i.symbol.clone()))
                     .collect(),
             )
-            .with_cores(plan.cores.len()),
+            .with_cores(plan.cores.len())
+            .with_shards(shard_count as usize),
         );
         let gateway_cores = plan.gateway_cores();
         let gateways = gateway_cores.len();

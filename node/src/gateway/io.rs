@@ -496,6 +496,7 @@ impl Gateway {
                     ClientMessage::ReplaceOrder(_) => RequestKind::ReplaceOrder,
                     ClientMessage::CancelOrder(_) => RequestKind::CancelOrder,
                     ClientMessage::MassCancel(_) => RequestKind::MassCancel,
+                    ClientMessage::EnterOrderExt(_) => RequestKind::EnterOrderExt,
                     _ => RequestKind::EnterOrder,
                 };
                 c.queue(&ServerMessage::OrderRejected(OrderRejected {
@@ -533,6 +534,9 @@ impl Gateway {
         match msg {
             ClientMessage::EnterOrder(m) => {
                 sessions.on_enter_order(slot, &m, now_ns, unix_ns, &mut out, fwd)
+            }
+            ClientMessage::EnterOrderExt(m) => {
+                sessions.on_enter_order_ext(slot, &m, now_ns, unix_ns, &mut out, fwd)
             }
             ClientMessage::CancelOrder(m) => {
                 sessions.on_cancel_order(slot, &m, now_ns, unix_ns, &mut out, fwd)

@@ -63,6 +63,10 @@ pub struct NodeState {
     /// Per pinned core, its duty cycles so far (each on its own cache line, written only by its
     /// core): the systemd watchdog is pinged only while every one of them advances.
     core_cycles: Vec<CachePadded<AtomicU64>>,
+    /// Per shard id: the earliest expiry of a live GTD order in its engine (`u64::MAX`: none),
+    /// published by the shard after each batch; the sequencing stage logs a `Tick` when one is
+    /// due and no record carried the log's time past it (see [`NodeState::next_expiry_ns`]).
+    pub shard_expiry_ns: Vec<AtomicU64>,
 }
 
 impl NodeState {
@@ -82,6 +86,7 @@ impl NodeState {
             md_active: AtomicBool::new(true),
             replay_done: AtomicBool::new(false),
             core_cycles: Vec::new(),
+            shard_expiry_ns: Vec::new(),
         }
     }
 
@@ -104,6 +109,21 @@ impl NodeState {
     /// Every core's duty cycles so far, in core order.
     pub fn core_cycles(&self) -> impl Iterator<Item = u64> + '_ {
         self.core_cycles.iter().map(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// With an expiry slot for each of `shards` shards (see [`NodeState::shard_expiry_ns`]).
+    pub fn with_shards(mut self, shards: usize) -> NodeState {
+        self.shard_expiry_ns = (0..shards).map(|_| AtomicU64::new(u64::MAX)).collect();
+        self
+    }
+
+    /// The earliest GTD expiry across the shards (`u64::MAX`: none).
+    pub fn next_expiry_ns(&self) -> u64 {
+        self.shard_expiry_ns
+            .iter()
+            .map(|e| e.load(Ordering::Relaxed))
+            .min()
+            .unwrap_or(u64::MAX)
     }
 
     /// `(bid, ask)` of an instrument as last published: `Some((price, qty))` per side.

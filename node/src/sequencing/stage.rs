@@ -30,9 +30,10 @@ use tpx_sequencer::{
     SubmitError, SystemClock, TcpTransport, ThreadedLog, WitnessServer, WriteMode, WITNESS_ID,
 };
 use tpx_wire::enums::RejectReason;
+use tpx_wire::log_record::{Input, Tick};
 
 use crate::config::replication::{LogWrite, ReplicationConfig};
-use crate::msg::{Report, ReportKind, Request, Sequenced};
+use crate::msg::{Report, ReportKind, Request, Sequenced, ALL_SHARDS};
 use crate::runtime::doorbell::Doorbell;
 use crate::runtime::ring::{Consumer, Producer};
 use crate::runtime::state::NodeState;
@@ -48,6 +49,10 @@ const MAX_IN_FLIGHT: usize = 1 << 16;
 
 /// How often a quiet single node polls its replica (see `SequencerStage::cycle`).
 const QUIET_POLL_NS: u64 = 20_000;
+
+/// How often (the core's monotonic clock) an idle primary checks whether a GTD order is due
+/// with no record to carry the log's time past its expiry (see `SequencerStage::tick_if_due`).
+const TICK_CHECK_NS: u64 = 1_000_000;
 
 type NodeReplica = Replica<NodeLog, NodeTransport, SystemClock>;
 
@@ -106,6 +111,8 @@ pub struct SequencerStage {
     next_input: usize,
     /// A quiet single node polls its replica next at this `now_ns`.
     next_poll_ns: u64,
+    /// An idle primary checks for a due GTD expiry next at this `now_ns`.
+    next_tick_check_ns: u64,
     /// A single node's in-process witness.
     witness: Option<WitnessServer<NodeTransport, SystemClock>>,
     /// The recovered log, replayed into the shards before the replica runs.
@@ -309,6 +316,7 @@ impl SequencerStage {
             outputs,
             next_input: 0,
             next_poll_ns: 0,
+            next_tick_check_ns: 0,
             witness,
             replay,
             replay_upto: last,
@@ -516,6 +524,10 @@ impl SequencerStage {
                 n += 1;
             }
         }
+        if primary && n == 0 && self.overflow.is_empty() && now_ns >= self.next_tick_check_ns {
+            self.next_tick_check_ns = now_ns.saturating_add(TICK_CHECK_NS);
+            n += self.tick_if_due();
+        }
         // A single node (its witness in process, no peer to hear from) with nothing taken and
         // nothing waiting has nothing to poll for but its lease timers (milliseconds): it polls
         // every `QUIET_POLL_NS` then, which keeps the idle cycle of a one-core node short.
@@ -555,6 +567,29 @@ impl SequencerStage {
             }
         }
         self.after_poll(n)
+    }
+
+    /// GTD expiry by the sequencer's clock: when the earliest expiry the shards published
+    /// (`NodeState::next_expiry_ns`) has passed on the replica's clock and no record yet
+    /// carries a timestamp at or past it, logs a `Tick` for every shard, whose stamp expires
+    /// the order (and every other due one) in the engines, on this node, on the standby and in
+    /// any replay alike. Called only by an idle primary (no request taken this cycle), at most
+    /// every `TICK_CHECK_NS`; a busy log needs no tick (each record's stamp expires what is
+    /// due). Returns 1 if it logged one.
+    fn tick_if_due(&mut self) -> usize {
+        let due = self.shared.next_expiry_ns();
+        if due == u64::MAX
+            || self.replica.last_timestamp_ns() >= due
+            || self.replica.stamp_now_ns() < due
+        {
+            return 0;
+        }
+        let tick = Input::Tick(Tick {});
+        match self.replica.submit(origin_of(ALL_SHARDS, 0), 0, &tick) {
+            Ok(_) => 1,
+            // Full or not primary: the next check tries again.
+            Err(_) => 0,
+        }
     }
 
     /// Role changes, waiting answers, a rewind, the acknowledged seq; `n` plus the work done.

@@ -20,8 +20,9 @@ use crate::shard::md::ShardMd;
 pub const SHARD_ORDER_ID_SHIFT: u32 = 48;
 
 /// The wire's reject reason for an engine reason: the wire uses the engine's values (1..=31 are
-/// kept for engine reasons). An engine reason the wire does not define yet (the engine is ahead
-/// of the schema) is sent as `InvalidOrderType`, the closest generic "refused as asked".
+/// kept for engine reasons; every engine reason is defined, a test checks it). An engine reason
+/// the wire did not define (the engine ahead of the schema) would be sent as `InvalidOrderType`,
+/// the closest generic "refused as asked".
 pub fn reject_to_wire(r: EReject) -> RejectReason {
     RejectReason::from_u8(r as u8).unwrap_or(RejectReason::InvalidOrderType)
 }
@@ -381,9 +382,65 @@ impl<F: FnMut(Report)> EventSink for ReportMapper<'_, F> {
             | Event::BookReplace { instrument, .. } => self.touched = Some(instrument),
             // Market data and admin events: no execution report.
             Event::TradingStatus { .. } | Event::ReferencePrice { .. } => {}
-            // The order types' own reports have no wire message yet; the log carries plain
-            // orders only (`engine_input` sets `OrderExt::NONE`), so they cannot occur here.
-            Event::Triggered { .. } | Event::Slid { .. } | Event::Refilled { .. } => {}
+            // The order types' own reports, to the session owning the order (a trigger fires
+            // and an iceberg refills during another account's request; a slide follows its
+            // own `Accepted`, so it goes where that went).
+            Event::Triggered {
+                account,
+                cl_ord_id,
+                order_id,
+                instrument,
+                side,
+                trigger_price,
+                price,
+            } => self.send(
+                account,
+                NO_SESSION,
+                ReportKind::Triggered {
+                    cl_ord_id,
+                    order_id: base | order_id,
+                    instrument,
+                    side: wire_side(side),
+                    trigger_price,
+                    price,
+                },
+            ),
+            Event::Slid {
+                account,
+                cl_ord_id,
+                order_id,
+                instrument,
+                requested_price,
+                price,
+            } => self.send(
+                account,
+                session,
+                ReportKind::Slid {
+                    cl_ord_id,
+                    order_id: base | order_id,
+                    instrument,
+                    requested_price,
+                    price,
+                },
+            ),
+            Event::Refilled {
+                account,
+                cl_ord_id,
+                order_id,
+                instrument,
+                display_qty,
+                hidden_qty,
+            } => self.send(
+                account,
+                NO_SESSION,
+                ReportKind::Refilled {
+                    cl_ord_id,
+                    order_id: base | order_id,
+                    instrument,
+                    display_qty,
+                    hidden_qty,
+                },
+            ),
         }
     }
 
@@ -744,6 +801,115 @@ mod tests {
         }
     }
 
+    /// The order types' events become reports: a slide to the requesting session after its
+    /// acceptance; a refill and a trigger to the order's owner (no session: the gateway finds
+    /// it), with the shard's id in the order id; the hidden quantity only in the private report.
+    #[test]
+    fn order_type_events_become_reports() {
+        use tpx_wire::enums::TriggerType;
+        use tpx_wire::order_entry::EnterOrderExt;
+        let mut shard = Shard::new(
+            1,
+            EngineConfig {
+                instruments: vec![crate::config::builtin_instruments()[0].spec().unwrap()],
+                max_orders: 64,
+                max_accounts: 16,
+            },
+            None,
+        )
+        .unwrap();
+        let base = 1u64 << SHARD_ORDER_ID_SHIFT;
+        let ext = |cl, side, price, qty| {
+            let Input::EnterOrder(m) = limit(cl, 1, side, price, qty) else {
+                unreachable!()
+            };
+            EnterOrderExt::plain(&m)
+        };
+        // An iceberg sell of 10 showing 4, and a sell stop below the market.
+        let ice = EnterOrderExt {
+            display_qty: 4,
+            ..ext(1, Side::Sell, 60_000, 10)
+        };
+        let out = run(&mut shard, &entry(1, Input::EnterOrderExt(ice), 3, 0));
+        assert!(matches!(
+            out[..],
+            [Report {
+                kind: ReportKind::Accepted { .. },
+                ..
+            }]
+        ));
+        let stop = EnterOrderExt {
+            trigger: TriggerType::LastRisesTo,
+            trigger_price: 60_000,
+            kind: OrderKind::Market,
+            tif: TimeInForce::Ioc,
+            ..ext(2, Side::Buy, 61_000, 1)
+        };
+        run(&mut shard, &entry(1, Input::EnterOrderExt(stop), 3, 0));
+        // A post-only-slide buy at the ask slides to 59,999.
+        let slide = EnterOrderExt {
+            post_only: true,
+            post_only_slide: true,
+            ..ext(1, Side::Buy, 60_000, 1)
+        };
+        let out = run(&mut shard, &entry(2, Input::EnterOrderExt(slide), 4, 0));
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!((out[1].account, out[1].session), (2, 4));
+        assert_eq!(
+            out[1].kind,
+            ReportKind::Slid {
+                cl_ord_id: 1,
+                order_id: base | 3,
+                instrument: 1,
+                requested_price: 60_000,
+                price: 59_999
+            }
+        );
+        // A buy of 4 takes the slice: the iceberg refills (private: hidden 2), and the trade at
+        // 60,000 fires account 1's buy stop, which takes the refilled slice.
+        let out = run(
+            &mut shard,
+            &entry(2, limit(2, 1, Side::Buy, 60_000, 4), 4, 0),
+        );
+        let refill = out
+            .iter()
+            .find(|r| matches!(r.kind, ReportKind::Refilled { .. }))
+            .expect("a refill");
+        assert_eq!((refill.account, refill.session), (1, NO_SESSION));
+        assert_eq!(
+            refill.kind,
+            ReportKind::Refilled {
+                cl_ord_id: 1,
+                order_id: base | 1,
+                instrument: 1,
+                display_qty: 4,
+                hidden_qty: 2
+            }
+        );
+        let fired = out
+            .iter()
+            .find(|r| matches!(r.kind, ReportKind::Triggered { .. }))
+            .expect("a trigger");
+        assert_eq!((fired.account, fired.session), (1, NO_SESSION));
+        assert_eq!(
+            fired.kind,
+            ReportKind::Triggered {
+                cl_ord_id: 2,
+                order_id: base | 2,
+                instrument: 1,
+                side: Side::Buy,
+                trigger_price: 60_000,
+                price: 60_000
+            }
+        );
+        // The gateway's wire form of each.
+        assert!(matches!(
+            fired.kind.order_type_reply(7, 42),
+            Some(tpx_wire::replies::ServerMessage::OrderTriggered(t)) if t.seq == 7 && t.trigger_price == 60_000
+        ));
+        assert_eq!(out[0].kind.order_type_reply(1, 1), None);
+    }
+
     #[test]
     fn engine_reasons_keep_their_values_on_the_wire() {
         assert_eq!(
@@ -774,8 +940,19 @@ mod tests {
             ),
             (EReject::DuplicateRequest, RejectReason::DuplicateRequest),
             (EReject::NotLiquidatable, RejectReason::NotLiquidatable),
+            (EReject::InvalidTrigger, RejectReason::InvalidTrigger),
+            (EReject::InvalidExpireTime, RejectReason::InvalidExpireTime),
+            (EReject::InvalidOcoLink, RejectReason::InvalidOcoLink),
         ] {
             assert_eq!(reject_to_wire(e), w);
+        }
+        // The order types' cancel reasons (8..=10) too.
+        for (e, w) in [
+            (ECancel::Expired, CancelReason::Expired),
+            (ECancel::Oco, CancelReason::Oco),
+            (ECancel::TriggerRejected, CancelReason::TriggerRejected),
+        ] {
+            assert_eq!(cancel_to_wire(e), w);
         }
         assert_eq!(
             cancel_to_wire(ECancel::Liquidation),

@@ -164,6 +164,10 @@ impl ShardStage {
         };
         if n > 0 {
             self.publish_tops();
+            if let Some(e) = self.shared.shard_expiry_ns.get(usize::from(self.shard.id)) {
+                let next = self.shard.engine.next_expiry_ns().unwrap_or(u64::MAX);
+                e.store(next, Ordering::Relaxed);
+            }
             let st = &self.shared.stats;
             st.applied.fetch_add(n as u64, Ordering::Relaxed);
             if fills > 0 {

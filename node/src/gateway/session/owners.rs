@@ -141,6 +141,17 @@ impl SessionTable {
                 }
                 true
             }
+            // The order types' reports: like an execution, without a quantity that ends the
+            // order (an adopted order gets them once a session of its account is connected).
+            ReportKind::Triggered { cl_ord_id, .. }
+            | ReportKind::Slid { cl_ord_id, .. }
+            | ReportKind::Refilled { cl_ord_id, .. } => {
+                orphan_or_none(&self.owners, cl_ord_id)
+                    && !self
+                        .sessions
+                        .iter()
+                        .any(|s| s.account == r.account && s.conn.is_some())
+            }
             // A mass cancel another node's session asked for.
             ReportKind::MassCancelDone { .. } => true,
             // Never sent without a session (the shard drops those).

@@ -63,7 +63,12 @@ impl SessionTable {
                         None => return false,
                     }
                 };
-                if matches!(request, RequestKind::EnterOrder | RequestKind::ReplaceOrder) {
+                if matches!(
+                    request,
+                    RequestKind::EnterOrder
+                        | RequestKind::EnterOrderExt
+                        | RequestKind::ReplaceOrder
+                ) {
                     // Drop the pending id the gateway recorded for this request (a live order
                     // keeps its entry: a replace keeping its id, or a duplicate id).
                     if let Some(o) = self.owners.get(&(account, cl_ord_id)) {
@@ -251,6 +256,19 @@ impl SessionTable {
                         reason,
                     }),
                 )
+            }
+            // The order types' reports, to the order's owner (see `ReportKind::order_type_reply`).
+            ReportKind::Triggered { cl_ord_id, .. }
+            | ReportKind::Slid { cl_ord_id, .. }
+            | ReportKind::Refilled { cl_ord_id, .. } => {
+                let Some(slot) = self.owner_slot(account, cl_ord_id, r.session) else {
+                    return false;
+                };
+                let seq = self.sessions[slot as usize].journal.next_seq();
+                let Some(m) = r.kind.order_type_reply(seq, ts) else {
+                    return false;
+                };
+                (slot, m)
             }
             ReportKind::MassCancelDone { tag, cancelled, .. } => {
                 let slot = r.session;

@@ -4,7 +4,9 @@
 use tpx_engine::InstrumentId;
 use tpx_wire::enums::{RejectReason, RequestKind};
 use tpx_wire::log_record::{self as l, Input};
-use tpx_wire::order_entry::{CancelOrder, ClientMessage, EnterOrder, MassCancel, ReplaceOrder};
+use tpx_wire::order_entry::{
+    CancelOrder, ClientMessage, EnterOrder, EnterOrderExt, MassCancel, ReplaceOrder,
+};
 
 use super::{emit, rejected, Outbox, Owner, PendingMass, SessionTable};
 use crate::msg::{Request, ALL_SHARDS};
@@ -160,41 +162,91 @@ impl SessionTable {
         {
             return;
         }
-        let s = &self.sessions[slot as usize];
-        let account = s.account;
-        if m.cl_ord_id <= s.last_cl_ord_id {
+        self.enter(slot, Input::EnterOrder(*m), K, unix_ns, outbox, forward);
+    }
+
+    /// `EnterOrderExt` from session `slot`: as `EnterOrder`, after the one check of the order
+    /// types' fields that the engine cannot make (a trigger type and a trigger price that
+    /// disagree: `InvalidTrigger`); the engine validates the rest against its state, in the log.
+    pub fn on_enter_order_ext(
+        &mut self,
+        slot: u32,
+        m: &EnterOrderExt,
+        now_ns: u64,
+        unix_ns: u64,
+        outbox: &mut impl Outbox,
+        forward: impl FnOnce(Request) -> bool,
+    ) {
+        const K: RequestKind = RequestKind::EnterOrderExt;
+        if self
+            .admit(slot, now_ns, unix_ns, m.cl_ord_id, K, outbox)
+            .is_err()
+        {
+            return;
+        }
+        if !m.trigger_consistent() {
             return self.reject(
                 slot,
                 unix_ns,
                 m.cl_ord_id,
-                RejectReason::ClOrdIdNotIncreasing,
+                RejectReason::InvalidTrigger,
                 K,
                 outbox,
             );
         }
-        if self.owners.contains_key(&(account, m.cl_ord_id)) {
+        self.enter(slot, Input::EnterOrderExt(*m), K, unix_ns, outbox, forward);
+    }
+
+    /// A new order (`input`, request kind `k`) that passed the throttle: the client-order-id
+    /// rules, then routed to its instrument's shard.
+    fn enter(
+        &mut self,
+        slot: u32,
+        input: Input,
+        k: RequestKind,
+        unix_ns: u64,
+        outbox: &mut impl Outbox,
+        forward: impl FnOnce(Request) -> bool,
+    ) {
+        let Some(o) = input.new_order() else {
+            return;
+        };
+        let (cl_ord_id, instrument) = (o.cl_ord_id, o.instrument);
+        let s = &self.sessions[slot as usize];
+        let account = s.account;
+        if cl_ord_id <= s.last_cl_ord_id {
+            return self.reject(
+                slot,
+                unix_ns,
+                cl_ord_id,
+                RejectReason::ClOrdIdNotIncreasing,
+                k,
+                outbox,
+            );
+        }
+        if self.owners.contains_key(&(account, cl_ord_id)) {
             // Another session of the account uses the id for a live order.
             return self.reject(
                 slot,
                 unix_ns,
-                m.cl_ord_id,
+                cl_ord_id,
                 RejectReason::DuplicateClientOrderId,
-                K,
+                k,
                 outbox,
             );
         }
-        let shard = self.routing.shard_of(m.instrument);
-        let req = Request::new(slot, shard, account, Input::EnterOrder(*m));
+        let shard = self.routing.shard_of(instrument);
+        let req = Request::new(slot, shard, account, input);
         if !self.forward_or_reject(req, unix_ns, outbox, forward) {
             return;
         }
-        self.sessions[slot as usize].last_cl_ord_id = m.cl_ord_id;
+        self.sessions[slot as usize].last_cl_ord_id = cl_ord_id;
         self.owners.insert(
-            (account, m.cl_ord_id),
+            (account, cl_ord_id),
             Owner {
                 session: slot,
                 shard,
-                instrument: m.instrument,
+                instrument,
                 live: false,
             },
         );
