@@ -222,6 +222,10 @@ pub fn check(
                 let e = orders.entry((a, o.cl_ord_id)).or_insert((0, o.qty));
                 e.0 += 1;
             }
+            Input::EnterOrderExt(o) => {
+                let e = orders.entry((a, o.cl_ord_id)).or_insert((0, o.qty));
+                e.0 += 1;
+            }
             Input::ReplaceOrder(r) => {
                 let e = orders.entry((a, r.new_cl_ord_id)).or_insert((0, r.qty));
                 e.0 += 1;
