@@ -321,6 +321,7 @@ pub fn examples() -> Vec<(&'static str, Vec<u8>)> {
             timestamp_ns: TS,
             origin: 3,
             account: 7,
+            session: 0,
         },
         input: Input::EnterOrder(example_enter_order()),
     };
@@ -336,6 +337,7 @@ pub fn examples() -> Vec<(&'static str, Vec<u8>)> {
             timestamp_ns: TS,
             origin: 0,
             account: 0,
+            session: 0,
         },
         input: Input::SetReferencePrice(SetReferencePrice {
             price: 65_000,
@@ -363,6 +365,7 @@ pub fn examples() -> Vec<(&'static str, Vec<u8>)> {
             timestamp_ns: TS,
             origin: 0,
             account: 0,
+            session: 0,
         },
         input: Input::Deposit(deposit),
     };

@@ -280,12 +280,15 @@ impl Node {
             None => (None, Vec::new()),
         };
         let accounts = Arc::new(accounts);
-        let shared = Arc::new(NodeState::new(
-            instruments
-                .iter()
-                .map(|i| (i.id, i.symbol.clone()))
-                .collect(),
-        ));
+        let shared = Arc::new(
+            NodeState::new(
+                instruments
+                    .iter()
+                    .map(|i| (i.id, i.symbol.clone()))
+                    .collect(),
+            )
+            .with_shards(shard_count as usize),
+        );
         let gateway_cores = plan.gateway_cores();
         let gateways = gateway_cores.len();
         let cap = cfg.ring_capacity;

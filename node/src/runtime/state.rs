@@ -30,6 +30,60 @@ pub struct NodeStats {
     pub applied: AtomicU64,
 }
 
+/// One `AtomicU64` on its own cache line (written by one core, read by others).
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct PaddedU64(pub AtomicU64);
+
+/// How far the log has reached the gateways: what lets a gateway number a session's replies,
+/// which come from several shards on separate rings, in log order (the same on every node).
+///
+/// The sequencing stage stores, for each shard, the seq of the last entry it pushed to that
+/// shard's ring (`pushed`), and after it the last seq it fed (`fed`: pushed to the rings, or a
+/// record with no entry for any shard). A shard stores the seq of each entry once
+/// every report of it is on the gateways' rings (`applied`). A gateway that loads `fed`, then
+/// each shard's `pushed` and `applied`, and then drains its rings holds every report of every
+/// record at or below [`Watermarks::complete_through`].
+#[derive(Debug, Default)]
+pub struct Watermarks {
+    pub fed: PaddedU64,
+    /// By shard id.
+    pub pushed: Vec<PaddedU64>,
+    /// By shard id.
+    pub applied: Vec<PaddedU64>,
+    /// Logins wait until the gateway's replies are complete through this seq: what the node
+    /// had fed to its shards when it became primary (the log replayed at start included), so
+    /// that a session resuming at `n` finds every reply the log gives it.
+    pub login_floor: AtomicU64,
+}
+
+impl Watermarks {
+    pub fn new(shards: usize) -> Watermarks {
+        Watermarks {
+            fed: PaddedU64::default(),
+            pushed: (0..shards).map(|_| PaddedU64::default()).collect(),
+            applied: (0..shards).map(|_| PaddedU64::default()).collect(),
+            login_floor: AtomicU64::new(0),
+        }
+    }
+
+    /// The seq through which every shard has put all its reports on the gateways' rings (load
+    /// before draining them). A shard that applied all that was pushed to it counts as
+    /// complete through `fed` (it has nothing below).
+    pub fn complete_through(&self) -> u64 {
+        let fed = self.fed.0.load(Ordering::Acquire);
+        let mut w = fed;
+        for (p, a) in self.pushed.iter().zip(&self.applied) {
+            let pushed = p.0.load(Ordering::Acquire);
+            let applied = a.0.load(Ordering::Acquire);
+            if applied < pushed {
+                w = w.min(applied);
+            }
+        }
+        w
+    }
+}
+
 /// What every core shares.
 #[derive(Debug)]
 pub struct NodeState {
@@ -52,9 +106,18 @@ pub struct NodeState {
     /// Whether the shards' market-data publishers send (primary, the default) or only number
     /// their packets (standby); flipped on a role change.
     pub md_active: AtomicBool,
+    /// The log's progress through the stages (see [`Watermarks`]; empty until
+    /// [`NodeState::with_shards`]).
+    pub marks: Watermarks,
 }
 
 impl NodeState {
+    /// The same state with watermarks for `shards` shards.
+    pub fn with_shards(mut self, shards: usize) -> NodeState {
+        self.marks = Watermarks::new(shards);
+        self
+    }
+
     pub fn new(instruments: Vec<(InstrumentId, String)>) -> NodeState {
         let tops = instruments.iter().map(|_| Top::default()).collect();
         NodeState {
@@ -67,6 +130,7 @@ impl NodeState {
             instruments,
             tops,
             md_active: AtomicBool::new(true),
+            marks: Watermarks::default(),
         }
     }
 

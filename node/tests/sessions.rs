@@ -1,0 +1,320 @@
+//! Sessions survive restart and failover, with real `tpx` processes over TCP: a session's reply
+//! stream is a function of the log, so a node that restarts on its log (SIGKILL or SIGTERM), or
+//! a standby promoted after the primary's SIGKILL, gives a client logging in with its session
+//! id and last seen seq exactly the replies it missed, numbered as before, fills of its resting
+//! orders included, and gives no session another session's replies.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tpx_client::{req, token_from_str, Client, ClientConfig, ClientError};
+use tpx_node::gateway::accounts::{demo_accounts, demo_accounts_file};
+use tpx_wire::enums::{LoginRejectReason, OrderKind, Side, StpMode, TimeInForce};
+use tpx_wire::order_entry::EnterOrder;
+use tpx_wire::replies::ServerMessage;
+
+mod procs;
+
+use procs::{free_port, listening, node_config, Proc, WAIT};
+
+fn limit(cl: u64, side: Side, price: i64, qty: u64) -> EnterOrder {
+    EnterOrder {
+        cl_ord_id: cl,
+        price,
+        qty,
+        instrument: 1,
+        side,
+        kind: OrderKind::Limit,
+        tif: TimeInForce::Gtc,
+        stp: StpMode::None,
+        post_only: false,
+        reduce_only: false,
+    }
+}
+
+fn write_accounts(dir: &Path) {
+    std::fs::write(
+        dir.join("accounts.toml"),
+        toml::to_string(&demo_accounts_file(&demo_accounts(3), 1_000_000)).unwrap(),
+    )
+    .unwrap();
+}
+
+fn cpu0() -> usize {
+    core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .first()
+        .map_or(0, |c| c.id)
+}
+
+/// A single node with its durable log (`fsync`, in-process witness) in `dir/node`.
+fn single_node_config(dir: &Path) -> String {
+    let text = format!(
+        r#"
+listen = "127.0.0.1:0"
+accounts_file = "accounts.toml"
+idle = "park"
+max_orders = 4096
+max_accounts = 64
+journal_capacity = 1024
+[[core_plan.cores]]
+cpu = {cpu}
+gateway = true
+sequencer = true
+shards = [0]
+[replication]
+log_dir = "node"
+segment_bytes = 1048576
+"#,
+        cpu = cpu0()
+    );
+    let p = dir.join("node.toml");
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+fn config(addr: std::net::SocketAddr, account: u32, session: u32) -> ClientConfig {
+    ClientConfig::new(
+        addr,
+        account,
+        session,
+        token_from_str(&format!("demo-token-{account}")),
+    )
+}
+
+/// Logs in asking for replies from `next` on, retrying while the node is not serving yet
+/// (`NotPrimary`: promotion or restart in progress; `SessionInUse`: it has not yet seen the
+/// old connection close); returns the client and the replies replayed before going live.
+fn resume(addr: std::net::SocketAddr, account: u32, session: u32, next: u64) -> Client {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match Client::connect_at(config(addr, account, session), next) {
+            Ok(c) => return c,
+            Err(ClientError::LoginRejected(
+                LoginRejectReason::NotPrimary | LoginRejectReason::SessionInUse,
+            ))
+            | Err(ClientError::Io(_))
+                if Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("login {account}/{session} at {next}: {e}"),
+        }
+    }
+}
+
+/// Every reply that arrives within `quiet` of the previous one.
+fn drain(c: &mut Client, quiet: Duration) -> Vec<ServerMessage> {
+    let mut got = Vec::new();
+    loop {
+        match c.recv(quiet) {
+            Ok(ServerMessage::Heartbeat(_)) => {}
+            Ok(m) => got.push(m),
+            Err(ClientError::Timeout) => return got,
+            Err(e) => panic!("{e}; got {got:?}"),
+        }
+    }
+}
+
+/// The next `n` sequenced replies.
+fn take(c: &mut Client, n: usize) -> Vec<ServerMessage> {
+    let mut got = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while got.len() < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "timed out; got {got:?}");
+        match c.recv(left) {
+            Ok(ServerMessage::Heartbeat(_)) | Err(ClientError::Timeout) => {}
+            Ok(m) => got.push(m),
+            Err(e) => panic!("{e}; got {got:?}"),
+        }
+    }
+    got
+}
+
+fn seqs(ms: &[ServerMessage]) -> Vec<u64> {
+    ms.iter().map(|m| m.seq().unwrap()).collect()
+}
+
+/// Two sessions of account 1 rest orders and read only their acks; account 2 fills both while
+/// they are away. Returns what each of the three sessions' journals holds from seq 2 on
+/// (account 1's) and account 2's next seq, read from the node before it goes down.
+fn trade_while_away(addr: std::net::SocketAddr) -> (Vec<ServerMessage>, Vec<ServerMessage>, u64) {
+    // Ids increase per account across its sessions (the client-order-id rule).
+    let mut a1 = resume(addr, 1, 1, 1);
+    let mut a2 = resume(addr, 1, 2, 1);
+    a1.send(&req::enter(limit(1, Side::Sell, 50_000, 10)))
+        .unwrap();
+    assert!(matches!(take(&mut a1, 1)[..], [ServerMessage::OrderAccepted(a)] if a.seq == 1));
+    a2.send(&req::enter(limit(2, Side::Sell, 50_010, 5)))
+        .unwrap();
+    assert!(matches!(take(&mut a2, 1)[..], [ServerMessage::OrderAccepted(a)] if a.seq == 1));
+    drop(a1);
+    drop(a2);
+    let mut b = resume(addr, 2, 1, 1);
+    b.send(&req::enter(limit(1, Side::Buy, 50_000, 3))).unwrap();
+    b.send(&req::enter(limit(2, Side::Buy, 50_010, 12)))
+        .unwrap();
+    // Accepted, fill; accepted, fill, fill.
+    let got = take(&mut b, 5);
+    assert_eq!(seqs(&got), vec![1, 2, 3, 4, 5]);
+    let b_next = b.next_seq();
+    drop(b);
+    // What the node journaled for the sessions that were away (their numbering).
+    let mut a1 = resume(addr, 1, 1, 2);
+    let r1 = take(&mut a1, 2);
+    let mut a2 = resume(addr, 1, 2, 2);
+    let r2 = take(&mut a2, 1);
+    assert!(drain(&mut a1, Duration::from_millis(100)).is_empty());
+    assert!(drain(&mut a2, Duration::from_millis(100)).is_empty());
+    (r1, r2, b_next)
+}
+
+/// After a restart on the same log, each session of account 1 logs in with its last seen seq
+/// and gets exactly its own missed replies with the numbering it had; account 2 resumes at its
+/// end; a new session of account 1 gets nothing of the others'.
+fn restart_keeps_sessions(sig: libc::c_int) {
+    let dir = tempfile::tempdir().unwrap();
+    write_accounts(dir.path());
+    let cfg = single_node_config(dir.path());
+    let mut node = Proc::start("node", &["node", "--config", &cfg]);
+    node.expect("ROLE primary");
+    let addr = listening(&node);
+    let (r1, r2, b_next) = trade_while_away(addr);
+    assert_eq!(seqs(&r1), vec![2, 3]);
+    assert!(
+        matches!(r1[..], [ServerMessage::OrderExecuted(x), ServerMessage::OrderExecuted(y)]
+        if x.cl_ord_id == 1 && x.qty == 3 && x.leaves_qty == 7 && y.qty == 7 && y.leaves_qty == 0)
+    );
+    assert!(matches!(r2[..], [ServerMessage::OrderExecuted(x)]
+        if x.seq == 2 && x.cl_ord_id == 2 && x.qty == 5 && x.leaves_qty == 0));
+    node.signal(sig);
+    node.wait();
+
+    let node = Proc::start("node", &["node", "--config", &cfg]);
+    node.expect("ROLE primary");
+    let addr = listening(&node);
+    // A new session of the account first: before the fix it received the other sessions'
+    // pre-restart replies, renumbered from 1.
+    let mut fresh = resume(addr, 1, 3, 1);
+    assert!(drain(&mut fresh, Duration::from_millis(200)).is_empty());
+    let mut a1 = resume(addr, 1, 1, 2);
+    assert_eq!(a1.next_seq(), 2);
+    assert_eq!(
+        take(&mut a1, 2),
+        r1,
+        "session 1 of account 1: its replies as numbered before"
+    );
+    let mut a2 = resume(addr, 1, 2, 2);
+    assert_eq!(take(&mut a2, 1), r2, "session 2 of account 1");
+    assert!(drain(&mut a1, Duration::from_millis(200)).is_empty());
+    assert!(drain(&mut a2, Duration::from_millis(200)).is_empty());
+    // Account 2 resumes at its end (before the fix: SequenceAhead).
+    let mut b = resume(addr, 2, 1, b_next);
+    assert!(drain(&mut b, Duration::from_millis(200)).is_empty());
+    // Each goes on numbering where it was; the new session from 1.
+    a1.send(&req::enter(limit(5, Side::Buy, 49_000, 1)))
+        .unwrap();
+    assert!(matches!(take(&mut a1, 1)[..], [ServerMessage::OrderAccepted(a)] if a.seq == 4));
+    fresh
+        .send(&req::enter(limit(6, Side::Buy, 49_000, 1)))
+        .unwrap();
+    assert!(matches!(take(&mut fresh, 1)[..], [ServerMessage::OrderAccepted(a)] if a.seq == 1));
+    b.send(&req::enter(limit(3, Side::Buy, 49_000, 1))).unwrap();
+    assert!(matches!(take(&mut b, 1)[..], [ServerMessage::OrderAccepted(a)] if a.seq == b_next));
+}
+
+#[test]
+fn sessions_survive_a_sigkill_restart() {
+    restart_keeps_sessions(libc::SIGKILL);
+}
+
+#[test]
+fn sessions_survive_a_sigterm_restart() {
+    restart_keeps_sessions(libc::SIGTERM);
+}
+
+/// A client with resting orders disconnects; the primary is SIGKILLed; a counterparty trades
+/// against its orders on the promoted standby; the client logs in there with its session id and
+/// last seen seq and receives every missed reply (an accept the standby journaled without a
+/// client, then the fills) exactly once, in order, numbered as the old primary would have.
+#[test]
+fn a_client_resumes_on_the_new_primary_with_every_missed_reply() {
+    let dir = tempfile::tempdir().unwrap();
+    write_accounts(dir.path());
+    let cpus: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let cpu = |k: usize| cpus.get(k % cpus.len().max(1)).copied().unwrap_or(0);
+    let w = free_port();
+    let repl = [free_port(), free_port()];
+    let cfgs = [
+        node_config(dir.path(), 0, cpu(0), repl, w),
+        node_config(dir.path(), 1, cpu(1), repl, w),
+    ];
+    let w_s = w.to_string();
+    let _witness = Proc::start(
+        "witness",
+        &[
+            "witness",
+            "--listen",
+            &w_s,
+            "--lease-us",
+            "200000",
+            "--state-file",
+            &dir.path().join("witness.state").display().to_string(),
+        ],
+    );
+    let c0 = cfgs[0].display().to_string();
+    let c1 = cfgs[1].display().to_string();
+    let mut primary = Proc::start("node-1", &["node", "--config", &c0, "--role", "primary"]);
+    primary.expect("ROLE primary node=1");
+    let a1 = listening(&primary);
+    let standby = Proc::start("node-2", &["node", "--config", &c1, "--role", "standby"]);
+    let a2 = listening(&standby);
+    standby.expect("ROLE standby node=2");
+
+    let mut c = resume(a1, 1, 1, 1);
+    c.send(&req::enter(limit(1, Side::Sell, 50_000, 5)))
+        .unwrap();
+    c.send(&req::enter(limit(2, Side::Sell, 50_010, 5)))
+        .unwrap();
+    // The client reads the first ack only (both are acknowledged: replicated to the standby).
+    let acks = take(&mut c, 2);
+    assert_eq!(seqs(&acks), vec![1, 2]);
+    drop(c);
+    primary.signal(libc::SIGKILL);
+    primary.wait();
+    standby.expect("ROLE primary node=2");
+
+    let mut b = resume(a2, 2, 1, 1);
+    b.send(&req::enter(limit(1, Side::Buy, 50_010, 8))).unwrap();
+    let got = take(&mut b, 3);
+    assert!(matches!(got[0], ServerMessage::OrderAccepted(_)));
+    drop(b);
+
+    // Resumes after reply 1: the second accept (journaled by the standby) and both fills.
+    let mut c = resume(a2, 1, 1, 2);
+    let missed = take(&mut c, 3);
+    assert_eq!(seqs(&missed), vec![2, 3, 4]);
+    assert_eq!(
+        missed[0], acks[1],
+        "the accept, byte for byte as the old primary sent it"
+    );
+    assert!(matches!(missed[1], ServerMessage::OrderExecuted(x)
+        if x.cl_ord_id == 1 && x.qty == 5 && x.leaves_qty == 0));
+    assert!(matches!(missed[2], ServerMessage::OrderExecuted(x)
+        if x.cl_ord_id == 2 && x.qty == 3 && x.leaves_qty == 2));
+    assert!(
+        drain(&mut c, Duration::from_millis(300)).is_empty(),
+        "exactly once"
+    );
+    // The session still owns its order on the new primary.
+    c.send(&req::cancel(2, 0)).unwrap();
+    assert!(
+        matches!(take(&mut c, 1)[..], [ServerMessage::OrderCancelled(x)]
+        if x.seq == 5 && x.cl_ord_id == 2 && x.leaves_qty == 0)
+    );
+}
