@@ -145,3 +145,34 @@ impl NodeState {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shard that applied all that was pushed to it is complete through `fed`; a busy one
+    /// holds the watermark at what it applied.
+    #[test]
+    fn the_watermark_is_the_busiest_shards_applied_seq() {
+        let m = Watermarks::new(2);
+        let set = |a: &PaddedU64, v| a.0.store(v, Ordering::Relaxed);
+        assert_eq!(m.complete_through(), 0);
+        // Record 1 to shard 0, 2 to shard 1, 3 with no entry (a term's first record).
+        set(&m.pushed[0], 1);
+        set(&m.pushed[1], 2);
+        set(&m.fed, 3);
+        assert_eq!(m.complete_through(), 0, "shard 0 has not applied 1");
+        set(&m.applied[0], 1);
+        // Shard 1 has not applied 2: complete through what it applied (nothing yet), the
+        // conservative bound (it does not know the seq of the entry it will apply next).
+        assert_eq!(m.complete_through(), 0);
+        set(&m.applied[1], 2);
+        assert_eq!(m.complete_through(), 3, "both idle: everything fed");
+        // Record 4 to every shard; shard 1 applied it, shard 0 not yet.
+        set(&m.pushed[0], 4);
+        set(&m.pushed[1], 4);
+        set(&m.fed, 4);
+        set(&m.applied[1], 4);
+        assert_eq!(m.complete_through(), 1);
+    }
+}

@@ -73,13 +73,7 @@ impl SessionTable {
                     return true;
                 };
                 if matches!(request, RequestKind::EnterOrder | RequestKind::ReplaceOrder) {
-                    // Drop the pending id the gateway recorded for this request (a live order
-                    // keeps its entry: a replace keeping its id, or a duplicate id).
-                    if let Some(o) = self.owners.get(&(account, cl_ord_id)) {
-                        if !o.live && o.session == slot {
-                            self.owners.remove(&(account, cl_ord_id));
-                        }
-                    }
+                    self.drop_pending(slot, account, cl_ord_id);
                 }
                 let seq = self.sessions[slot as usize].journal.next_seq();
                 (
@@ -305,6 +299,10 @@ impl SessionTable {
         let Some(slot) = self.slot_of(r.account, r.session) else {
             return false;
         };
+        if matches!(request, RequestKind::EnterOrder | RequestKind::ReplaceOrder) {
+            // The pending id the gateway recorded for this request (a re-send may use it).
+            self.drop_pending(slot, r.account, cl_ord_id);
+        }
         let msg = ServerMessage::OrderRejected(OrderRejected {
             seq: 0,
             timestamp_ns: r.ts_ns,
@@ -353,5 +351,15 @@ impl SessionTable {
             self.counters.balance_updates_dropped += 1;
         }
         true
+    }
+
+    /// Drops the pending id the gateway recorded when it forwarded a request of `slot` that was
+    /// refused (a live order keeps its entry: a replace keeping its id, or a duplicate id).
+    fn drop_pending(&mut self, slot: u32, account: u32, cl_ord_id: u64) {
+        if let Some(o) = self.owners.get(&(account, cl_ord_id)) {
+            if !o.live && o.session == slot {
+                self.owners.remove(&(account, cl_ord_id));
+            }
+        }
     }
 }

@@ -416,3 +416,45 @@ fn mass_cancel_acks_after_every_shard() {
     assert!(t.on_report(&done(3), &mut out));
     assert!(matches!(decode(&out)[0].1, ServerMessage::MassCancelAck(m) if m.cancelled_count == 5));
 }
+
+/// The sequencing stage's own answers (`Unavailable`, "already sequenced") are unsequenced,
+/// go to the connected session by `(account, session_id)`, and release the id the gateway
+/// recorded when it forwarded the request.
+#[test]
+fn the_stages_answers_are_unsequenced_and_release_the_pending_id() {
+    let a = accounts();
+    let mut t = table();
+    let s = t.login(&a, &login(1, 4, 1), 3, 0).unwrap().slot;
+    let mut out = Vec::new();
+    let mut fwd = None;
+    t.on_enter_order(s, &order(8, Side::Buy, 50_000, 1), 0, 0, &mut out, |r| {
+        fwd = Some(r);
+        true
+    });
+    let req = fwd.unwrap();
+    assert_eq!(
+        (req.session, req.account),
+        (4, 1),
+        "the client's session id, for the log"
+    );
+    assert_eq!(t.tracked_orders(), 1, "pending");
+    let answer = Report {
+        account: 1,
+        session: req.session,
+        seq: crate::msg::UNSEQUENCED,
+        ts_ns: 5,
+        kind: ReportKind::Rejected {
+            cl_ord_id: 8,
+            reason: RejectReason::Unavailable,
+            request: RequestKind::EnterOrder,
+        },
+        stamps: Default::default(),
+    };
+    assert!(t.on_report(&answer, &mut out));
+    assert!(
+        matches!(decode(&out)[..], [(3, ServerMessage::OrderRejected(m))]
+        if m.seq == 0 && m.reason == RejectReason::Unavailable && m.cl_ord_id == 8)
+    );
+    assert_eq!(t.tracked_orders(), 0);
+    assert_eq!(t.next_seq(s), 1, "nothing numbered");
+}
