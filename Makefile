@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: setup demo test lint unit planted bench fuzz-smoke fmt
+.PHONY: setup demo test lint units unit planted bench fuzz-smoke fmt
 
 setup:
 	@bash scripts/setup.sh
@@ -13,11 +13,17 @@ demo: setup
 
 ## The whole test suite: format, lints, unit, property and end-to-end tests, the simulator's
 ## planted bugs and a bounded fuzz run.
-test: setup lint unit planted fuzz-smoke
+test: setup lint units unit planted fuzz-smoke
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## The systemd units (systemd-analyze verify and security <= 3.0, Type=notify with a watchdog)
+## and the Ansible roles (ansible-lint, production profile, offline; installed by setup).
+units:
+	bash systemd/verify.sh
+	cd ansible && $${TPX_LINT_VENV:-/opt/tpx-lint}/bin/ansible-lint --offline
 
 ## TPX_REQUIRE_TSHARK / TPX_REQUIRE_PROMTOOL: the dissector and Prometheus tests fail instead
 ## of skipping when tshark or promtool is missing.

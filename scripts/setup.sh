@@ -7,7 +7,8 @@ set -euo pipefail
 # fonts-dejavu-core: the TrueType font tpx-load's plots draw their text with.
 # tshark: decodes a capture with the generated Wireshark dissector (wire/tests/dissector.rs).
 # nftables: `nft`, the fault lab's partitions and packet loss inside its network namespaces.
-APT_PACKAGES=(pkg-config libhwloc-dev libudev-dev libclang-dev libbsd-dev clang iproute2 fonts-dejavu-core tshark nftables)
+# systemd: `systemd-analyze`, which systemd/verify.sh (make units) checks the units with.
+APT_PACKAGES=(pkg-config libhwloc-dev libudev-dev libclang-dev libbsd-dev clang iproute2 fonts-dejavu-core tshark nftables systemd)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -56,6 +57,20 @@ if ! cmake_ok; then
     echo "setup: cmake >= 3.30 is still not on PATH (pip put it in $(python3 -m site --user-base 2>/dev/null)/bin?)" >&2
     exit 1
   fi
+fi
+
+# ansible-lint (production profile) checks the Ansible roles in `make units`; pinned, in its own
+# virtual environment so it never touches the system's Python packages.
+LINT_VENV=${TPX_LINT_VENV:-/opt/tpx-lint}
+if [ ! -x "$LINT_VENV/bin/ansible-lint" ]; then
+  echo "setup: installing ansible-lint into $LINT_VENV"
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  if ! /usr/bin/python3 -m venv --help >/dev/null 2>&1 || ! /usr/bin/python3 -c 'import ensurepip' 2>/dev/null; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+  fi
+  $SUDO /usr/bin/python3 -m venv "$LINT_VENV"
+  $SUDO "$LINT_VENV/bin/pip" install -q 'ansible-core==2.19.14' 'ansible-lint==26.10.1'
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

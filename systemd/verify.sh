@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Checks every tpx unit (as installed, drop-ins included):
 #   - `systemd-analyze verify` exits 0 and prints nothing at all (any stdout/stderr is a failure);
-#   - `systemd-analyze security --offline=true` scores it at or below $TPX_SECURITY_MAX (3.0).
+#   - `systemd-analyze security --offline=true` scores it at or below $TPX_SECURITY_MAX (3.0);
+#   - the node and witness units are `Type=notify` with a `WatchdogSec=` (the processes send
+#     READY=1 and watchdog pings).
 # Runs against a throwaway root (--root) holding the distribution's units, placeholder
 # executables for the ExecStart= paths, and these units, so it needs no installed tpx and changes
 # nothing on the host. Exit 0 only if every unit passes both.
@@ -52,6 +54,15 @@ for u in "${units[@]}"; do
   else
     echo "FAIL security $u: $score > $max"
     printf '%s\n' "$report" | grep -E '^✗' | sed 's/^/    /' || true
+    failed=1
+  fi
+done
+for u in tpx-node@.service tpx-witness.service; do
+  f="$root/etc/systemd/system/$u"
+  if grep -qx 'Type=notify' "$f" && grep -q '^WatchdogSec=[1-9]' "$f"; then
+    echo "PASS notify   $u"
+  else
+    echo "FAIL notify   $u: not Type=notify with a WatchdogSec="
     failed=1
   fi
 done

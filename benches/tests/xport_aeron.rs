@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tpx_benches::xport::aeron::{AeronPeer, AeronReplConfig, AeronReplTransport, Split};
 use tpx_md::aeron::{AeronSetup, DriverConfig, EmbeddedDriver};
-use tpx_sequencer::node::Load;
+use tpx_sequencer::testing::Load;
 use tpx_sequencer::transport::MemTransport;
 use tpx_sequencer::{
     Applier, LogConfig, LogSink, MemNet, MemStorage, Replica, ReplicaConfig, Role, SyncLog,

@@ -31,29 +31,6 @@ mod store;
 mod triggers;
 mod view;
 
-#[cfg(test)]
-mod tests_admin;
-#[cfg(test)]
-mod tests_modify;
-#[cfg(test)]
-mod tests_new_order;
-#[cfg(test)]
-mod tests_order_types_risk;
-#[cfg(test)]
-mod tests_random;
-#[cfg(test)]
-mod tests_risk;
-#[cfg(test)]
-mod tests_risk_random;
-#[cfg(test)]
-mod tests_risk_support;
-#[cfg(test)]
-mod tests_snapshot;
-#[cfg(test)]
-mod tests_stp;
-#[cfg(test)]
-mod tests_support;
-
 pub use command::*;
 pub use config::{ConfigError, EngineConfig};
 pub use engine::Engine;

@@ -16,14 +16,15 @@
 //! - [`witness`]: the witness state machine and its server.
 //! - [`apply`], [`snapshot`], [`restart`]: records to engine commands, replay, rkyv snapshots,
 //!   restart from a snapshot + the log tail, retention.
-//! - [`node`]: a whole process (`tpx-seq`): threads, idle strategy, built-in load; [`cli`]: its
-//!   command line.
+//! - [`process`]: what a process needs around them (host clock, signals, real-time policy, idle
+//!   back-off) and the witness process (`tpx witness`).
+//! - [`testing`]: test and bench support (the demo engine, a deterministic load). The `tpx-seq`
+//!   test harness process lives with its binary (`src/bin/tpx-seq/`), not in the library.
 
 pub mod apply;
-pub mod cli;
 pub mod clock;
 pub mod log;
-pub mod node;
+pub mod process;
 pub mod proto;
 mod replay;
 pub mod replica;
@@ -32,6 +33,7 @@ mod scan;
 pub mod snapshot;
 pub mod storage;
 pub mod term_store;
+pub mod testing;
 pub mod transport;
 pub mod witness;
 pub mod witness_state;

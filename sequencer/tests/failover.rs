@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use tpx_sequencer::apply::replay_hash;
 use tpx_sequencer::log::LogReader;
-use tpx_sequencer::node::demo_engine_config;
 use tpx_sequencer::storage::{FileStorage, WriteMode};
+use tpx_sequencer::testing::demo_engine_config;
 use tpx_wire::log_record::{Input, LogRecord};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tpx-seq");

@@ -3,9 +3,9 @@
 
 use tpx_sequencer::apply::EngineApplier;
 use tpx_sequencer::log::{LogConfig, LogReader, SegmentLog};
-use tpx_sequencer::node::{demo_engine_config, Load};
 use tpx_sequencer::replica::{Durability, Replica, ReplicaConfig, Role, SubmitError};
 use tpx_sequencer::storage::MemStorage;
+use tpx_sequencer::testing::{demo_engine_config, Load};
 use tpx_sequencer::transport::{MemNet, MemTransport};
 use tpx_sequencer::witness::WitnessServer;
 use tpx_sequencer::writer::SyncLog;

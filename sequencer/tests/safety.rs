@@ -639,9 +639,9 @@ fn _clock_in_scope(c: &ManualClock) -> u64 {
 fn the_dedup_table_survives_log_retention() {
     use tpx_sequencer::apply::EngineApplier;
     use tpx_sequencer::log::SegmentLog;
-    use tpx_sequencer::node::demo_engine_config;
     use tpx_sequencer::replica::Dedup;
     use tpx_sequencer::restart::{prune_log, restore, take_snapshot};
+    use tpx_sequencer::testing::demo_engine_config;
 
     let log_st = MemStorage::new();
     let (mut log, _) = SegmentLog::open(log_st.clone(), log_cfg()).unwrap();

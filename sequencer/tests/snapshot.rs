@@ -3,13 +3,13 @@
 
 use tpx_sequencer::apply::{Applier, EngineApplier};
 use tpx_sequencer::log::{replay, LogConfig, SegmentLog};
-use tpx_sequencer::node::{demo_engine_config, Load};
 use tpx_sequencer::replica::Dedup;
 use tpx_sequencer::restart::{prune_log, prune_snapshots, restore, take_snapshot};
 use tpx_sequencer::snapshot::{
     decode_snapshot, encode_snapshot, load_latest, write_snapshot, Snapshot,
 };
 use tpx_sequencer::storage::MemStorage;
+use tpx_sequencer::testing::{demo_engine_config, Load};
 use tpx_wire::log_record::{encode_record, LogRecord, RecordMeta};
 
 fn fill_log(mem: &MemStorage, n: u64) -> (u64, EngineApplier, Dedup) {

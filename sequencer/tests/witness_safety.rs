@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use tpx_sequencer::apply::EngineApplier;
 use tpx_sequencer::log::{LogConfig, LogReader};
-use tpx_sequencer::node::{demo_engine_config, Load};
 use tpx_sequencer::proto::{DenyReason, Msg};
 use tpx_sequencer::replica::{Durability, Replica, ReplicaConfig, Role};
 use tpx_sequencer::storage::MemStorage;
+use tpx_sequencer::testing::{demo_engine_config, Load};
 use tpx_sequencer::transport::{Handshake, MemNet, MemTransport, TcpTransport};
 use tpx_sequencer::witness::{Witness, WitnessServer};
 use tpx_sequencer::writer::SyncLog;

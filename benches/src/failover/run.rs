@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use tpx_sequencer::node::mono_ns;
+use tpx_sequencer::process::mono_ns;
 use tpx_wire::log_record::LogRecord;
 
 use crate::fault_lab::checker::{self, read_log, Findings, Observed};

@@ -267,7 +267,7 @@ pub fn spawn(
         let (file, shared) = (file.clone(), shared.clone());
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let mono_ns = tpx_sequencer::node::mono_ns();
+                let mono_ns = tpx_sequencer::process::mono_ns();
                 let at_ms = started.elapsed().as_millis() as u64;
                 note_line(&shared, host, &line, at_ms, mono_ns, incarnation);
                 let mut f = file.lock().unwrap_or_else(|e| e.into_inner());

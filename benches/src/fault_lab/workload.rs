@@ -53,7 +53,7 @@ impl Counters {
     fn acked_by(&self, k: usize) {
         self.acked.fetch_add(1, Ordering::Relaxed);
         if self.watch_endpoint.load(Ordering::Relaxed) == k + 1 {
-            let now = tpx_sequencer::node::mono_ns();
+            let now = tpx_sequencer::process::mono_ns();
             let _ = self
                 .first_ack_ns
                 .compare_exchange(0, now, Ordering::SeqCst, Ordering::Relaxed);

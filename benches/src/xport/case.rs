@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use tpx_md::aeron::EmbeddedDriver;
-use tpx_sequencer::node::mono_ns;
+use tpx_sequencer::process::mono_ns;
 use tpx_sequencer::{SystemClock, TcpTransport, WitnessServer};
 
 use super::node::{driver_config, Idle, NodeArgs, NodeResult, Xport, WITNESS_ID};

@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use tpx_md::aeron::{AeronSetup, DriverConfig, DriverIdle};
-use tpx_sequencer::node::{mono_ns, Load};
+use tpx_sequencer::process::mono_ns;
 use tpx_sequencer::replica::ReplicaEvent;
+use tpx_sequencer::testing::Load;
 use tpx_sequencer::{
     Durability, FileStorage, LogConfig, Replica, ReplicaConfig, Role, SyncLog, SystemClock,
     TcpTransport, Transport, WriteMode,

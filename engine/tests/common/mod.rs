@@ -6,6 +6,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+pub mod book;
+pub mod random;
+pub mod risk;
+
 use proptest::prelude::*;
 use tpx_engine::reference::ReferenceBook;
 use tpx_engine::*;

@@ -34,6 +34,10 @@ use crate::shard::stage::ShardStage;
 /// Everything one core runs.
 #[derive(Debug)]
 pub struct CoreRuntime {
+    /// This core's index in the core plan.
+    pub index: usize,
+    /// Duty cycles run so far (published to [`NodeState::core_cycled`] for the watchdog).
+    pub cycles: u64,
     pub gateway: Option<Gateway>,
     pub sequencer: Option<SequencerStage>,
     pub shards: Vec<ShardStage>,
@@ -106,6 +110,8 @@ impl CoreRuntime {
         let mut fds = Vec::new();
         while !self.shared.shutdown.load(Ordering::Relaxed) {
             let work = self.cycle();
+            self.cycles += 1;
+            self.shared.core_cycled(self.index, self.cycles);
             match self.idler.after_cycle(work) {
                 None => {
                     if work == 0 {

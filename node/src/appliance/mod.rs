@@ -3,3 +3,4 @@
 pub mod core;
 pub mod serve;
 pub mod start;
+pub mod systemd;

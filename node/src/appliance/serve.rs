@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::appliance::start::Node;
+use crate::appliance::systemd;
 use crate::config::NodeConfig;
 use crate::gateway::accounts::Accounts;
 use crate::runtime::clock;
@@ -60,7 +61,8 @@ pub const PRINT_TOPS_ENV: &str = "TPX_PRINT_TOPS";
 
 /// Runs `tpx node --config PATH --role primary|standby` until SIGINT/SIGTERM, or until the
 /// node stops itself. Prints `tpx node: listening on ADDR` first (scripts and the e2e bench read
-/// it to learn an ephemeral port), then `tpx node: ROLE ...` lines on every role change. Returns
+/// it to learn an ephemeral port), `tpx node: READY` (and systemd's `READY=1`) once the
+/// recovered log is in the shards, then `tpx node: ROLE ...` lines on every role change. Returns
 /// the exit status: 0, or [`crate::sequencing::feed::EXIT_REJOIN`] when the node cut its log's tail
 /// and must be restarted (as standby) to rebuild its shards.
 pub fn serve(config: &std::path::Path, role: StartRole) -> Result<u8, String> {
@@ -85,14 +87,34 @@ pub fn serve(config: &std::path::Path, role: StartRole) -> Result<u8, String> {
     let _ = std::io::stdout().flush();
     let print_tops = std::env::var_os(PRINT_TOPS_ENV).is_some();
     let mut last_tops_ns = clock::now_ns();
+    let mut last_status_ns = 0;
+    let mut ready = false;
+    let mut watchdog = systemd::Watchdog::from_env(clock::now_ns());
     while !term.load(Ordering::Relaxed) && !node.shared().shutdown.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(20));
-        if print_tops && clock::now_ns().saturating_sub(last_tops_ns) >= 1_000_000_000 {
-            last_tops_ns = clock::now_ns();
+        let now_ns = clock::now_ns();
+        if !ready && node.shared().replay_done.load(Ordering::Acquire) {
+            ready = true;
+            systemd::ready(node.shared());
+            println!("tpx node: READY");
+            let _ = std::io::stdout().flush();
+        }
+        if now_ns.saturating_sub(last_status_ns) >= 1_000_000_000 {
+            last_status_ns = now_ns;
+            systemd::status(node.shared());
+        }
+        if let Some(w) = watchdog.as_mut() {
+            if w.due(now_ns, node.shared().core_cycles()) {
+                systemd::ping();
+            }
+        }
+        if print_tops && now_ns.saturating_sub(last_tops_ns) >= 1_000_000_000 {
+            last_tops_ns = now_ns;
             println!("tpx node: TOPS {}", tops_line(&node, &cfg));
             let _ = std::io::stdout().flush();
         }
     }
+    systemd::stopping();
     let st = &node.shared().stats;
     let (seq, trades) = (
         st.sequenced.load(Ordering::Relaxed),

@@ -287,6 +287,7 @@ impl Node {
                     .map(|i| (i.id, i.symbol.clone()))
                     .collect(),
             )
+            .with_cores(plan.cores.len())
             .with_shards(shard_count as usize),
         );
         let gateway_cores = plan.gateway_cores();
@@ -519,6 +520,8 @@ impl Node {
                             );
                         }
                         Ok(CoreRuntime {
+                            index: ci,
+                            cycles: 0,
                             gateway,
                             sequencer,
                             shards,
@@ -586,6 +589,9 @@ impl Node {
             match crate::observe::prometheus::Publisher::start(
                 m.clone(),
                 node.shared.clone(),
+                node.md
+                    .as_ref()
+                    .map_or_else(Vec::new, |md| md.streams().to_vec()),
                 cfg.stats.prometheus,
                 free,
             ) {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::observe::stats::{bucket_high, StatsMap};
 use crate::runtime::state::NodeState;
+use crate::shard::md::ShardStream;
 
 /// The upper bounds (seconds) of the latency histograms' `_bucket` series: 1-2-5 steps from
 /// 1 µs to 1 s, then `+Inf`. The stats file keeps 6.25%-wide buckets; a fine bucket counts
@@ -22,21 +23,107 @@ pub const LATENCY_BOUNDS_S: [f64; 19] = [
     0.2, 0.5, 1.0,
 ];
 
-/// What a scrape reports beside the stats file: the node's role and sequence.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// What a scrape reports beside the stats file: the node's role and sequence, its shards'
+/// market-data counters and the process's own.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct NodeGauges {
     pub primary: bool,
     pub term: u64,
     pub acknowledged_seq: u64,
+    pub last_seq: u64,
+    pub durable_seq: u64,
+    pub replay_done: bool,
+    pub md: Vec<MdGauges>,
+    pub process: Option<ProcessStats>,
+}
+
+/// One shard's market-data publisher, as counted by the shard.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MdGauges {
+    pub shard: u16,
+    pub active: bool,
+    pub packets: u64,
+    pub messages: u64,
+    pub back_pressured: u64,
+    pub not_connected: u64,
 }
 
 impl NodeGauges {
-    pub fn of(state: &NodeState) -> NodeGauges {
+    pub fn of(state: &NodeState, md: &[ShardStream]) -> NodeGauges {
         NodeGauges {
             primary: state.active.load(Ordering::Relaxed),
             term: state.term.load(Ordering::Relaxed),
             acknowledged_seq: state.acked_seq.load(Ordering::Relaxed),
+            last_seq: state.last_seq.load(Ordering::Relaxed),
+            durable_seq: state.durable_seq.load(Ordering::Relaxed),
+            replay_done: state.replay_done.load(Ordering::Relaxed),
+            md: md
+                .iter()
+                .map(|s| MdGauges {
+                    shard: s.shard,
+                    active: s.counters.active.load(Ordering::Relaxed) != 0,
+                    packets: s.counters.packets.load(Ordering::Relaxed),
+                    messages: s.counters.messages.load(Ordering::Relaxed),
+                    back_pressured: s.counters.back_pressured.load(Ordering::Relaxed),
+                    not_connected: s.counters.not_connected.load(Ordering::Relaxed),
+                })
+                .collect(),
+            process: ProcessStats::read(),
         }
+    }
+}
+
+/// The process's own figures (the `process_*` families every Prometheus client exports), read
+/// from `/proc/self`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ProcessStats {
+    pub cpu_seconds: f64,
+    pub resident_bytes: u64,
+    pub virtual_bytes: u64,
+    pub start_time_seconds: f64,
+    pub open_fds: u64,
+    pub threads: u64,
+}
+
+impl ProcessStats {
+    /// Reads `/proc/self/stat` and `/proc/self/fd`; `None` where there is no procfs.
+    pub fn read() -> Option<ProcessStats> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let boot_s = std::fs::read_to_string("/proc/stat")
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<u64>().ok())?;
+        // SAFETY: sysconf takes an integer name and touches no memory.
+        let (ticks_hz, page) = unsafe {
+            (
+                libc::sysconf(libc::_SC_CLK_TCK),
+                libc::sysconf(libc::_SC_PAGESIZE),
+            )
+        };
+        let fds = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
+        Self::parse(
+            &stat,
+            boot_s,
+            ticks_hz.max(1) as u64,
+            page.max(1) as u64,
+            fds,
+        )
+    }
+
+    /// Parses `/proc/self/stat` (proc(5)): fields after the command name's closing parenthesis.
+    pub fn parse(stat: &str, boot_s: u64, ticks_hz: u64, page: u64, fds: u64) -> Option<Self> {
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // `rest` starts at field 3 (state): field n is f[n - 3].
+        let num = |n: usize| f.get(n - 3)?.parse::<u64>().ok();
+        Some(ProcessStats {
+            cpu_seconds: (num(14)? + num(15)?) as f64 / ticks_hz as f64,
+            threads: num(20)?,
+            start_time_seconds: boot_s as f64 + num(22)? as f64 / ticks_hz as f64,
+            virtual_bytes: num(23)?,
+            resident_bytes: num(24)? * page,
+            open_fds: fds,
+        })
     }
 }
 
@@ -59,7 +146,7 @@ pub fn cumulative_buckets(h: &[u64], tsc_hz: f64) -> [u64; LATENCY_BOUNDS_S.len(
 
 /// Renders a scrape in the Prometheus text format 0.0.4 (`promtool check metrics` clean: one
 /// HELP and TYPE per family, counters end in `_total`, latencies are histograms in seconds).
-pub fn render(map: &StatsMap, g: NodeGauges) -> String {
+pub fn render(map: &StatsMap, g: &NodeGauges) -> String {
     let s = map.snapshot();
     let mut o = String::new();
     let family = |o: &mut String, name: &str, kind: &str, help: &str| {
@@ -97,6 +184,111 @@ pub fn render(map: &StatsMap, g: NodeGauges) -> String {
         "The highest input-log seq that may be acknowledged to clients.",
     );
     let _ = writeln!(o, "tpx_node_acknowledged_seq {}", g.acknowledged_seq);
+    for (name, help, v) in [
+        (
+            "tpx_node_last_seq",
+            "The last input-log seq this node holds (sequenced here, or received as standby).",
+            g.last_seq,
+        ),
+        (
+            "tpx_node_durable_seq",
+            "The last input-log seq on this node's own disk.",
+            g.durable_seq,
+        ),
+        (
+            "tpx_node_unacknowledged_records",
+            "Records in this node's log not yet acknowledgeable (last_seq - acknowledged_seq): \
+             on a primary, what waits for the standby or the disk (the replication lag).",
+            g.last_seq.saturating_sub(g.acknowledged_seq),
+        ),
+        (
+            "tpx_node_replay_done",
+            "1 once the log recovered at start is in the shards (systemd READY=1).",
+            u64::from(g.replay_done),
+        ),
+    ] {
+        family(&mut o, name, "gauge", help);
+        let _ = writeln!(o, "{name} {v}");
+    }
+    if !g.md.is_empty() {
+        family(
+            &mut o,
+            "tpx_md_active",
+            "gauge",
+            "1 while the shard's market-data publisher sends (primary), 0 while it only numbers.",
+        );
+        for m in &g.md {
+            let _ = writeln!(
+                o,
+                "tpx_md_active{{shard=\"{}\"}} {}",
+                m.shard,
+                u8::from(m.active)
+            );
+        }
+        for (name, help, get) in [
+            (
+                "tpx_md_packets_total",
+                "Market-data packets published, per shard.",
+                (|m: &MdGauges| m.packets) as fn(&MdGauges) -> u64,
+            ),
+            (
+                "tpx_md_messages_total",
+                "Market-data messages published, per shard.",
+                |m: &MdGauges| m.messages,
+            ),
+            (
+                "tpx_md_back_pressured_total",
+                "Offers Aeron refused as back-pressured (feeds A and B), per shard: packets a \
+                 slow subscriber or a full term buffer cost (recovered by retransmission).",
+                |m: &MdGauges| m.back_pressured,
+            ),
+            (
+                "tpx_md_not_connected_total",
+                "Offers refused for want of a subscriber or failed (feeds A and B), per shard.",
+                |m: &MdGauges| m.not_connected,
+            ),
+        ] {
+            family(&mut o, name, "counter", help);
+            for m in &g.md {
+                let _ = writeln!(o, "{name}{{shard=\"{}\"}} {}", m.shard, get(m));
+            }
+        }
+    }
+    if let Some(p) = g.process {
+        family(
+            &mut o,
+            "process_cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+        );
+        let _ = writeln!(o, "process_cpu_seconds_total {}", p.cpu_seconds);
+        for (name, help, v) in [
+            (
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                p.resident_bytes as f64,
+            ),
+            (
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes.",
+                p.virtual_bytes as f64,
+            ),
+            (
+                "process_start_time_seconds",
+                "Start time of the process since unix epoch in seconds.",
+                p.start_time_seconds,
+            ),
+            (
+                "process_open_fds",
+                "Number of open file descriptors.",
+                p.open_fds as f64,
+            ),
+            ("process_threads", "Number of OS threads.", p.threads as f64),
+        ] {
+            family(&mut o, name, "gauge", help);
+            let _ = writeln!(o, "{name} {v}");
+        }
+    }
     family(
         &mut o,
         "tpx_stats_heartbeat_timestamp_seconds",
@@ -189,6 +381,7 @@ impl Publisher {
     pub fn start(
         map: Arc<StatsMap>,
         shared: Arc<NodeState>,
+        md: Vec<ShardStream>,
         prometheus: Option<SocketAddr>,
         cpu: Option<usize>,
     ) -> Result<Publisher, String> {
@@ -223,7 +416,7 @@ impl Publisher {
                             let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
                             let mut buf = [0u8; 2048];
                             let _ = s.read(&mut buf);
-                            let body = render(&map, NodeGauges::of(&shared));
+                            let body = render(&map, &NodeGauges::of(&shared, &md));
                             let _ = write!(
                                 s,
                                 "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",
@@ -269,8 +462,14 @@ mod tests {
         w.record(crate::observe::stats::Stage::RxToWritten, 5000);
         let shared = Arc::new(NodeState::new(vec![]));
         shared.stats.trades.store(3, Ordering::Relaxed);
-        let mut p =
-            Publisher::start(map, shared, Some("127.0.0.1:0".parse().unwrap()), None).unwrap();
+        let mut p = Publisher::start(
+            map,
+            shared,
+            Vec::new(),
+            Some("127.0.0.1:0".parse().unwrap()),
+            None,
+        )
+        .unwrap();
         let mut s = std::net::TcpStream::connect(p.prometheus.unwrap()).unwrap();
         s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
         let mut text = String::new();
@@ -311,7 +510,25 @@ mod tests {
         }
         assert!(text.contains("tpx_build_info{version=\""), "{text}");
         assert!(text.contains("tpx_node_primary 1"), "{text}");
+        assert!(text.contains("\nprocess_open_fds "), "{text}");
         promtool_accepts(text.split("\r\n\r\n").nth(1).unwrap());
+    }
+
+    #[test]
+    fn proc_self_stat_parses() {
+        // proc(5): pid (comm) state ppid ... utime=14 stime=15 ... num_threads=20 ...
+        // starttime=22 vsize=23 rss=24. A command name with spaces and parentheses.
+        let stat = "42 (tpx (core 1)) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 7 0 \
+                    1000 123456789 300 18446744073709551615";
+        let p = ProcessStats::parse(stat, 1_700_000_000, 100, 4096, 9).unwrap();
+        assert!((p.cpu_seconds - 3.0).abs() < 1e-9);
+        assert_eq!(p.threads, 7);
+        assert!((p.start_time_seconds - 1_700_000_010.0).abs() < 1e-3);
+        assert_eq!(p.virtual_bytes, 123_456_789);
+        assert_eq!(p.resident_bytes, 300 * 4096);
+        assert_eq!(p.open_fds, 9);
+        assert!(ProcessStats::parse("garbage", 0, 100, 4096, 0).is_none());
+        assert!(ProcessStats::read().is_some());
     }
 
     /// `promtool check metrics` (Prometheus's own linter) finds nothing to say. Skipped when

@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
+use crossbeam_utils::CachePadded;
 use tpx_engine::InstrumentId;
 
 /// Top of book of one instrument, published by its shard once per duty cycle in which it changed
@@ -30,10 +31,8 @@ pub struct NodeStats {
     pub applied: AtomicU64,
 }
 
-/// One `AtomicU64` on its own cache line (written by one core, read by others).
-#[derive(Debug, Default)]
-#[repr(align(64))]
-pub struct PaddedU64(pub AtomicU64);
+/// An `AtomicU64` on its own cache line (written by one core, read by others).
+pub type PaddedU64 = CachePadded<AtomicU64>;
 
 /// How far the log has reached the gateways: what lets a gateway number a session's replies,
 /// which come from several shards on separate rings, in log order (the same on every node).
@@ -60,9 +59,13 @@ pub struct Watermarks {
 impl Watermarks {
     pub fn new(shards: usize) -> Watermarks {
         Watermarks {
-            fed: PaddedU64::default(),
-            pushed: (0..shards).map(|_| PaddedU64::default()).collect(),
-            applied: (0..shards).map(|_| PaddedU64::default()).collect(),
+            fed: PaddedU64::new(AtomicU64::new(0)),
+            pushed: (0..shards)
+                .map(|_| PaddedU64::new(AtomicU64::new(0)))
+                .collect(),
+            applied: (0..shards)
+                .map(|_| PaddedU64::new(AtomicU64::new(0)))
+                .collect(),
             login_floor: AtomicU64::new(0),
         }
     }
@@ -71,11 +74,11 @@ impl Watermarks {
     /// before draining them). A shard that applied all that was pushed to it counts as
     /// complete through `fed` (it has nothing below).
     pub fn complete_through(&self) -> u64 {
-        let fed = self.fed.0.load(Ordering::Acquire);
+        let fed = self.fed.load(Ordering::Acquire);
         let mut w = fed;
         for (p, a) in self.pushed.iter().zip(&self.applied) {
-            let pushed = p.0.load(Ordering::Acquire);
-            let applied = a.0.load(Ordering::Acquire);
+            let pushed = p.load(Ordering::Acquire);
+            let applied = a.load(Ordering::Acquire);
             if applied < pushed {
                 w = w.min(applied);
             }
@@ -97,6 +100,10 @@ pub struct NodeState {
     pub term: AtomicU64,
     /// The highest seq acknowledgeable to clients (replicated log).
     pub acked_seq: AtomicU64,
+    /// The last seq in this node's log (sequenced here, or received from the primary).
+    pub last_seq: AtomicU64,
+    /// The last seq on this node's disk (the log writer's durable point).
+    pub durable_seq: AtomicU64,
     /// The process exit status a core asks for when it stops the node (0: none).
     pub exit_code: AtomicU32,
     pub stats: NodeStats,
@@ -106,6 +113,12 @@ pub struct NodeState {
     /// Whether the shards' market-data publishers send (primary, the default) or only number
     /// their packets (standby); flipped on a role change.
     pub md_active: AtomicBool,
+    /// Set once the log recovered at start has been handed to the shards (at once when there was
+    /// none): what systemd's `READY=1` waits for.
+    pub replay_done: AtomicBool,
+    /// Per pinned core, its duty cycles so far (each on its own cache line, written only by its
+    /// core): the systemd watchdog is pinged only while every one of them advances.
+    core_cycles: Vec<CachePadded<AtomicU64>>,
     /// The log's progress through the stages (see [`Watermarks`]; empty until
     /// [`NodeState::with_shards`]).
     pub marks: Watermarks,
@@ -125,13 +138,38 @@ impl NodeState {
             active: AtomicBool::new(true),
             term: AtomicU64::new(0),
             acked_seq: AtomicU64::new(0),
+            last_seq: AtomicU64::new(0),
+            durable_seq: AtomicU64::new(0),
             exit_code: AtomicU32::new(0),
             stats: NodeStats::default(),
             instruments,
             tops,
             md_active: AtomicBool::new(true),
+            replay_done: AtomicBool::new(false),
+            core_cycles: Vec::new(),
             marks: Watermarks::default(),
         }
+    }
+
+    /// Gives each of `cores` pinned cores a cycle counter (before the state is shared).
+    pub fn with_cores(mut self, cores: usize) -> NodeState {
+        self.core_cycles = (0..cores)
+            .map(|_| CachePadded::new(AtomicU64::new(0)))
+            .collect();
+        self
+    }
+
+    /// Called by core `core` once per duty cycle (a relaxed store to a line only it writes).
+    #[inline]
+    pub fn core_cycled(&self, core: usize, cycles: u64) {
+        if let Some(c) = self.core_cycles.get(core) {
+            c.store(cycles, Ordering::Relaxed);
+        }
+    }
+
+    /// Every core's duty cycles so far, in core order.
+    pub fn core_cycles(&self) -> impl Iterator<Item = u64> + '_ {
+        self.core_cycles.iter().map(|c| c.load(Ordering::Relaxed))
     }
 
     /// `(bid, ask)` of an instrument as last published: `Some((price, qty))` per side.
@@ -155,7 +193,7 @@ mod tests {
     #[test]
     fn the_watermark_is_the_busiest_shards_applied_seq() {
         let m = Watermarks::new(2);
-        let set = |a: &PaddedU64, v| a.0.store(v, Ordering::Relaxed);
+        let set = |a: &PaddedU64, v| a.store(v, Ordering::Relaxed);
         assert_eq!(m.complete_through(), 0);
         // Record 1 to shard 0, 2 to shard 1, 3 with no entry (a term's first record).
         set(&m.pushed[0], 1);

@@ -188,7 +188,7 @@ pub fn dispatch(
 ) {
     let mark = |s: usize| {
         if let Some(m) = marks.pushed.get(s) {
-            m.0.store(e.seq, Ordering::Release);
+            m.store(e.seq, Ordering::Release);
         }
     };
     if e.req.shard == ALL_SHARDS {
@@ -204,7 +204,7 @@ pub fn dispatch(
         pushed[e.req.shard as usize] = true;
         mark(e.req.shard as usize);
     }
-    marks.fed.0.store(e.seq, Ordering::Release);
+    marks.fed.store(e.seq, Ordering::Release);
 }
 
 impl ShardFeed<'_> {
@@ -228,7 +228,7 @@ impl ShardFeed<'_> {
             // No engine input, no session: nothing for a shard (a term's first record); fed
             // once everything before it is.
             if self.overflow.is_empty() {
-                self.marks.fed.0.store(rec.meta.seq, Ordering::Release);
+                self.marks.fed.store(rec.meta.seq, Ordering::Release);
             }
             return;
         }

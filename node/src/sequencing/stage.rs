@@ -298,6 +298,9 @@ impl SequencerStage {
             rejects,
         } = rings;
         let reject_wake = rejects.iter().map(|_| None).collect();
+        if replay.is_none() {
+            shared.replay_done.store(true, Ordering::Release);
+        }
         Ok(SequencerStage {
             replica,
             shard_wake: outputs.iter().map(|_| None).collect(),
@@ -444,6 +447,7 @@ impl SequencerStage {
             }
             if done || *feed.applied >= self.replay_upto {
                 self.replay = None;
+                self.shared.replay_done.store(true, Ordering::Release);
                 say(format_args!(
                     "tpx node: REPLAYED {} records into the shards",
                     self.replayed
@@ -627,6 +631,12 @@ impl SequencerStage {
         self.shared
             .acked_seq
             .store(self.replica.acknowledgeable_seq(), Ordering::Relaxed);
+        self.shared
+            .last_seq
+            .store(self.replica.last_seq(), Ordering::Relaxed);
+        self.shared
+            .durable_seq
+            .store(self.replica.durable_seq(), Ordering::Relaxed);
         if (self.replica.role() == Role::Primary
             && self.replica.last_seq() > self.replica.acknowledgeable_seq())
             || !self.dup_wait.is_empty()

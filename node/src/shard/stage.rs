@@ -112,7 +112,7 @@ impl ShardStage {
     #[inline]
     fn publish_applied(&self, seq: u64) {
         if let Some(m) = self.shared.marks.applied.get(usize::from(self.shard.id)) {
-            m.0.store(seq, Ordering::Release);
+            m.store(seq, Ordering::Release);
         }
     }
 

@@ -293,26 +293,30 @@ fn main() -> ExitCode {
             cluster_id,
             secret_file,
         } => {
-            tpx_sequencer::node::install_signal_handlers();
+            tpx_sequencer::process::install_signal_handlers();
             let secret = match secret_file {
                 Some(f) => tpx_sequencer::transport::read_secret_file(&f),
                 None => Ok([0; 32]),
             };
             secret
                 .and_then(|secret| {
-                    tpx_sequencer::node::run_witness(
-                        listen,
-                        lease_us.saturating_mul(1_000),
-                        state_file,
-                        tpx_sequencer::transport::Handshake {
-                            cluster_id,
-                            secret,
-                            config_digest: 0,
-                            who: "tpx witness",
+                    tpx_sequencer::process::run_witness(
+                        tpx_sequencer::process::WitnessOptions {
+                            listen,
+                            lease_ns: lease_us.saturating_mul(1_000),
+                            state_file,
+                            handshake: tpx_sequencer::transport::Handshake {
+                                cluster_id,
+                                secret,
+                                config_digest: 0,
+                                who: "tpx witness",
+                            },
+                            idle: tpx_sequencer::IdleMode::Park,
+                            // No real-time priority: systemd's unit sets the policy where wanted.
+                            rt_priority: 0,
                         },
-                        tpx_sequencer::IdleMode::Park,
-                        0, // no real-time priority: systemd's unit sets the policy where wanted
                         &mut std::io::stdout(),
+                        &mut WitnessNotify::default(),
                     )
                 })
                 .map(|()| 0)
@@ -382,6 +386,34 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("tpx: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `tpx witness` under systemd (`Type=notify`): `READY=1` once it listens, a watchdog ping
+/// every half `WatchdogSec=` while its loop runs.
+#[derive(Default)]
+struct WitnessNotify {
+    watchdog: Option<tpx_node::appliance::systemd::Watchdog>,
+    cycles: u64,
+}
+
+impl tpx_sequencer::process::WitnessHooks for WitnessNotify {
+    fn ready(&mut self) {
+        let now_ns = tpx_node::runtime::clock::now_ns();
+        self.watchdog = tpx_node::appliance::systemd::Watchdog::from_env(now_ns);
+        tpx_node::appliance::systemd::notify_ready("witness");
+    }
+
+    fn cycle(&mut self) {
+        self.cycles += 1;
+        if let Some(w) = self.watchdog.as_mut() {
+            if w.due(
+                tpx_node::runtime::clock::now_ns(),
+                std::iter::once(self.cycles),
+            ) {
+                tpx_node::appliance::systemd::ping();
+            }
         }
     }
 }

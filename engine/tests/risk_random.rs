@@ -14,13 +14,15 @@
 //! Then: the same stream gives the same events and hash twice, a snapshot at any point restores
 //! to an engine that continues identically, and `apply` never allocates.
 
+mod common;
+
 use std::collections::HashMap;
 
 use proptest::prelude::*;
 
-use crate::tests_random::{allocations, Rng};
-use crate::tests_risk_support::*;
-use crate::*;
+use common::random::{allocations, Rng};
+use common::risk::*;
+use tpx_engine::*;
 
 const INSTRUMENTS: [InstrumentId; 4] = [SPOT, SPOT2, PERP, PERP2];
 const ASSETS: [AssetId; 3] = [USDT, BTC, ETH];

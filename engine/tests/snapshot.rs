@@ -2,9 +2,11 @@
 //! (random streams, snapshot at several points, both engines continued and compared event by
 //! event), a snapshot round-trips, and every kind of bad snapshot gets its typed error.
 
-use crate::tests_random::{command, Rng};
-use crate::tests_support::*;
-use crate::*;
+mod common;
+
+use common::book::*;
+use common::random::{command, Rng};
+use tpx_engine::*;
 
 fn stream(seed: u64, n: usize) -> Vec<Command> {
     let mut rng = Rng(seed);

@@ -9,6 +9,9 @@
 //! tpx-seq replay --dir /var/lib/tpx/n2     # replays a log: last seq and state hash
 //! ```
 
+mod cli;
+mod harness;
+
 fn main() {
-    std::process::exit(tpx_sequencer::cli::main_with(std::env::args_os()));
+    std::process::exit(cli::main_with(std::env::args_os()));
 }

@@ -2,8 +2,10 @@
 //! arithmetic). Every command goes through the harness, which checks every invariant (holds,
 //! conservation per asset and per perpetual, lists, reduce-only, limits) after it.
 
-use crate::tests_risk_support::*;
-use crate::*;
+mod common;
+
+use common::risk::*;
+use tpx_engine::*;
 
 use RejectReason as Rej;
 use Side::{Buy, Sell};

@@ -1,12 +1,12 @@
 //! Helpers for the unit tests: a small engine, command builders, expected-event builders, and
 //! a harness that checks the invariants after every command.
 
-use crate::*;
+use tpx_engine::*;
 
-pub(crate) const INST: InstrumentId = 7;
-pub(crate) const OTHER: InstrumentId = 3;
+pub const INST: InstrumentId = 7;
+pub const OTHER: InstrumentId = 3;
 
-pub(crate) fn spec(id: InstrumentId) -> InstrumentSpec {
+pub fn spec(id: InstrumentId) -> InstrumentSpec {
     InstrumentSpec {
         id,
         kind: InstrumentKind::Spot { base: 1, quote: 2 },
@@ -20,7 +20,7 @@ pub(crate) fn spec(id: InstrumentId) -> InstrumentSpec {
     }
 }
 
-pub(crate) fn config() -> EngineConfig {
+pub fn config() -> EngineConfig {
     EngineConfig {
         instruments: vec![spec(INST), spec(OTHER)],
         max_orders: 16,
@@ -29,24 +29,24 @@ pub(crate) fn config() -> EngineConfig {
 }
 
 /// An engine that checks its invariants after every command.
-pub(crate) struct H {
+pub struct H {
     pub e: Engine,
     ts: u64,
 }
 
 impl H {
-    pub(crate) fn new() -> H {
+    pub fn new() -> H {
         H::with(config())
     }
 
-    pub(crate) fn with(cfg: EngineConfig) -> H {
+    pub fn with(cfg: EngineConfig) -> H {
         H {
             e: Engine::new(cfg).unwrap(),
             ts: 0,
         }
     }
 
-    pub(crate) fn run(&mut self, cmd: Command) -> Vec<Event> {
+    pub fn run(&mut self, cmd: Command) -> Vec<Event> {
         let mut out = Vec::new();
         self.ts += 1;
         self.e.process(self.ts, &cmd, &mut out);
@@ -56,23 +56,16 @@ impl H {
         out
     }
 
-    pub(crate) fn new_order(&mut self, o: NewOrder) -> Vec<Event> {
+    pub fn new_order(&mut self, o: NewOrder) -> Vec<Event> {
         self.run(Command::NewOrder(o))
     }
 
     /// A GTC limit order on `INST` with no STP.
-    pub(crate) fn gtc(
-        &mut self,
-        account: u32,
-        cl: u64,
-        side: Side,
-        price: i64,
-        qty: u64,
-    ) -> Vec<Event> {
+    pub fn gtc(&mut self, account: u32, cl: u64, side: Side, price: i64, qty: u64) -> Vec<Event> {
         self.new_order(limit(account, cl, side, price, qty))
     }
 
-    pub(crate) fn cancel(&mut self, account: u32, cl: u64, remaining_qty: u64) -> Vec<Event> {
+    pub fn cancel(&mut self, account: u32, cl: u64, remaining_qty: u64) -> Vec<Event> {
         self.run(Command::Cancel(Cancel {
             account,
             cl_ord_id: cl,
@@ -80,7 +73,7 @@ impl H {
         }))
     }
 
-    pub(crate) fn replace(
+    pub fn replace(
         &mut self,
         account: u32,
         orig: u64,
@@ -98,7 +91,7 @@ impl H {
     }
 
     /// `(order_id, account, cl_ord_id, side, price, leaves)` of every order on `INST`.
-    pub(crate) fn book(&self) -> Vec<(u64, u32, u64, Side, i64, u64)> {
+    pub fn book(&self) -> Vec<(u64, u32, u64, Side, i64, u64)> {
         self.e
             .l3(INST)
             .iter()
@@ -117,7 +110,7 @@ impl H {
 }
 
 /// A GTC limit order on `INST` with no STP.
-pub(crate) fn limit(account: u32, cl: u64, side: Side, price: i64, qty: u64) -> NewOrder {
+pub fn limit(account: u32, cl: u64, side: Side, price: i64, qty: u64) -> NewOrder {
     NewOrder {
         account,
         cl_ord_id: cl,
@@ -134,7 +127,7 @@ pub(crate) fn limit(account: u32, cl: u64, side: Side, price: i64, qty: u64) -> 
     }
 }
 
-pub(crate) fn accepted(account: u32, cl: u64, oid: u64, side: Side, price: i64, qty: u64) -> Event {
+pub fn accepted(account: u32, cl: u64, oid: u64, side: Side, price: i64, qty: u64) -> Event {
     Event::Accepted {
         account,
         cl_ord_id: cl,
@@ -146,7 +139,7 @@ pub(crate) fn accepted(account: u32, cl: u64, oid: u64, side: Side, price: i64, 
     }
 }
 
-pub(crate) fn rejected(account: u32, cl: u64, reason: RejectReason) -> Event {
+pub fn rejected(account: u32, cl: u64, reason: RejectReason) -> Event {
     Event::Rejected {
         account,
         cl_ord_id: cl,
@@ -154,7 +147,7 @@ pub(crate) fn rejected(account: u32, cl: u64, reason: RejectReason) -> Event {
     }
 }
 
-pub(crate) fn book_add(oid: u64, side: Side, price: i64, qty: u64) -> Event {
+pub fn book_add(oid: u64, side: Side, price: i64, qty: u64) -> Event {
     Event::BookAdd {
         instrument: INST,
         order_id: oid,
@@ -164,14 +157,14 @@ pub(crate) fn book_add(oid: u64, side: Side, price: i64, qty: u64) -> Event {
     }
 }
 
-pub(crate) fn book_delete(oid: u64) -> Event {
+pub fn book_delete(oid: u64) -> Event {
     Event::BookDelete {
         instrument: INST,
         order_id: oid,
     }
 }
 
-pub(crate) fn book_reduce(oid: u64, qty: u64) -> Event {
+pub fn book_reduce(oid: u64, qty: u64) -> Event {
     Event::BookReduce {
         instrument: INST,
         order_id: oid,
@@ -179,7 +172,7 @@ pub(crate) fn book_reduce(oid: u64, qty: u64) -> Event {
     }
 }
 
-pub(crate) fn cancelled(
+pub fn cancelled(
     account: u32,
     cl: u64,
     oid: u64,
@@ -199,9 +192,9 @@ pub(crate) fn cancelled(
 }
 
 /// One side of a fill: `(account, cl_ord_id, order_id, leaves after the fill)`.
-pub(crate) type Party = (u32, u64, u64, u64);
+pub type Party = (u32, u64, u64, u64);
 
-pub(crate) fn fill(
+pub fn fill(
     trade_id: u64,
     price: i64,
     qty: u64,
@@ -226,7 +219,7 @@ pub(crate) fn fill(
     }
 }
 
-pub(crate) fn replaced(
+pub fn replaced(
     account: u32,
     orig: u64,
     new: u64,

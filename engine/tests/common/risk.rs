@@ -1,24 +1,24 @@
 //! Helpers for the risk tests: a small multi-instrument engine with risk on, and a harness that
 //! checks every invariant after every command.
 
-use crate::*;
+use tpx_engine::*;
 
-pub(crate) const BTC: AssetId = 1;
-pub(crate) const USDT: AssetId = 2;
-pub(crate) const ETH: AssetId = 3;
+pub const BTC: AssetId = 1;
+pub const USDT: AssetId = 2;
+pub const ETH: AssetId = 3;
 /// Spot BTC-USDT: a tick-lot is worth 1/3 USDT unit, a lot is 10 BTC units.
-pub(crate) const SPOT: InstrumentId = 7;
+pub const SPOT: InstrumentId = 7;
 /// Spot ETH-USDT: a tick-lot is worth 1 unit, a lot 1 unit.
-pub(crate) const SPOT2: InstrumentId = 3;
+pub const SPOT2: InstrumentId = 3;
 /// Perpetual settled in USDT, a tick-lot worth 7/10 unit.
-pub(crate) const PERP: InstrumentId = 9;
+pub const PERP: InstrumentId = 9;
 /// Perpetual settled in USDT, a tick-lot worth 1 unit, position limit 50.
-pub(crate) const PERP2: InstrumentId = 11;
-pub(crate) const FEE: AccountId = 8;
-pub(crate) const LIQ: AccountId = 9;
-pub(crate) const ACCOUNTS: u32 = 10;
+pub const PERP2: InstrumentId = 11;
+pub const FEE: AccountId = 8;
+pub const LIQ: AccountId = 9;
+pub const ACCOUNTS: u32 = 10;
 
-pub(crate) fn spec(id: InstrumentId, kind: InstrumentKind, lot_size: u64) -> InstrumentSpec {
+pub fn spec(id: InstrumentId, kind: InstrumentKind, lot_size: u64) -> InstrumentSpec {
     InstrumentSpec {
         id,
         kind,
@@ -32,7 +32,7 @@ pub(crate) fn spec(id: InstrumentId, kind: InstrumentKind, lot_size: u64) -> Ins
     }
 }
 
-pub(crate) fn engine_config(max_orders: u32) -> EngineConfig {
+pub fn engine_config(max_orders: u32) -> EngineConfig {
     EngineConfig {
         instruments: vec![
             spec(
@@ -60,7 +60,7 @@ pub(crate) fn engine_config(max_orders: u32) -> EngineConfig {
 }
 
 /// Tier 0: maker 0.1%, taker 0.3%; tier 1: maker rebate 0.05%, taker 0.2%.
-pub(crate) fn fees() -> Vec<FeeRate> {
+pub fn fees() -> Vec<FeeRate> {
     vec![
         FeeRate {
             maker_ppm: 1_000,
@@ -73,7 +73,7 @@ pub(crate) fn fees() -> Vec<FeeRate> {
     ]
 }
 
-pub(crate) fn risk_config() -> RiskConfig {
+pub fn risk_config() -> RiskConfig {
     let mut spot = InstrumentRisk::new(SPOT);
     spot.value_num = 1;
     spot.value_den = 3;
@@ -99,14 +99,14 @@ pub(crate) fn risk_config() -> RiskConfig {
 }
 
 /// An engine with risk on that checks its invariants after every command.
-pub(crate) struct R {
+pub struct R {
     pub e: Engine,
     ts: u64,
     next_request: [u64; ACCOUNTS as usize],
 }
 
 impl R {
-    pub(crate) fn new() -> R {
+    pub fn new() -> R {
         R {
             e: Engine::with_risk(engine_config(256), risk_config()).unwrap(),
             ts: 0,
@@ -114,7 +114,7 @@ impl R {
         }
     }
 
-    pub(crate) fn input(&mut self, input: EngineInput) -> Vec<EngineOutput> {
+    pub fn input(&mut self, input: EngineInput) -> Vec<EngineOutput> {
         let mut out = Outputs::default();
         self.ts += 1;
         self.e.apply(self.ts, &input, &mut out);
@@ -127,15 +127,15 @@ impl R {
         out.0
     }
 
-    pub(crate) fn cmd(&mut self, c: Command) -> Vec<EngineOutput> {
+    pub fn cmd(&mut self, c: Command) -> Vec<EngineOutput> {
         self.input(EngineInput::Command(c))
     }
 
-    pub(crate) fn risk(&mut self, c: RiskCommand) -> Vec<EngineOutput> {
+    pub fn risk(&mut self, c: RiskCommand) -> Vec<EngineOutput> {
         self.input(EngineInput::Risk(c))
     }
 
-    pub(crate) fn deposit(&mut self, account: AccountId, asset: AssetId, amount: u64) {
+    pub fn deposit(&mut self, account: AccountId, asset: AssetId, amount: u64) {
         self.next_request[account as usize] += 1;
         let request_id = self.next_request[account as usize];
         let out = self.risk(RiskCommand::Deposit {
@@ -147,29 +147,25 @@ impl R {
         assert!(rejects(&out).is_empty(), "{out:?}");
     }
 
-    pub(crate) fn order(&mut self, o: NewOrder) -> Vec<EngineOutput> {
+    pub fn order(&mut self, o: NewOrder) -> Vec<EngineOutput> {
         self.cmd(Command::NewOrder(o))
     }
 
-    pub(crate) fn bal(&self, account: AccountId, asset: AssetId) -> (i64, i64) {
+    pub fn bal(&self, account: AccountId, asset: AssetId) -> (i64, i64) {
         let b = self.e.balance(account, asset).unwrap();
         (b.available, b.held)
     }
 
-    pub(crate) fn pos(&self, account: AccountId, instrument: InstrumentId) -> PositionView {
+    pub fn pos(&self, account: AccountId, instrument: InstrumentId) -> PositionView {
         self.e.position(account, instrument).unwrap()
     }
 
-    pub(crate) fn mark(
-        &mut self,
-        instrument: InstrumentId,
-        price: PriceTicks,
-    ) -> Vec<EngineOutput> {
+    pub fn mark(&mut self, instrument: InstrumentId, price: PriceTicks) -> Vec<EngineOutput> {
         self.risk(RiskCommand::SetMarkPrice { instrument, price })
     }
 }
 
-pub(crate) fn order(
+pub fn order(
     account: AccountId,
     cl: u64,
     instrument: InstrumentId,
@@ -193,7 +189,7 @@ pub(crate) fn order(
     }
 }
 
-pub(crate) fn rejects(out: &[EngineOutput]) -> Vec<RejectReason> {
+pub fn rejects(out: &[EngineOutput]) -> Vec<RejectReason> {
     out.iter()
         .filter_map(|o| match o {
             EngineOutput::Event(Event::Rejected { reason, .. }) => Some(*reason),
@@ -202,7 +198,7 @@ pub(crate) fn rejects(out: &[EngineOutput]) -> Vec<RejectReason> {
         .collect()
 }
 
-pub(crate) fn fills(out: &[EngineOutput]) -> Vec<(PriceTicks, QtyLots)> {
+pub fn fills(out: &[EngineOutput]) -> Vec<(PriceTicks, QtyLots)> {
     out.iter()
         .filter_map(|o| match o {
             EngineOutput::Event(Event::Fill { price, qty, .. }) => Some((*price, *qty)),
@@ -211,7 +207,7 @@ pub(crate) fn fills(out: &[EngineOutput]) -> Vec<(PriceTicks, QtyLots)> {
         .collect()
 }
 
-pub(crate) fn risk_events(out: &[EngineOutput]) -> Vec<RiskEvent> {
+pub fn risk_events(out: &[EngineOutput]) -> Vec<RiskEvent> {
     out.iter()
         .filter_map(|o| match o {
             EngineOutput::Risk(r) => Some(*r),
@@ -220,9 +216,7 @@ pub(crate) fn risk_events(out: &[EngineOutput]) -> Vec<RiskEvent> {
         .collect()
 }
 
-pub(crate) fn cancels(
-    out: &[EngineOutput],
-) -> Vec<(ClientOrderId, QtyLots, QtyLots, CancelReason)> {
+pub fn cancels(out: &[EngineOutput]) -> Vec<(ClientOrderId, QtyLots, QtyLots, CancelReason)> {
     out.iter()
         .filter_map(|o| match o {
             EngineOutput::Event(Event::Cancelled {

@@ -14,10 +14,11 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::node::{
-    demo_engine_config, install_signal_handlers, run_node, run_witness, NodeOptions,
-};
-use crate::{Durability, FileStorage, IdleMode, WriteMode};
+use tpx_sequencer::process::{install_signal_handlers, run_witness, WitnessOptions};
+use tpx_sequencer::testing::demo_engine_config;
+use tpx_sequencer::{Durability, FileStorage, IdleMode, WriteMode};
+
+use crate::harness::{run_node, NodeOptions};
 
 /// The command line of `tpx-seq`.
 #[derive(Parser, Debug)]
@@ -176,21 +177,24 @@ where
             spin,
             rt_priority,
         } => run_witness(
-            listen,
-            (lease_ms * 1e6) as u64,
-            state,
-            crate::transport::Handshake {
-                who: "tpx-seq witness",
-                ..Default::default()
+            WitnessOptions {
+                listen,
+                lease_ns: (lease_ms * 1e6) as u64,
+                state_file: state,
+                handshake: tpx_sequencer::transport::Handshake {
+                    who: "tpx-seq witness",
+                    ..Default::default()
+                },
+                idle: if spin { IdleMode::Spin } else { IdleMode::Park },
+                rt_priority,
             },
-            if spin { IdleMode::Spin } else { IdleMode::Park },
-            rt_priority,
             &mut out,
+            &mut (),
         ),
         Cmd::Replay { dir } => FileStorage::new(dir.join("log"), WriteMode::Buffered)
             .map_err(|e| e.to_string())
             .and_then(|st| {
-                crate::apply::replay_hash(st, demo_engine_config(), u64::MAX)
+                tpx_sequencer::apply::replay_hash(st, demo_engine_config(), u64::MAX)
                     .map_err(|e| e.to_string())
             })
             .map(|(last, hash)| println!("REPLAY last_seq={last} hash={hash}")),

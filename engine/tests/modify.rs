@@ -1,7 +1,9 @@
 //! Unit tests: cancel, cancel-down, replace and mass cancel.
 
-use crate::tests_support::*;
-use crate::*;
+mod common;
+
+use common::book::*;
+use tpx_engine::*;
 use CancelReason as C;
 use RejectReason as R;
 use Side::{Buy, Sell};

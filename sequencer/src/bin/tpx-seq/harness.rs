@@ -1,4 +1,5 @@
-//! A whole sequencer process (what `tpx-seq` runs): the replica over a threaded O_DIRECT log,
+//! The `tpx-seq` test harness process (no headline number depends on it; the appliance is `tpx
+//! node`): the replica over a threaded O_DIRECT log,
 //! TCP and the system clock, an engine copy fed from the log, a built-in order load, and a
 //! line-oriented report on stdout that tests and benches read:
 //!
@@ -23,45 +24,21 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use tpx_engine::{EngineConfig, InstrumentKind, InstrumentSpec};
-use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
-use tpx_wire::log_record::Input;
-use tpx_wire::order_entry::{CancelOrder, EnterOrder};
-
-use crate::clock::{Clock, SystemClock};
-use crate::log::LogConfig;
-use crate::replica::{Durability, Replica, ReplicaConfig, ReplicaEvent, Role, SubmitError};
-use crate::restart::restore;
-use crate::snapshot::{write_snapshot, Snapshot};
-use crate::storage::{FileStorage, WriteMode};
-use crate::transport::TcpTransport;
-use crate::witness::WitnessServer;
-use crate::writer::{IdleMode, LogSink, ThreadedLog};
-
-pub use crate::transport::WITNESS_ID;
-
-/// The engine every `tpx-seq` node runs (two instruments; the load trades instrument 1).
-pub fn demo_engine_config() -> EngineConfig {
-    let spec = |id| InstrumentSpec {
-        id,
-        kind: InstrumentKind::Spot { base: 1, quote: 2 },
-        tick_size: 1,
-        lot_size: 1,
-        min_price: 1,
-        max_price: 200_000,
-        min_qty: 1,
-        max_qty: 1_000_000,
-        min_notional: 0,
-    };
-    EngineConfig {
-        instruments: vec![spec(1), spec(2)],
-        max_orders: 1 << 16,
-        max_accounts: 64,
-    }
-}
+use tpx_sequencer::clock::SystemClock;
+use tpx_sequencer::log::LogConfig;
+use tpx_sequencer::process::{
+    hash_requested, mono_ns, say, set_normal, set_realtime, stop_requested, tight_timer_slack,
+    Backoff,
+};
+use tpx_sequencer::replica::{Durability, Replica, ReplicaConfig, ReplicaEvent, Role, SubmitError};
+use tpx_sequencer::restart::restore;
+use tpx_sequencer::snapshot::{write_snapshot, Snapshot};
+use tpx_sequencer::storage::{FileStorage, WriteMode};
+use tpx_sequencer::testing::{demo_engine_config, Load};
+use tpx_sequencer::transport::{TcpTransport, WITNESS_ID};
+use tpx_sequencer::writer::{IdleMode, LogSink, ThreadedLog};
 
 /// A node's settings.
 #[derive(Clone, Debug)]
@@ -129,206 +106,6 @@ impl Default for NodeOptions {
     }
 }
 
-/// `CLOCK_MONOTONIC` in nanoseconds: the same clock in every process of a host (unlike
-/// `Instant`, whose value cannot be printed), for measuring a takeover across processes.
-pub fn mono_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec for the call to write.
-    unsafe {
-        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
-    }
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// Asks the kernel for 1 µs timer slack (the default 50 µs turns every 20 µs park into
-/// ~70 µs, which a sub-millisecond failure detector cannot afford on a parked primary).
-pub fn tight_timer_slack() {
-    // SAFETY: prctl(PR_SET_TIMERSLACK) takes an integer argument and touches no memory.
-    unsafe {
-        libc::prctl(libc::PR_SET_TIMERSLACK, 1_000 as libc::c_ulong, 0, 0, 0);
-    }
-}
-
-/// Runs the calling thread (and the threads it starts later) under `SCHED_FIFO` at
-/// `priority` (1..=99; 0: leave the policy alone). On a host whose cores are shared, a woken
-/// real-time thread runs at once instead of after a CFS time slice of whatever else runs:
-/// heartbeats, lease renewals and grants keep their microsecond timing. Only for threads that
-/// park (a real-time thread that spins takes its core; the kernel leaves others 5%).
-pub fn set_realtime(priority: u32) -> Result<(), String> {
-    if priority == 0 {
-        return Ok(());
-    }
-    let p = libc::sched_param {
-        sched_priority: priority.min(99) as libc::c_int,
-    };
-    // SAFETY: `p` is a valid sched_param; pid 0 is the calling thread.
-    let r = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &p) };
-    if r != 0 {
-        return Err(format!(
-            "SCHED_FIFO {priority}: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
-}
-
-/// Puts the calling thread back under the default policy (`SCHED_OTHER`).
-pub fn set_normal() {
-    let p = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `p` is a valid sched_param; pid 0 is the calling thread.
-    unsafe {
-        libc::sched_setscheduler(0, libc::SCHED_OTHER, &p);
-    }
-}
-
-static STOP: AtomicBool = AtomicBool::new(false);
-
-static HASH_ASKED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-extern "C" fn on_usr1(_: libc::c_int) {
-    HASH_ASKED.store(true, Ordering::SeqCst);
-}
-
-/// Routes SIGTERM and SIGINT to [`stop_requested`], SIGUSR1 to a `HASH` report.
-pub fn install_signal_handlers() {
-    let handler: extern "C" fn(libc::c_int) = on_signal;
-    let usr1: extern "C" fn(libc::c_int) = on_usr1;
-    // SAFETY: the handlers only store to an atomic (async-signal-safe).
-    unsafe {
-        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
-        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
-        libc::signal(libc::SIGUSR1, usr1 as libc::sighandler_t);
-    }
-}
-
-/// Whether SIGTERM / SIGINT arrived.
-pub fn stop_requested() -> bool {
-    STOP.load(Ordering::SeqCst)
-}
-
-/// Idles between duty cycles that found nothing to do.
-#[derive(Debug)]
-pub struct Backoff {
-    mode: IdleMode,
-    idle_cycles: u32,
-}
-
-impl Backoff {
-    pub fn new(mode: IdleMode) -> Backoff {
-        Backoff {
-            mode,
-            idle_cycles: 0,
-        }
-    }
-    pub fn busy(&mut self) {
-        self.idle_cycles = 0;
-    }
-    pub fn idle(&mut self) {
-        self.idle_or(std::thread::sleep)
-    }
-    /// As [`Backoff::idle`], with `sleep` doing the parking (e.g. waiting in `ppoll` on the
-    /// sockets, so that a message ends the park at once).
-    pub fn idle_or(&mut self, sleep: impl FnOnce(Duration)) {
-        self.idle_cycles = self.idle_cycles.saturating_add(1);
-        match self.mode {
-            IdleMode::Spin => std::hint::spin_loop(),
-            IdleMode::Park => {
-                // One more duty cycle, then 20 µs parks (1 µs timer slack, see
-                // `tight_timer_slack`). Counting cycles, not time: one duty cycle of a node is
-                // several syscalls (socket reads, accept), so a longer spin or a `yield_now`
-                // phase never reached the sleep between 50 µs heartbeats and a "parked" node
-                // took its whole core (and, real-time, starved everything else on it). Eight
-                // spinning cycles after every message (a pair exchanges ~20 000 a second:
-                // heartbeats, acks, appends) still cost a node ~75 % of a core on the 2-vCPU
-                // VM; parked in `ppoll` on the sockets (`idle_or`), a message ends the park
-                // at once, so spinning buys nothing.
-                if self.idle_cycles < 2 {
-                    std::hint::spin_loop();
-                } else {
-                    sleep(Duration::from_micros(20));
-                }
-            }
-        }
-    }
-}
-
-/// The built-in load: one session sending limit orders around a mid price (GTC and IOC) and
-/// cancels of its recent orders, from a fixed seed.
-#[derive(Debug)]
-pub struct Load {
-    pub session: u32,
-    pub next_cl_ord_id: u64,
-    rng: u64,
-    pub sent: u64,
-    pub duplicates: u64,
-    pub refused: u64,
-}
-
-impl Load {
-    pub fn new(session: u32, seed: u64) -> Load {
-        Load {
-            session,
-            next_cl_ord_id: 1,
-            rng: seed,
-            sent: 0,
-            duplicates: 0,
-            refused: 0,
-        }
-    }
-
-    fn mix(&self, id: u64) -> u64 {
-        // splitmix64 of (seed, id): the same id always gives the same request.
-        let mut z = self
-            .rng
-            .wrapping_add(id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// The request with client order id `id` (deterministic in the id, so a re-sent request is
-    /// the same request).
-    pub fn request(&self, id: u64) -> Input {
-        let r = self.mix(id);
-        if id > 10 && r % 5 == 0 {
-            return Input::CancelOrder(CancelOrder {
-                cl_ord_id: id - 1 - (r >> 8) % 10,
-                remaining_qty: 0,
-            });
-        }
-        let side = if (r >> 3) & 1 == 0 {
-            Side::Buy
-        } else {
-            Side::Sell
-        };
-        let off = ((r >> 4) % 40) as i64 - 20;
-        let price = 100_000 + if side == Side::Buy { off - 5 } else { off + 5 };
-        Input::EnterOrder(EnterOrder {
-            cl_ord_id: id,
-            price,
-            qty: 1 + (r >> 12) % 10,
-            instrument: 1,
-            side,
-            kind: OrderKind::Limit,
-            tif: if (r >> 20) % 4 == 0 {
-                TimeInForce::Ioc
-            } else {
-                TimeInForce::Gtc
-            },
-            stp: StpMode::None,
-            post_only: false,
-            reduce_only: false,
-        })
-    }
-}
-
 /// What a node ended with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NodeSummary {
@@ -338,12 +115,6 @@ pub struct NodeSummary {
     pub applied_seq: u64,
     pub acked_seq: u64,
     pub state_hash: u64,
-}
-
-fn say(out: &mut dyn Write, line: std::fmt::Arguments<'_>) {
-    let _ = out.write_fmt(line);
-    let _ = out.write_all(b"\n");
-    let _ = out.flush();
 }
 
 /// Runs one node until stopped (see the module docs for what it prints).
@@ -494,7 +265,7 @@ pub fn run_node(opts: &NodeOptions, out: &mut dyn Write) -> Result<NodeSummary, 
                 );
             }
         }
-        if HASH_ASKED.swap(false, Ordering::SeqCst) {
+        if hash_requested() {
             let t = mono_ns();
             let hash = app.state_hash();
             say(
@@ -641,7 +412,7 @@ pub fn run_node(opts: &NodeOptions, out: &mut dyn Write) -> Result<NodeSummary, 
                 let mut st =
                     FileStorage::new(&dir, WriteMode::Buffered).map_err(|e| e.to_string())?;
                 let name = write_snapshot(&mut st, &s).map_err(|e| e.to_string())?;
-                let _ = crate::restart::prune_snapshots(&mut st, 2);
+                let _ = tpx_sequencer::restart::prune_snapshots(&mut st, 2);
                 Ok(name)
             }));
         }
@@ -694,52 +465,4 @@ pub fn run_node(opts: &NodeOptions, out: &mut dyn Write) -> Result<NodeSummary, 
         ),
     );
     Ok(s)
-}
-
-/// Runs the witness until stopped.
-pub fn run_witness(
-    listen: SocketAddr,
-    lease_ns: u64,
-    state_file: PathBuf,
-    handshake: crate::transport::Handshake,
-    idle: IdleMode,
-    rt_priority: u32,
-    out: &mut dyn Write,
-) -> Result<(), String> {
-    set_realtime(rt_priority)?;
-    let net = TcpTransport::new(WITNESS_ID, Some(listen), Vec::new())
-        .map_err(|e| format!("listen {listen}: {e}"))?
-        .with_handshake(handshake);
-    let clock = SystemClock::new();
-    let _ = clock.now_ns();
-    crate::witness::check_lease_ns(lease_ns)?;
-    let mut w =
-        WitnessServer::open(lease_ns, net, clock, &state_file).map_err(|e| e.to_string())?;
-    say(
-        out,
-        format_args!(
-            "READY witness term={} holder={}",
-            w.witness.term, w.witness.holder
-        ),
-    );
-    tight_timer_slack();
-    let mut backoff = Backoff::new(idle);
-    let (mut term, mut holder) = (w.witness.term, w.witness.holder);
-    while !stop_requested() {
-        if w.poll() > 0 {
-            backoff.busy();
-        } else if idle == IdleMode::Park {
-            // Sleep in ppoll(2) on the sockets: woken by the request itself (a sleep loop
-            // would add up to its period to every grant).
-            w.transport().wait_readable(1_000);
-        } else {
-            backoff.idle();
-        }
-        if (w.witness.term, w.witness.holder) != (term, holder) {
-            term = w.witness.term;
-            holder = w.witness.holder;
-            say(out, format_args!("GRANTED term={term} holder={holder}"));
-        }
-    }
-    Ok(())
 }

@@ -4,8 +4,10 @@
 //! size; an iceberg holds for its whole quantity. The harness checks every risk invariant
 //! after every command.
 
-use crate::tests_risk_support::*;
-use crate::*;
+mod common;
+
+use common::risk::*;
+use tpx_engine::*;
 
 fn trig(mut o: NewOrder, price: PriceTicks, direction: TriggerDirection) -> NewOrder {
     o.ext.trigger = Some(Trigger {

@@ -1,9 +1,11 @@
 //! Unit tests: halt/resume, reference price and band, the state hash and the configuration.
 
-use crate::config::{MAX_INSTRUMENT_ID, MAX_LADDER_LEVELS};
-use crate::hash::StateHasher;
-use crate::tests_support::*;
-use crate::*;
+mod common;
+
+use common::book::*;
+use tpx_engine::config::{MAX_INSTRUMENT_ID, MAX_LADDER_LEVELS};
+use tpx_engine::hash::StateHasher;
+use tpx_engine::*;
 use RejectReason as R;
 use Side::{Buy, Sell};
 
