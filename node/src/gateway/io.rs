@@ -664,6 +664,12 @@ impl Gateway {
             let w = through.unwrap_or(u64::MAX);
             while let Some(r) = merge.pop(w) {
                 report(&r, &mut out);
+                n += 1;
+            }
+            if !merge.is_empty() {
+                // Held for a shard that has not finished an earlier record: it may push nothing
+                // to this gateway (no doorbell), so keep cycling instead of parking until it has.
+                n += 1;
             }
         }
         if let (true, Some(w)) = (drained, through) {
