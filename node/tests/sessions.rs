@@ -252,39 +252,8 @@ fn sessions_survive_a_sigterm_restart() {
 fn a_client_resumes_on_the_new_primary_with_every_missed_reply() {
     let dir = tempfile::tempdir().unwrap();
     write_accounts(dir.path());
-    let cpus: Vec<usize> = core_affinity::get_core_ids()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
-    let cpu = |k: usize| cpus.get(k % cpus.len().max(1)).copied().unwrap_or(0);
-    let w = free_port();
-    let repl = [free_port(), free_port()];
-    let cfgs = [
-        node_config(dir.path(), 0, cpu(0), repl, w),
-        node_config(dir.path(), 1, cpu(1), repl, w),
-    ];
-    let w_s = w.to_string();
-    let _witness = Proc::start(
-        "witness",
-        &[
-            "witness",
-            "--listen",
-            &w_s,
-            "--lease-us",
-            "200000",
-            "--state-file",
-            &dir.path().join("witness.state").display().to_string(),
-        ],
-    );
-    let c0 = cfgs[0].display().to_string();
-    let c1 = cfgs[1].display().to_string();
-    let mut primary = Proc::start("node-1", &["node", "--config", &c0, "--role", "primary"]);
-    primary.expect("ROLE primary node=1");
-    let a1 = listening(&primary);
-    let standby = Proc::start("node-2", &["node", "--config", &c1, "--role", "standby"]);
-    let a2 = listening(&standby);
-    standby.expect("ROLE standby node=2");
+    let (_witness, mut primary, standby, _cfgs) = start_pair(dir.path());
+    let (a1, a2) = (listening(&primary), listening(&standby));
 
     let mut c = resume(a1, 1, 1, 1);
     c.send(&req::enter(limit(1, Side::Sell, 50_000, 5)))
@@ -405,4 +374,119 @@ shards = [1]
         after, before,
         "the same stream after a replay with other timing"
     );
+}
+
+/// `tpx witness`, node 1 as primary and node 2 as standby (`replicated`), configs in `dir`.
+fn start_pair(dir: &Path) -> (Proc, Proc, Proc, [String; 2]) {
+    let cpus: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let cpu = |k: usize| cpus.get(k % cpus.len().max(1)).copied().unwrap_or(0);
+    let w = free_port();
+    let repl = [free_port(), free_port()];
+    let cfgs = [
+        node_config(dir, 0, cpu(0), repl, w).display().to_string(),
+        node_config(dir, 1, cpu(1), repl, w).display().to_string(),
+    ];
+    let w_s = w.to_string();
+    let witness = Proc::start(
+        "witness",
+        &[
+            "witness",
+            "--listen",
+            &w_s,
+            "--lease-us",
+            "200000",
+            "--state-file",
+            &dir.join("witness.state").display().to_string(),
+        ],
+    );
+    let primary = Proc::start(
+        "node-1",
+        &["node", "--config", &cfgs[0], "--role", "primary"],
+    );
+    primary.expect("ROLE primary node=1");
+    let standby = Proc::start(
+        "node-2",
+        &["node", "--config", &cfgs[1], "--role", "standby"],
+    );
+    standby.expect("ROLE standby node=2");
+    (witness, primary, standby, cfgs)
+}
+
+/// Records in a node's log.
+fn log_len(dir: &Path) -> u64 {
+    use tpx_sequencer::{FileStorage, LogReader, WriteMode};
+    let Ok(storage) = FileStorage::new(dir, WriteMode::Buffered) else {
+        return 0;
+    };
+    let Ok(mut r) = LogReader::new(storage) else {
+        return 0;
+    };
+    let mut n = 0;
+    while let Ok(Some(_)) = r.next() {
+        n += 1;
+    }
+    n
+}
+
+/// A standby restarted on its log (it replays it into its shards and sessions, then follows)
+/// and promoted right after it caught up: a new session of an account gets nothing of the
+/// account's history (before: the whole fill history, numbered as new replies), and the
+/// session that placed the orders resumes with exactly the fills it missed.
+#[test]
+fn a_restarted_standby_promoted_hands_no_history_to_a_new_session() {
+    let dir = tempfile::tempdir().unwrap();
+    write_accounts(dir.path());
+    let (_witness, mut primary, mut standby, cfgs) = start_pair(dir.path());
+    let a1 = listening(&primary);
+    const N: u64 = 200;
+    const FILLED: u64 = 150;
+    let mut maker = resume(a1, 1, 1, 1);
+    for cl in 1..=N {
+        maker.queue(&req::enter(limit(cl, Side::Sell, 50_000, 1)));
+    }
+    maker.flush_blocking(WAIT).unwrap();
+    assert_eq!(
+        seqs(&take(&mut maker, N as usize)),
+        (1..=N).collect::<Vec<_>>()
+    );
+    drop(maker);
+    let mut taker = resume(a1, 2, 1, 1);
+    taker
+        .send(&req::enter(limit(1, Side::Buy, 50_000, FILLED)))
+        .unwrap();
+    take(&mut taker, 1 + FILLED as usize);
+    drop(taker);
+    // The standby restarts: it replays its log, then follows the primary to its end.
+    standby.signal(libc::SIGKILL);
+    standby.wait();
+    let standby = Proc::start(
+        "node-2",
+        &["node", "--config", &cfgs[1], "--role", "standby"],
+    );
+    standby.expect("ROLE standby node=2");
+    let a2 = listening(&standby);
+    let end = log_len(&dir.path().join("node-1"));
+    let deadline = Instant::now() + WAIT;
+    while log_len(&dir.path().join("node-2")) < end {
+        assert!(Instant::now() < deadline, "the standby did not catch up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    primary.signal(libc::SIGKILL);
+    primary.wait();
+    standby.expect("ROLE primary node=2");
+    // A new session of account 1, first in: nothing.
+    let mut fresh = resume(a2, 1, 2, 1);
+    assert_eq!(fresh.next_seq(), 1);
+    assert!(drain(&mut fresh, Duration::from_millis(300)).is_empty());
+    // The maker's session: exactly its fills, N + 1 ..= N + FILLED.
+    let mut maker = resume(a2, 1, 1, N + 1);
+    let fills = take(&mut maker, FILLED as usize);
+    assert_eq!(seqs(&fills), (N + 1..=N + FILLED).collect::<Vec<_>>());
+    assert!(fills.iter().enumerate().all(|(k, m)| matches!(m,
+        ServerMessage::OrderExecuted(x) if x.cl_ord_id == k as u64 + 1 && x.leaves_qty == 0)));
+    assert!(drain(&mut maker, Duration::from_millis(300)).is_empty());
 }
