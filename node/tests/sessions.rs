@@ -490,3 +490,53 @@ fn a_restarted_standby_promoted_hands_no_history_to_a_new_session() {
         ServerMessage::OrderExecuted(x) if x.cl_ord_id == k as u64 + 1 && x.leaves_qty == 0)));
     assert!(drain(&mut maker, Duration::from_millis(300)).is_empty());
 }
+
+/// `tpx_client::FailoverClient` resumes its session on the new primary: fills of its resting
+/// orders that happened there while it was failing over arrive, once, in order.
+#[test]
+fn a_failover_client_gets_the_fills_of_its_resting_orders_after_a_takeover() {
+    use tpx_client::{Event, FailoverClient};
+    let dir = tempfile::tempdir().unwrap();
+    write_accounts(dir.path());
+    let (_witness, mut primary, standby, _cfgs) = start_pair(dir.path());
+    let (a1, a2) = (listening(&primary), listening(&standby));
+    let mut fc = FailoverClient::connect(vec![a1, a2], config(a1, 1, 5)).unwrap();
+    fc.send(&req::enter(limit(1, Side::Sell, 50_000, 4)))
+        .unwrap();
+    fc.send(&req::enter(limit(2, Side::Sell, 50_010, 4)))
+        .unwrap();
+    let mut acks = 0;
+    while acks < 2 {
+        match fc.recv(WAIT).unwrap() {
+            Event::Reply(ServerMessage::OrderAccepted(_)) => acks += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    primary.signal(libc::SIGKILL);
+    primary.wait();
+    standby.expect("ROLE primary node=2");
+    let mut b = resume(a2, 2, 1, 1);
+    b.send(&req::enter(limit(1, Side::Buy, 50_010, 6))).unwrap();
+    take(&mut b, 3);
+    let mut got = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while got.len() < 2 {
+        assert!(Instant::now() < deadline, "got {got:?}");
+        match fc.recv(Duration::from_millis(200)) {
+            Ok(Event::Reply(ServerMessage::Heartbeat(_))) | Ok(Event::FailedOver { .. }) => {}
+            Ok(Event::Reply(m)) => got.push(m),
+            Ok(other) => panic!("{other:?}"),
+            Err(ClientError::Timeout) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(fc.endpoint(), 1);
+    assert!(
+        matches!(got[..], [ServerMessage::OrderExecuted(x), ServerMessage::OrderExecuted(y)]
+        if x.seq == 3 && x.cl_ord_id == 1 && x.qty == 4 && y.seq == 4 && y.cl_ord_id == 2 && y.qty == 2)
+    );
+    assert!(matches!(
+        fc.recv(Duration::from_millis(300)),
+        Err(ClientError::Timeout) | Ok(Event::Reply(ServerMessage::Heartbeat(_)))
+    ));
+}
