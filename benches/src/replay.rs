@@ -156,6 +156,7 @@ pub fn record_of(cmd: &Command, seq: u64, timestamp_ns: u64) -> Option<LogRecord
             timestamp_ns,
             origin: account,
             account,
+            session: 0,
         },
         input,
     })

@@ -13,14 +13,16 @@
 //! and re-sends it like any unanswered request (it never reports that reject).
 //!
 //! A standby refuses logins (`LoginRejected(NotPrimary)`); the client tries the endpoints in turn
-//! until one accepts or `failover_timeout` runs out. The session on the new primary is a new one
-//! (its reply sequence starts at 1): replies the old primary sent but the client did not read
-//! are gone with it, which is why unanswered requests are re-sent.
+//! until one accepts or `failover_timeout` runs out. It logs in with the same session and asks
+//! for the replies after the last one it received: the session's reply stream is a function of
+//! the log (PROTOCOL.md, "Sessions"), so the new primary replays what the old one sent but the
+//! client did not read, and what happened while it was away (fills of its resting orders).
+//! Unanswered requests are re-sent at once; one whose answer the replay brings is then also
+//! answered `DuplicateClientOrderId` (unsequenced), which the client drops.
 //!
-//! Orders resting from before the failover stay the client's: the new primary derived their
-//! `(account, cl_ord_id)` from the log it applied as standby, so they are cancelled and replaced
-//! by `cl_ord_id` as before (the account's first session to name one adopts it), and their fills
-//! go to the account's logged-in session.
+//! Orders resting from before the failover stay the session's: the new primary learned from the
+//! log which session placed them, so they are cancelled and replaced by `cl_ord_id` as before,
+//! and their fills go to this session.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -55,6 +57,10 @@ pub struct FailoverClient {
     unanswered: BTreeMap<u64, ClientMessage>,
     /// Requests re-sent after the last failover (their duplicate answer means "done").
     resent: std::collections::BTreeSet<u64>,
+    /// Re-sent requests whose answer the replay brought: their duplicate answer is dropped.
+    replayed: std::collections::BTreeSet<u64>,
+    /// The reply seq to resume from at the next login (0: none, start at the end).
+    resume_seq: u64,
     pub failover_timeout: Duration,
     pub failovers: u64,
 }
@@ -91,6 +97,8 @@ impl FailoverClient {
             client: None,
             unanswered: BTreeMap::new(),
             resent: Default::default(),
+            replayed: Default::default(),
+            resume_seq: 0,
             failover_timeout: Duration::from_secs(10),
             failovers: 0,
         };
@@ -120,7 +128,14 @@ impl FailoverClient {
                 let mut cfg = self.cfg.clone();
                 cfg.addr = self.endpoints[i];
                 cfg.login_timeout = cfg.login_timeout.min(Duration::from_secs(1));
-                match Client::connect_at(cfg, 0) {
+                let attempt = match Client::connect_at(cfg.clone(), self.resume_seq) {
+                    // The node no longer has them (or never had: a log cut): start at its end.
+                    Err(ClientError::LoginRejected(
+                        LoginRejectReason::SequenceAhead | LoginRejectReason::SequenceUnavailable,
+                    )) => Client::connect_at(cfg, 0),
+                    other => other,
+                };
+                match attempt {
                     Ok(c) => {
                         self.current = i;
                         self.client = Some(c);
@@ -142,6 +157,7 @@ impl FailoverClient {
     /// Moves to the primary and re-sends every unanswered request, in `cl_ord_id` order.
     fn failover(&mut self) -> Result<Event> {
         if let Some(c) = self.client.take() {
+            self.resume_seq = c.next_seq();
             let _ = c.stream().shutdown(std::net::Shutdown::Both);
         }
         self.current = (self.current + 1) % self.endpoints.len().max(1);
@@ -152,6 +168,7 @@ impl FailoverClient {
             c.queue(m);
         }
         self.resent = self.unanswered.keys().copied().collect();
+        self.replayed.clear();
         c.flush_blocking(Duration::from_secs(5))?;
         Ok(Event::FailedOver {
             endpoint: self.current,
@@ -196,14 +213,21 @@ impl FailoverClient {
                     }
                 }
                 if let Some(id) = answered_id(&m) {
+                    let duplicate = matches!(&m, ServerMessage::OrderRejected(r)
+                        if r.reason == RejectReason::DuplicateClientOrderId && r.seq == 0);
+                    if duplicate && self.replayed.remove(&id) {
+                        // The replay brought this re-sent request's answer already.
+                        return self.recv(timeout);
+                    }
                     let was_resent = self.resent.remove(&id);
                     // An order's first answer is its ack; later ones (fills, cancels) keep
                     // nothing pending.
                     self.unanswered.remove(&id);
-                    if let ServerMessage::OrderRejected(r) = &m {
-                        if was_resent && r.reason == RejectReason::DuplicateClientOrderId {
+                    if was_resent {
+                        if duplicate {
                             return Ok(Event::AlreadySequenced(id));
                         }
+                        self.replayed.insert(id);
                     }
                 }
                 Ok(Event::Reply(m))

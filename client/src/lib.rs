@@ -388,7 +388,9 @@ impl Client {
             Err(e) => return Err(ClientError::Frame(e)),
         };
         let msg = ServerMessage::decode(frame).map_err(ClientError::Decode)?;
-        if let Some(seq) = msg.seq() {
+        // `seq` 0: an unsequenced answer (throttle, back-pressure, a request that did not
+        // enter the log): outside the numbered stream, never replayed.
+        if let Some(seq) = msg.seq().filter(|&s| s != 0) {
             if seq != self.next_seq {
                 return Err(ClientError::SequenceGap {
                     expected: self.next_seq,

@@ -8,9 +8,15 @@ use tpx_wire::replies::{OrderRefilled, OrderSlid, OrderTriggered, ServerMessage}
 /// `Request::shard` for "every shard" (a mass cancel without an instrument).
 pub const ALL_SHARDS: u16 = u16::MAX;
 
-/// `Report::session` when the report is not a direct answer to a request of a known session:
-/// the gateway finds the owning session from the order's `cl_ord_id`.
+/// `Request::session` / `Report::session` for "no session": a report that is not a direct
+/// answer to a request (the gateway finds the owning session from the order's `cl_ord_id`), a
+/// record no client session sent (the operator's; the log's `session` 0).
 pub const NO_SESSION: u32 = u32::MAX;
+
+/// `Report::seq` of an answer that is not made from a log record (the sequencing stage's
+/// `Unavailable`, "already sequenced" `DuplicateClientOrderId`): unsequenced, session-local,
+/// sent with wire `seq` 0 and never journaled.
+pub const UNSEQUENCED: u64 = 0;
 
 /// The home gateway number of an account: where its session lives and its reports go.
 #[inline]
@@ -40,7 +46,8 @@ pub struct Stamps {
 /// form once, where it applies the record (`tpx_sequencer::apply::engine_input`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Request {
-    /// The session's slot on its home gateway (answers to this request go back to it).
+    /// The client's `session_id` (the log record's `session`): answers to this request belong
+    /// to `(account, session)`'s reply stream on every node; [`NO_SESSION`] for none.
     pub session: u32,
     /// Target shard, or [`ALL_SHARDS`].
     pub shard: u16,
@@ -57,8 +64,8 @@ pub struct Request {
 }
 
 impl Request {
-    /// A request of `account` from session `session` to `shard` (no tag, no request id, not
-    /// stamped).
+    /// A request of `account` from client session `session` to `shard` (no tag, no request
+    /// id, not stamped).
     pub fn new(session: u32, shard: u16, account: AccountId, input: Input) -> Request {
         Request {
             session,
@@ -174,9 +181,13 @@ pub struct Sequenced {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Report {
     pub account: AccountId,
-    /// The requesting session for answers to a request ([`NO_SESSION`] for reports about
-    /// orders, which go to the session owning the order).
+    /// The requesting client session (`session_id`) for answers to a request ([`NO_SESSION`]
+    /// for reports about orders, which go to the session owning the order).
     pub session: u32,
+    /// The log seq of the record that caused it: the gateway numbers a session's replies in
+    /// log order (`seq`, then the shard, then the order a shard emitted them);
+    /// [`UNSEQUENCED`] for the sequencing stage's own answers.
+    pub seq: u64,
     /// Sequencer timestamp of the input that caused it.
     pub ts_ns: u64,
     pub kind: ReportKind,

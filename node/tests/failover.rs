@@ -353,8 +353,12 @@ fn sigkill_of_the_primary_loses_and_doubles_nothing() {
     assert_eq!(rejoined, logged_orders(&dir.path().join("node-2")));
 
     // A second takeover, back to the rejoined node: orders of both earlier terms are still
-    // there and still cancellable by their cl_ord_id.
-    let mut c3 = FailoverClient::connect(vec![a2, a1], ClientConfig::new(a2, 1, 3, token)).unwrap();
+    // there and still cancellable by their cl_ord_id, by the session that placed them (the
+    // rejoined node rebuilt the ownership from its log; another session of the account gets
+    // `UnknownOrder`).
+    let mut other =
+        FailoverClient::connect(vec![a2, a1], ClientConfig::new(a2, 1, 3, token)).unwrap();
+    let mut c3 = FailoverClient::connect(vec![a2, a1], ClientConfig::new(a2, 1, 1, token)).unwrap();
     standby.signal(libc::SIGKILL);
     standby.wait();
     old.expect("ROLE primary node=1");
@@ -369,6 +373,13 @@ fn sigkill_of_the_primary_loses_and_doubles_nothing() {
         assert_eq!(x.leaves_qty, 0);
     }
     assert_eq!(c3.endpoint(), 1);
+    other.send(&req::cancel(second_term - 1, 0)).unwrap();
+    let r = await_reply(&mut other, "another session's cancel", |m| match m {
+        ServerMessage::OrderRejected(r) if r.cl_ord_id == second_term - 1 => Some(*r),
+        ServerMessage::OrderCancelled(x) => panic!("another session cancelled {x:?}"),
+        _ => None,
+    });
+    assert_eq!(r.reason, RejectReason::UnknownOrder);
     // The cut order never reached the book.
     c3.send(&req::cancel(UNREPLICATED, 0)).unwrap();
     let r = await_reply(&mut c3, "a cancel of the cut order", |m| match m {

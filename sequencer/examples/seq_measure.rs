@@ -55,6 +55,7 @@ fn commit(dir: &str, rate: u64, n: u64, zero_fill: bool) {
                     timestamp_ns: seq,
                     origin: 1,
                     account: 1,
+                    session: 0,
                 },
                 input: Input::CancelOrder(CancelOrder {
                     cl_ord_id: seq,

@@ -578,6 +578,18 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
     /// Sequences one request (primary only): stamps `(seq, term, timestamp_ns)` and appends it.
     /// The request is done when [`Replica::acknowledgeable_seq`] reaches the returned seq.
     pub fn submit(&mut self, origin: u32, account: u32, input: &Input) -> Result<u64, SubmitError> {
+        self.submit_from(origin, account, 0, input)
+    }
+
+    /// [`Replica::submit`] of a request from the client session `session` (the record's
+    /// `session` field: whose reply stream its answers belong to; 0 = none).
+    pub fn submit_from(
+        &mut self,
+        origin: u32,
+        account: u32,
+        session: u32,
+        input: &Input,
+    ) -> Result<u64, SubmitError> {
         if self.role != Role::Primary {
             return Err(SubmitError::NotPrimary {
                 term: self.term,
@@ -616,6 +628,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
                 timestamp_ns: ts,
                 origin,
                 account,
+                session,
             },
             input: *input,
         };
@@ -1172,6 +1185,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
                 timestamp_ns: ts,
                 origin: 0,
                 account: 0,
+                session: 0,
             },
             input: Input::TermStart(TermStart {
                 node: self.cfg.node_id,

@@ -27,7 +27,7 @@ const OFF_SEQ: usize = 16;
 const OFF_TERM: usize = 24;
 const OFF_TS: usize = 32;
 const OFF_ACCOUNT: usize = 40;
-const OFF_RESERVED: usize = 44;
+const OFF_SESSION: usize = 44;
 
 /// Bytes 2..8 of every record header: template, schema, version (little endian).
 const HEADER_TAIL: [u8; 6] = {
@@ -52,16 +52,13 @@ fn u32_at(h: &[u8; RECORD_HEADER_LEN], off: usize) -> u32 {
 }
 
 /// The length of the record at the front of `rest` if it is a whole, intact frame: a record
-/// header of this version, a possible length, all its bytes present, reserved bytes zero and
+/// header of this version, a possible length, all its bytes present and
 /// the CRC32C matching. `None` otherwise (then `decode_record` says why).
 #[inline]
 pub(crate) fn check_frame(rest: &[u8]) -> Option<usize> {
     let h: &[u8; RECORD_HEADER_LEN] = rest.get(..RECORD_HEADER_LEN)?.try_into().ok()?;
     let len = usize::from(u16::from_le_bytes([h[0], h[1]]));
-    if !(MIN_RECORD_LEN..=MAX_RECORD_LEN).contains(&len)
-        || h[2..8] != HEADER_TAIL
-        || u32_at(h, OFF_RESERVED) != 0
-    {
+    if !(MIN_RECORD_LEN..=MAX_RECORD_LEN).contains(&len) || h[2..8] != HEADER_TAIL {
         return None;
     }
     let rec = rest.get(..len)?;
@@ -80,6 +77,7 @@ pub(crate) fn meta_of(rec: &[u8]) -> RecordMeta {
         timestamp_ns: u64_at(&h, OFF_TS),
         origin: u32_at(&h, OFF_ORIGIN),
         account: u32_at(&h, OFF_ACCOUNT),
+        session: u32_at(&h, OFF_SESSION),
     }
 }
 
@@ -366,6 +364,7 @@ mod tests {
                     timestamp_ns: 1_000 * seq,
                     origin: 9,
                     account: 11,
+                    session: 0,
                 },
                 input,
             };
@@ -393,7 +392,8 @@ mod tests {
         assert_eq!(off("term"), OFF_TERM);
         assert_eq!(off("timestamp_ns"), OFF_TS);
         assert_eq!(off("account"), OFF_ACCOUNT);
-        assert_eq!(RECORD_LAYOUT.reserved, &[(OFF_RESERVED, 4)]);
+        assert_eq!(off("session"), OFF_SESSION);
+        assert!(RECORD_LAYOUT.reserved.is_empty());
     }
 
     #[test]

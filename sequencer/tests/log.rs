@@ -22,6 +22,7 @@ fn rec(seq: u64, term: u64) -> Vec<u8> {
             timestamp_ns: 1_000 + seq,
             origin: 3,
             account: 4,
+            session: 0,
         },
         input: Input::CancelOrder(CancelOrder {
             cl_ord_id: seq,

@@ -431,6 +431,7 @@ fn rec(seq: u64, term: u64, id: u64) -> LogRecord {
             timestamp_ns: seq * 10,
             origin: 9,
             account: 9,
+            session: 0,
         },
         input: Load::new(9, 1).request(id),
     }

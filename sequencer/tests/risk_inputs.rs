@@ -20,6 +20,7 @@ fn through_log(seq: u64, input: Input) -> LogRecord {
             timestamp_ns: 1_000 + seq,
             origin: 0,
             account: 0,
+            session: 0,
         },
         input,
     };

@@ -428,6 +428,7 @@ fn raw(seq: u64, term: u64, id: u64) -> Vec<u8> {
             timestamp_ns: seq,
             origin: 9,
             account: 9,
+            session: 0,
         },
         input: order(id),
     };
@@ -653,6 +654,7 @@ fn the_dedup_table_survives_log_retention() {
             timestamp_ns: seq,
             origin: 9,
             account: 9,
+            session: 0,
         },
         input: order(seq),
     };

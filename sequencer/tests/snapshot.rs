@@ -34,6 +34,7 @@ fn fill_log_with(
                 timestamp_ns: seq * 10,
                 origin: 9,
                 account: 9,
+                session: 0,
             },
             input: load.request(seq),
         };
@@ -140,6 +141,7 @@ fn restart_from_snapshot_and_tail_after_retention() {
                 timestamp_ns: seq * 10,
                 origin: 9,
                 account: 9,
+                session: 0,
             },
             input: load.request(seq),
         };
@@ -279,6 +281,7 @@ mod risk {
             timestamp_ns: seq * 10,
             origin: 0,
             account,
+            session: 0,
         };
         let (account, input) = if seq <= 2 * TRADERS {
             let account = 1 + ((seq - 1) % TRADERS) as u32;

@@ -363,6 +363,7 @@ pub fn examples() -> Vec<(&'static str, Vec<u8>)> {
             timestamp_ns: TS,
             origin: 3,
             account: 7,
+            session: 0,
         },
         input: Input::EnterOrder(example_enter_order()),
     };
@@ -378,6 +379,7 @@ pub fn examples() -> Vec<(&'static str, Vec<u8>)> {
             timestamp_ns: TS,
             origin: 0,
             account: 0,
+            session: 0,
         },
         input: Input::SetReferencePrice(SetReferencePrice {
             price: 65_000,
@@ -405,6 +407,7 @@ pub fn examples() -> Vec<(&'static str, Vec<u8>)> {
             timestamp_ns: TS,
             origin: 0,
             account: 0,
+            session: 0,
         },
         input: Input::Deposit(deposit),
     };
@@ -459,6 +462,7 @@ pub fn examples() -> Vec<(&'static str, Vec<u8>)> {
             timestamp_ns: TS,
             origin: 0xFF00_0000,
             account: 0,
+            session: 0,
         },
         input: Input::Tick(Tick {}),
     };

@@ -6,7 +6,7 @@
 //! corrupted tail on recovery; [`decode_record`] tells a record cut short ([`RecordError::Truncated`])
 //! from one whose bytes are wrong ([`RecordError::Corrupt`]).
 
-use crate::codec::{chunk, put, FieldDesc, Layout, WireField};
+use crate::codec::{chunk, FieldDesc, Layout, WireField};
 use crate::error::{DecodeError, EncodeError};
 use crate::header::{schema, schema::INPUT_LOG, template, Header, HEADER_LEN, SCHEMA_VERSION};
 use crate::order_entry::{CancelOrder, EnterOrder, EnterOrderExt, MassCancel, ReplaceOrder};
@@ -167,7 +167,7 @@ const OFF_SEQ: usize = 16;
 const OFF_TERM: usize = 24;
 const OFF_TS: usize = 32;
 const OFF_ACCOUNT: usize = 40;
-const OFF_RESERVED: usize = 44;
+const OFF_SESSION: usize = 44;
 
 /// The offset table of the record header (the body, at 48, is a whole message).
 pub const RECORD_LAYOUT: Layout = Layout {
@@ -189,7 +189,7 @@ pub const RECORD_LAYOUT: Layout = Layout {
             offset: OFF_ORIGIN,
             size: 4,
             ty: "u32",
-            doc: " Session id the input came from; 0 = operator (admin inputs).",
+            doc: " The de-duplication key; tpx node writes shard * 2^24 + account (shard 255: every shard), the operator 0.",
             rule: "",
         },
         FieldDesc {
@@ -225,6 +225,14 @@ pub const RECORD_LAYOUT: Layout = Layout {
             rule: "",
         },
         FieldDesc {
+            name: "session",
+            offset: OFF_SESSION,
+            size: 4,
+            ty: "u32",
+            doc: " The client's session_id that sent the input (order entry; with account, the session whose reply stream it is part of); 0 = none (operator inputs, logs written before it).",
+            rule: "",
+        },
+        FieldDesc {
             name: "body",
             offset: RECORD_HEADER_LEN,
             size: 0,
@@ -233,7 +241,7 @@ pub const RECORD_LAYOUT: Layout = Layout {
             rule: "",
         },
     ],
-    reserved: &[(OFF_RESERVED, 4)],
+    reserved: &[],
 };
 
 /// The sequencing metadata of a record.
@@ -245,10 +253,12 @@ pub struct RecordMeta {
     pub term: u64,
     /// Sequencer timestamp, ns since the Unix epoch.
     pub timestamp_ns: u64,
-    /// Session id, 0 for the operator.
+    /// The de-duplication key (`tpx node`: `shard << 24 | account`), 0 for the operator.
     pub origin: u32,
     /// The session's account (0 for admin inputs).
     pub account: u32,
+    /// The client's `session_id` that sent the input (0: none, the operator's).
+    pub session: u32,
 }
 
 /// Any input the log carries.
@@ -425,7 +435,7 @@ pub fn encode_record(record: &LogRecord, buf: &mut [u8]) -> Result<usize, Encode
     m.term.write(rec, OFF_TERM);
     m.timestamp_ns.write(rec, OFF_TS);
     m.account.write(rec, OFF_ACCOUNT);
-    put::<4>(rec, OFF_RESERVED, [0; 4]);
+    m.session.write(rec, OFF_SESSION);
     let crc = record_crc(rec);
     crc.write(rec, OFF_CRC);
     Ok(len)
@@ -463,18 +473,13 @@ pub fn decode_record(buf: &[u8]) -> Result<(LogRecord, usize), RecordError> {
     if stored != computed {
         return Err(corrupt(DecodeError::ChecksumMismatch { stored, computed }));
     }
-    if u32::from_le_bytes(chunk::<4>(rec, OFF_RESERVED)) != 0 {
-        return Err(corrupt(DecodeError::NonZeroReserved {
-            template_id: template::LOG_RECORD,
-            offset: crate::codec::first_nonzero(rec, OFF_RESERVED, OFF_RESERVED + 4),
-        }));
-    }
     let meta = RecordMeta {
         seq: u64::from_le_bytes(chunk::<8>(rec, OFF_SEQ)),
         term: u64::from_le_bytes(chunk::<8>(rec, OFF_TERM)),
         timestamp_ns: u64::from_le_bytes(chunk::<8>(rec, OFF_TS)),
         origin: u32::from_le_bytes(chunk::<4>(rec, OFF_ORIGIN)),
         account: u32::from_le_bytes(chunk::<4>(rec, OFF_ACCOUNT)),
+        session: u32::from_le_bytes(chunk::<4>(rec, OFF_SESSION)),
     };
     if meta.seq == 0 {
         return Err(corrupt(DecodeError::OutOfRange {

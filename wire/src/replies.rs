@@ -1,8 +1,9 @@
 //! Order-entry replies (OUCH 5.0-like), server → client, and the server-channel decoder.
 //!
-//! Every reply carries the session's sequence number `seq` (1, 2, 3, ... per session; 0 only on
-//! an `OrderRejected(NotLoggedIn)`, which is never replayed) and `timestamp_ns`, the sequencer's
-//! timestamp of the input that produced it (so a replay is byte-identical).
+//! Every reply carries the session's sequence number `seq` (1, 2, 3, ... per session, a function
+//! of the input log; 0 on an unsequenced answer: a reject of a request that did not enter the
+//! log, or a `BalanceUpdate`, never replayed) and `timestamp_ns`, the sequencer's timestamp of
+//! the input that produced it (so a replay is byte-identical).
 
 use crate::admin::AdminAccepted;
 use crate::enums::{BalanceReason, CancelReason, Liquidity, RejectReason, RequestKind, Side};
@@ -36,7 +37,7 @@ crate::wire_message! {
 crate::wire_message! {
     /// A request was rejected; nothing changed.
     pub struct OrderRejected = template template::ORDER_REJECTED, schema ORDER_ENTRY, size 40 {
-        /// Session sequence number (0 for `NotLoggedIn` only).
+        /// Session sequence number; 0: unsequenced (the request did not enter the log: gateway and sequencer rejects, `NotLoggedIn`), never replayed.
         8 => seq: u64,
         /// Sequencer timestamp (gateway clock for gateway rejects), ns since the Unix epoch.
         16 => timestamp_ns: u64,
@@ -148,7 +149,7 @@ crate::wire_message! {
     /// A balance of the session's account changed other than by a trade (deposit, withdrawal,
     /// variation margin at a new mark, funding, ...). Balances are per shard.
     pub struct BalanceUpdate = template template::BALANCE_UPDATE, schema ORDER_ENTRY, size 56 {
-        /// Session sequence number.
+        /// 0: unsequenced (a balance change is not a reply to a record of the session), never replayed.
         8 => seq: u64,
         /// Sequencer timestamp, ns since the Unix epoch.
         16 => timestamp_ns: u64,

@@ -71,6 +71,7 @@ fn valid_record(idx: usize, entropy: &[u8], seq: u64) -> Vec<u8> {
             timestamp_ns: 5,
             origin: 2,
             account: 3,
+            session: 0,
         },
         input,
     };

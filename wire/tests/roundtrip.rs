@@ -77,7 +77,7 @@ proptest! {
             .filter(|l| matches!(l.template_id, 16..=19 | 26 | 80..=88 | 90)).collect();
         let layout = inputs[idx % inputs.len()];
         let input = Input::decode(&make_valid(layout, &entropy)).unwrap();
-        let rec = LogRecord { meta: RecordMeta { seq, term, timestamp_ns: ts, origin, account }, input };
+        let rec = LogRecord { meta: RecordMeta { seq, term, timestamp_ns: ts, origin, account, session: 0 }, input };
         let mut buf = [0u8; 256];
         let n = encode_record(&rec, &mut buf).unwrap();
         prop_assert_eq!(n, 48 + layout.size);

@@ -102,6 +102,7 @@ fn record(seq: u64) -> Vec<u8> {
             timestamp_ns: seq,
             origin: 1,
             account: 1,
+            session: 0,
         },
         input: Input::EnterOrder(EnterOrder {
             cl_ord_id: seq,

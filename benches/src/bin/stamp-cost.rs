@@ -69,6 +69,7 @@ fn main() {
             let mut r = Report {
                 account: 1,
                 session: 0,
+                seq: 1,
                 ts_ns: 0,
                 kind,
                 stamps: Stamps {

@@ -577,6 +577,7 @@ mod tests {
                 timestamp_ns: 0,
                 origin: 1,
                 account,
+                session: 0,
             },
             input: tpx_wire::log_record::Input::CancelOrder(tpx_wire::order_entry::CancelOrder {
                 cl_ord_id: seq,

@@ -468,6 +468,7 @@ mod tests {
                 timestamp_ns: seq,
                 origin: tpx_node::sequencing::feed::origin_of(0, account),
                 account,
+                session: 1,
             },
             input: Input::EnterOrder(EnterOrder {
                 cl_ord_id: cl,

@@ -25,6 +25,7 @@ use tpx_wire::session::{
 };
 
 use crate::gateway::accounts::Accounts;
+use crate::gateway::merge::ReportMerge;
 use crate::gateway::session::{ConnId, Outbox, SessionTable};
 use crate::msg::{home_gateway, Report, Request};
 use crate::runtime::doorbell::Doorbell;
@@ -171,6 +172,21 @@ pub struct Gateway {
     tracer: Option<crate::observe::trace::Tracer>,
     /// Raw TSC of the last read (the `rx` stamp of the requests in it).
     rx_tsc: u64,
+    /// Several shards: their reports, held until released in log order.
+    merge: ReportMerge,
+    /// Every reply of every record at or below this seq is in the sessions' journals.
+    complete_seq: u64,
+}
+
+/// The `cl_ord_id` an `OrderRejected(NotLoggedIn)` names: the request's (a replace's new id, 0
+/// for a mass cancel or anything without one).
+fn not_logged_in_subject(msg: &ClientMessage) -> u64 {
+    match msg {
+        ClientMessage::EnterOrder(m) => m.cl_ord_id,
+        ClientMessage::CancelOrder(m) => m.cl_ord_id,
+        ClientMessage::ReplaceOrder(m) => m.new_cl_ord_id,
+        _ => 0,
+    }
 }
 
 /// How often the listener is polled.
@@ -211,6 +227,8 @@ impl Gateway {
             counters: GatewayCounters::default(),
             tracer: None,
             rx_tsc: 0,
+            merge: ReportMerge::default(),
+            complete_seq: 0,
         })
     }
 
@@ -222,8 +240,21 @@ impl Gateway {
 
     /// The node's shared state (a standby refuses logins until it is promoted).
     pub fn with_shared(mut self, shared: Arc<crate::runtime::state::NodeState>) -> Self {
+        let shards = shared.marks.applied.len();
+        if shards > 1 {
+            self.merge = ReportMerge::new(shards, 4096);
+        }
         self.shared = Some(shared);
         self
+    }
+
+    /// The shard rings among `from_shards` (the first ones; the sequencing stage's answers
+    /// follow) when the reports need merging into log order, else 0.
+    fn merged_rings(&self) -> usize {
+        match self.shared.as_ref().map_or(0, |s| s.marks.applied.len()) {
+            0 | 1 => 0,
+            n => n.min(self.from_shards.len()),
+        }
     }
 
     /// What a parked core waits on: the listener and every open connection (readable, or
@@ -342,10 +373,15 @@ impl Gateway {
     }
 
     fn on_login(&mut self, id: u32, login: &Login, now_ns: u64) {
-        let active = self
-            .shared
-            .as_ref()
-            .is_none_or(|s| s.active.load(std::sync::atomic::Ordering::Acquire));
+        // A node serves logins as primary once the replies of everything it applied before
+        // (its replayed log, a standby's records) are in the journals.
+        let active = self.shared.as_ref().is_none_or(|s| {
+            s.active.load(std::sync::atomic::Ordering::Acquire)
+                && self.complete_seq
+                    >= s.marks
+                        .login_floor
+                        .load(std::sync::atomic::Ordering::Acquire)
+        });
         let result = if active {
             self.sessions.login(&self.accounts, login, id, now_ns)
         } else {
@@ -447,6 +483,21 @@ impl Gateway {
             n += 1;
             let msg = match decoded {
                 Ok(m) => m,
+                Err(e) if state == ConnState::AwaitLogin => {
+                    // Before login nothing goes on without a valid `Login`: a login of a version
+                    // this node does not speak is `LoginRejected(UnsupportedVersion)`, any other
+                    // frame that does not decode a `SessionReject`; then the connection closes.
+                    self.counters.login_rejects += 1;
+                    if matches!(e, tpx_wire::DecodeError::UnsupportedVersion { .. }) {
+                        c.queue(&ServerMessage::LoginRejected(LoginRejected {
+                            reason: tpx_wire::enums::LoginRejectReason::UnsupportedVersion,
+                        }));
+                    } else {
+                        c.queue(&ServerMessage::SessionReject(SessionReject::from_error(&e)));
+                    }
+                    c.closing = true;
+                    return n;
+                }
                 Err(e) => {
                     self.counters.session_rejects += 1;
                     c.queue(&ServerMessage::SessionReject(SessionReject::from_error(&e)));
@@ -502,7 +553,7 @@ impl Gateway {
                 c.queue(&ServerMessage::OrderRejected(OrderRejected {
                     seq: 0,
                     timestamp_ns: crate::runtime::clock::unix_ns(),
-                    cl_ord_id: 0,
+                    cl_ord_id: not_logged_in_subject(&other),
                     reason: RejectReason::NotLoggedIn,
                     request,
                 }));
@@ -573,29 +624,60 @@ impl Gateway {
         }
     }
 
-    /// Turns the shards' reports into replies. Returns the work done.
+    /// Turns the shards' reports into replies, in log order. Returns the work done.
     pub fn deliver(&mut self) -> usize {
+        let merged = self.merged_rings();
+        // Loaded before the rings are read: every report at or below it is on them now.
+        let through = self.shared.as_ref().map(|s| s.marks.complete_through());
         let Gateway {
             conns,
             sessions,
             from_shards,
             counters,
             tracer,
+            merge,
+            complete_seq,
             ..
         } = self;
         let mut out = Conns { conns };
         let mut n = 0;
-        for ring in from_shards.iter_mut() {
-            for _ in 0..4096 {
+        let mut drained = true;
+        let mut report = |r: &Report, out: &mut Conns<'_>| {
+            if !sessions.on_report(r, out) {
+                counters.unroutable_reports += 1;
+            }
+            if let Some(t) = tracer.as_mut() {
+                t.on_report(r);
+            }
+        };
+        for (i, ring) in from_shards.iter_mut().enumerate() {
+            let mut k = 0;
+            while k < 4096 {
                 let Some(r) = ring.try_pop() else { break };
-                n += 1;
-                if !sessions.on_report(&r, &mut out) {
-                    counters.unroutable_reports += 1;
-                }
-                if let Some(t) = tracer.as_mut() {
-                    t.on_report(&r);
+                k += 1;
+                if i < merged {
+                    merge.hold(i, r);
+                } else {
+                    report(&r, &mut out);
                 }
             }
+            n += k;
+            drained &= k < 4096;
+        }
+        if merged > 0 {
+            let w = through.unwrap_or(u64::MAX);
+            while let Some(r) = merge.pop(w) {
+                report(&r, &mut out);
+                n += 1;
+            }
+            if !merge.is_empty() {
+                // Held for a shard that has not finished an earlier record: it may push nothing
+                // to this gateway (no doorbell), so keep cycling instead of parking until it has.
+                n += 1;
+            }
+        }
+        if let (true, Some(w)) = (drained, through) {
+            *complete_seq = (*complete_seq).max(w);
         }
         n
     }

@@ -262,6 +262,7 @@ mod tests {
         Report {
             account: 7,
             session,
+            seq: 1,
             ts_ns: 1,
             kind,
             stamps,

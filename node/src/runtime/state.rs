@@ -31,6 +31,62 @@ pub struct NodeStats {
     pub applied: AtomicU64,
 }
 
+/// An `AtomicU64` on its own cache line (written by one core, read by others).
+pub type PaddedU64 = CachePadded<AtomicU64>;
+
+/// How far the log has reached the gateways: what lets a gateway number a session's replies,
+/// which come from several shards on separate rings, in log order (the same on every node).
+///
+/// The sequencing stage stores, for each shard, the seq of the last entry it pushed to that
+/// shard's ring (`pushed`), and after it the last seq it fed (`fed`: pushed to the rings, or a
+/// record with no entry for any shard). A shard stores the seq of each entry once
+/// every report of it is on the gateways' rings (`applied`). A gateway that loads `fed`, then
+/// each shard's `pushed` and `applied`, and then drains its rings holds every report of every
+/// record at or below [`Watermarks::complete_through`].
+#[derive(Debug, Default)]
+pub struct Watermarks {
+    pub fed: PaddedU64,
+    /// By shard id.
+    pub pushed: Vec<PaddedU64>,
+    /// By shard id.
+    pub applied: Vec<PaddedU64>,
+    /// Logins wait until the gateway's replies are complete through this seq: what the node
+    /// had fed to its shards when it became primary (the log replayed at start included), so
+    /// that a session resuming at `n` finds every reply the log gives it.
+    pub login_floor: AtomicU64,
+}
+
+impl Watermarks {
+    pub fn new(shards: usize) -> Watermarks {
+        Watermarks {
+            fed: PaddedU64::new(AtomicU64::new(0)),
+            pushed: (0..shards)
+                .map(|_| PaddedU64::new(AtomicU64::new(0)))
+                .collect(),
+            applied: (0..shards)
+                .map(|_| PaddedU64::new(AtomicU64::new(0)))
+                .collect(),
+            login_floor: AtomicU64::new(0),
+        }
+    }
+
+    /// The seq through which every shard has put all its reports on the gateways' rings (load
+    /// before draining them). A shard that applied all that was pushed to it counts as
+    /// complete through `fed` (it has nothing below).
+    pub fn complete_through(&self) -> u64 {
+        let fed = self.fed.load(Ordering::Acquire);
+        let mut w = fed;
+        for (p, a) in self.pushed.iter().zip(&self.applied) {
+            let pushed = p.load(Ordering::Acquire);
+            let applied = a.load(Ordering::Acquire);
+            if applied < pushed {
+                w = w.min(applied);
+            }
+        }
+        w
+    }
+}
+
 /// What every core shares.
 #[derive(Debug)]
 pub struct NodeState {
@@ -67,6 +123,9 @@ pub struct NodeState {
     /// published by the shard after each batch; the sequencing stage logs a `Tick` when one is
     /// due and no record carried the log's time past it (see [`NodeState::next_expiry_ns`]).
     pub shard_expiry_ns: Vec<AtomicU64>,
+    /// The log's progress through the stages (see [`Watermarks`]; empty until
+    /// [`NodeState::with_shards`]).
+    pub marks: Watermarks,
 }
 
 impl NodeState {
@@ -87,6 +146,7 @@ impl NodeState {
             replay_done: AtomicBool::new(false),
             core_cycles: Vec::new(),
             shard_expiry_ns: Vec::new(),
+            marks: Watermarks::default(),
         }
     }
 
@@ -111,8 +171,10 @@ impl NodeState {
         self.core_cycles.iter().map(|c| c.load(Ordering::Relaxed))
     }
 
-    /// With an expiry slot for each of `shards` shards (see [`NodeState::shard_expiry_ns`]).
+    /// With `shards` shards: their watermarks (see [`Watermarks`]) and an expiry slot each (see
+    /// [`NodeState::shard_expiry_ns`]).
     pub fn with_shards(mut self, shards: usize) -> NodeState {
+        self.marks = Watermarks::new(shards);
         self.shard_expiry_ns = (0..shards).map(|_| AtomicU64::new(u64::MAX)).collect();
         self
     }
@@ -135,5 +197,36 @@ impl NodeState {
             (bid != 0).then(|| (bid, t.bid_qty.load(Ordering::Relaxed))),
             (ask != 0).then(|| (ask, t.ask_qty.load(Ordering::Relaxed))),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shard that applied all that was pushed to it is complete through `fed`; a busy one
+    /// holds the watermark at what it applied.
+    #[test]
+    fn the_watermark_is_the_busiest_shards_applied_seq() {
+        let m = Watermarks::new(2);
+        let set = |a: &PaddedU64, v| a.store(v, Ordering::Relaxed);
+        assert_eq!(m.complete_through(), 0);
+        // Record 1 to shard 0, 2 to shard 1, 3 with no entry (a term's first record).
+        set(&m.pushed[0], 1);
+        set(&m.pushed[1], 2);
+        set(&m.fed, 3);
+        assert_eq!(m.complete_through(), 0, "shard 0 has not applied 1");
+        set(&m.applied[0], 1);
+        // Shard 1 has not applied 2: complete through what it applied (nothing yet), the
+        // conservative bound (it does not know the seq of the entry it will apply next).
+        assert_eq!(m.complete_through(), 0);
+        set(&m.applied[1], 2);
+        assert_eq!(m.complete_through(), 3, "both idle: everything fed");
+        // Record 4 to every shard; shard 1 applied it, shard 0 not yet.
+        set(&m.pushed[0], 4);
+        set(&m.pushed[1], 4);
+        set(&m.fed, 4);
+        set(&m.applied[1], 4);
+        assert_eq!(m.complete_through(), 1);
     }
 }

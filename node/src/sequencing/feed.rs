@@ -24,8 +24,11 @@ use std::collections::VecDeque;
 use tpx_sequencer::Applier;
 use tpx_wire::log_record::{Input, LogRecord};
 
+use std::sync::atomic::Ordering;
+
 use crate::msg::{Request, Sequenced, ALL_SHARDS, NO_SESSION};
 use crate::runtime::ring::Producer;
+use crate::runtime::state::Watermarks;
 
 /// Exit status of `tpx node` when its log held records the new primary's term does not: it cut
 /// them and must be restarted (as standby) to rebuild its shards by replay.
@@ -97,8 +100,9 @@ impl LocalMeta {
     }
 }
 
-/// The shard entry of a log record: the local session and tag if this node submitted it, else
-/// no session (a standby's, or a replayed record: its reports have no client here).
+/// The shard entry of a log record: the client session the log names (on every node: the
+/// answers belong to that session's reply stream wherever it logs in), and the local tag,
+/// request id and stamps if this node submitted it.
 /// `durable_tsc`: the release stamp, read once per duty cycle (on the first stamped record).
 pub fn entry_of(
     rec: &LogRecord,
@@ -109,12 +113,16 @@ pub fn entry_of(
     while meta.front().is_some_and(|m| m.seq < seq) {
         meta.pop_front();
     }
-    let (session, tag, request_id, mut stamps) = match meta.front() {
+    let (tag, request_id, mut stamps) = match meta.front() {
         Some(m) if m.seq == seq => {
             let m = meta.pop_front().expect("front exists");
-            (m.session, m.tag, m.request_id, m.stamps)
+            (m.tag, m.request_id, m.stamps)
         }
-        _ => (NO_SESSION, 0, 0, crate::msg::Stamps::default()),
+        _ => (0, 0, crate::msg::Stamps::default()),
+    };
+    let session = match rec.meta.session {
+        0 => NO_SESSION,
+        s => s,
     };
     if stamps.rx != 0 {
         // Released to the shards: durable as the durability mode requires.
@@ -157,6 +165,8 @@ pub struct ShardFeed<'a> {
     /// [`Applier::discard`]): their records never reach the shards from this node's
     /// sessions; the stage answers them "unavailable".
     pub unsequenced: &'a mut VecDeque<LocalMeta>,
+    /// Where the feed publishes what it pushed (the gateways' reply ordering).
+    pub marks: &'a Watermarks,
 }
 
 /// Whether every ring `shard` names has room.
@@ -168,19 +178,33 @@ pub fn room_for(outputs: &[Producer<Sequenced>], shard: u16) -> bool {
     }
 }
 
-/// Pushes an entry whose rings have room (checked by the caller).
-pub fn dispatch(outputs: &mut [Producer<Sequenced>], pushed: &mut [bool], e: Sequenced) {
+/// Pushes an entry whose rings have room (checked by the caller), then publishes it in
+/// `marks`: the shard's `pushed` seq, then `fed` (see [`Watermarks`]).
+pub fn dispatch(
+    outputs: &mut [Producer<Sequenced>],
+    pushed: &mut [bool],
+    marks: &Watermarks,
+    e: Sequenced,
+) {
+    let mark = |s: usize| {
+        if let Some(m) = marks.pushed.get(s) {
+            m.store(e.seq, Ordering::Release);
+        }
+    };
     if e.req.shard == ALL_SHARDS {
-        for (o, p) in outputs.iter_mut().zip(pushed.iter_mut()) {
+        for (s, (o, p)) in outputs.iter_mut().zip(pushed.iter_mut()).enumerate() {
             let r = o.try_push(e);
             debug_assert!(r.is_ok(), "room was checked");
             *p = true;
+            mark(s);
         }
     } else if let Some(o) = outputs.get_mut(e.req.shard as usize) {
         let r = o.try_push(e);
         debug_assert!(r.is_ok(), "room was checked");
         pushed[e.req.shard as usize] = true;
+        mark(e.req.shard as usize);
     }
+    marks.fed.store(e.seq, Ordering::Release);
 }
 
 impl ShardFeed<'_> {
@@ -192,7 +216,7 @@ impl ShardFeed<'_> {
                 break;
             }
             let e = self.overflow.pop_front().expect("front exists");
-            dispatch(self.outputs, self.pushed, e);
+            dispatch(self.outputs, self.pushed, self.marks, e);
             n += 1;
         }
         n
@@ -201,12 +225,16 @@ impl ShardFeed<'_> {
     pub fn feed(&mut self, rec: &LogRecord) {
         *self.applied = rec.meta.seq;
         if matches!(rec.input, Input::TermStart(_)) {
-            // No engine input, no session: nothing for a shard (a term's first record).
+            // No engine input, no session: nothing for a shard (a term's first record); fed
+            // once everything before it is.
+            if self.overflow.is_empty() {
+                self.marks.fed.store(rec.meta.seq, Ordering::Release);
+            }
             return;
         }
         let e = entry_of(rec, self.meta, &mut self.durable_tsc);
         if self.overflow.is_empty() && room_for(self.outputs, e.req.shard) {
-            dispatch(self.outputs, self.pushed, e);
+            dispatch(self.outputs, self.pushed, self.marks, e);
         } else {
             self.overflow.push_back(e);
         }
@@ -257,7 +285,7 @@ mod tests {
         }
     }
 
-    fn record(seq: u64, shard: u16, account: u32, input: Input) -> LogRecord {
+    fn record(seq: u64, shard: u16, account: u32, session: u32, input: Input) -> LogRecord {
         LogRecord {
             meta: RecordMeta {
                 seq,
@@ -265,6 +293,7 @@ mod tests {
                 timestamp_ns: 55,
                 origin: origin_of(shard, account),
                 account,
+                session,
             },
             input,
         }
@@ -299,15 +328,19 @@ mod tests {
             stp: StpMode::ExpireMaker,
         });
         let req = Request::new(3, 1, 5, input);
-        let rec = record(7, req.shard, req.account, req.input);
+        let rec = record(7, req.shard, req.account, req.session, req.input);
         let mut meta: VecDeque<LocalMeta> = [meta_at(6, 1), meta_at(7, 3)].into_iter().collect();
         let e = entry_of(&rec, &mut meta, &mut None);
         assert_eq!(e.req, req);
         assert_eq!((e.seq, e.ts_ns), (7, 55));
         assert!(meta.is_empty());
-        // A record this node did not submit has no session.
+        // A record this node did not submit (a standby's, a replayed one) names the same
+        // session: its answers belong to that session's stream on every node.
         let e = entry_of(&rec, &mut meta, &mut None);
-        assert_eq!(e.req.session, NO_SESSION);
+        assert_eq!(e.req, req);
+        // The operator's (the log's session 0) has none.
+        let op = record(8, 1, 5, 0, req.input);
+        assert_eq!(entry_of(&op, &mut meta, &mut None).req.session, NO_SESSION);
         // An admin input: logged under its admin, the target in the body, the request id
         // kept by the stage.
         let w = Input::Withdraw(l::Withdraw {
@@ -320,7 +353,7 @@ mod tests {
             request_id: 12,
             ..Request::new(2, 1, 50, w)
         };
-        let rec = record(3, req.shard, req.account, req.input);
+        let rec = record(3, req.shard, req.account, req.session, req.input);
         let mut meta: VecDeque<LocalMeta> = [LocalMeta {
             request_id: 12,
             ..meta_at(3, 2)
@@ -342,6 +375,7 @@ mod tests {
         let mut rewound = None;
         let mut applied = 0;
         let mut unsequenced = VecDeque::new();
+        let marks = Watermarks::default();
         let mut feed = ShardFeed {
             outputs: &mut outputs,
             pushed: &mut pushed,
@@ -351,6 +385,7 @@ mod tests {
             applied: &mut applied,
             durable_tsc: None,
             unsequenced: &mut unsequenced,
+            marks: &marks,
         };
         feed.discard(5, 7);
         let gone: Vec<u64> = feed.unsequenced.iter().map(|m| m.seq).collect();
@@ -361,8 +396,9 @@ mod tests {
             cl_ord_id: 1,
             remaining_qty: 0,
         });
-        let rec = record(5, 0, 5, cancel);
+        let rec = record(5, 0, 5, 0, cancel);
         let e = entry_of(&rec, feed.meta, &mut None);
         assert_eq!(e.req.session, NO_SESSION);
+        assert_eq!(e.req.stamps, crate::msg::Stamps::default());
     }
 }

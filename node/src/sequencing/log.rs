@@ -307,6 +307,7 @@ mod tests {
                 timestamp_ns: seq,
                 origin: 0,
                 account: 0,
+                session: 0,
             },
             input: Input::Halt(Halt { instrument: 1 }),
         };

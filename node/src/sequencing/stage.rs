@@ -389,6 +389,7 @@ impl SequencerStage {
         let r = Report {
             account: m.account,
             session: m.session,
+            seq: crate::msg::UNSEQUENCED,
             ts_ns: self.replica.last_timestamp_ns(),
             kind: ReportKind::Rejected {
                 cl_ord_id,
@@ -427,6 +428,7 @@ impl SequencerStage {
             applied: &mut self.applied,
             durable_tsc: None,
             unsequenced: &mut self.unsequenced,
+            marks: &self.shared.marks,
         };
         n += feed.drain();
         if let Some(reader) = self.replay.as_mut() {
@@ -494,7 +496,14 @@ impl SequencerStage {
                     continue;
                 }
                 let origin = origin_of(req.shard, req.account);
-                match self.replica.submit(origin, req.account, &req.input) {
+                let session = match req.session {
+                    crate::msg::NO_SESSION => 0,
+                    s => s,
+                };
+                match self
+                    .replica
+                    .submit_from(origin, req.account, session, &req.input)
+                {
                     Ok(seq) => {
                         let mut stamps = req.stamps;
                         if stamps.rx != 0 {
@@ -549,6 +558,7 @@ impl SequencerStage {
             applied: &mut self.applied,
             durable_tsc: None,
             unsequenced: &mut self.unsequenced,
+            marks: &self.shared.marks,
         };
         if self.replica.poll(&mut feed) {
             n += 1;
@@ -598,6 +608,12 @@ impl SequencerStage {
             match ev {
                 ReplicaEvent::BecamePrimary { term, last_seq } => {
                     self.shared.term.store(term, Ordering::Relaxed);
+                    // Logins wait for the replies of everything fed so far (the replayed log, a
+                    // standby's records) to be in the sessions' journals.
+                    self.shared
+                        .marks
+                        .login_floor
+                        .fetch_max(self.applied, Ordering::Release);
                     self.shared.active.store(true, Ordering::Release);
                     self.shared.md_active.store(true, Ordering::Release);
                     self.printed = Some((true, term, self.node_id));
@@ -814,7 +830,9 @@ pub(crate) mod tests {
         let seqs: Vec<u64> = got.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, (1..=8).collect::<Vec<_>>());
         assert!(got.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns));
-        assert!(got.iter().all(|e| e.req.session == 0 && e.req.account == 1));
+        assert!(got
+            .iter()
+            .all(|e| e.req.session == crate::msg::NO_SESSION && e.req.account == 1));
         assert_eq!(s.sequenced(), 8);
         assert!(answers.try_pop().is_none(), "nothing refused");
     }

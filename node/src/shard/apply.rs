@@ -135,6 +135,7 @@ impl<'a, F: FnMut(Report)> ReportMapper<'a, F> {
         (self.out)(Report {
             account,
             session,
+            seq: self.entry.seq,
             ts_ns: self.entry.ts_ns,
             kind,
             stamps,

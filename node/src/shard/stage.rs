@@ -29,6 +29,9 @@ pub struct ShardStage {
     /// By gateway number: the doorbell of the gateway's core, when it is another core.
     wake: Vec<Option<Arc<Doorbell>>>,
     pushed: Vec<bool>,
+    /// The seq of an applied entry whose reports wait in `spill` (published in
+    /// `NodeState::marks` once they are all on the rings).
+    unpublished: Option<u64>,
 }
 
 impl ShardStage {
@@ -52,6 +55,7 @@ impl ShardStage {
         ShardStage {
             wake: outputs.iter().map(|_| None).collect(),
             pushed: vec![false; outputs.len()],
+            unpublished: None,
             spill: outputs.iter().map(|_| VecDeque::new()).collect(),
             dirty: vec![false; tops.len()],
             tops,
@@ -95,7 +99,21 @@ impl ShardStage {
                 self.pushed[g] = true;
             }
         }
-        (self.spill.iter().all(|q| q.is_empty()), moved)
+        let drained = self.spill.iter().all(|q| q.is_empty());
+        if drained {
+            if let Some(seq) = self.unpublished.take() {
+                self.publish_applied(seq);
+            }
+        }
+        (drained, moved)
+    }
+
+    /// Every report of record `seq` (and of those before it) is on the gateways' rings.
+    #[inline]
+    fn publish_applied(&self, seq: u64) {
+        if let Some(m) = self.shared.marks.applied.get(usize::from(self.shard.id)) {
+            m.store(seq, Ordering::Release);
+        }
     }
 
     /// Applies sequenced requests; `now_ns` (the duty cycle's monotonic time) drives the
@@ -152,8 +170,10 @@ impl ShardStage {
                 }
             }
             if spilled {
+                self.unpublished = Some(e.seq);
                 break;
             }
+            self.publish_applied(e.seq);
         }
         self.ring_doorbells();
         let md = if self.shard.has_md() {

@@ -2,6 +2,16 @@
 //! and client-order-id rules, routing requests to shards, order ownership, and turning shard
 //! reports into sequenced, journaled replies. No IO and no clock: the caller passes the time and
 //! an [`Outbox`] that owns the connections.
+//!
+//! A session's reply stream is a function of the log: the replies to the records the session
+//! sent (the log record's `session`) and the reports about the orders it owns (the session whose
+//! record placed the order), numbered 1, 2, 3, ... in log order. The table is fed the reports of
+//! every applied record, on every node (primary, standby, a node replaying its log at start):
+//! a session the log names is created when its first report arrives, logged in or not, so
+//! every node journals the same replies and a client resumes on any of them. Answers to requests
+//! that never reach the log (throttle, back-pressure, the gateway's own checks, the stage's
+//! "unavailable" and "already sequenced") are unsequenced: wire `seq` 0, sent to the connection
+//! if there is one, never journaled.
 
 use std::ops::Range;
 
@@ -54,9 +64,10 @@ pub struct SessionSettings {
     pub max_sessions: usize,
 }
 
+/// A mass cancel some shards have answered: keyed by its record's seq.
 #[derive(Clone, Copy, Debug)]
 struct PendingMass {
-    tag: u32,
+    seq: u64,
     remaining: u16,
     cancelled: u32,
     instrument: Option<InstrumentId>,
@@ -76,6 +87,25 @@ pub struct Session {
     pending_mass: Vec<PendingMass>,
     /// The account may send admin requests (`admin = true` in the accounts file).
     pub admin: bool,
+    /// A login on this node set the throttle and the admin flag from the accounts file (a
+    /// session created from the log has neither until then).
+    authenticated: bool,
+}
+
+impl Session {
+    fn new(account: AccountId, session_id: u32, journal_capacity: usize) -> Session {
+        Session {
+            account,
+            session_id,
+            journal: Journal::new(journal_capacity, MAX_REPLY_LEN),
+            throttle: Throttle::new(1, 1, 0),
+            last_cl_ord_id: 0,
+            conn: None,
+            pending_mass: Vec::new(),
+            admin: false,
+            authenticated: false,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,15 +114,15 @@ struct Owner {
     session: u32,
     shard: u16,
     instrument: InstrumentId,
-    /// False while the order (or a replace's new id) awaits the engine's answer.
+    /// False while the order (or a replace's new id) awaits the engine's answer: an entry this
+    /// gateway made when it forwarded the request (for its own checks only; the replies follow
+    /// the log's entries, made from `Accepted` and `Replaced`).
     live: bool,
 }
 
-/// `Owner::session` of a live order no session of this core owns: one this node learned from
-/// the applied log without having taken its request (a standby's, one placed before a failover,
-/// one replayed at start). The account's first session to cancel or replace it by `cl_ord_id`
-/// adopts it, and so does the account's connected session when an unsolicited report about it
-/// (a fill, an expiry) arrives; until then its reports are tracked but not delivered.
+/// `Owner::session` of a live order no client session placed (a liquidation's closing order,
+/// a record of a log written before records named their session): its reports go to no one,
+/// and no session may cancel or replace it by `cl_ord_id` (mass cancel reaches it).
 const ORPHAN: u32 = NO_SESSION;
 
 /// A successful login.
@@ -109,9 +139,13 @@ pub struct SessionCounters {
     pub rejects_throttled: u64,
     pub rejects_backpressure: u64,
     pub replies: u64,
-    /// Balance updates for an account with no connected session here (not journaled: a
-    /// session that logs in later does not get them; its balances are in the node's state).
+    /// Balance updates for an account with no connected session here (unsequenced, not
+    /// journaled: its balances are in the node's state).
     pub balance_updates_dropped: u64,
+    /// Reports about orders no client session placed (see [`ORPHAN`]), not delivered.
+    pub orphan_reports: u64,
+    /// Sessions the log named beyond `max_sessions`: their replies are lost (raise it).
+    pub sessions_refused: u64,
 }
 
 /// Every logical session homed on one gateway core.
@@ -127,6 +161,19 @@ pub struct SessionTable {
     owners: HashMap<(AccountId, ClientOrderId), Owner>,
     next_tag: u32,
     pub counters: SessionCounters,
+}
+
+/// Sends an unsequenced answer (`seq` 0) to the session's connection, if it has one; it is
+/// not journaled, so never replayed.
+fn emit_unsequenced(session: &Session, msg: ServerMessage, outbox: &mut impl Outbox) {
+    let mut buf = [0u8; MAX_REPLY_LEN];
+    let Ok(n) = msg.encode(&mut buf) else {
+        debug_assert!(false, "reply failed to encode: {msg:?}");
+        return;
+    };
+    if let Some(conn) = session.conn {
+        outbox.deliver(conn, &buf[..n]);
+    }
 }
 
 /// Encodes `msg` (whose `seq` is already set), journals it and delivers it if connected.
@@ -148,15 +195,15 @@ fn emit(
     }
 }
 
+/// An unsequenced reject (`seq` 0): the answer to a request that did not enter the log.
 fn rejected(
-    session: &mut Session,
     ts_ns: u64,
     cl_ord_id: u64,
     reason: RejectReason,
     request: RequestKind,
 ) -> ServerMessage {
     ServerMessage::OrderRejected(OrderRejected {
-        seq: session.journal.next_seq(),
+        seq: 0,
         timestamp_ns: ts_ns,
         cl_ord_id,
         reason,
@@ -216,28 +263,18 @@ impl SessionTable {
                 if login.requested_next_seq > 1 {
                     return Err(LoginRejectReason::SequenceAhead);
                 }
-                if self.sessions.len() >= self.settings.max_sessions {
-                    return Err(LoginRejectReason::UnknownSession);
-                }
-                let slot = self.sessions.len() as u32;
-                self.sessions.push(Session {
-                    account: login.account,
-                    session_id: login.session_id,
-                    journal: Journal::new(self.settings.journal_capacity, MAX_REPLY_LEN),
-                    throttle: Throttle::new(entry.rate_limit_per_sec, entry.burst(), now_ns),
-                    last_cl_ord_id: 0,
-                    conn: None,
-                    pending_mass: Vec::new(),
-                    admin: entry.admin,
-                });
-                self.by_key.insert(key, slot);
-                self.by_account.entry(login.account).or_default().push(slot);
-                slot
+                self.add_session(login.account, login.session_id)
+                    .ok_or(LoginRejectReason::UnknownSession)?
             }
         };
         let s = &mut self.sessions[slot as usize];
         if s.conn.is_some() {
             return Err(LoginRejectReason::SessionInUse);
+        }
+        if !s.authenticated {
+            s.authenticated = true;
+            s.throttle = Throttle::new(entry.rate_limit_per_sec, entry.burst(), now_ns);
+            s.admin = entry.admin;
         }
         let replay = if login.requested_next_seq == 0 {
             s.journal.next_seq()..s.journal.next_seq()
@@ -251,6 +288,46 @@ impl SessionTable {
         };
         s.conn = Some(conn);
         Ok(LoginOk { slot, replay })
+    }
+
+    /// A new session `(account, session_id)` (from a login, or named by the log); `None` when
+    /// the table is full.
+    fn add_session(&mut self, account: AccountId, session_id: u32) -> Option<u32> {
+        if self.sessions.len() >= self.settings.max_sessions {
+            return None;
+        }
+        let slot = self.sessions.len() as u32;
+        self.sessions.push(Session::new(
+            account,
+            session_id,
+            self.settings.journal_capacity,
+        ));
+        self.by_key.insert((account, session_id), slot);
+        self.by_account.entry(account).or_default().push(slot);
+        Some(slot)
+    }
+
+    /// The slot of the client session `session_id` of `account` that a log record names,
+    /// created if this node has not seen it (`None`: no session, or the table is full).
+    pub(super) fn log_session(&mut self, account: AccountId, session_id: u32) -> Option<u32> {
+        if session_id == NO_SESSION {
+            return None;
+        }
+        match self.by_key.get(&(account, session_id)) {
+            Some(&s) => Some(s),
+            None => {
+                let slot = self.add_session(account, session_id);
+                if slot.is_none() {
+                    self.counters.sessions_refused += 1;
+                }
+                slot
+            }
+        }
+    }
+
+    /// The slot of `(account, session_id)`, if this table has it.
+    pub fn slot_of(&self, account: AccountId, session_id: u32) -> Option<u32> {
+        self.by_key.get(&(account, session_id)).copied()
     }
 
     /// The journaled replies in `range` of session `slot`, in order.

@@ -8,7 +8,7 @@ use tpx_wire::order_entry::{
     CancelOrder, ClientMessage, EnterOrder, EnterOrderExt, MassCancel, ReplaceOrder,
 };
 
-use super::{emit, rejected, Outbox, Owner, PendingMass, SessionTable};
+use super::{emit_unsequenced, rejected, Outbox, Owner, SessionTable};
 use crate::msg::{Request, ALL_SHARDS};
 
 /// Where an admin request goes: a named shard (or 0xFFFF) or its instrument's shard.
@@ -97,8 +97,8 @@ impl SessionTable {
         let s = &mut self.sessions[slot as usize];
         if !s.throttle.try_take(now_ns) {
             self.counters.rejects_throttled += 1;
-            let m = rejected(s, unix_ns, cl_ord_id, RejectReason::Throttled, request);
-            emit(s, m, outbox, &mut self.counters);
+            let m = rejected(unix_ns, cl_ord_id, RejectReason::Throttled, request);
+            emit_unsequenced(s, m, outbox);
             return Err(());
         }
         Ok(())
@@ -113,15 +113,15 @@ impl SessionTable {
         request: RequestKind,
         outbox: &mut impl Outbox,
     ) {
-        let s = &mut self.sessions[slot as usize];
-        let m = rejected(s, unix_ns, cl_ord_id, reason, request);
-        emit(s, m, outbox, &mut self.counters);
+        let m = rejected(unix_ns, cl_ord_id, reason, request);
+        emit_unsequenced(&self.sessions[slot as usize], m, outbox);
     }
 
-    /// Offers `req` to the sequencer (`forward`, false: its ring is full); answers
-    /// `Backpressure` if it is refused. Returns whether it went.
+    /// Offers `req` of session `slot` to the sequencer (`forward`, false: its ring is full);
+    /// answers `Backpressure` if it is refused. Returns whether it went.
     fn forward_or_reject(
         &mut self,
+        slot: u32,
         req: Request,
         unix_ns: u64,
         outbox: &mut impl Outbox,
@@ -133,7 +133,7 @@ impl SessionTable {
         self.counters.rejects_backpressure += 1;
         if let Some((request, cl_ord_id)) = req.reject_subject() {
             self.reject(
-                req.session,
+                slot,
                 unix_ns,
                 cl_ord_id,
                 RejectReason::Backpressure,
@@ -236,8 +236,8 @@ impl SessionTable {
             );
         }
         let shard = self.routing.shard_of(instrument);
-        let req = Request::new(slot, shard, account, input);
-        if !self.forward_or_reject(req, unix_ns, outbox, forward) {
+        let req = Request::new(s.session_id, shard, account, input);
+        if !self.forward_or_reject(slot, req, unix_ns, outbox, forward) {
             return;
         }
         self.sessions[slot as usize].last_cl_ord_id = cl_ord_id;
@@ -306,8 +306,9 @@ impl SessionTable {
                 outbox,
             );
         }
-        let req = Request::new(slot, owner.shard, account, Input::ReplaceOrder(*m));
-        if !self.forward_or_reject(req, unix_ns, outbox, forward) {
+        let session_id = self.sessions[slot as usize].session_id;
+        let req = Request::new(session_id, owner.shard, account, Input::ReplaceOrder(*m));
+        if !self.forward_or_reject(slot, req, unix_ns, outbox, forward) {
             return;
         }
         if new_id {
@@ -339,7 +340,10 @@ impl SessionTable {
         {
             return;
         }
-        let account = self.sessions[slot as usize].account;
+        let (account, session_id) = {
+            let s = &self.sessions[slot as usize];
+            (s.account, s.session_id)
+        };
         let owner = match self.owned_by(slot, account, m.cl_ord_id) {
             Some(o) => o,
             None => {
@@ -353,8 +357,8 @@ impl SessionTable {
                 )
             }
         };
-        let req = Request::new(slot, owner.shard, account, Input::CancelOrder(*m));
-        self.forward_or_reject(req, unix_ns, outbox, forward);
+        let req = Request::new(session_id, owner.shard, account, Input::CancelOrder(*m));
+        self.forward_or_reject(slot, req, unix_ns, outbox, forward);
     }
 
     /// `MassCancel` from session `slot`: to the instrument's shard, or to every shard.
@@ -371,27 +375,20 @@ impl SessionTable {
         if self.admit(slot, now_ns, unix_ns, 0, K, outbox).is_err() {
             return;
         }
-        let account = self.sessions[slot as usize].account;
-        let (shard, remaining) = match m.instrument {
-            Some(i) => (self.routing.shard_of(i), 1),
-            None => (ALL_SHARDS, self.routing.shard_count),
+        let s = &self.sessions[slot as usize];
+        let (account, session_id) = (s.account, s.session_id);
+        let shard = match m.instrument {
+            Some(i) => self.routing.shard_of(i),
+            None => ALL_SHARDS,
         };
         let tag = self.next_tag;
         self.next_tag = self.next_tag.wrapping_add(1).max(1);
         let req = Request {
             tag,
-            ..Request::new(slot, shard, account, Input::MassCancel(*m))
+            ..Request::new(session_id, shard, account, Input::MassCancel(*m))
         };
-        if !self.forward_or_reject(req, unix_ns, outbox, forward) {
-            return;
-        }
-        self.sessions[slot as usize].pending_mass.push(PendingMass {
-            tag,
-            remaining,
-            cancelled: 0,
-            instrument: m.instrument,
-            ts_ns: 0,
-        });
+        // Its `MassCancelAck` is made from the shards' reports of the record (`on_report`).
+        self.forward_or_reject(slot, req, unix_ns, outbox, forward);
     }
 
     /// An admin request (`AdminDeposit` .. `AdminSetFeeTier`) from session `slot`: refused
@@ -409,7 +406,7 @@ impl SessionTable {
         forward: impl FnOnce(Request) -> bool,
     ) {
         let s = &self.sessions[slot as usize];
-        let (account, admin) = (s.account, s.admin);
+        let (account, admin, session_id) = (s.account, s.admin, s.session_id);
         let Some((input, request_id, target)) = admin_input(msg) else {
             return;
         };
@@ -442,8 +439,8 @@ impl SessionTable {
         };
         let req = Request {
             request_id,
-            ..Request::new(slot, shard, account, input)
+            ..Request::new(session_id, shard, account, input)
         };
-        self.forward_or_reject(req, unix_ns, outbox, forward);
+        self.forward_or_reject(slot, req, unix_ns, outbox, forward);
     }
 }

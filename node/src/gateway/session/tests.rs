@@ -220,25 +220,30 @@ fn order_fill_cancel_replace_and_replay() {
     assert_eq!(replayed, vec![2, 3, 4]);
 }
 
-/// A request of `account` taken by another node (a record this node applies without a
-/// session).
-fn foreign(account: u32, input: Input) -> Request {
-    Request::new(NO_SESSION, 0, account, input)
+/// A request of session `session` of `account` taken by another node: the record this node
+/// applies names the session, but this node has no connection for it.
+fn foreign(account: u32, session: u32, input: Input) -> Request {
+    Request::new(session, 0, account, input)
 }
 
+/// The replies of a session are a function of the log: a standby (or a node replaying its log)
+/// journals them for the session the records name, numbered as the primary numbered them; after
+/// a failover that session logs in with its last seq and gets exactly what it missed, fills of
+/// its resting orders included; another session of the account neither receives them nor may
+/// cancel those orders.
 #[test]
-fn orders_learned_from_the_log_are_adopted_after_a_failover() {
+fn a_sessions_replies_follow_the_log_on_a_node_that_did_not_take_its_requests() {
     let a = accounts();
     let mut t = table();
     let mut sh = shard();
     let mut out = Vec::new();
-    // As a standby: the old primary's records, applied without a session.
+    // As a standby: the old primary's records of account 1, session 7.
     let mut reqs = vec![
-        foreign(1, Input::EnterOrder(order(1, Side::Sell, 50_000, 10))),
-        foreign(1, Input::EnterOrder(order(2, Side::Sell, 50_010, 5))),
-        foreign(1, Input::EnterOrder(order(4, Side::Sell, 50_030, 1))),
+        foreign(1, 7, Input::EnterOrder(order(1, Side::Sell, 50_000, 10))),
+        foreign(1, 7, Input::EnterOrder(order(2, Side::Sell, 50_010, 5))),
         foreign(
             1,
+            7,
             Input::ReplaceOrder(ReplaceOrder {
                 orig_cl_ord_id: 2,
                 new_cl_ord_id: 3,
@@ -246,19 +251,26 @@ fn orders_learned_from_the_log_are_adopted_after_a_failover() {
                 qty: 5,
             }),
         ),
+        // A record no client session sent (the log's session 0): its order is an orphan.
         foreign(
             1,
-            Input::CancelOrder(CancelOrder {
-                cl_ord_id: 4,
-                remaining_qty: 0,
-            }),
+            NO_SESSION,
+            Input::EnterOrder(order(4, Side::Sell, 50_030, 1)),
         ),
     ];
     pump(&mut t, &mut sh, &mut reqs, &mut out);
     assert!(out.is_empty(), "nothing is delivered on a standby");
-    assert_eq!(t.orphan_orders(), 2, "orders 1 and 3 rest");
-    // Promoted: account 1 logs in on a fresh session and cancels order 1 by its id.
-    let s1 = t.login(&a, &login(1, 1, 1), 10, 0).unwrap().slot;
+    assert_eq!(t.len(), 1, "the log named session 7");
+    assert_eq!(t.orphan_orders(), 1, "order 4");
+    // Promoted. The client had read reply 1; session 8 of the same account is new.
+    let s7 = t.login(&a, &login(1, 7, 2), 10, 0).unwrap();
+    let seqs: Vec<u64> = t
+        .replay(s7.slot, s7.replay.clone())
+        .map(|b| ServerMessage::decode(b).unwrap().seq().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![2, 3], "order 2's accept and its replace");
+    t.disconnect(s7.slot, 10);
+    let s8 = t.login(&a, &login(1, 8, 1), 11, 0).unwrap().slot;
     let s2 = t.login(&a, &login(2, 1, 1), 20, 0).unwrap().slot;
     fn fwd(reqs: &mut Vec<Request>) -> impl FnOnce(Request) -> bool + '_ {
         move |r| {
@@ -270,29 +282,20 @@ fn orders_learned_from_the_log_are_adopted_after_a_failover() {
         cl_ord_id: cl,
         remaining_qty: 0,
     };
-    // Another account cannot name it.
+    // Neither another account nor another session of the account can name session 7's
+    // orders, nor the orphan; the answers are unsequenced.
     t.on_cancel_order(s2, &cancel(1), 0, 0, &mut out, |_| panic!("forwarded"));
-    assert!(
-        matches!(decode(&out)[0], (20, ServerMessage::OrderRejected(m)) if m.reason == RejectReason::UnknownOrder)
-    );
-    out.clear();
-    t.on_cancel_order(s1, &cancel(1), 0, 0, &mut out, fwd(&mut reqs));
-    assert_eq!(reqs.len(), 1);
-    assert_eq!((reqs[0].session, reqs[0].shard), (s1, 0));
-    // A new order may not reuse a live order's id.
-    t.on_enter_order(s1, &order(3, Side::Sell, 50_100, 1), 0, 0, &mut out, |_| {
-        panic!("forwarded")
-    });
-    pump(&mut t, &mut sh, &mut reqs, &mut out);
+    t.on_cancel_order(s8, &cancel(1), 0, 0, &mut out, |_| panic!("forwarded"));
+    t.on_cancel_order(s8, &cancel(4), 0, 0, &mut out, |_| panic!("forwarded"));
     let got = decode(&out);
-    assert!(
-        matches!(got[0], (10, ServerMessage::OrderRejected(m)) if m.reason == RejectReason::DuplicateClientOrderId && m.cl_ord_id == 3)
-    );
-    assert!(
-        matches!(got[1], (10, ServerMessage::OrderCancelled(m)) if m.cl_ord_id == 1 && m.cancelled_qty == 10 && m.leaves_qty == 0)
-    );
+    assert_eq!(got.len(), 3);
+    assert!(got
+        .iter()
+        .all(|(_, m)| matches!(m, ServerMessage::OrderRejected(m)
+        if m.reason == RejectReason::UnknownOrder && m.seq == 0)));
     out.clear();
-    // A fill of the replaced order (its new id) reaches account 1's connected session.
+    // Account 2 trades against order 1 (session 7's) while session 7 is away: journaled for
+    // session 7 as its reply 4, not sent to session 8.
     t.on_enter_order(
         s2,
         &order(1, Side::Buy, 50_020, 2),
@@ -303,36 +306,34 @@ fn orders_learned_from_the_log_are_adopted_after_a_failover() {
     );
     pump(&mut t, &mut sh, &mut reqs, &mut out);
     let got = decode(&out);
-    assert!(got.iter().any(
-        |(c, m)| matches!((c, m), (10, ServerMessage::OrderExecuted(e)) if e.cl_ord_id == 3 && e.leaves_qty == 3)
-    ));
-    assert_eq!(t.orphan_orders(), 0);
-    out.clear();
-    // Adopted: replace by the id, then cancel by the new id.
-    t.on_replace_order(
-        s1,
-        &ReplaceOrder {
-            orig_cl_ord_id: 3,
-            new_cl_ord_id: 9,
-            price: 50_050,
-            qty: 3,
-        },
-        0,
-        0,
-        &mut out,
-        fwd(&mut reqs),
+    assert!(
+        got.iter().all(|(c, _)| *c == 20),
+        "only account 2's replies: {got:?}"
     );
-    pump(&mut t, &mut sh, &mut reqs, &mut out);
-    t.on_cancel_order(s1, &cancel(9), 0, 0, &mut out, fwd(&mut reqs));
+    out.clear();
+    let s7 = t.login(&a, &login(1, 7, 4), 12, 0).unwrap();
+    let missed: Vec<ServerMessage> = t
+        .replay(s7.slot, s7.replay.clone())
+        .map(|b| ServerMessage::decode(b).unwrap())
+        .collect();
+    assert!(
+        matches!(missed[..], [ServerMessage::OrderExecuted(e)] if e.seq == 4 && e.cl_ord_id == 1 && e.leaves_qty == 8)
+    );
+    // Session 7 still owns its orders: cancel by id.
+    t.on_cancel_order(s7.slot, &cancel(3), 0, 0, &mut out, fwd(&mut reqs));
     pump(&mut t, &mut sh, &mut reqs, &mut out);
     let got = decode(&out);
     assert!(
-        matches!(got[0], (10, ServerMessage::OrderReplaced(m)) if m.orig_cl_ord_id == 3 && m.new_cl_ord_id == 9)
+        matches!(got[0], (12, ServerMessage::OrderCancelled(m)) if m.cl_ord_id == 3 && m.leaves_qty == 0 && m.seq == 5)
     );
+    // A new order of session 8 may not reuse a live order's id (the gateway's check).
+    out.clear();
+    t.on_enter_order(s8, &order(1, Side::Sell, 50_100, 1), 0, 0, &mut out, |_| {
+        panic!("forwarded")
+    });
     assert!(
-        matches!(got[1], (10, ServerMessage::OrderCancelled(m)) if m.cl_ord_id == 9 && m.leaves_qty == 0)
+        matches!(decode(&out)[0], (11, ServerMessage::OrderRejected(m)) if m.reason == RejectReason::DuplicateClientOrderId && m.seq == 0)
     );
-    assert_eq!(t.tracked_orders(), 0);
 }
 
 #[test]
@@ -348,10 +349,10 @@ fn throttle_backpressure_and_id_rules() {
     t.on_enter_order(s, &order(6, Side::Buy, 50_000, 1), 0, 0, &mut out, |_| true);
     let got = decode(&out);
     assert!(
-        matches!(got[0].1, ServerMessage::OrderRejected(m) if m.reason == RejectReason::Backpressure && m.seq == 1)
+        matches!(got[0].1, ServerMessage::OrderRejected(m) if m.reason == RejectReason::Backpressure && m.seq == 0)
     );
     assert!(
-        matches!(got[1].1, ServerMessage::OrderRejected(m) if m.reason == RejectReason::Throttled && m.seq == 2)
+        matches!(got[1].1, ServerMessage::OrderRejected(m) if m.reason == RejectReason::Throttled && m.seq == 0)
     );
     assert_eq!(got.len(), 2);
     // A second later the bucket has refilled; an old id is refused.
@@ -401,7 +402,8 @@ fn mass_cancel_acks_after_every_shard() {
     let done = |cancelled| Report {
         stamps: Default::default(),
         account: 1,
-        session: s,
+        session: req.session,
+        seq: 5,
         ts_ns: 9,
         kind: ReportKind::MassCancelDone {
             tag: req.tag,
@@ -413,4 +415,46 @@ fn mass_cancel_acks_after_every_shard() {
     assert!(out.is_empty());
     assert!(t.on_report(&done(3), &mut out));
     assert!(matches!(decode(&out)[0].1, ServerMessage::MassCancelAck(m) if m.cancelled_count == 5));
+}
+
+/// The sequencing stage's own answers (`Unavailable`, "already sequenced") are unsequenced,
+/// go to the connected session by `(account, session_id)`, and release the id the gateway
+/// recorded when it forwarded the request.
+#[test]
+fn the_stages_answers_are_unsequenced_and_release_the_pending_id() {
+    let a = accounts();
+    let mut t = table();
+    let s = t.login(&a, &login(1, 4, 1), 3, 0).unwrap().slot;
+    let mut out = Vec::new();
+    let mut fwd = None;
+    t.on_enter_order(s, &order(8, Side::Buy, 50_000, 1), 0, 0, &mut out, |r| {
+        fwd = Some(r);
+        true
+    });
+    let req = fwd.unwrap();
+    assert_eq!(
+        (req.session, req.account),
+        (4, 1),
+        "the client's session id, for the log"
+    );
+    assert_eq!(t.tracked_orders(), 1, "pending");
+    let answer = Report {
+        account: 1,
+        session: req.session,
+        seq: crate::msg::UNSEQUENCED,
+        ts_ns: 5,
+        kind: ReportKind::Rejected {
+            cl_ord_id: 8,
+            reason: RejectReason::Unavailable,
+            request: RequestKind::EnterOrder,
+        },
+        stamps: Default::default(),
+    };
+    assert!(t.on_report(&answer, &mut out));
+    assert!(
+        matches!(decode(&out)[..], [(3, ServerMessage::OrderRejected(m))]
+        if m.seq == 0 && m.reason == RejectReason::Unavailable && m.cl_ord_id == 8)
+    );
+    assert_eq!(t.tracked_orders(), 0);
+    assert_eq!(t.next_seq(s), 1, "nothing numbered");
 }
