@@ -107,6 +107,7 @@
 pub mod clients;
 pub mod lag_log;
 pub mod net;
+pub mod node;
 pub mod shards;
 pub mod sim;
 
