@@ -144,7 +144,9 @@ impl SimNode {
             rejects,
             md,
             applied: 0,
-            next_sample: HASH_EVERY,
+            // The recovered log replayed at start is not sampled (it is on the disk, and
+            // the other node's samples of it are gone): the first sample after it.
+            next_sample: (last / HASH_EVERY + 1) * HASH_EVERY,
             hashes: BTreeMap::new(),
             invariant_error: None,
         })

@@ -262,6 +262,8 @@ pub fn feed_books(
         feeds: 1,
         retransmit: false,
         snapshot: false,
+        buffer_bytes: 1 << 16,
+        expected_orders: 1 << 12,
         ..tpx_feed::FeedConfig::default()
     });
     for p in packets {
