@@ -1,4 +1,5 @@
-//! `tpx-sim`: the deterministic simulator of the tpx sequencer cluster.
+//! `tpx-sim`: the deterministic simulator of the tpx appliance cluster (two nodes' stages, the
+//! witness, clients).
 //!
 //! Holds:
 //!
@@ -11,17 +12,25 @@
 //!   writer thread; a crash may find the writer inside a commit: the write is cut at a random
 //!   byte and the sector it was cut in reads back as zeros (the log rewrites the partial last
 //!   block, so this can destroy records that were already durable).
-//! - [`shards`]: the applier the node uses: several matching shards (1-3, instruments dealt
-//!   round-robin), risk on (`Engine::with_risk`, fees, venue accounts), each record routed by
-//!   the shard its `origin` names; and the node's session bookkeeping (`entry_of`): a record
-//!   this process sequenced is answered to the submitting client when a shard applies it.
+//! - [`node`]: [`node::SimNode`], one node built from the node's own stages (`tpx-node`) on
+//!   one thread: the gateway's ring into the sequencing stage (`SequencerStage` over the
+//!   `Replica`, with its feed to the shards: de-duplication answers and `dup_wait`,
+//!   `discard`'s "unavailable", the replay of the recovered log at start, the exit to rejoin
+//!   after a rewind), one shard stage per shard (the engine with risk on, `ReportMapper`,
+//!   market-data numbering into memory) and the report rings back to the gateway; one `now`
+//!   per duty cycle from the `ManualClock`.
+//! - [`shards`]: the plan (1-3 shards, instruments dealt round-robin, risk on with fees and
+//!   venue accounts) the node's shards are built from, and [`shards::Replay`]: a log replayed
+//!   into fresh node shards, the oracle of the final checks.
 //! - [`clients`]: clients as `FailoverClient` behaves: each logged in to one node, keeping
 //!   what has no answer, and after a failed connection (crash, restart, reset, `Unavailable`)
 //!   logging in to the primary and re-sending it with the same `cl_ord_id`; an admin client
 //!   deposits first, so orders are accepted and trade.
-//! - [`sim`]: one seeded run of the production `Replica` (primary / standby) and
+//! - [`sim`]: one seeded run of two nodes (primary / standby) and the production
 //!   `WitnessServer` over that network, `LagLog` disks (injected ENOSPC / EIO write faults),
-//!   a `ManualClock` the simulator advances, and the clients. Faults: crashes and restarts of
+//!   a `ManualClock` the simulator advances, and the clients; the simulator is the gateway
+//!   (the node's `SessionTable` is not driven): it puts requests on the ring and reads the
+//!   reports (session answers, `Cancelled` and fills to the account, the stage's answers). Faults: crashes and restarts of
 //!   a node (recover the log, replay it into fresh shards, rejoin; the crash guard keeps them
 //!   within one failure at a time), power loss of both nodes at once (fsync modes), process
 //!   pauses (a node not polled for 0.5-10 timeouts while the clock, the network and its
@@ -29,7 +38,8 @@
 //!   restarts and damage of its state file (it then refuses to start, as `tpx witness` does,
 //!   and stays down), client connection resets, partitions, disk faults.
 //!   After every step it checks: every seq `acknowledgeable_seq` covered is in every later
-//!   primary's log at the same position with the same bytes; one node acknowledges per term;
+//!   primary's log at the same position with the same bytes; one node acknowledges per term
+//!   and one node is primary of a term (`one-primary-per-term`);
 //!   seqs have no gap or duplicate; the engines hash equal at every sampled seq both hold in
 //!   the same term; `Engine::check_invariants`; a shard never answers a session for a record
 //!   that is not its request (`reply-for-another-record`); the witness grants nothing after
@@ -40,12 +50,11 @@
 //!   done: answered by a shard (`acked-request-lost`) or answered `DuplicateClientOrderId`
 //!   to a re-send (`duplicate-answer-lost`), an order exactly once with the content sent; no
 //!   order may be in a log twice (`request-sequenced-twice`).
-//!   The session of a request is matched by seq alone, as the node's `entry_of` does; a
-//!   step-down's `Applier::discard` answers the sessions of what it never acknowledged
-//!   `Unavailable` (`ShardFeed::discard`), and a record applied at a session's seq that is not
-//!   its request (another term's) fails `reply-for-another-record`. A `Duplicate { seq }` is
-//!   answered once `acknowledgeable_seq >= seq`, `Unavailable` if the node stepped down first
-//!   (the stage's `dup_wait`).
+//!   An `OrderAccepted` that is not the session's order fails `reply-for-another-record`.
+//!   At the end the surviving log is replayed into fresh node shards and must reproduce every
+//!   fill a client saw (`fill-not-in-replay`), every market-data packet a primary sent
+//!   (`md-not-in-replay`) and the primary's engines (`replay-state`); `tpx-feed`'s `FeedCore`
+//!   fed the replayed market data must hold the engines' books (`feed-book`).
 //! - the `tpx-sim` binary: `--seeds N`, `--seed S`, on `--jobs` threads; a flag per fault
 //!   (`--help`), `--classic` for the model before the client view.
 //!
@@ -66,7 +75,9 @@
 //! above, snapshots and segment pruning (issue 15 item 10), lease settings (item 11) or
 //! connection credentials (item 12); duplicate or reorder messages within a connection (TCP
 //! does not); crash a node while the other lacks an acknowledged seq, or both nodes in
-//! `replicated` mode (outside what the design survives); check liveness; run market data.
+//! `replicated` mode (outside what the design survives); check liveness; drive the gateway's
+//! session layer (`SessionTable`: logins, replay, throttle, ownership, encoded replies),
+//! socket IO or the journal.
 //!
 //! Sequencer problems it found, fixed (each has a regression test; the seeds are in
 //! `tests/seeds.rs`; 4 was found after write faults and the seq-only guard joined the default
@@ -107,6 +118,7 @@
 pub mod clients;
 pub mod lag_log;
 pub mod net;
+pub mod node;
 pub mod shards;
 pub mod sim;
 

@@ -5,24 +5,29 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+use tpx_node::msg::{Report, ReportKind, Request, NO_SESSION};
+use tpx_node::sequencing::feed::{shard_of_origin, EXIT_REJOIN};
 use tpx_sequencer::log::{LogConfig, LogError};
-use tpx_sequencer::replica::{Durability, Replica, ReplicaConfig, ReplicaEvent, Role, SubmitError};
+use tpx_sequencer::replica::{Durability, Replica, ReplicaConfig, Role};
 use tpx_sequencer::storage::{Fault, MemStorage};
 use tpx_sequencer::witness::WitnessServer;
 use tpx_sequencer::writer::LogSink;
 use tpx_sequencer::{Clock, ManualClock};
+use tpx_wire::enums::{CancelReason, RejectReason, RequestKind};
 use tpx_wire::log_record::{encode_record, Input, LogRecord, MAX_RECORD_LEN};
 
 use crate::clients::{Client, Conn, Req};
 use crate::lag_log::LagLog;
 use crate::net::{NetFaults, SimEndpoint, SimNet};
-use crate::shards::{Meta, ShardApplier, ShardPlan};
+use crate::node::{From, Rep, SimNode};
+use crate::shards::{feed_books, fill_key, FillKey, Replay, ShardPlan};
+use tpx_node::shard::apply::{Shard, SHARD_ORDER_ID_SHIFT};
+use tpx_node::shard::md::engine_book;
+use tpx_wire::mold::decode_packet_header;
 
 const WITNESS: u32 = 100;
 const TIMEOUT_NS: u64 = 500_000;
 const STEP_NS: u64 = 10_000;
-
-type Rep = Replica<LagLog, SimEndpoint, ManualClock>;
 
 /// What one run does.
 #[derive(Clone, Copy, Debug)]
@@ -211,6 +216,15 @@ pub struct Outcome {
     pub torn_tails: u64,
     pub stale_msgs: u64,
     pub fills: u64,
+    /// Instruments whose feed book (from the market data of the surviving log) was compared
+    /// with the engines' at the end.
+    pub books_checked: u64,
+    /// Fills clients were told of, and market-data packets primaries sent, that the final
+    /// replay reproduced.
+    pub fills_replayed: u64,
+    pub md_replayed: u64,
+    /// The surviving primary's engines were compared with the replay (they applied it all).
+    pub state_replayed: bool,
     /// The final check ran (a primary was there at the end).
     pub final_checked: bool,
     pub shards: u32,
@@ -221,25 +235,40 @@ struct Node {
     id: u32,
     disk: MemStorage,
     plan: ShardPlan,
-    rep: Option<Rep>,
-    app: ShardApplier,
+    /// The running process: the node's stages (`None`: down).
+    node: Option<SimNode>,
+    /// By session slot (the low 32 bits of a connection id): the client logged in on it.
+    sessions: HashMap<u32, (usize, Conn)>,
+    /// The `(role, term)` last seen (role changes are traced and promotions checked).
+    seen_role: Option<(Role, u64)>,
     /// Steps until a crashed node restarts.
     down_for: u64,
     /// Steps a paused node stays frozen.
     paused_for: u64,
     /// Bumped at every crash and restart: connections of an older epoch are closed.
     epoch: u64,
-    /// Requests received from clients and not yet handled (the gateway rings).
+    /// Requests received from clients, not yet on the gateway's ring to the stage.
     gateway: VecDeque<(usize, Conn, Req)>,
-    /// Re-sent requests answered `Duplicate` whose original is not acknowledgeable yet (the
-    /// stage's `dup_wait`): `(seq of the original, term, client, connection, request)`.
-    dup_wait: VecDeque<(u64, u64, usize, Conn, Req)>,
     /// What this node, as primary, has acknowledged and the checker has read.
     acked_read: u64,
     /// A promotion whose log is checked once it is on the disk: `(term, last_seq)`.
     pending_check: Option<(u64, u64)>,
     /// The step of the last crash whose torn write destroyed bytes already on the disk.
     torn_durable_at: Option<u64>,
+}
+
+impl Node {
+    fn rep(&self) -> Option<&Rep> {
+        self.node.as_ref().map(|n| n.rep())
+    }
+
+    fn rep_mut(&mut self) -> Option<&mut Rep> {
+        self.node.as_mut().map(|n| n.rep_mut())
+    }
+
+    fn applied(&self) -> u64 {
+        self.node.as_ref().map_or(0, |n| n.applied)
+    }
 }
 
 fn replica_cfg(id: u32, durability: Durability, incarnation: u64) -> ReplicaConfig {
@@ -323,8 +352,15 @@ struct Sim {
     acked: BTreeMap<u64, Vec<u8>>,
     /// Which node acknowledged in a term.
     ack_owner: BTreeMap<u64, u32>,
+    /// Which node was primary of a term.
+    term_primary: BTreeMap<u64, u32>,
     /// Requests clients were told are done, by `(client, request number)`.
     client_acked: BTreeMap<(usize, u64), ClientAck>,
+    /// Every fill a client was told of: `(fill, node, step)`.
+    fills_seen: Vec<(FillKey, u32, u64)>,
+    /// By `(node, shard, first seq)`: the market-data packets the node's publisher sent (as
+    /// primary), messages only (heartbeats dropped).
+    md_seen: BTreeMap<(u32, u32, u64), Vec<u8>>,
     out: Outcome,
     /// `TPX_SIM_TRACE=1`: print every traced event to stderr.
     verbose: bool,
@@ -372,7 +408,10 @@ impl Sim {
             trace: 0xcbf2_9ce4_8422_2325,
             acked: BTreeMap::new(),
             ack_owner: BTreeMap::new(),
+            term_primary: BTreeMap::new(),
             client_acked: BTreeMap::new(),
+            fills_seen: Vec::new(),
+            md_seen: BTreeMap::new(),
             verbose: std::env::var_os("TPX_SIM_TRACE").is_some(),
             out: Outcome {
                 seed,
@@ -400,6 +439,10 @@ impl Sim {
                 torn_tails: 0,
                 stale_msgs: 0,
                 fills: 0,
+                books_checked: 0,
+                fills_replayed: 0,
+                md_replayed: 0,
+                state_replayed: false,
                 final_checked: false,
                 shards,
                 durability,
@@ -418,15 +461,15 @@ impl Sim {
             s.net.set_digest(id, plan.digest());
             s.nodes.push(Node {
                 id,
-                disk: disk.clone(),
-                app: ShardApplier::new(plan.clone(), disk),
+                disk,
                 plan,
-                rep: None,
+                node: None,
+                sessions: HashMap::new(),
+                seen_role: None,
                 down_for: 0,
                 paused_for: 0,
                 epoch: 0,
                 gateway: VecDeque::new(),
-                dup_wait: VecDeque::new(),
                 acked_read: 0,
                 pending_check: None,
                 torn_durable_at: None,
@@ -471,7 +514,7 @@ impl Sim {
 
     fn desc(&self, i: usize) -> String {
         let n = &self.nodes[i];
-        match &n.rep {
+        match n.rep() {
             Some(r) => format!(
                 "{:?}{} t{} last{} dur{} ack{} app{}",
                 r.role(),
@@ -480,7 +523,7 @@ impl Sim {
                 r.last_seq(),
                 r.durable_seq(),
                 r.acknowledgeable_seq(),
-                n.app.applied_seq
+                n.applied()
             ),
             None => "down".into(),
         }
@@ -495,7 +538,7 @@ impl Sim {
     }
 
     fn running(&self, i: usize) -> bool {
-        self.nodes[i].rep.is_some()
+        self.nodes[i].node.is_some()
     }
 
     /// (Re)starts a node from its disk: recover the log, replay it into fresh shards, join.
@@ -525,20 +568,7 @@ impl Sim {
                 }
             }
         };
-        let mut app = ShardApplier::new(self.nodes[i].plan.clone(), disk.clone());
-        if let Err(e) = app.rebuild(u64::MAX) {
-            return self.fail("recovery", format!("node {id}: replay: {e}"));
-        }
-        if app.applied_seq != log.last_seq() {
-            return self.fail(
-                "recovery",
-                format!(
-                    "node {id}: replay reached {} of last_seq {}",
-                    app.applied_seq,
-                    log.last_seq()
-                ),
-            );
-        }
+        let last = log.last_seq();
         self.net.set_down(id, false);
         let ep = self.net.endpoint(id);
         // A process's incarnation is random in production; here it is drawn from the seed
@@ -549,23 +579,28 @@ impl Sim {
             log,
             ep,
             self.clock.clone(),
-            app.applied_seq,
+            last,
             want_primary,
         ) {
             Ok(r) => r,
             Err(e) => return self.fail("recovery", format!("node {id}: replica: {e}")),
         };
+        // The node's stages around it; the sequencing stage replays the recovered log into
+        // the fresh shards in its first cycles.
+        let node = match SimNode::new(&self.nodes[i].plan, rep, disk, last, id) {
+            Ok(n) => n,
+            Err(e) => return self.fail("recovery", format!("node {id}: {e}")),
+        };
         let n = &mut self.nodes[i];
-        n.app = app;
-        n.rep = Some(rep);
+        n.node = Some(node);
         n.acked_read = 0;
         n.paused_for = 0;
         n.epoch += 1;
         n.gateway.clear();
-        n.dup_wait.clear();
+        n.sessions.clear();
+        n.seen_role = None;
         n.pending_check = None;
-        let applied = n.app.applied_seq;
-        self.mix(1, id as u64, applied);
+        self.mix(1, id as u64, last);
         Ok(())
     }
 
@@ -575,9 +610,9 @@ impl Sim {
         let torn = torn_ok && self.rng.gen_range(0..100u32) < self.cfg.torn_pct;
         let cut = self.rng.gen::<u64>();
         let n = &mut self.nodes[i];
-        if let Some(mut rep) = n.rep.take() {
+        if let Some(mut node) = n.node.take() {
             if torn {
-                if let Some(hit_durable) = rep.log_mut().crash_mid_commit(cut) {
+                if let Some(hit_durable) = node.rep_mut().log_mut().crash_mid_commit(cut) {
                     self.out.torn_tails += 1;
                     if hit_durable {
                         n.torn_durable_at = Some(self.step);
@@ -586,12 +621,11 @@ impl Sim {
             }
         }
         n.disk.crash();
-        n.app.hashes.clear();
-        n.app.meta.clear();
         n.paused_for = 0;
         n.epoch += 1;
         n.gateway.clear();
-        n.dup_wait.clear();
+        n.sessions.clear();
+        n.seen_role = None;
         n.pending_check = None;
         let id = n.id;
         self.net.set_down(id, true);
@@ -613,7 +647,7 @@ impl Sim {
     /// The node's shards applied records its log no longer holds: it exits (after the writer
     /// drained) and is restarted as standby, replaying its log (`REJOIN`).
     fn rejoin(&mut self, i: usize) {
-        if let Some(rep) = self.nodes[i].rep.as_mut() {
+        if let Some(rep) = self.nodes[i].rep_mut() {
             for _ in 0..4 {
                 if !rep.log_mut().has_staged() {
                     break;
@@ -636,7 +670,7 @@ impl Sim {
     /// crash only while the other runs, and only while the other holds every acknowledged
     /// record on its disk or (`holder_may_crash`) the crashing node does.
     fn may_crash(&mut self, i: usize) -> bool {
-        if self.nodes[1 - i].rep.is_none() {
+        if self.nodes[1 - i].node.is_none() {
             return false;
         }
         self.holds_acked(1 - i) || (self.cfg.holder_may_crash && self.holds_acked(i))
@@ -648,7 +682,7 @@ impl Sim {
         let hi = self.acked_hi();
         let guard = self.cfg.content_crash_guard;
         let want = self.acked.get(&hi).cloned();
-        let Some(r) = self.nodes[k].rep.as_mut() else {
+        let Some(r) = self.nodes[k].rep_mut() else {
             return false;
         };
         if r.durable_seq() < hi {
@@ -715,7 +749,7 @@ impl Sim {
             self.mix(17, self.step, 0);
         }
         for i in 0..2 {
-            if self.nodes[i].rep.is_none() {
+            if self.nodes[i].node.is_none() {
                 self.nodes[i].down_for = self.nodes[i].down_for.saturating_sub(1);
                 if self.nodes[i].down_for == 0 {
                     self.start(i, false)?;
@@ -755,7 +789,7 @@ impl Sim {
         for c in 0..n {
             if let Some(conn) = self.clients[c].conn {
                 let node = &self.nodes[conn.node];
-                let alive = node.rep.is_some() && self.conn_epoch(conn) == node.epoch;
+                let alive = node.node.is_some() && self.conn_epoch(conn) == node.epoch;
                 if !alive
                     || (!self.settling
                         && self.rng.gen_range(0..1_000_000u32) < self.cfg.client_reset_ppm)
@@ -795,7 +829,7 @@ impl Sim {
         let cands: Vec<usize> = (0..2)
             .filter(|&i| {
                 let n = &self.nodes[i];
-                n.paused_for == 0 && n.rep.as_ref().is_some_and(|r| r.role() == Role::Primary)
+                n.paused_for == 0 && n.rep().is_some_and(|r| r.role() == Role::Primary)
             })
             .collect();
         let Some(&i) = cands.choose(&mut self.rng) else {
@@ -806,6 +840,7 @@ impl Sim {
             id: self.nodes[i].epoch << 32 | self.next_conn,
         };
         self.next_conn += 1;
+        self.nodes[i].sessions.insert(conn.id as u32, (c, conn));
         let cl = &mut self.clients[c];
         cl.conn = Some(conn);
         cl.resent = cl.unanswered.keys().copied().collect();
@@ -838,108 +873,173 @@ impl Sim {
         }
     }
 
-    /// The sequencing stage's cycle on node `i`, before `poll`: the gateways' requests are
-    /// submitted (primary) or refused.
-    fn gateway(&mut self, i: usize) -> Check {
-        let id = self.nodes[i].id;
+    /// The gateway of node `i`: the clients' requests, in the order received, onto the ring
+    /// to the sequencing stage as the node's `Request` (the session's slot, the shard the
+    /// `origin` names, the log input as sent); what does not fit waits for the next cycle.
+    fn gateway(&mut self, i: usize) {
         while let Some(&(c, conn, req)) = self.nodes[i].gateway.front() {
-            let Some(rep) = self.nodes[i].rep.as_mut() else {
-                return Ok(());
+            let Some(node) = self.nodes[i].node.as_mut() else {
+                return;
             };
-            if rep.role() != Role::Primary {
-                self.nodes[i].gateway.pop_front();
-                self.answer(c, conn, req, None);
+            let request_id = match req.input {
+                Input::Deposit(d) => d.request_id,
+                _ => 0,
+            };
+            let r = Request {
+                request_id,
+                ..Request::new(
+                    conn.id as u32,
+                    shard_of_origin(req.origin),
+                    req.account,
+                    req.input,
+                )
+            };
+            if !node.submit(r) {
+                break;
+            }
+            self.nodes[i].gateway.pop_front();
+            self.out.submitted += 1;
+            self.mix(4, c as u64, req.no);
+        }
+    }
+
+    /// The request of client `c` a report answers: an order, cancel or deposit without an
+    /// answer yet whose id is `id` (`cl_ord_id`, or a deposit's `request_id`).
+    fn request_of(&self, c: usize, kind: RequestKind, id: u64) -> Option<Req> {
+        self.clients[c]
+            .unanswered
+            .values()
+            .find(|r| match (kind, r.input) {
+                (RequestKind::EnterOrder, Input::EnterOrder(m)) => m.cl_ord_id == id,
+                (RequestKind::CancelOrder, Input::CancelOrder(m)) => m.cl_ord_id == id,
+                (RequestKind::AdminDeposit, Input::Deposit(m)) => m.request_id == id,
+                _ => false,
+            })
+            .copied()
+    }
+
+    /// The gateway of node `i` delivers the reports of one cycle. To a session (an answer to
+    /// its request): the stage's `DuplicateClientOrderId` is "already sequenced", its other
+    /// answers (`Unavailable`) make the client fail over; a shard's answer (accepted, the
+    /// engine's reject, admin accepted) is "done". To the account (`NO_SESSION`): a cancel's
+    /// `Cancelled` answers the client's cancel, and fills are what the client saw traded.
+    /// Only to a client logged in to this node on that connection.
+    fn deliver(&mut self, i: usize, reports: &[(From, Report)]) -> Check {
+        let id = self.nodes[i].id;
+        let (commit, role, term) = self.nodes[i].rep().map_or((0, None, 0), |r| {
+            (r.acknowledgeable_seq(), Some(r.role()), r.term())
+        });
+        for &(from, r) in reports {
+            let target = if r.session == NO_SESSION {
+                self.clients
+                    .iter()
+                    .position(|cl| !cl.admin && cl.account == r.account)
+                    .and_then(|c| self.clients[c].conn.map(|conn| (c, conn)))
+                    .filter(|(_, conn)| {
+                        conn.node == i && self.conn_epoch(*conn) == self.nodes[i].epoch
+                    })
+            } else {
+                self.nodes[i].sessions.get(&r.session).copied()
+            };
+            let Some((c, conn)) = target else { continue };
+            if self.clients[c].conn != Some(conn) {
                 continue;
             }
-            let before = rep.last_seq();
-            let term = rep.term();
-            match rep.submit(req.origin, req.account, &req.input) {
-                Ok(seq) => {
-                    self.nodes[i].gateway.pop_front();
-                    self.nodes[i].app.meta.push_back(Meta {
-                        seq,
-                        term,
-                        client: c,
-                        conn: conn.id,
-                        req: req.no,
-                        origin: req.origin,
-                        input: req.input,
-                    });
-                    self.out.submitted += 1;
-                    self.mix(4, seq, term);
-                    if seq != before + 1 {
-                        return self.fail(
-                            "no-gap-no-duplicate",
-                            format!("node {id} sequenced {seq} after {before}"),
-                        );
+            let step = self.step;
+            let ack = |req: Req, how: &'static str| ClientAck {
+                req,
+                how,
+                node: id,
+                step,
+                at: (0, term),
+                commit,
+                role,
+            };
+            match (from, r.kind) {
+                (
+                    From::Stage,
+                    ReportKind::Rejected {
+                        cl_ord_id,
+                        reason,
+                        request,
+                    },
+                ) => {
+                    let Some(req) = self.request_of(c, request, cl_ord_id) else {
+                        continue;
+                    };
+                    if reason == RejectReason::DuplicateClientOrderId {
+                        self.answer(c, conn, req, Some(ack(req, "duplicate")));
+                    } else {
+                        self.mix(23, c as u64, req.no);
+                        self.answer(c, conn, req, None);
                     }
                 }
-                Err(SubmitError::Duplicate { seq, .. }) => {
-                    // The stage answers "already sequenced" only once the original is
-                    // acknowledgeable (`dup_wait`, answered by `answer_waiting`).
-                    self.nodes[i].gateway.pop_front();
-                    self.nodes[i].dup_wait.push_back((seq, term, c, conn, req));
-                    self.mix(22, seq, term);
-                    self.answer_waiting(i);
+                (From::Shard, ReportKind::Executed { .. }) => {
+                    if let Some(k) = fill_key(&r) {
+                        self.fills_seen.push((k, id, self.step));
+                    }
                 }
-                Err(SubmitError::Backpressure) => break,
-                Err(e) => {
-                    self.nodes[i].gateway.pop_front();
-                    self.mix(5, i as u64, matches!(e, SubmitError::LogFailed(_)) as u64);
-                    self.answer(c, conn, req, None);
+                (
+                    From::Shard,
+                    ReportKind::Cancelled {
+                        cl_ord_id, reason, ..
+                    },
+                ) => {
+                    if reason != CancelReason::UserRequested {
+                        continue;
+                    }
+                    if let Some(req) = self.request_of(c, RequestKind::CancelOrder, cl_ord_id) {
+                        self.answer(c, conn, req, Some(ack(req, "reply")));
+                    }
                 }
+                (
+                    From::Shard,
+                    ReportKind::Rejected {
+                        cl_ord_id, request, ..
+                    },
+                ) if r.session != NO_SESSION => {
+                    if let Some(req) = self.request_of(c, request, cl_ord_id) {
+                        self.answer(c, conn, req, Some(ack(req, "reply")));
+                    }
+                }
+                (
+                    From::Shard,
+                    ReportKind::Accepted {
+                        cl_ord_id,
+                        instrument,
+                        side,
+                        price,
+                        qty,
+                        ..
+                    },
+                ) if r.session != NO_SESSION => {
+                    let Some(req) = self.request_of(c, RequestKind::EnterOrder, cl_ord_id) else {
+                        continue;
+                    };
+                    if let Input::EnterOrder(m) = req.input {
+                        if (m.instrument, m.side, m.price, m.qty) != (instrument, side, price, qty)
+                        {
+                            return self.fail(
+                                "reply-for-another-record",
+                                format!(
+                                    "node {id}: client {c}'s order {cl_ord_id} ({m:?}) was \
+                                     answered accepted as instrument {instrument} {side:?} \
+                                     {qty} @ {price}"
+                                ),
+                            );
+                        }
+                    }
+                    self.answer(c, conn, req, Some(ack(req, "reply")));
+                }
+                (From::Shard, ReportKind::AdminAccepted { request_id, .. }) => {
+                    if let Some(req) = self.request_of(c, RequestKind::AdminDeposit, request_id) {
+                        self.answer(c, conn, req, Some(ack(req, "reply")));
+                    }
+                }
+                _ => {}
             }
         }
         Ok(())
-    }
-
-    /// The stage's `answer_waiting`: the sessions of requests this node stepped down from
-    /// before they were acknowledgeable are answered "unavailable"; waiting duplicates are
-    /// answered `DuplicateClientOrderId` once their original is acknowledgeable (an
-    /// acknowledgement the client relies on), or "unavailable" if the node is no longer
-    /// primary of the term it found the original in (`duplicate_answer`).
-    fn answer_waiting(&mut self, i: usize) {
-        let unseq = std::mem::take(&mut self.nodes[i].app.unsequenced);
-        for m in unseq {
-            self.mix(23, m.seq, m.term);
-            let Some(conn) = self.clients[m.client].conn else {
-                continue;
-            };
-            if conn.id != m.conn {
-                continue;
-            }
-            let Some(&req) = self.clients[m.client].unanswered.get(&m.req) else {
-                continue;
-            };
-            self.answer(m.client, conn, req, None);
-        }
-        if self.nodes[i].dup_wait.is_empty() {
-            return;
-        }
-        let id = self.nodes[i].id;
-        let (primary, term, acked) = match self.nodes[i].rep.as_ref() {
-            Some(r) => (r.role() == Role::Primary, r.term(), r.acknowledgeable_seq()),
-            None => (false, 0, 0),
-        };
-        let waiting = std::mem::take(&mut self.nodes[i].dup_wait);
-        for (seq, t, c, conn, req) in waiting {
-            if !primary || term != t {
-                self.answer(c, conn, req, None);
-            } else if seq <= acked {
-                let ack = ClientAck {
-                    req,
-                    how: "duplicate",
-                    node: id,
-                    step: self.step,
-                    at: (seq, t),
-                    commit: acked,
-                    role: Some(Role::Primary),
-                };
-                self.answer(c, conn, req, Some(ack));
-            } else {
-                self.nodes[i].dup_wait.push_back((seq, t, c, conn, req));
-            }
-        }
     }
 
     /// Reads `from..=to` of a node's durable log.
@@ -972,7 +1072,7 @@ impl Sim {
     fn check_primary_log(&mut self, i: usize, last: u64, what: &'static str) -> Check {
         let hi = self.acked_hi();
         let id = self.nodes[i].id;
-        let Some(rep) = self.nodes[i].rep.as_mut() else {
+        let Some(rep) = self.nodes[i].rep_mut() else {
             return Ok(());
         };
         let recs = match Self::read_log(rep, 1, last) {
@@ -1086,7 +1186,7 @@ impl Sim {
         for i in 0..2 {
             let id = self.nodes[i].id;
             let from = self.nodes[i].acked_read + 1;
-            let Some(rep) = self.nodes[i].rep.as_mut() else {
+            let Some(rep) = self.nodes[i].rep_mut() else {
                 continue;
             };
             if rep.role() != Role::Primary {
@@ -1142,21 +1242,24 @@ impl Sim {
     /// Primary and standby engines hash equal at every acknowledged seq both sampled.
     fn check_hashes(&mut self) -> Check {
         let hi = self.acked_hi();
-        let (a, b) = (&self.nodes[0].app.hashes, &self.nodes[1].app.hashes);
-        for (s, h) in a.range(..=hi) {
-            if let Some(h2) = b.get(s) {
-                if h.0 == h2.0 && h.1 != h2.1 {
-                    let (t, h, h2) = (h.0, h.1, h2.1);
-                    return self.fail(
-                        "state-hash",
-                        format!("engine hashes differ at seq {s} (term {t}): {h:#x} vs {h2:#x}"),
-                    );
+        if let (Some(a), Some(b)) = (&self.nodes[0].node, &self.nodes[1].node) {
+            for (s, h) in a.hashes.range(..=hi) {
+                if let Some(h2) = b.hashes.get(s) {
+                    if h.0 == h2.0 && h.1 != h2.1 {
+                        let (t, h, h2) = (h.0, h.1, h2.1);
+                        return self.fail(
+                            "state-hash",
+                            format!(
+                                "engine hashes differ at seq {s} (term {t}): {h:#x} vs {h2:#x}"
+                            ),
+                        );
+                    }
                 }
             }
         }
-        for n in &mut self.nodes {
-            let keep = n.app.hashes.split_off(&hi);
-            n.app.hashes = keep;
+        for n in self.nodes.iter_mut().filter_map(|n| n.node.as_mut()) {
+            let keep = n.hashes.split_off(&hi);
+            n.hashes = keep;
         }
         Ok(())
     }
@@ -1167,7 +1270,7 @@ impl Sim {
             let Some((term, last)) = self.nodes[i].pending_check else {
                 continue;
             };
-            let Some(rep) = self.nodes[i].rep.as_ref() else {
+            let Some(rep) = self.nodes[i].rep() else {
                 self.nodes[i].pending_check = None;
                 continue;
             };
@@ -1201,94 +1304,88 @@ impl Sim {
         }
         let mut order = [0usize, 1];
         order.shuffle(&mut self.rng);
+        let now = self.clock.now_ns();
+        let mut reports = Vec::new();
         for i in order {
-            if self.nodes[i].rep.is_none() {
+            if self.nodes[i].node.is_none() {
                 continue;
             }
             if self.nodes[i].paused_for > 0 {
                 self.nodes[i].paused_for -= 1;
                 continue;
             }
-            self.gateway(i)?;
-            let mut events = Vec::new();
-            {
-                let n = &mut self.nodes[i];
-                let Some(rep) = n.rep.as_mut() else { continue };
-                let before = n.app.applied_seq;
-                rep.poll(&mut n.app);
-                let id = n.id;
-                if let Some(e) = n.app.rebuild_error.take() {
-                    return self.fail("recovery", format!("node {id}: rewind replay: {e}"));
-                }
-                if let Some(e) = n.app.invariant_error.take() {
-                    return self.fail("engine-invariants", format!("node {id}: {e}"));
-                }
-                if let Some(e) = n.app.wrong_reply.take() {
-                    return self.fail("reply-for-another-record", format!("node {id}: {e}"));
-                }
-                let now = n.app.applied_seq;
-                if now < before {
-                    n.app.hashes.split_off(&(now + 1));
-                }
-                while let Some(e) = rep.take_event() {
-                    events.push(e);
-                }
-            }
-            let replies = std::mem::take(&mut self.nodes[i].app.replies);
+            // One duty cycle of the node, in its order: gateway in, sequencing, shards,
+            // gateway out.
+            self.gateway(i);
+            reports.clear();
             let id = self.nodes[i].id;
-            let (commit, role) = self.nodes[i]
-                .rep
-                .as_ref()
-                .map_or((0, None), |r| (r.acknowledgeable_seq(), Some(r.role())));
-            for r in replies {
-                let Some(conn) = self.clients[r.client].conn else {
-                    continue;
-                };
-                if conn.id != r.conn {
-                    continue;
+            let Some(node) = self.nodes[i].node.as_mut() else {
+                continue;
+            };
+            let before = node.rep().last_seq();
+            node.cycle(now, &mut reports);
+            let cut_to = node.rep().last_seq();
+            if cut_to < before {
+                // The new term's primary cut this log (`ReplicaEvent::Truncated`).
+                self.mix(9, i as u64, cut_to);
+                if cut_to < self.acked.keys().next_back().copied().unwrap_or(0) {
+                    self.out.acked_truncations += 1;
                 }
-                let Some(&req) = self.clients[r.client].unanswered.get(&r.req) else {
-                    continue;
-                };
-                let ack = ClientAck {
-                    req,
-                    how: "reply",
-                    node: id,
-                    step: self.step,
-                    at: (r.seq, r.term),
-                    commit,
-                    role,
-                };
-                self.answer(r.client, conn, req, Some(ack));
             }
-            self.answer_waiting(i);
-            for e in events {
-                match e {
-                    ReplicaEvent::BecamePrimary { term, last_seq } => {
-                        self.out.promotions += 1;
-                        self.mix(7, term, last_seq);
-                        self.nodes[i].acked_read = 0;
-                        self.nodes[i].pending_check = Some((term, last_seq));
-                    }
-                    ReplicaEvent::BecameStandby { term, primary } => {
-                        self.mix(8, term, primary as u64)
-                    }
-                    ReplicaEvent::Truncated { to_seq } => {
-                        self.mix(9, i as u64, to_seq);
-                        if to_seq < self.acked_hi() {
-                            self.out.acked_truncations += 1;
-                        }
-                    }
-                    ReplicaEvent::LogError(e) => {
-                        if self.verbose {
-                            eprintln!("step {} node {} log error: {e}", self.step, i + 1);
-                        }
-                        self.mix(10, i as u64, 0)
+            let Some(node) = self.nodes[i].node.as_mut() else {
+                continue;
+            };
+            if let Some(e) = node.invariant_error.take() {
+                return self.fail("engine-invariants", format!("node {id}: {e}"));
+            }
+            let exit = node.exit();
+            for (s, list) in node.md.iter().enumerate() {
+                let sent = std::mem::take(&mut *list.lock().unwrap_or_else(|e| e.into_inner()));
+                for p in sent {
+                    let Ok(h) = decode_packet_header(&p) else {
+                        return self.fail("md-not-in-replay", format!("node {id}: bad packet"));
+                    };
+                    if h.message_count > 0 {
+                        self.md_seen.insert((id, s as u32, h.first_seq), p);
                     }
                 }
             }
-            if std::mem::take(&mut self.nodes[i].app.rewound) {
-                self.rejoin(i);
+            let Some(node) = self.nodes[i].node.as_ref() else {
+                continue;
+            };
+            let seen = (node.rep().role(), node.rep().term());
+            let last_seq = node.rep().last_seq();
+            self.deliver(i, &reports)?;
+            if self.nodes[i].seen_role != Some(seen) {
+                self.nodes[i].seen_role = Some(seen);
+                let (role, term) = seen;
+                if role == Role::Primary {
+                    // One primary per term: the witness grants each term once.
+                    let first = *self.term_primary.entry(term).or_insert(id);
+                    if first != id {
+                        return self.fail(
+                            "one-primary-per-term",
+                            format!("nodes {first} and {id} were both primary of term {term}"),
+                        );
+                    }
+                    self.out.promotions += 1;
+                    self.mix(7, term, last_seq);
+                    self.nodes[i].acked_read = 0;
+                    self.nodes[i].pending_check = Some((term, last_seq));
+                } else {
+                    self.mix(8, term, id as u64);
+                }
+            }
+            match exit {
+                None => {}
+                // The shards applied records the new term cut: the node exits to rejoin.
+                Some(code) if code == u32::from(EXIT_REJOIN) => self.rejoin(i),
+                Some(code) => {
+                    return self.fail(
+                        "recovery",
+                        format!("node {id} stopped (exit status {code}): its log did not replay"),
+                    )
+                }
             }
         }
         Ok(())
@@ -1331,7 +1428,7 @@ impl Sim {
                 }
             }
             for i in 0..2 {
-                if self.nodes[i].rep.is_none() {
+                if self.nodes[i].node.is_none() {
                     self.nodes[i].down_for = self.nodes[i].down_for.saturating_sub(1);
                     if self.nodes[i].down_for == 0 {
                         self.start(i, false)?;
@@ -1342,7 +1439,7 @@ impl Sim {
         }
         // The surviving log: the primary's, once on its disk.
         for i in 0..2 {
-            let Some(rep) = self.nodes[i].rep.as_mut() else {
+            let Some(rep) = self.nodes[i].rep_mut() else {
                 continue;
             };
             if rep.role() != Role::Primary {
@@ -1356,7 +1453,139 @@ impl Sim {
             }
             let last = rep.durable_seq();
             self.out.final_checked = true;
-            return self.check_primary_log(i, last, "surviving log at the end");
+            self.check_primary_log(i, last, "surviving log at the end")?;
+            return self.check_replay(i, last);
+        }
+        Ok(())
+    }
+
+    /// The surviving log replayed into fresh shards (`shards::Replay`) reproduces what
+    /// clients and the feed saw: every fill a client was told of (`fill-not-in-replay`);
+    /// every market-data packet a primary sent, byte for byte (`md-not-in-replay`); the
+    /// surviving primary's engines, when they applied the whole log (`replay-state`); and the
+    /// books a feed handler (`tpx_feed::FeedCore`) builds from the market data equal the
+    /// engines' (`feed-book`).
+    fn check_replay(&mut self, i: usize, last: u64) -> Check {
+        let id = self.nodes[i].id;
+        let plan = self.nodes[i].plan.clone();
+        let Some(rep) = self.nodes[i].rep_mut() else {
+            return Ok(());
+        };
+        let recs = match Self::read_log(rep, 1, last) {
+            Ok(r) => r,
+            Err(e) => return self.fail("replay-state", format!("node {id}: read: {e}")),
+        };
+        let replay = Replay::of(&plan, &recs);
+        // What clients saw (fills, market data) is checked with the whole client view only
+        // (the classic model checks `acknowledgeable_seq` alone, the planted bugs' profiles
+        // one kind of answer).
+        let client_view = self.cfg.client_acks == AckCheck::All;
+        for (k, node, step) in self.fills_seen.iter().filter(|_| client_view) {
+            if !replay.fills.contains(k) {
+                return self.fail(
+                    "fill-not-in-replay",
+                    format!(
+                        "a fill node {node} reported at step {step} (account {}, trade {:#x}, \
+                         order {:#x}, qty {} @ {}) is not in node {id}'s log replayed \
+                         ({} records)",
+                        k.0,
+                        k.1,
+                        k.2,
+                        k.4,
+                        k.5,
+                        recs.len()
+                    ),
+                );
+            }
+        }
+        let mut replay_md: HashMap<(u32, u64), &[u8]> = HashMap::new();
+        let packets: Vec<Vec<Vec<u8>>> = replay
+            .packets
+            .iter()
+            .map(|l| l.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .collect();
+        for (s, list) in packets.iter().enumerate() {
+            for p in list {
+                if let Ok(h) = decode_packet_header(p) {
+                    if h.message_count > 0 {
+                        replay_md.insert((s as u32, h.first_seq), p);
+                    }
+                }
+            }
+        }
+        for (&(node, s, first), p) in self.md_seen.iter().filter(|_| client_view) {
+            match replay_md.get(&(s, first)) {
+                Some(q) if *q == p.as_slice() => {}
+                _ => {
+                    return self.fail(
+                        "md-not-in-replay",
+                        format!(
+                            "node {node} sent shard {s}'s market-data packet at seq {first}, \
+                             which node {id}'s log replayed does not give"
+                        ),
+                    )
+                }
+            }
+        }
+        if client_view {
+            self.out.fills_replayed = self.fills_seen.len() as u64;
+            self.out.md_replayed = self.md_seen.len() as u64;
+        }
+        let Some(node) = self.nodes[i].node.as_ref() else {
+            return Ok(());
+        };
+        let whole = node.applied == replay.applied;
+        self.out.state_replayed = whole;
+        if whole && node.state_hash() != replay.state_hash() {
+            return self.fail(
+                "replay-state",
+                format!(
+                    "node {id}'s engines after seq {} differ from its log replayed",
+                    node.applied
+                ),
+            );
+        }
+        for (s, list) in packets.iter().enumerate() {
+            let shard = &replay.shards[s];
+            let books = match feed_books(1 + s as u32, list, &shard.instruments) {
+                Ok(b) => b,
+                Err(e) => return self.fail("feed-book", format!("shard {s}'s feed books: {e}")),
+            };
+            let engines: Vec<&Shard> = if whole {
+                vec![shard, node.shards().nth(s).expect("same plan")]
+            } else {
+                vec![shard]
+            };
+            for e in engines {
+                let base = u64::from(e.id) << SHARD_ORDER_ID_SHIFT;
+                for (&instrument, book) in &books {
+                    let want: Vec<(u64, u8, i64, u64)> = engine_book(&e.engine, instrument, base)
+                        .iter()
+                        .map(|o| (o.order_id, o.side as u8, o.price, o.qty))
+                        .collect();
+                    let got: Vec<(u64, u8, i64, u64)> = book
+                        .iter()
+                        .map(|o| (o.order_id, o.side as u8, o.price, o.qty))
+                        .collect();
+                    if want != got {
+                        return self.fail(
+                            "feed-book",
+                            format!(
+                                "instrument {instrument}: the feed's book ({} orders) is not \
+                                 the engine's ({} orders, node {id}'s shard {s}{})",
+                                got.len(),
+                                want.len(),
+                                if std::ptr::eq(e, shard) {
+                                    " replayed"
+                                } else {
+                                    ""
+                                }
+                            ),
+                        );
+                    }
+                }
+            }
+            self.out.books_checked += books.len() as u64;
         }
         Ok(())
     }
@@ -1373,7 +1602,17 @@ impl Sim {
         self.out.steps = self.step;
         self.out.net_resets = self.net.counters().1;
         self.out.stale_msgs = self.net.stale_sent();
-        self.out.fills = self.nodes.iter().map(|n| n.app.fills()).sum();
+        self.out.fills = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.node.as_ref())
+            .map(|n| {
+                n.shared
+                    .stats
+                    .trades
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
+            .sum();
         self.out.trace_hash = self.trace;
         self.out
     }

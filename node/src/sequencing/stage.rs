@@ -26,8 +26,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tpx_sequencer::{
-    FileStorage, LogConfig, LogReader, LogSink, Replica, ReplicaConfig, ReplicaEvent, Role,
-    SubmitError, SystemClock, TcpTransport, ThreadedLog, WitnessServer, WriteMode, WITNESS_ID,
+    Clock, FileStorage, LogConfig, LogReader, LogSink, Replica, ReplicaConfig, ReplicaEvent, Role,
+    Storage, SubmitError, SystemClock, TcpTransport, ThreadedLog, Transport, WitnessServer,
+    WriteMode, WITNESS_ID,
 };
 use tpx_wire::enums::RejectReason;
 use tpx_wire::log_record::{Input, Tick};
@@ -53,8 +54,6 @@ const QUIET_POLL_NS: u64 = 20_000;
 /// How often (the core's monotonic clock) an idle primary checks whether a GTD order is due
 /// with no record to carry the log's time past its expiry (see `SequencerStage::tick_if_due`).
 const TICK_CHECK_NS: u64 = 1_000_000;
-
-type NodeReplica = Replica<NodeLog, NodeTransport, SystemClock>;
 
 /// How a node starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,8 +97,17 @@ pub struct StageRings {
 }
 
 /// The sequencing stage: the replica and what it keeps around it, and its rings.
-pub struct SequencerStage {
-    replica: NodeReplica,
+///
+/// The node runs it over its file log, TCP and the system clock (the defaults, built by
+/// [`SequencerStage::open`]); the simulator (`tpx-sim`) runs the same stage over a simulated
+/// log, network and clock ([`SequencerStage::over`]).
+pub struct SequencerStage<
+    L: LogSink = NodeLog,
+    T: Transport = NodeTransport,
+    C: Clock = SystemClock,
+    S: Storage = FileStorage,
+> {
+    replica: Replica<L, T, C>,
     inputs: Vec<Consumer<Request>>,
     /// By shard id.
     outputs: Vec<Producer<Sequenced>>,
@@ -114,9 +122,9 @@ pub struct SequencerStage {
     /// An idle primary checks for a due GTD expiry next at this `now_ns`.
     next_tick_check_ns: u64,
     /// A single node's in-process witness.
-    witness: Option<WitnessServer<NodeTransport, SystemClock>>,
+    witness: Option<WitnessServer<T, C>>,
     /// The recovered log, replayed into the shards before the replica runs.
-    replay: Option<LogReader<FileStorage>>,
+    replay: Option<LogReader<S>>,
     replay_upto: u64,
     replayed: u64,
     meta: VecDeque<LocalMeta>,
@@ -139,9 +147,13 @@ pub struct SequencerStage {
     printed: Option<(bool, u64, u32)>,
     /// The witness's last refusal printed (a `DENIED` line when it changes).
     printed_denial: Option<(tpx_sequencer::proto::DenyReason, u64, u32)>,
+    /// Prints no ROLE / DENIED / REPLAYED lines (the simulator runs thousands of nodes).
+    quiet: bool,
 }
 
-impl std::fmt::Debug for SequencerStage {
+impl<L: LogSink, T: Transport, C: Clock, S: Storage> std::fmt::Debug
+    for SequencerStage<L, T, C, S>
+{
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SequencerStage")
             .field("replica", &self.replica)
@@ -285,10 +297,6 @@ impl SequencerStage {
         };
         let replica = Replica::new(rcfg, log, net, clock, last, want_primary)
             .map_err(|e| format!("starting the replica: {e}"))?;
-        shared.active.store(false, Ordering::Release);
-        // Market data: a standby numbers and rings the same packets but sends none, so the md
-        // sequence continues exactly when it takes over (see "Market data" in ARCHITECTURE.md).
-        shared.md_active.store(false, Ordering::Release);
         let place = if in_memory {
             "in memory".to_string()
         } else {
@@ -299,16 +307,54 @@ impl SequencerStage {
             cfg.durability()?,
             if want_primary { "candidate" } else { "standby" }
         ));
+        let mut stage = SequencerStage::over(replica, replay, last, rings, shared, cfg.node_id);
+        stage.witness = witness;
+        Ok(stage)
+    }
+
+    /// Waits (bounded) for the writer to make everything appended durable (at shutdown).
+    pub fn sync(&mut self) {
+        let _ = self.replica.log().sync(std::time::Duration::from_secs(2));
+    }
+
+    /// The replication transport's descriptors (listener, peer and witness connections), for
+    /// the core's sleep set: a parked standby wakes when the primary sends, not at its next
+    /// timeout. None for the in-process transport (a single node).
+    pub fn poll_fds(&mut self, out: &mut Vec<libc::pollfd>) {
+        if let NodeTransport::Tcp(t) = self.replica.transport_mut() {
+            t.poll_fds(out);
+        }
+    }
+}
+
+impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> {
+    /// The stage over `replica` (created with `last` as its applied seq), its rings and the
+    /// node's shared state; `replay` reads the recovered log, whose records `1..=last` the
+    /// stage hands to the shards before it runs the replica. [`SequencerStage::open`] builds
+    /// the node's; the simulator builds one over its simulated log, network and clock.
+    pub fn over(
+        replica: Replica<L, T, C>,
+        replay: Option<LogReader<S>>,
+        last: u64,
+        rings: StageRings,
+        shared: Arc<NodeState>,
+        node_id: u32,
+    ) -> Self {
+        shared.active.store(false, Ordering::Release);
+        // Market data: a standby numbers and rings the same packets but sends none, so the md
+        // sequence continues exactly when it takes over (see "Market data" in ARCHITECTURE.md).
+        shared.md_active.store(false, Ordering::Release);
         let StageRings {
             inputs,
             outputs,
             rejects,
         } = rings;
         let reject_wake = rejects.iter().map(|_| None).collect();
+        let replay = replay.filter(|_| last > 0);
         if replay.is_none() {
             shared.replay_done.store(true, Ordering::Release);
         }
-        Ok(SequencerStage {
+        SequencerStage {
             replica,
             shard_wake: outputs.iter().map(|_| None).collect(),
             pushed: vec![false; outputs.len()],
@@ -317,7 +363,7 @@ impl SequencerStage {
             next_input: 0,
             next_poll_ns: 0,
             next_tick_check_ns: 0,
-            witness,
+            witness: None,
             replay,
             replay_upto: last,
             replayed: 0,
@@ -330,10 +376,33 @@ impl SequencerStage {
             rejects,
             reject_wake,
             shared,
-            node_id: cfg.node_id,
+            node_id,
             printed: None,
             printed_denial: None,
-        })
+            quiet: false,
+        }
+    }
+
+    /// Prints none of the stage's lines (ROLE, DENIED, REPLAYED, ...): the simulator.
+    pub fn quiet(mut self) -> Self {
+        self.quiet = true;
+        self
+    }
+
+    fn say(&self, line: std::fmt::Arguments<'_>) {
+        if !self.quiet {
+            say(line);
+        }
+    }
+
+    /// Whether the recovered log is still being replayed into the shards.
+    pub fn replaying(&self) -> bool {
+        self.replay.is_some()
+    }
+
+    /// The replica (the simulator reads and damages its log).
+    pub fn replica_mut(&mut self) -> &mut Replica<L, T, C> {
+        &mut self.replica
     }
 
     /// Doorbells of the shards' cores, by shard id, and of the gateways' cores, by gateway
@@ -353,16 +422,7 @@ impl SequencerStage {
         self.applied.saturating_sub(self.replay_upto)
     }
 
-    /// The replication transport's descriptors (listener, peer and witness connections), for
-    /// the core's sleep set: a parked standby wakes when the primary sends, not at its next
-    /// timeout. None for the in-process transport (a single node).
-    pub fn poll_fds(&mut self, out: &mut Vec<libc::pollfd>) {
-        if let NodeTransport::Tcp(t) = self.replica.transport_mut() {
-            t.poll_fds(out);
-        }
-    }
-
-    pub fn replica(&self) -> &NodeReplica {
+    pub fn replica(&self) -> &Replica<L, T, C> {
         &self.replica
     }
 
@@ -447,7 +507,9 @@ impl SequencerStage {
                         break;
                     }
                     Err(e) => {
-                        say(format_args!("tpx node: LOGERROR replay: {e}"));
+                        if !self.quiet {
+                            say(format_args!("tpx node: LOGERROR replay: {e}"));
+                        }
                         self.shared.shutdown.store(true, Ordering::Relaxed);
                         return 1;
                     }
@@ -456,7 +518,7 @@ impl SequencerStage {
             if done || *feed.applied >= self.replay_upto {
                 self.replay = None;
                 self.shared.replay_done.store(true, Ordering::Release);
-                say(format_args!(
+                self.say(format_args!(
                     "tpx node: REPLAYED {} records into the shards",
                     self.replayed
                 ));
@@ -617,7 +679,7 @@ impl SequencerStage {
                     self.shared.active.store(true, Ordering::Release);
                     self.shared.md_active.store(true, Ordering::Release);
                     self.printed = Some((true, term, self.node_id));
-                    say(format_args!(
+                    self.say(format_args!(
                         "tpx node: ROLE primary node={} term={term} last_seq={last_seq}",
                         self.node_id
                     ));
@@ -628,16 +690,16 @@ impl SequencerStage {
                     self.shared.md_active.store(false, Ordering::Release);
                     if self.printed != Some((false, term, primary)) {
                         self.printed = Some((false, term, primary));
-                        say(format_args!(
+                        self.say(format_args!(
                             "tpx node: ROLE standby node={} term={term} primary={primary}",
                             self.node_id
                         ));
                     }
                 }
                 ReplicaEvent::Truncated { to_seq } => {
-                    say(format_args!("tpx node: TRUNCATED to_seq={to_seq}"));
+                    self.say(format_args!("tpx node: TRUNCATED to_seq={to_seq}"));
                 }
-                ReplicaEvent::LogError(e) => say(format_args!("tpx node: LOGERROR {e}")),
+                ReplicaEvent::LogError(e) => self.say(format_args!("tpx node: LOGERROR {e}")),
             }
         }
         let denial = self.replica.last_denial();
@@ -646,7 +708,7 @@ impl SequencerStage {
             if let Some((reason, term, holder)) = denial {
                 // `MissingAcked`: this node may lack acknowledged records; it waits for the
                 // node that holds them (OPERATIONS.md, "Restart policy").
-                say(format_args!(
+                self.say(format_args!(
                     "tpx node: DENIED node={} reason={reason:?} witness_term={term} holder={holder}",
                     self.node_id
                 ));
@@ -654,7 +716,7 @@ impl SequencerStage {
         }
         n += self.answer_waiting();
         if let Some(seq) = self.rewound.take() {
-            say(format_args!(
+            self.say(format_args!(
                 "tpx node: REJOIN the shards applied records past seq {seq}, which the new term \
                  cut from the log: exiting with status {EXIT_REJOIN} (restart as standby)"
             ));
@@ -728,11 +790,6 @@ impl SequencerStage {
             n += 1;
         }
         n
-    }
-
-    /// Waits (bounded) for the writer to make everything appended durable (at shutdown).
-    pub fn sync(&mut self) {
-        let _ = self.replica.log().sync(std::time::Duration::from_secs(2));
     }
 }
 

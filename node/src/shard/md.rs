@@ -24,8 +24,9 @@ use std::sync::{Arc, Mutex};
 
 use tpx_engine::{Engine, EngineInput, EventSink, InstrumentId, InstrumentSpec};
 use tpx_md::{
-    AeronChannels, AeronSetup, ChannelConfig, DriverConfig, DriverIdle, DriverThreading,
-    DropFilter, EmbeddedDriver, MdInstrument, MdPublisher, PublisherConfig, RetransmitConfig, Tee,
+    AeronChannels, AeronSetup, AeronTransport, Channel, ChannelConfig, DriverConfig, DriverIdle,
+    DriverThreading, DropFilter, EmbeddedDriver, MdInstrument, MdPublisher, MdTransport,
+    PublisherConfig, RetransmitConfig, SendOutcome, Tee,
 };
 use tpx_wire::{Side, Symbol};
 
@@ -156,8 +157,15 @@ impl NodeMd {
                     cfg.snapshot_stream(shard) as i32,
                 )),
             };
-            let mut publisher = MdPublisher::connect(pcfg, &channels)
+            // As `MdPublisher::connect`: packets cut at the publications' largest
+            // unfragmented message.
+            let transport = AeronTransport::connect(&channels)
                 .map_err(|e| format!("md: shard {shard} publisher: {e}"))?;
+            let mut pcfg = pcfg;
+            pcfg.max_packet_len = pcfg.max_packet_len.min(transport.max_payload());
+            let mut publisher = MdPublisher::new(pcfg, ShardMdOut::Aeron(transport))
+                .map_err(|e| format!("md: shard {shard} publisher: {e}"))?
+                .with_feed_b(channels.b.is_some());
             if let Some(f) = filters.as_ref() {
                 publisher.set_drop_filter(Some(f(shard)));
             }
@@ -222,15 +230,67 @@ impl NodeMd {
     }
 }
 
+/// Feed A's packets kept in memory, in the order sent (the owner takes them).
+pub type MemoryPackets = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// Where a shard's packets go: Aeron (the node), or memory (the simulator, `tpx-sim`).
+/// Built once per shard and never moved on the hot path: the Aeron variant stays inline (no
+/// pointer to chase per packet) although it is much larger than the other.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum ShardMdOut {
+    Aeron(AeronTransport),
+    /// Feed A only, no snapshot subscriber (the snapshot loop idles).
+    Memory(MemoryPackets),
+}
+
+impl MdTransport for ShardMdOut {
+    #[inline]
+    fn send(&mut self, channel: Channel, packet: &[u8]) -> SendOutcome {
+        match self {
+            ShardMdOut::Aeron(t) => t.send(channel, packet),
+            ShardMdOut::Memory(m) if channel == Channel::A => {
+                m.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(packet.to_vec());
+                SendOutcome::Sent
+            }
+            ShardMdOut::Memory(_) => SendOutcome::NotConnected,
+        }
+    }
+
+    fn is_connected(&self, channel: Channel) -> bool {
+        match self {
+            ShardMdOut::Aeron(t) => t.is_connected(channel),
+            ShardMdOut::Memory(_) => channel == Channel::A,
+        }
+    }
+}
+
 /// What a shard owns: its publisher and where it reports.
 #[derive(Debug)]
 pub struct ShardMd {
-    publisher: MdPublisher,
+    publisher: MdPublisher<ShardMdOut>,
     counters: Arc<ShardMdCounters>,
     final_books: Arc<Mutex<Books>>,
 }
 
 impl ShardMd {
+    /// A shard's publisher whose feed A goes to memory (no media driver, no retransmission
+    /// server: `pcfg.retransmit` is ignored): the simulator's. Returns the packets' list.
+    pub fn in_memory(mut pcfg: PublisherConfig) -> Result<(ShardMd, MemoryPackets), String> {
+        pcfg.retransmit = None;
+        let packets = MemoryPackets::default();
+        let publisher = MdPublisher::new(pcfg, ShardMdOut::Memory(packets.clone()))
+            .map_err(|e| format!("md: publisher: {e}"))?;
+        let md = ShardMd {
+            publisher,
+            counters: Arc::new(ShardMdCounters::default()),
+            final_books: Arc::new(Mutex::new(Books::new())),
+        };
+        Ok((md, packets))
+    }
+
     /// One command through the engine, its events to `reports` and to the publisher; the
     /// command's messages leave in one packet (A, then B) before this returns. Never blocks:
     /// `offer` either takes the packet or says why not (counted; the ring keeps it).
@@ -283,8 +343,8 @@ impl ShardMd {
         n
     }
 
-    /// The publisher (counters, state, `next_seq`).
-    pub fn publisher(&self) -> &MdPublisher {
+    /// The publisher (counters, state, `next_seq`, its retransmission ring).
+    pub fn publisher(&self) -> &MdPublisher<ShardMdOut> {
         &self.publisher
     }
 
