@@ -9,8 +9,7 @@ use tpx_engine::{
     EngineConfig, FeeRate, InstrumentKind, InstrumentRisk, InstrumentSpec, RiskConfig,
 };
 use tpx_md::{MdInstrument, PublisherConfig};
-use tpx_node::msg::{Report, ReportKind, Request, Sequenced, NO_SESSION};
-use tpx_node::sequencing::feed::shard_of_origin;
+use tpx_node::msg::{Report, ReportKind};
 use tpx_node::shard::apply::{Shard, SHARD_ORDER_ID_SHIFT};
 use tpx_node::shard::md::{MemoryPackets, ShardMd};
 use tpx_wire::codec::Symbol;
@@ -203,35 +202,20 @@ impl Replay {
             s.md_set_active(true);
         }
         let mut fills = HashSet::new();
-        let mut applied = 0;
+        // The node's own replay: records reach the shards as the stage's feed sends them.
+        let mut replay = tpx_node::shard::replay::Replay::over(shards);
         for r in recs {
-            applied = r.meta.seq;
-            let e = Sequenced {
-                seq: r.meta.seq,
-                ts_ns: r.meta.timestamp_ns,
-                req: Request::new(
-                    NO_SESSION,
-                    shard_of_origin(r.meta.origin),
-                    r.meta.account,
-                    r.input,
-                ),
-            };
-            for s in shards.iter_mut() {
-                if e.req.shard != tpx_node::msg::ALL_SHARDS && e.req.shard != s.id {
-                    continue;
+            replay.apply(r, |_, rep| {
+                if let Some(k) = fill_key(&rep) {
+                    fills.insert(k);
                 }
-                s.apply(&e, |rep| {
-                    if let Some(k) = fill_key(&rep) {
-                        fills.insert(k);
-                    }
-                });
-            }
+            });
         }
         Replay {
-            shards,
+            shards: replay.shards,
             packets,
             fills,
-            applied,
+            applied: replay.last_seq,
         }
     }
 

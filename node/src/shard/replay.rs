@@ -29,11 +29,16 @@ impl Replay {
         let shards = (0..plan.shard_count())
             .map(|s| Shard::new(s as u16, plan.engine(s), plan.risk[s].clone()))
             .collect::<Result<_, _>>()?;
-        Ok(Replay {
+        Ok(Replay::over(shards))
+    }
+
+    /// Over shards built elsewhere (the simulator's, with market data into memory), fresh.
+    pub fn over(shards: Vec<Shard>) -> Replay {
+        Replay {
             shards,
             last_seq: 0,
             records: 0,
-        })
+        }
     }
 
     /// Applies one record; every report goes to `out` with the shard that made it.
