@@ -1,0 +1,181 @@
+//! Replica checkpoints on a shard (see ARCHITECTURE.md, "Replicas checked while running"): a
+//! `Checkpoint` record carries the state hash the primary's shard had at an earlier checkpoint
+//! record (`prev_seq`); every node applying it compares that hash with the one its own shard
+//! had at the same record, then hashes its state at this record for the next one. The record
+//! is in the log, so every node makes the same comparison against its own deterministic hash.
+
+use std::io::Write;
+use std::sync::atomic::Ordering;
+
+use tpx_engine::Engine;
+use tpx_wire::log_record::Checkpoint;
+
+use crate::runtime::state::NodeState;
+
+/// Checkpoint hashes a shard remembers (the primary names one its shard published, at most a
+/// few checkpoints back).
+const RECENT: usize = 16;
+
+/// What a checkpoint record found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// `prev_seq` 0: the primary had no hash yet; nothing compared.
+    First,
+    /// Equal hashes at `prev_seq`.
+    Matched,
+    /// This shard's hash at `prev_seq` (`mine`) differs from the log's.
+    Diverged { mine: u64 },
+    /// No hash remembered for `prev_seq` (this node did not apply that checkpoint: it started
+    /// after it); nothing compared.
+    NotRemembered,
+}
+
+/// A shard's recent checkpoint hashes: `(seq, hash)`, a ring.
+#[derive(Debug)]
+pub struct ShardCheckpoints {
+    shard: u16,
+    recent: [(u64, u64); RECENT],
+    next: usize,
+    /// Test-only (debug builds): `TPX_TEST_DIVERGE=<shard>:<seq>` changes this shard's engine
+    /// outside the log at the first order record at or after `seq` (see [`Self::plant`]).
+    plant_at: Option<u64>,
+}
+
+impl ShardCheckpoints {
+    pub fn new(shard: u16) -> ShardCheckpoints {
+        ShardCheckpoints {
+            shard,
+            recent: [(0, 0); RECENT],
+            next: 0,
+            plant_at: plant_from_env(shard),
+        }
+    }
+
+    /// Compares the log's hash for `cp.prev_seq` with this shard's.
+    pub fn compare(&self, cp: &Checkpoint) -> Verdict {
+        if cp.prev_seq == 0 {
+            return Verdict::First;
+        }
+        match self.recent.iter().find(|(s, _)| *s == cp.prev_seq) {
+            None => Verdict::NotRemembered,
+            Some((_, h)) if *h == cp.prev_hash => Verdict::Matched,
+            Some((_, h)) => Verdict::Diverged { mine: *h },
+        }
+    }
+
+    /// Remembers this shard's hash at checkpoint record `seq`.
+    pub fn remember(&mut self, seq: u64, hash: u64) {
+        self.recent[self.next] = (seq, hash);
+        self.next = (self.next + 1) % RECENT;
+    }
+
+    /// Applies checkpoint record `seq`: compares, hashes `engine` (every record before `seq`
+    /// applied), remembers and publishes the hash; a mismatch is printed and counted in
+    /// `shared.checkpoints.diverged`.
+    pub fn apply(&mut self, seq: u64, cp: &Checkpoint, engine: &Engine, shared: &NodeState) {
+        let verdict = self.compare(cp);
+        let c = &shared.checkpoints;
+        match verdict {
+            Verdict::Matched => {
+                c.matched.fetch_add(1, Ordering::Relaxed);
+            }
+            Verdict::Diverged { mine } => {
+                c.diverged.fetch_add(1, Ordering::Relaxed);
+                say(format_args!(
+                    "tpx node: DIVERGED shard={} seq={} at_seq={} mine={mine:#018x} log={:#018x}",
+                    self.shard, seq, cp.prev_seq, cp.prev_hash
+                ));
+            }
+            Verdict::First | Verdict::NotRemembered => {}
+        }
+        let hash = engine.state_hash();
+        self.remember(seq, hash);
+        c.publish(usize::from(self.shard), seq, hash);
+    }
+
+    /// Test-only (the binary built with debug assertions, `TPX_TEST_DIVERGE` set): at the first
+    /// new order at or after the configured seq, applies that order a second time (under
+    /// another `cl_ord_id`) to `engine` without a log record: this node's state now differs
+    /// from every other's.
+    pub fn plant(
+        &mut self,
+        seq: u64,
+        input: &tpx_wire::log_record::Input,
+        account: u32,
+        engine: &mut Engine,
+    ) {
+        let Some(at) = self.plant_at else {
+            return;
+        };
+        let Some(o) = input.new_order() else {
+            return;
+        };
+        if seq < at {
+            return;
+        }
+        self.plant_at = None;
+        // The record's own order again under another id: accepted wherever the original is.
+        let planted =
+            tpx_wire::log_record::Input::EnterOrderExt(tpx_wire::order_entry::EnterOrderExt {
+                cl_ord_id: u64::MAX - 1,
+                oco_cl_ord_id: 0,
+                ..o
+            });
+        let mut events: Vec<tpx_engine::Event> = Vec::new();
+        if let Some(input) = tpx_sequencer::apply::engine_input(&planted, account) {
+            engine.apply(0, &input, &mut events);
+        }
+        say(format_args!(
+            "tpx node: TEST planted a divergence in shard={} at seq={seq}: {:?}",
+            self.shard,
+            events.first()
+        ));
+    }
+}
+
+/// `TPX_TEST_DIVERGE=<shard>:<seq>`, read only by a binary built with debug assertions.
+fn plant_from_env(shard: u16) -> Option<u64> {
+    if !cfg!(debug_assertions) {
+        return None;
+    }
+    let v = std::env::var("TPX_TEST_DIVERGE").ok()?;
+    let (s, q) = v.split_once(':')?;
+    (s.parse::<u16>().ok()? == shard).then_some(q.parse::<u64>().ok()?)
+}
+
+fn say(line: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_fmt(line);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cp(prev_seq: u64, prev_hash: u64) -> Checkpoint {
+        Checkpoint {
+            prev_seq,
+            prev_hash,
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_compares_the_hash_remembered_at_its_prev_seq() {
+        let mut c = ShardCheckpoints::new(0);
+        assert_eq!(c.compare(&cp(0, 0)), Verdict::First);
+        assert_eq!(c.compare(&cp(10, 7)), Verdict::NotRemembered);
+        c.remember(10, 7);
+        c.remember(20, 8);
+        assert_eq!(c.compare(&cp(10, 7)), Verdict::Matched);
+        assert_eq!(c.compare(&cp(20, 8)), Verdict::Matched);
+        assert_eq!(c.compare(&cp(20, 9)), Verdict::Diverged { mine: 8 });
+        // The ring forgets the oldest.
+        for k in 0..RECENT as u64 {
+            c.remember(100 + k, k);
+        }
+        assert_eq!(c.compare(&cp(10, 7)), Verdict::NotRemembered);
+        assert_eq!(c.compare(&cp(100, 0)), Verdict::Matched);
+    }
+}
