@@ -10,6 +10,7 @@ use std::time::Duration;
 use tpx_client::{req, token_from_str, Client, ClientConfig};
 use tpx_node::gateway::accounts::{demo_accounts, demo_accounts_file};
 use tpx_sequencer::{FileStorage, LogReader, WriteMode};
+use tpx_wire::enums::RejectReason;
 use tpx_wire::log_record::Input;
 use tpx_wire::replies::ServerMessage;
 
@@ -52,10 +53,18 @@ fn run(plant: bool) {
     let cpu = |k: usize| cpus.get(k % cpus.len().max(1)).copied().unwrap_or(0);
     let w = free_port();
     let repl = [free_port(), free_port()];
-    let extra = format!("checkpoint_every = {EVERY}\n");
+    let metrics = free_port();
+    let extra = |k: usize| {
+        let prom = if k == 1 {
+            format!("[stats]\nprometheus = \"{metrics}\"\n")
+        } else {
+            String::new()
+        };
+        format!("checkpoint_every = {EVERY}\n{prom}")
+    };
     let cfgs = [
-        node_config_with(dir.path(), 0, cpu(0), repl, w, &extra),
-        node_config_with(dir.path(), 1, cpu(1), repl, w, &extra),
+        node_config_with(dir.path(), 0, cpu(0), repl, w, &extra(0)),
+        node_config_with(dir.path(), 1, cpu(1), repl, w, &extra(1)),
     ];
     let w_s = w.to_string();
     let _witness = Proc::start(
@@ -94,11 +103,22 @@ fn run(plant: bool) {
     for cl in 1..=ORDERS {
         c.send(&req::enter(order(cl))).unwrap();
         // One at a time: the log interleaves the checkpoints with them.
+        let mut tries = 0;
         loop {
             match c.recv(WAIT).unwrap() {
                 ServerMessage::OrderAccepted(_) => {
                     accepted += 1;
                     break;
+                }
+                // A loaded machine can stall the primary past its lease for a moment: the
+                // request was not sequenced; send it again.
+                ServerMessage::OrderRejected(r)
+                    if r.reason == RejectReason::Unavailable && tries < 20 =>
+                {
+                    eprintln!("order {cl} unavailable: sent again");
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(50));
+                    c.send(&req::enter(order(cl))).unwrap();
                 }
                 ServerMessage::OrderRejected(r) => panic!("rejected {r:?}"),
                 _ => {}
@@ -121,6 +141,13 @@ fn run(plant: bool) {
             "caught at {seq}, planted at {at}: {line}"
         );
         standby.expect("UNPROMOTABLE node=2");
+        let m = scrape(metrics);
+        assert_eq!(metric(&m, "tpx_node_diverged"), 1, "{m}");
+        assert!(
+            metric(&m, "tpx_node_checkpoint_mismatches_total") >= 1,
+            "{m}"
+        );
+        assert!(metric(&m, "tpx_node_checkpoint_seq") >= seq, "{m}");
         assert!(
             primary
                 .within("DIVERGED", Duration::from_millis(10))
@@ -154,6 +181,27 @@ fn run(plant: bool) {
     } else {
         assert!(promoted.is_some(), "the standby did not take over");
     }
+}
+
+/// The standby's Prometheus page.
+fn scrape(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// A metric's value on a Prometheus page.
+fn metric(page: &str, name: &str) -> u64 {
+    let key = format!("{name} ");
+    page.lines()
+        .find_map(|l| l.strip_prefix(key.as_str()))
+        .unwrap_or_else(|| panic!("no {name}"))
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// The number after `key` in a line.

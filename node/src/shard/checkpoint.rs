@@ -82,7 +82,7 @@ impl ShardCheckpoints {
             Verdict::Diverged { mine } => {
                 c.diverged.fetch_add(1, Ordering::Relaxed);
                 say(format_args!(
-                    "tpx node: DIVERGED shard={} seq={} at_seq={} mine={mine:#018x} log={:#018x}",
+                    "tpx node: DIVERGED shard={} seq={} at_seq={} mine={mine:016x} log={:016x}",
                     self.shard, seq, cp.prev_seq, cp.prev_hash
                 ));
             }
@@ -177,5 +177,76 @@ mod tests {
         }
         assert_eq!(c.compare(&cp(10, 7)), Verdict::NotRemembered);
         assert_eq!(c.compare(&cp(100, 0)), Verdict::Matched);
+    }
+}
+
+#[cfg(test)]
+mod cost {
+    use tpx_engine::{Engine, EngineConfig, InstrumentKind, InstrumentSpec};
+    use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
+    use tpx_wire::log_record::Input;
+    use tpx_wire::order_entry::EnterOrder;
+
+    /// What a checkpoint costs the shard core: `state_hash()` of a book of `RESTING` orders
+    /// (ARCHITECTURE.md quotes it). `cargo test -p tpx-node --release --lib -- --ignored
+    /// state_hash_cost --nocapture`.
+    #[test]
+    #[ignore]
+    fn state_hash_cost() {
+        const RESTING: u64 = 100_000;
+        let spec = |id| InstrumentSpec {
+            id,
+            kind: InstrumentKind::Spot { base: id, quote: 0 },
+            tick_size: 1,
+            lot_size: 1,
+            min_price: 1,
+            max_price: 1_000_000,
+            min_qty: 1,
+            max_qty: 1_000_000,
+            min_notional: 0,
+        };
+        let mut e = Engine::new(EngineConfig {
+            instruments: vec![spec(1), spec(2)],
+            max_orders: 2 * RESTING as u32,
+            max_accounts: 64,
+        })
+        .unwrap();
+        let mut sink = Vec::new();
+        for k in 0..RESTING {
+            let buy = k % 2 == 0;
+            let o = EnterOrder {
+                cl_ord_id: k + 1,
+                instrument: 1 + (k % 4 / 2) as u32,
+                side: if buy { Side::Buy } else { Side::Sell },
+                kind: OrderKind::Limit,
+                price: if buy {
+                    50_000 - (k % 1000) as i64
+                } else {
+                    50_001 + (k % 1000) as i64
+                },
+                qty: 1 + k % 7,
+                tif: TimeInForce::Gtc,
+                post_only: false,
+                reduce_only: false,
+                stp: StpMode::None,
+            };
+            let input =
+                tpx_sequencer::apply::engine_input(&Input::EnterOrder(o), 1 + (k % 32) as u32)
+                    .unwrap();
+            e.apply(1, &input, &mut sink);
+            sink.clear();
+        }
+        let mut ns = Vec::new();
+        for _ in 0..21 {
+            let t0 = crate::runtime::clock::now_ns();
+            std::hint::black_box(e.state_hash());
+            ns.push(crate::runtime::clock::now_ns() - t0);
+        }
+        ns.sort_unstable();
+        eprintln!(
+            "state_hash of {RESTING} resting orders: median {} us, max {} us",
+            ns[10] / 1_000,
+            ns[20] / 1_000
+        );
     }
 }
