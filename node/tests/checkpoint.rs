@@ -141,6 +141,24 @@ fn run(plant: bool) {
             "caught at {seq}, planted at {at}: {line}"
         );
         standby.expect("UNPROMOTABLE node=2");
+        // The diverged shard's state is kept next to the log, readable as a snapshot image.
+        let img = standby.expect("DIVERGED image of shard=0 written to ");
+        let path = img.rsplit(' ').next().unwrap();
+        assert!(
+            path.ends_with(&format!("diverged-shard0-seq{seq}.img")),
+            "{img}"
+        );
+        let bytes = std::fs::read(path).unwrap();
+        let snap = tpx_sequencer::snapshot::decode_snapshot(&bytes).unwrap();
+        assert_eq!(snap.seq, seq - 1);
+        let planted_order = snap
+            .engine
+            .instruments
+            .iter()
+            .flat_map(|i| &i.orders)
+            .filter(|o| o.cl_ord_id == u64::MAX - 1)
+            .count();
+        assert_eq!(planted_order, 1, "the image holds the planted order");
         let m = scrape(metrics);
         assert_eq!(metric(&m, "tpx_node_diverged"), 1, "{m}");
         assert!(

@@ -39,6 +39,11 @@ pub struct ShardCheckpoints {
     /// Test-only (debug builds): `TPX_TEST_DIVERGE=<shard>:<seq>` changes this shard's engine
     /// outside the log at the first order record at or after `seq` (see [`Self::plant`]).
     plant_at: Option<u64>,
+    /// Where the first mismatch writes this shard's engine image (`diverged-shard<K>-seq<S>.img`,
+    /// the snapshot format of `tpx_sequencer::snapshot`); `None`: not written.
+    pub image_dir: Option<std::path::PathBuf>,
+    /// An image was written (once per process).
+    image_written: bool,
 }
 
 impl ShardCheckpoints {
@@ -48,6 +53,8 @@ impl ShardCheckpoints {
             recent: [(0, 0); RECENT],
             next: 0,
             plant_at: plant_from_env(shard),
+            image_dir: None,
+            image_written: false,
         }
     }
 
@@ -85,12 +92,48 @@ impl ShardCheckpoints {
                     "tpx node: DIVERGED shard={} seq={} at_seq={} mine={mine:016x} log={:016x}",
                     self.shard, seq, cp.prev_seq, cp.prev_hash
                 ));
+                self.write_image(seq, engine);
             }
             Verdict::First | Verdict::NotRemembered => {}
         }
         let hash = engine.state_hash();
         self.remember(seq, hash);
         c.publish(usize::from(self.shard), seq, hash);
+    }
+
+    /// The first mismatch keeps this shard's state for diagnosis: its engine image as of
+    /// record `seq` (every record before it applied; the log's state there is what `tpx replay
+    /// --to-seq` rebuilds). Blocking file IO on the shard core, once per process.
+    fn write_image(&mut self, seq: u64, engine: &Engine) {
+        let Some(dir) = &self.image_dir else {
+            return;
+        };
+        if std::mem::replace(&mut self.image_written, true) {
+            return;
+        }
+        let path = dir.join(format!("diverged-shard{}-seq{seq}.img", self.shard));
+        let snap = tpx_sequencer::snapshot::Snapshot::of(
+            seq.saturating_sub(1),
+            0,
+            0,
+            engine,
+            &tpx_sequencer::replica::Dedup::default(),
+        );
+        let written = tpx_sequencer::snapshot::encode_snapshot(&snap)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| std::fs::write(&path, bytes).map_err(|e| e.to_string()));
+        match written {
+            Ok(()) => say(format_args!(
+                "tpx node: DIVERGED image of shard={} written to {}",
+                self.shard,
+                path.display()
+            )),
+            Err(e) => say(format_args!(
+                "tpx node: DIVERGED image of shard={} not written ({}): {e}",
+                self.shard,
+                path.display()
+            )),
+        }
     }
 
     /// Test-only (the binary built with debug assertions, `TPX_TEST_DIVERGE` set): at the first

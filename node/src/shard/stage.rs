@@ -74,6 +74,12 @@ impl ShardStage {
         &self.shard
     }
 
+    /// Where a diverged shard writes its engine image (the log's folder; `None`: nowhere).
+    pub fn with_image_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.checks.image_dir = dir;
+        self
+    }
+
     /// Doorbells of the gateways' cores, by gateway number (`None`: same core, or spin mode).
     pub fn with_wake(mut self, wake: Vec<Option<Arc<Doorbell>>>) -> Self {
         self.wake = wake;
