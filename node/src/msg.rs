@@ -92,6 +92,7 @@ impl Request {
             | Input::Resume(_)
             | Input::SetReferencePrice(_)
             | Input::Tick(_)
+            | Input::Checkpoint(_)
             | Input::TermStart(_) => return None,
             admin => (admin_kind(admin)?, self.request_id),
         })

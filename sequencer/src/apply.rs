@@ -10,7 +10,8 @@ use crate::storage::Storage;
 
 /// The engine input for a log input acting for `account` (the record's): the one wire →
 /// engine conversion of an input, used wherever a record is applied (the node's shards, this
-/// crate's engine copy, the simulator). `None`: a record with no engine input (`TermStart`).
+/// crate's engine copy, the simulator). `None`: a record with no engine input (`TermStart`,
+/// `Checkpoint`).
 pub fn engine_input(input: &Input, account: u32) -> Option<EngineInput> {
     Some(EngineInput::Command(match *input {
         Input::EnterOrder(m) => Command::NewOrder(new_order(&EnterOrderExt::plain(&m), account)),
@@ -87,7 +88,7 @@ pub fn engine_input(input: &Input, account: u32) -> Option<EngineInput> {
             }))
         }
         Input::Tick(_) => Command::Tick,
-        Input::TermStart(_) => return None,
+        Input::TermStart(_) | Input::Checkpoint(_) => return None,
     }))
 }
 

@@ -304,6 +304,9 @@ pub struct Replica<L: LogSink, T: Transport, C: Clock> {
     /// The witness's last refusal of this node's candidacy: `(reason, term, holder)`.
     last_denial: Option<(DenyReason, u64, u32)>,
     log_failed: bool,
+    /// False once the node's state was found to differ from the log's (`forbid_promotion`):
+    /// it never asks the witness for a term again.
+    promotable: bool,
     /// A `truncate_after` failed: the next `Welcome` retries it even if it keeps everything.
     cut_pending: bool,
     events: VecDeque<ReplicaEvent>,
@@ -480,6 +483,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             inbox: Vec::with_capacity(1 << 16),
             inbox_idx: Vec::new(),
             readbuf: Vec::new(),
+            promotable: true,
             hello_terms: Vec::new(),
             log,
             net,
@@ -494,6 +498,22 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             });
         }
         Ok(r)
+    }
+
+    /// Never become primary from now on: a standby or candidate stops asking the witness for a
+    /// term (a candidate goes back to standby; a grant still in flight is ignored). For a node
+    /// whose state is known to be wrong (a replica checkpoint mismatch): it keeps following
+    /// the log, but must not serve it. A primary keeps its term.
+    pub fn forbid_promotion(&mut self) {
+        self.promotable = false;
+        if self.role == Role::Candidate {
+            self.role = Role::Standby;
+        }
+    }
+
+    /// False after [`Replica::forbid_promotion`].
+    pub fn promotable(&self) -> bool {
+        self.promotable
     }
 
     pub fn role(&self) -> Role {
@@ -1012,7 +1032,10 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             Msg::Granted { term, lease_ns } => {
                 // The grant is stored before this node acts as its primary; if it cannot be,
                 // the node stays a candidate (asking again re-grants the same term to it).
-                if self.role == Role::Candidate && term == self.cand_term && self.persist_term(term)
+                if self.role == Role::Candidate
+                    && self.promotable
+                    && term == self.cand_term
+                    && self.persist_term(term)
                 {
                     self.become_primary(term, lease_ns, self.promote_sent_ns, app);
                 }
@@ -1291,6 +1314,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             self.send_ack();
         }
         if self.role == Role::Standby
+            && self.promotable
             && now.saturating_sub(self.last_heard_primary_ns) > self.cfg.timeout_ns
             && now >= self.next_promote_ns
         {

@@ -283,6 +283,27 @@ fn failover_continues_the_sequence_and_loses_nothing_acknowledged() {
     );
 }
 
+/// A standby told never to be promoted (`forbid_promotion`: its state was found to differ
+/// from the log's) keeps following, and asks for no term when the primary dies.
+#[test]
+fn a_standby_forbidden_promotion_never_takes_over() {
+    let mut c = Cluster::new(Durability::Replicated);
+    c.step(100);
+    c.submit(50);
+    c.step(10);
+    c.rep(2).forbid_promotion();
+    assert!(!c.rep(2).promotable());
+    c.submit(50);
+    c.step(10);
+    assert_eq!(c.rep(2).last_seq(), c.rep(1).last_seq(), "it still follows");
+    c.crash(1);
+    for _ in 0..400 {
+        c.step(1);
+    }
+    assert_eq!(c.primary(), None, "nobody took over");
+    assert_eq!(c.rep(2).stats().promotions_asked, 0);
+}
+
 #[test]
 fn returning_old_primary_truncates_and_rejoins() {
     let mut c = Cluster::new(Durability::Replicated);

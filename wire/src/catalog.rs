@@ -9,8 +9,8 @@ use crate::codec::{EnumDesc, Layout, Symbol, Token};
 use crate::enums::*;
 use crate::error::DecodeErrorCode;
 use crate::log_record::{
-    self, ApplyFunding, Deposit, Halt, Input, Liquidate, LogRecord, RecordMeta, Resume, SetFeeTier,
-    SetMarkPrice, SetReferencePrice, Tick, Withdraw,
+    self, ApplyFunding, Checkpoint, Deposit, Halt, Input, Liquidate, LogRecord, RecordMeta, Resume,
+    SetFeeTier, SetMarkPrice, SetReferencePrice, Tick, Withdraw,
 };
 use crate::market_data::*;
 use crate::mold::{self, RetransmitRefused, RetransmitRequest};
@@ -62,6 +62,7 @@ pub const LAYOUTS: &[Layout] = &[
     SetFeeTier::LAYOUT,
     log_record::TermStart::LAYOUT,
     Tick::LAYOUT,
+    Checkpoint::LAYOUT,
     mold::PACKET_LAYOUT,
     AddOrder::LAYOUT,
     crate::market_data::OrderExecuted::LAYOUT,
@@ -468,6 +469,25 @@ pub fn examples() -> Vec<(&'static str, Vec<u8>)> {
     };
     add(
         "log_record_tick",
+        log_record::encode_record(&rec, &mut b),
+        &b,
+    );
+    let rec = LogRecord {
+        meta: RecordMeta {
+            seq: 200_001,
+            term: 2,
+            timestamp_ns: TS,
+            origin: 0,
+            account: 0,
+            session: 0,
+        },
+        input: Input::Checkpoint(Checkpoint {
+            prev_seq: 100_001,
+            prev_hash: 0x0123_4567_89ab_cdef,
+        }),
+    };
+    add(
+        "log_record_checkpoint",
         log_record::encode_record(&rec, &mut b),
         &b,
     );

@@ -82,8 +82,11 @@ pub mod template {
     pub const TERM_START: u16 = 89;
     /// Sequencer: time passes (GTD expiry when nothing else arrives).
     pub const TICK: u16 = 90;
+    /// Sequencer: a replica checkpoint (the primary's state hash of one shard, compared by
+    /// every node that applies the log).
+    pub const CHECKPOINT: u16 = 91;
     /// First and last of the further admin/risk inputs reserved after the named ones.
-    pub const RESERVED_INPUT_FIRST: u16 = 91;
+    pub const RESERVED_INPUT_FIRST: u16 = 92;
     pub const RESERVED_INPUT_LAST: u16 = 95;
     // Market data (schema MARKET_DATA), 96..=127.
     pub const PACKET: u16 = 96;
@@ -107,7 +110,7 @@ pub mod template {
         use super::schema::*;
         match template_id {
             1..=8 | 16..=26 | 32..=42 => Some(ORDER_ENTRY),
-            64 | 80..=90 => Some(INPUT_LOG),
+            64 | 80..=91 => Some(INPUT_LOG),
             96 | 100..=113 => Some(MARKET_DATA),
             _ => None,
         }

@@ -155,6 +155,22 @@ crate::wire_message! {
     reserved []
 }
 
+crate::wire_message! {
+    /// Sequencer: a replica checkpoint for one shard (the record's `origin` names it,
+    /// `shard << 24`; `account` 0). The primary's sequencing stage logs one per shard every
+    /// `[replication] checkpoint_every` records. It carries the state hash the primary's shard
+    /// computed at its previous checkpoint of that shard: every node applying the record compares
+    /// it with its own hash at `prev_seq`, then hashes its shard's state at this record's seq
+    /// for the next one (see ARCHITECTURE.md, "Replicas checked while running"). No engine input.
+    pub struct Checkpoint = template template::CHECKPOINT, schema INPUT_LOG, size 24 {
+        /// Seq of the checkpoint record whose hash this is; 0: none yet (nothing to compare).
+        8 => prev_seq: u64,
+        /// The primary's shard's `state_hash()` after applying record `prev_seq`.
+        16 => prev_hash: u64,
+    }
+    reserved []
+}
+
 /// Bytes of the record header (the body follows).
 pub const RECORD_HEADER_LEN: usize = 48;
 /// The longest record a decoder accepts (every input of this version is far shorter; the slack
@@ -280,6 +296,7 @@ pub enum Input {
     SetFeeTier(SetFeeTier),
     TermStart(TermStart),
     Tick(Tick),
+    Checkpoint(Checkpoint),
 }
 
 impl Input {
@@ -321,6 +338,7 @@ impl Input {
             template::SET_FEE_TIER => SetFeeTier::decode(buf).map(Input::SetFeeTier),
             template::TERM_START => TermStart::decode(buf).map(Input::TermStart),
             template::TICK => Tick::decode(buf).map(Input::Tick),
+            template::CHECKPOINT => Checkpoint::decode(buf).map(Input::Checkpoint),
             t => Err(crate::header::misplaced(t)),
         }
     }
@@ -344,6 +362,7 @@ impl Input {
             Input::SetFeeTier(m) => m.encode(buf),
             Input::TermStart(m) => m.encode(buf),
             Input::Tick(m) => m.encode(buf),
+            Input::Checkpoint(m) => m.encode(buf),
         }
     }
 }

@@ -464,7 +464,10 @@ impl Node {
                             let shard = Shard::new(s.id, s.engine, s.risk)?.with_md(s.md);
                             shards.push(
                                 ShardStage::new(shard, s.input, s.outputs, shared.clone())
-                                    .with_wake(wake_gateways.clone()),
+                                    .with_wake(wake_gateways.clone())
+                                    .with_image_dir(
+                                        (!in_memory).then(|| replication.log_dir.clone()),
+                                    ),
                             );
                         }
                         Ok(CoreRuntime {

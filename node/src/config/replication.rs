@@ -22,6 +22,9 @@ fn default_timeout_us() -> u64 {
 fn default_heartbeat_us() -> u64 {
     500
 }
+fn default_checkpoint_every() -> u64 {
+    100_000
+}
 fn default_true() -> bool {
     true
 }
@@ -95,6 +98,11 @@ pub struct ReplicationConfig {
     /// secret (connections are checked for the cluster id and configuration only).
     #[serde(default)]
     pub secret_file: Option<PathBuf>,
+    /// Replica checkpoints: the primary logs a `Checkpoint` record per shard every this many
+    /// records, and every node compares the state hash it carries with its own (see
+    /// ARCHITECTURE.md, "Replicas checked while running"); 0: none.
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: u64,
     /// Set by the node (not configured): the digest of the configuration primary and standby
     /// must share ([`config_digest`]); 0: not checked.
     #[serde(skip)]

@@ -33,6 +33,10 @@ pub struct NodeGauges {
     pub last_seq: u64,
     pub durable_seq: u64,
     pub replay_done: bool,
+    /// Replica checkpoints (`runtime::state::Checkpoints`): last seq, matched, mismatched.
+    pub checkpoint_seq: u64,
+    pub checkpoints_matched: u64,
+    pub checkpoint_mismatches: u64,
     pub md: Vec<MdGauges>,
     pub process: Option<ProcessStats>,
 }
@@ -57,6 +61,9 @@ impl NodeGauges {
             last_seq: state.last_seq.load(Ordering::Relaxed),
             durable_seq: state.durable_seq.load(Ordering::Relaxed),
             replay_done: state.replay_done.load(Ordering::Relaxed),
+            checkpoint_seq: state.checkpoints.seq.load(Ordering::Relaxed),
+            checkpoints_matched: state.checkpoints.matched.load(Ordering::Relaxed),
+            checkpoint_mismatches: state.checkpoints.diverged.load(Ordering::Relaxed),
             md: md
                 .iter()
                 .map(|s| MdGauges {
@@ -206,8 +213,34 @@ pub fn render(map: &StatsMap, g: &NodeGauges) -> String {
             "1 once the log recovered at start is in the shards (systemd READY=1).",
             u64::from(g.replay_done),
         ),
+        (
+            "tpx_node_checkpoint_seq",
+            "The seq of the last replica checkpoint record a shard of this node applied.",
+            g.checkpoint_seq,
+        ),
+        (
+            "tpx_node_diverged",
+            "1 once a replica checkpoint found this node's state differs from the log's \
+             (the node is never promoted; OPERATIONS.md, \"Replica checkpoints\").",
+            u64::from(g.checkpoint_mismatches > 0),
+        ),
     ] {
         family(&mut o, name, "gauge", help);
+        let _ = writeln!(o, "{name} {v}");
+    }
+    for (name, help, v) in [
+        (
+            "tpx_node_checkpoints_matched_total",
+            "Replica checkpoints whose hash this node's shard matched.",
+            g.checkpoints_matched,
+        ),
+        (
+            "tpx_node_checkpoint_mismatches_total",
+            "Replica checkpoints whose hash differed from this node's shard (DIVERGED lines).",
+            g.checkpoint_mismatches,
+        ),
+    ] {
+        family(&mut o, name, "counter", help);
         let _ = writeln!(o, "{name} {v}");
     }
     if !g.md.is_empty() {
@@ -410,6 +443,12 @@ impl Publisher {
                         st.applied.load(Ordering::Relaxed),
                         st.trades.load(Ordering::Relaxed),
                     );
+                    let cp = &shared.checkpoints;
+                    map.publish_checkpoints(
+                        cp.seq.load(Ordering::Relaxed),
+                        cp.matched.load(Ordering::Relaxed),
+                        cp.diverged.load(Ordering::Relaxed),
+                    );
                     if let Some(l) = &listener {
                         while let Ok((mut s, _)) = l.accept() {
                             let _ = s.set_nonblocking(false);
@@ -510,6 +549,8 @@ mod tests {
         }
         assert!(text.contains("tpx_build_info{version=\""), "{text}");
         assert!(text.contains("tpx_node_primary 1"), "{text}");
+        assert!(text.contains("\ntpx_node_checkpoint_seq 0\n"), "{text}");
+        assert!(text.contains("\ntpx_node_diverged 0\n"), "{text}");
         assert!(text.contains("\nprocess_open_fds "), "{text}");
         promtool_accepts(text.split("\r\n\r\n").nth(1).unwrap());
     }

@@ -49,6 +49,10 @@ mod h {
     pub const APPLIED: usize = 17;
     pub const TRADES: usize = 18;
     pub const HEARTBEAT_UNIX_NS: usize = 19;
+    /// Replica checkpoints: the last checked seq, matches, mismatches.
+    pub const CHECKPOINT_SEQ: usize = 20;
+    pub const CHECKPOINTS_MATCHED: usize = 21;
+    pub const CHECKPOINT_MISMATCHES: usize = 22;
 }
 
 /// Per-core counters (index into a block's counters).
@@ -291,6 +295,23 @@ impl StatsMap {
         )
     }
 
+    /// Replica checkpoints `(last checkpoint seq, matched, mismatched)` (see
+    /// `runtime::state::Checkpoints`).
+    pub fn checkpoint_counters(&self) -> (u64, u64, u64) {
+        (
+            self.get(h::CHECKPOINT_SEQ),
+            self.get(h::CHECKPOINTS_MATCHED),
+            self.get(h::CHECKPOINT_MISMATCHES),
+        )
+    }
+
+    /// Written by the publisher thread, like [`StatsMap::publish_node_counters`].
+    pub fn publish_checkpoints(&self, seq: u64, matched: u64, mismatched: u64) {
+        self.set(h::CHECKPOINT_SEQ, seq);
+        self.set(h::CHECKPOINTS_MATCHED, matched);
+        self.set(h::CHECKPOINT_MISMATCHES, mismatched);
+    }
+
     /// Written by the publisher thread (not a hot core).
     pub fn publish_node_counters(&self, sequenced: u64, applied: u64, trades: u64) {
         self.set(h::SEQUENCED, sequenced);
@@ -470,6 +491,11 @@ pub struct Snapshot {
     pub trades: u64,
     /// When the node last published its node-wide counters (unix ns).
     pub heartbeat_unix_ns: u64,
+    /// Replica checkpoints: the seq of the last one a shard applied, how many compared equal,
+    /// how many did not (non-zero: this node diverged, see OPERATIONS.md).
+    pub checkpoint_seq: u64,
+    pub checkpoints_matched: u64,
+    pub checkpoint_mismatches: u64,
     /// Only cores that recorded anything (the gateway cores).
     pub cores: Vec<CoreSnapshot>,
 }
@@ -494,6 +520,8 @@ impl StatsMap {
     /// Reads every counter and histogram once.
     pub fn snapshot(&self) -> Snapshot {
         let (sequenced, applied, trades, heartbeat_unix_ns) = self.node_counters();
+        let (checkpoint_seq, checkpoints_matched, checkpoint_mismatches) =
+            self.checkpoint_counters();
         let hz = self.tsc_hz();
         let mut cores = Vec::new();
         for c in 0..self.cores() {
@@ -521,6 +549,9 @@ impl StatsMap {
             applied,
             trades,
             heartbeat_unix_ns,
+            checkpoint_seq,
+            checkpoints_matched,
+            checkpoint_mismatches,
             cores,
         }
     }

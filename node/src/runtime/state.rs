@@ -126,6 +126,42 @@ pub struct NodeState {
     /// The log's progress through the stages (see [`Watermarks`]; empty until
     /// [`NodeState::with_shards`]).
     pub marks: Watermarks,
+    /// Replica checkpoints (see ARCHITECTURE.md, "Replicas checked while running").
+    pub checkpoints: Checkpoints,
+}
+
+/// Replica checkpoints as the shards found them: what the sequencing stage puts in the next
+/// `Checkpoint` record, and what `tpx stat` and Prometheus show.
+#[derive(Debug, Default)]
+pub struct Checkpoints {
+    /// By shard id: `(seq, state hash)` of the last checkpoint record the shard applied (0, 0:
+    /// none). Written and read once per checkpoint (a lock keeps the pair whole).
+    pub published: Vec<std::sync::Mutex<(u64, u64)>>,
+    /// The highest seq of a checkpoint record a shard applied (compared or not).
+    pub seq: AtomicU64,
+    /// Checkpoints whose hash a shard compared with its own and found equal.
+    pub matched: AtomicU64,
+    /// Mismatches found (a shard's state differs from the primary's at the same seq). Once
+    /// non-zero, the node never becomes primary (the sequencing stage tells the replica).
+    pub diverged: AtomicU64,
+}
+
+impl Checkpoints {
+    /// The `(seq, hash)` shard `shard` last published (0, 0: none).
+    pub fn last(&self, shard: usize) -> (u64, u64) {
+        self.published
+            .get(shard)
+            .and_then(|m| m.lock().ok().map(|g| *g))
+            .unwrap_or((0, 0))
+    }
+
+    /// Shard `shard` hashed its state at checkpoint record `seq`.
+    pub fn publish(&self, shard: usize, seq: u64, hash: u64) {
+        if let Some(Ok(mut g)) = self.published.get(shard).map(|m| m.lock()) {
+            *g = (seq, hash);
+        }
+        self.seq.fetch_max(seq, Ordering::Relaxed);
+    }
 }
 
 impl NodeState {
@@ -147,6 +183,7 @@ impl NodeState {
             core_cycles: Vec::new(),
             shard_expiry_ns: Vec::new(),
             marks: Watermarks::default(),
+            checkpoints: Checkpoints::default(),
         }
     }
 
@@ -176,6 +213,7 @@ impl NodeState {
     pub fn with_shards(mut self, shards: usize) -> NodeState {
         self.marks = Watermarks::new(shards);
         self.shard_expiry_ns = (0..shards).map(|_| AtomicU64::new(u64::MAX)).collect();
+        self.checkpoints.published = (0..shards).map(|_| std::sync::Mutex::new((0, 0))).collect();
         self
     }
 

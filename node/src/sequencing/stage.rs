@@ -31,7 +31,7 @@ use tpx_sequencer::{
     WriteMode, WITNESS_ID,
 };
 use tpx_wire::enums::RejectReason;
-use tpx_wire::log_record::{Input, Tick};
+use tpx_wire::log_record::{Checkpoint, Input, Tick};
 
 use crate::config::replication::{LogWrite, ReplicationConfig};
 use crate::msg::{Report, ReportKind, Request, Sequenced, ALL_SHARDS};
@@ -149,6 +149,14 @@ pub struct SequencerStage<
     printed_denial: Option<(tpx_sequencer::proto::DenyReason, u64, u32)>,
     /// Prints no ROLE / DENIED / REPLAYED lines (the simulator runs thousands of nodes).
     quiet: bool,
+    /// Replica checkpoints: one record per shard every this many records (0: off).
+    checkpoint_every: u64,
+    /// Primary: the next checkpoint is due once the log reaches this seq.
+    next_checkpoint_seq: u64,
+    /// The next shard whose checkpoint record is to be submitted (0 when none is pending).
+    checkpoint_shard: usize,
+    /// A shard found a checkpoint mismatch: the replica was told never to become primary.
+    unpromotable: bool,
 }
 
 impl<L: LogSink, T: Transport, C: Clock, S: Storage> std::fmt::Debug
@@ -307,7 +315,8 @@ impl SequencerStage {
             cfg.durability()?,
             if want_primary { "candidate" } else { "standby" }
         ));
-        let mut stage = SequencerStage::over(replica, replay, last, rings, shared, cfg.node_id);
+        let mut stage = SequencerStage::over(replica, replay, last, rings, shared, cfg.node_id)
+            .with_checkpoints(cfg.checkpoint_every);
         stage.witness = witness;
         Ok(stage)
     }
@@ -380,7 +389,19 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
             printed: None,
             printed_denial: None,
             quiet: false,
+            checkpoint_every: 0,
+            next_checkpoint_seq: 0,
+            checkpoint_shard: 0,
+            unpromotable: false,
         }
+    }
+
+    /// Logs replica checkpoints every `records` records while primary (0: never); see
+    /// `shard/checkpoint.rs`.
+    pub fn with_checkpoints(mut self, records: u64) -> Self {
+        self.checkpoint_every = records;
+        self.next_checkpoint_seq = records;
+        self
     }
 
     /// Prints none of the stage's lines (ROLE, DENIED, REPLAYED, ...): the simulator.
@@ -595,6 +616,12 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
                 n += 1;
             }
         }
+        if primary
+            && self.checkpoint_every > 0
+            && self.replica.last_seq() >= self.next_checkpoint_seq
+        {
+            n += self.log_checkpoints();
+        }
         if primary && n == 0 && self.overflow.is_empty() && now_ns >= self.next_tick_check_ns {
             self.next_tick_check_ns = now_ns.saturating_add(TICK_CHECK_NS);
             n += self.tick_if_due();
@@ -664,8 +691,45 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
         }
     }
 
+    /// Replica checkpoints (see ARCHITECTURE.md, "Replicas checked while running"): logs one
+    /// `Checkpoint` record per shard, routed to it by its `origin`, carrying the `(seq, hash)`
+    /// that shard of this node last published. A refused submit (full, not primary) is retried
+    /// from that shard next cycle. Returns the records logged.
+    fn log_checkpoints(&mut self) -> usize {
+        let mut n = 0;
+        while self.checkpoint_shard < self.outputs.len() {
+            let k = self.checkpoint_shard;
+            let (prev_seq, prev_hash) = self.shared.checkpoints.last(k);
+            let cp = Input::Checkpoint(Checkpoint {
+                prev_seq,
+                prev_hash,
+            });
+            if self.replica.submit(origin_of(k as u16, 0), 0, &cp).is_err() {
+                return n;
+            }
+            self.checkpoint_shard += 1;
+            n += 1;
+        }
+        self.checkpoint_shard = 0;
+        self.next_checkpoint_seq = self
+            .replica
+            .last_seq()
+            .saturating_add(self.checkpoint_every);
+        n
+    }
+
     /// Role changes, waiting answers, a rewind, the acknowledged seq; `n` plus the work done.
     fn after_poll(&mut self, mut n: usize) -> usize {
+        if !self.unpromotable && self.shared.checkpoints.diverged.load(Ordering::Relaxed) > 0 {
+            // A shard's state differs from the log's: this node must never serve it.
+            self.unpromotable = true;
+            self.replica.forbid_promotion();
+            self.say(format_args!(
+                "tpx node: UNPROMOTABLE node={}: a replica checkpoint mismatched; this node \
+                 will not become primary (OPERATIONS.md, \"Replica checkpoints\")",
+                self.node_id
+            ));
+        }
         while let Some(ev) = self.replica.take_event() {
             match ev {
                 ReplicaEvent::BecamePrimary { term, last_seq } => {

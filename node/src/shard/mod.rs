@@ -1,6 +1,7 @@
 //! Matching shards: the stage on its core, the engine with its report mapping, market data.
 
 pub mod apply;
+pub mod checkpoint;
 pub mod md;
 pub mod plan;
 pub mod replay;

@@ -13,6 +13,7 @@ use crate::runtime::doorbell::Doorbell;
 use crate::runtime::ring::{Consumer, Producer, BATCH};
 use crate::runtime::state::NodeState;
 use crate::shard::apply::Shard;
+use crate::shard::checkpoint::ShardCheckpoints;
 
 /// A shard on its core: the engine, its input ring, a ring to every gateway.
 #[derive(Debug)]
@@ -32,6 +33,8 @@ pub struct ShardStage {
     /// The seq of an applied entry whose reports wait in `spill` (published in
     /// `NodeState::marks` once they are all on the rings).
     unpublished: Option<u64>,
+    /// Replica checkpoints (`shard/checkpoint.rs`).
+    checks: ShardCheckpoints,
 }
 
 impl ShardStage {
@@ -56,6 +59,7 @@ impl ShardStage {
             wake: outputs.iter().map(|_| None).collect(),
             pushed: vec![false; outputs.len()],
             unpublished: None,
+            checks: ShardCheckpoints::new(shard.id),
             spill: outputs.iter().map(|_| VecDeque::new()).collect(),
             dirty: vec![false; tops.len()],
             tops,
@@ -68,6 +72,12 @@ impl ShardStage {
 
     pub fn shard(&self) -> &Shard {
         &self.shard
+    }
+
+    /// Where a diverged shard writes its engine image (the log's folder; `None`: nowhere).
+    pub fn with_image_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.checks.image_dir = dir;
+        self
     }
 
     /// Doorbells of the gateways' cores, by gateway number (`None`: same core, or spin mode).
@@ -162,6 +172,14 @@ impl ShardStage {
                 }
             });
             fills += u64::from(f);
+            if let Input::Checkpoint(c) = &e.req.input {
+                self.checks
+                    .apply(e.seq, c, &self.shard.engine, &self.shared);
+            } else if cfg!(debug_assertions) {
+                let engine = &mut self.shard.engine;
+                self.checks
+                    .plant(e.seq, &e.req.input, e.req.account, engine);
+            }
             if matches!(e.req.input, Input::MassCancel(_)) {
                 self.dirty.iter_mut().for_each(|d| *d = true);
             } else if let Some(i) = touched {

@@ -28,8 +28,14 @@ pub struct Proc {
 
 impl Proc {
     pub fn start(name: &'static str, args: &[&str]) -> Proc {
+        Proc::start_with_env(name, args, &[])
+    }
+
+    /// [`Proc::start`] with environment variables set for the child.
+    pub fn start_with_env(name: &'static str, args: &[&str], env: &[(&str, &str)]) -> Proc {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tpx"))
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -68,6 +74,27 @@ impl Proc {
                     }
                 }
                 Err(_) => panic!("{}: no line with {needle:?}", self.name),
+            }
+        }
+    }
+
+    /// Waits up to `dur` for a line containing `needle` (or finds one already received);
+    /// `None` if none came.
+    pub fn within(&self, needle: &str, dur: Duration) -> Option<String> {
+        if let Some(l) = self.seen.borrow().iter().find(|l| l.contains(needle)) {
+            return Some(l.clone());
+        }
+        let deadline = Instant::now() + dur;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.borrow_mut().push(l.clone());
+                    if l.contains(needle) {
+                        return Some(l);
+                    }
+                }
+                Err(_) => return None,
             }
         }
     }

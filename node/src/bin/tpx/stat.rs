@@ -65,6 +65,19 @@ pub fn format_text(s: &Snapshot, prev: Option<&Snapshot>, secs: f64, now_unix_ns
     line(&mut o, s.sequenced, prev.map(|p| p.sequenced), "sequenced");
     line(&mut o, s.applied, prev.map(|p| p.applied), "applied");
     line(&mut o, s.trades, prev.map(|p| p.trades), "trades");
+    line(&mut o, s.checkpoint_seq, None, "last checkpoint seq");
+    line(
+        &mut o,
+        s.checkpoints_matched,
+        prev.map(|p| p.checkpoints_matched),
+        "checkpoints matched",
+    );
+    line(
+        &mut o,
+        s.checkpoint_mismatches,
+        prev.map(|p| p.checkpoint_mismatches),
+        "checkpoint mismatches (DIVERGED: never promoted)",
+    );
     for c in &s.cores {
         let pc = prev.and_then(|p| p.cores.iter().find(|x| x.core == c.core));
         for (n, v) in &c.counters {
@@ -146,6 +159,9 @@ mod tests {
             applied: 7,
             trades: 3,
             heartbeat_unix_ns,
+            checkpoint_seq: 200_001,
+            checkpoints_matched: 2,
+            checkpoint_mismatches: 0,
             cores: Vec::new(),
         }
     }
@@ -163,6 +179,11 @@ mod tests {
         assert!(!fresh.contains("WARNING"), "{fresh}");
         assert_eq!(lines[2], format!("  0: {:>20} - sequenced (10/s)", 20));
         assert_eq!(lines[4], format!("  2: {:>20} - trades (0/s)", 3));
+        assert!(
+            lines[5].starts_with(&format!("  3: {:>20} - last checkpoint seq", 200_001)),
+            "{fresh}"
+        );
+        assert!(lines[7].contains("checkpoint mismatches"), "{fresh}");
         let stale = format_text(&snap(now - 5_000_000_000, 20), None, 1.0, now);
         assert!(
             stale
