@@ -382,6 +382,21 @@ pub struct SegmentLog<S: Storage> {
     pending_cut: Option<u64>,
     /// Where a spare segment made ahead is announced (`None`: every roll makes its segment).
     spare: Option<Arc<SpareSlot>>,
+    /// The commit handed out by [`SegmentLog::start_commit`] and not yet finished: the bytes
+    /// `buf[..n]` are being written (nothing may touch `buf` until `finish_commit`).
+    in_flight: Option<usize>,
+}
+
+/// A commit handed to an asynchronous writer by [`SegmentLog::start_commit`]: the whole
+/// blocks [`SegmentLog::in_flight_bytes`] go at `offset` of `file`; then
+/// [`SegmentLog::finish_commit`] says how it went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommitWrite {
+    pub file: FileId,
+    pub offset: u64,
+    pub len: usize,
+    /// The last seq of the commit (durable once the write completes).
+    pub last_seq: u64,
 }
 
 /// The next segment, made ahead of the roll that needs it: a file [`SPARE_NAME`] that someone
@@ -463,6 +478,7 @@ impl<S: Storage> SegmentLog<S> {
             commits: 0,
             pending_cut: None,
             spare: None,
+            in_flight: None,
         };
         let mut rec = Recovery {
             segments: segs.len(),
@@ -651,7 +667,114 @@ impl<S: Storage> SegmentLog<S> {
     /// flushes; returns the durable seq. On an error the records stay staged.
     pub fn commit(&mut self) -> Result<u64, LogError> {
         self.check_no_pending_cut()?;
+        self.check_none_in_flight()?;
         self.commit_inner()
+    }
+
+    /// Bytes appended and not yet in a commit that was started.
+    pub fn staged_bytes(&self) -> usize {
+        self.staged.len() - self.staged_pos
+    }
+
+    fn check_none_in_flight(&self) -> Result<(), LogError> {
+        match self.in_flight {
+            Some(_) => Err(LogError::Io(io::Error::other(
+                "a commit is in flight (finish_commit first)",
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The asynchronous commit, first half: builds the next commit from what is staged (at
+    /// most one write buffer, and never across a segment's end: what does not fit stays
+    /// staged for the next one; a roll to a new segment happens here, before the commit is
+    /// built) with its trailer and padding, and hands it out. The caller writes
+    /// [`SegmentLog::in_flight_bytes`] at `offset` of `file` (or has
+    /// [`SegmentLog::write_in_flight`] do it through the storage) and then calls
+    /// [`SegmentLog::finish_commit`]. One commit is in flight at a time (the recovery rule of
+    /// the module docs); `None`: nothing staged, or a commit is already in flight.
+    pub fn start_commit(&mut self) -> Result<Option<CommitWrite>, LogError> {
+        self.check_no_pending_cut()?;
+        if self.in_flight.is_some() {
+            return Ok(None);
+        }
+        let max = self.cfg.write_buf_bytes;
+        while self.staged_pos < self.staged.len() {
+            let rest = &self.staged[self.staged_pos..];
+            let (seq, _, len) = record_seq_term(rest).ok_or(LogError::BadRecord)?;
+            let end_in_file = self.buf_off + (self.buf_len + len + TRAILER_LEN) as u64;
+            if self.cur.is_none() || end_in_file > self.cfg.segment_bytes {
+                if self.buf_len > 0 {
+                    break;
+                }
+                self.roll(seq)?;
+            }
+            if self.buf_len + len + TRAILER_LEN > max {
+                break;
+            }
+            if self.buf_len == 0 {
+                self.buf_first_seq = seq;
+            }
+            let rest = &self.staged[self.staged_pos..self.staged_pos + len];
+            self.buf[self.buf_len..self.buf_len + len].copy_from_slice(rest);
+            self.buf_len += len;
+            self.buf_last_seq = seq;
+            self.staged_pos += len;
+        }
+        if self.staged_pos == self.staged.len() {
+            self.staged.clear();
+            self.staged_pos = 0;
+        }
+        let (Some(file), true) = (self.cur, self.buf_len > 0) else {
+            return Ok(None);
+        };
+        let at = self.buf_len;
+        let trailer = encode_trailer(self.buf_first_seq, self.buf_last_seq);
+        self.buf[at..at + TRAILER_LEN].copy_from_slice(&trailer);
+        let len = (at + TRAILER_LEN).div_ceil(BLOCK) * BLOCK;
+        self.in_flight = Some(len);
+        Ok(Some(CommitWrite {
+            file,
+            offset: self.buf_off,
+            len,
+            last_seq: self.buf_last_seq,
+        }))
+    }
+
+    /// The blocks of the commit in flight (empty: none). Their address is stable until
+    /// [`SegmentLog::finish_commit`] (an asynchronous write may point at them).
+    pub fn in_flight_bytes(&self) -> &[u8] {
+        &self.buf[..self.in_flight.unwrap_or(0)]
+    }
+
+    /// Writes the commit in flight through the storage and flushes (a synchronous writer for
+    /// the asynchronous commit: a storage without a direct descriptor, tests).
+    pub fn write_in_flight(&mut self, w: &CommitWrite) -> io::Result<()> {
+        let n = self.in_flight.unwrap_or(0);
+        self.st
+            .write_at(w.file, w.offset, &self.buf[..n])
+            .and_then(|()| self.st.flush(w.file))
+    }
+
+    /// The asynchronous commit, second half: `res` is how the write of the commit in flight
+    /// went. `Ok`: its records are durable (returns the durable seq). An error leaves them in
+    /// the buffer, retried by the next `start_commit` at the same offset (maybe with more
+    /// records: the trailer goes where they end).
+    pub fn finish_commit(&mut self, res: io::Result<()>) -> Result<u64, LogError> {
+        let Some(end) = self.in_flight.take() else {
+            return Ok(self.durable_seq);
+        };
+        if let Err(e) = res {
+            let at = self.buf_len;
+            self.buf[at..at + TRAILER_LEN].fill(0);
+            return Err(LogError::Io(e));
+        }
+        self.commits += 1;
+        self.durable_seq = self.buf_last_seq;
+        self.buf[..end].fill(0);
+        self.buf_off += end as u64;
+        self.buf_len = 0;
+        Ok(self.durable_seq)
     }
 
     fn commit_inner(&mut self) -> Result<u64, LogError> {
@@ -790,6 +913,7 @@ impl<S: Storage> SegmentLog<S> {
     /// cut part way: appends and commits fail until a retried `truncate_after` succeeds (it cuts
     /// at the lowest seq asked since). On success `last_seq()` is at most `seq`.
     pub fn truncate_after(&mut self, seq: u64) -> Result<(), LogError> {
+        self.check_none_in_flight()?;
         let seq = match self.pending_cut {
             Some(p) => p.min(seq),
             None if seq >= self.last_seq => return Ok(()),
