@@ -32,6 +32,9 @@ use crate::log::{CommitWrite, LogConfig, LogError, LogReader, Recovery, SegmentL
 use crate::storage::Storage;
 use crate::writer::{preparer_loop, read_records, LogSink};
 
+/// Commits in flight at most by default (see the module docs and docs/ARCHITECTURE.md).
+pub const DEFAULT_DEPTH: usize = 4;
+
 /// How long a failed write waits before it is tried again (space may be freed).
 const RETRY_AFTER: Duration = Duration::from_millis(2);
 
@@ -40,12 +43,15 @@ pub struct UringLog<S: Storage + Clone + Send + 'static> {
     /// Dropped by hand: never while the kernel may still write from its buffer (see `Drop`).
     log: ManuallyDrop<SegmentLog<S>>,
     ring: IoUring,
-    in_flight: Option<CommitWrite>,
+    /// Commits in flight at most (see the module docs).
+    depth: usize,
     reader: LogReader<S>,
     terms: Vec<(u64, u64)>,
     error: Option<String>,
     retry_at: Option<Instant>,
     max_staged: usize,
+    /// Writes submitted whose completion was not reaped.
+    writing: usize,
     preparer: Option<JoinHandle<()>>,
     preparer_stop: Arc<AtomicBool>,
 }
@@ -55,7 +61,7 @@ impl<S: Storage + Clone + Send + 'static> std::fmt::Debug for UringLog<S> {
         f.debug_struct("UringLog")
             .field("last_seq", &self.log.last_seq())
             .field("durable_seq", &self.log.durable_seq())
-            .field("in_flight", &self.in_flight)
+            .field("in_flight", &self.log.in_flight())
             .finish()
     }
 }
@@ -64,7 +70,18 @@ impl<S: Storage + Clone + Send + 'static> UringLog<S> {
     /// Opens (recovers) the log, makes its ring and starts the spare-segment preparer (a
     /// thread that sleeps but for making a segment ahead of each roll).
     pub fn open(st: S, cfg: LogConfig) -> Result<(UringLog<S>, Recovery), LogError> {
-        let ring = IoUring::new(8).map_err(LogError::Io)?;
+        UringLog::open_with_depth(st, cfg, DEFAULT_DEPTH)
+    }
+
+    /// [`UringLog::open`] with at most `depth` commits in flight (1: each commit is submitted
+    /// once the previous one completed).
+    pub fn open_with_depth(
+        st: S,
+        cfg: LogConfig,
+        depth: usize,
+    ) -> Result<(UringLog<S>, Recovery), LogError> {
+        let depth = depth.clamp(1, 64);
+        let ring = IoUring::new((depth as u32).next_power_of_two().max(8)).map_err(LogError::Io)?;
         let reader = LogReader::new(st.clone())?;
         let spare_st = st.clone();
         let (mut log, rec) = SegmentLog::open(st, cfg)?;
@@ -81,12 +98,13 @@ impl<S: Storage + Clone + Send + 'static> UringLog<S> {
             UringLog {
                 log: ManuallyDrop::new(log),
                 ring,
-                in_flight: None,
+                depth,
                 reader,
                 terms,
                 error: None,
                 retry_at: None,
                 max_staged: 64 << 20,
+                writing: 0,
                 preparer: Some(preparer),
                 preparer_stop,
             },
@@ -117,7 +135,7 @@ impl<S: Storage + Clone + Send + 'static> UringLog<S> {
             if t0.elapsed() > timeout {
                 return false;
             }
-            if self.in_flight.is_some() {
+            if self.writing > 0 {
                 let _ = self.ring.submit_and_wait(1);
             } else {
                 std::thread::sleep(Duration::from_micros(50));
@@ -125,17 +143,17 @@ impl<S: Storage + Clone + Send + 'static> UringLog<S> {
         }
     }
 
-    /// Waits for the commit in flight, if any, to complete (before a truncation or a drop).
+    /// Waits until no write is in the kernel's hands (before a truncation or a drop); failed
+    /// commits stay failed (a truncation writes them again itself).
     fn drain(&mut self) {
-        while self.in_flight.is_some() {
-            if self.reap() {
+        while self.writing > 0 {
+            if self.reap() > 0 {
                 continue;
             }
             if let Err(e) = self.ring.submit_and_wait(1) {
                 if e.raw_os_error() != Some(libc::EINTR) {
-                    // The ring is unusable; the write's fate is unknown, so nothing more of it
-                    // counts as durable, and the buffer must outlive the kernel's use of it:
-                    // the log is leaked rather than dropped (see `Drop`).
+                    // The ring is unusable; the writes' fate is unknown (`Drop` leaks the
+                    // buffers rather than free them under the kernel).
                     self.error = Some(format!("io_uring wait: {e}"));
                     return;
                 }
@@ -143,36 +161,40 @@ impl<S: Storage + Clone + Send + 'static> UringLog<S> {
         }
     }
 
-    /// Takes the completion of the commit in flight, if it is there. Returns whether it was.
-    fn reap(&mut self) -> bool {
-        let Some(w) = self.in_flight else {
-            return false;
-        };
-        let Some(cqe) = self.ring.completion().next() else {
-            return false;
-        };
-        self.in_flight = None;
-        let r = cqe.result();
-        let res = if r < 0 {
-            Err(std::io::Error::from_raw_os_error(-r))
-        } else if r as usize != w.len {
-            // A short write: the rest never reached the disk; the whole commit is retried.
-            Err(std::io::Error::other(format!(
-                "short write: {r} of {} bytes",
-                w.len
-            )))
-        } else {
-            Ok(())
-        };
-        self.finished(res);
-        true
+    /// Takes the completions that are there. Returns how many.
+    fn reap(&mut self) -> usize {
+        let mut n = 0;
+        loop {
+            let Some(cqe) = self.ring.completion().next() else {
+                break;
+            };
+            n += 1;
+            self.writing -= 1;
+            let id = cqe.user_data();
+            let len = self.log.flight_bytes(id).len();
+            let r = cqe.result();
+            let res = if r < 0 {
+                Err(std::io::Error::from_raw_os_error(-r))
+            } else if r as usize != len {
+                // A short write: the rest never reached the disk; the commit is written again.
+                Err(std::io::Error::other(format!(
+                    "short write: {r} of {len} bytes"
+                )))
+            } else {
+                Ok(())
+            };
+            self.finished(id, res);
+        }
+        n
     }
 
-    fn finished(&mut self, res: std::io::Result<()>) {
-        match self.log.finish_commit(res) {
+    fn finished(&mut self, id: u64, res: std::io::Result<()>) {
+        match self.log.finish_commit(id, res) {
             Ok(_) => {
-                self.error = None;
-                self.retry_at = None;
+                if self.log.failed_commits().is_empty() {
+                    self.error = None;
+                    self.retry_at = None;
+                }
             }
             Err(e) => {
                 self.error = Some(e.to_string());
@@ -181,48 +203,66 @@ impl<S: Storage + Clone + Send + 'static> UringLog<S> {
         }
     }
 
-    /// Starts the next commit if records wait and none is in flight.
-    fn submit(&mut self) {
-        if self.in_flight.is_some() || !self.log.has_staged() {
-            return;
+    /// Writes commit `w`: an io_uring write on the direct descriptor (submitted by the caller),
+    /// or inline through the storage. Returns whether an SQE was queued.
+    fn write(&mut self, w: CommitWrite) -> bool {
+        let Some(fd) = self.log.storage().direct_fd(w.file) else {
+            let res = self.log.write_in_flight(&w);
+            self.finished(w.id, res);
+            return false;
+        };
+        let bytes = self.log.flight_bytes(w.id);
+        let sqe = opcode::Write::new(types::Fd(fd), bytes.as_ptr(), bytes.len() as u32)
+            .offset(w.offset)
+            .build()
+            .user_data(w.id);
+        // SAFETY: the buffer is owned by the log's flight `w.id`, whose address is stable and
+        // which is neither touched nor freed until the completion is reaped (or ever, if the
+        // ring fails: see `Drop`); the descriptor stays open as long (a roll happens only with
+        // nothing in flight).
+        if unsafe { self.ring.submission().push(&sqe).is_ok() } {
+            self.writing += 1;
+            true
+        } else {
+            self.finished(
+                w.id,
+                Err(std::io::Error::other("io_uring submission queue full")),
+            );
+            false
         }
+    }
+
+    /// Writes failed commits again (after a pause), then starts new commits while records
+    /// wait and fewer than `depth` are in flight; one `io_uring_enter` for all of them.
+    fn submit(&mut self) {
         if let Some(t) = self.retry_at {
             if Instant::now() < t {
                 return;
             }
             self.retry_at = None;
         }
-        let w = match self.log.start_commit() {
-            Ok(Some(w)) => w,
-            Ok(None) => return,
-            Err(e) => {
-                self.error = Some(e.to_string());
-                self.retry_at = Some(Instant::now() + RETRY_AFTER);
-                return;
+        let mut queued = false;
+        for w in self.log.failed_commits() {
+            self.log.retrying(w.id);
+            queued |= self.write(w);
+        }
+        while self.log.has_staged() {
+            match self.log.start_commit(self.depth) {
+                Ok(Some(w)) => queued |= self.write(w),
+                Ok(None) => break,
+                Err(e) => {
+                    self.error = Some(e.to_string());
+                    self.retry_at = Some(Instant::now() + RETRY_AFTER);
+                    break;
+                }
             }
-        };
-        let Some(fd) = self.log.storage().direct_fd(w.file) else {
-            let res = self.log.write_in_flight(&w);
-            self.finished(res);
-            return;
-        };
-        let bytes = self.log.in_flight_bytes();
-        let sqe = opcode::Write::new(types::Fd(fd), bytes.as_ptr(), bytes.len() as u32)
-            .offset(w.offset)
-            .build();
-        // SAFETY: the buffer is the log's commit buffer, whose address is stable and which
-        // is not touched until `finish_commit` (after the completion is reaped, or after
-        // `drain` in `Drop`); the descriptor stays open as long (a roll happens only in
-        // `start_commit`, with nothing in flight).
-        let pushed = unsafe { self.ring.submission().push(&sqe).is_ok() };
-        let res = if pushed {
-            self.ring.submit().map(|_| ())
-        } else {
-            Err(std::io::Error::other("io_uring submission queue full"))
-        };
-        match res {
-            Ok(()) => self.in_flight = Some(w),
-            Err(e) => self.finished(Err(e)),
+        }
+        if queued {
+            if let Err(e) = self.ring.submit() {
+                // Nothing is known of the queued writes until their completions come (the
+                // kernel keeps them in the submission queue); say so.
+                self.error = Some(format!("io_uring submit: {e}"));
+            }
         }
     }
 }
@@ -230,7 +270,7 @@ impl<S: Storage + Clone + Send + 'static> UringLog<S> {
 impl<S: Storage + Clone + Send + 'static> Drop for UringLog<S> {
     fn drop(&mut self) {
         self.drain();
-        if self.in_flight.is_none() {
+        if self.writing == 0 {
             // SAFETY: dropped once, here, and never used after.
             unsafe { ManuallyDrop::drop(&mut self.log) }
         }
@@ -277,9 +317,20 @@ impl<S: Storage + Clone + Send + 'static> LogSink for UringLog<S> {
 
     fn truncate_after(&mut self, seq: u64) -> Result<(), LogError> {
         self.drain();
-        if self.in_flight.is_some() {
+        if self.writing > 0 {
             return Err(LogError::Io(std::io::Error::other(
-                "io_uring: a commit is still in flight",
+                "io_uring: a write is still in the kernel's hands",
+            )));
+        }
+        // Failed commits are written again, synchronously, before the cut.
+        for w in self.log.failed_commits() {
+            self.log.retrying(w.id);
+            let res = self.log.write_in_flight(&w);
+            self.finished(w.id, res);
+        }
+        if !self.log.failed_commits().is_empty() {
+            return Err(LogError::Io(std::io::Error::other(
+                self.error.clone().unwrap_or_default(),
             )));
         }
         let r = self.log.truncate_after(seq);
