@@ -4,7 +4,11 @@
 //! (a) the floor: a busy-polled TCP ping-pong on 127.0.0.1 of the size of a new order (48 bytes);
 //! (b) order → ack round trip through a running node: one session, one order in flight, the
 //!     node on one core with every role and `idle = "spin"`, the client spinning on the other;
-//! (c) throughput: 8 sessions, each with a window of orders in flight, one client thread.
+//! (c) throughput: 8 sessions, each with a window of orders in flight, one client thread;
+//! (d) the disk floor: 4 KiB O_DIRECT | O_DSYNC writes, one at a time, to fresh blocks of a
+//!     zero-filled file in the folder of the node's log (what one group commit of the durable
+//!     log costs at least), before the node starts. `ratio_durable_p50` is the ack p50 over
+//!     the sum of the TCP floor's p50 and the disk floor's (p99 likewise).
 //!
 //! The node runs as a child process (`tpx node` if the binary sits next to the bench's, else
 //! this same executable re-run in node mode), so the client and the node share nothing but
@@ -52,6 +56,13 @@ pub struct Options {
     /// Run the node with `[risk]` (the built-in risk parameters; the bench accounts funded by
     /// admin deposits before the measurement), to compare with risk off (the default).
     pub risk: bool,
+    /// `[replication] log_writer` of the node (`thread` | `uring`); `None`: the node's default
+    /// (and a config an older binary reads).
+    pub log_writer: Option<String>,
+    /// `[replication] uring_depth` (with `log_writer = "uring"`; `None`: the node's default).
+    pub uring_depth: Option<usize>,
+    /// Writes measured for the disk floor (0: not measured).
+    pub disk_samples: usize,
 }
 
 impl Default for Options {
@@ -68,6 +79,9 @@ impl Default for Options {
             tpx: None,
             log: "durable".into(),
             risk: false,
+            log_writer: None,
+            uring_depth: None,
+            disk_samples: 20_000,
         }
     }
 }
@@ -82,6 +96,11 @@ pub struct Results {
     pub cpus: (usize, usize),
     pub log: String,
     pub risk: bool,
+    pub log_writer: String,
+    /// 4 KiB O_DIRECT | O_DSYNC write latency on the log's filesystem (ns; empty: not measured).
+    pub disk: Histogram<u64>,
+    /// The 1-minute load average when the run ended.
+    pub load_avg_1m: f64,
 }
 
 fn us(h: &Histogram<u64>, q: f64) -> f64 {
@@ -95,6 +114,14 @@ impl Results {
     pub fn ratio_p99(&self) -> f64 {
         us(&self.ack, 0.99) / us(&self.floor, 0.99)
     }
+    /// Ack p50 / (TCP floor p50 + disk floor p50).
+    pub fn ratio_durable_p50(&self) -> f64 {
+        us(&self.ack, 0.5) / (us(&self.floor, 0.5) + us(&self.disk, 0.5))
+    }
+    /// Ack p99 / (TCP floor p99 + disk floor p99).
+    pub fn ratio_durable_p99(&self) -> f64 {
+        us(&self.ack, 0.99) / (us(&self.floor, 0.99) + us(&self.disk, 0.99))
+    }
 
     /// The JSON the issue asks for.
     pub fn to_json(&self) -> String {
@@ -103,7 +130,10 @@ impl Results {
                 "{{\"floor\": {{\"p50_us\": {:.2}, \"p99_us\": {:.2}, \"p999_us\": {:.2}}}, ",
                 "\"ack\": {{\"p50_us\": {:.2}, \"p99_us\": {:.2}, \"p999_us\": {:.2}, \"max_us\": {:.2}}}, ",
                 "\"ratio_p50\": {:.3}, \"ratio_p99\": {:.3}, \"throughput_orders_per_sec\": {:.0}, ",
-                "\"samples\": {{\"floor\": {}, \"ack\": {}}}, \"node\": \"{}\", \"cpus\": [{}, {}], \"log\": \"{}\", \"risk\": {}}}"
+                "\"disk_floor\": {{\"p50_us\": {:.2}, \"p99_us\": {:.2}, \"p999_us\": {:.2}, \"max_us\": {:.2}}}, ",
+                "\"ratio_durable_p50\": {:.3}, \"ratio_durable_p99\": {:.3}, ",
+                "\"samples\": {{\"floor\": {}, \"ack\": {}, \"disk\": {}}}, \"node\": \"{}\", \"cpus\": [{}, {}], \"log\": \"{}\", ",
+                "\"log_writer\": \"{}\", \"risk\": {}, \"load_avg_1m\": {:.2}}}"
             ),
             us(&self.floor, 0.5),
             us(&self.floor, 0.99),
@@ -115,19 +145,78 @@ impl Results {
             self.ratio_p50(),
             self.ratio_p99(),
             self.throughput_orders_per_sec,
+            us(&self.disk, 0.5),
+            us(&self.disk, 0.99),
+            us(&self.disk, 0.999),
+            self.disk.max() as f64 / 1000.0,
+            self.ratio_durable_p50(),
+            self.ratio_durable_p99(),
             self.floor.len(),
             self.ack.len(),
+            self.disk.len(),
             self.node,
             self.cpus.0,
             self.cpus.1,
             self.log,
+            self.log_writer,
             self.risk,
+            self.load_avg_1m,
         )
     }
 }
 
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 10_000_000_000, 3).expect("valid bounds")
+}
+
+/// The disk floor: `samples` 4 KiB O_DIRECT | O_DSYNC writes (after `warmup` unmeasured ones),
+/// one at a time, each to the next block of a zero-filled 64 MiB file in `dir` (wrapping), as
+/// the log writes its commits into a zero-filled segment. The file is removed after.
+pub fn disk_floor(dir: &Path, warmup: usize, samples: usize) -> Result<Histogram<u64>, String> {
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    const FILE_BYTES: u64 = 64 << 20;
+    let mut h = histogram();
+    if samples == 0 {
+        return Ok(h);
+    }
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let path = dir.join("disk-floor.tmp");
+    let res = (|| {
+        let zeros = vec![0u8; 1 << 20];
+        let plain = std::fs::File::create(&path).map_err(|e| e.to_string())?;
+        let mut at = 0;
+        while at < FILE_BYTES {
+            plain.write_all_at(&zeros, at).map_err(|e| e.to_string())?;
+            at += zeros.len() as u64;
+        }
+        plain.sync_all().map_err(|e| e.to_string())?;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_DIRECT | libc::O_DSYNC)
+            .open(&path)
+            .map_err(|e| format!("O_DIRECT | O_DSYNC on {}: {e}", dir.display()))?;
+        let block = tpx_sequencer::storage::AlignedBuf::new(4096);
+        let mut off = 0u64;
+        for i in 0..warmup + samples {
+            let t0 = Instant::now();
+            f.write_all_at(&block, off).map_err(|e| e.to_string())?;
+            let ns = t0.elapsed().as_nanos() as u64;
+            if i >= warmup {
+                h.record(ns.max(1)).map_err(|e| e.to_string())?;
+            }
+            off = (off + 4096) % FILE_BYTES;
+        }
+        Ok(h)
+    })();
+    let _ = std::fs::remove_file(&path);
+    res
+}
+
+fn load_avg_1m() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(-1.0)
 }
 
 fn pin(cpu: usize) {
@@ -251,10 +340,11 @@ fn start_node(
     node_cpu: usize,
     accounts: &[DemoAccount],
     extra_args: &[&str],
-    log: &str,
-    risk: bool,
+    opts: &Options,
 ) -> Result<NodeChild, String> {
-    let dir = std::env::temp_dir().join(format!("tpx-e2e-bench-{}", std::process::id()));
+    let (log, risk) = (&opts.log, opts.risk);
+    let (log_writer, uring_depth) = (opts.log_writer.as_deref(), opts.uring_depth);
+    let dir = node_dir();
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let mut all = accounts.to_vec();
     if risk {
@@ -287,6 +377,15 @@ fn start_node(
             + "[risk]\nfee_account = 1020\nliquidation_account = 1021\nfee_tiers = 2\nassets = [1, 2, 3]\n"
     } else {
         config
+    };
+    let config = match log_writer {
+        Some(w) => config + &format!("[replication]\nlog_writer = \"{w}\"\n"),
+        None => config,
+    };
+    let config = match (log_writer, uring_depth) {
+        (Some(_), Some(d)) => config + &format!("uring_depth = {d}\n"),
+        (None, Some(d)) => config + &format!("[replication]\nuring_depth = {d}\n"),
+        (_, None) => config,
     };
     let cfg_path = dir.join("node.toml");
     std::fs::write(&cfg_path, config).map_err(|e| e.to_string())?;
@@ -474,7 +573,15 @@ pub fn run(opts: &Options) -> Result<Results, String> {
     let floor_h = floor(node_cpu, client_cpu, opts.warmup, opts.floor_samples)?;
 
     let accounts = bench_accounts(opts.sessions.max(1) + 1);
-    let node = start_node(&tpx, node_cpu, &accounts, &args, &opts.log, opts.risk)?;
+    // The disk floor, on the filesystem of the node's log, before the node runs.
+    let disk_h = if opts.log == "durable" {
+        pin(node_cpu);
+        eprintln!("e2e-bench: disk floor (4 KiB O_DIRECT | O_DSYNC writes) ...");
+        disk_floor(&node_dir(), opts.warmup.min(2_000), opts.disk_samples)?
+    } else {
+        histogram()
+    };
+    let node = start_node(&tpx, node_cpu, &accounts, &args, opts)?;
     if opts.risk {
         // Every bench account gets every asset of the one shard, through the log.
         let admin = DemoAccount {
@@ -505,7 +612,15 @@ pub fn run(opts: &Options) -> Result<Results, String> {
         cpus: (node_cpu, client_cpu),
         log: opts.log.clone(),
         risk: opts.risk,
+        log_writer: opts.log_writer.clone().unwrap_or_else(|| "default".into()),
+        disk: disk_h,
+        load_avg_1m: load_avg_1m(),
     })
+}
+
+/// The node's folder (its config, accounts and log).
+fn node_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("tpx-e2e-bench-{}", std::process::id()))
 }
 
 /// The node-mode entry point of the bench executable: `<exe> --serve-node CONFIG`.

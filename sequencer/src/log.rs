@@ -8,7 +8,9 @@
 //! `segment_bytes` (`fallocate`). A segment is a run of *commits* from offset 0, each starting
 //! at a 4 KiB block boundary: its records back to back (no gap in `seq`), a 32-byte commit
 //! trailer (magic `tpxcmt02`, the commit's first and last seq, a CRC32C of the trailer), then
-//! zero padding to the next block boundary, where the next commit starts. The unused end of a
+//! zero padding to the next block boundary, where the next commit starts. The trailer's last 4
+//! bytes count the records before the commit that were not yet durable when it was submitted
+//! (0 when one commit is in flight at a time; the CRC covers them when they are not 0). The unused end of a
 //! segment is zeros. A commit that does not fit in what is left of a segment starts the next
 //! one. Format 1 (`*.seg`: records back to back, the partly filled last block rewritten by each
 //! commit) is refused at open with [`LogError::OldFormat`].
@@ -25,6 +27,13 @@
 //! the last commit that returned `Ok`. A failed write (ENOSPC, EIO) leaves the records staged
 //! and the durable position where it was; `commit` retries them (at the same offset).
 //!
+//! An asynchronous writer ([`crate::uring::UringLog`]) splits a commit in two:
+//! [`SegmentLog::start_commit`] builds it in its own buffer at the next free block and hands it
+//! out, [`SegmentLog::finish_commit`] says how its write went. Several may be in flight (each
+//! on fresh blocks after the previous one's); the durable seq moves only over commits that
+//! completed together with every one before them; commits in flight together never span two
+//! segments (a roll waits until none is in flight).
+//!
 //! # Recovery
 //!
 //! [`SegmentLog::open`] reads every segment front to back in 1 MiB reads (one buffer, reused)
@@ -34,15 +43,21 @@
 //! record whose body does not decode). The log ends at the end of the last complete commit
 //! (trailer read). Bad bytes (a record that fails, records without their trailer, non-zero
 //! bytes after the last commit) are a *torn tail* if they are in the last segment and no
-//! complete later commit follows them there (a trailer of a commit that starts after the damaged
-//! one): the commit was being written when the process or the power went, none of it was
-//! acknowledged, and it is cut off (the file is truncated at the end of the last complete commit
-//! and preallocated again, so the garbage is gone for good). With a complete later commit, or
-//! in an earlier segment, the damaged bytes were durable before that commit was written (one
-//! commit is in flight at a time, and a torn write touches only its own blocks): that is lost
+//! complete later commit follows them there that was submitted after the damaged one was
+//! durable (a trailer of a commit that starts after the damaged one and whose count of
+//! not-yet-durable records does not reach back into it): the commit was being written when the
+//! process or the power went, none of it was acknowledged, and it is cut off, with any later
+//! commit that was in flight with it (the file is truncated at the end of the last complete
+//! commit before the damage and preallocated again, so the garbage is gone for good). With such
+//! a complete later commit, or in an earlier segment, the damaged bytes were durable before
+//! that commit was written (a torn write touches only its own blocks): that is lost
 //! acknowledged data, and `open` refuses with [`LogError::Corrupt`], naming the segment, the
-//! offset and the seq the record should have had.
+//! offset and the seq the record should have had. With one commit in flight at a time (every
+//! trailer counts 0) this is exactly "damage followed by any complete later commit"; with
+//! several, damage to the commits that were in flight together at the end of the log cannot be
+//! told from a torn write (as damage to the last commit alone could not before).
 
+use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -50,8 +65,8 @@ use std::sync::Arc;
 use tpx_wire::log_record::{decode_record, LogRecord, MAX_RECORD_LEN, RECORD_HEADER_LEN};
 
 use crate::scan::{
-    align_up, all_zero, check_frame, check_run, encode_trailer, is_trailer, parse_trailer,
-    seq_term, trailer_frame_len, Cursor, Stop, TRAILER_LEN,
+    align_up, all_zero, check_frame, check_run, encode_trailer, encode_trailer_unacked, is_trailer,
+    parse_trailer_unacked, seq_term, trailer_frame_len, Cursor, Stop, TRAILER_LEN,
 };
 use crate::storage::{read_all, AlignedBuf, FileId, Storage, BLOCK};
 
@@ -226,13 +241,17 @@ pub(crate) fn record_seq_term(rec: &[u8]) -> Option<(u64, u64, usize)> {
 }
 
 /// The first intact commit trailer at an 8-byte-aligned offset after `off` that names a commit
-/// starting after seq `commit_first` (a commit later than the one holding `off`):
-/// `(offset, first, last)`.
+/// starting after seq `commit_first` (a commit later than the one holding `off`) and that was
+/// submitted once the commit starting at `commit_first` was durable (its `unacked` count does
+/// not reach back to it): `(offset, first, last)`.
 fn complete_commit_after(bytes: &[u8], off: usize, commit_first: u64) -> Option<(usize, u64, u64)> {
     let mut o = (off + 8) & !7;
     while o + TRAILER_LEN <= bytes.len() {
-        if let Some((first, last)) = parse_trailer(&bytes[o..]) {
-            if first > commit_first {
+        if let Some((first, last, unacked)) = parse_trailer_unacked(&bytes[o..]) {
+            // Written after every record below `first - unacked` was durable: if that covers
+            // the damaged commit, the damage is to acknowledged records. Otherwise the two
+            // were in flight together (the damaged one never completed): not evidence.
+            if first > commit_first && first - 1 - u64::from(unacked) >= commit_first {
                 return Some((o, first, last));
             }
         }
@@ -382,6 +401,41 @@ pub struct SegmentLog<S: Storage> {
     pending_cut: Option<u64>,
     /// Where a spare segment made ahead is announced (`None`: every roll makes its segment).
     spare: Option<Arc<SpareSlot>>,
+    /// Commits handed out by [`SegmentLog::start_commit`], oldest first, until they and every
+    /// one before them completed; each owns its buffer while the kernel may write from it.
+    flights: VecDeque<Flight>,
+    /// Zeroed commit buffers to build the next commits in.
+    free_bufs: Vec<AlignedBuf>,
+    /// The id of the next commit handed out.
+    next_flight: u64,
+}
+
+#[derive(Debug)]
+struct Flight {
+    w: CommitWrite,
+    buf: AlignedBuf,
+    state: FlightState,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FlightState {
+    Writing,
+    Done,
+    Failed,
+}
+
+/// A commit handed to an asynchronous writer by [`SegmentLog::start_commit`]: the whole
+/// blocks [`SegmentLog::flight_bytes`] go at `offset` of `file`; then
+/// [`SegmentLog::finish_commit`] says how it went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommitWrite {
+    /// Names the commit to [`SegmentLog::finish_commit`] (and an io_uring completion).
+    pub id: u64,
+    pub file: FileId,
+    pub offset: u64,
+    pub len: usize,
+    /// The last seq of the commit (durable once the write completes).
+    pub last_seq: u64,
 }
 
 /// The next segment, made ahead of the roll that needs it: a file [`SPARE_NAME`] that someone
@@ -463,6 +517,9 @@ impl<S: Storage> SegmentLog<S> {
             commits: 0,
             pending_cut: None,
             spare: None,
+            flights: VecDeque::new(),
+            free_bufs: Vec::new(),
+            next_flight: 0,
         };
         let mut rec = Recovery {
             segments: segs.len(),
@@ -651,7 +708,166 @@ impl<S: Storage> SegmentLog<S> {
     /// flushes; returns the durable seq. On an error the records stay staged.
     pub fn commit(&mut self) -> Result<u64, LogError> {
         self.check_no_pending_cut()?;
+        self.check_none_in_flight()?;
         self.commit_inner()
+    }
+
+    /// Bytes appended and not yet in a commit that was started.
+    pub fn staged_bytes(&self) -> usize {
+        self.staged.len() - self.staged_pos
+    }
+
+    fn check_none_in_flight(&self) -> Result<(), LogError> {
+        if self.flights.is_empty() {
+            Ok(())
+        } else {
+            Err(LogError::Io(io::Error::other(
+                "commits are in flight (finish them first)",
+            )))
+        }
+    }
+
+    /// Commits handed out and not yet finished (with every one before them).
+    pub fn in_flight(&self) -> usize {
+        self.flights.len()
+    }
+
+    /// The asynchronous commit, first half: builds the next commit from what is staged (at
+    /// most one write buffer, and never across a segment's end: what does not fit stays staged
+    /// for the next one) with its trailer and padding, in its own buffer, at the first block
+    /// after the previous commit (in flight or not), and hands it out. The caller writes
+    /// [`SegmentLog::flight_bytes`] at `offset` of `file` (or has
+    /// [`SegmentLog::write_in_flight`] do it through the storage) and then calls
+    /// [`SegmentLog::finish_commit`]. At most `max_in_flight` commits are in flight; a roll to
+    /// the next segment waits until none is (commits in flight together never span two
+    /// segments). A commit handed out while others are in flight says in its trailer how many
+    /// records before it were not durable yet (recovery's rule, see the module docs).
+    /// `None`: nothing to start now.
+    pub fn start_commit(&mut self, max_in_flight: usize) -> Result<Option<CommitWrite>, LogError> {
+        self.check_no_pending_cut()?;
+        if self.flights.len() >= max_in_flight.max(1)
+            || self.flights.iter().any(|f| f.state == FlightState::Failed)
+        {
+            return Ok(None);
+        }
+        let max = self.cfg.write_buf_bytes;
+        while self.staged_pos < self.staged.len() {
+            let rest = &self.staged[self.staged_pos..];
+            let (seq, _, len) = record_seq_term(rest).ok_or(LogError::BadRecord)?;
+            let end_in_file = self.buf_off + (self.buf_len + len + TRAILER_LEN) as u64;
+            if self.cur.is_none() || end_in_file > self.cfg.segment_bytes {
+                if self.buf_len > 0 || !self.flights.is_empty() {
+                    break;
+                }
+                self.roll(seq)?;
+            }
+            if self.buf_len + len + TRAILER_LEN > max {
+                break;
+            }
+            if self.buf_len == 0 {
+                self.buf_first_seq = seq;
+            }
+            let rest = &self.staged[self.staged_pos..self.staged_pos + len];
+            self.buf[self.buf_len..self.buf_len + len].copy_from_slice(rest);
+            self.buf_len += len;
+            self.buf_last_seq = seq;
+            self.staged_pos += len;
+        }
+        if self.staged_pos == self.staged.len() {
+            self.staged.clear();
+            self.staged_pos = 0;
+        }
+        let (Some(file), true) = (self.cur, self.buf_len > 0) else {
+            return Ok(None);
+        };
+        let at = self.buf_len;
+        let unacked = (self.buf_first_seq - 1 - self.durable_seq).min(u64::from(u32::MAX)) as u32;
+        let trailer = encode_trailer_unacked(self.buf_first_seq, self.buf_last_seq, unacked);
+        self.buf[at..at + TRAILER_LEN].copy_from_slice(&trailer);
+        let len = (at + TRAILER_LEN).div_ceil(BLOCK) * BLOCK;
+        let w = CommitWrite {
+            id: self.next_flight,
+            file,
+            offset: self.buf_off,
+            len,
+            last_seq: self.buf_last_seq,
+        };
+        self.next_flight += 1;
+        let fresh = self
+            .free_bufs
+            .pop()
+            .unwrap_or_else(|| AlignedBuf::new(self.cfg.write_buf_bytes + BLOCK));
+        let buf = std::mem::replace(&mut self.buf, fresh);
+        self.flights.push_back(Flight {
+            w,
+            buf,
+            state: FlightState::Writing,
+        });
+        self.buf_off += len as u64;
+        self.buf_len = 0;
+        Ok(Some(w))
+    }
+
+    fn flight(&self, id: u64) -> Option<&Flight> {
+        self.flights.iter().find(|f| f.w.id == id)
+    }
+
+    /// The blocks of commit `id` in flight (empty: no such commit). Their address is stable
+    /// until it is finished with `Ok` (an asynchronous write may point at them).
+    pub fn flight_bytes(&self, id: u64) -> &[u8] {
+        self.flight(id).map_or(&[], |f| &f.buf[..f.w.len])
+    }
+
+    /// Writes commit `w` in flight through the storage and flushes (a synchronous writer for
+    /// the asynchronous commit: a storage without a direct descriptor, tests).
+    pub fn write_in_flight(&mut self, w: &CommitWrite) -> io::Result<()> {
+        let Some(f) = self.flights.iter().find(|f| f.w.id == w.id) else {
+            return Ok(());
+        };
+        self.st
+            .write_at(w.file, w.offset, &f.buf[..w.len])
+            .and_then(|()| self.st.flush(w.file))
+    }
+
+    /// Commits whose write failed, oldest first: to write again, unchanged, at the same offset
+    /// (nothing after them becomes durable until they are), then [`SegmentLog::retrying`].
+    pub fn failed_commits(&self) -> Vec<CommitWrite> {
+        self.flights
+            .iter()
+            .filter(|f| f.state == FlightState::Failed)
+            .map(|f| f.w)
+            .collect()
+    }
+
+    /// Commit `id`, which had failed, is being written again.
+    pub fn retrying(&mut self, id: u64) {
+        if let Some(f) = self.flights.iter_mut().find(|f| f.w.id == id) {
+            f.state = FlightState::Writing;
+        }
+    }
+
+    /// The asynchronous commit, second half: `res` is how the write of commit `id` went. The
+    /// durable seq moves over every commit that completed with all the ones before it (returns
+    /// it). An error leaves the commit to be written again ([`SegmentLog::failed_commits`]).
+    pub fn finish_commit(&mut self, id: u64, res: io::Result<()>) -> Result<u64, LogError> {
+        let Some(f) = self.flights.iter_mut().find(|f| f.w.id == id) else {
+            return Ok(self.durable_seq);
+        };
+        if let Err(e) = res {
+            f.state = FlightState::Failed;
+            return Err(LogError::Io(e));
+        }
+        f.state = FlightState::Done;
+        while self.flights.front().map(|f| f.state) == Some(FlightState::Done) {
+            let Some(mut f) = self.flights.pop_front() else {
+                break;
+            };
+            self.commits += 1;
+            self.durable_seq = f.w.last_seq;
+            f.buf[..f.w.len].fill(0);
+            self.free_bufs.push(f.buf);
+        }
+        Ok(self.durable_seq)
     }
 
     fn commit_inner(&mut self) -> Result<u64, LogError> {
@@ -790,6 +1006,7 @@ impl<S: Storage> SegmentLog<S> {
     /// cut part way: appends and commits fail until a retried `truncate_after` succeeds (it cuts
     /// at the lowest seq asked since). On success `last_seq()` is at most `seq`.
     pub fn truncate_after(&mut self, seq: u64) -> Result<(), LogError> {
+        self.check_none_in_flight()?;
         let seq = match self.pending_cut {
             Some(p) => p.min(seq),
             None if seq >= self.last_seq => return Ok(()),

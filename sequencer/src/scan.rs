@@ -132,28 +132,53 @@ pub(crate) const TRAILER_MAGIC: [u8; 8] = *b"tpxcmt02";
 /// The commit trailer for records `first..=last`: magic, first seq, last seq (little endian),
 /// CRC32C of those 24 bytes, 4 zero bytes.
 pub(crate) fn encode_trailer(first: u64, last: u64) -> [u8; TRAILER_LEN] {
+    encode_trailer_unacked(first, last, 0)
+}
+
+/// The commit trailer of a commit submitted while other commits were still in flight:
+/// `unacked` is how many records before `first` were not durable yet (the last 4 bytes, little
+/// endian; recovery's rule for a damaged commit followed by this one, see `crate::log`). With
+/// `unacked` 0 it is [`encode_trailer`]'s trailer (a writer with one commit in flight); else
+/// the CRC32C covers those 4 bytes too.
+pub(crate) fn encode_trailer_unacked(first: u64, last: u64, unacked: u32) -> [u8; TRAILER_LEN] {
     let mut t = [0u8; TRAILER_LEN];
     t[..8].copy_from_slice(&TRAILER_MAGIC);
     t[8..16].copy_from_slice(&first.to_le_bytes());
     t[16..24].copy_from_slice(&last.to_le_bytes());
-    let crc = crc32c::crc32c(&t[..24]);
+    t[28..32].copy_from_slice(&unacked.to_le_bytes());
+    let crc = trailer_crc(&t);
     t[24..28].copy_from_slice(&crc.to_le_bytes());
     t
 }
 
+fn trailer_crc(t: &[u8]) -> u32 {
+    let crc = crc32c::crc32c(&t[..24]);
+    if t[28..32] == [0u8; 4] {
+        crc
+    } else {
+        crc32c::crc32c_append(crc, &t[28..32])
+    }
+}
+
 /// `(first, last)` of the commit trailer at the front of `rest`, if it is an intact one.
 pub(crate) fn parse_trailer(rest: &[u8]) -> Option<(u64, u64)> {
+    parse_trailer_unacked(rest).map(|(f, l, _)| (f, l))
+}
+
+/// `(first, last, unacked)` of the commit trailer at the front of `rest`, if it is intact.
+pub(crate) fn parse_trailer_unacked(rest: &[u8]) -> Option<(u64, u64, u32)> {
     let t = rest.get(..TRAILER_LEN)?;
-    if t[..8] != TRAILER_MAGIC || t[28..32] != [0u8; 4] {
+    if t[..8] != TRAILER_MAGIC {
         return None;
     }
     let crc = u32::from_le_bytes(t[24..28].try_into().ok()?);
-    if crc32c::crc32c(&t[..24]) != crc {
+    if trailer_crc(t) != crc {
         return None;
     }
     let first = u64::from_le_bytes(t[8..16].try_into().ok()?);
     let last = u64::from_le_bytes(t[16..24].try_into().ok()?);
-    (first >= 1 && first <= last).then_some((first, last))
+    let unacked = u32::from_le_bytes(t[28..32].try_into().ok()?);
+    (first >= 1 && first <= last && u64::from(unacked) < first).then_some((first, last, unacked))
 }
 
 /// Whether the bytes at the front of `rest` start a commit trailer (a cheap test: the magic).
@@ -539,6 +564,29 @@ mod tests {
         assert_eq!(trailer_frame_len(0), 4096);
         assert_eq!(trailer_frame_len(4096 - 32), 32);
         assert_eq!(trailer_frame_len(4096 - 31), 4096 + 31);
+    }
+
+    /// The count of not-yet-durable records: 0 is the one-in-flight trailer, byte for byte; a
+    /// non-zero count round-trips and is covered by the CRC; it never reaches below seq 1.
+    #[test]
+    fn trailer_unacked_count_round_trips_and_is_checked() {
+        assert_eq!(encode_trailer_unacked(7, 9, 0), encode_trailer(7, 9));
+        let t = encode_trailer_unacked(70, 90, 12);
+        assert_eq!(parse_trailer_unacked(&t), Some((70, 90, 12)));
+        assert_eq!(parse_trailer(&t), Some((70, 90)));
+        for i in 8..TRAILER_LEN {
+            let mut x = t;
+            x[i] ^= 1;
+            assert_eq!(parse_trailer_unacked(&x), None, "flip at {i}");
+        }
+        assert_eq!(
+            parse_trailer_unacked(&encode_trailer_unacked(5, 9, 5)),
+            None
+        );
+        assert_eq!(
+            parse_trailer_unacked(&encode_trailer_unacked(5, 9, 4)),
+            Some((5, 9, 4))
+        );
     }
 
     #[test]

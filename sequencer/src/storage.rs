@@ -44,6 +44,12 @@ pub trait Storage {
     fn advise_sequential(&mut self, _f: FileId) {}
     /// Makes every write to `f` so far durable.
     fn flush(&mut self, f: FileId) -> io::Result<()>;
+    /// A descriptor of `f` on which a write of whole aligned blocks is durable when it
+    /// completes (O_DIRECT | O_DSYNC), for a writer that submits its own IO (io_uring:
+    /// [`crate::uring::UringLog`]). `None` (the default): write through the storage.
+    fn direct_fd(&self, _f: FileId) -> Option<std::os::unix::io::RawFd> {
+        None
+    }
     /// Reads up to `buf.len()` bytes at `offset`; returns the bytes read (0 at the end).
     fn read_at(&mut self, f: FileId, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
     /// Sets the file's length (the cut is durable when this returns).
@@ -272,6 +278,11 @@ impl Storage for FileStorage {
 
     fn write_at(&mut self, f: FileId, offset: u64, data: &[u8]) -> io::Result<()> {
         self.file(f)?.file.write_all_at(data, offset)
+    }
+
+    fn direct_fd(&self, f: FileId) -> Option<std::os::unix::io::RawFd> {
+        let o = self.file(f).ok()?;
+        (o.mode == WriteMode::DirectSync).then(|| o.file.as_raw_fd())
     }
 
     fn flush(&mut self, f: FileId) -> io::Result<()> {

@@ -50,7 +50,7 @@ pub trait LogSink {
     fn store_term(&mut self, term: u64) -> Result<(), LogError>;
 }
 
-fn read_records<S: Storage>(
+pub(crate) fn read_records<S: Storage>(
     reader: &mut LogReader<S>,
     from_seq: u64,
     max: usize,
@@ -346,7 +346,12 @@ impl<S: Storage + Clone + Send + 'static> Drop for ThreadedLog<S> {
 /// Keeps a spare segment ready: makes one whenever the log took the last (checked every 20 ms;
 /// a segment lasts far longer). A failure (a full disk) is retried a second later; meanwhile
 /// rolls make their segments themselves.
-fn preparer_loop<S: Storage>(mut st: S, cfg: LogConfig, slot: &SpareSlot, stop: &AtomicBool) {
+pub(crate) fn preparer_loop<S: Storage>(
+    mut st: S,
+    cfg: LogConfig,
+    slot: &SpareSlot,
+    stop: &AtomicBool,
+) {
     while !stop.load(Ordering::Relaxed) {
         if slot.ready.load(Ordering::Acquire) {
             std::thread::park_timeout(Duration::from_millis(20));

@@ -55,6 +55,16 @@ struct Args {
     /// accounts funded by admin deposits first). Default: risk off.
     #[arg(long)]
     risk: bool,
+    /// The node's `[replication] log_writer`: `thread` or `uring` (default: not set, the
+    /// node's own default; leave it unset to run an older `tpx`).
+    #[arg(long)]
+    log_writer: Option<String>,
+    /// The node's `[replication] uring_depth` (commits in flight with `--log-writer uring`).
+    #[arg(long)]
+    uring_depth: Option<usize>,
+    /// 4 KiB O_DIRECT | O_DSYNC writes measured for the disk floor (`--log durable`).
+    #[arg(long, default_value_t = 20_000)]
+    disk_samples: usize,
     /// Internal: run a node from this config (the bench's child process).
     #[arg(long = "serve-node", hide = true)]
     serve_node: Option<PathBuf>,
@@ -84,6 +94,9 @@ fn main() -> ExitCode {
         tpx: args.tpx,
         log: args.log,
         risk: args.risk,
+        log_writer: args.log_writer,
+        uring_depth: args.uring_depth,
+        disk_samples: args.disk_samples,
     };
     match run(&opts) {
         Ok(r) => {
@@ -106,11 +119,22 @@ fn main() -> ExitCode {
                     r.ack.max() as f64 / 1e3
                 );
                 println!(
-                    "ratio  p50 x{:.2}  p99 x{:.2}; throughput {:.0} orders/s ({})",
+                    "disk   p50 {:.2} us  p99 {:.2} us  p99.9 {:.2} us  max {:.2} us",
+                    q(&r.disk, 0.5),
+                    q(&r.disk, 0.99),
+                    q(&r.disk, 0.999),
+                    r.disk.max() as f64 / 1e3
+                );
+                println!(
+                    "ratio  p50 x{:.2}  p99 x{:.2}; durable p50 x{:.2}  p99 x{:.2}; throughput {:.0} orders/s ({}, log_writer {}, load {:.2})",
                     r.ratio_p50(),
                     r.ratio_p99(),
+                    r.ratio_durable_p50(),
+                    r.ratio_durable_p99(),
                     r.throughput_orders_per_sec,
-                    r.node
+                    r.node,
+                    r.log_writer,
+                    r.load_avg_1m
                 );
             }
             ExitCode::SUCCESS

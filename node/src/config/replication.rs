@@ -43,6 +43,24 @@ pub enum LogWrite {
     Buffered,
 }
 
+fn default_uring_depth() -> usize {
+    tpx_sequencer::uring::DEFAULT_DEPTH
+}
+
+/// Who writes the log's commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogWriter {
+    /// A writer thread (`writer_idle`) takes what the core appended (under a mutex) and
+    /// writes it as one group commit (`tpx_sequencer::ThreadedLog`; the default).
+    #[default]
+    Thread,
+    /// The sequencing core submits each group commit itself through io_uring and reaps its
+    /// completion while it polls: no writer thread, no lock (`tpx_sequencer::UringLog`).
+    /// A parked core sees a completion when it wakes (its back-off bounds the delay).
+    Uring,
+}
+
 /// `[replication]`: where the log lives, the peer and the witness. Absent: a single node with a
 /// durable local log (`fsync`) and an in-process witness.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +101,12 @@ pub struct ReplicationConfig {
     pub writer_idle: crate::config::IdleMode,
     #[serde(default)]
     pub write: LogWrite,
+    /// `thread` (the default) or `uring`: see [`LogWriter`].
+    #[serde(default)]
+    pub log_writer: LogWriter,
+    /// With `log_writer = "uring"`: commits in flight at most (1-64; default 4).
+    #[serde(default = "default_uring_depth")]
+    pub uring_depth: usize,
     /// Preallocated bytes per log segment.
     #[serde(default)]
     pub segment_bytes: Option<u64>,

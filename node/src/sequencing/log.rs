@@ -8,7 +8,9 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
 
-use tpx_sequencer::{FileStorage, LogError, LogSink, PeerId, TcpTransport, ThreadedLog, Transport};
+use tpx_sequencer::{
+    FileStorage, LogError, LogSink, PeerId, TcpTransport, ThreadedLog, Transport, UringLog,
+};
 use tpx_wire::log_record::{decode_record, LogRecord};
 
 /// The replica's transport: TCP to the peer and the witness, or in-process (a single node and
@@ -218,14 +220,17 @@ impl LogSink for MemLog {
 #[derive(Debug)]
 pub enum NodeLog {
     File(ThreadedLog<FileStorage>),
+    /// The file log written through io_uring by the core (`log_writer = "uring"`).
+    Uring(UringLog<FileStorage>),
     Mem(MemLog),
 }
 
 impl NodeLog {
     /// Waits (bounded) for the writer to make everything appended durable (at shutdown).
-    pub fn sync(&self, timeout: Duration) -> bool {
+    pub fn sync(&mut self, timeout: Duration) -> bool {
         match self {
             NodeLog::File(l) => l.sync(timeout),
+            NodeLog::Uring(l) => l.sync(timeout),
             NodeLog::Mem(_) => true,
         }
     }
@@ -235,6 +240,7 @@ macro_rules! each {
     ($self:expr, $l:ident => $e:expr) => {
         match $self {
             NodeLog::File($l) => $e,
+            NodeLog::Uring($l) => $e,
             NodeLog::Mem($l) => $e,
         }
     };

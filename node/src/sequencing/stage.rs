@@ -27,13 +27,13 @@ use std::sync::Arc;
 
 use tpx_sequencer::{
     Clock, FileStorage, LogConfig, LogReader, LogSink, Replica, ReplicaConfig, ReplicaEvent, Role,
-    Storage, SubmitError, SystemClock, TcpTransport, ThreadedLog, Transport, WitnessServer,
-    WriteMode, WITNESS_ID,
+    Storage, SubmitError, SystemClock, TcpTransport, ThreadedLog, Transport, UringLog,
+    WitnessServer, WriteMode, WITNESS_ID,
 };
 use tpx_wire::enums::RejectReason;
 use tpx_wire::log_record::{Checkpoint, Input, Tick};
 
-use crate::config::replication::{LogWrite, ReplicationConfig};
+use crate::config::replication::{LogWrite, LogWriter, ReplicationConfig};
 use crate::msg::{Report, ReportKind, Request, Sequenced, ALL_SHARDS};
 use crate::runtime::doorbell::Doorbell;
 use crate::runtime::ring::{Consumer, Producer};
@@ -174,9 +174,7 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> std::fmt::Debug
 
 /// Opens the file log in `cfg.log_dir` (recovering a torn tail) and a reader for the replay of
 /// what it holds.
-fn open_file_log(
-    cfg: &ReplicationConfig,
-) -> Result<(ThreadedLog<FileStorage>, LogReader<FileStorage>), String> {
+fn open_file_log(cfg: &ReplicationConfig) -> Result<(NodeLog, LogReader<FileStorage>), String> {
     let dir = &cfg.log_dir;
     let mode = match cfg.write {
         LogWrite::Direct => WriteMode::DirectSync,
@@ -191,7 +189,12 @@ fn open_file_log(
         lcfg.segment_bytes = b;
     }
     let idle = cfg.writer_idle;
-    let (log, rec) = match ThreadedLog::open(st, lcfg, idle) {
+    let open = |st: FileStorage| match cfg.log_writer {
+        LogWriter::Thread => ThreadedLog::open(st, lcfg, idle).map(|(l, r)| (NodeLog::File(l), r)),
+        LogWriter::Uring => UringLog::open_with_depth(st, lcfg, cfg.uring_depth)
+            .map(|(l, r)| (NodeLog::Uring(l), r)),
+    };
+    let (log, rec) = match open(st) {
         Ok(x) => x,
         Err(e) if mode == WriteMode::DirectSync => {
             // A filesystem without O_DIRECT (tmpfs): buffered writes + fdatasync are as
@@ -202,8 +205,7 @@ fn open_file_log(
             ));
             let st = FileStorage::new(dir, WriteMode::Buffered)
                 .map_err(|e| format!("{}: {e}", dir.display()))?;
-            ThreadedLog::open(st, lcfg, idle)
-                .map_err(|e| format!("opening the log in {}: {e}", dir.display()))?
+            open(st).map_err(|e| format!("opening the log in {}: {e}", dir.display()))?
         }
         Err(e) => return Err(format!("opening the log in {}: {e}", dir.display())),
     };
@@ -251,7 +253,7 @@ impl SequencerStage {
         } else {
             let (log, reader) = open_file_log(cfg)?;
             let last = log.last_seq();
-            (NodeLog::File(log), (last > 0).then_some(reader), last)
+            (log, (last > 0).then_some(reader), last)
         };
         let clock = SystemClock::new();
         let handshake = tpx_sequencer::transport::Handshake {
@@ -323,7 +325,10 @@ impl SequencerStage {
 
     /// Waits (bounded) for the writer to make everything appended durable (at shutdown).
     pub fn sync(&mut self) {
-        let _ = self.replica.log().sync(std::time::Duration::from_secs(2));
+        let _ = self
+            .replica
+            .log_mut()
+            .sync(std::time::Duration::from_secs(2));
     }
 
     /// The replication transport's descriptors (listener, peer and witness connections), for
