@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use checker::{read_log, Findings, Observed};
 use cluster::{Cluster, ClusterConfig};
-use faults::{Fault, Target};
+use faults::{Applied, Fault, Target};
 use history::{Event, History, Kind};
 use topology::{Host, Topology};
 use workload::Counters;
@@ -99,6 +99,11 @@ pub struct Report {
     /// Times the appliance made no progress for `settle_max`: no answers after a heal, or no
     /// primary before a fault (liveness, not safety; the history says when).
     pub stalls: u64,
+    /// Misconfigured standbys (a config digest unlike the primary's) whose log grew while
+    /// misconfigured (`joined`: it paired and took records) or that took the term
+    /// (`promoted`). Both must stay 0 and count as violations.
+    pub misconfigured_joined: u64,
+    pub misconfigured_promoted: u64,
     /// Processes that exited without being killed (restarted), by name and exit code.
     pub own_exits: Vec<String>,
     pub client_errors: u64,
@@ -231,7 +236,7 @@ pub fn run(cfg: &LabConfig) -> Result<Report, String> {
     let rep = &mut report.0;
     rep.netns = netns;
     rep.acked = findings.acked;
-    rep.violations = findings.violations();
+    rep.violations = findings.violations() + rep.misconfigured_joined + rep.misconfigured_promoted;
     rep.lost = findings.lost;
     rep.duplicated = findings.duplicated;
     rep.phantom_fills = findings.phantom_fills + findings.overfilled;
@@ -326,6 +331,7 @@ fn drive(cfg: &LabConfig, c: &mut Cluster, hist: &History) -> Result<Driven, Str
     let mut obs = Observed::default();
     let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
     let (mut applied, mut skipped, mut stalls) = (0u64, 0u64, 0u64);
+    let mut misconfigured = (0u64, 0u64);
     let mut i = 0u32;
     while (applied as u32) < cfg.faults && i < cfg.faults * 2 {
         i += 1;
@@ -373,10 +379,45 @@ fn drive(cfg: &LabConfig, c: &mut Cluster, hist: &History) -> Result<Driven, Str
         };
         applied += 1;
         *by_kind.entry(f.kind()).or_default() += 1;
+        // The misconfigured standby's log once it runs (the stopped process wrote its last
+        // records): it must not grow while it is misconfigured.
+        let standby_log = match &undo {
+            Applied::Misconfigured {
+                standby: Host::Node(k),
+                ..
+            } => read_log(&c.log_dir(*k)).len(),
+            _ => 0,
+        };
         let mut ev = Event::new(0, Kind::Fault, u64::from(i));
         ev.detail = format!("{}: {what} for {} ms", f.kind(), hold.as_millis());
         hist.record(ev);
-        run_for(c, hold)?;
+        if let Applied::Misconfigured {
+            primary: Some(p), ..
+        } = &undo
+        {
+            run_for(c, hold / 2)?;
+            faults::kill_silently(c, *p)?;
+            // Long enough for the standby's failure detector and the witness's lease.
+            run_for(c, hold / 2 + timeout * 3)?;
+        } else {
+            run_for(c, hold)?;
+        }
+        {
+            if let Applied::Misconfigured {
+                standby: Host::Node(k),
+                ..
+            } = &undo
+            {
+                // It may say `ROLE standby` (it learns the term) but must pair with nobody:
+                // no record reaches its log, and it never takes the term.
+                if read_log(&c.log_dir(*k)).len() > standby_log {
+                    misconfigured.0 += 1;
+                }
+                if matches!(c.role(*k), Some((true, _))) {
+                    misconfigured.1 += 1;
+                }
+            }
+        }
         faults::heal(c, undo)?;
         hist.record(Event::new(0, Kind::Heal, u64::from(i)));
         // Settle: wait for answers to flow again.
@@ -442,6 +483,8 @@ fn drive(cfg: &LabConfig, c: &mut Cluster, hist: &History) -> Result<Driven, Str
         split_brain_terms: 0,
         findings: Findings::default(),
         stalls,
+        misconfigured_joined: misconfigured.0,
+        misconfigured_promoted: misconfigured.1,
         own_exits: Vec::new(),
         client_errors,
         elapsed_s: 0.0,
