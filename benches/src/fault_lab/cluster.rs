@@ -148,10 +148,18 @@ impl Cluster {
                 self.topo.addr(Host::Node(1 - k)),
                 self.port(REPL_PORT, 1 - k),
             );
-            let md = if self.cfg.md {
-                "\n[md]\nterm_length = 1048576\n"
-            } else {
-                ""
+            // Market data: shard 0's feed A and snapshots to the clients' namespace, where the
+            // lab's feed handler listens (only the primary sends); without namespaces over IPC
+            // through each node's own driver (nothing subscribes).
+            let md = match (self.cfg.md, self.topo.netns) {
+                (false, _) => String::new(),
+                (true, true) => format!(
+                    "\n[md]\nchannel_a = \"aeron:udp?endpoint={}:{}\"\nsnapshot_interval_ms = 200\n\
+                     heartbeat_interval_ms = 100\nterm_length = 1048576\n",
+                    self.topo.addr(Host::Clients),
+                    super::feed::MD_PORT
+                ),
+                (true, false) => "\n[md]\nterm_length = 1048576\n".into(),
             };
             let text = format!(
                 r#"listen = "{entry}"

@@ -7,6 +7,7 @@
 pub mod checker;
 pub mod cluster;
 pub mod faults;
+pub mod feed;
 pub mod history;
 pub mod procs;
 pub mod topology;
@@ -232,6 +233,7 @@ pub fn run(cfg: &LabConfig) -> Result<Report, String> {
         surviving,
         &obs,
         &c.node_config_path(surviving),
+        report.3.as_ref(),
     );
     let rep = &mut report.0;
     rep.netns = netns;
@@ -274,7 +276,10 @@ pub fn run(cfg: &LabConfig) -> Result<Report, String> {
     Ok(report.0)
 }
 
-type Driven = ((Report, Observed, Option<usize>), Vec<Event>);
+type Driven = (
+    (Report, Observed, Option<usize>, Option<feed::FeedEnd>),
+    Vec<Event>,
+);
 
 fn drive(cfg: &LabConfig, c: &mut Cluster, hist: &History) -> Result<Driven, String> {
     let timeout = Duration::from_micros(cfg.timeout_us);
@@ -308,6 +313,22 @@ fn drive(cfg: &LabConfig, c: &mut Cluster, hist: &History) -> Result<Driven, Str
     while !funded.load(Ordering::Relaxed) && t0.elapsed() < Duration::from_secs(60) {
         run_for(c, Duration::from_millis(50))?;
     }
+    // The market-data subscriber, where the nodes publish over UDP to the clients' namespace.
+    let feed_stop = Arc::new(AtomicBool::new(false));
+    let feed = (cfg.md && c.topo.netns).then(|| {
+        let (ns, stop) = (ns.clone(), feed_stop.clone());
+        let endpoint = format!("{}:{}", c.topo.addr(Host::Clients), feed::MD_PORT);
+        std::thread::spawn(move || {
+            feed::subscribe(
+                ns,
+                endpoint,
+                vec![1],
+                stop,
+                Duration::from_millis(600),
+                Duration::from_secs(15),
+            )
+        })
+    });
     let traders: Vec<_> = (1..=cfg.accounts)
         .map(|a| {
             let tc = workload::TraderConfig {
@@ -467,6 +488,20 @@ fn drive(cfg: &LabConfig, c: &mut Cluster, hist: &History) -> Result<Driven, Str
     }
     let primary = c.primary();
     observe(c, &mut obs);
+    // The cluster is up and idle: the feed handler catches up (snapshots) and stops.
+    feed_stop.store(true, Ordering::Relaxed);
+    let feed_end = match feed.map(|h| h.join()) {
+        None => None,
+        Some(Ok(Ok(end))) => Some(end),
+        Some(Ok(Err(e))) => {
+            eprintln!("fault-lab: the feed handler failed: {e}");
+            Some(feed::FeedEnd::default())
+        }
+        Some(Err(_)) => {
+            eprintln!("fault-lab: the feed handler panicked");
+            Some(feed::FeedEnd::default())
+        }
+    };
     let report = Report {
         seed: cfg.seed,
         durability: cfg.durability.clone(),
@@ -491,5 +526,5 @@ fn drive(cfg: &LabConfig, c: &mut Cluster, hist: &History) -> Result<Driven, Str
         dir: None,
         replay: String::new(),
     };
-    Ok(((report, obs, primary), hist.events()))
+    Ok(((report, obs, primary, feed_end), hist.events()))
 }
