@@ -43,6 +43,10 @@ fn assert_clean(r: &Report) {
     assert!(r.acked > 1_000, "only {} acknowledgements", r.acked);
     // In namespaces the nodes publish over UDP and the lab's feed handler's books are
     // compared with the replay's (a mismatch is a violation below).
+    assert!(
+        r.checkpoints_logged > 0,
+        "no replica checkpoint compared the nodes' state"
+    );
     assert_eq!(
         r.findings.feed_checked, r.netns,
         "feed handler checked: {}",

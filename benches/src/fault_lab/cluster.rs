@@ -183,6 +183,7 @@ log_dir = "{log}"
 durability = "{durability}"
 write = "{write}"
 segment_bytes = 4194304
+checkpoint_every = 500
 timeout_us = {timeout}
 heartbeat_us = {hb}
 [stats]

@@ -105,6 +105,12 @@ pub struct Report {
     /// (`promoted`). Both must stay 0 and count as violations.
     pub misconfigured_joined: u64,
     pub misconfigured_promoted: u64,
+    /// Replica checkpoints (`checkpoint_every = 500`: every 500 records the primary logs each
+    /// shard's state hash and every node compares its own) in the surviving log, and the
+    /// `DIVERGED` lines of either node (violations: a node's state differed from its primary's
+    /// at the same seq).
+    pub checkpoints_logged: u64,
+    pub diverged: u64,
     /// Processes that exited without being killed (restarted), by name and exit code.
     pub own_exits: Vec<String>,
     pub client_errors: u64,
@@ -238,7 +244,23 @@ pub fn run(cfg: &LabConfig) -> Result<Report, String> {
     let rep = &mut report.0;
     rep.netns = netns;
     rep.acked = findings.acked;
-    rep.violations = findings.violations() + rep.misconfigured_joined + rep.misconfigured_promoted;
+    rep.checkpoints_logged = logs[surviving]
+        .iter()
+        .filter(|r| matches!(r.input, tpx_wire::log_record::Input::Checkpoint(_)))
+        .count() as u64;
+    let diverged = shared
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .diverged
+        .clone();
+    rep.diverged = diverged.len() as u64;
+    for d in diverged.iter().take(3) {
+        eprintln!("fault-lab: {d}");
+    }
+    rep.violations = findings.violations()
+        + rep.misconfigured_joined
+        + rep.misconfigured_promoted
+        + rep.diverged;
     rep.lost = findings.lost;
     rep.duplicated = findings.duplicated;
     rep.phantom_fills = findings.phantom_fills + findings.overfilled;
@@ -520,6 +542,8 @@ fn drive(cfg: &LabConfig, c: &mut Cluster, hist: &History) -> Result<Driven, Str
         stalls,
         misconfigured_joined: misconfigured.0,
         misconfigured_promoted: misconfigured.1,
+        checkpoints_logged: 0,
+        diverged: 0,
         own_exits: Vec::new(),
         client_errors,
         elapsed_s: 0.0,
