@@ -49,6 +49,11 @@ bench: setup
 	$(CARGO) build --release -p tpx-node --bin tpx -p tpx-benches --bin tpx-load -p tpx-tuning --bin tpx-tune
 	bash scripts/lab-bench.sh
 
+.PHONY: deb
+## Debian packages for the Ansible roles (cargo-deb): target/debian/{tpx,tpx-feed,tpx-tune}.deb.
+deb:
+	bash scripts/deb.sh
+
 .PHONY: e2e-ops
 ## Ansible roles end to end in a systemd-nspawn container (root; caches a Debian rootfs).
 e2e-ops:

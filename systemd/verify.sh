@@ -16,14 +16,15 @@ command -v systemd-analyze >/dev/null || { echo "verify.sh: systemd-analyze not 
 
 root=$(mktemp -d /tmp/tpx-units.XXXXXX)
 trap 'rm -rf "$root"' EXIT
-mkdir -p "$root/etc/systemd/system" "$root/usr/lib/systemd" "$root/usr/local/bin" "$root/usr/bin"
+mkdir -p "$root/etc/systemd/system" "$root/usr/lib/systemd" "$root/usr/bin"
 cp -a /usr/lib/systemd/system "$root/usr/lib/systemd/"
 ln -s usr/bin "$root/bin"
-for exe in /usr/local/bin/tpx /usr/local/bin/tpx-feed /usr/bin/sh; do
+for exe in /usr/bin/tpx /usr/bin/tpx-feed /usr/bin/sh; do
   printf '#!/bin/sh\n' >"$root$exe"
   chmod 755 "$root$exe"
 done
-cp -a "$here"/*.service "$here"/*.service.d "$root/etc/systemd/system/"
+# Where the packages put them (`make deb`: /lib/systemd/system, /usr/lib on merged /usr).
+cp -a "$here"/*.service "$here"/*.service.d "$root/usr/lib/systemd/system/"
 # What Ansible adds: the CPUAffinity drop-ins rendered from the core plan.
 for u in tpx-node@ tpx-witness tpx-feed; do
   mkdir -p "$root/etc/systemd/system/$u.service.d"
@@ -58,7 +59,7 @@ for u in "${units[@]}"; do
   fi
 done
 for u in tpx-node@.service tpx-witness.service tpx-feed.service; do
-  f="$root/etc/systemd/system/$u"
+  f="$root/usr/lib/systemd/system/$u"
   if grep -qx 'Type=notify' "$f" && grep -q '^WatchdogSec=[1-9]' "$f"; then
     echo "PASS notify   $u"
   else

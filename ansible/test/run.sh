@@ -16,7 +16,8 @@
 #   TPX_ROOTFS_CACHE  rootfs cache          [/var/cache/tpx-rootfs]
 #   TPX_OPS_VENV      ansible virtualenv    [/var/cache/tpx-ops/venv]
 #   TPX_E2E_SSH_PORT  sshd port on 127.0.0.1 inside the container [2299]
-#   TPX_TUNE_BIN, TPX_BIN, TPX_FEED_BIN  binaries to deploy [built from the workspace, debug]
+#   TPX_DEB_DIR       a folder with tpx.deb, tpx-feed.deb, tpx-tune.deb to deploy [`scripts/deb.sh`
+#                     builds them from the workspace: TPX_DEB_PROFILE=dev (default) or release]
 # The container (one host) runs the primary role of `tpx node` (a single node: durable local log
 # under /var/lib/tpx/log, terms granted by the witness over TCP), `tpx witness` and `tpx-feed`
 # (embedded Aeron media driver, subscribed to a loopback UDP channel). They listen on the
@@ -80,26 +81,23 @@ if [ ! -x "$venv/bin/ansible-playbook" ]; then
 fi
 timing[ansible_venv]=$(($(now) - t))
 
-# --- Binaries --------------------------------------------------------------------------------
-# The real binaries only: tpx (`tpx node --role`, `tpx witness`), tpx-feed and tpx-tune.
+# --- Packages --------------------------------------------------------------------------------
+# What the roles install: the `tpx`, `tpx-feed` and `tpx-tune` packages of `make deb` (cargo-deb),
+# here of debug binaries (TPX_DEB_PROFILE=release for the release build).
 t=$(now)
-if [ -z "${TPX_TUNE_BIN:-}" ] || [ -z "${TPX_BIN:-}" ] || [ -z "${TPX_FEED_BIN:-}" ]; then
-  log "building tpx, tpx-feed and tpx-tune (debug; CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+deb_dir=${TPX_DEB_DIR:-$CARGO_TARGET_DIR/debian-e2e}
+if [ -z "${TPX_DEB_DIR:-}" ]; then
+  log "building the tpx, tpx-feed and tpx-tune packages (${TPX_DEB_PROFILE:-dev}; CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
   mkdir -p "$cache"
-  (cd "$repo" && cargo build -q -p tpx-node --bin tpx -p tpx-feed --bin tpx-feed -p tpx-tuning --bin tpx-tune) \
+  (cd "$repo" && DEB_DIR="$deb_dir" PROFILE="${TPX_DEB_PROFILE:-dev}" bash scripts/deb.sh) \
     >"$cache/tpx-build.log" 2>&1 || {
     tail -20 "$cache/tpx-build.log"
-    die "the binaries do not build (log: $cache/tpx-build.log)"
+    die "the packages do not build (log: $cache/tpx-build.log)"
   }
 fi
-tune_bin=${TPX_TUNE_BIN:-$CARGO_TARGET_DIR/debug/tpx-tune}
-tpx_bin=${TPX_BIN:-$CARGO_TARGET_DIR/debug/tpx}
-feed_bin=${TPX_FEED_BIN:-$CARGO_TARGET_DIR/debug/tpx-feed}
 timing[build]=$(($(now) - t))
-for b in "$tune_bin" "$tpx_bin" "$feed_bin"; do [ -x "$b" ] || die "no binary at $b"; done
-# Earlier versions deployed a stand-in script when `tpx node --role` did not exist; there is none
-# now, and TPX_E2E_REQUIRE_REAL_NODE (which asked for the real node) is what always happens.
-log "deploying $tpx_bin (node, witness), $feed_bin, $tune_bin"
+for p in tpx tpx-feed tpx-tune; do [ -s "$deb_dir/$p.deb" ] || die "no package at $deb_dir/$p.deb"; done
+log "deploying $(cd "$deb_dir" && for p in tpx tpx-feed tpx-tune; do dpkg-deb -f $p.deb Package Version | tr '\n' ' '; done)"
 
 # --- Root filesystem (cached) ----------------------------------------------------------------
 rootfs="$cache/$suite"
@@ -195,10 +193,7 @@ all:
     ansible_ssh_private_key_file: $keys/id
     ansible_ssh_common_args: "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
     ansible_python_interpreter: /usr/bin/python3
-    tpx_tune_binary: $tune_bin
-    tpx_binary: $tpx_bin
-    tpx_feed_bin: $feed_bin
-    tpx_units_dir: $repo/systemd
+    tpx_deb_dir: $deb_dir
     tpx_node_listen: "127.0.0.1:0"
     tpx_node_replication_listen: "127.0.0.1:$repl_port"
     tpx_witness_address: "127.0.0.1:$witness_port"
@@ -279,7 +274,7 @@ check_unit() { # unit, affinity kind, want memlock unlimited (yes/no)
   [ "$state" = active ] || die "$unit is $state"
   pid=$("${sshc[@]}" systemctl show -p MainPID --value "$unit")
   got=$("${sshc[@]}" "awk '/^Cpus_allowed_list/ {print \$2}' /proc/$pid/status")
-  want=$("${sshc[@]}" /usr/local/bin/tpx-tune render affinity --plan /etc/tpx/core-plan.toml --unit "$kind")
+  want=$("${sshc[@]}" /usr/bin/tpx-tune render affinity --plan /etc/tpx/core-plan.toml --unit "$kind")
   lim=$("${sshc[@]}" "awk '/^Max locked memory/ {print \$4}' /proc/$pid/limits")
   conf=$("${sshc[@]}" systemctl show -p LimitMEMLOCK --value "$unit")
   [ "$got" = "$want" ] || die "$unit (pid $pid): Cpus_allowed_list $got, plan says $want"
@@ -329,7 +324,7 @@ feed_line=$(wait_journal tpx-feed.service '"type":"stats".*"heartbeats":[1-9]' 3
 printf '%s' "$feed_line" | grep -q '"foreign":0' || die "tpx-feed counted foreign packets: $feed_line"
 log "PASS tpx-feed receives the node's market data (heartbeats, no foreign packets)"
 log "tpx-tune check --pid $node_pid inside the container (report only; the kernel is the host's):"
-"${sshc[@]}" /usr/local/bin/tpx-tune check --pid "$node_pid" | sed 's/^/    /' || true
+"${sshc[@]}" /usr/bin/tpx-tune check --pid "$node_pid" | sed 's/^/    /' || true
 
 # --- Failover drill: a dead primary comes back as a standby, never as a primary --------------
 t=$(now)
