@@ -2,5 +2,6 @@
 
 pub mod core;
 pub mod serve;
+pub mod snapshots;
 pub mod start;
 pub mod systemd;

@@ -35,6 +35,8 @@ pub struct Node {
     plan: CorePlan,
     /// Market data (`[md]`): dropped after the cores stop.
     md: Option<crate::shard::md::NodeMd>,
+    /// The snapshot thread (`[snapshots]`).
+    snapshotter: Option<crate::appliance::snapshots::Snapshotter>,
     /// The shared-memory stats file and its publisher thread (`[stats]`).
     stats: Option<(
         Arc<crate::observe::stats::StatsMap>,
@@ -179,6 +181,8 @@ struct GatewayParts {
     listener: TcpListener,
     to_sequencer: Producer<Request>,
     from_shards: Vec<Consumer<Report>>,
+    /// Its session table restored from a snapshot.
+    table: Option<SessionTable>,
 }
 
 struct ShardParts {
@@ -189,6 +193,8 @@ struct ShardParts {
     input: Consumer<Sequenced>,
     outputs: Vec<Producer<Report>>,
     md: Option<crate::shard::md::ShardMd>,
+    /// The shard restored from a snapshot, and its checkpoint seed `(seq, hash)`.
+    restored: Option<(Shard, (u64, u64))>,
 }
 
 impl Node {
@@ -245,6 +251,82 @@ impl Node {
         let gateway_cores = plan.gateway_cores();
         let gateways = gateway_cores.len();
         let cap = cfg.ring_capacity;
+        let routing = Routing::new(&shards.instrument_shards, shard_count as u16);
+        let session_settings = SessionSettings {
+            heartbeat_interval_ms: cfg.heartbeat_interval_ms as u32,
+            journal_capacity: cfg.journal_capacity,
+            max_sessions: cfg.max_connections_per_core.max(1) * 4,
+        };
+        // `[snapshots]`: start from the newest image that verifies (see `shard/snapshot.rs`).
+        let snapshots = cfg.snapshots.clone().filter(|s| s.enabled && !in_memory);
+        if let Some(s) = &snapshots {
+            s.validate()?;
+        }
+        let mut restored = match &snapshots {
+            Some(s) => load_snapshot(
+                &s.dir_for(&replication.log_dir),
+                &replication.log_dir,
+                &shards,
+                gateways,
+                &session_settings,
+                &routing,
+            ),
+            None => None,
+        };
+        if restored.is_none() && !in_memory {
+            let first = first_log_seq(&replication.log_dir);
+            if first > 1 {
+                return Err(format!(
+                    "the log in {} starts at seq {first} (retention) and no valid snapshot \
+                     covers the records before it: restore an image into [snapshots] dir, or \
+                     copy the log from the peer (OPERATIONS.md, \"Restart policy\")",
+                    replication.log_dir.display()
+                ));
+            }
+        }
+        let mut restored_tables: Vec<Option<SessionTable>> = (0..gateways).map(|_| None).collect();
+        let mut restored_shards: Vec<Option<(Shard, (u64, u64))>> =
+            (0..shard_count).map(|_| None).collect();
+        let mut start_from = None;
+        let mut start_image = None;
+        if let Some(r) = restored.take() {
+            for (g, bytes) in r.sessions.iter().enumerate() {
+                restored_tables[g] = Some(SessionTable::from_image(
+                    session_settings.clone(),
+                    routing.clone(),
+                    bytes,
+                )?);
+            }
+            for (sh, check) in r.shards.into_iter().zip(r.checks) {
+                let k = usize::from(sh.id);
+                restored_shards[k] = Some((sh, check));
+            }
+            say(format_args!(
+                "tpx node: SNAPSHOT start from seq={} ({}), {} of {} shard hashes confirmed by \
+                 the log's checkpoints, loaded in {} ms",
+                r.seq,
+                r.name,
+                r.confirmed,
+                shard_count,
+                r.load_ns / 1_000_000
+            ));
+            start_image = Some(r.path.clone());
+            start_from = Some(crate::sequencing::stage::StartFrom {
+                seq: r.seq,
+                dedup: r.dedup,
+                name: r.name,
+            });
+        }
+        if let Some(f) = &start_from {
+            // The shards hold every record through the image's seq: the gateways' reply
+            // watermarks start there.
+            let m = &shared.marks;
+            m.fed.store(f.seq, Ordering::Release);
+            for p in m.pushed.iter().chain(m.applied.iter()) {
+                p.store(f.seq, Ordering::Release);
+            }
+            shared.snapshots.start_seq.store(f.seq, Ordering::Relaxed);
+        }
 
         let mut parts: Vec<CoreParts> = plan
             .cores
@@ -315,6 +397,7 @@ impl Node {
                     v.extend(seq_reject_inputs[g].take());
                     v
                 },
+                table: restored_tables[g].take(),
             });
         }
         parts[plan.sequencer_core()].sequencer = Some(StageRings {
@@ -331,6 +414,7 @@ impl Node {
                     input: shard_inputs[s as usize].take().expect("one per shard"),
                     outputs: shard_outputs[s as usize].take().expect("one per shard"),
                     md: shard_md.get_mut(s as usize).and_then(Option::take),
+                    restored: restored_shards[s as usize].take(),
                 });
             }
         }
@@ -354,12 +438,6 @@ impl Node {
             .iter()
             .map(|&c| Arc::new(HandoffInbox::new(bells[c].clone())))
             .collect();
-        let routing = Routing::new(&shards.instrument_shards, shard_count as u16);
-        let session_settings = SessionSettings {
-            heartbeat_interval_ms: cfg.heartbeat_interval_ms as u32,
-            journal_capacity: cfg.journal_capacity,
-            max_sessions: cfg.max_connections_per_core.max(1) * 4,
-        };
         let gw_settings = GatewaySettings {
             heartbeat_interval_ns: cfg.heartbeat_interval_ms * 1_000_000,
             heartbeat_timeout_ns: cfg.heartbeat_timeout_ms * 1_000_000,
@@ -413,6 +491,11 @@ impl Node {
             let cpu = core.cpu;
             let thread_name = core_thread_name(core, p.gateway.as_ref().map(|g| g.index));
             let replication = replication.clone();
+            let mut start_from = if p.sequencer.is_some() {
+                start_from.take()
+            } else {
+                None
+            };
             let tracer = match (&stats_map, &p.gateway) {
                 (Some(m), Some(_)) => Some(crate::observe::trace::Tracer::new(m.core_writer(ci))),
                 _ => None,
@@ -429,7 +512,9 @@ impl Node {
                                 Gateway::new(
                                     g.index,
                                     g.listener,
-                                    SessionTable::new(session_settings, routing),
+                                    g.table.unwrap_or_else(|| {
+                                        SessionTable::new(session_settings, routing)
+                                    }),
                                     accounts,
                                     inboxes,
                                     g.to_sequencer,
@@ -446,12 +531,13 @@ impl Node {
                         };
                         let sequencer = match p.sequencer {
                             Some(rings) => Some(
-                                SequencerStage::open(
+                                SequencerStage::open_from(
                                     &replication,
                                     in_memory,
                                     role,
                                     rings,
                                     shared.clone(),
+                                    start_from.take(),
                                 )?
                                 .with_wake(wake_shards, wake_gateways.clone()),
                             ),
@@ -461,9 +547,16 @@ impl Node {
                         for s in p.shards {
                             // Built here, on the pinned core, so its memory is first touched
                             // (and placed) where it is used.
-                            let shard = Shard::new(s.id, s.engine, s.risk)?.with_md(s.md);
+                            // (A shard restored from a snapshot was built on the starting
+                            // thread.)
+                            let (shard, seed) = match s.restored {
+                                Some((sh, seed)) => (sh, seed),
+                                None => (Shard::new(s.id, s.engine, s.risk)?, (0, 0)),
+                            };
+                            let shard = shard.with_md(s.md);
                             shards.push(
                                 ShardStage::new(shard, s.input, s.outputs, shared.clone())
+                                    .with_checkpoint_seed(seed.0, seed.1)
                                     .with_wake(wake_gateways.clone())
                                     .with_image_dir(
                                         (!in_memory).then(|| replication.log_dir.clone()),
@@ -502,6 +595,7 @@ impl Node {
             handles,
             plan,
             md,
+            snapshotter: None,
             stats: None,
         };
         for _ in 0..node.handles.len() {
@@ -527,6 +621,37 @@ impl Node {
                 && crate::runtime::clock::now_ns() < deadline_ns
             {
                 std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        if let Some(s) = snapshots {
+            let busy: Vec<usize> = node.plan.cores.iter().map(|c| c.cpu).collect();
+            let free = core_affinity::get_core_ids()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| c.id)
+                .find(|c| !busy.contains(c));
+            let settings = crate::appliance::snapshots::SnapshotSettings {
+                dir: s.dir_for(&replication.log_dir),
+                cfg: s,
+                log_dir: replication.log_dir.clone(),
+                plan: shards.clone(),
+                gateways,
+                sessions: session_settings.clone(),
+                routing: routing.clone(),
+                checkpoint_every: replication.checkpoint_every,
+                has_peer: replication.peer_addr.is_some(),
+                start_from: start_image,
+            };
+            match crate::appliance::snapshots::Snapshotter::start(
+                settings,
+                node.shared.clone(),
+                free,
+            ) {
+                Ok(t) => node.snapshotter = Some(t),
+                Err(e) => {
+                    node.stop();
+                    return Err(e);
+                }
             }
         }
         if let Some(m) = stats_map {
@@ -599,6 +724,9 @@ impl Node {
         if let Some((_, p)) = self.stats.as_mut() {
             p.stop();
         }
+        if let Some(t) = self.snapshotter.as_mut() {
+            t.stop();
+        }
     }
 }
 
@@ -606,4 +734,49 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The newest node snapshot in `dir` that verifies (see `shard::snapshot::load_newest`); each
+/// one skipped is said with why.
+fn load_snapshot(
+    dir: &std::path::Path,
+    log_dir: &std::path::Path,
+    plan: &ShardPlan,
+    gateways: usize,
+    settings: &SessionSettings,
+    routing: &Routing,
+) -> Option<crate::shard::snapshot::Restored> {
+    let check = |images: &[Vec<u8>]| -> Result<(), String> {
+        for (g, b) in images.iter().enumerate() {
+            SessionTable::from_image(settings.clone(), routing.clone(), b)
+                .map_err(|e| format!("gateway {g}'s sessions: {e}"))?;
+        }
+        Ok(())
+    };
+    crate::shard::snapshot::load_newest(dir, log_dir, plan, gateways, &check, &mut |p, why| {
+        say(format_args!(
+            "tpx node: SNAPSHOT skipped {}: {why}",
+            p.display()
+        ))
+    })
+}
+
+/// The first seq the log in `dir` holds (1 when it holds none, or cannot be read here: the
+/// log's own open reports that).
+fn first_log_seq(dir: &std::path::Path) -> u64 {
+    if !dir.exists() {
+        return 1;
+    }
+    tpx_sequencer::FileStorage::new(dir, tpx_sequencer::WriteMode::Buffered)
+        .ok()
+        .and_then(|st| tpx_sequencer::LogReader::new(st).ok())
+        .map_or(1, |r| r.next_seq())
+}
+
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_fmt(line);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
 }
