@@ -311,6 +311,7 @@ fn a_node_restarts_from_its_snapshot_with_the_same_state_and_sessions() {
     trade(&mut s1, &mut s2, 5_000, 30);
     let page = scrape(metrics);
     assert_eq!(metric(&page, "tpx_node_checkpoint_mismatches_total"), 0);
+    assert_eq!(metric(&page, "tpx_node_snapshot_start_seq"), from);
     drop((s1, s2));
     node.signal(libc::SIGTERM);
     assert_eq!(node.wait(), Some(0));

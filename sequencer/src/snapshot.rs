@@ -800,3 +800,33 @@ mod tests {
         assert_eq!(crc32c_of(&[0u8; 32]), 0x8A91_36AA);
     }
 }
+
+#[cfg(test)]
+mod node_tests {
+    use super::*;
+
+    #[test]
+    fn a_node_snapshot_round_trips_and_a_flipped_bit_is_refused() {
+        let s = NodeSnapshot {
+            format: NODE_SNAPSHOT_FORMAT,
+            seq: 42,
+            term: 3,
+            timestamp_ns: 7,
+            config_digest: 9,
+            shards: Vec::new(),
+            dedup: vec![(1, 5)],
+            sessions: vec![vec![1, 2, 3]],
+        };
+        let bytes = encode_node_snapshot(&s).unwrap();
+        assert_eq!(decode_node_snapshot(&bytes).unwrap(), s);
+        assert_eq!(parse_node_snapshot_name(&node_snapshot_name(42)), Some(42));
+        let mut bad = bytes.clone();
+        let k = bad.len() - 2;
+        bad[k] ^= 1;
+        assert!(matches!(
+            decode_node_snapshot(&bad),
+            Err(SnapshotError::Invalid(_))
+        ));
+        assert!(decode_node_snapshot(&bytes[..bytes.len() - 1]).is_err());
+    }
+}

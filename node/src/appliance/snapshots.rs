@@ -109,8 +109,10 @@ impl Drop for Snapshotter {
     }
 }
 
-/// The thread's copy of the node's state.
-struct Copy {
+/// A copy of the node's state fed from its log: the snapshot thread's, and what
+/// `restart-bench` builds its image with.
+#[derive(Debug)]
+pub struct NodeCopy {
     replay: Replay,
     tables: Vec<SessionTable>,
     dedup: Dedup,
@@ -118,19 +120,35 @@ struct Copy {
     checks: Vec<(u64, bool)>,
 }
 
-impl Copy {
-    fn fresh(s: &SnapshotSettings) -> Result<Copy, String> {
-        Ok(Copy {
-            replay: Replay::new(&s.plan)?,
-            tables: (0..s.gateways)
-                .map(|_| SessionTable::new(s.sessions.clone(), s.routing.clone()))
+impl NodeCopy {
+    /// Fresh shards and session tables as the node builds them.
+    pub fn fresh(
+        plan: &ShardPlan,
+        gateways: usize,
+        sessions: &SessionSettings,
+        routing: &Routing,
+    ) -> Result<NodeCopy, String> {
+        Ok(NodeCopy {
+            replay: Replay::new(plan)?,
+            tables: (0..gateways)
+                .map(|_| SessionTable::new(sessions.clone(), routing.clone()))
                 .collect(),
             dedup: Dedup::default(),
-            checks: vec![(0, false); s.plan.shard_count()],
+            checks: vec![(0, false); plan.shard_count()],
         })
     }
 
-    fn from_image(s: &SnapshotSettings, path: &std::path::Path) -> Result<Copy, String> {
+    /// The shards' state hashes, by shard.
+    pub fn state_hashes(&self) -> Vec<u64> {
+        self.replay.state_hashes()
+    }
+
+    /// The last record applied.
+    pub fn last_seq(&self) -> u64 {
+        self.replay.last_seq
+    }
+
+    fn from_image(s: &SnapshotSettings, path: &std::path::Path) -> Result<NodeCopy, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let snap = decode_node_snapshot(&bytes).map_err(|e| e.to_string())?;
         let mut shards = Vec::new();
@@ -151,7 +169,7 @@ impl Copy {
             .iter()
             .map(|b| SessionTable::from_image(s.sessions.clone(), s.routing.clone(), b))
             .collect::<Result<_, _>>()?;
-        Ok(Copy {
+        Ok(NodeCopy {
             replay,
             tables,
             dedup: Dedup::from_entries(snap.seq, &snap.dedup),
@@ -159,7 +177,8 @@ impl Copy {
         })
     }
 
-    fn apply(&mut self, rec: &LogRecord) {
+    /// Applies the next record of the log.
+    pub fn apply(&mut self, rec: &LogRecord) {
         self.dedup.note(rec.meta.origin, &rec.input, rec.meta.seq);
         let gateways = self.tables.len();
         let tables = &mut self.tables;
@@ -183,11 +202,13 @@ impl Copy {
     }
 
     /// Every shard's state unchanged since its last checkpoint record.
-    fn at_checkpoints(&self) -> bool {
+    pub fn at_checkpoints(&self) -> bool {
         self.checks.iter().all(|c| c.1)
     }
 
-    fn image(&self, rec: &LogRecord, digest: u64) -> NodeSnapshot {
+    /// The image of the state after `rec` (the last record applied), for a node whose shard map
+    /// digest is `digest`.
+    pub fn image(&self, rec: &LogRecord, digest: u64) -> NodeSnapshot {
         NodeSnapshot {
             format: NODE_SNAPSHOT_FORMAT,
             seq: rec.meta.seq,
@@ -214,8 +235,8 @@ impl Copy {
 
 fn run(s: &SnapshotSettings, shared: &NodeState, stop: &AtomicBool) -> Result<(), String> {
     let mut copy = match &s.start_from {
-        Some(p) => Copy::from_image(s, p)?,
-        None => Copy::fresh(s)?,
+        Some(p) => NodeCopy::from_image(s, p)?,
+        None => NodeCopy::fresh(&s.plan, s.gateways, &s.sessions, &s.routing)?,
     };
     let st = FileStorage::new(&s.log_dir, WriteMode::Buffered).map_err(|e| e.to_string())?;
     let mut reader = LogReader::new(st).map_err(|e| e.to_string())?;
@@ -271,7 +292,7 @@ fn run(s: &SnapshotSettings, shared: &NodeState, stop: &AtomicBool) -> Result<()
 /// Whether an image is due after `rec`: `every_records` records or `every_ms` of log time since
 /// the last, at a checkpoint (every shard unchanged since its checkpoint record) when
 /// checkpoints are on, or anywhere once overdue by two checkpoint intervals.
-fn due(s: &SnapshotSettings, copy: &Copy, rec: &LogRecord, last: (u64, u64)) -> bool {
+fn due(s: &SnapshotSettings, copy: &NodeCopy, rec: &LogRecord, last: (u64, u64)) -> bool {
     let c = &s.cfg;
     let records = rec.meta.seq.saturating_sub(last.0);
     let by_records = c.every_records > 0 && records >= c.every_records;
@@ -286,7 +307,7 @@ fn due(s: &SnapshotSettings, copy: &Copy, rec: &LogRecord, last: (u64, u64)) -> 
 }
 
 /// Writes an image of `copy` after `rec`, then retention.
-fn take(s: &SnapshotSettings, shared: &NodeState, copy: &Copy, rec: &LogRecord) {
+fn take(s: &SnapshotSettings, shared: &NodeState, copy: &NodeCopy, rec: &LogRecord) {
     let t0 = crate::runtime::clock::now_ns();
     let snap = copy.image(rec, s.plan.config_digest);
     let orders: usize = snap
