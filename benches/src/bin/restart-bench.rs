@@ -24,6 +24,9 @@
 //!    accepted, then reads the node's Prometheus page: the checkpoints the node's shard
 //!    compared while replaying (the last one is the uninterrupted run's final hash) all
 //!    matched; then SIGKILL. The p50 of each, their ratio, and the acceptance (≤ 1.5 s, ≤ 10 %).
+//! 3. The same from the image once the segments wholly before it are deleted (what retention
+//!    with `keep = 1` leaves): the log's recovery at start scans every segment it holds, so a
+//!    start's floor grows with the log kept, not with the tail.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -112,14 +115,22 @@ struct Report {
     image: ImageReport,
     snapshot_runs: Vec<Run>,
     full_runs: Vec<Run>,
+    /// From the image, on the log as retention leaves it (`keep = 1`: the segments wholly
+    /// before the image deleted): the start's log recovery scans only what is left.
+    snapshot_pruned_runs: Vec<Run>,
+    pruned_log_bytes: u64,
     snapshot_p50_ms: f64,
     full_p50_ms: f64,
+    snapshot_pruned_p50_ms: f64,
     ratio: f64,
+    ratio_pruned: f64,
     /// Every run's shard matched every checkpoint it replayed, the last naming the
     /// uninterrupted run's final hash.
     state_hash_ok: bool,
     acceptance_1500ms: bool,
     acceptance_10pct: bool,
+    acceptance_pruned_1500ms: bool,
+    acceptance_pruned_10pct: bool,
     loadavg_1m: f64,
 }
 
@@ -395,18 +406,11 @@ fn bench(a: &Args, dir: &Path) -> Result<Report, String> {
         prev_cp = (r.meta.seq, copy.state_hashes()[0]);
         checkpoints.push(r.meta.seq);
     }
-    drop(append);
     log.commit().map_err(|x| e(&x))?;
     drop(log);
     let build_s = t_build.elapsed().as_secs_f64();
     let image = image.ok_or("no image was taken (tail longer than the log?)")?;
-    let log_bytes: u64 = std::fs::read_dir(&log_dir)
-        .map_err(|x| e(&x))?
-        .flatten()
-        .filter_map(|d| d.metadata().ok())
-        .filter(|m| m.is_file())
-        .map(|m| m.len())
-        .sum();
+    let log_bytes = dir_bytes(&log_dir)?;
     // Checkpoints a replay compares: every one but the first (which names none); from the
     // image, those after it.
     let compared_full = checkpoints.len().saturating_sub(1) as u64;
@@ -430,6 +434,14 @@ fn bench(a: &Args, dir: &Path) -> Result<Report, String> {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
+    // Then the log as retention leaves it.
+    tpx_node::shard::snapshot::prune_segments(&log_dir, image.seq).map_err(|x| e(&x))?;
+    let pruned_log_bytes = dir_bytes(&log_dir)?;
+    let mut snapshot_pruned_runs = Vec::new();
+    for _ in 0..a.runs.max(1) {
+        snapshot_pruned_runs.push(start_node(&tpx, &snap_cfg, metrics)?);
+    }
+    let snapshot_pruned_p50_ms = p50(&snapshot_pruned_runs);
     let snapshot_p50_ms = p50(&snapshot_runs);
     let full_p50_ms = p50(&full_runs);
     let ok = |runs: &[Run], min: u64| {
@@ -437,12 +449,14 @@ fn bench(a: &Args, dir: &Path) -> Result<Report, String> {
             .all(|r| r.checkpoint_mismatches == 0 && r.checkpoints_matched >= min)
     };
     let state_hash_ok = ok(&snapshot_runs, compared_tail)
+        && ok(&snapshot_pruned_runs, compared_tail)
         && ok(&full_runs, compared_full)
         && snapshot_runs.iter().all(|r| {
             r.replayed
                 .contains(&format!("after snapshot seq={}", image.seq))
         });
     let ratio = snapshot_p50_ms / full_p50_ms;
+    let ratio_pruned = snapshot_pruned_p50_ms / full_p50_ms;
     Ok(Report {
         records: seq,
         tail: seq - image.seq,
@@ -451,11 +465,17 @@ fn bench(a: &Args, dir: &Path) -> Result<Report, String> {
         image,
         acceptance_1500ms: snapshot_p50_ms <= 1_500.0,
         acceptance_10pct: ratio <= 0.10,
+        acceptance_pruned_1500ms: snapshot_pruned_p50_ms <= 1_500.0,
+        acceptance_pruned_10pct: ratio_pruned <= 0.10,
         snapshot_runs,
         full_runs,
+        snapshot_pruned_runs,
+        pruned_log_bytes,
         snapshot_p50_ms,
         full_p50_ms,
+        snapshot_pruned_p50_ms,
         ratio: (ratio * 1e4).round() / 1e4,
+        ratio_pruned: (ratio_pruned * 1e4).round() / 1e4,
         state_hash_ok,
         loadavg_1m: loadavg_1m(),
     })
@@ -525,6 +545,16 @@ fn start_node(tpx: &Path, cfg: &Path, metrics: u16) -> Result<Run, String> {
         checkpoints_matched: metric(&page, "tpx_node_checkpoints_matched_total"),
         checkpoint_mismatches: metric(&page, "tpx_node_checkpoint_mismatches_total"),
     })
+}
+
+fn dir_bytes(dir: &Path) -> Result<u64, String> {
+    Ok(std::fs::read_dir(dir)
+        .map_err(|x| x.to_string())?
+        .flatten()
+        .filter_map(|d| d.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum())
 }
 
 fn scrape(port: u16) -> Option<String> {

@@ -181,8 +181,6 @@ struct GatewayParts {
     listener: TcpListener,
     to_sequencer: Producer<Request>,
     from_shards: Vec<Consumer<Report>>,
-    /// Its session table restored from a snapshot.
-    table: Option<SessionTable>,
 }
 
 struct ShardParts {
@@ -193,8 +191,6 @@ struct ShardParts {
     input: Consumer<Sequenced>,
     outputs: Vec<Producer<Report>>,
     md: Option<crate::shard::md::ShardMd>,
-    /// The shard restored from a snapshot, and its checkpoint seed `(seq, hash)`.
-    restored: Option<(Shard, (u64, u64))>,
 }
 
 impl Node {
@@ -262,71 +258,19 @@ impl Node {
         if let Some(s) = &snapshots {
             s.validate()?;
         }
-        let mut restored = match &snapshots {
-            Some(s) => load_snapshot(
-                &s.dir_for(&replication.log_dir),
-                &replication.log_dir,
-                &shards,
+        // Loaded beside the cores' start (the log's open on the sequencing core).
+        let restore = crate::appliance::restore::Restore::start(
+            crate::appliance::restore::RestoreInput {
+                snapshots: snapshots.clone(),
+                log_dir: replication.log_dir.clone(),
+                in_memory,
+                plan: shards.clone(),
                 gateways,
-                &session_settings,
-                &routing,
-            ),
-            None => None,
-        };
-        if restored.is_none() && !in_memory {
-            let first = first_log_seq(&replication.log_dir);
-            if first > 1 {
-                return Err(format!(
-                    "the log in {} starts at seq {first} (retention) and no valid snapshot \
-                     covers the records before it: restore an image into [snapshots] dir, or \
-                     copy the log from the peer (OPERATIONS.md, \"Restart policy\")",
-                    replication.log_dir.display()
-                ));
-            }
-        }
-        let mut restored_tables: Vec<Option<SessionTable>> = (0..gateways).map(|_| None).collect();
-        let mut restored_shards: Vec<Option<(Shard, (u64, u64))>> =
-            (0..shard_count).map(|_| None).collect();
-        let mut start_from = None;
-        let mut start_image = None;
-        if let Some(r) = restored.take() {
-            for (g, bytes) in r.sessions.iter().enumerate() {
-                restored_tables[g] = Some(SessionTable::from_image(
-                    session_settings.clone(),
-                    routing.clone(),
-                    bytes,
-                )?);
-            }
-            for (sh, check) in r.shards.into_iter().zip(r.checks) {
-                let k = usize::from(sh.id);
-                restored_shards[k] = Some((sh, check));
-            }
-            say(format_args!(
-                "tpx node: SNAPSHOT start from seq={} ({}), {} of {} shard hashes confirmed by \
-                 the log's checkpoints, loaded in {} ms",
-                r.seq,
-                r.name,
-                r.confirmed,
-                shard_count,
-                r.load_ns / 1_000_000
-            ));
-            start_image = Some(r.path.clone());
-            start_from = Some(crate::sequencing::stage::StartFrom {
-                seq: r.seq,
-                dedup: r.dedup,
-                name: r.name,
-            });
-        }
-        if let Some(f) = &start_from {
-            // The shards hold every record through the image's seq: the gateways' reply
-            // watermarks start there.
-            let m = &shared.marks;
-            m.fed.store(f.seq, Ordering::Release);
-            for p in m.pushed.iter().chain(m.applied.iter()) {
-                p.store(f.seq, Ordering::Release);
-            }
-            shared.snapshots.start_seq.store(f.seq, Ordering::Relaxed);
-        }
+                sessions: session_settings.clone(),
+                routing: routing.clone(),
+            },
+            shared.clone(),
+        )?;
 
         let mut parts: Vec<CoreParts> = plan
             .cores
@@ -397,7 +341,6 @@ impl Node {
                     v.extend(seq_reject_inputs[g].take());
                     v
                 },
-                table: restored_tables[g].take(),
             });
         }
         parts[plan.sequencer_core()].sequencer = Some(StageRings {
@@ -414,7 +357,6 @@ impl Node {
                     input: shard_inputs[s as usize].take().expect("one per shard"),
                     outputs: shard_outputs[s as usize].take().expect("one per shard"),
                     md: shard_md.get_mut(s as usize).and_then(Option::take),
-                    restored: restored_shards[s as usize].take(),
                 });
             }
         }
@@ -491,11 +433,7 @@ impl Node {
             let cpu = core.cpu;
             let thread_name = core_thread_name(core, p.gateway.as_ref().map(|g| g.index));
             let replication = replication.clone();
-            let mut start_from = if p.sequencer.is_some() {
-                start_from.take()
-            } else {
-                None
-            };
+            let restore = restore.clone();
             let tracer = match (&stats_map, &p.gateway) {
                 (Some(m), Some(_)) => Some(crate::observe::trace::Tracer::new(m.core_writer(ci))),
                 _ => None,
@@ -512,7 +450,7 @@ impl Node {
                                 Gateway::new(
                                     g.index,
                                     g.listener,
-                                    g.table.unwrap_or_else(|| {
+                                    restore.table(g.index).unwrap_or_else(|| {
                                         SessionTable::new(session_settings, routing)
                                     }),
                                     accounts,
@@ -537,7 +475,7 @@ impl Node {
                                     role,
                                     rings,
                                     shared.clone(),
-                                    start_from.take(),
+                                    || restore.from(),
                                 )?
                                 .with_wake(wake_shards, wake_gateways.clone()),
                             ),
@@ -549,7 +487,7 @@ impl Node {
                             // (and placed) where it is used.
                             // (A shard restored from a snapshot was built on the starting
                             // thread.)
-                            let (shard, seed) = match s.restored {
+                            let (shard, seed) = match restore.shard(usize::from(s.id)) {
                                 Some((sh, seed)) => (sh, seed),
                                 None => (Shard::new(s.id, s.engine, s.risk)?, (0, 0)),
                             };
@@ -640,7 +578,7 @@ impl Node {
                 routing: routing.clone(),
                 checkpoint_every: replication.checkpoint_every,
                 has_peer: replication.peer_addr.is_some(),
-                start_from: start_image,
+                start_from: restore.image(),
             };
             match crate::appliance::snapshots::Snapshotter::start(
                 settings,
@@ -734,49 +672,4 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// The newest node snapshot in `dir` that verifies (see `shard::snapshot::load_newest`); each
-/// one skipped is said with why.
-fn load_snapshot(
-    dir: &std::path::Path,
-    log_dir: &std::path::Path,
-    plan: &ShardPlan,
-    gateways: usize,
-    settings: &SessionSettings,
-    routing: &Routing,
-) -> Option<crate::shard::snapshot::Restored> {
-    let check = |images: &[Vec<u8>]| -> Result<(), String> {
-        for (g, b) in images.iter().enumerate() {
-            SessionTable::from_image(settings.clone(), routing.clone(), b)
-                .map_err(|e| format!("gateway {g}'s sessions: {e}"))?;
-        }
-        Ok(())
-    };
-    crate::shard::snapshot::load_newest(dir, log_dir, plan, gateways, &check, &mut |p, why| {
-        say(format_args!(
-            "tpx node: SNAPSHOT skipped {}: {why}",
-            p.display()
-        ))
-    })
-}
-
-/// The first seq the log in `dir` holds (1 when it holds none, or cannot be read here: the
-/// log's own open reports that).
-fn first_log_seq(dir: &std::path::Path) -> u64 {
-    if !dir.exists() {
-        return 1;
-    }
-    tpx_sequencer::FileStorage::new(dir, tpx_sequencer::WriteMode::Buffered)
-        .ok()
-        .and_then(|st| tpx_sequencer::LogReader::new(st).ok())
-        .map_or(1, |r| r.next_seq())
-}
-
-fn say(line: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_fmt(line);
-    let _ = out.write_all(b"\n");
-    let _ = out.flush();
 }

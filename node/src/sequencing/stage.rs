@@ -254,18 +254,18 @@ impl SequencerStage {
         rings: StageRings,
         shared: Arc<NodeState>,
     ) -> Result<SequencerStage, String> {
-        Self::open_from(cfg, in_memory, role, rings, shared, None)
+        Self::open_from(cfg, in_memory, role, rings, shared, || Ok(None))
     }
 
-    /// [`SequencerStage::open`] for shards restored from a snapshot (`from`): the replay starts
-    /// after its seq.
+    /// [`SequencerStage::open`] for shards restored from a snapshot: `from`, asked once the log
+    /// is open (the snapshot loads meanwhile), says after which seq the replay starts.
     pub fn open_from(
         cfg: &ReplicationConfig,
         in_memory: bool,
         role: StartRole,
         rings: StageRings,
         shared: Arc<NodeState>,
-        from: Option<StartFrom>,
+        from: impl FnOnce() -> Result<Option<StartFrom>, String>,
     ) -> Result<SequencerStage, String> {
         cfg.validate()?;
         if in_memory && (cfg.peer_addr.is_some() || cfg.witness_addr.is_some()) {
@@ -274,11 +274,14 @@ impl SequencerStage {
                     .into(),
             );
         }
+        let mut from_image = None;
         let (log, replay, last) = if in_memory {
             (NodeLog::Mem(MemLog::default()), None, 0)
         } else {
             let (log, mut reader) = open_file_log(cfg)?;
             let last = log.last_seq();
+            from_image = from()?;
+            let from = &from_image;
             let after = from.as_ref().map_or(0, |f| f.seq);
             if after > 0 && last > after {
                 reader
@@ -337,8 +340,8 @@ impl SequencerStage {
             lease_margin_ns: cfg.timeout_us * 100,
             ..ReplicaConfig::default()
         };
-        let from_snapshot = from.as_ref().map(|f| (f.seq, f.name.clone()));
-        let dedup_base = from.map(|f| (f.seq, f.dedup));
+        let from_snapshot = from_image.as_ref().map(|f| (f.seq, f.name.clone()));
+        let dedup_base = from_image.map(|f| (f.seq, f.dedup));
         let replica =
             Replica::new_with_dedup(rcfg, log, net, clock, last, want_primary, dedup_base)
                 .map_err(|e| format!("starting the replica: {e}"))?;

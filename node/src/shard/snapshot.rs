@@ -119,6 +119,10 @@ pub struct Restored {
     pub confirmed: usize,
     /// Loading and restoring, ns.
     pub load_ns: u64,
+    /// Of which: reading and decoding the file, restoring the engines, checking the log, ns.
+    pub decode_ns: u64,
+    pub restore_ns: u64,
+    pub log_check_ns: u64,
 }
 
 /// How far past an image a start looks for the log's checkpoint records naming it.
@@ -162,6 +166,7 @@ fn load_one(
     gateways: usize,
     check_sessions: &SessionCheck<'_>,
 ) -> Result<Restored, String> {
+    let t0 = crate::runtime::clock::now_ns();
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     let snap = decode_node_snapshot(&bytes).map_err(|e| e.to_string())?;
     if snap.seq != seq {
@@ -182,6 +187,7 @@ fn load_one(
         ));
     }
     check_sessions(&snap.sessions)?;
+    let t1 = crate::runtime::clock::now_ns();
     // The log must hold the image's last record, in its term, and go on from there.
     let st = FileStorage::new(log_dir, WriteMode::Buffered).map_err(|e| e.to_string())?;
     let mut reader = LogReader::new(st).map_err(|e| e.to_string())?;
@@ -203,6 +209,7 @@ fn load_one(
         Ok(None) => return Err(format!("the log ends before the image's seq {seq}")),
         Err(e) => return Err(format!("reading the log at {seq}: {e}")),
     }
+    let t2 = crate::runtime::clock::now_ns();
     let mut shards = Vec::with_capacity(snap.shards.len());
     let mut checks = Vec::with_capacity(snap.shards.len());
     for (k, img) in snap.shards.iter().enumerate() {
@@ -221,6 +228,7 @@ fn load_one(
             (0, 0)
         });
     }
+    let t3 = crate::runtime::clock::now_ns();
     // The log's next checkpoint of each shard names its hash at the image's checkpoint.
     let mut open: Vec<bool> = checks.iter().map(|c| c.0 > 0).collect();
     let mut confirmed = 0;
@@ -265,5 +273,8 @@ fn load_one(
         dedup,
         confirmed,
         load_ns: 0,
+        decode_ns: t1 - t0,
+        restore_ns: t3 - t2,
+        log_check_ns: (t2 - t1) + (crate::runtime::clock::now_ns() - t3),
     })
 }
