@@ -147,10 +147,16 @@ fn fund(adm: &mut Client) {
 
 /// Account 1 (session 1) rests `n` one-lot sells from `cl`; account 2 takes every other one.
 fn trade(s1: &mut Client, s2: &mut Client, cl: u64, n: u64) {
+    trade_on(s1, s2, cl, n, &[BTC_USDT]);
+}
+
+/// [`trade`] over `instruments` in turn.
+fn trade_on(s1: &mut Client, s2: &mut Client, cl: u64, n: u64, instruments: &[u32]) {
     for k in 0..n {
+        let i = instruments[k as usize % instruments.len()];
         s1.send(&req::enter(limit(
             cl + k,
-            BTC_USDT,
+            i,
             Side::Sell,
             60_000 + k as i64 % 7,
             1,
@@ -158,7 +164,7 @@ fn trade(s1: &mut Client, s2: &mut Client, cl: u64, n: u64) {
         .unwrap();
         accepted(s1, cl + k);
         if k % 2 == 0 {
-            s2.send(&req::enter(limit(cl + k, BTC_USDT, Side::Buy, 60_010, 1)))
+            s2.send(&req::enter(limit(cl + k, i, Side::Buy, 60_010, 1)))
                 .unwrap();
             accepted(s2, cl + k);
             // The taker's fill; the maker's comes to session 1.
@@ -168,16 +174,24 @@ fn trade(s1: &mut Client, s2: &mut Client, cl: u64, n: u64) {
     }
 }
 
-/// `(seq, prev_seq, prev_hash)` of every checkpoint record in the log.
-fn checkpoints(dir: &Path) -> Vec<(u64, u64, u64)> {
+/// `(shard, prev_seq, prev_hash)` of every checkpoint record in the log.
+fn checkpoints(dir: &Path) -> Vec<(usize, u64, u64)> {
     let mut r = LogReader::new(FileStorage::new(dir, WriteMode::Buffered).unwrap()).unwrap();
     let mut out = Vec::new();
     while let Some(rec) = r.next().unwrap() {
         if let Input::Checkpoint(c) = rec.input {
-            out.push((rec.meta.seq, c.prev_seq, c.prev_hash));
+            out.push(((rec.meta.origin >> 24) as usize, c.prev_seq, c.prev_hash));
         }
     }
     out
+}
+
+fn replay_cmd(cfg: &str, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tpx"))
+        .args(["replay", "--config", cfg])
+        .args(extra)
+        .output()
+        .unwrap()
 }
 
 fn field<'a>(line: &'a str, name: &str) -> &'a str {
@@ -186,22 +200,32 @@ fn field<'a>(line: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name} in {line}"))
 }
 
-/// The shard's state hash after every record before `seq`, by a full replay of the log.
-fn replayed_hash(cfg: &str, seq: u64) -> u64 {
-    let out = Command::new(env!("CARGO_BIN_EXE_tpx"))
-        .args([
-            "replay",
-            "--config",
-            cfg,
-            "--to-seq",
-            &(seq - 1).to_string(),
-        ])
-        .output()
-        .unwrap();
+/// Shard `shard`'s state hash after every record before `seq`, by a full replay of the log.
+fn replayed_hash(cfg: &str, seq: u64, shard: usize) -> u64 {
+    let out = replay_cmd(cfg, &["--to-seq", &(seq - 1).to_string()]);
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
     let line = text.lines().find(|l| l.starts_with("REPLAYED")).unwrap();
-    u64::from_str_radix(field(line, "hashes="), 16).unwrap()
+    let h = field(line, "hashes=").split(',').nth(shard).unwrap();
+    u64::from_str_radix(h, 16).unwrap()
+}
+
+/// Every checkpoint logged after `from` names the hash a full replay has at its seq (the last
+/// four compared); returns how many were logged.
+fn checkpoints_match_a_full_replay(cfg: &str, log: &Path, from: u64) -> usize {
+    let after: Vec<(usize, u64, u64)> = checkpoints(log)
+        .into_iter()
+        .filter(|c| c.1 > from)
+        .collect();
+    assert!(!after.is_empty());
+    for (shard, prev_seq, prev_hash) in after.iter().rev().take(4) {
+        assert_eq!(
+            replayed_hash(cfg, *prev_seq, *shard),
+            *prev_hash,
+            "shard {shard} at seq {prev_seq}"
+        );
+    }
+    after.len()
 }
 
 fn images(dir: &Path) -> Vec<PathBuf> {
@@ -316,18 +340,7 @@ fn a_node_restarts_from_its_snapshot_with_the_same_state_and_sessions() {
     node.signal(libc::SIGTERM);
     assert_eq!(node.wait(), Some(0));
     // Every checkpoint the restarted node logged names the hash a full replay has there.
-    let after: Vec<(u64, u64, u64)> = checkpoints(&log)
-        .into_iter()
-        .filter(|c| c.1 > from)
-        .collect();
-    assert!(!after.is_empty());
-    for (_, prev_seq, prev_hash) in after.iter().rev().take(2) {
-        assert_eq!(
-            replayed_hash(&cfg, *prev_seq),
-            *prev_hash,
-            "at seq {prev_seq}"
-        );
-    }
+    checkpoints_match_a_full_replay(&cfg, &log, from);
     // A corrupted newest image: the older one is used.
     let kept = images(&snaps);
     let newest = kept.last().unwrap().clone();
@@ -371,6 +384,10 @@ fn a_node_restarts_from_its_snapshot_with_the_same_state_and_sessions() {
         newest_seq(&kept[0]) >= first,
         "the oldest image kept is in the log"
     );
+    assert!(
+        !replay_cmd(&cfg, &[]).status.success(),
+        "tpx replay refuses a pruned log"
+    );
     // The pruned log restarts from its image.
     let node = Proc::start("node", &["node", "--config", &cfg]);
     assert_eq!(started_from(&node), newest_seq(&kept[1]));
@@ -398,4 +415,119 @@ fn wait_until(mut ok: impl FnMut() -> bool) {
 
 fn newest_seq(p: &Path) -> u64 {
     p.file_stem().unwrap().to_str().unwrap().parse().unwrap()
+}
+
+/// Two shards on one core (instrument 1 on shard 0, 2 on shard 1), risk off: the image holds
+/// both shards and the session's replies from both; after SIGKILL the restart starts from it,
+/// the session that was away gets its fill from shard 1 numbered after its acks from both, and
+/// every checkpoint the restarted node logs names, per shard, the hash of a full replay.
+#[test]
+fn two_shards_restart_from_their_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    write_accounts(dir.path());
+    let metrics = free_port();
+    let cpu = cpus().first().copied().unwrap_or(0);
+    let text = format!(
+        r#"
+listen = "127.0.0.1:0"
+accounts_file = "accounts.toml"
+idle = "park"
+max_orders = 4096
+max_accounts = 64
+journal_capacity = 1024
+[[core_plan.cores]]
+cpu = {cpu}
+gateway = true
+sequencer = true
+shards = [0, 1]
+[replication]
+log_dir = "log"
+write = "buffered"
+checkpoint_every = 20
+[snapshots]
+every_records = 30
+keep = 2
+delete_segments = false
+[stats]
+prometheus = "{metrics}"
+"#
+    );
+    let cfg = dir.path().join("node.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let cfg = cfg.display().to_string();
+    let log = dir.path().join("log");
+    let snaps = log.join("snapshots");
+    let both = [1, 2];
+
+    let mut node = Proc::start("node", &["node", "--config", &cfg]);
+    node.expect("ROLE primary");
+    let addr = listening(&node);
+    let mut s1 = login(addr, 1, 1, 1);
+    let mut s2 = login(addr, 2, 1, 1);
+    trade_on(&mut s1, &mut s2, 1, 30, &both);
+    let mut away = login(addr, 1, 2, 1);
+    away.send(&req::enter(limit(1_000, 1, Side::Sell, 59_000, 2)))
+        .unwrap();
+    accepted(&mut away, 1_000);
+    away.send(&req::enter(limit(1_001, 2, Side::Sell, 59_000, 2)))
+        .unwrap();
+    accepted(&mut away, 1_001);
+    drop(away);
+    // Account 2 takes the order on shard 1, then the one on shard 0.
+    for (cl, instrument) in [(1_000, 2), (1_001, 1)] {
+        s2.send(&req::enter(limit(cl, instrument, Side::Buy, 59_000, 2)))
+            .unwrap();
+        accepted(&mut s2, cl);
+        assert!(matches!(
+            next_reply(&mut s2),
+            ServerMessage::OrderExecuted(_)
+        ));
+    }
+    let fill_seq = metric(&scrape(metrics), "tpx_node_last_seq");
+    trade_on(&mut s1, &mut s2, 2_000, 60, &both);
+    wait_until(|| {
+        images(&snaps)
+            .first()
+            .is_some_and(|p| newest_seq(p) > fill_seq)
+    });
+    drop((s1, s2));
+    node.signal(libc::SIGKILL);
+    node.wait();
+
+    let mut node = Proc::start("node", &["node", "--config", &cfg]);
+    let from = started_from(&node);
+    node.expect(&format!("after snapshot seq={from}"));
+    node.expect("ROLE primary");
+    let addr = listening(&node);
+    let mut away = login(addr, 1, 2, 3);
+    for (seq, cl) in [(3, 1_001), (4, 1_000)] {
+        match next_reply(&mut away) {
+            ServerMessage::OrderExecuted(x) => {
+                assert_eq!((x.seq, x.cl_ord_id, x.qty), (seq, cl, 2))
+            }
+            m => panic!("{m:?}"),
+        }
+    }
+    drop(away);
+    let mut s1 = login(addr, 1, 1, 0);
+    let mut s2 = login(addr, 2, 1, 0);
+    trade_on(&mut s1, &mut s2, 5_000, 50, &both);
+    assert_eq!(
+        metric(&scrape(metrics), "tpx_node_checkpoint_mismatches_total"),
+        0
+    );
+    drop((s1, s2));
+    node.signal(libc::SIGTERM);
+    assert_eq!(node.wait(), Some(0));
+    let shards: std::collections::BTreeSet<usize> = checkpoints(&log)
+        .into_iter()
+        .filter(|c| c.1 > from)
+        .map(|c| c.0)
+        .collect();
+    assert_eq!(
+        shards.len(),
+        2,
+        "both shards logged checkpoints after the restart"
+    );
+    checkpoints_match_a_full_replay(&cfg, &log, from);
 }

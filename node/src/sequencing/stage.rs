@@ -275,11 +275,13 @@ impl SequencerStage {
             );
         }
         let mut from_image = None;
+        let mut first = 1;
         let (log, replay, last) = if in_memory {
             (NodeLog::Mem(MemLog::default()), None, 0)
         } else {
             let (log, mut reader) = open_file_log(cfg)?;
             let last = log.last_seq();
+            first = reader.next_seq().min(last.max(1));
             from_image = from()?;
             let from = &from_image;
             let after = from.as_ref().map_or(0, |f| f.seq);
@@ -351,7 +353,7 @@ impl SequencerStage {
             cfg.log_dir.display().to_string()
         };
         say(format_args!(
-            "tpx node: log {place} holds seq 1..={last}, durability {:?}, starting as {}",
+            "tpx node: log {place} holds seq {first}..={last}, durability {:?}, starting as {}",
             cfg.durability()?,
             if want_primary { "candidate" } else { "standby" }
         ));
