@@ -531,3 +531,121 @@ prometheus = "{metrics}"
     );
     checkpoints_match_a_full_replay(&cfg, &log, from);
 }
+
+/// A pair with `[snapshots]` on both nodes: the standby takes images too (from the records the
+/// primary acknowledged); SIGKILLed and restarted as standby, it starts from its own image and
+/// catches up; then the primary is SIGKILLed, the standby is promoted, and a session that was
+/// away resumes there with its missed fill, numbered as before; no checkpoint mismatched.
+#[test]
+fn a_standby_restarts_from_its_snapshot_and_takes_over() {
+    let dir = tempfile::tempdir().unwrap();
+    write_accounts(dir.path());
+    let cpus = cpus();
+    let cpu = |k: usize| cpus.get(k % cpus.len().max(1)).copied().unwrap_or(0);
+    let w = free_port();
+    let repl = [free_port(), free_port()];
+    let extra = "checkpoint_every = 20\n[snapshots]\nevery_records = 30\nkeep = 2\n";
+    let cfgs = [
+        procs::node_config_with(dir.path(), 0, cpu(0), repl, w, extra)
+            .display()
+            .to_string(),
+        procs::node_config_with(dir.path(), 1, cpu(1), repl, w, extra)
+            .display()
+            .to_string(),
+    ];
+    let w_s = w.to_string();
+    let _witness = Proc::start(
+        "witness",
+        &[
+            "witness",
+            "--listen",
+            &w_s,
+            "--lease-us",
+            "200000",
+            "--state-file",
+            &dir.path().join("witness.state").display().to_string(),
+        ],
+    );
+    let mut primary = Proc::start(
+        "node-1",
+        &["node", "--config", &cfgs[0], "--role", "primary"],
+    );
+    primary.expect("ROLE primary node=1");
+    let mut standby = Proc::start(
+        "node-2",
+        &["node", "--config", &cfgs[1], "--role", "standby"],
+    );
+    standby.expect("ROLE standby node=2");
+    let a1 = listening(&primary);
+
+    let mut s1 = login(a1, 1, 1, 1);
+    let mut s2 = login(a1, 2, 1, 1);
+    trade(&mut s1, &mut s2, 1, 20);
+    let mut away = login(a1, 1, 2, 1);
+    away.send(&req::enter(limit(1_000, BTC_USDT, Side::Sell, 59_000, 2)))
+        .unwrap();
+    accepted(&mut away, 1_000);
+    drop(away);
+    s2.send(&req::enter(limit(1_000, BTC_USDT, Side::Buy, 59_000, 2)))
+        .unwrap();
+    accepted(&mut s2, 1_000);
+    assert!(matches!(
+        next_reply(&mut s2),
+        ServerMessage::OrderExecuted(_)
+    ));
+    trade(&mut s1, &mut s2, 2_000, 60);
+    let snaps2 = dir.path().join("node-2").join("snapshots");
+    let last = metric_of_log(&dir.path().join("node-1"));
+    // The standby's images reach close to the primary's log.
+    wait_until(|| {
+        images(&snaps2)
+            .last()
+            .is_some_and(|p| newest_seq(p) + 40 > last)
+    });
+    primary.expect("SNAPSHOT seq=");
+
+    // The standby restarts from its own image and catches up.
+    standby.signal(libc::SIGKILL);
+    standby.wait();
+    let standby = Proc::start(
+        "node-2",
+        &["node", "--config", &cfgs[1], "--role", "standby"],
+    );
+    let from = started_from(&standby);
+    standby.expect(&format!("after snapshot seq={from}"));
+    standby.expect("ROLE standby node=2");
+    trade(&mut s1, &mut s2, 5_000, 20);
+    drop((s1, s2));
+    // Its log catches up with the primary's, then the primary dies.
+    let want = metric_of_log(&dir.path().join("node-1"));
+    wait_until(|| metric_of_log(&dir.path().join("node-2")) >= want);
+    primary.signal(libc::SIGKILL);
+    primary.wait();
+    standby.expect("ROLE primary node=2");
+    let a2 = listening(&standby);
+    let mut away = login(a2, 1, 2, 2);
+    match next_reply(&mut away) {
+        ServerMessage::OrderExecuted(x) => {
+            assert_eq!((x.seq, x.cl_ord_id, x.qty, x.leaves_qty), (2, 1_000, 2, 0))
+        }
+        m => panic!("{m:?}"),
+    }
+    assert!(standby
+        .within("DIVERGED", Duration::from_millis(200))
+        .is_none());
+}
+
+/// The last seq in a node's log.
+fn metric_of_log(dir: &Path) -> u64 {
+    let Ok(st) = FileStorage::new(dir, WriteMode::Buffered) else {
+        return 0;
+    };
+    let Ok(mut r) = LogReader::new(st) else {
+        return 0;
+    };
+    let mut last = 0;
+    while let Ok(Some(rec)) = r.next() {
+        last = rec.meta.seq;
+    }
+    last
+}

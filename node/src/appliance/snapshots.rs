@@ -253,7 +253,7 @@ fn run(s: &SnapshotSettings, shared: &NodeState, stop: &AtomicBool) -> Result<()
             .load(Ordering::Acquire)
             .min(shared.marks.fed.load(Ordering::Acquire));
         let mut n = 0;
-        while n < 4096 {
+        while n < 4096 && limit > copy.replay.last_seq {
             let rec = match pending.take() {
                 Some(r) => r,
                 None => match reader.next() {
@@ -283,7 +283,8 @@ fn run(s: &SnapshotSettings, shared: &NodeState, stop: &AtomicBool) -> Result<()
             }
         }
         if n == 0 {
-            std::thread::sleep(Duration::from_millis(2));
+            // Nothing acknowledged to apply: images are not latency-critical.
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
     Ok(())
