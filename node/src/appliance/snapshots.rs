@@ -238,6 +238,16 @@ fn run(s: &SnapshotSettings, shared: &NodeState, stop: &AtomicBool) -> Result<()
         Some(p) => NodeCopy::from_image(s, p)?,
         None => NodeCopy::fresh(&s.plan, s.gateways, &s.sessions, &s.routing)?,
     };
+    // Temporary files of images a crash interrupted.
+    if let Ok(rd) = std::fs::read_dir(&s.dir) {
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.ends_with(".nsnap.tmp") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
     let st = FileStorage::new(&s.log_dir, WriteMode::Buffered).map_err(|e| e.to_string())?;
     let mut reader = LogReader::new(st).map_err(|e| e.to_string())?;
     if copy.replay.last_seq > 0 {

@@ -67,3 +67,22 @@ impl SnapshotsConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_checks() {
+        let c: SnapshotsConfig = toml::from_str("").unwrap();
+        assert_eq!(c, SnapshotsConfig::default());
+        assert!(c.validate().is_ok());
+        assert_eq!(
+            c.dir_for(Path::new("/var/lib/tpx/log")),
+            PathBuf::from("/var/lib/tpx/log/snapshots")
+        );
+        let off: SnapshotsConfig = toml::from_str("every_records = 0").unwrap();
+        assert!(off.validate().is_err(), "nothing would ever be taken");
+        assert!(toml::from_str::<SnapshotsConfig>("every = 5").is_err());
+    }
+}
