@@ -4,8 +4,9 @@
 //! every record to its own copy of the shards (`shard/replay.rs`, the code the cores run) and of
 //! the gateways' session tables (fed the same reports, as on a node replaying its log). It
 //! applies a record only once the record is acknowledgeable (`NodeState::acked_seq`: a term
-//! change never cuts it) and fed to this node's shards (`Watermarks::fed`), so it never holds
-//! what a rejoin cuts without the node exiting (status 3) too. At a replica checkpoint record
+//! change never cuts it), fed to this node's shards (`Watermarks::fed`: it never holds what a
+//! rejoin cuts without the node exiting, status 3, too) and durable on this node's disk
+//! (`NodeState::durable_seq`: a power loss cannot cut the log below an image). At a replica checkpoint record
 //! at least `every_records` (or `every_ms` of log time) after the last image, with every shard's
 //! state unchanged since its checkpoint, it writes an image (`shard/snapshot.rs`), then keeps
 //! `keep` images and deletes the log segments wholly before the oldest kept and before what
@@ -258,10 +259,14 @@ fn run(s: &SnapshotSettings, shared: &NodeState, stop: &AtomicBool) -> Result<()
     let mut last_image = (copy.replay.last_seq, 0u64);
     let mut pending: Option<LogRecord> = None;
     while !stop.load(Ordering::Relaxed) {
+        // Acknowledgeable (no term change cuts it), fed to this node's shards (a rejoin that
+        // cuts it makes the node exit), and on this node's disk (a power loss cannot tear it:
+        // the restart's log holds every record of the image).
         let limit = shared
             .acked_seq
             .load(Ordering::Acquire)
-            .min(shared.marks.fed.load(Ordering::Acquire));
+            .min(shared.marks.fed.load(Ordering::Acquire))
+            .min(shared.durable_seq.load(Ordering::Acquire));
         let mut n = 0;
         while n < 4096 && limit > copy.replay.last_seq {
             let rec = match pending.take() {

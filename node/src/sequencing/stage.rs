@@ -285,6 +285,14 @@ impl SequencerStage {
             from_image = from()?;
             let from = &from_image;
             let after = from.as_ref().map_or(0, |f| f.seq);
+            if after > last {
+                // The image was checked against the files while the log recovered; a recovery
+                // that cut the log below it leaves shards ahead of the log.
+                return Err(format!(
+                    "the log ends at seq {last}, before the snapshot's seq {after}: move the \
+                     snapshot away and restart (OPERATIONS.md, \"Restart policy\")"
+                ));
+            }
             if after > 0 && last > after {
                 reader
                     .seek(after + 1)
