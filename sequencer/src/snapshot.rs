@@ -498,12 +498,25 @@ impl Snapshot {
         cfg: EngineConfig,
         risk: Option<RiskConfig>,
     ) -> Result<Engine, SnapshotError> {
-        if self.engine.risk.is_some() != risk.is_some() {
+        self.engine.restore(cfg, risk, self.state_hash)
+    }
+}
+
+impl EngineImage {
+    /// The engine this image holds, built from `cfg` with risk on (`Some`) or off, validated by
+    /// `Engine::restore` and checked: its state hash must equal `state_hash`.
+    pub fn restore(
+        &self,
+        cfg: EngineConfig,
+        risk: Option<RiskConfig>,
+        state_hash: u64,
+    ) -> Result<Engine, SnapshotError> {
+        if self.risk.is_some() != risk.is_some() {
             return Err(SnapshotError::RiskMismatch {
-                image_has_risk: self.engine.risk.is_some(),
+                image_has_risk: self.risk.is_some(),
             });
         }
-        let snap = self.engine.to_snapshot().ok_or_else(|| {
+        let snap = self.to_snapshot().ok_or_else(|| {
             SnapshotError::Invalid("an order's side or STP mode is out of range".into())
         })?;
         let e = match risk {
@@ -511,11 +524,11 @@ impl Snapshot {
             Some(rc) => Engine::restore_with_risk(cfg, rc, &snap),
         }
         .map_err(|e| SnapshotError::Invalid(format!("restore: {e}")))?;
-        if e.state_hash() != self.state_hash {
+        if e.state_hash() != state_hash {
             return Err(SnapshotError::Invalid(format!(
                 "restored state hash {} != recorded {}",
                 e.state_hash(),
-                self.state_hash
+                state_hash
             )));
         }
         Ok(e)
@@ -672,6 +685,111 @@ pub fn load_latest<S: Storage>(st: &mut S) -> Result<Option<Snapshot>, SnapshotE
     Ok(None)
 }
 
+/// File name suffix of node snapshots (`tpx node`, see [`NodeSnapshot`]).
+pub const NODE_SNAPSHOT_SUFFIX: &str = ".nsnap";
+const NODE_MAGIC: &[u8; 8] = b"TPXNODE1";
+/// The node snapshot format version (1: the first).
+pub const NODE_SNAPSHOT_FORMAT: u32 = 1;
+
+/// One shard of a node snapshot.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ShardImage {
+    pub shard: u16,
+    /// `Engine::state_hash()` of the shard after the snapshot's seq.
+    pub state_hash: u64,
+    /// The shard's last checkpoint record at or before the snapshot's seq with no record
+    /// applied to the shard since (0: none), and the shard's hash there (= `state_hash`): the
+    /// log's next checkpoint names it, and a restart compares.
+    pub check_seq: u64,
+    pub engine: EngineImage,
+}
+
+/// The state of a whole `tpx node` at one log position: every shard's engine (risk included),
+/// the replica's de-duplication table and every gateway's session table (opaque bytes, the
+/// node's `SessionTable` image), so that a restart replays only the log after `seq`.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct NodeSnapshot {
+    pub format: u32,
+    /// The last record applied.
+    pub seq: u64,
+    /// The term of record `seq` (a restart checks the log still holds that record).
+    pub term: u64,
+    pub timestamp_ns: u64,
+    /// The node's shard-map digest (`[replication] config_digest`): images of another
+    /// instrument layout are refused.
+    pub config_digest: u64,
+    pub shards: Vec<ShardImage>,
+    /// The de-duplication table: `(origin, highest cl_ord_id)`.
+    pub dedup: Vec<(u32, u64)>,
+    /// By gateway number: that gateway's session table image.
+    pub sessions: Vec<Vec<u8>>,
+}
+
+/// The file name of a node snapshot after record `seq` (sorts by seq).
+pub fn node_snapshot_name(seq: u64) -> String {
+    format!("{seq:020}{NODE_SNAPSHOT_SUFFIX}")
+}
+
+/// The seq of a node snapshot file name.
+pub fn parse_node_snapshot_name(name: &str) -> Option<u64> {
+    let stem = name.strip_suffix(NODE_SNAPSHOT_SUFFIX)?;
+    (stem.len() == 20).then(|| stem.parse().ok())?
+}
+
+/// Serializes a node snapshot into its file bytes: `"TPXNODE1"`, format (u32 LE), payload
+/// length (u32 LE), payload CRC32C (u32 LE), the rkyv payload.
+pub fn encode_node_snapshot(s: &NodeSnapshot) -> Result<Vec<u8>, SnapshotError> {
+    let payload = rkyv::to_bytes::<rkyv::rancor::Error>(s)
+        .map_err(|e| SnapshotError::Invalid(e.to_string()))?;
+    let len = u32::try_from(payload.len())
+        .map_err(|_| SnapshotError::Invalid("image larger than 4 GiB".into()))?;
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(NODE_MAGIC);
+    out.extend_from_slice(&s.format.to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&crc32c_of(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+/// Validates (magic, format, length, CRC, archive) and deserializes node snapshot bytes.
+pub fn decode_node_snapshot(bytes: &[u8]) -> Result<NodeSnapshot, SnapshotError> {
+    let bad = |s: &str| SnapshotError::Invalid(s.to_string());
+    if bytes.len() < HEADER_LEN || &bytes[..8] != NODE_MAGIC {
+        return Err(bad("no node snapshot header"));
+    }
+    let word = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .ok_or_else(|| bad("header"))
+    };
+    let format = word(8)?;
+    if format != NODE_SNAPSHOT_FORMAT {
+        return Err(SnapshotError::Format {
+            found: format,
+            expected: NODE_SNAPSHOT_FORMAT,
+        });
+    }
+    let len = word(12)? as usize;
+    let crc = word(16)?;
+    let payload = bytes
+        .get(HEADER_LEN..HEADER_LEN.saturating_add(len))
+        .ok_or_else(|| bad("cut short"))?;
+    if crc32c_of(payload) != crc {
+        return Err(bad("checksum mismatch"));
+    }
+    let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(payload.len());
+    aligned.extend_from_slice(payload);
+    let s = rkyv::from_bytes::<NodeSnapshot, rkyv::rancor::Error>(&aligned)
+        .map_err(|e| SnapshotError::Invalid(e.to_string()))?;
+    if s.format != format {
+        return Err(bad("the archive's format differs from the header's"));
+    }
+    Ok(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -680,5 +798,35 @@ mod tests {
     fn crc_is_castagnoli() {
         // RFC 3720 test vector: 32 bytes of zeros.
         assert_eq!(crc32c_of(&[0u8; 32]), 0x8A91_36AA);
+    }
+}
+
+#[cfg(test)]
+mod node_tests {
+    use super::*;
+
+    #[test]
+    fn a_node_snapshot_round_trips_and_a_flipped_bit_is_refused() {
+        let s = NodeSnapshot {
+            format: NODE_SNAPSHOT_FORMAT,
+            seq: 42,
+            term: 3,
+            timestamp_ns: 7,
+            config_digest: 9,
+            shards: Vec::new(),
+            dedup: vec![(1, 5)],
+            sessions: vec![vec![1, 2, 3]],
+        };
+        let bytes = encode_node_snapshot(&s).unwrap();
+        assert_eq!(decode_node_snapshot(&bytes).unwrap(), s);
+        assert_eq!(parse_node_snapshot_name(&node_snapshot_name(42)), Some(42));
+        let mut bad = bytes.clone();
+        let k = bad.len() - 2;
+        bad[k] ^= 1;
+        assert!(matches!(
+            decode_node_snapshot(&bad),
+            Err(SnapshotError::Invalid(_))
+        ));
+        assert!(decode_node_snapshot(&bytes[..bytes.len() - 1]).is_err());
     }
 }

@@ -35,6 +35,8 @@ pub struct Node {
     plan: CorePlan,
     /// Market data (`[md]`): dropped after the cores stop.
     md: Option<crate::shard::md::NodeMd>,
+    /// The snapshot thread (`[snapshots]`).
+    snapshotter: Option<crate::appliance::snapshots::Snapshotter>,
     /// The shared-memory stats file and its publisher thread (`[stats]`).
     stats: Option<(
         Arc<crate::observe::stats::StatsMap>,
@@ -245,6 +247,30 @@ impl Node {
         let gateway_cores = plan.gateway_cores();
         let gateways = gateway_cores.len();
         let cap = cfg.ring_capacity;
+        let routing = Routing::new(&shards.instrument_shards, shard_count as u16);
+        let session_settings = SessionSettings {
+            heartbeat_interval_ms: cfg.heartbeat_interval_ms as u32,
+            journal_capacity: cfg.journal_capacity,
+            max_sessions: cfg.max_connections_per_core.max(1) * 4,
+        };
+        // `[snapshots]`: start from the newest image that verifies (see `shard/snapshot.rs`).
+        let snapshots = cfg.snapshots.clone().filter(|s| s.enabled && !in_memory);
+        if let Some(s) = &snapshots {
+            s.validate()?;
+        }
+        // Loaded beside the cores' start (the log's open on the sequencing core).
+        let restore = crate::appliance::restore::Restore::start(
+            crate::appliance::restore::RestoreInput {
+                snapshots: snapshots.clone(),
+                log_dir: replication.log_dir.clone(),
+                in_memory,
+                plan: shards.clone(),
+                gateways,
+                sessions: session_settings.clone(),
+                routing: routing.clone(),
+            },
+            shared.clone(),
+        )?;
 
         let mut parts: Vec<CoreParts> = plan
             .cores
@@ -354,12 +380,6 @@ impl Node {
             .iter()
             .map(|&c| Arc::new(HandoffInbox::new(bells[c].clone())))
             .collect();
-        let routing = Routing::new(&shards.instrument_shards, shard_count as u16);
-        let session_settings = SessionSettings {
-            heartbeat_interval_ms: cfg.heartbeat_interval_ms as u32,
-            journal_capacity: cfg.journal_capacity,
-            max_sessions: cfg.max_connections_per_core.max(1) * 4,
-        };
         let gw_settings = GatewaySettings {
             heartbeat_interval_ns: cfg.heartbeat_interval_ms * 1_000_000,
             heartbeat_timeout_ns: cfg.heartbeat_timeout_ms * 1_000_000,
@@ -413,6 +433,7 @@ impl Node {
             let cpu = core.cpu;
             let thread_name = core_thread_name(core, p.gateway.as_ref().map(|g| g.index));
             let replication = replication.clone();
+            let restore = restore.clone();
             let tracer = match (&stats_map, &p.gateway) {
                 (Some(m), Some(_)) => Some(crate::observe::trace::Tracer::new(m.core_writer(ci))),
                 _ => None,
@@ -429,7 +450,9 @@ impl Node {
                                 Gateway::new(
                                     g.index,
                                     g.listener,
-                                    SessionTable::new(session_settings, routing),
+                                    restore.table(g.index).unwrap_or_else(|| {
+                                        SessionTable::new(session_settings, routing)
+                                    }),
                                     accounts,
                                     inboxes,
                                     g.to_sequencer,
@@ -446,12 +469,13 @@ impl Node {
                         };
                         let sequencer = match p.sequencer {
                             Some(rings) => Some(
-                                SequencerStage::open(
+                                SequencerStage::open_from(
                                     &replication,
                                     in_memory,
                                     role,
                                     rings,
                                     shared.clone(),
+                                    || restore.from(),
                                 )?
                                 .with_wake(wake_shards, wake_gateways.clone()),
                             ),
@@ -461,9 +485,16 @@ impl Node {
                         for s in p.shards {
                             // Built here, on the pinned core, so its memory is first touched
                             // (and placed) where it is used.
-                            let shard = Shard::new(s.id, s.engine, s.risk)?.with_md(s.md);
+                            // (A shard restored from a snapshot was built on the starting
+                            // thread.)
+                            let (shard, seed) = match restore.shard(usize::from(s.id)) {
+                                Some((sh, seed)) => (sh, seed),
+                                None => (Shard::new(s.id, s.engine, s.risk)?, (0, 0)),
+                            };
+                            let shard = shard.with_md(s.md);
                             shards.push(
                                 ShardStage::new(shard, s.input, s.outputs, shared.clone())
+                                    .with_checkpoint_seed(seed.0, seed.1)
                                     .with_wake(wake_gateways.clone())
                                     .with_image_dir(
                                         (!in_memory).then(|| replication.log_dir.clone()),
@@ -502,6 +533,7 @@ impl Node {
             handles,
             plan,
             md,
+            snapshotter: None,
             stats: None,
         };
         for _ in 0..node.handles.len() {
@@ -527,6 +559,37 @@ impl Node {
                 && crate::runtime::clock::now_ns() < deadline_ns
             {
                 std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        if let Some(s) = snapshots {
+            let busy: Vec<usize> = node.plan.cores.iter().map(|c| c.cpu).collect();
+            let free = core_affinity::get_core_ids()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| c.id)
+                .find(|c| !busy.contains(c));
+            let settings = crate::appliance::snapshots::SnapshotSettings {
+                dir: s.dir_for(&replication.log_dir),
+                cfg: s,
+                log_dir: replication.log_dir.clone(),
+                plan: shards.clone(),
+                gateways,
+                sessions: session_settings.clone(),
+                routing: routing.clone(),
+                checkpoint_every: replication.checkpoint_every,
+                has_peer: replication.peer_addr.is_some(),
+                start_from: restore.image(),
+            };
+            match crate::appliance::snapshots::Snapshotter::start(
+                settings,
+                node.shared.clone(),
+                free,
+            ) {
+                Ok(t) => node.snapshotter = Some(t),
+                Err(e) => {
+                    node.stop();
+                    return Err(e);
+                }
             }
         }
         if let Some(m) = stats_map {
@@ -598,6 +661,9 @@ impl Node {
         }
         if let Some((_, p)) = self.stats.as_mut() {
             p.stop();
+        }
+        if let Some(t) = self.snapshotter.as_mut() {
+            t.stop();
         }
     }
 }

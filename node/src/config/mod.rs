@@ -13,6 +13,7 @@ use tpx_engine::{InstrumentId, InstrumentKind, InstrumentSpec};
 pub mod md;
 pub mod replication;
 pub mod risk;
+pub mod snapshots;
 pub mod stats;
 
 use replication::ReplicationConfig;
@@ -517,6 +518,10 @@ pub struct NodeConfig {
     /// risk off.
     #[serde(default)]
     pub risk: Option<crate::config::risk::RiskSection>,
+    /// `[snapshots]` (see `crate::config::snapshots`); absent: none taken, a restart replays
+    /// the whole log.
+    #[serde(default)]
+    pub snapshots: Option<crate::config::snapshots::SnapshotsConfig>,
 }
 
 impl Default for NodeConfig {
@@ -544,6 +549,14 @@ impl NodeConfig {
                 .get_or_insert_with(ReplicationConfig::default);
             if r.log_dir.is_relative() {
                 r.log_dir = dir.join(&r.log_dir);
+            }
+            if let Some(d) = cfg
+                .snapshots
+                .as_mut()
+                .and_then(|s| s.dir.as_mut())
+                .filter(|d| d.is_relative())
+            {
+                *d = dir.join(&*d);
             }
         }
         Ok(cfg)

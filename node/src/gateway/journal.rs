@@ -90,6 +90,27 @@ impl Journal {
     }
 }
 
+impl Journal {
+    /// A journal whose next reply is `next_seq` and which keeps `kept` (the replies just before
+    /// it, oldest first; the last `capacity` of them are kept): a session restored from a node
+    /// snapshot (`gateway/session/image.rs`).
+    pub fn restored<'a>(
+        capacity: usize,
+        slot_len: usize,
+        next_seq: u64,
+        kept: impl ExactSizeIterator<Item = &'a [u8]>,
+    ) -> Journal {
+        let mut j = Journal::new(capacity, slot_len);
+        let n = kept.len() as u64;
+        j.next_seq = next_seq.saturating_sub(n).max(1);
+        for r in kept {
+            j.append(r);
+        }
+        j.next_seq = j.next_seq.max(next_seq);
+        j
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

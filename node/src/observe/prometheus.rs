@@ -37,6 +37,12 @@ pub struct NodeGauges {
     pub checkpoint_seq: u64,
     pub checkpoints_matched: u64,
     pub checkpoint_mismatches: u64,
+    /// Node snapshots (`runtime::state::SnapshotStats`): the image this process started from
+    /// (0: none), images written, the last one's seq, segments deleted.
+    pub snapshot_start_seq: u64,
+    pub snapshots_taken: u64,
+    pub snapshot_seq: u64,
+    pub segments_deleted: u64,
     pub md: Vec<MdGauges>,
     pub process: Option<ProcessStats>,
 }
@@ -64,6 +70,10 @@ impl NodeGauges {
             checkpoint_seq: state.checkpoints.seq.load(Ordering::Relaxed),
             checkpoints_matched: state.checkpoints.matched.load(Ordering::Relaxed),
             checkpoint_mismatches: state.checkpoints.diverged.load(Ordering::Relaxed),
+            snapshot_start_seq: state.snapshots.start_seq.load(Ordering::Relaxed),
+            snapshots_taken: state.snapshots.taken.load(Ordering::Relaxed),
+            snapshot_seq: state.snapshots.seq.load(Ordering::Relaxed),
+            segments_deleted: state.snapshots.segments_deleted.load(Ordering::Relaxed),
             md: md
                 .iter()
                 .map(|s| MdGauges {
@@ -219,6 +229,16 @@ pub fn render(map: &StatsMap, g: &NodeGauges) -> String {
             g.checkpoint_seq,
         ),
         (
+            "tpx_node_snapshot_start_seq",
+            "The seq of the snapshot this process started from (0: it replayed the whole log).",
+            g.snapshot_start_seq,
+        ),
+        (
+            "tpx_node_snapshot_seq",
+            "The seq of the last snapshot this process wrote (0: none yet).",
+            g.snapshot_seq,
+        ),
+        (
             "tpx_node_diverged",
             "1 once a replica checkpoint found this node's state differs from the log's \
              (the node is never promoted; OPERATIONS.md, \"Replica checkpoints\").",
@@ -238,6 +258,16 @@ pub fn render(map: &StatsMap, g: &NodeGauges) -> String {
             "tpx_node_checkpoint_mismatches_total",
             "Replica checkpoints whose hash differed from this node's shard (DIVERGED lines).",
             g.checkpoint_mismatches,
+        ),
+        (
+            "tpx_node_snapshots_total",
+            "Snapshots this process wrote ([snapshots]).",
+            g.snapshots_taken,
+        ),
+        (
+            "tpx_node_log_segments_deleted_total",
+            "Log segments retention deleted ([snapshots] delete_segments).",
+            g.segments_deleted,
         ),
     ] {
         family(&mut o, name, "counter", help);

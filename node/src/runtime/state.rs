@@ -128,6 +128,24 @@ pub struct NodeState {
     pub marks: Watermarks,
     /// Replica checkpoints (see ARCHITECTURE.md, "Replicas checked while running").
     pub checkpoints: Checkpoints,
+    /// What the peer holds on its disk, as this node's replica last heard (the primary: its
+    /// standby's durable seq; 0: nothing heard): retention keeps the segments after it.
+    pub peer_durable_seq: AtomicU64,
+    /// Node snapshots (`[snapshots]`, `appliance/snapshots.rs`).
+    pub snapshots: SnapshotStats,
+}
+
+/// Node snapshots, for `tpx stat` and Prometheus.
+#[derive(Debug, Default)]
+pub struct SnapshotStats {
+    /// The image this process started from (0: none, the whole log was replayed).
+    pub start_seq: AtomicU64,
+    /// Images written by this process.
+    pub taken: AtomicU64,
+    /// The seq of the last image written.
+    pub seq: AtomicU64,
+    /// Log segments deleted by retention.
+    pub segments_deleted: AtomicU64,
 }
 
 /// Replica checkpoints as the shards found them: what the sequencing stage puts in the next
@@ -184,6 +202,8 @@ impl NodeState {
             shard_expiry_ns: Vec::new(),
             marks: Watermarks::default(),
             checkpoints: Checkpoints::default(),
+            peer_durable_seq: AtomicU64::new(0),
+            snapshots: SnapshotStats::default(),
         }
     }
 

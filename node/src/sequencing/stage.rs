@@ -85,6 +85,17 @@ pub fn duplicate_answer(
     }
 }
 
+/// A start from a node snapshot (`shard/snapshot.rs`): the shards already hold every record up
+/// to `seq`; the stage replays the log after it, and the replica reads only the log after it
+/// for its de-duplication table.
+#[derive(Debug)]
+pub struct StartFrom {
+    pub seq: u64,
+    pub dedup: tpx_sequencer::replica::Dedup,
+    /// The image's file name (for the REPLAYED line).
+    pub name: String,
+}
+
 /// The stage's rings: from every gateway, to every shard, and its own answers (duplicate,
 /// unavailable) to every gateway.
 #[derive(Debug)]
@@ -127,6 +138,8 @@ pub struct SequencerStage<
     replay: Option<LogReader<S>>,
     replay_upto: u64,
     replayed: u64,
+    /// The snapshot the shards started from: `(seq, file name)`.
+    from_snapshot: Option<(u64, String)>,
     meta: VecDeque<LocalMeta>,
     /// Requests sequenced but never acknowledged here (the replica stepped down first): to be
     /// answered "unavailable".
@@ -241,6 +254,19 @@ impl SequencerStage {
         rings: StageRings,
         shared: Arc<NodeState>,
     ) -> Result<SequencerStage, String> {
+        Self::open_from(cfg, in_memory, role, rings, shared, || Ok(None))
+    }
+
+    /// [`SequencerStage::open`] for shards restored from a snapshot: `from`, asked once the log
+    /// is open (the snapshot loads meanwhile), says after which seq the replay starts.
+    pub fn open_from(
+        cfg: &ReplicationConfig,
+        in_memory: bool,
+        role: StartRole,
+        rings: StageRings,
+        shared: Arc<NodeState>,
+        from: impl FnOnce() -> Result<Option<StartFrom>, String>,
+    ) -> Result<SequencerStage, String> {
         cfg.validate()?;
         if in_memory && (cfg.peer_addr.is_some() || cfg.witness_addr.is_some()) {
             return Err(
@@ -248,12 +274,31 @@ impl SequencerStage {
                     .into(),
             );
         }
+        let mut from_image = None;
+        let mut first = 1;
         let (log, replay, last) = if in_memory {
             (NodeLog::Mem(MemLog::default()), None, 0)
         } else {
-            let (log, reader) = open_file_log(cfg)?;
+            let (log, mut reader) = open_file_log(cfg)?;
             let last = log.last_seq();
-            (log, (last > 0).then_some(reader), last)
+            first = reader.next_seq().min(last.max(1));
+            from_image = from()?;
+            let from = &from_image;
+            let after = from.as_ref().map_or(0, |f| f.seq);
+            if after > last {
+                // The image was checked against the files while the log recovered; a recovery
+                // that cut the log below it leaves shards ahead of the log.
+                return Err(format!(
+                    "the log ends at seq {last}, before the snapshot's seq {after}: move the \
+                     snapshot away and restart (OPERATIONS.md, \"Restart policy\")"
+                ));
+            }
+            if after > 0 && last > after {
+                reader
+                    .seek(after + 1)
+                    .map_err(|e| format!("reading the log after the snapshot: {e}"))?;
+            }
+            (log, (last > after).then_some(reader), last)
         };
         let clock = SystemClock::new();
         let handshake = tpx_sequencer::transport::Handshake {
@@ -305,21 +350,33 @@ impl SequencerStage {
             lease_margin_ns: cfg.timeout_us * 100,
             ..ReplicaConfig::default()
         };
-        let replica = Replica::new(rcfg, log, net, clock, last, want_primary)
-            .map_err(|e| format!("starting the replica: {e}"))?;
+        let from_snapshot = from_image.as_ref().map(|f| (f.seq, f.name.clone()));
+        let dedup_base = from_image.map(|f| (f.seq, f.dedup));
+        let replica =
+            Replica::new_with_dedup(rcfg, log, net, clock, last, want_primary, dedup_base)
+                .map_err(|e| format!("starting the replica: {e}"))?;
         let place = if in_memory {
             "in memory".to_string()
         } else {
             cfg.log_dir.display().to_string()
         };
         say(format_args!(
-            "tpx node: log {place} holds seq 1..={last}, durability {:?}, starting as {}",
+            "tpx node: log {place} holds seq {first}..={last}, durability {:?}, starting as {}",
             cfg.durability()?,
             if want_primary { "candidate" } else { "standby" }
         ));
         let mut stage = SequencerStage::over(replica, replay, last, rings, shared, cfg.node_id)
             .with_checkpoints(cfg.checkpoint_every);
         stage.witness = witness;
+        if let Some((seq, name)) = from_snapshot {
+            stage.applied = seq;
+            if stage.replay.is_none() {
+                say(format_args!(
+                    "tpx node: REPLAYED 0 records into the shards after snapshot seq={seq} ({name})"
+                ));
+            }
+            stage.from_snapshot = Some((seq, name));
+        }
         Ok(stage)
     }
 
@@ -381,6 +438,7 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
             replay,
             replay_upto: last,
             replayed: 0,
+            from_snapshot: None,
             meta: VecDeque::with_capacity(MAX_IN_FLIGHT),
             unsequenced: VecDeque::with_capacity(1 << 10),
             dup_wait: VecDeque::with_capacity(1 << 10),
@@ -544,10 +602,17 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
             if done || *feed.applied >= self.replay_upto {
                 self.replay = None;
                 self.shared.replay_done.store(true, Ordering::Release);
-                self.say(format_args!(
-                    "tpx node: REPLAYED {} records into the shards",
-                    self.replayed
-                ));
+                match &self.from_snapshot {
+                    Some((seq, name)) => self.say(format_args!(
+                        "tpx node: REPLAYED {} records into the shards after snapshot seq={seq} \
+                         ({name})",
+                        self.replayed
+                    )),
+                    None => self.say(format_args!(
+                        "tpx node: REPLAYED {} records into the shards",
+                        self.replayed
+                    )),
+                }
             }
             return n + 1;
         }
@@ -820,6 +885,9 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
         self.shared
             .durable_seq
             .store(self.replica.durable_seq(), Ordering::Relaxed);
+        self.shared
+            .peer_durable_seq
+            .store(self.replica.peer_seqs().1, Ordering::Relaxed);
         if (self.replica.role() == Role::Primary
             && self.replica.last_seq() > self.replica.acknowledgeable_seq())
             || !self.dup_wait.is_empty()

@@ -518,6 +518,17 @@ impl Shard {
         })
     }
 
+    /// A shard over an engine restored from a snapshot (`shard/snapshot.rs`), built with `cfg`.
+    pub fn from_engine(id: u16, engine: Engine, cfg: &EngineConfig) -> Shard {
+        Shard {
+            id,
+            engine,
+            instruments: cfg.instruments.iter().map(|i| i.id).collect(),
+            order_id_base: u64::from(id) << SHARD_ORDER_ID_SHIFT,
+            md: None,
+        }
+    }
+
     /// Publishes the shard's market data through `md` (see `crate::shard::md`).
     pub fn with_md(mut self, md: Option<ShardMd>) -> Shard {
         self.md = md;

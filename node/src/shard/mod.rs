@@ -5,4 +5,5 @@ pub mod checkpoint;
 pub mod md;
 pub mod plan;
 pub mod replay;
+pub mod snapshot;
 pub mod stage;

@@ -80,6 +80,19 @@ impl ShardStage {
         self
     }
 
+    /// A shard restored from a snapshot whose image is the state at checkpoint record `seq`
+    /// (hash `hash`): remembered and published as if this shard had applied it, so the log's
+    /// next checkpoint is compared and the primary's next one names it (`seq` 0: none).
+    pub fn with_checkpoint_seed(mut self, seq: u64, hash: u64) -> Self {
+        if seq > 0 {
+            self.checks.remember(seq, hash);
+            self.shared
+                .checkpoints
+                .publish(usize::from(self.shard.id), seq, hash);
+        }
+        self
+    }
+
     /// Doorbells of the gateways' cores, by gateway number (`None`: same core, or spin mode).
     pub fn with_wake(mut self, wake: Vec<Option<Arc<Doorbell>>>) -> Self {
         self.wake = wake;

@@ -30,6 +30,15 @@ pub fn run(o: ReplayOptions) -> Result<u8, String> {
     let st = FileStorage::new(&dir, WriteMode::Buffered)
         .map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut reader = LogReader::new(st).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if reader.next_seq() > 1 {
+        // `[snapshots] delete_segments` removed the log's start: fresh shards cannot replay it.
+        return Err(format!(
+            "the log in {} starts at seq {} (retention deleted the segments before it): a replay \
+             needs the whole log (an archived copy; OPERATIONS.md, \"Log retention\")",
+            dir.display(),
+            reader.next_seq()
+        ));
+    }
     let mut replay = Replay::new(&plan)?;
     let (mut fills, mut rejects) = (0u64, 0u64);
     let t0_ns = tpx_node::runtime::clock::now_ns();

@@ -29,6 +29,7 @@ use crate::gateway::routing::Routing;
 use crate::gateway::throttle::Throttle;
 use crate::msg::NO_SESSION;
 
+mod image;
 mod owners;
 mod replies;
 mod requests;

@@ -1,0 +1,217 @@
+//! A start from a snapshot, beside the cores' own start: a loader thread reads, verifies and
+//! restores the newest valid image (`shard/snapshot.rs`) while the sequencing core opens (and
+//! recovers) the log; each core then takes its part: a shard core its restored shard, a
+//! gateway core its session table, the sequencing core the image's seq and de-duplication
+//! table (it replays the log after it). Without `[snapshots]`, or without a valid image, the
+//! parts are empty and the node replays the whole log; a log whose first records retention
+//! deleted is then refused.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex};
+
+use crate::config::snapshots::SnapshotsConfig;
+use crate::gateway::routing::Routing;
+use crate::gateway::session::{SessionSettings, SessionTable};
+use crate::runtime::state::NodeState;
+use crate::sequencing::stage::StartFrom;
+use crate::shard::apply::Shard;
+use crate::shard::plan::ShardPlan;
+
+/// What the cores take.
+#[derive(Debug, Default)]
+struct Parts {
+    /// By shard id: the restored shard and its checkpoint seed.
+    shards: Vec<Option<(Shard, (u64, u64))>>,
+    /// By gateway number.
+    tables: Vec<Option<SessionTable>>,
+    from: Option<StartFrom>,
+    image: Option<PathBuf>,
+    error: Option<String>,
+}
+
+/// The loader's result, once ready.
+#[derive(Debug)]
+pub struct Restore {
+    parts: Mutex<Option<Parts>>,
+    ready: Condvar,
+}
+
+/// What the loader needs.
+#[derive(Debug)]
+pub struct RestoreInput {
+    pub snapshots: Option<SnapshotsConfig>,
+    pub log_dir: PathBuf,
+    /// The log is in memory (`log = "in-process"`): nothing to load, nothing to check.
+    pub in_memory: bool,
+    pub plan: ShardPlan,
+    pub gateways: usize,
+    pub sessions: SessionSettings,
+    pub routing: Routing,
+}
+
+impl Restore {
+    /// Starts the loader thread; the node's marks are set from the image before the parts are
+    /// ready.
+    pub fn start(input: RestoreInput, shared: Arc<NodeState>) -> Result<Arc<Restore>, String> {
+        let r = Arc::new(Restore {
+            parts: Mutex::new(None),
+            ready: Condvar::new(),
+        });
+        let done = r.clone();
+        std::thread::Builder::new()
+            .name("tpx-restore".into())
+            .spawn(move || {
+                let parts = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    load(&input, &shared)
+                }))
+                .unwrap_or_else(|_| Parts {
+                    error: Some("the snapshot loader panicked".into()),
+                    ..Parts::default()
+                });
+                if let Ok(mut g) = done.parts.lock() {
+                    *g = Some(parts);
+                }
+                done.ready.notify_all();
+            })
+            .map_err(|e| format!("starting the snapshot loader: {e}"))?;
+        Ok(r)
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Parts) -> T) -> T {
+        let mut g = self.parts.lock().unwrap_or_else(|e| e.into_inner());
+        while g.is_none() {
+            g = self.ready.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+        f(g.as_mut().expect("ready"))
+    }
+
+    /// Shard `k` restored from the image (waits for the loader), with its checkpoint seed.
+    pub fn shard(&self, k: usize) -> Option<(Shard, (u64, u64))> {
+        self.with(|p| p.shards.get_mut(k).and_then(Option::take))
+    }
+
+    /// Gateway `g`'s session table restored from the image (waits for the loader).
+    pub fn table(&self, g: usize) -> Option<SessionTable> {
+        self.with(|p| p.tables.get_mut(g).and_then(Option::take))
+    }
+
+    /// Where the sequencing stage starts (waits for the loader): after the image, or at the
+    /// log's start (`None`); an error when neither is possible.
+    pub fn from(&self) -> Result<Option<StartFrom>, String> {
+        self.with(|p| match p.error.take() {
+            Some(e) => Err(e),
+            None => Ok(p.from.take()),
+        })
+    }
+
+    /// The image the node started from (waits for the loader).
+    pub fn image(&self) -> Option<PathBuf> {
+        self.with(|p| p.image.clone())
+    }
+}
+
+fn load(input: &RestoreInput, shared: &NodeState) -> Parts {
+    let mut parts = Parts {
+        shards: (0..input.plan.shard_count()).map(|_| None).collect(),
+        tables: (0..input.gateways).map(|_| None).collect(),
+        ..Parts::default()
+    };
+    if input.in_memory {
+        return parts;
+    }
+    let restored = input.snapshots.as_ref().and_then(|s| {
+        let check = |images: &[Vec<u8>]| -> Result<(), String> {
+            for (g, b) in images.iter().enumerate() {
+                SessionTable::from_image(input.sessions.clone(), input.routing.clone(), b)
+                    .map_err(|e| format!("gateway {g}'s sessions: {e}"))?;
+            }
+            Ok(())
+        };
+        crate::shard::snapshot::load_newest(
+            &s.dir_for(&input.log_dir),
+            &input.log_dir,
+            &input.plan,
+            input.gateways,
+            &check,
+            &mut |p, why| {
+                say(format_args!(
+                    "tpx node: SNAPSHOT skipped {}: {why}",
+                    p.display()
+                ))
+            },
+        )
+    });
+    let Some(r) = restored else {
+        let first = first_log_seq(&input.log_dir);
+        if first > 1 {
+            parts.error = Some(format!(
+                "the log in {} starts at seq {first} (retention) and no valid snapshot covers \
+                 the records before it: restore an image into [snapshots] dir, or copy the log \
+                 from the peer (OPERATIONS.md, \"Restart policy\")",
+                input.log_dir.display()
+            ));
+        }
+        return parts;
+    };
+    for (g, bytes) in r.sessions.iter().enumerate() {
+        match SessionTable::from_image(input.sessions.clone(), input.routing.clone(), bytes) {
+            Ok(t) => parts.tables[g] = Some(t),
+            Err(e) => {
+                parts.error = Some(format!("gateway {g}'s sessions in {}: {e}", r.name));
+                return parts;
+            }
+        }
+    }
+    for (sh, check) in r.shards.into_iter().zip(r.checks) {
+        let k = usize::from(sh.id);
+        parts.shards[k] = Some((sh, check));
+    }
+    say(format_args!(
+        "tpx node: SNAPSHOT start from seq={} ({}), {} of {} shard hashes confirmed by the \
+         log's checkpoints, loaded in {} ms (file {} ms, engines {} ms, log {} ms)",
+        r.seq,
+        r.name,
+        r.confirmed,
+        input.plan.shard_count(),
+        r.load_ns / 1_000_000,
+        r.decode_ns / 1_000_000,
+        r.restore_ns / 1_000_000,
+        r.log_check_ns / 1_000_000
+    ));
+    // The shards hold every record through the image's seq: the gateways' reply watermarks
+    // start there (set before any core takes its part).
+    let m = &shared.marks;
+    m.fed.store(r.seq, Ordering::Release);
+    for p in m.pushed.iter().chain(m.applied.iter()) {
+        p.store(r.seq, Ordering::Release);
+    }
+    shared.snapshots.start_seq.store(r.seq, Ordering::Relaxed);
+    parts.image = Some(r.path.clone());
+    parts.from = Some(StartFrom {
+        seq: r.seq,
+        dedup: r.dedup,
+        name: r.name,
+    });
+    parts
+}
+
+/// The first seq the log in `dir` holds (1 when it holds none, or cannot be read here: the
+/// log's own open reports that).
+fn first_log_seq(dir: &std::path::Path) -> u64 {
+    if !dir.exists() {
+        return 1;
+    }
+    tpx_sequencer::FileStorage::new(dir, tpx_sequencer::WriteMode::Buffered)
+        .ok()
+        .and_then(|st| tpx_sequencer::LogReader::new(st).ok())
+        .map_or(1, |r| r.next_seq())
+}
+
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_fmt(line);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+}
