@@ -68,6 +68,14 @@ LAYOUTS = {
         ("template_id", 10, "H", "int"),
         ("offset", 12, "H", "int"),
     ]),
+    9: ("LoginWithOptions", 1, 64, [
+        ("account", 8, "I", "int"),
+        ("session_id", 12, "I", "int"),
+        ("requested_next_seq", 16, "Q", "int"),
+        ("token", 24, "32s", "bytes"),
+        ("cancel_on_disconnect", 56, "B", "bool"),
+        ("drop_copy", 57, "B", "bool"),
+    ]),
     16: ("EnterOrder", 1, 48, [
         ("cl_ord_id", 8, "Q", "int"),
         ("price", 16, "q", "int"),

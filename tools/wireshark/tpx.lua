@@ -26,7 +26,7 @@ local vs_DecodeErrorCode = { [1] = "Truncated", [2] = "BadLength", [3] = "Traili
 local vs_InstrumentKind = { [1] = "Spot", [2] = "LinearPerp" }
 local vs_TradingState = { [1] = "Trading", [2] = "Halted" }
 local vs_RetransmitRefusal = { [1] = "TooOld", [2] = "TooMany", [3] = "NotYetPublished", [4] = "UnknownStream", [5] = "Throttled" }
-local vs_template = { [1] = "Login", [2] = "LoginAccepted", [3] = "LoginRejected", [4] = "ClientHeartbeat", [5] = "ServerHeartbeat", [6] = "LogoutRequest", [7] = "Logout", [8] = "SessionReject", [16] = "EnterOrder", [17] = "ReplaceOrder", [18] = "CancelOrder", [19] = "MassCancel", [20] = "AdminDeposit", [21] = "AdminWithdraw", [22] = "AdminSetMarkPrice", [23] = "AdminApplyFunding", [24] = "AdminLiquidate", [25] = "AdminSetFeeTier", [26] = "EnterOrderExt", [32] = "OrderAccepted", [33] = "OrderRejected", [34] = "OrderReplaced", [35] = "OrderCancelled", [36] = "OrderExecuted", [37] = "MassCancelAck", [38] = "AdminAccepted", [39] = "BalanceUpdate", [40] = "OrderTriggered", [41] = "OrderSlid", [42] = "OrderRefilled", [64] = "LogRecord", [80] = "Halt", [81] = "Resume", [82] = "SetReferencePrice", [83] = "Deposit", [84] = "Withdraw", [85] = "SetMarkPrice", [86] = "ApplyFunding", [87] = "Liquidate", [88] = "SetFeeTier", [89] = "TermStart", [90] = "Tick", [91] = "Checkpoint", [96] = "Packet", [100] = "AddOrder", [101] = "OrderExecuted", [102] = "OrderReduce", [103] = "OrderDelete", [104] = "OrderReplace", [105] = "Trade", [106] = "InstrumentDirectory", [107] = "TradingStatus", [108] = "ReferencePrice", [109] = "SnapshotBegin", [110] = "SnapshotOrder", [111] = "SnapshotEnd", [112] = "RetransmitRequest", [113] = "RetransmitRefused" }
+local vs_template = { [1] = "Login", [2] = "LoginAccepted", [3] = "LoginRejected", [4] = "ClientHeartbeat", [5] = "ServerHeartbeat", [6] = "LogoutRequest", [7] = "Logout", [8] = "SessionReject", [9] = "LoginWithOptions", [16] = "EnterOrder", [17] = "ReplaceOrder", [18] = "CancelOrder", [19] = "MassCancel", [20] = "AdminDeposit", [21] = "AdminWithdraw", [22] = "AdminSetMarkPrice", [23] = "AdminApplyFunding", [24] = "AdminLiquidate", [25] = "AdminSetFeeTier", [26] = "EnterOrderExt", [32] = "OrderAccepted", [33] = "OrderRejected", [34] = "OrderReplaced", [35] = "OrderCancelled", [36] = "OrderExecuted", [37] = "MassCancelAck", [38] = "AdminAccepted", [39] = "BalanceUpdate", [40] = "OrderTriggered", [41] = "OrderSlid", [42] = "OrderRefilled", [64] = "LogRecord", [80] = "Halt", [81] = "Resume", [82] = "SetReferencePrice", [83] = "Deposit", [84] = "Withdraw", [85] = "SetMarkPrice", [86] = "ApplyFunding", [87] = "Liquidate", [88] = "SetFeeTier", [89] = "TermStart", [90] = "Tick", [91] = "Checkpoint", [96] = "Packet", [100] = "AddOrder", [101] = "OrderExecuted", [102] = "OrderReduce", [103] = "OrderDelete", [104] = "OrderReplace", [105] = "Trade", [106] = "InstrumentDirectory", [107] = "TradingStatus", [108] = "ReferencePrice", [109] = "SnapshotBegin", [110] = "SnapshotOrder", [111] = "SnapshotEnd", [112] = "RetransmitRequest", [113] = "RetransmitRefused" }
 local vs_schema = { [1] = "order entry", [2] = "input log", [3] = "market data" }
 
 local f_length = ProtoField.uint16("tpx.length", "length", base.DEC)
@@ -51,6 +51,12 @@ F["logout.reason"] = ProtoField.uint8("tpx.logout.reason", "reason", base.DEC, v
 F["session_reject.code"] = ProtoField.uint8("tpx.session_reject.code", "code", base.DEC, vs_DecodeErrorCode, nil, "The decode error.")
 F["session_reject.template_id"] = ProtoField.uint16("tpx.session_reject.template_id", "template_id", base.DEC, nil, nil, "Template id of the offending frame, 0 if unknown.")
 F["session_reject.offset"] = ProtoField.uint16("tpx.session_reject.offset", "offset", base.DEC, nil, nil, "Offset of the offending field in the frame, 0xFFFF if none.")
+F["login_with_options.account"] = ProtoField.uint32("tpx.login_with_options.account", "account", base.DEC, nil, nil, "Trading account the session belongs to.")
+F["login_with_options.session_id"] = ProtoField.uint32("tpx.login_with_options.session_id", "session_id", base.DEC, nil, nil, "Session id (per account); the unit of sequence numbers and replay. Non-zero.")
+F["login_with_options.requested_next_seq"] = ProtoField.uint64("tpx.login_with_options.requested_next_seq", "requested_next_seq", base.DEC, nil, nil, "Next reply sequence number the client expects: 1 on a fresh session; 0 = no replay, start at the current end.")
+F["login_with_options.token"] = ProtoField.bytes("tpx.login_with_options.token", "token", base.NONE, "Opaque credential, as in `Login`.")
+F["login_with_options.cancel_on_disconnect"] = ProtoField.uint8("tpx.login_with_options.cancel_on_disconnect", "cancel_on_disconnect", base.DEC, vs_bool, nil, "When this connection ends (closed, logged out, heartbeat lapsed), the primary puts a cancel of every order the session owns into the log.")
+F["login_with_options.drop_copy"] = ProtoField.uint8("tpx.login_with_options.drop_copy", "drop_copy", base.DEC, vs_bool, nil, "A read-only drop-copy session: it receives a copy of every execution report of the accounts the accounts file lists for it, and may send no request.")
 F["enter_order.cl_ord_id"] = ProtoField.uint64("tpx.enter_order.cl_ord_id", "cl_ord_id", base.DEC, nil, nil, "Client order id: >= 1, strictly greater than every cl_ord_id the session used before.")
 F["enter_order.price"] = ProtoField.int64("tpx.enter_order.price", "price", base.DEC, nil, nil, "Limit price in ticks, or a market order's protection price (the engine checks range).")
 F["enter_order.qty"] = ProtoField.uint64("tpx.enter_order.qty", "qty", base.DEC, nil, nil, "Quantity in lots.")
@@ -305,6 +311,14 @@ bodies[8] = function(buf, o, t)
   t:add_le(F["session_reject.code"], buf(o + 8, 1))
   t:add_le(F["session_reject.template_id"], buf(o + 10, 2))
   t:add_le(F["session_reject.offset"], buf(o + 12, 2))
+end
+bodies[9] = function(buf, o, t)
+  t:add_le(F["login_with_options.account"], buf(o + 8, 4))
+  t:add_le(F["login_with_options.session_id"], buf(o + 12, 4))
+  t:add_le(F["login_with_options.requested_next_seq"], buf(o + 16, 8))
+  t:add(F["login_with_options.token"], buf(o + 24, 32))
+  t:add_le(F["login_with_options.cancel_on_disconnect"], buf(o + 56, 1))
+  t:add_le(F["login_with_options.drop_copy"], buf(o + 57, 1))
 end
 bodies[16] = function(buf, o, t)
   t:add_le(F["enter_order.cl_ord_id"], buf(o + 8, 8))

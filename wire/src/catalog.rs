@@ -28,6 +28,7 @@ pub const LAYOUTS: &[Layout] = &[
     LogoutRequest::LAYOUT,
     Logout::LAYOUT,
     SessionReject::LAYOUT,
+    LoginWithOptions::LAYOUT,
     EnterOrder::LAYOUT,
     ReplaceOrder::LAYOUT,
     CancelOrder::LAYOUT,

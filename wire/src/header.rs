@@ -40,6 +40,8 @@ pub mod template {
     pub const LOGOUT_REQUEST: u16 = 6;
     pub const LOGOUT: u16 = 7;
     pub const SESSION_REJECT: u16 = 8;
+    /// `Login` with session options (cancel on disconnect, drop copy).
+    pub const LOGIN_WITH_OPTIONS: u16 = 9;
     // Requests (schema ORDER_ENTRY), 16..=31; 27..=31 reserved.
     pub const ENTER_ORDER: u16 = 16;
     pub const REPLACE_ORDER: u16 = 17;
@@ -109,7 +111,7 @@ pub mod template {
     pub const fn schema_of(template_id: u16) -> Option<u16> {
         use super::schema::*;
         match template_id {
-            1..=8 | 16..=26 | 32..=42 => Some(ORDER_ENTRY),
+            1..=9 | 16..=26 | 32..=42 => Some(ORDER_ENTRY),
             64 | 80..=91 => Some(INPUT_LOG),
             96 | 100..=113 => Some(MARKET_DATA),
             _ => None,

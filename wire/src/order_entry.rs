@@ -7,7 +7,7 @@ use crate::admin::{
 use crate::enums::{OrderKind, Side, StpMode, TimeInForce, TriggerType};
 use crate::error::{DecodeError, EncodeError};
 use crate::header::{schema::ORDER_ENTRY, template, Header};
-use crate::session::{ClientHeartbeat, Login, LogoutRequest};
+use crate::session::{ClientHeartbeat, Login, LoginWithOptions, LogoutRequest};
 
 crate::wire_message! {
     /// Enter a new order. The account is the session's.
@@ -154,6 +154,7 @@ crate::wire_message! {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientMessage {
     Login(Login),
+    LoginWithOptions(LoginWithOptions),
     Heartbeat(ClientHeartbeat),
     LogoutRequest(LogoutRequest),
     EnterOrder(EnterOrder),
@@ -203,6 +204,9 @@ impl ClientMessage {
                 ClientHeartbeat::decode(frame).map(ClientMessage::Heartbeat)
             }
             template::LOGIN => Login::decode(frame).map(ClientMessage::Login),
+            template::LOGIN_WITH_OPTIONS => {
+                LoginWithOptions::decode(frame).map(ClientMessage::LoginWithOptions)
+            }
             template::LOGOUT_REQUEST => {
                 LogoutRequest::decode(frame).map(ClientMessage::LogoutRequest)
             }
@@ -215,6 +219,7 @@ impl ClientMessage {
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         match self {
             ClientMessage::Login(m) => m.encode(buf),
+            ClientMessage::LoginWithOptions(m) => m.encode(buf),
             ClientMessage::Heartbeat(m) => m.encode(buf),
             ClientMessage::LogoutRequest(m) => m.encode(buf),
             ClientMessage::EnterOrder(m) => m.encode(buf),
@@ -235,6 +240,7 @@ impl ClientMessage {
     pub fn template_id(&self) -> u16 {
         match self {
             ClientMessage::Login(_) => Login::TEMPLATE_ID,
+            ClientMessage::LoginWithOptions(_) => LoginWithOptions::TEMPLATE_ID,
             ClientMessage::Heartbeat(_) => ClientHeartbeat::TEMPLATE_ID,
             ClientMessage::LogoutRequest(_) => LogoutRequest::TEMPLATE_ID,
             ClientMessage::EnterOrder(_) => EnterOrder::TEMPLATE_ID,

@@ -26,7 +26,7 @@ use tpx_wire::session::{
 
 use crate::gateway::accounts::Accounts;
 use crate::gateway::merge::ReportMerge;
-use crate::gateway::session::{ConnId, Outbox, SessionTable};
+use crate::gateway::session::{ConnId, LoginOptions, Outbox, SessionTable};
 use crate::msg::{home_gateway, Report, Request};
 use crate::runtime::doorbell::Doorbell;
 use crate::runtime::ring::{Consumer, Producer};
@@ -36,6 +36,7 @@ use crate::runtime::ring::{Consumer, Producer};
 pub struct Handoff {
     pub stream: TcpStream,
     pub login: Login,
+    pub options: LoginOptions,
     /// Bytes the client sent after its login, already read.
     pub rest: Vec<u8>,
     pub opened_ns: u64,
@@ -141,6 +142,8 @@ pub struct GatewayCounters {
     pub login_rejects: u64,
     pub session_rejects: u64,
     pub unroutable_reports: u64,
+    /// Connections whose end put cancels into the log (cancel on disconnect).
+    pub cancels_on_disconnect: u64,
 }
 
 /// One core's gateway.
@@ -176,6 +179,27 @@ pub struct Gateway {
     merge: ReportMerge,
     /// Every reply of every record at or below this seq is in the sessions' journals.
     complete_seq: u64,
+    /// Cancels on disconnect not yet on the sequencer's ring (it was full), in order.
+    cancels: std::collections::VecDeque<Request>,
+    /// Scratch for [`SessionTable::cancels_on_disconnect`].
+    cancel_scratch: Vec<Request>,
+    /// Shutting down: a connection's end cancels nothing.
+    stopping: bool,
+}
+
+/// The session options a login message asks for (`None`: not a login).
+fn login_of(msg: &ClientMessage) -> Option<(Login, LoginOptions)> {
+    match msg {
+        ClientMessage::Login(l) => Some((*l, LoginOptions::default())),
+        ClientMessage::LoginWithOptions(l) => Some((
+            l.login(),
+            LoginOptions {
+                cancel_on_disconnect: l.cancel_on_disconnect,
+                drop_copy: l.drop_copy,
+            },
+        )),
+        _ => None,
+    }
 }
 
 /// The `cl_ord_id` an `OrderRejected(NotLoggedIn)` names: the request's (a replace's new id, 0
@@ -229,6 +253,9 @@ impl Gateway {
             rx_tsc: 0,
             merge: ReportMerge::default(),
             complete_seq: 0,
+            cancels: std::collections::VecDeque::new(),
+            cancel_scratch: Vec::new(),
+            stopping: false,
         })
     }
 
@@ -329,10 +356,42 @@ impl Gateway {
     fn close(&mut self, id: u32) {
         if let Some(c) = self.conns[id as usize].take() {
             if let ConnState::Active { slot } = c.state {
+                if !self.stopping
+                    && self.sessions.session(slot).conn == Some(id)
+                    && self
+                        .sessions
+                        .cancels_on_disconnect(slot, &mut self.cancel_scratch)
+                        > 0
+                {
+                    self.cancels.extend(self.cancel_scratch.drain(..));
+                    self.counters.cancels_on_disconnect += 1;
+                }
                 self.sessions.disconnect(slot, id);
             }
             self.free.push(id);
         }
+    }
+
+    /// Offers the queued cancels on disconnect to the sequencer, in order, as far as its ring
+    /// takes them (the rest wait for the next cycle). Returns how many went.
+    fn push_cancels(&mut self) -> usize {
+        let mut n = 0;
+        while let Some(&r) = self.cancels.front() {
+            if self.to_sequencer.try_push(r).is_err() {
+                break;
+            }
+            self.cancels.pop_front();
+            n += 1;
+        }
+        if n > 0 {
+            self.forwarded = true;
+        }
+        n
+    }
+
+    /// Cancels on disconnect made and not yet on the sequencer's ring.
+    pub fn cancels_queued(&self) -> usize {
+        self.cancels.len()
     }
 
     /// Accepts pending connections and takes handed-off ones. Returns the work done. The
@@ -361,7 +420,7 @@ impl Gateway {
         for h in self.inbox.take() {
             work += 1;
             if let Some(id) = self.add_conn(h.stream, h.opened_ns) {
-                self.on_login(id, &h.login, now_ns);
+                self.on_login(id, &h.login, h.options, now_ns);
                 if let Some(c) = self.conns[id as usize].as_mut() {
                     c.rbuf.extend(&h.rest);
                 }
@@ -372,7 +431,7 @@ impl Gateway {
         work
     }
 
-    fn on_login(&mut self, id: u32, login: &Login, now_ns: u64) {
+    fn on_login(&mut self, id: u32, login: &Login, options: LoginOptions, now_ns: u64) {
         // A node serves logins as primary once the replies of everything it applied before
         // (its replayed log, a standby's records) are in the journals.
         let active = self.shared.as_ref().is_none_or(|s| {
@@ -383,7 +442,8 @@ impl Gateway {
                         .load(std::sync::atomic::Ordering::Acquire)
         });
         let result = if active {
-            self.sessions.login(&self.accounts, login, id, now_ns)
+            self.sessions
+                .login_with(&self.accounts, login, options, id, now_ns)
         } else {
             Err(tpx_wire::enums::LoginRejectReason::NotPrimary)
         };
@@ -418,6 +478,9 @@ impl Gateway {
     /// Reads every connection and handles its complete frames. Returns the work done.
     pub fn read_all(&mut self, now_ns: u64, unix_ns: u64) -> usize {
         let mut work = 0;
+        if !self.cancels.is_empty() {
+            work += self.push_cancels();
+        }
         for id in 0..self.conns.len() as u32 {
             let Some(c) = self.conns[id as usize].as_mut() else {
                 continue;
@@ -513,10 +576,10 @@ impl Gateway {
 
     fn on_frame_before_login(&mut self, id: u32, msg: ClientMessage, now_ns: u64) {
         let gateways = self.inboxes.len();
-        if let ClientMessage::Login(login) = msg {
+        if let Some((login, options)) = login_of(&msg) {
             let home = home_gateway(login.account, gateways);
             if home == self.index {
-                return self.on_login(id, &login, now_ns);
+                return self.on_login(id, &login, options, now_ns);
             }
             // Hand the socket and what follows the login to the home core.
             let Some(mut c) = self.conns[id as usize].take() else {
@@ -530,6 +593,7 @@ impl Gateway {
             self.inboxes[home].push(Handoff {
                 stream: c.stream,
                 login,
+                options,
                 rest,
                 opened_ns: c.opened_ns,
             });
@@ -540,6 +604,7 @@ impl Gateway {
         let c = self.conns[id as usize].as_mut().expect("live connection");
         match msg {
             ClientMessage::Login(_)
+            | ClientMessage::LoginWithOptions(_)
             | ClientMessage::Heartbeat(_)
             | ClientMessage::LogoutRequest(_) => c.closing = true,
             other => {
@@ -614,7 +679,7 @@ impl Gateway {
                 }));
                 c.closing = true;
             }
-            ClientMessage::Login(_) => {
+            ClientMessage::Login(_) | ClientMessage::LoginWithOptions(_) => {
                 let c = conns[id as usize].as_mut().expect("live connection");
                 c.queue(&ServerMessage::Logout(Logout {
                     reason: LogoutReason::ProtocolViolation,
@@ -750,6 +815,13 @@ impl Gateway {
                 self.close(id);
             }
         }
+        if !self.cancels.is_empty() && self.push_cancels() > 0 {
+            work += 1;
+            self.forwarded = false;
+            if let Some(b) = &self.wake_sequencer {
+                b.ring();
+            }
+        }
         if let Some(t) = self.tracer.as_mut() {
             t.on_flushed(work as u64);
         }
@@ -758,6 +830,7 @@ impl Gateway {
 
     /// Says goodbye to every connection (`Logout(AdminShutdown)`), best effort.
     pub fn shutdown(&mut self, now_ns: u64) {
+        self.stopping = true;
         for c in self.conns.iter_mut().flatten() {
             if matches!(c.state, ConnState::Active { .. }) && !c.closing {
                 c.queue(&ServerMessage::Logout(Logout {

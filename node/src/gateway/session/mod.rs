@@ -23,12 +23,13 @@ use tpx_wire::session::Login;
 
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::gateway::accounts::Accounts;
+use crate::gateway::accounts::{Accounts, CancelOnDisconnect};
 use crate::gateway::journal::{Journal, ReplayError};
 use crate::gateway::routing::Routing;
 use crate::gateway::throttle::Throttle;
 use crate::msg::NO_SESSION;
 
+mod cancel_on_disconnect;
 mod owners;
 mod replies;
 mod requests;
@@ -90,6 +91,9 @@ pub struct Session {
     /// A login on this node set the throttle and the admin flag from the accounts file (a
     /// session created from the log has neither until then).
     authenticated: bool,
+    /// What the end of the current connection cancels (set at each login: the login's option
+    /// or the account's setting, whichever reaches further).
+    pub cancel_on_disconnect: CancelOnDisconnect,
 }
 
 impl Session {
@@ -104,6 +108,7 @@ impl Session {
             pending_mass: Vec::new(),
             admin: false,
             authenticated: false,
+            cancel_on_disconnect: CancelOnDisconnect::Off,
         }
     }
 }
@@ -124,6 +129,15 @@ struct Owner {
 /// a record of a log written before records named their session): its reports go to no one,
 /// and no session may cancel or replace it by `cl_ord_id` (mass cancel reaches it).
 const ORPHAN: u32 = NO_SESSION;
+
+/// What a `LoginWithOptions` asked for (a plain `Login`: nothing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoginOptions {
+    /// Cancel the session's orders when this connection ends.
+    pub cancel_on_disconnect: bool,
+    /// A read-only drop-copy session.
+    pub drop_copy: bool,
+}
 
 /// A successful login.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -252,6 +266,18 @@ impl SessionTable {
         conn: ConnId,
         now_ns: u64,
     ) -> Result<LoginOk, LoginRejectReason> {
+        self.login_with(accounts, login, LoginOptions::default(), conn, now_ns)
+    }
+
+    /// [`SessionTable::login`] with the options of a `LoginWithOptions`.
+    pub fn login_with(
+        &mut self,
+        accounts: &Accounts,
+        login: &Login,
+        options: LoginOptions,
+        conn: ConnId,
+        now_ns: u64,
+    ) -> Result<LoginOk, LoginRejectReason> {
         let token: &Token = &login.token;
         let entry = accounts
             .authenticate(login.account, &token.0)
@@ -287,6 +313,10 @@ impl SessionTable {
                 })?
         };
         s.conn = Some(conn);
+        s.cancel_on_disconnect = match entry.cancel_on_disconnect {
+            CancelOnDisconnect::Off if options.cancel_on_disconnect => CancelOnDisconnect::Session,
+            setting => setting,
+        };
         Ok(LoginOk { slot, replay })
     }
 
