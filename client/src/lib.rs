@@ -29,8 +29,10 @@
 pub mod admin;
 pub mod failover;
 pub mod order;
+pub mod query;
 pub use failover::{Event, FailoverClient};
 pub use order::{Order, PriceSource};
+pub use query::QueryAnswer;
 
 use std::fmt;
 use std::io::{self, Read, Write};

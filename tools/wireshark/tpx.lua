@@ -16,7 +16,7 @@ local vs_TimeInForce = { [1] = "Gtc", [2] = "Ioc", [3] = "Fok", [4] = "Gtd" }
 local vs_TriggerType = { [0] = "None", [1] = "LastRisesTo", [2] = "LastFallsTo", [3] = "MarkRisesTo", [4] = "MarkFallsTo" }
 local vs_StpMode = { [0] = "None", [1] = "ExpireTaker", [2] = "ExpireMaker", [3] = "ExpireBoth", [4] = "DecrementAndCancel" }
 local vs_RejectReason = { [1] = "UnknownInstrument", [2] = "InstrumentHalted", [3] = "InvalidPrice", [4] = "PriceOutsideBand", [5] = "InvalidQuantity", [6] = "BelowMinNotional", [7] = "DuplicateClientOrderId", [8] = "UnknownOrder", [9] = "PostOnlyWouldTake", [10] = "FokNotFillable", [11] = "BookFull", [12] = "InvalidModify", [13] = "UnknownAccount", [14] = "InvalidOrderType", [15] = "InsufficientBalance", [16] = "ReduceOnlyWouldIncrease", [17] = "MaxPositionExceeded", [18] = "DuplicateRequest", [19] = "UnknownAsset", [20] = "InvalidAmount", [21] = "NoMarkPrice", [22] = "RiskDisabled", [23] = "NoPosition", [24] = "NotPerpetual", [25] = "InvalidFeeTier", [26] = "NotLiquidatable", [27] = "InvalidTrigger", [28] = "InvalidExpireTime", [29] = "InvalidOcoLink", [32] = "Throttled", [33] = "NotLoggedIn", [34] = "ClOrdIdNotIncreasing", [35] = "Backpressure", [36] = "Unavailable", [37] = "NotAuthorized" }
-local vs_RequestKind = { [16] = "EnterOrder", [17] = "ReplaceOrder", [18] = "CancelOrder", [19] = "MassCancel", [20] = "AdminDeposit", [21] = "AdminWithdraw", [22] = "AdminSetMarkPrice", [23] = "AdminApplyFunding", [24] = "AdminLiquidate", [25] = "AdminSetFeeTier", [26] = "EnterOrderExt" }
+local vs_RequestKind = { [16] = "EnterOrder", [17] = "ReplaceOrder", [18] = "CancelOrder", [19] = "MassCancel", [20] = "AdminDeposit", [21] = "AdminWithdraw", [22] = "AdminSetMarkPrice", [23] = "AdminApplyFunding", [24] = "AdminLiquidate", [25] = "AdminSetFeeTier", [26] = "EnterOrderExt", [27] = "QueryOrder", [28] = "QueryOpenOrders", [29] = "QueryBalances", [30] = "QueryPositions" }
 local vs_BalanceReason = { [1] = "Deposit", [2] = "Withdrawal", [3] = "VariationMargin", [4] = "Funding", [5] = "InsuranceCover", [6] = "Remainder" }
 local vs_CancelReason = { [1] = "UserRequested", [2] = "ImmediateOrCancel", [3] = "MarketProtection", [4] = "SelfTradePrevention", [5] = "MassCancel", [6] = "Liquidation", [7] = "ReduceOnly", [8] = "Expired", [9] = "Oco", [10] = "TriggerRejected" }
 local vs_Liquidity = { [1] = "Maker", [2] = "Taker" }
@@ -26,7 +26,7 @@ local vs_DecodeErrorCode = { [1] = "Truncated", [2] = "BadLength", [3] = "Traili
 local vs_InstrumentKind = { [1] = "Spot", [2] = "LinearPerp" }
 local vs_TradingState = { [1] = "Trading", [2] = "Halted" }
 local vs_RetransmitRefusal = { [1] = "TooOld", [2] = "TooMany", [3] = "NotYetPublished", [4] = "UnknownStream", [5] = "Throttled" }
-local vs_template = { [1] = "Login", [2] = "LoginAccepted", [3] = "LoginRejected", [4] = "ClientHeartbeat", [5] = "ServerHeartbeat", [6] = "LogoutRequest", [7] = "Logout", [8] = "SessionReject", [9] = "LoginWithOptions", [16] = "EnterOrder", [17] = "ReplaceOrder", [18] = "CancelOrder", [19] = "MassCancel", [20] = "AdminDeposit", [21] = "AdminWithdraw", [22] = "AdminSetMarkPrice", [23] = "AdminApplyFunding", [24] = "AdminLiquidate", [25] = "AdminSetFeeTier", [26] = "EnterOrderExt", [32] = "OrderAccepted", [33] = "OrderRejected", [34] = "OrderReplaced", [35] = "OrderCancelled", [36] = "OrderExecuted", [37] = "MassCancelAck", [38] = "AdminAccepted", [39] = "BalanceUpdate", [40] = "OrderTriggered", [41] = "OrderSlid", [42] = "OrderRefilled", [64] = "LogRecord", [80] = "Halt", [81] = "Resume", [82] = "SetReferencePrice", [83] = "Deposit", [84] = "Withdraw", [85] = "SetMarkPrice", [86] = "ApplyFunding", [87] = "Liquidate", [88] = "SetFeeTier", [89] = "TermStart", [90] = "Tick", [91] = "Checkpoint", [96] = "Packet", [100] = "AddOrder", [101] = "OrderExecuted", [102] = "OrderReduce", [103] = "OrderDelete", [104] = "OrderReplace", [105] = "Trade", [106] = "InstrumentDirectory", [107] = "TradingStatus", [108] = "ReferencePrice", [109] = "SnapshotBegin", [110] = "SnapshotOrder", [111] = "SnapshotEnd", [112] = "RetransmitRequest", [113] = "RetransmitRefused" }
+local vs_template = { [1] = "Login", [2] = "LoginAccepted", [3] = "LoginRejected", [4] = "ClientHeartbeat", [5] = "ServerHeartbeat", [6] = "LogoutRequest", [7] = "Logout", [8] = "SessionReject", [9] = "LoginWithOptions", [16] = "EnterOrder", [17] = "ReplaceOrder", [18] = "CancelOrder", [19] = "MassCancel", [20] = "AdminDeposit", [21] = "AdminWithdraw", [22] = "AdminSetMarkPrice", [23] = "AdminApplyFunding", [24] = "AdminLiquidate", [25] = "AdminSetFeeTier", [26] = "EnterOrderExt", [27] = "QueryOrder", [28] = "QueryOpenOrders", [29] = "QueryBalances", [30] = "QueryPositions", [32] = "OrderAccepted", [33] = "OrderRejected", [34] = "OrderReplaced", [35] = "OrderCancelled", [36] = "OrderExecuted", [37] = "MassCancelAck", [38] = "AdminAccepted", [39] = "BalanceUpdate", [40] = "OrderTriggered", [41] = "OrderSlid", [42] = "OrderRefilled", [43] = "OrderStatus", [44] = "BalanceStatus", [45] = "PositionStatus", [46] = "QueryDone", [64] = "LogRecord", [80] = "Halt", [81] = "Resume", [82] = "SetReferencePrice", [83] = "Deposit", [84] = "Withdraw", [85] = "SetMarkPrice", [86] = "ApplyFunding", [87] = "Liquidate", [88] = "SetFeeTier", [89] = "TermStart", [90] = "Tick", [91] = "Checkpoint", [96] = "Packet", [100] = "AddOrder", [101] = "OrderExecuted", [102] = "OrderReduce", [103] = "OrderDelete", [104] = "OrderReplace", [105] = "Trade", [106] = "InstrumentDirectory", [107] = "TradingStatus", [108] = "ReferencePrice", [109] = "SnapshotBegin", [110] = "SnapshotOrder", [111] = "SnapshotEnd", [112] = "RetransmitRequest", [113] = "RetransmitRefused" }
 local vs_schema = { [1] = "order entry", [2] = "input log", [3] = "market data" }
 
 local f_length = ProtoField.uint16("tpx.length", "length", base.DEC)
@@ -116,6 +116,12 @@ F["enter_order_ext.trigger_price"] = ProtoField.int64("tpx.enter_order_ext.trigg
 F["enter_order_ext.expire_ts_ns"] = ProtoField.uint64("tpx.enter_order_ext.expire_ts_ns", "expire_ts_ns", base.DEC, nil, nil, "GTD expiry, ns since the Unix epoch, compared with the sequencer's timestamp (0 unless `tif` is GTD).")
 F["enter_order_ext.display_qty"] = ProtoField.uint64("tpx.enter_order_ext.display_qty", "display_qty", base.DEC, nil, nil, "Iceberg: lots shown on the book at a time (0: not an iceberg).")
 F["enter_order_ext.oco_cl_ord_id"] = ProtoField.uint64("tpx.enter_order_ext.oco_cl_ord_id", "oco_cl_ord_id", base.DEC, nil, nil, "OCO: the cl_ord_id of the account's live order this one is paired with (0: none).")
+F["query_order.request_id"] = ProtoField.uint64("tpx.query_order.request_id", "request_id", base.DEC, nil, nil, "Echoed in every answer. Non-zero.")
+F["query_order.cl_ord_id"] = ProtoField.uint64("tpx.query_order.cl_ord_id", "cl_ord_id", base.DEC, nil, nil, "The order's current client order id.")
+F["query_open_orders.request_id"] = ProtoField.uint64("tpx.query_open_orders.request_id", "request_id", base.DEC, nil, nil, "Echoed in every answer. Non-zero.")
+F["query_open_orders.instrument"] = ProtoField.uint32("tpx.query_open_orders.instrument", "instrument", base.DEC, vs_opt_instrument, nil, "Instrument id, or 0xFFFFFFFF for all instruments.")
+F["query_balances.request_id"] = ProtoField.uint64("tpx.query_balances.request_id", "request_id", base.DEC, nil, nil, "Echoed in every answer. Non-zero.")
+F["query_positions.request_id"] = ProtoField.uint64("tpx.query_positions.request_id", "request_id", base.DEC, nil, nil, "Echoed in every answer. Non-zero.")
 F["order_accepted.seq"] = ProtoField.uint64("tpx.order_accepted.seq", "seq", base.DEC, nil, nil, "Session sequence number.")
 F["order_accepted.timestamp_ns"] = ProtoField.uint64("tpx.order_accepted.timestamp_ns", "timestamp_ns", base.DEC, nil, nil, "Sequencer timestamp, ns since the Unix epoch.")
 F["order_accepted.cl_ord_id"] = ProtoField.uint64("tpx.order_accepted.cl_ord_id", "cl_ord_id", base.DEC, nil, nil, "The order's cl_ord_id.")
@@ -200,6 +206,32 @@ F["order_refilled.order_id"] = ProtoField.uint64("tpx.order_refilled.order_id", 
 F["order_refilled.display_qty"] = ProtoField.uint64("tpx.order_refilled.display_qty", "display_qty", base.DEC, nil, nil, "Lots now shown.")
 F["order_refilled.hidden_qty"] = ProtoField.uint64("tpx.order_refilled.hidden_qty", "hidden_qty", base.DEC, nil, nil, "Lots still hidden after this refill (private: never on market data).")
 F["order_refilled.instrument"] = ProtoField.uint32("tpx.order_refilled.instrument", "instrument", base.DEC, nil, nil, "Instrument id.")
+F["order_status.seq"] = ProtoField.uint64("tpx.order_status.seq", "seq", base.DEC, nil, nil, "Always 0 (unsequenced).")
+F["order_status.request_id"] = ProtoField.uint64("tpx.order_status.request_id", "request_id", base.DEC, nil, nil, "The query's.")
+F["order_status.cl_ord_id"] = ProtoField.uint64("tpx.order_status.cl_ord_id", "cl_ord_id", base.DEC, nil, nil, "The order's current client order id.")
+F["order_status.order_id"] = ProtoField.uint64("tpx.order_status.order_id", "order_id", base.DEC, nil, nil, "Order id.")
+F["order_status.price"] = ProtoField.int64("tpx.order_status.price", "price", base.DEC, nil, nil, "Limit price in ticks.")
+F["order_status.leaves_qty"] = ProtoField.uint64("tpx.order_status.leaves_qty", "leaves_qty", base.DEC, nil, nil, "Lots still open.")
+F["order_status.instrument"] = ProtoField.uint32("tpx.order_status.instrument", "instrument", base.DEC, nil, nil, "Instrument id.")
+F["order_status.side"] = ProtoField.uint8("tpx.order_status.side", "side", base.DEC, vs_Side, nil, "Buy or sell.")
+F["balance_status.seq"] = ProtoField.uint64("tpx.balance_status.seq", "seq", base.DEC, nil, nil, "Always 0 (unsequenced).")
+F["balance_status.request_id"] = ProtoField.uint64("tpx.balance_status.request_id", "request_id", base.DEC, nil, nil, "The query's.")
+F["balance_status.available"] = ProtoField.int64("tpx.balance_status.available", "available", base.DEC, nil, nil, "Free to hold or withdraw, minor units.")
+F["balance_status.held"] = ProtoField.int64("tpx.balance_status.held", "held", base.DEC, nil, nil, "Held for open orders and position margin, minor units.")
+F["balance_status.asset"] = ProtoField.uint32("tpx.balance_status.asset", "asset", base.DEC, nil, nil, "Asset id.")
+F["balance_status.shard"] = ProtoField.uint16("tpx.balance_status.shard", "shard", base.DEC, nil, nil, "The shard holding this balance (balances are per shard).")
+F["balance_status.margin_call"] = ProtoField.uint8("tpx.balance_status.margin_call", "margin_call", base.DEC, vs_bool, nil, "Below maintenance margin at the last check (settle assets).")
+F["position_status.seq"] = ProtoField.uint64("tpx.position_status.seq", "seq", base.DEC, nil, nil, "Always 0 (unsequenced).")
+F["position_status.request_id"] = ProtoField.uint64("tpx.position_status.request_id", "request_id", base.DEC, nil, nil, "The query's.")
+F["position_status.size"] = ProtoField.int64("tpx.position_status.size", "size", base.DEC, nil, nil, "Lots, positive long, negative short.")
+F["position_status.entry_price"] = ProtoField.int64("tpx.position_status.entry_price", "entry_price", base.DEC, nil, nil, "Average entry price in ticks, rounded toward zero.")
+F["position_status.realized_pnl"] = ProtoField.int64("tpx.position_status.realized_pnl", "realized_pnl", base.DEC, nil, nil, "Cumulative variation margin credited (negative: paid), settle minor units.")
+F["position_status.instrument"] = ProtoField.uint32("tpx.position_status.instrument", "instrument", base.DEC, nil, nil, "The perpetual's instrument id.")
+F["query_done.seq"] = ProtoField.uint64("tpx.query_done.seq", "seq", base.DEC, nil, nil, "Always 0 (unsequenced).")
+F["query_done.request_id"] = ProtoField.uint64("tpx.query_done.request_id", "request_id", base.DEC, nil, nil, "The query's.")
+F["query_done.as_of_seq"] = ProtoField.uint64("tpx.query_done.as_of_seq", "as_of_seq", base.DEC, nil, nil, "The answer reflects every log record up to this seq (the lowest of the shards that answered), and possibly some after it.")
+F["query_done.count"] = ProtoField.uint32("tpx.query_done.count", "count", base.DEC, nil, nil, "Data messages sent before this one.")
+F["query_done.request"] = ProtoField.uint8("tpx.query_done.request", "request", base.DEC, vs_RequestKind, nil, "Which query this ends.")
 F["packet.stream_id"] = ProtoField.uint32("tpx.packet.stream_id", "stream_id", base.DEC, nil, nil, "Stream (MoldUDP64 session): one per feed and trading day.")
 F["packet.message_count"] = ProtoField.uint16("tpx.packet.message_count", "message_count", base.DEC, nil, nil, "Messages in the packet; 0 = heartbeat.")
 F["packet.first_seq"] = ProtoField.uint64("tpx.packet.first_seq", "first_seq", base.DEC, nil, nil, "Stream sequence number of the first message (of the next one, in a heartbeat).")
@@ -401,6 +433,20 @@ bodies[26] = function(buf, o, t)
   t:add_le(F["enter_order_ext.display_qty"], buf(o + 64, 8))
   t:add_le(F["enter_order_ext.oco_cl_ord_id"], buf(o + 72, 8))
 end
+bodies[27] = function(buf, o, t)
+  t:add_le(F["query_order.request_id"], buf(o + 8, 8))
+  t:add_le(F["query_order.cl_ord_id"], buf(o + 16, 8))
+end
+bodies[28] = function(buf, o, t)
+  t:add_le(F["query_open_orders.request_id"], buf(o + 8, 8))
+  t:add_le(F["query_open_orders.instrument"], buf(o + 16, 4))
+end
+bodies[29] = function(buf, o, t)
+  t:add_le(F["query_balances.request_id"], buf(o + 8, 8))
+end
+bodies[30] = function(buf, o, t)
+  t:add_le(F["query_positions.request_id"], buf(o + 8, 8))
+end
 bodies[32] = function(buf, o, t)
   t:add_le(F["order_accepted.seq"], buf(o + 8, 8))
   t:add_le(F["order_accepted.timestamp_ns"], buf(o + 16, 8))
@@ -506,6 +552,40 @@ bodies[42] = function(buf, o, t)
   t:add_le(F["order_refilled.display_qty"], buf(o + 40, 8))
   t:add_le(F["order_refilled.hidden_qty"], buf(o + 48, 8))
   t:add_le(F["order_refilled.instrument"], buf(o + 56, 4))
+end
+bodies[43] = function(buf, o, t)
+  t:add_le(F["order_status.seq"], buf(o + 8, 8))
+  t:add_le(F["order_status.request_id"], buf(o + 16, 8))
+  t:add_le(F["order_status.cl_ord_id"], buf(o + 24, 8))
+  t:add_le(F["order_status.order_id"], buf(o + 32, 8))
+  t:add_le(F["order_status.price"], buf(o + 40, 8))
+  t:add_le(F["order_status.leaves_qty"], buf(o + 48, 8))
+  t:add_le(F["order_status.instrument"], buf(o + 56, 4))
+  t:add_le(F["order_status.side"], buf(o + 60, 1))
+end
+bodies[44] = function(buf, o, t)
+  t:add_le(F["balance_status.seq"], buf(o + 8, 8))
+  t:add_le(F["balance_status.request_id"], buf(o + 16, 8))
+  t:add_le(F["balance_status.available"], buf(o + 24, 8))
+  t:add_le(F["balance_status.held"], buf(o + 32, 8))
+  t:add_le(F["balance_status.asset"], buf(o + 40, 4))
+  t:add_le(F["balance_status.shard"], buf(o + 44, 2))
+  t:add_le(F["balance_status.margin_call"], buf(o + 46, 1))
+end
+bodies[45] = function(buf, o, t)
+  t:add_le(F["position_status.seq"], buf(o + 8, 8))
+  t:add_le(F["position_status.request_id"], buf(o + 16, 8))
+  t:add_le(F["position_status.size"], buf(o + 24, 8))
+  t:add_le(F["position_status.entry_price"], buf(o + 32, 8))
+  t:add_le(F["position_status.realized_pnl"], buf(o + 40, 8))
+  t:add_le(F["position_status.instrument"], buf(o + 48, 4))
+end
+bodies[46] = function(buf, o, t)
+  t:add_le(F["query_done.seq"], buf(o + 8, 8))
+  t:add_le(F["query_done.request_id"], buf(o + 16, 8))
+  t:add_le(F["query_done.as_of_seq"], buf(o + 24, 8))
+  t:add_le(F["query_done.count"], buf(o + 32, 4))
+  t:add_le(F["query_done.request"], buf(o + 36, 1))
 end
 bodies[96] = function(buf, o, t)
   t:add_le(F["packet.stream_id"], buf(o + 8, 4))

@@ -15,6 +15,7 @@ use crate::log_record::{
 use crate::market_data::*;
 use crate::mold::{self, RetransmitRefused, RetransmitRequest};
 use crate::order_entry::{CancelOrder, EnterOrder, EnterOrderExt, MassCancel, ReplaceOrder};
+use crate::query::*;
 use crate::replies::*;
 use crate::session::*;
 
@@ -40,6 +41,10 @@ pub const LAYOUTS: &[Layout] = &[
     AdminLiquidate::LAYOUT,
     AdminSetFeeTier::LAYOUT,
     EnterOrderExt::LAYOUT,
+    QueryOrder::LAYOUT,
+    QueryOpenOrders::LAYOUT,
+    QueryBalances::LAYOUT,
+    QueryPositions::LAYOUT,
     OrderAccepted::LAYOUT,
     OrderRejected::LAYOUT,
     OrderReplaced::LAYOUT,
@@ -51,6 +56,10 @@ pub const LAYOUTS: &[Layout] = &[
     OrderTriggered::LAYOUT,
     OrderSlid::LAYOUT,
     OrderRefilled::LAYOUT,
+    OrderStatus::LAYOUT,
+    BalanceStatus::LAYOUT,
+    PositionStatus::LAYOUT,
+    QueryDone::LAYOUT,
     log_record::RECORD_LAYOUT,
     Halt::LAYOUT,
     Resume::LAYOUT,

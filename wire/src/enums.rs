@@ -197,6 +197,10 @@ crate::wire_enum! {
         AdminLiquidate = 24,
         AdminSetFeeTier = 25,
         EnterOrderExt = 26,
+        QueryOrder = 27,
+        QueryOpenOrders = 28,
+        QueryBalances = 29,
+        QueryPositions = 30,
     }
 }
 

@@ -7,6 +7,7 @@ use crate::admin::{
 use crate::enums::{OrderKind, Side, StpMode, TimeInForce, TriggerType};
 use crate::error::{DecodeError, EncodeError};
 use crate::header::{schema::ORDER_ENTRY, template, Header};
+use crate::query::{QueryBalances, QueryOpenOrders, QueryOrder, QueryPositions};
 use crate::session::{ClientHeartbeat, Login, LoginWithOptions, LogoutRequest};
 
 crate::wire_message! {
@@ -168,6 +169,10 @@ pub enum ClientMessage {
     AdminApplyFunding(AdminApplyFunding),
     AdminLiquidate(AdminLiquidate),
     AdminSetFeeTier(AdminSetFeeTier),
+    QueryOrder(QueryOrder),
+    QueryOpenOrders(QueryOpenOrders),
+    QueryBalances(QueryBalances),
+    QueryPositions(QueryPositions),
 }
 
 impl ClientMessage {
@@ -199,6 +204,16 @@ impl ClientMessage {
             }
             template::ADMIN_SET_FEE_TIER => {
                 AdminSetFeeTier::decode(frame).map(ClientMessage::AdminSetFeeTier)
+            }
+            template::QUERY_ORDER => QueryOrder::decode(frame).map(ClientMessage::QueryOrder),
+            template::QUERY_OPEN_ORDERS => {
+                QueryOpenOrders::decode(frame).map(ClientMessage::QueryOpenOrders)
+            }
+            template::QUERY_BALANCES => {
+                QueryBalances::decode(frame).map(ClientMessage::QueryBalances)
+            }
+            template::QUERY_POSITIONS => {
+                QueryPositions::decode(frame).map(ClientMessage::QueryPositions)
             }
             template::CLIENT_HEARTBEAT => {
                 ClientHeartbeat::decode(frame).map(ClientMessage::Heartbeat)
@@ -233,6 +248,10 @@ impl ClientMessage {
             ClientMessage::AdminApplyFunding(m) => m.encode(buf),
             ClientMessage::AdminLiquidate(m) => m.encode(buf),
             ClientMessage::AdminSetFeeTier(m) => m.encode(buf),
+            ClientMessage::QueryOrder(m) => m.encode(buf),
+            ClientMessage::QueryOpenOrders(m) => m.encode(buf),
+            ClientMessage::QueryBalances(m) => m.encode(buf),
+            ClientMessage::QueryPositions(m) => m.encode(buf),
         }
     }
 
@@ -254,6 +273,10 @@ impl ClientMessage {
             ClientMessage::AdminApplyFunding(_) => AdminApplyFunding::TEMPLATE_ID,
             ClientMessage::AdminLiquidate(_) => AdminLiquidate::TEMPLATE_ID,
             ClientMessage::AdminSetFeeTier(_) => AdminSetFeeTier::TEMPLATE_ID,
+            ClientMessage::QueryOrder(_) => QueryOrder::TEMPLATE_ID,
+            ClientMessage::QueryOpenOrders(_) => QueryOpenOrders::TEMPLATE_ID,
+            ClientMessage::QueryBalances(_) => QueryBalances::TEMPLATE_ID,
+            ClientMessage::QueryPositions(_) => QueryPositions::TEMPLATE_ID,
         }
     }
 }

@@ -227,8 +227,8 @@ fn decode_errors_say_what_and_where() {
         Err(DecodeError::UnsupportedVersion { version: 2 })
     );
     assert_eq!(
-        with(2, 27),
-        Err(DecodeError::UnknownTemplate { template_id: 27 })
+        with(2, 31),
+        Err(DecodeError::UnknownTemplate { template_id: 31 })
     );
     assert_eq!(
         with(2, 32),

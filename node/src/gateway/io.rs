@@ -209,7 +209,7 @@ fn not_logged_in_subject(msg: &ClientMessage) -> u64 {
         ClientMessage::EnterOrder(m) => m.cl_ord_id,
         ClientMessage::CancelOrder(m) => m.cl_ord_id,
         ClientMessage::ReplaceOrder(m) => m.new_cl_ord_id,
-        _ => 0,
+        other => crate::gateway::session::query_of(other).map_or(0, |(id, _, _)| id),
     }
 }
 
@@ -613,7 +613,8 @@ impl Gateway {
                     ClientMessage::CancelOrder(_) => RequestKind::CancelOrder,
                     ClientMessage::MassCancel(_) => RequestKind::MassCancel,
                     ClientMessage::EnterOrderExt(_) => RequestKind::EnterOrderExt,
-                    _ => RequestKind::EnterOrder,
+                    other => crate::gateway::session::query_of(&other)
+                        .map_or(RequestKind::EnterOrder, |(_, _, k)| k),
                 };
                 c.queue(&ServerMessage::OrderRejected(OrderRejected {
                     seq: 0,
@@ -635,6 +636,7 @@ impl Gateway {
             forwarded,
             tracer,
             rx_tsc,
+            shared,
             ..
         } = self;
         let mut out = Conns { conns };
@@ -664,6 +666,18 @@ impl Gateway {
                 sessions.on_mass_cancel(slot, &m, now_ns, unix_ns, &mut out, fwd)
             }
             ClientMessage::Heartbeat(_) => {}
+            ClientMessage::QueryOrder(_)
+            | ClientMessage::QueryOpenOrders(_)
+            | ClientMessage::QueryBalances(_)
+            | ClientMessage::QueryPositions(_) => {
+                let inboxes = shared.as_ref().map(|s| &s.queries);
+                let ask = |shard: u16, q| {
+                    inboxes
+                        .and_then(|i| i.get(usize::from(shard)))
+                        .is_some_and(|i| i.push(q))
+                };
+                sessions.on_query(slot, &msg, now_ns, unix_ns, &mut out, ask)
+            }
             ClientMessage::AdminDeposit(_)
             | ClientMessage::AdminWithdraw(_)
             | ClientMessage::AdminSetMarkPrice(_)

@@ -128,6 +128,8 @@ pub struct NodeState {
     pub marks: Watermarks,
     /// Replica checkpoints (see ARCHITECTURE.md, "Replicas checked while running").
     pub checkpoints: Checkpoints,
+    /// By shard id: the sessions' queries waiting for the shard (never logged).
+    pub queries: Vec<crate::msg::QueryInbox>,
 }
 
 /// Replica checkpoints as the shards found them: what the sequencing stage puts in the next
@@ -184,6 +186,7 @@ impl NodeState {
             shard_expiry_ns: Vec::new(),
             marks: Watermarks::default(),
             checkpoints: Checkpoints::default(),
+            queries: Vec::new(),
         }
     }
 
@@ -214,6 +217,7 @@ impl NodeState {
         self.marks = Watermarks::new(shards);
         self.shard_expiry_ns = (0..shards).map(|_| AtomicU64::new(u64::MAX)).collect();
         self.checkpoints.published = (0..shards).map(|_| std::sync::Mutex::new((0, 0))).collect();
+        self.queries = (0..shards).map(|_| Default::default()).collect();
         self
     }
 

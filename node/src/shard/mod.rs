@@ -4,5 +4,6 @@ pub mod apply;
 pub mod checkpoint;
 pub mod md;
 pub mod plan;
+pub mod query;
 pub mod replay;
 pub mod stage;

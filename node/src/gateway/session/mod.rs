@@ -31,11 +31,13 @@ use crate::msg::NO_SESSION;
 
 mod cancel_on_disconnect;
 mod owners;
+mod queries;
 mod replies;
 mod requests;
 #[cfg(test)]
 mod tests;
 
+pub use queries::query_of;
 pub use requests::{admin_input, AdminTarget};
 
 /// The largest reply (`OrderExecuted`, 88 bytes) rounded up: the journal's slot size.
@@ -173,6 +175,8 @@ pub struct SessionTable {
     /// account's connected session for unsolicited reports reads these, not every session.
     by_account: HashMap<AccountId, Vec<u32>>,
     owners: HashMap<(AccountId, ClientOrderId), Owner>,
+    /// Queries asked of the shards and not yet ended, by tag (`queries.rs`).
+    queries: HashMap<u32, queries::PendingQuery>,
     next_tag: u32,
     pub counters: SessionCounters,
 }
@@ -234,6 +238,7 @@ impl SessionTable {
             by_key: HashMap::default(),
             by_account: HashMap::default(),
             owners: HashMap::default(),
+            queries: HashMap::default(),
             next_tag: 1,
             counters: SessionCounters::default(),
         }
