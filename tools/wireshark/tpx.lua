@@ -18,6 +18,7 @@ local vs_StpMode = { [0] = "None", [1] = "ExpireTaker", [2] = "ExpireMaker", [3]
 local vs_RejectReason = { [1] = "UnknownInstrument", [2] = "InstrumentHalted", [3] = "InvalidPrice", [4] = "PriceOutsideBand", [5] = "InvalidQuantity", [6] = "BelowMinNotional", [7] = "DuplicateClientOrderId", [8] = "UnknownOrder", [9] = "PostOnlyWouldTake", [10] = "FokNotFillable", [11] = "BookFull", [12] = "InvalidModify", [13] = "UnknownAccount", [14] = "InvalidOrderType", [15] = "InsufficientBalance", [16] = "ReduceOnlyWouldIncrease", [17] = "MaxPositionExceeded", [18] = "DuplicateRequest", [19] = "UnknownAsset", [20] = "InvalidAmount", [21] = "NoMarkPrice", [22] = "RiskDisabled", [23] = "NoPosition", [24] = "NotPerpetual", [25] = "InvalidFeeTier", [26] = "NotLiquidatable", [27] = "InvalidTrigger", [28] = "InvalidExpireTime", [29] = "InvalidOcoLink", [32] = "Throttled", [33] = "NotLoggedIn", [34] = "ClOrdIdNotIncreasing", [35] = "Backpressure", [36] = "Unavailable", [37] = "NotAuthorized" }
 local vs_RequestKind = { [16] = "EnterOrder", [17] = "ReplaceOrder", [18] = "CancelOrder", [19] = "MassCancel", [20] = "AdminDeposit", [21] = "AdminWithdraw", [22] = "AdminSetMarkPrice", [23] = "AdminApplyFunding", [24] = "AdminLiquidate", [25] = "AdminSetFeeTier", [26] = "EnterOrderExt", [27] = "QueryOrder", [28] = "QueryOpenOrders", [29] = "QueryBalances", [30] = "QueryPositions" }
 local vs_BalanceReason = { [1] = "Deposit", [2] = "Withdrawal", [3] = "VariationMargin", [4] = "Funding", [5] = "InsuranceCover", [6] = "Remainder" }
+local vs_ExecType = { [1] = "Accepted", [2] = "Replaced", [3] = "Cancelled", [4] = "Executed" }
 local vs_CancelReason = { [1] = "UserRequested", [2] = "ImmediateOrCancel", [3] = "MarketProtection", [4] = "SelfTradePrevention", [5] = "MassCancel", [6] = "Liquidation", [7] = "ReduceOnly", [8] = "Expired", [9] = "Oco", [10] = "TriggerRejected" }
 local vs_Liquidity = { [1] = "Maker", [2] = "Taker" }
 local vs_LoginRejectReason = { [1] = "NotAuthorized", [2] = "UnknownSession", [3] = "SessionInUse", [4] = "SequenceAhead", [5] = "SequenceUnavailable", [6] = "UnsupportedVersion", [7] = "NotPrimary", [8] = "Throttled" }
@@ -26,7 +27,7 @@ local vs_DecodeErrorCode = { [1] = "Truncated", [2] = "BadLength", [3] = "Traili
 local vs_InstrumentKind = { [1] = "Spot", [2] = "LinearPerp" }
 local vs_TradingState = { [1] = "Trading", [2] = "Halted" }
 local vs_RetransmitRefusal = { [1] = "TooOld", [2] = "TooMany", [3] = "NotYetPublished", [4] = "UnknownStream", [5] = "Throttled" }
-local vs_template = { [1] = "Login", [2] = "LoginAccepted", [3] = "LoginRejected", [4] = "ClientHeartbeat", [5] = "ServerHeartbeat", [6] = "LogoutRequest", [7] = "Logout", [8] = "SessionReject", [9] = "LoginWithOptions", [16] = "EnterOrder", [17] = "ReplaceOrder", [18] = "CancelOrder", [19] = "MassCancel", [20] = "AdminDeposit", [21] = "AdminWithdraw", [22] = "AdminSetMarkPrice", [23] = "AdminApplyFunding", [24] = "AdminLiquidate", [25] = "AdminSetFeeTier", [26] = "EnterOrderExt", [27] = "QueryOrder", [28] = "QueryOpenOrders", [29] = "QueryBalances", [30] = "QueryPositions", [32] = "OrderAccepted", [33] = "OrderRejected", [34] = "OrderReplaced", [35] = "OrderCancelled", [36] = "OrderExecuted", [37] = "MassCancelAck", [38] = "AdminAccepted", [39] = "BalanceUpdate", [40] = "OrderTriggered", [41] = "OrderSlid", [42] = "OrderRefilled", [43] = "OrderStatus", [44] = "BalanceStatus", [45] = "PositionStatus", [46] = "QueryDone", [64] = "LogRecord", [80] = "Halt", [81] = "Resume", [82] = "SetReferencePrice", [83] = "Deposit", [84] = "Withdraw", [85] = "SetMarkPrice", [86] = "ApplyFunding", [87] = "Liquidate", [88] = "SetFeeTier", [89] = "TermStart", [90] = "Tick", [91] = "Checkpoint", [96] = "Packet", [100] = "AddOrder", [101] = "OrderExecuted", [102] = "OrderReduce", [103] = "OrderDelete", [104] = "OrderReplace", [105] = "Trade", [106] = "InstrumentDirectory", [107] = "TradingStatus", [108] = "ReferencePrice", [109] = "SnapshotBegin", [110] = "SnapshotOrder", [111] = "SnapshotEnd", [112] = "RetransmitRequest", [113] = "RetransmitRefused" }
+local vs_template = { [1] = "Login", [2] = "LoginAccepted", [3] = "LoginRejected", [4] = "ClientHeartbeat", [5] = "ServerHeartbeat", [6] = "LogoutRequest", [7] = "Logout", [8] = "SessionReject", [9] = "LoginWithOptions", [16] = "EnterOrder", [17] = "ReplaceOrder", [18] = "CancelOrder", [19] = "MassCancel", [20] = "AdminDeposit", [21] = "AdminWithdraw", [22] = "AdminSetMarkPrice", [23] = "AdminApplyFunding", [24] = "AdminLiquidate", [25] = "AdminSetFeeTier", [26] = "EnterOrderExt", [27] = "QueryOrder", [28] = "QueryOpenOrders", [29] = "QueryBalances", [30] = "QueryPositions", [32] = "OrderAccepted", [33] = "OrderRejected", [34] = "OrderReplaced", [35] = "OrderCancelled", [36] = "OrderExecuted", [37] = "MassCancelAck", [38] = "AdminAccepted", [39] = "BalanceUpdate", [40] = "OrderTriggered", [41] = "OrderSlid", [42] = "OrderRefilled", [43] = "OrderStatus", [44] = "BalanceStatus", [45] = "PositionStatus", [46] = "QueryDone", [47] = "ExecutionCopy", [64] = "LogRecord", [80] = "Halt", [81] = "Resume", [82] = "SetReferencePrice", [83] = "Deposit", [84] = "Withdraw", [85] = "SetMarkPrice", [86] = "ApplyFunding", [87] = "Liquidate", [88] = "SetFeeTier", [89] = "TermStart", [90] = "Tick", [91] = "Checkpoint", [96] = "Packet", [100] = "AddOrder", [101] = "OrderExecuted", [102] = "OrderReduce", [103] = "OrderDelete", [104] = "OrderReplace", [105] = "Trade", [106] = "InstrumentDirectory", [107] = "TradingStatus", [108] = "ReferencePrice", [109] = "SnapshotBegin", [110] = "SnapshotOrder", [111] = "SnapshotEnd", [112] = "RetransmitRequest", [113] = "RetransmitRefused" }
 local vs_schema = { [1] = "order entry", [2] = "input log", [3] = "market data" }
 
 local f_length = ProtoField.uint16("tpx.length", "length", base.DEC)
@@ -232,6 +233,21 @@ F["query_done.request_id"] = ProtoField.uint64("tpx.query_done.request_id", "req
 F["query_done.as_of_seq"] = ProtoField.uint64("tpx.query_done.as_of_seq", "as_of_seq", base.DEC, nil, nil, "The answer reflects every log record up to this seq (the lowest of the shards that answered), and possibly some after it.")
 F["query_done.count"] = ProtoField.uint32("tpx.query_done.count", "count", base.DEC, nil, nil, "Data messages sent before this one.")
 F["query_done.request"] = ProtoField.uint8("tpx.query_done.request", "request", base.DEC, vs_RequestKind, nil, "Which query this ends.")
+F["execution_copy.seq"] = ProtoField.uint64("tpx.execution_copy.seq", "seq", base.DEC, nil, nil, "The drop-copy session's sequence number.")
+F["execution_copy.timestamp_ns"] = ProtoField.uint64("tpx.execution_copy.timestamp_ns", "timestamp_ns", base.DEC, nil, nil, "Sequencer timestamp of the record that caused the report.")
+F["execution_copy.cl_ord_id"] = ProtoField.uint64("tpx.execution_copy.cl_ord_id", "cl_ord_id", base.DEC, nil, nil, "The order's client order id (a replace: the new one).")
+F["execution_copy.order_id"] = ProtoField.uint64("tpx.execution_copy.order_id", "order_id", base.DEC, nil, nil, "Order id.")
+F["execution_copy.trade_id"] = ProtoField.uint64("tpx.execution_copy.trade_id", "trade_id", base.DEC, nil, nil, "Trade id (`Executed`; else 0).")
+F["execution_copy.price"] = ProtoField.int64("tpx.execution_copy.price", "price", base.DEC, nil, nil, "`Accepted`, `Replaced`: the order's price; `Executed`: the trade's; `Cancelled`: 0.")
+F["execution_copy.qty"] = ProtoField.uint64("tpx.execution_copy.qty", "qty", base.DEC, nil, nil, "`Accepted`, `Replaced`: the order's quantity; `Executed`: lots filled; `Cancelled`: lots cancelled.")
+F["execution_copy.leaves_qty"] = ProtoField.uint64("tpx.execution_copy.leaves_qty", "leaves_qty", base.DEC, nil, nil, "Lots still open after it.")
+F["execution_copy.fee"] = ProtoField.int64("tpx.execution_copy.fee", "fee", base.DEC, nil, nil, "`Executed`: this side's fee in the settle asset (negative: a rebate); else 0.")
+F["execution_copy.account"] = ProtoField.uint32("tpx.execution_copy.account", "account", base.DEC, nil, nil, "The account whose report this is.")
+F["execution_copy.session_id"] = ProtoField.uint32("tpx.execution_copy.session_id", "session_id", base.DEC, nil, nil, "The session of that account whose stream holds the original (0: none, e.g. a liquidation's order).")
+F["execution_copy.instrument"] = ProtoField.uint32("tpx.execution_copy.instrument", "instrument", base.DEC, nil, nil, "Instrument id.")
+F["execution_copy.exec_type"] = ProtoField.uint8("tpx.execution_copy.exec_type", "exec_type", base.DEC, vs_ExecType, nil, "Which report.")
+F["execution_copy.side"] = ProtoField.uint8("tpx.execution_copy.side", "side", base.DEC, nil, nil, "`Side` (1 buy, 2 sell) for `Accepted` and `Executed`; 0 for the others.")
+F["execution_copy.detail"] = ProtoField.uint8("tpx.execution_copy.detail", "detail", base.DEC, nil, nil, "`Executed`: the `Liquidity` (1 maker, 2 taker); `Cancelled`: the `CancelReason`; `Replaced`: 1 if the order kept its time priority, else 0; `Accepted`: 0.")
 F["packet.stream_id"] = ProtoField.uint32("tpx.packet.stream_id", "stream_id", base.DEC, nil, nil, "Stream (MoldUDP64 session): one per feed and trading day.")
 F["packet.message_count"] = ProtoField.uint16("tpx.packet.message_count", "message_count", base.DEC, nil, nil, "Messages in the packet; 0 = heartbeat.")
 F["packet.first_seq"] = ProtoField.uint64("tpx.packet.first_seq", "first_seq", base.DEC, nil, nil, "Stream sequence number of the first message (of the next one, in a heartbeat).")
@@ -586,6 +602,23 @@ bodies[46] = function(buf, o, t)
   t:add_le(F["query_done.as_of_seq"], buf(o + 24, 8))
   t:add_le(F["query_done.count"], buf(o + 32, 4))
   t:add_le(F["query_done.request"], buf(o + 36, 1))
+end
+bodies[47] = function(buf, o, t)
+  t:add_le(F["execution_copy.seq"], buf(o + 8, 8))
+  t:add_le(F["execution_copy.timestamp_ns"], buf(o + 16, 8))
+  t:add_le(F["execution_copy.cl_ord_id"], buf(o + 24, 8))
+  t:add_le(F["execution_copy.order_id"], buf(o + 32, 8))
+  t:add_le(F["execution_copy.trade_id"], buf(o + 40, 8))
+  t:add_le(F["execution_copy.price"], buf(o + 48, 8))
+  t:add_le(F["execution_copy.qty"], buf(o + 56, 8))
+  t:add_le(F["execution_copy.leaves_qty"], buf(o + 64, 8))
+  t:add_le(F["execution_copy.fee"], buf(o + 72, 8))
+  t:add_le(F["execution_copy.account"], buf(o + 80, 4))
+  t:add_le(F["execution_copy.session_id"], buf(o + 84, 4))
+  t:add_le(F["execution_copy.instrument"], buf(o + 88, 4))
+  t:add_le(F["execution_copy.exec_type"], buf(o + 92, 1))
+  t:add_le(F["execution_copy.side"], buf(o + 93, 1))
+  t:add_le(F["execution_copy.detail"], buf(o + 94, 1))
 end
 bodies[96] = function(buf, o, t)
   t:add_le(F["packet.stream_id"], buf(o + 8, 4))

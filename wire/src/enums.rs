@@ -205,6 +205,20 @@ crate::wire_enum! {
 }
 
 crate::wire_enum! {
+    /// Which execution report an `ExecutionCopy` copies.
+    pub enum ExecType {
+        /// `OrderAccepted`.
+        Accepted = 1,
+        /// `OrderReplaced`.
+        Replaced = 2,
+        /// `OrderCancelled`.
+        Cancelled = 3,
+        /// `OrderExecuted`.
+        Executed = 4,
+    }
+}
+
+crate::wire_enum! {
     /// Why a balance changed other than by a trade (the engine's `BalanceReason`).
     pub enum BalanceReason {
         /// An admin deposit.

@@ -61,7 +61,7 @@ pub mod template {
     pub const QUERY_OPEN_ORDERS: u16 = 28;
     pub const QUERY_BALANCES: u16 = 29;
     pub const QUERY_POSITIONS: u16 = 30;
-    // Replies (schema ORDER_ENTRY), 32..=63; 47..=63 reserved.
+    // Replies (schema ORDER_ENTRY), 32..=63; 48..=63 reserved.
     pub const ORDER_ACCEPTED: u16 = 32;
     pub const ORDER_REJECTED: u16 = 33;
     pub const ORDER_REPLACED: u16 = 34;
@@ -79,6 +79,8 @@ pub mod template {
     pub const BALANCE_STATUS: u16 = 44;
     pub const POSITION_STATUS: u16 = 45;
     pub const QUERY_DONE: u16 = 46;
+    /// Drop copy: another account's execution report (sequenced).
+    pub const EXECUTION_COPY: u16 = 47;
     // Input log (schema INPUT_LOG), 64..=95.
     pub const LOG_RECORD: u16 = 64;
     pub const HALT: u16 = 80;
@@ -121,7 +123,7 @@ pub mod template {
     pub const fn schema_of(template_id: u16) -> Option<u16> {
         use super::schema::*;
         match template_id {
-            1..=9 | 16..=30 | 32..=46 => Some(ORDER_ENTRY),
+            1..=9 | 16..=30 | 32..=47 => Some(ORDER_ENTRY),
             64 | 80..=91 => Some(INPUT_LOG),
             96 | 100..=113 => Some(MARKET_DATA),
             _ => None,

@@ -26,6 +26,7 @@ pub mod admin;
 pub mod catalog;
 pub mod codec;
 pub mod dissector;
+pub mod drop_copy;
 pub mod enums;
 pub mod error;
 pub mod framing;

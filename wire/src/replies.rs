@@ -6,6 +6,7 @@
 //! the input that produced it (so a replay is byte-identical).
 
 use crate::admin::AdminAccepted;
+use crate::drop_copy::ExecutionCopy;
 use crate::enums::{BalanceReason, CancelReason, Liquidity, RejectReason, RequestKind, Side};
 use crate::error::{DecodeError, EncodeError};
 use crate::header::{schema::ORDER_ENTRY, template, Header};
@@ -261,6 +262,7 @@ pub enum ServerMessage {
     BalanceStatus(BalanceStatus),
     PositionStatus(PositionStatus),
     QueryDone(QueryDone),
+    ExecutionCopy(ExecutionCopy),
 }
 
 impl ServerMessage {
@@ -285,6 +287,7 @@ impl ServerMessage {
             template::BALANCE_STATUS => BalanceStatus::decode(frame).map(S::BalanceStatus),
             template::POSITION_STATUS => PositionStatus::decode(frame).map(S::PositionStatus),
             template::QUERY_DONE => QueryDone::decode(frame).map(S::QueryDone),
+            template::EXECUTION_COPY => ExecutionCopy::decode(frame).map(S::ExecutionCopy),
             template::LOGIN_ACCEPTED => LoginAccepted::decode(frame).map(S::LoginAccepted),
             template::LOGIN_REJECTED => LoginRejected::decode(frame).map(S::LoginRejected),
             template::SERVER_HEARTBEAT => ServerHeartbeat::decode(frame).map(S::Heartbeat),
@@ -318,6 +321,7 @@ impl ServerMessage {
             S::BalanceStatus(m) => m.encode(buf),
             S::PositionStatus(m) => m.encode(buf),
             S::QueryDone(m) => m.encode(buf),
+            S::ExecutionCopy(m) => m.encode(buf),
         }
     }
 
@@ -341,6 +345,7 @@ impl ServerMessage {
             S::BalanceStatus(m) => m.seq,
             S::PositionStatus(m) => m.seq,
             S::QueryDone(m) => m.seq,
+            S::ExecutionCopy(m) => m.seq,
             _ => 0,
         };
         (seq != 0).then_some(seq)

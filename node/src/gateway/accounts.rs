@@ -136,6 +136,11 @@ impl Accounts {
         self.by_id.len()
     }
 
+    /// Every account, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &AccountEntry> + '_ {
+        self.by_id.values().map(|(a, _)| a)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_id.is_empty()
     }

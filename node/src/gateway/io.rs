@@ -187,6 +187,60 @@ pub struct Gateway {
     stopping: bool,
 }
 
+/// Creates the drop-copy sessions of the drop-copy accounts homed on gateway `index` of
+/// `gateways` (the same on every node, so their streams are a function of the log). A watched
+/// account homed on another gateway cannot be copied here: said on stdout at start.
+fn add_drop_copies(
+    sessions: &mut SessionTable,
+    accounts: &Accounts,
+    index: usize,
+    gateways: usize,
+) {
+    let mut dc: Vec<_> = accounts
+        .iter()
+        .filter(|a| !a.drop_copy_of.is_empty() && home_gateway(a.id, gateways) == index)
+        .collect();
+    dc.sort_by_key(|a| a.id);
+    for a in dc {
+        let (here, elsewhere): (Vec<u32>, Vec<u32>) = a
+            .drop_copy_of
+            .iter()
+            .partition(|&&w| home_gateway(w, gateways) == index);
+        if !elsewhere.is_empty() {
+            println!(
+                "tpx node: DROPCOPY account {} cannot copy accounts {elsewhere:?} (another gateway core's; give them the same account % {gateways})",
+                a.id
+            );
+        }
+        if sessions.add_drop_copy(a.id, &here).is_none() {
+            println!(
+                "tpx node: DROPCOPY account {}: no room for its session (max_sessions)",
+                a.id
+            );
+        }
+    }
+}
+
+/// The request kind and id an `OrderRejected` of `msg` names (a replace's new id, a query's or
+/// an admin request's request id, 0 for a mass cancel); `None`: not a request.
+fn request_subject(msg: &ClientMessage) -> Option<(RequestKind, u64)> {
+    Some(match msg {
+        ClientMessage::EnterOrder(m) => (RequestKind::EnterOrder, m.cl_ord_id),
+        ClientMessage::EnterOrderExt(m) => (RequestKind::EnterOrderExt, m.cl_ord_id),
+        ClientMessage::ReplaceOrder(m) => (RequestKind::ReplaceOrder, m.new_cl_ord_id),
+        ClientMessage::CancelOrder(m) => (RequestKind::CancelOrder, m.cl_ord_id),
+        ClientMessage::MassCancel(_) => (RequestKind::MassCancel, 0),
+        other => {
+            if let Some((id, _, k)) = crate::gateway::session::query_of(other) {
+                (k, id)
+            } else {
+                let (input, id, _) = crate::gateway::session::admin_input(other)?;
+                (crate::msg::admin_kind(&input)?, id)
+            }
+        }
+    })
+}
+
 /// The session options a login message asks for (`None`: not a login).
 fn login_of(msg: &ClientMessage) -> Option<(Login, LoginOptions)> {
     match msg {
@@ -230,6 +284,8 @@ impl Gateway {
         heartbeat_interval_ms: u32,
     ) -> io::Result<Gateway> {
         listener.set_nonblocking(true)?;
+        let mut sessions = sessions;
+        add_drop_copies(&mut sessions, &accounts, index, inboxes.len());
         Ok(Gateway {
             index,
             listener,
@@ -640,6 +696,14 @@ impl Gateway {
             ..
         } = self;
         let mut out = Conns { conns };
+        if sessions.session(slot).drop_copy {
+            // Read-only: every request is refused; heartbeats and logout go on below.
+            if let Some((request, id)) = request_subject(&msg) {
+                let reason = RejectReason::NotAuthorized;
+                sessions.reject(slot, unix_ns, id, reason, request, &mut out);
+                return;
+            }
+        }
         let fwd = |mut r: Request| {
             r.stamps.rx = *rx_tsc;
             let ok = to_sequencer.try_push(r).is_ok();

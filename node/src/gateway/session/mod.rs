@@ -30,6 +30,7 @@ use crate::gateway::throttle::Throttle;
 use crate::msg::NO_SESSION;
 
 mod cancel_on_disconnect;
+mod drop_copy;
 mod owners;
 mod queries;
 mod replies;
@@ -37,6 +38,7 @@ mod requests;
 #[cfg(test)]
 mod tests;
 
+pub use drop_copy::DROP_COPY_SESSION_ID;
 pub use queries::query_of;
 pub use requests::{admin_input, AdminTarget};
 
@@ -96,6 +98,8 @@ pub struct Session {
     /// What the end of the current connection cancels (set at each login: the login's option
     /// or the account's setting, whichever reaches further).
     pub cancel_on_disconnect: CancelOnDisconnect,
+    /// A read-only drop-copy session (`drop_copy.rs`): it gets copies, may send no request.
+    pub drop_copy: bool,
 }
 
 impl Session {
@@ -111,6 +115,7 @@ impl Session {
             admin: false,
             authenticated: false,
             cancel_on_disconnect: CancelOnDisconnect::Off,
+            drop_copy: false,
         }
     }
 }
@@ -175,6 +180,8 @@ pub struct SessionTable {
     /// account's connected session for unsolicited reports reads these, not every session.
     by_account: HashMap<AccountId, Vec<u32>>,
     owners: HashMap<(AccountId, ClientOrderId), Owner>,
+    /// Watched account → the drop-copy sessions copying its reports (`drop_copy.rs`).
+    copies: HashMap<AccountId, Vec<u32>>,
     /// Queries asked of the shards and not yet ended, by tag (`queries.rs`).
     queries: HashMap<u32, queries::PendingQuery>,
     next_tag: u32,
@@ -239,6 +246,7 @@ impl SessionTable {
             by_account: HashMap::default(),
             owners: HashMap::default(),
             queries: HashMap::default(),
+            copies: HashMap::default(),
             next_tag: 1,
             counters: SessionCounters::default(),
         }
@@ -287,6 +295,14 @@ impl SessionTable {
         let entry = accounts
             .authenticate(login.account, &token.0)
             .map_err(|_| LoginRejectReason::NotAuthorized)?;
+        // A drop-copy account logs in only to its drop-copy session, and says so; no other
+        // account may ask for one.
+        let drop_copy_account = !entry.drop_copy_of.is_empty();
+        if options.drop_copy != drop_copy_account
+            || (drop_copy_account && login.session_id != DROP_COPY_SESSION_ID)
+        {
+            return Err(LoginRejectReason::NotAuthorized);
+        }
         let key = (login.account, login.session_id);
         let slot = match self.by_key.get(&key) {
             Some(&s) => s,

@@ -29,6 +29,9 @@ impl SessionTable {
         if r.seq == UNSEQUENCED {
             return self.on_unsequenced(r, outbox);
         }
+        if !self.copies.is_empty() {
+            self.copy_report(r, outbox);
+        }
         let account = r.account;
         let ts = r.ts_ns;
         let (slot, msg) = match r.kind {
