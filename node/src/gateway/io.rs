@@ -693,9 +693,13 @@ impl Gateway {
             tracer,
             rx_tsc,
             shared,
+            cancels,
             ..
         } = self;
         let mut out = Conns { conns };
+        // Cancels on disconnect still waiting for the ring go first: a request is refused
+        // (`Backpressure`) until they are on it, so none overtakes them into the log.
+        let cancels_waiting = !cancels.is_empty();
         if sessions.session(slot).drop_copy {
             // Read-only: every request is refused; heartbeats and logout go on below.
             if let Some((request, id)) = request_subject(&msg) {
@@ -706,7 +710,7 @@ impl Gateway {
         }
         let fwd = |mut r: Request| {
             r.stamps.rx = *rx_tsc;
-            let ok = to_sequencer.try_push(r).is_ok();
+            let ok = !cancels_waiting && to_sequencer.try_push(r).is_ok();
             *forwarded |= ok;
             if let (true, Some(t)) = (ok, tracer.as_mut()) {
                 t.on_request();

@@ -1,12 +1,12 @@
 use super::*;
 use crate::gateway::accounts::{demo_accounts, demo_accounts_file, CancelOnDisconnect};
-use tpx_wire::order_entry::ClientMessage;
 use crate::gateway::routing::Routing;
 use crate::msg::Sequenced;
 use crate::msg::{Report, ReportKind, Request, ALL_SHARDS};
 use crate::shard::apply::Shard;
 use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
 use tpx_wire::log_record::Input;
+use tpx_wire::order_entry::ClientMessage;
 use tpx_wire::order_entry::{CancelOrder, EnterOrder, MassCancel, ReplaceOrder};
 
 fn accounts() -> Accounts {
@@ -475,10 +475,17 @@ fn cancel_on_disconnect_covers_the_sessions_orders_only() {
     let s2 = t.login(&a, &login(1, 2, 1), 11, 0).unwrap().slot;
     let (mut out, mut reqs) = (Vec::new(), Vec::new());
     for (slot, cl) in [(s1, 1), (s2, 2), (s1, 3)] {
-        t.on_enter_order(slot, &order(cl, Side::Buy, 40_000, 1), 0, 0, &mut out, |r| {
-            reqs.push(r);
-            true
-        });
+        t.on_enter_order(
+            slot,
+            &order(cl, Side::Buy, 40_000, 1),
+            0,
+            0,
+            &mut out,
+            |r| {
+                reqs.push(r);
+                true
+            },
+        );
     }
     pump(&mut t, &mut sh, &mut reqs, &mut out);
     // One more in flight (forwarded, not yet answered): its cancel follows it.
@@ -502,7 +509,10 @@ fn cancel_on_disconnect_covers_the_sessions_orders_only() {
     let s3 = t.login(&a, &login(2, 5, 1), 12, 0).unwrap().slot;
     let mut mass = Vec::new();
     assert_eq!(t.cancels_on_disconnect(s3, &mut mass), 1);
-    assert_eq!((mass[0].shard, mass[0].session, mass[0].account), (ALL_SHARDS, 5, 2));
+    assert_eq!(
+        (mass[0].shard, mass[0].session, mass[0].account),
+        (ALL_SHARDS, 5, 2)
+    );
     assert!(matches!(
         mass[0].input,
         Input::MassCancel(MassCancel { instrument: None })
