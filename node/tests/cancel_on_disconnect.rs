@@ -369,3 +369,126 @@ segment_bytes = 1048576
     node.signal(libc::SIGTERM);
     assert_eq!(node.wait(), Some(0));
 }
+
+#[test]
+fn sessions_absent_after_a_takeover_are_cancelled_after_the_heartbeat_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut accounts = demo_accounts_file(&demo_accounts(2), 1_000_000);
+    for a in &mut accounts.account {
+        a.cancel_on_disconnect = CancelOnDisconnect::Session;
+    }
+    std::fs::write(
+        dir.path().join("accounts.toml"),
+        toml::to_string(&accounts).unwrap(),
+    )
+    .unwrap();
+    let cpus: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let cpu = |k: usize| cpus.get(k % cpus.len().max(1)).copied().unwrap_or(0);
+    let w = free_port();
+    let repl = [free_port(), free_port()];
+    let cfgs: Vec<String> = (0..2)
+        .map(|k| {
+            let p = procs::node_config(dir.path(), k, cpu(k), repl, w);
+            let text = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(
+                &p,
+                format!("heartbeat_interval_ms = 100\nheartbeat_timeout_ms = 1500\n{text}"),
+            )
+            .unwrap();
+            p.display().to_string()
+        })
+        .collect();
+    let w_s = w.to_string();
+    let _witness = Proc::start(
+        "witness",
+        &[
+            "witness",
+            "--listen",
+            &w_s,
+            "--lease-us",
+            "200000",
+            "--state-file",
+            &dir.path().join("witness.state").display().to_string(),
+        ],
+    );
+    let mut primary = Proc::start(
+        "node-1",
+        &["node", "--config", &cfgs[0], "--role", "primary"],
+    );
+    primary.expect("ROLE primary node=1");
+    let a1 = listening(&primary);
+    let standby = Proc::start(
+        "node-2",
+        &["node", "--config", &cfgs[1], "--role", "standby"],
+    );
+    let a2 = listening(&standby);
+    standby.expect("ROLE standby node=2");
+    let cfg = |addr, account: u32| {
+        ClientConfig::new(
+            addr,
+            account,
+            1,
+            token_from_str(&format!("demo-token-{account}")),
+        )
+    };
+    let mut c1 = Client::connect(cfg(a1, 1)).unwrap();
+    let mut c2 = Client::connect(cfg(a1, 2)).unwrap();
+    for cl in 1..=5 {
+        c1.send(&req::enter(order(cl))).unwrap();
+    }
+    for cl in 1..=3 {
+        c2.send(&req::enter(order(cl))).unwrap();
+    }
+    replies_until(&mut c1, 5, |m| matches!(m, ServerMessage::OrderAccepted(_)));
+    replies_until(&mut c2, 3, |m| matches!(m, ServerMessage::OrderAccepted(_)));
+    let (resume1, resume2) = (c1.next_seq(), c2.next_seq());
+
+    // The primary dies with both sessions connected; account 2 logs in to the new primary at
+    // once, account 1 does not come back within the heartbeat timeout.
+    primary.signal(libc::SIGKILL);
+    primary.wait();
+    standby.expect("ROLE primary node=2");
+    drop(c1);
+    drop(c2);
+    let deadline = Instant::now() + WAIT;
+    let mut c2 = loop {
+        match Client::connect_at(cfg(a2, 2), resume2) {
+            Ok(c) => break c,
+            Err(ClientError::LoginRejected(_)) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    // Account 2's session stays alive (its heartbeats) while the timeout runs out.
+    let deadline = Instant::now() + WAIT;
+    let line = loop {
+        if let Some(l) = standby.within("CANCELONDISCONNECT", Duration::from_millis(20)) {
+            break l;
+        }
+        assert!(Instant::now() < deadline, "no CANCELONDISCONNECT");
+        c2.maintain().unwrap();
+        assert_eq!(c2.poll().unwrap(), None);
+    };
+    assert!(line.contains(" 5 cancels"), "{line}");
+    let mut c1 = Client::connect_at(cfg(a2, 1), resume1).unwrap();
+    let got = replies_until(&mut c1, 5, |m| {
+        matches!(m, ServerMessage::OrderCancelled(_))
+    });
+    assert_eq!(
+        cancelled_ids(&got, CancelReason::UserRequested),
+        vec![1, 2, 3, 4, 5]
+    );
+    assert!(c1.open_orders(1, None, WAIT).unwrap().items.is_empty());
+    // Account 2 came back in time: its orders stand.
+    let open = c2.open_orders(1, None, WAIT).unwrap();
+    assert_eq!(open.items.len(), 3, "{open:?}");
+    assert_eq!(
+        logged_cancels(&dir.path().join("node-2"))[..2],
+        [(5, 0), (0, 0)]
+    );
+}

@@ -185,6 +185,10 @@ pub struct Gateway {
     cancel_scratch: Vec<Request>,
     /// Shutting down: a connection's end cancels nothing.
     stopping: bool,
+    /// Whether this node served logins at the last timer tick (`cancel_absent_sessions`).
+    was_serving: bool,
+    /// When the sessions absent since the node began serving get their cancels.
+    absent_deadline_ns: Option<u64>,
 }
 
 /// Creates the drop-copy sessions of the drop-copy accounts homed on gateway `index` of
@@ -312,6 +316,8 @@ impl Gateway {
             cancels: std::collections::VecDeque::new(),
             cancel_scratch: Vec::new(),
             stopping: false,
+            was_serving: false,
+            absent_deadline_ns: None,
         })
     }
 
@@ -487,16 +493,50 @@ impl Gateway {
         work
     }
 
-    fn on_login(&mut self, id: u32, login: &Login, options: LoginOptions, now_ns: u64) {
-        // A node serves logins as primary once the replies of everything it applied before
-        // (its replayed log, a standby's records) are in the journals.
-        let active = self.shared.as_ref().is_none_or(|s| {
+    /// Whether this node serves logins: as primary, once the replies of everything it applied
+    /// before (its replayed log, a standby's records) are in the journals.
+    fn serving(&self) -> bool {
+        self.shared.as_ref().is_none_or(|s| {
             s.active.load(std::sync::atomic::Ordering::Acquire)
                 && self.complete_seq
                     >= s.marks
                         .login_floor
                         .load(std::sync::atomic::Ordering::Acquire)
-        });
+        })
+    }
+
+    /// Cancel on disconnect across a takeover or a restart: one heartbeat timeout after this
+    /// node starts serving logins, the sessions of accounts with `cancel_on_disconnect` in
+    /// the accounts file that have not logged in here get their cancels, as if their
+    /// connections had ended (a login's own option is not known here: it was the old
+    /// process's).
+    fn cancel_absent_sessions(&mut self, now_ns: u64) {
+        let serving = self.serving();
+        if serving && !self.was_serving {
+            self.absent_deadline_ns =
+                Some(now_ns.saturating_add(self.settings.heartbeat_timeout_ns));
+        }
+        self.was_serving = serving;
+        match self.absent_deadline_ns {
+            Some(t) if now_ns >= t && serving => {
+                self.absent_deadline_ns = None;
+                let n = self
+                    .sessions
+                    .cancels_for_absent(&self.accounts, &mut self.cancel_scratch);
+                if n > 0 {
+                    println!(
+                        "tpx node: CANCELONDISCONNECT {n} cancels for sessions absent since this node began serving"
+                    );
+                    self.cancels.extend(self.cancel_scratch.drain(..));
+                    self.push_cancels();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_login(&mut self, id: u32, login: &Login, options: LoginOptions, now_ns: u64) {
+        let active = self.serving();
         let result = if active {
             self.sessions
                 .login_with(&self.accounts, login, options, id, now_ns)
@@ -835,6 +875,7 @@ impl Gateway {
             return;
         }
         self.last_timer_ns = now_ns;
+        self.cancel_absent_sessions(now_ns);
         let s = self.settings.clone();
         for c in self.conns.iter_mut().flatten() {
             if c.closing || c.dead {

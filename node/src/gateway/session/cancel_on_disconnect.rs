@@ -7,13 +7,15 @@
 //! `MassCancelAck`, or `OrderRejected(UnknownOrder)` for an order that ended meanwhile) are
 //! the session's sequenced replies, which it reads by replay when it logs in again. Only a node
 //! with connections makes them, so only the primary (a standby refuses logins); a node shutting
-//! down makes none.
+//! down makes none. A node that begins serving logins (a takeover, a restart) makes them, one
+//! heartbeat timeout later, for the sessions of accounts with the accounts-file setting that
+//! have not logged in to it ([`SessionTable::cancels_for_absent`]).
 
 use tpx_wire::log_record::Input;
 use tpx_wire::order_entry::{CancelOrder, MassCancel};
 
 use super::SessionTable;
-use crate::gateway::accounts::CancelOnDisconnect;
+use crate::gateway::accounts::{Accounts, CancelOnDisconnect};
 use crate::msg::{Request, ALL_SHARDS};
 
 impl SessionTable {
@@ -61,5 +63,35 @@ impl SessionTable {
                 1
             }
         }
+    }
+
+    /// The cancels for the sessions that no login bound to a connection on this node (their
+    /// connections, if any, were the old primary's or a stopped process's) whose account has
+    /// `cancel_on_disconnect` in `accounts`, appended to `out` (an account-wide setting: one
+    /// `MassCancel` per account). Returns how many.
+    pub fn cancels_for_absent(&mut self, accounts: &Accounts, out: &mut Vec<Request>) -> usize {
+        let mut n = 0;
+        let mut mass_done: Vec<u32> = Vec::new();
+        for slot in 0..self.sessions.len() as u32 {
+            let s = &self.sessions[slot as usize];
+            if s.conn.is_some() || s.authenticated || s.drop_copy {
+                continue;
+            }
+            let Some(entry) = accounts.get(s.account) else {
+                continue;
+            };
+            let scope = entry.cancel_on_disconnect;
+            if scope == CancelOnDisconnect::Account {
+                let account = s.account;
+                if mass_done.contains(&account) || !self.owners.keys().any(|&(a, _)| a == account) {
+                    continue;
+                }
+                mass_done.push(s.account);
+            }
+            self.sessions[slot as usize].cancel_on_disconnect = scope;
+            n += self.cancels_on_disconnect(slot, out);
+            self.sessions[slot as usize].cancel_on_disconnect = CancelOnDisconnect::Off;
+        }
+        n
     }
 }
