@@ -189,6 +189,8 @@ pub struct Gateway {
     was_serving: bool,
     /// When the sessions absent since the node began serving get their cancels.
     absent_deadline_ns: Option<u64>,
+    /// When this node last began serving logins (the gateway clock).
+    serving_since_ns: u64,
 }
 
 /// Creates the drop-copy sessions of the drop-copy accounts homed on gateway `index` of
@@ -318,6 +320,7 @@ impl Gateway {
             stopping: false,
             was_serving: false,
             absent_deadline_ns: None,
+            serving_since_ns: 0,
         })
     }
 
@@ -513,6 +516,7 @@ impl Gateway {
     fn cancel_absent_sessions(&mut self, now_ns: u64) {
         let serving = self.serving();
         if serving && !self.was_serving {
+            self.serving_since_ns = now_ns;
             self.absent_deadline_ns =
                 Some(now_ns.saturating_add(self.settings.heartbeat_timeout_ns));
         }
@@ -520,9 +524,11 @@ impl Gateway {
         match self.absent_deadline_ns {
             Some(t) if now_ns >= t && serving => {
                 self.absent_deadline_ns = None;
-                let n = self
-                    .sessions
-                    .cancels_for_absent(&self.accounts, &mut self.cancel_scratch);
+                let n = self.sessions.cancels_for_absent(
+                    &self.accounts,
+                    self.serving_since_ns,
+                    &mut self.cancel_scratch,
+                );
                 if n > 0 {
                     println!(
                         "tpx node: CANCELONDISCONNECT {n} cancels for sessions absent since this node began serving"

@@ -65,16 +65,21 @@ impl SessionTable {
         }
     }
 
-    /// The cancels for the sessions that no login bound to a connection on this node (their
-    /// connections, if any, were the old primary's or a stopped process's) whose account has
-    /// `cancel_on_disconnect` in `accounts`, appended to `out` (an account-wide setting: one
-    /// `MassCancel` per account). Returns how many.
-    pub fn cancels_for_absent(&mut self, accounts: &Accounts, out: &mut Vec<Request>) -> usize {
+    /// The cancels for the sessions not connected that have not logged in on this node since
+    /// `since_ns` (their connections, if any, were the old primary's or a stopped process's)
+    /// whose account has `cancel_on_disconnect` in `accounts`, appended to `out` (an
+    /// account-wide setting: one `MassCancel` per account with live orders). Returns how many.
+    pub fn cancels_for_absent(
+        &mut self,
+        accounts: &Accounts,
+        since_ns: u64,
+        out: &mut Vec<Request>,
+    ) -> usize {
         let mut n = 0;
         let mut mass_done: Vec<u32> = Vec::new();
         for slot in 0..self.sessions.len() as u32 {
             let s = &self.sessions[slot as usize];
-            if s.conn.is_some() || s.authenticated || s.drop_copy {
+            if s.conn.is_some() || s.last_login_ns.is_some_and(|t| t >= since_ns) || s.drop_copy {
                 continue;
             }
             let Some(entry) = accounts.get(s.account) else {

@@ -100,6 +100,8 @@ pub struct Session {
     pub cancel_on_disconnect: CancelOnDisconnect,
     /// A read-only drop-copy session (`drop_copy.rs`): it gets copies, may send no request.
     pub drop_copy: bool,
+    /// The gateway clock's time of the last login to this session on this node (`None`: none).
+    pub last_login_ns: Option<u64>,
 }
 
 impl Session {
@@ -116,6 +118,7 @@ impl Session {
             authenticated: false,
             cancel_on_disconnect: CancelOnDisconnect::Off,
             drop_copy: false,
+            last_login_ns: None,
         }
     }
 }
@@ -334,6 +337,7 @@ impl SessionTable {
                 })?
         };
         s.conn = Some(conn);
+        s.last_login_ns = Some(now_ns);
         s.cancel_on_disconnect = match entry.cancel_on_disconnect {
             CancelOnDisconnect::Off if options.cancel_on_disconnect => CancelOnDisconnect::Session,
             setting => setting,
