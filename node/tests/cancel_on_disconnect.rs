@@ -492,3 +492,136 @@ fn sessions_absent_after_a_takeover_are_cancelled_after_the_heartbeat_timeout() 
         [(5, 0), (0, 0)]
     );
 }
+
+/// A connection to `addr` whose receive buffer is as small as the kernel allows (so that
+/// what the node sends to a client that stops reading stays in the node's output queue).
+fn small_window_stream(addr: std::net::SocketAddr) -> std::net::TcpStream {
+    use std::os::fd::FromRawFd;
+    let std::net::SocketAddr::V4(v4) = addr else {
+        panic!("IPv4 only")
+    };
+    // SAFETY: plain socket calls on a descriptor this function owns; the sockaddr is a valid
+    // `sockaddr_in` for the length given.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0);
+        let size: libc::c_int = 1024;
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+        let sa = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: v4.port().to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(*v4.ip()).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let r = libc::connect(
+            fd,
+            (&sa as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        );
+        assert_eq!(r, 0, "connect: {}", std::io::Error::last_os_error());
+        std::net::TcpStream::from_raw_fd(fd)
+    }
+}
+
+#[test]
+fn a_lapsed_session_that_reads_nothing_is_still_cancelled() {
+    use std::io::{Read, Write};
+    use tpx_wire::order_entry::ClientMessage;
+    use tpx_wire::session::LoginWithOptions;
+
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = demo_accounts_file(&demo_accounts(1), 1_000_000);
+    std::fs::write(
+        dir.path().join("accounts.toml"),
+        toml::to_string(&accounts).unwrap(),
+    )
+    .unwrap();
+    let cpu = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .first()
+        .map_or(0, |c| c.id);
+    let config = dir.path().join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\naccounts_file = \"accounts.toml\"\nidle = \"park\"\n\
+             heartbeat_interval_ms = 50\nheartbeat_timeout_ms = 150\n\
+             [[core_plan.cores]]\ncpu = {cpu}\ngateway = true\nsequencer = true\nshards = [0]\n\
+             [replication]\nlog_dir = \"log\"\n"
+        ),
+    )
+    .unwrap();
+    let cfg_s = config.display().to_string();
+    let mut node = Proc::start("node", &["node", "--config", &cfg_s, "--role", "primary"]);
+    node.expect("ROLE primary");
+    let addr = listening(&node);
+
+    // A client that logs in with cancel on disconnect, rests 3 orders, sends 20,000 IOCs whose
+    // answers it never reads, and goes silent with its socket open.
+    let mut s = small_window_stream(addr);
+    let mut buf = [0u8; 256];
+    let login = ClientMessage::LoginWithOptions(LoginWithOptions {
+        account: 1,
+        session_id: 1,
+        requested_next_seq: 1,
+        token: token_from_str("demo-token-1"),
+        cancel_on_disconnect: true,
+        drop_copy: false,
+    });
+    let n = login.encode(&mut buf).unwrap();
+    s.write_all(&buf[..n]).unwrap();
+    let mut accepted = [0u8; 24];
+    s.read_exact(&mut accepted).unwrap();
+    assert!(matches!(
+        ServerMessage::decode(&accepted),
+        Ok(ServerMessage::LoginAccepted(_))
+    ));
+    let mut out = Vec::new();
+    for cl in 1..=20_003u64 {
+        let o = if cl <= 3 {
+            order(cl)
+        } else {
+            tpx_wire::order_entry::EnterOrder {
+                tif: tpx_wire::enums::TimeInForce::Ioc,
+                ..order(cl)
+            }
+        };
+        let n = ClientMessage::EnterOrder(o).encode(&mut buf).unwrap();
+        out.extend_from_slice(&buf[..n]);
+    }
+    s.write_all(&out).unwrap();
+
+    // The node ends the session (heartbeat lapse) even though its goodbye cannot be written,
+    // and cancels the 3 resting orders: a new connection gets the session and sees none open.
+    let cfg = ClientConfig::new(addr, 1, 1, token_from_str("demo-token-1"));
+    let deadline = Instant::now() + WAIT;
+    let mut c = loop {
+        match Client::connect_at(cfg.clone(), 0) {
+            Ok(c) => break c,
+            Err(ClientError::LoginRejected(_)) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("the session never ended: {e}"),
+        }
+    };
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let open = c.open_orders(1, None, WAIT).unwrap();
+        if open.items.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still open: {open:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(s);
+    node.signal(libc::SIGTERM);
+    assert_eq!(node.wait(), Some(0));
+}

@@ -884,7 +884,20 @@ impl Gateway {
         self.cancel_absent_sessions(now_ns);
         let s = self.settings.clone();
         for c in self.conns.iter_mut().flatten() {
-            if c.closing || c.dead {
+            if c.dead {
+                continue;
+            }
+            if c.closing {
+                // Ending, but its last bytes cannot be written (the peer reads nothing): dropped
+                // once the peer has been silent a heartbeat interval past the timeout, so the
+                // session ends (and cancels on disconnect) instead of waiting for TCP to give up.
+                let silent_ns = now_ns.saturating_sub(c.last_rx_ns);
+                if silent_ns
+                    > s.heartbeat_timeout_ns
+                        .saturating_add(s.heartbeat_interval_ns)
+                {
+                    c.dead = true;
+                }
                 continue;
             }
             match c.state {
