@@ -309,6 +309,8 @@ impl SessionTable {
         let key = (login.account, login.session_id);
         let slot = match self.by_key.get(&key) {
             Some(&s) => s,
+            // A drop-copy account's session is made at start, never by a login.
+            None if drop_copy_account => return Err(LoginRejectReason::NotAuthorized),
             None => {
                 if login.requested_next_seq > 1 {
                     return Err(LoginRejectReason::SequenceAhead);
