@@ -2,7 +2,7 @@
 # Checks every tpx unit (as installed, drop-ins included):
 #   - `systemd-analyze verify` exits 0 and prints nothing at all (any stdout/stderr is a failure);
 #   - `systemd-analyze security --offline=true` scores it at or below $TPX_SECURITY_MAX (3.0);
-#   - the node and witness units are `Type=notify` with a `WatchdogSec=` (the processes send
+#   - the node, witness and feed units are `Type=notify` with a `WatchdogSec=` (the processes send
 #     READY=1 and watchdog pings).
 # Runs against a throwaway root (--root) holding the distribution's units, placeholder
 # executables for the ExecStart= paths, and these units, so it needs no installed tpx and changes
@@ -57,7 +57,7 @@ for u in "${units[@]}"; do
     failed=1
   fi
 done
-for u in tpx-node@.service tpx-witness.service; do
+for u in tpx-node@.service tpx-witness.service tpx-feed.service; do
   f="$root/etc/systemd/system/$u"
   if grep -qx 'Type=notify' "$f" && grep -q '^WatchdogSec=[1-9]' "$f"; then
     echo "PASS notify   $u"

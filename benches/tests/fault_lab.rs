@@ -1,6 +1,7 @@
 //! The fault lab's bounded pass (`make test`): the real appliance (`tpx witness` and two
 //! `tpx node`s, risk and market data on, durable logs, `replicated`) in network namespaces,
-//! failing-over clients, 30 faults from a fixed seed, and the checker of every answer.
+//! failing-over clients, a feed handler following the primary's market data, 30 faults from a
+//! fixed seed, and the checker of every answer and of the feed handler's books.
 //!
 //! Needs the `tpx` binary of the same profile next to the test's folder (`cargo test
 //! --workspace`, what `make test` runs, builds it; alone: `cargo build -p tpx-node --bin tpx`
@@ -40,6 +41,17 @@ fn assert_clean(r: &Report) {
         r.dir
     );
     assert!(r.acked > 1_000, "only {} acknowledgements", r.acked);
+    // In namespaces the nodes publish over UDP and the lab's feed handler's books are
+    // compared with the replay's (a mismatch is a violation below).
+    assert!(
+        r.checkpoints_logged > 0,
+        "no replica checkpoint compared the nodes' state"
+    );
+    assert_eq!(
+        r.findings.feed_checked, r.netns,
+        "feed handler checked: {}",
+        r.findings.feed_checked
+    );
     assert_eq!(
         r.violations, 0,
         "violations (run's folder: {:?}; replay: {}): {:#?}",

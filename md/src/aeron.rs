@@ -361,6 +361,22 @@ impl AeronClient {
         }
     }
 
+    /// Adds manual MDC destinations to a publication (see [`ChannelConfig::destinations`]),
+    /// each acknowledged by the driver within [`ADD_TIMEOUT`].
+    pub fn add_destinations(
+        &self,
+        publication: &AeronExclusivePublication,
+        destinations: &[String],
+    ) -> Result<(), MdError> {
+        for d in destinations {
+            let uri = destination_uri(d);
+            publication
+                .add_destination(&cstring(&uri)?, ADD_TIMEOUT)
+                .map_err(|e| aeron_err(&format!("add destination {uri}"), e))?;
+        }
+        Ok(())
+    }
+
     /// Adds a subscription, waiting as [`Self::exclusive_publication`] does.
     pub fn subscription(
         &self,
@@ -404,6 +420,10 @@ pub struct ChannelConfig {
     pub channel: String,
     /// Aeron stream id.
     pub stream_id: i32,
+    /// Manual multi-destination-cast (a publication channel with `control-mode=manual`): the
+    /// subscribers' endpoints (`host:port`, or a whole `aeron:udp?endpoint=...` URI) the
+    /// publication adds when it is created. Empty otherwise.
+    pub destinations: Vec<String>,
 }
 
 impl ChannelConfig {
@@ -411,6 +431,23 @@ impl ChannelConfig {
         ChannelConfig {
             channel: channel.into(),
             stream_id,
+            destinations: Vec::new(),
         }
+    }
+
+    /// The same channel with manual MDC destinations.
+    pub fn with_destinations(mut self, destinations: Vec<String>) -> ChannelConfig {
+        self.destinations = destinations;
+        self
+    }
+}
+
+/// The destination URI of a manual MDC destination: `host:port` becomes
+/// `aeron:udp?endpoint=host:port`; a URI stays as it is.
+pub fn destination_uri(destination: &str) -> String {
+    if destination.starts_with("aeron:") {
+        destination.to_string()
+    } else {
+        format!("aeron:udp?endpoint={destination}")
     }
 }

@@ -28,8 +28,8 @@ pub mod ring;
 pub mod transport;
 
 pub use aeron::{
-    AeronClient, AeronSetup, ChannelConfig, DriverConfig, DriverIdle, DriverThreading,
-    EmbeddedDriver, MdError,
+    destination_uri, AeronClient, AeronSetup, ChannelConfig, DriverConfig, DriverIdle,
+    DriverThreading, EmbeddedDriver, MdError,
 };
 pub use encode::{event_messages, PacketBuilder, DEFAULT_MAX_PACKET_LEN};
 pub use publisher::{

@@ -74,15 +74,14 @@ impl AeronTransport {
     /// Connects (starting an embedded driver if `setup` says so) and adds the publications.
     pub fn connect(ch: &AeronChannels) -> Result<AeronTransport, MdError> {
         let client = AeronClient::connect(&ch.setup)?;
-        let a = Some(client.exclusive_publication(&ch.a.channel, ch.a.stream_id)?);
-        let b = match &ch.b {
-            Some(c) => Some(client.exclusive_publication(&c.channel, c.stream_id)?),
-            None => None,
+        let publish = |c: &ChannelConfig| -> Result<AeronExclusivePublication, MdError> {
+            let p = client.exclusive_publication(&c.channel, c.stream_id)?;
+            client.add_destinations(&p, &c.destinations)?;
+            Ok(p)
         };
-        let snapshot = match &ch.snapshot {
-            Some(c) => Some(client.exclusive_publication(&c.channel, c.stream_id)?),
-            None => None,
-        };
+        let a = Some(publish(&ch.a)?);
+        let b = ch.b.as_ref().map(publish).transpose()?;
+        let snapshot = ch.snapshot.as_ref().map(publish).transpose()?;
         Ok(AeronTransport {
             a,
             b,

@@ -13,6 +13,12 @@
 //! At the end (after the node stopped) both subscribers' L3 books (every resting order id,
 //! side, price, quantity, in queue order) equal the books the node's engines held.
 //! Loss is made by the publisher's test drop filter (`tpx_node::shard::md::set_test_drop_filters`).
+//!
+//! The MDC tests run the same node on unicast multi-destination-cast, as on AWS where a VPC has
+//! no multicast: feeds A and B are two MDC publications (dynamic control mode: subscribers join
+//! through the publisher's control address; manual: the node's config lists their endpoints),
+//! two subscribers on their own endpoints, A losing every tenth packet; both subscribers' books
+//! equal the node's at the end.
 
 mod common;
 
@@ -396,4 +402,191 @@ fn node_market_data_over_multicast_in_netns() {
         status.success(),
         "node market-data scenario in a network namespace failed: {status}"
     );
+}
+
+/// How the node's feeds fan out in [`mdc_scenario`].
+#[derive(Clone, Copy, Debug)]
+enum Mdc {
+    Dynamic,
+    Manual,
+}
+
+/// Subscriber `k`'s (1 or 2) endpoint for feed A (`b` false) or B.
+fn mdc_endpoint(k: u16, b: bool) -> String {
+    format!("127.0.0.1:{}", 40500 + if b { 10 } else { 0 } + k)
+}
+
+const MDC_CONTROL_A: &str = "127.0.0.1:40460";
+const MDC_CONTROL_B: &str = "127.0.0.1:40461";
+
+fn mdc_node_config(mode: Mdc) -> MdConfig {
+    let control = |c: &str, m: &str| format!("aeron:udp?control={c}|control-mode={m}");
+    let (a, b, dests_a, dests_b) = match mode {
+        Mdc::Dynamic => (
+            control(MDC_CONTROL_A, "dynamic"),
+            control(MDC_CONTROL_B, "dynamic"),
+            vec![],
+            vec![],
+        ),
+        Mdc::Manual => (
+            control(MDC_CONTROL_A, "manual"),
+            control(MDC_CONTROL_B, "manual"),
+            vec![mdc_endpoint(1, false), mdc_endpoint(2, false)],
+            vec![mdc_endpoint(1, true), mdc_endpoint(2, true)],
+        ),
+    };
+    MdConfig {
+        channel_a: a,
+        channel_b: Some(b),
+        destinations_a: dests_a,
+        destinations_b: dests_b,
+        retransmit_addr: Some("127.0.0.1:0".parse().unwrap()),
+        snapshot_interval_ms: 20,
+        heartbeat_interval_ms: 20,
+        ring_capacity: 4096,
+        term_length: 256 << 10,
+        ..MdConfig::default()
+    }
+}
+
+/// Subscriber `k`'s feed handlers (one per shard) on its own unicast endpoints.
+fn mdc_subscribe(node: &Node, mode: Mdc, k: u16) -> Vec<FeedHandler> {
+    let md = node.md().unwrap();
+    let channel = |b: bool| match mode {
+        Mdc::Dynamic => format!(
+            "aeron:udp?endpoint={}|control={}|control-mode=dynamic",
+            mdc_endpoint(k, b),
+            if b { MDC_CONTROL_B } else { MDC_CONTROL_A }
+        ),
+        Mdc::Manual => format!("aeron:udp?endpoint={}", mdc_endpoint(k, b)),
+    };
+    md.streams()
+        .iter()
+        .map(|s| {
+            let mut cfg = node_feed_config(
+                md,
+                s.shard,
+                AeronSetup::External {
+                    dir: md.aeron_dir().to_string(),
+                },
+            )
+            .unwrap();
+            cfg.a.channel = channel(false);
+            cfg.b.as_mut().unwrap().channel = channel(true);
+            // The snapshots travel on channel A (another stream id).
+            cfg.snapshot.as_mut().unwrap().channel = channel(false);
+            cfg.core.arbitration_wait_ns = 50_000_000;
+            cfg.core.retransmit_timeout_ns = 100_000_000;
+            cfg.core.retransmit_max_tries = 5;
+            cfg.core.max_retransmit_gap = 300;
+            cfg.core.buffer_bytes = 4 << 20;
+            FeedHandler::connect(cfg).unwrap()
+        })
+        .collect()
+}
+
+fn mdc_scenario(mode: Mdc) {
+    tpx_node::shard::md::set_test_drop_filters(Some(Box::new(|_shard| {
+        Box::new(|c, first, _count| c == Channel::A && first % 10 == 0)
+    })));
+    let cpu = cpus().first().copied().unwrap_or(0);
+    let plan = CorePlan {
+        cores: vec![CoreAssignment {
+            cpu,
+            gateway: true,
+            sequencer: true,
+            shards: vec![0, 1],
+        }],
+    };
+    let mut cfg = base_config(plan);
+    cfg.md = Some(mdc_node_config(mode));
+    let mut node = Node::start(&cfg, accounts()).unwrap();
+    let mut s1 = mdc_subscribe(&node, mode, 1);
+    let mut s2 = mdc_subscribe(&node, mode, 2);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s1
+        .iter()
+        .chain(s2.iter())
+        .all(|f| f.is_connected() && f.stats().packets[0] > 0 && f.stats().packets[1] > 0)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{mode:?}: both subscribers never connected on A and B"
+        );
+        poll(&mut [&mut s1, &mut s2]);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut flow = Flow::new(&node);
+    for _ in 0..600 {
+        flow.step();
+        poll(&mut [&mut s1, &mut s2]);
+    }
+    flow.sync();
+    catch_up(&node, &mut [&mut s1, &mut s2], "mdc");
+    flow.drain();
+    for f in s1.iter().chain(s2.iter()) {
+        let s = f.stats();
+        eprintln!("{mode:?} subscriber: {s:?}");
+        // Each subscriber got its own copy of both feeds, and B filled A's holes.
+        assert!(s.packets[0] > 0 && s.packets[1] > 0, "{mode:?}: {s:?}");
+        assert!(s.first_copies[1] > 0, "{mode:?}: B filled no hole: {s:?}");
+        assert_eq!(s.book_errors, 0);
+        f.books().check().unwrap();
+    }
+    node.stop();
+    let books = node.md().unwrap().final_books();
+    assert_eq!(books.len(), 4);
+    let mut resting = 0;
+    for (instrument, want) in &books {
+        resting += want.len();
+        for (name, feeds) in [("subscriber 1", &s1), ("subscriber 2", &s2)] {
+            let got: Vec<_> = feeds
+                .iter()
+                .flat_map(|f| feed_book(f, *instrument))
+                .collect();
+            assert_eq!(&got, want, "{mode:?} {name}: instrument {instrument} L3");
+        }
+    }
+    assert!(resting > 50, "the books hold {resting} orders");
+}
+
+/// Runs `test` (this file's test of that name) in a new network namespace, or `scenario` when
+/// already in it.
+fn in_netns(test: &str, scenario: impl FnOnce()) {
+    if netns::in_child() {
+        scenario();
+        return;
+    }
+    let probe = std::process::Command::new("unshare")
+        .args(["-rn", "true"])
+        .status();
+    if !matches!(&probe, Ok(s) if s.success()) {
+        eprintln!("SKIPPED {test}: cannot create a network namespace ({probe:?})");
+        return;
+    }
+    let status = netns::run_self(&[
+        test.into(),
+        "--exact".into(),
+        "--nocapture".into(),
+        "--test-threads=1".into(),
+    ])
+    .expect("running unshare");
+    assert!(
+        status.success(),
+        "{test} in a network namespace failed: {status}"
+    );
+}
+
+#[test]
+fn node_market_data_over_dynamic_mdc_in_netns() {
+    in_netns("node_market_data_over_dynamic_mdc_in_netns", || {
+        mdc_scenario(Mdc::Dynamic)
+    });
+}
+
+#[test]
+fn node_market_data_over_manual_mdc_in_netns() {
+    in_netns("node_market_data_over_manual_mdc_in_netns", || {
+        mdc_scenario(Mdc::Manual)
+    });
 }

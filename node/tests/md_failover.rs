@@ -7,6 +7,11 @@
 //! duplicate, needs no retransmission and no snapshot, and its book holds every order of both
 //! terms.
 //!
+//! The same runs over unicast manual multi-destination-cast (AWS, where there is no multicast):
+//! both nodes list the subscriber's endpoint as a destination, each on its own control address,
+//! in a private network namespace; the subscriber's endpoint stays where it is and whichever
+//! node is primary sends to it.
+//!
 //! (With requests in flight at the kill, the new primary may number messages for records the
 //! old primary had not acknowledged, and so never sent: the promotion heartbeat then shows a
 //! gap, which the feed handler fills from the new primary's retransmission server; that race is
@@ -83,8 +88,48 @@ fn feed_until(feed: &mut FeedHandler, orders: usize, what: &str) {
     }
 }
 
+/// What carries the market data from the nodes to the subscriber.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Carrier {
+    Ipc,
+    ManualMdc,
+}
+
+const MDC_SUBSCRIBER: &str = "127.0.0.1:40501";
+
 #[test]
 fn market_data_continues_exactly_across_the_takeover() {
+    scenario(Carrier::Ipc);
+}
+
+#[test]
+fn market_data_over_manual_mdc_continues_across_the_takeover_in_netns() {
+    const NAME: &str = "market_data_over_manual_mdc_continues_across_the_takeover_in_netns";
+    if tpx_feed::bench::netns::in_child() {
+        scenario(Carrier::ManualMdc);
+        return;
+    }
+    let probe = std::process::Command::new("unshare")
+        .args(["-rn", "true"])
+        .status();
+    if !matches!(&probe, Ok(s) if s.success()) {
+        eprintln!("SKIPPED {NAME}: cannot create a network namespace ({probe:?})");
+        return;
+    }
+    let status = tpx_feed::bench::netns::run_self(&[
+        NAME.into(),
+        "--exact".into(),
+        "--nocapture".into(),
+        "--test-threads=1".into(),
+    ])
+    .expect("running unshare");
+    assert!(
+        status.success(),
+        "{NAME} in a network namespace failed: {status}"
+    );
+}
+
+fn scenario(carrier: Carrier) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("accounts.toml"),
@@ -97,11 +142,19 @@ fn market_data_continues_exactly_across_the_takeover() {
     };
     let driver = launch_driver(&md).unwrap();
     let retransmit = [free_port(), free_port()];
+    let channel = |k: usize| match carrier {
+        Carrier::Ipc => "channel_a = \"aeron:ipc\"".to_string(),
+        Carrier::ManualMdc => format!(
+            "channel_a = \"aeron:udp?control=127.0.0.1:{}|control-mode=manual\"\n\
+             destinations_a = [\"{MDC_SUBSCRIBER}\"]",
+            40460 + k
+        ),
+    };
     let section = |k: usize| {
         format!(
             r#"
 [md]
-channel_a = "aeron:ipc"
+{}
 retransmit_addr = "{}"
 aeron_dir = "{}"
 heartbeat_interval_ms = 20
@@ -109,6 +162,7 @@ snapshot_interval_ms = 1000
 ring_capacity = 4096
 term_length = 65536
 "#,
+            channel(k),
             retransmit[k],
             driver.dir()
         )
@@ -161,6 +215,10 @@ term_length = 65536
             dir: driver.dir().to_string(),
         },
     );
+    if carrier == Carrier::ManualMdc {
+        fcfg.a.channel = format!("aeron:udp?endpoint={MDC_SUBSCRIBER}");
+        fcfg.snapshot.as_mut().unwrap().channel = fcfg.a.channel.clone();
+    }
     // The promoted standby's recovery server: where a gap would be filled from.
     fcfg.retransmit_server = Some(retransmit[1]);
     fcfg.core.retransmit_timeout_ns = 100_000_000;

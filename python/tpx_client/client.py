@@ -80,8 +80,9 @@ class Client:
         if name != "LoginAccepted":
             raise wire.WireError("expected LoginAccepted, got %s" % name)
         self.session = (account, session_id)
-        if next_seq > 0:
-            self.last_seq = m["next_seq"] - 1
+        # The next reply is m["next_seq"] (with next_seq 0: the session's current end), so the
+        # last one processed is the one before it.
+        self.last_seq = m["next_seq"] - 1
         return m
 
     def recv_frame(self, timeout_s=5.0):

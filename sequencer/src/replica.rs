@@ -562,6 +562,9 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
     pub fn log_mut(&mut self) -> &mut L {
         &mut self.log
     }
+    pub fn transport(&self) -> &T {
+        &self.net
+    }
     pub fn transport_mut(&mut self) -> &mut T {
         &mut self.net
     }

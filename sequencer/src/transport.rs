@@ -37,6 +37,11 @@ pub trait Transport {
     fn poll(&mut self, f: &mut dyn FnMut(PeerId, &[u8]));
     /// Whether a connection to `to` is up.
     fn connected(&self, to: PeerId) -> bool;
+    /// Peers refused so far because their configuration digest differs from ours (see
+    /// [`Handshake::config_digest`]); transports without a handshake never refuse one.
+    fn config_mismatches(&self) -> u64 {
+        0
+    }
 }
 
 #[derive(Debug, Default)]
@@ -632,6 +637,10 @@ pub fn is_self_connection(s: &TcpStream) -> bool {
 }
 
 impl Transport for TcpTransport {
+    fn config_mismatches(&self) -> u64 {
+        self.auth.stats.config_mismatches
+    }
+
     fn send(&mut self, to: PeerId, msg: &[u8]) -> bool {
         let idx = self
             .conns

@@ -230,6 +230,7 @@ pub fn run(cfg: &Config) -> Result<Outcome, String> {
         surviving,
         &obs,
         &c.node_config_path(surviving),
+        None,
     );
     out.acked = f.acked;
     // An acknowledgement as a client saw it: accepted / replaced / already sequenced (`lost`),

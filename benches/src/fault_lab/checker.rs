@@ -27,9 +27,11 @@ use tpx_wire::log_record::{Input, LogRecord};
 
 use tpx_node::config::NodeConfig;
 use tpx_node::msg::ReportKind;
+use tpx_node::shard::md::{engine_book, Books};
 use tpx_node::shard::plan::ShardPlan;
 use tpx_node::shard::replay::Replay;
 
+use super::feed::FeedEnd;
 use super::history::{Event, Kind};
 use super::procs::RoleLine;
 
@@ -107,6 +109,13 @@ pub struct Findings {
     /// Fills (one per side) the replay made, and its shards' state hashes.
     pub replay_fills: u64,
     pub replay_state_hashes: Vec<String>,
+    /// The lab's feed handler (clients' namespace, following whichever node is primary) against
+    /// the replay: instruments whose L3 book (every order id, side, price, quantity, in queue
+    /// order) differs at the end. Checked when the nodes publish over UDP (namespaces).
+    pub feed_book_mismatches: u64,
+    pub feed_checked: bool,
+    pub feed_live: bool,
+    pub feed_snapshot_recoveries: u64,
     pub unknown: u64,
     pub fills: u64,
     /// Not violations, reported for the node's owners: fill reports that repeat one
@@ -136,6 +145,7 @@ impl Findings {
             + self.conflicting_records
             + self.logs_disagree
             + self.fills_not_reproduced
+            + self.feed_book_mismatches
             + self.replay_invariants
     }
 
@@ -162,10 +172,7 @@ pub type ReplayedFills = HashMap<(u32, u64, u64), (i64, u64)>;
 
 /// Replays `log` through the shards `node_config` describes: the fills they make, each engine's
 /// invariant check, and their state hashes.
-pub fn replay(
-    log: &[LogRecord],
-    node_config: &Path,
-) -> Result<(ReplayedFills, Vec<String>, Vec<u64>), String> {
+pub fn replay(log: &[LogRecord], node_config: &Path) -> Result<Replayed, String> {
     let cfg = NodeConfig::load(node_config)?;
     let plan = ShardPlan::of(&cfg, cfg.plan()?.shard_count())?;
     let mut r = Replay::new(&plan)?;
@@ -194,7 +201,30 @@ pub fn replay(
                 .map(|e| format!("shard {}: {e}", s.id))
         })
         .collect();
-    Ok((fills, broken, r.state_hashes()))
+    let mut books = Books::new();
+    for sh in &r.shards {
+        let id_base = u64::from(sh.id) << tpx_node::shard::apply::SHARD_ORDER_ID_SHIFT;
+        for &i in &sh.instruments {
+            books.insert(i, engine_book(&sh.engine, i, id_base));
+        }
+    }
+    Ok(Replayed {
+        fills,
+        broken,
+        hashes: r.state_hashes(),
+        books,
+    })
+}
+
+/// What [`replay`] made.
+#[derive(Debug)]
+pub struct Replayed {
+    pub fills: ReplayedFills,
+    /// Engines whose invariants fail.
+    pub broken: Vec<String>,
+    pub hashes: Vec<u64>,
+    /// The books at the log's end, as a feed handler holds them.
+    pub books: Books,
 }
 
 /// Checks the history against the final logs (`surviving`: the index of the primary's log;
@@ -206,6 +236,7 @@ pub fn check(
     surviving: usize,
     observed: &Observed,
     node_config: &Path,
+    feed: Option<&FeedEnd>,
 ) -> Findings {
     let mut f = Findings {
         log_records: [logs[0].len(), logs[1].len()],
@@ -249,13 +280,42 @@ pub fn check(
         }
     }
     let replayed = match replay(&logs[surviving], node_config) {
-        Ok((fills, broken, hashes)) => {
+        Ok(Replayed {
+            fills,
+            broken,
+            hashes,
+            books,
+        }) => {
             f.replay_fills = fills.len() as u64;
             f.replay_invariants = broken.len() as u64;
             for b in broken {
                 f.example("replay_invariants", b);
             }
             f.replay_state_hashes = hashes.iter().map(|h| format!("{h:016x}")).collect();
+            if let Some(feed) = feed {
+                f.feed_checked = true;
+                f.feed_live = feed.live;
+                f.feed_snapshot_recoveries = feed.snapshot_recoveries;
+                for (i, want) in &books {
+                    let got = feed.books.get(i).map(Vec::as_slice).unwrap_or(&[]);
+                    if got != want.as_slice() {
+                        f.feed_book_mismatches += 1;
+                        f.example(
+                            "feed_book_mismatches",
+                            format!(
+                                "instrument {i}: the feed handler holds {} orders, the replay {} \
+                                 (feed live {}, next_seq {}, gaps {}, book errors {})",
+                                got.len(),
+                                want.len(),
+                                feed.live,
+                                feed.next_seq,
+                                feed.gaps,
+                                feed.book_errors
+                            ),
+                        );
+                    }
+                }
+            }
             Some(fills)
         }
         Err(e) => {
@@ -504,7 +564,12 @@ mod tests {
         )
         .unwrap();
         let log = vec![order(1, 1, 7, Side::Sell), order(2, 2, 9, Side::Buy)];
-        let (fills, broken, hashes) = replay(&log, &cfg).unwrap();
+        let Replayed {
+            fills,
+            broken,
+            hashes,
+            books,
+        } = replay(&log, &cfg).unwrap();
         assert!(broken.is_empty(), "{broken:?}");
         assert_eq!(hashes.len(), 1);
         assert_eq!(fills.len(), 2, "maker and taker: {fills:?}");
@@ -518,7 +583,7 @@ mod tests {
                 fill(1, 7, trade, 60_000, 2),
                 extra,
             ];
-            check(&events, &[], &logs, 0, &Observed::default(), &cfg)
+            check(&events, &[], &logs, 0, &Observed::default(), &cfg, None)
         };
         let f = run(fill(2, 9, trade, 60_000, 2));
         assert_eq!(
@@ -537,5 +602,51 @@ mod tests {
             assert_eq!(f.fills_not_reproduced, 1, "{:?}", f.examples);
             assert_eq!(f.violations(), 1);
         }
+        // The feed handler's books against the replay's (both orders filled in full: empty
+        // books): equal, then one order too many.
+        assert!(books[&1].is_empty(), "{books:?}");
+        let events = vec![accepted(1, 7), accepted(2, 9)];
+        let feed = |books: Books| FeedEnd {
+            books,
+            live: true,
+            ..FeedEnd::default()
+        };
+        let same = feed(books.clone());
+        let f = check(
+            &events,
+            &[],
+            &logs,
+            0,
+            &Observed::default(),
+            &cfg,
+            Some(&same),
+        );
+        assert!(f.feed_checked);
+        assert_eq!((f.feed_book_mismatches, f.violations()), (0, 0));
+        let mut extra = books.clone();
+        extra
+            .get_mut(&1)
+            .unwrap()
+            .push(tpx_node::shard::md::BookOrder {
+                order_id: 3,
+                side: Side::Buy,
+                price: 59_000,
+                qty: 1,
+            });
+        let f = check(
+            &events,
+            &[],
+            &logs,
+            0,
+            &Observed::default(),
+            &cfg,
+            Some(&feed(extra)),
+        );
+        assert_eq!(
+            (f.feed_book_mismatches, f.violations()),
+            (1, 1),
+            "{:?}",
+            f.examples
+        );
     }
 }

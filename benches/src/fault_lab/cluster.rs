@@ -94,6 +94,12 @@ impl Cluster {
         self.dir.join(format!("node-{}.toml", k + 1))
     }
 
+    /// Node `k`'s config with `max_accounts` changed (its config digest differs from the
+    /// peer's): the misconfigured-standby fault.
+    pub fn misconfigured_config_path(&self, k: usize) -> PathBuf {
+        self.dir.join(format!("node-{}.misconfigured.toml", k + 1))
+    }
+
     pub fn new(
         topo: Topology,
         dir: &Path,
@@ -142,10 +148,18 @@ impl Cluster {
                 self.topo.addr(Host::Node(1 - k)),
                 self.port(REPL_PORT, 1 - k),
             );
-            let md = if self.cfg.md {
-                "\n[md]\nterm_length = 1048576\n"
-            } else {
-                ""
+            // Market data: shard 0's feed A and snapshots to the clients' namespace, where the
+            // lab's feed handler listens (only the primary sends); without namespaces over IPC
+            // through each node's own driver (nothing subscribes).
+            let md = match (self.cfg.md, self.topo.netns) {
+                (false, _) => String::new(),
+                (true, true) => format!(
+                    "\n[md]\nchannel_a = \"aeron:udp?endpoint={}:{}\"\nsnapshot_interval_ms = 200\n\
+                     heartbeat_interval_ms = 100\nterm_length = 1048576\n",
+                    self.topo.addr(Host::Clients),
+                    super::feed::MD_PORT
+                ),
+                (true, false) => "\n[md]\nterm_length = 1048576\n".into(),
             };
             let text = format!(
                 r#"listen = "{entry}"
@@ -169,6 +183,7 @@ log_dir = "{log}"
 durability = "{durability}"
 write = "{write}"
 segment_bytes = 4194304
+checkpoint_every = 500
 timeout_us = {timeout}
 heartbeat_us = {hb}
 [stats]
@@ -196,6 +211,10 @@ assets = [1, 2, 3]
                 timeout = self.cfg.timeout_us,
                 hb = self.cfg.heartbeat_us,
             );
+            w(
+                self.misconfigured_config_path(k),
+                text.replace("max_accounts = 1024", "max_accounts = 2048"),
+            )?;
             w(self.dir.join(format!("node-{}.toml", k + 1)), text)?;
         }
         Ok(())
@@ -230,12 +249,26 @@ assets = [1, 2, 3]
 
     /// Starts (or restarts) a process; nodes other than the first start come up as standby.
     pub fn start(&mut self, h: Host, primary: bool) -> Result<(), String> {
+        let args = self.args(h, primary);
+        self.start_with(h, args)
+    }
+
+    /// Restarts node `h` as standby with [`Cluster::misconfigured_config_path`].
+    pub fn start_misconfigured(&mut self, h: Host) -> Result<(), String> {
+        let Host::Node(k) = h else {
+            return Err("only a node has a configuration".into());
+        };
+        let mut args = self.args(h, false);
+        args[2] = self.misconfigured_config_path(k).display().to_string();
+        self.start_with(h, args)
+    }
+
+    fn start_with(&mut self, h: Host, args: Vec<String>) -> Result<(), String> {
         let s = slot(h);
         if let Some(mut p) = self.procs[s].take() {
             p.stop(Duration::from_secs(2));
         }
         self.incarnations[s] += 1;
-        let args = self.args(h, primary);
         let p = spawn(
             &self.topo,
             &self.tpx,

@@ -39,6 +39,11 @@ pub enum Fault {
     Loss { at: Target, pct: u32 },
     /// A node's outgoing link shaped to `kbit`.
     SlowLink { at: Target, kbit: u32 },
+    /// The standby restarted with a configuration that differs in what primary and standby
+    /// must share (`max_accounts`, part of the config digest): it must not join, nor take the
+    /// term, even when the primary dies meanwhile (`primary_dies`: SIGKILLed, silently, half
+    /// way through); healed by restarting it with the right configuration (and the primary).
+    MisconfiguredStandby { primary_dies: bool },
 }
 
 impl Fault {
@@ -62,6 +67,12 @@ impl Fault {
             Fault::ClientPartition(x) => format!("partition_clients_{}", t(x)),
             Fault::Loss { at, .. } => format!("loss_{}", t(at)),
             Fault::SlowLink { at, .. } => format!("slow_link_{}", t(at)),
+            Fault::MisconfiguredStandby { primary_dies } => if *primary_dies {
+                "misconfigured_standby_primary_dies"
+            } else {
+                "misconfigured_standby"
+            }
+            .into(),
         }
     }
 
@@ -114,6 +125,9 @@ impl Fault {
                 at: node(rng),
                 pct: rng.gen_range(10..=50),
             },
+            95..=96 => Fault::MisconfiguredStandby {
+                primary_dies: rng.gen_bool(0.5),
+            },
             _ => Fault::SlowLink {
                 at: node(rng),
                 kbit: [64, 256, 1024][rng.gen_range(0..3)],
@@ -139,7 +153,21 @@ pub enum Applied {
     Resume(Host),
     ClearRules(Vec<Host>),
     ClearShaper(Host),
+    /// Restart the misconfigured standby with its configuration, and the primary if it was
+    /// killed (see [`kill_silently`]).
+    Misconfigured {
+        standby: Host,
+        primary: Option<Host>,
+    },
     Nothing,
+}
+
+/// SIGKILL with a drop rule at the same instant (no RST, no FIN: the death is silent).
+pub fn kill_silently(c: &mut Cluster, h: Host) -> Result<(), String> {
+    c.topo
+        .set_rules(h, &[("input", "drop".into()), ("output", "drop".into())])?;
+    c.kill(h);
+    Ok(())
 }
 
 /// Applies `f`; returns what undoes it and a description.
@@ -150,8 +178,7 @@ pub fn apply(c: &mut Cluster, f: Fault) -> Result<(Applied, String), String> {
         Fault::Kill(t) => {
             let h = need(t)?;
             // Silent: nothing leaves or enters the namespace from this instant (no RST, no FIN).
-            topo_rules(c, h, &[("input", "drop".into()), ("output", "drop".into())])?;
-            c.kill(h);
+            kill_silently(c, h)?;
             (Applied::Restart(h), format!("SIGKILL {}", h.name()))
         }
         Fault::RestartWitness => {
@@ -221,6 +248,25 @@ pub fn apply(c: &mut Cluster, f: Fault) -> Result<(Applied, String), String> {
                 format!("{pct}% loss into {}", h.name()),
             )
         }
+        Fault::MisconfiguredStandby { primary_dies } => {
+            let (h, p) = (need(Target::Standby)?, need(Target::Primary)?);
+            c.start_misconfigured(h)?;
+            (
+                Applied::Misconfigured {
+                    standby: h,
+                    primary: primary_dies.then_some(p),
+                },
+                format!(
+                    "{} restarted with max_accounts = 2048{}",
+                    h.name(),
+                    if primary_dies {
+                        format!(", {} SIGKILLed half way", p.name())
+                    } else {
+                        String::new()
+                    }
+                ),
+            )
+        }
         Fault::SlowLink { at, kbit } => {
             let h = need(at)?;
             if !c.topo.netns {
@@ -253,6 +299,13 @@ pub fn heal(c: &mut Cluster, a: Applied) -> Result<(), String> {
             }
         }
         Applied::ClearShaper(h) => c.topo.set_shaper(h, None)?,
+        Applied::Misconfigured { standby, primary } => {
+            c.start(standby, false)?;
+            if let Some(p) = primary {
+                c.topo.set_rules(p, &[])?;
+                c.start(p, false)?;
+            }
+        }
         Applied::Nothing => {}
     }
     Ok(())

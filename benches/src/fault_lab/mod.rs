@@ -7,6 +7,7 @@
 pub mod checker;
 pub mod cluster;
 pub mod faults;
+pub mod feed;
 pub mod history;
 pub mod procs;
 pub mod topology;
@@ -24,7 +25,7 @@ use serde::Serialize;
 
 use checker::{read_log, Findings, Observed};
 use cluster::{Cluster, ClusterConfig};
-use faults::{Fault, Target};
+use faults::{Applied, Fault, Target};
 use history::{Event, History, Kind};
 use topology::{Host, Topology};
 use workload::Counters;
@@ -99,6 +100,17 @@ pub struct Report {
     /// Times the appliance made no progress for `settle_max`: no answers after a heal, or no
     /// primary before a fault (liveness, not safety; the history says when).
     pub stalls: u64,
+    /// Misconfigured standbys (a config digest unlike the primary's) whose log grew while
+    /// misconfigured (`joined`: it paired and took records) or that took the term
+    /// (`promoted`). Both must stay 0 and count as violations.
+    pub misconfigured_joined: u64,
+    pub misconfigured_promoted: u64,
+    /// Replica checkpoints (`checkpoint_every = 500`: every 500 records the primary logs each
+    /// shard's state hash and every node compares its own) in the surviving log, and the
+    /// `DIVERGED` lines of either node (violations: a node's state differed from its primary's
+    /// at the same seq).
+    pub checkpoints_logged: u64,
+    pub diverged: u64,
     /// Processes that exited without being killed (restarted), by name and exit code.
     pub own_exits: Vec<String>,
     pub client_errors: u64,
@@ -227,11 +239,28 @@ pub fn run(cfg: &LabConfig) -> Result<Report, String> {
         surviving,
         &obs,
         &c.node_config_path(surviving),
+        report.3.as_ref(),
     );
     let rep = &mut report.0;
     rep.netns = netns;
     rep.acked = findings.acked;
-    rep.violations = findings.violations();
+    rep.checkpoints_logged = logs[surviving]
+        .iter()
+        .filter(|r| matches!(r.input, tpx_wire::log_record::Input::Checkpoint(_)))
+        .count() as u64;
+    let diverged = shared
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .diverged
+        .clone();
+    rep.diverged = diverged.len() as u64;
+    for d in diverged.iter().take(3) {
+        eprintln!("fault-lab: {d}");
+    }
+    rep.violations = findings.violations()
+        + rep.misconfigured_joined
+        + rep.misconfigured_promoted
+        + rep.diverged;
     rep.lost = findings.lost;
     rep.duplicated = findings.duplicated;
     rep.phantom_fills = findings.phantom_fills + findings.overfilled;
@@ -269,7 +298,10 @@ pub fn run(cfg: &LabConfig) -> Result<Report, String> {
     Ok(report.0)
 }
 
-type Driven = ((Report, Observed, Option<usize>), Vec<Event>);
+type Driven = (
+    (Report, Observed, Option<usize>, Option<feed::FeedEnd>),
+    Vec<Event>,
+);
 
 fn drive(cfg: &LabConfig, c: &mut Cluster, hist: &History) -> Result<Driven, String> {
     let timeout = Duration::from_micros(cfg.timeout_us);
@@ -303,6 +335,22 @@ fn drive(cfg: &LabConfig, c: &mut Cluster, hist: &History) -> Result<Driven, Str
     while !funded.load(Ordering::Relaxed) && t0.elapsed() < Duration::from_secs(60) {
         run_for(c, Duration::from_millis(50))?;
     }
+    // The market-data subscriber, where the nodes publish over UDP to the clients' namespace.
+    let feed_stop = Arc::new(AtomicBool::new(false));
+    let feed = (cfg.md && c.topo.netns).then(|| {
+        let (ns, stop) = (ns.clone(), feed_stop.clone());
+        let endpoint = format!("{}:{}", c.topo.addr(Host::Clients), feed::MD_PORT);
+        std::thread::spawn(move || {
+            feed::subscribe(
+                ns,
+                endpoint,
+                vec![1],
+                stop,
+                Duration::from_millis(600),
+                Duration::from_secs(15),
+            )
+        })
+    });
     let traders: Vec<_> = (1..=cfg.accounts)
         .map(|a| {
             let tc = workload::TraderConfig {
@@ -326,6 +374,7 @@ fn drive(cfg: &LabConfig, c: &mut Cluster, hist: &History) -> Result<Driven, Str
     let mut obs = Observed::default();
     let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
     let (mut applied, mut skipped, mut stalls) = (0u64, 0u64, 0u64);
+    let mut misconfigured = (0u64, 0u64);
     let mut i = 0u32;
     while (applied as u32) < cfg.faults && i < cfg.faults * 2 {
         i += 1;
@@ -373,10 +422,45 @@ fn drive(cfg: &LabConfig, c: &mut Cluster, hist: &History) -> Result<Driven, Str
         };
         applied += 1;
         *by_kind.entry(f.kind()).or_default() += 1;
+        // The misconfigured standby's log once it runs (the stopped process wrote its last
+        // records): it must not grow while it is misconfigured.
+        let standby_log = match &undo {
+            Applied::Misconfigured {
+                standby: Host::Node(k),
+                ..
+            } => read_log(&c.log_dir(*k)).len(),
+            _ => 0,
+        };
         let mut ev = Event::new(0, Kind::Fault, u64::from(i));
         ev.detail = format!("{}: {what} for {} ms", f.kind(), hold.as_millis());
         hist.record(ev);
-        run_for(c, hold)?;
+        if let Applied::Misconfigured {
+            primary: Some(p), ..
+        } = &undo
+        {
+            run_for(c, hold / 2)?;
+            faults::kill_silently(c, *p)?;
+            // Long enough for the standby's failure detector and the witness's lease.
+            run_for(c, hold / 2 + timeout * 3)?;
+        } else {
+            run_for(c, hold)?;
+        }
+        {
+            if let Applied::Misconfigured {
+                standby: Host::Node(k),
+                ..
+            } = &undo
+            {
+                // It may say `ROLE standby` (it learns the term) but must pair with nobody:
+                // no record reaches its log, and it never takes the term.
+                if read_log(&c.log_dir(*k)).len() > standby_log {
+                    misconfigured.0 += 1;
+                }
+                if matches!(c.role(*k), Some((true, _))) {
+                    misconfigured.1 += 1;
+                }
+            }
+        }
         faults::heal(c, undo)?;
         hist.record(Event::new(0, Kind::Heal, u64::from(i)));
         // Settle: wait for answers to flow again.
@@ -426,6 +510,20 @@ fn drive(cfg: &LabConfig, c: &mut Cluster, hist: &History) -> Result<Driven, Str
     }
     let primary = c.primary();
     observe(c, &mut obs);
+    // The cluster is up and idle: the feed handler catches up (snapshots) and stops.
+    feed_stop.store(true, Ordering::Relaxed);
+    let feed_end = match feed.map(|h| h.join()) {
+        None => None,
+        Some(Ok(Ok(end))) => Some(end),
+        Some(Ok(Err(e))) => {
+            eprintln!("fault-lab: the feed handler failed: {e}");
+            Some(feed::FeedEnd::default())
+        }
+        Some(Err(_)) => {
+            eprintln!("fault-lab: the feed handler panicked");
+            Some(feed::FeedEnd::default())
+        }
+    };
     let report = Report {
         seed: cfg.seed,
         durability: cfg.durability.clone(),
@@ -442,11 +540,15 @@ fn drive(cfg: &LabConfig, c: &mut Cluster, hist: &History) -> Result<Driven, Str
         split_brain_terms: 0,
         findings: Findings::default(),
         stalls,
+        misconfigured_joined: misconfigured.0,
+        misconfigured_promoted: misconfigured.1,
+        checkpoints_logged: 0,
+        diverged: 0,
         own_exits: Vec::new(),
         client_errors,
         elapsed_s: 0.0,
         dir: None,
         replay: String::new(),
     };
-    Ok(((report, obs, primary), hist.events()))
+    Ok(((report, obs, primary, feed_end), hist.events()))
 }

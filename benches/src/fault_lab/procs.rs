@@ -46,6 +46,9 @@ pub struct Shared {
     pub roles: Vec<RoleLine>,
     pub grants: Vec<GrantLine>,
     pub denials: Vec<DeniedLine>,
+    /// `DIVERGED shard=...` lines: a node's shard state differed from the hash its primary put
+    /// in the log at a replica checkpoint.
+    pub diverged: Vec<String>,
 }
 
 /// The value of `key=value` in a line.
@@ -79,6 +82,12 @@ fn note_line(
                         mono_ns,
                         incarnation,
                     });
+            } else if line.contains("DIVERGED shard=") {
+                shared
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .diverged
+                    .push(format!("node-{}: {line}", node + 1));
             } else if let Some(r) = line.split("DENIED ").nth(1) {
                 let reason = r
                     .split_whitespace()
@@ -238,6 +247,12 @@ pub fn spawn(
             );
             Ok(())
         });
+    }
+    // Test-only: `TPX_LAB_DIVERGE=<shard>:<seq>` plants a divergence in node-2 alone (the
+    // node's debug-build `TPX_TEST_DIVERGE`), to show the lab catches a DIVERGED checkpoint.
+    cmd.env_remove("TPX_TEST_DIVERGE");
+    if let (Host::Node(1), Ok(v)) = (host, std::env::var("TPX_LAB_DIVERGE")) {
+        cmd.env("TPX_TEST_DIVERGE", v);
     }
     let mut child = cmd
         .args(&cmd_line[1..])

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use sd_notify::NotifyState;
 use serde_json::json;
 use tpx_feed::{BookEvent, Books, FeedEvent, FeedHandler, FeedHandlerConfig, FeedListener, Update};
 use tpx_md::{AeronClient, AeronSetup, ChannelConfig, DriverConfig};
@@ -173,6 +174,24 @@ fn levels_json(b: &tpx_feed::InstrumentBook, side: Side, n: usize) -> serde_json
         .collect()
 }
 
+/// The `STATUS=` line `systemctl status tpx-feed` shows.
+fn status_line(fh: &FeedHandler) -> String {
+    let s = fh.stats();
+    format!(
+        "{} next_seq={} packets={} gaps={} retransmit_requests={} snapshot_recoveries={}",
+        if fh.core().is_live() {
+            "live"
+        } else {
+            "recovering"
+        },
+        fh.core().next_seq(),
+        s.packets.iter().sum::<u64>(),
+        s.gaps,
+        s.retransmit_requests,
+        s.snapshot_recoveries
+    )
+}
+
 fn show(fh: &FeedHandler, ui: &Ui, levels: usize) {
     let s = fh.stats();
     let core = fh.core();
@@ -320,6 +339,18 @@ fn main() -> ExitCode {
     let interval = Duration::from_millis(args.interval_ms.max(10));
     let mut next_show = start + interval;
     let mut idle = 0u32;
+    // systemd (`Type=notify`): ready once subscribed; the loop pings the watchdog at half
+    // `WatchdogSec=` (the loop is the process's only worker: a ping says it still polls) and
+    // refreshes `STATUS=` once a second. No-ops outside systemd.
+    let _ = sd_notify::notify(
+        false,
+        &[NotifyState::Ready, NotifyState::Status(&status_line(&fh))],
+    );
+    let mut watchdog_usec = 0u64;
+    let ping_every = sd_notify::watchdog_enabled(false, &mut watchdog_usec)
+        .then(|| Duration::from_micros(watchdog_usec / 2));
+    let mut next_ping = start;
+    let mut next_status = start + Duration::from_secs(1);
     while !stop.load(Ordering::Acquire) {
         if args
             .duration
@@ -341,11 +372,21 @@ fn main() -> ExitCode {
                 }
             }
         }
-        if Instant::now() >= next_show {
+        let now = Instant::now();
+        if now >= next_show {
             next_show += interval;
             show(&fh, &ui, args.levels);
         }
+        if let Some(every) = ping_every.filter(|_| now >= next_ping) {
+            next_ping = now + every;
+            let _ = sd_notify::notify(false, &[NotifyState::Watchdog]);
+        }
+        if now >= next_status {
+            next_status = now + Duration::from_secs(1);
+            let _ = sd_notify::notify(false, &[NotifyState::Status(&status_line(&fh))]);
+        }
     }
+    let _ = sd_notify::notify(false, &[NotifyState::Stopping]);
     show(&fh, &ui, args.levels);
     ExitCode::SUCCESS
 }

@@ -9,7 +9,7 @@ use crate::appliance::start::Node;
 use crate::appliance::systemd;
 use crate::config::NodeConfig;
 use crate::gateway::accounts::Accounts;
-use crate::runtime::clock;
+use crate::runtime::{clock, memory_lock};
 use crate::sequencing::stage::StartRole;
 
 /// Installs SIGINT/SIGTERM handlers that set the returned flag.
@@ -95,6 +95,16 @@ pub fn serve(config: &std::path::Path, role: StartRole) -> Result<u8, String> {
         let now_ns = clock::now_ns();
         if !ready && node.shared().replay_done.load(Ordering::Acquire) {
             ready = true;
+            if cfg.lock_memory {
+                // After the replay: the shards' tables, the rings and the log buffers exist.
+                match memory_lock::lock_all() {
+                    Ok(()) => println!(
+                        "tpx node: LOCKED memory: mlockall(current, future), VmLck {} KiB",
+                        memory_lock::locked_kib().unwrap_or(0)
+                    ),
+                    Err(e) => println!("tpx node: WARNING memory not locked: {e}"),
+                }
+            }
             systemd::ready(node.shared());
             println!("tpx node: READY");
             let _ = std::io::stdout().flush();

@@ -68,6 +68,20 @@ pub struct MdConfig {
     /// The snapshot stream's channel (default: `channel_a`).
     #[serde(default)]
     pub snapshot_channel: Option<String>,
+    /// Manual multi-destination-cast (unicast fan-out where there is no multicast, as in an
+    /// AWS VPC): with `channel_a = "aeron:udp?control-mode=manual"`, the subscribers'
+    /// endpoints (`host:port`) feed A is sent to. Dynamic MDC
+    /// (`aeron:udp?control=<this host>:<port>|control-mode=dynamic`) needs no list: subscribers
+    /// join by naming the control address. See OPERATIONS.md, "Market data on AWS".
+    #[serde(default)]
+    pub destinations_a: Vec<String>,
+    /// Feed B's manual MDC destinations (with a manual `channel_b`).
+    #[serde(default)]
+    pub destinations_b: Vec<String>,
+    /// The snapshot channel's manual MDC destinations, when `snapshot_channel` is its own
+    /// manual channel (when it is `channel_a`, the snapshots go to `destinations_a`).
+    #[serde(default)]
+    pub snapshot_destinations: Vec<String>,
     /// Shard `s` publishes feed A on stream `stream_id + s` (also the packets' session id).
     #[serde(default = "default_stream_id")]
     pub stream_id: u32,
@@ -147,6 +161,49 @@ impl MdConfig {
         if self.ring_capacity == 0 {
             return Err("[md] ring_capacity must be > 0".into());
         }
+        let manual = |c: &str| c.contains("control-mode=manual");
+        for (name, channel, list) in [
+            (
+                "destinations_a",
+                Some(self.channel_a.as_str()),
+                &self.destinations_a,
+            ),
+            (
+                "destinations_b",
+                self.channel_b.as_deref(),
+                &self.destinations_b,
+            ),
+            (
+                "snapshot_destinations",
+                self.snapshot_channel.as_deref(),
+                &self.snapshot_destinations,
+            ),
+        ] {
+            match channel {
+                Some(c) if manual(c) && list.is_empty() && name != "snapshot_destinations" => {
+                    return Err(format!(
+                        "[md] {c} is manual MDC: {name} names no subscriber"
+                    ));
+                }
+                Some(c) if !list.is_empty() && !manual(c) => {
+                    return Err(format!(
+                        "[md] {name} needs a manual MDC channel (control-mode=manual), not {c}"
+                    ));
+                }
+                None if !list.is_empty() => {
+                    return Err(format!("[md] {name} without its channel"));
+                }
+                _ => {}
+            }
+        }
+        if self.snapshot_channel.as_deref().is_some_and(manual)
+            && self.snapshot_channel.as_deref() != Some(self.channel_a.as_str())
+            && self.snapshot_destinations.is_empty()
+        {
+            return Err(
+                "[md] a manual snapshot_channel of its own needs snapshot_destinations".into(),
+            );
+        }
         Ok(())
     }
 }
@@ -180,5 +237,31 @@ mod tests {
         assert_eq!(ok.stream_b(1), 151);
         assert!(ok.check().is_ok());
         assert!(toml::from_str::<MdConfig>("bogus = 1").is_err());
+    }
+
+    #[test]
+    fn manual_mdc_needs_its_destinations() {
+        let ok: MdConfig = toml::from_str(
+            r#"
+            channel_a = "aeron:udp?control-mode=manual"
+            destinations_a = ["10.0.0.7:40500", "10.0.0.8:40500"]
+            "#,
+        )
+        .unwrap();
+        assert!(ok.check().is_ok(), "{:?}", ok.check());
+        let none: MdConfig =
+            toml::from_str("channel_a = \"aeron:udp?control-mode=manual\"").unwrap();
+        assert!(none.check().unwrap_err().contains("destinations_a"));
+        let not_manual: MdConfig = toml::from_str(
+            "channel_a = \"aeron:udp?endpoint=10.0.0.7:40500\"\ndestinations_a = [\"10.0.0.8:1\"]",
+        )
+        .unwrap();
+        assert!(not_manual.check().unwrap_err().contains("manual"));
+        let b_alone: MdConfig = toml::from_str("destinations_b = [\"10.0.0.8:1\"]").unwrap();
+        assert!(b_alone.check().is_err());
+        let dynamic: MdConfig =
+            toml::from_str("channel_a = \"aeron:udp?control=10.0.0.2:40456|control-mode=dynamic\"")
+                .unwrap();
+        assert!(dynamic.check().is_ok());
     }
 }

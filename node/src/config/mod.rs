@@ -496,6 +496,13 @@ pub struct NodeConfig {
     /// `durable` (default) or `in-process` (see [`LogMode`]).
     #[serde(default)]
     pub log: LogMode,
+    /// Lock every page of the process in RAM (`mlockall(MCL_CURRENT | MCL_FUTURE)`) once the
+    /// node has replayed its log and allocated its tables, so that no page of the hot path is
+    /// ever swapped or paged out. Needs `LimitMEMLOCK=infinity` (the unit) or CAP_IPC_LOCK; a
+    /// failure is printed (`tpx node: WARNING memory not locked`) and the node runs on. Off by
+    /// default (tests, the demo); the Ansible role turns it on.
+    #[serde(default)]
+    pub lock_memory: bool,
     /// The durable log, the peer and the witness; absent: a single node with a local log in
     /// `tpx-log` (next to the config file), `fsync` durability, an in-process witness.
     #[serde(default)]

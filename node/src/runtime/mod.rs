@@ -4,5 +4,6 @@
 pub mod clock;
 pub mod doorbell;
 pub mod idle;
+pub mod memory_lock;
 pub mod ring;
 pub mod state;

@@ -114,6 +114,12 @@ impl Transport for NodeTransport {
             NodeTransport::Local(t) => t.connected(to),
         }
     }
+    fn config_mismatches(&self) -> u64 {
+        match self {
+            NodeTransport::Tcp(t) => t.config_mismatches(),
+            NodeTransport::Local(t) => t.config_mismatches(),
+        }
+    }
 }
 
 /// The in-memory log of `log = "in-process"` (a single node, for the e2e bench's comparison

@@ -735,6 +735,23 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
                 self.node_id
             ));
         }
+        if !self.unpromotable
+            && self.replica.role() != Role::Primary
+            && self.replica.transport().config_mismatches() > 0
+        {
+            // The peer runs another configuration (the digest of what the two must share):
+            // this node cannot tell which one is right, and a term taken now would serve a
+            // log under a configuration its primary did not write it with. It never pairs
+            // with that peer (the transport refuses it) and must not take over from it either.
+            self.unpromotable = true;
+            self.replica.forbid_promotion();
+            self.say(format_args!(
+                "tpx node: UNPROMOTABLE node={}: the peer's configuration differs (CONFIG \
+                 MISMATCH); this node will not become primary until restarted with the \
+                 peer's configuration (OPERATIONS.md, \"Restart policy\")",
+                self.node_id
+            ));
+        }
         while let Some(ev) = self.replica.take_event() {
             match ev {
                 ReplicaEvent::BecamePrimary { term, last_seq } => {

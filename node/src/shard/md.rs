@@ -145,17 +145,32 @@ impl NodeMd {
                     .collect(),
                 ..PublisherConfig::default()
             };
+            // Manual MDC destinations belong to the driver's endpoint of a channel, which every
+            // shard's stream on that channel shares: shard 0 adds them (once per channel).
+            let dests = |list: &Vec<String>| {
+                if shard == 0 {
+                    list.clone()
+                } else {
+                    Vec::new()
+                }
+            };
+            let snapshot_dests = if cfg.snapshot_channel() == cfg.channel_a {
+                Vec::new()
+            } else {
+                dests(&cfg.snapshot_destinations)
+            };
             let channels = AeronChannels {
                 setup: AeronSetup::External { dir: dir.clone() },
-                a: ChannelConfig::new(cfg.channel_a.clone(), cfg.stream_a(shard) as i32),
-                b: cfg
-                    .channel_b
-                    .as_ref()
-                    .map(|c| ChannelConfig::new(c.clone(), cfg.stream_b(shard) as i32)),
-                snapshot: Some(ChannelConfig::new(
-                    cfg.snapshot_channel(),
-                    cfg.snapshot_stream(shard) as i32,
-                )),
+                a: ChannelConfig::new(cfg.channel_a.clone(), cfg.stream_a(shard) as i32)
+                    .with_destinations(dests(&cfg.destinations_a)),
+                b: cfg.channel_b.as_ref().map(|c| {
+                    ChannelConfig::new(c.clone(), cfg.stream_b(shard) as i32)
+                        .with_destinations(dests(&cfg.destinations_b))
+                }),
+                snapshot: Some(
+                    ChannelConfig::new(cfg.snapshot_channel(), cfg.snapshot_stream(shard) as i32)
+                        .with_destinations(snapshot_dests),
+                ),
             };
             // As `MdPublisher::connect`: packets cut at the publications' largest
             // unfragmented message.

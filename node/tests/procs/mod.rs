@@ -99,6 +99,10 @@ impl Proc {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn signal(&mut self, sig: libc::c_int) {
         // SAFETY: a signal to our own child, by pid.
         unsafe {
