@@ -9,6 +9,10 @@
 //!     zero-filled file in the folder of the node's log (what one group commit of the durable
 //!     log costs at least), before the node starts. `ratio_durable_p50` is the ack p50 over
 //!     the sum of the TCP floor's p50 and the disk floor's (p99 likewise).
+//! (e) with `query_every = N`: the throughput run again with every session also sending a
+//!     `QueryOpenOrders` after every N orders (answered by the shard from its state, never
+//!     logged), alternated with plain runs (plain, queries, plain, queries) in the same
+//!     invocation; `query_cost` is 1 - (mean with queries / mean plain).
 //!
 //! The node runs as a child process (`tpx node` if the binary sits next to the bench's, else
 //! this same executable re-run in node mode), so the client and the node share nothing but
@@ -63,6 +67,8 @@ pub struct Options {
     pub uring_depth: Option<usize>,
     /// Writes measured for the disk floor (0: not measured).
     pub disk_samples: usize,
+    /// (e): a query per session after every this many orders (0: no query runs).
+    pub query_every: usize,
 }
 
 impl Default for Options {
@@ -82,6 +88,7 @@ impl Default for Options {
             log_writer: None,
             uring_depth: None,
             disk_samples: 20_000,
+            query_every: 0,
         }
     }
 }
@@ -101,6 +108,10 @@ pub struct Results {
     pub disk: Histogram<u64>,
     /// The 1-minute load average when the run ended.
     pub load_avg_1m: f64,
+    /// (e), `query_every > 0`: `(orders/s without queries, orders/s with queries, queries/s)`
+    /// of each alternated pair of runs.
+    pub query_runs: Vec<(f64, f64, f64)>,
+    pub query_every: usize,
 }
 
 fn us(h: &Histogram<u64>, q: f64) -> f64 {
@@ -123,9 +134,45 @@ impl Results {
         us(&self.ack, 0.99) / (us(&self.floor, 0.99) + us(&self.disk, 0.99))
     }
 
+    /// Mean orders/s of the plain and of the query runs of (e), and the queries' cost:
+    /// 1 - with / without (`None`: no query runs).
+    pub fn query_cost(&self) -> Option<(f64, f64, f64)> {
+        if self.query_runs.is_empty() {
+            return None;
+        }
+        let n = self.query_runs.len() as f64;
+        let plain = self.query_runs.iter().map(|r| r.0).sum::<f64>() / n;
+        let with = self.query_runs.iter().map(|r| r.1).sum::<f64>() / n;
+        Some((plain, with, 1.0 - with / plain))
+    }
+
+    /// (e) as JSON fields (empty without query runs).
+    fn query_json(&self) -> String {
+        let Some((plain, with, cost)) = self.query_cost() else {
+            return String::new();
+        };
+        let runs: Vec<String> = self
+            .query_runs
+            .iter()
+            .map(|r| format!("[{:.0}, {:.0}, {:.0}]", r.0, r.1, r.2))
+            .collect();
+        format!(
+            concat!(
+                ", \"query_every\": {}, \"query_runs_plain_with_queries_per_sec\": [{}], ",
+                "\"throughput_plain_mean\": {:.0}, \"throughput_with_queries_mean\": {:.0}, ",
+                "\"query_cost\": {:.4}"
+            ),
+            self.query_every,
+            runs.join(", "),
+            plain,
+            with,
+            cost
+        )
+    }
+
     /// The JSON the issue asks for.
     pub fn to_json(&self) -> String {
-        format!(
+        let json = format!(
             concat!(
                 "{{\"floor\": {{\"p50_us\": {:.2}, \"p99_us\": {:.2}, \"p999_us\": {:.2}}}, ",
                 "\"ack\": {{\"p50_us\": {:.2}, \"p99_us\": {:.2}, \"p999_us\": {:.2}, \"max_us\": {:.2}}}, ",
@@ -161,7 +208,10 @@ impl Results {
             self.log_writer,
             self.risk,
             self.load_avg_1m,
-        )
+        );
+        // The query runs' fields go before the closing brace.
+        let head = json.strip_suffix('}').unwrap_or(&json);
+        format!("{head}{}}}", self.query_json())
     }
 }
 
@@ -438,7 +488,11 @@ fn ioc(cl: u64) -> EnterOrder {
 }
 
 fn connect(addr: SocketAddr, a: &DemoAccount) -> Result<Client, String> {
-    let mut cfg = ClientConfig::new(addr, a.id, 1, token_from_str(&a.token));
+    connect_session(addr, a, 1)
+}
+
+fn connect_session(addr: SocketAddr, a: &DemoAccount, session: u32) -> Result<Client, String> {
+    let mut cfg = ClientConfig::new(addr, a.id, session, token_from_str(&a.token));
     cfg.read_buffer = 1 << 20;
     Client::connect_at(cfg, 0).map_err(|e| format!("login {}: {e}", a.id))
 }
@@ -480,37 +534,49 @@ fn ack_latency(
     Ok(h)
 }
 
-/// (c) `sessions` sessions, `window` orders in flight each; orders completed per second.
+/// (c) `sessions` sessions, `window` orders in flight each; orders completed per second, and
+/// with `query_every > 0` (e) a `QueryOpenOrders` per session after every `query_every` orders:
+/// `(orders/s, queries answered/s)`. Run `run` (0, 1, ...) logs in on session `run + 1` of each
+/// account and numbers its orders from `run * 10^12 + 1` (above every earlier run's).
 fn throughput(
     addr: SocketAddr,
     accounts: &[DemoAccount],
     window: usize,
     secs: f64,
-) -> Result<f64, String> {
+    query_every: usize,
+    run_no: u32,
+) -> Result<(f64, f64), String> {
     let mut clients = accounts
         .iter()
-        .map(|a| connect(addr, a))
+        .map(|a| connect_session(addr, a, run_no + 1))
         .collect::<Result<Vec<_>, _>>()?;
     let mut inflight = vec![0usize; clients.len()];
-    let mut next_cl = vec![1u64; clients.len()];
+    let mut next_cl = vec![u64::from(run_no) * 1_000_000_000_000 + 1; clients.len()];
     let warm = Duration::from_millis(500);
     let run = Duration::from_secs_f64(secs);
     let start = Instant::now();
-    let mut measured_from: Option<(Instant, u64)> = None;
+    let mut measured_from: Option<(Instant, u64, u64)> = None;
     let mut done = 0u64;
+    let mut answered = 0u64;
+    let mut next_query = 1u64;
     loop {
         let now = Instant::now();
         let elapsed = now - start;
         if measured_from.is_none() && elapsed >= warm {
-            measured_from = Some((now, done));
+            measured_from = Some((now, done, answered));
         }
         if elapsed >= warm + run {
-            let (t0, d0) = measured_from.unwrap_or((start, 0));
-            return Ok((done - d0) as f64 / (now - t0).as_secs_f64());
+            let (t0, d0, a0) = measured_from.unwrap_or((start, 0, 0));
+            let secs = (now - t0).as_secs_f64();
+            return Ok(((done - d0) as f64 / secs, (answered - a0) as f64 / secs));
         }
         for (k, c) in clients.iter_mut().enumerate() {
             while inflight[k] < window {
                 c.queue(&req::enter(ioc(next_cl[k])));
+                if query_every > 0 && next_cl[k] % query_every as u64 == 0 {
+                    c.queue(&tpx_client::query::open_orders(next_query, None));
+                    next_query += 1;
+                }
                 next_cl[k] += 1;
                 inflight[k] += 1;
             }
@@ -522,6 +588,7 @@ fn throughput(
                     done += 1;
                 }
                 ServerMessage::OrderRejected(r) => rejected = Some(*r),
+                ServerMessage::QueryDone(_) => answered += 1,
                 _ => {}
             })
             .map_err(|e| e.to_string())?;
@@ -602,7 +669,35 @@ pub fn run(opts: &Options) -> Result<Results, String> {
     pin(client_cpu);
     let ack_h = ack_latency(node.addr, &accounts[0], opts.warmup, opts.ack_samples)?;
     eprintln!("e2e-bench: throughput with {} sessions ...", opts.sessions);
-    let tput = throughput(node.addr, &accounts[1..], opts.window, opts.throughput_secs)?;
+    let (tput, _) = throughput(
+        node.addr,
+        &accounts[1..],
+        opts.window,
+        opts.throughput_secs,
+        0,
+        0,
+    )?;
+    let mut query_runs = Vec::new();
+    if opts.query_every > 0 {
+        for round in 1..=2 {
+            eprintln!(
+                "e2e-bench: round {round}: throughput plain, then with a query every {} orders ...",
+                opts.query_every
+            );
+            let t = opts.throughput_secs;
+            let accts = &accounts[1..];
+            let (plain, _) = throughput(node.addr, accts, opts.window, t, 0, 2 * round - 1)?;
+            let (with, qps) = throughput(
+                node.addr,
+                accts,
+                opts.window,
+                t,
+                opts.query_every,
+                2 * round,
+            )?;
+            query_runs.push((plain, with, qps));
+        }
+    }
     drop(node);
     Ok(Results {
         floor: floor_h,
@@ -615,6 +710,8 @@ pub fn run(opts: &Options) -> Result<Results, String> {
         log_writer: opts.log_writer.clone().unwrap_or_else(|| "default".into()),
         disk: disk_h,
         load_avg_1m: load_avg_1m(),
+        query_runs,
+        query_every: opts.query_every,
     })
 }
 

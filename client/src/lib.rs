@@ -29,8 +29,10 @@
 pub mod admin;
 pub mod failover;
 pub mod order;
+pub mod query;
 pub use failover::{Event, FailoverClient};
 pub use order::{Order, PriceSource};
+pub use query::QueryAnswer;
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -43,7 +45,8 @@ use tpx_wire::framing::{FrameBuffer, FrameError};
 use tpx_wire::order_entry::{CancelOrder, ClientMessage, EnterOrder, MassCancel, ReplaceOrder};
 use tpx_wire::replies::ServerMessage;
 use tpx_wire::session::{
-    ClientHeartbeat, Login, LogoutRequest, DEFAULT_HEARTBEAT_INTERVAL_MS, MAX_ORDER_ENTRY_FRAME,
+    ClientHeartbeat, Login, LoginWithOptions, LogoutRequest, DEFAULT_HEARTBEAT_INTERVAL_MS,
+    MAX_ORDER_ENTRY_FRAME,
 };
 use tpx_wire::{DecodeError, Token};
 
@@ -69,6 +72,11 @@ pub struct ClientConfig {
     pub login_timeout: Duration,
     /// Read buffer size (bytes); a pipelining client wants more.
     pub read_buffer: usize,
+    /// Ask the node to cancel the session's orders when a connection ends
+    /// (`LoginWithOptions`).
+    pub cancel_on_disconnect: bool,
+    /// Log in as a read-only drop-copy session (`LoginWithOptions`).
+    pub drop_copy: bool,
 }
 
 impl ClientConfig {
@@ -80,6 +88,8 @@ impl ClientConfig {
             token,
             login_timeout: Duration::from_secs(5),
             read_buffer: 1 << 16,
+            cancel_on_disconnect: false,
+            drop_copy: false,
         }
     }
 }
@@ -216,7 +226,19 @@ impl Client {
             requested_next_seq,
             token: self.cfg.token,
         };
-        self.send(&ClientMessage::Login(login))?;
+        let msg = if self.cfg.cancel_on_disconnect || self.cfg.drop_copy {
+            ClientMessage::LoginWithOptions(LoginWithOptions {
+                account: login.account,
+                session_id: login.session_id,
+                requested_next_seq,
+                token: login.token,
+                cancel_on_disconnect: self.cfg.cancel_on_disconnect,
+                drop_copy: self.cfg.drop_copy,
+            })
+        } else {
+            ClientMessage::Login(login)
+        };
+        self.send(&msg)?;
         self.flush_blocking(self.cfg.login_timeout)?;
         let deadline = Instant::now() + self.cfg.login_timeout;
         loop {

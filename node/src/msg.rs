@@ -169,6 +169,70 @@ pub fn admin_kind(input: &Input) -> Option<RequestKind> {
     })
 }
 
+/// What a session asks a shard about (see [`Query`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueryKind {
+    /// The live order of the account with this `cl_ord_id`.
+    Order { cl_ord_id: ClientOrderId },
+    /// The account's live orders, on one instrument or on all of the shard's.
+    OpenOrders { instrument: Option<InstrumentId> },
+    /// The account's balances on the shard.
+    Balances,
+    /// The account's positions on the shard's perpetuals.
+    Positions,
+}
+
+/// Gateway → shard, beside the log: a query answered from the shard's state as it is when the
+/// shard takes it (never logged, never replicated). Its answers are unsequenced reports
+/// ([`ReportKind::QueryOrder`] .. [`ReportKind::QueryDone`]) carrying `tag`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Query {
+    pub account: AccountId,
+    /// The asking client session (`session_id`).
+    pub session: u32,
+    /// The gateway's tag of the query (it sends one `QueryDone` once every shard asked has
+    /// answered).
+    pub tag: u32,
+    pub kind: QueryKind,
+}
+
+/// One shard's queries waiting, from every gateway: a mutex-guarded queue and a flag the shard
+/// reads each cycle (queries are off the order path: the order path pays one load).
+#[derive(Debug, Default)]
+pub struct QueryInbox {
+    pending: std::sync::atomic::AtomicBool,
+    queue: std::sync::Mutex<Vec<Query>>,
+}
+
+impl QueryInbox {
+    /// Queries one shard holds at most; a gateway refuses more (`Backpressure`).
+    pub const CAPACITY: usize = 4096;
+
+    /// Leaves `q` for the shard; false if the inbox is full.
+    pub fn push(&self, q: Query) -> bool {
+        let mut g = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if g.len() >= Self::CAPACITY {
+            return false;
+        }
+        g.push(q);
+        self.pending
+            .store(true, std::sync::atomic::Ordering::Release);
+        true
+    }
+
+    /// Moves the waiting queries into `out` (nothing to do: one load).
+    #[inline]
+    pub fn take_into(&self, out: &mut Vec<Query>) {
+        if !self.pending.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        let mut g = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        self.pending
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        out.append(&mut g);
+    }
+}
+
 /// Sequencer → shard: a request with its log position and timestamp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sequenced {
@@ -283,6 +347,40 @@ pub enum ReportKind {
         target: AccountId,
         shard: u16,
         request: RequestKind,
+    },
+    /// A live order answering query `tag` (unsequenced, like every query answer).
+    QueryOrder {
+        tag: u32,
+        cl_ord_id: ClientOrderId,
+        order_id: OrderId,
+        instrument: InstrumentId,
+        side: Side,
+        price: PriceTicks,
+        leaves_qty: QtyLots,
+    },
+    /// A balance answering query `tag`.
+    QueryBalance {
+        tag: u32,
+        asset: u32,
+        available: i64,
+        held: i64,
+        shard: u16,
+        margin_call: bool,
+    },
+    /// A perpetual position answering query `tag`.
+    QueryPosition {
+        tag: u32,
+        instrument: InstrumentId,
+        size: i64,
+        entry_price: PriceTicks,
+        realized_pnl: i64,
+    },
+    /// One shard finished answering query `tag` with `count` data reports, from its state
+    /// after record `as_of_seq`.
+    QueryDone {
+        tag: u32,
+        count: u32,
+        as_of_seq: u64,
     },
     /// A balance of `account` changed other than by a trade (to its connected session, if any).
     BalanceUpdate {

@@ -404,6 +404,7 @@ fn risk_accounts() -> Accounts {
             rate_limit_per_sec: 100_000,
             burst: Some(100_000),
             admin: id == ADMIN,
+            ..AccountEntry::default()
         })
         .collect();
     Accounts::from_file(AccountsFile { account }).unwrap()

@@ -1,8 +1,8 @@
 //! The Python client (`python/`) against a real `tpx node`: runs its unittest suite with
 //! `TPX_BIN` set to this crate's `tpx` binary (login, order and fill between two accounts,
-//! replay after a reconnect, a typed login reject, and the `FailoverClient` across a SIGKILL of
-//! `tpx up`'s primary). Skips when python3 is missing, unless
-//! `TPX_REQUIRE_PYTHON=1`.
+//! replay after a reconnect, an open-orders query, a typed login reject, and the
+//! `FailoverClient` across a SIGKILL of `tpx up`'s primary). Skips when python3 is missing,
+//! unless `TPX_REQUIRE_PYTHON=1`.
 
 use std::path::Path;
 use std::process::Command;
@@ -29,7 +29,7 @@ fn python_client_suite_passes_against_a_real_node() {
     eprintln!("{log}");
     assert!(out.status.success(), "python client tests failed:\n{log}");
     assert!(
-        log.contains("Ran 3 tests") && !log.contains("skipped"),
+        log.contains("Ran 4 tests") && !log.contains("skipped"),
         "the suite did not run every test:\n{log}"
     );
 }

@@ -124,6 +124,25 @@ class NodeTest(unittest.TestCase):
         self.assertEqual(name, "OrderCancelled", m)
         self.assertEqual((m["seq"], m["cl_ord_id"]), (3, 1))
 
+    def test_query_open_orders_is_unsequenced(self):
+        # Runs after test_order_fill_and_replay (unittest sorts by name): its ids are higher.
+        c = self.client(1, session_id=9)
+        order = dict(instrument=BTC_USDT, kind="Limit", tif="Gtc", stp="None", side="Buy")
+        c.send("EnterOrder", cl_ord_id=100, qty=1, price=50000, **order)
+        c.send("EnterOrder", cl_ord_id=101, qty=2, price=49000, **order)
+        c.recv_until(lambda n, m: n == "OrderAccepted" and m["cl_ord_id"] == 101)
+        last = c.last_seq
+        items, done, other = c.query("QueryOpenOrders", 5, instrument=0xFFFFFFFF)
+        self.assertEqual(other, [])
+        mine = sorted((m["cl_ord_id"], m["leaves_qty"]) for m in items if m["cl_ord_id"] >= 100)
+        self.assertEqual(mine, [(100, 1), (101, 2)])
+        self.assertEqual(
+            (done["seq"], done["count"], done["request"]), (0, len(items), "QueryOpenOrders")
+        )
+        self.assertEqual(c.last_seq, last)
+        items, done, _ = c.query("QueryOrder", 6, cl_ord_id=101)
+        self.assertEqual([m["price"] for m in items], [49000])
+
     def test_wrong_token_is_a_typed_login_reject(self):
         c = Client.connect("127.0.0.1", self.port)
         self.addCleanup(c.close)

@@ -55,17 +55,24 @@ class Client:
     def send(self, name, **fields):
         self.sock.sendall(wire.encode(name, **fields))
 
-    def login(self, account, session_id, token, next_seq=None):
-        """Logs in; `next_seq` defaults to last processed + 1 (1 on a new client). Returns the
-        LoginAccepted fields; raises LoginRejected."""
+    def login(
+        self, account, session_id, token, next_seq=None, cancel_on_disconnect=False, drop_copy=False
+    ):
+        """Logs in; `next_seq` defaults to last processed + 1 (1 on a new client). With an
+        option set, sends LoginWithOptions (cancel on disconnect, drop copy: PROTOCOL.md
+        "Sessions"). Returns the LoginAccepted fields; raises LoginRejected."""
         if next_seq is None:
             next_seq = self.last_seq + 1
+        options = {}
+        if cancel_on_disconnect or drop_copy:
+            options = dict(cancel_on_disconnect=cancel_on_disconnect, drop_copy=drop_copy)
         self.send(
-            "Login",
+            "LoginWithOptions" if options else "Login",
             account=account,
             session_id=session_id,
             requested_next_seq=next_seq,
             token=token_from_text(token) if not isinstance(token, bytes) else token,
+            **options,
         )
         name, m = self.recv(timeout_s=5.0)
         if name == "LoginRejected":
@@ -117,6 +124,30 @@ class Client:
             if seq:
                 self.last_seq = seq
             return name, m
+
+    def query(self, name, request_id, timeout_s=5.0, **fields):
+        """Sends query `name` (QueryOrder, QueryOpenOrders, QueryBalances, QueryPositions; an
+        absent instrument is 0xFFFFFFFF) and reads its answer (PROTOCOL.md "Queries"). Returns
+        (items, done, other): the data messages' fields, the QueryDone's fields (None if the
+        query was refused: then `other` ends with the OrderRejected), and every other message
+        received meanwhile, as (name, fields)."""
+        self.send(name, request_id=request_id, **fields)
+        items, other = [], []
+        deadline = time.monotonic() + timeout_s
+        while True:
+            n, m = self.recv(max(0.0, deadline - time.monotonic()))
+            if n is None:
+                raise TimeoutError("no end of query %d" % request_id)
+            if n == "QueryDone" and m["request_id"] == request_id:
+                return items, m, other
+            if n in ("OrderStatus", "BalanceStatus", "PositionStatus") and (
+                m["request_id"] == request_id
+            ):
+                items.append(m)
+                continue
+            other.append((n, m))
+            if n == "OrderRejected" and m["seq"] == 0 and m["cl_ord_id"] == request_id:
+                return items, None, other
 
     def recv_until(self, pred, timeout_s=5.0):
         """Messages received until one satisfies pred(name, fields), that one included."""

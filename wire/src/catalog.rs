@@ -15,6 +15,7 @@ use crate::log_record::{
 use crate::market_data::*;
 use crate::mold::{self, RetransmitRefused, RetransmitRequest};
 use crate::order_entry::{CancelOrder, EnterOrder, EnterOrderExt, MassCancel, ReplaceOrder};
+use crate::query::*;
 use crate::replies::*;
 use crate::session::*;
 
@@ -28,6 +29,7 @@ pub const LAYOUTS: &[Layout] = &[
     LogoutRequest::LAYOUT,
     Logout::LAYOUT,
     SessionReject::LAYOUT,
+    LoginWithOptions::LAYOUT,
     EnterOrder::LAYOUT,
     ReplaceOrder::LAYOUT,
     CancelOrder::LAYOUT,
@@ -39,6 +41,10 @@ pub const LAYOUTS: &[Layout] = &[
     AdminLiquidate::LAYOUT,
     AdminSetFeeTier::LAYOUT,
     EnterOrderExt::LAYOUT,
+    QueryOrder::LAYOUT,
+    QueryOpenOrders::LAYOUT,
+    QueryBalances::LAYOUT,
+    QueryPositions::LAYOUT,
     OrderAccepted::LAYOUT,
     OrderRejected::LAYOUT,
     OrderReplaced::LAYOUT,
@@ -50,6 +56,11 @@ pub const LAYOUTS: &[Layout] = &[
     OrderTriggered::LAYOUT,
     OrderSlid::LAYOUT,
     OrderRefilled::LAYOUT,
+    OrderStatus::LAYOUT,
+    BalanceStatus::LAYOUT,
+    PositionStatus::LAYOUT,
+    QueryDone::LAYOUT,
+    crate::drop_copy::ExecutionCopy::LAYOUT,
     log_record::RECORD_LAYOUT,
     Halt::LAYOUT,
     Resume::LAYOUT,
@@ -90,6 +101,7 @@ pub const ENUMS: &[EnumDesc] = &[
     RejectReason::DESC,
     RequestKind::DESC,
     BalanceReason::DESC,
+    ExecType::DESC,
     CancelReason::DESC,
     Liquidity::DESC,
     LoginRejectReason::DESC,

@@ -197,6 +197,24 @@ crate::wire_enum! {
         AdminLiquidate = 24,
         AdminSetFeeTier = 25,
         EnterOrderExt = 26,
+        QueryOrder = 27,
+        QueryOpenOrders = 28,
+        QueryBalances = 29,
+        QueryPositions = 30,
+    }
+}
+
+crate::wire_enum! {
+    /// Which execution report an `ExecutionCopy` copies.
+    pub enum ExecType {
+        /// `OrderAccepted`.
+        Accepted = 1,
+        /// `OrderReplaced`.
+        Replaced = 2,
+        /// `OrderCancelled`.
+        Cancelled = 3,
+        /// `OrderExecuted`.
+        Executed = 4,
     }
 }
 

@@ -40,7 +40,9 @@ pub mod template {
     pub const LOGOUT_REQUEST: u16 = 6;
     pub const LOGOUT: u16 = 7;
     pub const SESSION_REJECT: u16 = 8;
-    // Requests (schema ORDER_ENTRY), 16..=31; 27..=31 reserved.
+    /// `Login` with session options (cancel on disconnect, drop copy).
+    pub const LOGIN_WITH_OPTIONS: u16 = 9;
+    // Requests (schema ORDER_ENTRY), 16..=31; 31 reserved.
     pub const ENTER_ORDER: u16 = 16;
     pub const REPLACE_ORDER: u16 = 17;
     pub const CANCEL_ORDER: u16 = 18;
@@ -54,7 +56,12 @@ pub mod template {
     pub const ADMIN_SET_FEE_TIER: u16 = 25;
     /// `EnterOrder` with the order types' fields (triggers, GTD, iceberg, slide, OCO).
     pub const ENTER_ORDER_EXT: u16 = 26;
-    // Replies (schema ORDER_ENTRY), 32..=63; 43..=63 reserved.
+    // Queries (schema ORDER_ENTRY), answered from the shards' state, never logged.
+    pub const QUERY_ORDER: u16 = 27;
+    pub const QUERY_OPEN_ORDERS: u16 = 28;
+    pub const QUERY_BALANCES: u16 = 29;
+    pub const QUERY_POSITIONS: u16 = 30;
+    // Replies (schema ORDER_ENTRY), 32..=63; 48..=63 reserved.
     pub const ORDER_ACCEPTED: u16 = 32;
     pub const ORDER_REJECTED: u16 = 33;
     pub const ORDER_REPLACED: u16 = 34;
@@ -67,6 +74,13 @@ pub mod template {
     pub const ORDER_TRIGGERED: u16 = 40;
     pub const ORDER_SLID: u16 = 41;
     pub const ORDER_REFILLED: u16 = 42;
+    // Query answers (unsequenced).
+    pub const ORDER_STATUS: u16 = 43;
+    pub const BALANCE_STATUS: u16 = 44;
+    pub const POSITION_STATUS: u16 = 45;
+    pub const QUERY_DONE: u16 = 46;
+    /// Drop copy: another account's execution report (sequenced).
+    pub const EXECUTION_COPY: u16 = 47;
     // Input log (schema INPUT_LOG), 64..=95.
     pub const LOG_RECORD: u16 = 64;
     pub const HALT: u16 = 80;
@@ -109,7 +123,7 @@ pub mod template {
     pub const fn schema_of(template_id: u16) -> Option<u16> {
         use super::schema::*;
         match template_id {
-            1..=8 | 16..=26 | 32..=42 => Some(ORDER_ENTRY),
+            1..=9 | 16..=30 | 32..=47 => Some(ORDER_ENTRY),
             64 | 80..=91 => Some(INPUT_LOG),
             96 | 100..=113 => Some(MARKET_DATA),
             _ => None,

@@ -7,6 +7,7 @@
 //! - [`session`]: login, heartbeats, logout, session reject (SoupBinTCP-like).
 //! - [`order_entry`]: client requests and [`ClientMessage::decode`] (OUCH-like).
 //! - [`replies`]: sequenced server replies and [`ServerMessage::decode`].
+//! - [`query`]: queries and their unsequenced answers.
 //! - [`log_record`]: the input-log record with CRC32C, [`encode_record`] / [`decode_record`].
 //! - [`market_data`]: order-by-order market data (ITCH-like), [`MdMessage`].
 //! - [`mold`]: market-data packets (MoldUDP64-like) and retransmission.
@@ -25,6 +26,7 @@ pub mod admin;
 pub mod catalog;
 pub mod codec;
 pub mod dissector;
+pub mod drop_copy;
 pub mod enums;
 pub mod error;
 pub mod framing;
@@ -34,6 +36,7 @@ pub mod market_data;
 pub mod mold;
 pub mod order_entry;
 pub mod python;
+pub mod query;
 pub mod replies;
 pub mod session;
 

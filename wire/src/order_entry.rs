@@ -7,7 +7,8 @@ use crate::admin::{
 use crate::enums::{OrderKind, Side, StpMode, TimeInForce, TriggerType};
 use crate::error::{DecodeError, EncodeError};
 use crate::header::{schema::ORDER_ENTRY, template, Header};
-use crate::session::{ClientHeartbeat, Login, LogoutRequest};
+use crate::query::{QueryBalances, QueryOpenOrders, QueryOrder, QueryPositions};
+use crate::session::{ClientHeartbeat, Login, LoginWithOptions, LogoutRequest};
 
 crate::wire_message! {
     /// Enter a new order. The account is the session's.
@@ -154,6 +155,7 @@ crate::wire_message! {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientMessage {
     Login(Login),
+    LoginWithOptions(LoginWithOptions),
     Heartbeat(ClientHeartbeat),
     LogoutRequest(LogoutRequest),
     EnterOrder(EnterOrder),
@@ -167,6 +169,10 @@ pub enum ClientMessage {
     AdminApplyFunding(AdminApplyFunding),
     AdminLiquidate(AdminLiquidate),
     AdminSetFeeTier(AdminSetFeeTier),
+    QueryOrder(QueryOrder),
+    QueryOpenOrders(QueryOpenOrders),
+    QueryBalances(QueryBalances),
+    QueryPositions(QueryPositions),
 }
 
 impl ClientMessage {
@@ -199,10 +205,23 @@ impl ClientMessage {
             template::ADMIN_SET_FEE_TIER => {
                 AdminSetFeeTier::decode(frame).map(ClientMessage::AdminSetFeeTier)
             }
+            template::QUERY_ORDER => QueryOrder::decode(frame).map(ClientMessage::QueryOrder),
+            template::QUERY_OPEN_ORDERS => {
+                QueryOpenOrders::decode(frame).map(ClientMessage::QueryOpenOrders)
+            }
+            template::QUERY_BALANCES => {
+                QueryBalances::decode(frame).map(ClientMessage::QueryBalances)
+            }
+            template::QUERY_POSITIONS => {
+                QueryPositions::decode(frame).map(ClientMessage::QueryPositions)
+            }
             template::CLIENT_HEARTBEAT => {
                 ClientHeartbeat::decode(frame).map(ClientMessage::Heartbeat)
             }
             template::LOGIN => Login::decode(frame).map(ClientMessage::Login),
+            template::LOGIN_WITH_OPTIONS => {
+                LoginWithOptions::decode(frame).map(ClientMessage::LoginWithOptions)
+            }
             template::LOGOUT_REQUEST => {
                 LogoutRequest::decode(frame).map(ClientMessage::LogoutRequest)
             }
@@ -215,6 +234,7 @@ impl ClientMessage {
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         match self {
             ClientMessage::Login(m) => m.encode(buf),
+            ClientMessage::LoginWithOptions(m) => m.encode(buf),
             ClientMessage::Heartbeat(m) => m.encode(buf),
             ClientMessage::LogoutRequest(m) => m.encode(buf),
             ClientMessage::EnterOrder(m) => m.encode(buf),
@@ -228,6 +248,10 @@ impl ClientMessage {
             ClientMessage::AdminApplyFunding(m) => m.encode(buf),
             ClientMessage::AdminLiquidate(m) => m.encode(buf),
             ClientMessage::AdminSetFeeTier(m) => m.encode(buf),
+            ClientMessage::QueryOrder(m) => m.encode(buf),
+            ClientMessage::QueryOpenOrders(m) => m.encode(buf),
+            ClientMessage::QueryBalances(m) => m.encode(buf),
+            ClientMessage::QueryPositions(m) => m.encode(buf),
         }
     }
 
@@ -235,6 +259,7 @@ impl ClientMessage {
     pub fn template_id(&self) -> u16 {
         match self {
             ClientMessage::Login(_) => Login::TEMPLATE_ID,
+            ClientMessage::LoginWithOptions(_) => LoginWithOptions::TEMPLATE_ID,
             ClientMessage::Heartbeat(_) => ClientHeartbeat::TEMPLATE_ID,
             ClientMessage::LogoutRequest(_) => LogoutRequest::TEMPLATE_ID,
             ClientMessage::EnterOrder(_) => EnterOrder::TEMPLATE_ID,
@@ -248,6 +273,10 @@ impl ClientMessage {
             ClientMessage::AdminApplyFunding(_) => AdminApplyFunding::TEMPLATE_ID,
             ClientMessage::AdminLiquidate(_) => AdminLiquidate::TEMPLATE_ID,
             ClientMessage::AdminSetFeeTier(_) => AdminSetFeeTier::TEMPLATE_ID,
+            ClientMessage::QueryOrder(_) => QueryOrder::TEMPLATE_ID,
+            ClientMessage::QueryOpenOrders(_) => QueryOpenOrders::TEMPLATE_ID,
+            ClientMessage::QueryBalances(_) => QueryBalances::TEMPLATE_ID,
+            ClientMessage::QueryPositions(_) => QueryPositions::TEMPLATE_ID,
         }
     }
 }

@@ -6,9 +6,11 @@
 //! the input that produced it (so a replay is byte-identical).
 
 use crate::admin::AdminAccepted;
+use crate::drop_copy::ExecutionCopy;
 use crate::enums::{BalanceReason, CancelReason, Liquidity, RejectReason, RequestKind, Side};
 use crate::error::{DecodeError, EncodeError};
 use crate::header::{schema::ORDER_ENTRY, template, Header};
+use crate::query::{BalanceStatus, OrderStatus, PositionStatus, QueryDone};
 use crate::session::{LoginAccepted, LoginRejected, Logout, ServerHeartbeat, SessionReject};
 
 crate::wire_message! {
@@ -256,6 +258,11 @@ pub enum ServerMessage {
     OrderTriggered(OrderTriggered),
     OrderSlid(OrderSlid),
     OrderRefilled(OrderRefilled),
+    OrderStatus(OrderStatus),
+    BalanceStatus(BalanceStatus),
+    PositionStatus(PositionStatus),
+    QueryDone(QueryDone),
+    ExecutionCopy(ExecutionCopy),
 }
 
 impl ServerMessage {
@@ -276,6 +283,11 @@ impl ServerMessage {
             template::ORDER_TRIGGERED => OrderTriggered::decode(frame).map(S::OrderTriggered),
             template::ORDER_SLID => OrderSlid::decode(frame).map(S::OrderSlid),
             template::ORDER_REFILLED => OrderRefilled::decode(frame).map(S::OrderRefilled),
+            template::ORDER_STATUS => OrderStatus::decode(frame).map(S::OrderStatus),
+            template::BALANCE_STATUS => BalanceStatus::decode(frame).map(S::BalanceStatus),
+            template::POSITION_STATUS => PositionStatus::decode(frame).map(S::PositionStatus),
+            template::QUERY_DONE => QueryDone::decode(frame).map(S::QueryDone),
+            template::EXECUTION_COPY => ExecutionCopy::decode(frame).map(S::ExecutionCopy),
             template::LOGIN_ACCEPTED => LoginAccepted::decode(frame).map(S::LoginAccepted),
             template::LOGIN_REJECTED => LoginRejected::decode(frame).map(S::LoginRejected),
             template::SERVER_HEARTBEAT => ServerHeartbeat::decode(frame).map(S::Heartbeat),
@@ -305,6 +317,11 @@ impl ServerMessage {
             S::OrderTriggered(m) => m.encode(buf),
             S::OrderSlid(m) => m.encode(buf),
             S::OrderRefilled(m) => m.encode(buf),
+            S::OrderStatus(m) => m.encode(buf),
+            S::BalanceStatus(m) => m.encode(buf),
+            S::PositionStatus(m) => m.encode(buf),
+            S::QueryDone(m) => m.encode(buf),
+            S::ExecutionCopy(m) => m.encode(buf),
         }
     }
 
@@ -324,6 +341,11 @@ impl ServerMessage {
             S::OrderTriggered(m) => m.seq,
             S::OrderSlid(m) => m.seq,
             S::OrderRefilled(m) => m.seq,
+            S::OrderStatus(m) => m.seq,
+            S::BalanceStatus(m) => m.seq,
+            S::PositionStatus(m) => m.seq,
+            S::QueryDone(m) => m.seq,
+            S::ExecutionCopy(m) => m.seq,
             _ => 0,
         };
         (seq != 0).then_some(seq)

@@ -36,6 +36,41 @@ crate::wire_message! {
 }
 
 crate::wire_message! {
+    /// Client → server, first message on a connection: a [`Login`] (the same fields at the same
+    /// offsets) with the session's options for this connection.
+    pub struct LoginWithOptions = template template::LOGIN_WITH_OPTIONS, schema ORDER_ENTRY, size 64 {
+        /// Trading account the session belongs to.
+        8 => account: u32,
+        /// Session id (per account); the unit of sequence numbers and replay. Non-zero.
+        12 => session_id: u32 [nonzero],
+        /// Next reply sequence number the client expects: 1 on a fresh session; 0 = no replay,
+        /// start at the current end.
+        16 => requested_next_seq: u64,
+        /// Opaque credential, as in `Login`.
+        24 => token: Token,
+        /// When this connection ends (closed, logged out, heartbeat lapsed), the primary puts a
+        /// cancel of every order the session owns into the log.
+        56 => cancel_on_disconnect: bool,
+        /// A read-only drop-copy session: it receives a copy of every execution report of the
+        /// accounts the accounts file lists for it, and may send no request.
+        57 => drop_copy: bool,
+    }
+    reserved [58..64]
+}
+
+impl LoginWithOptions {
+    /// The plain `Login` part.
+    pub fn login(&self) -> Login {
+        Login {
+            account: self.account,
+            session_id: self.session_id,
+            requested_next_seq: self.requested_next_seq,
+            token: self.token,
+        }
+    }
+}
+
+crate::wire_message! {
     /// Server → client: the login succeeded. Sequenced replies follow, starting at `next_seq`
     /// (a replay first if the client asked for an earlier number than the current end).
     pub struct LoginAccepted = template template::LOGIN_ACCEPTED, schema ORDER_ENTRY, size 24 {

@@ -19,7 +19,7 @@ use tpx_wire::*;
 fn roundtrip(layout: &Layout, bytes: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; 256];
     let n = match (layout.schema_id, layout.template_id) {
-        (schema::ORDER_ENTRY, 1 | 4 | 6 | 16..=26) => {
+        (schema::ORDER_ENTRY, 1 | 4 | 6 | 9 | 16..=31) => {
             let m = ClientMessage::decode(bytes).unwrap_or_else(|e| panic!("{}: {e}", layout.name));
             let n = m.encode(&mut out).unwrap();
             assert_eq!(ClientMessage::decode(&out[..n]), Ok(m));
@@ -227,8 +227,8 @@ fn decode_errors_say_what_and_where() {
         Err(DecodeError::UnsupportedVersion { version: 2 })
     );
     assert_eq!(
-        with(2, 27),
-        Err(DecodeError::UnknownTemplate { template_id: 27 })
+        with(2, 31),
+        Err(DecodeError::UnknownTemplate { template_id: 31 })
     );
     assert_eq!(
         with(2, 32),

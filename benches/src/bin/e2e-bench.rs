@@ -65,6 +65,10 @@ struct Args {
     /// 4 KiB O_DIRECT | O_DSYNC writes measured for the disk floor (`--log durable`).
     #[arg(long, default_value_t = 20_000)]
     disk_samples: usize,
+    /// Also measure queries' cost to the order path: throughput runs alternated without and
+    /// with a `QueryOpenOrders` per session after every N orders (0: none).
+    #[arg(long, default_value_t = 0)]
+    query_every: usize,
     /// Internal: run a node from this config (the bench's child process).
     #[arg(long = "serve-node", hide = true)]
     serve_node: Option<PathBuf>,
@@ -97,6 +101,7 @@ fn main() -> ExitCode {
         log_writer: args.log_writer,
         uring_depth: args.uring_depth,
         disk_samples: args.disk_samples,
+        query_every: args.query_every,
     };
     match run(&opts) {
         Ok(r) => {
@@ -136,6 +141,19 @@ fn main() -> ExitCode {
                     r.log_writer,
                     r.load_avg_1m
                 );
+                if let Some((plain, with, cost)) = r.query_cost() {
+                    for (k, (p, w, q)) in r.query_runs.iter().enumerate() {
+                        println!(
+                            "query  round {}: plain {p:.0} orders/s, with queries {w:.0} orders/s + {q:.0} queries/s",
+                            k + 1
+                        );
+                    }
+                    println!(
+                        "query  every {} orders: plain {plain:.0}, with {with:.0} orders/s (mean); cost {:.2}%",
+                        r.query_every,
+                        cost * 100.0
+                    );
+                }
             }
             ExitCode::SUCCESS
         }

@@ -61,6 +61,8 @@ pub struct SnapshotSettings {
     pub has_peer: bool,
     /// The image the node started from: the thread starts from it too.
     pub start_from: Option<PathBuf>,
+    /// The accounts file: the drop-copy sessions its tables hold, as the gateways' do.
+    pub accounts: std::sync::Arc<crate::gateway::accounts::Accounts>,
 }
 
 /// The running snapshot thread.
@@ -137,6 +139,16 @@ impl NodeCopy {
             dedup: Dedup::default(),
             checks: vec![(0, false); plan.shard_count()],
         })
+    }
+
+    /// Creates the drop-copy sessions in every table, as each gateway does at start
+    /// (`gateway::io::add_drop_copies`), so the images hold their streams too.
+    pub fn with_drop_copies(mut self, accounts: &crate::gateway::accounts::Accounts) -> Self {
+        let n = self.tables.len();
+        for (g, t) in self.tables.iter_mut().enumerate() {
+            let _ = crate::gateway::io::add_drop_copies(t, accounts, g, n);
+        }
+        self
     }
 
     /// The shards' state hashes, by shard.
@@ -238,7 +250,8 @@ fn run(s: &SnapshotSettings, shared: &NodeState, stop: &AtomicBool) -> Result<()
     let mut copy = match &s.start_from {
         Some(p) => NodeCopy::from_image(s, p)?,
         None => NodeCopy::fresh(&s.plan, s.gateways, &s.sessions, &s.routing)?,
-    };
+    }
+    .with_drop_copies(&s.accounts);
     // Temporary files of images a crash interrupted.
     if let Ok(rd) = std::fs::read_dir(&s.dir) {
         for e in rd.flatten() {

@@ -579,6 +579,7 @@ impl Node {
                 checkpoint_every: replication.checkpoint_every,
                 has_peer: replication.peer_addr.is_some(),
                 start_from: restore.image(),
+                accounts: accounts.clone(),
             };
             match crate::appliance::snapshots::Snapshotter::start(
                 settings,

@@ -8,6 +8,10 @@
 //! rate_limit_per_sec = 10000        # sustained messages per second
 //! burst = 1000                      # bucket size (default: rate_limit_per_sec / 10, at least 1)
 //! admin = false                     # may send admin requests (deposits, marks, ...)
+//! cancel_on_disconnect = "off"       # "session": every session of the account is cancel on
+//!                                    # disconnect; "account": a session's end cancels the
+//!                                    # whole account's orders (one mass cancel)
+//! drop_copy_of = []                  # accounts a drop-copy session of this account watches
 //! ```
 //!
 //! A login carries a 32-byte token; the file holds the SHA-256 of those 32 bytes. Text tokens
@@ -20,7 +24,27 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tpx_engine::AccountId;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What the end of a session's connection cancels (`cancel_on_disconnect` in the accounts
+/// file; a `LoginWithOptions` with `cancel_on_disconnect` asks for `Session` on its connection).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CancelOnDisconnect {
+    /// Nothing (unless the login asks for it).
+    #[default]
+    Off,
+    /// Every order the session owns: one `CancelOrder` record each.
+    Session,
+    /// Every order of the account, whichever session placed it: one `MassCancel` record.
+    Account,
+}
+
+impl CancelOnDisconnect {
+    fn is_off(&self) -> bool {
+        *self == CancelOnDisconnect::Off
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountEntry {
     pub id: AccountId,
@@ -35,6 +59,13 @@ pub struct AccountEntry {
     /// tiers); default false.
     #[serde(default)]
     pub admin: bool,
+    /// Cancel on disconnect for every session of the account (default off).
+    #[serde(default, skip_serializing_if = "CancelOnDisconnect::is_off")]
+    pub cancel_on_disconnect: CancelOnDisconnect,
+    /// A drop-copy account: its drop-copy sessions receive the execution reports of these
+    /// accounts (empty: it may not open one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drop_copy_of: Vec<AccountId>,
 }
 
 impl AccountEntry {
@@ -103,6 +134,11 @@ impl Accounts {
 
     pub fn len(&self) -> usize {
         self.by_id.len()
+    }
+
+    /// Every account, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &AccountEntry> + '_ {
+        self.by_id.values().map(|(a, _)| a)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -190,6 +226,7 @@ pub fn demo_accounts_file(accounts: &[DemoAccount], rate_limit_per_sec: u32) -> 
                 rate_limit_per_sec,
                 burst: Some(rate_limit_per_sec.max(1)),
                 admin: a.admin,
+                ..AccountEntry::default()
             })
             .collect(),
     }
@@ -242,6 +279,7 @@ mod tests {
                 rate_limit_per_sec: 1,
                 burst: None,
                 admin: false,
+                ..AccountEntry::default()
             }],
         };
         assert!(Accounts::from_file(file).is_err());

@@ -26,7 +26,7 @@ use tpx_wire::session::{
 
 use crate::gateway::accounts::Accounts;
 use crate::gateway::merge::ReportMerge;
-use crate::gateway::session::{ConnId, Outbox, SessionTable};
+use crate::gateway::session::{ConnId, LoginOptions, Outbox, SessionTable};
 use crate::msg::{home_gateway, Report, Request};
 use crate::runtime::doorbell::Doorbell;
 use crate::runtime::ring::{Consumer, Producer};
@@ -36,6 +36,7 @@ use crate::runtime::ring::{Consumer, Producer};
 pub struct Handoff {
     pub stream: TcpStream,
     pub login: Login,
+    pub options: LoginOptions,
     /// Bytes the client sent after its login, already read.
     pub rest: Vec<u8>,
     pub opened_ns: u64,
@@ -141,6 +142,8 @@ pub struct GatewayCounters {
     pub login_rejects: u64,
     pub session_rejects: u64,
     pub unroutable_reports: u64,
+    /// Connections whose end put cancels into the log (cancel on disconnect).
+    pub cancels_on_disconnect: u64,
 }
 
 /// One core's gateway.
@@ -176,6 +179,90 @@ pub struct Gateway {
     merge: ReportMerge,
     /// Every reply of every record at or below this seq is in the sessions' journals.
     complete_seq: u64,
+    /// Cancels on disconnect not yet on the sequencer's ring (it was full), in order.
+    cancels: std::collections::VecDeque<Request>,
+    /// Scratch for [`SessionTable::cancels_on_disconnect`].
+    cancel_scratch: Vec<Request>,
+    /// Shutting down: a connection's end cancels nothing.
+    stopping: bool,
+    /// Whether this node served logins at the last timer tick (`cancel_absent_sessions`).
+    was_serving: bool,
+    /// When the sessions absent since the node began serving get their cancels.
+    absent_deadline_ns: Option<u64>,
+    /// When this node last began serving logins (the gateway clock).
+    serving_since_ns: u64,
+}
+
+/// Creates the drop-copy sessions of the drop-copy accounts homed on gateway `index` of
+/// `gateways` (the same on every node, and in the snapshot thread's copy of the tables, so
+/// their streams are a function of the log). A watched account homed on another gateway cannot
+/// be copied here: the returned lines say so (the gateway prints them at start).
+pub fn add_drop_copies(
+    sessions: &mut SessionTable,
+    accounts: &Accounts,
+    index: usize,
+    gateways: usize,
+) -> Vec<String> {
+    let mut said = Vec::new();
+    let mut dc: Vec<_> = accounts
+        .iter()
+        .filter(|a| !a.drop_copy_of.is_empty() && home_gateway(a.id, gateways) == index)
+        .collect();
+    dc.sort_by_key(|a| a.id);
+    for a in dc {
+        let (here, elsewhere): (Vec<u32>, Vec<u32>) = a
+            .drop_copy_of
+            .iter()
+            .partition(|&&w| home_gateway(w, gateways) == index);
+        if !elsewhere.is_empty() {
+            said.push(format!(
+                "tpx node: DROPCOPY account {} cannot copy accounts {elsewhere:?} (another gateway core's; give them the same account % {gateways})",
+                a.id
+            ));
+        }
+        if sessions.add_drop_copy(a.id, &here).is_none() {
+            said.push(format!(
+                "tpx node: DROPCOPY account {}: no room for its session (max_sessions)",
+                a.id
+            ));
+        }
+    }
+    said
+}
+
+/// The request kind and id an `OrderRejected` of `msg` names (a replace's new id, a query's or
+/// an admin request's request id, 0 for a mass cancel); `None`: not a request.
+fn request_subject(msg: &ClientMessage) -> Option<(RequestKind, u64)> {
+    Some(match msg {
+        ClientMessage::EnterOrder(m) => (RequestKind::EnterOrder, m.cl_ord_id),
+        ClientMessage::EnterOrderExt(m) => (RequestKind::EnterOrderExt, m.cl_ord_id),
+        ClientMessage::ReplaceOrder(m) => (RequestKind::ReplaceOrder, m.new_cl_ord_id),
+        ClientMessage::CancelOrder(m) => (RequestKind::CancelOrder, m.cl_ord_id),
+        ClientMessage::MassCancel(_) => (RequestKind::MassCancel, 0),
+        other => {
+            if let Some((id, _, k)) = crate::gateway::session::query_of(other) {
+                (k, id)
+            } else {
+                let (input, id, _) = crate::gateway::session::admin_input(other)?;
+                (crate::msg::admin_kind(&input)?, id)
+            }
+        }
+    })
+}
+
+/// The session options a login message asks for (`None`: not a login).
+fn login_of(msg: &ClientMessage) -> Option<(Login, LoginOptions)> {
+    match msg {
+        ClientMessage::Login(l) => Some((*l, LoginOptions::default())),
+        ClientMessage::LoginWithOptions(l) => Some((
+            l.login(),
+            LoginOptions {
+                cancel_on_disconnect: l.cancel_on_disconnect,
+                drop_copy: l.drop_copy,
+            },
+        )),
+        _ => None,
+    }
 }
 
 /// The `cl_ord_id` an `OrderRejected(NotLoggedIn)` names: the request's (a replace's new id, 0
@@ -185,7 +272,7 @@ fn not_logged_in_subject(msg: &ClientMessage) -> u64 {
         ClientMessage::EnterOrder(m) => m.cl_ord_id,
         ClientMessage::CancelOrder(m) => m.cl_ord_id,
         ClientMessage::ReplaceOrder(m) => m.new_cl_ord_id,
-        _ => 0,
+        other => crate::gateway::session::query_of(other).map_or(0, |(id, _, _)| id),
     }
 }
 
@@ -206,6 +293,10 @@ impl Gateway {
         heartbeat_interval_ms: u32,
     ) -> io::Result<Gateway> {
         listener.set_nonblocking(true)?;
+        let mut sessions = sessions;
+        for line in add_drop_copies(&mut sessions, &accounts, index, inboxes.len()) {
+            println!("{line}");
+        }
         Ok(Gateway {
             index,
             listener,
@@ -229,6 +320,12 @@ impl Gateway {
             rx_tsc: 0,
             merge: ReportMerge::default(),
             complete_seq: 0,
+            cancels: std::collections::VecDeque::new(),
+            cancel_scratch: Vec::new(),
+            stopping: false,
+            was_serving: false,
+            absent_deadline_ns: None,
+            serving_since_ns: 0,
         })
     }
 
@@ -329,10 +426,42 @@ impl Gateway {
     fn close(&mut self, id: u32) {
         if let Some(c) = self.conns[id as usize].take() {
             if let ConnState::Active { slot } = c.state {
+                if !self.stopping
+                    && self.sessions.session(slot).conn == Some(id)
+                    && self
+                        .sessions
+                        .cancels_on_disconnect(slot, &mut self.cancel_scratch)
+                        > 0
+                {
+                    self.cancels.extend(self.cancel_scratch.drain(..));
+                    self.counters.cancels_on_disconnect += 1;
+                }
                 self.sessions.disconnect(slot, id);
             }
             self.free.push(id);
         }
+    }
+
+    /// Offers the queued cancels on disconnect to the sequencer, in order, as far as its ring
+    /// takes them (the rest wait for the next cycle). Returns how many went.
+    fn push_cancels(&mut self) -> usize {
+        let mut n = 0;
+        while let Some(&r) = self.cancels.front() {
+            if self.to_sequencer.try_push(r).is_err() {
+                break;
+            }
+            self.cancels.pop_front();
+            n += 1;
+        }
+        if n > 0 {
+            self.forwarded = true;
+        }
+        n
+    }
+
+    /// Cancels on disconnect made and not yet on the sequencer's ring.
+    pub fn cancels_queued(&self) -> usize {
+        self.cancels.len()
     }
 
     /// Accepts pending connections and takes handed-off ones. Returns the work done. The
@@ -361,7 +490,7 @@ impl Gateway {
         for h in self.inbox.take() {
             work += 1;
             if let Some(id) = self.add_conn(h.stream, h.opened_ns) {
-                self.on_login(id, &h.login, now_ns);
+                self.on_login(id, &h.login, h.options, now_ns);
                 if let Some(c) = self.conns[id as usize].as_mut() {
                     c.rbuf.extend(&h.rest);
                 }
@@ -372,18 +501,56 @@ impl Gateway {
         work
     }
 
-    fn on_login(&mut self, id: u32, login: &Login, now_ns: u64) {
-        // A node serves logins as primary once the replies of everything it applied before
-        // (its replayed log, a standby's records) are in the journals.
-        let active = self.shared.as_ref().is_none_or(|s| {
+    /// Whether this node serves logins: as primary, once the replies of everything it applied
+    /// before (its replayed log, a standby's records) are in the journals.
+    fn serving(&self) -> bool {
+        self.shared.as_ref().is_none_or(|s| {
             s.active.load(std::sync::atomic::Ordering::Acquire)
                 && self.complete_seq
                     >= s.marks
                         .login_floor
                         .load(std::sync::atomic::Ordering::Acquire)
-        });
+        })
+    }
+
+    /// Cancel on disconnect across a takeover or a restart: one heartbeat timeout after this
+    /// node starts serving logins, the sessions of accounts with `cancel_on_disconnect` in
+    /// the accounts file that have not logged in here get their cancels, as if their
+    /// connections had ended (a login's own option is not known here: it was the old
+    /// process's).
+    fn cancel_absent_sessions(&mut self, now_ns: u64) {
+        let serving = self.serving();
+        if serving && !self.was_serving {
+            self.serving_since_ns = now_ns;
+            self.absent_deadline_ns =
+                Some(now_ns.saturating_add(self.settings.heartbeat_timeout_ns));
+        }
+        self.was_serving = serving;
+        match self.absent_deadline_ns {
+            Some(t) if now_ns >= t && serving => {
+                self.absent_deadline_ns = None;
+                let n = self.sessions.cancels_for_absent(
+                    &self.accounts,
+                    self.serving_since_ns,
+                    &mut self.cancel_scratch,
+                );
+                if n > 0 {
+                    println!(
+                        "tpx node: CANCELONDISCONNECT {n} cancels for sessions absent since this node began serving"
+                    );
+                    self.cancels.extend(self.cancel_scratch.drain(..));
+                    self.push_cancels();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_login(&mut self, id: u32, login: &Login, options: LoginOptions, now_ns: u64) {
+        let active = self.serving();
         let result = if active {
-            self.sessions.login(&self.accounts, login, id, now_ns)
+            self.sessions
+                .login_with(&self.accounts, login, options, id, now_ns)
         } else {
             Err(tpx_wire::enums::LoginRejectReason::NotPrimary)
         };
@@ -418,6 +585,9 @@ impl Gateway {
     /// Reads every connection and handles its complete frames. Returns the work done.
     pub fn read_all(&mut self, now_ns: u64, unix_ns: u64) -> usize {
         let mut work = 0;
+        if !self.cancels.is_empty() {
+            work += self.push_cancels();
+        }
         for id in 0..self.conns.len() as u32 {
             let Some(c) = self.conns[id as usize].as_mut() else {
                 continue;
@@ -513,10 +683,10 @@ impl Gateway {
 
     fn on_frame_before_login(&mut self, id: u32, msg: ClientMessage, now_ns: u64) {
         let gateways = self.inboxes.len();
-        if let ClientMessage::Login(login) = msg {
+        if let Some((login, options)) = login_of(&msg) {
             let home = home_gateway(login.account, gateways);
             if home == self.index {
-                return self.on_login(id, &login, now_ns);
+                return self.on_login(id, &login, options, now_ns);
             }
             // Hand the socket and what follows the login to the home core.
             let Some(mut c) = self.conns[id as usize].take() else {
@@ -530,6 +700,7 @@ impl Gateway {
             self.inboxes[home].push(Handoff {
                 stream: c.stream,
                 login,
+                options,
                 rest,
                 opened_ns: c.opened_ns,
             });
@@ -540,6 +711,7 @@ impl Gateway {
         let c = self.conns[id as usize].as_mut().expect("live connection");
         match msg {
             ClientMessage::Login(_)
+            | ClientMessage::LoginWithOptions(_)
             | ClientMessage::Heartbeat(_)
             | ClientMessage::LogoutRequest(_) => c.closing = true,
             other => {
@@ -548,7 +720,8 @@ impl Gateway {
                     ClientMessage::CancelOrder(_) => RequestKind::CancelOrder,
                     ClientMessage::MassCancel(_) => RequestKind::MassCancel,
                     ClientMessage::EnterOrderExt(_) => RequestKind::EnterOrderExt,
-                    _ => RequestKind::EnterOrder,
+                    other => crate::gateway::session::query_of(&other)
+                        .map_or(RequestKind::EnterOrder, |(_, _, k)| k),
                 };
                 c.queue(&ServerMessage::OrderRejected(OrderRejected {
                     seq: 0,
@@ -570,12 +743,25 @@ impl Gateway {
             forwarded,
             tracer,
             rx_tsc,
+            shared,
+            cancels,
             ..
         } = self;
         let mut out = Conns { conns };
+        // Cancels on disconnect still waiting for the ring go first: a request is refused
+        // (`Backpressure`) until they are on it, so none overtakes them into the log.
+        let cancels_waiting = !cancels.is_empty();
+        if sessions.session(slot).drop_copy {
+            // Read-only: every request is refused; heartbeats and logout go on below.
+            if let Some((request, id)) = request_subject(&msg) {
+                let reason = RejectReason::NotAuthorized;
+                sessions.reject(slot, unix_ns, id, reason, request, &mut out);
+                return;
+            }
+        }
         let fwd = |mut r: Request| {
             r.stamps.rx = *rx_tsc;
-            let ok = to_sequencer.try_push(r).is_ok();
+            let ok = !cancels_waiting && to_sequencer.try_push(r).is_ok();
             *forwarded |= ok;
             if let (true, Some(t)) = (ok, tracer.as_mut()) {
                 t.on_request();
@@ -599,6 +785,18 @@ impl Gateway {
                 sessions.on_mass_cancel(slot, &m, now_ns, unix_ns, &mut out, fwd)
             }
             ClientMessage::Heartbeat(_) => {}
+            ClientMessage::QueryOrder(_)
+            | ClientMessage::QueryOpenOrders(_)
+            | ClientMessage::QueryBalances(_)
+            | ClientMessage::QueryPositions(_) => {
+                let inboxes = shared.as_ref().map(|s| &s.queries);
+                let ask = |shard: u16, q| {
+                    inboxes
+                        .and_then(|i| i.get(usize::from(shard)))
+                        .is_some_and(|i| i.push(q))
+                };
+                sessions.on_query(slot, &msg, now_ns, unix_ns, &mut out, ask)
+            }
             ClientMessage::AdminDeposit(_)
             | ClientMessage::AdminWithdraw(_)
             | ClientMessage::AdminSetMarkPrice(_)
@@ -614,7 +812,7 @@ impl Gateway {
                 }));
                 c.closing = true;
             }
-            ClientMessage::Login(_) => {
+            ClientMessage::Login(_) | ClientMessage::LoginWithOptions(_) => {
                 let c = conns[id as usize].as_mut().expect("live connection");
                 c.queue(&ServerMessage::Logout(Logout {
                     reason: LogoutReason::ProtocolViolation,
@@ -688,9 +886,23 @@ impl Gateway {
             return;
         }
         self.last_timer_ns = now_ns;
+        self.cancel_absent_sessions(now_ns);
         let s = self.settings.clone();
         for c in self.conns.iter_mut().flatten() {
-            if c.closing || c.dead {
+            if c.dead {
+                continue;
+            }
+            if c.closing {
+                // Ending, but its last bytes cannot be written (the peer reads nothing): dropped
+                // once the peer has been silent a heartbeat interval past the timeout, so the
+                // session ends (and cancels on disconnect) instead of waiting for TCP to give up.
+                let silent_ns = now_ns.saturating_sub(c.last_rx_ns);
+                if silent_ns
+                    > s.heartbeat_timeout_ns
+                        .saturating_add(s.heartbeat_interval_ns)
+                {
+                    c.dead = true;
+                }
                 continue;
             }
             match c.state {
@@ -750,6 +962,13 @@ impl Gateway {
                 self.close(id);
             }
         }
+        if !self.cancels.is_empty() && self.push_cancels() > 0 {
+            work += 1;
+            self.forwarded = false;
+            if let Some(b) = &self.wake_sequencer {
+                b.ring();
+            }
+        }
         if let Some(t) = self.tracer.as_mut() {
             t.on_flushed(work as u64);
         }
@@ -758,6 +977,7 @@ impl Gateway {
 
     /// Says goodbye to every connection (`Logout(AdminShutdown)`), best effort.
     pub fn shutdown(&mut self, now_ns: u64) {
+        self.stopping = true;
         for c in self.conns.iter_mut().flatten() {
             if matches!(c.state, ConnState::Active { .. }) && !c.closing {
                 c.queue(&ServerMessage::Logout(Logout {

@@ -133,6 +133,8 @@ pub struct NodeState {
     pub peer_durable_seq: AtomicU64,
     /// Node snapshots (`[snapshots]`, `appliance/snapshots.rs`).
     pub snapshots: SnapshotStats,
+    /// By shard id: the sessions' queries waiting for the shard (never logged).
+    pub queries: Vec<crate::msg::QueryInbox>,
 }
 
 /// Node snapshots, for `tpx stat` and Prometheus.
@@ -204,6 +206,7 @@ impl NodeState {
             checkpoints: Checkpoints::default(),
             peer_durable_seq: AtomicU64::new(0),
             snapshots: SnapshotStats::default(),
+            queries: Vec::new(),
         }
     }
 
@@ -234,6 +237,7 @@ impl NodeState {
         self.marks = Watermarks::new(shards);
         self.shard_expiry_ns = (0..shards).map(|_| AtomicU64::new(u64::MAX)).collect();
         self.checkpoints.published = (0..shards).map(|_| std::sync::Mutex::new((0, 0))).collect();
+        self.queries = (0..shards).map(|_| Default::default()).collect();
         self
     }
 

@@ -535,6 +535,11 @@ impl Shard {
         self
     }
 
+    /// What the shard ORs into the engine's order and trade ids.
+    pub fn order_id_base(&self) -> u64 {
+        self.order_id_base
+    }
+
     pub fn has_md(&self) -> bool {
         self.md.is_some()
     }

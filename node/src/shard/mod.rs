@@ -4,6 +4,7 @@ pub mod apply;
 pub mod checkpoint;
 pub mod md;
 pub mod plan;
+pub mod query;
 pub mod replay;
 pub mod snapshot;
 pub mod stage;

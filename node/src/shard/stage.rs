@@ -35,6 +35,8 @@ pub struct ShardStage {
     unpublished: Option<u64>,
     /// Replica checkpoints (`shard/checkpoint.rs`).
     checks: ShardCheckpoints,
+    /// The queries taken from the inbox this cycle (`shard/query.rs`; kept for its capacity).
+    queries: Vec<crate::msg::Query>,
 }
 
 impl ShardStage {
@@ -60,6 +62,7 @@ impl ShardStage {
             pushed: vec![false; outputs.len()],
             unpublished: None,
             checks: ShardCheckpoints::new(shard.id),
+            queries: Vec::new(),
             spill: outputs.iter().map(|_| VecDeque::new()).collect(),
             dirty: vec![false; tops.len()],
             tops,
@@ -155,7 +158,7 @@ impl ShardStage {
             self.shard.md_set_active(active);
         }
         let gateways = self.outputs.len();
-        let mut n = 0;
+        let mut n = self.answer_queries();
         let mut fills = 0u64;
         while n < BATCH {
             let Some(e) = self.input.try_pop() else {
@@ -226,6 +229,60 @@ impl ShardStage {
             }
         }
         n + moved + md
+    }
+
+    /// Answers the sessions' queries waiting for this shard (`shard/query.rs`) from its state
+    /// after every record applied so far; the answers take the reports' way to the gateways.
+    fn answer_queries(&mut self) -> usize {
+        let id = usize::from(self.shard.id);
+        if let Some(inbox) = self.shared.queries.get(id) {
+            inbox.take_into(&mut self.queries);
+        }
+        if self.queries.is_empty() {
+            return 0;
+        }
+        // Through what this shard's state reflects the log: every record it was given up to
+        // `applied`, and when it has applied all it was given, every record fed (none of those
+        // after `applied` concern it).
+        let marks = &self.shared.marks;
+        let fed = marks.fed.load(Ordering::Acquire);
+        let pushed = marks
+            .pushed
+            .get(id)
+            .map_or(0, |m| m.load(Ordering::Acquire));
+        let applied = marks
+            .applied
+            .get(id)
+            .map_or(0, |m| m.load(Ordering::Acquire));
+        let as_of = if applied >= pushed {
+            fed.max(applied)
+        } else {
+            applied
+        };
+        let gateways = self.outputs.len();
+        let n = self.queries.len();
+        let ShardStage {
+            shard,
+            outputs,
+            spill,
+            pushed,
+            queries,
+            ..
+        } = self;
+        for q in queries.drain(..) {
+            crate::shard::query::answer(shard, &q, as_of, |r| {
+                let g = home_gateway(r.account, gateways);
+                if spill[g].is_empty() {
+                    match outputs[g].try_push(r) {
+                        Ok(()) => pushed[g] = true,
+                        Err(r) => spill[g].push_back(r),
+                    }
+                } else {
+                    spill[g].push_back(r);
+                }
+            });
+        }
+        n
     }
 
     fn publish_tops(&mut self) {

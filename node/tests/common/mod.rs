@@ -28,6 +28,7 @@ pub fn accounts() -> Accounts {
             rate_limit_per_sec: 100_000,
             burst: Some(100_000),
             admin: false,
+            ..AccountEntry::default()
         })
         .collect();
     account.push(AccountEntry {
@@ -37,6 +38,7 @@ pub fn accounts() -> Accounts {
         rate_limit_per_sec: 5,
         burst: Some(5),
         admin: false,
+        ..AccountEntry::default()
     });
     Accounts::from_file(AccountsFile { account }).unwrap()
 }

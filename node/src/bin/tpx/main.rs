@@ -13,6 +13,8 @@
 //! - `tpx admin <deposit|withdraw|mark|funding|liquidate|fee-tier> --connect ADDR --account-id ID
 //!   --token-file F --request-id N ...`: one admin request (risk input) over an admin session;
 //!   prints the answer.
+//! - `tpx query <order|open|balances|positions> --connect ADDR --account-id ID --token-file F`:
+//!   an account's order status, open orders, balances or positions, from the node's state.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +32,7 @@ mod admin;
 mod demo;
 mod demo_feed;
 mod funding;
+mod query;
 mod replay;
 mod stat;
 mod up;
@@ -135,6 +138,9 @@ enum Cmd {
         #[arg(long, global = true, default_value_t = 5)]
         timeout: u64,
     },
+    /// Ask a node about an account: an order's status, its open orders, balances or positions
+    /// (answered from the node's state; nothing is logged).
+    Query(crate::query::QueryArgs),
     /// Replay a node's input log through the shards its config describes; print the last seq,
     /// the fills and each shard's state hash (equal on two nodes whose logs agree).
     Replay {
@@ -357,6 +363,7 @@ fn main() -> ExitCode {
             no_risk,
         })
         .map(|()| 0),
+        Cmd::Query(args) => crate::query::run(&args),
         Cmd::Admin {
             action,
             connect,

@@ -23,19 +23,24 @@ use tpx_wire::session::Login;
 
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::gateway::accounts::Accounts;
+use crate::gateway::accounts::{Accounts, CancelOnDisconnect};
 use crate::gateway::journal::{Journal, ReplayError};
 use crate::gateway::routing::Routing;
 use crate::gateway::throttle::Throttle;
 use crate::msg::NO_SESSION;
 
+mod cancel_on_disconnect;
+mod drop_copy;
 mod image;
 mod owners;
+mod queries;
 mod replies;
 mod requests;
 #[cfg(test)]
 mod tests;
 
+pub use drop_copy::DROP_COPY_SESSION_ID;
+pub use queries::query_of;
 pub use requests::{admin_input, AdminTarget};
 
 /// The largest reply (`OrderExecuted`, 88 bytes) rounded up: the journal's slot size.
@@ -91,6 +96,13 @@ pub struct Session {
     /// A login on this node set the throttle and the admin flag from the accounts file (a
     /// session created from the log has neither until then).
     authenticated: bool,
+    /// What the end of the current connection cancels (set at each login: the login's option
+    /// or the account's setting, whichever reaches further).
+    pub cancel_on_disconnect: CancelOnDisconnect,
+    /// A read-only drop-copy session (`drop_copy.rs`): it gets copies, may send no request.
+    pub drop_copy: bool,
+    /// The gateway clock's time of the last login to this session on this node (`None`: none).
+    pub last_login_ns: Option<u64>,
 }
 
 impl Session {
@@ -105,6 +117,9 @@ impl Session {
             pending_mass: Vec::new(),
             admin: false,
             authenticated: false,
+            cancel_on_disconnect: CancelOnDisconnect::Off,
+            drop_copy: false,
+            last_login_ns: None,
         }
     }
 }
@@ -125,6 +140,15 @@ struct Owner {
 /// a record of a log written before records named their session): its reports go to no one,
 /// and no session may cancel or replace it by `cl_ord_id` (mass cancel reaches it).
 const ORPHAN: u32 = NO_SESSION;
+
+/// What a `LoginWithOptions` asked for (a plain `Login`: nothing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoginOptions {
+    /// Cancel the session's orders when this connection ends.
+    pub cancel_on_disconnect: bool,
+    /// A read-only drop-copy session.
+    pub drop_copy: bool,
+}
 
 /// A successful login.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,6 +184,10 @@ pub struct SessionTable {
     /// account's connected session for unsolicited reports reads these, not every session.
     by_account: HashMap<AccountId, Vec<u32>>,
     owners: HashMap<(AccountId, ClientOrderId), Owner>,
+    /// Watched account → the drop-copy sessions copying its reports (`drop_copy.rs`).
+    copies: HashMap<AccountId, Vec<u32>>,
+    /// Queries asked of the shards and not yet ended, by tag (`queries.rs`).
+    queries: HashMap<u32, queries::PendingQuery>,
     next_tag: u32,
     pub counters: SessionCounters,
 }
@@ -221,6 +249,8 @@ impl SessionTable {
             by_key: HashMap::default(),
             by_account: HashMap::default(),
             owners: HashMap::default(),
+            queries: HashMap::default(),
+            copies: HashMap::default(),
             next_tag: 1,
             counters: SessionCounters::default(),
         }
@@ -253,13 +283,35 @@ impl SessionTable {
         conn: ConnId,
         now_ns: u64,
     ) -> Result<LoginOk, LoginRejectReason> {
+        self.login_with(accounts, login, LoginOptions::default(), conn, now_ns)
+    }
+
+    /// [`SessionTable::login`] with the options of a `LoginWithOptions`.
+    pub fn login_with(
+        &mut self,
+        accounts: &Accounts,
+        login: &Login,
+        options: LoginOptions,
+        conn: ConnId,
+        now_ns: u64,
+    ) -> Result<LoginOk, LoginRejectReason> {
         let token: &Token = &login.token;
         let entry = accounts
             .authenticate(login.account, &token.0)
             .map_err(|_| LoginRejectReason::NotAuthorized)?;
+        // A drop-copy account logs in only to its drop-copy session, and says so; no other
+        // account may ask for one.
+        let drop_copy_account = !entry.drop_copy_of.is_empty();
+        if options.drop_copy != drop_copy_account
+            || (drop_copy_account && login.session_id != DROP_COPY_SESSION_ID)
+        {
+            return Err(LoginRejectReason::NotAuthorized);
+        }
         let key = (login.account, login.session_id);
         let slot = match self.by_key.get(&key) {
             Some(&s) => s,
+            // A drop-copy account's session is made at start, never by a login.
+            None if drop_copy_account => return Err(LoginRejectReason::NotAuthorized),
             None => {
                 if login.requested_next_seq > 1 {
                     return Err(LoginRejectReason::SequenceAhead);
@@ -288,6 +340,11 @@ impl SessionTable {
                 })?
         };
         s.conn = Some(conn);
+        s.last_login_ns = Some(now_ns);
+        s.cancel_on_disconnect = match entry.cancel_on_disconnect {
+            CancelOnDisconnect::Off if options.cancel_on_disconnect => CancelOnDisconnect::Session,
+            setting => setting,
+        };
         Ok(LoginOk { slot, replay })
     }
 

@@ -29,6 +29,9 @@ impl SessionTable {
         if r.seq == UNSEQUENCED {
             return self.on_unsequenced(r, outbox);
         }
+        if !self.copies.is_empty() {
+            self.copy_report(r, outbox);
+        }
         let account = r.account;
         let ts = r.ts_ns;
         let (slot, msg) = match r.kind {
@@ -230,6 +233,11 @@ impl SessionTable {
                     }),
                 )
             }
+            // Query answers are unsequenced (`on_unsequenced`); one with a seq is not one.
+            ReportKind::QueryOrder { .. }
+            | ReportKind::QueryBalance { .. }
+            | ReportKind::QueryPosition { .. }
+            | ReportKind::QueryDone { .. } => return false,
             ReportKind::BalanceUpdate {
                 delta,
                 available,
@@ -307,6 +315,9 @@ impl SessionTable {
     /// The sequencing stage's own answer to a request that is not (known to be) in the log:
     /// `seq` 0, to the session's connection only.
     fn on_unsequenced(&mut self, r: &Report, outbox: &mut impl Outbox) -> bool {
+        if let Some(known) = self.on_query_answer(r, outbox) {
+            return known;
+        }
         let ReportKind::Rejected {
             cl_ord_id,
             reason,

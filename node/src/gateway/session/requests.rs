@@ -104,7 +104,8 @@ impl SessionTable {
         Ok(())
     }
 
-    pub(super) fn reject(
+    /// An unsequenced `OrderRejected` to session `slot`'s connection.
+    pub fn reject(
         &mut self,
         slot: u32,
         unix_ns: u64,

@@ -1,11 +1,12 @@
 use super::*;
-use crate::gateway::accounts::{demo_accounts, demo_accounts_file};
+use crate::gateway::accounts::{demo_accounts, demo_accounts_file, CancelOnDisconnect};
 use crate::gateway::routing::Routing;
 use crate::msg::Sequenced;
 use crate::msg::{Report, ReportKind, Request, ALL_SHARDS};
 use crate::shard::apply::Shard;
 use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
 use tpx_wire::log_record::Input;
+use tpx_wire::order_entry::ClientMessage;
 use tpx_wire::order_entry::{CancelOrder, EnterOrder, MassCancel, ReplaceOrder};
 
 fn accounts() -> Accounts {
@@ -457,4 +458,127 @@ fn the_stages_answers_are_unsequenced_and_release_the_pending_id() {
     );
     assert_eq!(t.tracked_orders(), 0);
     assert_eq!(t.next_seq(s), 1, "nothing numbered");
+}
+
+#[test]
+fn cancel_on_disconnect_covers_the_sessions_orders_only() {
+    let mut f = demo_accounts_file(&demo_accounts(3), 1_000);
+    f.account[1].cancel_on_disconnect = CancelOnDisconnect::Account;
+    let a = Accounts::from_file(f).unwrap();
+    let mut t = table();
+    let mut sh = shard();
+    let cod = LoginOptions {
+        cancel_on_disconnect: true,
+        drop_copy: false,
+    };
+    let s1 = t.login_with(&a, &login(1, 1, 1), cod, 10, 0).unwrap().slot;
+    let s2 = t.login(&a, &login(1, 2, 1), 11, 0).unwrap().slot;
+    let (mut out, mut reqs) = (Vec::new(), Vec::new());
+    for (slot, cl) in [(s1, 1), (s2, 2), (s1, 3)] {
+        t.on_enter_order(
+            slot,
+            &order(cl, Side::Buy, 40_000, 1),
+            0,
+            0,
+            &mut out,
+            |r| {
+                reqs.push(r);
+                true
+            },
+        );
+    }
+    pump(&mut t, &mut sh, &mut reqs, &mut out);
+    // One more in flight (forwarded, not yet answered): its cancel follows it.
+    t.on_enter_order(s1, &order(4, Side::Buy, 40_000, 1), 0, 0, &mut out, |r| {
+        reqs.push(r);
+        true
+    });
+    let mut cancels = Vec::new();
+    assert_eq!(t.cancels_on_disconnect(s1, &mut cancels), 3);
+    let ids: Vec<(u32, u64)> = cancels
+        .iter()
+        .map(|r| match r.input {
+            Input::CancelOrder(c) => (r.session, c.cl_ord_id),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(ids, vec![(1, 1), (1, 3), (1, 4)]);
+    // Session 2 asked for nothing.
+    assert_eq!(t.cancels_on_disconnect(s2, &mut Vec::new()), 0);
+    // Account 2's setting: one mass cancel of every instrument, as the session's request.
+    let s3 = t.login(&a, &login(2, 5, 1), 12, 0).unwrap().slot;
+    let mut mass = Vec::new();
+    assert_eq!(t.cancels_on_disconnect(s3, &mut mass), 1);
+    assert_eq!(
+        (mass[0].shard, mass[0].session, mass[0].account),
+        (ALL_SHARDS, 5, 2)
+    );
+    assert!(matches!(
+        mass[0].input,
+        Input::MassCancel(MassCancel { instrument: None })
+    ));
+}
+
+#[test]
+fn a_query_ends_once_every_shard_asked_has_answered() {
+    let a = accounts();
+    let mut t = SessionTable::new(
+        SessionSettings {
+            heartbeat_interval_ms: 1000,
+            journal_capacity: 8,
+            max_sessions: 4,
+        },
+        Routing::new(&[(1, 0), (2, 1)], 2),
+    );
+    let s = t.login(&a, &login(1, 1, 1), 10, 0).unwrap().slot;
+    let mut out = Vec::new();
+    let mut asked = Vec::new();
+    let q = ClientMessage::QueryOpenOrders(tpx_wire::query::QueryOpenOrders {
+        request_id: 77,
+        instrument: None,
+    });
+    t.on_query(s, &q, 0, 0, &mut out, |shard, q| {
+        asked.push((shard, q));
+        true
+    });
+    assert_eq!(asked.iter().map(|a| a.0).collect::<Vec<_>>(), vec![0, 1]);
+    let tag = asked[0].1.tag;
+    let rep = |kind| Report {
+        account: 1,
+        session: 1,
+        seq: crate::msg::UNSEQUENCED,
+        ts_ns: 0,
+        kind,
+        stamps: Default::default(),
+    };
+    let order = ReportKind::QueryOrder {
+        tag,
+        cl_ord_id: 5,
+        order_id: 9,
+        instrument: 2,
+        side: Side::Sell,
+        price: 3,
+        leaves_qty: 4,
+    };
+    assert!(t.on_report(&rep(order), &mut out));
+    let done = |as_of_seq, count| ReportKind::QueryDone {
+        tag,
+        count,
+        as_of_seq,
+    };
+    assert!(t.on_report(&rep(done(12, 1)), &mut out));
+    assert_eq!(out.len(), 1, "no end before the second shard's");
+    assert!(t.on_report(&rep(done(10, 0)), &mut out));
+    let got = decode(&out);
+    match (&got[0].1, &got[1].1) {
+        (ServerMessage::OrderStatus(o), ServerMessage::QueryDone(d)) => {
+            assert_eq!((o.seq, o.request_id, o.cl_ord_id), (0, 77, 5));
+            assert_eq!((d.seq, d.request_id, d.count, d.as_of_seq), (0, 77, 1, 10));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Unsequenced: nothing journaled.
+    assert_eq!(t.next_seq(s), 1);
+    // A late answer of an ended query is not delivered.
+    assert!(!t.on_report(&rep(done(13, 0)), &mut out));
 }
