@@ -214,6 +214,14 @@ impl Witness {
                         (self.must_have_term, self.must_have_seq) = (last_term, last_seq);
                     }
                     self.holder_floor_is_its_disk = cold;
+                } else if self.holder == 0 {
+                    // The first grant of a witness that never granted a term: its holder
+                    // inherits nothing anyone acknowledged (every acknowledgement needs a term
+                    // from this witness), so its disk, which holds what it acknowledges, is its
+                    // floor, and it may come back after a restart with a log that never reached
+                    // its term (a primary of an empty log writes no `TermStart`: a single node
+                    // restarted before its first request was refused forever).
+                    self.holder_floor_is_its_disk = true;
                 }
                 if !live {
                     // The new holder names its own standby once it counts one.

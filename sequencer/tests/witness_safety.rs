@@ -603,3 +603,47 @@ fn a_restarted_standby_never_wins_without_what_its_receipt_acknowledged() {
     c.step(50);
     assert!(c.records(2).len() as u64 >= acked + 5);
 }
+
+/// A single node (no standby) that was granted the first term of a fresh witness and restarts
+/// before it logged anything (a primary of an empty log writes no `TermStart`) must be granted
+/// again: no term was ever granted before its own, so it inherited nothing anyone could have
+/// acknowledged, and what it acknowledged itself is on its disk. Before the fix the witness
+/// refused it forever (`MissingAcked`: "a restarted holder whose log ends in an older term"),
+/// found by `make e2e-ops`'s failover drill of a single node. Failed on the old code (Denied).
+#[test]
+fn the_first_holder_restarted_with_an_empty_log_is_granted_again() {
+    let net = MemNet::new();
+    let clock = ManualClock::new(1_000);
+    let mut w = WitnessServer::new(LEASE, net.endpoint(W), clock.clone(), None);
+    assert!(matches!(
+        ask(&net, &mut w, 1, promote(1, 1, 0, 0)),
+        Some(Msg::Granted { term: 1, .. })
+    ));
+    // Its renewals say it acknowledged nothing alone.
+    let renew = Msg::Renew {
+        node: 1,
+        term: 1,
+        solo_upto: 0,
+        solo_term: 0,
+        incarnation: 1_000,
+        standby_incarnation: 0,
+    };
+    assert!(matches!(
+        ask(&net, &mut w, 1, renew),
+        Some(Msg::Lease { term: 1, .. })
+    ));
+    // SIGKILL; the lease runs out; the restarted process (another incarnation) asks again.
+    clock.advance(LEASE * 2);
+    let again = Msg::Promote {
+        node: 1,
+        term: 2,
+        last_seq: 0,
+        last_term: 0,
+        incarnation: 2_000,
+    };
+    let got = ask(&net, &mut w, 1, again);
+    assert!(
+        matches!(got, Some(Msg::Granted { term: 2, .. })),
+        "the first holder, restarted with its (empty) log: {got:?}"
+    );
+}
