@@ -128,17 +128,35 @@ fn the_dashboard_and_the_alert_rules_match_a_live_nodes_metrics() {
     b.send(&req::enter(limit(1, 1, Side::Buy, 60_000, 1)))
         .unwrap();
     until(&mut b, |m| matches!(m, ServerMessage::OrderExecuted(_)));
+    // A post-only buy at the resting ask: rejected by the engine, counted by reason.
+    let mut post = limit(2, 1, Side::Buy, 60_000, 1);
+    post.post_only = true;
+    b.send(&req::enter(post)).unwrap();
+    until(&mut b, |m| {
+        matches!(m, ServerMessage::OrderRejected(r)
+            if r.reason == tpx_wire::enums::RejectReason::PostOnlyWouldTake)
+    });
+    const REJECT: &str = "tpx_node_rejects_total{shard=\"0\",reason=\"PostOnlyWouldTake\"} 1";
     // The publisher copies the counters every 100 ms.
     let addr = node.prometheus_addr().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let live = loop {
         let s = scrape(addr);
-        if s.contains("\ntpx_trades_total 1") || Instant::now() > deadline {
+        if (s.contains("\ntpx_trades_total 1") && s.contains(REJECT)) || Instant::now() > deadline {
             break s;
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(live.contains("\ntpx_trades_total 1"), "{live}");
+    assert!(live.contains(REJECT), "{live}");
+    assert!(
+        live.contains("tpx_node_margin_calls_total{shard=\"0\"} 0"),
+        "{live}"
+    );
+    assert!(
+        live.contains("tpx_node_rejects_total{shard=\"gateway\",reason=\"Throttled\"} 0"),
+        "{live}"
+    );
     assert!(live.contains("tpx_md_packets_total{shard=\"0\"}"), "{live}");
     assert!(live.contains("\ntpx_node_replay_done 1"), "{live}");
     let have = families(&live);

@@ -242,7 +242,8 @@ impl Node {
                     .collect(),
             )
             .with_cores(plan.cores.len())
-            .with_shards(shard_count as usize),
+            .with_shards(shard_count as usize)
+            .with_gateways(plan.gateway_cores().len()),
         );
         let gateway_cores = plan.gateway_cores();
         let gateways = gateway_cores.len();

@@ -887,6 +887,16 @@ impl Gateway {
         }
         self.last_timer_ns = now_ns;
         self.cancel_absent_sessions(now_ns);
+        if let Some(r) = self
+            .shared
+            .as_ref()
+            .and_then(|s| s.gateway_rejects.get(self.index))
+        {
+            let c = &self.sessions.counters;
+            r.throttled.store(c.rejects_throttled, Ordering::Relaxed);
+            r.backpressure
+                .store(c.rejects_backpressure, Ordering::Relaxed);
+        }
         let s = self.settings.clone();
         for c in self.conns.iter_mut().flatten() {
             if c.dead {

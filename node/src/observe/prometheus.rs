@@ -44,6 +44,12 @@ pub struct NodeGauges {
     pub snapshot_seq: u64,
     pub segments_deleted: u64,
     pub md: Vec<MdGauges>,
+    /// `(shard, reject reason code, count)` of every reason seen, and margin calls by shard.
+    pub rejects: Vec<(u16, u8, u64)>,
+    pub margin_calls: Vec<(u16, u64)>,
+    /// The gateways' unsequenced rejects, summed: throttled, back-pressure.
+    pub gateway_throttled: u64,
+    pub gateway_backpressure: u64,
     pub process: Option<ProcessStats>,
 }
 
@@ -85,6 +91,33 @@ impl NodeGauges {
                     not_connected: s.counters.not_connected.load(Ordering::Relaxed),
                 })
                 .collect(),
+            rejects: state
+                .shard_counts
+                .iter()
+                .enumerate()
+                .flat_map(|(s, c)| {
+                    c.rejects.iter().enumerate().filter_map(move |(code, v)| {
+                        let v = v.load(Ordering::Relaxed);
+                        (v > 0).then_some((s as u16, code as u8, v))
+                    })
+                })
+                .collect(),
+            margin_calls: state
+                .shard_counts
+                .iter()
+                .enumerate()
+                .map(|(s, c)| (s as u16, c.margin_calls.load(Ordering::Relaxed)))
+                .collect(),
+            gateway_throttled: state
+                .gateway_rejects
+                .iter()
+                .map(|g| g.throttled.load(Ordering::Relaxed))
+                .sum(),
+            gateway_backpressure: state
+                .gateway_rejects
+                .iter()
+                .map(|g| g.backpressure.load(Ordering::Relaxed))
+                .sum(),
             process: ProcessStats::read(),
         }
     }
@@ -272,6 +305,40 @@ pub fn render(map: &StatsMap, g: &NodeGauges) -> String {
     ] {
         family(&mut o, name, "counter", help);
         let _ = writeln!(o, "{name} {v}");
+    }
+    family(
+        &mut o,
+        "tpx_node_rejects_total",
+        "counter",
+        "Requests rejected, by reason (the RejectReason names of PROTOCOL.md): the shards' \
+         (engine, accounts and risk) by shard, the gateways' unsequenced Throttled and \
+         Backpressure with shard=\"gateway\".",
+    );
+    for (shard, code, v) in &g.rejects {
+        let reason = tpx_wire::enums::RejectReason::from_u8(*code)
+            .map_or_else(|| format!("code_{code}"), |r| format!("{r:?}"));
+        let _ = writeln!(
+            o,
+            "tpx_node_rejects_total{{shard=\"{shard}\",reason=\"{reason}\"}} {v}"
+        );
+    }
+    for (reason, v) in [
+        ("Throttled", g.gateway_throttled),
+        ("Backpressure", g.gateway_backpressure),
+    ] {
+        let _ = writeln!(
+            o,
+            "tpx_node_rejects_total{{shard=\"gateway\",reason=\"{reason}\"}} {v}"
+        );
+    }
+    family(
+        &mut o,
+        "tpx_node_margin_calls_total",
+        "counter",
+        "Margin calls: an account's equity fell below its maintenance margin, by shard.",
+    );
+    for (shard, v) in &g.margin_calls {
+        let _ = writeln!(o, "tpx_node_margin_calls_total{{shard=\"{shard}\"}} {v}");
     }
     if !g.md.is_empty() {
         family(

@@ -135,6 +135,36 @@ pub struct NodeState {
     pub snapshots: SnapshotStats,
     /// By shard id: the sessions' queries waiting for the shard (never logged).
     pub queries: Vec<crate::msg::QueryInbox>,
+    /// By shard id: its rejects by reason and margin calls, as the shard last published them.
+    pub shard_counts: Vec<CachePadded<ShardCountsShared>>,
+    /// By gateway index: requests answered `Throttled` and `Backpressure` (never logged).
+    pub gateway_rejects: Vec<CachePadded<GatewayRejects>>,
+}
+
+/// A shard's counters for Prometheus (written by the shard's core, read by the stats thread).
+#[derive(Debug)]
+pub struct ShardCountsShared {
+    /// By `RejectReason` wire code.
+    pub rejects: Vec<AtomicU64>,
+    pub margin_calls: AtomicU64,
+}
+
+impl Default for ShardCountsShared {
+    fn default() -> Self {
+        ShardCountsShared {
+            rejects: (0..crate::shard::apply::REJECT_CODES)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            margin_calls: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A gateway's unsequenced rejects for Prometheus.
+#[derive(Debug, Default)]
+pub struct GatewayRejects {
+    pub throttled: AtomicU64,
+    pub backpressure: AtomicU64,
 }
 
 /// Node snapshots, for `tpx stat` and Prometheus.
@@ -207,6 +237,8 @@ impl NodeState {
             peer_durable_seq: AtomicU64::new(0),
             snapshots: SnapshotStats::default(),
             queries: Vec::new(),
+            shard_counts: Vec::new(),
+            gateway_rejects: Vec::new(),
         }
     }
 
@@ -238,6 +270,13 @@ impl NodeState {
         self.shard_expiry_ns = (0..shards).map(|_| AtomicU64::new(u64::MAX)).collect();
         self.checkpoints.published = (0..shards).map(|_| std::sync::Mutex::new((0, 0))).collect();
         self.queries = (0..shards).map(|_| Default::default()).collect();
+        self.shard_counts = (0..shards).map(|_| Default::default()).collect();
+        self
+    }
+
+    /// Gives each of `gateways` gateways its reject counters (before the state is shared).
+    pub fn with_gateways(mut self, gateways: usize) -> NodeState {
+        self.gateway_rejects = (0..gateways).map(|_| Default::default()).collect();
         self
     }
 

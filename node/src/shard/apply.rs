@@ -103,6 +103,10 @@ pub struct ReportMapper<'a, F: FnMut(Report)> {
     pub touched: Option<InstrumentId>,
     /// Raw TSC of the first report (the `matched` stamp), 0 before it.
     pub matched_tsc: u64,
+    /// The request was rejected by the engine (its reason), for the shard's counters.
+    pub rejected: Option<RejectReason>,
+    /// Margin calls the request caused (an account fell below maintenance margin).
+    pub margin_calls: u32,
 }
 
 impl<'a, F: FnMut(Report)> ReportMapper<'a, F> {
@@ -122,6 +126,8 @@ impl<'a, F: FnMut(Report)> ReportMapper<'a, F> {
             fills: 0,
             touched: None,
             matched_tsc: 0,
+            rejected: None,
+            margin_calls: 0,
         }
     }
 
@@ -129,6 +135,9 @@ impl<'a, F: FnMut(Report)> ReportMapper<'a, F> {
     fn send(&mut self, account: u32, session: u32, kind: ReportKind) {
         if self.matched_tsc == 0 && self.entry.req.stamps.rx != 0 {
             self.matched_tsc = crate::runtime::clock::tsc();
+        }
+        if let ReportKind::Rejected { reason, .. } = kind {
+            self.rejected = Some(reason);
         }
         let mut stamps = self.entry.req.stamps;
         stamps.matched = self.matched_tsc;
@@ -460,6 +469,9 @@ impl<F: FnMut(Report)> EventSink for ReportMapper<'_, F> {
             return self.flush_fill();
         }
         self.flush_fill();
+        if let RiskEvent::MarginCall { .. } = event {
+            self.margin_calls += 1;
+        }
         if let RiskEvent::Balance {
             account,
             asset,
@@ -499,6 +511,31 @@ pub struct Shard {
     order_id_base: u64,
     /// Its market-data publisher (`[md]` configured).
     md: Option<ShardMd>,
+    /// Rejects by reason and margin calls so far (the stage publishes them for Prometheus).
+    pub counts: ShardCounts,
+}
+
+/// What a shard counts of the requests it applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardCounts {
+    /// By `RejectReason` wire code.
+    pub rejects: [u64; REJECT_CODES],
+    pub margin_calls: u64,
+    /// Bumped at every change (the stage publishes when it moved).
+    pub version: u64,
+}
+
+/// Reject reason codes counted (every `RejectReason` is below it).
+pub const REJECT_CODES: usize = 64;
+
+impl Default for ShardCounts {
+    fn default() -> Self {
+        ShardCounts {
+            rejects: [0; REJECT_CODES],
+            margin_calls: 0,
+            version: 0,
+        }
+    }
 }
 
 impl Shard {
@@ -515,6 +552,7 @@ impl Shard {
             instruments,
             order_id_base: u64::from(id) << SHARD_ORDER_ID_SHIFT,
             md: None,
+            counts: ShardCounts::default(),
         })
     }
 
@@ -526,6 +564,7 @@ impl Shard {
             instruments: cfg.instruments.iter().map(|i| i.id).collect(),
             order_id_base: u64::from(id) << SHARD_ORDER_ID_SHIFT,
             md: None,
+            counts: ShardCounts::default(),
         }
     }
 
@@ -585,6 +624,14 @@ impl Shard {
             None => self.engine.apply(entry.ts_ns, &input, &mut mapper),
         }
         mapper.finish();
+        if let Some(r) = mapper.rejected {
+            self.counts.rejects[usize::from(r.as_u8()).min(REJECT_CODES - 1)] += 1;
+            self.counts.version += 1;
+        }
+        if mapper.margin_calls > 0 {
+            self.counts.margin_calls += u64::from(mapper.margin_calls);
+            self.counts.version += 1;
+        }
         (mapper.fills, mapper.touched)
     }
 }

@@ -37,6 +37,8 @@ pub struct ShardStage {
     checks: ShardCheckpoints,
     /// The queries taken from the inbox this cycle (`shard/query.rs`; kept for its capacity).
     queries: Vec<crate::msg::Query>,
+    /// The version of the shard's counts last published to `NodeState::shard_counts`.
+    counts_published: u64,
 }
 
 impl ShardStage {
@@ -62,6 +64,7 @@ impl ShardStage {
             pushed: vec![false; outputs.len()],
             unpublished: None,
             checks: ShardCheckpoints::new(shard.id),
+            counts_published: 0,
             queries: Vec::new(),
             spill: outputs.iter().map(|_| VecDeque::new()).collect(),
             dirty: vec![false; tops.len()],
@@ -227,8 +230,26 @@ impl ShardStage {
             if fills > 0 {
                 st.trades.fetch_add(fills, Ordering::Relaxed);
             }
+            self.publish_counts();
         }
         n + moved + md
+    }
+
+    /// Rejects by reason and margin calls, for Prometheus: stored when they changed.
+    fn publish_counts(&mut self) {
+        let c = &self.shard.counts;
+        if c.version == self.counts_published {
+            return;
+        }
+        self.counts_published = c.version;
+        if let Some(out) = self.shared.shard_counts.get(usize::from(self.shard.id)) {
+            for (o, v) in out.rejects.iter().zip(c.rejects.iter()) {
+                if *v != 0 {
+                    o.store(*v, Ordering::Relaxed);
+                }
+            }
+            out.margin_calls.store(c.margin_calls, Ordering::Relaxed);
+        }
     }
 
     /// Answers the sessions' queries waiting for this shard (`shard/query.rs`) from its state
