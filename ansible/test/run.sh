@@ -81,6 +81,11 @@ if [ ! -x "$venv/bin/ansible-playbook" ]; then
 fi
 timing[ansible_venv]=$(($(now) - t))
 
+# The accounts file's token_sha256 of a text token (zero-padded to the 32-byte field).
+token_sha256() {
+  python3 -c 'import hashlib, sys; t = sys.argv[1].encode(); print(hashlib.sha256(t + bytes(32 - len(t))).hexdigest())' "$1"
+}
+
 # --- Packages --------------------------------------------------------------------------------
 # What the roles install: the `tpx`, `tpx-feed` and `tpx-tune` packages of `make deb` (cargo-deb),
 # here of debug binaries (TPX_DEB_PROFILE=release for the release build).
@@ -199,7 +204,9 @@ all:
     tpx_witness_address: "127.0.0.1:$witness_port"
     tpx_witness_listen: "127.0.0.1:$witness_port"
     tpx_node_accounts:
-      - {id: 1, name: e2e, token_sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08, rate_limit_per_sec: 1000}
+      - {id: 1, name: e2e, token_sha256: $(token_sha256 e2e-token-1), rate_limit_per_sec: 1000}
+      - {id: 9, name: e2e-admin, token_sha256: $(token_sha256 e2e-admin), rate_limit_per_sec: 1000, admin: true}
+    tpx_feed_extra_args: ["--levels", "50"]
     tpx_marketdata_channel: "aeron:udp?endpoint=127.0.0.1:$feed_port"
     tpx_feed_interval_ms: 1000
     # The container shares the host's kernel: never change its settings from here.
@@ -324,6 +331,37 @@ feed_line=$(wait_journal tpx-feed.service '"type":"stats".*"heartbeats":[1-9]|"h
   die "tpx-feed received no heartbeat from the node's market data (stream ids differ?)"
 printf '%s' "$feed_line" | grep -q '"foreign":0' || die "tpx-feed counted foreign packets: $feed_line"
 log "PASS tpx-feed receives the node's market data (heartbeats, no foreign packets)"
+# Orders into the deployed node (risk on: the admin account funds the trader first), then the
+# feed handler's book of BTC-USDT must equal the node's (its open orders, as levels).
+entry=$("${sshc[@]}" journalctl -b -q -o cat --no-pager -u tpx-node@primary.service |
+  sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' | tail -1)
+[ -n "$entry" ] || die "the primary printed no order-entry address"
+python3 "$here/book_check.py" "${entry%:*}" "${entry##*:}" >"$keys/node-book.json" ||
+  die "sending orders to the node failed"
+book_ok=""
+for i in $(seq 1 30); do
+  "${sshc[@]}" journalctl -b -q -o cat --no-pager -u tpx-feed.service >"$keys/feed.log" || true
+  if python3 - "$keys/node-book.json" "$keys/feed.log" <<'PY'
+import json, sys
+want = json.load(open(sys.argv[1]))
+last = None
+for line in open(sys.argv[2]):
+    line = line.strip()
+    if line.startswith("{") and '"type":"book"' in line.replace(" ", ""):
+        b = json.loads(line)
+        if b.get("instrument") == 1:
+            last = b
+sys.exit(0 if last and last["bids"] == want["bids"] and last["asks"] == want["asks"] else 1)
+PY
+  then book_ok=yes; break; fi
+  sleep 1
+done
+[ -n "$book_ok" ] || {
+  echo "node: $(cat "$keys/node-book.json")" >&2
+  grep '"type":"book"' "$keys/feed.log" | tail -1 >&2
+  die "the feed handler's book of BTC-USDT differs from the node's"
+}
+log "PASS tpx-feed's book equals the node's after $(python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); print(len(b["bids"]), "bid and", len(b["asks"]), "ask levels")' "$keys/node-book.json") (risk on: funded by the admin account, orders, cancels, a replace, a fill)"
 log "tpx-tune check --pid $node_pid inside the container (report only; the kernel is the host's):"
 "${sshc[@]}" /usr/bin/tpx-tune check --pid "$node_pid" | sed 's/^/    /' || true
 
