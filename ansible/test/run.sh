@@ -336,8 +336,10 @@ log "PASS tpx-feed receives the node's market data (heartbeats, no foreign packe
 entry=$("${sshc[@]}" journalctl -b -q -o cat --no-pager -u tpx-node@primary.service |
   sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' | tail -1)
 [ -n "$entry" ] || die "the primary printed no order-entry address"
-python3 "$here/book_check.py" "${entry%:*}" "${entry##*:}" >"$keys/node-book.json" ||
+python3 "$here/book_check.py" "${entry%:*}" "${entry##*:}" >"$keys/node-book.json" || {
+  "${sshc[@]}" journalctl -b -q -o cat --no-pager -u tpx-node@primary.service | tail -30 | sed 's/^/    node: /' >&2
   die "sending orders to the node failed"
+}
 book_ok=""
 for i in $(seq 1 30); do
   "${sshc[@]}" journalctl -b -q -o cat --no-pager -u tpx-feed.service >"$keys/feed.log" || true
