@@ -29,9 +29,9 @@ pub enum Workload {
     /// stop / take-profit orders (half on the last price, half on the mark; half stop-market,
     /// half stop-limit), replenished as they fire, and the mark moves every 50 operations.
     Triggers,
-    /// One instrument with about 1 M resting orders on a 2 M-tick ladder, most of them near the
-    /// touch (the distance behind it is `depth * u^3`, `u` uniform), 10,000 accounts, and a
-    /// mix of 40% replace (a random live order moved near the touch), 25% GTC place near the
+    /// One instrument with about 1 M resting orders on a 2 M-tick ladder, half of them within
+    /// 2,000 ticks of the touch (~125 orders a level there), the rest spread over 250,000 ticks
+    /// behind it; 10,000 accounts; a mix of 40% replace (a random live order moved near the touch), 25% GTC place near the
     /// touch, 25% cancel of a random live order (mostly deep in the book), 10% IOC through the
     /// touch.
     Deep,
@@ -252,6 +252,9 @@ struct Live {
 }
 
 const NONE: u32 = u32::MAX;
+
+/// `deep`: half the passive prices are within this many ticks of the touch.
+const DEEP_NEAR_TICKS: PriceTicks = 2_000;
 
 /// The live orders, in a vector (for picking one at random) indexed by order id.
 #[derive(Debug, Default)]
@@ -501,7 +504,7 @@ struct Generator {
     /// `triggers`: trigger orders to keep pending, and how many were accepted.
     stops_target: usize,
     stops_placed: u64,
-    /// `deep`: passive prices skewed to the touch, and the deep mix.
+    /// `deep`: passive prices crowded near the touch, and the deep mix.
     deep: bool,
 }
 
@@ -620,10 +623,9 @@ impl Generator {
         let mid = self
             .mid(instrument)
             .clamp(self.p.center_price - depth, self.p.center_price + depth);
-        let behind = if self.deep {
-            // Most orders near the touch, a long tail behind it.
-            let u: f64 = self.rng.gen();
-            1 + ((u * u * u * depth as f64) as PriceTicks).min(depth - 1)
+        let behind = if self.deep && self.rng.gen_bool(0.5) {
+            // Half the orders within `DEEP_NEAR_TICKS` of the touch, the rest anywhere.
+            1 + self.rng.gen_range(0..DEEP_NEAR_TICKS.min(depth))
         } else {
             1 + self.rng.gen_range(0..depth)
         };
