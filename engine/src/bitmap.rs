@@ -59,6 +59,12 @@ impl LevelBitmap {
         self.words[self.offset[layer] + index]
     }
 
+    /// The layer-0 word holding `pos` (for a prefetch; `pos` must be a valid position).
+    #[inline]
+    pub(crate) fn word_of(&self, pos: u32) -> &u64 {
+        &self.words[pos as usize >> 6]
+    }
+
     #[inline]
     pub(crate) fn get(&self, pos: u32) -> bool {
         let pos = pos as usize;

@@ -12,8 +12,10 @@
 //! |-----:|-------------------------------------------------------|--------------------------------|
 //! | 4    | the key's index bucket                                | the key's bucket, the level    |
 //! | 3    | the order the bucket names                            | the level's tail, account tail |
-//! | 2    | its level, the new level, FIFO (cancel: account) neighbours | —                        |
-//! | 1    | the new level's tail                                  | —                              |
+//! | 2    | its level, the new level, FIFO (cancel: account) neighbours | crossing: the first maker |
+//! | 1    | the new level's tail                                  | crossing: the maker's bucket, account neighbours, next maker |
+//!
+//! (with the bitmap words of the levels that may empty or fill).
 //!
 //! so that each line has had `SPACING` commands' time to arrive before it is read, and the misses
 //! of up to [`LOOKAHEAD`] commands are in flight at once.
@@ -90,6 +92,7 @@ impl Engine {
                         prefetch(self.store.by_client.home_bucket(o.account, o.cl_ord_id));
                         if let Some(idx) = level {
                             prefetch(&book.side(o.side).levels[idx as usize]);
+                            prefetch(book.side(o.side).bitmap.word_of(idx));
                         }
                     }
                     3 => {
@@ -97,6 +100,11 @@ impl Engine {
                             self.prefetch_slot(book.side(o.side).levels[idx as usize].tail);
                         }
                         self.prefetch_slot(self.store.acct_tail[o.account as usize]);
+                    }
+                    2 | 1 => {
+                        if level.is_some_and(|idx| book.crosses(o.side, idx)) {
+                            self.prefetch_maker(book, o.side, step);
+                        }
                     }
                     _ => {}
                 }
@@ -139,11 +147,14 @@ impl Engine {
         let ladder = book.side(o.side);
         match step {
             2 => {
+                // The levels, and the bitmap words that change when one empties or fills.
                 if let Some(idx) = level_of(book, o.price) {
                     prefetch(&ladder.levels[idx as usize]);
+                    prefetch(ladder.bitmap.word_of(idx));
                 }
                 if let Some(idx) = new_price.and_then(|p| level_of(book, p)) {
                     prefetch(&ladder.levels[idx as usize]);
+                    prefetch(ladder.bitmap.word_of(idx));
                 }
                 self.prefetch_slot(o.prev);
                 self.prefetch_slot(o.next);
@@ -159,6 +170,29 @@ impl Engine {
             }
             _ => {}
         }
+    }
+
+    /// For an order that will cross: the first maker it meets (step 2), then what filling it
+    /// whole touches (step 1: its index bucket, account neighbours and the next maker).
+    #[inline(always)]
+    fn prefetch_maker(&self, book: &Book, taker_side: Side, step: usize) {
+        let opp = match taker_side {
+            Side::Buy => &book.asks,
+            Side::Sell => &book.bids,
+        };
+        let Some(level) = opp.levels.get(opp.best as usize) else {
+            return;
+        };
+        if step == 2 {
+            return self.prefetch_slot(level.head);
+        }
+        let Some(m) = self.store.slab.orders.get(level.head as usize) else {
+            return;
+        };
+        prefetch(self.store.by_client.home_bucket(m.account, m.cl_ord_id));
+        self.prefetch_slot(m.acct_prev);
+        self.prefetch_slot(m.acct_next);
+        self.prefetch_slot(m.next);
     }
 
     #[inline(always)]
