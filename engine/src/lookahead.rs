@@ -101,10 +101,8 @@ impl Engine {
                         }
                         self.prefetch_slot(self.store.acct_tail[o.account as usize]);
                     }
-                    2 | 1 => {
-                        if level.is_some_and(|idx| book.crosses(o.side, idx)) {
-                            self.prefetch_maker(book, o.side, step);
-                        }
+                    2 | 1 if level.is_some_and(|idx| book.crosses(o.side, idx)) => {
+                        self.prefetch_maker(book, o.side, step);
                     }
                     _ => {}
                 }
