@@ -37,7 +37,7 @@ use crate::types::*;
 pub const LOOKAHEAD_MIN_LIVE: u32 = 32_768;
 
 /// Commands between two steps of the pipeline (1, 2, 3 and 4 were measured on `heavy`: see
-/// "The fast book" in `docs/ARCHITECTURE.md`).
+/// "Deep books" in `docs/ARCHITECTURE.md`).
 pub const SPACING: usize = 2;
 
 /// How many commands ahead the prefetch pipeline reaches.

@@ -15,7 +15,7 @@
 //!
 //! Why: on the `heavy` workload (1 M resting orders, 10 ladders of 400,000 ticks: ~450 MiB of
 //! tables) each command reaches an order, an index bucket and two levels at random places; with
-//! 4 KiB pages every one of them is also a TLB miss (see "The fast book" in
+//! 4 KiB pages every one of them is also a TLB miss (see "Deep books" in
 //! `docs/ARCHITECTURE.md` for the numbers). Which page size a table got never reaches events or
 //! the state hash: the engine stays a pure function of its input.
 //!
@@ -130,7 +130,7 @@ impl<T: Copy> Table<T> {
     }
 
     /// How the table's memory was obtained.
-    #[allow(dead_code)]
+    #[cfg(test)]
     pub(crate) fn backing(&self) -> Backing {
         self.backing
     }
