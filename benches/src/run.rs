@@ -2,6 +2,7 @@
 //! timed end to end) and latency (a separate run timing every command).
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
@@ -58,7 +59,38 @@ pub trait TpxBook: Sized {
     /// A book for the stream, before its setup.
     fn build(stream: &Stream) -> Self;
     fn apply<S: EventSink>(&mut self, ts_ns: u64, cmd: &Command, sink: &mut S);
+    /// `apply`, told the commands that follow (the engine prefetches for them:
+    /// `Engine::process_ahead`); books without a lookahead just apply.
+    #[inline(always)]
+    fn apply_ahead<S: EventSink>(
+        &mut self,
+        ts_ns: u64,
+        cmd: &Command,
+        _next: &[Command],
+        sink: &mut S,
+    ) {
+        self.apply(ts_ns, cmd, sink)
+    }
     fn hash(&self) -> u64;
+}
+
+/// Whether the runs tell the engine the commands that follow (`--lookahead`, on by default).
+static LOOKAHEAD: AtomicBool = AtomicBool::new(true);
+
+/// Turns the engine's lookahead (`Engine::process_ahead`) on or off for the runs that follow.
+pub fn set_lookahead(on: bool) {
+    LOOKAHEAD.store(on, Ordering::Relaxed);
+}
+
+/// The commands after `i` that a book applying `cmds[i]` is told about (none with the
+/// lookahead off).
+#[inline(always)]
+fn ahead(cmds: &[Command], i: usize, on: bool) -> &[Command] {
+    if on {
+        &cmds[i + 1..]
+    } else {
+        &[]
+    }
 }
 
 /// The engine with risk off (`Engine::new`), whatever the workload.
@@ -70,6 +102,16 @@ impl TpxBook for Engine {
     #[inline(always)]
     fn apply<S: EventSink>(&mut self, ts_ns: u64, cmd: &Command, sink: &mut S) {
         self.process(ts_ns, cmd, sink)
+    }
+    #[inline(always)]
+    fn apply_ahead<S: EventSink>(
+        &mut self,
+        ts_ns: u64,
+        cmd: &Command,
+        next: &[Command],
+        sink: &mut S,
+    ) {
+        self.process_ahead(ts_ns, cmd, next, sink)
     }
     fn hash(&self) -> u64 {
         self.state_hash()
@@ -100,6 +142,16 @@ impl TpxBook for RiskEngine {
     #[inline(always)]
     fn apply<S: EventSink>(&mut self, ts_ns: u64, cmd: &Command, sink: &mut S) {
         self.0.process(ts_ns, cmd, sink)
+    }
+    #[inline(always)]
+    fn apply_ahead<S: EventSink>(
+        &mut self,
+        ts_ns: u64,
+        cmd: &Command,
+        next: &[Command],
+        sink: &mut S,
+    ) {
+        self.0.process_ahead(ts_ns, cmd, next, sink)
     }
     fn hash(&self) -> u64 {
         self.0.state_hash()
@@ -139,8 +191,9 @@ pub struct Throughput {
 fn prepared<B: TpxBook>(stream: &Stream) -> B {
     let mut book = B::build(stream);
     let mut sink = CountSink::default();
+    let on = LOOKAHEAD.load(Ordering::Relaxed);
     for (i, cmd) in stream.setup.iter().enumerate() {
-        book.apply(i as u64, cmd, &mut sink);
+        book.apply_ahead(i as u64, cmd, ahead(&stream.setup, i, on), &mut sink);
     }
     book
 }
@@ -149,9 +202,10 @@ fn timed_run<B: TpxBook>(stream: &Stream) -> (B, CountSink, f64) {
     let mut book: B = prepared(stream);
     let mut sink = CountSink::default();
     let base = stream.setup.len() as u64;
+    let on = LOOKAHEAD.load(Ordering::Relaxed);
     let start = Instant::now();
     for (i, cmd) in stream.ops.iter().enumerate() {
-        book.apply(base + i as u64, cmd, &mut sink);
+        book.apply_ahead(base + i as u64, cmd, ahead(&stream.ops, i, on), &mut sink);
     }
     let seconds = start.elapsed().as_secs_f64();
     black_box(&sink);
@@ -162,6 +216,12 @@ fn timed_run<B: TpxBook>(stream: &Stream) -> (B, CountSink, f64) {
 pub fn throughput<B: TpxBook>(stream: &Stream) -> Throughput {
     drop(black_box(timed_run::<B>(stream)));
     one_run::<B>(stream)
+}
+
+/// `runs` timed runs (each on a fresh book, after its untimed setup) after one warm-up run.
+pub fn throughput_runs<B: TpxBook>(stream: &Stream, runs: usize) -> Vec<Throughput> {
+    drop(black_box(timed_run::<B>(stream)));
+    (0..runs.max(1)).map(|_| one_run::<B>(stream)).collect()
 }
 
 /// One timed run on a fresh book (after its untimed setup).
@@ -285,9 +345,10 @@ pub struct RiskComparison {
 /// Times `cmds` through `book`: seconds.
 #[inline(never)]
 fn time_block<B: TpxBook>(book: &mut B, cmds: &[Command], base: u64, sink: &mut CountSink) -> f64 {
+    let on = LOOKAHEAD.load(Ordering::Relaxed);
     let start = Instant::now();
     for (i, cmd) in cmds.iter().enumerate() {
-        book.apply(base + i as u64, cmd, sink);
+        book.apply_ahead(base + i as u64, cmd, ahead(cmds, i, on), sink);
     }
     let seconds = start.elapsed().as_secs_f64();
     black_box(&*sink);
@@ -404,9 +465,10 @@ pub fn latency<B: TpxBook>(stream: &Stream, timer: &Timer) -> Latency {
     let mut sink = CountSink::default();
     let mut hist = Histogram::<u64>::new_with_bounds(1, 1 << 44, 3).expect("histogram bounds");
     let base = stream.setup.len() as u64;
+    let on = LOOKAHEAD.load(Ordering::Relaxed);
     for (i, cmd) in stream.ops.iter().enumerate() {
         let t0 = timer.now();
-        book.apply(base + i as u64, cmd, &mut sink);
+        book.apply_ahead(base + i as u64, cmd, ahead(&stream.ops, i, on), &mut sink);
         let t1 = timer.now();
         hist.saturating_record(t1.wrapping_sub(t0).max(1));
     }

@@ -29,12 +29,19 @@ pub enum Workload {
     /// stop / take-profit orders (half on the last price, half on the mark; half stop-market,
     /// half stop-limit), replenished as they fire, and the mark moves every 50 operations.
     Triggers,
+    /// One instrument with about 1 M resting orders on a 2 M-tick ladder, half of them within
+    /// 2,000 ticks of the touch (~125 orders a level there), the rest spread over 250,000 ticks
+    /// behind it; 10,000 accounts; a mix of 40% replace (a random live order moved near the touch), 25% GTC place near the
+    /// touch, 25% cancel of a random live order (mostly deep in the book), 10% IOC through the
+    /// touch.
+    Deep,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 5] = [
+    pub const ALL: [Workload; 6] = [
         Workload::ExchangeCoreMix,
         Workload::Heavy,
+        Workload::Deep,
         Workload::SpotRisk,
         Workload::PerpRisk,
         Workload::Triggers,
@@ -44,6 +51,7 @@ impl Workload {
         match self {
             Workload::ExchangeCoreMix => "exchange-core-mix",
             Workload::Heavy => "heavy",
+            Workload::Deep => "deep",
             Workload::SpotRisk => "spot-risk",
             Workload::PerpRisk => "perp-risk",
             Workload::Triggers => "triggers",
@@ -84,6 +92,16 @@ impl Workload {
                 center_price: 200_000,
                 half_range: 199_999,
                 passive_depth: 100_000,
+                max_qty: 1_000_000,
+                market: Market::Plain,
+            }),
+            Workload::Deep => Ok(MixParams {
+                instruments: 1,
+                accounts: 10_000,
+                resting_target: 1_000_000,
+                center_price: 1_000_000,
+                half_range: 999_999,
+                passive_depth: 250_000,
                 max_qty: 1_000_000,
                 market: Market::Plain,
             }),
@@ -234,6 +252,9 @@ struct Live {
 }
 
 const NONE: u32 = u32::MAX;
+
+/// `deep`: half the passive prices are within this many ticks of the touch.
+const DEEP_NEAR_TICKS: PriceTicks = 2_000;
 
 /// The live orders, in a vector (for picking one at random) indexed by order id.
 #[derive(Debug, Default)]
@@ -483,6 +504,8 @@ struct Generator {
     /// `triggers`: trigger orders to keep pending, and how many were accepted.
     stops_target: usize,
     stops_placed: u64,
+    /// `deep`: passive prices crowded near the touch, and the deep mix.
+    deep: bool,
 }
 
 impl Generator {
@@ -600,7 +623,12 @@ impl Generator {
         let mid = self
             .mid(instrument)
             .clamp(self.p.center_price - depth, self.p.center_price + depth);
-        let behind = 1 + self.rng.gen_range(0..depth);
+        let behind = if self.deep && self.rng.gen_bool(0.5) {
+            // Half the orders within `DEEP_NEAR_TICKS` of the touch, the rest anywhere.
+            1 + self.rng.gen_range(0..DEEP_NEAR_TICKS.min(depth))
+        } else {
+            1 + self.rng.gen_range(0..depth)
+        };
         let price = match side {
             Side::Buy => mid - behind,
             Side::Sell => mid + behind,
@@ -756,6 +784,35 @@ impl Generator {
         self.book.process(self.ts_ns, cmd, &mut self.tracker);
     }
 
+    /// One operation of the `deep` mix (see [`Workload::Deep`]), leaning against the distance
+    /// from the resting target like [`Generator::mix_op`].
+    fn deep_op(&mut self) -> (Command, PeerOp) {
+        let live = self.tracker.live.orders.len();
+        let target = self.p.resting_target;
+        let (cross_place, cross_move, ioc_qty) = if live > target + target / 20 {
+            (0.5, 0.04, 200..=2_000)
+        } else if live + target / 20 < target {
+            (0.0, 0.0, 1..=20)
+        } else {
+            (0.05, 0.01, 10..=300)
+        };
+        let r = self.rng.gen_range(0..100u32);
+        if live == 0 || (40..65).contains(&r) {
+            self.mix.places += 1;
+            let crossing = self.rng.gen_bool(cross_place);
+            self.new_order(TimeInForce::Gtc, crossing, 0..=0)
+        } else if r < 40 {
+            self.mix.moves += 1;
+            self.move_order(cross_move)
+        } else if r < 90 {
+            self.mix.cancels += 1;
+            self.cancel()
+        } else {
+            self.mix.iocs += 1;
+            self.new_order(TimeInForce::Ioc, true, ioc_qty)
+        }
+    }
+
     /// One operation of the mix. The share of crossing places and moves, and the IOC sizes,
     /// lean against the distance from the resting target so the book stays around it.
     fn mix_op(&mut self) -> (Command, PeerOp) {
@@ -834,6 +891,7 @@ pub fn generate_with(
             0
         },
         stops_placed: 0,
+        deep: workload == Workload::Deep,
     };
 
     // Setup: passive GTC orders up to the resting target (untimed when benchmarking).
@@ -879,7 +937,7 @@ pub fn generate_with(
                 continue;
             }
         }
-        let (cmd, op) = g.mix_op();
+        let (cmd, op) = if g.deep { g.deep_op() } else { g.mix_op() };
         g.apply(&cmd);
         cmds.push(cmd);
         peer_ops.push(op);

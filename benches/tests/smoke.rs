@@ -108,6 +108,30 @@ fn heavy_shaped_stream_is_valid_and_books_agree() {
 }
 
 #[test]
+fn deep_shaped_stream_is_valid_and_books_agree() {
+    let mut p = Workload::Deep.params().unwrap();
+    p.resting_target = 5_000;
+    p.accounts = 50;
+    let stream = generate_with(Workload::Deep, p, 6, 10_000).unwrap();
+    assert_eq!(stream.config.instruments.len(), 1);
+    assert_eq!(Workload::from_name("deep"), Some(Workload::Deep));
+    let (rejects, fills) = engine_agrees_with_reference(&stream);
+    assert_eq!(rejects, 0);
+    assert!(fills > 50, "{fills}");
+    // The deep mix: replaces, places, cancels and IOCs near 40/25/25/10 %.
+    let m = stream.mix;
+    let total = (m.moves + m.places + m.cancels + m.iocs) as f64;
+    for (share, want) in [
+        (m.moves, 0.40),
+        (m.places, 0.25),
+        (m.cancels, 0.25),
+        (m.iocs, 0.10),
+    ] {
+        assert!((share as f64 / total - want).abs() < 0.03, "{m:?}");
+    }
+}
+
+#[test]
 fn streams_are_deterministic() {
     let a = generate(Workload::ExchangeCoreMix, 3, 2_000).unwrap();
     let b = generate(Workload::ExchangeCoreMix, 3, 2_000).unwrap();

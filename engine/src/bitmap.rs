@@ -8,9 +8,11 @@
 /// The most layers a bitmap may have (64^6 positions).
 const MAX_LAYERS: usize = 6;
 
+use crate::memory::Table;
+
 #[derive(Clone, Debug)]
 pub(crate) struct LevelBitmap {
-    words: Vec<u64>,
+    words: Table<u64>,
     /// Start of each layer in `words`.
     offset: [usize; MAX_LAYERS],
     /// Number of words in each layer.
@@ -39,7 +41,7 @@ impl LevelBitmap {
             n = words;
         }
         LevelBitmap {
-            words: vec![0; total],
+            words: Table::new(total, 0),
             offset,
             len,
             layers,
@@ -55,6 +57,12 @@ impl LevelBitmap {
     #[inline]
     fn word(&self, layer: usize, index: usize) -> u64 {
         self.words[self.offset[layer] + index]
+    }
+
+    /// The layer-0 word holding `pos` (for a prefetch; `pos` must be a valid position).
+    #[inline]
+    pub(crate) fn word_of(&self, pos: u32) -> &u64 {
+        &self.words[pos as usize >> 6]
     }
 
     #[inline]

@@ -11,7 +11,7 @@
 //! - **client-id index** (`(account, cl_ord_id) -> slot`, see `index.rs`): an open-addressing
 //!   table of `next_power_of_two(2 * max_orders)` 8-byte buckets, so its load never passes 1/2;
 //!   it never grows, rehashes or leaves tombstones.
-//! - **price ladders**: per instrument and side, one 24-byte level per price in
+//! - **price ladders**: per instrument and side, one 16-byte level per price in
 //!   `[min_price, max_price]` (`levels = max_price - min_price + 1`), plus a hierarchical bitmap of
 //!   about `levels / 8` bytes.
 //! - **account lists**: 8 bytes per account (`max_accounts`).
@@ -21,10 +21,12 @@
 //!   as triggers fire in one command.
 //!
 //! Memory is therefore about `144 * max_orders + 16 * next_power_of_two(max_orders)` (slab,
-//! order-type table and index) `+ 2 * 24.2 * levels` per instrument `+ 8 * max_accounts` bytes,
+//! order-type table and index) `+ 2 * 16.2 * levels` per instrument `+ 8 * max_accounts` bytes,
 //! touched once at construction, plus the fire queue's `24 * max_orders` reserved. For example
 //! 1 M orders (2^20), one instrument with a 1 M-tick ladder and 100 k accounts: about
-//! 64 + 80 + 16 + 48 + 1 MB (and 24 MB reserved).
+//! 64 + 80 + 16 + 32 + 1 MB (and 24 MB reserved). Every table of 2 MiB or more is mapped on
+//! 2 MiB pages where the host allows (`memory.rs`: `MAP_HUGETLB`, else `MADV_HUGEPAGE`), rounded
+//! up to a whole huge page.
 
 use std::fmt;
 

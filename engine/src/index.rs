@@ -20,6 +20,7 @@
 //! about three times as long. The index is probed, never iterated for output, so its layout
 //! cannot reach events or the state hash.
 
+use crate::memory::Table;
 use crate::slab::{Order, NIL};
 use crate::types::*;
 
@@ -32,7 +33,7 @@ pub(crate) const INITIAL_BUCKETS: usize = 4_096;
 pub(crate) struct ClientIndex {
     /// All the memory the index may use; `buckets[..=mask]` is the table in use, the rest is
     /// `EMPTY`.
-    buckets: Vec<u64>,
+    buckets: Table<u64>,
     /// Holds the entries during a doubling (capacity `max_orders`, never reallocated).
     scratch: Vec<u64>,
     /// Buckets in use minus 1 (a power of two minus 1).
@@ -61,7 +62,7 @@ impl ClientIndex {
         let buckets = (2 * max_orders as usize).next_power_of_two().max(2);
         let in_use = buckets.min(INITIAL_BUCKETS);
         ClientIndex {
-            buckets: vec![EMPTY; buckets],
+            buckets: Table::new(buckets, EMPTY),
             scratch: Vec::with_capacity(max_orders as usize),
             mask: in_use - 1,
             shift: 64 - in_use.trailing_zeros(),
@@ -133,6 +134,31 @@ impl ClientIndex {
                 if o.cl_ord_id == cl_ord_id && o.account == account {
                     return Some(i);
                 }
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// The home bucket of a key, for a prefetch (a hint: the table may grow before it is used).
+    #[inline]
+    pub(crate) fn home_bucket(&self, account: AccountId, cl_ord_id: ClientOrderId) -> &u64 {
+        &self.buckets[self.home(hash(account, cl_ord_id))]
+    }
+
+    /// The slot of the first bucket from the key's home whose hash bits match (`NIL`: none),
+    /// not confirmed against the slab: a guess for a prefetch, which may name another order.
+    #[inline]
+    pub(crate) fn guess(&self, account: AccountId, cl_ord_id: ClientOrderId) -> u32 {
+        let h = hash(account, cl_ord_id);
+        let tag = h & !EMPTY;
+        let mut i = self.home(h);
+        loop {
+            let b = self.buckets[i];
+            if b == EMPTY {
+                return NIL;
+            }
+            if b & !EMPTY == tag {
+                return slot_of(b);
             }
             i = (i + 1) & self.mask;
         }

@@ -103,7 +103,7 @@ impl Engine {
                 prev = slot;
                 slot = o.next;
             }
-            if count == 0 || count != level.count || qty != level.qty || level.tail != prev {
+            if count == 0 || qty != level.qty || level.tail != prev {
                 return Err(format!(
                     "instrument {id}: level {price} aggregates {level:?}, orders sum {count}/{qty}"
                 ));
@@ -113,7 +113,7 @@ impl Engine {
         }
         if ladder.levels.len() <= DENSE_CHECK_LEVELS {
             for (i, level) in ladder.levels.iter().enumerate() {
-                let empty = level.count == 0;
+                let empty = level.head == NIL;
                 if empty == ladder.bitmap.get(i as u32)
                     || (empty && (level.head != NIL || level.tail != NIL || level.qty != 0))
                 {

@@ -5,28 +5,33 @@
 //! non-empty index, for asks the lowest.
 
 use crate::bitmap::LevelBitmap;
+use crate::memory::Table;
 use crate::slab::{Order, NIL};
 
-/// One price level: FIFO head and tail, number of orders and their total leaves quantity
-/// (kept with wrapping arithmetic, so it is exact whenever the true total fits in a `u64`).
+/// One price level: FIFO head and tail and the total leaves quantity of its orders (kept with
+/// wrapping arithmetic, so it is exact whenever the true total fits in a `u64`). 16 bytes,
+/// aligned: four levels to a cache line and none straddling two. The level is empty iff `head`
+/// is `NIL`; its order count, which only views and the state hash need, is counted from the
+/// FIFO ([`Ladder::level_orders`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(16))]
 pub(crate) struct LevelSlot {
     pub qty: u64,
     pub head: u32,
     pub tail: u32,
-    pub count: u32,
 }
+
+const _: () = assert!(std::mem::size_of::<LevelSlot>() == 16);
 
 const EMPTY: LevelSlot = LevelSlot {
     qty: 0,
     head: NIL,
     tail: NIL,
-    count: 0,
 };
 
 #[derive(Clone, Debug)]
 pub(crate) struct Ladder {
-    pub levels: Vec<LevelSlot>,
+    pub levels: Table<LevelSlot>,
     pub bitmap: LevelBitmap,
     /// Index of the best non-empty level, or `NIL`.
     pub best: u32,
@@ -36,7 +41,7 @@ pub(crate) struct Ladder {
 impl Ladder {
     pub(crate) fn new(levels: usize, is_bid: bool) -> Ladder {
         Ladder {
-            levels: vec![EMPTY; levels],
+            levels: Table::new(levels, EMPTY),
             bitmap: LevelBitmap::new(levels),
             best: NIL,
             is_bid,
@@ -79,7 +84,6 @@ impl Ladder {
             level.qty = level.qty.wrapping_add(o.leaves);
         }
         level.tail = slot;
-        level.count += 1;
         if tail == NIL {
             level.head = slot;
             self.bitmap.set(idx);
@@ -100,7 +104,6 @@ impl Ladder {
         };
         let level = &mut self.levels[idx as usize];
         level.qty = level.qty.wrapping_sub(leaves);
-        level.count -= 1;
         if prev == NIL {
             level.head = next;
         } else {
@@ -111,7 +114,7 @@ impl Ladder {
         } else {
             orders[next as usize].prev = prev;
         }
-        if level.count == 0 {
+        if prev == NIL && next == NIL {
             self.level_emptied(idx);
         }
     }
@@ -123,7 +126,6 @@ impl Ladder {
         let slot = level.head;
         let next = orders[slot as usize].next;
         level.head = next;
-        level.count -= 1;
         if next == NIL {
             level.tail = NIL;
             self.level_emptied(idx);
@@ -163,6 +165,11 @@ impl Ladder {
             idx = self.next_worse(idx);
             Some(current)
         })
+    }
+
+    /// Number of orders on level `idx` (a walk of its FIFO: for views and the state hash).
+    pub(crate) fn level_orders(&self, orders: &[Order], idx: u32) -> u32 {
+        self.iter_level_orders(orders, idx).count() as u32
     }
 
     /// Slots of level `idx` in time priority.

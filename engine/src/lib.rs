@@ -22,7 +22,9 @@ mod ext;
 mod index;
 mod invariants;
 mod ladder;
+mod lookahead;
 mod matching;
+mod memory;
 mod modify;
 mod new_order;
 mod slab;
@@ -36,6 +38,8 @@ pub use config::{ConfigError, EngineConfig};
 pub use engine::Engine;
 pub use event::*;
 pub use instrument::*;
+pub use lookahead::{LOOKAHEAD, LOOKAHEAD_MIN_LIVE};
+pub use memory::table_bytes_by_backing;
 pub use risk::{
     BalanceReason, BalanceView, EngineInput, EngineOutput, FeeRate, InstrumentRisk, Outputs,
     PositionView, RiskCommand, RiskConfig, RiskConfigError, RiskEvent, RiskSnapshot, VenueLedger,

@@ -3,13 +3,15 @@
 //! Free slots form a singly linked list through `next`. A slot is live iff its `leaves` is
 //! non-zero (free slots are zeroed when released), which `check_invariants` relies on.
 
+use crate::memory::Table;
 use crate::types::*;
 
 /// "No slot": the end of a list.
 pub(crate) const NIL: u32 = u32::MAX;
 
-/// One order: 64 bytes, one cache line.
+/// One order: 64 bytes, one cache line (aligned to it, so an order never straddles two).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(align(64))]
 pub(crate) struct Order {
     /// Quantity still open; 0 for a free slot.
     pub leaves: QtyLots,
@@ -66,7 +68,7 @@ impl Order {
 
 #[derive(Clone, Debug)]
 pub(crate) struct Slab {
-    pub orders: Vec<Order>,
+    pub orders: Table<Order>,
     pub free_head: u32,
     /// Slots in use.
     pub used: u32,
@@ -74,14 +76,14 @@ pub(crate) struct Slab {
 
 impl Slab {
     pub(crate) fn new(capacity: u32) -> Slab {
-        let mut orders = vec![Order::FREE; capacity as usize];
-        for (i, o) in orders.iter_mut().enumerate() {
-            o.next = if i + 1 < capacity as usize {
+        let orders = Table::from_fn(capacity as usize, |i| Order {
+            next: if i + 1 < capacity as usize {
                 i as u32 + 1
             } else {
                 NIL
-            };
-        }
+            },
+            ..Order::FREE
+        });
         Slab {
             orders,
             free_head: if capacity > 0 { 0 } else { NIL },

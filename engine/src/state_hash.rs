@@ -83,7 +83,7 @@ fn hash_order(h: &mut StateHasher, o: &Order, slot: u32, orders: &[Order], ext: 
 fn hash_side(h: &mut StateHasher, ladder: &Ladder, orders: &[Order], ext: &[Ext]) {
     let len: u64 = ladder
         .iter_levels()
-        .map(|idx| u64::from(ladder.levels[idx as usize].count))
+        .map(|idx| u64::from(ladder.level_orders(orders, idx)))
         .sum();
     h.word(len);
     for idx in ladder.iter_levels() {

@@ -3,6 +3,7 @@
 
 use crate::ext::{self, Ext, EXT_GTD, EXT_OCO};
 use crate::index::ClientIndex;
+use crate::memory::Table;
 use crate::slab::{Order, Slab, NIL};
 use crate::types::*;
 
@@ -14,7 +15,7 @@ pub(crate) struct OrderStore {
     pub acct_head: Vec<u32>,
     pub acct_tail: Vec<u32>,
     /// Per slot: the crypto order types' fields (see `ext.rs`).
-    pub ext: Vec<Ext>,
+    pub ext: Table<Ext>,
     /// Root of the expiry set (GTD orders) and its first expiry (`u64::MAX`: none), which
     /// every command compares its timestamp with.
     pub exp_root: u32,
@@ -28,7 +29,7 @@ impl OrderStore {
             by_client: ClientIndex::new(max_orders),
             acct_head: vec![NIL; max_accounts as usize],
             acct_tail: vec![NIL; max_accounts as usize],
-            ext: vec![Ext::EMPTY; max_orders as usize],
+            ext: Table::new(max_orders as usize, Ext::EMPTY),
             exp_root: NIL,
             next_expiry: u64::MAX,
         }

@@ -65,7 +65,7 @@ impl Engine {
                 Level {
                     price: book.price_of(idx),
                     qty: l.qty,
-                    orders: l.count,
+                    orders: ladder.level_orders(&self.store.slab.orders, idx),
                 }
             })
             .collect()

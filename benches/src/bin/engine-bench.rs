@@ -22,8 +22,8 @@ use tpx_benches::peers::orderbook_rs::OrderbookRs;
 use tpx_benches::peers::PeerBook;
 use tpx_benches::report::Report;
 use tpx_benches::run::{
-    latency, peer_throughput, risk_comparison, throughput, throughput_with_marks, RiskEngine,
-    Throughput,
+    latency, peer_throughput, risk_comparison, throughput, throughput_runs, throughput_with_marks,
+    RiskEngine, Throughput,
 };
 use tpx_benches::timer::Timer;
 use tpx_benches::workload::{generate, Workload};
@@ -35,7 +35,7 @@ use tpx_engine::Engine;
     about = "Throughput and latency of the tpx matching engine, the reference book and peer crates"
 )]
 struct Args {
-    /// exchange-core-mix, heavy, spot-risk, perp-risk, triggers.
+    /// exchange-core-mix, heavy, deep, spot-risk, perp-risk, triggers.
     #[arg(long, default_value = "exchange-core-mix", value_parser = parse_workload)]
     workload: Workload,
     /// Operations in the timed stream (after the untimed setup that fills the book).
@@ -54,6 +54,14 @@ struct Args {
     /// blocks; each block's best time counts.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Apply each command with `Engine::process` only, not telling the engine the commands
+    /// that follow (`Engine::process_ahead`, which prefetches for them on large books).
+    #[arg(long)]
+    no_lookahead: bool,
+    /// Timed runs of the engine (each on a fresh book after the untimed setup); the report's
+    /// `ops_per_sec` is their median, and each is printed.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
 }
 
 fn parse_workload(s: &str) -> Result<Workload, String> {
@@ -108,6 +116,7 @@ fn progress(args: &Args, msg: &str) {
 
 fn run(args: &Args) -> Result<(), String> {
     let peers = selected_peers(&args.peers)?;
+    tpx_benches::run::set_lookahead(!args.no_lookahead);
     let started = Instant::now();
     let stream = generate(args.workload, args.seed, args.ops)?;
     progress(
@@ -154,8 +163,13 @@ fn run(args: &Args) -> Result<(), String> {
         check_hash_of("tpx (risk off)", &cmp.off);
         (cmp.on, report)
     } else {
-        let engine = throughput::<Engine>(&stream);
-        progress(args, &format!("tpx: {:.0} ops/s", engine.ops_per_sec));
+        let mut runs = throughput_runs::<Engine>(&stream, args.repeat);
+        for r in &runs {
+            progress(args, &format!("tpx: {:.0} ops/s", r.ops_per_sec));
+        }
+        runs.sort_by(|a, b| a.ops_per_sec.total_cmp(&b.ops_per_sec));
+        let engine = runs[runs.len() / 2];
+        progress(args, &memory_note(&stream));
         let lat = latency::<Engine>(&stream, &timer);
         let report = Report::new(&stream, engine, lat, timer.source(), timer.overhead_ns());
         (engine, report)
@@ -194,6 +208,32 @@ fn run(args: &Args) -> Result<(), String> {
         print!("{}", report.to_table());
     }
     Ok(())
+}
+
+/// Where an engine for the stream puts its tables: bytes mapped with explicit huge pages, advised
+/// transparent huge pages, plain pages and on the heap, and the process's `AnonHugePages` while
+/// it lives (Linux: how much of the advised memory the kernel did back with 2 MiB pages).
+fn memory_note(stream: &tpx_benches::workload::Stream) -> String {
+    let before = tpx_engine::table_bytes_by_backing();
+    let engine = Engine::new(stream.config.clone()).expect("the workload's configuration is valid");
+    let after = tpx_engine::table_bytes_by_backing();
+    let anon_huge_kib = std::fs::read_to_string("/proc/self/smaps_rollup")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("AnonHugePages:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        });
+    drop(engine);
+    let mib = |i: usize| (after[i] - before[i]) as f64 / f64::from(1 << 20);
+    format!(
+        "engine tables: {:.1} MiB hugetlb, {:.1} MiB THP-advised, {:.1} MiB plain, {:.1} MiB heap; AnonHugePages {}",
+        mib(0),
+        mib(1),
+        mib(2),
+        mib(3),
+        anon_huge_kib.map_or("unknown".to_string(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+    )
 }
 
 /// The `triggers` workload: throughput only (marks between the commands), the engine and

@@ -1,0 +1,210 @@
+//! Prefetch of the memory the next commands will touch, when they are known.
+//!
+//! With a large book (the `heavy` and `deep` workloads: ~1 M live orders), a replace reaches
+//! an index bucket, then the order it names, then the order's two levels and its FIFO
+//! neighbours, then the tail of the new level: four dependent cache misses, each waiting for the
+//! one before. Within one command nothing overlaps them. Across commands they are independent, so
+//! [`Engine::process_ahead`] works on the commands that follow like a pipeline of four steps,
+//! [`SPACING`] commands apart: step `k` runs on the command `k * SPACING` places ahead and reads
+//! only lines that step `k + 1` started to load `SPACING` commands earlier:
+//!
+//! | step | replace / cancel                                      | new order                      |
+//! |-----:|-------------------------------------------------------|--------------------------------|
+//! | 4    | the key's index bucket                                | the key's bucket, the level    |
+//! | 3    | the order the bucket names                            | the level's tail, account tail |
+//! | 2    | its level, the new level, FIFO (cancel: account) neighbours | crossing: the first maker |
+//! | 1    | the new level's tail                                  | crossing: the maker's bucket, account neighbours, next maker |
+//!
+//! (with the bitmap words of the levels that may empty or fill).
+//!
+//! so that each line has had `SPACING` commands' time to arrive before it is read, and the misses
+//! of up to [`LOOKAHEAD`] commands are in flight at once.
+//!
+//! Everything here is a hint: it reads the engine's state (never writes it), follows whatever it
+//! finds (a stale guess only wastes a prefetch) and cannot change an event or the state hash.
+//! Below [`LOOKAHEAD_MIN_LIVE`] live orders the book is in cache anyway and the hints would only
+//! cost instructions, so `process_ahead` is `process`.
+
+use crate::book::Book;
+use crate::command::Command;
+use crate::engine::Engine;
+use crate::event::EventSink;
+use crate::memory::prefetch;
+use crate::slab::NIL;
+use crate::types::*;
+
+/// Live orders from which [`Engine::process_ahead`] prefetches (about 2 MiB of orders).
+pub const LOOKAHEAD_MIN_LIVE: u32 = 32_768;
+
+/// Commands between two steps of the pipeline (1, 2, 3 and 4 were measured on `heavy`: see
+/// "Deep books" in `docs/ARCHITECTURE.md`).
+pub const SPACING: usize = 2;
+
+/// How many commands ahead the prefetch pipeline reaches.
+pub const LOOKAHEAD: usize = 4 * SPACING;
+
+impl Engine {
+    /// [`Engine::process`] `cmd`, after starting to load what the commands sequenced after it
+    /// (`next`, in order; only the first [`LOOKAHEAD`] are looked at) will touch. The result is
+    /// exactly `process`'s: `next` is a hint, and may be empty.
+    #[inline]
+    pub fn process_ahead<S: EventSink>(
+        &mut self,
+        ts_ns: u64,
+        cmd: &Command,
+        next: &[Command],
+        sink: &mut S,
+    ) {
+        if self.store.slab.used >= LOOKAHEAD_MIN_LIVE {
+            for step in 1..=4 {
+                if let Some(c) = next.get(step * SPACING - 1) {
+                    self.prefetch(c, step);
+                }
+            }
+        }
+        self.process(ts_ns, cmd, sink)
+    }
+
+    /// Step `step` (4 first, 1 last; others do nothing) of the prefetch pipeline for `cmd`, a
+    /// command to be applied soon: starts loading what `cmd` will touch, reading what step
+    /// `step + 1` loaded (see the module's table). A hint: it changes nothing observable.
+    #[inline]
+    pub fn prefetch(&self, cmd: &Command, step: usize) {
+        if !(1..=4).contains(&step) {
+            return;
+        }
+        match cmd {
+            Command::Replace(r) => {
+                self.prefetch_named(r.account, r.orig_cl_ord_id, Some(r.price), step)
+            }
+            Command::Cancel(c) => self.prefetch_named(c.account, c.cl_ord_id, None, step),
+            Command::NewOrder(o) => {
+                if o.account >= self.max_accounts {
+                    return;
+                }
+                let Some(bi) = self.book_index(o.instrument) else {
+                    return;
+                };
+                let book = &self.books[bi];
+                let level = level_of(book, o.price);
+                match step {
+                    4 => {
+                        prefetch(self.store.by_client.home_bucket(o.account, o.cl_ord_id));
+                        if let Some(idx) = level {
+                            prefetch(&book.side(o.side).levels[idx as usize]);
+                            prefetch(book.side(o.side).bitmap.word_of(idx));
+                        }
+                    }
+                    3 => {
+                        if let Some(idx) = level {
+                            self.prefetch_slot(book.side(o.side).levels[idx as usize].tail);
+                        }
+                        self.prefetch_slot(self.store.acct_tail[o.account as usize]);
+                    }
+                    2 | 1 if level.is_some_and(|idx| book.crosses(o.side, idx)) => {
+                        self.prefetch_maker(book, o.side, step);
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The pipeline for a command naming a live order by client id (replace: `new_price`).
+    #[inline(always)]
+    fn prefetch_named(
+        &self,
+        account: AccountId,
+        cl_ord_id: ClientOrderId,
+        new_price: Option<PriceTicks>,
+        step: usize,
+    ) {
+        if account >= self.max_accounts {
+            return;
+        }
+        let index = &self.store.by_client;
+        if step == 4 {
+            prefetch(index.home_bucket(account, cl_ord_id));
+            return;
+        }
+        let slot = index.guess(account, cl_ord_id);
+        let Some(o) = self.store.slab.orders.get(slot as usize) else {
+            return;
+        };
+        if step == 3 {
+            prefetch(o);
+            return;
+        }
+        if o.leaves == 0 || o.cl_ord_id != cl_ord_id || o.account != account {
+            return;
+        }
+        let Some(book) = self.books.get(o.book as usize) else {
+            return;
+        };
+        let ladder = book.side(o.side);
+        match step {
+            2 => {
+                // The levels, and the bitmap words that change when one empties or fills.
+                if let Some(idx) = level_of(book, o.price) {
+                    prefetch(&ladder.levels[idx as usize]);
+                    prefetch(ladder.bitmap.word_of(idx));
+                }
+                if let Some(idx) = new_price.and_then(|p| level_of(book, p)) {
+                    prefetch(&ladder.levels[idx as usize]);
+                    prefetch(ladder.bitmap.word_of(idx));
+                }
+                self.prefetch_slot(o.prev);
+                self.prefetch_slot(o.next);
+                if new_price.is_none() {
+                    self.prefetch_slot(o.acct_prev);
+                    self.prefetch_slot(o.acct_next);
+                }
+            }
+            1 => {
+                if let Some(idx) = new_price.and_then(|p| level_of(book, p)) {
+                    self.prefetch_slot(ladder.levels[idx as usize].tail);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// For an order that will cross: the first maker it meets (step 2), then what filling it
+    /// whole touches (step 1: its index bucket, account neighbours and the next maker).
+    #[inline(always)]
+    fn prefetch_maker(&self, book: &Book, taker_side: Side, step: usize) {
+        let opp = match taker_side {
+            Side::Buy => &book.asks,
+            Side::Sell => &book.bids,
+        };
+        let Some(level) = opp.levels.get(opp.best as usize) else {
+            return;
+        };
+        if step == 2 {
+            return self.prefetch_slot(level.head);
+        }
+        let Some(m) = self.store.slab.orders.get(level.head as usize) else {
+            return;
+        };
+        prefetch(self.store.by_client.home_bucket(m.account, m.cl_ord_id));
+        self.prefetch_slot(m.acct_prev);
+        self.prefetch_slot(m.acct_next);
+        self.prefetch_slot(m.next);
+    }
+
+    #[inline(always)]
+    fn prefetch_slot(&self, slot: u32) {
+        if slot != NIL {
+            if let Some(o) = self.store.slab.orders.get(slot as usize) {
+                prefetch(o);
+            }
+        }
+    }
+}
+
+/// The ladder index of `price` in `book`, if the price is on the ladder.
+#[inline(always)]
+fn level_of(book: &Book, price: PriceTicks) -> Option<u32> {
+    (price >= book.spec.min_price && price <= book.spec.max_price).then(|| book.index_of(price))
+}
