@@ -959,6 +959,14 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         if self.role != Role::Candidate {
             self.role = Role::Standby;
         }
+        if term > self.term && self.role == Role::Standby {
+            // The role line names the term followed: the `Welcome` can be the first message of
+            // the new term a standby hears (TCP gives no order across the two connections).
+            self.events.push_back(ReplicaEvent::BecameStandby {
+                term,
+                primary: self.cfg.peer_id,
+            });
+        }
         self.term = term;
         self.primary = Some(self.cfg.peer_id);
         self.last_heard_primary_ns = now;

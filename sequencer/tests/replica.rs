@@ -637,3 +637,78 @@ fn a_closed_connection_to_the_primary_starts_the_candidacy_at_once() {
     }
     assert_eq!(c.rep(2).acknowledgeable_seq(), 10);
 }
+
+/// The last role event of `id` (what `tpx node` prints as its `ROLE` line).
+fn last_role(c: &mut Cluster, id: u32) -> Option<tpx_sequencer::replica::ReplicaEvent> {
+    use tpx_sequencer::replica::ReplicaEvent;
+    let mut last = None;
+    while let Some(ev) = c.rep(id).take_event() {
+        if matches!(
+            ev,
+            ReplicaEvent::BecameStandby { .. } | ReplicaEvent::BecamePrimary { .. }
+        ) {
+            last = Some(ev);
+        }
+    }
+    last
+}
+
+/// A standby that joins a primary already in term 1 (started after it) names that term in its
+/// role event, as `tpx node`'s `ROLE standby ... term=` line does and the benches wait for.
+#[test]
+fn a_standby_that_joins_a_running_primary_names_its_term() {
+    use tpx_sequencer::replica::ReplicaEvent;
+    let mut c = Cluster::new(Durability::Fsync);
+    c.crash(2);
+    c.step(200);
+    assert_eq!(c.primary(), Some(1));
+    let term = c.rep(1).term();
+    assert!(term >= 1);
+    c.start(2, false);
+    c.step(200);
+    assert_eq!(c.rep(2).term(), term);
+    assert_eq!(
+        last_role(&mut c, 2),
+        Some(ReplicaEvent::BecameStandby {
+            term,
+            primary: 1
+        })
+    );
+}
+
+/// The exact order TCP can give: the primary's `Welcome` (the answer to the standby's `Hello`)
+/// is the first message of the new term a standby receives. Before the fix the `Welcome`
+/// raised the term silently: the node kept printing `ROLE standby ... term=0` while it
+/// replicated every record, and `failover-bench` (`make test`) waited for a steady pair until
+/// it gave up (`no steady pair within 60s ... roles Some((true, 1)) / Some((false, 0))`, CI
+/// under load). Failed on the old code (the last event named term 0).
+#[test]
+fn a_standby_that_learns_the_term_from_the_welcome_says_so() {
+    use tpx_sequencer::proto::Msg;
+    use tpx_sequencer::replica::ReplicaEvent;
+    use tpx_sequencer::Transport;
+    let mut c = Cluster::new(Durability::Fsync);
+    c.crash(2);
+    c.step(200);
+    let term = c.rep(1).term();
+    assert!(term >= 1);
+    // Node 2 comes back; node 1 is silent (down on the network) but for one Welcome.
+    c.net.set_down(1, true);
+    c.start(2, false);
+    let _ = last_role(&mut c, 2);
+    c.net.set_down(1, false);
+    let mut from_1 = c.net.endpoint(1);
+    let mut b = Vec::new();
+    Msg::Welcome { term, keep_seq: 0 }.encode(&mut b);
+    assert!(from_1.send(2, &b));
+    let n = &mut c.nodes[1];
+    n.rep.as_mut().unwrap().poll(&mut n.app);
+    assert_eq!(c.rep(2).term(), term);
+    assert_eq!(
+        last_role(&mut c, 2),
+        Some(ReplicaEvent::BecameStandby {
+            term,
+            primary: 1
+        })
+    );
+}
