@@ -669,10 +669,7 @@ fn a_standby_that_joins_a_running_primary_names_its_term() {
     assert_eq!(c.rep(2).term(), term);
     assert_eq!(
         last_role(&mut c, 2),
-        Some(ReplicaEvent::BecameStandby {
-            term,
-            primary: 1
-        })
+        Some(ReplicaEvent::BecameStandby { term, primary: 1 })
     );
 }
 
@@ -706,9 +703,6 @@ fn a_standby_that_learns_the_term_from_the_welcome_says_so() {
     assert_eq!(c.rep(2).term(), term);
     assert_eq!(
         last_role(&mut c, 2),
-        Some(ReplicaEvent::BecameStandby {
-            term,
-            primary: 1
-        })
+        Some(ReplicaEvent::BecameStandby { term, primary: 1 })
     );
 }
