@@ -111,6 +111,9 @@ pub struct Report {
     /// at the same seq).
     pub checkpoints_logged: u64,
     pub diverged: u64,
+    /// `DIVERGED` lines of a node process that had said `REJOIN` before (its shards hold
+    /// records the new term cut, and it is exiting to rebuild them): reported, not violations.
+    pub diverged_after_rejoin: u64,
     /// Processes that exited without being killed (restarted), by name and exit code.
     pub own_exits: Vec<String>,
     pub client_errors: u64,
@@ -248,12 +251,19 @@ pub fn run(cfg: &LabConfig) -> Result<Report, String> {
         .iter()
         .filter(|r| matches!(r.input, tpx_wire::log_record::Input::Checkpoint(_)))
         .count() as u64;
-    let diverged = shared
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .diverged
-        .clone();
+    let (diverged, after_rejoin): (Vec<String>, u64) = {
+        let sh = shared.lock().unwrap_or_else(|e| e.into_inner());
+        let (stale, real): (Vec<_>, Vec<_>) = sh
+            .diverged
+            .iter()
+            .partition(|(n, inc, _)| sh.rejoining.contains(&(*n, *inc)));
+        (
+            real.into_iter().map(|(_, _, l)| l.clone()).collect(),
+            stale.len() as u64,
+        )
+    };
     rep.diverged = diverged.len() as u64;
+    rep.diverged_after_rejoin = after_rejoin;
     for d in diverged.iter().take(3) {
         eprintln!("fault-lab: {d}");
     }
@@ -544,6 +554,7 @@ fn drive(cfg: &LabConfig, c: &mut Cluster, hist: &History) -> Result<Driven, Str
         misconfigured_promoted: misconfigured.1,
         checkpoints_logged: 0,
         diverged: 0,
+        diverged_after_rejoin: 0,
         own_exits: Vec::new(),
         client_errors,
         elapsed_s: 0.0,

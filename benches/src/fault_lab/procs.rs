@@ -46,9 +46,12 @@ pub struct Shared {
     pub roles: Vec<RoleLine>,
     pub grants: Vec<GrantLine>,
     pub denials: Vec<DeniedLine>,
-    /// `DIVERGED shard=...` lines: a node's shard state differed from the hash its primary put
-    /// in the log at a replica checkpoint.
-    pub diverged: Vec<String>,
+    /// `DIVERGED shard=...` lines, with the node and incarnation that printed them: a node's
+    /// shard state differed from the hash its primary put in the log at a replica checkpoint.
+    pub diverged: Vec<(usize, u32, String)>,
+    /// `(node, incarnation)` of the processes that said `REJOIN` (their shards applied records
+    /// the new term cut; they exit to rebuild them, and a `DIVERGED` line of theirs is expected).
+    pub rejoining: Vec<(usize, u32)>,
 }
 
 /// The value of `key=value` in a line.
@@ -82,12 +85,18 @@ fn note_line(
                         mono_ns,
                         incarnation,
                     });
+            } else if line.contains("tpx node: REJOIN") {
+                shared
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .rejoining
+                    .push((node, incarnation));
             } else if line.contains("DIVERGED shard=") {
                 shared
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .diverged
-                    .push(format!("node-{}: {line}", node + 1));
+                    .push((node, incarnation, format!("node-{}: {line}", node + 1)));
             } else if let Some(r) = line.split("DENIED ").nth(1) {
                 let reason = r
                     .split_whitespace()
