@@ -141,6 +141,9 @@ pub struct NodeState {
     pub gateway_rejects: Vec<CachePadded<GatewayRejects>>,
 }
 
+/// Reject reason codes a shard counts (every `RejectReason` is below it).
+pub const REJECT_CODES: usize = 64;
+
 /// A shard's counters for Prometheus (written by the shard's core, read by the stats thread).
 #[derive(Debug)]
 pub struct ShardCountsShared {
@@ -152,9 +155,7 @@ pub struct ShardCountsShared {
 impl Default for ShardCountsShared {
     fn default() -> Self {
         ShardCountsShared {
-            rejects: (0..crate::shard::apply::REJECT_CODES)
-                .map(|_| AtomicU64::new(0))
-                .collect(),
+            rejects: (0..REJECT_CODES).map(|_| AtomicU64::new(0)).collect(),
             margin_calls: AtomicU64::new(0),
         }
     }

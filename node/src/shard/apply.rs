@@ -525,8 +525,7 @@ pub struct ShardCounts {
     pub version: u64,
 }
 
-/// Reject reason codes counted (every `RejectReason` is below it).
-pub const REJECT_CODES: usize = 64;
+pub use crate::runtime::state::REJECT_CODES;
 
 impl Default for ShardCounts {
     fn default() -> Self {
