@@ -224,6 +224,16 @@ term_length = 65536
     fcfg.core.retransmit_timeout_ns = 100_000_000;
     fcfg.core.retransmit_max_tries = 5;
     let mut feed = FeedHandler::connect(fcfg).unwrap();
+    // Orders only once the feed hears the primary (a heartbeat): over manual MDC the image can
+    // connect after the first orders were published, and the feed would then recover them from
+    // a snapshot, which this test counts as a failure of the takeover (CI on a clean clone).
+    let deadline = Instant::now() + WAIT;
+    while feed.stats().heartbeats == 0 {
+        assert!(Instant::now() < deadline, "no heartbeat: {:?}", feed.stats());
+        if feed.poll(AeronClient::nano_clock(), &mut ()) == 0 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
 
     const BEFORE: u64 = 200;
     const AFTER: u64 = 100;
