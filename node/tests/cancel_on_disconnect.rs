@@ -30,7 +30,7 @@ mod feed;
 mod procs;
 
 use feed::feed_config_of;
-use procs::{free_port, listening, node_config_with, order, Proc, WAIT};
+use procs::{free_port, listening, order, Pair, Proc, WAIT};
 
 /// `(account, CancelOrder records, MassCancel records)` in a node's log, per account 1..=3.
 fn logged_cancels(dir: &Path) -> [(usize, usize); 3] {
@@ -165,46 +165,13 @@ term_length = 65536
             driver.dir()
         )
     };
-    let cpus: Vec<usize> = core_affinity::get_core_ids()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
-    let cpu = |k: usize| cpus.get(k % cpus.len().max(1)).copied().unwrap_or(0);
-    let w = free_port();
-    let repl = [free_port(), free_port()];
-    let cfgs: Vec<String> = (0..2)
-        .map(|k| {
-            node_config_with(dir.path(), k, cpu(k), repl, w, &section(k))
-                .display()
-                .to_string()
-        })
-        .collect();
-    let w_s = w.to_string();
-    let _witness = Proc::start(
-        "witness",
-        &[
-            "witness",
-            "--listen",
-            &w_s,
-            "--lease-us",
-            "200000",
-            "--state-file",
-            &dir.path().join("witness.state").display().to_string(),
-        ],
-    );
-    let mut primary = Proc::start(
-        "node-1",
-        &["node", "--config", &cfgs[0], "--role", "primary"],
-    );
-    primary.expect("ROLE primary node=1");
-    let a1 = listening(&primary);
-    let mut standby = Proc::start(
-        "node-2",
-        &["node", "--config", &cfgs[1], "--role", "standby"],
-    );
-    let a2 = listening(&standby);
-    standby.expect("ROLE standby node=2");
+    let Pair {
+        witness: _witness,
+        mut primary,
+        mut standby,
+        entry: [a1, a2],
+        ..
+    } = Pair::start(dir.path(), "", section);
 
     let mut fcfg = feed_config_of(
         &md,
@@ -382,51 +349,17 @@ fn sessions_absent_after_a_takeover_are_cancelled_after_the_heartbeat_timeout() 
         toml::to_string(&accounts).unwrap(),
     )
     .unwrap();
-    let cpus: Vec<usize> = core_affinity::get_core_ids()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
-    let cpu = |k: usize| cpus.get(k % cpus.len().max(1)).copied().unwrap_or(0);
-    let w = free_port();
-    let repl = [free_port(), free_port()];
-    let cfgs: Vec<String> = (0..2)
-        .map(|k| {
-            let p = procs::node_config(dir.path(), k, cpu(k), repl, w);
-            let text = std::fs::read_to_string(&p).unwrap();
-            std::fs::write(
-                &p,
-                format!("heartbeat_interval_ms = 100\nheartbeat_timeout_ms = 1500\n{text}"),
-            )
-            .unwrap();
-            p.display().to_string()
-        })
-        .collect();
-    let w_s = w.to_string();
-    let _witness = Proc::start(
-        "witness",
-        &[
-            "witness",
-            "--listen",
-            &w_s,
-            "--lease-us",
-            "200000",
-            "--state-file",
-            &dir.path().join("witness.state").display().to_string(),
-        ],
+    let Pair {
+        witness: _witness,
+        mut primary,
+        standby,
+        entry: [a1, a2],
+        ..
+    } = Pair::start(
+        dir.path(),
+        "heartbeat_interval_ms = 100\nheartbeat_timeout_ms = 1500\n",
+        |_| String::new(),
     );
-    let mut primary = Proc::start(
-        "node-1",
-        &["node", "--config", &cfgs[0], "--role", "primary"],
-    );
-    primary.expect("ROLE primary node=1");
-    let a1 = listening(&primary);
-    let standby = Proc::start(
-        "node-2",
-        &["node", "--config", &cfgs[1], "--role", "standby"],
-    );
-    let a2 = listening(&standby);
-    standby.expect("ROLE standby node=2");
     let cfg = |addr, account: u32| {
         ClientConfig::new(
             addr,

@@ -20,7 +20,7 @@ use tpx_wire::replies::ServerMessage;
 
 mod procs;
 
-use procs::{free_port, listening, node_config, Proc, WAIT};
+use procs::{Pair, WAIT};
 
 fn copies(c: &mut Client, n: usize) -> Vec<ExecutionCopy> {
     let mut got = Vec::new();
@@ -72,46 +72,13 @@ fn a_drop_copy_session_gets_every_report_of_its_accounts_and_resumes_on_the_stan
         toml::to_string(&accounts).unwrap(),
     )
     .unwrap();
-    let cpus: Vec<usize> = core_affinity::get_core_ids()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
-    let cpu = |k: usize| cpus.get(k % cpus.len().max(1)).copied().unwrap_or(0);
-    let w = free_port();
-    let repl = [free_port(), free_port()];
-    let cfgs: Vec<String> = (0..2)
-        .map(|k| {
-            node_config(dir.path(), k, cpu(k), repl, w)
-                .display()
-                .to_string()
-        })
-        .collect();
-    let w_s = w.to_string();
-    let _witness = Proc::start(
-        "witness",
-        &[
-            "witness",
-            "--listen",
-            &w_s,
-            "--lease-us",
-            "200000",
-            "--state-file",
-            &dir.path().join("witness.state").display().to_string(),
-        ],
-    );
-    let mut primary = Proc::start(
-        "node-1",
-        &["node", "--config", &cfgs[0], "--role", "primary"],
-    );
-    primary.expect("ROLE primary node=1");
-    let a1 = listening(&primary);
-    let mut standby = Proc::start(
-        "node-2",
-        &["node", "--config", &cfgs[1], "--role", "standby"],
-    );
-    let a2 = listening(&standby);
-    standby.expect("ROLE standby node=2");
+    let Pair {
+        witness: _witness,
+        mut primary,
+        mut standby,
+        entry: [a1, a2],
+        ..
+    } = Pair::start(dir.path(), "", |_| String::new());
 
     let cfg = |addr, account: u32, session: u32, drop_copy: bool| ClientConfig {
         drop_copy,

@@ -37,7 +37,7 @@ mod procs;
 
 use feed::feed_config_of;
 
-use procs::{free_port, listening, node_config_with, order, Proc, WAIT};
+use procs::{free_port, order, Pair, WAIT};
 
 /// Account 1's orders in a node's log.
 fn logged_orders(dir: &Path) -> usize {
@@ -167,46 +167,13 @@ term_length = 65536
             driver.dir()
         )
     };
-    let cpus: Vec<usize> = core_affinity::get_core_ids()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
-    let cpu = |k: usize| cpus.get(k % cpus.len().max(1)).copied().unwrap_or(0);
-    let w = free_port();
-    let repl = [free_port(), free_port()];
-    let cfgs: Vec<String> = (0..2)
-        .map(|k| {
-            node_config_with(dir.path(), k, cpu(k), repl, w, &section(k))
-                .display()
-                .to_string()
-        })
-        .collect();
-    let w_s = w.to_string();
-    let _witness = Proc::start(
-        "witness",
-        &[
-            "witness",
-            "--listen",
-            &w_s,
-            "--lease-us",
-            "200000",
-            "--state-file",
-            &dir.path().join("witness.state").display().to_string(),
-        ],
-    );
-    let mut primary = Proc::start(
-        "node-1",
-        &["node", "--config", &cfgs[0], "--role", "primary"],
-    );
-    primary.expect("ROLE primary node=1");
-    let a1 = listening(&primary);
-    let mut standby = Proc::start(
-        "node-2",
-        &["node", "--config", &cfgs[1], "--role", "standby"],
-    );
-    let a2 = listening(&standby);
-    standby.expect("ROLE standby node=2");
+    let Pair {
+        witness: _witness,
+        mut primary,
+        mut standby,
+        entry: [a1, a2],
+        ..
+    } = Pair::start(dir.path(), "", section);
 
     let mut fcfg = feed_config_of(
         &md,
@@ -229,7 +196,11 @@ term_length = 65536
     // a snapshot, which this test counts as a failure of the takeover (CI on a clean clone).
     let deadline = Instant::now() + WAIT;
     while feed.stats().heartbeats == 0 {
-        assert!(Instant::now() < deadline, "no heartbeat: {:?}", feed.stats());
+        assert!(
+            Instant::now() < deadline,
+            "no heartbeat: {:?}",
+            feed.stats()
+        );
         if feed.poll(AeronClient::nano_clock(), &mut ()) == 0 {
             std::thread::sleep(Duration::from_micros(200));
         }

@@ -451,3 +451,88 @@ fn the_promoted_standby_has_the_same_balances() {
         RejectReason::DuplicateRequest
     );
 }
+
+fn scrape(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.split("\r\n\r\n").nth(1).unwrap_or("").to_string()
+}
+
+/// A mark below an account's maintenance margin is a margin call, which the shard counts and
+/// Prometheus exports (`tpx_node_margin_calls_total`); a mark that restores it is none.
+#[test]
+fn a_mark_below_maintenance_is_a_margin_call_the_node_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    write_accounts(dir.path());
+    let prom = free_port();
+    let cfg = single_config(dir.path());
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{text}[stats]\nprometheus = \"{prom}\"\n")).unwrap();
+    let cfg = cfg.display().to_string();
+    let node = Proc::start("node", &["node", "--config", &cfg, "--role", "primary"]);
+    let addr = listening(&node);
+    node.expect("ROLE primary");
+    let t = WAIT;
+    let mut adm = client(addr, ADMIN);
+    let mut c2 = client(addr, 2);
+    let mut c3 = client(addr, 3);
+    accepted(
+        adm.admin(&admin::set_mark_price(1, BTC_PERP, 60_000), t)
+            .unwrap(),
+    );
+    accepted(
+        adm.admin(&admin::deposit(2, 2, USDT, 10_000_000, 0), t)
+            .unwrap(),
+    );
+    // 1 lot at 60,000 is 6 USDT of notional: 10% initial margin 600,000 minor units, taker
+    // fee 3,000; account 3 has 700,000.
+    accepted(
+        adm.admin(&admin::deposit(3, 3, USDT, 700_000, 0), t)
+            .unwrap(),
+    );
+    c2.send(&req::enter(limit(1, BTC_PERP, Side::Sell, 60_000, 1)))
+        .unwrap();
+    accept_of(&mut c2, 1);
+    c3.send(&req::enter(limit(1, BTC_PERP, Side::Buy, 60_000, 1)))
+        .unwrap();
+    assert_eq!(fee_of(&mut c3, 1), (Liquidity::Taker, 3_000));
+    let calls = |want: u64| {
+        let line = format!("tpx_node_margin_calls_total{{shard=\"0\"}} {want}");
+        // The stage publishes its counters every 100 ms.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let s = scrape(prom);
+            if s.contains(&line) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no `{line}` in:\n{s}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    calls(0);
+    // 57,000: variation margin -300,000, equity 397,000 >= maintenance 5% of 5.7 USDT
+    // (285,000): no call.
+    accepted(
+        adm.admin(&admin::set_mark_price(4, BTC_PERP, 57_000), t)
+            .unwrap(),
+    );
+    // 54,000: variation margin -600,000, equity 97,000 < maintenance 270,000: a margin call.
+    accepted(
+        adm.admin(&admin::set_mark_price(5, BTC_PERP, 54_000), t)
+            .unwrap(),
+    );
+    calls(1);
+    // Back to 60,000 (restored), then down again: a second call.
+    accepted(
+        adm.admin(&admin::set_mark_price(6, BTC_PERP, 60_000), t)
+            .unwrap(),
+    );
+    accepted(
+        adm.admin(&admin::set_mark_price(7, BTC_PERP, 54_000), t)
+            .unwrap(),
+    );
+    calls(2);
+}

@@ -1,5 +1,6 @@
-//! Shared by the multi-process tests (`failover.rs`, `md_failover.rs`): child processes of
-//! `tpx` whose stdout lines the test waits on, free ports, and a node pair's config files.
+//! Shared by the multi-process tests: child processes of
+//! `tpx` whose stdout lines the test waits on, free ports, a node pair's config files, and
+//! [`Pair`]: a witness and a started primary / standby pair.
 
 #![allow(dead_code)]
 
@@ -209,5 +210,75 @@ pub fn order(cl: u64) -> tpx_wire::order_entry::EnterOrder {
         stp: StpMode::None,
         post_only: false,
         reduce_only: false,
+    }
+}
+
+/// The CPU a pair's node `k + 1` pins its core to (the host's CPUs dealt round-robin).
+pub fn pair_cpu(k: usize) -> usize {
+    let cpus: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    cpus.get(k % cpus.len().max(1)).copied().unwrap_or(0)
+}
+
+/// A witness (`--state-file`, 200 ms lease) and a replicated pair of `tpx node`s in one
+/// folder: node 1 started as primary, node 2 as standby, each with a config from
+/// [`node_config_with`]; `start` returns once node 1 is primary and node 2 follows it.
+pub struct Pair {
+    pub witness: Proc,
+    pub primary: Proc,
+    pub standby: Proc,
+    /// The order-entry address of node 1 and node 2.
+    pub entry: [SocketAddr; 2],
+    /// The config file of node 1 and node 2.
+    pub configs: [String; 2],
+}
+
+impl Pair {
+    /// `top` goes before the config's own keys (top-level settings such as
+    /// `heartbeat_timeout_ms`), `section(k)` after them (`[md]`, `[snapshots]`, ...).
+    pub fn start(dir: &Path, top: &str, section: impl Fn(usize) -> String) -> Pair {
+        let w = free_port();
+        let repl = [free_port(), free_port()];
+        let configs = [0, 1].map(|k| {
+            let p = node_config_with(dir, k, pair_cpu(k), repl, w, &section(k));
+            let text = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(&p, format!("{top}{text}")).unwrap();
+            p.display().to_string()
+        });
+        let w_s = w.to_string();
+        let witness = Proc::start(
+            "witness",
+            &[
+                "witness",
+                "--listen",
+                &w_s,
+                "--lease-us",
+                "200000",
+                "--state-file",
+                &dir.join("witness.state").display().to_string(),
+            ],
+        );
+        let primary = Proc::start(
+            "node-1",
+            &["node", "--config", &configs[0], "--role", "primary"],
+        );
+        primary.expect("ROLE primary node=1");
+        let a1 = listening(&primary);
+        let standby = Proc::start(
+            "node-2",
+            &["node", "--config", &configs[1], "--role", "standby"],
+        );
+        let a2 = listening(&standby);
+        standby.expect("ROLE standby node=2");
+        Pair {
+            witness,
+            primary,
+            standby,
+            entry: [a1, a2],
+            configs,
+        }
     }
 }
