@@ -1,8 +1,7 @@
 //! Generated workloads (engine commands) as input-log inputs and records: what the benches
 //! feed the node's shard (`shard-risk-bench`) and the sequencer's applier (`replay-bench`).
 
-use tpx_engine::{Command, EngineInput, OrderKind, RiskCommand, StpMode, TimeInForce};
-use tpx_sequencer::apply::wire_side;
+use tpx_engine::{Command, EngineInput, RiskCommand, TimeInForce};
 use tpx_wire::enums as w;
 use tpx_wire::log_record::{self as l, Input, LogRecord, RecordMeta};
 use tpx_wire::order_entry::{CancelOrder, EnterOrder, MassCancel, ReplaceOrder};
@@ -31,24 +30,15 @@ fn command_input(cmd: &Command) -> Option<(u32, Input)> {
                 price: o.price,
                 qty: o.qty,
                 instrument: o.instrument,
-                side: wire_side(o.side),
-                kind: match o.kind {
-                    OrderKind::Limit => w::OrderKind::Limit,
-                    OrderKind::Market => w::OrderKind::Market,
-                },
+                side: o.side.into(),
+                kind: o.kind.into(),
                 tif: match o.tif {
                     TimeInForce::Gtc => w::TimeInForce::Gtc,
                     TimeInForce::Ioc => w::TimeInForce::Ioc,
                     TimeInForce::Fok => w::TimeInForce::Fok,
                     TimeInForce::Gtd => return None,
                 },
-                stp: match o.stp {
-                    StpMode::None => w::StpMode::None,
-                    StpMode::ExpireTaker => w::StpMode::ExpireTaker,
-                    StpMode::ExpireMaker => w::StpMode::ExpireMaker,
-                    StpMode::ExpireBoth => w::StpMode::ExpireBoth,
-                    StpMode::DecrementAndCancel => w::StpMode::DecrementAndCancel,
-                },
+                stp: o.stp.into(),
                 post_only: o.post_only,
                 reduce_only: o.reduce_only,
             }),

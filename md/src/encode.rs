@@ -4,8 +4,8 @@
 //! sequence numbers and the same packet bytes, which is what lets a standby reproduce the
 //! primary's market-data stream by applying the same log.
 
-use tpx_engine::{Event, Side as ESide};
-use tpx_wire::enums::{Side, TradingState};
+use tpx_engine::Event;
+use tpx_wire::enums::TradingState;
 use tpx_wire::header::{schema::MARKET_DATA, template, Header, SCHEMA_VERSION};
 use tpx_wire::market_data::{
     AddOrder, MdMessage, OrderDelete, OrderExecuted, OrderReduce, OrderReplace, ReferencePrice,
@@ -17,15 +17,6 @@ use tpx_wire::mold::PACKET_HEADER_LEN;
 /// 32-byte data-frame header, so that a packet is never fragmented. A UDP datagram carrying it
 /// is 1408 + 28 bytes, below a 1500-byte Ethernet MTU.
 pub const DEFAULT_MAX_PACKET_LEN: usize = 1376;
-
-/// Engine side to wire side (same numeric values).
-#[inline]
-pub fn side_to_wire(s: ESide) -> Side {
-    match s {
-        ESide::Buy => Side::Buy,
-        ESide::Sell => Side::Sell,
-    }
-}
 
 /// Calls `out` with the market-data messages of one engine event, in order: `BookAdd` →
 /// `AddOrder`; `Fill` → `OrderExecuted` (the maker) then `Trade`; `BookReduce` →
@@ -48,7 +39,7 @@ pub fn event_messages(ts_ns: u64, event: &Event, id_base: u64, mut out: impl FnM
             price,
             qty,
             instrument,
-            side: side_to_wire(side),
+            side: side.into(),
         })),
         Event::Fill {
             instrument,
@@ -72,7 +63,7 @@ pub fn event_messages(ts_ns: u64, event: &Event, id_base: u64, mut out: impl FnM
                 price,
                 qty,
                 instrument,
-                aggressor_side: side_to_wire(taker_side),
+                aggressor_side: taker_side.into(),
             }));
         }
         Event::BookReduce {
@@ -272,6 +263,8 @@ impl PacketBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tpx_engine::Side as ESide;
+    use tpx_wire::enums::Side;
     use tpx_wire::mold::decode_packet;
 
     #[test]

@@ -33,7 +33,7 @@ use tpx_wire::market_data::{
 };
 
 use crate::aeron::MdError;
-use crate::encode::{event_messages, side_to_wire, PacketBuilder, DEFAULT_MAX_PACKET_LEN};
+use crate::encode::{event_messages, PacketBuilder, DEFAULT_MAX_PACKET_LEN};
 use crate::retransmit::{RetransmitConfig, RetransmitHandle, RetransmitServer};
 use crate::ring::RetransmitRing;
 use crate::transport::{AeronChannels, AeronTransport, Channel, MdTransport, SendOutcome};
@@ -520,7 +520,7 @@ impl<T: MdTransport> MdPublisher<T> {
                 price: o.price,
                 qty: o.leaves,
                 instrument: id,
-                side: side_to_wire(o.side),
+                side: o.side.into(),
             })
         }));
         self.snap_msgs.push(MdMessage::SnapshotEnd(SnapshotEnd {

@@ -123,28 +123,14 @@ pub fn new_order(m: &EnterOrderExt, account: u32) -> tpx_engine::NewOrder {
         account,
         cl_ord_id: m.cl_ord_id,
         instrument: m.instrument,
-        side: side_of(m.side),
-        kind: match m.kind {
-            w::OrderKind::Limit => tpx_engine::OrderKind::Limit,
-            w::OrderKind::Market => tpx_engine::OrderKind::Market,
-        },
+        side: m.side.into(),
+        kind: m.kind.into(),
         price: m.price,
         qty: m.qty,
-        tif: match m.tif {
-            w::TimeInForce::Gtc => tpx_engine::TimeInForce::Gtc,
-            w::TimeInForce::Ioc => tpx_engine::TimeInForce::Ioc,
-            w::TimeInForce::Fok => tpx_engine::TimeInForce::Fok,
-            w::TimeInForce::Gtd => tpx_engine::TimeInForce::Gtd,
-        },
+        tif: m.tif.into(),
         post_only: m.post_only,
         reduce_only: m.reduce_only,
-        stp: match m.stp {
-            w::StpMode::None => tpx_engine::StpMode::None,
-            w::StpMode::ExpireTaker => tpx_engine::StpMode::ExpireTaker,
-            w::StpMode::ExpireMaker => tpx_engine::StpMode::ExpireMaker,
-            w::StpMode::ExpireBoth => tpx_engine::StpMode::ExpireBoth,
-            w::StpMode::DecrementAndCancel => tpx_engine::StpMode::DecrementAndCancel,
-        },
+        stp: m.stp.into(),
         ext: tpx_engine::OrderExt {
             trigger,
             expire_ts_ns: m.expire_ts_ns,
@@ -153,24 +139,6 @@ pub fn new_order(m: &EnterOrderExt, account: u32) -> tpx_engine::NewOrder {
             close_position: m.close_position,
             oco_cl_ord_id: m.oco_cl_ord_id,
         },
-    }
-}
-
-/// The engine's side of a wire side.
-#[inline]
-pub fn side_of(s: w::Side) -> tpx_engine::Side {
-    match s {
-        w::Side::Buy => tpx_engine::Side::Buy,
-        w::Side::Sell => tpx_engine::Side::Sell,
-    }
-}
-
-/// The wire's side of an engine side.
-#[inline]
-pub fn wire_side(s: tpx_engine::Side) -> w::Side {
-    match s {
-        tpx_engine::Side::Buy => w::Side::Buy,
-        tpx_engine::Side::Sell => w::Side::Sell,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Wire enums, one byte each. Those the engine also has (`Side`, `OrderKind`, `TimeInForce`,
 //! `StpMode`, `CancelReason`, `Liquidity`, and the engine's `RejectReason` values) use the
-//! engine's numeric values, so converting is `from_u8(engine_value as u8)`.
+//! engine's numeric values; the conversions are `From` impls in `engine_enums` (feature
+//! `engine`), the one place engine and wire enums meet.
 
 crate::wire_enum! {
     pub enum Side {

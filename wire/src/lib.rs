@@ -27,6 +27,8 @@ pub mod catalog;
 pub mod codec;
 pub mod dissector;
 pub mod drop_copy;
+#[cfg(feature = "engine")]
+pub mod engine_enums;
 pub mod enums;
 pub mod error;
 pub mod framing;

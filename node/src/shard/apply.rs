@@ -9,8 +9,8 @@ use tpx_engine::{
     BalanceReason as EBalance, CancelReason as ECancel, Command, Engine, EngineConfig, EngineInput,
     Event, EventSink, InstrumentId, RejectReason as EReject, RiskCommand, RiskConfig, RiskEvent,
 };
-use tpx_sequencer::apply::{engine_input, wire_side};
-use tpx_wire::enums::{BalanceReason, CancelReason, Liquidity, RejectReason, RequestKind};
+use tpx_sequencer::apply::engine_input;
+use tpx_wire::enums::{BalanceReason, CancelReason, Liquidity, RejectReason, RequestKind, Side};
 
 use crate::msg::{Report, ReportKind, Sequenced, NO_SESSION};
 use crate::shard::md::ShardMd;
@@ -18,32 +18,6 @@ use crate::shard::md::ShardMd;
 /// Order ids are unique per engine; the shard puts its id in the top 16 bits so that they are
 /// unique across the node (shard 0's ids are the engine's).
 pub const SHARD_ORDER_ID_SHIFT: u32 = 48;
-
-/// The wire's reject reason for an engine reason: the wire uses the engine's values (1..=31 are
-/// kept for engine reasons; every engine reason is defined, a test checks it). An engine reason
-/// the wire did not define (the engine ahead of the schema) would be sent as `InvalidOrderType`,
-/// the closest generic "refused as asked".
-pub fn reject_to_wire(r: EReject) -> RejectReason {
-    RejectReason::from_u8(r as u8).unwrap_or(RejectReason::InvalidOrderType)
-}
-
-/// The wire's cancel reason for an engine reason (same values). One the wire does not define
-/// yet is sent as `UserRequested`.
-pub fn cancel_to_wire(r: ECancel) -> CancelReason {
-    CancelReason::from_u8(r as u8).unwrap_or(CancelReason::UserRequested)
-}
-
-/// The wire's balance reason for an engine reason (same values).
-pub fn balance_reason_to_wire(r: EBalance) -> BalanceReason {
-    match r {
-        EBalance::Deposit => BalanceReason::Deposit,
-        EBalance::Withdrawal => BalanceReason::Withdrawal,
-        EBalance::VariationMargin => BalanceReason::VariationMargin,
-        EBalance::Funding => BalanceReason::Funding,
-        EBalance::InsuranceCover => BalanceReason::InsuranceCover,
-        EBalance::Remainder => BalanceReason::Remainder,
-    }
-}
 
 /// The account a risk command acts on (0 for mark price and funding).
 pub fn risk_target(r: &RiskCommand) -> u32 {
@@ -214,7 +188,7 @@ impl<'a, F: FnMut(Report)> ReportMapper<'a, F> {
             {
                 let kind = ReportKind::Rejected {
                     cl_ord_id: request_id,
-                    reason: reject_to_wire(reason),
+                    reason: RejectReason::from(reason),
                     request,
                 };
                 self.send(self.entry.req.account, self.entry.req.session, kind);
@@ -222,7 +196,7 @@ impl<'a, F: FnMut(Report)> ReportMapper<'a, F> {
         } else {
             let kind = ReportKind::Rejected {
                 cl_ord_id,
-                reason: reject_to_wire(reason),
+                reason: RejectReason::from(reason),
                 request: RequestKind::EnterOrder,
             };
             self.send(account, NO_SESSION, kind);
@@ -259,7 +233,7 @@ impl<F: FnMut(Report)> EventSink for ReportMapper<'_, F> {
                     cl_ord_id,
                     order_id: base | order_id,
                     instrument,
-                    side: wire_side(side),
+                    side: Side::from(side),
                     price,
                     qty,
                 },
@@ -288,7 +262,7 @@ impl<F: FnMut(Report)> EventSink for ReportMapper<'_, F> {
                     session,
                     ReportKind::Rejected {
                         cl_ord_id,
-                        reason: reject_to_wire(reason),
+                        reason: RejectReason::from(reason),
                         request,
                     },
                 );
@@ -317,7 +291,7 @@ impl<F: FnMut(Report)> EventSink for ReportMapper<'_, F> {
                         order_id: base | maker_order_id,
                         trade_id: base | trade_id,
                         instrument,
-                        side: wire_side(taker_side.opposite()),
+                        side: Side::from(taker_side.opposite()),
                         liquidity: Liquidity::Maker,
                         price,
                         qty,
@@ -330,7 +304,7 @@ impl<F: FnMut(Report)> EventSink for ReportMapper<'_, F> {
                         order_id: base | taker_order_id,
                         trade_id: base | trade_id,
                         instrument,
-                        side: wire_side(taker_side),
+                        side: Side::from(taker_side),
                         liquidity: Liquidity::Taker,
                         price,
                         qty,
@@ -360,7 +334,7 @@ impl<F: FnMut(Report)> EventSink for ReportMapper<'_, F> {
                         instrument,
                         cancelled_qty,
                         leaves_qty,
-                        reason: cancel_to_wire(reason),
+                        reason: CancelReason::from(reason),
                     },
                 );
             }
@@ -410,7 +384,7 @@ impl<F: FnMut(Report)> EventSink for ReportMapper<'_, F> {
                     cl_ord_id,
                     order_id: base | order_id,
                     instrument,
-                    side: wire_side(side),
+                    side: Side::from(side),
                     trigger_price,
                     price,
                 },
@@ -495,7 +469,7 @@ impl<F: FnMut(Report)> EventSink for ReportMapper<'_, F> {
                 held,
                 asset,
                 shard: self.shard,
-                reason: balance_reason_to_wire(reason),
+                reason: BalanceReason::from(reason),
             };
             self.send(account, NO_SESSION, kind);
         }
@@ -971,60 +945,6 @@ mod tests {
             Some(tpx_wire::replies::ServerMessage::OrderTriggered(t)) if t.seq == 7 && t.trigger_price == 60_000
         ));
         assert_eq!(out[0].kind.order_type_reply(1, 1), None);
-    }
-
-    #[test]
-    fn engine_reasons_keep_their_values_on_the_wire() {
-        assert_eq!(
-            reject_to_wire(EReject::UnknownOrder),
-            RejectReason::UnknownOrder
-        );
-        assert_eq!(
-            reject_to_wire(EReject::InvalidOrderType),
-            RejectReason::InvalidOrderType
-        );
-        assert_eq!(
-            cancel_to_wire(ECancel::MassCancel),
-            CancelReason::MassCancel
-        );
-        // The risk reasons (15..=26) and the liquidation cancel reach the wire as themselves.
-        for (e, w) in [
-            (
-                EReject::InsufficientBalance,
-                RejectReason::InsufficientBalance,
-            ),
-            (
-                EReject::ReduceOnlyWouldIncrease,
-                RejectReason::ReduceOnlyWouldIncrease,
-            ),
-            (
-                EReject::MaxPositionExceeded,
-                RejectReason::MaxPositionExceeded,
-            ),
-            (EReject::DuplicateRequest, RejectReason::DuplicateRequest),
-            (EReject::NotLiquidatable, RejectReason::NotLiquidatable),
-            (EReject::InvalidTrigger, RejectReason::InvalidTrigger),
-            (EReject::InvalidExpireTime, RejectReason::InvalidExpireTime),
-            (EReject::InvalidOcoLink, RejectReason::InvalidOcoLink),
-        ] {
-            assert_eq!(reject_to_wire(e), w);
-        }
-        // The order types' cancel reasons (8..=10) too.
-        for (e, w) in [
-            (ECancel::Expired, CancelReason::Expired),
-            (ECancel::Oco, CancelReason::Oco),
-            (ECancel::TriggerRejected, CancelReason::TriggerRejected),
-        ] {
-            assert_eq!(cancel_to_wire(e), w);
-        }
-        assert_eq!(
-            cancel_to_wire(ECancel::Liquidation),
-            CancelReason::Liquidation
-        );
-        assert_eq!(
-            cancel_to_wire(ECancel::ImmediateOrCancel),
-            CancelReason::ImmediateOrCancel
-        );
     }
 
     #[test]

@@ -379,7 +379,7 @@ pub fn engine_book(engine: &Engine, instrument: InstrumentId, id_base: u64) -> V
         .iter()
         .map(|o| BookOrder {
             order_id: id_base | o.order_id,
-            side: tpx_sequencer::apply::wire_side(o.side),
+            side: o.side.into(),
             price: o.price,
             qty: o.leaves,
         })

@@ -3,8 +3,6 @@
 //! books (`Engine::l3`: resting orders only; a trigger order not yet fired is not listed),
 //! balances and positions the risk state (risk on; with risk off the answers are empty).
 
-use tpx_sequencer::apply::wire_side;
-
 use crate::msg::{Query, QueryKind, Report, ReportKind, Stamps, UNSEQUENCED};
 use crate::shard::apply::Shard;
 
@@ -44,7 +42,7 @@ pub fn answer(shard: &Shard, q: &Query, as_of_seq: u64, mut out: impl FnMut(Repo
                         cl_ord_id: o.cl_ord_id,
                         order_id: base | o.order_id,
                         instrument,
-                        side: wire_side(o.side),
+                        side: o.side.into(),
                         price: o.price,
                         leaves_qty: o.leaves,
                     }));
