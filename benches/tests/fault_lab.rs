@@ -80,3 +80,50 @@ fn thirty_faults_of_every_kind_lose_and_double_nothing() {
     let r = lab(1, false);
     assert_clean(&r);
 }
+
+/// Slow disks only (a node's writes throttled to 5-100 IO/s through its cgroup, the primary's
+/// and the standby's): acknowledgements keep their promise while a log writer crawls. Where the
+/// host has no `blkio` throttle (or no root) the lab says why and this test says so.
+#[test]
+fn slow_disks_lose_and_double_nothing() {
+    let cfg = LabConfig {
+        faults: 8,
+        seed: 3,
+        without: [
+            "kill",
+            "restart",
+            "pause",
+            "partition",
+            "loss",
+            "misconfigured",
+            "slow_link",
+        ]
+        .map(String::from)
+        .to_vec(),
+        keep: true,
+        ..LabConfig::default()
+    };
+    let r = run(&cfg).expect("the lab ran");
+    eprintln!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+    if !r.slow_disk.starts_with("throttled") {
+        eprintln!("no slow-disk fault on this host: {}", r.slow_disk);
+        return;
+    }
+    let slow: u64 = r
+        .faults
+        .iter()
+        .filter(|(k, _)| k.starts_with("slow_disk"))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(slow, r.faults_applied, "{:?}", r.faults);
+    assert!(slow >= 8, "{:?}", r.faults);
+    assert!(r.acked > 500, "only {} acknowledgements", r.acked);
+    assert_eq!(
+        r.violations, 0,
+        "violations (run's folder: {:?}; replay: {}): {:#?}",
+        r.dir, r.replay, r.findings
+    );
+    if let Some(d) = &r.dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}

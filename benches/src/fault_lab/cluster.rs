@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use super::disk::NodeDisks;
 use super::procs::{spawn, Proc, SharedRef};
 use super::topology::{Host, Topology};
 
@@ -50,6 +51,8 @@ pub struct Cluster {
     incarnations: [u32; 3],
     /// Exits the lab did not cause, with their code (`None`: a signal).
     pub own_exits: Vec<(usize, Option<i32>)>,
+    /// The nodes' throttled disks ([`Cluster::with_slow_disks`]; `None`: plain folders).
+    pub disks: Option<NodeDisks>,
 }
 
 fn slot(h: Host) -> usize {
@@ -86,7 +89,10 @@ impl Cluster {
     }
 
     pub fn log_dir(&self, k: usize) -> PathBuf {
-        self.dir.join(format!("node-{}", k + 1))
+        match &self.disks {
+            Some(d) => d.log_dir(k),
+            None => self.dir.join(format!("node-{}", k + 1)),
+        }
     }
 
     /// Node `k`'s config file.
@@ -117,9 +123,18 @@ impl Cluster {
             procs: [None, None, None],
             incarnations: [0; 3],
             own_exits: Vec::new(),
+            disks: None,
         };
         c.write_files()?;
         Ok(c)
+    }
+
+    /// Puts each node's log on a disk of its own that the slow-disk fault throttles
+    /// ([`NodeDisks`]); before any process starts. `Err`: why the host cannot (the cluster is
+    /// unchanged).
+    pub fn with_slow_disks(&mut self, tag: &str) -> Result<(), String> {
+        self.disks = Some(NodeDisks::create(&self.dir, tag)?);
+        self.write_files()
     }
 
     fn write_files(&self) -> Result<(), String> {
@@ -279,6 +294,11 @@ assets = [1, 2, 3]
             self.started,
             self.incarnations[s],
         )?;
+        if let (Host::Node(k), Some(d)) = (h, &self.disks) {
+            // Into its disk's cgroup (the throttle applies to the process's writes): a node
+            // starts with a fresh process, and a throttle in force applies to it too.
+            d.join(k, p.child.id())?;
+        }
         self.procs[s] = Some(p);
         Ok(())
     }

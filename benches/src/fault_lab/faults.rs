@@ -1,7 +1,8 @@
 //! Faults, drawn from a seed: SIGKILL (silent: every packet of the victim's namespace is
 //! dropped from the same instant), SIGSTOP/SIGCONT, partitions (one-way and two-way, as
 //! nftables rules inside the namespaces), packet loss, a slow link (a token bucket: `tc netem`
-//! is not in this kernel) and a witness restart.
+//! is not in this kernel), a slow disk (a node's writes throttled: `disk.rs`), a witness
+//! restart and a misconfigured standby.
 
 use std::time::Duration;
 
@@ -39,6 +40,8 @@ pub enum Fault {
     Loss { at: Target, pct: u32 },
     /// A node's outgoing link shaped to `kbit`.
     SlowLink { at: Target, kbit: u32 },
+    /// A node's disk writes throttled to `iops` operations (and 16 KiB each) a second.
+    SlowDisk { at: Target, iops: u32 },
     /// The standby restarted with a configuration that differs in what primary and standby
     /// must share (`max_accounts`, part of the config digest): it must not join, nor take the
     /// term, even when the primary dies meanwhile (`primary_dies`: SIGKILLed, silently, half
@@ -67,6 +70,7 @@ impl Fault {
             Fault::ClientPartition(x) => format!("partition_clients_{}", t(x)),
             Fault::Loss { at, .. } => format!("loss_{}", t(at)),
             Fault::SlowLink { at, .. } => format!("slow_link_{}", t(at)),
+            Fault::SlowDisk { at, .. } => format!("slow_disk_{}", t(at)),
             Fault::MisconfiguredStandby { primary_dies } => if *primary_dies {
                 "misconfigured_standby_primary_dies"
             } else {
@@ -121,16 +125,20 @@ impl Fault {
                 }
             }
             80..=86 => Fault::ClientPartition(node(rng)),
-            87..=94 => Fault::Loss {
+            87..=92 => Fault::Loss {
                 at: node(rng),
                 pct: rng.gen_range(10..=50),
             },
-            95..=96 => Fault::MisconfiguredStandby {
+            93..=94 => Fault::MisconfiguredStandby {
                 primary_dies: rng.gen_bool(0.5),
             },
-            _ => Fault::SlowLink {
+            95..=96 => Fault::SlowLink {
                 at: node(rng),
                 kbit: [64, 256, 1024][rng.gen_range(0..3)],
+            },
+            _ => Fault::SlowDisk {
+                at: node(rng),
+                iops: [5, 20, 100][rng.gen_range(0..3)],
             },
         }
     }
@@ -153,6 +161,8 @@ pub enum Applied {
     Resume(Host),
     ClearRules(Vec<Host>),
     ClearShaper(Host),
+    /// Lift node `k`'s disk throttle.
+    Unthrottle(usize),
     /// Restart the misconfigured standby with its configuration, and the primary if it was
     /// killed (see [`kill_silently`]).
     Misconfigured {
@@ -278,6 +288,18 @@ pub fn apply(c: &mut Cluster, f: Fault) -> Result<(Applied, String), String> {
                 format!("{} sends at {kbit} kbit/s", h.name()),
             )
         }
+        Fault::SlowDisk { at, iops } => {
+            let h = need(at)?;
+            let Host::Node(k) = h else {
+                return Err("only a node has a disk".into());
+            };
+            let disks = c.disks.as_ref().ok_or("no throttled disks")?;
+            disks.throttle(k, Some((iops, u64::from(iops) * 16 * 1024)))?;
+            (
+                Applied::Unthrottle(k),
+                format!("{} writes at {iops} IO/s", h.name()),
+            )
+        }
     })
 }
 
@@ -299,6 +321,11 @@ pub fn heal(c: &mut Cluster, a: Applied) -> Result<(), String> {
             }
         }
         Applied::ClearShaper(h) => c.topo.set_shaper(h, None)?,
+        Applied::Unthrottle(k) => {
+            if let Some(d) = &c.disks {
+                d.throttle(k, None)?;
+            }
+        }
         Applied::Misconfigured { standby, primary } => {
             c.start(standby, false)?;
             if let Some(p) = primary {

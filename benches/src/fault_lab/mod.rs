@@ -6,6 +6,7 @@
 
 pub mod checker;
 pub mod cluster;
+pub mod disk;
 pub mod faults;
 pub mod feed;
 pub mod history;
@@ -83,6 +84,8 @@ pub struct Report {
     pub seed: u64,
     pub durability: String,
     pub netns: bool,
+    /// How the slow-disk fault is made here, or why it is not drawn.
+    pub slow_disk: String,
     /// Faults applied, by kind.
     pub faults: BTreeMap<String, u64>,
     pub faults_applied: u64,
@@ -180,6 +183,7 @@ fn observe(c: &Cluster, obs: &mut Observed) {
 pub fn run(cfg: &LabConfig) -> Result<Report, String> {
     install_signal_handlers();
     topology::remove_stale();
+    disk::remove_stale();
     let started = Instant::now();
     let dir = cfg.dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!(
@@ -208,6 +212,20 @@ pub fn run(cfg: &LabConfig) -> Result<Report, String> {
         shared.clone(),
         started,
     )?;
+    // Each node's log on a disk the slow-disk fault can throttle, where the host allows it.
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let tag = format!(
+        "tpxl{}d{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    );
+    let slow_disk = match c.with_slow_disks(&tag) {
+        Ok(()) => "throttled loop devices (cgroup-v1 blkio)".to_string(),
+        Err(e) => {
+            eprintln!("fault-lab: no slow-disk fault on this host: {e}");
+            format!("unavailable: {e}")
+        }
+    };
     let hist = History::create(&dir.join("history.jsonl"), started)?;
     let r = drive(cfg, &mut c, &hist);
     c.stop_all();
@@ -246,6 +264,7 @@ pub fn run(cfg: &LabConfig) -> Result<Report, String> {
     );
     let rep = &mut report.0;
     rep.netns = netns;
+    rep.slow_disk = slow_disk;
     rep.acked = findings.acked;
     rep.checkpoints_logged = logs[surviving]
         .iter()
@@ -407,7 +426,11 @@ fn drive(cfg: &LabConfig, c: &mut Cluster, hist: &History) -> Result<Driven, Str
         observe(c, &mut obs);
         let mut f = Fault::draw(&mut rng, cfg.kills_only);
         let mut redraws = 0;
-        while cfg.without.iter().any(|w| f.kind().starts_with(w.as_str())) && redraws < 1000 {
+        let excluded = |f: &Fault| {
+            cfg.without.iter().any(|w| f.kind().starts_with(w.as_str()))
+                || (c.disks.is_none() && matches!(f, Fault::SlowDisk { .. }))
+        };
+        while excluded(&f) && redraws < 1000 {
             f = Fault::draw(&mut rng, cfg.kills_only);
             redraws += 1;
         }
@@ -538,6 +561,7 @@ fn drive(cfg: &LabConfig, c: &mut Cluster, hist: &History) -> Result<Driven, Str
         seed: cfg.seed,
         durability: cfg.durability.clone(),
         netns: c.topo.netns,
+        slow_disk: String::new(),
         faults: by_kind,
         faults_applied: applied,
         faults_skipped: skipped,
