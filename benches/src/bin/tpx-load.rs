@@ -26,7 +26,7 @@ use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use tpx_benches::lab::breakdown::{self, Collector};
 use tpx_benches::lab::load::{self, LoadConfig, Mode, Step, StepOutput};
-use tpx_benches::lab::{hgrm, hlog, machine, plot};
+use tpx_benches::lab::{hgrm, hlog, machine, plot, relay};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum ModeArg {
@@ -106,6 +106,23 @@ struct Args {
     /// Print summary.json on stdout too.
     #[arg(long)]
     json: bool,
+    /// Round trips of the relay floor (client → two parked relay processes → client, the
+    /// replicated path's hops with no work: `tpx_benches::lab::relay`) measured before the
+    /// steps; the summary's `ratio_floor_p50/p99` compare the first step with it. 0: none.
+    #[arg(long, default_value_t = 20_000)]
+    floor_samples: usize,
+    /// The relays' longest park (the nodes' `park_max_us`).
+    #[arg(long, default_value_t = 1_000)]
+    floor_park_max_us: u64,
+    /// Internal: run as one relay of the floor.
+    #[arg(long, hide = true)]
+    relay_serve: bool,
+    #[arg(long, hide = true)]
+    relay_next: Option<SocketAddr>,
+    #[arg(long, hide = true, default_value_t = 1_000)]
+    relay_park_max_us: u64,
+    #[arg(long, hide = true)]
+    relay_cpu: Option<usize>,
 }
 
 fn pcts(h: &Histogram<u64>) -> Value {
@@ -187,6 +204,27 @@ fn run(args: Args) -> Result<bool, String> {
         serde_json::to_string_pretty(&mach).unwrap_or_default(),
     )
     .map_err(|e| e.to_string())?;
+
+    let floor = if args.floor_samples > 0 {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let h = relay::measure(
+            &exe,
+            args.floor_samples,
+            args.floor_samples / 5,
+            Duration::from_micros(100),
+            args.floor_park_max_us,
+        )?;
+        eprintln!(
+            "tpx-load: relay floor (client -> A -> B -> A -> client, parked) p50 {} us p99 {} us p99.9 {} us max {} us",
+            us(h.value_at_quantile(0.5)),
+            us(h.value_at_quantile(0.99)),
+            us(h.value_at_quantile(0.999)),
+            us(h.max())
+        );
+        Some(h)
+    } else {
+        None
+    };
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut sessions = load::connect(&cfg)?;
@@ -462,8 +500,20 @@ fn run(args: Args) -> Result<bool, String> {
             })
         })
         .collect();
+    // The first step against the floor measured in this run (same machine, same moment).
+    let ratio = |q: f64| -> Option<f64> {
+        let f = floor.as_ref()?;
+        let first = done.first()?;
+        let r =
+            first.out.corrected.value_at_quantile(q) as f64 / f.value_at_quantile(q).max(1) as f64;
+        Some((r * 1000.0).round() / 1000.0)
+    };
     let summary = json!({
         "tool": "tpx-load",
+        "relay_floor_ns": floor.as_ref().map(pcts),
+        "ratio_floor_p50": ratio(0.5),
+        "ratio_floor_p99": ratio(0.99),
+        "ratio_floor_rate": done.first().map(|d| d.out.target_rate),
         "units": "ns",
         "mode": cfg.mode,
         "sessions": cfg.sessions,
@@ -490,7 +540,17 @@ fn run(args: Args) -> Result<bool, String> {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
+    let args = Args::parse();
+    if args.relay_serve {
+        return match relay::serve(args.relay_next, args.relay_park_max_us, args.relay_cpu) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tpx-load relay: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match run(args) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(2),
         Err(e) => {

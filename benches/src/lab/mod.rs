@@ -9,6 +9,8 @@
 //!   generator's own send/receive stamps.
 //! - [`plot`]: PNG and SVG plots (`plotters`).
 //! - [`machine`]: the machine summary of a run.
+//! - [`relay`]: the floor of the replicated path (client → two relay processes → client),
+//!   measured in the same run.
 
 pub mod breakdown;
 pub mod hgrm;
@@ -16,3 +18,4 @@ pub mod hlog;
 pub mod load;
 pub mod machine;
 pub mod plot;
+pub mod relay;
