@@ -69,6 +69,15 @@ pub struct Options {
     pub disk_samples: usize,
     /// (e): a query per session after every this many orders (0: no query runs).
     pub query_every: usize,
+    /// Matching shards (1: every role on the node's core, the default). More: the gateway and
+    /// the sequencer on the node's core, shard `k` alone on the `k`-th CPU of `shard_cpus`,
+    /// instrument `k + 1` on shard `k` (copies of BTC-USDT), and the throughput run's session `s`
+    /// trading instrument `s % shards + 1` (`scripts/scale-check.sh`).
+    pub shards: usize,
+    /// The shards' CPUs (empty: the CPUs after the node's and the client's, in order).
+    pub shard_cpus: Vec<usize>,
+    /// The node's `idle` (`spin`, the default, or `park`).
+    pub idle: String,
 }
 
 impl Default for Options {
@@ -78,6 +87,9 @@ impl Default for Options {
             ack_samples: 100_000,
             warmup: 20_000,
             throughput_secs: 3.0,
+            shards: 1,
+            shard_cpus: Vec::new(),
+            idle: "spin".into(),
             sessions: 8,
             window: 256,
             node_cpu: None,
@@ -96,6 +108,7 @@ impl Default for Options {
 /// What the run measured (latencies in nanoseconds).
 #[derive(Debug)]
 pub struct Results {
+    pub shards: usize,
     pub floor: Histogram<u64>,
     pub ack: Histogram<u64>,
     pub throughput_orders_per_sec: f64,
@@ -211,7 +224,7 @@ impl Results {
         );
         // The query runs' fields go before the closing brace.
         let head = json.strip_suffix('}').unwrap_or(&json);
-        format!("{head}{}}}", self.query_json())
+        format!("{head}, \"shards\": {}{}}}", self.shards, self.query_json())
     }
 }
 
@@ -385,17 +398,83 @@ fn bench_accounts(n: usize) -> Vec<DemoAccount> {
         .collect()
 }
 
+/// The core plan and instruments of the node: every role on `node_cpu` with the built-in
+/// instruments (one shard), or the gateway and sequencer there and each of `opts.shards`
+/// shards on a CPU of its own, with one instrument each.
+fn plan_text(node_cpu: usize, shard_cpus: &[usize], opts: &Options) -> Result<String, String> {
+    if opts.shards <= 1 {
+        return Ok(format!(
+            "[[core_plan.cores]]\ncpu = {node_cpu}\ngateway = true\nsequencer = true\nshards = [0]\n"
+        ));
+    }
+    if shard_cpus.is_empty() {
+        return Err("no CPU for the shards".into());
+    }
+    let mut t =
+        format!("[[core_plan.cores]]\ncpu = {node_cpu}\ngateway = true\nsequencer = true\n");
+    // Shards sharing a CPU share its core (a machine with fewer CPUs than shards).
+    let mut by_cpu: Vec<(usize, Vec<usize>)> = Vec::new();
+    for k in 0..opts.shards {
+        let c = shard_cpus[k % shard_cpus.len()];
+        match by_cpu.iter_mut().find(|(cpu, _)| *cpu == c) {
+            Some((_, v)) => v.push(k),
+            None => by_cpu.push((c, vec![k])),
+        }
+    }
+    for (c, shards) in by_cpu {
+        let list: Vec<String> = shards.iter().map(|k| k.to_string()).collect();
+        if c == node_cpu {
+            return Err(format!("shard CPU {c} is the gateway's"));
+        }
+        t += &format!(
+            "[[core_plan.cores]]\ncpu = {c}\nshards = [{}]\n",
+            list.join(", ")
+        );
+    }
+    let btc = tpx_node::config::builtin_instruments()
+        .into_iter()
+        .next()
+        .ok_or("no built-in instrument")?;
+    #[derive(serde::Serialize)]
+    struct Instruments {
+        instruments: Vec<tpx_node::config::InstrumentConfig>,
+    }
+    let instruments = (1..=opts.shards as u32)
+        .map(|id| tpx_node::config::InstrumentConfig {
+            id,
+            symbol: format!("BENCH-{id}"),
+            shard: Some(id - 1),
+            ..btc.clone()
+        })
+        .collect();
+    Ok(t + &toml::to_string(&Instruments { instruments }).map_err(|e| e.to_string())?)
+}
+
 fn start_node(
     tpx: &Path,
     node_cpu: usize,
+    shard_cpus: &[usize],
     accounts: &[DemoAccount],
     extra_args: &[&str],
     opts: &Options,
 ) -> Result<NodeChild, String> {
+    let dir = node_dir();
+    let cfg_path = write_node(&dir, node_cpu, shard_cpus, accounts, opts)?;
+    spawn_node(tpx, &dir, &cfg_path, extra_args)
+}
+
+/// Writes the node's `node.toml` and `accounts.toml` into `dir`; the config's path.
+pub fn write_node(
+    dir: &Path,
+    node_cpu: usize,
+    shard_cpus: &[usize],
+    accounts: &[DemoAccount],
+    opts: &Options,
+) -> Result<PathBuf, String> {
     let (log, risk) = (&opts.log, opts.risk);
     let (log_writer, uring_depth) = (opts.log_writer.as_deref(), opts.uring_depth);
-    let dir = node_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let idle = &opts.idle;
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let mut all = accounts.to_vec();
     if risk {
         all.push(DemoAccount {
@@ -410,10 +489,10 @@ fn start_node(
     )
     .map_err(|e| e.to_string())?;
     let config = format!(
-        "listen = \"127.0.0.1:0\"\naccounts_file = \"accounts.toml\"\nidle = \"spin\"\n\
+        "listen = \"127.0.0.1:0\"\naccounts_file = \"accounts.toml\"\nidle = \"{idle}\"\n\
          max_orders = 1048576\nmax_accounts = 1024\nring_capacity = 16384\njournal_capacity = 65536\n\
-         log = \"{log}\"\n\
-         [[core_plan.cores]]\ncpu = {node_cpu}\ngateway = true\nsequencer = true\nshards = [0]\n"
+         log = \"{log}\"\n{}",
+        plan_text(node_cpu, shard_cpus, opts)?
     );
     // TPX_E2E_NO_STATS=1: the node without stage stamps (the latency lab's cost, before/after).
     let config = if std::env::var_os("TPX_E2E_NO_STATS").is_some() {
@@ -439,9 +518,19 @@ fn start_node(
     };
     let cfg_path = dir.join("node.toml");
     std::fs::write(&cfg_path, config).map_err(|e| e.to_string())?;
+    Ok(cfg_path)
+}
+
+fn spawn_node(
+    tpx: &Path,
+    dir: &Path,
+    cfg_path: &Path,
+    extra_args: &[&str],
+) -> Result<NodeChild, String> {
+    let dir = dir.to_path_buf();
     let mut cmd = Command::new(tpx);
     cmd.args(extra_args)
-        .arg(&cfg_path)
+        .arg(cfg_path)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let mut child = cmd
@@ -472,12 +561,61 @@ fn start_node(
     Ok(NodeChild { child, addr, dir })
 }
 
+/// [`write_node`] with demo accounts 1..=64 (`demo-token-<id>`) and the CPUs [`run`] would
+/// pick: the node `scripts/scale-check.sh` starts for `tpx-load`.
+pub fn write_demo_node(dir: &Path, opts: &Options) -> Result<PathBuf, String> {
+    let cpus: Vec<usize> = tpx_node::core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let node_cpu = opts.node_cpu.or(cpus.first().copied()).unwrap_or(0);
+    let client_cpu = opts
+        .client_cpu
+        .or(cpus.iter().copied().find(|&c| c != node_cpu))
+        .unwrap_or(node_cpu);
+    let accounts = tpx_node::gateway::accounts::demo_accounts(64);
+    write_node(
+        dir,
+        node_cpu,
+        &shard_cpus(&cpus, node_cpu, client_cpu, opts),
+        &accounts,
+        opts,
+    )
+}
+
+/// The shards' CPUs: as given, else the CPUs that are neither the node's nor the client's, else
+/// (a small machine) any but the node's.
+pub fn shard_cpus(
+    cpus: &[usize],
+    node_cpu: usize,
+    client_cpu: usize,
+    opts: &Options,
+) -> Vec<usize> {
+    if !opts.shard_cpus.is_empty() {
+        return opts.shard_cpus.clone();
+    }
+    let free: Vec<usize> = cpus
+        .iter()
+        .copied()
+        .filter(|&c| c != node_cpu && c != client_cpu)
+        .collect();
+    if !free.is_empty() {
+        return free;
+    }
+    cpus.iter().copied().filter(|&c| c != node_cpu).collect()
+}
+
 fn ioc(cl: u64) -> EnterOrder {
+    ioc_on(cl, 1)
+}
+
+fn ioc_on(cl: u64, instrument: u32) -> EnterOrder {
     EnterOrder {
         cl_ord_id: cl,
         price: 50_000,
         qty: 1,
-        instrument: 1,
+        instrument,
         side: if cl % 2 == 0 { Side::Buy } else { Side::Sell },
         kind: OrderKind::Limit,
         tif: TimeInForce::Ioc,
@@ -545,6 +683,7 @@ fn throughput(
     secs: f64,
     query_every: usize,
     run_no: u32,
+    shards: usize,
 ) -> Result<(f64, f64), String> {
     let mut clients = accounts
         .iter()
@@ -572,7 +711,10 @@ fn throughput(
         }
         for (k, c) in clients.iter_mut().enumerate() {
             while inflight[k] < window {
-                c.queue(&req::enter(ioc(next_cl[k])));
+                c.queue(&req::enter(ioc_on(
+                    next_cl[k],
+                    (k % shards.max(1)) as u32 + 1,
+                )));
                 if query_every > 0 && next_cl[k] % query_every as u64 == 0 {
                     c.queue(&tpx_client::query::open_orders(next_query, None));
                     next_query += 1;
@@ -648,7 +790,8 @@ pub fn run(opts: &Options) -> Result<Results, String> {
     } else {
         histogram()
     };
-    let node = start_node(&tpx, node_cpu, &accounts, &args, opts)?;
+    let shard_cpus = shard_cpus(&cpus, node_cpu, client_cpu, opts);
+    let node = start_node(&tpx, node_cpu, &shard_cpus, &accounts, &args, opts)?;
     if opts.risk {
         // Every bench account gets every asset of the one shard, through the log.
         let admin = DemoAccount {
@@ -676,6 +819,7 @@ pub fn run(opts: &Options) -> Result<Results, String> {
         opts.throughput_secs,
         0,
         0,
+        opts.shards,
     )?;
     let mut query_runs = Vec::new();
     if opts.query_every > 0 {
@@ -686,7 +830,15 @@ pub fn run(opts: &Options) -> Result<Results, String> {
             );
             let t = opts.throughput_secs;
             let accts = &accounts[1..];
-            let (plain, _) = throughput(node.addr, accts, opts.window, t, 0, 2 * round - 1)?;
+            let (plain, _) = throughput(
+                node.addr,
+                accts,
+                opts.window,
+                t,
+                0,
+                2 * round - 1,
+                opts.shards,
+            )?;
             let (with, qps) = throughput(
                 node.addr,
                 accts,
@@ -694,12 +846,14 @@ pub fn run(opts: &Options) -> Result<Results, String> {
                 t,
                 opts.query_every,
                 2 * round,
+                opts.shards,
             )?;
             query_runs.push((plain, with, qps));
         }
     }
     drop(node);
     Ok(Results {
+        shards: opts.shards.max(1),
         floor: floor_h,
         ack: ack_h,
         throughput_orders_per_sec: tput,

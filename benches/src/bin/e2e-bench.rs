@@ -69,6 +69,21 @@ struct Args {
     /// with a `QueryOpenOrders` per session after every N orders (0: none).
     #[arg(long, default_value_t = 0)]
     query_every: usize,
+    /// Matching shards: more than 1 puts each shard on a CPU of its own (`--shard-cpus`, default
+    /// the CPUs after the node's and the client's) with one instrument each, and spreads the
+    /// throughput run's sessions over them (`scripts/scale-check.sh`).
+    #[arg(long, default_value_t = 1)]
+    shards: usize,
+    #[arg(long, value_delimiter = ',')]
+    shard_cpus: Vec<usize>,
+    /// The node's idle mode: `spin` (measuring) or `park`.
+    #[arg(long, default_value = "spin")]
+    idle: String,
+    /// Write the node's `node.toml` and `accounts.toml` (demo accounts 1..=64, tokens
+    /// `demo-token-<id>`, what `tpx-load` logs in with) into this folder, print the config's
+    /// path and exit: the node `scripts/scale-check.sh` runs `tpx-load` against.
+    #[arg(long)]
+    write_node: Option<PathBuf>,
     /// Internal: run a node from this config (the bench's child process).
     #[arg(long = "serve-node", hide = true)]
     serve_node: Option<PathBuf>,
@@ -102,7 +117,22 @@ fn main() -> ExitCode {
         uring_depth: args.uring_depth,
         disk_samples: args.disk_samples,
         query_every: args.query_every,
+        shards: args.shards,
+        shard_cpus: args.shard_cpus,
+        idle: args.idle,
     };
+    if let Some(dir) = &args.write_node {
+        return match tpx_benches::e2e::write_demo_node(dir, &opts) {
+            Ok(p) => {
+                println!("{}", p.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("e2e-bench: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(&opts) {
         Ok(r) => {
             if args.json {
