@@ -10,7 +10,7 @@ use tpx_wire::mold::RetransmitRequest;
 
 use crate::book::Books;
 use crate::core::{FeedConfig, FeedCore, FeedStats, Source};
-use crate::listener::FeedListener;
+use crate::listener::{FeedEvent, FeedListener};
 
 /// Where the feed handler subscribes.
 #[derive(Clone, Debug)]
@@ -47,16 +47,39 @@ impl FeedHandlerConfig {
     }
 }
 
+/// The subscriptions of one Aeron client.
+struct Subscriptions {
+    a: AeronSubscription,
+    b: Option<AeronSubscription>,
+    snapshot: Option<AeronSubscription>,
+}
+
+impl Subscriptions {
+    fn add(client: &AeronClient, cfg: &FeedHandlerConfig) -> Result<Subscriptions, MdError> {
+        let sub = |c: &ChannelConfig| client.subscription(&c.channel, c.stream_id);
+        Ok(Subscriptions {
+            a: sub(&cfg.a)?,
+            b: cfg.b.as_ref().map(sub).transpose()?,
+            snapshot: cfg.snapshot.as_ref().map(sub).transpose()?,
+        })
+    }
+}
+
+/// After a failed reconnection, the next try waits this long.
+const RECONNECT_RETRY_NS: u64 = 100_000_000;
+
 /// A feed handler for one stream. Field order is drop order (subscriptions before the client).
 pub struct FeedHandler {
-    sub_a: AeronSubscription,
-    sub_b: Option<AeronSubscription>,
-    sub_snapshot: Option<AeronSubscription>,
+    /// `None` only between a dead client and its replacement.
+    subs: Option<Subscriptions>,
     socket: Option<UdpSocket>,
     server: Option<SocketAddr>,
     fragment_limit: usize,
     core: FeedCore,
     recv: Box<[u8; 65536]>,
+    /// Where to subscribe again after the client died.
+    cfg: FeedHandlerConfig,
+    next_reconnect_ns: u64,
     client: AeronClient,
 }
 
@@ -73,15 +96,7 @@ impl FeedHandler {
     /// Connects to the driver and subscribes.
     pub fn connect(cfg: FeedHandlerConfig) -> Result<FeedHandler, MdError> {
         let client = AeronClient::connect(&cfg.setup)?;
-        let sub_a = client.subscription(&cfg.a.channel, cfg.a.stream_id)?;
-        let sub_b = match &cfg.b {
-            Some(c) => Some(client.subscription(&c.channel, c.stream_id)?),
-            None => None,
-        };
-        let sub_snapshot = match &cfg.snapshot {
-            Some(c) => Some(client.subscription(&c.channel, c.stream_id)?),
-            None => None,
-        };
+        let subs = Subscriptions::add(&client, &cfg)?;
         let socket = match cfg.retransmit_server {
             Some(_) => {
                 let s = UdpSocket::bind(cfg.retransmit_bind)?;
@@ -95,43 +110,63 @@ impl FeedHandler {
         core_cfg.retransmit = cfg.retransmit_server.is_some();
         core_cfg.snapshot = cfg.snapshot.is_some();
         Ok(FeedHandler {
-            sub_a,
-            sub_b,
-            sub_snapshot,
+            subs: Some(subs),
             socket,
             server: cfg.retransmit_server,
             fragment_limit: cfg.fragment_limit.max(1),
             core: FeedCore::new(core_cfg),
             recv: Box::new([0u8; 65536]),
+            cfg,
+            next_reconnect_ns: 0,
             client,
         })
+    }
+
+    /// A dead client ([`AeronClient::is_dead`]) is replaced and subscribed again (retried
+    /// every [`RECONNECT_RETRY_NS`] while the driver does not answer). Without this, a handler
+    /// frozen past the driver's liveness timeout would read nothing ever again while its books
+    /// looked live (found by the fault lab: a 16 s stall of the host).
+    fn revive<L: FeedListener>(&mut self, now_ns: u64, l: &mut L) {
+        if !self.client.is_dead() && self.subs.is_some() {
+            return;
+        }
+        if now_ns < self.next_reconnect_ns {
+            return;
+        }
+        self.next_reconnect_ns = now_ns + RECONNECT_RETRY_NS;
+        self.subs = None;
+        if self.client.is_dead() {
+            if let Err(e) = self.client.reconnect() {
+                eprintln!("tpx-feed: reconnecting to the Aeron driver: {e}");
+                return;
+            }
+        }
+        match Subscriptions::add(&self.client, &self.cfg) {
+            Ok(s) => {
+                self.subs = Some(s);
+                l.on_feed(&FeedEvent::Reconnected {
+                    reconnects: self.client.reconnects(),
+                });
+            }
+            Err(e) => eprintln!("tpx-feed: subscribing again: {e}"),
+        }
+    }
+
+    /// Aeron clients made after the first (each after the driver dropped the previous one).
+    pub fn reconnects(&self) -> u64 {
+        self.client.reconnects()
     }
 
     /// Reads what arrived (up to `fragment_limit` packets per subscription), applies it, runs
     /// the timers and sends a due retransmission request. `now_ns`: any monotonic clock
     /// (the same one every call). Returns the packets handled (0: idle).
     pub fn poll<L: FeedListener>(&mut self, now_ns: u64, l: &mut L) -> usize {
+        self.revive(now_ns, l);
         let mut work = 0;
         let limit = self.fragment_limit;
         let core = &mut self.core;
-        work += self
-            .sub_a
-            .poll_fn(|buf, _| core.on_packet(Source::A, buf, now_ns, l), limit)
-            .unwrap_or(0)
-            .max(0) as usize;
-        if let Some(b) = &self.sub_b {
-            work += b
-                .poll_fn(|buf, _| core.on_packet(Source::B, buf, now_ns, l), limit)
-                .unwrap_or(0)
-                .max(0) as usize;
-        }
-        if let Some(s) = &self.sub_snapshot {
-            // Read it even when not recovering, so that an IPC snapshot publication is never
-            // held back by this subscriber; the core ignores it then.
-            work += s
-                .poll_fn(|buf, _| core.on_snapshot_packet(buf, now_ns, l), limit)
-                .unwrap_or(0)
-                .max(0) as usize;
+        if let Some(subs) = &self.subs {
+            work += Self::poll_subscriptions(subs, core, now_ns, limit, l);
         }
         if let Some(sock) = &self.socket {
             for _ in 0..limit {
@@ -150,6 +185,35 @@ impl FeedHandler {
         core.on_timer(now_ns, l);
         if let Some(req) = core.take_request() {
             self.send_request(&req);
+        }
+        work
+    }
+
+    fn poll_subscriptions<L: FeedListener>(
+        subs: &Subscriptions,
+        core: &mut FeedCore,
+        now_ns: u64,
+        limit: usize,
+        l: &mut L,
+    ) -> usize {
+        let mut work = subs
+            .a
+            .poll_fn(|buf, _| core.on_packet(Source::A, buf, now_ns, l), limit)
+            .unwrap_or(0)
+            .max(0) as usize;
+        if let Some(b) = &subs.b {
+            work += b
+                .poll_fn(|buf, _| core.on_packet(Source::B, buf, now_ns, l), limit)
+                .unwrap_or(0)
+                .max(0) as usize;
+        }
+        if let Some(s) = &subs.snapshot {
+            // Read it even when not recovering, so that an IPC snapshot publication is never
+            // held back by this subscriber; the core ignores it then.
+            work += s
+                .poll_fn(|buf, _| core.on_snapshot_packet(buf, now_ns, l), limit)
+                .unwrap_or(0)
+                .max(0) as usize;
         }
         work
     }
@@ -185,6 +249,6 @@ impl FeedHandler {
 
     /// Whether feed A's subscription has a publisher (an image).
     pub fn is_connected(&self) -> bool {
-        self.sub_a.is_connected()
+        self.subs.as_ref().is_some_and(|s| s.a.is_connected())
     }
 }

@@ -96,6 +96,11 @@ pub enum FeedEvent {
     SnapshotRecovered { next_seq: u64, instruments: u32 },
     /// A message did not fit the book (lost data or a bug); recovery from snapshots follows.
     BookError { seq: u64 },
+    /// The Aeron client was closed under the handler (the driver timed it out: this process
+    /// was frozen longer than the driver's client liveness timeout, or the driver restarted)
+    /// and a new one subscribed again (`reconnects` so far). What was published meanwhile is
+    /// a gap the next packet shows, recovered as any other.
+    Reconnected { reconnects: u64 },
 }
 
 /// Receives the feed handler's output. Both methods default to doing nothing.

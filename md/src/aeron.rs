@@ -95,6 +95,10 @@ pub struct DriverConfig {
     pub ipc_term_length: usize,
     /// Sparse term files (true saves memory and start-up time; false pre-faults them).
     pub sparse_terms: bool,
+    /// How long the driver waits for a client's keepalive before it drops the client
+    /// (`None`: Aeron's default, 10 s). A client process frozen longer than this (SIGSTOP, a
+    /// stalled VM) finds itself timed out when it resumes ([`AeronClient::is_dead`]).
+    pub client_liveness_timeout_ns: Option<u64>,
 }
 
 impl Default for DriverConfig {
@@ -106,6 +110,7 @@ impl Default for DriverConfig {
             term_length: 16 << 20,
             ipc_term_length: 16 << 20,
             sparse_terms: true,
+            client_liveness_timeout_ns: None,
         }
     }
 }
@@ -232,6 +237,14 @@ impl EmbeddedDriver {
             "sharednetwork idle",
         )?;
         set(ctx.set_conductor_idle_strategy(idle), "conductor idle")?;
+        if let Some(ns) = cfg.client_liveness_timeout_ns {
+            // The driver checks liveness on its timer, which must tick faster (default 1 s).
+            set(ctx.set_timer_interval_ns(ns / 10), "timer interval")?;
+            set(
+                ctx.set_client_liveness_timeout_ns(ns),
+                "client liveness timeout",
+            )?;
+        }
         set(ctx.set_sender_idle_strategy(idle), "sender idle")?;
         set(ctx.set_receiver_idle_strategy(idle), "receiver idle")?;
         let driver = AeronDriver::new(&ctx).map_err(|e| aeron_err("driver init", e))?;
@@ -267,6 +280,15 @@ pub struct AeronClient {
     /// Keeps its context alive.
     aeron: Aeron,
     errors: Arc<AtomicU64>,
+    /// Set by the error handler when the client is closed under us: the driver timed it out
+    /// (a process frozen longer than the driver's client liveness timeout), the driver is gone,
+    /// or the client's own conductor missed its service interval. Its publications and
+    /// subscriptions are dead; [`AeronClient::reconnect`] makes a new client.
+    dead: Arc<std::sync::atomic::AtomicBool>,
+    /// The driver directory, for [`AeronClient::reconnect`].
+    dir: String,
+    /// Clients made so far after the first ([`AeronClient::reconnect`]).
+    reconnects: u64,
     /// Declared last: dropped after the client.
     driver: Option<EmbeddedDriver>,
 }
@@ -278,6 +300,39 @@ impl fmt::Debug for AeronClient {
             .field("errors", &self.errors.load(Ordering::Relaxed))
             .finish()
     }
+}
+
+/// The Aeron C client's error codes that mean the client is closed (`aeron_client.h`):
+/// `AERON_CLIENT_ERROR_DRIVER_TIMEOUT`, `..._CLIENT_TIMEOUT`, `..._CONDUCTOR_SERVICE_TIMEOUT`.
+const CLIENT_CLOSED_ERRORS: [i32; 3] = [1000, 1001, 1002];
+
+/// A started client of the driver in `dir`; its error handler counts into `errors` and sets
+/// `dead` on an error that closes it.
+fn start_client(
+    dir: &str,
+    errors: &Arc<AtomicU64>,
+    dead: &Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Aeron, MdError> {
+    if !std::path::Path::new(dir).join("cnc.dat").exists() {
+        return Err(MdError::Config(format!(
+            "no Aeron media driver in {dir} (cnc.dat missing)"
+        )));
+    }
+    let ctx = AeronContext::new().map_err(|e| aeron_err("client context", e))?;
+    ctx.set_dir(&cstring(dir)?)
+        .map_err(|e| aeron_err("client dir", e))?;
+    let (counted, flag) = (errors.clone(), dead.clone());
+    ctx.set_error_handler(Some(move |code: i32, msg: &str| {
+        counted.fetch_add(1, Ordering::Relaxed);
+        if CLIENT_CLOSED_ERRORS.contains(&code.abs()) {
+            flag.store(true, Ordering::Relaxed);
+        }
+        eprintln!("aeron client error {code}: {msg}");
+    }))
+    .map_err(|e| aeron_err("error handler", e))?;
+    let aeron = Aeron::new(&ctx).map_err(|e| aeron_err("client init", e))?;
+    aeron.start().map_err(|e| aeron_err("client start", e))?;
+    Ok(aeron)
 }
 
 /// How long adding a publication or subscription may take.
@@ -294,28 +349,38 @@ impl AeronClient {
             }
             AeronSetup::External { dir } => (None, dir.clone()),
         };
-        if !std::path::Path::new(&dir).join("cnc.dat").exists() {
-            return Err(MdError::Config(format!(
-                "no Aeron media driver in {dir} (cnc.dat missing)"
-            )));
-        }
-        let ctx = AeronContext::new().map_err(|e| aeron_err("client context", e))?;
-        ctx.set_dir(&cstring(&dir)?)
-            .map_err(|e| aeron_err("client dir", e))?;
         let errors = Arc::new(AtomicU64::new(0));
-        let counted = errors.clone();
-        ctx.set_error_handler(Some(move |code: i32, msg: &str| {
-            counted.fetch_add(1, Ordering::Relaxed);
-            eprintln!("aeron client error {code}: {msg}");
-        }))
-        .map_err(|e| aeron_err("error handler", e))?;
-        let aeron = Aeron::new(&ctx).map_err(|e| aeron_err("client init", e))?;
-        aeron.start().map_err(|e| aeron_err("client start", e))?;
+        let dead = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let aeron = start_client(&dir, &errors, &dead)?;
         Ok(AeronClient {
             aeron,
             errors,
+            dead,
+            dir,
+            reconnects: 0,
             driver,
         })
+    }
+
+    /// Whether the client was closed under us (see the `dead` field): everything made from it
+    /// is dead until [`AeronClient::reconnect`].
+    pub fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Relaxed)
+    }
+
+    /// Replaces a dead client with a new one on the same driver (an embedded driver stays).
+    /// Drop every publication and subscription of the old client first.
+    pub fn reconnect(&mut self) -> Result<(), MdError> {
+        let dead = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        self.aeron = start_client(&self.dir, &self.errors, &dead)?;
+        self.dead = dead;
+        self.reconnects += 1;
+        Ok(())
+    }
+
+    /// Clients made after the first ([`AeronClient::reconnect`]).
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects
     }
 
     /// The Aeron client.

@@ -131,6 +131,8 @@ pub struct MdStats {
     pub snapshot_messages: u64,
     /// Messages that could not be encoded (a value the wire rejects); should stay 0.
     pub encode_errors: u64,
+    /// Times the transport replaced a client the Aeron driver had dropped.
+    pub client_reconnects: u64,
 }
 
 /// What a restarted publisher needs besides the engine: a pure function of the log.
@@ -355,6 +357,10 @@ impl<T: MdTransport> MdPublisher<T> {
     /// `heartbeat_interval_ns`, and up to `snapshot_packets_per_work` packets of the snapshot
     /// loop (which reads `engine`: call it on the shard's thread). Returns the packets sent.
     pub fn do_work(&mut self, now_ns: u64, engine: &Engine) -> usize {
+        // Primary and standby alike: a standby's publications must be alive when it takes over.
+        if self.transport.maintain() {
+            self.stats.client_reconnects += 1;
+        }
         if !self.active {
             return 0;
         }

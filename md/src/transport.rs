@@ -36,6 +36,11 @@ pub trait MdTransport {
     fn send(&mut self, channel: Channel, packet: &[u8]) -> SendOutcome;
     /// Whether `channel` has at least one subscriber (the snapshot loop idles without one).
     fn is_connected(&self, channel: Channel) -> bool;
+    /// Between commands: repairs what can be repaired (an Aeron client the driver dropped is
+    /// replaced and its publications added again). `true`: it reconnected now.
+    fn maintain(&mut self) -> bool {
+        false
+    }
 }
 
 /// The Aeron outputs of one shard's stream. Field order is drop order: the publications, then
@@ -44,6 +49,10 @@ pub struct AeronTransport {
     a: Option<AeronExclusivePublication>,
     b: Option<AeronExclusivePublication>,
     snapshot: Option<AeronExclusivePublication>,
+    /// What to publish on again after the client died.
+    channels: AeronChannels,
+    /// No reconnection attempt before this (after a failed one).
+    next_try: std::time::Instant,
     client: AeronClient,
 }
 
@@ -74,20 +83,58 @@ impl AeronTransport {
     /// Connects (starting an embedded driver if `setup` says so) and adds the publications.
     pub fn connect(ch: &AeronChannels) -> Result<AeronTransport, MdError> {
         let client = AeronClient::connect(&ch.setup)?;
+        let mut t = AeronTransport {
+            a: None,
+            b: None,
+            snapshot: None,
+            channels: ch.clone(),
+            next_try: std::time::Instant::now(),
+            client,
+        };
+        t.publish()?;
+        Ok(t)
+    }
+
+    /// Adds the publications (with their destinations) on the current client.
+    fn publish(&mut self) -> Result<(), MdError> {
+        let client = &self.client;
         let publish = |c: &ChannelConfig| -> Result<AeronExclusivePublication, MdError> {
             let p = client.exclusive_publication(&c.channel, c.stream_id)?;
             client.add_destinations(&p, &c.destinations)?;
             Ok(p)
         };
-        let a = Some(publish(&ch.a)?);
+        let ch = &self.channels;
+        let a = publish(&ch.a)?;
         let b = ch.b.as_ref().map(publish).transpose()?;
         let snapshot = ch.snapshot.as_ref().map(publish).transpose()?;
-        Ok(AeronTransport {
-            a,
-            b,
-            snapshot,
-            client,
-        })
+        (self.a, self.b, self.snapshot) = (Some(a), b, snapshot);
+        Ok(())
+    }
+
+    /// Replaces a dead client (the driver dropped it: this process was frozen longer than the
+    /// driver's client liveness timeout, or the driver restarted) and publishes again; retried
+    /// every 100 ms while it fails. Packets sent meanwhile were counted `failed`: subscribers
+    /// see a gap and recover it (retransmission ring, snapshots) as any other.
+    fn revive(&mut self) -> bool {
+        if !self.client.is_dead() || std::time::Instant::now() < self.next_try {
+            return false;
+        }
+        self.next_try = std::time::Instant::now() + std::time::Duration::from_millis(100);
+        (self.a, self.b, self.snapshot) = (None, None, None);
+        let r = self.client.reconnect().and_then(|()| self.publish());
+        match r {
+            Ok(()) => {
+                eprintln!(
+                    "md: the Aeron driver dropped this client; reconnected and published again ({} reconnects)",
+                    self.client.reconnects()
+                );
+                true
+            }
+            Err(e) => {
+                eprintln!("md: reconnecting to the Aeron driver: {e}");
+                false
+            }
+        }
     }
 
     /// The largest message every publication takes without fragmenting it (Aeron's MTU less
@@ -138,6 +185,10 @@ impl MdTransport for AeronTransport {
 
     fn is_connected(&self, channel: Channel) -> bool {
         self.publication(channel).is_some_and(|p| p.is_connected())
+    }
+
+    fn maintain(&mut self) -> bool {
+        self.revive()
     }
 }
 

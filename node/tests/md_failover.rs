@@ -246,3 +246,93 @@ term_length = 65536
     drop(feed);
     drop(driver);
 }
+
+/// A primary frozen (SIGSTOP) longer than its media driver's client liveness timeout: the
+/// driver drops the node's Aeron client, and when the node resumes its publications are
+/// closed. Before the fix it went on matching and acknowledging with its market data dead
+/// for good (the fault lab's 500-fault run: a 16 s stall of the host); now its shard makes a
+/// new client, publishes again, and the feed handler follows the orders placed after.
+#[test]
+fn market_data_resumes_after_the_node_is_frozen_past_the_drivers_liveness_timeout() {
+    use tpx_md::{DriverConfig, EmbeddedDriver};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("accounts.toml"),
+        toml::to_string(&demo_accounts_file(&demo_accounts(2), 1_000_000)).unwrap(),
+    )
+    .unwrap();
+    let driver = EmbeddedDriver::launch(&DriverConfig {
+        term_length: 64 << 10,
+        ipc_term_length: 64 << 10,
+        client_liveness_timeout_ns: Some(2_000_000_000),
+        ..DriverConfig::for_tests()
+    })
+    .unwrap();
+    let md = MdConfig {
+        term_length: 64 << 10,
+        ..MdConfig::default()
+    };
+    let cpu = procs::pair_cpu(0);
+    let cfg = dir.path().join("node.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+listen = "127.0.0.1:0"
+accounts_file = "accounts.toml"
+idle = "park"
+max_orders = 4096
+max_accounts = 64
+journal_capacity = 1024
+[[core_plan.cores]]
+cpu = {cpu}
+gateway = true
+sequencer = true
+shards = [0]
+[replication]
+log_dir = "log"
+write = "buffered"
+[md]
+channel_a = "aeron:ipc"
+aeron_dir = "{}"
+heartbeat_interval_ms = 20
+snapshot_interval_ms = 200
+ring_capacity = 4096
+term_length = 65536
+"#,
+            driver.dir()
+        ),
+    )
+    .unwrap();
+    let cfg_s = cfg.display().to_string();
+    let mut node = procs::Proc::start("node", &["node", "--config", &cfg_s, "--role", "primary"]);
+    let addr = procs::listening(&node);
+    node.expect("ROLE primary");
+    let fcfg = feed_config_of(
+        &md,
+        0,
+        AeronSetup::External {
+            dir: driver.dir().to_string(),
+        },
+    );
+    let mut feed = FeedHandler::connect(fcfg).unwrap();
+    let token = token_from_str("demo-token-1");
+    let mut c = Client::connect_at(ClientConfig::new(addr, 1, 1, token), 0).unwrap();
+    place(&mut c, 1..=50, &mut feed);
+    feed_until(&mut feed, 50, "before the freeze");
+
+    node.signal(libc::SIGSTOP);
+    let frozen = Instant::now();
+    while frozen.elapsed() < Duration::from_secs(4) {
+        feed.poll(AeronClient::nano_clock(), &mut ());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    node.signal(libc::SIGCONT);
+    // The gateway answers at once; the market data follows once the shard has a new client.
+    place(&mut c, 51..=100, &mut feed);
+    feed_until(&mut feed, 100, "after the freeze");
+    node.signal(libc::SIGTERM);
+    assert_eq!(node.wait(), Some(0));
+    drop(feed);
+    drop(driver);
+}

@@ -280,6 +280,13 @@ impl MdTransport for ShardMdOut {
             ShardMdOut::Memory(_) => channel == Channel::A,
         }
     }
+
+    fn maintain(&mut self) -> bool {
+        match self {
+            ShardMdOut::Aeron(t) => t.maintain(),
+            ShardMdOut::Memory(_) => false,
+        }
+    }
 }
 
 /// What a shard owns: its publisher and where it reports.
@@ -401,6 +408,7 @@ pub fn launch_driver(cfg: &MdConfig) -> Result<EmbeddedDriver, String> {
         },
         term_length: cfg.term_length,
         ipc_term_length: cfg.term_length,
+        client_liveness_timeout_ns: None,
         sparse_terms: true,
     })
     .map_err(|e| format!("md: media driver: {e}"))
