@@ -603,7 +603,8 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         (self.peer.received_seq, self.peer.durable_seq)
     }
     /// The replica's clock moment at which `poll` next has timed work to do even if no
-    /// message arrives: a primary's heartbeat to its standby and its lease renewal; a
+    /// message arrives: a primary's heartbeat to its standby, its lease renewal and the moment
+    /// an unanswered standby counts as gone; a
     /// standby's `Hello` retry and the timeout after which it asks for a term; a candidate's
     /// retry. A parked owner sleeps no longer than until then: a primary that sleeps through
     /// its heartbeats and renewals is taken for dead by its standby and the witness (the pair
@@ -612,12 +613,15 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         let peer_up = self.net.connected(self.cfg.peer_id);
         match self.role {
             Role::Primary => {
-                let renew = self.last_renew_ns + (self.lease_ns / 4).max(self.cfg.heartbeat_ns);
+                let mut d = self.last_renew_ns + (self.lease_ns / 4).max(self.cfg.heartbeat_ns);
                 if peer_up {
-                    renew.min(self.last_peer_send_ns + self.cfg.heartbeat_ns)
-                } else {
-                    renew
+                    d = d.min(self.last_peer_send_ns + self.cfg.heartbeat_ns);
                 }
+                if self.peer.joined && self.peer.unanswered_since_ns != 0 {
+                    // The standby counts as gone then (acknowledging alone may start).
+                    d = d.min(self.peer.unanswered_since_ns + self.peer_timeout_ns() + 1);
+                }
+                d
             }
             Role::Standby | Role::Candidate => {
                 let mut d = u64::MAX;

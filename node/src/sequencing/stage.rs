@@ -149,7 +149,11 @@ pub struct SequencerStage<
     /// "unavailable" if the node is no longer primary of that term.
     dup_wait: VecDeque<(u64, u64, LocalMeta)>,
     overflow: VecDeque<Sequenced>,
+    /// Set by a rewind (the new term cut records the shards applied), and kept: the feed stops
+    /// (see `ShardFeed::feed`) and the node exits with `EXIT_REJOIN`.
     rewound: Option<u64>,
+    /// The `REJOIN` line was said and the shutdown asked.
+    rejoining: bool,
     applied: u64,
     /// By gateway number: answers the stage makes itself (duplicate, unavailable).
     rejects: Vec<Producer<Report>>,
@@ -452,6 +456,7 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
             dup_wait: VecDeque::with_capacity(1 << 10),
             overflow: VecDeque::with_capacity(1 << 14),
             rewound: None,
+            rejoining: false,
             applied: 0,
             rejects,
             reject_wake,
@@ -877,7 +882,9 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
             }
         }
         n += self.answer_waiting();
-        if let Some(seq) = self.rewound.take() {
+        if let Some(seq) = self.rewound.filter(|_| !self.rejoining) {
+            // `rewound` stays set: the feed hands the shards nothing more until the node exits.
+            self.rejoining = true;
             self.say(format_args!(
                 "tpx node: REJOIN the shards applied records past seq {seq}, which the new term \
                  cut from the log: exiting with status {EXIT_REJOIN} (restart as standby)"
