@@ -604,11 +604,12 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
     }
     /// The replica's clock moment at which `poll` next has timed work to do even if no
     /// message arrives: a primary's heartbeat to its standby, its lease renewal and the moment
-    /// an unanswered standby counts as gone; a
-    /// standby's `Hello` retry and the timeout after which it asks for a term; a candidate's
-    /// retry. A parked owner sleeps no longer than until then: a primary that sleeps through
-    /// its heartbeats and renewals is taken for dead by its standby and the witness (the pair
-    /// flapped at a 500 µs timeout when the node's core slept up to its 1 ms `park_max_us`).
+    /// an unanswered standby counts as gone; a standby's `Hello` retry and the timeout after
+    /// which it asks for a term; a candidate's retry. A parked owner sleeps no longer than
+    /// until then: a primary that slept through its heartbeats and renewals would be taken
+    /// for dead by its standby and the witness (a node core's back-off sleeps up to
+    /// `park_max_us`, 1 ms by default, above a 500 µs timeout; it restarts at every message,
+    /// so in `failover-bench` this bound changed little).
     pub fn next_deadline_ns(&self) -> u64 {
         let peer_up = self.net.connected(self.cfg.peer_id);
         match self.role {
