@@ -402,3 +402,90 @@ fn sigkill_of_the_primary_loses_and_doubles_nothing() {
         assert!(ids.binary_search(&id).is_ok());
     }
 }
+
+/// A SIGKILL closes the dead primary's connections once the kernel has torn its process down:
+/// the standby asks the witness for a term then, without waiting for its timeout. With a 3 s
+/// timeout and a 50 ms lease the standby is primary long before the timeout, and its
+/// `TAKEOVER` line says it saw the connections close (`closed_ns`) before it first asked.
+#[test]
+fn the_standby_takes_over_when_the_dead_primarys_connections_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let accts = demo_accounts(2);
+    std::fs::write(
+        dir.path().join("accounts.toml"),
+        toml::to_string(&demo_accounts_file(&accts, 1_000_000)).unwrap(),
+    )
+    .unwrap();
+    let cpus: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let cpu = |k: usize| cpus.get(k % cpus.len().max(1)).copied().unwrap_or(0);
+    let w = free_port();
+    let repl = [free_port(), free_port()];
+    let cfgs: Vec<String> = (0..2)
+        .map(|k| {
+            let p = node_config(dir.path(), k, cpu(k), repl, w);
+            let text = std::fs::read_to_string(&p)
+                .unwrap()
+                .replace("timeout_us = 200000", "timeout_us = 3000000")
+                .replace("heartbeat_us = 500", "heartbeat_us = 1000");
+            std::fs::write(&p, text).unwrap();
+            p.display().to_string()
+        })
+        .collect();
+    let w_s = w.to_string();
+    let _witness = Proc::start(
+        "witness",
+        &[
+            "witness",
+            "--listen",
+            &w_s,
+            "--lease-us",
+            "50000",
+            "--state-file",
+            &dir.path().join("witness.state").display().to_string(),
+        ],
+    );
+    let mut primary = Proc::start(
+        "node-1",
+        &["node", "--config", &cfgs[0], "--role", "primary"],
+    );
+    primary.expect("ROLE primary node=1 term=1");
+    let standby = Proc::start(
+        "node-2",
+        &["node", "--config", &cfgs[1], "--role", "standby"],
+    );
+    standby.expect("ROLE standby node=2 term=1");
+    // Connected both ways and following.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(standby
+        .within("ROLE primary", Duration::from_millis(1))
+        .is_none());
+    let t0 = Instant::now();
+    primary.signal(libc::SIGKILL);
+    let took = standby.within("ROLE primary node=2", Duration::from_millis(2_500));
+    let after = t0.elapsed();
+    assert!(
+        took.is_some(),
+        "no takeover within 2.5 s of the kill (timeout 3 s): the close was not acted on"
+    );
+    assert!(after < Duration::from_secs(2), "took {after:?}");
+    let line = standby.expect("TAKEOVER node=2");
+    let field = |k: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {k} in {line}"))
+    };
+    let (closed, ask, primary_ns) = (field("closed_ns"), field("ask_ns"), field("primary_ns"));
+    assert!(
+        closed > 0,
+        "the standby did not see the connections close: {line}"
+    );
+    assert!(closed <= ask && ask <= primary_ns, "{line}");
+    // The lease (50 ms) is what it waited for, not the timeout (3 s).
+    assert!(primary_ns - closed < 1_000_000_000, "{line}");
+    primary.wait();
+}

@@ -165,6 +165,27 @@ pub struct ReplicaStats {
     pub promotions_asked: u64,
 }
 
+/// How this replica's last promotion went, each a moment on the replica's clock (ns; 0: did
+/// not happen): the node prints it as its `TAKEOVER` line after `ROLE primary`, and
+/// `failover-bench` splits each takeover by it (detection, witness, term store, start).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TakeoverTrace {
+    /// The standby saw the primary's connections close (0: it did not; the timeout fired).
+    pub conn_closed_ns: u64,
+    /// When the primary was last heard before the candidacy.
+    pub last_heard_ns: u64,
+    /// The candidacy's first `Promote`, and how many were sent (retries after a refusal or
+    /// no answer included).
+    pub first_ask_ns: u64,
+    pub asks: u32,
+    /// The duty cycle that read the `Granted` began.
+    pub granted_ns: u64,
+    /// The granted term was stored beside the log.
+    pub stored_ns: u64,
+    /// The replica acts as primary (its `TermStart` appended).
+    pub primary_ns: u64,
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 struct PeerState {
     joined: bool,
@@ -300,6 +321,12 @@ pub struct Replica<L: LogSink, T: Transport, C: Clock> {
     cand_term: u64,
     promote_sent_ns: u64,
     next_promote_ns: u64,
+    /// The promotion under way or last done (see [`TakeoverTrace`]).
+    trace: TakeoverTrace,
+    /// When the standby saw the primary's connections close (0: they are up, or were never).
+    conn_closed_ns: u64,
+    /// When the current `poll` began (the cycle's read of the network).
+    poll_start_ns: u64,
     acked: (u64, u64),
     /// The witness's last refusal of this node's candidacy: `(reason, term, holder)`.
     last_denial: Option<(DenyReason, u64, u32)>,
@@ -472,6 +499,9 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             cand_term: 0,
             promote_sent_ns: 0,
             next_promote_ns: 0,
+            trace: TakeoverTrace::default(),
+            conn_closed_ns: 0,
+            poll_start_ns: now,
             acked: (0, 0),
             last_denial: None,
             log_failed: false,
@@ -571,6 +601,53 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
     /// What the standby holds, as the primary last heard (`received`, `durable`).
     pub fn peer_seqs(&self) -> (u64, u64) {
         (self.peer.received_seq, self.peer.durable_seq)
+    }
+    /// The replica's clock moment at which `poll` next has timed work to do even if no
+    /// message arrives: a primary's heartbeat to its standby, its lease renewal and the moment
+    /// an unanswered standby counts as gone; a standby's `Hello` retry and the timeout after
+    /// which it asks for a term; a candidate's retry. A parked owner sleeps no longer than
+    /// until then: a primary that slept through its heartbeats and renewals would be taken
+    /// for dead by its standby and the witness (a node core's back-off sleeps up to
+    /// `park_max_us`, 1 ms by default, above a 500 µs timeout; it restarts at every message,
+    /// so in `failover-bench` this bound changed little).
+    pub fn next_deadline_ns(&self) -> u64 {
+        let peer_up = self.net.connected(self.cfg.peer_id);
+        match self.role {
+            Role::Primary => {
+                let mut d = self.last_renew_ns + (self.lease_ns / 4).max(self.cfg.heartbeat_ns);
+                if peer_up {
+                    d = d.min(self.last_peer_send_ns + self.cfg.heartbeat_ns);
+                }
+                if self.peer.joined && self.peer.unanswered_since_ns != 0 {
+                    // The standby counts as gone then (acknowledging alone may start).
+                    d = d.min(self.peer.unanswered_since_ns + self.peer_timeout_ns() + 1);
+                }
+                d
+            }
+            Role::Standby | Role::Candidate => {
+                let mut d = u64::MAX;
+                if self.promotable && self.role == Role::Standby {
+                    d = (self.last_heard_primary_ns + self.cfg.timeout_ns + 1)
+                        .max(self.next_promote_ns);
+                }
+                if self.role == Role::Candidate {
+                    d = d.min(self.promote_sent_ns + self.cfg.timeout_ns + 1);
+                }
+                if peer_up && !self.synced {
+                    d = d.min(self.hello_sent_ns + self.cfg.timeout_ns / 8);
+                }
+                d
+            }
+        }
+    }
+
+    /// How the last promotion went (see [`TakeoverTrace`]).
+    pub fn takeover_trace(&self) -> TakeoverTrace {
+        self.trace
+    }
+    /// The replica's clock now (the clock of [`TakeoverTrace`]).
+    pub fn clock_now_ns(&self) -> u64 {
+        self.clock.now_ns()
     }
     pub fn take_event(&mut self) -> Option<ReplicaEvent> {
         self.events.pop_front()
@@ -672,6 +749,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         let now = self.clock.now_ns();
         let gap = now.saturating_sub(self.last_poll_ns);
         self.last_poll_ns = now;
+        self.poll_start_ns = now;
         if gap > 2 * self.cfg.heartbeat_ns && self.peer.unanswered_since_ns != 0 {
             // This replica was not running (descheduled, a VM pause): the time it could not
             // have read an answer in does not count against the standby.
@@ -1043,12 +1121,13 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             Msg::Granted { term, lease_ns } => {
                 // The grant is stored before this node acts as its primary; if it cannot be,
                 // the node stays a candidate (asking again re-grants the same term to it).
-                if self.role == Role::Candidate
-                    && self.promotable
-                    && term == self.cand_term
-                    && self.persist_term(term)
-                {
-                    self.become_primary(term, lease_ns, self.promote_sent_ns, app);
+                if self.role == Role::Candidate && self.promotable && term == self.cand_term {
+                    self.trace.granted_ns = self.poll_start_ns;
+                    if self.persist_term(term) {
+                        self.trace.stored_ns = self.clock.now_ns();
+                        self.become_primary(term, lease_ns, self.promote_sent_ns, app);
+                        self.trace.primary_ns = self.clock.now_ns();
+                    }
                 }
             }
             Msg::Lease {
@@ -1131,6 +1210,17 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
     }
 
     fn start_candidacy(&mut self, now: u64) {
+        let t = &mut self.trace;
+        if t.first_ask_ns == 0 || t.primary_ns != 0 || self.last_heard_primary_ns > t.first_ask_ns {
+            // A new candidacy (a refused one asking again keeps its first ask).
+            *t = TakeoverTrace {
+                conn_closed_ns: self.conn_closed_ns,
+                last_heard_ns: self.last_heard_primary_ns,
+                first_ask_ns: now,
+                ..TakeoverTrace::default()
+            };
+        }
+        t.asks += 1;
         self.role = Role::Candidate;
         self.cand_term = self.term.max(self.log.last_term()) + 1;
         self.promote_sent_ns = now;
@@ -1288,8 +1378,22 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
 
     fn standby_tick(&mut self, now: u64) {
         let connected = self.net.connected(self.cfg.peer_id);
-        if !connected {
+        // Silence is counted up to when this poll read the network (`poll_start_ns`), not up
+        // to now: time this replica spent blocked after the read (a term stored on a step-down
+        // took 2.8 ms at p50 on the shared VM, above a 500 µs timeout) is not silence of the
+        // primary. Counted up to now, a deposed primary asked for the next term as soon as it
+        // had stored this one, and the pair flapped.
+        let read_ns = self.poll_start_ns.min(now);
+        if connected {
+            self.conn_closed_ns = 0;
+        } else {
             self.synced = false;
+            if self.primary_conn_up {
+                self.conn_closed_ns = read_ns;
+                if self.role == Role::Candidate && self.trace.conn_closed_ns == 0 {
+                    self.trace.conn_closed_ns = read_ns;
+                }
+            }
             if self.primary_conn_up && self.role == Role::Standby {
                 // The primary's connections closed (its process died: the kernel closes its
                 // sockets; or the link broke): ask the witness now instead of after the
@@ -1298,7 +1402,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
                 // alone); a live primary keeps renewing, and once reconnected it is heard.
                 self.last_heard_primary_ns = self
                     .last_heard_primary_ns
-                    .min(now.saturating_sub(self.cfg.timeout_ns + 1));
+                    .min(read_ns.saturating_sub(self.cfg.timeout_ns + 1));
             }
         }
         self.primary_conn_up = connected;
@@ -1326,7 +1430,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         }
         if self.role == Role::Standby
             && self.promotable
-            && now.saturating_sub(self.last_heard_primary_ns) > self.cfg.timeout_ns
+            && read_ns.saturating_sub(self.last_heard_primary_ns) > self.cfg.timeout_ns
             && now >= self.next_promote_ns
         {
             self.start_candidacy(now);
@@ -1337,6 +1441,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         if now.saturating_sub(self.promote_sent_ns) > self.cfg.timeout_ns {
             // No answer: ask again.
             self.promote_sent_ns = now;
+            self.trace.asks += 1;
             self.stats.promotions_asked += 1;
             let m = Msg::Promote {
                 node: self.cfg.node_id,
@@ -1602,5 +1707,173 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             self.last_peer_send_ns = now;
             self.expect_answer(now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::log::LogConfig;
+    use crate::storage::MemStorage;
+    use crate::transport::{MemNet, MemTransport};
+    use crate::writer::SyncLog;
+
+    /// A log whose term store takes `store_ns` of the replica's clock (a slow disk).
+    struct SlowTermLog {
+        inner: SyncLog<MemStorage>,
+        clock: ManualClock,
+        store_ns: u64,
+    }
+
+    impl LogSink for SlowTermLog {
+        fn append(&mut self, rec: &[u8]) -> Result<u64, LogError> {
+            self.inner.append(rec)
+        }
+        fn poll(&mut self) {
+            self.inner.poll()
+        }
+        fn last_seq(&self) -> u64 {
+            self.inner.last_seq()
+        }
+        fn last_term(&self) -> u64 {
+            self.inner.last_term()
+        }
+        fn durable_seq(&self) -> u64 {
+            self.inner.durable_seq()
+        }
+        fn terms(&self) -> &[(u64, u64)] {
+            self.inner.terms()
+        }
+        fn truncate_after(&mut self, seq: u64) -> Result<(), LogError> {
+            self.inner.truncate_after(seq)
+        }
+        fn read(
+            &mut self,
+            from: u64,
+            max: usize,
+            out: &mut Vec<LogRecord>,
+        ) -> Result<(), LogError> {
+            self.inner.read(from, max, out)
+        }
+        fn error(&self) -> Option<String> {
+            self.inner.error()
+        }
+        fn is_full(&self) -> bool {
+            self.inner.is_full()
+        }
+        fn stored_term(&mut self) -> Result<u64, LogError> {
+            self.inner.stored_term()
+        }
+        fn store_term(&mut self, term: u64) -> Result<(), LogError> {
+            self.clock.advance(self.store_ns);
+            self.inner.store_term(term)
+        }
+    }
+
+    struct Nothing;
+    impl Applier for Nothing {
+        fn apply(&mut self, _: &LogRecord) {}
+        fn rewind(&mut self, _: u64) {}
+    }
+
+    const TIMEOUT_NS: u64 = 500_000;
+
+    /// A standby (node 2) whose term store takes `store_ns`, and the endpoint of its peer.
+    fn standby(
+        store_ns: u64,
+    ) -> (
+        Replica<SlowTermLog, MemTransport, ManualClock>,
+        MemTransport,
+        ManualClock,
+    ) {
+        let net = MemNet::new();
+        let clock = ManualClock::new(1_000_000_000);
+        let peer = net.endpoint(1);
+        let _witness = net.endpoint(100);
+        let (inner, _) = SyncLog::open(MemStorage::new(), LogConfig::default()).unwrap();
+        let log = SlowTermLog {
+            inner,
+            clock: clock.clone(),
+            store_ns,
+        };
+        let cfg = ReplicaConfig {
+            node_id: 2,
+            peer_id: 1,
+            witness_id: 100,
+            heartbeat_ns: 50_000,
+            timeout_ns: TIMEOUT_NS,
+            ..ReplicaConfig::default()
+        };
+        let r = Replica::new(cfg, log, net.endpoint(2), clock.clone(), 0, false).unwrap();
+        (r, peer, clock)
+    }
+
+    fn heartbeat(peer: &mut MemTransport, term: u64) {
+        let mut out = Vec::new();
+        Msg::Heartbeat {
+            term,
+            last_seq: 0,
+            commit_seq: 0,
+        }
+        .encode(&mut out);
+        assert!(peer.send(2, &out));
+    }
+
+    /// A standby that stores a new term it heard of on a slow disk (2 ms, four timeouts) does
+    /// not take the time it spent storing for silence of the primary it just heard: it stays
+    /// a standby and asks the witness for nothing. (Counted up to the end of the store, a
+    /// deposed primary asked for the next term as soon as it had stored this one: the pair
+    /// flapped in `failover-bench`.)
+    #[test]
+    fn time_spent_storing_a_term_is_not_silence_of_the_primary() {
+        let (mut r, mut peer, clock) = standby(4 * TIMEOUT_NS);
+        clock.advance(10_000);
+        r.poll(&mut Nothing);
+        heartbeat(&mut peer, 5);
+        r.poll(&mut Nothing);
+        assert_eq!(r.term(), 5);
+        assert_eq!(r.role(), Role::Standby);
+        assert_eq!(
+            r.stats().promotions_asked,
+            0,
+            "asked right after hearing the primary"
+        );
+        // The primary's heartbeats sent meanwhile are read next; silence from there on is
+        // the primary's, and after the timeout the standby asks.
+        heartbeat(&mut peer, 5);
+        clock.advance(TIMEOUT_NS / 2);
+        r.poll(&mut Nothing);
+        assert_eq!(r.stats().promotions_asked, 0);
+        clock.advance(TIMEOUT_NS + 1);
+        r.poll(&mut Nothing);
+        assert_eq!(r.role(), Role::Candidate);
+        assert_eq!(r.stats().promotions_asked, 1);
+        assert_eq!(r.takeover_trace().asks, 1);
+    }
+
+    /// A parked owner may sleep until `next_deadline_ns` and no longer: a standby's deadline
+    /// is the end of the timeout after the primary was last heard, and at that moment (not
+    /// before) it asks for a term.
+    #[test]
+    fn the_standby_asks_at_its_deadline() {
+        let (mut r, mut peer, clock) = standby(0);
+        heartbeat(&mut peer, 1);
+        r.poll(&mut Nothing);
+        let heard = clock.now_ns();
+        let due = heard + TIMEOUT_NS + 1;
+        // Woken at each deadline (its `Hello` retries come first: nobody answers them).
+        let mut wakes = 0;
+        while r.role() == Role::Standby {
+            let d = r.next_deadline_ns();
+            assert!(d > clock.now_ns() && d <= due, "deadline {d} (due {due})");
+            clock.set(d);
+            r.poll(&mut Nothing);
+            wakes += 1;
+            assert!(wakes < 100);
+        }
+        assert_eq!(clock.now_ns(), due);
+        assert_eq!(r.role(), Role::Candidate);
+        assert_eq!(r.takeover_trace().first_ask_ns, due);
     }
 }

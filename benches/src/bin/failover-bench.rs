@@ -185,6 +185,31 @@ struct Report {
     dir: Option<String>,
     /// Up to five examples of each finding (violations and notes).
     examples: std::collections::BTreeMap<String, Vec<String>>,
+    /// Where the takeovers' time went (the new primary's `TAKEOVER` line; see the docs).
+    split: SplitReport,
+}
+
+/// [`tpx_benches::failover::Split`] in µs.
+#[derive(Serialize)]
+struct SplitReport {
+    /// Kill → the standby saw the connections close.
+    closed_us: Us,
+    /// Takeovers the standby's timeout detected (it saw no close).
+    timeout_detections: u64,
+    /// Kill → its first `Promote`.
+    ask_us: Us,
+    /// First `Promote` → the grant read (lease wait and retries included).
+    witness_us: Us,
+    asks: Us,
+    /// Grant read → term stored.
+    store_us: Us,
+    /// Term stored → acting as primary.
+    start_us: Us,
+    /// Acting as primary → `ROLE primary` written.
+    line_us: Us,
+    /// Written → read by the bench.
+    read_us: Us,
+    missing: u64,
 }
 
 fn load_avg() -> f64 {
@@ -278,6 +303,25 @@ fn main() {
         failure: o.failure.clone(),
         dir: kept.then(|| dir.display().to_string()),
         examples: o.findings.examples.clone(),
+        split: SplitReport {
+            closed_us: us(&o.split.closed),
+            timeout_detections: o.split.timeout_detections,
+            ask_us: us(&o.split.ask),
+            witness_us: us(&o.split.witness),
+            asks: Us {
+                p50: o.split.asks.value_at_quantile(0.5) as f64,
+                p99: o.split.asks.value_at_quantile(0.99) as f64,
+                p999: o.split.asks.value_at_quantile(0.999) as f64,
+                max: o.split.asks.max() as f64,
+                mean: o.split.asks.mean(),
+                n: o.split.asks.len(),
+            },
+            store_us: us(&o.split.store),
+            start_us: us(&o.split.start),
+            line_us: us(&o.split.line),
+            read_us: us(&o.split.read),
+            missing: o.split.missing,
+        },
     };
     if a.json {
         println!("{}", serde_json::to_string(&rep).expect("json"));
@@ -298,6 +342,14 @@ fn main() {
             rep.spurious_promotions,
             rep.load_avg_start,
             rep.load_avg_end,
+        );
+        let s = &rep.split;
+        println!(
+            "split p50/p99 µs: closed {}/{} (timeout-detected {})  ask {}/{}  witness {}/{} (asks p50 {} max {})  store {}/{}  start {}/{}  line {}/{}  read {}/{}",
+            s.closed_us.p50, s.closed_us.p99, s.timeout_detections, s.ask_us.p50, s.ask_us.p99,
+            s.witness_us.p50, s.witness_us.p99, s.asks.p50, s.asks.max, s.store_us.p50,
+            s.store_us.p99, s.start_us.p50, s.start_us.p99, s.line_us.p50, s.line_us.p99,
+            s.read_us.p50, s.read_us.p99
         );
     }
     std::process::exit(if ok { 0 } else { 2 });

@@ -11,4 +11,4 @@
 
 pub mod run;
 
-pub use run::{run, Config, Outcome};
+pub use run::{run, Config, Outcome, Split};

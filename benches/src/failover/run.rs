@@ -86,6 +86,104 @@ pub struct Outcome {
     pub findings: Findings,
     /// The first failed check, with its evidence.
     pub failure: Option<String>,
+    /// Where each takeover's time went, from the new primary's `TAKEOVER` line.
+    pub split: Split,
+}
+
+/// Each takeover split at the moments the new primary's `TAKEOVER` line gives (the host's
+/// `CLOCK_MONOTONIC`, as the bench's kill stamp): ns.
+#[derive(Debug)]
+pub struct Split {
+    /// Kill → the standby saw the primary's connections close (kills it did not see close:
+    /// `timeout_detections`).
+    pub closed: Histogram<u64>,
+    pub timeout_detections: u64,
+    /// Kill → its first `Promote` to the witness.
+    pub ask: Histogram<u64>,
+    /// First `Promote` → the cycle that read the grant (the witness's answer, its wait for the
+    /// dead primary's lease and the retries included).
+    pub witness: Histogram<u64>,
+    /// Promotes sent per takeover.
+    pub asks: Histogram<u64>,
+    /// Grant read → the term stored beside the log.
+    pub store: Histogram<u64>,
+    /// Term stored → the replica acts as primary (`TermStart` appended).
+    pub start: Histogram<u64>,
+    /// Acting as primary → the `ROLE primary` line written.
+    pub line: Histogram<u64>,
+    /// The line written → the bench's reader stamped it.
+    pub read: Histogram<u64>,
+    /// Takeovers without a `TAKEOVER` line (an older `tpx`).
+    pub missing: u64,
+}
+
+impl Split {
+    fn new() -> Split {
+        Split {
+            closed: hist(),
+            timeout_detections: 0,
+            ask: hist(),
+            witness: hist(),
+            asks: hist(),
+            store: hist(),
+            start: hist(),
+            line: hist(),
+            read: hist(),
+            missing: 0,
+        }
+    }
+}
+
+/// A takeover to split: the kill's stamp, the new primary (0-based), its term and when the
+/// bench read its `ROLE primary` line.
+struct Taken {
+    kill_ns: u64,
+    node: usize,
+    term: u64,
+    role_read_ns: u64,
+}
+
+/// Splits each takeover by the new primary's `TAKEOVER` line for its term (in
+/// `<dir>/node-<k>.out`).
+fn split_takeovers(dir: &std::path::Path, taken: &[Taken]) -> Split {
+    use crate::fault_lab::procs::field;
+    let mut sp = Split::new();
+    let outs: Vec<String> = (0..2)
+        .map(|k| {
+            std::fs::read_to_string(dir.join(format!("node-{}.out", k + 1))).unwrap_or_default()
+        })
+        .collect();
+    for t in taken {
+        let line = outs[t.node]
+            .lines()
+            .find(|l| l.contains("tpx node: TAKEOVER ") && field(l, "term") == Some(t.term));
+        let Some(l) = line else {
+            sp.missing += 1;
+            continue;
+        };
+        let f = |k: &str| field(l, k).unwrap_or(0);
+        let (closed, ask, granted, stored, primary, line_ns) = (
+            f("closed_ns"),
+            f("ask_ns"),
+            f("granted_ns"),
+            f("stored_ns"),
+            f("primary_ns"),
+            f("line_ns"),
+        );
+        if closed >= t.kill_ns {
+            rec(&mut sp.closed, closed - t.kill_ns);
+        } else {
+            sp.timeout_detections += 1;
+        }
+        rec(&mut sp.ask, ask.saturating_sub(t.kill_ns));
+        rec(&mut sp.witness, granted.saturating_sub(ask));
+        rec(&mut sp.asks, f("asks"));
+        rec(&mut sp.store, stored.saturating_sub(granted));
+        rec(&mut sp.start, primary.saturating_sub(stored));
+        rec(&mut sp.line, line_ns.saturating_sub(primary));
+        rec(&mut sp.read, t.role_read_ns.saturating_sub(line_ns));
+    }
+    sp
 }
 
 fn hist() -> Histogram<u64> {
@@ -211,7 +309,8 @@ pub fn run(cfg: &Config) -> Result<Outcome, String> {
     let hist_log = History::create(&dir.join("history.jsonl"), started)?;
     let r = drive(cfg, &mut c, &shared, &hist_log);
     c.stop_all();
-    let (mut out, mut obs, surviving) = r?;
+    let (mut out, mut obs, surviving, taken) = r?;
+    out.split = split_takeovers(&dir, &taken);
     let logs = [read_log(&c.log_dir(0)), read_log(&c.log_dir(1))];
     let now_ms = started.elapsed().as_millis() as u64;
     for (k, l) in logs.iter().enumerate() {
@@ -269,7 +368,7 @@ pub fn run(cfg: &Config) -> Result<Outcome, String> {
     Ok(out)
 }
 
-type Driven = (Outcome, Observed, Option<usize>);
+type Driven = (Outcome, Observed, Option<usize>, Vec<Taken>);
 
 fn drive(
     cfg: &Config,
@@ -346,7 +445,9 @@ fn drive(
         netns: c.topo.netns,
         findings: Findings::default(),
         failure: None,
+        split: Split::new(),
     };
+    let mut taken = Vec::new();
     let mut k = 0u32;
     let mut attempts = 0u32;
     while k < cfg.kills && attempts < cfg.kills * 3 {
@@ -482,6 +583,12 @@ fn drive(
         if new_primary == survivor {
             out.takeovers += 1;
             rec(&mut out.takeover_ns, takeover);
+            taken.push(Taken {
+                kill_ns: t_kill,
+                node: new_primary,
+                term: new_term,
+                role_read_ns: role_ns,
+            });
         } else {
             out.refused += 1;
             rec(&mut out.refused_ns, takeover);
@@ -562,7 +669,7 @@ fn drive(
     }
     out.sent = counters.sent.load(Ordering::Relaxed);
     let primary = c.primary();
-    Ok((out, obs, primary))
+    Ok((out, obs, primary, taken))
 }
 
 #[cfg(test)]

@@ -98,8 +98,11 @@ impl CoreRuntime {
         if let Some(g) = self.gateway.as_ref() {
             g.poll_fds(fds);
         }
+        let mut us = us;
         if let Some(s) = self.sequencer.as_mut() {
             s.poll_fds(fds);
+            // Not past the replica's next heartbeat, lease renewal or timeout.
+            us = us.min(s.park_bound_us());
         }
         sleep_on(fds, us);
         bell.disarm();

@@ -22,6 +22,20 @@ pub fn unix_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
+/// `CLOCK_MONOTONIC` nanoseconds (the host's, shared by every process on it): for lines
+/// another process compares with its own stamps (the `TAKEOVER` line `failover-bench` reads).
+pub fn host_monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to write.
+    unsafe {
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// The raw TSC (`quanta`), the clock of every stage stamp.
 #[inline]
 pub fn tsc() -> u64 {

@@ -208,8 +208,13 @@ pub fn dispatch(
 }
 
 impl ShardFeed<'_> {
-    /// Moves overflowed entries to their rings; returns how many.
+    /// Moves overflowed entries to their rings; returns how many. After a rewind, none (see
+    /// [`ShardFeed::feed`]): they are dropped.
     pub fn drain(&mut self) -> usize {
+        if self.rewound.is_some() {
+            self.overflow.clear();
+            return 0;
+        }
         let mut n = 0;
         while let Some(e) = self.overflow.front() {
             if !room_for(self.outputs, e.req.shard) {
@@ -222,7 +227,15 @@ impl ShardFeed<'_> {
         n
     }
 
+    /// Hands `rec` to its shard (or every shard). Once the replica has rewound, nothing: the
+    /// shards hold records the new term cut, the node exits to rebuild them by replay, and a
+    /// record of the new term applied on top of them makes a state no log has (replies, market
+    /// data and checkpoint comparisons of it: the fault lab saw `DIVERGED` after `REJOIN`).
     pub fn feed(&mut self, rec: &LogRecord) {
+        if self.rewound.is_some() {
+            self.overflow.clear();
+            return;
+        }
         *self.applied = rec.meta.seq;
         if matches!(rec.input, Input::TermStart(_)) {
             // No engine input, no session: nothing for a shard (a term's first record); fed
@@ -400,5 +413,62 @@ mod tests {
         let e = entry_of(&rec, feed.meta, &mut None);
         assert_eq!(e.req.session, NO_SESSION);
         assert_eq!(e.req.stamps, crate::msg::Stamps::default());
+    }
+
+    /// Once the replica has rewound (the new term cut records the shards applied), nothing
+    /// more reaches the shards: not the new term's records the replica applies before the
+    /// node exits (status 3), nor what waited in the overflow. Fed, they made the shards (which
+    /// hold the cut records) compare checkpoints against a log they no longer match: the fault
+    /// lab's `DIVERGED` lines after `REJOIN` (`diverged_after_rejoin`, seed 7 in CI).
+    #[test]
+    fn nothing_reaches_the_shards_after_a_rewind() {
+        let (out, mut shard) = crate::runtime::ring::ring::<Sequenced>(4);
+        let mut outputs = vec![out];
+        let mut pushed = vec![false];
+        let mut overflow = VecDeque::new();
+        let mut meta = VecDeque::new();
+        let mut rewound = None;
+        let mut applied = 0;
+        let mut unsequenced = VecDeque::new();
+        let marks = Watermarks::default();
+        let mut feed = ShardFeed {
+            outputs: &mut outputs,
+            pushed: &mut pushed,
+            overflow: &mut overflow,
+            meta: &mut meta,
+            rewound: &mut rewound,
+            applied: &mut applied,
+            durable_tsc: None,
+            unsequenced: &mut unsequenced,
+            marks: &marks,
+        };
+        let cancel = |cl| {
+            Input::CancelOrder(CancelOrder {
+                cl_ord_id: cl,
+                remaining_qty: 0,
+            })
+        };
+        for seq in 1..=6 {
+            feed.apply(&record(seq, 0, 5, 0, cancel(seq)));
+        }
+        // Four fit in the ring, two wait in the overflow.
+        assert_eq!(feed.overflow.len(), 2);
+        feed.rewind(3);
+        // The new term's records from seq 4 on.
+        feed.apply(&record(4, 0, 5, 0, cancel(40)));
+        feed.apply(&record(5, 0, 5, 0, cancel(50)));
+        let mut got = Vec::new();
+        while let Some(e) = shard.try_pop() {
+            got.push(e.seq);
+        }
+        assert_eq!(feed.drain(), 0, "the overflow is not moved after a rewind");
+        assert!(shard.try_pop().is_none());
+        assert_eq!(
+            got,
+            vec![1, 2, 3, 4],
+            "only what was pushed before the rewind"
+        );
+        assert!(feed.overflow.is_empty());
+        assert_eq!(*feed.rewound, Some(3));
     }
 }

@@ -149,7 +149,11 @@ pub struct SequencerStage<
     /// "unavailable" if the node is no longer primary of that term.
     dup_wait: VecDeque<(u64, u64, LocalMeta)>,
     overflow: VecDeque<Sequenced>,
+    /// Set by a rewind (the new term cut records the shards applied), and kept: the feed stops
+    /// (see `ShardFeed::feed`) and the node exits with `EXIT_REJOIN`.
     rewound: Option<u64>,
+    /// The `REJOIN` line was said and the shutdown asked.
+    rejoining: bool,
     applied: u64,
     /// By gateway number: answers the stage makes itself (duplicate, unavailable).
     rejects: Vec<Producer<Report>>,
@@ -388,6 +392,14 @@ impl SequencerStage {
             .sync(std::time::Duration::from_secs(2));
     }
 
+    /// The longest a parked core may sleep before this stage has timed work (µs; at least
+    /// 1): until the replica's next heartbeat, lease renewal, timeout or retry
+    /// ([`Replica::next_deadline_ns`]). Data on the replication sockets wakes it sooner.
+    pub fn park_bound_us(&self) -> u64 {
+        let due = self.replica.next_deadline_ns();
+        (due.saturating_sub(self.replica.clock_now_ns()) / 1_000).max(1)
+    }
+
     /// The replication transport's descriptors (listener, peer and witness connections), for
     /// the core's sleep set: a parked standby wakes when the primary sends, not at its next
     /// timeout. None for the in-process transport (a single node).
@@ -444,6 +456,7 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
             dup_wait: VecDeque::with_capacity(1 << 10),
             overflow: VecDeque::with_capacity(1 << 14),
             rewound: None,
+            rejoining: false,
             applied: 0,
             rejects,
             reject_wake,
@@ -834,6 +847,9 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
                         "tpx node: ROLE primary node={} term={term} last_seq={last_seq}",
                         self.node_id
                     ));
+                    if !self.quiet {
+                        self.say_takeover(term);
+                    }
                 }
                 ReplicaEvent::BecameStandby { term, primary } => {
                     self.shared.term.store(term, Ordering::Relaxed);
@@ -866,7 +882,9 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
             }
         }
         n += self.answer_waiting();
-        if let Some(seq) = self.rewound.take() {
+        if let Some(seq) = self.rewound.filter(|_| !self.rejoining) {
+            // `rewound` stays set: the feed hands the shards nothing more until the node exits.
+            self.rejoining = true;
             self.say(format_args!(
                 "tpx node: REJOIN the shards applied records past seq {seq}, which the new term \
                  cut from the log: exiting with status {EXIT_REJOIN} (restart as standby)"
@@ -898,6 +916,39 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
             n += 1;
         }
         n
+    }
+
+    /// The `TAKEOVER` line, after `ROLE primary`: how the promotion went
+    /// ([`tpx_sequencer::replica::TakeoverTrace`]), each moment as the host's
+    /// `CLOCK_MONOTONIC` ns (0: did not happen), so that `failover-bench` can split the time
+    /// from its kill to the `ROLE` line: `closed` (this node saw the primary's connections
+    /// close; 0: its timeout fired), `heard` (the primary last heard), `ask` (the first
+    /// `Promote`; `asks` sent), `granted` (the cycle that read the grant began), `stored` (the
+    /// term stored beside the log), `primary` (the replica acts as primary), `line` (now,
+    /// after the ROLE line was written).
+    fn say_takeover(&self, term: u64) {
+        let t = self.replica.takeover_trace();
+        let line_ns = crate::runtime::clock::host_monotonic_ns();
+        let now = self.replica.clock_now_ns();
+        let host = |ns: u64| {
+            if ns == 0 {
+                0
+            } else {
+                line_ns.saturating_sub(now.saturating_sub(ns))
+            }
+        };
+        self.say(format_args!(
+            "tpx node: TAKEOVER node={} term={term} asks={} closed_ns={} heard_ns={} ask_ns={} \
+             granted_ns={} stored_ns={} primary_ns={} line_ns={line_ns}",
+            self.node_id,
+            t.asks,
+            host(t.conn_closed_ns),
+            host(t.last_heard_ns),
+            host(t.first_ask_ns),
+            host(t.granted_ns),
+            host(t.stored_ns),
+            host(t.primary_ns),
+        ));
     }
 
     /// Answers the requests that were waiting: those sequenced but never acknowledged here
