@@ -272,6 +272,8 @@ impl Node {
             },
             shared.clone(),
         )?;
+        // The log's open trusts the segments before the image the loader expects to use.
+        replication.trusted_through_seq = restore.trusted_through();
 
         let mut parts: Vec<CoreParts> = plan
             .cores

@@ -202,9 +202,13 @@ fn open_file_log(cfg: &ReplicationConfig) -> Result<(NodeLog, LogReader<FileStor
         lcfg.segment_bytes = b;
     }
     let idle = cfg.writer_idle;
+    // Segments wholly before the snapshot the node starts from are checked by the loader.
+    let trust = cfg.trusted_through_seq;
     let open = |st: FileStorage| match cfg.log_writer {
-        LogWriter::Thread => ThreadedLog::open(st, lcfg, idle).map(|(l, r)| (NodeLog::File(l), r)),
-        LogWriter::Uring => UringLog::open_with_depth(st, lcfg, cfg.uring_depth)
+        LogWriter::Thread => {
+            ThreadedLog::open_trusting(st, lcfg, idle, trust).map(|(l, r)| (NodeLog::File(l), r))
+        }
+        LogWriter::Uring => UringLog::open_trusting(st, lcfg, cfg.uring_depth, trust)
             .map(|(l, r)| (NodeLog::Uring(l), r)),
     };
     let (log, rec) = match open(st) {
