@@ -206,11 +206,19 @@ fn load(
     if input.in_memory {
         return parts;
     }
+    // The tables the check decoded last: the image loaded is the last one checked (a check
+    // precedes the rest of an image's verification), so they are kept rather than decoded
+    // again.
+    let checked: std::cell::RefCell<Vec<SessionTable>> = Default::default();
     let restored = input.snapshots.as_ref().and_then(|s| {
         let check = |images: &[Vec<u8>]| -> Result<(), String> {
+            let mut tables = checked.borrow_mut();
+            tables.clear();
             for (g, b) in images.iter().enumerate() {
-                SessionTable::from_image(input.sessions.clone(), input.routing.clone(), b)
-                    .map_err(|e| format!("gateway {g}'s sessions: {e}"))?;
+                tables.push(
+                    SessionTable::from_image(input.sessions.clone(), input.routing.clone(), b)
+                        .map_err(|e| format!("gateway {g}'s sessions: {e}"))?,
+                );
             }
             Ok(())
         };
@@ -251,14 +259,21 @@ fn load(
         }
         return parts;
     };
-    for (g, bytes) in r.sessions.iter().enumerate() {
-        match SessionTable::from_image(input.sessions.clone(), input.routing.clone(), bytes) {
-            Ok(t) => parts.tables[g] = Some(t),
-            Err(e) => {
-                parts.error = Some(format!("gateway {g}'s sessions in {}: {e}", r.name));
-                return parts;
+    let mut checked = checked.into_inner();
+    if checked.len() != r.sessions.len() {
+        checked.clear();
+        for (g, bytes) in r.sessions.iter().enumerate() {
+            match SessionTable::from_image(input.sessions.clone(), input.routing.clone(), bytes) {
+                Ok(t) => checked.push(t),
+                Err(e) => {
+                    parts.error = Some(format!("gateway {g}'s sessions in {}: {e}", r.name));
+                    return parts;
+                }
             }
         }
+    }
+    for (g, t) in checked.into_iter().enumerate() {
+        parts.tables[g] = Some(t);
     }
     for (sh, check) in r.shards.into_iter().zip(r.checks) {
         let k = usize::from(sh.id);
