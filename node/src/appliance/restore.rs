@@ -168,7 +168,7 @@ fn check_trusted(log_dir: &std::path::Path, trusted: u64) -> Result<usize, Strin
 }
 
 /// The check of the trusted segments beside the running node, once its replay is done (it
-/// would compete with the replay for the cores otherwise).
+/// would compete with the replay for the cores otherwise), at the lowest CPU priority.
 fn check_after_replay(log_dir: &std::path::Path, trusted: u64, shared: &NodeState) {
     while !shared.replay_done.load(Ordering::Acquire) {
         if shared.shutdown.load(Ordering::Relaxed) {
@@ -176,6 +176,7 @@ fn check_after_replay(log_dir: &std::path::Path, trusted: u64, shared: &NodeStat
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    lowest_priority();
     match check_trusted(log_dir, trusted) {
         Ok(_) => {}
         Err(e) if shared.shutdown.load(Ordering::Relaxed) => {
@@ -189,6 +190,16 @@ fn check_after_replay(log_dir: &std::path::Path, trusted: u64, shared: &NodeStat
             shared.exit_code.store(EXIT_LOG_CORRUPT, Ordering::Relaxed);
             shared.shutdown.store(true, Ordering::Relaxed);
         }
+    }
+}
+
+/// Puts the calling thread at the lowest CPU priority (nice 19; Linux: per thread), so that
+/// the check beside a running node takes only CPU time its cores leave.
+fn lowest_priority() {
+    // SAFETY: gettid and setpriority on the calling thread; no memory is passed.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
     }
 }
 
