@@ -45,8 +45,8 @@ pub use risk::{
     PositionView, RiskCommand, RiskConfig, RiskConfigError, RiskEvent, RiskSnapshot, VenueLedger,
 };
 pub use snapshot::{
-    EngineSnapshot, InstrumentSnapshot, OrderExtSnapshot, OrderFault, OrderSnapshot, RestoreError,
-    TriggerOrderSnapshot,
+    EngineSnapshot, FreshEngine, InstrumentSnapshot, OrderExtSnapshot, OrderFault, OrderSnapshot,
+    RestoreError, TriggerOrderSnapshot,
 };
 pub use types::*;
 pub use view::{L3Order, Level};

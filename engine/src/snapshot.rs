@@ -181,6 +181,36 @@ impl From<ConfigError> for RestoreError {
     }
 }
 
+/// An engine built and never used ([`Engine::new`]'s or [`Engine::with_risk`]'s), kept only to
+/// restore a snapshot into: [`FreshEngine::restore`] is [`Engine::restore`] (or
+/// [`Engine::restore_with_risk`]) after the build. Built ahead, on another thread, a restart
+/// allocates and touches the engine's memory (most of a restore's time with `max_orders` in the
+/// millions) while it reads the snapshot.
+#[derive(Debug)]
+pub struct FreshEngine(Engine);
+
+impl FreshEngine {
+    /// [`Engine::new`].
+    pub fn new(cfg: EngineConfig) -> Result<FreshEngine, ConfigError> {
+        Engine::new(cfg).map(FreshEngine)
+    }
+
+    /// [`Engine::with_risk`].
+    pub fn with_risk(cfg: EngineConfig, risk: RiskConfig) -> Result<FreshEngine, RiskConfigError> {
+        Engine::with_risk(cfg, risk).map(FreshEngine)
+    }
+
+    /// The snapshot restored into this engine, as [`Engine::restore`] (risk off) or
+    /// [`Engine::restore_with_risk`] (risk on) would from the same configuration.
+    pub fn restore(self, snap: &EngineSnapshot) -> Result<Engine, RestoreError> {
+        match (self.0.risk.on(), snap.risk.is_some()) {
+            (false, true) => Err(RestoreError::Risk(RiskRestoreError::RiskStateWithoutRisk)),
+            (true, false) => Err(RestoreError::Risk(RiskRestoreError::MissingRiskState)),
+            _ => self.0.restore_into(snap),
+        }
+    }
+}
+
 impl Engine {
     /// The whole state as plain data (allocates; not for the hot path).
     pub fn snapshot(&self) -> EngineSnapshot {
@@ -257,6 +287,7 @@ impl Engine {
     }
 
     fn restore_into(mut self, snap: &EngineSnapshot) -> Result<Engine, RestoreError> {
+        debug_assert_eq!(self.store.slab.used, 0, "restored into a used engine");
         if snap.next_order_id == 0 || snap.next_trade_id == 0 {
             return Err(RestoreError::Counters {
                 next_order_id: snap.next_order_id,

@@ -694,6 +694,30 @@ fn snapshots_with_risk_restore_to_an_identical_engine() {
         b.check_invariants().unwrap();
         assert_eq!(a.state_hash(), b.state_hash(), "hash after restore at {k}");
         assert_eq!(b.snapshot(), snap);
+        // Into an engine built ahead: the same engine; risk on and off must agree.
+        let fresh = FreshEngine::with_risk(engine_config(4_096), risk_config()).unwrap();
+        let c = fresh.restore(&snap).unwrap();
+        c.check_invariants().unwrap();
+        assert_eq!(
+            (c.state_hash(), c.snapshot()),
+            (b.state_hash(), snap.clone())
+        );
+        assert!(matches!(
+            FreshEngine::new(engine_config(4_096))
+                .unwrap()
+                .restore(&snap),
+            Err(RestoreError::Risk(
+                risk::RiskRestoreError::RiskStateWithoutRisk
+            ))
+        ));
+        let mut no_risk = snap.clone();
+        no_risk.risk = None;
+        assert!(matches!(
+            FreshEngine::with_risk(engine_config(4_096), risk_config())
+                .unwrap()
+                .restore(&no_risk),
+            Err(RestoreError::Risk(risk::RiskRestoreError::MissingRiskState))
+        ));
         assert!(matches!(
             Engine::restore(engine_config(4_096), &snap),
             Err(RestoreError::Risk(

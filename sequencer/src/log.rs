@@ -65,8 +65,8 @@ use std::sync::Arc;
 use tpx_wire::log_record::{decode_record, LogRecord, MAX_RECORD_LEN, RECORD_HEADER_LEN};
 
 use crate::scan::{
-    align_up, all_zero, check_frame, check_run, encode_trailer, encode_trailer_unacked, is_trailer,
-    parse_trailer_unacked, seq_term, trailer_frame_len, Cursor, Stop, TRAILER_LEN,
+    align_up, all_zero, check_frame, check_run, encode_trailer, encode_trailer_unacked, header_hop,
+    is_trailer, parse_trailer_unacked, seq_term, trailer_frame_len, Cursor, Stop, TRAILER_LEN,
 };
 use crate::storage::{read_all, AlignedBuf, FileId, Storage, BLOCK};
 
@@ -221,6 +221,9 @@ pub struct Recovery {
     pub last_term: u64,
     /// A torn tail that was cut off: segment, offset of the cut, bytes removed (non-zero span).
     pub torn: Option<(String, u64, u64)>,
+    /// Segments [`SegmentLog::open_trusting`] did not frame-check (all wholly at or before its
+    /// `trusted_through`): [`check_trusted`] checks them.
+    pub unchecked: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -346,6 +349,109 @@ fn scan_file<S: Storage>(
             }
         }
     }
+}
+
+/// The segments [`SegmentLog::open_trusting`] need not scan: by index, the term of every
+/// record of segment `i` when it may be taken on its first record (see there), else `None`.
+fn light_terms<S: Storage>(
+    st: &mut S,
+    segs: &[Segment],
+    trusted_through: u64,
+    buf: &mut Vec<u8>,
+) -> io::Result<Vec<Option<u64>>> {
+    let mut out = vec![None; segs.len()];
+    // Segment `i` holds `segs[i].first_seq..segs[i + 1].first_seq`: wholly trusted when the
+    // next one starts at or before `trusted_through + 1`; never the last.
+    let last = segs
+        .windows(2)
+        .take_while(|w| w[1].first_seq <= trusted_through.saturating_add(1))
+        .count();
+    if last == 0 {
+        return Ok(out);
+    }
+    let mut firsts = Vec::with_capacity(last + 1);
+    for seg in &segs[..=last] {
+        firsts.push(first_record_term(st, seg, buf)?);
+    }
+    for i in 0..last {
+        if segs[i + 1].first_seq <= segs[i].first_seq {
+            continue;
+        }
+        if let (Some(a), Some(b)) = (firsts[i], firsts[i + 1]) {
+            if a == b {
+                out[i] = Some(a);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The term of a segment's first record if that record frame-checks and has the seq the
+/// segment's name gives.
+fn first_record_term<S: Storage>(
+    st: &mut S,
+    seg: &Segment,
+    buf: &mut Vec<u8>,
+) -> io::Result<Option<u64>> {
+    let f = st.open(&seg.name, false)?;
+    buf.resize(MAX_RECORD_LEN, 0);
+    let got = read_full(st, f, 0, &mut buf[..MAX_RECORD_LEN]);
+    st.close(f);
+    let got = got?;
+    Ok(check_frame(&buf[..got]).and_then(|_| {
+        let (seq, term) = seq_term(&buf[..got]);
+        (seq == seg.first_seq).then_some(term)
+    }))
+}
+
+/// Frame-checks, front to back as [`SegmentLog::open`] does, the segments of the log in `st`
+/// that [`SegmentLog::open_trusting`] with the same `trusted_through` may have taken on their
+/// first record (every segment but the last whose records all lie at or before it): every
+/// record and trailer, each segment ending exactly where the next begins, terms never going
+/// back. Read-only; safe beside a running log (those segments are never written again).
+/// Returns the segments checked; a segment that retention removed meanwhile ends the check.
+/// Damage is [`LogError::Corrupt`]: those records were durable (later segments follow).
+pub fn check_trusted<S: Storage>(mut st: S, trusted_through: u64) -> Result<usize, LogError> {
+    let segs = list_segments(&mut st)?;
+    let mut buf = Vec::new();
+    let mut last_term = 0;
+    let mut checked = 0;
+    for w in segs.windows(2) {
+        let (seg, next) = (&w[0], &w[1]);
+        if next.first_seq > trusted_through.saturating_add(1) {
+            break;
+        }
+        let f = match st.open(&seg.name, false) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+            Err(e) => return Err(e.into()),
+        };
+        let mut cur = Cursor::new(seg.first_seq, last_term);
+        let scan = scan_file(&mut st, f, &mut buf, &mut cur);
+        st.close(f);
+        let scan = scan?;
+        let corrupt = |offset: u64, reason: String| LogError::Corrupt {
+            segment: seg.name.clone(),
+            offset,
+            seq: cur.next_seq,
+            reason,
+        };
+        if let Some((off, reason)) = scan.bad {
+            return Err(corrupt(off, format!("{reason}; later segments follow")));
+        }
+        if cur.next_seq != next.first_seq {
+            return Err(corrupt(
+                cur.done.off,
+                format!(
+                    "the segment ends before seq {}, the next starts at seq {}",
+                    cur.next_seq, next.first_seq
+                ),
+            ));
+        }
+        last_term = cur.last_term;
+        checked += 1;
+    }
+    Ok(checked)
 }
 
 /// Reads until `buf` is full or the file ends; returns the bytes read.
@@ -490,7 +596,27 @@ impl<S: Storage> std::fmt::Debug for SegmentLog<S> {
 
 impl<S: Storage> SegmentLog<S> {
     /// Opens the log in `st`, recovering it (see the module docs).
-    pub fn open(mut st: S, cfg: LogConfig) -> Result<(SegmentLog<S>, Recovery), LogError> {
+    pub fn open(st: S, cfg: LogConfig) -> Result<(SegmentLog<S>, Recovery), LogError> {
+        Self::open_trusting(st, cfg, 0)
+    }
+
+    /// [`SegmentLog::open`] for an owner that holds the state through `trusted_through` already
+    /// (a node restored from a snapshot at that seq) and reads no record at or before it: a
+    /// segment whose records all lie at or before it, other than the last, is not read front
+    /// to back; its first record is frame-checked (its seq must be the one its name gives) and
+    /// so is the next segment's, and when the two are of the same term (terms never go back, so
+    /// every record of the segment is of that term) the segment is taken as ending where the
+    /// next begins. Otherwise (a term starts inside it, or either first record fails) it is
+    /// scanned as `open` does. The segments not scanned are counted in
+    /// [`Recovery::unchecked`]; [`check_trusted`] scans them (the node does, once its replay is
+    /// done, and at once when it cannot start from that snapshot after all). Every segment
+    /// after `trusted_through`, the tail that is replayed, is recovered exactly as by `open`:
+    /// a torn or damaged tail is found the same way. `trusted_through` 0 is `open`.
+    pub fn open_trusting(
+        mut st: S,
+        cfg: LogConfig,
+        trusted_through: u64,
+    ) -> Result<(SegmentLog<S>, Recovery), LogError> {
         let cfg = cfg.normalised();
         if let Some(segment) = old_format_segment(&mut st)? {
             return Err(LogError::OldFormat { segment });
@@ -528,6 +654,7 @@ impl<S: Storage> SegmentLog<S> {
         let mut expected: Option<u64> = None;
         let mut scan_buf = Vec::new();
         let n = segs.len();
+        let light = light_terms(&mut log.st, &segs, trusted_through, &mut scan_buf)?;
         for (i, seg) in segs.iter().enumerate() {
             let is_last = i + 1 == n;
             if let Some(e) = expected {
@@ -539,6 +666,26 @@ impl<S: Storage> SegmentLog<S> {
                         reason: format!("segment starts at seq {}", seg.first_seq),
                     });
                 }
+            }
+            match light.get(i).copied().flatten() {
+                Some(term) if term >= log.last_term => {
+                    // Every record is of `term` and the next segment starts where this one
+                    // ends (see `open_trusting`).
+                    if log.terms.last().map(|x| x.0) != Some(term) {
+                        log.terms.push((term, seg.first_seq));
+                    }
+                    if log.first_seq == 0 {
+                        log.first_seq = seg.first_seq;
+                    }
+                    let next = segs[i + 1].first_seq;
+                    log.last_seq = next - 1;
+                    log.last_term = term;
+                    expected = Some(next);
+                    log.segments.push(seg.clone());
+                    rec.unchecked += 1;
+                    continue;
+                }
+                _ => {}
             }
             let f = log.st.open(&seg.name, false)?;
             let mut cur = Cursor::new(seg.first_seq, log.last_term);
@@ -1253,9 +1400,41 @@ impl<S: Storage> LogReader<S> {
             });
         };
         self.open_segment(i)?;
+        self.hop_to(seq)?;
         while self.next_seq < seq {
             if self.next()?.is_none() {
                 break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves over the records of this segment before `seq` by their headers' lengths (no CRC,
+    /// no body decode: they are not returned), and over commit trailers. Stops at the first
+    /// bytes that are not a record header continuing the seq (the end of the records, a
+    /// damaged one), where [`LogReader::next`] takes over and decides, CRC included.
+    fn hop_to(&mut self, seq: u64) -> io::Result<()> {
+        while self.next_seq < seq {
+            self.fill()?;
+            let rest = &self.buf[self.pos..];
+            if is_trailer(rest) {
+                let to = align_up(self.file_off + (self.pos + TRAILER_LEN) as u64);
+                let rel = (to - self.file_off) as usize;
+                if rel <= self.buf.len() {
+                    self.pos = rel;
+                } else {
+                    self.file_off = to;
+                    self.buf.clear();
+                    self.pos = 0;
+                }
+                continue;
+            }
+            match header_hop(rest) {
+                Some((s, len)) if s == self.next_seq => {
+                    self.pos += len;
+                    self.next_seq += 1;
+                }
+                _ => return Ok(()),
             }
         }
         Ok(())
@@ -1308,6 +1487,7 @@ impl<S: Storage> LogReader<S> {
                 .unwrap_or(0);
             let want = self.next_seq;
             self.open_segment(i)?;
+            self.hop_to(want)?;
             while self.next_seq < want {
                 if self.next()?.is_none() {
                     return Ok(None);

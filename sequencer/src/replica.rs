@@ -401,6 +401,41 @@ fn lease_margin_ns(cfg_margin_ns: u64, lease_ns: u64) -> u64 {
     cfg_margin_ns.max(lease_ns / 8)
 }
 
+/// The de-duplication entries and the last timestamp of a log's records after `after`, read
+/// ahead ([`DedupScan::of`]) by an owner that expects to start from a snapshot at `after`:
+/// it reads them while the snapshot loads; [`Replica::new_with_dedup_scan`] adds them to the
+/// snapshot's table instead of reading them then.
+#[derive(Clone, Debug)]
+pub struct DedupScan {
+    after: u64,
+    through: u64,
+    dedup: Dedup,
+    last_ts_ns: u64,
+}
+
+impl DedupScan {
+    /// Reads the log's durable records after `after`.
+    pub fn of<L: LogSink>(log: &mut L, after: u64) -> Result<DedupScan, LogError> {
+        let through = log.durable_seq();
+        if after > log.last_seq() {
+            // Nothing after it here: never used (see `new_with_dedup_scan`).
+            return Ok(DedupScan {
+                after,
+                through,
+                dedup: Dedup::default(),
+                last_ts_ns: 0,
+            });
+        }
+        let (dedup, last_ts_ns) = scan_log(log, Some(&(after, Dedup::default())))?;
+        Ok(DedupScan {
+            after,
+            through,
+            dedup,
+            last_ts_ns,
+        })
+    }
+}
+
 /// Reads the de-duplication table and the last timestamp from a log: from `base` (a
 /// snapshot's table and seq: retention may have removed the records before it) or from seq 1.
 fn scan_log<L: LogSink>(
@@ -449,14 +484,58 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
     /// (retention may have removed the records before it).
     pub fn new_with_dedup(
         cfg: ReplicaConfig,
-        mut log: L,
+        log: L,
         net: T,
         clock: C,
         applied_seq: u64,
         want_primary: bool,
         dedup_base: Option<(u64, Dedup)>,
     ) -> Result<Self, LogError> {
-        let (dedup, last_ts_ns) = scan_log(&mut log, dedup_base.as_ref())?;
+        Self::new_with_dedup_scan(
+            cfg,
+            log,
+            net,
+            clock,
+            applied_seq,
+            want_primary,
+            dedup_base,
+            None,
+        )
+    }
+
+    /// [`Replica::new_with_dedup`] with the log after the snapshot read ahead: `scan` is used
+    /// when it covers exactly the records the table needs (after `dedup_base`'s seq, through the
+    /// log's durable seq), else the log is read as by `new_with_dedup`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new_with_dedup_scan(
+        cfg: ReplicaConfig,
+        mut log: L,
+        net: T,
+        clock: C,
+        applied_seq: u64,
+        want_primary: bool,
+        dedup_base: Option<(u64, Dedup)>,
+        scan: Option<DedupScan>,
+    ) -> Result<Self, LogError> {
+        let (dedup, last_ts_ns) = match (&dedup_base, scan) {
+            (Some((seq, base)), Some(sc))
+                if sc.after == *seq
+                    && sc.through == log.durable_seq()
+                    && *seq <= log.last_seq() =>
+            {
+                // The same table as reading base then the records after it: ids only grow per
+                // session, and `note` keeps the first record of a session's highest id.
+                let mut d = base.clone();
+                for (&origin, &(id, at)) in &sc.dedup.high {
+                    let h = d.high.entry(origin).or_insert((0, 0));
+                    if id > h.0 {
+                        *h = (id, at);
+                    }
+                }
+                (d, sc.last_ts_ns)
+            }
+            _ => scan_log(&mut log, dedup_base.as_ref())?,
+        };
         let now = clock.now_ns();
         let mut cfg = cfg;
         if cfg.incarnation == 0 {

@@ -66,6 +66,21 @@ pub(crate) fn check_frame(rest: &[u8]) -> Option<usize> {
     (crc == u32_at(h, OFF_CRC)).then_some(len)
 }
 
+/// `(seq, length)` of the record at the front of `rest` from its header alone (a header of
+/// this version, a possible length, all its bytes present), the CRC not computed: for hopping
+/// over records nobody reads ([`crate::log::LogReader::seek`]). Bytes that pass here and are
+/// not a valid record are refused by whoever reads them.
+#[inline]
+pub(crate) fn header_hop(rest: &[u8]) -> Option<(u64, usize)> {
+    let h: &[u8; RECORD_HEADER_LEN] = rest.get(..RECORD_HEADER_LEN)?.try_into().ok()?;
+    let len = usize::from(u16::from_le_bytes([h[0], h[1]]));
+    if !(MIN_RECORD_LEN..=MAX_RECORD_LEN).contains(&len) || h[2..8] != HEADER_TAIL {
+        return None;
+    }
+    rest.get(..len)?;
+    Some((u64_at(h, OFF_SEQ), len))
+}
+
 /// The header fields of a frame-checked record.
 #[inline]
 pub(crate) fn meta_of(rec: &[u8]) -> RecordMeta {

@@ -533,6 +533,29 @@ impl EngineImage {
         }
         Ok(e)
     }
+
+    /// [`EngineImage::restore`] into `engine`, built ahead from the same configuration (risk on
+    /// when it was built with risk).
+    pub fn restore_over(
+        &self,
+        engine: tpx_engine::FreshEngine,
+        state_hash: u64,
+    ) -> Result<Engine, SnapshotError> {
+        let snap = self.to_snapshot().ok_or_else(|| {
+            SnapshotError::Invalid("an order's side or STP mode is out of range".into())
+        })?;
+        let e = engine
+            .restore(&snap)
+            .map_err(|e| SnapshotError::Invalid(format!("restore: {e}")))?;
+        if e.state_hash() != state_hash {
+            return Err(SnapshotError::Invalid(format!(
+                "restored state hash {} != recorded {}",
+                e.state_hash(),
+                state_hash
+            )));
+        }
+        Ok(e)
+    }
 }
 
 /// Why a snapshot did not load.

@@ -265,10 +265,20 @@ impl<S: Storage + Clone + Send + 'static> ThreadedLog<S> {
         cfg: LogConfig,
         idle: IdleMode,
     ) -> Result<(ThreadedLog<S>, Recovery), LogError> {
+        Self::open_trusting(st, cfg, idle, 0)
+    }
+
+    /// [`ThreadedLog::open`] recovering with [`SegmentLog::open_trusting`].
+    pub fn open_trusting(
+        st: S,
+        cfg: LogConfig,
+        idle: IdleMode,
+        trusted_through: u64,
+    ) -> Result<(ThreadedLog<S>, Recovery), LogError> {
         let storage = st.clone();
         let reader = LogReader::new(st.clone())?;
         let spare_st = st.clone();
-        let (mut log, rec) = SegmentLog::open(st, cfg)?;
+        let (mut log, rec) = SegmentLog::open_trusting(st, cfg, trusted_through)?;
         let slot = Arc::new(SpareSlot::default());
         log.use_spares(slot.clone());
         let preparer_stop = Arc::new(AtomicBool::new(false));

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tpx_sequencer::log::{
-    make_spare, replay, segment_name, LogConfig, LogError, LogReader, SegmentLog, SpareSlot,
-    SPARE_NAME,
+    check_trusted, make_spare, replay, segment_name, LogConfig, LogError, LogReader, SegmentLog,
+    SpareSlot, SPARE_NAME,
 };
 use tpx_sequencer::storage::{Fault, FileStorage, MemStorage, Storage, WriteMode};
 use tpx_sequencer::writer::{IdleMode, LogSink, ThreadedLog};
+use tpx_sequencer::Recovery;
 use tpx_wire::log_record::{encode_record, Input, LogRecord, RecordMeta};
 use tpx_wire::order_entry::CancelOrder;
 
@@ -281,6 +282,136 @@ fn reader_follows_segments_and_retention_drops_old_ones() {
     let mut v = Vec::new();
     replay(mem, first, |r| v.push(r.meta.seq)).unwrap();
     assert_eq!(v, (first..=600).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_seek_lands_on_every_seq_across_commits_and_segments() {
+    // `seek` moves over the records before the target by their headers alone: every target
+    // (first and last of a commit, first and last of a segment, the end) lands exactly.
+    let mem = MemStorage::new();
+    let log = write_n(mem.clone(), 1, 300, 7);
+    assert!(log.segment_names().len() >= 2);
+    drop(log);
+    for target in 1..=300 {
+        let mut r = LogReader::new(mem.clone()).unwrap();
+        r.seek(target).unwrap();
+        assert_eq!(r.next_seq(), target);
+        let got: Vec<u64> = std::iter::from_fn(|| r.next().unwrap().map(|x| x.meta.seq)).collect();
+        assert_eq!(got, (target..=300).collect::<Vec<_>>(), "seek to {target}");
+    }
+    let mut r = LogReader::new(mem).unwrap();
+    r.seek(301).unwrap();
+    assert!(r.next().unwrap().is_none());
+}
+
+#[test]
+fn a_seek_never_returns_a_damaged_record() {
+    // A record whose CRC fails (its length intact) is hopped over when it lies before the
+    // target, and refused (the reader stops before it) when it is the target.
+    let mem = MemStorage::new();
+    let log = write_n(mem.clone(), 1, 40, 40);
+    let name = log.segment_names()[0].clone();
+    drop(log);
+    let len = rec(1, 1).len();
+    let mut bytes = mem.contents(&name).unwrap();
+    // Record 10's last body byte.
+    bytes[10 * len - 1] ^= 0xFF;
+    mem.set_contents(&name, bytes);
+    let mut r = LogReader::new(mem.clone()).unwrap();
+    r.seek(20).unwrap();
+    assert_eq!(r.next().unwrap().unwrap().meta.seq, 20);
+    let mut r = LogReader::new(mem).unwrap();
+    r.seek(10).unwrap();
+    assert!(
+        r.next().unwrap().is_none(),
+        "the damaged record is not returned"
+    );
+}
+
+/// Flips a byte of the first record of segment `name`'s second commit (a commit starts at a
+/// 4 KiB block; the padding before it is never read).
+fn damage_middle(mem: &MemStorage, name: &str) {
+    let mut bytes = mem.contents(name).unwrap();
+    assert!(bytes[4096] != 0, "a second commit");
+    bytes[4096 + 60] ^= 0xFF;
+    mem.set_contents(name, bytes);
+}
+
+#[test]
+fn a_trusting_open_reads_only_the_tail_and_the_check_finds_older_damage() {
+    let mem = MemStorage::new();
+    let log = write_n(mem.clone(), 1, 600, 17);
+    let names = log.segment_names();
+    let terms = log.terms().to_vec();
+    drop(log);
+    assert!(names.len() >= 4);
+    let (_, full) = SegmentLog::open(mem.clone(), small()).unwrap();
+    // Trusting through 450: the segments wholly before it are taken on their first records.
+    let (log, rec) = SegmentLog::open_trusting(mem.clone(), small(), 450).unwrap();
+    assert!(rec.unchecked >= 2, "{rec:?}");
+    assert_eq!((rec.first_seq, rec.last_seq, rec.last_term), (1, 600, 1));
+    assert_eq!(
+        Recovery {
+            unchecked: 0,
+            ..rec
+        },
+        full
+    );
+    assert_eq!(log.terms(), &terms[..]);
+    drop(log);
+    assert_eq!(check_trusted(mem.clone(), 450).unwrap(), rec.unchecked);
+    // Damage in the middle of the first segment: the trusting open does not read it (the
+    // node replays nothing there), the check and a plain open refuse it.
+    damage_middle(&mem, &names[0]);
+    let (_, rec) = SegmentLog::open_trusting(mem.clone(), small(), 450).unwrap();
+    assert!(rec.unchecked >= 2);
+    assert!(matches!(
+        check_trusted(mem.clone(), 450),
+        Err(LogError::Corrupt { ref segment, .. }) if *segment == names[0]
+    ));
+    assert!(matches!(
+        SegmentLog::open(mem.clone(), small()),
+        Err(LogError::Corrupt { ref segment, .. }) if *segment == names[0]
+    ));
+}
+
+#[test]
+fn a_trusting_open_still_checks_the_tail_and_scans_a_segment_where_a_term_starts() {
+    // Damage after the trusted seq is found at open, as without trust.
+    let mem = MemStorage::new();
+    let log = write_n(mem.clone(), 1, 600, 17);
+    let names = log.segment_names();
+    drop(log);
+    let n = names.len();
+    damage_middle(&mem, &names[n - 2]);
+    let trusted = names[n - 2]
+        .trim_end_matches(".seg2")
+        .parse::<u64>()
+        .unwrap()
+        - 1;
+    assert!(matches!(
+        SegmentLog::open_trusting(mem.clone(), small(), trusted),
+        Err(LogError::Corrupt { ref segment, .. }) if *segment == names[n - 2]
+    ));
+    // A term that starts inside a trusted segment: that segment is scanned (its history is
+    // exact), the others are not.
+    let mem = MemStorage::new();
+    let (mut log, _) = SegmentLog::open(mem.clone(), small()).unwrap();
+    for s in 1..=600u64 {
+        log.append(&rec(s, if s < 70 { 1 } else { 2 })).unwrap();
+        if s % 17 == 0 {
+            log.commit().unwrap();
+        }
+    }
+    log.commit().unwrap();
+    let terms = log.terms().to_vec();
+    assert_eq!(terms, vec![(1, 1), (2, 70)]);
+    drop(log);
+    let (log, rec) = SegmentLog::open_trusting(mem.clone(), small(), 450).unwrap();
+    assert_eq!(log.terms(), &terms[..]);
+    assert_eq!((rec.last_seq, rec.last_term), (600, 2));
+    assert!(rec.unchecked >= 1);
+    assert!(check_trusted(mem, 450).unwrap() >= rec.unchecked);
 }
 
 #[test]

@@ -715,3 +715,93 @@ fn the_dedup_table_survives_log_retention() {
     assert_eq!(r.dedup().duplicate_of(9, &order(17)), Some(4_010));
     assert_eq!(r.dedup().duplicate_of(9, &order(4_011)), None);
 }
+
+/// The log after a snapshot read ahead (`DedupScan`, while the snapshot loads) gives the same
+/// de-duplication table and last timestamp as reading it when the replica starts; a scan taken
+/// after another seq, or before more records became durable, is not used.
+#[test]
+fn a_dedup_scan_read_ahead_equals_reading_the_log_after_the_snapshot() {
+    use tpx_sequencer::log::SegmentLog;
+    use tpx_sequencer::replica::{Dedup, DedupScan};
+
+    // Three sessions; ids grow per session, not across them; session 7 sends none after 300.
+    // `bump` raises session 5's ids after 300 (another log, to see which one a replica read).
+    let write = |bump: u64| {
+        let log_st = MemStorage::new();
+        let (mut log, _) = SegmentLog::open(log_st.clone(), log_cfg()).unwrap();
+        let mut buf = vec![0u8; 1024];
+        let mut ids = [0u64; 3];
+        let mut base = Dedup::default();
+        for seq in 1..=600u64 {
+            let k = (seq % 3) as usize;
+            let origin = [5u32, 6, 7][k];
+            let input = if origin == 7 && seq > 300 {
+                Input::CancelOrder(tpx_wire::order_entry::CancelOrder {
+                    cl_ord_id: 1,
+                    remaining_qty: 0,
+                })
+            } else {
+                ids[k] += 1 + seq % 5 + if origin == 5 && seq > 300 { bump } else { 0 };
+                order(ids[k])
+            };
+            let r = LogRecord {
+                meta: RecordMeta {
+                    seq,
+                    term: 1,
+                    timestamp_ns: 1_000 + seq,
+                    origin,
+                    account: origin,
+                    session: 0,
+                },
+                input,
+            };
+            let n = encode_record(&r, &mut buf).unwrap();
+            log.append(&buf[..n]).unwrap();
+            if seq <= 300 {
+                base.note(origin, &r.input, seq);
+            }
+        }
+        log.commit().unwrap();
+        (log_st, base, ids)
+    };
+    let (log_st, base, ids) = write(0);
+    let (other_st, _, other_ids) = write(1_000);
+    let base = (300, Dedup::from_entries(300, &base.entries()));
+    let clock = ManualClock::new(1_000_000_000);
+    let open = || SyncLog::open(log_st.clone(), log_cfg()).unwrap().0;
+    let start = |id: u32, scan: Option<DedupScan>| {
+        Replica::new_with_dedup_scan(
+            cfg(id, Durability::Fsync),
+            open(),
+            MemNet::new().endpoint(id),
+            clock.clone(),
+            600,
+            false,
+            Some(base.clone()),
+            scan,
+        )
+        .unwrap()
+    };
+    let read = start(1, None);
+    let ahead = start(2, Some(DedupScan::of(&mut open(), 300).unwrap()));
+    let other = start(1, Some(DedupScan::of(&mut open(), 299).unwrap()));
+    for r in [&ahead, &other] {
+        assert_eq!(r.dedup().entries(), read.dedup().entries());
+        assert_eq!(r.last_timestamp_ns(), read.last_timestamp_ns());
+        for (origin, id) in [(5, 1), (6, 150), (7, 120), (7, 10_000), (5, 10_000)] {
+            assert_eq!(
+                r.dedup().duplicate_of(origin, &order(id)),
+                read.dedup().duplicate_of(origin, &order(id)),
+                "origin {origin} id {id}"
+            );
+        }
+    }
+    assert_eq!(read.last_timestamp_ns(), 1_600);
+    assert_eq!(read.dedup().duplicate_of(7, &order(ids[2])), Some(300));
+    // The scan is used as given, not read again: one of another log shows.
+    let mut other_log = SyncLog::open(other_st, log_cfg()).unwrap().0;
+    let foreign = start(2, Some(DedupScan::of(&mut other_log, 300).unwrap()));
+    assert_eq!(foreign.dedup().high(5), other_ids[0]);
+    assert_ne!(other_ids[0], ids[0]);
+    assert_eq!(read.dedup().high(5), ids[0]);
+}

@@ -79,6 +79,10 @@ struct Args {
     dir: Option<PathBuf>,
     #[arg(long)]
     keep: bool,
+    /// Writes the log, the config and the image into `--dir`, then stops (no node started):
+    /// for profiling a start by hand (`tpx node --config DIR/node-snapshot.toml`).
+    #[arg(long)]
+    prepare_only: bool,
     #[arg(long)]
     json: bool,
     #[arg(long, default_value_t = 1)]
@@ -176,10 +180,12 @@ fn main() -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let res = bench(&a, &dir);
-    if !a.keep {
+    if !a.keep && !a.prepare_only {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    let rep = res?;
+    let Some(rep) = res? else {
+        return Ok(());
+    };
     if a.json {
         println!(
             "{}",
@@ -220,7 +226,7 @@ fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
-fn bench(a: &Args, dir: &Path) -> Result<Report, String> {
+fn bench(a: &Args, dir: &Path) -> Result<Option<Report>, String> {
     let e = |e: &dyn std::fmt::Display| e.to_string();
     let cpu = 0;
     let metrics = free_port();
@@ -410,6 +416,14 @@ fn bench(a: &Args, dir: &Path) -> Result<Report, String> {
     drop(log);
     let build_s = t_build.elapsed().as_secs_f64();
     let image = image.ok_or("no image was taken (tail longer than the log?)")?;
+    if a.prepare_only {
+        println!(
+            "prepared {seq} records, image at seq {} in {}",
+            image.seq,
+            dir.display()
+        );
+        return Ok(None);
+    }
     let log_bytes = dir_bytes(&log_dir)?;
     // Checkpoints a replay compares: every one but the first (which names none); from the
     // image, those after it.
@@ -457,7 +471,7 @@ fn bench(a: &Args, dir: &Path) -> Result<Report, String> {
         });
     let ratio = snapshot_p50_ms / full_p50_ms;
     let ratio_pruned = snapshot_pruned_p50_ms / full_p50_ms;
-    Ok(Report {
+    Ok(Some(Report {
         records: seq,
         tail: seq - image.seq,
         log_bytes,
@@ -478,7 +492,7 @@ fn bench(a: &Args, dir: &Path) -> Result<Report, String> {
         ratio_pruned: (ratio_pruned * 1e4).round() / 1e4,
         state_hash_ok,
         loadavg_1m: loadavg_1m(),
-    })
+    }))
 }
 
 /// Starts `tpx node --config cfg`, polls a login until accepted, reads the checkpoint counters,

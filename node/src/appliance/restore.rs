@@ -35,7 +35,14 @@ struct Parts {
 pub struct Restore {
     parts: Mutex<Option<Parts>>,
     ready: Condvar,
+    /// The seq of the newest image (0: none): the log's open trusts the segments wholly at or
+    /// before it, and this loader checks them.
+    trusted: u64,
 }
+
+/// The process status of a node that found a trusted segment damaged after it started (as
+/// a start that finds it refuses: `tpx node` exits 1).
+pub const EXIT_LOG_CORRUPT: u32 = 1;
 
 /// What the loader needs.
 #[derive(Debug)]
@@ -53,29 +60,71 @@ pub struct RestoreInput {
 impl Restore {
     /// Starts the loader thread; the node's marks are set from the image before the parts are
     /// ready.
+    ///
+    /// The log's segments wholly at or before the newest image's seq ([`Restore::trusted_through`])
+    /// are not scanned by the log's open (`SegmentLog::open_trusting`): the node replays none of
+    /// their records when it starts from that image. When it starts from an older image or from
+    /// the log's start after all, this loader checks them (`tpx_sequencer::log::check_trusted`)
+    /// before the parts are ready, so a damaged one refuses the start as `open` would; else it
+    /// checks them once the replay is done, beside the running node, and a damaged one stops
+    /// the node (`LOGERROR`, exit status [`EXIT_LOG_CORRUPT`]): acknowledged records are
+    /// damaged, which a start would have refused.
     pub fn start(input: RestoreInput, shared: Arc<NodeState>) -> Result<Arc<Restore>, String> {
+        let trusted = match (&input.snapshots, input.in_memory) {
+            (Some(s), false) => crate::shard::snapshot::images(&s.dir_for(&input.log_dir))
+                .first()
+                .map_or(0, |i| i.0),
+            _ => 0,
+        };
         let r = Arc::new(Restore {
             parts: Mutex::new(None),
             ready: Condvar::new(),
+            trusted,
         });
+        // With an image to load, the shards' engines are built (their memory allocated and
+        // touched) on a thread of their own while the loader reads and checks the image.
+        let prebuilt = if trusted > 0 {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let plan = input.plan.clone();
+            std::thread::Builder::new()
+                .name("tpx-restore-mem".into())
+                .spawn(move || {
+                    if let Some(v) = crate::shard::snapshot::build_engines(&plan) {
+                        let _ = tx.send(v);
+                    }
+                })
+                .map_err(|e| format!("starting the snapshot loader: {e}"))?;
+            Some(rx)
+        } else {
+            None
+        };
         let done = r.clone();
         std::thread::Builder::new()
             .name("tpx-restore".into())
             .spawn(move || {
                 let parts = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    load(&input, &shared)
+                    load(&input, &shared, trusted, prebuilt)
                 }))
                 .unwrap_or_else(|_| Parts {
                     error: Some("the snapshot loader panicked".into()),
                     ..Parts::default()
                 });
+                let from_trusted = parts.from.as_ref().is_some_and(|f| f.seq >= trusted);
                 if let Ok(mut g) = done.parts.lock() {
                     *g = Some(parts);
                 }
                 done.ready.notify_all();
+                if trusted > 0 && from_trusted {
+                    check_after_replay(&input.log_dir, trusted, &shared);
+                }
             })
             .map_err(|e| format!("starting the snapshot loader: {e}"))?;
         Ok(r)
+    }
+
+    /// The seq through which the log's open may trust the segments (see [`Restore::start`]).
+    pub fn trusted_through(&self) -> u64 {
+        self.trusted
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Parts) -> T) -> T {
@@ -111,7 +160,55 @@ impl Restore {
     }
 }
 
-fn load(input: &RestoreInput, shared: &NodeState) -> Parts {
+/// Checks the trusted segments; `Err` names the damage.
+fn check_trusted(log_dir: &std::path::Path, trusted: u64) -> Result<usize, String> {
+    let st = tpx_sequencer::FileStorage::new(log_dir, tpx_sequencer::WriteMode::Buffered)
+        .map_err(|e| format!("{}: {e}", log_dir.display()))?;
+    tpx_sequencer::log::check_trusted(st, trusted).map_err(|e| e.to_string())
+}
+
+/// The check of the trusted segments beside the running node, once its replay is done (it
+/// would compete with the replay for the cores otherwise), at the lowest CPU priority.
+fn check_after_replay(log_dir: &std::path::Path, trusted: u64, shared: &NodeState) {
+    while !shared.replay_done.load(Ordering::Acquire) {
+        if shared.shutdown.load(Ordering::Relaxed) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    lowest_priority();
+    match check_trusted(log_dir, trusted) {
+        Ok(_) => {}
+        Err(e) if shared.shutdown.load(Ordering::Relaxed) => {
+            // Stopping (a test's folder may be gone already): nothing to tell.
+            let _ = e;
+        }
+        Err(e) => {
+            say(format_args!(
+                "tpx node: LOGERROR the log before the snapshot's seq {trusted} is damaged: {e};                  stopping (OPERATIONS.md, \"Restart policy\")"
+            ));
+            shared.exit_code.store(EXIT_LOG_CORRUPT, Ordering::Relaxed);
+            shared.shutdown.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Puts the calling thread at the lowest CPU priority (nice 19; Linux: per thread), so that
+/// the check beside a running node takes only CPU time its cores leave.
+fn lowest_priority() {
+    // SAFETY: gettid and setpriority on the calling thread; no memory is passed.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+    }
+}
+
+fn load(
+    input: &RestoreInput,
+    shared: &NodeState,
+    trusted: u64,
+    prebuilt: Option<std::sync::mpsc::Receiver<Vec<tpx_engine::FreshEngine>>>,
+) -> Parts {
     let mut parts = Parts {
         shards: (0..input.plan.shard_count()).map(|_| None).collect(),
         tables: (0..input.gateways).map(|_| None).collect(),
@@ -120,11 +217,19 @@ fn load(input: &RestoreInput, shared: &NodeState) -> Parts {
     if input.in_memory {
         return parts;
     }
+    // The tables the check decoded last: the image loaded is the last one checked (a check
+    // precedes the rest of an image's verification), so they are kept rather than decoded
+    // again.
+    let checked: std::cell::RefCell<Vec<SessionTable>> = Default::default();
     let restored = input.snapshots.as_ref().and_then(|s| {
         let check = |images: &[Vec<u8>]| -> Result<(), String> {
+            let mut tables = checked.borrow_mut();
+            tables.clear();
             for (g, b) in images.iter().enumerate() {
-                SessionTable::from_image(input.sessions.clone(), input.routing.clone(), b)
-                    .map_err(|e| format!("gateway {g}'s sessions: {e}"))?;
+                tables.push(
+                    SessionTable::from_image(input.sessions.clone(), input.routing.clone(), b)
+                        .map_err(|e| format!("gateway {g}'s sessions: {e}"))?,
+                );
             }
             Ok(())
         };
@@ -140,8 +245,19 @@ fn load(input: &RestoreInput, shared: &NodeState) -> Parts {
                     p.display()
                 ))
             },
+            prebuilt,
         )
     });
+    if trusted > 0 && restored.as_ref().is_none_or(|r| r.seq < trusted) {
+        // The replay reads records the log's open did not scan: check them first.
+        if let Err(e) = check_trusted(&input.log_dir, trusted) {
+            parts.error = Some(format!(
+                "opening the log in {}: {e}",
+                input.log_dir.display()
+            ));
+            return parts;
+        }
+    }
     let Some(r) = restored else {
         let first = first_log_seq(&input.log_dir);
         if first > 1 {
@@ -154,14 +270,21 @@ fn load(input: &RestoreInput, shared: &NodeState) -> Parts {
         }
         return parts;
     };
-    for (g, bytes) in r.sessions.iter().enumerate() {
-        match SessionTable::from_image(input.sessions.clone(), input.routing.clone(), bytes) {
-            Ok(t) => parts.tables[g] = Some(t),
-            Err(e) => {
-                parts.error = Some(format!("gateway {g}'s sessions in {}: {e}", r.name));
-                return parts;
+    let mut checked = checked.into_inner();
+    if checked.len() != r.sessions.len() {
+        checked.clear();
+        for (g, bytes) in r.sessions.iter().enumerate() {
+            match SessionTable::from_image(input.sessions.clone(), input.routing.clone(), bytes) {
+                Ok(t) => checked.push(t),
+                Err(e) => {
+                    parts.error = Some(format!("gateway {g}'s sessions in {}: {e}", r.name));
+                    return parts;
+                }
             }
         }
+    }
+    for (g, t) in checked.into_iter().enumerate() {
+        parts.tables[g] = Some(t);
     }
     for (sh, check) in r.shards.into_iter().zip(r.checks) {
         let k = usize::from(sh.id);

@@ -272,6 +272,8 @@ impl Node {
             },
             shared.clone(),
         )?;
+        // The log's open trusts the segments before the image the loader expects to use.
+        replication.trusted_through_seq = restore.trusted_through();
 
         let mut parts: Vec<CoreParts> = plan
             .cores
@@ -446,6 +448,24 @@ impl Node {
                 .spawn(move || async move {
                     set_thread_name(&thread_name);
                     let built = (|| -> Result<CoreRuntime, String> {
+                        // The sequencing stage first: it opens (and recovers) the log while
+                        // the snapshot loads on its own thread; the gateway's session table and
+                        // the shards wait for the loader, so built before the log's open they
+                        // would put the two in series.
+                        let sequencer = match p.sequencer {
+                            Some(rings) => Some(
+                                SequencerStage::open_from(
+                                    &replication,
+                                    in_memory,
+                                    role,
+                                    rings,
+                                    shared.clone(),
+                                    || restore.from(),
+                                )?
+                                .with_wake(wake_shards, wake_gateways.clone()),
+                            ),
+                            None => None,
+                        };
                         let gateway = match p.gateway {
                             Some(g) => Some(
                                 Gateway::new(
@@ -465,20 +485,6 @@ impl Node {
                                 .with_wake(wake_seq)
                                 .with_shared(shared.clone())
                                 .with_tracer(tracer),
-                            ),
-                            None => None,
-                        };
-                        let sequencer = match p.sequencer {
-                            Some(rings) => Some(
-                                SequencerStage::open_from(
-                                    &replication,
-                                    in_memory,
-                                    role,
-                                    rings,
-                                    shared.clone(),
-                                    || restore.from(),
-                                )?
-                                .with_wake(wake_shards, wake_gateways.clone()),
                             ),
                             None => None,
                         };

@@ -131,6 +131,11 @@ pub struct ReplicationConfig {
     /// must share ([`config_digest`]); 0: not checked.
     #[serde(skip)]
     pub config_digest: u64,
+    /// Set by the node (not configured): the seq of the snapshot it expects to start from (the
+    /// newest image's name; 0: none). The log's open trusts the segments wholly at or before
+    /// it (`SegmentLog::open_trusting`); the snapshot loader checks them (`appliance/restore.rs`).
+    #[serde(skip)]
+    pub trusted_through_seq: u64,
 }
 
 /// A stable 64-bit digest (FNV-1a) of what a primary and its standby must agree on: the shard

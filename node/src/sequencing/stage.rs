@@ -206,9 +206,13 @@ fn open_file_log(cfg: &ReplicationConfig) -> Result<(NodeLog, LogReader<FileStor
         lcfg.segment_bytes = b;
     }
     let idle = cfg.writer_idle;
+    // Segments wholly before the snapshot the node starts from are checked by the loader.
+    let trust = cfg.trusted_through_seq;
     let open = |st: FileStorage| match cfg.log_writer {
-        LogWriter::Thread => ThreadedLog::open(st, lcfg, idle).map(|(l, r)| (NodeLog::File(l), r)),
-        LogWriter::Uring => UringLog::open_with_depth(st, lcfg, cfg.uring_depth)
+        LogWriter::Thread => {
+            ThreadedLog::open_trusting(st, lcfg, idle, trust).map(|(l, r)| (NodeLog::File(l), r))
+        }
+        LogWriter::Uring => UringLog::open_trusting(st, lcfg, cfg.uring_depth, trust)
             .map(|(l, r)| (NodeLog::Uring(l), r)),
     };
     let (log, rec) = match open(st) {
@@ -280,12 +284,18 @@ impl SequencerStage {
         }
         let mut from_image = None;
         let mut first = 1;
+        let mut dedup_scan = None;
         let (log, replay, last) = if in_memory {
             (NodeLog::Mem(MemLog::default()), None, 0)
         } else {
-            let (log, mut reader) = open_file_log(cfg)?;
+            let (mut log, mut reader) = open_file_log(cfg)?;
             let last = log.last_seq();
             first = reader.next_seq().min(last.max(1));
+            // While the snapshot loads: the de-duplication entries after the image expected.
+            let trusted = cfg.trusted_through_seq;
+            if trusted > 0 && trusted <= last {
+                dedup_scan = tpx_sequencer::replica::DedupScan::of(&mut log, trusted).ok();
+            }
             from_image = from()?;
             let from = &from_image;
             let after = from.as_ref().map_or(0, |f| f.seq);
@@ -356,9 +366,17 @@ impl SequencerStage {
         };
         let from_snapshot = from_image.as_ref().map(|f| (f.seq, f.name.clone()));
         let dedup_base = from_image.map(|f| (f.seq, f.dedup));
-        let replica =
-            Replica::new_with_dedup(rcfg, log, net, clock, last, want_primary, dedup_base)
-                .map_err(|e| format!("starting the replica: {e}"))?;
+        let replica = Replica::new_with_dedup_scan(
+            rcfg,
+            log,
+            net,
+            clock,
+            last,
+            want_primary,
+            dedup_base,
+            dedup_scan,
+        )
+        .map_err(|e| format!("starting the replica: {e}"))?;
         let place = if in_memory {
             "in memory".to_string()
         } else {

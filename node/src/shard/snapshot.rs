@@ -8,7 +8,9 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::Receiver;
 
+use tpx_engine::FreshEngine;
 use tpx_sequencer::log::{parse_segment_name, segment_name};
 use tpx_sequencer::replica::Dedup;
 use tpx_sequencer::snapshot::{decode_node_snapshot, node_snapshot_name, parse_node_snapshot_name};
@@ -137,6 +139,10 @@ const CHECK_SCAN_RECORDS: u64 = 4_000_000;
 /// restored and its state hash equal to the one recorded; each shard's hash equal to the one
 /// the log's next checkpoint record names for the image's checkpoint (when the log has one
 /// within `CHECK_SCAN_RECORDS`).
+///
+/// `prebuilt`, when given, delivers one engine per shard built from `plan` on another thread
+/// (see [`build_engines`]): the first image restores into them, so that their memory was
+/// allocated while the image was read; any other image into engines built here.
 pub fn load_newest(
     dir: &Path,
     log_dir: &Path,
@@ -144,10 +150,19 @@ pub fn load_newest(
     gateways: usize,
     check_sessions: &SessionCheck<'_>,
     skipped: &mut dyn FnMut(&Path, String),
+    mut prebuilt: Option<Receiver<Vec<FreshEngine>>>,
 ) -> Option<Restored> {
     for (seq, path) in images(dir) {
         let t0 = crate::runtime::clock::now_ns();
-        match load_one(seq, &path, log_dir, plan, gateways, check_sessions) {
+        match load_one(
+            seq,
+            &path,
+            log_dir,
+            plan,
+            gateways,
+            check_sessions,
+            &mut prebuilt,
+        ) {
             Ok(mut r) => {
                 r.load_ns = crate::runtime::clock::now_ns().saturating_sub(t0);
                 return Some(r);
@@ -158,6 +173,17 @@ pub fn load_newest(
     None
 }
 
+/// One fresh engine per shard as `plan` builds them (`None` if one cannot be built: the
+/// restore then builds them itself and says why).
+pub fn build_engines(plan: &ShardPlan) -> Option<Vec<FreshEngine>> {
+    (0..plan.shard_count())
+        .map(|k| match plan.risk[k].clone() {
+            Some(r) => FreshEngine::with_risk(plan.engine(k), r).ok(),
+            None => FreshEngine::new(plan.engine(k)).ok(),
+        })
+        .collect()
+}
+
 fn load_one(
     seq: u64,
     path: &Path,
@@ -165,6 +191,7 @@ fn load_one(
     plan: &ShardPlan,
     gateways: usize,
     check_sessions: &SessionCheck<'_>,
+    prebuilt: &mut Option<Receiver<Vec<FreshEngine>>>,
 ) -> Result<Restored, String> {
     let t0 = crate::runtime::clock::now_ns();
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
@@ -212,15 +239,26 @@ fn load_one(
     let t2 = crate::runtime::clock::now_ns();
     let mut shards = Vec::with_capacity(snap.shards.len());
     let mut checks = Vec::with_capacity(snap.shards.len());
+    let mut fresh: Vec<Option<FreshEngine>> = prebuilt
+        .take()
+        .and_then(|rx| rx.recv().ok())
+        .filter(|v| v.len() == snap.shards.len())
+        .map(|v| v.into_iter().map(Some).collect())
+        .unwrap_or_default();
     for (k, img) in snap.shards.iter().enumerate() {
         if usize::from(img.shard) != k {
             return Err(format!("shard image {k} names shard {}", img.shard));
         }
         let cfg = plan.engine(k);
-        let engine = img
-            .engine
-            .restore(cfg.clone(), plan.risk[k].clone(), img.state_hash)
-            .map_err(|e| format!("shard {k}: {e}"))?;
+        let engine = match fresh.get_mut(k).and_then(Option::take) {
+            Some(e) if img.engine.risk.is_some() == plan.risk[k].is_some() => {
+                img.engine.restore_over(e, img.state_hash)
+            }
+            _ => img
+                .engine
+                .restore(cfg.clone(), plan.risk[k].clone(), img.state_hash),
+        }
+        .map_err(|e| format!("shard {k}: {e}"))?;
         shards.push(Shard::from_engine(k as u16, engine, &cfg));
         checks.push(if img.check_seq > 0 {
             (img.check_seq, img.state_hash)
