@@ -630,6 +630,20 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
                     }
                 }
             }
+            if done && *feed.applied < self.replay_upto {
+                // The reader ended before the log's last seq (a record it could not read
+                // cleanly, found neither at open nor here): the shards would start short of
+                // the log. Refuse, as for a record that fails to decode.
+                if !self.quiet {
+                    say(format_args!(
+                        "tpx node: LOGERROR replay: the log ended at seq {} before its last \
+                         seq {}",
+                        *feed.applied, self.replay_upto
+                    ));
+                }
+                self.shared.shutdown.store(true, Ordering::Relaxed);
+                return 1;
+            }
             if done || *feed.applied >= self.replay_upto {
                 self.replay = None;
                 self.shared.replay_done.store(true, Ordering::Release);
