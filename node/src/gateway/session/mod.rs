@@ -31,6 +31,7 @@ use crate::msg::NO_SESSION;
 
 mod cancel_on_disconnect;
 mod drop_copy;
+mod frames;
 mod image;
 mod owners;
 mod queries;
@@ -40,6 +41,7 @@ mod requests;
 mod tests;
 
 pub use drop_copy::DROP_COPY_SESSION_ID;
+pub use frames::{encode_into, request_subject, serving};
 pub use queries::query_of;
 pub use requests::{admin_input, AdminTarget};
 
