@@ -119,6 +119,7 @@ pub mod clients;
 pub mod lag_log;
 pub mod net;
 pub mod node;
+pub mod replies;
 pub mod shards;
 pub mod sim;
 

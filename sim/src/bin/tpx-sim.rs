@@ -165,7 +165,8 @@ fn main() {
     for o in run_all(&seeds, cfg, jobs) {
         let line = format!(
             "seed={} trace={:016x} mode={:?} shards={} steps={} submitted={} acked={} \
-             client_acks={} duplicate_acks={} client_failovers={} fills={} books_checked={} fills_replayed={} md_replayed={} state_replayed={} promotions={} \
+             client_acks={} duplicate_acks={} client_failovers={} session_replies={} \
+             sessions_checked={} deposed_logins={} fills={} books_checked={} fills_replayed={} md_replayed={} state_replayed={} promotions={} \
              crashes={} power_losses={} pauses={} rejoins={} torn={} witness_crashes={} \
              witness_losses={} witness_refusals={} final_checked={} partitions={} disk_faults={} net_resets={} \
              stale_msgs={} failed_restarts={} acked_truncations={}",
@@ -179,6 +180,9 @@ fn main() {
             o.client_acks,
             o.duplicate_acks,
             o.client_failovers,
+            o.session_replies,
+            o.sessions_checked,
+            o.deposed_logins,
             o.fills,
             o.books_checked,
             o.fills_replayed,
