@@ -109,6 +109,13 @@ pub struct Client {
     pub stream: Vec<Vec<u8>>,
     /// The `cl_ord_id`s the stream has an `OrderAccepted` of.
     pub accepted: BTreeSet<u64>,
+    /// The stream is known from this index on (a login asking for no replay skipped the
+    /// replies before it: `stream` holds empty placeholders there).
+    pub known_from: usize,
+    /// The login in progress asked for no replay.
+    pub asked_fresh: bool,
+    /// The last numbered reply read from a node that was not primary (0: none).
+    pub standby_seq: u64,
     next_cl_ord_id: u64,
     next_no: u64,
     /// Requests without an answer, by request number.
@@ -130,6 +137,9 @@ impl Client {
             conn: None,
             stream: Vec::new(),
             accepted: BTreeSet::new(),
+            known_from: 0,
+            asked_fresh: false,
+            standby_seq: 0,
             next_cl_ord_id: 1,
             next_no: 1,
             unanswered: BTreeMap::new(),
@@ -223,6 +233,22 @@ impl Client {
             )),
             _ => None,
         }
+    }
+
+    /// A `LoginAccepted` with `next_seq`: if it skips replies the client never received (it
+    /// asked for no replay), they become placeholders and the stream is known from there on;
+    /// its orders are then taken as accepted (their accepts may be among those skipped).
+    /// Returns whether it skipped any.
+    pub fn fresh_login(&mut self, next_seq: u64) -> bool {
+        let last = self.last_seq();
+        if !self.asked_fresh || next_seq <= last + 1 {
+            return false;
+        }
+        self.stream.resize((next_seq - 1) as usize, Vec::new());
+        self.known_from = self.stream.len();
+        let ids = self.next_cl_ord_id;
+        self.accepted.extend(1..ids);
+        true
     }
 
     /// The `Login` that resumes the session's stream after the last reply received.

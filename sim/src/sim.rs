@@ -52,6 +52,11 @@ pub struct SimConfig {
     /// Chance per step (millionths) per client that its connection resets (it logs in again
     /// and re-sends what has no answer: duplicates of what was sequenced).
     pub client_reset_ppm: u32,
+    /// Percent of the logins after a failed connection that ask for no replay
+    /// (`requested_next_seq` 0, "start at the current end": a client that keeps no seq); the
+    /// client then relies on `DuplicateClientOrderId` answers for its re-sent requests, and
+    /// its stream is checked from there on.
+    pub fresh_login_pct: u32,
     /// Matching shards (instruments dealt round-robin); 0: 1..=3 drawn from the seed.
     pub shards: u32,
     /// The standby (node 2) runs another shard map than node 1 (a configuration mismatch):
@@ -103,6 +108,7 @@ impl Default for SimConfig {
             submit_ppm: 500_000,
             clients: 4,
             client_reset_ppm: 300,
+            fresh_login_pct: 25,
             shards: 0,
             shard_map_mismatch: false,
             crash_ppm: 1_500,
@@ -213,6 +219,11 @@ pub struct Outcome {
     /// Logins refused `SequenceAhead` by a deposed primary (one of an older term, cut off,
     /// that has not heard of the newer term): the client tried again later.
     pub deposed_logins: u64,
+    /// Logins asking for no replay (see `SimConfig::fresh_login_pct`).
+    pub fresh_logins: u64,
+    /// Numbered replies a client read from a node that was not primary (a demoted primary
+    /// keeps its connections and sends the replies of what it applies as standby).
+    pub standby_replies: u64,
     pub promotions: u64,
     pub crashes: u64,
     pub power_losses: u64,
@@ -448,6 +459,8 @@ impl Sim {
                 session_replies: 0,
                 sessions_checked: 0,
                 deposed_logins: 0,
+                fresh_logins: 0,
+                standby_replies: 0,
                 promotions: 0,
                 crashes: 0,
                 power_losses: 0,
@@ -903,19 +916,31 @@ impl Sim {
         let Some(&i) = cands.choose(&mut self.rng) else {
             return Ok(());
         };
-        self.login_to(c, i, true).map(|_| ())
+        let fresh = self.rng.gen_range(0..100u32) < self.cfg.fresh_login_pct;
+        self.login_to(c, i, true, fresh).map(|_| ())
     }
 
-    /// Client `c` logs in to node `i` with its session id and its last seq + 1, reads the
-    /// answer (`LoginAccepted` and the replay of what it missed) and, with `resend`, re-sends
-    /// every request unanswered at login, in order. Returns whether it is logged in.
-    fn login_to(&mut self, c: usize, i: usize, resend: bool) -> Result<bool, Violation> {
+    /// Client `c` logs in to node `i` with its session id and its last seq + 1 (`fresh`: 0, no
+    /// replay), reads the answer (`LoginAccepted` and the replay of what it missed) and, with
+    /// `resend`, re-sends every request unanswered at login, in order. Returns whether it is
+    /// logged in.
+    fn login_to(
+        &mut self,
+        c: usize,
+        i: usize,
+        resend: bool,
+        fresh: bool,
+    ) -> Result<bool, Violation> {
         let conn = Conn {
             node: i,
             id: self.nodes[i].epoch << 32 | self.next_conn,
         };
         self.next_conn += 1;
-        let login = self.clients[c].login();
+        let mut login = self.clients[c].login();
+        if fresh {
+            login.requested_next_seq = 0;
+        }
+        self.clients[c].asked_fresh = fresh;
         // Encoded and read back as the gateway reads it.
         let mut buf = [0u8; MAX_ORDER_ENTRY_FRAME];
         let decoded = ClientMessage::Login(login)
@@ -958,7 +983,9 @@ impl Sim {
                 self.mix(24, c as u64, i as u64);
                 Ok(false)
             }
-            Err(LoginRejectReason::SequenceAhead) if self.deposed(i) => {
+            Err(LoginRejectReason::SequenceAhead)
+                if self.deposed(i) || self.ahead_by_standby(c) =>
+            {
                 // A primary of an older term that has not heard of the newer one yet (cut
                 // off): it lacks the newer term's replies the client has. Not the primary:
                 // the client tries again, as after `NotPrimary`.
@@ -990,6 +1017,15 @@ impl Sim {
         }
     }
 
+    /// Whether client `c`'s newest reply came from a node that was not primary (a demoted
+    /// primary keeps its connections and, as standby, sends the replies of the records it
+    /// applies before the new primary has acknowledged them): the primary may not have that
+    /// reply yet, and the client tries again later.
+    fn ahead_by_standby(&self, c: usize) -> bool {
+        let cl = &self.clients[c];
+        cl.standby_seq > 0 && cl.standby_seq == cl.last_seq()
+    }
+
     /// Whether node `i` is a primary whose term is over (a later term had a primary).
     fn deposed(&self, i: usize) -> bool {
         let term = self.nodes[i].rep().map_or(0, |r| r.term());
@@ -1016,27 +1052,31 @@ impl Sim {
         let owed = expected_streams(replay.reports.iter().filter(|r| r.seq <= applied));
         for c in 0..self.clients.len() {
             self.drop_conn(c);
-            if !self.login_to(c, i, false)? {
+            if !self.login_to(c, i, false, false)? {
                 return self.fail(
                     "session-login-refused",
                     format!("node {id}: client {c} could not log in at the end"),
                 );
             }
             let cl = &self.clients[c];
-            let got: Vec<ServerMessage> = cl
-                .stream
+            // From the client's last fresh login on (before it, it skipped replies).
+            let from = cl.known_from;
+            let got: Vec<ServerMessage> = cl.stream[from..]
                 .iter()
                 .filter_map(|f| ServerMessage::decode(f).ok())
                 .collect();
             let key = (cl.account, cl.session_id);
             let want = owed.get(&key).map_or(&[][..], |v| v.as_slice());
+            let want = want.get(from..).unwrap_or(&[]);
             if let Some((check, detail)) = compare_streams(&got, want) {
                 return self.fail(
                     check,
                     format!(
                         "client {c} (account {}, session {}) at the end, logged in to node \
-                         {id} (applied {applied}): {detail}",
-                        key.0, key.1
+                         {id} (applied {applied}), its stream from seq {}: {detail}",
+                        key.0,
+                        key.1,
+                        from + 1
                     ),
                 );
             }
@@ -1095,7 +1135,36 @@ impl Sim {
         let id = self.nodes[i].id;
         let seq = match msg {
             ServerMessage::LoginAccepted(a) => {
-                let want = self.clients[c].last_seq() + 1;
+                let cl = &mut self.clients[c];
+                let want = cl.last_seq() + 1;
+                if cl.fresh_login(a.next_seq) {
+                    self.out.fresh_logins += 1;
+                    return Ok(());
+                }
+                if cl.asked_fresh && a.next_seq < want {
+                    // The node's end is before replies the client had: as `SequenceAhead`.
+                    if self.deposed(i) || self.ahead_by_standby(c) {
+                        self.out.deposed_logins += 1;
+                        self.drop_conn(c);
+                        return Ok(());
+                    }
+                    let had = self.clients[c]
+                        .stream
+                        .last()
+                        .and_then(|f| ServerMessage::decode(f).ok());
+                    return Err(self.violation(
+                        "session-reply-missing",
+                        format!(
+                            "node {id}: client {c} logged in asking for no replay after \
+                             receiving seq {} ({had:?}), was told next_seq {}",
+                            want - 1,
+                            a.next_seq
+                        ),
+                    ));
+                }
+                if cl.asked_fresh {
+                    return Ok(());
+                }
                 if a.next_seq != want {
                     return self.fail(
                         "session-reply-gap",
@@ -1126,6 +1195,13 @@ impl Sim {
                 return self.fail(check, format!("node {id}: client {c}: {detail}"));
             }
             self.out.session_replies += 1;
+            if self.nodes[i]
+                .rep()
+                .is_none_or(|r| r.role() != Role::Primary)
+            {
+                self.clients[c].standby_seq = seq;
+                self.out.standby_replies += 1;
+            }
         }
         let (commit, role, term) = self.nodes[i].rep().map_or((0, None, 0), |r| {
             (r.acknowledgeable_seq(), Some(r.role()), r.term())

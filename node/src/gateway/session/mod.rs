@@ -219,6 +219,12 @@ fn emit(
         debug_assert!(false, "reply failed to encode: {msg:?}");
         return;
     };
+    // Planted bug (`tpx-sim`'s planted tests only): a fill while the session has no connection
+    // is dropped, as issue 18 found the old gateway did.
+    #[cfg(feature = "planted-fill-not-journaled-while-away")]
+    if session.conn.is_none() && matches!(msg, ServerMessage::OrderExecuted(_)) {
+        return;
+    }
     session.journal.append(&buf[..n]);
     counters.replies += 1;
     if let Some(conn) = session.conn {
