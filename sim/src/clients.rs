@@ -251,6 +251,16 @@ impl Client {
         true
     }
 
+    /// Takes numbered reply `seq` whatever came before (the session checks are off): the
+    /// stream is known from it on.
+    pub fn resync(&mut self, seq: u64, frame: &[u8]) {
+        self.stream.resize((seq - 1) as usize, Vec::new());
+        self.stream.push(frame.to_vec());
+        self.known_from = self.stream.len() - 1;
+        let ids = self.next_cl_ord_id;
+        self.accepted.extend(1..ids);
+    }
+
     /// The `Login` that resumes the session's stream after the last reply received.
     pub fn login(&self) -> Login {
         Login {

@@ -51,7 +51,8 @@ fn ack_before_replication_is_caught_within_100_seeds() {
 /// (a restarted node replays its log into its shards before its replica runs) that profile
 /// caught it only at seeds 217 and 384 of 400; with process pauses added (0.3% per step) at
 /// 8 of the first 200 seeds, the first 11, as `one-primary-per-term` (two nodes primary of
-/// one term). Without the feature the profile passes 300 seeds.
+/// one term); since the clients speak the session protocol (other schedules), first at seed
+/// 26. Without the feature the profile passes 300 seeds.
 #[cfg(feature = "planted-skip-term-check")]
 #[test]
 fn skip_term_check_is_caught_within_100_seeds() {
@@ -110,8 +111,17 @@ fn apply_uncommitted_on_step_down_is_caught_within_200_seeds() {
 /// session checks: a client that keeps no seq relies on the duplicate answers; one that
 /// resumes its stream gets the answers from the replay first). (Today's sequencer has this
 /// bug without the feature.)
+///
+/// Ignored since the simulator drives the node's session layer: a re-send to the same process
+/// is answered by the gateway itself (its ownership table: `DuplicateClientOrderId` for a
+/// live or in-flight id, else `ClOrdIdNotIncreasing`) and never reaches the stage's
+/// de-duplication, and a new primary serves logins only once its term has acknowledged the
+/// log it inherited, so a re-send reaches the stage only for records already acknowledgeable.
+/// This profile, with every login fresh, and a crash-heavy one (`--crash-ppm 10000
+/// --max-restart-steps 20`) passed 200 seeds each with the feature on.
 #[cfg(feature = "planted-duplicate-before-commit")]
 #[test]
+#[ignore = "unreachable through the session layer (see the doc comment)"]
 fn duplicate_before_commit_is_caught_within_200_seeds() {
     let cfg = SimConfig {
         pause_ppm: 1_000,

@@ -481,7 +481,8 @@ impl Gateway {
     }
 
     /// Whether this node serves logins: as primary, once the replies of everything it applied
-    /// before (its replayed log, a standby's records) are in the journals.
+    /// before (its replayed log, a standby's records) are in the journals and acknowledgeable
+    /// in its term (`gateway::session::serving`).
     fn serving(&self) -> bool {
         self.shared.as_ref().is_none_or(|s| {
             serving(
