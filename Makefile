@@ -36,6 +36,7 @@ planted:
 	$(CARGO) test -p tpx-sim --features planted-skip-term-check --test planted
 	$(CARGO) test -p tpx-sim --features planted-apply-uncommitted-on-step-down --test planted
 	$(CARGO) test -p tpx-sim --features planted-duplicate-before-commit --test planted
+	$(CARGO) test -p tpx-sim --features planted-fill-not-journaled-while-away --test planted
 
 ## Every fuzz target (wire decoders, engine vs reference book) for FUZZ_SECS each (default 10).
 fuzz-smoke:

@@ -94,8 +94,20 @@ impl Request {
             | Input::Tick(_)
             | Input::Checkpoint(_)
             | Input::TermStart(_) => return None,
-            admin => (admin_kind(admin)?, self.request_id),
+            admin => (admin_kind(admin)?, self.admin_request_id()),
         })
+    }
+
+    /// The request id an answer to this admin request names: the one the log record carries
+    /// (a deposit's or withdrawal's `request_id`, a funding's `funding_id`), so that every node
+    /// answers alike; else the gateway's (a mark, a liquidation, a fee tier: not in the log).
+    pub fn admin_request_id(&self) -> u64 {
+        match &self.input {
+            Input::Deposit(d) => d.request_id,
+            Input::Withdraw(w) => w.request_id,
+            Input::ApplyFunding(f) => f.funding_id,
+            _ => self.request_id,
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! `tpx-sim`: the deterministic simulator of the tpx appliance cluster (two nodes' stages, the
-//! witness, clients).
+//! witness, clients speaking the order-entry protocol).
 //!
 //! Holds:
 //!
@@ -13,7 +13,10 @@
 //!   byte and the sector it was cut in reads back as zeros (the log rewrites the partial last
 //!   block, so this can destroy records that were already durable).
 //! - [`node`]: [`node::SimNode`], one node built from the node's own stages (`tpx-node`) on
-//!   one thread: the gateway's ring into the sequencing stage (`SequencerStage` over the
+//!   one thread: the gateway's session layer (the node's `SessionTable`, driven through the
+//!   pure calls `gateway/io.rs` makes: `login_answer` and `serving`, `on_message` per frame,
+//!   `on_report` per report in log order through `ReportMerge`; fed every applied record's
+//!   reports on every node), the gateway's ring into the sequencing stage (`SequencerStage` over the
 //!   `Replica`, with its feed to the shards: de-duplication answers and `dup_wait`,
 //!   `discard`'s "unavailable", the replay of the recovered log at start, the exit to rejoin
 //!   after a rewind), one shard stage per shard (the engine with risk on, `ReportMapper`,
@@ -22,15 +25,21 @@
 //! - [`shards`]: the plan (1-3 shards, instruments dealt round-robin, risk on with fees and
 //!   venue accounts) the node's shards are built from, and [`shards::Replay`]: a log replayed
 //!   into fresh node shards, the oracle of the final checks.
-//! - [`clients`]: clients as `FailoverClient` behaves: each logged in to one node, keeping
-//!   what has no answer, and after a failed connection (crash, restart, reset, `Unavailable`)
-//!   logging in to the primary and re-sending it with the same `cl_ord_id`; an admin client
+//! - [`clients`]: clients as `FailoverClient` behaves, speaking the wire protocol to the
+//!   session layer: encoded `EnterOrder`/`CancelOrder`/`AdminDeposit` frames, encoded replies
+//!   read back, each session's numbered stream kept; logged in to one node, keeping what has
+//!   no answer, and after a failed connection (crash, restart, reset, `Unavailable`,
+//!   `Backpressure`) logging in to a primary with its session id and last seq + 1, reading the
+//!   replay, and re-sending what has no answer with the same `cl_ord_id`; an admin client
 //!   deposits first, so orders are accepted and trade.
+//! - [`replies`]: the oracle of the session checks: each session's reply stream as the
+//!   surviving log's replay owes it (PROTOCOL.md's rules, apart from `SessionTable`).
 //! - [`sim`]: one seeded run of two nodes (primary / standby) and the production
 //!   `WitnessServer` over that network, `LagLog` disks (injected ENOSPC / EIO write faults),
-//!   a `ManualClock` the simulator advances, and the clients; the simulator is the gateway
-//!   (the node's `SessionTable` is not driven): it puts requests on the ring and reads the
-//!   reports (session answers, `Cancelled` and fills to the account, the stage's answers). Faults: crashes and restarts of
+//!   a `ManualClock` the simulator advances, and the clients; the simulator is the socket IO
+//!   around each node's session layer: it hands a client's frames to its node's gateway at the
+//!   node's next cycle and the replies back to the client on the connection they were sent to
+//!   (a closed connection's bytes are gone). Faults: crashes and restarts of
 //!   a node (recover the log, replay it into fresh shards, rejoin; the crash guard keeps them
 //!   within one failure at a time), power loss of both nodes at once (fsync modes), process
 //!   pauses (a node not polled for 0.5-10 timeouts while the clock, the network and its
@@ -51,10 +60,20 @@
 //!   to a re-send (`duplicate-answer-lost`), an order exactly once with the content sent; no
 //!   order may be in a log twice (`request-sequenced-twice`).
 //!   An `OrderAccepted` that is not the session's order fails `reply-for-another-record`.
+//!   Each session's numbered replies must come one after the other (`session-reply-gap`,
+//!   `session-reply-twice`: a seq seen before), a fill or cancel after its order's
+//!   `OrderAccepted` (`session-reply-wrong-order`), and the current primary must be able to
+//!   resume a stream (`session-reply-missing` on `SequenceAhead`/`SequenceUnavailable`; a
+//!   primary of an older term that has not heard of the newer one may refuse, and the client
+//!   tries again).
 //!   At the end the surviving log is replayed into fresh node shards and must reproduce every
 //!   fill a client saw (`fill-not-in-replay`), every market-data packet a primary sent
 //!   (`md-not-in-replay`) and the primary's engines (`replay-state`); `tpx-feed`'s `FeedCore`
-//!   fed the replayed market data must hold the engines' books (`feed-book`).
+//!   fed the replayed market data must hold the engines' books (`feed-book`). Then every client
+//!   logs in to the surviving primary resuming after its last reply, and its whole stream
+//!   must be what the replay owes its session: every accept, reject, fill and cancel once, in
+//!   log order, timestamps included (`session-reply-missing`, `session-reply-twice`,
+//!   `session-reply-not-in-log`, `session-reply-wrong-order`).
 //! - the `tpx-sim` binary: `--seeds N`, `--seed S`, on `--jobs` threads; a flag per fault
 //!   (`--help`), `--classic` for the model before the client view.
 //!
@@ -68,16 +87,17 @@
 //!
 //! Does not yet: drive the threaded log writer itself (`ThreadedLog` spawns a thread, so its
 //! `truncate_after` dropping pending records, issue 15 item 8, is outside the model; `LagLog`
-//! only reproduces its lagging durable point); run the TCP handshake itself (each node's
+//! only reproduces its lagging durable point); run the gateway's socket IO (`gateway/io.rs`:
+//! connection table, heartbeats and timeouts, several gateway cores); send replaces, mass
+//! cancels, queries or drop-copy and cancel-on-disconnect logins, or run several sessions of
+//! one account; reach the throttle; run the TCP handshake itself (each node's
 //! configuration digest is set on the simulated network, which never connects two peers whose
 //! digests differ: `--shard-map-mismatch` never pairs); model
 //! a restarted process's fresh client sessions restarting `cl_ord_id`s, accounts of 2^24 and
 //! above, snapshots and segment pruning (issue 15 item 10), lease settings (item 11) or
 //! connection credentials (item 12); duplicate or reorder messages within a connection (TCP
 //! does not); crash a node while the other lacks an acknowledged seq, or both nodes in
-//! `replicated` mode (outside what the design survives); check liveness; drive the gateway's
-//! session layer (`SessionTable`: logins, replay, throttle, ownership, encoded replies),
-//! socket IO or the journal.
+//! `replicated` mode (outside what the design survives); check liveness.
 //!
 //! Sequencer problems it found, fixed (each has a regression test; the seeds are in
 //! `tests/seeds.rs`; 4 was found after write faults and the seq-only guard joined the default
@@ -114,11 +134,24 @@
 //!    (seed 79: `acked-in-later-primary`). `on_welcome` no longer cuts records of the
 //!    Welcome's own term (they came from that term's only primary), and finishes a failed cut
 //!    on the next `Welcome`.
+//!
+//! Node problems the session checks found, fixed (regression seeds in `tests/seeds.rs`):
+//!
+//! 6. A restarted node replays its recovered log into its shards and journals; promoted, it
+//!    served logins at once, so a login's replay handed out the reply of a record its new term
+//!    had not acknowledged; it crashed, and the next primary, which never had the record,
+//!    could not resume the client's stream (seed 1140: `session-reply-missing`). Logins now
+//!    also wait until `acknowledgeable_seq` reaches the login floor (`gateway::session::serving`).
+//! 7. Answers to admin records (`AdminAccepted`, a deposit's reject) named the taking node's
+//!    local request id: 0 on a standby or a node replaying its log, so the admin session's
+//!    stream differed between nodes (seed 1: `session-reply-not-in-log`). They name the id the
+//!    log carries now (`Request::admin_request_id`).
 
 pub mod clients;
 pub mod lag_log;
 pub mod net;
 pub mod node;
+pub mod replies;
 pub mod shards;
 pub mod sim;
 

@@ -1,9 +1,15 @@
 //! One node of the simulated cluster, built from the node's own stages (`tpx-node`) on the
 //! simulator's log, network and clock, on one thread:
 //!
-//! - the gateway's ring into the sequencing stage (`runtime/ring.rs`), which the simulator's
-//!   clients' requests enter as the node's `Request` (the log's input as sent, the session's
-//!   slot, the shard it is routed to);
+//! - the gateway's session layer (`gateway/session/`: the node's `SessionTable`), driven as the
+//!   gateway core drives it (`gateway/io.rs`, whose pure parts it calls: `login_answer`,
+//!   `on_message`, `serving`): logins and replay from the journals, the checks of each
+//!   request, order ownership, and the shards' reports turned into numbered, journaled,
+//!   encoded replies in log order (`gateway/merge.rs`'s `ReportMerge` over the watermarks, as
+//!   the gateway does with several shards); the table is fed every applied record's reports on
+//!   every node (primary, standby, the log replayed at start);
+//! - the gateway's ring into the sequencing stage (`runtime/ring.rs`), which the session layer
+//!   offers each checked request to as the node's `Request`;
 //! - the sequencing stage (`sequencing/stage.rs` over `Replica`, with its feed to the shards,
 //!   `sequencing/feed.rs`: de-duplication answers, `dup_wait`, `discard`'s "unavailable", the
 //!   replay of the recovered log at start, the rewind that makes the node exit to rejoin);
@@ -20,6 +26,12 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use tpx_node::gateway::accounts::Accounts;
+use tpx_node::gateway::merge::ReportMerge;
+use tpx_node::gateway::routing::Routing;
+use tpx_node::gateway::session::{
+    serving, ConnId, LoginOptions, SessionCounters, SessionSettings, SessionTable,
+};
 use tpx_node::msg::{Report, Request, Sequenced};
 use tpx_node::runtime::ring::{ring, Consumer, Producer};
 use tpx_node::runtime::state::NodeState;
@@ -28,6 +40,9 @@ use tpx_node::shard::md::MemoryPackets;
 use tpx_node::shard::stage::ShardStage;
 use tpx_sequencer::writer::LogSink;
 use tpx_sequencer::{LogReader, ManualClock, MemStorage, Replica};
+use tpx_wire::enums::LoginRejectReason;
+use tpx_wire::order_entry::ClientMessage;
+use tpx_wire::session::Login;
 
 use crate::lag_log::LagLog;
 use crate::net::SimEndpoint;
@@ -35,15 +50,6 @@ use crate::shards::{combined_hash, ShardPlan, HASH_EVERY, INVARIANTS_EVERY};
 
 pub type Rep = Replica<LagLog, SimEndpoint, ManualClock>;
 pub type Stage = SequencerStage<LagLog, SimEndpoint, ManualClock, MemStorage>;
-
-/// Where a report came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum From {
-    /// The sequencing stage's own answer (duplicate, unavailable).
-    Stage,
-    /// A shard applying a record.
-    Shard,
-}
 
 /// A node's stages and the rings between them.
 pub struct SimNode {
@@ -67,6 +73,13 @@ pub struct SimNode {
     /// `seq -> (term, combined state hash of every shard)`, sampled every [`HASH_EVERY`].
     pub hashes: BTreeMap<u64, (u64, u64)>,
     pub invariant_error: Option<String>,
+    /// The gateway's session layer (one gateway core: every account is homed on it).
+    sessions: SessionTable,
+    accounts: Arc<Accounts>,
+    /// Several shards: their reports, held until released in log order.
+    merge: ReportMerge,
+    /// Every reply of every record at or below this seq is in the sessions' journals.
+    pub complete_seq: u64,
 }
 
 impl std::fmt::Debug for SimNode {
@@ -83,6 +96,13 @@ impl std::fmt::Debug for SimNode {
 const GATEWAY_RING: usize = 1 << 12;
 const SHARD_RING: usize = 1 << 14;
 const REPORT_RING: usize = 1 << 14;
+/// Replies each session's journal keeps: a run sends far fewer to one session, so a client
+/// resuming at its last seq always finds them (PROTOCOL.md's default).
+const JOURNAL_CAPACITY: usize = 1 << 14;
+/// The reports the gateway takes from one ring per cycle (as `gateway/io.rs`).
+const DRAIN_PER_RING: usize = 4096;
+/// The heartbeat interval a login is told (the simulator sends no heartbeats).
+const HEARTBEAT_MS: u32 = 1000;
 
 impl SimNode {
     /// The node `node_id` over `replica` (created with `last` applied: its recovered log,
@@ -93,8 +113,23 @@ impl SimNode {
         disk: MemStorage,
         last: u64,
         node_id: u32,
+        accounts: Arc<Accounts>,
     ) -> Result<SimNode, String> {
-        let shared = Arc::new(NodeState::new(plan.instruments()));
+        let shared = Arc::new(NodeState::new(plan.instruments()).with_shards(plan.shards as usize));
+        let routing = Routing::new(
+            &(1..=crate::shards::INSTRUMENTS)
+                .map(|i| (i, plan.shard(i) as u16))
+                .collect::<Vec<_>>(),
+            plan.shards as u16,
+        );
+        let sessions = SessionTable::new(
+            SessionSettings {
+                heartbeat_interval_ms: HEARTBEAT_MS,
+                journal_capacity: JOURNAL_CAPACITY,
+                max_sessions: 64,
+            },
+            routing,
+        );
         let (gateway, gw_rx) = ring::<Request>(GATEWAY_RING);
         let (rej_tx, rejects) = ring::<Report>(GATEWAY_RING);
         let mut outputs = Vec::new();
@@ -149,6 +184,14 @@ impl SimNode {
             next_sample: (last / HASH_EVERY + 1) * HASH_EVERY,
             hashes: BTreeMap::new(),
             invariant_error: None,
+            sessions,
+            accounts,
+            merge: if plan.shards > 1 {
+                ReportMerge::new(plan.shards as usize, DRAIN_PER_RING)
+            } else {
+                ReportMerge::default()
+            },
+            complete_seq: 0,
         })
     }
 
@@ -160,9 +203,67 @@ impl SimNode {
         self.stage.replica_mut()
     }
 
-    /// Puts a request on the gateway's ring to the stage; false when the ring is full.
-    pub fn submit(&mut self, req: Request) -> bool {
-        self.gateway.try_push(req).is_ok()
+    /// Whether this node serves logins now (`gateway/io.rs`'s rule: primary, and the replies
+    /// of what it applied before are journaled and acknowledgeable).
+    pub fn serving(&self) -> bool {
+        serving(
+            self.shared.active.load(Ordering::Acquire),
+            self.complete_seq,
+            self.shared.marks.login_floor.load(Ordering::Acquire),
+            self.shared.acked_seq.load(Ordering::Acquire),
+        )
+    }
+
+    /// A `Login` on connection `conn`: the answer (`LoginAccepted` and the replay, or
+    /// `LoginRejected`) into `out`; the session's slot on success.
+    pub fn login(
+        &mut self,
+        login: &Login,
+        conn: ConnId,
+        now_ns: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<u32, LoginRejectReason> {
+        let serving = self.serving();
+        self.sessions.login_answer(
+            &self.accounts,
+            login,
+            LoginOptions::default(),
+            conn,
+            now_ns,
+            serving,
+            HEARTBEAT_MS,
+            out,
+        )
+    }
+
+    /// A frame of logged-in session `slot` (the gateway's `on_frame`): requests offered to
+    /// the ring to the stage (`Backpressure` when it is full); the answers into `out`.
+    /// Returns whether the frame ends the connection (a `Logout`).
+    pub fn on_frame(
+        &mut self,
+        slot: u32,
+        msg: &ClientMessage,
+        now_ns: u64,
+        unix_ns: u64,
+        out: &mut Vec<(ConnId, Vec<u8>)>,
+    ) -> bool {
+        let gateway = &mut self.gateway;
+        let forward = |r: Request| gateway.try_push(r).is_ok();
+        // The simulator's clients send no queries.
+        let ask = |_: u16, _| false;
+        self.sessions
+            .on_message(slot, msg, now_ns, unix_ns, out, forward, ask)
+            .is_some()
+    }
+
+    /// The connection `conn` of session `slot` ended (the session stays, unbound).
+    pub fn disconnect(&mut self, slot: u32, conn: ConnId) {
+        self.sessions.disconnect(slot, conn);
+    }
+
+    /// The session layer's counters.
+    pub fn session_counters(&self) -> SessionCounters {
+        self.sessions.counters
     }
 
     /// The combined state of every shard.
@@ -176,17 +277,44 @@ impl SimNode {
     }
 
     /// One duty cycle at `now_ns`: the sequencing stage, then the shards (every entry the
-    /// stage released), then the reports for the gateway into `out`.
-    pub fn cycle(&mut self, now_ns: u64, out: &mut Vec<(From, Report)>) {
+    /// stage released), then the gateway's delivery of their reports (`Gateway::deliver`):
+    /// replies, encoded, into `out` by connection.
+    pub fn cycle(&mut self, now_ns: u64, out: &mut Vec<(ConnId, Vec<u8>)>) {
         self.stage.step(now_ns);
         self.run_shards(now_ns);
-        while let Some(r) = self.rejects.try_pop() {
-            out.push((From::Stage, r));
-        }
-        for rx in &mut self.reports {
-            while let Some(r) = rx.try_pop() {
-                out.push((From::Shard, r));
+        self.deliver(out);
+    }
+
+    /// The gateway's delivery: the shards' reports in log order (held in the merge until the
+    /// watermark passes them, with several shards), the stage's own answers as they come.
+    fn deliver(&mut self, out: &mut Vec<(ConnId, Vec<u8>)>) {
+        let merged = self.reports.len() > 1;
+        // Loaded before the rings are read: every report at or below it is on them now.
+        let through = self.shared.marks.complete_through();
+        let mut drained = true;
+        for (i, rx) in self.reports.iter_mut().enumerate() {
+            let mut k = 0;
+            while k < DRAIN_PER_RING {
+                let Some(r) = rx.try_pop() else { break };
+                k += 1;
+                if merged {
+                    self.merge.hold(i, r);
+                } else {
+                    self.sessions.on_report(&r, out);
+                }
             }
+            drained &= k < DRAIN_PER_RING;
+        }
+        while let Some(r) = self.rejects.try_pop() {
+            self.sessions.on_report(&r, out);
+        }
+        if merged {
+            while let Some(r) = self.merge.pop(through) {
+                self.sessions.on_report(&r, out);
+            }
+        }
+        if drained {
+            self.complete_seq = self.complete_seq.max(through);
         }
     }
 

@@ -191,6 +191,8 @@ pub struct Replay {
     pub packets: Vec<MemoryPackets>,
     /// Every fill reported.
     pub fills: HashSet<FillKey>,
+    /// Every report, in log order (the oracle of the sessions' reply streams).
+    pub reports: Vec<Report>,
     pub applied: u64,
 }
 
@@ -202,6 +204,7 @@ impl Replay {
             s.md_set_active(true);
         }
         let mut fills = HashSet::new();
+        let mut reports = Vec::new();
         // The node's own replay: records reach the shards as the stage's feed sends them.
         let mut replay = tpx_node::shard::replay::Replay::over(shards);
         for r in recs {
@@ -209,12 +212,14 @@ impl Replay {
                 if let Some(k) = fill_key(&rep) {
                     fills.insert(k);
                 }
+                reports.push(rep);
             });
         }
         Replay {
             shards: replay.shards,
             packets,
             fills,
+            reports,
             applied: replay.last_seq,
         }
     }

@@ -5,22 +5,30 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use tpx_node::msg::{Report, ReportKind, Request, NO_SESSION};
-use tpx_node::sequencing::feed::{shard_of_origin, EXIT_REJOIN};
+use std::sync::Arc;
+
+use tpx_node::gateway::accounts::Accounts;
+use tpx_node::gateway::session::ConnId;
+use tpx_node::sequencing::feed::EXIT_REJOIN;
 use tpx_sequencer::log::{LogConfig, LogError};
 use tpx_sequencer::replica::{Durability, Replica, ReplicaConfig, Role};
 use tpx_sequencer::storage::{Fault, MemStorage};
 use tpx_sequencer::witness::WitnessServer;
 use tpx_sequencer::writer::LogSink;
 use tpx_sequencer::{Clock, ManualClock};
-use tpx_wire::enums::{CancelReason, RejectReason, RequestKind};
+use tpx_wire::enums::{CancelReason, LoginRejectReason, RejectReason, RequestKind};
+use tpx_wire::framing::frame_len;
 use tpx_wire::log_record::{encode_record, Input, LogRecord, MAX_RECORD_LEN};
+use tpx_wire::order_entry::ClientMessage;
+use tpx_wire::replies::ServerMessage;
+use tpx_wire::session::MAX_ORDER_ENTRY_FRAME;
 
 use crate::clients::{Client, Conn, Req};
 use crate::lag_log::LagLog;
 use crate::net::{NetFaults, SimEndpoint, SimNet};
-use crate::node::{From, Rep, SimNode};
-use crate::shards::{feed_books, fill_key, FillKey, Replay, ShardPlan};
+use crate::node::{Rep, SimNode};
+use crate::replies::{compare_streams, expected_streams};
+use crate::shards::{feed_books, FillKey, Replay, ShardPlan};
 use tpx_node::shard::apply::{Shard, SHARD_ORDER_ID_SHIFT};
 use tpx_node::shard::md::engine_book;
 use tpx_wire::mold::decode_packet_header;
@@ -44,6 +52,11 @@ pub struct SimConfig {
     /// Chance per step (millionths) per client that its connection resets (it logs in again
     /// and re-sends what has no answer: duplicates of what was sequenced).
     pub client_reset_ppm: u32,
+    /// Percent of the logins after a failed connection that ask for no replay
+    /// (`requested_next_seq` 0, "start at the current end": a client that keeps no seq); the
+    /// client then relies on `DuplicateClientOrderId` answers for its re-sent requests, and
+    /// its stream is checked from there on.
+    pub fresh_login_pct: u32,
     /// Matching shards (instruments dealt round-robin); 0: 1..=3 drawn from the seed.
     pub shards: u32,
     /// The standby (node 2) runs another shard map than node 1 (a configuration mismatch):
@@ -95,6 +108,7 @@ impl Default for SimConfig {
             submit_ppm: 500_000,
             clients: 4,
             client_reset_ppm: 300,
+            fresh_login_pct: 25,
             shards: 0,
             shard_map_mismatch: false,
             crash_ppm: 1_500,
@@ -197,6 +211,19 @@ pub struct Outcome {
     pub client_acks: u64,
     pub duplicate_acks: u64,
     pub client_failovers: u64,
+    /// Numbered replies clients received (each checked against its session's stream).
+    pub session_replies: u64,
+    /// Sessions whose whole reply stream was compared, at the end, with what the surviving
+    /// log's replay owes them.
+    pub sessions_checked: u64,
+    /// Logins refused `SequenceAhead` by a deposed primary (one of an older term, cut off,
+    /// that has not heard of the newer term): the client tried again later.
+    pub deposed_logins: u64,
+    /// Logins asking for no replay (see `SimConfig::fresh_login_pct`).
+    pub fresh_logins: u64,
+    /// Numbered replies a client read from a node that was not primary (a demoted primary
+    /// keeps its connections and sends the replies of what it applies as standby).
+    pub standby_replies: u64,
     pub promotions: u64,
     pub crashes: u64,
     pub power_losses: u64,
@@ -237,8 +264,9 @@ struct Node {
     plan: ShardPlan,
     /// The running process: the node's stages (`None`: down).
     node: Option<SimNode>,
-    /// By session slot (the low 32 bits of a connection id): the client logged in on it.
-    sessions: HashMap<u32, (usize, Conn)>,
+    /// By the gateway's connection id (the low 32 bits of a connection id): the client logged
+    /// in on it and its session's slot in the node's `SessionTable`.
+    sessions: HashMap<ConnId, (usize, Conn, u32)>,
     /// The `(role, term)` last seen (role changes are traced and promotions checked).
     seen_role: Option<(Role, u64)>,
     /// Steps until a crashed node restarts.
@@ -247,8 +275,9 @@ struct Node {
     paused_for: u64,
     /// Bumped at every crash and restart: connections of an older epoch are closed.
     epoch: u64,
-    /// Requests received from clients, not yet on the gateway's ring to the stage.
-    gateway: VecDeque<(usize, Conn, Req)>,
+    /// Frames received from clients (the client, its connection, its request number, the
+    /// encoded request), not yet read by the gateway.
+    gateway: VecDeque<(usize, Conn, u64, Vec<u8>)>,
     /// What this node, as primary, has acknowledged and the checker has read.
     acked_read: u64,
     /// A promotion whose log is checked once it is on the disk: `(term, last_seq)`.
@@ -343,6 +372,8 @@ struct Sim {
     witness_lost_file: bool,
     nodes: Vec<Node>,
     clients: Vec<Client>,
+    /// The accounts file every node loads (clients and the admin).
+    accounts: Arc<Accounts>,
     next_conn: u64,
     durability: Durability,
     step: u64,
@@ -389,6 +420,7 @@ impl Sim {
         let accounts: Vec<u32> = (1..=cfg.clients.max(1)).collect();
         let mut clients: Vec<Client> = accounts.iter().map(|&a| Client::new(a)).collect();
         clients.push(Client::admin(&plan, &accounts, 1 << 40));
+        let accounts = Arc::new(crate::clients::accounts(&accounts));
         let mut s = Sim {
             cfg,
             rng,
@@ -401,6 +433,7 @@ impl Sim {
             witness_lost_file: false,
             nodes: Vec::new(),
             clients,
+            accounts,
             next_conn: 1,
             durability,
             step: 0,
@@ -423,6 +456,11 @@ impl Sim {
                 client_acks: 0,
                 duplicate_acks: 0,
                 client_failovers: 0,
+                session_replies: 0,
+                sessions_checked: 0,
+                deposed_logins: 0,
+                fresh_logins: 0,
+                standby_replies: 0,
                 promotions: 0,
                 crashes: 0,
                 power_losses: 0,
@@ -530,11 +568,15 @@ impl Sim {
     }
 
     fn fail(&self, check: &'static str, detail: String) -> Check {
-        Err(Violation {
+        Err(self.violation(check, detail))
+    }
+
+    fn violation(&self, check: &'static str, detail: String) -> Violation {
+        Violation {
             step: self.step,
             check,
             detail,
-        })
+        }
     }
 
     fn running(&self, i: usize) -> bool {
@@ -587,7 +629,14 @@ impl Sim {
         };
         // The node's stages around it; the sequencing stage replays the recovered log into
         // the fresh shards in its first cycles.
-        let node = match SimNode::new(&self.nodes[i].plan, rep, disk, last, id) {
+        let node = match SimNode::new(
+            &self.nodes[i].plan,
+            rep,
+            disk,
+            last,
+            id,
+            self.accounts.clone(),
+        ) {
             Ok(n) => n,
             Err(e) => return self.fail("recovery", format!("node {id}: {e}")),
         };
@@ -781,9 +830,9 @@ impl Sim {
         Ok(())
     }
 
-    /// The clients: connection resets, failover (log in to the primary, re-send what has no
-    /// answer), new requests into the gateway of the node they are logged in to.
-    fn clients(&mut self) {
+    /// The clients: connection resets, failover (log in to the primary, resume the reply
+    /// stream, re-send what has no answer), new requests to the node they are logged in to.
+    fn clients(&mut self) -> Check {
         let n = self.clients.len();
         let per_client = self.cfg.submit_ppm / self.cfg.clients.max(1);
         for c in 0..n {
@@ -794,7 +843,7 @@ impl Sim {
                     || (!self.settling
                         && self.rng.gen_range(0..1_000_000u32) < self.cfg.client_reset_ppm)
                 {
-                    self.clients[c].conn = None;
+                    self.drop_conn(c);
                     self.mix(19, c as u64, conn.id);
                 }
             }
@@ -803,7 +852,7 @@ impl Sim {
                 && !self.clients[c].idle()
                 && (admin || self.rng.gen_range(0..1_000_000u32) < per_client);
             if self.clients[c].conn.is_none() && (wants || !self.clients[c].unanswered.is_empty()) {
-                self.failover(c);
+                self.failover(c)?;
             }
             let Some(conn) = self.clients[c].conn else {
                 continue;
@@ -811,8 +860,39 @@ impl Sim {
             if wants {
                 let plan = self.nodes[0].plan.clone();
                 if let Some(r) = self.clients[c].next_request(&plan, &mut self.rng) {
-                    self.nodes[conn.node].gateway.push_back((c, conn, r));
+                    self.send(c, conn, &r);
                     self.mix(20, c as u64, r.no);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Client `c` sends request `r` on `conn`, encoded; the node's gateway reads it at its
+    /// next cycle.
+    fn send(&mut self, c: usize, conn: Conn, r: &Req) {
+        let mut buf = [0u8; MAX_ORDER_ENTRY_FRAME];
+        let n = r
+            .message()
+            .encode(&mut buf)
+            .expect("the simulator's requests encode");
+        self.nodes[conn.node]
+            .gateway
+            .push_back((c, conn, r.no, buf[..n].to_vec()));
+    }
+
+    /// Client `c` closes its connection (or it broke): the node's session, if that process
+    /// still runs, is unbound (`SessionTable::disconnect`); unread bytes are gone.
+    fn drop_conn(&mut self, c: usize) {
+        let Some(conn) = self.clients[c].conn.take() else {
+            return;
+        };
+        let epoch = self.conn_epoch(conn);
+        let n = &mut self.nodes[conn.node];
+        if let Some((_, _, slot)) = n.sessions.remove(&(conn.id as ConnId)) {
+            if epoch == n.epoch {
+                if let Some(node) = n.node.as_mut() {
+                    node.disconnect(slot, conn.id as ConnId);
                 }
             }
         }
@@ -823,9 +903,10 @@ impl Sim {
         conn.id >> 32
     }
 
-    /// Logs client `c` in to a primary (a standby refuses logins; a paused process does not
-    /// answer) and re-sends every unanswered request, in order.
-    fn failover(&mut self, c: usize) {
+    /// Logs client `c` in to a primary (a paused process does not answer; a standby, or a
+    /// primary whose replies are not complete, refuses: `NotPrimary`, tried again next step)
+    /// and re-sends every request unanswered at login, in order.
+    fn failover(&mut self, c: usize) -> Check {
         let cands: Vec<usize> = (0..2)
             .filter(|&i| {
                 let n = &self.nodes[i];
@@ -833,25 +914,388 @@ impl Sim {
             })
             .collect();
         let Some(&i) = cands.choose(&mut self.rng) else {
-            return;
+            return Ok(());
         };
+        let fresh = self.rng.gen_range(0..100u32) < self.cfg.fresh_login_pct;
+        self.login_to(c, i, true, fresh).map(|_| ())
+    }
+
+    /// Client `c` logs in to node `i` with its session id and its last seq + 1 (`fresh`: 0, no
+    /// replay), reads the answer (`LoginAccepted` and the replay of what it missed) and, with
+    /// `resend`, re-sends every request unanswered at login, in order. Returns whether it is
+    /// logged in.
+    fn login_to(
+        &mut self,
+        c: usize,
+        i: usize,
+        resend: bool,
+        fresh: bool,
+    ) -> Result<bool, Violation> {
         let conn = Conn {
             node: i,
             id: self.nodes[i].epoch << 32 | self.next_conn,
         };
         self.next_conn += 1;
-        self.nodes[i].sessions.insert(conn.id as u32, (c, conn));
-        let cl = &mut self.clients[c];
-        cl.conn = Some(conn);
-        cl.resent = cl.unanswered.keys().copied().collect();
-        for r in cl.unanswered.values() {
-            self.nodes[i].gateway.push_back((c, conn, *r));
+        let mut login = self.clients[c].login();
+        if fresh {
+            login.requested_next_seq = 0;
         }
-        self.out.client_failovers += 1;
-        self.mix(21, c as u64, i as u64);
+        self.clients[c].asked_fresh = fresh;
+        // Encoded and read back as the gateway reads it.
+        let mut buf = [0u8; MAX_ORDER_ENTRY_FRAME];
+        let decoded = ClientMessage::Login(login)
+            .encode(&mut buf)
+            .ok()
+            .and_then(|n| ClientMessage::decode(&buf[..n]).ok());
+        let Some(ClientMessage::Login(login)) = decoded else {
+            return Err(self.violation(
+                "session-login-refused",
+                format!("{login:?} does not encode"),
+            ));
+        };
+        let now = self.clock.now_ns();
+        let mut answer = Vec::new();
+        let Some(node) = self.nodes[i].node.as_mut() else {
+            return Ok(false);
+        };
+        match node.login(&login, conn.id as ConnId, now, &mut answer) {
+            Ok(slot) => {
+                self.nodes[i]
+                    .sessions
+                    .insert(conn.id as ConnId, (c, conn, slot));
+                let cl = &mut self.clients[c];
+                cl.conn = Some(conn);
+                cl.resent = cl.unanswered.keys().copied().collect();
+                let again: Vec<Req> = cl.unanswered.values().copied().collect();
+                self.out.client_failovers += 1;
+                self.mix(21, c as u64, i as u64);
+                self.receive(i, c, conn, &answer)?;
+                // As `FailoverClient`: everything unanswered at login goes again (what the
+                // replay answered meanwhile is then answered "already sequenced", or again).
+                if resend && self.clients[c].conn == Some(conn) {
+                    for r in &again {
+                        self.send(c, conn, r);
+                    }
+                }
+                Ok(self.clients[c].conn == Some(conn))
+            }
+            Err(LoginRejectReason::NotPrimary) => {
+                self.mix(24, c as u64, i as u64);
+                Ok(false)
+            }
+            Err(LoginRejectReason::SequenceAhead)
+                if self.deposed(i) || self.ahead_by_standby(c) || !self.session_checks() =>
+            {
+                // A primary of an older term that has not heard of the newer one yet (cut
+                // off): it lacks the newer term's replies the client has. Not the primary:
+                // the client tries again, as after `NotPrimary`.
+                self.out.deposed_logins += 1;
+                self.mix(25, c as u64, i as u64);
+                Ok(false)
+            }
+            Err(
+                reason
+                @ (LoginRejectReason::SequenceAhead | LoginRejectReason::SequenceUnavailable),
+            ) => Err(self.violation(
+                "session-reply-missing",
+                format!(
+                    "node {} refused client {c}'s login (account {}, session {}) resuming \
+                     after seq {}: {reason:?}",
+                    self.nodes[i].id,
+                    login.account,
+                    login.session_id,
+                    login.requested_next_seq - 1
+                ),
+            )),
+            Err(reason) => Err(self.violation(
+                "session-login-refused",
+                format!(
+                    "node {} refused client {c}'s login {login:?}: {reason:?}",
+                    self.nodes[i].id
+                ),
+            )),
+        }
     }
 
-    /// An answer to client `c` on connection `conn` (lost if the client is on another one).
+    /// Whether the session checks run: with the whole client view only (`--classic` checks
+    /// `acknowledgeable_seq` alone, the planted bugs' profiles one kind of answer).
+    fn session_checks(&self) -> bool {
+        self.cfg.client_acks == AckCheck::All
+    }
+
+    /// Whether client `c`'s newest reply came from a node that was not primary (a demoted
+    /// primary keeps its connections and, as standby, sends the replies of the records it
+    /// applies before the new primary has acknowledged them): the primary may not have that
+    /// reply yet, and the client tries again later.
+    fn ahead_by_standby(&self, c: usize) -> bool {
+        let cl = &self.clients[c];
+        cl.standby_seq > 0 && cl.standby_seq == cl.last_seq()
+    }
+
+    /// Whether node `i` is a primary whose term is over (a later term had a primary).
+    fn deposed(&self, i: usize) -> bool {
+        let term = self.nodes[i].rep().map_or(0, |r| r.term());
+        self.term_primary
+            .keys()
+            .next_back()
+            .is_some_and(|&t| t > term)
+    }
+
+    /// After settling: every client logs in to the surviving primary `i` resuming after the
+    /// last reply it received, and its whole stream must then be what the log's replay owes
+    /// its session (`replay`'s reports through what `i`'s shards applied): every accept,
+    /// reject, fill and cancel, once, in log order.
+    fn check_sessions(&mut self, i: usize, replay: &Replay) -> Check {
+        let id = self.nodes[i].id;
+        let Some(node) = self.nodes[i].node.as_ref() else {
+            return Ok(());
+        };
+        // Only once the gateway holds every reply of what the shards applied, and serves.
+        let applied = node.applied;
+        if !node.serving() || node.complete_seq < applied || self.nodes[i].paused_for > 0 {
+            return Ok(());
+        }
+        let owed = expected_streams(replay.reports.iter().filter(|r| r.seq <= applied));
+        for c in 0..self.clients.len() {
+            self.drop_conn(c);
+            if !self.login_to(c, i, false, false)? {
+                return self.fail(
+                    "session-login-refused",
+                    format!("node {id}: client {c} could not log in at the end"),
+                );
+            }
+            let cl = &self.clients[c];
+            // From the client's last fresh login on (before it, it skipped replies).
+            let from = cl.known_from;
+            let got: Vec<ServerMessage> = cl.stream[from..]
+                .iter()
+                .filter_map(|f| ServerMessage::decode(f).ok())
+                .collect();
+            let key = (cl.account, cl.session_id);
+            let want = owed.get(&key).map_or(&[][..], |v| v.as_slice());
+            let want = want.get(from..).unwrap_or(&[]);
+            if let Some((check, detail)) = compare_streams(&got, want) {
+                return self.fail(
+                    check,
+                    format!(
+                        "client {c} (account {}, session {}) at the end, logged in to node \
+                         {id} (applied {applied}), its stream from seq {}: {detail}",
+                        key.0,
+                        key.1,
+                        from + 1
+                    ),
+                );
+            }
+            self.out.sessions_checked += 1;
+        }
+        Ok(())
+    }
+
+    /// The bytes node `i` sent client `c` on `conn`: frames, each read in turn (until the
+    /// client closes the connection).
+    fn receive(&mut self, i: usize, c: usize, conn: Conn, bytes: &[u8]) -> Check {
+        let mut at = 0;
+        while at < bytes.len() && self.clients[c].conn == Some(conn) {
+            let frame = match frame_len(&bytes[at..], MAX_ORDER_ENTRY_FRAME) {
+                Ok(Some(n)) if at + n <= bytes.len() => &bytes[at..at + n],
+                other => {
+                    return self.fail(
+                        "reply-undecodable",
+                        format!(
+                            "node {}: a frame to client {c}: {other:?}",
+                            self.nodes[i].id
+                        ),
+                    )
+                }
+            };
+            at += frame.len();
+            let msg = match ServerMessage::decode(frame) {
+                Ok(m) => m,
+                Err(e) => {
+                    return self.fail(
+                        "reply-undecodable",
+                        format!("node {}: a reply to client {c}: {e:?}", self.nodes[i].id),
+                    )
+                }
+            };
+            self.on_reply(i, c, conn, frame, msg)?;
+        }
+        Ok(())
+    }
+
+    /// One reply to client `c`. A numbered one must be the next of its session's stream
+    /// (`session-reply-gap`, `session-reply-twice`), and a fill or cancel of one of the
+    /// session's orders must follow the order's `OrderAccepted` (`session-reply-wrong-order`).
+    /// Then, as the client reads it: an answer to a request (`OrderAccepted`, the engine's
+    /// reject, a cancel's `OrderCancelled`, `AdminAccepted`: "done"; `DuplicateClientOrderId`:
+    /// "already sequenced"; `Unavailable`, `Backpressure`, `Throttled`: not sequenced, fail
+    /// over and re-send; the gateway's other rejects: given up), and the fills it saw.
+    fn on_reply(
+        &mut self,
+        i: usize,
+        c: usize,
+        conn: Conn,
+        frame: &[u8],
+        msg: ServerMessage,
+    ) -> Check {
+        let id = self.nodes[i].id;
+        let seq = match msg {
+            ServerMessage::LoginAccepted(a) => {
+                let cl = &mut self.clients[c];
+                let want = cl.last_seq() + 1;
+                if cl.fresh_login(a.next_seq) {
+                    self.out.fresh_logins += 1;
+                    return Ok(());
+                }
+                if cl.asked_fresh && a.next_seq < want {
+                    // The node's end is before replies the client had: as `SequenceAhead`.
+                    if self.deposed(i) || self.ahead_by_standby(c) || !self.session_checks() {
+                        self.out.deposed_logins += 1;
+                        self.drop_conn(c);
+                        return Ok(());
+                    }
+                    let had = self.clients[c]
+                        .stream
+                        .last()
+                        .and_then(|f| ServerMessage::decode(f).ok());
+                    return Err(self.violation(
+                        "session-reply-missing",
+                        format!(
+                            "node {id}: client {c} logged in asking for no replay after \
+                             receiving seq {} ({had:?}), was told next_seq {}",
+                            want - 1,
+                            a.next_seq
+                        ),
+                    ));
+                }
+                if cl.asked_fresh {
+                    return Ok(());
+                }
+                if a.next_seq != want && self.session_checks() {
+                    return self.fail(
+                        "session-reply-gap",
+                        format!(
+                            "node {id}: client {c} logged in asking for seq {want}, was told \
+                             next_seq {}",
+                            a.next_seq
+                        ),
+                    );
+                }
+                return Ok(());
+            }
+            ServerMessage::Logout(_) => {
+                self.drop_conn(c);
+                return Ok(());
+            }
+            ServerMessage::OrderAccepted(m) => m.seq,
+            ServerMessage::OrderRejected(m) => m.seq,
+            ServerMessage::OrderExecuted(m) => m.seq,
+            ServerMessage::OrderCancelled(m) => m.seq,
+            ServerMessage::OrderReplaced(m) => m.seq,
+            ServerMessage::AdminAccepted(m) => m.seq,
+            ServerMessage::MassCancelAck(m) => m.seq,
+            _ => 0,
+        };
+        if seq > 0 {
+            if let Some((check, detail)) = self.clients[c].take_reply(seq, frame, &msg) {
+                if self.session_checks() {
+                    return self.fail(check, format!("node {id}: client {c}: {detail}"));
+                }
+                // The session checks are off: the stream goes on from here.
+                self.clients[c].resync(seq, frame);
+            }
+            self.out.session_replies += 1;
+            if self.nodes[i]
+                .rep()
+                .is_none_or(|r| r.role() != Role::Primary)
+            {
+                self.clients[c].standby_seq = seq;
+                self.out.standby_replies += 1;
+            }
+        }
+        let (commit, role, term) = self.nodes[i].rep().map_or((0, None, 0), |r| {
+            (r.acknowledgeable_seq(), Some(r.role()), r.term())
+        });
+        let step = self.step;
+        let ack = |req: Req, how: &'static str| ClientAck {
+            req,
+            how,
+            node: id,
+            step,
+            at: (0, term),
+            commit,
+            role,
+        };
+        match msg {
+            ServerMessage::OrderRejected(m) => {
+                let Some(req) = self.request_of(c, m.request, m.cl_ord_id) else {
+                    return Ok(());
+                };
+                match m.reason {
+                    _ if m.seq > 0 => self.answer(c, conn, req, Some(ack(req, "reply"))),
+                    RejectReason::DuplicateClientOrderId => {
+                        self.answer(c, conn, req, Some(ack(req, "duplicate")))
+                    }
+                    RejectReason::Unavailable
+                    | RejectReason::Backpressure
+                    | RejectReason::Throttled => {
+                        // Not sequenced (or not known to be): fail over, re-send.
+                        self.mix(23, c as u64, req.no);
+                        self.drop_conn(c);
+                    }
+                    _ => self.answer(c, conn, req, None),
+                }
+            }
+            ServerMessage::OrderExecuted(m) => {
+                let k: FillKey = (
+                    self.clients[c].account,
+                    m.trade_id,
+                    m.order_id,
+                    m.cl_ord_id,
+                    m.qty,
+                    m.price,
+                    m.leaves_qty,
+                    m.fee,
+                );
+                self.fills_seen.push((k, id, self.step));
+            }
+            ServerMessage::OrderCancelled(m) if m.reason == CancelReason::UserRequested => {
+                if let Some(req) = self.request_of(c, RequestKind::CancelOrder, m.cl_ord_id) {
+                    self.answer(c, conn, req, Some(ack(req, "reply")));
+                }
+            }
+            ServerMessage::OrderAccepted(a) => {
+                let Some(req) = self.request_of(c, RequestKind::EnterOrder, a.cl_ord_id) else {
+                    return Ok(());
+                };
+                if let Input::EnterOrder(m) = req.input {
+                    if (m.instrument, m.side, m.price, m.qty)
+                        != (a.instrument, a.side, a.price, a.qty)
+                    {
+                        return self.fail(
+                            "reply-for-another-record",
+                            format!(
+                                "node {id}: client {c}'s order {} ({m:?}) was answered \
+                                 accepted as instrument {} {:?} {} @ {}",
+                                a.cl_ord_id, a.instrument, a.side, a.qty, a.price
+                            ),
+                        );
+                    }
+                }
+                self.answer(c, conn, req, Some(ack(req, "reply")));
+            }
+            ServerMessage::AdminAccepted(m) => {
+                if let Some(req) = self.request_of(c, RequestKind::AdminDeposit, m.request_id) {
+                    self.answer(c, conn, req, Some(ack(req, "reply")));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// An answer to client `c`'s request `req` on connection `conn`: done (`ack`), or given
+    /// up (a reject of the gateway: not sequenced).
     fn answer(&mut self, c: usize, conn: Conn, req: Req, ack: Option<ClientAck>) {
         let cl = &mut self.clients[c];
         if cl.conn != Some(conn) {
@@ -859,51 +1303,51 @@ impl Sim {
         }
         cl.unanswered.remove(&req.no);
         cl.resent.remove(&req.no);
-        match ack {
-            Some(a) => {
-                if a.how == "duplicate" {
-                    self.out.duplicate_acks += 1;
-                } else {
-                    self.out.client_acks += 1;
-                }
-                self.client_acked.entry((c, req.no)).or_insert(a);
+        if let Some(a) = ack {
+            if a.how == "duplicate" {
+                self.out.duplicate_acks += 1;
+            } else {
+                self.out.client_acks += 1;
             }
-            // Refused (`Unavailable`): the client logs in again elsewhere.
-            None => cl.conn = None,
+            self.client_acked.entry((c, req.no)).or_insert(a);
         }
     }
 
-    /// The gateway of node `i`: the clients' requests, in the order received, onto the ring
-    /// to the sequencing stage as the node's `Request` (the session's slot, the shard the
-    /// `origin` names, the log input as sent); what does not fit waits for the next cycle.
-    fn gateway(&mut self, i: usize) {
-        while let Some(&(c, conn, req)) = self.nodes[i].gateway.front() {
+    /// The gateway of node `i` reads its clients' frames in the order received, each through
+    /// the node's session layer (checks, ownership, onto the ring to the stage or answered);
+    /// the frames of a connection the client closed are gone. Answers into `out`.
+    fn gateway(&mut self, i: usize, out: &mut Vec<(ConnId, Vec<u8>)>) -> Check {
+        let now = self.clock.now_ns();
+        while let Some((c, conn, no, frame)) = self.nodes[i].gateway.pop_front() {
+            if self.clients[c].conn != Some(conn) {
+                continue;
+            }
+            let Some(&(_, _, slot)) = self.nodes[i].sessions.get(&(conn.id as ConnId)) else {
+                continue;
+            };
+            let id = self.nodes[i].id;
             let Some(node) = self.nodes[i].node.as_mut() else {
-                return;
+                return Ok(());
             };
-            let request_id = match req.input {
-                Input::Deposit(d) => d.request_id,
-                _ => 0,
+            let msg = match ClientMessage::decode(&frame) {
+                Ok(m) => m,
+                Err(e) => {
+                    return self.fail(
+                        "reply-undecodable",
+                        format!("node {id}: client {c}'s request {no}: {e:?}"),
+                    )
+                }
             };
-            let r = Request {
-                request_id,
-                ..Request::new(
-                    conn.id as u32,
-                    shard_of_origin(req.origin),
-                    req.account,
-                    req.input,
-                )
-            };
-            if !node.submit(r) {
-                break;
+            if node.on_frame(slot, &msg, now, now, out) {
+                self.drop_conn(c);
             }
-            self.nodes[i].gateway.pop_front();
             self.out.submitted += 1;
-            self.mix(4, c as u64, req.no);
+            self.mix(4, c as u64, no);
         }
+        Ok(())
     }
 
-    /// The request of client `c` a report answers: an order, cancel or deposit without an
+    /// The request of client `c` a reply answers: an order, cancel or deposit without an
     /// answer yet whose id is `id` (`cl_ord_id`, or a deposit's `request_id`).
     fn request_of(&self, c: usize, kind: RequestKind, id: u64) -> Option<Req> {
         self.clients[c]
@@ -918,126 +1362,17 @@ impl Sim {
             .copied()
     }
 
-    /// The gateway of node `i` delivers the reports of one cycle. To a session (an answer to
-    /// its request): the stage's `DuplicateClientOrderId` is "already sequenced", its other
-    /// answers (`Unavailable`) make the client fail over; a shard's answer (accepted, the
-    /// engine's reject, admin accepted) is "done". To the account (`NO_SESSION`): a cancel's
-    /// `Cancelled` answers the client's cancel, and fills are what the client saw traded.
-    /// Only to a client logged in to this node on that connection.
-    fn deliver(&mut self, i: usize, reports: &[(From, Report)]) -> Check {
-        let id = self.nodes[i].id;
-        let (commit, role, term) = self.nodes[i].rep().map_or((0, None, 0), |r| {
-            (r.acknowledgeable_seq(), Some(r.role()), r.term())
-        });
-        for &(from, r) in reports {
-            let target = if r.session == NO_SESSION {
-                self.clients
-                    .iter()
-                    .position(|cl| !cl.admin && cl.account == r.account)
-                    .and_then(|c| self.clients[c].conn.map(|conn| (c, conn)))
-                    .filter(|(_, conn)| {
-                        conn.node == i && self.conn_epoch(*conn) == self.nodes[i].epoch
-                    })
-            } else {
-                self.nodes[i].sessions.get(&r.session).copied()
+    /// The gateway of node `i` delivers the replies of one cycle, to the clients logged in on
+    /// their connections.
+    fn deliver(&mut self, i: usize, out: &[(ConnId, Vec<u8>)]) -> Check {
+        for (conn_id, bytes) in out {
+            let Some(&(c, conn, _)) = self.nodes[i].sessions.get(conn_id) else {
+                continue;
             };
-            let Some((c, conn)) = target else { continue };
             if self.clients[c].conn != Some(conn) {
                 continue;
             }
-            let step = self.step;
-            let ack = |req: Req, how: &'static str| ClientAck {
-                req,
-                how,
-                node: id,
-                step,
-                at: (0, term),
-                commit,
-                role,
-            };
-            match (from, r.kind) {
-                (
-                    From::Stage,
-                    ReportKind::Rejected {
-                        cl_ord_id,
-                        reason,
-                        request,
-                    },
-                ) => {
-                    let Some(req) = self.request_of(c, request, cl_ord_id) else {
-                        continue;
-                    };
-                    if reason == RejectReason::DuplicateClientOrderId {
-                        self.answer(c, conn, req, Some(ack(req, "duplicate")));
-                    } else {
-                        self.mix(23, c as u64, req.no);
-                        self.answer(c, conn, req, None);
-                    }
-                }
-                (From::Shard, ReportKind::Executed { .. }) => {
-                    if let Some(k) = fill_key(&r) {
-                        self.fills_seen.push((k, id, self.step));
-                    }
-                }
-                (
-                    From::Shard,
-                    ReportKind::Cancelled {
-                        cl_ord_id, reason, ..
-                    },
-                ) => {
-                    if reason != CancelReason::UserRequested {
-                        continue;
-                    }
-                    if let Some(req) = self.request_of(c, RequestKind::CancelOrder, cl_ord_id) {
-                        self.answer(c, conn, req, Some(ack(req, "reply")));
-                    }
-                }
-                (
-                    From::Shard,
-                    ReportKind::Rejected {
-                        cl_ord_id, request, ..
-                    },
-                ) if r.session != NO_SESSION => {
-                    if let Some(req) = self.request_of(c, request, cl_ord_id) {
-                        self.answer(c, conn, req, Some(ack(req, "reply")));
-                    }
-                }
-                (
-                    From::Shard,
-                    ReportKind::Accepted {
-                        cl_ord_id,
-                        instrument,
-                        side,
-                        price,
-                        qty,
-                        ..
-                    },
-                ) if r.session != NO_SESSION => {
-                    let Some(req) = self.request_of(c, RequestKind::EnterOrder, cl_ord_id) else {
-                        continue;
-                    };
-                    if let Input::EnterOrder(m) = req.input {
-                        if (m.instrument, m.side, m.price, m.qty) != (instrument, side, price, qty)
-                        {
-                            return self.fail(
-                                "reply-for-another-record",
-                                format!(
-                                    "node {id}: client {c}'s order {cl_ord_id} ({m:?}) was \
-                                     answered accepted as instrument {instrument} {side:?} \
-                                     {qty} @ {price}"
-                                ),
-                            );
-                        }
-                    }
-                    self.answer(c, conn, req, Some(ack(req, "reply")));
-                }
-                (From::Shard, ReportKind::AdminAccepted { request_id, .. }) => {
-                    if let Some(req) = self.request_of(c, RequestKind::AdminDeposit, request_id) {
-                        self.answer(c, conn, req, Some(ack(req, "reply")));
-                    }
-                }
-                _ => {}
-            }
+            self.receive(i, c, conn, bytes)?;
         }
         Ok(())
     }
@@ -1305,7 +1640,7 @@ impl Sim {
         let mut order = [0usize, 1];
         order.shuffle(&mut self.rng);
         let now = self.clock.now_ns();
-        let mut reports = Vec::new();
+        let mut replies = Vec::new();
         for i in order {
             if self.nodes[i].node.is_none() {
                 continue;
@@ -1316,14 +1651,14 @@ impl Sim {
             }
             // One duty cycle of the node, in its order: gateway in, sequencing, shards,
             // gateway out.
-            self.gateway(i);
-            reports.clear();
+            replies.clear();
+            self.gateway(i, &mut replies)?;
             let id = self.nodes[i].id;
             let Some(node) = self.nodes[i].node.as_mut() else {
                 continue;
             };
             let before = node.rep().last_seq();
-            node.cycle(now, &mut reports);
+            node.cycle(now, &mut replies);
             let cut_to = node.rep().last_seq();
             if cut_to < before {
                 // The new term's primary cut this log (`ReplicaEvent::Truncated`).
@@ -1355,7 +1690,7 @@ impl Sim {
             };
             let seen = (node.rep().role(), node.rep().term());
             let last_seq = node.rep().last_seq();
-            self.deliver(i, &reports)?;
+            self.deliver(i, &replies)?;
             if self.nodes[i].seen_role != Some(seen) {
                 self.nodes[i].seen_role = Some(seen);
                 let (role, term) = seen;
@@ -1397,7 +1732,7 @@ impl Sim {
         if !self.settling {
             self.faults()?;
         }
-        self.clients();
+        self.clients()?;
         self.poll_all()?;
         self.check_acks()?;
         self.check_hashes()?;
@@ -1530,6 +1865,9 @@ impl Sim {
         if client_view {
             self.out.fills_replayed = self.fills_seen.len() as u64;
             self.out.md_replayed = self.md_seen.len() as u64;
+        }
+        if client_view {
+            self.check_sessions(i, &replay)?;
         }
         let Some(node) = self.nodes[i].node.as_ref() else {
             return Ok(());

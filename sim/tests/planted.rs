@@ -1,5 +1,6 @@
-//! Planted bugs (cargo features of `tpx-sim` forwarding to `tpx-sequencer`'s): the simulator
-//! must catch each within 100 seeds (200 for the two of issue 15), naming the check.
+//! Planted bugs (cargo features of `tpx-sim` forwarding to `tpx-sequencer`'s, and one to
+//! `tpx-node`'s session layer): the simulator must catch each within 100 seeds (200 for the two
+//! of issue 15), naming the check.
 //! `make test` runs `cargo test -p tpx-sim --features planted-... --test planted` once per bug;
 //! without a feature this file holds no test.
 //!
@@ -10,7 +11,8 @@
     feature = "planted-ack-before-replication",
     feature = "planted-skip-term-check",
     feature = "planted-apply-uncommitted-on-step-down",
-    feature = "planted-duplicate-before-commit"
+    feature = "planted-duplicate-before-commit",
+    feature = "planted-fill-not-journaled-while-away"
 ))]
 
 #[allow(unused_imports)]
@@ -49,7 +51,8 @@ fn ack_before_replication_is_caught_within_100_seeds() {
 /// (a restarted node replays its log into its shards before its replica runs) that profile
 /// caught it only at seeds 217 and 384 of 400; with process pauses added (0.3% per step) at
 /// 8 of the first 200 seeds, the first 11, as `one-primary-per-term` (two nodes primary of
-/// one term). Without the feature the profile passes 300 seeds.
+/// one term); since the clients speak the session protocol (other schedules), first at seed
+/// 26. Without the feature the profile passes 300 seeds.
 #[cfg(feature = "planted-skip-term-check")]
 #[test]
 fn skip_term_check_is_caught_within_100_seeds() {
@@ -93,15 +96,32 @@ fn apply_uncommitted_on_step_down_is_caught_within_200_seeds() {
     let (seed, v) = first_failure_in(200, cfg)
         .expect("answering uncommitted records at step-down was not caught in 200 seeds");
     eprintln!("planted-apply-uncommitted-on-step-down: caught at seed {seed}: {v}");
-    assert_eq!(v.check, "acked-request-lost", "seed {seed}: {v}");
+    // Since clients resume their sessions' reply streams, the new primary's inability to
+    // resume one past the lost record's reply (`SequenceAhead`) often shows first.
+    assert!(
+        ["acked-request-lost", "session-reply-missing"].contains(&v.check),
+        "seed {seed}: {v}"
+    );
 }
 
 /// Issue 15 item 2: a re-sent request is answered `DuplicateClientOrderId` ("done") as soon as
 /// the primary's log holds it, before it is acknowledgeable; a failover then loses it. The
 /// profile resets client connections often (re-sends to the same or the other node) and checks
-/// only the duplicate answers. (Today's sequencer has this bug without the feature.)
+/// only the duplicate answers. Clients log in asking for no replay (as the model before the
+/// session checks: a client that keeps no seq relies on the duplicate answers; one that
+/// resumes its stream gets the answers from the replay first). (Today's sequencer has this
+/// bug without the feature.)
+///
+/// Ignored since the simulator drives the node's session layer: a re-send to the same process
+/// is answered by the gateway itself (its ownership table: `DuplicateClientOrderId` for a
+/// live or in-flight id, else `ClOrdIdNotIncreasing`) and never reaches the stage's
+/// de-duplication, and a new primary serves logins only once its term has acknowledged the
+/// log it inherited, so a re-send reaches the stage only for records already acknowledgeable.
+/// This profile, with every login fresh, and a crash-heavy one (`--crash-ppm 10000
+/// --max-restart-steps 20`) passed 200 seeds each with the feature on.
 #[cfg(feature = "planted-duplicate-before-commit")]
 #[test]
+#[ignore = "unreachable through the session layer (see the doc comment)"]
 fn duplicate_before_commit_is_caught_within_200_seeds() {
     let cfg = SimConfig {
         pause_ppm: 1_000,
@@ -109,6 +129,7 @@ fn duplicate_before_commit_is_caught_within_200_seeds() {
         witness_loss_pct: 0,
         power_loss_ppm: 0,
         client_reset_ppm: 3_000,
+        fresh_login_pct: 100,
         client_acks: AckCheck::Duplicates,
         ..SimConfig::default()
     };
@@ -116,4 +137,17 @@ fn duplicate_before_commit_is_caught_within_200_seeds() {
         .expect("answering Duplicate before commit was not caught in 200 seeds");
     eprintln!("planted-duplicate-before-commit: caught at seed {seed}: {v}");
     assert_eq!(v.check, "duplicate-answer-lost", "seed {seed}: {v}");
+}
+
+/// Issue 18: a fill of a resting order while its session has no connection (the client away,
+/// or any session on the standby) is not journaled: the session's reply stream is no longer a
+/// function of the log, and a client resuming after a failover or a reconnect lacks the fill
+/// (or finds its numbering moved). Caught by the session checks with the default model.
+#[cfg(feature = "planted-fill-not-journaled-while-away")]
+#[test]
+fn fill_not_journaled_while_away_is_caught_within_100_seeds() {
+    let (seed, v) = first_failure(SimConfig::default())
+        .expect("a fill dropped while the session was away was not caught in 100 seeds");
+    eprintln!("planted-fill-not-journaled-while-away: caught at seed {seed}: {v}");
+    assert!(v.check.starts_with("session-reply-"), "seed {seed}: {v}");
 }

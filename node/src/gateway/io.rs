@@ -20,13 +20,12 @@ use tpx_wire::framing::FrameBuffer;
 use tpx_wire::order_entry::ClientMessage;
 use tpx_wire::replies::{OrderRejected, ServerMessage};
 use tpx_wire::session::{
-    Login, LoginAccepted, LoginRejected, Logout, ServerHeartbeat, SessionReject,
-    MAX_ORDER_ENTRY_FRAME,
+    Login, LoginRejected, Logout, ServerHeartbeat, SessionReject, MAX_ORDER_ENTRY_FRAME,
 };
 
 use crate::gateway::accounts::Accounts;
 use crate::gateway::merge::ReportMerge;
-use crate::gateway::session::{ConnId, LoginOptions, Outbox, SessionTable};
+use crate::gateway::session::{serving, ConnId, LoginOptions, Outbox, SessionTable};
 use crate::msg::{home_gateway, Report, Request};
 use crate::runtime::doorbell::Doorbell;
 use crate::runtime::ring::{Consumer, Producer};
@@ -228,26 +227,6 @@ pub fn add_drop_copies(
         }
     }
     said
-}
-
-/// The request kind and id an `OrderRejected` of `msg` names (a replace's new id, a query's or
-/// an admin request's request id, 0 for a mass cancel); `None`: not a request.
-fn request_subject(msg: &ClientMessage) -> Option<(RequestKind, u64)> {
-    Some(match msg {
-        ClientMessage::EnterOrder(m) => (RequestKind::EnterOrder, m.cl_ord_id),
-        ClientMessage::EnterOrderExt(m) => (RequestKind::EnterOrderExt, m.cl_ord_id),
-        ClientMessage::ReplaceOrder(m) => (RequestKind::ReplaceOrder, m.new_cl_ord_id),
-        ClientMessage::CancelOrder(m) => (RequestKind::CancelOrder, m.cl_ord_id),
-        ClientMessage::MassCancel(_) => (RequestKind::MassCancel, 0),
-        other => {
-            if let Some((id, _, k)) = crate::gateway::session::query_of(other) {
-                (k, id)
-            } else {
-                let (input, id, _) = crate::gateway::session::admin_input(other)?;
-                (crate::msg::admin_kind(&input)?, id)
-            }
-        }
-    })
 }
 
 /// The session options a login message asks for (`None`: not a login).
@@ -502,14 +481,16 @@ impl Gateway {
     }
 
     /// Whether this node serves logins: as primary, once the replies of everything it applied
-    /// before (its replayed log, a standby's records) are in the journals.
+    /// before (its replayed log, a standby's records) are in the journals and acknowledgeable
+    /// in its term (`gateway::session::serving`).
     fn serving(&self) -> bool {
         self.shared.as_ref().is_none_or(|s| {
-            s.active.load(std::sync::atomic::Ordering::Acquire)
-                && self.complete_seq
-                    >= s.marks
-                        .login_floor
-                        .load(std::sync::atomic::Ordering::Acquire)
+            serving(
+                s.active.load(Ordering::Acquire),
+                self.complete_seq,
+                s.marks.login_floor.load(Ordering::Acquire),
+                s.acked_seq.load(Ordering::Acquire),
+            )
         })
     }
 
@@ -547,36 +528,25 @@ impl Gateway {
     }
 
     fn on_login(&mut self, id: u32, login: &Login, options: LoginOptions, now_ns: u64) {
-        let active = self.serving();
-        let result = if active {
-            self.sessions
-                .login_with(&self.accounts, login, options, id, now_ns)
-        } else {
-            Err(tpx_wire::enums::LoginRejectReason::NotPrimary)
-        };
-        let hb = self.heartbeat_interval_ms;
+        let serving = self.serving();
+        let c = self.conns[id as usize].as_mut().expect("live connection");
+        let result = self.sessions.login_answer(
+            &self.accounts,
+            login,
+            options,
+            id,
+            now_ns,
+            serving,
+            self.heartbeat_interval_ms,
+            &mut c.out,
+        );
         match result {
-            Ok(ok) => {
+            Ok(slot) => {
                 self.counters.logins += 1;
-                let replay: Vec<u8> = self
-                    .sessions
-                    .replay(ok.slot, ok.replay.clone())
-                    .flatten()
-                    .copied()
-                    .collect();
-                let c = self.conns[id as usize].as_mut().expect("live connection");
-                c.state = ConnState::Active { slot: ok.slot };
-                c.queue(&ServerMessage::LoginAccepted(LoginAccepted {
-                    session_id: login.session_id,
-                    heartbeat_interval_ms: hb,
-                    next_seq: ok.replay.start.max(1),
-                }));
-                c.out.extend_from_slice(&replay);
+                c.state = ConnState::Active { slot };
             }
-            Err(reason) => {
+            Err(_) => {
                 self.counters.login_rejects += 1;
-                let c = self.conns[id as usize].as_mut().expect("live connection");
-                c.queue(&ServerMessage::LoginRejected(LoginRejected { reason }));
                 c.closing = true;
             }
         }
@@ -751,14 +721,6 @@ impl Gateway {
         // Cancels on disconnect still waiting for the ring go first: a request is refused
         // (`Backpressure`) until they are on it, so none overtakes them into the log.
         let cancels_waiting = !cancels.is_empty();
-        if sessions.session(slot).drop_copy {
-            // Read-only: every request is refused; heartbeats and logout go on below.
-            if let Some((request, id)) = request_subject(&msg) {
-                let reason = RejectReason::NotAuthorized;
-                sessions.reject(slot, unix_ns, id, reason, request, &mut out);
-                return;
-            }
-        }
         let fwd = |mut r: Request| {
             r.stamps.rx = *rx_tsc;
             let ok = !cancels_waiting && to_sequencer.try_push(r).is_ok();
@@ -768,57 +730,16 @@ impl Gateway {
             }
             ok
         };
-        match msg {
-            ClientMessage::EnterOrder(m) => {
-                sessions.on_enter_order(slot, &m, now_ns, unix_ns, &mut out, fwd)
-            }
-            ClientMessage::EnterOrderExt(m) => {
-                sessions.on_enter_order_ext(slot, &m, now_ns, unix_ns, &mut out, fwd)
-            }
-            ClientMessage::CancelOrder(m) => {
-                sessions.on_cancel_order(slot, &m, now_ns, unix_ns, &mut out, fwd)
-            }
-            ClientMessage::ReplaceOrder(m) => {
-                sessions.on_replace_order(slot, &m, now_ns, unix_ns, &mut out, fwd)
-            }
-            ClientMessage::MassCancel(m) => {
-                sessions.on_mass_cancel(slot, &m, now_ns, unix_ns, &mut out, fwd)
-            }
-            ClientMessage::Heartbeat(_) => {}
-            ClientMessage::QueryOrder(_)
-            | ClientMessage::QueryOpenOrders(_)
-            | ClientMessage::QueryBalances(_)
-            | ClientMessage::QueryPositions(_) => {
-                let inboxes = shared.as_ref().map(|s| &s.queries);
-                let ask = |shard: u16, q| {
-                    inboxes
-                        .and_then(|i| i.get(usize::from(shard)))
-                        .is_some_and(|i| i.push(q))
-                };
-                sessions.on_query(slot, &msg, now_ns, unix_ns, &mut out, ask)
-            }
-            ClientMessage::AdminDeposit(_)
-            | ClientMessage::AdminWithdraw(_)
-            | ClientMessage::AdminSetMarkPrice(_)
-            | ClientMessage::AdminApplyFunding(_)
-            | ClientMessage::AdminLiquidate(_)
-            | ClientMessage::AdminSetFeeTier(_) => {
-                sessions.on_admin(slot, &msg, now_ns, unix_ns, &mut out, fwd)
-            }
-            ClientMessage::LogoutRequest(_) => {
-                let c = conns[id as usize].as_mut().expect("live connection");
-                c.queue(&ServerMessage::Logout(Logout {
-                    reason: LogoutReason::UserRequested,
-                }));
-                c.closing = true;
-            }
-            ClientMessage::Login(_) | ClientMessage::LoginWithOptions(_) => {
-                let c = conns[id as usize].as_mut().expect("live connection");
-                c.queue(&ServerMessage::Logout(Logout {
-                    reason: LogoutReason::ProtocolViolation,
-                }));
-                c.closing = true;
-            }
+        let inboxes = shared.as_ref().map(|s| &s.queries);
+        let ask = |shard: u16, q| {
+            inboxes
+                .and_then(|i| i.get(usize::from(shard)))
+                .is_some_and(|i| i.push(q))
+        };
+        if let Some(reason) = sessions.on_message(slot, &msg, now_ns, unix_ns, &mut out, fwd, ask) {
+            let c = conns[id as usize].as_mut().expect("live connection");
+            c.queue(&ServerMessage::Logout(Logout { reason }));
+            c.closing = true;
         }
     }
 

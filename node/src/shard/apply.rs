@@ -157,7 +157,7 @@ impl<'a, F: FnMut(Report)> ReportMapper<'a, F> {
                     return;
                 };
                 let kind = ReportKind::AdminAccepted {
-                    request_id: self.entry.req.request_id,
+                    request_id: self.entry.req.admin_request_id(),
                     available,
                     held,
                     target: risk_target(&r),
@@ -1038,6 +1038,33 @@ mod tests {
                 tag: 77,
                 instrument: None,
                 cancelled: 1
+            }
+        );
+    }
+
+    /// A session's replies are a function of the log: an admin record this node did not submit
+    /// (a standby's, one replayed at start: no local request id) is answered with the request
+    /// id the log carries (a deposit's, a withdrawal's, a funding's), as on the node that took
+    /// it. (Found by `tpx-sim` seed 1: the admin session's `AdminAccepted` said `request_id` 0
+    /// after a failover.)
+    #[test]
+    fn an_admin_record_from_elsewhere_is_answered_with_the_logs_request_id() {
+        let mut shard = risk_shard();
+        let out = run(&mut shard, &admin(deposit(7, 1, 1_000, 3), 0, 6));
+        assert!(
+            matches!(
+                out.last().unwrap().kind,
+                ReportKind::AdminAccepted { request_id: 3, .. }
+            ),
+            "{out:?}"
+        );
+        let out = run(&mut shard, &admin(deposit(7, 1, 1_000, 3), 0, 6));
+        assert_eq!(
+            out[0].kind,
+            ReportKind::Rejected {
+                cl_ord_id: 3,
+                reason: RejectReason::DuplicateRequest,
+                request: RequestKind::AdminDeposit
             }
         );
     }

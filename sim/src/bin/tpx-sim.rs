@@ -52,6 +52,9 @@ struct Args {
     /// Chance per step, in millionths, per client, that its connection resets.
     #[arg(long)]
     client_reset_ppm: Option<u32>,
+    /// Percent of a client's logins that ask for no replay (`requested_next_seq` 0).
+    #[arg(long)]
+    fresh_login_pct: Option<u32>,
     /// The log commits every 1..=N polls (1: every poll).
     #[arg(long)]
     max_lag_polls: Option<u32>,
@@ -124,6 +127,7 @@ fn main() {
         (a.power_loss_ppm, &mut cfg.power_loss_ppm),
         (a.witness_loss_pct, &mut cfg.witness_loss_pct),
         (a.client_reset_ppm, &mut cfg.client_reset_ppm),
+        (a.fresh_login_pct, &mut cfg.fresh_login_pct),
         (a.max_lag_polls, &mut cfg.max_lag_polls),
         (a.torn_pct, &mut cfg.torn_pct),
         (a.witness_crash_ppm, &mut cfg.witness_crash_ppm),
@@ -165,7 +169,8 @@ fn main() {
     for o in run_all(&seeds, cfg, jobs) {
         let line = format!(
             "seed={} trace={:016x} mode={:?} shards={} steps={} submitted={} acked={} \
-             client_acks={} duplicate_acks={} client_failovers={} fills={} books_checked={} fills_replayed={} md_replayed={} state_replayed={} promotions={} \
+             client_acks={} duplicate_acks={} client_failovers={} session_replies={} \
+             sessions_checked={} deposed_logins={} fresh_logins={} standby_replies={} fills={} books_checked={} fills_replayed={} md_replayed={} state_replayed={} promotions={} \
              crashes={} power_losses={} pauses={} rejoins={} torn={} witness_crashes={} \
              witness_losses={} witness_refusals={} final_checked={} partitions={} disk_faults={} net_resets={} \
              stale_msgs={} failed_restarts={} acked_truncations={}",
@@ -179,6 +184,11 @@ fn main() {
             o.client_acks,
             o.duplicate_acks,
             o.client_failovers,
+            o.session_replies,
+            o.sessions_checked,
+            o.deposed_logins,
+            o.fresh_logins,
+            o.standby_replies,
             o.fills,
             o.books_checked,
             o.fills_replayed,
