@@ -805,3 +805,20 @@ fn a_dedup_scan_read_ahead_equals_reading_the_log_after_the_snapshot() {
     assert_ne!(other_ids[0], ids[0]);
     assert_eq!(read.dedup().high(5), ids[0]);
 }
+
+/// `make planted`: with `planted-duplicate-before-commit` the replica answers a duplicate with
+/// seq 0 (answerable at once, before its original is acknowledgeable), and the scenario above
+/// must fail. (The simulator no longer reaches this bug since it drives the gateway's session
+/// layer, which answers re-sends to the same process itself and serves a new primary's logins
+/// only once the inherited log is acknowledged: `sim/tests/planted.rs`. The replica's own rule
+/// is checked here.)
+#[cfg(feature = "planted-duplicate-before-commit")]
+#[test]
+fn planted_duplicate_before_commit_is_caught() {
+    let r =
+        std::panic::catch_unwind(a_duplicate_is_answered_only_once_its_original_is_acknowledgeable);
+    assert!(
+        r.is_err(),
+        "the planted early duplicate answer was not caught"
+    );
+}
