@@ -231,7 +231,7 @@ term_length = 65536
     primary.signal(libc::SIGKILL);
     primary.wait();
     standby.expect("ROLE primary node=2");
-    let mut s11 = Client::connect_at(cfg(a2, 1, 1, true), resume11).unwrap();
+    let mut s11 = procs::login_retrying(cfg(a2, 1, 1, true), resume11);
     let got = replies_until(&mut s11, 20, |m| {
         matches!(m, ServerMessage::OrderCancelled(_))
     });
@@ -239,7 +239,7 @@ term_length = 65536
         cancelled_ids(&got, CancelReason::UserRequested),
         (1..=20).collect::<Vec<_>>()
     );
-    let mut s32 = Client::connect_at(cfg(a2, 3, 2, false), resume32).unwrap();
+    let mut s32 = procs::login_retrying(cfg(a2, 3, 2, false), resume32);
     let got = replies_until(&mut s32, 1, |m| {
         matches!(m, ServerMessage::MassCancelAck(_))
     });
@@ -249,7 +249,7 @@ term_length = 65536
         other => panic!("{other:?}"),
     }
     // Session 2 of account 1 still owns its orders on the new primary.
-    let mut s12 = Client::connect_at(cfg(a2, 1, 2, false), 0).unwrap();
+    let mut s12 = procs::login_retrying(cfg(a2, 1, 2, false), 0);
     s12.send(&req::cancel(101, 0)).unwrap();
     let got = replies_until(&mut s12, 1, |m| {
         matches!(m, ServerMessage::OrderCancelled(_))
@@ -408,7 +408,7 @@ fn sessions_absent_after_a_takeover_are_cancelled_after_the_heartbeat_timeout() 
         assert_eq!(c2.poll().unwrap(), None);
     };
     assert!(line.contains(" 5 cancels"), "{line}");
-    let mut c1 = Client::connect_at(cfg(a2, 1), resume1).unwrap();
+    let mut c1 = procs::login_retrying(cfg(a2, 1), resume1);
     let got = replies_until(&mut c1, 5, |m| {
         matches!(m, ServerMessage::OrderCancelled(_))
     });

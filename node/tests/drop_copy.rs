@@ -165,7 +165,7 @@ fn a_drop_copy_session_gets_every_report_of_its_accounts_and_resumes_on_the_stan
     primary.signal(libc::SIGKILL);
     primary.wait();
     standby.expect("ROLE primary node=2");
-    let mut dc = Client::connect_at(cfg(a2, 9, 1, true), resume).unwrap();
+    let mut dc = procs::login_retrying(cfg(a2, 9, 1, true), resume);
     let missed = copies(&mut dc, 2);
     assert_eq!(
         missed

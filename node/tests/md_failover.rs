@@ -220,7 +220,7 @@ term_length = 65536
     primary.wait();
     standby.expect("ROLE primary node=2");
     drop(c);
-    let mut c = Client::connect_at(ClientConfig::new(a2, 1, 1, token), 0).unwrap();
+    let mut c = procs::login_retrying(ClientConfig::new(a2, 1, 1, token), 0);
     place(&mut c, BEFORE + 1..=BEFORE + AFTER, &mut feed);
     feed_until(&mut feed, (BEFORE + AFTER) as usize, "after the takeover");
     let s = *feed.stats();

@@ -648,7 +648,7 @@ fn order_types_survive_a_failover() {
     standby.expect("ROLE standby node=2");
     let connect = |addr, account: u32| {
         let token = token_from_str(&format!("demo-token-{account}"));
-        Client::connect_at(tpx_client::ClientConfig::new(addr, account, 1, token), 0).unwrap()
+        procs::login_retrying(tpx_client::ClientConfig::new(addr, account, 1, token), 0)
     };
     let expire = unix_now_ns() + 3_000_000_000;
     {

@@ -54,7 +54,7 @@ fn write_accounts(dir: &Path) {
 
 fn client(addr: std::net::SocketAddr, account: u32) -> Client {
     let cfg = ClientConfig::new(addr, account, 1, token_from_str(&format!("tok-{account}")));
-    Client::connect(cfg).unwrap()
+    procs::login_retrying(cfg, 1)
 }
 
 /// A single node (local log, fsync) with `[risk]`, one core.

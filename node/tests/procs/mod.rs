@@ -282,3 +282,23 @@ impl Pair {
         }
     }
 }
+
+/// Logs in asking for replies from `next_seq` (0: none), retrying while the node answers
+/// `NotPrimary` (a new primary serves logins once its term has acknowledged the log it
+/// inherited; a standby never does), up to [`WAIT`].
+pub fn login_retrying(cfg: tpx_client::ClientConfig, next_seq: u64) -> tpx_client::Client {
+    use tpx_client::{Client, ClientError};
+    use tpx_wire::enums::LoginRejectReason;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match Client::connect_at(cfg.clone(), next_seq) {
+            Ok(c) => return c,
+            Err(ClientError::LoginRejected(LoginRejectReason::NotPrimary))
+                if Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(e) => panic!("login of account {}: {e:?}", cfg.account),
+        }
+    }
+}
