@@ -25,6 +25,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use tpx_sequencer::replica::Dedup;
 use tpx_sequencer::{
     Clock, FileStorage, LogConfig, LogReader, LogSink, Replica, ReplicaConfig, ReplicaEvent, Role,
     Storage, SubmitError, SystemClock, TcpTransport, ThreadedLog, Transport, UringLog,
@@ -39,6 +40,7 @@ use crate::runtime::doorbell::Doorbell;
 use crate::runtime::ring::{Consumer, Producer};
 use crate::runtime::state::NodeState;
 use crate::sequencing::feed::{origin_fits, origin_of, LocalMeta, ShardFeed, EXIT_REJOIN};
+use crate::sequencing::fence::Fences;
 use crate::sequencing::log::{LocalLink, MemLog, NodeLog, NodeTransport};
 
 /// Most items taken from one ring (or replayed) per duty cycle.
@@ -148,6 +150,9 @@ pub struct SequencerStage<
     /// answered `DuplicateClientOrderId` once `acknowledgeable_seq() >= seq` in the same term,
     /// "unavailable" if the node is no longer primary of that term.
     dup_wait: VecDeque<(u64, u64, LocalMeta)>,
+    /// Accounts refused `Unavailable`: their later orders wait for the refused one's re-send
+    /// (`fence.rs`).
+    fences: Fences,
     overflow: VecDeque<Sequenced>,
     /// Set by a rewind (the new term cut records the shards applied), and kept: the feed stops
     /// (see `ShardFeed::feed`) and the node exits with `EXIT_REJOIN`.
@@ -472,6 +477,7 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
             meta: VecDeque::with_capacity(MAX_IN_FLIGHT),
             unsequenced: VecDeque::with_capacity(1 << 10),
             dup_wait: VecDeque::with_capacity(1 << 10),
+            fences: Fences::default(),
             overflow: VecDeque::with_capacity(1 << 14),
             rewound: None,
             rejoining: false,
@@ -557,6 +563,9 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
 
     /// Answers a request the stage remembered (room was checked by the caller).
     fn answer(&mut self, m: &LocalMeta, reason: RejectReason) {
+        if reason == RejectReason::Unavailable {
+            self.fences.refused(m.account, m.subject);
+        }
         let gateway = m.gateway as usize;
         let Some((request, cl_ord_id)) = m.subject else {
             return;
@@ -694,6 +703,18 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
                     continue;
                 }
                 let origin = origin_of(req.shard, req.account);
+                if !self.fences.is_empty() {
+                    // An earlier order of the account was refused `Unavailable`: a later one
+                    // must not overtake it in the log (`fence.rs`).
+                    let id = Dedup::key(origin, &req.input).map(|(_, id)| id);
+                    let dedup = self.replica.dedup();
+                    if !self.fences.admit(req.account, id, || dedup.high(origin)) {
+                        self.reject(i, &req, RejectReason::Unavailable);
+                        self.inputs[i].advance();
+                        n += 1;
+                        continue;
+                    }
+                }
                 let session = match req.session {
                     crate::msg::NO_SESSION => 0,
                     s => s,
@@ -917,6 +938,9 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
         if let Some(seq) = self.rewound.filter(|_| !self.rejoining) {
             // `rewound` stays set: the feed hands the shards nothing more until the node exits.
             self.rejoining = true;
+            // Nor does it take a term before it exits: its shards hold records no log has
+            // (the lab saw such a node promoted and serving fills no replay makes).
+            self.replica.forbid_promotion();
             self.say(format_args!(
                 "tpx node: REJOIN the shards applied records past seq {seq}, which the new term \
                  cut from the log: exiting with status {EXIT_REJOIN} (restart as standby)"
@@ -989,6 +1013,11 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
     /// for the next cycle). Returns how many were answered.
     fn answer_waiting(&mut self) -> usize {
         let mut n = 0;
+        // Fenced now, even if a full reject ring defers the answer: the next cycle's requests
+        // must not overtake them (`fence.rs`).
+        for m in &self.unsequenced {
+            self.fences.refused(m.account, m.subject);
+        }
         while let Some(m) = self.unsequenced.front().copied() {
             if self
                 .rejects
@@ -1014,6 +1043,9 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
                 i += 1;
                 continue;
             };
+            if reason == RejectReason::Unavailable {
+                self.fences.refused(m.account, m.subject);
+            }
             if self
                 .rejects
                 .get(m.gateway as usize)

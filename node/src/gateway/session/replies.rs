@@ -15,7 +15,7 @@ use tpx_wire::replies::{
 };
 
 use tpx_wire::admin::AdminAccepted;
-use tpx_wire::enums::RequestKind;
+use tpx_wire::enums::{RejectReason, RequestKind};
 
 use super::{emit, emit_unsequenced, Outbox, PendingMass, SessionTable};
 use crate::msg::{Report, ReportKind, UNSEQUENCED};
@@ -332,6 +332,17 @@ impl SessionTable {
         if matches!(request, RequestKind::EnterOrder | RequestKind::ReplaceOrder) {
             // The pending id the gateway recorded for this request (a re-send may use it).
             self.drop_pending(slot, r.account, cl_ord_id);
+        }
+        if reason == RejectReason::Unavailable
+            && matches!(
+                request,
+                RequestKind::EnterOrder | RequestKind::EnterOrderExt | RequestKind::ReplaceOrder
+            )
+        {
+            // No answer: the client re-sends it after its next login, perhaps here, and the
+            // re-send must reach the stage (which lifts its fence on it, `sequencing/fence.rs`).
+            let s = &mut self.sessions[slot as usize];
+            s.last_cl_ord_id = s.last_cl_ord_id.min(cl_ord_id.saturating_sub(1));
         }
         let msg = ServerMessage::OrderRejected(OrderRejected {
             seq: 0,

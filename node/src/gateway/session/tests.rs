@@ -582,3 +582,60 @@ fn a_query_ends_once_every_shard_asked_has_answered() {
     // A late answer of an ended query is not delivered.
     assert!(!t.on_report(&rep(done(13, 0)), &mut out));
 }
+
+/// Issue 17: `Unavailable` is no answer: the client re-sends the request (and every later one
+/// without an answer) after its next login, perhaps to this node again. The re-send must reach
+/// the sequencing stage (which sequences it, or answers "already sequenced" if the log holds
+/// it), not be refused `ClOrdIdNotIncreasing` for an id this gateway forwarded once; and the
+/// stage's fence (`sequencing/fence.rs`) is lifted only by that re-send.
+#[test]
+fn a_request_refused_unavailable_may_be_sent_again() {
+    let a = accounts();
+    let mut t = table();
+    let s = t.login(&a, &login(1, 4, 1), 3, 0).unwrap().slot;
+    let mut out = Vec::new();
+    let mut fwd = Vec::new();
+    for cl in [8, 9] {
+        t.on_enter_order(s, &order(cl, Side::Buy, 50_000, 1), 0, 0, &mut out, |r| {
+            fwd.push(r);
+            true
+        });
+    }
+    assert_eq!(fwd.len(), 2);
+    for cl in [8, 9] {
+        let refused = Report {
+            account: 1,
+            session: 4,
+            seq: crate::msg::UNSEQUENCED,
+            ts_ns: 5,
+            kind: ReportKind::Rejected {
+                cl_ord_id: cl,
+                reason: RejectReason::Unavailable,
+                request: RequestKind::EnterOrder,
+            },
+            stamps: Default::default(),
+        };
+        assert!(t.on_report(&refused, &mut out));
+    }
+    out.clear();
+    fwd.clear();
+    // The client's next login re-sends 8 and 9, in order.
+    t.disconnect(s, 3);
+    let s = t.login(&a, &login(1, 4, 1), 5, 0).unwrap().slot;
+    out.clear();
+    for cl in [8, 9] {
+        t.on_enter_order(s, &order(cl, Side::Buy, 50_000, 1), 0, 0, &mut out, |r| {
+            fwd.push(r);
+            true
+        });
+    }
+    assert!(decode(&out).is_empty(), "refused again: {:?}", decode(&out));
+    assert_eq!(fwd.len(), 2, "both re-sends reach the stage");
+    // Ids that were answered (here: a new one, then an old one) are still refused.
+    out.clear();
+    t.on_enter_order(s, &order(7, Side::Buy, 50_000, 1), 0, 0, &mut out, |_| true);
+    assert!(
+        matches!(decode(&out)[..], [(5, ServerMessage::OrderRejected(m))]
+        if m.reason == RejectReason::ClOrdIdNotIncreasing)
+    );
+}
