@@ -80,6 +80,9 @@ pub struct SimNode {
     merge: ReportMerge,
     /// Every reply of every record at or below this seq is in the sessions' journals.
     pub complete_seq: u64,
+    /// When `Some`, the stage's own answers (duplicate, unavailable, ...) are also kept here
+    /// as reports, for tests that hand requests to the stage with [`SimNode::submit`].
+    pub stage_answers: Option<Vec<Report>>,
 }
 
 impl std::fmt::Debug for SimNode {
@@ -192,6 +195,7 @@ impl SimNode {
                 ReportMerge::default()
             },
             complete_seq: 0,
+            stage_answers: None,
         })
     }
 
@@ -256,6 +260,12 @@ impl SimNode {
             .is_some()
     }
 
+    /// Hands `req` to the sequencing stage as the gateway does after its session checks
+    /// (tests that build a schedule below the session layer); `false` when the ring is full.
+    pub fn submit(&mut self, req: Request) -> bool {
+        self.gateway.try_push(req).is_ok()
+    }
+
     /// The connection `conn` of session `slot` ended (the session stays, unbound).
     pub fn disconnect(&mut self, slot: u32, conn: ConnId) {
         self.sessions.disconnect(slot, conn);
@@ -306,6 +316,9 @@ impl SimNode {
             drained &= k < DRAIN_PER_RING;
         }
         while let Some(r) = self.rejects.try_pop() {
+            if let Some(kept) = self.stage_answers.as_mut() {
+                kept.push(r);
+            }
             self.sessions.on_report(&r, out);
         }
         if merged {

@@ -20,13 +20,13 @@
 
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use tpx_node::msg::{Report, ReportKind, Request};
+use tpx_node::msg::{ReportKind, Request};
 use tpx_sequencer::replica::{Durability, ReplicaConfig, Role};
 use tpx_sequencer::witness::WitnessServer;
 use tpx_sequencer::{Clock, LogConfig, LogReader, ManualClock, MemStorage, Replica};
 use tpx_sim::lag_log::LagLog;
 use tpx_sim::net::{NetFaults, SimEndpoint, SimNet};
-use tpx_sim::node::{From, SimNode};
+use tpx_sim::node::SimNode;
 use tpx_sim::shards::ShardPlan;
 use tpx_wire::enums::{OrderKind, RejectReason, Side, StpMode, TimeInForce};
 use tpx_wire::log_record::Input;
@@ -128,7 +128,10 @@ impl Pair {
             want_primary,
         )
         .unwrap();
-        self.nodes[id as usize - 1] = Some(SimNode::new(&self.plan, rep, disk, 0, id).unwrap());
+        let accounts = std::sync::Arc::new(tpx_sim::clients::accounts(&[ACCOUNT]));
+        let mut node = SimNode::new(&self.plan, rep, disk, 0, id, accounts).unwrap();
+        node.stage_answers = Some(Vec::new());
+        self.nodes[id as usize - 1] = Some(node);
     }
 
     fn node(&self, id: u32) -> &SimNode {
@@ -139,21 +142,23 @@ impl Pair {
         self.clock.advance(STEP_NS);
         self.witness.poll();
         let now = self.clock.now_ns();
-        let mut out: Vec<(From, Report)> = Vec::new();
+        let mut out = Vec::new();
         for i in 0..2 {
             let Some(n) = self.nodes[i].as_mut() else {
                 continue;
             };
             out.clear();
             n.cycle(now, &mut out);
+            let answers = n
+                .stage_answers
+                .as_mut()
+                .map(std::mem::take)
+                .unwrap_or_default();
             if i == 1 {
-                for (from, r) in &out {
-                    if let (
-                        From::Stage,
-                        ReportKind::Rejected {
-                            cl_ord_id, reason, ..
-                        },
-                    ) = (*from, r.kind)
+                for r in answers {
+                    if let ReportKind::Rejected {
+                        cl_ord_id, reason, ..
+                    } = r.kind
                     {
                         self.answers.push((cl_ord_id, reason));
                     }
