@@ -33,15 +33,28 @@ fn sleep_on(fds: &[i32], us: u64) {
     tpx_node::runtime::doorbell::sleep_on(&mut p, us);
 }
 
-/// Moves what `from` has into `to` (blocking writes: a relay never holds bytes); the bytes
-/// moved, `Err` when `from` closed.
+/// Writes all of `buf` to a non-blocking socket, retrying while its send buffer is full (the
+/// 48-byte messages of the floor never fill it): no mode switch, so a hop costs the `read`
+/// and `write` the node's path makes too.
+fn write_all_nonblocking(to: &mut TcpStream, mut buf: &[u8]) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match to.write(buf) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == ErrorKind::WouldBlock => std::hint::spin_loop(),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Moves what `from` has into `to` (a relay never holds bytes); the bytes moved, `Err` when
+/// `from` closed.
 fn pump(from: &mut TcpStream, to: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
     match from.read(buf) {
         Ok(0) => Err(ErrorKind::UnexpectedEof.into()),
         Ok(n) => {
-            to.set_nonblocking(false)?;
-            to.write_all(&buf[..n])?;
-            to.set_nonblocking(true)?;
+            write_all_nonblocking(to, &buf[..n])?;
             Ok(n)
         }
         Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(0),
@@ -178,9 +191,7 @@ pub fn measure(
     let mut idler = Idler::new(IdleMode::Park, park_max_us);
     for i in 0..warmup + samples {
         let t0 = Instant::now();
-        s.set_nonblocking(false).map_err(|e| e.to_string())?;
-        s.write_all(&msg).map_err(|e| e.to_string())?;
-        s.set_nonblocking(true).map_err(|e| e.to_string())?;
+        write_all_nonblocking(&mut s, &msg).map_err(|e| e.to_string())?;
         let mut got = 0;
         while got < MESSAGE_BYTES {
             match s.read(&mut buf[got..]) {
