@@ -284,6 +284,8 @@ idle = "park"
 max_orders = 4096
 max_accounts = 64
 journal_capacity = 1024
+# Longer than the 4 s freeze: the session must not lapse while the node cannot read it.
+heartbeat_timeout_ms = 20000
 [[core_plan.cores]]
 cpu = {cpu}
 gateway = true
