@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use tpx_client::{req, Client, ClientError};
+use tpx_node::config::CorePlan;
+use tpx_node::Node;
 use tpx_wire::enums::{
     CancelReason, Liquidity, LoginRejectReason, LogoutReason, RejectReason, Side,
 };
@@ -514,4 +516,38 @@ fn a_pipelined_session_drains_with_poll_batch() {
         std::thread::yield_now();
     }
     assert_eq!(c.next_seq(), 201);
+}
+
+/// `Node::start` returns once the node serves logins: after a restart on a log (replayed into
+/// the shards, the term granted, the replies it inherited journaled) the first login is
+/// answered, not refused `NotPrimary`. CI saw the refusal when start waited only for the term.
+#[test]
+fn a_restarted_node_answers_the_first_login() {
+    let cpu = cpus().first().copied().unwrap_or(0);
+    let cfg = base_config(CorePlan::single(cpu));
+    let mut cl = 0u64;
+    for round in 0..4 {
+        let mut node = Node::start(&cfg, accounts()).unwrap();
+        let mut c = match Client::connect_at(common::cfg(&node, 1, 1), 0) {
+            Ok(c) => c,
+            Err(e) => panic!("round {round}: the first login after start: {e:?}"),
+        };
+        // A log that grows each round: more to replay, inherited replies to journal.
+        for _ in 0..500 {
+            cl += 1;
+            c.send(&req::enter(limit(
+                cl,
+                1,
+                Side::Buy,
+                40_000 + (cl % 100) as i64,
+                1,
+            )))
+            .unwrap();
+        }
+        for _ in 0..500 {
+            assert!(matches!(next(&mut c), ServerMessage::OrderAccepted(_)));
+        }
+        drop(c);
+        node.stop();
+    }
 }

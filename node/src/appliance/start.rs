@@ -557,11 +557,12 @@ impl Node {
             }
         }
         if role == StartRole::Primary {
-            // The recovered log is replayed and the witness grants the term: wait (bounded) so
-            // that a caller's first login finds a primary. Not an error if it takes longer (the
-            // witness may be down; the node keeps asking).
+            // The recovered log is replayed, the witness grants the term and the replies it
+            // inherited are journaled: wait (bounded) until the gateways serve logins, so that
+            // a caller's first login is answered, not refused `NotPrimary`. Not an error if it
+            // takes longer (the witness may be down; the node keeps asking).
             let deadline_ns = crate::runtime::clock::now_ns() + 5_000_000_000;
-            while !node.shared.active.load(Ordering::Acquire)
+            while !node.shared.serves_logins()
                 && !node.shared.shutdown.load(Ordering::Relaxed)
                 && crate::runtime::clock::now_ns() < deadline_ns
             {

@@ -811,8 +811,9 @@ impl Gateway {
         if let Some(r) = self
             .shared
             .as_ref()
-            .and_then(|s| s.gateway_rejects.get(self.index))
+            .and_then(|s| s.gateways.get(self.index))
         {
+            r.serving.store(self.was_serving, Ordering::Release);
             let c = &self.sessions.counters;
             r.throttled.store(c.rejects_throttled, Ordering::Relaxed);
             r.backpressure

@@ -109,12 +109,12 @@ impl NodeGauges {
                 .map(|(s, c)| (s as u16, c.margin_calls.load(Ordering::Relaxed)))
                 .collect(),
             gateway_throttled: state
-                .gateway_rejects
+                .gateways
                 .iter()
                 .map(|g| g.throttled.load(Ordering::Relaxed))
                 .sum(),
             gateway_backpressure: state
-                .gateway_rejects
+                .gateways
                 .iter()
                 .map(|g| g.backpressure.load(Ordering::Relaxed))
                 .sum(),

@@ -137,8 +137,9 @@ pub struct NodeState {
     pub queries: Vec<crate::msg::QueryInbox>,
     /// By shard id: its rejects by reason and margin calls, as the shard last published them.
     pub shard_counts: Vec<CachePadded<ShardCountsShared>>,
-    /// By gateway index: requests answered `Throttled` and `Backpressure` (never logged).
-    pub gateway_rejects: Vec<CachePadded<GatewayRejects>>,
+    /// By gateway index: what each gateway publishes (its unsequenced rejects, whether it
+    /// serves logins).
+    pub gateways: Vec<CachePadded<GatewayShared>>,
 }
 
 /// Reject reason codes a shard counts (every `RejectReason` is below it).
@@ -161,11 +162,14 @@ impl Default for ShardCountsShared {
     }
 }
 
-/// A gateway's unsequenced rejects for Prometheus.
+/// What a gateway publishes, at its timer tick: requests answered `Throttled` and
+/// `Backpressure` (never logged; for Prometheus), and whether it serves logins
+/// (`gateway::session::serving`; for [`NodeState::serves_logins`]).
 #[derive(Debug, Default)]
-pub struct GatewayRejects {
+pub struct GatewayShared {
     pub throttled: AtomicU64,
     pub backpressure: AtomicU64,
+    pub serving: AtomicBool,
 }
 
 /// Node snapshots, for `tpx stat` and Prometheus.
@@ -239,7 +243,7 @@ impl NodeState {
             snapshots: SnapshotStats::default(),
             queries: Vec::new(),
             shard_counts: Vec::new(),
-            gateway_rejects: Vec::new(),
+            gateways: Vec::new(),
         }
     }
 
@@ -275,10 +279,21 @@ impl NodeState {
         self
     }
 
-    /// Gives each of `gateways` gateways its reject counters (before the state is shared).
+    /// Gives each of `gateways` gateways its shared counters (before the state is shared).
     pub fn with_gateways(mut self, gateways: usize) -> NodeState {
-        self.gateway_rejects = (0..gateways).map(|_| Default::default()).collect();
+        self.gateways = (0..gateways).map(|_| Default::default()).collect();
         self
+    }
+
+    /// Whether every gateway serves logins (a primary whose inherited replies are journaled
+    /// and acknowledgeable): what `Node::start` waits for, so that a caller's first login is
+    /// answered, not refused `NotPrimary`. False with no gateway.
+    pub fn serves_logins(&self) -> bool {
+        !self.gateways.is_empty()
+            && self
+                .gateways
+                .iter()
+                .all(|g| g.serving.load(Ordering::Acquire))
     }
 
     /// The earliest GTD expiry across the shards (`u64::MAX`: none).
