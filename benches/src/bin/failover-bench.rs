@@ -22,11 +22,14 @@
 //! **Checks**: an acknowledgement is what a client saw: accepted, replaced or "already
 //! sequenced" (a re-sent request the new primary holds), a fill, a confirmed cancel, an accepted
 //! deposit. `acked_lost`: those whose request is not in the surviving log; `duplicates`: orders
-//! in it twice, or filled beyond their quantity. `tpx node` exposes no state hash (its state is
-//! a function of its log), so `hash_mismatches` compares logs instead: before every kill the
-//! standby's log must be a prefix of the primary's, record by record, and at the end both logs
-//! equal with never two different records at one (term, seq) over every read
-//! (`hashes_checked` counts the comparisons).
+//! in it twice, or filled beyond their quantity. `hash_mismatches` counts two things: log
+//! comparisons (before every kill the standby's log must be a prefix of the primary's, record
+//! by record, and at the end both logs equal with never two different records at one
+//! (term, seq) over every read; `hashes_checked` counts them), and state: the nodes run with
+//! replica checkpoints (`checkpoint_every = 500`: the primary logs its shards' state hash, a
+//! node applying the record compares its own and prints `DIVERGED` on a difference), and each
+//! `DIVERGED` line of a process that never said `REJOIN` is a mismatch
+//! (`checkpoints_compared`: checkpoints in the surviving log).
 //!
 //! **Refused kills**: when the witness refuses the standby (`MissingAcked`: the killed primary
 //! acknowledged records alone), the killed node is brought back at once and takes the term
@@ -146,9 +149,12 @@ struct Report {
     no_first_ack: u32,
     acked_lost: u64,
     duplicates: u64,
-    /// Log comparisons that disagreed (no state hash exposed by `tpx node`; see the docs).
+    /// Log comparisons that disagreed, plus replica checkpoints whose state hash diverged.
     hash_mismatches: u64,
     hashes_checked: u64,
+    /// Replica checkpoints in the surviving log: state hashes the nodes compared.
+    checkpoints_compared: u64,
+    diverged_after_rejoin: u64,
     spurious_promotions: u64,
     unexpected_exits: u64,
     /// Noted, not violations (see the fault lab's checker): one trade reported twice to a
@@ -277,6 +283,8 @@ fn main() {
         duplicates: o.duplicates,
         hash_mismatches: o.hash_mismatches,
         hashes_checked: o.hashes_checked,
+        checkpoints_compared: o.checkpoints_compared,
+        diverged_after_rejoin: o.diverged_after_rejoin,
         spurious_promotions: o.spurious_promotions,
         unexpected_exits: o.unexpected_exits,
         repeated_fill_reports: o.findings.repeated_fill_reports,
@@ -333,12 +341,13 @@ fn main() {
             rep.grant_us.p50, rep.first_ack_us.p50
         );
         println!(
-            "acked {}  acked_lost {}  duplicates {}  hash_mismatches {} (of {} log comparisons)  spurious promotions {}  load {:.2} -> {:.2}",
+            "acked {}  acked_lost {}  duplicates {}  hash_mismatches {} (of {} log comparisons and {} state-hash checkpoints)  spurious promotions {}  load {:.2} -> {:.2}",
             rep.acked,
             rep.acked_lost,
             rep.duplicates,
             rep.hash_mismatches,
             rep.hashes_checked,
+            rep.checkpoints_compared,
             rep.spurious_promotions,
             rep.load_avg_start,
             rep.load_avg_end,

@@ -69,8 +69,16 @@ pub struct Outcome {
     pub no_first_ack: u32,
     pub acked_lost: u64,
     pub duplicates: u64,
+    /// Log comparisons that differed, plus replica checkpoints whose state hash differed
+    /// (`DIVERGED` lines of processes that never said `REJOIN`).
     pub hash_mismatches: u64,
+    /// Log comparisons made (before each kill and at the end).
     pub hashes_checked: u64,
+    /// Replica checkpoints in the surviving log (`checkpoint_every = 500`): at each, every
+    /// node applying the log compared its shards' state hash with the primary's.
+    pub checkpoints_compared: u64,
+    /// `DIVERGED` lines of processes that said `REJOIN` (expected; not mismatches).
+    pub diverged_after_rejoin: u64,
     /// Promotions beyond one per kill (a standby that took the silence of a live primary
     /// for its death).
     pub spurious_promotions: u64,
@@ -345,6 +353,22 @@ pub fn run(cfg: &Config) -> Result<Outcome, String> {
     if differ.is_some() || f.conflicting_records > 0 {
         out.hash_mismatches += 1;
     }
+    // The state itself: every replica checkpoint the nodes applied compared their shards'
+    // state hash with the one the primary logged; a `DIVERGED` line is a mismatch.
+    out.checkpoints_compared = logs[surviving]
+        .iter()
+        .filter(|r| matches!(r.input, tpx_wire::log_record::Input::Checkpoint(_)))
+        .count() as u64;
+    let (diverged, after_rejoin) = shared
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .diverged_split();
+    out.diverged_after_rejoin = after_rejoin;
+    if let Some(d) = diverged.first() {
+        out.failure
+            .get_or_insert(format!("a replica checkpoint diverged: {d}"));
+    }
+    out.hash_mismatches += diverged.len() as u64;
     if f.logs_disagree > 0 && differ.is_none() {
         eprintln!(
             "failover-bench: note: the logs end in different terms (an election not settled at \
@@ -436,6 +460,8 @@ fn drive(
         duplicates: 0,
         hash_mismatches: 0,
         hashes_checked: 0,
+        checkpoints_compared: 0,
+        diverged_after_rejoin: 0,
         spurious_promotions: 0,
         unexpected_exits: 0,
         acked: 0,

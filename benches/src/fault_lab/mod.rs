@@ -270,17 +270,10 @@ pub fn run(cfg: &LabConfig) -> Result<Report, String> {
         .iter()
         .filter(|r| matches!(r.input, tpx_wire::log_record::Input::Checkpoint(_)))
         .count() as u64;
-    let (diverged, after_rejoin): (Vec<String>, u64) = {
-        let sh = shared.lock().unwrap_or_else(|e| e.into_inner());
-        let (stale, real): (Vec<_>, Vec<_>) = sh
-            .diverged
-            .iter()
-            .partition(|(n, inc, _)| sh.rejoining.contains(&(*n, *inc)));
-        (
-            real.into_iter().map(|(_, _, l)| l.clone()).collect(),
-            stale.len() as u64,
-        )
-    };
+    let (diverged, after_rejoin) = shared
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .diverged_split();
     rep.diverged = diverged.len() as u64;
     rep.diverged_after_rejoin = after_rejoin;
     for d in diverged.iter().take(3) {

@@ -54,6 +54,22 @@ pub struct Shared {
     pub rejoining: Vec<(usize, u32)>,
 }
 
+impl Shared {
+    /// The `DIVERGED` lines split: those of processes that never said `REJOIN` (a replica's
+    /// state differed from its primary's hash: a violation), and the count of those that did
+    /// (expected: their shards applied records the new term cut).
+    pub fn diverged_split(&self) -> (Vec<String>, u64) {
+        let (stale, real): (Vec<_>, Vec<_>) = self
+            .diverged
+            .iter()
+            .partition(|(n, inc, _)| self.rejoining.contains(&(*n, *inc)));
+        (
+            real.into_iter().map(|(_, _, l)| l.clone()).collect(),
+            stale.len() as u64,
+        )
+    }
+}
+
 /// The value of `key=value` in a line.
 pub fn field(line: &str, key: &str) -> Option<u64> {
     line.split_whitespace()
