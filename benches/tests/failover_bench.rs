@@ -64,7 +64,10 @@ fn bench(kills: u32, hang: bool, tag: &str) -> Outcome {
     assert!(o.failure.is_none(), "{:?}", o.failure);
     assert!(o.hashes_checked > u64::from(kills), "log comparisons");
     // The state itself was compared: replica checkpoints were logged and applied by both.
-    assert!(o.checkpoints_compared > 0, "no replica checkpoint in the log");
+    assert!(
+        o.checkpoints_compared > 0,
+        "no replica checkpoint in the log"
+    );
     // Every kill but a refused one was followed by a client acknowledged by the new primary.
     assert!(o.first_ack_ns.len() >= u64::from(o.takeovers));
     assert!(t0.elapsed() < Duration::from_secs(120), "took too long");

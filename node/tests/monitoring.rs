@@ -157,6 +157,12 @@ fn the_dashboard_and_the_alert_rules_match_a_live_nodes_metrics() {
         live.contains("tpx_node_rejects_total{shard=\"gateway\",reason=\"Throttled\"} 0"),
         "{live}"
     );
+    // A primary that never refused: the stage's Unavailable answers and the fences' are 0.
+    assert!(
+        live.contains("tpx_node_rejects_total{shard=\"sequencer\",reason=\"Unavailable\"} 0"),
+        "{live}"
+    );
+    assert!(live.contains("\ntpx_node_fenced_total 0"), "{live}");
     assert!(live.contains("tpx_md_packets_total{shard=\"0\"}"), "{live}");
     assert!(live.contains("\ntpx_node_replay_done 1"), "{live}");
     let have = families(&live);

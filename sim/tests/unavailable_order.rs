@@ -274,4 +274,10 @@ fn an_order_refused_unavailable_is_never_answered_already_sequenced_unless_logge
     }
     // Both orders end in the log once, in the client's order.
     assert_eq!(logged, vec![10, 11], "answers: {:?}", p.answers);
+    // What an operator sees (Prometheus `tpx_node_fenced_total` and the sequencer's
+    // `Unavailable` rejects): node 2 refused 10 as standby and fenced the first 11.
+    let stats = &p.node(2).shared.stats;
+    use std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(stats.fenced.load(Relaxed), 1, "answers: {:?}", p.answers);
+    assert_eq!(stats.unavailable.load(Relaxed), 2, "answers: {:?}", p.answers);
 }

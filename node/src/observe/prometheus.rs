@@ -50,6 +50,9 @@ pub struct NodeGauges {
     /// The gateways' unsequenced rejects, summed: throttled, back-pressure.
     pub gateway_throttled: u64,
     pub gateway_backpressure: u64,
+    /// The sequencing stage's `Unavailable` answers, and of them the fences'.
+    pub stage_unavailable: u64,
+    pub fenced: u64,
     pub process: Option<ProcessStats>,
 }
 
@@ -118,6 +121,8 @@ impl NodeGauges {
                 .iter()
                 .map(|g| g.backpressure.load(Ordering::Relaxed))
                 .sum(),
+            stage_unavailable: state.stats.unavailable.load(Ordering::Relaxed),
+            fenced: state.stats.fenced.load(Ordering::Relaxed),
             process: ProcessStats::read(),
         }
     }
@@ -312,7 +317,8 @@ pub fn render(map: &StatsMap, g: &NodeGauges) -> String {
         "counter",
         "Requests rejected, by reason (the RejectReason names of PROTOCOL.md): the shards' \
          (engine, accounts and risk) by shard, the gateways' unsequenced Throttled and \
-         Backpressure with shard=\"gateway\".",
+         Backpressure with shard=\"gateway\", the sequencing stage's Unavailable (not primary, \
+         no term, a fence) with shard=\"sequencer\".",
     );
     for (shard, code, v) in &g.rejects {
         let reason = tpx_wire::enums::RejectReason::from_u8(*code)
@@ -331,6 +337,19 @@ pub fn render(map: &StatsMap, g: &NodeGauges) -> String {
             "tpx_node_rejects_total{{shard=\"gateway\",reason=\"{reason}\"}} {v}"
         );
     }
+    let _ = writeln!(
+        o,
+        "tpx_node_rejects_total{{shard=\"sequencer\",reason=\"Unavailable\"}} {}",
+        g.stage_unavailable
+    );
+    family(
+        &mut o,
+        "tpx_node_fenced_total",
+        "counter",
+        "Orders and replaces answered Unavailable because an earlier id of their account was \
+         (sequencing/fence.rs; counted in the sequencer's Unavailable rejects too).",
+    );
+    let _ = writeln!(o, "tpx_node_fenced_total {}", g.fenced);
     family(
         &mut o,
         "tpx_node_margin_calls_total",

@@ -29,6 +29,11 @@ pub struct NodeStats {
     pub trades: AtomicU64,
     /// Requests the shards applied.
     pub applied: AtomicU64,
+    /// Requests the sequencing stage answered `Unavailable` (a standby, a term not granted, a
+    /// log that refused the append, or a fence), and of them those a fence refused
+    /// (`sequencing/fence.rs`: a later id of an account with an earlier id refused).
+    pub unavailable: AtomicU64,
+    pub fenced: AtomicU64,
 }
 
 /// An `AtomicU64` on its own cache line (written by one core, read by others).

@@ -565,6 +565,10 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
     fn answer(&mut self, m: &LocalMeta, reason: RejectReason) {
         if reason == RejectReason::Unavailable {
             self.fences.refused(m.account, m.subject);
+            self.shared
+                .stats
+                .unavailable
+                .fetch_add(1, Ordering::Relaxed);
         }
         let gateway = m.gateway as usize;
         let Some((request, cl_ord_id)) = m.subject else {
@@ -709,6 +713,7 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
                     let id = Dedup::key(origin, &req.input).map(|(_, id)| id);
                     let dedup = self.replica.dedup();
                     if !self.fences.admit(req.account, id, || dedup.high(origin)) {
+                        self.shared.stats.fenced.fetch_add(1, Ordering::Relaxed);
                         self.reject(i, &req, RejectReason::Unavailable);
                         self.inputs[i].advance();
                         n += 1;
