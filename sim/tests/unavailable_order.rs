@@ -279,5 +279,10 @@ fn an_order_refused_unavailable_is_never_answered_already_sequenced_unless_logge
     let stats = &p.node(2).shared.stats;
     use std::sync::atomic::Ordering::Relaxed;
     assert_eq!(stats.fenced.load(Relaxed), 1, "answers: {:?}", p.answers);
-    assert_eq!(stats.unavailable.load(Relaxed), 2, "answers: {:?}", p.answers);
+    assert_eq!(
+        stats.unavailable.load(Relaxed),
+        2,
+        "answers: {:?}",
+        p.answers
+    );
 }
