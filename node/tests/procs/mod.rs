@@ -13,9 +13,29 @@ use std::time::{Duration, Instant};
 
 pub const WAIT: Duration = Duration::from_secs(15);
 
+/// A loopback address whose port is free for TCP and UDP now, for a child process to bind.
+///
+/// Not a port the kernel hands out (`127.0.0.1:0`): those come from the ephemeral range
+/// (`ip_local_port_range`, 32768-60999), which every outgoing connection of the other tests
+/// draws from too, so between this check and the child's bind another test's client could
+/// take it (CI saw `replication listen ...: Address already in use`). These come from below
+/// that range, in turn per process (parallel tests of one binary never get the same one),
+/// starting at a base derived from the pid (test processes running at once start apart).
 pub fn free_port() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 22_000; // up to 31,999: below the ephemeral range
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = (std::process::id() % 220) * 100;
+    loop {
+        let k = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (LOW + (base + k) % SPAN) as u16;
+        let tcp = TcpListener::bind(("127.0.0.1", port));
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        if let (Ok(l), Ok(_)) = (tcp, udp) {
+            return l.local_addr().unwrap();
+        }
+    }
 }
 
 /// A child process whose stdout lines arrive on a channel; killed (by pid) when dropped.
