@@ -273,35 +273,13 @@ fn heartbeat_lapse_cancels() {
         toml::to_string(&accounts).unwrap(),
     )
     .unwrap();
-    let cpu = core_affinity::get_core_ids()
-        .unwrap_or_default()
-        .first()
-        .map_or(0, |c| c.id);
-    let config = dir.path().join("node.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-listen = "127.0.0.1:0"
-accounts_file = "accounts.toml"
-idle = "park"
-max_orders = 4096
-max_accounts = 64
-journal_capacity = 1024
-heartbeat_interval_ms = 50
-heartbeat_timeout_ms = 150
-[[core_plan.cores]]
-cpu = {cpu}
-gateway = true
-sequencer = true
-shards = [0]
-[replication]
-log_dir = "log"
-segment_bytes = 1048576
-"#
-        ),
-    )
-    .unwrap();
+    let config = procs::single_node_config(
+        dir.path(),
+        &[0],
+        "heartbeat_interval_ms = 50\nheartbeat_timeout_ms = 150",
+        "segment_bytes = 1048576",
+        "",
+    );
     let cfg_s = config.display().to_string();
     let mut node = Proc::start("node", &["node", "--config", &cfg_s, "--role", "primary"]);
     node.expect("ROLE primary");

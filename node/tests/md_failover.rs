@@ -272,40 +272,18 @@ fn market_data_resumes_after_the_node_is_frozen_past_the_drivers_liveness_timeou
         term_length: 64 << 10,
         ..MdConfig::default()
     };
-    let cpu = procs::pair_cpu(0);
-    let cfg = dir.path().join("node.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"
-listen = "127.0.0.1:0"
-accounts_file = "accounts.toml"
-idle = "park"
-max_orders = 4096
-max_accounts = 64
-journal_capacity = 1024
-# Longer than the 4 s freeze: the session must not lapse while the node cannot read it.
-heartbeat_timeout_ms = 20000
-[[core_plan.cores]]
-cpu = {cpu}
-gateway = true
-sequencer = true
-shards = [0]
-[replication]
-log_dir = "log"
-write = "buffered"
-[md]
-channel_a = "aeron:ipc"
-aeron_dir = "{}"
-heartbeat_interval_ms = 20
-snapshot_interval_ms = 200
-ring_capacity = 4096
-term_length = 65536
-"#,
+    let cfg = procs::single_node_config(
+        dir.path(),
+        &[0],
+        "# Longer than the 4 s freeze: the session must not lapse while the node cannot read it.\n\
+         heartbeat_timeout_ms = 20000",
+        "write = \"buffered\"",
+        &format!(
+            "[md]\nchannel_a = \"aeron:ipc\"\naeron_dir = \"{}\"\nheartbeat_interval_ms = 20\n\
+             snapshot_interval_ms = 200\nring_capacity = 4096\nterm_length = 65536\n",
             driver.dir()
         ),
-    )
-    .unwrap();
+    );
     let cfg_s = cfg.display().to_string();
     let mut node = procs::Proc::start("node", &["node", "--config", &cfg_s, "--role", "primary"]);
     let addr = procs::listening(&node);

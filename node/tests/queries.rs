@@ -15,7 +15,7 @@ use tpx_wire::replies::ServerMessage;
 mod common;
 mod procs;
 
-use common::{cpus, limit};
+use common::limit;
 use procs::{listening, Proc, WAIT};
 
 const ADMIN: u32 = 50;
@@ -40,32 +40,7 @@ fn config(dir: &Path) -> PathBuf {
         toml::to_string(&demo_accounts_file(&accts, 1_000_000)).unwrap(),
     )
     .unwrap();
-    let cpu = cpus().first().copied().unwrap_or(0);
-    let text = format!(
-        r#"
-listen = "127.0.0.1:0"
-accounts_file = "accounts.toml"
-idle = "park"
-max_orders = 4096
-max_accounts = 64
-journal_capacity = 1024
-[[core_plan.cores]]
-cpu = {cpu}
-gateway = true
-sequencer = true
-shards = [0, 1]
-[replication]
-log_dir = "log"
-[risk]
-fee_account = 60
-liquidation_account = 61
-fee_tiers = 2
-assets = [1, 2, 3]
-"#
-    );
-    let p = dir.join("node.toml");
-    std::fs::write(&p, text).unwrap();
-    p
+    procs::single_node_config(dir, &[0, 1], "", "", procs::RISK_SECTION)
 }
 
 fn client(addr: std::net::SocketAddr, account: u32) -> Client {

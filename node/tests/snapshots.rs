@@ -50,41 +50,17 @@ fn write_accounts(dir: &Path) {
 /// segments (one order per commit: a 4 KiB block each, so a segment holds about 15 records);
 /// `delete`: retention deletes segments.
 fn config(dir: &Path, metrics: std::net::SocketAddr, delete: bool) -> PathBuf {
-    let cpu = cpus().first().copied().unwrap_or(0);
-    let text = format!(
-        r#"
-listen = "127.0.0.1:0"
-accounts_file = "accounts.toml"
-idle = "park"
-max_orders = 4096
-max_accounts = 64
-journal_capacity = 1024
-[[core_plan.cores]]
-cpu = {cpu}
-gateway = true
-sequencer = true
-shards = [0]
-[replication]
-log_dir = "log"
-write = "buffered"
-segment_bytes = 65536
-checkpoint_every = 20
-[snapshots]
-every_records = 30
-keep = 2
-delete_segments = {delete}
-[stats]
-prometheus = "{metrics}"
-[risk]
-fee_account = 60
-liquidation_account = 61
-fee_tiers = 2
-assets = [1, 2, 3]
-"#
-    );
-    let p = dir.join("node.toml");
-    std::fs::write(&p, text).unwrap();
-    p
+    procs::single_node_config(
+        dir,
+        &[0],
+        "",
+        "write = \"buffered\"\nsegment_bytes = 65536\ncheckpoint_every = 20",
+        &format!(
+            "[snapshots]\nevery_records = 30\nkeep = 2\ndelete_segments = {delete}\n\
+             [stats]\nprometheus = \"{metrics}\"\n{}",
+            procs::RISK_SECTION
+        ),
+    )
 }
 
 fn login(addr: std::net::SocketAddr, account: u32, session: u32, next: u64) -> Client {
@@ -493,34 +469,16 @@ fn two_shards_restart_from_their_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     write_accounts(dir.path());
     let metrics = free_port();
-    let cpu = cpus().first().copied().unwrap_or(0);
-    let text = format!(
-        r#"
-listen = "127.0.0.1:0"
-accounts_file = "accounts.toml"
-idle = "park"
-max_orders = 4096
-max_accounts = 64
-journal_capacity = 1024
-[[core_plan.cores]]
-cpu = {cpu}
-gateway = true
-sequencer = true
-shards = [0, 1]
-[replication]
-log_dir = "log"
-write = "buffered"
-checkpoint_every = 20
-[snapshots]
-every_records = 30
-keep = 2
-delete_segments = false
-[stats]
-prometheus = "{metrics}"
-"#
+    let cfg = procs::single_node_config(
+        dir.path(),
+        &[0, 1],
+        "",
+        "write = \"buffered\"\ncheckpoint_every = 20",
+        &format!(
+            "[snapshots]\nevery_records = 30\nkeep = 2\ndelete_segments = false\n\
+             [stats]\nprometheus = \"{metrics}\"\n"
+        ),
     );
-    let cfg = dir.path().join("node.toml");
-    std::fs::write(&cfg, text).unwrap();
     let cfg = cfg.display().to_string();
     let log = dir.path().join("log");
     let snaps = log.join("snapshots");

@@ -233,6 +233,51 @@ pub fn order(cl: u64) -> tpx_wire::order_entry::EnterOrder {
     }
 }
 
+/// `[risk]` with the demo's venue accounts (fees to 60, liquidations to 61) and assets 1-3.
+pub const RISK_SECTION: &str = r#"
+[risk]
+fee_account = 60
+liquidation_account = 61
+fee_tiers = 2
+assets = [1, 2, 3]
+"#;
+
+/// A single node's config, written to `dir/node.toml`: one core (the host's first CPU) with the
+/// gateway, the sequencer and `shards`, park idle, the log in `dir/log` (local, fsync).
+/// `top`: top-level keys (`heartbeat_timeout_ms = ...`); `replication`: more `[replication]`
+/// keys; `sections`: what follows (`[snapshots]`, `[stats]`, [`RISK_SECTION`], `[md]`).
+pub fn single_node_config(
+    dir: &Path,
+    shards: &[u16],
+    top: &str,
+    replication: &str,
+    sections: &str,
+) -> PathBuf {
+    let cpu = pair_cpu(0);
+    let text = format!(
+        r#"
+listen = "127.0.0.1:0"
+accounts_file = "accounts.toml"
+idle = "park"
+max_orders = 4096
+max_accounts = 64
+journal_capacity = 1024
+{top}
+[[core_plan.cores]]
+cpu = {cpu}
+gateway = true
+sequencer = true
+shards = {shards:?}
+[replication]
+log_dir = "log"
+{replication}
+{sections}"#
+    );
+    let p = dir.join("node.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
 /// The CPU a pair's node `k + 1` pins its core to (the host's CPUs dealt round-robin).
 pub fn pair_cpu(k: usize) -> usize {
     let cpus: Vec<usize> = core_affinity::get_core_ids()
