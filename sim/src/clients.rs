@@ -114,8 +114,6 @@ pub struct Client {
     pub known_from: usize,
     /// The login in progress asked for no replay.
     pub asked_fresh: bool,
-    /// The last numbered reply read from a node that was not primary (0: none).
-    pub standby_seq: u64,
     next_cl_ord_id: u64,
     next_no: u64,
     /// Requests without an answer, by request number.
@@ -139,7 +137,6 @@ impl Client {
             accepted: BTreeSet::new(),
             known_from: 0,
             asked_fresh: false,
-            standby_seq: 0,
             next_cl_ord_id: 1,
             next_no: 1,
             unanswered: BTreeMap::new(),

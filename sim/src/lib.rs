@@ -15,7 +15,8 @@
 //! - [`node`]: [`node::SimNode`], one node built from the node's own stages (`tpx-node`) on
 //!   one thread: the gateway's session layer (the node's `SessionTable`, driven through the
 //!   pure calls `gateway/io.rs` makes: `login_answer` and `serving`, `on_message` per frame,
-//!   `on_report` per report in log order through `ReportMerge`; fed every applied record's
+//!   `deliver_report` per report in log order through `ReportMerge`, which first logs every
+//!   session out (`Failover`) once the node is not primary; fed every applied record's
 //!   reports on every node), the gateway's ring into the sequencing stage (`SequencerStage` over the
 //!   `Replica`, with its feed to the shards: de-duplication answers and `dup_wait`,
 //!   `discard`'s "unavailable", the replay of the recovered log at start, the exit to rejoin
@@ -60,7 +61,9 @@
 //!   to a re-send (`duplicate-answer-lost`), an order exactly once with the content sent; no
 //!   order may be in a log twice (`request-sequenced-twice`).
 //!   An `OrderAccepted` that is not the session's order fails `reply-for-another-record`.
-//!   Each session's numbered replies must come one after the other (`session-reply-gap`,
+//!   Each session's numbered replies must come from a node that is primary
+//!   (`session-reply-from-standby`: a standby applies records its term has not acknowledged),
+//!   one after the other (`session-reply-gap`,
 //!   `session-reply-twice`: a seq seen before), a fill or cancel after its order's
 //!   `OrderAccepted` (`session-reply-wrong-order`), and the current primary must be able to
 //!   resume a stream (`session-reply-missing` on `SequenceAhead`/`SequenceUnavailable`; a
@@ -146,6 +149,14 @@
 //!    local request id: 0 on a standby or a node replaying its log, so the admin session's
 //!    stream differed between nodes (seed 1: `session-reply-not-in-log`). They name the id the
 //!    log carries now (`Request::admin_request_id`).
+//! 8. A primary that stepped down (deposed: the witness granted its peer a newer term) kept its
+//!    clients' connections and, as standby, sent them the replies of the records it applied
+//!    from the new primary before that term had acknowledged them: replies no log backs while
+//!    the new term may still cut their records (seeds 1439 and 1588:
+//!    `session-reply-from-standby`; before the check, 1439 failed `session-reply-missing` and
+//!    was then only counted). The gateway now logs every session out (`Logout(Failover)`,
+//!    `SessionTable::log_out_unless_primary`) as soon as the node is not primary, and writes no
+//!    reply to a client from then on.
 
 pub mod clients;
 pub mod lag_log;

@@ -3,8 +3,9 @@
 //!
 //! - the gateway's session layer (`gateway/session/`: the node's `SessionTable`), driven as the
 //!   gateway core drives it (`gateway/io.rs`, whose pure parts it calls: `login_answer`,
-//!   `on_message`, `serving`): logins and replay from the journals, the checks of each
-//!   request, order ownership, and the shards' reports turned into numbered, journaled,
+//!   `on_message`, `serving`, `deliver_report`): logins and replay from the journals, the
+//!   checks of each request, order ownership, the logout (`Failover`) of every session when
+//!   the node stops being primary, and the shards' reports turned into numbered, journaled,
 //!   encoded replies in log order (`gateway/merge.rs`'s `ReportMerge` over the watermarks, as
 //!   the gateway does with several shards); the table is fed every applied record's reports on
 //!   every node (primary, standby, the log replayed at start);
@@ -302,6 +303,12 @@ impl SimNode {
         // Loaded before the rings are read: every report at or below it is on them now.
         let through = self.shared.marks.complete_through();
         let mut drained = true;
+        // A node that is no longer primary logs its sessions out before a report reaches them
+        // (`SessionTable::deliver_report`); the simulator closes the connections when the
+        // clients read the `Logout`.
+        let active = &self.shared.active;
+        let primary = || active.load(Ordering::Acquire);
+        let ended = &mut Vec::new();
         for (i, rx) in self.reports.iter_mut().enumerate() {
             let mut k = 0;
             while k < DRAIN_PER_RING {
@@ -310,7 +317,7 @@ impl SimNode {
                 if merged {
                     self.merge.hold(i, r);
                 } else {
-                    self.sessions.on_report(&r, out);
+                    self.sessions.deliver_report(&r, primary, out, ended);
                 }
             }
             drained &= k < DRAIN_PER_RING;
@@ -319,11 +326,11 @@ impl SimNode {
             if let Some(kept) = self.stage_answers.as_mut() {
                 kept.push(r);
             }
-            self.sessions.on_report(&r, out);
+            self.sessions.deliver_report(&r, primary, out, ended);
         }
         if merged {
             while let Some(r) = self.merge.pop(through) {
-                self.sessions.on_report(&r, out);
+                self.sessions.deliver_report(&r, primary, out, ended);
             }
         }
         if drained {

@@ -221,8 +221,9 @@ pub struct Outcome {
     pub deposed_logins: u64,
     /// Logins asking for no replay (see `SimConfig::fresh_login_pct`).
     pub fresh_logins: u64,
-    /// Numbered replies a client read from a node that was not primary (a demoted primary
-    /// keeps its connections and sends the replies of what it applies as standby).
+    /// Numbered replies a client read from a node that was not primary (each fails
+    /// `session-reply-from-standby`: a deposed primary logs its sessions out with
+    /// `Logout(Failover)` and sends no reply of what it applies as standby).
     pub standby_replies: u64,
     pub promotions: u64,
     pub crashes: u64,
@@ -983,9 +984,7 @@ impl Sim {
                 self.mix(24, c as u64, i as u64);
                 Ok(false)
             }
-            Err(LoginRejectReason::SequenceAhead)
-                if self.deposed(i) || self.ahead_by_standby(c) || !self.session_checks() =>
-            {
+            Err(LoginRejectReason::SequenceAhead) if self.deposed(i) || !self.session_checks() => {
                 // A primary of an older term that has not heard of the newer one yet (cut
                 // off): it lacks the newer term's replies the client has. Not the primary:
                 // the client tries again, as after `NotPrimary`.
@@ -1021,15 +1020,6 @@ impl Sim {
     /// `acknowledgeable_seq` alone, the planted bugs' profiles one kind of answer).
     fn session_checks(&self) -> bool {
         self.cfg.client_acks == AckCheck::All
-    }
-
-    /// Whether client `c`'s newest reply came from a node that was not primary (a demoted
-    /// primary keeps its connections and, as standby, sends the replies of the records it
-    /// applies before the new primary has acknowledged them): the primary may not have that
-    /// reply yet, and the client tries again later.
-    fn ahead_by_standby(&self, c: usize) -> bool {
-        let cl = &self.clients[c];
-        cl.standby_seq > 0 && cl.standby_seq == cl.last_seq()
     }
 
     /// Whether node `i` is a primary whose term is over (a later term had a primary).
@@ -1149,7 +1139,7 @@ impl Sim {
                 }
                 if cl.asked_fresh && a.next_seq < want {
                     // The node's end is before replies the client had: as `SequenceAhead`.
-                    if self.deposed(i) || self.ahead_by_standby(c) || !self.session_checks() {
+                    if self.deposed(i) || !self.session_checks() {
                         self.out.deposed_logins += 1;
                         self.drop_conn(c);
                         return Ok(());
@@ -1197,6 +1187,24 @@ impl Sim {
             _ => 0,
         };
         if seq > 0 {
+            if let Some(role) = self.nodes[i]
+                .rep()
+                .map(|r| r.role())
+                .filter(|&r| r != Role::Primary)
+            {
+                // A node that is not primary (a deposed primary applying the new primary's
+                // records as standby) may hold replies of records the new term has not
+                // acknowledged and may still cut: no client may read them from it.
+                self.out.standby_replies += 1;
+                return self.fail(
+                    "session-reply-from-standby",
+                    format!(
+                        "node {id} ({role:?}, term {}) sent client {c} numbered reply {seq}: \
+                         {msg:?}",
+                        self.nodes[i].rep().map_or(0, |r| r.term())
+                    ),
+                );
+            }
             if let Some((check, detail)) = self.clients[c].take_reply(seq, frame, &msg) {
                 if self.session_checks() {
                     return self.fail(check, format!("node {id}: client {c}: {detail}"));
@@ -1205,13 +1213,6 @@ impl Sim {
                 self.clients[c].resync(seq, frame);
             }
             self.out.session_replies += 1;
-            if self.nodes[i]
-                .rep()
-                .is_none_or(|r| r.role() != Role::Primary)
-            {
-                self.clients[c].standby_seq = seq;
-                self.out.standby_replies += 1;
-            }
         }
         let (commit, role, term) = self.nodes[i].rep().map_or((0, None, 0), |r| {
             (r.acknowledgeable_seq(), Some(r.role()), r.term())

@@ -190,6 +190,9 @@ pub struct Gateway {
     absent_deadline_ns: Option<u64>,
     /// When this node last began serving logins (the gateway clock).
     serving_since_ns: u64,
+    /// Connections whose sessions were logged out because the node stopped being primary
+    /// (`SessionTable::log_out_unless_primary`), to close.
+    ended: Vec<ConnId>,
 }
 
 /// Creates the drop-copy sessions of the drop-copy accounts homed on gateway `index` of
@@ -255,6 +258,14 @@ fn not_logged_in_subject(msg: &ClientMessage) -> u64 {
     }
 }
 
+/// Whether the node is primary (`NodeState::active`; a gateway without shared state, in
+/// tests, always is).
+fn is_primary(shared: &Option<Arc<crate::runtime::state::NodeState>>) -> bool {
+    shared
+        .as_ref()
+        .is_none_or(|s| s.active.load(Ordering::Acquire))
+}
+
 /// How often the listener is polled.
 const ACCEPT_POLL_NS: u64 = 100_000;
 
@@ -305,6 +316,7 @@ impl Gateway {
             was_serving: false,
             absent_deadline_ns: None,
             serving_since_ns: 0,
+            ended: Vec::new(),
         })
     }
 
@@ -554,7 +566,7 @@ impl Gateway {
 
     /// Reads every connection and handles its complete frames. Returns the work done.
     pub fn read_all(&mut self, now_ns: u64, unix_ns: u64) -> usize {
-        let mut work = 0;
+        let mut work = self.log_out_unless_primary();
         if !self.cancels.is_empty() {
             work += self.push_cancels();
         }
@@ -756,13 +768,17 @@ impl Gateway {
             tracer,
             merge,
             complete_seq,
+            shared,
+            ended,
             ..
         } = self;
         let mut out = Conns { conns };
         let mut n = 0;
         let mut drained = true;
+        // Read after the report left its ring (see `SessionTable::deliver_report`).
+        let primary = || is_primary(shared);
         let mut report = |r: &Report, out: &mut Conns<'_>| {
-            if !sessions.on_report(r, out) {
+            if !sessions.deliver_report(r, primary, out, ended) {
                 counters.unroutable_reports += 1;
             }
             if let Some(t) = tracer.as_mut() {
@@ -797,6 +813,37 @@ impl Gateway {
         }
         if let (true, Some(w)) = (drained, through) {
             *complete_seq = (*complete_seq).max(w);
+        }
+        n + self.close_ended()
+    }
+
+    /// A node that stopped being primary (deposed: the witness granted the peer a newer term)
+    /// logs every session out (`Logout(Failover)`) and closes their connections, so no reply
+    /// of what it applies as standby reaches a client (`SessionTable::log_out_unless_primary`).
+    /// Returns the work done.
+    fn log_out_unless_primary(&mut self) -> usize {
+        let Gateway {
+            conns,
+            sessions,
+            shared,
+            ended,
+            ..
+        } = self;
+        sessions.log_out_unless_primary(|| is_primary(shared), &mut Conns { conns }, ended);
+        self.close_ended()
+    }
+
+    /// Marks the connections of logged-out sessions closing (their `Logout` is queued): they
+    /// read nothing more and close once it is written.
+    fn close_ended(&mut self) -> usize {
+        let n = self.ended.len();
+        for id in self.ended.drain(..) {
+            if let Some(Some(c)) = self.conns.get_mut(id as usize) {
+                c.closing = true;
+            }
+        }
+        if n > 0 {
+            println!("tpx node: LOGOUT {n} sessions (Failover): this node is no longer primary");
         }
         n
     }

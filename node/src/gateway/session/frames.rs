@@ -1,15 +1,16 @@
-//! A logged-in session's frames and a login's answer, as pure logic (no socket, no clock): what
-//! the gateway's socket loop (`gateway/io.rs`) runs for each decoded frame, and what the
-//! simulator (`tpx-sim`) runs for its clients' frames, so both drive the same code.
+//! A logged-in session's frames, a login's answer and a report's delivery (with the logout of
+//! every session once the node is no longer primary), as pure logic (no socket, no clock): what
+//! the gateway's socket loop (`gateway/io.rs`) runs for each decoded frame and report, and what
+//! the simulator (`tpx-sim`) runs for its clients' frames, so both drive the same code.
 
 use tpx_wire::enums::{LoginRejectReason, LogoutReason, RejectReason, RequestKind};
 use tpx_wire::order_entry::ClientMessage;
 use tpx_wire::replies::ServerMessage;
-use tpx_wire::session::{Login, LoginAccepted, LoginRejected, MAX_ORDER_ENTRY_FRAME};
+use tpx_wire::session::{Login, LoginAccepted, LoginRejected, Logout, MAX_ORDER_ENTRY_FRAME};
 
 use super::{admin_input, query_of, ConnId, LoginOptions, Outbox, SessionTable};
 use crate::gateway::accounts::Accounts;
-use crate::msg::{Query, Request};
+use crate::msg::{Query, Report, Request};
 
 /// Whether a node serves logins: as primary (`active`), once the replies of everything it
 /// applied before it became primary (its replayed log, a standby's records: `login_floor`) are
@@ -153,6 +154,61 @@ impl SessionTable {
                 Err(reason)
             }
         }
+    }
+}
+
+impl SessionTable {
+    /// A node that is not the primary writes no reply to a client. Unless `primary()` says the
+    /// node is primary, every logged-in session is sent `Logout(Failover)` through `out` and
+    /// unbound, and its connection is pushed on `ended` for the caller to close (its end
+    /// cancels nothing: the session is no longer bound to it). From then on the replies of what
+    /// the node applies go to the journals only, as for a session that is away: as standby (a
+    /// deposed primary) it applies the new primary's records before that term has acknowledged
+    /// them, and a reply of a record the new term may still cut is one no log backs. New
+    /// logins are refused `NotPrimary` meanwhile ([`serving`]). `primary` is asked only while
+    /// a session is logged in (a standby's gateway pays one comparison). Returns how many
+    /// sessions were logged out.
+    pub fn log_out_unless_primary(
+        &mut self,
+        primary: impl FnOnce() -> bool,
+        out: &mut impl Outbox,
+        ended: &mut Vec<ConnId>,
+    ) -> usize {
+        if self.connected() == 0 || primary() {
+            return 0;
+        }
+        let mut bye = Vec::with_capacity(16);
+        encode_into(
+            &mut bye,
+            &ServerMessage::Logout(Logout {
+                reason: LogoutReason::Failover,
+            }),
+        );
+        let mut n = 0;
+        for slot in 0..self.len() as u32 {
+            if let Some(conn) = self.session(slot).conn {
+                out.deliver(conn, &bye);
+                self.disconnect(slot, conn);
+                ended.push(conn);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// A report as the gateway delivers it: first [`SessionTable::log_out_unless_primary`],
+    /// then [`SessionTable::on_report`]. `primary` is read after the report was taken from
+    /// its ring, so a report of a record fed after the sequencing stage published the step
+    /// down (`NodeState::active` false) finds every session logged out.
+    pub fn deliver_report(
+        &mut self,
+        r: &Report,
+        primary: impl FnOnce() -> bool,
+        out: &mut impl Outbox,
+        ended: &mut Vec<ConnId>,
+    ) -> bool {
+        self.log_out_unless_primary(primary, out, ended);
+        self.on_report(r, out)
     }
 }
 

@@ -191,6 +191,8 @@ pub struct SessionTable {
     /// Queries asked of the shards and not yet ended, by tag (`queries.rs`).
     queries: HashMap<u32, queries::PendingQuery>,
     next_tag: u32,
+    /// Sessions bound to a connection now.
+    connected: usize,
     pub counters: SessionCounters,
 }
 
@@ -260,6 +262,7 @@ impl SessionTable {
             queries: HashMap::default(),
             copies: HashMap::default(),
             next_tag: 1,
+            connected: 0,
             counters: SessionCounters::default(),
         }
     }
@@ -348,6 +351,7 @@ impl SessionTable {
                 })?
         };
         s.conn = Some(conn);
+        self.connected += 1;
         s.last_login_ns = Some(now_ns);
         s.cancel_on_disconnect = match entry.cancel_on_disconnect {
             CancelOnDisconnect::Off if options.cancel_on_disconnect => CancelOnDisconnect::Session,
@@ -407,8 +411,14 @@ impl SessionTable {
         if let Some(s) = self.sessions.get_mut(slot as usize) {
             if s.conn == Some(conn) {
                 s.conn = None;
+                self.connected -= 1;
             }
         }
+    }
+
+    /// Sessions bound to a connection now.
+    pub fn connected(&self) -> usize {
+        self.connected
     }
 
     /// The next reply sequence number of a session (for heartbeats).

@@ -639,3 +639,73 @@ fn a_request_refused_unavailable_may_be_sent_again() {
         if m.reason == RejectReason::ClOrdIdNotIncreasing)
     );
 }
+
+/// A node that stops being primary logs every session out (`Logout(Failover)`) before the
+/// next report, and from then on journals replies without delivering them; the client gets
+/// them by replay (from the new primary, or here again once this node serves).
+#[test]
+fn a_deposed_node_logs_its_sessions_out_and_delivers_no_reply() {
+    let a = accounts();
+    let mut t = table();
+    let mut sh = shard();
+    let s1 = t.login(&a, &login(1, 1, 1), 10, 0).unwrap().slot;
+    let s2 = t.login(&a, &login(2, 1, 1), 20, 0).unwrap().slot;
+    assert_eq!(t.connected(), 2);
+    let mut out = Vec::new();
+    let mut reqs = Vec::new();
+    t.on_enter_order(s1, &order(1, Side::Sell, 50_000, 10), 0, 0, &mut out, |r| {
+        reqs.push(r);
+        true
+    });
+    pump(&mut t, &mut sh, &mut reqs, &mut out);
+    assert!(matches!(decode(&out)[..], [(10, ServerMessage::OrderAccepted(m))] if m.seq == 1));
+    out.clear();
+    let mut ended = Vec::new();
+    assert_eq!(t.log_out_unless_primary(|| true, &mut out, &mut ended), 0);
+    assert!(out.is_empty() && ended.is_empty());
+    // The buy that fills it is a record the node applies after it stepped down.
+    t.on_enter_order(s2, &order(1, Side::Buy, 50_000, 4), 0, 0, &mut out, |r| {
+        reqs.push(r);
+        true
+    });
+    let e = Sequenced {
+        seq: 2,
+        ts_ns: 7,
+        req: reqs.pop().unwrap(),
+    };
+    let mut reports = Vec::new();
+    sh.apply(&e, |r| reports.push(r));
+    assert!(reports.len() >= 3, "{reports:?}");
+    for r in &reports {
+        assert!(t.deliver_report(r, || false, &mut out, &mut ended));
+    }
+    let bye = ServerMessage::Logout(tpx_wire::session::Logout {
+        reason: tpx_wire::enums::LogoutReason::Failover,
+    });
+    assert_eq!(decode(&out), vec![(10, bye), (20, bye)], "the logouts only");
+    assert_eq!(ended, vec![10, 20]);
+    assert_eq!(t.connected(), 0);
+    assert_eq!(t.session(s1).conn, None);
+    // Journaled all the same: reply 2 of session 1 is the fill.
+    assert_eq!(t.next_seq(s1), 3);
+    assert_eq!(t.next_seq(s2), 3);
+    // Nothing is connected any more: no logout twice, and the primary flag is not read.
+    out.clear();
+    assert_eq!(
+        t.log_out_unless_primary(|| panic!("asked"), &mut out, &mut ended),
+        0
+    );
+    let ok = t.login(&a, &login(1, 1, 2), 11, 0).unwrap();
+    let missed: Vec<ServerMessage> = t
+        .replay(ok.slot, ok.replay)
+        .map(|b| ServerMessage::decode(b).unwrap())
+        .collect();
+    assert!(
+        matches!(missed[..], [ServerMessage::OrderExecuted(x)] if x.seq == 2 && x.cl_ord_id == 1 && x.qty == 4),
+        "{missed:?}"
+    );
+    assert_eq!(t.connected(), 1);
+    t.disconnect(ok.slot, 11);
+    t.disconnect(ok.slot, 11);
+    assert_eq!(t.connected(), 0, "a second disconnect counts nothing");
+}
