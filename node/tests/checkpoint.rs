@@ -7,10 +7,9 @@
 
 use std::time::Duration;
 
-use tpx_client::{req, token_from_str, Client, ClientConfig};
+use tpx_client::{req, token_from_str, ClientConfig, ClientError, Event, FailoverClient};
 use tpx_node::gateway::accounts::{demo_accounts, demo_accounts_file};
 use tpx_sequencer::{FileStorage, LogReader, WriteMode};
-use tpx_wire::enums::RejectReason;
 use tpx_wire::log_record::Input;
 use tpx_wire::replies::ServerMessage;
 
@@ -97,39 +96,38 @@ fn run(plant: bool) {
     );
     standby.expect("ROLE standby node=2");
 
+    let a2 = listening(&standby);
+    // A loaded machine can stall the primary past its lease: the standby takes over, the old
+    // primary logs its sessions out (`Logout(Failover)`) and `FailoverClient` moves over,
+    // re-sending what was not answered ("already sequenced" then counts as the answer).
     let token = token_from_str("demo-token-1");
-    let mut c = Client::connect(ClientConfig::new(a1, 1, 1, token)).unwrap();
+    let mut c = FailoverClient::connect(vec![a1, a2], ClientConfig::new(a1, 1, 1, token)).unwrap();
+    c.failover_timeout = WAIT;
     let mut accepted = 0;
     for cl in 1..=ORDERS {
         c.send(&req::enter(order(cl))).unwrap();
         // One at a time: the log interleaves the checkpoints with them.
-        let mut tries = 0;
+        let deadline = std::time::Instant::now() + WAIT;
         loop {
-            match c.recv(WAIT).unwrap() {
-                ServerMessage::OrderAccepted(_) => {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "order {cl}: no answer"
+            );
+            match c.recv(Duration::from_millis(200)) {
+                Ok(Event::Reply(ServerMessage::OrderAccepted(a))) if a.cl_ord_id == cl => {
                     accepted += 1;
                     break;
                 }
-                // A loaded machine can stall the primary past its lease for a moment: the
-                // request was not sequenced; send it again.
-                ServerMessage::OrderRejected(r)
-                    if r.reason == RejectReason::Unavailable && tries < 20 =>
-                {
-                    eprintln!("order {cl} unavailable: sent again");
-                    tries += 1;
-                    std::thread::sleep(Duration::from_millis(50));
-                    c.send(&req::enter(order(cl))).unwrap();
-                }
-                // A re-sent order the log already holds ("already sequenced": the node had
-                // sequenced it before it stepped down): an acknowledgement too.
-                ServerMessage::OrderRejected(r)
-                    if r.reason == RejectReason::DuplicateClientOrderId && tries > 0 =>
-                {
+                Ok(Event::AlreadySequenced(id)) if id == cl => {
                     accepted += 1;
                     break;
                 }
-                ServerMessage::OrderRejected(r) => panic!("rejected {r:?}"),
-                _ => {}
+                Ok(Event::Reply(ServerMessage::OrderRejected(r))) => panic!("rejected {r:?}"),
+                Ok(Event::FailedOver { endpoint, resent }) => {
+                    eprintln!("order {cl}: failed over to endpoint {endpoint}, {resent} re-sent")
+                }
+                Ok(_) | Err(ClientError::Timeout) => {}
+                Err(e) => panic!("order {cl}: {e}"),
             }
         }
     }

@@ -19,8 +19,10 @@ The rules (docs/PROTOCOL.md, "Sessions" and "Acknowledgement"): a re-sent reques
 already is answered OrderRejected(DuplicateClientOrderId) with seq 0, which here means "already
 sequenced"; OrderRejected(Unavailable) for a pending request is no answer (the node stopped
 serving, maybe after sequencing it): the client fails over and re-sends it; a standby refuses
-logins with NotPrimary; the login resumes at the last seq seen + 1, so the new primary replays
-what the client missed (fills of resting orders included); a re-sent request whose answer came
+logins with NotPrimary; a deposed primary ends the session with Logout(Failover), on which the
+client fails over at once; the login resumes at the last seq seen + 1, so the new primary replays
+what the client missed (fills of resting orders included), and a node that refuses the resume
+(SequenceAhead, SequenceUnavailable) is passed over for the other, then both retried; a re-sent request whose answer came
 in that replay is then answered DuplicateClientOrderId too, which the client drops.
 """
 
@@ -70,34 +72,48 @@ class FailoverClient:
         return c
 
     def _reconnect_any(self):
-        """Tries every endpoint, starting with the current one, until one accepts the login."""
+        """Tries every endpoint, starting with the current one, until one accepts the login.
+
+        A node that refuses the resume with SequenceAhead (it has not applied the replies yet:
+        a standby behind, a new primary still journaling) or SequenceUnavailable does not hold
+        the replies this client is owed: the other node is tried, then both again after a pause
+        (10 ms doubling to 320 ms) until `failover_timeout_s`, then the refusal is raised. The
+        client never resumes without the replay on its own (`resume_at_end` does that, asked)."""
         self.client = None
         deadline = time.monotonic() + self.failover_timeout_s
         last = None
+        pause_s = 0.01
         while True:
+            behind = False
             for k in range(len(self.endpoints)):
                 i = (self.current + k) % len(self.endpoints)
                 host, port = self.endpoints[i]
                 try:
-                    try:
-                        c = self._login(host, port, self.resume_seq)
-                    except LoginRejected as e:
-                        # The node no longer has those replies (or never had: a cut log).
-                        if e.reason not in ("SequenceAhead", "SequenceUnavailable"):
-                            raise
-                        c = self._login(host, port, 0)
+                    c = self._login(host, port, self.resume_seq)
                     self.current = i
                     self.client = c
                     return
                 except LoginRejected as e:
                     if e.reason == "NotAuthorized":
                         raise
+                    behind = behind or e.reason in ("SequenceAhead", "SequenceUnavailable")
                     last = e
                 except (OSError, ConnectionError, ValueError) as e:
                     last = e
             if time.monotonic() >= deadline:
+                if isinstance(last, LoginRejected):
+                    raise last
                 raise TimeoutError("no endpoint accepted the login: %r" % (last,))
-            time.sleep(0.01)
+            if behind:
+                time.sleep(pause_s)
+                pause_s = min(pause_s * 2, 0.32)
+            else:
+                time.sleep(0.01)
+
+    def resume_at_end(self):
+        """Gives up on the replies not read yet: the next login starts at the session's end
+        (after a SequenceUnavailable no node keeps them)."""
+        self.resume_seq = 0
 
     def _failover(self):
         """Moves to the primary and re-sends every unanswered request, in cl_ord_id order."""
@@ -140,6 +156,9 @@ class FailoverClient:
             return self._failover()
         if name is None:
             return (None, None, None)
+        if name == "Logout" and m.get("reason") == "Failover":
+            # This node stopped being the primary and ended the session: move at once.
+            return self._failover()
         if name == "OrderRejected" and m["reason"] == "Unavailable" and m["cl_ord_id"] in self.unanswered:
             # Not known to be sequenced: this node stopped serving; the new primary decides.
             return self._failover()

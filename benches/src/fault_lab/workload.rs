@@ -118,11 +118,12 @@ pub fn trader(tc: TraderConfig, hist: History, c: Arc<Counters>) -> Vec<String> 
     let gap = Duration::from_micros(1_000_000 / tc.rate.max(1));
     let mut next_send = Instant::now();
     let mut drain_until: Option<Instant> = None;
-    // Since when the node answers `Unavailable` (it is not primary: a primary that was frozen
-    // and resumed deposed keeps its sessions and refuses every request; `FailoverClient` moves
-    // only when a connection fails). Sending stops, and once the requests in flight are
-    // answered (or after 500 ms) the client logs in afresh: the standby refuses the login,
-    // the primary takes it.
+    // Since when the node answers `Unavailable` (it is not primary, or not yet: a deposed
+    // primary logs its sessions out with `Logout(Failover)` and `FailoverClient` moves at once,
+    // but a node that lost its lease answers `Unavailable` before the witness has granted the
+    // other node a term). Sending stops, and once the requests in flight are answered (or
+    // after 500 ms) the client logs in afresh: the standby refuses the login, the primary
+    // takes it.
     let mut unavailable_since: Option<Instant> = None;
     loop {
         if let Some(t) = unavailable_since {
