@@ -29,7 +29,7 @@ fn python_client_suite_passes_against_a_real_node() {
     eprintln!("{log}");
     assert!(out.status.success(), "python client tests failed:\n{log}");
     assert!(
-        log.contains("Ran 4 tests") && !log.contains("skipped"),
+        log.contains("Ran 7 tests") && !log.contains("skipped"),
         "the suite did not run every test:\n{log}"
     );
 }
