@@ -99,14 +99,17 @@ impl Request {
     }
 
     /// The request id an answer to this admin request names: the one the log record carries
-    /// (a deposit's or withdrawal's `request_id`, a funding's `funding_id`), so that every node
-    /// answers alike; else the gateway's (a mark, a liquidation, a fee tier: not in the log).
+    /// (a funding's as its `funding_id`), so that every node answers alike, the node that took
+    /// the request, a standby and a replay; 0 for any other input.
     pub fn admin_request_id(&self) -> u64 {
         match &self.input {
             Input::Deposit(d) => d.request_id,
             Input::Withdraw(w) => w.request_id,
+            Input::SetMarkPrice(m) => m.request_id,
             Input::ApplyFunding(f) => f.funding_id,
-            _ => self.request_id,
+            Input::Liquidate(l) => l.request_id,
+            Input::SetFeeTier(f) => f.request_id,
+            _ => 0,
         }
     }
 }

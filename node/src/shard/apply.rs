@@ -751,6 +751,7 @@ mod tests {
         let mark = Input::SetMarkPrice(l::SetMarkPrice {
             instrument: 3,
             price: 60_000,
+            request_id: 9,
         });
         let out = run(&mut shard, &admin(mark, 9, 6));
         assert_eq!(
@@ -1044,9 +1045,10 @@ mod tests {
 
     /// A session's replies are a function of the log: an admin record this node did not submit
     /// (a standby's, one replayed at start: no local request id) is answered with the request
-    /// id the log carries (a deposit's, a withdrawal's, a funding's), as on the node that took
-    /// it. (Found by `tpx-sim` seed 1: the admin session's `AdminAccepted` said `request_id` 0
-    /// after a failover.)
+    /// id the log carries, as on the node that took it. (Found by `tpx-sim` seed 1 for
+    /// deposits: the admin session's `AdminAccepted` said `request_id` 0 after a failover; for
+    /// marks, liquidations and fee tiers by `node/tests/risk.rs`, whose log records did not
+    /// carry it.)
     #[test]
     fn an_admin_record_from_elsewhere_is_answered_with_the_logs_request_id() {
         let mut shard = risk_shard();
@@ -1065,6 +1067,49 @@ mod tests {
                 cl_ord_id: 3,
                 reason: RejectReason::DuplicateRequest,
                 request: RequestKind::AdminDeposit
+            }
+        );
+        let mark = Input::SetMarkPrice(l::SetMarkPrice {
+            instrument: 3,
+            price: 60_000,
+            request_id: 41,
+        });
+        let out = run(&mut shard, &admin(mark, 0, 6));
+        assert!(
+            matches!(
+                out.last().unwrap().kind,
+                ReportKind::AdminAccepted { request_id: 41, .. }
+            ),
+            "{out:?}"
+        );
+        let tier = Input::SetFeeTier(l::SetFeeTier {
+            account: 7,
+            tier: 1,
+            request_id: 42,
+        });
+        let out = run(&mut shard, &admin(tier, 0, 6));
+        assert!(
+            matches!(
+                out.last().unwrap().kind,
+                ReportKind::AdminAccepted { request_id: 42, .. }
+            ),
+            "{out:?}"
+        );
+        // Account 7 holds no position: the engine's reject names the logged id.
+        let liq = Input::Liquidate(l::Liquidate {
+            cl_ord_id: 9,
+            price: 50_000,
+            account: 7,
+            instrument: 3,
+            request_id: 43,
+        });
+        let out = run(&mut shard, &admin(liq, 0, 6));
+        assert_eq!(
+            out[0].kind,
+            ReportKind::Rejected {
+                cl_ord_id: 43,
+                reason: RejectReason::NoPosition,
+                request: RequestKind::AdminLiquidate
             }
         );
     }
