@@ -56,23 +56,20 @@ pub struct Request {
     /// The requesting account: the session's for order entry, the admin's for an admin input
     /// (whose body names the account it acts on); 0 for a venue input.
     pub account: AccountId,
-    /// An admin request's `request_id` (echoed in its answer), else 0.
-    pub request_id: u64,
     /// The log input.
     pub input: Input,
     pub stamps: Stamps,
 }
 
 impl Request {
-    /// A request of `account` from client session `session` to `shard` (no tag, no request
-    /// id, not stamped).
+    /// A request of `account` from client session `session` to `shard` (no tag, not
+    /// stamped).
     pub fn new(session: u32, shard: u16, account: AccountId, input: Input) -> Request {
         Request {
             session,
             shard,
             tag: 0,
             account,
-            request_id: 0,
             input,
             stamps: Stamps::default(),
         }

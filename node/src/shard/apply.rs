@@ -644,14 +644,11 @@ mod tests {
     }
 
     /// An admin request of account 50 from session 6 (`NO_SESSION`: a record from elsewhere).
-    fn admin(input: Input, request_id: u64, session: u32) -> Sequenced {
+    fn admin(input: Input, session: u32) -> Sequenced {
         Sequenced {
             seq: 1,
             ts_ns: 42,
-            req: Request {
-                request_id,
-                ..Request::new(session, 1, 50, input)
-            },
+            req: Request::new(session, 1, 50, input),
         }
     }
 
@@ -702,7 +699,7 @@ mod tests {
     #[test]
     fn a_deposit_is_a_balance_update_to_the_account_and_accepted_to_the_admin() {
         let mut shard = risk_shard();
-        let out = run(&mut shard, &admin(deposit(7, 1, 1_000, 3), 3, 6));
+        let out = run(&mut shard, &admin(deposit(7, 1, 1_000, 3), 6));
         assert_eq!(out.len(), 2, "{out:?}");
         assert_eq!((out[0].account, out[0].session), (7, NO_SESSION));
         assert_eq!(
@@ -729,7 +726,7 @@ mod tests {
             }
         );
         // The same id again: the engine's DuplicateRequest, to the admin, with the request id.
-        let out = run(&mut shard, &admin(deposit(7, 1, 1_000, 3), 3, 6));
+        let out = run(&mut shard, &admin(deposit(7, 1, 1_000, 3), 6));
         assert_eq!(out.len(), 1);
         assert_eq!((out[0].account, out[0].session), (50, 6));
         assert_eq!(
@@ -741,7 +738,7 @@ mod tests {
             }
         );
         // A record from elsewhere: the balance update goes out, no answer.
-        let out = run(&mut shard, &admin(deposit(7, 1, 5, 4), 4, NO_SESSION));
+        let out = run(&mut shard, &admin(deposit(7, 1, 5, 4), NO_SESSION));
         assert_eq!(out.len(), 1);
         assert!(matches!(
             out[0].kind,
@@ -753,7 +750,7 @@ mod tests {
             price: 60_000,
             request_id: 9,
         });
-        let out = run(&mut shard, &admin(mark, 9, 6));
+        let out = run(&mut shard, &admin(mark, 6));
         assert_eq!(
             out.last().unwrap().kind,
             ReportKind::AdminAccepted {
@@ -771,7 +768,7 @@ mod tests {
             rate_ppm: 10,
             funding_id: 10,
         });
-        let out = run(&mut shard, &admin(funding, 10, 6));
+        let out = run(&mut shard, &admin(funding, 6));
         assert!(matches!(
             out[0].kind,
             ReportKind::Rejected {
@@ -786,8 +783,8 @@ mod tests {
     fn fills_carry_their_fees_and_balance_rejects_reach_the_wire() {
         let mut shard = risk_shard();
         // Account 1 sells 0.0010 BTC (10 lots), account 2 buys at 60,000 USDT.
-        run(&mut shard, &admin(deposit(1, 2, 100_000, 1), 1, 6));
-        run(&mut shard, &admin(deposit(2, 1, 1_000_000_000, 1), 1, 6));
+        run(&mut shard, &admin(deposit(1, 2, 100_000, 1), 6));
+        run(&mut shard, &admin(deposit(2, 1, 1_000_000_000, 1), 6));
         let sell = entry(1, limit(11, 1, Side::Sell, 60_000, 10), 1, 0);
         assert!(matches!(
             run(&mut shard, &sell)[0].kind,
@@ -1052,7 +1049,7 @@ mod tests {
     #[test]
     fn an_admin_record_from_elsewhere_is_answered_with_the_logs_request_id() {
         let mut shard = risk_shard();
-        let out = run(&mut shard, &admin(deposit(7, 1, 1_000, 3), 0, 6));
+        let out = run(&mut shard, &admin(deposit(7, 1, 1_000, 3), 6));
         assert!(
             matches!(
                 out.last().unwrap().kind,
@@ -1060,7 +1057,7 @@ mod tests {
             ),
             "{out:?}"
         );
-        let out = run(&mut shard, &admin(deposit(7, 1, 1_000, 3), 0, 6));
+        let out = run(&mut shard, &admin(deposit(7, 1, 1_000, 3), 6));
         assert_eq!(
             out[0].kind,
             ReportKind::Rejected {
@@ -1074,7 +1071,7 @@ mod tests {
             price: 60_000,
             request_id: 41,
         });
-        let out = run(&mut shard, &admin(mark, 0, 6));
+        let out = run(&mut shard, &admin(mark, 6));
         assert!(
             matches!(
                 out.last().unwrap().kind,
@@ -1087,7 +1084,7 @@ mod tests {
             tier: 1,
             request_id: 42,
         });
-        let out = run(&mut shard, &admin(tier, 0, 6));
+        let out = run(&mut shard, &admin(tier, 6));
         assert!(
             matches!(
                 out.last().unwrap().kind,
@@ -1103,7 +1100,7 @@ mod tests {
             instrument: 3,
             request_id: 43,
         });
-        let out = run(&mut shard, &admin(liq, 0, 6));
+        let out = run(&mut shard, &admin(liq, 6));
         assert_eq!(
             out[0].kind,
             ReportKind::Rejected {

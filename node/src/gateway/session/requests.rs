@@ -442,10 +442,7 @@ impl SessionTable {
                 outbox,
             );
         };
-        let req = Request {
-            request_id,
-            ..Request::new(session_id, shard, account, input)
-        };
+        let req = Request::new(session_id, shard, account, input);
         self.forward_or_reject(slot, req, unix_ns, outbox, forward);
     }
 }
