@@ -594,13 +594,11 @@ fn marks_liquidation_and_fee_tiers(
     answers
 }
 
-/// The first `n` sequenced replies a fresh login of the admin session at `addr` replays from
-/// seq 1.
-fn replayed(addr: std::net::SocketAddr, n: usize) -> Vec<ServerMessage> {
-    let mut adm = client(addr, ADMIN);
+/// The first `n` sequenced replies of `adm`, a login from seq 1: the replay.
+fn replayed(adm: &mut Client, n: usize) -> Vec<ServerMessage> {
     (0..n)
         .map(|k| {
-            wait_for(&mut adm, &format!("replayed reply {}", k + 1), |m| {
+            wait_for(adm, &format!("replayed reply {}", k + 1), |m| {
                 m.seq().map(|_| *m)
             })
         })
@@ -630,13 +628,12 @@ fn admin_answers_replay_with_their_request_ids_after_a_failover() {
     primary.wait();
     standby.expect("ROLE primary node=2");
     drop((adm, c1, c2));
-    assert_eq!(replayed(entry[1], sent.len()), sent);
+    let mut adm = client(entry[1], ADMIN);
+    assert_eq!(replayed(&mut adm, sent.len()), sent);
 
     // A liquidation re-sent to the new primary (its answer lost, say) is refused by its request
     // id, even once the account holds a position again; a new id liquidates.
     let t = WAIT;
-    let cfg = ClientConfig::new(entry[1], ADMIN, 1, token_from_str(&format!("tok-{ADMIN}")));
-    let mut adm = procs::login_retrying(cfg, sent.len() as u64 + 1);
     let mut c1 = client(entry[1], 1);
     let mut c2 = client(entry[1], 2);
     c2.send(&req::enter(limit(2, BTC_PERP, Side::Sell, 61_000, 1)))
@@ -678,5 +675,5 @@ fn admin_answers_replay_with_their_request_ids_after_a_restart() {
     let node = Proc::start("node", &["node", "--config", &cfg, "--role", "primary"]);
     let addr = listening(&node);
     node.expect("ROLE primary");
-    assert_eq!(replayed(addr, sent.len()), sent);
+    assert_eq!(replayed(&mut client(addr, ADMIN), sent.len()), sent);
 }
