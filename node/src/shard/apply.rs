@@ -51,8 +51,9 @@ fn set_fee(kind: &mut ReportKind, value: i64) {
 /// Order-entry requests: answers (accepted, rejected, replaced) to the requesting session,
 /// reports about orders (fills, cancels) to the session owning the order ([`NO_SESSION`]).
 /// Admin requests (risk commands): the engine's reject of the command, or after it an
-/// `AdminAccepted`, to the requesting admin session (nothing when the record is not this
-/// node's: a standby's or a replayed one); every balance change to its account
+/// `AdminAccepted`, naming the request id the record carries, to the admin session the record
+/// names (on every node; nothing for an operator's record, which names none); every balance
+/// change to its account
 /// (`BalanceUpdate`, [`NO_SESSION`]); a liquidation's cancels and its closing order's reports
 /// like any other order's.
 #[derive(Debug)]
