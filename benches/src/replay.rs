@@ -107,7 +107,12 @@ fn risk_input(r: &RiskCommand) -> Input {
             asset,
         }),
         RiskCommand::SetMarkPrice { instrument, price } => {
-            Input::SetMarkPrice(l::SetMarkPrice { price, instrument })
+            // The engine's command has no request id: the operator's (0).
+            Input::SetMarkPrice(l::SetMarkPrice {
+                price,
+                instrument,
+                request_id: 0,
+            })
         }
         RiskCommand::ApplyFunding {
             instrument,
@@ -123,15 +128,19 @@ fn risk_input(r: &RiskCommand) -> Input {
             instrument,
             cl_ord_id,
             price,
+            request_id,
         } => Input::Liquidate(l::Liquidate {
             cl_ord_id,
             price,
             account,
             instrument,
+            request_id,
         }),
-        RiskCommand::SetFeeTier { account, tier } => {
-            Input::SetFeeTier(l::SetFeeTier { account, tier })
-        }
+        RiskCommand::SetFeeTier { account, tier } => Input::SetFeeTier(l::SetFeeTier {
+            account,
+            tier,
+            request_id: 0,
+        }),
     }
 }
 
@@ -207,6 +216,7 @@ mod tests {
                 instrument: 3,
                 cl_ord_id: 77,
                 price: 59_000,
+                request_id: 6,
             },
             RiskCommand::SetFeeTier {
                 account: 4,

@@ -266,8 +266,10 @@ impl ReferenceBook {
             } => (account, request_id),
             RiskCommand::SetFeeTier { account, .. } => (account, 0),
             RiskCommand::Liquidate {
-                account, cl_ord_id, ..
-            } => (account, cl_ord_id),
+                account,
+                request_id,
+                ..
+            } => (account, request_id),
             RiskCommand::ApplyFunding { funding_id, .. } => (0, funding_id),
             RiskCommand::SetMarkPrice { .. } => (0, 0),
         };

@@ -350,6 +350,7 @@ fn margin_call_liquidation_and_insurance_cover() {
         instrument: PERP,
         cl_ord_id: 77,
         price: 600,
+        request_id: 1_000,
     });
     let ev = risk_events(&out);
     assert!(ev.contains(&RiskEvent::Liquidated {
@@ -386,6 +387,7 @@ fn margin_call_liquidation_and_insurance_cover() {
         instrument,
         cl_ord_id: 1,
         price: 600,
+        request_id: 1_001,
     };
     assert_eq!(rejects(&r.risk(liq(3, PERP))), vec![Rej::NoPosition]);
     assert_eq!(rejects(&r.risk(liq(LIQ, PERP))), vec![Rej::NotLiquidatable]);
@@ -407,6 +409,7 @@ fn liquidation_cancels_every_order_of_the_account() {
         instrument: PERP,
         cl_ord_id: 5,
         price: 1_200,
+        request_id: 1_000,
     });
     assert_eq!(
         cancels(&out)[..2],
@@ -419,6 +422,55 @@ fn liquidation_cancels_every_order_of_the_account() {
     // Nobody sells: the liquidation account's IOC buy finds nothing and keeps the position.
     assert_eq!(r.pos(LIQ, PERP).size, -10);
     assert_eq!(r.e.live_orders(), 0);
+}
+
+/// A liquidation's `request_id` is the account's idempotency key of deposits and withdrawals:
+/// one re-sent (after a failover, say) is refused `DuplicateRequest` even once the account
+/// holds a position again; a refused one does not use up its id.
+#[test]
+fn liquidations_are_idempotent_by_request_id() {
+    let mut r = perp_pair();
+    r.mark(PERP, 1_000);
+    let liq = |request_id, cl_ord_id| RiskCommand::Liquidate {
+        account: 1,
+        instrument: PERP,
+        cl_ord_id,
+        price: 900,
+        request_id,
+    };
+    // Account 1's deposit used id 1.
+    assert_eq!(rejects(&r.risk(liq(1, 70))), vec![Rej::DuplicateRequest]);
+    assert_eq!(r.pos(1, PERP).size, 10);
+    assert!(rejects(&r.risk(liq(10, 71))).is_empty());
+    assert_eq!(r.pos(1, PERP).size, 0);
+    // Long again; the same liquidation re-sent is refused and the new position stays.
+    r.order(order(2, 2, PERP, Sell, 1_000, 5));
+    r.order(order(1, 2, PERP, Buy, 1_000, 5));
+    assert_eq!(r.pos(1, PERP).size, 5);
+    let out = r.risk(liq(10, 72));
+    assert_eq!(rejects(&out), vec![Rej::DuplicateRequest]);
+    assert!(risk_events(&out).is_empty());
+    assert_eq!(r.pos(1, PERP).size, 5);
+    // One sequence with deposits.
+    let dep = RiskCommand::Deposit {
+        account: 1,
+        asset: USDT,
+        amount: 1,
+        request_id: 10,
+    };
+    assert_eq!(rejects(&r.risk(dep)), vec![Rej::DuplicateRequest]);
+    // A refused liquidation does not use up its id.
+    let spot = RiskCommand::Liquidate {
+        account: 1,
+        instrument: SPOT,
+        cl_ord_id: 73,
+        price: 900,
+        request_id: 11,
+    };
+    assert_eq!(rejects(&r.risk(spot)), vec![Rej::NotPerpetual]);
+    assert!(rejects(&r.risk(liq(11, 74))).is_empty());
+    assert_eq!(r.pos(1, PERP).size, 0);
+    assert_eq!(r.e.account_risk(1).map(|a| a.1), Some(11));
 }
 
 #[test]

@@ -289,11 +289,14 @@ impl Gen {
                 } else {
                     account
                 };
+                // Mostly a fresh request id, sometimes one already used.
+                let request_id = self.next_request(e, account) - self.rng.below(2);
                 risk(RiskCommand::Liquidate {
                     account,
                     instrument,
                     cl_ord_id: 1_000_000 + self.step,
                     price: self.price(instrument),
+                    request_id,
                 })
             }
             860..=869 => risk(RiskCommand::SetFeeTier {
@@ -355,8 +358,15 @@ impl Gen {
                     rate_ppm: 100,
                     funding_id: last - self.rng.below(last.min(3) + 1),
                 };
+                let liquidate = RiskCommand::Liquidate {
+                    account,
+                    instrument: self.rng.pick(&PERPS),
+                    cl_ord_id: 1_000_000 + self.step,
+                    price: 1,
+                    request_id,
+                };
                 (
-                    EngineInput::Risk(self.rng.pick(&[deposit, withdraw, funding])),
+                    EngineInput::Risk(self.rng.pick(&[deposit, withdraw, funding, liquidate])),
                     Some(RejectReason::DuplicateRequest),
                 )
             }
@@ -545,7 +555,8 @@ fn run(seed: u64, n: usize) -> (Vec<EngineInput>, Vec<EngineOutput>, u64) {
                     EngineInput::Command(Command::NewOrder(o)) => o.account,
                     EngineInput::Risk(
                         RiskCommand::Deposit { account, .. }
-                        | RiskCommand::Withdraw { account, .. },
+                        | RiskCommand::Withdraw { account, .. }
+                        | RiskCommand::Liquidate { account, .. },
                     ) => account,
                     EngineInput::Risk(RiskCommand::ApplyFunding { .. }) => 0,
                     _ => unreachable!(),
@@ -554,7 +565,8 @@ fn run(seed: u64, n: usize) -> (Vec<EngineInput>, Vec<EngineOutput>, u64) {
                     EngineInput::Command(Command::NewOrder(o)) => o.cl_ord_id,
                     EngineInput::Risk(
                         RiskCommand::Deposit { request_id, .. }
-                        | RiskCommand::Withdraw { request_id, .. },
+                        | RiskCommand::Withdraw { request_id, .. }
+                        | RiskCommand::Liquidate { request_id, .. },
                     ) => request_id,
                     EngineInput::Risk(RiskCommand::ApplyFunding { funding_id, .. }) => funding_id,
                     _ => unreachable!(),

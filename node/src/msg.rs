@@ -56,23 +56,20 @@ pub struct Request {
     /// The requesting account: the session's for order entry, the admin's for an admin input
     /// (whose body names the account it acts on); 0 for a venue input.
     pub account: AccountId,
-    /// An admin request's `request_id` (echoed in its answer), else 0.
-    pub request_id: u64,
     /// The log input.
     pub input: Input,
     pub stamps: Stamps,
 }
 
 impl Request {
-    /// A request of `account` from client session `session` to `shard` (no tag, no request
-    /// id, not stamped).
+    /// A request of `account` from client session `session` to `shard` (no tag, not
+    /// stamped).
     pub fn new(session: u32, shard: u16, account: AccountId, input: Input) -> Request {
         Request {
             session,
             shard,
             tag: 0,
             account,
-            request_id: 0,
             input,
             stamps: Stamps::default(),
         }
@@ -99,14 +96,17 @@ impl Request {
     }
 
     /// The request id an answer to this admin request names: the one the log record carries
-    /// (a deposit's or withdrawal's `request_id`, a funding's `funding_id`), so that every node
-    /// answers alike; else the gateway's (a mark, a liquidation, a fee tier: not in the log).
+    /// (a funding's as its `funding_id`), so that every node answers alike, the node that took
+    /// the request, a standby and a replay; 0 for any other input.
     pub fn admin_request_id(&self) -> u64 {
         match &self.input {
             Input::Deposit(d) => d.request_id,
             Input::Withdraw(w) => w.request_id,
+            Input::SetMarkPrice(m) => m.request_id,
             Input::ApplyFunding(f) => f.funding_id,
-            _ => self.request_id,
+            Input::Liquidate(l) => l.request_id,
+            Input::SetFeeTier(f) => f.request_id,
+            _ => 0,
         }
     }
 }

@@ -11,7 +11,7 @@ use tpx_client::admin::{self, AdminAnswer};
 use tpx_client::{req, token_from_str, Client, ClientConfig, ClientError};
 use tpx_node::gateway::accounts::{demo_accounts_file, DemoAccount};
 use tpx_wire::enums::{BalanceReason, CancelReason, Liquidity, RejectReason, RequestKind, Side};
-use tpx_wire::order_entry::EnterOrder;
+use tpx_wire::order_entry::{ClientMessage, EnterOrder};
 use tpx_wire::replies::ServerMessage;
 
 mod common;
@@ -535,4 +535,145 @@ fn a_mark_below_maintenance_is_a_margin_call_the_node_counts() {
             .unwrap(),
     );
     calls(2);
+}
+
+/// The admin session's sequenced answers (`AdminAccepted`, `OrderRejected`), as sent.
+fn answer_msg(a: AdminAnswer) -> ServerMessage {
+    match a {
+        AdminAnswer::Accepted(x) => ServerMessage::AdminAccepted(x),
+        AdminAnswer::Rejected(r) => ServerMessage::OrderRejected(r),
+    }
+}
+
+/// Marks, a liquidation and fee tiers with request ids no counter would give, accepted and
+/// refused, between two funded traders with a perpetual position. Returns the admin session's
+/// answers in the order it got them (its whole reply stream: the admin account's own balance
+/// never changes).
+fn marks_liquidation_and_fee_tiers(
+    adm: &mut Client,
+    c1: &mut Client,
+    c2: &mut Client,
+) -> Vec<ServerMessage> {
+    let t = WAIT;
+    let mut answers = Vec::new();
+    let mut ask = |adm: &mut Client, m: ClientMessage| {
+        let a = adm.admin(&m, t).unwrap();
+        answers.push(answer_msg(a));
+        a
+    };
+    accepted(ask(adm, admin::set_mark_price(7_001, BTC_PERP, 60_000)));
+    accepted(ask(adm, admin::deposit(1, 1, USDT, 10_000_000, 0)));
+    accepted(ask(adm, admin::deposit(1, 2, USDT, 10_000_000, 0)));
+    c2.send(&req::enter(limit(1, BTC_PERP, Side::Sell, 60_000, 1)))
+        .unwrap();
+    accept_of(c2, 1);
+    c1.send(&req::enter(limit(1, BTC_PERP, Side::Buy, 60_000, 1)))
+        .unwrap();
+    fee_of(c1, 1);
+    let a = accepted(ask(adm, admin::liquidate(7_002, 1, BTC_PERP, 900, 50_000)));
+    assert_eq!((a.request_id, a.account), (7_002, 1));
+    let a = accepted(ask(
+        adm,
+        admin::set_fee_tier(7_003, 2, 1, admin::ALL_SHARDS),
+    ));
+    assert_eq!(a.request_id, 7_003);
+    assert_eq!(
+        refused(ask(adm, admin::set_fee_tier(7_004, 2, 5, 0))),
+        RejectReason::InvalidFeeTier
+    );
+    assert_eq!(
+        refused(ask(adm, admin::set_mark_price(7_005, BTC_USDT, 60_000))),
+        RejectReason::NotPerpetual
+    );
+    // Account 1 is flat after its liquidation.
+    assert_eq!(
+        refused(ask(adm, admin::liquidate(7_006, 1, BTC_PERP, 901, 50_000))),
+        RejectReason::NoPosition
+    );
+    accepted(ask(adm, admin::set_mark_price(7_007, BTC_PERP, 61_000)));
+    answers
+}
+
+/// The first `n` sequenced replies of `adm`, a login from seq 1: the replay.
+fn replayed(adm: &mut Client, n: usize) -> Vec<ServerMessage> {
+    (0..n)
+        .map(|k| {
+            wait_for(adm, &format!("replayed reply {}", k + 1), |m| {
+                m.seq().map(|_| *m)
+            })
+        })
+        .collect()
+}
+
+/// An admin session's answers are a function of the log: after a failover, the promoted
+/// standby replays the same `AdminAccepted` and `OrderRejected` bytes for marks, liquidations
+/// and fee tiers (their request ids included) as the primary sent. (Before the request id was
+/// in their log records, the standby's replay named request id 0.)
+#[test]
+fn admin_answers_replay_with_their_request_ids_after_a_failover() {
+    let dir = tempfile::tempdir().unwrap();
+    write_accounts(dir.path());
+    let procs::Pair {
+        witness: _w,
+        mut primary,
+        standby,
+        entry,
+        ..
+    } = procs::Pair::start(dir.path(), "", |_| RISK.to_string());
+    let mut adm = client(entry[0], ADMIN);
+    let mut c1 = client(entry[0], 1);
+    let mut c2 = client(entry[0], 2);
+    let sent = marks_liquidation_and_fee_tiers(&mut adm, &mut c1, &mut c2);
+    primary.signal(libc::SIGKILL);
+    primary.wait();
+    standby.expect("ROLE primary node=2");
+    drop((adm, c1, c2));
+    let mut adm = client(entry[1], ADMIN);
+    assert_eq!(replayed(&mut adm, sent.len()), sent);
+
+    // A liquidation re-sent to the new primary (its answer lost, say) is refused by its request
+    // id, even once the account holds a position again; a new id liquidates.
+    let t = WAIT;
+    let mut c1 = client(entry[1], 1);
+    let mut c2 = client(entry[1], 2);
+    c2.send(&req::enter(limit(2, BTC_PERP, Side::Sell, 61_000, 1)))
+        .unwrap();
+    accept_of(&mut c2, 2);
+    c1.send(&req::enter(limit(2, BTC_PERP, Side::Buy, 61_000, 1)))
+        .unwrap();
+    fee_of(&mut c1, 2);
+    assert_eq!(
+        refused(
+            adm.admin(&admin::liquidate(7_002, 1, BTC_PERP, 902, 50_000), t)
+                .unwrap()
+        ),
+        RejectReason::DuplicateRequest
+    );
+    let a = accepted(
+        adm.admin(&admin::liquidate(7_008, 1, BTC_PERP, 903, 50_000), t)
+            .unwrap(),
+    );
+    assert_eq!((a.request_id, a.account), (7_008, 1));
+}
+
+/// The same after a restart from the log: the restarted node replays the answers it sent.
+#[test]
+fn admin_answers_replay_with_their_request_ids_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    write_accounts(dir.path());
+    let cfg = single_config(dir.path()).display().to_string();
+    let mut node = Proc::start("node", &["node", "--config", &cfg, "--role", "primary"]);
+    let addr = listening(&node);
+    node.expect("ROLE primary");
+    let mut adm = client(addr, ADMIN);
+    let mut c1 = client(addr, 1);
+    let mut c2 = client(addr, 2);
+    let sent = marks_liquidation_and_fee_tiers(&mut adm, &mut c1, &mut c2);
+    node.signal(libc::SIGKILL);
+    node.wait();
+    drop((adm, c1, c2));
+    let node = Proc::start("node", &["node", "--config", &cfg, "--role", "primary"]);
+    let addr = listening(&node);
+    node.expect("ROLE primary");
+    assert_eq!(replayed(&mut client(addr, ADMIN), sent.len()), sent);
 }

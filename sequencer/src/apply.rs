@@ -79,6 +79,7 @@ pub fn engine_input(input: &Input, account: u32) -> Option<EngineInput> {
                 instrument: m.instrument,
                 cl_ord_id: m.cl_ord_id,
                 price: m.price,
+                request_id: m.request_id,
             }))
         }
         Input::SetFeeTier(m) => {

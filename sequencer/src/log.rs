@@ -2,9 +2,9 @@
 //! group commits of whole 4 KiB blocks that never touch an earlier commit's blocks, recovered by
 //! scanning.
 //!
-//! # On disk (format 2)
+//! # On disk (format 3)
 //!
-//! A log is a directory of segments named `{first_seq:020}.seg2`, each preallocated to
+//! A log is a directory of segments named `{first_seq:020}.seg3`, each preallocated to
 //! `segment_bytes` (`fallocate`). A segment is a run of *commits* from offset 0, each starting
 //! at a 4 KiB block boundary: its records back to back (no gap in `seq`), a 32-byte commit
 //! trailer (magic `tpxcmt02`, the commit's first and last seq, a CRC32C of the trailer), then
@@ -12,8 +12,10 @@
 //! bytes count the records before the commit that were not yet durable when it was submitted
 //! (0 when one commit is in flight at a time; the CRC covers them when they are not 0). The unused end of a
 //! segment is zeros. A commit that does not fit in what is left of a segment starts the next
-//! one. Format 1 (`*.seg`: records back to back, the partly filled last block rewritten by each
-//! commit) is refused at open with [`LogError::OldFormat`].
+//! one. Older formats are refused at open with [`LogError::OldFormat`]: format 1 (`*.seg`:
+//! records back to back, the partly filled last block rewritten by each commit) and format 2
+//! (`*.seg2`: this framing, but its `SetMarkPrice`, `Liquidate` and `SetFeeTier` records carry
+//! no request id, so their answers could not be replayed alike on every node).
 //!
 //! # Writing
 //!
@@ -71,13 +73,14 @@ use crate::scan::{
 use crate::storage::{read_all, AlignedBuf, FileId, Storage, BLOCK};
 
 /// File name suffix of log segments.
-pub const SEGMENT_SUFFIX: &str = ".seg2";
+pub const SEGMENT_SUFFIX: &str = ".seg3";
 
-/// The suffix of format 1 segments (refused at open: [`LogError::OldFormat`]).
-pub const OLD_SEGMENT_SUFFIX: &str = ".seg";
+/// The suffixes of older formats' segments and their format numbers (refused at open:
+/// [`LogError::OldFormat`]).
+pub const OLD_SEGMENT_SUFFIXES: [(&str, u32); 2] = [(".seg", 1), (".seg2", 2)];
 
 /// The on-disk format this build writes and reads (see the module docs).
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The file name of the segment whose first record is `first_seq`.
 pub fn segment_name(first_seq: u64) -> String {
@@ -161,6 +164,8 @@ pub enum LogError {
     /// A segment of an older on-disk format (see the module docs): this build does not read it.
     OldFormat {
         segment: String,
+        /// Its format (1 or 2).
+        format: u32,
     },
 }
 
@@ -189,13 +194,19 @@ impl std::fmt::Display for LogError {
                 got_term,
             } => write!(f, "record term {got_term} below the log's term {last_term}"),
             LogError::BadRecord => write!(f, "not an encoded log record"),
-            LogError::OldFormat { segment } => write!(
-                f,
-                "input log segment {segment} is log format 1 (records back to back, last block \
-                 rewritten); this build reads and writes only format {FORMAT_VERSION} \
-                 (`*{SEGMENT_SUFFIX}`, padded commits): replay it with the build that wrote it \
-                 and start this one from a snapshot, a standby, or an empty log directory"
-            ),
+            LogError::OldFormat { segment, format } => {
+                let what = match format {
+                    1 => "records back to back, last block rewritten",
+                    _ => "no request id in mark, liquidation and fee tier records",
+                };
+                write!(
+                    f,
+                    "input log segment {segment} is log format {format} ({what}); this build \
+                     reads and writes only format {FORMAT_VERSION} (`*{SEGMENT_SUFFIX}`): replay \
+                     it with the build that wrote it and start this one from a snapshot, a \
+                     standby, or an empty log directory"
+                )
+            }
         }
     }
 }
@@ -263,11 +274,14 @@ fn complete_commit_after(bytes: &[u8], off: usize, commit_first: u64) -> Option<
     None
 }
 
-/// A format 1 segment in `st`, if any.
-fn old_format_segment<S: Storage>(st: &mut S) -> io::Result<Option<String>> {
-    Ok(st.list()?.into_iter().find(|name| {
-        name.strip_suffix(OLD_SEGMENT_SUFFIX)
-            .is_some_and(|stem| stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
+/// A segment of an older format in `st`, if any: its name and format.
+fn old_format_segment<S: Storage>(st: &mut S) -> io::Result<Option<(String, u32)>> {
+    Ok(st.list()?.into_iter().find_map(|name| {
+        OLD_SEGMENT_SUFFIXES.iter().find_map(|&(suffix, format)| {
+            name.strip_suffix(suffix)
+                .is_some_and(|stem| stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| (name.clone(), format))
+        })
     }))
 }
 
@@ -618,8 +632,8 @@ impl<S: Storage> SegmentLog<S> {
         trusted_through: u64,
     ) -> Result<(SegmentLog<S>, Recovery), LogError> {
         let cfg = cfg.normalised();
-        if let Some(segment) = old_format_segment(&mut st)? {
-            return Err(LogError::OldFormat { segment });
+        if let Some((segment, format)) = old_format_segment(&mut st)? {
+            return Err(LogError::OldFormat { segment, format });
         }
         let segs = list_segments(&mut st)?;
         let mut log = SegmentLog {
@@ -1356,8 +1370,15 @@ impl<S: Storage> std::fmt::Debug for LogReader<S> {
 const READ_CHUNK: usize = 256 << 10;
 
 impl<S: Storage> LogReader<S> {
-    /// A reader positioned at the first record of the log.
-    pub fn new(st: S) -> io::Result<LogReader<S>> {
+    /// A reader positioned at the first record of the log. A log of an older format is
+    /// refused (an `InvalidData` error holding [`LogError::OldFormat`]), not read as empty.
+    pub fn new(mut st: S) -> io::Result<LogReader<S>> {
+        if let Some((segment, format)) = old_format_segment(&mut st)? {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                LogError::OldFormat { segment, format },
+            ));
+        }
         let mut r = LogReader {
             st,
             segs: Vec::new(),

@@ -385,7 +385,7 @@ fn a_trusting_open_still_checks_the_tail_and_scans_a_segment_where_a_term_starts
     let n = names.len();
     damage_middle(&mem, &names[n - 2]);
     let trusted = names[n - 2]
-        .trim_end_matches(".seg2")
+        .trim_end_matches(tpx_sequencer::log::SEGMENT_SUFFIX)
         .parse::<u64>()
         .unwrap()
         - 1;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use tpx_sequencer::log::{replay, segment_name, LogConfig, LogError, SegmentLog};
+use tpx_sequencer::log::{replay, segment_name, LogConfig, LogError, LogReader, SegmentLog};
 use tpx_sequencer::storage::{Fault, MemStorage, Storage};
 use tpx_sequencer::writer::{IdleMode, LogSink, ThreadedLog};
 use tpx_wire::log_record::{encode_record, Input, LogRecord, RecordMeta};
@@ -320,6 +320,38 @@ fn commits_never_rewrite_an_earlier_commits_blocks() {
     }
     drop(log);
     assert_eq!(seqs(mem), (1..=400).collect::<Vec<_>>());
+}
+
+/// A log directory of format 2 (`*.seg2`: the framing of today, but marks, liquidations and
+/// fee tiers logged without their request id) is refused with a clear error naming its format,
+/// by the log and by a reader, not read as an empty log.
+#[test]
+fn a_format_2_log_is_refused_clearly() {
+    let src = MemStorage::new();
+    let (mut log, _) = SegmentLog::open(src.clone(), small()).unwrap();
+    for s in 1..=5 {
+        log.append(&rec(s, 1)).unwrap();
+    }
+    log.commit().unwrap();
+    drop(log);
+    let name = segment_name(1);
+    let old = name.replace(".seg3", ".seg2");
+    let mem = MemStorage::new();
+    mem.set_contents(&old, src.contents(&name).unwrap());
+    match SegmentLog::open(mem.clone(), small()) {
+        Err(e @ LogError::OldFormat { format: 2, .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("format 2") && msg.contains(&old) && msg.contains("format 3"),
+                "{msg}"
+            );
+        }
+        other => panic!("expected OldFormat, got {other:?}"),
+    }
+    let Err(e) = LogReader::new(mem.clone()) else {
+        panic!("a reader must refuse it too");
+    };
+    assert!(e.to_string().contains("format 2"), "{e}");
 }
 
 /// A log directory of the old format (records back to back in `*.seg`) is refused with a

@@ -66,6 +66,7 @@ fn every_risk_input_maps_to_its_engine_command() {
             Input::SetMarkPrice(SetMarkPrice {
                 price: 101,
                 instrument: 3,
+                request_id: 31,
             }),
             RiskCommand::SetMarkPrice {
                 instrument: 3,
@@ -90,18 +91,21 @@ fn every_risk_input_maps_to_its_engine_command() {
                 price: 90,
                 account: 2,
                 instrument: 3,
+                request_id: 5,
             }),
             RiskCommand::Liquidate {
                 account: 2,
                 instrument: 3,
                 cl_ord_id: 9,
                 price: 90,
+                request_id: 5,
             },
         ),
         (
             Input::SetFeeTier(SetFeeTier {
                 account: 2,
                 tier: 1,
+                request_id: 33,
             }),
             RiskCommand::SetFeeTier {
                 account: 2,

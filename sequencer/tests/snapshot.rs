@@ -303,6 +303,7 @@ mod risk {
                 Input::SetMarkPrice(SetMarkPrice {
                     price,
                     instrument: PERP,
+                    request_id: seq,
                 }),
             )
         } else if seq % 251 == 0 {

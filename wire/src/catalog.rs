@@ -439,6 +439,7 @@ pub fn examples() -> Vec<(&'static str, Vec<u8>)> {
     let mark = SetMarkPrice {
         price: 65_010,
         instrument: 3,
+        request_id: 5003,
     };
     add("set_mark_price", mark.encode(&mut b), &b);
     let funding = ApplyFunding {
@@ -452,6 +453,7 @@ pub fn examples() -> Vec<(&'static str, Vec<u8>)> {
         price: 64_000,
         account: 7,
         instrument: 3,
+        request_id: 5005,
     };
     add("liquidate", liquidate.encode(&mut b), &b);
     add(
@@ -459,6 +461,7 @@ pub fn examples() -> Vec<(&'static str, Vec<u8>)> {
         SetFeeTier {
             account: 7,
             tier: 1,
+            request_id: 5006,
         }
         .encode(&mut b),
         &b,

@@ -82,11 +82,13 @@ crate::wire_message! {
 crate::wire_message! {
     /// Risk: a perpetual's mark price (`RiskCommand::SetMarkPrice`): variation margin and
     /// maintenance checks for every open position.
-    pub struct SetMarkPrice = template template::SET_MARK_PRICE, schema INPUT_LOG, size 24 {
+    pub struct SetMarkPrice = template template::SET_MARK_PRICE, schema INPUT_LOG, size 32 {
         /// Mark price in ticks (the engine rejects one outside the instrument's range).
         8 => price: i64,
         /// Instrument id (a perpetual).
         16 => instrument: u32,
+        /// The admin request's `request_id`, named by its answer on every node (0: the operator's).
+        24 => request_id: u64,
     }
     reserved [20..24]
 }
@@ -106,8 +108,10 @@ crate::wire_message! {
 
 crate::wire_message! {
     /// Risk: liquidate an account's position on a perpetual (`RiskCommand::Liquidate`); the
-    /// liquidation account then sends IOC order `cl_ord_id` at limit `price`.
-    pub struct Liquidate = template template::LIQUIDATE, schema INPUT_LOG, size 32 {
+    /// liquidation account then sends IOC order `cl_ord_id` at limit `price`. `request_id` is
+    /// the idempotency key of `Deposit` (the liquidated account's), so a re-sent liquidation is
+    /// refused instead of applied twice.
+    pub struct Liquidate = template template::LIQUIDATE, schema INPUT_LOG, size 40 {
         /// Client order id of the liquidation account's closing IOC order.
         8 => cl_ord_id: u64,
         /// Limit price of that order, ticks.
@@ -116,17 +120,21 @@ crate::wire_message! {
         24 => account: u32,
         /// Instrument id (a perpetual).
         28 => instrument: u32,
+        /// Idempotency key, strictly increasing per account (shared with deposits and withdrawals).
+        32 => request_id: u64,
     }
     reserved []
 }
 
 crate::wire_message! {
     /// Risk: put an account into a fee tier (`RiskCommand::SetFeeTier`).
-    pub struct SetFeeTier = template template::SET_FEE_TIER, schema INPUT_LOG, size 16 {
+    pub struct SetFeeTier = template template::SET_FEE_TIER, schema INPUT_LOG, size 24 {
         /// Account id.
         8 => account: u32,
         /// Fee tier (the engine rejects one at or above its configured number of tiers).
         12 => tier: u8,
+        /// The admin request's `request_id`, named by its answer on every node (0: the operator's).
+        16 => request_id: u64,
     }
     reserved [13..16]
 }

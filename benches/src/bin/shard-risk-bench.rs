@@ -57,10 +57,7 @@ fn entry(seq: u64, (account, input): (u32, Input)) -> Sequenced {
     Sequenced {
         seq,
         ts_ns: seq,
-        req: Request {
-            request_id: seq,
-            ..Request::new(0, 0, account, input)
-        },
+        req: Request::new(0, 0, account, input),
     }
 }
 

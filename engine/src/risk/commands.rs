@@ -61,8 +61,10 @@ impl Engine {
             } => (account, request_id),
             RiskCommand::SetFeeTier { account, .. } => (account, 0),
             RiskCommand::Liquidate {
-                account, cl_ord_id, ..
-            } => (account, cl_ord_id),
+                account,
+                request_id,
+                ..
+            } => (account, request_id),
             RiskCommand::ApplyFunding { funding_id, .. } => (0, funding_id),
             RiskCommand::SetMarkPrice { .. } => (0, 0),
         };
@@ -170,8 +172,10 @@ impl Engine {
                 instrument,
                 cl_ord_id,
                 price,
+                request_id,
             } => {
                 known(account)?;
+                self.risk.check_request(account, request_id)?;
                 if account == self.risk.fee_account || account == self.risk.liq_account {
                     return Err(RejectReason::NotLiquidatable);
                 }
@@ -182,6 +186,7 @@ impl Engine {
                 if self.risk.size(account, perp) == 0 {
                     return Err(RejectReason::NoPosition);
                 }
+                self.risk.accounts[account as usize].last_request_id = request_id;
                 self.liquidate(ts_ns, account, instrument, perp, cl_ord_id, price, sink);
                 Ok(())
             }

@@ -46,8 +46,12 @@ impl Risk {
         self.emit_balance(account, asset, reason, delta, sink);
     }
 
-    /// The idempotency key check shared by deposits and withdrawals.
-    fn check_request(&self, account: AccountId, request_id: u64) -> Result<(), RejectReason> {
+    /// The idempotency key check shared by deposits, withdrawals and liquidations.
+    pub(crate) fn check_request(
+        &self,
+        account: AccountId,
+        request_id: u64,
+    ) -> Result<(), RejectReason> {
         if request_id <= self.accounts[account as usize].last_request_id {
             return Err(RejectReason::DuplicateRequest);
         }

@@ -8,7 +8,8 @@ use crate::types::*;
 /// Sequenced inputs of the risk stage, applied by [`crate::Engine::process_risk`]. Every one is
 /// rejected with [`crate::RejectReason::RiskDisabled`] by an engine built with risk off.
 /// Rejections are `Event::Rejected` naming the account (0 for venue inputs) and, in
-/// `cl_ord_id`, the request id (or the liquidation order's client id; 0 otherwise).
+/// `cl_ord_id`, the request id (a deposit's, withdrawal's or liquidation's `request_id`, a
+/// funding's `funding_id`; 0 for marks and fee tiers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RiskCommand {
     /// Credit `amount` minor units of `asset`. `request_id` is the idempotency key: it must be
@@ -51,12 +52,16 @@ pub enum RiskCommand {
     /// instrument at its mark, move the position to the liquidation account at the mark, cover
     /// a deficit it leaves from the fee (insurance) account, and have the liquidation account
     /// send an IOC order `cl_ord_id` at limit `price` to close what it took over. When to
-    /// liquidate is decided outside the engine.
+    /// liquidate is decided outside the engine. `request_id` is the account's idempotency key
+    /// of `Deposit` (one sequence for deposits, withdrawals and liquidations): a liquidation
+    /// re-sent after a failover is refused `DuplicateRequest` instead of taking over a position
+    /// the account opened since; a refused liquidation does not use up its id.
     Liquidate {
         account: AccountId,
         instrument: InstrumentId,
         cl_ord_id: ClientOrderId,
         price: PriceTicks,
+        request_id: u64,
     },
 }
 

@@ -72,8 +72,6 @@ pub struct LocalMeta {
     pub seq: u64,
     pub session: u32,
     pub tag: u32,
-    /// An admin request's id (its answer echoes it; not every risk record carries it).
-    pub request_id: u64,
     /// The request's stage stamps so far (`rx`, `seq`; all 0 when stamping is off).
     pub stamps: crate::msg::Stamps,
     /// The gateway the request came from (its reject ring), the requesting account and what
@@ -91,7 +89,6 @@ impl LocalMeta {
             seq,
             session: req.session,
             tag: req.tag,
-            request_id: req.request_id,
             stamps: req.stamps,
             gateway: gateway as u16,
             account: req.account,
@@ -101,8 +98,8 @@ impl LocalMeta {
 }
 
 /// The shard entry of a log record: the client session the log names (on every node: the
-/// answers belong to that session's reply stream wherever it logs in), and the local tag,
-/// request id and stamps if this node submitted it.
+/// answers belong to that session's reply stream wherever it logs in), and the local tag and
+/// stamps if this node submitted it (an admin request's id is in its input).
 /// `durable_tsc`: the release stamp, read once per duty cycle (on the first stamped record).
 pub fn entry_of(
     rec: &LogRecord,
@@ -113,12 +110,12 @@ pub fn entry_of(
     while meta.front().is_some_and(|m| m.seq < seq) {
         meta.pop_front();
     }
-    let (tag, request_id, mut stamps) = match meta.front() {
+    let (tag, mut stamps) = match meta.front() {
         Some(m) if m.seq == seq => {
             let m = meta.pop_front().expect("front exists");
-            (m.tag, m.request_id, m.stamps)
+            (m.tag, m.stamps)
         }
-        _ => (0, 0, crate::msg::Stamps::default()),
+        _ => (0, crate::msg::Stamps::default()),
     };
     let session = match rec.meta.session {
         0 => NO_SESSION,
@@ -138,7 +135,6 @@ pub fn entry_of(
             shard: shard_of_origin(rec.meta.origin),
             tag,
             account: rec.meta.account,
-            request_id,
             input: rec.input,
             stamps,
         },
@@ -290,7 +286,6 @@ mod tests {
             seq,
             session,
             tag: 0,
-            request_id: 0,
             stamps: Default::default(),
             gateway: 0,
             account: 5,
@@ -354,25 +349,16 @@ mod tests {
         // The operator's (the log's session 0) has none.
         let op = record(8, 1, 5, 0, req.input);
         assert_eq!(entry_of(&op, &mut meta, &mut None).req.session, NO_SESSION);
-        // An admin input: logged under its admin, the target in the body, the request id
-        // kept by the stage.
+        // An admin input: logged under its admin, the target and the request id in the body.
         let w = Input::Withdraw(l::Withdraw {
             account: 7,
             asset: 1,
             amount: 500,
             request_id: 12,
         });
-        let req = Request {
-            request_id: 12,
-            ..Request::new(2, 1, 50, w)
-        };
+        let req = Request::new(2, 1, 50, w);
         let rec = record(3, req.shard, req.account, req.session, req.input);
-        let mut meta: VecDeque<LocalMeta> = [LocalMeta {
-            request_id: 12,
-            ..meta_at(3, 2)
-        }]
-        .into_iter()
-        .collect();
+        let mut meta: VecDeque<LocalMeta> = [meta_at(3, 2)].into_iter().collect();
         assert_eq!(entry_of(&rec, &mut meta, &mut None).req, req);
     }
 

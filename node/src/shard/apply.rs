@@ -51,8 +51,9 @@ fn set_fee(kind: &mut ReportKind, value: i64) {
 /// Order-entry requests: answers (accepted, rejected, replaced) to the requesting session,
 /// reports about orders (fills, cancels) to the session owning the order ([`NO_SESSION`]).
 /// Admin requests (risk commands): the engine's reject of the command, or after it an
-/// `AdminAccepted`, to the requesting admin session (nothing when the record is not this
-/// node's: a standby's or a replayed one); every balance change to its account
+/// `AdminAccepted`, naming the request id the record carries, to the admin session the record
+/// names (on every node; nothing for an operator's record, which names none); every balance
+/// change to its account
 /// (`BalanceUpdate`, [`NO_SESSION`]); a liquidation's cancels and its closing order's reports
 /// like any other order's.
 #[derive(Debug)]
@@ -644,14 +645,11 @@ mod tests {
     }
 
     /// An admin request of account 50 from session 6 (`NO_SESSION`: a record from elsewhere).
-    fn admin(input: Input, request_id: u64, session: u32) -> Sequenced {
+    fn admin(input: Input, session: u32) -> Sequenced {
         Sequenced {
             seq: 1,
             ts_ns: 42,
-            req: Request {
-                request_id,
-                ..Request::new(session, 1, 50, input)
-            },
+            req: Request::new(session, 1, 50, input),
         }
     }
 
@@ -702,7 +700,7 @@ mod tests {
     #[test]
     fn a_deposit_is_a_balance_update_to_the_account_and_accepted_to_the_admin() {
         let mut shard = risk_shard();
-        let out = run(&mut shard, &admin(deposit(7, 1, 1_000, 3), 3, 6));
+        let out = run(&mut shard, &admin(deposit(7, 1, 1_000, 3), 6));
         assert_eq!(out.len(), 2, "{out:?}");
         assert_eq!((out[0].account, out[0].session), (7, NO_SESSION));
         assert_eq!(
@@ -729,7 +727,7 @@ mod tests {
             }
         );
         // The same id again: the engine's DuplicateRequest, to the admin, with the request id.
-        let out = run(&mut shard, &admin(deposit(7, 1, 1_000, 3), 3, 6));
+        let out = run(&mut shard, &admin(deposit(7, 1, 1_000, 3), 6));
         assert_eq!(out.len(), 1);
         assert_eq!((out[0].account, out[0].session), (50, 6));
         assert_eq!(
@@ -741,7 +739,7 @@ mod tests {
             }
         );
         // A record from elsewhere: the balance update goes out, no answer.
-        let out = run(&mut shard, &admin(deposit(7, 1, 5, 4), 4, NO_SESSION));
+        let out = run(&mut shard, &admin(deposit(7, 1, 5, 4), NO_SESSION));
         assert_eq!(out.len(), 1);
         assert!(matches!(
             out[0].kind,
@@ -751,8 +749,9 @@ mod tests {
         let mark = Input::SetMarkPrice(l::SetMarkPrice {
             instrument: 3,
             price: 60_000,
+            request_id: 9,
         });
-        let out = run(&mut shard, &admin(mark, 9, 6));
+        let out = run(&mut shard, &admin(mark, 6));
         assert_eq!(
             out.last().unwrap().kind,
             ReportKind::AdminAccepted {
@@ -770,7 +769,7 @@ mod tests {
             rate_ppm: 10,
             funding_id: 10,
         });
-        let out = run(&mut shard, &admin(funding, 10, 6));
+        let out = run(&mut shard, &admin(funding, 6));
         assert!(matches!(
             out[0].kind,
             ReportKind::Rejected {
@@ -785,8 +784,8 @@ mod tests {
     fn fills_carry_their_fees_and_balance_rejects_reach_the_wire() {
         let mut shard = risk_shard();
         // Account 1 sells 0.0010 BTC (10 lots), account 2 buys at 60,000 USDT.
-        run(&mut shard, &admin(deposit(1, 2, 100_000, 1), 1, 6));
-        run(&mut shard, &admin(deposit(2, 1, 1_000_000_000, 1), 1, 6));
+        run(&mut shard, &admin(deposit(1, 2, 100_000, 1), 6));
+        run(&mut shard, &admin(deposit(2, 1, 1_000_000_000, 1), 6));
         let sell = entry(1, limit(11, 1, Side::Sell, 60_000, 10), 1, 0);
         assert!(matches!(
             run(&mut shard, &sell)[0].kind,
@@ -1044,13 +1043,14 @@ mod tests {
 
     /// A session's replies are a function of the log: an admin record this node did not submit
     /// (a standby's, one replayed at start: no local request id) is answered with the request
-    /// id the log carries (a deposit's, a withdrawal's, a funding's), as on the node that took
-    /// it. (Found by `tpx-sim` seed 1: the admin session's `AdminAccepted` said `request_id` 0
-    /// after a failover.)
+    /// id the log carries, as on the node that took it. (Found by `tpx-sim` seed 1 for
+    /// deposits: the admin session's `AdminAccepted` said `request_id` 0 after a failover; for
+    /// marks, liquidations and fee tiers by `node/tests/risk.rs`, whose log records did not
+    /// carry it.)
     #[test]
     fn an_admin_record_from_elsewhere_is_answered_with_the_logs_request_id() {
         let mut shard = risk_shard();
-        let out = run(&mut shard, &admin(deposit(7, 1, 1_000, 3), 0, 6));
+        let out = run(&mut shard, &admin(deposit(7, 1, 1_000, 3), 6));
         assert!(
             matches!(
                 out.last().unwrap().kind,
@@ -1058,13 +1058,56 @@ mod tests {
             ),
             "{out:?}"
         );
-        let out = run(&mut shard, &admin(deposit(7, 1, 1_000, 3), 0, 6));
+        let out = run(&mut shard, &admin(deposit(7, 1, 1_000, 3), 6));
         assert_eq!(
             out[0].kind,
             ReportKind::Rejected {
                 cl_ord_id: 3,
                 reason: RejectReason::DuplicateRequest,
                 request: RequestKind::AdminDeposit
+            }
+        );
+        let mark = Input::SetMarkPrice(l::SetMarkPrice {
+            instrument: 3,
+            price: 60_000,
+            request_id: 41,
+        });
+        let out = run(&mut shard, &admin(mark, 6));
+        assert!(
+            matches!(
+                out.last().unwrap().kind,
+                ReportKind::AdminAccepted { request_id: 41, .. }
+            ),
+            "{out:?}"
+        );
+        let tier = Input::SetFeeTier(l::SetFeeTier {
+            account: 7,
+            tier: 1,
+            request_id: 42,
+        });
+        let out = run(&mut shard, &admin(tier, 6));
+        assert!(
+            matches!(
+                out.last().unwrap().kind,
+                ReportKind::AdminAccepted { request_id: 42, .. }
+            ),
+            "{out:?}"
+        );
+        // Account 7 holds no position: the engine's reject names the logged id.
+        let liq = Input::Liquidate(l::Liquidate {
+            cl_ord_id: 9,
+            price: 50_000,
+            account: 7,
+            instrument: 3,
+            request_id: 43,
+        });
+        let out = run(&mut shard, &admin(liq, 6));
+        assert_eq!(
+            out[0].kind,
+            ReportKind::Rejected {
+                cl_ord_id: 43,
+                reason: RejectReason::NoPosition,
+                request: RequestKind::AdminLiquidate
             }
         );
     }

@@ -130,8 +130,9 @@ enum Cmd {
         /// A file holding the account's login token (text; surrounding whitespace ignored).
         #[arg(long, global = true, default_value = "admin.token")]
         token_file: PathBuf,
-        /// The request id: echoed in the answer; for deposits and withdrawals the idempotency key
-        /// (strictly increasing per account, shared by both).
+        /// The request id: logged and echoed in the answer; for deposits, withdrawals and
+        /// liquidations the idempotency key (strictly increasing per account, shared by the
+        /// three), for funding the funding id.
         #[arg(long, global = true, default_value_t = 0)]
         request_id: u64,
         /// Seconds to wait for the answer.

@@ -18,9 +18,10 @@ pub enum AdminTarget {
     Instrument(InstrumentId),
 }
 
-/// The log input, request id and target of an admin request (`None`: not one). Deposits,
-/// withdrawals and funding carry their request id in the log (the idempotency key); marks,
-/// liquidations and fee tiers have none there.
+/// The log input, request id and target of an admin request (`None`: not one). Every admin
+/// log input carries the request id (a funding's as its `funding_id`), so that its answer
+/// names it on every node; for deposits, withdrawals, liquidations and funding it is also the
+/// engine's idempotency key.
 pub fn admin_input(msg: &ClientMessage) -> Option<(Input, u64, AdminTarget)> {
     Some(match *msg {
         ClientMessage::AdminDeposit(m) => (
@@ -47,6 +48,7 @@ pub fn admin_input(msg: &ClientMessage) -> Option<(Input, u64, AdminTarget)> {
             Input::SetMarkPrice(l::SetMarkPrice {
                 price: m.price,
                 instrument: m.instrument,
+                request_id: m.request_id,
             }),
             m.request_id,
             AdminTarget::Instrument(m.instrument),
@@ -66,6 +68,7 @@ pub fn admin_input(msg: &ClientMessage) -> Option<(Input, u64, AdminTarget)> {
                 price: m.price,
                 account: m.account,
                 instrument: m.instrument,
+                request_id: m.request_id,
             }),
             m.request_id,
             AdminTarget::Instrument(m.instrument),
@@ -74,6 +77,7 @@ pub fn admin_input(msg: &ClientMessage) -> Option<(Input, u64, AdminTarget)> {
             Input::SetFeeTier(l::SetFeeTier {
                 account: m.account,
                 tier: m.tier,
+                request_id: m.request_id,
             }),
             m.request_id,
             AdminTarget::Shard(m.shard),
@@ -438,10 +442,7 @@ impl SessionTable {
                 outbox,
             );
         };
-        let req = Request {
-            request_id,
-            ..Request::new(session_id, shard, account, input)
-        };
+        let req = Request::new(session_id, shard, account, input);
         self.forward_or_reject(slot, req, unix_ns, outbox, forward);
     }
 }
