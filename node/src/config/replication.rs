@@ -139,16 +139,35 @@ pub struct ReplicationConfig {
 }
 
 /// A stable 64-bit digest (FNV-1a) of what a primary and its standby must agree on: the shard
-/// count, every instrument with its shard, the risk section, `max_accounts` and the crate
-/// version (the `Debug` forms are stable within one version, which is part of the digest).
+/// count, every instrument with its shard, the risk section, `max_accounts`, the crate version
+/// (the `Debug` forms are stable within one version, which is part of the digest) and the input
+/// log's format ([`tpx_sequencer::log::FORMAT_VERSION`]: a standby of another format would
+/// fail only at the first record whose layout changed; with it in the digest the pair refuses
+/// at the handshake, as for any other configuration mismatch).
 pub fn config_digest(
     shard_count: u32,
     instruments: &[(crate::config::InstrumentConfig, u32)],
     risk: Option<&crate::config::risk::RiskSection>,
     max_accounts: u32,
 ) -> u64 {
+    digest_with_format(
+        tpx_sequencer::log::FORMAT_VERSION,
+        shard_count,
+        instruments,
+        risk,
+        max_accounts,
+    )
+}
+
+fn digest_with_format(
+    log_format: u32,
+    shard_count: u32,
+    instruments: &[(crate::config::InstrumentConfig, u32)],
+    risk: Option<&crate::config::risk::RiskSection>,
+    max_accounts: u32,
+) -> u64 {
     let canon = format!(
-        "v={};shards={shard_count};instruments={instruments:?};risk={risk:?};max_accounts={max_accounts}",
+        "v={};log_format={log_format};shards={shard_count};instruments={instruments:?};risk={risk:?};max_accounts={max_accounts}",
         env!("CARGO_PKG_VERSION")
     );
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -288,5 +307,15 @@ mod tests {
             config_digest(2, &placed(&|k| 1 - k as u32 % 2), None, 1000)
         );
         assert_ne!(a, config_digest(2, &placed(&|k| k as u32 % 2), None, 2000));
+        // Builds of two log formats never pair.
+        let f = tpx_sequencer::log::FORMAT_VERSION;
+        assert_eq!(
+            a,
+            digest_with_format(f, 2, &placed(&|k| k as u32 % 2), None, 1000)
+        );
+        assert_ne!(
+            a,
+            digest_with_format(f - 1, 2, &placed(&|k| k as u32 % 2), None, 1000)
+        );
     }
 }
