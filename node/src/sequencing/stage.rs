@@ -43,6 +43,7 @@ use crate::runtime::state::NodeState;
 use crate::sequencing::feed::{origin_fits, origin_of, LocalMeta, ShardFeed, EXIT_REJOIN};
 use crate::sequencing::fence::Fences;
 use crate::sequencing::log::{LocalLink, MemLog, NodeLog, NodeTransport};
+use crate::sequencing::read_ahead::ReplaySource;
 
 /// Most items taken from one ring (or replayed) per duty cycle.
 const BATCH: usize = 1024;
@@ -138,7 +139,7 @@ pub struct SequencerStage<
     /// A single node's in-process witness.
     witness: Option<WitnessServer<T, C>>,
     /// The recovered log, replayed into the shards before the replica runs.
-    replay: Option<LogReader<S>>,
+    replay: Option<ReplaySource<S>>,
     replay_upto: u64,
     replayed: u64,
     /// The log's spare-segment slot, held while the replay runs (released at its end).
@@ -403,6 +404,10 @@ impl SequencerStage {
         ));
         let mut stage = SequencerStage::over(replica, replay, last, rings, shared, cfg.node_id)
             .with_checkpoints(cfg.checkpoint_every);
+        // The node reads its replay on a thread of its own (`read_ahead.rs`).
+        if let Some(ReplaySource::Inline(r)) = stage.replay.take() {
+            stage.replay = Some(ReplaySource::ahead(r, last));
+        }
         stage.witness = witness;
         if stage.replay.is_some() {
             stage.spares_held = Some(spares);
@@ -470,7 +475,7 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
             rejects,
         } = rings;
         let reject_wake = rejects.iter().map(|_| None).collect();
-        let replay = replay.filter(|_| last > 0);
+        let replay = replay.filter(|_| last > 0).map(ReplaySource::Inline);
         if replay.is_none() {
             shared.replay_done.store(true, Ordering::Release);
         }
