@@ -142,7 +142,8 @@ pub struct SequencerStage<
     replay: Option<ReplaySource<S>>,
     replay_upto: u64,
     replayed: u64,
-    /// The log's spare-segment slot, held while the replay runs (released at its end).
+    /// The log's spare-segment slot, held while the replay runs and the candidacy after it is
+    /// decided.
     spares_held: Option<Arc<SpareSlot>>,
     /// The snapshot the shards started from: `(seq, file name)`.
     from_snapshot: Option<(u64, String)>,
@@ -676,9 +677,6 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
             if done || *feed.applied >= self.replay_upto {
                 self.replay = None;
                 self.shared.replay_done.store(true, Ordering::Release);
-                if let Some(s) = self.spares_held.take() {
-                    s.release();
-                }
                 match &self.from_snapshot {
                     Some((seq, name)) => self.say(format_args!(
                         "tpx node: REPLAYED {} records into the shards after snapshot seq={seq} \
@@ -692,6 +690,13 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
                 }
             }
             return n + 1;
+        }
+        if self.spares_held.is_some() && self.replica.role() != Role::Candidate {
+            // The replay is done and the candidacy decided (its term stored: three fsyncs the
+            // spare's zero-fill would share the disk with): the log may make its spare.
+            if let Some(s) = self.spares_held.take() {
+                s.release();
+            }
         }
         let primary = self.replica.role() == Role::Primary;
         let inputs_len = self.inputs.len();
