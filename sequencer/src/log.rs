@@ -567,6 +567,25 @@ pub struct CommitWrite {
 pub struct SpareSlot {
     /// [`SPARE_NAME`] is complete and durable; the log may take it (and clears this).
     pub ready: AtomicBool,
+    /// The preparer makes no spare while set: a node replaying its log at start holds it, so
+    /// that zero-filling a segment (64 MiB written and flushed) does not take CPU and disk from
+    /// the replay; a roll meanwhile makes its own segment.
+    pub held: AtomicBool,
+}
+
+impl SpareSlot {
+    /// A slot whose preparer waits until [`SpareSlot::release`].
+    pub fn held() -> SpareSlot {
+        SpareSlot {
+            ready: AtomicBool::new(false),
+            held: AtomicBool::new(true),
+        }
+    }
+
+    /// Lets the preparer make spares.
+    pub fn release(&self) {
+        self.held.store(false, Ordering::Release);
+    }
 }
 
 /// The name of the spare segment (not a segment name: recovery ignores it; a leftover one is

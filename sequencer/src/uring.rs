@@ -89,7 +89,7 @@ impl<S: Storage + Clone + Send + 'static> UringLog<S> {
         cfg: LogConfig,
         depth: usize,
     ) -> Result<(UringLog<S>, Recovery), LogError> {
-        UringLog::open_trusting(st, cfg, depth, 0)
+        UringLog::open_trusting(st, cfg, depth, 0, Arc::default())
     }
 
     /// [`UringLog::open_with_depth`] recovering with [`SegmentLog::open_trusting`].
@@ -98,13 +98,13 @@ impl<S: Storage + Clone + Send + 'static> UringLog<S> {
         cfg: LogConfig,
         depth: usize,
         trusted_through: u64,
+        slot: Arc<SpareSlot>,
     ) -> Result<(UringLog<S>, Recovery), LogError> {
         let depth = depth.clamp(1, 64);
         let ring = IoUring::new((depth as u32).next_power_of_two().max(8)).map_err(LogError::Io)?;
         let reader = LogReader::new(st.clone())?;
         let spare_st = st.clone();
         let (mut log, rec) = SegmentLog::open_trusting(st, cfg, trusted_through)?;
-        let slot = Arc::new(SpareSlot::default());
         log.use_spares(slot.clone());
         let preparer_stop = Arc::new(AtomicBool::new(false));
         let stop = preparer_stop.clone();

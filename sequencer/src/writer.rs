@@ -265,21 +265,22 @@ impl<S: Storage + Clone + Send + 'static> ThreadedLog<S> {
         cfg: LogConfig,
         idle: IdleMode,
     ) -> Result<(ThreadedLog<S>, Recovery), LogError> {
-        Self::open_trusting(st, cfg, idle, 0)
+        Self::open_trusting(st, cfg, idle, 0, Arc::default())
     }
 
-    /// [`ThreadedLog::open`] recovering with [`SegmentLog::open_trusting`].
+    /// [`ThreadedLog::open`] recovering with [`SegmentLog::open_trusting`]; its spare segments
+    /// are announced in `slot` (which the caller may hold: [`SpareSlot::held`]).
     pub fn open_trusting(
         st: S,
         cfg: LogConfig,
         idle: IdleMode,
         trusted_through: u64,
+        slot: Arc<SpareSlot>,
     ) -> Result<(ThreadedLog<S>, Recovery), LogError> {
         let storage = st.clone();
         let reader = LogReader::new(st.clone())?;
         let spare_st = st.clone();
         let (mut log, rec) = SegmentLog::open_trusting(st, cfg, trusted_through)?;
-        let slot = Arc::new(SpareSlot::default());
         log.use_spares(slot.clone());
         let preparer_stop = Arc::new(AtomicBool::new(false));
         let stop = preparer_stop.clone();
@@ -363,7 +364,7 @@ pub(crate) fn preparer_loop<S: Storage>(
     stop: &AtomicBool,
 ) {
     while !stop.load(Ordering::Relaxed) {
-        if slot.ready.load(Ordering::Acquire) {
+        if slot.ready.load(Ordering::Acquire) || slot.held.load(Ordering::Acquire) {
             std::thread::park_timeout(Duration::from_millis(20));
             continue;
         }

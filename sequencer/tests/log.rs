@@ -829,6 +829,36 @@ fn the_threaded_writer_keeps_a_spare_ready() {
     assert_eq!(seqs(mem), (1..s).collect::<Vec<_>>());
 }
 
+/// A held slot (a node replaying its log at start) gets no spare until it is released; the log
+/// still rolls meanwhile (making its own segment), and the spare comes after the release.
+#[test]
+fn a_held_spare_slot_waits_for_its_release() {
+    let mem = MemStorage::new();
+    let slot = Arc::new(SpareSlot::held());
+    let (mut log, _) =
+        ThreadedLog::open_trusting(mem.clone(), small(), IdleMode::Park, 0, slot.clone()).unwrap();
+    let mut s = 1;
+    while mem_segments(&mem) < 2 {
+        log.append(&rec(s, 1)).unwrap();
+        assert!(log.sync(Duration::from_secs(10)));
+        s += 1;
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(mem.contents(SPARE_NAME).is_none(), "no spare while held");
+    slot.release();
+    let t0 = std::time::Instant::now();
+    while !slot.ready.load(Ordering::Acquire) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no spare after the release"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(mem.contents(SPARE_NAME).is_some());
+    drop(log);
+    assert_eq!(seqs(mem), (1..s).collect::<Vec<_>>());
+}
+
 fn mem_segments(mem: &MemStorage) -> usize {
     let mut m = mem.clone();
     m.list()

@@ -298,6 +298,7 @@ impl ServerMessage {
     }
 
     /// Encodes into the front of `buf`; returns the bytes written.
+    #[inline]
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         use ServerMessage as S;
         match self {

@@ -104,10 +104,48 @@ struct ImageReport {
 #[derive(Serialize)]
 struct Run {
     start_to_login_ms: f64,
+    /// Where the start's time went: ms from process start to each of the node's lines (as
+    /// read from its stdout; absent lines are left out).
+    phases: Phases,
     /// The node's REPLAYED line.
     replayed: String,
     checkpoints_matched: u64,
     checkpoint_mismatches: u64,
+}
+
+/// Process start → the node's lines, ms (`None`: the line did not come).
+#[derive(Serialize, Default)]
+struct Phases {
+    /// `SNAPSHOT start from`: the loader has the image restored and confirmed.
+    snapshot_loaded_ms: Option<f64>,
+    /// `log ... holds`: the sequencing stage has the log open and, from an image, the replay
+    /// positioned after it.
+    log_open_ms: Option<f64>,
+    /// `REPLAYED`: the shards hold every record of the log.
+    replayed_ms: Option<f64>,
+    /// `ROLE primary`: the term is granted.
+    primary_ms: Option<f64>,
+    /// `listening on`: the address the bench logs in to (printed once the gateways serve).
+    listening_ms: Option<f64>,
+}
+
+impl Phases {
+    fn note(&mut self, line: &str, at_ms: f64) {
+        let slot = if line.contains("SNAPSHOT start from") {
+            &mut self.snapshot_loaded_ms
+        } else if line.contains(" holds seq ") {
+            &mut self.log_open_ms
+        } else if line.contains("REPLAYED") {
+            &mut self.replayed_ms
+        } else if line.contains("ROLE primary") {
+            &mut self.primary_ms
+        } else if line.contains("listening on") {
+            &mut self.listening_ms
+        } else {
+            return;
+        };
+        slot.get_or_insert(at_ms);
+    }
 }
 
 #[derive(Serialize)]
@@ -508,8 +546,11 @@ fn start_node(tpx: &Path, cfg: &Path, metrics: u16) -> Result<Run, String> {
         .map_err(|x| format!("{}: {x}", tpx.display()))?;
     let out = child.stdout.take().ok_or("no stdout")?;
     let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let (tx_at, rx_at) = std::sync::mpsc::channel::<(String, f64)>();
     std::thread::spawn(move || {
         for l in BufReader::new(out).lines().map_while(Result::ok) {
+            // Stamped as read, not as the polling loop gets to it.
+            let _ = tx_at.send((l.clone(), ms(t0.elapsed())));
             if tx.send(l).is_err() {
                 break;
             }
@@ -549,8 +590,13 @@ fn start_node(tpx: &Path, cfg: &Path, metrics: u16) -> Result<Run, String> {
         lines.push(l);
     }
     let took = res?;
+    let mut phases = Phases::default();
+    while let Ok((l, at)) = rx_at.try_recv() {
+        phases.note(&l, at);
+    }
     Ok(Run {
         start_to_login_ms: ms(took),
+        phases,
         replayed: lines
             .iter()
             .find(|l| l.contains("REPLAYED"))

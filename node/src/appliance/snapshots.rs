@@ -247,6 +247,22 @@ impl NodeCopy {
 }
 
 fn run(s: &SnapshotSettings, shared: &NodeState, stop: &AtomicBool) -> Result<(), String> {
+    // Not while the node replays its log at start, nor (for up to 2 s after) until it serves
+    // logins (a standby never does): building the copy (the engines' tables, an image's decode
+    // and restore) and following the replay would take CPU from the start's critical path (the
+    // loader, the replay, the candidacy), and no image is due before the node runs.
+    let mut after_replay = 0;
+    while !shared.replay_done.load(Ordering::Acquire)
+        || (!shared.serves_logins() && after_replay < 400)
+    {
+        if stop.load(Ordering::Relaxed) || shared.shutdown.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        if shared.replay_done.load(Ordering::Acquire) {
+            after_replay += 1;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let mut copy = match &s.start_from {
         Some(p) => NodeCopy::from_image(s, p)?,
         None => NodeCopy::fresh(&s.plan, s.gateways, &s.sessions, &s.routing)?,

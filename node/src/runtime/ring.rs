@@ -161,6 +161,24 @@ impl<T: Copy + Send> Consumer<T> {
         Some(unsafe { (*slot.get()).assume_init() })
     }
 
+    /// The oldest message in place, without copying it out (the producer does not write its
+    /// slot until [`Consumer::advance`]).
+    #[inline]
+    pub fn peek_ref(&self) -> Option<&T> {
+        if self.head == self.cached_tail.get() {
+            self.cached_tail
+                .set(self.shared.tail.load(Ordering::Acquire));
+            if self.head == self.cached_tail.get() {
+                return None;
+            }
+        }
+        let slot = &self.shared.slots[self.head & self.shared.mask];
+        // SAFETY: the slot is inside `[head, tail)`: written and published by the producer,
+        // which does not write it again before `advance` (which needs `&mut self`, so this
+        // borrow has ended).
+        Some(unsafe { (*slot.get()).assume_init_ref() })
+    }
+
     /// Removes the oldest message (after a successful `peek`).
     #[inline]
     pub fn advance(&mut self) {

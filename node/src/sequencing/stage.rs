@@ -25,6 +25,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use tpx_sequencer::log::SpareSlot;
 use tpx_sequencer::replica::Dedup;
 use tpx_sequencer::{
     Clock, FileStorage, LogConfig, LogReader, LogSink, Replica, ReplicaConfig, ReplicaEvent, Role,
@@ -42,6 +43,7 @@ use crate::runtime::state::NodeState;
 use crate::sequencing::feed::{origin_fits, origin_of, LocalMeta, ShardFeed, EXIT_REJOIN};
 use crate::sequencing::fence::Fences;
 use crate::sequencing::log::{LocalLink, MemLog, NodeLog, NodeTransport};
+use crate::sequencing::read_ahead::ReplaySource;
 
 /// Most items taken from one ring (or replayed) per duty cycle.
 const BATCH: usize = 1024;
@@ -137,9 +139,12 @@ pub struct SequencerStage<
     /// A single node's in-process witness.
     witness: Option<WitnessServer<T, C>>,
     /// The recovered log, replayed into the shards before the replica runs.
-    replay: Option<LogReader<S>>,
+    replay: Option<ReplaySource<S>>,
     replay_upto: u64,
     replayed: u64,
+    /// The log's spare-segment slot, held while the replay runs and the candidacy after it is
+    /// decided.
+    spares_held: Option<Arc<SpareSlot>>,
     /// The snapshot the shards started from: `(seq, file name)`.
     from_snapshot: Option<(u64, String)>,
     meta: VecDeque<LocalMeta>,
@@ -196,7 +201,10 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> std::fmt::Debug
 
 /// Opens the file log in `cfg.log_dir` (recovering a torn tail) and a reader for the replay of
 /// what it holds.
-fn open_file_log(cfg: &ReplicationConfig) -> Result<(NodeLog, LogReader<FileStorage>), String> {
+fn open_file_log(
+    cfg: &ReplicationConfig,
+    spares: &Arc<SpareSlot>,
+) -> Result<(NodeLog, LogReader<FileStorage>), String> {
     let dir = &cfg.log_dir;
     let mode = match cfg.write {
         LogWrite::Direct => WriteMode::DirectSync,
@@ -214,11 +222,12 @@ fn open_file_log(cfg: &ReplicationConfig) -> Result<(NodeLog, LogReader<FileStor
     // Segments wholly before the snapshot the node starts from are checked by the loader.
     let trust = cfg.trusted_through_seq;
     let open = |st: FileStorage| match cfg.log_writer {
-        LogWriter::Thread => {
-            ThreadedLog::open_trusting(st, lcfg, idle, trust).map(|(l, r)| (NodeLog::File(l), r))
+        LogWriter::Thread => ThreadedLog::open_trusting(st, lcfg, idle, trust, spares.clone())
+            .map(|(l, r)| (NodeLog::File(l), r)),
+        LogWriter::Uring => {
+            UringLog::open_trusting(st, lcfg, cfg.uring_depth, trust, spares.clone())
+                .map(|(l, r)| (NodeLog::Uring(l), r))
         }
-        LogWriter::Uring => UringLog::open_trusting(st, lcfg, cfg.uring_depth, trust)
-            .map(|(l, r)| (NodeLog::Uring(l), r)),
     };
     let (log, rec) = match open(st) {
         Ok(x) => x,
@@ -290,10 +299,12 @@ impl SequencerStage {
         let mut from_image = None;
         let mut first = 1;
         let mut dedup_scan = None;
+        // The log's spare segment waits for the replay (`SpareSlot::held`).
+        let spares = Arc::new(SpareSlot::held());
         let (log, replay, last) = if in_memory {
             (NodeLog::Mem(MemLog::default()), None, 0)
         } else {
-            let (mut log, mut reader) = open_file_log(cfg)?;
+            let (mut log, mut reader) = open_file_log(cfg, &spares)?;
             let last = log.last_seq();
             first = reader.next_seq().min(last.max(1));
             // While the snapshot loads: the de-duplication entries after the image expected.
@@ -394,7 +405,16 @@ impl SequencerStage {
         ));
         let mut stage = SequencerStage::over(replica, replay, last, rings, shared, cfg.node_id)
             .with_checkpoints(cfg.checkpoint_every);
+        // The node reads its replay on a thread of its own (`read_ahead.rs`).
+        if let Some(ReplaySource::Inline(r)) = stage.replay.take() {
+            stage.replay = Some(ReplaySource::ahead(r, last));
+        }
         stage.witness = witness;
+        if stage.replay.is_some() {
+            stage.spares_held = Some(spares);
+        } else {
+            spares.release();
+        }
         if let Some((seq, name)) = from_snapshot {
             stage.applied = seq;
             if stage.replay.is_none() {
@@ -456,7 +476,7 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
             rejects,
         } = rings;
         let reject_wake = rejects.iter().map(|_| None).collect();
-        let replay = replay.filter(|_| last > 0);
+        let replay = replay.filter(|_| last > 0).map(ReplaySource::Inline);
         if replay.is_none() {
             shared.replay_done.store(true, Ordering::Release);
         }
@@ -473,6 +493,7 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
             replay,
             replay_upto: last,
             replayed: 0,
+            spares_held: None,
             from_snapshot: None,
             meta: VecDeque::with_capacity(MAX_IN_FLIGHT),
             unsequenced: VecDeque::with_capacity(1 << 10),
@@ -673,6 +694,13 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
                 }
             }
             return n + 1;
+        }
+        if self.spares_held.is_some() && self.replica.role() != Role::Candidate {
+            // The replay is done and the candidacy decided (its term stored: three fsyncs the
+            // spare's zero-fill would share the disk with): the log may make its spare.
+            if let Some(s) = self.spares_held.take() {
+                s.release();
+            }
         }
         let primary = self.replica.role() == Role::Primary;
         let inputs_len = self.inputs.len();

@@ -210,6 +210,10 @@ fn emit_unsequenced(session: &Session, msg: ServerMessage, outbox: &mut impl Out
 }
 
 /// Encodes `msg` (whose `seq` is already set), journals it and delivers it if connected.
+/// Inlined into each reply's arm, so the message is encoded from its fields as built (a
+/// replay's profile showed the copy of the whole message into a call's frame and its read
+/// back by the encoder).
+#[inline(always)]
 fn emit(
     session: &mut Session,
     msg: ServerMessage,
