@@ -31,12 +31,12 @@ unit:
 	TPX_REQUIRE_TSHARK=1 TPX_REQUIRE_PROMTOOL=1 $(CARGO) test --workspace
 
 ## The simulator must catch each planted bug (test-only features of tpx-sequencer; the early
-## duplicate answer, which the session layer now keeps the simulator from reaching, by the
-## replica safety test).
+## duplicate answer and the apply of uncommitted records at step-down, which the session layer
+## now keeps the simulator's clients from seeing, by the replica safety tests).
 planted:
 	$(CARGO) test -p tpx-sim --features planted-ack-before-replication --test planted
 	$(CARGO) test -p tpx-sim --features planted-skip-term-check --test planted
-	$(CARGO) test -p tpx-sim --features planted-apply-uncommitted-on-step-down --test planted
+	$(CARGO) test -p tpx-sequencer --features planted-apply-uncommitted-on-step-down --test safety planted_apply_uncommitted_on_step_down_is_caught
 	$(CARGO) test -p tpx-sequencer --features planted-duplicate-before-commit --test safety planted_duplicate_before_commit_is_caught
 	$(CARGO) test -p tpx-sim --features planted-fill-not-journaled-while-away --test planted
 

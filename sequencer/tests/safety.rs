@@ -822,3 +822,18 @@ fn planted_duplicate_before_commit_is_caught() {
         "the planted early duplicate answer was not caught"
     );
 }
+
+/// `make planted`: with `planted-apply-uncommitted-on-step-down` the stepping-down primary
+/// applies what it sequenced and never committed, and the scenario above must fail. (The
+/// simulator no longer reaches this bug through its clients: a gateway that stops being
+/// primary logs every session out before it delivers another report, so the shards' answers
+/// of those records reach nobody. The replica's own rule is checked here.)
+#[cfg(feature = "planted-apply-uncommitted-on-step-down")]
+#[test]
+fn planted_apply_uncommitted_on_step_down_is_caught() {
+    let r = std::panic::catch_unwind(a_stepped_down_primary_never_applies_its_uncommitted_records);
+    assert!(
+        r.is_err(),
+        "the planted apply of uncommitted records at step-down was not caught"
+    );
+}

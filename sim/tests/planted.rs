@@ -81,8 +81,15 @@ fn skip_term_check_is_caught_within_100_seeds() {
 /// surviving log has. The profile pauses nodes often (a paused primary resumes, submits its
 /// clients' backlog, then learns of the new term) and checks only the shards' answers.
 /// (Today's sequencer has this bug without the feature: seeds fail the same way.)
+///
+/// No longer reached through the clients: a gateway that stops being primary logs every
+/// session out (`Logout(Failover)`) before it delivers another report, so the shards' answers
+/// of those records reach nobody (200 seeds of this profile pass with the feature on).
+/// `make planted` checks the replica's rule instead: `sequencer/tests/safety.rs`
+/// `planted_apply_uncommitted_on_step_down_is_caught`.
 #[cfg(feature = "planted-apply-uncommitted-on-step-down")]
 #[test]
+#[ignore = "unreachable through the session layer (see the doc comment)"]
 fn apply_uncommitted_on_step_down_is_caught_within_200_seeds() {
     let cfg = SimConfig {
         pause_ppm: 1_000,
