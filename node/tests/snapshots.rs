@@ -13,7 +13,7 @@ use tpx_client::admin::{self, AdminAnswer};
 use tpx_client::{req, token_from_str, Client, ClientConfig, ClientError};
 use tpx_node::gateway::accounts::{demo_accounts_file, DemoAccount};
 use tpx_sequencer::{FileStorage, LogReader, WriteMode};
-use tpx_wire::enums::{LoginRejectReason, Side};
+use tpx_wire::enums::{LoginRejectReason, RejectReason, Side};
 use tpx_wire::log_record::Input;
 use tpx_wire::replies::ServerMessage;
 
@@ -308,6 +308,18 @@ fn a_node_restarts_from_its_snapshot_with_the_same_state_and_sessions() {
     // More trading: the restarted node logs checkpoints naming its own hashes.
     let mut s1 = login(addr, 1, 1, 0);
     let mut s2 = login(addr, 2, 1, 0);
+    // The account's last id before the kill (its last record: in the tail replayed after the
+    // image, whose de-duplication entries the replay's reader noted, or in the image's table)
+    // is refused as already sequenced.
+    s1.send(&req::enter(limit(2_059, BTC_USDT, Side::Sell, 60_000, 1)))
+        .unwrap();
+    match next_reply(&mut s1) {
+        ServerMessage::OrderRejected(r) => assert_eq!(
+            (r.seq, r.cl_ord_id, r.reason),
+            (0, 2_059, RejectReason::DuplicateClientOrderId)
+        ),
+        m => panic!("{m:?}"),
+    }
     trade(&mut s1, &mut s2, 5_000, 30);
     let page = scrape(metrics);
     assert_eq!(metric(&page, "tpx_node_checkpoint_mismatches_total"), 0);
