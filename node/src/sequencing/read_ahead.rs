@@ -254,9 +254,24 @@ mod tests {
         assert_eq!(ahead, inline);
         // It stops at `upto`, also in the middle of a batch, and after a seek.
         let upto = BATCH_RECORDS as u64 + 5;
-        let mut r = LogReader::new(st).unwrap();
+        let mut r = LogReader::new(st.clone()).unwrap();
         r.seek(3).unwrap();
         let some = drain(ReplaySource::ahead(r, upto, None));
         assert_eq!(some, (3..=upto).collect::<Vec<_>>());
+        // The de-duplication scan comes back once the last record is taken, through `upto`.
+        let mut src = ReplaySource::ahead(
+            LogReader::new(st.clone()).unwrap(),
+            upto,
+            Some(DedupScan::starting(0)),
+        );
+        let mut last = 0;
+        while let Some(r) = src.next().unwrap() {
+            last = r.meta.seq;
+        }
+        assert_eq!(last, upto);
+        assert_eq!(src.take_dedup_scan().map(|s| s.through()), Some(upto));
+        assert!(src.take_dedup_scan().is_none(), "handed over once");
+        let mut inline = ReplaySource::Inline(LogReader::new(st).unwrap());
+        assert!(inline.take_dedup_scan().is_none());
     }
 }
