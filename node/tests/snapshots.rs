@@ -13,7 +13,7 @@ use tpx_client::admin::{self, AdminAnswer};
 use tpx_client::{req, token_from_str, Client, ClientConfig, ClientError};
 use tpx_node::gateway::accounts::{demo_accounts_file, DemoAccount};
 use tpx_sequencer::{FileStorage, LogReader, WriteMode};
-use tpx_wire::enums::{LoginRejectReason, Side};
+use tpx_wire::enums::{LoginRejectReason, RejectReason, Side};
 use tpx_wire::log_record::Input;
 use tpx_wire::replies::ServerMessage;
 
@@ -282,6 +282,16 @@ fn a_node_restarts_from_its_snapshot_with_the_same_state_and_sessions() {
             .is_some_and(|p| newest_seq(p) > fill_seq)
     });
     node.expect("RETAINED");
+    // An IOC that does not rest, after the images above: its record is in the tail a restart
+    // replays (unless an image is taken at it before the kill).
+    let mut ioc = limit(3_000, BTC_USDT, Side::Sell, 70_000, 1);
+    ioc.tif = tpx_wire::enums::TimeInForce::Ioc;
+    s1.send(&req::enter(ioc)).unwrap();
+    accepted(&mut s1, 3_000);
+    assert!(matches!(
+        next_reply(&mut s1),
+        ServerMessage::OrderCancelled(_)
+    ));
     drop((s1, s2, adm));
     node.signal(libc::SIGKILL);
     node.wait();
@@ -308,6 +318,17 @@ fn a_node_restarts_from_its_snapshot_with_the_same_state_and_sessions() {
     // More trading: the restarted node logs checkpoints naming its own hashes.
     let mut s1 = login(addr, 1, 1, 0);
     let mut s2 = login(addr, 2, 1, 0);
+    // The account's last id before the kill, in the tail replayed after the image (whose
+    // de-duplication entries the replay's reader noted), is refused as already sequenced.
+    s1.send(&req::enter(limit(3_000, BTC_USDT, Side::Sell, 60_000, 1)))
+        .unwrap();
+    match next_reply(&mut s1) {
+        ServerMessage::OrderRejected(r) => assert_eq!(
+            (r.seq, r.cl_ord_id, r.reason),
+            (0, 3_000, RejectReason::DuplicateClientOrderId)
+        ),
+        m => panic!("{m:?}"),
+    }
     trade(&mut s1, &mut s2, 5_000, 30);
     let page = scrape(metrics);
     assert_eq!(metric(&page, "tpx_node_checkpoint_mismatches_total"), 0);

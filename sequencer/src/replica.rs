@@ -200,7 +200,7 @@ struct PeerState {
 
 /// The de-duplication table: the highest client order id sequenced per session, with the seq
 /// of the record that carried it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Dedup {
     /// `origin → (highest cl_ord_id, seq of its record)`.
     high: FxHashMap<u32, (u64, u64)>,
@@ -278,6 +278,10 @@ pub struct Replica<L: LogSink, T: Transport, C: Clock> {
     primary: Option<u32>,
     last_ts_ns: u64,
     dedup: Dedup,
+    /// The table waits for [`Replica::install_dedup`] ([`Replica::new_dedup_later`]).
+    dedup_pending: bool,
+    /// Reading the pending table failed (said once).
+    dedup_failed: bool,
     /// Primary: sequenced records not yet applied (or not yet durable / sent), in order.
     recent: VecDeque<LogRecord>,
     /// After a step-down: the records this node sequenced as primary and never applied (never
@@ -402,13 +406,16 @@ fn lease_margin_ns(cfg_margin_ns: u64, lease_ns: u64) -> u64 {
 }
 
 /// The de-duplication entries and the last timestamp of a log's records after `after`, read
-/// ahead ([`DedupScan::of`]) by an owner that expects to start from a snapshot at `after`:
-/// it reads them while the snapshot loads; [`Replica::new_with_dedup_scan`] adds them to the
-/// snapshot's table instead of reading them then.
+/// ahead by an owner that reads those records anyway: while a snapshot loads
+/// ([`DedupScan::of`]), or as its replay's reader decodes them ([`DedupScan::starting`],
+/// [`DedupScan::note`]); [`Replica::new_with_dedup_scan`] and [`Replica::install_dedup`] add
+/// them to the snapshot's table instead of reading the log again.
 #[derive(Clone, Debug)]
 pub struct DedupScan {
     after: u64,
     through: u64,
+    /// A record out of order was noted: the scan is not the log's (never used).
+    broken: bool,
     dedup: Dedup,
     last_ts_ns: u64,
 }
@@ -422,6 +429,7 @@ impl DedupScan {
             return Ok(DedupScan {
                 after,
                 through,
+                broken: false,
                 dedup: Dedup::default(),
                 last_ts_ns: 0,
             });
@@ -430,9 +438,57 @@ impl DedupScan {
         Ok(DedupScan {
             after,
             through,
+            broken: false,
             dedup,
             last_ts_ns,
         })
+    }
+
+    /// An empty scan of the records after `after`, to be fed each of them in order by
+    /// [`DedupScan::note`].
+    pub fn starting(after: u64) -> DedupScan {
+        DedupScan {
+            after,
+            through: after,
+            broken: false,
+            dedup: Dedup::default(),
+            last_ts_ns: 0,
+        }
+    }
+
+    /// The next record after those noted (seq `through + 1`; any other breaks the scan).
+    #[inline]
+    pub fn note(&mut self, rec: &LogRecord) {
+        if rec.meta.seq != self.through + 1 {
+            self.broken = true;
+            return;
+        }
+        self.through = rec.meta.seq;
+        self.dedup.note(rec.meta.origin, &rec.input, rec.meta.seq);
+        self.last_ts_ns = self.last_ts_ns.max(rec.meta.timestamp_ns);
+    }
+
+    /// The last seq noted (or read).
+    pub fn through(&self) -> u64 {
+        self.through
+    }
+
+    /// `base` (the table at `after`, as `scan_log` starts from it) with this scan's entries
+    /// added, and the scan's last timestamp, if the scan covers exactly the records after
+    /// `after` through `durable`: the same table as reading them (ids only grow per session,
+    /// and `note` keeps the first record of a session's highest id).
+    fn apply_to(&self, after: u64, base: &Dedup, durable: u64) -> Option<(Dedup, u64)> {
+        if self.broken || self.after != after || self.through != durable {
+            return None;
+        }
+        let mut d = base.clone();
+        for (&origin, &(id, at)) in &self.dedup.high {
+            let h = d.high.entry(origin).or_insert((0, 0));
+            if id > h.0 {
+                *h = (id, at);
+            }
+        }
+        Some((d, self.last_ts_ns))
     }
 }
 
@@ -517,25 +573,104 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         dedup_base: Option<(u64, Dedup)>,
         scan: Option<DedupScan>,
     ) -> Result<Self, LogError> {
-        let (dedup, last_ts_ns) = match (&dedup_base, scan) {
-            (Some((seq, base)), Some(sc))
-                if sc.after == *seq
-                    && sc.through == log.durable_seq()
-                    && *seq <= log.last_seq() =>
-            {
-                // The same table as reading base then the records after it: ids only grow per
-                // session, and `note` keeps the first record of a session's highest id.
-                let mut d = base.clone();
-                for (&origin, &(id, at)) in &sc.dedup.high {
-                    let h = d.high.entry(origin).or_insert((0, 0));
-                    if id > h.0 {
-                        *h = (id, at);
-                    }
-                }
-                (d, sc.last_ts_ns)
+        let read = match (&dedup_base, &scan) {
+            (Some((seq, base)), Some(sc)) if *seq <= log.last_seq() => {
+                sc.apply_to(*seq, base, log.durable_seq())
             }
-            _ => scan_log(&mut log, dedup_base.as_ref())?,
+            _ => None,
         };
+        let (dedup, last_ts_ns) = match read {
+            Some(x) => x,
+            None => scan_log(&mut log, dedup_base.as_ref())?,
+        };
+        Self::with_dedup(
+            cfg,
+            log,
+            net,
+            clock,
+            applied_seq,
+            want_primary,
+            dedup_base,
+            (dedup, last_ts_ns),
+            false,
+        )
+    }
+
+    /// [`Replica::new_with_dedup`] for an owner that replays the log after `dedup_base`'s seq
+    /// itself: the de-duplication table is not read now but given by
+    /// [`Replica::install_dedup`] (a [`DedupScan`] of the replay's records) before the replica
+    /// is first polled; a replica polled without it reads the log then, before anything else
+    /// (so it never acts on a partial table). The node's start: the table's read of the tail
+    /// would take the sequencing core ~0.1 s (a whole log's, ~10 times that) before its replay.
+    pub fn new_dedup_later(
+        cfg: ReplicaConfig,
+        log: L,
+        net: T,
+        clock: C,
+        applied_seq: u64,
+        want_primary: bool,
+        dedup_base: Option<(u64, Dedup)>,
+    ) -> Result<Self, LogError> {
+        let base = dedup_base
+            .as_ref()
+            .map(|(_, d)| d.clone())
+            .unwrap_or_default();
+        Self::with_dedup(
+            cfg,
+            log,
+            net,
+            clock,
+            applied_seq,
+            want_primary,
+            dedup_base,
+            (base, 0),
+            true,
+        )
+    }
+
+    /// Whether the de-duplication table waits for [`Replica::install_dedup`].
+    pub fn dedup_pending(&self) -> bool {
+        self.dedup_pending
+    }
+
+    /// Completes a table [`Replica::new_dedup_later`] left pending: `scan` (the records after
+    /// `dedup_base`'s seq, or after 0 without one) is added to the base if it covers exactly
+    /// the records after it through the log's durable seq; otherwise (none, another range, a
+    /// log that moved on) the log is read as [`Replica::new_with_dedup`] reads it. Either way
+    /// the table and last timestamp are what `new_with_dedup` would have built. Nothing if
+    /// the table is not pending.
+    pub fn install_dedup(&mut self, scan: Option<DedupScan>) -> Result<(), LogError> {
+        if !self.dedup_pending {
+            return Ok(());
+        }
+        let (after, empty) = (0, Dedup::default());
+        let (after, base) = match &self.dedup_base {
+            Some((seq, d)) if *seq <= self.log.last_seq() => (*seq, d),
+            _ => (after, &empty),
+        };
+        let read = scan.and_then(|sc| sc.apply_to(after, base, self.log.durable_seq()));
+        let (dedup, last_ts_ns) = match read {
+            Some(x) => x,
+            None => scan_log(&mut self.log, self.dedup_base.as_ref())?,
+        };
+        self.dedup = dedup;
+        self.last_ts_ns = self.last_ts_ns.max(last_ts_ns);
+        self.dedup_pending = false;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn with_dedup(
+        cfg: ReplicaConfig,
+        mut log: L,
+        net: T,
+        clock: C,
+        applied_seq: u64,
+        want_primary: bool,
+        dedup_base: Option<(u64, Dedup)>,
+        (dedup, last_ts_ns): (Dedup, u64),
+        dedup_pending: bool,
+    ) -> Result<Self, LogError> {
         let now = clock.now_ns();
         let mut cfg = cfg;
         if cfg.incarnation == 0 {
@@ -552,6 +687,8 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             term,
             last_ts_ns,
             dedup,
+            dedup_pending,
+            dedup_failed: false,
             recent: VecDeque::new(),
             held: VecDeque::new(),
             stored_term,
@@ -825,6 +962,17 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
 
     /// One duty cycle: IO, messages, timers, commit, apply. Returns whether anything happened.
     pub fn poll<A: Applier>(&mut self, app: &mut A) -> bool {
+        if self.dedup_pending {
+            // Never handle a message (a grant, a record to sequence) on a partial table.
+            if let Err(e) = self.install_dedup(None) {
+                if !self.dedup_failed {
+                    self.dedup_failed = true;
+                    self.events
+                        .push_back(ReplicaEvent::LogError(format!("reading the log: {e}")));
+                }
+                return false;
+            }
+        }
         let now = self.clock.now_ns();
         let gap = now.saturating_sub(self.last_poll_ns);
         self.last_poll_ns = now;

@@ -806,6 +806,143 @@ fn a_dedup_scan_read_ahead_equals_reading_the_log_after_the_snapshot() {
     assert_eq!(read.dedup().high(5), ids[0]);
 }
 
+/// A replica whose de-duplication table waits for its owner's replay
+/// (`Replica::new_dedup_later`, the node's start) ends with exactly the table and last
+/// timestamp of one that read the log when it started (`new_with_dedup`): with the replay's
+/// scan (`DedupScan::note` of each record read, as the node's reader thread does), with a
+/// scan that does not cover the records (another start, one missing, none), and when it is
+/// polled before any was installed. From a snapshot's table and without one.
+#[test]
+fn a_dedup_table_installed_after_the_replay_equals_reading_the_log_at_start() {
+    use tpx_sequencer::replica::{Dedup, DedupScan};
+
+    struct Ignore;
+    impl Applier for Ignore {
+        fn apply(&mut self, _: &LogRecord) {}
+        fn rewind(&mut self, _: u64) {}
+        fn discard(&mut self, _: u64, _: u64) {}
+    }
+
+    // Three sessions; ids grow per session, not across them; session 7 cancels after 300.
+    let log_st = MemStorage::new();
+    let mut all = Vec::new();
+    {
+        let (mut log, _) = tpx_sequencer::log::SegmentLog::open(log_st.clone(), log_cfg()).unwrap();
+        let mut buf = vec![0u8; 1024];
+        let mut ids = [0u64; 3];
+        for seq in 1..=600u64 {
+            let k = (seq % 3) as usize;
+            let origin = [5u32, 6, 7][k];
+            let input = if origin == 7 && seq > 300 {
+                Input::CancelOrder(tpx_wire::order_entry::CancelOrder {
+                    cl_ord_id: 1,
+                    remaining_qty: 0,
+                })
+            } else {
+                ids[k] += 1 + seq % 5;
+                order(ids[k])
+            };
+            let r = LogRecord {
+                meta: RecordMeta {
+                    seq,
+                    term: 1,
+                    timestamp_ns: 1_000 + (seq * 7) % 650,
+                    origin,
+                    account: origin,
+                    session: 0,
+                },
+                input,
+            };
+            let n = encode_record(&r, &mut buf).unwrap();
+            log.append(&buf[..n]).unwrap();
+            all.push(r);
+        }
+        log.commit().unwrap();
+    }
+    let mut base = Dedup::default();
+    for r in &all[..300] {
+        base.note(r.meta.origin, &r.input, r.meta.seq);
+    }
+    let base = Dedup::from_entries(300, &base.entries());
+    let clock = ManualClock::new(1_000_000_000);
+    let open = || SyncLog::open(log_st.clone(), log_cfg()).unwrap().0;
+    let scan_of = |after: u64, recs: &[LogRecord]| {
+        let mut s = DedupScan::starting(after);
+        for r in recs {
+            s.note(r);
+        }
+        s
+    };
+    for dedup_base in [Some((300, base.clone())), None] {
+        let after = dedup_base.as_ref().map_or(0, |b| b.0);
+        let read = Replica::new_with_dedup(
+            cfg(1, Durability::Fsync),
+            open(),
+            MemNet::new().endpoint(1),
+            clock.clone(),
+            600,
+            false,
+            dedup_base.clone(),
+        )
+        .unwrap();
+        assert!(!read.dedup_pending());
+        let later = || {
+            let r = Replica::new_dedup_later(
+                cfg(1, Durability::Fsync),
+                open(),
+                MemNet::new().endpoint(1),
+                clock.clone(),
+                600,
+                false,
+                dedup_base.clone(),
+            )
+            .unwrap();
+            assert!(r.dedup_pending());
+            r
+        };
+        let tail = &all[after as usize..];
+        let mut missing_last = scan_of(after, &tail[..tail.len() - 1]);
+        assert_eq!(missing_last.through(), 599);
+        let scans = [
+            Some(scan_of(after, tail)),
+            None,
+            Some(scan_of(after + 1, &tail[1..])),
+            Some(std::mem::replace(&mut missing_last, DedupScan::starting(0))),
+            // Out of order: broken, never used.
+            Some(scan_of(after, &[tail[1], tail[0]])),
+        ];
+        for (k, scan) in scans.into_iter().enumerate() {
+            let mut r = later();
+            r.install_dedup(scan).unwrap();
+            assert!(!r.dedup_pending());
+            assert_eq!(r.dedup(), read.dedup(), "scan {k}, base at {after}");
+            assert_eq!(r.last_timestamp_ns(), read.last_timestamp_ns(), "scan {k}");
+        }
+        // Polled before its owner installed one: the log is read first.
+        let mut r = later();
+        r.poll(&mut Ignore);
+        assert!(!r.dedup_pending());
+        assert_eq!(r.dedup(), read.dedup());
+        assert_eq!(r.last_timestamp_ns(), read.last_timestamp_ns());
+        // And a second install changes nothing.
+        r.install_dedup(Some(DedupScan::starting(after))).unwrap();
+        assert_eq!(r.dedup(), read.dedup());
+    }
+    // The tables are not trivially equal: the scan's entries show.
+    let r = Replica::new_with_dedup(
+        cfg(1, Durability::Fsync),
+        open(),
+        MemNet::new().endpoint(1),
+        clock.clone(),
+        600,
+        false,
+        Some((300, base.clone())),
+    )
+    .unwrap();
+    assert_ne!(r.dedup(), &base);
+    assert_eq!(r.last_timestamp_ns(), 1_649);
+}
+
 /// `make planted`: with `planted-duplicate-before-commit` the replica answers a duplicate with
 /// seq 0 (answerable at once, before its original is acknowledgeable), and the scenario above
 /// must fail. (The simulator no longer reaches this bug since it drives the gateway's session

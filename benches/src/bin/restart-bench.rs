@@ -23,7 +23,9 @@
 //!    `[snapshots]` left out (full replay), each time polling a login over TCP until it is
 //!    accepted, then reads the node's Prometheus page: the checkpoints the node's shard
 //!    compared while replaying (the last one is the uninterrupted run's final hash) all
-//!    matched; then SIGKILL. The p50 of each, their ratio, and the acceptance (≤ 1.5 s, ≤ 10 %).
+//!    matched; then SIGKILL, and the log is cut back to its prepared end (a start appends its
+//!    term's `TermStart` and `Checkpoint`, whose hash the next start would compute: every start
+//!    replays the same log). The p50 of each, their ratio, and the acceptance (≤ 1.5 s, ≤ 10 %).
 //! 3. The same from the image once the segments wholly before it are deleted (what retention
 //!    with `keep = 1` leaves): the log's recovery at start scans every segment it holds, so a
 //!    start's floor grows with the log kept, not with the tail.
@@ -477,9 +479,14 @@ fn bench(a: &Args, dir: &Path) -> Result<Option<Report>, String> {
     };
     let mut snapshot_runs = Vec::new();
     let mut full_runs = Vec::new();
+    // Each start appends its term's first records (a `TermStart`, a `Checkpoint`, whose state
+    // hash the next start's replay computes on its core): cut back after every run, so that
+    // every start replays the same log.
     for _ in 0..a.runs.max(1) {
         snapshot_runs.push(start_node(&tpx, &snap_cfg, metrics)?);
+        cut_log(&log_dir, seq)?;
         full_runs.push(start_node(&tpx, &full_cfg, metrics)?);
+        cut_log(&log_dir, seq)?;
     }
     let p50 = |runs: &[Run]| {
         let mut v: Vec<f64> = runs.iter().map(|r| r.start_to_login_ms).collect();
@@ -492,6 +499,7 @@ fn bench(a: &Args, dir: &Path) -> Result<Option<Report>, String> {
     let mut snapshot_pruned_runs = Vec::new();
     for _ in 0..a.runs.max(1) {
         snapshot_pruned_runs.push(start_node(&tpx, &snap_cfg, metrics)?);
+        cut_log(&log_dir, seq)?;
     }
     let snapshot_pruned_p50_ms = p50(&snapshot_pruned_runs);
     let snapshot_p50_ms = p50(&snapshot_runs);
@@ -605,6 +613,13 @@ fn start_node(tpx: &Path, cfg: &Path, metrics: u16) -> Result<Run, String> {
         checkpoints_matched: metric(&page, "tpx_node_checkpoints_matched_total"),
         checkpoint_mismatches: metric(&page, "tpx_node_checkpoint_mismatches_total"),
     })
+}
+
+/// Drops the records a node appended after the prepared log's last seq.
+fn cut_log(log_dir: &Path, seq: u64) -> Result<(), String> {
+    let st = FileStorage::new(log_dir, WriteMode::Buffered).map_err(|x| x.to_string())?;
+    let (mut log, _) = SegmentLog::open(st, LogConfig::default()).map_err(|x| x.to_string())?;
+    log.truncate_after(seq).map_err(|x| x.to_string())
 }
 
 fn dir_bytes(dir: &Path) -> Result<u64, String> {

@@ -193,13 +193,23 @@ fn check_after_replay(log_dir: &std::path::Path, trusted: u64, shared: &NodeStat
     }
 }
 
-/// Puts the calling thread at the lowest CPU priority (nice 19; Linux: per thread), so that
-/// the check beside a running node takes only CPU time its cores leave.
+/// Puts the calling thread at the lowest CPU priority, so that the check beside a running
+/// node takes only CPU time its cores leave (Linux: per thread): `SCHED_IDLE`, which runs
+/// only when no other thread wants the CPU, even against a node started at nice 19 (where
+/// nice 19 alone got the check an equal share of the CPU as the core during the candidacy
+/// and the first logins); nice 19 if that is refused. Its reads take the idle I/O class
+/// (where the disk's scheduler has classes).
 fn lowest_priority() {
-    // SAFETY: gettid and setpriority on the calling thread; no memory is passed.
+    // SAFETY: gettid, sched_setscheduler, setpriority and ioprio_set on the calling thread;
+    // `param` lives across the call.
     unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+        let tid = libc::syscall(libc::SYS_gettid) as libc::pid_t;
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param) != 0 {
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
+        }
+        // IOPRIO_WHO_PROCESS (1), IOPRIO_CLASS_IDLE (3) << IOPRIO_CLASS_SHIFT (13).
+        libc::syscall(libc::SYS_ioprio_set, 1, tid, 3 << 13);
     }
 }
 

@@ -298,20 +298,16 @@ impl SequencerStage {
         }
         let mut from_image = None;
         let mut first = 1;
-        let mut dedup_scan = None;
+        // The records the replay reads after this seq are the replica's de-duplication scan.
+        let mut scan_after = 0;
         // The log's spare segment waits for the replay (`SpareSlot::held`).
         let spares = Arc::new(SpareSlot::held());
         let (log, replay, last) = if in_memory {
             (NodeLog::Mem(MemLog::default()), None, 0)
         } else {
-            let (mut log, mut reader) = open_file_log(cfg, &spares)?;
+            let (log, mut reader) = open_file_log(cfg, &spares)?;
             let last = log.last_seq();
             first = reader.next_seq().min(last.max(1));
-            // While the snapshot loads: the de-duplication entries after the image expected.
-            let trusted = cfg.trusted_through_seq;
-            if trusted > 0 && trusted <= last {
-                dedup_scan = tpx_sequencer::replica::DedupScan::of(&mut log, trusted).ok();
-            }
             from_image = from()?;
             let from = &from_image;
             let after = from.as_ref().map_or(0, |f| f.seq);
@@ -323,6 +319,7 @@ impl SequencerStage {
                      snapshot away and restart (OPERATIONS.md, \"Restart policy\")"
                 ));
             }
+            scan_after = after;
             if after > 0 && last > after {
                 reader
                     .seek(after + 1)
@@ -382,16 +379,14 @@ impl SequencerStage {
         };
         let from_snapshot = from_image.as_ref().map(|f| (f.seq, f.name.clone()));
         let dedup_base = from_image.map(|f| (f.seq, f.dedup));
-        let replica = Replica::new_with_dedup_scan(
-            rcfg,
-            log,
-            net,
-            clock,
-            last,
-            want_primary,
-            dedup_base,
-            dedup_scan,
-        )
+        // With a replay, its reader thread notes the de-duplication entries of the records it
+        // reads for the shards, and the stage installs them when the replay ends (before the
+        // replica is first polled): the log after the image is read once, not twice.
+        let replica = if replay.is_some() {
+            Replica::new_dedup_later(rcfg, log, net, clock, last, want_primary, dedup_base)
+        } else {
+            Replica::new_with_dedup(rcfg, log, net, clock, last, want_primary, dedup_base)
+        }
         .map_err(|e| format!("starting the replica: {e}"))?;
         let place = if in_memory {
             "in memory".to_string()
@@ -407,7 +402,8 @@ impl SequencerStage {
             .with_checkpoints(cfg.checkpoint_every);
         // The node reads its replay on a thread of its own (`read_ahead.rs`).
         if let Some(ReplaySource::Inline(r)) = stage.replay.take() {
-            stage.replay = Some(ReplaySource::ahead(r, last));
+            let scan = tpx_sequencer::replica::DedupScan::starting(scan_after);
+            stage.replay = Some(ReplaySource::ahead(r, last, Some(scan)));
         }
         stage.witness = witness;
         if stage.replay.is_some() {
@@ -679,6 +675,20 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
                 return 1;
             }
             if done || *feed.applied >= self.replay_upto {
+                if self.replica.dedup_pending() {
+                    // The de-duplication table before the replica's first poll: the reader
+                    // thread's scan of the records just replayed, or the log read again.
+                    let scan = reader.take_dedup_scan();
+                    if let Err(e) = self.replica.install_dedup(scan) {
+                        if !self.quiet {
+                            say(format_args!(
+                                "tpx node: LOGERROR replay: de-duplication: {e}"
+                            ));
+                        }
+                        self.shared.shutdown.store(true, Ordering::Relaxed);
+                        return 1;
+                    }
+                }
                 self.replay = None;
                 self.shared.replay_done.store(true, Ordering::Release);
                 match &self.from_snapshot {
