@@ -492,6 +492,26 @@ impl DedupScan {
     }
 }
 
+/// The de-duplication table and last timestamp of `log` from `dedup_base` (a snapshot's seq
+/// and table; none: from the start): `scan` added to the base when it covers exactly the
+/// records after the base's seq (0 without one) through the log's durable seq, else the log
+/// read by [`scan_log`]. Either way the same table (see [`DedupScan::apply_to`]).
+fn dedup_of<L: LogSink>(
+    log: &mut L,
+    dedup_base: Option<&(u64, Dedup)>,
+    scan: Option<DedupScan>,
+) -> Result<(Dedup, u64), LogError> {
+    let empty = Dedup::default();
+    let (after, base) = match dedup_base {
+        Some((seq, d)) if *seq <= log.last_seq() => (*seq, d),
+        _ => (0, &empty),
+    };
+    match scan.and_then(|sc| sc.apply_to(after, base, log.durable_seq())) {
+        Some(x) => Ok(x),
+        None => scan_log(log, dedup_base),
+    }
+}
+
 /// Reads the de-duplication table and the last timestamp from a log: from `base` (a
 /// snapshot's table and seq: retention may have removed the records before it) or from seq 1.
 fn scan_log<L: LogSink>(
@@ -573,16 +593,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         dedup_base: Option<(u64, Dedup)>,
         scan: Option<DedupScan>,
     ) -> Result<Self, LogError> {
-        let read = match (&dedup_base, &scan) {
-            (Some((seq, base)), Some(sc)) if *seq <= log.last_seq() => {
-                sc.apply_to(*seq, base, log.durable_seq())
-            }
-            _ => None,
-        };
-        let (dedup, last_ts_ns) = match read {
-            Some(x) => x,
-            None => scan_log(&mut log, dedup_base.as_ref())?,
-        };
+        let table = dedup_of(&mut log, dedup_base.as_ref(), scan)?;
         Self::with_dedup(
             cfg,
             log,
@@ -591,7 +602,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             applied_seq,
             want_primary,
             dedup_base,
-            (dedup, last_ts_ns),
+            table,
             false,
         )
     }
@@ -643,16 +654,7 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         if !self.dedup_pending {
             return Ok(());
         }
-        let (after, empty) = (0, Dedup::default());
-        let (after, base) = match &self.dedup_base {
-            Some((seq, d)) if *seq <= self.log.last_seq() => (*seq, d),
-            _ => (after, &empty),
-        };
-        let read = scan.and_then(|sc| sc.apply_to(after, base, self.log.durable_seq()));
-        let (dedup, last_ts_ns) = match read {
-            Some(x) => x,
-            None => scan_log(&mut self.log, self.dedup_base.as_ref())?,
-        };
+        let (dedup, last_ts_ns) = dedup_of(&mut self.log, self.dedup_base.as_ref(), scan)?;
         self.dedup = dedup;
         self.last_ts_ns = self.last_ts_ns.max(last_ts_ns);
         self.dedup_pending = false;
