@@ -711,8 +711,32 @@ pub fn load_latest<S: Storage>(st: &mut S) -> Result<Option<Snapshot>, SnapshotE
 /// File name suffix of node snapshots (`tpx node`, see [`NodeSnapshot`]).
 pub const NODE_SNAPSHOT_SUFFIX: &str = ".nsnap";
 const NODE_MAGIC: &[u8; 8] = b"TPXNODE1";
-/// The node snapshot format version (1: the first).
-pub const NODE_SNAPSHOT_FORMAT: u32 = 1;
+/// The node snapshot format version written (1: the first; 2: each shard's market-data
+/// numbering, [`MdImage`]). Format 1 images are still read (as `md: None`: the restarted
+/// node's market-data numbering starts again, as before format 2); any other is refused
+/// ([`SnapshotError::Format`]).
+pub const NODE_SNAPSHOT_FORMAT: u32 = 2;
+/// The first node snapshot format, still read.
+const NODE_SNAPSHOT_FORMAT_1: u32 = 1;
+
+/// A shard's market-data publisher at the image's seq (`tpx_md::MdState`): the sequence number
+/// of its next message, a function of the log, so that a restart from the image goes on with
+/// the numbering subscribers have; and what the snapshot loop says of each instrument.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct MdImage {
+    pub next_seq: u64,
+    pub instruments: Vec<MdInstrumentImage>,
+}
+
+/// One instrument's market-data state (`tpx_md::InstrumentState`).
+#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MdInstrumentImage {
+    pub id: u32,
+    pub halted: bool,
+    /// 0: never set.
+    pub ref_price: i64,
+    pub band_bps: u32,
+}
 
 /// One shard of a node snapshot.
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -725,6 +749,8 @@ pub struct ShardImage {
     /// log's next checkpoint names it, and a restart compares.
     pub check_seq: u64,
     pub engine: EngineImage,
+    /// The shard's market-data numbering (`None`: the node publishes none).
+    pub md: Option<MdImage>,
 }
 
 /// The state of a whole `tpx node` at one log position: every shard's engine (risk included),
@@ -746,6 +772,53 @@ pub struct NodeSnapshot {
     pub dedup: Vec<(u32, u64)>,
     /// By gateway number: that gateway's session table image.
     pub sessions: Vec<Vec<u8>>,
+}
+
+/// Format 1's shard image (no market-data numbering), read and converted.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+struct ShardImageV1 {
+    shard: u16,
+    state_hash: u64,
+    check_seq: u64,
+    engine: EngineImage,
+}
+
+/// Format 1's node snapshot, read and converted.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+struct NodeSnapshotV1 {
+    format: u32,
+    seq: u64,
+    term: u64,
+    timestamp_ns: u64,
+    config_digest: u64,
+    shards: Vec<ShardImageV1>,
+    dedup: Vec<(u32, u64)>,
+    sessions: Vec<Vec<u8>>,
+}
+
+impl From<NodeSnapshotV1> for NodeSnapshot {
+    fn from(v: NodeSnapshotV1) -> NodeSnapshot {
+        NodeSnapshot {
+            format: v.format,
+            seq: v.seq,
+            term: v.term,
+            timestamp_ns: v.timestamp_ns,
+            config_digest: v.config_digest,
+            shards: v
+                .shards
+                .into_iter()
+                .map(|s| ShardImage {
+                    shard: s.shard,
+                    state_hash: s.state_hash,
+                    check_seq: s.check_seq,
+                    engine: s.engine,
+                    md: None,
+                })
+                .collect(),
+            dedup: v.dedup,
+            sessions: v.sessions,
+        }
+    }
 }
 
 /// The file name of a node snapshot after record `seq` (sorts by seq).
@@ -789,7 +862,7 @@ pub fn decode_node_snapshot(bytes: &[u8]) -> Result<NodeSnapshot, SnapshotError>
             .ok_or_else(|| bad("header"))
     };
     let format = word(8)?;
-    if format != NODE_SNAPSHOT_FORMAT {
+    if format != NODE_SNAPSHOT_FORMAT && format != NODE_SNAPSHOT_FORMAT_1 {
         return Err(SnapshotError::Format {
             found: format,
             expected: NODE_SNAPSHOT_FORMAT,
@@ -805,8 +878,14 @@ pub fn decode_node_snapshot(bytes: &[u8]) -> Result<NodeSnapshot, SnapshotError>
     }
     let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(payload.len());
     aligned.extend_from_slice(payload);
-    let s = rkyv::from_bytes::<NodeSnapshot, rkyv::rancor::Error>(&aligned)
-        .map_err(|e| SnapshotError::Invalid(e.to_string()))?;
+    let s = if format == NODE_SNAPSHOT_FORMAT_1 {
+        rkyv::from_bytes::<NodeSnapshotV1, rkyv::rancor::Error>(&aligned)
+            .map_err(|e| SnapshotError::Invalid(e.to_string()))?
+            .into()
+    } else {
+        rkyv::from_bytes::<NodeSnapshot, rkyv::rancor::Error>(&aligned)
+            .map_err(|e| SnapshotError::Invalid(e.to_string()))?
+    };
     if s.format != format {
         return Err(bad("the archive's format differs from the header's"));
     }
@@ -851,5 +930,49 @@ mod node_tests {
             Err(SnapshotError::Invalid(_))
         ));
         assert!(decode_node_snapshot(&bytes[..bytes.len() - 1]).is_err());
+        // A format this build does not know is refused, typed.
+        let mut future = bytes.clone();
+        future[8..12].copy_from_slice(&3u32.to_le_bytes());
+        assert!(matches!(
+            decode_node_snapshot(&future),
+            Err(SnapshotError::Format {
+                found: 3,
+                expected: NODE_SNAPSHOT_FORMAT
+            })
+        ));
+    }
+
+    /// An image written by a node before format 2 (no market-data numbering) still restores:
+    /// every shard reads as `md: None`.
+    #[test]
+    fn a_format_1_node_snapshot_is_read_without_market_data_numbering() {
+        let engine = tpx_engine::Engine::new(crate::testing::demo_engine_config()).unwrap();
+        let v1 = NodeSnapshotV1 {
+            format: 1,
+            seq: 42,
+            term: 3,
+            timestamp_ns: 7,
+            config_digest: 9,
+            shards: vec![ShardImageV1 {
+                shard: 0,
+                state_hash: engine.state_hash(),
+                check_seq: 40,
+                engine: EngineImage::of(&engine),
+            }],
+            dedup: vec![(1, 5)],
+            sessions: vec![vec![1, 2, 3]],
+        };
+        let payload = rkyv::to_bytes::<rkyv::rancor::Error>(&v1).unwrap();
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(NODE_MAGIC);
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&crc32c_of(&payload).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+        let s = decode_node_snapshot(&bytes).unwrap();
+        assert_eq!(s, NodeSnapshot::from(v1));
+        assert_eq!((s.format, s.seq, s.shards.len()), (1, 42, 1));
+        assert_eq!(s.shards[0].md, None);
+        assert_eq!(s.shards[0].check_seq, 40);
     }
 }

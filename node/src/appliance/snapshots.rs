@@ -34,6 +34,7 @@ use crate::msg::{home_gateway, ALL_SHARDS};
 use crate::runtime::state::NodeState;
 use crate::sequencing::feed::shard_of_origin;
 use crate::shard::apply::Shard;
+use crate::shard::md::{md_image_of, ShardMd};
 use crate::shard::plan::ShardPlan;
 use crate::shard::replay::Replay;
 use crate::shard::snapshot::{prune_images, prune_segments, write_image};
@@ -63,6 +64,8 @@ pub struct SnapshotSettings {
     pub start_from: Option<PathBuf>,
     /// The accounts file: the drop-copy sessions its tables hold, as the gateways' do.
     pub accounts: std::sync::Arc<crate::gateway::accounts::Accounts>,
+    /// `[md]` (enabled): the copy numbers market data as the shards do, and images carry it.
+    pub md: Option<crate::config::md::MdConfig>,
 }
 
 /// The running snapshot thread.
@@ -151,6 +154,31 @@ impl NodeCopy {
         self
     }
 
+    /// Numbers market data as the node's shards do (`md`: the node's `[md]`, enabled), from
+    /// the image's numbering when the copy started from one, so that its images carry the
+    /// sequence number each shard's stream has reached (`ShardImage::md`).
+    pub fn with_md(
+        mut self,
+        md: Option<&crate::config::md::MdConfig>,
+        plan: &ShardPlan,
+    ) -> Result<Self, String> {
+        let Some(cfg) = md else {
+            return Ok(self);
+        };
+        let mut shards = Vec::with_capacity(self.replay.shards.len());
+        for sh in std::mem::take(&mut self.replay.shards) {
+            let instruments = plan
+                .instruments
+                .get(usize::from(sh.id))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let pcfg = crate::shard::md::publisher_config(cfg, sh.id, instruments, None);
+            shards.push(sh.with_md(Some(ShardMd::numbering_only(pcfg)?)));
+        }
+        self.replay.shards = shards;
+        Ok(self)
+    }
+
     /// The shards' state hashes, by shard.
     pub fn state_hashes(&self) -> Vec<u64> {
         self.replay.state_hashes()
@@ -172,7 +200,10 @@ impl NodeCopy {
                 .engine
                 .restore(cfg.clone(), s.plan.risk[k].clone(), img.state_hash)
                 .map_err(|e| e.to_string())?;
-            shards.push(Shard::from_engine(k as u16, e, &cfg));
+            shards.push(
+                Shard::from_engine(k as u16, e, &cfg)
+                    .with_md_from_image(img.md.as_ref().map(crate::shard::md::md_state_of)),
+            );
             checks.push((img.check_seq, img.check_seq > 0));
         }
         let mut replay = Replay::over(shards);
@@ -238,6 +269,7 @@ impl NodeCopy {
                     state_hash: sh.engine.state_hash(),
                     check_seq: if c.1 { c.0 } else { 0 },
                     engine: EngineImage::of(&sh.engine),
+                    md: sh.md_state().as_ref().map(md_image_of),
                 })
                 .collect(),
             dedup: self.dedup.entries(),
@@ -267,7 +299,8 @@ fn run(s: &SnapshotSettings, shared: &NodeState, stop: &AtomicBool) -> Result<()
         Some(p) => NodeCopy::from_image(s, p)?,
         None => NodeCopy::fresh(&s.plan, s.gateways, &s.sessions, &s.routing)?,
     }
-    .with_drop_copies(&s.accounts);
+    .with_drop_copies(&s.accounts)
+    .with_md(s.md.as_ref(), &s.plan)?;
     // Temporary files of images a crash interrupted.
     if let Ok(rd) = std::fs::read_dir(&s.dir) {
         for e in rd.flatten() {

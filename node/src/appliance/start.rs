@@ -588,6 +588,7 @@ impl Node {
                 has_peer: replication.peer_addr.is_some(),
                 start_from: restore.image(),
                 accounts: accounts.clone(),
+                md: cfg.md.clone().filter(|m| m.enabled),
             };
             match crate::appliance::snapshots::Snapshotter::start(
                 settings,

@@ -486,6 +486,9 @@ pub struct Shard {
     order_id_base: u64,
     /// Its market-data publisher (`[md]` configured).
     md: Option<ShardMd>,
+    /// The publisher state of the image the shard was restored from: the publisher
+    /// [`Shard::with_md`] attaches goes on from it.
+    md_from_image: Option<tpx_md::MdState>,
     /// Rejects by reason and margin calls so far (the stage publishes them for Prometheus).
     pub counts: ShardCounts,
 }
@@ -526,6 +529,7 @@ impl Shard {
             instruments,
             order_id_base: u64::from(id) << SHARD_ORDER_ID_SHIFT,
             md: None,
+            md_from_image: None,
             counts: ShardCounts::default(),
         })
     }
@@ -538,14 +542,30 @@ impl Shard {
             instruments: cfg.instruments.iter().map(|i| i.id).collect(),
             order_id_base: u64::from(id) << SHARD_ORDER_ID_SHIFT,
             md: None,
+            md_from_image: None,
             counts: ShardCounts::default(),
         }
     }
 
-    /// Publishes the shard's market data through `md` (see `crate::shard::md`).
-    pub fn with_md(mut self, md: Option<ShardMd>) -> Shard {
+    /// Publishes the shard's market data through `md` (see `crate::shard::md`), going on from
+    /// the numbering of the image the shard was restored from, if it has one.
+    pub fn with_md(mut self, mut md: Option<ShardMd>) -> Shard {
+        if let (Some(md), Some(state)) = (md.as_mut(), self.md_from_image.as_ref()) {
+            md.restore(state);
+        }
         self.md = md;
         self
+    }
+
+    /// Restored from an image whose market-data numbering was `state` (see [`Shard::with_md`]).
+    pub fn with_md_from_image(mut self, state: Option<tpx_md::MdState>) -> Shard {
+        self.md_from_image = state;
+        self
+    }
+
+    /// The publisher's state (`None` without `[md]`): what an image of the shard keeps.
+    pub fn md_state(&self) -> Option<tpx_md::MdState> {
+        self.md.as_ref().map(ShardMd::state)
     }
 
     /// What the shard ORs into the engine's order and trade ids.

@@ -25,9 +25,10 @@ use std::sync::{Arc, Mutex};
 use tpx_engine::{Engine, EngineInput, EventSink, InstrumentId, InstrumentSpec};
 use tpx_md::{
     AeronChannels, AeronSetup, AeronTransport, Channel, ChannelConfig, DriverConfig, DriverIdle,
-    DriverThreading, DropFilter, EmbeddedDriver, MdInstrument, MdPublisher, MdTransport,
-    PublisherConfig, RetransmitConfig, SendOutcome, Tee,
+    DriverThreading, DropFilter, EmbeddedDriver, InstrumentState, MdInstrument, MdPublisher,
+    MdState, MdTransport, PublisherConfig, RetransmitConfig, SendOutcome, Tee,
 };
+use tpx_sequencer::snapshot::{MdImage, MdInstrumentImage};
 use tpx_wire::{Side, Symbol};
 
 use crate::config::md::{MdConfig, MdDriverIdle, MdThreading};
@@ -84,6 +85,69 @@ pub struct NodeMd {
     driver: Option<EmbeddedDriver>,
 }
 
+/// Shard `shard`'s publisher settings from `[md]` (`instruments`: the shard's, with their
+/// symbols). The running shard's and the snapshot thread's numbering copy's (which needs the
+/// same message count per command, so the same instruments and id base).
+pub fn publisher_config(
+    cfg: &MdConfig,
+    shard: u16,
+    instruments: &[(InstrumentSpec, String)],
+    retransmit: Option<RetransmitConfig>,
+) -> PublisherConfig {
+    PublisherConfig {
+        stream_id: cfg.stream_a(shard),
+        snapshot_stream_id: cfg.snapshot_stream(shard),
+        id_base: u64::from(shard) << crate::shard::apply::SHARD_ORDER_ID_SHIFT,
+        heartbeat_interval_ns: cfg.heartbeat_interval_ms.max(1) * 1_000_000,
+        snapshot_interval_ns: cfg.snapshot_interval_ms.max(1) * 1_000_000,
+        snapshot_packets_per_work: 4,
+        ring_capacity: cfg.ring_capacity,
+        retransmit,
+        instruments: instruments
+            .iter()
+            .map(|(spec, symbol)| MdInstrument {
+                spec: *spec,
+                symbol: Symbol::new(symbol),
+            })
+            .collect(),
+        ..PublisherConfig::default()
+    }
+}
+
+/// The image of a publisher's state (a node snapshot carries one per shard).
+pub fn md_image_of(state: &MdState) -> MdImage {
+    MdImage {
+        next_seq: state.next_seq,
+        instruments: state
+            .instruments
+            .iter()
+            .map(|i| MdInstrumentImage {
+                id: i.id,
+                halted: i.halted,
+                ref_price: i.ref_price,
+                band_bps: i.band_bps,
+            })
+            .collect(),
+    }
+}
+
+/// The publisher state an image holds.
+pub fn md_state_of(image: &MdImage) -> MdState {
+    MdState {
+        next_seq: image.next_seq,
+        instruments: image
+            .instruments
+            .iter()
+            .map(|i| InstrumentState {
+                id: i.id,
+                halted: i.halted,
+                ref_price: i.ref_price,
+                band_bps: i.band_bps,
+            })
+            .collect(),
+    }
+}
+
 /// Test hook: makes the drop filter of shard `s`'s publisher (see [`tpx_md::DropFilter`]).
 pub type DropFilterFactory = Box<dyn Fn(u16) -> DropFilter + Send>;
 
@@ -127,24 +191,7 @@ impl NodeMd {
                     ..RetransmitConfig::default()
                 }
             });
-            let pcfg = PublisherConfig {
-                stream_id: cfg.stream_a(shard),
-                snapshot_stream_id: cfg.snapshot_stream(shard),
-                id_base: u64::from(shard) << crate::shard::apply::SHARD_ORDER_ID_SHIFT,
-                heartbeat_interval_ns: cfg.heartbeat_interval_ms.max(1) * 1_000_000,
-                snapshot_interval_ns: cfg.snapshot_interval_ms.max(1) * 1_000_000,
-                snapshot_packets_per_work: 4,
-                ring_capacity: cfg.ring_capacity,
-                retransmit,
-                instruments: instruments
-                    .iter()
-                    .map(|(spec, symbol)| MdInstrument {
-                        spec: *spec,
-                        symbol: Symbol::new(symbol),
-                    })
-                    .collect(),
-                ..PublisherConfig::default()
-            };
+            let pcfg = publisher_config(cfg, shard, instruments, retransmit);
             // Manual MDC destinations belong to the driver's endpoint of a channel, which every
             // shard's stream on that channel shares: shard 0 adds them (once per channel).
             let dests = |list: &Vec<String>| {
@@ -257,7 +304,12 @@ pub enum ShardMdOut {
     Aeron(AeronTransport),
     /// Feed A only, no snapshot subscriber (the snapshot loop idles).
     Memory(MemoryPackets),
+    /// Nothing (a numbering-only publisher, which never sends).
+    Nowhere,
 }
+
+/// The ring of a numbering-only publisher (it serves no retransmission).
+const NUMBERING_RING_CAPACITY: usize = 64;
 
 impl MdTransport for ShardMdOut {
     #[inline]
@@ -270,7 +322,7 @@ impl MdTransport for ShardMdOut {
                     .push(packet.to_vec());
                 SendOutcome::Sent
             }
-            ShardMdOut::Memory(_) => SendOutcome::NotConnected,
+            ShardMdOut::Memory(_) | ShardMdOut::Nowhere => SendOutcome::NotConnected,
         }
     }
 
@@ -278,13 +330,14 @@ impl MdTransport for ShardMdOut {
         match self {
             ShardMdOut::Aeron(t) => t.is_connected(channel),
             ShardMdOut::Memory(_) => channel == Channel::A,
+            ShardMdOut::Nowhere => false,
         }
     }
 
     fn maintain(&mut self) -> bool {
         match self {
             ShardMdOut::Aeron(t) => t.maintain(),
-            ShardMdOut::Memory(_) => false,
+            ShardMdOut::Memory(_) | ShardMdOut::Nowhere => false,
         }
     }
 }
@@ -311,6 +364,35 @@ impl ShardMd {
             final_books: Arc::new(Mutex::new(Books::new())),
         };
         Ok((md, packets))
+    }
+
+    /// A publisher that only numbers (standby mode for good, nothing sent, a small ring, no
+    /// retransmission server): the snapshot thread's copy of a shard, whose images carry the
+    /// numbering ([`ShardMd::state`]).
+    pub fn numbering_only(mut pcfg: PublisherConfig) -> Result<ShardMd, String> {
+        pcfg.retransmit = None;
+        pcfg.ring_capacity = NUMBERING_RING_CAPACITY;
+        pcfg.active = false;
+        let publisher = MdPublisher::new(pcfg, ShardMdOut::Nowhere)
+            .map_err(|e| format!("md: numbering publisher: {e}"))?;
+        Ok(ShardMd {
+            publisher,
+            counters: Arc::new(ShardMdCounters::default()),
+            final_books: Arc::new(Mutex::new(Books::new())),
+        })
+    }
+
+    /// What a restart from an image needs to go on with the stream (see [`md_image_of`]).
+    pub fn state(&self) -> MdState {
+        self.publisher.state()
+    }
+
+    /// Goes on from `state` (an image's), before the first command.
+    pub fn restore(&mut self, state: &MdState) {
+        self.publisher.restore(state);
+        self.counters
+            .next_seq
+            .store(self.publisher.next_seq(), Ordering::Relaxed);
     }
 
     /// One command through the engine, its events to `reports` and to the publisher; the

@@ -259,7 +259,10 @@ fn load_one(
                 .restore(cfg.clone(), plan.risk[k].clone(), img.state_hash),
         }
         .map_err(|e| format!("shard {k}: {e}"))?;
-        shards.push(Shard::from_engine(k as u16, engine, &cfg));
+        shards.push(
+            Shard::from_engine(k as u16, engine, &cfg)
+                .with_md_from_image(img.md.as_ref().map(crate::shard::md::md_state_of)),
+        );
         checks.push(if img.check_seq > 0 {
             (img.check_seq, img.state_hash)
         } else {
