@@ -27,9 +27,13 @@ use tpx_wire::replies::ServerMessage;
 #[allow(dead_code)]
 #[path = "common/feed.rs"]
 mod feed;
+#[allow(dead_code)]
+#[path = "common/md_orders.rs"]
+mod md_orders;
 mod procs;
 
 use feed::feed_config_of;
+use md_orders::{feed_until, place};
 use procs::{free_port, listening, order, Pair, Proc, WAIT};
 
 /// `(account, CancelOrder records, MassCancel records)` in a node's log, per account 1..=3.
@@ -47,41 +51,6 @@ fn logged_cancels(dir: &Path) -> [(usize, usize); 3] {
         }
     }
     n
-}
-
-/// Sends orders `ids` and waits for every ack, polling the feed handler meanwhile.
-fn place(c: &mut Client, ids: std::ops::RangeInclusive<u64>, feed: &mut FeedHandler) {
-    let n = ids.clone().count();
-    for cl in ids {
-        c.send(&req::enter(order(cl))).unwrap();
-    }
-    let mut acked = 0;
-    let deadline = Instant::now() + WAIT;
-    while acked < n {
-        assert!(Instant::now() < deadline, "acks missing: {acked} of {n}");
-        feed.poll(AeronClient::nano_clock(), &mut ());
-        match c.recv(Duration::from_millis(1)) {
-            Ok(ServerMessage::OrderAccepted(_)) => acked += 1,
-            Ok(ServerMessage::Heartbeat(_)) | Err(ClientError::Timeout) => {}
-            Ok(other) => panic!("unexpected reply {other:?}"),
-            Err(e) => panic!("{e}"),
-        }
-    }
-}
-
-/// Polls the feed handler until its book holds `orders` orders.
-fn feed_until(feed: &mut FeedHandler, orders: usize, what: &str) {
-    let deadline = Instant::now() + WAIT;
-    while feed.core().books().live_orders() != orders || !feed.core().is_live() {
-        assert!(
-            Instant::now() < deadline,
-            "{what}: the feed handler holds {} orders, not {orders}",
-            feed.core().books().live_orders(),
-        );
-        if feed.poll(AeronClient::nano_clock(), &mut ()) == 0 {
-            std::thread::sleep(Duration::from_micros(200));
-        }
-    }
 }
 
 /// Polls the feed handler for `dur` and checks its book still holds `orders` orders.

@@ -20,7 +20,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use tpx_client::{req, token_from_str, Client, ClientConfig};
+use tpx_client::{token_from_str, Client, ClientConfig};
 use tpx_feed::FeedHandler;
 use tpx_md::{AeronClient, AeronSetup};
 use tpx_node::config::md::MdConfig;
@@ -28,16 +28,19 @@ use tpx_node::gateway::accounts::{demo_accounts, demo_accounts_file};
 use tpx_node::shard::md::launch_driver;
 use tpx_sequencer::{FileStorage, LogReader, WriteMode};
 use tpx_wire::log_record::Input;
-use tpx_wire::replies::ServerMessage;
 
 #[allow(dead_code)]
 #[path = "common/feed.rs"]
 mod feed;
+#[allow(dead_code)]
+#[path = "common/md_orders.rs"]
+mod md_orders;
 mod procs;
 
 use feed::feed_config_of;
+use md_orders::{feed_until, place, until_heartbeat};
 
-use procs::{free_port, order, Pair, WAIT};
+use procs::{free_port, Pair};
 
 /// Account 1's orders in a node's log.
 fn logged_orders(dir: &Path) -> usize {
@@ -49,43 +52,6 @@ fn logged_orders(dir: &Path) -> usize {
         }
     }
     n
-}
-
-/// Sends orders `ids` and waits for every ack, polling the feed handler meanwhile.
-fn place(c: &mut Client, ids: std::ops::RangeInclusive<u64>, feed: &mut FeedHandler) {
-    let n = ids.clone().count();
-    for cl in ids {
-        c.send(&req::enter(order(cl))).unwrap();
-    }
-    let mut acked = 0;
-    let deadline = Instant::now() + WAIT;
-    while acked < n {
-        assert!(Instant::now() < deadline, "acks missing: {acked} of {n}");
-        feed.poll(AeronClient::nano_clock(), &mut ());
-        match c.recv(Duration::from_millis(1)) {
-            Ok(ServerMessage::OrderAccepted(_)) => acked += 1,
-            Ok(ServerMessage::Heartbeat(_)) | Err(tpx_client::ClientError::Timeout) => {}
-            Ok(other) => panic!("unexpected reply {other:?}"),
-            Err(e) => panic!("{e}"),
-        }
-    }
-}
-
-/// Polls the feed handler until its book holds `orders` orders.
-fn feed_until(feed: &mut FeedHandler, orders: usize, what: &str) {
-    let deadline = Instant::now() + WAIT;
-    while feed.core().books().live_orders() != orders || !feed.core().is_live() {
-        assert!(
-            Instant::now() < deadline,
-            "{what}: the feed handler holds {} orders, not {orders}: next_seq {} stats {:?}",
-            feed.core().books().live_orders(),
-            feed.core().next_seq(),
-            feed.stats()
-        );
-        if feed.poll(AeronClient::nano_clock(), &mut ()) == 0 {
-            std::thread::sleep(Duration::from_micros(200));
-        }
-    }
 }
 
 /// What carries the market data from the nodes to the subscriber.
@@ -194,17 +160,7 @@ term_length = 65536
     // Orders only once the feed hears the primary (a heartbeat): over manual MDC the image can
     // connect after the first orders were published, and the feed would then recover them from
     // a snapshot, which this test counts as a failure of the takeover (CI on a clean clone).
-    let deadline = Instant::now() + WAIT;
-    while feed.stats().heartbeats == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "no heartbeat: {:?}",
-            feed.stats()
-        );
-        if feed.poll(AeronClient::nano_clock(), &mut ()) == 0 {
-            std::thread::sleep(Duration::from_micros(200));
-        }
-    }
+    until_heartbeat(&mut feed);
 
     const BEFORE: u64 = 200;
     const AFTER: u64 = 100;

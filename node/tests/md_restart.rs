@@ -13,58 +13,24 @@
 
 use std::time::{Duration, Instant};
 
-use tpx_client::{req, token_from_str, Client, ClientConfig};
+use tpx_client::{token_from_str, Client, ClientConfig};
 use tpx_feed::FeedHandler;
 use tpx_md::{AeronClient, AeronSetup};
 use tpx_node::config::md::MdConfig;
 use tpx_node::gateway::accounts::{demo_accounts, demo_accounts_file};
 use tpx_node::shard::md::launch_driver;
-use tpx_wire::replies::ServerMessage;
 
 #[allow(dead_code)]
 #[path = "common/feed.rs"]
 mod feed;
+#[allow(dead_code)]
+#[path = "common/md_orders.rs"]
+mod md_orders;
 mod procs;
 
 use feed::feed_config_of;
-use procs::{order, Proc, WAIT};
-
-/// Sends orders `ids` and waits for every ack, polling the feed handler meanwhile.
-fn place(c: &mut Client, ids: std::ops::RangeInclusive<u64>, feed: &mut FeedHandler) {
-    let n = ids.clone().count();
-    for cl in ids {
-        c.send(&req::enter(order(cl))).unwrap();
-    }
-    let mut acked = 0;
-    let deadline = Instant::now() + WAIT;
-    while acked < n {
-        assert!(Instant::now() < deadline, "acks missing: {acked} of {n}");
-        feed.poll(AeronClient::nano_clock(), &mut ());
-        match c.recv(Duration::from_millis(1)) {
-            Ok(ServerMessage::OrderAccepted(_)) => acked += 1,
-            Ok(ServerMessage::Heartbeat(_)) | Err(tpx_client::ClientError::Timeout) => {}
-            Ok(other) => panic!("unexpected reply {other:?}"),
-            Err(e) => panic!("{e}"),
-        }
-    }
-}
-
-/// Polls the feed handler until its book holds `orders` orders.
-fn feed_until(feed: &mut FeedHandler, orders: usize, what: &str) {
-    let deadline = Instant::now() + WAIT;
-    while feed.core().books().live_orders() != orders || !feed.core().is_live() {
-        assert!(
-            Instant::now() < deadline,
-            "{what}: the feed handler holds {} orders, not {orders}: next_seq {} stats {:?}",
-            feed.core().books().live_orders(),
-            feed.core().next_seq(),
-            feed.stats()
-        );
-        if feed.poll(AeronClient::nano_clock(), &mut ()) == 0 {
-            std::thread::sleep(Duration::from_micros(200));
-        }
-    }
-}
+use md_orders::{feed_until, place, until_heartbeat};
+use procs::{Proc, WAIT};
 
 /// The seq of the newest image in `dir` (0: none).
 fn newest_image(dir: &std::path::Path) -> u64 {
@@ -121,17 +87,7 @@ fn market_data_numbering_continues_across_a_restart_from_a_snapshot() {
         },
     ))
     .unwrap();
-    let deadline = Instant::now() + WAIT;
-    while feed.stats().heartbeats == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "no heartbeat: {:?}",
-            feed.stats()
-        );
-        if feed.poll(AeronClient::nano_clock(), &mut ()) == 0 {
-            std::thread::sleep(Duration::from_micros(200));
-        }
-    }
+    until_heartbeat(&mut feed);
 
     const BEFORE: u64 = 150;
     const TAIL: u64 = 10;
