@@ -51,17 +51,46 @@ pub fn cpus() -> Vec<usize> {
         .collect()
 }
 
-/// A fresh folder for one node's input log (under the temp dir; small segments).
+/// The prefix of the folders [`log_dir`] makes: `tpx-node-test-<pid>-<n>`.
+const LOG_DIR_PREFIX: &str = "tpx-node-test-";
+
+/// A fresh folder for one node's input log (under the temp dir; small segments). The nodes of
+/// these tests run in the test process and keep their folders until it exits, so the first
+/// call of a process removes the folders of test processes that are gone (their pid no longer
+/// runs).
 pub fn log_dir() -> std::path::PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(remove_folders_of_gone_processes);
     let d = std::env::temp_dir().join(format!(
-        "tpx-node-test-{}-{}",
+        "{LOG_DIR_PREFIX}{}-{}",
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     ));
     let _ = std::fs::remove_dir_all(&d);
     d
+}
+
+/// Removes the [`log_dir`] folders whose process is gone.
+fn remove_folders_of_gone_processes() {
+    let Ok(rd) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(LOG_DIR_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// A single node with its durable log (fsync, in-process witness) in a fresh folder.
