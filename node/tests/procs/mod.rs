@@ -124,6 +124,11 @@ impl Proc {
         self.child.id()
     }
 
+    /// Every line received so far, in order.
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.borrow().clone()
+    }
+
     pub fn signal(&mut self, sig: libc::c_int) {
         // SAFETY: a signal to our own child, by pid.
         unsafe {

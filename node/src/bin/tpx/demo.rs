@@ -1,5 +1,9 @@
 //! `tpx up --demo`: simulated market makers and takers over real TCP, one thread each, parked
 //! (blocking in `poll(2)`) rather than spinning, measuring the ack round trip of every order.
+//! Each is a `FailoverClient` over every node of the appliance, as a market maker's client is:
+//! after a takeover (the old primary logs its sessions out with `Logout(Failover)`) it logs in
+//! to the new primary, resumes its reply stream and re-sends what had no answer, and the load
+//! goes on.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -9,8 +13,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use tpx_client::failover::{Event, FailoverClient};
 use tpx_client::{req, token_from_str, Client, ClientConfig};
 use tpx_wire::enums::{OrderKind, RejectReason, Side, StpMode, TimeInForce};
+use tpx_wire::order_entry::ClientMessage;
 use tpx_wire::order_entry::{EnterOrder, ReplaceOrder};
 use tpx_wire::replies::ServerMessage;
 
@@ -30,6 +36,8 @@ pub struct DemoStats {
     /// Rejects by wire reason code.
     pub rejected_by_reason: [AtomicU64; 64],
     pub errors: AtomicU64,
+    /// Demo clients (the admin's included) that moved to another node after a takeover.
+    pub failovers: AtomicU64,
     /// The last trade price (ticks) a demo client saw per instrument (`id % 64`), 0: none.
     pub last_px: [AtomicI64; 64],
     /// Admin requests of the demo's mark/funding thread: accepted, rejected.
@@ -80,6 +88,7 @@ impl Default for DemoStats {
             rejected: AtomicU64::new(0),
             rejected_by_reason: std::array::from_fn(|_| AtomicU64::new(0)),
             errors: AtomicU64::new(0),
+            failovers: AtomicU64::new(0),
             last_px: std::array::from_fn(|_| AtomicI64::new(0)),
             admin_accepted: AtomicU64::new(0),
             admin_rejected: AtomicU64::new(0),
@@ -105,7 +114,9 @@ impl Rng {
 
 /// One demo client: a session plus the bookkeeping for ack latency.
 struct Trader {
-    client: Client,
+    client: FailoverClient,
+    /// Requests of the next round, sent by [`Trader::round`].
+    queued: Vec<ClientMessage>,
     next_cl: u64,
     inflight: HashMap<u64, Instant>,
     stats: Arc<DemoStats>,
@@ -113,12 +124,17 @@ struct Trader {
 }
 
 impl Trader {
-    fn new(addr: SocketAddr, acct: &DemoAccount, stats: Arc<DemoStats>) -> Result<Trader, String> {
-        let cfg = ClientConfig::new(addr, acct.id, 1, token_from_str(&acct.token));
-        let client =
-            Client::connect_at(cfg, 0).map_err(|e| format!("demo login {}: {e}", acct.id))?;
+    fn new(
+        endpoints: &[SocketAddr],
+        acct: &DemoAccount,
+        stats: Arc<DemoStats>,
+    ) -> Result<Trader, String> {
+        let cfg = ClientConfig::new(endpoints[0], acct.id, 1, token_from_str(&acct.token));
+        let client = FailoverClient::connect(endpoints.to_vec(), cfg)
+            .map_err(|e| format!("demo login {}: {e}", acct.id))?;
         Ok(Trader {
             client,
+            queued: Vec::new(),
             next_cl: tpx_node::runtime::clock::unix_ns(),
             inflight: HashMap::new(),
             stats,
@@ -140,7 +156,7 @@ impl Trader {
         tif: TimeInForce,
     ) -> u64 {
         let cl = self.cl();
-        self.client.queue(&req::enter(EnterOrder {
+        self.queued.push(req::enter(EnterOrder {
             cl_ord_id: cl,
             price,
             qty,
@@ -158,7 +174,7 @@ impl Trader {
 
     fn queue_replace(&mut self, orig: u64, price: i64, qty: u64) -> u64 {
         let cl = self.cl();
-        self.client.queue(&req::replace(ReplaceOrder {
+        self.queued.push(req::replace(ReplaceOrder {
             orig_cl_ord_id: orig,
             new_cl_ord_id: cl,
             price,
@@ -176,16 +192,17 @@ impl Trader {
     }
 
     /// Sends what is queued and reads replies until every request has its ack (or `timeout`);
-    /// hands each reply to `on_reply`.
+    /// hands each reply to `on_reply`. A takeover on the way is the client's business: it
+    /// fails over, re-sends what had no answer, and the round goes on.
     fn round(
         &mut self,
         timeout: Duration,
         mut on_reply: impl FnMut(&ServerMessage),
     ) -> Result<(), String> {
-        let sent = self.inflight.len() as u64;
-        self.client
-            .flush_blocking(timeout)
-            .map_err(|e| e.to_string())?;
+        let sent = self.queued.len() as u64;
+        for m in std::mem::take(&mut self.queued) {
+            self.client.send(&m).map_err(|e| e.to_string())?;
+        }
         self.stats.sent.fetch_add(sent, Ordering::Relaxed);
         let deadline = Instant::now() + timeout;
         while !self.inflight.is_empty() {
@@ -194,32 +211,41 @@ impl Trader {
                 self.inflight.clear();
                 break;
             }
-            let m = match self.client.recv(left) {
-                Ok(m) => m,
+            match self.client.recv(left) {
+                Ok(Event::Reply(m)) => self.on_reply(&m, &mut on_reply),
+                // Sequenced before the takeover: its answer went with the old connection.
+                Ok(Event::AlreadySequenced(cl)) => self.ack(cl),
+                Ok(Event::FailedOver { .. }) => {
+                    self.stats.failovers.fetch_add(1, Ordering::Relaxed);
+                }
                 Err(tpx_client::ClientError::Timeout) => continue,
                 Err(e) => return Err(e.to_string()),
-            };
-            match m {
-                ServerMessage::OrderAccepted(a) => self.ack(a.cl_ord_id),
-                ServerMessage::OrderReplaced(r) => self.ack(r.new_cl_ord_id),
-                ServerMessage::OrderRejected(r) => {
-                    self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                    self.stats.rejected_by_reason[r.reason.as_u8() as usize % 64]
-                        .fetch_add(1, Ordering::Relaxed);
-                    self.ack(r.cl_ord_id);
-                }
-                ServerMessage::OrderExecuted(x) => {
-                    self.stats.last_px[x.instrument as usize % 64].store(x.price, Ordering::Relaxed)
-                }
-                _ => {}
             }
-            on_reply(&m);
         }
         // Pick up fills of resting orders that arrived meanwhile.
-        while let Ok(Some(m)) = self.client.poll() {
-            on_reply(&m);
+        while let Ok(Event::Reply(m)) = self.client.recv(Duration::ZERO) {
+            self.on_reply(&m, &mut on_reply);
         }
         Ok(())
+    }
+
+    /// One reply: acks end a request's latency, rejects and fills are counted.
+    fn on_reply(&mut self, m: &ServerMessage, on_reply: &mut impl FnMut(&ServerMessage)) {
+        match m {
+            ServerMessage::OrderAccepted(a) => self.ack(a.cl_ord_id),
+            ServerMessage::OrderReplaced(r) => self.ack(r.new_cl_ord_id),
+            ServerMessage::OrderRejected(r) => {
+                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                self.stats.rejected_by_reason[r.reason.as_u8() as usize % 64]
+                    .fetch_add(1, Ordering::Relaxed);
+                self.ack(r.cl_ord_id);
+            }
+            ServerMessage::OrderExecuted(x) => {
+                self.stats.last_px[x.instrument as usize % 64].store(x.price, Ordering::Relaxed)
+            }
+            _ => {}
+        }
+        on_reply(m);
     }
 
     /// Moves this thread's latencies to the shared histograms.
@@ -240,14 +266,14 @@ impl Trader {
 /// A market maker: keeps one bid and one ask on every instrument around a drifting mid, moving
 /// them with replaces.
 fn market_maker(
-    addr: SocketAddr,
+    endpoints: &[SocketAddr],
     acct: DemoAccount,
     instruments: Vec<u32>,
     stop: Arc<AtomicBool>,
     stats: Arc<DemoStats>,
     seed: u64,
 ) -> Result<(), String> {
-    let mut t = Trader::new(addr, &acct, stats)?;
+    let mut t = Trader::new(endpoints, &acct, stats)?;
     let mut rng = Rng(seed | 1);
     let mut mids: Vec<i64> = instruments.iter().map(|&i| start_mid(i)).collect();
     // Live quote per (instrument index, side): cl_ord_id.
@@ -303,7 +329,7 @@ fn market_maker(
 
 /// A taker: sends IOC orders that cross the quotes.
 fn taker(
-    addr: SocketAddr,
+    endpoints: &[SocketAddr],
     acct: DemoAccount,
     instruments: Vec<u32>,
     stop: Arc<AtomicBool>,
@@ -311,7 +337,7 @@ fn taker(
     shared: Arc<tpx_node::runtime::state::NodeState>,
     seed: u64,
 ) -> Result<(), String> {
-    let mut t = Trader::new(addr, &acct, stats)?;
+    let mut t = Trader::new(endpoints, &acct, stats)?;
     let mut rng = Rng(seed | 1);
     let mut last_publish = Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -350,7 +376,7 @@ fn taker(
 /// perpetual from the last trade price the demo clients saw (the start mid before any trade),
 /// and every tenth second a small funding rate (-5..=5 ppm).
 fn marker(
-    addr: SocketAddr,
+    endpoints: &[SocketAddr],
     acct: DemoAccount,
     perps: Vec<u32>,
     stop: Arc<AtomicBool>,
@@ -358,8 +384,8 @@ fn marker(
 ) -> Result<(), String> {
     use tpx_client::admin::{self, AdminAnswer};
     // Session 2: session 1 of the admin account funds the demo accounts at start.
-    let cfg = ClientConfig::new(addr, acct.id, 2, token_from_str(&acct.token));
-    let mut c = Client::connect_at(cfg, 0).map_err(|e| format!("demo admin login: {e}"))?;
+    let cfg = ClientConfig::new(endpoints[0], acct.id, 2, token_from_str(&acct.token));
+    let mut c = admin_login(endpoints, &cfg)?;
     // Request ids increase across runs on the same log (funding ids must increase per
     // perpetual).
     let mut id = tpx_node::runtime::clock::unix_ns() / 1_000;
@@ -386,7 +412,14 @@ fn marker(
                         stats.admin_rejected.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(tpx_client::ClientError::Timeout) => {}
-                    Err(e) => return Err(format!("demo admin: {e}")),
+                    // A takeover (`Logout(Failover)`, a closed connection): to the primary.
+                    // Marks and funding are absolute and keyed by request id, so a lost one
+                    // is simply superseded by the next.
+                    Err(_) => {
+                        c = admin_login(endpoints, &cfg)?;
+                        stats.failovers.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
                 }
             }
         }
@@ -403,6 +436,30 @@ fn marker(
     Ok(())
 }
 
+/// Logs the admin session in to whichever of `endpoints` serves (the primary), trying them in
+/// turn for up to 10 s (a takeover in progress).
+fn admin_login(endpoints: &[SocketAddr], cfg: &ClientConfig) -> Result<Client, String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut last = None;
+        for &addr in endpoints {
+            let mut c = cfg.clone();
+            c.addr = addr;
+            match Client::connect_at(c, 0) {
+                Ok(c) => return Ok(c),
+                Err(e) => last = Some(e),
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "demo admin login: {}",
+                last.map_or("no endpoint".to_string(), |e| e.to_string())
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The running demo load.
 #[derive(Debug)]
 pub struct Demo {
@@ -416,7 +473,7 @@ impl Demo {
     /// and with `admin` (risk on: the admin account and the perpetuals) the mark/funding
     /// thread.
     pub fn start(
-        addr: SocketAddr,
+        endpoints: Vec<SocketAddr>,
         accounts: &[DemoAccount],
         makers: usize,
         takers: usize,
@@ -428,11 +485,11 @@ impl Demo {
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         if let Some((acct, perps)) = admin.filter(|(_, p)| !p.is_empty()) {
-            let (stats, stop) = (stats.clone(), stop.clone());
+            let (stats, stop, endpoints) = (stats.clone(), stop.clone(), endpoints.clone());
             let t = std::thread::Builder::new()
                 .name("demo-marks".into())
                 .spawn(move || {
-                    let r = marker(addr, acct, perps, stop, stats.clone());
+                    let r = marker(&endpoints, acct, perps, stop, stats.clone());
                     if r.is_err() {
                         stats.errors.fetch_add(1, Ordering::Relaxed);
                     }
@@ -443,15 +500,16 @@ impl Demo {
         }
         for (i, acct) in accounts.iter().take(makers + takers).cloned().enumerate() {
             let (stats, stop, inst) = (stats.clone(), stop.clone(), instruments.clone());
+            let endpoints = endpoints.clone();
             let seed = 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i as u64 + 1);
             let shared = shared.clone();
             let t = std::thread::Builder::new()
                 .name(format!("demo-{}", acct.id))
                 .spawn(move || {
                     let r = if i < makers {
-                        market_maker(addr, acct, inst, stop, stats.clone(), seed)
+                        market_maker(&endpoints, acct, inst, stop, stats.clone(), seed)
                     } else {
-                        taker(addr, acct, inst, stop, stats.clone(), shared, seed)
+                        taker(&endpoints, acct, inst, stop, stats.clone(), shared, seed)
                     };
                     if r.is_err() {
                         stats.errors.fetch_add(1, Ordering::Relaxed);

@@ -152,11 +152,12 @@ fn demo_summary(demo: Option<Demo>) {
         }
     }
     println!(
-        "demo clients: {} requests sent, {} rejected ({} for balance/margin), {} errors; marks and funding: {} accepted, {} refused",
+        "demo clients: {} requests sent, {} rejected ({} for balance/margin), {} errors, {} failovers; marks and funding: {} accepted, {} refused",
         stats.sent.load(Ordering::Relaxed),
         stats.rejected.load(Ordering::Relaxed),
         stats.risk_rejects(),
         errs.len(),
+        stats.failovers.load(Ordering::Relaxed),
         stats.admin_accepted.load(Ordering::Relaxed),
         stats.admin_rejected.load(Ordering::Relaxed)
     );
@@ -241,7 +242,7 @@ fn run_single(
     let instrument_ids: Vec<u32> = node.shared().instruments.iter().map(|(i, _)| *i).collect();
     let demo = opts.demo.then(|| {
         Demo::start(
-            node.addr(),
+            vec![node.addr()],
             demo_accts,
             opts.makers,
             opts.takers,
@@ -562,7 +563,10 @@ fn run_cluster(
     println!("tpx up: ready, order entry on {primary_entry}");
     let demo = opts.demo.then(|| {
         Demo::start(
-            primary_entry,
+            // The primary first; the clients fail over to the other node after a takeover.
+            std::iter::once(primary_entry)
+                .chain(entry.iter().copied().filter(|a| *a != primary_entry))
+                .collect(),
             demo_accts,
             opts.makers,
             opts.takers,
