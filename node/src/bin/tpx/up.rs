@@ -374,6 +374,21 @@ fn stop_child(c: &mut Child) {
     let _ = c.proc.wait();
 }
 
+/// The machine's CPUs in the order the standby's default plan takes them: rotated by one, so
+/// that its gateway and sequencer core is the primary's shard CPU and the other way round (on
+/// two CPUs). Measured in ARCHITECTURE.md, "The latency lab".
+fn standby_cpus() -> Vec<usize> {
+    let mut cpus: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    if !cpus.is_empty() {
+        cpus.rotate_left(1);
+    }
+    cpus
+}
+
 fn port_plus(addr: SocketAddr, k: u16) -> SocketAddr {
     SocketAddr::new(addr.ip(), addr.port().wrapping_add(k))
 }
@@ -418,6 +433,11 @@ fn run_cluster(
         }
         c.listen = entry[k];
         c.accounts_file = accounts_path.to_path_buf();
+        if k == 1 && c.core_plan.is_none() && c.core_plan_file.is_none() {
+            // The standby's plan is the primary's on the CPUs in the other order, so that the
+            // two sequencing cores (the replication round trip's ends) do not share a CPU.
+            c.core_plan = Some(tpx_node::config::CorePlan::for_cpus(&standby_cpus()));
+        }
         let mut r = cfg.replication();
         r.node_id = k as u32 + 1;
         r.peer_id = 2 - k as u32;
