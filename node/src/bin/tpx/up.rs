@@ -395,35 +395,6 @@ fn rotated(cpus: &[usize]) -> Vec<usize> {
     v
 }
 
-#[cfg(test)]
-mod tests {
-    use super::rotated;
-    use tpx_node::config::CorePlan;
-
-    /// On two CPUs the standby's gateway and sequencer core is the primary's shard CPU and the
-    /// other way round; on more, the sequencing cores still differ; the shard count (part of
-    /// the configuration digest the pair must share) is the same.
-    #[test]
-    fn the_standby_plan_puts_its_sequencer_on_another_cpu() {
-        for cpus in [vec![0, 1], vec![0, 1, 2, 3], vec![4, 6]] {
-            let primary = CorePlan::for_cpus(&cpus);
-            let standby = CorePlan::for_cpus(&rotated(&cpus));
-            let seq_cpu = |p: &CorePlan| p.cores.iter().find(|c| c.sequencer).map(|c| c.cpu);
-            assert_ne!(seq_cpu(&primary), seq_cpu(&standby), "{cpus:?}");
-            assert_eq!(primary.shard_count(), standby.shard_count(), "{cpus:?}");
-        }
-        let standby = CorePlan::for_cpus(&rotated(&[0, 1]));
-        assert_eq!(standby.cores[0].cpu, 1);
-        assert!(standby.cores[0].sequencer && standby.cores[0].gateway);
-        assert_eq!(
-            (standby.cores[1].cpu, &standby.cores[1].shards),
-            (0, &vec![0])
-        );
-        assert_eq!(rotated(&[3]), vec![3]);
-        assert!(rotated(&[]).is_empty());
-    }
-}
-
 fn port_plus(addr: SocketAddr, k: u16) -> SocketAddr {
     SocketAddr::new(addr.ip(), addr.port().wrapping_add(k))
 }
@@ -710,4 +681,33 @@ fn run_cluster(
     drop(feed);
     drop(md_driver);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rotated;
+    use tpx_node::config::CorePlan;
+
+    /// On two CPUs the standby's gateway and sequencer core is the primary's shard CPU and the
+    /// other way round; on more, the sequencing cores still differ; the shard count (part of
+    /// the configuration digest the pair must share) is the same.
+    #[test]
+    fn the_standby_plan_puts_its_sequencer_on_another_cpu() {
+        for cpus in [vec![0, 1], vec![0, 1, 2, 3], vec![4, 6]] {
+            let primary = CorePlan::for_cpus(&cpus);
+            let standby = CorePlan::for_cpus(&rotated(&cpus));
+            let seq_cpu = |p: &CorePlan| p.cores.iter().find(|c| c.sequencer).map(|c| c.cpu);
+            assert_ne!(seq_cpu(&primary), seq_cpu(&standby), "{cpus:?}");
+            assert_eq!(primary.shard_count(), standby.shard_count(), "{cpus:?}");
+        }
+        let standby = CorePlan::for_cpus(&rotated(&[0, 1]));
+        assert_eq!(standby.cores[0].cpu, 1);
+        assert!(standby.cores[0].sequencer && standby.cores[0].gateway);
+        assert_eq!(
+            (standby.cores[1].cpu, &standby.cores[1].shards),
+            (0, &vec![0])
+        );
+        assert_eq!(rotated(&[3]), vec![3]);
+        assert!(rotated(&[]).is_empty());
+    }
 }
