@@ -1128,10 +1128,43 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
         true
     }
 
-    fn on_records<A: Applier>(&mut self, commit_seq: u64, mut records: &[u8], app: &mut A) {
+    /// A standby takes an `Append` (or a heartbeat: no records): appends the records it
+    /// follows on with, acknowledges what its log now holds, then hands them to the applier.
+    /// The `Ack` goes before the applying so that the primary's wait for it (its clients' acks
+    /// in `replicated`) does not include this node's hand-off to its shards; what it says
+    /// (`received` = appended, `durable` = on this disk) is the same either way.
+    fn on_records<A: Applier>(&mut self, commit_seq: u64, records: &[u8], app: &mut A) {
         if !self.synced {
             return;
         }
+        let held = self.log.last_seq();
+        let taken = self.append_records(records);
+        let appended = self.log.last_seq();
+        self.commit_seq = self.commit_seq.max(commit_seq.min(self.log.last_seq()));
+        if self.synced {
+            self.send_ack();
+        }
+        // The records appended above (seqs `held + 1..=appended`, decoded and checked there).
+        let mut rest = &records[..taken];
+        while !rest.is_empty() {
+            let Ok((rec, len)) = decode_record(rest) else {
+                break;
+            };
+            rest = &rest[len..];
+            let seq = rec.meta.seq;
+            if seq > held && seq <= appended && seq == self.applied_seq + 1 {
+                app.apply(&rec);
+                self.applied_seq = seq;
+            }
+        }
+    }
+
+    /// Appends the records of an `Append` that follow this log (skipping those it holds);
+    /// returns how many bytes of `records` it went through (a record it could not take, and
+    /// what follows it, are not: the standby resyncs).
+    fn append_records(&mut self, records: &[u8]) -> usize {
+        let all = records.len();
+        let mut records = records;
         while !records.is_empty() {
             let (rec, len) = match decode_record(records) {
                 Ok(x) => x,
@@ -1165,15 +1198,8 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             self.stats.records_received += 1;
             self.dedup.note(rec.meta.origin, &rec.input, seq);
             self.last_ts_ns = self.last_ts_ns.max(rec.meta.timestamp_ns);
-            if seq == self.applied_seq + 1 {
-                app.apply(&rec);
-                self.applied_seq = seq;
-            }
         }
-        self.commit_seq = self.commit_seq.max(commit_seq.min(self.log.last_seq()));
-        if self.synced {
-            self.send_ack();
-        }
+        all - records.len()
     }
 
     fn send_ack(&mut self) {
@@ -2079,6 +2105,96 @@ mod tests {
         assert_eq!(r.role(), Role::Candidate);
         assert_eq!(r.stats().promotions_asked, 1);
         assert_eq!(r.takeover_trace().asks, 1);
+    }
+
+    /// Records the standby's `Ack`s the primary (node 1) has been sent by the time each record
+    /// is applied.
+    struct AckSeen {
+        primary: MemTransport,
+        acked: u64,
+        at_apply: Vec<(u64, u64)>,
+    }
+    impl Applier for AckSeen {
+        fn apply(&mut self, rec: &LogRecord) {
+            let mut acked = self.acked;
+            self.primary.poll(&mut |_, m| {
+                if let Some(Msg::Ack { received_seq, .. }) = Msg::decode(m) {
+                    acked = acked.max(received_seq);
+                }
+            });
+            self.acked = acked;
+            self.at_apply.push((rec.meta.seq, acked));
+        }
+        fn rewind(&mut self, _: u64) {}
+    }
+
+    /// The standby acknowledges an `Append` from its receive path, before it applies the
+    /// records: when its applier sees a record, the primary has already been sent the `Ack`
+    /// that covers it (the primary's wait, its clients' acks in `replicated`, does not include
+    /// the standby's hand-off to its shards). The records are still applied, once, in order.
+    #[test]
+    fn the_standby_acknowledges_an_append_before_applying_it() {
+        let net = MemNet::new();
+        let clock = ManualClock::new(1_000_000_000);
+        let mut peer = net.endpoint(1);
+        let _witness = net.endpoint(100);
+        let (log, _) = SyncLog::open(MemStorage::new(), LogConfig::default()).unwrap();
+        let cfg = ReplicaConfig {
+            node_id: 2,
+            peer_id: 1,
+            witness_id: 100,
+            heartbeat_ns: 50_000,
+            timeout_ns: TIMEOUT_NS,
+            ..ReplicaConfig::default()
+        };
+        let mut r = Replica::new(cfg, log, net.endpoint(2), clock.clone(), 0, false).unwrap();
+        heartbeat(&mut peer, 1);
+        r.poll(&mut Nothing);
+        let mut out = Vec::new();
+        Msg::Welcome {
+            term: 1,
+            keep_seq: 0,
+        }
+        .encode(&mut out);
+        assert!(peer.send(2, &out));
+        r.poll(&mut Nothing);
+        peer.poll(&mut |_, _| {});
+        let mut records = Vec::new();
+        let mut enc = vec![0u8; MAX_RECORD_LEN];
+        for seq in 1..=3 {
+            let rec = LogRecord {
+                meta: RecordMeta {
+                    seq,
+                    term: 1,
+                    timestamp_ns: seq,
+                    origin: 0,
+                    account: 0,
+                    session: 0,
+                },
+                input: Input::TermStart(TermStart { node: 1 }),
+            };
+            let n = encode_record(&rec, &mut enc).unwrap();
+            records.extend_from_slice(&enc[..n]);
+        }
+        Msg::Append {
+            term: 1,
+            commit_seq: 0,
+            records: &records,
+        }
+        .encode(&mut out);
+        assert!(peer.send(2, &out));
+        let mut app = AckSeen {
+            primary: net.endpoint(1),
+            acked: 0,
+            at_apply: Vec::new(),
+        };
+        r.poll(&mut app);
+        assert_eq!(r.log().last_seq(), 3);
+        assert_eq!(
+            app.at_apply,
+            vec![(1, 3), (2, 3), (3, 3)],
+            "each record applied once, in order, after the Ack of all three was sent"
+        );
     }
 
     /// A parked owner may sleep until `next_deadline_ns` and no longer: a standby's deadline

@@ -481,6 +481,9 @@ fn drive(
     n_sessions: usize,
     stop: &AtomicBool,
 ) -> (Vec<SessionHandle>, ThreadOut) {
+    // Sends on schedule: the default 50 µs timer slack would make each `ppoll` until the next
+    // send late by up to that, which the corrected latency would count against the node.
+    tpx_node::runtime::idle::tighten_timer_slack();
     let clock = tpx_node::runtime::clock::tsc_clock();
     let ns_per_tick = 1e9 / step.tsc_hz;
     let ticks = |ns: f64| ns / ns_per_tick;

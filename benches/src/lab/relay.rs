@@ -2,10 +2,11 @@
 //! message from a client through two relay processes and back, client → A → B → A → client,
 //! the hops an acknowledged order takes in `tpx up` (client → primary → standby → primary →
 //! client) with nothing done at any hop. Each relay is a process of its own (this binary run
-//! with `--relay-serve`), pinned like the nodes (A on the first CPU, B on the second), waiting
-//! the way a `park` node's core does: 64 empty cycles of non-blocking reads, then `poll(2)` on
-//! its sockets for 10 µs doubling to `park_max_us` (the node's `Idler` policy; it wakes at once
-//! when bytes arrive). `tpx-load` reports its lab latency as a ratio of this floor.
+//! with `--relay-serve`), pinned like the nodes' sequencing cores (A on the first CPU, B on the
+//! second: `tpx up` gives the standby the primary's plan on the CPUs in the other order),
+//! waiting the way a `park` node's core does: 64 empty cycles of non-blocking reads, then
+//! `ppoll(2)` on its sockets for 10 µs doubling to `park_max_us` (the node's `Idler` policy; it
+//! wakes at once when bytes arrive), with the core threads' 1 ns timer slack. `tpx-load` reports its lab latency as a ratio of this floor.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -68,6 +69,8 @@ pub fn serve(next: Option<SocketAddr>, park_max_us: u64, cpu: Option<usize>) -> 
     if let Some(c) = cpu {
         core_affinity::set_for_current(core_affinity::CoreId { id: c });
     }
+    // As a node's core thread does (`CoreRuntime::run`).
+    tpx_node::runtime::idle::tighten_timer_slack();
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     println!(
         "RELAY {}",
@@ -178,6 +181,8 @@ pub fn measure(
         .map(|c| c.id)
         .collect();
     let cpu = |k: usize| cpus.get(k % cpus.len().max(1)).copied().unwrap_or(0);
+    // The client waits as the load generator's threads do (`load::drive`).
+    tpx_node::runtime::idle::tighten_timer_slack();
     let b = RelayProc::start(exe, None, park_max_us, cpu(1))?;
     let a = RelayProc::start(exe, Some(b.port), park_max_us, cpu(0))?;
     let mut s = TcpStream::connect(("127.0.0.1", a.port)).map_err(|e| e.to_string())?;

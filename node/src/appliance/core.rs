@@ -26,7 +26,7 @@ use std::time::Duration;
 use crate::gateway::io::Gateway;
 use crate::runtime::clock;
 use crate::runtime::doorbell::{sleep_on, Doorbell};
-use crate::runtime::idle::Idler;
+use crate::runtime::idle::{tighten_timer_slack, Idler};
 use crate::runtime::state::NodeState;
 use crate::sequencing::stage::SequencerStage;
 use crate::shard::stage::ShardStage;
@@ -110,6 +110,12 @@ impl CoreRuntime {
 
     /// Runs duty cycles until shutdown.
     pub async fn run(mut self) {
+        tighten_timer_slack();
+        if let Some(s) = self.sequencer.as_mut() {
+            // A parked core waits for the standby's acknowledgement and the log writer in
+            // `ppoll`, not by cycling (see `SequencerStage::park_while_waiting`).
+            s.park_while_waiting(self.idler.parks());
+        }
         let mut fds = Vec::new();
         while !self.shared.shutdown.load(Ordering::Relaxed) {
             let work = self.cycle();

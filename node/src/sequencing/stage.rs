@@ -59,6 +59,12 @@ const QUIET_POLL_NS: u64 = 20_000;
 /// with no record to carry the log's time past its expiry (see `SequencerStage::tick_if_due`).
 const TICK_CHECK_NS: u64 = 1_000_000;
 
+/// How long a parked core sleeps at most while its log writer has records to make durable:
+/// the writer thread rings no doorbell, so the core looks again this often (µs; the timeout
+/// ends on time: `runtime::idle::tighten_timer_slack`). Data from the standby, the witness or
+/// a client wakes it sooner.
+pub const LOG_WAIT_POLL_US: u64 = 25;
+
 /// How a node starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StartRole {
@@ -184,6 +190,10 @@ pub struct SequencerStage<
     checkpoint_shard: usize,
     /// A shard found a checkpoint mismatch: the replica was told never to become primary.
     unpromotable: bool,
+    /// `idle = "park"`: records waiting for the standby or the log writer are not work (the
+    /// core parks on the replication sockets, bounded by [`LOG_WAIT_POLL_US`] while the log
+    /// writer is behind); else they are, so a spinning core keeps polling.
+    park_waiting: bool,
 }
 
 impl<L: LogSink, T: Transport, C: Clock, S: Storage> std::fmt::Debug
@@ -436,7 +446,17 @@ impl SequencerStage {
     /// ([`Replica::next_deadline_ns`]). Data on the replication sockets wakes it sooner.
     pub fn park_bound_us(&self) -> u64 {
         let due = self.replica.next_deadline_ns();
-        (due.saturating_sub(self.replica.clock_now_ns()) / 1_000).max(1)
+        let timers = (due.saturating_sub(self.replica.clock_now_ns()) / 1_000).max(1);
+        // A primary acknowledges only what its disk holds; a standby's disk matters to the
+        // primary in the fsync modes (its `Ack` carries the durable seq).
+        let disk_counts = self.replica.role() == Role::Primary
+            || self.replica.config().durability != tpx_sequencer::replica::Durability::Replicated;
+        if disk_counts && self.replica.durable_seq() < self.replica.last_seq() {
+            // The writer thread does not ring this core's doorbell.
+            timers.min(LOG_WAIT_POLL_US)
+        } else {
+            timers
+        }
     }
 
     /// The replication transport's descriptors (listener, peer and witness connections), for
@@ -510,6 +530,7 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
             next_checkpoint_seq: 0,
             checkpoint_shard: 0,
             unpromotable: false,
+            park_waiting: false,
         }
     }
 
@@ -553,6 +574,22 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
         self.shard_wake = shards;
         self.reject_wake = gateways;
         self
+    }
+
+    /// Whether records waiting to be acknowledgeable (for the standby's acknowledgement or the
+    /// log writer) count as work: with `park` (true) they do not, and the core parks on its
+    /// sockets (the replication transport's among them: the standby's `Ack` wakes it) for at
+    /// most [`LOG_WAIT_POLL_US`] while the writer is behind ([`Self::park_bound_us`]); spinning
+    /// (false, the default) they do. Measured in ARCHITECTURE.md, "Idle strategies".
+    pub fn park_while_waiting(&mut self, on: bool) {
+        self.park_waiting = on;
+    }
+
+    /// Whether records sequenced here, or duplicates of them, wait to be acknowledgeable.
+    pub fn awaiting_ack(&self) -> bool {
+        (self.replica.role() == Role::Primary
+            && self.replica.last_seq() > self.replica.acknowledgeable_seq())
+            || !self.dup_wait.is_empty()
     }
 
     /// Records handed to the shards since start, the replay of the recovered log excluded.
@@ -1005,13 +1042,11 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
         self.shared
             .peer_durable_seq
             .store(self.replica.peer_seqs().1, Ordering::Relaxed);
-        if (self.replica.role() == Role::Primary
-            && self.replica.last_seq() > self.replica.acknowledgeable_seq())
-            || !self.dup_wait.is_empty()
-            || !self.unsequenced.is_empty()
-        {
-            // Waiting for the writer thread or the standby: they do not ring this core's
-            // doorbell, so keep cycling until the records are acknowledgeable.
+        if (self.awaiting_ack() && !self.park_waiting) || !self.unsequenced.is_empty() {
+            // Waiting for the writer thread or the standby while spinning: keep cycling until
+            // the records are acknowledgeable (a parked core sleeps on the replication
+            // sockets instead: `park_while_waiting`). Answers waiting for a reject ring's room
+            // are work in both modes.
             n += 1;
         }
         n
@@ -1149,6 +1184,85 @@ pub(crate) mod tests {
             std::thread::sleep(std::time::Duration::from_micros(10));
         }
         panic!("the in-process witness made no primary");
+    }
+
+    /// Records waiting for the log writer are not work for a parked core (it sleeps, for at
+    /// most `LOG_WAIT_POLL_US` since the writer rings no doorbell) and are for a spinning one;
+    /// either way each is released to its shard once durable. A single node over the real
+    /// file log (O_DIRECT in a temp folder), its writer thread doing the commits.
+    #[test]
+    fn a_parked_primary_does_not_cycle_while_its_log_writer_works() {
+        for park in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let cfg = ReplicationConfig {
+                log_dir: dir.path().to_path_buf(),
+                ..ReplicationConfig::default()
+            };
+            let (mut gw, seq_in) = ring::<Request>(64);
+            let (to_shard, mut shard_in) = ring::<Sequenced>(64);
+            let (rejects, _answers) = ring::<Report>(64);
+            let shared = Arc::new(NodeState::new(Vec::new()));
+            let rings = StageRings {
+                inputs: vec![seq_in],
+                outputs: vec![to_shard],
+                rejects: vec![rejects],
+            };
+            let mut s =
+                SequencerStage::open(&cfg, false, StartRole::Primary, rings, shared.clone())
+                    .unwrap()
+                    .quiet();
+            s.park_while_waiting(park);
+            let mut now = 0;
+            for k in 0.. {
+                if shared.active.load(Ordering::Acquire) {
+                    break;
+                }
+                assert!(k < 200_000, "no primary");
+                now += 1_000;
+                s.step(now);
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
+            while shard_in.try_pop().is_some() {}
+            let (mut idle_waits, mut busy_waits, mut released) = (0, 0, 0);
+            for cl in 1..=20 {
+                gw.try_push(ioc(cl)).unwrap();
+                now += 1_000;
+                assert!(s.step(now) > 0, "the request was taken");
+                let mut cycles = 0;
+                while shard_in.try_pop().is_none() {
+                    cycles += 1;
+                    assert!(cycles < 5_000_000, "order {cl} never became durable");
+                    std::thread::yield_now();
+                    let waiting = s.awaiting_ack();
+                    now += 1_000;
+                    let n = s.step(now);
+                    if waiting && s.awaiting_ack() {
+                        // Still waiting after the cycle: the writer's commit is in flight.
+                        if n == 0 {
+                            idle_waits += 1;
+                            // Bounded while the writer is behind (read after the bound:
+                            // the writer thread moves `durable_seq` up meanwhile).
+                            let bound_us = s.park_bound_us();
+                            let r = s.replica();
+                            assert!(
+                                bound_us <= LOG_WAIT_POLL_US || r.durable_seq() >= r.last_seq(),
+                                "slept {bound_us} us with the writer behind"
+                            );
+                        } else {
+                            busy_waits += 1;
+                        }
+                    }
+                }
+                released += 1;
+            }
+            assert_eq!(released, 20);
+            if park {
+                assert!(idle_waits > 0, "a commit takes more than one cycle");
+            } else {
+                assert_eq!(idle_waits, 0, "spinning: waiting is work");
+                assert!(busy_waits > 0);
+            }
+        }
     }
 
     /// The in-process mode is the same stage: requests are logged (in memory) and released

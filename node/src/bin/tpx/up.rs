@@ -375,6 +375,27 @@ fn stop_child(c: &mut Child) {
     let _ = c.proc.wait();
 }
 
+/// The machine's CPUs in the order the standby's default plan takes them: rotated by one, so
+/// that its gateway and sequencer core is the primary's shard CPU and the other way round (on
+/// two CPUs). Measured in ARCHITECTURE.md, "The latency lab".
+fn standby_cpus() -> Vec<usize> {
+    let cpus: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    rotated(&cpus)
+}
+
+/// `cpus` rotated left by one (empty stays empty).
+fn rotated(cpus: &[usize]) -> Vec<usize> {
+    let mut v = cpus.to_vec();
+    if !v.is_empty() {
+        v.rotate_left(1);
+    }
+    v
+}
+
 fn port_plus(addr: SocketAddr, k: u16) -> SocketAddr {
     SocketAddr::new(addr.ip(), addr.port().wrapping_add(k))
 }
@@ -419,6 +440,11 @@ fn run_cluster(
         }
         c.listen = entry[k];
         c.accounts_file = accounts_path.to_path_buf();
+        if k == 1 && c.core_plan.is_none() && c.core_plan_file.is_none() {
+            // The standby's plan is the primary's on the CPUs in the other order, so that the
+            // two sequencing cores (the replication round trip's ends) do not share a CPU.
+            c.core_plan = Some(tpx_node::config::CorePlan::for_cpus(&standby_cpus()));
+        }
         let mut r = cfg.replication();
         r.node_id = k as u32 + 1;
         r.peer_id = 2 - k as u32;
@@ -659,4 +685,33 @@ fn run_cluster(
     drop(feed);
     drop(md_driver);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rotated;
+    use tpx_node::config::CorePlan;
+
+    /// On two CPUs the standby's gateway and sequencer core is the primary's shard CPU and the
+    /// other way round; on more, the sequencing cores still differ; the shard count (part of
+    /// the configuration digest the pair must share) is the same.
+    #[test]
+    fn the_standby_plan_puts_its_sequencer_on_another_cpu() {
+        for cpus in [vec![0, 1], vec![0, 1, 2, 3], vec![4, 6]] {
+            let primary = CorePlan::for_cpus(&cpus);
+            let standby = CorePlan::for_cpus(&rotated(&cpus));
+            let seq_cpu = |p: &CorePlan| p.cores.iter().find(|c| c.sequencer).map(|c| c.cpu);
+            assert_ne!(seq_cpu(&primary), seq_cpu(&standby), "{cpus:?}");
+            assert_eq!(primary.shard_count(), standby.shard_count(), "{cpus:?}");
+        }
+        let standby = CorePlan::for_cpus(&rotated(&[0, 1]));
+        assert_eq!(standby.cores[0].cpu, 1);
+        assert!(standby.cores[0].sequencer && standby.cores[0].gateway);
+        assert_eq!(
+            (standby.cores[1].cpu, &standby.cores[1].shards),
+            (0, &vec![0])
+        );
+        assert_eq!(rotated(&[3]), vec![3]);
+        assert!(rotated(&[]).is_empty());
+    }
 }
