@@ -3,6 +3,7 @@
 //! ([`ThreadedLog`]: a writer thread that commits, as one group, everything appended while its
 //! previous write was in flight).
 
+use std::os::unix::thread::JoinHandleExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -314,6 +315,53 @@ impl<S: Storage + Clone + Send + 'static> ThreadedLog<S> {
             },
             rec,
         ))
+    }
+
+    /// Runs the writer thread at `SCHED_FIFO` priority `priority` (1-99), so that a commit's
+    /// wake-ups (the core's hand-over, the write's completion) preempt the busy-polling cores
+    /// at once instead of waiting for a time slice (ARCHITECTURE.md, "Measured (e2e-bench)":
+    /// on two vCPUs with the node's core and a client spinning, the writer waited up to a
+    /// 4 ms scheduler tick). Needs `CAP_SYS_NICE` (or an `RLIMIT_RTPRIO` allowing it): without
+    /// it the error is `EPERM` and the thread keeps its normal scheduling, which the caller
+    /// says. Refused (`InvalidInput`) for a spinning writer (`IdleMode::Spin`), which at a
+    /// real-time priority would starve every other thread of its CPU.
+    pub fn set_writer_rt_priority(&self, priority: u8) -> std::io::Result<()> {
+        if self.idle == IdleMode::Spin || !(1..=99).contains(&priority) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "a real-time writer must park (writer_idle = \"park\") at priority 1-99",
+            ));
+        }
+        let Some(t) = self.thread.as_ref() else {
+            return Ok(());
+        };
+        let param = libc::sched_param {
+            sched_priority: i32::from(priority),
+        };
+        // SAFETY: the writer thread is alive (joined only in `stop`), `param` is valid for
+        // the call.
+        let r = unsafe { libc::pthread_setschedparam(t.as_pthread_t(), libc::SCHED_FIFO, &param) };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::from_raw_os_error(r))
+        }
+    }
+
+    /// The writer thread's scheduling policy and priority (`libc::SCHED_*`).
+    pub fn writer_sched(&self) -> std::io::Result<(i32, i32)> {
+        let Some(t) = self.thread.as_ref() else {
+            return Err(std::io::Error::other("the writer thread has stopped"));
+        };
+        let mut policy = 0;
+        let mut param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: the writer thread is alive; both out-pointers are valid.
+        let r = unsafe { libc::pthread_getschedparam(t.as_pthread_t(), &mut policy, &mut param) };
+        if r == 0 {
+            Ok((policy, param.sched_priority))
+        } else {
+            Err(std::io::Error::from_raw_os_error(r))
+        }
     }
 
     /// Group commits written so far.

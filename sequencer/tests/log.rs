@@ -951,3 +951,39 @@ fn the_spare_is_claimed_until_it_is_renamed() {
         "no preparer may start before the rename"
     );
 }
+
+/// The writer thread runs at `SCHED_FIFO` when the process may (root, `CAP_SYS_NICE`), and
+/// keeps its normal scheduling with `EPERM` when it may not; commits go on either way. A
+/// spinning writer, or a priority outside 1-99, is never made real-time.
+#[test]
+fn writer_rt_priority_is_set_or_refused_and_commits_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = FileStorage::new(dir.path(), WriteMode::Buffered).unwrap();
+    let (mut log, _) = ThreadedLog::open(st, small(), IdleMode::Park).unwrap();
+    assert_eq!(log.writer_sched().unwrap(), (libc::SCHED_OTHER, 0));
+    for bad in [0, 100] {
+        let e = log.set_writer_rt_priority(bad).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "priority {bad}");
+    }
+    match log.set_writer_rt_priority(1) {
+        Ok(()) => assert_eq!(log.writer_sched().unwrap(), (libc::SCHED_FIFO, 1)),
+        Err(e) => {
+            assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{e}");
+            assert_eq!(log.writer_sched().unwrap(), (libc::SCHED_OTHER, 0));
+        }
+    }
+    for s in 1..=200u64 {
+        log.append(&rec(s, 1)).unwrap();
+    }
+    assert!(log.sync(Duration::from_secs(10)));
+    assert_eq!(log.durable_seq(), 200);
+    drop(log);
+    let st = FileStorage::new(dir.path(), WriteMode::Buffered).unwrap();
+    assert_eq!(seqs(st), (1..=200).collect::<Vec<_>>());
+
+    // Opened and dropped at once: the spinning writer runs for a moment only.
+    let (spin, _) = ThreadedLog::open(MemStorage::new(), small(), IdleMode::Spin).unwrap();
+    let e = spin.set_writer_rt_priority(1).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    assert_eq!(spin.writer_sched().unwrap(), (libc::SCHED_OTHER, 0));
+}

@@ -244,6 +244,17 @@ fn open_file_log(
         }
         Err(e) => return Err(format!("opening the log in {}: {e}", dir.display())),
     };
+    if let (NodeLog::File(l), prio) = (&log, cfg.writer_rt_priority) {
+        if prio > 0 && cfg.writer_idle == crate::config::IdleMode::Park {
+            // A commit's wake-ups must not wait for a time slice behind a spinning core.
+            if let Err(e) = l.set_writer_rt_priority(prio) {
+                say(format_args!(
+                    "tpx node: log writer at normal scheduling: SCHED_FIFO {prio} refused ({e}); \
+                     grant CAP_SYS_NICE or set writer_rt_priority = 0"
+                ));
+            }
+        }
+    }
     if let Some((seg, off, n)) = &rec.torn {
         say(format_args!(
             "tpx node: TORN log tail cut: segment={seg} offset={off} bytes={n}"
