@@ -68,6 +68,8 @@ pub struct Options {
     /// `[replication] writer_rt_priority` (`None`: the node's default, and a config an older
     /// binary reads).
     pub writer_rt_priority: Option<u8>,
+    /// `[replication] writer_commits_in_flight` (`None`: the node's default).
+    pub writer_commits_in_flight: Option<usize>,
     /// Writes measured for the disk floor (0: not measured).
     pub disk_samples: usize,
     /// (e): a query per session after every this many orders (0: no query runs).
@@ -103,6 +105,7 @@ impl Default for Options {
             log_writer: None,
             uring_depth: None,
             writer_rt_priority: None,
+            writer_commits_in_flight: None,
             disk_samples: 20_000,
             query_every: 0,
         }
@@ -520,6 +523,9 @@ pub fn write_node(
     }
     if let Some(p) = opts.writer_rt_priority {
         replication += &format!("writer_rt_priority = {p}\n");
+    }
+    if let Some(d) = opts.writer_commits_in_flight {
+        replication += &format!("writer_commits_in_flight = {d}\n");
     }
     let config = if replication.is_empty() {
         config

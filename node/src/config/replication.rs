@@ -25,6 +25,9 @@ fn default_heartbeat_us() -> u64 {
 fn default_checkpoint_every() -> u64 {
     100_000
 }
+fn default_writer_commits_in_flight() -> usize {
+    1
+}
 fn default_writer_rt_priority() -> u8 {
     1
 }
@@ -108,6 +111,11 @@ pub struct ReplicationConfig {
     /// the writer keeps normal scheduling. Not applied to a spinning writer.
     #[serde(default = "default_writer_rt_priority")]
     pub writer_rt_priority: u8,
+    /// With `log_writer = "thread"`: commits in flight at most (1-64; default 1). Above 1 the
+    /// writer hands each commit's write to one of that many worker threads and starts the next
+    /// one meanwhile, on fresh blocks (`tpx_sequencer::ThreadedLog::open_pipelined`).
+    #[serde(default = "default_writer_commits_in_flight")]
+    pub writer_commits_in_flight: usize,
     #[serde(default)]
     pub write: LogWrite,
     /// `thread` (the default) or `uring`: see [`LogWriter`].
@@ -238,6 +246,12 @@ impl ReplicationConfig {
                 self.writer_rt_priority
             ));
         }
+        if !(1..=64).contains(&self.writer_commits_in_flight) {
+            return Err(format!(
+                "[replication] writer_commits_in_flight {} must be 1 to 64",
+                self.writer_commits_in_flight
+            ));
+        }
         if let Some(f) = &self.secret_file {
             tpx_sequencer::transport::read_secret_file(f)
                 .map_err(|e| format!("[replication] {e}"))?;
@@ -310,6 +324,15 @@ mod tests {
         assert!(c.validate().is_ok());
         let c: ReplicationConfig = toml::from_str("writer_rt_priority = 100").unwrap();
         assert!(c.validate().unwrap_err().contains("writer_rt_priority"));
+        assert_eq!(ReplicationConfig::default().writer_commits_in_flight, 1);
+        for bad in [0, 65] {
+            let c: ReplicationConfig =
+                toml::from_str(&format!("writer_commits_in_flight = {bad}")).unwrap();
+            assert!(c
+                .validate()
+                .unwrap_err()
+                .contains("writer_commits_in_flight"));
+        }
     }
 
     /// Item 7: the digest covers the shard count, the instrument -> shard map and the crate

@@ -222,8 +222,11 @@ fn open_file_log(
     // Segments wholly before the snapshot the node starts from are checked by the loader.
     let trust = cfg.trusted_through_seq;
     let open = |st: FileStorage| match cfg.log_writer {
-        LogWriter::Thread => ThreadedLog::open_trusting(st, lcfg, idle, trust, spares.clone())
-            .map(|(l, r)| (NodeLog::File(l), r)),
+        LogWriter::Thread => {
+            let depth = cfg.writer_commits_in_flight;
+            ThreadedLog::open_pipelined(st, lcfg, idle, trust, spares.clone(), depth)
+                .map(|(l, r)| (NodeLog::File(l), r))
+        }
         LogWriter::Uring => {
             UringLog::open_trusting(st, lcfg, cfg.uring_depth, trust, spares.clone())
                 .map(|(l, r)| (NodeLog::Uring(l), r))
