@@ -65,6 +65,11 @@ pub struct Options {
     pub log_writer: Option<String>,
     /// `[replication] uring_depth` (with `log_writer = "uring"`; `None`: the node's default).
     pub uring_depth: Option<usize>,
+    /// `[replication] writer_rt_priority` (`None`: the node's default, and a config an older
+    /// binary reads).
+    pub writer_rt_priority: Option<u8>,
+    /// `[replication] writer_commits_in_flight` (`None`: the node's default).
+    pub writer_commits_in_flight: Option<usize>,
     /// Writes measured for the disk floor (0: not measured).
     pub disk_samples: usize,
     /// (e): a query per session after every this many orders (0: no query runs).
@@ -99,6 +104,8 @@ impl Default for Options {
             risk: false,
             log_writer: None,
             uring_depth: None,
+            writer_rt_priority: None,
+            writer_commits_in_flight: None,
             disk_samples: 20_000,
             query_every: 0,
         }
@@ -507,14 +514,23 @@ pub fn write_node(
     } else {
         config
     };
-    let config = match log_writer {
-        Some(w) => config + &format!("[replication]\nlog_writer = \"{w}\"\n"),
-        None => config,
-    };
-    let config = match (log_writer, uring_depth) {
-        (Some(_), Some(d)) => config + &format!("uring_depth = {d}\n"),
-        (None, Some(d)) => config + &format!("[replication]\nuring_depth = {d}\n"),
-        (_, None) => config,
+    let mut replication = String::new();
+    if let Some(w) = log_writer {
+        replication += &format!("log_writer = \"{w}\"\n");
+    }
+    if let Some(d) = uring_depth {
+        replication += &format!("uring_depth = {d}\n");
+    }
+    if let Some(p) = opts.writer_rt_priority {
+        replication += &format!("writer_rt_priority = {p}\n");
+    }
+    if let Some(d) = opts.writer_commits_in_flight {
+        replication += &format!("writer_commits_in_flight = {d}\n");
+    }
+    let config = if replication.is_empty() {
+        config
+    } else {
+        config + "[replication]\n" + &replication
     };
     let cfg_path = dir.join("node.toml");
     std::fs::write(&cfg_path, config).map_err(|e| e.to_string())?;

@@ -3,6 +3,7 @@
 //! ([`ThreadedLog`]: a writer thread that commits, as one group, everything appended while its
 //! previous write was in flight).
 
+use std::os::unix::thread::JoinHandleExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -208,6 +209,8 @@ struct Pending {
     /// `Ok(last seq after the cut)` (at most the seq asked).
     truncated: Option<Result<u64, String>>,
     writer_waiting: bool,
+    /// Writes the workers finished (`commits_in_flight` > 1): commit id and errno (0: ok).
+    completions: Vec<(u64, i32)>,
 }
 
 #[derive(Debug, Default)]
@@ -240,6 +243,8 @@ pub struct ThreadedLog<S: Storage + Clone + Send + 'static> {
     /// so that no commit waits for it.
     preparer: Option<JoinHandle<()>>,
     preparer_stop: Arc<AtomicBool>,
+    /// The threads that write commits while others are in flight (`commits_in_flight` > 1).
+    workers: Vec<JoinHandle<()>>,
     reader: LogReader<S>,
     storage: S,
     last_seq: u64,
@@ -268,8 +273,7 @@ impl<S: Storage + Clone + Send + 'static> ThreadedLog<S> {
         Self::open_trusting(st, cfg, idle, 0, Arc::default())
     }
 
-    /// [`ThreadedLog::open`] recovering with [`SegmentLog::open_trusting`]; its spare segments
-    /// are announced in `slot` (which the caller may hold: [`SpareSlot::held`]).
+    /// [`ThreadedLog::open_pipelined`] with one commit in flight at a time.
     pub fn open_trusting(
         st: S,
         cfg: LogConfig,
@@ -277,6 +281,25 @@ impl<S: Storage + Clone + Send + 'static> ThreadedLog<S> {
         trusted_through: u64,
         slot: Arc<SpareSlot>,
     ) -> Result<(ThreadedLog<S>, Recovery), LogError> {
+        Self::open_pipelined(st, cfg, idle, trusted_through, slot, 1)
+    }
+
+    /// [`ThreadedLog::open`] recovering with [`SegmentLog::open_trusting`]; its spare segments
+    /// are announced in `slot` (which the caller may hold: [`SpareSlot::held`]). With
+    /// `commits_in_flight` above 1 (and an O_DIRECT | O_DSYNC storage) the writer hands each
+    /// commit's write to one of that many worker threads and starts the next commit, on the
+    /// next fresh blocks, while earlier ones are in flight ([`SegmentLog::start_commit`]; the
+    /// durable seq moves only over commits finished with every one before them); a spinning
+    /// writer (`IdleMode::Spin`) waits as a parked one does then.
+    pub fn open_pipelined(
+        st: S,
+        cfg: LogConfig,
+        idle: IdleMode,
+        trusted_through: u64,
+        slot: Arc<SpareSlot>,
+        commits_in_flight: usize,
+    ) -> Result<(ThreadedLog<S>, Recovery), LogError> {
+        let depth = commits_in_flight.clamp(1, 64);
         let storage = st.clone();
         let reader = LogReader::new(st.clone())?;
         let spare_st = st.clone();
@@ -294,26 +317,93 @@ impl<S: Storage + Clone + Send + 'static> ThreadedLog<S> {
         let last_term = log.last_term();
         let terms = log.terms().to_vec();
         let sh = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("tpx-log-writer".into())
-            .spawn(move || writer_loop(log, sh, idle))
-            .map_err(LogError::Io)?;
+        let mut workers = Vec::new();
+        let thread = if depth == 1 {
+            std::thread::Builder::new()
+                .name("tpx-log-writer".into())
+                .spawn(move || writer_loop(log, sh, idle))
+                .map_err(LogError::Io)?
+        } else {
+            let (tx, rx) = std::sync::mpsc::channel::<Job>();
+            let rx = Arc::new(Mutex::new(rx));
+            for _ in 0..depth {
+                let (rx, sh) = (rx.clone(), shared.clone());
+                workers.push(
+                    std::thread::Builder::new()
+                        .name("tpx-log-io".into())
+                        .spawn(move || io_worker(&rx, &sh))
+                        .map_err(LogError::Io)?,
+                );
+            }
+            std::thread::Builder::new()
+                .name("tpx-log-writer".into())
+                .spawn(move || pipelined_writer_loop(log, sh, depth, tx))
+                .map_err(LogError::Io)?
+        };
         Ok((
             ThreadedLog {
                 shared,
                 thread: Some(thread),
                 preparer: Some(preparer),
                 preparer_stop,
+                workers,
                 reader,
                 storage,
                 last_seq,
                 last_term,
                 terms,
                 max_pending: 64 << 20,
-                idle,
+                // The pipelined writer never spins: appends must wake it.
+                idle: if depth > 1 { IdleMode::Park } else { idle },
             },
             rec,
         ))
+    }
+
+    /// Runs the writer thread at `SCHED_FIFO` priority `priority` (1-99), so that a commit's
+    /// wake-ups (the core's hand-over, the write's completion) preempt the busy-polling cores
+    /// at once instead of waiting for a time slice (ARCHITECTURE.md, "Measured (e2e-bench)":
+    /// on two vCPUs with the node's core and a client spinning, the writer waited up to a
+    /// 4 ms scheduler tick). Needs `CAP_SYS_NICE` (or an `RLIMIT_RTPRIO` allowing it): without
+    /// it the error is `EPERM` and the thread keeps its normal scheduling, which the caller
+    /// says. Refused (`InvalidInput`) for a spinning writer (`IdleMode::Spin`), which at a
+    /// real-time priority would starve every other thread of its CPU.
+    pub fn set_writer_rt_priority(&self, priority: u8) -> std::io::Result<()> {
+        if self.idle == IdleMode::Spin || !(1..=99).contains(&priority) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "a real-time writer must park (writer_idle = \"park\") at priority 1-99",
+            ));
+        }
+        let param = libc::sched_param {
+            sched_priority: i32::from(priority),
+        };
+        for t in self.thread.iter().chain(self.workers.iter()) {
+            // SAFETY: the thread is alive (joined only in `stop`), `param` is valid for the
+            // call.
+            let r =
+                unsafe { libc::pthread_setschedparam(t.as_pthread_t(), libc::SCHED_FIFO, &param) };
+            if r != 0 {
+                return Err(std::io::Error::from_raw_os_error(r));
+            }
+        }
+        Ok(())
+    }
+
+    /// The writer thread's scheduling policy and priority (`libc::SCHED_*`).
+    pub fn writer_sched(&self) -> std::io::Result<(i32, i32)> {
+        let Some(t) = self.thread.as_ref() else {
+            return Err(std::io::Error::other("the writer thread has stopped"));
+        };
+        let mut policy = 0;
+        let mut param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: the writer thread is alive; both out-pointers are valid.
+        let r = unsafe { libc::pthread_getschedparam(t.as_pthread_t(), &mut policy, &mut param) };
+        if r == 0 {
+            Ok((policy, param.sched_priority))
+        } else {
+            Err(std::io::Error::from_raw_os_error(r))
+        }
     }
 
     /// Group commits written so far.
@@ -338,6 +428,10 @@ impl<S: Storage + Clone + Send + 'static> ThreadedLog<S> {
             self.shared.lock().stop = true;
             self.shared.attention.store(true, Ordering::Release);
             self.shared.wake.notify_all();
+            let _ = t.join();
+        }
+        // The writer dropped the job queue when it returned: the workers end.
+        for t in self.workers.drain(..) {
             let _ = t.join();
         }
         if let Some(t) = self.preparer.take() {
@@ -456,6 +550,229 @@ fn writer_loop<S: Storage>(mut log: SegmentLog<S>, sh: Arc<Shared>, idle: IdleMo
             }
         }
     }
+}
+
+/// One commit's write for a worker: the `len` bytes at `ptr` (commit `id`'s blocks, which stay
+/// allocated and unchanged until the writer finishes the commit, after the worker reported it)
+/// to write at `offset` of the O_DIRECT | O_DSYNC descriptor `fd` (open until no commit of its
+/// segment is in flight: a roll waits for them).
+struct Job {
+    id: u64,
+    fd: std::os::unix::io::RawFd,
+    ptr: *const u8,
+    len: usize,
+    offset: u64,
+}
+
+// SAFETY: see `Job`: the bytes outlive the job and nobody writes them meanwhile.
+unsafe impl Send for Job {}
+
+/// A worker: writes each job (`pwrite` until done; O_DSYNC makes it durable) and reports it.
+fn io_worker(jobs: &Mutex<std::sync::mpsc::Receiver<Job>>, sh: &Shared) {
+    loop {
+        let job = {
+            let rx = jobs.lock().unwrap_or_else(|e| e.into_inner());
+            match rx.recv() {
+                Ok(j) => j,
+                Err(_) => return,
+            }
+        };
+        let mut done = 0usize;
+        let mut errno = 0;
+        while done < job.len {
+            // SAFETY: `job.ptr .. + len` is readable for the job's life (see `Job`).
+            let n = unsafe {
+                libc::pwrite(
+                    job.fd,
+                    job.ptr.add(done).cast(),
+                    job.len - done,
+                    (job.offset + done as u64) as libc::off_t,
+                )
+            };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                errno = e.raw_os_error().unwrap_or(libc::EIO);
+                break;
+            }
+            if n == 0 {
+                errno = libc::EIO;
+                break;
+            }
+            done += n as usize;
+        }
+        sh.lock().completions.push((job.id, errno));
+        sh.wake.notify_all();
+    }
+}
+
+/// The writer with several commits in flight: hands each started commit to a worker, takes
+/// their completions, and starts the next commits from what the core appended meanwhile.
+fn pipelined_writer_loop<S: Storage>(
+    mut log: SegmentLog<S>,
+    sh: Arc<Shared>,
+    depth: usize,
+    jobs: std::sync::mpsc::Sender<Job>,
+) {
+    let mut batch: Vec<u8> = Vec::with_capacity(1 << 20);
+    let mut done: Vec<(u64, i32)> = Vec::new();
+    // Staged records that could not start (a roll waits for the commits in flight).
+    let mut stuck = false;
+    // Writes handed out and not yet reported back.
+    let mut outstanding = 0usize;
+    loop {
+        {
+            let mut p = sh.lock();
+            loop {
+                if !p.completions.is_empty() {
+                    break;
+                }
+                if log.in_flight() == 0 {
+                    if let Some(seq) = p.truncate.take() {
+                        // As in `writer_loop`: pending records first, then the cut.
+                        let pending = std::mem::take(&mut p.bytes);
+                        sh.pending_len.store(0, Ordering::Release);
+                        let r = log
+                            .append_many(&pending)
+                            .and_then(|_| log.truncate_after(seq))
+                            .map(|()| log.last_seq())
+                            .map_err(|e| e.to_string());
+                        if r.is_ok() {
+                            sh.durable.store(log.durable_seq(), Ordering::Release);
+                        }
+                        p.truncated = Some(r);
+                        sh.attention.store(p.stop, Ordering::Release);
+                        sh.done.notify_all();
+                        stuck = false;
+                        continue;
+                    }
+                }
+                if p.stop && outstanding == 0 {
+                    break;
+                }
+                let can_start = log.in_flight() < depth
+                    && (!p.bytes.is_empty() || (log.staged_bytes() > 0 && !stuck));
+                if can_start && p.truncate.is_none() {
+                    break;
+                }
+                p.writer_waiting = true;
+                p = sh
+                    .wake
+                    .wait_timeout(p, Duration::from_millis(5))
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|e| e.into_inner().0);
+                p.writer_waiting = false;
+            }
+            if p.stop
+                && p.bytes.is_empty()
+                && p.completions.is_empty()
+                && outstanding == 0
+                && ((log.in_flight() == 0 && log.staged_bytes() == 0)
+                    || sh.failing.load(Ordering::Acquire))
+            {
+                // As in `writer_loop`: what cannot be written was never acknowledged.
+                return;
+            }
+            std::mem::swap(&mut done, &mut p.completions);
+            batch.clear();
+            if p.truncate.is_none() {
+                std::mem::swap(&mut batch, &mut p.bytes);
+                sh.pending_len.store(0, Ordering::Release);
+            }
+        }
+        let mut failed = false;
+        outstanding -= done.len();
+        for (id, errno) in done.drain(..) {
+            let res = if errno == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::from_raw_os_error(errno))
+            };
+            match log.finish_commit(id, res) {
+                Ok(d) => {
+                    sh.durable.store(d, Ordering::Release);
+                    sh.commits.store(log.commits(), Ordering::Relaxed);
+                }
+                Err(e) => {
+                    *sh.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                    sh.failing.store(true, Ordering::Release);
+                    failed = true;
+                }
+            }
+        }
+        stuck = false;
+        if !batch.is_empty() {
+            if let Err(e) = log.append_many(&batch) {
+                *sh.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                sh.failing.store(true, Ordering::Release);
+                continue;
+            }
+        }
+        let retry = log.failed_commits();
+        if failed || !retry.is_empty() {
+            if outstanding > 0 {
+                // Wait for the others first: their completions come back through the loop.
+                continue;
+            }
+            // Keep the records; write the failed commits again, unchanged, at the same
+            // offsets (space may be freed).
+            std::thread::sleep(Duration::from_millis(2));
+            for w in retry {
+                log.retrying(w.id);
+                send_commit(&mut log, &sh, &jobs, w);
+                outstanding += 1;
+            }
+            continue;
+        }
+        if log.in_flight() == 0 && sh.failing.swap(false, Ordering::AcqRel) {
+            *sh.error.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+        loop {
+            match log.start_commit(depth) {
+                Ok(Some(w)) => {
+                    send_commit(&mut log, &sh, &jobs, w);
+                    outstanding += 1;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    *sh.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                    sh.failing.store(true, Ordering::Release);
+                    break;
+                }
+            }
+        }
+        stuck = log.staged_bytes() > 0;
+    }
+}
+
+/// Hands commit `w` to a worker, or writes it here when the storage has no O_DIRECT
+/// descriptor (buffered logs, tests' memory storage) and reports it as a worker would.
+fn send_commit<S: Storage>(
+    log: &mut SegmentLog<S>,
+    sh: &Shared,
+    jobs: &std::sync::mpsc::Sender<Job>,
+    w: crate::log::CommitWrite,
+) {
+    if let Some(fd) = log.storage().direct_fd(w.file) {
+        let bytes = log.flight_bytes(w.id);
+        let job = Job {
+            id: w.id,
+            fd,
+            ptr: bytes.as_ptr(),
+            len: bytes.len(),
+            offset: w.offset,
+        };
+        if jobs.send(job).is_ok() {
+            return;
+        }
+    }
+    let errno = match log.write_in_flight(&w) {
+        Ok(()) => 0,
+        Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
+    };
+    sh.lock().completions.push((w.id, errno));
 }
 
 impl<S: Storage + Clone + Send + 'static> LogSink for ThreadedLog<S> {

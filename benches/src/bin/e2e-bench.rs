@@ -62,6 +62,13 @@ struct Args {
     /// The node's `[replication] uring_depth` (commits in flight with `--log-writer uring`).
     #[arg(long)]
     uring_depth: Option<usize>,
+    /// The node's `[replication] writer_rt_priority` (SCHED_FIFO priority of the log writer
+    /// thread; 0: normal scheduling; default: not set, the node's own default).
+    #[arg(long)]
+    writer_rt_priority: Option<u8>,
+    /// The node's `[replication] writer_commits_in_flight` (default: not set, the node's own).
+    #[arg(long)]
+    writer_commits_in_flight: Option<usize>,
     /// 4 KiB O_DIRECT | O_DSYNC writes measured for the disk floor (`--log durable`).
     #[arg(long, default_value_t = 20_000)]
     disk_samples: usize,
@@ -115,6 +122,8 @@ fn main() -> ExitCode {
         risk: args.risk,
         log_writer: args.log_writer,
         uring_depth: args.uring_depth,
+        writer_rt_priority: args.writer_rt_priority,
+        writer_commits_in_flight: args.writer_commits_in_flight,
         disk_samples: args.disk_samples,
         query_every: args.query_every,
         shards: args.shards,

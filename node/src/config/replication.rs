@@ -25,6 +25,12 @@ fn default_heartbeat_us() -> u64 {
 fn default_checkpoint_every() -> u64 {
     100_000
 }
+fn default_writer_commits_in_flight() -> usize {
+    1
+}
+fn default_writer_rt_priority() -> u8 {
+    1
+}
 fn default_true() -> bool {
     true
 }
@@ -99,6 +105,17 @@ pub struct ReplicationConfig {
     /// The log writer thread: `park` (sleeps on a condition variable) or `spin`.
     #[serde(default)]
     pub writer_idle: crate::config::IdleMode,
+    /// `SCHED_FIFO` priority of the parked log writer thread (1-99; 0: normal scheduling), so
+    /// that a commit never waits for a time slice behind a busy-polling core. Needs
+    /// `CAP_SYS_NICE` (the systemd unit grants it); without it the node says so at start and
+    /// the writer keeps normal scheduling. Not applied to a spinning writer.
+    #[serde(default = "default_writer_rt_priority")]
+    pub writer_rt_priority: u8,
+    /// With `log_writer = "thread"`: commits in flight at most (1-64; default 1). Above 1 the
+    /// writer hands each commit's write to one of that many worker threads and starts the next
+    /// one meanwhile, on fresh blocks (`tpx_sequencer::ThreadedLog::open_pipelined`).
+    #[serde(default = "default_writer_commits_in_flight")]
+    pub writer_commits_in_flight: usize,
     #[serde(default)]
     pub write: LogWrite,
     /// `thread` (the default) or `uring`: see [`LogWriter`].
@@ -223,6 +240,18 @@ impl ReplicationConfig {
                 self.lease_us / 4
             ));
         }
+        if self.writer_rt_priority > 99 {
+            return Err(format!(
+                "[replication] writer_rt_priority {} must be 0 (normal scheduling) to 99",
+                self.writer_rt_priority
+            ));
+        }
+        if !(1..=64).contains(&self.writer_commits_in_flight) {
+            return Err(format!(
+                "[replication] writer_commits_in_flight {} must be 1 to 64",
+                self.writer_commits_in_flight
+            ));
+        }
         if let Some(f) = &self.secret_file {
             tpx_sequencer::transport::read_secret_file(f)
                 .map_err(|e| format!("[replication] {e}"))?;
@@ -284,6 +313,26 @@ mod tests {
         // A lease too short to carry a drift margin.
         let e = base("lease_us = 10").validate();
         assert!(e.unwrap_err().contains("lease_us"));
+    }
+
+    /// The log writer runs at `SCHED_FIFO` 1 unless told otherwise; 0 turns it off; a
+    /// priority above the kernel's 99 is refused at start.
+    #[test]
+    fn writer_rt_priority_defaults_to_one_and_is_checked() {
+        assert_eq!(ReplicationConfig::default().writer_rt_priority, 1);
+        let c: ReplicationConfig = toml::from_str("writer_rt_priority = 0").unwrap();
+        assert!(c.validate().is_ok());
+        let c: ReplicationConfig = toml::from_str("writer_rt_priority = 100").unwrap();
+        assert!(c.validate().unwrap_err().contains("writer_rt_priority"));
+        assert_eq!(ReplicationConfig::default().writer_commits_in_flight, 1);
+        for bad in [0, 65] {
+            let c: ReplicationConfig =
+                toml::from_str(&format!("writer_commits_in_flight = {bad}")).unwrap();
+            assert!(c
+                .validate()
+                .unwrap_err()
+                .contains("writer_commits_in_flight"));
+        }
     }
 
     /// Item 7: the digest covers the shard count, the instrument -> shard map and the crate

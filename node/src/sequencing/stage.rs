@@ -232,8 +232,11 @@ fn open_file_log(
     // Segments wholly before the snapshot the node starts from are checked by the loader.
     let trust = cfg.trusted_through_seq;
     let open = |st: FileStorage| match cfg.log_writer {
-        LogWriter::Thread => ThreadedLog::open_trusting(st, lcfg, idle, trust, spares.clone())
-            .map(|(l, r)| (NodeLog::File(l), r)),
+        LogWriter::Thread => {
+            let depth = cfg.writer_commits_in_flight;
+            ThreadedLog::open_pipelined(st, lcfg, idle, trust, spares.clone(), depth)
+                .map(|(l, r)| (NodeLog::File(l), r))
+        }
         LogWriter::Uring => {
             UringLog::open_trusting(st, lcfg, cfg.uring_depth, trust, spares.clone())
                 .map(|(l, r)| (NodeLog::Uring(l), r))
@@ -254,6 +257,17 @@ fn open_file_log(
         }
         Err(e) => return Err(format!("opening the log in {}: {e}", dir.display())),
     };
+    if let (NodeLog::File(l), prio) = (&log, cfg.writer_rt_priority) {
+        if prio > 0 && cfg.writer_idle == crate::config::IdleMode::Park {
+            // A commit's wake-ups must not wait for a time slice behind a spinning core.
+            if let Err(e) = l.set_writer_rt_priority(prio) {
+                say(format_args!(
+                    "tpx node: log writer at normal scheduling: SCHED_FIFO {prio} refused ({e}); \
+                     grant CAP_SYS_NICE or set writer_rt_priority = 0"
+                ));
+            }
+        }
+    }
     if let Some((seg, off, n)) = &rec.torn {
         say(format_args!(
             "tpx node: TORN log tail cut: segment={seg} offset={off} bytes={n}"
