@@ -18,10 +18,10 @@
 //! - A table whose initial content is the kernel's zeros ([`Table::zeroed`], of `u64`: bitmaps, risk
 //!   holds, the client-id index's buckets not in use yet), or that starts empty and grows into
 //!   its memory ([`Table::with_capacity`] and [`Table::push`]: the order slab and the
-//!   order-type table, which fill slots from a high-water mark), is populated by the kernel
-//!   (`madvise(MADV_POPULATE_WRITE)`, one call; a byte written per 4 KiB page on kernels before
-//!   5.14) and not written here: one pass over the memory (the kernel zeroing it) instead of
-//!   two. With `max_orders = 2^20` that is ~160 MiB not written at an engine's build.
+//!   order-type table, which fill slots from a high-water mark), is faulted in by one zero byte
+//!   written per 4 KiB page and not written otherwise: one pass over the memory (the kernel
+//!   zeroing it) instead of two. With `max_orders = 2^20` that is ~160 MiB not written at an
+//!   engine's build.
 //!
 //! Why huge pages: on the `heavy` workload (1 M resting orders, 10 ladders of 400,000 ticks:
 //! ~450 MiB of tables) each command reaches an order, an index bucket and two levels at random
@@ -194,10 +194,16 @@ impl<T: Copy> Table<T> {
         }
     }
 
-    /// Faults every page of the memory in: `MADV_POPULATE_WRITE` for a mapping (the kernel
-    /// zeroes its pages, one call; where the kernel predates it, one byte written per 4 KiB
-    /// page), zeros written over a heap allocation (whose pages may hold anything, or be
-    /// untouched). A `MAP_HUGETLB` mapping was populated when mapped.
+    /// Faults every page of the memory in: a zero byte written to each 4 KiB page of a mapping
+    /// (its bytes are the kernel's zeros already; on huge pages the first write to each 2 MiB
+    /// faults it in, the others hit it), zeros written over a heap allocation (whose pages may
+    /// hold anything, or be untouched). A `MAP_HUGETLB` mapping was populated when mapped.
+    ///
+    /// Not `madvise(MADV_POPULATE_WRITE)`: the kernel holds the process's memory-map lock
+    /// through the call, and on this project's shared VM the snapshot loader (which maps and
+    /// unmaps memory while the engines are built beside it) and the build itself ran slower
+    /// with it than with these faults, one page at a time (see ARCHITECTURE.md, "`tpx node`
+    /// restart from a snapshot").
     fn prefault(&self) {
         let base = self.ptr.as_ptr() as *mut u8;
         if self.mapped == 0 {
@@ -209,7 +215,7 @@ impl<T: Copy> Table<T> {
             }
             return;
         }
-        if self.backing == Backing::HugeTlb || populate_split(base, self.mapped) {
+        if self.backing == Backing::HugeTlb {
             return;
         }
         for off in (0..self.mapped).step_by(4096) {
@@ -287,67 +293,6 @@ impl<T: Copy> fmt::Debug for Table<T> {
             self.backing
         )
     }
-}
-
-/// The least a helper thread populates (smaller tables are populated by the caller alone).
-const POPULATE_CHUNK_MIN: usize = 16 << 20;
-/// The most threads that populate one table.
-const POPULATE_THREADS_MAX: usize = 4;
-
-/// [`populate`] over `[base, base + len)` (2 MiB-aligned), split in huge-page-aligned chunks
-/// over as many threads as the calling thread may run on (its CPU affinity: one on a pinned
-/// core, where this is plain `populate`), at most [`POPULATE_THREADS_MAX`] and one per
-/// [`POPULATE_CHUNK_MIN`]: the kernel zeroing the pages is nearly all of an engine's build,
-/// and it scales with the cores that do it. A chunk whose thread cannot be started is
-/// populated by the caller.
-fn populate_split(base: *mut u8, len: usize) -> bool {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = cpus
-        .min(POPULATE_THREADS_MAX)
-        .min(len / POPULATE_CHUNK_MIN)
-        .max(1);
-    if threads == 1 {
-        return populate(base, len);
-    }
-    let chunk = (len / threads).next_multiple_of(HUGE_PAGE);
-    // Addresses, not pointers, cross to the helpers (each populates its own range).
-    let at = base as usize;
-    std::thread::scope(|s| {
-        let mut ok = true;
-        let mut helpers = Vec::with_capacity(threads - 1);
-        for k in 1..threads {
-            let start = (k * chunk).min(len);
-            let end = ((k + 1) * chunk).min(len);
-            let (from, bytes) = (at + start, end - start);
-            let run = move || populate(from as *mut u8, bytes);
-            match std::thread::Builder::new()
-                .name("tpx-prefault".into())
-                .spawn_scoped(s, run)
-            {
-                Ok(h) => helpers.push(h),
-                Err(_) => ok &= run(),
-            }
-        }
-        ok &= populate(base, chunk.min(len));
-        for h in helpers {
-            ok &= h.join().unwrap_or(false);
-        }
-        ok
-    })
-}
-
-/// `madvise(MADV_POPULATE_WRITE)` over `[base, base + len)`, a mapping `map` made: whether the
-/// kernel faulted every page in (false on kernels before 5.14, which do not know the advice).
-#[cfg(target_os = "linux")]
-fn populate(base: *mut u8, len: usize) -> bool {
-    // SAFETY: the range is a private anonymous mapping this table owns; populating it only
-    // allocates (zeroed) pages for it.
-    unsafe { libc::madvise(base as *mut libc::c_void, len, libc::MADV_POPULATE_WRITE) == 0 }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn populate(_base: *mut u8, _len: usize) -> bool {
-    false
 }
 
 /// Maps at least `bytes` for a table of `T`, 2 MiB-aligned: `(pointer, bytes mapped, backing)`,
