@@ -41,7 +41,7 @@ impl LevelBitmap {
             n = words;
         }
         LevelBitmap {
-            words: Table::new(total, 0),
+            words: Table::zeroed(total),
             offset,
             len,
             layers,

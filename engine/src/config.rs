@@ -17,12 +17,13 @@
 //! - **account lists**: 8 bytes per account (`max_accounts`).
 //! - **order types** (`ext.rs`): per slot an 80-byte side table (GTD expiry, iceberg slice and
 //!   hidden quantity, trigger fields, OCO leg, and the nodes of the expiry and trigger treaps),
-//!   touched at construction; a fire queue of 24 bytes per slot, reserved, touched only as far
+//!   faulted in at construction; a fire queue of 24 bytes per slot, reserved, touched only as far
 //!   as triggers fire in one command.
 //!
 //! Memory is therefore about `144 * max_orders + 16 * next_power_of_two(max_orders)` (slab,
 //! order-type table and index) `+ 2 * 16.2 * levels` per instrument `+ 8 * max_accounts` bytes,
-//! touched once at construction, plus the fire queue's `24 * max_orders` reserved. For example
+//! faulted in once at construction (the slab, order-type table, index and bitmaps by the kernel,
+//! not written: see `memory.rs`), plus the fire queue's `24 * max_orders` reserved. For example
 //! 1 M orders (2^20), one instrument with a 1 M-tick ladder and 100 k accounts: about
 //! 64 + 80 + 16 + 32 + 1 MB (and 24 MB reserved). Every table of 2 MiB or more is mapped on
 //! 2 MiB pages where the host allows (`memory.rs`: `MAP_HUGETLB`, else `MADV_HUGEPAGE`), rounded

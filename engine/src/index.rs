@@ -6,8 +6,9 @@
 //! match is confirmed against the order in the slab, which a hit reads next anyway.
 //!
 //! Memory for the worst case, `next_power_of_two(2 * max_orders)` buckets (and a scratch buffer
-//! of `max_orders` words for rehashing), is allocated and written at construction, but only a
-//! power-of-two prefix of it is in use: it starts at [`INITIAL_BUCKETS`] and doubles (a rehash
+//! of `max_orders` words for rehashing), is allocated and faulted in at construction, but only
+//! a power-of-two prefix of it is in use (and written: the rest keeps the kernel's zeros until a
+//! doubling takes it): it starts at [`INITIAL_BUCKETS`] and doubles (a rehash
 //! within the pre-allocated memory, no allocation) whenever the live orders would pass half of
 //! it. So the load never passes 1/2, and the buckets in use track the high-water mark of live
 //! orders rather than `max_orders`: a small live set stays in a few cache lines and pages even
@@ -32,7 +33,7 @@ pub(crate) const INITIAL_BUCKETS: usize = 4_096;
 #[derive(Clone, Debug)]
 pub(crate) struct ClientIndex {
     /// All the memory the index may use; `buckets[..=mask]` is the table in use, the rest is
-    /// `EMPTY`.
+    /// never written (0) until a doubling takes it in and fills it with `EMPTY`.
     buckets: Table<u64>,
     /// Holds the entries during a doubling (capacity `max_orders`, never reallocated).
     scratch: Vec<u64>,
@@ -61,8 +62,10 @@ impl ClientIndex {
     pub(crate) fn new(max_orders: u32) -> ClientIndex {
         let buckets = (2 * max_orders as usize).next_power_of_two().max(2);
         let in_use = buckets.min(INITIAL_BUCKETS);
+        let mut table = Table::zeroed(buckets);
+        table[..in_use].fill(EMPTY);
         ClientIndex {
-            buckets: Table::new(buckets, EMPTY),
+            buckets: table,
             scratch: Vec::with_capacity(max_orders as usize),
             mask: in_use - 1,
             shift: 64 - in_use.trailing_zeros(),
@@ -85,7 +88,7 @@ impl ClientIndex {
                 self.scratch.push(b);
             }
         }
-        self.buckets[..in_use].fill(EMPTY);
+        self.buckets[..doubled].fill(EMPTY);
         self.mask = doubled - 1;
         self.shift -= 1;
         for k in 0..self.scratch.len() {
@@ -234,8 +237,8 @@ impl ClientIndex {
     /// Checks that every entry names a live order whose key hashes to it, is reachable from its
     /// home bucket, and that each live order is found. `live` says which slots are live.
     pub(crate) fn check(&self, orders: &[Order], live: &[bool]) -> Result<(), String> {
-        if self.buckets[self.mask + 1..].iter().any(|&b| b != EMPTY) {
-            return Err("client index has entries past the buckets in use".into());
+        if self.buckets[self.mask + 1..].iter().any(|&b| b != 0) {
+            return Err("client index has buckets written past the ones in use".into());
         }
         if 2 * self.len > self.mask + 1 {
             return Err(format!(

@@ -15,7 +15,7 @@ impl Engine {
     /// its orders and its bitmap bit says it is non-empty, that the cached best levels are the
     /// best, that every live order is on exactly its level and indexed by its client id and its
     /// account's list (ascending order id), and that free slots plus live orders make up the
-    /// slab's capacity.
+    /// slab's capacity with the slots never used.
     pub fn check_invariants(&self) -> Result<(), String> {
         let capacity = self.store.slab.capacity() as usize;
         let mut visited = vec![false; capacity];
@@ -255,10 +255,18 @@ impl Engine {
             }
             slot = o.next;
         }
-        if free + slab.used as usize != capacity {
+        let never_used = capacity - slab.orders.len();
+        if free + slab.used as usize + never_used != capacity {
             return Err(format!(
-                "{free} free + {} used != capacity {capacity}",
+                "{free} free + {} used + {never_used} never used != capacity {capacity}",
                 slab.used
+            ));
+        }
+        if self.store.ext.len() != slab.orders.len() {
+            return Err(format!(
+                "{} order-type entries for {} slots used",
+                self.store.ext.len(),
+                slab.orders.len()
             ));
         }
         for (i, o) in slab.orders.iter().enumerate() {

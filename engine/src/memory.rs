@@ -1,23 +1,33 @@
-//! The engine's large tables (order slab, order-type table, client-id index, price ladders) in
-//! memory it maps itself: on 2 MiB pages where the host has them, written in full (so every page
-//! is faulted in) when the engine is built, never at the first order that lands on it.
+//! The engine's large tables (order slab, order-type table, client-id index, price ladders,
+//! risk holds) in memory it maps itself: on 2 MiB pages where the host has them, every page
+//! faulted in when the engine is built, never at the first order that lands on it.
 //!
 //! A [`Table`] of at least [`HUGE_PAGE`] bytes is mapped, in this order of preference:
 //!
-//! 1. `mmap(MAP_HUGETLB)`: explicit 2 MiB pages from the host's reserved pool
+//! 1. `mmap(MAP_HUGETLB | MAP_POPULATE)`: explicit 2 MiB pages from the host's reserved pool
 //!    (`vm.nr_hugepages`); refused at once where the pool is too small.
 //! 2. An anonymous mapping aligned to 2 MiB with `madvise(MADV_HUGEPAGE)`: transparent huge
 //!    pages, which the kernel gives at the first touch where THP is `always` or `madvise`.
 //! 3. Ordinary 4 KiB pages (THP `never`, or any `madvise` refusal).
 //!
-//! Smaller tables, and every table on a target without `mmap`, live on the heap. In every case
-//! the table is filled with its initial value when built, so the pages are faulted in then.
+//! Smaller tables, and every table on a target without `mmap`, live on the heap. How the pages
+//! are faulted in depends on the initial content:
 //!
-//! Why: on the `heavy` workload (1 M resting orders, 10 ladders of 400,000 ticks: ~450 MiB of
-//! tables) each command reaches an order, an index bucket and two levels at random places; with
-//! 4 KiB pages every one of them is also a TLB miss (see "Deep books" in
-//! `docs/ARCHITECTURE.md` for the numbers). Which page size a table got never reaches events or
-//! the state hash: the engine stays a pure function of its input.
+//! - A table built full of a value ([`Table::new`], [`Table::from_fn`]: the ladders' empty
+//!   levels) writes every element, which faults the pages in.
+//! - A table whose initial content is the kernel's zeros ([`Table::zeroed`], of `u64`: bitmaps, risk
+//!   holds, the client-id index's buckets not in use yet), or that starts empty and grows into
+//!   its memory ([`Table::with_capacity`] and [`Table::push`]: the order slab and the
+//!   order-type table, which fill slots from a high-water mark), is faulted in by one zero byte
+//!   written per 4 KiB page and not written otherwise: one pass over the memory (the kernel
+//!   zeroing it) instead of two. With `max_orders = 2^20` that is ~160 MiB not written at an
+//!   engine's build.
+//!
+//! Why huge pages: on the `heavy` workload (1 M resting orders, 10 ladders of 400,000 ticks:
+//! ~450 MiB of tables) each command reaches an order, an index bucket and two levels at random
+//! places; with 4 KiB pages every one of them is also a TLB miss (see "Deep books" in
+//! `docs/ARCHITECTURE.md` for the numbers). Which page size a table got, and how it was faulted
+//! in, never reaches events or the state hash: the engine stays a pure function of its input.
 //!
 //! All of the engine's `unsafe` is here: the mapping, the slice views of it, and the prefetch
 //! hint.
@@ -71,12 +81,19 @@ fn count(backing: Backing, bytes: usize) {
     counter.fetch_add(bytes as u64, Ordering::Relaxed);
 }
 
-/// A fixed-length table of `T`, filled at construction, on huge pages where possible. Derefs
-/// to `[T]`; never grows.
+/// A table of `T` in memory obtained once, on huge pages where possible, and faulted in when
+/// built. It holds up to [`Table::capacity`] elements, of which the first [`Table::len`] are
+/// initialised and the table derefs to; it never reallocates. Built full ([`Table::new`],
+/// [`Table::from_fn`], [`Table::zeroed`]) or empty and filled by [`Table::push`]
+/// ([`Table::with_capacity`]): either way every page of the capacity is faulted in at
+/// construction.
 pub(crate) struct Table<T: Copy> {
     ptr: NonNull<T>,
+    /// Elements initialised (`[0, len)`, what the table derefs to).
     len: usize,
-    /// Bytes mapped at `ptr` (0: a heap allocation, a leaked `Box<[T]>` of `len`).
+    /// Elements the memory holds.
+    cap: usize,
+    /// Bytes mapped at `ptr` (0: a heap allocation of `cap` elements, see [`heap_layout`]).
     mapped: usize,
     backing: Backing,
 }
@@ -87,46 +104,54 @@ unsafe impl<T: Copy + Send> Send for Table<T> {}
 // SAFETY: as above; `&Table` only gives out `&[T]`.
 unsafe impl<T: Copy + Sync> Sync for Table<T> {}
 
+/// The layout of a heap table of `cap` elements (`None`: it takes no memory).
+fn heap_layout<T>(cap: usize) -> Option<std::alloc::Layout> {
+    let layout = std::alloc::Layout::array::<T>(cap).ok()?;
+    (layout.size() > 0).then_some(layout)
+}
+
 impl<T: Copy> Table<T> {
     /// A table of `len` copies of `fill`.
     pub(crate) fn new(len: usize, fill: T) -> Table<T> {
         Table::from_fn(len, |_| fill)
     }
 
-    /// A table whose element `i` is `f(i)`.
+    /// A table whose element `i` is `f(i)`. Writing every element faults its pages in.
     pub(crate) fn from_fn(len: usize, mut f: impl FnMut(usize) -> T) -> Table<T> {
-        let bytes = len.saturating_mul(std::mem::size_of::<T>());
-        if bytes >= HUGE_PAGE {
-            if let Some((ptr, mapped, backing)) = map::<T>(bytes) {
-                for i in 0..len {
-                    // SAFETY: `ptr` is a fresh, writable, suitably aligned (2 MiB, or the
-                    // page size) mapping of at least `len * size_of::<T>()` bytes; element `i
-                    // < len` is in it. Writing every element faults its pages in now.
-                    unsafe { ptr.as_ptr().add(i).write(f(i)) };
-                }
-                count(backing, mapped);
-                return Table {
-                    ptr,
-                    len,
-                    mapped,
-                    backing,
-                };
-            }
+        let mut t: Table<T> = Table::raw(len);
+        for i in 0..len {
+            // SAFETY: `ptr` is fresh, writable memory for `cap = len` elements, suitably
+            // aligned; element `i < len` is in it.
+            unsafe { t.ptr.as_ptr().add(i).write(f(i)) };
         }
-        let mut v = Vec::with_capacity(len);
-        // `extend` writes every element (a `vec![0; n]` would take lazily zeroed pages).
-        v.extend((0..len).map(f));
-        count(Backing::Heap, bytes);
-        let boxed: Box<[T]> = v.into_boxed_slice();
-        let raw = Box::into_raw(boxed) as *mut T;
-        Table {
-            // SAFETY: `Box::into_raw` never returns null (a dangling, aligned pointer for an
-            // empty slice).
-            ptr: unsafe { NonNull::new_unchecked(raw) },
-            len,
-            mapped: 0,
-            backing: Backing::Heap,
+        t.len = len;
+        t
+    }
+
+    /// An empty table with room for `cap` elements, every page of which is faulted in now
+    /// (by the kernel where it can: no pass over the memory here).
+    pub(crate) fn with_capacity(cap: usize) -> Table<T> {
+        let t = Table::raw(cap);
+        t.prefault();
+        t
+    }
+
+    /// Appends `v` after the initialised elements; `false` (nothing written) when full.
+    #[inline]
+    pub(crate) fn push(&mut self, v: T) -> bool {
+        if self.len == self.cap {
+            return false;
         }
+        // SAFETY: `len < cap`: element `len` is inside the memory, not initialised yet.
+        unsafe { self.ptr.as_ptr().add(self.len).write(v) };
+        self.len += 1;
+        true
+    }
+
+    /// Elements the table can hold.
+    #[inline]
+    pub(crate) fn capacity(&self) -> usize {
+        self.cap
     }
 
     /// How the table's memory was obtained.
@@ -134,15 +159,93 @@ impl<T: Copy> Table<T> {
     pub(crate) fn backing(&self) -> Backing {
         self.backing
     }
+
+    /// Memory for `cap` elements, none initialised, its pages not faulted in yet: mapped (2
+    /// MiB-aligned) from [`HUGE_PAGE`] bytes up, else on the heap.
+    fn raw(cap: usize) -> Table<T> {
+        let bytes = cap.saturating_mul(std::mem::size_of::<T>());
+        if bytes >= HUGE_PAGE {
+            if let Some((ptr, mapped, backing)) = map::<T>(bytes) {
+                count(backing, mapped);
+                return Table {
+                    ptr,
+                    len: 0,
+                    cap,
+                    mapped,
+                    backing,
+                };
+            }
+        }
+        count(Backing::Heap, bytes);
+        let ptr = match heap_layout::<T>(cap) {
+            Some(layout) => {
+                // SAFETY: `layout` has a non-zero size.
+                let raw = unsafe { std::alloc::alloc(layout) } as *mut T;
+                NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
+            }
+            None => NonNull::dangling(),
+        };
+        Table {
+            ptr,
+            len: 0,
+            cap,
+            mapped: 0,
+            backing: Backing::Heap,
+        }
+    }
+
+    /// Faults every page of the memory in: a zero byte written to each 4 KiB page of a mapping
+    /// (its bytes are the kernel's zeros already; on huge pages the first write to each 2 MiB
+    /// faults it in, the others hit it), zeros written over a heap allocation (whose pages may
+    /// hold anything, or be untouched). A `MAP_HUGETLB` mapping was populated when mapped.
+    ///
+    /// Not `madvise(MADV_POPULATE_WRITE)`: the kernel holds the process's memory-map lock
+    /// through the call, and on this project's shared VM the snapshot loader (which maps and
+    /// unmaps memory while the engines are built beside it) and the build itself ran slower
+    /// with it than with these faults, one page at a time (see ARCHITECTURE.md, "`tpx node`
+    /// restart from a snapshot").
+    fn prefault(&self) {
+        let base = self.ptr.as_ptr() as *mut u8;
+        if self.mapped == 0 {
+            if let Some(layout) = heap_layout::<T>(self.cap) {
+                // SAFETY: the heap allocation is `layout.size()` writable bytes at `base`; no
+                // element of it is initialised yet (`prefault` runs before any `push`), so no
+                // value is overwritten.
+                unsafe { std::ptr::write_bytes(base, 0, layout.size()) };
+            }
+            return;
+        }
+        if self.backing == Backing::HugeTlb {
+            return;
+        }
+        for off in (0..self.mapped).step_by(4096) {
+            // SAFETY: `off < mapped`: inside the fresh anonymous mapping, whose bytes are
+            // zero; writing a zero byte (volatile, so that it is not elided) faults its page
+            // in and changes nothing.
+            unsafe { base.add(off).write_volatile(0) };
+        }
+    }
+}
+
+impl Table<u64> {
+    /// A table of `len` zeros, every page faulted in now: from a mapping, the kernel's zeroed
+    /// pages as they are (no pass over the memory here).
+    pub(crate) fn zeroed(len: usize) -> Table<u64> {
+        let mut t = Table::with_capacity(len);
+        // The memory is all zeros (a fresh anonymous mapping, or written by `prefault`), and
+        // zero bytes are a valid `u64`: `len` initialised elements.
+        t.len = len;
+        t
+    }
 }
 
 impl<T: Copy> Deref for Table<T> {
     type Target = [T];
     #[inline(always)]
     fn deref(&self) -> &[T] {
-        // SAFETY: `ptr` points to `len` initialised elements (written in `from_fn`) that this
-        // table owns for its whole life; the borrow of `self` keeps them alive and unaliased
-        // by any `&mut`.
+        // SAFETY: `ptr` points to `len` initialised elements (written in `from_fn` or `push`,
+        // or the zeros of a `zeroed` table) that this table owns for its whole life; the borrow
+        // of `self` keeps them alive and unaliased by any `&mut`.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 }
@@ -159,18 +262,23 @@ impl<T: Copy> Drop for Table<T> {
     fn drop(&mut self) {
         if self.mapped > 0 {
             unmap(self.ptr.as_ptr() as *mut u8, self.mapped);
-        } else {
-            let slice = std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len);
-            // SAFETY: a heap table's pointer and length are those of the `Box<[T]>` leaked in
-            // `from_fn`, not freed since (`T: Copy` has no drop glue to run twice).
-            drop(unsafe { Box::from_raw(slice) });
+        } else if let Some(layout) = heap_layout::<T>(self.cap) {
+            // SAFETY: a heap table's pointer was allocated in `raw` with this layout and not
+            // freed since (`T: Copy` has no drop glue to run).
+            unsafe { std::alloc::dealloc(self.ptr.as_ptr() as *mut u8, layout) };
         }
     }
 }
 
 impl<T: Copy> Clone for Table<T> {
+    /// The same capacity, faulted in, and a copy of the initialised elements.
     fn clone(&self) -> Table<T> {
-        Table::from_fn(self.len, |i| self[i])
+        let mut t = Table::with_capacity(self.cap);
+        // SAFETY: both tables hold `cap >= len` elements; the first `len` of `self` are
+        // initialised; the two allocations are distinct.
+        unsafe { std::ptr::copy_nonoverlapping(self.ptr.as_ptr(), t.ptr.as_ptr(), self.len) };
+        t.len = self.len;
+        t
     }
 }
 
@@ -178,8 +286,9 @@ impl<T: Copy> fmt::Debug for Table<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Table({} x {} B, {:?})",
+            "Table({} of {} x {} B, {:?})",
             self.len,
+            self.cap,
             std::mem::size_of::<T>(),
             self.backing
         )
@@ -307,5 +416,83 @@ mod tests {
         let t = Table::new(10, Line(1));
         assert_eq!(t.as_ptr() as usize % 64, 0);
         assert!(t.iter().all(|l| l.0 == 1));
+        let mut g: Table<Line> = Table::with_capacity(HUGE_PAGE / 64 + 1);
+        assert!(g.push(Line(2)));
+        assert_eq!(g.as_ptr() as usize % 64, 0);
+    }
+
+    /// A table filled by `push` holds what was pushed, refuses past its capacity, and clones
+    /// with the same capacity (small and mapped).
+    #[test]
+    fn pushed_tables_grow_to_their_capacity() {
+        for cap in [0usize, 1, 1000, (HUGE_PAGE / 8) + 3] {
+            let mut t: Table<u64> = Table::with_capacity(cap);
+            assert_eq!((t.len(), t.capacity()), (0, cap));
+            for i in 0..cap.min(5000) {
+                assert!(t.push(i as u64 * 7));
+            }
+            assert_eq!(t.len(), cap.min(5000));
+            assert!(t.iter().enumerate().all(|(i, &v)| v == i as u64 * 7));
+            let mut c = t.clone();
+            assert_eq!((c.len(), c.capacity()), (t.len(), cap));
+            assert_eq!(&c[..], &t[..]);
+            while c.len() < cap {
+                assert!(c.push(1));
+            }
+            assert!(!c.push(2), "full at its capacity");
+            assert_eq!(c.len(), cap);
+            if cap * 8 >= HUGE_PAGE && cfg!(target_os = "linux") {
+                assert_ne!(t.backing(), Backing::Heap);
+                assert_eq!(t.as_ptr() as usize % HUGE_PAGE, 0, "2 MiB-aligned");
+                #[cfg(target_os = "linux")]
+                assert_eq!(
+                    resident_pages(&t),
+                    t.mapped.div_ceil(page_size()),
+                    "every page faulted in before the first push past the first page"
+                );
+            }
+        }
+    }
+
+    /// A zeroed table reads zeros everywhere, small or mapped, and its pages are resident once
+    /// built (faulted in by the kernel, not by the first write).
+    #[test]
+    fn zeroed_tables_are_zero_and_resident() {
+        for len in [0usize, 1, 1000, 3 * HUGE_PAGE / 8 + 5] {
+            let mut t: Table<u64> = Table::zeroed(len);
+            assert_eq!(t.len(), len);
+            assert!(t.iter().all(|&v| v == 0));
+            if len > 0 {
+                t[len - 1] = 9;
+                assert_eq!(t.clone()[len - 1], 9);
+            }
+            #[cfg(target_os = "linux")]
+            if t.backing() != Backing::Heap {
+                assert_eq!(resident_pages(&t), t.mapped.div_ceil(page_size()));
+            }
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn page_size() -> usize {
+        // SAFETY: sysconf reads a constant.
+        unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+    }
+
+    /// Pages of `t`'s mapping resident in memory (`mincore`).
+    #[cfg(target_os = "linux")]
+    fn resident_pages<T: Copy>(t: &Table<T>) -> usize {
+        let pages = t.mapped.div_ceil(page_size());
+        let mut v = vec![0u8; pages];
+        // SAFETY: `[ptr, ptr + mapped)` is the table's own mapping; `v` has one byte per page.
+        let rc = unsafe {
+            libc::mincore(
+                t.ptr.as_ptr() as *mut libc::c_void,
+                t.mapped,
+                v.as_mut_ptr(),
+            )
+        };
+        assert_eq!(rc, 0);
+        v.iter().filter(|&&b| b & 1 == 1).count()
     }
 }

@@ -232,7 +232,7 @@ impl Engine {
             Err(reason) => return sink.emit(reject(reason)),
         };
         let order_id = self.next_order_id;
-        let Some(slot) = self.store.slab.alloc(Order {
+        let Some(slot) = self.store.alloc(Order {
             leaves: o.qty,
             price,
             order_id,

@@ -1,7 +1,12 @@
 //! The order slab: every order lives in one pre-allocated slot, addressed by a `u32` index.
 //!
-//! Free slots form a singly linked list through `next`. A slot is live iff its `leaves` is
-//! non-zero (free slots are zeroed when released), which `check_invariants` relies on.
+//! Slots are taken from the free list first (released slots, a singly linked list through
+//! `next`, last released first), then from the never-used slots above the high-water mark
+//! (`orders.len()`), lowest first: the same slot a list of every slot in ascending order would
+//! give, without writing every slot when the slab is built (its memory is only faulted in,
+//! by the kernel: see `memory.rs`). A slot below the mark is live iff its `leaves` is non-zero
+//! (free slots are zeroed when released), which `check_invariants` relies on; a slot above it
+//! was never used.
 
 use crate::memory::Table;
 use crate::types::*;
@@ -68,7 +73,10 @@ impl Order {
 
 #[derive(Clone, Debug)]
 pub(crate) struct Slab {
+    /// The slots used so far (`orders.len()`, the high-water mark), live or released; room for
+    /// `capacity` in all.
     pub orders: Table<Order>,
+    /// The last released slot (`NIL`: none free below the high-water mark).
     pub free_head: u32,
     /// Slots in use.
     pub used: u32,
@@ -76,38 +84,38 @@ pub(crate) struct Slab {
 
 impl Slab {
     pub(crate) fn new(capacity: u32) -> Slab {
-        let orders = Table::from_fn(capacity as usize, |i| Order {
-            next: if i + 1 < capacity as usize {
-                i as u32 + 1
-            } else {
-                NIL
-            },
-            ..Order::FREE
-        });
         Slab {
-            orders,
-            free_head: if capacity > 0 { 0 } else { NIL },
+            orders: Table::with_capacity(capacity as usize),
+            free_head: NIL,
             used: 0,
         }
     }
 
     #[inline]
     pub(crate) fn capacity(&self) -> u32 {
-        self.orders.len() as u32
+        self.orders.capacity() as u32
     }
 
     #[inline]
     pub(crate) fn is_full(&self) -> bool {
-        self.free_head == NIL
+        self.free_head == NIL && self.orders.len() == self.orders.capacity()
     }
 
-    /// Takes a free slot and writes `order` into it.
+    /// Takes a free slot (the last released, else the lowest never used) and writes `order`
+    /// into it.
     #[inline]
     pub(crate) fn alloc(&mut self, order: Order) -> Option<u32> {
         let slot = self.free_head;
-        let o = self.orders.get_mut(slot as usize)?;
-        self.free_head = o.next;
-        *o = order;
+        if let Some(o) = self.orders.get_mut(slot as usize) {
+            self.free_head = o.next;
+            *o = order;
+            self.used += 1;
+            return Some(slot);
+        }
+        let slot = self.orders.len() as u32;
+        if !self.orders.push(order) {
+            return None;
+        }
         self.used += 1;
         Some(slot)
     }
@@ -120,5 +128,50 @@ impl Slab {
         o.next = self.free_head;
         self.free_head = slot;
         self.used -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(id: u64) -> Order {
+        Order {
+            leaves: 1,
+            order_id: id,
+            ..Order::FREE
+        }
+    }
+
+    /// Slots come as from a free list of every slot in ascending order (the slab before the
+    /// high-water mark): released ones first, last released first, then the lowest never
+    /// used; full at the capacity, and again after a release.
+    #[test]
+    fn slots_come_from_the_free_list_then_the_high_water_mark() {
+        let mut s = Slab::new(5);
+        assert_eq!((s.capacity(), s.orders.len()), (5, 0));
+        let got: Vec<u32> = (0..3).filter_map(|i| s.alloc(order(i))).collect();
+        assert_eq!(got, [0, 1, 2]);
+        s.free(0);
+        s.free(2);
+        assert_eq!(s.alloc(order(10)), Some(2));
+        assert_eq!(s.alloc(order(11)), Some(0));
+        assert_eq!(s.alloc(order(12)), Some(3));
+        assert_eq!(s.alloc(order(13)), Some(4));
+        assert!(s.is_full());
+        assert_eq!(s.alloc(order(14)), None);
+        assert_eq!(s.used, 5);
+        s.free(1);
+        assert!(!s.is_full());
+        assert_eq!(
+            s.orders[1],
+            Order {
+                next: NIL,
+                ..Order::FREE
+            }
+        );
+        assert_eq!(s.alloc(order(15)), Some(1));
+        assert_eq!(s.orders[1].order_id, 15);
+        assert_eq!(Slab::new(0).alloc(order(1)), None);
     }
 }

@@ -378,7 +378,7 @@ impl Engine {
                         cl_ord_id: o.cl_ord_id,
                     });
                 }
-                let Some(slot) = self.store.slab.alloc(Order {
+                let Some(slot) = self.store.alloc(Order {
                     leaves: o.leaves,
                     price: o.price,
                     order_id: o.order_id,

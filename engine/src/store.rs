@@ -14,7 +14,8 @@ pub(crate) struct OrderStore {
     /// First and last live order of each account (`NIL` when none).
     pub acct_head: Vec<u32>,
     pub acct_tail: Vec<u32>,
-    /// Per slot: the crypto order types' fields (see `ext.rs`).
+    /// Per slot: the crypto order types' fields (see `ext.rs`). As long as the slab's
+    /// used slots (`slab.orders.len()`), each `Ext::EMPTY` when its slot is first used.
     pub ext: Table<Ext>,
     /// Root of the expiry set (GTD orders) and its first expiry (`u64::MAX`: none), which
     /// every command compares its timestamp with.
@@ -29,10 +30,21 @@ impl OrderStore {
             by_client: ClientIndex::new(max_orders),
             acct_head: vec![NIL; max_accounts as usize],
             acct_tail: vec![NIL; max_accounts as usize],
-            ext: Table::new(max_orders as usize, Ext::EMPTY),
+            ext: Table::with_capacity(max_orders as usize),
             exp_root: NIL,
             next_expiry: u64::MAX,
         }
+    }
+
+    /// Takes a free slot of the slab for `order` (see [`Slab::alloc`]); a slot used for the
+    /// first time gets its `Ext::EMPTY`.
+    #[inline]
+    pub(crate) fn alloc(&mut self, order: Order) -> Option<u32> {
+        let slot = self.slab.alloc(order)?;
+        if slot as usize == self.ext.len() {
+            self.ext.push(Ext::EMPTY);
+        }
+        Some(slot)
     }
 
     #[inline]

@@ -7,6 +7,7 @@
 
 use crate::config::EngineConfig;
 use crate::instrument::{AssetId, InstrumentKind};
+use crate::memory::Table;
 use crate::slab::Order;
 use crate::types::*;
 
@@ -208,8 +209,9 @@ pub(crate) struct Risk {
     /// sixth of what the ladder itself takes (two 24-byte level slots per price).
     pub plain_hold: Vec<u64>,
     /// Per order slot: amount held per lot of leaves, written and read only for orders
-    /// flagged `hold_custom` (see [`Risk::hold_of`]).
-    pub hold: Vec<u64>,
+    /// flagged `hold_custom` (see [`Risk::hold_of`]). Faulted in when built (`vec![0; n]`
+    /// would leave its pages to the first custom hold of each).
+    pub hold: Table<u64>,
     /// Positions (`account * perpetuals + perp`) whose reduce-only orders may exceed what
     /// they can reduce; drained at the end of each command. Capacity `max_orders + 1`.
     pub trim: Vec<u32>,
@@ -235,7 +237,7 @@ impl Risk {
             accounts: Vec::new(),
             tiers: Vec::new(),
             plain_hold: Vec::new(),
-            hold: Vec::new(),
+            hold: Table::zeroed(0),
             trim: Vec::new(),
             net_deposits: Vec::new(),
             fee_account: 0,
@@ -394,7 +396,7 @@ impl Risk {
             accounts: vec![Acct::default(); accounts],
             tiers: vec![0; accounts],
             plain_hold,
-            hold: vec![0; cfg.max_orders as usize],
+            hold: Table::zeroed(cfg.max_orders as usize),
             trim: Vec::with_capacity(cfg.max_orders as usize + 1),
             net_deposits: vec![0; n_assets],
             asset_ids,

@@ -217,7 +217,7 @@ fn load(
     input: &RestoreInput,
     shared: &NodeState,
     trusted: u64,
-    prebuilt: Option<std::sync::mpsc::Receiver<Vec<tpx_engine::FreshEngine>>>,
+    prebuilt: Option<std::sync::mpsc::Receiver<crate::shard::snapshot::Prebuilt>>,
 ) -> Parts {
     let mut parts = Parts {
         shards: (0..input.plan.shard_count()).map(|_| None).collect(),
@@ -300,17 +300,21 @@ fn load(
         let k = usize::from(sh.id);
         parts.shards[k] = Some((sh, check));
     }
+    let ms = |ns: u64| ns / 1_000_000;
     say(format_args!(
         "tpx node: SNAPSHOT start from seq={} ({}), {} of {} shard hashes confirmed by the \
-         log's checkpoints, loaded in {} ms (file {} ms, engines {} ms, log {} ms)",
+         log's checkpoints, loaded in {} ms (file {} ms, log {} ms, waiting for the engines {} \
+         ms, restore {} ms; the engines built in {} ms beside)",
         r.seq,
         r.name,
         r.confirmed,
         input.plan.shard_count(),
-        r.load_ns / 1_000_000,
-        r.decode_ns / 1_000_000,
-        r.restore_ns / 1_000_000,
-        r.log_check_ns / 1_000_000
+        ms(r.load_ns),
+        ms(r.decode_ns),
+        ms(r.log_check_ns),
+        ms(r.engines_wait_ns),
+        ms(r.restore_ns),
+        ms(r.engines_build_ns)
     ));
     // The shards hold every record through the image's seq: the gateways' reply watermarks
     // start there (set before any core takes its part).

@@ -13,7 +13,7 @@ use std::sync::mpsc::Receiver;
 use tpx_engine::FreshEngine;
 use tpx_sequencer::log::{parse_segment_name, segment_name};
 use tpx_sequencer::replica::Dedup;
-use tpx_sequencer::snapshot::{decode_node_snapshot, node_snapshot_name, parse_node_snapshot_name};
+use tpx_sequencer::snapshot::{node_snapshot_name, parse_node_snapshot_name, read_node_snapshot};
 use tpx_sequencer::{FileStorage, LogReader, WriteMode};
 use tpx_wire::log_record::Input;
 
@@ -121,10 +121,23 @@ pub struct Restored {
     pub confirmed: usize,
     /// Loading and restoring, ns.
     pub load_ns: u64,
-    /// Of which: reading and decoding the file, restoring the engines, checking the log, ns.
+    /// Of which: reading and decoding the file (the session tables' check included), checking
+    /// the log (the image's record and the checkpoints naming its hashes), waiting for the
+    /// engines built on their own thread, restoring the image into them and hashing them, ns.
     pub decode_ns: u64,
-    pub restore_ns: u64,
     pub log_check_ns: u64,
+    pub engines_wait_ns: u64,
+    pub restore_ns: u64,
+    /// How long the engines' build took on its own thread (0: built here, in `restore_ns`).
+    pub engines_build_ns: u64,
+}
+
+/// Engines built ahead for a restore, on a thread of their own ([`build_engines`]), and how
+/// long their build took, ns.
+#[derive(Debug)]
+pub struct Prebuilt {
+    pub engines: Vec<FreshEngine>,
+    pub build_ns: u64,
 }
 
 /// How far past an image a start looks for the log's checkpoint records naming it.
@@ -150,7 +163,7 @@ pub fn load_newest(
     gateways: usize,
     check_sessions: &SessionCheck<'_>,
     skipped: &mut dyn FnMut(&Path, String),
-    mut prebuilt: Option<Receiver<Vec<FreshEngine>>>,
+    mut prebuilt: Option<Receiver<Prebuilt>>,
 ) -> Option<Restored> {
     for (seq, path) in images(dir) {
         let t0 = crate::runtime::clock::now_ns();
@@ -173,15 +186,20 @@ pub fn load_newest(
     None
 }
 
-/// One fresh engine per shard as `plan` builds them (`None` if one cannot be built: the
+/// One fresh engine per shard as `plan` builds them, timed (`None` if one cannot be built: the
 /// restore then builds them itself and says why).
-pub fn build_engines(plan: &ShardPlan) -> Option<Vec<FreshEngine>> {
-    (0..plan.shard_count())
+pub fn build_engines(plan: &ShardPlan) -> Option<Prebuilt> {
+    let t0 = crate::runtime::clock::now_ns();
+    let engines = (0..plan.shard_count())
         .map(|k| match plan.risk[k].clone() {
             Some(r) => FreshEngine::with_risk(plan.engine(k), r).ok(),
             None => FreshEngine::new(plan.engine(k)).ok(),
         })
-        .collect()
+        .collect::<Option<Vec<_>>>()?;
+    Some(Prebuilt {
+        engines,
+        build_ns: crate::runtime::clock::now_ns().saturating_sub(t0),
+    })
 }
 
 fn load_one(
@@ -191,11 +209,10 @@ fn load_one(
     plan: &ShardPlan,
     gateways: usize,
     check_sessions: &SessionCheck<'_>,
-    prebuilt: &mut Option<Receiver<Vec<FreshEngine>>>,
+    prebuilt: &mut Option<Receiver<Prebuilt>>,
 ) -> Result<Restored, String> {
     let t0 = crate::runtime::clock::now_ns();
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    let snap = decode_node_snapshot(&bytes).map_err(|e| e.to_string())?;
+    let snap = read_node_snapshot(path).map_err(|e| e.to_string())?;
     if snap.seq != seq {
         return Err(format!("the image holds seq {}, its name {seq}", snap.seq));
     }
@@ -236,41 +253,20 @@ fn load_one(
         Ok(None) => return Err(format!("the log ends before the image's seq {seq}")),
         Err(e) => return Err(format!("reading the log at {seq}: {e}")),
     }
-    let t2 = crate::runtime::clock::now_ns();
-    let mut shards = Vec::with_capacity(snap.shards.len());
-    let mut checks = Vec::with_capacity(snap.shards.len());
-    let mut fresh: Vec<Option<FreshEngine>> = prebuilt
-        .take()
-        .and_then(|rx| rx.recv().ok())
-        .filter(|v| v.len() == snap.shards.len())
-        .map(|v| v.into_iter().map(Some).collect())
-        .unwrap_or_default();
-    for (k, img) in snap.shards.iter().enumerate() {
-        if usize::from(img.shard) != k {
-            return Err(format!("shard image {k} names shard {}", img.shard));
-        }
-        let cfg = plan.engine(k);
-        let engine = match fresh.get_mut(k).and_then(Option::take) {
-            Some(e) if img.engine.risk.is_some() == plan.risk[k].is_some() => {
-                img.engine.restore_over(e, img.state_hash)
+    // Each shard's hash at the image's checkpoint, as the log's next checkpoint record of the
+    // shard must name it. Checked before the restore: it needs only the image, and the engines
+    // are still being built meanwhile.
+    let checks: Vec<(u64, u64)> = snap
+        .shards
+        .iter()
+        .map(|img| {
+            if img.check_seq > 0 {
+                (img.check_seq, img.state_hash)
+            } else {
+                (0, 0)
             }
-            _ => img
-                .engine
-                .restore(cfg.clone(), plan.risk[k].clone(), img.state_hash),
-        }
-        .map_err(|e| format!("shard {k}: {e}"))?;
-        shards.push(
-            Shard::from_engine(k as u16, engine, &cfg)
-                .with_md_from_image(img.md.as_ref().map(crate::shard::md::md_state_of)),
-        );
-        checks.push(if img.check_seq > 0 {
-            (img.check_seq, img.state_hash)
-        } else {
-            (0, 0)
-        });
-    }
-    let t3 = crate::runtime::clock::now_ns();
-    // The log's next checkpoint of each shard names its hash at the image's checkpoint.
+        })
+        .collect();
     let mut open: Vec<bool> = checks.iter().map(|c| c.0 > 0).collect();
     let mut confirmed = 0;
     let mut read = 0u64;
@@ -300,6 +296,39 @@ fn load_one(
             confirmed += 1;
         }
     }
+    let t2 = crate::runtime::clock::now_ns();
+    let mut engines_build_ns = 0;
+    let mut fresh: Vec<Option<FreshEngine>> = prebuilt
+        .take()
+        .and_then(|rx| rx.recv().ok())
+        .filter(|p| p.engines.len() == snap.shards.len())
+        .map(|p| {
+            engines_build_ns = p.build_ns;
+            p.engines.into_iter().map(Some).collect()
+        })
+        .unwrap_or_default();
+    let t3 = crate::runtime::clock::now_ns();
+    let mut shards = Vec::with_capacity(snap.shards.len());
+    for (k, img) in snap.shards.iter().enumerate() {
+        if usize::from(img.shard) != k {
+            return Err(format!("shard image {k} names shard {}", img.shard));
+        }
+        let cfg = plan.engine(k);
+        let engine = match fresh.get_mut(k).and_then(Option::take) {
+            Some(e) if img.engine.risk.is_some() == plan.risk[k].is_some() => {
+                img.engine.restore_over(e, img.state_hash)
+            }
+            _ => img
+                .engine
+                .restore(cfg.clone(), plan.risk[k].clone(), img.state_hash),
+        }
+        .map_err(|e| format!("shard {k}: {e}"))?;
+        shards.push(
+            Shard::from_engine(k as u16, engine, &cfg)
+                .with_md_from_image(img.md.as_ref().map(crate::shard::md::md_state_of)),
+        );
+    }
+    let t4 = crate::runtime::clock::now_ns();
     let dedup = Dedup::from_entries(snap.seq, &snap.dedup);
     Ok(Restored {
         seq,
@@ -315,7 +344,9 @@ fn load_one(
         confirmed,
         load_ns: 0,
         decode_ns: t1 - t0,
-        restore_ns: t3 - t2,
-        log_check_ns: (t2 - t1) + (crate::runtime::clock::now_ns() - t3),
+        log_check_ns: t2 - t1,
+        engines_wait_ns: t3 - t2,
+        restore_ns: t4 - t3,
+        engines_build_ns,
     })
 }
