@@ -5,7 +5,7 @@
 //! bits of its key's hash in the upper half. Keys are not stored: a candidate whose hash bits
 //! match is confirmed against the order in the slab, which a hit reads next anyway.
 //!
-//! Memory for the worst case, `next_power_of_two(2 * max_orders)` buckets (and a scratch buffer
+//! Memory for the worst case, `next_power_of_two(2 * max_orders)` buckets (and a scratch table
 //! of `max_orders` words for rehashing), is allocated and faulted in at construction, but only
 //! a power-of-two prefix of it is in use (and written: the rest keeps the kernel's zeros until a
 //! doubling takes it): it starts at [`INITIAL_BUCKETS`] and doubles (a rehash
@@ -35,8 +35,9 @@ pub(crate) struct ClientIndex {
     /// All the memory the index may use; `buckets[..=mask]` is the table in use, the rest is
     /// never written (0) until a doubling takes it in and fills it with `EMPTY`.
     buckets: Table<u64>,
-    /// Holds the entries during a doubling (capacity `max_orders`, never reallocated).
-    scratch: Vec<u64>,
+    /// Holds the entries during a doubling (`max_orders` words, faulted in at construction
+    /// like the buckets, so that the order that triggers a doubling faults in no page).
+    scratch: Table<u64>,
     /// Buckets in use minus 1 (a power of two minus 1).
     mask: usize,
     /// `64 - k` for `2^k` buckets in use: the bucket of a hash is its top `k` bits.
@@ -66,7 +67,7 @@ impl ClientIndex {
         table[..in_use].fill(EMPTY);
         ClientIndex {
             buckets: table,
-            scratch: Vec::with_capacity(max_orders as usize),
+            scratch: Table::zeroed((max_orders as usize).max(1)),
             mask: in_use - 1,
             shift: 64 - in_use.trailing_zeros(),
             len: 0,
@@ -82,16 +83,17 @@ impl ClientIndex {
         if doubled > self.buckets.len() {
             return;
         }
-        self.scratch.clear();
+        let mut n = 0;
         for &b in &self.buckets[..in_use] {
-            if b != EMPTY && self.scratch.len() < self.scratch.capacity() {
-                self.scratch.push(b);
+            if b != EMPTY && n < self.scratch.len() {
+                self.scratch[n] = b;
+                n += 1;
             }
         }
         self.buckets[..doubled].fill(EMPTY);
         self.mask = doubled - 1;
         self.shift -= 1;
-        for k in 0..self.scratch.len() {
+        for k in 0..n {
             let b = self.scratch[k];
             self.place(b);
         }
@@ -291,6 +293,41 @@ impl ClientIndex {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    /// Minor page faults of this thread so far.
+    fn minor_faults() -> i64 {
+        // SAFETY: `getrusage` writes the struct it is given.
+        unsafe {
+            let mut u: libc::rusage = std::mem::zeroed();
+            libc::getrusage(libc::RUSAGE_THREAD, &mut u);
+            u.ru_minflt
+        }
+    }
+
+    /// The deep-book rule for the index: the inserts that double it (up to its largest size)
+    /// fault in no page; its buckets and its rehash scratch were faulted in when it was built.
+    /// (The scratch was a `Vec` with capacity only: the first doubling of each size faulted in
+    /// its pages inside an order.)
+    #[test]
+    fn doubling_faults_in_no_page() {
+        let max_orders = 1u32 << 18;
+        let mut index = ClientIndex::new(max_orders);
+        let before = minor_faults();
+        for k in 0..u64::from(max_orders) {
+            index.insert(1, k, k as u32);
+        }
+        let faults = minor_faults() - before;
+        assert_eq!(index.len(), max_orders as usize);
+        assert_eq!(
+            index.mask + 1,
+            2 * max_orders as usize,
+            "doubled to its largest size"
+        );
+        assert!(
+            faults < 8,
+            "{faults} page faults while {max_orders} inserts doubled the index"
+        );
+    }
 
     /// Random inserts, renames and removes on a small, crowded table against a std map.
     #[test]
