@@ -51,8 +51,10 @@ fn the_demo_goes_on_trading_after_the_primary_is_killed() {
             &listen,
             "--dir",
             &dir_s,
+            // Long enough that a takeover slowed by a loaded CI machine still leaves many
+            // status lines after it.
             "--duration",
-            "14",
+            "20",
         ],
     );
     up.expect("tpx up: ready");
