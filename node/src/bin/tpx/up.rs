@@ -310,6 +310,8 @@ struct Child {
     args: Vec<String>,
     proc: std::process::Child,
     role: Arc<std::sync::Mutex<String>>,
+    /// The term its last `ROLE` line named (0: none yet).
+    term: Arc<std::sync::atomic::AtomicU64>,
     /// The last `TOPS` line the child printed (node children under `tpx up --demo`).
     tops: Arc<std::sync::Mutex<String>>,
 }
@@ -323,6 +325,7 @@ fn spawn_child(tpx: &std::path::Path, name: &str, args: Vec<String>) -> Result<C
         .stderr(std::process::Stdio::inherit())
         .spawn()
         .map_err(|e| format!("starting {name}: {e}"))?;
+    let term = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let role = Arc::new(std::sync::Mutex::new(
         if name == "witness" {
             "witness"
@@ -333,7 +336,7 @@ fn spawn_child(tpx: &std::path::Path, name: &str, args: Vec<String>) -> Result<C
     ));
     let tops = Arc::new(std::sync::Mutex::new(String::new()));
     if let Some(out) = proc.stdout.take() {
-        let (role, tops, name) = (role.clone(), tops.clone(), name.to_string());
+        let (role, term, tops, name) = (role.clone(), term.clone(), tops.clone(), name.to_string());
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
                 if let Some(t) = line.strip_prefix("tpx node: TOPS ") {
@@ -343,6 +346,12 @@ fn spawn_child(tpx: &std::path::Path, name: &str, args: Vec<String>) -> Result<C
                 if let Some(r) = line.split("ROLE ").nth(1) {
                     *role.lock().unwrap_or_else(|e| e.into_inner()) =
                         r.split_whitespace().next().unwrap_or("?").to_string();
+                    let t = r
+                        .split_whitespace()
+                        .find_map(|w| w.strip_prefix("term="))
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(0);
+                    term.store(t, Ordering::Relaxed);
                 }
                 println!("  [{name}] {line}");
             }
@@ -353,6 +362,7 @@ fn spawn_child(tpx: &std::path::Path, name: &str, args: Vec<String>) -> Result<C
         args,
         proc,
         role,
+        term,
         tops,
     })
 }
@@ -514,9 +524,27 @@ fn run_cluster(
             }
         }
     }
-    // Wait (bounded) for a primary before starting the demo load.
+    // Wait (bounded) for a primary before starting the demo load, and for the other node to
+    // follow it (its `ROLE standby` line names the primary's term): from then on the primary's
+    // acknowledgements wait for the standby too (`replicated`), so what is acknowledged after
+    // `ready` (the demo's funding first) is on both nodes and a primary killed right after
+    // `ready` leaves a standby the witness can promote. (Without this wait a kill soon after
+    // `ready` could find the standby not yet started: the funding, acknowledged by the primary
+    // alone, was then on no other disk, and the witness rightly refused the standby,
+    // `MissingAcked`, until the killed node came back.)
+    let term_of = |children: &[Child], role: &str| {
+        children
+            .iter()
+            .find(|c| *c.role.lock().unwrap_or_else(|e| e.into_inner()) == role)
+            .map(|c| c.term.load(Ordering::Relaxed))
+    };
     let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(20) && !has_role(&children, "primary") {
+    while t0.elapsed() < Duration::from_secs(20)
+        && !matches!(
+            (term_of(&children, "primary"), term_of(&children, "standby")),
+            (Some(p), Some(s)) if p > 0 && s == p
+        )
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
     let roles = |children: &[Child]| {
