@@ -469,6 +469,26 @@ pub(crate) fn preparer_loop<S: Storage>(
     }
 }
 
+/// A cut asked of the writer (`truncate_after(seq)`): the records still pending were
+/// appended (the caller counts them), so they go into the log first and the cut keeps those up
+/// to `seq`; the answer (the log's last seq, or why not) is left in `p.truncated`. Both writer
+/// loops run it with no commit in flight.
+fn cut_with_pending<S: Storage>(log: &mut SegmentLog<S>, p: &mut Pending, sh: &Shared, seq: u64) {
+    let pending = std::mem::take(&mut p.bytes);
+    sh.pending_len.store(0, Ordering::Release);
+    let r = log
+        .append_many(&pending)
+        .and_then(|_| log.truncate_after(seq))
+        .map(|()| log.last_seq())
+        .map_err(|e| e.to_string());
+    if r.is_ok() {
+        sh.durable.store(log.durable_seq(), Ordering::Release);
+    }
+    p.truncated = Some(r);
+    sh.attention.store(p.stop, Ordering::Release);
+    sh.done.notify_all();
+}
+
 fn writer_loop<S: Storage>(mut log: SegmentLog<S>, sh: Arc<Shared>, idle: IdleMode) {
     let mut batch: Vec<u8> = Vec::with_capacity(1 << 20);
     loop {
@@ -488,19 +508,7 @@ fn writer_loop<S: Storage>(mut log: SegmentLog<S>, sh: Arc<Shared>, idle: IdleMo
                     // keeps those up to `seq`, so they go into the log first (staged; the cut
                     // writes the kept ones before cutting).
                     batch.clear();
-                    let pending = std::mem::take(&mut p.bytes);
-                    sh.pending_len.store(0, Ordering::Release);
-                    let r = log
-                        .append_many(&pending)
-                        .and_then(|_| log.truncate_after(seq))
-                        .map(|()| log.last_seq())
-                        .map_err(|e| e.to_string());
-                    if r.is_ok() {
-                        sh.durable.store(log.durable_seq(), Ordering::Release);
-                    }
-                    p.truncated = Some(r);
-                    sh.attention.store(p.stop, Ordering::Release);
-                    sh.done.notify_all();
+                    cut_with_pending(&mut log, &mut p, &sh, seq);
                     continue;
                 }
                 if p.stop || !p.bytes.is_empty() || log.has_staged() {
@@ -632,19 +640,7 @@ fn pipelined_writer_loop<S: Storage>(
                 if log.in_flight() == 0 {
                     if let Some(seq) = p.truncate.take() {
                         // As in `writer_loop`: pending records first, then the cut.
-                        let pending = std::mem::take(&mut p.bytes);
-                        sh.pending_len.store(0, Ordering::Release);
-                        let r = log
-                            .append_many(&pending)
-                            .and_then(|_| log.truncate_after(seq))
-                            .map(|()| log.last_seq())
-                            .map_err(|e| e.to_string());
-                        if r.is_ok() {
-                            sh.durable.store(log.durable_seq(), Ordering::Release);
-                        }
-                        p.truncated = Some(r);
-                        sh.attention.store(p.stop, Ordering::Release);
-                        sh.done.notify_all();
+                        cut_with_pending(&mut log, &mut p, &sh, seq);
                         stuck = false;
                         continue;
                     }
