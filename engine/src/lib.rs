@@ -39,7 +39,7 @@ pub use engine::Engine;
 pub use event::*;
 pub use instrument::*;
 pub use lookahead::{LOOKAHEAD, LOOKAHEAD_MIN_LIVE};
-pub use memory::table_bytes_by_backing;
+pub use memory::{deferring_prefault, table_bytes_by_backing, Prefault};
 pub use risk::{
     BalanceReason, BalanceView, EngineInput, EngineOutput, FeeRate, InstrumentRisk, Outputs,
     PositionView, RiskCommand, RiskConfig, RiskConfigError, RiskEvent, RiskSnapshot, VenueLedger,

@@ -32,10 +32,12 @@
 //! All of the engine's `unsafe` is here: the mapping, the slice views of it, and the prefetch
 //! hint.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// The huge page size the tables are aligned to and mapped in.
 pub(crate) const HUGE_PAGE: usize = 2 << 20;
@@ -93,13 +95,31 @@ pub(crate) struct Table<T: Copy> {
     len: usize,
     /// Elements the memory holds.
     cap: usize,
-    /// Bytes mapped at `ptr` (0: a heap allocation of `cap` elements, see [`heap_layout`]).
-    mapped: usize,
+    /// The mapping at `ptr` (`None`: a heap allocation of `cap` elements, see
+    /// [`heap_layout`]). Shared only with a [`Prefault`] still faulting it in, which keeps it
+    /// mapped until it is done.
+    mapping: Option<Arc<Mapping>>,
     backing: Backing,
 }
 
-// SAFETY: a `Table` owns its memory exclusively, like a `Box<[T]>`: nothing else holds the
-// pointer, so moving it to another thread or sharing `&Table` is as safe as for `Box<[T]>`.
+/// An anonymous mapping made by [`map`], unmapped when its last holder (its table, or a
+/// [`Prefault`] still working on it) lets it go.
+#[derive(Debug)]
+struct Mapping {
+    addr: usize,
+    len: usize,
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        unmap(self.addr as *mut u8, self.len);
+    }
+}
+
+// SAFETY: a `Table` owns its memory exclusively, like a `Box<[T]>`: nothing else reads or
+// writes through the pointer (a `Prefault` holding the mapping only asks the kernel to fault
+// its pages in, which changes no byte), so moving it to another thread or sharing `&Table` is
+// as safe as for `Box<[T]>`.
 unsafe impl<T: Copy + Send> Send for Table<T> {}
 // SAFETY: as above; `&Table` only gives out `&[T]`.
 unsafe impl<T: Copy + Sync> Sync for Table<T> {}
@@ -171,7 +191,10 @@ impl<T: Copy> Table<T> {
                     ptr,
                     len: 0,
                     cap,
-                    mapped,
+                    mapping: Some(Arc::new(Mapping {
+                        addr: ptr.as_ptr() as usize,
+                        len: mapped,
+                    })),
                     backing,
                 };
             }
@@ -189,9 +212,15 @@ impl<T: Copy> Table<T> {
             ptr,
             len: 0,
             cap,
-            mapped: 0,
+            mapping: None,
             backing: Backing::Heap,
         }
+    }
+
+    /// Bytes mapped at `ptr` (0: on the heap).
+    #[cfg(test)]
+    fn mapped(&self) -> usize {
+        self.mapping.as_ref().map_or(0, |m| m.len)
     }
 
     /// Faults every page of the memory in: a zero byte written to each 4 KiB page of a mapping
@@ -199,14 +228,15 @@ impl<T: Copy> Table<T> {
     /// faults it in, the others hit it), zeros written over a heap allocation (whose pages may
     /// hold anything, or be untouched). A `MAP_HUGETLB` mapping was populated when mapped.
     ///
-    /// Not `madvise(MADV_POPULATE_WRITE)`: the kernel holds the process's memory-map lock
+    /// Not `madvise(MADV_POPULATE_WRITE)` here: the kernel holds the process's memory-map lock
     /// through the call, and on this project's shared VM the snapshot loader (which maps and
     /// unmaps memory while the engines are built beside it) and the build itself ran slower
     /// with it than with these faults, one page at a time (see ARCHITECTURE.md, "`tpx node`
-    /// restart from a snapshot").
+    /// restart from a snapshot"). Inside [`deferring_prefault`] a mapped table is left to its
+    /// [`Prefault`] instead, which does use it, on another thread, in 2 MiB calls.
     fn prefault(&self) {
         let base = self.ptr.as_ptr() as *mut u8;
-        if self.mapped == 0 {
+        let Some(mapping) = &self.mapping else {
             if let Some(layout) = heap_layout::<T>(self.cap) {
                 // SAFETY: the heap allocation is `layout.size()` writable bytes at `base`; no
                 // element of it is initialised yet (`prefault` runs before any `push`), so no
@@ -214,18 +244,165 @@ impl<T: Copy> Table<T> {
                 unsafe { std::ptr::write_bytes(base, 0, layout.size()) };
             }
             return;
-        }
+        };
         if self.backing == Backing::HugeTlb {
             return;
         }
-        for off in (0..self.mapped).step_by(4096) {
-            // SAFETY: `off < mapped`: inside the fresh anonymous mapping, whose bytes are
+        if DEFERRED.with(|d| match d.borrow_mut().as_mut() {
+            Some(list) => {
+                list.push(mapping.clone());
+                true
+            }
+            None => false,
+        }) {
+            return;
+        }
+        for off in (0..mapping.len).step_by(4096) {
+            // SAFETY: `off < len`: inside the fresh anonymous mapping, whose bytes are
             // zero; writing a zero byte (volatile, so that it is not elided) faults its page
             // in and changes nothing.
             unsafe { base.add(off).write_volatile(0) };
         }
     }
 }
+
+thread_local! {
+    /// While [`deferring_prefault`] runs on this thread: the mappings whose faulting in is left
+    /// to the [`Prefault`] it returns.
+    static DEFERRED: RefCell<Option<Vec<Arc<Mapping>>>> = const { RefCell::new(None) };
+}
+
+/// The pages of tables built by [`deferring_prefault`], still to be faulted in: share it with
+/// other threads and [`Prefault::run`] it there while the tables are in use.
+///
+/// Only the mapped tables whose content is the kernel's zeros (filled by `push`, or
+/// [`Table::zeroed`]) are deferred; tables written at their build (the ladders), heap tables and
+/// `MAP_HUGETLB` ones are ready as usual. A deferred table is usable at once: a page not
+/// faulted in yet is faulted in by its first touch, as in any process; what the deferral
+/// gives up until [`Prefault::is_done`] is the promise that no access to the table faults.
+#[derive(Debug, Default)]
+pub struct Prefault {
+    /// Kept mapped until this is dropped, whether or not their tables still are.
+    mappings: Vec<Arc<Mapping>>,
+    /// `(address, bytes)`, at most [`HUGE_PAGE`] each.
+    chunks: Vec<(usize, usize)>,
+    /// The next chunk to take, and how many are done.
+    next: std::sync::atomic::AtomicUsize,
+    done: std::sync::atomic::AtomicUsize,
+}
+
+impl Prefault {
+    fn of(mappings: Vec<Arc<Mapping>>) -> Prefault {
+        let chunks = mappings
+            .iter()
+            .flat_map(|m| {
+                (0..m.len)
+                    .step_by(HUGE_PAGE)
+                    .map(move |off| (m.addr + off, HUGE_PAGE.min(m.len - off)))
+            })
+            .collect();
+        Prefault {
+            mappings,
+            chunks,
+            ..Prefault::default()
+        }
+    }
+
+    /// Bytes deferred.
+    pub fn bytes(&self) -> u64 {
+        self.mappings.iter().map(|m| m.len as u64).sum()
+    }
+
+    /// Faults pages of the deferred tables in, one 2 MiB chunk at a time, until no chunk is
+    /// left to take; several threads may run it at once, each taking chunks the others have
+    /// not. Each chunk is `madvise(MADV_POPULATE_WRITE)`: the kernel faults its pages in as if
+    /// written and changes no byte, so it is safe beside the thread that owns the tables and
+    /// writes them meanwhile (a user-space write of a zero byte here could overwrite that
+    /// thread's value). One call per 2 MiB, not per table: each call holds the process's
+    /// memory-map lock (see [`Table::with_capacity`]), and a thread that maps memory meanwhile
+    /// waits at most one chunk. A chunk the kernel refuses is left to fault in at its first
+    /// touch.
+    pub fn run(&self) {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(&(addr, len)) = self.chunks.get(i) else {
+                return;
+            };
+            populate_write(addr, len);
+            self.done.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// Whether every chunk has been faulted in (by whichever thread took it).
+    pub fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire) >= self.chunks.len()
+    }
+}
+
+/// Runs `build` (an engine's construction) with the faulting in of its large zero-content
+/// tables left to the returned [`Prefault`], where the kernel can do that beside their use
+/// (`MADV_POPULATE_WRITE`, Linux 5.14); elsewhere `build` runs as usual and the `Prefault` is
+/// empty. A node restoring an image builds its engines this way (the restore and the replay
+/// write only the tables' first pages; the rest is faulted in on another thread while they
+/// run, and the node serves nothing before that is done).
+pub fn deferring_prefault<R>(build: impl FnOnce() -> R) -> (R, Prefault) {
+    if !populate_write_supported() {
+        return (build(), Prefault::default());
+    }
+    let outer = DEFERRED.with(|d| d.borrow_mut().replace(Vec::new()));
+    let r = build();
+    let mappings = DEFERRED
+        .with(|d| std::mem::replace(&mut *d.borrow_mut(), outer))
+        .unwrap_or_default();
+    (r, Prefault::of(mappings))
+}
+
+#[cfg(target_os = "linux")]
+const MADV_POPULATE_WRITE: libc::c_int = 23;
+
+/// Whether this kernel has `MADV_POPULATE_WRITE` (asked once, on a page of its own).
+#[cfg(target_os = "linux")]
+fn populate_write_supported() -> bool {
+    static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SUPPORTED.get_or_init(|| {
+        let len = 4096;
+        // SAFETY: a fresh anonymous private mapping of one page, used by nothing else, unmapped
+        // below; madvise on it changes only whether it is resident.
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            if p == libc::MAP_FAILED {
+                return false;
+            }
+            let ok = libc::madvise(p, len, MADV_POPULATE_WRITE) == 0;
+            libc::munmap(p, len);
+            ok
+        }
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn populate_write_supported() -> bool {
+    false
+}
+
+/// `madvise(MADV_POPULATE_WRITE)` over `[addr, addr + len)` (a refusal leaves the pages to
+/// fault in at their first touch).
+#[cfg(target_os = "linux")]
+fn populate_write(addr: usize, len: usize) {
+    // SAFETY: the range is inside a mapping this process made and holds (an `Arc<Mapping>`
+    // keeps it mapped); POPULATE_WRITE faults its pages in writable and changes no byte.
+    unsafe { libc::madvise(addr as *mut libc::c_void, len, MADV_POPULATE_WRITE) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn populate_write(_addr: usize, _len: usize) {}
 
 impl Table<u64> {
     /// A table of `len` zeros, every page faulted in now: from a mapping, the kernel's zeroed
@@ -260,12 +437,13 @@ impl<T: Copy> DerefMut for Table<T> {
 
 impl<T: Copy> Drop for Table<T> {
     fn drop(&mut self) {
-        if self.mapped > 0 {
-            unmap(self.ptr.as_ptr() as *mut u8, self.mapped);
-        } else if let Some(layout) = heap_layout::<T>(self.cap) {
-            // SAFETY: a heap table's pointer was allocated in `raw` with this layout and not
-            // freed since (`T: Copy` has no drop glue to run).
-            unsafe { std::alloc::dealloc(self.ptr.as_ptr() as *mut u8, layout) };
+        // A mapping is unmapped when its `Arc` goes (here, or after a `Prefault` using it).
+        if self.mapping.is_none() {
+            if let Some(layout) = heap_layout::<T>(self.cap) {
+                // SAFETY: a heap table's pointer was allocated in `raw` with this layout and
+                // not freed since (`T: Copy` has no drop glue to run).
+                unsafe { std::alloc::dealloc(self.ptr.as_ptr() as *mut u8, layout) };
+            }
         }
     }
 }
@@ -447,7 +625,7 @@ mod tests {
                 #[cfg(target_os = "linux")]
                 assert_eq!(
                     resident_pages(&t),
-                    t.mapped.div_ceil(page_size()),
+                    t.mapped().div_ceil(page_size()),
                     "every page faulted in before the first push past the first page"
                 );
             }
@@ -468,9 +646,68 @@ mod tests {
             }
             #[cfg(target_os = "linux")]
             if t.backing() != Backing::Heap {
-                assert_eq!(resident_pages(&t), t.mapped.div_ceil(page_size()));
+                assert_eq!(resident_pages(&t), t.mapped().div_ceil(page_size()));
             }
         }
+    }
+
+    /// Tables built under `deferring_prefault` are not faulted in by their build (what their
+    /// owner writes is), and are once the `Prefault` ran on another thread, with every value the
+    /// owner wrote meanwhile kept; a table dropped before the run leaves it harmless.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn deferred_tables_fault_in_beside_their_use_and_keep_every_value() {
+        let len = 4 * HUGE_PAGE / 8;
+        let ((mut t, gone), pre) = deferring_prefault(|| {
+            let t: Table<u64> = Table::zeroed(len);
+            let gone: Table<u64> = Table::with_capacity(len);
+            let small: Table<u64> = Table::zeroed(10);
+            assert_eq!(
+                small.backing(),
+                Backing::Heap,
+                "heap tables are not deferred"
+            );
+            (t, gone)
+        });
+        if !populate_write_supported() {
+            assert_eq!(
+                pre.bytes(),
+                0,
+                "nothing deferred without the kernel's support"
+            );
+            return;
+        }
+        assert_eq!(pre.bytes(), 2 * t.mapped() as u64);
+        let pages = t.mapped() / page_size();
+        assert!(
+            resident_pages(&t) < pages / 2,
+            "not faulted in by the build: {} of {pages}",
+            resident_pages(&t)
+        );
+        drop(gone);
+        let pre = Arc::new(pre);
+        let worker = std::thread::spawn({
+            let pre = pre.clone();
+            move || pre.run()
+        });
+        // The owner writes across the table while the pages are faulted in beside it, then
+        // helps with what is left.
+        for round in 0..4u64 {
+            for i in (0..len).step_by(97) {
+                t[i] = i as u64 * 3 + round;
+            }
+        }
+        pre.run();
+        worker.join().unwrap();
+        assert!(pre.is_done());
+        assert_eq!(resident_pages(&t), pages, "every page faulted in");
+        for i in 0..len {
+            let want = if i % 97 == 0 { i as u64 * 3 + 3 } else { 0 };
+            assert_eq!(t[i], want, "element {i}");
+        }
+        // Outside `deferring_prefault`, tables are faulted in at their build as before.
+        let now: Table<u64> = Table::zeroed(len);
+        assert_eq!(resident_pages(&now), now.mapped() / page_size());
     }
 
     #[cfg(target_os = "linux")]
@@ -482,13 +719,13 @@ mod tests {
     /// Pages of `t`'s mapping resident in memory (`mincore`).
     #[cfg(target_os = "linux")]
     fn resident_pages<T: Copy>(t: &Table<T>) -> usize {
-        let pages = t.mapped.div_ceil(page_size());
+        let pages = t.mapped().div_ceil(page_size());
         let mut v = vec![0u8; pages];
         // SAFETY: `[ptr, ptr + mapped)` is the table's own mapping; `v` has one byte per page.
         let rc = unsafe {
             libc::mincore(
                 t.ptr.as_ptr() as *mut libc::c_void,
-                t.mapped,
+                t.mapped(),
                 v.as_mut_ptr(),
             )
         };

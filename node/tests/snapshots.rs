@@ -243,6 +243,72 @@ fn started_from(node: &Proc) -> u64 {
     field(&line, "seq=").parse().unwrap()
 }
 
+/// A start from an image faults the engines' tables in beside the restore and the replay
+/// (`tpx_engine::deferring_prefault`), and serves only once they are all resident: at the
+/// default `max_orders` (2^20) the order slab and the order-type table alone are 144 MiB, of
+/// which the restore and a short tail write a few pages.
+#[test]
+fn a_node_restarted_from_an_image_serves_only_with_its_tables_resident() {
+    let dir = tempfile::tempdir().unwrap();
+    write_accounts(dir.path());
+    let metrics = free_port();
+    let small = config(dir.path(), metrics, false);
+    let text = std::fs::read_to_string(&small)
+        .unwrap()
+        .replace("max_orders = 4096", "max_orders = 1048576");
+    assert!(text.contains("max_orders = 1048576"));
+    std::fs::write(&small, text).unwrap();
+    let cfg = small.display().to_string();
+    let snaps = dir.path().join("log").join("snapshots");
+
+    let mut node = Proc::start("node", &["node", "--config", &cfg]);
+    node.expect("ROLE primary");
+    let addr = listening(&node);
+    let mut adm = login(addr, ADMIN, 1, 1);
+    fund(&mut adm);
+    let mut s1 = login(addr, 1, 1, 1);
+    let mut s2 = login(addr, 2, 1, 1);
+    trade(&mut s1, &mut s2, 1, 40);
+    wait_until(|| !images(&snaps).is_empty());
+    trade(&mut s1, &mut s2, 1_000, 3);
+    drop((s1, s2, adm));
+    node.signal(libc::SIGKILL);
+    node.wait();
+
+    // The thread that faults the tables in beside the replay is held back (as a starved one
+    // would be): the core faults them in itself at the replay's end, before it serves.
+    let node = Proc::start_with_env(
+        "node",
+        &["node", "--config", &cfg],
+        &[("TPX_TEST_TABLES_DELAY_MS", "3000")],
+    );
+    let from = started_from(&node);
+    node.expect(&format!("after snapshot seq={from}"));
+    node.expect("ROLE primary");
+    let rss_kib = resident_kib(node.pid());
+    assert!(
+        rss_kib >= 150 << 10,
+        "VmRSS {rss_kib} KiB at ROLE primary: the tables were not faulted in before serving"
+    );
+    let line = node.expect("TABLES faulted in");
+    assert!(line.contains(" MiB of the engines' tables"), "{line}");
+    let addr = listening(&node);
+    let mut s1 = login(addr, 1, 1, 0);
+    s1.send(&req::enter(limit(5_000, BTC_USDT, Side::Sell, 61_000, 1)))
+        .unwrap();
+    accepted(&mut s1, 5_000);
+}
+
+/// The process's resident memory (`VmRSS` in `/proc/PID/status`), KiB.
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
 #[test]
 fn a_node_restarts_from_its_snapshot_with_the_same_state_and_sessions() {
     let dir = tempfile::tempdir().unwrap();

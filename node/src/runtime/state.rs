@@ -121,6 +121,13 @@ pub struct NodeState {
     /// Set once the log recovered at start has been handed to the shards (at once when there was
     /// none): what systemd's `READY=1` waits for.
     pub replay_done: AtomicBool,
+    /// Whether the shards' engine tables are all faulted in (true but while a start from an
+    /// image faults them in beside its restore and replay, `appliance/restore.rs`): the replay
+    /// does not end, and the node serves nothing, before it is.
+    pub tables_faulted: AtomicBool,
+    /// The work of faulting them in, once their engines are built (the thread that built them
+    /// does it, and [`NodeState::fault_in_tables`] helps).
+    pub tables_pending: std::sync::Mutex<Option<std::sync::Arc<tpx_engine::Prefault>>>,
     /// Per pinned core, its duty cycles so far (each on its own cache line, written only by its
     /// core): the systemd watchdog is pinged only while every one of them advances.
     core_cycles: Vec<CachePadded<AtomicU64>>,
@@ -240,6 +247,8 @@ impl NodeState {
             tops,
             md_active: AtomicBool::new(true),
             replay_done: AtomicBool::new(false),
+            tables_faulted: AtomicBool::new(true),
+            tables_pending: std::sync::Mutex::new(None),
             core_cycles: Vec::new(),
             shard_expiry_ns: Vec::new(),
             marks: Watermarks::default(),
@@ -266,6 +275,29 @@ impl NodeState {
         if let Some(c) = self.core_cycles.get(core) {
             c.store(cycles, Ordering::Relaxed);
         }
+    }
+
+    /// Whether the shards' tables are all faulted in ([`NodeState::tables_faulted`]); if not,
+    /// the calling thread first faults in what nobody has taken yet (the sequencing core at
+    /// the replay's end: the rest of the start waits for it anyway). `false` while another
+    /// thread still finishes its part, or the engines are not built yet.
+    pub fn fault_in_tables(&self) -> bool {
+        if self.tables_faulted.load(Ordering::Acquire) {
+            return true;
+        }
+        let pending = self
+            .tables_pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let Some(p) = pending else {
+            return false;
+        };
+        p.run();
+        if p.is_done() {
+            self.tables_faulted.store(true, Ordering::Release);
+        }
+        p.is_done()
     }
 
     /// Every core's duty cycles so far, in core order.

@@ -508,6 +508,11 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
         let reject_wake = rejects.iter().map(|_| None).collect();
         let replay = replay.filter(|_| last > 0).map(ReplaySource::Inline);
         if replay.is_none() {
+            // Nothing to replay: the shards' tables, when a start from an image still faults
+            // them in beside (`appliance/restore.rs`), are waited for here.
+            while !shared.fault_in_tables() && !shared.shutdown.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
             shared.replay_done.store(true, Ordering::Release);
         }
         SequencerStage {
@@ -724,6 +729,13 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
                 }
                 self.shared.shutdown.store(true, Ordering::Relaxed);
                 return 1;
+            }
+            if (done || *feed.applied >= self.replay_upto) && !self.shared.fault_in_tables() {
+                // Every record is in the shards, but a start from an image still faults the
+                // shards' tables in beside (`appliance/restore.rs`; this core helped with what
+                // was left): the replay ends, and the node serves, once no order can meet a
+                // page fault. The core may park meanwhile.
+                return n;
             }
             if done || *feed.applied >= self.replay_upto {
                 if self.replica.dedup_pending() {

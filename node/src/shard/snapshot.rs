@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
 
-use tpx_engine::FreshEngine;
+use tpx_engine::{FreshEngine, Prefault};
 use tpx_sequencer::log::{parse_segment_name, segment_name};
 use tpx_sequencer::replica::Dedup;
 use tpx_sequencer::snapshot::{node_snapshot_name, parse_node_snapshot_name, read_node_snapshot};
@@ -187,19 +187,27 @@ pub fn load_newest(
 }
 
 /// One fresh engine per shard as `plan` builds them, timed (`None` if one cannot be built: the
-/// restore then builds them itself and says why).
-pub fn build_engines(plan: &ShardPlan) -> Option<Prebuilt> {
+/// restore then builds them itself and says why), with the faulting in of their large tables
+/// left to the returned [`Prefault`] (`tpx_engine::deferring_prefault`): the restore writes
+/// only their first pages, and the caller faults the rest in beside the restore and the replay.
+pub fn build_engines(plan: &ShardPlan) -> Option<(Prebuilt, Prefault)> {
     let t0 = crate::runtime::clock::now_ns();
-    let engines = (0..plan.shard_count())
-        .map(|k| match plan.risk[k].clone() {
-            Some(r) => FreshEngine::with_risk(plan.engine(k), r).ok(),
-            None => FreshEngine::new(plan.engine(k)).ok(),
-        })
-        .collect::<Option<Vec<_>>>()?;
-    Some(Prebuilt {
-        engines,
-        build_ns: crate::runtime::clock::now_ns().saturating_sub(t0),
-    })
+    let (engines, rest) = tpx_engine::deferring_prefault(|| {
+        (0..plan.shard_count())
+            .map(|k| match plan.risk[k].clone() {
+                Some(r) => FreshEngine::with_risk(plan.engine(k), r).ok(),
+                None => FreshEngine::new(plan.engine(k)).ok(),
+            })
+            .collect::<Option<Vec<_>>>()
+    });
+    let engines = engines?;
+    Some((
+        Prebuilt {
+            engines,
+            build_ns: crate::runtime::clock::now_ns().saturating_sub(t0),
+        },
+        rest,
+    ))
 }
 
 fn load_one(
