@@ -20,7 +20,6 @@
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 /// "TPXSTAT1".
 pub const MAGIC: u64 = u64::from_le_bytes(*b"TPXSTAT1");
@@ -205,7 +204,7 @@ impl StatsMap {
             path: path.to_path_buf(),
             owner: true,
         };
-        let hz = crate::runtime::clock::calibrate_tsc_hz(Duration::from_millis(20));
+        let hz = crate::runtime::clock::tsc_hz();
         m.set(h::VERSION, VERSION);
         m.set(h::CORES, cores as u64);
         m.set(h::PID, u64::from(std::process::id()));
