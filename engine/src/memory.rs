@@ -1,6 +1,7 @@
 //! The engine's large tables (order slab, order-type table, client-id index, price ladders,
 //! risk holds) in memory it maps itself: on 2 MiB pages where the host has them, every page
-//! faulted in when the engine is built, never at the first order that lands on it.
+//! faulted in when the engine is built (or, for an engine built under [`deferring_prefault`],
+//! beside its first use and before it serves), never at the first order that lands on it.
 //!
 //! A [`Table`] of at least [`HUGE_PAGE`] bytes is mapped, in this order of preference:
 //!
