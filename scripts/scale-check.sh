@@ -74,7 +74,7 @@ for n in $SHARDS; do
     # shellcheck disable=SC2086
     "$BIN/tpx-load" --addr "$addr" --sessions "$sessions" --accounts "$sessions" \
         --instruments "$(seq -s, 1 "$n")" --rates "$LOAD_RATES" --duration "$LOAD_DURATION" \
-        --floor-samples 0 --out "$OUT/load-$n" $LOAD_ARGS \
+        --floor-samples 0 --disk-floor-samples 0 --out "$OUT/load-$n" $LOAD_ARGS \
         || echo "scale-check: tpx-load exited $? (a step not held ends its run)" >&2
     stop_node
 done

@@ -111,6 +111,17 @@ struct Args {
     /// steps; the summary's `ratio_floor_p50/p99` compare the first step with it. 0: none.
     #[arg(long, default_value_t = 20_000)]
     floor_samples: usize,
+    /// 4 KiB O_DIRECT | O_DSYNC writes measured before the steps, one at a time, in
+    /// `--disk-floor-dir` (`tpx_benches::e2e::disk_floor`, as `e2e-bench` measures its disk
+    /// floor): the write a replicated acknowledgement also waits for (the primary's own
+    /// commit). The summary's `ratio_floor_disk_p50/p99` compare the first step with the relay
+    /// floor plus this one. 0: none.
+    #[arg(long, default_value_t = 3_000)]
+    disk_floor_samples: usize,
+    /// Where the disk floor writes its 64 MiB file (default: the temp dir, where `tpx up`
+    /// keeps its nodes' logs unless given `--dir`).
+    #[arg(long)]
+    disk_floor_dir: Option<PathBuf>,
     /// The relays' longest park (the nodes' `park_max_us`).
     #[arg(long, default_value_t = 1_000)]
     floor_park_max_us: u64,
@@ -216,6 +227,32 @@ fn run(args: Args) -> Result<bool, String> {
         )?;
         eprintln!(
             "tpx-load: relay floor (client -> A -> B -> A -> client, parked) p50 {} us p99 {} us p99.9 {} us max {} us",
+            us(h.value_at_quantile(0.5)),
+            us(h.value_at_quantile(0.99)),
+            us(h.value_at_quantile(0.999)),
+            us(h.max())
+        );
+        Some(h)
+    } else {
+        None
+    };
+
+    let disk_floor = if args.disk_floor_samples > 0 {
+        let d = args
+            .disk_floor_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir)
+            .join(format!("tpx-load-disk-floor-{}", std::process::id()));
+        let h = tpx_benches::e2e::disk_floor(
+            &d,
+            (args.disk_floor_samples / 5).min(1_000),
+            args.disk_floor_samples,
+        );
+        let _ = std::fs::remove_dir_all(&d);
+        let h = h?;
+        eprintln!(
+            "tpx-load: disk floor (4 KiB O_DIRECT|O_DSYNC in {}) p50 {} us p99 {} us p99.9 {} us max {} us",
+            d.parent().map(|p| p.display().to_string()).unwrap_or_default(),
             us(h.value_at_quantile(0.5)),
             us(h.value_at_quantile(0.99)),
             us(h.value_at_quantile(0.999)),
@@ -508,11 +545,24 @@ fn run(args: Args) -> Result<bool, String> {
             first.out.corrected.value_at_quantile(q) as f64 / f.value_at_quantile(q).max(1) as f64;
         Some((r * 1000.0).round() / 1000.0)
     };
+    // The same against the relay floor plus the disk floor, quantile by quantile: what a
+    // replicated acknowledgement waits for at least (the standby's round trip and the primary's
+    // own commit, here as if one after the other).
+    let ratio_disk = |q: f64| -> Option<f64> {
+        let (f, d) = (floor.as_ref()?, disk_floor.as_ref()?);
+        let first = done.first()?;
+        let base = f.value_at_quantile(q) + d.value_at_quantile(q);
+        let r = first.out.corrected.value_at_quantile(q) as f64 / base.max(1) as f64;
+        Some((r * 1000.0).round() / 1000.0)
+    };
     let summary = json!({
         "tool": "tpx-load",
         "relay_floor_ns": floor.as_ref().map(pcts),
         "ratio_floor_p50": ratio(0.5),
         "ratio_floor_p99": ratio(0.99),
+        "disk_floor_ns": disk_floor.as_ref().map(pcts),
+        "ratio_floor_disk_p50": ratio_disk(0.5),
+        "ratio_floor_disk_p99": ratio_disk(0.99),
         "ratio_floor_rate": done.first().map(|d| d.out.target_rate),
         "units": "ns",
         "mode": cfg.mode,
