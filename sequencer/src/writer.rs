@@ -406,6 +406,73 @@ impl<S: Storage + Clone + Send + 'static> ThreadedLog<S> {
         }
     }
 
+    /// Lets the writer thread, its workers and the spare preparer run on `cpus` only (CPU
+    /// ids as `sched_setaffinity(2)` numbers them). A thread starts with its creator's
+    /// affinity, so a log opened on a pinned, busy-polling core would otherwise write from that
+    /// core's CPU: every commit's system calls (on a VM, tens of µs of CPU for each O_DIRECT
+    /// write and its cache flush) and wake-ups then preempt the core (ARCHITECTURE.md,
+    /// "Measured (e2e-bench)"). An empty `cpus` changes nothing.
+    pub fn set_writer_cpus(&self, cpus: &[usize]) -> std::io::Result<()> {
+        if cpus.is_empty() {
+            return Ok(());
+        }
+        // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET bounds-checks its index.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        for &c in cpus {
+            if c >= libc::CPU_SETSIZE as usize {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("cpu {c} is beyond CPU_SETSIZE"),
+                ));
+            }
+            // SAFETY: `c` is below CPU_SETSIZE (checked above).
+            unsafe { libc::CPU_SET(c, &mut set) };
+        }
+        let threads = self
+            .thread
+            .iter()
+            .chain(&self.workers)
+            .chain(&self.preparer);
+        for t in threads {
+            // SAFETY: the thread is alive (joined only in `stop`); `set` is a valid cpu_set_t
+            // of the size passed.
+            let r = unsafe {
+                libc::pthread_setaffinity_np(
+                    t.as_pthread_t(),
+                    std::mem::size_of::<libc::cpu_set_t>(),
+                    &set,
+                )
+            };
+            if r != 0 {
+                return Err(std::io::Error::from_raw_os_error(r));
+            }
+        }
+        Ok(())
+    }
+
+    /// The CPUs the writer thread may run on.
+    pub fn writer_cpus(&self) -> std::io::Result<Vec<usize>> {
+        let Some(t) = self.thread.as_ref() else {
+            return Err(std::io::Error::other("the writer thread has stopped"));
+        };
+        // SAFETY: a zeroed cpu_set_t is valid; the writer thread is alive.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        let r = unsafe {
+            libc::pthread_getaffinity_np(
+                t.as_pthread_t(),
+                std::mem::size_of::<libc::cpu_set_t>(),
+                &mut set,
+            )
+        };
+        if r != 0 {
+            return Err(std::io::Error::from_raw_os_error(r));
+        }
+        // SAFETY: CPU_ISSET reads the set within CPU_SETSIZE.
+        Ok((0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+            .collect())
+    }
+
     /// Group commits written so far.
     pub fn commits(&self) -> u64 {
         self.shared.commits.load(Ordering::Relaxed)

@@ -988,6 +988,38 @@ fn writer_rt_priority_is_set_or_refused_and_commits_go_on() {
     assert_eq!(spin.writer_sched().unwrap(), (libc::SCHED_OTHER, 0));
 }
 
+/// The writer thread (spawned from the opening thread, so with its affinity) is moved to the
+/// CPUs asked for, a CPU id beyond the kernel's set is refused, an empty list changes nothing,
+/// and commits go on from there.
+#[test]
+fn writer_cpus_are_set_and_commits_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = FileStorage::new(dir.path(), WriteMode::Buffered).unwrap();
+    let (mut log, _) = ThreadedLog::open(st, small(), IdleMode::Park).unwrap();
+    let all = log.writer_cpus().unwrap();
+    assert!(!all.is_empty());
+    let last = *all.last().unwrap();
+    log.set_writer_cpus(&[]).unwrap();
+    assert_eq!(
+        log.writer_cpus().unwrap(),
+        all,
+        "an empty list changes nothing"
+    );
+    log.set_writer_cpus(&[last]).unwrap();
+    assert_eq!(log.writer_cpus().unwrap(), vec![last]);
+    let e = log.set_writer_cpus(&[1 << 20]).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    assert_eq!(log.writer_cpus().unwrap(), vec![last]);
+    for s in 1..=200u64 {
+        log.append(&rec(s, 1)).unwrap();
+    }
+    assert!(log.sync(Duration::from_secs(10)));
+    assert_eq!(log.durable_seq(), 200);
+    drop(log);
+    let st = FileStorage::new(dir.path(), WriteMode::Buffered).unwrap();
+    assert_eq!(seqs(st), (1..=200).collect::<Vec<_>>());
+}
+
 /// Several commits in flight (`open_pipelined`): on an O_DIRECT | O_DSYNC file the workers
 /// write commits on fresh blocks while the writer starts the next; segments roll (16 KiB
 /// segments: a roll waits for the commits in flight); the durable seq only grows and never

@@ -268,6 +268,19 @@ fn open_file_log(
             }
         }
     }
+    if let NodeLog::File(l) = &log {
+        // The writer, its IO workers and the spare's preparer were spawned from this core's
+        // thread and so share its CPU: move them to the process's other CPUs, if it has any
+        // (ARCHITECTURE.md, "Measured (e2e-bench)": on the core's CPU the writer's system calls
+        // and wake-ups took a third of the pipelined run's core).
+        let cpus = cpus_beside_this_thread();
+        if let Err(e) = l.set_writer_cpus(&cpus) {
+            say(format_args!(
+                "tpx node: log writer left on the sequencing core's CPU: affinity {cpus:?} \
+                 refused ({e})"
+            ));
+        }
+    }
     if let Some((seg, off, n)) = &rec.torn {
         say(format_args!(
             "tpx node: TORN log tail cut: segment={seg} offset={off} bytes={n}"
@@ -279,6 +292,31 @@ fn open_file_log(
     )
     .map_err(|e| format!("reading the log: {e}"))?;
     Ok((log, reader))
+}
+
+/// The CPUs this process may run on (its main thread's affinity) other than the ones the
+/// calling thread is pinned to; empty when the calling thread is not pinned to fewer (nothing
+/// to move away from) or the masks cannot be read.
+fn cpus_beside_this_thread() -> Vec<usize> {
+    fn mask(pid: libc::pid_t) -> Option<Vec<usize>> {
+        // SAFETY: a zeroed cpu_set_t is the empty set, filled by the kernel for `pid`.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        if unsafe { libc::sched_getaffinity(pid, size, &mut set) } != 0 {
+            return None;
+        }
+        // SAFETY: CPU_ISSET reads the set within CPU_SETSIZE.
+        Some(
+            (0..libc::CPU_SETSIZE as usize)
+                .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+                .collect(),
+        )
+    }
+    // SAFETY: getpid has no preconditions.
+    let (Some(process), Some(this)) = (mask(unsafe { libc::getpid() }), mask(0)) else {
+        return Vec::new();
+    };
+    process.into_iter().filter(|c| !this.contains(c)).collect()
 }
 
 fn say(line: std::fmt::Arguments<'_>) {
@@ -1161,6 +1199,28 @@ pub(crate) mod tests {
     use tpx_wire::enums::{OrderKind, Side, StpMode, TimeInForce};
     use tpx_wire::log_record::Input;
     use tpx_wire::order_entry::EnterOrder;
+
+    /// A thread pinned to one CPU (as a core is) is told the process's other CPUs, where the
+    /// log writer goes; an unpinned thread (the process's whole set) is told none.
+    #[test]
+    fn the_writer_goes_beside_a_pinned_core() {
+        assert_eq!(cpus_beside_this_thread(), Vec::<usize>::new(), "unpinned");
+        let cpus: Vec<usize> = crate::core_affinity::get_core_ids()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        let Some(&first) = cpus.first() else {
+            return;
+        };
+        let beside = std::thread::spawn(move || {
+            crate::core_affinity::set_for_current(crate::core_affinity::CoreId { id: first });
+            cpus_beside_this_thread()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(beside, cpus[1..].to_vec());
+    }
 
     /// An IOC buy of account 1 from session 0 (the tests of the core's stages).
     pub(crate) fn ioc(cl: u64) -> Request {
