@@ -801,6 +801,36 @@ fn a_roll_uses_the_spare_segment_made_ahead() {
     assert_eq!(log.last_seq(), s - 1);
 }
 
+/// On real O_DIRECT | O_DSYNC files the spare's zeros go through the unsynced descriptor and
+/// one sync (`Storage::write_unsynced`, `Storage::sync`): the spare ends the segment's size
+/// and all zeros even over a file that held other bytes, and an unsynced write after a rename
+/// lands in the renamed file.
+#[test]
+fn the_spare_is_zeros_on_real_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        zero_fill: true,
+        ..small()
+    };
+    std::fs::write(dir.path().join(SPARE_NAME), vec![0xAB; 12 << 10]).unwrap();
+    let mut st = FileStorage::new(dir.path(), WriteMode::DirectSync).unwrap();
+    make_spare(&mut st, &cfg, &AtomicBool::new(false)).unwrap();
+    let bytes = std::fs::read(dir.path().join(SPARE_NAME)).unwrap();
+    assert_eq!(bytes.len() as u64, cfg.segment_bytes);
+    assert!(bytes.iter().all(|&b| b == 0), "the spare is zeros");
+
+    let f = st.open("a.tmp", true).unwrap();
+    st.allocate(f, 8192).unwrap();
+    st.rename("a.tmp", "b.tmp").unwrap();
+    let mut block = tpx_sequencer::storage::AlignedBuf::new(4096);
+    block[..4].copy_from_slice(b"tpx!");
+    st.write_unsynced(f, 4096, &block).unwrap();
+    st.sync(f).unwrap();
+    let bytes = std::fs::read(dir.path().join("b.tmp")).unwrap();
+    assert_eq!(&bytes[4096..4100], b"tpx!");
+    assert!(!dir.path().join("a.tmp").exists());
+}
+
 /// The threaded writer keeps a spare ready: its preparer thread makes one at start and again
 /// after each roll took it.
 #[test]
