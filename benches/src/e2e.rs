@@ -70,6 +70,8 @@ pub struct Options {
     pub writer_rt_priority: Option<u8>,
     /// `[replication] writer_commits_in_flight` (`None`: the node's default).
     pub writer_commits_in_flight: Option<usize>,
+    /// `[replication] segment_bytes` in MiB (`None`: the node's default, 64 MiB).
+    pub segment_mib: Option<u64>,
     /// Writes measured for the disk floor (0: not measured).
     pub disk_samples: usize,
     /// (e): a query per session after every this many orders (0: no query runs).
@@ -106,6 +108,7 @@ impl Default for Options {
             uring_depth: None,
             writer_rt_priority: None,
             writer_commits_in_flight: None,
+            segment_mib: None,
             disk_samples: 20_000,
             query_every: 0,
         }
@@ -132,6 +135,9 @@ pub struct Results {
     /// of each alternated pair of runs.
     pub query_runs: Vec<(f64, f64, f64)>,
     pub query_every: usize,
+    /// The throughput run's sessions and orders in flight per session.
+    pub sessions: usize,
+    pub window: usize,
 }
 
 fn us(h: &Histogram<u64>, q: f64) -> f64 {
@@ -231,7 +237,13 @@ impl Results {
         );
         // The query runs' fields go before the closing brace.
         let head = json.strip_suffix('}').unwrap_or(&json);
-        format!("{head}, \"shards\": {}{}}}", self.shards, self.query_json())
+        format!(
+            "{head}, \"shards\": {}, \"sessions\": {}, \"window\": {}{}}}",
+            self.shards,
+            self.sessions,
+            self.window,
+            self.query_json()
+        )
     }
 }
 
@@ -287,6 +299,21 @@ fn load_avg_1m() -> f64 {
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
         .unwrap_or(-1.0)
+}
+
+/// Lets the calling thread run on any of `cpus` (no-op if empty; best effort).
+fn allow_cpus(cpus: &[usize]) {
+    if cpus.is_empty() {
+        return;
+    }
+    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET is given ids below CPU_SETSIZE.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &c in cpus.iter().filter(|&&c| c < libc::CPU_SETSIZE as usize) {
+            libc::CPU_SET(c, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
 }
 
 fn pin(cpu: usize) {
@@ -526,6 +553,9 @@ pub fn write_node(
     }
     if let Some(d) = opts.writer_commits_in_flight {
         replication += &format!("writer_commits_in_flight = {d}\n");
+    }
+    if let Some(m) = opts.segment_mib {
+        replication += &format!("segment_bytes = {}\n", m << 20);
     }
     let config = if replication.is_empty() {
         config
@@ -807,6 +837,10 @@ pub fn run(opts: &Options) -> Result<Results, String> {
         histogram()
     };
     let shard_cpus = shard_cpus(&cpus, node_cpu, client_cpu, opts);
+    // The node starts as an operator would start it, on every CPU this bench may use (its
+    // core plan pins the cores; its other threads, the log writer among them, go where the
+    // scheduler puts them), not confined to the CPU the disk floor was just measured on.
+    allow_cpus(&cpus);
     let node = start_node(&tpx, node_cpu, &shard_cpus, &accounts, &args, opts)?;
     if opts.risk {
         // Every bench account gets every asset of the one shard, through the log.
@@ -882,6 +916,8 @@ pub fn run(opts: &Options) -> Result<Results, String> {
         load_avg_1m: load_avg_1m(),
         query_runs,
         query_every: opts.query_every,
+        sessions: opts.sessions,
+        window: opts.window,
     })
 }
 

@@ -593,27 +593,48 @@ impl SpareSlot {
 pub const SPARE_NAME: &str = "next-segment.tmp";
 
 /// Makes the spare segment: preallocates [`SPARE_NAME`] to a segment's size and, with
-/// `zero_fill`, writes zeros over it (checking `stop` between writes), then flushes it.
+/// `zero_fill`, writes zeros over it (checking `stop` between writes), then syncs it; it is
+/// announced ready only after that (the caller's `SpareSlot::ready`).
 pub fn make_spare<S: Storage>(st: &mut S, cfg: &LogConfig, stop: &AtomicBool) -> io::Result<()> {
     let f = st.open(SPARE_NAME, true)?;
-    let res = (|| {
-        st.allocate(f, cfg.segment_bytes)?;
-        if cfg.zero_fill {
-            let zeros = AlignedBuf::new(cfg.write_buf_bytes);
-            let mut at = 0u64;
-            while at < cfg.segment_bytes {
-                if stop.load(Ordering::Relaxed) {
-                    return Err(io::Error::other("stopped"));
-                }
-                let n = ((cfg.segment_bytes - at) as usize).min(zeros.len());
-                st.write_at(f, at, &zeros[..n])?;
-                at += n as u64;
-            }
-        }
-        st.flush(f)
-    })();
+    let res = st
+        .allocate(f, cfg.segment_bytes)
+        .and_then(|()| zero_fill(st, f, cfg, stop))
+        .and_then(|()| st.flush(f));
     st.close(f);
     res
+}
+
+/// Bytes per write of a new segment's zero-fill.
+pub const ZERO_FILL_WRITE_BYTES: usize = 256 << 10;
+
+/// With `zero_fill`, writes zeros over the whole of segment file `f` (checking `stop` between
+/// writes) and makes the file durable. The zeros go with [`Storage::write_unsynced`] and one
+/// [`Storage::sync`] at the end: the file is no segment yet (nothing reads it as log data until
+/// this returns), so one cache flush and one journal commit for the whole file, not one per
+/// write as the log's O_DSYNC descriptor would do. Each write is [`ZERO_FILL_WRITE_BYTES`]:
+/// a commit that reaches the disk meanwhile queues behind at most one of them
+/// (ARCHITECTURE.md, "Measured (e2e-bench)").
+fn zero_fill<S: Storage>(
+    st: &mut S,
+    f: FileId,
+    cfg: &LogConfig,
+    stop: &AtomicBool,
+) -> io::Result<()> {
+    if !cfg.zero_fill {
+        return Ok(());
+    }
+    let zeros = AlignedBuf::new(ZERO_FILL_WRITE_BYTES.min(cfg.write_buf_bytes));
+    let mut at = 0u64;
+    while at < cfg.segment_bytes {
+        if stop.load(Ordering::Relaxed) {
+            return Err(io::Error::other("stopped"));
+        }
+        let n = ((cfg.segment_bytes - at) as usize).min(zeros.len());
+        st.write_unsynced(f, at, &zeros[..n])?;
+        at += n as u64;
+    }
+    st.sync(f)
 }
 
 impl<S: Storage> std::fmt::Debug for SegmentLog<S> {
@@ -1139,19 +1160,11 @@ impl<S: Storage> SegmentLog<S> {
             let _ = self.st.remove(&name);
             return Err(e);
         }
-        if self.cfg.zero_fill {
-            let zeros = AlignedBuf::new(self.cfg.write_buf_bytes);
-            let mut at = 0u64;
-            while at < self.cfg.segment_bytes {
-                let n = ((self.cfg.segment_bytes - at) as usize).min(zeros.len());
-                if let Err(e) = self.st.write_at(f, at, &zeros[..n]) {
-                    self.st.close(f);
-                    let _ = self.st.remove(&name);
-                    return Err(e);
-                }
-                at += n as u64;
-            }
-            self.st.flush(f)?;
+        let never = AtomicBool::new(false);
+        if let Err(e) = zero_fill(&mut self.st, f, &self.cfg, &never) {
+            self.st.close(f);
+            let _ = self.st.remove(&name);
+            return Err(e);
         }
         self.use_segment(f, first_seq, name)
     }

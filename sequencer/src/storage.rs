@@ -44,6 +44,17 @@ pub trait Storage {
     fn advise_sequential(&mut self, _f: FileId) {}
     /// Makes every write to `f` so far durable.
     fn flush(&mut self, f: FileId) -> io::Result<()>;
+    /// Writes all of `data` at `offset` with no promise of durability until [`Storage::sync`]
+    /// (for a file that is not part of the log yet: the spare segment's zeros). The default is
+    /// [`Storage::write_at`].
+    fn write_unsynced(&mut self, f: FileId, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.write_at(f, offset, data)
+    }
+    /// Makes every write to `f` so far durable, [`Storage::write_unsynced`]'s included. The
+    /// default is [`Storage::flush`].
+    fn sync(&mut self, f: FileId) -> io::Result<()> {
+        self.flush(f)
+    }
     /// A descriptor of `f` on which a write of whole aligned blocks is durable when it
     /// completes (O_DIRECT | O_DSYNC), for a writer that submits its own IO (io_uring:
     /// [`crate::uring::UringLog`]). `None` (the default): write through the storage.
@@ -164,6 +175,9 @@ struct OpenFile {
     /// A plain descriptor for reads and zero-filling (O_DIRECT needs aligned buffers).
     plain: File,
     mode: WriteMode,
+    /// O_DIRECT without O_DSYNC (`DirectSync` mode), opened by the first
+    /// [`Storage::write_unsynced`].
+    unsynced: Option<File>,
 }
 
 fn errno() -> io::Error {
@@ -251,7 +265,12 @@ impl Storage for FileStorage {
         if create {
             self.sync_dir()?;
         }
-        self.files.push(Some(OpenFile { file, plain, mode }));
+        self.files.push(Some(OpenFile {
+            file,
+            plain,
+            mode,
+            unsynced: None,
+        }));
         Ok((self.files.len() - 1) as FileId)
     }
 
@@ -291,6 +310,39 @@ impl Storage for FileStorage {
             WriteMode::DirectSync => Ok(()),
             WriteMode::Buffered => o.file.sync_data(),
         }
+    }
+
+    /// In `DirectSync` mode an O_DIRECT write without O_DSYNC: no cache flush (and on ext4 no
+    /// journal commit for the extents it converts) per write; [`Storage::sync`] does one
+    /// `fdatasync` for all of them. Buffered mode writes as `write_at` does.
+    fn write_unsynced(&mut self, f: FileId, offset: u64, data: &[u8]) -> io::Result<()> {
+        let o = self
+            .files
+            .get_mut(f as usize)
+            .and_then(|x| x.as_mut())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad file handle"))?;
+        if o.mode != WriteMode::DirectSync {
+            return o.file.write_all_at(data, offset);
+        }
+        if o.unsynced.is_none() {
+            // The same file whatever its name is now (it may have been renamed). Without
+            // /proc (or if the open fails) the writes go through the O_DSYNC descriptor: slower,
+            // as durable.
+            let path = format!("/proc/self/fd/{}", o.plain.as_raw_fd());
+            o.unsynced = OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(path)
+                .ok();
+        }
+        match &o.unsynced {
+            Some(u) => u.write_all_at(data, offset),
+            None => o.file.write_all_at(data, offset),
+        }
+    }
+
+    fn sync(&mut self, f: FileId) -> io::Result<()> {
+        self.file(f)?.plain.sync_data()
     }
 
     fn read_at(&mut self, f: FileId, offset: u64, buf: &mut [u8]) -> io::Result<usize> {

@@ -3,9 +3,10 @@
 //! ([`ThreadedLog`]: a writer thread that commits, as one group, everything appended while its
 //! previous write was in flight).
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::thread::JoinHandleExt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -226,11 +227,31 @@ struct Shared {
     commits: AtomicU64,
     /// Set with `stop` or `truncate` (read by a spinning writer without the lock).
     attention: AtomicBool,
+    /// An eventfd the writer writes (once per arming) when the durable seq moves while
+    /// `wake_armed` is set ([`ThreadedLog::durable_wake_fd`]): a parked core sleeps on it.
+    durable_fd: OnceLock<OwnedFd>,
+    wake_armed: AtomicBool,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The durable seq moved: wakes a core parked on the eventfd (full fence, then the flag:
+    /// either the core's check after arming sees the new seq or this sees the flag).
+    fn durable_moved(&self, seq: u64) {
+        self.durable.store(seq, Ordering::Release);
+        fence(Ordering::SeqCst);
+        if self.wake_armed.load(Ordering::SeqCst) && self.wake_armed.swap(false, Ordering::SeqCst) {
+            if let Some(fd) = self.durable_fd.get() {
+                let one = 1u64;
+                // SAFETY: writing 8 bytes to our eventfd.
+                unsafe {
+                    libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8);
+                }
+            }
+        }
     }
 }
 
@@ -406,6 +427,106 @@ impl<S: Storage + Clone + Send + 'static> ThreadedLog<S> {
         }
     }
 
+    /// Lets the writer thread, its workers and the spare preparer run on `cpus` only (CPU
+    /// ids as `sched_setaffinity(2)` numbers them). A thread starts with its creator's
+    /// affinity, so a log opened on a pinned, busy-polling core would otherwise write from that
+    /// core's CPU: every commit's system calls (on a VM, tens of µs of CPU for each O_DIRECT
+    /// write and its cache flush) and wake-ups then preempt the core (ARCHITECTURE.md,
+    /// "Measured (e2e-bench)"). An empty `cpus` changes nothing.
+    pub fn set_writer_cpus(&self, cpus: &[usize]) -> std::io::Result<()> {
+        if cpus.is_empty() {
+            return Ok(());
+        }
+        // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET bounds-checks its index.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        for &c in cpus {
+            if c >= libc::CPU_SETSIZE as usize {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("cpu {c} is beyond CPU_SETSIZE"),
+                ));
+            }
+            // SAFETY: `c` is below CPU_SETSIZE (checked above).
+            unsafe { libc::CPU_SET(c, &mut set) };
+        }
+        let threads = self
+            .thread
+            .iter()
+            .chain(&self.workers)
+            .chain(&self.preparer);
+        for t in threads {
+            // SAFETY: the thread is alive (joined only in `stop`); `set` is a valid cpu_set_t
+            // of the size passed.
+            let r = unsafe {
+                libc::pthread_setaffinity_np(
+                    t.as_pthread_t(),
+                    std::mem::size_of::<libc::cpu_set_t>(),
+                    &set,
+                )
+            };
+            if r != 0 {
+                return Err(std::io::Error::from_raw_os_error(r));
+            }
+        }
+        Ok(())
+    }
+
+    /// The CPUs the writer thread may run on.
+    pub fn writer_cpus(&self) -> std::io::Result<Vec<usize>> {
+        let Some(t) = self.thread.as_ref() else {
+            return Err(std::io::Error::other("the writer thread has stopped"));
+        };
+        // SAFETY: a zeroed cpu_set_t is valid; the writer thread is alive.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        let r = unsafe {
+            libc::pthread_getaffinity_np(
+                t.as_pthread_t(),
+                std::mem::size_of::<libc::cpu_set_t>(),
+                &mut set,
+            )
+        };
+        if r != 0 {
+            return Err(std::io::Error::from_raw_os_error(r));
+        }
+        // SAFETY: CPU_ISSET reads the set within CPU_SETSIZE.
+        Ok((0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+            .collect())
+    }
+
+    /// An eventfd (non-blocking) that becomes readable when the durable seq moves while
+    /// armed ([`ThreadedLog::arm_durable_wake`]), for a core that sleeps in `ppoll` while
+    /// records wait for the writer. Made at the first call; the same descriptor after.
+    pub fn durable_wake_fd(&self) -> std::io::Result<RawFd> {
+        if let Some(fd) = self.shared.durable_fd.get() {
+            return Ok(fd.as_raw_fd());
+        }
+        // SAFETY: eventfd returns a new descriptor we own, or -1.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh, valid descriptor. A racing first call loses its own.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(self.shared.durable_fd.get_or_init(|| owned).as_raw_fd())
+    }
+
+    /// The caller is about to sleep on [`ThreadedLog::durable_wake_fd`]: empties it and asks
+    /// the writer to write it once, at its next durable seq. The caller must look at
+    /// [`LogSink::durable_seq`] after this, before it sleeps (a commit may have completed
+    /// just before). No-op before the descriptor is made.
+    pub fn arm_durable_wake(&self) {
+        if let Some(fd) = self.shared.durable_fd.get() {
+            let mut v = 0u64;
+            // SAFETY: reading 8 bytes into a u64 from our non-blocking eventfd.
+            unsafe {
+                libc::read(fd.as_raw_fd(), (&mut v as *mut u64).cast(), 8);
+            }
+            self.shared.wake_armed.store(true, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+        }
+    }
+
     /// Group commits written so far.
     pub fn commits(&self) -> u64 {
         self.shared.commits.load(Ordering::Relaxed)
@@ -482,7 +603,7 @@ fn cut_with_pending<S: Storage>(log: &mut SegmentLog<S>, p: &mut Pending, sh: &S
         .map(|()| log.last_seq())
         .map_err(|e| e.to_string());
     if r.is_ok() {
-        sh.durable.store(log.durable_seq(), Ordering::Release);
+        sh.durable_moved(log.durable_seq());
     }
     p.truncated = Some(r);
     sh.attention.store(p.stop, Ordering::Release);
@@ -544,7 +665,7 @@ fn writer_loop<S: Storage>(mut log: SegmentLog<S>, sh: Arc<Shared>, idle: IdleMo
         }
         match log.commit() {
             Ok(d) => {
-                sh.durable.store(d, Ordering::Release);
+                sh.durable_moved(d);
                 sh.commits.store(log.commits(), Ordering::Relaxed);
                 if sh.failing.swap(false, Ordering::AcqRel) {
                     *sh.error.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -688,7 +809,7 @@ fn pipelined_writer_loop<S: Storage>(
             };
             match log.finish_commit(id, res) {
                 Ok(d) => {
-                    sh.durable.store(d, Ordering::Release);
+                    sh.durable_moved(d);
                     sh.commits.store(log.commits(), Ordering::Relaxed);
                 }
                 Err(e) => {

@@ -801,6 +801,36 @@ fn a_roll_uses_the_spare_segment_made_ahead() {
     assert_eq!(log.last_seq(), s - 1);
 }
 
+/// On real O_DIRECT | O_DSYNC files the spare's zeros go through the unsynced descriptor and
+/// one sync (`Storage::write_unsynced`, `Storage::sync`): the spare ends the segment's size
+/// and all zeros even over a file that held other bytes, and an unsynced write after a rename
+/// lands in the renamed file.
+#[test]
+fn the_spare_is_zeros_on_real_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        zero_fill: true,
+        ..small()
+    };
+    std::fs::write(dir.path().join(SPARE_NAME), vec![0xAB; 12 << 10]).unwrap();
+    let mut st = FileStorage::new(dir.path(), WriteMode::DirectSync).unwrap();
+    make_spare(&mut st, &cfg, &AtomicBool::new(false)).unwrap();
+    let bytes = std::fs::read(dir.path().join(SPARE_NAME)).unwrap();
+    assert_eq!(bytes.len() as u64, cfg.segment_bytes);
+    assert!(bytes.iter().all(|&b| b == 0), "the spare is zeros");
+
+    let f = st.open("a.tmp", true).unwrap();
+    st.allocate(f, 8192).unwrap();
+    st.rename("a.tmp", "b.tmp").unwrap();
+    let mut block = tpx_sequencer::storage::AlignedBuf::new(4096);
+    block[..4].copy_from_slice(b"tpx!");
+    st.write_unsynced(f, 4096, &block).unwrap();
+    st.sync(f).unwrap();
+    let bytes = std::fs::read(dir.path().join("b.tmp")).unwrap();
+    assert_eq!(&bytes[4096..4100], b"tpx!");
+    assert!(!dir.path().join("a.tmp").exists());
+}
+
 /// The threaded writer keeps a spare ready: its preparer thread makes one at start and again
 /// after each roll took it.
 #[test]
@@ -986,6 +1016,38 @@ fn writer_rt_priority_is_set_or_refused_and_commits_go_on() {
     let e = spin.set_writer_rt_priority(1).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     assert_eq!(spin.writer_sched().unwrap(), (libc::SCHED_OTHER, 0));
+}
+
+/// The writer thread (spawned from the opening thread, so with its affinity) is moved to the
+/// CPUs asked for, a CPU id beyond the kernel's set is refused, an empty list changes nothing,
+/// and commits go on from there.
+#[test]
+fn writer_cpus_are_set_and_commits_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = FileStorage::new(dir.path(), WriteMode::Buffered).unwrap();
+    let (mut log, _) = ThreadedLog::open(st, small(), IdleMode::Park).unwrap();
+    let all = log.writer_cpus().unwrap();
+    assert!(!all.is_empty());
+    let last = *all.last().unwrap();
+    log.set_writer_cpus(&[]).unwrap();
+    assert_eq!(
+        log.writer_cpus().unwrap(),
+        all,
+        "an empty list changes nothing"
+    );
+    log.set_writer_cpus(&[last]).unwrap();
+    assert_eq!(log.writer_cpus().unwrap(), vec![last]);
+    let e = log.set_writer_cpus(&[1 << 20]).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    assert_eq!(log.writer_cpus().unwrap(), vec![last]);
+    for s in 1..=200u64 {
+        log.append(&rec(s, 1)).unwrap();
+    }
+    assert!(log.sync(Duration::from_secs(10)));
+    assert_eq!(log.durable_seq(), 200);
+    drop(log);
+    let st = FileStorage::new(dir.path(), WriteMode::Buffered).unwrap();
+    assert_eq!(seqs(st), (1..=200).collect::<Vec<_>>());
 }
 
 /// Several commits in flight (`open_pipelined`): on an O_DIRECT | O_DSYNC file the workers

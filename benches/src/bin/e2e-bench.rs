@@ -69,6 +69,9 @@ struct Args {
     /// The node's `[replication] writer_commits_in_flight` (default: not set, the node's own).
     #[arg(long)]
     writer_commits_in_flight: Option<usize>,
+    /// The node's `[replication] segment_bytes`, in MiB (default: not set, the node's own).
+    #[arg(long)]
+    segment_mib: Option<u64>,
     /// 4 KiB O_DIRECT | O_DSYNC writes measured for the disk floor (`--log durable`).
     #[arg(long, default_value_t = 20_000)]
     disk_samples: usize,
@@ -124,6 +127,7 @@ fn main() -> ExitCode {
         uring_depth: args.uring_depth,
         writer_rt_priority: args.writer_rt_priority,
         writer_commits_in_flight: args.writer_commits_in_flight,
+        segment_mib: args.segment_mib,
         disk_samples: args.disk_samples,
         query_every: args.query_every,
         shards: args.shards,

@@ -232,6 +232,21 @@ pub enum NodeLog {
 }
 
 impl NodeLog {
+    /// The descriptor a parked core sleeps on while records wait for the log writer, armed
+    /// for this sleep (it becomes readable when the durable seq next moves; the caller looks at
+    /// the durable seq after this, before sleeping). `None`: the log rings nothing (the core
+    /// looks again every `LOG_WAIT_POLL_US`) or needs nothing (in memory).
+    pub fn arm_durable_wake(&self) -> Option<std::os::fd::RawFd> {
+        match self {
+            NodeLog::File(l) => {
+                let fd = l.durable_wake_fd().ok()?;
+                l.arm_durable_wake();
+                Some(fd)
+            }
+            NodeLog::Uring(_) | NodeLog::Mem(_) => None,
+        }
+    }
+
     /// Waits (bounded) for the writer to make everything appended durable (at shutdown).
     pub fn sync(&mut self, timeout: Duration) -> bool {
         match self {

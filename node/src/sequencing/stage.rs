@@ -59,10 +59,11 @@ const QUIET_POLL_NS: u64 = 20_000;
 /// with no record to carry the log's time past its expiry (see `SequencerStage::tick_if_due`).
 const TICK_CHECK_NS: u64 = 1_000_000;
 
-/// How long a parked core sleeps at most while its log writer has records to make durable:
-/// the writer thread rings no doorbell, so the core looks again this often (µs; the timeout
-/// ends on time: `runtime::idle::tighten_timer_slack`). Data from the standby, the witness or
-/// a client wakes it sooner.
+/// How long a parked core sleeps at most while its log writer has records to make durable and
+/// rings nothing when a commit completes (`log_writer = "uring"`): the core looks again this
+/// often (µs; the timeout ends on time: `runtime::idle::tighten_timer_slack`). The thread
+/// writer's wake-up (`poll_fds`), data from the standby, the witness or a client wake it
+/// sooner.
 pub const LOG_WAIT_POLL_US: u64 = 25;
 
 /// How a node starts.
@@ -191,9 +192,11 @@ pub struct SequencerStage<
     /// A shard found a checkpoint mismatch: the replica was told never to become primary.
     unpromotable: bool,
     /// `idle = "park"`: records waiting for the standby or the log writer are not work (the
-    /// core parks on the replication sockets, bounded by [`LOG_WAIT_POLL_US`] while the log
-    /// writer is behind); else they are, so a spinning core keeps polling.
+    /// core parks on the replication sockets and the log writer's wake-up, see
+    /// [`Self::park_bound_us`]); else they are, so a spinning core keeps polling.
     park_waiting: bool,
+    /// The last `poll_fds` put the log writer's armed wake-up in the core's sleep set.
+    log_wake_armed: bool,
 }
 
 impl<L: LogSink, T: Transport, C: Clock, S: Storage> std::fmt::Debug
@@ -268,6 +271,19 @@ fn open_file_log(
             }
         }
     }
+    if let NodeLog::File(l) = &log {
+        // The writer, its IO workers and the spare's preparer were spawned from this core's
+        // thread and so share its CPU: move them to the process's other CPUs, if it has any
+        // (ARCHITECTURE.md, "Measured (e2e-bench)": on the core's CPU the writer's system calls
+        // and wake-ups took a third of the pipelined run's core).
+        let cpus = cpus_beside_this_thread();
+        if let Err(e) = l.set_writer_cpus(&cpus) {
+            say(format_args!(
+                "tpx node: log writer left on the sequencing core's CPU: affinity {cpus:?} \
+                 refused ({e})"
+            ));
+        }
+    }
     if let Some((seg, off, n)) = &rec.torn {
         say(format_args!(
             "tpx node: TORN log tail cut: segment={seg} offset={off} bytes={n}"
@@ -279,6 +295,31 @@ fn open_file_log(
     )
     .map_err(|e| format!("reading the log: {e}"))?;
     Ok((log, reader))
+}
+
+/// The CPUs this process may run on (its main thread's affinity) other than the ones the
+/// calling thread is pinned to; empty when the calling thread is not pinned to fewer (nothing
+/// to move away from) or the masks cannot be read.
+fn cpus_beside_this_thread() -> Vec<usize> {
+    fn mask(pid: libc::pid_t) -> Option<Vec<usize>> {
+        // SAFETY: a zeroed cpu_set_t is the empty set, filled by the kernel for `pid`.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        if unsafe { libc::sched_getaffinity(pid, size, &mut set) } != 0 {
+            return None;
+        }
+        // SAFETY: CPU_ISSET reads the set within CPU_SETSIZE.
+        Some(
+            (0..libc::CPU_SETSIZE as usize)
+                .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+                .collect(),
+        )
+    }
+    // SAFETY: getpid has no preconditions.
+    let (Some(process), Some(this)) = (mask(unsafe { libc::getpid() }), mask(0)) else {
+        return Vec::new();
+    };
+    process.into_iter().filter(|c| !this.contains(c)).collect()
 }
 
 fn say(line: std::fmt::Arguments<'_>) {
@@ -465,8 +506,16 @@ impl SequencerStage {
         // primary in the fsync modes (its `Ack` carries the durable seq).
         let disk_counts = self.replica.role() == Role::Primary
             || self.replica.config().durability != tpx_sequencer::replica::Durability::Replicated;
-        if disk_counts && self.replica.durable_seq() < self.replica.last_seq() {
-            // The writer thread does not ring this core's doorbell.
+        if !disk_counts {
+            return timers;
+        }
+        let durable = self.replica.durable_seq();
+        if durable > self.shared.durable_seq.load(Ordering::Relaxed) {
+            // A commit completed since the last cycle looked (before `poll_fds` armed the
+            // writer's wake-up): go round again at once.
+            1
+        } else if durable < self.replica.last_seq() && !self.log_wake_armed {
+            // A log writer that rings nothing (`log_writer = "uring"`): look again soon.
             timers.min(LOG_WAIT_POLL_US)
         } else {
             timers
@@ -479,6 +528,19 @@ impl SequencerStage {
     pub fn poll_fds(&mut self, out: &mut Vec<libc::pollfd>) {
         if let NodeTransport::Tcp(t) = self.replica.transport_mut() {
             t.poll_fds(out);
+        }
+        // The log writer's wake-up when a commit completes (armed for this sleep; see
+        // `park_bound_us`, which the core asks next, for a commit that completed just before).
+        self.log_wake_armed = false;
+        if self.replica.durable_seq() < self.replica.last_seq() {
+            if let Some(fd) = self.replica.log().arm_durable_wake() {
+                out.push(libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+                self.log_wake_armed = true;
+            }
         }
     }
 }
@@ -550,6 +612,7 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
             checkpoint_shard: 0,
             unpromotable: false,
             park_waiting: false,
+            log_wake_armed: false,
         }
     }
 
@@ -597,9 +660,9 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> SequencerStage<L, T, C, S> 
 
     /// Whether records waiting to be acknowledgeable (for the standby's acknowledgement or the
     /// log writer) count as work: with `park` (true) they do not, and the core parks on its
-    /// sockets (the replication transport's among them: the standby's `Ack` wakes it) for at
-    /// most [`LOG_WAIT_POLL_US`] while the writer is behind ([`Self::park_bound_us`]); spinning
-    /// (false, the default) they do. Measured in ARCHITECTURE.md, "Idle strategies".
+    /// sockets (the replication transport's among them: the standby's `Ack` wakes it) and the
+    /// log writer's wake-up (`poll_fds`; a writer without one: at most [`LOG_WAIT_POLL_US`],
+    /// [`Self::park_bound_us`]); spinning (false, the default) they do. Measured in ARCHITECTURE.md, "Idle strategies".
     pub fn park_while_waiting(&mut self, on: bool) {
         self.park_waiting = on;
     }
@@ -1174,6 +1237,101 @@ pub(crate) mod tests {
     use tpx_wire::log_record::Input;
     use tpx_wire::order_entry::EnterOrder;
 
+    /// A parked core sleeps on the log writer's wake-up while its records wait for the disk
+    /// (`poll_fds` arms it; the bound is the replica's timers, not `LOG_WAIT_POLL_US`), and the
+    /// writer's commit wakes it: `ppoll` returns with the descriptor readable long before the
+    /// timeout, and the next cycle releases the order.
+    #[test]
+    fn a_parked_core_is_woken_by_the_log_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = ReplicationConfig {
+            log_dir: dir.path().to_path_buf(),
+            ..ReplicationConfig::default()
+        };
+        let (mut gw, seq_in) = ring::<Request>(64);
+        let (to_shard, mut shard_in) = ring::<Sequenced>(64);
+        let (rejects, _answers) = ring::<Report>(64);
+        let shared = Arc::new(NodeState::new(Vec::new()));
+        let rings = StageRings {
+            inputs: vec![seq_in],
+            outputs: vec![to_shard],
+            rejects: vec![rejects],
+        };
+        let mut s = SequencerStage::open(&cfg, false, StartRole::Primary, rings, shared.clone())
+            .unwrap()
+            .quiet();
+        s.park_while_waiting(true);
+        let mut now = 0;
+        for k in 0.. {
+            if shared.active.load(Ordering::Acquire) {
+                break;
+            }
+            assert!(k < 200_000, "no primary");
+            now += 1_000;
+            s.step(now);
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+        while shard_in.try_pop().is_some() {}
+        let (mut woken, mut raced) = (0, 0);
+        let mut fds = Vec::new();
+        for cl in 1..=20 {
+            gw.try_push(ioc(cl)).unwrap();
+            now += 1_000;
+            assert!(s.step(now) > 0, "the request was taken");
+            loop {
+                fds.clear();
+                s.poll_fds(&mut fds);
+                let bound_us = s.park_bound_us();
+                if s.replica().durable_seq() >= s.replica().last_seq() {
+                    // The commit completed before the core would sleep.
+                    raced += 1;
+                    break;
+                }
+                assert_eq!(fds.len(), 1, "the log writer's wake-up is in the sleep set");
+                assert!(bound_us > LOG_WAIT_POLL_US, "not polling: {bound_us} us");
+                let t0 = crate::runtime::clock::now_ns();
+                crate::runtime::doorbell::sleep_on(&mut fds, 5_000_000);
+                let slept_ns = crate::runtime::clock::now_ns() - t0;
+                if fds[0].revents & libc::POLLIN != 0 {
+                    assert!(slept_ns < 4_000_000_000, "woken by the commit");
+                    woken += 1;
+                    break;
+                }
+            }
+            let mut cycles = 0;
+            while shard_in.try_pop().is_none() {
+                cycles += 1;
+                assert!(cycles < 1_000_000, "order {cl} never released");
+                now += 1_000;
+                s.step(now);
+            }
+        }
+        assert_eq!(woken + raced, 20);
+        assert!(woken > 0, "a commit takes longer than arming");
+    }
+
+    /// A thread pinned to one CPU (as a core is) is told the process's other CPUs, where the
+    /// log writer goes; an unpinned thread (the process's whole set) is told none.
+    #[test]
+    fn the_writer_goes_beside_a_pinned_core() {
+        assert_eq!(cpus_beside_this_thread(), Vec::<usize>::new(), "unpinned");
+        let cpus: Vec<usize> = crate::core_affinity::get_core_ids()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        let Some(&first) = cpus.first() else {
+            return;
+        };
+        let beside = std::thread::spawn(move || {
+            crate::core_affinity::set_for_current(crate::core_affinity::CoreId { id: first });
+            cpus_beside_this_thread()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(beside, cpus[1..].to_vec());
+    }
+
     /// An IOC buy of account 1 from session 0 (the tests of the core's stages).
     pub(crate) fn ioc(cl: u64) -> Request {
         Request::new(
@@ -1213,7 +1371,8 @@ pub(crate) mod tests {
     }
 
     /// Records waiting for the log writer are not work for a parked core (it sleeps, for at
-    /// most `LOG_WAIT_POLL_US` since the writer rings no doorbell) and are for a spinning one;
+    /// most `LOG_WAIT_POLL_US` when the writer's wake-up is not in its sleep set, as here) and
+    /// are for a spinning one;
     /// either way each is released to its shard once durable. A single node over the real
     /// file log (O_DIRECT in a temp folder), its writer thread doing the commits.
     #[test]
