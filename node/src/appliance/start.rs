@@ -242,6 +242,7 @@ impl Node {
                     .collect(),
             )
             .with_cores(plan.cores.len())
+            .with_core_cpus(plan.cores.iter().map(|c| c.cpu))
             .with_shards(shard_count as usize)
             .with_gateways(plan.gateway_cores().len()),
         );

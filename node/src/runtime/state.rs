@@ -128,6 +128,8 @@ pub struct NodeState {
     /// The work of faulting them in, once their engines are built (the thread that built them
     /// does it, and [`NodeState::fault_in_tables`] helps).
     pub tables_pending: std::sync::Mutex<Option<std::sync::Arc<tpx_engine::Prefault>>>,
+    /// The CPUs of the core plan's cores (empty: not known, as in the simulator).
+    pub core_cpus: Vec<usize>,
     /// Per pinned core, its duty cycles so far (each on its own cache line, written only by its
     /// core): the systemd watchdog is pinged only while every one of them advances.
     core_cycles: Vec<CachePadded<AtomicU64>>,
@@ -249,6 +251,7 @@ impl NodeState {
             replay_done: AtomicBool::new(false),
             tables_faulted: AtomicBool::new(true),
             tables_pending: std::sync::Mutex::new(None),
+            core_cpus: Vec::new(),
             core_cycles: Vec::new(),
             shard_expiry_ns: Vec::new(),
             marks: Watermarks::default(),
@@ -262,6 +265,13 @@ impl NodeState {
     }
 
     /// Gives each of `cores` pinned cores a cycle counter (before the state is shared).
+    /// The CPUs the core plan pins its cores to (helper threads such as the log writer go
+    /// elsewhere where the process has other CPUs).
+    pub fn with_core_cpus(mut self, cpus: impl IntoIterator<Item = usize>) -> NodeState {
+        self.core_cpus = cpus.into_iter().collect();
+        self
+    }
+
     pub fn with_cores(mut self, cores: usize) -> NodeState {
         self.core_cycles = (0..cores)
             .map(|_| CachePadded::new(AtomicU64::new(0)))

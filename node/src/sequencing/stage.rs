@@ -217,6 +217,7 @@ impl<L: LogSink, T: Transport, C: Clock, S: Storage> std::fmt::Debug
 fn open_file_log(
     cfg: &ReplicationConfig,
     spares: &Arc<SpareSlot>,
+    core_cpus: &[usize],
 ) -> Result<(NodeLog, LogReader<FileStorage>), String> {
     let dir = &cfg.log_dir;
     let mode = match cfg.write {
@@ -276,7 +277,7 @@ fn open_file_log(
         // thread and so share its CPU: move them to the process's other CPUs, if it has any
         // (ARCHITECTURE.md, "Measured (e2e-bench)": on the core's CPU the writer's system calls
         // and wake-ups took a third of the pipelined run's core).
-        let cpus = cpus_beside_this_thread();
+        let cpus = cpus_for_the_writer(core_cpus);
         if let Err(e) = l.set_writer_cpus(&cpus) {
             say(format_args!(
                 "tpx node: log writer left on the sequencing core's CPU: affinity {cpus:?} \
@@ -297,10 +298,12 @@ fn open_file_log(
     Ok((log, reader))
 }
 
-/// The CPUs this process may run on (its main thread's affinity) other than the ones the
-/// calling thread is pinned to; empty when the calling thread is not pinned to fewer (nothing
-/// to move away from) or the masks cannot be read.
-fn cpus_beside_this_thread() -> Vec<usize> {
+/// Where the log writer goes: the CPUs this process may run on (its main thread's affinity)
+/// that no core of the plan (`core_cpus`) is pinned to, so that it preempts none of them (a
+/// real-time writer would take a spinning shard core's CPU as readily as an idle one); where
+/// the plan uses them all (two vCPUs), the ones other than this thread's (the sequencing
+/// core's); empty when there are none or the masks cannot be read (nothing moves).
+fn cpus_for_the_writer(core_cpus: &[usize]) -> Vec<usize> {
     fn mask(pid: libc::pid_t) -> Option<Vec<usize>> {
         // SAFETY: a zeroed cpu_set_t is the empty set, filled by the kernel for `pid`.
         let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
@@ -319,6 +322,14 @@ fn cpus_beside_this_thread() -> Vec<usize> {
     let (Some(process), Some(this)) = (mask(unsafe { libc::getpid() }), mask(0)) else {
         return Vec::new();
     };
+    let free: Vec<usize> = process
+        .iter()
+        .copied()
+        .filter(|c| !core_cpus.contains(c))
+        .collect();
+    if !free.is_empty() {
+        return free;
+    }
     process.into_iter().filter(|c| !this.contains(c)).collect()
 }
 
@@ -370,7 +381,7 @@ impl SequencerStage {
         let (log, replay, last) = if in_memory {
             (NodeLog::Mem(MemLog::default()), None, 0)
         } else {
-            let (log, mut reader) = open_file_log(cfg, &spares)?;
+            let (log, mut reader) = open_file_log(cfg, &spares, &shared.core_cpus)?;
             let last = log.last_seq();
             first = reader.next_seq().min(last.max(1));
             from_image = from()?;
@@ -1310,26 +1321,47 @@ pub(crate) mod tests {
         assert!(woken > 0, "a commit takes longer than arming");
     }
 
-    /// A thread pinned to one CPU (as a core is) is told the process's other CPUs, where the
-    /// log writer goes; an unpinned thread (the process's whole set) is told none.
+    /// The log writer goes to the process's CPUs that no core of the plan uses; where the
+    /// plan uses them all, to those other than the (pinned) sequencing core's.
     #[test]
-    fn the_writer_goes_beside_a_pinned_core() {
-        assert_eq!(cpus_beside_this_thread(), Vec::<usize>::new(), "unpinned");
+    fn the_writer_goes_beside_the_plan_s_cores() {
         let cpus: Vec<usize> = crate::core_affinity::get_core_ids()
             .unwrap_or_default()
             .into_iter()
             .map(|c| c.id)
             .collect();
+        assert_eq!(cpus_for_the_writer(&[]), cpus, "no plan: anywhere");
         let Some(&first) = cpus.first() else {
             return;
         };
-        let beside = std::thread::spawn(move || {
+        let all = cpus.clone();
+        let (free, beside) = std::thread::spawn(move || {
             crate::core_affinity::set_for_current(crate::core_affinity::CoreId { id: first });
-            cpus_beside_this_thread()
+            (cpus_for_the_writer(&[first]), cpus_for_the_writer(&all))
         })
         .join()
         .unwrap();
-        assert_eq!(beside, cpus[1..].to_vec());
+        assert_eq!(free, cpus[1..].to_vec(), "the CPUs the plan leaves free");
+        assert_eq!(
+            beside,
+            cpus[1..].to_vec(),
+            "every CPU in the plan: beside this core"
+        );
+        if cpus.len() > 2 {
+            let last = *cpus.last().unwrap();
+            let plan = vec![first, last];
+            let free = std::thread::spawn(move || {
+                crate::core_affinity::set_for_current(crate::core_affinity::CoreId { id: first });
+                cpus_for_the_writer(&plan)
+            })
+            .join()
+            .unwrap();
+            assert_eq!(
+                free,
+                cpus[1..cpus.len() - 1].to_vec(),
+                "not on another core's CPU"
+            );
+        }
     }
 
     /// An IOC buy of account 1 from session 0 (the tests of the core's stages).
