@@ -36,9 +36,10 @@ use crate::types::*;
 /// Live orders from which [`Engine::process_ahead`] prefetches (about 2 MiB of orders).
 pub const LOOKAHEAD_MIN_LIVE: u32 = 32_768;
 
-/// Commands between two steps of the pipeline (1, 2, 3 and 4 were measured on `heavy`: see
-/// "Deep books" in `docs/ARCHITECTURE.md`).
-pub const SPACING: usize = 2;
+/// Commands between two steps of the pipeline (1 to 8 were measured on `heavy`: 3 to 6 are
+/// ~10% faster than 2, which leaves a line too little time to arrive; see "Deep books" in
+/// `docs/ARCHITECTURE.md`).
+pub const SPACING: usize = 3;
 
 /// How many commands ahead the prefetch pipeline reaches.
 pub const LOOKAHEAD: usize = 4 * SPACING;
