@@ -72,11 +72,36 @@ impl Engine {
         if self.store.slab.used >= LOOKAHEAD_MIN_LIVE {
             for step in 1..=4 {
                 if let Some(c) = next.get(step * SPACING - 1) {
-                    self.prefetch(c, step);
+                    self.prefetch_ahead(c, step);
                 }
             }
         }
         self.process(ts_ns, cmd, sink)
+    }
+
+    /// [`Engine::prefetch`] within `process_ahead`: a command naming an order by client id
+    /// finds its slot once, at step 3, and steps 2 and 1 take it from [`AheadRing`] (by the
+    /// command's address in `next`) instead of hashing and probing the index again.
+    #[inline(always)]
+    fn prefetch_ahead(&mut self, cmd: &Command, step: usize) {
+        let (account, cl_ord_id, new_price) = match cmd {
+            Command::Replace(r) => (r.account, r.orig_cl_ord_id, Some(r.price)),
+            Command::Cancel(c) => (c.account, c.cl_ord_id, None),
+            _ => return self.prefetch(cmd, step),
+        };
+        if step == 4 || account >= self.max_accounts {
+            return self.prefetch_named(account, cl_ord_id, new_price, step, NIL);
+        }
+        let addr = cmd as *const Command as usize;
+        let entry = &mut self.ahead.0[(addr / std::mem::size_of::<Command>()) % AHEAD_RING];
+        let slot = if step == 3 || entry.0 != addr {
+            let slot = self.store.by_client.guess(account, cl_ord_id);
+            *entry = (addr, slot);
+            slot
+        } else {
+            entry.1
+        };
+        self.prefetch_named(account, cl_ord_id, new_price, step, slot)
     }
 
     /// Step `step` (4 first, 1 last; others do nothing) of the prefetch pipeline for `cmd`, a
@@ -89,9 +114,13 @@ impl Engine {
         }
         match cmd {
             Command::Replace(r) => {
-                self.prefetch_named(r.account, r.orig_cl_ord_id, Some(r.price), step)
+                let slot = self.guess_at(r.account, r.orig_cl_ord_id, step);
+                self.prefetch_named(r.account, r.orig_cl_ord_id, Some(r.price), step, slot)
             }
-            Command::Cancel(c) => self.prefetch_named(c.account, c.cl_ord_id, None, step),
+            Command::Cancel(c) => {
+                let slot = self.guess_at(c.account, c.cl_ord_id, step);
+                self.prefetch_named(c.account, c.cl_ord_id, None, step, slot)
+            }
             Command::NewOrder(o) => {
                 if o.account >= self.max_accounts {
                     return;
@@ -125,7 +154,19 @@ impl Engine {
         }
     }
 
-    /// The pipeline for a command naming a live order by client id (replace: `new_price`).
+    /// The index's guess of the key's slot, for steps 3 to 1 (`NIL` for step 4, which has no
+    /// use for it).
+    #[inline(always)]
+    fn guess_at(&self, account: AccountId, cl_ord_id: ClientOrderId, step: usize) -> u32 {
+        if step == 4 {
+            NIL
+        } else {
+            self.store.by_client.guess(account, cl_ord_id)
+        }
+    }
+
+    /// The pipeline for a command naming a live order by client id (replace: `new_price`);
+    /// `slot` is the index's guess for the key (steps 3 to 1).
     #[inline(always)]
     fn prefetch_named(
         &self,
@@ -133,16 +174,15 @@ impl Engine {
         cl_ord_id: ClientOrderId,
         new_price: Option<PriceTicks>,
         step: usize,
+        slot: u32,
     ) {
         if account >= self.max_accounts {
             return;
         }
-        let index = &self.store.by_client;
         if step == 4 {
-            prefetch(index.home_bucket(account, cl_ord_id));
+            prefetch(self.store.by_client.home_bucket(account, cl_ord_id));
             return;
         }
-        let slot = index.guess(account, cl_ord_id);
         let Some(o) = self.store.slab.orders.get(slot as usize) else {
             return;
         };
@@ -215,6 +255,23 @@ impl Engine {
             }
         }
     }
+}
+
+/// Entries of [`AheadRing`]: more than the commands between step 3 and step 1
+/// (`2 * SPACING`), so that an entry outlives its use whatever the slice's alignment.
+pub(crate) const AHEAD_RING: usize = 16;
+
+const _: () = assert!(AHEAD_RING > 2 * SPACING);
+
+/// The slots step 3 of the pipeline found, by the address of the command in `next`:
+/// `(address, slot)`. A hint like the rest: an entry is used only for the command at the same
+/// address, and the order it names is checked against the key before anything is prefetched
+/// from it, so a stale or foreign entry only wastes a prefetch.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AheadRing(pub [(usize, u32); AHEAD_RING]);
+
+impl AheadRing {
+    pub(crate) const EMPTY: AheadRing = AheadRing([(0, NIL); AHEAD_RING]);
 }
 
 /// The ladder index of `price` in `book`, if the price is on the ladder.
