@@ -20,8 +20,10 @@
 //! so that each line has had `SPACING` commands' time to arrive before it is read, and the misses
 //! of up to [`LOOKAHEAD`] commands are in flight at once.
 //!
-//! Everything here is a hint: it reads the engine's state (never writes it), follows whatever it
-//! finds (a stale guess only wastes a prefetch) and cannot change an event or the state hash.
+//! Everything here is a hint: it reads the engine's state (never writes it: it writes only its
+//! own [`AheadRing`], the slots step 3 found, which steps 2 and 1 reuse and `process` never
+//! reads), follows whatever it finds (a stale guess only wastes a prefetch) and cannot change an
+//! event or the state hash.
 //! Below [`LOOKAHEAD_MIN_LIVE`] live orders the book is in cache anyway and the hints would only
 //! cost instructions, so the pipeline is skipped.
 //!
