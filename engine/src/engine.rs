@@ -6,6 +6,7 @@ use crate::book::Book;
 use crate::command::Command;
 use crate::config::{ConfigError, EngineConfig, MAX_INSTRUMENT_ID};
 use crate::event::{Event, EventSink, RejectReason};
+use crate::lookahead::AheadRing;
 use crate::risk::state::Risk;
 use crate::slab::NIL;
 use crate::store::OrderStore;
@@ -32,6 +33,9 @@ pub struct Engine {
     /// Trigger orders taken out of their lists, to fire in order: slot, order id, the price
     /// that fired them. Capacity `max_orders`: it never grows.
     pub(crate) fire_q: Vec<(u32, OrderId, PriceTicks)>,
+    /// The prefetch pipeline's slots, found at its step 3 (`lookahead.rs`; never read by
+    /// `process`).
+    pub(crate) ahead: AheadRing,
 }
 
 impl fmt::Debug for Engine {
@@ -71,6 +75,7 @@ impl Engine {
             risk: Risk::off(),
             trig_book: NIL,
             fire_q: Vec::with_capacity(cfg.max_orders as usize),
+            ahead: AheadRing::EMPTY,
         })
     }
 

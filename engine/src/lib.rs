@@ -38,7 +38,7 @@ pub use config::{ConfigError, EngineConfig};
 pub use engine::Engine;
 pub use event::*;
 pub use instrument::*;
-pub use lookahead::{LOOKAHEAD, LOOKAHEAD_MIN_LIVE};
+pub use lookahead::{LOOKAHEAD, LOOKAHEAD_MIN_LIVE, STREAM_AHEAD};
 pub use memory::{deferring_prefault, table_bytes_by_backing, Prefault};
 pub use risk::{
     BalanceReason, BalanceView, EngineInput, EngineOutput, FeeRate, InstrumentRisk, Outputs,

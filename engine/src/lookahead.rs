@@ -20,10 +20,17 @@
 //! so that each line has had `SPACING` commands' time to arrive before it is read, and the misses
 //! of up to [`LOOKAHEAD`] commands are in flight at once.
 //!
-//! Everything here is a hint: it reads the engine's state (never writes it), follows whatever it
-//! finds (a stale guess only wastes a prefetch) and cannot change an event or the state hash.
+//! Everything here is a hint: it reads the engine's state (never writes it: it writes only its
+//! own [`AheadRing`], the slots step 3 found, which steps 2 and 1 reuse and `process` never
+//! reads), follows whatever it finds (a stale guess only wastes a prefetch) and cannot change an
+//! event or the state hash.
 //! Below [`LOOKAHEAD_MIN_LIVE`] live orders the book is in cache anyway and the hints would only
-//! cost instructions, so `process_ahead` is `process`.
+//! cost instructions, so the pipeline is skipped.
+//!
+//! Whatever the book's size, `process_ahead` also prefetches the command [`STREAM_AHEAD`] places
+//! on: where `next` is a long array in memory (a bench's stream, a replayed log), the hardware
+//! prefetcher stops at every 4 KiB page boundary (every ~46 commands), and the first read of
+//! the next page waited for DRAM (and its TLB entry) inside a command.
 
 use crate::book::Book;
 use crate::command::Command;
@@ -36,17 +43,23 @@ use crate::types::*;
 /// Live orders from which [`Engine::process_ahead`] prefetches (about 2 MiB of orders).
 pub const LOOKAHEAD_MIN_LIVE: u32 = 32_768;
 
-/// Commands between two steps of the pipeline (1, 2, 3 and 4 were measured on `heavy`: see
-/// "Deep books" in `docs/ARCHITECTURE.md`).
-pub const SPACING: usize = 2;
+/// Commands between two steps of the pipeline (1 to 8 were measured on `heavy`: 3 to 6 are
+/// ~10% faster than 2, which leaves a line too little time to arrive; see "Deep books" in
+/// `docs/ARCHITECTURE.md`).
+pub const SPACING: usize = 3;
 
 /// How many commands ahead the prefetch pipeline reaches.
 pub const LOOKAHEAD: usize = 4 * SPACING;
 
+/// How far ahead in `next` [`Engine::process_ahead`] prefetches the command itself (24 and 48
+/// measured alike on both workloads; see the module's doc).
+pub const STREAM_AHEAD: usize = 2 * LOOKAHEAD;
+
 impl Engine {
     /// [`Engine::process`] `cmd`, after starting to load what the commands sequenced after it
-    /// (`next`, in order; only the first [`LOOKAHEAD`] are looked at) will touch. The result is
-    /// exactly `process`'s: `next` is a hint, and may be empty.
+    /// (`next`, in order; only the first [`LOOKAHEAD`] are looked at, and the memory of the one
+    /// [`STREAM_AHEAD`] on) will touch. The result is exactly `process`'s: `next` is a hint,
+    /// and may be empty.
     #[inline]
     pub fn process_ahead<S: EventSink>(
         &mut self,
@@ -55,14 +68,42 @@ impl Engine {
         next: &[Command],
         sink: &mut S,
     ) {
+        if let Some(c) = next.get(STREAM_AHEAD) {
+            prefetch(c);
+        }
         if self.store.slab.used >= LOOKAHEAD_MIN_LIVE {
             for step in 1..=4 {
                 if let Some(c) = next.get(step * SPACING - 1) {
-                    self.prefetch(c, step);
+                    self.prefetch_ahead(c, step);
                 }
             }
         }
         self.process(ts_ns, cmd, sink)
+    }
+
+    /// [`Engine::prefetch`] within `process_ahead`: a command naming an order by client id
+    /// finds its slot once, at step 3, and steps 2 and 1 take it from [`AheadRing`] (by the
+    /// command's address in `next`) instead of hashing and probing the index again.
+    #[inline(always)]
+    fn prefetch_ahead(&mut self, cmd: &Command, step: usize) {
+        let (account, cl_ord_id, new_price) = match cmd {
+            Command::Replace(r) => (r.account, r.orig_cl_ord_id, Some(r.price)),
+            Command::Cancel(c) => (c.account, c.cl_ord_id, None),
+            _ => return self.prefetch(cmd, step),
+        };
+        if step == 4 || account >= self.max_accounts {
+            return self.prefetch_named(account, cl_ord_id, new_price, step, NIL);
+        }
+        let addr = cmd as *const Command as usize;
+        let entry = &mut self.ahead.0[(addr / std::mem::size_of::<Command>()) % AHEAD_RING];
+        let slot = if step == 3 || entry.0 != addr {
+            let slot = self.store.by_client.guess(account, cl_ord_id);
+            *entry = (addr, slot);
+            slot
+        } else {
+            entry.1
+        };
+        self.prefetch_named(account, cl_ord_id, new_price, step, slot)
     }
 
     /// Step `step` (4 first, 1 last; others do nothing) of the prefetch pipeline for `cmd`, a
@@ -75,9 +116,13 @@ impl Engine {
         }
         match cmd {
             Command::Replace(r) => {
-                self.prefetch_named(r.account, r.orig_cl_ord_id, Some(r.price), step)
+                let slot = self.guess_at(r.account, r.orig_cl_ord_id, step);
+                self.prefetch_named(r.account, r.orig_cl_ord_id, Some(r.price), step, slot)
             }
-            Command::Cancel(c) => self.prefetch_named(c.account, c.cl_ord_id, None, step),
+            Command::Cancel(c) => {
+                let slot = self.guess_at(c.account, c.cl_ord_id, step);
+                self.prefetch_named(c.account, c.cl_ord_id, None, step, slot)
+            }
             Command::NewOrder(o) => {
                 if o.account >= self.max_accounts {
                     return;
@@ -111,7 +156,19 @@ impl Engine {
         }
     }
 
-    /// The pipeline for a command naming a live order by client id (replace: `new_price`).
+    /// The index's guess of the key's slot, for steps 3 to 1 (`NIL` for step 4, which has no
+    /// use for it).
+    #[inline(always)]
+    fn guess_at(&self, account: AccountId, cl_ord_id: ClientOrderId, step: usize) -> u32 {
+        if step == 4 {
+            NIL
+        } else {
+            self.store.by_client.guess(account, cl_ord_id)
+        }
+    }
+
+    /// The pipeline for a command naming a live order by client id (replace: `new_price`);
+    /// `slot` is the index's guess for the key (steps 3 to 1).
     #[inline(always)]
     fn prefetch_named(
         &self,
@@ -119,16 +176,15 @@ impl Engine {
         cl_ord_id: ClientOrderId,
         new_price: Option<PriceTicks>,
         step: usize,
+        slot: u32,
     ) {
         if account >= self.max_accounts {
             return;
         }
-        let index = &self.store.by_client;
         if step == 4 {
-            prefetch(index.home_bucket(account, cl_ord_id));
+            prefetch(self.store.by_client.home_bucket(account, cl_ord_id));
             return;
         }
-        let slot = index.guess(account, cl_ord_id);
         let Some(o) = self.store.slab.orders.get(slot as usize) else {
             return;
         };
@@ -201,6 +257,23 @@ impl Engine {
             }
         }
     }
+}
+
+/// Entries of [`AheadRing`]: more than the commands between step 3 and step 1
+/// (`2 * SPACING`), so that an entry outlives its use whatever the slice's alignment.
+pub(crate) const AHEAD_RING: usize = 16;
+
+const _: () = assert!(AHEAD_RING > 2 * SPACING);
+
+/// The slots step 3 of the pipeline found, by the address of the command in `next`:
+/// `(address, slot)`. A hint like the rest: an entry is used only for the command at the same
+/// address, and the order it names is checked against the key before anything is prefetched
+/// from it, so a stale or foreign entry only wastes a prefetch.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AheadRing(pub [(usize, u32); AHEAD_RING]);
+
+impl AheadRing {
+    pub(crate) const EMPTY: AheadRing = AheadRing([(0, NIL); AHEAD_RING]);
 }
 
 /// The ladder index of `price` in `book`, if the price is on the ladder.

@@ -223,3 +223,51 @@ fn prefetch_of_any_command_at_any_step_changes_nothing() {
     assert_eq!(e.state_hash(), before);
     e.check_invariants().unwrap();
 }
+
+/// A caller that copies each batch into one reused buffer (as a shard draining its ring would):
+/// the same addresses hold other commands from batch to batch, so the slots the pipeline keeps
+/// by command address (step 3 for steps 2 and 1) are often another command's. With batches
+/// shorter than step 3's reach, steps 2 and 1 only ever see such foreign entries. The events,
+/// the state hash and the books are still `process`'s.
+#[test]
+fn process_ahead_with_a_reused_batch_buffer_is_process() {
+    let resting = 2 * u64::from(LOOKAHEAD_MIN_LIVE);
+    let cmds = stream(0x5eed_1234_abcd_0002, resting, 20_000);
+    let cfg = EngineConfig {
+        instruments: vec![spec(1), spec(2)],
+        max_orders: 1 << 17,
+        max_accounts: ACCOUNTS,
+    };
+    for batch in [7, 13, LOOKAHEAD + 1] {
+        let mut plain = Engine::new(cfg.clone()).unwrap();
+        let mut ahead = Engine::new(cfg.clone()).unwrap();
+        let (mut ev_plain, mut ev_ahead) = (Vec::new(), Vec::new());
+        let mut buf = vec![Command::Tick; batch];
+        let mut ts = 0;
+        let mut ran_ahead = 0u64;
+        for chunk in cmds.chunks(batch) {
+            buf[..chunk.len()].copy_from_slice(chunk);
+            let live = &buf[..chunk.len()];
+            for (j, cmd) in live.iter().enumerate() {
+                ts += 1;
+                ev_plain.clear();
+                ev_ahead.clear();
+                plain.process(ts, cmd, &mut ev_plain);
+                if ahead.live_orders() >= LOOKAHEAD_MIN_LIVE as usize {
+                    ran_ahead += 1;
+                }
+                ahead.process_ahead(ts, cmd, &live[j + 1..], &mut ev_ahead);
+                assert_eq!(ev_plain, ev_ahead, "batch {batch}, command {ts}: {cmd:?}");
+            }
+        }
+        assert!(
+            ran_ahead > 15_000,
+            "the prefetch ran on most of the stream ({ran_ahead} commands)"
+        );
+        assert_eq!(plain.state_hash(), ahead.state_hash(), "batch {batch}");
+        ahead.check_invariants().unwrap();
+        for id in [1, 2] {
+            assert_eq!(plain.l3(id), ahead.l3(id), "batch {batch}");
+        }
+    }
+}
