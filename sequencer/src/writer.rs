@@ -610,6 +610,19 @@ fn cut_with_pending<S: Storage>(log: &mut SegmentLog<S>, p: &mut Pending, sh: &S
     sh.done.notify_all();
 }
 
+/// The writer waits (at most 5 ms) for an appender's or a control call's wake-up, with
+/// `writer_waiting` set so that they know to ring.
+fn wait_for_work<'a>(sh: &'a Shared, mut p: MutexGuard<'a, Pending>) -> MutexGuard<'a, Pending> {
+    p.writer_waiting = true;
+    let mut p = sh
+        .wake
+        .wait_timeout(p, Duration::from_millis(5))
+        .map(|(g, _)| g)
+        .unwrap_or_else(|e| e.into_inner().0);
+    p.writer_waiting = false;
+    p
+}
+
 fn writer_loop<S: Storage>(mut log: SegmentLog<S>, sh: Arc<Shared>, idle: IdleMode) {
     let mut batch: Vec<u8> = Vec::with_capacity(1 << 20);
     loop {
@@ -635,13 +648,7 @@ fn writer_loop<S: Storage>(mut log: SegmentLog<S>, sh: Arc<Shared>, idle: IdleMo
                 if p.stop || !p.bytes.is_empty() || log.has_staged() {
                     break;
                 }
-                p.writer_waiting = true;
-                p = sh
-                    .wake
-                    .wait_timeout(p, Duration::from_millis(5))
-                    .map(|(g, _)| g)
-                    .unwrap_or_else(|e| e.into_inner().0);
-                p.writer_waiting = false;
+                p = wait_for_work(&sh, p);
             }
             if p.stop
                 && p.bytes.is_empty()
@@ -774,13 +781,7 @@ fn pipelined_writer_loop<S: Storage>(
                 if can_start && p.truncate.is_none() {
                     break;
                 }
-                p.writer_waiting = true;
-                p = sh
-                    .wake
-                    .wait_timeout(p, Duration::from_millis(5))
-                    .map(|(g, _)| g)
-                    .unwrap_or_else(|e| e.into_inner().0);
-                p.writer_waiting = false;
+                p = wait_for_work(&sh, p);
             }
             if p.stop
                 && p.bytes.is_empty()

@@ -136,6 +136,17 @@ struct Args {
     relay_cpu: Option<usize>,
 }
 
+/// One line of a floor's percentiles on stderr.
+fn say_floor(what: &str, h: &Histogram<u64>) {
+    eprintln!(
+        "tpx-load: {what} p50 {} us p99 {} us p99.9 {} us max {} us",
+        us(h.value_at_quantile(0.5)),
+        us(h.value_at_quantile(0.99)),
+        us(h.value_at_quantile(0.999)),
+        us(h.max())
+    );
+}
+
 fn pcts(h: &Histogram<u64>) -> Value {
     json!({
         "count": h.len(),
@@ -225,13 +236,7 @@ fn run(args: Args) -> Result<bool, String> {
             Duration::from_micros(100),
             args.floor_park_max_us,
         )?;
-        eprintln!(
-            "tpx-load: relay floor (client -> A -> B -> A -> client, parked) p50 {} us p99 {} us p99.9 {} us max {} us",
-            us(h.value_at_quantile(0.5)),
-            us(h.value_at_quantile(0.99)),
-            us(h.value_at_quantile(0.999)),
-            us(h.max())
-        );
+        say_floor("relay floor (client -> A -> B -> A -> client, parked)", &h);
         Some(h)
     } else {
         None
@@ -250,13 +255,13 @@ fn run(args: Args) -> Result<bool, String> {
         );
         let _ = std::fs::remove_dir_all(&d);
         let h = h?;
-        eprintln!(
-            "tpx-load: disk floor (4 KiB O_DIRECT|O_DSYNC in {}) p50 {} us p99 {} us p99.9 {} us max {} us",
-            d.parent().map(|p| p.display().to_string()).unwrap_or_default(),
-            us(h.value_at_quantile(0.5)),
-            us(h.value_at_quantile(0.99)),
-            us(h.value_at_quantile(0.999)),
-            us(h.max())
+        let place = d
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        say_floor(
+            &format!("disk floor (4 KiB O_DIRECT|O_DSYNC in {place})"),
+            &h,
         );
         Some(h)
     } else {

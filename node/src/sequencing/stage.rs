@@ -1248,20 +1248,24 @@ pub(crate) mod tests {
     use tpx_wire::log_record::Input;
     use tpx_wire::order_entry::EnterOrder;
 
-    /// A parked core sleeps on the log writer's wake-up while its records wait for the disk
-    /// (`poll_fds` arms it; the bound is the replica's timers, not `LOG_WAIT_POLL_US`), and the
-    /// writer's commit wakes it: `ppoll` returns with the descriptor readable long before the
-    /// timeout, and the next cycle releases the order.
-    #[test]
-    fn a_parked_core_is_woken_by_the_log_writer() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A single node's stage over the real file log in `dir` (its writer thread committing),
+    /// stepped until its in-process witness made it primary, the shard's ring emptied.
+    struct FileNode {
+        s: SequencerStage,
+        gw: crate::runtime::ring::Producer<Request>,
+        shard_in: crate::runtime::ring::Consumer<Sequenced>,
+        _answers: crate::runtime::ring::Consumer<Report>,
+        now: u64,
+    }
+
+    fn file_node_primary(dir: &std::path::Path, park: bool) -> FileNode {
         let cfg = ReplicationConfig {
-            log_dir: dir.path().to_path_buf(),
+            log_dir: dir.to_path_buf(),
             ..ReplicationConfig::default()
         };
-        let (mut gw, seq_in) = ring::<Request>(64);
+        let (gw, seq_in) = ring::<Request>(64);
         let (to_shard, mut shard_in) = ring::<Sequenced>(64);
-        let (rejects, _answers) = ring::<Report>(64);
+        let (rejects, answers) = ring::<Report>(64);
         let shared = Arc::new(NodeState::new(Vec::new()));
         let rings = StageRings {
             inputs: vec![seq_in],
@@ -1271,7 +1275,7 @@ pub(crate) mod tests {
         let mut s = SequencerStage::open(&cfg, false, StartRole::Primary, rings, shared.clone())
             .unwrap()
             .quiet();
-        s.park_while_waiting(true);
+        s.park_while_waiting(park);
         let mut now = 0;
         for k in 0.. {
             if shared.active.load(Ordering::Acquire) {
@@ -1283,6 +1287,29 @@ pub(crate) mod tests {
             std::thread::sleep(std::time::Duration::from_micros(50));
         }
         while shard_in.try_pop().is_some() {}
+        FileNode {
+            s,
+            gw,
+            shard_in,
+            _answers: answers,
+            now,
+        }
+    }
+
+    /// A parked core sleeps on the log writer's wake-up while its records wait for the disk
+    /// (`poll_fds` arms it; the bound is the replica's timers, not `LOG_WAIT_POLL_US`), and the
+    /// writer's commit wakes it: `ppoll` returns with the descriptor readable long before the
+    /// timeout, and the next cycle releases the order.
+    #[test]
+    fn a_parked_core_is_woken_by_the_log_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let FileNode {
+            mut s,
+            mut gw,
+            mut shard_in,
+            mut now,
+            ..
+        } = file_node_primary(dir.path(), true);
         let (mut woken, mut raced) = (0, 0);
         let mut fds = Vec::new();
         for cl in 1..=20 {
@@ -1411,35 +1438,13 @@ pub(crate) mod tests {
     fn a_parked_primary_does_not_cycle_while_its_log_writer_works() {
         for park in [true, false] {
             let dir = tempfile::tempdir().unwrap();
-            let cfg = ReplicationConfig {
-                log_dir: dir.path().to_path_buf(),
-                ..ReplicationConfig::default()
-            };
-            let (mut gw, seq_in) = ring::<Request>(64);
-            let (to_shard, mut shard_in) = ring::<Sequenced>(64);
-            let (rejects, _answers) = ring::<Report>(64);
-            let shared = Arc::new(NodeState::new(Vec::new()));
-            let rings = StageRings {
-                inputs: vec![seq_in],
-                outputs: vec![to_shard],
-                rejects: vec![rejects],
-            };
-            let mut s =
-                SequencerStage::open(&cfg, false, StartRole::Primary, rings, shared.clone())
-                    .unwrap()
-                    .quiet();
-            s.park_while_waiting(park);
-            let mut now = 0;
-            for k in 0.. {
-                if shared.active.load(Ordering::Acquire) {
-                    break;
-                }
-                assert!(k < 200_000, "no primary");
-                now += 1_000;
-                s.step(now);
-                std::thread::sleep(std::time::Duration::from_micros(50));
-            }
-            while shard_in.try_pop().is_some() {}
+            let FileNode {
+                mut s,
+                mut gw,
+                mut shard_in,
+                mut now,
+                ..
+            } = file_node_primary(dir.path(), park);
             let (mut idle_waits, mut busy_waits, mut released) = (0, 0, 0);
             for cl in 1..=20 {
                 gw.try_push(ioc(cl)).unwrap();
