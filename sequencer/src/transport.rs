@@ -458,6 +458,8 @@ pub struct TcpTransport {
     listener: Option<TcpListener>,
     dial: Vec<(PeerId, SocketAddr)>,
     next_dial: HashMap<PeerId, Instant>,
+    /// Dials whose connect has not finished.
+    dialing: Vec<Dialing>,
     conns: Vec<Conn>,
     /// Where reads land before they join a connection's buffer: allocated (and zeroed) once.
     /// It was a 64 KiB array on the stack of every poll of every connection, and zeroing it
@@ -488,6 +490,7 @@ impl TcpTransport {
             listener,
             dial,
             next_dial: HashMap::new(),
+            dialing: Vec::new(),
             conns: Vec::new(),
             scratch: vec![0u8; READ_CHUNK].into_boxed_slice(),
             retry: Duration::from_millis(2),
@@ -550,9 +553,9 @@ impl TcpTransport {
         self.listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
-    /// Appends the listener's and every connection's descriptor (`POLLIN`) to `out`: for a
-    /// caller that sleeps in its own `poll(2)` set (a parked node core) and must wake when
-    /// replication traffic arrives.
+    /// Appends the listener's and every connection's descriptor (`POLLIN`), and each dial in
+    /// flight (`POLLOUT`), to `out`: for a caller that sleeps in its own `poll(2)` set (a
+    /// parked node core) and must wake when replication traffic arrives.
     pub fn poll_fds(&self, out: &mut Vec<libc::pollfd>) {
         use std::os::fd::AsRawFd;
         let listener = self.listener.as_ref().map(|l| l.as_raw_fd());
@@ -560,6 +563,12 @@ impl TcpTransport {
         out.extend(listener.into_iter().chain(conns).map(|fd| libc::pollfd {
             fd,
             events: libc::POLLIN,
+            revents: 0,
+        }));
+        // A dial in flight wakes it when the connect finishes.
+        out.extend(self.dialing.iter().map(|d| libc::pollfd {
+            fd: d.stream.as_raw_fd(),
+            events: libc::POLLOUT,
             revents: 0,
         }));
     }
@@ -603,39 +612,110 @@ impl TcpTransport {
 
     fn upkeep(&mut self) {
         if let Some(l) = &self.listener {
-            while let Ok((s, _)) = l.accept() {
-                if let Ok(c) = Conn::new(s, None, false) {
-                    self.conns.push(c);
+            // `accept` on an empty queue is not cheap (the kernel builds and frees a socket
+            // before it finds nothing: a third of an idle sequencing core's time in `perf`),
+            // so it runs only when the listener is readable.
+            if fd_ready(l, libc::POLLIN) {
+                while let Ok((s, _)) = l.accept() {
+                    if let Ok(c) = Conn::new(s, None, false) {
+                        self.conns.push(c);
+                    }
                 }
             }
         }
         let now = Instant::now();
+        self.finish_dials(now);
         for i in 0..self.dial.len() {
             let (peer, addr) = self.dial[i];
-            if self.conns.iter().any(|c| c.dialed && c.peer == Some(peer)) {
+            if self.conns.iter().any(|c| c.dialed && c.peer == Some(peer))
+                || self.dialing.iter().any(|d| d.peer == peer)
+            {
                 continue;
             }
             if self.next_dial.get(&peer).is_some_and(|t| now < *t) {
                 continue;
             }
             self.next_dial.insert(peer, now + self.retry);
-            if let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(20)) {
-                // With nobody listening on a loopback port of the ephemeral range, a connect
-                // can pick that very port as its source and connect to itself (TCP
-                // simultaneous open). Kept, it looks like a live peer (this node would talk
-                // to itself: a standby's acks never reach the primary) and it holds the port
-                // the restarting peer needs to listen on (`failover-bench` hit both).
-                if is_self_connection(&s) {
-                    continue;
-                }
-                if let Ok(mut c) = Conn::new(s, Some(peer), true) {
-                    c.queue(&encode_hello(self.id, &self.auth.handshake));
-                    c.flush();
-                    self.conns.push(c);
-                }
+            if let Ok(stream) = start_connect(addr) {
+                self.dialing.push(Dialing {
+                    peer,
+                    stream,
+                    since: now,
+                });
             }
         }
     }
+
+    /// Moves each dial whose connect finished into `conns` (hello queued), and drops those
+    /// that failed or took longer than [`CONNECT_TIMEOUT`] (the next retry dials afresh).
+    fn finish_dials(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.dialing.len() {
+            let d = &self.dialing[i];
+            if !fd_ready(&d.stream, libc::POLLOUT) {
+                if now.duration_since(d.since) < CONNECT_TIMEOUT {
+                    i += 1;
+                    continue;
+                }
+                self.dialing.swap_remove(i);
+                continue;
+            }
+            let Dialing { peer, stream, .. } = self.dialing.swap_remove(i);
+            let connected = matches!(stream.take_error(), Ok(None)) && stream.peer_addr().is_ok();
+            // With nobody listening on a loopback port of the ephemeral range, a connect can
+            // pick that very port as its source and connect to itself (TCP simultaneous
+            // open). Kept, it looks like a live peer (this node would talk to itself: a
+            // standby's acks never reach the primary) and it holds the port the restarting
+            // peer needs to listen on (`failover-bench` hit both).
+            if !connected || is_self_connection(&stream) {
+                continue;
+            }
+            if let Ok(mut c) = Conn::new(stream, Some(peer), true) {
+                c.queue(&encode_hello(self.id, &self.auth.handshake));
+                c.flush();
+                self.conns.push(c);
+            }
+        }
+    }
+}
+
+/// How long a dial may wait for the peer's answer before it is dropped (and retried).
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(20);
+
+/// A connect in flight (non-blocking: the dial never holds up a duty cycle).
+#[derive(Debug)]
+struct Dialing {
+    peer: PeerId,
+    stream: TcpStream,
+    since: Instant,
+}
+
+/// Starts a non-blocking connect to `addr`: the socket, with the connect in flight (or
+/// already done, as loopback may).
+fn start_connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    s.set_nonblocking(true)?;
+    match s.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(s.into())
+}
+
+/// Whether `fd` has any of `events` (or an error or hang-up) now: `poll(2)` with no wait.
+fn fd_ready(fd: &impl std::os::fd::AsRawFd, events: libc::c_short) -> bool {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call; zero timeout.
+    unsafe { libc::poll(&mut p, 1, 0) > 0 }
 }
 
 /// Whether a connected socket is connected to itself (see `TcpTransport::upkeep`).
