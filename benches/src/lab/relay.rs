@@ -4,7 +4,7 @@
 //! client) with nothing done at any hop. Each relay is a process of its own (this binary run
 //! with `--relay-serve`), pinned like the nodes' sequencing cores (A on the first CPU, B on the
 //! second: `tpx up` gives the standby the primary's plan on the CPUs in the other order),
-//! waiting the way a `park` node's core does: 64 empty cycles of non-blocking reads, then
+//! waiting the way a `park` node's core does: 4 empty cycles of non-blocking reads, then
 //! `ppoll(2)` on its sockets for 10 µs doubling to `park_max_us` (the node's `Idler` policy; it
 //! wakes at once when bytes arrive), with the core threads' 1 ns timer slack. `tpx-load` reports its lab latency as a ratio of this floor.
 

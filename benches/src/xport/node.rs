@@ -41,7 +41,7 @@ pub enum Xport {
 /// How the replica threads (and the media drivers) wait for work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Idle {
-    /// The node's `park`: 64 empty cycles, then sleep 10 µs doubling to 1 ms (TCP: in
+    /// The node's `park`: 4 empty cycles, then sleep 10 µs doubling to 1 ms (TCP: in
     /// `ppoll(2)` on the sockets, woken by data; Aeron: a plain sleep, as a subscription has no
     /// file descriptor). The primary does not park while records wait for the standby's ack
     /// (as the node's sequencing stage). Aeron drivers back off.

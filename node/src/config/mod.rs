@@ -19,7 +19,7 @@ pub mod stats;
 use replication::ReplicationConfig;
 
 /// How a core waits when a duty cycle found no work (`idle`, and the log writer's
-/// `writer_idle`): the sequencer's one idle mode. `park` (the default) backs off 64 empty
+/// `writer_idle`): the sequencer's one idle mode. `park` (the default) backs off 4 empty
 /// cycles, then sleeps (10 µs doubling up to `park_max_us`) in `ppoll(2)` on the core's sockets
 /// and its doorbell, so socket data or a message from another core wakes it at once; `spin`
 /// busy-polls (lowest latency, burns the core; opt in only).

@@ -5,5 +5,6 @@ pub mod clock;
 pub mod doorbell;
 pub mod idle;
 pub mod memory_lock;
+pub mod readiness;
 pub mod ring;
 pub mod state;
