@@ -1124,3 +1124,98 @@ fn pipelined_writer_keeps_every_record_in_order_across_rolls() {
     }
     assert_eq!(seqs(mem), (1..=3_000).collect::<Vec<_>>());
 }
+
+/// A storage that notes the calling thread's scheduling policy at each bulk call (`allocate`,
+/// `write_unsynced`), over a [`MemStorage`].
+struct PolicySpy {
+    inner: MemStorage,
+    seen: Vec<i32>,
+}
+
+fn policy_now() -> i32 {
+    // SAFETY: pid 0 is the calling thread; no memory is passed.
+    unsafe { libc::sched_getscheduler(0) }
+}
+
+impl Storage for PolicySpy {
+    fn list(&mut self) -> std::io::Result<Vec<String>> {
+        self.inner.list()
+    }
+    fn open(&mut self, name: &str, create: bool) -> std::io::Result<u32> {
+        self.inner.open(name, create)
+    }
+    fn allocate(&mut self, f: u32, len: u64) -> std::io::Result<()> {
+        self.seen.push(policy_now());
+        self.inner.allocate(f, len)
+    }
+    fn write_at(&mut self, f: u32, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.inner.write_at(f, offset, data)
+    }
+    fn write_unsynced(&mut self, f: u32, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.seen.push(policy_now());
+        self.inner.write_unsynced(f, offset, data)
+    }
+    fn flush(&mut self, f: u32) -> std::io::Result<()> {
+        self.inner.flush(f)
+    }
+    fn read_at(&mut self, f: u32, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read_at(f, offset, buf)
+    }
+    fn truncate(&mut self, f: u32, len: u64) -> std::io::Result<()> {
+        self.inner.truncate(f, len)
+    }
+    fn size(&mut self, f: u32) -> std::io::Result<u64> {
+        self.inner.size(f)
+    }
+    fn close(&mut self, f: u32) {
+        self.inner.close(f)
+    }
+    fn remove(&mut self, name: &str) -> std::io::Result<()> {
+        self.inner.remove(name)
+    }
+    fn rename(&mut self, from: &str, to: &str) -> std::io::Result<()> {
+        self.inner.rename(from, to)
+    }
+}
+
+/// The log writer runs at `SCHED_FIFO` (`writer_rt_priority`) so that its short commits
+/// preempt the cores. A segment made in the commit path (the first one, or a roll with no
+/// spare ready) is bulk work: preallocating and zero-filling 64 MiB. Where writes never sleep
+/// (tmpfs), that ran 23 ms at real-time priority in `perf sched`, and a sequencing core on the
+/// same CPU waited the whole 23 ms: `tpx up --dir /dev/shm/...` lost its primary to the 20 ms
+/// standby timeout at start in 2 runs of 3. The bulk work must run at normal priority, and the
+/// thread must be back at its real-time priority for the next commit.
+#[test]
+fn a_segment_made_in_the_commit_path_is_made_at_normal_priority() {
+    // SAFETY: no arguments.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: SCHED_FIFO needs root (CI runs as root)");
+        return;
+    }
+    std::thread::spawn(|| {
+        tpx_sequencer::process::set_realtime(1).unwrap();
+        let st = PolicySpy {
+            inner: MemStorage::new(),
+            seen: Vec::new(),
+        };
+        let cfg = LogConfig {
+            zero_fill: true,
+            ..small()
+        };
+        let (mut log, _) = SegmentLog::open(st, cfg).unwrap();
+        for s in 1..=400 {
+            log.append(&rec(s, 1)).unwrap();
+            log.commit().unwrap();
+        }
+        assert!(log.segment_names().len() > 1, "the test must roll");
+        assert_eq!(policy_now(), libc::SCHED_FIFO, "real-time again after");
+        let seen = &log.storage().seen;
+        assert!(!seen.is_empty());
+        assert!(
+            seen.iter().all(|&p| p == libc::SCHED_OTHER),
+            "bulk work at policy {seen:?}"
+        );
+    })
+    .join()
+    .unwrap();
+}
