@@ -1154,6 +1154,9 @@ impl<S: Storage> SegmentLog<S> {
         if let Some(f) = self.take_spare(&name) {
             return self.use_segment(f, first_seq, name);
         }
+        // Bulk work (preallocating and zero-filling a segment) at normal priority, whatever
+        // the calling thread's: the log writer is real-time for its commits only.
+        let _bulk = crate::process::NormalPriority::enter();
         let f = self.st.open(&name, true)?;
         if let Err(e) = self.st.allocate(f, self.cfg.segment_bytes) {
             self.st.close(f);

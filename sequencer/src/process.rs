@@ -60,6 +60,48 @@ pub fn set_realtime(priority: u32) -> Result<(), String> {
     Ok(())
 }
 
+/// While it lives, the calling thread runs under `SCHED_OTHER` if it was real-time; dropping
+/// it restores the thread's policy and priority. For bulk work on a thread that is real-time
+/// for short, latency-critical work (the log writer making a segment in its commit path): a
+/// real-time thread that runs tens of milliseconds of CPU (zero-filling a segment on tmpfs,
+/// where writes never sleep) starves every normal thread on its CPU, a sequencing core among
+/// them (ARCHITECTURE.md, "Durable log, roles and failover").
+#[derive(Debug)]
+pub struct NormalPriority {
+    was: Option<(libc::c_int, libc::sched_param)>,
+}
+
+impl NormalPriority {
+    pub fn enter() -> NormalPriority {
+        // SAFETY: pid 0 is the calling thread; no memory is passed.
+        let policy = unsafe { libc::sched_getscheduler(0) };
+        let base = policy & !libc::SCHED_RESET_ON_FORK;
+        if base != libc::SCHED_FIFO && base != libc::SCHED_RR {
+            return NormalPriority { was: None };
+        }
+        let mut p = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `p` is a valid sched_param the call fills; pid 0 is the calling thread.
+        if unsafe { libc::sched_getparam(0, &mut p) } != 0 {
+            return NormalPriority { was: None };
+        }
+        set_normal();
+        NormalPriority {
+            was: Some((policy, p)),
+        }
+    }
+}
+
+impl Drop for NormalPriority {
+    fn drop(&mut self) {
+        if let Some((policy, p)) = self.was {
+            // SAFETY: `p` is the sched_param read in `enter`; pid 0 is the calling thread.
+            unsafe {
+                libc::sched_setscheduler(0, policy, &p);
+            }
+        }
+    }
+}
+
 /// Puts the calling thread back under the default policy (`SCHED_OTHER`).
 pub fn set_normal() {
     let p = libc::sched_param { sched_priority: 0 };
