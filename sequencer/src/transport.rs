@@ -708,7 +708,7 @@ fn start_connect(addr: SocketAddr) -> io::Result<TcpStream> {
 }
 
 /// Whether `fd` has any of `events` (or an error or hang-up) now: `poll(2)` with no wait.
-fn fd_ready(fd: &impl std::os::fd::AsRawFd, events: libc::c_short) -> bool {
+pub fn fd_ready(fd: &impl std::os::fd::AsRawFd, events: libc::c_short) -> bool {
     let mut p = libc::pollfd {
         fd: fd.as_raw_fd(),
         events,

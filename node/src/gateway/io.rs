@@ -271,17 +271,6 @@ fn is_primary(shared: &Option<Arc<crate::runtime::state::NodeState>>) -> bool {
 /// How often the listener is polled.
 const ACCEPT_POLL_NS: u64 = 100_000;
 
-/// Whether a connection waits in the listener's queue: `poll(2)` with no wait.
-fn listener_readable(l: &TcpListener) -> bool {
-    let mut p = libc::pollfd {
-        fd: l.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd for the duration of the call; zero timeout.
-    unsafe { libc::poll(&mut p, 1, 0) > 0 }
-}
-
 impl Gateway {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -479,7 +468,7 @@ impl Gateway {
             self.last_accept_ns = now_ns;
             // An `accept` that finds nothing still builds and frees a socket in the kernel
             // (5% of an idle parked core in `perf`); a zero-wait `poll` asks first.
-            due = listener_readable(&self.listener);
+            due = tpx_sequencer::transport::fd_ready(&self.listener, libc::POLLIN);
         }
         for _ in 0..if due { 16 } else { 0 } {
             match self.listener.accept() {
