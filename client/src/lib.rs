@@ -68,7 +68,7 @@ pub struct ClientConfig {
     /// Non-zero; the unit of sequence numbers and replay.
     pub session_id: u32,
     pub token: Token,
-    /// How long `connect` waits for the login answer.
+    /// How long `connect` waits for the TCP connection, then for the login answer.
     pub login_timeout: Duration,
     /// Read buffer size (bytes); a pipelining client wants more.
     pub read_buffer: usize,
@@ -198,7 +198,11 @@ impl Client {
     /// Connects and logs in asking for replies from `requested_next_seq` on (0: no replay, start
     /// at the session's current end).
     pub fn connect_at(cfg: ClientConfig, requested_next_seq: u64) -> Result<Client> {
-        let stream = TcpStream::connect(cfg.addr)?;
+        // Bounded: to a dark host (powered off, partitioned) a plain `connect` waits out the
+        // kernel's SYN retries, about two minutes, before a `FailoverClient` may try the next
+        // node (`tests/dark_endpoint.rs`).
+        let stream =
+            TcpStream::connect_timeout(&cfg.addr, cfg.login_timeout.max(Duration::from_millis(1)))?;
         stream.set_nodelay(true)?;
         stream.set_nonblocking(true)?;
         let storage = vec![0u8; cfg.read_buffer.max(MAX_ORDER_ENTRY_FRAME * 2)].into_boxed_slice();

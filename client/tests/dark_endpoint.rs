@@ -30,7 +30,11 @@ fn dark() -> (TcpListener, TcpStream, SocketAddr) {
         a.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
         let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
         assert_eq!(
-            libc::bind(fd, &a as *const libc::sockaddr_in as *const libc::sockaddr, len),
+            libc::bind(
+                fd,
+                &a as *const libc::sockaddr_in as *const libc::sockaddr,
+                len
+            ),
             0
         );
         assert_eq!(libc::listen(fd, 0), 0);
@@ -107,8 +111,7 @@ fn a_failover_client_skips_a_dark_endpoint() {
     let (live_addr, server) = live();
     let t0 = Instant::now();
     let endpoint = within(Duration::from_secs(20), move || {
-        FailoverClient::connect(vec![dark_addr, live_addr], config(live_addr))
-            .map(|c| c.endpoint())
+        FailoverClient::connect(vec![dark_addr, live_addr], config(live_addr)).map(|c| c.endpoint())
     });
     assert_eq!(endpoint.unwrap(), 1);
     assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
