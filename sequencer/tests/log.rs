@@ -889,6 +889,65 @@ fn a_held_spare_slot_waits_for_its_release() {
     assert_eq!(seqs(mem), (1..s).collect::<Vec<_>>());
 }
 
+/// A storage call a [`Spy`] reports before passing it on.
+enum Call<'a> {
+    Allocate,
+    WriteUnsynced,
+    Rename { from: &'a str },
+}
+
+/// A [`MemStorage`] that reports some calls to `on` (with the calling thread's state as it is
+/// then) and passes every call on.
+struct Spy<F: FnMut(Call<'_>)> {
+    inner: MemStorage,
+    on: F,
+}
+
+impl<F: FnMut(Call<'_>)> Storage for Spy<F> {
+    fn list(&mut self) -> std::io::Result<Vec<String>> {
+        self.inner.list()
+    }
+    fn open(&mut self, name: &str, create: bool) -> std::io::Result<u32> {
+        self.inner.open(name, create)
+    }
+    fn allocate(&mut self, f: u32, len: u64) -> std::io::Result<()> {
+        (self.on)(Call::Allocate);
+        self.inner.allocate(f, len)
+    }
+    fn write_at(&mut self, f: u32, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.inner.write_at(f, offset, data)
+    }
+    fn write_unsynced(&mut self, f: u32, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        (self.on)(Call::WriteUnsynced);
+        self.inner.write_unsynced(f, offset, data)
+    }
+    fn flush(&mut self, f: u32) -> std::io::Result<()> {
+        self.inner.flush(f)
+    }
+    fn sync(&mut self, f: u32) -> std::io::Result<()> {
+        self.inner.sync(f)
+    }
+    fn read_at(&mut self, f: u32, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read_at(f, offset, buf)
+    }
+    fn truncate(&mut self, f: u32, len: u64) -> std::io::Result<()> {
+        self.inner.truncate(f, len)
+    }
+    fn size(&mut self, f: u32) -> std::io::Result<u64> {
+        self.inner.size(f)
+    }
+    fn close(&mut self, f: u32) {
+        self.inner.close(f)
+    }
+    fn remove(&mut self, name: &str) -> std::io::Result<()> {
+        self.inner.remove(name)
+    }
+    fn rename(&mut self, from: &str, to: &str) -> std::io::Result<()> {
+        (self.on)(Call::Rename { from });
+        self.inner.rename(from, to)
+    }
+}
+
 fn mem_segments(mem: &MemStorage) -> usize {
     let mut m = mem.clone();
     m.list()
@@ -906,60 +965,22 @@ fn mem_segments(mem: &MemStorage) -> usize {
 /// storage notes, at the rename, whether a preparer could have started.
 #[test]
 fn the_spare_is_claimed_until_it_is_renamed() {
-    struct Watch {
-        inner: MemStorage,
-        slot: Arc<SpareSlot>,
-        ready_at_rename: Arc<std::sync::Mutex<Vec<bool>>>,
-    }
-    impl Storage for Watch {
-        fn list(&mut self) -> std::io::Result<Vec<String>> {
-            self.inner.list()
-        }
-        fn open(&mut self, name: &str, create: bool) -> std::io::Result<u32> {
-            self.inner.open(name, create)
-        }
-        fn allocate(&mut self, f: u32, len: u64) -> std::io::Result<()> {
-            self.inner.allocate(f, len)
-        }
-        fn write_at(&mut self, f: u32, offset: u64, data: &[u8]) -> std::io::Result<()> {
-            self.inner.write_at(f, offset, data)
-        }
-        fn flush(&mut self, f: u32) -> std::io::Result<()> {
-            self.inner.flush(f)
-        }
-        fn read_at(&mut self, f: u32, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
-            self.inner.read_at(f, offset, buf)
-        }
-        fn truncate(&mut self, f: u32, len: u64) -> std::io::Result<()> {
-            self.inner.truncate(f, len)
-        }
-        fn size(&mut self, f: u32) -> std::io::Result<u64> {
-            self.inner.size(f)
-        }
-        fn close(&mut self, f: u32) {
-            self.inner.close(f)
-        }
-        fn remove(&mut self, name: &str) -> std::io::Result<()> {
-            self.inner.remove(name)
-        }
-        fn rename(&mut self, from: &str, to: &str) -> std::io::Result<()> {
-            if from == SPARE_NAME {
-                self.ready_at_rename
-                    .lock()
-                    .unwrap()
-                    .push(self.slot.ready.load(Ordering::Acquire));
-            }
-            self.inner.rename(from, to)
-        }
-    }
     let cfg = small();
     let mem = MemStorage::new();
     let slot = Arc::new(SpareSlot::default());
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let st = Watch {
+    let st = Spy {
         inner: mem.clone(),
-        slot: slot.clone(),
-        ready_at_rename: seen.clone(),
+        on: {
+            let (slot, seen) = (slot.clone(), seen.clone());
+            move |c: Call<'_>| {
+                if let Call::Rename { from: SPARE_NAME } = c {
+                    seen.lock()
+                        .unwrap()
+                        .push(slot.ready.load(Ordering::Acquire));
+                }
+            }
+        },
     };
     let (mut log, _) = SegmentLog::open(st, cfg).unwrap();
     log.use_spares(slot.clone());
@@ -1125,57 +1146,9 @@ fn pipelined_writer_keeps_every_record_in_order_across_rolls() {
     assert_eq!(seqs(mem), (1..=3_000).collect::<Vec<_>>());
 }
 
-/// A storage that notes the calling thread's scheduling policy at each bulk call (`allocate`,
-/// `write_unsynced`), over a [`MemStorage`].
-struct PolicySpy {
-    inner: MemStorage,
-    seen: Vec<i32>,
-}
-
 fn policy_now() -> i32 {
     // SAFETY: pid 0 is the calling thread; no memory is passed.
     unsafe { libc::sched_getscheduler(0) }
-}
-
-impl Storage for PolicySpy {
-    fn list(&mut self) -> std::io::Result<Vec<String>> {
-        self.inner.list()
-    }
-    fn open(&mut self, name: &str, create: bool) -> std::io::Result<u32> {
-        self.inner.open(name, create)
-    }
-    fn allocate(&mut self, f: u32, len: u64) -> std::io::Result<()> {
-        self.seen.push(policy_now());
-        self.inner.allocate(f, len)
-    }
-    fn write_at(&mut self, f: u32, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        self.inner.write_at(f, offset, data)
-    }
-    fn write_unsynced(&mut self, f: u32, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        self.seen.push(policy_now());
-        self.inner.write_unsynced(f, offset, data)
-    }
-    fn flush(&mut self, f: u32) -> std::io::Result<()> {
-        self.inner.flush(f)
-    }
-    fn read_at(&mut self, f: u32, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.inner.read_at(f, offset, buf)
-    }
-    fn truncate(&mut self, f: u32, len: u64) -> std::io::Result<()> {
-        self.inner.truncate(f, len)
-    }
-    fn size(&mut self, f: u32) -> std::io::Result<u64> {
-        self.inner.size(f)
-    }
-    fn close(&mut self, f: u32) {
-        self.inner.close(f)
-    }
-    fn remove(&mut self, name: &str) -> std::io::Result<()> {
-        self.inner.remove(name)
-    }
-    fn rename(&mut self, from: &str, to: &str) -> std::io::Result<()> {
-        self.inner.rename(from, to)
-    }
 }
 
 /// The log writer runs at `SCHED_FIFO` (`writer_rt_priority`) so that its short commits
@@ -1194,9 +1167,17 @@ fn a_segment_made_in_the_commit_path_is_made_at_normal_priority() {
     }
     std::thread::spawn(|| {
         tpx_sequencer::process::set_realtime(1).unwrap();
-        let st = PolicySpy {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let st = Spy {
             inner: MemStorage::new(),
-            seen: Vec::new(),
+            on: {
+                let seen = seen.clone();
+                move |c: Call<'_>| {
+                    if matches!(c, Call::Allocate | Call::WriteUnsynced) {
+                        seen.lock().unwrap().push(policy_now());
+                    }
+                }
+            },
         };
         let cfg = LogConfig {
             zero_fill: true,
@@ -1209,7 +1190,7 @@ fn a_segment_made_in_the_commit_path_is_made_at_normal_priority() {
         }
         assert!(log.segment_names().len() > 1, "the test must roll");
         assert_eq!(policy_now(), libc::SCHED_FIFO, "real-time again after");
-        let seen = &log.storage().seen;
+        let seen = seen.lock().unwrap();
         assert!(!seen.is_empty());
         assert!(
             seen.iter().all(|&p| p == libc::SCHED_OTHER),
