@@ -597,7 +597,7 @@ fn drive(
             let mut forget = Vec::new();
             // Only a session whose socket `poll` named is read (one system call for all of
             // them, not a `recv` each: the load generator's CPU is the node's on two vCPUs).
-            let r = if !readable.get(k).copied().unwrap_or(true) {
+            let r = if !readable[k] {
                 Ok(0)
             } else {
                 client.poll_batch(|m| {
