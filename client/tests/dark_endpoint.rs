@@ -8,7 +8,6 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::FromRawFd;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -19,28 +18,13 @@ use tpx_wire::replies::ServerMessage;
 use tpx_wire::session::LoginAccepted;
 
 /// A loopback listener with an accept queue of one, filled: every later SYN is dropped.
-fn dark() -> (TcpListener, TcpStream, SocketAddr) {
-    // SAFETY: plain socket calls on a descriptor this function owns; `sockaddr_in` is fully
-    // initialised and its size is passed.
-    let l = unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-        assert!(fd >= 0);
-        let mut a: libc::sockaddr_in = std::mem::zeroed();
-        a.sin_family = libc::AF_INET as libc::sa_family_t;
-        a.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
-        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        assert_eq!(
-            libc::bind(
-                fd,
-                &a as *const libc::sockaddr_in as *const libc::sockaddr,
-                len
-            ),
-            0
-        );
-        assert_eq!(libc::listen(fd, 0), 0);
-        TcpListener::from_raw_fd(fd)
-    };
-    let addr = l.local_addr().unwrap();
+fn dark() -> (socket2::Socket, TcpStream, SocketAddr) {
+    use socket2::{Domain, Socket, Type};
+    let l = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    l.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    l.listen(0).unwrap();
+    let addr = l.local_addr().unwrap().as_socket().unwrap();
     let queued = TcpStream::connect(addr).unwrap();
     (l, queued, addr)
 }

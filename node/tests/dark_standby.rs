@@ -6,8 +6,7 @@
 //! over TCP: the standby is SIGKILLed and its replication port taken by a listener whose
 //! accept queue is full (the kernel drops every SYN to it, as a dark host's network does).
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::FromRawFd;
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use tpx_client::{req, token_from_str, Client, ClientConfig, ClientError};
@@ -38,41 +37,17 @@ fn replication_listen(config: &str) -> SocketAddr {
 }
 
 /// A listener on `addr` with an accept queue of one, filled: every later SYN is dropped.
-fn dark(addr: SocketAddr) -> (TcpListener, TcpStream) {
-    let SocketAddr::V4(v4) = addr else {
-        panic!("{addr}")
-    };
-    // SAFETY: plain socket calls on a descriptor this function owns; `sockaddr_in` is fully
-    // initialised and its size is passed.
-    let l = unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-        assert!(fd >= 0);
-        let one: libc::c_int = 1;
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_REUSEADDR,
-            &one as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-        let mut a: libc::sockaddr_in = std::mem::zeroed();
-        a.sin_family = libc::AF_INET as libc::sa_family_t;
-        a.sin_port = v4.port().to_be();
-        a.sin_addr.s_addr = u32::from(*v4.ip()).to_be();
-        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        let deadline = Instant::now() + WAIT;
-        while libc::bind(
-            fd,
-            &a as *const libc::sockaddr_in as *const libc::sockaddr,
-            len,
-        ) != 0
-        {
-            assert!(Instant::now() < deadline, "bind {addr}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert_eq!(libc::listen(fd, 0), 0);
-        TcpListener::from_raw_fd(fd)
-    };
+fn dark(addr: SocketAddr) -> (socket2::Socket, TcpStream) {
+    use socket2::{Domain, Socket, Type};
+    let l = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    l.set_reuse_address(true).unwrap();
+    // The killed standby's port can take a moment to be free.
+    let deadline = Instant::now() + WAIT;
+    while l.bind(&addr.into()).is_err() {
+        assert!(Instant::now() < deadline, "bind {addr}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    l.listen(0).unwrap();
     let queued = TcpStream::connect(addr).unwrap();
     (l, queued)
 }
