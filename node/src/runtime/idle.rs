@@ -15,9 +15,9 @@ pub struct Idler {
 /// Empty cycles before `park` starts sleeping. It was 64: under a steady load a core finds
 /// work every few cycles, so it never slept and spun its CPU (a primary's sequencing core at
 /// 100 k orders/s in `make bench`: 54% of a CPU, 52 sleeps/s). With 4 it sleeps in `ppoll`,
-/// which socket data and doorbells end at once: 37-44% of a CPU, sequenced -> durable p50
-/// 730-760 -> 510-540 µs on the two-vCPU VM; `e2e-bench` unchanged (ARCHITECTURE.md,
-/// "The latency lab").
+/// which socket data and doorbells end at once: 37-44% of a CPU (`scripts/thread-cpu.py`),
+/// sequenced -> durable p50 730-760 -> 510-540 µs on the two-vCPU VM; `e2e-bench` unchanged
+/// (ARCHITECTURE.md, "The latency lab").
 const PARK_AFTER_EMPTY_CYCLES: u32 = 4;
 const PARK_MIN_US: u64 = 10;
 
