@@ -106,6 +106,9 @@ impl<S: Storage + Clone + Send + 'static> UringLog<S> {
         let spare_st = st.clone();
         let (mut log, rec) = SegmentLog::open_trusting(st, cfg, trusted_through)?;
         log.use_spares(slot.clone());
+        // The core commits: a roll with no spare ready must not zero-fill 64 MiB inside its
+        // poll (the preparer's spares are zero-filled; see `SegmentLog::zero_fill_inline`).
+        log.zero_fill_inline(false);
         let preparer_stop = Arc::new(AtomicBool::new(false));
         let stop = preparer_stop.clone();
         let preparer = std::thread::Builder::new()

@@ -369,3 +369,37 @@ fn uring_keeps_several_commits_in_flight_on_real_files() {
         (1..=r.last_seq).collect::<Vec<_>>()
     );
 }
+
+/// The core's own calls never make a zero-filled segment. With `log_writer = "uring"` the
+/// sequencing core commits; a roll with no spare ready (the log's first segment, a node whose
+/// preparer is still held, a roll faster than the preparer) made its segment inline:
+/// preallocated and zero-filled, 64 MiB written and synced inside the core's `poll`, 20-250 ms
+/// with no heartbeat and no read of the peer (a `tpx up` pair with this writer lost its primary
+/// at start to the standby's 20 ms timeout in 3 of 3 runs). Now such a roll preallocates only;
+/// the zero-filled segments come from the preparer, ahead of later rolls.
+#[test]
+fn a_roll_in_the_cores_poll_never_zero_fills_a_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_bytes: 64 << 20,
+        write_buf_bytes: 1 << 20,
+        zero_fill: true,
+    };
+    let slot = std::sync::Arc::new(tpx_sequencer::log::SpareSlot::held());
+    let (mut log, _) = UringLog::open_trusting(direct(dir.path()), cfg, 4, 0, slot).unwrap();
+    let t0 = std::time::Instant::now();
+    log.append(&rec(1, 1)).unwrap();
+    log.poll();
+    let first = t0.elapsed();
+    assert!(log.sync(Duration::from_secs(10)), "{:?}", log.error());
+    assert!(
+        first < Duration::from_millis(10),
+        "the core's first append and poll took {first:?} (a segment made inline)"
+    );
+    let size = std::fs::metadata(dir.path().join(segment_name(1)))
+        .unwrap()
+        .len();
+    assert_eq!(size, 64 << 20, "the segment is preallocated whole");
+    drop(log);
+    assert_eq!(seqs(direct(dir.path())), vec![1]);
+}

@@ -310,12 +310,19 @@ impl Pair {
     /// `top` goes before the config's own keys (top-level settings such as
     /// `heartbeat_timeout_ms`), `section(k)` after them (`[md]`, `[snapshots]`, ...).
     pub fn start(dir: &Path, top: &str, section: impl Fn(usize) -> String) -> Pair {
+        Pair::start_edited(dir, 200_000, |k, text| format!("{top}{text}{}", section(k)))
+    }
+
+    /// [`Pair::start`] with the witness's lease `lease_us` and each node's config text (from
+    /// [`node_config_with`]) replaced by `edit(k, text)`: for a test that runs a setting the
+    /// config already sets at another value (`tpx up`'s defaults, say).
+    pub fn start_edited(dir: &Path, lease_us: u64, edit: impl Fn(usize, String) -> String) -> Pair {
         let w = free_port();
         let repl = [free_port(), free_port()];
         let configs = [0, 1].map(|k| {
-            let p = node_config_with(dir, k, pair_cpu(k), repl, w, &section(k));
+            let p = node_config_with(dir, k, pair_cpu(k), repl, w, "");
             let text = std::fs::read_to_string(&p).unwrap();
-            std::fs::write(&p, format!("{top}{text}")).unwrap();
+            std::fs::write(&p, edit(k, text)).unwrap();
             p.display().to_string()
         });
         let w_s = w.to_string();
@@ -326,7 +333,7 @@ impl Pair {
                 "--listen",
                 &w_s,
                 "--lease-us",
-                "200000",
+                &lease_us.to_string(),
                 "--state-file",
                 &dir.join("witness.state").display().to_string(),
             ],
