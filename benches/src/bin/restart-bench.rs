@@ -594,6 +594,10 @@ fn start_node(tpx: &Path, cfg: &Path, metrics: u16) -> Result<Run, String> {
         libc::kill(child.id() as i32, libc::SIGKILL);
     }
     let _ = child.wait();
+    if let Some(a) = addr {
+        // A SIGKILLed node leaves its stats file (named for its ephemeral order-entry port).
+        let _ = std::fs::remove_file(tpx_node::observe::stats::default_path(a.port()));
+    }
     while let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
         lines.push(l);
     }
