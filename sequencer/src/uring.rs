@@ -109,6 +109,17 @@ impl<S: Storage + Clone + Send + 'static> UringLog<S> {
         // The core commits: a roll with no spare ready must not zero-fill 64 MiB inside its
         // poll (the preparer's spares are zero-filled; see `SegmentLog::zero_fill_inline`).
         log.zero_fill_inline(false);
+        if log.segment_names().is_empty() && !slot.ready.load(Ordering::Acquire) {
+            // An empty log's first append rolls at once, before any preparer could have made
+            // a spare: make that one here, at open (the node serves nothing yet), so that the
+            // first segment is zero-filled too. Preallocated only, its O_DSYNC writes each
+            // converted unwritten extents (a journal commit): `e2e-bench`'s acknowledgements
+            // on a fresh log took 4 ms at the p50.
+            let mut st = spare_st.clone();
+            let never = AtomicBool::new(false);
+            crate::log::make_spare(&mut st, &cfg, &never).map_err(LogError::Io)?;
+            slot.ready.store(true, Ordering::Release);
+        }
         let preparer_stop = Arc::new(AtomicBool::new(false));
         let stop = preparer_stop.clone();
         let preparer = std::thread::Builder::new()
