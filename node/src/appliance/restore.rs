@@ -6,6 +6,7 @@
 //! parts are empty and the node replays the whole log; a log whose first records retention
 //! deleted is then refused.
 
+use crate::observe::lines::say;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
@@ -403,12 +404,4 @@ fn first_log_seq(dir: &std::path::Path) -> u64 {
         .ok()
         .and_then(|st| tpx_sequencer::LogReader::new(st).ok())
         .map_or(1, |r| r.next_seq())
-}
-
-fn say(line: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_fmt(line);
-    let _ = out.write_all(b"\n");
-    let _ = out.flush();
 }

@@ -9,6 +9,7 @@ use crate::appliance::start::Node;
 use crate::appliance::systemd;
 use crate::config::NodeConfig;
 use crate::gateway::accounts::Accounts;
+use crate::observe::lines::say;
 use crate::runtime::{clock, memory_lock};
 use crate::sequencing::stage::StartRole;
 
@@ -71,8 +72,8 @@ pub fn serve(config: &std::path::Path, role: StartRole) -> Result<u8, String> {
     let accounts = Accounts::load(&cfg.accounts_file)?;
     let n_accounts = accounts.len();
     let mut node = Node::start_as(&cfg, accounts, role)?;
-    println!("tpx node: listening on {}", node.addr());
-    println!(
+    say(format_args!("tpx node: listening on {}", node.addr()));
+    say(format_args!(
         "tpx node: {} accounts, {} cores, {:?} idle, {} log, risk {}",
         n_accounts,
         node.plan().cores.len(),
@@ -82,9 +83,7 @@ pub fn serve(config: &std::path::Path, role: StartRole) -> Result<u8, String> {
             crate::config::LogMode::InProcess => "in-process",
         },
         if cfg.risk.is_some() { "on" } else { "off" }
-    );
-    use std::io::Write as _;
-    let _ = std::io::stdout().flush();
+    ));
     let print_tops = std::env::var_os(PRINT_TOPS_ENV).is_some();
     let mut last_tops_ns = clock::now_ns();
     let mut last_status_ns = 0;
@@ -98,16 +97,15 @@ pub fn serve(config: &std::path::Path, role: StartRole) -> Result<u8, String> {
             if cfg.lock_memory {
                 // After the replay: the shards' tables, the rings and the log buffers exist.
                 match memory_lock::lock_all() {
-                    Ok(()) => println!(
+                    Ok(()) => say(format_args!(
                         "tpx node: LOCKED memory: mlockall(current, future), VmLck {} KiB",
                         memory_lock::locked_kib().unwrap_or(0)
-                    ),
-                    Err(e) => println!("tpx node: WARNING memory not locked: {e}"),
+                    )),
+                    Err(e) => say(format_args!("tpx node: WARNING memory not locked: {e}")),
                 }
             }
             systemd::ready(node.shared());
-            println!("tpx node: READY");
-            let _ = std::io::stdout().flush();
+            say(format_args!("tpx node: READY"));
         }
         if now_ns.saturating_sub(last_status_ns) >= 1_000_000_000 {
             last_status_ns = now_ns;
@@ -120,8 +118,7 @@ pub fn serve(config: &std::path::Path, role: StartRole) -> Result<u8, String> {
         }
         if print_tops && now_ns.saturating_sub(last_tops_ns) >= 1_000_000_000 {
             last_tops_ns = now_ns;
-            println!("tpx node: TOPS {}", tops_line(&node, &cfg));
-            let _ = std::io::stdout().flush();
+            say(format_args!("tpx node: TOPS {}", tops_line(&node, &cfg)));
         }
     }
     systemd::stopping();
@@ -133,8 +130,8 @@ pub fn serve(config: &std::path::Path, role: StartRole) -> Result<u8, String> {
     let code = node.shared().exit_code.load(Ordering::Relaxed) as u8;
     let acked = node.shared().acked_seq.load(Ordering::Relaxed);
     node.stop();
-    println!(
+    say(format_args!(
         "tpx node: stopped after {seq} orders sequenced, {trades} trades, acknowledged up to seq {acked}"
-    );
+    ));
     Ok(code)
 }

@@ -14,6 +14,7 @@
 //! the cost is a second application of the log on another CPU and a second copy of the books in
 //! memory.
 
+use crate::observe::lines::say;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -472,12 +473,4 @@ fn retain(s: &SnapshotSettings, shared: &NodeState) {
              segments={segments:?}"
         ));
     }
-}
-
-fn say(line: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_fmt(line);
-    let _ = out.write_all(b"\n");
-    let _ = out.flush();
 }

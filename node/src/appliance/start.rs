@@ -408,7 +408,9 @@ impl Node {
             ) {
                 Ok(m) => Some(Arc::new(m)),
                 Err(e) => {
-                    eprintln!("tpx node: no stats file, running without stage stamps: {e}");
+                    crate::observe::lines::warn(format_args!(
+                        "tpx node: no stats file, running without stage stamps: {e}"
+                    ));
                     None
                 }
             }

@@ -27,6 +27,7 @@ use crate::gateway::accounts::Accounts;
 use crate::gateway::merge::ReportMerge;
 use crate::gateway::session::{serving, ConnId, LoginOptions, Outbox, SessionTable};
 use crate::msg::{home_gateway, Report, Request};
+use crate::observe::lines::say;
 use crate::runtime::doorbell::Doorbell;
 use crate::runtime::ring::{Consumer, Producer};
 
@@ -287,7 +288,7 @@ impl Gateway {
         listener.set_nonblocking(true)?;
         let mut sessions = sessions;
         for line in add_drop_copies(&mut sessions, &accounts, index, inboxes.len()) {
-            println!("{line}");
+            say(format_args!("{line}"));
         }
         Ok(Gateway {
             index,
@@ -534,9 +535,9 @@ impl Gateway {
                     &mut self.cancel_scratch,
                 );
                 if n > 0 {
-                    println!(
+                    say(format_args!(
                         "tpx node: CANCELONDISCONNECT {n} cancels for sessions absent since this node began serving"
-                    );
+                    ));
                     self.cancels.extend(self.cancel_scratch.drain(..));
                     self.push_cancels();
                 }
@@ -861,7 +862,9 @@ impl Gateway {
             }
         }
         if n > 0 {
-            println!("tpx node: LOGOUT {n} sessions (Failover): this node is no longer primary");
+            say(format_args!(
+                "tpx node: LOGOUT {n} sessions (Failover): this node is no longer primary"
+            ));
         }
         n
     }

@@ -21,6 +21,7 @@
 //! `TcpTransport` dials a missing peer with a blocking `connect` of at most 20 ms (only while the
 //! peer is down).
 
+use crate::observe::lines::say;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -331,14 +332,6 @@ fn cpus_for_the_writer(core_cpus: &[usize]) -> Vec<usize> {
         return free;
     }
     process.into_iter().filter(|c| !this.contains(c)).collect()
-}
-
-fn say(line: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_fmt(line);
-    let _ = out.write_all(b"\n");
-    let _ = out.flush();
 }
 
 impl SequencerStage {

@@ -4,7 +4,7 @@
 //! had at the same record, then hashes its state at this record for the next one. The record
 //! is in the log, so every node makes the same comparison against its own deterministic hash.
 
-use std::io::Write;
+use crate::observe::lines::say;
 use std::sync::atomic::Ordering;
 
 use tpx_engine::Engine;
@@ -184,13 +184,6 @@ fn plant_from_env(shard: u16) -> Option<u64> {
     let v = std::env::var("TPX_TEST_DIVERGE").ok()?;
     let (s, q) = v.split_once(':')?;
     (s.parse::<u16>().ok()? == shard).then_some(q.parse::<u64>().ok()?)
-}
-
-fn say(line: std::fmt::Arguments<'_>) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_fmt(line);
-    let _ = out.write_all(b"\n");
-    let _ = out.flush();
 }
 
 #[cfg(test)]
