@@ -137,7 +137,9 @@ impl FeedHandler {
         self.subs = None;
         if self.client.is_dead() {
             if let Err(e) = self.client.reconnect() {
-                eprintln!("tpx-feed: reconnecting to the Aeron driver: {e}");
+                tpx_md::warn(format_args!(
+                    "tpx-feed: reconnecting to the Aeron driver: {e}"
+                ));
                 return;
             }
         }
@@ -148,7 +150,7 @@ impl FeedHandler {
                     reconnects: self.client.reconnects(),
                 });
             }
-            Err(e) => eprintln!("tpx-feed: subscribing again: {e}"),
+            Err(e) => tpx_md::warn(format_args!("tpx-feed: subscribing again: {e}")),
         }
     }
 

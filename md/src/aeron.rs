@@ -327,7 +327,7 @@ fn start_client(
         if CLIENT_CLOSED_ERRORS.contains(&code.abs()) {
             flag.store(true, Ordering::Relaxed);
         }
-        eprintln!("aeron client error {code}: {msg}");
+        crate::warn(format_args!("aeron client error {code}: {msg}"));
     }))
     .map_err(|e| aeron_err("error handler", e))?;
     let aeron = Aeron::new(&ctx).map_err(|e| aeron_err("client init", e))?;

@@ -27,6 +27,16 @@ pub mod retransmit;
 pub mod ring;
 pub mod transport;
 
+/// Writes one warning line to stderr, ignoring a failed write: `eprintln!` panics when stderr
+/// is a closed pipe, and these lines come from the node's and the feed handler's running
+/// threads (one from inside Aeron's error callback, where a panic aborts the process).
+pub fn warn(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(line);
+    let _ = err.write_all(b"\n");
+}
+
 pub use aeron::{
     destination_uri, AeronClient, AeronSetup, ChannelConfig, DriverConfig, DriverIdle,
     DriverThreading, EmbeddedDriver, MdError,

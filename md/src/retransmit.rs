@@ -198,7 +198,7 @@ impl RetransmitServer {
                                     | ErrorKind::ConnectionRefused
                             ) => {}
                         Err(e) => {
-                            eprintln!("md retransmit server: {e}");
+                            crate::warn(format_args!("md retransmit server: {e}"));
                             std::thread::sleep(Duration::from_millis(50));
                         }
                     }

@@ -124,14 +124,14 @@ impl AeronTransport {
         let r = self.client.reconnect().and_then(|()| self.publish());
         match r {
             Ok(()) => {
-                eprintln!(
+                crate::warn(format_args!(
                     "md: the Aeron driver dropped this client; reconnected and published again ({} reconnects)",
                     self.client.reconnects()
-                );
+                ));
                 true
             }
             Err(e) => {
-                eprintln!("md: reconnecting to the Aeron driver: {e}");
+                crate::warn(format_args!("md: reconnecting to the Aeron driver: {e}"));
                 false
             }
         }
