@@ -6,7 +6,7 @@
 //! parts are empty and the node replays the whole log; a log whose first records retention
 //! deleted is then refused.
 
-use crate::observe::lines::say;
+use crate::runtime::lines::say;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};

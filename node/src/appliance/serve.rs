@@ -9,7 +9,7 @@ use crate::appliance::start::Node;
 use crate::appliance::systemd;
 use crate::config::NodeConfig;
 use crate::gateway::accounts::Accounts;
-use crate::observe::lines::say;
+use crate::runtime::lines::say;
 use crate::runtime::{clock, memory_lock};
 use crate::sequencing::stage::StartRole;
 

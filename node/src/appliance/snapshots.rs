@@ -14,7 +14,7 @@
 //! the cost is a second application of the log on another CPU and a second copy of the books in
 //! memory.
 
-use crate::observe::lines::say;
+use crate::runtime::lines::say;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -408,7 +408,7 @@ impl Node {
             ) {
                 Ok(m) => Some(Arc::new(m)),
                 Err(e) => {
-                    crate::observe::lines::warn(format_args!(
+                    crate::runtime::lines::warn(format_args!(
                         "tpx node: no stats file, running without stage stamps: {e}"
                     ));
                     None

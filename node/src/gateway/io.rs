@@ -27,8 +27,8 @@ use crate::gateway::accounts::Accounts;
 use crate::gateway::merge::ReportMerge;
 use crate::gateway::session::{serving, ConnId, LoginOptions, Outbox, SessionTable};
 use crate::msg::{home_gateway, Report, Request};
-use crate::observe::lines::say;
 use crate::runtime::doorbell::Doorbell;
+use crate::runtime::lines::say;
 use crate::runtime::ring::{Consumer, Producer};
 
 /// A connection handed from the core that accepted it to its account's home core.

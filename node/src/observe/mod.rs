@@ -1,6 +1,5 @@
 //! Observation: the shared-memory stats file, the per-order trace, Prometheus.
 
-pub mod lines;
 pub mod prometheus;
 pub mod stats;
 pub mod trace;

@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod doorbell;
 pub mod idle;
+pub mod lines;
 pub mod memory_lock;
 pub mod readiness;
 pub mod ring;

@@ -21,7 +21,7 @@
 //! `TcpTransport` dials a missing peer with a blocking `connect` of at most 20 ms (only while the
 //! peer is down).
 
-use crate::observe::lines::say;
+use crate::runtime::lines::say;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! had at the same record, then hashes its state at this record for the next one. The record
 //! is in the log, so every node makes the same comparison against its own deterministic hash.
 
-use crate::observe::lines::say;
+use crate::runtime::lines::say;
 use std::sync::atomic::Ordering;
 
 use tpx_engine::Engine;
