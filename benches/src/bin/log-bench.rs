@@ -9,8 +9,12 @@
 //!   preparer thread makes it beside the writer, `log::make_spare`).
 //! - `commit_no_spare`: the same without the spare: each roll preallocates and zero-fills its
 //!   segment inside the commit that needs it (the log before the spare).
-//! - `roll_commits_*_us`: the commits that rolled a segment, one by one (the two logs take
-//!   turns commit by commit, so both meet the same disk).
+//! - `commit_unwritten`: the same with each segment preallocated only, never zero-filled (what
+//!   a roll with no spare ready makes where the committing thread is the sequencing core,
+//!   `SegmentLog::zero_fill_inline(false)`, the io_uring log): each O_DSYNC commit converts
+//!   unwritten extents.
+//! - `roll_commits_*_us`: the commits that rolled a segment, one by one (the logs take turns
+//!   commit by commit, so all meet the same disk).
 //!
 //! ```sh
 //! cargo run --release -p tpx-benches --bin log-bench -- --json
@@ -167,15 +171,21 @@ fn main() {
         .join(format!("tpx-log-bench-{}", std::process::id()));
     std::fs::create_dir_all(&base).expect("bench dir");
     let floor = disk_floor(&base, a.floor_samples);
-    // The two logs take turns, commit by commit, so both meet the same disk (its speed drifts
-    // by 10x on a shared VM).
-    let (dir_s, dir_p) = (base.join("spare"), base.join("plain"));
+    // The logs take turns, commit by commit, so all meet the same disk (its speed drifts by
+    // 10x on a shared VM).
+    let (dir_s, dir_p, dir_u) = (
+        base.join("spare"),
+        base.join("plain"),
+        base.join("unwritten"),
+    );
     let (mut with, mut without) = (open_log(&dir_s, &a), open_log(&dir_p, &a));
+    let mut unwritten = open_log(&dir_u, &a);
+    unwritten.zero_fill_inline(false);
     let slot = Arc::new(SpareSlot::default());
     with.use_spares(slot.clone());
     let mut spare_st = FileStorage::new(&dir_s, WriteMode::DirectSync).expect("storage");
     let no_stop = AtomicBool::new(false);
-    let (mut spare, mut plain) = (hist(), hist());
+    let (mut spare, mut plain, mut unzeroed) = (hist(), hist(), hist());
     // The commits that rolled a segment, µs each.
     let (mut rolls_spare, mut rolls_plain) = (Vec::new(), Vec::new());
     for seq in 1..=a.commits {
@@ -193,8 +203,10 @@ fn main() {
         if rolled {
             rolls_plain.push(ns / 1_000);
         }
+        let (ns, _) = commit_one(&mut unwritten, &dir_u, seq);
+        unzeroed.record(ns).expect("record");
     }
-    drop((with, without));
+    drop((with, without, unwritten));
     let _ = std::fs::remove_dir_all(&base);
     let p50 = |h: &Histogram<u64>| h.value_at_quantile(0.5) as f64;
     let p99 = |h: &Histogram<u64>| h.value_at_quantile(0.99) as f64;
@@ -202,10 +214,12 @@ fn main() {
         "floor": stats(&floor),
         "commit_spare": stats(&spare),
         "commit_no_spare": stats(&plain),
+        "commit_unwritten": stats(&unzeroed),
         "roll_commits_spare_us": rolls_spare,
         "roll_commits_no_spare_us": rolls_plain,
         "ratio_spare_p50": p50(&spare) / p50(&floor),
         "ratio_spare_p99": p99(&spare) / p99(&floor),
+        "ratio_unwritten_over_spare_p50": p50(&unzeroed) / p50(&spare),
         "max_ratio_no_spare_over_spare": plain.max() as f64 / spare.max() as f64,
     });
     if a.json {

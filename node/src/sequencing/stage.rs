@@ -18,8 +18,8 @@
 //! inside `tpx-sequencer`: `ThreadedLog::append` takes a mutex per record to hand the bytes to
 //! the writer thread (uncontended unless the writer is swapping buffers); the replica's `recent`
 //! queue and the TCP transport's buffers grow amortised (no allocation once warm);
-//! `TcpTransport` dials a missing peer with a blocking `connect` of at most 20 ms (only while the
-//! peer is down).
+//! `TcpTransport` dials a missing peer without blocking (a connect in flight is finished or
+//! dropped after 20 ms by later polls).
 
 use crate::runtime::lines::say;
 use std::collections::VecDeque;
