@@ -109,12 +109,28 @@ impl ShardStreams {
 
 struct Ui {
     json: bool,
+    /// Stdout's reader went away (`tpx-feed --json | head`): the loop stops.
+    closed: bool,
     filter: Vec<u32>,
     trades: VecDeque<(u32, u64, i64, u64, Side)>,
     events: VecDeque<String>,
 }
 
+/// Writes `text` to stdout; false once its reader is gone (`println!` would panic: exit status
+/// 101 and a panic message, `tests/stdout_closed.rs`).
+fn put(text: std::fmt::Arguments<'_>) -> bool {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(text).and_then(|()| out.flush()).is_ok()
+}
+
 impl Ui {
+    fn put(&mut self, text: std::fmt::Arguments<'_>) {
+        if !self.closed && !put(text) {
+            self.closed = true;
+        }
+    }
+
     fn wanted(&self, instrument: u32) -> bool {
         self.filter.is_empty() || self.filter.contains(&instrument)
     }
@@ -140,12 +156,12 @@ impl FeedListener for Ui {
                 return;
             }
             if self.json {
-                println!(
-                    "{}",
+                self.put(format_args!(
+                    "{}\n",
                     json!({"type": "trade", "seq": ev.seq, "ts_ns": ev.timestamp_ns,
                         "instrument": ev.instrument, "trade_id": trade_id, "price": price,
                         "qty": qty, "aggressor": side_name(aggressor)})
-                );
+                ));
             } else {
                 if self.trades.len() == 10 {
                     self.trades.pop_back();
@@ -158,7 +174,10 @@ impl FeedListener for Ui {
 
     fn on_feed(&mut self, ev: &FeedEvent) {
         if self.json {
-            println!("{}", json!({"type": "feed", "event": format!("{ev:?}")}));
+            self.put(format_args!(
+                "{}\n",
+                json!({"type": "feed", "event": format!("{ev:?}")})
+            ));
         } else {
             if self.events.len() == 5 {
                 self.events.pop_back();
@@ -192,22 +211,23 @@ fn status_line(fh: &FeedHandler) -> String {
     )
 }
 
-fn show(fh: &FeedHandler, ui: &Ui, levels: usize) {
+fn show(fh: &FeedHandler, ui: &mut Ui, levels: usize) {
     let s = fh.stats();
     let core = fh.core();
     if ui.json {
-        for b in fh.books().books().iter().filter(|b| ui.wanted(b.id)) {
-            println!(
-                "{}",
-                json!({"type": "book", "instrument": b.id, "symbol": b.symbol(),
+        for b in fh.books().books() {
+            if !ui.wanted(b.id) {
+                continue;
+            }
+            let line = json!({"type": "book", "instrument": b.id, "symbol": b.symbol(),
                     "seq": b.last_seq, "halted": b.halted, "ref_price": b.ref_price,
                     "bids": levels_json(b, Side::Buy, levels),
                     "asks": levels_json(b, Side::Sell, levels),
-                    "trades": b.trades, "volume": b.volume})
-            );
+                    "trades": b.trades, "volume": b.volume});
+            ui.put(format_args!("{line}\n"));
         }
-        println!(
-            "{}",
+        ui.put(format_args!(
+            "{}\n",
             json!({"type": "stats", "next_seq": core.next_seq(), "live": core.is_live(),
                 "packets_a": s.packets[0], "packets_b": s.packets[1],
                 "first_a": s.first_copies[0], "first_b": s.first_copies[1],
@@ -222,7 +242,7 @@ fn show(fh: &FeedHandler, ui: &Ui, levels: usize) {
                 "buffer_evictions": s.buffer_evictions,
                 "decode_errors": s.decode_errors, "book_errors": s.book_errors,
                 "foreign": s.foreign})
-        );
+        ));
         return;
     }
     let mut out = String::from("\x1b[2J\x1b[H");
@@ -290,7 +310,7 @@ fn show(fh: &FeedHandler, ui: &Ui, levels: usize) {
     for e in &ui.events {
         out += &format!("  {e}\n");
     }
-    print!("{out}");
+    ui.put(format_args!("{out}"));
 }
 
 fn main() -> ExitCode {
@@ -326,6 +346,7 @@ fn main() -> ExitCode {
     };
     let mut ui = Ui {
         json: args.json,
+        closed: false,
         filter: args.instrument.clone(),
         trades: VecDeque::new(),
         events: VecDeque::new(),
@@ -375,7 +396,10 @@ fn main() -> ExitCode {
         let now = Instant::now();
         if now >= next_show {
             next_show += interval;
-            show(&fh, &ui, args.levels);
+            show(&fh, &mut ui, args.levels);
+        }
+        if ui.closed {
+            break;
         }
         if let Some(every) = ping_every.filter(|_| now >= next_ping) {
             next_ping = now + every;
@@ -387,7 +411,12 @@ fn main() -> ExitCode {
         }
     }
     let _ = sd_notify::notify(false, &[NotifyState::Stopping]);
-    show(&fh, &ui, args.levels);
+    if ui.closed {
+        // Nobody reads the output any more (`tpx-feed --json | head`): a clean stop.
+        tpx_md::warn(format_args!("tpx-feed: stdout closed, stopping"));
+    } else {
+        show(&fh, &mut ui, args.levels);
+    }
     ExitCode::SUCCESS
 }
 
