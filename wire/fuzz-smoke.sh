@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every fuzz target (the tpx-wire decoders and engine_vs_reference) for a bounded time (FUZZ_SECS, default 10 s each), seeded
+# Runs every fuzz target (the tpx-wire decoders, the replication stream and engine_vs_reference) for a bounded time (FUZZ_SECS, default 10 s each), seeded
 # with the canonical examples. Needs cargo-fuzz (`cargo install cargo-fuzz --locked`) and a
 # C++ compiler; runs on the stable toolchain through RUSTC_BOOTSTRAP=1 (see fuzz/README.md).
 # Exits 0 without fuzzing if cargo-fuzz is missing (set FUZZ_REQUIRED=1 to fail instead).
@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECS="${FUZZ_SECS:-10}"
-TARGETS=(order_entry_frame log_record md_packet framing engine_vs_reference)
+TARGETS=(order_entry_frame log_record md_packet framing engine_vs_reference peer_stream)
 
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   echo "fuzz-smoke: cargo-fuzz is not installed (cargo install cargo-fuzz --locked)" >&2
@@ -22,7 +22,7 @@ CORPUS="$PWD/fuzz/corpus"
 mkdir -p "$CORPUS"
 TPX_WRITE_CORPUS="$CORPUS" cargo test -q -p tpx-wire --test fuzz_seeds >/dev/null
 
-mkdir -p "$CORPUS/engine_vs_reference"
+mkdir -p "$CORPUS/engine_vs_reference" "$CORPUS/peer_stream"
 cd fuzz
 cargo fuzz build -s none --target-dir "$TARGET_DIR/fuzz"
 LOG_DIR="$(mktemp -d)"

@@ -186,7 +186,8 @@ pub fn read_secret_file(path: &std::path::Path) -> Result<[u8; 32], String> {
 
 const HELLO_MAGIC: u32 = 0x4858_5054; // "TPXH"
 const HELLO_VERSION: u32 = 1;
-const HELLO_BYTES: usize = 64;
+/// The length of a hello, the first frame of every connection.
+pub const HELLO_BYTES: usize = 64;
 
 fn encode_hello(id: PeerId, h: &Handshake) -> [u8; HELLO_BYTES] {
     let mut b = [0u8; HELLO_BYTES];
@@ -245,8 +246,29 @@ impl std::fmt::Display for HelloError {
     }
 }
 
-/// Checks a peer's hello; returns its id.
-fn check_hello(b: &[u8], h: &Handshake) -> Result<PeerId, HelloError> {
+/// A frame's length prefix said more than the reader takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameTooLong {
+    pub len: usize,
+    pub max: usize,
+}
+
+/// The length-prefixed frame (`u32` little-endian length, then that many bytes) at the start
+/// of `rest`: `Ok(Some((frame, bytes used)))`, `Ok(None)` while it is incomplete, an error for
+/// a length above `max` (said as soon as the prefix is in).
+pub fn split_frame(rest: &[u8], max: usize) -> Result<Option<(&[u8], usize)>, FrameTooLong> {
+    let Some(prefix) = rest.get(..4) else {
+        return Ok(None);
+    };
+    let len = u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+    if len > max {
+        return Err(FrameTooLong { len, max });
+    }
+    Ok(rest.get(4..4 + len).map(|f| (f, 4 + len)))
+}
+
+/// Checks a peer's hello (the first frame of every connection); returns its id.
+pub fn check_hello(b: &[u8], h: &Handshake) -> Result<PeerId, HelloError> {
     if b.len() != HELLO_BYTES {
         return Err(HelloError::Malformed);
     }
@@ -382,18 +404,25 @@ impl Conn {
         }
         loop {
             let rest = &self.rbuf[self.rpos..];
-            if rest.len() < 4 {
-                break;
-            }
-            let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-            if len > MAX_FRAME {
-                self.dead = true;
-                break;
-            }
-            if rest.len() < 4 + len {
-                break;
-            }
-            let frame = &rest[4..4 + len];
+            // Until its hello is checked a connection is anyone's: its first frame is a hello
+            // or nothing, never up to `MAX_FRAME` buffered.
+            let max = if self.verified {
+                MAX_FRAME
+            } else {
+                HELLO_BYTES
+            };
+            let (frame, used) = match split_frame(rest, max) {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(FrameTooLong { .. }) => {
+                    if !self.verified {
+                        refused.push(HelloError::Malformed);
+                    }
+                    self.dead = true;
+                    break;
+                }
+            };
+            let len = used - 4;
             if !self.verified {
                 // The first frame is the peer's hello.
                 match check_hello(frame, h) {
@@ -830,6 +859,28 @@ mod tests {
             worst < Duration::from_millis(5),
             "a poll took {worst:?} ({polls} polls)"
         );
+    }
+
+    /// Before its hello is checked, a connection is anyone's (the replication and witness
+    /// ports are reachable by whatever can reach the host): its first frame must be a hello
+    /// (64 bytes). A first frame that says it is longer is refused as soon as its length
+    /// arrives; before, the transport buffered up to `MAX_FRAME` (16 MiB) of it per
+    /// connection, waiting for the rest, before it looked at it.
+    #[test]
+    fn a_first_frame_longer_than_a_hello_is_refused_at_its_length() {
+        use std::io::Write;
+        let mut t = TcpTransport::new(1, Some("127.0.0.1:0".parse().unwrap()), vec![]).unwrap();
+        let addr = t.local_addr().unwrap();
+        let mut c = TcpStream::connect(addr).unwrap();
+        let mut bytes = (1u32 << 20).to_le_bytes().to_vec();
+        bytes.extend_from_slice(&[0x5a; 4096]);
+        c.write_all(&bytes).unwrap();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_millis(500) && t.handshake_stats().refused == 0 {
+            t.poll(&mut |_, _| panic!("a frame passed before a hello"));
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(t.handshake_stats().refused, 1, "{:?}", t.handshake_stats());
     }
 
     /// The dial is asynchronous now: a peer that listens is still connected, verified and
