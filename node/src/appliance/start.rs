@@ -204,6 +204,7 @@ impl Node {
     /// With the durable log the node serves sessions only once it is primary
     /// ([`NodeState::active`](crate::runtime::state::NodeState::active)).
     pub fn start_as(cfg: &NodeConfig, accounts: Accounts, role: StartRole) -> Result<Node, String> {
+        cfg.validate_limits()?;
         let plan = cfg.plan()?;
         // One request path for every log: the stage over the replica, whose log is the file
         // log or, for `log = "in-process"`, the in-memory one.

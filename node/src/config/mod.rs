@@ -562,6 +562,34 @@ impl NodeConfig {
         Ok(cfg)
     }
 
+    /// Refuses settings with which a node would start and then fail every client: no
+    /// session heartbeats or timeout (every session logged out at once), a timeout not longer
+    /// than the interval (a client heartbeating as told would be timed out), no connections,
+    /// no orders. Checked by [`crate::Node::start_as`] (`tests/config_limits.rs`).
+    pub fn validate_limits(&self) -> Result<(), String> {
+        if self.heartbeat_interval_ms == 0 || self.heartbeat_interval_ms > u64::from(u32::MAX) {
+            return Err(format!(
+                "heartbeat_interval_ms {} must be 1 to {}",
+                self.heartbeat_interval_ms,
+                u32::MAX
+            ));
+        }
+        if self.heartbeat_timeout_ms <= self.heartbeat_interval_ms {
+            return Err(format!(
+                "heartbeat_timeout_ms {} must be above heartbeat_interval_ms {} (the \
+                 protocol's default is 3 intervals)",
+                self.heartbeat_timeout_ms, self.heartbeat_interval_ms
+            ));
+        }
+        if self.max_connections_per_core == 0 {
+            return Err("max_connections_per_core must be at least 1".into());
+        }
+        if self.max_orders == 0 {
+            return Err("max_orders must be at least 1".into());
+        }
+        Ok(())
+    }
+
     /// The core plan in force (see [`NodeConfig::core_plan`]).
     pub fn plan(&self) -> Result<CorePlan, String> {
         if let Some(p) = &self.core_plan {
