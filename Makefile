@@ -40,7 +40,8 @@ planted:
 	$(CARGO) test -p tpx-sequencer --features planted-duplicate-before-commit --test safety planted_duplicate_before_commit_is_caught
 	$(CARGO) test -p tpx-sim --features planted-fill-not-journaled-while-away --test planted
 
-## Every fuzz target (wire decoders, engine vs reference book) for FUZZ_SECS each (default 10).
+## Every fuzz target (wire decoders, the replication stream, engine vs reference book) for
+## FUZZ_SECS each (default 10).
 fuzz-smoke:
 	FUZZ_REQUIRED=1 bash wire/fuzz-smoke.sh
 
