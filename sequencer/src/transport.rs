@@ -223,6 +223,10 @@ pub enum HelloError {
         expected: PeerId,
         got: PeerId,
     },
+    /// An accepted connection sent no hello within the transport's hello timeout.
+    NoHello,
+    /// [`MAX_UNVERIFIED`] accepted connections were already waiting for their hello.
+    TooManyPending,
 }
 
 impl std::fmt::Display for HelloError {
@@ -242,6 +246,11 @@ impl std::fmt::Display for HelloError {
             HelloError::UnexpectedPeer { expected, got } => {
                 write!(f, "dialed peer {expected} but it says it is {got}")
             }
+            HelloError::NoHello => write!(f, "no hello within the handshake timeout"),
+            HelloError::TooManyPending => write!(
+                f,
+                "{MAX_UNVERIFIED} connections already wait for their hello"
+            ),
         }
     }
 }
@@ -319,10 +328,18 @@ const READ_PER_POLL: usize = 1 << 20;
 const READ_CHUNK: usize = 64 << 10;
 /// The largest frame accepted.
 pub const MAX_FRAME: usize = 16 << 20;
+/// Accepted connections waiting for their hello at most; one more is closed as it is
+/// accepted. A node has two peers (its peer and, at the witness, two nodes), so a handful is
+/// all a reconnecting cluster needs; anything that can reach the port could open thousands.
+pub const MAX_UNVERIFIED: usize = 16;
+/// How long an accepted connection may take to send its hello (the default).
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug)]
 struct Conn {
     stream: TcpStream,
+    /// When it was accepted or dialed (an accepted one must say hello within the timeout).
+    opened: Instant,
     /// Known once its first frame (the peer id) arrived, or at once for dialed connections.
     peer: Option<PeerId>,
     /// The peer's hello passed (see [`Handshake`]): only then do messages pass.
@@ -340,6 +357,7 @@ impl Conn {
         stream.set_nodelay(true)?;
         Ok(Conn {
             stream,
+            opened: Instant::now(),
             peer,
             verified: false,
             dialed,
@@ -495,6 +513,8 @@ pub struct TcpTransport {
     /// was a quarter of a busy primary's sequencing core (perf, `make bench` at 100 k/s).
     scratch: Box<[u8]>,
     retry: Duration,
+    /// How long an accepted connection may take to say hello ([`HELLO_TIMEOUT`]).
+    hello_timeout: Duration,
 }
 
 impl TcpTransport {
@@ -523,11 +543,19 @@ impl TcpTransport {
             conns: Vec::new(),
             scratch: vec![0u8; READ_CHUNK].into_boxed_slice(),
             retry: Duration::from_millis(2),
+            hello_timeout: HELLO_TIMEOUT,
         })
     }
 
     /// Sets what connections must prove (see [`Handshake`]); the default: cluster 0, no
     /// secret, no configuration digest.
+    /// Sets how long an accepted connection may take to send its hello (default
+    /// [`HELLO_TIMEOUT`]).
+    pub fn with_hello_timeout(mut self, t: Duration) -> TcpTransport {
+        self.hello_timeout = t;
+        self
+    }
+
     pub fn with_handshake(mut self, h: Handshake) -> TcpTransport {
         self.auth.handshake = h;
         self
@@ -645,14 +673,31 @@ impl TcpTransport {
             // before it finds nothing: a third of an idle sequencing core's time in `perf`),
             // so it runs only when the listener is readable.
             if fd_ready(l, libc::POLLIN) {
+                let mut pending = self
+                    .conns
+                    .iter()
+                    .filter(|c| !c.dialed && !c.verified && !c.dead)
+                    .count();
                 while let Ok((s, _)) = l.accept() {
+                    if pending >= MAX_UNVERIFIED {
+                        // Closed as it is dropped.
+                        self.auth.refused.push(HelloError::TooManyPending);
+                        continue;
+                    }
                     if let Ok(c) = Conn::new(s, None, false) {
                         self.conns.push(c);
+                        pending += 1;
                     }
                 }
             }
         }
         let now = Instant::now();
+        for c in &mut self.conns {
+            if !c.dialed && !c.verified && !c.dead && now - c.opened >= self.hello_timeout {
+                c.dead = true;
+                self.auth.refused.push(HelloError::NoHello);
+            }
+        }
         self.finish_dials(now);
         for i in 0..self.dial.len() {
             let (peer, addr) = self.dial[i];
@@ -881,6 +926,70 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert_eq!(t.handshake_stats().refused, 1, "{:?}", t.handshake_stats());
+    }
+
+    /// Connections that never say hello (anything that can reach the port: a scanner, a
+    /// stuck client) are not kept: at most `MAX_UNVERIFIED` wait for their hello at a time
+    /// (more are closed as they are accepted) and each waits `hello_timeout` at most. Before,
+    /// every one was kept, with 128 KiB of buffers, and read every duty cycle of the
+    /// sequencing core, for as long as it stayed open. A real peer still connects after.
+    #[test]
+    fn connections_that_say_no_hello_are_capped_and_timed_out() {
+        use std::io::Read;
+        let mut t = TcpTransport::new(1, Some("127.0.0.1:0".parse().unwrap()), vec![])
+            .unwrap()
+            .with_hello_timeout(Duration::from_millis(300));
+        let addr = t.local_addr().unwrap();
+        let mut silent: Vec<TcpStream> = (0..3 * MAX_UNVERIFIED)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect();
+        for s in &silent {
+            s.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+        }
+        // Takes out (and counts) the sockets the transport closed: EOF or reset; an open one
+        // times out its read.
+        let closed = |silent: &mut Vec<TcpStream>| {
+            let before = silent.len();
+            silent.retain_mut(|s| match s.read(&mut [0u8; 8]) {
+                Ok(0) => false,
+                Err(e) => !matches!(e.kind(), io::ErrorKind::ConnectionReset),
+                Ok(_) => panic!("the transport sent something before a hello"),
+            });
+            before - silent.len()
+        };
+        let total = silent.len();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_millis(100) {
+            t.poll(&mut |_, _| panic!("a frame passed before a hello"));
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let early = closed(&mut silent);
+        assert!(
+            early >= 2 * MAX_UNVERIFIED,
+            "{early} of {total} closed before the timeout"
+        );
+        while t0.elapsed() < Duration::from_millis(700) {
+            t.poll(&mut |_, _| panic!("a frame passed before a hello"));
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let all = early + closed(&mut silent);
+        assert_eq!(
+            all, total,
+            "every silent connection closed after the timeout"
+        );
+        // A real peer connects and talks.
+        let mut b = TcpTransport::new(2, None, vec![(1, addr)]).unwrap();
+        let mut got = Vec::new();
+        let t1 = Instant::now();
+        while t1.elapsed() < Duration::from_secs(5) && got.is_empty() {
+            b.poll(&mut |_, _| {});
+            t.poll(&mut |p, m| got.push((p, m.to_vec())));
+            if b.connected(1) {
+                b.send(1, b"hi");
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        assert_eq!(got.first(), Some(&(2, b"hi".to_vec())));
     }
 
     /// The dial is asynchronous now: a peer that listens is still connected, verified and
