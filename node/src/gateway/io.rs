@@ -144,6 +144,9 @@ pub struct GatewayCounters {
     pub unroutable_reports: u64,
     /// Connections whose end put cancels into the log (cancel on disconnect).
     pub cancels_on_disconnect: u64,
+    /// Connections still waiting for their login closed to make room for a new one at
+    /// `max_connections_per_core`.
+    pub waiting_logins_evicted: u64,
 }
 
 /// One core's gateway.
@@ -387,9 +390,23 @@ impl Gateway {
         self.conns.iter().filter(|c| c.is_some()).count()
     }
 
+    /// Takes a new connection. At `max_connections` it takes the place of the oldest one
+    /// still waiting for its login (closed); only logged-in sessions fill a core for good, so
+    /// connections that never log in cannot lock members out (`tests/silent_connections.rs`).
+    /// `None`: every connection is a session (the new one is refused).
     fn add_conn(&mut self, stream: TcpStream, now_ns: u64) -> Option<u32> {
         if self.conns.len() - self.free.len() >= self.settings.max_connections {
-            return None;
+            let oldest_waiting = self
+                .conns
+                .iter()
+                .enumerate()
+                .filter_map(|(id, c)| {
+                    let c = c.as_ref()?;
+                    matches!(c.state, ConnState::AwaitLogin).then_some((c.opened_ns, id))
+                })
+                .min()?;
+            self.close(oldest_waiting.1 as u32);
+            self.counters.waiting_logins_evicted += 1;
         }
         let conn = Conn {
             stream,
