@@ -255,3 +255,18 @@ fn seed_1439_a_demoted_primary_sends_no_reply() {
         );
     }
 }
+
+/// Were `duplicate-answer-lost` (found 2026-12-06 by `tpx-sim --seeds 6000 --start 500000`,
+/// the default model): a client whose connection dropped before the answer to an order logged
+/// in again and re-sent it; the gateway still held the order's pending entry (sent to the
+/// stage, not yet answered, not live) and answered the re-send `DuplicateClientOrderId`
+/// itself, "already sequenced", though no log held the order. PROTOCOL.md says the gateway
+/// answers that only for an id of a live order; now it does.
+#[test]
+fn seeds_501846_and_501890_a_resent_pending_order_is_not_answered_duplicate() {
+    for seed in [501_846, 501_890] {
+        let o = run_seed(seed, SimConfig::default());
+        assert_eq!(o.violation, None, "seed {seed}");
+        assert!(o.acked > 0, "seed {seed}");
+    }
+}

@@ -229,8 +229,16 @@ impl SessionTable {
                 outbox,
             );
         }
-        if self.owners.contains_key(&(account, cl_ord_id)) {
-            // Another session of the account uses the id for a live order.
+        if self
+            .owners
+            .get(&(account, cl_ord_id))
+            .is_some_and(|o| o.live)
+        {
+            // One of the account's live orders has the id (a record the shard applied, so
+            // acknowledgeable: "already sequenced" is true). A pending id (sent to the stage,
+            // not answered yet) is not: its request may be in no log (the connection dropped
+            // before the answer, and this is the client's re-send), so the stage decides
+            // (`tpx-sim` seeds 501846 and 501890, `sim/tests/seeds.rs`).
             return self.reject(
                 slot,
                 unix_ns,
@@ -301,7 +309,12 @@ impl SessionTable {
                 )
             }
         };
-        if new_id && self.owners.contains_key(&(account, m.new_cl_ord_id)) {
+        if new_id
+            && self
+                .owners
+                .get(&(account, m.new_cl_ord_id))
+                .is_some_and(|o| o.live)
+        {
             return self.reject(
                 slot,
                 unix_ns,

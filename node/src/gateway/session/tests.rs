@@ -640,6 +640,59 @@ fn a_request_refused_unavailable_may_be_sent_again() {
     );
 }
 
+/// An order still pending at the stage (sent, not answered) when the client re-sends it is
+/// not "already sequenced": the gateway answers `DuplicateClientOrderId` itself only for a
+/// live order's id and sends the re-send on; the stage decides. Before, the pending entry made
+/// the gateway answer it duplicate, which a client takes as done though no log may hold it
+/// (`tpx-sim` seeds 501846 and 501890).
+#[test]
+fn a_resent_order_still_pending_is_not_answered_duplicate_by_the_gateway() {
+    let a = accounts();
+    let mut t = table();
+    let s = t.login(&a, &login(1, 4, 1), 3, 0).unwrap().slot;
+    let mut out = Vec::new();
+    let mut fwd = Vec::new();
+    for cl in [8, 9] {
+        t.on_enter_order(s, &order(cl, Side::Buy, 50_000, 1), 0, 0, &mut out, |r| {
+            fwd.push(r);
+            true
+        });
+    }
+    // The stage refuses 8 `Unavailable`; 9 is still in flight there (no answer yet).
+    let refused = Report {
+        account: 1,
+        session: 4,
+        seq: crate::msg::UNSEQUENCED,
+        ts_ns: 5,
+        kind: ReportKind::Rejected {
+            cl_ord_id: 8,
+            reason: RejectReason::Unavailable,
+            request: RequestKind::EnterOrder,
+        },
+        stamps: Default::default(),
+    };
+    assert!(t.on_report(&refused, &mut out));
+    t.disconnect(s, 3);
+    let s = t.login(&a, &login(1, 4, 1), 5, 0).unwrap().slot;
+    out.clear();
+    fwd.clear();
+    for cl in [8, 9] {
+        t.on_enter_order(s, &order(cl, Side::Buy, 50_000, 1), 0, 0, &mut out, |r| {
+            fwd.push(r);
+            true
+        });
+    }
+    let dup = decode(&out).into_iter().any(|(_, m)| {
+        matches!(m, ServerMessage::OrderRejected(r) if r.reason == RejectReason::DuplicateClientOrderId)
+    });
+    assert!(
+        !dup,
+        "a pending order answered duplicate: {:?}",
+        decode(&out)
+    );
+    assert_eq!(fwd.len(), 2, "both re-sends reach the stage");
+}
+
 /// A node that stops being primary logs every session out (`Logout(Failover)`) before the
 /// next report, and from then on journals replies without delivering them; the client gets
 /// them by replay (from the new primary, or here again once this node serves).
