@@ -1376,6 +1376,21 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
             Msg::Granted { term, lease_ns } => {
                 // The grant is stored before this node acts as its primary; if it cannot be,
                 // the node stays a candidate (asking again re-grants the same term to it).
+                // A grant whose lease, counted from when it was asked for, has already run
+                // out is not taken: this node was paused (or its messages delayed) since, and
+                // the witness may have granted a later term to the peer, which may have
+                // acknowledged records this log lacks (`tpx-sim` seed 605919). It asks again.
+                let margin = lease_margin_ns(self.cfg.lease_margin_ns, lease_ns);
+                let lease_left =
+                    (self.promote_sent_ns + lease_ns).saturating_sub(margin) > self.poll_start_ns;
+                if self.role == Role::Candidate
+                    && self.promotable
+                    && term == self.cand_term
+                    && !lease_left
+                {
+                    self.promote_sent_ns = 0;
+                    return;
+                }
                 if self.role == Role::Candidate && self.promotable && term == self.cand_term {
                     self.trace.granted_ns = self.poll_start_ns;
                     if self.persist_term(term) {

@@ -270,3 +270,16 @@ fn seeds_501846_and_501890_a_resent_pending_order_is_not_answered_duplicate() {
         assert!(o.acked > 0, "seed {seed}");
     }
 }
+
+/// Was `acked-in-later-primary` (found 2026-12-06 by `tpx-sim --seeds 12000 --start 600000`,
+/// the default model): node 2, a candidate, asked for term 4 and was paused before the grant
+/// arrived; meanwhile the witness granted term 5 to node 1, which acknowledged seq 276. Resumed,
+/// node 2 took the old grant and became primary of term 4 with its own seq 276, although the
+/// lease that grant carried had run out while it was paused. A grant is now taken only while
+/// its lease, counted from when it was asked for, still runs.
+#[test]
+fn seed_605919_a_grant_whose_lease_ran_out_is_not_taken() {
+    let o = run_seed(605_919, SimConfig::default());
+    assert_eq!(o.violation, None);
+    assert!(o.acked > 0);
+}
