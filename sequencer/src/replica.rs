@@ -1380,9 +1380,9 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
                 // out is not taken: this node was paused (or its messages delayed) since, and
                 // the witness may have granted a later term to the peer, which may have
                 // acknowledged records this log lacks (`tpx-sim` seed 605919). It asks again.
-                let margin = lease_margin_ns(self.cfg.lease_margin_ns, lease_ns);
-                let lease_left =
-                    (self.promote_sent_ns + lease_ns).saturating_sub(margin) > self.poll_start_ns;
+                // (The whole lease, not less the drift margin: a margin derived from a long
+                // `timeout_us` may exceed the lease, and no grant would ever be taken.)
+                let lease_left = self.promote_sent_ns + lease_ns > self.poll_start_ns;
                 if self.role == Role::Candidate
                     && self.promotable
                     && term == self.cand_term
