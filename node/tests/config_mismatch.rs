@@ -8,8 +8,6 @@
 
 use std::time::Duration;
 
-use tpx_node::gateway::accounts::{demo_accounts, demo_accounts_file};
-
 mod procs;
 
 use procs::{free_port, listening, node_config, Proc};
@@ -17,11 +15,7 @@ use procs::{free_port, listening, node_config, Proc};
 #[test]
 fn a_misconfigured_standby_never_takes_the_term() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("accounts.toml"),
-        toml::to_string(&demo_accounts_file(&demo_accounts(2), 1_000_000)).unwrap(),
-    )
-    .unwrap();
+    procs::write_demo_accounts(dir.path());
     let w = free_port();
     let repl = [free_port(), free_port()];
     let cfgs = [

@@ -24,7 +24,6 @@ use tpx_client::{token_from_str, Client, ClientConfig};
 use tpx_feed::FeedHandler;
 use tpx_md::{AeronClient, AeronSetup};
 use tpx_node::config::md::MdConfig;
-use tpx_node::gateway::accounts::{demo_accounts, demo_accounts_file};
 use tpx_node::shard::md::launch_driver;
 use tpx_sequencer::{FileStorage, LogReader, WriteMode};
 use tpx_wire::log_record::Input;
@@ -97,11 +96,7 @@ fn market_data_over_manual_mdc_continues_across_the_takeover_in_netns() {
 
 fn scenario(carrier: Carrier) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("accounts.toml"),
-        toml::to_string(&demo_accounts_file(&demo_accounts(2), 1_000_000)).unwrap(),
-    )
-    .unwrap();
+    procs::write_demo_accounts(dir.path());
     let md = MdConfig {
         term_length: 64 << 10,
         ..MdConfig::default()
@@ -212,11 +207,7 @@ term_length = 65536
 fn market_data_resumes_after_the_node_is_frozen_past_the_drivers_liveness_timeout() {
     use tpx_md::{DriverConfig, EmbeddedDriver};
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("accounts.toml"),
-        toml::to_string(&demo_accounts_file(&demo_accounts(2), 1_000_000)).unwrap(),
-    )
-    .unwrap();
+    procs::write_demo_accounts(dir.path());
     let driver = EmbeddedDriver::launch(&DriverConfig {
         term_length: 64 << 10,
         ipc_term_length: 64 << 10,

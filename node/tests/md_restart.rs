@@ -17,7 +17,6 @@ use tpx_client::{token_from_str, Client, ClientConfig};
 use tpx_feed::FeedHandler;
 use tpx_md::{AeronClient, AeronSetup};
 use tpx_node::config::md::MdConfig;
-use tpx_node::gateway::accounts::{demo_accounts, demo_accounts_file};
 use tpx_node::shard::md::launch_driver;
 
 #[allow(dead_code)]
@@ -51,11 +50,7 @@ fn newest_image(dir: &std::path::Path) -> u64 {
 #[test]
 fn market_data_numbering_continues_across_a_restart_from_a_snapshot() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("accounts.toml"),
-        toml::to_string(&demo_accounts_file(&demo_accounts(2), 1_000_000)).unwrap(),
-    )
-    .unwrap();
+    procs::write_demo_accounts(dir.path());
     let md = MdConfig {
         term_length: 64 << 10,
         ..MdConfig::default()

@@ -7,7 +7,6 @@
 mod procs;
 
 use procs::Proc;
-use tpx_node::gateway::accounts::{demo_accounts, demo_accounts_file};
 
 fn start(dir: &std::path::Path, name: &'static str, lock: bool) -> Proc {
     let cfg = dir.join(format!("{name}.toml"));
@@ -64,11 +63,7 @@ fn may_lock() -> bool {
 #[test]
 fn a_node_with_lock_memory_locks_its_pages_after_the_replay() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("accounts.toml"),
-        toml::to_string(&demo_accounts_file(&demo_accounts(2), 1_000_000)).unwrap(),
-    )
-    .unwrap();
+    procs::write_demo_accounts(dir.path());
     let unlocked = start(dir.path(), "plain", false);
     unlocked.expect("READY");
     assert_eq!(

@@ -7,7 +7,7 @@
 //! (`make unit` sets it).
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,7 +21,7 @@ use tpx_wire::replies::ServerMessage;
 
 mod common;
 
-use common::{accounts, base_config, cpus, limit, login, until};
+use common::{accounts, base_config, cpus, limit, login, scrape, until};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -58,14 +58,6 @@ fn promtool(args: &[&str], stdin: Option<&str>) -> Option<(bool, String)> {
             String::from_utf8_lossy(&out.stderr)
         ),
     ))
-}
-
-fn scrape(addr: std::net::SocketAddr) -> String {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text.split("\r\n\r\n").nth(1).unwrap().to_string()
 }
 
 /// Metric names a PromQL expression uses: identifiers starting `tpx_` or `process_`, with a

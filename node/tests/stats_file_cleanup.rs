@@ -3,18 +3,12 @@
 //! hundreds of them in /dev/shm (335 on this VM after a few runs). `procs::Proc` removes the
 //! file when it drops the process, if the file still names that process's pid.
 
-use tpx_node::gateway::accounts::{demo_accounts, demo_accounts_file};
-
 mod procs;
 
 #[test]
 fn a_killed_nodes_stats_file_goes_with_its_proc() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("accounts.toml"),
-        toml::to_string(&demo_accounts_file(&demo_accounts(2), 1_000_000)).unwrap(),
-    )
-    .unwrap();
+    procs::write_demo_accounts(dir.path());
     let cfg = procs::single_node_config(dir.path(), &[0], "", "", "");
     let mut node = procs::Proc::start("node", &["node", "--config", cfg.to_str().unwrap()]);
     node.expect("tpx node: READY");

@@ -11,18 +11,13 @@ use std::time::{Duration, Instant};
 
 use tpx_client::{token_from_str, Client, ClientConfig};
 use tpx_node::appliance::serve::PRINT_TOPS_ENV;
-use tpx_node::gateway::accounts::{demo_accounts, demo_accounts_file};
 
 mod procs;
 
 #[test]
 fn a_node_whose_stdout_is_closed_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("accounts.toml"),
-        toml::to_string(&demo_accounts_file(&demo_accounts(2), 1_000_000)).unwrap(),
-    )
-    .unwrap();
+    procs::write_demo_accounts(dir.path());
     let cfg = procs::single_node_config(dir.path(), &[0], "", "", "");
     let mut child = Command::new(env!("CARGO_BIN_EXE_tpx"))
         .args(["node", "--config"])

@@ -1382,22 +1382,19 @@ impl<L: LogSink, T: Transport, C: Clock> Replica<L, T, C> {
                 // acknowledged records this log lacks (`tpx-sim` seed 605919). It asks again.
                 // (The whole lease, not less the drift margin: a margin derived from a long
                 // `timeout_us` may exceed the lease, and no grant would ever be taken.)
+                if self.role != Role::Candidate || !self.promotable || term != self.cand_term {
+                    return;
+                }
                 let lease_left = self.promote_sent_ns + lease_ns > self.poll_start_ns;
-                if self.role == Role::Candidate
-                    && self.promotable
-                    && term == self.cand_term
-                    && !lease_left
-                {
+                if !lease_left {
                     self.promote_sent_ns = 0;
                     return;
                 }
-                if self.role == Role::Candidate && self.promotable && term == self.cand_term {
-                    self.trace.granted_ns = self.poll_start_ns;
-                    if self.persist_term(term) {
-                        self.trace.stored_ns = self.clock.now_ns();
-                        self.become_primary(term, lease_ns, self.promote_sent_ns, app);
-                        self.trace.primary_ns = self.clock.now_ns();
-                    }
+                self.trace.granted_ns = self.poll_start_ns;
+                if self.persist_term(term) {
+                    self.trace.stored_ns = self.clock.now_ns();
+                    self.become_primary(term, lease_ns, self.promote_sent_ns, app);
+                    self.trace.primary_ns = self.clock.now_ns();
                 }
             }
             Msg::Lease {

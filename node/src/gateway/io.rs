@@ -903,6 +903,14 @@ impl Gateway {
             r.throttled.store(c.rejects_throttled, Ordering::Relaxed);
             r.backpressure
                 .store(c.rejects_backpressure, Ordering::Relaxed);
+            let g = &self.counters;
+            r.accepted.store(g.accepted, Ordering::Relaxed);
+            r.logins.store(g.logins, Ordering::Relaxed);
+            r.login_rejects.store(g.login_rejects, Ordering::Relaxed);
+            r.waiting_logins_evicted
+                .store(g.waiting_logins_evicted, Ordering::Relaxed);
+            r.cancels_on_disconnect
+                .store(g.cancels_on_disconnect, Ordering::Relaxed);
         }
         let s = self.settings.clone();
         for c in self.conns.iter_mut().flatten() {

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -50,10 +50,41 @@ pub struct NodeGauges {
     /// The gateways' unsequenced rejects, summed: throttled, back-pressure.
     pub gateway_throttled: u64,
     pub gateway_backpressure: u64,
+    /// The gateways' connection counters, summed (`gateway::io::GatewayCounters`).
+    pub gateway_connections: GatewayConnections,
     /// The sequencing stage's `Unavailable` answers, and of them the fences'.
     pub stage_unavailable: u64,
     pub fenced: u64,
     pub process: Option<ProcessStats>,
+}
+
+/// The gateways' connection counters, summed over the gateway cores.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct GatewayConnections {
+    pub accepted: u64,
+    pub logins: u64,
+    pub login_rejects: u64,
+    pub waiting_logins_evicted: u64,
+    pub cancels_on_disconnect: u64,
+}
+
+impl GatewayConnections {
+    fn of(state: &NodeState) -> GatewayConnections {
+        let sum = |f: fn(&crate::runtime::state::GatewayShared) -> &AtomicU64| {
+            state
+                .gateways
+                .iter()
+                .map(|g| f(g).load(Ordering::Relaxed))
+                .sum()
+        };
+        GatewayConnections {
+            accepted: sum(|g| &g.accepted),
+            logins: sum(|g| &g.logins),
+            login_rejects: sum(|g| &g.login_rejects),
+            waiting_logins_evicted: sum(|g| &g.waiting_logins_evicted),
+            cancels_on_disconnect: sum(|g| &g.cancels_on_disconnect),
+        }
+    }
 }
 
 /// One shard's market-data publisher, as counted by the shard.
@@ -121,6 +152,7 @@ impl NodeGauges {
                 .iter()
                 .map(|g| g.backpressure.load(Ordering::Relaxed))
                 .sum(),
+            gateway_connections: GatewayConnections::of(state),
             stage_unavailable: state.stats.unavailable.load(Ordering::Relaxed),
             fenced: state.stats.fenced.load(Ordering::Relaxed),
             process: ProcessStats::read(),
@@ -306,6 +338,32 @@ pub fn render(map: &StatsMap, g: &NodeGauges) -> String {
             "tpx_node_log_segments_deleted_total",
             "Log segments retention deleted ([snapshots] delete_segments).",
             g.segments_deleted,
+        ),
+        (
+            "tpx_node_connections_accepted_total",
+            "Order-entry connections accepted, all gateway cores.",
+            g.gateway_connections.accepted,
+        ),
+        (
+            "tpx_node_logins_total",
+            "Logins accepted.",
+            g.gateway_connections.logins,
+        ),
+        (
+            "tpx_node_login_rejects_total",
+            "Logins refused (LoginRejected: unknown session, wrong token, not primary, ...).",
+            g.gateway_connections.login_rejects,
+        ),
+        (
+            "tpx_node_waiting_logins_evicted_total",
+            "Connections still waiting for their login closed to make room for a new one at \
+             max_connections_per_core.",
+            g.gateway_connections.waiting_logins_evicted,
+        ),
+        (
+            "tpx_node_cancels_on_disconnect_total",
+            "Connections whose end put cancels into the log (cancel on disconnect).",
+            g.gateway_connections.cancels_on_disconnect,
         ),
     ] {
         family(&mut o, name, "counter", help);

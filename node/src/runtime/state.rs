@@ -177,12 +177,18 @@ impl Default for ShardCountsShared {
 }
 
 /// What a gateway publishes, at its timer tick: requests answered `Throttled` and
-/// `Backpressure` (never logged; for Prometheus), and whether it serves logins
-/// (`gateway::session::serving`; for [`NodeState::serves_logins`]).
+/// `Backpressure` (never logged), its connection counters (`gateway::io::GatewayCounters`;
+/// all for Prometheus), and whether it serves logins (`gateway::session::serving`; for
+/// [`NodeState::serves_logins`]).
 #[derive(Debug, Default)]
 pub struct GatewayShared {
     pub throttled: AtomicU64,
     pub backpressure: AtomicU64,
+    pub accepted: AtomicU64,
+    pub logins: AtomicU64,
+    pub login_rejects: AtomicU64,
+    pub waiting_logins_evicted: AtomicU64,
+    pub cancels_on_disconnect: AtomicU64,
     pub serving: AtomicBool,
 }
 

@@ -198,3 +198,24 @@ pub fn until(c: &mut Client, mut pred: impl FnMut(&ServerMessage) -> bool) -> Ve
         }
     }
 }
+
+/// The body of a node's Prometheus page (`[stats] prometheus`).
+pub fn scrape(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.split("\r\n\r\n").nth(1).unwrap().to_string()
+}
+
+/// The value of an unlabelled metric on a Prometheus page.
+pub fn metric(page: &str, name: &str) -> u64 {
+    let key = format!("{name} ");
+    page.lines()
+        .find_map(|l| l.strip_prefix(key.as_str()))
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        .trim()
+        .parse()
+        .unwrap()
+}

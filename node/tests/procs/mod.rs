@@ -273,6 +273,17 @@ fee_tiers = 2
 assets = [1, 2, 3]
 "#;
 
+/// Writes `dir/accounts.toml`: two demo accounts with 1,000,000 of each asset (the file the
+/// configs below name).
+pub fn write_demo_accounts(dir: &Path) {
+    use tpx_node::gateway::accounts::{demo_accounts, demo_accounts_file};
+    std::fs::write(
+        dir.join("accounts.toml"),
+        toml::to_string(&demo_accounts_file(&demo_accounts(2), 1_000_000)).unwrap(),
+    )
+    .unwrap();
+}
+
 /// A single node's config, written to `dir/node.toml`: one core (the host's first CPU) with the
 /// gateway, the sequencer and `shards`, park idle, the log in `dir/log` (local, fsync).
 /// `top`: top-level keys (`heartbeat_timeout_ms = ...`); `replication`: more `[replication]`

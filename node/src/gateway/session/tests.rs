@@ -583,6 +583,38 @@ fn a_query_ends_once_every_shard_asked_has_answered() {
     assert!(!t.on_report(&rep(done(13, 0)), &mut out));
 }
 
+/// The stage's `Unavailable` answer to account 1 session 4's order `cl_ord_id`.
+fn unavailable(cl_ord_id: u64) -> Report {
+    Report {
+        account: 1,
+        session: 4,
+        seq: crate::msg::UNSEQUENCED,
+        ts_ns: 5,
+        kind: ReportKind::Rejected {
+            cl_ord_id,
+            reason: RejectReason::Unavailable,
+            request: RequestKind::EnterOrder,
+        },
+        stamps: Default::default(),
+    }
+}
+
+/// Account 1 session 4 sends buy orders `ids` (all forwarded to `fwd`).
+fn send_orders(
+    t: &mut SessionTable,
+    s: u32,
+    ids: &[u64],
+    out: &mut Vec<(ConnId, Vec<u8>)>,
+    fwd: &mut Vec<Request>,
+) {
+    for &cl in ids {
+        t.on_enter_order(s, &order(cl, Side::Buy, 50_000, 1), 0, 0, out, |r| {
+            fwd.push(r);
+            true
+        });
+    }
+}
+
 /// Issue 17: `Unavailable` is no answer: the client re-sends the request (and every later one
 /// without an answer) after its next login, perhaps to this node again. The re-send must reach
 /// the sequencing stage (which sequences it, or answers "already sequenced" if the log holds
@@ -595,27 +627,10 @@ fn a_request_refused_unavailable_may_be_sent_again() {
     let s = t.login(&a, &login(1, 4, 1), 3, 0).unwrap().slot;
     let mut out = Vec::new();
     let mut fwd = Vec::new();
-    for cl in [8, 9] {
-        t.on_enter_order(s, &order(cl, Side::Buy, 50_000, 1), 0, 0, &mut out, |r| {
-            fwd.push(r);
-            true
-        });
-    }
+    send_orders(&mut t, s, &[8, 9], &mut out, &mut fwd);
     assert_eq!(fwd.len(), 2);
     for cl in [8, 9] {
-        let refused = Report {
-            account: 1,
-            session: 4,
-            seq: crate::msg::UNSEQUENCED,
-            ts_ns: 5,
-            kind: ReportKind::Rejected {
-                cl_ord_id: cl,
-                reason: RejectReason::Unavailable,
-                request: RequestKind::EnterOrder,
-            },
-            stamps: Default::default(),
-        };
-        assert!(t.on_report(&refused, &mut out));
+        assert!(t.on_report(&unavailable(cl), &mut out));
     }
     out.clear();
     fwd.clear();
@@ -623,12 +638,7 @@ fn a_request_refused_unavailable_may_be_sent_again() {
     t.disconnect(s, 3);
     let s = t.login(&a, &login(1, 4, 1), 5, 0).unwrap().slot;
     out.clear();
-    for cl in [8, 9] {
-        t.on_enter_order(s, &order(cl, Side::Buy, 50_000, 1), 0, 0, &mut out, |r| {
-            fwd.push(r);
-            true
-        });
-    }
+    send_orders(&mut t, s, &[8, 9], &mut out, &mut fwd);
     assert!(decode(&out).is_empty(), "refused again: {:?}", decode(&out));
     assert_eq!(fwd.len(), 2, "both re-sends reach the stage");
     // Ids that were answered (here: a new one, then an old one) are still refused.
@@ -652,36 +662,14 @@ fn a_resent_order_still_pending_is_not_answered_duplicate_by_the_gateway() {
     let s = t.login(&a, &login(1, 4, 1), 3, 0).unwrap().slot;
     let mut out = Vec::new();
     let mut fwd = Vec::new();
-    for cl in [8, 9] {
-        t.on_enter_order(s, &order(cl, Side::Buy, 50_000, 1), 0, 0, &mut out, |r| {
-            fwd.push(r);
-            true
-        });
-    }
+    send_orders(&mut t, s, &[8, 9], &mut out, &mut fwd);
     // The stage refuses 8 `Unavailable`; 9 is still in flight there (no answer yet).
-    let refused = Report {
-        account: 1,
-        session: 4,
-        seq: crate::msg::UNSEQUENCED,
-        ts_ns: 5,
-        kind: ReportKind::Rejected {
-            cl_ord_id: 8,
-            reason: RejectReason::Unavailable,
-            request: RequestKind::EnterOrder,
-        },
-        stamps: Default::default(),
-    };
-    assert!(t.on_report(&refused, &mut out));
+    assert!(t.on_report(&unavailable(8), &mut out));
     t.disconnect(s, 3);
     let s = t.login(&a, &login(1, 4, 1), 5, 0).unwrap().slot;
     out.clear();
     fwd.clear();
-    for cl in [8, 9] {
-        t.on_enter_order(s, &order(cl, Side::Buy, 50_000, 1), 0, 0, &mut out, |r| {
-            fwd.push(r);
-            true
-        });
-    }
+    send_orders(&mut t, s, &[8, 9], &mut out, &mut fwd);
     let dup = decode(&out).into_iter().any(|(_, m)| {
         matches!(m, ServerMessage::OrderRejected(r) if r.reason == RejectReason::DuplicateClientOrderId)
     });
