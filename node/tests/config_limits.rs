@@ -41,6 +41,29 @@ fn settings_that_cannot_serve_are_refused_at_start() {
     refused(|c| c.max_orders = 0, "max_orders");
 }
 
+/// Found by starting `tpx node` with out-of-range values: a `ring_capacity` of 2^40 aborted
+/// the start (`memory allocation ... failed`, signal 6); a `journal_capacity` of 2^40 started
+/// `READY` and aborted at the first login (a member's login killed the venue); one of 0 kept
+/// no reply to replay after a reconnect; `heartbeat_timeout_ms` and `login_timeout_ms` of 2^60
+/// wrapped when scaled to nanoseconds (every connection closed at once); a `segment_bytes`
+/// of 2^50 started `READY` and then answered no order (`LOGERROR ... File too large`).
+#[test]
+fn out_of_range_sizes_and_times_are_refused_at_start() {
+    refused(|c| c.ring_capacity = 1 << 40, "ring_capacity");
+    refused(|c| c.journal_capacity = 1 << 40, "journal_capacity");
+    refused(|c| c.journal_capacity = 0, "journal_capacity");
+    refused(|c| c.heartbeat_timeout_ms = 1 << 60, "heartbeat_timeout_ms");
+    refused(|c| c.login_timeout_ms = 1 << 60, "login_timeout_ms");
+    refused(
+        |c| {
+            if let Some(r) = c.replication.as_mut() {
+                r.segment_bytes = Some(1 << 50);
+            }
+        },
+        "segment_bytes",
+    );
+}
+
 #[test]
 fn the_base_config_still_starts() {
     let cpu = cpus().first().copied().unwrap_or(0);

@@ -415,6 +415,13 @@ fn default_heartbeat_timeout_ms() -> u64 {
 fn default_login_timeout_ms() -> u64 {
     5_000
 }
+/// The longest `heartbeat_timeout_ms` / `login_timeout_ms` a node takes (a day).
+pub const MAX_TIMEOUT_MS: u64 = 86_400_000;
+/// The most slots a cross-core ring may have.
+pub const MAX_RING_CAPACITY: usize = 1 << 20;
+/// The most replies a session's journal may keep (96 bytes each).
+pub const MAX_JOURNAL_CAPACITY: usize = 1 << 20;
+
 fn default_journal_capacity() -> usize {
     16_384
 }
@@ -586,6 +593,33 @@ impl NodeConfig {
         }
         if self.max_orders == 0 {
             return Err("max_orders must be at least 1".into());
+        }
+        // Times scaled to nanoseconds must not wrap (a wrapped timeout closed every
+        // connection at once).
+        for (key, ms) in [
+            ("heartbeat_timeout_ms", self.heartbeat_timeout_ms),
+            ("login_timeout_ms", self.login_timeout_ms),
+        ] {
+            if ms > MAX_TIMEOUT_MS {
+                return Err(format!(
+                    "{key} {ms} must be at most {MAX_TIMEOUT_MS} (a day)"
+                ));
+            }
+        }
+        // Sizes allocated up front (a ring) or at a login (a journal): an impossible one
+        // aborted the process, at start or at a member's first login.
+        if self.ring_capacity > MAX_RING_CAPACITY {
+            return Err(format!(
+                "ring_capacity {} must be at most {MAX_RING_CAPACITY}",
+                self.ring_capacity
+            ));
+        }
+        if self.journal_capacity == 0 || self.journal_capacity > MAX_JOURNAL_CAPACITY {
+            return Err(format!(
+                "journal_capacity {} must be 1 to {MAX_JOURNAL_CAPACITY} (replies kept per \
+                 session for replay after a reconnect)",
+                self.journal_capacity
+            ));
         }
         Ok(())
     }

@@ -67,6 +67,9 @@ pub enum LogWriter {
     Uring,
 }
 
+/// The largest `segment_bytes` a node takes (each segment is preallocated at its roll).
+pub const MAX_SEGMENT_BYTES: u64 = 4 << 30;
+
 /// `[replication]`: where the log lives, the peer and the witness. Absent: a single node with a
 /// durable local log (`fsync`) and an in-process witness.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,7 +127,8 @@ pub struct ReplicationConfig {
     /// With `log_writer = "uring"`: commits in flight at most (1-64; default 4).
     #[serde(default = "default_uring_depth")]
     pub uring_depth: usize,
-    /// Preallocated bytes per log segment.
+    /// Preallocated bytes per log segment (64 MiB by default; rounded up to a multiple of 4
+    /// KiB, at least 8 KiB; at most [`MAX_SEGMENT_BYTES`]).
     #[serde(default)]
     pub segment_bytes: Option<u64>,
     /// Write zeros over a new segment once (at creation), so that O_DSYNC writes overwrite
@@ -213,6 +217,13 @@ impl ReplicationConfig {
 
     pub fn validate(&self) -> Result<(), String> {
         self.durability()?;
+        if let Some(b) = self.segment_bytes.filter(|&b| b > MAX_SEGMENT_BYTES) {
+            // Preallocated at each roll: one that cannot be left the node READY and unable
+            // to log anything.
+            return Err(format!(
+                "[replication] segment_bytes {b} must be at most {MAX_SEGMENT_BYTES} (4 GiB)"
+            ));
+        }
         if self.peer_addr.is_some() && (self.listen.is_none() || self.witness_addr.is_none()) {
             return Err("[replication]: peer_addr needs listen and witness_addr".into());
         }
