@@ -275,3 +275,40 @@ pub trait WitnessHooks {
 }
 
 impl WitnessHooks for () {}
+
+/// Lets thread `t` run on `cpus` only (CPU ids as `sched_setaffinity(2)` numbers them); an
+/// empty `cpus` changes nothing. A thread starts with its creator's affinity: one spawned from
+/// a pinned core shares that core's CPU until moved.
+pub fn set_thread_cpus<T>(t: &std::thread::JoinHandle<T>, cpus: &[usize]) -> std::io::Result<()> {
+    use std::os::unix::thread::JoinHandleExt;
+    if cpus.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET is given indices below
+    // CPU_SETSIZE only.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &c in cpus {
+        if c >= libc::CPU_SETSIZE as usize {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("cpu {c} is beyond CPU_SETSIZE"),
+            ));
+        }
+        // SAFETY: `c` is below CPU_SETSIZE (checked above).
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    // SAFETY: the handle's thread is not joined (the caller holds the handle); `set` is a
+    // valid cpu_set_t of the size passed.
+    let r = unsafe {
+        libc::pthread_setaffinity_np(
+            t.as_pthread_t(),
+            std::mem::size_of::<libc::cpu_set_t>(),
+            &set,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::from_raw_os_error(r))
+    }
+}

@@ -146,6 +146,16 @@ impl<S: Storage + Clone + Send + 'static> UringLog<S> {
         ))
     }
 
+    /// Lets the spare-segment preparer run on `cpus` only (see
+    /// [`crate::process::set_thread_cpus`]): spawned from the core that opens the log, it
+    /// would zero-fill each next segment (64 MiB of writes) on that core's CPU.
+    pub fn set_preparer_cpus(&self, cpus: &[usize]) -> std::io::Result<()> {
+        match &self.preparer {
+            Some(t) => crate::process::set_thread_cpus(t, cpus),
+            None => Ok(()),
+        }
+    }
+
     /// Group commits written so far.
     pub fn commits(&self) -> u64 {
         self.log.commits()

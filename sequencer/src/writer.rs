@@ -434,39 +434,13 @@ impl<S: Storage + Clone + Send + 'static> ThreadedLog<S> {
     /// write and its cache flush) and wake-ups then preempt the core (ARCHITECTURE.md,
     /// "Measured (e2e-bench)"). An empty `cpus` changes nothing.
     pub fn set_writer_cpus(&self, cpus: &[usize]) -> std::io::Result<()> {
-        if cpus.is_empty() {
-            return Ok(());
-        }
-        // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET bounds-checks its index.
-        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        for &c in cpus {
-            if c >= libc::CPU_SETSIZE as usize {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    format!("cpu {c} is beyond CPU_SETSIZE"),
-                ));
-            }
-            // SAFETY: `c` is below CPU_SETSIZE (checked above).
-            unsafe { libc::CPU_SET(c, &mut set) };
-        }
         let threads = self
             .thread
             .iter()
             .chain(&self.workers)
             .chain(&self.preparer);
         for t in threads {
-            // SAFETY: the thread is alive (joined only in `stop`); `set` is a valid cpu_set_t
-            // of the size passed.
-            let r = unsafe {
-                libc::pthread_setaffinity_np(
-                    t.as_pthread_t(),
-                    std::mem::size_of::<libc::cpu_set_t>(),
-                    &set,
-                )
-            };
-            if r != 0 {
-                return Err(std::io::Error::from_raw_os_error(r));
-            }
+            crate::process::set_thread_cpus(t, cpus)?;
         }
         Ok(())
     }

@@ -90,15 +90,21 @@ impl Restore {
         // beside the loader it took the CPU and the kernel's page allocation from the image's
         // read (file 32-37 → 101-343 ms here); and at the lowest CPU priority, which on the
         // 2-vCPU VM slowed the replay by a third otherwise.
+        // Both threads run beside the cores (the CPUs the plan leaves free, if any): left to
+        // the scheduler, the table thread took half of the sequencing core's CPU through the
+        // log's open and the replay's first 100 ms.
+        let beside = crate::runtime::affinity::cpus_beside_the_cores(&shared.core_cpus);
         let prebuilt = if trusted > 0 {
             let (tx, rx) = std::sync::mpsc::channel();
             let plan = input.plan.clone();
             shared.tables_faulted.store(false, Ordering::Release);
             let faulted = TablesFaulted(shared.clone());
             let loaded = r.clone();
+            let cpus = beside.clone();
             std::thread::Builder::new()
                 .name("tpx-restore-mem".into())
                 .spawn(move || {
+                    let _ = crate::runtime::affinity::allow_current_thread_on(&cpus);
                     let Some((engines, rest)) = crate::shard::snapshot::build_engines(&plan) else {
                         return;
                     };
@@ -138,6 +144,7 @@ impl Restore {
         std::thread::Builder::new()
             .name("tpx-restore".into())
             .spawn(move || {
+                let _ = crate::runtime::affinity::allow_current_thread_on(&beside);
                 let parts = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     load(&input, &shared, trusted, prebuilt)
                 }))

@@ -41,9 +41,16 @@ impl<S: Storage> std::fmt::Debug for ReplaySource<S> {
 
 impl<S: Storage + Send + 'static> ReplaySource<S> {
     /// `reader`'s records through seq `upto` (the log's last at open), read on a thread of its
-    /// own named `tpx-replay-read`; in line if the thread cannot start. With `scan`, the
+    /// own named `tpx-replay-read`, which runs on `cpus` (the CPUs beside the cores:
+    /// spawned from the pinned sequencing core it would share that core's CPU, and took an
+    /// eighth of it through the replay); in line if the thread cannot start. With `scan`, the
     /// thread notes every record it reads in it ([`ReplaySource::take_dedup_scan`]).
-    pub fn ahead(reader: LogReader<S>, upto: u64, scan: Option<DedupScan>) -> ReplaySource<S> {
+    pub fn ahead(
+        reader: LogReader<S>,
+        upto: u64,
+        scan: Option<DedupScan>,
+        cpus: Vec<usize>,
+    ) -> ReplaySource<S> {
         let (tx, rx) = sync_channel(BATCHES);
         let (scan_tx, scan_rx) = sync_channel(1);
         let (back_tx, back_rx) = sync_channel(BATCHES + 1);
@@ -52,6 +59,8 @@ impl<S: Storage + Send + 'static> ReplaySource<S> {
         let spawned = std::thread::Builder::new()
             .name("tpx-replay-read".into())
             .spawn(move || {
+                // Where it cannot move, it reads from the core's CPU as before.
+                let _ = crate::runtime::affinity::allow_current_thread_on(&cpus);
                 let reader = for_thread.lock().ok().and_then(|mut g| g.take());
                 if let Some(reader) = reader {
                     read_loop(reader, upto, &tx, &back_rx, scan.map(|s| (s, scan_tx)));
@@ -250,19 +259,21 @@ mod tests {
             LogReader::new(st.clone()).unwrap(),
             n,
             None,
+            Vec::new(),
         ));
         assert_eq!(ahead, inline);
         // It stops at `upto`, also in the middle of a batch, and after a seek.
         let upto = BATCH_RECORDS as u64 + 5;
         let mut r = LogReader::new(st.clone()).unwrap();
         r.seek(3).unwrap();
-        let some = drain(ReplaySource::ahead(r, upto, None));
+        let some = drain(ReplaySource::ahead(r, upto, None, Vec::new()));
         assert_eq!(some, (3..=upto).collect::<Vec<_>>());
         // The de-duplication scan comes back once the last record is taken, through `upto`.
         let mut src = ReplaySource::ahead(
             LogReader::new(st.clone()).unwrap(),
             upto,
             Some(DedupScan::starting(0)),
+            vec![0],
         );
         let mut last = 0;
         while let Some(r) = src.next().unwrap() {

@@ -273,18 +273,22 @@ fn open_file_log(
             }
         }
     }
-    if let NodeLog::File(l) = &log {
-        // The writer, its IO workers and the spare's preparer were spawned from this core's
-        // thread and so share its CPU: move them to the process's other CPUs, if it has any
-        // (ARCHITECTURE.md, "Measured (e2e-bench)": on the core's CPU the writer's system calls
-        // and wake-ups took a third of the pipelined run's core).
-        let cpus = cpus_for_the_writer(core_cpus);
-        if let Err(e) = l.set_writer_cpus(&cpus) {
-            say(format_args!(
-                "tpx node: log writer left on the sequencing core's CPU: affinity {cpus:?} \
-                 refused ({e})"
-            ));
-        }
+    // The writer, its IO workers and the spare's preparer were spawned from this core's
+    // thread and so share its CPU: move them to the process's other CPUs, if it has any
+    // (ARCHITECTURE.md, "Measured (e2e-bench)": on the core's CPU the writer's system calls
+    // and wake-ups took a third of the pipelined run's core; the io_uring log's preparer
+    // zero-fills each next segment, 64 MiB of writes).
+    let cpus = crate::runtime::affinity::cpus_beside_the_cores(core_cpus);
+    let moved = match &log {
+        NodeLog::File(l) => l.set_writer_cpus(&cpus),
+        NodeLog::Uring(l) => l.set_preparer_cpus(&cpus),
+        NodeLog::Mem(_) => Ok(()),
+    };
+    if let Err(e) = moved {
+        say(format_args!(
+            "tpx node: log threads left on the sequencing core's CPU: affinity {cpus:?} \
+             refused ({e})"
+        ));
     }
     if let Some((seg, off, n)) = &rec.torn {
         say(format_args!(
@@ -297,41 +301,6 @@ fn open_file_log(
     )
     .map_err(|e| format!("reading the log: {e}"))?;
     Ok((log, reader))
-}
-
-/// Where the log writer goes: the CPUs this process may run on (its main thread's affinity)
-/// that no core of the plan (`core_cpus`) is pinned to, so that it preempts none of them (a
-/// real-time writer would take a spinning shard core's CPU as readily as an idle one); where
-/// the plan uses them all (two vCPUs), the ones other than this thread's (the sequencing
-/// core's); empty when there are none or the masks cannot be read (nothing moves).
-fn cpus_for_the_writer(core_cpus: &[usize]) -> Vec<usize> {
-    fn mask(pid: libc::pid_t) -> Option<Vec<usize>> {
-        // SAFETY: a zeroed cpu_set_t is the empty set, filled by the kernel for `pid`.
-        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        let size = std::mem::size_of::<libc::cpu_set_t>();
-        if unsafe { libc::sched_getaffinity(pid, size, &mut set) } != 0 {
-            return None;
-        }
-        // SAFETY: CPU_ISSET reads the set within CPU_SETSIZE.
-        Some(
-            (0..libc::CPU_SETSIZE as usize)
-                .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
-                .collect(),
-        )
-    }
-    // SAFETY: getpid has no preconditions.
-    let (Some(process), Some(this)) = (mask(unsafe { libc::getpid() }), mask(0)) else {
-        return Vec::new();
-    };
-    let free: Vec<usize> = process
-        .iter()
-        .copied()
-        .filter(|c| !core_cpus.contains(c))
-        .collect();
-    if !free.is_empty() {
-        return free;
-    }
-    process.into_iter().filter(|c| !this.contains(c)).collect()
 }
 
 impl SequencerStage {
@@ -472,7 +441,8 @@ impl SequencerStage {
         // The node reads its replay on a thread of its own (`read_ahead.rs`).
         if let Some(ReplaySource::Inline(r)) = stage.replay.take() {
             let scan = tpx_sequencer::replica::DedupScan::starting(scan_after);
-            stage.replay = Some(ReplaySource::ahead(r, last, Some(scan)));
+            let beside = crate::runtime::affinity::cpus_beside_the_cores(&stage.shared.core_cpus);
+            stage.replay = Some(ReplaySource::ahead(r, last, Some(scan), beside));
         }
         stage.witness = witness;
         if stage.replay.is_some() {
@@ -1339,49 +1309,6 @@ pub(crate) mod tests {
         }
         assert_eq!(woken + raced, 20);
         assert!(woken > 0, "a commit takes longer than arming");
-    }
-
-    /// The log writer goes to the process's CPUs that no core of the plan uses; where the
-    /// plan uses them all, to those other than the (pinned) sequencing core's.
-    #[test]
-    fn the_writer_goes_beside_the_plan_s_cores() {
-        let cpus: Vec<usize> = crate::core_affinity::get_core_ids()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| c.id)
-            .collect();
-        assert_eq!(cpus_for_the_writer(&[]), cpus, "no plan: anywhere");
-        let Some(&first) = cpus.first() else {
-            return;
-        };
-        let all = cpus.clone();
-        let (free, beside) = std::thread::spawn(move || {
-            crate::core_affinity::set_for_current(crate::core_affinity::CoreId { id: first });
-            (cpus_for_the_writer(&[first]), cpus_for_the_writer(&all))
-        })
-        .join()
-        .unwrap();
-        assert_eq!(free, cpus[1..].to_vec(), "the CPUs the plan leaves free");
-        assert_eq!(
-            beside,
-            cpus[1..].to_vec(),
-            "every CPU in the plan: beside this core"
-        );
-        if cpus.len() > 2 {
-            let last = *cpus.last().unwrap();
-            let plan = vec![first, last];
-            let free = std::thread::spawn(move || {
-                crate::core_affinity::set_for_current(crate::core_affinity::CoreId { id: first });
-                cpus_for_the_writer(&plan)
-            })
-            .join()
-            .unwrap();
-            assert_eq!(
-                free,
-                cpus[1..cpus.len() - 1].to_vec(),
-                "not on another core's CPU"
-            );
-        }
     }
 
     /// An IOC buy of account 1 from session 0 (the tests of the core's stages).
