@@ -43,6 +43,14 @@ use std::sync::Arc;
 /// The huge page size the tables are aligned to and mapped in.
 pub(crate) const HUGE_PAGE: usize = 2 << 20;
 
+/// The bytes one [`Prefault`] call faults in. Each call holds the process's memory-map lock,
+/// so a thread that maps or unmaps memory meanwhile (a core growing a buffer, a thread
+/// starting: its stack) waits for the call to end: on this project's VM a 2 MiB call of 4
+/// KiB pages took ~5 ms, and `strace` of a start from a snapshot showed the sequencing core's
+/// and the replay reader's `mmap`/`munmap` calls waiting 4-5 ms each (30 ms in all). 128 KiB
+/// bounds the wait to ~0.3 ms, for 16 times the calls (~1,400 for 176 MiB of tables).
+pub(crate) const PREFAULT_CHUNK: usize = 128 << 10;
+
 /// How a table's memory was obtained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backing {
@@ -234,7 +242,7 @@ impl<T: Copy> Table<T> {
     /// unmaps memory while the engines are built beside it) and the build itself ran slower
     /// with it than with these faults, one page at a time (see ARCHITECTURE.md, "`tpx node`
     /// restart from a snapshot"). Inside [`deferring_prefault`] a mapped table is left to its
-    /// [`Prefault`] instead, which does use it, on another thread, in 2 MiB calls.
+    /// [`Prefault`] instead, which does use it, on another thread, in calls of [`PREFAULT_CHUNK`].
     fn prefault(&self) {
         let base = self.ptr.as_ptr() as *mut u8;
         let Some(mapping) = &self.mapping else {
@@ -285,7 +293,7 @@ thread_local! {
 pub struct Prefault {
     /// Kept mapped until this is dropped, whether or not their tables still are.
     mappings: Vec<Arc<Mapping>>,
-    /// `(address, bytes)`, at most [`HUGE_PAGE`] each.
+    /// `(address, bytes)`, at most [`PREFAULT_CHUNK`] each.
     chunks: Vec<(usize, usize)>,
     /// The next chunk to take, and how many are done.
     next: std::sync::atomic::AtomicUsize,
@@ -298,8 +306,8 @@ impl Prefault {
             .iter()
             .flat_map(|m| {
                 (0..m.len)
-                    .step_by(HUGE_PAGE)
-                    .map(move |off| (m.addr + off, HUGE_PAGE.min(m.len - off)))
+                    .step_by(PREFAULT_CHUNK)
+                    .map(move |off| (m.addr + off, PREFAULT_CHUNK.min(m.len - off)))
             })
             .collect();
         Prefault {
@@ -314,14 +322,14 @@ impl Prefault {
         self.mappings.iter().map(|m| m.len as u64).sum()
     }
 
-    /// Faults pages of the deferred tables in, one 2 MiB chunk at a time, until no chunk is
+    /// Faults pages of the deferred tables in, one chunk at a time, until no chunk is
     /// left to take; several threads may run it at once, each taking chunks the others have
     /// not. Each chunk is `madvise(MADV_POPULATE_WRITE)`: the kernel faults its pages in as if
     /// written and changes no byte, so it is safe beside the thread that owns the tables and
     /// writes them meanwhile (a user-space write of a zero byte here could overwrite that
-    /// thread's value). One call per 2 MiB, not per table: each call holds the process's
-    /// memory-map lock (see [`Table::with_capacity`]), and a thread that maps memory meanwhile
-    /// waits at most one chunk. A chunk the kernel refuses is left to fault in at its first
+    /// thread's value). One call per [`PREFAULT_CHUNK`], not per table: each call holds the
+    /// process's memory-map lock (see [`Table::with_capacity`]), and a thread that maps memory
+    /// meanwhile waits at most one chunk. A chunk the kernel refuses is left to fault in at its first
     /// touch.
     pub fn run(&self) {
         loop {
