@@ -346,6 +346,12 @@ impl SequencerStage {
             let (log, mut reader) = open_file_log(cfg, &spares, &shared.core_cpus)?;
             let last = log.last_seq();
             first = reader.next_seq().min(last.max(1));
+            // The loader nearly always starts from the image the open trusted: the reader
+            // seeks past it while the loader works (the seek hops a segment's records, ~10 ms
+            // this core would otherwise spend after the loader, which the start waits for).
+            let trusted = cfg.trusted_through_seq;
+            let guessed = trusted > 0 && last > trusted;
+            let seeked_past = (guessed && reader.seek(trusted + 1).is_ok()).then_some(trusted);
             from_image = from()?;
             let from = &from_image;
             let after = from.as_ref().map_or(0, |f| f.seq);
@@ -358,10 +364,15 @@ impl SequencerStage {
                 ));
             }
             scan_after = after;
-            if after > 0 && last > after {
+            if after > 0 && last > after && seeked_past != Some(after) {
                 reader
                     .seek(after + 1)
                     .map_err(|e| format!("reading the log after the snapshot: {e}"))?;
+            } else if after == 0 && guessed && last > 0 {
+                // No image after all: the whole log, from its first record.
+                reader
+                    .seek(first)
+                    .map_err(|e| format!("reading the log from its start: {e}"))?;
             }
             (log, (last > after).then_some(reader), last)
         };
