@@ -14,6 +14,11 @@
 //! drop_copy_of = []                  # accounts a drop-copy session of this account watches
 //! ```
 //!
+//! A file refused at start, naming the account: an id of 0 (the account of the log's own
+//! records), one that appears twice, a `token_sha256` that is not 64 hex digits, a
+//! `rate_limit_per_sec` or `burst` of 0, a `drop_copy_of` naming an account the file does not
+//! have.
+//!
 //! A login carries a 32-byte token; the file holds the SHA-256 of those 32 bytes. Text tokens
 //! are their bytes zero-padded to 32 ([`token_of`]). Plaintext tokens never enter the node's memory longer than one hash, and are never logged.
 
@@ -108,13 +113,33 @@ impl Accounts {
     pub fn from_file(file: AccountsFile) -> Result<Accounts, String> {
         let mut by_id = HashMap::new();
         for a in file.account {
+            if a.id == 0 {
+                // The account of the log's own records (`Tick`, `Checkpoint`).
+                return Err(
+                    "account id 0 is reserved (the log's own records); ids start at 1".into(),
+                );
+            }
             let hash = decode_hex32(&a.token_sha256)
                 .ok_or_else(|| format!("account {}: token_sha256 is not 64 hex digits", a.id))?;
             if a.rate_limit_per_sec == 0 {
                 return Err(format!("account {}: rate_limit_per_sec must be > 0", a.id));
             }
+            if a.burst == Some(0) {
+                return Err(format!(
+                    "account {}: burst must be > 0 (orders a session may send at once)",
+                    a.id
+                ));
+            }
             if by_id.insert(a.id, (a.clone(), hash)).is_some() {
                 return Err(format!("account {} appears twice", a.id));
+            }
+        }
+        for (a, _) in by_id.values() {
+            if let Some(w) = a.drop_copy_of.iter().find(|w| !by_id.contains_key(w)) {
+                return Err(format!(
+                    "account {}: drop_copy_of names account {w}, which the file does not have",
+                    a.id
+                ));
             }
         }
         Ok(Accounts { by_id })
@@ -283,5 +308,60 @@ mod tests {
             }],
         };
         assert!(Accounts::from_file(file).is_err());
+    }
+
+    /// Found by starting `tpx node` with edited accounts files: `burst = 0` started and then
+    /// refused the account's first orders `Throttled` and took a later one (a bucket that
+    /// holds nothing); account id 0 started and traded, though 0 is the account of the log's
+    /// own records (`Tick`, `Checkpoint`: PROTOCOL.md); a `drop_copy_of` naming an account
+    /// the file does not have (a typo) started, its copies silently never coming.
+    #[test]
+    fn refuses_a_burst_of_zero_account_zero_and_a_drop_copy_of_no_account() {
+        let entry = |id: AccountId| AccountEntry {
+            id,
+            token_sha256: "00".repeat(32),
+            rate_limit_per_sec: 1_000,
+            ..AccountEntry::default()
+        };
+        let refused =
+            |account: Vec<AccountEntry>, key: &str| match Accounts::from_file(AccountsFile {
+                account,
+            }) {
+                Ok(_) => panic!("accepted a file with a bad {key}"),
+                Err(e) => assert!(e.contains(key), "{key}: {e}"),
+            };
+        refused(
+            vec![AccountEntry {
+                burst: Some(0),
+                ..entry(1)
+            }],
+            "burst",
+        );
+        refused(vec![entry(0)], "account id 0");
+        refused(
+            vec![
+                AccountEntry {
+                    drop_copy_of: vec![2, 7],
+                    ..entry(1)
+                },
+                entry(2),
+            ],
+            "drop_copy_of",
+        );
+        // The same accounts, well formed, load.
+        let ok = vec![
+            AccountEntry {
+                drop_copy_of: vec![2],
+                burst: Some(1),
+                ..entry(1)
+            },
+            entry(2),
+        ];
+        assert_eq!(
+            Accounts::from_file(AccountsFile { account: ok })
+                .unwrap()
+                .len(),
+            2
+        );
     }
 }
