@@ -284,19 +284,7 @@ pub fn set_thread_cpus<T>(t: &std::thread::JoinHandle<T>, cpus: &[usize]) -> std
     if cpus.is_empty() {
         return Ok(());
     }
-    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET is given indices below
-    // CPU_SETSIZE only.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for &c in cpus {
-        if c >= libc::CPU_SETSIZE as usize {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("cpu {c} is beyond CPU_SETSIZE"),
-            ));
-        }
-        // SAFETY: `c` is below CPU_SETSIZE (checked above).
-        unsafe { libc::CPU_SET(c, &mut set) };
-    }
+    let set = cpu_set(cpus)?;
     // SAFETY: the handle's thread is not joined (the caller holds the handle); `set` is a
     // valid cpu_set_t of the size passed.
     let r = unsafe {
@@ -311,4 +299,22 @@ pub fn set_thread_cpus<T>(t: &std::thread::JoinHandle<T>, cpus: &[usize]) -> std
     } else {
         Err(std::io::Error::from_raw_os_error(r))
     }
+}
+
+/// `cpus` as a `cpu_set_t` (CPU ids as `sched_setaffinity(2)` numbers them); an id at or
+/// beyond `CPU_SETSIZE` is an error.
+pub fn cpu_set(cpus: &[usize]) -> std::io::Result<libc::cpu_set_t> {
+    // SAFETY: a zeroed cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &c in cpus {
+        if c >= libc::CPU_SETSIZE as usize {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("cpu {c} is beyond CPU_SETSIZE"),
+            ));
+        }
+        // SAFETY: `c` is below CPU_SETSIZE (checked above).
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    Ok(set)
 }

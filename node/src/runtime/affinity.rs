@@ -44,19 +44,7 @@ pub fn allow_current_thread_on(cpus: &[usize]) -> std::io::Result<()> {
     if cpus.is_empty() {
         return Ok(());
     }
-    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET is given indices below
-    // CPU_SETSIZE only.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for &c in cpus {
-        if c >= libc::CPU_SETSIZE as usize {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("cpu {c} is beyond CPU_SETSIZE"),
-            ));
-        }
-        // SAFETY: `c` is below CPU_SETSIZE (checked above).
-        unsafe { libc::CPU_SET(c, &mut set) };
-    }
+    let set = tpx_sequencer::process::cpu_set(cpus)?;
     // SAFETY: `set` is a valid cpu_set_t of the size passed; 0 is the calling thread.
     let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
     if r == 0 {
