@@ -1614,6 +1614,15 @@ impl Sim {
                 self.nodes[i].pending_check = None;
                 continue;
             }
+            if self.term_primary.range(term + 1..).next().is_some() {
+                // A later term has had its primary since: this node (paused, or cut off)
+                // was deposed before its term's first record was on its disk, so it
+                // acknowledged nothing in its term (what it acknowledged before is checked
+                // by `check_acks`). Its log need not hold what the later primary
+                // acknowledged meanwhile (`tpx-sim` seed 1003531).
+                self.nodes[i].pending_check = None;
+                continue;
+            }
             if rep.durable_seq() >= last {
                 self.nodes[i].pending_check = None;
                 self.check_primary_log(i, last, "new primary")?;

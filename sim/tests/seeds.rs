@@ -283,3 +283,18 @@ fn seed_605919_a_grant_whose_lease_ran_out_is_not_taken() {
     assert_eq!(o.violation, None);
     assert!(o.acked > 0);
 }
+
+/// A checker's false alarm, kept (found 2026-12-06 by `tpx-sim --seeds 6000 --start 1000000`):
+/// node 1 became primary of term 5 and was paused before its `TermStart` was on its disk; the
+/// witness granted term 6 to node 2, which acknowledged up to seq 406. Resumed, node 1's disk
+/// took the `TermStart` (its seq 320), and the check of a new primary's log (every
+/// acknowledged record in it) ran then, against node 2's later acknowledgements:
+/// `acked-in-later-primary`. Node 1 had acknowledged nothing in term 5 (its acknowledgeable
+/// seq stayed 316, all in node 2's log); a primary deposed before its first record was durable
+/// is no longer checked as a new one.
+#[test]
+fn seed_1003531_a_primary_deposed_before_its_first_record_was_durable() {
+    let o = run_seed(1_003_531, SimConfig::default());
+    assert_eq!(o.violation, None);
+    assert!(o.acked > 0);
+}
