@@ -93,7 +93,7 @@ impl Restore {
         // Both threads run beside the cores (the CPUs the plan leaves free, if any): left to
         // the scheduler, the table thread took half of the sequencing core's CPU through the
         // log's open and the replay's first 100 ms.
-        let beside = crate::runtime::affinity::cpus_beside_the_cores(&shared.core_cpus);
+        let beside = crate::runtime::affinity::cpus_free_of_the_cores(&shared.core_cpus);
         let prebuilt = if trusted > 0 {
             let (tx, rx) = std::sync::mpsc::channel();
             let plan = input.plan.clone();

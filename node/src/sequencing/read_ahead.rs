@@ -41,9 +41,9 @@ impl<S: Storage> std::fmt::Debug for ReplaySource<S> {
 
 impl<S: Storage + Send + 'static> ReplaySource<S> {
     /// `reader`'s records through seq `upto` (the log's last at open), read on a thread of its
-    /// own named `tpx-replay-read`, which runs on `cpus` (the CPUs beside the cores:
-    /// spawned from the pinned sequencing core it would share that core's CPU, and took an
-    /// eighth of it through the replay); in line if the thread cannot start. With `scan`, the
+    /// own named `tpx-replay-read`, which runs on `cpus` (the CPUs no core uses: spawned from
+    /// the pinned sequencing core it shared that core's CPU, an eighth of it through the
+    /// replay; empty: it stays there); in line if the thread cannot start. With `scan`, the
     /// thread notes every record it reads in it ([`ReplaySource::take_dedup_scan`]).
     pub fn ahead(
         reader: LogReader<S>,

@@ -278,7 +278,7 @@ fn open_file_log(
     // (ARCHITECTURE.md, "Measured (e2e-bench)": on the core's CPU the writer's system calls
     // and wake-ups took a third of the pipelined run's core; the io_uring log's preparer
     // zero-fills each next segment, 64 MiB of writes).
-    let cpus = crate::runtime::affinity::cpus_beside_the_cores(core_cpus);
+    let cpus = crate::runtime::affinity::cpus_for_the_writer(core_cpus);
     let moved = match &log {
         NodeLog::File(l) => l.set_writer_cpus(&cpus),
         NodeLog::Uring(l) => l.set_preparer_cpus(&cpus),
@@ -452,7 +452,7 @@ impl SequencerStage {
         // The node reads its replay on a thread of its own (`read_ahead.rs`).
         if let Some(ReplaySource::Inline(r)) = stage.replay.take() {
             let scan = tpx_sequencer::replica::DedupScan::starting(scan_after);
-            let beside = crate::runtime::affinity::cpus_beside_the_cores(&stage.shared.core_cpus);
+            let beside = crate::runtime::affinity::cpus_free_of_the_cores(&stage.shared.core_cpus);
             stage.replay = Some(ReplaySource::ahead(r, last, Some(scan), beside));
         }
         stage.witness = witness;
