@@ -282,7 +282,7 @@ impl ReferenceBook {
         if !matches!(inst.spec.kind, InstrumentKind::LinearPerp { .. }) {
             return reject(sink, 0, 0, RejectReason::NotPerpetual);
         }
-        if price <= 0 {
+        if price <= 0 || price < inst.spec.min_price || price > inst.spec.max_price {
             return reject(sink, 0, 0, RejectReason::InvalidPrice);
         }
         inst.mark = price;

@@ -321,6 +321,27 @@ fn the_mark_settles_variation_margin_and_funding_moves_between_sides() {
     assert_eq!(rejects(&r.mark(PERP, 0)), vec![Rej::InvalidPrice]);
 }
 
+/// Found by probing `tpx up` with extreme admin requests: a mark of `i64::MAX` on a
+/// perpetual was accepted and settled variation margin at it (every short wiped out and
+/// covered by the insurance account in one request). A mark outside the prices the instrument
+/// can trade at (`min_price..=max_price`, as an order's) is now refused `InvalidPrice`.
+#[test]
+fn a_mark_outside_the_instrument_s_price_range_is_refused() {
+    let mut r = perp_pair();
+    let before = (r.bal(1, USDT), r.bal(2, USDT), r.pos(1, PERP).cost);
+    for price in [20_001, i64::MAX] {
+        assert_eq!(rejects(&r.mark(PERP, price)), vec![Rej::InvalidPrice]);
+    }
+    assert_eq!(
+        (r.bal(1, USDT), r.bal(2, USDT), r.pos(1, PERP).cost),
+        before
+    );
+    assert_eq!(r.e.mark_price(PERP), None);
+    // The range's ends are prices like any other.
+    assert!(rejects(&r.mark(PERP, 20_000)).is_empty());
+    assert!(rejects(&r.mark(PERP, 1)).is_empty());
+}
+
 #[test]
 fn margin_call_liquidation_and_insurance_cover() {
     let mut r = R::new();

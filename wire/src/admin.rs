@@ -50,7 +50,7 @@ crate::wire_message! {
     pub struct AdminSetMarkPrice = template template::ADMIN_SET_MARK_PRICE, schema ORDER_ENTRY, size 32 {
         /// Request id, echoed in the answer.
         8 => request_id: u64 [nonzero],
-        /// Mark price in ticks.
+        /// Mark price in ticks, within the instrument's `min_price..=max_price` (else `InvalidPrice`).
         16 => price: i64,
         /// Instrument id (a perpetual).
         24 => instrument: u32,

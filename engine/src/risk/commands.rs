@@ -83,6 +83,16 @@ impl Engine {
         }
     }
 
+    /// A mark must be a price book `bi` can trade at (`min_price..=max_price`, as an order's):
+    /// one far outside settled variation margin at it (a mark of `i64::MAX` was accepted).
+    fn check_mark(&self, bi: usize, price: PriceTicks) -> Result<(), RejectReason> {
+        let spec = &self.books[bi].spec;
+        if price <= 0 || price < spec.min_price || price > spec.max_price {
+            return Err(RejectReason::InvalidPrice);
+        }
+        Ok(())
+    }
+
     fn risk_command<S: EventSink>(
         &mut self,
         ts_ns: u64,
@@ -100,9 +110,7 @@ impl Engine {
                 ) {
                     return Err(RejectReason::NotPerpetual);
                 }
-                if price <= 0 {
-                    return Err(RejectReason::InvalidPrice);
-                }
+                self.check_mark(bi, price)?;
                 self.on_mark(bi, price, sink);
                 return Ok(());
             }
@@ -140,11 +148,9 @@ impl Engine {
             }
             RiskCommand::SetMarkPrice { instrument, price } => {
                 let perp = self.perp_of(instrument)?;
-                if price <= 0 {
-                    return Err(RejectReason::InvalidPrice);
-                }
-                self.risk.set_mark(perp, price, sink);
                 let bi = self.risk.perps[perp as usize].book as usize;
+                self.check_mark(bi, price)?;
+                self.risk.set_mark(perp, price, sink);
                 self.on_mark(bi, price, sink);
                 Ok(())
             }
