@@ -173,7 +173,14 @@ fn map_file(path: &Path, words: usize, write: bool) -> Result<*mut AtomicU64, St
 impl StatsMap {
     /// Words of a core block.
     pub fn block_words(trace_slots: usize) -> usize {
-        COUNTERS + STAGES * BUCKETS + 8 + trace_slots * TRACE_WORDS
+        Self::block_words_checked(trace_slots).unwrap_or(usize::MAX)
+    }
+
+    /// [`StatsMap::block_words`], `None` where it does not fit a `usize`.
+    fn block_words_checked(trace_slots: usize) -> Option<usize> {
+        trace_slots
+            .checked_mul(TRACE_WORDS)?
+            .checked_add(COUNTERS + STAGES * BUCKETS + 8)
     }
 
     /// Creates (replacing) the file for `cores` cores and maps it read-write.
@@ -235,11 +242,32 @@ impl StatsMap {
         if m.get(h::MAGIC) != MAGIC || m.get(h::VERSION) != VERSION {
             return Err(format!("{}: not a tpx stats file (v1)", path.display()));
         }
-        let need = HEADER_WORDS + m.cores() * m.get(h::BLOCK_WORDS) as usize;
-        if need > m.words {
-            return Err(format!("{}: truncated", path.display()));
+        // The header is another process's (or a damaged file's): every size read from it is
+        // checked before any is used to index the mapping.
+        let slots = m.get(h::TRACE_SLOTS);
+        let block = m.get(h::BLOCK_WORDS);
+        let least = usize::try_from(slots)
+            .ok()
+            .filter(|s| s.is_power_of_two())
+            .and_then(Self::block_words_checked);
+        if least.is_none_or(|l| (block as usize) < l || block > m.words as u64) {
+            return Err(format!(
+                "{}: header: {slots} trace slots do not fit blocks of {block} words",
+                path.display()
+            ));
         }
-        Ok(m)
+        let need = (m.get(h::CORES) as usize)
+            .checked_mul(block as usize)
+            .and_then(|w| w.checked_add(HEADER_WORDS));
+        match need {
+            None => Err(format!(
+                "{}: header: {} cores of {block} words",
+                path.display(),
+                m.get(h::CORES)
+            )),
+            Some(need) if need > m.words => Err(format!("{}: truncated", path.display())),
+            Some(_) => Ok(m),
+        }
     }
 
     #[inline]
@@ -578,6 +606,47 @@ mod tests {
             assert_eq!(bucket_of(bucket_low(b)), b);
             assert_eq!(bucket_of(bucket_high(b)), b);
         }
+    }
+
+    /// A stats file is read by `tpx stat` and the Prometheus thread of another process: a
+    /// damaged or foreign one (valid magic, header fields that do not fit together) must be
+    /// refused by `open`, not read out of bounds. Before, a core count times block size that
+    /// wrapped passed the size check, and a trace-slot count of 0 made the trace mask wrap:
+    /// the first read past the mapping panicked.
+    #[test]
+    fn a_stats_file_whose_header_does_not_fit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.stats");
+        let block = StatsMap::block_words(4) as u64;
+        for (what, edits) in [
+            (
+                "cores times block wraps",
+                vec![(h::CORES, 1u64 << 62), (h::BLOCK_WORDS, 4)],
+            ),
+            ("no trace slots", vec![(h::TRACE_SLOTS, 0)]),
+            ("trace slots not a power of two", vec![(h::TRACE_SLOTS, 3)]),
+            (
+                "a block smaller than its traces",
+                vec![(h::TRACE_SLOTS, 1 << 40)],
+            ),
+            (
+                "a block smaller than its counters",
+                vec![(h::BLOCK_WORDS, 1)],
+            ),
+        ] {
+            let m = StatsMap::create(&p, 2, 4, 1).unwrap();
+            for (i, v) in &edits {
+                m.set(*i, *v);
+            }
+            match StatsMap::open(&p) {
+                Ok(_) => panic!("{what}: opened"),
+                Err(e) => assert!(e.contains("header"), "{what}: {e}"),
+            }
+            drop(m);
+        }
+        let m = StatsMap::create(&p, 2, 4, 1).unwrap();
+        assert_eq!(m.get(h::BLOCK_WORDS), block);
+        assert!(StatsMap::open(&p).is_ok());
     }
 
     #[test]
