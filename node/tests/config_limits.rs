@@ -39,6 +39,10 @@ fn settings_that_cannot_serve_are_refused_at_start() {
         "max_connections_per_core",
     );
     refused(|c| c.max_orders = 0, "max_orders");
+    refused(
+        |c| c.max_sessions_per_account = 0,
+        "max_sessions_per_account",
+    );
 }
 
 /// Found by starting `tpx node` with out-of-range values: a `ring_capacity` of 2^40 aborted

@@ -131,6 +131,7 @@ impl SimNode {
                 heartbeat_interval_ms: HEARTBEAT_MS,
                 journal_capacity: JOURNAL_CAPACITY,
                 max_sessions: 64,
+                max_sessions_per_account: 64,
             },
             routing,
         );

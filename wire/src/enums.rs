@@ -242,7 +242,8 @@ crate::wire_enum! {
     pub enum LoginRejectReason {
         /// Unknown account or a credential that does not verify.
         NotAuthorized = 1,
-        /// The account has no session with that id.
+        /// The account has no session with that id, and may open no other now: it holds
+        /// `max_sessions_per_account` on this node, or the node's session table is full.
         UnknownSession = 2,
         /// The session is logged in on another connection.
         SessionInUse = 3,

@@ -43,7 +43,6 @@ use tpx_client::{token_from_str, Client, ClientConfig};
 use tpx_node::appliance::snapshots::NodeCopy;
 use tpx_node::gateway::accounts::{demo_accounts, demo_accounts_file};
 use tpx_node::gateway::routing::Routing;
-use tpx_node::gateway::session::SessionSettings;
 use tpx_node::shard::plan::ShardPlan;
 use tpx_node::NodeConfig;
 use tpx_sequencer::log::{LogConfig, SegmentLog};
@@ -293,11 +292,7 @@ fn bench(a: &Args, dir: &Path) -> Result<Option<Report>, String> {
     .map_err(|x| e(&x))?;
     let cfg = NodeConfig::load(&snap_cfg)?;
     let plan = ShardPlan::of(&cfg, 1)?;
-    let sessions = SessionSettings {
-        heartbeat_interval_ms: cfg.heartbeat_interval_ms as u32,
-        journal_capacity: cfg.journal_capacity,
-        max_sessions: cfg.max_connections_per_core.max(1) * 4,
-    };
+    let sessions = cfg.session_settings();
     let routing = Routing::new(&plan.instrument_shards, 1);
     let mut copy = NodeCopy::fresh(&plan, 1, &sessions, &routing)?;
     let snaps_dir = cfg

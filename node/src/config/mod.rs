@@ -434,6 +434,9 @@ fn default_max_orders() -> u32 {
 fn default_max_accounts() -> u32 {
     1 << 16
 }
+fn default_max_sessions_per_account() -> usize {
+    64
+}
 fn default_max_sessions_per_core() -> usize {
     1_024
 }
@@ -491,6 +494,12 @@ pub struct NodeConfig {
     pub max_accounts: u32,
     #[serde(default = "default_max_sessions_per_core")]
     pub max_connections_per_core: usize,
+    /// Sessions (session ids) one account may open by logging in, per gateway core. Each holds
+    /// a journal, and a core holds `4 × max_connections_per_core` sessions in all: without a
+    /// cap per account one member's logins (4,095 session ids in a second) filled the table
+    /// and every other member's new session was refused.
+    #[serde(default = "default_max_sessions_per_account")]
+    pub max_sessions_per_account: usize,
     /// The core plan; default: `core_plan_file` if set, else derived from the machine
     /// (`CorePlan::from_machine`).
     #[serde(default)]
@@ -594,6 +603,9 @@ impl NodeConfig {
         if self.max_orders == 0 {
             return Err("max_orders must be at least 1".into());
         }
+        if self.max_sessions_per_account == 0 {
+            return Err("max_sessions_per_account must be at least 1".into());
+        }
         // Times scaled to nanoseconds must not wrap (a wrapped timeout closed every
         // connection at once).
         for (key, ms) in [
@@ -622,6 +634,16 @@ impl NodeConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The gateways' session settings: a core holds 4 sessions per connection it may hold.
+    pub fn session_settings(&self) -> crate::gateway::session::SessionSettings {
+        crate::gateway::session::SessionSettings {
+            heartbeat_interval_ms: self.heartbeat_interval_ms as u32,
+            journal_capacity: self.journal_capacity,
+            max_sessions: self.max_connections_per_core.max(1) * 4,
+            max_sessions_per_account: self.max_sessions_per_account,
+        }
     }
 
     /// The core plan in force (see [`NodeConfig::core_plan`]).

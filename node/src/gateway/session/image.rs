@@ -184,6 +184,7 @@ mod tests {
             heartbeat_interval_ms: 1000,
             journal_capacity: 4,
             max_sessions: 8,
+            max_sessions_per_account: 64,
         }
     }
 

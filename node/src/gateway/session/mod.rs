@@ -70,6 +70,9 @@ pub struct SessionSettings {
     pub journal_capacity: usize,
     /// Logical sessions this core may hold (each holds a journal).
     pub max_sessions: usize,
+    /// Sessions one account may open by logging in (`max_sessions_per_account`); sessions the
+    /// log names are never refused.
+    pub max_sessions_per_account: usize,
 }
 
 /// A mass cancel some shards have answered: keyed by its record's seq.
@@ -330,6 +333,12 @@ impl SessionTable {
             None => {
                 if login.requested_next_seq > 1 {
                     return Err(LoginRejectReason::SequenceAhead);
+                }
+                // One account's logins must not fill the core's table for everyone
+                // (`max_sessions_per_account`; sessions the log names are not refused).
+                let held = self.by_account.get(&login.account).map_or(0, Vec::len);
+                if held >= self.settings.max_sessions_per_account {
+                    return Err(LoginRejectReason::UnknownSession);
                 }
                 self.add_session(login.account, login.session_id)
                     .ok_or(LoginRejectReason::UnknownSession)?

@@ -35,6 +35,7 @@ fn table() -> SessionTable {
             heartbeat_interval_ms: 1000,
             journal_capacity: 8,
             max_sessions: 4,
+            max_sessions_per_account: 64,
         },
         Routing::new(&[(1, 0)], 1),
     )
@@ -388,6 +389,7 @@ fn mass_cancel_acks_after_every_shard() {
             heartbeat_interval_ms: 1000,
             journal_capacity: 8,
             max_sessions: 4,
+            max_sessions_per_account: 64,
         },
         Routing::new(&[(1, 0), (2, 1)], 2),
     );
@@ -527,6 +529,7 @@ fn a_query_ends_once_every_shard_asked_has_answered() {
             heartbeat_interval_ms: 1000,
             journal_capacity: 8,
             max_sessions: 4,
+            max_sessions_per_account: 64,
         },
         Routing::new(&[(1, 0), (2, 1)], 2),
     );
@@ -613,6 +616,38 @@ fn send_orders(
             true
         });
     }
+}
+
+/// Found by logging in to `tpx up` with account 1 and session ids 1, 2, 3, ...: 4,095 logins in
+/// a second filled the core's session table, and every other member's new session was then
+/// refused `UnknownSession`. An account may open at most `max_sessions_per_account` sessions
+/// by logging in; the others' stay open to them; a session the log names (its records came
+/// from another node) is never refused.
+#[test]
+fn one_account_cannot_fill_the_session_table() {
+    let a = accounts();
+    let mut t = SessionTable::new(
+        SessionSettings {
+            heartbeat_interval_ms: 1000,
+            journal_capacity: 8,
+            max_sessions: 4,
+            max_sessions_per_account: 2,
+        },
+        Routing::new(&[(1, 0)], 1),
+    );
+    let first = t.login(&a, &login(1, 1, 1), 1, 0).unwrap().slot;
+    assert!(t.login(&a, &login(1, 2, 1), 2, 0).is_ok());
+    assert!(matches!(
+        t.login(&a, &login(1, 3, 1), 3, 0),
+        Err(LoginRejectReason::UnknownSession)
+    ));
+    // Another member still opens a session.
+    assert!(t.login(&a, &login(2, 1, 1), 4, 0).is_ok());
+    // An existing session of account 1 logs in again (connection 1 gone, connection 5).
+    t.disconnect(first, 1);
+    assert!(t.login(&a, &login(1, 1, 1), 5, 0).is_ok());
+    // A session the log names is made whatever the account's count.
+    assert!(t.log_session(1, 9).is_some());
 }
 
 /// Issue 17: `Unavailable` is no answer: the client re-sends the request (and every later one
