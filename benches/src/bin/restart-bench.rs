@@ -292,7 +292,7 @@ fn bench(a: &Args, dir: &Path) -> Result<Option<Report>, String> {
     .map_err(|x| e(&x))?;
     let cfg = NodeConfig::load(&snap_cfg)?;
     let plan = ShardPlan::of(&cfg, 1)?;
-    let sessions = cfg.session_settings();
+    let sessions = tpx_node::gateway::session::SessionSettings::of(&cfg);
     let routing = Routing::new(&plan.instrument_shards, 1);
     let mut copy = NodeCopy::fresh(&plan, 1, &sessions, &routing)?;
     let snaps_dir = cfg

@@ -15,7 +15,7 @@ use crate::config::{CorePlan, IdleMode, LogMode, NodeConfig};
 use crate::gateway::accounts::Accounts;
 use crate::gateway::io::{Gateway, GatewaySettings, HandoffInbox};
 use crate::gateway::routing::Routing;
-use crate::gateway::session::SessionTable;
+use crate::gateway::session::{SessionSettings, SessionTable};
 use crate::msg::{Report, Request, Sequenced};
 use crate::runtime::doorbell::Doorbell;
 use crate::runtime::idle::Idler;
@@ -251,7 +251,7 @@ impl Node {
         let gateways = gateway_cores.len();
         let cap = cfg.ring_capacity;
         let routing = Routing::new(&shards.instrument_shards, shard_count as u16);
-        let session_settings = cfg.session_settings();
+        let session_settings = SessionSettings::of(cfg);
         // `[snapshots]`: start from the newest image that verifies (see `shard/snapshot.rs`).
         let snapshots = cfg.snapshots.clone().filter(|s| s.enabled && !in_memory);
         if let Some(s) = &snapshots {

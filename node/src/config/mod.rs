@@ -636,16 +636,6 @@ impl NodeConfig {
         Ok(())
     }
 
-    /// The gateways' session settings: a core holds 4 sessions per connection it may hold.
-    pub fn session_settings(&self) -> crate::gateway::session::SessionSettings {
-        crate::gateway::session::SessionSettings {
-            heartbeat_interval_ms: self.heartbeat_interval_ms as u32,
-            journal_capacity: self.journal_capacity,
-            max_sessions: self.max_connections_per_core.max(1) * 4,
-            max_sessions_per_account: self.max_sessions_per_account,
-        }
-    }
-
     /// The core plan in force (see [`NodeConfig::core_plan`]).
     pub fn plan(&self) -> Result<CorePlan, String> {
         if let Some(p) = &self.core_plan {

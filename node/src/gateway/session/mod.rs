@@ -75,6 +75,19 @@ pub struct SessionSettings {
     pub max_sessions_per_account: usize,
 }
 
+impl SessionSettings {
+    /// A node's session settings from its config: a core holds 4 sessions per connection it
+    /// may hold.
+    pub fn of(cfg: &crate::config::NodeConfig) -> SessionSettings {
+        SessionSettings {
+            heartbeat_interval_ms: cfg.heartbeat_interval_ms as u32,
+            journal_capacity: cfg.journal_capacity,
+            max_sessions: cfg.max_connections_per_core.max(1) * 4,
+            max_sessions_per_account: cfg.max_sessions_per_account,
+        }
+    }
+}
+
 /// A mass cancel some shards have answered: keyed by its record's seq.
 #[derive(Clone, Copy, Debug)]
 struct PendingMass {
