@@ -86,7 +86,7 @@ F["admin_withdraw.account"] = ProtoField.uint32("tpx.admin_withdraw.account", "a
 F["admin_withdraw.asset"] = ProtoField.uint32("tpx.admin_withdraw.asset", "asset", base.DEC, nil, nil, "Asset id.")
 F["admin_withdraw.shard"] = ProtoField.uint16("tpx.admin_withdraw.shard", "shard", base.DEC, nil, nil, "Shard whose balance is debited.")
 F["admin_set_mark_price.request_id"] = ProtoField.uint64("tpx.admin_set_mark_price.request_id", "request_id", base.DEC, nil, nil, "Request id, echoed in the answer.")
-F["admin_set_mark_price.price"] = ProtoField.int64("tpx.admin_set_mark_price.price", "price", base.DEC, nil, nil, "Mark price in ticks.")
+F["admin_set_mark_price.price"] = ProtoField.int64("tpx.admin_set_mark_price.price", "price", base.DEC, nil, nil, "Mark price in ticks, within the instrument's `min_price..=max_price` (else `InvalidPrice`).")
 F["admin_set_mark_price.instrument"] = ProtoField.uint32("tpx.admin_set_mark_price.instrument", "instrument", base.DEC, nil, nil, "Instrument id (a perpetual).")
 F["admin_apply_funding.request_id"] = ProtoField.uint64("tpx.admin_apply_funding.request_id", "request_id", base.DEC, nil, nil, "Request id, echoed in the answer, and the funding id: strictly increasing per perpetual.")
 F["admin_apply_funding.rate_ppm"] = ProtoField.int64("tpx.admin_apply_funding.rate_ppm", "rate_ppm", base.DEC, nil, nil, "Funding rate in parts per million, positive: longs pay shorts (|rate| <= 10^6).")
