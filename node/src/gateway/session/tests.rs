@@ -29,16 +29,18 @@ fn login(account: u32, session_id: u32, next: u64) -> Login {
     }
 }
 
+/// The tests' session settings: journals of 8, 4 sessions a core, `per_account` an account.
+fn settings(per_account: usize) -> SessionSettings {
+    SessionSettings {
+        heartbeat_interval_ms: 1000,
+        journal_capacity: 8,
+        max_sessions: 4,
+        max_sessions_per_account: per_account,
+    }
+}
+
 fn table() -> SessionTable {
-    SessionTable::new(
-        SessionSettings {
-            heartbeat_interval_ms: 1000,
-            journal_capacity: 8,
-            max_sessions: 4,
-            max_sessions_per_account: 64,
-        },
-        Routing::new(&[(1, 0)], 1),
-    )
+    SessionTable::new(settings(64), Routing::new(&[(1, 0)], 1))
 }
 
 fn order(cl: u64, side: Side, price: i64, qty: u64) -> EnterOrder {
@@ -384,15 +386,7 @@ fn throttle_backpressure_and_id_rules() {
 #[test]
 fn mass_cancel_acks_after_every_shard() {
     let a = accounts();
-    let mut t = SessionTable::new(
-        SessionSettings {
-            heartbeat_interval_ms: 1000,
-            journal_capacity: 8,
-            max_sessions: 4,
-            max_sessions_per_account: 64,
-        },
-        Routing::new(&[(1, 0), (2, 1)], 2),
-    );
+    let mut t = SessionTable::new(settings(64), Routing::new(&[(1, 0), (2, 1)], 2));
     let s = t.login(&a, &login(1, 1, 1), 1, 0).unwrap().slot;
     let mut out = Vec::new();
     let mut fwd = None;
@@ -524,15 +518,7 @@ fn cancel_on_disconnect_covers_the_sessions_orders_only() {
 #[test]
 fn a_query_ends_once_every_shard_asked_has_answered() {
     let a = accounts();
-    let mut t = SessionTable::new(
-        SessionSettings {
-            heartbeat_interval_ms: 1000,
-            journal_capacity: 8,
-            max_sessions: 4,
-            max_sessions_per_account: 64,
-        },
-        Routing::new(&[(1, 0), (2, 1)], 2),
-    );
+    let mut t = SessionTable::new(settings(64), Routing::new(&[(1, 0), (2, 1)], 2));
     let s = t.login(&a, &login(1, 1, 1), 10, 0).unwrap().slot;
     let mut out = Vec::new();
     let mut asked = Vec::new();
@@ -626,15 +612,7 @@ fn send_orders(
 #[test]
 fn one_account_cannot_fill_the_session_table() {
     let a = accounts();
-    let mut t = SessionTable::new(
-        SessionSettings {
-            heartbeat_interval_ms: 1000,
-            journal_capacity: 8,
-            max_sessions: 4,
-            max_sessions_per_account: 2,
-        },
-        Routing::new(&[(1, 0)], 1),
-    );
+    let mut t = SessionTable::new(settings(2), Routing::new(&[(1, 0)], 1));
     let first = t.login(&a, &login(1, 1, 1), 1, 0).unwrap().slot;
     assert!(t.login(&a, &login(1, 2, 1), 2, 0).is_ok());
     assert!(matches!(
